@@ -1,0 +1,182 @@
+//! ngx.exit, ngx.exec, ngx.redirect, ngx.get_phase.
+
+use nginx_sys::{ngx_list_push, ngx_pnalloc, ngx_str_t, NGX_LOG_ERR};
+
+use crate::glue::log as nlog;
+use crate::lua_fns;
+use crate::runtime::ctx::{self, RequestCtx};
+use crate::runtime::lua::{check_bytes, check_number, ffi, lua_State, push_bytes, set_fn, LuaRet};
+use crate::runtime::phase::{self, Phase, REQUEST_YIELDABLE};
+use crate::runtime::scheduler::yield_wait;
+
+lua_fns! {
+    exit => exit_impl,
+    exec => exec_impl,
+    redirect => redirect_impl,
+    get_phase => get_phase_impl,
+}
+
+/// # Safety
+/// The `ngx` table must be on top of `l`.
+pub unsafe fn install(l: *mut lua_State) {
+    set_fn(l, -1, c"exit", exit);
+    set_fn(l, -1, c"exec", exec);
+    set_fn(l, -1, c"redirect", redirect);
+    set_fn(l, -1, c"get_phase", get_phase);
+}
+
+unsafe fn get_phase_impl(l: *mut lua_State) -> LuaRet {
+    push_bytes(l, phase::current().name().as_bytes());
+    Ok(1)
+}
+
+/// Copies bytes into the request pool (nginx keeps pointers to them).
+unsafe fn pool_str(ctx: &RequestCtx, b: &[u8]) -> Result<ngx_str_t, String> {
+    if b.is_empty() {
+        return Ok(ngx_str_t::empty());
+    }
+    let p = ngx_pnalloc((*ctx.r).pool, b.len()) as *mut u8;
+    if p.is_null() {
+        return Err("no memory".into());
+    }
+    std::ptr::copy_nonoverlapping(b.as_ptr(), p, b.len());
+    Ok(ngx_str_t {
+        len: b.len(),
+        data: p,
+    })
+}
+
+unsafe fn exit_impl(l: *mut lua_State) -> LuaRet {
+    let p = phase::check(&[Phase::Rewrite, Phase::Access, Phase::Content, Phase::Timer])?;
+    if ffi::lua_gettop(l) != 1 {
+        return Err("expecting one argument".into());
+    }
+    let status = check_number(l, 1, "exit")? as isize;
+    if p == Phase::Timer {
+        return Ok(yield_wait(l));
+    }
+    let ctx = ctx::request()?;
+    let r = ctx.r;
+    if (*r).header_sent() != 0
+        && status >= 300
+        && ![444, 408, 499, 504].contains(&status)
+        && status != (*r).headers_out.status as isize
+    {
+        let msg = format!(
+            "attempt to set status {} via ngx.exit after sending out the response status {}",
+            status,
+            (*r).headers_out.status
+        );
+        nlog::error((*(*r).connection).log, NGX_LOG_ERR, msg.as_bytes());
+    }
+    ctx.exit_code = Some(status);
+    Ok(yield_wait(l))
+}
+
+unsafe fn exec_impl(l: *mut lua_State) -> LuaRet {
+    phase::check(REQUEST_YIELDABLE)?;
+    let n = ffi::lua_gettop(l);
+    if !(1..=2).contains(&n) {
+        return Err(format!("expecting one or two arguments, but got {n}"));
+    }
+    let ctx = ctx::request()?;
+    let uri = check_bytes(l, 1, "exec")?.to_vec();
+    if uri.is_empty() {
+        return Err("The uri argument is empty".into());
+    }
+    let (path, mut args) = match uri.iter().position(|&c| c == b'?') {
+        Some(i) if uri[0] != b'@' => (uri[..i].to_vec(), uri[i + 1..].to_vec()),
+        _ => (uri.clone(), Vec::new()),
+    };
+    if n == 2 {
+        let extra = match ffi::lua_type(l, 2) {
+            ffi::LUA_TNIL => Vec::new(),
+            ffi::LUA_TSTRING | ffi::LUA_TNUMBER => check_bytes(l, 2, "exec")?.to_vec(),
+            ffi::LUA_TTABLE => encode_args_table(l, 2)?,
+            _ => return Err("Bad args type".into()),
+        };
+        if !extra.is_empty() {
+            if !args.is_empty() {
+                args.push(b'&');
+            }
+            args.extend_from_slice(&extra);
+        }
+    }
+    if (*ctx.r).header_sent() != 0 {
+        return Err("attempt to call ngx.exec after sending out response headers".into());
+    }
+    ctx.exec = Some((pool_str(ctx, &path)?, pool_str(ctx, &args)?));
+    Ok(yield_wait(l))
+}
+
+/// `ngx.encode_args` of a table argument, through the Lua-side helper.
+unsafe fn encode_args_table(l: *mut lua_State, idx: i32) -> Result<Vec<u8>, String> {
+    ffi::lua_getglobal(l, c"ngx".as_ptr());
+    ffi::lua_getfield(l, -1, c"encode_args".as_ptr());
+    if ffi::lua_isfunction(l, -1) == 0 {
+        ffi::lua_pop(l, 2);
+        return Err("ngx.encode_args is not available".into());
+    }
+    ffi::lua_pushvalue(l, idx);
+    if ffi::lua_pcall(l, 1, 1, 0) != 0 {
+        let e = crate::runtime::vm::pop_message(l);
+        ffi::lua_pop(l, 1);
+        return Err(e);
+    }
+    let v = crate::runtime::lua::to_bytes(l, -1)
+        .unwrap_or_default()
+        .to_vec();
+    ffi::lua_pop(l, 2);
+    Ok(v)
+}
+
+/// Percent-encodes bytes that must not reach a header value raw.
+fn escape_header_value(v: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len());
+    for &c in v {
+        if c < 0x20 || c == 0x7f {
+            out.extend_from_slice(format!("%{c:02X}").as_bytes());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+unsafe fn redirect_impl(l: *mut lua_State) -> LuaRet {
+    phase::check(REQUEST_YIELDABLE)?;
+    let n = ffi::lua_gettop(l);
+    if !(1..=2).contains(&n) {
+        return Err(format!("expecting one or two arguments, but got {n}"));
+    }
+    let ctx = ctx::request()?;
+    let uri = escape_header_value(check_bytes(l, 1, "redirect")?);
+    let status = if n == 2 {
+        check_number(l, 2, "redirect")? as isize
+    } else {
+        302
+    };
+    if ![301, 302, 303, 307, 308].contains(&status) {
+        return Err("only ngx.HTTP_MOVED_TEMPORARILY, ngx.HTTP_MOVED_PERMANENTLY, ngx.HTTP_PERMANENT_REDIRECT, ngx.HTTP_SEE_OTHER, and ngx.HTTP_TEMPORARY_REDIRECT are allowed".into());
+    }
+    let r = ctx.r;
+    if (*r).header_sent() != 0 {
+        return Err("attempt to call ngx.redirect after sending out the headers".into());
+    }
+    let value = pool_str(ctx, &uri)?;
+    let h = ngx_list_push(&mut (*r).headers_out.headers) as *mut nginx_sys::ngx_table_elt_t;
+    if h.is_null() {
+        return Err("no memory".into());
+    }
+    (*h).hash = 1;
+    (*h).key = ngx_str_t {
+        len: 8,
+        data: c"Location".as_ptr() as *mut u8,
+    };
+    (*h).value = value;
+    (*h).lowcase_key = c"location".as_ptr() as *mut u8;
+    (*r).headers_out.location = h;
+    (*r).headers_out.status = status as _;
+    ctx.exit_code = Some(status);
+    Ok(yield_wait(l))
+}

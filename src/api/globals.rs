@@ -1,0 +1,32 @@
+//! The write guard on `_G`: request code that creates a global gets
+//! lua-nginx-module's warning (globals are shared by all requests of a
+//! worker).
+
+use crate::runtime::lua::lua_State;
+
+const GUARD: &[u8] = br#"
+local rawset, tostring, getmetatable, setmetatable = rawset, tostring, getmetatable, setmetatable
+local traceback, get_phase, log, WARN = debug.traceback, ngx.get_phase, ngx.log, ngx.WARN
+local request_phases = { set = true, rewrite = true, access = true, content = true,
+                         header_filter = true, body_filter = true, log = true }
+local mt = getmetatable(_G) or {}
+if not mt.__newindex then
+    mt.__newindex = function(t, k, v)
+        if request_phases[get_phase()] then
+            log(WARN, "writing a global Lua variable ('", tostring(k),
+                "') which may lead to race conditions between concurrent requests, ",
+                "so prefer the use of 'local' variables", traceback('', 2))
+        end
+        rawset(t, k, v)
+    end
+    setmetatable(_G, mt)
+end
+"#;
+
+/// Installs the guard (after init_by_lua, whose globals are intended).
+///
+/// # Safety
+/// `l` must be the main state, not running.
+pub unsafe fn guard_writes(l: *mut lua_State) {
+    let _ = super::run_snippet(l, GUARD, c"=ngx_lua_global_guard");
+}

@@ -1,0 +1,121 @@
+//! ngx.log(level, ...) and the global print(...) (level notice).
+
+use std::ffi::c_int;
+
+use nginx_sys::{ngx_log_t, NGX_LOG_NOTICE};
+
+use crate::glue::log as nlog;
+use crate::lua_fns;
+use crate::runtime::ctx;
+use crate::runtime::lua::{
+    bad_arg, check_number, ffi, lua_State, set_fn, to_bytes, type_name, LuaRet,
+};
+
+lua_fns! {
+    log => log_impl,
+    print => print_impl,
+}
+
+/// # Safety
+/// The `ngx` table must be on top of `l`.
+pub unsafe fn install(l: *mut lua_State) {
+    set_fn(l, -1, c"log", log);
+}
+
+/// # Safety
+/// `l` must be the main state.
+pub unsafe fn install_print(l: *mut lua_State) {
+    ffi::lua_pushcfunction(l, print);
+    ffi::lua_setglobal(l, c"print".as_ptr());
+}
+
+fn current_log() -> *mut ngx_log_t {
+    match ctx::current() {
+        // SAFETY: the current request is live while its code runs.
+        Some(c) => unsafe { (*(*c.r).connection).log },
+        None => nlog::cycle_log(),
+    }
+}
+
+/// Concatenates the arguments from `first` on, as lua-nginx-module does.
+unsafe fn message(l: *mut lua_State, first: c_int, fname: &str) -> Result<Vec<u8>, String> {
+    let n = ffi::lua_gettop(l);
+    let mut out = Vec::new();
+    for i in first..=n {
+        match ffi::lua_type(l, i) {
+            ffi::LUA_TSTRING | ffi::LUA_TNUMBER => {
+                ffi::lua_pushvalue(l, i);
+                out.extend_from_slice(to_bytes(l, -1).unwrap_or_default());
+                ffi::lua_pop(l, 1);
+            }
+            ffi::LUA_TNIL => out.extend_from_slice(b"nil"),
+            ffi::LUA_TBOOLEAN => out.extend_from_slice(if ffi::lua_toboolean(l, i) != 0 {
+                b"true"
+            } else {
+                b"false"
+            }),
+            ffi::LUA_TLIGHTUSERDATA if ffi::lua_touserdata(l, i).is_null() => {
+                out.extend_from_slice(b"null")
+            }
+            _ => {
+                if ffi::luaL_callmeta(l, i, c"__tostring".as_ptr()) != 0 {
+                    if ffi::lua_isstring(l, -1) == 0 {
+                        ffi::lua_pop(l, 1);
+                        return Err("'__tostring' must return a string".into());
+                    }
+                    out.extend_from_slice(to_bytes(l, -1).unwrap_or_default());
+                    ffi::lua_pop(l, 1);
+                } else {
+                    return Err(bad_arg(
+                        i,
+                        fname,
+                        &format!(
+                            "string, number, boolean, or nil expected, got {}",
+                            type_name(l, i)
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `[lua] file:line: function(): ` as lua-nginx-module prefixes log lines.
+unsafe fn source_prefix(l: *mut lua_State) -> Vec<u8> {
+    let mut ar: ffi::lua_Debug = std::mem::zeroed();
+    let mut out = b"[lua] ".to_vec();
+    if ffi::lua_getstack(l, 1, &mut ar) != 0 && ffi::lua_getinfo(l, c"Snl".as_ptr(), &mut ar) != 0 {
+        let src = std::ffi::CStr::from_ptr(ar.short_src.as_ptr()).to_bytes();
+        out.extend_from_slice(src);
+        out.extend_from_slice(format!(":{}: ", ar.currentline).as_bytes());
+        if !ar.name.is_null() {
+            out.extend_from_slice(std::ffi::CStr::from_ptr(ar.name).to_bytes());
+            out.extend_from_slice(b"(): ");
+        }
+    }
+    out
+}
+
+unsafe fn write(l: *mut lua_State, level: u32, first: c_int, fname: &str) -> LuaRet {
+    let target = current_log();
+    if !nlog::enabled(target, level) {
+        return Ok(0);
+    }
+    let mut text = source_prefix(l);
+    text.extend_from_slice(&message(l, first, fname)?);
+    nlog::error(target, level, &text);
+    Ok(0)
+}
+
+unsafe fn log_impl(l: *mut lua_State) -> LuaRet {
+    let level = check_number(l, 1, "log")? as i64;
+    if !(0..=8).contains(&level) {
+        return Err(format!("bad log level: {level}"));
+    }
+    write(l, level as u32, 2, "log")
+}
+
+unsafe fn print_impl(l: *mut lua_State) -> LuaRet {
+    write(l, NGX_LOG_NOTICE, 1, "print")
+}

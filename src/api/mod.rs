@@ -1,0 +1,67 @@
+//! The `ngx.*` table, one file per area.
+
+pub mod constants;
+pub mod control;
+pub mod coroutine;
+pub mod globals;
+pub mod log;
+pub mod ngx_meta;
+pub mod output;
+pub mod sleep;
+pub mod var;
+pub mod worker;
+
+use crate::runtime::lua::{ffi, lua_State};
+
+/// Builds the `ngx` global and everything hung on it.
+///
+/// # Safety
+/// `l` must be the VM's main state, not running.
+pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
+    ffi::lua_createtable(l, 0, 128);
+    constants::install(l);
+    output::install(l);
+    control::install(l);
+    log::install(l);
+    sleep::install(l);
+    var::install(l);
+    worker::install(l);
+    ngx_meta::install(l);
+    ffi::lua_setglobal(l, c"ngx".as_ptr());
+    log::install_print(l);
+    coroutine::install(l)?;
+    preload_resty_core(l)
+}
+
+/// `require "resty.core"` keeps working: our API is built in, so these
+/// modules are empty tables.
+unsafe fn preload_resty_core(l: *mut lua_State) -> Result<(), String> {
+    let code = br#"
+local preload = package.preload
+for _, name in ipairs({"resty.core", "resty.core.base", "resty.core.regex", "resty.core.var",
+                       "resty.core.ctx", "resty.core.time", "resty.core.hash", "resty.core.uri",
+                       "resty.core.misc", "resty.core.request", "resty.core.response",
+                       "resty.core.exit", "resty.core.worker", "resty.core.phase",
+                       "resty.core.ndk", "resty.core.socket", "resty.core.utils"}) do
+    preload[name] = function() return {} end
+end
+"#;
+    run_snippet(l, code, c"=ngx_lua_preload")
+}
+
+/// Runs a small Lua snippet of ours at VM creation.
+///
+/// # Safety
+/// `l` must be the main state, not running.
+pub unsafe fn run_snippet(
+    l: *mut lua_State,
+    code: &[u8],
+    name: &std::ffi::CStr,
+) -> Result<(), String> {
+    if ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), name.as_ptr()) != 0
+        || ffi::lua_pcall(l, 0, 0, 0) != 0
+    {
+        return Err(crate::runtime::vm::pop_message(l));
+    }
+    Ok(())
+}

@@ -1,0 +1,129 @@
+//! The `ngx` table's own properties: ngx.status, ngx.ctx, ngx.headers_sent,
+//! ngx.is_subrequest.
+
+use nginx_sys::NGX_LOG_ERR;
+
+use crate::glue::log as nlog;
+use crate::lua_fns;
+use crate::runtime::ctx;
+use crate::runtime::lua::{check_number, ffi, lua_State, to_bytes, LuaRet};
+use crate::runtime::phase::{self, Phase};
+
+lua_fns! {
+    ngx_index => index_impl,
+    ngx_newindex => newindex_impl,
+}
+
+/// # Safety
+/// The `ngx` table must be on top of `l`.
+pub unsafe fn install(l: *mut lua_State) {
+    ffi::lua_createtable(l, 0, 2);
+    ffi::lua_pushcfunction(l, ngx_index);
+    ffi::lua_setfield(l, -2, c"__index".as_ptr());
+    ffi::lua_pushcfunction(l, ngx_newindex);
+    ffi::lua_setfield(l, -2, c"__newindex".as_ptr());
+    ffi::lua_setmetatable(l, -2);
+}
+
+fn request_phase(what: &str) -> Result<(), String> {
+    let p = phase::current();
+    if p.is_request() {
+        Ok(())
+    } else {
+        Err(format!(
+            "API disabled in the context of {}{}",
+            p.context_name(),
+            what
+        ))
+    }
+}
+
+unsafe fn index_impl(l: *mut lua_State) -> LuaRet {
+    let key = to_bytes(l, 2).unwrap_or_default();
+    match key {
+        b"status" => {
+            request_phase("")?;
+            let r = ctx::request()?.r;
+            let mut st = (*r).headers_out.status as i64;
+            if st == 0 && (*r).header_sent() == 0 {
+                st = 0;
+            }
+            ffi::lua_pushinteger(l, st as _);
+        }
+        b"ctx" => push_ctx(l)?,
+        b"headers_sent" => {
+            request_phase("")?;
+            let r = ctx::request()?.r;
+            ffi::lua_pushboolean(l, ((*r).header_sent() != 0) as _);
+        }
+        b"is_subrequest" => {
+            request_phase("")?;
+            let r = ctx::request()?.r;
+            ffi::lua_pushboolean(l, ((*r).main != r) as _);
+        }
+        _ => ffi::lua_pushnil(l),
+    }
+    Ok(1)
+}
+
+/// ngx.ctx: one table per request, created on first use.
+unsafe fn push_ctx(l: *mut lua_State) -> Result<(), String> {
+    request_phase("")?;
+    let c = ctx::request()?;
+    if c.ctx_ref == ffi::LUA_NOREF {
+        ffi::lua_createtable(l, 0, 4);
+        ffi::lua_pushvalue(l, -1);
+        c.ctx_ref = ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX);
+    } else {
+        ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, c.ctx_ref as _);
+    }
+    Ok(())
+}
+
+unsafe fn newindex_impl(l: *mut lua_State) -> LuaRet {
+    let key = to_bytes(l, 2).unwrap_or_default();
+    match key {
+        b"status" => {
+            let p = phase::check(&[
+                Phase::Set,
+                Phase::Rewrite,
+                Phase::Access,
+                Phase::Content,
+                Phase::HeaderFilter,
+                Phase::BodyFilter,
+                Phase::Log,
+            ])?;
+            let _ = p;
+            let r = ctx::request()?.r;
+            let status = check_number(l, 3, "status")? as i64;
+            if (*r).header_sent() != 0 {
+                let msg = format!("attempt to set ngx.status after sending out response headers");
+                nlog::error((*(*r).connection).log, NGX_LOG_ERR, msg.as_bytes());
+                return Ok(0);
+            }
+            if !(100..=999).contains(&status) {
+                return Err(format!("invalid HTTP status code {status}"));
+            }
+            (*r).headers_out.status = status as _;
+            (*r).headers_out.status_line = nginx_sys::ngx_str_t::empty();
+        }
+        b"ctx" => {
+            request_phase("")?;
+            let c = ctx::request()?;
+            if ffi::lua_type(l, 3) != ffi::LUA_TTABLE {
+                return Err("ctx should be a table while getting a ".to_string()
+                    + &crate::runtime::lua::type_name(l, 3));
+            }
+            if c.ctx_ref != ffi::LUA_NOREF {
+                ffi::luaL_unref(l, ffi::LUA_REGISTRYINDEX, c.ctx_ref);
+            }
+            ffi::lua_pushvalue(l, 3);
+            c.ctx_ref = ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX);
+        }
+        _ => {
+            ffi::lua_settop(l, 3);
+            ffi::lua_rawset(l, 1);
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,170 @@
+//! ngx.say, ngx.print, ngx.flush, ngx.eof, ngx.send_headers.
+
+use std::ffi::c_int;
+
+use crate::lua_fns;
+use crate::runtime::ctx;
+use crate::runtime::lua::{ffi, lua_State, push_cstr, set_fn, to_bytes, type_name, LuaRet};
+use crate::runtime::output;
+use crate::runtime::phase::{self, REQUEST_YIELDABLE};
+
+lua_fns! {
+    say => say_impl,
+    print => print_impl,
+    flush => flush_impl,
+    eof => eof_impl,
+    send_headers => send_headers_impl,
+}
+
+/// # Safety
+/// The `ngx` table must be on top of `l`.
+pub unsafe fn install(l: *mut lua_State) {
+    set_fn(l, -1, c"say", say);
+    set_fn(l, -1, c"print", print);
+    set_fn(l, -1, c"flush", flush);
+    set_fn(l, -1, c"eof", eof);
+    set_fn(l, -1, c"send_headers", send_headers);
+}
+
+/// Appends the printable form of the value at `idx` to `out`, as ngx.print
+/// accepts it: strings, numbers, booleans, nil, ngx.null and array tables.
+///
+/// # Safety
+/// `idx` must be a valid absolute index of `l`.
+pub unsafe fn append_value(
+    l: *mut lua_State,
+    idx: c_int,
+    arg: c_int,
+    fname: &str,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    match ffi::lua_type(l, idx) {
+        ffi::LUA_TSTRING => out.extend_from_slice(to_bytes(l, idx).unwrap_or_default()),
+        ffi::LUA_TNUMBER => {
+            ffi::lua_pushvalue(l, idx);
+            out.extend_from_slice(to_bytes(l, -1).unwrap_or_default());
+            ffi::lua_pop(l, 1);
+        }
+        ffi::LUA_TNIL => out.extend_from_slice(b"nil"),
+        ffi::LUA_TBOOLEAN => {
+            out.extend_from_slice(if ffi::lua_toboolean(l, idx) != 0 { b"true" } else { b"false" })
+        }
+        ffi::LUA_TLIGHTUSERDATA if ffi::lua_touserdata(l, idx).is_null() => out.extend_from_slice(b"null"),
+        ffi::LUA_TTABLE => append_table(l, idx, arg, fname, out)?,
+        _ => {
+            return Err(format!(
+                "bad argument #{arg} to '{fname}' (string, number, boolean, nil, ngx.null, or array table expected, got {})",
+                type_name(l, idx)
+            ))
+        }
+    }
+    Ok(())
+}
+
+unsafe fn append_table(
+    l: *mut lua_State,
+    idx: c_int,
+    arg: c_int,
+    fname: &str,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    let n = ffi::lua_objlen(l, idx);
+    // Only array tables: every key must be an integer in 1..=n.
+    ffi::lua_pushnil(l);
+    while ffi::lua_next(l, idx) != 0 {
+        ffi::lua_pop(l, 1);
+        let is_index = ffi::lua_type(l, -1) == ffi::LUA_TNUMBER && {
+            let k = ffi::lua_tonumber(l, -1);
+            k >= 1.0 && k <= n as f64 && k.fract() == 0.0
+        };
+        if !is_index {
+            ffi::lua_pop(l, 1);
+            return Err(format!(
+                "bad argument #{arg} to '{fname}' (non-array table found)"
+            ));
+        }
+    }
+    ffi::luaL_checkstack(l, 2, std::ptr::null());
+    for i in 1..=n {
+        ffi::lua_rawgeti(l, idx, i as _);
+        let r = append_value(l, ffi::lua_gettop(l), arg, fname, out);
+        ffi::lua_pop(l, 1);
+        r?;
+    }
+    Ok(())
+}
+
+unsafe fn collect(l: *mut lua_State, fname: &str) -> Result<Vec<u8>, String> {
+    let n = ffi::lua_gettop(l);
+    let mut out = Vec::new();
+    for i in 1..=n {
+        append_value(l, i, i, fname, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// Pushes `1` or `nil, err` as the output functions return.
+unsafe fn push_result(l: *mut lua_State, r: Result<(), &'static str>) -> c_int {
+    match r {
+        Ok(()) => {
+            ffi::lua_pushinteger(l, 1);
+            1
+        }
+        Err(e) => {
+            ffi::lua_pushnil(l);
+            push_cstr(l, &std::ffi::CString::new(e).unwrap_or_default());
+            2
+        }
+    }
+}
+
+unsafe fn write_args(l: *mut lua_State, fname: &str, newline: bool) -> LuaRet {
+    phase::check(REQUEST_YIELDABLE)?;
+    let ctx = ctx::request()?;
+    let mut data = collect(l, fname)?;
+    if newline {
+        data.push(b'\n');
+    }
+    Ok(push_result(l, output::write(ctx, &data, false)))
+}
+
+unsafe fn say_impl(l: *mut lua_State) -> LuaRet {
+    write_args(l, "say", true)
+}
+
+unsafe fn print_impl(l: *mut lua_State) -> LuaRet {
+    write_args(l, "print", false)
+}
+
+unsafe fn flush_impl(l: *mut lua_State) -> LuaRet {
+    phase::check(REQUEST_YIELDABLE)?;
+    let ctx = ctx::request()?;
+    Ok(push_result(l, output::flush(ctx)))
+}
+
+unsafe fn eof_impl(l: *mut lua_State) -> LuaRet {
+    phase::check(REQUEST_YIELDABLE)?;
+    if ffi::lua_gettop(l) != 0 {
+        return Err("no argument is expected".into());
+    }
+    let ctx = ctx::request()?;
+    let rc = output::send_eof(ctx);
+    let r = if rc == nginx_sys::NGX_ERROR as isize {
+        Err("nginx output filter error")
+    } else {
+        Ok(())
+    };
+    Ok(push_result(l, r))
+}
+
+unsafe fn send_headers_impl(l: *mut lua_State) -> LuaRet {
+    phase::check(REQUEST_YIELDABLE)?;
+    let ctx = ctx::request()?;
+    let rc = output::send_header_if_needed(ctx);
+    let r = if rc == nginx_sys::NGX_ERROR as isize || rc > 0 {
+        Err("nginx output filter error")
+    } else {
+        Ok(())
+    };
+    Ok(push_result(l, r))
+}

@@ -1,0 +1,88 @@
+//! ngx.worker.* and ngx.config.*.
+
+use nginx_sys::{
+    ngx_cycle, ngx_exiting, ngx_process, ngx_quit, ngx_terminate, ngx_worker, NGX_PROCESS_WORKER,
+};
+
+use crate::lua_fns;
+use crate::runtime::lua::{ffi, lua_State, push_bytes, set_fn, set_str, LuaRet};
+
+lua_fns! {
+    pid => pid_impl,
+    id => id_impl,
+    count => count_impl,
+    exiting => exiting_impl,
+    prefix => prefix_impl,
+    configure => configure_impl,
+}
+
+/// # Safety
+/// The `ngx` table must be on top of `l`.
+pub unsafe fn install(l: *mut lua_State) {
+    ffi::lua_createtable(l, 0, 4);
+    set_fn(l, -1, c"pid", pid);
+    set_fn(l, -1, c"id", id);
+    set_fn(l, -1, c"count", count);
+    set_fn(l, -1, c"exiting", exiting);
+    ffi::lua_setfield(l, -2, c"worker".as_ptr());
+
+    ffi::lua_createtable(l, 0, 6);
+    set_str(l, -1, c"subsystem", b"http");
+    ffi::lua_pushboolean(l, 1);
+    ffi::lua_setfield(l, -2, c"debug".as_ptr());
+    ffi::lua_pushinteger(l, nginx_sys::nginx_version as _);
+    ffi::lua_setfield(l, -2, c"nginx_version".as_ptr());
+    // The lua-nginx-module release whose API this module implements.
+    ffi::lua_pushinteger(l, 10026);
+    ffi::lua_setfield(l, -2, c"ngx_lua_version".as_ptr());
+    set_fn(l, -1, c"prefix", prefix);
+    set_fn(l, -1, c"nginx_configure", configure);
+    ffi::lua_setfield(l, -2, c"config".as_ptr());
+}
+
+unsafe fn pid_impl(l: *mut lua_State) -> LuaRet {
+    ffi::lua_pushinteger(l, libc::getpid() as _);
+    Ok(1)
+}
+
+unsafe fn id_impl(l: *mut lua_State) -> LuaRet {
+    if ngx_process != NGX_PROCESS_WORKER as nginx_sys::ngx_uint_t && ngx_process != 0 {
+        ffi::lua_pushnil(l);
+    } else {
+        ffi::lua_pushinteger(l, ngx_worker as _);
+    }
+    Ok(1)
+}
+
+unsafe fn count_impl(l: *mut lua_State) -> LuaRet {
+    let ccf = *(*(*ngx_cycle).conf_ctx.add(nginx_sys::ngx_core_module.index))
+        as *const nginx_sys::ngx_core_conf_t;
+    let n = if ccf.is_null() {
+        1
+    } else {
+        (*ccf).worker_processes.max(1)
+    };
+    ffi::lua_pushinteger(l, n as _);
+    Ok(1)
+}
+
+unsafe fn exiting_impl(l: *mut lua_State) -> LuaRet {
+    ffi::lua_pushboolean(
+        l,
+        (ngx_exiting != 0 || ngx_quit != 0 || ngx_terminate != 0) as _,
+    );
+    Ok(1)
+}
+
+unsafe fn prefix_impl(l: *mut lua_State) -> LuaRet {
+    push_bytes(l, (*ngx_cycle).prefix.as_bytes());
+    Ok(1)
+}
+
+unsafe fn configure_impl(l: *mut lua_State) -> LuaRet {
+    push_bytes(l, NGX_CONFIGURE.as_bytes());
+    Ok(1)
+}
+
+/// The configure arguments of the nginx we were built for (Debian's flags).
+const NGX_CONFIGURE: &str = env!("NGX_LUA_CONFIGURE");

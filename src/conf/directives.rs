@@ -1,0 +1,467 @@
+//! The directive table and its setters.
+//!
+//! Our configuration structs are Rust structs, so every directive has a
+//! setter; `ngx_command_t.offset` carries which slot or flag it sets.
+
+use std::ffi::{c_char, c_void};
+use std::ptr;
+
+use nginx_sys::{
+    ngx_command_t, ngx_conf_t, ngx_str_t, ngx_uint_t, NGX_CONF_BLOCK, NGX_CONF_FLAG,
+    NGX_CONF_NOARGS, NGX_CONF_TAKE1, NGX_HTTP_LIF_CONF, NGX_HTTP_LOC_CONF,
+    NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF, NGX_HTTP_MAIN_CONF_OFFSET, NGX_HTTP_SIF_CONF,
+    NGX_HTTP_SRV_CONF,
+};
+use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
+use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule};
+
+use super::chunk::{self, FilePath, LuaCode};
+use super::{lua_block, LocConf, MainConf};
+use crate::module::main_conf_cf;
+use crate::runtime::vm;
+
+/// Which code slot a `*_by_lua*` directive fills.
+#[derive(Clone, Copy)]
+#[repr(usize)]
+enum Slot {
+    Init,
+    InitWorker,
+    ExitWorker,
+    Rewrite,
+    Access,
+    Content,
+    Log,
+}
+
+impl Slot {
+    fn from(n: usize) -> Slot {
+        [
+            Slot::Init,
+            Slot::InitWorker,
+            Slot::ExitWorker,
+            Slot::Rewrite,
+            Slot::Access,
+            Slot::Content,
+            Slot::Log,
+        ][n]
+    }
+}
+
+/// Which flag an on|off directive sets.
+#[repr(usize)]
+enum FlagId {
+    CodeCache,
+    CheckClientAbort,
+    Http10Buffering,
+    UseDefaultType,
+    TransformUnderscores,
+    RewriteNoPostpone,
+    AccessNoPostpone,
+}
+
+unsafe fn args<'a>(cf: *mut ngx_conf_t) -> &'a [ngx_str_t] {
+    (*(*cf).args).as_slice::<ngx_str_t>()
+}
+
+/// Reports a configuration error in nginx's format and returns NGX_CONF_ERROR.
+unsafe fn conf_error(cf: *mut ngx_conf_t, msg: &str) -> *mut c_char {
+    ngx::ngx_conf_log_error!(nginx_sys::NGX_LOG_EMERG, cf, "{}", msg);
+    NGX_CONF_ERROR
+}
+
+enum Form {
+    Inline,
+    Block,
+    File,
+}
+
+unsafe extern "C" fn set_code(
+    cf: *mut ngx_conf_t,
+    cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    crate::glue::catch(NGX_CONF_ERROR, || {
+        // SAFETY: called by nginx while parsing, with `conf` of the level the
+        // command's offset selects.
+        unsafe { set_code_inner(cf, cmd, conf) }
+    })
+}
+
+unsafe fn set_code_inner(
+    cf: *mut ngx_conf_t,
+    cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    let name = (*cmd).name.as_bytes();
+    let (form, base) = if let Some(b) = name.strip_suffix(b"_block") {
+        (Form::Block, b)
+    } else if let Some(b) = name.strip_suffix(b"_file") {
+        (Form::File, b)
+    } else {
+        (Form::Inline, name)
+    };
+    let base = String::from_utf8_lossy(base).into_owned();
+    let code = match form {
+        Form::Block | Form::Inline => {
+            let chunk_name = chunk::inline_name(cf, &base);
+            let src = match form {
+                Form::Block => match lua_block::read(cf) {
+                    Ok(s) => s,
+                    Err(e) => return conf_error(cf, &e),
+                },
+                _ => args(cf)[1].as_bytes().to_vec(),
+            };
+            let Some(vm) = vm::current() else {
+                return conf_error(cf, "no Lua VM");
+            };
+            match vm.compile(&src, &chunk_name) {
+                Ok(f) => LuaCode::inline(chunk_name, f),
+                Err(e) => return conf_error(cf, &format!("failed to load inlined Lua code: {e}")),
+            }
+        }
+        Form::File => match file_path(cf, args(cf)[1]) {
+            Ok(p) => LuaCode::file(p),
+            Err(e) => return conf_error(cf, &e),
+        },
+    };
+    let slot = Slot::from((*cmd).offset);
+    let target: &mut Option<LuaCode> = match slot {
+        Slot::Init | Slot::InitWorker | Slot::ExitWorker => {
+            let m = &mut *(conf as *mut MainConf);
+            match slot {
+                Slot::Init => &mut m.init,
+                Slot::InitWorker => &mut m.init_worker,
+                _ => &mut m.exit_worker,
+            }
+        }
+        _ => {
+            let l = &mut *(conf as *mut LocConf);
+            let m = main_conf_cf(cf);
+            match slot {
+                Slot::Rewrite => {
+                    m.uses_rewrite = true;
+                    &mut l.rewrite
+                }
+                Slot::Access => {
+                    m.uses_access = true;
+                    &mut l.access
+                }
+                Slot::Log => {
+                    m.uses_log = true;
+                    &mut l.log
+                }
+                _ => {
+                    let clcf = NgxHttpCoreModule::location_conf_mut(
+                        &*((*cf).ctx as *const nginx_sys::ngx_http_conf_ctx_t),
+                    )
+                    .expect("core loc conf");
+                    clcf.handler = Some(crate::phase::content::handler);
+                    &mut l.content
+                }
+            }
+        }
+    };
+    if target.is_some() {
+        return c"is duplicate".as_ptr() as *mut c_char;
+    }
+    *target = Some(code);
+    NGX_CONF_OK
+}
+
+/// A `*_by_lua_file` path: compiled as a complex value when it has
+/// variables, else made absolute against the prefix now.
+unsafe fn file_path(cf: *mut ngx_conf_t, value: ngx_str_t) -> Result<FilePath, String> {
+    let v = value.as_bytes();
+    if v.is_empty() {
+        return Err("invalid empty file path".into());
+    }
+    if v.contains(&b'$') {
+        let cv =
+            crate::glue::complex::compile(cf, value).ok_or("failed to compile the file path")?;
+        return Ok(FilePath::Complex(cv));
+    }
+    Ok(FilePath::Fixed(crate::glue::complex::prefixed(cf, v)))
+}
+
+unsafe extern "C" fn set_flag(
+    cf: *mut ngx_conf_t,
+    cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    crate::glue::catch(NGX_CONF_ERROR, || {
+        // SAFETY: called by nginx while parsing, with our conf for the level.
+        unsafe {
+            let v = args(cf)[1].as_bytes();
+            let on = if v.eq_ignore_ascii_case(b"on") {
+                true
+            } else if v.eq_ignore_ascii_case(b"off") {
+                false
+            } else {
+                let n = String::from_utf8_lossy((*cmd).name.as_bytes()).into_owned();
+                let msg = format!(
+                    "invalid value \"{}\" in \"{}\" directive, it must be \"on\" or \"off\"",
+                    String::from_utf8_lossy(v),
+                    n
+                );
+                return conf_error(cf, &msg);
+            };
+            let id = (*cmd).offset;
+            if id == FlagId::RewriteNoPostpone as usize || id == FlagId::AccessNoPostpone as usize {
+                let m = &mut *(conf as *mut MainConf);
+                if id == FlagId::RewriteNoPostpone as usize {
+                    m.rewrite_no_postpone = on;
+                } else {
+                    m.access_no_postpone = on;
+                }
+                return NGX_CONF_OK;
+            }
+            let l = &mut *(conf as *mut LocConf);
+            let slot = match id {
+                x if x == FlagId::CodeCache as usize => &mut l.code_cache,
+                x if x == FlagId::CheckClientAbort as usize => &mut l.check_client_abort,
+                x if x == FlagId::Http10Buffering as usize => &mut l.http10_buffering,
+                x if x == FlagId::UseDefaultType as usize => &mut l.use_default_type,
+                _ => &mut l.transform_underscores,
+            };
+            if slot.is_some() {
+                return c"is duplicate".as_ptr() as *mut c_char;
+            }
+            *slot = Some(on);
+            if id == FlagId::CodeCache as usize && !on {
+                ngx::ngx_conf_log_error!(
+                    nginx_sys::NGX_LOG_ALERT,
+                    cf,
+                    "lua_code_cache is off; this will hurt performance"
+                );
+            }
+            NGX_CONF_OK
+        }
+    })
+}
+
+unsafe extern "C" fn set_package_path(
+    cf: *mut ngx_conf_t,
+    cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    crate::glue::catch(NGX_CONF_ERROR, || {
+        // SAFETY: called by nginx while parsing the http block.
+        unsafe {
+            let m = &mut *(conf as *mut MainConf);
+            let v = Some(args(cf)[1].as_bytes().to_vec());
+            let slot = if (*cmd).offset == 0 {
+                &mut m.package_path
+            } else {
+                &mut m.package_cpath
+            };
+            if slot.is_some() {
+                return c"is duplicate".as_ptr() as *mut c_char;
+            }
+            *slot = v;
+            NGX_CONF_OK
+        }
+    })
+}
+
+unsafe extern "C" fn set_malloc_trim(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    crate::glue::catch(NGX_CONF_ERROR, || {
+        // SAFETY: called by nginx while parsing the http block.
+        unsafe {
+            let m = &mut *(conf as *mut MainConf);
+            let v = args(cf)[1].as_bytes();
+            match std::str::from_utf8(v)
+                .ok()
+                .and_then(|s| s.parse::<usize>().ok())
+            {
+                Some(n) => {
+                    m.malloc_trim = Some(n);
+                    NGX_CONF_OK
+                }
+                None => c"invalid number".as_ptr() as *mut c_char,
+            }
+        }
+    })
+}
+
+const HTTP: u32 = NGX_HTTP_MAIN_CONF;
+const ANY_LOC: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_HTTP_LIF_CONF;
+const LOC: u32 = NGX_HTTP_LOC_CONF | NGX_HTTP_LIF_CONF;
+const _SRV_IF: u32 = NGX_HTTP_SIF_CONF;
+
+type Setter = unsafe extern "C" fn(*mut ngx_conf_t, *mut ngx_command_t, *mut c_void) -> *mut c_char;
+
+const fn cmd(
+    name: &'static std::ffi::CStr,
+    ty: u32,
+    set: Setter,
+    conf: usize,
+    offset: usize,
+) -> ngx_command_t {
+    ngx_command_t {
+        name: ngx_str_t {
+            len: name.to_bytes().len(),
+            data: name.as_ptr() as *mut u8,
+        },
+        type_: ty as ngx_uint_t,
+        set: Some(set),
+        conf: conf as ngx_uint_t,
+        offset: offset as ngx_uint_t,
+        post: ptr::null_mut(),
+    }
+}
+
+const M: usize = NGX_HTTP_MAIN_CONF_OFFSET;
+const L: usize = NGX_HTTP_LOC_CONF_OFFSET;
+const T1: u32 = NGX_CONF_TAKE1;
+const BLK: u32 = NGX_CONF_BLOCK | NGX_CONF_NOARGS;
+const FLAG: u32 = NGX_CONF_FLAG;
+
+macro_rules! code_cmds {
+    ($ctx:expr, $conf:expr, $slot:expr, $inline:literal, $block:literal, $file:literal) => {
+        [
+            cmd($inline, $ctx | T1, set_code, $conf, $slot as usize),
+            cmd($block, $ctx | BLK, set_code, $conf, $slot as usize),
+            cmd($file, $ctx | T1, set_code, $conf, $slot as usize),
+        ]
+    };
+}
+
+const REST: usize = 11;
+
+const fn concat(
+    groups: [[ngx_command_t; 3]; 7],
+    rest: [ngx_command_t; REST],
+) -> [ngx_command_t; 21 + REST] {
+    let mut out = [ngx_command_t::empty(); 21 + REST];
+    let mut i = 0;
+    while i < 21 {
+        out[i] = groups[i / 3][i % 3];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < REST {
+        out[21 + j] = rest[j];
+        j += 1;
+    }
+    out
+}
+
+pub static mut COMMANDS: [ngx_command_t; 21 + REST] = concat(
+    [
+        code_cmds!(
+            HTTP,
+            M,
+            Slot::Init,
+            c"init_by_lua",
+            c"init_by_lua_block",
+            c"init_by_lua_file"
+        ),
+        code_cmds!(
+            HTTP,
+            M,
+            Slot::InitWorker,
+            c"init_worker_by_lua",
+            c"init_worker_by_lua_block",
+            c"init_worker_by_lua_file"
+        ),
+        code_cmds!(
+            HTTP,
+            M,
+            Slot::ExitWorker,
+            c"exit_worker_by_lua",
+            c"exit_worker_by_lua_block",
+            c"exit_worker_by_lua_file"
+        ),
+        code_cmds!(
+            ANY_LOC,
+            L,
+            Slot::Rewrite,
+            c"rewrite_by_lua",
+            c"rewrite_by_lua_block",
+            c"rewrite_by_lua_file"
+        ),
+        code_cmds!(
+            ANY_LOC,
+            L,
+            Slot::Access,
+            c"access_by_lua",
+            c"access_by_lua_block",
+            c"access_by_lua_file"
+        ),
+        code_cmds!(
+            LOC,
+            L,
+            Slot::Content,
+            c"content_by_lua",
+            c"content_by_lua_block",
+            c"content_by_lua_file"
+        ),
+        code_cmds!(
+            ANY_LOC,
+            L,
+            Slot::Log,
+            c"log_by_lua",
+            c"log_by_lua_block",
+            c"log_by_lua_file"
+        ),
+    ],
+    [
+        cmd(
+            c"lua_code_cache",
+            ANY_LOC | FLAG,
+            set_flag,
+            L,
+            FlagId::CodeCache as usize,
+        ),
+        cmd(
+            c"lua_check_client_abort",
+            ANY_LOC | FLAG,
+            set_flag,
+            L,
+            FlagId::CheckClientAbort as usize,
+        ),
+        cmd(
+            c"lua_http10_buffering",
+            ANY_LOC | FLAG,
+            set_flag,
+            L,
+            FlagId::Http10Buffering as usize,
+        ),
+        cmd(
+            c"lua_use_default_type",
+            ANY_LOC | FLAG,
+            set_flag,
+            L,
+            FlagId::UseDefaultType as usize,
+        ),
+        cmd(
+            c"lua_transform_underscores_in_response_headers",
+            ANY_LOC | FLAG,
+            set_flag,
+            L,
+            FlagId::TransformUnderscores as usize,
+        ),
+        cmd(
+            c"rewrite_by_lua_no_postpone",
+            HTTP | FLAG,
+            set_flag,
+            M,
+            FlagId::RewriteNoPostpone as usize,
+        ),
+        cmd(
+            c"access_by_lua_no_postpone",
+            HTTP | FLAG,
+            set_flag,
+            M,
+            FlagId::AccessNoPostpone as usize,
+        ),
+        cmd(c"lua_package_path", HTTP | T1, set_package_path, M, 0),
+        cmd(c"lua_package_cpath", HTTP | T1, set_package_path, M, 1),
+        cmd(c"lua_malloc_trim", HTTP | T1, set_malloc_trim, M, 0),
+        ngx_command_t::empty(),
+    ],
+);

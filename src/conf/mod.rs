@@ -1,0 +1,92 @@
+//! Configuration: the module's main and location structures, their merge, and
+//! the directive setters.
+
+pub mod chunk;
+pub mod directives;
+pub mod lua_block;
+
+use std::ffi::c_int;
+
+use ngx::http::{Merge, MergeConfigError};
+
+use crate::runtime::vm::Vm;
+
+pub use chunk::LuaCode;
+
+/// `http {}`-level configuration. It owns the Lua VM of the configuration
+/// cycle, so a reload builds a new VM and the old one goes with its cycle.
+#[derive(Default)]
+pub struct MainConf {
+    pub vm: Option<Vm>,
+    pub package_path: Option<Vec<u8>>,
+    pub package_cpath: Option<Vec<u8>>,
+    pub init: Option<LuaCode>,
+    pub init_worker: Option<LuaCode>,
+    pub exit_worker: Option<LuaCode>,
+    pub rewrite_no_postpone: bool,
+    pub access_no_postpone: bool,
+    /// Which phase handlers postconfiguration must install.
+    pub uses_rewrite: bool,
+    pub uses_access: bool,
+    pub uses_log: bool,
+    pub malloc_trim: Option<usize>,
+}
+
+/// A directive whose value merges down from outer blocks.
+pub type Flag = Option<bool>;
+
+/// `location`-level configuration (also `http`, `server` and `if in location`).
+#[derive(Default)]
+pub struct LocConf {
+    pub rewrite: Option<LuaCode>,
+    pub access: Option<LuaCode>,
+    pub content: Option<LuaCode>,
+    pub log: Option<LuaCode>,
+    pub code_cache: Flag,
+    pub check_client_abort: Flag,
+    pub http10_buffering: Flag,
+    pub use_default_type: Flag,
+    pub transform_underscores: Flag,
+}
+
+fn inherit<T: Clone>(slot: &mut Option<T>, prev: &Option<T>) {
+    if slot.is_none() {
+        slot.clone_from(prev);
+    }
+}
+
+impl Merge for LocConf {
+    fn merge(&mut self, prev: &LocConf) -> Result<(), MergeConfigError> {
+        inherit(&mut self.rewrite, &prev.rewrite);
+        inherit(&mut self.access, &prev.access);
+        inherit(&mut self.log, &prev.log);
+        // content_by_lua is not inherited: it installs the location's handler.
+        inherit(&mut self.code_cache, &prev.code_cache);
+        inherit(&mut self.check_client_abort, &prev.check_client_abort);
+        inherit(&mut self.http10_buffering, &prev.http10_buffering);
+        inherit(&mut self.use_default_type, &prev.use_default_type);
+        inherit(&mut self.transform_underscores, &prev.transform_underscores);
+        Ok(())
+    }
+}
+
+impl LocConf {
+    pub fn code_cache(&self) -> bool {
+        self.code_cache.unwrap_or(true)
+    }
+    pub fn check_client_abort(&self) -> bool {
+        self.check_client_abort.unwrap_or(false)
+    }
+    pub fn http10_buffering(&self) -> bool {
+        self.http10_buffering.unwrap_or(true)
+    }
+    pub fn use_default_type(&self) -> bool {
+        self.use_default_type.unwrap_or(true)
+    }
+    pub fn transform_underscores(&self) -> bool {
+        self.transform_underscores.unwrap_or(true)
+    }
+}
+
+/// Registry reference of a compiled chunk in the configuration's VM.
+pub type FuncRef = c_int;

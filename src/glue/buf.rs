@@ -1,0 +1,33 @@
+//! Buffers and chains in a request's pool.
+
+use nginx_sys::{
+    ngx_alloc_chain_link, ngx_buf_t, ngx_chain_t, ngx_create_temp_buf, ngx_pcalloc, ngx_pool_t,
+};
+
+/// A one-link chain holding a pool copy of `data` (an empty, flagged
+/// buffer when `data` is empty).
+///
+/// # Safety
+/// `pool` must be a live pool.
+pub unsafe fn chain_from_bytes(pool: *mut ngx_pool_t, data: &[u8]) -> Option<*mut ngx_chain_t> {
+    let b: *mut ngx_buf_t = if data.is_empty() {
+        ngx_pcalloc(pool, std::mem::size_of::<ngx_buf_t>()) as *mut ngx_buf_t
+    } else {
+        let b = ngx_create_temp_buf(pool, data.len());
+        if !b.is_null() {
+            std::ptr::copy_nonoverlapping(data.as_ptr(), (*b).last, data.len());
+            (*b).last = (*b).last.add(data.len());
+        }
+        b
+    };
+    if b.is_null() {
+        return None;
+    }
+    let cl = ngx_alloc_chain_link(pool);
+    if cl.is_null() {
+        return None;
+    }
+    (*cl).buf = b;
+    (*cl).next = std::ptr::null_mut();
+    Some(cl)
+}

@@ -1,0 +1,68 @@
+//! nginx complex values (strings with `$variables`) and prefix-relative paths.
+
+use std::mem::MaybeUninit;
+
+use nginx_sys::{
+    ngx_conf_t, ngx_http_compile_complex_value, ngx_http_compile_complex_value_t,
+    ngx_http_complex_value, ngx_http_complex_value_t, ngx_http_request_t, ngx_palloc, ngx_str_t,
+    NGX_OK,
+};
+
+/// Compiles `value` as a complex value in the configuration pool.
+///
+/// # Safety
+/// `cf` must be the live configuration being parsed.
+pub unsafe fn compile(
+    cf: *mut ngx_conf_t,
+    value: ngx_str_t,
+) -> Option<*mut ngx_http_complex_value_t> {
+    let cv = ngx_palloc((*cf).pool, std::mem::size_of::<ngx_http_complex_value_t>())
+        as *mut ngx_http_complex_value_t;
+    if cv.is_null() {
+        return None;
+    }
+    let mut ccv: ngx_http_compile_complex_value_t = MaybeUninit::zeroed().assume_init();
+    let v = ngx_palloc((*cf).pool, std::mem::size_of::<ngx_str_t>()) as *mut ngx_str_t;
+    if v.is_null() {
+        return None;
+    }
+    *v = value;
+    ccv.cf = cf;
+    ccv.value = v;
+    ccv.complex_value = cv;
+    (ngx_http_compile_complex_value(&mut ccv) == NGX_OK as isize).then_some(cv)
+}
+
+/// Evaluates a complex value for a request.
+///
+/// # Safety
+/// `r` must be live and `cv` compiled for this configuration.
+pub unsafe fn eval(
+    r: *mut ngx_http_request_t,
+    cv: *mut ngx_http_complex_value_t,
+) -> Option<Vec<u8>> {
+    let mut out = ngx_str_t::empty();
+    (ngx_http_complex_value(r, cv, &mut out) == NGX_OK as isize).then(|| out.as_bytes().to_vec())
+}
+
+/// `path` made absolute against nginx's prefix, as lua-nginx-module resolves
+/// `*_by_lua_file` paths.
+///
+/// # Safety
+/// `cf` must be live.
+pub unsafe fn prefixed(cf: *mut ngx_conf_t, path: &[u8]) -> Vec<u8> {
+    prefix_join((*(*cf).cycle).prefix.as_bytes(), path)
+}
+
+/// Joins a relative path to an nginx prefix (which ends in `/`).
+pub fn prefix_join(prefix: &[u8], path: &[u8]) -> Vec<u8> {
+    if path.first() == Some(&b'/') {
+        return path.to_vec();
+    }
+    let mut v = prefix.to_vec();
+    if !v.ends_with(b"/") {
+        v.push(b'/');
+    }
+    v.extend_from_slice(path);
+    v
+}

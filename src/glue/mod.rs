@@ -1,0 +1,29 @@
+//! Small safe wrappers over nginx structures that the `ngx` crate does not
+//! cover yet.
+
+pub mod buf;
+pub mod complex;
+pub mod log;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// Runs an nginx callback body; a panic is logged and turned into
+/// `on_panic` instead of unwinding into nginx.
+pub fn catch<T>(on_panic: T, f: impl FnOnce() -> T) -> T {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(v) => v,
+        Err(e) => {
+            let what = e
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| e.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            log::error(
+                std::ptr::null_mut(),
+                log::NGX_LOG_ALERT,
+                format!("ngx_http_lua_module: internal error: {what}").as_bytes(),
+            );
+            on_panic
+        }
+    }
+}

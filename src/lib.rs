@@ -1,0 +1,13 @@
+//! ngx_http_lua_module: a drop-in replacement for OpenResty's
+//! lua-nginx-module, as one nginx dynamic module. See DESIGN.md for the layers.
+
+mod api;
+mod conf;
+mod glue;
+mod module;
+mod phase;
+mod runtime;
+
+pub use module::ngx_http_lua_module;
+
+ngx::ngx_modules!(ngx_http_lua_module);

@@ -1,0 +1,185 @@
+//! The nginx module: its `ngx_module_t`, command table, configuration hooks
+//! and process hooks.
+
+use std::ffi::{c_char, c_void};
+use std::ptr::{addr_of, addr_of_mut};
+
+use nginx_sys::{
+    ngx_array_push, ngx_conf_t, ngx_cycle_t, ngx_http_handler_pt, ngx_http_module_t,
+    ngx_http_phases_NGX_HTTP_ACCESS_PHASE as ACCESS_PHASE,
+    ngx_http_phases_NGX_HTTP_LOG_PHASE as LOG_PHASE,
+    ngx_http_phases_NGX_HTTP_REWRITE_PHASE as REWRITE_PHASE, ngx_http_request_t, ngx_int_t,
+    ngx_module_t, ngx_uint_t, NGX_ERROR, NGX_HTTP_MODULE, NGX_OK,
+};
+use ngx::core::Status;
+use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf, NgxHttpCoreModule};
+
+use crate::conf::directives::COMMANDS;
+use crate::conf::{LocConf, MainConf};
+use crate::phase;
+use crate::runtime::vm;
+
+pub struct Module;
+
+impl HttpModule for Module {
+    fn module() -> &'static ngx_module_t {
+        // SAFETY: the module static is only written by nginx while loading.
+        unsafe { &*addr_of!(ngx_http_lua_module) }
+    }
+
+    unsafe extern "C" fn postconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
+        crate::glue::catch(NGX_ERROR as ngx_int_t, || {
+            // SAFETY: called by nginx with the http block's configuration.
+            unsafe { install_phase_handlers(cf) }
+        })
+    }
+
+    unsafe extern "C" fn init_main_conf(cf: *mut ngx_conf_t, conf: *mut c_void) -> *mut c_char {
+        crate::glue::catch(ngx::core::NGX_CONF_ERROR, || {
+            // SAFETY: `conf` is our MainConf, created by create_main_conf.
+            unsafe { phase::init::run(cf, &mut *(conf as *mut MainConf)) }
+        })
+    }
+}
+
+unsafe impl HttpModuleMainConf for Module {
+    type MainConf = MainConf;
+}
+
+unsafe impl HttpModuleLocationConf for Module {
+    type LocationConf = LocConf;
+}
+
+/// The module's `ngx_module_t`.
+pub fn module() -> &'static ngx_module_t {
+    Module::module()
+}
+
+/// The location configuration of a request.
+///
+/// # Safety
+/// `r` must be a live request.
+pub unsafe fn loc_conf<'a>(r: *mut ngx_http_request_t) -> &'a LocConf {
+    Module::location_conf(&*r).expect("lua loc conf")
+}
+
+/// The main configuration of a request.
+///
+/// # Safety
+/// `r` must be a live request.
+pub unsafe fn main_conf<'a>(r: *mut ngx_http_request_t) -> &'a MainConf {
+    Module::main_conf(&*r).expect("lua main conf")
+}
+
+/// The main configuration while parsing the http block.
+///
+/// # Safety
+/// `cf` must be inside the http block.
+pub unsafe fn main_conf_cf<'a>(cf: *mut ngx_conf_t) -> &'a mut MainConf {
+    let ctx = &*((*cf).ctx as *const nginx_sys::ngx_http_conf_ctx_t);
+    Module::main_conf_mut(ctx).expect("lua main conf")
+}
+
+/// The main configuration of a cycle, if it has an http block.
+///
+/// # Safety
+/// `cycle` must be live.
+pub unsafe fn main_conf_cycle<'a>(cycle: *mut ngx_cycle_t) -> Option<&'a mut MainConf> {
+    Module::main_conf_mut(&*cycle)
+}
+
+unsafe extern "C" fn create_main_conf(cf: *mut ngx_conf_t) -> *mut c_void {
+    crate::glue::catch(std::ptr::null_mut(), || {
+        // SAFETY: called by nginx at the start of the http block.
+        unsafe {
+            let conf = ngx::core::Pool::from_ngx_pool((*cf).pool).allocate(MainConf::default());
+            if conf.is_null() {
+                return std::ptr::null_mut();
+            }
+            match vm::Vm::new() {
+                Ok(v) => (*conf).vm = Some(v),
+                Err(e) => {
+                    ngx::ngx_conf_log_error!(
+                        nginx_sys::NGX_LOG_EMERG,
+                        cf,
+                        "failed to create the Lua VM: {}",
+                        e
+                    );
+                    return std::ptr::null_mut();
+                }
+            }
+            vm::set_current((*conf).vm.as_ref());
+            conf.cast()
+        }
+    })
+}
+
+unsafe fn install_phase_handlers(cf: *mut ngx_conf_t) -> ngx_int_t {
+    let lmcf = main_conf_cf(cf);
+    let cmcf =
+        NgxHttpCoreModule::main_conf_mut(&*((*cf).ctx as *const nginx_sys::ngx_http_conf_ctx_t))
+            .expect("core main conf");
+    let mut add = |ph: u32, h: ngx_http_handler_pt| -> bool {
+        let p = ngx_array_push(&mut cmcf.phases[ph as usize].handlers) as *mut ngx_http_handler_pt;
+        if p.is_null() {
+            return false;
+        }
+        *p = h;
+        true
+    };
+    let ok = (!lmcf.uses_rewrite || add(REWRITE_PHASE, Some(phase::rewrite::handler)))
+        && (!lmcf.uses_access || add(ACCESS_PHASE, Some(phase::access::handler)))
+        && (!lmcf.uses_log || add(LOG_PHASE, Some(phase::log::handler)));
+    if ok {
+        Status::NGX_OK.into()
+    } else {
+        NGX_ERROR as ngx_int_t
+    }
+}
+
+static NGX_HTTP_LUA_MODULE_CTX: ngx_http_module_t = ngx_http_module_t {
+    preconfiguration: None,
+    postconfiguration: Some(Module::postconfiguration),
+    create_main_conf: Some(create_main_conf),
+    init_main_conf: Some(Module::init_main_conf),
+    create_srv_conf: None,
+    merge_srv_conf: None,
+    create_loc_conf: Some(Module::create_loc_conf),
+    merge_loc_conf: Some(Module::merge_loc_conf),
+};
+
+#[used]
+#[no_mangle]
+#[allow(non_upper_case_globals)]
+pub static mut ngx_http_lua_module: ngx_module_t = ngx_module_t {
+    ctx: addr_of!(NGX_HTTP_LUA_MODULE_CTX) as *mut c_void,
+    commands: addr_of_mut!(COMMANDS) as *mut _,
+    type_: NGX_HTTP_MODULE as ngx_uint_t,
+    init_process: Some(init_process),
+    exit_process: Some(exit_process),
+    ..ngx_module_t::default()
+};
+
+unsafe extern "C" fn init_process(cycle: *mut ngx_cycle_t) -> ngx_int_t {
+    crate::glue::catch(NGX_ERROR as ngx_int_t, || {
+        // SAFETY: called by nginx in each new worker with the live cycle.
+        unsafe {
+            let Some(lmcf) = main_conf_cycle(cycle) else {
+                return NGX_OK as ngx_int_t;
+            };
+            vm::set_current(lmcf.vm.as_ref());
+            phase::init_worker::run(cycle, lmcf)
+        }
+    })
+}
+
+unsafe extern "C" fn exit_process(cycle: *mut ngx_cycle_t) {
+    crate::glue::catch((), || {
+        // SAFETY: called by nginx as the worker exits, with the live cycle.
+        unsafe {
+            if let Some(lmcf) = main_conf_cycle(cycle) {
+                phase::init_worker::run_exit(lmcf);
+            }
+        }
+    })
+}

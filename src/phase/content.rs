@@ -1,0 +1,53 @@
+//! content_by_lua*: the location's content handler.
+
+use nginx_sys::{
+    ngx_http_request_empty_handler, ngx_http_request_t, ngx_int_t, NGX_DONE, NGX_ERROR, NGX_OK,
+};
+
+use super::{error_rc, exec, exit_rc};
+use crate::module::loc_conf;
+use crate::runtime::ctx::{Outcome, RequestCtx};
+use crate::runtime::output;
+use crate::runtime::phase::Phase;
+
+pub unsafe extern "C" fn handler(r: *mut ngx_http_request_t) -> ngx_int_t {
+    crate::glue::catch(NGX_ERROR as ngx_int_t, || {
+        // SAFETY: nginx calls the content handler with a live request.
+        unsafe { handle(r) }
+    })
+}
+
+unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
+    let Some(code) = loc_conf(r).content.clone() else {
+        return nginx_sys::NGX_DECLINED as ngx_int_t;
+    };
+    let Some(ctx) = RequestCtx::get_or_create(r) else {
+        return NGX_ERROR as ngx_int_t;
+    };
+    match super::run(ctx, &code, Phase::Content) {
+        Outcome::Wait => {
+            // Held until the code ends; finish_async finalizes it then.
+            (*(*r).main).set_count((*(*r).main).count() + 1);
+            (*r).write_event_handler = Some(ngx_http_request_empty_handler);
+            NGX_DONE as ngx_int_t
+        }
+        o => finish(ctx, o),
+    }
+}
+
+/// The content handler's rc once the code ended.
+pub fn finish(ctx: &mut RequestCtx, outcome: Outcome) -> ngx_int_t {
+    match outcome {
+        Outcome::Done => {
+            let rc = output::send_eof(ctx);
+            if rc == NGX_ERROR as ngx_int_t {
+                rc
+            } else {
+                NGX_OK as ngx_int_t
+            }
+        }
+        Outcome::Exit(code) => exit_rc(ctx, code, true),
+        Outcome::Exec => exec(ctx),
+        Outcome::Error | Outcome::Wait => error_rc(ctx.r),
+    }
+}

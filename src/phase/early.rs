@@ -1,0 +1,118 @@
+//! What rewrite_by_lua and access_by_lua share: running at the end of their
+//! phase, waiting without blocking, and re-entry once the code has ended.
+
+use std::cell::Cell;
+
+use nginx_sys::{
+    ngx_http_core_run_phases, ngx_http_finalize_request, ngx_http_phase_handler_t,
+    ngx_http_request_empty_handler, ngx_http_request_t, ngx_int_t, NGX_DECLINED, NGX_DONE,
+    NGX_ERROR, NGX_OK,
+};
+use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule};
+
+use super::{error_rc, exec, exit_rc};
+use crate::conf::LuaCode;
+use crate::runtime::ctx::{Outcome, PhaseRun, RequestCtx};
+use crate::runtime::phase::Phase;
+
+/// Moves the running handler to the end of its phase, once per worker, as
+/// lua-nginx-module does: so that `set` and other modules' rewrite/access
+/// handlers of the location run before the Lua code. Returns true when the
+/// handler was moved and nginx must call the phase again.
+///
+/// # Safety
+/// `r` must be live and inside the phase engine.
+pub unsafe fn postpone(
+    r: *mut ngx_http_request_t,
+    done: &'static std::thread::LocalKey<Cell<bool>>,
+) -> bool {
+    if done.with(|d| d.replace(true)) {
+        return false;
+    }
+    let Some(cmcf) = NgxHttpCoreModule::main_conf_mut(&*r) else {
+        return false;
+    };
+    let ph: *mut ngx_http_phase_handler_t = cmcf.phase_engine.handlers;
+    let cur = ph.add((*r).phase_handler as usize);
+    let last = ph.add((*cur).next as usize - 1);
+    if cur >= last {
+        return false;
+    }
+    let tmp = std::ptr::read(cur);
+    std::ptr::copy(cur.add(1), cur, last.offset_from(cur) as usize);
+    std::ptr::write(last, tmp);
+    // Let nginx call the handler now in our place.
+    (*r).phase_handler -= 1;
+    true
+}
+
+/// Runs (or re-enters) the code of an early phase.
+///
+/// # Safety
+/// `r` must be live.
+pub unsafe fn handle(
+    r: *mut ngx_http_request_t,
+    code: &LuaCode,
+    phase: Phase,
+    state: fn(&mut RequestCtx) -> &mut PhaseRun,
+) -> ngx_int_t {
+    let Some(ctx) = RequestCtx::get_or_create(r) else {
+        return NGX_ERROR as ngx_int_t;
+    };
+    match *state(ctx) {
+        PhaseRun::Finished(o) => {
+            *state(ctx) = PhaseRun::NotStarted;
+            return finish(ctx, o);
+        }
+        // Woken by an unrelated event while the code waits.
+        PhaseRun::Running => return NGX_DONE as ngx_int_t,
+        PhaseRun::NotStarted => {}
+    }
+    match super::run(ctx, code, phase) {
+        Outcome::Wait => {
+            *state(ctx) = PhaseRun::Running;
+            (*(*r).main).set_count((*(*r).main).count() + 1);
+            (*r).write_event_handler = Some(ngx_http_request_empty_handler);
+            NGX_DONE as ngx_int_t
+        }
+        o => finish(ctx, o),
+    }
+}
+
+/// The phase handler's rc once the code ended.
+fn finish(ctx: &mut RequestCtx, outcome: Outcome) -> ngx_int_t {
+    let r = ctx.r;
+    match outcome {
+        Outcome::Done => NGX_DECLINED as ngx_int_t,
+        Outcome::Exit(code) if code == NGX_OK as ngx_int_t => NGX_DECLINED as ngx_int_t,
+        Outcome::Exit(code) => exit_rc(ctx, code, false),
+        Outcome::Exec => {
+            let rc = exec(ctx);
+            if rc == NGX_DONE as ngx_int_t {
+                // Balances the count taken by the internal redirect: the
+                // rewrite/access checkers do not finalize on NGX_DONE.
+                // SAFETY: r is still held by that count.
+                unsafe { ngx_http_finalize_request(r, NGX_DONE as ngx_int_t) };
+            }
+            rc
+        }
+        Outcome::Error | Outcome::Wait => error_rc(r),
+    }
+}
+
+/// The code ended after waiting: record how, release our hold on the
+/// request and let nginx run the phases again (re-entering `handle`).
+pub fn finish_async(
+    ctx: &mut RequestCtx,
+    outcome: Outcome,
+    state: fn(&mut RequestCtx) -> &mut PhaseRun,
+) {
+    let r = ctx.r;
+    *state(ctx) = PhaseRun::Finished(outcome);
+    // SAFETY: r is live, held by the count taken when the code first waited.
+    unsafe {
+        (*r).write_event_handler = Some(ngx_http_core_run_phases);
+        ngx_http_finalize_request(r, NGX_DONE as ngx_int_t);
+        ngx_http_core_run_phases(r);
+    }
+}

@@ -1,0 +1,49 @@
+//! init_by_lua*: runs in the master (or the single process) once the http
+//! block is parsed, and again for each reload.
+
+use std::ffi::c_char;
+
+use nginx_sys::ngx_conf_t;
+use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
+
+use crate::conf::chunk::{FilePath, Source};
+use crate::conf::MainConf;
+use crate::runtime::phase::Phase;
+use crate::runtime::run_sync;
+
+/// Applies lua_package_path/cpath, then runs init_by_lua.
+///
+/// # Safety
+/// `cf` must be the configuration whose http block was just parsed.
+pub unsafe fn run(cf: *mut ngx_conf_t, lmcf: &mut MainConf) -> *mut c_char {
+    let Some(vm) = lmcf.vm.as_ref() else {
+        return NGX_CONF_OK;
+    };
+    let prefix = (*(*cf).cycle).prefix.as_bytes().to_vec();
+    if let Some(p) = &lmcf.package_path {
+        vm.set_search_path(c"path", p, &prefix);
+    }
+    if let Some(p) = &lmcf.package_cpath {
+        vm.set_search_path(c"cpath", p, &prefix);
+    }
+    let Some(code) = lmcf.init.clone() else {
+        return NGX_CONF_OK;
+    };
+    let func = match &code.0.source {
+        Source::Inline => Ok(code.0.func.get()),
+        Source::File(FilePath::Fixed(p)) => vm.load_file(p, true),
+        Source::File(FilePath::Complex(_)) => {
+            Err("variables are not allowed in init_by_lua_file".into())
+        }
+    };
+    match func.and_then(|f| run_sync::outside_request(Phase::Init, f)) {
+        Ok(()) => {
+            crate::api::globals::guard_writes(vm.main());
+            NGX_CONF_OK
+        }
+        Err(e) => {
+            ngx::ngx_conf_log_error!(nginx_sys::NGX_LOG_EMERG, cf, "init_by_lua error: {}", e);
+            NGX_CONF_ERROR
+        }
+    }
+}

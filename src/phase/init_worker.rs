@@ -1,0 +1,53 @@
+//! init_worker_by_lua* at each worker start and exit_worker_by_lua* at its
+//! exit.
+
+use nginx_sys::{ngx_cycle_t, ngx_int_t, ngx_process, NGX_LOG_ERR, NGX_OK, NGX_PROCESS_HELPER};
+
+use crate::conf::chunk::{FilePath, Source};
+use crate::conf::{LuaCode, MainConf};
+use crate::glue::log as nlog;
+use crate::runtime::phase::Phase;
+use crate::runtime::run_sync;
+
+fn run_code(lmcf: &MainConf, code: &LuaCode, phase: Phase, what: &str) {
+    let Some(vm) = lmcf.vm.as_ref() else { return };
+    let func = match &code.0.source {
+        Source::Inline => Ok(code.0.func.get()),
+        Source::File(FilePath::Fixed(p)) => vm.load_file(p, true),
+        Source::File(FilePath::Complex(_)) => {
+            Err(format!("variables are not allowed in {what}_file"))
+        }
+    };
+    // SAFETY: the worker's VM is set by init_process before this runs.
+    if let Err(e) = func.and_then(|f| unsafe { run_sync::outside_request(phase, f) }) {
+        nlog::error(
+            std::ptr::null_mut(),
+            NGX_LOG_ERR,
+            format!("{what} error: {e}").as_bytes(),
+        );
+    }
+}
+
+/// # Safety
+/// Called from init_process with the live cycle.
+pub unsafe fn run(_cycle: *mut ngx_cycle_t, lmcf: &MainConf) -> ngx_int_t {
+    // Cache manager and loader processes run no Lua.
+    if ngx_process == NGX_PROCESS_HELPER as nginx_sys::ngx_uint_t {
+        return NGX_OK as ngx_int_t;
+    }
+    if let Some(code) = &lmcf.init_worker {
+        run_code(lmcf, code, Phase::InitWorker, "init_worker_by_lua");
+    }
+    NGX_OK as ngx_int_t
+}
+
+/// # Safety
+/// Called from exit_process.
+pub unsafe fn run_exit(lmcf: &MainConf) {
+    if ngx_process == NGX_PROCESS_HELPER as nginx_sys::ngx_uint_t {
+        return;
+    }
+    if let Some(code) = &lmcf.exit_worker {
+        run_code(lmcf, code, Phase::ExitWorker, "exit_worker_by_lua");
+    }
+}

@@ -1,0 +1,154 @@
+//! One file per nginx hook. A phase handler finds the Lua code of the
+//! location, runs it through the scheduler and turns how it ended into what
+//! nginx expects from that phase.
+
+pub mod access;
+pub mod content;
+mod early;
+pub mod init;
+pub mod init_worker;
+pub mod log;
+pub mod rewrite;
+
+use nginx_sys::{
+    ngx_http_finalize_request, ngx_http_internal_redirect, ngx_http_named_location,
+    ngx_http_request_t, ngx_int_t, NGX_DONE, NGX_ERROR, NGX_HTTP_INTERNAL_SERVER_ERROR,
+    NGX_HTTP_NO_CONTENT, NGX_HTTP_OK, NGX_HTTP_SPECIAL_RESPONSE, NGX_LOG_ERR, NGX_OK,
+};
+
+use crate::conf::chunk::{FilePath, Source};
+use crate::conf::LuaCode;
+use crate::glue::{complex, log as nlog};
+use crate::module::loc_conf;
+use crate::runtime::ctx::{Outcome, RequestCtx};
+use crate::runtime::phase::Phase;
+use crate::runtime::{scheduler, vm};
+
+/// The registry reference of the code's function, loading a file if needed.
+/// The bool says whether the caller must drop the reference after use.
+pub fn resolve(r: *mut ngx_http_request_t, code: &LuaCode) -> Result<(i32, bool), String> {
+    let vm = vm::current().ok_or("no Lua VM")?;
+    let path = match &code.0.source {
+        Source::Inline => return Ok((code.0.func.get(), false)),
+        Source::File(FilePath::Fixed(p)) => p.clone(),
+        // SAFETY: r is live and cv was compiled for its configuration.
+        Source::File(FilePath::Complex(cv)) => unsafe {
+            let v = complex::eval(r, *cv).ok_or("failed to evaluate the Lua file path")?;
+            complex::prefix_join((*nginx_sys::ngx_cycle).prefix.as_bytes(), &v)
+        },
+    };
+    // SAFETY: r is live.
+    let cache = unsafe { loc_conf(r) }.code_cache();
+    vm.load_file(&path, cache)
+        .map(|f| (f, !cache))
+        .map_err(|e| {
+            format!(
+                "failed to load external Lua file \"{}\": {}",
+                String::from_utf8_lossy(&path),
+                e
+            )
+        })
+}
+
+/// Runs `code` as the entry thread of `phase` for the request of `ctx`.
+pub fn run(ctx: &mut RequestCtx, code: &LuaCode, phase: Phase) -> Outcome {
+    ctx.phase = phase;
+    let (func, owned) = match resolve(ctx.r, code) {
+        Ok(f) => f,
+        Err(e) => {
+            nlog::error(request_log(ctx.r), NGX_LOG_ERR, e.as_bytes());
+            return Outcome::Error;
+        }
+    };
+    let outcome = scheduler::start(ctx, func);
+    if owned {
+        if let Some(vm) = vm::current() {
+            vm.unref(func);
+        }
+    }
+    outcome
+}
+
+pub fn request_log(r: *mut ngx_http_request_t) -> *mut nginx_sys::ngx_log_t {
+    // SAFETY: r is a live request.
+    unsafe { (*(*r).connection).log }
+}
+
+/// The rc of a phase whose code called `ngx.exit(code)`, as lua-nginx-module
+/// computes it: 2xx codes (and 0 in content) end the response body here.
+pub fn exit_rc(ctx: &mut RequestCtx, code: ngx_int_t, in_content: bool) -> ngx_int_t {
+    let r = ctx.r;
+    // SAFETY: r is live.
+    let header_sent = unsafe { (*r).header_sent() } != 0;
+    let success = code >= NGX_HTTP_OK as ngx_int_t
+        && code < NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t
+        && code != NGX_HTTP_NO_CONTENT as ngx_int_t;
+    if (code == NGX_OK as ngx_int_t && in_content) || success {
+        let rc = crate::runtime::output::send_eof(ctx);
+        if rc == NGX_ERROR as ngx_int_t || rc >= NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t {
+            return NGX_ERROR as ngx_int_t;
+        }
+        return if code == NGX_OK as ngx_int_t {
+            rc
+        } else {
+            code
+        };
+    }
+    if header_sent && code >= NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t && code != 444 && code != 499 {
+        // The status line is gone already; end the body as it stands.
+        let rc = crate::runtime::output::send_eof(ctx);
+        return if rc == NGX_ERROR as ngx_int_t {
+            rc
+        } else {
+            NGX_OK as ngx_int_t
+        };
+    }
+    code
+}
+
+/// The rc for an aborted entry thread: 500, or a closed connection when the
+/// response has started.
+pub fn error_rc(r: *mut ngx_http_request_t) -> ngx_int_t {
+    // SAFETY: r is live.
+    if unsafe { (*r).header_sent() } != 0 {
+        NGX_ERROR as ngx_int_t
+    } else {
+        NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t
+    }
+}
+
+/// Performs a pending `ngx.exec`. Returns NGX_DONE (or NGX_ERROR); the
+/// request may already be finished and freed when this returns.
+pub fn exec(ctx: &mut RequestCtx) -> ngx_int_t {
+    let r = ctx.r;
+    let Some((mut uri, mut args)) = ctx.exec.take() else {
+        return NGX_ERROR as ngx_int_t;
+    };
+    // SAFETY: r is live; uri and args are in its pool.
+    unsafe {
+        if uri.as_bytes().first() == Some(&b'@') {
+            ngx_http_named_location(r, &mut uri);
+            return NGX_DONE as ngx_int_t;
+        }
+        let rc = ngx_http_internal_redirect(r, &mut uri, &mut args);
+        if rc == NGX_ERROR as ngx_int_t || rc >= NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t {
+            return rc;
+        }
+    }
+    NGX_DONE as ngx_int_t
+}
+
+/// Called by the scheduler when the code of a waiting phase has ended.
+pub fn finish_async(ctx: &mut RequestCtx, outcome: Outcome) {
+    let r = ctx.r;
+    match ctx.phase {
+        Phase::Content => {
+            let rc = content::finish(ctx, outcome);
+            // SAFETY: r is live: our count++ at the yield holds it.
+            unsafe { ngx_http_finalize_request(r, rc) };
+        }
+        Phase::Rewrite => rewrite::finish_async(ctx, outcome),
+        Phase::Access => access::finish_async(ctx, outcome),
+        _ => {}
+    }
+}

@@ -1,0 +1,176 @@
+//! The per-request state: created on the first Lua handler of a request,
+//! stored as the module's request ctx, freed by a request pool cleanup (which
+//! also cancels every pending wait, so no event fires into freed memory).
+
+use std::cell::Cell;
+use std::ffi::c_int;
+use std::ptr;
+
+use nginx_sys::{ngx_http_request_t, ngx_int_t, ngx_pool_cleanup_add, ngx_str_t};
+
+use super::lua::ffi;
+use super::phase::Phase;
+use super::scheduler::LuaThread;
+use super::vm;
+use crate::module::module;
+
+/// How the Lua code of a phase ended.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Outcome {
+    /// Some thread is waiting on an event.
+    Wait,
+    /// The entry thread and all light threads returned.
+    Done,
+    /// `ngx.exit(code)` (also used by ngx.redirect).
+    Exit(ngx_int_t),
+    /// `ngx.exec()`: the target is in `RequestCtx::exec`.
+    Exec,
+    /// A runtime error aborted the entry thread (already logged).
+    Error,
+}
+
+/// Where an asynchronous rewrite/access run stands when nginx re-enters the
+/// phase handler.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum PhaseRun {
+    NotStarted,
+    Running,
+    Finished(Outcome),
+}
+
+pub struct RequestCtx {
+    pub r: *mut ngx_http_request_t,
+    /// The phase whose Lua code is running or waiting.
+    pub phase: Phase,
+    pub threads: Vec<LuaThread>,
+    /// The scheduler thread being resumed now: waits register on it, and
+    /// waking it carries the results down to any user coroutine inside.
+    pub running: *mut super::lua::lua_State,
+    /// Registry reference of the `ngx.ctx` table, created on first use.
+    pub ctx_ref: c_int,
+    pub exit_code: Option<ngx_int_t>,
+    pub exec: Option<(ngx_str_t, ngx_str_t)>,
+    pub rewrite: PhaseRun,
+    pub access: PhaseRun,
+    pub eof_sent: bool,
+    /// Output held back for an HTTP/1.0 client (lua_http10_buffering).
+    pub buffered: Vec<u8>,
+    pub buffering: bool,
+    /// Set once the request pool cleanup ran: nothing may resume any more.
+    pub gone: Cell<bool>,
+}
+
+impl RequestCtx {
+    fn new(r: *mut ngx_http_request_t) -> RequestCtx {
+        RequestCtx {
+            r,
+            phase: Phase::None,
+            threads: Vec::new(),
+            running: ptr::null_mut(),
+            ctx_ref: ffi::LUA_NOREF,
+            exit_code: None,
+            exec: None,
+            rewrite: PhaseRun::NotStarted,
+            access: PhaseRun::NotStarted,
+            eof_sent: false,
+            buffered: Vec::new(),
+            buffering: false,
+            gone: Cell::new(false),
+        }
+    }
+
+    /// The request's ctx, created (with its pool cleanup) if absent.
+    ///
+    /// # Safety
+    /// `r` must be a live request.
+    pub unsafe fn get_or_create(r: *mut ngx_http_request_t) -> Option<&'static mut RequestCtx> {
+        if let Some(c) = Self::get(r) {
+            return Some(c);
+        }
+        let cln = ngx_pool_cleanup_add((*r).pool, 0);
+        if cln.is_null() {
+            return None;
+        }
+        let ctx = Box::into_raw(Box::new(RequestCtx::new(r)));
+        (*cln).handler = Some(cleanup);
+        (*cln).data = ctx.cast();
+        *(*r).ctx.add(module().ctx_index) = ctx.cast();
+        Some(&mut *ctx)
+    }
+
+    /// # Safety
+    /// `r` must be a live request.
+    pub unsafe fn get(r: *mut ngx_http_request_t) -> Option<&'static mut RequestCtx> {
+        let p = *(*r).ctx.add(module().ctx_index) as *mut RequestCtx;
+        p.as_mut()
+    }
+
+    /// The scheduler thread running now.
+    pub fn running_thread(&mut self) -> Option<&mut LuaThread> {
+        let co = self.running;
+        self.threads.iter_mut().find(|t| t.co == co)
+    }
+
+    /// Drops the Lua threads of the finished phase (their waits are cancelled).
+    pub fn clear_threads(&mut self) {
+        self.threads.clear();
+    }
+}
+
+impl Drop for RequestCtx {
+    fn drop(&mut self) {
+        self.gone.set(true);
+        self.threads.clear();
+        if self.ctx_ref != ffi::LUA_NOREF {
+            if let Some(vm) = vm::current() {
+                vm.unref(self.ctx_ref);
+            }
+        }
+    }
+}
+
+unsafe extern "C" fn cleanup(data: *mut std::ffi::c_void) {
+    let ctx = data as *mut RequestCtx;
+    // SAFETY: `data` is the Box leaked in get_or_create; the pool runs this
+    // cleanup once, when the request is freed.
+    unsafe {
+        let r = (*ctx).r;
+        let slot = (*r).ctx.add(module().ctx_index);
+        // After ngx.exec the slot may hold the redirected location's ctx.
+        if *slot == ctx.cast() {
+            *slot = ptr::null_mut();
+        }
+        drop(Box::from_raw(ctx));
+    }
+}
+
+thread_local! {
+    static CURRENT: Cell<*mut RequestCtx> = const { Cell::new(ptr::null_mut()) };
+}
+
+/// The request whose Lua code is running now, if any.
+pub fn current<'a>() -> Option<&'a mut RequestCtx> {
+    // SAFETY: CURRENT is set only while the pointed ctx is alive and its
+    // Lua code runs (see CurrentGuard).
+    CURRENT.with(|c| unsafe { c.get().as_mut() })
+}
+
+/// Makes `ctx` the current request while Lua code runs for it.
+pub struct CurrentGuard(*mut RequestCtx);
+
+impl CurrentGuard {
+    pub fn enter(ctx: *mut RequestCtx) -> CurrentGuard {
+        CurrentGuard(CURRENT.with(|c| c.replace(ctx)))
+    }
+}
+
+impl Drop for CurrentGuard {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(self.0));
+    }
+}
+
+/// The current request, or lua-nginx-module's error when there is none.
+pub fn request<'a>() -> Result<&'a mut RequestCtx, String> {
+    current().ok_or_else(|| "no request found".to_string())
+}

@@ -1,0 +1,143 @@
+//! The response path of Lua code: headers sent lazily, body data through the
+//! output filter chain, HTTP/1.0 buffering, and the final eof.
+
+use nginx_sys::{
+    ngx_http_output_filter, ngx_http_request_t, ngx_http_send_header, ngx_http_send_special,
+    ngx_http_set_content_type, ngx_int_t, NGX_ERROR, NGX_HTTP_FLUSH, NGX_HTTP_LAST, NGX_HTTP_OK,
+    NGX_OK,
+};
+
+use super::ctx::RequestCtx;
+use crate::conf::LocConf;
+use crate::glue::buf::chain_from_bytes;
+use crate::module::loc_conf;
+
+fn version_1_0_or_older(r: *mut ngx_http_request_t) -> bool {
+    // SAFETY: r is live.
+    unsafe { (*r).http_version < nginx_sys::NGX_HTTP_VERSION_11 as _ }
+}
+
+/// Sends the response header unless it went already (status 200 and the
+/// location's default type when the code set none).
+pub fn send_header_if_needed(ctx: &mut RequestCtx) -> ngx_int_t {
+    let r = ctx.r;
+    // SAFETY: r is the live request of ctx.
+    unsafe {
+        if (*r).header_sent() != 0 {
+            return NGX_OK as ngx_int_t;
+        }
+        if (*r).headers_out.status == 0 {
+            (*r).headers_out.status = NGX_HTTP_OK as _;
+        }
+        let lcf: &LocConf = loc_conf(r);
+        if lcf.use_default_type() && (*r).headers_out.content_type.len == 0 {
+            if ngx_http_set_content_type(r) != NGX_OK as ngx_int_t {
+                return NGX_ERROR as ngx_int_t;
+            }
+        }
+        if lcf.http10_buffering()
+            && version_1_0_or_older(r)
+            && (*r).headers_out.content_length_n < 0
+            && (*r).headers_out.content_length.is_null()
+        {
+            // Held until eof, so the response can carry Content-Length.
+            ctx.buffering = true;
+            return NGX_OK as ngx_int_t;
+        }
+        ngx_http_send_header(r)
+    }
+}
+
+/// Writes `data` to the client (through all body filters).
+pub fn write(ctx: &mut RequestCtx, data: &[u8], flush: bool) -> Result<(), &'static str> {
+    if ctx.eof_sent {
+        return Err("seen eof");
+    }
+    let rc = send_header_if_needed(ctx);
+    if rc == NGX_ERROR as ngx_int_t || rc > NGX_OK as ngx_int_t {
+        return Err("nginx output filter error");
+    }
+    let r = ctx.r;
+    // SAFETY: r is live.
+    if unsafe { (*r).header_only() } != 0 {
+        return Ok(());
+    }
+    if ctx.buffering {
+        ctx.buffered.extend_from_slice(data);
+        return Ok(());
+    }
+    if data.is_empty() && !flush {
+        return Ok(());
+    }
+    // SAFETY: r is live; the chain is from its pool.
+    unsafe {
+        let cl = chain_from_bytes((*r).pool, data).ok_or("no memory")?;
+        if flush {
+            (*(*cl).buf).set_flush(1);
+        }
+        if ngx_http_output_filter(r, cl) == NGX_ERROR as ngx_int_t {
+            return Err("nginx output filter error");
+        }
+    }
+    Ok(())
+}
+
+/// Ends the response body (headers first if none went).
+pub fn send_eof(ctx: &mut RequestCtx) -> ngx_int_t {
+    if ctx.eof_sent {
+        return NGX_OK as ngx_int_t;
+    }
+    let rc = send_header_if_needed(ctx);
+    if rc == NGX_ERROR as ngx_int_t || rc > NGX_OK as ngx_int_t {
+        return rc;
+    }
+    ctx.eof_sent = true;
+    let r = ctx.r;
+    if ctx.buffering {
+        ctx.buffering = false;
+        let body = std::mem::take(&mut ctx.buffered);
+        // SAFETY: r is live; headers were held back by send_header_if_needed.
+        unsafe {
+            (*r).headers_out.content_length_n = body.len() as _;
+            let rc = ngx_http_send_header(r);
+            if rc == NGX_ERROR as ngx_int_t || rc > NGX_OK as ngx_int_t || (*r).header_only() != 0 {
+                return rc;
+            }
+            let Some(cl) = chain_from_bytes((*r).pool, &body) else {
+                return NGX_ERROR as ngx_int_t;
+            };
+            let b = (*cl).buf;
+            if (*r).main == r {
+                (*b).set_last_buf(1);
+            } else {
+                (*b).set_last_in_chain(1);
+            }
+            return ngx_http_output_filter(r, cl);
+        }
+    }
+    // SAFETY: r is live.
+    unsafe {
+        if (*r).header_only() != 0 {
+            return NGX_OK as ngx_int_t;
+        }
+        ngx_http_send_special(r, NGX_HTTP_LAST as _)
+    }
+}
+
+/// `ngx.flush()`: pushes buffered data out.
+pub fn flush(ctx: &mut RequestCtx) -> Result<(), &'static str> {
+    if ctx.buffering {
+        return Ok(());
+    }
+    let r = ctx.r;
+    // SAFETY: r is live.
+    unsafe {
+        if (*r).header_sent() == 0 || ctx.eof_sent {
+            return Ok(());
+        }
+        if ngx_http_send_special(r, NGX_HTTP_FLUSH as _) == NGX_ERROR as ngx_int_t {
+            return Err("nginx output filter error");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,36 @@
+//! Running code that may not wait (set, log, filters, init), with the
+//! current request and phase set for the API's checks.
+
+use std::ffi::c_int;
+
+use super::ctx::{CurrentGuard, RequestCtx};
+use super::lua::lua_State;
+use super::phase::{Phase, PhaseGuard};
+use super::scheduler::call_sync;
+
+/// Calls `func` for a request; `nresults` values are left on the returned
+/// state for the caller to pop.
+///
+/// # Safety
+/// The worker's VM must be set; `nargs` values are pushed on its main state.
+pub unsafe fn in_request(
+    ctx: &mut RequestCtx,
+    phase: Phase,
+    func: c_int,
+    nargs: c_int,
+    nresults: c_int,
+) -> Result<*mut lua_State, String> {
+    let _c = CurrentGuard::enter(ctx);
+    let _p = PhaseGuard::enter(phase);
+    call_sync(func, nargs, nresults)
+}
+
+/// Calls `func` outside any request (init, init_worker, exit_worker).
+///
+/// # Safety
+/// The VM must be set.
+pub unsafe fn outside_request(phase: Phase, func: c_int) -> Result<(), String> {
+    let _c = CurrentGuard::enter(std::ptr::null_mut());
+    let _p = PhaseGuard::enter(phase);
+    call_sync(func, 0, 0).map(|_| ())
+}

@@ -1,0 +1,178 @@
+//! The Lua VM of a configuration cycle: created while nginx parses the
+//! configuration (so init_by_lua runs in the master and workers inherit the
+//! state through fork), owned by the cycle's main conf.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::ffi::{c_int, CStr, CString};
+use std::ptr;
+
+use mlua::{Lua, LuaOptions, StdLib};
+
+use super::lua::{ffi, lua_State, push_bytes, to_bytes};
+
+pub struct Vm {
+    /// Keeps the state alive; the raw API below works on `main`.
+    _lua: Lua,
+    main: *mut lua_State,
+    /// The stock `coroutine.resume`, which the scheduler drives threads with.
+    resume_ref: c_int,
+    /// The stock `coroutine.create`, which the scheduler creates threads with.
+    create_ref: c_int,
+    /// `*_by_lua_file` chunks by resolved path (lua_code_cache on).
+    files: RefCell<HashMap<Vec<u8>, c_int>>,
+}
+
+thread_local! {
+    static CURRENT: Cell<*const Vm> = const { Cell::new(ptr::null()) };
+}
+
+/// The VM of the running cycle (set at configuration and at worker start).
+pub fn current() -> Option<&'static Vm> {
+    let p = CURRENT.with(|c| c.get());
+    // SAFETY: CURRENT points into the live main conf of the current cycle; it
+    // is reset whenever that conf is replaced.
+    unsafe { p.as_ref() }
+}
+
+pub fn set_current(vm: Option<&Vm>) {
+    CURRENT.with(|c| c.set(vm.map_or(ptr::null(), |v| v as *const Vm)));
+}
+
+impl Vm {
+    pub fn new() -> Result<Vm, String> {
+        // SAFETY: unsafe_new only lifts mlua's ban on C modules and `ffi`,
+        // which Lua libraries written for OpenResty load.
+        let lua = unsafe { Lua::unsafe_new_with(StdLib::ALL, LuaOptions::new()) };
+        let main = lua.current_thread().state();
+        // SAFETY: fresh state; the stock resume is saved before api::install
+        // replaces coroutine.resume.
+        let resume_ref = unsafe {
+            ffi::lua_getglobal(main, c"coroutine".as_ptr());
+            ffi::lua_getfield(main, -1, c"resume".as_ptr());
+            let r = ffi::luaL_ref(main, ffi::LUA_REGISTRYINDEX);
+            ffi::lua_getfield(main, -1, c"create".as_ptr());
+            let c = ffi::luaL_ref(main, ffi::LUA_REGISTRYINDEX);
+            ffi::lua_pop(main, 1);
+            (r, c)
+        };
+        let (resume_ref, create_ref) = resume_ref;
+        let vm = Vm {
+            _lua: lua,
+            main,
+            resume_ref,
+            create_ref,
+            files: RefCell::new(HashMap::new()),
+        };
+        // SAFETY: `main` is the freshly created state, not running.
+        unsafe { crate::api::install(main)? };
+        Ok(vm)
+    }
+
+    pub fn main(&self) -> *mut lua_State {
+        self.main
+    }
+
+    /// Registry reference of the stock `coroutine.create`.
+    pub fn create_ref(&self) -> c_int {
+        self.create_ref
+    }
+
+    /// Registry reference of the stock `coroutine.resume`.
+    pub fn resume_ref(&self) -> c_int {
+        self.resume_ref
+    }
+
+    /// Compiles `code` and returns a registry reference to the function.
+    pub fn compile(&self, code: &[u8], name: &CStr) -> Result<c_int, String> {
+        let l = self.main;
+        // SAFETY: main state, balanced stack.
+        unsafe {
+            if ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), name.as_ptr()) != 0 {
+                return Err(pop_message(l));
+            }
+            Ok(ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX))
+        }
+    }
+
+    /// Loads a Lua file (by absolute path), from the cache when `cache` is on.
+    pub fn load_file(&self, path: &[u8], cache: bool) -> Result<c_int, String> {
+        if cache {
+            if let Some(&f) = self.files.borrow().get(path) {
+                return Ok(f);
+            }
+        }
+        let cpath = CString::new(path).map_err(|_| "file path contains a NUL byte".to_string())?;
+        let l = self.main;
+        // SAFETY: main state, balanced stack.
+        let f = unsafe {
+            if ffi::luaL_loadfile(l, cpath.as_ptr()) != 0 {
+                return Err(pop_message(l));
+            }
+            ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX)
+        };
+        if cache {
+            self.files.borrow_mut().insert(path.to_vec(), f);
+        }
+        Ok(f)
+    }
+
+    /// Drops a reference taken by `load_file` with the cache off.
+    pub fn unref(&self, r: c_int) {
+        // SAFETY: `r` is a registry reference of this state.
+        unsafe { ffi::luaL_unref(self.main, ffi::LUA_REGISTRYINDEX, r) }
+    }
+
+    /// Sets `package.path` or `package.cpath` (`field`), where `;;` stands
+    /// for the default path and `$prefix` for nginx's prefix.
+    pub fn set_search_path(&self, field: &CStr, value: &[u8], prefix: &[u8]) {
+        let l = self.main;
+        // SAFETY: main state, balanced stack.
+        unsafe {
+            ffi::lua_getglobal(l, c"package".as_ptr());
+            ffi::lua_getfield(l, -1, field.as_ptr());
+            let default = to_bytes(l, -1).unwrap_or_default().to_vec();
+            ffi::lua_pop(l, 1);
+            let v = expand_search_path(value, &default, prefix);
+            push_bytes(l, &v);
+            ffi::lua_setfield(l, -2, field.as_ptr());
+            ffi::lua_pop(l, 1);
+        }
+    }
+}
+
+fn expand_search_path(value: &[u8], default: &[u8], prefix: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(value.len() + default.len());
+    let mut i = 0;
+    while i < value.len() {
+        if value[i..].starts_with(b";;") {
+            out.push(b';');
+            out.extend_from_slice(default);
+            out.push(b';');
+            i += 2;
+        } else if value[i..].starts_with(b"$prefix") {
+            out.extend_from_slice(prefix.strip_suffix(b"/").unwrap_or(prefix));
+            i += 7;
+        } else if value[i..].starts_with(b"${prefix}") {
+            out.extend_from_slice(prefix.strip_suffix(b"/").unwrap_or(prefix));
+            i += 9;
+        } else {
+            out.push(value[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Pops the error value on top of `l` as a string.
+///
+/// # Safety
+/// `l` must have a value on top of its stack.
+pub unsafe fn pop_message(l: *mut lua_State) -> String {
+    let msg = match to_bytes(l, -1) {
+        Some(b) => String::from_utf8_lossy(b).into_owned(),
+        None => format!("(error object is a {} value)", super::lua::type_name(l, -1)),
+    };
+    ffi::lua_pop(l, 1);
+    msg
+}
