@@ -6,10 +6,9 @@ use std::ptr::{addr_of, addr_of_mut};
 
 use nginx_sys::{
     ngx_array_push, ngx_conf_t, ngx_cycle_t, ngx_http_handler_pt, ngx_http_module_t,
-    ngx_http_phases_NGX_HTTP_ACCESS_PHASE as ACCESS_PHASE,
-    ngx_http_phases_NGX_HTTP_LOG_PHASE as LOG_PHASE,
-    ngx_http_phases_NGX_HTTP_REWRITE_PHASE as REWRITE_PHASE, ngx_http_request_t, ngx_int_t,
-    ngx_module_t, ngx_uint_t, NGX_ERROR, NGX_HTTP_MODULE, NGX_OK,
+    ngx_http_phases_NGX_HTTP_ACCESS_PHASE as ACCESS_PHASE, ngx_http_phases_NGX_HTTP_LOG_PHASE as LOG_PHASE,
+    ngx_http_phases_NGX_HTTP_REWRITE_PHASE as REWRITE_PHASE, ngx_http_request_t, ngx_int_t, ngx_module_t,
+    ngx_uint_t, NGX_ERROR, NGX_HTTP_MODULE, NGX_OK,
 };
 use ngx::core::Status;
 use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf, NgxHttpCoreModule};
@@ -116,9 +115,8 @@ unsafe extern "C" fn create_main_conf(cf: *mut ngx_conf_t) -> *mut c_void {
 
 unsafe fn install_phase_handlers(cf: *mut ngx_conf_t) -> ngx_int_t {
     let lmcf = main_conf_cf(cf);
-    let cmcf =
-        NgxHttpCoreModule::main_conf_mut(&*((*cf).ctx as *const nginx_sys::ngx_http_conf_ctx_t))
-            .expect("core main conf");
+    let cmcf = NgxHttpCoreModule::main_conf_mut(&*((*cf).ctx as *const nginx_sys::ngx_http_conf_ctx_t))
+        .expect("core main conf");
     let mut add = |ph: u32, h: ngx_http_handler_pt| -> bool {
         let p = ngx_array_push(&mut cmcf.phases[ph as usize].handlers) as *mut ngx_http_handler_pt;
         if p.is_null() {

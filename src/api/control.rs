@@ -123,9 +123,7 @@ unsafe fn encode_args_table(l: *mut lua_State, idx: i32) -> Result<Vec<u8>, Stri
         ffi::lua_pop(l, 1);
         return Err(e);
     }
-    let v = crate::runtime::lua::to_bytes(l, -1)
-        .unwrap_or_default()
-        .to_vec();
+    let v = crate::runtime::lua::to_bytes(l, -1).unwrap_or_default().to_vec();
     ffi::lua_pop(l, 2);
     Ok(v)
 }

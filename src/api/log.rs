@@ -7,9 +7,7 @@ use nginx_sys::{ngx_log_t, NGX_LOG_NOTICE};
 use crate::glue::log as nlog;
 use crate::lua_fns;
 use crate::runtime::ctx;
-use crate::runtime::lua::{
-    bad_arg, check_number, ffi, lua_State, set_fn, to_bytes, type_name, LuaRet,
-};
+use crate::runtime::lua::{bad_arg, check_number, ffi, lua_State, set_fn, to_bytes, type_name, LuaRet};
 
 lua_fns! {
     log => log_impl,
@@ -54,9 +52,7 @@ unsafe fn message(l: *mut lua_State, first: c_int, fname: &str) -> Result<Vec<u8
             } else {
                 b"false"
             }),
-            ffi::LUA_TLIGHTUSERDATA if ffi::lua_touserdata(l, i).is_null() => {
-                out.extend_from_slice(b"null")
-            }
+            ffi::LUA_TLIGHTUSERDATA if ffi::lua_touserdata(l, i).is_null() => out.extend_from_slice(b"null"),
             _ => {
                 if ffi::luaL_callmeta(l, i, c"__tostring".as_ptr()) != 0 {
                     if ffi::lua_isstring(l, -1) == 0 {

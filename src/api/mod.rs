@@ -53,11 +53,7 @@ end
 ///
 /// # Safety
 /// `l` must be the main state, not running.
-pub unsafe fn run_snippet(
-    l: *mut lua_State,
-    code: &[u8],
-    name: &std::ffi::CStr,
-) -> Result<(), String> {
+pub unsafe fn run_snippet(l: *mut lua_State, code: &[u8], name: &std::ffi::CStr) -> Result<(), String> {
     if ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), name.as_ptr()) != 0
         || ffi::lua_pcall(l, 0, 0, 0) != 0
     {

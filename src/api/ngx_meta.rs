@@ -97,7 +97,7 @@ unsafe fn newindex_impl(l: *mut lua_State) -> LuaRet {
             let r = ctx::request()?.r;
             let status = check_number(l, 3, "status")? as i64;
             if (*r).header_sent() != 0 {
-                let msg = format!("attempt to set ngx.status after sending out response headers");
+                let msg = "attempt to set ngx.status after sending out response headers".to_string();
                 nlog::error((*(*r).connection).log, NGX_LOG_ERR, msg.as_bytes());
                 return Ok(0);
             }

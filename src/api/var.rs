@@ -2,9 +2,8 @@
 //! by number.
 
 use nginx_sys::{
-    ngx_hash_find, ngx_hash_strlow, ngx_http_get_variable, ngx_http_request_t,
-    ngx_http_variable_value_t, ngx_pnalloc, ngx_str_t, NGX_HTTP_VAR_CHANGEABLE,
-    NGX_HTTP_VAR_INDEXED,
+    ngx_hash_find, ngx_hash_strlow, ngx_http_get_variable, ngx_http_request_t, ngx_http_variable_value_t,
+    ngx_pnalloc, ngx_str_t, NGX_HTTP_VAR_CHANGEABLE, NGX_HTTP_VAR_INDEXED,
 };
 use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule};
 
@@ -34,10 +33,7 @@ pub unsafe fn install(l: *mut lua_State) {
 fn request() -> Result<*mut ngx_http_request_t, String> {
     let p = phase::current();
     if !p.is_request() {
-        return Err(format!(
-            "API disabled in the context of {}",
-            p.context_name()
-        ));
+        return Err(format!("API disabled in the context of {}", p.context_name()));
     }
     Ok(ctx::request()?.r)
 }
@@ -68,7 +64,7 @@ unsafe fn get_impl(l: *mut lua_State) -> LuaRet {
 /// `ngx.var[n]`: the n-th capture of the location's last regex match.
 unsafe fn get_capture(l: *mut lua_State, r: *mut ngx_http_request_t, n: usize) -> LuaRet {
     let caps = (*r).captures;
-    let ncaps = (*r).ncaptures as usize;
+    let ncaps = (*r).ncaptures;
     if caps.is_null() || (*r).captures_data.is_null() || n * 2 + 1 >= ncaps.max(1) {
         ffi::lua_pushnil(l);
         return Ok(1);

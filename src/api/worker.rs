@@ -55,8 +55,8 @@ unsafe fn id_impl(l: *mut lua_State) -> LuaRet {
 }
 
 unsafe fn count_impl(l: *mut lua_State) -> LuaRet {
-    let ccf = *(*(*ngx_cycle).conf_ctx.add(nginx_sys::ngx_core_module.index))
-        as *const nginx_sys::ngx_core_conf_t;
+    let ccf =
+        *(*(*ngx_cycle).conf_ctx.add(nginx_sys::ngx_core_module.index)) as *const nginx_sys::ngx_core_conf_t;
     let n = if ccf.is_null() {
         1
     } else {
@@ -67,10 +67,7 @@ unsafe fn count_impl(l: *mut lua_State) -> LuaRet {
 }
 
 unsafe fn exiting_impl(l: *mut lua_State) -> LuaRet {
-    ffi::lua_pushboolean(
-        l,
-        (ngx_exiting != 0 || ngx_quit != 0 || ngx_terminate != 0) as _,
-    );
+    ffi::lua_pushboolean(l, (ngx_exiting != 0 || ngx_quit != 0 || ngx_terminate != 0) as _);
     Ok(1)
 }
 

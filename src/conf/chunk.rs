@@ -24,13 +24,8 @@ pub enum FilePath {
 
 pub struct CodeInner {
     pub source: Source,
-    /// `=content_by_lua(nginx.conf:40)` for inline code, so error messages
-    /// read as lua-nginx-module's.
-    pub chunk_name: CString,
     /// The compiled inline chunk in the configuration's VM.
     pub func: Cell<FuncRef>,
-    /// Extra arguments of `set_by_lua*`, as complex values.
-    pub args: Vec<*mut ngx_http_complex_value_t>,
 }
 
 /// Shared between the blocks that inherit it.
@@ -38,28 +33,18 @@ pub struct CodeInner {
 pub struct LuaCode(pub Rc<CodeInner>);
 
 impl LuaCode {
-    pub fn inline(chunk_name: CString, func: FuncRef) -> Self {
+    pub fn inline(func: FuncRef) -> Self {
         LuaCode(Rc::new(CodeInner {
             source: Source::Inline,
-            chunk_name,
             func: Cell::new(func),
-            args: Vec::new(),
         }))
     }
 
     pub fn file(path: FilePath) -> Self {
         LuaCode(Rc::new(CodeInner {
             source: Source::File(path),
-            chunk_name: CString::default(),
             func: Cell::new(LUA_NOREF),
-            args: Vec::new(),
         }))
-    }
-
-    pub fn with_args(self, args: Vec<*mut ngx_http_complex_value_t>) -> Self {
-        let mut inner = Rc::try_unwrap(self.0).unwrap_or_else(|_| unreachable!("fresh code"));
-        inner.args = args;
-        LuaCode(Rc::new(inner))
     }
 }
 
@@ -74,12 +59,4 @@ pub fn inline_name(cf: *mut ngx_conf_t, directive: &str) -> CString {
     let base = file.rsplit(|&c| c == b'/').next().unwrap_or(&file);
     let name = format!("={}({}:{})", directive, String::from_utf8_lossy(base), line);
     CString::new(name).unwrap_or_default()
-}
-
-/// The chunk name of a Lua file: `@` then its path, so errors show the path.
-pub fn file_name(path: &[u8]) -> CString {
-    let mut v = Vec::with_capacity(path.len() + 1);
-    v.push(b'@');
-    v.extend(path.iter().copied().filter(|&c| c != 0));
-    CString::new(v).unwrap_or_default()
 }

@@ -7,10 +7,9 @@ use std::ffi::{c_char, c_void};
 use std::ptr;
 
 use nginx_sys::{
-    ngx_command_t, ngx_conf_t, ngx_str_t, ngx_uint_t, NGX_CONF_BLOCK, NGX_CONF_FLAG,
-    NGX_CONF_NOARGS, NGX_CONF_TAKE1, NGX_HTTP_LIF_CONF, NGX_HTTP_LOC_CONF,
-    NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF, NGX_HTTP_MAIN_CONF_OFFSET, NGX_HTTP_SIF_CONF,
-    NGX_HTTP_SRV_CONF,
+    ngx_command_t, ngx_conf_t, ngx_str_t, ngx_uint_t, NGX_CONF_BLOCK, NGX_CONF_FLAG, NGX_CONF_NOARGS,
+    NGX_CONF_TAKE1, NGX_HTTP_LIF_CONF, NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF,
+    NGX_HTTP_MAIN_CONF_OFFSET, NGX_HTTP_SIF_CONF, NGX_HTTP_SRV_CONF,
 };
 use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
 use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule};
@@ -87,11 +86,7 @@ unsafe extern "C" fn set_code(
     })
 }
 
-unsafe fn set_code_inner(
-    cf: *mut ngx_conf_t,
-    cmd: *mut ngx_command_t,
-    conf: *mut c_void,
-) -> *mut c_char {
+unsafe fn set_code_inner(cf: *mut ngx_conf_t, cmd: *mut ngx_command_t, conf: *mut c_void) -> *mut c_char {
     let name = (*cmd).name.as_bytes();
     let (form, base) = if let Some(b) = name.strip_suffix(b"_block") {
         (Form::Block, b)
@@ -115,7 +110,7 @@ unsafe fn set_code_inner(
                 return conf_error(cf, "no Lua VM");
             };
             match vm.compile(&src, &chunk_name) {
-                Ok(f) => LuaCode::inline(chunk_name, f),
+                Ok(f) => LuaCode::inline(f),
                 Err(e) => return conf_error(cf, &format!("failed to load inlined Lua code: {e}")),
             }
         }
@@ -176,8 +171,7 @@ unsafe fn file_path(cf: *mut ngx_conf_t, value: ngx_str_t) -> Result<FilePath, S
         return Err("invalid empty file path".into());
     }
     if v.contains(&b'$') {
-        let cv =
-            crate::glue::complex::compile(cf, value).ok_or("failed to compile the file path")?;
+        let cv = crate::glue::complex::compile(cf, value).ok_or("failed to compile the file path")?;
         return Ok(FilePath::Complex(cv));
     }
     Ok(FilePath::Fixed(crate::glue::complex::prefixed(cf, v)))
@@ -273,10 +267,7 @@ unsafe extern "C" fn set_malloc_trim(
         unsafe {
             let m = &mut *(conf as *mut MainConf);
             let v = args(cf)[1].as_bytes();
-            match std::str::from_utf8(v)
-                .ok()
-                .and_then(|s| s.parse::<usize>().ok())
-            {
+            match std::str::from_utf8(v).ok().and_then(|s| s.parse::<usize>().ok()) {
                 Some(n) => {
                     m.malloc_trim = Some(n);
                     NGX_CONF_OK
@@ -332,10 +323,7 @@ macro_rules! code_cmds {
 
 const REST: usize = 11;
 
-const fn concat(
-    groups: [[ngx_command_t; 3]; 7],
-    rest: [ngx_command_t; REST],
-) -> [ngx_command_t; 21 + REST] {
+const fn concat(groups: [[ngx_command_t; 3]; 7], rest: [ngx_command_t; REST]) -> [ngx_command_t; 21 + REST] {
     let mut out = [ngx_command_t::empty(); 21 + REST];
     let mut i = 0;
     while i < 21 {

@@ -74,17 +74,11 @@ impl LocConf {
     pub fn code_cache(&self) -> bool {
         self.code_cache.unwrap_or(true)
     }
-    pub fn check_client_abort(&self) -> bool {
-        self.check_client_abort.unwrap_or(false)
-    }
     pub fn http10_buffering(&self) -> bool {
         self.http10_buffering.unwrap_or(true)
     }
     pub fn use_default_type(&self) -> bool {
         self.use_default_type.unwrap_or(true)
-    }
-    pub fn transform_underscores(&self) -> bool {
-        self.transform_underscores.unwrap_or(true)
     }
 }
 

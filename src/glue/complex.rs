@@ -3,19 +3,15 @@
 use std::mem::MaybeUninit;
 
 use nginx_sys::{
-    ngx_conf_t, ngx_http_compile_complex_value, ngx_http_compile_complex_value_t,
-    ngx_http_complex_value, ngx_http_complex_value_t, ngx_http_request_t, ngx_palloc, ngx_str_t,
-    NGX_OK,
+    ngx_conf_t, ngx_http_compile_complex_value, ngx_http_compile_complex_value_t, ngx_http_complex_value,
+    ngx_http_complex_value_t, ngx_http_request_t, ngx_palloc, ngx_str_t, NGX_OK,
 };
 
 /// Compiles `value` as a complex value in the configuration pool.
 ///
 /// # Safety
 /// `cf` must be the live configuration being parsed.
-pub unsafe fn compile(
-    cf: *mut ngx_conf_t,
-    value: ngx_str_t,
-) -> Option<*mut ngx_http_complex_value_t> {
+pub unsafe fn compile(cf: *mut ngx_conf_t, value: ngx_str_t) -> Option<*mut ngx_http_complex_value_t> {
     let cv = ngx_palloc((*cf).pool, std::mem::size_of::<ngx_http_complex_value_t>())
         as *mut ngx_http_complex_value_t;
     if cv.is_null() {
@@ -37,10 +33,7 @@ pub unsafe fn compile(
 ///
 /// # Safety
 /// `r` must be live and `cv` compiled for this configuration.
-pub unsafe fn eval(
-    r: *mut ngx_http_request_t,
-    cv: *mut ngx_http_complex_value_t,
-) -> Option<Vec<u8>> {
+pub unsafe fn eval(r: *mut ngx_http_request_t, cv: *mut ngx_http_complex_value_t) -> Option<Vec<u8>> {
     let mut out = ngx_str_t::empty();
     (ngx_http_complex_value(r, cv, &mut out) == NGX_OK as isize).then(|| out.as_bytes().to_vec())
 }

@@ -1,7 +1,7 @@
 //! Writing to nginx's error log from Rust.
 
+pub use nginx_sys::NGX_LOG_ALERT;
 use nginx_sys::{ngx_cycle, ngx_log_t, ngx_uint_t};
-pub use nginx_sys::{NGX_LOG_ALERT, NGX_LOG_DEBUG};
 
 /// The cycle's log, for code that runs outside any request.
 pub fn cycle_log() -> *mut ngx_log_t {
@@ -20,11 +20,6 @@ pub fn error(log: *mut ngx_log_t, level: u32, msg: &[u8]) {
         }
         ngx::log::log_error(level as ngx_uint_t, log, 0, msg);
     }
-}
-
-/// Logs at debug level (nginx is built --with-debug on Debian).
-pub fn debug(log: *mut ngx_log_t, msg: &[u8]) {
-    error(log, NGX_LOG_DEBUG, msg)
 }
 
 /// Whether `level` would be written by `log`; lets callers skip formatting.

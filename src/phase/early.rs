@@ -5,8 +5,7 @@ use std::cell::Cell;
 
 use nginx_sys::{
     ngx_http_core_run_phases, ngx_http_finalize_request, ngx_http_phase_handler_t,
-    ngx_http_request_empty_handler, ngx_http_request_t, ngx_int_t, NGX_DECLINED, NGX_DONE,
-    NGX_ERROR, NGX_OK,
+    ngx_http_request_empty_handler, ngx_http_request_t, ngx_int_t, NGX_DECLINED, NGX_DONE, NGX_ERROR, NGX_OK,
 };
 use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule};
 
@@ -22,10 +21,7 @@ use crate::runtime::phase::Phase;
 ///
 /// # Safety
 /// `r` must be live and inside the phase engine.
-pub unsafe fn postpone(
-    r: *mut ngx_http_request_t,
-    done: &'static std::thread::LocalKey<Cell<bool>>,
-) -> bool {
+pub unsafe fn postpone(r: *mut ngx_http_request_t, done: &'static std::thread::LocalKey<Cell<bool>>) -> bool {
     if done.with(|d| d.replace(true)) {
         return false;
     }
@@ -34,7 +30,7 @@ pub unsafe fn postpone(
     };
     let ph: *mut ngx_http_phase_handler_t = cmcf.phase_engine.handlers;
     let cur = ph.add((*r).phase_handler as usize);
-    let last = ph.add((*cur).next as usize - 1);
+    let last = ph.add((*cur).next - 1);
     if cur >= last {
         return false;
     }
@@ -102,11 +98,7 @@ fn finish(ctx: &mut RequestCtx, outcome: Outcome) -> ngx_int_t {
 
 /// The code ended after waiting: record how, release our hold on the
 /// request and let nginx run the phases again (re-entering `handle`).
-pub fn finish_async(
-    ctx: &mut RequestCtx,
-    outcome: Outcome,
-    state: fn(&mut RequestCtx) -> &mut PhaseRun,
-) {
+pub fn finish_async(ctx: &mut RequestCtx, outcome: Outcome, state: fn(&mut RequestCtx) -> &mut PhaseRun) {
     let r = ctx.r;
     *state(ctx) = PhaseRun::Finished(outcome);
     // SAFETY: r is live, held by the count taken when the code first waited.

@@ -32,9 +32,7 @@ pub unsafe fn run(cf: *mut ngx_conf_t, lmcf: &mut MainConf) -> *mut c_char {
     let func = match &code.0.source {
         Source::Inline => Ok(code.0.func.get()),
         Source::File(FilePath::Fixed(p)) => vm.load_file(p, true),
-        Source::File(FilePath::Complex(_)) => {
-            Err("variables are not allowed in init_by_lua_file".into())
-        }
+        Source::File(FilePath::Complex(_)) => Err("variables are not allowed in init_by_lua_file".into()),
     };
     match func.and_then(|f| run_sync::outside_request(Phase::Init, f)) {
         Ok(()) => {

@@ -14,9 +14,7 @@ fn run_code(lmcf: &MainConf, code: &LuaCode, phase: Phase, what: &str) {
     let func = match &code.0.source {
         Source::Inline => Ok(code.0.func.get()),
         Source::File(FilePath::Fixed(p)) => vm.load_file(p, true),
-        Source::File(FilePath::Complex(_)) => {
-            Err(format!("variables are not allowed in {what}_file"))
-        }
+        Source::File(FilePath::Complex(_)) => Err(format!("variables are not allowed in {what}_file")),
     };
     // SAFETY: the worker's VM is set by init_process before this runs.
     if let Err(e) = func.and_then(|f| unsafe { run_sync::outside_request(phase, f) }) {

@@ -11,9 +11,9 @@ pub mod log;
 pub mod rewrite;
 
 use nginx_sys::{
-    ngx_http_finalize_request, ngx_http_internal_redirect, ngx_http_named_location,
-    ngx_http_request_t, ngx_int_t, NGX_DONE, NGX_ERROR, NGX_HTTP_INTERNAL_SERVER_ERROR,
-    NGX_HTTP_NO_CONTENT, NGX_HTTP_OK, NGX_HTTP_SPECIAL_RESPONSE, NGX_LOG_ERR, NGX_OK,
+    ngx_http_finalize_request, ngx_http_internal_redirect, ngx_http_named_location, ngx_http_request_t,
+    ngx_int_t, NGX_DONE, NGX_ERROR, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_NO_CONTENT, NGX_HTTP_OK,
+    NGX_HTTP_SPECIAL_RESPONSE, NGX_LOG_ERR, NGX_OK,
 };
 
 use crate::conf::chunk::{FilePath, Source};
@@ -39,15 +39,13 @@ pub fn resolve(r: *mut ngx_http_request_t, code: &LuaCode) -> Result<(i32, bool)
     };
     // SAFETY: r is live.
     let cache = unsafe { loc_conf(r) }.code_cache();
-    vm.load_file(&path, cache)
-        .map(|f| (f, !cache))
-        .map_err(|e| {
-            format!(
-                "failed to load external Lua file \"{}\": {}",
-                String::from_utf8_lossy(&path),
-                e
-            )
-        })
+    vm.load_file(&path, cache).map(|f| (f, !cache)).map_err(|e| {
+        format!(
+            "failed to load external Lua file \"{}\": {}",
+            String::from_utf8_lossy(&path),
+            e
+        )
+    })
 }
 
 /// Runs `code` as the entry thread of `phase` for the request of `ctx`.
@@ -88,11 +86,7 @@ pub fn exit_rc(ctx: &mut RequestCtx, code: ngx_int_t, in_content: bool) -> ngx_i
         if rc == NGX_ERROR as ngx_int_t || rc >= NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t {
             return NGX_ERROR as ngx_int_t;
         }
-        return if code == NGX_OK as ngx_int_t {
-            rc
-        } else {
-            code
-        };
+        return if code == NGX_OK as ngx_int_t { rc } else { code };
     }
     if header_sent && code >= NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t && code != 444 && code != 499 {
         // The status line is gone already; end the body as it stands.

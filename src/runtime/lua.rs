@@ -107,11 +107,7 @@ pub fn bad_arg(n: c_int, fname: &str, extra: &str) -> String {
 ///
 /// # Safety
 /// The returned slice lives as long as the value stays on the stack.
-pub unsafe fn check_bytes<'a>(
-    l: *mut lua_State,
-    idx: c_int,
-    fname: &str,
-) -> Result<&'a [u8], String> {
+pub unsafe fn check_bytes<'a>(l: *mut lua_State, idx: c_int, fname: &str) -> Result<&'a [u8], String> {
     match ffi::lua_type(l, idx) {
         ffi::LUA_TSTRING | ffi::LUA_TNUMBER => Ok(to_bytes(l, idx).unwrap_or_default()),
         ffi::LUA_TNONE => Err(bad_arg(idx, fname, "string expected, got no value")),

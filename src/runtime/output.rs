@@ -3,8 +3,7 @@
 
 use nginx_sys::{
     ngx_http_output_filter, ngx_http_request_t, ngx_http_send_header, ngx_http_send_special,
-    ngx_http_set_content_type, ngx_int_t, NGX_ERROR, NGX_HTTP_FLUSH, NGX_HTTP_LAST, NGX_HTTP_OK,
-    NGX_OK,
+    ngx_http_set_content_type, ngx_int_t, NGX_ERROR, NGX_HTTP_FLUSH, NGX_HTTP_LAST, NGX_HTTP_OK, NGX_OK,
 };
 
 use super::ctx::RequestCtx;
@@ -30,10 +29,11 @@ pub fn send_header_if_needed(ctx: &mut RequestCtx) -> ngx_int_t {
             (*r).headers_out.status = NGX_HTTP_OK as _;
         }
         let lcf: &LocConf = loc_conf(r);
-        if lcf.use_default_type() && (*r).headers_out.content_type.len == 0 {
-            if ngx_http_set_content_type(r) != NGX_OK as ngx_int_t {
-                return NGX_ERROR as ngx_int_t;
-            }
+        if lcf.use_default_type()
+            && (*r).headers_out.content_type.len == 0
+            && ngx_http_set_content_type(r) != NGX_OK as ngx_int_t
+        {
+            return NGX_ERROR as ngx_int_t;
         }
         if lcf.http10_buffering()
             && version_1_0_or_older(r)

@@ -56,14 +56,6 @@ impl Phase {
         }
     }
 
-    /// Phases whose code runs in a coroutine that may wait.
-    pub fn can_yield(self) -> bool {
-        matches!(
-            self,
-            Phase::Rewrite | Phase::Access | Phase::Content | Phase::Timer
-        )
-    }
-
     /// Phases that run on behalf of a client request.
     pub fn is_request(self) -> bool {
         matches!(
@@ -109,10 +101,7 @@ pub fn check(allowed: &[Phase]) -> Result<Phase, String> {
     if allowed.contains(&p) {
         Ok(p)
     } else {
-        Err(format!(
-            "API disabled in the context of {}",
-            p.context_name()
-        ))
+        Err(format!("API disabled in the context of {}", p.context_name()))
     }
 }
 

@@ -58,7 +58,7 @@ pub unsafe fn yield_wait(l: *mut lua_State) -> c_int {
 /// # Safety
 /// `l` must be a valid state.
 pub unsafe fn is_yield_mark(l: *mut lua_State, idx: c_int) -> bool {
-    ffi::lua_touserdata(l, idx) as *const u8 == &YIELD_MARK as *const u8
+    std::ptr::eq(ffi::lua_touserdata(l, idx) as *const u8, &YIELD_MARK)
 }
 
 /// Creates a coroutine running the function of registry reference `func`.
@@ -266,11 +266,7 @@ pub unsafe fn wake(ctx: *mut RequestCtx, co: *mut lua_State, nargs: c_int) {
 ///
 /// # Safety
 /// Must run with the worker's VM set; the caller pops the results.
-pub unsafe fn call_sync(
-    func: c_int,
-    nargs_pushed: c_int,
-    nresults: c_int,
-) -> Result<*mut lua_State, String> {
+pub unsafe fn call_sync(func: c_int, nargs_pushed: c_int, nresults: c_int) -> Result<*mut lua_State, String> {
     let vm = vm::current().ok_or("no Lua VM")?;
     let l = vm.main();
     let base = ffi::lua_gettop(l) - nargs_pushed;

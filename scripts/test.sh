@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Run every test: build (installing what is missing), lints, the runner's
+# unit tests and the t/ suites against the real nginx with our module.
+#   scripts/test.sh                 everything
+#   scripts/test.sh 001-sleep       one file (TEST_BLOCK=3 for one block)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+so=$(bash scripts/build.sh | tail -n 1)
+export TEST_NGINX_LUA_MODULE="$so"
+if [ $# -eq 0 ]; then
+    cargo fmt --check
+    cargo clippy --release --all-targets -- -D warnings
+    cargo test --release --test runner_unit
+fi
+cargo test --release --test t -- "$@"
