@@ -68,14 +68,9 @@ pub unsafe fn is_yield_mark(l: *mut lua_State, idx: c_int) -> bool {
 pub unsafe fn new_thread(func: c_int, is_entry: bool) -> Result<LuaThread, String> {
     let vm = vm::current().ok_or("no Lua VM")?;
     let main = vm.main();
-    // Created by the stock coroutine.create, from Lua: see resume_raw.
-    ffi::lua_rawgeti(main, ffi::LUA_REGISTRYINDEX, vm.create_ref() as _);
-    ffi::lua_rawgeti(main, ffi::LUA_REGISTRYINDEX, func as _);
-    if ffi::lua_pcall(main, 1, 1, 0) != 0 {
-        return Err(vm::pop_message(main));
-    }
-    let co = ffi::lua_tothread(main, -1);
+    let co = ffi::lua_newthread(main);
     let co_ref = ffi::luaL_ref(main, ffi::LUA_REGISTRYINDEX);
+    ffi::lua_rawgeti(co, ffi::LUA_REGISTRYINDEX, func as _);
     Ok(LuaThread {
         co,
         co_ref,
@@ -123,47 +118,33 @@ enum Resumed {
 
 /// Resumes `co` with the `nargs` values on top of its stack.
 ///
-/// Threads are resumed through the stock `coroutine.resume` called on the
-/// main state, not through the C `lua_resume`: with Debian's LuaJIT2 build a
-/// thread resumed from C with no Lua frame below crashes on its first
-/// metamethod call.
-///
 /// # Safety
 /// `co` must be a suspended (or new) coroutine of the worker's VM.
 unsafe fn resume_raw(co: *mut lua_State, nargs: c_int) -> Resumed {
-    let Some(vm) = vm::current() else {
-        return Resumed::Failed("no Lua VM".into());
-    };
-    let main = vm.main();
-    let base = ffi::lua_gettop(main);
-    ffi::lua_rawgeti(main, ffi::LUA_REGISTRYINDEX, vm.resume_ref() as _);
-    ffi::lua_pushthread(co);
-    ffi::lua_xmove(co, main, 1);
-    if nargs > 0 {
-        ffi::lua_xmove(co, main, nargs);
+    let mut nres = 0;
+    match ffi::lua_resume(co, std::ptr::null_mut(), nargs, &mut nres) {
+        ffi::LUA_YIELD => {
+            let waiting = nres == 1 && is_yield_mark(co, -1);
+            ffi::lua_settop(co, 0);
+            Resumed::Yielded(waiting)
+        }
+        ffi::LUA_OK => {
+            ffi::lua_settop(co, 0);
+            Resumed::Finished
+        }
+        _ => {
+            let msg = match to_bytes(co, -1) {
+                Some(b) => String::from_utf8_lossy(b).into_owned(),
+                None if ffi::lua_isnil(co, -1) != 0 => "unknown reason".to_string(),
+                None => format!(
+                    "{}: {:p}",
+                    super::lua::type_name(co, -1),
+                    ffi::lua_topointer(co, -1)
+                ),
+            };
+            Resumed::Failed(msg)
+        }
     }
-    let rc = ffi::lua_pcall(main, 1 + nargs, ffi::LUA_MULTRET, 0);
-    let out = if rc != 0 {
-        Resumed::Failed(vm::pop_message(main))
-    } else if ffi::lua_toboolean(main, base + 1) == 0 {
-        let msg = match to_bytes(main, base + 2) {
-            Some(b) => String::from_utf8_lossy(b).into_owned(),
-            None if ffi::lua_isnil(main, base + 2) != 0 => "unknown reason".to_string(),
-            None => format!(
-                "{}: {:p}",
-                super::lua::type_name(main, base + 2),
-                ffi::lua_topointer(main, base + 2)
-            ),
-        };
-        Resumed::Failed(msg)
-    } else if ffi::lua_status(co) == ffi::LUA_YIELD {
-        let nres = ffi::lua_gettop(main) - base - 1;
-        Resumed::Yielded(nres == 1 && is_yield_mark(main, base + 2))
-    } else {
-        Resumed::Finished
-    };
-    ffi::lua_settop(main, base);
-    out
 }
 
 /// Resumes thread `co` of `ctx` with `nargs` values already pushed on it and

@@ -15,10 +15,6 @@ pub struct Vm {
     /// Keeps the state alive; the raw API below works on `main`.
     _lua: Lua,
     main: *mut lua_State,
-    /// The stock `coroutine.resume`, which the scheduler drives threads with.
-    resume_ref: c_int,
-    /// The stock `coroutine.create`, which the scheduler creates threads with.
-    create_ref: c_int,
     /// `*_by_lua_file` chunks by resolved path (lua_code_cache on).
     files: RefCell<HashMap<Vec<u8>, c_int>>,
 }
@@ -45,18 +41,6 @@ impl Vm {
         // which Lua libraries written for OpenResty load.
         let lua = unsafe { Lua::unsafe_new_with(StdLib::ALL, LuaOptions::new()) };
         let main = lua.current_thread().state();
-        // SAFETY: fresh state; the stock resume is saved before api::install
-        // replaces coroutine.resume.
-        let resume_ref = unsafe {
-            ffi::lua_getglobal(main, c"coroutine".as_ptr());
-            ffi::lua_getfield(main, -1, c"resume".as_ptr());
-            let r = ffi::luaL_ref(main, ffi::LUA_REGISTRYINDEX);
-            ffi::lua_getfield(main, -1, c"create".as_ptr());
-            let c = ffi::luaL_ref(main, ffi::LUA_REGISTRYINDEX);
-            ffi::lua_pop(main, 1);
-            (r, c)
-        };
-        let (resume_ref, create_ref) = resume_ref;
         let vm = Vm {
             _lua: lua,
             main,
@@ -71,16 +55,6 @@ impl Vm {
 
     pub fn main(&self) -> *mut lua_State {
         self.main
-    }
-
-    /// Registry reference of the stock `coroutine.create`.
-    pub fn create_ref(&self) -> c_int {
-        self.create_ref
-    }
-
-    /// Registry reference of the stock `coroutine.resume`.
-    pub fn resume_ref(&self) -> c_int {
-        self.resume_ref
     }
 
     /// Compiles `code` and returns a registry reference to the function.
