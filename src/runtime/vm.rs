@@ -44,8 +44,6 @@ impl Vm {
         let vm = Vm {
             _lua: lua,
             main,
-            resume_ref,
-            create_ref,
             files: RefCell::new(HashMap::new()),
         };
         // SAFETY: `main` is the freshly created state, not running.
