@@ -5,6 +5,7 @@ pub mod control;
 pub mod coroutine;
 pub mod globals;
 pub mod log;
+pub mod missing;
 pub mod ngx_meta;
 pub mod output;
 pub mod sleep;
@@ -30,6 +31,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     ffi::lua_setglobal(l, c"ngx".as_ptr());
     log::install_print(l);
     coroutine::install(l)?;
+    missing::install(l)?;
     preload_resty_core(l)
 }
 

@@ -7,9 +7,9 @@ use std::ffi::{c_char, c_void};
 use std::ptr;
 
 use nginx_sys::{
-    ngx_command_t, ngx_conf_t, ngx_str_t, ngx_uint_t, NGX_CONF_BLOCK, NGX_CONF_FLAG, NGX_CONF_NOARGS,
-    NGX_CONF_TAKE1, NGX_HTTP_LIF_CONF, NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF,
-    NGX_HTTP_MAIN_CONF_OFFSET, NGX_HTTP_SIF_CONF, NGX_HTTP_SRV_CONF,
+    ngx_command_t, ngx_conf_t, ngx_str_t, ngx_uint_t, NGX_CONF_ANY, NGX_CONF_BLOCK, NGX_CONF_FLAG,
+    NGX_CONF_NOARGS, NGX_CONF_TAKE1, NGX_HTTP_LIF_CONF, NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET,
+    NGX_HTTP_MAIN_CONF, NGX_HTTP_MAIN_CONF_OFFSET, NGX_HTTP_SIF_CONF, NGX_HTTP_SRV_CONF,
 };
 use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
 use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule};
@@ -281,7 +281,6 @@ unsafe extern "C" fn set_malloc_trim(
 const HTTP: u32 = NGX_HTTP_MAIN_CONF;
 const ANY_LOC: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_HTTP_LIF_CONF;
 const LOC: u32 = NGX_HTTP_LOC_CONF | NGX_HTTP_LIF_CONF;
-const _SRV_IF: u32 = NGX_HTTP_SIF_CONF;
 
 type Setter = unsafe extern "C" fn(*mut ngx_conf_t, *mut ngx_command_t, *mut c_void) -> *mut c_char;
 
@@ -321,10 +320,14 @@ macro_rules! code_cmds {
     };
 }
 
-const REST: usize = 11;
+const REST: usize = 10;
+const MISSING: usize = super::missing::NAMES.len();
+const ALL: usize = 21 + REST + MISSING + 1;
 
-const fn concat(groups: [[ngx_command_t; 3]; 7], rest: [ngx_command_t; REST]) -> [ngx_command_t; 21 + REST] {
-    let mut out = [ngx_command_t::empty(); 21 + REST];
+/// The whole table: code directives, the other directives, the known but
+/// missing ones, and the null terminator.
+const fn table(groups: [[ngx_command_t; 3]; 7], rest: [ngx_command_t; REST]) -> [ngx_command_t; ALL] {
+    let mut out = [ngx_command_t::empty(); ALL];
     let mut i = 0;
     while i < 21 {
         out[i] = groups[i / 3][i % 3];
@@ -335,10 +338,27 @@ const fn concat(groups: [[ngx_command_t; 3]; 7], rest: [ngx_command_t; REST]) ->
         out[21 + j] = rest[j];
         j += 1;
     }
+    let mut k = 0;
+    while k < MISSING {
+        let name = super::missing::NAMES[k];
+        let bytes = name.to_bytes();
+        let is_block = bytes.len() > 6 && {
+            let n = bytes.len();
+            bytes[n - 6] == b'_'
+                && bytes[n - 5] == b'b'
+                && bytes[n - 4] == b'l'
+                && bytes[n - 3] == b'o'
+                && bytes[n - 2] == b'c'
+                && bytes[n - 1] == b'k'
+        };
+        let ty = ANY_LOC | NGX_HTTP_SIF_CONF | NGX_CONF_ANY | if is_block { NGX_CONF_BLOCK } else { 0 };
+        out[21 + REST + k] = cmd(name, ty, super::missing::not_implemented, L, 0);
+        k += 1;
+    }
     out
 }
 
-pub static mut COMMANDS: [ngx_command_t; 21 + REST] = concat(
+pub static mut COMMANDS: [ngx_command_t; ALL] = table(
     [
         code_cmds!(
             HTTP,
@@ -450,6 +470,5 @@ pub static mut COMMANDS: [ngx_command_t; 21 + REST] = concat(
         cmd(c"lua_package_path", HTTP | T1, set_package_path, M, 0),
         cmd(c"lua_package_cpath", HTTP | T1, set_package_path, M, 1),
         cmd(c"lua_malloc_trim", HTTP | T1, set_malloc_trim, M, 0),
-        ngx_command_t::empty(),
     ],
 );

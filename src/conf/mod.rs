@@ -4,6 +4,7 @@
 pub mod chunk;
 pub mod directives;
 pub mod lua_block;
+pub mod missing;
 
 use std::ffi::c_int;
 

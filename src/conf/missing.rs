@@ -1,0 +1,80 @@
+//! Directives of lua-nginx-module this module does not implement yet. They
+//! are known names, so `nginx -t` says clearly what is missing instead of
+//! "unknown directive".
+
+use std::ffi::{c_char, c_void};
+
+use nginx_sys::{ngx_command_t, ngx_conf_t};
+use ngx::core::NGX_CONF_ERROR;
+
+pub unsafe extern "C" fn not_implemented(
+    cf: *mut ngx_conf_t,
+    cmd: *mut ngx_command_t,
+    _conf: *mut c_void,
+) -> *mut c_char {
+    crate::glue::catch(NGX_CONF_ERROR, || {
+        // SAFETY: called by nginx while parsing, with the command it matched.
+        unsafe {
+            let name = String::from_utf8_lossy((*cmd).name.as_bytes()).into_owned();
+            ngx::ngx_conf_log_error!(
+                nginx_sys::NGX_LOG_EMERG,
+                cf,
+                "\"{}\" is not implemented yet by this ngx_http_lua_module",
+                name
+            );
+            NGX_CONF_ERROR
+        }
+    })
+}
+
+/// lua-nginx-module's directives that are still missing here.
+pub const NAMES: &[&std::ffi::CStr] = &[
+    c"set_by_lua",
+    c"set_by_lua_block",
+    c"set_by_lua_file",
+    c"server_rewrite_by_lua_block",
+    c"server_rewrite_by_lua_file",
+    c"header_filter_by_lua",
+    c"header_filter_by_lua_block",
+    c"header_filter_by_lua_file",
+    c"body_filter_by_lua",
+    c"body_filter_by_lua_block",
+    c"body_filter_by_lua_file",
+    c"balancer_by_lua_block",
+    c"balancer_by_lua_file",
+    c"ssl_client_hello_by_lua_block",
+    c"ssl_client_hello_by_lua_file",
+    c"ssl_certificate_by_lua_block",
+    c"ssl_certificate_by_lua_file",
+    c"ssl_session_fetch_by_lua_block",
+    c"ssl_session_fetch_by_lua_file",
+    c"ssl_session_store_by_lua_block",
+    c"ssl_session_store_by_lua_file",
+    c"lua_need_request_body",
+    c"lua_shared_dict",
+    c"lua_capture_error_log",
+    c"lua_load_resty_core",
+    c"lua_thread_cache_max_entries",
+    c"lua_regex_cache_max_entries",
+    c"lua_regex_match_limit",
+    c"lua_socket_connect_timeout",
+    c"lua_socket_send_timeout",
+    c"lua_socket_send_lowat",
+    c"lua_socket_read_timeout",
+    c"lua_socket_buffer_size",
+    c"lua_socket_pool_size",
+    c"lua_socket_keepalive_timeout",
+    c"lua_socket_log_errors",
+    c"lua_ssl_ciphers",
+    c"lua_ssl_crl",
+    c"lua_ssl_protocols",
+    c"lua_ssl_certificate",
+    c"lua_ssl_certificate_key",
+    c"lua_ssl_trusted_certificate",
+    c"lua_ssl_verify_depth",
+    c"lua_ssl_conf_command",
+    c"lua_max_pending_timers",
+    c"lua_max_running_timers",
+    c"lua_sa_restart",
+    c"lua_worker_thread_vm_pool_size",
+];
