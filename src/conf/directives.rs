@@ -7,9 +7,10 @@ use std::ffi::{c_char, c_void};
 use std::ptr;
 
 use nginx_sys::{
-    ngx_command_t, ngx_conf_t, ngx_str_t, ngx_uint_t, NGX_CONF_ANY, NGX_CONF_BLOCK, NGX_CONF_FLAG,
-    NGX_CONF_NOARGS, NGX_CONF_TAKE1, NGX_HTTP_LIF_CONF, NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET,
-    NGX_HTTP_MAIN_CONF, NGX_HTTP_MAIN_CONF_OFFSET, NGX_HTTP_SIF_CONF, NGX_HTTP_SRV_CONF,
+    ngx_command_t, ngx_conf_t, ngx_str_t, ngx_uint_t, NGX_CONF_2MORE, NGX_CONF_ANY, NGX_CONF_BLOCK,
+    NGX_CONF_FLAG, NGX_CONF_NOARGS, NGX_CONF_TAKE1, NGX_HTTP_LIF_CONF, NGX_HTTP_LOC_CONF,
+    NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF, NGX_HTTP_MAIN_CONF_OFFSET, NGX_HTTP_SIF_CONF,
+    NGX_HTTP_SRV_CONF,
 };
 use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
 use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule};
@@ -165,7 +166,7 @@ unsafe fn set_code_inner(cf: *mut ngx_conf_t, cmd: *mut ngx_command_t, conf: *mu
 
 /// A `*_by_lua_file` path: compiled as a complex value when it has
 /// variables, else made absolute against the prefix now.
-unsafe fn file_path(cf: *mut ngx_conf_t, value: ngx_str_t) -> Result<FilePath, String> {
+pub unsafe fn file_path(cf: *mut ngx_conf_t, value: ngx_str_t) -> Result<FilePath, String> {
     let v = value.as_bytes();
     if v.is_empty() {
         return Err("invalid empty file path".into());
@@ -281,6 +282,7 @@ unsafe extern "C" fn set_malloc_trim(
 const HTTP: u32 = NGX_HTTP_MAIN_CONF;
 const ANY_LOC: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_HTTP_LIF_CONF;
 const LOC: u32 = NGX_HTTP_LOC_CONF | NGX_HTTP_LIF_CONF;
+const SET_CTX: u32 = NGX_HTTP_SRV_CONF | NGX_HTTP_SIF_CONF | NGX_HTTP_LOC_CONF | NGX_HTTP_LIF_CONF;
 
 type Setter = unsafe extern "C" fn(*mut ngx_conf_t, *mut ngx_command_t, *mut c_void) -> *mut c_char;
 
@@ -320,7 +322,7 @@ macro_rules! code_cmds {
     };
 }
 
-const REST: usize = 10;
+const REST: usize = 13;
 const MISSING: usize = super::missing::NAMES.len();
 const ALL: usize = 21 + REST + MISSING + 1;
 
@@ -470,5 +472,26 @@ pub static mut COMMANDS: [ngx_command_t; ALL] = table(
         cmd(c"lua_package_path", HTTP | T1, set_package_path, M, 0),
         cmd(c"lua_package_cpath", HTTP | T1, set_package_path, M, 1),
         cmd(c"lua_malloc_trim", HTTP | T1, set_malloc_trim, M, 0),
+        cmd(
+            c"set_by_lua",
+            SET_CTX | NGX_CONF_2MORE,
+            super::set_by_lua::set_by_lua,
+            L,
+            0,
+        ),
+        cmd(
+            c"set_by_lua_block",
+            SET_CTX | NGX_CONF_BLOCK | T1,
+            super::set_by_lua::set_by_lua,
+            L,
+            0,
+        ),
+        cmd(
+            c"set_by_lua_file",
+            SET_CTX | NGX_CONF_2MORE,
+            super::set_by_lua::set_by_lua,
+            L,
+            0,
+        ),
     ],
 );

@@ -29,9 +29,6 @@ pub unsafe extern "C" fn not_implemented(
 
 /// lua-nginx-module's directives that are still missing here.
 pub const NAMES: &[&std::ffi::CStr] = &[
-    c"set_by_lua",
-    c"set_by_lua_block",
-    c"set_by_lua_file",
     c"server_rewrite_by_lua_block",
     c"server_rewrite_by_lua_file",
     c"header_filter_by_lua",

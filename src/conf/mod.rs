@@ -5,6 +5,7 @@ pub mod chunk;
 pub mod directives;
 pub mod lua_block;
 pub mod missing;
+pub mod set_by_lua;
 
 use std::ffi::c_int;
 

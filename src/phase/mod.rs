@@ -9,6 +9,7 @@ pub mod init;
 pub mod init_worker;
 pub mod log;
 pub mod rewrite;
+pub mod set;
 
 use nginx_sys::{
     ngx_http_finalize_request, ngx_http_internal_redirect, ngx_http_named_location, ngx_http_request_t,
