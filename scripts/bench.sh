@@ -75,7 +75,12 @@ cleanup() {
         kill -TERM "$pid" 2>/dev/null || true
         # nginx removes its pid file on exit; wait for that so rm -rf below
         # does not race a still-running master writing into the prefix.
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        # (kill -0 alone is not enough: an exited master can linger as a
+        # zombie when PID 1 in a container reaps slowly.)
+        for _ in $(seq 50); do
+            [ -f "$pidf" ] && kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
         kill -KILL "$pid" 2>/dev/null || true
     done
     rm -rf "$tmp"
@@ -173,11 +178,17 @@ wrk_cmd="taskset -c 1 wrk -t1 -c50 -d${DURATION}s http://127.0.0.1:PORT/hello"
 run_wrk() {  # target duration -> prints Requests/sec
     local t=$1 d=$2 out rps
     out=$(taskset -c 1 wrk -t1 -c50 -d"$d" "http://127.0.0.1:${port[$t]}/hello")
-    # Errors mean we measured failures, not the handler.
-    if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then
-        echo "bench.sh: wrk reported errors for $t:" >&2
+    # Non-2xx means we measured an error path, not the handler: fatal.
+    # Socket errors are only warned about: they show up transiently when the
+    # machine is loaded by something else, and make that run suspect rather
+    # than the whole bench invalid.
+    if grep -q 'Non-2xx' <<<"$out"; then
+        echo "bench.sh: wrk got non-2xx responses from $t:" >&2
         echo "$out" >&2
         exit 1
+    fi
+    if grep -q 'Socket errors' <<<"$out"; then
+        echo "bench.sh: warning: $t ($d): $(grep 'Socket errors' <<<"$out" | sed 's/^ *//')" >&2
     fi
     rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
     [ -n "$rps" ] || { echo "bench.sh: could not parse wrk output for $t:" >&2; echo "$out" >&2; exit 1; }
