@@ -10,7 +10,6 @@ __DATA__
 --- config
     location /t {
         content_by_lua_block {
-            local t0 = ngx.now and ngx.now() or 0
             ngx.say("a")
             ngx.sleep(0.05)
             ngx.say("b")
