@@ -6,6 +6,8 @@ use crate::lua_fns;
 use crate::runtime::ctx;
 use crate::runtime::lua::{ffi, lua_State, push_cstr, set_fn, to_bytes, type_name, LuaRet};
 use crate::runtime::output;
+use crate::runtime::scheduler::yield_wait;
+use crate::runtime::write_wait;
 use crate::runtime::phase::{self, REQUEST_YIELDABLE};
 
 lua_fns! {
@@ -138,8 +140,21 @@ unsafe fn print_impl(l: *mut lua_State) -> LuaRet {
 
 unsafe fn flush_impl(l: *mut lua_State) -> LuaRet {
     phase::check(REQUEST_YIELDABLE)?;
+    let wait = ffi::lua_gettop(l) >= 1 && ffi::lua_toboolean(l, 1) != 0;
     let ctx = ctx::request()?;
-    Ok(push_result(l, output::flush(ctx)))
+    if let Err(e) = output::flush(ctx) {
+        return Ok(push_result(l, Err(e)));
+    }
+    if !wait || ctx.buffering || !write_wait::pending(ctx.r) {
+        return Ok(push_result(l, Ok(())));
+    }
+    let ctx_ptr: *mut ctx::RequestCtx = ctx;
+    let Some(t) = (*ctx_ptr).running_thread() else {
+        return Err("no request thread to suspend".into());
+    };
+    let co = t.co;
+    t.wait = Some(write_wait::arm(&mut *ctx_ptr, co));
+    Ok(yield_wait(l))
 }
 
 unsafe fn eof_impl(l: *mut lua_State) -> LuaRet {

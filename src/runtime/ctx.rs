@@ -46,6 +46,8 @@ pub struct RequestCtx {
     /// The scheduler thread being resumed now: waits register on it, and
     /// waking it carries the results down to any user coroutine inside.
     pub running: *mut super::lua::lua_State,
+    /// The thread waiting in ngx.flush(true), if any.
+    pub write_waiter: *mut super::lua::lua_State,
     /// Registry reference of the `ngx.ctx` table, created on first use.
     pub ctx_ref: c_int,
     pub exit_code: Option<ngx_int_t>,
@@ -67,6 +69,7 @@ impl RequestCtx {
             phase: Phase::None,
             threads: Vec::new(),
             running: ptr::null_mut(),
+            write_waiter: ptr::null_mut(),
             ctx_ref: ffi::LUA_NOREF,
             exit_code: None,
             exec: None,

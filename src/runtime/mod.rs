@@ -9,3 +9,4 @@ pub mod run_sync;
 pub mod scheduler;
 pub mod timer_wait;
 pub mod vm;
+pub mod write_wait;

@@ -1,0 +1,106 @@
+//! A wait for the response to drain to the client (`ngx.flush(true)`).
+//!
+//! While it waits, the request's write event handler is ours: each time the
+//! socket is writable we push the pending output again, and resume the
+//! thread once nothing is buffered (or the send timeout hits).
+
+use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule};
+use nginx_sys::{
+    ngx_add_timer, ngx_del_timer, ngx_handle_write_event, ngx_http_output_filter, ngx_http_request_empty_handler,
+    ngx_http_request_t, NGX_ERROR, NGX_HTTP_LOWLEVEL_BUFFERED,
+};
+
+use super::ctx::RequestCtx;
+use super::lua::{ffi, lua_State, push_cstr};
+use super::scheduler::{wake, Wait};
+
+pub struct WriteWait {
+    r: *mut ngx_http_request_t,
+}
+
+impl Wait for WriteWait {}
+
+impl Drop for WriteWait {
+    fn drop(&mut self) {
+        // SAFETY: r outlives its waits (they are dropped at the latest by the
+        // request pool cleanup, before the request memory goes). Whoever
+        // resumes the request next installs its own handler.
+        unsafe { (*self.r).write_event_handler = Some(ngx_http_request_empty_handler) };
+    }
+}
+
+/// True when output is still held below the filters (in the socket path).
+pub fn pending(r: *mut ngx_http_request_t) -> bool {
+    // SAFETY: r is live.
+    unsafe { (*(*r).connection).buffered() & NGX_HTTP_LOWLEVEL_BUFFERED as u32 != 0 || !(*r).out.is_null() }
+}
+
+/// Starts waiting for the output of `ctx`'s request to drain.
+pub fn arm(ctx: &mut RequestCtx, co: *mut lua_State) -> Box<WriteWait> {
+    let r = ctx.r;
+    ctx.write_waiter = co;
+    // SAFETY: r is live; the handler stays ours until the wait drops.
+    unsafe {
+        (*r).write_event_handler = Some(on_writable);
+        arm_event(r);
+    }
+    Box::new(WriteWait { r })
+}
+
+unsafe fn arm_event(r: *mut ngx_http_request_t) {
+    let c = (*r).connection;
+    let wev = (*c).write;
+    let clcf = NgxHttpCoreModule::location_conf(&*r).expect("core loc conf");
+    if (*wev).active() == 0 || (*wev).ready() != 0 {
+        ngx_handle_write_event(wev, clcf.send_lowat as usize);
+    }
+    if (*wev).timer_set() == 0 {
+        ngx_add_timer(wev, clcf.send_timeout);
+    }
+}
+
+unsafe extern "C" fn on_writable(r: *mut ngx_http_request_t) {
+    crate::glue::catch((), || {
+        // SAFETY: nginx calls the write handler with the live request.
+        unsafe { writable(r) }
+    })
+}
+
+unsafe fn writable(r: *mut ngx_http_request_t) {
+    let Some(ctx) = RequestCtx::get(r) else { return };
+    let co = ctx.write_waiter;
+    if co.is_null() {
+        return;
+    }
+    let wev = (*(*r).connection).write;
+    let err: Option<&std::ffi::CStr> = if (*wev).timedout() != 0 {
+        (*wev).set_timedout(0);
+        Some(c"timeout")
+    } else if ngx_http_output_filter(r, std::ptr::null_mut()) == NGX_ERROR as isize {
+        Some(c"nginx output filter error")
+    } else if pending(r) {
+        arm_event(r);
+        return;
+    } else {
+        None
+    };
+    if (*wev).timer_set() != 0 {
+        ngx_del_timer(wev);
+    }
+    ctx.write_waiter = std::ptr::null_mut();
+    let ctx_ptr: *mut RequestCtx = ctx;
+    let mine = ctx.threads.iter_mut().find(|t| t.co == co).and_then(|t| t.wait.take());
+    drop(mine);
+    let n = match err {
+        Some(e) => {
+            ffi::lua_pushnil(co);
+            push_cstr(co, e);
+            2
+        }
+        None => {
+            ffi::lua_pushinteger(co, 1);
+            1
+        }
+    };
+    wake(ctx_ptr, co, n);
+}

@@ -1,0 +1,208 @@
+use Test::Nginx::Socket::Lua;
+
+repeat_each(2);
+no_long_string();
+run_tests();
+
+__DATA__
+
+=== TEST 1: ngx.flush(true) waits and returns 1; output order is kept
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.say("part 1")
+            local ok, err = ngx.flush(true)
+            ngx.say("flush: ", ok, " ", err)
+            ngx.print(string.rep("x", 100000))
+            ok = ngx.flush(true)
+            ngx.say("")
+            ngx.say("flush again: ", ok)
+        }
+    }
+--- request
+GET /t
+--- response_body eval
+"part 1\nflush: 1 nil\n" . ("x" x 100000) . "\nflush again: 1\n"
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: HTTP/1.0 responses are buffered and get a Content-Length
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.say("hello")
+            ngx.flush()
+            ngx.say("world")
+        }
+    }
+--- request
+GET /t HTTP/1.0
+--- response_headers
+Content-Length: 12
+--- response_body
+hello
+world
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: lua_http10_buffering off streams HTTP/1.0 responses without a length
+--- config
+    lua_http10_buffering off;
+    location /t {
+        content_by_lua_block {
+            ngx.say("hello")
+        }
+    }
+--- request
+GET /t HTTP/1.0
+--- response_headers
+!Content-Length
+--- response_body
+hello
+--- no_error_log
+[error]
+
+
+
+=== TEST 4: HTTP/1.1 responses are chunked
+--- config
+    location /t {
+        content_by_lua_block { ngx.say("chunked") }
+    }
+--- request
+GET /t
+--- response_headers
+Transfer-Encoding: chunked
+!Content-Length
+--- response_body
+chunked
+--- no_error_log
+[error]
+
+
+
+=== TEST 5: ngx.eof ends the response; later output reports an error
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.say("before eof")
+            ngx.eof()
+            local ok, err = ngx.say("after eof")
+            ngx.log(ngx.WARN, "say after eof: ", ok, " ", err)
+        }
+    }
+--- request
+GET /t
+--- response_body
+before eof
+--- error_log
+say after eof: nil seen eof
+
+
+
+=== TEST 6: lua_use_default_type off sends no Content-Type
+--- config
+    lua_use_default_type off;
+    location /t {
+        content_by_lua_block { ngx.say("x") }
+    }
+--- request
+GET /t
+--- response_headers
+!Content-Type
+--- response_body
+x
+
+
+
+=== TEST 7: default_type is used for Lua output
+--- config
+    location /t {
+        default_type application/json;
+        content_by_lua_block { ngx.say("{}") }
+    }
+--- request
+GET /t
+--- response_headers
+Content-Type: application/json
+--- response_body
+{}
+
+
+
+=== TEST 8: ngx.send_headers and ngx.headers_sent
+--- config
+    location /t {
+        content_by_lua_block {
+            local before = ngx.headers_sent
+            ngx.send_headers()
+            ngx.say(before, " ", ngx.headers_sent)
+        }
+    }
+--- request
+GET /t
+--- response_body
+false true
+--- no_error_log
+[error]
+
+
+
+=== TEST 9: ngx.status cannot change after the headers went out
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.say("x")
+            ngx.status = 404
+            ngx.say(ngx.status)
+        }
+    }
+--- request
+GET /t
+--- response_body
+x
+200
+--- error_log
+attempt to set ngx.status after sending out response headers
+
+
+
+=== TEST 10: a runtime error after the headers went out closes the connection
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.say("partial")
+            ngx.flush(true)
+            error("late failure")
+        }
+    }
+--- request
+GET /t
+--- ignore_response
+--- error_log
+late failure
+
+
+
+=== TEST 11: ngx.flush(true) really waits while limit_rate holds the output back
+--- config
+    location /t {
+        limit_rate 300k;
+        content_by_lua_block {
+            ngx.print(string.rep("a", 200000))
+            local t0 = ngx.var.request_time
+            local ok, err = ngx.flush(true)
+            ngx.print("\nflushed: ", ok, " ", err, "\n")
+        }
+    }
+--- request
+GET /t
+--- response_body eval
+("a" x 200000) . "\nflushed: 1 nil\n"
+--- timeout: 10
+--- no_error_log
+[error]
