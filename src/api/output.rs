@@ -6,9 +6,9 @@ use crate::lua_fns;
 use crate::runtime::ctx;
 use crate::runtime::lua::{ffi, lua_State, push_cstr, set_fn, to_bytes, type_name, LuaRet};
 use crate::runtime::output;
+use crate::runtime::phase::{self, REQUEST_YIELDABLE};
 use crate::runtime::scheduler::yield_wait;
 use crate::runtime::write_wait;
-use crate::runtime::phase::{self, REQUEST_YIELDABLE};
 
 lua_fns! {
     say => say_impl,

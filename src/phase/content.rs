@@ -1,6 +1,6 @@
 //! content_by_lua*: the location's content handler.
 
-use nginx_sys::{ngx_http_request_empty_handler, ngx_http_request_t, ngx_int_t, NGX_DONE, NGX_ERROR, NGX_OK};
+use nginx_sys::{ngx_http_request_t, ngx_int_t, NGX_DONE, NGX_ERROR, NGX_OK};
 
 use super::{error_rc, exec, exit_rc};
 use crate::module::loc_conf;
@@ -25,8 +25,9 @@ unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
     match super::run(ctx, &code, Phase::Content) {
         Outcome::Wait => {
             // Held until the code ends; finish_async finalizes it then.
+            // (nginx set the empty write handler before calling us; a wait
+            // such as ngx.flush(true) may have installed its own.)
             (*(*r).main).set_count((*(*r).main).count() + 1);
-            (*r).write_event_handler = Some(ngx_http_request_empty_handler);
             NGX_DONE as ngx_int_t
         }
         o => finish(ctx, o),

@@ -64,14 +64,19 @@ pub unsafe fn handle(
         PhaseRun::Running => return NGX_DONE as ngx_int_t,
         PhaseRun::NotStarted => {}
     }
+    // Waits may install their own write handler; none must run the phases
+    // again while the code waits.
+    let phases_handler = (*r).write_event_handler.replace(ngx_http_request_empty_handler);
     match super::run(ctx, code, phase) {
         Outcome::Wait => {
             *state(ctx) = PhaseRun::Running;
             (*(*r).main).set_count((*(*r).main).count() + 1);
-            (*r).write_event_handler = Some(ngx_http_request_empty_handler);
             NGX_DONE as ngx_int_t
         }
-        o => finish(ctx, o),
+        o => {
+            (*r).write_event_handler = phases_handler;
+            finish(ctx, o)
+        }
     }
 }
 

@@ -4,11 +4,11 @@
 //! socket is writable we push the pending output again, and resume the
 //! thread once nothing is buffered (or the send timeout hits).
 
-use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule};
 use nginx_sys::{
-    ngx_add_timer, ngx_del_timer, ngx_handle_write_event, ngx_http_output_filter, ngx_http_request_empty_handler,
-    ngx_http_request_t, NGX_ERROR, NGX_HTTP_LOWLEVEL_BUFFERED,
+    ngx_add_timer, ngx_del_timer, ngx_handle_write_event, ngx_http_output_filter,
+    ngx_http_request_empty_handler, ngx_http_request_t, NGX_ERROR, NGX_HTTP_LOWLEVEL_BUFFERED,
 };
+use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule};
 
 use super::ctx::RequestCtx;
 use super::lua::{ffi, lua_State, push_cstr};
@@ -89,7 +89,11 @@ unsafe fn writable(r: *mut ngx_http_request_t) {
     }
     ctx.write_waiter = std::ptr::null_mut();
     let ctx_ptr: *mut RequestCtx = ctx;
-    let mine = ctx.threads.iter_mut().find(|t| t.co == co).and_then(|t| t.wait.take());
+    let mine = ctx
+        .threads
+        .iter_mut()
+        .find(|t| t.co == co)
+        .and_then(|t| t.wait.take());
     drop(mine);
     let n = match err {
         Some(e) => {
