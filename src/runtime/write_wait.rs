@@ -32,7 +32,7 @@ impl Drop for WriteWait {
 /// True when output is still held below the filters (in the socket path).
 pub fn pending(r: *mut ngx_http_request_t) -> bool {
     // SAFETY: r is live.
-    unsafe { (*(*r).connection).buffered() & NGX_HTTP_LOWLEVEL_BUFFERED as u32 != 0 || !(*r).out.is_null() }
+    unsafe { (*(*r).connection).buffered() & NGX_HTTP_LOWLEVEL_BUFFERED != 0 || !(*r).out.is_null() }
 }
 
 /// Starts waiting for the output of `ctx`'s request to drain.
@@ -52,7 +52,7 @@ unsafe fn arm_event(r: *mut ngx_http_request_t) {
     let wev = (*c).write;
     let clcf = NgxHttpCoreModule::location_conf(&*r).expect("core loc conf");
     if (*wev).active() == 0 || (*wev).ready() != 0 {
-        ngx_handle_write_event(wev, clcf.send_lowat as usize);
+        ngx_handle_write_event(wev, clcf.send_lowat);
     }
     if (*wev).timer_set() == 0 {
         ngx_add_timer(wev, clcf.send_timeout);
