@@ -12,5 +12,8 @@ if [ $# -eq 0 ]; then
     cargo fmt --check
     cargo clippy --release --all-targets -- -D warnings
     cargo test --release --test runner_unit
+    # The runner against stock nginx features only, so a runner bug cannot
+    # hide behind a module bug.
+    TEST_NGINX_T_DIR=t/runner_selftest TEST_NGINX_LUA_MODULE=none cargo test --release --test t
 fi
 cargo test --release --test t -- "$@"

@@ -7,10 +7,9 @@ use std::ffi::{c_char, c_void};
 use std::ptr;
 
 use nginx_sys::{
-    ngx_command_t, ngx_conf_t, ngx_str_t, ngx_uint_t, NGX_CONF_2MORE, NGX_CONF_ANY, NGX_CONF_BLOCK,
-    NGX_CONF_FLAG, NGX_CONF_NOARGS, NGX_CONF_TAKE1, NGX_HTTP_LIF_CONF, NGX_HTTP_LOC_CONF,
-    NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF, NGX_HTTP_MAIN_CONF_OFFSET, NGX_HTTP_SIF_CONF,
-    NGX_HTTP_SRV_CONF,
+    ngx_command_t, ngx_conf_t, ngx_str_t, ngx_uint_t, NGX_CONF_ANY, NGX_CONF_BLOCK, NGX_CONF_FLAG,
+    NGX_CONF_NOARGS, NGX_CONF_TAKE1, NGX_HTTP_LIF_CONF, NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET,
+    NGX_HTTP_MAIN_CONF, NGX_HTTP_MAIN_CONF_OFFSET, NGX_HTTP_SIF_CONF, NGX_HTTP_SRV_CONF,
 };
 use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
 use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule};
@@ -282,11 +281,10 @@ unsafe extern "C" fn set_malloc_trim(
 const HTTP: u32 = NGX_HTTP_MAIN_CONF;
 const ANY_LOC: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_HTTP_LIF_CONF;
 const LOC: u32 = NGX_HTTP_LOC_CONF | NGX_HTTP_LIF_CONF;
-const SET_CTX: u32 = NGX_HTTP_SRV_CONF | NGX_HTTP_SIF_CONF | NGX_HTTP_LOC_CONF | NGX_HTTP_LIF_CONF;
 
 type Setter = unsafe extern "C" fn(*mut ngx_conf_t, *mut ngx_command_t, *mut c_void) -> *mut c_char;
 
-const fn cmd(
+pub const fn cmd(
     name: &'static std::ffi::CStr,
     ty: u32,
     set: Setter,
@@ -307,8 +305,8 @@ const fn cmd(
 }
 
 const M: usize = NGX_HTTP_MAIN_CONF_OFFSET;
-const L: usize = NGX_HTTP_LOC_CONF_OFFSET;
-const T1: u32 = NGX_CONF_TAKE1;
+pub const L: usize = NGX_HTTP_LOC_CONF_OFFSET;
+pub const T1: u32 = NGX_CONF_TAKE1;
 const BLK: u32 = NGX_CONF_BLOCK | NGX_CONF_NOARGS;
 const FLAG: u32 = NGX_CONF_FLAG;
 
@@ -322,176 +320,188 @@ macro_rules! code_cmds {
     };
 }
 
-const REST: usize = 13;
-const MISSING: usize = super::missing::NAMES.len();
-const ALL: usize = 21 + REST + MISSING + 1;
+/// Every area's directives; an area with directives of its own adds its
+/// slice here.
+const GROUPS: &[&[ngx_command_t]] = &[&flat3(CODE), &OTHER, &super::set_by_lua::COMMANDS];
 
-/// The whole table: code directives, the other directives, the known but
-/// missing ones, and the null terminator.
-const fn table(groups: [[ngx_command_t; 3]; 7], rest: [ngx_command_t; REST]) -> [ngx_command_t; ALL] {
-    let mut out = [ngx_command_t::empty(); ALL];
+const MISSING: usize = super::missing::NAMES.len();
+const ALL: usize = count(GROUPS) + MISSING + 1;
+
+const fn count(groups: &[&[ngx_command_t]]) -> usize {
+    let (mut n, mut i) = (0, 0);
+    while i < groups.len() {
+        n += groups[i].len();
+        i += 1;
+    }
+    n
+}
+
+const fn flat3(groups: [[ngx_command_t; 3]; 7]) -> [ngx_command_t; 21] {
+    let mut out = [ngx_command_t::empty(); 21];
     let mut i = 0;
     while i < 21 {
         out[i] = groups[i / 3][i % 3];
         i += 1;
     }
-    let mut j = 0;
-    while j < REST {
-        out[21 + j] = rest[j];
-        j += 1;
+    out
+}
+
+const fn ends_with_block(name: &std::ffi::CStr) -> bool {
+    let b = name.to_bytes();
+    let n = b.len();
+    n > 6
+        && b[n - 6] == b'_'
+        && b[n - 5] == b'b'
+        && b[n - 4] == b'l'
+        && b[n - 3] == b'o'
+        && b[n - 2] == b'c'
+        && b[n - 1] == b'k'
+}
+
+/// The whole table: every group, then the known but missing directives,
+/// then the null terminator.
+const fn table() -> [ngx_command_t; ALL] {
+    let mut out = [ngx_command_t::empty(); ALL];
+    let mut n = 0;
+    let mut g = 0;
+    while g < GROUPS.len() {
+        let mut i = 0;
+        while i < GROUPS[g].len() {
+            out[n] = GROUPS[g][i];
+            n += 1;
+            i += 1;
+        }
+        g += 1;
     }
     let mut k = 0;
     while k < MISSING {
         let name = super::missing::NAMES[k];
-        let bytes = name.to_bytes();
-        let is_block = bytes.len() > 6 && {
-            let n = bytes.len();
-            bytes[n - 6] == b'_'
-                && bytes[n - 5] == b'b'
-                && bytes[n - 4] == b'l'
-                && bytes[n - 3] == b'o'
-                && bytes[n - 2] == b'c'
-                && bytes[n - 1] == b'k'
-        };
-        let ty = ANY_LOC | NGX_HTTP_SIF_CONF | NGX_CONF_ANY | if is_block { NGX_CONF_BLOCK } else { 0 };
-        out[21 + REST + k] = cmd(name, ty, super::missing::not_implemented, L, 0);
+        let block = if ends_with_block(name) { NGX_CONF_BLOCK } else { 0 };
+        out[n] = cmd(
+            name,
+            ANY_LOC | NGX_HTTP_SIF_CONF | NGX_CONF_ANY | block,
+            super::missing::not_implemented,
+            L,
+            0,
+        );
+        n += 1;
         k += 1;
     }
     out
 }
 
-pub static mut COMMANDS: [ngx_command_t; ALL] = table(
-    [
-        code_cmds!(
-            HTTP,
-            M,
-            Slot::Init,
-            c"init_by_lua",
-            c"init_by_lua_block",
-            c"init_by_lua_file"
-        ),
-        code_cmds!(
-            HTTP,
-            M,
-            Slot::InitWorker,
-            c"init_worker_by_lua",
-            c"init_worker_by_lua_block",
-            c"init_worker_by_lua_file"
-        ),
-        code_cmds!(
-            HTTP,
-            M,
-            Slot::ExitWorker,
-            c"exit_worker_by_lua",
-            c"exit_worker_by_lua_block",
-            c"exit_worker_by_lua_file"
-        ),
-        code_cmds!(
-            ANY_LOC,
-            L,
-            Slot::Rewrite,
-            c"rewrite_by_lua",
-            c"rewrite_by_lua_block",
-            c"rewrite_by_lua_file"
-        ),
-        code_cmds!(
-            ANY_LOC,
-            L,
-            Slot::Access,
-            c"access_by_lua",
-            c"access_by_lua_block",
-            c"access_by_lua_file"
-        ),
-        code_cmds!(
-            LOC,
-            L,
-            Slot::Content,
-            c"content_by_lua",
-            c"content_by_lua_block",
-            c"content_by_lua_file"
-        ),
-        code_cmds!(
-            ANY_LOC,
-            L,
-            Slot::Log,
-            c"log_by_lua",
-            c"log_by_lua_block",
-            c"log_by_lua_file"
-        ),
-    ],
-    [
-        cmd(
-            c"lua_code_cache",
-            ANY_LOC | FLAG,
-            set_flag,
-            L,
-            FlagId::CodeCache as usize,
-        ),
-        cmd(
-            c"lua_check_client_abort",
-            ANY_LOC | FLAG,
-            set_flag,
-            L,
-            FlagId::CheckClientAbort as usize,
-        ),
-        cmd(
-            c"lua_http10_buffering",
-            ANY_LOC | FLAG,
-            set_flag,
-            L,
-            FlagId::Http10Buffering as usize,
-        ),
-        cmd(
-            c"lua_use_default_type",
-            ANY_LOC | FLAG,
-            set_flag,
-            L,
-            FlagId::UseDefaultType as usize,
-        ),
-        cmd(
-            c"lua_transform_underscores_in_response_headers",
-            ANY_LOC | FLAG,
-            set_flag,
-            L,
-            FlagId::TransformUnderscores as usize,
-        ),
-        cmd(
-            c"rewrite_by_lua_no_postpone",
-            HTTP | FLAG,
-            set_flag,
-            M,
-            FlagId::RewriteNoPostpone as usize,
-        ),
-        cmd(
-            c"access_by_lua_no_postpone",
-            HTTP | FLAG,
-            set_flag,
-            M,
-            FlagId::AccessNoPostpone as usize,
-        ),
-        cmd(c"lua_package_path", HTTP | T1, set_package_path, M, 0),
-        cmd(c"lua_package_cpath", HTTP | T1, set_package_path, M, 1),
-        cmd(c"lua_malloc_trim", HTTP | T1, set_malloc_trim, M, 0),
-        cmd(
-            c"set_by_lua",
-            SET_CTX | NGX_CONF_2MORE,
-            super::set_by_lua::set_by_lua,
-            L,
-            0,
-        ),
-        cmd(
-            c"set_by_lua_block",
-            SET_CTX | NGX_CONF_BLOCK | T1,
-            super::set_by_lua::set_by_lua,
-            L,
-            0,
-        ),
-        cmd(
-            c"set_by_lua_file",
-            SET_CTX | NGX_CONF_2MORE,
-            super::set_by_lua::set_by_lua,
-            L,
-            0,
-        ),
-    ],
-);
+pub static mut COMMANDS: [ngx_command_t; ALL] = table();
+
+const CODE: [[ngx_command_t; 3]; 7] = [
+    code_cmds!(
+        HTTP,
+        M,
+        Slot::Init,
+        c"init_by_lua",
+        c"init_by_lua_block",
+        c"init_by_lua_file"
+    ),
+    code_cmds!(
+        HTTP,
+        M,
+        Slot::InitWorker,
+        c"init_worker_by_lua",
+        c"init_worker_by_lua_block",
+        c"init_worker_by_lua_file"
+    ),
+    code_cmds!(
+        HTTP,
+        M,
+        Slot::ExitWorker,
+        c"exit_worker_by_lua",
+        c"exit_worker_by_lua_block",
+        c"exit_worker_by_lua_file"
+    ),
+    code_cmds!(
+        ANY_LOC,
+        L,
+        Slot::Rewrite,
+        c"rewrite_by_lua",
+        c"rewrite_by_lua_block",
+        c"rewrite_by_lua_file"
+    ),
+    code_cmds!(
+        ANY_LOC,
+        L,
+        Slot::Access,
+        c"access_by_lua",
+        c"access_by_lua_block",
+        c"access_by_lua_file"
+    ),
+    code_cmds!(
+        LOC,
+        L,
+        Slot::Content,
+        c"content_by_lua",
+        c"content_by_lua_block",
+        c"content_by_lua_file"
+    ),
+    code_cmds!(
+        ANY_LOC,
+        L,
+        Slot::Log,
+        c"log_by_lua",
+        c"log_by_lua_block",
+        c"log_by_lua_file"
+    ),
+];
+
+const OTHER: [ngx_command_t; 10] = [
+    cmd(
+        c"lua_code_cache",
+        ANY_LOC | FLAG,
+        set_flag,
+        L,
+        FlagId::CodeCache as usize,
+    ),
+    cmd(
+        c"lua_check_client_abort",
+        ANY_LOC | FLAG,
+        set_flag,
+        L,
+        FlagId::CheckClientAbort as usize,
+    ),
+    cmd(
+        c"lua_http10_buffering",
+        ANY_LOC | FLAG,
+        set_flag,
+        L,
+        FlagId::Http10Buffering as usize,
+    ),
+    cmd(
+        c"lua_use_default_type",
+        ANY_LOC | FLAG,
+        set_flag,
+        L,
+        FlagId::UseDefaultType as usize,
+    ),
+    cmd(
+        c"lua_transform_underscores_in_response_headers",
+        ANY_LOC | FLAG,
+        set_flag,
+        L,
+        FlagId::TransformUnderscores as usize,
+    ),
+    cmd(
+        c"rewrite_by_lua_no_postpone",
+        HTTP | FLAG,
+        set_flag,
+        M,
+        FlagId::RewriteNoPostpone as usize,
+    ),
+    cmd(
+        c"access_by_lua_no_postpone",
+        HTTP | FLAG,
+        set_flag,
+        M,
+        FlagId::AccessNoPostpone as usize,
+    ),
+    cmd(c"lua_package_path", HTTP | T1, set_package_path, M, 0),
+    cmd(c"lua_package_cpath", HTTP | T1, set_package_path, M, 1),
+    cmd(c"lua_malloc_trim", HTTP | T1, set_malloc_trim, M, 0),
+];

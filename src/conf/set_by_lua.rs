@@ -14,11 +14,13 @@ use nginx_sys::{
     ngx_http_conf_ctx_t, ngx_http_get_variable_index, ngx_http_request_t, ngx_http_script_code_pt,
     ngx_http_script_start_code, ngx_http_script_var_code_t, ngx_http_script_var_handler_code_t,
     ngx_http_set_variable_pt, ngx_http_variable_value_t, ngx_int_t, ngx_module_t, ngx_str_t, ngx_uint_t,
-    NGX_HTTP_VAR_CHANGEABLE, NGX_HTTP_VAR_WEAK, NGX_OK,
+    NGX_CONF_2MORE, NGX_CONF_BLOCK, NGX_HTTP_LIF_CONF, NGX_HTTP_LOC_CONF, NGX_HTTP_SIF_CONF,
+    NGX_HTTP_SRV_CONF, NGX_HTTP_VAR_CHANGEABLE, NGX_HTTP_VAR_WEAK, NGX_OK,
 };
 use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
 
 use super::chunk::{self, LuaCode};
+use super::directives::{cmd, L, T1};
 use super::lua_block;
 use crate::runtime::vm;
 
@@ -46,6 +48,20 @@ pub struct SetCode {
     pub lua: *const LuaCode,
     pub args: *const Vec<*mut ngx_http_complex_value_t>,
 }
+
+const SET_CTX: u32 = NGX_HTTP_SRV_CONF | NGX_HTTP_SIF_CONF | NGX_HTTP_LOC_CONF | NGX_HTTP_LIF_CONF;
+
+pub const COMMANDS: [ngx_command_t; 3] = [
+    cmd(c"set_by_lua", SET_CTX | NGX_CONF_2MORE, set_by_lua, L, 0),
+    cmd(
+        c"set_by_lua_block",
+        SET_CTX | NGX_CONF_BLOCK | T1,
+        set_by_lua,
+        L,
+        0,
+    ),
+    cmd(c"set_by_lua_file", SET_CTX | NGX_CONF_2MORE, set_by_lua, L, 0),
+];
 
 unsafe fn conf_error(cf: *mut ngx_conf_t, msg: &str) -> *mut c_char {
     ngx::ngx_conf_log_error!(nginx_sys::NGX_LOG_EMERG, cf, "{}", msg);
