@@ -9,6 +9,7 @@ pub mod missing;
 pub mod ngx_meta;
 pub mod output;
 pub mod sleep;
+pub mod socket_tcp;
 pub mod var;
 pub mod worker;
 
@@ -28,6 +29,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     var::install(l);
     worker::install(l);
     ngx_meta::install(l);
+    socket_tcp::install(l)?;
     ffi::lua_setglobal(l, c"ngx".as_ptr());
     log::install_print(l);
     coroutine::install(l)?;

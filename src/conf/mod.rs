@@ -6,6 +6,7 @@ pub mod directives;
 pub mod lua_block;
 pub mod missing;
 pub mod set_by_lua;
+pub mod socket;
 
 use std::ffi::c_int;
 
@@ -49,6 +50,7 @@ pub struct LocConf {
     pub http10_buffering: Flag,
     pub use_default_type: Flag,
     pub transform_underscores: Flag,
+    pub socket: socket::SocketConf,
 }
 
 fn inherit<T: Clone>(slot: &mut Option<T>, prev: &Option<T>) {
@@ -68,6 +70,7 @@ impl Merge for LocConf {
         inherit(&mut self.http10_buffering, &prev.http10_buffering);
         inherit(&mut self.use_default_type, &prev.use_default_type);
         inherit(&mut self.transform_underscores, &prev.transform_underscores);
+        self.socket.merge(&prev.socket);
         Ok(())
     }
 }

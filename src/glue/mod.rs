@@ -4,6 +4,7 @@
 pub mod buf;
 pub mod complex;
 pub mod log;
+pub mod peer;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Backends for the cosocket suites (t/3xx-*.t): redis-server and memcached on
+# fixed local ports, installed with apt when missing. Source it: it starts
+# them, exports TEST_NGINX_REDIS_PORT / TEST_NGINX_MEMCACHED_PORT and stops
+# them when the sourcing shell exits.
+services_dir=$(mktemp -d /tmp/ngx_lua_services.XXXXXX)
+export TEST_NGINX_REDIS_PORT=${TEST_NGINX_REDIS_PORT:-16379}
+export TEST_NGINX_MEMCACHED_PORT=${TEST_NGINX_MEMCACHED_PORT:-11219}
+
+services_install() {
+    local missing=()
+    command -v redis-server >/dev/null || missing+=(redis-server)
+    command -v memcached >/dev/null || missing+=(memcached)
+    [ ${#missing[@]} -eq 0 ] && return 0
+    local sudo=
+    [ "$(id -u)" -ne 0 ] && sudo=sudo
+    $sudo apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null ||
+        { $sudo apt-get update >/dev/null && $sudo apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null; }
+    # Debian starts its own instances on the default ports; ours use others.
+}
+
+services_stop() {
+    local f
+    for f in "$services_dir"/*.pid; do
+        [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null
+    done
+    rm -rf "$services_dir"
+}
+
+services_wait_port() {
+    local i
+    for i in $(seq 1 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.05
+    done
+    echo "services.sh: nothing listens on port $1" >&2
+    return 1
+}
+
+services_start() {
+    services_install
+    local user=()
+    [ "$(id -u)" -eq 0 ] && user=(-u root)
+    redis-server --port "$TEST_NGINX_REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+        --daemonize yes --pidfile "$services_dir/redis.pid" --dir "$services_dir" \
+        --logfile "$services_dir/redis.log"
+    memcached -d "${user[@]}" -l 127.0.0.1 -p "$TEST_NGINX_MEMCACHED_PORT" -U 0 -m 16 \
+        -P "$services_dir/memcached.pid"
+    services_wait_port "$TEST_NGINX_REDIS_PORT"
+    services_wait_port "$TEST_NGINX_MEMCACHED_PORT"
+}
+
+trap services_stop EXIT
+services_start

@@ -1,0 +1,540 @@
+//! `ngx.socket.tcp()` (also `ngx.socket.stream`) and `ngx.socket.connect`:
+//! the Lua face of `runtime::tcp_sock`.
+//!
+//! As in lua-nginx-module a socket object is a table whose slot 1 holds the
+//! userdata owning the state; the methods live in the table's metatable.
+
+use std::ffi::{c_int, CStr};
+
+use nginx_sys::ngx_msec_t;
+
+use super::output::append_value;
+use crate::lua_fns;
+use crate::runtime::ctx::{self, RequestCtx};
+use crate::runtime::lua::{bad_arg, check_bytes, check_number, ffi, lua_State, set_fn, type_name, LuaRet};
+use crate::runtime::phase::{self, YIELDABLE};
+use crate::runtime::scheduler::yield_wait;
+use crate::runtime::tcp_sock::{push_vals, RecvKind, SockWait, Step, TcpSock, Val};
+
+const UD_MT: &CStr = c"ngx_lua_tcp_socket_ud";
+const OBJ_MT: &CStr = c"ngx_lua_tcp_socket";
+
+lua_fns! {
+    tcp => tcp_impl,
+    connect => connect_impl,
+    send => send_impl,
+    receive => receive_impl,
+    receiveany => receiveany_impl,
+    receiveuntil => receiveuntil_impl,
+    until_iter => until_iter_impl,
+    settimeout => settimeout_impl,
+    settimeouts => settimeouts_impl,
+    setoption => setoption_impl,
+    close => close_impl,
+    setkeepalive => setkeepalive_impl,
+    getreusedtimes => getreusedtimes_impl,
+    sslhandshake => sslhandshake_impl,
+    bind => bind_impl,
+    gc => gc_impl,
+}
+
+/// # Safety
+/// The `ngx` table must be on top of `l` (the main state, not running).
+pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
+    ffi::luaL_newmetatable(l, UD_MT.as_ptr());
+    set_fn(l, -1, c"__gc", gc);
+    ffi::lua_pop(l, 1);
+    ffi::luaL_newmetatable(l, OBJ_MT.as_ptr());
+    ffi::lua_createtable(l, 0, 16);
+    for (name, f) in [
+        (c"connect", connect),
+        (c"send", send),
+        (c"receive", receive),
+        (c"receiveany", receiveany),
+        (c"receiveuntil", receiveuntil),
+        (c"settimeout", settimeout),
+        (c"settimeouts", settimeouts),
+        (c"setoption", setoption),
+        (c"close", close),
+        (c"setkeepalive", setkeepalive),
+        (c"getreusedtimes", getreusedtimes),
+        (c"sslhandshake", sslhandshake),
+        (c"bind", bind),
+    ] {
+        set_fn(l, -1, name, f);
+    }
+    ffi::lua_setfield(l, -2, c"__index".as_ptr());
+    ffi::lua_pop(l, 1);
+
+    socket_table(l);
+    ffi::lua_pushcfunction(l, tcp);
+    ffi::lua_pushvalue(l, -1);
+    ffi::lua_setfield(l, -3, c"tcp".as_ptr());
+    ffi::lua_setfield(l, -2, c"stream".as_ptr());
+    // ngx.socket.connect(...): a new socket, connected, or nil and the error.
+    let code = br#"
+local tcp = ...
+return function(...)
+    local sock = tcp()
+    local ok, err = sock:connect(...)
+    if not ok then
+        return nil, err
+    end
+    return sock
+end
+"#;
+    if ffi::luaL_loadbuffer(
+        l,
+        code.as_ptr().cast(),
+        code.len(),
+        c"=ngx.socket.connect".as_ptr(),
+    ) != 0
+    {
+        return Err(crate::runtime::vm::pop_message(l));
+    }
+    ffi::lua_pushcfunction(l, tcp);
+    if ffi::lua_pcall(l, 1, 1, 0) != 0 {
+        return Err(crate::runtime::vm::pop_message(l));
+    }
+    ffi::lua_setfield(l, -2, c"connect".as_ptr());
+    ffi::lua_pop(l, 1);
+    Ok(())
+}
+
+unsafe fn tcp_impl(l: *mut lua_State) -> LuaRet {
+    phase::check(YIELDABLE)?;
+    if ffi::lua_gettop(l) != 0 {
+        return Err("expecting zero arguments, but got ".to_string() + &ffi::lua_gettop(l).to_string());
+    }
+    ffi::lua_createtable(l, 3, 1);
+    let ud = ffi::lua_newuserdata(l, std::mem::size_of::<*mut TcpSock>()) as *mut *mut TcpSock;
+    *ud = Box::into_raw(Box::new(TcpSock::new()));
+    ffi::luaL_getmetatable(l, UD_MT.as_ptr());
+    ffi::lua_setmetatable(l, -2);
+    ffi::lua_rawseti(l, -2, 1);
+    ffi::luaL_getmetatable(l, OBJ_MT.as_ptr());
+    ffi::lua_setmetatable(l, -2);
+    Ok(1)
+}
+
+unsafe fn gc_impl(l: *mut lua_State) -> LuaRet {
+    let ud = ffi::lua_touserdata(l, 1) as *mut *mut TcpSock;
+    if !ud.is_null() && !(*ud).is_null() {
+        let mut s = Box::from_raw(*ud);
+        *ud = std::ptr::null_mut();
+        s.release();
+    }
+    Ok(0)
+}
+
+/// The socket state of the object at `idx`.
+unsafe fn sock_at<'a>(l: *mut lua_State, idx: c_int, fname: &str) -> Result<&'a mut TcpSock, String> {
+    if ffi::lua_type(l, idx) != ffi::LUA_TTABLE {
+        let got = if ffi::lua_type(l, idx) == ffi::LUA_TNONE {
+            "no value".to_string()
+        } else {
+            type_name(l, idx)
+        };
+        return Err(bad_arg(1, fname, &format!("table expected, got {got}")));
+    }
+    ffi::lua_rawgeti(l, idx, 1);
+    let ud = ffi::lua_touserdata(l, -1) as *mut *mut TcpSock;
+    ffi::lua_pop(l, 1);
+    if ud.is_null() || (*ud).is_null() {
+        return Err("bad tcp socket".into());
+    }
+    Ok(&mut **ud)
+}
+
+/// The checks every method makes: the phase, the request, and that the
+/// socket is not another request's.
+unsafe fn method<'a>(
+    l: *mut lua_State,
+    idx: c_int,
+    fname: &str,
+) -> Result<(&'a mut RequestCtx, &'a mut TcpSock), String> {
+    let ctx = ctx::request()?;
+    phase::check(YIELDABLE)?;
+    let s = sock_at(l, idx, fname)?;
+    if s.owner
+        .is_some_and(|o| o != crate::runtime::tcp_sock::owner_id(ctx.r))
+    {
+        return Err("bad request".into());
+    }
+    Ok((ctx, s))
+}
+
+/// Returns the results of a finished step, or parks the running thread on
+/// the socket and yields.
+unsafe fn finish_step(l: *mut lua_State, ctx: &mut RequestCtx, s: &mut TcpSock, step: Step) -> LuaRet {
+    match step {
+        Step::Ready(v) => Ok(push_vals(l, &v)),
+        Step::Wait => {
+            let ctx_ptr: *mut RequestCtx = ctx;
+            let sp: *mut TcpSock = s;
+            let Some(t) = ctx.running_thread() else {
+                s.abort();
+                return Err("no request thread to suspend".into());
+            };
+            t.wait = Some(Box::new(SockWait(sp)));
+            s.set_waiter(ctx_ptr, t.co);
+            Ok(yield_wait(l))
+        }
+    }
+}
+
+fn busy(l: *mut lua_State, s: &TcpSock) -> Option<c_int> {
+    // SAFETY: l is the running state.
+    s.busy()
+        .then(|| unsafe { push_vals(l, &Val::err("socket busy")) })
+}
+
+unsafe fn connect_impl(l: *mut lua_State) -> LuaRet {
+    let (ctx, s) = method(l, 1, "connect")?;
+    let n = ffi::lua_gettop(l);
+    if !(2..=4).contains(&n) {
+        return Err(format!(
+            "ngx.socket connect: expecting 2, 3, or 4 arguments (including the object), but seen {n}"
+        ));
+    }
+    let host = check_bytes(l, 2, "connect")?.to_vec();
+    let (unix, port, opts) = if let Some(path) = host.strip_prefix(b"unix:") {
+        (Some(path.to_vec()), 0u16, 3)
+    } else {
+        let p = check_number(l, 3, "connect")? as i64;
+        if !(0..=65535).contains(&p) {
+            return Ok(push_vals(l, &Val::err(&format!("bad port number: {p}"))));
+        }
+        (None, p as u16, 4)
+    };
+    let mut pool = None;
+    if ffi::lua_type(l, opts) == ffi::LUA_TTABLE {
+        ffi::lua_getfield(l, opts, c"pool".as_ptr());
+        match ffi::lua_type(l, -1) {
+            ffi::LUA_TNIL => {}
+            ffi::LUA_TSTRING | ffi::LUA_TNUMBER => pool = Some(check_bytes(l, -1, "connect")?.to_vec()),
+            _ => return Err(format!("bad \"pool\" option type: {}", type_name(l, -1))),
+        }
+        ffi::lua_pop(l, 1);
+        ffi::lua_getfield(l, opts, c"pool_size".as_ptr());
+        if ffi::lua_type(l, -1) != ffi::LUA_TNIL {
+            let v = ffi::lua_tonumber(l, -1) as i64;
+            if v <= 0 {
+                return Err(format!("bad \"pool_size\" option value: {v}"));
+            }
+            s.pool_size = Some(v as usize);
+        }
+        ffi::lua_pop(l, 1);
+        ffi::lua_getfield(l, opts, c"backlog".as_ptr());
+        if ffi::lua_type(l, -1) != ffi::LUA_TNIL && ffi::lua_tonumber(l, -1) < 0.0 {
+            return Err(format!(
+                "bad \"backlog\" option value: {}",
+                ffi::lua_tonumber(l, -1) as i64
+            ));
+        }
+        ffi::lua_pop(l, 1);
+    } else if ffi::lua_type(l, opts) != ffi::LUA_TNONE && ffi::lua_type(l, opts) != ffi::LUA_TNIL {
+        return Err(bad_arg(
+            opts,
+            "connect",
+            &format!("table expected, got {}", type_name(l, opts)),
+        ));
+    }
+    if let Some(n) = busy(l, s) {
+        return Ok(n);
+    }
+    s.bind_request(ctx.r)?;
+    let step = match unix {
+        Some(path) => s.connect(&path, 0, true, pool),
+        None => s.connect(&host, port, false, pool),
+    };
+    finish_step(l, ctx, s, step)
+}
+
+unsafe fn send_impl(l: *mut lua_State) -> LuaRet {
+    let (ctx, s) = method(l, 1, "send")?;
+    let n = ffi::lua_gettop(l);
+    if n != 2 {
+        return Err(format!(
+            "expecting 2 arguments (including the object), but got {n}"
+        ));
+    }
+    let mut data = Vec::new();
+    append_value(l, 2, 1, "send", &mut data)?;
+    if let Some(n) = busy(l, s) {
+        return Ok(n);
+    }
+    let step = s.send(data);
+    finish_step(l, ctx, s, step)
+}
+
+unsafe fn receive_impl(l: *mut lua_State) -> LuaRet {
+    let (ctx, s) = method(l, 1, "receive")?;
+    let n = ffi::lua_gettop(l);
+    if !(1..=2).contains(&n) {
+        return Err(format!(
+            "expecting 1 or 2 arguments (including the object), but got {n}"
+        ));
+    }
+    let kind = match ffi::lua_type(l, 2) {
+        ffi::LUA_TNONE | ffi::LUA_TNIL => RecvKind::Line,
+        ffi::LUA_TNUMBER => {
+            let v = ffi::lua_tonumber(l, 2);
+            if v < 0.0 {
+                return Err(bad_arg(2, "receive", "bad pattern argument"));
+            }
+            if v as usize == 0 {
+                return Ok(push_vals(l, &[Val::Str(Vec::new())]));
+            }
+            RecvKind::Size(v as usize)
+        }
+        ffi::LUA_TSTRING => match check_bytes(l, 2, "receive")? {
+            b"*l" => RecvKind::Line,
+            b"*a" => RecvKind::All,
+            p => match std::str::from_utf8(p).ok().and_then(|t| t.parse::<usize>().ok()) {
+                Some(0) => return Ok(push_vals(l, &[Val::Str(Vec::new())])),
+                Some(v) => RecvKind::Size(v),
+                None => return Err(bad_arg(2, "receive", "bad pattern argument")),
+            },
+        },
+        _ => return Err(bad_arg(2, "receive", "bad pattern argument")),
+    };
+    if let Some(n) = busy(l, s) {
+        return Ok(n);
+    }
+    let step = s.receive(kind);
+    finish_step(l, ctx, s, step)
+}
+
+unsafe fn receiveany_impl(l: *mut lua_State) -> LuaRet {
+    let (ctx, s) = method(l, 1, "receiveany")?;
+    if ffi::lua_gettop(l) != 2 {
+        return Err(format!(
+            "expecting 2 arguments (including the object), but got {}",
+            ffi::lua_gettop(l)
+        ));
+    }
+    let max = check_number(l, 2, "receiveany")?;
+    if max <= 0.0 {
+        return Err(bad_arg(2, "receiveany", "bad max argument"));
+    }
+    if let Some(n) = busy(l, s) {
+        return Ok(n);
+    }
+    let step = s.receive(RecvKind::Any(max as usize));
+    finish_step(l, ctx, s, step)
+}
+
+unsafe fn receiveuntil_impl(l: *mut lua_State) -> LuaRet {
+    let (_ctx, _s) = method(l, 1, "receiveuntil")?;
+    let n = ffi::lua_gettop(l);
+    if !(2..=3).contains(&n) {
+        return Err(format!(
+            "expecting 2 or 3 arguments (including the object), but got {n}"
+        ));
+    }
+    let pat = check_bytes(l, 2, "receiveuntil")?;
+    if pat.is_empty() {
+        return Ok(push_vals(l, &Val::err("pattern is empty")));
+    }
+    let mut inclusive = false;
+    if ffi::lua_type(l, 3) == ffi::LUA_TTABLE {
+        ffi::lua_getfield(l, 3, c"inclusive".as_ptr());
+        match ffi::lua_type(l, -1) {
+            ffi::LUA_TNIL => {}
+            ffi::LUA_TBOOLEAN => inclusive = ffi::lua_toboolean(l, -1) != 0,
+            _ => {
+                return Err(format!(
+                    "bad \"inclusive\" option value type: {}",
+                    type_name(l, -1)
+                ))
+            }
+        }
+        ffi::lua_pop(l, 1);
+    }
+    ffi::lua_pushvalue(l, 1);
+    ffi::lua_pushvalue(l, 2);
+    ffi::lua_pushboolean(l, inclusive as c_int);
+    ffi::lua_pushcclosure(l, until_iter, 3);
+    Ok(1)
+}
+
+unsafe fn until_iter_impl(l: *mut lua_State) -> LuaRet {
+    let (ctx, s) = method(l, ffi::lua_upvalueindex(1), "receiveuntil")?;
+    let pat = check_bytes(l, ffi::lua_upvalueindex(2), "receiveuntil")?.to_vec();
+    let inclusive = ffi::lua_toboolean(l, ffi::lua_upvalueindex(3)) != 0;
+    let size = match ffi::lua_type(l, 1) {
+        ffi::LUA_TNONE | ffi::LUA_TNIL => None,
+        _ => {
+            let v = check_number(l, 1, "iterator")?;
+            (v > 0.0).then_some(v as usize)
+        }
+    };
+    if let Some(n) = busy(l, s) {
+        return Ok(n);
+    }
+    let step = s.receive(RecvKind::Until { pat, inclusive, size });
+    finish_step(l, ctx, s, step)
+}
+
+unsafe fn timeout_arg(l: *mut lua_State, idx: c_int, fname: &str) -> Result<Option<ngx_msec_t>, String> {
+    if ffi::lua_type(l, idx) == ffi::LUA_TNIL || ffi::lua_type(l, idx) == ffi::LUA_TNONE {
+        return Ok(None);
+    }
+    let v = check_number(l, idx, fname)?;
+    if v < 0.0 {
+        return Err(bad_arg(idx, fname, "bad timeout value"));
+    }
+    Ok((v > 0.0).then_some(v as ngx_msec_t))
+}
+
+unsafe fn settimeout_impl(l: *mut lua_State) -> LuaRet {
+    let s = sock_at(l, 1, "settimeout")?;
+    if ffi::lua_gettop(l) != 2 {
+        return Err(format!(
+            "ngx.socket settimeout: expecting 2 arguments (including the object) but seen {}",
+            ffi::lua_gettop(l)
+        ));
+    }
+    let t = timeout_arg(l, 2, "settimeout")?;
+    s.timeouts = [t; 3];
+    Ok(0)
+}
+
+unsafe fn settimeouts_impl(l: *mut lua_State) -> LuaRet {
+    let s = sock_at(l, 1, "settimeouts")?;
+    if ffi::lua_gettop(l) != 4 {
+        return Err(format!(
+            "ngx.socket settimeouts: expecting 4 arguments (including the object) but seen {}",
+            ffi::lua_gettop(l)
+        ));
+    }
+    for i in 0..3 {
+        s.timeouts[i] = timeout_arg(l, i as c_int + 2, "settimeouts")?;
+    }
+    Ok(0)
+}
+
+unsafe fn setoption_impl(l: *mut lua_State) -> LuaRet {
+    let (_ctx, s) = method(l, 1, "setoption")?;
+    let opt = check_bytes(l, 2, "setoption")?.to_vec();
+    if s.conn.is_null() {
+        return Ok(push_vals(l, &Val::err("closed")));
+    }
+    let (level, name) = match opt.as_slice() {
+        b"keepalive" => (libc::SOL_SOCKET, libc::SO_KEEPALIVE),
+        b"reuseaddr" => (libc::SOL_SOCKET, libc::SO_REUSEADDR),
+        b"tcp-nodelay" => (libc::IPPROTO_TCP, libc::TCP_NODELAY),
+        b"sndbuf" => (libc::SOL_SOCKET, libc::SO_SNDBUF),
+        b"rcvbuf" => (libc::SOL_SOCKET, libc::SO_RCVBUF),
+        _ => return Ok(push_vals(l, &Val::err("unsupported option"))),
+    };
+    let v: c_int = match ffi::lua_type(l, 3) {
+        ffi::LUA_TBOOLEAN => ffi::lua_toboolean(l, 3),
+        _ => check_number(l, 3, "setoption")? as c_int,
+    };
+    let rc = libc::setsockopt(
+        (*s.conn).fd,
+        level,
+        name,
+        &v as *const c_int as *const libc::c_void,
+        std::mem::size_of::<c_int>() as libc::socklen_t,
+    );
+    if rc == -1 {
+        let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        return Ok(push_vals(l, &Val::err(&crate::glue::peer::errno_text(e))));
+    }
+    Ok(push_vals(l, &[Val::Int(1)]))
+}
+
+unsafe fn close_impl(l: *mut lua_State) -> LuaRet {
+    let (_ctx, s) = method(l, 1, "close")?;
+    if let Some(n) = busy(l, s) {
+        return Ok(n);
+    }
+    Ok(push_vals(l, &s.close()))
+}
+
+unsafe fn setkeepalive_impl(l: *mut lua_State) -> LuaRet {
+    let (_ctx, s) = method(l, 1, "setkeepalive")?;
+    let n = ffi::lua_gettop(l);
+    if !(1..=3).contains(&n) {
+        return Err(format!(
+            "expecting 1 to 3 arguments (including the object), but got {n}"
+        ));
+    }
+    let timeout = match ffi::lua_type(l, 2) {
+        ffi::LUA_TNONE | ffi::LUA_TNIL => None,
+        _ => {
+            let v = check_number(l, 2, "setkeepalive")?;
+            if v < 0.0 {
+                return Err(format!("bad \"timeout\" argument: {v}"));
+            }
+            Some(v as ngx_msec_t)
+        }
+    };
+    let size = match ffi::lua_type(l, 3) {
+        ffi::LUA_TNONE | ffi::LUA_TNIL => None,
+        _ => {
+            let v = check_number(l, 3, "setkeepalive")? as i64;
+            if v <= 0 {
+                return Err(format!("bad \"pool_size\" option value: {v}"));
+            }
+            Some(v as usize)
+        }
+    };
+    Ok(push_vals(l, &s.setkeepalive(timeout, size)))
+}
+
+unsafe fn getreusedtimes_impl(l: *mut lua_State) -> LuaRet {
+    let (_ctx, s) = method(l, 1, "getreusedtimes")?;
+    if s.conn.is_null() {
+        return Ok(push_vals(l, &Val::err("closed")));
+    }
+    Ok(push_vals(l, &[Val::Int(s.reused as i64)]))
+}
+
+unsafe fn bind_impl(l: *mut lua_State) -> LuaRet {
+    let (_ctx, s) = method(l, 1, "bind")?;
+    let ip = check_bytes(l, 2, "bind")?.to_vec();
+    let text = String::from_utf8_lossy(&ip).into_owned();
+    let Ok(addr) = text.parse::<std::net::IpAddr>() else {
+        return Ok(push_vals(l, &Val::err("bad address")));
+    };
+    let mut b = Box::new((
+        crate::glue::peer::Addr::ip(addr, 0),
+        std::mem::zeroed::<nginx_sys::ngx_addr_t>(),
+        ip,
+    ));
+    b.1.sockaddr = b.0.as_ptr();
+    b.1.socklen = b.0.len;
+    b.1.name = nginx_sys::ngx_str_t {
+        len: b.2.len(),
+        data: b.2.as_mut_ptr(),
+    };
+    s.local = Some(b);
+    Ok(push_vals(l, &[Val::Int(1)]))
+}
+
+unsafe fn sslhandshake_impl(l: *mut lua_State) -> LuaRet {
+    let (ctx, s) = method(l, 1, "sslhandshake")?;
+    if let Some(n) = busy(l, s) {
+        return Ok(n);
+    }
+    let step = crate::runtime::tcp_tls::start(l, s)?;
+    finish_step(l, ctx, s, step)
+}
+
+/// Pushes `ngx.socket` (created if absent); the `ngx` table is on top.
+///
+/// # Safety
+/// The `ngx` table must be on top of `l`.
+pub unsafe fn socket_table(l: *mut lua_State) {
+    ffi::lua_getfield(l, -1, c"socket".as_ptr());
+    if ffi::lua_type(l, -1) != ffi::LUA_TTABLE {
+        ffi::lua_pop(l, 1);
+        ffi::lua_createtable(l, 0, 4);
+        ffi::lua_pushvalue(l, -1);
+        ffi::lua_setfield(l, -3, c"socket".as_ptr());
+    }
+}

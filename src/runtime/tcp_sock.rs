@@ -1,0 +1,784 @@
+//! The state machine of one TCP cosocket: connect (with name resolution and
+//! the keepalive pool), send, the receive patterns, TLS handshake, and the
+//! nginx event handlers that carry a waiting operation on.
+//!
+//! An operation either completes at once (`Step::Ready`, its Lua results)
+//! or waits (`Step::Wait`): the API layer then parks a `SockWait` on the
+//! request thread and yields. The event handler finishes the operation and
+//! wakes that thread with the results. Dropping the `SockWait` of an
+//! operation still pending (the request ended, the thread was killed)
+//! aborts it and closes the connection.
+
+use std::ffi::c_void;
+
+use nginx_sys::{
+    ngx_add_timer, ngx_connection_error, ngx_connection_t, ngx_del_timer, ngx_event_t, ngx_handle_read_event,
+    ngx_handle_write_event, ngx_http_request_t, ngx_msec_t, ngx_pool_cleanup_add, ngx_pool_cleanup_t,
+    ngx_resolve_name, ngx_resolve_name_done, ngx_resolve_start, ngx_resolver_ctx_t, ngx_resolver_strerror,
+    ngx_str_t, NGX_AGAIN, NGX_LOG_ERR, NGX_OK,
+};
+use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule};
+
+use super::ctx::RequestCtx;
+use super::lua::{ffi, lua_State, push_bytes};
+use super::scheduler::{wake, Wait};
+use super::socket_pool;
+use crate::conf::socket::SocketConf;
+use crate::glue::{log, peer};
+
+/// A Lua result value of a socket operation.
+pub enum Val {
+    Nil,
+    Int(i64),
+    Str(Vec<u8>),
+}
+
+impl Val {
+    pub fn err(msg: &str) -> Vec<Val> {
+        vec![Val::Nil, Val::Str(msg.as_bytes().to_vec())]
+    }
+}
+
+/// Pushes results on `l`, returning how many.
+///
+/// # Safety
+/// `l` must be a valid state with room for the values.
+pub unsafe fn push_vals(l: *mut lua_State, vals: &[Val]) -> i32 {
+    for v in vals {
+        match v {
+            Val::Nil => ffi::lua_pushnil(l),
+            Val::Int(n) => ffi::lua_pushinteger(l, *n as ffi::lua_Integer),
+            Val::Str(s) => push_bytes(l, s),
+        }
+    }
+    vals.len() as i32
+}
+
+pub enum Step {
+    Ready(Vec<Val>),
+    Wait,
+}
+
+#[derive(Clone)]
+pub enum RecvKind {
+    Line,
+    All,
+    Size(usize),
+    Any(usize),
+    Until {
+        pat: Vec<u8>,
+        inclusive: bool,
+        size: Option<usize>,
+    },
+}
+
+#[derive(Clone)]
+enum Op {
+    Idle,
+    Resolve,
+    Connect,
+    Send,
+    Recv(RecvKind),
+    Handshake,
+}
+
+/// Identifies a request beyond its (reusable) address.
+pub type Owner = (usize, usize, i64, usize);
+
+/// The identity of request `r`.
+///
+/// # Safety
+/// `r` must be live.
+pub unsafe fn owner_id(r: *mut ngx_http_request_t) -> Owner {
+    (
+        r as usize,
+        (*(*r).connection).number as usize,
+        (*r).start_sec as i64,
+        (*r).start_msec as usize,
+    )
+}
+
+pub struct TcpSock {
+    /// The request (or timer) that owns the socket; null once it is gone.
+    pub r: *mut ngx_http_request_t,
+    /// Which request that was: a socket never serves another one.
+    pub owner: Option<Owner>,
+    cln: *mut ngx_pool_cleanup_t,
+    pub conn: *mut ngx_connection_t,
+    conf: *const SocketConf,
+    /// "host:port" for logs and nginx's connect errors.
+    name: Vec<u8>,
+    name_str: ngx_str_t,
+    host: Vec<u8>,
+    port: u16,
+    pub pool_key: Vec<u8>,
+    pub pool_size: Option<usize>,
+    /// connect, send, read; None means the location's default.
+    pub timeouts: [Option<ngx_msec_t>; 3],
+    rbuf: Vec<u8>,
+    wbuf: Vec<u8>,
+    wpos: usize,
+    op: Op,
+    waiter: Option<(*mut RequestCtx, *mut lua_State)>,
+    pub reused: u32,
+    rctx: *mut ngx_resolver_ctx_t,
+    resolving_sync: bool,
+    resolved: Option<Result<peer::Addr, String>>,
+    pub local: Option<Box<(peer::Addr, nginx_sys::ngx_addr_t, Vec<u8>)>>,
+    pub tls: Option<Box<crate::runtime::tcp_tls::Handshake>>,
+}
+
+impl TcpSock {
+    pub fn new() -> TcpSock {
+        TcpSock {
+            r: std::ptr::null_mut(),
+            owner: None,
+            cln: std::ptr::null_mut(),
+            conn: std::ptr::null_mut(),
+            conf: std::ptr::null(),
+            name: Vec::new(),
+            name_str: ngx_str_t::empty(),
+            host: Vec::new(),
+            port: 0,
+            pool_key: Vec::new(),
+            pool_size: None,
+            timeouts: [None; 3],
+            rbuf: Vec::new(),
+            wbuf: Vec::new(),
+            wpos: 0,
+            op: Op::Idle,
+            waiter: None,
+            reused: 0,
+            rctx: std::ptr::null_mut(),
+            resolving_sync: false,
+            resolved: None,
+            local: None,
+            tls: None,
+        }
+    }
+
+    pub fn busy(&self) -> bool {
+        !matches!(self.op, Op::Idle)
+    }
+
+    fn conf(&self) -> SocketConf {
+        // SAFETY: conf points into the location configuration, which lives
+        // as long as the cycle (set at connect).
+        unsafe { self.conf.as_ref().cloned().unwrap_or_default() }
+    }
+
+    fn timeout(&self, i: usize) -> ngx_msec_t {
+        let c = self.conf();
+        self.timeouts[i].unwrap_or(match i {
+            0 => c.connect_timeout(),
+            1 => c.send_timeout(),
+            _ => c.read_timeout(),
+        })
+    }
+
+    fn log_err(&self, msg: &str) {
+        if !self.conf().log_errors() || self.r.is_null() {
+            return;
+        }
+        // SAFETY: r is live while it owns the socket (cleared by the cleanup).
+        let l = unsafe { (*(*self.r).connection).log };
+        log::error(l, NGX_LOG_ERR, msg.as_bytes());
+    }
+
+    /// Ties the socket to request `r`: a pool cleanup closes it when the
+    /// request goes away.
+    ///
+    /// # Safety
+    /// `r` must be live; `self` must stay at this address (it is boxed).
+    pub unsafe fn bind_request(&mut self, r: *mut ngx_http_request_t) -> Result<(), String> {
+        if self.r == r && !r.is_null() {
+            return Ok(());
+        }
+        let cln = ngx_pool_cleanup_add((*r).pool, 0);
+        if cln.is_null() {
+            return Err("no memory".into());
+        }
+        (*cln).handler = Some(request_cleanup);
+        (*cln).data = (self as *mut TcpSock).cast();
+        self.r = r;
+        self.owner = Some(owner_id(r));
+        self.cln = cln;
+        self.conf = &crate::module::loc_conf(r).socket;
+        Ok(())
+    }
+
+    /// Called when the Lua object is collected: nothing may point at us.
+    pub fn release(&mut self) {
+        self.abort();
+        if !self.cln.is_null() {
+            // SAFETY: a non-null cln means the request pool (and the cleanup
+            // entry in it) is still alive.
+            unsafe { (*self.cln).handler = None };
+            self.cln = std::ptr::null_mut();
+        }
+        self.r = std::ptr::null_mut();
+    }
+
+    /// Cancels whatever is pending and closes the connection.
+    pub fn abort(&mut self) {
+        self.waiter = None;
+        self.op = Op::Idle;
+        if !self.rctx.is_null() {
+            // SAFETY: rctx is the live resolution we started.
+            unsafe { ngx_resolve_name_done(self.rctx) };
+            self.rctx = std::ptr::null_mut();
+        }
+        self.close_conn();
+    }
+
+    fn close_conn(&mut self) {
+        if !self.conn.is_null() {
+            // SAFETY: conn is our open connection; nothing refers to it after.
+            unsafe { peer::close(self.conn) };
+            self.conn = std::ptr::null_mut();
+        }
+        self.tls = None;
+        self.rbuf.clear();
+    }
+
+    // ---- connect ----
+
+    /// `connect`: `host` is a name or IP literal with `port`, or a unix path
+    /// when `unix` is set. Any previous connection is closed first.
+    pub fn connect(&mut self, host: &[u8], port: u16, unix: bool, pool: Option<Vec<u8>>) -> Step {
+        self.close_conn();
+        self.reused = 0;
+        self.host = host.to_vec();
+        self.port = port;
+        self.name = if unix {
+            [b"unix:", host].concat()
+        } else {
+            format!("{}:{}", String::from_utf8_lossy(host), port).into_bytes()
+        };
+        self.pool_key = pool.unwrap_or_else(|| self.name.clone());
+        if let Some((c, reused)) = socket_pool::take(&self.pool_key) {
+            self.attach(c);
+            self.reused = reused + 1;
+            return Step::Ready(vec![Val::Int(1)]);
+        }
+        if unix {
+            return match peer::Addr::unix(host) {
+                Some(a) => self.connect_addr(a),
+                None => Step::Ready(Val::err("bad unix path")),
+            };
+        }
+        let text = String::from_utf8_lossy(host);
+        let literal = text.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = literal.parse::<std::net::IpAddr>() {
+            return self.connect_addr(peer::Addr::ip(ip, port));
+        }
+        self.resolve()
+    }
+
+    fn connect_addr(&mut self, mut addr: peer::Addr) -> Step {
+        self.name_str = ngx_str_t {
+            len: self.name.len(),
+            data: self.name.as_mut_ptr(),
+        };
+        // SAFETY: r is live (connect runs in its Lua code or its resolver
+        // handler); the name outlives the connect call, which is where nginx
+        // uses it; `local` is kept in self.
+        let res = unsafe {
+            let log = (*(*self.r).connection).log;
+            let local = match self.local.as_mut() {
+                Some(b) => &mut b.1 as *mut _,
+                None => std::ptr::null_mut(),
+            };
+            peer::connect(&mut addr, &mut self.name_str, log, libc::SOCK_STREAM, local)
+        };
+        match res {
+            peer::Connect::Done(c) => {
+                self.attach(c);
+                Step::Ready(vec![Val::Int(1)])
+            }
+            peer::Connect::InProgress(c) => {
+                self.attach(c);
+                self.op = Op::Connect;
+                // SAFETY: c is our live connection.
+                unsafe { ngx_add_timer((*c).write, self.timeout(0)) };
+                Step::Wait
+            }
+            peer::Connect::Failed(err) => Step::Ready(Val::err(&peer::errno_text(err))),
+        }
+    }
+
+    fn attach(&mut self, c: *mut ngx_connection_t) {
+        self.conn = c;
+        self.rbuf.clear();
+        // SAFETY: c is a live connection now owned by this socket, which is
+        // boxed (stable address) and detaches before it goes.
+        unsafe {
+            (*c).data = (self as *mut TcpSock).cast::<c_void>();
+            (*(*c).read).handler = Some(on_read);
+            (*(*c).write).handler = Some(on_write);
+            if !self.r.is_null() {
+                let log = (*(*self.r).connection).log;
+                (*c).log = log;
+                (*(*c).read).log = log;
+                (*(*c).write).log = log;
+                if !(*c).pool.is_null() {
+                    (*(*c).pool).log = log;
+                }
+            }
+        }
+    }
+
+    fn connect_ready(&mut self, ev: *mut ngx_event_t) {
+        let c = self.conn;
+        // SAFETY: the event belongs to our live connection.
+        unsafe {
+            if (*ev).timedout() != 0 {
+                self.log_err(&format!(
+                    "lua tcp socket connect timed out, when connecting to {}",
+                    String::from_utf8_lossy(&self.name)
+                ));
+                self.close_conn();
+                return self.finish(Val::err("timeout"));
+            }
+            let err = peer::connect_error(c);
+            if err != 0 {
+                ngx_connection_error(c, err, c"connect() failed".as_ptr() as *mut _);
+                self.close_conn();
+                return self.finish(Val::err(&peer::errno_text(err)));
+            }
+            if (*(*c).write).timer_set() != 0 {
+                ngx_del_timer((*c).write);
+            }
+        }
+        self.finish(vec![Val::Int(1)]);
+    }
+
+    // ---- resolver ----
+
+    fn resolve(&mut self) -> Step {
+        let host = String::from_utf8_lossy(&self.host).into_owned();
+        // SAFETY: r is live; the resolver context is ours until
+        // ngx_resolve_name_done; host bytes live in self.
+        unsafe {
+            let clcf = NgxHttpCoreModule::location_conf(&*self.r).expect("core loc conf");
+            let rctx = ngx_resolve_start(clcf.resolver, std::ptr::null_mut());
+            if rctx.is_null() {
+                return Step::Ready(Val::err("failed to start the resolver"));
+            }
+            if rctx as isize == -1 {
+                return Step::Ready(Val::err(&format!("no resolver defined to resolve \"{host}\"")));
+            }
+            (*rctx).name = ngx_str_t {
+                len: self.host.len(),
+                data: self.host.as_mut_ptr(),
+            };
+            (*rctx).handler = Some(on_resolved);
+            (*rctx).data = (self as *mut TcpSock).cast();
+            (*rctx).timeout = clcf.resolver_timeout;
+            self.rctx = rctx;
+            self.resolved = None;
+            self.resolving_sync = true;
+            let rc = ngx_resolve_name(rctx);
+            self.resolving_sync = false;
+            if rc != NGX_OK as isize {
+                self.rctx = std::ptr::null_mut();
+                return Step::Ready(Val::err("failed to resolve"));
+            }
+        }
+        match self.resolved.take() {
+            Some(Ok(addr)) => self.connect_addr(addr),
+            Some(Err(e)) => Step::Ready(Val::err(&e)),
+            None => {
+                self.op = Op::Resolve;
+                Step::Wait
+            }
+        }
+    }
+
+    fn resolved(&mut self, rctx: *mut ngx_resolver_ctx_t) {
+        // SAFETY: nginx calls the handler with our live context.
+        let res = unsafe {
+            let st = (*rctx).state;
+            let r = if st != 0 {
+                let why = std::ffi::CStr::from_ptr(ngx_resolver_strerror(st)).to_string_lossy();
+                Err(format!(
+                    "{} could not be resolved ({}: {})",
+                    String::from_utf8_lossy(&self.host),
+                    st,
+                    why
+                ))
+            } else if (*rctx).naddrs == 0 {
+                Err(format!(
+                    "{} could not be resolved",
+                    String::from_utf8_lossy(&self.host)
+                ))
+            } else {
+                let a = &*(*rctx).addrs;
+                Ok(peer::Addr::from_raw(a.sockaddr, a.socklen, self.port))
+            };
+            ngx_resolve_name_done(rctx);
+            r
+        };
+        self.rctx = std::ptr::null_mut();
+        if self.resolving_sync {
+            self.resolved = Some(res);
+            return;
+        }
+        match res {
+            Ok(addr) => match self.connect_addr(addr) {
+                Step::Ready(v) => self.finish(v),
+                Step::Wait => {}
+            },
+            Err(e) => self.finish(Val::err(&e)),
+        }
+    }
+
+    // ---- send ----
+
+    pub fn send(&mut self, data: Vec<u8>) -> Step {
+        if self.conn.is_null() {
+            return Step::Ready(Val::err("closed"));
+        }
+        self.wbuf = data;
+        self.wpos = 0;
+        self.op = Op::Send;
+        self.send_more()
+    }
+
+    fn send_more(&mut self) -> Step {
+        let c = self.conn;
+        while self.wpos < self.wbuf.len() {
+            // SAFETY: c is our live connection; the buffer outlives the call.
+            let n = unsafe {
+                let send = (*c).send.expect("send");
+                send(
+                    c,
+                    self.wbuf.as_mut_ptr().add(self.wpos),
+                    self.wbuf.len() - self.wpos,
+                )
+            };
+            if n > 0 {
+                self.wpos += n as usize;
+            } else if n == NGX_AGAIN as isize || n == 0 {
+                // SAFETY: c is live.
+                unsafe {
+                    let wev = (*c).write;
+                    ngx_handle_write_event(wev, self.conf().send_lowat());
+                    if (*wev).timer_set() == 0 {
+                        ngx_add_timer(wev, self.timeout(1));
+                    }
+                }
+                return Step::Wait;
+            } else {
+                let err = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+                self.op = Op::Idle;
+                self.close_conn();
+                return Step::Ready(Val::err(&peer::errno_text(err)));
+            }
+        }
+        // SAFETY: c is live.
+        unsafe {
+            if (*(*c).write).timer_set() != 0 {
+                ngx_del_timer((*c).write);
+            }
+        }
+        self.op = Op::Idle;
+        let n = self.wbuf.len();
+        self.wbuf = Vec::new();
+        Step::Ready(vec![Val::Int(n as i64)])
+    }
+
+    fn writable(&mut self, ev: *mut ngx_event_t) {
+        // SAFETY: the event belongs to our live connection.
+        if unsafe { (*ev).timedout() } != 0 {
+            self.log_err("lua tcp socket write timed out");
+            self.op = Op::Idle;
+            return self.finish(Val::err("timeout"));
+        }
+        if let Step::Ready(v) = self.send_more() {
+            self.finish(v);
+        }
+    }
+
+    // ---- receive ----
+
+    pub fn receive(&mut self, kind: RecvKind) -> Step {
+        if self.conn.is_null() {
+            return Step::Ready(Val::err("closed"));
+        }
+        self.op = Op::Recv(kind);
+        self.recv_more()
+    }
+
+    fn recv_more(&mut self) -> Step {
+        let Op::Recv(kind) = self.op.clone() else {
+            return Step::Ready(Val::err("closed"));
+        };
+        let size = self.conf().buffer_size();
+        loop {
+            if let Some(v) = extract(&mut self.rbuf, &kind) {
+                return self.recv_done(v);
+            }
+            let c = self.conn;
+            let old = self.rbuf.len();
+            self.rbuf.reserve(size);
+            // SAFETY: c is our live connection; the spare capacity is `size`.
+            let n = unsafe {
+                let recv = (*c).recv.expect("recv");
+                recv(c, self.rbuf.as_mut_ptr().add(old), size)
+            };
+            if n > 0 {
+                // SAFETY: recv initialised n bytes of the spare capacity.
+                unsafe { self.rbuf.set_len(old + n as usize) };
+                continue;
+            }
+            if n == NGX_AGAIN as isize {
+                // SAFETY: c is live.
+                unsafe {
+                    let rev = (*c).read;
+                    ngx_handle_read_event(rev, 0);
+                    if (*rev).timer_set() == 0 {
+                        ngx_add_timer(rev, self.timeout(2));
+                    }
+                }
+                return Step::Wait;
+            }
+            let err = if n == 0 {
+                None
+            } else {
+                Some(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+            };
+            let rest = std::mem::take(&mut self.rbuf);
+            let v = match (&kind, err) {
+                (RecvKind::All, None) => vec![Val::Str(rest)],
+                (_, None) => vec![Val::Nil, Val::Str(b"closed".to_vec()), Val::Str(rest)],
+                (_, Some(e)) => vec![
+                    Val::Nil,
+                    Val::Str(peer::errno_text(e).into_bytes()),
+                    Val::Str(rest),
+                ],
+            };
+            self.close_conn();
+            return self.recv_done(v);
+        }
+    }
+
+    fn recv_done(&mut self, v: Vec<Val>) -> Step {
+        self.op = Op::Idle;
+        if !self.conn.is_null() {
+            // SAFETY: conn is live.
+            unsafe {
+                if (*(*self.conn).read).timer_set() != 0 {
+                    ngx_del_timer((*self.conn).read);
+                }
+            }
+        }
+        Step::Ready(v)
+    }
+
+    fn readable(&mut self, ev: *mut ngx_event_t) {
+        // SAFETY: the event belongs to our live connection.
+        if unsafe { (*ev).timedout() } != 0 {
+            // SAFETY: as above.
+            unsafe { (*ev).set_timedout(0) };
+            self.log_err("lua tcp socket read timed out");
+            let rest = std::mem::take(&mut self.rbuf);
+            self.op = Op::Idle;
+            return self.finish(vec![Val::Nil, Val::Str(b"timeout".to_vec()), Val::Str(rest)]);
+        }
+        if let Step::Ready(v) = self.recv_more() {
+            self.finish(v);
+        }
+    }
+
+    // ---- keepalive, close ----
+
+    pub fn setkeepalive(&mut self, timeout: Option<ngx_msec_t>, size: Option<usize>) -> Vec<Val> {
+        if self.conn.is_null() {
+            return Val::err("closed");
+        }
+        if self.busy() {
+            return Val::err("socket busy");
+        }
+        if !self.rbuf.is_empty() {
+            return Val::err("unread data in buffer");
+        }
+        let c = self.conn;
+        // SAFETY: c is live; after put() the pool owns it.
+        unsafe {
+            if socket_pool::server_closed_or_talked(c) {
+                self.close_conn();
+                return Val::err("connection in dubious state");
+            }
+            self.conn = std::ptr::null_mut();
+            self.tls = None;
+            let conf = self.conf();
+            let size = size.or(self.pool_size).unwrap_or(conf.pool_size());
+            let timeout = timeout.unwrap_or(conf.keepalive_timeout());
+            socket_pool::put(&self.pool_key, c, self.reused, timeout, size);
+        }
+        vec![Val::Int(1)]
+    }
+
+    pub fn close(&mut self) -> Vec<Val> {
+        if self.conn.is_null() {
+            return Val::err("closed");
+        }
+        self.close_conn();
+        vec![Val::Int(1)]
+    }
+
+    // ---- waiting ----
+
+    /// Records who waits on the pending operation.
+    pub fn set_waiter(&mut self, ctx: *mut RequestCtx, co: *mut lua_State) {
+        self.waiter = Some((ctx, co));
+    }
+
+    /// Marks a TLS handshake as the pending operation.
+    pub fn set_handshaking(&mut self, on: bool) {
+        self.op = if on { Op::Handshake } else { Op::Idle };
+    }
+
+    pub fn detach_conn(&mut self) -> *mut ngx_connection_t {
+        self.conn
+    }
+
+    /// Ends the pending operation: wakes the waiting thread with `vals`.
+    pub fn finish(&mut self, vals: Vec<Val>) {
+        self.op = Op::Idle;
+        let Some((ctx, co)) = self.waiter.take() else {
+            return;
+        };
+        // SAFETY: the waiter's ctx is live: its cleanup would have dropped
+        // the SockWait, clearing `waiter`, before the ctx went.
+        unsafe {
+            let mine = (*ctx)
+                .threads
+                .iter_mut()
+                .find(|t| t.co == co)
+                .and_then(|t| t.wait.take());
+            drop(mine);
+            let n = push_vals(co, &vals);
+            wake(ctx, co, n);
+        }
+    }
+
+    fn on_event(&mut self, ev: *mut ngx_event_t, write: bool) {
+        match (&self.op, write) {
+            (Op::Connect, _) => self.connect_ready(ev),
+            (Op::Send, true) => self.writable(ev),
+            (Op::Recv(_), false) => self.readable(ev),
+            (Op::Handshake, _) => crate::runtime::tcp_tls::on_event(self, ev),
+            _ => {}
+        }
+    }
+}
+
+impl Default for TcpSock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Takes the answer of `kind` from the front of `buf`, if it is there.
+fn extract(buf: &mut Vec<u8>, kind: &RecvKind) -> Option<Vec<Val>> {
+    match kind {
+        RecvKind::Line => {
+            let i = buf.iter().position(|&b| b == b'\n')?;
+            let mut line: Vec<u8> = buf.drain(..=i).collect();
+            line.pop();
+            line.retain(|&b| b != b'\r');
+            Some(vec![Val::Str(line)])
+        }
+        RecvKind::All => None,
+        RecvKind::Size(n) => (buf.len() >= *n).then(|| vec![Val::Str(buf.drain(..*n).collect())]),
+        RecvKind::Any(max) => {
+            (!buf.is_empty()).then(|| vec![Val::Str(buf.drain(..(*max).min(buf.len())).collect())])
+        }
+        RecvKind::Until { pat, inclusive, size } => until(buf, pat, *inclusive, *size),
+    }
+}
+
+fn until(buf: &mut Vec<u8>, pat: &[u8], inclusive: bool, size: Option<usize>) -> Option<Vec<Val>> {
+    let found = buf.windows(pat.len()).position(|w| w == pat);
+    match (found, size) {
+        (Some(i), None) => {
+            let mut data: Vec<u8> = buf.drain(..i + pat.len()).collect();
+            if !inclusive {
+                data.truncate(i);
+            }
+            Some(vec![Val::Str(data)])
+        }
+        (Some(0), Some(_)) => {
+            buf.drain(..pat.len());
+            Some(vec![Val::Nil])
+        }
+        (Some(i), Some(n)) => Some(vec![Val::Str(buf.drain(..i.min(n)).collect())]),
+        (None, Some(n)) => {
+            let safe = buf.len().saturating_sub(pat.len() - 1);
+            (safe >= n && n > 0).then(|| vec![Val::Str(buf.drain(..n).collect())])
+        }
+        (None, None) => None,
+    }
+}
+
+/// The wait a thread holds while its socket operation is pending.
+pub struct SockWait(pub *mut TcpSock);
+
+impl Wait for SockWait {}
+
+impl Drop for SockWait {
+    fn drop(&mut self) {
+        // SAFETY: the socket outlives its pending operation (the Lua object
+        // is on the waiting thread's stack, which this wait is dropped
+        // before).
+        unsafe {
+            if (*self.0).waiter.is_some() {
+                (*self.0).abort();
+            }
+        }
+    }
+}
+
+unsafe extern "C" fn on_read(ev: *mut ngx_event_t) {
+    crate::glue::catch((), || {
+        // SAFETY: data of our connections' events is the connection, whose
+        // data is the owning socket (set in attach).
+        unsafe {
+            let c = (*ev).data as *mut ngx_connection_t;
+            let s = (*c).data as *mut TcpSock;
+            (*s).on_event(ev, false);
+        }
+    })
+}
+
+unsafe extern "C" fn on_write(ev: *mut ngx_event_t) {
+    crate::glue::catch((), || {
+        // SAFETY: as in on_read.
+        unsafe {
+            let c = (*ev).data as *mut ngx_connection_t;
+            let s = (*c).data as *mut TcpSock;
+            (*s).on_event(ev, true);
+        }
+    })
+}
+
+unsafe extern "C" fn on_resolved(rctx: *mut ngx_resolver_ctx_t) {
+    crate::glue::catch((), || {
+        // SAFETY: data is the socket that started this resolution; it calls
+        // ngx_resolve_name_done before going away.
+        unsafe { (*((*rctx).data as *mut TcpSock)).resolved(rctx) }
+    })
+}
+
+unsafe extern "C" fn request_cleanup(data: *mut c_void) {
+    // SAFETY: data is the socket registered in bind_request; release()
+    // unhooks this cleanup before the socket is freed.
+    unsafe {
+        let s = data as *mut TcpSock;
+        (*s).cln = std::ptr::null_mut();
+        (*s).abort();
+        (*s).r = std::ptr::null_mut();
+    }
+}
