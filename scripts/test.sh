@@ -8,6 +8,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 so=$(bash scripts/build.sh | tail -n 1)
 export TEST_NGINX_LUA_MODULE="$so"
+# redis-server and memcached for the cosocket suites (stopped on exit)
+. "$root/scripts/services.sh"
 if [ $# -eq 0 ]; then
     cargo fmt --check
     cargo clippy --release --all-targets -- -D warnings

@@ -42,7 +42,6 @@ stub(sub("resp"), "ngx.resp.", { "get_headers" })
 stub(sub("location"), "ngx.location.", { "capture", "capture_multi" })
 stub(sub("thread"), "ngx.thread.", { "spawn", "wait", "kill" })
 stub(sub("timer"), "ngx.timer.", { "at", "every", "running_count", "pending_count" })
-stub(sub("socket"), "ngx.socket.", { "udp" })
 stub(sub("re"), "ngx.re.", { "match", "find", "gmatch", "sub", "gsub" })
 stub(sub("worker"), "ngx.worker.", { "pids" })
 "#;

@@ -10,6 +10,7 @@ pub mod ngx_meta;
 pub mod output;
 pub mod sleep;
 pub mod socket_tcp;
+pub mod socket_udp;
 pub mod var;
 pub mod worker;
 
@@ -30,6 +31,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     worker::install(l);
     ngx_meta::install(l);
     socket_tcp::install(l)?;
+    socket_udp::install(l);
     ffi::lua_setglobal(l, c"ngx".as_ptr());
     log::install_print(l);
     coroutine::install(l)?;

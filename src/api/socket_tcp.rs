@@ -106,15 +106,25 @@ unsafe fn tcp_impl(l: *mut lua_State) -> LuaRet {
     if ffi::lua_gettop(l) != 0 {
         return Err("expecting zero arguments, but got ".to_string() + &ffi::lua_gettop(l).to_string());
     }
+    new_object(l, OBJ_MT, false);
+    Ok(1)
+}
+
+/// Pushes a new socket object with the methods of metatable `mt`.
+///
+/// # Safety
+/// `l` must be a valid state with room on its stack.
+pub(crate) unsafe fn new_object(l: *mut lua_State, mt: &CStr, dgram: bool) {
     ffi::lua_createtable(l, 3, 1);
     let ud = ffi::lua_newuserdata(l, std::mem::size_of::<*mut TcpSock>()) as *mut *mut TcpSock;
-    *ud = Box::into_raw(Box::new(TcpSock::new()));
+    let mut s = Box::new(TcpSock::new());
+    s.dgram = dgram;
+    *ud = Box::into_raw(s);
     ffi::luaL_getmetatable(l, UD_MT.as_ptr());
     ffi::lua_setmetatable(l, -2);
     ffi::lua_rawseti(l, -2, 1);
-    ffi::luaL_getmetatable(l, OBJ_MT.as_ptr());
+    ffi::luaL_getmetatable(l, mt.as_ptr());
     ffi::lua_setmetatable(l, -2);
-    Ok(1)
 }
 
 unsafe fn gc_impl(l: *mut lua_State) -> LuaRet {
@@ -128,7 +138,11 @@ unsafe fn gc_impl(l: *mut lua_State) -> LuaRet {
 }
 
 /// The socket state of the object at `idx`.
-unsafe fn sock_at<'a>(l: *mut lua_State, idx: c_int, fname: &str) -> Result<&'a mut TcpSock, String> {
+pub(crate) unsafe fn sock_at<'a>(
+    l: *mut lua_State,
+    idx: c_int,
+    fname: &str,
+) -> Result<&'a mut TcpSock, String> {
     if ffi::lua_type(l, idx) != ffi::LUA_TTABLE {
         let got = if ffi::lua_type(l, idx) == ffi::LUA_TNONE {
             "no value".to_string()
@@ -141,14 +155,14 @@ unsafe fn sock_at<'a>(l: *mut lua_State, idx: c_int, fname: &str) -> Result<&'a 
     let ud = ffi::lua_touserdata(l, -1) as *mut *mut TcpSock;
     ffi::lua_pop(l, 1);
     if ud.is_null() || (*ud).is_null() {
-        return Err("bad tcp socket".into());
+        return Err("bad socket".into());
     }
     Ok(&mut **ud)
 }
 
 /// The checks every method makes: the phase, the request, and that the
 /// socket is not another request's.
-unsafe fn method<'a>(
+pub(crate) unsafe fn method<'a>(
     l: *mut lua_State,
     idx: c_int,
     fname: &str,
@@ -166,7 +180,12 @@ unsafe fn method<'a>(
 
 /// Returns the results of a finished step, or parks the running thread on
 /// the socket and yields.
-unsafe fn finish_step(l: *mut lua_State, ctx: &mut RequestCtx, s: &mut TcpSock, step: Step) -> LuaRet {
+pub(crate) unsafe fn finish_step(
+    l: *mut lua_State,
+    ctx: &mut RequestCtx,
+    s: &mut TcpSock,
+    step: Step,
+) -> LuaRet {
     match step {
         Step::Ready(v) => Ok(push_vals(l, &v)),
         Step::Wait => {
@@ -183,7 +202,7 @@ unsafe fn finish_step(l: *mut lua_State, ctx: &mut RequestCtx, s: &mut TcpSock, 
     }
 }
 
-fn busy(l: *mut lua_State, s: &TcpSock) -> Option<c_int> {
+pub(crate) fn busy(l: *mut lua_State, s: &TcpSock) -> Option<c_int> {
     // SAFETY: l is the running state.
     s.busy()
         .then(|| unsafe { push_vals(l, &Val::err("socket busy")) })
@@ -251,7 +270,7 @@ unsafe fn connect_impl(l: *mut lua_State) -> LuaRet {
     finish_step(l, ctx, s, step)
 }
 
-unsafe fn send_impl(l: *mut lua_State) -> LuaRet {
+pub(crate) unsafe fn send_impl(l: *mut lua_State) -> LuaRet {
     let (ctx, s) = method(l, 1, "send")?;
     let n = ffi::lua_gettop(l);
     if n != 2 {
@@ -377,7 +396,11 @@ unsafe fn until_iter_impl(l: *mut lua_State) -> LuaRet {
     finish_step(l, ctx, s, step)
 }
 
-unsafe fn timeout_arg(l: *mut lua_State, idx: c_int, fname: &str) -> Result<Option<ngx_msec_t>, String> {
+pub(crate) unsafe fn timeout_arg(
+    l: *mut lua_State,
+    idx: c_int,
+    fname: &str,
+) -> Result<Option<ngx_msec_t>, String> {
     if ffi::lua_type(l, idx) == ffi::LUA_TNIL || ffi::lua_type(l, idx) == ffi::LUA_TNONE {
         return Ok(None);
     }
@@ -388,7 +411,7 @@ unsafe fn timeout_arg(l: *mut lua_State, idx: c_int, fname: &str) -> Result<Opti
     Ok((v > 0.0).then_some(v as ngx_msec_t))
 }
 
-unsafe fn settimeout_impl(l: *mut lua_State) -> LuaRet {
+pub(crate) unsafe fn settimeout_impl(l: *mut lua_State) -> LuaRet {
     let s = sock_at(l, 1, "settimeout")?;
     if ffi::lua_gettop(l) != 2 {
         return Err(format!(
@@ -447,7 +470,7 @@ unsafe fn setoption_impl(l: *mut lua_State) -> LuaRet {
     Ok(push_vals(l, &[Val::Int(1)]))
 }
 
-unsafe fn close_impl(l: *mut lua_State) -> LuaRet {
+pub(crate) unsafe fn close_impl(l: *mut lua_State) -> LuaRet {
     let (_ctx, s) = method(l, 1, "close")?;
     if let Some(n) = busy(l, s) {
         return Ok(n);
@@ -494,7 +517,7 @@ unsafe fn getreusedtimes_impl(l: *mut lua_State) -> LuaRet {
     Ok(push_vals(l, &[Val::Int(s.reused as i64)]))
 }
 
-unsafe fn bind_impl(l: *mut lua_State) -> LuaRet {
+pub(crate) unsafe fn bind_impl(l: *mut lua_State) -> LuaRet {
     let (_ctx, s) = method(l, 1, "bind")?;
     let ip = check_bytes(l, 2, "bind")?.to_vec();
     let text = String::from_utf8_lossy(&ip).into_owned();

@@ -65,6 +65,8 @@ pub enum RecvKind {
     All,
     Size(usize),
     Any(usize),
+    /// One datagram of at most this size (UDP sockets).
+    Datagram(usize),
     Until {
         pat: Vec<u8>,
         inclusive: bool,
@@ -126,6 +128,8 @@ pub struct TcpSock {
     resolved: Option<Result<peer::Addr, String>>,
     pub local: Option<Box<(peer::Addr, nginx_sys::ngx_addr_t, Vec<u8>)>>,
     pub tls: Option<Box<crate::runtime::tcp_tls::Handshake>>,
+    /// A UDP socket (ngx.socket.udp): connected datagrams, no pool.
+    pub dgram: bool,
 }
 
 impl TcpSock {
@@ -154,6 +158,15 @@ impl TcpSock {
             resolved: None,
             local: None,
             tls: None,
+            dgram: false,
+        }
+    }
+
+    fn kind_name(&self) -> &'static str {
+        if self.dgram {
+            "udp"
+        } else {
+            "tcp"
         }
     }
 
@@ -256,7 +269,12 @@ impl TcpSock {
             format!("{}:{}", String::from_utf8_lossy(host), port).into_bytes()
         };
         self.pool_key = pool.unwrap_or_else(|| self.name.clone());
-        if let Some((c, reused)) = socket_pool::take(&self.pool_key) {
+        let pooled = if self.dgram {
+            None
+        } else {
+            socket_pool::take(&self.pool_key)
+        };
+        if let Some((c, reused)) = pooled {
             self.attach(c);
             self.reused = reused + 1;
             return Step::Ready(vec![Val::Int(1)]);
@@ -289,7 +307,12 @@ impl TcpSock {
                 Some(b) => &mut b.1 as *mut _,
                 None => std::ptr::null_mut(),
             };
-            peer::connect(&mut addr, &mut self.name_str, log, libc::SOCK_STREAM, local)
+            let ty = if self.dgram {
+                libc::SOCK_DGRAM
+            } else {
+                libc::SOCK_STREAM
+            };
+            peer::connect(&mut addr, &mut self.name_str, log, ty, local)
         };
         match res {
             peer::Connect::Done(c) => {
@@ -334,7 +357,8 @@ impl TcpSock {
         unsafe {
             if (*ev).timedout() != 0 {
                 self.log_err(&format!(
-                    "lua tcp socket connect timed out, when connecting to {}",
+                    "lua {} socket connect timed out, when connecting to {}",
+                    self.kind_name(),
                     String::from_utf8_lossy(&self.name)
                 ));
                 self.close_conn();
@@ -483,7 +507,7 @@ impl TcpSock {
             }
         }
         self.op = Op::Idle;
-        let n = self.wbuf.len();
+        let n = if self.dgram { 1 } else { self.wbuf.len() };
         self.wbuf = Vec::new();
         Step::Ready(vec![Val::Int(n as i64)])
     }
@@ -491,7 +515,7 @@ impl TcpSock {
     fn writable(&mut self, ev: *mut ngx_event_t) {
         // SAFETY: the event belongs to our live connection.
         if unsafe { (*ev).timedout() } != 0 {
-            self.log_err("lua tcp socket write timed out");
+            self.log_err(&format!("lua {} socket write timed out", self.kind_name()));
             self.op = Op::Idle;
             return self.finish(Val::err("timeout"));
         }
@@ -514,6 +538,9 @@ impl TcpSock {
         let Op::Recv(kind) = self.op.clone() else {
             return Step::Ready(Val::err("closed"));
         };
+        if let RecvKind::Datagram(max) = kind {
+            return self.recv_datagram(max);
+        }
         let size = self.conf().buffer_size();
         loop {
             if let Some(v) = extract(&mut self.rbuf, &kind) {
@@ -563,6 +590,33 @@ impl TcpSock {
         }
     }
 
+    fn recv_datagram(&mut self, max: usize) -> Step {
+        let c = self.conn;
+        let mut buf = vec![0u8; max];
+        // SAFETY: c is our live connection; buf has room for max bytes.
+        let n = unsafe {
+            let recv = (*c).recv.expect("recv");
+            recv(c, buf.as_mut_ptr(), max)
+        };
+        if n >= 0 {
+            buf.truncate(n as usize);
+            return self.recv_done(vec![Val::Str(buf)]);
+        }
+        if n == NGX_AGAIN as isize {
+            // SAFETY: c is live.
+            unsafe {
+                let rev = (*c).read;
+                ngx_handle_read_event(rev, 0);
+                if (*rev).timer_set() == 0 {
+                    ngx_add_timer(rev, self.timeout(2));
+                }
+            }
+            return Step::Wait;
+        }
+        let err = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        self.recv_done(Val::err(&peer::errno_text(err)))
+    }
+
     fn recv_done(&mut self, v: Vec<Val>) -> Step {
         self.op = Op::Idle;
         if !self.conn.is_null() {
@@ -581,7 +635,7 @@ impl TcpSock {
         if unsafe { (*ev).timedout() } != 0 {
             // SAFETY: as above.
             unsafe { (*ev).set_timedout(0) };
-            self.log_err("lua tcp socket read timed out");
+            self.log_err(&format!("lua {} socket read timed out", self.kind_name()));
             let rest = std::mem::take(&mut self.rbuf);
             self.op = Op::Idle;
             return self.finish(vec![Val::Nil, Val::Str(b"timeout".to_vec()), Val::Str(rest)]);
@@ -691,7 +745,7 @@ fn extract(buf: &mut Vec<u8>, kind: &RecvKind) -> Option<Vec<Val>> {
             line.retain(|&b| b != b'\r');
             Some(vec![Val::Str(line)])
         }
-        RecvKind::All => None,
+        RecvKind::All | RecvKind::Datagram(_) => None,
         RecvKind::Size(n) => (buf.len() >= *n).then(|| vec![Val::Str(buf.drain(..*n).collect())]),
         RecvKind::Any(max) => {
             (!buf.is_empty()).then(|| vec![Val::Str(buf.drain(..(*max).min(buf.len())).collect())])

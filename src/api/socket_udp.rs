@@ -1,0 +1,111 @@
+//! `ngx.socket.udp()`: connected datagram sockets on the same state machine
+//! as TCP (`runtime::tcp_sock` with `dgram` set).
+
+use std::ffi::CStr;
+
+use super::socket_tcp::{
+    bind_impl, busy, close_impl, finish_step, method, new_object, send_impl, settimeout_impl, socket_table,
+};
+use crate::lua_fns;
+use crate::runtime::lua::{check_bytes, check_number, ffi, lua_State, set_fn, LuaRet};
+use crate::runtime::phase::{self, YIELDABLE};
+use crate::runtime::tcp_sock::{push_vals, RecvKind, Val};
+
+const OBJ_MT: &CStr = c"ngx_lua_udp_socket";
+
+/// lua-nginx-module's largest datagram for `receive()`.
+const MAX_DATAGRAM: usize = 65536;
+
+lua_fns! {
+    udp => udp_impl,
+    setpeername => setpeername_impl,
+    receive => receive_impl,
+    send => send_impl,
+    settimeout => settimeout_impl,
+    close => close_impl,
+    bind => bind_impl,
+}
+
+/// # Safety
+/// The `ngx` table must be on top of `l` (the main state, not running).
+pub unsafe fn install(l: *mut lua_State) {
+    ffi::luaL_newmetatable(l, OBJ_MT.as_ptr());
+    ffi::lua_createtable(l, 0, 8);
+    for (name, f) in [
+        (c"setpeername", setpeername),
+        (c"send", send),
+        (c"receive", receive),
+        (c"settimeout", settimeout),
+        (c"close", close),
+        (c"bind", bind),
+    ] {
+        set_fn(l, -1, name, f);
+    }
+    ffi::lua_setfield(l, -2, c"__index".as_ptr());
+    ffi::lua_pop(l, 1);
+    socket_table(l);
+    set_fn(l, -1, c"udp", udp);
+    ffi::lua_pop(l, 1);
+}
+
+unsafe fn udp_impl(l: *mut lua_State) -> LuaRet {
+    phase::check(YIELDABLE)?;
+    if ffi::lua_gettop(l) != 0 {
+        return Err(format!(
+            "expecting zero arguments, but got {}",
+            ffi::lua_gettop(l)
+        ));
+    }
+    new_object(l, OBJ_MT, true);
+    Ok(1)
+}
+
+unsafe fn setpeername_impl(l: *mut lua_State) -> LuaRet {
+    let (ctx, s) = method(l, 1, "setpeername")?;
+    let n = ffi::lua_gettop(l);
+    if !(2..=3).contains(&n) {
+        return Err(format!(
+            "ngx.socket.udp setpeername: expecting 2 or 3 arguments (including the object), but seen {n}"
+        ));
+    }
+    let host = check_bytes(l, 2, "setpeername")?.to_vec();
+    if let Some(n) = busy(l, s) {
+        return Ok(n);
+    }
+    s.bind_request(ctx.r)?;
+    let step = if let Some(path) = host.strip_prefix(b"unix:") {
+        s.connect(path, 0, true, None)
+    } else {
+        let p = check_number(l, 3, "setpeername")? as i64;
+        if !(0..=65535).contains(&p) {
+            return Ok(push_vals(l, &Val::err(&format!("bad port number: {p}"))));
+        }
+        s.connect(&host, p as u16, false, None)
+    };
+    finish_step(l, ctx, s, step)
+}
+
+unsafe fn receive_impl(l: *mut lua_State) -> LuaRet {
+    let (ctx, s) = method(l, 1, "receive")?;
+    let n = ffi::lua_gettop(l);
+    if !(1..=2).contains(&n) {
+        return Err(format!(
+            "expecting 1 or 2 arguments (including the object), but seen {n}"
+        ));
+    }
+    let size = match ffi::lua_type(l, 2) {
+        ffi::LUA_TNONE | ffi::LUA_TNIL => MAX_DATAGRAM,
+        _ => {
+            let v = check_number(l, 2, "receive")?;
+            if v < 0.0 || v as usize > MAX_DATAGRAM {
+                return Err(format!("bad size argument: {v}"));
+            }
+            v as usize
+        }
+    };
+    if let Some(n) = busy(l, s) {
+        return Ok(n);
+    }
+    let step = s.receive(RecvKind::Datagram(size));
+    finish_step(l, ctx, s, step)
+}

@@ -1,0 +1,118 @@
+use Test::Nginx::Socket::Lua;
+
+repeat_each(2);
+no_long_string();
+run_tests();
+
+__DATA__
+
+=== TEST 1: udp send and receive against a local responder
+--- config
+    location /t {
+        content_by_lua_block {
+            local udp = ngx.socket.udp()
+            udp:settimeout(1000)
+            local ok, err = udp:setpeername("127.0.0.1", $TEST_NGINX_RAND_PORT_1)
+            ngx.say("peer: ", ok, " ", err)
+            ngx.say("sent: ", udp:send({"hel", "lo"}))
+            local data, err = udp:receive()
+            ngx.say("got: ", data, " ", err)
+            ngx.say(udp:close())
+            ngx.say(udp:send("x"))
+        }
+    }
+--- udp_listen: $TEST_NGINX_RAND_PORT_1
+--- udp_query: hello
+--- udp_reply: world!
+--- request
+GET /t
+--- response_body
+peer: 1 nil
+sent: 1
+got: world! nil
+1
+nilclosed
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: udp receive with a size, and a timeout
+--- config
+    location /t {
+        content_by_lua_block {
+            local udp = ngx.socket.udp()
+            udp:settimeout(100)
+            assert(udp:setpeername("127.0.0.1", $TEST_NGINX_RAND_PORT_1))
+            assert(udp:send("q"))
+            ngx.say(udp:receive(4))
+            ngx.say(udp:receive())
+        }
+    }
+--- udp_listen: $TEST_NGINX_RAND_PORT_1
+--- udp_reply: 123456789
+--- request
+GET /t
+--- response_body
+1234
+niltimeout
+--- error_log
+lua udp socket read timed out
+
+
+
+=== TEST 3: udp over a unix datagram socket, and an unknown host without a resolver
+--- config
+    location /t {
+        content_by_lua_block {
+            local udp = ngx.socket.udp()
+            local ok, err = udp:setpeername("unix:$TEST_NGINX_SERVER_ROOT/logs/udp.sock")
+            ngx.say(ok, " ", err)
+            ngx.say(udp:setpeername("no.such.name.invalid", 53))
+            ngx.say(udp:receive())
+        }
+    }
+--- udp_listen: $TEST_NGINX_SERVER_ROOT/logs/udp.sock
+--- udp_reply: x
+--- request
+GET /t
+--- response_body
+1 nil
+nilno resolver defined to resolve "no.such.name.invalid"
+nilclosed
+
+
+
+=== TEST 4: udp in a disallowed phase
+--- config
+    location /t {
+        content_by_lua_block { ngx.say("ok") }
+        log_by_lua_block {
+            local ok, err = pcall(ngx.socket.udp)
+            ngx.log(ngx.WARN, "udp: ", err)
+        }
+    }
+--- request
+GET /t
+--- response_body
+ok
+--- error_log
+udp: API disabled in the context of log_by_lua*
+
+
+
+=== TEST 5: resolver timeout for tcp connect
+--- config
+    resolver 127.0.0.1:$TEST_NGINX_RAND_PORT_3 ipv6=off;
+    resolver_timeout 200ms;
+    location /t {
+        content_by_lua_block {
+            local sock = ngx.socket.tcp()
+            local ok, err = sock:connect("some.name.test", 80)
+            ngx.say(ok, " ", err)
+        }
+    }
+--- request
+GET /t
+--- response_body
+nil some.name.test could not be resolved (110: Operation timed out)
