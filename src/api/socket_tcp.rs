@@ -41,6 +41,7 @@ lua_fns! {
 /// # Safety
 /// The `ngx` table must be on top of `l` (the main state, not running).
 pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
+    crate::runtime::tcp_tls::install(l);
     ffi::luaL_newmetatable(l, UD_MT.as_ptr());
     set_fn(l, -1, c"__gc", gc);
     ffi::lua_pop(l, 1);

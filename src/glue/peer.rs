@@ -32,7 +32,7 @@ impl Addr {
                     sin_zero: [0; 8],
                 };
                 // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
-                unsafe { std::ptr::write((&mut storage as *mut _ as *mut libc::sockaddr_in), sin) };
+                unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_in, sin) };
                 size_of::<libc::sockaddr_in>()
             }
             SocketAddr::V6(a) => {
@@ -42,7 +42,7 @@ impl Addr {
                 sin6.sin6_port = port.to_be();
                 sin6.sin6_addr.s6_addr = a.ip().octets();
                 // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
-                unsafe { std::ptr::write((&mut storage as *mut _ as *mut libc::sockaddr_in6), sin6) };
+                unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_in6, sin6) };
                 size_of::<libc::sockaddr_in6>()
             }
         };
@@ -66,7 +66,7 @@ impl Addr {
         // SAFETY: all-zero is a valid sockaddr_storage.
         let mut storage: libc::sockaddr_storage = unsafe { MaybeUninit::zeroed().assume_init() };
         // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_un.
-        unsafe { std::ptr::write((&mut storage as *mut _ as *mut libc::sockaddr_un), sun) };
+        unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_un, sun) };
         Some(Addr {
             storage,
             len: size_of::<libc::sockaddr_un>() as socklen_t,

@@ -47,11 +47,6 @@ pub fn take(key: &[u8]) -> Option<(*mut ngx_connection_t, u32)> {
     Some((c, item.reused))
 }
 
-/// How many idle connections `key` holds.
-pub fn idle_count(key: &[u8]) -> usize {
-    POOLS.with(|p| p.borrow().get(key).map_or(0, |b| b.idle.len()))
-}
-
 /// Parks `c` under `key`; the oldest idle connection goes when the pool
 /// already holds `size` of them (the size is fixed by the first put).
 ///

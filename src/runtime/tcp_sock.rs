@@ -31,6 +31,9 @@ pub enum Val {
     Nil,
     Int(i64),
     Str(Vec<u8>),
+    True,
+    /// An SSL session reference, handed over to Lua.
+    Session(*mut nginx_sys::SSL_SESSION),
 }
 
 impl Val {
@@ -49,6 +52,8 @@ pub unsafe fn push_vals(l: *mut lua_State, vals: &[Val]) -> i32 {
             Val::Nil => ffi::lua_pushnil(l),
             Val::Int(n) => ffi::lua_pushinteger(l, *n as ffi::lua_Integer),
             Val::Str(s) => push_bytes(l, s),
+            Val::True => ffi::lua_pushboolean(l, 1),
+            Val::Session(p) => super::tcp_tls::push_session(l, *p),
         }
     }
     vals.len() as i32
@@ -180,7 +185,7 @@ impl TcpSock {
         unsafe { self.conf.as_ref().cloned().unwrap_or_default() }
     }
 
-    fn timeout(&self, i: usize) -> ngx_msec_t {
+    pub fn timeout(&self, i: usize) -> ngx_msec_t {
         let c = self.conf();
         self.timeouts[i].unwrap_or(match i {
             0 => c.connect_timeout(),
@@ -189,7 +194,7 @@ impl TcpSock {
         })
     }
 
-    fn log_err(&self, msg: &str) {
+    pub fn log_err(&self, msg: &str) {
         if !self.conf().log_errors() || self.r.is_null() {
             return;
         }
@@ -694,8 +699,24 @@ impl TcpSock {
         self.op = if on { Op::Handshake } else { Op::Idle };
     }
 
-    pub fn detach_conn(&mut self) -> *mut ngx_connection_t {
-        self.conn
+    pub fn conf_ptr(&self) -> *const SocketConf {
+        self.conf
+    }
+
+    /// Closes the connection now (a failed handshake).
+    pub fn close_now(&mut self) {
+        self.close_conn();
+    }
+
+    /// Our event handlers again, after nginx's TLS handshake used its own.
+    pub fn restore_handlers(&mut self) {
+        if !self.conn.is_null() {
+            // SAFETY: conn is our live connection.
+            unsafe {
+                (*(*self.conn).read).handler = Some(on_read);
+                (*(*self.conn).write).handler = Some(on_write);
+            }
+        }
     }
 
     /// Ends the pending operation: wakes the waiting thread with `vals`.

@@ -1,22 +1,289 @@
-//! TLS on a connected cosocket (`sslhandshake`).
+//! TLS on a connected cosocket (`sslhandshake`), through nginx's own
+//! OpenSSL layer (`ngx_ssl_*`): the client SSL context of a location is
+//! built on first use from its `lua_ssl_*` directives.
 
-use nginx_sys::ngx_event_t;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ffi::{c_int, c_void, CString};
+use std::mem::MaybeUninit;
 
-use super::tcp_sock::TcpSock;
+use nginx_sys::{
+    ngx_add_timer, ngx_conf_t, ngx_connection_t, ngx_create_pool, ngx_cycle, ngx_del_timer, ngx_event_t,
+    ngx_ssl_check_host, ngx_ssl_ciphers, ngx_ssl_create, ngx_ssl_create_connection, ngx_ssl_get_session,
+    ngx_ssl_handshake, ngx_ssl_set_session, ngx_ssl_t, ngx_ssl_trusted_certificate, ngx_str_t, NGX_SSL_TLSv1,
+    NGX_SSL_TLSv1_1, NGX_SSL_TLSv1_2, NGX_SSL_TLSv1_3, SSL_SESSION_free, SSL_ctrl, SSL_get_verify_result,
+    X509_verify_cert_error_string, NGX_AGAIN, NGX_SSL_BUFFER, NGX_SSL_CLIENT, SSL_CTRL_SET_TLSEXT_HOSTNAME,
+    SSL_SESSION,
+};
 
-/// State of a TLS session on a socket.
-pub struct Handshake {}
+use super::lua::{ffi, lua_State, to_bytes};
+use super::tcp_sock::{Step, TcpSock, Val};
+use crate::conf::socket::SocketConf;
 
-/// Carries a pending handshake on when its connection is ready.
-pub fn on_event(_s: &mut TcpSock, _ev: *mut ngx_event_t) {}
+/// What the caller of a pending handshake asked for.
+pub struct Handshake {
+    name: Option<Vec<u8>>,
+    verify: bool,
+    want_session: bool,
+}
 
-/// Starts `sslhandshake` on the socket of the method call in `l`.
+/// Registry name of the metatable of SSL session userdata.
+pub const SESSION_MT: &std::ffi::CStr = c"ngx_lua_ssl_session";
+
+thread_local! {
+    /// Client SSL contexts per location configuration, built on first use.
+    static CTXS: RefCell<HashMap<usize, Box<ngx_ssl_t>>> = RefCell::new(HashMap::new());
+}
+
+fn protocol_bits(names: Option<&Vec<Vec<u8>>>) -> Result<usize, String> {
+    let Some(names) = names else {
+        return Ok((NGX_SSL_TLSv1_1 | NGX_SSL_TLSv1_2 | NGX_SSL_TLSv1_3) as usize);
+    };
+    let mut bits = 0;
+    for n in names {
+        bits |= match n.as_slice() {
+            b"SSLv2" => 2,
+            b"SSLv3" => 4,
+            b"TLSv1" => NGX_SSL_TLSv1,
+            b"TLSv1.1" => NGX_SSL_TLSv1_1,
+            b"TLSv1.2" => NGX_SSL_TLSv1_2,
+            b"TLSv1.3" => NGX_SSL_TLSv1_3,
+            _ => return Err(format!("unknown ssl protocol \"{}\"", String::from_utf8_lossy(n))),
+        } as usize;
+    }
+    Ok(bits)
+}
+
+/// The client SSL context for `conf`.
+unsafe fn ssl_ctx(key: *const SocketConf) -> Result<*mut ngx_ssl_t, String> {
+    if let Some(p) = CTXS.with(|m| {
+        m.borrow_mut()
+            .get_mut(&(key as usize))
+            .map(|b| &mut **b as *mut _)
+    }) {
+        return Ok(p);
+    }
+    let conf = key.as_ref().cloned().unwrap_or_default();
+    let mut ssl: Box<ngx_ssl_t> = Box::new(MaybeUninit::zeroed().assume_init());
+    let cycle = ngx_cycle as *mut nginx_sys::ngx_cycle_t;
+    ssl.log = (*cycle).log;
+    if ngx_ssl_create(
+        &mut *ssl,
+        protocol_bits(conf.ssl_protocols.as_ref())?,
+        std::ptr::null_mut(),
+    ) != 0
+    {
+        return Err("failed to create the ssl context".into());
+    }
+    // The ngx_ssl_* configuration helpers only use the cycle, pool and log.
+    let mut cf: ngx_conf_t = MaybeUninit::zeroed().assume_init();
+    cf.cycle = cycle;
+    cf.pool = (*cycle).pool;
+    cf.temp_pool = (*cycle).pool;
+    cf.log = (*cycle).log;
+    let mut ciphers = conf.ssl_ciphers.clone().unwrap_or_else(|| b"DEFAULT".to_vec());
+    let mut cs = ngx_str_t {
+        len: ciphers.len(),
+        data: ciphers.as_mut_ptr(),
+    };
+    if ngx_ssl_ciphers(&mut cf, &mut *ssl, &mut cs, 0) != 0 {
+        return Err("failed to set the ssl ciphers".into());
+    }
+    if let Some(mut path) = conf.ssl_trusted_certificate.clone() {
+        let mut ps = ngx_str_t {
+            len: path.len(),
+            data: path.as_mut_ptr(),
+        };
+        let depth = conf.ssl_verify_depth() as isize;
+        if ngx_ssl_trusted_certificate(&mut cf, &mut *ssl, &mut ps, depth) != 0 {
+            return Err("failed to load the trusted certificates".into());
+        }
+    }
+    let p: *mut ngx_ssl_t = &mut *ssl;
+    CTXS.with(|m| m.borrow_mut().insert(key as usize, ssl));
+    Ok(p)
+}
+
+/// Starts `sslhandshake(reused_session, server_name, ssl_verify,
+/// send_status_req)` for the method call in `l`.
 ///
 /// # Safety
-/// `l` is the running state of the method call.
-pub unsafe fn start(
-    _l: *mut super::lua::lua_State,
-    _s: &mut TcpSock,
-) -> Result<super::tcp_sock::Step, String> {
-    Err("sslhandshake is not implemented yet by this ngx_http_lua_module".into())
+/// `l` is the running state of the method call, with the socket at 1.
+pub unsafe fn start(l: *mut lua_State, s: &mut TcpSock) -> Result<Step, String> {
+    let n = ffi::lua_gettop(l);
+    if !(1..=5).contains(&n) {
+        return Err(format!(
+            "ngx.socket sslhandshake: expecting 1 ~ 5 arguments (including the object), but seen {n}"
+        ));
+    }
+    let want_session = !(ffi::lua_type(l, 2) == ffi::LUA_TBOOLEAN && ffi::lua_toboolean(l, 2) == 0);
+    let session = session_arg(l, 2);
+    let name = match ffi::lua_type(l, 3) {
+        ffi::LUA_TNONE | ffi::LUA_TNIL => None,
+        ffi::LUA_TSTRING => Some(to_bytes(l, 3).unwrap_or_default().to_vec()),
+        _ => return Err("bad server name argument".into()),
+    };
+    let verify = ffi::lua_toboolean(l, 4) != 0;
+    let c = s.conn;
+    if c.is_null() {
+        return Ok(Step::Ready(Val::err("closed")));
+    }
+    let hs = Handshake {
+        name,
+        verify,
+        want_session,
+    };
+    if !(*c).ssl.is_null() && (*(*c).ssl).handshaked() != 0 {
+        return Ok(Step::Ready(outcome(s, c, &hs)));
+    }
+    let ssl = ssl_ctx(s.conf_ptr())?;
+    if (*c).pool.is_null() {
+        (*c).pool = ngx_create_pool(128, (*c).log);
+        if (*c).pool.is_null() {
+            return Ok(Step::Ready(Val::err("no memory")));
+        }
+    }
+    if ngx_ssl_create_connection(ssl, c, (NGX_SSL_BUFFER | NGX_SSL_CLIENT) as usize) != 0 {
+        return Ok(Step::Ready(Val::err("failed to create ssl connection")));
+    }
+    if let Some(n) = &hs.name {
+        let cname = CString::new(n.clone()).map_err(|_| "bad server name")?;
+        let sslc = (*(*c).ssl).connection;
+        if SSL_ctrl(
+            sslc,
+            SSL_CTRL_SET_TLSEXT_HOSTNAME as c_int,
+            0,
+            cname.as_ptr() as *mut c_void,
+        ) == 0
+        {
+            return Ok(Step::Ready(Val::err("SSL_set_tlsext_host_name failed")));
+        }
+    }
+    if !session.is_null() && ngx_ssl_set_session(c, session) != 0 {
+        return Ok(Step::Ready(Val::err("failed to set ssl session")));
+    }
+    let rc = ngx_ssl_handshake(c);
+    if rc == NGX_AGAIN as isize {
+        if (*(*c).read).timer_set() == 0 {
+            ngx_add_timer((*c).read, s.timeout(0));
+        }
+        (*(*c).ssl).handler = Some(handshake_done);
+        s.tls = Some(Box::new(hs));
+        s.set_handshaking(true);
+        return Ok(Step::Wait);
+    }
+    Ok(Step::Ready(outcome(s, c, &hs)))
 }
+
+unsafe fn session_arg(l: *mut lua_State, idx: c_int) -> *mut SSL_SESSION {
+    if ffi::lua_type(l, idx) != ffi::LUA_TUSERDATA || ffi::lua_getmetatable(l, idx) == 0 {
+        return std::ptr::null_mut();
+    }
+    ffi::luaL_getmetatable(l, SESSION_MT.as_ptr());
+    let same = ffi::lua_rawequal(l, -1, -2) != 0;
+    ffi::lua_pop(l, 2);
+    if !same {
+        return std::ptr::null_mut();
+    }
+    *(ffi::lua_touserdata(l, idx) as *mut *mut SSL_SESSION)
+}
+
+/// The results of a finished handshake (checking the certificate as asked).
+unsafe fn outcome(s: &mut TcpSock, c: *mut ngx_connection_t, hs: &Handshake) -> Vec<Val> {
+    s.restore_handlers();
+    for ev in [(*c).read, (*c).write] {
+        if (*ev).timer_set() != 0 {
+            ngx_del_timer(ev);
+        }
+    }
+    if (*(*c).read).timedout() != 0 || (*(*c).write).timedout() != 0 {
+        s.log_err("lua ssl handshake timed out");
+        s.close_now();
+        return Val::err("timeout");
+    }
+    if (*c).ssl.is_null() || (*(*c).ssl).handshaked() == 0 {
+        s.close_now();
+        return Val::err("handshake failed");
+    }
+    if hs.verify {
+        let rc = SSL_get_verify_result((*(*c).ssl).connection);
+        if rc != 0 {
+            let why = std::ffi::CStr::from_ptr(X509_verify_cert_error_string(rc)).to_string_lossy();
+            s.log_err(&format!("lua ssl certificate verify error: ({rc}: {why})"));
+            s.close_now();
+            return Val::err(&format!("{rc}: {why}"));
+        }
+        if let Some(n) = &hs.name {
+            let mut name = n.clone();
+            let mut ns = ngx_str_t {
+                len: name.len(),
+                data: name.as_mut_ptr(),
+            };
+            if ngx_ssl_check_host(c, &mut ns) != 0 {
+                s.log_err(&format!(
+                    "lua ssl certificate does not match host \"{}\"",
+                    String::from_utf8_lossy(n)
+                ));
+                s.close_now();
+                return Val::err("certificate host mismatch");
+            }
+        }
+    }
+    if hs.want_session {
+        let sess = ngx_ssl_get_session(c);
+        return vec![if sess.is_null() {
+            Val::Nil
+        } else {
+            Val::Session(sess)
+        }];
+    }
+    vec![Val::True]
+}
+
+unsafe extern "C" fn handshake_done(c: *mut ngx_connection_t) {
+    crate::glue::catch((), || {
+        // SAFETY: c is our socket's connection (its data is the socket).
+        unsafe {
+            let s = &mut *((*c).data as *mut TcpSock);
+            let Some(hs) = s.tls.take() else { return };
+            let vals = outcome(s, c, &hs);
+            s.finish(vals);
+        }
+    })
+}
+
+/// Pushes an SSL session as a userdata that frees it when collected.
+///
+/// # Safety
+/// `l` must be valid; `sess` carries a reference we hand over.
+pub unsafe fn push_session(l: *mut lua_State, sess: *mut SSL_SESSION) {
+    let ud = ffi::lua_newuserdata(l, std::mem::size_of::<*mut SSL_SESSION>()) as *mut *mut SSL_SESSION;
+    *ud = sess;
+    ffi::luaL_getmetatable(l, SESSION_MT.as_ptr());
+    ffi::lua_setmetatable(l, -2);
+}
+
+crate::lua_fns! { session_gc => session_gc_impl }
+
+unsafe fn session_gc_impl(l: *mut lua_State) -> super::lua::LuaRet {
+    let ud = ffi::lua_touserdata(l, 1) as *mut *mut SSL_SESSION;
+    if !ud.is_null() && !(*ud).is_null() {
+        SSL_SESSION_free(*ud);
+        *ud = std::ptr::null_mut();
+    }
+    Ok(0)
+}
+
+/// Creates the session metatable.
+///
+/// # Safety
+/// `l` must be the main state, not running.
+pub unsafe fn install(l: *mut lua_State) {
+    ffi::luaL_newmetatable(l, SESSION_MT.as_ptr());
+    super::lua::set_fn(l, -1, c"__gc", session_gc);
+    ffi::lua_pop(l, 1);
+}
+
+/// Carries a pending handshake on when its connection is ready (nginx's
+/// handshake handler owns the events meanwhile, so nothing to do here).
+pub fn on_event(_s: &mut TcpSock, _ev: *mut ngx_event_t) {}

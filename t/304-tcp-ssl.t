@@ -1,0 +1,110 @@
+use Test::Nginx::Socket::Lua;
+
+repeat_each(2);
+no_long_string();
+run_tests();
+
+__DATA__
+
+=== TEST 1: sslhandshake with verification against a local ssl server, session reuse
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1 ssl;
+        server_name test.com;
+        ssl_certificate $TEST_NGINX_SERVER_ROOT/../cert/test.crt;
+        ssl_certificate_key $TEST_NGINX_SERVER_ROOT/../cert/test.key;
+        ssl_session_cache shared:SSL:1m;
+        ssl_session_tickets off;
+        location /s { return 200 "secure $ssl_session_reused $ssl_server_name"; }
+    }
+--- config
+    lua_ssl_trusted_certificate $TEST_NGINX_SERVER_ROOT/../cert/test.crt;
+    lua_ssl_verify_depth 2;
+    lua_ssl_protocols TLSv1.2;
+    location /t {
+        content_by_lua_block {
+            local function get(session)
+                local sock = ngx.socket.tcp()
+                sock:settimeout(2000)
+                assert(sock:connect("127.0.0.1", $TEST_NGINX_RAND_PORT_1))
+                local sess, err = sock:sslhandshake(session, "test.com", true)
+                if not sess then ngx.say("handshake failed: ", err) return end
+                assert(sock:send("GET /s HTTP/1.0\r\nHost: test.com\r\n\r\n"))
+                local data = sock:receive("*a")
+                ngx.say(data:match("secure.*$"))
+                return sess
+            end
+            local sess = get(nil)
+            ngx.say(type(sess))
+            get(sess)
+        }
+    }
+--- request
+GET /t
+--- response_body
+secure . test.com
+userdata
+secure r test.com
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: verification failures: no trusted certificate, host mismatch; no verify works
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1 ssl;
+        ssl_certificate $TEST_NGINX_SERVER_ROOT/../cert/test.crt;
+        ssl_certificate_key $TEST_NGINX_SERVER_ROOT/../cert/test.key;
+        location /s { return 200 "hi"; }
+    }
+--- config
+    location /t {
+        content_by_lua_block {
+            local sock = ngx.socket.tcp()
+            assert(sock:connect("127.0.0.1", $TEST_NGINX_RAND_PORT_1))
+            ngx.say(sock:sslhandshake(nil, "test.com", true))
+            ngx.say(sock:send("x"))
+            assert(sock:connect("127.0.0.1", $TEST_NGINX_RAND_PORT_1))
+            ngx.say(sock:sslhandshake(false, "test.com", false))
+            assert(sock:send("GET /s HTTP/1.0\r\nHost: x\r\n\r\n"))
+            ngx.say((sock:receive("*a"):match("hi$")))
+        }
+    }
+    location /mismatch {
+        lua_ssl_trusted_certificate $TEST_NGINX_SERVER_ROOT/../cert/test.crt;
+        content_by_lua_block {
+            local sock = ngx.socket.tcp()
+            assert(sock:connect("127.0.0.1", $TEST_NGINX_RAND_PORT_1))
+            ngx.say(sock:sslhandshake(nil, "other.com", true))
+        }
+    }
+--- request eval
+["GET /t", "GET /mismatch"]
+--- response_body eval
+["nil18: self-signed certificate\nnilclosed\ntrue\nhi\n",
+ "nilcertificate host mismatch\n"]
+--- error_log eval
+[qr/lua ssl certificate verify error: \(18: self-signed certificate\)/,
+ qr/lua ssl certificate does not match host "other.com"/]
+
+
+
+=== TEST 3: sslhandshake against a plain-text server fails cleanly
+--- config
+    location /t {
+        content_by_lua_block {
+            local sock = ngx.socket.tcp()
+            sock:settimeout(500)
+            assert(sock:connect("127.0.0.1", $TEST_NGINX_RAND_PORT_1))
+            ngx.say(sock:sslhandshake())
+        }
+    }
+--- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_reply: HTTP/1.0 400 Bad Request\r\n\r\n
+--- request
+GET /t
+--- response_body
+nilhandshake failed
+--- no_error_log
+[alert]
