@@ -36,7 +36,7 @@ stub(sub("req"), "ngx.req.", {
     "set_method", "set_uri", "set_uri_args", "get_uri_args", "get_post_args",
     "get_headers", "set_header", "clear_header", "read_body", "discard_body",
     "get_body_data", "get_body_file", "set_body_data", "set_body_file", "init_body",
-    "append_body", "finish_body", "socket",
+    "append_body", "finish_body",
 })
 stub(sub("resp"), "ngx.resp.", { "get_headers" })
 stub(sub("location"), "ngx.location.", { "capture", "capture_multi" })

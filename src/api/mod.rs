@@ -8,6 +8,7 @@ pub mod log;
 pub mod missing;
 pub mod ngx_meta;
 pub mod output;
+pub mod req_socket;
 pub mod sleep;
 pub mod socket_tcp;
 pub mod socket_udp;
@@ -32,6 +33,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     ngx_meta::install(l);
     socket_tcp::install(l)?;
     socket_udp::install(l);
+    req_socket::install(l);
     ffi::lua_setglobal(l, c"ngx".as_ptr());
     log::install_print(l);
     coroutine::install(l)?;

@@ -288,7 +288,7 @@ pub(crate) unsafe fn send_impl(l: *mut lua_State) -> LuaRet {
     finish_step(l, ctx, s, step)
 }
 
-unsafe fn receive_impl(l: *mut lua_State) -> LuaRet {
+pub(crate) unsafe fn receive_impl(l: *mut lua_State) -> LuaRet {
     let (ctx, s) = method(l, 1, "receive")?;
     let n = ffi::lua_gettop(l);
     if !(1..=2).contains(&n) {
@@ -326,7 +326,7 @@ unsafe fn receive_impl(l: *mut lua_State) -> LuaRet {
     finish_step(l, ctx, s, step)
 }
 
-unsafe fn receiveany_impl(l: *mut lua_State) -> LuaRet {
+pub(crate) unsafe fn receiveany_impl(l: *mut lua_State) -> LuaRet {
     let (ctx, s) = method(l, 1, "receiveany")?;
     if ffi::lua_gettop(l) != 2 {
         return Err(format!(
@@ -345,7 +345,7 @@ unsafe fn receiveany_impl(l: *mut lua_State) -> LuaRet {
     finish_step(l, ctx, s, step)
 }
 
-unsafe fn receiveuntil_impl(l: *mut lua_State) -> LuaRet {
+pub(crate) unsafe fn receiveuntil_impl(l: *mut lua_State) -> LuaRet {
     let (_ctx, _s) = method(l, 1, "receiveuntil")?;
     let n = ffi::lua_gettop(l);
     if !(2..=3).contains(&n) {
@@ -425,7 +425,7 @@ pub(crate) unsafe fn settimeout_impl(l: *mut lua_State) -> LuaRet {
     Ok(0)
 }
 
-unsafe fn settimeouts_impl(l: *mut lua_State) -> LuaRet {
+pub(crate) unsafe fn settimeouts_impl(l: *mut lua_State) -> LuaRet {
     let s = sock_at(l, 1, "settimeouts")?;
     if ffi::lua_gettop(l) != 4 {
         return Err(format!(

@@ -60,6 +60,8 @@ pub struct RequestCtx {
     pub buffering: bool,
     /// Set once the request pool cleanup ran: nothing may resume any more.
     pub gone: Cell<bool>,
+    /// The `ngx.req.socket()` state, which the request's event handlers feed.
+    pub req_sock: *mut super::tcp_sock::TcpSock,
 }
 
 impl RequestCtx {
@@ -79,6 +81,7 @@ impl RequestCtx {
             buffered: Vec::new(),
             buffering: false,
             gone: Cell::new(false),
+            req_sock: ptr::null_mut(),
         }
     }
 

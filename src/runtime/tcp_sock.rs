@@ -100,8 +100,8 @@ pub unsafe fn owner_id(r: *mut ngx_http_request_t) -> Owner {
     (
         r as usize,
         (*(*r).connection).number as usize,
-        (*r).start_sec as i64,
-        (*r).start_msec as usize,
+        (*r).start_sec,
+        (*r).start_msec,
     )
 }
 
@@ -135,6 +135,15 @@ pub struct TcpSock {
     pub tls: Option<Box<crate::runtime::tcp_tls::Handshake>>,
     /// A UDP socket (ngx.socket.udp): connected datagrams, no pool.
     pub dgram: bool,
+    /// The client connection of `ngx.req.socket()`: not ours to close; its
+    /// events reach us through the request's event handlers.
+    pub downstream: Option<Downstream>,
+}
+
+/// How a request socket reads the client connection.
+pub struct Downstream {
+    /// Bytes of request body still unread; None for a raw socket.
+    pub rest: Option<u64>,
 }
 
 impl TcpSock {
@@ -164,6 +173,7 @@ impl TcpSock {
             local: None,
             tls: None,
             dgram: false,
+            downstream: None,
         }
     }
 
@@ -228,6 +238,14 @@ impl TcpSock {
     /// Called when the Lua object is collected: nothing may point at us.
     pub fn release(&mut self) {
         self.abort();
+        if self.downstream.is_some() && !self.cln.is_null() {
+            // SAFETY: a non-null cln means the request is still alive.
+            if let Some(ctx) = unsafe { RequestCtx::get(self.r) } {
+                if std::ptr::eq(ctx.req_sock, self) {
+                    ctx.req_sock = std::ptr::null_mut();
+                }
+            }
+        }
         if !self.cln.is_null() {
             // SAFETY: a non-null cln means the request pool (and the cleanup
             // entry in it) is still alive.
@@ -250,6 +268,10 @@ impl TcpSock {
     }
 
     fn close_conn(&mut self) {
+        if self.downstream.is_some() {
+            self.release_downstream();
+            return;
+        }
         if !self.conn.is_null() {
             // SAFETY: conn is our open connection; nothing refers to it after.
             unsafe { peer::close(self.conn) };
@@ -257,6 +279,69 @@ impl TcpSock {
         }
         self.tls = None;
         self.rbuf.clear();
+    }
+
+    /// Becomes the request socket of `r`'s client connection, starting with
+    /// the bytes nginx already read past the request header.
+    ///
+    /// # Safety
+    /// `r` must be live and bound (see bind_request).
+    pub unsafe fn attach_downstream(&mut self, r: *mut ngx_http_request_t, rest: Option<u64>) {
+        self.conn = (*r).connection;
+        self.downstream = Some(Downstream { rest });
+        let b = (*r).header_in;
+        if !b.is_null() && (*b).pos < (*b).last {
+            let avail = (*b).last.offset_from((*b).pos) as u64;
+            let take = rest.map_or(avail, |n| n.min(avail)) as usize;
+            self.rbuf
+                .extend_from_slice(std::slice::from_raw_parts((*b).pos, take));
+            (*b).pos = (*b).pos.add(take);
+            self.consumed(take);
+        }
+    }
+
+    fn consumed(&mut self, n: usize) {
+        if let Some(Downstream { rest: Some(r) }) = self.downstream.as_mut() {
+            *r = r.saturating_sub(n as u64);
+        }
+    }
+
+    /// Body bytes this read may take (None: no limit).
+    fn read_limit(&self) -> Option<u64> {
+        self.downstream.as_ref().and_then(|d| d.rest)
+    }
+
+    /// Lets go of the client connection: only our timers go.
+    fn release_downstream(&mut self) {
+        if !self.conn.is_null() {
+            // SAFETY: the client connection lives as long as its request,
+            // which still owns this socket.
+            unsafe {
+                for ev in [(*self.conn).read, (*self.conn).write] {
+                    if (*ev).timer_set() != 0 {
+                        ngx_del_timer(ev);
+                    }
+                }
+            }
+        }
+        self.conn = std::ptr::null_mut();
+        self.rbuf.clear();
+    }
+
+    /// A client connection event for the request socket.
+    pub fn downstream_event(&mut self, write: bool) {
+        if self.conn.is_null() {
+            return;
+        }
+        // SAFETY: conn is the live client connection.
+        let ev = unsafe {
+            if write {
+                (*self.conn).write
+            } else {
+                (*self.conn).read
+            }
+        };
+        self.on_event(ev, write);
     }
 
     // ---- connect ----
@@ -553,15 +638,21 @@ impl TcpSock {
             }
             let c = self.conn;
             let old = self.rbuf.len();
-            self.rbuf.reserve(size);
-            // SAFETY: c is our live connection; the spare capacity is `size`.
-            let n = unsafe {
-                let recv = (*c).recv.expect("recv");
-                recv(c, self.rbuf.as_mut_ptr().add(old), size)
+            let want = self.read_limit().map_or(size, |r| (r as usize).min(size));
+            self.rbuf.reserve(want);
+            // SAFETY: c is our live connection; the spare capacity is `want`.
+            let n = if want == 0 {
+                0
+            } else {
+                unsafe {
+                    let recv = (*c).recv.expect("recv");
+                    recv(c, self.rbuf.as_mut_ptr().add(old), want)
+                }
             };
             if n > 0 {
                 // SAFETY: recv initialised n bytes of the spare capacity.
                 unsafe { self.rbuf.set_len(old + n as usize) };
+                self.consumed(n as usize);
                 continue;
             }
             if n == NGX_AGAIN as isize {

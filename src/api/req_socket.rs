@@ -1,0 +1,154 @@
+//! `ngx.req.socket()`: the request body as a stream, and
+//! `ngx.req.socket(true)`: the raw, full-duplex client connection.
+//!
+//! Both are cosockets over the client connection (`TcpSock` in downstream
+//! mode); nginx's request event handlers forward its events to them.
+
+use std::ffi::CStr;
+
+use nginx_sys::{ngx_http_request_body_t, ngx_http_request_t, ngx_pcalloc};
+
+use super::socket_tcp::{
+    new_object, receive_impl, receiveany_impl, receiveuntil_impl, send_impl, settimeout_impl,
+    settimeouts_impl, sock_at,
+};
+use crate::lua_fns;
+use crate::runtime::ctx::{self, RequestCtx};
+use crate::runtime::lua::{ffi, lua_State, set_fn, LuaRet};
+use crate::runtime::phase::{self, REQUEST_YIELDABLE};
+use crate::runtime::tcp_sock::{push_vals, Val};
+use crate::runtime::write_wait;
+
+const OBJ_MT: &CStr = c"ngx_lua_req_socket";
+
+lua_fns! {
+    socket => socket_impl,
+    receive => receive_impl,
+    receiveuntil => receiveuntil_impl,
+    receiveany => receiveany_impl,
+    settimeout => settimeout_impl,
+    settimeouts => settimeouts_impl,
+    send => send_impl,
+}
+
+/// # Safety
+/// The `ngx` table must be on top of `l` (the main state, not running).
+pub unsafe fn install(l: *mut lua_State) {
+    ffi::luaL_newmetatable(l, OBJ_MT.as_ptr());
+    ffi::lua_createtable(l, 0, 8);
+    for (name, f) in [
+        (c"receive", receive),
+        (c"receiveuntil", receiveuntil),
+        (c"receiveany", receiveany),
+        (c"settimeout", settimeout),
+        (c"settimeouts", settimeouts),
+        (c"send", send),
+    ] {
+        set_fn(l, -1, name, f);
+    }
+    ffi::lua_setfield(l, -2, c"__index".as_ptr());
+    ffi::lua_pop(l, 1);
+    ffi::lua_getfield(l, -1, c"req".as_ptr());
+    if ffi::lua_type(l, -1) != ffi::LUA_TTABLE {
+        ffi::lua_pop(l, 1);
+        ffi::lua_createtable(l, 0, 32);
+        ffi::lua_pushvalue(l, -1);
+        ffi::lua_setfield(l, -3, c"req".as_ptr());
+    }
+    set_fn(l, -1, c"socket", socket);
+    ffi::lua_pop(l, 1);
+}
+
+unsafe fn socket_impl(l: *mut lua_State) -> LuaRet {
+    let n = ffi::lua_gettop(l);
+    if n > 1 {
+        return Err(format!("expecting zero or one arguments, but got {n}"));
+    }
+    let raw = ffi::lua_toboolean(l, 1) != 0;
+    let ctx = ctx::request()?;
+    phase::check(REQUEST_YIELDABLE)?;
+    let r = ctx.r;
+    if r != (*r).main {
+        return Ok(push_vals(
+            l,
+            &Val::err("nginx does not support streaming request body in subrequests"),
+        ));
+    }
+    if !ctx.req_sock.is_null() {
+        return Ok(push_vals(l, &Val::err("duplicate call")));
+    }
+    let rest = if raw {
+        if write_wait::pending(r) {
+            return Ok(push_vals(l, &Val::err("pending data to write")));
+        }
+        if let Some(e) = claim_body(r, true) {
+            return Ok(push_vals(l, &Val::err(e)));
+        }
+        (*r).set_keepalive(0);
+        (*r).set_lingering_close(1);
+        // From now on the Lua code writes the response itself.
+        (*r).set_header_sent(1);
+        None
+    } else {
+        if (*r).headers_in.chunked() != 0 {
+            return Ok(push_vals(
+                l,
+                &Val::err("chunked request bodies are not supported yet"),
+            ));
+        }
+        if (*r).headers_in.content_length_n <= 0 {
+            return Ok(push_vals(l, &Val::err("no body")));
+        }
+        if let Some(e) = claim_body(r, false) {
+            return Ok(push_vals(l, &Val::err(e)));
+        }
+        // A partly read body cannot be skipped before a next request.
+        (*r).set_keepalive(0);
+        Some((*r).headers_in.content_length_n as u64)
+    };
+    new_object(l, OBJ_MT, false);
+    let s = sock_at(l, -1, "socket")?;
+    s.bind_request(r)?;
+    s.attach_downstream(r, rest);
+    ctx.req_sock = s;
+    (*r).read_event_handler = Some(on_read);
+    (*r).write_event_handler = Some(on_write);
+    Ok(1)
+}
+
+/// Marks the body as ours so nginx neither reads nor discards it.
+unsafe fn claim_body(r: *mut ngx_http_request_t, raw: bool) -> Option<&'static str> {
+    if !(*r).request_body.is_null() {
+        return (!raw).then_some("request body already exists");
+    }
+    if (*r).discard_body() != 0 {
+        return (!raw).then_some("request body discarded");
+    }
+    let rb = ngx_pcalloc((*r).pool, std::mem::size_of::<ngx_http_request_body_t>());
+    if rb.is_null() {
+        return Some("no memory");
+    }
+    (*r).request_body = rb.cast();
+    None
+}
+
+unsafe extern "C" fn on_read(r: *mut ngx_http_request_t) {
+    forward(r, false)
+}
+
+unsafe extern "C" fn on_write(r: *mut ngx_http_request_t) {
+    forward(r, true)
+}
+
+unsafe fn forward(r: *mut ngx_http_request_t, write: bool) {
+    crate::glue::catch((), || {
+        // SAFETY: nginx calls the request's handlers with the live request;
+        // req_sock is cleared when the socket object goes.
+        unsafe {
+            let Some(ctx) = RequestCtx::get(r) else { return };
+            if let Some(s) = ctx.req_sock.as_mut() {
+                s.downstream_event(write);
+            }
+        }
+    })
+}

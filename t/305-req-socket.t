@@ -1,0 +1,129 @@
+use Test::Nginx::Socket::Lua;
+
+repeat_each(2);
+no_long_string();
+run_tests();
+
+__DATA__
+
+=== TEST 1: the request body as a stream: receive and receiveuntil
+--- config
+    location /t {
+        content_by_lua_block {
+            local sock, err = ngx.req.socket()
+            if not sock then ngx.say("failed: ", err) return end
+            sock:settimeout(1000)
+            ngx.say("first: ", sock:receive(5))
+            local reader = sock:receiveuntil("--")
+            ngx.say("until: ", reader())
+            local data, err, partial = sock:receive(100)
+            ngx.say("rest: ", data, " ", err, " ", partial)
+            ngx.say("again: ", sock:receive())
+            ngx.say(ngx.req.socket())
+        }
+    }
+--- request
+POST /t
+hello world--tail
+--- response_body
+first: hello
+until:  world
+rest: nil closed tail
+again: nilclosed
+nilduplicate call
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: a body that arrives in pieces, read with waits
+--- config
+    location /t {
+        content_by_lua_block {
+            local sock = assert(ngx.req.socket())
+            sock:settimeout(2000)
+            local line = sock:receive()
+            local data = sock:receive(10)
+            ngx.say(line, "|", data)
+        }
+    }
+--- raw_request eval
+["POST /t HTTP/1.0\r\nHost: x\r\nContent-Length: 21\r\n\r\nfirst line\n",
+ "second",
+ "part"]
+--- raw_request_middle_delay: 0.05
+--- response_body
+first line|secondpart
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: no body, and disallowed phases
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.say(ngx.req.socket())
+        }
+        log_by_lua_block {
+            local ok, err = pcall(ngx.req.socket)
+            ngx.log(ngx.WARN, "log: ", err)
+        }
+    }
+--- request
+GET /t
+--- response_body
+nilno body
+--- error_log
+log: API disabled in the context of log_by_lua*
+
+
+
+=== TEST 4: body socket read timeout
+--- config
+    location /t {
+        content_by_lua_block {
+            local sock = assert(ngx.req.socket())
+            sock:settimeout(100)
+            local data, err, partial = sock:receive(10)
+            ngx.say(data, " ", err, " ", partial)
+        }
+    }
+--- raw_request eval
+"POST /t HTTP/1.0\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc"
+--- response_body
+nil timeout abc
+--- error_log
+lua tcp socket read timed out
+
+
+
+=== TEST 5: raw full-duplex client socket: a WebSocket-style upgrade and echo
+--- config
+    location /ws {
+        content_by_lua_block {
+            local sock, err = ngx.req.socket(true)
+            if not sock then ngx.log(ngx.ERR, "raw: ", err) return end
+            sock:settimeout(2000)
+            assert(sock:send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n"))
+            while true do
+                local line, err = sock:receive()
+                if not line then ngx.log(ngx.ERR, "receive: ", err) return end
+                if line == "bye" then break end
+                assert(sock:send({ "echo: ", line, "\n" }))
+            end
+            assert(sock:send("done\n"))
+        }
+    }
+--- raw_request eval
+["GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n",
+ "hello\n",
+ "world\nbye\n"]
+--- raw_request_middle_delay: 0.05
+--- error_code: 101
+--- response_body
+echo: hello
+echo: world
+done
+--- no_error_log
+[error]
