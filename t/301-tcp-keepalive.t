@@ -11,9 +11,11 @@ __DATA__
     location /back { return 200 "ok"; }
     location /t {
         content_by_lua_block {
+            -- a pool of this request's own (the worker's pools outlive requests)
+            local pool = "p" .. ngx.var.request_id
             for i = 1, 4 do
                 local sock = ngx.socket.tcp()
-                assert(sock:connect("127.0.0.1", $TEST_NGINX_SERVER_PORT))
+                assert(sock:connect("127.0.0.1", $TEST_NGINX_SERVER_PORT, { pool = pool }))
                 local n = sock:getreusedtimes()
                 assert(sock:send("GET /back HTTP/1.1\r\nHost: x\r\n\r\n"))
                 local reader = sock:receiveuntil("\r\n\r\n")

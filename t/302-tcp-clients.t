@@ -35,10 +35,10 @@ __DATA__
             end
             return nil, "bad reply: " .. line
         end
-        function redis.connect()
+        function redis.connect(pool)
             local sock = ngx.socket.tcp()
             sock:settimeout(1000)
-            local ok, err = sock:connect("127.0.0.1", $TEST_NGINX_REDIS_PORT)
+            local ok, err = sock:connect("127.0.0.1", $TEST_NGINX_REDIS_PORT, { pool = pool })
             if not ok then return nil, err end
             return sock
         end
@@ -60,8 +60,10 @@ __DATA__
     location /t {
         content_by_lua_block {
             local redis = require "tiny_redis"
-            local sock = assert(redis.connect())
-            ngx.say("reused: ", sock:getreusedtimes() > 0 and "yes" or "no")
+            local pool = "redis" .. ngx.var.request_id
+            for round = 1, 2 do
+            local sock = assert(redis.connect(pool))
+            ngx.say("reused: ", sock:getreusedtimes())
             ngx.say(redis.call(sock, "PING"))
             local key = "ngx_lua_test_" .. ngx.worker.pid()
             ngx.say(redis.call(sock, "SET", key, "hello world"))
@@ -74,13 +76,26 @@ __DATA__
             local ok, err = redis.call(sock, "NOSUCHCMD")
             ngx.say(ok, " ", err:match("^ERR") and "ERR" or err)
             assert(sock:setkeepalive(10000, 10))
+            end
         }
     }
---- request eval
-["GET /t", "GET /t"]
---- response_body eval
-["reused: no\nPONG\nOK\nhello world\ntrue\n1 1 42 42 1\nfalse ERR\n",
- "reused: yes\nPONG\nOK\nhello world\ntrue\n1 1 42 42 1\nfalse ERR\n"]
+--- request
+GET /t
+--- response_body
+reused: 0
+PONG
+OK
+hello world
+true
+1 1 42 42 1
+false ERR
+reused: 1
+PONG
+OK
+hello world
+true
+1 1 42 42 1
+false ERR
 --- no_error_log
 [error]
 
