@@ -196,17 +196,20 @@ pub(crate) unsafe fn finish_step(
                 s.abort();
                 return Err("no request thread to suspend".into());
             };
-            t.wait = Some(Box::new(SockWait(sp)));
-            s.set_waiter(ctx_ptr, t.co);
+            let side = s.unclaimed_side();
+            t.wait = Some(Box::new(SockWait(sp, side)));
+            s.set_waiter(side, ctx_ptr, t.co);
             Ok(yield_wait(l))
         }
     }
 }
 
-pub(crate) fn busy(l: *mut lua_State, s: &TcpSock) -> Option<c_int> {
+/// Pushes lua-nginx-module's "socket busy ..." results when an operation on
+/// the read and/or write side cannot start now.
+pub(crate) fn busy(l: *mut lua_State, s: &TcpSock, read: bool, write: bool) -> Option<c_int> {
     // SAFETY: l is the running state.
-    s.busy()
-        .then(|| unsafe { push_vals(l, &Val::err("socket busy")) })
+    s.busy_for(read, write)
+        .map(|e| unsafe { push_vals(l, &Val::err(e)) })
 }
 
 unsafe fn connect_impl(l: *mut lua_State) -> LuaRet {
@@ -260,7 +263,7 @@ unsafe fn connect_impl(l: *mut lua_State) -> LuaRet {
             &format!("table expected, got {}", type_name(l, opts)),
         ));
     }
-    if let Some(n) = busy(l, s) {
+    if let Some(n) = busy(l, s, true, true) {
         return Ok(n);
     }
     s.bind_request(ctx.r)?;
@@ -281,7 +284,7 @@ pub(crate) unsafe fn send_impl(l: *mut lua_State) -> LuaRet {
     }
     let mut data = Vec::new();
     append_value(l, 2, 1, "send", &mut data)?;
-    if let Some(n) = busy(l, s) {
+    if let Some(n) = busy(l, s, false, true) {
         return Ok(n);
     }
     let step = s.send(data);
@@ -319,7 +322,7 @@ pub(crate) unsafe fn receive_impl(l: *mut lua_State) -> LuaRet {
         },
         _ => return Err(bad_arg(2, "receive", "bad pattern argument")),
     };
-    if let Some(n) = busy(l, s) {
+    if let Some(n) = busy(l, s, true, false) {
         return Ok(n);
     }
     let step = s.receive(kind);
@@ -338,7 +341,7 @@ pub(crate) unsafe fn receiveany_impl(l: *mut lua_State) -> LuaRet {
     if max <= 0.0 {
         return Err(bad_arg(2, "receiveany", "bad max argument"));
     }
-    if let Some(n) = busy(l, s) {
+    if let Some(n) = busy(l, s, true, false) {
         return Ok(n);
     }
     let step = s.receive(RecvKind::Any(max as usize));
@@ -390,7 +393,7 @@ unsafe fn until_iter_impl(l: *mut lua_State) -> LuaRet {
             (v > 0.0).then_some(v as usize)
         }
     };
-    if let Some(n) = busy(l, s) {
+    if let Some(n) = busy(l, s, true, false) {
         return Ok(n);
     }
     let step = s.receive(RecvKind::Until { pat, inclusive, size });
@@ -473,7 +476,7 @@ unsafe fn setoption_impl(l: *mut lua_State) -> LuaRet {
 
 pub(crate) unsafe fn close_impl(l: *mut lua_State) -> LuaRet {
     let (_ctx, s) = method(l, 1, "close")?;
-    if let Some(n) = busy(l, s) {
+    if let Some(n) = busy(l, s, true, true) {
         return Ok(n);
     }
     Ok(push_vals(l, &s.close()))
@@ -542,7 +545,7 @@ pub(crate) unsafe fn bind_impl(l: *mut lua_State) -> LuaRet {
 
 unsafe fn sslhandshake_impl(l: *mut lua_State) -> LuaRet {
     let (ctx, s) = method(l, 1, "sslhandshake")?;
-    if let Some(n) = busy(l, s) {
+    if let Some(n) = busy(l, s, true, true) {
         return Ok(n);
     }
     let step = crate::runtime::tcp_tls::start(l, s)?;

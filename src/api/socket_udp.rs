@@ -69,7 +69,7 @@ unsafe fn setpeername_impl(l: *mut lua_State) -> LuaRet {
         ));
     }
     let host = check_bytes(l, 2, "setpeername")?.to_vec();
-    if let Some(n) = busy(l, s) {
+    if let Some(n) = busy(l, s, true, true) {
         return Ok(n);
     }
     s.bind_request(ctx.r)?;
@@ -103,7 +103,7 @@ unsafe fn receive_impl(l: *mut lua_State) -> LuaRet {
             v as usize
         }
     };
-    if let Some(n) = busy(l, s) {
+    if let Some(n) = busy(l, s, true, false) {
         return Ok(n);
     }
     let step = s.receive(RecvKind::Datagram(size));

@@ -34,6 +34,22 @@ macro_rules! inherit_all {
 }
 
 impl SocketConf {
+    /// Nothing set: every value at its default.
+    pub const EMPTY: SocketConf = SocketConf {
+        connect_timeout: None,
+        send_timeout: None,
+        read_timeout: None,
+        keepalive_timeout: None,
+        buffer_size: None,
+        pool_size: None,
+        send_lowat: None,
+        log_errors: None,
+        ssl_trusted_certificate: None,
+        ssl_verify_depth: None,
+        ssl_protocols: None,
+        ssl_ciphers: None,
+    };
+
     pub fn merge(&mut self, prev: &SocketConf) {
         inherit_all!(
             self,

@@ -79,15 +79,25 @@ pub enum RecvKind {
     },
 }
 
-#[derive(Clone)]
-enum Op {
+/// The write side's operation (connecting counts as writing).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WOp {
     Idle,
     Resolve,
     Connect,
     Send,
-    Recv(RecvKind),
     Handshake,
 }
+
+/// A socket reads and writes independently (one thread may wait in
+/// receive while another sends): each side has its own waiter.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Read,
+    Write,
+}
+
+type Waiter = (*mut RequestCtx, *mut lua_State);
 
 /// Identifies a request beyond its (reusable) address.
 pub type Owner = (usize, usize, i64, usize);
@@ -125,8 +135,13 @@ pub struct TcpSock {
     rbuf: Vec<u8>,
     wbuf: Vec<u8>,
     wpos: usize,
-    op: Op,
-    waiter: Option<(*mut RequestCtx, *mut lua_State)>,
+    rop: Option<RecvKind>,
+    wop: WOp,
+    rwaiter: Option<Waiter>,
+    wwaiter: Option<Waiter>,
+    /// One side failed the connection while the other side waits: that
+    /// side reports "closed" on its next event, then the connection goes.
+    broken: bool,
     pub reused: u32,
     rctx: *mut ngx_resolver_ctx_t,
     resolving_sync: bool,
@@ -164,8 +179,11 @@ impl TcpSock {
             rbuf: Vec::new(),
             wbuf: Vec::new(),
             wpos: 0,
-            op: Op::Idle,
-            waiter: None,
+            rop: None,
+            wop: WOp::Idle,
+            rwaiter: None,
+            wwaiter: None,
+            broken: false,
             reused: 0,
             rctx: std::ptr::null_mut(),
             resolving_sync: false,
@@ -185,14 +203,25 @@ impl TcpSock {
         }
     }
 
-    pub fn busy(&self) -> bool {
-        !matches!(self.op, Op::Idle)
+    /// lua-nginx-module's "socket busy ..." error when an operation on the
+    /// `read` and/or `write` side cannot start now.
+    pub fn busy_for(&self, read: bool, write: bool) -> Option<&'static str> {
+        match self.wop {
+            WOp::Resolve | WOp::Connect | WOp::Handshake => return Some("socket busy connecting"),
+            WOp::Send if write => return Some("socket busy writing"),
+            _ => {}
+        }
+        (read && self.rop.is_some()).then_some("socket busy reading")
     }
 
-    fn conf(&self) -> SocketConf {
+    fn usable(&self) -> bool {
+        !self.conn.is_null() && !self.broken
+    }
+
+    fn conf(&self) -> &SocketConf {
         // SAFETY: conf points into the location configuration, which lives
         // as long as the cycle (set at connect).
-        unsafe { self.conf.as_ref().cloned().unwrap_or_default() }
+        unsafe { self.conf.as_ref() }.unwrap_or(&SocketConf::EMPTY)
     }
 
     pub fn timeout(&self, i: usize) -> ngx_msec_t {
@@ -256,9 +285,67 @@ impl TcpSock {
     }
 
     /// Cancels whatever is pending and closes the connection.
+    /// The thread waiting on `side` went away (its request ended or it was
+    /// killed): stop that operation. A half-done connect cannot be resumed
+    /// later, so it closes the connection.
+    pub fn cancel(&mut self, side: Side) {
+        match side {
+            Side::Read => {
+                self.rwaiter = None;
+                self.rop = None;
+                self.del_timer(false);
+            }
+            Side::Write => {
+                if self.wop != WOp::Send {
+                    return self.abort();
+                }
+                self.wwaiter = None;
+                self.wop = WOp::Idle;
+                self.del_timer(true);
+            }
+        }
+    }
+
+    fn del_timer(&mut self, write: bool) {
+        if self.conn.is_null() {
+            return;
+        }
+        // SAFETY: conn is live.
+        unsafe {
+            let ev = if write { (*self.conn).write } else { (*self.conn).read };
+            if (*ev).timer_set() != 0 {
+                ngx_del_timer(ev);
+            }
+        }
+    }
+
+    /// An error on one side: close, unless the other side has a thread
+    /// waiting, which must hear about it first (see `broken`).
+    fn fail_conn(&mut self, failed: Side) {
+        let other_waits = match failed {
+            Side::Read => self.wop == WOp::Send && self.wwaiter.is_some(),
+            Side::Write => self.rop.is_some() && self.rwaiter.is_some(),
+        };
+        if !other_waits {
+            return self.close_conn();
+        }
+        self.broken = true;
+        // SAFETY: conn is live (not closed while broken).
+        unsafe {
+            let ev = if failed == Side::Read { (*self.conn).write } else { (*self.conn).read };
+            if (*ev).timer_set() != 0 {
+                ngx_del_timer(ev);
+            }
+            ngx_add_timer(ev, 1);
+        }
+    }
+
     pub fn abort(&mut self) {
-        self.waiter = None;
-        self.op = Op::Idle;
+        self.rwaiter = None;
+        self.wwaiter = None;
+        self.rop = None;
+        self.wop = WOp::Idle;
+        self.broken = false;
         if !self.rctx.is_null() {
             // SAFETY: rctx is the live resolution we started.
             unsafe { ngx_resolve_name_done(self.rctx) };
@@ -411,7 +498,7 @@ impl TcpSock {
             }
             peer::Connect::InProgress(c) => {
                 self.attach(c);
-                self.op = Op::Connect;
+                self.wop = WOp::Connect;
                 // SAFETY: c is our live connection.
                 unsafe { ngx_add_timer((*c).write, self.timeout(0)) };
                 Step::Wait
@@ -452,19 +539,19 @@ impl TcpSock {
                     String::from_utf8_lossy(&self.name)
                 ));
                 self.close_conn();
-                return self.finish(Val::err("timeout"));
+                return self.finish(Side::Write, Val::err("timeout"));
             }
             let err = peer::connect_error(c);
             if err != 0 {
                 ngx_connection_error(c, err, c"connect() failed".as_ptr() as *mut _);
                 self.close_conn();
-                return self.finish(Val::err(&peer::errno_text(err)));
+                return self.finish(Side::Write, Val::err(&peer::errno_text(err)));
             }
             if (*(*c).write).timer_set() != 0 {
                 ngx_del_timer((*c).write);
             }
         }
-        self.finish(vec![Val::Int(1)]);
+        self.finish(Side::Write, vec![Val::Int(1)]);
     }
 
     // ---- resolver ----
@@ -503,7 +590,7 @@ impl TcpSock {
             Some(Ok(addr)) => self.connect_addr(addr),
             Some(Err(e)) => Step::Ready(Val::err(&e)),
             None => {
-                self.op = Op::Resolve;
+                self.wop = WOp::Resolve;
                 Step::Wait
             }
         }
@@ -540,22 +627,22 @@ impl TcpSock {
         }
         match res {
             Ok(addr) => match self.connect_addr(addr) {
-                Step::Ready(v) => self.finish(v),
+                Step::Ready(v) => self.finish(Side::Write, v),
                 Step::Wait => {}
             },
-            Err(e) => self.finish(Val::err(&e)),
+            Err(e) => self.finish(Side::Write, Val::err(&e)),
         }
     }
 
     // ---- send ----
 
     pub fn send(&mut self, data: Vec<u8>) -> Step {
-        if self.conn.is_null() {
+        if !self.usable() {
             return Step::Ready(Val::err("closed"));
         }
         self.wbuf = data;
         self.wpos = 0;
-        self.op = Op::Send;
+        self.wop = WOp::Send;
         self.send_more()
     }
 
@@ -585,8 +672,8 @@ impl TcpSock {
                 return Step::Wait;
             } else {
                 let err = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-                self.op = Op::Idle;
-                self.close_conn();
+                self.wop = WOp::Idle;
+                self.fail_conn(Side::Write);
                 return Step::Ready(Val::err(&peer::errno_text(err)));
             }
         }
@@ -596,7 +683,7 @@ impl TcpSock {
                 ngx_del_timer((*c).write);
             }
         }
-        self.op = Op::Idle;
+        self.wop = WOp::Idle;
         let n = if self.dgram { 1 } else { self.wbuf.len() };
         self.wbuf = Vec::new();
         Step::Ready(vec![Val::Int(n as i64)])
@@ -604,28 +691,37 @@ impl TcpSock {
 
     fn writable(&mut self, ev: *mut ngx_event_t) {
         // SAFETY: the event belongs to our live connection.
-        if unsafe { (*ev).timedout() } != 0 {
+        let timedout = unsafe { (*ev).timedout() } != 0;
+        // SAFETY: as above.
+        unsafe { (*ev).set_timedout(0) };
+        if self.broken {
+            self.wop = WOp::Idle;
+            self.broken = false;
+            self.close_conn();
+            return self.finish(Side::Write, Val::err("closed"));
+        }
+        if timedout {
             self.log_err(&format!("lua {} socket write timed out", self.kind_name()));
-            self.op = Op::Idle;
-            return self.finish(Val::err("timeout"));
+            self.wop = WOp::Idle;
+            return self.finish(Side::Write, Val::err("timeout"));
         }
         if let Step::Ready(v) = self.send_more() {
-            self.finish(v);
+            self.finish(Side::Write, v);
         }
     }
 
     // ---- receive ----
 
     pub fn receive(&mut self, kind: RecvKind) -> Step {
-        if self.conn.is_null() {
+        if !self.usable() {
             return Step::Ready(Val::err("closed"));
         }
-        self.op = Op::Recv(kind);
+        self.rop = Some(kind);
         self.recv_more()
     }
 
     fn recv_more(&mut self) -> Step {
-        let Op::Recv(kind) = self.op.clone() else {
+        let Some(kind) = self.rop.clone() else {
             return Step::Ready(Val::err("closed"));
         };
         if let RecvKind::Datagram(max) = kind {
@@ -681,7 +777,8 @@ impl TcpSock {
                     Val::Str(rest),
                 ],
             };
-            self.close_conn();
+            self.rop = None;
+            self.fail_conn(Side::Read);
             return self.recv_done(v);
         }
     }
@@ -714,7 +811,7 @@ impl TcpSock {
     }
 
     fn recv_done(&mut self, v: Vec<Val>) -> Step {
-        self.op = Op::Idle;
+        self.rop = None;
         if !self.conn.is_null() {
             // SAFETY: conn is live.
             unsafe {
@@ -728,16 +825,24 @@ impl TcpSock {
 
     fn readable(&mut self, ev: *mut ngx_event_t) {
         // SAFETY: the event belongs to our live connection.
-        if unsafe { (*ev).timedout() } != 0 {
-            // SAFETY: as above.
-            unsafe { (*ev).set_timedout(0) };
+        let timedout = unsafe { (*ev).timedout() } != 0;
+        // SAFETY: as above.
+        unsafe { (*ev).set_timedout(0) };
+        if self.broken {
+            let rest = std::mem::take(&mut self.rbuf);
+            self.rop = None;
+            self.broken = false;
+            self.close_conn();
+            return self.finish(Side::Read, vec![Val::Nil, Val::Str(b"closed".to_vec()), Val::Str(rest)]);
+        }
+        if timedout {
             self.log_err(&format!("lua {} socket read timed out", self.kind_name()));
             let rest = std::mem::take(&mut self.rbuf);
-            self.op = Op::Idle;
-            return self.finish(vec![Val::Nil, Val::Str(b"timeout".to_vec()), Val::Str(rest)]);
+            self.rop = None;
+            return self.finish(Side::Read, vec![Val::Nil, Val::Str(b"timeout".to_vec()), Val::Str(rest)]);
         }
         if let Step::Ready(v) = self.recv_more() {
-            self.finish(v);
+            self.finish(Side::Read, v);
         }
     }
 
@@ -747,8 +852,11 @@ impl TcpSock {
         if self.conn.is_null() {
             return Val::err("closed");
         }
-        if self.busy() {
-            return Val::err("socket busy");
+        if let Some(e) = self.busy_for(true, true) {
+            return Val::err(e);
+        }
+        if self.broken {
+            return Val::err("closed");
         }
         if !self.rbuf.is_empty() {
             return Val::err("unread data in buffer");
@@ -780,14 +888,27 @@ impl TcpSock {
 
     // ---- waiting ----
 
-    /// Records who waits on the pending operation.
-    pub fn set_waiter(&mut self, ctx: *mut RequestCtx, co: *mut lua_State) {
-        self.waiter = Some((ctx, co));
+    /// The side whose operation just started waiting (no waiter yet).
+    pub fn unclaimed_side(&self) -> Side {
+        if self.rop.is_some() && self.rwaiter.is_none() {
+            Side::Read
+        } else {
+            Side::Write
+        }
     }
 
-    /// Marks a TLS handshake as the pending operation.
+    /// Records who waits on the pending operation of `side`.
+    pub fn set_waiter(&mut self, side: Side, ctx: *mut RequestCtx, co: *mut lua_State) {
+        let w = Some((ctx, co));
+        match side {
+            Side::Read => self.rwaiter = w,
+            Side::Write => self.wwaiter = w,
+        }
+    }
+
+    /// Marks a TLS handshake as the pending (write side) operation.
     pub fn set_handshaking(&mut self, on: bool) {
-        self.op = if on { Op::Handshake } else { Op::Idle };
+        self.wop = if on { WOp::Handshake } else { WOp::Idle };
     }
 
     pub fn conf_ptr(&self) -> *const SocketConf {
@@ -810,10 +931,20 @@ impl TcpSock {
         }
     }
 
-    /// Ends the pending operation: wakes the waiting thread with `vals`.
-    pub fn finish(&mut self, vals: Vec<Val>) {
-        self.op = Op::Idle;
-        let Some((ctx, co)) = self.waiter.take() else {
+    /// Ends the pending operation of `side`: wakes its waiting thread with
+    /// `vals`. The socket may be gone when this returns.
+    pub fn finish(&mut self, side: Side, vals: Vec<Val>) {
+        let waiter = match side {
+            Side::Read => {
+                self.rop = None;
+                self.rwaiter.take()
+            }
+            Side::Write => {
+                self.wop = WOp::Idle;
+                self.wwaiter.take()
+            }
+        };
+        let Some((ctx, co)) = waiter else {
             return;
         };
         // SAFETY: the waiter's ctx is live: its cleanup would have dropped
@@ -831,12 +962,12 @@ impl TcpSock {
     }
 
     fn on_event(&mut self, ev: *mut ngx_event_t, write: bool) {
-        match (&self.op, write) {
-            (Op::Connect, _) => self.connect_ready(ev),
-            (Op::Send, true) => self.writable(ev),
-            (Op::Recv(_), false) => self.readable(ev),
-            (Op::Handshake, _) => crate::runtime::tcp_tls::on_event(self, ev),
-            _ => {}
+        if self.wop == WOp::Connect {
+            self.connect_ready(ev)
+        } else if write && self.wop == WOp::Send {
+            self.writable(ev)
+        } else if !write && self.rop.is_some() {
+            self.readable(ev)
         }
     }
 }
@@ -890,7 +1021,7 @@ fn until(buf: &mut Vec<u8>, pat: &[u8], inclusive: bool, size: Option<usize>) ->
 }
 
 /// The wait a thread holds while its socket operation is pending.
-pub struct SockWait(pub *mut TcpSock);
+pub struct SockWait(pub *mut TcpSock, pub Side);
 
 impl Wait for SockWait {}
 
@@ -900,8 +1031,13 @@ impl Drop for SockWait {
         // is on the waiting thread's stack, which this wait is dropped
         // before).
         unsafe {
-            if (*self.0).waiter.is_some() {
-                (*self.0).abort();
+            let s = &mut *self.0;
+            let pending = match self.1 {
+                Side::Read => s.rwaiter.is_some(),
+                Side::Write => s.wwaiter.is_some(),
+            };
+            if pending {
+                s.cancel(self.1);
             }
         }
     }

@@ -8,7 +8,7 @@ use std::ffi::{c_int, c_void, CString};
 use std::mem::MaybeUninit;
 
 use nginx_sys::{
-    ngx_add_timer, ngx_conf_t, ngx_connection_t, ngx_create_pool, ngx_cycle, ngx_del_timer, ngx_event_t,
+    ngx_add_timer, ngx_conf_t, ngx_connection_t, ngx_create_pool, ngx_cycle, ngx_del_timer,
     ngx_ssl_check_host, ngx_ssl_ciphers, ngx_ssl_create, ngx_ssl_create_connection, ngx_ssl_get_session,
     ngx_ssl_handshake, ngx_ssl_set_session, ngx_ssl_t, ngx_ssl_trusted_certificate, ngx_str_t, NGX_SSL_TLSv1,
     NGX_SSL_TLSv1_1, NGX_SSL_TLSv1_2, NGX_SSL_TLSv1_3, SSL_SESSION_free, SSL_ctrl, SSL_get_verify_result,
@@ -247,7 +247,7 @@ unsafe extern "C" fn handshake_done(c: *mut ngx_connection_t) {
             let s = &mut *((*c).data as *mut TcpSock);
             let Some(hs) = s.tls.take() else { return };
             let vals = outcome(s, c, &hs);
-            s.finish(vals);
+            s.finish(super::tcp_sock::Side::Write, vals);
         }
     })
 }
@@ -284,6 +284,3 @@ pub unsafe fn install(l: *mut lua_State) {
     ffi::lua_pop(l, 1);
 }
 
-/// Carries a pending handshake on when its connection is ready (nginx's
-/// handshake handler owns the events meanwhile, so nothing to do here).
-pub fn on_event(_s: &mut TcpSock, _ev: *mut ngx_event_t) {}
