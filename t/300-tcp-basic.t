@@ -411,3 +411,38 @@ GET /t
 got fromrewrite
 --- no_error_log
 [error]
+
+
+
+=== TEST 16: setoption, bind to a local address, a tiny lua_socket_buffer_size
+--- config
+    lua_socket_buffer_size 3;
+    location /addr { return 200 "from $remote_addr\nline two\n"; }
+    location /t {
+        content_by_lua_block {
+            local sock = ngx.socket.tcp()
+            ngx.say(sock:bind("127.0.0.2"))
+            ngx.say(sock:bind("not an ip"))
+            assert(sock:connect("127.0.0.1", $TEST_NGINX_SERVER_PORT))
+            ngx.say(sock:setoption("tcp-nodelay", true))
+            ngx.say(sock:setoption("keepalive", 1))
+            ngx.say(sock:setoption("bogus", 1))
+            assert(sock:send("GET /addr HTTP/1.0\r\nHost: x\r\n\r\n"))
+            assert(sock:receiveuntil("\r\n\r\n")())
+            ngx.say(sock:receive())
+            ngx.say(sock:receive())
+            sock:close()
+        }
+    }
+--- request
+GET /t
+--- response_body
+1
+nilbad address
+1
+1
+nilunsupported option
+from 127.0.0.2
+line two
+--- no_error_log
+[error]

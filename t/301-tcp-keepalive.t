@@ -263,3 +263,38 @@ GET /t
 ["saved\n", ("done\n") x 60, "no leak\n"]
 --- no_error_log
 [alert]
+
+
+
+=== TEST 8: lua_socket_keepalive_timeout and lua_socket_pool_size directives
+--- config
+    lua_socket_keepalive_timeout 30ms;
+    lua_socket_pool_size 1;
+    location /back { return 200 "ok"; }
+    location /t {
+        content_by_lua_block {
+            local port = $TEST_NGINX_SERVER_PORT
+            local pool = "d" .. ngx.var.request_id
+            local a, b = ngx.socket.tcp(), ngx.socket.tcp()
+            assert(a:connect("127.0.0.1", port, { pool = pool }))
+            assert(b:connect("127.0.0.1", port, { pool = pool }))
+            assert(a:setkeepalive())
+            assert(b:setkeepalive())  -- the pool holds one: a is closed
+            assert(a:connect("127.0.0.1", port, { pool = pool }))
+            assert(b:connect("127.0.0.1", port, { pool = pool }))
+            ngx.say("pool size 1: ", a:getreusedtimes(), " ", b:getreusedtimes())
+            assert(a:setkeepalive())
+            ngx.sleep(0.1)
+            assert(a:connect("127.0.0.1", port, { pool = pool }))
+            ngx.say("after the keepalive timeout: ", a:getreusedtimes())
+            a:close()
+            b:close()
+        }
+    }
+--- request
+GET /t
+--- response_body
+pool size 1: 1 0
+after the keepalive timeout: 0
+--- no_error_log
+[error]
