@@ -258,9 +258,9 @@ GET /t
         }
     }
 --- request eval
-["GET /count?save=1", ("GET /work") x 60, "GET /count"]
+["GET /count?save=1", ("GET /work") x 150, "GET /count"]
 --- response_body eval
-["saved\n", ("done\n") x 60, "no leak\n"]
+["saved\n", ("done\n") x 150, "no leak\n"]
 --- no_error_log
 [alert]
 

@@ -108,3 +108,44 @@ GET /t
 nilhandshake failed
 --- no_error_log
 [alert]
+
+
+
+=== TEST 4: TLS connections go back to the keepalive pool (TLS 1.3 session tickets unread)
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1 ssl;
+        ssl_certificate $TEST_NGINX_SERVER_ROOT/../cert/test.crt;
+        ssl_certificate_key $TEST_NGINX_SERVER_ROOT/../cert/test.key;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        location /s { return 200 "ok"; }
+    }
+--- config
+    lua_ssl_protocols TLSv1.2 TLSv1.3;
+    location /t {
+        content_by_lua_block {
+            local pool = "tls" .. ngx.var.request_id
+            for i = 1, 3 do
+                local sock = ngx.socket.tcp()
+                sock:settimeout(2000)
+                assert(sock:connect("127.0.0.1", $TEST_NGINX_RAND_PORT_1, { pool = pool }))
+                local reused = sock:getreusedtimes()
+                assert(sock:sslhandshake(false, "test.com", false))
+                assert(sock:send("GET /s HTTP/1.1\r\nHost: x\r\n\r\n"))
+                assert(sock:receiveuntil("\r\n\r\n")())
+                ngx.say(i, ": ", reused, " ", sock:receive(2))
+                ngx.say(sock:setkeepalive())
+            end
+        }
+    }
+--- request
+GET /t
+--- response_body
+1: 0 ok
+1
+2: 1 ok
+1
+3: 2 ok
+1
+--- no_error_log
+[error]

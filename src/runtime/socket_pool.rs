@@ -142,5 +142,10 @@ pub unsafe fn server_closed_or_talked(c: *mut ngx_connection_t) -> bool {
         let e = *libc::__errno_location();
         return e != libc::EAGAIN && e != libc::EINTR;
     }
+    if n > 0 && !(*c).ssl.is_null() {
+        // TLS records (such as TLS 1.3 session tickets) may wait unread in
+        // an idle connection; only the end of the stream condemns it.
+        return (*(*c).read).pending_eof() != 0;
+    }
     true
 }

@@ -312,7 +312,11 @@ impl TcpSock {
         }
         // SAFETY: conn is live.
         unsafe {
-            let ev = if write { (*self.conn).write } else { (*self.conn).read };
+            let ev = if write {
+                (*self.conn).write
+            } else {
+                (*self.conn).read
+            };
             if (*ev).timer_set() != 0 {
                 ngx_del_timer(ev);
             }
@@ -332,7 +336,11 @@ impl TcpSock {
         self.broken = true;
         // SAFETY: conn is live (not closed while broken).
         unsafe {
-            let ev = if failed == Side::Read { (*self.conn).write } else { (*self.conn).read };
+            let ev = if failed == Side::Read {
+                (*self.conn).write
+            } else {
+                (*self.conn).read
+            };
             if (*ev).timer_set() != 0 {
                 ngx_del_timer(ev);
             }
@@ -833,13 +841,19 @@ impl TcpSock {
             self.rop = None;
             self.broken = false;
             self.close_conn();
-            return self.finish(Side::Read, vec![Val::Nil, Val::Str(b"closed".to_vec()), Val::Str(rest)]);
+            return self.finish(
+                Side::Read,
+                vec![Val::Nil, Val::Str(b"closed".to_vec()), Val::Str(rest)],
+            );
         }
         if timedout {
             self.log_err(&format!("lua {} socket read timed out", self.kind_name()));
             let rest = std::mem::take(&mut self.rbuf);
             self.rop = None;
-            return self.finish(Side::Read, vec![Val::Nil, Val::Str(b"timeout".to_vec()), Val::Str(rest)]);
+            return self.finish(
+                Side::Read,
+                vec![Val::Nil, Val::Str(b"timeout".to_vec()), Val::Str(rest)],
+            );
         }
         if let Step::Ready(v) = self.recv_more() {
             self.finish(Side::Read, v);

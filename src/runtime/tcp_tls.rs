@@ -283,4 +283,3 @@ pub unsafe fn install(l: *mut lua_State) {
     super::lua::set_fn(l, -1, c"__gc", session_gc);
     ffi::lua_pop(l, 1);
 }
-
