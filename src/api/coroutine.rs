@@ -22,6 +22,14 @@ local function pass(co, ok, ...)
     return ok, ...
 end
 
+local zombie = ngx.thread._zombie
+function coroutine.status(co)
+    if zombie(co) then
+        return "zombie"
+    end
+    return co_status(co)
+end
+
 function coroutine.resume(co, ...)
     return pass(co, co_resume(co, ...))
 end

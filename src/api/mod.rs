@@ -9,6 +9,7 @@ pub mod missing;
 pub mod ngx_meta;
 pub mod output;
 pub mod sleep;
+pub mod thread;
 pub mod var;
 pub mod worker;
 
@@ -25,6 +26,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     control::install(l);
     log::install(l);
     sleep::install(l);
+    thread::install(l);
     var::install(l);
     worker::install(l);
     ngx_meta::install(l);

@@ -51,6 +51,10 @@ pub struct RequestCtx {
     /// Registry reference of the `ngx.ctx` table, created on first use.
     pub ctx_ref: c_int,
     pub exit_code: Option<ngx_int_t>,
+    /// The entry thread died of an error (already logged).
+    pub failed: bool,
+    /// How deep resumes are nested now (see scheduler.rs).
+    pub depth: u32,
     pub exec: Option<(ngx_str_t, ngx_str_t)>,
     pub rewrite: PhaseRun,
     pub access: PhaseRun,
@@ -72,6 +76,8 @@ impl RequestCtx {
             write_waiter: ptr::null_mut(),
             ctx_ref: ffi::LUA_NOREF,
             exit_code: None,
+            failed: false,
+            depth: 0,
             exec: None,
             rewrite: PhaseRun::NotStarted,
             access: PhaseRun::NotStarted,
