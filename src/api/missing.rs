@@ -40,7 +40,6 @@ stub(sub("req"), "ngx.req.", {
 })
 stub(sub("resp"), "ngx.resp.", { "get_headers" })
 stub(sub("location"), "ngx.location.", { "capture", "capture_multi" })
-stub(sub("timer"), "ngx.timer.", { "at", "every", "running_count", "pending_count" })
 stub(sub("socket"), "ngx.socket.", { "tcp", "udp", "stream", "connect" })
 stub(sub("re"), "ngx.re.", { "match", "find", "gmatch", "sub", "gsub" })
 stub(sub("worker"), "ngx.worker.", { "pids" })

@@ -10,6 +10,7 @@ pub mod ngx_meta;
 pub mod output;
 pub mod sleep;
 pub mod thread;
+pub mod timer;
 pub mod var;
 pub mod worker;
 
@@ -27,6 +28,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     log::install(l);
     sleep::install(l);
     thread::install(l);
+    timer::install(l);
     var::install(l);
     worker::install(l);
     ngx_meta::install(l);

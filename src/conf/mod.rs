@@ -32,6 +32,17 @@ pub struct MainConf {
     pub uses_access: bool,
     pub uses_log: bool,
     pub malloc_trim: Option<usize>,
+    pub max_pending_timers: Option<usize>,
+    pub max_running_timers: Option<usize>,
+}
+
+impl MainConf {
+    pub fn max_pending_timers(&self) -> usize {
+        self.max_pending_timers.unwrap_or(1024)
+    }
+    pub fn max_running_timers(&self) -> usize {
+        self.max_running_timers.unwrap_or(256)
+    }
 }
 
 /// A directive whose value merges down from outer blocks.

@@ -106,27 +106,27 @@ fn thread(co: *mut lua_State, co_ref: c_int, parent: *mut lua_State) -> LuaThrea
     }
 }
 
-/// Creates the entry thread running the function of registry reference `func`.
-///
-/// # Safety
-/// Must run with the worker's VM set.
-pub unsafe fn new_entry(func: c_int) -> Result<LuaThread, String> {
-    let (co, co_ref) = anchored_thread()?;
-    ffi::lua_rawgeti(co, ffi::LUA_REGISTRYINDEX, func as _);
-    Ok(thread(co, co_ref, std::ptr::null_mut()))
-}
-
 /// Starts the entry thread of the current phase with function `func`.
 pub fn start(ctx: &mut RequestCtx, func: c_int) -> Outcome {
+    start_with(ctx, |co| {
+        // SAFETY: `co` is the fresh entry thread.
+        unsafe { ffi::lua_rawgeti(co, ffi::LUA_REGISTRYINDEX, func as _) };
+        0
+    })
+}
+
+/// Starts an entry thread whose function and arguments `push` puts on the
+/// new coroutine; `push` returns the number of arguments.
+pub fn start_with(ctx: &mut RequestCtx, push: impl FnOnce(*mut lua_State) -> c_int) -> Outcome {
     ctx.clear_threads();
     ctx.exit_code = None;
     ctx.failed = false;
     // SAFETY: handlers run with the worker's VM set.
-    match unsafe { new_entry(func) } {
-        Ok(t) => {
-            let co = t.co;
-            ctx.threads.push(t);
-            resume(ctx, co, 0)
+    match unsafe { anchored_thread() } {
+        Ok((co, co_ref)) => {
+            let nargs = push(co);
+            ctx.threads.push(thread(co, co_ref, std::ptr::null_mut()));
+            resume(ctx, co, nargs)
         }
         Err(e) => {
             log::error(
@@ -357,11 +357,16 @@ fn log_thread_error(ctx: &RequestCtx, co: *mut lua_State, msg: &str, entry: bool
 /// `ctx` must be live and `co` one of its threads with `nargs` values pushed.
 pub unsafe fn wake(ctx: *mut RequestCtx, co: *mut lua_State, nargs: c_int) {
     let c = (*(*ctx).r).connection;
+    // A timer's fake connection is freed with its request; it never has
+    // posted subrequests to run.
+    let timer = (*ctx).phase == super::phase::Phase::Timer;
     let outcome = resume(&mut *ctx, co, nargs);
     if outcome != Outcome::Wait {
         crate::phase::finish_async(&mut *ctx, outcome);
     }
-    ngx_http_run_posted_requests(c);
+    if !timer {
+        ngx_http_run_posted_requests(c);
+    }
 }
 
 /// Runs `func` to completion on the main thread, for code that may not
