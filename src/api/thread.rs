@@ -7,6 +7,7 @@ use crate::runtime::phase::{self, YIELDABLE};
 use crate::runtime::scheduler::{self, yield_wait, JoinWait};
 
 lua_fns! {
+    on_abort => on_abort_impl,
     spawn => spawn_impl,
     wait => wait_impl,
     kill => kill_impl,
@@ -24,6 +25,34 @@ pub unsafe fn install(l: *mut lua_State) {
     // light thread?
     set_fn(l, -1, c"_zombie", zombie);
     ffi::lua_setfield(l, -2, c"thread".as_ptr());
+    set_fn(l, -1, c"on_abort", on_abort);
+}
+
+unsafe fn on_abort_impl(l: *mut lua_State) -> LuaRet {
+    phase::check(crate::runtime::phase::REQUEST_YIELDABLE)?;
+    if ffi::lua_type(l, 1) != ffi::LUA_TFUNCTION {
+        return Err(bad_arg(
+            1,
+            "on_abort",
+            &format!("function expected, got {}", type_name(l, 1)),
+        ));
+    }
+    let ctx = ctx::request()?;
+    let fail = |msg: &[u8]| {
+        ffi::lua_pushnil(l);
+        push_bytes(l, msg);
+        Ok(2)
+    };
+    if !crate::module::loc_conf(ctx.r).check_client_abort() {
+        return fail(b"lua_check_client_abort is off");
+    }
+    if ctx.on_abort.is_some() {
+        return fail(b"duplicate call");
+    }
+    ffi::lua_settop(l, 1);
+    ctx.on_abort = Some(scheduler::dormant(l)?);
+    ffi::lua_pushinteger(l, 1);
+    Ok(1)
 }
 
 /// The end of a phase (ngx.exit, ngx.exec, an error) reached while the

@@ -87,6 +87,9 @@ impl LocConf {
     pub fn code_cache(&self) -> bool {
         self.code_cache.unwrap_or(true)
     }
+    pub fn check_client_abort(&self) -> bool {
+        self.check_client_abort.unwrap_or(false)
+    }
     pub fn http10_buffering(&self) -> bool {
         self.http10_buffering.unwrap_or(true)
     }

@@ -46,6 +46,8 @@ pub struct RequestCtx {
     /// The scheduler thread being resumed now: waits register on it, and
     /// waking it carries the results down to any user coroutine inside.
     pub running: *mut super::lua::lua_State,
+    /// The `ngx.on_abort` handler, a light thread not started yet.
+    pub on_abort: Option<LuaThread>,
     /// The thread waiting in ngx.flush(true), if any.
     pub write_waiter: *mut super::lua::lua_State,
     /// Registry reference of the `ngx.ctx` table, created on first use.
@@ -74,6 +76,7 @@ impl RequestCtx {
             threads: Vec::new(),
             running: ptr::null_mut(),
             write_waiter: ptr::null_mut(),
+            on_abort: None,
             ctx_ref: ffi::LUA_NOREF,
             exit_code: None,
             failed: false,
@@ -130,6 +133,7 @@ impl Drop for RequestCtx {
     fn drop(&mut self) {
         self.gone.set(true);
         self.threads.clear();
+        self.on_abort = None;
         if self.ctx_ref != ffi::LUA_NOREF {
             if let Some(vm) = vm::current() {
                 vm.unref(self.ctx_ref);

@@ -139,6 +139,17 @@ pub fn start_with(ctx: &mut RequestCtx, push: impl FnOnce(*mut lua_State) -> c_i
     }
 }
 
+/// `ngx.on_abort`: a light thread for the function on top of `parent`'s
+/// stack, not started.
+///
+/// # Safety
+/// `parent` is the running coroutine with the function on top.
+pub unsafe fn dormant(parent: *mut lua_State) -> Result<LuaThread, String> {
+    let (co, co_ref) = anchored_thread()?;
+    ffi::lua_xmove(parent, co, 1);
+    Ok(thread(co, co_ref, parent))
+}
+
 /// `ngx.thread.spawn`: moves the function and its `nargs` arguments from the
 /// top of `parent`'s stack into a new light thread and runs it until it
 /// first waits or ends.
