@@ -37,6 +37,9 @@ pub struct MainConf {
 }
 
 impl MainConf {
+    pub fn malloc_trim(&self) -> usize {
+        self.malloc_trim.unwrap_or(1000)
+    }
     pub fn max_pending_timers(&self) -> usize {
         self.max_pending_timers.unwrap_or(1024)
     }
