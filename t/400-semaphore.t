@@ -83,6 +83,7 @@ true 0
             local co = coroutine.create(function() return s:wait(0.02) end)
             ngx.say("resume: ", coroutine.resume(co))
             ngx.say(coroutine.status(co), " ", s:count())
+            ngx.say("pcall: ", pcall(s.wait, s, 0.01))
         }
     }
 --- request
@@ -92,6 +93,7 @@ first: true nil
 second: false timeout
 resume: truefalsetimeout
 dead 0
+pcall: truefalsetimeout
 --- no_error_log
 [error]
 
