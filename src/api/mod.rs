@@ -8,6 +8,7 @@ pub mod log;
 pub mod missing;
 pub mod ngx_meta;
 pub mod output;
+pub mod semaphore;
 pub mod sleep;
 pub mod thread;
 pub mod timer;
@@ -35,6 +36,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     ffi::lua_setglobal(l, c"ngx".as_ptr());
     log::install_print(l);
     coroutine::install(l)?;
+    semaphore::install(l);
     missing::install(l)?;
     preload_resty_core(l)
 }

@@ -8,6 +8,7 @@ pub mod output;
 pub mod phase;
 pub mod run_sync;
 pub mod scheduler;
+pub mod semaphore;
 pub mod timer_wait;
 pub mod vm;
 pub mod write_wait;
