@@ -490,3 +490,34 @@ rewrite waiter: true nil
 waiter content ran
 --- no_error_log
 [error]
+
+
+
+=== TEST 13: a timer posts to a request that waits, and a timer waits for a post from the request
+--- config
+    location /t {
+        content_by_lua_block {
+            local semaphore = require "ngx.semaphore"
+            local to_request = semaphore.new(0)
+            local to_timer = semaphore.new(0)
+            ngx.timer.at(0.02, function()
+                to_request:post(1)
+                local ok, err = to_timer:wait(1)
+                ngx.log(ngx.WARN, "timer woke: ", ok, " ", err)
+            end)
+            local ok, err = to_request:wait(1)
+            ngx.say("request wait: ", ok, " ", err)
+            to_timer:post(1)
+            ngx.sleep(0.05)
+            ngx.say("done")
+        }
+    }
+--- request
+GET /t
+--- response_body
+request wait: true nil
+done
+--- error_log
+timer woke: true nil
+--- no_error_log
+[error]
