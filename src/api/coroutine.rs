@@ -36,7 +36,7 @@ end
 
 local function unwrap(ok, ...)
     if not ok then
-        error((...), 2)
+        error((...), 0)
     end
     return ...
 end
