@@ -19,3 +19,6 @@ if [ $# -eq 0 ]; then
     TEST_NGINX_T_DIR=t/runner_selftest TEST_NGINX_LUA_MODULE=none cargo test --release --test t
 fi
 cargo test --release --test t -- "$@"
+if [ $# -eq 0 ]; then
+    bash scripts/soak.sh
+fi

@@ -52,10 +52,11 @@ unsafe fn exit_impl(l: *mut lua_State) -> LuaRet {
         return Err("expecting one argument".into());
     }
     let status = check_number(l, 1, "exit")? as isize;
+    let ctx = ctx::request()?;
     if p == Phase::Timer {
+        ctx.exit_code = Some(status);
         return Ok(yield_wait(l));
     }
-    let ctx = ctx::request()?;
     let r = ctx.r;
     if (*r).header_sent() != 0
         && status >= 300

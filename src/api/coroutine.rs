@@ -22,13 +22,21 @@ local function pass(co, ok, ...)
     return ok, ...
 end
 
+local zombie = ngx.thread._zombie
+function coroutine.status(co)
+    if zombie(co) then
+        return "zombie"
+    end
+    return co_status(co)
+end
+
 function coroutine.resume(co, ...)
     return pass(co, co_resume(co, ...))
 end
 
 local function unwrap(ok, ...)
     if not ok then
-        error((...), 2)
+        error((...), 0)
     end
     return ...
 end

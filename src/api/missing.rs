@@ -29,7 +29,7 @@ stub(ngx, "ngx.", {
     "decode_base64", "decode_base64mime", "crc32_short", "crc32_long", "hmac_sha1",
     "md5", "md5_bin", "sha1_bin", "quote_sql_str", "today", "time", "now",
     "update_time", "localtime", "utctime", "cookie_time", "http_time",
-    "parse_http_time", "on_abort",
+    "parse_http_time",
 })
 stub(sub("req"), "ngx.req.", {
     "is_internal", "start_time", "http_version", "raw_header", "get_method",
@@ -40,8 +40,6 @@ stub(sub("req"), "ngx.req.", {
 })
 stub(sub("resp"), "ngx.resp.", { "get_headers" })
 stub(sub("location"), "ngx.location.", { "capture", "capture_multi" })
-stub(sub("thread"), "ngx.thread.", { "spawn", "wait", "kill" })
-stub(sub("timer"), "ngx.timer.", { "at", "every", "running_count", "pending_count" })
 stub(sub("re"), "ngx.re.", { "match", "find", "gmatch", "sub", "gsub" })
 stub(sub("worker"), "ngx.worker.", { "pids" })
 "#;

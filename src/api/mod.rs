@@ -9,9 +9,12 @@ pub mod missing;
 pub mod ngx_meta;
 pub mod output;
 pub mod req_socket;
+pub mod semaphore;
 pub mod sleep;
 pub mod socket_tcp;
 pub mod socket_udp;
+pub mod thread;
+pub mod timer;
 pub mod var;
 pub mod worker;
 
@@ -28,6 +31,8 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     control::install(l);
     log::install(l);
     sleep::install(l);
+    thread::install(l);
+    timer::install(l);
     var::install(l);
     worker::install(l);
     ngx_meta::install(l);
@@ -37,6 +42,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     ffi::lua_setglobal(l, c"ngx".as_ptr());
     log::install_print(l);
     coroutine::install(l)?;
+    semaphore::install(l);
     missing::install(l)?;
     preload_resty_core(l)
 }

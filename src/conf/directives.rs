@@ -257,9 +257,10 @@ unsafe extern "C" fn set_package_path(
     })
 }
 
-unsafe extern "C" fn set_malloc_trim(
+/// Directives taking a count for the main conf; `offset` picks the field.
+unsafe extern "C" fn set_count(
     cf: *mut ngx_conf_t,
-    _cmd: *mut ngx_command_t,
+    cmd: *mut ngx_command_t,
     conf: *mut c_void,
 ) -> *mut c_char {
     crate::glue::catch(NGX_CONF_ERROR, || {
@@ -269,7 +270,15 @@ unsafe extern "C" fn set_malloc_trim(
             let v = args(cf)[1].as_bytes();
             match std::str::from_utf8(v).ok().and_then(|s| s.parse::<usize>().ok()) {
                 Some(n) => {
-                    m.malloc_trim = Some(n);
+                    let slot = match (*cmd).offset {
+                        0 => &mut m.malloc_trim,
+                        1 => &mut m.max_pending_timers,
+                        _ => &mut m.max_running_timers,
+                    };
+                    if slot.is_some() {
+                        return c"is duplicate".as_ptr() as *mut c_char;
+                    }
+                    *slot = Some(n);
                     NGX_CONF_OK
                 }
                 None => c"invalid number".as_ptr() as *mut c_char,
@@ -456,7 +465,7 @@ const CODE: [[ngx_command_t; 3]; 7] = [
     ),
 ];
 
-const OTHER: [ngx_command_t; 10] = [
+const OTHER: [ngx_command_t; 12] = [
     cmd(
         c"lua_code_cache",
         ANY_LOC | FLAG,
@@ -508,5 +517,7 @@ const OTHER: [ngx_command_t; 10] = [
     ),
     cmd(c"lua_package_path", HTTP | T1, set_package_path, M, 0),
     cmd(c"lua_package_cpath", HTTP | T1, set_package_path, M, 1),
-    cmd(c"lua_malloc_trim", HTTP | T1, set_malloc_trim, M, 0),
+    cmd(c"lua_malloc_trim", HTTP | T1, set_count, M, 0),
+    cmd(c"lua_max_pending_timers", HTTP | T1, set_count, M, 1),
+    cmd(c"lua_max_running_timers", HTTP | T1, set_count, M, 2),
 ];

@@ -58,8 +58,6 @@ pub const NAMES: &[&std::ffi::CStr] = &[
     c"lua_ssl_certificate",
     c"lua_ssl_certificate_key",
     c"lua_ssl_conf_command",
-    c"lua_max_pending_timers",
-    c"lua_max_running_timers",
     c"lua_sa_restart",
     c"lua_worker_thread_vm_pool_size",
 ];

@@ -33,6 +33,20 @@ pub struct MainConf {
     pub uses_access: bool,
     pub uses_log: bool,
     pub malloc_trim: Option<usize>,
+    pub max_pending_timers: Option<usize>,
+    pub max_running_timers: Option<usize>,
+}
+
+impl MainConf {
+    pub fn malloc_trim(&self) -> usize {
+        self.malloc_trim.unwrap_or(1000)
+    }
+    pub fn max_pending_timers(&self) -> usize {
+        self.max_pending_timers.unwrap_or(1024)
+    }
+    pub fn max_running_timers(&self) -> usize {
+        self.max_running_timers.unwrap_or(256)
+    }
 }
 
 /// A directive whose value merges down from outer blocks.
@@ -78,6 +92,9 @@ impl Merge for LocConf {
 impl LocConf {
     pub fn code_cache(&self) -> bool {
         self.code_cache.unwrap_or(true)
+    }
+    pub fn check_client_abort(&self) -> bool {
+        self.check_client_abort.unwrap_or(false)
     }
     pub fn http10_buffering(&self) -> bool {
         self.http10_buffering.unwrap_or(true)

@@ -3,6 +3,7 @@
 
 pub mod buf;
 pub mod complex;
+pub mod fake_request;
 pub mod log;
 pub mod peer;
 

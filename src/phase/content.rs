@@ -22,6 +22,7 @@ unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
     let Some(ctx) = RequestCtx::get_or_create(r) else {
         return NGX_ERROR as ngx_int_t;
     };
+    crate::runtime::client_abort::watch(r);
     match super::run(ctx, &code, Phase::Content) {
         Outcome::Wait => {
             // Held until the code ends; finish_async finalizes it then.

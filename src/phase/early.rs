@@ -67,6 +67,7 @@ pub unsafe fn handle(
     // Waits may install their own write handler; none must run the phases
     // again while the code waits.
     let phases_handler = (*r).write_event_handler.replace(ngx_http_request_empty_handler);
+    crate::runtime::client_abort::watch(r);
     match super::run(ctx, code, phase) {
         Outcome::Wait => {
             *state(ctx) = PhaseRun::Running;

@@ -16,7 +16,31 @@ pub unsafe extern "C" fn handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     })
 }
 
+thread_local! {
+    static SINCE_TRIM: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// lua_malloc_trim: give freed heap memory back to the system every N
+/// requests (Lua's garbage collector frees much, glibc keeps it otherwise).
+fn count_for_trim(every: usize) {
+    if every == 0 {
+        return;
+    }
+    let n = SINCE_TRIM.with(|c| {
+        let n = c.get() + 1;
+        c.set(if n >= every { 0 } else { n });
+        n
+    });
+    if n >= every {
+        // SAFETY: malloc_trim only releases free heap pages.
+        let rc = unsafe { libc::malloc_trim(1) };
+        let msg = format!("malloc_trim(1) returned {rc}");
+        nlog::error(nlog::cycle_log(), nginx_sys::NGX_LOG_DEBUG, msg.as_bytes());
+    }
+}
+
 unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
+    count_for_trim(crate::module::main_conf(r).malloc_trim());
     let Some(code) = loc_conf(r).log.clone() else {
         return NGX_OK as ngx_int_t;
     };

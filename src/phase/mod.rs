@@ -10,6 +10,7 @@ pub mod init_worker;
 pub mod log;
 pub mod rewrite;
 pub mod set;
+pub mod timer;
 
 use nginx_sys::{
     ngx_http_finalize_request, ngx_http_internal_redirect, ngx_http_named_location, ngx_http_request_t,
@@ -144,6 +145,7 @@ pub fn finish_async(ctx: &mut RequestCtx, outcome: Outcome) {
         }
         Phase::Rewrite => rewrite::finish_async(ctx, outcome),
         Phase::Access => access::finish_async(ctx, outcome),
+        Phase::Timer => timer::finish(ctx),
         _ => {}
     }
 }

@@ -46,11 +46,17 @@ pub struct RequestCtx {
     /// The scheduler thread being resumed now: waits register on it, and
     /// waking it carries the results down to any user coroutine inside.
     pub running: *mut super::lua::lua_State,
+    /// The `ngx.on_abort` handler, a light thread not started yet.
+    pub on_abort: Option<LuaThread>,
     /// The thread waiting in ngx.flush(true), if any.
     pub write_waiter: *mut super::lua::lua_State,
     /// Registry reference of the `ngx.ctx` table, created on first use.
     pub ctx_ref: c_int,
     pub exit_code: Option<ngx_int_t>,
+    /// The entry thread died of an error (already logged).
+    pub failed: bool,
+    /// How deep resumes are nested now (see scheduler.rs).
+    pub depth: u32,
     pub exec: Option<(ngx_str_t, ngx_str_t)>,
     pub rewrite: PhaseRun,
     pub access: PhaseRun,
@@ -72,8 +78,11 @@ impl RequestCtx {
             threads: Vec::new(),
             running: ptr::null_mut(),
             write_waiter: ptr::null_mut(),
+            on_abort: None,
             ctx_ref: ffi::LUA_NOREF,
             exit_code: None,
+            failed: false,
+            depth: 0,
             exec: None,
             rewrite: PhaseRun::NotStarted,
             access: PhaseRun::NotStarted,
@@ -127,6 +136,7 @@ impl Drop for RequestCtx {
     fn drop(&mut self) {
         self.gone.set(true);
         self.threads.clear();
+        self.on_abort = None;
         if self.ctx_ref != ffi::LUA_NOREF {
             if let Some(vm) = vm::current() {
                 vm.unref(self.ctx_ref);

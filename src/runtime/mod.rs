@@ -1,12 +1,14 @@
 //! The Lua VM, the per-request context, the coroutine scheduler and the
 //! phase-permission checks.
 
+pub mod client_abort;
 pub mod ctx;
 pub mod lua;
 pub mod output;
 pub mod phase;
 pub mod run_sync;
 pub mod scheduler;
+pub mod semaphore;
 pub mod socket_pool;
 pub mod tcp_sock;
 pub mod tcp_tls;

@@ -1,19 +1,25 @@
 //! The coroutine scheduler of DESIGN.md.
 //!
 //! Every piece of request Lua code runs in a coroutine ("thread") owned by the
-//! request's ctx. A waiting API call arms its nginx event, records it as the
-//! thread's `wait`, and yields the `YIELD_MARK` sentinel; the scheduler then
-//! returns control to nginx. When the event fires, its handler calls `wake`,
-//! which resumes exactly that thread with the results. User coroutines pass
-//! the sentinel up and the results down (see `coroutine.lua`), so a wait deep
-//! inside `coroutine.wrap` suspends the whole request, not just the wrapper.
+//! request's ctx: the entry thread of the phase and the light threads of
+//! `ngx.thread.spawn`. A waiting API call arms its nginx event, records it as
+//! the thread's `wait`, and yields the `YIELD_MARK` sentinel; the scheduler
+//! then returns control to nginx. When the event fires, its handler calls
+//! `wake`, which resumes exactly that thread with the results. User
+//! coroutines pass the sentinel up and the results down (api/coroutine.rs),
+//! so a wait deep inside `coroutine.wrap` suspends the whole request.
+//!
+//! Resumes nest: spawning runs the new thread at once, and a thread that
+//! ends resumes the thread waiting on it. Only the outermost resume (depth 0)
+//! drops the threads when ngx.exit/ngx.exec or an entry-thread error ends the
+//! phase, so no running coroutine loses its anchor.
 
 use std::ffi::{c_int, c_void};
 
 use nginx_sys::{ngx_http_run_posted_requests, NGX_LOG_ERR};
 
 use super::ctx::{CurrentGuard, Outcome, RequestCtx};
-use super::lua::{ffi, lua_State, to_bytes};
+use super::lua::{ffi, lua_State, push_bytes, to_bytes};
 use super::phase::PhaseGuard;
 use super::{timer_wait, vm};
 use crate::glue::log;
@@ -28,7 +34,15 @@ pub struct LuaThread {
     co_ref: c_int,
     pub wait: Option<Box<dyn Wait>>,
     pub is_entry: bool,
+    /// Returned, failed or killed. A dead light thread keeps its results on
+    /// its stack until `ngx.thread.wait` collects them (a "zombie").
     pub done: bool,
+    /// The coroutine that spawned this light thread (null for the entry).
+    pub parent: *mut lua_State,
+    /// The error of a light thread that failed.
+    pub error: Option<String>,
+    /// Light threads this thread waits on in `ngx.thread.wait`.
+    pub waiting_on: Vec<*mut lua_State>,
 }
 
 impl Drop for LuaThread {
@@ -39,6 +53,12 @@ impl Drop for LuaThread {
         }
     }
 }
+
+/// Waiting in `ngx.thread.wait`: nothing to cancel, the scheduler resumes
+/// the waiter when one of its threads ends.
+pub struct JoinWait;
+
+impl Wait for JoinWait {}
 
 /// The value a waiting API function yields, telling it apart from a user
 /// `coroutine.yield`.
@@ -61,35 +81,52 @@ pub unsafe fn is_yield_mark(l: *mut lua_State, idx: c_int) -> bool {
     std::ptr::eq(ffi::lua_touserdata(l, idx) as *const u8, &YIELD_MARK)
 }
 
-/// Creates a coroutine running the function of registry reference `func`.
+/// A new coroutine, anchored in the registry, with nothing on its stack.
 ///
 /// # Safety
 /// Must run with the worker's VM set.
-pub unsafe fn new_thread(func: c_int, is_entry: bool) -> Result<LuaThread, String> {
+unsafe fn anchored_thread() -> Result<(*mut lua_State, c_int), String> {
     let vm = vm::current().ok_or("no Lua VM")?;
     let main = vm.main();
     let co = ffi::lua_newthread(main);
     let co_ref = ffi::luaL_ref(main, ffi::LUA_REGISTRYINDEX);
-    ffi::lua_rawgeti(co, ffi::LUA_REGISTRYINDEX, func as _);
-    Ok(LuaThread {
+    Ok((co, co_ref))
+}
+
+fn thread(co: *mut lua_State, co_ref: c_int, parent: *mut lua_State) -> LuaThread {
+    LuaThread {
         co,
         co_ref,
         wait: None,
-        is_entry,
+        is_entry: parent.is_null(),
         done: false,
-    })
+        parent,
+        error: None,
+        waiting_on: Vec::new(),
+    }
 }
 
 /// Starts the entry thread of the current phase with function `func`.
 pub fn start(ctx: &mut RequestCtx, func: c_int) -> Outcome {
+    start_with(ctx, |co| {
+        // SAFETY: `co` is the fresh entry thread.
+        unsafe { ffi::lua_rawgeti(co, ffi::LUA_REGISTRYINDEX, func as _) };
+        0
+    })
+}
+
+/// Starts an entry thread whose function and arguments `push` puts on the
+/// new coroutine; `push` returns the number of arguments.
+pub fn start_with(ctx: &mut RequestCtx, push: impl FnOnce(*mut lua_State) -> c_int) -> Outcome {
     ctx.clear_threads();
     ctx.exit_code = None;
+    ctx.failed = false;
     // SAFETY: handlers run with the worker's VM set.
-    match unsafe { new_thread(func, true) } {
-        Ok(t) => {
-            let co = t.co;
-            ctx.threads.push(t);
-            resume(ctx, co, 0)
+    match unsafe { anchored_thread() } {
+        Ok((co, co_ref)) => {
+            let nargs = push(co);
+            ctx.threads.push(thread(co, co_ref, std::ptr::null_mut()));
+            resume(ctx, co, nargs)
         }
         Err(e) => {
             log::error(
@@ -102,6 +139,35 @@ pub fn start(ctx: &mut RequestCtx, func: c_int) -> Outcome {
     }
 }
 
+/// `ngx.on_abort`: a light thread for the function on top of `parent`'s
+/// stack, not started.
+///
+/// # Safety
+/// `parent` is the running coroutine with the function on top.
+pub unsafe fn dormant(parent: *mut lua_State) -> Result<LuaThread, String> {
+    let (co, co_ref) = anchored_thread()?;
+    ffi::lua_xmove(parent, co, 1);
+    Ok(thread(co, co_ref, parent))
+}
+
+/// `ngx.thread.spawn`: moves the function and its `nargs` arguments from the
+/// top of `parent`'s stack into a new light thread and runs it until it
+/// first waits or ends.
+///
+/// # Safety
+/// `parent` is the running coroutine of `ctx` with `nargs + 1` values on top.
+pub unsafe fn spawn(
+    ctx: &mut RequestCtx,
+    parent: *mut lua_State,
+    nargs: c_int,
+) -> Result<*mut lua_State, String> {
+    let (co, co_ref) = anchored_thread()?;
+    ffi::lua_xmove(parent, co, nargs + 1);
+    ctx.threads.push(thread(co, co_ref, parent));
+    resume(ctx, co, nargs);
+    Ok(co)
+}
+
 fn request_log(ctx: &RequestCtx) -> *mut nginx_sys::ngx_log_t {
     // SAFETY: ctx.r is the live request owning ctx.
     unsafe { (*(*ctx.r).connection).log }
@@ -111,6 +177,7 @@ fn request_log(ctx: &RequestCtx) -> *mut nginx_sys::ngx_log_t {
 enum Resumed {
     /// Yielded: true when it yielded the wait sentinel.
     Yielded(bool),
+    /// Returned; its results are on its stack.
     Finished,
     /// Died with the error message (its stack is kept for the traceback).
     Failed(String),
@@ -128,10 +195,7 @@ unsafe fn resume_raw(co: *mut lua_State, nargs: c_int) -> Resumed {
             ffi::lua_settop(co, 0);
             Resumed::Yielded(waiting)
         }
-        ffi::LUA_OK => {
-            ffi::lua_settop(co, 0);
-            Resumed::Finished
-        }
+        ffi::LUA_OK => Resumed::Finished,
         _ => {
             let msg = match to_bytes(co, -1) {
                 Some(b) => String::from_utf8_lossy(b).into_owned(),
@@ -155,42 +219,22 @@ pub fn resume(ctx: &mut RequestCtx, co: *mut lua_State, nargs: c_int) -> Outcome
         let _c = CurrentGuard::enter(ctx_ptr);
         let _p = PhaseGuard::enter(ctx.phase);
         let prev = std::mem::replace(&mut ctx.running, co);
+        ctx.depth += 1;
         // SAFETY: `co` is a suspended (or new) coroutine of the worker's VM.
         let st = unsafe { resume_raw(co, nargs) };
         // SAFETY: ctx is still alive: nothing frees a request while its Lua
-        // code runs (finalization happens after resume returns).
-        unsafe { (*ctx_ptr).running = prev };
+        // code runs (finalization happens after the outermost resume).
+        unsafe {
+            (*ctx_ptr).depth -= 1;
+            (*ctx_ptr).running = prev;
+        }
         st
     };
-    let Some(idx) = ctx.threads.iter().position(|t| t.co == co) else {
-        return Outcome::Error;
-    };
-    match status {
-        Resumed::Yielded(waiting) => {
-            if let Some(o) = control_outcome(ctx) {
-                return o;
-            }
-            if !waiting {
-                // A bare coroutine.yield() in a request thread gives other
-                // requests a turn: resume it on the next event loop cycle.
-                ctx.threads[idx].wait = Some(timer_wait::arm(ctx_ptr, co, 0));
-            }
-        }
-        Resumed::Finished => {
-            ctx.threads[idx].done = true;
-            if let Some(o) = control_outcome(ctx) {
-                return o;
-            }
-        }
-        Resumed::Failed(msg) => {
-            let entry = ctx.threads[idx].is_entry;
-            log_thread_error(ctx, co, &msg, entry);
-            ctx.threads[idx].done = true;
-            if entry {
-                ctx.clear_threads();
-                return Outcome::Error;
-            }
-        }
+    if let Some(idx) = ctx.threads.iter().position(|t| t.co == co) {
+        settle(ctx, idx, status);
+    }
+    if let Some(o) = control_outcome(ctx) {
+        return o;
     }
     if ctx.threads.iter().all(|t| t.done) {
         Outcome::Done
@@ -199,14 +243,103 @@ pub fn resume(ctx: &mut RequestCtx, co: *mut lua_State, nargs: c_int) -> Outcome
     }
 }
 
-/// ngx.exit / ngx.exec end the phase for every thread.
+/// Records how a resume of thread `idx` ended, and hands a dead light
+/// thread's results to a thread waiting on it.
+fn settle(ctx: &mut RequestCtx, idx: usize, status: Resumed) {
+    let ctx_ptr: *mut RequestCtx = ctx;
+    let t = &mut ctx.threads[idx];
+    let co = t.co;
+    match status {
+        Resumed::Yielded(true) => {}
+        Resumed::Yielded(false) => {
+            // A bare coroutine.yield() in a request thread gives other
+            // requests a turn: resume it on the next event loop cycle.
+            if ctx.exit_code.is_none() && ctx.exec.is_none() {
+                t.wait = Some(timer_wait::arm(ctx_ptr, co, 0));
+            }
+        }
+        Resumed::Finished => {
+            t.done = true;
+            if t.is_entry {
+                // SAFETY: the entry thread's results are not used.
+                unsafe { ffi::lua_settop(co, 0) };
+            } else {
+                notify_waiter(ctx, co);
+            }
+        }
+        Resumed::Failed(msg) => {
+            let entry = t.is_entry;
+            log_thread_error(ctx, co, &msg, entry);
+            let t = &mut ctx.threads[idx];
+            t.done = true;
+            if entry {
+                ctx.failed = true;
+            } else {
+                t.error = Some(msg);
+                notify_waiter(ctx, co);
+            }
+        }
+    }
+}
+
+/// Resumes the thread waiting on the dead light thread `dead`, if any.
+fn notify_waiter(ctx: &mut RequestCtx, dead: *mut lua_State) {
+    let Some(w) = ctx
+        .threads
+        .iter()
+        .position(|t| !t.done && t.waiting_on.contains(&dead))
+    else {
+        return;
+    };
+    let waiter = ctx.threads[w].co;
+    ctx.threads[w].waiting_on.clear();
+    ctx.threads[w].wait = None;
+    // SAFETY: `waiter` is suspended in ngx.thread.wait; results go on it.
+    let n = unsafe { collect(ctx, dead, waiter) };
+    resume(ctx, waiter, n);
+}
+
+/// Moves the outcome of dead light thread `dead` onto `to` (`true, ...` or
+/// `false, err`), forgets the thread, and returns the number of values.
+///
+/// # Safety
+/// `dead` must be a dead light thread of ctx and `to` a coroutine with room.
+pub unsafe fn collect(ctx: &mut RequestCtx, dead: *mut lua_State, to: *mut lua_State) -> c_int {
+    let Some(i) = ctx.threads.iter().position(|t| t.co == dead) else {
+        return 0;
+    };
+    let t = ctx.threads.remove(i);
+    let n = match &t.error {
+        Some(e) => {
+            ffi::lua_pushboolean(to, 0);
+            push_bytes(to, e.as_bytes());
+            2
+        }
+        None => {
+            let nres = ffi::lua_gettop(dead);
+            ffi::luaL_checkstack(to, nres + 1, std::ptr::null());
+            ffi::lua_pushboolean(to, 1);
+            ffi::lua_xmove(dead, to, nres);
+            nres + 1
+        }
+    };
+    drop(t);
+    n
+}
+
+/// ngx.exit / ngx.exec / an entry-thread error end the phase for every
+/// thread; the outermost resume drops them.
 fn control_outcome(ctx: &mut RequestCtx) -> Option<Outcome> {
-    let o = if ctx.exec.is_some() {
+    let o = if ctx.failed {
+        Outcome::Error
+    } else if ctx.exec.is_some() {
         Outcome::Exec
     } else {
         Outcome::Exit(ctx.exit_code?)
     };
-    ctx.clear_threads();
+    if ctx.depth == 0 {
+        ctx.clear_threads();
+    }
     Some(o)
 }
 
@@ -235,11 +368,16 @@ fn log_thread_error(ctx: &RequestCtx, co: *mut lua_State, msg: &str, entry: bool
 /// `ctx` must be live and `co` one of its threads with `nargs` values pushed.
 pub unsafe fn wake(ctx: *mut RequestCtx, co: *mut lua_State, nargs: c_int) {
     let c = (*(*ctx).r).connection;
+    // A timer's fake connection is freed with its request; it never has
+    // posted subrequests to run.
+    let timer = (*ctx).phase == super::phase::Phase::Timer;
     let outcome = resume(&mut *ctx, co, nargs);
     if outcome != Outcome::Wait {
         crate::phase::finish_async(&mut *ctx, outcome);
     }
-    ngx_http_run_posted_requests(c);
+    if !timer {
+        ngx_http_run_posted_requests(c);
+    }
 }
 
 /// Runs `func` to completion on the main thread, for code that may not

@@ -1,0 +1,207 @@
+//! `require "ngx.semaphore"`: lua-resty-core's semaphore API over
+//! `runtime::semaphore`. A semaphore is a userdata holding an
+//! `Rc<Semaphore>`; waiting threads hold their own reference, so a collected
+//! userdata never pulls the semaphore from under them.
+
+use std::ffi::{c_int, c_void, CStr};
+use std::mem::MaybeUninit;
+use std::rc::Rc;
+
+use crate::lua_fns;
+use crate::runtime::ctx;
+use crate::runtime::lua::{bad_arg, ffi, lua_State, push_bytes, push_cstr, set_fn, type_name, LuaRet};
+use crate::runtime::phase::{self, Phase, YIELDABLE};
+use crate::runtime::scheduler::yield_wait;
+use crate::runtime::semaphore::Semaphore;
+
+lua_fns! {
+    open => open_impl,
+    new => new_impl,
+    post => post_impl,
+    wait => wait_impl,
+    count => count_impl,
+    gc => gc_impl,
+    tostring => tostring_impl,
+}
+
+/// Registry key of the semaphores' metatable.
+static METATABLE: u8 = 0;
+
+type Slot = Option<Rc<Semaphore>>;
+
+/// Registers the module in `package.preload`.
+///
+/// # Safety
+/// `l` must be the main state, not running.
+pub unsafe fn install(l: *mut lua_State) {
+    // The module table doubles as the methods table, as in lua-resty-core.
+    ffi::lua_createtable(l, 0, 5);
+    set_fn(l, -1, c"new", new);
+    set_fn(l, -1, c"post", post);
+    set_fn(l, -1, c"wait", wait);
+    set_fn(l, -1, c"count", count);
+    push_cstr(l, c"0.1.28");
+    ffi::lua_setfield(l, -2, c"version".as_ptr());
+
+    ffi::lua_pushlightuserdata(l, metatable_key());
+    ffi::lua_createtable(l, 0, 3);
+    ffi::lua_pushvalue(l, -3);
+    ffi::lua_setfield(l, -2, c"__index".as_ptr());
+    set_fn(l, -1, c"__gc", gc);
+    set_fn(l, -1, c"__tostring", tostring);
+    ffi::lua_rawset(l, ffi::LUA_REGISTRYINDEX);
+
+    ffi::lua_getglobal(l, c"package".as_ptr());
+    ffi::lua_getfield(l, -1, c"preload".as_ptr());
+    ffi::lua_pushvalue(l, -3);
+    ffi::lua_pushcclosure(l, open, 1);
+    ffi::lua_setfield(l, -2, c"ngx.semaphore".as_ptr());
+    ffi::lua_pop(l, 3);
+}
+
+fn metatable_key() -> *mut c_void {
+    &METATABLE as *const u8 as *mut c_void
+}
+
+unsafe fn open_impl(l: *mut lua_State) -> LuaRet {
+    ffi::lua_pushvalue(l, ffi::lua_upvalueindex(1));
+    Ok(1)
+}
+
+/// `semaphore.new(n?)`
+unsafe fn new_impl(l: *mut lua_State) -> LuaRet {
+    let n = opt_number(l, 1, "new")?.unwrap_or(0.0);
+    if n < 0.0 {
+        return Err("no negative number".into());
+    }
+    let ud = ffi::lua_newuserdata(l, std::mem::size_of::<Slot>()) as *mut Slot;
+    // SAFETY: fresh userdata memory of the right size, suitably aligned
+    // (Lua aligns userdata for any pointer-sized value).
+    ud.write(Some(Semaphore::new(n as i64)));
+    ffi::lua_pushlightuserdata(l, metatable_key());
+    ffi::lua_rawget(l, ffi::LUA_REGISTRYINDEX);
+    ffi::lua_setmetatable(l, -2);
+    Ok(1)
+}
+
+/// `sema:post(n?)`: allowed in every context.
+unsafe fn post_impl(l: *mut lua_State) -> LuaRet {
+    let sema = check_sema(l)?;
+    let n = opt_number(l, 2, "post")?.unwrap_or(1.0);
+    if n < 1.0 {
+        return Err("no negative number".into());
+    }
+    sema.post(n as i64);
+    ffi::lua_pushboolean(l, 1);
+    Ok(1)
+}
+
+/// `sema:count()`
+unsafe fn count_impl(l: *mut lua_State) -> LuaRet {
+    let sema = check_sema(l)?;
+    ffi::lua_pushinteger(l, sema.count() as ffi::lua_Integer);
+    Ok(1)
+}
+
+/// `sema:wait(timeout)`: `true` at once or after waiting, `nil, "timeout"`
+/// when it may not wait, `false, "timeout"` when the wait ran out.
+unsafe fn wait_impl(l: *mut lua_State) -> LuaRet {
+    let sema = check_sema(l)?;
+    let p = phase::current();
+    if !p.is_request() && p != Phase::Timer {
+        return Err("no request found".into());
+    }
+    let Some(secs) = opt_number(l, 2, "wait")? else {
+        return Err(arg_error(l, 2, "wait", "number expected, got nil"));
+    };
+    // Whole milliseconds, as lua-nginx-module passes them to C.
+    let ms = (secs * 1000.0).min(i32::MAX as f64) as i64;
+    if ms < 0 {
+        return Err("no negative number".into());
+    }
+    if let Err(e) = phase::check(YIELDABLE) {
+        ffi::lua_pushnil(l);
+        push_bytes(l, e.as_bytes());
+        return Ok(2);
+    }
+    if sema.try_take() {
+        ffi::lua_pushboolean(l, 1);
+        return Ok(1);
+    }
+    if ms == 0 {
+        ffi::lua_pushnil(l);
+        push_cstr(l, c"timeout");
+        return Ok(2);
+    }
+    let ctx = ctx::request()?;
+    let ctx_ptr: *mut ctx::RequestCtx = ctx;
+    let Some(t) = ctx.running_thread() else {
+        return Err("no request thread to suspend".into());
+    };
+    let co = t.co;
+    t.wait = Some(sema.enqueue(ctx_ptr, co, ms as nginx_sys::ngx_msec_t));
+    drop(sema);
+    Ok(yield_wait(l))
+}
+
+unsafe fn gc_impl(l: *mut lua_State) -> LuaRet {
+    if let Some(slot) = slot_at(l, 1) {
+        // SAFETY: the slot was written by new(); taking leaves None, so a
+        // resurrected userdata is merely an invalid instance.
+        drop((*slot).take());
+    }
+    Ok(0)
+}
+
+unsafe fn tostring_impl(l: *mut lua_State) -> LuaRet {
+    let s = format!("semaphore: {:p}", ffi::lua_topointer(l, 1));
+    push_bytes(l, s.as_bytes());
+    Ok(1)
+}
+
+/// The userdata slot at `idx` if it is one of our semaphores.
+unsafe fn slot_at(l: *mut lua_State, idx: c_int) -> Option<*mut Slot> {
+    let p = ffi::lua_touserdata(l, idx);
+    if p.is_null() || ffi::lua_getmetatable(l, idx) == 0 {
+        return None;
+    }
+    ffi::lua_pushlightuserdata(l, metatable_key());
+    ffi::lua_rawget(l, ffi::LUA_REGISTRYINDEX);
+    let ours = ffi::lua_rawequal(l, -1, -2) != 0;
+    ffi::lua_pop(l, 2);
+    ours.then_some(p as *mut Slot)
+}
+
+/// The semaphore `self` (argument 1), with lua-resty-core's error.
+unsafe fn check_sema(l: *mut lua_State) -> Result<Rc<Semaphore>, String> {
+    slot_at(l, 1)
+        .and_then(|s| (*s).clone())
+        .ok_or_else(|| "not a semaphore instance".to_string())
+}
+
+/// An optional number argument (numeric strings convert, as tonumber does).
+unsafe fn opt_number(l: *mut lua_State, idx: c_int, fname: &str) -> Result<Option<f64>, String> {
+    match ffi::lua_type(l, idx) {
+        ffi::LUA_TNONE | ffi::LUA_TNIL => Ok(None),
+        ffi::LUA_TNUMBER => Ok(Some(ffi::lua_tonumber(l, idx))),
+        ffi::LUA_TSTRING if ffi::lua_isnumber(l, idx) != 0 => Ok(Some(ffi::lua_tonumber(l, idx))),
+        _ => {
+            let got = type_name(l, idx);
+            Err(arg_error(l, idx, fname, &format!("number expected, got {got}")))
+        }
+    }
+}
+
+/// luaL_argerror's text: in a method call (`sema:wait(x)`) `self` is not
+/// counted.
+unsafe fn arg_error(l: *mut lua_State, idx: c_int, fname: &str, extra: &str) -> String {
+    let mut ar = MaybeUninit::<ffi::lua_Debug>::zeroed().assume_init();
+    let mut n = idx;
+    if ffi::lua_getstack(l, 0, &mut ar) != 0 && ffi::lua_getinfo(l, c"n".as_ptr(), &mut ar) != 0 {
+        let method = !ar.namewhat.is_null() && CStr::from_ptr(ar.namewhat).to_bytes() == b"method";
+        if method {
+            n -= 1;
+        }
+    }
+    bad_arg(n, fname, extra)
+}

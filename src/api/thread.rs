@@ -1,0 +1,161 @@
+//! ngx.thread.spawn, ngx.thread.wait, ngx.thread.kill ("light threads").
+
+use crate::lua_fns;
+use crate::runtime::ctx::{self, RequestCtx};
+use crate::runtime::lua::{bad_arg, ffi, lua_State, push_bytes, set_fn, type_name, LuaRet};
+use crate::runtime::phase::{self, YIELDABLE};
+use crate::runtime::scheduler::{self, yield_wait, JoinWait};
+
+lua_fns! {
+    on_abort => on_abort_impl,
+    spawn => spawn_impl,
+    wait => wait_impl,
+    kill => kill_impl,
+    zombie => zombie_impl,
+}
+
+/// # Safety
+/// The `ngx` table must be on top of `l`.
+pub unsafe fn install(l: *mut lua_State) {
+    ffi::lua_createtable(l, 0, 4);
+    set_fn(l, -1, c"spawn", spawn);
+    set_fn(l, -1, c"wait", wait);
+    set_fn(l, -1, c"kill", kill);
+    // For coroutine.status (api/coroutine.rs): is this a dead, unwaited
+    // light thread?
+    set_fn(l, -1, c"_zombie", zombie);
+    ffi::lua_setfield(l, -2, c"thread".as_ptr());
+    set_fn(l, -1, c"on_abort", on_abort);
+}
+
+unsafe fn on_abort_impl(l: *mut lua_State) -> LuaRet {
+    phase::check(crate::runtime::phase::REQUEST_YIELDABLE)?;
+    if ffi::lua_type(l, 1) != ffi::LUA_TFUNCTION {
+        return Err(bad_arg(
+            1,
+            "on_abort",
+            &format!("function expected, got {}", type_name(l, 1)),
+        ));
+    }
+    let ctx = ctx::request()?;
+    let fail = |msg: &[u8]| {
+        ffi::lua_pushnil(l);
+        push_bytes(l, msg);
+        Ok(2)
+    };
+    if !crate::module::loc_conf(ctx.r).check_client_abort() {
+        return fail(b"lua_check_client_abort is off");
+    }
+    if ctx.on_abort.is_some() {
+        return fail(b"duplicate call");
+    }
+    ffi::lua_settop(l, 1);
+    ctx.on_abort = Some(scheduler::dormant(l)?);
+    ffi::lua_pushinteger(l, 1);
+    Ok(1)
+}
+
+/// The end of a phase (ngx.exit, ngx.exec, an error) reached while the
+/// caller was running a nested thread: it must stop too.
+fn phase_ended(ctx: &RequestCtx) -> bool {
+    ctx.exit_code.is_some() || ctx.exec.is_some() || ctx.failed
+}
+
+unsafe fn spawn_impl(l: *mut lua_State) -> LuaRet {
+    phase::check(YIELDABLE)?;
+    let n = ffi::lua_gettop(l);
+    if ffi::lua_type(l, 1) != ffi::LUA_TFUNCTION {
+        let got = if n == 0 {
+            "no value".to_string()
+        } else {
+            type_name(l, 1)
+        };
+        return Err(bad_arg(1, "spawn", &format!("function expected, got {got}")));
+    }
+    let ctx = ctx::request()?;
+    let co = scheduler::spawn(ctx, l, n - 1)?;
+    if phase_ended(ctx) {
+        return Ok(yield_wait(l));
+    }
+    ffi::lua_pushthread(co);
+    ffi::lua_xmove(co, l, 1);
+    Ok(1)
+}
+
+unsafe fn wait_impl(l: *mut lua_State) -> LuaRet {
+    phase::check(YIELDABLE)?;
+    let n = ffi::lua_gettop(l);
+    if n == 0 {
+        return Err("at least one coroutine should be specified".into());
+    }
+    let ctx = ctx::request()?;
+    let mut targets = Vec::with_capacity(n as usize);
+    for i in 1..=n {
+        let co = ffi::lua_tothread(l, i);
+        if co.is_null() {
+            return Err(bad_arg(i, "wait", "lua thread expected"));
+        }
+        let Some(t) = ctx.threads.iter().find(|t| t.co == co) else {
+            ffi::lua_pushboolean(l, 0);
+            push_bytes(l, b"already waited or killed");
+            return Ok(2);
+        };
+        if t.is_entry {
+            return Err("attempt to wait on a coroutine that is not a user thread".into());
+        }
+        if t.parent != l {
+            return Err("only the parent coroutine can wait on the thread".into());
+        }
+        if t.done {
+            ffi::lua_settop(l, 0);
+            return Ok(scheduler::collect(ctx, co, l));
+        }
+        targets.push(co);
+    }
+    let Some(me) = ctx.running_thread() else {
+        return Err("no request thread to suspend".into());
+    };
+    me.waiting_on = targets;
+    me.wait = Some(Box::new(JoinWait));
+    Ok(yield_wait(l))
+}
+
+unsafe fn kill_impl(l: *mut lua_State) -> LuaRet {
+    phase::check(YIELDABLE)?;
+    let co = ffi::lua_tothread(l, 1);
+    if co.is_null() {
+        return Err(bad_arg(1, "kill", "lua thread expected"));
+    }
+    let ctx = ctx::request()?;
+    let fail = |l: *mut lua_State, msg: &[u8]| {
+        ffi::lua_pushnil(l);
+        push_bytes(l, msg);
+        Ok(2)
+    };
+    let Some(i) = ctx.threads.iter().position(|t| t.co == co) else {
+        return fail(l, b"already waited or killed");
+    };
+    let t = &ctx.threads[i];
+    if t.is_entry {
+        return fail(l, b"not user thread");
+    }
+    if t.parent != l {
+        return fail(l, b"killer not parent");
+    }
+    let was_done = t.done;
+    // Dropping the thread cancels whatever it waits on.
+    drop(ctx.threads.remove(i));
+    if was_done {
+        return fail(l, b"already terminated");
+    }
+    ffi::lua_pushinteger(l, 1);
+    Ok(1)
+}
+
+unsafe fn zombie_impl(l: *mut lua_State) -> LuaRet {
+    let co = ffi::lua_tothread(l, 1);
+    let z = !co.is_null()
+        && ctx::current().is_some_and(|c| c.threads.iter().any(|t| t.co == co && t.done && !t.is_entry));
+    ffi::lua_pushboolean(l, z as _);
+    Ok(1)
+}

@@ -1,0 +1,96 @@
+//! ngx.timer.at, ngx.timer.every, ngx.timer.running_count,
+//! ngx.timer.pending_count.
+
+use crate::conf::MainConf;
+use crate::glue::fake_request::ConfRef;
+use crate::lua_fns;
+use crate::module::{main_conf, main_conf_cycle};
+use crate::phase::timer;
+use crate::runtime::ctx;
+use crate::runtime::lua::{bad_arg, check_number, ffi, lua_State, push_bytes, set_fn, type_name, LuaRet};
+use crate::runtime::phase::{self, Phase};
+
+lua_fns! {
+    at => at_impl,
+    every => every_impl,
+    running_count => running_count_impl,
+    pending_count => pending_count_impl,
+}
+
+/// # Safety
+/// The `ngx` table must be on top of `l`.
+pub unsafe fn install(l: *mut lua_State) {
+    ffi::lua_createtable(l, 0, 4);
+    set_fn(l, -1, c"at", at);
+    set_fn(l, -1, c"every", every);
+    set_fn(l, -1, c"running_count", running_count);
+    set_fn(l, -1, c"pending_count", pending_count);
+    ffi::lua_setfield(l, -2, c"timer".as_ptr());
+}
+
+unsafe fn at_impl(l: *mut lua_State) -> LuaRet {
+    create(l, "at", false)
+}
+
+unsafe fn every_impl(l: *mut lua_State) -> LuaRet {
+    create(l, "every", true)
+}
+
+unsafe fn create(l: *mut lua_State, fname: &str, repeat: bool) -> LuaRet {
+    if phase::current() == Phase::Init {
+        return Err("API disabled in the context of init_by_lua*".into());
+    }
+    let n = ffi::lua_gettop(l);
+    let delay = check_number(l, 1, fname)?;
+    if delay < 0.0 || (repeat && delay == 0.0) {
+        return Err(bad_arg(1, fname, "delay must be positive"));
+    }
+    if ffi::lua_type(l, 2) != ffi::LUA_TFUNCTION {
+        let got = if n < 2 {
+            "no value".to_string()
+        } else {
+            type_name(l, 2)
+        };
+        return Err(bad_arg(2, fname, &format!("function expected, got {got}")));
+    }
+    let fail = |msg: &[u8]| {
+        ffi::lua_pushnil(l);
+        push_bytes(l, msg);
+        Ok(2)
+    };
+    if nginx_sys::ngx_exiting != 0 {
+        return fail(b"process exiting");
+    }
+    let (conf, lmcf) = match ctx::current() {
+        Some(c) => (ConfRef::of(c.r), main_conf(c.r)),
+        None => match (ConfRef::http_block(), main_conf_cycle(nginx_sys::ngx_cycle)) {
+            (Some(c), Some(m)) => (c, &*m as &MainConf),
+            _ => return fail(b"no http configuration"),
+        },
+    };
+    if timer::pending_count() >= lmcf.max_pending_timers() {
+        return fail(b"too many pending timers");
+    }
+    // {fn, arg1, ...} keeps the callback and its arguments alive.
+    let nargs = n - 2;
+    ffi::lua_createtable(l, nargs + 1, 0);
+    for i in 2..=n {
+        ffi::lua_pushvalue(l, i);
+        ffi::lua_rawseti(l, -2, (i - 1) as _);
+    }
+    let call = ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX);
+    let ms = (delay * 1000.0 + 0.5) as nginx_sys::ngx_msec_t;
+    timer::arm(ms, call, nargs, repeat, conf, lmcf.max_running_timers());
+    ffi::lua_pushinteger(l, 1);
+    Ok(1)
+}
+
+unsafe fn running_count_impl(l: *mut lua_State) -> LuaRet {
+    ffi::lua_pushinteger(l, timer::running_count() as _);
+    Ok(1)
+}
+
+unsafe fn pending_count_impl(l: *mut lua_State) -> LuaRet {
+    ffi::lua_pushinteger(l, timer::pending_count() as _);
+    Ok(1)
+}

@@ -1,0 +1,125 @@
+//! A request with no client behind it, for Lua code that runs outside any
+//! request (timer callbacks), as lua-nginx-module does: it gives the code a
+//! pool, a log, a configuration and a RequestCtx, so the scheduler and the
+//! API work unchanged. Everything lives in its own pool; destroying the pool
+//! runs the RequestCtx cleanup and frees the rest.
+
+use std::mem::size_of;
+
+use nginx_sys::{
+    ngx_connection_t, ngx_create_pool, ngx_cycle, ngx_destroy_pool, ngx_event_t, ngx_http_max_module,
+    ngx_http_request_t, ngx_log_t, ngx_pcalloc, ngx_pool_t, NGX_CYCLE_POOL_SIZE,
+};
+
+/// The configuration a fake request runs with (its creator's).
+#[derive(Clone, Copy)]
+pub struct ConfRef {
+    pub main_conf: *mut *mut std::ffi::c_void,
+    pub srv_conf: *mut *mut std::ffi::c_void,
+    pub loc_conf: *mut *mut std::ffi::c_void,
+}
+
+impl ConfRef {
+    /// The configuration of a live request.
+    ///
+    /// # Safety
+    /// `r` must be live.
+    pub unsafe fn of(r: *mut ngx_http_request_t) -> ConfRef {
+        ConfRef {
+            main_conf: (*r).main_conf,
+            srv_conf: (*r).srv_conf,
+            loc_conf: (*r).loc_conf,
+        }
+    }
+
+    /// The `http {}` block's own configuration.
+    pub fn http_block() -> Option<ConfRef> {
+        // SAFETY: ngx_cycle is live; conf_ctx has a slot per core module and
+        // the http module's slot holds the http block's conf ctx, if any.
+        unsafe {
+            let slot = *(*ngx_cycle).conf_ctx.add(nginx_sys::ngx_http_module.index);
+            let ctx = (slot as *const nginx_sys::ngx_http_conf_ctx_t).as_ref()?;
+            Some(ConfRef {
+                main_conf: ctx.main_conf,
+                srv_conf: ctx.srv_conf,
+                loc_conf: ctx.loc_conf,
+            })
+        }
+    }
+}
+
+/// Appends lua-nginx-module's ", context: ngx.timer" to log lines.
+unsafe extern "C" fn log_context(_log: *mut ngx_log_t, buf: *mut u8, len: usize) -> *mut u8 {
+    let s = b", context: ngx.timer";
+    let n = s.len().min(len);
+    // SAFETY: nginx gives us `len` writable bytes at `buf`.
+    unsafe {
+        std::ptr::copy_nonoverlapping(s.as_ptr(), buf, n);
+        buf.add(n)
+    }
+}
+
+/// Creates a fake request in a new pool; `destroy` frees it.
+pub fn create(conf: ConfRef) -> Option<*mut ngx_http_request_t> {
+    // SAFETY: allocations come from a fresh pool, zeroed; every pointer set
+    // below points into that pool or at cycle-lifetime data.
+    unsafe {
+        let cycle_log = (*ngx_cycle).log;
+        let pool = ngx_create_pool(NGX_CYCLE_POOL_SIZE as usize, cycle_log);
+        if pool.is_null() {
+            return None;
+        }
+        let alloc = |size: usize| ngx_pcalloc(pool, size);
+        let log = alloc(size_of::<ngx_log_t>()) as *mut ngx_log_t;
+        let c = alloc(size_of::<ngx_connection_t>()) as *mut ngx_connection_t;
+        let r = alloc(size_of::<ngx_http_request_t>()) as *mut ngx_http_request_t;
+        let rev = alloc(size_of::<ngx_event_t>()) as *mut ngx_event_t;
+        let wev = alloc(size_of::<ngx_event_t>()) as *mut ngx_event_t;
+        let ctx =
+            alloc(size_of::<*mut std::ffi::c_void>() * ngx_http_max_module) as *mut *mut std::ffi::c_void;
+        if [
+            log.cast(),
+            c.cast(),
+            r.cast(),
+            rev.cast(),
+            wev.cast(),
+            ctx.cast::<u8>(),
+        ]
+        .iter()
+        .any(|p: &*mut u8| p.is_null())
+        {
+            ngx_destroy_pool(pool);
+            return None;
+        }
+        *log = *cycle_log;
+        (*log).handler = Some(log_context);
+        (*log).data = std::ptr::null_mut();
+        (*pool).log = log;
+        (*c).fd = -1;
+        (*c).pool = pool;
+        (*c).log = log;
+        (*c).read = rev;
+        (*c).write = wev;
+        (*c).data = r.cast();
+        (*rev).log = log;
+        (*wev).log = log;
+        (*r).pool = pool;
+        (*r).connection = c;
+        (*r).main = r;
+        (*r).ctx = ctx;
+        (*r).main_conf = conf.main_conf;
+        (*r).srv_conf = conf.srv_conf;
+        (*r).loc_conf = conf.loc_conf;
+        (*r).set_count(1);
+        Some(r)
+    }
+}
+
+/// Frees a fake request (running its pool cleanups).
+///
+/// # Safety
+/// `r` must come from `create` and not be used afterwards.
+pub unsafe fn destroy(r: *mut ngx_http_request_t) {
+    let pool: *mut ngx_pool_t = (*r).pool;
+    ngx_destroy_pool(pool);
+}

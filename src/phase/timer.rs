@@ -1,0 +1,180 @@
+//! Timer callbacks (`ngx.timer.at`, `ngx.timer.every`): each runs as the
+//! entry thread of a fake request, so it can wait like request code.
+
+use std::cell::{Cell, RefCell};
+use std::ffi::{c_int, c_void};
+use std::mem::MaybeUninit;
+
+use nginx_sys::{
+    ngx_add_timer, ngx_del_timer, ngx_event_t, ngx_exiting, ngx_free_connection, ngx_get_connection,
+    ngx_msec_t, ngx_quit, ngx_terminate, NGX_LOG_ALERT,
+};
+
+use crate::glue::fake_request::{self, ConfRef};
+use crate::glue::log as nlog;
+use crate::runtime::ctx::{Outcome, RequestCtx};
+use crate::runtime::lua::{ffi, lua_State};
+use crate::runtime::phase::Phase;
+use crate::runtime::{scheduler, vm};
+
+thread_local! {
+    /// Armed timers, fired early (premature) when the worker shuts down.
+    static ARMED: RefCell<Vec<*mut Armed>> = const { RefCell::new(Vec::new()) };
+    static PENDING: Cell<usize> = const { Cell::new(0) };
+    static RUNNING: Cell<usize> = const { Cell::new(0) };
+}
+
+pub fn pending_count() -> usize {
+    PENDING.with(|c| c.get())
+}
+
+pub fn running_count() -> usize {
+    RUNNING.with(|c| c.get())
+}
+
+/// An armed timer: the callback and its arguments (a registry reference to
+/// `{fn, arg1, ...}`), and the configuration of the code that created it.
+struct Armed {
+    ev: ngx_event_t,
+    call: c_int,
+    nargs: c_int,
+    every: Option<ngx_msec_t>,
+    conf: ConfRef,
+    max_running: usize,
+}
+
+/// Arms a timer for the `{fn, args...}` table at registry reference `call`.
+pub fn arm(delay: ngx_msec_t, call: c_int, nargs: c_int, every: bool, conf: ConfRef, max_running: usize) {
+    // SAFETY: an all-zero ngx_event_t is nginx's initial event state.
+    let ev = unsafe { MaybeUninit::<ngx_event_t>::zeroed().assume_init() };
+    let armed = Box::into_raw(Box::new(Armed {
+        ev,
+        call,
+        nargs,
+        every: every.then_some(delay),
+        conf,
+        max_running,
+    }));
+    // SAFETY: the Box is leaked until the event fires (on_timer takes it
+    // back); cancelable, so a shutting down worker fires it at once.
+    unsafe {
+        (*armed).ev.data = armed.cast::<c_void>();
+        (*armed).ev.handler = Some(on_timer);
+        (*armed).ev.log = nlog::cycle_log();
+        (*armed).ev.set_cancelable(1);
+        ngx_add_timer(&mut (*armed).ev, delay);
+    }
+    ARMED.with(|a| a.borrow_mut().push(armed));
+    PENDING.with(|c| c.set(c.get() + 1));
+}
+
+unsafe extern "C" fn on_timer(ev: *mut ngx_event_t) {
+    crate::glue::catch((), || {
+        let armed = (*ev).data as *mut Armed;
+        ARMED.with(|a| a.borrow_mut().retain(|&p| p != armed));
+        // SAFETY: data is the Armed leaked by arm(), now taken back once.
+        unsafe { fire(Box::from_raw(armed)) }
+    })
+}
+
+/// At worker start: an idle pseudo-connection whose "close" nginx requests
+/// when the worker shuts down gracefully; that is when pending timers run
+/// with `premature = true` (nginx itself would just drop cancelable timers).
+pub fn install_shutdown_watcher() {
+    // SAFETY: a free connection of the cycle; fd 0 only makes nginx's idle
+    // scan visit it, the connection is never polled or closed as a socket.
+    unsafe {
+        let c = ngx_get_connection(0, nlog::cycle_log());
+        if c.is_null() {
+            return;
+        }
+        (*c).set_idle(1);
+        (*(*c).read).handler = Some(on_shutdown);
+        (*(*c).read).data = c.cast();
+    }
+}
+
+unsafe extern "C" fn on_shutdown(rev: *mut ngx_event_t) {
+    crate::glue::catch((), || {
+        // SAFETY: rev is the watcher's read event; its connection goes back
+        // to the free list without touching fd 0.
+        unsafe {
+            let c = (*rev).data as *mut nginx_sys::ngx_connection_t;
+            (*c).fd = -1;
+            ngx_free_connection(c);
+            let armed: Vec<*mut Armed> = ARMED.with(|a| std::mem::take(&mut *a.borrow_mut()));
+            for p in armed {
+                ngx_del_timer(&mut (*p).ev);
+                fire(Box::from_raw(p));
+            }
+        }
+    })
+}
+
+fn exiting() -> bool {
+    // SAFETY: plain process-wide flags set by nginx's signal handling.
+    unsafe { ngx_exiting != 0 || ngx_quit != 0 || ngx_terminate != 0 }
+}
+
+unsafe fn fire(armed: Box<Armed>) {
+    PENDING.with(|c| c.set(c.get() - 1));
+    let premature = exiting();
+    let Some(vm) = vm::current() else { return };
+    let l = vm.main();
+    let (call, nargs) = (armed.call, armed.nargs);
+    let (conf, max_running) = (armed.conf, armed.max_running);
+    // A repeating timer is re-armed before its callback runs, so the
+    // interval is kept whatever the callback takes; it owns the arguments.
+    let owns_call = match armed.every {
+        Some(interval) if !premature => {
+            arm(interval, call, nargs, true, conf, max_running);
+            false
+        }
+        _ => true,
+    };
+    drop(armed);
+    if running_count() >= max_running {
+        let msg = format!("{max_running} lua_max_running_timers are not enough");
+        nlog::error(nlog::cycle_log(), NGX_LOG_ALERT, msg.as_bytes());
+    } else {
+        run(call, nargs, premature, conf);
+    }
+    if owns_call {
+        ffi::luaL_unref(l, ffi::LUA_REGISTRYINDEX, call);
+    }
+}
+
+unsafe fn run(call: c_int, nargs: c_int, premature: bool, conf: ConfRef) {
+    let Some(r) = fake_request::create(conf) else {
+        return;
+    };
+    let Some(ctx) = RequestCtx::get_or_create(r) else {
+        fake_request::destroy(r);
+        return;
+    };
+    ctx.phase = Phase::Timer;
+    RUNNING.with(|c| c.set(c.get() + 1));
+    let outcome = scheduler::start_with(ctx, |co: *mut lua_State| {
+        ffi::lua_rawgeti(co, ffi::LUA_REGISTRYINDEX, call as _);
+        let t = ffi::lua_gettop(co);
+        ffi::lua_rawgeti(co, t, 1);
+        ffi::lua_pushboolean(co, premature as _);
+        for i in 0..nargs {
+            ffi::lua_rawgeti(co, t, (i + 2) as _);
+        }
+        ffi::lua_remove(co, t);
+        nargs + 1
+    });
+    if outcome != Outcome::Wait {
+        finish(ctx);
+    }
+}
+
+/// The callback's code has ended: free its fake request.
+pub fn finish(ctx: &mut RequestCtx) {
+    RUNNING.with(|c| c.set(c.get() - 1));
+    let r = ctx.r;
+    // SAFETY: r is the fake request this ctx lives in; nothing uses either
+    // after this.
+    unsafe { fake_request::destroy(r) };
+}

@@ -1,0 +1,61 @@
+//! `lua_check_client_abort`: while Lua code of a request waits, a client
+//! that closes its connection runs the `ngx.on_abort` handler as a light
+//! thread or, without one, ends the request with 499 (cancelling every
+//! pending wait).
+
+use nginx_sys::{
+    ngx_http_finalize_request, ngx_http_request_t, ngx_int_t, NGX_EAGAIN, NGX_HTTP_CLIENT_CLOSED_REQUEST,
+};
+
+use super::ctx::RequestCtx;
+use super::scheduler;
+use crate::module::loc_conf;
+
+/// Watches the client connection while the request's Lua code runs.
+///
+/// # Safety
+/// `r` must be live.
+pub unsafe fn watch(r: *mut ngx_http_request_t) {
+    if loc_conf(r).check_client_abort() && r == (*r).main {
+        (*r).read_event_handler = Some(on_readable);
+    }
+}
+
+unsafe extern "C" fn on_readable(r: *mut ngx_http_request_t) {
+    crate::glue::catch((), || {
+        // SAFETY: nginx calls the read handler with the live request.
+        unsafe { readable(r) }
+    })
+}
+
+/// Peeks at the socket: a client that closed reads as end of file.
+unsafe fn client_closed(r: *mut ngx_http_request_t) -> bool {
+    let c = (*r).connection;
+    let mut buf = [0u8; 1];
+    let n = libc::recv((*c).fd, buf.as_mut_ptr().cast(), 1, libc::MSG_PEEK);
+    let closed = n == 0 || (n == -1 && nginx_sys::ngx_errno() != NGX_EAGAIN as i32);
+    if closed {
+        (*(*c).read).set_eof(1);
+        (*c).set_error(1);
+    }
+    closed
+}
+
+unsafe fn readable(r: *mut ngx_http_request_t) {
+    if (*(*r).connection).error() != 0 || !client_closed(r) {
+        return;
+    }
+    let Some(ctx) = RequestCtx::get(r) else { return };
+    match ctx.on_abort.take() {
+        Some(t) => {
+            let co = t.co;
+            ctx.threads.push(t);
+            let ctx_ptr: *mut RequestCtx = ctx;
+            scheduler::wake(ctx_ptr, co, 0);
+        }
+        None => {
+            ctx.clear_threads();
+            ngx_http_finalize_request(r, NGX_HTTP_CLIENT_CLOSED_REQUEST as ngx_int_t);
+        }
+    }
+}

@@ -1,0 +1,272 @@
+use Test::Nginx::Socket::Lua;
+
+repeat_each(2);
+no_long_string();
+run_tests();
+
+__DATA__
+
+=== TEST 1: the spawned thread runs first until it yields; a finished thread is a zombie until waited
+--- config
+    location /t {
+        content_by_lua_block {
+            local t = ngx.thread.spawn(function(a, b)
+                ngx.say("in thread: ", a, " ", b)
+                return "r1", "r2"
+            end, "x", "y")
+            ngx.say("after spawn: ", coroutine.status(t))
+            ngx.say(ngx.thread.wait(t))
+            ngx.say("waited: ", coroutine.status(t))
+        }
+    }
+--- request
+GET /t
+--- response_body
+in thread: x y
+after spawn: zombie
+truer1r2
+waited: dead
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: threads that sleep run concurrently; wait returns the first to finish
+--- config
+    location /t {
+        content_by_lua_block {
+            local order = {}
+            local function worker(name, delay)
+                ngx.sleep(delay)
+                table.insert(order, name)
+                return name
+            end
+            local slow = ngx.thread.spawn(worker, "slow", 0.2)
+            local fast = ngx.thread.spawn(worker, "fast", 0.05)
+            ngx.say("spawned")
+            local ok, res = ngx.thread.wait(slow, fast)
+            ngx.say("first: ", ok, " ", res)
+            ok, res = ngx.thread.wait(slow)
+            ngx.say("second: ", ok, " ", res)
+            ngx.say(table.concat(order, ","))
+        }
+    }
+--- request
+GET /t
+--- response_body
+spawned
+first: true fast
+second: true slow
+fast,slow
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: the request ends only when all light threads are done
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.thread.spawn(function()
+                ngx.sleep(0.05)
+                ngx.say("thread done")
+            end)
+            ngx.say("entry done")
+        }
+    }
+--- request
+GET /t
+--- response_body
+entry done
+thread done
+--- no_error_log
+[error]
+
+
+
+=== TEST 4: an error in a light thread is logged and does not abort the others
+--- config
+    location /t {
+        content_by_lua_block {
+            local bad = ngx.thread.spawn(function()
+                ngx.sleep(0.01)
+                error("thread failure")
+            end)
+            local good = ngx.thread.spawn(function()
+                ngx.sleep(0.02)
+                return "fine"
+            end)
+            ngx.say(ngx.thread.wait(bad))
+            ngx.say(ngx.thread.wait(good))
+        }
+    }
+--- request
+GET /t
+--- response_body_like chop
+^false.*thread failure
+truefine$
+--- error_log
+lua user thread aborted: runtime error:
+thread failure
+
+
+
+=== TEST 5: ngx.exit in a light thread ends the request and aborts the others
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.thread.spawn(function()
+                ngx.sleep(0.5)
+                ngx.log(ngx.ERR, "should never run")
+            end)
+            ngx.thread.spawn(function()
+                ngx.sleep(0.01)
+                ngx.say("exiting")
+                ngx.exit(200)
+            end)
+            ngx.sleep(1)
+            ngx.say("entry should not get here")
+        }
+    }
+--- request
+GET /t
+--- response_body
+exiting
+--- wait: 0.6
+--- no_error_log
+should never run
+entry should not get here
+
+
+
+=== TEST 6: kill a pending thread; kill errors
+--- config
+    location /t {
+        content_by_lua_block {
+            local t = ngx.thread.spawn(function()
+                ngx.sleep(0.2)
+                ngx.log(ngx.ERR, "killed thread ran")
+            end)
+            ngx.say(ngx.thread.kill(t))
+            ngx.say(ngx.thread.kill(t))
+            local z = ngx.thread.spawn(function() return 1 end)
+            ngx.say(ngx.thread.kill(z))
+            ngx.say(ngx.thread.wait(z))
+        }
+    }
+--- request
+GET /t
+--- response_body
+1
+nilalready waited or killed
+nilalready terminated
+falsealready waited or killed
+--- wait: 0.3
+--- no_error_log
+killed thread ran
+
+
+
+=== TEST 7: only the parent may kill or wait
+--- config
+    location /t {
+        content_by_lua_block {
+            local child = ngx.thread.spawn(function() ngx.sleep(0.05) end)
+            local other = ngx.thread.spawn(function()
+                ngx.say("kill from sibling: ", select(2, ngx.thread.kill(child)))
+                local ok, err = pcall(ngx.thread.wait, child)
+                ngx.say("wait from sibling: ", err)
+            end)
+            ngx.thread.wait(child)
+        }
+    }
+--- request
+GET /t
+--- response_body_like
+kill from sibling: killer not parent
+wait from sibling: .*only the parent coroutine can wait on the thread
+--- no_error_log
+[error]
+
+
+
+=== TEST 8: light threads in rewrite and access phases
+--- config
+    location /t {
+        set $v "";
+        rewrite_by_lua_block {
+            local t = ngx.thread.spawn(function() ngx.sleep(0.01) return "rw" end)
+            local _, r = ngx.thread.wait(t)
+            ngx.var.v = r
+        }
+        access_by_lua_block {
+            local t = ngx.thread.spawn(function() return "ac" end)
+            local _, r = ngx.thread.wait(t)
+            ngx.var.v = ngx.var.v .. r
+        }
+        content_by_lua_block { ngx.say(ngx.var.v) }
+    }
+--- request
+GET /t
+--- response_body
+rwac
+--- no_error_log
+[error]
+
+
+
+=== TEST 9: a thread spawned inside a user coroutine is waited from it
+--- config
+    location /t {
+        content_by_lua_block {
+            local f = coroutine.wrap(function()
+                local t = ngx.thread.spawn(function() ngx.sleep(0.01) return "inner" end)
+                return select(2, ngx.thread.wait(t))
+            end)
+            ngx.say(f())
+        }
+    }
+--- request
+GET /t
+--- response_body
+inner
+--- no_error_log
+[error]
+
+
+
+=== TEST 10: spawn needs a function
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.say(select(2, pcall(ngx.thread.spawn, 42)))
+        }
+    }
+--- request
+GET /t
+--- response_body_like
+bad argument #1 to 'spawn' \(function expected, got number\)
+--- no_error_log
+[error]
+
+
+
+=== TEST 11: an entry thread error while light threads wait aborts them
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.thread.spawn(function()
+                ngx.sleep(0.3)
+                ngx.log(ngx.ERR, "orphan ran")
+            end)
+            error("entry failure")
+        }
+    }
+--- request
+GET /t
+--- error_code: 500
+--- wait: 0.4
+--- error_log
+entry failure
+--- no_error_log
+orphan ran

@@ -1,0 +1,218 @@
+use Test::Nginx::Socket::Lua;
+
+repeat_each(2);
+no_long_string();
+run_tests();
+
+__DATA__
+
+=== TEST 1: ngx.timer.at runs the callback later with premature=false and its arguments
+--- config
+    location /t {
+        content_by_lua_block {
+            local ok, err = ngx.timer.at(0.05, function(premature, a, b)
+                ngx.log(ngx.WARN, "timer fired: premature=", premature, " args=", a, ",", b)
+            end, "x", 42)
+            ngx.say("created: ", ok, " ", err)
+        }
+    }
+--- request
+GET /t
+--- response_body
+created: 1 nil
+--- wait: 0.2
+--- error_log
+timer fired: premature=false args=x,42
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: timers fire in order of their delays and may sleep
+--- config
+    location /t {
+        content_by_lua_block {
+            for i, d in ipairs({0.15, 0.05, 0.1}) do
+                ngx.timer.at(d, function()
+                    ngx.sleep(0.01)
+                    ngx.log(ngx.WARN, "timer ", i, " done")
+                end)
+            end
+            ngx.say("ok")
+        }
+    }
+--- request
+GET /t
+--- response_body
+ok
+--- wait: 0.3
+--- grep_error_log eval: qr/timer \d done/
+--- grep_error_log_out
+timer 2 done
+timer 3 done
+timer 1 done
+
+
+
+=== TEST 3: request-only API is refused in a timer; the log line carries the timer context
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.timer.at(0, function()
+                local ok, err = pcall(ngx.say, "x")
+                ngx.log(ngx.WARN, "say in timer: ", err)
+                ok, err = pcall(function() return ngx.var.uri end)
+                ngx.log(ngx.WARN, "var in timer: ", err)
+            end)
+            ngx.say("ok")
+        }
+    }
+--- request
+GET /t
+--- response_body
+ok
+--- wait: 0.1
+--- error_log
+API disabled in the context of ngx.timer
+context: ngx.timer
+
+
+
+=== TEST 4: an error in one timer does not affect the others
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.timer.at(0, function() error("timer boom") end)
+            ngx.timer.at(0.02, function() ngx.log(ngx.WARN, "second timer fine") end)
+            ngx.say("ok")
+        }
+    }
+--- request
+GET /t
+--- response_body
+ok
+--- wait: 0.1
+--- error_log
+timer boom
+second timer fine
+
+
+
+=== TEST 5: running and pending counts come back to zero after a thousand timers
+--- config
+    location /t {
+        content_by_lua_block {
+            local done = 0
+            for i = 1, 1000 do
+                local ok, err = ngx.timer.at(0, function() done = done + 1 end)
+                if not ok then ngx.say("failed: ", err) return end
+            end
+            ngx.say("pending: ", ngx.timer.pending_count())
+            ngx.sleep(0.2)
+            ngx.say("done: ", done, " pending: ", ngx.timer.pending_count(),
+                    " running: ", ngx.timer.running_count())
+        }
+    }
+--- request
+GET /t
+--- response_body
+pending: 1000
+done: 1000 pending: 0 running: 0
+--- no_error_log
+[error]
+
+
+
+=== TEST 6: lua_max_pending_timers
+--- http_config
+    lua_max_pending_timers 3;
+--- config
+    location /t {
+        content_by_lua_block {
+            -- earlier repetitions may have left long timers pending
+            for i = 1, 5 do
+                local ok, err = ngx.timer.at(10, function() end)
+                if not ok then
+                    ngx.say(err, " with ", ngx.timer.pending_count(), " pending")
+                    return
+                end
+            end
+        }
+    }
+--- request
+GET /t
+--- response_body
+too many pending timers with 3 pending
+
+
+
+=== TEST 7: ngx.timer.every repeats
+--- config
+    location /t {
+        content_by_lua_block {
+            local n = 0
+            ngx.timer.every(0.03, function()
+                n = n + 1
+                ngx.log(ngx.WARN, "tick")
+            end)
+            ngx.sleep(0.2)
+            ngx.say(n >= 4 and n <= 7 and "ticked" or ("ticks: " .. n))
+        }
+    }
+--- request
+GET /t
+--- response_body
+ticked
+
+
+
+=== TEST 8: timers created in init_worker_by_lua run with a timer phase
+--- http_config
+    init_worker_by_lua_block {
+        ngx.timer.at(0, function(premature)
+            worker_timer_phase = ngx.get_phase()
+        end)
+    }
+--- config
+    location /t {
+        content_by_lua_block { ngx.sleep(0.05) ngx.say(worker_timer_phase) }
+    }
+--- request
+GET /t
+--- response_body
+timer
+
+
+
+=== TEST 9: bad arguments
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.say(select(2, pcall(ngx.timer.at, 1, "not a function")))
+            ngx.say(select(2, pcall(ngx.timer.at, -1, function() end)))
+        }
+    }
+--- request
+GET /t
+--- response_body_like chop
+bad argument #2 to 'at' \(function expected, got string\)
+.*bad argument #1 to 'at'
+
+
+
+=== TEST 10: a timer pending at shutdown runs with premature=true
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.timer.at(100, function(premature)
+                ngx.log(ngx.WARN, "long timer premature: ", premature)
+            end)
+            ngx.say("ok")
+        }
+    }
+--- request
+GET /t
+--- response_body
+ok
+--- shutdown_error_log
+long timer premature: true

@@ -1,0 +1,127 @@
+use Test::Nginx::Socket::Lua;
+
+repeat_each(2);
+no_long_string();
+run_tests();
+
+__DATA__
+
+=== TEST 1: without lua_check_client_abort the sleeping request runs to its end after the client left
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.sleep(0.3)
+            ngx.log(ngx.WARN, "woke up after the client left")
+            ngx.say("too late")
+        }
+    }
+--- request
+GET /t
+--- abort
+--- timeout: 0.1
+--- ignore_response
+--- wait: 0.4
+--- error_log
+woke up after the client left
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 2: with lua_check_client_abort and no handler the request ends with 499 and its sleep is cancelled
+--- config
+    lua_check_client_abort on;
+    location /t {
+        content_by_lua_block {
+            ngx.sleep(0.3)
+            ngx.log(ngx.WARN, "should not wake up")
+        }
+        log_by_lua_block { ngx.log(ngx.WARN, "final status: ", ngx.status) }
+    }
+--- request
+GET /t
+--- abort
+--- timeout: 0.1
+--- ignore_response
+--- wait: 0.4
+--- error_log
+final status: 499
+--- no_error_log
+should not wake up
+[alert]
+
+
+
+=== TEST 3: ngx.on_abort runs its handler as a light thread
+--- config
+    lua_check_client_abort on;
+    location /t {
+        content_by_lua_block {
+            local ok, err = ngx.on_abort(function()
+                ngx.log(ngx.WARN, "on_abort called")
+                ngx.exit(499)
+            end)
+            if not ok then ngx.log(ngx.ERR, "on_abort: ", err) end
+            ngx.sleep(0.3)
+            ngx.log(ngx.WARN, "main thread should not wake up")
+        }
+    }
+--- request
+GET /t
+--- abort
+--- timeout: 0.1
+--- ignore_response
+--- wait: 0.4
+--- error_log
+on_abort called
+--- no_error_log
+main thread should not wake up
+[error]
+
+
+
+=== TEST 4: ngx.on_abort needs lua_check_client_abort; a second call is refused
+--- config
+    location /off {
+        content_by_lua_block { ngx.say(ngx.on_abort(function() end)) }
+    }
+    location /on {
+        lua_check_client_abort on;
+        content_by_lua_block {
+            ngx.say(ngx.on_abort(function() end))
+            ngx.say(ngx.on_abort(function() end))
+        }
+    }
+--- request eval
+["GET /off", "GET /on"]
+--- response_body eval
+["nillua_check_client_abort is off\n", "1\nnilduplicate call\n"]
+--- no_error_log
+[error]
+
+
+
+=== TEST 5: thousands of concurrent sleeping requests each get their own result
+--- config
+    location /t {
+        content_by_lua_block {
+            -- 2000 light threads stand in for concurrent requests sharing the worker's timers
+            local threads = {}
+            for i = 1, 2000 do
+                threads[i] = ngx.thread.spawn(function() ngx.sleep(0.05 + (i % 7) * 0.01) return i end)
+            end
+            local sum = 0
+            for i = 1, 2000 do
+                local ok, v = ngx.thread.wait(threads[i])
+                sum = sum + v
+            end
+            ngx.say(sum, " ", ngx.timer.pending_count())
+        }
+    }
+--- request
+GET /t
+--- response_body
+2001000 0
+--- no_error_log
+[error]

@@ -1,0 +1,315 @@
+use Test::Nginx::Socket::Lua;
+
+repeat_each(2);
+no_long_string();
+run_tests();
+
+__DATA__
+
+=== TEST 1: lua_malloc_trim 1 trims after every request
+--- http_config
+    lua_malloc_trim 1;
+--- config
+    location /t {
+        content_by_lua_block { ngx.say("ok") }
+    }
+--- request
+GET /t
+--- response_body
+ok
+--- error_log
+malloc_trim(1) returned
+
+
+
+=== TEST 2: lua_malloc_trim 0 never trims
+--- http_config
+    lua_malloc_trim 0;
+--- config
+    location /t {
+        content_by_lua_block { ngx.say("ok") }
+    }
+--- request
+GET /t
+--- response_body
+ok
+--- no_error_log
+malloc_trim(1) returned
+
+
+
+=== TEST 3: lua_code_cache off reloads Lua files per request
+--- http_config
+    lua_code_cache off;
+--- config
+    location /t {
+        content_by_lua_block {
+            local f = io.open(ngx.config.prefix() .. "html/versioned.lua", "w")
+            f:write("ngx.say('version ', " .. ngx.var.arg_v .. ")")
+            f:close()
+            ngx.say("written")
+        }
+    }
+    location /run {
+        content_by_lua_file html/versioned.lua;
+    }
+--- request eval
+["GET /t?v=1", "GET /run", "GET /t?v=2", "GET /run"]
+--- response_body eval
+["written\n", "version 1\n", "written\n", "version 2\n"]
+
+
+
+=== TEST 4: a *_by_lua_file path may hold nginx variables, relative to the prefix
+--- user_files
+>>> a.lua
+ngx.say("file a")
+>>> b.lua
+ngx.say("file b")
+--- config
+    location ~ ^/lua/(\w+)$ {
+        content_by_lua_file html/$1.lua;
+    }
+--- request eval
+["GET /lua/a", "GET /lua/b"]
+--- response_body eval
+["file a\n", "file b\n"]
+--- no_error_log
+[error]
+
+
+
+=== TEST 5: a missing Lua file gives 500 and lua-nginx-module's message
+--- config
+    location /t {
+        content_by_lua_file html/nonexistent.lua;
+    }
+--- request
+GET /t
+--- error_code: 500
+--- error_log
+failed to load external Lua file
+
+
+
+=== TEST 6: lua_package_path with ;; and $prefix
+--- http_config
+    lua_package_path "$prefix/html/?.lua;;";
+--- user_files
+>>> mymod.lua
+local _M = {}
+function _M.hello() return "hello from mymod" end
+return _M
+--- config
+    location /t {
+        content_by_lua_block {
+            local m = require "mymod"
+            ngx.say(m.hello())
+            ngx.say(package.path:find("/html/?.lua;", 1, true) ~= nil, " ", package.path:find(";;", 1, true) == nil)
+        }
+    }
+--- request
+GET /t
+--- response_body
+hello from mymod
+true true
+--- no_error_log
+[error]
+
+
+
+=== TEST 7: require "resty.core" and submodules succeed
+--- http_config
+    init_by_lua_block { require "resty.core" }
+--- config
+    location /t {
+        content_by_lua_block {
+            local base = require "resty.core.base"
+            ngx.say(type(base))
+        }
+    }
+--- request
+GET /t
+--- response_body
+table
+--- no_error_log
+[error]
+
+
+
+=== TEST 8: writing a new global from request code warns; init_by_lua globals do not
+--- http_config
+    init_by_lua_block { shared_setting = "from init" }
+--- config
+    location /t {
+        content_by_lua_block {
+            -- a new name each request: only new globals go through the guard
+            _G["leaked_" .. ngx.var.connection .. "_" .. ngx.var.connection_requests] = 1
+            ngx.say(shared_setting)
+        }
+    }
+--- request
+GET /t
+--- response_body
+from init
+--- error_log eval
+qr/writing a global Lua variable \('leaked_\d+_\d+'\) which may lead to race conditions between concurrent requests, so prefer the use of 'local' variables/
+--- no_error_log
+'shared_setting'
+
+
+
+=== TEST 9: set_by_lua with arguments, set_by_lua_block and set_by_lua_file, among rewrite directives
+--- user_files
+>>> concat.lua
+return ngx.arg[1] .. "|" .. ngx.arg[2]
+--- config
+    location /t {
+        set $a "foo";
+        set $b "bar";
+        set_by_lua $x 'return ngx.arg[1] .. ngx.arg[2]' $a $b;
+        set_by_lua_block $y { return ngx.var.x .. "!" }
+        set_by_lua_file $z html/concat.lua $x $y;
+        set $after "$z.";
+        content_by_lua_block { ngx.say(ngx.var.x, " ", ngx.var.y, " ", ngx.var.z, " ", ngx.var.after) }
+    }
+--- request
+GET /t
+--- response_body
+foobar foobar! foobar|foobar! foobar|foobar!.
+--- no_error_log
+[error]
+
+
+
+=== TEST 10: set_by_lua may not wait, and an error gives 500
+--- config
+    location /sleep {
+        set_by_lua_block $x { ngx.sleep(1) return "x" }
+        content_by_lua_block { ngx.say(ngx.var.x) }
+    }
+--- request
+GET /sleep
+--- error_code: 500
+--- error_log
+API disabled in the context of set_by_lua*
+
+
+
+=== TEST 11: ngx.var[n] reads regex captures; $args and $limit_rate are writable
+--- config
+    location ~ ^/cap/(\w+)/(\d+)$ {
+        content_by_lua_block {
+            ngx.say(ngx.var[1], " ", ngx.var[2], " ", ngx.var[3])
+            ngx.var.args = "x=1"
+            ngx.var.limit_rate = 1000
+            ngx.say(ngx.var.args, " ", ngx.var.arg_x, " ", ngx.var.limit_rate)
+        }
+    }
+--- request
+GET /cap/abc/42
+--- response_body
+abc 42 nil
+x=1 1 1000
+--- no_error_log
+[error]
+
+
+
+=== TEST 12: read-only variables cannot be written
+--- config
+    location /t {
+        content_by_lua_block {
+            local ok, err = pcall(function() ngx.var.uri = "/x" end)
+            ngx.say(err:find('variable "uri" not changeable', 1, true) ~= nil)
+        }
+    }
+--- request
+GET /t
+--- response_body
+true
+
+
+
+=== TEST 13: ngx.worker and ngx.config
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.say(ngx.worker.pid() == tonumber(ngx.var.pid), " ", ngx.worker.id(), " ", ngx.worker.count(),
+                    " ", ngx.worker.exiting())
+            ngx.say(ngx.config.subsystem, " ", ngx.config.nginx_version, " ", type(ngx.config.ngx_lua_version),
+                    " ", ngx.config.debug, " ", ngx.config.prefix() ~= "")
+            ngx.say(ngx.config.nginx_configure():find("--with-http_ssl_module", 1, true) ~= nil)
+        }
+    }
+--- request
+GET /t
+--- response_body
+true 0 1 false
+http 1022001 number true true
+true
+--- no_error_log
+[error]
+
+
+
+=== TEST 14: init_worker_by_lua runs in each worker; exit_worker_by_lua at its exit
+--- http_config
+    init_worker_by_lua_block { worker_started = ngx.get_phase() }
+    exit_worker_by_lua_block { ngx.log(ngx.WARN, "exit_worker phase: ", ngx.get_phase()) }
+--- config
+    location /t {
+        content_by_lua_block { ngx.say(worker_started) }
+    }
+--- request
+GET /t
+--- response_body
+init_worker
+--- shutdown_error_log
+exit_worker phase: exit_worker
+
+
+
+=== TEST 15: an error in rewrite_by_lua or access_by_lua gives 500
+--- config
+    location /rw {
+        rewrite_by_lua_block { error("rewrite failed") }
+        content_by_lua_block { ngx.say("unreachable") }
+    }
+    location /ac {
+        access_by_lua_block { local x = nil; return x.field }
+        content_by_lua_block { ngx.say("unreachable") }
+    }
+--- request eval
+["GET /rw", "GET /ac"]
+--- error_code eval
+[500, 500]
+--- error_log eval
+[qr/rewrite_by_lua\(nginx\.conf:\d+\):1: rewrite failed/, qr/access_by_lua\(nginx\.conf:\d+\):1: attempt to index local 'x' \(a nil value\)/]
+
+
+
+=== TEST 16: rewrite_by_lua runs after the rewrite module's directives of its location
+--- config
+    location /t {
+        rewrite_by_lua_block { ngx.var.order = ngx.var.order .. ",lua" }
+        set $order "set";
+        content_by_lua_block { ngx.say(ngx.var.order) }
+    }
+--- request
+GET /t
+--- response_body
+set,lua
+
+
+
+=== TEST 17: ngx.exit(444) closes the connection without a response
+--- config
+    location /t {
+        content_by_lua_block { ngx.exit(444) }
+    }
+--- request
+GET /t
+--- ignore_response
+--- no_error_log
+[error]

@@ -1,0 +1,130 @@
+use Test::Nginx::Socket::Lua;
+
+repeat_each(2);
+no_long_string();
+run_tests();
+
+__DATA__
+
+=== TEST 1: nested coroutine.wrap iterators that sleep (the streaming-reader pattern)
+--- config
+    location /t {
+        content_by_lua_block {
+            local function chunks(n)
+                return coroutine.wrap(function()
+                    for i = 1, n do
+                        ngx.sleep(0.001)
+                        coroutine.yield("c" .. i)
+                    end
+                end)
+            end
+            local outer = coroutine.wrap(function()
+                for c in chunks(3) do
+                    local inner = coroutine.wrap(function() ngx.sleep(0.001) coroutine.yield(c .. "!") end)
+                    coroutine.yield(inner())
+                end
+            end)
+            local got = {}
+            for v in outer do got[#got + 1] = v end
+            ngx.say(table.concat(got, " "))
+        }
+    }
+--- request
+GET /t
+--- response_body
+c1! c2! c3!
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: resume/yield values, status and running keep plain Lua semantics
+--- config
+    location /t {
+        content_by_lua_block {
+            local co
+            co = coroutine.create(function(a, b)
+                ngx.say("status inside: ", coroutine.status(co), " ", coroutine.running() == co)
+                local c = coroutine.yield(a + b)
+                ngx.sleep(0.001)
+                return c * 2
+            end)
+            ngx.say(coroutine.resume(co, 1, 2))
+            ngx.say(coroutine.status(co))
+            ngx.say(coroutine.resume(co, 10))
+            ngx.say(coroutine.status(co))
+            ngx.say(coroutine.resume(co))
+        }
+    }
+--- request
+GET /t
+--- response_body
+status inside: running true
+true3
+suspended
+true20
+dead
+falsecannot resume dead coroutine
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: errors inside coroutines
+--- config
+    location /t {
+        content_by_lua_block {
+            local co = coroutine.create(function() ngx.sleep(0.001) error("inner failure") end)
+            local ok, err = coroutine.resume(co)
+            ngx.say(ok, " ", err:match("inner failure$"))
+            local f = coroutine.wrap(function() error({code = 7}) end)
+            local ok2, e = pcall(f)
+            ngx.say(ok2, " ", type(e), " ", e.code)
+            local g = coroutine.wrap(function() error("wrapped failure") end)
+            local ok3, e3 = pcall(g)
+            ngx.say(ok3, " ", select(2, e3:gsub(":%d+:", "")) )
+        }
+    }
+--- request
+GET /t
+--- response_body
+false inner failure
+false table 7
+false 1
+--- no_error_log
+[error]
+
+
+
+=== TEST 4: a plain yield in the entry thread gives other work a turn and resumes
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.timer.at(0, function() ngx.log(ngx.WARN, "timer ran") end)
+            coroutine.yield()
+            ngx.say("resumed")
+        }
+    }
+--- request
+GET /t
+--- response_body
+resumed
+--- error_log
+timer ran
+
+
+
+=== TEST 5: coroutines in init_by_lua behave as in plain Lua
+--- http_config
+    init_by_lua_block {
+        local co = coroutine.wrap(function() coroutine.yield(1) coroutine.yield(2) end)
+        init_values = co() .. "," .. co()
+    }
+--- config
+    location /t {
+        content_by_lua_block { ngx.say(init_values) }
+    }
+--- request
+GET /t
+--- response_body
+1,2
