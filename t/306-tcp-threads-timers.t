@@ -1,0 +1,106 @@
+use Test::Nginx::Socket::Lua;
+
+repeat_each(2);
+no_long_string();
+run_tests();
+
+__DATA__
+
+=== TEST 1: full duplex: a light thread waits in receive while the entry thread sends
+--- config
+    location /t {
+        content_by_lua_block {
+            local sock = ngx.socket.tcp()
+            sock:settimeout(2000)
+            assert(sock:connect("127.0.0.1", $TEST_NGINX_REDIS_PORT))
+            local reader = ngx.thread.spawn(function()
+                local out = {}
+                for i = 1, 3 do
+                    out[i] = assert(sock:receive())
+                end
+                return table.concat(out, " ")
+            end)
+            -- the reader is waiting now: a second reader is refused
+            ngx.say(sock:receive())
+            for i = 1, 3 do
+                assert(sock:send("PING\r\n"))
+                ngx.sleep(0.01)
+            end
+            ngx.say(ngx.thread.wait(reader))
+            ngx.say(sock:close())
+        }
+    }
+--- request
+GET /t
+--- response_body
+nilsocket busy reading
+true+PONG +PONG +PONG
+1
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: a cosocket in a timer callback
+--- config
+    location /t {
+        content_by_lua_block {
+            local function handler(premature, key)
+                local sock = ngx.socket.tcp()
+                sock:settimeout(1000)
+                local ok, err = sock:connect("127.0.0.1", $TEST_NGINX_REDIS_PORT)
+                if not ok then ngx.log(ngx.ERR, "timer connect: ", err) return end
+                assert(sock:send("SET " .. key .. " fromtimer\r\n"))
+                local res = assert(sock:receive())
+                ngx.log(ngx.WARN, "timer set: ", res)
+                assert(sock:setkeepalive())
+            end
+            local key = "ngx_lua_timer_" .. ngx.worker.pid()
+            assert(ngx.timer.at(0, handler, key))
+            ngx.sleep(0.2)
+            local sock = ngx.socket.tcp()
+            assert(sock:connect("127.0.0.1", $TEST_NGINX_REDIS_PORT))
+            assert(sock:send("GET " .. key .. "\r\nDEL " .. key .. "\r\n"))
+            sock:receive()
+            ngx.say(sock:receive())
+            sock:close()
+        }
+    }
+--- request
+GET /t
+--- response_body
+fromtimer
+--- error_log
+timer set: +OK
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: a socket waiting in a killed light thread, and a request that ends while its thread waits
+--- config
+    location /t {
+        content_by_lua_block {
+            local sock = ngx.socket.tcp()
+            sock:settimeout(5000)
+            assert(sock:connect("127.0.0.1", $TEST_NGINX_RAND_PORT_1))
+            local t = ngx.thread.spawn(function() return sock:receive() end)
+            ngx.sleep(0.01)
+            ngx.say("kill: ", ngx.thread.kill(t))
+            -- the read was cancelled: the socket can read again
+            sock:settimeout(50)
+            ngx.say(sock:receive())
+            -- this thread is still waiting when the entry thread exits
+            ngx.thread.spawn(function() return sock:receive() end)
+            ngx.exit(200)
+        }
+    }
+--- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_no_close
+--- request
+GET /t
+--- response_body
+kill: 1
+niltimeout
+--- no_error_log
+[alert]
