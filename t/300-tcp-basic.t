@@ -68,8 +68,8 @@ GET /t
 --- response_body
 20006 nil abc xyz
 nilclosed
---- no_error_log
-[error]
+--- error_log
+attempt to receive data on a closed socket
 
 
 

@@ -32,8 +32,8 @@ sent: 1
 got: world! nil
 1
 nilclosed
---- no_error_log
-[error]
+--- error_log
+attempt to send data on a closed socket
 
 
 

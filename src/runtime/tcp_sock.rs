@@ -234,11 +234,20 @@ impl TcpSock {
     }
 
     pub fn log_err(&self, msg: &str) {
-        if !self.conf().log_errors() || self.r.is_null() {
+        if !self.conf().log_errors() {
             return;
         }
-        // SAFETY: r is live while it owns the socket (cleared by the cleanup).
-        let l = unsafe { (*(*self.r).connection).log };
+        let r = if self.r.is_null() {
+            super::ctx::current().map_or(std::ptr::null_mut(), |c| c.r)
+        } else {
+            self.r
+        };
+        if r.is_null() {
+            return;
+        }
+        // SAFETY: r is live while it owns the socket (cleared by the
+        // cleanup), or it is the request running now.
+        let l = unsafe { (*(*r).connection).log };
         log::error(l, NGX_LOG_ERR, msg.as_bytes());
     }
 
@@ -645,7 +654,13 @@ impl TcpSock {
     // ---- send ----
 
     pub fn send(&mut self, data: Vec<u8>) -> Step {
+        if let Some(Downstream { rest: Some(_) }) = self.downstream {
+            return Step::Ready(Val::err("not supported by the request body socket"));
+        }
         if !self.usable() {
+            if self.downstream.is_none() {
+                self.log_err("attempt to send data on a closed socket");
+            }
             return Step::Ready(Val::err("closed"));
         }
         self.wbuf = data;
@@ -722,6 +737,9 @@ impl TcpSock {
 
     pub fn receive(&mut self, kind: RecvKind) -> Step {
         if !self.usable() {
+            if self.downstream.is_none() {
+                self.log_err("attempt to receive data on a closed socket");
+            }
             return Step::Ready(Val::err("closed"));
         }
         self.rop = Some(kind);
