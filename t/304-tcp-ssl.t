@@ -149,3 +149,43 @@ GET /t
 1
 --- no_error_log
 [error]
+
+
+
+=== TEST 5: a client certificate (lua_ssl_certificate, lua_ssl_certificate_key)
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1 ssl;
+        ssl_certificate $TEST_NGINX_SERVER_ROOT/../cert/test.crt;
+        ssl_certificate_key $TEST_NGINX_SERVER_ROOT/../cert/test.key;
+        ssl_client_certificate $TEST_NGINX_SERVER_ROOT/../cert/test.crt;
+        ssl_verify_client optional;
+        location /s { return 200 "client $ssl_client_verify\n"; }
+    }
+--- config
+    location /with {
+        lua_ssl_certificate $TEST_NGINX_SERVER_ROOT/../cert/test.crt;
+        lua_ssl_certificate_key $TEST_NGINX_SERVER_ROOT/../cert/test.key;
+        content_by_lua_block {
+            local sock = ngx.socket.tcp()
+            assert(sock:connect("127.0.0.1", $TEST_NGINX_RAND_PORT_1))
+            assert(sock:sslhandshake(false, "test.com"))
+            assert(sock:send("GET /s HTTP/1.0\r\nHost: x\r\n\r\n"))
+            ngx.print((sock:receive("*a"):match("client %S+\n$")))
+        }
+    }
+    location /without {
+        content_by_lua_block {
+            local sock = ngx.socket.tcp()
+            assert(sock:connect("127.0.0.1", $TEST_NGINX_RAND_PORT_1))
+            assert(sock:sslhandshake(false, "test.com"))
+            assert(sock:send("GET /s HTTP/1.0\r\nHost: x\r\n\r\n"))
+            ngx.print((sock:receive("*a"):match("client %S+\n$")))
+        }
+    }
+--- request eval
+["GET /with", "GET /without"]
+--- response_body eval
+["client SUCCESS\n", "client NONE\n"]
+--- no_error_log
+[error]

@@ -27,6 +27,8 @@ pub struct SocketConf {
     pub ssl_verify_depth: Option<usize>,
     pub ssl_protocols: Option<Vec<Vec<u8>>>,
     pub ssl_ciphers: Option<Vec<u8>>,
+    pub ssl_certificate: Option<Vec<u8>>,
+    pub ssl_certificate_key: Option<Vec<u8>>,
 }
 
 macro_rules! inherit_all {
@@ -48,6 +50,8 @@ impl SocketConf {
         ssl_verify_depth: None,
         ssl_protocols: None,
         ssl_ciphers: None,
+        ssl_certificate: None,
+        ssl_certificate_key: None,
     };
 
     pub fn merge(&mut self, prev: &SocketConf) {
@@ -65,7 +69,9 @@ impl SocketConf {
             ssl_trusted_certificate,
             ssl_verify_depth,
             ssl_protocols,
-            ssl_ciphers
+            ssl_ciphers,
+            ssl_certificate,
+            ssl_certificate_key
         );
     }
     pub fn connect_timeout(&self) -> ngx_msec_t {
@@ -112,11 +118,13 @@ enum Id {
     VerifyDepth,
     Protocols,
     Ciphers,
+    Certificate,
+    CertificateKey,
 }
 
 const ANY: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
 
-pub const COMMANDS: [ngx_command_t; 12] = [
+pub const COMMANDS: [ngx_command_t; 14] = [
     cmd(
         c"lua_socket_connect_timeout",
         ANY | T1,
@@ -183,9 +191,11 @@ pub const COMMANDS: [ngx_command_t; 12] = [
         Id::Protocols as usize,
     ),
     cmd(c"lua_ssl_ciphers", ANY | T1, set, L, Id::Ciphers as usize),
+    cmd(c"lua_ssl_certificate", ANY | T1, set, L, Id::Certificate as usize),
+    cmd(c"lua_ssl_certificate_key", ANY | T1, set, L, Id::CertificateKey as usize),
 ];
 
-const IDS: [Id; 12] = [
+const IDS: [Id; 14] = [
     Id::ConnectTimeout,
     Id::SendTimeout,
     Id::ReadTimeout,
@@ -198,6 +208,8 @@ const IDS: [Id; 12] = [
     Id::VerifyDepth,
     Id::Protocols,
     Id::Ciphers,
+    Id::Certificate,
+    Id::CertificateKey,
 ];
 
 unsafe extern "C" fn set(cf: *mut ngx_conf_t, cmd: *mut ngx_command_t, conf: *mut c_void) -> *mut c_char {
@@ -274,6 +286,8 @@ unsafe fn set_value(s: &mut SocketConf, id: Id, args: &[ngx_str_t]) -> Result<()
         }
         Id::TrustedCert => dup(&mut s.ssl_trusted_certificate, v.as_bytes().to_vec()),
         Id::Ciphers => dup(&mut s.ssl_ciphers, v.as_bytes().to_vec()),
+        Id::Certificate => dup(&mut s.ssl_certificate, v.as_bytes().to_vec()),
+        Id::CertificateKey => dup(&mut s.ssl_certificate_key, v.as_bytes().to_vec()),
         Id::Protocols => dup(
             &mut s.ssl_protocols,
             args[1..].iter().map(|a| a.as_bytes().to_vec()).collect(),

@@ -9,7 +9,7 @@ use std::mem::MaybeUninit;
 
 use nginx_sys::{
     ngx_add_timer, ngx_conf_t, ngx_connection_t, ngx_create_pool, ngx_cycle, ngx_del_timer,
-    ngx_ssl_check_host, ngx_ssl_ciphers, ngx_ssl_create, ngx_ssl_create_connection, ngx_ssl_get_session,
+    ngx_ssl_certificate, ngx_ssl_check_host, ngx_ssl_ciphers, ngx_ssl_create, ngx_ssl_create_connection, ngx_ssl_get_session,
     ngx_ssl_handshake, ngx_ssl_set_session, ngx_ssl_t, ngx_ssl_trusted_certificate, ngx_str_t, NGX_SSL_TLSv1,
     NGX_SSL_TLSv1_1, NGX_SSL_TLSv1_2, NGX_SSL_TLSv1_3, SSL_SESSION_free, SSL_ctrl, SSL_get_verify_result,
     X509_verify_cert_error_string, NGX_AGAIN, NGX_SSL_BUFFER, NGX_SSL_CLIENT, SSL_CTRL_SET_TLSEXT_HOSTNAME,
@@ -88,6 +88,22 @@ unsafe fn ssl_ctx(key: *const SocketConf) -> Result<*mut ngx_ssl_t, String> {
     };
     if ngx_ssl_ciphers(&mut cf, &mut *ssl, &mut cs, 0) != 0 {
         return Err("failed to set the ssl ciphers".into());
+    }
+    if let Some(mut cert) = conf.ssl_certificate.clone() {
+        let Some(mut key) = conf.ssl_certificate_key.clone() else {
+            return Err("no \"lua_ssl_certificate_key\" is defined for the certificate".into());
+        };
+        let mut cs = ngx_str_t {
+            len: cert.len(),
+            data: cert.as_mut_ptr(),
+        };
+        let mut ks = ngx_str_t {
+            len: key.len(),
+            data: key.as_mut_ptr(),
+        };
+        if ngx_ssl_certificate(&mut cf, &mut *ssl, &mut cs, &mut ks, std::ptr::null_mut()) != 0 {
+            return Err("failed to load the client certificate".into());
+        }
     }
     if let Some(mut path) = conf.ssl_trusted_certificate.clone() {
         let mut ps = ngx_str_t {
