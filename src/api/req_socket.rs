@@ -74,6 +74,9 @@ unsafe fn socket_impl(l: *mut lua_State) -> LuaRet {
             &Val::err("nginx does not support streaming request body in subrequests"),
         ));
     }
+    if !(*r).stream.is_null() {
+        return Ok(push_vals(l, &Val::err("http v2 not supported yet")));
+    }
     if !ctx.req_sock.is_null() {
         return Ok(push_vals(l, &Val::err("duplicate call")));
     }
