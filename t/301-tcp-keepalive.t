@@ -298,3 +298,64 @@ pool size 1: 1 0
 after the keepalive timeout: 0
 --- no_error_log
 [error]
+
+
+
+=== TEST 9: backlog: connects beyond pool_size wait for a slot, beyond backlog fail, queued ones time out
+--- config
+    location /back { return 200 "ok"; }
+    location /t {
+        content_by_lua_block {
+            local port = $TEST_NGINX_SERVER_PORT
+            local opts = { pool = "b" .. ngx.var.request_id, pool_size = 2, backlog = 1 }
+            local function worker(i, hold)
+                local sock = ngx.socket.tcp()
+                sock:settimeouts(1000, 1000, 1000)
+                local ok, err = sock:connect("127.0.0.1", port, opts)
+                if not ok then return i .. ": " .. err end
+                local reused = sock:getreusedtimes()
+                assert(sock:send("GET /back HTTP/1.1\r\nHost: x\r\n\r\n"))
+                assert(sock:receiveuntil("\r\n\r\n")())
+                assert(sock:receive(2))
+                ngx.sleep(hold)
+                assert(sock:setkeepalive())
+                return i .. ": reused " .. reused
+            end
+            local threads = {}
+            for i = 1, 4 do
+                threads[i] = ngx.thread.spawn(worker, i, 0.05)
+            end
+            for i = 1, 4 do
+                ngx.say(select(2, ngx.thread.wait(threads[i])))
+            end
+
+            -- a queued connect times out after the connect timeout
+            local opts2 = { pool = "c" .. ngx.var.request_id, pool_size = 1, backlog = 5 }
+            local holder = ngx.socket.tcp()
+            assert(holder:connect("127.0.0.1", port, opts2))
+            local waiter = ngx.socket.tcp()
+            waiter:settimeouts(50, 1000, 1000)
+            ngx.say("queued: ", select(2, waiter:connect("127.0.0.1", port, opts2)))
+            -- closing the holder frees the slot; failed connects give theirs back
+            holder:close()
+            local opts3 = { pool = "d" .. ngx.var.request_id, pool_size = 1, backlog = 0 }
+            for i = 1, 2 do
+                ngx.say("refused: ", select(2, waiter:connect("127.0.0.1", $TEST_NGINX_RAND_PORT_1, opts3)))
+            end
+            ngx.say("after close: ", waiter:connect("127.0.0.1", port, opts2))
+            waiter:close()
+        }
+    }
+--- request
+GET /t
+--- response_body
+1: reused 0
+2: reused 0
+3: reused 1
+4: too many waiting connect operations
+queued: timeout
+refused: connection refused
+refused: connection refused
+after close: 1
+--- error_log
+connect() failed (111: Connection refused)

@@ -249,11 +249,12 @@ unsafe fn connect_impl(l: *mut lua_State) -> LuaRet {
         }
         ffi::lua_pop(l, 1);
         ffi::lua_getfield(l, opts, c"backlog".as_ptr());
-        if ffi::lua_type(l, -1) != ffi::LUA_TNIL && ffi::lua_tonumber(l, -1) < 0.0 {
-            return Err(format!(
-                "bad \"backlog\" option value: {}",
-                ffi::lua_tonumber(l, -1) as i64
-            ));
+        if ffi::lua_type(l, -1) != ffi::LUA_TNIL {
+            let v = ffi::lua_tonumber(l, -1) as i64;
+            if v < 0 {
+                return Err(format!("bad \"backlog\" option value: {v}"));
+            }
+            s.backlog = Some(v as usize);
         }
         ffi::lua_pop(l, 1);
     } else if ffi::lua_type(l, opts) != ffi::LUA_TNONE && ffi::lua_type(l, opts) != ffi::LUA_TNIL {

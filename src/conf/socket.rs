@@ -192,7 +192,13 @@ pub const COMMANDS: [ngx_command_t; 14] = [
     ),
     cmd(c"lua_ssl_ciphers", ANY | T1, set, L, Id::Ciphers as usize),
     cmd(c"lua_ssl_certificate", ANY | T1, set, L, Id::Certificate as usize),
-    cmd(c"lua_ssl_certificate_key", ANY | T1, set, L, Id::CertificateKey as usize),
+    cmd(
+        c"lua_ssl_certificate_key",
+        ANY | T1,
+        set,
+        L,
+        Id::CertificateKey as usize,
+    ),
 ];
 
 const IDS: [Id; 14] = [

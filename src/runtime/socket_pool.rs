@@ -5,6 +5,11 @@
 //! the cycle's, its read event watches for the server closing it (or sending
 //! anything unexpected), and its timer expires it after the keepalive
 //! timeout.
+//!
+//! A pool created by a connect with the `backlog` option also limits the
+//! connections it has open (in use or idle) to its size; further connects
+//! queue (up to `backlog`) and are granted a slot, in order, as connections
+//! of the pool close or come back idle.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
@@ -13,17 +18,37 @@ use nginx_sys::{
     ngx_add_timer, ngx_connection_t, ngx_cycle, ngx_del_timer, ngx_event_t, ngx_handle_read_event, ngx_msec_t,
 };
 
+use super::tcp_sock::TcpSock;
 use crate::glue::peer;
 
 struct Idle {
     conn: *mut ngx_connection_t,
     reused: u32,
     key: Vec<u8>,
+    /// Counted against the pool's open-connection limit.
+    counted: bool,
 }
 
 struct Bucket {
     max: usize,
     idle: VecDeque<Box<Idle>>,
+    limit: Option<Limit>,
+}
+
+struct Limit {
+    open: usize,
+    backlog: usize,
+    queue: VecDeque<*mut TcpSock>,
+}
+
+/// Whether a connect of a limited pool may open a connection.
+pub enum Admit {
+    /// Yes (the connection now counts against the pool).
+    Go,
+    /// Not now: the socket waits in the backlog queue.
+    Queued,
+    /// The backlog queue is full too.
+    Full,
 }
 
 thread_local! {
@@ -32,7 +57,7 @@ thread_local! {
 
 /// A pooled connection for `key` (the most recently parked), with how often
 /// it was reused before. The caller installs its own handlers and log.
-pub fn take(key: &[u8]) -> Option<(*mut ngx_connection_t, u32)> {
+pub fn take(key: &[u8]) -> Option<(*mut ngx_connection_t, u32, bool)> {
     let item = POOLS.with(|p| p.borrow_mut().get_mut(key).and_then(|b| b.idle.pop_back()))?;
     let c = item.conn;
     // SAFETY: the connection was parked by `put` and is still open (closed
@@ -44,7 +69,69 @@ pub fn take(key: &[u8]) -> Option<(*mut ngx_connection_t, u32)> {
         (*c).data = std::ptr::null_mut();
         (*c).set_idle(0);
     }
-    Some((c, item.reused))
+    Some((c, item.reused, item.counted))
+}
+
+/// Asks a pool for room to open a connection. `backlog` (from the connect
+/// options) makes the pool a limited one of `size`; a pool without limit
+/// always says Go without counting.
+pub fn admit(key: &[u8], size: usize, backlog: Option<usize>, sock: *mut TcpSock) -> Option<Admit> {
+    POOLS.with(|p| {
+        let mut p = p.borrow_mut();
+        let b = p.entry(key.to_vec()).or_insert_with(|| Bucket {
+            max: size.max(1),
+            idle: VecDeque::new(),
+            limit: None,
+        });
+        if b.limit.is_none() {
+            let backlog = backlog?;
+            b.limit = Some(Limit {
+                open: 0,
+                backlog,
+                queue: VecDeque::new(),
+            });
+        }
+        let max = b.max;
+        let l = b.limit.as_mut()?;
+        Some(if l.open < max {
+            l.open += 1;
+            Admit::Go
+        } else if l.queue.len() < l.backlog {
+            l.queue.push_back(sock);
+            Admit::Queued
+        } else {
+            Admit::Full
+        })
+    })
+}
+
+/// Takes a socket out of the backlog queue (its wait ended).
+pub fn dequeue(key: &[u8], sock: *mut TcpSock) {
+    POOLS.with(|p| {
+        if let Some(l) = p.borrow_mut().get_mut(key).and_then(|b| b.limit.as_mut()) {
+            l.queue.retain(|s| *s != sock);
+        }
+    })
+}
+
+/// A counted connection of the pool closed: its slot goes to the first
+/// queued connect, if any.
+pub fn release(key: &[u8]) {
+    let next = POOLS.with(|p| {
+        let mut p = p.borrow_mut();
+        let l = p.get_mut(key).and_then(|b| b.limit.as_mut())?;
+        l.open = l.open.saturating_sub(1);
+        l.queue.pop_front()
+    });
+    grant(next);
+}
+
+fn grant(next: Option<*mut TcpSock>) {
+    if let Some(s) = next {
+        // SAFETY: a queued socket stays alive while queued (its waiting
+        // thread holds it; its cancellation dequeues it).
+        unsafe { (*s).grant() };
+    }
 }
 
 /// Parks `c` under `key`; the oldest idle connection goes when the pool
@@ -52,7 +139,14 @@ pub fn take(key: &[u8]) -> Option<(*mut ngx_connection_t, u32)> {
 ///
 /// # Safety
 /// `c` must be an open connection with no pending operation, handed over.
-pub unsafe fn put(key: &[u8], c: *mut ngx_connection_t, reused: u32, timeout: ngx_msec_t, size: usize) {
+pub unsafe fn put(
+    key: &[u8],
+    c: *mut ngx_connection_t,
+    reused: u32,
+    counted: bool,
+    timeout: ngx_msec_t,
+    size: usize,
+) {
     let log = (*ngx_cycle).log;
     (*c).log = log;
     (*(*c).read).log = log;
@@ -72,6 +166,7 @@ pub unsafe fn put(key: &[u8], c: *mut ngx_connection_t, reused: u32, timeout: ng
         conn: c,
         reused,
         key: key.to_vec(),
+        counted,
     });
     (*c).data = (&mut *item as *mut Idle).cast();
     // A worker shutting down closes idle connections (through the read
@@ -81,11 +176,12 @@ pub unsafe fn put(key: &[u8], c: *mut ngx_connection_t, reused: u32, timeout: ng
         ngx_add_timer((*c).read, timeout);
     }
     ngx_handle_read_event((*c).read, 0);
-    let evicted = POOLS.with(|p| {
+    let (evicted, next) = POOLS.with(|p| {
         let mut p = p.borrow_mut();
         let b = p.entry(key.to_vec()).or_insert_with(|| Bucket {
             max: size.max(1),
             idle: VecDeque::new(),
+            limit: None,
         });
         let old = if b.idle.len() >= b.max {
             b.idle.pop_front()
@@ -93,10 +189,21 @@ pub unsafe fn put(key: &[u8], c: *mut ngx_connection_t, reused: u32, timeout: ng
             None
         };
         b.idle.push_back(item);
-        old
+        // A queued connect can take this idle connection now.
+        let next = b.limit.as_mut().and_then(|l| l.queue.pop_front());
+        (old, next)
     });
     if let Some(old) = evicted {
-        peer::close(old.conn);
+        close_idle(old);
+    }
+    grant(next);
+}
+
+fn close_idle(item: Box<Idle>) {
+    // SAFETY: the item left the pool; its connection is open and ours.
+    unsafe { peer::close(item.conn) };
+    if item.counted {
+        release(&item.key);
     }
 }
 
@@ -124,7 +231,7 @@ unsafe extern "C" fn idle_event(ev: *mut ngx_event_t) {
             }
             let key = (*idle).key.clone();
             if let Some(item) = remove(&key, c) {
-                peer::close(item.conn);
+                close_idle(item);
             }
         }
     })

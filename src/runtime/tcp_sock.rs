@@ -83,6 +83,8 @@ pub enum RecvKind {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum WOp {
     Idle,
+    /// Waiting in the backlog queue of a full pool.
+    Queued,
     Resolve,
     Connect,
     Send,
@@ -153,6 +155,15 @@ pub struct TcpSock {
     /// The client connection of `ngx.req.socket()`: not ours to close; its
     /// events reach us through the request's event handlers.
     pub downstream: Option<Downstream>,
+    unix: bool,
+    /// The `backlog` connect option: see socket_pool.
+    pub backlog: Option<usize>,
+    /// The connection counts against its pool's open-connection limit.
+    counted: bool,
+    /// Timer of a connect waiting in the backlog queue (its timeout, or a
+    /// zero delay once granted a slot).
+    queue_ev: ngx_event_t,
+    granted: bool,
 }
 
 /// How a request socket reads the client connection.
@@ -192,6 +203,12 @@ impl TcpSock {
             tls: None,
             dgram: false,
             downstream: None,
+            unix: false,
+            backlog: None,
+            counted: false,
+            // SAFETY: an all-zero ngx_event_t is nginx's initial event state.
+            queue_ev: unsafe { std::mem::MaybeUninit::zeroed().assume_init() },
+            granted: false,
         }
     }
 
@@ -207,7 +224,9 @@ impl TcpSock {
     /// `read` and/or `write` side cannot start now.
     pub fn busy_for(&self, read: bool, write: bool) -> Option<&'static str> {
         match self.wop {
-            WOp::Resolve | WOp::Connect | WOp::Handshake => return Some("socket busy connecting"),
+            WOp::Queued | WOp::Resolve | WOp::Connect | WOp::Handshake => {
+                return Some("socket busy connecting")
+            }
             WOp::Send if write => return Some("socket busy writing"),
             _ => {}
         }
@@ -358,6 +377,15 @@ impl TcpSock {
     }
 
     pub fn abort(&mut self) {
+        if self.wop == WOp::Queued {
+            let me: *mut TcpSock = self;
+            socket_pool::dequeue(&self.pool_key, me);
+        }
+        if self.queue_ev.timer_set() != 0 {
+            // SAFETY: the event is in nginx's timer tree; it leaves it now.
+            unsafe { ngx_del_timer(&mut self.queue_ev) };
+        }
+        self.granted = false;
         self.rwaiter = None;
         self.wwaiter = None;
         self.rop = None;
@@ -381,6 +409,7 @@ impl TcpSock {
             unsafe { peer::close(self.conn) };
             self.conn = std::ptr::null_mut();
         }
+        self.uncount();
         self.tls = None;
         self.rbuf.clear();
     }
@@ -463,23 +492,98 @@ impl TcpSock {
             format!("{}:{}", String::from_utf8_lossy(host), port).into_bytes()
         };
         self.pool_key = pool.unwrap_or_else(|| self.name.clone());
-        let pooled = if self.dgram {
-            None
-        } else {
-            socket_pool::take(&self.pool_key)
-        };
-        if let Some((c, reused)) = pooled {
-            self.attach(c);
-            self.reused = reused + 1;
-            return Step::Ready(vec![Val::Int(1)]);
+        self.unix = unix;
+        self.open()
+    }
+
+    /// Connects through the pool: an idle connection, or room (perhaps
+    /// after waiting in the backlog queue) to open a new one.
+    fn open(&mut self) -> Step {
+        if !self.dgram {
+            if let Some((c, reused, counted)) = socket_pool::take(&self.pool_key) {
+                self.attach(c);
+                self.reused = reused + 1;
+                self.counted = counted;
+                return Step::Ready(vec![Val::Int(1)]);
+            }
+            let size = self.pool_size.unwrap_or(self.conf().pool_size());
+            let me: *mut TcpSock = self;
+            match socket_pool::admit(&self.pool_key, size, self.backlog, me) {
+                None => {}
+                Some(socket_pool::Admit::Go) => self.counted = true,
+                Some(socket_pool::Admit::Queued) => {
+                    self.wop = WOp::Queued;
+                    self.arm_queue_timer(self.timeout(0));
+                    return Step::Wait;
+                }
+                Some(socket_pool::Admit::Full) => {
+                    return Step::Ready(Val::err("too many waiting connect operations"))
+                }
+            }
         }
-        if unix {
-            return match peer::Addr::unix(host) {
+        let step = self.open_addr();
+        if matches!(step, Step::Ready(_)) && self.conn.is_null() {
+            self.uncount();
+        }
+        step
+    }
+
+    /// Gives back this socket's slot in a limited pool.
+    fn uncount(&mut self) {
+        if self.counted {
+            self.counted = false;
+            socket_pool::release(&self.pool_key);
+        }
+    }
+
+    fn arm_queue_timer(&mut self, ms: ngx_msec_t) {
+        let me: *mut TcpSock = self;
+        self.queue_ev.data = me.cast();
+        self.queue_ev.handler = Some(on_queue_timer);
+        if !self.r.is_null() {
+            // SAFETY: r is live while it owns the socket.
+            self.queue_ev.log = unsafe { (*(*self.r).connection).log };
+        }
+        // SAFETY: the event lives in this boxed socket, whose abort()
+        // deletes the timer before the socket goes.
+        unsafe {
+            if self.queue_ev.timer_set() != 0 {
+                ngx_del_timer(&mut self.queue_ev);
+            }
+            ngx_add_timer(&mut self.queue_ev, ms);
+        }
+    }
+
+    /// The pool has room for this queued connect: carry on from the event
+    /// loop (not from inside whoever freed the slot).
+    pub fn grant(&mut self) {
+        self.granted = true;
+        self.arm_queue_timer(0);
+    }
+
+    fn queue_timer(&mut self) {
+        if !self.granted {
+            let me: *mut TcpSock = self;
+            socket_pool::dequeue(&self.pool_key, me);
+            return self.finish(Side::Write, Val::err("timeout"));
+        }
+        self.granted = false;
+        self.wop = WOp::Idle;
+        if let Step::Ready(v) = self.open() {
+            self.finish(Side::Write, v);
+        }
+    }
+
+    fn open_addr(&mut self) -> Step {
+        let host = self.host.clone();
+        let port = self.port;
+        if self.unix {
+            return match peer::Addr::unix(&host) {
                 Some(a) => self.connect_addr(a),
                 None => Step::Ready(Val::err("bad unix path")),
             };
         }
-        let text = String::from_utf8_lossy(host);
+        let text = String::from_utf8_lossy(&host);
         let literal = text.trim_start_matches('[').trim_end_matches(']');
         if let Ok(ip) = literal.parse::<std::net::IpAddr>() {
             return self.connect_addr(peer::Addr::ip(ip, port));
@@ -642,12 +746,15 @@ impl TcpSock {
             self.resolved = Some(res);
             return;
         }
-        match res {
-            Ok(addr) => match self.connect_addr(addr) {
-                Step::Ready(v) => self.finish(Side::Write, v),
-                Step::Wait => {}
-            },
-            Err(e) => self.finish(Side::Write, Val::err(&e)),
+        let step = match res {
+            Ok(addr) => self.connect_addr(addr),
+            Err(e) => Step::Ready(Val::err(&e)),
+        };
+        if let Step::Ready(v) = step {
+            if self.conn.is_null() {
+                self.uncount();
+            }
+            self.finish(Side::Write, v);
         }
     }
 
@@ -905,7 +1012,8 @@ impl TcpSock {
             let conf = self.conf();
             let size = size.or(self.pool_size).unwrap_or(conf.pool_size());
             let timeout = timeout.unwrap_or(conf.keepalive_timeout());
-            socket_pool::put(&self.pool_key, c, self.reused, timeout, size);
+            let counted = std::mem::take(&mut self.counted);
+            socket_pool::put(&self.pool_key, c, self.reused, counted, timeout, size);
         }
         vec![Val::Int(1)]
     }
@@ -1095,6 +1203,14 @@ unsafe extern "C" fn on_write(ev: *mut ngx_event_t) {
             let s = (*c).data as *mut TcpSock;
             (*s).on_event(ev, true);
         }
+    })
+}
+
+unsafe extern "C" fn on_queue_timer(ev: *mut ngx_event_t) {
+    crate::glue::catch((), || {
+        // SAFETY: data is the socket whose queue_ev this is (set when armed;
+        // abort() deletes the timer before the socket goes).
+        unsafe { (*((*ev).data as *mut TcpSock)).queue_timer() }
     })
 }
 
