@@ -194,12 +194,12 @@ pub unsafe fn put(
         (old, next)
     });
     if let Some(old) = evicted {
-        close_idle(old);
+        close_idle(&old);
     }
     grant(next);
 }
 
-fn close_idle(item: Box<Idle>) {
+fn close_idle(item: &Idle) {
     // SAFETY: the item left the pool; its connection is open and ours.
     unsafe { peer::close(item.conn) };
     if item.counted {
@@ -231,7 +231,7 @@ unsafe extern "C" fn idle_event(ev: *mut ngx_event_t) {
             }
             let key = (*idle).key.clone();
             if let Some(item) = remove(&key, c) {
-                close_idle(item);
+                close_idle(&item);
             }
         }
     })
