@@ -54,6 +54,20 @@ fn protocol_bits(names: Option<&Vec<Vec<u8>>>) -> Result<usize, String> {
     Ok(bits)
 }
 
+/// An ngx_str_t over `v` that is also a C string: nginx hands these
+/// strings to OpenSSL as `char *`, and may keep the pointer (the
+/// certificate name) as long as the context lives, so it is never freed
+/// (a few bytes per location and worker).
+fn c_string(mut v: Vec<u8>) -> ngx_str_t {
+    let len = v.len();
+    v.push(0);
+    let v: &'static mut [u8] = Box::leak(v.into_boxed_slice());
+    ngx_str_t {
+        len,
+        data: v.as_mut_ptr(),
+    }
+}
+
 /// The client SSL context for `conf`.
 unsafe fn ssl_ctx(key: *const SocketConf) -> Result<*mut ngx_ssl_t, String> {
     if let Some(p) = CTXS.with(|m| {
@@ -81,35 +95,22 @@ unsafe fn ssl_ctx(key: *const SocketConf) -> Result<*mut ngx_ssl_t, String> {
     cf.pool = (*cycle).pool;
     cf.temp_pool = (*cycle).pool;
     cf.log = (*cycle).log;
-    let mut ciphers = conf.ssl_ciphers.clone().unwrap_or_else(|| b"DEFAULT".to_vec());
-    let mut cs = ngx_str_t {
-        len: ciphers.len(),
-        data: ciphers.as_mut_ptr(),
-    };
+    let mut cs = c_string(conf.ssl_ciphers.clone().unwrap_or_else(|| b"DEFAULT".to_vec()));
     if ngx_ssl_ciphers(&mut cf, &mut *ssl, &mut cs, 0) != 0 {
         return Err("failed to set the ssl ciphers".into());
     }
-    if let Some(mut cert) = conf.ssl_certificate.clone() {
-        let Some(mut key) = conf.ssl_certificate_key.clone() else {
+    if let Some(cert) = conf.ssl_certificate.clone() {
+        let Some(key) = conf.ssl_certificate_key.clone() else {
             return Err("no \"lua_ssl_certificate_key\" is defined for the certificate".into());
         };
-        let mut cs = ngx_str_t {
-            len: cert.len(),
-            data: cert.as_mut_ptr(),
-        };
-        let mut ks = ngx_str_t {
-            len: key.len(),
-            data: key.as_mut_ptr(),
-        };
+        let mut cs = c_string(cert);
+        let mut ks = c_string(key);
         if ngx_ssl_certificate(&mut cf, &mut *ssl, &mut cs, &mut ks, std::ptr::null_mut()) != 0 {
             return Err("failed to load the client certificate".into());
         }
     }
-    if let Some(mut path) = conf.ssl_trusted_certificate.clone() {
-        let mut ps = ngx_str_t {
-            len: path.len(),
-            data: path.as_mut_ptr(),
-        };
+    if let Some(path) = conf.ssl_trusted_certificate.clone() {
+        let mut ps = c_string(path);
         let depth = conf.ssl_verify_depth() as isize;
         if ngx_ssl_trusted_certificate(&mut cf, &mut *ssl, &mut ps, depth) != 0 {
             return Err("failed to load the trusted certificates".into());
