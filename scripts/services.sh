@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Backends for the cosocket suites (t/3xx-*.t): redis-server and memcached on
-# fixed local ports, installed with apt when missing. Source it: it starts
+# fixed local ports (the next free one if taken), installed with apt when
+# missing. Source it: it starts
 # them, exports TEST_NGINX_REDIS_PORT / TEST_NGINX_MEMCACHED_PORT and stops
 # them when the sourcing shell exits.
 services_dir=$(mktemp -d /tmp/ngx_lua_services.XXXXXX)
@@ -20,9 +21,16 @@ services_install() {
 }
 
 services_stop() {
-    local f
+    local f pid i
     for f in "$services_dir"/*.pid; do
-        [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null
+        [ -f "$f" ] || continue
+        pid=$(cat "$f")
+        kill "$pid" 2>/dev/null || continue
+        # wait until it is gone, so a next run can bind the same port
+        for i in $(seq 1 100); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.05
+        done
     done
     rm -rf "$services_dir"
 }
@@ -37,8 +45,20 @@ services_wait_port() {
     return 1
 }
 
+# The first port from $1 on that nothing listens on (another run on this
+# machine may hold the default one).
+services_free_port() {
+    local p=$1
+    while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do
+        p=$((p + 1))
+    done
+    echo "$p"
+}
+
 services_start() {
     services_install
+    TEST_NGINX_REDIS_PORT=$(services_free_port "$TEST_NGINX_REDIS_PORT")
+    TEST_NGINX_MEMCACHED_PORT=$(services_free_port "$TEST_NGINX_MEMCACHED_PORT")
     local user=()
     [ "$(id -u)" -eq 0 ] && user=(-u root)
     redis-server --port "$TEST_NGINX_REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
