@@ -1,0 +1,303 @@
+//! Connecting: the keepalive pool, the backlog queue of limited pools,
+//! name resolution through nginx's resolver, and the connect itself.
+
+use super::*;
+
+impl TcpSock {
+    // ---- connect ----
+
+    /// `connect`: `host` is a name or IP literal with `port`, or a unix path
+    /// when `unix` is set. Any previous connection is closed first.
+    pub fn connect(&mut self, host: &[u8], port: u16, unix: bool, pool: Option<Vec<u8>>) -> Step {
+        self.close_conn();
+        self.reused = 0;
+        self.host = host.to_vec();
+        self.port = port;
+        self.name = if unix {
+            [b"unix:", host].concat()
+        } else {
+            format!("{}:{}", String::from_utf8_lossy(host), port).into_bytes()
+        };
+        self.pool_key = pool.unwrap_or_else(|| self.name.clone());
+        self.unix = unix;
+        self.open()
+    }
+
+    /// Connects through the pool: an idle connection, or room (perhaps
+    /// after waiting in the backlog queue) to open a new one.
+    pub(super) fn open(&mut self) -> Step {
+        if !self.dgram {
+            if let Some((c, reused, counted)) = socket_pool::take(&self.pool_key) {
+                self.attach(c);
+                self.reused = reused + 1;
+                self.counted = counted;
+                return Step::Ready(vec![Val::Int(1)]);
+            }
+            let size = self.pool_size.unwrap_or(self.conf().pool_size());
+            let me: *mut TcpSock = self;
+            match socket_pool::admit(&self.pool_key, size, self.backlog, me) {
+                None => {}
+                Some(socket_pool::Admit::Go) => self.counted = true,
+                Some(socket_pool::Admit::Queued) => {
+                    self.wop = WOp::Queued;
+                    self.arm_queue_timer(self.timeout(0));
+                    return Step::Wait;
+                }
+                Some(socket_pool::Admit::Full) => {
+                    return Step::Ready(Val::err("too many waiting connect operations"))
+                }
+            }
+        }
+        let step = self.open_addr();
+        if matches!(step, Step::Ready(_)) && self.conn.is_null() {
+            self.uncount();
+        }
+        step
+    }
+
+    /// Gives back this socket's slot in a limited pool.
+    pub(super) fn uncount(&mut self) {
+        if self.counted {
+            self.counted = false;
+            socket_pool::release(&self.pool_key);
+        }
+    }
+
+    pub(super) fn arm_queue_timer(&mut self, ms: ngx_msec_t) {
+        let me: *mut TcpSock = self;
+        self.queue_ev.data = me.cast();
+        self.queue_ev.handler = Some(on_queue_timer);
+        if !self.r.is_null() {
+            // SAFETY: r is live while it owns the socket.
+            self.queue_ev.log = unsafe { (*(*self.r).connection).log };
+        }
+        // SAFETY: the event lives in this boxed socket, whose abort()
+        // deletes the timer before the socket goes.
+        unsafe {
+            if self.queue_ev.timer_set() != 0 {
+                ngx_del_timer(&mut self.queue_ev);
+            }
+            ngx_add_timer(&mut self.queue_ev, ms);
+        }
+    }
+
+    /// The pool has room for this queued connect: carry on from the event
+    /// loop (not from inside whoever freed the slot).
+    pub fn grant(&mut self) {
+        self.granted = true;
+        self.arm_queue_timer(0);
+    }
+
+    pub(super) fn queue_timer(&mut self) {
+        if !self.granted {
+            let me: *mut TcpSock = self;
+            socket_pool::dequeue(&self.pool_key, me);
+            return self.finish(Side::Write, Val::err("timeout"));
+        }
+        self.granted = false;
+        self.wop = WOp::Idle;
+        if let Step::Ready(v) = self.open() {
+            self.finish(Side::Write, v);
+        }
+    }
+
+    pub(super) fn open_addr(&mut self) -> Step {
+        let host = self.host.clone();
+        let port = self.port;
+        if self.unix {
+            return match peer::Addr::unix(&host) {
+                Some(a) => self.connect_addr(a),
+                None => Step::Ready(Val::err("bad unix path")),
+            };
+        }
+        let text = String::from_utf8_lossy(&host);
+        let literal = text.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = literal.parse::<std::net::IpAddr>() {
+            return self.connect_addr(peer::Addr::ip(ip, port));
+        }
+        self.resolve()
+    }
+
+    pub(super) fn connect_addr(&mut self, mut addr: peer::Addr) -> Step {
+        self.name_str = ngx_str_t {
+            len: self.name.len(),
+            data: self.name.as_mut_ptr(),
+        };
+        // SAFETY: r is live (connect runs in its Lua code or its resolver
+        // handler); the name outlives the connect call, which is where nginx
+        // uses it; `local` is kept in self.
+        let res = unsafe {
+            let log = (*(*self.r).connection).log;
+            let local = match self.local.as_mut() {
+                Some(b) => &mut b.1 as *mut _,
+                None => std::ptr::null_mut(),
+            };
+            let ty = if self.dgram {
+                libc::SOCK_DGRAM
+            } else {
+                libc::SOCK_STREAM
+            };
+            peer::connect(&mut addr, &mut self.name_str, log, ty, local)
+        };
+        match res {
+            peer::Connect::Done(c) => {
+                self.attach(c);
+                Step::Ready(vec![Val::Int(1)])
+            }
+            peer::Connect::InProgress(c) => {
+                self.attach(c);
+                self.wop = WOp::Connect;
+                // SAFETY: c is our live connection.
+                unsafe { ngx_add_timer((*c).write, self.timeout(0)) };
+                Step::Wait
+            }
+            peer::Connect::Failed(err) => Step::Ready(Val::err(&peer::errno_text(err))),
+        }
+    }
+
+    pub(super) fn attach(&mut self, c: *mut ngx_connection_t) {
+        self.conn = c;
+        self.rbuf.clear();
+        // SAFETY: c is a live connection now owned by this socket, which is
+        // boxed (stable address) and detaches before it goes.
+        unsafe {
+            (*c).data = (self as *mut TcpSock).cast::<c_void>();
+            (*(*c).read).handler = Some(on_read);
+            (*(*c).write).handler = Some(on_write);
+            if !self.r.is_null() {
+                let log = (*(*self.r).connection).log;
+                (*c).log = log;
+                (*(*c).read).log = log;
+                (*(*c).write).log = log;
+                if !(*c).pool.is_null() {
+                    (*(*c).pool).log = log;
+                }
+            }
+        }
+    }
+
+    pub(super) fn connect_ready(&mut self, ev: *mut ngx_event_t) {
+        let c = self.conn;
+        // SAFETY: the event belongs to our live connection.
+        unsafe {
+            if (*ev).timedout() != 0 {
+                self.log_err(&format!(
+                    "lua {} socket connect timed out, when connecting to {}",
+                    self.kind_name(),
+                    String::from_utf8_lossy(&self.name)
+                ));
+                self.close_conn();
+                return self.finish(Side::Write, Val::err("timeout"));
+            }
+            let err = peer::connect_error(c);
+            if err != 0 {
+                ngx_connection_error(c, err, c"connect() failed".as_ptr() as *mut _);
+                self.close_conn();
+                return self.finish(Side::Write, Val::err(&peer::errno_text(err)));
+            }
+            if (*(*c).write).timer_set() != 0 {
+                ngx_del_timer((*c).write);
+            }
+        }
+        self.finish(Side::Write, vec![Val::Int(1)]);
+    }
+
+    // ---- resolver ----
+
+    pub(super) fn resolve(&mut self) -> Step {
+        let host = String::from_utf8_lossy(&self.host).into_owned();
+        // SAFETY: r is live; the resolver context is ours until
+        // ngx_resolve_name_done; host bytes live in self.
+        unsafe {
+            let clcf = NgxHttpCoreModule::location_conf(&*self.r).expect("core loc conf");
+            let rctx = ngx_resolve_start(clcf.resolver, std::ptr::null_mut());
+            if rctx.is_null() {
+                return Step::Ready(Val::err("failed to start the resolver"));
+            }
+            if rctx as isize == -1 {
+                return Step::Ready(Val::err(&format!("no resolver defined to resolve \"{host}\"")));
+            }
+            (*rctx).name = ngx_str_t {
+                len: self.host.len(),
+                data: self.host.as_mut_ptr(),
+            };
+            (*rctx).handler = Some(on_resolved);
+            (*rctx).data = (self as *mut TcpSock).cast();
+            (*rctx).timeout = clcf.resolver_timeout;
+            self.rctx = rctx;
+            self.resolved = None;
+            self.resolving_sync = true;
+            let rc = ngx_resolve_name(rctx);
+            self.resolving_sync = false;
+            if rc != NGX_OK as isize {
+                self.rctx = std::ptr::null_mut();
+                return Step::Ready(Val::err("failed to resolve"));
+            }
+        }
+        match self.resolved.take() {
+            Some(Ok(addr)) => self.connect_addr(addr),
+            Some(Err(e)) => Step::Ready(Val::err(&e)),
+            None => {
+                self.wop = WOp::Resolve;
+                Step::Wait
+            }
+        }
+    }
+
+    pub(super) fn resolved(&mut self, rctx: *mut ngx_resolver_ctx_t) {
+        // SAFETY: nginx calls the handler with our live context.
+        let res = unsafe {
+            let st = (*rctx).state;
+            let r = if st != 0 {
+                let why = std::ffi::CStr::from_ptr(ngx_resolver_strerror(st)).to_string_lossy();
+                Err(format!(
+                    "{} could not be resolved ({}: {})",
+                    String::from_utf8_lossy(&self.host),
+                    st,
+                    why
+                ))
+            } else if (*rctx).naddrs == 0 {
+                Err(format!(
+                    "{} could not be resolved",
+                    String::from_utf8_lossy(&self.host)
+                ))
+            } else {
+                let a = &*(*rctx).addrs;
+                Ok(peer::Addr::from_raw(a.sockaddr, a.socklen, self.port))
+            };
+            ngx_resolve_name_done(rctx);
+            r
+        };
+        self.rctx = std::ptr::null_mut();
+        if self.resolving_sync {
+            self.resolved = Some(res);
+            return;
+        }
+        let step = match res {
+            Ok(addr) => self.connect_addr(addr),
+            Err(e) => Step::Ready(Val::err(&e)),
+        };
+        if let Step::Ready(v) = step {
+            if self.conn.is_null() {
+                self.uncount();
+            }
+            self.finish(Side::Write, v);
+        }
+    }
+}
+
+unsafe extern "C" fn on_queue_timer(ev: *mut ngx_event_t) {
+    crate::glue::catch((), || {
+        // SAFETY: data is the socket whose queue_ev this is (set when armed;
+        // abort() deletes the timer before the socket goes).
+        unsafe { (*((*ev).data as *mut TcpSock)).queue_timer() }
+    })
+}
+
+unsafe extern "C" fn on_resolved(rctx: *mut ngx_resolver_ctx_t) {
+    crate::glue::catch((), || {
+        // SAFETY: data is the socket that started this resolution; it calls
+        // ngx_resolve_name_done before going away.
+        unsafe { (*((*rctx).data as *mut TcpSock)).resolved(rctx) }
+    })
+}

@@ -1,0 +1,69 @@
+//! The request socket mode (`ngx.req.socket`): the client connection,
+//! its bytes already read past the header, and the body length limit.
+
+use super::*;
+
+impl TcpSock {
+    /// Becomes the request socket of `r`'s client connection, starting with
+    /// the bytes nginx already read past the request header.
+    ///
+    /// # Safety
+    /// `r` must be live and bound (see bind_request).
+    pub unsafe fn attach_downstream(&mut self, r: *mut ngx_http_request_t, rest: Option<u64>) {
+        self.conn = (*r).connection;
+        self.downstream = Some(Downstream { rest });
+        let b = (*r).header_in;
+        if !b.is_null() && (*b).pos < (*b).last {
+            let avail = (*b).last.offset_from((*b).pos) as u64;
+            let take = rest.map_or(avail, |n| n.min(avail)) as usize;
+            self.rbuf
+                .extend_from_slice(std::slice::from_raw_parts((*b).pos, take));
+            (*b).pos = (*b).pos.add(take);
+            self.consumed(take);
+        }
+    }
+
+    pub(super) fn consumed(&mut self, n: usize) {
+        if let Some(Downstream { rest: Some(r) }) = self.downstream.as_mut() {
+            *r = r.saturating_sub(n as u64);
+        }
+    }
+
+    /// Body bytes this read may take (None: no limit).
+    pub(super) fn read_limit(&self) -> Option<u64> {
+        self.downstream.as_ref().and_then(|d| d.rest)
+    }
+
+    /// Lets go of the client connection: only our timers go.
+    pub(super) fn release_downstream(&mut self) {
+        if !self.conn.is_null() {
+            // SAFETY: the client connection lives as long as its request,
+            // which still owns this socket.
+            unsafe {
+                for ev in [(*self.conn).read, (*self.conn).write] {
+                    if (*ev).timer_set() != 0 {
+                        ngx_del_timer(ev);
+                    }
+                }
+            }
+        }
+        self.conn = std::ptr::null_mut();
+        self.rbuf.clear();
+    }
+
+    /// A client connection event for the request socket.
+    pub fn downstream_event(&mut self, write: bool) {
+        if self.conn.is_null() {
+            return;
+        }
+        // SAFETY: conn is the live client connection.
+        let ev = unsafe {
+            if write {
+                (*self.conn).write
+            } else {
+                (*self.conn).read
+            }
+        };
+        self.on_event(ev, write);
+    }
+}

@@ -1,0 +1,570 @@
+//! The state machine of one cosocket (TCP, UDP, or the request socket):
+//! the state, waiting and the nginx event handlers here; connecting
+//! (pool, backlog, resolver) in `connect.rs`; send, the receive patterns,
+//! keepalive and close in `io.rs`; the client-connection mode in
+//! `downstream.rs`; TLS in `runtime/tcp_tls.rs`.
+//!
+//! An operation either completes at once (`Step::Ready`, its Lua results)
+//! or waits (`Step::Wait`): the API layer then parks a `SockWait` on the
+//! request thread and yields. The event handler finishes the operation and
+//! wakes that thread with the results. Dropping the `SockWait` of an
+//! operation still pending (the request ended, the thread was killed)
+//! cancels it (a half-done connect closes the connection).
+
+use std::ffi::c_void;
+
+use nginx_sys::{
+    ngx_add_timer, ngx_connection_error, ngx_connection_t, ngx_del_timer, ngx_event_t, ngx_handle_read_event,
+    ngx_handle_write_event, ngx_http_request_t, ngx_msec_t, ngx_pool_cleanup_add, ngx_pool_cleanup_t,
+    ngx_resolve_name, ngx_resolve_name_done, ngx_resolve_start, ngx_resolver_ctx_t, ngx_resolver_strerror,
+    ngx_str_t, NGX_AGAIN, NGX_LOG_ERR, NGX_OK,
+};
+use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule};
+
+use super::ctx::RequestCtx;
+use super::lua::{ffi, lua_State, push_bytes};
+use super::scheduler::{wake, Wait};
+use super::socket_pool;
+use crate::conf::socket::SocketConf;
+use crate::glue::{log, peer};
+
+mod connect;
+mod downstream;
+mod io;
+
+/// A Lua result value of a socket operation.
+pub enum Val {
+    Nil,
+    Int(i64),
+    Str(Vec<u8>),
+    True,
+    /// An SSL session reference, handed over to Lua.
+    Session(*mut nginx_sys::SSL_SESSION),
+}
+
+impl Val {
+    pub fn err(msg: &str) -> Vec<Val> {
+        vec![Val::Nil, Val::Str(msg.as_bytes().to_vec())]
+    }
+}
+
+/// Pushes results on `l`, returning how many.
+///
+/// # Safety
+/// `l` must be a valid state with room for the values.
+pub unsafe fn push_vals(l: *mut lua_State, vals: &[Val]) -> i32 {
+    for v in vals {
+        match v {
+            Val::Nil => ffi::lua_pushnil(l),
+            Val::Int(n) => ffi::lua_pushinteger(l, *n as ffi::lua_Integer),
+            Val::Str(s) => push_bytes(l, s),
+            Val::True => ffi::lua_pushboolean(l, 1),
+            Val::Session(p) => super::tcp_tls::push_session(l, *p),
+        }
+    }
+    vals.len() as i32
+}
+
+pub enum Step {
+    Ready(Vec<Val>),
+    Wait,
+}
+
+#[derive(Clone)]
+pub enum RecvKind {
+    Line,
+    All,
+    Size(usize),
+    Any(usize),
+    /// One datagram of at most this size (UDP sockets).
+    Datagram(usize),
+    Until {
+        pat: Vec<u8>,
+        inclusive: bool,
+        size: Option<usize>,
+    },
+}
+
+/// The write side's operation (connecting counts as writing).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WOp {
+    Idle,
+    /// Waiting in the backlog queue of a full pool.
+    Queued,
+    Resolve,
+    Connect,
+    Send,
+    Handshake,
+}
+
+/// A socket reads and writes independently (one thread may wait in
+/// receive while another sends): each side has its own waiter.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Read,
+    Write,
+}
+
+type Waiter = (*mut RequestCtx, *mut lua_State);
+
+/// Identifies a request beyond its (reusable) address.
+pub type Owner = (usize, usize, i64, usize);
+
+/// The identity of request `r`.
+///
+/// # Safety
+/// `r` must be live.
+pub unsafe fn owner_id(r: *mut ngx_http_request_t) -> Owner {
+    (
+        r as usize,
+        (*(*r).connection).number as usize,
+        (*r).start_sec,
+        (*r).start_msec,
+    )
+}
+
+pub struct TcpSock {
+    /// The request (or timer) that owns the socket; null once it is gone.
+    pub r: *mut ngx_http_request_t,
+    /// Which request that was: a socket never serves another one.
+    pub owner: Option<Owner>,
+    cln: *mut ngx_pool_cleanup_t,
+    pub conn: *mut ngx_connection_t,
+    conf: *const SocketConf,
+    /// "host:port" for logs and nginx's connect errors.
+    name: Vec<u8>,
+    name_str: ngx_str_t,
+    host: Vec<u8>,
+    port: u16,
+    pub pool_key: Vec<u8>,
+    pub pool_size: Option<usize>,
+    /// connect, send, read; None means the location's default.
+    pub timeouts: [Option<ngx_msec_t>; 3],
+    rbuf: Vec<u8>,
+    wbuf: Vec<u8>,
+    wpos: usize,
+    rop: Option<RecvKind>,
+    wop: WOp,
+    rwaiter: Option<Waiter>,
+    wwaiter: Option<Waiter>,
+    /// One side failed the connection while the other side waits: that
+    /// side reports "closed" on its next event, then the connection goes.
+    broken: bool,
+    pub reused: u32,
+    rctx: *mut ngx_resolver_ctx_t,
+    resolving_sync: bool,
+    resolved: Option<Result<peer::Addr, String>>,
+    pub local: Option<Box<(peer::Addr, nginx_sys::ngx_addr_t, Vec<u8>)>>,
+    pub tls: Option<Box<crate::runtime::tcp_tls::Handshake>>,
+    /// A UDP socket (ngx.socket.udp): connected datagrams, no pool.
+    pub dgram: bool,
+    /// The client connection of `ngx.req.socket()`: not ours to close; its
+    /// events reach us through the request's event handlers.
+    pub downstream: Option<Downstream>,
+    unix: bool,
+    /// The `backlog` connect option: see socket_pool.
+    pub backlog: Option<usize>,
+    /// The connection counts against its pool's open-connection limit.
+    counted: bool,
+    /// Timer of a connect waiting in the backlog queue (its timeout, or a
+    /// zero delay once granted a slot).
+    queue_ev: ngx_event_t,
+    granted: bool,
+}
+
+/// How a request socket reads the client connection.
+pub struct Downstream {
+    /// Bytes of request body still unread; None for a raw socket.
+    pub rest: Option<u64>,
+}
+
+impl TcpSock {
+    pub fn new() -> TcpSock {
+        TcpSock {
+            r: std::ptr::null_mut(),
+            owner: None,
+            cln: std::ptr::null_mut(),
+            conn: std::ptr::null_mut(),
+            conf: std::ptr::null(),
+            name: Vec::new(),
+            name_str: ngx_str_t::empty(),
+            host: Vec::new(),
+            port: 0,
+            pool_key: Vec::new(),
+            pool_size: None,
+            timeouts: [None; 3],
+            rbuf: Vec::new(),
+            wbuf: Vec::new(),
+            wpos: 0,
+            rop: None,
+            wop: WOp::Idle,
+            rwaiter: None,
+            wwaiter: None,
+            broken: false,
+            reused: 0,
+            rctx: std::ptr::null_mut(),
+            resolving_sync: false,
+            resolved: None,
+            local: None,
+            tls: None,
+            dgram: false,
+            downstream: None,
+            unix: false,
+            backlog: None,
+            counted: false,
+            // SAFETY: an all-zero ngx_event_t is nginx's initial event state.
+            queue_ev: unsafe { std::mem::MaybeUninit::zeroed().assume_init() },
+            granted: false,
+        }
+    }
+
+    fn kind_name(&self) -> &'static str {
+        if self.dgram {
+            "udp"
+        } else {
+            "tcp"
+        }
+    }
+
+    /// lua-nginx-module's "socket busy ..." error when an operation on the
+    /// `read` and/or `write` side cannot start now.
+    pub fn busy_for(&self, read: bool, write: bool) -> Option<&'static str> {
+        match self.wop {
+            WOp::Queued | WOp::Resolve | WOp::Connect | WOp::Handshake => {
+                return Some("socket busy connecting")
+            }
+            WOp::Send if write => return Some("socket busy writing"),
+            _ => {}
+        }
+        (read && self.rop.is_some()).then_some("socket busy reading")
+    }
+
+    fn usable(&self) -> bool {
+        !self.conn.is_null() && !self.broken
+    }
+
+    fn conf(&self) -> &SocketConf {
+        // SAFETY: conf points into the location configuration, which lives
+        // as long as the cycle (set at connect).
+        unsafe { self.conf.as_ref() }.unwrap_or(&SocketConf::EMPTY)
+    }
+
+    pub fn timeout(&self, i: usize) -> ngx_msec_t {
+        let c = self.conf();
+        self.timeouts[i].unwrap_or(match i {
+            0 => c.connect_timeout(),
+            1 => c.send_timeout(),
+            _ => c.read_timeout(),
+        })
+    }
+
+    pub fn log_err(&self, msg: &str) {
+        if !self.conf().log_errors() {
+            return;
+        }
+        let r = if self.r.is_null() {
+            super::ctx::current().map_or(std::ptr::null_mut(), |c| c.r)
+        } else {
+            self.r
+        };
+        if r.is_null() {
+            return;
+        }
+        // SAFETY: r is live while it owns the socket (cleared by the
+        // cleanup), or it is the request running now.
+        let l = unsafe { (*(*r).connection).log };
+        log::error(l, NGX_LOG_ERR, msg.as_bytes());
+    }
+
+    /// Ties the socket to request `r`: a pool cleanup closes it when the
+    /// request goes away.
+    ///
+    /// # Safety
+    /// `r` must be live; `self` must stay at this address (it is boxed).
+    pub unsafe fn bind_request(&mut self, r: *mut ngx_http_request_t) -> Result<(), String> {
+        if self.r == r && !r.is_null() {
+            return Ok(());
+        }
+        let cln = ngx_pool_cleanup_add((*r).pool, 0);
+        if cln.is_null() {
+            return Err("no memory".into());
+        }
+        (*cln).handler = Some(request_cleanup);
+        (*cln).data = (self as *mut TcpSock).cast();
+        self.r = r;
+        self.owner = Some(owner_id(r));
+        self.cln = cln;
+        self.conf = &crate::module::loc_conf(r).socket;
+        Ok(())
+    }
+
+    /// Called when the Lua object is collected: nothing may point at us.
+    pub fn release(&mut self) {
+        self.abort();
+        if self.downstream.is_some() && !self.cln.is_null() {
+            // SAFETY: a non-null cln means the request is still alive.
+            if let Some(ctx) = unsafe { RequestCtx::get(self.r) } {
+                if std::ptr::eq(ctx.req_sock, self) {
+                    ctx.req_sock = std::ptr::null_mut();
+                }
+            }
+        }
+        if !self.cln.is_null() {
+            // SAFETY: a non-null cln means the request pool (and the cleanup
+            // entry in it) is still alive.
+            unsafe { (*self.cln).handler = None };
+            self.cln = std::ptr::null_mut();
+        }
+        self.r = std::ptr::null_mut();
+    }
+
+    /// Cancels whatever is pending and closes the connection.
+    /// The thread waiting on `side` went away (its request ended or it was
+    /// killed): stop that operation. A half-done connect cannot be resumed
+    /// later, so it closes the connection.
+    pub fn cancel(&mut self, side: Side) {
+        match side {
+            Side::Read => {
+                self.rwaiter = None;
+                self.rop = None;
+                self.del_timer(false);
+            }
+            Side::Write => {
+                if self.wop != WOp::Send {
+                    return self.abort();
+                }
+                self.wwaiter = None;
+                self.wop = WOp::Idle;
+                self.del_timer(true);
+            }
+        }
+    }
+
+    fn del_timer(&mut self, write: bool) {
+        if self.conn.is_null() {
+            return;
+        }
+        // SAFETY: conn is live.
+        unsafe {
+            let ev = if write {
+                (*self.conn).write
+            } else {
+                (*self.conn).read
+            };
+            if (*ev).timer_set() != 0 {
+                ngx_del_timer(ev);
+            }
+        }
+    }
+
+    /// An error on one side: close, unless the other side has a thread
+    /// waiting, which must hear about it first (see `broken`).
+    fn fail_conn(&mut self, failed: Side) {
+        let other_waits = match failed {
+            Side::Read => self.wop == WOp::Send && self.wwaiter.is_some(),
+            Side::Write => self.rop.is_some() && self.rwaiter.is_some(),
+        };
+        if !other_waits {
+            return self.close_conn();
+        }
+        self.broken = true;
+        // SAFETY: conn is live (not closed while broken).
+        unsafe {
+            let ev = if failed == Side::Read {
+                (*self.conn).write
+            } else {
+                (*self.conn).read
+            };
+            if (*ev).timer_set() != 0 {
+                ngx_del_timer(ev);
+            }
+            ngx_add_timer(ev, 1);
+        }
+    }
+
+    pub fn abort(&mut self) {
+        if self.wop == WOp::Queued {
+            let me: *mut TcpSock = self;
+            socket_pool::dequeue(&self.pool_key, me);
+        }
+        if self.queue_ev.timer_set() != 0 {
+            // SAFETY: the event is in nginx's timer tree; it leaves it now.
+            unsafe { ngx_del_timer(&mut self.queue_ev) };
+        }
+        self.granted = false;
+        self.rwaiter = None;
+        self.wwaiter = None;
+        self.rop = None;
+        self.wop = WOp::Idle;
+        self.broken = false;
+        if !self.rctx.is_null() {
+            // SAFETY: rctx is the live resolution we started.
+            unsafe { ngx_resolve_name_done(self.rctx) };
+            self.rctx = std::ptr::null_mut();
+        }
+        self.close_conn();
+    }
+
+    fn close_conn(&mut self) {
+        if self.downstream.is_some() {
+            self.release_downstream();
+            return;
+        }
+        if !self.conn.is_null() {
+            // SAFETY: conn is our open connection; nothing refers to it after.
+            unsafe { peer::close(self.conn) };
+            self.conn = std::ptr::null_mut();
+        }
+        self.uncount();
+        self.tls = None;
+        self.rbuf.clear();
+    }
+
+    // ---- waiting ----
+
+    /// The side whose operation just started waiting (no waiter yet).
+    pub fn unclaimed_side(&self) -> Side {
+        if self.rop.is_some() && self.rwaiter.is_none() {
+            Side::Read
+        } else {
+            Side::Write
+        }
+    }
+
+    /// Records who waits on the pending operation of `side`.
+    pub fn set_waiter(&mut self, side: Side, ctx: *mut RequestCtx, co: *mut lua_State) {
+        let w = Some((ctx, co));
+        match side {
+            Side::Read => self.rwaiter = w,
+            Side::Write => self.wwaiter = w,
+        }
+    }
+
+    /// Marks a TLS handshake as the pending (write side) operation.
+    pub fn set_handshaking(&mut self, on: bool) {
+        self.wop = if on { WOp::Handshake } else { WOp::Idle };
+    }
+
+    pub fn conf_ptr(&self) -> *const SocketConf {
+        self.conf
+    }
+
+    /// Closes the connection now (a failed handshake).
+    pub fn close_now(&mut self) {
+        self.close_conn();
+    }
+
+    /// Our event handlers again, after nginx's TLS handshake used its own.
+    pub fn restore_handlers(&mut self) {
+        if !self.conn.is_null() {
+            // SAFETY: conn is our live connection.
+            unsafe {
+                (*(*self.conn).read).handler = Some(on_read);
+                (*(*self.conn).write).handler = Some(on_write);
+            }
+        }
+    }
+
+    /// Ends the pending operation of `side`: wakes its waiting thread with
+    /// `vals`. The socket may be gone when this returns.
+    pub fn finish(&mut self, side: Side, vals: Vec<Val>) {
+        let waiter = match side {
+            Side::Read => {
+                self.rop = None;
+                self.rwaiter.take()
+            }
+            Side::Write => {
+                self.wop = WOp::Idle;
+                self.wwaiter.take()
+            }
+        };
+        let Some((ctx, co)) = waiter else {
+            return;
+        };
+        // SAFETY: the waiter's ctx is live: its cleanup would have dropped
+        // the SockWait, clearing `waiter`, before the ctx went.
+        unsafe {
+            let mine = (*ctx)
+                .threads
+                .iter_mut()
+                .find(|t| t.co == co)
+                .and_then(|t| t.wait.take());
+            drop(mine);
+            let n = push_vals(co, &vals);
+            wake(ctx, co, n);
+        }
+    }
+
+    fn on_event(&mut self, ev: *mut ngx_event_t, write: bool) {
+        if self.wop == WOp::Connect {
+            self.connect_ready(ev)
+        } else if write && self.wop == WOp::Send {
+            self.writable(ev)
+        } else if !write && self.rop.is_some() {
+            self.readable(ev)
+        }
+    }
+}
+
+impl Default for TcpSock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The wait a thread holds while its socket operation is pending.
+pub struct SockWait(pub *mut TcpSock, pub Side);
+
+impl Wait for SockWait {}
+
+impl Drop for SockWait {
+    fn drop(&mut self) {
+        // SAFETY: the socket outlives its pending operation (the Lua object
+        // is on the waiting thread's stack, which this wait is dropped
+        // before).
+        unsafe {
+            let s = &mut *self.0;
+            let pending = match self.1 {
+                Side::Read => s.rwaiter.is_some(),
+                Side::Write => s.wwaiter.is_some(),
+            };
+            if pending {
+                s.cancel(self.1);
+            }
+        }
+    }
+}
+
+unsafe extern "C" fn on_read(ev: *mut ngx_event_t) {
+    crate::glue::catch((), || {
+        // SAFETY: data of our connections' events is the connection, whose
+        // data is the owning socket (set in attach).
+        unsafe {
+            let c = (*ev).data as *mut ngx_connection_t;
+            let s = (*c).data as *mut TcpSock;
+            (*s).on_event(ev, false);
+        }
+    })
+}
+
+unsafe extern "C" fn on_write(ev: *mut ngx_event_t) {
+    crate::glue::catch((), || {
+        // SAFETY: as in on_read.
+        unsafe {
+            let c = (*ev).data as *mut ngx_connection_t;
+            let s = (*c).data as *mut TcpSock;
+            (*s).on_event(ev, true);
+        }
+    })
+}
+
+unsafe extern "C" fn request_cleanup(data: *mut c_void) {
+    // SAFETY: data is the socket registered in bind_request; release()
+    // unhooks this cleanup before the socket is freed.
+    unsafe {
+        let s = data as *mut TcpSock;
+        (*s).cln = std::ptr::null_mut();
+        (*s).abort();
+        (*s).r = std::ptr::null_mut();
+    }
+}
