@@ -116,3 +116,22 @@ udp: API disabled in the context of log_by_lua*
 GET /t
 --- response_body
 nil some.name.test could not be resolved (110: Operation timed out)
+
+
+
+=== TEST 6: udp to a port nobody listens on: the ICMP error shows in receive
+--- config
+    location /t {
+        content_by_lua_block {
+            local udp = ngx.socket.udp()
+            udp:settimeout(500)
+            assert(udp:setpeername("127.0.0.1", $TEST_NGINX_RAND_PORT_2))
+            ngx.say(udp:send("ping"))
+            ngx.say(udp:receive())
+        }
+    }
+--- request
+GET /t
+--- response_body
+1
+nilconnection refused

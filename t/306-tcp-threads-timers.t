@@ -104,3 +104,62 @@ kill: 1
 niltimeout
 --- no_error_log
 [alert]
+
+
+
+=== TEST 4: sockets collected while connected, in bulk
+--- config
+    location /back { return 200 "ok"; }
+    location /t {
+        content_by_lua_block {
+            for i = 1, 200 do
+                local s = ngx.socket.tcp()
+                assert(s:connect("127.0.0.1", $TEST_NGINX_SERVER_PORT))
+                if i % 3 == 0 then
+                    assert(s:send("GET /back HTTP/1.0\r\nHost: x\r\n\r\n"))
+                end
+                if i % 20 == 0 then collectgarbage() end
+            end
+            collectgarbage()
+            local f = io.popen("ls /proc/" .. ngx.worker.pid() .. "/fd | wc -l")
+            local n = tonumber(f:read("*l"))
+            f:close()
+            ngx.say(n < 100 and "few fds" or ("fds: " .. n))
+        }
+    }
+--- request
+GET /t
+--- response_body
+few fds
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 5: the client goes away while the request waits on a socket (lua_check_client_abort)
+--- config
+    lua_check_client_abort on;
+    location /t {
+        content_by_lua_block {
+            local sock = ngx.socket.tcp()
+            assert(sock:connect("127.0.0.1", $TEST_NGINX_RAND_PORT_1))
+            sock:settimeout(5000)
+            ngx.log(ngx.WARN, "waiting")
+            local data, err = sock:receive()
+            ngx.log(ngx.ERR, "should not get here: ", err)
+        }
+    }
+--- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_no_close
+--- request
+GET /t
+--- timeout: 200ms
+--- abort
+--- ignore_response
+--- wait: 0.2
+--- error_log
+waiting
+--- no_error_log
+should not get here
+[alert]
