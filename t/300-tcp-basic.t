@@ -446,3 +446,43 @@ from 127.0.0.2
 line two
 --- no_error_log
 [error]
+
+
+
+=== TEST 17: large sends wait for the socket to drain; a send timeout against a peer that stops reading
+--- config
+    location /sink {
+        client_max_body_size 10m;
+        client_body_buffer_size 10m;
+        content_by_lua_block { ngx.say("sunk ", ngx.var.content_length) }
+    }
+    location /t {
+        content_by_lua_block {
+            local big = string.rep("x", 4 * 1024 * 1024)
+            local sock = ngx.socket.tcp()
+            sock:settimeout(5000)
+            assert(sock:connect("127.0.0.1", $TEST_NGINX_SERVER_PORT))
+            ngx.say(sock:send({ "POST /sink HTTP/1.0\r\nHost: x\r\nContent-Length: ", #big, "\r\n\r\n" }))
+            ngx.say(sock:send(big))
+            ngx.say(sock:receive())
+            sock:close()
+
+            local stuck = ngx.socket.tcp()
+            stuck:settimeouts(1000, 100, 1000)
+            assert(stuck:connect("127.0.0.1", $TEST_NGINX_RAND_PORT_1))
+            assert(stuck:setoption("sndbuf", 8192))
+            ngx.say(stuck:send(string.rep(big, 4)))
+            stuck:close()
+        }
+    }
+--- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_no_close
+--- request
+GET /t
+--- response_body
+57
+4194304
+HTTP/1.1 200 OK
+niltimeout
+--- error_log
+lua tcp socket write timed out
