@@ -127,3 +127,45 @@ echo: world
 done
 --- no_error_log
 [error]
+
+
+
+=== TEST 6: a chunked request body, arriving in pieces, with extensions and trailers
+--- config
+    location /t {
+        content_by_lua_block {
+            local sock = assert(ngx.req.socket())
+            sock:settimeout(2000)
+            local reader = sock:receiveuntil("|")
+            ngx.say("[", reader(), "]")
+            ngx.say("[", sock:receive("*a"), "]")
+            ngx.say(sock:receive())
+        }
+    }
+--- raw_request eval
+["POST /t HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhel|l\r\n",
+ "6;ext=1\r\n world\r\n",
+ "0\r\nX-Trailer: y\r\n\r\n"]
+--- raw_request_middle_delay: 0.05
+--- response_body
+[hel]
+[l world]
+nilclosed
+--- no_error_log
+[error]
+
+
+
+=== TEST 7: a malformed chunked request body
+--- config
+    location /t {
+        content_by_lua_block {
+            local sock = assert(ngx.req.socket())
+            sock:settimeout(500)
+            ngx.say(sock:receive("*a"))
+        }
+    }
+--- raw_request eval
+"POST /t HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\nzz\r\n"
+--- response_body
+nilbad chunked request bodyabc

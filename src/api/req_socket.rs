@@ -13,10 +13,11 @@ use super::socket_tcp::{
     settimeouts_impl, sock_at,
 };
 use crate::lua_fns;
+use crate::runtime::chunked::Chunked;
 use crate::runtime::ctx::{self, RequestCtx};
 use crate::runtime::lua::{ffi, lua_State, set_fn, LuaRet};
 use crate::runtime::phase::{self, REQUEST_YIELDABLE};
-use crate::runtime::tcp_sock::{push_vals, Val};
+use crate::runtime::tcp_sock::{push_vals, Downstream, Val};
 use crate::runtime::write_wait;
 
 const OBJ_MT: &CStr = c"ngx_lua_req_socket";
@@ -80,7 +81,7 @@ unsafe fn socket_impl(l: *mut lua_State) -> LuaRet {
     if !ctx.req_sock.is_null() {
         return Ok(push_vals(l, &Val::err("duplicate call")));
     }
-    let rest = if raw {
+    let how = if raw {
         if write_wait::pending(r) {
             return Ok(push_vals(l, &Val::err("pending data to write")));
         }
@@ -91,15 +92,15 @@ unsafe fn socket_impl(l: *mut lua_State) -> LuaRet {
         (*r).set_lingering_close(1);
         // From now on the Lua code writes the response itself.
         (*r).set_header_sent(1);
-        None
-    } else {
-        if (*r).headers_in.chunked() != 0 {
-            return Ok(push_vals(
-                l,
-                &Val::err("chunked request bodies are not supported yet"),
-            ));
+        Downstream {
+            rest: None,
+            chunked: None,
+            raw: true,
+            bad: false,
         }
-        if (*r).headers_in.content_length_n <= 0 {
+    } else {
+        let chunked = (*r).headers_in.chunked() != 0;
+        if !chunked && (*r).headers_in.content_length_n <= 0 {
             return Ok(push_vals(l, &Val::err("no body")));
         }
         if let Some(e) = claim_body(r, false) {
@@ -107,12 +108,17 @@ unsafe fn socket_impl(l: *mut lua_State) -> LuaRet {
         }
         // A partly read body cannot be skipped before a next request.
         (*r).set_keepalive(0);
-        Some((*r).headers_in.content_length_n as u64)
+        Downstream {
+            rest: (!chunked).then_some((*r).headers_in.content_length_n as u64),
+            chunked: chunked.then(Chunked::default),
+            raw: false,
+            bad: false,
+        }
     };
     new_object(l, OBJ_MT, false);
     let s = sock_at(l, -1, "socket")?;
     s.bind_request(r)?;
-    s.attach_downstream(r, rest);
+    s.attach_downstream(r, how);
     ctx.req_sock = s;
     (*r).read_event_handler = Some(on_read);
     (*r).write_event_handler = Some(on_write);

@@ -1,6 +1,7 @@
 //! The Lua VM, the per-request context, the coroutine scheduler and the
 //! phase-permission checks.
 
+pub mod chunked;
 pub mod client_abort;
 pub mod ctx;
 pub mod lua;

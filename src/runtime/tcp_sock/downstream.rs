@@ -9,29 +9,57 @@ impl TcpSock {
     ///
     /// # Safety
     /// `r` must be live and bound (see bind_request).
-    pub unsafe fn attach_downstream(&mut self, r: *mut ngx_http_request_t, rest: Option<u64>) {
+    pub unsafe fn attach_downstream(&mut self, r: *mut ngx_http_request_t, how: Downstream) {
         self.conn = (*r).connection;
-        self.downstream = Some(Downstream { rest });
+        let rest = how.rest;
+        self.downstream = Some(how);
         let b = (*r).header_in;
         if !b.is_null() && (*b).pos < (*b).last {
             let avail = (*b).last.offset_from((*b).pos) as u64;
             let take = rest.map_or(avail, |n| n.min(avail)) as usize;
+            let old = self.rbuf.len();
             self.rbuf
                 .extend_from_slice(std::slice::from_raw_parts((*b).pos, take));
             (*b).pos = (*b).pos.add(take);
-            self.consumed(take);
+            // A malformed chunked body shows at the first receive.
+            let _ = self.take_in(old, take);
         }
     }
 
-    pub(super) fn consumed(&mut self, n: usize) {
-        if let Some(Downstream { rest: Some(r) }) = self.downstream.as_mut() {
+    /// Accounts for `n` raw bytes just appended to rbuf at `old`: counts
+    /// them against the body length, or decodes them in place when the body
+    /// is chunked. False on a malformed chunked body.
+    pub(super) fn take_in(&mut self, old: usize, n: usize) -> bool {
+        let Some(d) = self.downstream.as_mut() else {
+            return true;
+        };
+        if let Some(ch) = d.chunked.as_mut() {
+            let raw: Vec<u8> = self.rbuf.drain(old..old + n).collect();
+            return match ch.feed(&raw, &mut self.rbuf) {
+                Ok(()) => true,
+                Err(()) => {
+                    d.chunked = None;
+                    d.rest = Some(0);
+                    d.bad = true;
+                    false
+                }
+            };
+        }
+        if let Some(r) = d.rest.as_mut() {
             *r = r.saturating_sub(n as u64);
         }
+        true
     }
 
-    /// Body bytes this read may take (None: no limit).
+    /// Body bytes this read may take (None: no limit; Some(0): the body
+    /// has ended).
     pub(super) fn read_limit(&self) -> Option<u64> {
-        self.downstream.as_ref().and_then(|d| d.rest)
+        let d = self.downstream.as_ref()?;
+        match &d.chunked {
+            Some(ch) if ch.done() => Some(0),
+            Some(_) => None,
+            None => d.rest,
+        }
     }
 
     /// Lets go of the client connection: only our timers go.

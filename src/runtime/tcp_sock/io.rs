@@ -6,7 +6,7 @@ impl TcpSock {
     // ---- send ----
 
     pub fn send(&mut self, data: Vec<u8>) -> Step {
-        if let Some(Downstream { rest: Some(_) }) = self.downstream {
+        if self.downstream.as_ref().is_some_and(|d| !d.raw) {
             return Step::Ready(Val::err("not supported by the request body socket"));
         }
         if !self.usable() {
@@ -126,7 +126,7 @@ impl TcpSock {
             if n > 0 {
                 // SAFETY: recv initialised n bytes of the spare capacity.
                 unsafe { self.rbuf.set_len(old + n as usize) };
-                self.consumed(n as usize);
+                self.take_in(old, n as usize);
                 continue;
             }
             if n == NGX_AGAIN as isize {
@@ -146,7 +146,13 @@ impl TcpSock {
                 Some(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
             };
             let rest = std::mem::take(&mut self.rbuf);
+            let bad = self.downstream.as_ref().is_some_and(|d| d.bad);
             let v = match (&kind, err) {
+                _ if bad => vec![
+                    Val::Nil,
+                    Val::Str(b"bad chunked request body".to_vec()),
+                    Val::Str(rest),
+                ],
                 (RecvKind::All, None) => vec![Val::Str(rest)],
                 (_, None) => vec![Val::Nil, Val::Str(b"closed".to_vec()), Val::Str(rest)],
                 (_, Some(e)) => vec![

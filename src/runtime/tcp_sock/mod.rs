@@ -174,8 +174,14 @@ pub struct TcpSock {
 
 /// How a request socket reads the client connection.
 pub struct Downstream {
-    /// Bytes of request body still unread; None for a raw socket.
+    /// Bytes of request body still unread; None for a raw socket or a
+    /// chunked body.
     pub rest: Option<u64>,
+    /// The decoder of a chunked request body.
+    pub chunked: Option<crate::runtime::chunked::Chunked>,
+    pub raw: bool,
+    /// The chunked body was malformed: reads fail.
+    pub bad: bool,
 }
 
 impl TcpSock {
