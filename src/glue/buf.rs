@@ -29,3 +29,29 @@ pub unsafe fn chain_from_bytes(pool: *mut ngx_pool_t, data: &[u8]) -> Option<*mu
     (*cl).next = std::ptr::null_mut();
     Some(cl)
 }
+
+/// A one-link chain holding a pool copy of `parts`, concatenated.
+///
+/// # Safety
+/// `pool` must be a live pool.
+pub unsafe fn chain_from_parts(pool: *mut ngx_pool_t, parts: &[&[u8]]) -> Option<*mut ngx_chain_t> {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    if parts.len() == 1 || len == 0 {
+        return chain_from_bytes(pool, parts.first().copied().unwrap_or_default());
+    }
+    let b = ngx_create_temp_buf(pool, len);
+    if b.is_null() {
+        return None;
+    }
+    for p in parts {
+        std::ptr::copy_nonoverlapping(p.as_ptr(), (*b).last, p.len());
+        (*b).last = (*b).last.add(p.len());
+    }
+    let cl = ngx_alloc_chain_link(pool);
+    if cl.is_null() {
+        return None;
+    }
+    (*cl).buf = b;
+    (*cl).next = std::ptr::null_mut();
+    Some(cl)
+}
