@@ -1,6 +1,8 @@
 //! Buffers and chains in a request's pool.
 
-use nginx_sys::{ngx_alloc_chain_link, ngx_buf_t, ngx_chain_t, ngx_create_temp_buf, ngx_pcalloc, ngx_pool_t};
+use nginx_sys::{
+    ngx_alloc_chain_link, ngx_buf_t, ngx_chain_t, ngx_create_temp_buf, ngx_pcalloc, ngx_pool_t,
+};
 
 /// A one-link chain holding a pool copy of `data` (an empty, flagged
 /// buffer when `data` is empty).
@@ -8,26 +10,7 @@ use nginx_sys::{ngx_alloc_chain_link, ngx_buf_t, ngx_chain_t, ngx_create_temp_bu
 /// # Safety
 /// `pool` must be a live pool.
 pub unsafe fn chain_from_bytes(pool: *mut ngx_pool_t, data: &[u8]) -> Option<*mut ngx_chain_t> {
-    let b: *mut ngx_buf_t = if data.is_empty() {
-        ngx_pcalloc(pool, std::mem::size_of::<ngx_buf_t>()) as *mut ngx_buf_t
-    } else {
-        let b = ngx_create_temp_buf(pool, data.len());
-        if !b.is_null() {
-            std::ptr::copy_nonoverlapping(data.as_ptr(), (*b).last, data.len());
-            (*b).last = (*b).last.add(data.len());
-        }
-        b
-    };
-    if b.is_null() {
-        return None;
-    }
-    let cl = ngx_alloc_chain_link(pool);
-    if cl.is_null() {
-        return None;
-    }
-    (*cl).buf = b;
-    (*cl).next = std::ptr::null_mut();
-    Some(cl)
+    chain_from_parts(pool, &[data])
 }
 
 /// A one-link chain holding a pool copy of `parts`, concatenated.
@@ -36,10 +19,11 @@ pub unsafe fn chain_from_bytes(pool: *mut ngx_pool_t, data: &[u8]) -> Option<*mu
 /// `pool` must be a live pool.
 pub unsafe fn chain_from_parts(pool: *mut ngx_pool_t, parts: &[&[u8]]) -> Option<*mut ngx_chain_t> {
     let len: usize = parts.iter().map(|p| p.len()).sum();
-    if parts.len() == 1 || len == 0 {
-        return chain_from_bytes(pool, parts.first().copied().unwrap_or_default());
-    }
-    let b = ngx_create_temp_buf(pool, len);
+    let b: *mut ngx_buf_t = if len == 0 {
+        ngx_pcalloc(pool, std::mem::size_of::<ngx_buf_t>()) as *mut ngx_buf_t
+    } else {
+        ngx_create_temp_buf(pool, len)
+    };
     if b.is_null() {
         return None;
     }
