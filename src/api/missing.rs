@@ -25,11 +25,7 @@ local function sub(name)
     return t
 end
 stub(ngx, "ngx.", {
-    "escape_uri", "unescape_uri", "encode_args", "decode_args", "encode_base64",
-    "decode_base64", "decode_base64mime", "crc32_short", "crc32_long", "hmac_sha1",
-    "md5", "md5_bin", "sha1_bin", "quote_sql_str", "today", "time", "now",
-    "update_time", "localtime", "utctime", "cookie_time", "http_time",
-    "parse_http_time", "on_abort",
+    "on_abort",
 })
 stub(sub("req"), "ngx.req.", {
     "is_internal", "start_time", "http_version", "raw_header", "get_method",

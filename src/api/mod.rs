@@ -9,6 +9,8 @@ pub mod missing;
 pub mod ngx_meta;
 pub mod output;
 pub mod sleep;
+pub mod string;
+pub mod time;
 pub mod var;
 pub mod worker;
 
@@ -27,10 +29,13 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     sleep::install(l);
     var::install(l);
     worker::install(l);
+    string::install(l);
+    time::install(l);
     ngx_meta::install(l);
     ffi::lua_setglobal(l, c"ngx".as_ptr());
     log::install_print(l);
     coroutine::install(l)?;
+    string::install_base64_module(l);
     missing::install(l)?;
     preload_resty_core(l)
 }
