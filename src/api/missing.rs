@@ -27,13 +27,7 @@ end
 stub(ngx, "ngx.", {
     "on_abort",
 })
-stub(sub("req"), "ngx.req.", {
-    "is_internal", "start_time", "http_version", "raw_header", "get_method",
-    "set_method", "set_uri", "set_uri_args", "get_uri_args", "get_post_args",
-    "get_headers", "set_header", "clear_header", "read_body", "discard_body",
-    "get_body_data", "get_body_file", "set_body_data", "set_body_file", "init_body",
-    "append_body", "finish_body", "socket",
-})
+stub(sub("req"), "ngx.req.", { "socket" })
 stub(sub("resp"), "ngx.resp.", { "get_headers" })
 stub(sub("location"), "ngx.location.", { "capture", "capture_multi" })
 stub(sub("thread"), "ngx.thread.", { "spawn", "wait", "kill" })

@@ -4,6 +4,8 @@
 pub mod buf;
 pub mod complex;
 pub mod escape;
+pub mod headers;
+pub mod headers_in;
 pub mod log;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
