@@ -38,7 +38,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     req::install(l);
     req_headers::install(l)?;
     req_args::install(l);
-    req_body::install(l);
+    req_body::install(l)?;
     ngx_meta::install(l);
     ffi::lua_setglobal(l, c"ngx".as_ptr());
     log::install_print(l);

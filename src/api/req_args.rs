@@ -115,7 +115,7 @@ unsafe fn set_uri_impl(l: *mut lua_State) -> LuaRet {
     let jump = n >= 2 && ffi::lua_toboolean(l, 2) != 0;
     let binary = n >= 3 && ffi::lua_toboolean(l, 3) != 0;
     if !binary {
-        if let Some(&c) = uri.iter().find(|&&c| c <= 0x20 || c == 0x7f) {
+        if let Some(&c) = uri.iter().find(|&&c| c < 0x20 || c == 0x7f) {
             return Err(format!(
                 "unsafe byte \"0x{c:02x}\" in uri \"{}\"",
                 String::from_utf8_lossy(&uri)

@@ -36,7 +36,9 @@ lua_fns! {
 
 /// # Safety
 /// The `ngx` table must be on top of `l`.
-pub unsafe fn install(l: *mut lua_State) {
+pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
+    ffi::lua_pushcfunction(l, read_body);
+    crate::runtime::need_body::install(l)?;
     push_req_table(l);
     set_fn(l, -1, c"read_body", read_body);
     set_fn(l, -1, c"discard_body", discard_body);
@@ -48,6 +50,7 @@ pub unsafe fn install(l: *mut lua_State) {
     set_fn(l, -1, c"append_body", append_body);
     set_fn(l, -1, c"finish_body", finish_body);
     ffi::lua_pop(l, 1);
+    Ok(())
 }
 
 const BODY_PHASES: &[Phase] = &[Phase::Rewrite, Phase::Access, Phase::Content];
@@ -180,7 +183,9 @@ unsafe fn replace_body(
     len: usize,
 ) -> Result<(), String> {
     (*rb).bufs = cl;
-    (*rb).buf = if cl.is_null() { std::ptr::null_mut() } else { (*cl).buf };
+    // With a temp file, upstreams reuse `rb->buf` as their copy buffer: it
+    // must be a memory buffer or absent, never the file buffer itself.
+    (*rb).buf = if cl.is_null() || !tf.is_null() { std::ptr::null_mut() } else { (*cl).buf };
     (*rb).temp_file = tf;
     (*rb).rest = 0;
     (*r).headers_in.set_chunked(0);
@@ -222,8 +227,6 @@ unsafe fn file_chain(r: *mut ngx_http_request_t, tf: *mut ngx_temp_file_t, len: 
     (*b).file = &mut (*tf).file;
     (*b).file_pos = 0;
     (*b).file_last = len as _;
-    (*b).set_last_buf(1);
-    (*b).set_last_in_chain(1);
     Ok(cl)
 }
 

@@ -4,6 +4,7 @@
 pub mod body_wait;
 pub mod ctx;
 pub mod lua;
+pub mod need_body;
 pub mod output;
 pub mod phase;
 pub mod run_sync;
