@@ -28,7 +28,6 @@ stub(ngx, "ngx.", {
     "on_abort",
 })
 stub(sub("req"), "ngx.req.", { "socket" })
-stub(sub("resp"), "ngx.resp.", { "get_headers" })
 stub(sub("location"), "ngx.location.", { "capture", "capture_multi" })
 stub(sub("thread"), "ngx.thread.", { "spawn", "wait", "kill" })
 stub(sub("timer"), "ngx.timer.", { "at", "every", "running_count", "pending_count" })

@@ -12,6 +12,7 @@ pub mod req;
 pub mod req_args;
 pub mod req_body;
 pub mod req_headers;
+pub mod resp_headers;
 pub mod sleep;
 pub mod string;
 pub mod time;
@@ -39,6 +40,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     req_headers::install(l)?;
     req_args::install(l);
     req_body::install(l)?;
+    resp_headers::install(l);
     ngx_meta::install(l);
     ffi::lua_setglobal(l, c"ngx".as_ptr());
     log::install_print(l);

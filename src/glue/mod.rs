@@ -6,6 +6,7 @@ pub mod complex;
 pub mod escape;
 pub mod headers;
 pub mod headers_in;
+pub mod headers_out;
 pub mod log;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
