@@ -6,8 +6,8 @@ use std::mem::size_of;
 use nginx_sys::{
     ngx_buf_t, ngx_chain_t, ngx_http_discard_request_body, ngx_http_read_client_request_body,
     ngx_http_request_body_t, ngx_http_request_t, ngx_pcalloc, ngx_pool_cleanup_add, ngx_pool_cleanup_file,
-    ngx_pool_cleanup_file_t, ngx_pool_delete_file, ngx_temp_file_t, ngx_write_chain_to_temp_file,
-    NGX_AGAIN, NGX_ERROR, NGX_HTTP_SPECIAL_RESPONSE,
+    ngx_pool_cleanup_file_t, ngx_pool_delete_file, ngx_temp_file_t, ngx_write_chain_to_temp_file, NGX_AGAIN,
+    NGX_ERROR, NGX_HTTP_SPECIAL_RESPONSE,
 };
 use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule};
 
@@ -185,7 +185,11 @@ unsafe fn replace_body(
     (*rb).bufs = cl;
     // With a temp file, upstreams reuse `rb->buf` as their copy buffer: it
     // must be a memory buffer or absent, never the file buffer itself.
-    (*rb).buf = if cl.is_null() || !tf.is_null() { std::ptr::null_mut() } else { (*cl).buf };
+    (*rb).buf = if cl.is_null() || !tf.is_null() {
+        std::ptr::null_mut()
+    } else {
+        (*cl).buf
+    };
     (*rb).temp_file = tf;
     (*rb).rest = 0;
     (*r).headers_in.set_chunked(0);
@@ -219,7 +223,11 @@ unsafe fn set_body_data_impl(l: *mut lua_State) -> LuaRet {
 }
 
 /// A chain of one file buffer covering `len` bytes of `tf`.
-unsafe fn file_chain(r: *mut ngx_http_request_t, tf: *mut ngx_temp_file_t, len: usize) -> Result<*mut ngx_chain_t, String> {
+unsafe fn file_chain(
+    r: *mut ngx_http_request_t,
+    tf: *mut ngx_temp_file_t,
+    len: usize,
+) -> Result<*mut ngx_chain_t, String> {
     let cl = chain_from_bytes((*r).pool, b"").ok_or("no memory")?;
     let b = (*cl).buf;
     (*b).set_sync(0);
@@ -272,7 +280,11 @@ unsafe fn set_body_file_impl(l: *mut lua_State) -> LuaRet {
     (*cf).fd = fd;
     (*cf).name = name.data;
     (*cf).log = (*(*r).connection).log;
-    (*cln).handler = Some(if clean { ngx_pool_delete_file } else { ngx_pool_cleanup_file });
+    (*cln).handler = Some(if clean {
+        ngx_pool_delete_file
+    } else {
+        ngx_pool_cleanup_file
+    });
     let len = st.st_size as usize;
     let cl = file_chain(r, tf, len)?;
     replace_body(r, rb, cl, tf, len)?;

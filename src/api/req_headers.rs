@@ -132,7 +132,9 @@ unsafe fn get_headers_impl(l: *mut lua_State) -> LuaRet {
 pub unsafe fn values_arg(l: *mut lua_State, idx: c_int, fname: &str) -> Result<Vec<Vec<u8>>, String> {
     match ffi::lua_type(l, idx) {
         ffi::LUA_TNIL | ffi::LUA_TNONE => Ok(Vec::new()),
-        ffi::LUA_TSTRING | ffi::LUA_TNUMBER => Ok(vec![escape_header_value(to_bytes(l, idx).unwrap_or_default())]),
+        ffi::LUA_TSTRING | ffi::LUA_TNUMBER => {
+            Ok(vec![escape_header_value(to_bytes(l, idx).unwrap_or_default())])
+        }
         ffi::LUA_TTABLE => {
             let n = ffi::lua_objlen(l, idx);
             let mut out = Vec::with_capacity(n);
@@ -142,7 +144,9 @@ pub unsafe fn values_arg(l: *mut lua_State, idx: c_int, fname: &str) -> Result<V
                 if t != ffi::LUA_TSTRING && t != ffi::LUA_TNUMBER {
                     let tn = type_name(l, -1);
                     ffi::lua_pop(l, 1);
-                    return Err(format!("bad argument #{idx} to '{fname}' (invalid header value type: {tn})"));
+                    return Err(format!(
+                        "bad argument #{idx} to '{fname}' (invalid header value type: {tn})"
+                    ));
                 }
                 out.push(escape_header_value(to_bytes(l, -1).unwrap_or_default()));
                 ffi::lua_pop(l, 1);

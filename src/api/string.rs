@@ -9,7 +9,9 @@
 
 use std::ffi::c_int;
 
-use nginx_sys::{ngx_decode_base64, ngx_decode_base64url, ngx_encode_base64, ngx_encode_base64url, ngx_str_t};
+use nginx_sys::{
+    ngx_decode_base64, ngx_decode_base64url, ngx_encode_base64, ngx_encode_base64url, ngx_str_t,
+};
 
 use crate::glue::escape;
 use crate::lua_fns;
@@ -88,7 +90,10 @@ fn expect_args(l: *mut lua_State, min: c_int, max: c_int, what: &str) -> Result<
     // SAFETY: l is the running state of the API call.
     let n = unsafe { ffi::lua_gettop(l) };
     if n < min || n > max {
-        return Err(format!("expecting {what} argument{}", if max > 1 { "s" } else { "" }));
+        return Err(format!(
+            "expecting {what} argument{}",
+            if max > 1 { "s" } else { "" }
+        ));
     }
     Ok(n)
 }
@@ -105,7 +110,11 @@ unsafe fn bytes_or_empty<'a>(l: *mut lua_State, idx: c_int, fname: &str) -> Resu
 unsafe fn escape_uri_impl(l: *mut lua_State) -> LuaRet {
     let n = expect_args(l, 1, 2, "one or two")?;
     let s = bytes_or_empty(l, 1, "escape_uri")?;
-    let kind = if n == 2 { check_number(l, 2, "escape_uri")? as i64 } else { 2 };
+    let kind = if n == 2 {
+        check_number(l, 2, "escape_uri")? as i64
+    } else {
+        2
+    };
     if kind != 0 && kind != 2 {
         return Err(format!("\"type\" {kind} out of range"));
     }
@@ -394,7 +403,9 @@ fn md5_digest(s: &[u8]) -> [u8; 16] {
 
 fn hex(b: &[u8]) -> Vec<u8> {
     const H: &[u8; 16] = b"0123456789abcdef";
-    b.iter().flat_map(|&c| [H[(c >> 4) as usize], H[(c & 15) as usize]]).collect()
+    b.iter()
+        .flat_map(|&c| [H[(c >> 4) as usize], H[(c & 15) as usize]])
+        .collect()
 }
 
 unsafe fn md5_impl(l: *mut lua_State) -> LuaRet {

@@ -4,8 +4,8 @@
 use std::ffi::{c_char, c_void};
 
 use nginx_sys::{
-    ngx_command_t, ngx_conf_t, ngx_str_t, NGX_CONF_FLAG, NGX_HTTP_LIF_CONF, NGX_HTTP_LOC_CONF, NGX_HTTP_MAIN_CONF,
-    NGX_HTTP_SRV_CONF,
+    ngx_command_t, ngx_conf_t, ngx_str_t, NGX_CONF_FLAG, NGX_HTTP_LIF_CONF, NGX_HTTP_LOC_CONF,
+    NGX_HTTP_MAIN_CONF, NGX_HTTP_SRV_CONF,
 };
 use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
 
@@ -22,7 +22,11 @@ pub const COMMANDS: [ngx_command_t; 1] = [cmd(
     0,
 )];
 
-unsafe extern "C" fn set_need_body(cf: *mut ngx_conf_t, _cmd: *mut ngx_command_t, conf: *mut c_void) -> *mut c_char {
+unsafe extern "C" fn set_need_body(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
     crate::glue::catch(NGX_CONF_ERROR, || {
         // SAFETY: called by nginx while parsing, with our location conf.
         unsafe {

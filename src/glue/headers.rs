@@ -5,8 +5,8 @@ use std::mem::size_of;
 use std::ptr;
 
 use nginx_sys::{
-    ngx_array_push, ngx_array_t, ngx_hash_key, ngx_list_push, ngx_list_t, ngx_palloc, ngx_pnalloc, ngx_pool_t,
-    ngx_str_t, ngx_table_elt_t,
+    ngx_array_push, ngx_array_t, ngx_hash_key, ngx_list_push, ngx_list_t, ngx_palloc, ngx_pnalloc,
+    ngx_pool_t, ngx_str_t, ngx_table_elt_t,
 };
 
 /// Copies bytes into `pool`.
@@ -25,7 +25,10 @@ pub unsafe fn pool_str(pool: *mut ngx_pool_t, b: &[u8]) -> Option<ngx_str_t> {
         return None;
     }
     ptr::copy_nonoverlapping(b.as_ptr(), p, b.len());
-    Some(ngx_str_t { len: b.len(), data: p })
+    Some(ngx_str_t {
+        len: b.len(),
+        data: p,
+    })
 }
 
 /// Every element of a header list, in order.
@@ -99,7 +102,11 @@ pub unsafe fn push(
 ///
 /// # Safety
 /// `pool` and `list` must be live.
-pub unsafe fn replace_all(pool: *mut ngx_pool_t, list: *mut ngx_list_t, items: &[ngx_table_elt_t]) -> Option<()> {
+pub unsafe fn replace_all(
+    pool: *mut ngx_pool_t,
+    list: *mut ngx_list_t,
+    items: &[ngx_table_elt_t],
+) -> Option<()> {
     let nalloc = (items.len() + 8).max(20);
     let e = ngx_palloc(pool, nalloc * size_of::<ngx_table_elt_t>()) as *mut ngx_table_elt_t;
     if e.is_null() {

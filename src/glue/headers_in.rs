@@ -127,7 +127,10 @@ unsafe fn derive(pool: *mut ngx_pool_t, hi: &mut ngx_http_headers_in_t) -> Optio
         }
         None => ngx_str_t::empty(),
     };
-    let conn = hi.connection.as_ref().map(|h| h.value.as_bytes().to_ascii_lowercase());
+    let conn = hi
+        .connection
+        .as_ref()
+        .map(|h| h.value.as_bytes().to_ascii_lowercase());
     let ct = match conn {
         Some(v) if contains(&v, b"close") => NGX_HTTP_CONNECTION_CLOSE,
         Some(v) if contains(&v, b"keep-alive") => NGX_HTTP_CONNECTION_KEEP_ALIVE,

@@ -67,7 +67,10 @@ pub unsafe fn all(r: *mut ngx_http_request_t) -> Vec<(Vec<u8>, Vec<u8>)> {
         out.push((b"Content-Type".to_vec(), ho.content_type.as_bytes().to_vec()));
     }
     if ho.content_length.is_null() && ho.content_length_n >= 0 {
-        out.push((b"Content-Length".to_vec(), ho.content_length_n.to_string().into_bytes()));
+        out.push((
+            b"Content-Length".to_vec(),
+            ho.content_length_n.to_string().into_bytes(),
+        ));
     }
     for h in elts(&mut ho.headers) {
         if (*h).hash != 0 {
@@ -137,7 +140,11 @@ pub unsafe fn set(
 /// Points nginx's dedicated field for `name` at its first live element.
 /// A removed Server or Date keeps pointing at its dead element, so that
 /// nginx does not add its own (as lua-nginx-module behaves).
-unsafe fn sync_field(r: *mut ngx_http_request_t, name: &[u8], old: *mut ngx_table_elt_t) -> Result<(), SetError> {
+unsafe fn sync_field(
+    r: *mut ngx_http_request_t,
+    name: &[u8],
+    old: *mut ngx_table_elt_t,
+) -> Result<(), SetError> {
     let pool = (*r).pool;
     let ho = &mut (*r).headers_out;
     let live: Vec<_> = elts(&mut ho.headers)

@@ -16,8 +16,15 @@ pub const WRAPPER_KEY: &std::ffi::CStr = c"ngx_lua_need_body_wrapper";
 /// # Safety
 /// `l` must be the main state, not running, with read_body on top.
 pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
-    let code = b"local read_body = ...\nreturn function(f) return function(...) read_body() return f(...) end end";
-    if ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), c"=lua_need_request_body".as_ptr()) != 0 {
+    let code =
+        b"local read_body = ...\nreturn function(f) return function(...) read_body() return f(...) end end";
+    if ffi::luaL_loadbuffer(
+        l,
+        code.as_ptr().cast(),
+        code.len(),
+        c"=lua_need_request_body".as_ptr(),
+    ) != 0
+    {
         ffi::lua_pop(l, 1);
         return Err(vm::pop_message(l));
     }
