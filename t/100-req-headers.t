@@ -76,6 +76,10 @@ GET /t
             ngx.req.clear_header("Accept")
             ngx.req.set_header("Cookie", "c=1")
             ngx.req.set_header("Host", "Example.COM:8080")
+            local msie_before = ngx.var.msie
+            ngx.req.set_header("User-Agent", "Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.0)")
+            ngx.say("msie: [", msie_before, "] [", ngx.var.msie, "]")
+            ngx.req.set_header("User-Agent", "changed")
             local h = ngx.req.get_headers()
             ngx.say(ngx.var.http_user_agent, " ", h["user-agent"])
             ngx.say(h["x-new"][1], h["x-new"][2], " ", ngx.var.http_x_new)
@@ -96,6 +100,7 @@ Foo: 1
 Foo: 2
 Accept: */*
 --- response_body
+msie: [] [1]
 changed changed
 ab a
 replaced replaced

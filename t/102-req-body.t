@@ -338,3 +338,66 @@ GET /t HTTP/1.0
 nil
 --- error_log
 log: API disabled in the context of log_by_lua*
+
+
+
+=== TEST 14: read_body waits for a body that arrives later (content phase)
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.req.read_body()
+            ngx.say("got: ", ngx.req.get_body_data())
+        }
+    }
+--- raw_request eval
+["POST /t HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: 11\r\n\r\nhello",
+ " world"]
+--- raw_request_middle_delay: 0.05
+--- response_body
+got: hello world
+--- no_error_log
+[error]
+
+
+
+=== TEST 15: read_body waits for a late chunked body in rewrite, then proxy_pass gets it
+--- config
+    location /t {
+        rewrite_by_lua_block {
+            ngx.req.read_body()
+            ngx.req.set_header("X-Seen", ngx.req.get_body_data())
+        }
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/echo;
+    }
+    location /echo {
+        content_by_lua_block {
+            ngx.req.read_body()
+            ngx.say(ngx.var.http_x_seen, " ", ngx.req.get_body_data())
+        }
+    }
+--- raw_request eval
+["POST /t HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n",
+ "2\r\nde\r\n0\r\n\r\n"]
+--- raw_request_middle_delay: 0.05
+--- response_body
+abcde abcde
+--- no_error_log
+[error]
+
+
+
+=== TEST 16: a late chunked body over client_max_body_size gives 413
+--- config
+    location /t {
+        client_max_body_size 4;
+        content_by_lua_block {
+            ngx.req.read_body()
+            ngx.say("not reached")
+        }
+    }
+--- raw_request eval
+["POST /t HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n",
+ "5\r\ndefgh\r\n0\r\n\r\n"]
+--- raw_request_middle_delay: 0.05
+--- error_code: 413
+--- response_body_like: 413 Request Entity Too Large

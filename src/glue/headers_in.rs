@@ -78,11 +78,12 @@ const FIELDS: &[&[u8]] = &[
     b"date",
 ];
 
-/// Re-derives every dedicated field from the header list.
+/// Re-derives every dedicated pointer field from the header list, and the
+/// values nginx computes from header `changed`.
 ///
 /// # Safety
 /// `r` must be a live request whose header list was just rebuilt.
-pub unsafe fn sync(r: *mut ngx_http_request_t) -> Option<()> {
+pub unsafe fn sync(r: *mut ngx_http_request_t, changed: &[u8]) -> Option<()> {
     let pool = (*r).pool;
     let hi = &mut (*r).headers_in;
     for name in FIELDS {
@@ -106,16 +107,31 @@ pub unsafe fn sync(r: *mut ngx_http_request_t) -> Option<()> {
     }
     set_ptr_array(pool, &mut hi.cookies, &cookies)?;
     set_ptr_array(pool, &mut hi.x_forwarded_for, &xff)?;
-    derive(pool, hi)
+    derive(pool, hi, &changed.to_ascii_lowercase())
 }
 
-/// The values nginx computes from some headers when it reads them.
-unsafe fn derive(pool: *mut ngx_pool_t, hi: &mut ngx_http_headers_in_t) -> Option<()> {
-    hi.content_length_n = match hi.content_length.as_ref() {
-        Some(h) => ngx_atoof(h.value.data, h.value.len),
-        None => -1,
-    };
-    hi.server = match hi.host.as_ref() {
+/// The values nginx computes from some headers when it reads them. Only
+/// the changed header's are recomputed: nginx sets some of them itself
+/// (the length of a chunked body once read).
+unsafe fn derive(pool: *mut ngx_pool_t, hi: &mut ngx_http_headers_in_t, changed: &[u8]) -> Option<()> {
+    match changed {
+        b"content-length" => {
+            hi.content_length_n = match hi.content_length.as_ref() {
+                Some(h) => ngx_atoof(h.value.data, h.value.len),
+                None => -1,
+            };
+        }
+        b"host" => hi.server = host_server(pool, hi)?,
+        b"connection" => set_connection_type(hi),
+        b"user-agent" => set_browser_flags(hi),
+        _ => {}
+    }
+    Some(())
+}
+
+/// `$host`: the Host value lower-cased, without port or trailing dot.
+unsafe fn host_server(pool: *mut ngx_pool_t, hi: &ngx_http_headers_in_t) -> Option<ngx_str_t> {
+    Some(match hi.host.as_ref() {
         Some(h) => {
             let v = h.value.as_bytes();
             let host = match v.iter().rposition(|&c| c == b':') {
@@ -126,7 +142,10 @@ unsafe fn derive(pool: *mut ngx_pool_t, hi: &mut ngx_http_headers_in_t) -> Optio
             pool_str(pool, &host)?
         }
         None => ngx_str_t::empty(),
-    };
+    })
+}
+
+unsafe fn set_connection_type(hi: &mut ngx_http_headers_in_t) {
     let conn = hi
         .connection
         .as_ref()
@@ -137,7 +156,51 @@ unsafe fn derive(pool: *mut ngx_pool_t, hi: &mut ngx_http_headers_in_t) -> Optio
         _ => 0,
     };
     hi.set_connection_type(ct as _);
-    Some(())
+}
+
+/// The browser flags nginx derives from User-Agent (`$msie`,
+/// modern_browser/ancient_browser).
+unsafe fn set_browser_flags(hi: &mut ngx_http_headers_in_t) {
+    let ua = hi
+        .user_agent
+        .as_ref()
+        .map(|h| h.value.as_bytes())
+        .unwrap_or_default();
+    let find = |n: &[u8]| ua.windows(n.len()).position(|w| w == n);
+    let (mut msie, mut msie6) = (false, false);
+    if let Some(i) = find(b"MSIE ").filter(|i| i + 7 < ua.len()) {
+        msie = true;
+        if ua[i + 6] == b'.' {
+            msie6 = match ua[i + 5] {
+                b'4' | b'5' => true,
+                b'6' => !contains(&ua[(i + 8).min(ua.len())..], b"SV1"),
+                _ => false,
+            };
+        }
+    }
+    let opera = find(b"Opera").is_some();
+    if opera {
+        (msie, msie6) = (false, false);
+    }
+    let (mut gecko, mut chrome, mut safari, mut konqueror) = (false, false, false, false);
+    if !msie && !opera {
+        if find(b"Gecko/").is_some() {
+            gecko = true;
+        } else if find(b"Chrome/").is_some() {
+            chrome = true;
+        } else if find(b"Safari/").is_some() && find(b"Mac OS X").is_some() {
+            safari = true;
+        } else if find(b"Konqueror").is_some() {
+            konqueror = true;
+        }
+    }
+    hi.set_msie(msie as _);
+    hi.set_msie6(msie6 as _);
+    hi.set_opera(opera as _);
+    hi.set_gecko(gecko as _);
+    hi.set_chrome(chrome as _);
+    hi.set_safari(safari as _);
+    hi.set_konqueror(konqueror as _);
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
@@ -166,7 +229,7 @@ pub unsafe fn set(r: *mut ngx_http_request_t, name: &[u8], values: &[Vec<u8>]) -
         push_values(pool, &mut items, name, values)?;
     }
     super::headers::replace_all(pool, list, &items)?;
-    sync(r)
+    sync(r, name)
 }
 
 unsafe fn push_values(
