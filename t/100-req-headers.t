@@ -237,3 +237,29 @@ GET /t
 --- no_error_log
 [error]
 
+
+
+
+=== TEST 9: raw_header of a head spread over large header buffers is rebuilt
+--- config
+    client_header_buffer_size 128;
+    large_client_header_buffers 4 1k;
+    location /t {
+        content_by_lua_block {
+            local raw = ngx.req.raw_header()
+            ngx.say(#raw, " ", raw:sub(1, 15), " ", raw:sub(-4) == "\r\n\r\n")
+            ngx.say(raw:find("X-Long: " .. string.rep("a", 800), 1, true) ~= nil)
+            ngx.say(raw:find("X-Other: " .. string.rep("b", 800), 1, true) ~= nil)
+        }
+    }
+--- request
+GET /t
+--- more_headers eval
+"X-Long: " . ("a" x 800) . "\r\nX-Other: " . ("b" x 800) . "\r\n"
+--- response_body_like
+^\d+ GET /t HTTP/1.1 true
+true
+true
+--- no_error_log
+[error]
+

@@ -114,19 +114,26 @@ unsafe fn read_body_impl(l: *mut lua_State) -> LuaRet {
     let ctx_ptr: *mut RequestCtx = ctx;
     let co = ctx.running;
     let w = body_wait::arm(&mut *ctx_ptr, co);
-    let t = ctx.running_thread().ok_or("no request thread to suspend")?;
-    t.wait = Some(w);
+    match ctx.running_thread() {
+        Some(t) => t.wait = Some(w),
+        None => {
+            // Not reachable from request code; keep nginx's reader from
+            // resuming nothing.
+            ctx.body_waiter = std::ptr::null_mut();
+            return Err("no request thread to suspend".into());
+        }
+    }
     Ok(yield_wait(l))
 }
 
-unsafe fn discard_body_impl(_l: *mut lua_State) -> LuaRet {
+unsafe fn discard_body_impl(l: *mut lua_State) -> LuaRet {
     phase::check(BODY_PHASES)?;
     let r = request()?;
     let rc = ngx_http_discard_request_body(r);
     if rc != 0 && rc != NGX_AGAIN as isize {
         let ctx = ctx::request()?;
         ctx.exit_code = Some(rc);
-        return Ok(yield_wait(_l));
+        return Ok(yield_wait(l));
     }
     Ok(0)
 }
@@ -250,6 +257,12 @@ unsafe fn set_body_file_impl(l: *mut lua_State) -> LuaRet {
     let rb = read_body_struct(r)?;
     let mut cpath = path.clone();
     cpath.push(0);
+    let name = pool_str((*r).pool, &cpath).ok_or("no memory")?;
+    let tf = ngx_pcalloc((*r).pool, size_of::<ngx_temp_file_t>()) as *mut ngx_temp_file_t;
+    let cln = ngx_pool_cleanup_add((*r).pool, size_of::<ngx_pool_cleanup_file_t>());
+    if tf.is_null() || cln.is_null() {
+        return Err("no memory".into());
+    }
     let fd = libc::open(cpath.as_ptr().cast(), libc::O_RDONLY);
     if fd < 0 {
         return Err(format!(
@@ -263,13 +276,6 @@ unsafe fn set_body_file_impl(l: *mut lua_State) -> LuaRet {
         libc::close(fd);
         return Err("failed to stat the body file".into());
     }
-    let tf = ngx_pcalloc((*r).pool, size_of::<ngx_temp_file_t>()) as *mut ngx_temp_file_t;
-    let cln = ngx_pool_cleanup_add((*r).pool, size_of::<ngx_pool_cleanup_file_t>());
-    if tf.is_null() || cln.is_null() {
-        libc::close(fd);
-        return Err("no memory".into());
-    }
-    let name = pool_str((*r).pool, &cpath).ok_or("no memory")?;
     (*tf).file.fd = fd;
     (*tf).file.name = nginx_sys::ngx_str_t {
         len: path.len(),
