@@ -263,3 +263,29 @@ true
 --- no_error_log
 [error]
 
+
+
+
+=== TEST 10: huge header values and many headers set from Lua
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.req.set_header("X-Big", string.rep("a", 1000000))
+            local many = {}
+            for i = 1, 5000 do many[i] = tostring(i) end
+            ngx.req.set_header("X-Many", many)
+            local h = ngx.req.get_headers(0)
+            ngx.header.X_Resp = many
+            local n = #ngx.header.x_resp
+            ngx.header.X_Resp = nil
+            ngx.say(#h["x-big"], " ", #h["x-many"], " ", h["x-many"][5000])
+            ngx.say(n, " ", ngx.header.x_resp)
+        }
+    }
+--- request
+GET /t
+--- response_body
+1000000 5000 5000
+5000 nil
+--- no_error_log
+[error]
