@@ -11,7 +11,7 @@ __DATA__
     location /t {
         content_by_lua_block {
             ngx.say(ngx.escape_uri("a b&c=d/é~-._!*'()"))
-            ngx.say(ngx.escape_uri("/a b?x#y", 0))
+            ngx.say(ngx.escape_uri("/a b?x#y%\"'&=\1", 0))
             ngx.say(ngx.unescape_uri("a%20b+c%2fd%zz%4"))
             ngx.say(ngx.escape_uri(nil), "|", ngx.unescape_uri(nil), "|", ngx.escape_uri(12))
             ngx.say(ngx.unescape_uri(ngx.escape_uri("\r\n\0\255")) == "\r\n\0\255")
@@ -21,7 +21,7 @@ __DATA__
 GET /t
 --- response_body
 a%20b%26c%3Dd%2F%C3%A9~-._%21%2A%27%28%29
-/a%20b%3Fx%23y
+/a%20b%3Fx%23y%25"'&=%01
 a b c/d%zz%4
 ||12
 true

@@ -8,10 +8,10 @@ fn unreserved(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~')
 }
 
-/// What must be escaped in a whole URI (`ngx.escape_uri(s, 0)`): controls,
-/// space, and bytes that would end or restructure the path.
+/// What must be escaped in a whole URI (`ngx.escape_uri(s, 0)`, nginx's
+/// URI escaping): controls, space, 8-bit bytes, `#`, `%` and `?`.
 fn uri_reserved(c: u8) -> bool {
-    c <= 0x20 || c >= 0x7f || matches!(c, b'"' | b'#' | b'%' | b'?' | b'\'')
+    c <= 0x20 || c >= 0x7f || matches!(c, b'#' | b'%' | b'?')
 }
 
 /// Header names: separators of RFC 7230 tokens, controls and 8-bit bytes.
