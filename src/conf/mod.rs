@@ -5,6 +5,7 @@ pub mod chunk;
 pub mod directives;
 pub mod lua_block;
 pub mod missing;
+pub mod need_body;
 pub mod set_by_lua;
 
 use std::ffi::c_int;
@@ -63,6 +64,7 @@ pub struct LocConf {
     pub http10_buffering: Flag,
     pub use_default_type: Flag,
     pub transform_underscores: Flag,
+    pub need_request_body: Flag,
 }
 
 fn inherit<T: Clone>(slot: &mut Option<T>, prev: &Option<T>) {
@@ -82,6 +84,7 @@ impl Merge for LocConf {
         inherit(&mut self.http10_buffering, &prev.http10_buffering);
         inherit(&mut self.use_default_type, &prev.use_default_type);
         inherit(&mut self.transform_underscores, &prev.transform_underscores);
+        inherit(&mut self.need_request_body, &prev.need_request_body);
         Ok(())
     }
 }

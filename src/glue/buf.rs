@@ -1,8 +1,6 @@
 //! Buffers and chains in a request's pool.
 
-use nginx_sys::{
-    ngx_alloc_chain_link, ngx_buf_t, ngx_chain_t, ngx_create_temp_buf, ngx_pcalloc, ngx_pool_t,
-};
+use nginx_sys::{ngx_alloc_chain_link, ngx_buf_t, ngx_chain_t, ngx_create_temp_buf, ngx_pcalloc, ngx_pool_t};
 
 /// A one-link chain holding a pool copy of `data` (an empty, flagged
 /// buffer when `data` is empty).

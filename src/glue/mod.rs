@@ -3,7 +3,11 @@
 
 pub mod buf;
 pub mod complex;
+pub mod escape;
 pub mod fake_request;
+pub mod headers;
+pub mod headers_in;
+pub mod headers_out;
 pub mod log;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -66,6 +66,11 @@ pub struct RequestCtx {
     pub buffering: bool,
     /// Set once the request pool cleanup ran: nothing may resume any more.
     pub gone: Cell<bool>,
+    /// The thread waiting in ngx.req.read_body, if any.
+    pub body_waiter: *mut super::lua::lua_State,
+    /// The body being built by ngx.req.init_body/append_body, and the size
+    /// above which finish_body puts it in a temporary file.
+    pub body_builder: Option<(Vec<u8>, usize)>,
 }
 
 impl RequestCtx {
@@ -88,6 +93,8 @@ impl RequestCtx {
             buffered: Vec::new(),
             buffering: false,
             gone: Cell::new(false),
+            body_waiter: ptr::null_mut(),
+            body_builder: None,
         }
     }
 

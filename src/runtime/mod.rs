@@ -1,9 +1,11 @@
 //! The Lua VM, the per-request context, the coroutine scheduler and the
 //! phase-permission checks.
 
+pub mod body_wait;
 pub mod client_abort;
 pub mod ctx;
 pub mod lua;
+pub mod need_body;
 pub mod output;
 pub mod phase;
 pub mod run_sync;
