@@ -322,7 +322,12 @@ macro_rules! code_cmds {
 
 /// Every area's directives; an area with directives of its own adds its
 /// slice here.
-const GROUPS: &[&[ngx_command_t]] = &[&flat3(CODE), &OTHER, &super::set_by_lua::COMMANDS];
+const GROUPS: &[&[ngx_command_t]] = &[
+    &flat3(CODE),
+    &OTHER,
+    &super::set_by_lua::COMMANDS,
+    &super::filter_by_lua::COMMANDS,
+];
 
 const MISSING: usize = super::missing::NAMES.len();
 const ALL: usize = count(GROUPS) + MISSING + 1;

@@ -3,6 +3,7 @@
 
 pub mod buf;
 pub mod complex;
+pub mod list;
 pub mod log;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -60,6 +60,11 @@ pub struct RequestCtx {
     pub buffering: bool,
     /// Set once the request pool cleanup ran: nothing may resume any more.
     pub gone: Cell<bool>,
+    /// body_filter_by_lua: its reusable output buffers, and whether it ended
+    /// the body (`ngx.arg[2] = true`), after which data is discarded.
+    pub filter_free: *mut nginx_sys::ngx_chain_t,
+    pub filter_busy: *mut nginx_sys::ngx_chain_t,
+    pub filter_eof: bool,
 }
 
 impl RequestCtx {
@@ -79,6 +84,9 @@ impl RequestCtx {
             buffered: Vec::new(),
             buffering: false,
             gone: Cell::new(false),
+            filter_free: ptr::null_mut(),
+            filter_busy: ptr::null_mut(),
+            filter_eof: false,
         }
     }
 

@@ -1,6 +1,7 @@
 //! The Lua VM, the per-request context, the coroutine scheduler and the
 //! phase-permission checks.
 
+pub mod capture;
 pub mod ctx;
 pub mod lua;
 pub mod output;
