@@ -39,7 +39,6 @@ stub(sub("req"), "ngx.req.", {
     "append_body", "finish_body", "socket",
 })
 stub(sub("resp"), "ngx.resp.", { "get_headers" })
-stub(sub("location"), "ngx.location.", { "capture", "capture_multi" })
 stub(sub("thread"), "ngx.thread.", { "spawn", "wait", "kill" })
 stub(sub("timer"), "ngx.timer.", { "at", "every", "running_count", "pending_count" })
 stub(sub("socket"), "ngx.socket.", { "tcp", "udp", "stream", "connect" })

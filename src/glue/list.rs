@@ -1,6 +1,6 @@
 //! nginx lists (`ngx_list_t`): header lists of requests.
 
-use nginx_sys::{ngx_list_create, ngx_list_part_t, ngx_list_push, ngx_list_t, ngx_pool_t, ngx_table_elt_t};
+use nginx_sys::{ngx_list_part_t, ngx_list_push, ngx_list_t, ngx_palloc, ngx_pool_t, ngx_table_elt_t};
 
 /// The elements of `list`, in order.
 ///
@@ -19,16 +19,25 @@ pub unsafe fn elts<T>(list: *const ngx_list_t) -> Vec<*mut T> {
     out
 }
 
-/// A fresh header list in `pool`, copied into `*slot`.
+/// Makes `*slot` a fresh, empty header list (in place: the list points
+/// into itself).
 ///
 /// # Safety
 /// `pool` must be live; `slot` must be valid for writes.
 pub unsafe fn init_headers(pool: *mut ngx_pool_t, slot: *mut ngx_list_t) -> bool {
-    let l = ngx_list_create(pool, 20, std::mem::size_of::<ngx_table_elt_t>());
-    if l.is_null() {
+    let n = 20;
+    let size = std::mem::size_of::<ngx_table_elt_t>();
+    let elts = ngx_palloc(pool, n * size);
+    if elts.is_null() {
         return false;
     }
-    *slot = *l;
+    (*slot).part.elts = elts;
+    (*slot).part.nelts = 0;
+    (*slot).part.next = std::ptr::null_mut();
+    (*slot).last = &mut (*slot).part;
+    (*slot).size = size;
+    (*slot).nalloc = n;
+    (*slot).pool = pool;
     true
 }
 

@@ -115,7 +115,9 @@ unsafe fn slot<'a>(r: *mut ngx_http_request_t) -> Option<&'a Slot> {
         return None;
     }
     let ps = (*r).post_subrequest;
-    if ps.is_null() || (*ps).handler != Some(on_finalize as _) {
+    if ps.is_null()
+        || (*ps).handler.map(|f| f as *const () as usize) != Some(on_finalize as *const () as usize)
+    {
         return None;
     }
     ((*ps).data as *const Slot).as_ref()
@@ -281,7 +283,9 @@ impl Drop for CaptureWait {
         // SAFETY: the parent outlives its waits (dropped at the latest by its
         // pool cleanup, before its memory goes).
         unsafe {
-            if (*g.pr).write_event_handler == Some(on_parent_posted as _) {
+            if (*g.pr).write_event_handler.map(|f| f as *const () as usize)
+                == Some(on_parent_posted as *const () as usize)
+            {
                 (*g.pr).write_event_handler = Some(ngx_http_request_empty_handler);
             }
         }
