@@ -43,13 +43,16 @@ pub unsafe fn install(l: *mut lua_State) {
     ffi::lua_pop(l, 1);
 }
 
+/// Name/value pairs (the `vars` option).
+type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// One subrequest as the Lua code asked for it.
 struct Spec {
     uri: Vec<u8>,
     extra_args: Vec<u8>,
     method: usize,
     body: Option<Vec<u8>>,
-    vars: Vec<(Vec<u8>, Vec<u8>)>,
+    vars: Pairs,
     share_vars: bool,
     copy_vars: bool,
     forward_body: bool,
@@ -249,7 +252,7 @@ unsafe fn bool_option(l: *mut lua_State, o: i32, name: &CStr) -> Result<bool, St
     }
 }
 
-unsafe fn read_vars(l: *mut lua_State, t: i32) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+unsafe fn read_vars(l: *mut lua_State, t: i32) -> Result<Pairs, String> {
     let mut out = Vec::new();
     ffi::lua_pushnil(l);
     while ffi::lua_next(l, t) != 0 {
