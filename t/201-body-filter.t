@@ -39,6 +39,7 @@ chunk: [] eof: true
 >>> foo.txt
 static body
 --- config
+    sendfile on;
     location /foo.txt {
         body_filter_by_lua_block {
             ngx.arg[1] = string.gsub(ngx.arg[1], "static", "STATIC")
@@ -263,3 +264,88 @@ several calls: true
 --- error_log
 failed to run body_filter_by_lua*:
 bad filter
+
+
+
+=== TEST 11: flush-only chains reach the filter and keep flushing
+--- config
+    location /t {
+        body_filter_by_lua_block {
+            if ngx.arg[1] == "" and not ngx.arg[2] then
+                ngx.ctx.flushes = (ngx.ctx.flushes or 0) + 1
+            end
+            if ngx.arg[2] then
+                ngx.arg[1] = "flush-only calls: " .. (ngx.ctx.flushes or 0) .. "\n"
+            end
+        }
+        content_by_lua_block {
+            ngx.say("one")
+            ngx.flush(true)
+            ngx.flush()
+            ngx.say("two")
+            local ok, err = ngx.flush(true)
+            ngx.say("flushed: ", ok)
+        }
+    }
+--- request
+GET /t
+--- response_body
+one
+two
+flushed: 1
+flush-only calls: 3
+--- no_error_log
+[error]
+
+
+
+=== TEST 12: output APIs are disabled in body filters; body_filter_by_lua_file
+--- user_files
+>>> bf.lua
+local ok, err = pcall(ngx.say, "x")
+if ngx.arg[2] then
+    ngx.arg[1] = "say: " .. err .. "\n"
+end
+--- config
+    location /t {
+        body_filter_by_lua_file html/bf.lua;
+        content_by_lua_block { ngx.print("ignored") }
+    }
+--- request
+GET /t
+--- response_body
+ignoredsay: API disabled in the context of body_filter_by_lua*
+--- no_error_log
+[error]
+
+
+
+=== TEST 13: truncation inside a captured subrequest
+--- config
+    location /sub {
+        body_filter_by_lua_block {
+            if ngx.arg[1] == "cut\n" then
+                ngx.arg[2] = true
+            end
+        }
+        content_by_lua_block {
+            ngx.say("keep")
+            ngx.say("cut")
+            ngx.say("lost")
+        }
+    }
+    location /t {
+        content_by_lua_block {
+            local res = ngx.location.capture("/sub")
+            ngx.print(res.body)
+            ngx.say("truncated: ", res.truncated)
+        }
+    }
+--- request
+GET /t
+--- response_body
+keep
+cut
+truncated: false
+--- no_error_log
+[error]

@@ -445,3 +445,55 @@ hello
 len=5
 len=0
 len=5
+
+
+
+=== TEST 16: HTTP/1.0 client: captured Lua content is complete
+--- config
+    location /sub {
+        content_by_lua_block {
+            ngx.say("part1")
+            ngx.flush()
+            ngx.say("part2")
+        }
+    }
+    location /t {
+        content_by_lua_block {
+            local res = ngx.location.capture("/sub")
+            ngx.print(res.body)
+            ngx.say(res.truncated)
+        }
+    }
+--- request
+GET /t HTTP/1.0
+--- response_body
+part1
+part2
+false
+--- no_error_log
+[error]
+
+
+
+=== TEST 17: header filter sees the subrequest and the main request
+--- config
+    header_filter_by_lua_block {
+        ngx.log(ngx.WARN, "hf: ", ngx.var.uri, " sub: ", ngx.is_subrequest)
+    }
+    location /sub {
+        return 200 "s";
+    }
+    location /t {
+        content_by_lua_block {
+            ngx.say(ngx.location.capture("/sub").body)
+        }
+    }
+--- request
+GET /t
+--- response_body
+s
+--- error_log
+hf: /sub sub: true
+hf: /t sub: false
+--- no_error_log
+[error]
