@@ -136,6 +136,10 @@ boom
         header_filter_by_lua_block {
             local ok, err = pcall(ngx.sleep, 0.01)
             ngx.log(ngx.WARN, "sleep: ", err)
+            ok, err = pcall(ngx.location.capture, "/x")
+            ngx.log(ngx.WARN, "capture: ", err)
+            ok, err = pcall(ngx.say, "x")
+            ngx.log(ngx.WARN, "say: ", err)
         }
         content_by_lua_block { ngx.say("ok") }
     }
@@ -144,7 +148,9 @@ GET /t
 --- response_body
 ok
 --- error_log
-API disabled in the context of header_filter_by_lua*
+sleep: API disabled in the context of header_filter_by_lua*
+capture: API disabled in the context of header_filter_by_lua*
+say: API disabled in the context of header_filter_by_lua*
 
 
 
@@ -178,3 +184,66 @@ GET /t?x=1
 --- error_code: 206
 --- response_body
 x
+
+
+
+=== TEST 10: ngx.exit in the header filter: an error status replaces the response
+--- config
+    location /t {
+        header_filter_by_lua_block {
+            if ngx.var.arg_deny then
+                ngx.exit(403)
+                ngx.log(ngx.WARN, "ngx.exit returned")
+                return
+            end
+        }
+        content_by_lua_block { ngx.say("allowed") }
+    }
+--- request eval
+["GET /t?deny=1", "GET /t"]
+--- error_code eval
+[403, 200]
+--- response_body_like eval
+["403 Forbidden", "^allowed\n\$"]
+--- error_log
+ngx.exit returned
+--- no_error_log
+[error]
+
+
+
+=== TEST 11: ngx.exit(ngx.OK) in the header filter goes on
+--- config
+    location /t {
+        header_filter_by_lua_block {
+            return ngx.exit(ngx.OK)
+        }
+        content_by_lua_block { ngx.say("content") }
+    }
+--- request
+GET /t
+--- response_body
+content
+--- no_error_log
+[error]
+
+
+
+=== TEST 12: ngx.exit(444) in the header filter aborts the response
+--- config
+    location /t {
+        header_filter_by_lua_block {
+            return ngx.exit(444)
+        }
+        content_by_lua_block {
+            local ok, err = ngx.say("content")
+            ngx.log(ngx.WARN, "say: ", err)
+        }
+    }
+--- request
+GET /t
+--- ignore_response
+--- error_log
+say: nginx output filter error
+--- no_error_log
+[alert]

@@ -497,3 +497,41 @@ hf: /sub sub: true
 hf: /t sub: false
 --- no_error_log
 [error]
+
+
+
+=== TEST 18: capture inside a user coroutine; ngx.exit and errors in the subrequest
+--- config
+    location /forbidden {
+        content_by_lua_block { ngx.exit(403) }
+    }
+    location /broken {
+        content_by_lua_block {
+            ngx.say("partial")
+            ngx.flush(true)
+            error("oops")
+        }
+    }
+    location /ok {
+        return 200 "fine";
+    }
+    location /t {
+        content_by_lua_block {
+            local f = coroutine.wrap(function()
+                local res = ngx.location.capture("/ok")
+                coroutine.yield(res.body)
+                return ngx.location.capture("/forbidden").status
+            end)
+            ngx.say(f(), " ", f())
+            local res = ngx.location.capture("/broken")
+            ngx.say(res.status, " [", res.body, "] ", res.truncated)
+        }
+    }
+--- request
+GET /t
+--- response_body
+fine 403
+200 [partial
+] true
+--- error_log
+oops

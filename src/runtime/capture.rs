@@ -206,17 +206,19 @@ unsafe fn finalize(r: *mut ngx_http_request_t, s: &Slot, rc: ngx_int_t) -> ngx_i
         };
     }
     let mut out = rc;
-    let emulated = special(rc);
-    if emulated {
-        if rc > NGX_OK as ngx_int_t {
+    // An error status before any output: the response is that status alone.
+    let mut error_page = false;
+    if special(rc) {
+        if rc > NGX_OK as ngx_int_t && (*r).header_sent() == 0 {
+            error_page = true;
             (*r).err_status = rc as _;
             (*r).set_expect_tested(1);
             (*r).headers_out.content_type.len = 0;
             (*r).headers_out.content_length_n = 0;
-            if (*r).header_sent() == 0 {
-                ngx_http_send_header(r);
-            }
+            ngx_http_send_header(r);
         }
+        // Keeps nginx from sending its error page, or from ending the main
+        // request for an error in this one.
         out = NGX_OK as ngx_int_t;
     }
     {
@@ -224,7 +226,7 @@ unsafe fn finalize(r: *mut ngx_http_request_t, s: &Slot, rc: ngx_int_t) -> ngx_i
         let resp = &mut responses[s.index];
         resp.status = if status >= 100 { status } else { 0 };
         resp.headers = headers(r);
-        resp.truncated = resp.over_limit || !(resp.seen_last || emulated || (*r).header_only() != 0);
+        resp.truncated = resp.over_limit || !(resp.seen_last || error_page || (*r).header_only() != 0);
     }
     // Let nginx complete the subrequest now and post its parent.
     (*c).data = r.cast();
