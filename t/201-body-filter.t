@@ -349,3 +349,36 @@ cut
 truncated: false
 --- no_error_log
 [error]
+
+
+
+=== TEST 14: ngx.arg[1] takes a (nested) table of strings and numbers
+--- config
+    location /t {
+        body_filter_by_lua_block {
+            if ngx.arg[1] ~= "" then
+                ngx.arg[1] = { "<", { ngx.arg[1], 42 }, ">" }
+            end
+        }
+        content_by_lua_block { ngx.print("x") }
+    }
+--- request
+GET /t
+--- response_body chomp
+<x42>
+--- no_error_log
+[error]
+
+
+
+=== TEST 15: a bad ngx.arg[1] type is an error
+--- config
+    location /bad {
+        body_filter_by_lua_block { ngx.arg[1] = true }
+        content_by_lua_block { ngx.print("x") }
+    }
+--- request
+GET /bad
+--- ignore_response
+--- error_log
+bad ngx.arg[1] value type: boolean

@@ -223,16 +223,38 @@ unsafe fn read_arg(l: *mut lua_State) -> Result<(Vec<u8>, bool), String> {
         return Err("ngx.arg is not a table any more".into());
     }
     ffi::lua_rawgeti(l, -1, 1);
-    let data = match ffi::lua_type(l, -1) {
-        ffi::LUA_TNIL => Ok(Vec::new()),
-        ffi::LUA_TSTRING | ffi::LUA_TNUMBER => Ok(to_bytes(l, -1).unwrap_or_default().to_vec()),
-        _ => Err(format!(
-            "bad ngx.arg[1] value type: {} (string, number or nil expected)",
-            crate::runtime::lua::type_name(l, -1)
-        )),
+    let mut data = Vec::new();
+    let res = if ffi::lua_type(l, -1) == ffi::LUA_TNIL {
+        Ok(())
+    } else {
+        append_value(l, &mut data, 0)
     };
     ffi::lua_rawgeti(l, -2, 2);
     let eof = ffi::lua_toboolean(l, -1) != 0;
     ffi::lua_pop(l, 4);
-    data.map(|d| (d, eof))
+    res.map(|_| (data, eof))
+}
+
+/// Appends the value on top of the stack: a string, a number, or an array
+/// of them (nested, as `ngx.print` takes them).
+unsafe fn append_value(l: *mut lua_State, out: &mut Vec<u8>, depth: usize) -> Result<(), String> {
+    match ffi::lua_type(l, -1) {
+        ffi::LUA_TSTRING | ffi::LUA_TNUMBER => {
+            out.extend_from_slice(to_bytes(l, -1).unwrap_or_default());
+            Ok(())
+        }
+        ffi::LUA_TTABLE if depth < 32 => {
+            for i in 1..=ffi::lua_objlen(l, -1) {
+                ffi::lua_rawgeti(l, -1, i as ffi::lua_Integer);
+                let r = append_value(l, out, depth + 1);
+                ffi::lua_pop(l, 1);
+                r?;
+            }
+            Ok(())
+        }
+        _ => Err(format!(
+            "bad ngx.arg[1] value type: {} (string, number, table or nil expected)",
+            crate::runtime::lua::type_name(l, -1)
+        )),
+    }
 }
