@@ -535,3 +535,62 @@ fine 403
 ] true
 --- error_log
 oops
+
+
+
+=== TEST 19: unbuffered proxy and an upstream that sends its body in pieces
+--- config
+    location /pieces {
+        content_by_lua_block {
+            for i = 1, 5 do
+                ngx.print(string.rep(tostring(i), 10000))
+                ngx.flush(true)
+                ngx.sleep(0.001)
+            end
+        }
+    }
+    location /proxy {
+        proxy_buffering off;
+        proxy_http_version 1.1;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/pieces;
+    }
+    location /t {
+        content_by_lua_block {
+            local res = ngx.location.capture("/proxy")
+            local expected = {}
+            for i = 1, 5 do expected[i] = string.rep(tostring(i), 10000) end
+            ngx.say(res.status, " ", #res.body, " ", res.body == table.concat(expected), " ", res.truncated)
+        }
+    }
+--- request
+GET /t
+--- response_body
+200 50000 true false
+--- no_error_log
+[error]
+
+
+
+=== TEST 20: an upstream that closes early gives a truncated body
+--- config
+    location /short {
+        content_by_lua_block {
+            ngx.print("abc")
+            ngx.flush(true)
+            ngx.exit(444)
+        }
+    }
+    location /proxy {
+        proxy_http_version 1.1;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/short;
+    }
+    location /t {
+        content_by_lua_block {
+            local res = ngx.location.capture("/proxy")
+            ngx.say(res.status, " [", res.body, "] ", res.truncated)
+        }
+    }
+--- request
+GET /t
+--- response_body
+200 [abc] true
