@@ -65,10 +65,11 @@ unsafe fn run(r: *mut ngx_http_request_t, input: *mut ngx_chain_t) -> ngx_int_t 
         }
         _ => (input, None),
     };
-    if capture::is_captured(r) {
-        return capture::body(r, out);
-    }
-    let rc = next(r, out);
+    let rc = if capture::is_captured(r) {
+        capture::body(r, out)
+    } else {
+        next(r, out)
+    };
     if let Some(ctx) = ctx {
         let mut out = out;
         ngx_chain_update_chains(
