@@ -5,6 +5,7 @@ pub mod buf;
 pub mod complex;
 pub mod list;
 pub mod log;
+pub mod subrequest;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
