@@ -105,9 +105,11 @@ pub unsafe fn post_subrequest(
 }
 
 unsafe extern "C" fn free_slot(data: *mut c_void) {
-    // SAFETY: `data` is the Box leaked in post_subrequest; the pool runs
-    // this cleanup once.
-    unsafe { drop(Box::from_raw(data as *mut Slot)) };
+    crate::glue::catch((), || {
+        // SAFETY: `data` is the Box leaked in post_subrequest; the pool runs
+        // this cleanup once.
+        unsafe { drop(Box::from_raw(data as *mut Slot)) };
+    })
 }
 
 unsafe fn slot<'a>(r: *mut ngx_http_request_t) -> Option<&'a Slot> {
