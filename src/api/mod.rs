@@ -4,6 +4,7 @@ pub mod constants;
 pub mod control;
 pub mod coroutine;
 pub mod globals;
+pub mod location;
 pub mod log;
 pub mod missing;
 pub mod ngx_meta;
@@ -46,6 +47,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     req_args::install(l);
     req_body::install(l)?;
     resp_headers::install(l);
+    location::install(l);
     ngx_meta::install(l);
     ffi::lua_setglobal(l, c"ngx".as_ptr());
     log::install_print(l);

@@ -31,12 +31,6 @@ pub unsafe extern "C" fn not_implemented(
 pub const NAMES: &[&std::ffi::CStr] = &[
     c"server_rewrite_by_lua_block",
     c"server_rewrite_by_lua_file",
-    c"header_filter_by_lua",
-    c"header_filter_by_lua_block",
-    c"header_filter_by_lua_file",
-    c"body_filter_by_lua",
-    c"body_filter_by_lua_block",
-    c"body_filter_by_lua_file",
     c"balancer_by_lua_block",
     c"balancer_by_lua_file",
     c"ssl_client_hello_by_lua_block",

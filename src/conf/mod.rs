@@ -3,6 +3,7 @@
 
 pub mod chunk;
 pub mod directives;
+pub mod filter_by_lua;
 pub mod lua_block;
 pub mod missing;
 pub mod need_body;
@@ -65,6 +66,10 @@ pub struct LocConf {
     pub use_default_type: Flag,
     pub transform_underscores: Flag,
     pub need_request_body: Flag,
+    pub header_filter: Option<LuaCode>,
+    pub body_filter: Option<LuaCode>,
+    /// lua_capture_max_body_size: captured bodies past it are truncated (0: no limit).
+    pub capture_max_body_size: Option<usize>,
 }
 
 fn inherit<T: Clone>(slot: &mut Option<T>, prev: &Option<T>) {
@@ -85,6 +90,9 @@ impl Merge for LocConf {
         inherit(&mut self.use_default_type, &prev.use_default_type);
         inherit(&mut self.transform_underscores, &prev.transform_underscores);
         inherit(&mut self.need_request_body, &prev.need_request_body);
+        inherit(&mut self.header_filter, &prev.header_filter);
+        inherit(&mut self.body_filter, &prev.body_filter);
+        inherit(&mut self.capture_max_body_size, &prev.capture_max_body_size);
         Ok(())
     }
 }

@@ -37,3 +37,20 @@ pub unsafe fn chain_from_parts(pool: *mut ngx_pool_t, parts: &[&[u8]]) -> Option
     (*cl).next = std::ptr::null_mut();
     Some(cl)
 }
+
+/// Does the buffer hold its data in memory (not only in a file)?
+///
+/// # Safety
+/// `b` must be a live buffer.
+pub unsafe fn in_memory(b: *const ngx_buf_t) -> bool {
+    (*b).temporary() != 0 || (*b).memory() != 0 || (*b).mmap() != 0
+}
+
+/// Marks the buffer's data as sent, so that its producer may reuse it.
+///
+/// # Safety
+/// `b` must be a live buffer.
+pub unsafe fn consume(b: *mut ngx_buf_t) {
+    (*b).pos = (*b).last;
+    (*b).file_pos = (*b).file_last;
+}

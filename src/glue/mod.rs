@@ -8,7 +8,9 @@ pub mod fake_request;
 pub mod headers;
 pub mod headers_in;
 pub mod headers_out;
+pub mod list;
 pub mod log;
+pub mod subrequest;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 

@@ -3,8 +3,10 @@
 //! nginx expects from that phase.
 
 pub mod access;
+pub mod body_filter;
 pub mod content;
 mod early;
+pub mod header_filter;
 pub mod init;
 pub mod init_worker;
 pub mod log;

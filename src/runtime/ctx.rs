@@ -71,6 +71,11 @@ pub struct RequestCtx {
     /// The body being built by ngx.req.init_body/append_body, and the size
     /// above which finish_body puts it in a temporary file.
     pub body_builder: Option<(Vec<u8>, usize)>,
+    /// body_filter_by_lua: its reusable output buffers, and whether it ended
+    /// the body (`ngx.arg[2] = true`), after which data is discarded.
+    pub filter_free: *mut nginx_sys::ngx_chain_t,
+    pub filter_busy: *mut nginx_sys::ngx_chain_t,
+    pub filter_eof: bool,
 }
 
 impl RequestCtx {
@@ -95,6 +100,9 @@ impl RequestCtx {
             gone: Cell::new(false),
             body_waiter: ptr::null_mut(),
             body_builder: None,
+            filter_free: ptr::null_mut(),
+            filter_busy: ptr::null_mut(),
+            filter_eof: false,
         }
     }
 

@@ -2,6 +2,7 @@
 //! phase-permission checks.
 
 pub mod body_wait;
+pub mod capture;
 pub mod client_abort;
 pub mod ctx;
 pub mod lua;
