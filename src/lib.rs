@@ -3,11 +3,10 @@
 
 mod api;
 mod conf;
+mod exports;
 mod glue;
 mod module;
 mod phase;
 mod runtime;
 
 pub use module::ngx_http_lua_module;
-
-ngx::ngx_modules!(ngx_http_lua_module);

@@ -128,6 +128,9 @@ unsafe fn install_phase_handlers(cf: *mut ngx_conf_t) -> ngx_int_t {
     let ok = (!lmcf.uses_rewrite || add(REWRITE_PHASE, Some(phase::rewrite::handler)))
         && (!lmcf.uses_access || add(ACCESS_PHASE, Some(phase::access::handler)))
         && (!(lmcf.uses_log || lmcf.malloc_trim() > 0) || add(LOG_PHASE, Some(phase::log::handler)));
+    // Always: captured subrequests end in our filters.
+    phase::header_filter::install();
+    phase::body_filter::install();
     if ok {
         Status::NGX_OK.into()
     } else {

@@ -205,7 +205,7 @@ bad argument #2 to 'at' \(function expected, got string\)
     location /t {
         content_by_lua_block {
             ngx.timer.at(100, function(premature)
-                ngx.log(ngx.WARN, "long timer premature: ", premature)
+                ngx.log(ngx.WARN, "long timer premature: ", premature, " exiting: ", ngx.worker.exiting())
             end)
             ngx.say("ok")
         }
@@ -215,4 +215,4 @@ GET /t
 --- response_body
 ok
 --- shutdown_error_log
-long timer premature: true
+long timer premature: true exiting: true

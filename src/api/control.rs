@@ -47,7 +47,13 @@ unsafe fn pool_str(ctx: &RequestCtx, b: &[u8]) -> Result<ngx_str_t, String> {
 }
 
 unsafe fn exit_impl(l: *mut lua_State) -> LuaRet {
-    let p = phase::check(&[Phase::Rewrite, Phase::Access, Phase::Content, Phase::Timer])?;
+    let p = phase::check(&[
+        Phase::Rewrite,
+        Phase::Access,
+        Phase::Content,
+        Phase::Timer,
+        Phase::HeaderFilter,
+    ])?;
     if ffi::lua_gettop(l) != 1 {
         return Err("expecting one argument".into());
     }
@@ -71,6 +77,10 @@ unsafe fn exit_impl(l: *mut lua_State) -> LuaRet {
         nlog::error((*(*r).connection).log, NGX_LOG_ERR, msg.as_bytes());
     }
     ctx.exit_code = Some(status);
+    if p == Phase::HeaderFilter {
+        // Returns at once there (lua-nginx-module); the filter acts on it.
+        return Ok(0);
+    }
     Ok(yield_wait(l))
 }
 

@@ -24,22 +24,6 @@ local function sub(name)
     end
     return t
 end
-stub(ngx, "ngx.", {
-    "escape_uri", "unescape_uri", "encode_args", "decode_args", "encode_base64",
-    "decode_base64", "decode_base64mime", "crc32_short", "crc32_long", "hmac_sha1",
-    "md5", "md5_bin", "sha1_bin", "quote_sql_str", "today", "time", "now",
-    "update_time", "localtime", "utctime", "cookie_time", "http_time",
-    "parse_http_time",
-})
-stub(sub("req"), "ngx.req.", {
-    "is_internal", "start_time", "http_version", "raw_header", "get_method",
-    "set_method", "set_uri", "set_uri_args", "get_uri_args", "get_post_args",
-    "get_headers", "set_header", "clear_header", "read_body", "discard_body",
-    "get_body_data", "get_body_file", "set_body_data", "set_body_file", "init_body",
-    "append_body", "finish_body",
-})
-stub(sub("resp"), "ngx.resp.", { "get_headers" })
-stub(sub("location"), "ngx.location.", { "capture", "capture_multi" })
 stub(sub("re"), "ngx.re.", { "match", "find", "gmatch", "sub", "gsub" })
 stub(sub("worker"), "ngx.worker.", { "pids" })
 "#;

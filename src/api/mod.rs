@@ -4,16 +4,24 @@ pub mod constants;
 pub mod control;
 pub mod coroutine;
 pub mod globals;
+pub mod location;
 pub mod log;
 pub mod missing;
 pub mod ngx_meta;
 pub mod output;
+pub mod req;
+pub mod req_args;
+pub mod req_body;
+pub mod req_headers;
 pub mod req_socket;
+pub mod resp_headers;
 pub mod semaphore;
 pub mod sleep;
 pub mod socket_tcp;
 pub mod socket_udp;
+pub mod string;
 pub mod thread;
+pub mod time;
 pub mod timer;
 pub mod var;
 pub mod worker;
@@ -35,6 +43,14 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     timer::install(l);
     var::install(l);
     worker::install(l);
+    string::install(l);
+    time::install(l);
+    req::install(l);
+    req_headers::install(l)?;
+    req_args::install(l);
+    req_body::install(l)?;
+    resp_headers::install(l);
+    location::install(l);
     ngx_meta::install(l);
     socket_tcp::install(l)?;
     socket_udp::install(l);
@@ -43,6 +59,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     log::install_print(l);
     coroutine::install(l)?;
     semaphore::install(l);
+    string::install_base64_module(l);
     missing::install(l)?;
     preload_resty_core(l)
 }

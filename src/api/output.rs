@@ -120,9 +120,36 @@ unsafe fn push_result(l: *mut lua_State, r: Result<(), &'static str>) -> c_int {
     }
 }
 
+/// The arguments as byte slices when all are strings or numbers (the
+/// common case), borrowed from the Lua stack: no copy before the one into
+/// the output buffer.
+unsafe fn plain_parts<'a>(l: *mut lua_State, n: c_int, newline: bool) -> Option<([&'a [u8]; 16], usize)> {
+    if n >= 16 {
+        return None;
+    }
+    let mut parts: [&[u8]; 16] = [&[]; 16];
+    for i in 1..=n {
+        let t = ffi::lua_type(l, i);
+        if t != ffi::LUA_TSTRING && t != ffi::LUA_TNUMBER {
+            return None;
+        }
+        // Numbers become strings in place: these slots are our arguments.
+        parts[i as usize - 1] = to_bytes(l, i).unwrap_or_default();
+    }
+    let mut k = n as usize;
+    if newline {
+        parts[k] = b"\n";
+        k += 1;
+    }
+    Some((parts, k))
+}
+
 unsafe fn write_args(l: *mut lua_State, fname: &str, newline: bool) -> LuaRet {
     phase::check(REQUEST_YIELDABLE)?;
     let ctx = ctx::request()?;
+    if let Some((parts, k)) = plain_parts(l, ffi::lua_gettop(l), newline) {
+        return Ok(push_result(l, output::write_parts(ctx, &parts[..k], false)));
+    }
     let mut data = collect(l, fname)?;
     if newline {
         data.push(b'\n');

@@ -335,6 +335,8 @@ const GROUPS: &[&[ngx_command_t]] = &[
     &flat3(CODE),
     &OTHER,
     &super::set_by_lua::COMMANDS,
+    &super::need_body::COMMANDS,
+    &super::filter_by_lua::COMMANDS,
     &super::socket::COMMANDS,
 ];
 

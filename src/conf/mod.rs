@@ -3,8 +3,10 @@
 
 pub mod chunk;
 pub mod directives;
+pub mod filter_by_lua;
 pub mod lua_block;
 pub mod missing;
+pub mod need_body;
 pub mod set_by_lua;
 pub mod socket;
 
@@ -64,6 +66,11 @@ pub struct LocConf {
     pub http10_buffering: Flag,
     pub use_default_type: Flag,
     pub transform_underscores: Flag,
+    pub need_request_body: Flag,
+    pub header_filter: Option<LuaCode>,
+    pub body_filter: Option<LuaCode>,
+    /// lua_capture_max_body_size: captured bodies past it are truncated (0: no limit).
+    pub capture_max_body_size: Option<usize>,
     pub socket: socket::SocketConf,
 }
 
@@ -84,6 +91,10 @@ impl Merge for LocConf {
         inherit(&mut self.http10_buffering, &prev.http10_buffering);
         inherit(&mut self.use_default_type, &prev.use_default_type);
         inherit(&mut self.transform_underscores, &prev.transform_underscores);
+        inherit(&mut self.need_request_body, &prev.need_request_body);
+        inherit(&mut self.header_filter, &prev.header_filter);
+        inherit(&mut self.body_filter, &prev.body_filter);
+        inherit(&mut self.capture_max_body_size, &prev.capture_max_body_size);
         self.socket.merge(&prev.socket);
         Ok(())
     }

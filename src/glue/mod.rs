@@ -3,9 +3,15 @@
 
 pub mod buf;
 pub mod complex;
+pub mod escape;
 pub mod fake_request;
+pub mod headers;
+pub mod headers_in;
+pub mod headers_out;
+pub mod list;
 pub mod log;
 pub mod peer;
+pub mod subrequest;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 

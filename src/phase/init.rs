@@ -29,6 +29,10 @@ pub unsafe fn run(cf: *mut ngx_conf_t, lmcf: &mut MainConf) -> *mut c_char {
     let Some(code) = lmcf.init.clone() else {
         return NGX_CONF_OK;
     };
+    // `nginx -s ...` parses the configuration only to find the pid file.
+    if nginx_sys::ngx_process == nginx_sys::NGX_PROCESS_SIGNALLER as nginx_sys::ngx_uint_t {
+        return NGX_CONF_OK;
+    }
     let func = match &code.0.source {
         Source::Inline => Ok(code.0.func.get()),
         Source::File(FilePath::Fixed(p)) => vm.load_file(p, true),

@@ -3,8 +3,10 @@
 //! nginx expects from that phase.
 
 pub mod access;
+pub mod body_filter;
 pub mod content;
 mod early;
+pub mod header_filter;
 pub mod init;
 pub mod init_worker;
 pub mod log;
@@ -24,7 +26,7 @@ use crate::glue::{complex, log as nlog};
 use crate::module::loc_conf;
 use crate::runtime::ctx::{Outcome, RequestCtx};
 use crate::runtime::phase::Phase;
-use crate::runtime::{scheduler, vm};
+use crate::runtime::vm;
 
 /// The registry reference of the code's function, loading a file if needed.
 /// The bool says whether the caller must drop the reference after use.
@@ -60,7 +62,7 @@ pub fn run(ctx: &mut RequestCtx, code: &LuaCode, phase: Phase) -> Outcome {
             return Outcome::Error;
         }
     };
-    let outcome = scheduler::start(ctx, func);
+    let outcome = crate::runtime::need_body::start(ctx, func, phase);
     if owned {
         if let Some(vm) = vm::current() {
             vm.unref(func);

@@ -66,6 +66,16 @@ pub struct RequestCtx {
     pub buffering: bool,
     /// Set once the request pool cleanup ran: nothing may resume any more.
     pub gone: Cell<bool>,
+    /// The thread waiting in ngx.req.read_body, if any.
+    pub body_waiter: *mut super::lua::lua_State,
+    /// The body being built by ngx.req.init_body/append_body, and the size
+    /// above which finish_body puts it in a temporary file.
+    pub body_builder: Option<(Vec<u8>, usize)>,
+    /// body_filter_by_lua: its reusable output buffers, and whether it ended
+    /// the body (`ngx.arg[2] = true`), after which data is discarded.
+    pub filter_free: *mut nginx_sys::ngx_chain_t,
+    pub filter_busy: *mut nginx_sys::ngx_chain_t,
+    pub filter_eof: bool,
     /// The `ngx.req.socket()` state, which the request's event handlers feed.
     pub req_sock: *mut super::tcp_sock::TcpSock,
 }
@@ -90,6 +100,11 @@ impl RequestCtx {
             buffered: Vec::new(),
             buffering: false,
             gone: Cell::new(false),
+            body_waiter: ptr::null_mut(),
+            body_builder: None,
+            filter_free: ptr::null_mut(),
+            filter_busy: ptr::null_mut(),
+            filter_eof: false,
             req_sock: ptr::null_mut(),
         }
     }

@@ -1,10 +1,13 @@
 //! The Lua VM, the per-request context, the coroutine scheduler and the
 //! phase-permission checks.
 
+pub mod body_wait;
+pub mod capture;
 pub mod chunked;
 pub mod client_abort;
 pub mod ctx;
 pub mod lua;
+pub mod need_body;
 pub mod output;
 pub mod phase;
 pub mod run_sync;

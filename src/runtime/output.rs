@@ -8,7 +8,7 @@ use nginx_sys::{
 
 use super::ctx::RequestCtx;
 use crate::conf::LocConf;
-use crate::glue::buf::chain_from_bytes;
+use crate::glue::buf::{chain_from_bytes, chain_from_parts};
 use crate::module::loc_conf;
 
 fn version_1_0_or_older(r: *mut ngx_http_request_t) -> bool {
@@ -50,6 +50,11 @@ pub fn send_header_if_needed(ctx: &mut RequestCtx) -> ngx_int_t {
 
 /// Writes `data` to the client (through all body filters).
 pub fn write(ctx: &mut RequestCtx, data: &[u8], flush: bool) -> Result<(), &'static str> {
+    write_parts(ctx, &[data], flush)
+}
+
+/// Writes the concatenation of `parts` as one buffer.
+pub fn write_parts(ctx: &mut RequestCtx, parts: &[&[u8]], flush: bool) -> Result<(), &'static str> {
     if ctx.eof_sent {
         return Err("seen eof");
     }
@@ -63,15 +68,15 @@ pub fn write(ctx: &mut RequestCtx, data: &[u8], flush: bool) -> Result<(), &'sta
         return Ok(());
     }
     if ctx.buffering {
-        ctx.buffered.extend_from_slice(data);
+        parts.iter().for_each(|p| ctx.buffered.extend_from_slice(p));
         return Ok(());
     }
-    if data.is_empty() && !flush {
+    if parts.iter().all(|p| p.is_empty()) && !flush {
         return Ok(());
     }
     // SAFETY: r is live; the chain is from its pool.
     unsafe {
-        let cl = chain_from_bytes((*r).pool, data).ok_or("no memory")?;
+        let cl = chain_from_parts((*r).pool, parts).ok_or("no memory")?;
         if flush {
             (*(*cl).buf).set_flush(1);
         }

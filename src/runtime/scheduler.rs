@@ -43,13 +43,15 @@ pub struct LuaThread {
     pub error: Option<String>,
     /// Light threads this thread waits on in `ngx.thread.wait`.
     pub waiting_on: Vec<*mut lua_State>,
+    /// Returned normally: the coroutine can serve again.
+    returned: bool,
 }
 
 impl Drop for LuaThread {
     fn drop(&mut self) {
         self.wait = None;
         if let Some(vm) = vm::current() {
-            vm.unref(self.co_ref);
+            vm.give_thread(self.co, self.co_ref, self.returned);
         }
     }
 }
@@ -87,10 +89,7 @@ pub unsafe fn is_yield_mark(l: *mut lua_State, idx: c_int) -> bool {
 /// Must run with the worker's VM set.
 unsafe fn anchored_thread() -> Result<(*mut lua_State, c_int), String> {
     let vm = vm::current().ok_or("no Lua VM")?;
-    let main = vm.main();
-    let co = ffi::lua_newthread(main);
-    let co_ref = ffi::luaL_ref(main, ffi::LUA_REGISTRYINDEX);
-    Ok((co, co_ref))
+    Ok(vm.take_thread())
 }
 
 fn thread(co: *mut lua_State, co_ref: c_int, parent: *mut lua_State) -> LuaThread {
@@ -103,6 +102,7 @@ fn thread(co: *mut lua_State, co_ref: c_int, parent: *mut lua_State) -> LuaThrea
         parent,
         error: None,
         waiting_on: Vec::new(),
+        returned: false,
     }
 }
 
@@ -260,6 +260,7 @@ fn settle(ctx: &mut RequestCtx, idx: usize, status: Resumed) {
         }
         Resumed::Finished => {
             t.done = true;
+            t.returned = true;
             if t.is_entry {
                 // SAFETY: the entry thread's results are not used.
                 unsafe { ffi::lua_settop(co, 0) };

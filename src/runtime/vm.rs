@@ -17,7 +17,13 @@ pub struct Vm {
     main: *mut lua_State,
     /// `*_by_lua_file` chunks by resolved path (lua_code_cache on).
     files: RefCell<HashMap<Vec<u8>, c_int>>,
+    /// Coroutines that returned normally, with their registry references,
+    /// kept for reuse: a request then costs no new coroutine.
+    idle_threads: RefCell<Vec<(*mut lua_State, c_int)>>,
 }
+
+/// How many finished coroutines a worker keeps for reuse.
+const IDLE_THREADS_MAX: usize = 1024;
 
 thread_local! {
     static CURRENT: Cell<*const Vm> = const { Cell::new(ptr::null()) };
@@ -45,6 +51,7 @@ impl Vm {
             _lua: lua,
             main,
             files: RefCell::new(HashMap::new()),
+            idle_threads: RefCell::new(Vec::new()),
         };
         // SAFETY: `main` is the freshly created state, not running.
         unsafe { crate::api::install(main)? };
@@ -87,6 +94,35 @@ impl Vm {
             self.files.borrow_mut().insert(path.to_vec(), f);
         }
         Ok(f)
+    }
+
+    /// A coroutine anchored in the registry, with an empty stack.
+    pub fn take_thread(&self) -> (*mut lua_State, c_int) {
+        if let Some(t) = self.idle_threads.borrow_mut().pop() {
+            return t;
+        }
+        // SAFETY: main state, balanced stack (luaL_ref pops the thread).
+        unsafe {
+            let co = ffi::lua_newthread(self.main);
+            (co, ffi::luaL_ref(self.main, ffi::LUA_REGISTRYINDEX))
+        }
+    }
+
+    /// Gives back a coroutine from `take_thread`. Only one that returned
+    /// normally may be reused (its status is then 0 and nothing is left on
+    /// its stack); any other is released.
+    pub fn give_thread(&self, co: *mut lua_State, co_ref: c_int, finished: bool) {
+        let mut idle = self.idle_threads.borrow_mut();
+        // SAFETY: `co` is a coroutine of this VM that is not running.
+        let clean = finished && unsafe { ffi::lua_status(co) == 0 };
+        if clean && idle.len() < IDLE_THREADS_MAX {
+            // SAFETY: as above.
+            unsafe { ffi::lua_settop(co, 0) };
+            idle.push((co, co_ref));
+        } else {
+            drop(idle);
+            self.unref(co_ref);
+        }
     }
 
     /// Drops a reference taken by `load_file` with the cache off.

@@ -1,0 +1,337 @@
+//! ngx.location.capture and ngx.location.capture_multi: subrequests whose
+//! responses come back to Lua as tables (see runtime/capture.rs for how they
+//! are collected and how the calling thread waits).
+
+use std::ffi::CStr;
+
+use std::rc::Rc;
+
+use nginx_sys::ngx_http_request_t;
+
+use crate::glue::subrequest::{self, method_name, Pairs, Spec};
+use crate::lua_fns;
+use crate::module::loc_conf;
+use crate::runtime::capture::{self, Group};
+use crate::runtime::ctx::{self, RequestCtx};
+use crate::runtime::lua::{bad_arg, ffi, lua_State, set_fn, to_bytes, type_name, LuaRet};
+use crate::runtime::phase::{self, REQUEST_YIELDABLE};
+use crate::runtime::scheduler::yield_wait;
+
+lua_fns! {
+    capture => capture_impl,
+    capture_multi => capture_multi_impl,
+}
+
+/// # Safety
+/// The `ngx` table must be on top of `l`.
+pub unsafe fn install(l: *mut lua_State) {
+    ffi::lua_pushstring(l, c"location".as_ptr());
+    ffi::lua_rawget(l, -2);
+    if ffi::lua_type(l, -1) != ffi::LUA_TTABLE {
+        ffi::lua_pop(l, 1);
+        ffi::lua_createtable(l, 0, 2);
+        ffi::lua_pushstring(l, c"location".as_ptr());
+        ffi::lua_pushvalue(l, -2);
+        ffi::lua_rawset(l, -4);
+    }
+    set_fn(l, -1, c"capture", capture);
+    set_fn(l, -1, c"capture_multi", capture_multi);
+    ffi::lua_pop(l, 1);
+}
+
+/// `capture(uri, opts)` is `capture_multi({{uri, opts}})`.
+unsafe fn capture_impl(l: *mut lua_State) -> LuaRet {
+    let n = ffi::lua_gettop(l);
+    if n != 1 && n != 2 {
+        return Err("expecting one or two arguments".into());
+    }
+    ffi::lua_createtable(l, n, 0);
+    ffi::lua_insert(l, 1);
+    for i in (1..=n).rev() {
+        ffi::lua_rawseti(l, 1, i as ffi::lua_Integer);
+    }
+    ffi::lua_createtable(l, 1, 0);
+    ffi::lua_insert(l, 1);
+    ffi::lua_rawseti(l, 1, 1);
+    capture_multi_impl(l)
+}
+
+unsafe fn capture_multi_impl(l: *mut lua_State) -> LuaRet {
+    phase::check(REQUEST_YIELDABLE)?;
+    let n = ffi::lua_gettop(l);
+    if n != 1 {
+        return Err(format!("only one argument is expected, but got {n}"));
+    }
+    if ffi::lua_type(l, 1) != ffi::LUA_TTABLE {
+        let got = type_name(l, 1);
+        return Err(bad_arg(1, "capture_multi", &format!("table expected, got {got}")));
+    }
+    let count = ffi::lua_objlen(l, 1);
+    if count == 0 {
+        return Err("at least one subrequest should be specified".into());
+    }
+    let ctx = ctx::request()?;
+    let mut specs = Vec::with_capacity(count);
+    for i in 0..count {
+        match parse_spec(l, i) {
+            Ok(s) => specs.push(s),
+            Err(e) => {
+                release_refs(l, &specs);
+                return Err(e);
+            }
+        }
+    }
+    let r = ctx.r;
+    let max_body = loc_conf(r).capture_max_body_size.unwrap_or(0);
+    let group = Group::new(r, count, max_body);
+    for (i, spec) in specs.iter_mut().enumerate() {
+        if let Err(e) = issue(r, &group, i, spec) {
+            release_refs(l, &specs);
+            return Err(e);
+        }
+    }
+    let ctx_ptr: *mut RequestCtx = ctx;
+    let t = ctx.running_thread().ok_or("no request thread to suspend")?;
+    let co = t.co;
+    t.wait = Some(capture::arm(ctx_ptr, co, group));
+    Ok(yield_wait(l))
+}
+
+unsafe fn release_refs(l: *mut lua_State, specs: &[Spec]) {
+    for s in specs {
+        if let Some(r) = s.ctx_ref {
+            ffi::luaL_unref(l, ffi::LUA_REGISTRYINDEX, r);
+        }
+    }
+}
+
+/// Reads query `i` (0-based, as lua-nginx-module numbers them in errors)
+/// of the table at index 1.
+unsafe fn parse_spec(l: *mut lua_State, i: usize) -> Result<Spec, String> {
+    let top = ffi::lua_gettop(l);
+    let res = parse_spec_at(l, i);
+    ffi::lua_settop(l, top);
+    res
+}
+
+unsafe fn parse_spec_at(l: *mut lua_State, i: usize) -> Result<Spec, String> {
+    ffi::lua_rawgeti(l, 1, i as ffi::lua_Integer + 1);
+    let q = ffi::lua_gettop(l);
+    match ffi::lua_type(l, q) {
+        ffi::LUA_TNIL => return Err("only array-like tables are allowed".into()),
+        ffi::LUA_TTABLE => {}
+        _ => {
+            return Err(format!(
+                "the query argument {i} is not a table, but a {}",
+                type_name(l, q)
+            ))
+        }
+    }
+    let nargs = ffi::lua_objlen(l, q);
+    if nargs != 1 && nargs != 2 {
+        return Err(format!("query argument {i} expecting one or two arguments"));
+    }
+    ffi::lua_rawgeti(l, q, 1);
+    let uri = match ffi::lua_type(l, -1) {
+        ffi::LUA_TSTRING | ffi::LUA_TNUMBER => to_bytes(l, -1).unwrap_or_default().to_vec(),
+        _ => {
+            return Err(bad_arg(
+                1,
+                "capture",
+                &format!("string expected, got {}", type_name(l, -1)),
+            ))
+        }
+    };
+    if uri.first() == Some(&b'@') {
+        return Err(format!(
+            "named locations are not supported by subrequests: \"{}\"",
+            String::from_utf8_lossy(&uri)
+        ));
+    }
+    let mut spec = Spec {
+        uri,
+        extra_args: Vec::new(),
+        method: 0x0002,
+        body: None,
+        vars: Vec::new(),
+        share_vars: false,
+        copy_vars: false,
+        forward_body: false,
+        ctx_ref: None,
+    };
+    if nargs == 2 {
+        ffi::lua_rawgeti(l, q, 2);
+        let o = ffi::lua_gettop(l);
+        if ffi::lua_type(l, o) != ffi::LUA_TTABLE {
+            return Err(format!(
+                "expecting table as the 2nd argument for subrequest {i}, but got {}",
+                type_name(l, o)
+            ));
+        }
+        parse_options(l, o, &mut spec)?;
+    }
+    Ok(spec)
+}
+
+unsafe fn field(l: *mut lua_State, t: i32, name: &CStr) -> i32 {
+    ffi::lua_getfield(l, t, name.as_ptr());
+    ffi::lua_type(l, -1)
+}
+
+unsafe fn parse_options(l: *mut lua_State, o: i32, spec: &mut Spec) -> Result<(), String> {
+    match field(l, o, c"args") {
+        ffi::LUA_TNIL => {}
+        ffi::LUA_TTABLE => spec.extra_args = encode_args(l, ffi::lua_gettop(l))?,
+        ffi::LUA_TSTRING | ffi::LUA_TNUMBER => spec.extra_args = to_bytes(l, -1).unwrap_or_default().to_vec(),
+        _ => return Err("Bad args option value".into()),
+    }
+    match field(l, o, c"vars") {
+        ffi::LUA_TNIL => {}
+        ffi::LUA_TTABLE => spec.vars = read_vars(l, ffi::lua_gettop(l))?,
+        _ => return Err("Bad vars option value".into()),
+    }
+    spec.share_vars = bool_option(l, o, c"share_all_vars")?;
+    spec.copy_vars = bool_option(l, o, c"copy_all_vars")?;
+    field(l, o, c"always_forward_body");
+    spec.forward_body = ffi::lua_toboolean(l, -1) != 0;
+    match field(l, o, c"method") {
+        ffi::LUA_TNIL => {}
+        ffi::LUA_TNUMBER => spec.method = ffi::lua_tonumber(l, -1) as usize,
+        _ => return Err("Bad http request method".into()),
+    }
+    if method_name(spec.method).is_none() {
+        return Err(format!("unsupported HTTP method: {}", spec.method));
+    }
+    match field(l, o, c"ctx") {
+        ffi::LUA_TNIL => {}
+        ffi::LUA_TTABLE => {
+            ffi::lua_pushvalue(l, -1);
+            spec.ctx_ref = Some(ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX));
+        }
+        _ => {
+            return Err(format!(
+                "Bad ctx option value type {}, expected a Lua table",
+                type_name(l, -1)
+            ))
+        }
+    }
+    match field(l, o, c"body") {
+        ffi::LUA_TNIL => {}
+        ffi::LUA_TSTRING | ffi::LUA_TNUMBER => spec.body = Some(to_bytes(l, -1).unwrap_or_default().to_vec()),
+        _ => return Err("Bad http request body".into()),
+    }
+    Ok(())
+}
+
+unsafe fn bool_option(l: *mut lua_State, o: i32, name: &CStr) -> Result<bool, String> {
+    match field(l, o, name) {
+        ffi::LUA_TNIL => Ok(false),
+        ffi::LUA_TBOOLEAN => Ok(ffi::lua_toboolean(l, -1) != 0),
+        _ => Err(format!("Bad {} option value", name.to_string_lossy())),
+    }
+}
+
+unsafe fn read_vars(l: *mut lua_State, t: i32) -> Result<Pairs, String> {
+    let mut out = Vec::new();
+    ffi::lua_pushnil(l);
+    while ffi::lua_next(l, t) != 0 {
+        if ffi::lua_type(l, -2) != ffi::LUA_TSTRING {
+            ffi::lua_pop(l, 2);
+            return Err("attempt to use a non-string key in the \"vars\" option table".into());
+        }
+        if !matches!(ffi::lua_type(l, -1), ffi::LUA_TSTRING | ffi::LUA_TNUMBER) {
+            let msg = format!("attempt to use bad variable value type {}", type_name(l, -1));
+            ffi::lua_pop(l, 2);
+            return Err(msg);
+        }
+        let v = to_bytes(l, -1).unwrap_or_default().to_vec();
+        let k = to_bytes(l, -2).unwrap_or_default().to_vec();
+        out.push((k, v));
+        ffi::lua_pop(l, 1);
+    }
+    Ok(out)
+}
+
+/// The `args` option's table as a query string (kept private here; the
+/// public ngx.encode_args lives in its own area).
+unsafe fn encode_args(l: *mut lua_State, t: i32) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    let mut add = |k: &[u8], v: Option<&[u8]>| {
+        if !out.is_empty() {
+            out.push(b'&');
+        }
+        escape_into(&mut out, k);
+        if let Some(v) = v {
+            out.push(b'=');
+            escape_into(&mut out, v);
+        }
+    };
+    ffi::lua_pushnil(l);
+    while ffi::lua_next(l, t) != 0 {
+        if ffi::lua_type(l, -2) != ffi::LUA_TSTRING {
+            ffi::lua_pop(l, 2);
+            return Err("attempt to use a non-string key in the \"args\" option table".into());
+        }
+        let k = to_bytes(l, -2).unwrap_or_default().to_vec();
+        match ffi::lua_type(l, -1) {
+            ffi::LUA_TSTRING | ffi::LUA_TNUMBER => add(&k, Some(to_bytes(l, -1).unwrap_or_default())),
+            ffi::LUA_TBOOLEAN => {
+                if ffi::lua_toboolean(l, -1) != 0 {
+                    add(&k, None);
+                }
+            }
+            ffi::LUA_TTABLE => {
+                let n = ffi::lua_objlen(l, -1);
+                for j in 1..=n {
+                    ffi::lua_rawgeti(l, -1, j as ffi::lua_Integer);
+                    match ffi::lua_type(l, -1) {
+                        ffi::LUA_TSTRING | ffi::LUA_TNUMBER => {
+                            add(&k, Some(to_bytes(l, -1).unwrap_or_default()))
+                        }
+                        ffi::LUA_TBOOLEAN if ffi::lua_toboolean(l, -1) != 0 => add(&k, None),
+                        ffi::LUA_TBOOLEAN => {}
+                        _ => {
+                            ffi::lua_pop(l, 3);
+                            return Err("attempt to use an invalid value in the \"args\" option table".into());
+                        }
+                    }
+                    ffi::lua_pop(l, 1);
+                }
+            }
+            _ => {
+                ffi::lua_pop(l, 2);
+                return Err("attempt to use an invalid value in the \"args\" option table".into());
+            }
+        }
+        ffi::lua_pop(l, 1);
+    }
+    Ok(out)
+}
+
+/// Percent-encodes everything but unreserved characters, as URI components.
+fn escape_into(out: &mut Vec<u8>, s: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &c in s {
+        if c.is_ascii_alphanumeric() || b"-._~".contains(&c) {
+            out.push(c);
+        } else {
+            out.extend_from_slice(&[b'%', HEX[(c >> 4) as usize], HEX[(c & 15) as usize]]);
+        }
+    }
+}
+
+/// Issues subrequest `i` of `group` as `spec` describes it.
+unsafe fn issue(
+    r: *mut ngx_http_request_t,
+    group: &Rc<Group>,
+    i: usize,
+    spec: &mut Spec,
+) -> Result<(), String> {
+    let ps = capture::post_subrequest(r, group, i).ok_or("no memory")?;
+    let sr = subrequest::issue(r, ps, spec)?;
+    if let Some(ctx_ref) = spec.ctx_ref.take() {
+        let sctx = RequestCtx::get_or_create(sr).ok_or("no memory")?;
+        sctx.ctx_ref = ctx_ref;
+    }
+    Ok(())
+}

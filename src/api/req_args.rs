@@ -1,0 +1,141 @@
+//! ngx.req.get_uri_args, get_post_args, set_uri_args, set_uri.
+
+use std::ffi::c_int;
+
+use super::req::{push_req_table, request};
+use super::string::{encode_table, max_arg, push_args_table};
+use crate::glue::escape::parse_args;
+use crate::glue::headers::pool_str;
+use crate::lua_fns;
+use crate::runtime::ctx;
+use crate::runtime::lua::{check_bytes, ffi, lua_State, push_bytes, set_fn, type_name, LuaRet};
+use crate::runtime::phase::{self, Phase};
+use crate::runtime::scheduler::yield_wait;
+
+lua_fns! {
+    get_uri_args => get_uri_args_impl,
+    get_post_args => get_post_args_impl,
+    set_uri_args => set_uri_args_impl,
+    set_uri => set_uri_impl,
+}
+
+/// # Safety
+/// The `ngx` table must be on top of `l`.
+pub unsafe fn install(l: *mut lua_State) {
+    push_req_table(l);
+    set_fn(l, -1, c"get_uri_args", get_uri_args);
+    set_fn(l, -1, c"get_post_args", get_post_args);
+    set_fn(l, -1, c"set_uri_args", set_uri_args);
+    set_fn(l, -1, c"set_uri", set_uri);
+    ffi::lua_pop(l, 1);
+}
+
+/// Pushes the args table, and "truncated" when `max` cut it short.
+unsafe fn push_parsed(l: *mut lua_State, s: &[u8], max: usize) -> c_int {
+    let (args, truncated) = parse_args(s, max);
+    push_args_table(l, &args);
+    if truncated {
+        push_bytes(l, b"truncated");
+        return 2;
+    }
+    1
+}
+
+unsafe fn get_uri_args_impl(l: *mut lua_State) -> LuaRet {
+    if ffi::lua_gettop(l) > 1 {
+        return Err("expecting 0 or 1 arguments".into());
+    }
+    let r = request()?;
+    let max = max_arg(l, 1, "get_uri_args")?;
+    let args = (*r).args.as_bytes().to_vec();
+    Ok(push_parsed(l, &args, max))
+}
+
+unsafe fn get_post_args_impl(l: *mut lua_State) -> LuaRet {
+    if ffi::lua_gettop(l) > 1 {
+        return Err("expecting 0 or 1 arguments".into());
+    }
+    let r = request()?;
+    let max = max_arg(l, 1, "get_post_args")?;
+    if (*r).discard_body() != 0 {
+        ffi::lua_createtable(l, 0, 0);
+        return Ok(1);
+    }
+    let rb = (*r).request_body;
+    if rb.is_null() {
+        return Err("no request body found; maybe you should turn on lua_need_request_body?".into());
+    }
+    if !(*rb).temp_file.is_null() {
+        ffi::lua_pushnil(l);
+        push_bytes(l, b"request body in temp file not supported");
+        return Ok(2);
+    }
+    let body = super::req_body::memory_body(rb);
+    Ok(push_parsed(l, &body, max))
+}
+
+unsafe fn set_uri_args_impl(l: *mut lua_State) -> LuaRet {
+    if ffi::lua_gettop(l) != 1 {
+        return Err("expecting 1 argument but seen ".to_string() + &ffi::lua_gettop(l).to_string());
+    }
+    let r = request()?;
+    let args = match ffi::lua_type(l, 1) {
+        ffi::LUA_TNUMBER | ffi::LUA_TSTRING => check_bytes(l, 1, "set_uri_args")?.to_vec(),
+        ffi::LUA_TTABLE => encode_table(l, 1)?,
+        _ => {
+            return Err(format!(
+                "bad argument #1 to 'set_uri_args' (string, number, or table expected, but got {})",
+                type_name(l, 1)
+            ))
+        }
+    };
+    (*r).args = pool_str((*r).pool, &args).ok_or("no memory")?;
+    (*r).set_valid_unparsed_uri(0);
+    Ok(0)
+}
+
+unsafe fn set_uri_impl(l: *mut lua_State) -> LuaRet {
+    let n = ffi::lua_gettop(l);
+    if !(1..=3).contains(&n) {
+        return Err(format!("expecting 1, 2 or 3 arguments but seen {n}"));
+    }
+    let p = phase::check(&[
+        Phase::Set,
+        Phase::Rewrite,
+        Phase::Access,
+        Phase::Content,
+        Phase::HeaderFilter,
+        Phase::BodyFilter,
+    ])?;
+    let r = request()?;
+    let uri = check_bytes(l, 1, "set_uri")?.to_vec();
+    if uri.is_empty() {
+        return Err("attempt to use zero-length uri".into());
+    }
+    let jump = n >= 2 && ffi::lua_toboolean(l, 2) != 0;
+    let binary = n >= 3 && ffi::lua_toboolean(l, 3) != 0;
+    if !binary {
+        if let Some(&c) = uri.iter().find(|&&c| c < 0x20 || c == 0x7f) {
+            return Err(format!(
+                "unsafe byte \"0x{c:02x}\" in uri \"{}\"",
+                String::from_utf8_lossy(&uri)
+            ));
+        }
+    }
+    if jump && p != Phase::Rewrite {
+        return Err(format!(
+            "API disabled in the context of {} (jump is only allowed in rewrite_by_lua*)",
+            p.context_name()
+        ));
+    }
+    (*r).uri = pool_str((*r).pool, &uri).ok_or("no memory")?;
+    (*r).set_valid_unparsed_uri(0);
+    if !jump {
+        return Ok(0);
+    }
+    // Like `rewrite ... last`: nginx finds the location again once the
+    // rewrite phase ends.
+    (*r).set_uri_changed(1);
+    ctx::request()?.exit_code = Some(nginx_sys::NGX_OK as _);
+    Ok(yield_wait(l))
+}

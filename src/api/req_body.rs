@@ -1,0 +1,386 @@
+//! ngx.req.read_body, discard_body, get_body_data, get_body_file,
+//! set_body_data, set_body_file, init_body, append_body, finish_body.
+
+use std::mem::size_of;
+
+use nginx_sys::{
+    ngx_buf_t, ngx_chain_t, ngx_http_discard_request_body, ngx_http_read_client_request_body,
+    ngx_http_request_body_t, ngx_http_request_t, ngx_pcalloc, ngx_pool_cleanup_add, ngx_pool_cleanup_file,
+    ngx_pool_cleanup_file_t, ngx_pool_delete_file, ngx_temp_file_t, ngx_write_chain_to_temp_file, NGX_AGAIN,
+    NGX_ERROR, NGX_HTTP_SPECIAL_RESPONSE,
+};
+use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule};
+
+use super::req::{push_req_table, request};
+use crate::glue::buf::chain_from_bytes;
+use crate::glue::headers::pool_str;
+use crate::glue::headers_in;
+use crate::lua_fns;
+use crate::runtime::body_wait;
+use crate::runtime::ctx::{self, RequestCtx};
+use crate::runtime::lua::{check_bytes, check_number, ffi, lua_State, push_bytes, set_fn, LuaRet};
+use crate::runtime::phase::{self, Phase, REQUEST_YIELDABLE};
+use crate::runtime::scheduler::yield_wait;
+
+lua_fns! {
+    read_body => read_body_impl,
+    discard_body => discard_body_impl,
+    get_body_data => get_body_data_impl,
+    get_body_file => get_body_file_impl,
+    set_body_data => set_body_data_impl,
+    set_body_file => set_body_file_impl,
+    init_body => init_body_impl,
+    append_body => append_body_impl,
+    finish_body => finish_body_impl,
+}
+
+/// # Safety
+/// The `ngx` table must be on top of `l`.
+pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
+    ffi::lua_pushcfunction(l, read_body);
+    crate::runtime::need_body::install(l)?;
+    push_req_table(l);
+    set_fn(l, -1, c"read_body", read_body);
+    set_fn(l, -1, c"discard_body", discard_body);
+    set_fn(l, -1, c"get_body_data", get_body_data);
+    set_fn(l, -1, c"get_body_file", get_body_file);
+    set_fn(l, -1, c"set_body_data", set_body_data);
+    set_fn(l, -1, c"set_body_file", set_body_file);
+    set_fn(l, -1, c"init_body", init_body);
+    set_fn(l, -1, c"append_body", append_body);
+    set_fn(l, -1, c"finish_body", finish_body);
+    ffi::lua_pop(l, 1);
+    Ok(())
+}
+
+const BODY_PHASES: &[Phase] = &[Phase::Rewrite, Phase::Access, Phase::Content];
+
+/// The in-memory part of a read body.
+///
+/// # Safety
+/// `rb` must be a live request body.
+pub unsafe fn memory_body(rb: *mut ngx_http_request_body_t) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut cl = (*rb).bufs;
+    while !cl.is_null() {
+        let b = (*cl).buf;
+        if !b.is_null() && (*b).in_file() == 0 && !(*b).pos.is_null() && (*b).last > (*b).pos {
+            let n = (*b).last.offset_from((*b).pos) as usize;
+            out.extend_from_slice(std::slice::from_raw_parts((*b).pos, n));
+        }
+        cl = (*cl).next;
+    }
+    out
+}
+
+/// Whether the request has a body still to read.
+unsafe fn has_body(r: *mut ngx_http_request_t) -> bool {
+    (*r).headers_in.content_length_n > 0 || (*r).headers_in.chunked() != 0
+}
+
+unsafe fn read_body_impl(l: *mut lua_State) -> LuaRet {
+    phase::check(REQUEST_YIELDABLE)?;
+    if ffi::lua_gettop(l) != 0 {
+        return Err("expecting 0 arguments".into());
+    }
+    let ctx = ctx::request()?;
+    let r = ctx.r;
+    if !(*r).request_body.is_null() || (*r).discard_body() != 0 {
+        return Ok(0);
+    }
+    if !has_body(r) {
+        let rb = ngx_pcalloc((*r).pool, size_of::<ngx_http_request_body_t>());
+        if rb.is_null() {
+            return Err("no memory".into());
+        }
+        (*r).request_body = rb.cast();
+        return Ok(0);
+    }
+    (*r).set_request_body_in_single_buf(1);
+    (*r).set_request_body_in_persistent_file(1);
+    (*r).set_request_body_in_clean_file(1);
+    let rc = ngx_http_read_client_request_body(r, Some(body_wait::post_read));
+    if rc >= NGX_HTTP_SPECIAL_RESPONSE as isize || rc == NGX_ERROR as isize {
+        // 413 for a body over client_max_body_size, 400 for bad chunks...
+        ctx.exit_code = Some(rc);
+        return Ok(yield_wait(l));
+    }
+    // Our own hold on the request (taken when the code waits) replaces the
+    // one nginx took for reading.
+    (*(*r).main).set_count((*(*r).main).count() - 1);
+    if rc != NGX_AGAIN as isize {
+        return Ok(0);
+    }
+    let ctx_ptr: *mut RequestCtx = ctx;
+    let co = ctx.running;
+    let w = body_wait::arm(&mut *ctx_ptr, co);
+    match ctx.running_thread() {
+        Some(t) => t.wait = Some(w),
+        None => {
+            // Not reachable from request code; keep nginx's reader from
+            // resuming nothing.
+            ctx.body_waiter = std::ptr::null_mut();
+            return Err("no request thread to suspend".into());
+        }
+    }
+    Ok(yield_wait(l))
+}
+
+unsafe fn discard_body_impl(l: *mut lua_State) -> LuaRet {
+    phase::check(BODY_PHASES)?;
+    let r = request()?;
+    let rc = ngx_http_discard_request_body(r);
+    if rc != 0 && rc != NGX_AGAIN as isize {
+        let ctx = ctx::request()?;
+        ctx.exit_code = Some(rc);
+        return Ok(yield_wait(l));
+    }
+    Ok(0)
+}
+
+unsafe fn get_body_data_impl(l: *mut lua_State) -> LuaRet {
+    let r = request()?;
+    let max = if ffi::lua_gettop(l) >= 1 && ffi::lua_isnil(l, 1) == 0 {
+        Some(check_number(l, 1, "get_body_data")?.max(0.0) as usize)
+    } else {
+        None
+    };
+    let rb = (*r).request_body;
+    if rb.is_null() || (*rb).bufs.is_null() || !(*rb).temp_file.is_null() {
+        ffi::lua_pushnil(l);
+        return Ok(1);
+    }
+    let mut data = memory_body(rb);
+    if let Some(m) = max {
+        data.truncate(m);
+    }
+    push_bytes(l, &data);
+    Ok(1)
+}
+
+unsafe fn get_body_file_impl(l: *mut lua_State) -> LuaRet {
+    let r = request()?;
+    let rb = (*r).request_body;
+    if rb.is_null() || (*rb).temp_file.is_null() {
+        ffi::lua_pushnil(l);
+        return Ok(1);
+    }
+    push_bytes(l, (*(*rb).temp_file).file.name.as_bytes());
+    Ok(1)
+}
+
+/// The request body, which must have been read (or initialised) first.
+unsafe fn read_body_struct(r: *mut ngx_http_request_t) -> Result<*mut ngx_http_request_body_t, String> {
+    if (*r).discard_body() != 0 {
+        return Err("request body already discarded asynchronously".into());
+    }
+    let rb = (*r).request_body;
+    if rb.is_null() {
+        return Err("request body not read yet".into());
+    }
+    Ok(rb)
+}
+
+/// Makes `cl` the whole body and `len` its length for later modules.
+unsafe fn replace_body(
+    r: *mut ngx_http_request_t,
+    rb: *mut ngx_http_request_body_t,
+    cl: *mut ngx_chain_t,
+    tf: *mut ngx_temp_file_t,
+    len: usize,
+) -> Result<(), String> {
+    (*rb).bufs = cl;
+    // With a temp file, upstreams reuse `rb->buf` as their copy buffer: it
+    // must be a memory buffer or absent, never the file buffer itself.
+    (*rb).buf = if cl.is_null() || !tf.is_null() {
+        std::ptr::null_mut()
+    } else {
+        (*cl).buf
+    };
+    (*rb).temp_file = tf;
+    (*rb).rest = 0;
+    (*r).headers_in.set_chunked(0);
+    headers_in::set(r, b"Transfer-Encoding", &[]).ok_or("no memory")?;
+    headers_in::set(r, b"Content-Length", &[len.to_string().into_bytes()]).ok_or("no memory")?;
+    Ok(())
+}
+
+unsafe fn memory_chain(r: *mut ngx_http_request_t, data: &[u8]) -> Result<*mut ngx_chain_t, String> {
+    let cl = chain_from_bytes((*r).pool, data).ok_or("no memory")?;
+    let b: *mut ngx_buf_t = (*cl).buf;
+    if data.is_empty() {
+        (*b).set_sync(1);
+    }
+    (*b).set_last_buf(1);
+    (*b).set_last_in_chain(1);
+    Ok(cl)
+}
+
+unsafe fn set_body_data_impl(l: *mut lua_State) -> LuaRet {
+    phase::check(BODY_PHASES)?;
+    if ffi::lua_gettop(l) != 1 {
+        return Err("expecting 1 argument".into());
+    }
+    let r = request()?;
+    let data = check_bytes(l, 1, "set_body_data")?;
+    let rb = read_body_struct(r)?;
+    let cl = memory_chain(r, data)?;
+    replace_body(r, rb, cl, std::ptr::null_mut(), data.len())?;
+    Ok(0)
+}
+
+/// A chain of one file buffer covering `len` bytes of `tf`.
+unsafe fn file_chain(
+    r: *mut ngx_http_request_t,
+    tf: *mut ngx_temp_file_t,
+    len: usize,
+) -> Result<*mut ngx_chain_t, String> {
+    let cl = chain_from_bytes((*r).pool, b"").ok_or("no memory")?;
+    let b = (*cl).buf;
+    (*b).set_sync(0);
+    (*b).set_in_file(1);
+    (*b).file = &mut (*tf).file;
+    (*b).file_pos = 0;
+    (*b).file_last = len as _;
+    Ok(cl)
+}
+
+unsafe fn set_body_file_impl(l: *mut lua_State) -> LuaRet {
+    phase::check(BODY_PHASES)?;
+    let n = ffi::lua_gettop(l);
+    if !(1..=2).contains(&n) {
+        return Err(format!("expecting 1 or 2 arguments but seen {n}"));
+    }
+    let r = request()?;
+    let path = check_bytes(l, 1, "set_body_file")?.to_vec();
+    let clean = n == 2 && ffi::lua_toboolean(l, 2) != 0;
+    let rb = read_body_struct(r)?;
+    let mut cpath = path.clone();
+    cpath.push(0);
+    let name = pool_str((*r).pool, &cpath).ok_or("no memory")?;
+    let tf = ngx_pcalloc((*r).pool, size_of::<ngx_temp_file_t>()) as *mut ngx_temp_file_t;
+    let cln = ngx_pool_cleanup_add((*r).pool, size_of::<ngx_pool_cleanup_file_t>());
+    if tf.is_null() || cln.is_null() {
+        return Err("no memory".into());
+    }
+    let fd = libc::open(cpath.as_ptr().cast(), libc::O_RDONLY);
+    if fd < 0 {
+        return Err(format!(
+            "failed to open file {}: {}",
+            String::from_utf8_lossy(&path),
+            std::io::Error::last_os_error()
+        ));
+    }
+    let mut st: libc::stat = std::mem::zeroed();
+    if libc::fstat(fd, &mut st) != 0 {
+        libc::close(fd);
+        return Err("failed to stat the body file".into());
+    }
+    (*tf).file.fd = fd;
+    (*tf).file.name = nginx_sys::ngx_str_t {
+        len: path.len(),
+        data: name.data,
+    };
+    (*tf).file.log = (*(*r).connection).log;
+    let cf = (*cln).data as *mut ngx_pool_cleanup_file_t;
+    (*cf).fd = fd;
+    (*cf).name = name.data;
+    (*cf).log = (*(*r).connection).log;
+    (*cln).handler = Some(if clean {
+        ngx_pool_delete_file
+    } else {
+        ngx_pool_cleanup_file
+    });
+    let len = st.st_size as usize;
+    let cl = file_chain(r, tf, len)?;
+    replace_body(r, rb, cl, tf, len)?;
+    Ok(0)
+}
+
+unsafe fn init_body_impl(l: *mut lua_State) -> LuaRet {
+    phase::check(BODY_PHASES)?;
+    let n = ffi::lua_gettop(l);
+    if n > 1 {
+        return Err(format!("expecting 0 or 1 argument but seen {n}"));
+    }
+    let ctx = ctx::request()?;
+    let r = ctx.r;
+    let clcf = NgxHttpCoreModule::location_conf(&*r).ok_or("no core location conf")?;
+    let mut limit = clcf.client_body_buffer_size;
+    if n == 1 && ffi::lua_isnil(l, 1) == 0 {
+        let v = check_number(l, 1, "init_body")?;
+        if v <= 0.0 {
+            return Err(format!("bad size argument: {v}"));
+        }
+        limit = v as usize;
+    }
+    if (*r).discard_body() != 0 {
+        return Err("request body already discarded asynchronously".into());
+    }
+    if (*r).request_body.is_null() {
+        let rb = ngx_pcalloc((*r).pool, size_of::<ngx_http_request_body_t>());
+        if rb.is_null() {
+            return Err("no memory".into());
+        }
+        (*r).request_body = rb.cast();
+    }
+    ctx.body_builder = Some((Vec::new(), limit));
+    Ok(0)
+}
+
+unsafe fn append_body_impl(l: *mut lua_State) -> LuaRet {
+    phase::check(BODY_PHASES)?;
+    if ffi::lua_gettop(l) != 1 {
+        return Err("expecting 1 argument".into());
+    }
+    let data = check_bytes(l, 1, "append_body")?;
+    let ctx = ctx::request()?;
+    let Some((b, _)) = ctx.body_builder.as_mut() else {
+        return Err("request body not initialized by ngx.req.init_body()".into());
+    };
+    b.extend_from_slice(data);
+    Ok(0)
+}
+
+/// Writes `data` to a temporary file in client_body_temp_path, removed
+/// with the request.
+unsafe fn temp_file_body(r: *mut ngx_http_request_t, data: &[u8]) -> Result<*mut ngx_temp_file_t, String> {
+    let clcf = NgxHttpCoreModule::location_conf(&*r).ok_or("no core location conf")?;
+    let tf = ngx_pcalloc((*r).pool, size_of::<ngx_temp_file_t>()) as *mut ngx_temp_file_t;
+    if tf.is_null() {
+        return Err("no memory".into());
+    }
+    (*tf).file.fd = -1;
+    (*tf).file.log = (*(*r).connection).log;
+    (*tf).path = clcf.client_body_temp_path;
+    (*tf).pool = (*r).pool;
+    (*tf).set_persistent(1);
+    (*tf).set_clean(1);
+    let cl = chain_from_bytes((*r).pool, data).ok_or("no memory")?;
+    if ngx_write_chain_to_temp_file(tf, cl) == NGX_ERROR as isize {
+        return Err("failed to write the request body to a temporary file".into());
+    }
+    Ok(tf)
+}
+
+unsafe fn finish_body_impl(l: *mut lua_State) -> LuaRet {
+    phase::check(BODY_PHASES)?;
+    if ffi::lua_gettop(l) != 0 {
+        return Err("expecting 0 arguments".into());
+    }
+    let ctx = ctx::request()?;
+    let r = ctx.r;
+    let Some((data, limit)) = ctx.body_builder.take() else {
+        return Err("request body not initialized by ngx.req.init_body()".into());
+    };
+    let rb = read_body_struct(r)?;
+    if data.len() > limit {
+        let tf = temp_file_body(r, &data)?;
+        let cl = file_chain(r, tf, data.len())?;
+        replace_body(r, rb, cl, tf, data.len())?;
+    } else {
+        let cl = memory_chain(r, &data)?;
+        replace_body(r, rb, cl, std::ptr::null_mut(), data.len())?;
+    }
+    Ok(0)
+}

@@ -1,0 +1,198 @@
+//! ngx.req.get_headers, set_header, clear_header.
+
+use std::ffi::c_int;
+
+use nginx_sys::ngx_table_elt_t;
+
+use super::req::{push_req_table, request};
+use crate::glue::escape::{escape_header_name, escape_header_value};
+use crate::glue::{headers, headers_in};
+use crate::lua_fns;
+use crate::runtime::lua::{check_bytes, ffi, lua_State, push_bytes, set_fn, to_bytes, type_name, LuaRet};
+use crate::runtime::phase::{self, Phase};
+
+lua_fns! {
+    get_headers => get_headers_impl,
+    set_header => set_header_impl,
+    clear_header => clear_header_impl,
+}
+
+const MT_KEY: &std::ffi::CStr = c"ngx_lua_headers_metatable";
+
+/// # Safety
+/// The `ngx` table must be on top of `l` (main state, not running).
+pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
+    push_req_table(l);
+    set_fn(l, -1, c"get_headers", get_headers);
+    set_fn(l, -1, c"set_header", set_header);
+    set_fn(l, -1, c"clear_header", clear_header);
+    ffi::lua_pop(l, 1);
+    install_metatable(l)
+}
+
+/// The metatable of header tables: `h.User_Agent`, `h["USER-AGENT"]` find
+/// the lower-cased key.
+unsafe fn install_metatable(l: *mut lua_State) -> Result<(), String> {
+    let code = br#"
+local lower, gsub, rawget, type = string.lower, string.gsub, rawget, type
+return { __index = function(t, k)
+    if type(k) ~= "string" then return nil end
+    return rawget(t, (gsub(lower(k), "_", "-")))
+end }
+"#;
+    if ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), c"=ngx_lua_headers".as_ptr()) != 0
+        || ffi::lua_pcall(l, 0, 1, 0) != 0
+    {
+        return Err(crate::runtime::vm::pop_message(l));
+    }
+    ffi::lua_setfield(l, ffi::LUA_REGISTRYINDEX, MT_KEY.as_ptr());
+    Ok(())
+}
+
+/// Pushes a table of headers as `get_headers` returns them: keys lower-cased
+/// (unless `raw`) with the lookup metatable, repeated headers as arrays.
+///
+/// # Safety
+/// `l` must be a running state.
+pub unsafe fn push_header_table(l: *mut lua_State, items: &[(Vec<u8>, Vec<u8>)], raw: bool) {
+    ffi::lua_createtable(l, 0, items.len() as c_int);
+    for (k, v) in items {
+        let key = if raw { k.clone() } else { k.to_ascii_lowercase() };
+        push_bytes(l, &key);
+        ffi::lua_rawget(l, -2);
+        match ffi::lua_type(l, -1) {
+            ffi::LUA_TNIL => {
+                ffi::lua_pop(l, 1);
+                push_bytes(l, &key);
+                push_bytes(l, v);
+                ffi::lua_rawset(l, -3);
+            }
+            ffi::LUA_TTABLE => {
+                let n = ffi::lua_objlen(l, -1);
+                push_bytes(l, v);
+                ffi::lua_rawseti(l, -2, (n + 1) as _);
+                ffi::lua_pop(l, 1);
+            }
+            _ => {
+                ffi::lua_createtable(l, 4, 0);
+                ffi::lua_insert(l, -2);
+                ffi::lua_rawseti(l, -2, 1);
+                push_bytes(l, v);
+                ffi::lua_rawseti(l, -2, 2);
+                push_bytes(l, &key);
+                ffi::lua_insert(l, -2);
+                ffi::lua_rawset(l, -3);
+            }
+        }
+    }
+    if !raw {
+        ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, MT_KEY.as_ptr());
+        ffi::lua_setmetatable(l, -2);
+    }
+}
+
+/// Pushes the header table and, when `max` cut it short, "truncated".
+///
+/// # Safety
+/// `l` must be a running state.
+pub unsafe fn push_limited(l: *mut lua_State, all: Vec<(Vec<u8>, Vec<u8>)>, max: usize, raw: bool) -> c_int {
+    let truncated = max > 0 && all.len() > max;
+    let items = if truncated { &all[..max] } else { &all[..] };
+    push_header_table(l, items, raw);
+    if truncated {
+        push_bytes(l, b"truncated");
+        return 2;
+    }
+    1
+}
+
+/// # Safety
+/// `h` must be a live header element.
+pub unsafe fn pair(h: *const ngx_table_elt_t) -> (Vec<u8>, Vec<u8>) {
+    ((*h).key.as_bytes().to_vec(), (*h).value.as_bytes().to_vec())
+}
+
+unsafe fn get_headers_impl(l: *mut lua_State) -> LuaRet {
+    let r = request()?;
+    let max = super::string::max_arg(l, 1, "get_headers")?;
+    let raw = ffi::lua_toboolean(l, 2) != 0;
+    let all: Vec<_> = headers::elts(&mut (*r).headers_in.headers)
+        .into_iter()
+        .map(|h| pair(h))
+        .collect();
+    Ok(push_limited(l, all, max, raw))
+}
+
+/// Header values from Lua: nil or an empty table clear, a string or number
+/// is one value, a table of them several. Control bytes are %-escaped so a
+/// value can never split a header.
+///
+/// # Safety
+/// `l` must be a running state.
+pub unsafe fn values_arg(l: *mut lua_State, idx: c_int, fname: &str) -> Result<Vec<Vec<u8>>, String> {
+    match ffi::lua_type(l, idx) {
+        ffi::LUA_TNIL | ffi::LUA_TNONE => Ok(Vec::new()),
+        ffi::LUA_TSTRING | ffi::LUA_TNUMBER => {
+            Ok(vec![escape_header_value(to_bytes(l, idx).unwrap_or_default())])
+        }
+        ffi::LUA_TTABLE => {
+            let n = ffi::lua_objlen(l, idx);
+            let mut out = Vec::with_capacity(n);
+            for i in 1..=n {
+                ffi::lua_rawgeti(l, idx, i as _);
+                let t = ffi::lua_type(l, -1);
+                if t != ffi::LUA_TSTRING && t != ffi::LUA_TNUMBER {
+                    let tn = type_name(l, -1);
+                    ffi::lua_pop(l, 1);
+                    return Err(format!(
+                        "bad argument #{idx} to '{fname}' (invalid header value type: {tn})"
+                    ));
+                }
+                out.push(escape_header_value(to_bytes(l, -1).unwrap_or_default()));
+                ffi::lua_pop(l, 1);
+            }
+            Ok(out)
+        }
+        _ => Err(format!(
+            "bad argument #{idx} to '{fname}' (string, number, table or nil expected, got {})",
+            type_name(l, idx)
+        )),
+    }
+}
+
+const SET_PHASES: &[Phase] = &[
+    Phase::Set,
+    Phase::Rewrite,
+    Phase::Access,
+    Phase::Content,
+    Phase::HeaderFilter,
+    Phase::BodyFilter,
+];
+
+unsafe fn change(l: *mut lua_State, fname: &str, values: Vec<Vec<u8>>) -> LuaRet {
+    phase::check(SET_PHASES)?;
+    let r = request()?;
+    let name = escape_header_name(check_bytes(l, 1, fname)?);
+    if name.is_empty() {
+        return Err(format!("bad argument #1 to '{fname}' (empty header name)"));
+    }
+    headers_in::set(r, &name, &values).ok_or("no memory")?;
+    Ok(0)
+}
+
+unsafe fn set_header_impl(l: *mut lua_State) -> LuaRet {
+    let n = ffi::lua_gettop(l);
+    if n != 2 {
+        return Err(format!("expecting two arguments, but seen {n}"));
+    }
+    let values = values_arg(l, 2, "set_header")?;
+    change(l, "set_header", values)
+}
+
+unsafe fn clear_header_impl(l: *mut lua_State) -> LuaRet {
+    let n = ffi::lua_gettop(l);
+    if n != 1 {
+        return Err(format!("expecting one argument, but seen {n}"));
+    }
+    change(l, "clear_header", Vec::new())
+}

@@ -1,0 +1,147 @@
+//! ngx.header.NAME (read, write, delete), ngx.resp.get_headers and the
+//! `ngx.resp` module's add_header.
+
+use nginx_sys::{ngx_http_request_t, NGX_LOG_ERR};
+
+use super::req::request;
+use super::req_headers::{push_limited, values_arg};
+use crate::glue::escape::escape_header_name;
+use crate::glue::headers_out::{self, SetError};
+use crate::glue::log as nlog;
+use crate::lua_fns;
+use crate::module::loc_conf;
+use crate::runtime::lua::{check_bytes, ffi, lua_State, push_bytes, set_fn, to_bytes, LuaRet};
+use crate::runtime::phase::{self, Phase};
+
+lua_fns! {
+    header_index => header_index_impl,
+    header_newindex => header_newindex_impl,
+    get_headers => get_headers_impl,
+    add_header => add_header_impl,
+}
+
+/// # Safety
+/// The `ngx` table must be on top of `l` (main state, not running).
+pub unsafe fn install(l: *mut lua_State) {
+    ffi::lua_createtable(l, 0, 0);
+    ffi::lua_createtable(l, 0, 2);
+    ffi::lua_pushcfunction(l, header_index);
+    ffi::lua_setfield(l, -2, c"__index".as_ptr());
+    ffi::lua_pushcfunction(l, header_newindex);
+    ffi::lua_setfield(l, -2, c"__newindex".as_ptr());
+    ffi::lua_setmetatable(l, -2);
+    ffi::lua_setfield(l, -2, c"header".as_ptr());
+
+    ffi::lua_getfield(l, -1, c"resp".as_ptr());
+    if ffi::lua_istable(l, -1) == 0 {
+        ffi::lua_pop(l, 1);
+        ffi::lua_createtable(l, 0, 2);
+        ffi::lua_pushvalue(l, -1);
+        ffi::lua_setfield(l, -3, c"resp".as_ptr());
+    }
+    set_fn(l, -1, c"get_headers", get_headers);
+    ffi::lua_pop(l, 1);
+
+    // require "ngx.resp"
+    ffi::lua_getglobal(l, c"package".as_ptr());
+    ffi::lua_getfield(l, -1, c"loaded".as_ptr());
+    ffi::lua_createtable(l, 0, 2);
+    set_fn(l, -1, c"add_header", add_header);
+    push_bytes(l, b"0.1.2");
+    ffi::lua_setfield(l, -2, c"version".as_ptr());
+    ffi::lua_setfield(l, -2, c"ngx.resp".as_ptr());
+    ffi::lua_pop(l, 2);
+}
+
+/// The header name a Lua key stands for: `_` becomes `-` unless
+/// lua_transform_underscores_in_response_headers is off; unsafe bytes are
+/// %-escaped so a name cannot inject a header.
+unsafe fn header_name(r: *mut ngx_http_request_t, key: &[u8]) -> Vec<u8> {
+    let transform = loc_conf(r).transform_underscores.unwrap_or(true);
+    let name: Vec<u8> = if transform {
+        key.iter().map(|&c| if c == b'_' { b'-' } else { c }).collect()
+    } else {
+        key.to_vec()
+    };
+    escape_header_name(&name)
+}
+
+unsafe fn header_index_impl(l: *mut lua_State) -> LuaRet {
+    let r = request()?;
+    let Some(key) = to_bytes(l, 2) else {
+        ffi::lua_pushnil(l);
+        return Ok(1);
+    };
+    let name = header_name(r, key);
+    let values = headers_out::get(r, &name);
+    match values.len() {
+        0 => ffi::lua_pushnil(l),
+        1 => push_bytes(l, &values[0]),
+        n => {
+            ffi::lua_createtable(l, n as _, 0);
+            for (i, v) in values.iter().enumerate() {
+                push_bytes(l, v);
+                ffi::lua_rawseti(l, -2, (i + 1) as _);
+            }
+        }
+    }
+    Ok(1)
+}
+
+const SET_PHASES: &[Phase] = &[
+    Phase::Set,
+    Phase::Rewrite,
+    Phase::Access,
+    Phase::Content,
+    Phase::HeaderFilter,
+    Phase::BodyFilter,
+    Phase::Log,
+];
+
+/// Sets or adds a response header from Lua; after the header is sent this
+/// only logs, as lua-nginx-module does.
+unsafe fn change(l: *mut lua_State, key: &[u8], vidx: i32, fname: &str, replace: bool) -> LuaRet {
+    phase::check(SET_PHASES)?;
+    let r = request()?;
+    let values = values_arg(l, vidx, fname)?;
+    if (*r).header_sent() != 0 {
+        nlog::error(
+            (*(*r).connection).log,
+            NGX_LOG_ERR,
+            b"attempt to set ngx.header.HEADER after sending out response headers",
+        );
+        return Ok(0);
+    }
+    let name = header_name(r, key);
+    if name.is_empty() {
+        return Err("invalid header name".into());
+    }
+    match headers_out::set(r, &name, &values, replace) {
+        Ok(()) => Ok(0),
+        Err(SetError::NoMemory) => Err("no memory".into()),
+        Err(SetError::Invalid(m)) => Err(m.into()),
+    }
+}
+
+unsafe fn header_newindex_impl(l: *mut lua_State) -> LuaRet {
+    let key = check_bytes(l, 2, "newindex")?.to_vec();
+    change(l, &key, 3, "newindex", true)
+}
+
+unsafe fn add_header_impl(l: *mut lua_State) -> LuaRet {
+    if ffi::lua_gettop(l) != 2 {
+        return Err(format!("expecting 2 arguments, but got {}", ffi::lua_gettop(l)));
+    }
+    let key = check_bytes(l, 1, "add_header")?.to_vec();
+    if ffi::lua_isnil(l, 2) != 0 {
+        return Err("invalid header value".into());
+    }
+    change(l, &key, 2, "add_header", false)
+}
+
+unsafe fn get_headers_impl(l: *mut lua_State) -> LuaRet {
+    let r = request()?;
+    let max = super::string::max_arg(l, 1, "get_headers")?;
+    let raw = ffi::lua_toboolean(l, 2) != 0;
+    Ok(push_limited(l, headers_out::all(r), max, raw))
+}

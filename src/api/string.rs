@@ -1,0 +1,477 @@
+//! String helpers: ngx.escape_uri, unescape_uri, encode_args, decode_args,
+//! encode_base64, decode_base64, decode_base64mime, md5, md5_bin, sha1_bin,
+//! hmac_sha1, crc32_short, crc32_long, quote_sql_str, and the `ngx.base64`
+//! module.
+//!
+//! Base64 is nginx's own (`ngx_encode_base64*`, `ngx_decode_base64*`); the
+//! digests are OpenSSL's libcrypto, which /usr/sbin/nginx already links: the
+//! symbols resolve at load time like nginx's own.
+
+use std::ffi::c_int;
+
+use nginx_sys::{
+    ngx_decode_base64, ngx_decode_base64url, ngx_encode_base64, ngx_encode_base64url, ngx_str_t,
+};
+
+use crate::glue::escape;
+use crate::lua_fns;
+use crate::runtime::lua::{check_bytes, check_number, ffi, lua_State, push_bytes, set_fn, type_name, LuaRet};
+
+extern "C" {
+    fn MD5(d: *const u8, n: usize, md: *mut u8) -> *mut u8;
+    fn SHA1(d: *const u8, n: usize, md: *mut u8) -> *mut u8;
+    fn EVP_sha1() -> *const std::ffi::c_void;
+    fn HMAC(
+        evp: *const std::ffi::c_void,
+        key: *const std::ffi::c_void,
+        key_len: c_int,
+        d: *const u8,
+        n: usize,
+        md: *mut u8,
+        md_len: *mut u32,
+    ) -> *mut u8;
+}
+
+lua_fns! {
+    escape_uri => escape_uri_impl,
+    unescape_uri => unescape_uri_impl,
+    encode_args => encode_args_impl,
+    decode_args => decode_args_impl,
+    encode_base64 => encode_base64_impl,
+    decode_base64 => decode_base64_impl,
+    decode_base64mime => decode_base64mime_impl,
+    md5 => md5_impl,
+    md5_bin => md5_bin_impl,
+    sha1_bin => sha1_bin_impl,
+    hmac_sha1 => hmac_sha1_impl,
+    crc32_short => crc32_impl,
+    crc32_long => crc32_long_impl,
+    quote_sql_str => quote_sql_str_impl,
+    encode_base64url => encode_base64url_impl,
+    decode_base64url => decode_base64url_impl,
+}
+
+/// # Safety
+/// The `ngx` table must be on top of `l`.
+pub unsafe fn install(l: *mut lua_State) {
+    set_fn(l, -1, c"escape_uri", escape_uri);
+    set_fn(l, -1, c"unescape_uri", unescape_uri);
+    set_fn(l, -1, c"encode_args", encode_args);
+    set_fn(l, -1, c"decode_args", decode_args);
+    set_fn(l, -1, c"encode_base64", encode_base64);
+    set_fn(l, -1, c"decode_base64", decode_base64);
+    set_fn(l, -1, c"decode_base64mime", decode_base64mime);
+    set_fn(l, -1, c"md5", md5);
+    set_fn(l, -1, c"md5_bin", md5_bin);
+    set_fn(l, -1, c"sha1_bin", sha1_bin);
+    set_fn(l, -1, c"hmac_sha1", hmac_sha1);
+    set_fn(l, -1, c"crc32_short", crc32_short);
+    set_fn(l, -1, c"crc32_long", crc32_long);
+    set_fn(l, -1, c"quote_sql_str", quote_sql_str);
+}
+
+/// `require "ngx.base64"`, registered in package.preload.
+///
+/// # Safety
+/// `l` must be the main state, not running.
+pub unsafe fn install_base64_module(l: *mut lua_State) {
+    ffi::lua_getglobal(l, c"package".as_ptr());
+    ffi::lua_getfield(l, -1, c"loaded".as_ptr());
+    ffi::lua_createtable(l, 0, 3);
+    set_fn(l, -1, c"encode_base64url", encode_base64url);
+    set_fn(l, -1, c"decode_base64url", decode_base64url);
+    push_bytes(l, b"0.0.1");
+    ffi::lua_setfield(l, -2, c"version".as_ptr());
+    ffi::lua_setfield(l, -2, c"ngx.base64".as_ptr());
+    ffi::lua_pop(l, 2);
+}
+
+fn expect_args(l: *mut lua_State, min: c_int, max: c_int, what: &str) -> Result<c_int, String> {
+    // SAFETY: l is the running state of the API call.
+    let n = unsafe { ffi::lua_gettop(l) };
+    if n < min || n > max {
+        return Err(format!(
+            "expecting {what} argument{}",
+            if max > 1 { "s" } else { "" }
+        ));
+    }
+    Ok(n)
+}
+
+/// A string argument where nil stands for "" (lua-nginx-module's C API).
+unsafe fn bytes_or_empty<'a>(l: *mut lua_State, idx: c_int, fname: &str) -> Result<&'a [u8], String> {
+    if ffi::lua_isnil(l, idx) != 0 {
+        Ok(b"")
+    } else {
+        check_bytes(l, idx, fname)
+    }
+}
+
+unsafe fn escape_uri_impl(l: *mut lua_State) -> LuaRet {
+    let n = expect_args(l, 1, 2, "one or two")?;
+    let s = bytes_or_empty(l, 1, "escape_uri")?;
+    let kind = if n == 2 {
+        check_number(l, 2, "escape_uri")? as i64
+    } else {
+        2
+    };
+    if kind != 0 && kind != 2 {
+        return Err(format!("\"type\" {kind} out of range"));
+    }
+    push_bytes(l, &escape::escape_uri(s, kind == 0));
+    Ok(1)
+}
+
+unsafe fn unescape_uri_impl(l: *mut lua_State) -> LuaRet {
+    expect_args(l, 1, 1, "one")?;
+    let s = bytes_or_empty(l, 1, "unescape_uri")?;
+    push_bytes(l, &escape::unescape_uri(s));
+    Ok(1)
+}
+
+/// Appends `key=value` (or a bare key) for one value of an args table.
+unsafe fn encode_pair(l: *mut lua_State, key: &[u8], vidx: c_int, out: &mut Vec<u8>) -> Result<(), String> {
+    let push = |out: &mut Vec<u8>, v: Option<&[u8]>| {
+        if !out.is_empty() {
+            out.push(b'&');
+        }
+        out.extend_from_slice(&escape::escape_uri(key, false));
+        if let Some(v) = v {
+            out.push(b'=');
+            out.extend_from_slice(&escape::escape_uri(v, false));
+        }
+    };
+    match ffi::lua_type(l, vidx) {
+        ffi::LUA_TSTRING | ffi::LUA_TNUMBER => {
+            ffi::lua_pushvalue(l, vidx);
+            let v = crate::runtime::lua::to_bytes(l, -1).unwrap_or_default().to_vec();
+            ffi::lua_pop(l, 1);
+            push(out, Some(&v));
+        }
+        ffi::LUA_TBOOLEAN => {
+            if ffi::lua_toboolean(l, vidx) != 0 {
+                push(out, None);
+            }
+        }
+        t => {
+            let name = std::ffi::CStr::from_ptr(ffi::lua_typename(l, t)).to_string_lossy();
+            return Err(format!("attempt to use {name} as query arg value"));
+        }
+    }
+    Ok(())
+}
+
+/// Encodes the table at `idx` as a query string (`ngx.encode_args`).
+///
+/// # Safety
+/// `l` must be a running state with a table at `idx` (positive).
+pub unsafe fn encode_table(l: *mut lua_State, idx: c_int) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    ffi::lua_pushnil(l);
+    while ffi::lua_next(l, idx) != 0 {
+        let key = match ffi::lua_type(l, -2) {
+            ffi::LUA_TSTRING => crate::runtime::lua::to_bytes(l, -2).unwrap_or_default().to_vec(),
+            t => {
+                let name = std::ffi::CStr::from_ptr(ffi::lua_typename(l, t)).to_string_lossy();
+                ffi::lua_pop(l, 2);
+                return Err(format!("attempt to use {name} as query arg key"));
+            }
+        };
+        let vidx = ffi::lua_gettop(l);
+        if ffi::lua_type(l, vidx) == ffi::LUA_TTABLE {
+            let len = ffi::lua_objlen(l, vidx);
+            for i in 1..=len {
+                ffi::lua_rawgeti(l, vidx, i as _);
+                let r = encode_pair(l, &key, ffi::lua_gettop(l), &mut out);
+                ffi::lua_pop(l, 1);
+                if let Err(e) = r {
+                    ffi::lua_pop(l, 2);
+                    return Err(e);
+                }
+            }
+        } else if let Err(e) = encode_pair(l, &key, vidx, &mut out) {
+            ffi::lua_pop(l, 2);
+            return Err(e);
+        }
+        ffi::lua_pop(l, 1);
+    }
+    Ok(out)
+}
+
+unsafe fn encode_args_impl(l: *mut lua_State) -> LuaRet {
+    expect_args(l, 1, 1, "one")?;
+    if ffi::lua_type(l, 1) != ffi::LUA_TTABLE {
+        return Err(format!(
+            "bad argument #1 to 'encode_args' (table expected, got {})",
+            type_name(l, 1)
+        ));
+    }
+    let s = encode_table(l, 1)?;
+    push_bytes(l, &s);
+    Ok(1)
+}
+
+/// Pushes a table of decoded args: repeated keys become arrays, bare keys
+/// `true`.
+///
+/// # Safety
+/// `l` must be a running state.
+pub unsafe fn push_args_table(l: *mut lua_State, args: &[escape::Arg]) {
+    ffi::lua_createtable(l, 0, args.len() as c_int);
+    for (k, v) in args {
+        push_bytes(l, k);
+        ffi::lua_rawget(l, -2);
+        let prev = ffi::lua_type(l, -1);
+        ffi::lua_pop(l, 1);
+        push_bytes(l, k);
+        match prev {
+            ffi::LUA_TNIL => push_value(l, v),
+            ffi::LUA_TTABLE => {
+                ffi::lua_rawget(l, -2);
+                let n = ffi::lua_objlen(l, -1);
+                push_value(l, v);
+                ffi::lua_rawseti(l, -2, (n + 1) as _);
+                ffi::lua_pop(l, 1);
+                continue;
+            }
+            _ => {
+                ffi::lua_createtable(l, 4, 0);
+                push_bytes(l, k);
+                ffi::lua_rawget(l, -4);
+                ffi::lua_rawseti(l, -2, 1);
+                push_value(l, v);
+                ffi::lua_rawseti(l, -2, 2);
+            }
+        }
+        ffi::lua_rawset(l, -3);
+    }
+}
+
+unsafe fn push_value(l: *mut lua_State, v: &Option<Vec<u8>>) {
+    match v {
+        Some(v) => push_bytes(l, v),
+        None => ffi::lua_pushboolean(l, 1),
+    }
+}
+
+/// The `max` argument of the args/headers getters: default 100, 0 or less
+/// means no limit.
+///
+/// # Safety
+/// `l` must be a running state.
+pub unsafe fn max_arg(l: *mut lua_State, idx: c_int, fname: &str) -> Result<usize, String> {
+    if ffi::lua_isnoneornil(l, idx) != 0 {
+        return Ok(100);
+    }
+    let n = check_number(l, idx, fname)?;
+    Ok(if n <= 0.0 { 0 } else { n as usize })
+}
+
+unsafe fn decode_args_impl(l: *mut lua_State) -> LuaRet {
+    expect_args(l, 1, 2, "one or two")?;
+    let s = check_bytes(l, 1, "decode_args")?;
+    let max = max_arg(l, 2, "decode_args")?;
+    let (args, _) = escape::parse_args(s, max);
+    push_args_table(l, &args);
+    Ok(1)
+}
+
+fn nstr(b: &[u8]) -> ngx_str_t {
+    ngx_str_t {
+        len: b.len(),
+        data: b.as_ptr() as *mut u8,
+    }
+}
+
+fn base64_encode(s: &[u8], url: bool) -> Vec<u8> {
+    let mut out = vec![0u8; s.len().div_ceil(3) * 4];
+    let mut dst = ngx_str_t {
+        len: 0,
+        data: out.as_mut_ptr(),
+    };
+    // SAFETY: dst has room for the encoded length of src.
+    unsafe {
+        if url {
+            ngx_encode_base64url(&mut dst, &mut nstr(s));
+        } else {
+            ngx_encode_base64(&mut dst, &mut nstr(s));
+        }
+    }
+    out.truncate(dst.len);
+    out
+}
+
+fn base64_decode(s: &[u8], url: bool) -> Option<Vec<u8>> {
+    let mut out = vec![0u8; s.len().div_ceil(4) * 3 + 3];
+    let mut dst = ngx_str_t {
+        len: 0,
+        data: out.as_mut_ptr(),
+    };
+    // SAFETY: dst has room for the decoded length of src.
+    let rc = unsafe {
+        if url {
+            ngx_decode_base64url(&mut dst, &mut nstr(s))
+        } else {
+            ngx_decode_base64(&mut dst, &mut nstr(s))
+        }
+    };
+    if rc != nginx_sys::NGX_OK as isize {
+        return None;
+    }
+    out.truncate(dst.len);
+    Some(out)
+}
+
+unsafe fn encode_base64_impl(l: *mut lua_State) -> LuaRet {
+    let n = expect_args(l, 1, 2, "one or two")?;
+    let s = bytes_or_empty(l, 1, "encode_base64")?;
+    let no_padding = if n == 2 {
+        if ffi::lua_type(l, 2) != ffi::LUA_TBOOLEAN {
+            return Err(format!(
+                "bad argument #2 to 'encode_base64' (boolean expected, got {})",
+                type_name(l, 2)
+            ));
+        }
+        ffi::lua_toboolean(l, 2) != 0
+    } else {
+        false
+    };
+    let mut out = base64_encode(s, false);
+    if no_padding {
+        while out.last() == Some(&b'=') {
+            out.pop();
+        }
+    }
+    push_bytes(l, &out);
+    Ok(1)
+}
+
+unsafe fn decode_base64_impl(l: *mut lua_State) -> LuaRet {
+    expect_args(l, 1, 1, "one")?;
+    let s = check_bytes(l, 1, "decode_base64")?;
+    match base64_decode(s, false) {
+        Some(v) => push_bytes(l, &v),
+        None => ffi::lua_pushnil(l),
+    }
+    Ok(1)
+}
+
+unsafe fn decode_base64mime_impl(l: *mut lua_State) -> LuaRet {
+    expect_args(l, 1, 1, "one")?;
+    let s = check_bytes(l, 1, "decode_base64mime")?;
+    match base64_decode(&escape::base64_mime_filter(s), false) {
+        Some(v) => push_bytes(l, &v),
+        None => ffi::lua_pushnil(l),
+    }
+    Ok(1)
+}
+
+unsafe fn string_only<'a>(l: *mut lua_State) -> Result<&'a [u8], String> {
+    if ffi::lua_type(l, 1) != ffi::LUA_TSTRING {
+        return Err("must provide a string".into());
+    }
+    Ok(crate::runtime::lua::to_bytes(l, 1).unwrap_or_default())
+}
+
+unsafe fn encode_base64url_impl(l: *mut lua_State) -> LuaRet {
+    let s = string_only(l)?;
+    push_bytes(l, &base64_encode(s, true));
+    Ok(1)
+}
+
+unsafe fn decode_base64url_impl(l: *mut lua_State) -> LuaRet {
+    let s = string_only(l)?;
+    match base64_decode(s, true) {
+        Some(v) => {
+            push_bytes(l, &v);
+            Ok(1)
+        }
+        None => {
+            ffi::lua_pushnil(l);
+            push_bytes(l, b"invalid input");
+            Ok(2)
+        }
+    }
+}
+
+fn md5_digest(s: &[u8]) -> [u8; 16] {
+    let mut md = [0u8; 16];
+    // SAFETY: MD5 writes 16 bytes to md and reads n bytes of s.
+    unsafe { MD5(s.as_ptr(), s.len(), md.as_mut_ptr()) };
+    md
+}
+
+fn hex(b: &[u8]) -> Vec<u8> {
+    const H: &[u8; 16] = b"0123456789abcdef";
+    b.iter()
+        .flat_map(|&c| [H[(c >> 4) as usize], H[(c & 15) as usize]])
+        .collect()
+}
+
+unsafe fn md5_impl(l: *mut lua_State) -> LuaRet {
+    expect_args(l, 1, 1, "one")?;
+    let s = bytes_or_empty(l, 1, "md5")?;
+    push_bytes(l, &hex(&md5_digest(s)));
+    Ok(1)
+}
+
+unsafe fn md5_bin_impl(l: *mut lua_State) -> LuaRet {
+    expect_args(l, 1, 1, "one")?;
+    let s = bytes_or_empty(l, 1, "md5_bin")?;
+    push_bytes(l, &md5_digest(s));
+    Ok(1)
+}
+
+unsafe fn sha1_bin_impl(l: *mut lua_State) -> LuaRet {
+    expect_args(l, 1, 1, "one")?;
+    let s = bytes_or_empty(l, 1, "sha1_bin")?;
+    let mut md = [0u8; 20];
+    SHA1(s.as_ptr(), s.len(), md.as_mut_ptr());
+    push_bytes(l, &md);
+    Ok(1)
+}
+
+unsafe fn hmac_sha1_impl(l: *mut lua_State) -> LuaRet {
+    expect_args(l, 2, 2, "two")?;
+    let key = check_bytes(l, 1, "hmac_sha1")?;
+    let s = check_bytes(l, 2, "hmac_sha1")?;
+    let key_len = c_int::try_from(key.len()).map_err(|_| "key too long".to_string())?;
+    let mut md = [0u8; 64];
+    let mut len = 0u32;
+    let out = HMAC(
+        EVP_sha1(),
+        key.as_ptr().cast(),
+        key_len,
+        s.as_ptr(),
+        s.len(),
+        md.as_mut_ptr(),
+        &mut len,
+    );
+    if out.is_null() {
+        return Err("hmac_sha1 failed".into());
+    }
+    push_bytes(l, &md[..len as usize]);
+    Ok(1)
+}
+
+unsafe fn crc32_impl(l: *mut lua_State) -> LuaRet {
+    crc32_of(l, "crc32_short")
+}
+
+unsafe fn crc32_long_impl(l: *mut lua_State) -> LuaRet {
+    crc32_of(l, "crc32_long")
+}
+
+unsafe fn crc32_of(l: *mut lua_State, fname: &str) -> LuaRet {
+    expect_args(l, 1, 1, "one")?;
+    let s = check_bytes(l, 1, fname)?;
+    ffi::lua_pushnumber(l, escape::crc32(s) as f64);
+    Ok(1)
+}
+
+unsafe fn quote_sql_str_impl(l: *mut lua_State) -> LuaRet {
+    expect_args(l, 1, 1, "one")?;
+    let s = check_bytes(l, 1, "quote_sql_str")?;
+    push_bytes(l, &escape::quote_sql(s));
+    Ok(1)
+}

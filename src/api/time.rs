@@ -1,0 +1,139 @@
+//! ngx.time, now, update_time, today, localtime, utctime, http_time,
+//! cookie_time, parse_http_time: nginx's cached time and its own formatters,
+//! so the text matches what nginx writes byte for byte.
+
+use std::mem::MaybeUninit;
+
+use nginx_sys::{
+    ngx_cached_time, ngx_gmtime, ngx_http_cookie_time, ngx_http_time, ngx_parse_http_time, ngx_time_t,
+    ngx_time_update, ngx_tm_t, time_t, NGX_ERROR,
+};
+
+use crate::lua_fns;
+use crate::runtime::lua::{check_bytes, check_number, ffi, lua_State, push_bytes, set_fn, LuaRet};
+
+lua_fns! {
+    time => time_impl,
+    now => now_impl,
+    update_time => update_time_impl,
+    today => today_impl,
+    localtime => localtime_impl,
+    utctime => utctime_impl,
+    http_time => http_time_impl,
+    cookie_time => cookie_time_impl,
+    parse_http_time => parse_http_time_impl,
+}
+
+/// # Safety
+/// The `ngx` table must be on top of `l`.
+pub unsafe fn install(l: *mut lua_State) {
+    set_fn(l, -1, c"time", time);
+    set_fn(l, -1, c"now", now);
+    set_fn(l, -1, c"update_time", update_time);
+    set_fn(l, -1, c"today", today);
+    set_fn(l, -1, c"localtime", localtime);
+    set_fn(l, -1, c"utctime", utctime);
+    set_fn(l, -1, c"http_time", http_time);
+    set_fn(l, -1, c"cookie_time", cookie_time);
+    set_fn(l, -1, c"parse_http_time", parse_http_time);
+}
+
+fn cached() -> ngx_time_t {
+    // SAFETY: nginx keeps ngx_cached_time pointing at a valid slot; the
+    // worker is single-threaded.
+    unsafe { *ngx_cached_time }
+}
+
+unsafe fn time_impl(l: *mut lua_State) -> LuaRet {
+    ffi::lua_pushnumber(l, cached().sec as f64);
+    Ok(1)
+}
+
+unsafe fn now_impl(l: *mut lua_State) -> LuaRet {
+    let t = cached();
+    ffi::lua_pushnumber(l, t.sec as f64 + t.msec as f64 / 1000.0);
+    Ok(1)
+}
+
+unsafe fn update_time_impl(_l: *mut lua_State) -> LuaRet {
+    ngx_time_update();
+    Ok(0)
+}
+
+fn broken_down(sec: time_t) -> ngx_tm_t {
+    let mut tm = MaybeUninit::<ngx_tm_t>::zeroed();
+    // SAFETY: ngx_gmtime fills the struct (month 1-12, full year).
+    unsafe {
+        ngx_gmtime(sec, tm.as_mut_ptr());
+        tm.assume_init()
+    }
+}
+
+fn local_sec() -> time_t {
+    let t = cached();
+    t.sec + t.gmtoff as time_t * 60
+}
+
+fn ymd(tm: &ngx_tm_t) -> String {
+    format!("{:04}-{:02}-{:02}", tm.tm_year, tm.tm_mon, tm.tm_mday)
+}
+
+fn ymd_hms(tm: &ngx_tm_t) -> String {
+    format!("{} {:02}:{:02}:{:02}", ymd(tm), tm.tm_hour, tm.tm_min, tm.tm_sec)
+}
+
+unsafe fn today_impl(l: *mut lua_State) -> LuaRet {
+    push_bytes(l, ymd(&broken_down(local_sec())).as_bytes());
+    Ok(1)
+}
+
+unsafe fn localtime_impl(l: *mut lua_State) -> LuaRet {
+    push_bytes(l, ymd_hms(&broken_down(local_sec())).as_bytes());
+    Ok(1)
+}
+
+unsafe fn utctime_impl(l: *mut lua_State) -> LuaRet {
+    push_bytes(l, ymd_hms(&broken_down(cached().sec)).as_bytes());
+    Ok(1)
+}
+
+unsafe fn one_arg(l: *mut lua_State) -> Result<(), String> {
+    if ffi::lua_gettop(l) != 1 {
+        return Err("expecting one argument".into());
+    }
+    Ok(())
+}
+
+unsafe fn format_with(
+    l: *mut lua_State,
+    fname: &str,
+    f: unsafe extern "C" fn(*mut u8, time_t) -> *mut u8,
+) -> LuaRet {
+    one_arg(l)?;
+    let sec = check_number(l, 1, fname)? as time_t;
+    let mut buf = [0u8; 64];
+    let end = f(buf.as_mut_ptr(), sec);
+    let len = end.offset_from(buf.as_ptr()) as usize;
+    push_bytes(l, &buf[..len]);
+    Ok(1)
+}
+
+unsafe fn http_time_impl(l: *mut lua_State) -> LuaRet {
+    format_with(l, "http_time", ngx_http_time)
+}
+
+unsafe fn cookie_time_impl(l: *mut lua_State) -> LuaRet {
+    format_with(l, "cookie_time", ngx_http_cookie_time)
+}
+
+unsafe fn parse_http_time_impl(l: *mut lua_State) -> LuaRet {
+    one_arg(l)?;
+    let s = check_bytes(l, 1, "parse_http_time")?;
+    let t = ngx_parse_http_time(s.as_ptr() as *mut u8, s.len());
+    if t == NGX_ERROR as time_t {
+        ffi::lua_pushnil(l);
+    } else {
+        ffi::lua_pushnumber(l, t as f64);
+    }
+    Ok(1)
+}

@@ -1,0 +1,189 @@
+//! Byte-level encodings shared by the URI, args and header APIs: percent
+//! escaping as lua-nginx-module does it, and query-string parsing.
+
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+/// RFC 3986 unreserved bytes stay as they are in a URI component.
+fn unreserved(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~')
+}
+
+/// What must be escaped in a whole URI (`ngx.escape_uri(s, 0)`, nginx's
+/// URI escaping): controls, space, 8-bit bytes, `#`, `%` and `?`.
+fn uri_reserved(c: u8) -> bool {
+    c <= 0x20 || c >= 0x7f || matches!(c, b'#' | b'%' | b'?')
+}
+
+/// Header names: separators of RFC 7230 tokens, controls and 8-bit bytes.
+fn header_name_unsafe(c: u8) -> bool {
+    c <= 0x20
+        || c >= 0x7f
+        || matches!(
+            c,
+            b'"' | b'('
+                | b')'
+                | b','
+                | b'/'
+                | b':'
+                | b';'
+                | b'<'
+                | b'='
+                | b'>'
+                | b'?'
+                | b'@'
+                | b'['
+                | b']'
+                | b'\\'
+                | b'{'
+                | b'}'
+        )
+}
+
+/// Header values: every control byte but TAB (CR and LF would split the
+/// header).
+fn header_value_unsafe(c: u8) -> bool {
+    (c < 0x20 && c != b'\t') || c == 0x7f
+}
+
+fn escape_with(s: &[u8], must: impl Fn(u8) -> bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    for &c in s {
+        if must(c) {
+            out.extend_from_slice(&[b'%', HEX[(c >> 4) as usize], HEX[(c & 15) as usize]]);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `ngx.escape_uri`: type 2 (the default) escapes a URI component, type 0 a
+/// whole URI.
+pub fn escape_uri(s: &[u8], whole_uri: bool) -> Vec<u8> {
+    if whole_uri {
+        escape_with(s, uri_reserved)
+    } else {
+        escape_with(s, |c| !unreserved(c))
+    }
+}
+
+pub fn escape_header_name(s: &[u8]) -> Vec<u8> {
+    escape_with(s, header_name_unsafe)
+}
+
+pub fn escape_header_value(s: &[u8]) -> Vec<u8> {
+    escape_with(s, header_value_unsafe)
+}
+
+fn hex_val(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// `ngx.unescape_uri`: `%XX` decoded, `+` becomes a space, malformed escapes
+/// are kept as they are.
+pub fn unescape_uri(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        match s[i] {
+            b'%' if i + 2 < s.len() => {
+                if let (Some(h), Some(l)) = (hex_val(s[i + 1]), hex_val(s[i + 2])) {
+                    out.push(h << 4 | l);
+                    i += 3;
+                    continue;
+                }
+                out.push(b'%');
+            }
+            b'+' => out.push(b' '),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    out
+}
+
+/// One decoded `key[=value]` pair of a query string; `None` is a bare key.
+pub type Arg = (Vec<u8>, Option<Vec<u8>>);
+
+/// Splits a query string as lua-nginx-module does: pairs separated by `&`,
+/// keys and values unescaped, empty keys dropped. Stops after `max` pairs
+/// (0: no limit); the bool says whether pairs were left out.
+pub fn parse_args(s: &[u8], max: usize) -> (Vec<Arg>, bool) {
+    let mut out = Vec::new();
+    for piece in s.split(|&c| c == b'&') {
+        let (k, v) = match piece.iter().position(|&c| c == b'=') {
+            Some(i) => (&piece[..i], Some(unescape_uri(&piece[i + 1..]))),
+            None => (piece, None),
+        };
+        if k.is_empty() {
+            continue;
+        }
+        if max > 0 && out.len() >= max {
+            return (out, true);
+        }
+        out.push((unescape_uri(k), v));
+    }
+    (out, false)
+}
+
+/// MIME base64 input for `decode_base64mime`: everything outside the
+/// alphabet (line breaks, spaces) is skipped, decoding stops at padding.
+pub fn base64_mime_filter(s: &[u8]) -> Vec<u8> {
+    s.iter()
+        .copied()
+        .take_while(|&c| c != b'=')
+        .filter(|&c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/')
+        .collect()
+}
+
+/// `ngx.quote_sql_str`: a single-quoted MySQL string literal.
+pub fn quote_sql(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len() + 2);
+    out.push(b'\'');
+    for &c in s {
+        match c {
+            0 => out.extend_from_slice(b"\\0"),
+            8 => out.extend_from_slice(b"\\b"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            26 => out.extend_from_slice(b"\\Z"),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\'' => out.extend_from_slice(b"\\'"),
+            b'"' => out.extend_from_slice(b"\\\""),
+            c => out.push(c),
+        }
+    }
+    out.push(b'\'');
+    out
+}
+
+/// CRC-32 (IEEE), the checksum nginx's `ngx_crc32_*` compute.
+pub fn crc32(s: &[u8]) -> u32 {
+    static TABLE: std::sync::OnceLock<[u32; 256]> = std::sync::OnceLock::new();
+    let t = TABLE.get_or_init(|| {
+        let mut t = [0u32; 256];
+        for (i, e) in t.iter_mut().enumerate() {
+            let mut c = i as u32;
+            for _ in 0..8 {
+                c = if c & 1 != 0 {
+                    0xedb8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
+            }
+            *e = c;
+        }
+        t
+    });
+    let mut crc = 0xffff_ffffu32;
+    for &b in s {
+        crc = t[((crc ^ b as u32) & 0xff) as usize] ^ (crc >> 8);
+    }
+    crc ^ 0xffff_ffff
+}

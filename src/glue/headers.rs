@@ -1,0 +1,158 @@
+//! nginx header lists (`ngx_list_t` of `ngx_table_elt_t`) and the pointer
+//! arrays some headers are also kept in.
+
+use std::mem::size_of;
+use std::ptr;
+
+use nginx_sys::{
+    ngx_array_push, ngx_array_t, ngx_hash_key, ngx_list_push, ngx_list_t, ngx_palloc, ngx_pnalloc,
+    ngx_pool_t, ngx_str_t, ngx_table_elt_t,
+};
+
+/// Copies bytes into `pool`.
+///
+/// # Safety
+/// `pool` must be live.
+pub unsafe fn pool_str(pool: *mut ngx_pool_t, b: &[u8]) -> Option<ngx_str_t> {
+    if b.is_empty() {
+        return Some(ngx_str_t {
+            len: 0,
+            data: c"".as_ptr() as *mut u8,
+        });
+    }
+    let p = ngx_pnalloc(pool, b.len()) as *mut u8;
+    if p.is_null() {
+        return None;
+    }
+    ptr::copy_nonoverlapping(b.as_ptr(), p, b.len());
+    Some(ngx_str_t {
+        len: b.len(),
+        data: p,
+    })
+}
+
+/// Every element of a header list, in order.
+///
+/// # Safety
+/// `list` must be a live, initialised list of `ngx_table_elt_t`.
+pub unsafe fn elts(list: *mut ngx_list_t) -> Vec<*mut ngx_table_elt_t> {
+    let mut out = Vec::new();
+    let mut part = &mut (*list).part as *mut nginx_sys::ngx_list_part_t;
+    while !part.is_null() {
+        let e = (*part).elts as *mut ngx_table_elt_t;
+        for i in 0..(*part).nelts {
+            out.push(e.add(i));
+        }
+        part = (*part).next;
+    }
+    out
+}
+
+/// Whether the element's key is `name` (ASCII case-insensitive).
+///
+/// # Safety
+/// `h` must be a live element.
+pub unsafe fn key_is(h: *const ngx_table_elt_t, name: &[u8]) -> bool {
+    (*h).key.as_bytes().eq_ignore_ascii_case(name)
+}
+
+/// Fills a header element with pool copies of `key` and `value`, its
+/// lower-cased key and nginx's hash of that key (modules such as proxy look
+/// headers up by it).
+///
+/// # Safety
+/// `pool` must be live.
+pub unsafe fn fill(pool: *mut ngx_pool_t, h: *mut ngx_table_elt_t, key: &[u8], value: &[u8]) -> Option<()> {
+    let k = pool_str(pool, key)?;
+    let v = pool_str(pool, value)?;
+    let low = ngx_pnalloc(pool, key.len().max(1)) as *mut u8;
+    if low.is_null() {
+        return None;
+    }
+    for (i, c) in key.iter().enumerate() {
+        *low.add(i) = c.to_ascii_lowercase();
+    }
+    (*h).key = k;
+    (*h).value = v;
+    (*h).lowcase_key = low;
+    (*h).hash = ngx_hash_key(low, key.len()).max(1);
+    Some(())
+}
+
+/// Appends a header to `list`.
+///
+/// # Safety
+/// `pool` and `list` must be live.
+pub unsafe fn push(
+    pool: *mut ngx_pool_t,
+    list: *mut ngx_list_t,
+    key: &[u8],
+    value: &[u8],
+) -> Option<*mut ngx_table_elt_t> {
+    let h = ngx_list_push(list) as *mut ngx_table_elt_t;
+    if h.is_null() {
+        return None;
+    }
+    fill(pool, h, key, value)?;
+    Some(h)
+}
+
+/// Replaces the contents of `list` with copies of `items` (one new part).
+/// Pointers into the old elements are stale afterwards.
+///
+/// # Safety
+/// `pool` and `list` must be live.
+pub unsafe fn replace_all(
+    pool: *mut ngx_pool_t,
+    list: *mut ngx_list_t,
+    items: &[ngx_table_elt_t],
+) -> Option<()> {
+    let nalloc = (items.len() + 8).max(20);
+    let e = ngx_palloc(pool, nalloc * size_of::<ngx_table_elt_t>()) as *mut ngx_table_elt_t;
+    if e.is_null() {
+        return None;
+    }
+    ptr::copy_nonoverlapping(items.as_ptr(), e, items.len());
+    (*list).part.elts = e.cast();
+    (*list).part.nelts = items.len();
+    (*list).part.next = ptr::null_mut();
+    (*list).last = &mut (*list).part;
+    (*list).size = size_of::<ngx_table_elt_t>();
+    (*list).nalloc = nalloc;
+    (*list).pool = pool;
+    Some(())
+}
+
+/// Resets an array of `ngx_table_elt_t *` to hold `items`.
+///
+/// # Safety
+/// `pool` and `a` must be live; `a` is either zeroed or such an array.
+pub unsafe fn set_ptr_array(
+    pool: *mut ngx_pool_t,
+    a: *mut ngx_array_t,
+    items: &[*mut ngx_table_elt_t],
+) -> Option<()> {
+    if (*a).elts.is_null() {
+        if items.is_empty() {
+            return Some(());
+        }
+        let n = items.len().max(2);
+        let e = ngx_palloc(pool, n * size_of::<*mut ngx_table_elt_t>());
+        if e.is_null() {
+            return None;
+        }
+        (*a).elts = e;
+        (*a).nalloc = n;
+        (*a).size = size_of::<*mut ngx_table_elt_t>();
+        (*a).pool = pool;
+    }
+    (*a).nelts = 0;
+    for &h in items {
+        let slot = ngx_array_push(a) as *mut *mut ngx_table_elt_t;
+        if slot.is_null() {
+            return None;
+        }
+        *slot = h;
+    }
+    Some(())
+}

@@ -1,0 +1,247 @@
+//! Keeps nginx's dedicated request-header fields (`r->headers_in.host`,
+//! `.user_agent`, `.cookies`, `.content_length_n`, ...) in step with the
+//! header list after Lua changed it, so `$http_*`, `$host`, `$content_length`
+//! and later modules (proxy_pass) see what the list says.
+
+use std::ptr;
+
+use nginx_sys::{
+    ngx_atoof, ngx_http_headers_in_t, ngx_http_request_t, ngx_pool_t, ngx_str_t, ngx_table_elt_t,
+    NGX_HTTP_CONNECTION_CLOSE, NGX_HTTP_CONNECTION_KEEP_ALIVE,
+};
+
+use super::headers::{elts, key_is, pool_str, set_ptr_array};
+
+/// The pointer field nginx keeps for a request header (first occurrence).
+fn field(h: &mut ngx_http_headers_in_t, low: &[u8]) -> Option<*mut *mut ngx_table_elt_t> {
+    Some(match low {
+        b"host" => &mut h.host,
+        b"connection" => &mut h.connection,
+        b"if-modified-since" => &mut h.if_modified_since,
+        b"if-unmodified-since" => &mut h.if_unmodified_since,
+        b"if-match" => &mut h.if_match,
+        b"if-none-match" => &mut h.if_none_match,
+        b"user-agent" => &mut h.user_agent,
+        b"referer" => &mut h.referer,
+        b"content-length" => &mut h.content_length,
+        b"content-range" => &mut h.content_range,
+        b"content-type" => &mut h.content_type,
+        b"range" => &mut h.range,
+        b"if-range" => &mut h.if_range,
+        b"transfer-encoding" => &mut h.transfer_encoding,
+        b"te" => &mut h.te,
+        b"expect" => &mut h.expect,
+        b"upgrade" => &mut h.upgrade,
+        b"accept-encoding" => &mut h.accept_encoding,
+        b"via" => &mut h.via,
+        b"authorization" => &mut h.authorization,
+        b"keep-alive" => &mut h.keep_alive,
+        b"x-real-ip" => &mut h.x_real_ip,
+        b"accept" => &mut h.accept,
+        b"accept-language" => &mut h.accept_language,
+        b"depth" => &mut h.depth,
+        b"destination" => &mut h.destination,
+        b"overwrite" => &mut h.overwrite,
+        b"date" => &mut h.date,
+        _ => return None,
+    })
+}
+
+const FIELDS: &[&[u8]] = &[
+    b"host",
+    b"connection",
+    b"if-modified-since",
+    b"if-unmodified-since",
+    b"if-match",
+    b"if-none-match",
+    b"user-agent",
+    b"referer",
+    b"content-length",
+    b"content-range",
+    b"content-type",
+    b"range",
+    b"if-range",
+    b"transfer-encoding",
+    b"te",
+    b"expect",
+    b"upgrade",
+    b"accept-encoding",
+    b"via",
+    b"authorization",
+    b"keep-alive",
+    b"x-real-ip",
+    b"accept",
+    b"accept-language",
+    b"depth",
+    b"destination",
+    b"overwrite",
+    b"date",
+];
+
+/// Re-derives every dedicated pointer field from the header list, and the
+/// values nginx computes from header `changed`.
+///
+/// # Safety
+/// `r` must be a live request whose header list was just rebuilt.
+pub unsafe fn sync(r: *mut ngx_http_request_t, changed: &[u8]) -> Option<()> {
+    let pool = (*r).pool;
+    let hi = &mut (*r).headers_in;
+    for name in FIELDS {
+        if let Some(f) = field(hi, name) {
+            *f = ptr::null_mut();
+        }
+    }
+    let all = elts(&mut hi.headers);
+    let (mut cookies, mut xff) = (Vec::new(), Vec::new());
+    for &h in &all {
+        let low = (*h).key.as_bytes().to_ascii_lowercase();
+        if let Some(f) = field(hi, &low) {
+            if (*f).is_null() {
+                *f = h;
+            }
+        } else if low == b"cookie" {
+            cookies.push(h);
+        } else if low == b"x-forwarded-for" {
+            xff.push(h);
+        }
+    }
+    set_ptr_array(pool, &mut hi.cookies, &cookies)?;
+    set_ptr_array(pool, &mut hi.x_forwarded_for, &xff)?;
+    derive(pool, hi, &changed.to_ascii_lowercase())
+}
+
+/// The values nginx computes from some headers when it reads them. Only
+/// the changed header's are recomputed: nginx sets some of them itself
+/// (the length of a chunked body once read).
+unsafe fn derive(pool: *mut ngx_pool_t, hi: &mut ngx_http_headers_in_t, changed: &[u8]) -> Option<()> {
+    match changed {
+        b"content-length" => {
+            hi.content_length_n = match hi.content_length.as_ref() {
+                Some(h) => ngx_atoof(h.value.data, h.value.len),
+                None => -1,
+            };
+        }
+        b"host" => hi.server = host_server(pool, hi)?,
+        b"connection" => set_connection_type(hi),
+        b"user-agent" => set_browser_flags(hi),
+        _ => {}
+    }
+    Some(())
+}
+
+/// `$host`: the Host value lower-cased, without port or trailing dot.
+unsafe fn host_server(pool: *mut ngx_pool_t, hi: &ngx_http_headers_in_t) -> Option<ngx_str_t> {
+    Some(match hi.host.as_ref() {
+        Some(h) => {
+            let v = h.value.as_bytes();
+            let host = match v.iter().rposition(|&c| c == b':') {
+                Some(i) if !v[i..].contains(&b']') => &v[..i],
+                _ => v,
+            };
+            let host = host.strip_suffix(b".").unwrap_or(host).to_ascii_lowercase();
+            pool_str(pool, &host)?
+        }
+        None => ngx_str_t::empty(),
+    })
+}
+
+unsafe fn set_connection_type(hi: &mut ngx_http_headers_in_t) {
+    let conn = hi
+        .connection
+        .as_ref()
+        .map(|h| h.value.as_bytes().to_ascii_lowercase());
+    let ct = match conn {
+        Some(v) if contains(&v, b"close") => NGX_HTTP_CONNECTION_CLOSE,
+        Some(v) if contains(&v, b"keep-alive") => NGX_HTTP_CONNECTION_KEEP_ALIVE,
+        _ => 0,
+    };
+    hi.set_connection_type(ct as _);
+}
+
+/// The browser flags nginx derives from User-Agent (`$msie`,
+/// modern_browser/ancient_browser).
+unsafe fn set_browser_flags(hi: &mut ngx_http_headers_in_t) {
+    let ua = hi
+        .user_agent
+        .as_ref()
+        .map(|h| h.value.as_bytes())
+        .unwrap_or_default();
+    let find = |n: &[u8]| ua.windows(n.len()).position(|w| w == n);
+    let (mut msie, mut msie6) = (false, false);
+    if let Some(i) = find(b"MSIE ").filter(|i| i + 7 < ua.len()) {
+        msie = true;
+        if ua[i + 6] == b'.' {
+            msie6 = match ua[i + 5] {
+                b'4' | b'5' => true,
+                b'6' => !contains(&ua[(i + 8).min(ua.len())..], b"SV1"),
+                _ => false,
+            };
+        }
+    }
+    let opera = find(b"Opera").is_some();
+    if opera {
+        (msie, msie6) = (false, false);
+    }
+    let (mut gecko, mut chrome, mut safari, mut konqueror) = (false, false, false, false);
+    if !msie && !opera {
+        if find(b"Gecko/").is_some() {
+            gecko = true;
+        } else if find(b"Chrome/").is_some() {
+            chrome = true;
+        } else if find(b"Safari/").is_some() && find(b"Mac OS X").is_some() {
+            safari = true;
+        } else if find(b"Konqueror").is_some() {
+            konqueror = true;
+        }
+    }
+    hi.set_msie(msie as _);
+    hi.set_msie6(msie6 as _);
+    hi.set_opera(opera as _);
+    hi.set_gecko(gecko as _);
+    hi.set_chrome(chrome as _);
+    hi.set_safari(safari as _);
+    hi.set_konqueror(konqueror as _);
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Replaces the request headers called `name` with `values` (none: removes
+/// them), keeping the position of the first one, then re-syncs the fields.
+///
+/// # Safety
+/// `r` must be a live request.
+pub unsafe fn set(r: *mut ngx_http_request_t, name: &[u8], values: &[Vec<u8>]) -> Option<()> {
+    let pool = (*r).pool;
+    let list = &mut (*r).headers_in.headers;
+    let mut items: Vec<ngx_table_elt_t> = Vec::new();
+    let mut placed = false;
+    for h in elts(list) {
+        if !key_is(h, name) {
+            items.push(*h);
+        } else if !placed {
+            placed = true;
+            push_values(pool, &mut items, name, values)?;
+        }
+    }
+    if !placed {
+        push_values(pool, &mut items, name, values)?;
+    }
+    super::headers::replace_all(pool, list, &items)?;
+    sync(r, name)
+}
+
+unsafe fn push_values(
+    pool: *mut ngx_pool_t,
+    items: &mut Vec<ngx_table_elt_t>,
+    name: &[u8],
+    values: &[Vec<u8>],
+) -> Option<()> {
+    for v in values {
+        let mut h: ngx_table_elt_t = std::mem::zeroed();
+        super::headers::fill(pool, &mut h, name, v)?;
+        items.push(h);
+    }
+    Some(())
+}

@@ -1,0 +1,196 @@
+//! Response headers: the `r->headers_out` list plus the fields nginx keeps
+//! apart from it (Content-Type, Content-Length, Last-Modified, the pointer
+//! fields its header filter consults), kept consistent on every change.
+
+use std::ptr;
+
+use nginx_sys::{
+    ngx_atoof, ngx_http_headers_out_t, ngx_http_request_t, ngx_parse_http_time, ngx_table_elt_t, time_t,
+};
+
+use super::headers::{elts, key_is, pool_str, push, set_ptr_array};
+
+/// The pointer field nginx keeps for a response header.
+fn field(h: &mut ngx_http_headers_out_t, name: &[u8]) -> Option<*mut *mut ngx_table_elt_t> {
+    let low = name.to_ascii_lowercase();
+    Some(match &low[..] {
+        b"server" => &mut h.server,
+        b"date" => &mut h.date,
+        b"content-encoding" => &mut h.content_encoding,
+        b"location" => &mut h.location,
+        b"refresh" => &mut h.refresh,
+        b"last-modified" => &mut h.last_modified,
+        b"content-range" => &mut h.content_range,
+        b"accept-ranges" => &mut h.accept_ranges,
+        b"www-authenticate" => &mut h.www_authenticate,
+        b"expires" => &mut h.expires,
+        b"etag" => &mut h.etag,
+        b"content-length" => &mut h.content_length,
+        _ => return None,
+    })
+}
+
+/// The live values of response header `name`.
+///
+/// # Safety
+/// `r` must be a live request.
+pub unsafe fn get(r: *mut ngx_http_request_t, name: &[u8]) -> Vec<Vec<u8>> {
+    let ho = &mut (*r).headers_out;
+    if name.eq_ignore_ascii_case(b"content-type") {
+        return match ho.content_type.len {
+            0 => Vec::new(),
+            _ => vec![ho.content_type.as_bytes().to_vec()],
+        };
+    }
+    if name.eq_ignore_ascii_case(b"content-length") && ho.content_length.is_null() {
+        return match ho.content_length_n {
+            n if n >= 0 => vec![n.to_string().into_bytes()],
+            _ => Vec::new(),
+        };
+    }
+    elts(&mut ho.headers)
+        .into_iter()
+        .filter(|&h| (*h).hash != 0 && key_is(h, name))
+        .map(|h| (*h).value.as_bytes().to_vec())
+        .collect()
+}
+
+/// Every live response header as (key, value), Content-Type and a
+/// computed Content-Length first.
+///
+/// # Safety
+/// `r` must be a live request.
+pub unsafe fn all(r: *mut ngx_http_request_t) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let ho = &mut (*r).headers_out;
+    let mut out = Vec::new();
+    if ho.content_type.len > 0 {
+        out.push((b"Content-Type".to_vec(), ho.content_type.as_bytes().to_vec()));
+    }
+    if ho.content_length.is_null() && ho.content_length_n >= 0 {
+        out.push((
+            b"Content-Length".to_vec(),
+            ho.content_length_n.to_string().into_bytes(),
+        ));
+    }
+    for h in elts(&mut ho.headers) {
+        if (*h).hash != 0 {
+            out.push(((*h).key.as_bytes().to_vec(), (*h).value.as_bytes().to_vec()));
+        }
+    }
+    out
+}
+
+/// Why a header could not be set.
+pub enum SetError {
+    NoMemory,
+    Invalid(&'static str),
+}
+
+/// Sets (`replace`) or adds response header `name`; no values clears it.
+///
+/// # Safety
+/// `r` must be a live request whose header is not sent yet.
+pub unsafe fn set(
+    r: *mut ngx_http_request_t,
+    name: &[u8],
+    values: &[Vec<u8>],
+    replace: bool,
+) -> Result<(), SetError> {
+    if name.eq_ignore_ascii_case(b"content-type") {
+        return set_content_type(r, values.last());
+    }
+    let pool = (*r).pool;
+    let ho = &mut (*r).headers_out;
+    let mut values = values;
+    let single = name.eq_ignore_ascii_case(b"content-length");
+    if single && values.len() > 1 {
+        values = &values[values.len() - 1..];
+    }
+    let length = match (single, values.first()) {
+        (true, Some(v)) => {
+            let n = ngx_atoof(v.as_ptr() as *mut u8, v.len());
+            if n < 0 {
+                return Err(SetError::Invalid("invalid Content-Length header value"));
+            }
+            n
+        }
+        _ => -1,
+    };
+    let replacing = replace || single || values.is_empty();
+    let mut old: *mut ngx_table_elt_t = ptr::null_mut();
+    if replacing {
+        for h in elts(&mut ho.headers) {
+            if (*h).hash != 0 && key_is(h, name) {
+                (*h).hash = 0;
+                if old.is_null() {
+                    old = h;
+                }
+            }
+        }
+    }
+    for v in values {
+        push(pool, &mut ho.headers, name, v).ok_or(SetError::NoMemory)?;
+    }
+    if single {
+        ho.content_length_n = length;
+    }
+    sync_field(r, name, old)
+}
+
+/// Points nginx's dedicated field for `name` at its first live element.
+/// A removed Server or Date keeps pointing at its dead element, so that
+/// nginx does not add its own (as lua-nginx-module behaves).
+unsafe fn sync_field(
+    r: *mut ngx_http_request_t,
+    name: &[u8],
+    old: *mut ngx_table_elt_t,
+) -> Result<(), SetError> {
+    let pool = (*r).pool;
+    let ho = &mut (*r).headers_out;
+    let live: Vec<_> = elts(&mut ho.headers)
+        .into_iter()
+        .filter(|&h| (*h).hash != 0 && key_is(h, name))
+        .collect();
+    if name.eq_ignore_ascii_case(b"cache-control") {
+        return set_ptr_array(pool, &mut ho.cache_control, &live).ok_or(SetError::NoMemory);
+    }
+    if name.eq_ignore_ascii_case(b"link") {
+        return set_ptr_array(pool, &mut ho.link, &live).ok_or(SetError::NoMemory);
+    }
+    let keep_dead = name.eq_ignore_ascii_case(b"server") || name.eq_ignore_ascii_case(b"date");
+    if let Some(f) = field(ho, name) {
+        *f = match live.first() {
+            Some(&h) => h,
+            None if keep_dead => old,
+            None => ptr::null_mut(),
+        };
+    }
+    if name.eq_ignore_ascii_case(b"last-modified") {
+        ho.last_modified_time = match live.first() {
+            Some(&h) => ngx_parse_http_time((*h).value.data, (*h).value.len),
+            None => -1 as time_t,
+        };
+    }
+    Ok(())
+}
+
+unsafe fn set_content_type(r: *mut ngx_http_request_t, value: Option<&Vec<u8>>) -> Result<(), SetError> {
+    let ho = &mut (*r).headers_out;
+    ho.charset.len = 0;
+    ho.content_type_lowcase = ptr::null_mut();
+    ho.content_type_hash = 0;
+    match value {
+        Some(v) => {
+            ho.content_type = pool_str((*r).pool, v).ok_or(SetError::NoMemory)?;
+            ho.content_type_len = v.iter().position(|&c| c == b';').unwrap_or(v.len());
+            while ho.content_type_len > 0 && v[ho.content_type_len - 1] == b' ' {
+                ho.content_type_len -= 1;
+            }
+        }
+        None => {
+            ho.content_type.len = 0;
+            ho.content_type_len = 0;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,266 @@
+//! Creating a subrequest as ngx.location.capture describes it: method,
+//! arguments, request body and variables.
+
+use nginx_sys::{
+    ngx_alloc_chain_link, ngx_create_temp_buf, ngx_hash_find, ngx_hash_strlow, ngx_http_parse_unsafe_uri,
+    ngx_http_post_subrequest_t, ngx_http_request_body_t, ngx_http_request_t, ngx_http_subrequest,
+    ngx_http_variable_value_t, ngx_palloc, ngx_pcalloc, ngx_pnalloc, ngx_str_t, ngx_table_elt_t, ngx_uint_t,
+    NGX_HTTP_POST, NGX_HTTP_PUT, NGX_HTTP_VAR_CHANGEABLE, NGX_HTTP_VAR_INDEXED, NGX_OK,
+};
+use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule};
+
+use super::list;
+
+/// Name/value pairs (the `vars` option).
+pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// One subrequest as the Lua code asked for it.
+pub struct Spec {
+    pub uri: Vec<u8>,
+    pub extra_args: Vec<u8>,
+    pub method: usize,
+    pub body: Option<Vec<u8>>,
+    pub vars: Pairs,
+    pub share_vars: bool,
+    pub copy_vars: bool,
+    pub forward_body: bool,
+    /// Registry reference of the `ctx` option's table.
+    pub ctx_ref: Option<i32>,
+}
+
+/// The request line name of an ngx.HTTP_* method.
+pub fn method_name(m: usize) -> Option<&'static [u8]> {
+    Some(match m {
+        0x0002 => b"GET",
+        0x0004 => b"HEAD",
+        0x0008 => b"POST",
+        0x0010 => b"PUT",
+        0x0020 => b"DELETE",
+        0x0040 => b"MKCOL",
+        0x0080 => b"COPY",
+        0x0100 => b"MOVE",
+        0x0200 => b"OPTIONS",
+        0x0400 => b"PROPFIND",
+        0x0800 => b"PROPPATCH",
+        0x1000 => b"LOCK",
+        0x2000 => b"UNLOCK",
+        0x4000 => b"PATCH",
+        0x8000 => b"TRACE",
+        _ => return None,
+    })
+}
+
+unsafe fn pool_str(r: *mut ngx_http_request_t, b: &[u8]) -> Result<ngx_str_t, String> {
+    if b.is_empty() {
+        return Ok(ngx_str_t::empty());
+    }
+    let p = ngx_pnalloc((*r).pool, b.len()) as *mut u8;
+    if p.is_null() {
+        return Err("no memory".into());
+    }
+    std::ptr::copy_nonoverlapping(b.as_ptr(), p, b.len());
+    Ok(ngx_str_t {
+        len: b.len(),
+        data: p,
+    })
+}
+
+/// Issues a subrequest of `r` finalized through `ps`.
+///
+/// # Safety
+/// `r` must be a live request; `ps` must live as long as its pool.
+pub unsafe fn issue(
+    r: *mut ngx_http_request_t,
+    ps: *mut ngx_http_post_subrequest_t,
+    spec: &Spec,
+) -> Result<*mut ngx_http_request_t, String> {
+    let mut uri = pool_str(r, &spec.uri)?;
+    let mut args = ngx_str_t::empty();
+    let mut flags: ngx_uint_t = 0;
+    if uri.len == 0 || ngx_http_parse_unsafe_uri(r, &mut uri, &mut args, &mut flags) != NGX_OK as isize {
+        return Err(format!(
+            "unsafe uri in argument #1: {}",
+            String::from_utf8_lossy(&spec.uri)
+        ));
+    }
+    if !spec.extra_args.is_empty() {
+        let mut all = args.as_bytes().to_vec();
+        if !all.is_empty() {
+            all.push(b'&');
+        }
+        all.extend_from_slice(&spec.extra_args);
+        args = pool_str(r, &all)?;
+    }
+    let c = (*r).connection;
+    let active = (*c).data;
+    let mut sr: *mut ngx_http_request_t = std::ptr::null_mut();
+    let rc = ngx_http_subrequest(r, &mut uri, &mut args, &mut sr, ps, 0);
+    if rc != NGX_OK as isize || sr.is_null() {
+        return Err(format!("failed to issue subrequest: {rc}"));
+    }
+    // The output of our subrequests is captured before the postpone filter
+    // (runtime/capture.rs): they take no place in the parent's output order.
+    (*c).data = active;
+    unlink_postponed(r, sr);
+    adjust(r, sr, spec)?;
+    Ok(sr)
+}
+
+unsafe fn unlink_postponed(r: *mut ngx_http_request_t, sr: *mut ngx_http_request_t) {
+    let mut p = &mut (*r).postponed as *mut *mut nginx_sys::ngx_http_postponed_request_t;
+    while !(*p).is_null() {
+        if (**p).request == sr {
+            *p = (**p).next;
+            return;
+        }
+        p = &mut (**p).next;
+    }
+}
+
+/// Method, request body and variables of the new subrequest.
+unsafe fn adjust(r: *mut ngx_http_request_t, sr: *mut ngx_http_request_t, spec: &Spec) -> Result<(), String> {
+    let name = method_name(spec.method).ok_or("bad method")?;
+    (*sr).method = spec.method as _;
+    (*sr).method_name = ngx_str_t {
+        len: name.len(),
+        data: name.as_ptr() as *mut u8,
+    };
+    if let Some(body) = &spec.body {
+        (*sr).request_body = request_body(r, body)?;
+        set_content_length(r, sr, body.len())?;
+    } else if !spec.forward_body
+        && spec.method != NGX_HTTP_PUT as usize
+        && spec.method != NGX_HTTP_POST as usize
+        && (*r).headers_in.content_length_n > 0
+    {
+        (*sr).request_body = std::ptr::null_mut();
+        set_content_length(r, sr, 0)?;
+    }
+    if !spec.share_vars {
+        let cmcf = NgxHttpCoreModule::main_conf(&*r).ok_or("no core conf")?;
+        let size = cmcf.variables.nelts * std::mem::size_of::<ngx_http_variable_value_t>();
+        let v = ngx_pcalloc((*r).pool, size) as *mut ngx_http_variable_value_t;
+        if v.is_null() {
+            return Err("no memory".into());
+        }
+        if spec.copy_vars {
+            std::ptr::copy_nonoverlapping((*r).variables, v, cmcf.variables.nelts);
+        }
+        (*sr).variables = v;
+    }
+    for (k, val) in &spec.vars {
+        set_var(sr, k, val)?;
+    }
+    Ok(())
+}
+
+unsafe fn request_body(
+    r: *mut ngx_http_request_t,
+    body: &[u8],
+) -> Result<*mut ngx_http_request_body_t, String> {
+    let pool = (*r).pool;
+    let rb =
+        ngx_pcalloc(pool, std::mem::size_of::<ngx_http_request_body_t>()) as *mut ngx_http_request_body_t;
+    if rb.is_null() {
+        return Err("no memory".into());
+    }
+    if !body.is_empty() {
+        let b = ngx_create_temp_buf(pool, body.len());
+        let cl = ngx_alloc_chain_link(pool);
+        if b.is_null() || cl.is_null() {
+            return Err("no memory".into());
+        }
+        std::ptr::copy_nonoverlapping(body.as_ptr(), (*b).last, body.len());
+        (*b).last = (*b).last.add(body.len());
+        (*b).set_last_buf(1);
+        (*cl).buf = b;
+        (*cl).next = std::ptr::null_mut();
+        (*rb).bufs = cl;
+        (*rb).buf = b;
+    }
+    Ok(rb)
+}
+
+/// Gives the subrequest the parent's request headers with its own
+/// Content-Length.
+unsafe fn set_content_length(
+    r: *mut ngx_http_request_t,
+    sr: *mut ngx_http_request_t,
+    len: usize,
+) -> Result<(), String> {
+    let pool = (*r).pool;
+    let hi = &mut (*sr).headers_in;
+    if !list::init_headers(pool, &mut hi.headers) {
+        return Err("no memory".into());
+    }
+    for h in list::elts::<ngx_table_elt_t>(&(*r).headers_in.headers) {
+        let k = (*h).key.as_bytes();
+        if k.eq_ignore_ascii_case(b"Content-Length") || k.eq_ignore_ascii_case(b"Transfer-Encoding") {
+            continue;
+        }
+        if list::push_header(&mut hi.headers, *h).is_null() {
+            return Err("no memory".into());
+        }
+    }
+    let value = pool_str(r, len.to_string().as_bytes())?;
+    let lower = pool_str(r, b"content-length")?;
+    let key = pool_str(r, b"Content-Length")?;
+    let h = ngx_table_elt_t {
+        hash: nginx_sys::ngx_hash_key(lower.data, lower.len),
+        key,
+        value,
+        lowcase_key: lower.data,
+    };
+    let p = list::push_header(&mut hi.headers, h);
+    if p.is_null() {
+        return Err("no memory".into());
+    }
+    hi.content_length = p;
+    hi.content_length_n = len as _;
+    hi.transfer_encoding = std::ptr::null_mut();
+    hi.set_chunked(0);
+    Ok(())
+}
+
+/// The `vars` option: sets a variable of the subrequest.
+unsafe fn set_var(sr: *mut ngx_http_request_t, name: &[u8], value: &[u8]) -> Result<(), String> {
+    let cmcf = NgxHttpCoreModule::main_conf_mut(&*sr).ok_or("no core conf")?;
+    let lname = ngx_palloc((*sr).pool, name.len().max(1)) as *mut u8;
+    if lname.is_null() {
+        return Err("no memory".into());
+    }
+    let key = ngx_hash_strlow(lname, name.as_ptr() as *mut u8, name.len());
+    let v = ngx_hash_find(&mut cmcf.variables_hash, key, lname, name.len())
+        as *mut nginx_sys::ngx_http_variable_t;
+    let shown = String::from_utf8_lossy(name);
+    if v.is_null() {
+        return Err(format!(
+            "variable \"{shown}\" cannot be assigned a value (maybe you forgot to define it first?) "
+        ));
+    }
+    if (*v).flags & NGX_HTTP_VAR_CHANGEABLE as ngx_uint_t == 0 {
+        return Err(format!("variable \"{shown}\" not changeable"));
+    }
+    let data = pool_str(sr, value)?;
+    let mut vv: ngx_http_variable_value_t = std::mem::zeroed();
+    vv.set_len(data.len as u32);
+    vv.set_valid(1);
+    vv.data = data.data;
+    if let Some(set) = (*v).set_handler {
+        let p = ngx_palloc((*sr).pool, std::mem::size_of::<ngx_http_variable_value_t>())
+            as *mut ngx_http_variable_value_t;
+        if p.is_null() {
+            return Err("no memory".into());
+        }
+        *p = vv;
+        set(sr, p, (*v).data);
+        return Ok(());
+    }
+    if (*v).flags & NGX_HTTP_VAR_INDEXED as ngx_uint_t != 0 {
+        *(*sr).variables.add((*v).index) = vv;
+        return Ok(());
+    }
+    Err(format!(
+        "variable \"{shown}\" cannot be assigned a value (maybe you forgot to define it first?) "
+    ))
+}

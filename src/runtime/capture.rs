@@ -1,0 +1,376 @@
+//! Capturing subrequests (ngx.location.capture): their responses are kept
+//! in memory instead of going to the client, and the Lua thread that issued
+//! them waits until the last one has finished.
+//!
+//! nginx finalizes a subrequest through its `post_subrequest` handler; ours
+//! records the status and headers, makes the subrequest the connection's
+//! active request so that nginx completes it at once (see `issue`: our
+//! subrequests are not queued in the parent's postponed list), and when the
+//! last one is done sets the parent's write event handler, which nginx runs
+//! when it posts the parent right after. That handler resumes the thread.
+//!
+//! The state shared by the subrequests of one call is a `Group`, held by the
+//! waiting thread's `CaptureWait` and by one `Slot` per subrequest (freed
+//! with the request pool), so whichever goes first, nothing dangles: a wait
+//! dropped early (client abort, request end) only detaches the group.
+
+use std::cell::{Cell, RefCell};
+use std::ffi::c_void;
+use std::rc::Rc;
+
+use nginx_sys::{
+    ngx_chain_t, ngx_http_post_subrequest_t, ngx_http_request_empty_handler, ngx_http_request_t,
+    ngx_http_send_header, ngx_http_time, ngx_int_t, ngx_palloc, ngx_pool_cleanup_add, ngx_table_elt_t,
+    NGX_ERROR, NGX_HTTP_CREATED, NGX_HTTP_HEAD, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_NO_CONTENT,
+    NGX_HTTP_OK, NGX_HTTP_SPECIAL_RESPONSE, NGX_OK,
+};
+
+use super::ctx::RequestCtx;
+use super::lua::{ffi, lua_State, push_bytes};
+use super::scheduler::{wake, Wait};
+use crate::glue::buf::{consume, in_memory};
+use crate::glue::list;
+
+/// One subrequest's response as Lua will see it.
+#[derive(Default)]
+pub struct Response {
+    pub status: ngx_int_t,
+    pub headers: Vec<(Vec<u8>, Vec<u8>)>,
+    pub body: Vec<u8>,
+    pub truncated: bool,
+    seen_last: bool,
+    over_limit: bool,
+}
+
+pub struct Group {
+    /// The request that issued the subrequests.
+    pr: *mut ngx_http_request_t,
+    responses: RefCell<Vec<Response>>,
+    pending: Cell<usize>,
+    /// The thread to resume; None once its wait was dropped.
+    waiter: Cell<Option<(*mut RequestCtx, *mut lua_State)>>,
+    /// lua_capture_max_body_size (0: no limit).
+    max_body: usize,
+}
+
+impl Group {
+    pub fn new(pr: *mut ngx_http_request_t, n: usize, max_body: usize) -> Rc<Group> {
+        Rc::new(Group {
+            pr,
+            responses: RefCell::new((0..n).map(|_| Response::default()).collect()),
+            pending: Cell::new(n),
+            waiter: Cell::new(None),
+            max_body,
+        })
+    }
+}
+
+/// The post_subrequest data of one captured subrequest.
+struct Slot {
+    group: Rc<Group>,
+    index: usize,
+    finished: Cell<bool>,
+}
+
+thread_local! {
+    /// Groups whose subrequests are all done, until their parent runs.
+    static READY: RefCell<Vec<Rc<Group>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The post_subrequest record making subrequest `index` of `group` a capture.
+///
+/// # Safety
+/// `r` must be live; the record lives in its pool.
+pub unsafe fn post_subrequest(
+    r: *mut ngx_http_request_t,
+    group: &Rc<Group>,
+    index: usize,
+) -> Option<*mut ngx_http_post_subrequest_t> {
+    let ps = ngx_palloc((*r).pool, std::mem::size_of::<ngx_http_post_subrequest_t>())
+        as *mut ngx_http_post_subrequest_t;
+    let cln = ngx_pool_cleanup_add((*r).pool, 0);
+    if ps.is_null() || cln.is_null() {
+        return None;
+    }
+    let slot = Box::into_raw(Box::new(Slot {
+        group: group.clone(),
+        index,
+        finished: Cell::new(false),
+    }));
+    (*cln).handler = Some(free_slot);
+    (*cln).data = slot.cast();
+    (*ps).handler = Some(on_finalize);
+    (*ps).data = slot.cast();
+    Some(ps)
+}
+
+unsafe extern "C" fn free_slot(data: *mut c_void) {
+    crate::glue::catch((), || {
+        // SAFETY: `data` is the Box leaked in post_subrequest; the pool runs
+        // this cleanup once.
+        unsafe { drop(Box::from_raw(data as *mut Slot)) };
+    })
+}
+
+unsafe fn slot<'a>(r: *mut ngx_http_request_t) -> Option<&'a Slot> {
+    if (*r).main == r {
+        return None;
+    }
+    let ps = (*r).post_subrequest;
+    if ps.is_null()
+        || (*ps).handler.map(|f| f as *const () as usize) != Some(on_finalize as *const () as usize)
+    {
+        return None;
+    }
+    ((*ps).data as *const Slot).as_ref()
+}
+
+/// Is `r` a subrequest whose response we capture?
+///
+/// # Safety
+/// `r` must be live.
+pub unsafe fn is_captured(r: *mut ngx_http_request_t) -> bool {
+    slot(r).is_some()
+}
+
+/// The header filter's end for a captured subrequest: nothing goes out.
+///
+/// # Safety
+/// `r` must be a live captured subrequest.
+pub unsafe fn header(r: *mut ngx_http_request_t) -> ngx_int_t {
+    (*r).set_filter_need_in_memory(1);
+    (*r).set_header_sent(1);
+    if (*r).method == NGX_HTTP_HEAD as _ {
+        (*r).set_header_only(1);
+    }
+    NGX_OK as ngx_int_t
+}
+
+/// The body filter's end for a captured subrequest: keeps the data.
+///
+/// # Safety
+/// `r` must be a live captured subrequest; `cl` its chain.
+pub unsafe fn body(r: *mut ngx_http_request_t, mut cl: *mut ngx_chain_t) -> ngx_int_t {
+    let Some(s) = slot(r) else {
+        return NGX_ERROR as ngx_int_t;
+    };
+    let mut responses = s.group.responses.borrow_mut();
+    let resp = &mut responses[s.index];
+    let max = s.group.max_body;
+    while !cl.is_null() {
+        let b = (*cl).buf;
+        if in_memory(b) && (*b).last > (*b).pos {
+            let mut n = (*b).last.offset_from((*b).pos) as usize;
+            if max > 0 && resp.body.len() + n > max {
+                n = max - resp.body.len();
+                resp.over_limit = true;
+            }
+            resp.body
+                .extend_from_slice(std::slice::from_raw_parts((*b).pos, n));
+        }
+        if (*b).last_buf() != 0 || (*b).last_in_chain() != 0 {
+            resp.seen_last = true;
+        }
+        consume(b);
+        cl = (*cl).next;
+    }
+    NGX_OK as ngx_int_t
+}
+
+/// Codes for which nginx would send its own error page: like
+/// lua-nginx-module we send only the status, so the captured body is empty.
+fn special(rc: ngx_int_t) -> bool {
+    rc == NGX_ERROR as ngx_int_t
+        || rc == NGX_HTTP_CREATED as ngx_int_t
+        || rc == NGX_HTTP_NO_CONTENT as ngx_int_t
+        || (rc >= NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t && ![444, 408, 499].contains(&rc))
+}
+
+unsafe extern "C" fn on_finalize(r: *mut ngx_http_request_t, data: *mut c_void, rc: ngx_int_t) -> ngx_int_t {
+    crate::glue::catch(NGX_ERROR as ngx_int_t, || {
+        // SAFETY: nginx calls it with the subrequest and our Slot.
+        unsafe { finalize(r, &*(data as *const Slot), rc) }
+    })
+}
+
+unsafe fn finalize(r: *mut ngx_http_request_t, s: &Slot, rc: ngx_int_t) -> ngx_int_t {
+    let c = (*r).connection;
+    if s.finished.replace(true) {
+        (*c).data = r.cast();
+        return NGX_OK as ngx_int_t;
+    }
+    let mut status = (*r).headers_out.status as ngx_int_t;
+    if status == 0 {
+        status = match rc {
+            x if x == NGX_OK as ngx_int_t => NGX_HTTP_OK as ngx_int_t,
+            x if x == NGX_ERROR as ngx_int_t => NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t,
+            x => x,
+        };
+    }
+    let mut out = rc;
+    // An error status before any output: the response is that status alone.
+    let mut error_page = false;
+    if special(rc) {
+        if rc > NGX_OK as ngx_int_t && (*r).header_sent() == 0 {
+            error_page = true;
+            (*r).err_status = rc as _;
+            (*r).set_expect_tested(1);
+            (*r).headers_out.content_type.len = 0;
+            (*r).headers_out.content_length_n = 0;
+            ngx_http_send_header(r);
+        }
+        // Keeps nginx from sending its error page, or from ending the main
+        // request for an error in this one.
+        out = NGX_OK as ngx_int_t;
+    }
+    {
+        let mut responses = s.group.responses.borrow_mut();
+        let resp = &mut responses[s.index];
+        resp.status = if status >= 100 { status } else { 0 };
+        resp.headers = headers(r);
+        resp.truncated = resp.over_limit || !(resp.seen_last || error_page || (*r).header_only() != 0);
+    }
+    // Let nginx complete the subrequest now and post its parent.
+    (*c).data = r.cast();
+    let g = &s.group;
+    g.pending.set(g.pending.get() - 1);
+    if g.pending.get() == 0 && g.waiter.get().is_some() {
+        READY.with(|q| q.borrow_mut().push(g.clone()));
+        (*g.pr).write_event_handler = Some(on_parent_posted);
+    }
+    out
+}
+
+/// The response headers of `r`, including those nginx keeps out of the list.
+unsafe fn headers(r: *mut ngx_http_request_t) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let ho = &(*r).headers_out;
+    let mut out: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    for h in list::elts::<ngx_table_elt_t>(&ho.headers) {
+        if (*h).hash != 0 {
+            out.push(((*h).key.as_bytes().to_vec(), (*h).value.as_bytes().to_vec()));
+        }
+    }
+    let mut set = |k: &[u8], v: Vec<u8>| {
+        out.retain(|(key, _)| !key.eq_ignore_ascii_case(k));
+        out.push((k.to_vec(), v));
+    };
+    if ho.content_type.len > 0 {
+        set(b"Content-Type", ho.content_type.as_bytes().to_vec());
+    }
+    if ho.content_length.is_null() && ho.content_length_n >= 0 {
+        set(b"Content-Length", ho.content_length_n.to_string().into_bytes());
+    }
+    if !ho.location.is_null() && (*ho.location).value.len > 0 {
+        set(b"Location", (*ho.location).value.as_bytes().to_vec());
+    }
+    let fresh = [200, 206, 304, 204].contains(&(ho.status as i64));
+    if ho.last_modified.is_null() && ho.last_modified_time != -1 && fresh {
+        let mut buf = [0u8; 29];
+        ngx_http_time(buf.as_mut_ptr(), ho.last_modified_time);
+        set(b"Last-Modified", buf.to_vec());
+    }
+    out
+}
+
+/// The wait of the thread that issued the subrequests.
+pub struct CaptureWait {
+    group: Rc<Group>,
+}
+
+impl Wait for CaptureWait {}
+
+impl Drop for CaptureWait {
+    fn drop(&mut self) {
+        let g = &self.group;
+        g.waiter.set(None);
+        READY.with(|q| q.borrow_mut().retain(|x| !Rc::ptr_eq(x, g)));
+        // SAFETY: the parent outlives its waits (dropped at the latest by its
+        // pool cleanup, before its memory goes).
+        unsafe {
+            if (*g.pr).write_event_handler.map(|f| f as *const () as usize)
+                == Some(on_parent_posted as *const () as usize)
+            {
+                (*g.pr).write_event_handler = Some(ngx_http_request_empty_handler);
+            }
+        }
+    }
+}
+
+/// Makes `co` of `ctx` wait for the subrequests of `group`.
+pub fn arm(ctx: *mut RequestCtx, co: *mut lua_State, group: Rc<Group>) -> Box<CaptureWait> {
+    group.waiter.set(Some((ctx, co)));
+    Box::new(CaptureWait { group })
+}
+
+unsafe extern "C" fn on_parent_posted(r: *mut ngx_http_request_t) {
+    crate::glue::catch((), || {
+        // SAFETY: nginx runs the write handler of a live request.
+        unsafe { resume(r) }
+    })
+}
+
+unsafe fn resume(r: *mut ngx_http_request_t) {
+    let group = READY.with(|q| {
+        let mut q = q.borrow_mut();
+        let i = q.iter().position(|g| g.pr == r)?;
+        Some(q.remove(i))
+    });
+    (*r).write_event_handler = Some(ngx_http_request_empty_handler);
+    let Some(group) = group else { return };
+    let Some((ctx, co)) = group.waiter.get() else {
+        return;
+    };
+    let mine = (*ctx)
+        .threads
+        .iter_mut()
+        .find(|t| t.co == co)
+        .and_then(|t| t.wait.take());
+    // Before waking: the request may be gone when wake returns.
+    drop(mine);
+    let responses = std::mem::take(&mut *group.responses.borrow_mut());
+    let n = responses.len();
+    for resp in &responses {
+        push_response(co, resp);
+    }
+    drop(responses);
+    wake(ctx, co, n as i32);
+}
+
+unsafe fn push_response(l: *mut lua_State, resp: &Response) {
+    ffi::lua_createtable(l, 0, 4);
+    ffi::lua_pushinteger(l, resp.status as _);
+    ffi::lua_setfield(l, -2, c"status".as_ptr());
+    ffi::lua_pushboolean(l, resp.truncated as _);
+    ffi::lua_setfield(l, -2, c"truncated".as_ptr());
+    push_bytes(l, &resp.body);
+    ffi::lua_setfield(l, -2, c"body".as_ptr());
+    ffi::lua_createtable(l, 0, resp.headers.len() as i32);
+    for (k, v) in &resp.headers {
+        push_bytes(l, k);
+        ffi::lua_pushvalue(l, -1);
+        ffi::lua_rawget(l, -3);
+        match ffi::lua_type(l, -1) {
+            ffi::LUA_TNIL => {
+                ffi::lua_pop(l, 1);
+                push_bytes(l, v);
+                ffi::lua_rawset(l, -3);
+            }
+            ffi::LUA_TTABLE => {
+                let len = ffi::lua_objlen(l, -1);
+                push_bytes(l, v);
+                ffi::lua_rawseti(l, -2, len as ffi::lua_Integer + 1);
+                ffi::lua_pop(l, 2);
+            }
+            _ => {
+                // A second value: the header becomes an array.
+                ffi::lua_createtable(l, 2, 0);
+                ffi::lua_insert(l, -2);
+                ffi::lua_rawseti(l, -2, 1);
+                push_bytes(l, v);
+                ffi::lua_rawseti(l, -2, 2);
+                ffi::lua_rawset(l, -3);
+            }
+        }
+    }
+    ffi::lua_setfield(l, -2, c"header".as_ptr());
+}

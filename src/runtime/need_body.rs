@@ -1,0 +1,71 @@
+//! `lua_need_request_body on`: the entry thread reads the client body
+//! (waiting like `ngx.req.read_body()`) before the user's code starts.
+
+use super::ctx::{Outcome, RequestCtx};
+use super::lua::{ffi, lua_State};
+use super::phase::Phase;
+use super::{scheduler, vm};
+use crate::module::loc_conf;
+
+/// Registry key of `function(f) return function(...) read_body() return f(...) end end`.
+pub const WRAPPER_KEY: &std::ffi::CStr = c"ngx_lua_need_body_wrapper";
+
+/// Stores the wrapper factory, closing over the `read_body` function on top
+/// of `l` (which it pops).
+///
+/// # Safety
+/// `l` must be the main state, not running, with read_body on top.
+pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
+    let code =
+        b"local read_body = ...\nreturn function(f) return function(...) read_body() return f(...) end end";
+    if ffi::luaL_loadbuffer(
+        l,
+        code.as_ptr().cast(),
+        code.len(),
+        c"=lua_need_request_body".as_ptr(),
+    ) != 0
+    {
+        ffi::lua_pop(l, 1);
+        return Err(vm::pop_message(l));
+    }
+    ffi::lua_insert(l, -2);
+    if ffi::lua_pcall(l, 1, 1, 0) != 0 {
+        return Err(vm::pop_message(l));
+    }
+    ffi::lua_setfield(l, ffi::LUA_REGISTRYINDEX, WRAPPER_KEY.as_ptr());
+    Ok(())
+}
+
+fn needs_body(ctx: &RequestCtx, phase: Phase) -> bool {
+    if !matches!(phase, Phase::Rewrite | Phase::Access | Phase::Content) {
+        return false;
+    }
+    // SAFETY: ctx.r is the live request.
+    unsafe { loc_conf(ctx.r).need_request_body.unwrap_or(false) && (*ctx.r).request_body.is_null() }
+}
+
+/// Starts the entry thread with `func`, reading the body first if the
+/// location asks for it.
+pub fn start(ctx: &mut RequestCtx, func: i32, phase: Phase) -> Outcome {
+    if !needs_body(ctx, phase) {
+        return scheduler::start(ctx, func);
+    }
+    let Some(vm) = vm::current() else {
+        return scheduler::start(ctx, func);
+    };
+    let l = vm.main();
+    // SAFETY: the main state is idle between Lua runs; the stack is
+    // balanced on every path.
+    let wrapped = unsafe {
+        ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, WRAPPER_KEY.as_ptr());
+        ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, func as _);
+        if ffi::lua_pcall(l, 1, 1, 0) != 0 {
+            ffi::lua_pop(l, 1);
+            return scheduler::start(ctx, func);
+        }
+        ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX)
+    };
+    let outcome = scheduler::start(ctx, wrapped);
+    vm.unref(wrapped);
+    outcome
+}

@@ -1,0 +1,291 @@
+use Test::Nginx::Socket::Lua;
+
+repeat_each(2);
+no_long_string();
+run_tests();
+
+__DATA__
+
+=== TEST 1: get_headers: lower-cased keys, arrays for repeats, any-case lookups
+--- config
+    location /t {
+        content_by_lua_block {
+            local h = ngx.req.get_headers()
+            ngx.say(h["user-agent"], "|", h.User_Agent, "|", h["USER-AGENT"])
+            ngx.say(type(h.foo), " ", h.foo[1], " ", h.foo[2])
+            ngx.say(h["x-empty"] == "", " ", h.missing)
+            local raw = ngx.req.get_headers(0, true)
+            ngx.say(raw["X-Mixed-Case"], " ", raw["x-mixed-case"])
+        }
+    }
+--- request
+GET /t
+--- more_headers
+User-Agent: tester
+Foo: 1
+Foo: 2
+X-Empty:
+X-Mixed-Case: yes
+--- response_body
+tester|tester|tester
+table 1 2
+true nil
+yes nil
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: get_headers: default limit 100 with "truncated", explicit limits, 0 is unlimited
+--- config
+    location /t {
+        content_by_lua_block {
+            local function count(t)
+                local n = 0
+                for _, v in pairs(t) do n = n + (type(v) == "table" and #v or 1) end
+                return n
+            end
+            local h, err = ngx.req.get_headers()
+            ngx.say(count(h), " ", err)
+            h, err = ngx.req.get_headers(10)
+            ngx.say(count(h), " ", err)
+            h, err = ngx.req.get_headers(0)
+            ngx.say(count(h), " ", err)
+        }
+    }
+--- request
+GET /t
+--- more_headers eval
+"X-H: v\r\n" x 110
+--- response_body
+100 truncated
+10 truncated
+112 nil
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: set_header / clear_header keep $http_* and dedicated fields consistent
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.req.set_header("User-Agent", "changed")
+            ngx.req.set_header("X-New", {"a", "b"})
+            ngx.req.set_header("Foo", "replaced")
+            ngx.req.clear_header("Accept")
+            ngx.req.set_header("Cookie", "c=1")
+            ngx.req.set_header("Host", "Example.COM:8080")
+            local msie_before = ngx.var.msie
+            ngx.req.set_header("User-Agent", "Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.0)")
+            ngx.say("msie: [", msie_before, "] [", ngx.var.msie, "]")
+            ngx.req.set_header("User-Agent", "changed")
+            local h = ngx.req.get_headers()
+            ngx.say(ngx.var.http_user_agent, " ", h["user-agent"])
+            ngx.say(h["x-new"][1], h["x-new"][2], " ", ngx.var.http_x_new)
+            ngx.say(h.foo, " ", ngx.var.http_foo)
+            ngx.say(h.accept, " ", ngx.var.http_accept)
+            ngx.say(ngx.var.http_cookie, " ", ngx.var.cookie_c)
+            ngx.say(ngx.var.http_host, " ", ngx.var.host)
+            ngx.req.set_header("Foo", {})
+            ngx.req.set_header("User-Agent", nil)
+            ngx.say(ngx.req.get_headers().foo, " ", ngx.var.http_foo, " ", ngx.req.get_headers()["user-agent"])
+        }
+    }
+--- request
+GET /t
+--- more_headers
+User-Agent: orig
+Foo: 1
+Foo: 2
+Accept: */*
+--- response_body
+msie: [] [1]
+changed changed
+ab a
+replaced replaced
+nil nil
+c=1 1
+Example.COM:8080 example.com
+nil nil nil
+--- no_error_log
+[error]
+
+
+
+=== TEST 4: header changes reach proxy_pass; Content-Length too
+--- config
+    location /t {
+        rewrite_by_lua_block {
+            ngx.req.set_header("X-Added", "yes")
+            ngx.req.set_header("X-Multi", {"1", "2"})
+            ngx.req.clear_header("X-Remove")
+            ngx.req.set_header("User-Agent", "lua-agent")
+        }
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/echo;
+    }
+    location /echo {
+        content_by_lua_block {
+            local h = ngx.req.get_headers()
+            ngx.say("added=", h["x-added"], " multi=", table.concat(h["x-multi"], ","),
+                    " remove=", h["x-remove"], " ua=", h["user-agent"])
+        }
+    }
+--- request
+GET /t
+--- more_headers
+X-Remove: 1
+User-Agent: orig
+--- response_body
+added=yes multi=1,2 remove=nil ua=lua-agent
+--- no_error_log
+[error]
+
+
+
+=== TEST 5: CR/LF in names and values never split a header
+--- config
+    location /t {
+        rewrite_by_lua_block {
+            ngx.req.set_header("X-Evil", "a\r\nX-Injected: 1")
+            ngx.req.set_header("X-Bad\r\nName", "v")
+            local raw = ngx.req.get_headers(0, true)
+            ngx.req.set_header("X-Name-Seen", raw["X-Bad%0D%0AName"])
+            ngx.req.clear_header("X-Bad%0D%0AName")
+        }
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/echo;
+    }
+    location /echo {
+        content_by_lua_block {
+            local h = ngx.req.get_headers()
+            ngx.say(h["x-evil"], " ", h["x-injected"], " ", h["x-name-seen"])
+        }
+    }
+--- request
+GET /t
+--- response_body
+a%0D%0AX-Injected: 1 nil v
+--- no_error_log
+[error]
+
+
+
+=== TEST 6: argument errors
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.say(pcall(ngx.req.set_header, "A"))
+            ngx.say(pcall(ngx.req.set_header, nil, "x"))
+            ngx.say(pcall(ngx.req.set_header, "A", print))
+            ngx.say(pcall(ngx.req.clear_header))
+            ngx.say(pcall(ngx.req.get_headers, "x"))
+        }
+    }
+--- request
+GET /t
+--- response_body
+falseexpecting two arguments, but seen 1
+falsebad argument #1 to 'set_header' (string expected, got nil)
+falsebad argument #2 to 'set_header' (string, number, table or nil expected, got function)
+falseexpecting one argument, but seen 0
+falsebad argument #1 to 'get_headers' (number expected, got string)
+--- no_error_log
+[error]
+
+
+
+=== TEST 7: method, http_version, is_internal, raw_header
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.say(ngx.req.get_method(), " ", ngx.req.http_version(), " ", ngx.req.is_internal())
+            ngx.req.set_method(ngx.HTTP_PATCH)
+            ngx.say(ngx.req.get_method(), " ", ngx.var.request_method)
+            ngx.say(pcall(ngx.req.set_method, 12345))
+            ngx.print(ngx.req.raw_header())
+            ngx.print(ngx.req.raw_header(true))
+        }
+    }
+--- raw_request eval
+"POST /t HTTP/1.0\r\nFoo: bar\r\nX-A:  b \r\n\r\n"
+--- response_body eval
+"POST 1 false\nPATCH PATCH\nfalseunsupported HTTP method: 12345\n"
+. "POST /t HTTP/1.0\r\nFoo: bar\r\nX-A:  b \r\n\r\n"
+. "Foo: bar\r\nX-A:  b \r\n\r\n"
+--- no_error_log
+[error]
+
+
+
+=== TEST 8: HTTP/1.1 version; is_internal after ngx.exec
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.req.set_header("X-A", "1")
+            ngx.exec("/internal")
+        }
+    }
+    location /internal {
+        content_by_lua_block {
+            ngx.say(ngx.req.http_version(), " ", ngx.req.get_headers()["x-a"], " ", ngx.req.is_internal())
+        }
+    }
+--- request
+GET /t
+--- response_body
+1.1 1 true
+--- no_error_log
+[error]
+
+
+
+
+=== TEST 9: raw_header of a head spread over large header buffers is rebuilt
+--- config
+    client_header_buffer_size 128;
+    large_client_header_buffers 4 1k;
+    location /t {
+        content_by_lua_block {
+            local raw = ngx.req.raw_header()
+            ngx.say(#raw, " ", raw:sub(1, 15), " ", raw:sub(-4) == "\r\n\r\n")
+            ngx.say(raw:find("X-Long: " .. string.rep("a", 800), 1, true) ~= nil)
+            ngx.say(raw:find("X-Other: " .. string.rep("b", 800), 1, true) ~= nil)
+        }
+    }
+--- request
+GET /t
+--- more_headers eval
+"X-Long: " . ("a" x 800) . "\r\nX-Other: " . ("b" x 800) . "\r\n"
+--- response_body_like
+^\d+ GET /t HTTP/1.1 true
+true
+true
+--- no_error_log
+[error]
+
+
+
+
+=== TEST 10: huge header values and many headers set from Lua
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.req.set_header("X-Big", string.rep("a", 1000000))
+            local many = {}
+            for i = 1, 5000 do many[i] = tostring(i) end
+            ngx.req.set_header("X-Many", many)
+            local h = ngx.req.get_headers(0)
+            ngx.header.X_Resp = many
+            local n = #ngx.header.x_resp
+            ngx.header.X_Resp = nil
+            ngx.say(#h["x-big"], " ", #h["x-many"], " ", h["x-many"][5000])
+            ngx.say(n, " ", ngx.header.x_resp)
+        }
+    }
+--- request
+GET /t
+--- response_body
+1000000 5000 5000
+5000 nil
+--- no_error_log
+[error]

@@ -1,0 +1,197 @@
+use Test::Nginx::Socket::Lua;
+
+repeat_each(2);
+no_long_string();
+run_tests();
+
+__DATA__
+
+=== TEST 1: get_uri_args: arrays, bare keys, empty values, unescaping
+--- config
+    location /t {
+        content_by_lua_block {
+            local args = ngx.req.get_uri_args()
+            local keys = {}
+            for k in pairs(args) do keys[#keys + 1] = k end
+            table.sort(keys)
+            for _, k in ipairs(keys) do
+                local v = args[k]
+                if type(v) == "table" then
+                    local parts = {}
+                    for i, x in ipairs(v) do parts[i] = tostring(x) end
+                    v = "{" .. table.concat(parts, ",") .. "}"
+                end
+                ngx.say(k, "=", tostring(v))
+            end
+        }
+    }
+--- request
+GET /t?a=1&b&c=&a=2&d=hello+world%21&&=x&a
+--- response_body
+a={1,2,true}
+b=true
+c=
+d=hello world!
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: get_uri_args limits: 100 by default with "truncated", custom max, 0 unlimited
+--- config
+    location /t {
+        content_by_lua_block {
+            local args, err = ngx.req.get_uri_args()
+            ngx.say(#args.x, " ", err)
+            args, err = ngx.req.get_uri_args(3)
+            ngx.say(#args.x, " ", err)
+            args, err = ngx.req.get_uri_args(0)
+            ngx.say(#args.x, " ", err)
+        }
+    }
+--- request eval
+"GET /t?" . ("x=1&" x 150)
+--- response_body
+100 truncated
+3 truncated
+150 nil
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: set_uri_args with a string and a table; proxy_pass sees them
+--- config
+    location /t {
+        rewrite_by_lua_block {
+            ngx.req.set_uri_args({b = "x y", c = {1, 2}})
+            local a = ngx.req.get_uri_args()
+            ngx.req.set_uri_args("q=" .. ngx.escape_uri(a.b) .. "&n=" .. #a.c)
+        }
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/echo;
+    }
+    location /echo {
+        content_by_lua_block { ngx.say(ngx.var.args) }
+    }
+--- request
+GET /t?old=1
+--- response_body
+q=x%20y&n=2
+--- no_error_log
+[error]
+
+
+
+=== TEST 4: set_uri without jump keeps the location, with jump in rewrite finds a new one
+--- config
+    location /t {
+        rewrite_by_lua_block {
+            ngx.req.set_uri("/other")
+            ngx.ctx.uri = ngx.var.uri
+        }
+        content_by_lua_block { ngx.say("t: ", ngx.ctx.uri, " ", ngx.var.uri) }
+    }
+    location /jump {
+        rewrite_by_lua_block {
+            ngx.req.set_uri("/target", true)
+            ngx.say("not reached")
+        }
+    }
+    location /target {
+        content_by_lua_block { ngx.say("target: ", ngx.var.uri, " ", ngx.var.args) }
+    }
+--- request
+GET /t
+--- response_body
+t: /other /other
+--- no_error_log
+[error]
+
+
+
+=== TEST 5: set_uri with jump
+--- config
+    location /jump {
+        rewrite_by_lua_block {
+            ngx.req.set_uri("/target", true)
+            ngx.say("not reached")
+        }
+    }
+    location /target {
+        content_by_lua_block { ngx.say("target: ", ngx.var.uri, " ", ngx.var.args) }
+    }
+--- request
+GET /jump?a=1
+--- response_body
+target: /target a=1
+--- no_error_log
+[error]
+
+
+
+=== TEST 6: set_uri errors: jump outside rewrite, empty and unsafe uris
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.say(pcall(ngx.req.set_uri, "/x", true))
+            ngx.say(pcall(ngx.req.set_uri, ""))
+            local ok, err = pcall(ngx.req.set_uri, "/a\r\nb")
+            ngx.say(ok, (err:gsub("[\r\n]", "?")))
+            ngx.say(pcall(ngx.req.set_uri, "/a\r\nb", false, true))
+            ngx.say(pcall(ngx.req.set_uri, "/a b"))
+            ngx.say(pcall(ngx.req.set_uri_args, print))
+        }
+    }
+--- request
+GET /t
+--- response_body
+falseAPI disabled in the context of content_by_lua* (jump is only allowed in rewrite_by_lua*)
+falseattempt to use zero-length uri
+falseunsafe byte "0x0d" in uri "/a??b"
+true
+true
+falsebad argument #1 to 'set_uri_args' (string, number, or table expected, but got function)
+--- no_error_log
+[error]
+
+
+
+=== TEST 7: get_post_args after read_body; error before; nil for a temp-file body
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.say(pcall(ngx.req.get_post_args))
+            ngx.req.read_body()
+            local args, err = ngx.req.get_post_args()
+            ngx.say(args.a, " ", args.b[1], args.b[2], " ", args.c, " ", err)
+            args, err = ngx.req.get_post_args(1)
+            ngx.say(args.a, " ", args.c, " ", err)
+        }
+    }
+--- request
+POST /t
+a=1&b=x&b=y&c
+--- response_body
+falseno request body found; maybe you should turn on lua_need_request_body?
+1 xy true nil
+1 nil truncated
+--- no_error_log
+[error]
+
+
+
+=== TEST 8: get_post_args with the body in a temp file
+--- config
+    client_body_buffer_size 8;
+    location /t {
+        content_by_lua_block {
+            ngx.req.read_body()
+            ngx.say(ngx.req.get_post_args())
+        }
+    }
+--- request eval
+"POST /t\n" . ("a=1&" x 2000)
+--- response_body
+nilrequest body in temp file not supported
+--- no_error_log
+[error]

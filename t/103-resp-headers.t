@@ -1,0 +1,250 @@
+use Test::Nginx::Socket::Lua;
+
+repeat_each(2);
+no_long_string();
+run_tests();
+
+__DATA__
+
+=== TEST 1: set, read and clear ngx.header fields; underscores become dashes
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.header.X_Foo = "bar"
+            ngx.header["X-Num"] = 42
+            ngx.header.X_Gone = "x"
+            ngx.header.X_Gone = nil
+            ngx.header.content_type = "text/plain; charset=utf-8"
+            ngx.say(ngx.header.x_foo, " ", ngx.header["X-FOO"], " ", ngx.header.X_Num, " ",
+                    ngx.header.x_gone, " ", ngx.header["Content-Type"])
+        }
+    }
+--- request
+GET /t
+--- response_headers
+X-Foo: bar
+X-Num: 42
+!X-Gone
+Content-Type: text/plain; charset=utf-8
+--- response_body
+bar bar 42 nil text/plain; charset=utf-8
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: multi-value headers; replacing and reading them back
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.header.Set_Cookie = {"a=1", "b=2"}
+            local v = ngx.header.set_cookie
+            ngx.header.X_Multi = {"x"}
+            ngx.header.X_Multi = {"y", "z"}
+            ngx.header.X_Empty = {}
+            ngx.say(type(v), " ", v[1], " ", v[2], " ", table.concat(ngx.header.x_multi, ","),
+                    " ", ngx.header.x_empty)
+        }
+    }
+--- request
+GET /t
+--- raw_response_headers_like chomp
+Set-Cookie: a=1\r\nSet-Cookie: b=2\r\n.*X-Multi: y\r\nX-Multi: z\r\n
+--- response_body
+table a=1 b=2 y,z nil
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: lua_transform_underscores_in_response_headers off keeps underscores
+--- config
+    lua_transform_underscores_in_response_headers off;
+    location /t {
+        content_by_lua_block {
+            ngx.header.X_Under = "1"
+            ngx.say(ngx.header.X_Under, " ", ngx.header["X-Under"])
+        }
+    }
+--- request
+GET /t
+--- raw_response_headers_like chomp
+X_Under: 1\r\n
+--- response_body
+1 nil
+--- no_error_log
+[error]
+
+
+
+=== TEST 4: dedicated fields: Content-Length, Location, Last-Modified, Cache-Control, Server
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.header.content_length = 33
+            ngx.header.Last_Modified = ngx.http_time(1290079655)
+            ngx.header.Cache_Control = "no-cache"
+            ngx.header.Server = "lua-server"
+            ngx.say(ngx.header.content_length, " ", ngx.header.last_modified)
+        }
+    }
+    location /redir {
+        content_by_lua_block {
+            ngx.header.Location = "http://example.com/x"
+            ngx.status = 302
+            ngx.say("moved")
+        }
+    }
+--- pipelined_requests eval
+["GET /t", "GET /redir"]
+--- response_headers eval
+[{"Content-Length" => "33", "Last-Modified" => "Thu, 18 Nov 2010 11:27:35 GMT",
+  "Cache-Control" => "no-cache", "Server" => "lua-server"},
+ {"Location" => "http://example.com/x"}]
+--- response_body eval
+["33 Thu, 18 Nov 2010 11:27:35 GMT\n", "moved\n"]
+--- error_code eval
+[200, 302]
+--- no_error_log
+[error]
+
+
+
+=== TEST 5: clearing Content-Length and Last-Modified; bad Content-Length
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.header.content_length = 100
+            ngx.header.content_length = nil
+            ngx.header.Last_Modified = ngx.http_time(1290079655)
+            ngx.header.Last_Modified = nil
+            local ok, err = pcall(function() ngx.header.content_length = "abc" end)
+            ngx.say(ngx.header.content_length, " ", ngx.header.last_modified)
+            ngx.say(ok, " ", err)
+        }
+    }
+--- request
+GET /t
+--- response_headers
+!Content-Length
+!Last-Modified
+--- response_body_like
+^nil nil
+false.*invalid Content-Length header value
+--- no_error_log
+[error]
+
+
+
+=== TEST 6: CR/LF in values and names never split a header
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.header.X_Evil = "a\r\nX-Injected: 1"
+            ngx.header["X-Bad\r\nName"] = "v"
+            ngx.header.X_List = {"ok", "b\nX-Injected2: 2"}
+            ngx.say("ok")
+        }
+    }
+--- request
+GET /t
+--- response_headers
+X-Evil: a%0D%0AX-Injected: 1
+!X-Injected
+!X-Injected2
+--- raw_response_headers_like chomp
+X-Bad%0D%0AName: v\r\n
+--- response_body
+ok
+--- no_error_log
+[error]
+
+
+
+=== TEST 7: setting a header after the response header went out only logs an error
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.say("body")
+            ngx.flush(true)
+            ngx.header.X_Late = "1"
+            ngx.say("after: ", ngx.header.X_Late)
+        }
+    }
+--- request
+GET /t
+--- response_headers
+!X-Late
+--- response_body
+body
+after: nil
+--- error_log
+attempt to set ngx.header.HEADER after sending out response headers
+
+
+
+=== TEST 8: ngx.resp.get_headers: lower-cased, multi-value, limit, raw
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.header.X_A = {"1", "2"}
+            ngx.header.content_type = "text/x"
+            local h = ngx.resp.get_headers()
+            ngx.print(h["x-a"][1], h["x-a"][2], " ", h.X_A[2], " ", h["content-type"], " ", h.content_length, "\n")
+            local t, err = ngx.resp.get_headers(2)
+            local n = 0
+            for _ in pairs(t) do n = n + 1 end
+            ngx.print(n, " ", err, " ")
+            ngx.print(ngx.resp.get_headers(0, true)["X-A"][1])
+        }
+    }
+--- request
+GET /t
+--- response_body eval
+"12 2 text/x nil\n2 truncated 1"
+--- no_error_log
+[error]
+
+
+
+=== TEST 9: require "ngx.resp" add_header appends
+--- config
+    location /t {
+        content_by_lua_block {
+            local resp = require "ngx.resp"
+            ngx.header.X_Add = "first"
+            resp.add_header("X-Add", "second")
+            resp.add_header("X-Add", {"third", 4})
+            ngx.say(table.concat(ngx.header.x_add, ","))
+            ngx.say(pcall(resp.add_header, "X-Add"))
+        }
+    }
+--- request
+GET /t
+--- raw_response_headers_like chomp
+X-Add: first\r\nX-Add: second\r\nX-Add: third\r\nX-Add: 4\r\n
+--- response_body
+first,second,third,4
+falseexpecting 2 arguments, but got 1
+--- no_error_log
+[error]
+
+
+
+=== TEST 10: headers set in rewrite and access survive to the response; proxied responses can be read in log
+--- config
+    location /t {
+        rewrite_by_lua_block { ngx.header.X_R = "r" }
+        access_by_lua_block { ngx.header.X_A = "a" }
+        content_by_lua_block { ngx.say(ngx.header.x_r, ngx.header.x_a) }
+        log_by_lua_block { ngx.log(ngx.WARN, "log sees ", ngx.header.x_r, " ", ngx.resp.get_headers()["x-a"]) }
+    }
+--- request
+GET /t
+--- response_headers
+X-R: r
+X-A: a
+--- response_body
+ra
+--- error_log
+log sees r a

@@ -1,0 +1,239 @@
+use Test::Nginx::Socket::Lua;
+
+repeat_each(1);
+no_long_string();
+run_tests();
+
+__DATA__
+
+=== TEST 1: escape_uri escapes all but unreserved bytes, unescape_uri reverses it
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.say(ngx.escape_uri("a b&c=d/é~-._!*'()"))
+            ngx.say(ngx.escape_uri("/a b?x#y%\"'&=\1", 0))
+            ngx.say(ngx.unescape_uri("a%20b+c%2fd%zz%4"))
+            ngx.say(ngx.escape_uri(nil), "|", ngx.unescape_uri(nil), "|", ngx.escape_uri(12))
+            ngx.say(ngx.unescape_uri(ngx.escape_uri("\r\n\0\255")) == "\r\n\0\255")
+        }
+    }
+--- request
+GET /t
+--- response_body
+a%20b%26c%3Dd%2F%C3%A9~-._%21%2A%27%28%29
+/a%20b%3Fx%23y%25"'&=%01
+a b c/d%zz%4
+||12
+true
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: encode_args: strings, numbers, booleans, arrays; errors for bad values
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.say(ngx.encode_args({a = "x y"}))
+            ngx.say(ngx.encode_args({b = true}))
+            ngx.say("[", ngx.encode_args({c = false}), "]")
+            ngx.say(ngx.encode_args({d = {1, "z", true}}))
+            ngx.say(ngx.encode_args({["k&="] = 3.5}))
+            ngx.say("[", ngx.encode_args({}), "]")
+            local ok, err = pcall(ngx.encode_args, {a = {}})
+            ngx.say(ok, " ", #ngx.encode_args({a = {}}))
+            ok, err = pcall(ngx.encode_args, {a = print})
+            ngx.say(err)
+            ok, err = pcall(ngx.encode_args, "x")
+            ngx.say(err)
+        }
+    }
+--- request
+GET /t
+--- response_body
+a=x%20y
+b
+[]
+d=1&d=z&d
+k%26%3D=3.5
+[]
+true 0
+attempt to use function as query arg value
+bad argument #1 to 'encode_args' (table expected, got string)
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: decode_args: arrays, bare keys, empty values, limit
+--- config
+    location /t {
+        content_by_lua_block {
+            local t = ngx.decode_args("a=1&b&c=&a=2&&=x&d=%41+b")
+            ngx.say(type(t.a), " ", t.a[1], " ", t.a[2])
+            ngx.say(t.b, " [", t.c, "] ", t.d, " ", t[""])
+            local n = 0
+            for k in pairs(ngx.decode_args("a=1&b=2&c=3", 2)) do n = n + 1 end
+            ngx.say(n)
+            n = 0
+            for k in pairs(ngx.decode_args(string.rep("x=1&", 300), 0).x) do n = n + 1 end
+            ngx.say(n)
+        }
+    }
+--- request
+GET /t
+--- response_body
+table 1 2
+true [] A b nil
+2
+300
+--- no_error_log
+[error]
+
+
+
+=== TEST 4: ngx.exec with a table of args uses encode_args
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.exec("/target", {q = "a b"})
+        }
+    }
+    location /target {
+        content_by_lua_block { ngx.say("args: ", ngx.var.args) }
+    }
+--- request
+GET /t
+--- response_body
+args: q=a%20b
+--- no_error_log
+[error]
+
+
+
+=== TEST 5: base64: nginx's encoder, no_padding, decode errors, mime
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.say(ngx.encode_base64("hello"), " ", ngx.encode_base64("hello", true))
+            ngx.say("[", ngx.encode_base64(""), "] [", ngx.encode_base64(nil), "]")
+            ngx.say(ngx.decode_base64("aGVsbG8="), " ", ngx.decode_base64("aGVsbG8"))
+            ngx.say(ngx.decode_base64("a"), " ", ngx.decode_base64("!!!!"))
+            ngx.say(ngx.decode_base64mime("aGVs\r\nbG8g\n d29y bGQ="))
+            local ok, err = pcall(ngx.encode_base64, "x", 1)
+            ngx.say(err)
+            ok, err = pcall(ngx.decode_base64, nil)
+            ngx.say(err)
+            ok, err = pcall(ngx.encode_base64)
+            ngx.say(err)
+        }
+    }
+--- request
+GET /t
+--- response_body
+aGVsbG8= aGVsbG8
+[] []
+hello hello
+nil nil
+hello world
+bad argument #2 to 'encode_base64' (boolean expected, got number)
+bad argument #1 to 'decode_base64' (string expected, got nil)
+expecting one or two arguments
+--- no_error_log
+[error]
+
+
+
+=== TEST 6: require "ngx.base64"
+--- config
+    location /t {
+        content_by_lua_block {
+            local b64 = require "ngx.base64"
+            ngx.say(b64.encode_base64url("\255\254\253hello?"))
+            ngx.say(b64.decode_base64url("__79aGVsbG8_"))
+            ngx.say(b64.decode_base64url("*"))
+            ngx.say(pcall(b64.encode_base64url, 1))
+        }
+    }
+--- request
+GET /t
+--- response_body eval
+"__79aGVsbG8_\n\xff\xfe\xfdhello?\nnilinvalid input\nfalsemust provide a string\n"
+--- no_error_log
+[error]
+
+
+
+=== TEST 7: md5, md5_bin, sha1_bin, hmac_sha1 match known digests
+--- config
+    location /t {
+        content_by_lua_block {
+            local function hex(s) return (s:gsub(".", function(c) return string.format("%02x", c:byte()) end)) end
+            ngx.say(ngx.md5("hello"))
+            ngx.say(ngx.md5(nil), " ", ngx.md5(""))
+            ngx.say(hex(ngx.md5_bin("hello")))
+            ngx.say(hex(ngx.sha1_bin("hello")))
+            ngx.say(hex(ngx.hmac_sha1("key", "The quick brown fox jumps over the lazy dog")))
+            ngx.say(pcall(ngx.md5))
+            ngx.say(pcall(ngx.hmac_sha1, "k"))
+        }
+    }
+--- request
+GET /t
+--- response_body
+5d41402abc4b2a76b9719d911017c592
+d41d8cd98f00b204e9800998ecf8427e d41d8cd98f00b204e9800998ecf8427e
+5d41402abc4b2a76b9719d911017c592
+aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d
+de7c9b85b8b78aa6bc8a7a36f70a90701c9db4d9
+falseexpecting one argument
+falseexpecting two arguments
+--- no_error_log
+[error]
+
+
+
+=== TEST 8: crc32 and quote_sql_str
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.say(ngx.crc32_short("hello"), " ", ngx.crc32_long("hello"), " ", ngx.crc32_short(""))
+            ngx.say(ngx.crc32_long(string.rep("a", 100000)) == ngx.crc32_short(string.rep("a", 100000)))
+            ngx.say(ngx.quote_sql_str("a'b\"c\\d\n\r\t\0\26\8"))
+            ngx.say(ngx.quote_sql_str(12))
+        }
+    }
+--- request
+GET /t
+--- response_body
+907060870 907060870 0
+true
+'a\'b\"c\\d\n\r\t\0\Z\b'
+'12'
+--- no_error_log
+[error]
+
+
+
+=== TEST 9: huge input is fine
+--- config
+    location /t {
+        content_by_lua_block {
+            local s = string.rep("\0\255 &=", 200000)
+            ngx.say(#ngx.escape_uri(s), " ", ngx.unescape_uri(ngx.escape_uri(s)) == s)
+            ngx.say(ngx.decode_base64(ngx.encode_base64(s)) == s)
+            ngx.say(#ngx.md5(s))
+            local n = 0
+            for _ in pairs(ngx.decode_args(string.rep("&", 100000) .. "a=1")) do n = n + 1 end
+            ngx.say(n)
+        }
+    }
+--- request
+GET /t
+--- response_body
+3000000 true
+true
+32
+1
+--- no_error_log
+[error]
