@@ -169,3 +169,27 @@ nilclosed
 "POST /t HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\nzz\r\n"
 --- response_body
 nilbad chunked request bodyabc
+
+
+
+=== TEST 8: after ngx.req.read_body the body socket is refused; cosockets are disabled in filters
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.req.read_body()
+            ngx.say(ngx.req.get_body_data())
+            ngx.say(ngx.req.socket())
+        }
+        header_filter_by_lua_block {
+            local ok, err = pcall(ngx.socket.tcp)
+            ngx.log(ngx.WARN, "header filter: ", err)
+        }
+    }
+--- request
+POST /t
+hello
+--- response_body
+hello
+nilrequest body already exists
+--- error_log
+header filter: API disabled in the context of header_filter_by_lua*
