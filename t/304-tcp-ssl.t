@@ -189,3 +189,36 @@ GET /t
 ["client SUCCESS\n", "client NONE\n"]
 --- no_error_log
 [error]
+
+
+
+=== TEST 6: lua_ssl_crl: an empty list lets the certificate pass, a list revoking it fails verification
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1 ssl;
+        ssl_certificate $TEST_NGINX_SERVER_ROOT/../cert/test.crt;
+        ssl_certificate_key $TEST_NGINX_SERVER_ROOT/../cert/test.key;
+        location /s { return 200 "hi"; }
+    }
+--- config
+    lua_ssl_trusted_certificate $TEST_NGINX_SERVER_ROOT/../cert/test.crt;
+    location /empty {
+        lua_ssl_crl $TEST_NGINX_SERVER_ROOT/../cert/empty.crl;
+        content_by_lua_block {
+            local sock = ngx.socket.tcp()
+            assert(sock:connect("127.0.0.1", $TEST_NGINX_RAND_PORT_1))
+            ngx.say(sock:sslhandshake(false, "test.com", true))
+        }
+    }
+    location /revoked {
+        lua_ssl_crl $TEST_NGINX_SERVER_ROOT/../cert/revoked.crl;
+        content_by_lua_block {
+            local sock = ngx.socket.tcp()
+            assert(sock:connect("127.0.0.1", $TEST_NGINX_RAND_PORT_1))
+            ngx.say(sock:sslhandshake(false, "test.com", true))
+        }
+    }
+--- request eval
+["GET /empty", "GET /revoked"]
+--- response_body eval
+["true\n", "nil23: certificate revoked\n"]

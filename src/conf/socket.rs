@@ -29,6 +29,7 @@ pub struct SocketConf {
     pub ssl_ciphers: Option<Vec<u8>>,
     pub ssl_certificate: Option<Vec<u8>>,
     pub ssl_certificate_key: Option<Vec<u8>>,
+    pub ssl_crl: Option<Vec<u8>>,
 }
 
 macro_rules! inherit_all {
@@ -52,6 +53,7 @@ impl SocketConf {
         ssl_ciphers: None,
         ssl_certificate: None,
         ssl_certificate_key: None,
+        ssl_crl: None,
     };
 
     pub fn merge(&mut self, prev: &SocketConf) {
@@ -71,7 +73,8 @@ impl SocketConf {
             ssl_protocols,
             ssl_ciphers,
             ssl_certificate,
-            ssl_certificate_key
+            ssl_certificate_key,
+            ssl_crl
         );
     }
     pub fn connect_timeout(&self) -> ngx_msec_t {
@@ -120,11 +123,12 @@ enum Id {
     Ciphers,
     Certificate,
     CertificateKey,
+    Crl,
 }
 
 const ANY: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
 
-pub const COMMANDS: [ngx_command_t; 14] = [
+pub const COMMANDS: [ngx_command_t; 15] = [
     cmd(
         c"lua_socket_connect_timeout",
         ANY | T1,
@@ -199,9 +203,10 @@ pub const COMMANDS: [ngx_command_t; 14] = [
         L,
         Id::CertificateKey as usize,
     ),
+    cmd(c"lua_ssl_crl", ANY | T1, set, L, Id::Crl as usize),
 ];
 
-const IDS: [Id; 14] = [
+const IDS: [Id; 15] = [
     Id::ConnectTimeout,
     Id::SendTimeout,
     Id::ReadTimeout,
@@ -216,6 +221,7 @@ const IDS: [Id; 14] = [
     Id::Ciphers,
     Id::Certificate,
     Id::CertificateKey,
+    Id::Crl,
 ];
 
 unsafe extern "C" fn set(cf: *mut ngx_conf_t, cmd: *mut ngx_command_t, conf: *mut c_void) -> *mut c_char {
@@ -294,6 +300,7 @@ unsafe fn set_value(s: &mut SocketConf, id: Id, args: &[ngx_str_t]) -> Result<()
         Id::Ciphers => dup(&mut s.ssl_ciphers, v.as_bytes().to_vec()),
         Id::Certificate => dup(&mut s.ssl_certificate, v.as_bytes().to_vec()),
         Id::CertificateKey => dup(&mut s.ssl_certificate_key, v.as_bytes().to_vec()),
+        Id::Crl => dup(&mut s.ssl_crl, v.as_bytes().to_vec()),
         Id::Protocols => dup(
             &mut s.ssl_protocols,
             args[1..].iter().map(|a| a.as_bytes().to_vec()).collect(),

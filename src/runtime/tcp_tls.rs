@@ -10,10 +10,10 @@ use std::mem::MaybeUninit;
 use nginx_sys::{
     ngx_add_timer, ngx_conf_t, ngx_connection_t, ngx_create_pool, ngx_cycle, ngx_del_timer,
     ngx_ssl_certificate, ngx_ssl_check_host, ngx_ssl_ciphers, ngx_ssl_create, ngx_ssl_create_connection,
-    ngx_ssl_get_session, ngx_ssl_handshake, ngx_ssl_set_session, ngx_ssl_t, ngx_ssl_trusted_certificate,
-    ngx_str_t, NGX_SSL_TLSv1, NGX_SSL_TLSv1_1, NGX_SSL_TLSv1_2, NGX_SSL_TLSv1_3, SSL_SESSION_free, SSL_ctrl,
-    SSL_get_verify_result, X509_verify_cert_error_string, NGX_AGAIN, NGX_SSL_BUFFER, NGX_SSL_CLIENT,
-    SSL_CTRL_SET_TLSEXT_HOSTNAME, SSL_SESSION,
+    ngx_ssl_crl, ngx_ssl_get_session, ngx_ssl_handshake, ngx_ssl_set_session, ngx_ssl_t,
+    ngx_ssl_trusted_certificate, ngx_str_t, NGX_SSL_TLSv1, NGX_SSL_TLSv1_1, NGX_SSL_TLSv1_2, NGX_SSL_TLSv1_3,
+    SSL_SESSION_free, SSL_ctrl, SSL_get_verify_result, X509_verify_cert_error_string, NGX_AGAIN,
+    NGX_SSL_BUFFER, NGX_SSL_CLIENT, SSL_CTRL_SET_TLSEXT_HOSTNAME, SSL_SESSION,
 };
 
 use super::lua::{ffi, lua_State, to_bytes};
@@ -114,6 +114,11 @@ unsafe fn ssl_ctx(key: *const SocketConf) -> Result<*mut ngx_ssl_t, String> {
         let depth = conf.ssl_verify_depth() as isize;
         if ngx_ssl_trusted_certificate(&mut cf, &mut *ssl, &mut ps, depth) != 0 {
             return Err("failed to load the trusted certificates".into());
+        }
+    }
+    if let Some(crl) = conf.ssl_crl.clone() {
+        if ngx_ssl_crl(&mut cf, &mut *ssl, &mut c_string(crl)) != 0 {
+            return Err("failed to load the certificate revocation list".into());
         }
     }
     let p: *mut ngx_ssl_t = &mut *ssl;
