@@ -222,3 +222,36 @@ GET /t
 ["GET /empty", "GET /revoked"]
 --- response_body eval
 ["true\n", "nil23: certificate revoked\n"]
+
+
+
+=== TEST 7: lua_ssl_conf_command reaches OpenSSL
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1 ssl;
+        ssl_certificate $TEST_NGINX_SERVER_ROOT/../cert/test.crt;
+        ssl_certificate_key $TEST_NGINX_SERVER_ROOT/../cert/test.key;
+        ssl_protocols TLSv1.2;
+        location /s { return 200 "hi"; }
+    }
+--- config
+    location /t {
+        content_by_lua_block {
+            local sock = ngx.socket.tcp()
+            assert(sock:connect("127.0.0.1", $TEST_NGINX_RAND_PORT_1))
+            ngx.say(sock:sslhandshake(false))
+        }
+    }
+    location /min13 {
+        lua_ssl_conf_command MinProtocol TLSv1.3;
+        lua_ssl_conf_command Options -SessionTicket;
+        content_by_lua_block {
+            local sock = ngx.socket.tcp()
+            assert(sock:connect("127.0.0.1", $TEST_NGINX_RAND_PORT_1))
+            ngx.say(sock:sslhandshake(false))
+        }
+    }
+--- request eval
+["GET /t", "GET /min13"]
+--- response_body eval
+["true\n", "nilhandshake failed\n"]

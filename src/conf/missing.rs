@@ -47,7 +47,6 @@ pub const NAMES: &[&std::ffi::CStr] = &[
     c"lua_thread_cache_max_entries",
     c"lua_regex_cache_max_entries",
     c"lua_regex_match_limit",
-    c"lua_ssl_conf_command",
     c"lua_sa_restart",
     c"lua_worker_thread_vm_pool_size",
 ];

@@ -5,7 +5,7 @@ use std::ffi::{c_char, c_void};
 
 use nginx_sys::{
     ngx_command_t, ngx_conf_t, ngx_msec_t, ngx_parse_size, ngx_parse_time, ngx_str_t, NGX_CONF_1MORE,
-    NGX_CONF_FLAG, NGX_ERROR, NGX_HTTP_LOC_CONF, NGX_HTTP_MAIN_CONF, NGX_HTTP_SRV_CONF,
+    NGX_CONF_FLAG, NGX_CONF_TAKE2, NGX_ERROR, NGX_HTTP_LOC_CONF, NGX_HTTP_MAIN_CONF, NGX_HTTP_SRV_CONF,
 };
 use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
 
@@ -30,6 +30,7 @@ pub struct SocketConf {
     pub ssl_certificate: Option<Vec<u8>>,
     pub ssl_certificate_key: Option<Vec<u8>>,
     pub ssl_crl: Option<Vec<u8>>,
+    pub ssl_conf_commands: Option<Vec<(Vec<u8>, Vec<u8>)>>,
 }
 
 macro_rules! inherit_all {
@@ -54,6 +55,7 @@ impl SocketConf {
         ssl_certificate: None,
         ssl_certificate_key: None,
         ssl_crl: None,
+        ssl_conf_commands: None,
     };
 
     pub fn merge(&mut self, prev: &SocketConf) {
@@ -74,7 +76,8 @@ impl SocketConf {
             ssl_ciphers,
             ssl_certificate,
             ssl_certificate_key,
-            ssl_crl
+            ssl_crl,
+            ssl_conf_commands
         );
     }
     pub fn connect_timeout(&self) -> ngx_msec_t {
@@ -124,11 +127,12 @@ enum Id {
     Certificate,
     CertificateKey,
     Crl,
+    ConfCommand,
 }
 
 const ANY: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
 
-pub const COMMANDS: [ngx_command_t; 15] = [
+pub const COMMANDS: [ngx_command_t; 16] = [
     cmd(
         c"lua_socket_connect_timeout",
         ANY | T1,
@@ -204,9 +208,16 @@ pub const COMMANDS: [ngx_command_t; 15] = [
         Id::CertificateKey as usize,
     ),
     cmd(c"lua_ssl_crl", ANY | T1, set, L, Id::Crl as usize),
+    cmd(
+        c"lua_ssl_conf_command",
+        ANY | NGX_CONF_TAKE2,
+        set,
+        L,
+        Id::ConfCommand as usize,
+    ),
 ];
 
-const IDS: [Id; 15] = [
+const IDS: [Id; 16] = [
     Id::ConnectTimeout,
     Id::SendTimeout,
     Id::ReadTimeout,
@@ -222,6 +233,7 @@ const IDS: [Id; 15] = [
     Id::Certificate,
     Id::CertificateKey,
     Id::Crl,
+    Id::ConfCommand,
 ];
 
 unsafe extern "C" fn set(cf: *mut ngx_conf_t, cmd: *mut ngx_command_t, conf: *mut c_void) -> *mut c_char {
@@ -301,6 +313,12 @@ unsafe fn set_value(s: &mut SocketConf, id: Id, args: &[ngx_str_t]) -> Result<()
         Id::Certificate => dup(&mut s.ssl_certificate, v.as_bytes().to_vec()),
         Id::CertificateKey => dup(&mut s.ssl_certificate_key, v.as_bytes().to_vec()),
         Id::Crl => dup(&mut s.ssl_crl, v.as_bytes().to_vec()),
+        Id::ConfCommand => {
+            // Repeatable: every occurrence adds a command.
+            let cmds = s.ssl_conf_commands.get_or_insert_with(Vec::new);
+            cmds.push((v.as_bytes().to_vec(), args[2].as_bytes().to_vec()));
+            Ok(())
+        }
         Id::Protocols => dup(
             &mut s.ssl_protocols,
             args[1..].iter().map(|a| a.as_bytes().to_vec()).collect(),

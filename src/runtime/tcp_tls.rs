@@ -8,12 +8,13 @@ use std::ffi::{c_int, c_void, CString};
 use std::mem::MaybeUninit;
 
 use nginx_sys::{
-    ngx_add_timer, ngx_conf_t, ngx_connection_t, ngx_create_pool, ngx_cycle, ngx_del_timer,
-    ngx_ssl_certificate, ngx_ssl_check_host, ngx_ssl_ciphers, ngx_ssl_create, ngx_ssl_create_connection,
-    ngx_ssl_crl, ngx_ssl_get_session, ngx_ssl_handshake, ngx_ssl_set_session, ngx_ssl_t,
-    ngx_ssl_trusted_certificate, ngx_str_t, NGX_SSL_TLSv1, NGX_SSL_TLSv1_1, NGX_SSL_TLSv1_2, NGX_SSL_TLSv1_3,
-    SSL_SESSION_free, SSL_ctrl, SSL_get_verify_result, X509_verify_cert_error_string, NGX_AGAIN,
-    NGX_SSL_BUFFER, NGX_SSL_CLIENT, SSL_CTRL_SET_TLSEXT_HOSTNAME, SSL_SESSION,
+    ngx_add_timer, ngx_array_create, ngx_array_push, ngx_conf_t, ngx_connection_t, ngx_create_pool,
+    ngx_cycle, ngx_del_timer, ngx_keyval_t, ngx_ssl_certificate, ngx_ssl_check_host, ngx_ssl_ciphers,
+    ngx_ssl_conf_commands, ngx_ssl_create, ngx_ssl_create_connection, ngx_ssl_crl, ngx_ssl_get_session,
+    ngx_ssl_handshake, ngx_ssl_set_session, ngx_ssl_t, ngx_ssl_trusted_certificate, ngx_str_t, NGX_SSL_TLSv1,
+    NGX_SSL_TLSv1_1, NGX_SSL_TLSv1_2, NGX_SSL_TLSv1_3, SSL_SESSION_free, SSL_ctrl, SSL_get_verify_result,
+    X509_verify_cert_error_string, NGX_AGAIN, NGX_SSL_BUFFER, NGX_SSL_CLIENT, SSL_CTRL_SET_TLSEXT_HOSTNAME,
+    SSL_SESSION,
 };
 
 use super::lua::{ffi, lua_State, to_bytes};
@@ -119,6 +120,23 @@ unsafe fn ssl_ctx(key: *const SocketConf) -> Result<*mut ngx_ssl_t, String> {
     if let Some(crl) = conf.ssl_crl.clone() {
         if ngx_ssl_crl(&mut cf, &mut *ssl, &mut c_string(crl)) != 0 {
             return Err("failed to load the certificate revocation list".into());
+        }
+    }
+    if let Some(cmds) = conf.ssl_conf_commands.as_ref() {
+        let arr = ngx_array_create((*cycle).pool, cmds.len(), std::mem::size_of::<ngx_keyval_t>());
+        if arr.is_null() {
+            return Err("no memory".into());
+        }
+        for (k, v) in cmds {
+            let kv = ngx_array_push(arr) as *mut ngx_keyval_t;
+            if kv.is_null() {
+                return Err("no memory".into());
+            }
+            (*kv).key = c_string(k.clone());
+            (*kv).value = c_string(v.clone());
+        }
+        if ngx_ssl_conf_commands(&mut cf, &mut *ssl, arr) != 0 {
+            return Err("failed to apply lua_ssl_conf_command".into());
         }
     }
     let p: *mut ngx_ssl_t = &mut *ssl;
