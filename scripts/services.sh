@@ -2,16 +2,19 @@
 # Backends for the cosocket suites (t/3xx-*.t): redis-server and memcached on
 # fixed local ports (the next free one if taken), installed with apt when
 # missing. Source it: it starts
-# them, exports TEST_NGINX_REDIS_PORT / TEST_NGINX_MEMCACHED_PORT and stops
-# them when the sourcing shell exits.
+# them and a DNS stub (scripts/dns_stub.py), exports TEST_NGINX_REDIS_PORT,
+# TEST_NGINX_MEMCACHED_PORT and TEST_NGINX_DNS_PORT, and stops them when the
+# sourcing shell exits.
 services_dir=$(mktemp -d /tmp/ngx_lua_services.XXXXXX)
 export TEST_NGINX_REDIS_PORT=${TEST_NGINX_REDIS_PORT:-16379}
 export TEST_NGINX_MEMCACHED_PORT=${TEST_NGINX_MEMCACHED_PORT:-11219}
+export TEST_NGINX_DNS_PORT=${TEST_NGINX_DNS_PORT:-15353}
 
 services_install() {
     local missing=()
     command -v redis-server >/dev/null || missing+=(redis-server)
     command -v memcached >/dev/null || missing+=(memcached)
+    command -v python3 >/dev/null || missing+=(python3)
     [ ${#missing[@]} -eq 0 ] && return 0
     local sudo=
     [ "$(id -u)" -ne 0 ] && sudo=sudo
@@ -66,8 +69,18 @@ services_start() {
         --logfile "$services_dir/redis.log"
     memcached -d "${user[@]}" -l 127.0.0.1 -p "$TEST_NGINX_MEMCACHED_PORT" -U 0 -m 16 \
         -P "$services_dir/memcached.pid"
+    # the DNS stub (UDP): a port no other run uses, checked with ss
+    while ss -Hlun "sport = :$TEST_NGINX_DNS_PORT" 2>/dev/null | grep -q .; do
+        TEST_NGINX_DNS_PORT=$((TEST_NGINX_DNS_PORT + 1))
+    done
+    python3 "$(dirname "${BASH_SOURCE[0]}")/dns_stub.py" "$TEST_NGINX_DNS_PORT" "$services_dir/dns.pid" &
     services_wait_port "$TEST_NGINX_REDIS_PORT"
     services_wait_port "$TEST_NGINX_MEMCACHED_PORT"
+    local i
+    for i in $(seq 1 100); do
+        [ -s "$services_dir/dns.pid" ] && break
+        sleep 0.05
+    done
 }
 
 trap services_stop EXIT
