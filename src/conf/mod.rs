@@ -7,6 +7,7 @@ pub mod lua_block;
 pub mod missing;
 pub mod need_body;
 pub mod set_by_lua;
+pub mod shdict;
 
 use std::ffi::c_int;
 
@@ -35,6 +36,9 @@ pub struct MainConf {
     pub malloc_trim: Option<usize>,
     pub max_pending_timers: Option<usize>,
     pub max_running_timers: Option<usize>,
+    /// lua_shared_dict zones, and how many of them nginx has initialised.
+    pub shdicts: Vec<Box<shdict::Zone>>,
+    pub shdicts_ready: usize,
 }
 
 impl MainConf {

@@ -9,6 +9,7 @@ pub mod headers;
 pub mod headers_in;
 pub mod headers_out;
 pub mod log;
+pub mod shdict_store;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
