@@ -1,6 +1,6 @@
 use Test::Nginx::Socket::Lua;
 
-repeat_each(2);
+repeat_each(1);
 no_long_string();
 run_tests();
 
@@ -66,3 +66,23 @@ true ran
 --- must_die
 --- error_log eval
 qr/init_by_lua error: .*boom/
+
+
+
+=== TEST 4: set_by_lua and log_by_lua use the dicts too
+--- http_config
+    lua_shared_dict dogs 1m;
+--- config
+    location = /t {
+        set_by_lua_block $v { return ngx.shared.dogs:incr("set_by", 1, 0) }
+        content_by_lua_block {
+            ngx.say("set_by_lua: ", ngx.var.v, " log_by_lua: ", ngx.shared.dogs:get("logged"))
+        }
+        log_by_lua_block { ngx.shared.dogs:incr("logged", 1, 0) }
+    }
+--- request eval
+["GET /t", "GET /t"]
+--- response_body eval
+["set_by_lua: 1 log_by_lua: nil\n", "set_by_lua: 2 log_by_lua: 1\n"]
+--- no_error_log
+[error]

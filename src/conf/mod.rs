@@ -37,6 +37,8 @@ pub struct MainConf {
     pub max_pending_timers: Option<usize>,
     pub max_running_timers: Option<usize>,
     /// lua_shared_dict zones, and how many of them nginx has initialised.
+    /// Boxed: nginx and the Lua VM keep pointers to each zone.
+    #[allow(clippy::vec_box)]
     pub shdicts: Vec<Box<shdict::Zone>>,
     pub shdicts_ready: usize,
 }
