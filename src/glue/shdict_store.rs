@@ -328,10 +328,7 @@ impl Dict {
             g.expire(1);
             let found = g.lookup(key);
             let old = match found {
-                Lookup::Live(n) if op.add => {
-                    let _ = n;
-                    return Err(("exists", false));
-                }
+                Lookup::Live(_) if op.add => return Err(("exists", false)),
                 Lookup::Expired(_) | Lookup::Absent if op.replace => return Err(("not found", false)),
                 Lookup::Live(n) | Lookup::Expired(n) => Some(n),
                 Lookup::Absent => None,
