@@ -138,3 +138,36 @@ less after filling: true
 back after flush: true
 --- no_error_log
 [error]
+
+
+
+=== TEST 5: a 12k zone holds a few dozen small items, then evicts
+--- http_config
+    lua_shared_dict tiny 12k;
+--- config
+    location = /t {
+        content_by_lua_block {
+            local d = ngx.shared.tiny
+            d:flush_all()
+            d:flush_expired()
+            local stored, forced = 0, nil
+            for i = 1, 500 do
+                local ok, err, forcible = d:set("k" .. i, i)
+                if not ok then ngx.say("failed: ", err) return end
+                if forcible then forced = forced or i else stored = i end
+            end
+            ngx.say("stored before eviction: ", stored > 5 and stored < 500, " forced: ", forced == stored + 1)
+            ngx.say("last: ", d:get("k500"), " first: ", d:get("k1"))
+            ngx.say("safe_set: ", d:safe_set("new", 1))
+            ngx.say("set: ", d:set("new", 1))
+        }
+    }
+--- request
+GET /t
+--- response_body
+stored before eviction: true forced: true
+last: 500 first: nil
+safe_set: falseno memoryfalse
+set: trueniltrue
+--- no_error_log
+[error]
