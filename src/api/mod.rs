@@ -15,6 +15,7 @@ pub mod req_body;
 pub mod req_headers;
 pub mod resp_headers;
 pub mod semaphore;
+pub mod shdict;
 pub mod sleep;
 pub mod string;
 pub mod thread;
@@ -49,6 +50,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     resp_headers::install(l);
     location::install(l);
     ngx_meta::install(l);
+    shdict::install(l);
     ffi::lua_setglobal(l, c"ngx".as_ptr());
     log::install_print(l);
     coroutine::install(l)?;

@@ -337,6 +337,7 @@ const GROUPS: &[&[ngx_command_t]] = &[
     &super::set_by_lua::COMMANDS,
     &super::need_body::COMMANDS,
     &super::filter_by_lua::COMMANDS,
+    &super::shdict::COMMANDS,
 ];
 
 const MISSING: usize = super::missing::NAMES.len();

@@ -41,7 +41,6 @@ pub const NAMES: &[&std::ffi::CStr] = &[
     c"ssl_session_fetch_by_lua_file",
     c"ssl_session_store_by_lua_block",
     c"ssl_session_store_by_lua_file",
-    c"lua_shared_dict",
     c"lua_capture_error_log",
     c"lua_load_resty_core",
     c"lua_thread_cache_max_entries",

@@ -8,6 +8,7 @@ pub mod lua_block;
 pub mod missing;
 pub mod need_body;
 pub mod set_by_lua;
+pub mod shdict;
 
 use std::ffi::c_int;
 
@@ -36,6 +37,11 @@ pub struct MainConf {
     pub malloc_trim: Option<usize>,
     pub max_pending_timers: Option<usize>,
     pub max_running_timers: Option<usize>,
+    /// lua_shared_dict zones, and how many of them nginx has initialised.
+    /// Boxed: nginx and the Lua VM keep pointers to each zone.
+    #[allow(clippy::vec_box)]
+    pub shdicts: Vec<Box<shdict::Zone>>,
+    pub shdicts_ready: usize,
 }
 
 impl MainConf {
