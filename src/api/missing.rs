@@ -27,7 +27,6 @@ end
 stub(sub("req"), "ngx.req.", { "socket" })
 stub(sub("location"), "ngx.location.", { "capture", "capture_multi" })
 stub(sub("socket"), "ngx.socket.", { "tcp", "udp", "stream", "connect" })
-stub(sub("re"), "ngx.re.", { "match", "find", "gmatch", "sub", "gsub" })
 stub(sub("worker"), "ngx.worker.", { "pids" })
 "#;
 

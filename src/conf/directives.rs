@@ -336,6 +336,7 @@ const GROUPS: &[&[ngx_command_t]] = &[
     &OTHER,
     &super::set_by_lua::COMMANDS,
     &super::need_body::COMMANDS,
+    &super::regex::COMMANDS,
 ];
 
 const MISSING: usize = super::missing::NAMES.len();

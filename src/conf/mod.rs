@@ -6,6 +6,7 @@ pub mod directives;
 pub mod lua_block;
 pub mod missing;
 pub mod need_body;
+pub mod regex;
 pub mod set_by_lua;
 
 use std::ffi::c_int;
@@ -35,6 +36,8 @@ pub struct MainConf {
     pub malloc_trim: Option<usize>,
     pub max_pending_timers: Option<usize>,
     pub max_running_timers: Option<usize>,
+    pub regex_cache_max_entries: Option<usize>,
+    pub regex_match_limit: Option<usize>,
 }
 
 impl MainConf {
@@ -46,6 +49,13 @@ impl MainConf {
     }
     pub fn max_running_timers(&self) -> usize {
         self.max_running_timers.unwrap_or(256)
+    }
+    pub fn regex_cache_max_entries(&self) -> usize {
+        self.regex_cache_max_entries.unwrap_or(1024)
+    }
+    /// 0: PCRE2's default.
+    pub fn regex_match_limit(&self) -> usize {
+        self.regex_match_limit.unwrap_or(0)
     }
 }
 

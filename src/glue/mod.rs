@@ -9,6 +9,7 @@ pub mod headers;
 pub mod headers_in;
 pub mod headers_out;
 pub mod log;
+pub mod pcre2;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
