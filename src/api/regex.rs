@@ -10,6 +10,7 @@ use crate::glue::pcre2::{self, Mode, Regex};
 use crate::lua_fns;
 use crate::module::{main_conf, main_conf_cycle};
 use crate::runtime::lua::{bad_arg, check_bytes, ffi, lua_State, push_bytes, set_fn, to_bytes, type_name, LuaRet};
+use crate::runtime::phase::{self, Phase};
 use crate::runtime::{ctx, regex_cache};
 
 lua_fns! {
@@ -116,9 +117,18 @@ pub unsafe fn parse_opts(l: *mut lua_State, idx: c_int, fname: &str) -> Result<O
 }
 
 /// (lua_regex_cache_max_entries, lua_regex_match_limit) of the running code.
+/// init_by_lua runs while ngx_cycle is still the previous (or the bare
+/// initial) cycle, so it gets the defaults.
 pub fn settings() -> (usize, usize) {
+    const DEFAULTS: (usize, usize) = (1024, 0);
+    if phase::current() == Phase::Init {
+        return DEFAULTS;
+    }
     // SAFETY: the request of the current context is live; ngx_cycle is.
     unsafe {
+        if (*nginx_sys::ngx_cycle).conf_ctx.is_null() {
+            return DEFAULTS;
+        }
         let m = match ctx::current() {
             Some(c) => Some(main_conf(c.r)),
             None => match ConfRef::http_block() {
@@ -126,7 +136,7 @@ pub fn settings() -> (usize, usize) {
                 None => None,
             },
         };
-        m.map(|m| (m.regex_cache_max_entries(), m.regex_match_limit())).unwrap_or((1024, 0))
+        m.map(|m| (m.regex_cache_max_entries(), m.regex_match_limit())).unwrap_or(DEFAULTS)
     }
 }
 
