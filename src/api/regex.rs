@@ -9,7 +9,9 @@ use crate::glue::fake_request::ConfRef;
 use crate::glue::pcre2::{self, Mode, Regex};
 use crate::lua_fns;
 use crate::module::{main_conf, main_conf_cycle};
-use crate::runtime::lua::{bad_arg, check_bytes, ffi, lua_State, push_bytes, set_fn, to_bytes, type_name, LuaRet};
+use crate::runtime::lua::{
+    bad_arg, check_bytes, ffi, lua_State, push_bytes, set_fn, to_bytes, type_name, LuaRet,
+};
 use crate::runtime::phase::{self, Phase};
 use crate::runtime::{ctx, regex_cache};
 
@@ -136,7 +138,8 @@ pub fn settings() -> (usize, usize) {
                 None => None,
             },
         };
-        m.map(|m| (m.regex_cache_max_entries(), m.regex_match_limit())).unwrap_or(DEFAULTS)
+        m.map(|m| (m.regex_cache_max_entries(), m.regex_match_limit()))
+            .unwrap_or(DEFAULTS)
     }
 }
 
@@ -258,7 +261,13 @@ unsafe fn match_impl(l: *mut lua_State) -> LuaRet {
     let res = match ffi::lua_type(l, 5) {
         ffi::LUA_TNONE | ffi::LUA_TNIL => false,
         ffi::LUA_TTABLE => true,
-        _ => return Err(bad_arg(5, "match", &format!("table expected, got {}", type_name(l, 5)))),
+        _ => {
+            return Err(bad_arg(
+                5,
+                "match",
+                &format!("table expected, got {}", type_name(l, 5)),
+            ))
+        }
     };
     let (cache_max, limit) = settings();
     let re = match compile(pat, &o, cache_max) {
@@ -449,6 +458,7 @@ unsafe fn split_impl(l: *mut lua_State) -> LuaRet {
             Ok(Some(_)) => {}
         }
         let (s, e) = re.group(0).unwrap_or_default();
+        let sep = if re.ncaptures > 0 { re.group(1) } else { None };
         if start.is_some() {
             set_ctx_pos(l, 4, e + 1);
         }
@@ -467,12 +477,10 @@ unsafe fn split_impl(l: *mut lua_State) -> LuaRet {
         n += 1;
         push_bytes(l, &subj[from..s]);
         ffi::lua_rawseti(l, -2, n);
-        if re.ncaptures > 0 {
-            if let Some((cs, ce)) = re.group(1) {
-                n += 1;
-                push_bytes(l, &subj[cs..ce]);
-                ffi::lua_rawseti(l, -2, n);
-            }
+        if let Some((cs, ce)) = sep {
+            n += 1;
+            push_bytes(l, &subj[cs..ce]);
+            ffi::lua_rawseti(l, -2, n);
         }
         fields += 1;
         from = e;
@@ -497,8 +505,10 @@ unsafe fn opt_impl(l: *mut lua_State) -> LuaRet {
     }
     let size = crate::runtime::lua::check_number(l, 2, "opt")?;
     if regex_cache::len() > 0 {
-        return Err("changing jit stack size is not allowed when some regexs have already been compiled and cached"
-            .into());
+        return Err(
+            "changing jit stack size is not allowed when some regexs have already been compiled and cached"
+                .into(),
+        );
     }
     pcre2::set_jit_stack_size(size.max(0.0) as usize)?;
     Ok(0)

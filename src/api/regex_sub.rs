@@ -5,7 +5,9 @@ use std::ffi::c_int;
 
 use super::regex::{compile, exec_error, next_start, parse_opts, push_captures, settings};
 use crate::glue::pcre2::Regex;
-use crate::runtime::lua::{bad_arg, check_bytes, ffi, guard, lua_State, push_bytes, set_fn, to_bytes, type_name, LuaRet};
+use crate::runtime::lua::{
+    bad_arg, check_bytes, ffi, guard, lua_State, push_bytes, set_fn, to_bytes, type_name, LuaRet,
+};
 
 /// What a body returns when the replacement function raised an error: the
 /// error value is left on the stack for the wrapper to raise unchanged.
@@ -81,7 +83,10 @@ fn parse_template(t: &[u8], re: &Regex) -> Option<Vec<Piece>> {
                 continue;
             }
             b'0'..=b'9' => {
-                let end = t[i..].iter().position(|c| !c.is_ascii_digit()).map_or(t.len(), |p| i + p);
+                let end = t[i..]
+                    .iter()
+                    .position(|c| !c.is_ascii_digit())
+                    .map_or(t.len(), |p| i + p);
                 let n = std::str::from_utf8(&t[i..end]).ok()?.parse().ok()?;
                 i = end;
                 n
@@ -129,7 +134,13 @@ unsafe fn substitute(l: *mut lua_State, global: bool, fname: &str) -> LuaRet {
         ffi::LUA_TFUNCTION => true,
         ffi::LUA_TSTRING | ffi::LUA_TNUMBER => false,
         ffi::LUA_TNONE => return Err(bad_arg(3, fname, "string expected, got no value")),
-        _ => return Err(bad_arg(3, fname, &format!("string expected, got {}", type_name(l, 3)))),
+        _ => {
+            return Err(bad_arg(
+                3,
+                fname,
+                &format!("string expected, got {}", type_name(l, 3)),
+            ))
+        }
     };
     let o = parse_opts(l, 4, fname)?;
     let (cache_max, limit) = settings();
@@ -183,7 +194,9 @@ unsafe fn substitute(l: *mut lua_State, global: bool, fname: &str) -> LuaRet {
                     }
                     _ => {
                         let got = type_name(l, -1);
-                        return Err(format!("attempt to use a {got} value as the replacement of '{fname}'"));
+                        return Err(format!(
+                            "attempt to use a {got} value as the replacement of '{fname}'"
+                        ));
                     }
                 }
                 ffi::lua_pop(l, 1);

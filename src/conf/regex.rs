@@ -25,7 +25,11 @@ pub const COMMANDS: [ngx_command_t; 2] = [
     ),
 ];
 
-unsafe extern "C" fn set_number(cf: *mut ngx_conf_t, cmd: *mut ngx_command_t, conf: *mut c_void) -> *mut c_char {
+unsafe extern "C" fn set_number(
+    cf: *mut ngx_conf_t,
+    cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
     crate::glue::catch(NGX_CONF_ERROR, || {
         // SAFETY: called by nginx while parsing the http block, with our
         // main conf and the directive's arguments.

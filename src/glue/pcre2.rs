@@ -53,8 +53,10 @@ extern "C" {
     fn pcre2_jit_compile_8(code: *mut pcre2_code, options: u32) -> c_int;
     fn pcre2_pattern_info_8(code: *const pcre2_code, what: u32, where_: *mut c_void) -> c_int;
     fn pcre2_get_error_message_8(code: c_int, buf: *mut u8, len: usize) -> c_int;
-    fn pcre2_match_data_create_from_pattern_8(code: *const pcre2_code, gcontext: *mut c_void)
-        -> *mut pcre2_match_data;
+    fn pcre2_match_data_create_from_pattern_8(
+        code: *const pcre2_code,
+        gcontext: *mut c_void,
+    ) -> *mut pcre2_match_data;
     fn pcre2_match_data_free_8(md: *mut pcre2_match_data);
     fn pcre2_get_ovector_pointer_8(md: *mut pcre2_match_data) -> *mut usize;
     fn pcre2_match_8(
@@ -293,7 +295,11 @@ fn with_match_context<R>(limit: usize, f: impl FnOnce(*mut pcre2_match_context) 
         m.mctx
     });
     if !mctx.is_null() {
-        let limit = if limit == 0 { DEFAULT_MATCH_LIMIT } else { limit.min(u32::MAX as usize) as u32 };
+        let limit = if limit == 0 {
+            DEFAULT_MATCH_LIMIT
+        } else {
+            limit.min(u32::MAX as usize) as u32
+        };
         // SAFETY: mctx is a live match context.
         unsafe { pcre2_set_match_limit_8(mctx, limit) };
     }
