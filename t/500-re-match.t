@@ -191,3 +191,26 @@ false
 nil
 --- no_error_log
 [error]
+
+
+
+=== TEST 8: J (JavaScript compatibility) accepts \u escapes and unset back references
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.say(ngx.re.match("A", [[\u0041]], "J")[0])
+            local m, err = ngx.re.match("A", [[\u0041]])
+            ngx.say(m, " ", err ~= nil)
+            ngx.say(ngx.re.match("b", [[(a)?\1b]], "J")[0])
+            ngx.say(ngx.re.match("b", [[(a)?\1b]]))
+        }
+    }
+--- request
+GET /t
+--- response_body
+A
+nil true
+b
+nil
+--- no_error_log
+[error]
