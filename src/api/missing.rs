@@ -26,7 +26,6 @@ local function sub(name)
 end
 stub(sub("req"), "ngx.req.", { "socket" })
 stub(sub("socket"), "ngx.socket.", { "tcp", "udp", "stream", "connect" })
-stub(sub("re"), "ngx.re.", { "match", "find", "gmatch", "sub", "gsub" })
 stub(sub("worker"), "ngx.worker.", { "pids" })
 "#;
 

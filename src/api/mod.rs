@@ -9,6 +9,8 @@ pub mod log;
 pub mod missing;
 pub mod ngx_meta;
 pub mod output;
+pub mod regex;
+pub mod regex_sub;
 pub mod req;
 pub mod req_args;
 pub mod req_body;
@@ -49,6 +51,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     req_body::install(l)?;
     resp_headers::install(l);
     location::install(l);
+    regex::install(l);
     ngx_meta::install(l);
     shdict::install(l);
     ffi::lua_setglobal(l, c"ngx".as_ptr());

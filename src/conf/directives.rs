@@ -338,6 +338,7 @@ const GROUPS: &[&[ngx_command_t]] = &[
     &super::need_body::COMMANDS,
     &super::filter_by_lua::COMMANDS,
     &super::shdict::COMMANDS,
+    &super::regex::COMMANDS,
 ];
 
 const MISSING: usize = super::missing::NAMES.len();

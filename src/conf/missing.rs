@@ -44,8 +44,6 @@ pub const NAMES: &[&std::ffi::CStr] = &[
     c"lua_capture_error_log",
     c"lua_load_resty_core",
     c"lua_thread_cache_max_entries",
-    c"lua_regex_cache_max_entries",
-    c"lua_regex_match_limit",
     c"lua_socket_connect_timeout",
     c"lua_socket_send_timeout",
     c"lua_socket_send_lowat",

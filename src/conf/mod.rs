@@ -7,6 +7,7 @@ pub mod filter_by_lua;
 pub mod lua_block;
 pub mod missing;
 pub mod need_body;
+pub mod regex;
 pub mod set_by_lua;
 pub mod shdict;
 
@@ -42,6 +43,8 @@ pub struct MainConf {
     #[allow(clippy::vec_box)]
     pub shdicts: Vec<Box<shdict::Zone>>,
     pub shdicts_ready: usize,
+    pub regex_cache_max_entries: Option<usize>,
+    pub regex_match_limit: Option<usize>,
 }
 
 impl MainConf {
@@ -53,6 +56,13 @@ impl MainConf {
     }
     pub fn max_running_timers(&self) -> usize {
         self.max_running_timers.unwrap_or(256)
+    }
+    pub fn regex_cache_max_entries(&self) -> usize {
+        self.regex_cache_max_entries.unwrap_or(1024)
+    }
+    /// 0: PCRE2's default.
+    pub fn regex_match_limit(&self) -> usize {
+        self.regex_match_limit.unwrap_or(0)
     }
 }
 

@@ -10,6 +10,7 @@ pub mod headers_in;
 pub mod headers_out;
 pub mod list;
 pub mod log;
+pub mod pcre2;
 pub mod shdict_store;
 pub mod subrequest;
 
