@@ -32,4 +32,20 @@ fn main() {
     if let Ok(os) = std::env::var("DEP_NGINX_OS") {
         println!("cargo::rustc-cfg=ngx_os=\"{os}\"");
     }
+    link_pcre2();
+}
+
+/// ngx.re.* links the system libpcre2-8, the library nginx itself uses;
+/// pkg-config says where it lives (src/glue/pcre2.rs names the library).
+fn link_pcre2() {
+    let out = std::process::Command::new("pkg-config")
+        .args(["--libs-only-L", "libpcre2-8"])
+        .output();
+    if let Ok(out) = out {
+        for dir in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+            if let Some(d) = dir.strip_prefix("-L") {
+                println!("cargo::rustc-link-search=native={d}");
+            }
+        }
+    }
 }

@@ -159,6 +159,23 @@ qr/writing a global Lua variable \('leaked_\d+_\d+'\) which may lead to race con
 
 
 
+=== TEST 8b: the global guard is there without any init_by_lua too
+--- config
+    location /t {
+        content_by_lua_block {
+            _G["unguarded_" .. ngx.var.connection .. "_" .. ngx.var.connection_requests] = 1
+            ngx.say("ok")
+        }
+    }
+--- request
+GET /t
+--- response_body
+ok
+--- error_log eval
+qr/writing a global Lua variable \('unguarded_\d+_\d+'\)/
+
+
+
 === TEST 9: set_by_lua with arguments, set_by_lua_block and set_by_lua_file, among rewrite directives
 --- user_files
 >>> concat.lua

@@ -228,9 +228,9 @@ qr/init_by_lua\(nginx\.conf:\d+\):1:/
 
 === TEST 7: unknown but known-missing directives say so
 --- http_config
-    lua_shared_dict cache 1m;
+    lua_worker_thread_vm_pool_size 10;
 --- config
     location /t { return 200; }
 --- must_die
 --- error_log
-"lua_shared_dict" is not implemented yet by this ngx_http_lua_module
+"lua_worker_thread_vm_pool_size" is not implemented yet by this ngx_http_lua_module

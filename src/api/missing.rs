@@ -24,7 +24,6 @@ local function sub(name)
     end
     return t
 end
-stub(sub("re"), "ngx.re.", { "match", "find", "gmatch", "sub", "gsub" })
 stub(sub("worker"), "ngx.worker.", { "pids" })
 "#;
 

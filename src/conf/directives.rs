@@ -337,6 +337,8 @@ const GROUPS: &[&[ngx_command_t]] = &[
     &super::set_by_lua::COMMANDS,
     &super::need_body::COMMANDS,
     &super::filter_by_lua::COMMANDS,
+    &super::shdict::COMMANDS,
+    &super::regex::COMMANDS,
     &super::socket::COMMANDS,
 ];
 

@@ -7,7 +7,9 @@ pub mod filter_by_lua;
 pub mod lua_block;
 pub mod missing;
 pub mod need_body;
+pub mod regex;
 pub mod set_by_lua;
+pub mod shdict;
 pub mod socket;
 
 use std::ffi::c_int;
@@ -37,6 +39,13 @@ pub struct MainConf {
     pub malloc_trim: Option<usize>,
     pub max_pending_timers: Option<usize>,
     pub max_running_timers: Option<usize>,
+    /// lua_shared_dict zones, and how many of them nginx has initialised.
+    /// Boxed: nginx and the Lua VM keep pointers to each zone.
+    #[allow(clippy::vec_box)]
+    pub shdicts: Vec<Box<shdict::Zone>>,
+    pub shdicts_ready: usize,
+    pub regex_cache_max_entries: Option<usize>,
+    pub regex_match_limit: Option<usize>,
 }
 
 impl MainConf {
@@ -48,6 +57,13 @@ impl MainConf {
     }
     pub fn max_running_timers(&self) -> usize {
         self.max_running_timers.unwrap_or(256)
+    }
+    pub fn regex_cache_max_entries(&self) -> usize {
+        self.regex_cache_max_entries.unwrap_or(1024)
+    }
+    /// 0: PCRE2's default.
+    pub fn regex_match_limit(&self) -> usize {
+        self.regex_match_limit.unwrap_or(0)
     }
 }
 

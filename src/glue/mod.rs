@@ -10,7 +10,9 @@ pub mod headers_in;
 pub mod headers_out;
 pub mod list;
 pub mod log;
+pub mod pcre2;
 pub mod peer;
+pub mod shdict_store;
 pub mod subrequest;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -26,26 +26,43 @@ pub unsafe fn run(cf: *mut ngx_conf_t, lmcf: &mut MainConf) -> *mut c_char {
     if let Some(p) = &lmcf.package_cpath {
         vm.set_search_path(c"cpath", p, &prefix);
     }
-    let Some(code) = lmcf.init.clone() else {
+    if !lmcf.shdicts.is_empty() {
+        // The dictionaries' zones do not exist yet: the last zone's init
+        // callback runs the code (conf/shdict.rs).
         return NGX_CONF_OK;
+    }
+    match run_code(lmcf) {
+        Ok(()) => NGX_CONF_OK,
+        Err(e) => {
+            ngx::ngx_conf_log_error!(nginx_sys::NGX_LOG_EMERG, cf, "init_by_lua error: {}", e);
+            NGX_CONF_ERROR
+        }
+    }
+}
+
+/// Runs init_by_lua, if configured, then guards `_G` against writes from
+/// request code (init_by_lua's own globals are intended).
+///
+/// # Safety
+/// Called during configuration, with the VM of `lmcf` current.
+pub unsafe fn run_code(lmcf: &mut MainConf) -> Result<(), String> {
+    let Some(vm) = lmcf.vm.as_ref() else {
+        return Ok(());
+    };
+    let Some(code) = lmcf.init.clone() else {
+        crate::api::globals::guard_writes(vm.main());
+        return Ok(());
     };
     // `nginx -s ...` parses the configuration only to find the pid file.
     if nginx_sys::ngx_process == nginx_sys::NGX_PROCESS_SIGNALLER as nginx_sys::ngx_uint_t {
-        return NGX_CONF_OK;
+        return Ok(());
     }
     let func = match &code.0.source {
         Source::Inline => Ok(code.0.func.get()),
         Source::File(FilePath::Fixed(p)) => vm.load_file(p, true),
         Source::File(FilePath::Complex(_)) => Err("variables are not allowed in init_by_lua_file".into()),
     };
-    match func.and_then(|f| run_sync::outside_request(Phase::Init, f)) {
-        Ok(()) => {
-            crate::api::globals::guard_writes(vm.main());
-            NGX_CONF_OK
-        }
-        Err(e) => {
-            ngx::ngx_conf_log_error!(nginx_sys::NGX_LOG_EMERG, cf, "init_by_lua error: {}", e);
-            NGX_CONF_ERROR
-        }
-    }
+    func.and_then(|f| run_sync::outside_request(Phase::Init, f))?;
+    crate::api::globals::guard_writes(vm.main());
+    Ok(())
 }

@@ -10,6 +10,7 @@ pub mod lua;
 pub mod need_body;
 pub mod output;
 pub mod phase;
+pub mod regex_cache;
 pub mod run_sync;
 pub mod scheduler;
 pub mod semaphore;

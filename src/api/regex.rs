@@ -1,0 +1,515 @@
+//! ngx.re.match, ngx.re.find, ngx.re.gmatch and the `ngx.re` module
+//! (split, opt); sub and gsub are in `regex_sub.rs`. The engine is PCRE2
+//! (`glue/pcre2.rs`); `o` regexes live in `runtime/regex_cache.rs`.
+
+use std::ffi::{c_int, c_void};
+use std::rc::Rc;
+
+use crate::glue::fake_request::ConfRef;
+use crate::glue::pcre2::{self, Mode, Regex};
+use crate::lua_fns;
+use crate::module::{main_conf, main_conf_cycle};
+use crate::runtime::lua::{
+    bad_arg, check_bytes, ffi, lua_State, push_bytes, set_fn, to_bytes, type_name, LuaRet,
+};
+use crate::runtime::phase::{self, Phase};
+use crate::runtime::{ctx, regex_cache};
+
+lua_fns! {
+    re_match => match_impl,
+    re_find => find_impl,
+    re_gmatch => gmatch_impl,
+    gmatch_iter => gmatch_iter_impl,
+    gmatch_gc => gmatch_gc_impl,
+    split => split_impl,
+    opt => opt_impl,
+    open_module => open_module_impl,
+}
+
+static GMATCH_MT: u8 = 0;
+
+/// # Safety
+/// The `ngx` table must be on top of `l`, which is the main state.
+pub unsafe fn install(l: *mut lua_State) {
+    ffi::lua_createtable(l, 0, 8);
+    set_fn(l, -1, c"match", re_match);
+    set_fn(l, -1, c"find", re_find);
+    set_fn(l, -1, c"gmatch", re_gmatch);
+    super::regex_sub::install(l);
+    ffi::lua_setfield(l, -2, c"re".as_ptr());
+
+    ffi::lua_pushlightuserdata(l, gmatch_mt_key());
+    ffi::lua_createtable(l, 0, 1);
+    set_fn(l, -1, c"__gc", gmatch_gc);
+    ffi::lua_rawset(l, ffi::LUA_REGISTRYINDEX);
+
+    // require "ngx.re"
+    ffi::lua_getglobal(l, c"package".as_ptr());
+    ffi::lua_getfield(l, -1, c"preload".as_ptr());
+    ffi::lua_createtable(l, 0, 3);
+    set_fn(l, -1, c"split", split);
+    set_fn(l, -1, c"opt", opt);
+    push_bytes(l, b"0.1.28");
+    ffi::lua_setfield(l, -2, c"version".as_ptr());
+    ffi::lua_pushcclosure(l, open_module, 1);
+    ffi::lua_setfield(l, -2, c"ngx.re".as_ptr());
+    ffi::lua_pop(l, 2);
+}
+
+fn gmatch_mt_key() -> *mut c_void {
+    &GMATCH_MT as *const u8 as *mut c_void
+}
+
+unsafe fn open_module_impl(l: *mut lua_State) -> LuaRet {
+    ffi::lua_pushvalue(l, ffi::lua_upvalueindex(1));
+    Ok(1)
+}
+
+/// The options string of a call.
+#[derive(Default, Clone, Copy)]
+pub struct Opts {
+    pub mode: Mode,
+    pub once: bool,
+    pub dupnames: bool,
+}
+
+/// Parses lua-nginx-module's option letters at stack index `idx`.
+pub unsafe fn parse_opts(l: *mut lua_State, idx: c_int, fname: &str) -> Result<Opts, String> {
+    let mut o = Opts::default();
+    let s = match ffi::lua_type(l, idx) {
+        ffi::LUA_TNONE | ffi::LUA_TNIL => return Ok(o),
+        ffi::LUA_TSTRING => to_bytes(l, idx).unwrap_or_default(),
+        _ => {
+            let got = type_name(l, idx);
+            return Err(bad_arg(idx, fname, &format!("string expected, got {got}")));
+        }
+    };
+    for &c in s {
+        match c {
+            b'a' => o.mode.options |= pcre2::ANCHORED,
+            b'd' => o.mode.dfa = true,
+            b'D' => {
+                o.mode.options |= pcre2::DUPNAMES;
+                o.dupnames = true;
+            }
+            b'i' => o.mode.options |= pcre2::CASELESS,
+            b'j' => o.mode.jit = true,
+            // PCRE2 has no JavaScript mode; these are the options that
+            // replace it (\u, \x{..} escapes and unset back references).
+            b'J' => o.mode.options |= pcre2::ALT_BSUX | pcre2::MATCH_UNSET_BACKREF,
+            b'm' => o.mode.options |= pcre2::MULTILINE,
+            b'o' => o.once = true,
+            b's' => o.mode.options |= pcre2::DOTALL,
+            b'u' => o.mode.options |= pcre2::UTF,
+            b'U' => {
+                o.mode.options |= pcre2::UTF;
+                o.mode.no_utf_check = true;
+            }
+            b'x' => o.mode.options |= pcre2::EXTENDED,
+            _ => {
+                return Err(format!(
+                    "unknown flag \"{}\" (flags \"{}\")",
+                    c as char,
+                    String::from_utf8_lossy(s)
+                ))
+            }
+        }
+    }
+    Ok(o)
+}
+
+/// (lua_regex_cache_max_entries, lua_regex_match_limit) of the running code.
+/// init_by_lua runs while ngx_cycle is still the previous (or the bare
+/// initial) cycle, so it gets the defaults.
+pub fn settings() -> (usize, usize) {
+    const DEFAULTS: (usize, usize) = (1024, 0);
+    if phase::current() == Phase::Init {
+        return DEFAULTS;
+    }
+    // SAFETY: the request of the current context is live; ngx_cycle is.
+    unsafe {
+        if (*nginx_sys::ngx_cycle).conf_ctx.is_null() {
+            return DEFAULTS;
+        }
+        let m = match ctx::current() {
+            Some(c) => Some(main_conf(c.r)),
+            None => match ConfRef::http_block() {
+                Some(_) => main_conf_cycle(nginx_sys::ngx_cycle).map(|m| &*m),
+                None => None,
+            },
+        };
+        m.map(|m| (m.regex_cache_max_entries(), m.regex_match_limit()))
+            .unwrap_or(DEFAULTS)
+    }
+}
+
+/// The compiled regex: from the cache with `o`, else compiled for this call.
+pub fn compile(pattern: &[u8], o: &Opts, cache_max: usize) -> Result<Rc<Regex>, String> {
+    if o.once {
+        regex_cache::get(pattern, o.mode, cache_max)
+    } else {
+        pcre2::compile(pattern, o.mode).map(Rc::new)
+    }
+}
+
+/// lua-nginx-module's message for a failed match.
+pub fn exec_error(rc: c_int) -> String {
+    if rc == 0 {
+        "capture size too small".into()
+    } else {
+        format!("pcre_exec() failed: {rc}")
+    }
+}
+
+/// Where the search goes on after a match of `start..end`: past an empty
+/// match by one character (so iteration advances), `None` at the end.
+pub fn next_start(re: &Regex, subj: &[u8], start: usize, end: usize) -> Option<usize> {
+    if end > start {
+        return Some(end);
+    }
+    if end >= subj.len() {
+        return None;
+    }
+    let mut next = end + 1;
+    if re.mode.options & pcre2::UTF != 0 {
+        while next < subj.len() && subj[next] & 0xC0 == 0x80 {
+            next += 1;
+        }
+    }
+    Some(next)
+}
+
+/// The 0-based start offset from `ctx.pos` (1-based) of the table at `idx`.
+unsafe fn ctx_start(l: *mut lua_State, idx: c_int, fname: &str) -> Result<Option<usize>, String> {
+    match ffi::lua_type(l, idx) {
+        ffi::LUA_TNONE | ffi::LUA_TNIL => Ok(None),
+        ffi::LUA_TTABLE => {
+            ffi::lua_getfield(l, idx, c"pos".as_ptr());
+            let pos = if ffi::lua_isnumber(l, -1) != 0 {
+                ffi::lua_tonumber(l, -1)
+            } else {
+                0.0
+            };
+            ffi::lua_pop(l, 1);
+            Ok(Some(if pos <= 0.0 { 0 } else { pos as usize - 1 }))
+        }
+        _ => {
+            let got = type_name(l, idx);
+            Err(bad_arg(idx, fname, &format!("table expected, got {got}")))
+        }
+    }
+}
+
+unsafe fn set_ctx_pos(l: *mut lua_State, idx: c_int, pos: usize) {
+    ffi::lua_pushinteger(l, pos as ffi::lua_Integer);
+    ffi::lua_setfield(l, idx, c"pos".as_ptr());
+}
+
+/// Fills the table on top of the stack with the last match of `re`:
+/// `[0]` whole match, `[n]` groups (false when unmatched), named groups
+/// (arrays of them with `D`).
+pub unsafe fn fill_captures(l: *mut lua_State, re: &Regex, subj: &[u8], dupnames: bool) {
+    for i in 0..=re.ncaptures {
+        push_group(l, re, subj, i);
+        ffi::lua_rawseti(l, -2, i as ffi::lua_Integer);
+    }
+    for (n, name) in &re.names {
+        push_bytes(l, name);
+        if dupnames {
+            push_bytes(l, name);
+            ffi::lua_rawget(l, -3);
+            if ffi::lua_type(l, -1) != ffi::LUA_TTABLE {
+                ffi::lua_pop(l, 1);
+                ffi::lua_createtable(l, 2, 0);
+            }
+            push_group(l, re, subj, *n);
+            ffi::lua_rawseti(l, -2, ffi::lua_objlen(l, -2) as ffi::lua_Integer + 1);
+        } else {
+            push_group(l, re, subj, *n);
+        }
+        ffi::lua_rawset(l, -3);
+    }
+}
+
+unsafe fn push_group(l: *mut lua_State, re: &Regex, subj: &[u8], i: usize) {
+    match re.group(i) {
+        Some((s, e)) => push_bytes(l, &subj[s..e]),
+        None => ffi::lua_pushboolean(l, 0),
+    }
+}
+
+/// A new captures table for the last match.
+pub unsafe fn push_captures(l: *mut lua_State, re: &Regex, subj: &[u8], dupnames: bool) {
+    ffi::lua_createtable(l, re.ncaptures as c_int, re.names.len() as c_int);
+    fill_captures(l, re, subj, dupnames);
+}
+
+unsafe fn fail(l: *mut lua_State, nils: c_int, err: &str) -> LuaRet {
+    for _ in 0..nils {
+        ffi::lua_pushnil(l);
+    }
+    push_bytes(l, err.as_bytes());
+    Ok(nils + 1)
+}
+
+/// `ngx.re.match(subject, regex, options?, ctx?, res_table?)`
+unsafe fn match_impl(l: *mut lua_State) -> LuaRet {
+    let subj = check_bytes(l, 1, "match")?;
+    let pat = check_bytes(l, 2, "match")?;
+    let o = parse_opts(l, 3, "match")?;
+    let start = ctx_start(l, 4, "match")?;
+    let res = match ffi::lua_type(l, 5) {
+        ffi::LUA_TNONE | ffi::LUA_TNIL => false,
+        ffi::LUA_TTABLE => true,
+        _ => {
+            return Err(bad_arg(
+                5,
+                "match",
+                &format!("table expected, got {}", type_name(l, 5)),
+            ))
+        }
+    };
+    let (cache_max, limit) = settings();
+    let re = match compile(pat, &o, cache_max) {
+        Ok(re) => re,
+        Err(e) => return fail(l, 1, &e),
+    };
+    match re.exec(subj, start.unwrap_or(0), limit) {
+        Ok(None) => {
+            ffi::lua_pushnil(l);
+            Ok(1)
+        }
+        Err(rc) => fail(l, 1, &exec_error(rc)),
+        Ok(Some(_)) => {
+            let (_, end) = re.group(0).unwrap_or_default();
+            if start.is_some() {
+                set_ctx_pos(l, 4, end + 1);
+            }
+            if res {
+                ffi::lua_pushvalue(l, 5);
+                fill_captures(l, &re, subj, o.dupnames);
+            } else {
+                push_captures(l, &re, subj, o.dupnames);
+            }
+            Ok(1)
+        }
+    }
+}
+
+/// `ngx.re.find(subject, regex, options?, ctx?, nth?)`: `from, to` of the
+/// whole match or of group `nth`.
+unsafe fn find_impl(l: *mut lua_State) -> LuaRet {
+    let subj = check_bytes(l, 1, "find")?;
+    let pat = check_bytes(l, 2, "find")?;
+    let o = parse_opts(l, 3, "find")?;
+    let start = ctx_start(l, 4, "find")?;
+    let nth = match ffi::lua_type(l, 5) {
+        ffi::LUA_TNONE | ffi::LUA_TNIL => 0,
+        _ => crate::runtime::lua::check_number(l, 5, "find")?.max(0.0) as usize,
+    };
+    let (cache_max, limit) = settings();
+    let re = match compile(pat, &o, cache_max) {
+        Ok(re) => re,
+        Err(e) => return fail(l, 2, &e),
+    };
+    match re.exec(subj, start.unwrap_or(0), limit) {
+        Ok(None) => {
+            ffi::lua_pushnil(l);
+            Ok(1)
+        }
+        Err(rc) => fail(l, 2, &exec_error(rc)),
+        Ok(Some(_)) => {
+            let (_, end) = re.group(0).unwrap_or_default();
+            if start.is_some() {
+                set_ctx_pos(l, 4, end + 1);
+            }
+            if nth > re.ncaptures {
+                return fail(l, 2, "nth out of bound");
+            }
+            match re.group(nth) {
+                Some((s, e)) => {
+                    ffi::lua_pushinteger(l, (s + 1) as ffi::lua_Integer);
+                    ffi::lua_pushinteger(l, e as ffi::lua_Integer);
+                    Ok(2)
+                }
+                None => {
+                    ffi::lua_pushnil(l);
+                    Ok(1)
+                }
+            }
+        }
+    }
+}
+
+/// The state of a gmatch iterator; the subject is the closure's first
+/// upvalue, this userdata its second.
+struct Gmatch {
+    re: Rc<Regex>,
+    /// Where the next search starts; `None` once exhausted.
+    next: Option<usize>,
+    dupnames: bool,
+}
+
+type GmatchSlot = Option<Gmatch>;
+
+/// `ngx.re.gmatch(subject, regex, options?)`: an iterator over the matches.
+unsafe fn gmatch_impl(l: *mut lua_State) -> LuaRet {
+    check_bytes(l, 1, "gmatch")?;
+    let pat = check_bytes(l, 2, "gmatch")?;
+    let o = parse_opts(l, 3, "gmatch")?;
+    let (cache_max, _) = settings();
+    let re = match compile(pat, &o, cache_max) {
+        Ok(re) => re,
+        Err(e) => return fail(l, 1, &e),
+    };
+    // The subject as a string (a number argument is converted in place).
+    ffi::lua_pushvalue(l, 1);
+    let ud = ffi::lua_newuserdata(l, std::mem::size_of::<GmatchSlot>()) as *mut GmatchSlot;
+    // SAFETY: fresh userdata of the right size, aligned for pointers.
+    ud.write(Some(Gmatch {
+        re,
+        next: Some(0),
+        dupnames: o.dupnames,
+    }));
+    ffi::lua_pushlightuserdata(l, gmatch_mt_key());
+    ffi::lua_rawget(l, ffi::LUA_REGISTRYINDEX);
+    ffi::lua_setmetatable(l, -2);
+    ffi::lua_pushcclosure(l, gmatch_iter, 2);
+    Ok(1)
+}
+
+unsafe fn gmatch_gc_impl(l: *mut lua_State) -> LuaRet {
+    let ud = ffi::lua_touserdata(l, 1) as *mut GmatchSlot;
+    if !ud.is_null() {
+        // SAFETY: only our gmatch userdata carry this metatable.
+        (*ud).take();
+    }
+    Ok(0)
+}
+
+unsafe fn gmatch_iter_impl(l: *mut lua_State) -> LuaRet {
+    let subj = to_bytes(l, ffi::lua_upvalueindex(1)).unwrap_or_default();
+    let ud = ffi::lua_touserdata(l, ffi::lua_upvalueindex(2)) as *mut GmatchSlot;
+    // SAFETY: the closure's own state userdata, alive as its upvalue.
+    let Some(g) = ud.as_mut().and_then(|s| s.as_mut()) else {
+        ffi::lua_pushnil(l);
+        return Ok(1);
+    };
+    let Some(start) = g.next else {
+        ffi::lua_pushnil(l);
+        return Ok(1);
+    };
+    let (_, limit) = settings();
+    let re = g.re.clone();
+    match re.exec(subj, start, limit) {
+        Ok(None) => {
+            g.next = None;
+            ffi::lua_pushnil(l);
+            Ok(1)
+        }
+        Err(rc) => {
+            g.next = None;
+            fail(l, 1, &exec_error(rc))
+        }
+        Ok(Some(_)) => {
+            let (s, e) = re.group(0).unwrap_or_default();
+            g.next = next_start(&re, subj, s, e);
+            let dupnames = g.dupnames;
+            push_captures(l, &re, subj, dupnames);
+            Ok(1)
+        }
+    }
+}
+
+/// `require("ngx.re").split(subject, regex, options?, ctx?, max?, res?)`
+unsafe fn split_impl(l: *mut lua_State) -> LuaRet {
+    let subj = check_bytes(l, 1, "split")?;
+    let pat = check_bytes(l, 2, "split")?;
+    let o = parse_opts(l, 3, "split")?;
+    let start = ctx_start(l, 4, "split")?;
+    let max = match ffi::lua_type(l, 5) {
+        ffi::LUA_TNONE | ffi::LUA_TNIL => 0,
+        _ => crate::runtime::lua::check_number(l, 5, "split")? as i64,
+    };
+    match ffi::lua_type(l, 6) {
+        ffi::LUA_TNONE | ffi::LUA_TNIL => ffi::lua_createtable(l, 4, 0),
+        ffi::LUA_TTABLE => ffi::lua_pushvalue(l, 6),
+        _ => return Err("res is not a table".into()),
+    }
+    let mut from = start.unwrap_or(0);
+    if from >= subj.len() {
+        ffi::lua_pushnil(l);
+        ffi::lua_rawseti(l, -2, 1);
+        return Ok(1);
+    }
+    let (cache_max, limit) = settings();
+    let re = match compile(pat, &o, cache_max) {
+        Ok(re) => re,
+        Err(e) => return fail(l, 1, &e),
+    };
+    let mut n = 0;
+    let mut fields = 1;
+    let mut search = from;
+    // An empty match right at the start of a field does not end it.
+    while max <= 0 || fields < max {
+        match re.exec(subj, search, limit) {
+            Ok(None) => break,
+            Err(rc) => return fail(l, 1, &exec_error(rc)),
+            Ok(Some(_)) => {}
+        }
+        let (s, e) = re.group(0).unwrap_or_default();
+        let sep = if re.ncaptures > 0 { re.group(1) } else { None };
+        if start.is_some() {
+            set_ctx_pos(l, 4, e + 1);
+        }
+        if e == s && s >= subj.len() {
+            break;
+        }
+        if e == s && s == from {
+            match next_start(&re, subj, s, e) {
+                Some(next) if next < subj.len() => {
+                    search = next;
+                    continue;
+                }
+                _ => break,
+            }
+        }
+        n += 1;
+        push_bytes(l, &subj[from..s]);
+        ffi::lua_rawseti(l, -2, n);
+        if let Some((cs, ce)) = sep {
+            n += 1;
+            push_bytes(l, &subj[cs..ce]);
+            ffi::lua_rawseti(l, -2, n);
+        }
+        fields += 1;
+        from = e;
+        match next_start(&re, subj, s, e) {
+            Some(next) if e < subj.len() => search = next,
+            _ => break,
+        }
+    }
+    n += 1;
+    push_bytes(l, &subj[from.min(subj.len())..]);
+    ffi::lua_rawseti(l, -2, n);
+    ffi::lua_pushnil(l);
+    ffi::lua_rawseti(l, -2, n + 1);
+    Ok(1)
+}
+
+/// `require("ngx.re").opt("jit_stack_size", n)`
+unsafe fn opt_impl(l: *mut lua_State) -> LuaRet {
+    let name = check_bytes(l, 1, "opt")?;
+    if name != b"jit_stack_size" {
+        return Err("unrecognized option name".into());
+    }
+    let size = crate::runtime::lua::check_number(l, 2, "opt")?;
+    if regex_cache::len() > 0 {
+        return Err(
+            "changing jit stack size is not allowed when some regexs have already been compiled and cached"
+                .into(),
+        );
+    }
+    pcre2::set_jit_stack_size(size.max(0.0) as usize)?;
+    Ok(0)
+}

@@ -1,0 +1,747 @@
+//! The store behind `ngx.shared.DICT`, kept in an nginx shared memory zone.
+//!
+//! As in lua-nginx-module: a red-black tree (nginx's own `ngx_rbtree`)
+//! keyed by the crc32 of the key, ties broken by the key bytes, and an LRU
+//! queue of all items, most recently used first. Every structure lives in the
+//! zone's slab pool and is guarded by the pool's mutex, so every worker (and
+//! the master, for init_by_lua) sees the same data. nginx maps a zone at the
+//! same address in all processes, so plain pointers inside it are fine, as in
+//! nginx's own modules.
+
+use std::mem::{offset_of, size_of};
+use std::ptr::{self, addr_of_mut};
+
+use nginx_sys::{
+    ngx_cached_time, ngx_pagesize, ngx_queue_t, ngx_rbtree_delete, ngx_rbtree_insert, ngx_rbtree_node_t,
+    ngx_rbtree_t, ngx_shmtx_lock, ngx_shmtx_unlock, ngx_slab_alloc_locked, ngx_slab_free_locked,
+    ngx_slab_pool_t,
+};
+
+/// The value types, numbered as Lua's type tags (and lua-nginx-module's).
+const T_BOOLEAN: u8 = 1;
+const T_NUMBER: u8 = 3;
+const T_STRING: u8 = 4;
+const T_LIST: u8 = 5;
+
+/// The zone's root, allocated once in the slab pool (`pool->data` points here).
+#[repr(C)]
+pub struct Shared {
+    rbtree: ngx_rbtree_t,
+    sentinel: ngx_rbtree_node_t,
+    lru: ngx_queue_t,
+}
+
+/// One item: the tree node, its place in the LRU queue, then the key bytes
+/// followed by the value bytes (or, for a list, an aligned list head).
+#[repr(C)]
+struct Node {
+    rb: ngx_rbtree_node_t,
+    queue: ngx_queue_t,
+    /// Milliseconds since the epoch; 0 never expires.
+    expires: u64,
+    /// Value bytes, or the number of elements of a list.
+    value_len: u32,
+    user_flags: u32,
+    key_len: u16,
+    value_type: u8,
+}
+
+/// One element of a list value; its bytes follow.
+#[repr(C)]
+struct ListNode {
+    queue: ngx_queue_t,
+    value_len: u32,
+    value_type: u8,
+}
+
+/// A value to store.
+#[derive(Clone, Copy)]
+pub enum Value<'a> {
+    Nil,
+    Bool(bool),
+    Num(f64),
+    Str(&'a [u8]),
+}
+
+/// A value read back.
+pub enum Owned {
+    Bool(bool),
+    Num(f64),
+    Str(Vec<u8>),
+}
+
+/// What `set`, `add`, `replace` and their safe forms do.
+#[derive(Clone, Copy)]
+pub struct StoreOp {
+    pub add: bool,
+    pub replace: bool,
+    pub safe: bool,
+}
+
+/// A zone's store, as seen from one process.
+#[derive(Clone, Copy)]
+pub struct Dict {
+    pub sh: *mut Shared,
+    pub pool: *mut ngx_slab_pool_t,
+}
+
+fn now_ms() -> u64 {
+    // SAFETY: nginx keeps ngx_cached_time pointing at a valid time slot.
+    let t = unsafe { *ngx_cached_time };
+    t.sec as u64 * 1000 + t.msec as u64
+}
+
+/// The crc32 nginx's `ngx_crc32_short` computes; any stable hash would do,
+/// as only this module reads the tree.
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+// nginx's ngx_queue_* are macros; these are their equivalents.
+unsafe fn q_init(q: *mut ngx_queue_t) {
+    (*q).prev = q;
+    (*q).next = q;
+}
+unsafe fn q_empty(h: *mut ngx_queue_t) -> bool {
+    (*h).prev == h
+}
+unsafe fn q_insert_head(h: *mut ngx_queue_t, x: *mut ngx_queue_t) {
+    (*x).next = (*h).next;
+    (*(*x).next).prev = x;
+    (*x).prev = h;
+    (*h).next = x;
+}
+unsafe fn q_insert_tail(h: *mut ngx_queue_t, x: *mut ngx_queue_t) {
+    (*x).prev = (*h).prev;
+    (*(*x).prev).next = x;
+    (*x).next = h;
+    (*h).prev = x;
+}
+unsafe fn q_remove(x: *mut ngx_queue_t) {
+    (*(*x).next).prev = (*x).prev;
+    (*(*x).prev).next = (*x).next;
+}
+
+unsafe fn node_of_lru(q: *mut ngx_queue_t) -> *mut Node {
+    q.byte_sub(offset_of!(Node, queue)).cast()
+}
+
+unsafe fn key_ptr(n: *mut Node) -> *mut u8 {
+    n.cast::<u8>().add(size_of::<Node>())
+}
+
+unsafe fn key_of<'a>(n: *mut Node) -> &'a [u8] {
+    std::slice::from_raw_parts(key_ptr(n), (*n).key_len as usize)
+}
+
+unsafe fn value_of<'a>(n: *mut Node) -> &'a [u8] {
+    std::slice::from_raw_parts(key_ptr(n).add((*n).key_len as usize), (*n).value_len as usize)
+}
+
+/// Where a list's head sits after the key, aligned for pointers.
+fn list_head_offset(key_len: usize) -> usize {
+    let a = std::mem::align_of::<ngx_queue_t>();
+    (size_of::<Node>() + key_len).div_ceil(a) * a
+}
+
+unsafe fn list_head(n: *mut Node) -> *mut ngx_queue_t {
+    n.cast::<u8>().add(list_head_offset((*n).key_len as usize)).cast()
+}
+
+fn encode<'a>(v: &'a Value<'a>, scratch: &'a mut [u8; 8]) -> (u8, &'a [u8]) {
+    match v {
+        Value::Nil => (0, &[]),
+        Value::Bool(b) => {
+            scratch[0] = *b as u8;
+            (T_BOOLEAN, &scratch[..1])
+        }
+        Value::Num(f) => {
+            *scratch = f.to_ne_bytes();
+            (T_NUMBER, &scratch[..])
+        }
+        Value::Str(s) => (T_STRING, s),
+    }
+}
+
+fn decode(ty: u8, b: &[u8]) -> Owned {
+    match ty {
+        T_BOOLEAN => Owned::Bool(b.first().is_some_and(|&c| c != 0)),
+        T_NUMBER => {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&b[..8]);
+            Owned::Num(f64::from_ne_bytes(a))
+        }
+        _ => Owned::Str(b.to_vec()),
+    }
+}
+
+/// Found, found but expired, or absent (lua-nginx-module's OK/DONE/DECLINED).
+enum Lookup {
+    Live(*mut Node),
+    Expired(*mut Node),
+    Absent,
+}
+
+/// The tree's insert callback: order by hash, then by key bytes.
+unsafe extern "C" fn insert_value(
+    mut temp: *mut ngx_rbtree_node_t,
+    node: *mut ngx_rbtree_node_t,
+    sentinel: *mut ngx_rbtree_node_t,
+) {
+    // SAFETY: nginx calls this with nodes of our tree, all of them `Node`s.
+    let mut p;
+    loop {
+        p = if (*node).key < (*temp).key {
+            addr_of_mut!((*temp).left)
+        } else if (*node).key > (*temp).key {
+            addr_of_mut!((*temp).right)
+        } else if key_of(node.cast()) < key_of(temp.cast()) {
+            addr_of_mut!((*temp).left)
+        } else {
+            addr_of_mut!((*temp).right)
+        };
+        if *p == sentinel {
+            break;
+        }
+        temp = *p;
+    }
+    *p = node;
+    (*node).parent = temp;
+    (*node).left = sentinel;
+    (*node).right = sentinel;
+    (*node).color = 1;
+}
+
+/// The pool's mutex, held for as long as this lives.
+struct Locked {
+    sh: *mut Shared,
+    pool: *mut ngx_slab_pool_t,
+}
+
+impl Drop for Locked {
+    fn drop(&mut self) {
+        // SAFETY: we hold the mutex we locked in `Dict::lock`.
+        unsafe { ngx_shmtx_unlock(addr_of_mut!((*self.pool).mutex)) };
+    }
+}
+
+impl Dict {
+    /// Builds an empty store in a freshly created zone.
+    ///
+    /// # Safety
+    /// `pool` must be the zone's initialised slab pool, used by nobody else yet.
+    pub unsafe fn create(pool: *mut ngx_slab_pool_t, zone_name: &[u8]) -> Option<Dict> {
+        let sh = nginx_sys::ngx_slab_alloc(pool, size_of::<Shared>()) as *mut Shared;
+        if sh.is_null() {
+            return None;
+        }
+        (*pool).data = sh.cast();
+        let sentinel = addr_of_mut!((*sh).sentinel);
+        (*sentinel).color = 0;
+        (*sh).rbtree.root = sentinel;
+        (*sh).rbtree.sentinel = sentinel;
+        (*sh).rbtree.insert = Some(insert_value);
+        q_init(addr_of_mut!((*sh).lru));
+        // nginx appends log_ctx to its "ngx_slab_alloc() failed" messages.
+        let ctx = format!(
+            " in lua_shared_dict zone \"{}\"\0",
+            String::from_utf8_lossy(zone_name)
+        );
+        let p = nginx_sys::ngx_slab_alloc(pool, ctx.len()) as *mut u8;
+        if p.is_null() {
+            return None;
+        }
+        ptr::copy_nonoverlapping(ctx.as_ptr(), p, ctx.len());
+        (*pool).log_ctx = p;
+        // A full zone is normal (LRU eviction follows), not worth a log line.
+        (*pool).set_log_nomem(0);
+        Some(Dict { sh, pool })
+    }
+
+    fn lock(&self) -> Locked {
+        // SAFETY: `pool` is the zone's slab pool, mapped in every process.
+        unsafe { ngx_shmtx_lock(addr_of_mut!((*self.pool).mutex)) };
+        Locked {
+            sh: self.sh,
+            pool: self.pool,
+        }
+    }
+
+    /// Free pages of the zone, in bytes.
+    pub fn free_space(&self) -> usize {
+        let _g = self.lock();
+        // SAFETY: read under the pool's mutex.
+        unsafe { (*self.pool).pfree * ngx_pagesize }
+    }
+
+    pub fn get(&self, key: &[u8], stale: bool) -> Result<Option<(Owned, u32, bool)>, &'static str> {
+        let g = self.lock();
+        // SAFETY: every access below is under the mutex held by `g`.
+        unsafe {
+            if !stale {
+                g.expire(1);
+            }
+            let (n, expired) = match g.lookup(key) {
+                Lookup::Live(n) => (n, false),
+                Lookup::Expired(n) if stale => (n, true),
+                _ => return Ok(None),
+            };
+            if (*n).value_type == T_LIST {
+                return Err("value is a list");
+            }
+            Ok(Some((
+                decode((*n).value_type, value_of(n)),
+                (*n).user_flags,
+                expired,
+            )))
+        }
+    }
+
+    /// set/add/replace. Ok(forcible) or Err((message, forcible)).
+    pub fn store(
+        &self,
+        op: StoreOp,
+        key: &[u8],
+        value: Value,
+        exptime_ms: u64,
+        flags: u32,
+    ) -> Result<bool, (&'static str, bool)> {
+        if matches!(value, Value::Nil) && (op.add || op.replace) {
+            return Err(("attempt to add or replace nil values", false));
+        }
+        let mut scratch = [0u8; 8];
+        let (ty, bytes) = encode(&value, &mut scratch);
+        let g = self.lock();
+        // SAFETY: every access below is under the mutex held by `g`.
+        unsafe {
+            g.expire(1);
+            let found = g.lookup(key);
+            let old = match found {
+                Lookup::Live(_) if op.add => return Err(("exists", false)),
+                Lookup::Expired(_) | Lookup::Absent if op.replace => return Err(("not found", false)),
+                Lookup::Live(n) | Lookup::Expired(n) => Some(n),
+                Lookup::Absent => None,
+            };
+            if let Some(n) = old {
+                if ty != 0 && bytes.len() == (*n).value_len as usize && (*n).value_type != T_LIST {
+                    g.touch(n);
+                    g.fill(n, ty, bytes, exptime_ms, flags);
+                    return Ok(false);
+                }
+                g.remove(n);
+            }
+            if ty == 0 {
+                return Ok(false);
+            }
+            let (n, forcible) = g.alloc_node(key.len() + bytes.len(), !op.safe);
+            if n.is_null() {
+                return Err(("no memory", forcible));
+            }
+            g.link(n, key);
+            g.fill(n, ty, bytes, exptime_ms, flags);
+            Ok(forcible)
+        }
+    }
+
+    /// `incr`: Ok((new value, forcible)) or Err(message).
+    pub fn incr(
+        &self,
+        key: &[u8],
+        delta: f64,
+        init: Option<f64>,
+        init_ttl_ms: u64,
+    ) -> Result<(f64, bool), &'static str> {
+        let g = self.lock();
+        // SAFETY: every access below is under the mutex held by `g`.
+        unsafe {
+            g.expire(1);
+            let old = match g.lookup(key) {
+                Lookup::Live(n) => {
+                    if (*n).value_type != T_NUMBER || (*n).value_len != 8 {
+                        return Err("not a number");
+                    }
+                    g.touch(n);
+                    let Owned::Num(v) = decode(T_NUMBER, value_of(n)) else {
+                        unreachable!()
+                    };
+                    let v = v + delta;
+                    // Expiry and flags stay as they were.
+                    let dst = key_ptr(n).add((*n).key_len as usize);
+                    ptr::copy_nonoverlapping(v.to_ne_bytes().as_ptr(), dst, 8);
+                    return Ok((v, false));
+                }
+                Lookup::Expired(n) => Some(n),
+                Lookup::Absent => None,
+            };
+            let Some(init) = init else {
+                return Err("not found");
+            };
+            let v = init + delta;
+            let bytes = v.to_ne_bytes();
+            if let Some(n) = old {
+                if (*n).value_len == 8 && (*n).value_type != T_LIST {
+                    g.touch(n);
+                    g.fill(n, T_NUMBER, &bytes, init_ttl_ms, 0);
+                    return Ok((v, false));
+                }
+                g.remove(n);
+            }
+            let (n, forcible) = g.alloc_node(key.len() + 8, true);
+            if n.is_null() {
+                return Err("no memory");
+            }
+            g.link(n, key);
+            g.fill(n, T_NUMBER, &bytes, init_ttl_ms, 0);
+            Ok((v, forcible))
+        }
+    }
+
+    /// lpush/rpush: Ok(new length) or Err(message).
+    pub fn push(&self, key: &[u8], left: bool, value: Value) -> Result<u32, &'static str> {
+        let mut scratch = [0u8; 8];
+        let (ty, bytes) = encode(&value, &mut scratch);
+        let g = self.lock();
+        // SAFETY: every access below is under the mutex held by `g`.
+        unsafe {
+            g.expire(1);
+            let n = match g.lookup(key) {
+                Lookup::Live(n) if (*n).value_type != T_LIST => return Err("value not a list"),
+                Lookup::Live(n) => {
+                    g.touch(n);
+                    n
+                }
+                Lookup::Expired(n) if (*n).value_type == T_LIST => {
+                    g.free_list(n);
+                    (*n).expires = 0;
+                    g.touch(n);
+                    n
+                }
+                found => {
+                    if let Lookup::Expired(n) = found {
+                        g.remove(n);
+                    }
+                    let (n, _) = g.alloc_raw(list_head_offset(key.len()) + size_of::<ngx_queue_t>(), false);
+                    if n.is_null() {
+                        return Err("no memory");
+                    }
+                    let n: *mut Node = n.cast();
+                    g.link(n, key);
+                    (*n).expires = 0;
+                    (*n).value_len = 0;
+                    (*n).user_flags = 0;
+                    (*n).value_type = T_LIST;
+                    q_init(list_head(n));
+                    n
+                }
+            };
+            let e = ngx_slab_alloc_locked(g.pool, size_of::<ListNode>() + bytes.len()) as *mut ListNode;
+            if e.is_null() {
+                if (*n).value_len == 0 {
+                    g.remove(n);
+                }
+                return Err("no memory");
+            }
+            (*e).value_len = bytes.len() as u32;
+            (*e).value_type = ty;
+            ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                e.cast::<u8>().add(size_of::<ListNode>()),
+                bytes.len(),
+            );
+            if left {
+                q_insert_head(list_head(n), addr_of_mut!((*e).queue));
+            } else {
+                q_insert_tail(list_head(n), addr_of_mut!((*e).queue));
+            }
+            (*n).value_len += 1;
+            Ok((*n).value_len)
+        }
+    }
+
+    /// lpop/rpop: Ok(None) when the key is absent.
+    pub fn pop(&self, key: &[u8], left: bool) -> Result<Option<Owned>, &'static str> {
+        let g = self.lock();
+        // SAFETY: every access below is under the mutex held by `g`.
+        unsafe {
+            g.expire(1);
+            let Lookup::Live(n) = g.lookup(key) else {
+                return Ok(None);
+            };
+            if (*n).value_type != T_LIST {
+                return Err("value not a list");
+            }
+            let h = list_head(n);
+            if q_empty(h) {
+                return Ok(None);
+            }
+            let q = if left { (*h).next } else { (*h).prev };
+            let e: *mut ListNode = q.cast();
+            let data = std::slice::from_raw_parts(
+                e.cast::<u8>().add(size_of::<ListNode>()),
+                (*e).value_len as usize,
+            );
+            let v = decode((*e).value_type, data);
+            q_remove(q);
+            ngx_slab_free_locked(g.pool, e.cast());
+            (*n).value_len -= 1;
+            if (*n).value_len == 0 {
+                g.remove(n);
+            } else {
+                g.touch(n);
+            }
+            Ok(Some(v))
+        }
+    }
+
+    pub fn llen(&self, key: &[u8]) -> Result<u32, &'static str> {
+        let g = self.lock();
+        // SAFETY: every access below is under the mutex held by `g`.
+        unsafe {
+            g.expire(1);
+            match g.lookup(key) {
+                Lookup::Live(n) if (*n).value_type != T_LIST => Err("value not a list"),
+                Lookup::Live(n) => Ok((*n).value_len),
+                _ => Ok(0),
+            }
+        }
+    }
+
+    /// Milliseconds left (may be negative for an expired item not yet
+    /// removed), 0 for no expiry, None when absent.
+    pub fn ttl(&self, key: &[u8]) -> Option<i64> {
+        let g = self.lock();
+        // SAFETY: under the mutex held by `g`.
+        let expires = unsafe {
+            match g.peek(key) {
+                Some(n) => (*n).expires,
+                None => return None,
+            }
+        };
+        drop(g);
+        Some(if expires == 0 {
+            0
+        } else {
+            expires as i64 - now_ms() as i64
+        })
+    }
+
+    /// Sets a new expiry (0 = never); false when absent.
+    pub fn set_expire(&self, key: &[u8], exptime_ms: u64) -> bool {
+        let g = self.lock();
+        // SAFETY: under the mutex held by `g`.
+        unsafe {
+            match g.peek(key) {
+                Some(n) => {
+                    (*n).expires = if exptime_ms > 0 { now_ms() + exptime_ms } else { 0 };
+                    true
+                }
+                None => false,
+            }
+        }
+    }
+
+    /// Marks everything expired (memory is reclaimed as items are reused).
+    pub fn flush_all(&self) {
+        let g = self.lock();
+        // SAFETY: under the mutex held by `g`.
+        unsafe {
+            let h = addr_of_mut!((*g.sh).lru);
+            let mut q = (*h).next;
+            while q != h {
+                (*node_of_lru(q)).expires = 1;
+                q = (*q).next;
+            }
+            g.expire(0);
+        }
+    }
+
+    /// Removes expired items, at most `max` of them (0 = all).
+    pub fn flush_expired(&self, max: usize) -> usize {
+        let g = self.lock();
+        let now = now_ms();
+        let mut freed = 0;
+        // SAFETY: under the mutex held by `g`.
+        unsafe {
+            let h = addr_of_mut!((*g.sh).lru);
+            let mut q = (*h).prev;
+            while q != h {
+                let prev = (*q).prev;
+                let n = node_of_lru(q);
+                if (*n).expires != 0 && (*n).expires <= now {
+                    g.remove(n);
+                    freed += 1;
+                    if max != 0 && freed == max {
+                        break;
+                    }
+                }
+                q = prev;
+            }
+        }
+        freed
+    }
+
+    /// Keys of live items, least recently used first, at most `max` (0 = all).
+    pub fn keys(&self, max: usize) -> Vec<Vec<u8>> {
+        let g = self.lock();
+        let now = now_ms();
+        let mut out = Vec::new();
+        // SAFETY: under the mutex held by `g`.
+        unsafe {
+            let h = addr_of_mut!((*g.sh).lru);
+            let mut q = (*h).prev;
+            while q != h && (max == 0 || out.len() < max) {
+                let n = node_of_lru(q);
+                if (*n).expires == 0 || (*n).expires > now {
+                    out.push(key_of(n).to_vec());
+                }
+                q = (*q).prev;
+            }
+        }
+        out
+    }
+}
+
+impl Locked {
+    /// Finds `key`, moving it to the front of the LRU queue.
+    unsafe fn lookup(&self, key: &[u8]) -> Lookup {
+        let Some(n) = self.peek(key) else {
+            return Lookup::Absent;
+        };
+        self.touch(n);
+        if (*n).expires != 0 && (*n).expires < now_ms() {
+            Lookup::Expired(n)
+        } else {
+            Lookup::Live(n)
+        }
+    }
+
+    /// Finds `key` without touching the LRU queue or looking at expiry.
+    unsafe fn peek(&self, key: &[u8]) -> Option<*mut Node> {
+        let hash = crc32(key) as nginx_sys::ngx_rbtree_key_t;
+        let sentinel = (*self.sh).rbtree.sentinel;
+        let mut node = (*self.sh).rbtree.root;
+        while node != sentinel {
+            if hash != (*node).key {
+                node = if hash < (*node).key {
+                    (*node).left
+                } else {
+                    (*node).right
+                };
+                continue;
+            }
+            let k = key_of(node.cast());
+            match key.cmp(k) {
+                std::cmp::Ordering::Equal => return Some(node.cast()),
+                std::cmp::Ordering::Less => node = (*node).left,
+                std::cmp::Ordering::Greater => node = (*node).right,
+            }
+        }
+        None
+    }
+
+    unsafe fn touch(&self, n: *mut Node) {
+        q_remove(addr_of_mut!((*n).queue));
+        q_insert_head(addr_of_mut!((*self.sh).lru), addr_of_mut!((*n).queue));
+    }
+
+    /// Writes value, type, flags and expiry (relative, in ms; 0 = never).
+    unsafe fn fill(&self, n: *mut Node, ty: u8, bytes: &[u8], exptime_ms: u64, flags: u32) {
+        (*n).expires = if exptime_ms > 0 { now_ms() + exptime_ms } else { 0 };
+        (*n).user_flags = flags;
+        (*n).value_len = bytes.len() as u32;
+        (*n).value_type = ty;
+        let dst = key_ptr(n).add((*n).key_len as usize);
+        ptr::copy_nonoverlapping(bytes.as_ptr(), dst, bytes.len());
+    }
+
+    /// Sets the key of a freshly allocated node and links it in.
+    unsafe fn link(&self, n: *mut Node, key: &[u8]) {
+        (*n).rb.key = crc32(key) as nginx_sys::ngx_rbtree_key_t;
+        (*n).key_len = key.len() as u16;
+        ptr::copy_nonoverlapping(key.as_ptr(), key_ptr(n), key.len());
+        ngx_rbtree_insert(addr_of_mut!((*self.sh).rbtree), addr_of_mut!((*n).rb));
+        q_insert_head(addr_of_mut!((*self.sh).lru), addr_of_mut!((*n).queue));
+    }
+
+    /// A node with room for `extra` bytes after its header, evicting least
+    /// recently used items when `evict` and memory is short. Returns the node
+    /// (null when out of memory) and whether live items were evicted.
+    unsafe fn alloc_node(&self, extra: usize, evict: bool) -> (*mut Node, bool) {
+        let (p, forcible) = self.alloc_raw(size_of::<Node>() + extra, evict);
+        (p.cast(), forcible)
+    }
+
+    unsafe fn alloc_raw(&self, size: usize, evict: bool) -> (*mut u8, bool) {
+        let p = ngx_slab_alloc_locked(self.pool, size) as *mut u8;
+        if !p.is_null() || !evict {
+            return (p, false);
+        }
+        let mut forcible = false;
+        for _ in 0..30 {
+            if self.expire(0) == 0 {
+                break;
+            }
+            forcible = true;
+            let p = ngx_slab_alloc_locked(self.pool, size) as *mut u8;
+            if !p.is_null() {
+                return (p, true);
+            }
+        }
+        (ptr::null_mut(), forcible)
+    }
+
+    /// lua-nginx-module's expiry sweep from the LRU tail: with `n == 1` it
+    /// removes up to two expired items; with `n == 0` it first removes the
+    /// least recently used item whatever its expiry.
+    unsafe fn expire(&self, mut n: u32) -> usize {
+        let now = now_ms();
+        let h = addr_of_mut!((*self.sh).lru);
+        let mut freed = 0;
+        while n < 3 {
+            if q_empty(h) {
+                break;
+            }
+            let node = node_of_lru((*h).prev);
+            let first = n == 0;
+            n += 1;
+            if !first && ((*node).expires == 0 || (*node).expires > now) {
+                break;
+            }
+            self.remove(node);
+            freed += 1;
+        }
+        freed
+    }
+
+    unsafe fn free_list(&self, n: *mut Node) {
+        let h = list_head(n);
+        let mut q = (*h).next;
+        while q != h {
+            let next = (*q).next;
+            ngx_slab_free_locked(self.pool, q.cast());
+            q = next;
+        }
+        q_init(h);
+        (*n).value_len = 0;
+    }
+
+    unsafe fn remove(&self, n: *mut Node) {
+        if (*n).value_type == T_LIST {
+            self.free_list(n);
+        }
+        q_remove(addr_of_mut!((*n).queue));
+        ngx_rbtree_delete(addr_of_mut!((*self.sh).rbtree), addr_of_mut!((*n).rb));
+        ngx_slab_free_locked(self.pool, n.cast());
+    }
+}
