@@ -330,3 +330,47 @@ GET /t
 --- ignore_response
 --- no_error_log
 [error]
+
+
+
+=== TEST 18: coroutines are reused across requests (lua_thread_cache_max_entries default)
+--- config
+    location /t {
+        content_by_lua_block {
+            local me = tostring(coroutine.running())
+            if ngx.var.arg_store then
+                rawset(_G, "last_co", me)
+                ngx.say("stored")
+            else
+                ngx.say(me == rawget(_G, "last_co"))
+            end
+        }
+    }
+--- request eval
+["GET /t?store=1", "GET /t"]
+--- response_body eval
+["stored\n", "true\n"]
+
+
+
+=== TEST 19: lua_thread_cache_max_entries 0 disables the reuse; lua_load_resty_core and lua_sa_restart are accepted
+--- http_config
+    lua_thread_cache_max_entries 0;
+    lua_load_resty_core on;
+    lua_sa_restart off;
+--- config
+    location /t {
+        content_by_lua_block {
+            local me = tostring(coroutine.running())
+            if ngx.var.arg_store then
+                rawset(_G, "last_co", me)
+                ngx.say("stored")
+            else
+                ngx.say(me == rawget(_G, "last_co"))
+            end
+        }
+    }
+--- request eval
+["GET /t?store=1", "GET /t"]
+--- response_body eval
+["stored\n", "false\n"]

@@ -339,6 +339,7 @@ const GROUPS: &[&[ngx_command_t]] = &[
     &super::filter_by_lua::COMMANDS,
     &super::shdict::COMMANDS,
     &super::regex::COMMANDS,
+    &super::compat::COMMANDS,
     &super::socket::COMMANDS,
 ];
 

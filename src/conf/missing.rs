@@ -42,8 +42,5 @@ pub const NAMES: &[&std::ffi::CStr] = &[
     c"ssl_session_store_by_lua_block",
     c"ssl_session_store_by_lua_file",
     c"lua_capture_error_log",
-    c"lua_load_resty_core",
-    c"lua_thread_cache_max_entries",
-    c"lua_sa_restart",
     c"lua_worker_thread_vm_pool_size",
 ];

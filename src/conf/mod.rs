@@ -2,6 +2,7 @@
 //! the directive setters.
 
 pub mod chunk;
+pub mod compat;
 pub mod directives;
 pub mod filter_by_lua;
 pub mod lua_block;
@@ -37,6 +38,8 @@ pub struct MainConf {
     pub uses_access: bool,
     pub uses_log: bool,
     pub malloc_trim: Option<usize>,
+    pub thread_cache_max: Option<usize>,
+    pub sa_restart: Option<bool>,
     pub max_pending_timers: Option<usize>,
     pub max_running_timers: Option<usize>,
     /// lua_shared_dict zones, and how many of them nginx has initialised.

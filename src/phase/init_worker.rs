@@ -34,6 +34,7 @@ pub unsafe fn run(_cycle: *mut ngx_cycle_t, lmcf: &MainConf) -> ngx_int_t {
         return NGX_OK as ngx_int_t;
     }
     super::timer::install_shutdown_watcher();
+    crate::conf::compat::apply_sa_restart(lmcf);
     if let Some(code) = &lmcf.init_worker {
         run_code(lmcf, code, Phase::InitWorker, "init_worker_by_lua");
     }

@@ -20,9 +20,11 @@ pub struct Vm {
     /// Coroutines that returned normally, with their registry references,
     /// kept for reuse: a request then costs no new coroutine.
     idle_threads: RefCell<Vec<(*mut lua_State, c_int)>>,
+    /// lua_thread_cache_max_entries.
+    idle_threads_max: Cell<usize>,
 }
 
-/// How many finished coroutines a worker keeps for reuse.
+/// How many finished coroutines a worker keeps for reuse, by default.
 const IDLE_THREADS_MAX: usize = 1024;
 
 thread_local! {
@@ -52,6 +54,7 @@ impl Vm {
             main,
             files: RefCell::new(HashMap::new()),
             idle_threads: RefCell::new(Vec::new()),
+            idle_threads_max: Cell::new(IDLE_THREADS_MAX),
         };
         // SAFETY: `main` is the freshly created state, not running.
         unsafe { crate::api::install(main)? };
@@ -108,6 +111,10 @@ impl Vm {
         }
     }
 
+    pub fn set_idle_threads_max(&self, n: usize) {
+        self.idle_threads_max.set(n);
+    }
+
     /// Gives back a coroutine from `take_thread`. Only one that returned
     /// normally may be reused (its status is then 0 and nothing is left on
     /// its stack); any other is released.
@@ -115,7 +122,7 @@ impl Vm {
         let mut idle = self.idle_threads.borrow_mut();
         // SAFETY: `co` is a coroutine of this VM that is not running.
         let clean = finished && unsafe { ffi::lua_status(co) == 0 };
-        if clean && idle.len() < IDLE_THREADS_MAX {
+        if clean && idle.len() < self.idle_threads_max.get() {
             // SAFETY: as above.
             unsafe { ffi::lua_settop(co, 0) };
             idle.push((co, co_ref));
