@@ -7,8 +7,9 @@ use std::ptr::{addr_of, addr_of_mut};
 use nginx_sys::{
     ngx_array_push, ngx_conf_t, ngx_cycle_t, ngx_http_handler_pt, ngx_http_module_t,
     ngx_http_phases_NGX_HTTP_ACCESS_PHASE as ACCESS_PHASE, ngx_http_phases_NGX_HTTP_LOG_PHASE as LOG_PHASE,
-    ngx_http_phases_NGX_HTTP_REWRITE_PHASE as REWRITE_PHASE, ngx_http_request_t, ngx_int_t, ngx_module_t,
-    ngx_uint_t, NGX_ERROR, NGX_HTTP_MODULE, NGX_OK,
+    ngx_http_phases_NGX_HTTP_REWRITE_PHASE as REWRITE_PHASE,
+    ngx_http_phases_NGX_HTTP_SERVER_REWRITE_PHASE as SERVER_REWRITE_PHASE, ngx_http_request_t, ngx_int_t,
+    ngx_module_t, ngx_uint_t, NGX_ERROR, NGX_HTTP_MODULE, NGX_OK,
 };
 use ngx::core::Status;
 use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf, NgxHttpCoreModule};
@@ -125,7 +126,8 @@ unsafe fn install_phase_handlers(cf: *mut ngx_conf_t) -> ngx_int_t {
         *p = h;
         true
     };
-    let ok = (!lmcf.uses_rewrite || add(REWRITE_PHASE, Some(phase::rewrite::handler)))
+    let ok = (!lmcf.uses_server_rewrite || add(SERVER_REWRITE_PHASE, Some(phase::server_rewrite::handler)))
+        && (!lmcf.uses_rewrite || add(REWRITE_PHASE, Some(phase::rewrite::handler)))
         && (!lmcf.uses_access || add(ACCESS_PHASE, Some(phase::access::handler)))
         && (!(lmcf.uses_log || lmcf.malloc_trim() > 0) || add(LOG_PHASE, Some(phase::log::handler)));
     // Always: captured subrequests end in our filters.

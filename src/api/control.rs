@@ -48,6 +48,7 @@ unsafe fn pool_str(ctx: &RequestCtx, b: &[u8]) -> Result<ngx_str_t, String> {
 
 unsafe fn exit_impl(l: *mut lua_State) -> LuaRet {
     let p = phase::check(&[
+        Phase::ServerRewrite,
         Phase::Rewrite,
         Phase::Access,
         Phase::Content,

@@ -86,6 +86,7 @@ unsafe fn newindex_impl(l: *mut lua_State) -> LuaRet {
         b"status" => {
             let p = phase::check(&[
                 Phase::Set,
+                Phase::ServerRewrite,
                 Phase::Rewrite,
                 Phase::Access,
                 Phase::Content,

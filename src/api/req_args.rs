@@ -101,6 +101,7 @@ unsafe fn set_uri_impl(l: *mut lua_State) -> LuaRet {
     }
     let p = phase::check(&[
         Phase::Set,
+        Phase::ServerRewrite,
         Phase::Rewrite,
         Phase::Access,
         Phase::Content,
@@ -122,7 +123,7 @@ unsafe fn set_uri_impl(l: *mut lua_State) -> LuaRet {
             ));
         }
     }
-    if jump && p != Phase::Rewrite {
+    if jump && p != Phase::Rewrite && p != Phase::ServerRewrite {
         return Err(format!(
             "API disabled in the context of {} (jump is only allowed in rewrite_by_lua*)",
             p.context_name()

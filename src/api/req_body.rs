@@ -53,7 +53,12 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     Ok(())
 }
 
-const BODY_PHASES: &[Phase] = &[Phase::Rewrite, Phase::Access, Phase::Content];
+const BODY_PHASES: &[Phase] = &[
+    Phase::ServerRewrite,
+    Phase::Rewrite,
+    Phase::Access,
+    Phase::Content,
+];
 
 /// The in-memory part of a read body.
 ///

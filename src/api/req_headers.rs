@@ -162,6 +162,7 @@ pub unsafe fn values_arg(l: *mut lua_State, idx: c_int, fname: &str) -> Result<V
 
 const SET_PHASES: &[Phase] = &[
     Phase::Set,
+    Phase::ServerRewrite,
     Phase::Rewrite,
     Phase::Access,
     Phase::Content,

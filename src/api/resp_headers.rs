@@ -90,6 +90,7 @@ unsafe fn header_index_impl(l: *mut lua_State) -> LuaRet {
 
 const SET_PHASES: &[Phase] = &[
     Phase::Set,
+    Phase::ServerRewrite,
     Phase::Rewrite,
     Phase::Access,
     Phase::Content,

@@ -30,6 +30,7 @@ enum Slot {
     Access,
     Content,
     Log,
+    ServerRewrite,
 }
 
 impl Slot {
@@ -42,6 +43,7 @@ impl Slot {
             Slot::Access,
             Slot::Content,
             Slot::Log,
+            Slot::ServerRewrite,
         ][n]
     }
 }
@@ -144,6 +146,10 @@ unsafe fn set_code_inner(cf: *mut ngx_conf_t, cmd: *mut ngx_command_t, conf: *mu
                 Slot::Log => {
                     m.uses_log = true;
                     &mut l.log
+                }
+                Slot::ServerRewrite => {
+                    m.uses_server_rewrite = true;
+                    &mut l.server_rewrite
                 }
                 _ => {
                     let clcf = NgxHttpCoreModule::location_conf_mut(
@@ -340,6 +346,7 @@ const GROUPS: &[&[ngx_command_t]] = &[
     &super::shdict::COMMANDS,
     &super::regex::COMMANDS,
     &super::compat::COMMANDS,
+    &SERVER_REWRITE,
     &super::socket::COMMANDS,
 ];
 
@@ -525,4 +532,23 @@ const OTHER: [ngx_command_t; 12] = [
     cmd(c"lua_malloc_trim", HTTP | T1, set_count, M, 0),
     cmd(c"lua_max_pending_timers", HTTP | T1, set_count, M, 1),
     cmd(c"lua_max_running_timers", HTTP | T1, set_count, M, 2),
+];
+
+/// server_rewrite_by_lua_block and _file (no quoted-string form, as in
+/// lua-nginx-module).
+const SERVER_REWRITE: [ngx_command_t; 2] = [
+    cmd(
+        c"server_rewrite_by_lua_block",
+        NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | BLK,
+        set_code,
+        L,
+        Slot::ServerRewrite as usize,
+    ),
+    cmd(
+        c"server_rewrite_by_lua_file",
+        NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | T1,
+        set_code,
+        L,
+        Slot::ServerRewrite as usize,
+    ),
 ];

@@ -34,6 +34,7 @@ pub struct MainConf {
     pub rewrite_no_postpone: bool,
     pub access_no_postpone: bool,
     /// Which phase handlers postconfiguration must install.
+    pub uses_server_rewrite: bool,
     pub uses_rewrite: bool,
     pub uses_access: bool,
     pub uses_log: bool,
@@ -76,6 +77,7 @@ pub type Flag = Option<bool>;
 /// `location`-level configuration (also `http`, `server` and `if in location`).
 #[derive(Default)]
 pub struct LocConf {
+    pub server_rewrite: Option<LuaCode>,
     pub rewrite: Option<LuaCode>,
     pub access: Option<LuaCode>,
     pub content: Option<LuaCode>,
@@ -101,6 +103,7 @@ fn inherit<T: Clone>(slot: &mut Option<T>, prev: &Option<T>) {
 
 impl Merge for LocConf {
     fn merge(&mut self, prev: &LocConf) -> Result<(), MergeConfigError> {
+        inherit(&mut self.server_rewrite, &prev.server_rewrite);
         inherit(&mut self.rewrite, &prev.rewrite);
         inherit(&mut self.access, &prev.access);
         inherit(&mut self.log, &prev.log);

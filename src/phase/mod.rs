@@ -11,6 +11,7 @@ pub mod init;
 pub mod init_worker;
 pub mod log;
 pub mod rewrite;
+pub mod server_rewrite;
 pub mod set;
 pub mod timer;
 
@@ -145,6 +146,7 @@ pub fn finish_async(ctx: &mut RequestCtx, outcome: Outcome) {
             // SAFETY: r is live: our count++ at the yield holds it.
             unsafe { ngx_http_finalize_request(r, rc) };
         }
+        Phase::ServerRewrite => server_rewrite::finish_async(ctx, outcome),
         Phase::Rewrite => rewrite::finish_async(ctx, outcome),
         Phase::Access => access::finish_async(ctx, outcome),
         Phase::Timer => timer::finish(ctx),

@@ -58,6 +58,7 @@ pub struct RequestCtx {
     /// How deep resumes are nested now (see scheduler.rs).
     pub depth: u32,
     pub exec: Option<(ngx_str_t, ngx_str_t)>,
+    pub server_rewrite: PhaseRun,
     pub rewrite: PhaseRun,
     pub access: PhaseRun,
     pub eof_sent: bool,
@@ -94,6 +95,7 @@ impl RequestCtx {
             failed: false,
             depth: 0,
             exec: None,
+            server_rewrite: PhaseRun::NotStarted,
             rewrite: PhaseRun::NotStarted,
             access: PhaseRun::NotStarted,
             eof_sent: false,

@@ -9,6 +9,7 @@ pub enum Phase {
     Init,
     InitWorker,
     Set,
+    ServerRewrite,
     Rewrite,
     Access,
     Content,
@@ -27,6 +28,7 @@ impl Phase {
             Phase::Init => "init",
             Phase::InitWorker => "init_worker",
             Phase::Set => "set",
+            Phase::ServerRewrite => "server_rewrite",
             Phase::Rewrite => "rewrite",
             Phase::Access => "access",
             Phase::Content => "content",
@@ -45,6 +47,7 @@ impl Phase {
             Phase::Init => "init_by_lua*",
             Phase::InitWorker => "init_worker_by_lua*",
             Phase::Set => "set_by_lua*",
+            Phase::ServerRewrite => "server_rewrite_by_lua*",
             Phase::Rewrite => "rewrite_by_lua*",
             Phase::Access => "access_by_lua*",
             Phase::Content => "content_by_lua*",
@@ -61,6 +64,7 @@ impl Phase {
         matches!(
             self,
             Phase::Set
+                | Phase::ServerRewrite
                 | Phase::Rewrite
                 | Phase::Access
                 | Phase::Content
@@ -105,5 +109,16 @@ pub fn check(allowed: &[Phase]) -> Result<Phase, String> {
     }
 }
 
-pub const REQUEST_YIELDABLE: &[Phase] = &[Phase::Rewrite, Phase::Access, Phase::Content];
-pub const YIELDABLE: &[Phase] = &[Phase::Rewrite, Phase::Access, Phase::Content, Phase::Timer];
+pub const REQUEST_YIELDABLE: &[Phase] = &[
+    Phase::ServerRewrite,
+    Phase::Rewrite,
+    Phase::Access,
+    Phase::Content,
+];
+pub const YIELDABLE: &[Phase] = &[
+    Phase::ServerRewrite,
+    Phase::Rewrite,
+    Phase::Access,
+    Phase::Content,
+    Phase::Timer,
+];

@@ -1,0 +1,29 @@
+//! server_rewrite_by_lua*: runs in the server rewrite phase, with the
+//! server block's configuration, before a location is chosen.
+
+use nginx_sys::{ngx_http_request_t, ngx_int_t, NGX_DECLINED, NGX_ERROR};
+
+use super::early;
+use crate::module::loc_conf;
+use crate::runtime::ctx::{Outcome, PhaseRun, RequestCtx};
+use crate::runtime::phase::Phase;
+
+fn state(ctx: &mut RequestCtx) -> &mut PhaseRun {
+    &mut ctx.server_rewrite
+}
+
+pub unsafe extern "C" fn handler(r: *mut ngx_http_request_t) -> ngx_int_t {
+    crate::glue::catch(NGX_ERROR as ngx_int_t, || {
+        // SAFETY: nginx calls phase handlers with a live request.
+        unsafe {
+            let Some(code) = loc_conf(r).server_rewrite.clone() else {
+                return NGX_DECLINED as ngx_int_t;
+            };
+            early::handle(r, &code, Phase::ServerRewrite, state)
+        }
+    })
+}
+
+pub fn finish_async(ctx: &mut RequestCtx, outcome: Outcome) {
+    early::finish_async(ctx, outcome, state)
+}
