@@ -374,3 +374,25 @@ GET /t
 ["GET /t?store=1", "GET /t"]
 --- response_body eval
 ["stored\n", "false\n"]
+
+
+
+=== TEST 20: missing modules and ndk.set_var say they are not implemented
+--- config
+    location /t {
+        content_by_lua_block {
+            local balancer = require "ngx.balancer"
+            local ok, err = pcall(function() return balancer.set_current_peer end)
+            ngx.say(ok, " ", err:find("ngx.balancer.set_current_peer is not implemented yet", 1, true) ~= nil)
+            ok, err = pcall(function() return ndk.set_var.set_escape_uri end)
+            ngx.say(ok, " ", err:find("ndk.set_var.set_escape_uri is not implemented yet", 1, true) ~= nil)
+            ok, err = pcall(ngx.worker.pids)
+            ngx.say(ok, " ", err:find("not implemented yet", 1, true) ~= nil)
+        }
+    }
+--- request
+GET /t
+--- response_body
+false true
+false true
+false true

@@ -25,6 +25,17 @@ local function sub(name)
     return t
 end
 stub(sub("worker"), "ngx.worker.", { "pids" })
+for _, name in ipairs({ "ngx.balancer", "ngx.ssl", "ngx.ssl.session", "ngx.ssl.clienthello", "ngx.ocsp",
+                        "ngx.errlog", "ngx.process", "ngx.pipe" }) do
+    package.preload[name] = function()
+        return setmetatable({}, { __index = function(_, field)
+            error(name .. "." .. tostring(field) .. " is not implemented yet by this ngx_http_lua_module", 2)
+        end })
+    end
+end
+ndk = { set_var = setmetatable({}, { __index = function(_, directive)
+    error("ndk.set_var." .. tostring(directive) .. " is not implemented yet by this ngx_http_lua_module", 2)
+end }) }
 "#;
 
 /// # Safety
