@@ -386,13 +386,10 @@ GET /t
             ngx.say(ok, " ", err:find("ngx.balancer.set_current_peer is not implemented yet", 1, true) ~= nil)
             ok, err = pcall(function() return ndk.set_var.set_escape_uri end)
             ngx.say(ok, " ", err:find("ndk.set_var.set_escape_uri is not implemented yet", 1, true) ~= nil)
-            ok, err = pcall(ngx.worker.pids)
-            ngx.say(ok, " ", err:find("not implemented yet", 1, true) ~= nil)
         }
     }
 --- request
 GET /t
 --- response_body
-false true
 false true
 false true

@@ -24,7 +24,6 @@ local function sub(name)
     end
     return t
 end
-stub(sub("worker"), "ngx.worker.", { "pids" })
 for _, name in ipairs({ "ngx.balancer", "ngx.ssl", "ngx.ssl.session", "ngx.ssl.clienthello", "ngx.ocsp",
                         "ngx.errlog", "ngx.process", "ngx.pipe" }) do
     package.preload[name] = function()

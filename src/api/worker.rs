@@ -9,6 +9,7 @@ use crate::runtime::lua::{ffi, lua_State, push_bytes, set_fn, set_str, LuaRet};
 
 lua_fns! {
     pid => pid_impl,
+    pids => pids_impl,
     id => id_impl,
     count => count_impl,
     exiting => exiting_impl,
@@ -21,6 +22,7 @@ lua_fns! {
 pub unsafe fn install(l: *mut lua_State) {
     ffi::lua_createtable(l, 0, 4);
     set_fn(l, -1, c"pid", pid);
+    set_fn(l, -1, c"pids", pids);
     set_fn(l, -1, c"id", id);
     set_fn(l, -1, c"count", count);
     set_fn(l, -1, c"exiting", exiting);
@@ -45,6 +47,30 @@ unsafe fn pid_impl(l: *mut lua_State) -> LuaRet {
     Ok(1)
 }
 
+/// All worker pids this worker knows: its own, the ones forked before it
+/// (inherited) and the later ones (sent by the master over the channels).
+unsafe fn pids_impl(l: *mut lua_State) -> LuaRet {
+    if ngx_process != NGX_PROCESS_WORKER as nginx_sys::ngx_uint_t && ngx_process != 0 {
+        return Err("API disabled in the current context".into());
+    }
+    let mut list = vec![nginx_sys::ngx_pid];
+    // Slots announced over the channel do not move ngx_last_process: scan
+    // them all. A closed channel means that process is gone.
+    let procs = &*std::ptr::addr_of!(nginx_sys::ngx_processes);
+    for (i, p) in procs.iter().enumerate() {
+        let open = p.channel[0] != -1;
+        if i as isize != nginx_sys::ngx_process_slot && p.pid > 0 && open && !list.contains(&p.pid) {
+            list.push(p.pid);
+        }
+    }
+    ffi::lua_createtable(l, list.len() as i32, 0);
+    for (i, worker) in list.iter().enumerate() {
+        ffi::lua_pushinteger(l, *worker as _);
+        ffi::lua_rawseti(l, -2, (i + 1) as _);
+    }
+    Ok(1)
+}
+
 unsafe fn id_impl(l: *mut lua_State) -> LuaRet {
     if ngx_process != NGX_PROCESS_WORKER as nginx_sys::ngx_uint_t && ngx_process != 0 {
         ffi::lua_pushnil(l);
@@ -55,8 +81,9 @@ unsafe fn id_impl(l: *mut lua_State) -> LuaRet {
 }
 
 unsafe fn count_impl(l: *mut lua_State) -> LuaRet {
+    // A core module's slot holds its conf itself (ngx_get_conf).
     let ccf =
-        *(*(*ngx_cycle).conf_ctx.add(nginx_sys::ngx_core_module.index)) as *const nginx_sys::ngx_core_conf_t;
+        *(*ngx_cycle).conf_ctx.add(nginx_sys::ngx_core_module.index) as *const nginx_sys::ngx_core_conf_t;
     let n = if ccf.is_null() {
         1
     } else {
