@@ -26,8 +26,17 @@ so=$(bash "$root/scripts/build.sh" | tail -n 1)
 dir=$(mktemp -d)
 trap 'pkill -f "callgrind.*$dir" 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$dir"' EXIT INT TERM
 
+free_port() {  # a port nothing listens on
+    local p
+    while :; do
+        p=$((20000 + RANDOM % 20000))
+        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+    done
+}
+
 measure() {  # name, load_module lines, location body
-    local name=$1 load=$2 body=$3 port=$((20000 + RANDOM % 20000))
+    local name=$1 load=$2 body=$3 port
+    port=$(free_port)
     mkdir -p "$dir/$name/conf" "$dir/$name/logs"
     cat > "$dir/$name/conf/nginx.conf" <<CONF
 $load
