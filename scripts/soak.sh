@@ -21,7 +21,7 @@ dir=$(mktemp -d)
 free_port() {  # a port nothing listens on
     local p
     while :; do
-        p=$((20000 + RANDOM % 20000))
+        p=$((20000 + RANDOM % 12000))  # below the ephemeral range (32768-)
         (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
     done
 }
