@@ -7,7 +7,7 @@ use crate::glue::log as nlog;
 use crate::lua_fns;
 use crate::runtime::ctx;
 use crate::runtime::lua::{check_number, ffi, lua_State, to_bytes, LuaRet};
-use crate::runtime::phase::{self, Phase};
+use crate::runtime::phase;
 
 lua_fns! {
     ngx_index => index_impl,
@@ -84,17 +84,7 @@ unsafe fn newindex_impl(l: *mut lua_State) -> LuaRet {
     let key = to_bytes(l, 2).unwrap_or_default();
     match key {
         b"status" => {
-            let p = phase::check(&[
-                Phase::Set,
-                Phase::ServerRewrite,
-                Phase::Rewrite,
-                Phase::Access,
-                Phase::Content,
-                Phase::HeaderFilter,
-                Phase::BodyFilter,
-                Phase::Log,
-            ])?;
-            let _ = p;
+            phase::check(phase::REQUEST_ALL)?;
             let r = ctx::request()?.r;
             let status = check_number(l, 3, "status")? as i64;
             if (*r).header_sent() != 0 {

@@ -99,15 +99,7 @@ unsafe fn set_uri_impl(l: *mut lua_State) -> LuaRet {
     if !(1..=3).contains(&n) {
         return Err(format!("expecting 1, 2 or 3 arguments but seen {n}"));
     }
-    let p = phase::check(&[
-        Phase::Set,
-        Phase::ServerRewrite,
-        Phase::Rewrite,
-        Phase::Access,
-        Phase::Content,
-        Phase::HeaderFilter,
-        Phase::BodyFilter,
-    ])?;
+    let p = phase::check(phase::REQUEST_NO_LOG)?;
     let r = request()?;
     let uri = check_bytes(l, 1, "set_uri")?.to_vec();
     if uri.is_empty() {

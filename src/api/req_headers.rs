@@ -160,15 +160,7 @@ pub unsafe fn values_arg(l: *mut lua_State, idx: c_int, fname: &str) -> Result<V
     }
 }
 
-const SET_PHASES: &[Phase] = &[
-    Phase::Set,
-    Phase::ServerRewrite,
-    Phase::Rewrite,
-    Phase::Access,
-    Phase::Content,
-    Phase::HeaderFilter,
-    Phase::BodyFilter,
-];
+const SET_PHASES: &[Phase] = phase::REQUEST_NO_LOG;
 
 unsafe fn change(l: *mut lua_State, fname: &str, values: Vec<Vec<u8>>) -> LuaRet {
     phase::check(SET_PHASES)?;

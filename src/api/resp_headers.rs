@@ -88,16 +88,7 @@ unsafe fn header_index_impl(l: *mut lua_State) -> LuaRet {
     Ok(1)
 }
 
-const SET_PHASES: &[Phase] = &[
-    Phase::Set,
-    Phase::ServerRewrite,
-    Phase::Rewrite,
-    Phase::Access,
-    Phase::Content,
-    Phase::HeaderFilter,
-    Phase::BodyFilter,
-    Phase::Log,
-];
+const SET_PHASES: &[Phase] = phase::REQUEST_ALL;
 
 /// Sets or adds a response header from Lua; after the header is sent this
 /// only logs, as lua-nginx-module does.

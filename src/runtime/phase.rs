@@ -122,3 +122,26 @@ pub const YIELDABLE: &[Phase] = &[
     Phase::Content,
     Phase::Timer,
 ];
+
+/// Request phases before the response body goes out (filters included).
+pub const REQUEST_NO_LOG: &[Phase] = &[
+    Phase::Set,
+    Phase::ServerRewrite,
+    Phase::Rewrite,
+    Phase::Access,
+    Phase::Content,
+    Phase::HeaderFilter,
+    Phase::BodyFilter,
+];
+
+/// Every request phase, log included.
+pub const REQUEST_ALL: &[Phase] = &[
+    Phase::Set,
+    Phase::ServerRewrite,
+    Phase::Rewrite,
+    Phase::Access,
+    Phase::Content,
+    Phase::HeaderFilter,
+    Phase::BodyFilter,
+    Phase::Log,
+];
