@@ -46,3 +46,27 @@ __DATA__
 --- no_error_log
 [error]
 [alert]
+
+
+
+=== TEST 2: a timer pending in a worker retired by a HUP reload runs with premature=true
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.timer.at(100, function(premature)
+                ngx.log(ngx.WARN, "pending timer on reload, premature: ", premature)
+            end)
+            local f = assert(io.open(ngx.config.prefix() .. "logs/nginx.pid"))
+            local master = f:read("*l")
+            f:close()
+            os.execute("kill -HUP " .. master)
+            ngx.say("reloading")
+        }
+    }
+--- request
+GET /t
+--- response_body
+reloading
+--- wait: 0.5
+--- error_log
+pending timer on reload, premature: true
