@@ -324,3 +324,45 @@ GET /t
 ok
 --- error_log
 set: nil no host allowed
+
+
+
+=== TEST 13: ngx.exit in the balancer: ngx.OK goes on with the upstream's servers, a status fails
+--- http_config
+    upstream backend {
+        server 127.0.0.1:$TEST_NGINX_SERVER_PORT;
+        balancer_by_lua_block {
+            if ngx.var.arg_fail then
+                return ngx.exit(403)
+            end
+            return ngx.exit(ngx.OK)
+        }
+    }
+--- config
+    location /back { return 200 "ok\n"; }
+    location /t { proxy_pass http://backend/back; }
+--- pipelined_requests eval
+["GET /t", "GET /t?fail=1"]
+--- error_code eval
+[200, 500]
+--- response_body_like eval
+["^ok\n\$", "500 Internal Server Error"]
+
+
+
+=== TEST 14: the chosen peer is the upstream address nginx logs on errors
+--- http_config
+    upstream backend {
+        server 0.0.0.1;
+        balancer_by_lua_block {
+            local b = require "ngx.balancer"
+            assert(b.set_current_peer("127.0.0.1", $TEST_NGINX_RAND_PORT_2))
+        }
+    }
+--- config
+    location /t { proxy_pass http://backend/back; }
+--- request
+GET /t
+--- error_code: 502
+--- error_log eval
+qr/connect\(\) failed \(111: Connection refused\) while connecting to upstream, .*upstream: "http:\/\/127\.0\.0\.1:$ENV{TEST_NGINX_RAND_PORT_2}\/back"/

@@ -16,7 +16,7 @@ use nginx_sys::{
     ngx_http_upstream_init_round_robin_peer, ngx_http_upstream_rr_peer_data_t,
     ngx_http_upstream_save_round_robin_peer_session, ngx_http_upstream_set_round_robin_peer_session,
     ngx_http_upstream_srv_conf_t, ngx_int_t, ngx_pcalloc, ngx_peer_connection_t, ngx_str_t, ngx_uint_t,
-    sockaddr, socklen_t, NGX_ERROR, NGX_LOG_ERR, NGX_OK,
+    sockaddr, socklen_t, NGX_BUSY, NGX_DECLINED, NGX_ERROR, NGX_LOG_ERR, NGX_OK,
 };
 
 use super::{request_log, resolve};
@@ -114,13 +114,27 @@ unsafe fn get_inner(pc: *mut ngx_peer_connection_t, bp: &mut PeerData) -> ngx_in
     bp.socklen = 0;
     bp.more_tries = 0;
     bp.total_tries += 1;
-    if let Err(e) = run_code(r, bp) {
-        nlog::error(
-            request_log(r),
-            NGX_LOG_ERR,
-            format!("failed to run balancer_by_lua*: {e}").as_bytes(),
-        );
-        return NGX_ERROR as ngx_int_t;
+    match run_code(r, bp) {
+        Err(e) => {
+            nlog::error(
+                request_log(r),
+                NGX_LOG_ERR,
+                format!("failed to run balancer_by_lua*: {e}").as_bytes(),
+            );
+            return NGX_ERROR as ngx_int_t;
+        }
+        // ngx.exit: NGX_ERROR, NGX_BUSY ("no live upstreams") and
+        // NGX_DECLINED (try the next peer) go to nginx as they are; a
+        // status fails the attempt (a stock nginx cannot take a status here).
+        Ok(Some(rc)) if rc != NGX_OK as ngx_int_t => {
+            let passed = [NGX_ERROR, NGX_BUSY, NGX_DECLINED].map(|c| c as ngx_int_t);
+            return if passed.contains(&rc) {
+                rc
+            } else {
+                NGX_ERROR as ngx_int_t
+            };
+        }
+        Ok(_) => {}
     }
     if bp.sockaddr.is_null() {
         return ngx_http_upstream_get_round_robin_peer(pc, (bp as *mut PeerData).cast());
@@ -137,14 +151,17 @@ unsafe fn get_inner(pc: *mut ngx_peer_connection_t, bp: &mut PeerData) -> ngx_in
     NGX_OK as ngx_int_t
 }
 
-/// Runs the upstream's code with `bp` as the current peer data.
-unsafe fn run_code(r: *mut ngx_http_request_t, bp: &mut PeerData) -> Result<(), String> {
+/// Runs the upstream's code with `bp` as the current peer data; returns the
+/// status it passed to `ngx.exit`, if any.
+unsafe fn run_code(r: *mut ngx_http_request_t, bp: &mut PeerData) -> Result<Option<ngx_int_t>, String> {
     let ctx = RequestCtx::get_or_create(r).ok_or("no memory")?;
     let (func, owned) = resolve(r, &(*bp.conf).code)?;
     let saved_phase = ctx.phase;
     ctx.phase = Phase::Balancer;
     let prev = CURRENT.with(|c| c.replace(bp));
+    let outer = ctx.exit_code.take();
     let res = run_sync::in_request(ctx, Phase::Balancer, func, 0, 0).map(|_| ());
+    let exited = std::mem::replace(&mut ctx.exit_code, outer);
     CURRENT.with(|c| c.set(prev));
     ctx.phase = saved_phase;
     if owned {
@@ -152,7 +169,7 @@ unsafe fn run_code(r: *mut ngx_http_request_t, bp: &mut PeerData) -> Result<(), 
             vm.unref(func);
         }
     }
-    res
+    res.map(|_| exited)
 }
 
 unsafe extern "C" fn free_peer(pc: *mut ngx_peer_connection_t, data: *mut c_void, state: ngx_uint_t) {
