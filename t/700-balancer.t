@@ -366,3 +366,61 @@ GET /t
 --- error_code: 502
 --- error_log eval
 qr/connect\(\) failed \(111: Connection refused\) while connecting to upstream, .*upstream: "http:\/\/127\.0\.0\.1:$ENV{TEST_NGINX_RAND_PORT_2}\/back"/
+
+
+
+=== TEST 15: recreate_request rebuilds the request with variables changed in the balancer
+--- http_config
+    upstream backend {
+        server 0.0.0.1;
+        balancer_by_lua_block {
+            local b = require "ngx.balancer"
+            ngx.var.hdr = "new"
+            if ngx.var.arg_recreate then
+                assert(b.recreate_request())
+            end
+            assert(b.set_current_peer("127.0.0.1", $TEST_NGINX_SERVER_PORT))
+        }
+    }
+--- config
+    location /back {
+        content_by_lua_block {
+            ngx.req.read_body()
+            ngx.say("hdr: ", ngx.var.http_x_hdr, ", body: ", ngx.req.get_body_data())
+        }
+    }
+    location /t {
+        set $hdr "old";
+        proxy_set_header X-Hdr $hdr;
+        proxy_pass http://backend/back;
+    }
+--- pipelined_requests eval
+["POST /t\nhello", "POST /t?recreate=1\nhello"]
+--- response_body eval
+["hdr: old, body: hello\n", "hdr: new, body: hello\n"]
+--- no_error_log
+[error]
+
+
+
+=== TEST 16: set_current_peer with a unix: socket path
+--- http_config
+    upstream backend {
+        server 0.0.0.1;
+        balancer_by_lua_block {
+            local b = require "ngx.balancer"
+            assert(b.set_current_peer("unix:$TEST_NGINX_HTML_DIR/b.sock"))
+        }
+    }
+    server {
+        listen unix:$TEST_NGINX_HTML_DIR/b.sock;
+        location / { return 200 "over unix\n"; }
+    }
+--- config
+    location /t { proxy_pass http://backend/; }
+--- request
+GET /t
+--- response_body
+over unix
+--- no_error_log
+[error]
