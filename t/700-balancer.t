@@ -424,3 +424,74 @@ GET /t
 over unix
 --- no_error_log
 [error]
+
+
+
+=== TEST 17: request APIs work in the balancer, output and cosockets do not
+--- http_config
+    upstream backend {
+        server 0.0.0.1;
+        balancer_by_lua_block {
+            local b = require "ngx.balancer"
+            ngx.log(ngx.WARN, "method: ", ngx.req.get_method(), ", foo header: ", ngx.req.get_headers()["foo"],
+                    ", arg: ", ngx.req.get_uri_args()["a"])
+            ngx.log(ngx.WARN, "say: ", select(2, pcall(ngx.say, "x")))
+            ngx.log(ngx.WARN, "tcp: ", select(2, pcall(function() return ngx.socket.tcp():connect("127.0.0.1", 1) end)))
+            assert(b.set_current_peer("127.0.0.1", $TEST_NGINX_SERVER_PORT))
+        }
+    }
+--- config
+    location /back { return 200 "ok\n"; }
+    location /t { proxy_pass http://backend/back; }
+--- request
+GET /t?a=1
+--- more_headers
+Foo: bar
+--- response_body
+ok
+--- error_log eval
+[
+"method: GET, foo header: bar, arg: 1 while connecting to upstream",
+"say: API disabled in the context of balancer_by_lua*",
+qr/tcp: balancer_by_lua\(nginx\.conf:\d+\):6: API disabled in the context of balancer_by_lua\*/,
+]
+--- no_error_log
+[error]
+
+
+
+=== TEST 18: get_last_failure reports "next" with the status for proxy_next_upstream http_404
+--- http_config
+    upstream backend {
+        server 0.0.0.1;
+        balancer_by_lua_block {
+            local b = require "ngx.balancer"
+            local state, status = b.get_last_failure()
+            if not state then
+                assert(b.set_more_tries(1))
+                assert(b.set_current_peer("127.0.0.1", $TEST_NGINX_RAND_PORT_1))
+                return
+            end
+            ngx.ctx.failure = state .. " " .. status
+            assert(b.set_current_peer("127.0.0.1", $TEST_NGINX_SERVER_PORT))
+        }
+    }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        location / { return 404; }
+    }
+--- config
+    location /back { return 200 "second\n"; }
+    location /t {
+        proxy_next_upstream http_404;
+        proxy_pass http://backend/back;
+        header_filter_by_lua_block { ngx.header["X-Failure"] = ngx.ctx.failure }
+    }
+--- request
+GET /t
+--- response_body
+second
+--- response_headers
+X-Failure: next 404
+--- no_error_log
+[error]
