@@ -1,8 +1,7 @@
 //! `balancer_by_lua_block { ... }` and `balancer_by_lua_file <path>` in an
 //! `upstream {}` block.
 //!
-//! The module has no server configuration of its own, so the upstream's slot
-//! for it in `uscf->srv_conf` is free: the directive stores the code there,
+//! The code is kept in the main configuration, keyed by the upstream block,
 //! and the upstream's `init_upstream` becomes ours (phase/balancer.rs).
 
 use std::ffi::{c_char, c_void};
@@ -16,13 +15,9 @@ use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
 
 use super::chunk::{self, LuaCode};
 use super::directives::{cmd, file_path, L, T1};
-use super::lua_block;
+use super::{lua_block, MainConf};
+use crate::module::main_conf_cf;
 use crate::runtime::vm;
-
-/// The code of one upstream's balancer.
-pub struct BalancerConf {
-    pub code: LuaCode,
-}
 
 pub const COMMANDS: [ngx_command_t; 2] = [
     cmd(
@@ -63,17 +58,18 @@ unsafe fn upstream_conf(cf: *mut ngx_conf_t) -> *mut ngx_http_upstream_srv_conf_
     *ctx.srv_conf.add(ngx_http_upstream_module.ctx_index) as *mut ngx_http_upstream_srv_conf_t
 }
 
-/// Our slot in an upstream's srv_conf array.
-///
-/// # Safety
-/// `uscf` must be a configured upstream.
-pub unsafe fn slot(uscf: *mut ngx_http_upstream_srv_conf_t) -> *mut *mut c_void {
-    (*uscf).srv_conf.add(crate::module::module().ctx_index)
+/// The balancer code of an upstream block, if it has one.
+pub fn find(m: &MainConf, uscf: *const ngx_http_upstream_srv_conf_t) -> Option<&LuaCode> {
+    m.balancers
+        .iter()
+        .find(|(u, _)| *u == uscf.cast())
+        .map(|(_, c)| c)
 }
 
 unsafe fn set_inner(cf: *mut ngx_conf_t, cmd: *mut ngx_command_t) -> *mut c_char {
     let uscf = upstream_conf(cf);
-    if !(*slot(uscf)).is_null() {
+    let m = main_conf_cf(cf);
+    if find(m, uscf).is_some() {
         return c"is duplicate".as_ptr() as *mut c_char;
     }
     let code = if (*cmd).name.as_bytes().ends_with(b"_file") {
@@ -96,12 +92,7 @@ unsafe fn set_inner(cf: *mut ngx_conf_t, cmd: *mut ngx_command_t) -> *mut c_char
             Err(e) => return conf_error(cf, &format!("failed to load inlined Lua code: {e}")),
         }
     };
-    // Owned by the configuration pool, which outlives every request.
-    let bc = ngx::core::Pool::from_ngx_pool((*cf).pool).allocate(BalancerConf { code });
-    if bc.is_null() {
-        return NGX_CONF_ERROR;
-    }
-    *slot(uscf) = bc.cast();
+    m.balancers.push((uscf.cast(), code));
     if (*uscf).peer.init_upstream.is_some() {
         ngx::ngx_conf_log_error!(nginx_sys::NGX_LOG_WARN, cf, "load balancing method redefined");
     }

@@ -20,7 +20,8 @@ use nginx_sys::{
 };
 
 use super::{request_log, resolve};
-use crate::conf::balancer::{slot, BalancerConf};
+use crate::conf::balancer::find;
+use crate::conf::LuaCode;
 use crate::glue::log as nlog;
 use crate::runtime::ctx::RequestCtx;
 use crate::runtime::phase::Phase;
@@ -31,7 +32,8 @@ use crate::runtime::{run_sync, vm};
 #[repr(C)]
 pub struct PeerData {
     pub rrp: ngx_http_upstream_rr_peer_data_t,
-    pub conf: *const BalancerConf,
+    /// The upstream's code, in the main conf (which outlives the request).
+    pub code: *const LuaCode,
     pub r: *mut ngx_http_request_t,
     /// Tries added by set_more_tries during the running selection.
     pub more_tries: ngx_uint_t,
@@ -81,6 +83,9 @@ unsafe extern "C" fn init_peer(
     crate::glue::catch(NGX_ERROR as ngx_int_t, || {
         // SAFETY: nginx calls peer.init with the request being proxied.
         unsafe {
+            let Some(code) = find(crate::module::main_conf(r), us) else {
+                return NGX_ERROR as ngx_int_t;
+            };
             let bp = ngx_pcalloc((*r).pool, std::mem::size_of::<PeerData>()) as *mut PeerData;
             if bp.is_null() {
                 return NGX_ERROR as ngx_int_t;
@@ -94,7 +99,7 @@ unsafe extern "C" fn init_peer(
             (*u).peer.free = Some(free_peer);
             (*u).peer.set_session = Some(set_session);
             (*u).peer.save_session = Some(save_session);
-            (*bp).conf = *slot(us) as *const BalancerConf;
+            (*bp).code = code;
             (*bp).r = r;
             NGX_OK as ngx_int_t
         }
@@ -155,7 +160,7 @@ unsafe fn get_inner(pc: *mut ngx_peer_connection_t, bp: &mut PeerData) -> ngx_in
 /// status it passed to `ngx.exit`, if any.
 unsafe fn run_code(r: *mut ngx_http_request_t, bp: &mut PeerData) -> Result<Option<ngx_int_t>, String> {
     let ctx = RequestCtx::get_or_create(r).ok_or("no memory")?;
-    let (func, owned) = resolve(r, &(*bp.conf).code)?;
+    let (func, owned) = resolve(r, &*bp.code)?;
     let saved_phase = ctx.phase;
     ctx.phase = Phase::Balancer;
     let prev = CURRENT.with(|c| c.replace(bp));
