@@ -495,3 +495,53 @@ second
 X-Failure: next 404
 --- no_error_log
 [error]
+
+
+
+=== TEST 19: a second balancer_by_lua* in one upstream is a configuration error
+--- http_config
+    upstream backend {
+        server 0.0.0.1;
+        balancer_by_lua_block { }
+        balancer_by_lua_file html/a.lua;
+    }
+--- config
+    location /t { proxy_pass http://backend; }
+--- must_die
+--- error_log
+"balancer_by_lua_file" directive is duplicate
+
+
+
+=== TEST 20: a Lua syntax error in balancer_by_lua_block fails the configuration
+--- http_config
+    upstream backend {
+        server 0.0.0.1;
+        balancer_by_lua_block { if then end }
+    }
+--- config
+    location /t { proxy_pass http://backend; }
+--- must_die
+--- error_log eval
+qr/failed to load inlined Lua code: balancer_by_lua\(nginx\.conf:\d+\):1:/
+
+
+
+=== TEST 21: a balancing method before balancer_by_lua* is replaced (nginx -t warns "load balancing method redefined")
+--- http_config
+    upstream backend {
+        server 0.0.0.1;
+        least_conn;
+        balancer_by_lua_block {
+            assert(require("ngx.balancer").set_current_peer("127.0.0.1", $TEST_NGINX_SERVER_PORT))
+        }
+    }
+--- config
+    location /back { return 200 "ok\n"; }
+    location /t { proxy_pass http://backend/back; }
+--- request
+GET /t
+--- response_body
+ok
+--- no_error_log
+[error]
