@@ -54,6 +54,7 @@ unsafe fn exit_impl(l: *mut lua_State) -> LuaRet {
         Phase::Content,
         Phase::Timer,
         Phase::HeaderFilter,
+        Phase::Balancer,
     ])?;
     if ffi::lua_gettop(l) != 1 {
         return Err("expecting one argument".into());
@@ -78,7 +79,7 @@ unsafe fn exit_impl(l: *mut lua_State) -> LuaRet {
         nlog::error((*(*r).connection).log, NGX_LOG_ERR, msg.as_bytes());
     }
     ctx.exit_code = Some(status);
-    if p == Phase::HeaderFilter {
+    if p == Phase::HeaderFilter || p == Phase::Balancer {
         // Returns at once there (lua-nginx-module); the filter acts on it.
         return Ok(0);
     }

@@ -25,7 +25,7 @@ local function sub(name)
     return t
 end
 stub(ngx, "ngx.", { "run_worker_thread" })
-for _, name in ipairs({ "ngx.balancer", "ngx.ssl", "ngx.ssl.session", "ngx.ssl.clienthello", "ngx.ocsp",
+for _, name in ipairs({ "ngx.ssl", "ngx.ssl.session", "ngx.ssl.clienthello", "ngx.ocsp",
                         "ngx.errlog", "ngx.process", "ngx.pipe" }) do
     package.preload[name] = function()
         return setmetatable({}, { __index = function(_, field)

@@ -1,5 +1,6 @@
 //! The `ngx.*` table, one file per area.
 
+pub mod balancer;
 pub mod constants;
 pub mod control;
 pub mod coroutine;
@@ -65,6 +66,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     coroutine::install(l)?;
     semaphore::install(l);
     string::install_base64_module(l);
+    balancer::install(l);
     missing::install(l)?;
     preload_resty_core(l)
 }

@@ -348,6 +348,7 @@ const GROUPS: &[&[ngx_command_t]] = &[
     &super::compat::COMMANDS,
     &SERVER_REWRITE,
     &super::socket::COMMANDS,
+    &super::balancer::COMMANDS,
 ];
 
 const MISSING: usize = super::missing::NAMES.len();

@@ -29,8 +29,6 @@ pub unsafe extern "C" fn not_implemented(
 
 /// lua-nginx-module's directives that are still missing here.
 pub const NAMES: &[&std::ffi::CStr] = &[
-    c"balancer_by_lua_block",
-    c"balancer_by_lua_file",
     c"ssl_client_hello_by_lua_block",
     c"ssl_client_hello_by_lua_file",
     c"ssl_certificate_by_lua_block",

@@ -1,6 +1,7 @@
 //! Configuration: the module's main and location structures, their merge, and
 //! the directive setters.
 
+pub mod balancer;
 pub mod chunk;
 pub mod compat;
 pub mod directives;
@@ -13,7 +14,7 @@ pub mod set_by_lua;
 pub mod shdict;
 pub mod socket;
 
-use std::ffi::c_int;
+use std::ffi::{c_int, c_void};
 
 use ngx::http::{Merge, MergeConfigError};
 
@@ -50,6 +51,8 @@ pub struct MainConf {
     pub shdicts_ready: usize,
     pub regex_cache_max_entries: Option<usize>,
     pub regex_match_limit: Option<usize>,
+    /// balancer_by_lua* code per upstream block (`ngx_http_upstream_srv_conf_t`).
+    pub balancers: Vec<(*const c_void, LuaCode)>,
 }
 
 impl MainConf {

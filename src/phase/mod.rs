@@ -3,6 +3,7 @@
 //! nginx expects from that phase.
 
 pub mod access;
+pub mod balancer;
 pub mod body_filter;
 pub mod content;
 mod early;

@@ -18,6 +18,7 @@ pub enum Phase {
     BodyFilter,
     Timer,
     ExitWorker,
+    Balancer,
 }
 
 impl Phase {
@@ -37,6 +38,7 @@ impl Phase {
             Phase::BodyFilter => "body_filter",
             Phase::Timer => "timer",
             Phase::ExitWorker => "exit_worker",
+            Phase::Balancer => "balancer",
         }
     }
 
@@ -56,6 +58,7 @@ impl Phase {
             Phase::BodyFilter => "body_filter_by_lua*",
             Phase::Timer => "ngx.timer",
             Phase::ExitWorker => "exit_worker_by_lua*",
+            Phase::Balancer => "balancer_by_lua*",
         }
     }
 
@@ -71,6 +74,7 @@ impl Phase {
                 | Phase::Log
                 | Phase::HeaderFilter
                 | Phase::BodyFilter
+                | Phase::Balancer
         )
     }
 }

@@ -1,0 +1,220 @@
+//! balancer_by_lua*: the upstream's peer selection runs the Lua code.
+//!
+//! Our `init_upstream` sets up round robin over the block's `server` lines
+//! (a placeholder such as `server 0.0.0.1;` is required, as in
+//! lua-nginx-module), then installs our per-request init, which wraps the
+//! round-robin peer data. Each peer selection (`get`) runs the code
+//! synchronously; when it called `ngx.balancer.set_current_peer`, that peer
+//! is used, else the round-robin choice.
+
+use std::cell::Cell;
+use std::ffi::c_void;
+
+use nginx_sys::{
+    ngx_conf_t, ngx_http_request_t, ngx_http_upstream_free_round_robin_peer,
+    ngx_http_upstream_get_round_robin_peer, ngx_http_upstream_init_round_robin,
+    ngx_http_upstream_init_round_robin_peer, ngx_http_upstream_rr_peer_data_t,
+    ngx_http_upstream_save_round_robin_peer_session, ngx_http_upstream_set_round_robin_peer_session,
+    ngx_http_upstream_srv_conf_t, ngx_int_t, ngx_pcalloc, ngx_peer_connection_t, ngx_str_t, ngx_uint_t,
+    sockaddr, socklen_t, NGX_BUSY, NGX_DECLINED, NGX_ERROR, NGX_LOG_ERR, NGX_OK,
+};
+
+use super::{request_log, resolve};
+use crate::conf::balancer::find;
+use crate::conf::LuaCode;
+use crate::glue::log as nlog;
+use crate::runtime::ctx::RequestCtx;
+use crate::runtime::phase::Phase;
+use crate::runtime::{run_sync, vm};
+
+/// Per-request peer data; nginx's round-robin functions get a pointer to it
+/// as their own data, so `rrp` must come first.
+#[repr(C)]
+pub struct PeerData {
+    pub rrp: ngx_http_upstream_rr_peer_data_t,
+    /// The upstream's code, in the main conf (which outlives the request).
+    pub code: *const LuaCode,
+    pub r: *mut ngx_http_request_t,
+    /// Tries added by set_more_tries during the running selection.
+    pub more_tries: ngx_uint_t,
+    /// How many selections ran for this request.
+    pub total_tries: ngx_uint_t,
+    /// The peer chosen by set_current_peer (null: round robin).
+    pub sockaddr: *mut sockaddr,
+    pub socklen: socklen_t,
+    pub host: *mut ngx_str_t,
+    /// How the last chosen peer ended (NGX_PEER_FAILED, NGX_PEER_NEXT; 0 none).
+    pub last_state: ngx_uint_t,
+    /// set_timeouts copied the upstream conf for this request.
+    pub cloned_conf: bool,
+}
+
+thread_local! {
+    /// The peer data of the selection running now (balancer code cannot
+    /// yield, so there is at most one).
+    static CURRENT: Cell<*mut PeerData> = const { Cell::new(std::ptr::null_mut()) };
+}
+
+/// The peer data of the running balancer code, if any.
+pub fn current() -> *mut PeerData {
+    CURRENT.with(|c| c.get())
+}
+
+pub unsafe extern "C" fn init_upstream(
+    cf: *mut ngx_conf_t,
+    us: *mut ngx_http_upstream_srv_conf_t,
+) -> ngx_int_t {
+    crate::glue::catch(NGX_ERROR as ngx_int_t, || {
+        // SAFETY: nginx calls init_upstream with a parsed upstream block.
+        unsafe {
+            if ngx_http_upstream_init_round_robin(cf, us) != NGX_OK as ngx_int_t {
+                return NGX_ERROR as ngx_int_t;
+            }
+            (*us).peer.init = Some(init_peer);
+            NGX_OK as ngx_int_t
+        }
+    })
+}
+
+unsafe extern "C" fn init_peer(
+    r: *mut ngx_http_request_t,
+    us: *mut ngx_http_upstream_srv_conf_t,
+) -> ngx_int_t {
+    crate::glue::catch(NGX_ERROR as ngx_int_t, || {
+        // SAFETY: nginx calls peer.init with the request being proxied.
+        unsafe {
+            let Some(code) = find(crate::module::main_conf(r), us) else {
+                return NGX_ERROR as ngx_int_t;
+            };
+            let bp = ngx_pcalloc((*r).pool, std::mem::size_of::<PeerData>()) as *mut PeerData;
+            if bp.is_null() {
+                return NGX_ERROR as ngx_int_t;
+            }
+            let u = (*r).upstream;
+            (*u).peer.data = bp.cast();
+            if ngx_http_upstream_init_round_robin_peer(r, us) != NGX_OK as ngx_int_t {
+                return NGX_ERROR as ngx_int_t;
+            }
+            (*u).peer.get = Some(get_peer);
+            (*u).peer.free = Some(free_peer);
+            (*u).peer.set_session = Some(set_session);
+            (*u).peer.save_session = Some(save_session);
+            (*bp).code = code;
+            (*bp).r = r;
+            NGX_OK as ngx_int_t
+        }
+    })
+}
+
+unsafe extern "C" fn get_peer(pc: *mut ngx_peer_connection_t, data: *mut c_void) -> ngx_int_t {
+    crate::glue::catch(NGX_ERROR as ngx_int_t, || {
+        // SAFETY: `data` is our PeerData (init_peer), `pc` the upstream's peer.
+        unsafe { get_inner(pc, &mut *(data as *mut PeerData)) }
+    })
+}
+
+unsafe fn get_inner(pc: *mut ngx_peer_connection_t, bp: &mut PeerData) -> ngx_int_t {
+    let r = bp.r;
+    bp.sockaddr = std::ptr::null_mut();
+    bp.socklen = 0;
+    bp.more_tries = 0;
+    bp.total_tries += 1;
+    match run_code(r, bp) {
+        Err(e) => {
+            nlog::error(
+                request_log(r),
+                NGX_LOG_ERR,
+                format!("failed to run balancer_by_lua*: {e}").as_bytes(),
+            );
+            return NGX_ERROR as ngx_int_t;
+        }
+        // ngx.exit: NGX_ERROR, NGX_BUSY ("no live upstreams") and
+        // NGX_DECLINED (try the next peer) go to nginx as they are; a
+        // status fails the attempt (a stock nginx cannot take a status here).
+        Ok(Some(rc)) if rc != NGX_OK as ngx_int_t => {
+            let passed = [NGX_ERROR, NGX_BUSY, NGX_DECLINED].map(|c| c as ngx_int_t);
+            return if passed.contains(&rc) {
+                rc
+            } else {
+                NGX_ERROR as ngx_int_t
+            };
+        }
+        Ok(_) => {}
+    }
+    if bp.sockaddr.is_null() {
+        return ngx_http_upstream_get_round_robin_peer(pc, (bp as *mut PeerData).cast());
+    }
+    (*pc).sockaddr = bp.sockaddr;
+    (*pc).socklen = bp.socklen;
+    (*pc).set_cached(0);
+    (*pc).connection = std::ptr::null_mut();
+    (*pc).name = bp.host;
+    (*bp.rrp.peers).set_single(0);
+    if bp.more_tries > 0 {
+        (*(*r).upstream).peer.tries += bp.more_tries;
+    }
+    NGX_OK as ngx_int_t
+}
+
+/// Runs the upstream's code with `bp` as the current peer data; returns the
+/// status it passed to `ngx.exit`, if any.
+unsafe fn run_code(r: *mut ngx_http_request_t, bp: &mut PeerData) -> Result<Option<ngx_int_t>, String> {
+    let ctx = RequestCtx::get_or_create(r).ok_or("no memory")?;
+    let (func, owned) = resolve(r, &*bp.code)?;
+    let saved_phase = ctx.phase;
+    ctx.phase = Phase::Balancer;
+    let prev = CURRENT.with(|c| c.replace(bp));
+    let outer = ctx.exit_code.take();
+    let res = run_sync::in_request(ctx, Phase::Balancer, func, 0, 0).map(|_| ());
+    let exited = std::mem::replace(&mut ctx.exit_code, outer);
+    CURRENT.with(|c| c.set(prev));
+    ctx.phase = saved_phase;
+    if owned {
+        if let Some(vm) = vm::current() {
+            vm.unref(func);
+        }
+    }
+    res.map(|_| exited)
+}
+
+unsafe extern "C" fn free_peer(pc: *mut ngx_peer_connection_t, data: *mut c_void, state: ngx_uint_t) {
+    crate::glue::catch((), || {
+        // SAFETY: `data` is our PeerData, `pc` the upstream's peer.
+        unsafe {
+            let bp = &mut *(data as *mut PeerData);
+            if bp.sockaddr.is_null() {
+                ngx_http_upstream_free_round_robin_peer(pc, data, state);
+                return;
+            }
+            bp.last_state = state;
+            if (*pc).tries > 0 {
+                (*pc).tries -= 1;
+            }
+        }
+    })
+}
+
+unsafe extern "C" fn set_session(pc: *mut ngx_peer_connection_t, data: *mut c_void) -> ngx_int_t {
+    crate::glue::catch(NGX_ERROR as ngx_int_t, || {
+        // SAFETY: `data` is our PeerData; round robin's session functions
+        // need its current peer, which only a round-robin choice has.
+        unsafe {
+            if (*(data as *mut PeerData)).sockaddr.is_null() {
+                ngx_http_upstream_set_round_robin_peer_session(pc, data)
+            } else {
+                NGX_OK as ngx_int_t
+            }
+        }
+    })
+}
+
+unsafe extern "C" fn save_session(pc: *mut ngx_peer_connection_t, data: *mut c_void) {
+    crate::glue::catch((), || {
+        // SAFETY: as in set_session.
+        unsafe {
+            if (*(data as *mut PeerData)).sockaddr.is_null() {
+                ngx_http_upstream_save_round_robin_peer_session(pc, data);
+            }
+        }
+    })
+}
