@@ -234,3 +234,42 @@ qr/init_by_lua\(nginx\.conf:\d+\):1:/
 --- must_die
 --- error_log
 "lua_worker_thread_vm_pool_size" is not implemented yet by this ngx_http_lua_module
+
+
+
+=== TEST 8: on|off directives answer a bad value as nginx does
+--- http_config
+    lua_sa_restart maybe;
+--- config
+    location /t { return 200; }
+--- must_die
+--- error_log
+invalid value "maybe" in "lua_sa_restart" directive, it must be "on" or "off"
+
+
+
+=== TEST 9: a count directive given twice is a duplicate
+--- http_config
+    lua_thread_cache_max_entries 10;
+    lua_thread_cache_max_entries 20;
+--- config
+    location /t { return 200; }
+--- must_die
+--- error_log
+"lua_thread_cache_max_entries" directive is duplicate
+
+
+
+=== TEST 10: flags accept any case, as nginx's own on|off directives
+--- http_config
+    lua_sa_restart OFF;
+--- config
+    location /t {
+        lua_need_request_body On;
+        content_by_lua_block { ngx.say(ngx.req.get_body_data()) }
+    }
+--- request
+POST /t
+hello
+--- response_body
+hello

@@ -4,11 +4,11 @@
 
 use std::ffi::{c_char, c_void};
 
-use nginx_sys::{ngx_command_t, ngx_conf_t, ngx_str_t, NGX_CONF_FLAG, NGX_HTTP_MAIN_CONF};
+use nginx_sys::{ngx_command_t, ngx_conf_t, NGX_CONF_FLAG, NGX_HTTP_MAIN_CONF};
 use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
 
 use super::directives::{cmd, T1};
-use super::MainConf;
+use super::{args, MainConf};
 
 const M: usize = nginx_sys::NGX_HTTP_MAIN_CONF_OFFSET;
 
@@ -36,10 +36,6 @@ pub const COMMANDS: [ngx_command_t; 3] = [
     ),
 ];
 
-unsafe fn arg<'a>(cf: *mut ngx_conf_t) -> &'a [u8] {
-    (*(*cf).args).as_slice::<ngx_str_t>()[1].as_bytes()
-}
-
 unsafe extern "C" fn load_resty_core(
     cf: *mut ngx_conf_t,
     _cmd: *mut ngx_command_t,
@@ -64,38 +60,30 @@ unsafe extern "C" fn thread_cache(
         // SAFETY: called by nginx while parsing the http block with our MainConf.
         unsafe {
             let m = &mut *(conf as *mut MainConf);
-            match std::str::from_utf8(arg(cf))
-                .ok()
-                .and_then(|s| s.parse::<usize>().ok())
-            {
-                Some(n) => {
-                    m.thread_cache_max = Some(n);
-                    if let Some(vm) = m.vm.as_ref() {
-                        vm.set_idle_threads_max(n);
-                    }
-                    NGX_CONF_OK
-                }
-                None => c"invalid number".as_ptr() as *mut c_char,
+            let n = match args::count(cf) {
+                Ok(n) => n,
+                Err(e) => return e,
+            };
+            if let Some(vm) = m.vm.as_ref() {
+                vm.set_idle_threads_max(n);
             }
+            args::set_once(&mut m.thread_cache_max, n)
         }
     })
 }
 
 unsafe extern "C" fn sa_restart(
     cf: *mut ngx_conf_t,
-    _cmd: *mut ngx_command_t,
+    cmd: *mut ngx_command_t,
     conf: *mut c_void,
 ) -> *mut c_char {
     crate::glue::catch(NGX_CONF_ERROR, || {
         // SAFETY: called by nginx while parsing the http block with our MainConf.
         unsafe {
-            let m = &mut *(conf as *mut MainConf);
-            m.sa_restart = Some(match arg(cf) {
-                b"on" => true,
-                b"off" => false,
-                _ => return c"invalid value, it must be \"on\" or \"off\"".as_ptr() as *mut c_char,
-            });
-            NGX_CONF_OK
+            match args::flag(cf, cmd) {
+                Ok(on) => args::set_once(&mut (*(conf as *mut MainConf)).sa_restart, on),
+                Err(e) => e,
+            }
         }
     })
 }

@@ -15,7 +15,7 @@ use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
 use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule};
 
 use super::chunk::{self, FilePath, LuaCode};
-use super::{lua_block, LocConf, MainConf};
+use super::{args, lua_block, LocConf, MainConf};
 use crate::module::main_conf_cf;
 use crate::runtime::vm;
 
@@ -191,19 +191,9 @@ unsafe extern "C" fn set_flag(
     crate::glue::catch(NGX_CONF_ERROR, || {
         // SAFETY: called by nginx while parsing, with our conf for the level.
         unsafe {
-            let v = args(cf)[1].as_bytes();
-            let on = if v.eq_ignore_ascii_case(b"on") {
-                true
-            } else if v.eq_ignore_ascii_case(b"off") {
-                false
-            } else {
-                let n = String::from_utf8_lossy((*cmd).name.as_bytes()).into_owned();
-                let msg = format!(
-                    "invalid value \"{}\" in \"{}\" directive, it must be \"on\" or \"off\"",
-                    String::from_utf8_lossy(v),
-                    n
-                );
-                return conf_error(cf, &msg);
+            let on = match args::flag(cf, cmd) {
+                Ok(on) => on,
+                Err(e) => return e,
             };
             let id = (*cmd).offset;
             if id == FlagId::RewriteNoPostpone as usize || id == FlagId::AccessNoPostpone as usize {
@@ -223,18 +213,15 @@ unsafe extern "C" fn set_flag(
                 x if x == FlagId::UseDefaultType as usize => &mut l.use_default_type,
                 _ => &mut l.transform_underscores,
             };
-            if slot.is_some() {
-                return c"is duplicate".as_ptr() as *mut c_char;
-            }
-            *slot = Some(on);
-            if id == FlagId::CodeCache as usize && !on {
+            let rc = args::set_once(slot, on);
+            if rc == NGX_CONF_OK && id == FlagId::CodeCache as usize && !on {
                 ngx::ngx_conf_log_error!(
                     nginx_sys::NGX_LOG_ALERT,
                     cf,
                     "lua_code_cache is off; this will hurt performance"
                 );
             }
-            NGX_CONF_OK
+            rc
         }
     })
 }
@@ -248,17 +235,12 @@ unsafe extern "C" fn set_package_path(
         // SAFETY: called by nginx while parsing the http block.
         unsafe {
             let m = &mut *(conf as *mut MainConf);
-            let v = Some(args(cf)[1].as_bytes().to_vec());
             let slot = if (*cmd).offset == 0 {
                 &mut m.package_path
             } else {
                 &mut m.package_cpath
             };
-            if slot.is_some() {
-                return c"is duplicate".as_ptr() as *mut c_char;
-            }
-            *slot = v;
-            NGX_CONF_OK
+            args::set_once(slot, args::arg(cf, 1).to_vec())
         }
     })
 }
@@ -273,22 +255,16 @@ unsafe extern "C" fn set_count(
         // SAFETY: called by nginx while parsing the http block.
         unsafe {
             let m = &mut *(conf as *mut MainConf);
-            let v = args(cf)[1].as_bytes();
-            match std::str::from_utf8(v).ok().and_then(|s| s.parse::<usize>().ok()) {
-                Some(n) => {
-                    let slot = match (*cmd).offset {
-                        0 => &mut m.malloc_trim,
-                        1 => &mut m.max_pending_timers,
-                        _ => &mut m.max_running_timers,
-                    };
-                    if slot.is_some() {
-                        return c"is duplicate".as_ptr() as *mut c_char;
-                    }
-                    *slot = Some(n);
-                    NGX_CONF_OK
-                }
-                None => c"invalid number".as_ptr() as *mut c_char,
-            }
+            let n = match args::count(cf) {
+                Ok(n) => n,
+                Err(e) => return e,
+            };
+            let slot = match (*cmd).offset {
+                0 => &mut m.malloc_trim,
+                1 => &mut m.max_pending_timers,
+                _ => &mut m.max_running_timers,
+            };
+            args::set_once(slot, n)
         }
     })
 }

@@ -1,6 +1,7 @@
 //! Configuration: the module's main and location structures, their merge, and
 //! the directive setters.
 
+pub mod args;
 pub mod balancer;
 pub mod chunk;
 pub mod compat;

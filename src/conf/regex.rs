@@ -2,11 +2,11 @@
 
 use std::ffi::{c_char, c_void};
 
-use nginx_sys::{ngx_command_t, ngx_conf_t, ngx_str_t, NGX_HTTP_MAIN_CONF, NGX_HTTP_MAIN_CONF_OFFSET};
-use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
+use nginx_sys::{ngx_command_t, ngx_conf_t, NGX_HTTP_MAIN_CONF, NGX_HTTP_MAIN_CONF_OFFSET};
+use ngx::core::NGX_CONF_ERROR;
 
 use super::directives::{cmd, T1};
-use super::MainConf;
+use super::{args, MainConf};
 
 pub const COMMANDS: [ngx_command_t; 2] = [
     cmd(
@@ -35,20 +35,16 @@ unsafe extern "C" fn set_number(
         // main conf and the directive's arguments.
         unsafe {
             let m = &mut *(conf as *mut MainConf);
-            let v = (*(*cf).args).as_slice::<ngx_str_t>()[1].as_bytes();
-            let Some(n) = std::str::from_utf8(v).ok().and_then(|s| s.parse::<usize>().ok()) else {
-                return c"invalid number".as_ptr() as *mut c_char;
+            let n = match args::count(cf) {
+                Ok(n) => n,
+                Err(e) => return e,
             };
             let slot = if (*cmd).offset == 0 {
                 &mut m.regex_cache_max_entries
             } else {
                 &mut m.regex_match_limit
             };
-            if slot.is_some() {
-                return c"is duplicate".as_ptr() as *mut c_char;
-            }
-            *slot = Some(n);
-            NGX_CONF_OK
+            args::set_once(slot, n)
         }
     })
 }
