@@ -30,12 +30,7 @@ pub unsafe extern "C" fn post_read(r: *mut ngx_http_request_t) {
                 // Read at once: read_body returns without waiting.
                 return;
             }
-            let Some(wait) = ctx
-                .threads
-                .iter_mut()
-                .find(|t| t.co == co)
-                .and_then(|t| t.wait.take())
-            else {
+            let Some(wait) = ctx.take_wait(co) else {
                 return;
             };
             let ctx_ptr: *mut RequestCtx = ctx;

@@ -320,11 +320,7 @@ unsafe fn resume(r: *mut ngx_http_request_t) {
     let Some((ctx, co)) = group.waiter.get() else {
         return;
     };
-    let mine = (*ctx)
-        .threads
-        .iter_mut()
-        .find(|t| t.co == co)
-        .and_then(|t| t.wait.take());
+    let mine = (*ctx).take_wait(co);
     // Before waking: the request may be gone when wake returns.
     drop(mine);
     let responses = std::mem::take(&mut *group.responses.borrow_mut());

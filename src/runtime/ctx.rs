@@ -143,6 +143,16 @@ impl RequestCtx {
         self.threads.iter_mut().find(|t| t.co == co)
     }
 
+    /// Takes the wait off thread `co`. An event handler calls this before
+    /// waking the thread: the thread may wait again, and the request may be
+    /// freed by the time the wake returns.
+    pub fn take_wait(&mut self, co: *mut super::lua::lua_State) -> Option<Box<dyn super::scheduler::Wait>> {
+        self.threads
+            .iter_mut()
+            .find(|t| t.co == co)
+            .and_then(|t| t.wait.take())
+    }
+
     /// Drops the Lua threads of the finished phase (their waits are cancelled).
     pub fn clear_threads(&mut self) {
         self.threads.clear();

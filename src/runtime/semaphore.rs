@@ -164,18 +164,6 @@ impl Drop for SemaWait {
     }
 }
 
-/// Takes the wait off thread `co` of `ctx`, so it can be resumed.
-///
-/// # Safety
-/// `ctx` must be live.
-unsafe fn detach(ctx: *mut RequestCtx, co: *mut lua_State) -> Option<Box<dyn Wait>> {
-    (*ctx)
-        .threads
-        .iter_mut()
-        .find(|t| t.co == co)
-        .and_then(|t| t.wait.take())
-}
-
 unsafe extern "C" fn on_wake(ev: *mut ngx_event_t) {
     crate::glue::catch((), || {
         // SAFETY: data is the semaphore owning this event; a posted event
@@ -192,7 +180,7 @@ unsafe fn wake_waiters(sema: *const Semaphore) {
         // A queued waiter's thread and ctx are live: dropping either drops
         // the SemaWait, which takes it off the queue.
         let (ctx, co) = (w.ctx, w.co);
-        let Some(mine) = detach(ctx, co) else {
+        let Some(mine) = (*ctx).take_wait(co) else {
             sema.resources.set(sema.resources.get() + 1);
             continue;
         };
@@ -220,7 +208,7 @@ unsafe fn timed_out(w: *mut SemaWait) {
     };
     // Keep the wait (and the event being handled) until after the resume:
     // the request may be freed by then.
-    let mine = detach(ctx, co);
+    let mine = (*ctx).take_wait(co);
     if mine.is_none() {
         return;
     }

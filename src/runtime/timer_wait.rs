@@ -51,11 +51,7 @@ unsafe extern "C" fn on_timer(ev: *mut ngx_event_t) {
         let (ctx, co) = ((*w).ctx, (*w).co);
         // Detach the wait before resuming: the thread may wait again, and
         // the request may be freed by the time wake() returns.
-        let mine = (*ctx)
-            .threads
-            .iter_mut()
-            .find(|t| t.co == co)
-            .and_then(|t| t.wait.take());
+        let mine = (*ctx).take_wait(co);
         wake(ctx, co, 0);
         drop(mine);
     }

@@ -89,11 +89,7 @@ unsafe fn writable(r: *mut ngx_http_request_t) {
     }
     ctx.write_waiter = std::ptr::null_mut();
     let ctx_ptr: *mut RequestCtx = ctx;
-    let mine = ctx
-        .threads
-        .iter_mut()
-        .find(|t| t.co == co)
-        .and_then(|t| t.wait.take());
+    let mine = ctx.take_wait(co);
     drop(mine);
     let n = match err {
         Some(e) => {

@@ -490,11 +490,7 @@ impl TcpSock {
         // SAFETY: the waiter's ctx is live: its cleanup would have dropped
         // the SockWait, clearing `waiter`, before the ctx went.
         unsafe {
-            let mine = (*ctx)
-                .threads
-                .iter_mut()
-                .find(|t| t.co == co)
-                .and_then(|t| t.wait.take());
+            let mine = (*ctx).take_wait(co);
             drop(mine);
             let n = push_vals(co, &vals);
             wake(ctx, co, n);
