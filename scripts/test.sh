@@ -12,6 +12,7 @@ export TEST_NGINX_LUA_MODULE="$so"
 . "$root/scripts/services.sh"
 if [ $# -eq 0 ]; then
     cargo fmt --check
+    bash scripts/lint.sh
     cargo clippy --release --all-targets -- -D warnings
     cargo test --release --test runner_unit
     # The runner against stock nginx features only, so a runner bug cannot

@@ -29,8 +29,8 @@ lua_fns! {
 /// # Safety
 /// `l` must be the main state, not running.
 pub unsafe fn install(l: *mut lua_State) {
-    ffi::lua_getglobal(l, c"package".as_ptr());
-    ffi::lua_getfield(l, -1, c"loaded".as_ptr());
+    crate::runtime::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"package");
+    crate::runtime::lua::get_raw(l, -1, c"loaded");
     ffi::lua_createtable(l, 0, 6);
     set_fn(l, -1, c"set_current_peer", set_current_peer);
     set_fn(l, -1, c"set_more_tries", set_more_tries);
@@ -38,8 +38,8 @@ pub unsafe fn install(l: *mut lua_State) {
     set_fn(l, -1, c"set_timeouts", set_timeouts);
     set_fn(l, -1, c"recreate_request", recreate_request);
     push_bytes(l, b"0.1.0");
-    ffi::lua_setfield(l, -2, c"version".as_ptr());
-    ffi::lua_setfield(l, -2, c"ngx.balancer".as_ptr());
+    crate::runtime::lua::set_raw(l, -2, c"version");
+    crate::runtime::lua::set_raw(l, -2, c"ngx.balancer");
     ffi::lua_pop(l, 2);
 }
 

@@ -76,5 +76,5 @@ pub unsafe fn install(l: *mut lua_State) {
         set_int(l, -1, name, *v);
     }
     ffi::lua_pushlightuserdata(l, std::ptr::null_mut());
-    ffi::lua_setfield(l, -2, c"null".as_ptr());
+    crate::runtime::lua::set_raw(l, -2, c"null");
 }

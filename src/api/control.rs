@@ -63,7 +63,7 @@ unsafe fn exit_impl(l: *mut lua_State) -> LuaRet {
     let ctx = ctx::request()?;
     if p == Phase::Timer {
         ctx.exit_code = Some(status);
-        return Ok(yield_wait(l));
+        return yield_wait(l);
     }
     let r = ctx.r;
     if (*r).header_sent() != 0
@@ -83,7 +83,7 @@ unsafe fn exit_impl(l: *mut lua_State) -> LuaRet {
         // Returns at once there (lua-nginx-module); the filter acts on it.
         return Ok(0);
     }
-    Ok(yield_wait(l))
+    yield_wait(l)
 }
 
 unsafe fn exec_impl(l: *mut lua_State) -> LuaRet {
@@ -119,13 +119,13 @@ unsafe fn exec_impl(l: *mut lua_State) -> LuaRet {
         return Err("attempt to call ngx.exec after sending out response headers".into());
     }
     ctx.exec = Some((pool_str(ctx, &path)?, pool_str(ctx, &args)?));
-    Ok(yield_wait(l))
+    yield_wait(l)
 }
 
 /// `ngx.encode_args` of a table argument, through the Lua-side helper.
 unsafe fn encode_args_table(l: *mut lua_State, idx: i32) -> Result<Vec<u8>, String> {
-    ffi::lua_getglobal(l, c"ngx".as_ptr());
-    ffi::lua_getfield(l, -1, c"encode_args".as_ptr());
+    crate::runtime::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"ngx");
+    crate::runtime::lua::get_raw(l, -1, c"encode_args");
     if ffi::lua_isfunction(l, -1) == 0 {
         ffi::lua_pop(l, 2);
         return Err("ngx.encode_args is not available".into());
@@ -189,5 +189,5 @@ unsafe fn redirect_impl(l: *mut lua_State) -> LuaRet {
     (*r).headers_out.location = h;
     (*r).headers_out.status = status as _;
     ctx.exit_code = Some(status);
-    Ok(yield_wait(l))
+    yield_wait(l)
 }

@@ -94,7 +94,7 @@ unsafe fn capture_multi_impl(l: *mut lua_State) -> LuaRet {
     let t = ctx.running_thread().ok_or("no request thread to suspend")?;
     let co = t.co;
     t.wait = Some(capture::arm(ctx_ptr, co, group));
-    Ok(yield_wait(l))
+    yield_wait(l)
 }
 
 unsafe fn release_refs(l: *mut lua_State, specs: &[Spec]) {
@@ -173,28 +173,30 @@ unsafe fn parse_spec_at(l: *mut lua_State, i: usize) -> Result<Spec, String> {
     Ok(spec)
 }
 
-unsafe fn field(l: *mut lua_State, t: i32, name: &CStr) -> i32 {
-    ffi::lua_getfield(l, t, name.as_ptr());
-    ffi::lua_type(l, -1)
+/// Pushes option `name` of table `t` (its `__index` runs, as in
+/// lua-nginx-module) and returns its type.
+unsafe fn field(l: *mut lua_State, t: i32, name: &CStr) -> Result<i32, String> {
+    crate::runtime::lua::get_field(l, t, name)?;
+    Ok(ffi::lua_type(l, -1))
 }
 
 unsafe fn parse_options(l: *mut lua_State, o: i32, spec: &mut Spec) -> Result<(), String> {
-    match field(l, o, c"args") {
+    match field(l, o, c"args")? {
         ffi::LUA_TNIL => {}
         ffi::LUA_TTABLE => spec.extra_args = encode_args(l, ffi::lua_gettop(l))?,
         ffi::LUA_TSTRING | ffi::LUA_TNUMBER => spec.extra_args = to_bytes(l, -1).unwrap_or_default().to_vec(),
         _ => return Err("Bad args option value".into()),
     }
-    match field(l, o, c"vars") {
+    match field(l, o, c"vars")? {
         ffi::LUA_TNIL => {}
         ffi::LUA_TTABLE => spec.vars = read_vars(l, ffi::lua_gettop(l))?,
         _ => return Err("Bad vars option value".into()),
     }
     spec.share_vars = bool_option(l, o, c"share_all_vars")?;
     spec.copy_vars = bool_option(l, o, c"copy_all_vars")?;
-    field(l, o, c"always_forward_body");
+    field(l, o, c"always_forward_body")?;
     spec.forward_body = ffi::lua_toboolean(l, -1) != 0;
-    match field(l, o, c"method") {
+    match field(l, o, c"method")? {
         ffi::LUA_TNIL => {}
         ffi::LUA_TNUMBER => spec.method = ffi::lua_tonumber(l, -1) as usize,
         _ => return Err("Bad http request method".into()),
@@ -202,7 +204,7 @@ unsafe fn parse_options(l: *mut lua_State, o: i32, spec: &mut Spec) -> Result<()
     if method_name(spec.method).is_none() {
         return Err(format!("unsupported HTTP method: {}", spec.method));
     }
-    match field(l, o, c"ctx") {
+    match field(l, o, c"ctx")? {
         ffi::LUA_TNIL => {}
         ffi::LUA_TTABLE => {
             ffi::lua_pushvalue(l, -1);
@@ -215,7 +217,7 @@ unsafe fn parse_options(l: *mut lua_State, o: i32, spec: &mut Spec) -> Result<()
             ))
         }
     }
-    match field(l, o, c"body") {
+    match field(l, o, c"body")? {
         ffi::LUA_TNIL => {}
         ffi::LUA_TSTRING | ffi::LUA_TNUMBER => spec.body = Some(to_bytes(l, -1).unwrap_or_default().to_vec()),
         _ => return Err("Bad http request body".into()),
@@ -224,7 +226,7 @@ unsafe fn parse_options(l: *mut lua_State, o: i32, spec: &mut Spec) -> Result<()
 }
 
 unsafe fn bool_option(l: *mut lua_State, o: i32, name: &CStr) -> Result<bool, String> {
-    match field(l, o, name) {
+    match field(l, o, name)? {
         ffi::LUA_TNIL => Ok(false),
         ffi::LUA_TBOOLEAN => Ok(ffi::lua_toboolean(l, -1) != 0),
         _ => Err(format!("Bad {} option value", name.to_string_lossy())),

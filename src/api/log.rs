@@ -24,7 +24,7 @@ pub unsafe fn install(l: *mut lua_State) {
 /// `l` must be the main state.
 pub unsafe fn install_print(l: *mut lua_State) {
     ffi::lua_pushcfunction(l, print);
-    ffi::lua_setglobal(l, c"print".as_ptr());
+    crate::runtime::lua::set_raw(l, ffi::LUA_GLOBALSINDEX, c"print");
 }
 
 fn current_log() -> *mut ngx_log_t {
@@ -54,7 +54,8 @@ unsafe fn message(l: *mut lua_State, first: c_int, fname: &str) -> Result<Vec<u8
             }),
             ffi::LUA_TLIGHTUSERDATA if ffi::lua_touserdata(l, i).is_null() => out.extend_from_slice(b"null"),
             _ => {
-                if ffi::luaL_callmeta(l, i, c"__tostring".as_ptr()) != 0 {
+                if crate::runtime::lua::has_metamethod(l, i, c"__tostring") {
+                    crate::runtime::lua::to_display(l, i)?;
                     if ffi::lua_isstring(l, -1) == 0 {
                         ffi::lua_pop(l, 1);
                         return Err("'__tostring' must return a string".into());

@@ -37,6 +37,7 @@ use crate::runtime::lua::{ffi, lua_State};
 /// # Safety
 /// `l` must be the VM's main state, not running.
 pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
+    crate::runtime::lua::install_protected_ops(l)?;
     ffi::lua_createtable(l, 0, 128);
     constants::install(l);
     output::install(l);
@@ -55,13 +56,13 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     req_body::install(l)?;
     resp_headers::install(l);
     location::install(l);
-    regex::install(l);
+    regex::install(l)?;
     ngx_meta::install(l);
     shdict::install(l);
     socket_tcp::install(l)?;
     socket_udp::install(l);
     req_socket::install(l);
-    ffi::lua_setglobal(l, c"ngx".as_ptr());
+    crate::runtime::lua::set_raw(l, ffi::LUA_GLOBALSINDEX, c"ngx");
     log::install_print(l);
     coroutine::install(l)?;
     semaphore::install(l);

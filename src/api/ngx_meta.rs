@@ -19,9 +19,9 @@ lua_fns! {
 pub unsafe fn install(l: *mut lua_State) {
     ffi::lua_createtable(l, 0, 2);
     ffi::lua_pushcfunction(l, ngx_index);
-    ffi::lua_setfield(l, -2, c"__index".as_ptr());
+    crate::runtime::lua::set_raw(l, -2, c"__index");
     ffi::lua_pushcfunction(l, ngx_newindex);
-    ffi::lua_setfield(l, -2, c"__newindex".as_ptr());
+    crate::runtime::lua::set_raw(l, -2, c"__newindex");
     ffi::lua_setmetatable(l, -2);
 }
 

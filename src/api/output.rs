@@ -4,7 +4,7 @@ use std::ffi::c_int;
 
 use crate::lua_fns;
 use crate::runtime::ctx;
-use crate::runtime::lua::{ffi, lua_State, push_cstr, set_fn, to_bytes, type_name, LuaRet};
+use crate::runtime::lua::{ffi, lua_State, push_cstr, raw_error, set_fn, to_bytes, type_name, LuaRet};
 use crate::runtime::output;
 use crate::runtime::phase::{self, REQUEST_YIELDABLE};
 use crate::runtime::scheduler::yield_wait;
@@ -40,6 +40,22 @@ pub unsafe fn append_value(
     fname: &str,
     out: &mut Vec<u8>,
 ) -> Result<(), String> {
+    append_nested(l, idx, arg, fname, out, 0)
+}
+
+/// Nesting deeper than this fails as the C module fails when the Lua
+/// stack cannot grow (a table that contains itself); it also bounds our
+/// own recursion on the C stack.
+const MAX_DEPTH: usize = 1000;
+
+unsafe fn append_nested(
+    l: *mut lua_State,
+    idx: c_int,
+    arg: c_int,
+    fname: &str,
+    out: &mut Vec<u8>,
+    depth: usize,
+) -> Result<(), String> {
     match ffi::lua_type(l, idx) {
         ffi::LUA_TSTRING => out.extend_from_slice(to_bytes(l, idx).unwrap_or_default()),
         ffi::LUA_TNUMBER => {
@@ -52,7 +68,7 @@ pub unsafe fn append_value(
             out.extend_from_slice(if ffi::lua_toboolean(l, idx) != 0 { b"true" } else { b"false" })
         }
         ffi::LUA_TLIGHTUSERDATA if ffi::lua_touserdata(l, idx).is_null() => out.extend_from_slice(b"null"),
-        ffi::LUA_TTABLE => append_table(l, idx, arg, fname, out)?,
+        ffi::LUA_TTABLE => append_table(l, idx, arg, fname, out, depth)?,
         _ => {
             return Err(format!(
                 "bad argument #{arg} to '{fname}' (string, number, boolean, nil, ngx.null, or array table expected, got {})",
@@ -69,7 +85,12 @@ unsafe fn append_table(
     arg: c_int,
     fname: &str,
     out: &mut Vec<u8>,
+    depth: usize,
 ) -> Result<(), String> {
+    if depth >= MAX_DEPTH || ffi::lua_checkstack(l, 3) == 0 {
+        // LuaJIT's own text, without a position, as the C module raises it.
+        return Err(raw_error(l, "stack overflow"));
+    }
     let n = ffi::lua_objlen(l, idx);
     // Only array tables: every key must be an integer in 1..=n.
     ffi::lua_pushnil(l);
@@ -86,10 +107,9 @@ unsafe fn append_table(
             ));
         }
     }
-    ffi::luaL_checkstack(l, 2, std::ptr::null());
     for i in 1..=n {
         ffi::lua_rawgeti(l, idx, i as _);
-        let r = append_value(l, ffi::lua_gettop(l), arg, fname, out);
+        let r = append_nested(l, ffi::lua_gettop(l), arg, fname, out, depth + 1);
         ffi::lua_pop(l, 1);
         r?;
     }
@@ -181,7 +201,7 @@ unsafe fn flush_impl(l: *mut lua_State) -> LuaRet {
     };
     let co = t.co;
     t.wait = Some(write_wait::arm(&mut *ctx_ptr, co));
-    Ok(yield_wait(l))
+    yield_wait(l)
 }
 
 unsafe fn eof_impl(l: *mut lua_State) -> LuaRet {

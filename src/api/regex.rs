@@ -30,13 +30,13 @@ static GMATCH_MT: u8 = 0;
 
 /// # Safety
 /// The `ngx` table must be on top of `l`, which is the main state.
-pub unsafe fn install(l: *mut lua_State) {
+pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     ffi::lua_createtable(l, 0, 8);
     set_fn(l, -1, c"match", re_match);
     set_fn(l, -1, c"find", re_find);
     set_fn(l, -1, c"gmatch", re_gmatch);
-    super::regex_sub::install(l);
-    ffi::lua_setfield(l, -2, c"re".as_ptr());
+    super::regex_sub::install(l)?;
+    crate::runtime::lua::set_raw(l, -2, c"re");
 
     ffi::lua_pushlightuserdata(l, gmatch_mt_key());
     ffi::lua_createtable(l, 0, 1);
@@ -44,16 +44,17 @@ pub unsafe fn install(l: *mut lua_State) {
     ffi::lua_rawset(l, ffi::LUA_REGISTRYINDEX);
 
     // require "ngx.re"
-    ffi::lua_getglobal(l, c"package".as_ptr());
-    ffi::lua_getfield(l, -1, c"preload".as_ptr());
+    crate::runtime::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"package");
+    crate::runtime::lua::get_raw(l, -1, c"preload");
     ffi::lua_createtable(l, 0, 3);
     set_fn(l, -1, c"split", split);
     set_fn(l, -1, c"opt", opt);
     push_bytes(l, b"0.1.28");
-    ffi::lua_setfield(l, -2, c"version".as_ptr());
+    crate::runtime::lua::set_raw(l, -2, c"version");
     ffi::lua_pushcclosure(l, open_module, 1);
-    ffi::lua_setfield(l, -2, c"ngx.re".as_ptr());
+    crate::runtime::lua::set_raw(l, -2, c"ngx.re");
     ffi::lua_pop(l, 2);
+    Ok(())
 }
 
 fn gmatch_mt_key() -> *mut c_void {
@@ -184,7 +185,7 @@ unsafe fn ctx_start(l: *mut lua_State, idx: c_int, fname: &str) -> Result<Option
     match ffi::lua_type(l, idx) {
         ffi::LUA_TNONE | ffi::LUA_TNIL => Ok(None),
         ffi::LUA_TTABLE => {
-            ffi::lua_getfield(l, idx, c"pos".as_ptr());
+            crate::runtime::lua::get_field(l, idx, c"pos")?;
             let pos = if ffi::lua_isnumber(l, -1) != 0 {
                 ffi::lua_tonumber(l, -1)
             } else {
@@ -200,9 +201,9 @@ unsafe fn ctx_start(l: *mut lua_State, idx: c_int, fname: &str) -> Result<Option
     }
 }
 
-unsafe fn set_ctx_pos(l: *mut lua_State, idx: c_int, pos: usize) {
+unsafe fn set_ctx_pos(l: *mut lua_State, idx: c_int, pos: usize) -> Result<(), String> {
     ffi::lua_pushinteger(l, pos as ffi::lua_Integer);
-    ffi::lua_setfield(l, idx, c"pos".as_ptr());
+    crate::runtime::lua::set_field(l, idx, c"pos")
 }
 
 /// Fills the table on top of the stack with the last match of `re`:
@@ -283,7 +284,7 @@ unsafe fn match_impl(l: *mut lua_State) -> LuaRet {
         Ok(Some(_)) => {
             let (_, end) = re.group(0).unwrap_or_default();
             if start.is_some() {
-                set_ctx_pos(l, 4, end + 1);
+                set_ctx_pos(l, 4, end + 1)?;
             }
             if res {
                 ffi::lua_pushvalue(l, 5);
@@ -321,7 +322,7 @@ unsafe fn find_impl(l: *mut lua_State) -> LuaRet {
         Ok(Some(_)) => {
             let (_, end) = re.group(0).unwrap_or_default();
             if start.is_some() {
-                set_ctx_pos(l, 4, end + 1);
+                set_ctx_pos(l, 4, end + 1)?;
             }
             if nth > re.ncaptures {
                 return fail(l, 2, "nth out of bound");
@@ -460,7 +461,7 @@ unsafe fn split_impl(l: *mut lua_State) -> LuaRet {
         let (s, e) = re.group(0).unwrap_or_default();
         let sep = if re.ncaptures > 0 { re.group(1) } else { None };
         if start.is_some() {
-            set_ctx_pos(l, 4, e + 1);
+            set_ctx_pos(l, 4, e + 1)?;
         }
         if e == s && s >= subj.len() {
             break;

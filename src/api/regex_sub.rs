@@ -1,53 +1,39 @@
 //! ngx.re.sub and ngx.re.gsub: the replacement is a template (`$0`, `$1`,
-//! `${1}`, `${name}`, `$$`) or a function of the captures table.
-
-use std::ffi::c_int;
+//! `${1}`, `${name}`, `$$`) or a function of the captures table, which
+//! `lua/re_sub.lua` calls from Lua so that it may wait.
 
 use super::regex::{compile, exec_error, next_start, parse_opts, push_captures, settings};
 use crate::glue::pcre2::Regex;
+use crate::lua_fns;
 use crate::runtime::lua::{
-    bad_arg, check_bytes, ffi, guard, lua_State, push_bytes, set_fn, to_bytes, type_name, LuaRet,
+    bad_arg, check_bytes, check_stack, ffi, lua_State, push_bytes, set_raw, to_bytes, type_name, LuaRet,
 };
 
-/// What a body returns when the replacement function raised an error: the
-/// error value is left on the stack for the wrapper to raise unchanged.
-const RETHROW: c_int = -1;
-
-macro_rules! rethrowing_fn {
-    ($name:ident => $body:path) => {
-        #[allow(non_upper_case_globals)]
-        const $name: ffi::lua_CFunction = {
-            unsafe extern "C-unwind" fn raw(l: *mut lua_State) -> isize {
-                // SAFETY: called by Lua with its own running state. On
-                // RETHROW the body has returned, so no Rust value with a
-                // destructor is alive when lua_error unwinds this frame.
-                unsafe {
-                    let n = guard(l, $body);
-                    if n == RETHROW {
-                        ffi::lua_error(l);
-                    }
-                    n as isize
-                }
-            }
-            // SAFETY: as in `lua_fns!`: same calling convention, an isize
-            // return fills the whole register.
-            unsafe {
-                std::mem::transmute::<unsafe extern "C-unwind" fn(*mut lua_State) -> isize, ffi::lua_CFunction>(
-                    raw,
-                )
-            }
-        };
-    };
+lua_fns! {
+    c_sub => sub_impl,
+    c_gsub => gsub_impl,
+    c_matches => matches_impl,
 }
 
-rethrowing_fn!(re_sub => sub_impl);
-rethrowing_fn!(re_gsub => gsub_impl);
-
+/// Sets `sub` and `gsub` on the `ngx.re` table on top of `l`: the Lua
+/// driver of `lua/re_sub.lua` over the template and match primitives.
+///
 /// # Safety
-/// The `ngx.re` table must be on top of `l`.
-pub unsafe fn install(l: *mut lua_State) {
-    set_fn(l, -1, c"sub", re_sub);
-    set_fn(l, -1, c"gsub", re_gsub);
+/// `l` must be the main state, not running, with `ngx.re` on top.
+pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
+    let code = include_bytes!("lua/re_sub.lua");
+    if ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), c"=ngx.re.sub".as_ptr()) != 0 {
+        return Err(crate::runtime::vm::pop_message(l));
+    }
+    ffi::lua_pushcfunction(l, c_sub);
+    ffi::lua_pushcfunction(l, c_gsub);
+    ffi::lua_pushcfunction(l, c_matches);
+    if ffi::lua_pcall(l, 3, 2, 0) != 0 {
+        return Err(crate::runtime::vm::pop_message(l));
+    }
+    set_raw(l, -3, c"gsub");
+    set_raw(l, -2, c"sub");
+    Ok(())
 }
 
 unsafe fn sub_impl(l: *mut lua_State) -> LuaRet {
@@ -114,11 +100,6 @@ fn parse_template(t: &[u8], re: &Regex) -> Option<Vec<Piece>> {
     Some(out)
 }
 
-enum Replace {
-    Template(Vec<Piece>),
-    Function,
-}
-
 unsafe fn fail(l: *mut lua_State, err: &str) -> LuaRet {
     ffi::lua_pushnil(l);
     ffi::lua_pushnil(l);
@@ -126,13 +107,42 @@ unsafe fn fail(l: *mut lua_State, err: &str) -> LuaRet {
     Ok(3)
 }
 
-/// `ngx.re.sub/gsub(subject, regex, replace, options?)`: `new, n`.
+/// Calls `each(s, e)` for the first match of `re` in `subj` (every match
+/// when `global`), with the match data of `re` set; returns the count.
+fn for_each_match(
+    re: &Regex,
+    subj: &[u8],
+    global: bool,
+    limit: usize,
+    mut each: impl FnMut(usize, usize),
+) -> Result<usize, String> {
+    let (mut search, mut count) = (0usize, 0usize);
+    loop {
+        match re.exec(subj, search, limit) {
+            Ok(None) => break,
+            Err(rc) => return Err(exec_error(rc)),
+            Ok(Some(_)) => {}
+        }
+        let (s, e) = re.group(0).unwrap_or_default();
+        count += 1;
+        each(s, e);
+        if !global {
+            break;
+        }
+        match next_start(re, subj, s, e) {
+            Some(next) => search = next,
+            None => break,
+        }
+    }
+    Ok(count)
+}
+
+/// `ngx.re.sub/gsub(subject, regex, template, options?)`: `new, n`.
 unsafe fn substitute(l: *mut lua_State, global: bool, fname: &str) -> LuaRet {
     let subj = check_bytes(l, 1, fname)?;
     let pat = check_bytes(l, 2, fname)?;
-    let is_fn = match ffi::lua_type(l, 3) {
-        ffi::LUA_TFUNCTION => true,
-        ffi::LUA_TSTRING | ffi::LUA_TNUMBER => false,
+    let template = match ffi::lua_type(l, 3) {
+        ffi::LUA_TSTRING | ffi::LUA_TNUMBER => to_bytes(l, 3).unwrap_or_default(),
         ffi::LUA_TNONE => return Err(bad_arg(3, fname, "string expected, got no value")),
         _ => {
             return Err(bad_arg(
@@ -148,73 +158,29 @@ unsafe fn substitute(l: *mut lua_State, global: bool, fname: &str) -> LuaRet {
         Ok(re) => re,
         Err(e) => return fail(l, &e),
     };
-    let replace = if is_fn {
-        Replace::Function
-    } else {
-        match parse_template(to_bytes(l, 3).unwrap_or_default(), &re) {
-            Some(t) => Replace::Template(t),
-            None => return fail(l, "failed to compile the replacement template"),
-        }
+    let Some(pieces) = parse_template(template, &re) else {
+        return fail(l, "failed to compile the replacement template");
     };
     let mut out = Vec::new();
-    let (mut copied, mut search, mut count) = (0usize, 0usize, 0);
-    loop {
-        match re.exec(subj, search, limit) {
-            Ok(None) => break,
-            Err(rc) => return fail(l, &exec_error(rc)),
-            Ok(Some(_)) => {}
-        }
-        let (s, e) = re.group(0).unwrap_or_default();
-        count += 1;
+    let mut copied = 0usize;
+    let count = for_each_match(&re, subj, global, limit, |s, e| {
         out.extend_from_slice(&subj[copied..s]);
-        match &replace {
-            Replace::Template(pieces) => {
-                for p in pieces {
-                    match p {
-                        Piece::Lit(b) => out.extend_from_slice(b),
-                        Piece::Group(n) => {
-                            if let Some((a, b)) = re.group(*n) {
-                                out.extend_from_slice(&subj[a..b]);
-                            }
-                        }
+        for p in &pieces {
+            match p {
+                Piece::Lit(b) => out.extend_from_slice(b),
+                Piece::Group(n) => {
+                    if let Some((a, b)) = re.group(*n) {
+                        out.extend_from_slice(&subj[a..b]);
                     }
                 }
-            }
-            Replace::Function => {
-                // The function may run ngx.re itself and reuse this
-                // regex's match data: only `s` and `e` are used after it.
-                ffi::lua_pushvalue(l, 3);
-                push_captures(l, &re, subj, o.dupnames);
-                if ffi::lua_pcall(l, 1, 1, 0) != 0 {
-                    return Ok(RETHROW);
-                }
-                match ffi::lua_type(l, -1) {
-                    ffi::LUA_TSTRING | ffi::LUA_TNUMBER => {
-                        out.extend_from_slice(to_bytes(l, -1).unwrap_or_default());
-                    }
-                    _ => {
-                        let got = type_name(l, -1);
-                        return Err(format!(
-                            "attempt to use a {got} value as the replacement of '{fname}'"
-                        ));
-                    }
-                }
-                ffi::lua_pop(l, 1);
             }
         }
         copied = e;
-        if !global {
-            break;
-        }
-        match next_start(&re, subj, s, e) {
-            Some(next) => {
-                out.extend_from_slice(&subj[e..next]);
-                copied = next;
-                search = next;
-            }
-            None => break,
-        }
-    }
+    });
+    let count = match count {
+        Ok(n) => n,
+        Err(e) => return fail(l, &e),
+    };
     if count == 0 {
         ffi::lua_pushvalue(l, 1);
     } else {
@@ -223,4 +189,55 @@ unsafe fn substitute(l: *mut lua_State, global: bool, fname: &str) -> LuaRet {
     }
     ffi::lua_pushinteger(l, count as ffi::lua_Integer);
     Ok(2)
+}
+
+/// The match primitive of `lua/re_sub.lua`: `(subject, regex, options,
+/// global, fname)` gives `{from, to, captures, ...}, n` (0-based `from`,
+/// exclusive `to`), `nil, nil, err` on a regex failure, and `false, msg`
+/// for an argument error, which the Lua side raises at its caller.
+unsafe fn matches_impl(l: *mut lua_State) -> LuaRet {
+    let fname = if ffi::lua_toboolean(l, 4) != 0 {
+        "gsub"
+    } else {
+        "sub"
+    };
+    match collect_matches(l, ffi::lua_toboolean(l, 4) != 0, fname) {
+        Ok(n) => Ok(n),
+        Err(msg) => {
+            ffi::lua_pushboolean(l, 0);
+            push_bytes(l, msg.as_bytes());
+            Ok(2)
+        }
+    }
+}
+
+unsafe fn collect_matches(l: *mut lua_State, global: bool, fname: &str) -> LuaRet {
+    let subj = check_bytes(l, 1, fname)?;
+    let pat = check_bytes(l, 2, fname)?;
+    let o = parse_opts(l, 3, fname)?;
+    let (cache_max, limit) = settings();
+    let re = match compile(pat, &o, cache_max) {
+        Ok(re) => re,
+        Err(e) => return fail(l, &e),
+    };
+    check_stack(l, 4)?;
+    ffi::lua_createtable(l, 3, 0);
+    let t = ffi::lua_gettop(l);
+    let mut slot = 0;
+    let count = for_each_match(&re, subj, global, limit, |s, e| {
+        ffi::lua_pushinteger(l, s as ffi::lua_Integer);
+        ffi::lua_rawseti(l, t, slot + 1);
+        ffi::lua_pushinteger(l, e as ffi::lua_Integer);
+        ffi::lua_rawseti(l, t, slot + 2);
+        push_captures(l, &re, subj, o.dupnames);
+        ffi::lua_rawseti(l, t, slot + 3);
+        slot += 3;
+    });
+    match count {
+        Ok(n) => {
+            ffi::lua_pushinteger(l, n as ffi::lua_Integer);
+            Ok(2)
+        }
+        Err(e) => fail(l, &e),
+    }
 }

@@ -26,12 +26,12 @@ lua_fns! {
 /// # Safety
 /// The `ngx` table must be on top of `l`.
 pub unsafe fn push_req_table(l: *mut lua_State) {
-    ffi::lua_getfield(l, -1, c"req".as_ptr());
+    crate::runtime::lua::get_raw(l, -1, c"req");
     if ffi::lua_istable(l, -1) == 0 {
         ffi::lua_pop(l, 1);
         ffi::lua_createtable(l, 0, 32);
         ffi::lua_pushvalue(l, -1);
-        ffi::lua_setfield(l, -3, c"req".as_ptr());
+        crate::runtime::lua::set_raw(l, -3, c"req");
     }
 }
 

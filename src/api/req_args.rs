@@ -130,5 +130,5 @@ unsafe fn set_uri_impl(l: *mut lua_State) -> LuaRet {
     // rewrite phase ends.
     (*r).set_uri_changed(1);
     ctx::request()?.exit_code = Some(nginx_sys::NGX_OK as _);
-    Ok(yield_wait(l))
+    yield_wait(l)
 }

@@ -108,7 +108,7 @@ unsafe fn read_body_impl(l: *mut lua_State) -> LuaRet {
     if rc >= NGX_HTTP_SPECIAL_RESPONSE as isize || rc == NGX_ERROR as isize {
         // 413 for a body over client_max_body_size, 400 for bad chunks...
         ctx.exit_code = Some(rc);
-        return Ok(yield_wait(l));
+        return yield_wait(l);
     }
     // Our own hold on the request (taken when the code waits) replaces the
     // one nginx took for reading.
@@ -128,7 +128,7 @@ unsafe fn read_body_impl(l: *mut lua_State) -> LuaRet {
             return Err("no request thread to suspend".into());
         }
     }
-    Ok(yield_wait(l))
+    yield_wait(l)
 }
 
 unsafe fn discard_body_impl(l: *mut lua_State) -> LuaRet {
@@ -138,7 +138,7 @@ unsafe fn discard_body_impl(l: *mut lua_State) -> LuaRet {
     if rc != 0 && rc != NGX_AGAIN as isize {
         let ctx = ctx::request()?;
         ctx.exit_code = Some(rc);
-        return Ok(yield_wait(l));
+        return yield_wait(l);
     }
     Ok(0)
 }

@@ -45,7 +45,7 @@ end }
     {
         return Err(crate::runtime::vm::pop_message(l));
     }
-    ffi::lua_setfield(l, ffi::LUA_REGISTRYINDEX, MT_KEY.as_ptr());
+    crate::runtime::lua::set_raw(l, ffi::LUA_REGISTRYINDEX, MT_KEY);
     Ok(())
 }
 
@@ -86,7 +86,7 @@ pub unsafe fn push_header_table(l: *mut lua_State, items: &[(Vec<u8>, Vec<u8>)],
         }
     }
     if !raw {
-        ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, MT_KEY.as_ptr());
+        crate::runtime::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, MT_KEY);
         ffi::lua_setmetatable(l, -2);
     }
 }

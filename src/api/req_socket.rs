@@ -35,7 +35,7 @@ lua_fns! {
 /// # Safety
 /// The `ngx` table must be on top of `l` (the main state, not running).
 pub unsafe fn install(l: *mut lua_State) {
-    ffi::luaL_newmetatable(l, OBJ_MT.as_ptr());
+    crate::runtime::lua::new_metatable(l, OBJ_MT);
     ffi::lua_createtable(l, 0, 8);
     for (name, f) in [
         (c"receive", receive),
@@ -47,14 +47,14 @@ pub unsafe fn install(l: *mut lua_State) {
     ] {
         set_fn(l, -1, name, f);
     }
-    ffi::lua_setfield(l, -2, c"__index".as_ptr());
+    crate::runtime::lua::set_raw(l, -2, c"__index");
     ffi::lua_pop(l, 1);
-    ffi::lua_getfield(l, -1, c"req".as_ptr());
+    crate::runtime::lua::get_raw(l, -1, c"req");
     if ffi::lua_type(l, -1) != ffi::LUA_TTABLE {
         ffi::lua_pop(l, 1);
         ffi::lua_createtable(l, 0, 32);
         ffi::lua_pushvalue(l, -1);
-        ffi::lua_setfield(l, -3, c"req".as_ptr());
+        crate::runtime::lua::set_raw(l, -3, c"req");
     }
     set_fn(l, -1, c"socket", socket);
     ffi::lua_pop(l, 1);

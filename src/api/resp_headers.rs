@@ -26,30 +26,30 @@ pub unsafe fn install(l: *mut lua_State) {
     ffi::lua_createtable(l, 0, 0);
     ffi::lua_createtable(l, 0, 2);
     ffi::lua_pushcfunction(l, header_index);
-    ffi::lua_setfield(l, -2, c"__index".as_ptr());
+    crate::runtime::lua::set_raw(l, -2, c"__index");
     ffi::lua_pushcfunction(l, header_newindex);
-    ffi::lua_setfield(l, -2, c"__newindex".as_ptr());
+    crate::runtime::lua::set_raw(l, -2, c"__newindex");
     ffi::lua_setmetatable(l, -2);
-    ffi::lua_setfield(l, -2, c"header".as_ptr());
+    crate::runtime::lua::set_raw(l, -2, c"header");
 
-    ffi::lua_getfield(l, -1, c"resp".as_ptr());
+    crate::runtime::lua::get_raw(l, -1, c"resp");
     if ffi::lua_istable(l, -1) == 0 {
         ffi::lua_pop(l, 1);
         ffi::lua_createtable(l, 0, 2);
         ffi::lua_pushvalue(l, -1);
-        ffi::lua_setfield(l, -3, c"resp".as_ptr());
+        crate::runtime::lua::set_raw(l, -3, c"resp");
     }
     set_fn(l, -1, c"get_headers", get_headers);
     ffi::lua_pop(l, 1);
 
     // require "ngx.resp"
-    ffi::lua_getglobal(l, c"package".as_ptr());
-    ffi::lua_getfield(l, -1, c"loaded".as_ptr());
+    crate::runtime::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"package");
+    crate::runtime::lua::get_raw(l, -1, c"loaded");
     ffi::lua_createtable(l, 0, 2);
     set_fn(l, -1, c"add_header", add_header);
     push_bytes(l, b"0.1.2");
-    ffi::lua_setfield(l, -2, c"version".as_ptr());
-    ffi::lua_setfield(l, -2, c"ngx.resp".as_ptr());
+    crate::runtime::lua::set_raw(l, -2, c"version");
+    crate::runtime::lua::set_raw(l, -2, c"ngx.resp");
     ffi::lua_pop(l, 2);
 }
 

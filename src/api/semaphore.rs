@@ -41,21 +41,21 @@ pub unsafe fn install(l: *mut lua_State) {
     set_fn(l, -1, c"wait", wait);
     set_fn(l, -1, c"count", count);
     push_cstr(l, c"0.1.28");
-    ffi::lua_setfield(l, -2, c"version".as_ptr());
+    crate::runtime::lua::set_raw(l, -2, c"version");
 
     ffi::lua_pushlightuserdata(l, metatable_key());
     ffi::lua_createtable(l, 0, 3);
     ffi::lua_pushvalue(l, -3);
-    ffi::lua_setfield(l, -2, c"__index".as_ptr());
+    crate::runtime::lua::set_raw(l, -2, c"__index");
     set_fn(l, -1, c"__gc", gc);
     set_fn(l, -1, c"__tostring", tostring);
     ffi::lua_rawset(l, ffi::LUA_REGISTRYINDEX);
 
-    ffi::lua_getglobal(l, c"package".as_ptr());
-    ffi::lua_getfield(l, -1, c"preload".as_ptr());
+    crate::runtime::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"package");
+    crate::runtime::lua::get_raw(l, -1, c"preload");
     ffi::lua_pushvalue(l, -3);
     ffi::lua_pushcclosure(l, open, 1);
-    ffi::lua_setfield(l, -2, c"ngx.semaphore".as_ptr());
+    crate::runtime::lua::set_raw(l, -2, c"ngx.semaphore");
     ffi::lua_pop(l, 3);
 }
 
@@ -141,7 +141,7 @@ unsafe fn wait_impl(l: *mut lua_State) -> LuaRet {
     let co = t.co;
     t.wait = Some(sema.enqueue(ctx_ptr, co, ms as nginx_sys::ngx_msec_t));
     drop(sema);
-    Ok(yield_wait(l))
+    yield_wait(l)
 }
 
 unsafe fn gc_impl(l: *mut lua_State) -> LuaRet {

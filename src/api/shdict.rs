@@ -49,7 +49,7 @@ lua_fns! {
 pub unsafe fn install(l: *mut lua_State) {
     ffi::lua_createtable(l, 0, 4);
     ffi::lua_pushvalue(l, -1);
-    ffi::lua_setfield(l, ffi::LUA_REGISTRYINDEX, SHARED.as_ptr());
+    crate::runtime::lua::set_raw(l, ffi::LUA_REGISTRYINDEX, SHARED);
     push_cstr(l, c"shared");
     ffi::lua_insert(l, -2);
     ffi::lua_rawset(l, -3);
@@ -82,8 +82,8 @@ pub unsafe fn install(l: *mut lua_State) {
     for (name, f) in methods {
         set_fn(l, -1, name, f);
     }
-    ffi::lua_setfield(l, -2, c"__index".as_ptr());
-    ffi::lua_setfield(l, ffi::LUA_REGISTRYINDEX, MT.as_ptr());
+    crate::runtime::lua::set_raw(l, -2, c"__index");
+    crate::runtime::lua::set_raw(l, ffi::LUA_REGISTRYINDEX, MT);
 }
 
 /// Adds `ngx.shared[name]` for a zone declared by `lua_shared_dict`.
@@ -92,15 +92,26 @@ pub unsafe fn install(l: *mut lua_State) {
 /// `l` is the configuration's main state (not running); `zone` lives as
 /// long as that state (both belong to the cycle's main conf).
 pub unsafe fn register(l: *mut lua_State, name: &[u8], zone: *mut Zone) {
-    ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, SHARED.as_ptr());
+    crate::runtime::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, SHARED);
     push_bytes(l, name);
     ffi::lua_createtable(l, 1, 0);
     ffi::lua_pushlightuserdata(l, zone.cast());
     ffi::lua_rawseti(l, -2, 1);
-    ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, MT.as_ptr());
+    crate::runtime::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, MT);
     ffi::lua_setmetatable(l, -2);
     ffi::lua_rawset(l, -3);
     ffi::lua_pop(l, 1);
+}
+
+/// Has the table at `idx` the metatable `register` gives dictionaries?
+unsafe fn is_dict_table(l: *mut lua_State, idx: c_int) -> bool {
+    if ffi::lua_getmetatable(l, idx) == 0 {
+        return false;
+    }
+    crate::runtime::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, MT);
+    let ours = ffi::lua_rawequal(l, -1, -2) != 0;
+    ffi::lua_pop(l, 2);
+    ours
 }
 
 const BAD_ZONE: &str = "bad \"zone\" argument";
@@ -110,11 +121,18 @@ unsafe fn zone_arg<'a>(l: *mut lua_State) -> Result<(&'a Zone, Dict), String> {
     if ffi::lua_type(l, 1) != ffi::LUA_TTABLE {
         return Err(BAD_ZONE.into());
     }
+    // Another object type's table passed as `self` (a socket, whose [1] is
+    // a full userdata) must not be read as a zone.
     ffi::lua_rawgeti(l, 1, 1);
-    let p = ffi::lua_touserdata(l, -1) as *const Zone;
+    let p = if ffi::lua_type(l, -1) == ffi::LUA_TLIGHTUSERDATA && is_dict_table(l, 1) {
+        ffi::lua_touserdata(l, -1) as *const Zone
+    } else {
+        std::ptr::null()
+    };
     ffi::lua_pop(l, 1);
     // SAFETY: only `register` puts a light userdata at [1] of a table with
-    // our methods; users could forge one, as with lua-nginx-module.
+    // the dictionaries' metatable; Lua code cannot make a light userdata
+    // other than ngx.null (NULL, refused here) without the FFI.
     let zone = p.as_ref().ok_or(BAD_ZONE)?;
     let dict = zone.dict.ok_or(BAD_ZONE)?;
     Ok((zone, dict))

@@ -32,5 +32,5 @@ unsafe fn sleep_impl(l: *mut lua_State) -> LuaRet {
     };
     let co = t.co;
     t.wait = Some(timer_wait::arm(ctx_ptr, co, ms));
-    Ok(yield_wait(l))
+    yield_wait(l)
 }

@@ -42,10 +42,10 @@ lua_fns! {
 /// The `ngx` table must be on top of `l` (the main state, not running).
 pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     crate::runtime::tcp_tls::install(l);
-    ffi::luaL_newmetatable(l, UD_MT.as_ptr());
+    crate::runtime::lua::new_metatable(l, UD_MT);
     set_fn(l, -1, c"__gc", gc);
     ffi::lua_pop(l, 1);
-    ffi::luaL_newmetatable(l, OBJ_MT.as_ptr());
+    crate::runtime::lua::new_metatable(l, OBJ_MT);
     ffi::lua_createtable(l, 0, 16);
     for (name, f) in [
         (c"connect", connect),
@@ -64,14 +64,14 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     ] {
         set_fn(l, -1, name, f);
     }
-    ffi::lua_setfield(l, -2, c"__index".as_ptr());
+    crate::runtime::lua::set_raw(l, -2, c"__index");
     ffi::lua_pop(l, 1);
 
     socket_table(l);
     ffi::lua_pushcfunction(l, tcp);
     ffi::lua_pushvalue(l, -1);
-    ffi::lua_setfield(l, -3, c"tcp".as_ptr());
-    ffi::lua_setfield(l, -2, c"stream".as_ptr());
+    crate::runtime::lua::set_raw(l, -3, c"tcp");
+    crate::runtime::lua::set_raw(l, -2, c"stream");
     // ngx.socket.connect(...): a new socket, connected, or nil and the error.
     let code = br#"
 local tcp = ...
@@ -97,7 +97,7 @@ end
     if ffi::lua_pcall(l, 1, 1, 0) != 0 {
         return Err(crate::runtime::vm::pop_message(l));
     }
-    ffi::lua_setfield(l, -2, c"connect".as_ptr());
+    crate::runtime::lua::set_raw(l, -2, c"connect");
     ffi::lua_pop(l, 1);
     Ok(())
 }
@@ -121,16 +121,20 @@ pub(crate) unsafe fn new_object(l: *mut lua_State, mt: &CStr, dgram: bool) {
     let mut s = Box::new(TcpSock::new());
     s.dgram = dgram;
     *ud = Box::into_raw(s);
-    ffi::luaL_getmetatable(l, UD_MT.as_ptr());
+    crate::runtime::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, UD_MT);
     ffi::lua_setmetatable(l, -2);
     ffi::lua_rawseti(l, -2, 1);
-    ffi::luaL_getmetatable(l, mt.as_ptr());
+    crate::runtime::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, mt);
     ffi::lua_setmetatable(l, -2);
 }
 
 unsafe fn gc_impl(l: *mut lua_State) -> LuaRet {
-    let ud = ffi::lua_touserdata(l, 1) as *mut *mut TcpSock;
-    if !ud.is_null() && !(*ud).is_null() {
+    // `__gc` can be fetched with getmetatable and called on anything.
+    let Some(ud) = crate::runtime::lua::udata_of(l, 1, UD_MT) else {
+        return Ok(0);
+    };
+    let ud = ud as *mut *mut TcpSock;
+    if !(*ud).is_null() {
         let mut s = Box::from_raw(*ud);
         *ud = std::ptr::null_mut();
         s.release();
@@ -152,9 +156,12 @@ pub(crate) unsafe fn sock_at<'a>(
         };
         return Err(bad_arg(1, fname, &format!("table expected, got {got}")));
     }
+    // Another object type's table (a shared dict, a semaphore...) passed as
+    // `self` holds no socket userdata of ours at [1].
     ffi::lua_rawgeti(l, idx, 1);
-    let ud = ffi::lua_touserdata(l, -1) as *mut *mut TcpSock;
+    let ud = crate::runtime::lua::udata_of(l, -1, UD_MT);
     ffi::lua_pop(l, 1);
+    let ud = ud.map_or(std::ptr::null_mut(), |p| p as *mut *mut TcpSock);
     if ud.is_null() || (*ud).is_null() {
         return Err("bad socket".into());
     }
@@ -199,7 +206,7 @@ pub(crate) unsafe fn finish_step(
             let side = s.unclaimed_side();
             t.wait = Some(Box::new(SockWait(sp, side)));
             s.set_waiter(side, ctx_ptr, t.co);
-            Ok(yield_wait(l))
+            yield_wait(l)
         }
     }
 }
@@ -232,14 +239,14 @@ unsafe fn connect_impl(l: *mut lua_State) -> LuaRet {
     };
     let mut pool = None;
     if ffi::lua_type(l, opts) == ffi::LUA_TTABLE {
-        ffi::lua_getfield(l, opts, c"pool".as_ptr());
+        crate::runtime::lua::get_field(l, opts, c"pool")?;
         match ffi::lua_type(l, -1) {
             ffi::LUA_TNIL => {}
             ffi::LUA_TSTRING | ffi::LUA_TNUMBER => pool = Some(check_bytes(l, -1, "connect")?.to_vec()),
             _ => return Err(format!("bad \"pool\" option type: {}", type_name(l, -1))),
         }
         ffi::lua_pop(l, 1);
-        ffi::lua_getfield(l, opts, c"pool_size".as_ptr());
+        crate::runtime::lua::get_field(l, opts, c"pool_size")?;
         if ffi::lua_type(l, -1) != ffi::LUA_TNIL {
             let v = ffi::lua_tonumber(l, -1) as i64;
             if v <= 0 {
@@ -248,7 +255,7 @@ unsafe fn connect_impl(l: *mut lua_State) -> LuaRet {
             s.pool_size = Some(v as usize);
         }
         ffi::lua_pop(l, 1);
-        ffi::lua_getfield(l, opts, c"backlog".as_ptr());
+        crate::runtime::lua::get_field(l, opts, c"backlog")?;
         if ffi::lua_type(l, -1) != ffi::LUA_TNIL {
             let v = ffi::lua_tonumber(l, -1) as i64;
             if v < 0 {
@@ -363,7 +370,7 @@ pub(crate) unsafe fn receiveuntil_impl(l: *mut lua_State) -> LuaRet {
     }
     let mut inclusive = false;
     if ffi::lua_type(l, 3) == ffi::LUA_TTABLE {
-        ffi::lua_getfield(l, 3, c"inclusive".as_ptr());
+        crate::runtime::lua::get_field(l, 3, c"inclusive")?;
         match ffi::lua_type(l, -1) {
             ffi::LUA_TNIL => {}
             ffi::LUA_TBOOLEAN => inclusive = ffi::lua_toboolean(l, -1) != 0,
@@ -558,11 +565,11 @@ unsafe fn sslhandshake_impl(l: *mut lua_State) -> LuaRet {
 /// # Safety
 /// The `ngx` table must be on top of `l`.
 pub unsafe fn socket_table(l: *mut lua_State) {
-    ffi::lua_getfield(l, -1, c"socket".as_ptr());
+    crate::runtime::lua::get_raw(l, -1, c"socket");
     if ffi::lua_type(l, -1) != ffi::LUA_TTABLE {
         ffi::lua_pop(l, 1);
         ffi::lua_createtable(l, 0, 4);
         ffi::lua_pushvalue(l, -1);
-        ffi::lua_setfield(l, -3, c"socket".as_ptr());
+        crate::runtime::lua::set_raw(l, -3, c"socket");
     }
 }

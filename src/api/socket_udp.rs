@@ -29,7 +29,7 @@ lua_fns! {
 /// # Safety
 /// The `ngx` table must be on top of `l` (the main state, not running).
 pub unsafe fn install(l: *mut lua_State) {
-    ffi::luaL_newmetatable(l, OBJ_MT.as_ptr());
+    crate::runtime::lua::new_metatable(l, OBJ_MT);
     ffi::lua_createtable(l, 0, 8);
     for (name, f) in [
         (c"setpeername", setpeername),
@@ -41,7 +41,7 @@ pub unsafe fn install(l: *mut lua_State) {
     ] {
         set_fn(l, -1, name, f);
     }
-    ffi::lua_setfield(l, -2, c"__index".as_ptr());
+    crate::runtime::lua::set_raw(l, -2, c"__index");
     ffi::lua_pop(l, 1);
     socket_table(l);
     set_fn(l, -1, c"udp", udp);

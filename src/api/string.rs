@@ -75,14 +75,14 @@ pub unsafe fn install(l: *mut lua_State) {
 /// # Safety
 /// `l` must be the main state, not running.
 pub unsafe fn install_base64_module(l: *mut lua_State) {
-    ffi::lua_getglobal(l, c"package".as_ptr());
-    ffi::lua_getfield(l, -1, c"loaded".as_ptr());
+    crate::runtime::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"package");
+    crate::runtime::lua::get_raw(l, -1, c"loaded");
     ffi::lua_createtable(l, 0, 3);
     set_fn(l, -1, c"encode_base64url", encode_base64url);
     set_fn(l, -1, c"decode_base64url", decode_base64url);
     push_bytes(l, b"0.0.1");
-    ffi::lua_setfield(l, -2, c"version".as_ptr());
-    ffi::lua_setfield(l, -2, c"ngx.base64".as_ptr());
+    crate::runtime::lua::set_raw(l, -2, c"version");
+    crate::runtime::lua::set_raw(l, -2, c"ngx.base64");
     ffi::lua_pop(l, 2);
 }
 

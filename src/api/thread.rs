@@ -24,7 +24,7 @@ pub unsafe fn install(l: *mut lua_State) {
     // For coroutine.status (api/coroutine.rs): is this a dead, unwaited
     // light thread?
     set_fn(l, -1, c"_zombie", zombie);
-    ffi::lua_setfield(l, -2, c"thread".as_ptr());
+    crate::runtime::lua::set_raw(l, -2, c"thread");
     set_fn(l, -1, c"on_abort", on_abort);
 }
 
@@ -75,7 +75,7 @@ unsafe fn spawn_impl(l: *mut lua_State) -> LuaRet {
     let ctx = ctx::request()?;
     let co = scheduler::spawn(ctx, l, n - 1)?;
     if phase_ended(ctx) {
-        return Ok(yield_wait(l));
+        return yield_wait(l);
     }
     ffi::lua_pushthread(co);
     ffi::lua_xmove(co, l, 1);
@@ -117,7 +117,7 @@ unsafe fn wait_impl(l: *mut lua_State) -> LuaRet {
     };
     me.waiting_on = targets;
     me.wait = Some(Box::new(JoinWait));
-    Ok(yield_wait(l))
+    yield_wait(l)
 }
 
 unsafe fn kill_impl(l: *mut lua_State) -> LuaRet {

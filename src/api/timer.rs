@@ -25,7 +25,7 @@ pub unsafe fn install(l: *mut lua_State) {
     set_fn(l, -1, c"every", every);
     set_fn(l, -1, c"running_count", running_count);
     set_fn(l, -1, c"pending_count", pending_count);
-    ffi::lua_setfield(l, -2, c"timer".as_ptr());
+    crate::runtime::lua::set_raw(l, -2, c"timer");
 }
 
 unsafe fn at_impl(l: *mut lua_State) -> LuaRet {

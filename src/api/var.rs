@@ -23,11 +23,11 @@ pub unsafe fn install(l: *mut lua_State) {
     ffi::lua_createtable(l, 0, 0);
     ffi::lua_createtable(l, 0, 2);
     ffi::lua_pushcfunction(l, var_get);
-    ffi::lua_setfield(l, -2, c"__index".as_ptr());
+    crate::runtime::lua::set_raw(l, -2, c"__index");
     ffi::lua_pushcfunction(l, var_set);
-    ffi::lua_setfield(l, -2, c"__newindex".as_ptr());
+    crate::runtime::lua::set_raw(l, -2, c"__newindex");
     ffi::lua_setmetatable(l, -2);
-    ffi::lua_setfield(l, -2, c"var".as_ptr());
+    crate::runtime::lua::set_raw(l, -2, c"var");
 }
 
 fn request() -> Result<*mut ngx_http_request_t, String> {

@@ -26,20 +26,20 @@ pub unsafe fn install(l: *mut lua_State) {
     set_fn(l, -1, c"id", id);
     set_fn(l, -1, c"count", count);
     set_fn(l, -1, c"exiting", exiting);
-    ffi::lua_setfield(l, -2, c"worker".as_ptr());
+    crate::runtime::lua::set_raw(l, -2, c"worker");
 
     ffi::lua_createtable(l, 0, 6);
     set_str(l, -1, c"subsystem", b"http");
     ffi::lua_pushboolean(l, 1);
-    ffi::lua_setfield(l, -2, c"debug".as_ptr());
+    crate::runtime::lua::set_raw(l, -2, c"debug");
     ffi::lua_pushinteger(l, nginx_sys::nginx_version as _);
-    ffi::lua_setfield(l, -2, c"nginx_version".as_ptr());
+    crate::runtime::lua::set_raw(l, -2, c"nginx_version");
     // The lua-nginx-module release whose API this module implements.
     ffi::lua_pushinteger(l, 10026);
-    ffi::lua_setfield(l, -2, c"ngx_lua_version".as_ptr());
+    crate::runtime::lua::set_raw(l, -2, c"ngx_lua_version");
     set_fn(l, -1, c"prefix", prefix);
     set_fn(l, -1, c"nginx_configure", configure);
-    ffi::lua_setfield(l, -2, c"config".as_ptr());
+    crate::runtime::lua::set_raw(l, -2, c"config");
 }
 
 unsafe fn pid_impl(l: *mut lua_State) -> LuaRet {

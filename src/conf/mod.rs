@@ -54,6 +54,9 @@ pub struct MainConf {
     pub regex_match_limit: Option<usize>,
     /// balancer_by_lua* code per upstream block (`ngx_http_upstream_srv_conf_t`).
     pub balancers: Vec<(*const c_void, LuaCode)>,
+    /// The cycle being configured, for init_by_lua (which runs before
+    /// nginx makes it `ngx_cycle`).
+    pub cycle: *mut nginx_sys::ngx_cycle_t,
 }
 
 impl MainConf {

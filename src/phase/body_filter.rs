@@ -200,7 +200,7 @@ unsafe fn out_buf(ctx: &mut RequestCtx, data: &[u8]) -> Option<*mut ngx_chain_t>
 
 /// Sets `ngx.arg` to `{data, eof}` (or back to nil).
 unsafe fn set_arg(l: *mut lua_State, arg: Option<(&[u8], bool)>) {
-    ffi::lua_getglobal(l, c"ngx".as_ptr());
+    crate::runtime::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"ngx");
     match arg {
         Some((data, eof)) => {
             ffi::lua_createtable(l, 2, 0);
@@ -211,14 +211,14 @@ unsafe fn set_arg(l: *mut lua_State, arg: Option<(&[u8], bool)>) {
         }
         None => ffi::lua_pushnil(l),
     }
-    ffi::lua_setfield(l, -2, c"arg".as_ptr());
+    crate::runtime::lua::set_raw(l, -2, c"arg");
     ffi::lua_pop(l, 1);
 }
 
 /// What the code left in `ngx.arg`: the data (nil drops it) and the eof flag.
 unsafe fn read_arg(l: *mut lua_State) -> Result<(Vec<u8>, bool), String> {
-    ffi::lua_getglobal(l, c"ngx".as_ptr());
-    ffi::lua_getfield(l, -1, c"arg".as_ptr());
+    crate::runtime::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"ngx");
+    crate::runtime::lua::get_raw(l, -1, c"arg");
     if ffi::lua_type(l, -1) != ffi::LUA_TTABLE {
         ffi::lua_pop(l, 2);
         return Err("ngx.arg is not a table any more".into());

@@ -19,6 +19,7 @@ pub unsafe fn run(cf: *mut ngx_conf_t, lmcf: &mut MainConf) -> *mut c_char {
     let Some(vm) = lmcf.vm.as_ref() else {
         return NGX_CONF_OK;
     };
+    lmcf.cycle = (*cf).cycle;
     let prefix = (*(*cf).cycle).prefix.as_bytes().to_vec();
     if let Some(p) = &lmcf.package_path {
         vm.set_search_path(c"path", p, &prefix);
@@ -62,7 +63,27 @@ pub unsafe fn run_code(lmcf: &mut MainConf) -> Result<(), String> {
         Source::File(FilePath::Fixed(p)) => vm.load_file(p, true),
         Source::File(FilePath::Complex(_)) => Err("variables are not allowed in init_by_lua_file".into()),
     };
-    func.and_then(|f| run_sync::outside_request(Phase::Init, f))?;
+    let ran = with_cycle(lmcf.cycle, || {
+        func.and_then(|f| run_sync::outside_request(Phase::Init, f))
+    });
+    ran?;
     crate::api::globals::guard_writes(vm.main());
     Ok(())
+}
+
+/// Runs `f` with `ngx_cycle` set to the cycle being configured, as
+/// lua-nginx-module runs init_by_lua: nginx switches `ngx_cycle` only
+/// after the configuration is complete, and every API that reads it
+/// (ngx.worker.count, ngx.config.prefix, the shared dicts...) must see the
+/// new configuration, not the previous cycle (at the first start, a cycle
+/// with no configuration at all).
+unsafe fn with_cycle<T>(cycle: *mut nginx_sys::ngx_cycle_t, f: impl FnOnce() -> T) -> T {
+    if cycle.is_null() {
+        return f();
+    }
+    let saved = nginx_sys::ngx_cycle;
+    nginx_sys::ngx_cycle = cycle;
+    let out = f();
+    nginx_sys::ngx_cycle = saved;
+    out
 }

@@ -87,7 +87,7 @@ unsafe fn value(r: *mut ngx_http_request_t, code: &SetCode) -> Result<Vec<u8>, S
 
 /// `ngx.arg` for the running set_by_lua code (nil outside it).
 unsafe fn set_args(l: *mut ffi::lua_State, args: Option<&[Vec<u8>]>) {
-    ffi::lua_getglobal(l, c"ngx".as_ptr());
+    crate::runtime::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"ngx");
     match args {
         Some(a) => {
             ffi::lua_createtable(l, a.len() as i32, 0);
@@ -98,6 +98,6 @@ unsafe fn set_args(l: *mut ffi::lua_State, args: Option<&[Vec<u8>]>) {
         }
         None => ffi::lua_pushnil(l),
     }
-    ffi::lua_setfield(l, -2, c"arg".as_ptr());
+    crate::runtime::lua::set_raw(l, -2, c"arg");
     ffi::lua_pop(l, 1);
 }

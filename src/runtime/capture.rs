@@ -335,11 +335,11 @@ unsafe fn resume(r: *mut ngx_http_request_t) {
 unsafe fn push_response(l: *mut lua_State, resp: &Response) {
     ffi::lua_createtable(l, 0, 4);
     ffi::lua_pushinteger(l, resp.status as _);
-    ffi::lua_setfield(l, -2, c"status".as_ptr());
+    crate::runtime::lua::set_raw(l, -2, c"status");
     ffi::lua_pushboolean(l, resp.truncated as _);
-    ffi::lua_setfield(l, -2, c"truncated".as_ptr());
+    crate::runtime::lua::set_raw(l, -2, c"truncated");
     push_bytes(l, &resp.body);
-    ffi::lua_setfield(l, -2, c"body".as_ptr());
+    crate::runtime::lua::set_raw(l, -2, c"body");
     ffi::lua_createtable(l, 0, resp.headers.len() as i32);
     for (k, v) in &resp.headers {
         push_bytes(l, k);
@@ -368,5 +368,5 @@ unsafe fn push_response(l: *mut lua_State, resp: &Response) {
             }
         }
     }
-    ffi::lua_setfield(l, -2, c"header".as_ptr());
+    crate::runtime::lua::set_raw(l, -2, c"header");
 }

@@ -173,18 +173,20 @@ impl Drop for RequestCtx {
 }
 
 unsafe extern "C" fn cleanup(data: *mut std::ffi::c_void) {
-    let ctx = data as *mut RequestCtx;
-    // SAFETY: `data` is the Box leaked in get_or_create; the pool runs this
-    // cleanup once, when the request is freed.
-    unsafe {
-        let r = (*ctx).r;
-        let slot = (*r).ctx.add(module().ctx_index);
-        // After ngx.exec the slot may hold the redirected location's ctx.
-        if *slot == ctx.cast() {
-            *slot = ptr::null_mut();
+    crate::glue::catch((), || {
+        let ctx = data as *mut RequestCtx;
+        // SAFETY: `data` is the Box leaked in get_or_create; the pool runs
+        // this cleanup once, when the request is freed.
+        unsafe {
+            let r = (*ctx).r;
+            let slot = (*r).ctx.add(module().ctx_index);
+            // After ngx.exec the slot may hold the redirected location's ctx.
+            if *slot == ctx.cast() {
+                *slot = ptr::null_mut();
+            }
+            drop(Box::from_raw(ctx));
         }
-        drop(Box::from_raw(ctx));
-    }
+    })
 }
 
 thread_local! {

@@ -3,16 +3,66 @@
 //! API functions are plain `lua_CFunction`s: errors must reach Lua as strings
 //! with a `chunk:line:` prefix (what lua-nginx-module raises and what Lua code
 //! matches on), and waiting calls must be able to `lua_yield`.
+//!
+//! LuaJIT raises errors by unwinding the C stack. A raise that starts while
+//! a Rust frame is live reaches `catch_unwind` in [`guard`] as a foreign
+//! exception and aborts the worker. So the rest of the crate sees only the
+//! curated [`ffi`] below, which has no function that can raise (other than
+//! on memory exhaustion): no `lua_getfield`, `lua_call`, `lua_error`,
+//! `luaL_check*`... Metamethods run through the protected helpers of this
+//! file ([`get_field`], [`set_field`], [`to_display`]), and the one raise
+//! happens in [`guard`] once the body's frame is gone. `scripts/lint.sh`
+//! fails when another file reaches `mlua::ffi` directly.
 
-use std::ffi::{c_int, CStr};
+use std::ffi::{c_int, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-pub use mlua::ffi;
 pub use mlua::ffi::lua_State;
 
-/// What an API function's body returns: the number of results it pushed, or
-/// an error message raised as a Lua error once the body's frame is gone.
+/// The non-raising part of the Lua C API.
+pub mod ffi {
+    pub use mlua::ffi::{
+        luaL_loadbuffer, luaL_loadfile, luaL_ref, luaL_traceback, luaL_unref, lua_CFunction, lua_Debug,
+        lua_Integer, lua_State, lua_checkstack, lua_createtable, lua_getinfo, lua_getmetatable, lua_getstack,
+        lua_gettop, lua_insert, lua_isfunction, lua_isnil, lua_isnoneornil, lua_isnumber, lua_isstring,
+        lua_istable, lua_newthread, lua_newuserdata, lua_next, lua_objlen, lua_pcall, lua_pop,
+        lua_pushboolean, lua_pushcclosure, lua_pushcfunction, lua_pushinteger, lua_pushlightuserdata,
+        lua_pushlstring, lua_pushnil, lua_pushnumber, lua_pushstring, lua_pushthread, lua_pushvalue,
+        lua_rawequal, lua_rawget, lua_rawgeti, lua_rawset, lua_rawseti, lua_remove, lua_replace, lua_resume,
+        lua_setmetatable, lua_settop, lua_status, lua_toboolean, lua_tointeger, lua_tolstring, lua_tonumber,
+        lua_topointer, lua_tostring, lua_tothread, lua_touserdata, lua_type, lua_typename, lua_upvalueindex,
+        lua_xmove, LUA_GLOBALSINDEX, LUA_NOREF, LUA_OK, LUA_REGISTRYINDEX, LUA_TBOOLEAN, LUA_TFUNCTION,
+        LUA_TLIGHTUSERDATA, LUA_TNIL, LUA_TNONE, LUA_TNUMBER, LUA_TSTRING, LUA_TTABLE, LUA_TUSERDATA,
+        LUA_YIELD,
+    };
+}
+
+/// The raising calls, for this file only.
+mod raising {
+    pub use mlua::ffi::{luaL_where, lua_concat, lua_error, lua_yield};
+}
+
+unsafe extern "C-unwind" {
+    /// LuaJIT 2.1 exports Lua 5.3's check: false where `lua_yield` would
+    /// raise "attempt to yield across C-call boundary".
+    fn lua_isyieldable(l: *mut lua_State) -> c_int;
+}
+
+/// What an API function's body returns: the number of results it pushed,
+/// [`YIELD`], or an error message raised as a Lua error once the body's
+/// frame is gone.
 pub type LuaRet = Result<c_int, String>;
+
+/// The result count of a body that wants its coroutine to yield the one
+/// value on top of its stack (see `scheduler::yield_wait`).
+pub const YIELD: c_int = -1;
+
+/// The error of a body whose Lua error value [`propagate`] kept, to be
+/// raised as it is (a metamethod's error, not one of ours).
+const PROPAGATED: &str = "\0lua error value";
+
+/// Registry key of the error value [`propagate`] keeps.
+static PROPAGATED_KEY: u8 = 0;
 
 /// Runs an API function body, turning `Err` and panics into Lua errors.
 ///
@@ -20,17 +70,35 @@ pub type LuaRet = Result<c_int, String>;
 /// `l` must be the running Lua state that called the C function.
 pub unsafe fn guard(l: *mut lua_State, body: unsafe fn(*mut lua_State) -> LuaRet) -> c_int {
     let msg = match catch_unwind(AssertUnwindSafe(|| body(l))) {
+        // SAFETY: the body's frame is gone; lua_yield may raise (no frame
+        // of ours with a destructor is live), and `yield_wait` checked.
+        Ok(Ok(YIELD)) => return raising::lua_yield(l, 1),
         Ok(Ok(n)) => return n,
         Ok(Err(msg)) => msg,
         Err(_) => "internal error (Rust panic in ngx_http_lua_module)".to_string(),
     };
-    ffi::luaL_where(l, 1);
-    push_bytes(l, msg.as_bytes());
-    drop(msg);
-    ffi::lua_concat(l, 2);
+    if msg == PROPAGATED {
+        drop(msg);
+        take_registry(l, &PROPAGATED_KEY);
+    } else {
+        raising::luaL_where(l, 1);
+        push_bytes(l, msg.as_bytes());
+        drop(msg);
+        raising::lua_concat(l, 2);
+    }
     // SAFETY: no Rust value with a destructor is alive in this frame; the
     // error unwinds through "C-unwind" frames only.
-    ffi::lua_error(l)
+    raising::lua_error(l)
+}
+
+/// Can the running coroutine `l` yield from the C function it is in? Not
+/// when C code (`table.sort`, `string.gsub`, a `lua_pcall`) called the Lua
+/// function that called us, nor on a main state.
+///
+/// # Safety
+/// `l` must be a valid state.
+pub unsafe fn can_yield(l: *mut lua_State) -> bool {
+    lua_isyieldable(l) != 0
 }
 
 /// Declares the `lua_CFunction`s of API bodies.
@@ -61,6 +129,258 @@ macro_rules! lua_fns {
             };
         )*
     };
+}
+
+/// Keeps the error value on top of `l` (popping it) for [`guard`] to raise
+/// unchanged; returns the body's `Err` for it.
+///
+/// # Safety
+/// `l` must be a valid state with the error value on top.
+pub unsafe fn propagate(l: *mut lua_State) -> String {
+    ffi::lua_pushlightuserdata(l, key_ptr(&PROPAGATED_KEY));
+    ffi::lua_insert(l, -2);
+    ffi::lua_rawset(l, ffi::LUA_REGISTRYINDEX);
+    PROPAGATED.to_string()
+}
+
+/// An error raised with `msg` as it is, without our `chunk:line:` prefix
+/// (as LuaJIT raises its own errors from C functions).
+///
+/// # Safety
+/// `l` must be a valid state.
+pub unsafe fn raw_error(l: *mut lua_State, msg: &str) -> String {
+    push_bytes(l, msg.as_bytes());
+    propagate(l)
+}
+
+/// Forgets the error value [`propagate`] kept, for a caller that reports
+/// the failure its own way.
+///
+/// # Safety
+/// `l` must be a valid state.
+pub unsafe fn drop_propagated(l: *mut lua_State) {
+    take_registry(l, &PROPAGATED_KEY);
+    ffi::lua_pop(l, 1);
+}
+
+fn key_ptr(key: &'static u8) -> *mut c_void {
+    key as *const u8 as *mut c_void
+}
+
+/// Pushes registry[key] and clears that slot.
+unsafe fn take_registry(l: *mut lua_State, key: &'static u8) {
+    ffi::lua_pushlightuserdata(l, key_ptr(key));
+    ffi::lua_rawget(l, ffi::LUA_REGISTRYINDEX);
+    ffi::lua_pushlightuserdata(l, key_ptr(key));
+    ffi::lua_pushnil(l);
+    ffi::lua_rawset(l, ffi::LUA_REGISTRYINDEX);
+}
+
+/// Lua functions that run metamethods for us under `lua_pcall`.
+const PROTECTED_OPS: &[u8] = br#"
+local tostring = tostring
+return function(t, k) return t[k] end,
+       function(t, k, v) t[k] = v end,
+       function(v) return tostring(v) end
+"#;
+
+static GET_KEY: u8 = 0;
+static SET_KEY: u8 = 0;
+static TOSTRING_KEY: u8 = 0;
+
+/// Compiles the protected operations into the registry of a new VM.
+///
+/// # Safety
+/// `l` must be a main state, not running.
+pub unsafe fn install_protected_ops(l: *mut lua_State) -> Result<(), String> {
+    if ffi::luaL_loadbuffer(
+        l,
+        PROTECTED_OPS.as_ptr().cast(),
+        PROTECTED_OPS.len(),
+        c"=ngx_lua_ops".as_ptr(),
+    ) != 0
+        || ffi::lua_pcall(l, 0, 3, 0) != 0
+    {
+        return Err(crate::runtime::vm::pop_message(l));
+    }
+    for key in [&TOSTRING_KEY, &SET_KEY, &GET_KEY] {
+        ffi::lua_pushlightuserdata(l, key_ptr(key));
+        ffi::lua_insert(l, -2);
+        ffi::lua_rawset(l, ffi::LUA_REGISTRYINDEX);
+    }
+    Ok(())
+}
+
+/// Calls the protected operation `key` on the `nargs` values on top of `l`.
+unsafe fn call_protected(
+    l: *mut lua_State,
+    key: &'static u8,
+    nargs: c_int,
+    nres: c_int,
+) -> Result<(), String> {
+    ffi::lua_pushlightuserdata(l, key_ptr(key));
+    ffi::lua_rawget(l, ffi::LUA_REGISTRYINDEX);
+    ffi::lua_insert(l, -(nargs + 1));
+    if ffi::lua_pcall(l, nargs, nres, 0) != 0 {
+        return Err(propagate(l));
+    }
+    Ok(())
+}
+
+/// The absolute form of stack index `idx`.
+///
+/// # Safety
+/// `l` must be a valid state.
+pub unsafe fn abs_index(l: *mut lua_State, idx: c_int) -> c_int {
+    if idx > 0 || idx <= ffi::LUA_REGISTRYINDEX {
+        idx
+    } else {
+        ffi::lua_gettop(l) + idx + 1
+    }
+}
+
+/// Makes room for `n` more values, or fails as LuaJIT would.
+///
+/// # Safety
+/// `l` must be a valid state.
+pub unsafe fn check_stack(l: *mut lua_State, n: c_int) -> Result<(), String> {
+    if ffi::lua_checkstack(l, n) == 0 {
+        return Err("stack overflow".into());
+    }
+    Ok(())
+}
+
+/// Does the value at `idx` have a metatable? (Tables without one can be
+/// read and written raw.)
+unsafe fn has_metatable(l: *mut lua_State, idx: c_int) -> bool {
+    if ffi::lua_getmetatable(l, idx) == 0 {
+        return false;
+    }
+    ffi::lua_pop(l, 1);
+    true
+}
+
+/// Does the metatable of the value at `idx` have field `event`?
+///
+/// # Safety
+/// `l` must be a valid state.
+pub unsafe fn has_metamethod(l: *mut lua_State, idx: c_int, event: &CStr) -> bool {
+    if ffi::lua_getmetatable(l, idx) == 0 {
+        return false;
+    }
+    get_raw(l, -1, event);
+    let found = ffi::lua_type(l, -1) != ffi::LUA_TNIL;
+    ffi::lua_pop(l, 2);
+    found
+}
+
+/// Pushes `t[name]` for the value at `idx`, running `__index` as
+/// `lua_getfield` would, but without raising: a metamethod's error is
+/// returned for [`guard`] to raise.
+///
+/// # Safety
+/// `l` must be a valid state.
+pub unsafe fn get_field(l: *mut lua_State, idx: c_int, name: &CStr) -> Result<(), String> {
+    let idx = abs_index(l, idx);
+    check_stack(l, 4)?;
+    if ffi::lua_type(l, idx) == ffi::LUA_TTABLE && !has_metatable(l, idx) {
+        ffi::lua_pushstring(l, name.as_ptr());
+        ffi::lua_rawget(l, idx);
+        return Ok(());
+    }
+    ffi::lua_pushvalue(l, idx);
+    ffi::lua_pushstring(l, name.as_ptr());
+    call_protected(l, &GET_KEY, 2, 1)
+}
+
+/// `t[name] = v` with `v` popped from the top, running `__newindex` as
+/// `lua_setfield` would, without raising.
+///
+/// # Safety
+/// `l` must be a valid state with the value on top.
+pub unsafe fn set_field(l: *mut lua_State, idx: c_int, name: &CStr) -> Result<(), String> {
+    let idx = abs_index(l, idx);
+    if let Err(e) = check_stack(l, 4) {
+        ffi::lua_pop(l, 1);
+        return Err(e);
+    }
+    if ffi::lua_type(l, idx) == ffi::LUA_TTABLE && !has_metatable(l, idx) {
+        ffi::lua_pushstring(l, name.as_ptr());
+        ffi::lua_insert(l, -2);
+        ffi::lua_rawset(l, idx);
+        return Ok(());
+    }
+    ffi::lua_pushvalue(l, idx);
+    ffi::lua_pushstring(l, name.as_ptr());
+    ffi::lua_pushvalue(l, -3);
+    ffi::lua_remove(l, -4);
+    call_protected(l, &SET_KEY, 3, 0)
+}
+
+/// Pushes `tostring(v)` of the value at `idx` (running `__tostring`),
+/// without raising.
+///
+/// # Safety
+/// `l` must be a valid state.
+pub unsafe fn to_display(l: *mut lua_State, idx: c_int) -> Result<(), String> {
+    let idx = abs_index(l, idx);
+    check_stack(l, 3)?;
+    ffi::lua_pushvalue(l, idx);
+    call_protected(l, &TOSTRING_KEY, 1, 1)
+}
+
+/// `t[name] = v` with `v` popped from the top, raw: for tables of ours.
+///
+/// # Safety
+/// `l` must be a valid state with a table at `idx` and the value on top.
+pub unsafe fn set_raw(l: *mut lua_State, idx: c_int, name: &CStr) {
+    let idx = abs_index(l, idx);
+    ffi::lua_pushstring(l, name.as_ptr());
+    ffi::lua_insert(l, -2);
+    ffi::lua_rawset(l, idx);
+}
+
+/// Pushes `t[name]`, raw: for tables of ours (the registry, `package`...).
+///
+/// # Safety
+/// `l` must be a valid state with a table at `idx`.
+pub unsafe fn get_raw(l: *mut lua_State, idx: c_int, name: &CStr) {
+    let idx = abs_index(l, idx);
+    ffi::lua_pushstring(l, name.as_ptr());
+    ffi::lua_rawget(l, idx);
+}
+
+/// The full userdata at `idx` if its metatable is `registry[mt]`: how a
+/// method tells its own objects from another type's.
+///
+/// # Safety
+/// `l` must be a valid state.
+pub unsafe fn udata_of(l: *mut lua_State, idx: c_int, mt: &CStr) -> Option<*mut c_void> {
+    let idx = abs_index(l, idx);
+    if ffi::lua_type(l, idx) != ffi::LUA_TUSERDATA || ffi::lua_getmetatable(l, idx) == 0 {
+        return None;
+    }
+    get_raw(l, ffi::LUA_REGISTRYINDEX, mt);
+    let ours = ffi::lua_rawequal(l, -1, -2) != 0;
+    ffi::lua_pop(l, 2);
+    ours.then(|| ffi::lua_touserdata(l, idx))
+}
+
+/// `luaL_newmetatable` without raising: pushes `registry[name]`, creating
+/// it as a new table when absent; true when created.
+///
+/// # Safety
+/// `l` must be a valid state.
+pub unsafe fn new_metatable(l: *mut lua_State, name: &CStr) -> bool {
+    get_raw(l, ffi::LUA_REGISTRYINDEX, name);
+    if ffi::lua_type(l, -1) != ffi::LUA_TNIL {
+        return false;
+    }
+    ffi::lua_pop(l, 1);
+    ffi::lua_createtable(l, 0, 4);
+    ffi::lua_pushvalue(l, -1);
+    set_raw(l, ffi::LUA_REGISTRYINDEX, name);
+    true
 }
 
 /// # Safety
@@ -140,19 +460,19 @@ pub unsafe fn check_number(l: *mut lua_State, idx: c_int, fname: &str) -> Result
 /// `l` must be a valid Lua state with a table at `idx`.
 pub unsafe fn set_fn(l: *mut lua_State, idx: c_int, name: &CStr, f: ffi::lua_CFunction) {
     ffi::lua_pushcfunction(l, f);
-    ffi::lua_setfield(l, if idx < 0 { idx - 1 } else { idx }, name.as_ptr());
+    set_raw(l, if idx < 0 { idx - 1 } else { idx }, name);
 }
 
 /// # Safety
 /// `l` must be a valid Lua state with a table at `idx`.
 pub unsafe fn set_int(l: *mut lua_State, idx: c_int, name: &CStr, v: i64) {
     ffi::lua_pushinteger(l, v as ffi::lua_Integer);
-    ffi::lua_setfield(l, if idx < 0 { idx - 1 } else { idx }, name.as_ptr());
+    set_raw(l, if idx < 0 { idx - 1 } else { idx }, name);
 }
 
 /// # Safety
 /// `l` must be a valid Lua state with a table at `idx`.
 pub unsafe fn set_str(l: *mut lua_State, idx: c_int, name: &CStr, v: &[u8]) {
     push_bytes(l, v);
-    ffi::lua_setfield(l, if idx < 0 { idx - 1 } else { idx }, name.as_ptr());
+    set_raw(l, if idx < 0 { idx - 1 } else { idx }, name);
 }

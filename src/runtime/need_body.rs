@@ -32,7 +32,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     if ffi::lua_pcall(l, 1, 1, 0) != 0 {
         return Err(vm::pop_message(l));
     }
-    ffi::lua_setfield(l, ffi::LUA_REGISTRYINDEX, WRAPPER_KEY.as_ptr());
+    crate::runtime::lua::set_raw(l, ffi::LUA_REGISTRYINDEX, WRAPPER_KEY);
     Ok(())
 }
 
@@ -57,7 +57,7 @@ pub fn start(ctx: &mut RequestCtx, func: i32, phase: Phase) -> Outcome {
     // SAFETY: the main state is idle between Lua runs; the stack is
     // balanced on every path.
     let wrapped = unsafe {
-        ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, WRAPPER_KEY.as_ptr());
+        crate::runtime::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, WRAPPER_KEY);
         ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, func as _);
         if ffi::lua_pcall(l, 1, 1, 0) != 0 {
             ffi::lua_pop(l, 1);

@@ -19,7 +19,7 @@ use std::ffi::{c_int, c_void};
 use nginx_sys::{ngx_http_run_posted_requests, NGX_LOG_ERR};
 
 use super::ctx::{CurrentGuard, Outcome, RequestCtx};
-use super::lua::{ffi, lua_State, push_bytes, to_bytes};
+use super::lua::{self, ffi, lua_State, push_bytes, to_bytes, LuaRet};
 use super::phase::PhaseGuard;
 use super::{timer_wait, vm};
 use crate::glue::log;
@@ -66,13 +66,22 @@ impl Wait for JoinWait {}
 /// `coroutine.yield`.
 pub static YIELD_MARK: u8 = 0;
 
-/// Ends a waiting API function: `return yield_wait(l)` after arming the event.
+/// Ends a waiting API function: `return yield_wait(l)` after arming the
+/// event. Where the coroutine cannot yield (C code such as `table.sort`
+/// called the Lua function that called us), the wait just armed is
+/// cancelled and the call fails with LuaJIT's own error text.
 ///
 /// # Safety
 /// `l` must be the running coroutine that called the C function.
-pub unsafe fn yield_wait(l: *mut lua_State) -> c_int {
+pub unsafe fn yield_wait(l: *mut lua_State) -> LuaRet {
+    if !lua::can_yield(l) {
+        if let Some(t) = super::ctx::current().and_then(|c| c.running_thread()) {
+            t.wait = None;
+        }
+        return Err(lua::raw_error(l, "attempt to yield across C-call boundary"));
+    }
     ffi::lua_pushlightuserdata(l, &YIELD_MARK as *const u8 as *mut c_void);
-    ffi::lua_yield(l, 1)
+    Ok(lua::YIELD)
 }
 
 /// Is the value at `idx` the wait sentinel?
@@ -318,7 +327,11 @@ pub unsafe fn collect(ctx: &mut RequestCtx, dead: *mut lua_State, to: *mut lua_S
         }
         None => {
             let nres = ffi::lua_gettop(dead);
-            ffi::luaL_checkstack(to, nres + 1, std::ptr::null());
+            if ffi::lua_checkstack(to, nres + 1) == 0 {
+                ffi::lua_pushboolean(to, 0);
+                push_bytes(to, b"stack overflow");
+                return 2;
+            }
             ffi::lua_pushboolean(to, 1);
             ffi::lua_xmove(dead, to, nres);
             nres + 1
@@ -410,9 +423,10 @@ unsafe fn traceback_impl(l: *mut lua_State) -> super::lua::LuaRet {
     // SAFETY: called by lua_pcall with the error value at index 1.
     unsafe {
         if ffi::lua_isstring(l, 1) == 0 {
-            ffi::lua_getglobal(l, c"tostring".as_ptr());
-            ffi::lua_pushvalue(l, 1);
-            ffi::lua_call(l, 1, 1);
+            if lua::to_display(l, 1).is_err() {
+                lua::drop_propagated(l);
+                ffi::lua_pushstring(l, c"(error object is not a string)".as_ptr());
+            }
             ffi::lua_replace(l, 1);
         }
         let msg = ffi::lua_tostring(l, 1);

@@ -219,7 +219,7 @@ unsafe fn session_arg(l: *mut lua_State, idx: c_int) -> *mut SSL_SESSION {
     if ffi::lua_type(l, idx) != ffi::LUA_TUSERDATA || ffi::lua_getmetatable(l, idx) == 0 {
         return std::ptr::null_mut();
     }
-    ffi::luaL_getmetatable(l, SESSION_MT.as_ptr());
+    crate::runtime::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, SESSION_MT);
     let same = ffi::lua_rawequal(l, -1, -2) != 0;
     ffi::lua_pop(l, 2);
     if !same {
@@ -299,7 +299,7 @@ unsafe extern "C" fn handshake_done(c: *mut ngx_connection_t) {
 pub unsafe fn push_session(l: *mut lua_State, sess: *mut SSL_SESSION) {
     let ud = ffi::lua_newuserdata(l, std::mem::size_of::<*mut SSL_SESSION>()) as *mut *mut SSL_SESSION;
     *ud = sess;
-    ffi::luaL_getmetatable(l, SESSION_MT.as_ptr());
+    crate::runtime::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, SESSION_MT);
     ffi::lua_setmetatable(l, -2);
 }
 
@@ -319,7 +319,7 @@ unsafe fn session_gc_impl(l: *mut lua_State) -> super::lua::LuaRet {
 /// # Safety
 /// `l` must be the main state, not running.
 pub unsafe fn install(l: *mut lua_State) {
-    ffi::luaL_newmetatable(l, SESSION_MT.as_ptr());
+    crate::runtime::lua::new_metatable(l, SESSION_MT);
     super::lua::set_fn(l, -1, c"__gc", session_gc);
     ffi::lua_pop(l, 1);
 }

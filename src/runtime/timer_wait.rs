@@ -44,15 +44,18 @@ pub fn arm(ctx: *mut RequestCtx, co: *mut lua_State, ms: ngx_msec_t) -> Box<Time
 }
 
 unsafe extern "C" fn on_timer(ev: *mut ngx_event_t) {
-    // SAFETY: data was set in arm() to the TimerWait holding this event;
-    // the wait is still owned by its thread (a freed ctx deletes the timer).
-    unsafe {
-        let w = (*ev).data as *mut TimerWait;
-        let (ctx, co) = ((*w).ctx, (*w).co);
-        // Detach the wait before resuming: the thread may wait again, and
-        // the request may be freed by the time wake() returns.
-        let mine = (*ctx).take_wait(co);
-        wake(ctx, co, 0);
-        drop(mine);
-    }
+    crate::glue::catch((), || {
+        // SAFETY: data was set in arm() to the TimerWait holding this event;
+        // the wait is still owned by its thread (a freed ctx deletes the
+        // timer).
+        unsafe {
+            let w = (*ev).data as *mut TimerWait;
+            let (ctx, co) = ((*w).ctx, (*w).co);
+            // Detach the wait before resuming: the thread may wait again,
+            // and the request may be freed by the time wake() returns.
+            let mine = (*ctx).take_wait(co);
+            wake(ctx, co, 0);
+            drop(mine);
+        }
+    })
 }

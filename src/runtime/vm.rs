@@ -144,13 +144,13 @@ impl Vm {
         let l = self.main;
         // SAFETY: main state, balanced stack.
         unsafe {
-            ffi::lua_getglobal(l, c"package".as_ptr());
-            ffi::lua_getfield(l, -1, field.as_ptr());
+            crate::runtime::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"package");
+            crate::runtime::lua::get_raw(l, -1, field);
             let default = to_bytes(l, -1).unwrap_or_default().to_vec();
             ffi::lua_pop(l, 1);
             let v = expand_search_path(value, &default, prefix);
             push_bytes(l, &v);
-            ffi::lua_setfield(l, -2, field.as_ptr());
+            crate::runtime::lua::set_raw(l, -2, field);
             ffi::lua_pop(l, 1);
         }
     }

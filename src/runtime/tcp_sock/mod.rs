@@ -561,12 +561,14 @@ unsafe extern "C" fn on_write(ev: *mut ngx_event_t) {
 }
 
 unsafe extern "C" fn request_cleanup(data: *mut c_void) {
-    // SAFETY: data is the socket registered in bind_request; release()
-    // unhooks this cleanup before the socket is freed.
-    unsafe {
-        let s = data as *mut TcpSock;
-        (*s).cln = std::ptr::null_mut();
-        (*s).abort();
-        (*s).r = std::ptr::null_mut();
-    }
+    crate::glue::catch((), || {
+        // SAFETY: data is the socket registered in bind_request; release()
+        // unhooks this cleanup before the socket is freed.
+        unsafe {
+            let s = data as *mut TcpSock;
+            (*s).cln = std::ptr::null_mut();
+            (*s).abort();
+            (*s).r = std::ptr::null_mut();
+        }
+    })
 }

@@ -1,0 +1,54 @@
+-- ngx.re.sub and ngx.re.gsub. A function replacement is called from Lua,
+-- not from a C function, so it may wait (ngx.sleep, cosockets) as it may
+-- with lua-nginx-module. Templates are expanded in Rust in one call.
+local c_sub, c_gsub, c_matches = ...
+local type, error, concat, sub = type, error, table.concat, string.sub
+
+-- Tail-called from re_sub/re_gsub, so error level 2 is the user's code.
+local function with_function(global, fname, subj, regex, repl, opts)
+    -- c_matches returns every match first: the replacement function may run
+    -- ngx.re itself, and may not see a half-built result anyway.
+    local found, n, err = c_matches(subj, regex, opts, global, fname)
+    if found == false then
+        error(n, 2)
+    end
+    if not found then
+        return nil, nil, err
+    end
+    if n == 0 then
+        return subj, 0
+    end
+    local out, copied = {}, 0
+    for i = 1, n * 3, 3 do
+        local from, to = found[i], found[i + 1]
+        local r = repl(found[i + 2])
+        local t = type(r)
+        if t ~= "string" and t ~= "number" then
+            error("attempt to use a " .. t .. " value as the replacement of '" .. fname .. "'", 2)
+        end
+        out[#out + 1] = sub(subj, copied + 1, from)
+        out[#out + 1] = r
+        copied = to
+    end
+    out[#out + 1] = sub(subj, copied + 1)
+    return concat(out), n
+end
+
+-- Varargs, so that the C side still tells a missing argument from nil.
+local function re_sub(...)
+    local subj, regex, repl, opts = ...
+    if type(repl) == "function" then
+        return with_function(false, "sub", subj, regex, repl, opts)
+    end
+    return c_sub(...)
+end
+
+local function re_gsub(...)
+    local subj, regex, repl, opts = ...
+    if type(repl) == "function" then
+        return with_function(true, "gsub", subj, regex, repl, opts)
+    end
+    return c_gsub(...)
+end
+
+return re_sub, re_gsub

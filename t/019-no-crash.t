@@ -1,0 +1,231 @@
+use Test::Nginx::Socket::Lua;
+
+# Inputs that once took a worker down. Each block checks the documented
+# outcome (an error or a return value); the runner also fails any block
+# whose error.log shows a worker that exited on a signal.
+
+repeat_each(1);
+no_long_string();
+run_tests();
+
+__DATA__
+
+=== TEST 1: option tables whose __index raises: the metamethod's error reaches pcall
+--- http_config
+    lua_shared_dict d 1m;
+--- config
+    location /t {
+        content_by_lua_block {
+            local bad = setmetatable({}, {__index = function(t, k) error("no field " .. k, 0) end})
+            local sock = ngx.socket.tcp()
+            local calls = {
+                {"capture", function() return ngx.location.capture("/x", bad) end},
+                {"re.match", function() return ngx.re.match("abc", "b", "jo", bad) end},
+                {"re.find", function() return ngx.re.find("abc", "b", "jo", bad) end},
+                {"re.split", function() return require("ngx.re").split("a,b", ",", nil, bad) end},
+                {"socket.connect", function() return ngx.socket.connect("127.0.0.1", 1, bad) end},
+                {"tcpsock:connect", function() return sock:connect("127.0.0.1", 1, bad) end},
+                {"receiveuntil", function() return sock:receiveuntil("--", bad) end},
+            }
+            for _, c in ipairs(calls) do
+                local ok, err = pcall(c[2])
+                ngx.say(c[1], ": ", ok, " ", err)
+            end
+        }
+    }
+    location /x { return 200; }
+--- request
+GET /t
+--- response_body
+capture: false no field args
+re.match: false no field pos
+re.find: false no field pos
+re.split: false no field pos
+socket.connect: false no field pool
+tcpsock:connect: false no field pool
+receiveuntil: false no field inclusive
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: a non-string error value from a metamethod is raised unchanged
+--- config
+    location /t {
+        content_by_lua_block {
+            local e = {code = 42}
+            local bad = setmetatable({}, {__index = function() error(e) end})
+            local ok, err = pcall(ngx.re.match, "abc", "b", "", bad)
+            ngx.say(ok, " ", err == e, " ", type(err) == "table" and err.code)
+            -- __newindex on ctx.pos runs too, as in lua-nginx-module
+            local seen
+            local ctx = setmetatable({}, {__newindex = function(t, k, v) seen = k .. "=" .. v end})
+            ngx.re.find("abc", "c", "", ctx)
+            ngx.say(seen)
+        }
+    }
+--- request
+GET /t
+--- response_body
+false true 42
+pos=4
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: a table that contains itself is refused with "stack overflow"; deep nesting still prints
+--- config
+    location /t {
+        content_by_lua_block {
+            local t = {} t[1] = t
+            ngx.say(select(2, pcall(ngx.say, t)))
+            ngx.say(select(2, pcall(ngx.print, {"a", t})))
+            local sock = ngx.socket.tcp()
+            ngx.say(select(2, pcall(sock.send, sock, t)))
+            local deep = {"x"}
+            for i = 1, 300 do deep = {deep} end
+            ngx.say(deep)
+        }
+    }
+--- request
+GET /t
+--- response_body
+stack overflow
+stack overflow
+stack overflow
+x
+--- no_error_log
+[error]
+
+
+
+=== TEST 4: ngx.log and print run __tostring under protection
+--- config
+    location /t {
+        content_by_lua_block {
+            local raising = setmetatable({}, {__tostring = function() error("tostring failed", 0) end})
+            local fine = setmetatable({}, {__tostring = function() return "custom object" end})
+            ngx.say(select(2, pcall(ngx.log, ngx.WARN, raising)))
+            ngx.say(select(2, pcall(print, raising)))
+            ngx.log(ngx.WARN, "logged: ", fine)
+            ngx.say("done")
+        }
+    }
+--- request
+GET /t
+--- response_body
+tostring failed
+tostring failed
+done
+--- error_log
+logged: custom object
+
+
+
+=== TEST 5: socket methods given another object type as self
+--- http_config
+    lua_shared_dict d 1m;
+--- config
+    location /t {
+        content_by_lua_block {
+            local sock = ngx.socket.tcp()
+            local udp = ngx.socket.udp()
+            local sema = require("ngx.semaphore").new()
+            local dict = ngx.shared.d
+            for _, m in ipairs({"connect", "bind", "close", "send", "receive", "setkeepalive",
+                                "getreusedtimes", "settimeout", "sslhandshake"}) do
+                local ok, err = pcall(sock[m], dict, "127.0.0.1", 80)
+                ngx.say(m, "(dict): ", ok, " ", err)
+            end
+            ngx.say("udp send(dict): ", select(2, pcall(udp.send, dict, "x")))
+            ngx.say("dict get(sock): ", select(2, pcall(dict.get, sock, "k")))
+            ngx.say("dict set(sema): ", select(2, pcall(dict.set, sema, "k", 1)))
+            -- the socket's userdata metatable: its __gc on foreign values
+            local gc = getmetatable(rawget(sock, 1)).__gc
+            gc(dict) gc(sema) gc(newproxy(true)) gc(1)
+            ngx.say("gc survived; dict still works: ", dict:set("k", 1), " ", dict:get("k"))
+        }
+    }
+--- request
+GET /t
+--- response_body
+connect(dict): false bad socket
+bind(dict): false bad socket
+close(dict): false bad socket
+send(dict): false bad socket
+receive(dict): false bad socket
+setkeepalive(dict): false bad socket
+getreusedtimes(dict): false bad socket
+settimeout(dict): false bad socket
+sslhandshake(dict): false bad socket
+udp send(dict): bad socket
+dict get(sock): bad "zone" argument
+dict set(sema): bad "zone" argument
+gc survived; dict still works: true 1
+--- no_error_log
+[error]
+
+
+
+=== TEST 6: ngx.re.gsub and sub call a replacement function that waits
+--- config
+    location /t {
+        content_by_lua_block {
+            local n = 0
+            local out, count = ngx.re.gsub("a1b22c333", "[0-9]+", function(m)
+                ngx.sleep(0.001)
+                n = n + 1
+                return "<" .. m[0] .. ">"
+            end)
+            ngx.say(out, " ", count, " ", n)
+            ngx.say(ngx.re.sub("x=1,y=2", [[(\w)=(\d)]], function(m)
+                ngx.sleep(0)
+                return m[2] .. ":" .. m[1]
+            end))
+            -- the function may itself run ngx.re
+            ngx.say(ngx.re.gsub("ab", "[a-z]", function(m)
+                return ngx.re.sub(m[0], "[a-z]", "[$0]")
+            end))
+            ngx.say(pcall(ngx.re.gsub, "abc", "b", function() return {} end))
+        }
+    }
+--- request
+GET /t
+--- response_body
+a<1>b<22>c<333> 3 3
+1:x,y=21
+[a][b]2
+falseattempt to use a table value as the replacement of 'gsub'
+--- no_error_log
+[error]
+
+
+
+=== TEST 7: waiting inside a callback that C code calls fails cleanly, the request goes on
+--- config
+    location /t {
+        content_by_lua_block {
+            local ok, err = pcall(table.sort, {3, 2, 1}, function(a, b) ngx.sleep(0.001) return a < b end)
+            ngx.say("sort: ", ok, " ", err)
+            ok, err = pcall(string.gsub, "abc", "b", function() ngx.sleep(0.001) return "x" end)
+            ngx.say("string.gsub: ", ok, " ", err)
+            ok, err = pcall(string.gsub, "abc", "b", function()
+                local sock = ngx.socket.tcp()
+                return tostring(sock:connect("127.0.0.1", $TEST_NGINX_SERVER_PORT))
+            end)
+            ngx.say("connect in gsub: ", ok, " ", err)
+            ngx.sleep(0.002)
+            ngx.say("still running")
+        }
+    }
+--- request
+GET /t
+--- response_body
+sort: false attempt to yield across C-call boundary
+string.gsub: false attempt to yield across C-call boundary
+connect in gsub: false attempt to yield across C-call boundary
+still running
+--- no_error_log
+[error]
+

@@ -1,0 +1,31 @@
+use Test::Nginx::Socket::Lua;
+
+# init_by_lua runs while nginx still has the previous cycle as ngx_cycle
+# (at the first start, one with no configuration at all): the APIs it may
+# call must read the cycle being configured.
+
+workers(3);
+repeat_each(1);
+no_long_string();
+run_tests();
+
+__DATA__
+
+=== TEST 1: ngx.worker.count and ngx.config in init_by_lua see the configuration being loaded
+--- http_config
+    init_by_lua_block {
+        init_count = ngx.worker.count()
+        init_prefix = ngx.config.prefix()
+    }
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.say(init_count, " ", ngx.worker.count(), " ", init_prefix == ngx.config.prefix())
+        }
+    }
+--- request
+GET /t
+--- response_body
+3 3 true
+--- no_error_log
+[error]
