@@ -191,16 +191,24 @@ true
 
 
 
-=== TEST 4: a Lua syntax error fails the configuration with the file and line
+=== TEST 4: a Lua syntax error fails the requests that run the code (500), not the configuration
 --- config
     location /t {
         content_by_lua_block {
             local x = = 1
         }
     }
---- must_die
+    location /other {
+        content_by_lua_block { ngx.say("other is fine") }
+    }
+--- request eval
+["GET /t", "GET /other", "GET /t"]
+--- error_code eval
+[500, 200, 500]
+--- response_body_like eval
+["500 Internal Server Error", "other is fine", "500 Internal Server Error"]
 --- error_log eval
-qr/failed to load inlined Lua code: content_by_lua\(nginx\.conf:\d+\):2: unexpected symbol near '='.* in .*nginx\.conf:\d+/
+qr/\[error\] .*failed to load inlined Lua code: content_by_lua\(nginx\.conf:\d+\):2: unexpected symbol near '='/
 
 
 

@@ -513,7 +513,7 @@ X-Failure: next 404
 
 
 
-=== TEST 20: a Lua syntax error in balancer_by_lua_block fails the configuration
+=== TEST 20: a Lua syntax error in balancer_by_lua_block fails the request with 500, not the configuration
 --- http_config
     upstream backend {
         server 0.0.0.1;
@@ -521,7 +521,9 @@ X-Failure: next 404
     }
 --- config
     location /t { proxy_pass http://backend; }
---- must_die
+--- request
+GET /t
+--- error_code: 500
 --- error_log eval
 qr/failed to load inlined Lua code: balancer_by_lua\(nginx\.conf:\d+\):1:/
 

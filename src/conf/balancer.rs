@@ -17,7 +17,6 @@ use super::chunk::{self, LuaCode};
 use super::directives::{cmd, file_path, L, T1};
 use super::{lua_block, MainConf};
 use crate::module::main_conf_cf;
-use crate::runtime::vm;
 
 pub const COMMANDS: [ngx_command_t; 2] = [
     cmd(
@@ -84,13 +83,7 @@ unsafe fn set_inner(cf: *mut ngx_conf_t, cmd: *mut ngx_command_t) -> *mut c_char
             Ok(s) => s,
             Err(e) => return conf_error(cf, &e),
         };
-        let Some(vm) = vm::current() else {
-            return conf_error(cf, "no Lua VM");
-        };
-        match vm.compile(&src, &chunk_name) {
-            Ok(f) => LuaCode::inline(f),
-            Err(e) => return conf_error(cf, &format!("failed to load inlined Lua code: {e}")),
-        }
+        LuaCode::inline(src, chunk_name)
     };
     m.balancers.push((uscf.cast(), code));
     if (*uscf).peer.init_upstream.is_some() {

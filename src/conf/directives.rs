@@ -17,7 +17,6 @@ use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule};
 use super::chunk::{self, FilePath, LuaCode};
 use super::{args, lua_block, LocConf, MainConf};
 use crate::module::main_conf_cf;
-use crate::runtime::vm;
 
 /// Which code slot a `*_by_lua*` directive fills.
 #[derive(Clone, Copy)]
@@ -108,13 +107,7 @@ unsafe fn set_code_inner(cf: *mut ngx_conf_t, cmd: *mut ngx_command_t, conf: *mu
                 },
                 _ => args(cf)[1].as_bytes().to_vec(),
             };
-            let Some(vm) = vm::current() else {
-                return conf_error(cf, "no Lua VM");
-            };
-            match vm.compile(&src, &chunk_name) {
-                Ok(f) => LuaCode::inline(f),
-                Err(e) => return conf_error(cf, &format!("failed to load inlined Lua code: {e}")),
-            }
+            LuaCode::inline(src, chunk_name)
         }
         Form::File => match file_path(cf, args(cf)[1]) {
             Ok(p) => LuaCode::file(p),

@@ -12,7 +12,6 @@ use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
 use super::chunk::{self, LuaCode};
 use super::directives::{cmd, file_path, L, T1};
 use super::{lua_block, LocConf};
-use crate::runtime::vm;
 
 const CTX: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF | NGX_HTTP_LIF_CONF;
 const BLK: u32 = NGX_CONF_BLOCK | NGX_CONF_NOARGS;
@@ -72,13 +71,7 @@ unsafe fn set_filter_inner(cf: *mut ngx_conf_t, cmd: *mut ngx_command_t, lcf: &m
         } else {
             arg(cf, 1).as_bytes().to_vec()
         };
-        let Some(vm) = vm::current() else {
-            return conf_error(cf, "no Lua VM");
-        };
-        match vm.compile(&src, &chunk_name) {
-            Ok(f) => LuaCode::inline(f),
-            Err(e) => return conf_error(cf, &format!("failed to load inlined Lua code: {e}")),
-        }
+        LuaCode::inline(src, chunk_name)
     };
     let slot = if (*cmd).offset == HEADER {
         &mut lcf.header_filter

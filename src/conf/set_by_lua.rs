@@ -22,7 +22,6 @@ use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
 use super::chunk::{self, LuaCode};
 use super::directives::{cmd, L, T1};
 use super::lua_block;
-use crate::runtime::vm;
 
 extern "C" {
     static mut ngx_http_rewrite_module: ngx_module_t;
@@ -110,13 +109,7 @@ unsafe fn set_inner(cf: *mut ngx_conf_t, cmd: *mut ngx_command_t) -> *mut c_char
         } else {
             (args[2].as_bytes().to_vec(), &args[3..])
         };
-        let Some(vm) = vm::current() else {
-            return conf_error(cf, "no Lua VM");
-        };
-        match vm.compile(&src, &chunk_name) {
-            Ok(f) => (LuaCode::inline(f), extra),
-            Err(e) => return conf_error(cf, &format!("failed to load inlined Lua code: {e}")),
-        }
+        (LuaCode::inline(src, chunk_name), extra)
     };
     let mut cvs = Vec::with_capacity(extra.len());
     for a in extra {

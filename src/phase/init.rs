@@ -59,7 +59,7 @@ pub unsafe fn run_code(lmcf: &mut MainConf) -> Result<(), String> {
         return Ok(());
     }
     let func = match &code.0.source {
-        Source::Inline => Ok(code.0.func.get()),
+        Source::Inline { .. } => super::inline_func(vm, &code),
         Source::File(FilePath::Fixed(p)) => vm.load_file(p, true),
         Source::File(FilePath::Complex(_)) => Err("variables are not allowed in init_by_lua_file".into()),
     };

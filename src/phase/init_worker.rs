@@ -12,7 +12,7 @@ use crate::runtime::run_sync;
 fn run_code(lmcf: &MainConf, code: &LuaCode, phase: Phase, what: &str) {
     let Some(vm) = lmcf.vm.as_ref() else { return };
     let func = match &code.0.source {
-        Source::Inline => Ok(code.0.func.get()),
+        Source::Inline { .. } => super::inline_func(vm, code),
         Source::File(FilePath::Fixed(p)) => vm.load_file(p, true),
         Source::File(FilePath::Complex(_)) => Err(format!("variables are not allowed in {what}_file")),
     };

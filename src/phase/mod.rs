@@ -35,7 +35,7 @@ use crate::runtime::vm;
 pub fn resolve(r: *mut ngx_http_request_t, code: &LuaCode) -> Result<(i32, bool), String> {
     let vm = vm::current().ok_or("no Lua VM")?;
     let path = match &code.0.source {
-        Source::Inline => return Ok((code.0.func.get(), false)),
+        Source::Inline { .. } => return inline_func(vm, code).map(|f| (f, false)),
         Source::File(FilePath::Fixed(p)) => p.clone(),
         // SAFETY: r is live and cv was compiled for its configuration.
         Source::File(FilePath::Complex(cv)) => unsafe {
@@ -52,6 +52,22 @@ pub fn resolve(r: *mut ngx_http_request_t, code: &LuaCode) -> Result<(i32, bool)
             e
         )
     })
+}
+
+/// The function of inline code, compiled at its first use and kept.
+pub fn inline_func(vm: &vm::Vm, code: &LuaCode) -> Result<i32, String> {
+    let Source::Inline { code: src, name } = &code.0.source else {
+        return Err("not inline code".into());
+    };
+    let f = code.0.func.get();
+    if f != crate::runtime::lua::ffi::LUA_NOREF {
+        return Ok(f);
+    }
+    let f = vm
+        .compile(src, name)
+        .map_err(|e| format!("failed to load inlined Lua code: {e}"))?;
+    code.0.func.set(f);
+    Ok(f)
 }
 
 /// Runs `code` as the entry thread of `phase` for the request of `ctx`.

@@ -18,5 +18,6 @@ pub mod socket_pool;
 pub mod tcp_sock;
 pub mod tcp_tls;
 pub mod timer_wait;
+pub mod traceback;
 pub mod vm;
 pub mod write_wait;

@@ -206,14 +206,11 @@ unsafe fn resume_raw(co: *mut lua_State, nargs: c_int) -> Resumed {
         }
         ffi::LUA_OK => Resumed::Finished,
         _ => {
+            // Only a string (or number) says what happened, as in
+            // lua-nginx-module's log line.
             let msg = match to_bytes(co, -1) {
                 Some(b) => String::from_utf8_lossy(b).into_owned(),
-                None if ffi::lua_isnil(co, -1) != 0 => "unknown reason".to_string(),
-                None => format!(
-                    "{}: {:p}",
-                    super::lua::type_name(co, -1),
-                    ffi::lua_topointer(co, -1)
-                ),
+                None => "unknown reason".to_string(),
             };
             Resumed::Failed(msg)
         }
@@ -358,18 +355,20 @@ fn control_outcome(ctx: &mut RequestCtx) -> Option<Outcome> {
 }
 
 fn log_thread_error(ctx: &RequestCtx, co: *mut lua_State, msg: &str, entry: bool) {
-    let Some(vm) = vm::current() else { return };
-    let main = vm.main();
-    // SAFETY: `co` is dead with its frames kept; `main` is idle, and its
-    // stack is balanced below.
-    let tb = unsafe {
-        ffi::luaL_traceback(main, co, std::ptr::null(), 0);
-        let tb = to_bytes(main, -1)
-            .map(|b| String::from_utf8_lossy(b).into_owned())
-            .unwrap_or_default();
-        ffi::lua_pop(main, 1);
-        tb
-    };
+    // The failed coroutine, then the parents still running, as
+    // lua-nginx-module shows them.
+    let mut chain = vec![co];
+    let mut parent = ctx
+        .threads
+        .iter()
+        .find(|t| t.co == co)
+        .map_or(std::ptr::null_mut(), |t| t.parent);
+    while let Some(p) = ctx.threads.iter().find(|t| t.co == parent && !t.done) {
+        chain.push(p.co);
+        parent = p.parent;
+    }
+    // SAFETY: `co` is dead with its frames kept; its parents are live.
+    let tb = unsafe { super::traceback::format(&chain) };
     let kind = if entry { "entry" } else { "user" };
     let text = format!("lua {kind} thread aborted: runtime error: {msg}\n{tb}");
     log::error(request_log(ctx), NGX_LOG_ERR, text.as_bytes());

@@ -1,0 +1,59 @@
+//! The "stack traceback:" that lua-nginx-module logs when a thread dies:
+//! its own format (Lua 5.1's wording, one section per coroutine, from the
+//! one that failed up through its living parents), not LuaJIT's.
+
+use std::ffi::{c_int, CStr};
+use std::fmt::Write;
+
+use super::lua::{ffi, lua_State};
+
+/// Frames shown per coroutine before "...".
+const MAX_DEPTH: c_int = 22;
+/// Coroutines shown at most.
+const MAX_COROUTINES: usize = 5;
+
+/// The traceback of `chain`: the coroutine that failed, then its parents.
+///
+/// # Safety
+/// Each state must be a live (or dead but not collected) coroutine.
+pub unsafe fn format(chain: &[*mut lua_State]) -> String {
+    let mut out = String::from("stack traceback:");
+    for (id, &co) in chain.iter().take(MAX_COROUTINES).enumerate() {
+        let _ = write!(out, "\ncoroutine {id}:");
+        frames(co, &mut out);
+    }
+    out
+}
+
+unsafe fn frames(co: *mut lua_State, out: &mut String) {
+    let mut ar: ffi::lua_Debug = std::mem::zeroed();
+    let mut level = 0;
+    while ffi::lua_getstack(co, level, &mut ar) != 0 {
+        level += 1;
+        if level > MAX_DEPTH {
+            out.push_str("\n\t...");
+            return;
+        }
+        ffi::lua_getinfo(co, c"Snl".as_ptr(), &mut ar);
+        let src = CStr::from_ptr(ar.short_src.as_ptr()).to_string_lossy();
+        let _ = write!(out, "\n\t{src}:");
+        if ar.currentline > 0 {
+            let _ = write!(out, "{}:", ar.currentline);
+        }
+        let named = !ar.namewhat.is_null() && *ar.namewhat != 0;
+        let what = if ar.what.is_null() { 0 } else { *ar.what as u8 };
+        if named && !ar.name.is_null() {
+            let _ = write!(
+                out,
+                " in function '{}'",
+                CStr::from_ptr(ar.name).to_string_lossy()
+            );
+        } else if what == b'm' {
+            out.push_str(" in main chunk");
+        } else if what == b'C' || what == b't' {
+            out.push_str(" ?");
+        } else {
+            let _ = write!(out, " in function <{src}:{}>", ar.linedefined);
+        }
+    }
+}

@@ -1,0 +1,127 @@
+use Test::Nginx::Socket::Lua;
+
+# What a dying thread writes to error.log, in lua-nginx-module's format:
+# users grep for these lines.
+
+repeat_each(1);
+no_long_string();
+run_tests();
+
+__DATA__
+
+=== TEST 1: the traceback names functions as Lua 5.1 does, under "coroutine 0:"
+--- config
+    location /t {
+        content_by_lua_block {
+            local function inner()
+                return undefined_function(1)
+            end
+            local function outer()
+                inner()
+            end
+            outer()
+        }
+    }
+--- request
+GET /t
+--- error_code: 500
+--- error_log eval
+[
+qr/\[error\] .*lua entry thread aborted: runtime error: content_by_lua\(nginx\.conf:\d+\):3: attempt to call global 'undefined_function' \(a nil value\)$/,
+qr/^stack traceback:$/,
+qr/^coroutine 0:$/,
+qr/^\tcontent_by_lua\(nginx\.conf:\d+\): in function 'inner'$/,
+qr/^\tcontent_by_lua\(nginx\.conf:\d+\):6: in function 'outer'$/,
+qr/^\tcontent_by_lua\(nginx\.conf:\d+\):8: in main chunk, client: /,
+]
+
+
+
+=== TEST 2: an error value that is not a string is "unknown reason"
+--- config
+    location /t {
+        content_by_lua_block {
+            local what = ngx.var.arg_what
+            if what == "nil" then error(nil) end
+            error({code = 1})
+        }
+    }
+--- request eval
+["GET /t?what=nil", "GET /t?what=table"]
+--- error_code eval
+[500, 500]
+--- error_log
+lua entry thread aborted: runtime error: unknown reason
+--- no_error_log
+table: 0x
+
+
+
+=== TEST 3: a failed light thread shows its parent, still running, as coroutine 1
+--- config
+    location /t {
+        content_by_lua_block {
+            local function worker()
+                ngx.sleep(0.001)
+                error("worker failed")
+            end
+            local function start()
+                return ngx.thread.spawn(worker)
+            end
+            local t = start()
+            local ok, err = ngx.thread.wait(t)
+            ngx.say(ok, " ", err)
+        }
+    }
+--- request
+GET /t
+--- response_body_like
+^false content_by_lua\(nginx\.conf:\d+\):4: worker failed$
+--- error_log eval
+[
+qr/lua user thread aborted: runtime error: content_by_lua\(nginx\.conf:\d+\):4: worker failed$/,
+qr/^\t\[C\]: in function 'error'$/,
+qr/^\tcontent_by_lua\(nginx\.conf:\d+\):4: in function <content_by_lua\(nginx\.conf:\d+\):2>$/,
+qr/^coroutine 1:$/,
+qr/^\t\[C\]: in function 'wait'$/,
+qr/^\tcontent_by_lua\(nginx\.conf:\d+\):10: in main chunk, client: /,
+]
+
+
+
+=== TEST 4: deep stacks stop after 22 frames with "..."
+--- config
+    location /t {
+        content_by_lua_block {
+            local function dive(n)
+                if n == 0 then error("bottom") end
+                local r = dive(n - 1)
+                return r
+            end
+            dive(30)
+        }
+    }
+--- request
+GET /t
+--- error_code: 500
+--- grep_error_log eval: qr/in function 'dive'|^\t\.\.\.,/
+--- grep_error_log_out eval
+"in function 'dive'\n" x 21 . "\t...,\n"
+
+
+
+=== TEST 5: chunk names: a long included file keeps its end after "..."
+--- config
+    location /t {
+        include $TEST_NGINX_SERVER_ROOT/html/a_rather_long_file_name_for_the_chunk_name_rule.conf;
+    }
+--- user_files
+>>> a_rather_long_file_name_for_the_chunk_name_rule.conf
+content_by_lua_block {
+    error("where am I")
+}
+--- request
+GET /t
+--- error_code: 500
+--- error_log eval
+qr/runtime error: content_by_lua\(\.\.\.file_name_for_the_chunk_name_rule\.conf:1\):2: where am I/
