@@ -189,6 +189,8 @@ timer
     location /t {
         content_by_lua_block {
             ngx.say(select(2, pcall(ngx.timer.at, 1, "not a function")))
+            ngx.say(select(2, pcall(ngx.timer.every, 0, function() end)))
+            -- as lua-nginx-module: a negative delay is a timer due at once
             ngx.say(select(2, pcall(ngx.timer.at, -1, function() end)))
         }
     }
@@ -196,7 +198,8 @@ timer
 GET /t
 --- response_body_like chop
 bad argument #2 to 'at' \(function expected, got string\)
-.*bad argument #1 to 'at'
+.*delay cannot be zero
+1$
 
 
 

@@ -147,7 +147,7 @@ GET /t
 --- response_body
 falseAPI disabled in the context of content_by_lua* (jump is only allowed in rewrite_by_lua*)
 falseattempt to use zero-length uri
-falseunsafe byte "0x0d" in uri "/a??b"
+falseunsafe byte "0x0d" in uri "/a\x0D\x0Ab" (maybe you want to set the 'binary' argument?)
 true
 true
 falsebad argument #1 to 'set_uri_args' (string, number, or table expected, but got function)

@@ -2,7 +2,10 @@
 
 use nginx_sys::{ngx_list_push, ngx_pnalloc, ngx_str_t, NGX_LOG_ERR};
 
+use crate::glue::cconv;
+use crate::glue::escape::{escape_args, escape_log, unsafe_uri_byte};
 use crate::glue::log as nlog;
+use crate::glue::uri;
 use crate::lua_fns;
 use crate::runtime::ctx::{self, RequestCtx};
 use crate::runtime::lua::{check_bytes, check_number, ffi, lua_State, push_bytes, set_fn, LuaRet};
@@ -59,7 +62,12 @@ unsafe fn exit_impl(l: *mut lua_State) -> LuaRet {
     if ffi::lua_gettop(l) != 1 {
         return Err("expecting one argument".into());
     }
-    let status = check_number(l, 1, "exit")? as isize;
+    // An FFI `int` in lua-nginx-module: 2^31 and beyond become INT_MIN,
+    // which ends the request without a response, not a status line.
+    let status = cconv::int32(check_number(l, 1, "exit")?) as isize;
+    if status == nginx_sys::NGX_AGAIN as isize || status == nginx_sys::NGX_DONE as isize {
+        return Err("bad argument to 'ngx.exit': does not accept NGX_AGAIN or NGX_DONE".into());
+    }
     let ctx = ctx::request()?;
     if p == Phase::Timer {
         ctx.exit_code = Some(status);
@@ -97,10 +105,10 @@ unsafe fn exec_impl(l: *mut lua_State) -> LuaRet {
     if uri.is_empty() {
         return Err("The uri argument is empty".into());
     }
-    let (path, mut args) = match uri.iter().position(|&c| c == b'?') {
-        Some(i) if uri[0] != b'@' => (uri[..i].to_vec(), uri[i + 1..].to_vec()),
-        _ => (uri.clone(), Vec::new()),
-    };
+    // nginx's own check, as lua-nginx-module runs it: no NUL, no ".."
+    // segment (the static module would serve files above the root).
+    let (path, query) = uri::split_safe(ctx.r, &uri, true).ok_or("unsafe uri")?;
+    let mut args = query.as_bytes().to_vec();
     if n == 2 {
         let extra = match ffi::lua_type(l, 2) {
             ffi::LUA_TNIL => Vec::new(),
@@ -115,10 +123,13 @@ unsafe fn exec_impl(l: *mut lua_State) -> LuaRet {
             args.extend_from_slice(&extra);
         }
     }
+    // The query may reach a proxied request line: escaped as set_uri_args
+    // escapes strings (lua-nginx-module passes it raw).
+    let args = escape_args(&args);
     if (*ctx.r).header_sent() != 0 {
         return Err("attempt to call ngx.exec after sending out response headers".into());
     }
-    ctx.exec = Some((pool_str(ctx, &path)?, pool_str(ctx, &args)?));
+    ctx.exec = Some((path, pool_str(ctx, &args)?));
     yield_wait(l)
 }
 
@@ -141,19 +152,6 @@ unsafe fn encode_args_table(l: *mut lua_State, idx: i32) -> Result<Vec<u8>, Stri
     Ok(v)
 }
 
-/// Percent-encodes bytes that must not reach a header value raw.
-fn escape_header_value(v: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(v.len());
-    for &c in v {
-        if c < 0x20 || c == 0x7f {
-            out.extend_from_slice(format!("%{c:02X}").as_bytes());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 unsafe fn redirect_impl(l: *mut lua_State) -> LuaRet {
     phase::check(REQUEST_YIELDABLE)?;
     let n = ffi::lua_gettop(l);
@@ -161,7 +159,7 @@ unsafe fn redirect_impl(l: *mut lua_State) -> LuaRet {
         return Err(format!("expecting one or two arguments, but got {n}"));
     }
     let ctx = ctx::request()?;
-    let uri = escape_header_value(check_bytes(l, 1, "redirect")?);
+    let uri = check_bytes(l, 1, "redirect")?.to_vec();
     let status = if n == 2 {
         check_number(l, 2, "redirect")? as isize
     } else {
@@ -173,6 +171,14 @@ unsafe fn redirect_impl(l: *mut lua_State) -> LuaRet {
     let r = ctx.r;
     if (*r).header_sent() != 0 {
         return Err("attempt to call ngx.redirect after sending out the headers".into());
+    }
+    // A CR or LF would split the Location header: refused, as
+    // lua-nginx-module refuses it.
+    if let Some(c) = unsafe_uri_byte(&uri) {
+        return Err(format!(
+            "unsafe byte \"0x{c:02x}\" in redirect uri \"{}\"",
+            escape_log(&uri)
+        ));
     }
     let value = pool_str(ctx, &uri)?;
     let h = ngx_list_push(&mut (*r).headers_out.headers) as *mut nginx_sys::ngx_table_elt_t;
@@ -186,7 +192,11 @@ unsafe fn redirect_impl(l: *mut lua_State) -> LuaRet {
     };
     (*h).value = value;
     (*h).lowcase_key = c"location".as_ptr() as *mut u8;
-    (*r).headers_out.location = h;
+    // As lua-nginx-module: only a URI that does not start with "/" becomes
+    // `headers_out.location`, so nginx leaves a relative one relative.
+    if uri.first().is_some_and(|&c| c != b'/') {
+        (*r).headers_out.location = h;
+    }
     (*r).headers_out.status = status as _;
     ctx.exit_code = Some(status);
     yield_wait(l)

@@ -106,9 +106,14 @@ unsafe fn write(l: *mut lua_State, level: u32, first: c_int, fname: &str) -> Lua
 }
 
 unsafe fn log_impl(l: *mut lua_State) -> LuaRet {
-    let level = check_number(l, 1, "log")? as i64;
+    // luaL_checkint's conversion: the level is an int, so 2^32 + 4 is 4.
+    let level = crate::glue::cconv::lua_int(check_number(l, 1, "log")?);
     if !(0..=8).contains(&level) {
-        return Err(format!("bad log level: {level}"));
+        return Err(crate::runtime::lua::bad_arg(
+            1,
+            "log",
+            &format!("bad log level: {level}"),
+        ));
     }
     write(l, level as u32, 2, "log")
 }

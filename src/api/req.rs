@@ -9,7 +9,7 @@ use nginx_sys::{ngx_http_request_t, ngx_str_t};
 use crate::glue::headers::elts;
 use crate::lua_fns;
 use crate::runtime::ctx;
-use crate::runtime::lua::{check_number, ffi, lua_State, push_bytes, set_fn, LuaRet};
+use crate::runtime::lua::{ffi, lua_State, push_bytes, set_fn, LuaRet};
 use crate::runtime::phase;
 
 lua_fns! {
@@ -86,7 +86,10 @@ unsafe fn set_method_impl(l: *mut lua_State) -> LuaRet {
         return Err("expecting one argument".into());
     }
     let r = request()?;
-    let m = check_number(l, 1, "set_method")? as i64;
+    if ffi::lua_type(l, 1) != ffi::LUA_TNUMBER {
+        return Err("bad method number".into());
+    }
+    let m = ffi::lua_tonumber(l, 1) as i64;
     let Some(&(bit, name)) = METHODS.iter().find(|(b, _)| *b as i64 == m) else {
         return Err(format!("unsupported HTTP method: {m}"));
     };

@@ -4,7 +4,7 @@ use std::ffi::c_int;
 
 use super::req::{push_req_table, request};
 use super::string::{encode_table, max_arg, push_args_table};
-use crate::glue::escape::parse_args;
+use crate::glue::escape::{escape_args, escape_log, parse_args, unsafe_uri_byte};
 use crate::glue::headers::pool_str;
 use crate::lua_fns;
 use crate::runtime::ctx;
@@ -80,7 +80,10 @@ unsafe fn set_uri_args_impl(l: *mut lua_State) -> LuaRet {
     }
     let r = request()?;
     let args = match ffi::lua_type(l, 1) {
-        ffi::LUA_TNUMBER | ffi::LUA_TSTRING => check_bytes(l, 1, "set_uri_args")?.to_vec(),
+        ffi::LUA_TNUMBER => check_bytes(l, 1, "set_uri_args")?.to_vec(),
+        // Escaped as lua-nginx-module does, so the query cannot split the
+        // request line of a proxied request.
+        ffi::LUA_TSTRING => escape_args(check_bytes(l, 1, "set_uri_args")?),
         ffi::LUA_TTABLE => encode_table(l, 1)?,
         _ => {
             return Err(format!(
@@ -108,10 +111,10 @@ unsafe fn set_uri_impl(l: *mut lua_State) -> LuaRet {
     let jump = n >= 2 && ffi::lua_toboolean(l, 2) != 0;
     let binary = n >= 3 && ffi::lua_toboolean(l, 3) != 0;
     if !binary {
-        if let Some(&c) = uri.iter().find(|&&c| c < 0x20 || c == 0x7f) {
+        if let Some(c) = unsafe_uri_byte(&uri) {
             return Err(format!(
-                "unsafe byte \"0x{c:02x}\" in uri \"{}\"",
-                String::from_utf8_lossy(&uri)
+                "unsafe byte \"0x{c:02x}\" in uri \"{}\" (maybe you want to set the 'binary' argument?)",
+                escape_log(&uri)
             ));
         }
     }
@@ -122,8 +125,15 @@ unsafe fn set_uri_impl(l: *mut lua_State) -> LuaRet {
         ));
     }
     (*r).uri = pool_str((*r).pool, &uri).ok_or("no memory")?;
+    // As lua-nginx-module: an internal URI, which proxy_pass escapes
+    // (ngx_escape_uri) before it goes into the upstream request line, so
+    // a "binary" URI cannot split it.
+    (*r).set_internal(1);
     (*r).set_valid_unparsed_uri(0);
+    nginx_sys::ngx_http_set_exten(r);
     if !jump {
+        (*r).set_valid_location(0);
+        (*r).set_uri_changed(0);
         return Ok(0);
     }
     // Like `rewrite ... last`: nginx finds the location again once the

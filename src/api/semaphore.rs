@@ -7,6 +7,7 @@ use std::ffi::{c_int, c_void, CStr};
 use std::mem::MaybeUninit;
 use std::rc::Rc;
 
+use crate::glue::cconv;
 use crate::lua_fns;
 use crate::runtime::ctx;
 use crate::runtime::lua::{bad_arg, ffi, lua_State, push_bytes, push_cstr, set_fn, type_name, LuaRet};
@@ -114,11 +115,13 @@ unsafe fn wait_impl(l: *mut lua_State) -> LuaRet {
     let Some(secs) = opt_number(l, 2, "wait")? else {
         return Err(arg_error(l, 2, "wait", "number expected, got nil"));
     };
-    // Whole milliseconds, as lua-nginx-module passes them to C.
-    let ms = (secs * 1000.0).min(i32::MAX as f64) as i64;
-    if ms < 0 {
+    if secs * 1000.0 < 0.0 {
         return Err("no negative number".into());
     }
+    // lua-resty-core passes the milliseconds as a C `int`: NaN, infinity
+    // and 2^31 ms or more become INT_MIN, whose timer is due at once, so
+    // such a wait times out instead of hanging.
+    let ms = cconv::int32(secs * 1000.0);
     if let Err(e) = phase::check(YIELDABLE) {
         ffi::lua_pushnil(l);
         push_bytes(l, e.as_bytes());
@@ -139,7 +142,13 @@ unsafe fn wait_impl(l: *mut lua_State) -> LuaRet {
         return Err("no request thread to suspend".into());
     };
     let co = t.co;
-    t.wait = Some(sema.enqueue(ctx_ptr, co, ms as nginx_sys::ngx_msec_t));
+    // `(ngx_msec_t) wait_ms`: a negative int sign-extends into the past,
+    // a timer due at once.
+    t.wait = Some(sema.enqueue(
+        ctx_ptr,
+        co,
+        cconv::timer_delay(ms as i64) as nginx_sys::ngx_msec_t,
+    ));
     drop(sema);
     yield_wait(l)
 }

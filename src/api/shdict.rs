@@ -198,14 +198,10 @@ unsafe fn opt_number(l: *mut lua_State, idx: c_int) -> Result<Option<f64>, Strin
 }
 
 /// Seconds (float) to whole milliseconds, as lua-resty-core's `exptime * 1000`
-/// passed to a C `long`.
+/// passed to a C `long`; 0 (no expiry) unless positive, so NaN, infinity
+/// and other values out of the `long` range never expire, as there.
 fn to_ms(secs: f64) -> u64 {
-    let ms = secs * 1000.0;
-    if ms >= 1.0 {
-        ms as u64
-    } else {
-        0
-    }
+    crate::glue::cconv::int64(secs * 1000.0).max(0) as u64
 }
 
 fn get_impl(l: *mut lua_State) -> LuaRet {
@@ -297,7 +293,8 @@ unsafe fn store_common(l: *mut lua_State, op: StoreOp) -> LuaRet {
     let (_, dict) = zone_arg(l)?;
     let exptime = match opt_number(l, 4) {
         Ok(None) => 0.0,
-        Ok(Some(e)) if e >= 0.0 => e,
+        // NaN passes lua-resty-core's `exptime < 0` check (then means no expiry).
+        Ok(Some(e)) if e >= 0.0 || e.is_nan() => e,
         _ => return Err("bad \"exptime\" argument".into()),
     };
     let flags = match opt_number(l, 5) {

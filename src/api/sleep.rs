@@ -1,5 +1,6 @@
 //! ngx.sleep(seconds).
 
+use crate::glue::cconv;
 use crate::lua_fns;
 use crate::runtime::ctx;
 use crate::runtime::lua::{check_number, ffi, lua_State, set_fn, LuaRet};
@@ -17,15 +18,19 @@ pub unsafe fn install(l: *mut lua_State) {
 
 unsafe fn sleep_impl(l: *mut lua_State) -> LuaRet {
     phase::check(YIELDABLE)?;
-    if ffi::lua_gettop(l) != 1 {
-        return Err("attempt to pass 0 or more than 1 arguments".into());
+    let n = ffi::lua_gettop(l);
+    if n != 1 {
+        return Err(format!("attempt to pass {n} arguments, but accepted 1"));
     }
-    let secs = check_number(l, 1, "sleep")?;
-    if secs < 0.0 {
-        return Err("invalid sleep duration \"".to_string() + &secs.to_string() + "\"");
+    // lua-nginx-module's `(ngx_int_t) (secs * 1000)`: NaN and infinities
+    // become the most negative integer and are refused like -1; the
+    // message shows the low 32 bits, as its "%d" does.
+    let delay = cconv::int64(check_number(l, 1, "sleep")? * 1000.0);
+    if delay < 0 {
+        return Err(format!("invalid sleep duration \"{}\"", delay as i32));
     }
     let ctx = ctx::request()?;
-    let ms = (secs * 1000.0 + 0.5) as nginx_sys::ngx_msec_t;
+    let ms = cconv::timer_delay(delay) as nginx_sys::ngx_msec_t;
     let ctx_ptr: *mut ctx::RequestCtx = ctx;
     let Some(t) = ctx.running_thread() else {
         return Err("no request thread to suspend".into());

@@ -411,16 +411,18 @@ unsafe fn until_iter_impl(l: *mut lua_State) -> LuaRet {
 pub(crate) unsafe fn timeout_arg(
     l: *mut lua_State,
     idx: c_int,
-    fname: &str,
+    _fname: &str,
 ) -> Result<Option<ngx_msec_t>, String> {
     if ffi::lua_type(l, idx) == ffi::LUA_TNIL || ffi::lua_type(l, idx) == ffi::LUA_TNONE {
         return Ok(None);
     }
-    let v = check_number(l, idx, fname)?;
-    if v < 0.0 {
-        return Err(bad_arg(idx, fname, "bad timeout value"));
+    // lua-nginx-module's `(ngx_int_t) lua_tonumber(L, n)`, refused outside
+    // [0, 2^31): NaN and infinities too (a non-number is 0, the default).
+    let v = crate::glue::cconv::int64(ffi::lua_tonumber(l, idx));
+    if v >> 31 != 0 {
+        return Err("bad timeout value".into());
     }
-    Ok((v > 0.0).then_some(v as ngx_msec_t))
+    Ok((v > 0).then_some(v as ngx_msec_t))
 }
 
 pub(crate) unsafe fn settimeout_impl(l: *mut lua_State) -> LuaRet {

@@ -4,8 +4,9 @@
 use std::ffi::CStr;
 
 use super::socket_tcp::{
-    bind_impl, busy, close_impl, finish_step, method, new_object, send_impl, settimeout_impl, socket_table,
+    bind_impl, busy, close_impl, finish_step, method, new_object, send_impl, sock_at, socket_table,
 };
+use crate::glue::cconv;
 use crate::lua_fns;
 use crate::runtime::lua::{check_bytes, check_number, ffi, lua_State, set_fn, LuaRet};
 use crate::runtime::phase::{self, YIELDABLE};
@@ -21,7 +22,7 @@ lua_fns! {
     setpeername => setpeername_impl,
     receive => receive_impl,
     send => send_impl,
-    settimeout => settimeout_impl,
+    settimeout => udp_settimeout_impl,
     close => close_impl,
     bind => bind_impl,
 }
@@ -46,6 +47,22 @@ pub unsafe fn install(l: *mut lua_State) {
     socket_table(l);
     set_fn(l, -1, c"udp", udp);
     ffi::lua_pop(l, 1);
+}
+
+/// lua-nginx-module's UDP `settimeout` has no range check, unlike TCP's:
+/// anything not positive (NaN, negative, a non-number) means the
+/// configured default.
+unsafe fn udp_settimeout_impl(l: *mut lua_State) -> LuaRet {
+    let s = sock_at(l, 1, "settimeout")?;
+    let n = ffi::lua_gettop(l);
+    if n != 2 {
+        return Err(format!(
+            "ngx.socket settimeout: expecting at least 2 arguments (including the object) but seen {n}"
+        ));
+    }
+    let v = cconv::int64(ffi::lua_tonumber(l, 2));
+    s.timeouts = [(v > 0).then_some(cconv::timer_delay(v) as nginx_sys::ngx_msec_t); 3];
+    Ok(0)
 }
 
 unsafe fn udp_impl(l: *mut lua_State) -> LuaRet {

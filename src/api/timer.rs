@@ -2,6 +2,7 @@
 //! ngx.timer.pending_count.
 
 use crate::conf::MainConf;
+use crate::glue::cconv;
 use crate::glue::fake_request::ConfRef;
 use crate::lua_fns;
 use crate::module::{main_conf, main_conf_cycle};
@@ -41,10 +42,14 @@ unsafe fn create(l: *mut lua_State, fname: &str, repeat: bool) -> LuaRet {
         return Err("API disabled in the context of init_by_lua*".into());
     }
     let n = ffi::lua_gettop(l);
-    let delay = check_number(l, 1, fname)?;
-    if delay < 0.0 || (repeat && delay == 0.0) {
-        return Err(bad_arg(1, fname, "delay must be positive"));
+    // lua-nginx-module's `(ngx_msec_t) (secs * 1000)`: a negative, NaN or
+    // infinite delay wraps to a timer that is due, so the callback runs at
+    // once (an infinite one becomes 0, refused by `every`).
+    let ms = cconv::msec(check_number(l, 1, fname)? * 1000.0);
+    if repeat && ms == 0 {
+        return Err("delay cannot be zero".into());
     }
+    let ms = cconv::timer_delay(ms as i64) as nginx_sys::ngx_msec_t;
     if ffi::lua_type(l, 2) != ffi::LUA_TFUNCTION {
         let got = if n < 2 {
             "no value".to_string()
@@ -79,7 +84,6 @@ unsafe fn create(l: *mut lua_State, fname: &str, repeat: bool) -> LuaRet {
         ffi::lua_rawseti(l, -2, (i - 1) as _);
     }
     let call = ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX);
-    let ms = (delay * 1000.0 + 0.5) as nginx_sys::ngx_msec_t;
     timer::arm(ms, call, nargs, repeat, conf, lmcf.max_running_timers());
     ffi::lua_pushinteger(l, 1);
     Ok(1)

@@ -75,6 +75,39 @@ pub fn escape_header_value(s: &[u8]) -> Vec<u8> {
     escape_with(s, header_value_unsafe)
 }
 
+/// What lua-nginx-module escapes in a query string given as a Lua string
+/// (`ngx.req.set_uri_args("...")`): controls, space and DEL, the bytes that
+/// would end or split the request line sent upstream. Everything else,
+/// `&`, `=`, `%` and 8-bit bytes included, passes as it is.
+fn args_unsafe(c: u8) -> bool {
+    c <= 0x20 || c == 0x7f
+}
+
+/// A query string from Lua made safe for a request line (see `args_unsafe`).
+pub fn escape_args(s: &[u8]) -> Vec<u8> {
+    escape_with(s, args_unsafe)
+}
+
+/// The first byte lua-nginx-module refuses in a URI given to
+/// `ngx.req.set_uri` or `ngx.redirect`: controls other than TAB, and DEL.
+pub fn unsafe_uri_byte(s: &[u8]) -> Option<u8> {
+    s.iter().copied().find(|&c| (c < 0x20 && c != b'\t') || c == 0x7f)
+}
+
+/// A string as lua-nginx-module quotes it in an error message: controls,
+/// double quote, backslash and bytes from DEL up become `\xHH`.
+pub fn escape_log(s: &[u8]) -> String {
+    let mut out = String::with_capacity(s.len());
+    for &c in s {
+        if !(0x20..0x7f).contains(&c) || c == b'"' || c == b'\\' {
+            out.push_str(&format!("\\x{c:02X}"));
+        } else {
+            out.push(c as char);
+        }
+    }
+    out
+}
+
 fn hex_val(c: u8) -> Option<u8> {
     match c {
         b'0'..=b'9' => Some(c - b'0'),

@@ -97,32 +97,6 @@ pub unsafe fn push(
     Some(h)
 }
 
-/// Replaces the contents of `list` with copies of `items` (one new part).
-/// Pointers into the old elements are stale afterwards.
-///
-/// # Safety
-/// `pool` and `list` must be live.
-pub unsafe fn replace_all(
-    pool: *mut ngx_pool_t,
-    list: *mut ngx_list_t,
-    items: &[ngx_table_elt_t],
-) -> Option<()> {
-    let nalloc = (items.len() + 8).max(20);
-    let e = ngx_palloc(pool, nalloc * size_of::<ngx_table_elt_t>()) as *mut ngx_table_elt_t;
-    if e.is_null() {
-        return None;
-    }
-    ptr::copy_nonoverlapping(items.as_ptr(), e, items.len());
-    (*list).part.elts = e.cast();
-    (*list).part.nelts = items.len();
-    (*list).part.next = ptr::null_mut();
-    (*list).last = &mut (*list).part;
-    (*list).size = size_of::<ngx_table_elt_t>();
-    (*list).nalloc = nalloc;
-    (*list).pool = pool;
-    Some(())
-}
-
 /// Resets an array of `ngx_table_elt_t *` to hold `items`.
 ///
 /// # Safety

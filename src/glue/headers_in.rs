@@ -6,11 +6,12 @@
 use std::ptr;
 
 use nginx_sys::{
-    ngx_atoof, ngx_http_headers_in_t, ngx_http_request_t, ngx_pool_t, ngx_str_t, ngx_table_elt_t,
+    ngx_atoof, ngx_http_headers_in_t, ngx_http_request_t, ngx_list_t, ngx_pool_t, ngx_str_t, ngx_table_elt_t,
     NGX_HTTP_CONNECTION_CLOSE, NGX_HTTP_CONNECTION_KEEP_ALIVE,
 };
 
-use super::headers::{elts, key_is, pool_str, set_ptr_array};
+use super::headers::{key_is, pool_str, set_ptr_array};
+use super::list;
 
 /// The pointer field nginx keeps for a request header (first occurrence).
 fn field(h: &mut ngx_http_headers_in_t, low: &[u8]) -> Option<*mut *mut ngx_table_elt_t> {
@@ -47,67 +48,32 @@ fn field(h: &mut ngx_http_headers_in_t, low: &[u8]) -> Option<*mut *mut ngx_tabl
     })
 }
 
-const FIELDS: &[&[u8]] = &[
-    b"host",
-    b"connection",
-    b"if-modified-since",
-    b"if-unmodified-since",
-    b"if-match",
-    b"if-none-match",
-    b"user-agent",
-    b"referer",
-    b"content-length",
-    b"content-range",
-    b"content-type",
-    b"range",
-    b"if-range",
-    b"transfer-encoding",
-    b"te",
-    b"expect",
-    b"upgrade",
-    b"accept-encoding",
-    b"via",
-    b"authorization",
-    b"keep-alive",
-    b"x-real-ip",
-    b"accept",
-    b"accept-language",
-    b"depth",
-    b"destination",
-    b"overwrite",
-    b"date",
-];
-
-/// Re-derives every dedicated pointer field from the header list, and the
-/// values nginx computes from header `changed`.
+/// Re-derives what nginx keeps about header `changed` besides the list:
+/// its dedicated pointer field (the first header of that name) or pointer
+/// array (Cookie, X-Forwarded-For), and the values computed from it. The
+/// other headers' elements did not move, so their fields stay as they are.
 ///
 /// # Safety
-/// `r` must be a live request whose header list was just rebuilt.
+/// `r` must be a live request whose header list was just changed.
 pub unsafe fn sync(r: *mut ngx_http_request_t, changed: &[u8]) -> Option<()> {
     let pool = (*r).pool;
+    let low = changed.to_ascii_lowercase();
     let hi = &mut (*r).headers_in;
-    for name in FIELDS {
-        if let Some(f) = field(hi, name) {
-            *f = ptr::null_mut();
-        }
+    let list: *mut ngx_list_t = &mut hi.headers;
+    let named = || list::find::<ngx_table_elt_t>(list, |h| key_is(h, &low));
+    let elt = |(part, i): list::Slot| ((*part).elts as *mut ngx_table_elt_t).add(i);
+    if let Some(f) = field(hi, &low) {
+        *f = named().first().map_or(ptr::null_mut(), |&s| elt(s));
+    } else if low == b"cookie" || low == b"x-forwarded-for" {
+        let all: Vec<_> = named().into_iter().map(elt).collect();
+        let a = if low == b"cookie" {
+            &mut hi.cookies
+        } else {
+            &mut hi.x_forwarded_for
+        };
+        set_ptr_array(pool, a, &all)?;
     }
-    let all = elts(&mut hi.headers);
-    let (mut cookies, mut xff) = (Vec::new(), Vec::new());
-    for &h in &all {
-        let low = (*h).key.as_bytes().to_ascii_lowercase();
-        if let Some(f) = field(hi, &low) {
-            if (*f).is_null() {
-                *f = h;
-            }
-        } else if low == b"cookie" {
-            cookies.push(h);
-        } else if low == b"x-forwarded-for" {
-            xff.push(h);
-        }
-    }
-    set_ptr_array(pool, &mut hi.cookies, &cookies)?;
-    set_ptr_array(pool, &mut hi.x_forwarded_for, &xff)?;
-    derive(pool, hi, &changed.to_ascii_lowercase())
+    derive(pool, hi, &low)
 }
 
 /// The values nginx computes from some headers when it reads them. Only
@@ -207,41 +173,32 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
-/// Replaces the request headers called `name` with `values` (none: removes
-/// them), keeping the position of the first one, then re-syncs the fields.
+/// Replaces the request headers called `name` with `values` (none:
+/// removes them) as lua-nginx-module does: the first header of that name
+/// takes the first value in place, the others are removed, further values
+/// are appended. No other element moves, so this costs one walk of the
+/// list, not a copy of it.
 ///
 /// # Safety
 /// `r` must be a live request.
 pub unsafe fn set(r: *mut ngx_http_request_t, name: &[u8], values: &[Vec<u8>]) -> Option<()> {
     let pool = (*r).pool;
-    let list = &mut (*r).headers_in.headers;
-    let mut items: Vec<ngx_table_elt_t> = Vec::new();
-    let mut placed = false;
-    for h in elts(list) {
-        if !key_is(h, name) {
-            items.push(*h);
-        } else if !placed {
-            placed = true;
-            push_values(pool, &mut items, name, values)?;
+    let list: *mut ngx_list_t = &mut (*r).headers_in.headers;
+    let mut named = list::find::<ngx_table_elt_t>(list, |h| key_is(h, name));
+    let mut rest = values;
+    if let (Some(&(part, i)), Some((v, more))) = (named.first(), values.split_first()) {
+        let h = ((*part).elts as *mut ngx_table_elt_t).add(i);
+        (*h).value = pool_str(pool, v)?;
+        named.remove(0);
+        rest = more;
+    }
+    list::remove(list, &named)?;
+    for v in rest {
+        let h = list::push_room(list, 16) as *mut ngx_table_elt_t;
+        if h.is_null() {
+            return None;
         }
+        super::headers::fill(pool, h, name, v)?;
     }
-    if !placed {
-        push_values(pool, &mut items, name, values)?;
-    }
-    super::headers::replace_all(pool, list, &items)?;
     sync(r, name)
-}
-
-unsafe fn push_values(
-    pool: *mut ngx_pool_t,
-    items: &mut Vec<ngx_table_elt_t>,
-    name: &[u8],
-    values: &[Vec<u8>],
-) -> Option<()> {
-    for v in values {
-        let mut h: ngx_table_elt_t = std::mem::zeroed();
-        super::headers::fill(pool, &mut h, name, v)?;
-        items.push(h);
-    }
-    Some(())
 }

@@ -2,6 +2,7 @@
 //! cover yet.
 
 pub mod buf;
+pub mod cconv;
 pub mod complex;
 pub mod escape;
 pub mod fake_request;
@@ -14,6 +15,7 @@ pub mod pcre2;
 pub mod peer;
 pub mod shdict_store;
 pub mod subrequest;
+pub mod uri;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 

@@ -2,13 +2,14 @@
 //! arguments, request body and variables.
 
 use nginx_sys::{
-    ngx_alloc_chain_link, ngx_create_temp_buf, ngx_hash_find, ngx_hash_strlow, ngx_http_parse_unsafe_uri,
-    ngx_http_post_subrequest_t, ngx_http_request_body_t, ngx_http_request_t, ngx_http_subrequest,
-    ngx_http_variable_value_t, ngx_palloc, ngx_pcalloc, ngx_pnalloc, ngx_str_t, ngx_table_elt_t, ngx_uint_t,
-    NGX_HTTP_POST, NGX_HTTP_PUT, NGX_HTTP_VAR_CHANGEABLE, NGX_HTTP_VAR_INDEXED, NGX_OK,
+    ngx_alloc_chain_link, ngx_create_temp_buf, ngx_hash_find, ngx_hash_strlow, ngx_http_post_subrequest_t,
+    ngx_http_request_body_t, ngx_http_request_t, ngx_http_subrequest, ngx_http_variable_value_t, ngx_palloc,
+    ngx_pcalloc, ngx_pnalloc, ngx_str_t, ngx_table_elt_t, ngx_uint_t, NGX_HTTP_POST, NGX_HTTP_PUT,
+    NGX_HTTP_VAR_CHANGEABLE, NGX_HTTP_VAR_INDEXED, NGX_OK,
 };
 use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule};
 
+use super::escape::escape_args;
 use super::list;
 
 /// Name/value pairs (the `vars` option).
@@ -74,23 +75,25 @@ pub unsafe fn issue(
     ps: *mut ngx_http_post_subrequest_t,
     spec: &Spec,
 ) -> Result<*mut ngx_http_request_t, String> {
-    let mut uri = pool_str(r, &spec.uri)?;
-    let mut args = ngx_str_t::empty();
-    let mut flags: ngx_uint_t = 0;
-    if uri.len == 0 || ngx_http_parse_unsafe_uri(r, &mut uri, &mut args, &mut flags) != NGX_OK as isize {
+    let Some((mut uri, args)) = super::uri::split_safe(r, &spec.uri, false) else {
+        // lua-nginx-module prints the uri as a C string: up to a NUL.
+        let shown = spec.uri.split(|&c| c == 0).next().unwrap_or_default();
         return Err(format!(
             "unsafe uri in argument #1: {}",
-            String::from_utf8_lossy(&spec.uri)
+            String::from_utf8_lossy(shown)
         ));
-    }
+    };
+    let mut all = args.as_bytes().to_vec();
     if !spec.extra_args.is_empty() {
-        let mut all = args.as_bytes().to_vec();
         if !all.is_empty() {
             all.push(b'&');
         }
         all.extend_from_slice(&spec.extra_args);
-        args = pool_str(r, &all)?;
     }
+    // Query strings from Lua strings get set_uri_args' escaping, so that no
+    // byte of them can end the request line a proxied subrequest sends
+    // (lua-nginx-module passes them raw); encoded tables are unchanged.
+    let mut args = pool_str(r, &escape_args(&all))?;
     let c = (*r).connection;
     let active = (*c).data;
     let mut sr: *mut ngx_http_request_t = std::ptr::null_mut();

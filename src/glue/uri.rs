@@ -1,0 +1,34 @@
+//! The URI rule nginx applies to internal redirects and subrequests it
+//! builds from strings (`ngx_http_parse_unsafe_uri`): no NUL, no `..`
+//! path segment (also when %-encoded), and the query split off.
+
+use nginx_sys::{
+    ngx_http_parse_unsafe_uri, ngx_http_request_t, ngx_str_t, ngx_uint_t, NGX_HTTP_LOG_UNSAFE, NGX_OK,
+};
+
+use super::headers::pool_str;
+
+/// Splits `uri` into its path (%-decoded when it had escapes, as nginx
+/// does) and its query, both in the request pool; `None` when nginx
+/// calls the URI unsafe. With `log`, nginx itself logs
+/// `unsafe URI "..." was detected` at error level, as it does for
+/// lua-nginx-module's `ngx.exec`.
+///
+/// # Safety
+/// `r` must be a live request.
+pub unsafe fn split_safe(
+    r: *mut ngx_http_request_t,
+    uri: &[u8],
+    log: bool,
+) -> Option<(ngx_str_t, ngx_str_t)> {
+    if uri.is_empty() {
+        return None;
+    }
+    let mut path = pool_str((*r).pool, uri)?;
+    let mut args = ngx_str_t::empty();
+    let mut flags: ngx_uint_t = if log { NGX_HTTP_LOG_UNSAFE as ngx_uint_t } else { 0 };
+    // nginx may shorten `path` or replace it with a decoded pool copy;
+    // `args` points into it.
+    let rc = ngx_http_parse_unsafe_uri(r, &mut path, &mut args, &mut flags);
+    (rc == NGX_OK as isize).then_some((path, args))
+}
