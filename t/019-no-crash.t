@@ -229,3 +229,69 @@ still running
 --- no_error_log
 [error]
 
+
+
+
+=== TEST 8: the ngx table's metamethods called with odd keys and arguments
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.say(select(2, pcall(function() ngx[nil] = 1 end)))
+            ngx.say(select(2, pcall(function() ngx[0/0] = 1 end)))
+            ngx.say(select(2, pcall(getmetatable(ngx).__newindex)))
+            ngx[1] = "one"
+            ngx.say(rawget(ngx, 1), " ", rawget(ngx, "1"))
+            ngx.say(getmetatable(ngx).__index())
+        }
+    }
+--- request
+GET /t
+--- response_body_like
+^content_by_lua\(nginx.conf:\d+\):2: table index is nil
+content_by_lua\(nginx.conf:\d+\):3: table index is NaN
+bad argument #1 to '__newindex' \(table expected\)
+one nil
+nil
+--- no_error_log
+[error]
+
+
+
+=== TEST 9: waits where no yield is possible: a metamethod run under protection; very deep tables
+--- config
+    location /t {
+        content_by_lua_block {
+            local ctx = setmetatable({}, {__index = function() ngx.sleep(0.001) end})
+            ngx.say(pcall(ngx.re.match, "a", "a", "", ctx))
+            local t = {}
+            for i = 1, 100000 do t = {t} end
+            ngx.say(pcall(ngx.print, t))
+            ngx.sleep(0.001)
+            ngx.say("alive")
+        }
+    }
+--- request
+GET /t
+--- response_body
+falseattempt to yield across C-call boundary
+falsestack overflow
+alive
+
+
+
+=== TEST 10: a wait inside a finalizer: LuaJIT propagates the error to the code that ran the collection
+--- config
+    location /t {
+        content_by_lua_block {
+            local p = newproxy(true)
+            getmetatable(p).__gc = function() ngx.sleep(0.001) end
+            p = nil
+            collectgarbage()
+            ngx.say("not reached")
+        }
+    }
+--- request
+GET /t
+--- error_code: 500
+--- error_log
+attempt to yield across C-call boundary

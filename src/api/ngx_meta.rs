@@ -6,7 +6,7 @@ use nginx_sys::NGX_LOG_ERR;
 use crate::glue::log as nlog;
 use crate::lua_fns;
 use crate::runtime::ctx;
-use crate::runtime::lua::{check_number, ffi, lua_State, to_bytes, LuaRet};
+use crate::runtime::lua::{bad_arg, check_number, ffi, lua_State, to_bytes, LuaRet};
 use crate::runtime::phase;
 
 lua_fns! {
@@ -25,6 +25,16 @@ pub unsafe fn install(l: *mut lua_State) {
     ffi::lua_setmetatable(l, -2);
 }
 
+/// The key at 2 when it is a string (a number must stay a number: `ngx[1]`
+/// is not `ngx["1"]`).
+unsafe fn string_key<'a>(l: *mut lua_State) -> &'a [u8] {
+    if ffi::lua_type(l, 2) == ffi::LUA_TSTRING {
+        to_bytes(l, 2).unwrap_or_default()
+    } else {
+        b""
+    }
+}
+
 fn request_phase(what: &str) -> Result<(), String> {
     let p = phase::current();
     if p.is_request() {
@@ -39,7 +49,7 @@ fn request_phase(what: &str) -> Result<(), String> {
 }
 
 unsafe fn index_impl(l: *mut lua_State) -> LuaRet {
-    let key = to_bytes(l, 2).unwrap_or_default();
+    let key = string_key(l);
     match key {
         b"status" => {
             request_phase("")?;
@@ -81,7 +91,7 @@ unsafe fn push_ctx(l: *mut lua_State) -> Result<(), String> {
 }
 
 unsafe fn newindex_impl(l: *mut lua_State) -> LuaRet {
-    let key = to_bytes(l, 2).unwrap_or_default();
+    let key = string_key(l);
     match key {
         b"status" => {
             phase::check(phase::REQUEST_ALL)?;
@@ -112,6 +122,18 @@ unsafe fn newindex_impl(l: *mut lua_State) -> LuaRet {
             c.ctx_ref = ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX);
         }
         _ => {
+            // lua_rawset would raise (nil or NaN key) or write through a
+            // non-table: refuse as Lua itself does for `t[nil] = v`.
+            if ffi::lua_type(l, 1) != ffi::LUA_TTABLE {
+                return Err(bad_arg(1, "__newindex", "table expected"));
+            }
+            match ffi::lua_type(l, 2) {
+                ffi::LUA_TNIL | ffi::LUA_TNONE => return Err("table index is nil".into()),
+                ffi::LUA_TNUMBER if ffi::lua_tonumber(l, 2).is_nan() => {
+                    return Err("table index is NaN".into())
+                }
+                _ => {}
+            }
             ffi::lua_settop(l, 3);
             ffi::lua_rawset(l, 1);
         }
