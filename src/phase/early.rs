@@ -5,7 +5,8 @@ use std::cell::Cell;
 
 use nginx_sys::{
     ngx_http_core_run_phases, ngx_http_finalize_request, ngx_http_phase_handler_t,
-    ngx_http_request_empty_handler, ngx_http_request_t, ngx_int_t, NGX_DECLINED, NGX_DONE, NGX_ERROR, NGX_OK,
+    ngx_http_request_empty_handler, ngx_http_request_t, ngx_int_t, NGX_DECLINED, NGX_DONE, NGX_ERROR,
+    NGX_HTTP_OK, NGX_OK,
 };
 use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule};
 
@@ -85,8 +86,8 @@ pub unsafe fn handle(
 fn finish(ctx: &mut RequestCtx, outcome: Outcome) -> ngx_int_t {
     let r = ctx.r;
     match outcome {
-        Outcome::Done => NGX_DECLINED as ngx_int_t,
-        Outcome::Exit(code) if code == NGX_OK as ngx_int_t => NGX_DECLINED as ngx_int_t,
+        Outcome::Done => go_on(ctx),
+        Outcome::Exit(code) if code == NGX_OK as ngx_int_t => go_on(ctx),
         Outcome::Exit(code) => exit_rc(ctx, code, false),
         Outcome::Exec => {
             let rc = exec(ctx);
@@ -100,6 +101,21 @@ fn finish(ctx: &mut RequestCtx, outcome: Outcome) -> ngx_int_t {
         }
         Outcome::Error | Outcome::Wait => error_rc(r),
     }
+}
+
+/// Code that ended without finishing the request lets the next phases run,
+/// unless it sent the response header: later phases could produce a second
+/// response, so lua-nginx-module ends the response there (200).
+fn go_on(ctx: &mut RequestCtx) -> ngx_int_t {
+    // SAFETY: ctx.r is live.
+    if unsafe { (*ctx.r).header_sent() } == 0 {
+        return NGX_DECLINED as ngx_int_t;
+    }
+    let rc = crate::runtime::output::send_eof(ctx);
+    if rc == NGX_ERROR as ngx_int_t || rc > NGX_OK as ngx_int_t {
+        return rc;
+    }
+    NGX_HTTP_OK as ngx_int_t
 }
 
 /// The code ended after waiting: record how, release our hold on the
