@@ -195,3 +195,28 @@ falseno request body found; maybe you should turn on lua_need_request_body?
 nilrequest body in temp file not supported
 --- no_error_log
 [error]
+
+
+
+=== TEST 9: get_uri_args and get_post_args fill a table the caller passes, emptied first
+--- config
+    location /t {
+        lua_need_request_body on;
+        content_by_lua_block {
+            local tab = {stale = "x", 1, 2}
+            local args = ngx.req.get_uri_args(10, tab)
+            ngx.say(args == tab, " ", tab.stale, " ", tab[1], " ", tab.a, " ", tab.b)
+            local post = ngx.req.get_post_args(1, tab)
+            ngx.say(post == tab, " ", tab.a, " ", tab.c, " ", select(2, ngx.req.get_post_args(1, tab)))
+            ngx.say(ngx.HTTP_NOT_IMPLEMENTED, " ", ngx.HTTP_METHOD_NOT_IMPLEMENTED)
+        }
+    }
+--- request
+POST /t?a=1&b=2
+c=3&d=4
+--- response_body
+true nil nil 1 2
+true nil 3 truncated
+501 501
+--- no_error_log
+[error]

@@ -3,7 +3,7 @@
 use std::ffi::c_int;
 
 use super::req::{push_req_table, request};
-use super::string::{encode_table, max_arg, push_args_table};
+use super::string::{encode_table, max_arg, push_args_into};
 use crate::glue::escape::{escape_args, escape_log, parse_args, unsafe_uri_byte};
 use crate::glue::headers::pool_str;
 use crate::lua_fns;
@@ -30,10 +30,12 @@ pub unsafe fn install(l: *mut lua_State) {
     ffi::lua_pop(l, 1);
 }
 
-/// Pushes the args table, and "truncated" when `max` cut it short.
+/// Pushes the args table (the caller's table at argument 2, when given,
+/// emptied first), and "truncated" when `max` cut it short.
 unsafe fn push_parsed(l: *mut lua_State, s: &[u8], max: usize) -> c_int {
     let (args, truncated) = parse_args(s, max);
-    push_args_table(l, &args);
+    let reuse = (ffi::lua_type(l, 2) == ffi::LUA_TTABLE).then_some(2);
+    push_args_into(l, &args, reuse);
     if truncated {
         push_bytes(l, b"truncated");
         return 2;
@@ -42,8 +44,8 @@ unsafe fn push_parsed(l: *mut lua_State, s: &[u8], max: usize) -> c_int {
 }
 
 unsafe fn get_uri_args_impl(l: *mut lua_State) -> LuaRet {
-    if ffi::lua_gettop(l) > 1 {
-        return Err("expecting 0 or 1 arguments".into());
+    if ffi::lua_gettop(l) > 2 {
+        return Err("expecting 0, 1 or 2 arguments".into());
     }
     let r = request()?;
     let max = max_arg(l, 1, "get_uri_args")?;
@@ -52,8 +54,8 @@ unsafe fn get_uri_args_impl(l: *mut lua_State) -> LuaRet {
 }
 
 unsafe fn get_post_args_impl(l: *mut lua_State) -> LuaRet {
-    if ffi::lua_gettop(l) > 1 {
-        return Err("expecting 0 or 1 arguments".into());
+    if ffi::lua_gettop(l) > 2 {
+        return Err("expecting 0, 1 or 2 arguments".into());
     }
     let r = request()?;
     let max = max_arg(l, 1, "get_post_args")?;

@@ -218,6 +218,32 @@ unsafe fn encode_args_impl(l: *mut lua_State) -> LuaRet {
 /// `l` must be a running state.
 pub unsafe fn push_args_table(l: *mut lua_State, args: &[escape::Arg]) {
     ffi::lua_createtable(l, 0, args.len() as c_int);
+    fill_args_table(l, args);
+}
+
+/// Pushes the table at `reuse` emptied, or a new one, filled with `args`:
+/// `get_uri_args(max, tab)` and `get_post_args(max, tab)` reuse `tab`.
+///
+/// # Safety
+/// `l` must be a valid state; `reuse`, when given, a table's index.
+pub unsafe fn push_args_into(l: *mut lua_State, args: &[escape::Arg], reuse: Option<c_int>) {
+    let Some(t) = reuse else {
+        return push_args_table(l, args);
+    };
+    ffi::lua_pushvalue(l, t);
+    ffi::lua_pushnil(l);
+    while ffi::lua_next(l, -2) != 0 {
+        // Clearing a field that exists is allowed during the traversal.
+        ffi::lua_pop(l, 1);
+        ffi::lua_pushvalue(l, -1);
+        ffi::lua_pushnil(l);
+        ffi::lua_rawset(l, -4);
+    }
+    fill_args_table(l, args);
+}
+
+/// Adds `args` to the table on top: a repeated key becomes an array.
+unsafe fn fill_args_table(l: *mut lua_State, args: &[escape::Arg]) {
     for (k, v) in args {
         push_bytes(l, k);
         ffi::lua_rawget(l, -2);
