@@ -594,3 +594,32 @@ GET /t
 GET /t
 --- response_body
 200 [abc] true
+
+
+
+=== TEST 21: ngx.exit from a light thread while a capture is out is refused (444 and errors still abort)
+--- config
+    location /slow {
+        content_by_lua_block { ngx.sleep(0.05) ngx.say("slow done") }
+    }
+    location /t {
+        content_by_lua_block {
+            local code = tonumber(ngx.var.arg_code)
+            ngx.thread.spawn(function()
+                ngx.sleep(0.01)
+                local ok, err = pcall(ngx.exit, code)
+                ngx.log(ngx.WARN, "exit(", code, "): ", ok, " ", err)
+            end)
+            local res = ngx.location.capture("/slow")
+            ngx.print("capture: ", res.body)
+            local ok, err = pcall(ngx.exit, 200)
+            ngx.say("after: ", ok)
+        }
+    }
+--- request eval
+["GET /t?code=200", "GET /t?code=0"]
+--- response_body eval
+["capture: slow done\n", "capture: slow done\n"]
+--- error_log eval
+[qr/exit\(200\): false .*attempt to abort with pending subrequests/,
+qr/exit\(0\): false .*attempt to abort with pending subrequests/]

@@ -73,6 +73,11 @@ unsafe fn exit_impl(l: *mut lua_State) -> LuaRet {
         ctx.exit_code = Some(status);
         return yield_wait(l);
     }
+    // While subrequests of a capture are out, only statuses that end the
+    // connection anyway may abort (lua-nginx-module's rule).
+    if ctx.captures_pending > 0 && ![-1, 444, 408, 499].contains(&status) {
+        return Err("attempt to abort with pending subrequests".into());
+    }
     let r = ctx.r;
     if (*r).header_sent() != 0
         && status >= 300

@@ -51,6 +51,8 @@ pub struct Group {
     waiter: Cell<Option<(*mut RequestCtx, *mut lua_State)>>,
     /// lua_capture_max_body_size (0: no limit).
     max_body: usize,
+    /// Counted in the waiter's `RequestCtx::captures_pending`.
+    counted: Cell<bool>,
 }
 
 impl Group {
@@ -61,7 +63,20 @@ impl Group {
             pending: Cell::new(n),
             waiter: Cell::new(None),
             max_body,
+            counted: Cell::new(false),
         })
+    }
+
+    /// The group no longer holds its request's "pending subrequests" (all
+    /// done, or its wait went away).
+    fn release(&self) {
+        if !self.counted.replace(false) {
+            return;
+        }
+        if let Some((ctx, _)) = self.waiter.get() {
+            // SAFETY: a set waiter's ctx is live (the wait's Drop clears it).
+            unsafe { (*ctx).captures_pending -= 1 };
+        }
     }
 }
 
@@ -234,6 +249,9 @@ unsafe fn finalize(r: *mut ngx_http_request_t, s: &Slot, rc: ngx_int_t) -> ngx_i
     (*c).data = r.cast();
     let g = &s.group;
     g.pending.set(g.pending.get() - 1);
+    if g.pending.get() == 0 {
+        g.release();
+    }
     if g.pending.get() == 0 && g.waiter.get().is_some() {
         READY.with(|q| q.borrow_mut().push(g.clone()));
         (*g.pr).write_event_handler = Some(on_parent_posted);
@@ -282,6 +300,7 @@ impl Wait for CaptureWait {}
 impl Drop for CaptureWait {
     fn drop(&mut self) {
         let g = &self.group;
+        g.release();
         g.waiter.set(None);
         READY.with(|q| q.borrow_mut().retain(|x| !Rc::ptr_eq(x, g)));
         // SAFETY: the parent outlives its waits (dropped at the latest by its
@@ -299,6 +318,11 @@ impl Drop for CaptureWait {
 /// Makes `co` of `ctx` wait for the subrequests of `group`.
 pub fn arm(ctx: *mut RequestCtx, co: *mut lua_State, group: Rc<Group>) -> Box<CaptureWait> {
     group.waiter.set(Some((ctx, co)));
+    if group.pending.get() > 0 {
+        group.counted.set(true);
+        // SAFETY: the caller's ctx is live.
+        unsafe { (*ctx).captures_pending += 1 };
+    }
     Box::new(CaptureWait { group })
 }
 

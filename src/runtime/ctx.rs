@@ -53,6 +53,9 @@ pub struct RequestCtx {
     /// Registry reference of the `ngx.ctx` table, created on first use.
     pub ctx_ref: c_int,
     pub exit_code: Option<ngx_int_t>,
+    /// Capture groups still waiting for subrequests: ngx.exit may not end
+    /// the request then (lua-nginx-module's `no_abort`).
+    pub captures_pending: u32,
     /// The entry thread died of an error (already logged).
     pub failed: bool,
     /// How deep resumes are nested now (see scheduler.rs).
@@ -92,6 +95,7 @@ impl RequestCtx {
             on_abort: None,
             ctx_ref: ffi::LUA_NOREF,
             exit_code: None,
+            captures_pending: 0,
             failed: false,
             depth: 0,
             exec: None,
