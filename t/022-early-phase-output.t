@@ -86,3 +86,39 @@ GET /t
 content: thread ran
 --- no_error_log
 [error]
+
+
+
+=== TEST 5: a URI changed by the rewrite module skips rewrite_by_lua: the new location runs it
+--- config
+    location /old {
+        rewrite ^/old/(.*)$ /new/$1 last;
+        rewrite_by_lua_block { ngx.exit(503) }
+    }
+    location /keep {
+        rewrite ^/keep/(.*)$ /new/$1;
+        rewrite_by_lua_block { ngx.exit(503) }
+    }
+    location /new {
+        rewrite_by_lua_block { ngx.ctx.where = ngx.var.uri }
+        content_by_lua_block { ngx.say("new: ", ngx.ctx.where) }
+    }
+--- request eval
+["GET /old/a", "GET /keep/b"]
+--- response_body eval
+["new: /new/a\n", "new: /new/b\n"]
+--- no_error_log
+[error]
+
+
+
+=== TEST 6: a *_by_lua_file that cannot be read answers 404, as lua-nginx-module does
+--- config
+    location /content { content_by_lua_file html/missing.lua; }
+    location /rewrite { rewrite_by_lua_file html/missing.lua; }
+--- request eval
+["GET /content", "GET /rewrite"]
+--- error_code eval
+[404, 404]
+--- error_log eval
+qr/failed to load external Lua file ".*missing\.lua": cannot open .*missing\.lua/

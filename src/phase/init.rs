@@ -60,7 +60,7 @@ pub unsafe fn run_code(lmcf: &mut MainConf) -> Result<(), String> {
     }
     let func = match &code.0.source {
         Source::Inline { .. } => super::inline_func(vm, &code),
-        Source::File(FilePath::Fixed(p)) => vm.load_file(p, true),
+        Source::File(FilePath::Fixed(p)) => vm.load_file(p, true).map_err(String::from),
         Source::File(FilePath::Complex(_)) => Err("variables are not allowed in init_by_lua_file".into()),
     };
     let ran = with_cycle(lmcf.cycle, || {

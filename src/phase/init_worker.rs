@@ -13,7 +13,7 @@ fn run_code(lmcf: &MainConf, code: &LuaCode, phase: Phase, what: &str) {
     let Some(vm) = lmcf.vm.as_ref() else { return };
     let func = match &code.0.source {
         Source::Inline { .. } => super::inline_func(vm, code),
-        Source::File(FilePath::Fixed(p)) => vm.load_file(p, true),
+        Source::File(FilePath::Fixed(p)) => vm.load_file(p, true).map_err(String::from),
         Source::File(FilePath::Complex(_)) => Err(format!("variables are not allowed in {what}_file")),
     };
     // SAFETY: the worker's VM is set by init_process before this runs.

@@ -48,7 +48,7 @@ unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
         return NGX_ERROR as ngx_int_t;
     };
     ctx.phase = Phase::Log;
-    let result = resolve(r, &code).and_then(|(func, owned)| {
+    let result = resolve(r, &code).map_err(String::from).and_then(|(func, owned)| {
         let res = run_sync::in_request(ctx, Phase::Log, func, 0, 0).map(|_| ());
         if owned {
             if let Some(vm) = vm::current() {

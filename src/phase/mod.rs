@@ -18,8 +18,8 @@ pub mod timer;
 
 use nginx_sys::{
     ngx_http_finalize_request, ngx_http_internal_redirect, ngx_http_named_location, ngx_http_request_t,
-    ngx_int_t, NGX_DONE, NGX_ERROR, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_NO_CONTENT, NGX_HTTP_OK,
-    NGX_HTTP_SPECIAL_RESPONSE, NGX_LOG_ERR, NGX_OK,
+    ngx_int_t, NGX_DONE, NGX_ERROR, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_NOT_FOUND, NGX_HTTP_NO_CONTENT,
+    NGX_HTTP_OK, NGX_HTTP_SPECIAL_RESPONSE, NGX_LOG_ERR, NGX_OK,
 };
 
 use crate::conf::chunk::{FilePath, Source};
@@ -28,30 +28,38 @@ use crate::glue::{complex, log as nlog};
 use crate::module::loc_conf;
 use crate::runtime::ctx::{Outcome, RequestCtx};
 use crate::runtime::phase::Phase;
-use crate::runtime::vm;
+use crate::runtime::vm::{self, LoadError};
 
 /// The registry reference of the code's function, loading a file if needed.
 /// The bool says whether the caller must drop the reference after use.
-pub fn resolve(r: *mut ngx_http_request_t, code: &LuaCode) -> Result<(i32, bool), String> {
-    let vm = vm::current().ok_or("no Lua VM")?;
+pub fn resolve(r: *mut ngx_http_request_t, code: &LuaCode) -> Result<(i32, bool), LoadError> {
+    let failed = |msg: String| LoadError {
+        msg,
+        unreadable: false,
+    };
+    let vm = vm::current().ok_or_else(|| failed("no Lua VM".into()))?;
     let path = match &code.0.source {
-        Source::Inline { .. } => return inline_func(vm, code).map(|f| (f, false)),
+        Source::Inline { .. } => return inline_func(vm, code).map(|f| (f, false)).map_err(failed),
         Source::File(FilePath::Fixed(p)) => p.clone(),
         // SAFETY: r is live and cv was compiled for its configuration.
         Source::File(FilePath::Complex(cv)) => unsafe {
-            let v = complex::eval(r, *cv).ok_or("failed to evaluate the Lua file path")?;
+            let v =
+                complex::eval(r, *cv).ok_or_else(|| failed("failed to evaluate the Lua file path".into()))?;
             complex::prefix_join((*nginx_sys::ngx_cycle).prefix.as_bytes(), &v)
         },
     };
     // SAFETY: r is live.
     let cache = unsafe { loc_conf(r) }.code_cache();
-    vm.load_file(&path, cache).map(|f| (f, !cache)).map_err(|e| {
-        format!(
-            "failed to load external Lua file \"{}\": {}",
-            String::from_utf8_lossy(&path),
-            e
-        )
-    })
+    vm.load_file(&path, cache)
+        .map(|f| (f, !cache))
+        .map_err(|e| LoadError {
+            msg: format!(
+                "failed to load external Lua file \"{}\": {}",
+                String::from_utf8_lossy(&path),
+                e.msg
+            ),
+            unreadable: e.unreadable,
+        })
 }
 
 /// The function of inline code, compiled at its first use and kept.
@@ -76,8 +84,13 @@ pub fn run(ctx: &mut RequestCtx, code: &LuaCode, phase: Phase) -> Outcome {
     let (func, owned) = match resolve(ctx.r, code) {
         Ok(f) => f,
         Err(e) => {
-            nlog::error(request_log(ctx.r), NGX_LOG_ERR, e.as_bytes());
-            return Outcome::Error;
+            nlog::error(request_log(ctx.r), NGX_LOG_ERR, e.msg.as_bytes());
+            // A file that cannot be read is "not found", as in lua-nginx-module.
+            return if e.unreadable {
+                Outcome::Exit(NGX_HTTP_NOT_FOUND as ngx_int_t)
+            } else {
+                Outcome::Error
+            };
         }
     };
     let outcome = crate::runtime::need_body::start(ctx, func, phase);

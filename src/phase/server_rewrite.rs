@@ -16,6 +16,11 @@ pub unsafe extern "C" fn handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     crate::glue::catch(NGX_ERROR as ngx_int_t, || {
         // SAFETY: nginx calls phase handlers with a live request.
         unsafe {
+            // The rewrite module changed the URI ("rewrite ... last"): nginx
+            // will look the location up again; the code runs there.
+            if (*r).uri_changed() != 0 {
+                return NGX_DECLINED as ngx_int_t;
+            }
             let Some(code) = loc_conf(r).server_rewrite.clone() else {
                 return NGX_DECLINED as ngx_int_t;
             };

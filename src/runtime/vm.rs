@@ -11,6 +11,22 @@ use mlua::{Lua, LuaOptions, StdLib};
 
 use super::lua::{ffi, lua_State, push_bytes, to_bytes};
 
+/// luaL_loadfile's status for a file it could not open or read.
+const LUA_ERRFILE: c_int = 6;
+
+/// Why Lua code could not be loaded.
+pub struct LoadError {
+    pub msg: String,
+    /// The file could not be opened or read (lua-nginx-module answers 404).
+    pub unreadable: bool,
+}
+
+impl From<LoadError> for String {
+    fn from(e: LoadError) -> String {
+        e.msg
+    }
+}
+
 pub struct Vm {
     /// Keeps the state alive; the raw API below works on `main`.
     _lua: Lua,
@@ -78,18 +94,25 @@ impl Vm {
     }
 
     /// Loads a Lua file (by absolute path), from the cache when `cache` is on.
-    pub fn load_file(&self, path: &[u8], cache: bool) -> Result<c_int, String> {
+    pub fn load_file(&self, path: &[u8], cache: bool) -> Result<c_int, LoadError> {
         if cache {
             if let Some(&f) = self.files.borrow().get(path) {
                 return Ok(f);
             }
         }
-        let cpath = CString::new(path).map_err(|_| "file path contains a NUL byte".to_string())?;
+        let cpath = CString::new(path).map_err(|_| LoadError {
+            msg: "file path contains a NUL byte".into(),
+            unreadable: true,
+        })?;
         let l = self.main;
         // SAFETY: main state, balanced stack.
         let f = unsafe {
-            if ffi::luaL_loadfile(l, cpath.as_ptr()) != 0 {
-                return Err(pop_message(l));
+            let rc = ffi::luaL_loadfile(l, cpath.as_ptr());
+            if rc != 0 {
+                return Err(LoadError {
+                    msg: pop_message(l),
+                    unreadable: rc == LUA_ERRFILE,
+                });
             }
             ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX)
         };
