@@ -623,3 +623,31 @@ GET /t
 --- error_log eval
 [qr/exit\(200\): false .*attempt to abort with pending subrequests/,
 qr/exit\(0\): false .*attempt to abort with pending subrequests/]
+
+
+
+=== TEST 22: captures of several light threads that complete before the parent runs again all resume
+--- config
+    location ~ ^/quick/(\d+)$ {
+        return 404;
+    }
+    location /t {
+        content_by_lua_block {
+            for i = 1, 3 do
+                ngx.thread.spawn(function()
+                    local res = ngx.location.capture("/quick/" .. i)
+                    ngx.say(i, ": ", res.status)
+                end)
+            end
+            ngx.say("spawned")
+        }
+    }
+--- request
+GET /t
+--- response_body
+spawned
+1: 404
+2: 404
+3: 404
+--- no_error_log
+[error]

@@ -19,10 +19,10 @@ use std::ffi::c_void;
 use std::rc::Rc;
 
 use nginx_sys::{
-    ngx_chain_t, ngx_http_post_subrequest_t, ngx_http_request_empty_handler, ngx_http_request_t,
-    ngx_http_send_header, ngx_http_time, ngx_int_t, ngx_palloc, ngx_pool_cleanup_add, ngx_table_elt_t,
-    NGX_ERROR, NGX_HTTP_CREATED, NGX_HTTP_HEAD, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_NO_CONTENT,
-    NGX_HTTP_OK, NGX_HTTP_SPECIAL_RESPONSE, NGX_OK,
+    ngx_chain_t, ngx_http_post_request, ngx_http_post_subrequest_t, ngx_http_request_empty_handler,
+    ngx_http_request_t, ngx_http_send_header, ngx_http_time, ngx_int_t, ngx_palloc, ngx_pool_cleanup_add,
+    ngx_table_elt_t, NGX_ERROR, NGX_HTTP_CREATED, NGX_HTTP_HEAD, NGX_HTTP_INTERNAL_SERVER_ERROR,
+    NGX_HTTP_NO_CONTENT, NGX_HTTP_OK, NGX_HTTP_SPECIAL_RESPONSE, NGX_OK,
 };
 
 use super::ctx::RequestCtx;
@@ -302,12 +302,17 @@ impl Drop for CaptureWait {
         let g = &self.group;
         g.release();
         g.waiter.set(None);
-        READY.with(|q| q.borrow_mut().retain(|x| !Rc::ptr_eq(x, g)));
+        let others = READY.with(|q| {
+            let mut q = q.borrow_mut();
+            q.retain(|x| !Rc::ptr_eq(x, g));
+            q.iter().any(|x| x.pr == g.pr)
+        });
         // SAFETY: the parent outlives its waits (dropped at the latest by its
         // pool cleanup, before its memory goes).
         unsafe {
-            if (*g.pr).write_event_handler.map(|f| f as *const () as usize)
-                == Some(on_parent_posted as *const () as usize)
+            if !others
+                && (*g.pr).write_event_handler.map(|f| f as *const () as usize)
+                    == Some(on_parent_posted as *const () as usize)
             {
                 (*g.pr).write_event_handler = Some(ngx_http_request_empty_handler);
             }
@@ -347,6 +352,12 @@ unsafe fn resume(r: *mut ngx_http_request_t) {
     let mine = (*ctx).take_wait(co);
     // Before waking: the request may be gone when wake returns.
     drop(mine);
+    // Several threads' captures may have completed before nginx ran this
+    // handler once: come back for the next one after this wake.
+    if READY.with(|q| q.borrow().iter().any(|g| g.pr == r)) {
+        (*r).write_event_handler = Some(on_parent_posted);
+        ngx_http_post_request(r, std::ptr::null_mut());
+    }
     let responses = std::mem::take(&mut *group.responses.borrow_mut());
     let n = responses.len();
     for resp in &responses {
