@@ -36,6 +36,9 @@ unsafe fn sleep_impl(l: *mut lua_State) -> LuaRet {
         return Err("no request thread to suspend".into());
     };
     let co = t.co;
+    crate::glue::log::debug_http((*(*(*ctx_ptr).r).connection).log, || {
+        format!("lua ready to sleep for {ms} ms")
+    });
     t.wait = Some(timer_wait::arm(ctx_ptr, co, ms));
     yield_wait(l)
 }

@@ -28,3 +28,22 @@ pub fn enabled(log: *mut ngx_log_t, level: u32) -> bool {
     // SAFETY: `log` is a live nginx log.
     unsafe { (*log).log_level >= level as ngx_uint_t }
 }
+
+/// Whether `log` writes http debug lines (`error_log ... debug` in an
+/// nginx built with --with-debug, as Debian's is).
+pub fn debug_http_enabled(log: *mut ngx_log_t) -> bool {
+    let log = if log.is_null() { cycle_log() } else { log };
+    // SAFETY: `log` is a live nginx log.
+    unsafe { (*log).log_level & nginx_sys::NGX_LOG_DEBUG_HTTP as ngx_uint_t != 0 }
+}
+
+/// Logs an http debug line, as ngx_log_debug does; `msg` is only built
+/// when the line will be written.
+pub fn debug_http(log: *mut ngx_log_t, msg: impl FnOnce() -> String) {
+    if !debug_http_enabled(log) {
+        return;
+    }
+    let log = if log.is_null() { cycle_log() } else { log };
+    // SAFETY: `log` is a live nginx log; ngx_log_error_core copies the text.
+    unsafe { ngx::log::log_error(nginx_sys::NGX_LOG_DEBUG as ngx_uint_t, log, 0, msg().as_bytes()) };
+}

@@ -51,6 +51,14 @@ unsafe extern "C" fn on_timer(ev: *mut ngx_event_t) {
         unsafe {
             let w = (*ev).data as *mut TimerWait;
             let (ctx, co) = ((*w).ctx, (*w).co);
+            let r = (*ctx).r;
+            crate::glue::log::debug_http((*ev).log, || {
+                format!(
+                    "lua sleep timer expired: \"{}?{}\"",
+                    String::from_utf8_lossy((*r).uri.as_bytes()),
+                    String::from_utf8_lossy((*r).args.as_bytes())
+                )
+            });
             // Detach the wait before resuming: the thread may wait again,
             // and the request may be freed by the time wake() returns.
             let mine = (*ctx).take_wait(co);
