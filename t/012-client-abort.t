@@ -47,6 +47,7 @@ GET /t
 --- wait: 0.4
 --- error_log
 final status: 499
+client prematurely closed connection
 --- no_error_log
 should not wake up
 [alert]

@@ -12,13 +12,19 @@ pub fn cycle_log() -> *mut ngx_log_t {
 
 /// Logs `msg` at `level` if the log accepts that level.
 pub fn error(log: *mut ngx_log_t, level: u32, msg: &[u8]) {
+    error_errno(log, level, 0, msg)
+}
+
+/// Logs `msg` at `level` with the system error `err` appended as nginx
+/// does (` (104: Connection reset by peer)`); 0 for none.
+pub fn error_errno(log: *mut ngx_log_t, level: u32, err: i32, msg: &[u8]) {
     let log = if log.is_null() { cycle_log() } else { log };
     // SAFETY: `log` is a live nginx log; ngx_log_error_core copies the text.
     unsafe {
         if (*log).log_level < level as ngx_uint_t {
             return;
         }
-        ngx::log::log_error(level as ngx_uint_t, log, 0, msg);
+        ngx::log::log_error(level as ngx_uint_t, log, err as _, msg);
     }
 }
 

@@ -33,10 +33,17 @@ unsafe fn client_closed(r: *mut ngx_http_request_t) -> bool {
     let c = (*r).connection;
     let mut buf = [0u8; 1];
     let n = libc::recv((*c).fd, buf.as_mut_ptr().cast(), 1, libc::MSG_PEEK);
-    let closed = n == 0 || (n == -1 && nginx_sys::ngx_errno() != NGX_EAGAIN as i32);
+    let err = if n == -1 { nginx_sys::ngx_errno() } else { 0 };
+    let closed = n == 0 || (n == -1 && err != NGX_EAGAIN as i32);
     if closed {
         (*(*c).read).set_eof(1);
         (*c).set_error(1);
+        crate::glue::log::error_errno(
+            (*c).log,
+            nginx_sys::NGX_LOG_INFO,
+            err,
+            b"client prematurely closed connection",
+        );
     }
     closed
 }
