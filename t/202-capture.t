@@ -651,3 +651,31 @@ spawned
 3: 404
 --- no_error_log
 [error]
+
+
+
+=== TEST 23: ngx.redirect and ngx.exec from a light thread while a capture is out are refused too
+--- config
+    location /slow {
+        content_by_lua_block { ngx.sleep(0.05) ngx.say("slow done") }
+    }
+    location /t {
+        rewrite_by_lua_block {
+            ngx.thread.spawn(function()
+                ngx.sleep(0.01)
+                ngx.log(ngx.WARN, "redirect: ", select(2, pcall(ngx.redirect, "/elsewhere")))
+                ngx.log(ngx.WARN, "exec: ", select(2, pcall(ngx.exec, "/elsewhere")))
+                ngx.log(ngx.WARN, "set_uri jump: ", select(2, pcall(ngx.req.set_uri, "/elsewhere", true)))
+            end)
+            local res = ngx.location.capture("/slow")
+            ngx.print("capture: ", res.body)
+        }
+    }
+--- request
+GET /t
+--- response_body
+capture: slow done
+--- error_log eval
+[qr/redirect: .*attempt to abort with pending subrequests/,
+qr/exec: .*attempt to abort with pending subrequests/,
+qr/set_uri jump: .*attempt to abort with pending subrequests/]

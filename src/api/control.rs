@@ -75,8 +75,8 @@ unsafe fn exit_impl(l: *mut lua_State) -> LuaRet {
     }
     // While subrequests of a capture are out, only statuses that end the
     // connection anyway may abort (lua-nginx-module's rule).
-    if ctx.captures_pending > 0 && ![-1, 444, 408, 499].contains(&status) {
-        return Err("attempt to abort with pending subrequests".into());
+    if ![-1, 444, 408, 499].contains(&status) {
+        ctx.check_abortable()?;
     }
     let r = ctx.r;
     if (*r).header_sent() != 0
@@ -106,6 +106,7 @@ unsafe fn exec_impl(l: *mut lua_State) -> LuaRet {
         return Err(format!("expecting one or two arguments, but got {n}"));
     }
     let ctx = ctx::request()?;
+    ctx.check_abortable()?;
     let uri = check_bytes(l, 1, "exec")?.to_vec();
     if uri.is_empty() {
         return Err("The uri argument is empty".into());
@@ -164,6 +165,7 @@ unsafe fn redirect_impl(l: *mut lua_State) -> LuaRet {
         return Err(format!("expecting one or two arguments, but got {n}"));
     }
     let ctx = ctx::request()?;
+    ctx.check_abortable()?;
     let uri = check_bytes(l, 1, "redirect")?.to_vec();
     let status = if n == 2 {
         check_number(l, 2, "redirect")? as isize

@@ -126,6 +126,9 @@ unsafe fn set_uri_impl(l: *mut lua_State) -> LuaRet {
             p.context_name()
         ));
     }
+    if jump {
+        crate::runtime::ctx::request()?.check_abortable()?;
+    }
     (*r).uri = pool_str((*r).pool, &uri).ok_or("no memory")?;
     // As lua-nginx-module: an internal URI, which proxy_pass escapes
     // (ngx_escape_uri) before it goes into the upstream request line, so

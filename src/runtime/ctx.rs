@@ -85,6 +85,16 @@ pub struct RequestCtx {
 }
 
 impl RequestCtx {
+    /// ngx.exit, ngx.exec, ngx.redirect and a jumping set_uri may not end
+    /// the request while a capture's subrequests are out
+    /// (lua-nginx-module's `no_abort`).
+    pub fn check_abortable(&self) -> Result<(), String> {
+        if self.captures_pending > 0 {
+            return Err("attempt to abort with pending subrequests".into());
+        }
+        Ok(())
+    }
+
     fn new(r: *mut ngx_http_request_t) -> RequestCtx {
         RequestCtx {
             r,
