@@ -175,3 +175,30 @@ GET /t
 created 201
 --- no_error_log
 [error]
+
+
+
+=== TEST 11: ngx.exit with a 2xx status after output ends the body; the status sent stays
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.status = 201
+            ngx.say("created")
+            return ngx.exit(ngx.HTTP_CREATED)
+        }
+    }
+    location /late {
+        content_by_lua_block {
+            ngx.say("body first")
+            ngx.exit(ngx.HTTP_ACCEPTED)
+        }
+    }
+--- request eval
+["GET /t", "GET /late"]
+--- error_code eval
+[201, 200]
+--- response_body eval
+["created\n", "body first\n"]
+--- no_error_log
+[alert]
+[error]

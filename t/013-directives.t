@@ -79,14 +79,14 @@ ngx.say("file b")
 
 
 
-=== TEST 5: a missing Lua file gives 500 and lua-nginx-module's message
+=== TEST 5: a missing Lua file gives 404 (as Debian's lua-nginx-module answers) and its message
 --- config
     location /t {
         content_by_lua_file html/nonexistent.lua;
     }
 --- request
 GET /t
---- error_code: 500
+--- error_code: 404
 --- error_log
 failed to load external Lua file
 

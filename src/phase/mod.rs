@@ -108,28 +108,45 @@ pub fn request_log(r: *mut ngx_http_request_t) -> *mut nginx_sys::ngx_log_t {
 }
 
 /// The rc of a phase whose code called `ngx.exit(code)`, as lua-nginx-module
-/// computes it: 2xx codes (and 0 in content) end the response body here.
+/// computes it (ngx_http_lua_handle_exit): 2xx codes (and 0 in content) end
+/// the response body here; once the header is out, a positive code can no
+/// longer become a status line and the phase just ends.
 pub fn exit_rc(ctx: &mut RequestCtx, code: ngx_int_t, in_content: bool) -> ngx_int_t {
     let r = ctx.r;
+    let ends_connection = [NGX_ERROR as ngx_int_t, 408, 499, 444].contains(&code);
     // SAFETY: r is live.
-    let header_sent = unsafe { (*r).header_sent() } != 0;
+    unsafe {
+        if (*r).header_sent() == 0 && (*r).headers_out.status == 0 && code >= NGX_HTTP_OK as ngx_int_t {
+            (*r).headers_out.status = code as _;
+        }
+        if ctx.buffering && (*r).headers_out.status != 0 && !ends_connection {
+            let rc = crate::runtime::output::send_eof(ctx);
+            if rc == NGX_ERROR as ngx_int_t || rc >= NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t {
+                return rc;
+            }
+            return if code >= NGX_HTTP_OK as ngx_int_t {
+                NGX_HTTP_OK as ngx_int_t
+            } else {
+                code
+            };
+        }
+    }
     let success = code >= NGX_HTTP_OK as ngx_int_t
         && code < NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t
         && code != NGX_HTTP_NO_CONTENT as ngx_int_t;
     if (code == NGX_OK as ngx_int_t && in_content) || success {
         let rc = crate::runtime::output::send_eof(ctx);
         if rc == NGX_ERROR as ngx_int_t || rc >= NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t {
-            return NGX_ERROR as ngx_int_t;
+            return rc;
         }
-        return if code == NGX_OK as ngx_int_t { rc } else { code };
     }
-    if header_sent && code >= NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t && code != 444 && code != 499 {
-        // The status line is gone already; end the body as it stands.
-        let rc = crate::runtime::output::send_eof(ctx);
-        return if rc == NGX_ERROR as ngx_int_t {
-            rc
-        } else {
+    // SAFETY: r is live.
+    let header_sent = unsafe { (*r).header_sent() } != 0;
+    if header_sent && code > NGX_OK as ngx_int_t && !ends_connection {
+        return if in_content {
             NGX_OK as ngx_int_t
+        } else {
+            NGX_HTTP_OK as ngx_int_t
         };
     }
     code
