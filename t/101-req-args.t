@@ -145,7 +145,7 @@ target: /target a=1
 --- request
 GET /t
 --- response_body
-falseAPI disabled in the context of content_by_lua* (jump is only allowed in rewrite_by_lua*)
+falseAPI disabled in the context of content_by_lua*
 falseattempt to use zero-length uri
 falseunsafe byte "0x0d" in uri "/a\x0D\x0Ab" (maybe you want to set the 'binary' argument?)
 true
@@ -220,3 +220,26 @@ true nil 3 truncated
 501 501
 --- no_error_log
 [error]
+
+
+
+=== TEST 10: max args counts every '&'-ended piece, empty keys too, and reports "truncated" (decode_args as well)
+--- config
+    location /t {
+        content_by_lua_block {
+            local args, err = ngx.req.get_uri_args(2)
+            ngx.say(args.foo, " ", args[""], " ", err)
+            local d, derr = ngx.decode_args("a=bar&b=foo", 1)
+            ngx.say(d.a, " ", d.b, " ", derr)
+            local all, none = ngx.decode_args("a=1&b=2", 2)
+            ngx.say(all.a, all.b, " ", none)
+        }
+    }
+--- request
+GET /t?foo=3&=hello&=world
+--- response_body
+3 nil truncated
+bar nil truncated
+12 nil
+--- error_log
+lua hit query args limit 2

@@ -36,11 +36,18 @@ unsafe fn push_parsed(l: *mut lua_State, s: &[u8], max: usize) -> c_int {
     let (args, truncated) = parse_args(s, max);
     let reuse = (ffi::lua_type(l, 2) == ffi::LUA_TTABLE).then_some(2);
     push_args_into(l, &args, reuse);
-    if truncated {
-        push_bytes(l, b"truncated");
-        return 2;
+    push_truncated(l, truncated, max)
+}
+
+/// The "truncated" second result when `max` cut the args short, with
+/// lua-nginx-module's debug line; the number of extra results.
+pub(super) unsafe fn push_truncated(l: *mut lua_State, truncated: bool, max: usize) -> c_int {
+    if !truncated {
+        return 1;
     }
-    1
+    crate::glue::log::debug_http(std::ptr::null_mut(), || format!("lua hit query args limit {max}"));
+    push_bytes(l, b"truncated");
+    2
 }
 
 unsafe fn get_uri_args_impl(l: *mut lua_State) -> LuaRet {
@@ -121,10 +128,7 @@ unsafe fn set_uri_impl(l: *mut lua_State) -> LuaRet {
         }
     }
     if jump && p != Phase::Rewrite && p != Phase::ServerRewrite {
-        return Err(format!(
-            "API disabled in the context of {} (jump is only allowed in rewrite_by_lua*)",
-            p.context_name()
-        ));
+        return Err(format!("API disabled in the context of {}", p.context_name()));
     }
     if jump {
         crate::runtime::ctx::request()?.check_abortable()?;

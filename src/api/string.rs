@@ -297,9 +297,9 @@ unsafe fn decode_args_impl(l: *mut lua_State) -> LuaRet {
     expect_args(l, 1, 2, "one or two")?;
     let s = check_bytes(l, 1, "decode_args")?;
     let max = max_arg(l, 2, "decode_args")?;
-    let (args, _) = escape::parse_args(s, max);
+    let (args, truncated) = escape::parse_args(s, max);
     push_args_table(l, &args);
-    Ok(1)
+    Ok(super::req_args::push_truncated(l, truncated, max))
 }
 
 fn nstr(b: &[u8]) -> ngx_str_t {

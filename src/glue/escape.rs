@@ -147,21 +147,34 @@ pub type Arg = (Vec<u8>, Option<Vec<u8>>);
 /// keys and values unescaped, empty keys dropped. Stops after `max` pairs
 /// (0: no limit); the bool says whether pairs were left out.
 pub fn parse_args(s: &[u8], max: usize) -> (Vec<Arg>, bool) {
+    // lua-nginx-module's counting: every piece that a '&' ends counts
+    // toward `max`, even one with an empty key (which is not stored), and
+    // reaching `max` there reports "truncated" even if nothing follows.
     let mut out = Vec::new();
-    for piece in s.split(|&c| c == b'&') {
+    let mut count = 0;
+    let mut rest = s;
+    loop {
+        let (piece, more) = match rest.iter().position(|&c| c == b'&') {
+            Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+            None => (rest, None),
+        };
         let (k, v) = match piece.iter().position(|&c| c == b'=') {
             Some(i) => (&piece[..i], Some(unescape_uri(&piece[i + 1..]))),
             None => (piece, None),
         };
-        if k.is_empty() {
-            continue;
+        let key = unescape_uri(k);
+        if !key.is_empty() {
+            out.push((key, v));
         }
-        if max > 0 && out.len() >= max {
+        let Some(more) = more else {
+            return (out, false);
+        };
+        count += 1;
+        if max > 0 && count == max {
             return (out, true);
         }
-        out.push((unescape_uri(k), v));
+        rest = more;
     }
-    (out, false)
 }
 
 /// MIME base64 input for `decode_base64mime`: everything outside the
