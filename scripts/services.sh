@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Backends for the cosocket suites (t/3xx-*.t): redis-server and memcached on
 # fixed local ports (the next free one if taken), installed with apt when
-# missing. Source it: it starts
+# missing (as is lua-resty-lrucache, which t/106 loads). Source it: it starts
 # them and a DNS stub (scripts/dns_stub.py), exports TEST_NGINX_REDIS_PORT,
 # TEST_NGINX_MEMCACHED_PORT and TEST_NGINX_DNS_PORT, and stops them when the
 # sourcing shell exits.
@@ -15,6 +15,8 @@ services_install() {
     command -v redis-server >/dev/null || missing+=(redis-server)
     command -v memcached >/dev/null || missing+=(memcached)
     command -v python3 >/dev/null || missing+=(python3)
+    # t/106-resty-core-modules.t runs Debian's unmodified lua-resty-lrucache
+    [ -f /usr/share/lua/5.1/resty/lrucache.lua ] || missing+=(lua-resty-lrucache)
     [ ${#missing[@]} -eq 0 ] && return 0
     local sudo=
     [ "$(id -u)" -ne 0 ] && sudo=sudo

@@ -18,6 +18,7 @@ pub mod req_body;
 pub mod req_headers;
 pub mod req_socket;
 pub mod resp_headers;
+pub mod resty_core;
 pub mod semaphore;
 pub mod shdict;
 pub mod sleep;
@@ -69,23 +70,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     string::install_base64_module(l);
     balancer::install(l);
     missing::install(l)?;
-    preload_resty_core(l)
-}
-
-/// `require "resty.core"` keeps working: our API is built in, so these
-/// modules are empty tables.
-unsafe fn preload_resty_core(l: *mut lua_State) -> Result<(), String> {
-    let code = br#"
-local preload = package.preload
-for _, name in ipairs({"resty.core", "resty.core.base", "resty.core.regex", "resty.core.var",
-                       "resty.core.ctx", "resty.core.time", "resty.core.hash", "resty.core.uri",
-                       "resty.core.misc", "resty.core.request", "resty.core.response",
-                       "resty.core.exit", "resty.core.worker", "resty.core.phase",
-                       "resty.core.ndk", "resty.core.socket", "resty.core.utils"}) do
-    preload[name] = function() return {} end
-end
-"#;
-    run_snippet(l, code, c"=ngx_lua_preload")
+    resty_core::install(l)
 }
 
 /// Runs a small Lua snippet of ours at VM creation.

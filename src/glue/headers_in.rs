@@ -202,3 +202,35 @@ pub unsafe fn set(r: *mut ngx_http_request_t, name: &[u8], values: &[Vec<u8>]) -
     }
     sync(r, name)
 }
+
+/// Adds request headers called `name` without removing the others, as
+/// lua-nginx-module's `ngx.req.add_header`. A header nginx keeps a single
+/// pointer for (Host, User-Agent, ...) stays single: an existing one takes
+/// the last value in place, a missing one is added with it.
+///
+/// # Safety
+/// `r` must be a live request.
+pub unsafe fn add(r: *mut ngx_http_request_t, name: &[u8], values: &[Vec<u8>]) -> Option<()> {
+    let pool = (*r).pool;
+    let list: *mut ngx_list_t = &mut (*r).headers_in.headers;
+    let mut values = values;
+    if field(&mut (*r).headers_in, &name.to_ascii_lowercase()).is_some() {
+        let Some(last) = values.len().checked_sub(1) else {
+            return Some(());
+        };
+        values = &values[last..];
+        if let Some(&(part, i)) = list::find::<ngx_table_elt_t>(list, |h| key_is(h, name)).first() {
+            let h = ((*part).elts as *mut ngx_table_elt_t).add(i);
+            (*h).value = pool_str(pool, &values[0])?;
+            return sync(r, name);
+        }
+    }
+    for v in values {
+        let h = list::push_room(list, 16) as *mut ngx_table_elt_t;
+        if h.is_null() {
+            return None;
+        }
+        super::headers::fill(pool, h, name, v)?;
+    }
+    sync(r, name)
+}

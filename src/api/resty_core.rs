@@ -1,0 +1,187 @@
+//! lua-resty-core's modules (`resty.core`, `resty.core.*`, `ngx.req`,
+//! `ngx.process`, `ngx.errlog`) over our built-in API, so that libraries
+//! written for OpenResty find every function they call. The modules are
+//! Lua (`lua/resty_core.lua`); the few facts Lua cannot get by itself come
+//! from the small functions below, handed to that chunk at VM creation.
+
+use nginx_sys::{
+    ngx_core_conf_t, ngx_core_module, ngx_current_msec, ngx_cycle, ngx_log_t, ngx_parent, ngx_pid,
+    ngx_process, ngx_quit, ngx_uint_t, NGX_LOG_DEBUG, NGX_LOG_DEBUG_ALL, NGX_LOG_STDERR, NGX_PROCESS_MASTER,
+    NGX_PROCESS_SINGLE,
+};
+
+use super::req_headers::values_arg;
+use crate::glue::escape::escape_header_name;
+use crate::glue::headers_in;
+use crate::glue::log as nlog;
+use crate::lua_fns;
+use crate::runtime::ctx;
+use crate::runtime::lua::{check_bytes, ffi, lua_State, set_fn, LuaRet};
+use crate::runtime::phase;
+
+lua_fns! {
+    get_request => get_request_impl,
+    has_ctx => has_ctx_impl,
+    monotonic_msec => monotonic_msec_impl,
+    req_add_header => req_add_header_impl,
+    process_type => process_type_impl,
+    master_pid => master_pid_impl,
+    graceful_exit => graceful_exit_impl,
+    sys_filter_level => sys_filter_level_impl,
+    raw_log => raw_log_impl,
+    regex_cache_empty => regex_cache_empty_impl,
+}
+
+/// Runs `lua/resty_core.lua` with a table of the helpers above: it fills
+/// `package.preload` (and `package.loaded.ngx`, `.ndk`).
+///
+/// # Safety
+/// `l` must be the main state, not running, with the `ngx` and `ndk`
+/// globals installed.
+pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
+    let code = include_bytes!("lua/resty_core.lua");
+    if ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), c"=resty.core".as_ptr()) != 0 {
+        return Err(crate::runtime::vm::pop_message(l));
+    }
+    ffi::lua_createtable(l, 0, 10);
+    set_fn(l, -1, c"get_request", get_request);
+    set_fn(l, -1, c"has_ctx", has_ctx);
+    set_fn(l, -1, c"monotonic_msec", monotonic_msec);
+    set_fn(l, -1, c"req_add_header", req_add_header);
+    set_fn(l, -1, c"process_type", process_type);
+    set_fn(l, -1, c"master_pid", master_pid);
+    set_fn(l, -1, c"graceful_exit", graceful_exit);
+    set_fn(l, -1, c"sys_filter_level", sys_filter_level);
+    set_fn(l, -1, c"raw_log", raw_log);
+    set_fn(l, -1, c"regex_cache_empty", regex_cache_empty);
+    if ffi::lua_pcall(l, 1, 0, 0) != 0 {
+        return Err(crate::runtime::vm::pop_message(l));
+    }
+    Ok(())
+}
+
+/// `resty.core.base.get_request()`: the running request (a light userdata:
+/// nothing of ours takes lua-resty-core's `ngx_http_request_t*` cdata) or,
+/// outside requests, no value at all, as lua-resty-core's. Timers run on a
+/// fake request, so they have one, as in lua-nginx-module.
+unsafe fn get_request_impl(l: *mut lua_State) -> LuaRet {
+    match ctx::current() {
+        Some(c) if !c.r.is_null() => {
+            ffi::lua_pushlightuserdata(l, c.r.cast());
+            Ok(1)
+        }
+        _ => Ok(0),
+    }
+}
+
+/// Whether the running request already has its `ngx.ctx` table
+/// (`get_ctx_table(t)` adopts `t` only when it has not).
+unsafe fn has_ctx_impl(l: *mut lua_State) -> LuaRet {
+    let c = ctx::request()?;
+    ffi::lua_pushboolean(l, (c.ctx_ref != ffi::LUA_NOREF) as _);
+    Ok(1)
+}
+
+/// nginx's cached monotonic clock in milliseconds (moved by
+/// `ngx.update_time()` and each event loop turn), as lua-nginx-module's.
+unsafe fn monotonic_msec_impl(l: *mut lua_State) -> LuaRet {
+    ffi::lua_pushnumber(l, ngx_current_msec as f64);
+    Ok(1)
+}
+
+/// `require("ngx.req").add_header(name, value)`: adds request headers
+/// without removing those of that name (argument checks are in Lua).
+unsafe fn req_add_header_impl(l: *mut lua_State) -> LuaRet {
+    phase::check(phase::REQUEST_NO_LOG)?;
+    let r = super::req::request()?;
+    let name = escape_header_name(check_bytes(l, 1, "add_header")?);
+    if name.is_empty() {
+        return Err("bad argument #1 to 'add_header' (empty header name)".into());
+    }
+    let values = values_arg(l, 2, "add_header")?;
+    headers_in::add(r, &name, &values).ok_or("no memory")?;
+    Ok(0)
+}
+
+/// nginx's process type number (`ngx.process.type()` names it): the
+/// single process of a configuration with a master is reported as the
+/// master, as lua-nginx-module does (init_by_lua runs there).
+unsafe fn process_type_impl(l: *mut lua_State) -> LuaRet {
+    let mut t = ngx_process;
+    if t == NGX_PROCESS_SINGLE as ngx_uint_t {
+        // A core module's slot holds its conf itself (ngx_get_conf).
+        let conf = (*ngx_cycle).conf_ctx;
+        let ccf = if conf.is_null() {
+            std::ptr::null()
+        } else {
+            *conf.add(ngx_core_module.index) as *const ngx_core_conf_t
+        };
+        if !ccf.is_null() && (*ccf).master != 0 {
+            t = NGX_PROCESS_MASTER as ngx_uint_t;
+        }
+    }
+    ffi::lua_pushinteger(l, t as _);
+    Ok(1)
+}
+
+/// The master's pid: our own in the master or a single process, the
+/// parent nginx recorded at startup in a worker.
+unsafe fn master_pid_impl(l: *mut lua_State) -> LuaRet {
+    let pid = if ngx_process == NGX_PROCESS_SINGLE as ngx_uint_t
+        || ngx_process == NGX_PROCESS_MASTER as ngx_uint_t
+    {
+        ngx_pid
+    } else {
+        ngx_parent
+    };
+    ffi::lua_pushinteger(l, pid as _);
+    Ok(1)
+}
+
+/// `ngx.process.signal_graceful_exit()`: this process leaves as on SIGQUIT
+/// once the running handler returns (a worker is then replaced by the
+/// master), as lua-nginx-module does.
+unsafe fn graceful_exit_impl(_l: *mut lua_State) -> LuaRet {
+    ngx_quit = 1;
+    Ok(0)
+}
+
+/// The log of the running request, else the cycle's.
+fn current_log() -> *mut ngx_log_t {
+    match ctx::current() {
+        // SAFETY: the current request and its connection are live while
+        // its Lua code runs.
+        Some(c) if !c.r.is_null() => unsafe { (*(*c.r).connection).log },
+        _ => nlog::cycle_log(),
+    }
+}
+
+/// `errlog.get_sys_filter_level()`: the level of the error log in effect.
+unsafe fn sys_filter_level_impl(l: *mut lua_State) -> LuaRet {
+    let mut level = (*current_log()).log_level;
+    if level == NGX_LOG_DEBUG_ALL as ngx_uint_t {
+        level = NGX_LOG_DEBUG as ngx_uint_t;
+    }
+    ffi::lua_pushinteger(l, level as _);
+    Ok(1)
+}
+
+/// `errlog.raw_log(level, msg)`: `msg` as it is, without the Lua source
+/// position `ngx.log` adds; false for a level out of range.
+unsafe fn raw_log_impl(l: *mut lua_State) -> LuaRet {
+    let level = ffi::lua_tonumber(l, 1);
+    if !(NGX_LOG_STDERR as f64..=NGX_LOG_DEBUG as f64).contains(&level) {
+        ffi::lua_pushboolean(l, 0);
+        return Ok(1);
+    }
+    let msg = check_bytes(l, 2, "raw_log")?;
+    nlog::error(current_log(), level as u32, msg);
+    ffi::lua_pushboolean(l, 1);
+    Ok(1)
+}
+
+/// Whether no `o` regex was cached in this worker yet.
+unsafe fn regex_cache_empty_impl(l: *mut lua_State) -> LuaRet {
+    ffi::lua_pushboolean(l, (crate::runtime::regex_cache::len() == 0) as _);
+    Ok(1)
+}
