@@ -128,3 +128,33 @@ timer ran
 GET /t
 --- response_body
 1,2
+
+
+
+=== TEST 6: unbounded coroutine nesting fails with "C stack overflow" instead of overflowing the worker's stack
+--- config
+    location /t {
+        content_by_lua_block {
+            local depth = 0
+            local function dive() depth = depth + 1 return coroutine.wrap(dive)() end
+            ngx.say(pcall(dive))
+            ngx.say(depth > 100)
+            local function dive2() return coroutine.resume(coroutine.create(dive2)) end
+            local results = {dive2()}
+            ngx.say(results[#results])
+            -- the counter came back down: ordinary coroutines still work
+            local co = coroutine.wrap(function(a) local b = coroutine.yield(a + 1) return b * 2 end)
+            ngx.say(co(1), " ", co(5))
+            ngx.say(pcall(coroutine.resume, 42))
+        }
+    }
+--- request
+GET /t
+--- response_body
+falseC stack overflow
+true
+C stack overflow
+2 10
+falsebad argument #1 to 'resume' (coroutine expected)
+--- no_error_log
+[error]

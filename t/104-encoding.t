@@ -224,7 +224,7 @@ true
             ngx.say(ngx.decode_base64(ngx.encode_base64(s)) == s)
             ngx.say(#ngx.md5(s))
             local n = 0
-            for _ in pairs(ngx.decode_args(string.rep("&", 100000) .. "a=1")) do n = n + 1 end
+            for _ in pairs(ngx.decode_args(string.rep("&", 100000) .. "a=1", 0)) do n = n + 1 end
             ngx.say(n)
         }
     }

@@ -10,8 +10,32 @@ use crate::runtime::scheduler::YIELD_MARK;
 
 const WRAPPERS: &[u8] = br#"
 local MARK = ...
-local co_create, co_resume, co_yield, co_status = coroutine.create, coroutine.resume, coroutine.yield, coroutine.status
-local select, error, unpack = select, error, unpack
+local co_create, co_yield, co_status = coroutine.create, coroutine.yield, coroutine.status
+local select, error, unpack, type = select, error, unpack, type
+
+-- Each nested resume runs on the worker's C stack: past this depth a
+-- resume fails instead, where unbounded nesting (a function that resumes a
+-- new coroutine of itself) would overflow that stack.
+local MAX_NESTED = 200
+local native_resume = coroutine.resume
+local nested = 0
+
+local function leave(...)
+    nested = nested - 1
+    return ...
+end
+
+local function co_resume(co, ...)
+    if type(co) ~= "thread" then
+        -- level 3: the code that called coroutine.resume
+        error("bad argument #1 to 'resume' (coroutine expected)", 3)
+    end
+    if nested >= MAX_NESTED then
+        return false, "C stack overflow"
+    end
+    nested = nested + 1
+    return leave(native_resume(co, ...))
+end
 
 local function pass(co, ok, ...)
     if ok and select('#', ...) == 1 and (...) == MARK and co_status(co) == "suspended" then
