@@ -22,4 +22,8 @@ fi
 cargo test --release --test t -- "$@"
 if [ $# -eq 0 ]; then
     bash scripts/soak.sh
+    # a 64 MiB streamed response must not grow the worker (buffers reused)
+    bash scripts/stream-rss.sh --check
+    # reloads under load: retired workers must not wait for pooled cosockets
+    bash scripts/reload-pool.sh
 fi

@@ -206,3 +206,55 @@ GET /t
 --- timeout: 10
 --- no_error_log
 [error]
+
+
+
+=== TEST 12: a sent output buffer is reused, one still in flight is not overwritten
+limit_rate lets the first 32 KB out at once and holds the rest: "b" and "c"
+are printed while most of "a" waits in its buffer; "d" then fits a sent
+buffer, "e" fits none (a buffer is given new memory) and goes out in pieces.
+Any buffer reused too early would change bytes of the body.
+--- config
+    location /t {
+        limit_rate 32k;
+        content_by_lua_block {
+            ngx.print(string.rep("a", 40000))
+            ngx.print(string.rep("b", 4000))
+            ngx.flush()
+            ngx.print(string.rep("c", 10))
+            local ok, err = ngx.flush(true)
+            ngx.print(string.rep("d", 3000))
+            ngx.print(string.rep("e", 41000))
+            ngx.print(string.rep("f", 5))
+            ngx.say("|", ok, " ", err)
+        }
+    }
+--- request
+GET /t
+--- response_body eval
+("a" x 40000) . ("b" x 4000) . ("c" x 10) . ("d" x 3000) . ("e" x 41000) . "fffff|1 nil\n"
+--- timeout: 10
+--- no_error_log
+[error]
+
+
+
+=== TEST 13: output that limit_rate delays after ngx.flush(true) still goes out
+The wait must not remove the write filter's delay timer, or the rest of the
+response would stay unsent for ever.
+--- config
+    location /t {
+        limit_rate 32k;
+        content_by_lua_block {
+            ngx.print(string.rep("a", 40000))
+            ngx.flush(true)
+            ngx.print(string.rep("b", 40000))
+        }
+    }
+--- request
+GET /t
+--- response_body eval
+("a" x 40000) . ("b" x 40000)
+--- timeout: 10
+--- no_error_log
+[error]

@@ -432,3 +432,36 @@ hello body
 200 got: hello body
 --- no_error_log
 [error]
+
+
+
+=== TEST 16: the filter's output buffers are reused only once sent
+The filter upper-cases chains of changing sizes while limit_rate keeps
+earlier ones in flight; a buffer reused too early would change bytes of
+the body.
+--- config
+    location /t {
+        limit_rate 32k;
+        content_by_lua_block {
+            ngx.print(string.rep("a", 40000))
+            ngx.print(string.rep("b", 4000))
+            ngx.flush()
+            ngx.print(string.rep("c", 10))
+            ngx.flush(true)
+            ngx.print(string.rep("d", 3000))
+            ngx.print(string.rep("e", 41000))
+            ngx.say("f")
+        }
+        body_filter_by_lua_block {
+            if ngx.arg[1] ~= "" then
+                ngx.arg[1] = string.upper(ngx.arg[1])
+            end
+        }
+    }
+--- request
+GET /t
+--- response_body eval
+("A" x 40000) . ("B" x 4000) . ("C" x 10) . ("D" x 3000) . ("E" x 41000) . "F\n"
+--- timeout: 10
+--- no_error_log
+[error]

@@ -1,6 +1,11 @@
 //! Buffers and chains in a request's pool.
 
-use nginx_sys::{ngx_alloc_chain_link, ngx_buf_t, ngx_chain_t, ngx_create_temp_buf, ngx_pcalloc, ngx_pool_t};
+use std::ptr;
+
+use nginx_sys::{
+    ngx_alloc_chain_link, ngx_buf_t, ngx_buf_tag_t, ngx_chain_t, ngx_chain_update_chains,
+    ngx_create_temp_buf, ngx_palloc, ngx_pcalloc, ngx_pfree, ngx_pool_t,
+};
 
 /// A one-link chain holding a pool copy of `data` (an empty, flagged
 /// buffer when `data` is empty).
@@ -53,4 +58,173 @@ pub unsafe fn in_memory(b: *const ngx_buf_t) -> bool {
 pub unsafe fn consume(b: *mut ngx_buf_t) {
     (*b).pos = (*b).last;
     (*b).file_pos = (*b).file_last;
+}
+
+/// Bytes of data still to be sent from the buffer (nginx's `ngx_buf_size`).
+///
+/// # Safety
+/// `b` must be a live buffer.
+unsafe fn size(b: *const ngx_buf_t) -> i64 {
+    if in_memory(b) {
+        (*b).last.offset_from((*b).pos) as i64
+    } else {
+        (*b).file_last - (*b).file_pos
+    }
+}
+
+/// How many free buffers `BufList::get` looks at for the best fit: the list
+/// stays short in practice (it holds what was in flight at once), the bound
+/// keeps a call O(1) when it is not.
+const FIT_SCAN: usize = 16;
+
+/// One producer's output buffers in a request's pool, reused the way nginx
+/// modules do it (`free`/`busy` chains and a buffer tag): what the producer
+/// passes down goes to `busy`; once the filters below have sent a buffer
+/// (its data consumed) it moves to `free` and `get` hands it out again. A
+/// response of any length then costs the few buffers in flight at a time,
+/// not its size: pool memory is only given back when the request ends.
+pub struct BufList {
+    free: *mut ngx_chain_t,
+    busy: *mut ngx_chain_t,
+}
+
+impl Default for BufList {
+    fn default() -> Self {
+        BufList {
+            free: ptr::null_mut(),
+            busy: ptr::null_mut(),
+        }
+    }
+}
+
+impl BufList {
+    /// A one-link chain whose buffer, tagged `tag`, has room for `len`
+    /// bytes (empty, with `pos == last == start`). A zero `len` gives a
+    /// buffer without the `temporary` flag: with only `flush`/`last_buf`
+    /// set later it is a special (flags only) buffer for nginx. Reuses a
+    /// sent buffer when one is large enough; allocates only when none is.
+    ///
+    /// # Safety
+    /// `pool` must be the live pool of the request the list belongs to,
+    /// the one every earlier buffer of this list came from.
+    pub unsafe fn get(
+        &mut self,
+        pool: *mut ngx_pool_t,
+        len: usize,
+        tag: ngx_buf_tag_t,
+    ) -> Option<*mut ngx_chain_t> {
+        // Buffers sent since the last call come back first (nginx moves
+        // them only when the producer passes more data; a wait for the
+        // client, as in ngx.flush(true), would leave them busy).
+        if !self.busy.is_null() && size((*self.busy).buf) == 0 {
+            self.update(pool, ptr::null_mut(), tag);
+        }
+        let Some(cl) = self.take_best(len) else {
+            return new_chain(pool, len, tag);
+        };
+        let b = (*cl).buf;
+        let (mut start, mut end) = ((*b).start, (*b).end);
+        if capacity(b) < len {
+            // Too small: its memory goes back (nginx frees only large
+            // allocations; small ones stay in the pool) and the buffer
+            // gets new memory of the size asked.
+            if !start.is_null() {
+                ngx_pfree(pool, start.cast());
+            }
+            start = ngx_palloc(pool, len) as *mut u8;
+            if start.is_null() {
+                return None;
+            }
+            end = start.add(len);
+        }
+        ptr::write_bytes(b, 0, 1);
+        (*b).start = start;
+        (*b).pos = start;
+        (*b).last = start;
+        (*b).end = end;
+        (*b).tag = tag;
+        (*b).set_temporary((len > 0) as _);
+        (*cl).next = ptr::null_mut();
+        Some(cl)
+    }
+
+    /// After `out` (a chain from `get`, or null) went to the filters: moves
+    /// it to `busy`, and the buffers of `busy` that were sent to `free`.
+    ///
+    /// # Safety
+    /// As for `get`; `out` must not be used by the caller afterwards.
+    pub unsafe fn update(&mut self, pool: *mut ngx_pool_t, mut out: *mut ngx_chain_t, tag: ngx_buf_tag_t) {
+        ngx_chain_update_chains(pool, &mut self.free, &mut self.busy, &mut out, tag);
+    }
+
+    /// Unlinks the smallest free buffer with room for `len` among the first
+    /// FIT_SCAN (the first one when none has), if the list has any.
+    ///
+    /// # Safety
+    /// The free list must hold live links and buffers (as `update` leaves it).
+    unsafe fn take_best(&mut self, len: usize) -> Option<*mut ngx_chain_t> {
+        if self.free.is_null() {
+            return None;
+        }
+        let mut best: *mut *mut ngx_chain_t = ptr::null_mut();
+        let mut best_cap = usize::MAX;
+        let mut link: *mut *mut ngx_chain_t = &mut self.free;
+        for _ in 0..FIT_SCAN {
+            let cl = *link;
+            if cl.is_null() {
+                break;
+            }
+            let cap = capacity((*cl).buf);
+            if cap >= len && cap < best_cap {
+                best = link;
+                best_cap = cap;
+                if cap == len {
+                    break;
+                }
+            }
+            link = &mut (*cl).next;
+        }
+        if best.is_null() {
+            best = &mut self.free;
+        }
+        let cl = *best;
+        *best = (*cl).next;
+        Some(cl)
+    }
+}
+
+/// The memory a buffer owns, in bytes.
+///
+/// # Safety
+/// `b` must be a live buffer.
+unsafe fn capacity(b: *const ngx_buf_t) -> usize {
+    if (*b).start.is_null() {
+        0
+    } else {
+        (*b).end.offset_from((*b).start) as usize
+    }
+}
+
+/// A new one-link chain with a buffer of `len` bytes (a zeroed one without
+/// memory for 0), tagged `tag`.
+///
+/// # Safety
+/// `pool` must be a live pool.
+unsafe fn new_chain(pool: *mut ngx_pool_t, len: usize, tag: ngx_buf_tag_t) -> Option<*mut ngx_chain_t> {
+    let b: *mut ngx_buf_t = if len == 0 {
+        ngx_pcalloc(pool, std::mem::size_of::<ngx_buf_t>()) as *mut ngx_buf_t
+    } else {
+        ngx_create_temp_buf(pool, len)
+    };
+    if b.is_null() {
+        return None;
+    }
+    (*b).tag = tag;
+    let cl = ngx_alloc_chain_link(pool);
+    if cl.is_null() {
+        return None;
+    }
+    (*cl).buf = b;
+    (*cl).next = ptr::null_mut();
+    Some(cl)
 }

@@ -2,11 +2,11 @@
 //! with `ngx.arg[1]` (the chain's data) and `ngx.arg[2]` (eof); what the code
 //! leaves there replaces the chain. Captured subrequests' bodies end here.
 
+use std::cell::Cell;
 use std::ffi::c_void;
 
 use nginx_sys::{
-    ngx_chain_get_free_buf, ngx_chain_t, ngx_chain_update_chains, ngx_http_output_body_filter_pt,
-    ngx_http_request_t, ngx_int_t, ngx_palloc, NGX_ERROR, NGX_LOG_ERR,
+    ngx_chain_t, ngx_http_output_body_filter_pt, ngx_http_request_t, ngx_int_t, NGX_ERROR, NGX_LOG_ERR,
 };
 
 use super::{request_log, resolve};
@@ -71,42 +71,71 @@ unsafe fn run(r: *mut ngx_http_request_t, input: *mut ngx_chain_t) -> ngx_int_t 
         next(r, out)
     };
     if let Some(ctx) = ctx {
-        let mut out = out;
-        ngx_chain_update_chains(
-            (*r).pool,
-            &mut ctx.filter_free,
-            &mut ctx.filter_busy,
-            &mut out,
-            &TAG as *const u8 as *mut c_void,
-        );
+        ctx.filter_bufs.update((*r).pool, out, tag());
     }
     rc
 }
 
 /// What the chain carries, for `ngx.arg`.
-struct ChainData {
-    data: Vec<u8>,
+struct ChainData<'a> {
+    data: &'a [u8],
     eof: bool,
     flush: bool,
 }
 
-/// Reads the chain's data and marks its buffers consumed.
-unsafe fn take_chain(mut cl: *mut ngx_chain_t) -> ChainData {
+thread_local! {
+    /// A buffer kept between calls for gathering chain data and the code's
+    /// result, so a streamed body costs no heap allocation per call.
+    static SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// Above this the scratch buffer is not kept (a rare huge chain should not
+/// pin its size in the worker for ever).
+const SCRATCH_KEEP: usize = 4 << 20;
+
+fn scratch() -> Vec<u8> {
+    SCRATCH.with(|s| s.take())
+}
+
+fn keep_scratch(mut v: Vec<u8>) {
+    if v.capacity() <= SCRATCH_KEEP {
+        v.clear();
+        SCRATCH.with(|s| s.set(v));
+    }
+}
+
+/// Reads the chain's data and marks its buffers consumed. The data is
+/// borrowed from the buffer when only one holds any (the usual case; it
+/// stays valid until the filter returns), else gathered into `gather`.
+unsafe fn take_chain(mut cl: *mut ngx_chain_t, gather: &mut Vec<u8>) -> ChainData<'_> {
     let mut d = ChainData {
-        data: Vec::new(),
+        data: &[],
         eof: false,
         flush: false,
     };
+    let mut pieces = 0;
     while !cl.is_null() {
         let b = (*cl).buf;
         if in_memory(b) && (*b).last > (*b).pos {
             let n = (*b).last.offset_from((*b).pos) as usize;
-            d.data.extend_from_slice(std::slice::from_raw_parts((*b).pos, n));
+            let piece = std::slice::from_raw_parts((*b).pos, n);
+            pieces += 1;
+            if pieces == 2 {
+                gather.extend_from_slice(d.data);
+            }
+            if pieces >= 2 {
+                gather.extend_from_slice(piece);
+            } else {
+                d.data = piece;
+            }
         }
         d.eof |= (*b).last_buf() != 0 || (*b).last_in_chain() != 0;
         d.flush |= (*b).flush() != 0;
         consume(b);
         cl = (*cl).next;
+    }
+    if pieces >= 2 {
+        d.data = std::slice::from_raw_parts(gather.as_ptr(), gather.len());
     }
     d
 }
@@ -127,25 +156,42 @@ unsafe fn filter_chain(
         }
         return Ok(std::ptr::null_mut());
     }
-    let chain = take_chain(input);
     let (func, owned) = resolve(r, code)?;
     let vm = vm::current().ok_or("no Lua VM")?;
     let l = vm.main();
-    set_arg(l, Some((&chain.data, chain.eof)));
-    let res = run_sync::in_request(ctx, Phase::BodyFilter, func, 0, 0).and_then(|_| read_arg(l));
+    let mut buf = scratch();
+    let chain = take_chain(input, &mut buf);
+    let (in_eof, in_flush) = (chain.eof, chain.flush);
+    set_arg(l, Some((chain.data, in_eof)));
+    buf.clear();
+    let res = run_sync::in_request(ctx, Phase::BodyFilter, func, 0, 0).and_then(|_| read_arg(l, &mut buf));
     set_arg(l, None);
     if owned {
         vm.unref(func);
     }
-    let (data, end) = res?;
-    if end && !chain.eof {
+    let out = res.and_then(|end| pass_on(ctx, &buf, end, in_eof, in_flush));
+    keep_scratch(buf);
+    out
+}
+
+/// The chain to pass on for the code's result `data` (and its eof flag
+/// `end`), given the flags of the chain it was called with.
+unsafe fn pass_on(
+    ctx: &mut RequestCtx,
+    data: &[u8],
+    end: bool,
+    in_eof: bool,
+    in_flush: bool,
+) -> Result<*mut ngx_chain_t, String> {
+    let r = ctx.r;
+    if end && !in_eof {
         ctx.filter_eof = true;
     }
-    let eof = chain.eof || end;
-    if data.is_empty() && !eof && !chain.flush {
+    let eof = in_eof || end;
+    if data.is_empty() && !eof && !in_flush {
         return Ok(std::ptr::null_mut());
     }
-    let cl = out_buf(ctx, &data).ok_or("no memory")?;
+    let cl = out_buf(ctx, data).ok_or("no memory")?;
     let b = (*cl).buf;
     if eof {
         if (*r).main == r {
@@ -154,48 +200,28 @@ unsafe fn filter_chain(
             (*b).set_last_in_chain(1);
         }
     }
-    if chain.flush {
+    if in_flush {
         (*b).set_flush(1);
     }
     Ok(cl)
 }
 
-/// A one-link chain with `data`: a reused buffer of ours when one fits.
+/// A one-link chain with `data`: a reused buffer of ours when one fits
+/// (an empty, flags-only one for no data).
 unsafe fn out_buf(ctx: &mut RequestCtx, data: &[u8]) -> Option<*mut ngx_chain_t> {
     let pool = (*ctx.r).pool;
-    if data.is_empty() {
-        // A fresh zeroed buffer without memory: nginx treats it as a
-        // special (flags only) one.
-        let cl = ngx_chain_get_free_buf(pool, &mut std::ptr::null_mut());
-        return (!cl.is_null()).then_some(cl);
-    }
-    let cl = ngx_chain_get_free_buf(pool, &mut ctx.filter_free);
-    if cl.is_null() {
-        return None;
-    }
+    let cl = ctx.filter_bufs.get(pool, data.len(), tag())?;
     let b = (*cl).buf;
-    let cap = if (*b).start.is_null() {
-        0
-    } else {
-        (*b).end.offset_from((*b).start) as usize
-    };
-    if cap < data.len() {
-        let p = ngx_palloc(pool, data.len()) as *mut u8;
-        if p.is_null() {
-            return None;
-        }
-        (*b).start = p;
-        (*b).end = p.add(data.len());
+    // (a flags-only buffer may have no memory at all: nothing to copy to)
+    if !data.is_empty() {
+        std::ptr::copy_nonoverlapping(data.as_ptr(), (*b).last, data.len());
+        (*b).last = (*b).last.add(data.len());
     }
-    (*b).pos = (*b).start;
-    std::ptr::copy_nonoverlapping(data.as_ptr(), (*b).start, data.len());
-    (*b).last = (*b).start.add(data.len());
-    (*b).set_temporary(1);
-    (*b).set_last_buf(0);
-    (*b).set_last_in_chain(0);
-    (*b).set_flush(0);
-    (*b).tag = &TAG as *const u8 as *mut c_void;
     Some(cl)
+}
+
+fn tag() -> *mut c_void {
+    &TAG as *const u8 as *mut c_void
 }
 
 /// Sets `ngx.arg` to `{data, eof}` (or back to nil).
@@ -215,8 +241,9 @@ unsafe fn set_arg(l: *mut lua_State, arg: Option<(&[u8], bool)>) {
     ffi::lua_pop(l, 1);
 }
 
-/// What the code left in `ngx.arg`: the data (nil drops it) and the eof flag.
-unsafe fn read_arg(l: *mut lua_State) -> Result<(Vec<u8>, bool), String> {
+/// What the code left in `ngx.arg`: the data (nil drops it), appended to
+/// `data`, and the eof flag.
+unsafe fn read_arg(l: *mut lua_State, data: &mut Vec<u8>) -> Result<bool, String> {
     crate::runtime::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"ngx");
     crate::runtime::lua::get_raw(l, -1, c"arg");
     if ffi::lua_type(l, -1) != ffi::LUA_TTABLE {
@@ -224,16 +251,15 @@ unsafe fn read_arg(l: *mut lua_State) -> Result<(Vec<u8>, bool), String> {
         return Err("ngx.arg is not a table any more".into());
     }
     ffi::lua_rawgeti(l, -1, 1);
-    let mut data = Vec::new();
     let res = if ffi::lua_type(l, -1) == ffi::LUA_TNIL {
         Ok(())
     } else {
-        append_value(l, &mut data, 0)
+        append_value(l, data, 0)
     };
     ffi::lua_rawgeti(l, -2, 2);
     let eof = ffi::lua_toboolean(l, -1) != 0;
     ffi::lua_pop(l, 4);
-    res.map(|_| (data, eof))
+    res.map(|_| eof)
 }
 
 /// Appends the value on top of the stack: a string, a number, or an array

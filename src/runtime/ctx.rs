@@ -12,6 +12,7 @@ use super::lua::ffi;
 use super::phase::Phase;
 use super::scheduler::LuaThread;
 use super::vm;
+use crate::glue::buf::BufList;
 use crate::module::module;
 
 /// How the Lua code of a phase ended.
@@ -75,10 +76,11 @@ pub struct RequestCtx {
     /// The body being built by ngx.req.init_body/append_body, and the size
     /// above which finish_body puts it in a temporary file.
     pub body_builder: Option<(Vec<u8>, usize)>,
+    /// The output buffers of ngx.say/print/flush, reused once sent.
+    pub out_bufs: BufList,
     /// body_filter_by_lua: its reusable output buffers, and whether it ended
     /// the body (`ngx.arg[2] = true`), after which data is discarded.
-    pub filter_free: *mut nginx_sys::ngx_chain_t,
-    pub filter_busy: *mut nginx_sys::ngx_chain_t,
+    pub filter_bufs: BufList,
     pub filter_eof: bool,
     /// The `ngx.req.socket()` state, which the request's event handlers feed.
     pub req_sock: *mut super::tcp_sock::TcpSock,
@@ -118,8 +120,8 @@ impl RequestCtx {
             gone: Cell::new(false),
             body_waiter: ptr::null_mut(),
             body_builder: None,
-            filter_free: ptr::null_mut(),
-            filter_busy: ptr::null_mut(),
+            out_bufs: BufList::default(),
+            filter_bufs: BufList::default(),
             filter_eof: false,
             req_sock: ptr::null_mut(),
         }

@@ -1,15 +1,30 @@
 //! The response path of Lua code: headers sent lazily, body data through the
 //! output filter chain, HTTP/1.0 buffering, and the final eof.
+//!
+//! Body data is copied into the request's output buffers (`ctx.out_bufs`),
+//! which come back for reuse once nginx has sent them: a streamed response
+//! holds the few buffers in flight at a time, whatever its length.
+
+use std::ffi::c_void;
 
 use nginx_sys::{
-    ngx_http_output_filter, ngx_http_request_t, ngx_http_send_header, ngx_http_send_special,
-    ngx_http_set_content_type, ngx_int_t, NGX_ERROR, NGX_HTTP_FLUSH, NGX_HTTP_LAST, NGX_HTTP_OK, NGX_OK,
+    ngx_chain_t, ngx_http_output_filter, ngx_http_request_t, ngx_http_send_header, ngx_http_send_special,
+    ngx_http_set_content_type, ngx_int_t, NGX_ERROR, NGX_HTTP_LAST, NGX_HTTP_OK, NGX_OK,
 };
 
 use super::ctx::RequestCtx;
 use crate::conf::LocConf;
-use crate::glue::buf::{chain_from_bytes, chain_from_parts};
+use crate::glue::buf::chain_from_bytes;
 use crate::module::loc_conf;
+
+/// Tags the buffers of `ctx.out_bufs`: only these return to its free list.
+/// (Its value differs from the body filter's tag, so that the two statics
+/// can never be merged into one address.)
+static TAG: u8 = 1;
+
+fn tag() -> *mut c_void {
+    &TAG as *const u8 as *mut c_void
+}
 
 fn version_1_0_or_older(r: *mut ngx_http_request_t) -> bool {
     // SAFETY: r is live.
@@ -74,16 +89,35 @@ pub fn write_parts(ctx: &mut RequestCtx, parts: &[&[u8]], flush: bool) -> Result
     if parts.iter().all(|p| p.is_empty()) && !flush {
         return Ok(());
     }
-    // SAFETY: r is live; the chain is from its pool.
+    let len = parts.iter().map(|p| p.len()).sum();
+    // SAFETY: r is live; out_bufs hands out buffers of its pool with room
+    // for len bytes.
     unsafe {
-        let cl = chain_from_parts((*r).pool, parts).ok_or("no memory")?;
+        let cl = ctx.out_bufs.get((*r).pool, len, tag()).ok_or("no memory")?;
+        let b = (*cl).buf;
+        // (a flags-only buffer may have no memory at all: nothing to copy to)
+        for p in parts.iter().filter(|p| !p.is_empty()) {
+            std::ptr::copy_nonoverlapping(p.as_ptr(), (*b).last, p.len());
+            (*b).last = (*b).last.add(p.len());
+        }
         if flush {
-            (*(*cl).buf).set_flush(1);
+            (*b).set_flush(1);
         }
-        if ngx_http_output_filter(r, cl) == NGX_ERROR as ngx_int_t {
-            return Err("nginx output filter error");
-        }
+        send(ctx, cl)
     }
+}
+
+/// Passes `cl` (from `ctx.out_bufs`) to the output filters, then takes back
+/// what they have sent.
+///
+/// # Safety
+/// `cl` must come from `ctx.out_bufs.get` and not be used afterwards.
+unsafe fn send(ctx: &mut RequestCtx, cl: *mut ngx_chain_t) -> Result<(), &'static str> {
+    let r = ctx.r;
+    if ngx_http_output_filter(r, cl) == NGX_ERROR as ngx_int_t {
+        return Err("nginx output filter error");
+    }
+    ctx.out_bufs.update((*r).pool, cl, tag());
     Ok(())
 }
 
@@ -140,9 +174,10 @@ pub fn flush(ctx: &mut RequestCtx) -> Result<(), &'static str> {
         if (*r).header_sent() == 0 || ctx.eof_sent {
             return Ok(());
         }
-        if ngx_http_send_special(r, NGX_HTTP_FLUSH as _) == NGX_ERROR as ngx_int_t {
-            return Err("nginx output filter error");
-        }
+        // A flags-only buffer, reused like the data ones (nginx's
+        // send_special would take new pool memory on every call).
+        let cl = ctx.out_bufs.get((*r).pool, 0, tag()).ok_or("no memory")?;
+        (*(*cl).buf).set_flush(1);
+        send(ctx, cl)
     }
-    Ok(())
 }

@@ -55,6 +55,15 @@ thread_local! {
     static POOLS: RefCell<HashMap<Vec<u8>, Bucket>> = RefCell::new(HashMap::new());
 }
 
+/// True once the worker is shutting down (reload, quit, stop): nothing is
+/// pooled any more, since an idle connection's timer keeps nginx from
+/// ending the worker (idle connections already pooled are closed by nginx
+/// through their `close` flag, see `put`).
+pub fn worker_exiting() -> bool {
+    // SAFETY: plain process-wide flags set by nginx's signal handling.
+    unsafe { nginx_sys::ngx_exiting != 0 || nginx_sys::ngx_quit != 0 || nginx_sys::ngx_terminate != 0 }
+}
+
 /// A pooled connection for `key` (the most recently parked), with how often
 /// it was reused before. The caller installs its own handlers and log.
 pub fn take(key: &[u8]) -> Option<(*mut ngx_connection_t, u32, bool)> {

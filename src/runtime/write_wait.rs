@@ -84,7 +84,10 @@ unsafe fn writable(r: *mut ngx_http_request_t) {
     } else {
         None
     };
-    if (*wev).timer_set() != 0 {
+    // Our send timeout goes; a limit_rate delay timer stays (the write
+    // filter set it with `delayed`, and only its expiry clears `delayed`:
+    // without it the rest of the response would never be sent).
+    if (*wev).timer_set() != 0 && (*wev).delayed() == 0 {
         ngx_del_timer(wev);
     }
     ctx.write_waiter = std::ptr::null_mut();

@@ -251,6 +251,12 @@ impl TcpSock {
         if !self.rbuf.is_empty() {
             return Val::err("unread data in buffer");
         }
+        if socket_pool::worker_exiting() {
+            // A pooled connection would hold the exiting worker until its
+            // idle timer fires: close it, as if pooled and expired at once.
+            self.close_conn();
+            return vec![Val::Int(1)];
+        }
         let c = self.conn;
         // SAFETY: c is live; after put() the pool owns it.
         unsafe {
