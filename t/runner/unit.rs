@@ -441,6 +441,13 @@ fn valgrind_errors() {
     // LuaJIT's own read, even when called from our code, is LuaJIT's
     assert!(!vg.ours(&errs[1]));
     assert!(!vg.ours(&errs[2]));
+    // a leak is ours when we asked for the memory, through any library
+    let mut leak = errs[2].clone();
+    leak.frames.push(valgrind::Frame {
+        obj: so.into(),
+        ..Default::default()
+    });
+    assert!(vg.ours(&leak));
     let r = errs[0].render(2);
     assert!(r.starts_with("InvalidRead: Invalid read of size 8\n   at memcpy"));
     assert!(r.contains("... 1 more frames"));

@@ -5,9 +5,11 @@
 //!
 //! An error is attributed to our module when the first frame of its stack
 //! that is not in libc, the dynamic loader or valgrind's own preload (the
-//! `memcpy`/`malloc` wrappers) is in our `.so`. Those fail the block; the
-//! others are reported as notes and counted, so nginx's and LuaJIT's own
-//! noise does not hide ours but does not fail us either.
+//! `memcpy`/`malloc` wrappers) is in our `.so`; a leak, when any frame of
+//! its allocation stack is (memory we had OpenSSL or nginx allocate is
+//! ours to free). Those fail the block; the others are reported as notes
+//! and counted, so nginx's and LuaJIT's own noise does not hide ours but
+//! does not fail us either.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -114,10 +116,16 @@ impl Valgrind {
         let Some(obj) = &self.our_obj else {
             return false;
         };
+        let in_ours = |f: &&Frame| f.obj.ends_with(&format!("/{}", obj)) || f.obj == *obj;
+        if e.kind.starts_with("Leak_") {
+            // The stack is where the block was allocated: whoever asked
+            // for it (through OpenSSL, nginx's pools...) owns it.
+            return e.frames.iter().any(|f| in_ours(&f));
+        }
         e.frames
             .iter()
             .find(|f| !GENERIC_OBJS.iter().any(|g| f.obj.contains(g)))
-            .is_some_and(|f| f.obj.ends_with(&format!("/{}", obj)) || f.obj == *obj)
+            .is_some_and(|f| in_ours(&f))
     }
 }
 
