@@ -443,7 +443,9 @@ impl Runner {
                 .text("must_die")?
                 .map(|s| s.trim().to_string())
                 .filter(|s| !s.is_empty());
-            return self.must_die(ev, &e, want, &nginx_env, fc.port, start_timeout);
+            let r = self.must_die(ev, &e, want, &nginx_env, fc.port, start_timeout);
+            self.valgrind_check(ev, notes);
+            return r;
         }
 
         // --- requests (built before starting nginx: errors need no server);
@@ -695,20 +697,6 @@ impl Runner {
     }
 
     fn must_die(
-        &self,
-        ev: &mut BlockEval,
-        e: &Expect,
-        want: Option<String>,
-        env: &BTreeMap<String, String>,
-        port: u16,
-        timeout: Duration,
-    ) -> Result<(), Failure> {
-        let r = self.must_die_inner(ev, e, want, env, port, timeout);
-        self.valgrind_check(ev, &mut Vec::new());
-        r
-    }
-
-    fn must_die_inner(
         &self,
         ev: &mut BlockEval,
         e: &Expect,
