@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Run every test: build (installing what is missing), lints, the runner's
-# unit tests and the t/ suites against the real nginx with our module.
+# unit tests, the fuzz targets (a few seconds each), the t/ suites against the
+# real nginx with our module, the soak, reloads under load, and a few t/
+# files under valgrind.
 #   scripts/test.sh                 everything
 #   scripts/test.sh 001-sleep       one file (TEST_BLOCK=3 for one block)
+# Longer or shorter runs: FUZZ_SECONDS (per fuzz target, default 8),
+# HUP_LOAD_SECONDS (default 60), VALGRIND_FILES (the t/ files run under
+# valgrind; "none" skips that step).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -18,6 +23,7 @@ if [ $# -eq 0 ]; then
     # The runner against stock nginx features only, so a runner bug cannot
     # hide behind a module bug.
     TEST_NGINX_T_DIR=t/runner_selftest TEST_NGINX_LUA_MODULE=none cargo test --release --test t
+    bash scripts/fuzz.sh
 fi
 cargo test --release --test t -- "$@"
 if [ $# -eq 0 ]; then
@@ -26,4 +32,10 @@ if [ $# -eq 0 ]; then
     bash scripts/stream-rss.sh --check
     # reloads under load: retired workers must not wait for pooled cosockets
     bash scripts/reload-pool.sh
+    bash scripts/hup-load.sh
+    vg_files=${VALGRIND_FILES:-000-sanity 001-sleep 010-uthread 302-tcp-clients}
+    if [ "$vg_files" != none ]; then
+        # shellcheck disable=SC2086
+        TEST_NGINX_USE_VALGRIND=1 cargo test --release --test t -- $vg_files
+    fi
 fi

@@ -70,3 +70,56 @@ reloading
 --- wait: 0.5
 --- error_log
 pending timer on reload, premature: true
+
+
+
+=== TEST 3: setkeepalive in a worker retired by a reload closes the connection, so the worker exits without waiting for the keepalive timeout
+--- config
+    location /t {
+        content_by_lua_block {
+            local prefix = ngx.config.prefix()
+            local f = assert(io.open(prefix .. "logs/nginx.pid"))
+            local master = f:read("*l")
+            f:close()
+            os.execute("kill -HUP " .. master)
+            -- wait until the master tells this worker to shut down
+            for _ = 1, 50 do
+                if ngx.worker.exiting() then break end
+                ngx.sleep(0.1)
+            end
+            local sock = ngx.socket.tcp()
+            assert(sock:connect("127.0.0.1", $TEST_NGINX_REDIS_PORT))
+            ngx.say("exiting: ", ngx.worker.exiting(), ", setkeepalive: ", sock:setkeepalive(60000))
+            local out = assert(io.open(prefix .. "html/old_worker.txt", "w"))
+            out:write(ngx.worker.pid())
+            out:close()
+        }
+    }
+    location /after {
+        content_by_lua_block {
+            local f = assert(io.open(ngx.config.prefix() .. "html/old_worker.txt"))
+            local stat = "/proc/" .. f:read("*l") .. "/stat"
+            f:close()
+            -- gone, or a zombie, within 3 seconds (the pool's timeout is 60)
+            local alive = true
+            for _ = 1, 30 do
+                local s = io.open(stat)
+                local line = s and s:read("*l")
+                if s then s:close() end
+                if not line or line:match("^%d+ %b() Z") then
+                    alive = false
+                    break
+                end
+                ngx.sleep(0.1)
+            end
+            ngx.say("old worker alive: ", alive)
+        }
+    }
+--- request eval
+["GET /t", "GET /after"]
+--- response_body eval
+["exiting: true, setkeepalive: 1\n", "old worker alive: false\n"]
+--- timeout: 6
+--- no_error_log
+[error]
+[alert]

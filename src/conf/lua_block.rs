@@ -6,16 +6,19 @@
 //! ourselves, with Lua's lexical rules, up to the matching `}`. Reading goes
 //! through nginx's own conf buffer, refilled from the file exactly as
 //! `ngx_conf_read_token` does (so blocks larger than the buffer work, line
-//! numbers stay right and `nginx -T` dumps the file intact).
+//! numbers stay right and `nginx -T` dumps the file intact). The lexer
+//! itself is in `lua_lexer.rs`, free of nginx so that it can be fuzzed.
 
 use nginx_sys::{ngx_conf_t, ngx_read_file};
+
+use super::lua_lexer::{self, Source};
 
 /// A byte source over the configuration file that is being parsed.
 struct ConfReader {
     cf: *mut ngx_conf_t,
 }
 
-impl ConfReader {
+impl Source for ConfReader {
     /// The next byte, refilling nginx's conf buffer from the file when empty.
     fn next(&mut self) -> Result<Option<u8>, String> {
         let b = self.peek()?;
@@ -62,120 +65,7 @@ impl ConfReader {
     }
 }
 
-/// Lexer state between bytes.
-enum State {
-    Code,
-    Quoted(u8),
-    LongBracket { level: usize },
-    LineComment,
-}
-
 /// Reads up to the `}` that closes the block and returns the code between.
 pub fn read(cf: *mut ngx_conf_t) -> Result<Vec<u8>, String> {
-    let mut rd = ConfReader { cf };
-    let mut out = Vec::with_capacity(256);
-    let mut depth = 0usize;
-    let mut state = State::Code;
-    while let Some(c) = rd.next()? {
-        state = match state {
-            State::Code => match c {
-                b'{' => {
-                    depth += 1;
-                    State::Code
-                }
-                b'}' if depth == 0 => return Ok(out),
-                b'}' => {
-                    depth -= 1;
-                    State::Code
-                }
-                b'"' | b'\'' => State::Quoted(c),
-                b'[' => {
-                    out.push(c);
-                    state = match open_long_bracket(&mut rd, &mut out)? {
-                        Some(level) => State::LongBracket { level },
-                        None => State::Code,
-                    };
-                    continue;
-                }
-                b'-' if rd.peek()? == Some(b'-') => {
-                    out.push(c);
-                    out.push(rd.next()?.unwrap_or(b'-'));
-                    if rd.peek()? == Some(b'[') {
-                        out.push(rd.next()?.unwrap_or(b'['));
-                        if let Some(level) = open_long_bracket(&mut rd, &mut out)? {
-                            state = State::LongBracket { level };
-                            continue;
-                        }
-                    }
-                    state = State::LineComment;
-                    continue;
-                }
-                _ => State::Code,
-            },
-            State::Quoted(q) => {
-                if c == b'\\' {
-                    out.push(c);
-                    match rd.next()? {
-                        Some(e) => out.push(e),
-                        None => break,
-                    }
-                    state = State::Quoted(q);
-                    continue;
-                }
-                if c == q {
-                    State::Code
-                } else {
-                    State::Quoted(q)
-                }
-            }
-            State::LongBracket { level } => {
-                if c == b']' {
-                    out.push(c);
-                    let mut eq = 0;
-                    while rd.peek()? == Some(b'=') {
-                        out.push(rd.next()?.unwrap_or(b'='));
-                        eq += 1;
-                    }
-                    if eq == level && rd.peek()? == Some(b']') {
-                        out.push(rd.next()?.unwrap_or(b']'));
-                        state = State::Code;
-                    } else {
-                        state = State::LongBracket { level };
-                    }
-                    continue;
-                }
-                State::LongBracket { level }
-            }
-            State::LineComment => {
-                if c == b'\n' {
-                    State::Code
-                } else {
-                    State::LineComment
-                }
-            }
-        };
-        out.push(c);
-    }
-    Err(match state {
-        State::Quoted(_) => "unexpected end of file, unterminated Lua string in the block".into(),
-        State::LongBracket { .. } => {
-            "unexpected end of file, unterminated Lua long bracket in the block".into()
-        }
-        _ => "unexpected end of file, expecting \"}\"".into(),
-    })
-}
-
-/// After a `[`: consumes `=`* and, if a second `[` follows, returns the level
-/// of the long bracket it opens.
-fn open_long_bracket(rd: &mut ConfReader, out: &mut Vec<u8>) -> Result<Option<usize>, String> {
-    let mut level = 0;
-    while rd.peek()? == Some(b'=') {
-        out.push(rd.next()?.unwrap_or(b'='));
-        level += 1;
-    }
-    if rd.peek()? == Some(b'[') {
-        out.push(rd.next()?.unwrap_or(b'['));
-        return Ok(Some(level));
-    }
-    Ok(None)
+    lua_lexer::read_block(&mut ConfReader { cf })
 }

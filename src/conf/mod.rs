@@ -8,6 +8,7 @@ pub mod compat;
 pub mod directives;
 pub mod filter_by_lua;
 pub mod lua_block;
+pub mod lua_lexer;
 pub mod missing;
 pub mod need_body;
 pub mod regex;

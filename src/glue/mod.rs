@@ -13,6 +13,7 @@ pub mod list;
 pub mod log;
 pub mod pcre2;
 pub mod peer;
+pub mod shdict_codec;
 pub mod shdict_store;
 pub mod subrequest;
 pub mod uri;

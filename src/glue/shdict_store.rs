@@ -17,11 +17,8 @@ use nginx_sys::{
     ngx_slab_pool_t,
 };
 
-/// The value types, numbered as Lua's type tags (and lua-nginx-module's).
-const T_BOOLEAN: u8 = 1;
-const T_NUMBER: u8 = 3;
-const T_STRING: u8 = 4;
-const T_LIST: u8 = 5;
+use super::shdict_codec::{decode, decode_num, encode, T_LIST, T_NUMBER};
+pub use super::shdict_codec::{Owned, Value};
 
 /// The zone's root, allocated once in the slab pool (`pool->data` points here).
 #[repr(C)]
@@ -52,22 +49,6 @@ struct ListNode {
     queue: ngx_queue_t,
     value_len: u32,
     value_type: u8,
-}
-
-/// A value to store.
-#[derive(Clone, Copy)]
-pub enum Value<'a> {
-    Nil,
-    Bool(bool),
-    Num(f64),
-    Str(&'a [u8]),
-}
-
-/// A value read back.
-pub enum Owned {
-    Bool(bool),
-    Num(f64),
-    Str(Vec<u8>),
 }
 
 /// What `set`, `add`, `replace` and their safe forms do.
@@ -157,33 +138,6 @@ fn list_head_offset(key_len: usize) -> usize {
 
 unsafe fn list_head(n: *mut Node) -> *mut ngx_queue_t {
     n.cast::<u8>().add(list_head_offset((*n).key_len as usize)).cast()
-}
-
-fn encode<'a>(v: &'a Value<'a>, scratch: &'a mut [u8; 8]) -> (u8, &'a [u8]) {
-    match v {
-        Value::Nil => (0, &[]),
-        Value::Bool(b) => {
-            scratch[0] = *b as u8;
-            (T_BOOLEAN, &scratch[..1])
-        }
-        Value::Num(f) => {
-            *scratch = f.to_ne_bytes();
-            (T_NUMBER, &scratch[..])
-        }
-        Value::Str(s) => (T_STRING, s),
-    }
-}
-
-fn decode(ty: u8, b: &[u8]) -> Owned {
-    match ty {
-        T_BOOLEAN => Owned::Bool(b.first().is_some_and(|&c| c != 0)),
-        T_NUMBER => {
-            let mut a = [0u8; 8];
-            a.copy_from_slice(&b[..8]);
-            Owned::Num(f64::from_ne_bytes(a))
-        }
-        _ => Owned::Str(b.to_vec()),
-    }
 }
 
 /// Found, found but expired, or absent (lua-nginx-module's OK/DONE/DECLINED).
@@ -301,7 +255,7 @@ impl Dict {
                 return Err("value is a list");
             }
             Ok(Some((
-                decode((*n).value_type, value_of(n)),
+                decode((*n).value_type, value_of(n))?,
                 (*n).user_flags,
                 expired,
             )))
@@ -368,13 +322,10 @@ impl Dict {
             g.expire(1);
             let old = match g.lookup(key) {
                 Lookup::Live(n) => {
-                    if (*n).value_type != T_NUMBER || (*n).value_len != 8 {
+                    let Some(v) = decode_num((*n).value_type, value_of(n)) else {
                         return Err("not a number");
-                    }
-                    g.touch(n);
-                    let Owned::Num(v) = decode(T_NUMBER, value_of(n)) else {
-                        unreachable!()
                     };
+                    g.touch(n);
                     let v = v + delta;
                     // Expiry and flags stay as they were.
                     let dst = key_ptr(n).add((*n).key_len as usize);
@@ -491,6 +442,7 @@ impl Dict {
                 e.cast::<u8>().add(size_of::<ListNode>()),
                 (*e).value_len as usize,
             );
+            // A bad element is still removed, so the list cannot jam.
             let v = decode((*e).value_type, data);
             q_remove(q);
             ngx_slab_free_locked(g.pool, e.cast());
@@ -500,7 +452,7 @@ impl Dict {
             } else {
                 g.touch(n);
             }
-            Ok(Some(v))
+            v.map(Some)
         }
     }
 

@@ -15,7 +15,8 @@ use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 
 use nginx_sys::{
-    ngx_add_timer, ngx_connection_t, ngx_cycle, ngx_del_timer, ngx_event_t, ngx_handle_read_event, ngx_msec_t,
+    ngx_add_timer, ngx_connection_t, ngx_cycle, ngx_del_timer, ngx_event_t, ngx_exiting,
+    ngx_handle_read_event, ngx_msec_t, ngx_terminate,
 };
 
 use super::tcp_sock::TcpSock;
@@ -156,6 +157,19 @@ pub unsafe fn put(
     timeout: ngx_msec_t,
     size: usize,
 ) {
+    // A worker that is shutting down closes instead (as lua-nginx-module
+    // does): nginx closes idle connections once, when the shutdown starts,
+    // so a connection parked later would keep the retired worker alive
+    // until its keepalive timeout.
+    if ngx_exiting != 0 || ngx_terminate != 0 {
+        close_idle(&Idle {
+            conn: c,
+            reused,
+            key: key.to_vec(),
+            counted,
+        });
+        return;
+    }
     let log = (*ngx_cycle).log;
     (*c).log = log;
     (*(*c).read).log = log;

@@ -10,11 +10,11 @@ use std::mem::MaybeUninit;
 use nginx_sys::{
     ngx_add_timer, ngx_array_create, ngx_array_push, ngx_conf_t, ngx_connection_t, ngx_create_pool,
     ngx_cycle, ngx_del_timer, ngx_keyval_t, ngx_ssl_certificate, ngx_ssl_check_host, ngx_ssl_ciphers,
-    ngx_ssl_conf_commands, ngx_ssl_create, ngx_ssl_create_connection, ngx_ssl_crl, ngx_ssl_get_session,
-    ngx_ssl_handshake, ngx_ssl_set_session, ngx_ssl_t, ngx_ssl_trusted_certificate, ngx_str_t, NGX_SSL_TLSv1,
-    NGX_SSL_TLSv1_1, NGX_SSL_TLSv1_2, NGX_SSL_TLSv1_3, SSL_SESSION_free, SSL_ctrl, SSL_get_verify_result,
-    X509_verify_cert_error_string, NGX_AGAIN, NGX_SSL_BUFFER, NGX_SSL_CLIENT, SSL_CTRL_SET_TLSEXT_HOSTNAME,
-    SSL_SESSION,
+    ngx_ssl_cleanup_ctx, ngx_ssl_conf_commands, ngx_ssl_create, ngx_ssl_create_connection, ngx_ssl_crl,
+    ngx_ssl_get_session, ngx_ssl_handshake, ngx_ssl_set_session, ngx_ssl_t, ngx_ssl_trusted_certificate,
+    ngx_str_t, NGX_SSL_TLSv1, NGX_SSL_TLSv1_1, NGX_SSL_TLSv1_2, NGX_SSL_TLSv1_3, SSL_SESSION_free, SSL_ctrl,
+    SSL_get_verify_result, X509_verify_cert_error_string, NGX_AGAIN, NGX_SSL_BUFFER, NGX_SSL_CLIENT,
+    SSL_CTRL_SET_TLSEXT_HOSTNAME, SSL_SESSION,
 };
 
 use super::lua::{ffi, lua_State, to_bytes};
@@ -33,7 +33,42 @@ pub const SESSION_MT: &std::ffi::CStr = c"ngx_lua_ssl_session";
 
 thread_local! {
     /// Client SSL contexts per location configuration, built on first use.
-    static CTXS: RefCell<HashMap<usize, Box<ngx_ssl_t>>> = RefCell::new(HashMap::new());
+    static CTXS: RefCell<HashMap<usize, SslCtx>> = RefCell::new(HashMap::new());
+}
+
+/// A client SSL context and the strings nginx may keep pointers to while it
+/// lives; dropping it (a failed setup, or the worker's exit) frees both.
+struct SslCtx {
+    ssl: Box<ngx_ssl_t>,
+    strings: Vec<Vec<u8>>,
+}
+
+impl SslCtx {
+    /// An ngx_str_t over `v` that is also a C string: nginx hands these
+    /// strings to OpenSSL as `char *`, and may keep the pointer (the
+    /// certificate name) as long as the context lives, so the context
+    /// keeps them.
+    fn c_string(&mut self, mut v: Vec<u8>) -> ngx_str_t {
+        let len = v.len();
+        v.push(0);
+        let data = v.as_mut_ptr();
+        // moving the Vec does not move its heap buffer
+        self.strings.push(v);
+        ngx_str_t { len, data }
+    }
+}
+
+impl Drop for SslCtx {
+    fn drop(&mut self) {
+        if !self.ssl.ctx.is_null() {
+            // SAFETY: the context came from ngx_ssl_create and is no longer
+            // handed out (its entry or its failed setup is going away);
+            // connections still using it hold their own OpenSSL reference.
+            // This frees the certificates and the SSL_CTX, as nginx's pool
+            // cleanup of its own contexts does.
+            unsafe { ngx_ssl_cleanup_ctx((&mut *self.ssl as *mut ngx_ssl_t).cast()) };
+        }
+    }
 }
 
 fn protocol_bits(names: Option<&Vec<Vec<u8>>>) -> Result<usize, String> {
@@ -55,35 +90,24 @@ fn protocol_bits(names: Option<&Vec<Vec<u8>>>) -> Result<usize, String> {
     Ok(bits)
 }
 
-/// An ngx_str_t over `v` that is also a C string: nginx hands these
-/// strings to OpenSSL as `char *`, and may keep the pointer (the
-/// certificate name) as long as the context lives, so it is never freed
-/// (a few bytes per location and worker).
-fn c_string(mut v: Vec<u8>) -> ngx_str_t {
-    let len = v.len();
-    v.push(0);
-    let v: &'static mut [u8] = Box::leak(v.into_boxed_slice());
-    ngx_str_t {
-        len,
-        data: v.as_mut_ptr(),
-    }
-}
-
 /// The client SSL context for `conf`.
 unsafe fn ssl_ctx(key: *const SocketConf) -> Result<*mut ngx_ssl_t, String> {
     if let Some(p) = CTXS.with(|m| {
         m.borrow_mut()
             .get_mut(&(key as usize))
-            .map(|b| &mut **b as *mut _)
+            .map(|c| &mut *c.ssl as *mut _)
     }) {
         return Ok(p);
     }
     let conf = key.as_ref().cloned().unwrap_or_default();
-    let mut ssl: Box<ngx_ssl_t> = Box::new(MaybeUninit::zeroed().assume_init());
+    let mut ctx = SslCtx {
+        ssl: Box::new(MaybeUninit::zeroed().assume_init()),
+        strings: Vec::new(),
+    };
     let cycle = ngx_cycle as *mut nginx_sys::ngx_cycle_t;
-    ssl.log = (*cycle).log;
+    ctx.ssl.log = (*cycle).log;
     if ngx_ssl_create(
-        &mut *ssl,
+        &mut *ctx.ssl,
         protocol_bits(conf.ssl_protocols.as_ref())?,
         std::ptr::null_mut(),
     ) != 0
@@ -96,29 +120,30 @@ unsafe fn ssl_ctx(key: *const SocketConf) -> Result<*mut ngx_ssl_t, String> {
     cf.pool = (*cycle).pool;
     cf.temp_pool = (*cycle).pool;
     cf.log = (*cycle).log;
-    let mut cs = c_string(conf.ssl_ciphers.clone().unwrap_or_else(|| b"DEFAULT".to_vec()));
-    if ngx_ssl_ciphers(&mut cf, &mut *ssl, &mut cs, 0) != 0 {
+    let mut cs = ctx.c_string(conf.ssl_ciphers.clone().unwrap_or_else(|| b"DEFAULT".to_vec()));
+    if ngx_ssl_ciphers(&mut cf, &mut *ctx.ssl, &mut cs, 0) != 0 {
         return Err("failed to set the ssl ciphers".into());
     }
     if let Some(cert) = conf.ssl_certificate.clone() {
         let Some(key) = conf.ssl_certificate_key.clone() else {
             return Err("no \"lua_ssl_certificate_key\" is defined for the certificate".into());
         };
-        let mut cs = c_string(cert);
-        let mut ks = c_string(key);
-        if ngx_ssl_certificate(&mut cf, &mut *ssl, &mut cs, &mut ks, std::ptr::null_mut()) != 0 {
+        let mut cs = ctx.c_string(cert);
+        let mut ks = ctx.c_string(key);
+        if ngx_ssl_certificate(&mut cf, &mut *ctx.ssl, &mut cs, &mut ks, std::ptr::null_mut()) != 0 {
             return Err("failed to load the client certificate".into());
         }
     }
     if let Some(path) = conf.ssl_trusted_certificate.clone() {
-        let mut ps = c_string(path);
+        let mut ps = ctx.c_string(path);
         let depth = conf.ssl_verify_depth() as isize;
-        if ngx_ssl_trusted_certificate(&mut cf, &mut *ssl, &mut ps, depth) != 0 {
+        if ngx_ssl_trusted_certificate(&mut cf, &mut *ctx.ssl, &mut ps, depth) != 0 {
             return Err("failed to load the trusted certificates".into());
         }
     }
     if let Some(crl) = conf.ssl_crl.clone() {
-        if ngx_ssl_crl(&mut cf, &mut *ssl, &mut c_string(crl)) != 0 {
+        let mut cs = ctx.c_string(crl);
+        if ngx_ssl_crl(&mut cf, &mut *ctx.ssl, &mut cs) != 0 {
             return Err("failed to load the certificate revocation list".into());
         }
     }
@@ -132,15 +157,15 @@ unsafe fn ssl_ctx(key: *const SocketConf) -> Result<*mut ngx_ssl_t, String> {
             if kv.is_null() {
                 return Err("no memory".into());
             }
-            (*kv).key = c_string(k.clone());
-            (*kv).value = c_string(v.clone());
+            (*kv).key = ctx.c_string(k.clone());
+            (*kv).value = ctx.c_string(v.clone());
         }
-        if ngx_ssl_conf_commands(&mut cf, &mut *ssl, arr) != 0 {
+        if ngx_ssl_conf_commands(&mut cf, &mut *ctx.ssl, arr) != 0 {
             return Err("failed to apply lua_ssl_conf_command".into());
         }
     }
-    let p: *mut ngx_ssl_t = &mut *ssl;
-    CTXS.with(|m| m.borrow_mut().insert(key as usize, ssl));
+    let p: *mut ngx_ssl_t = &mut *ctx.ssl;
+    CTXS.with(|m| m.borrow_mut().insert(key as usize, ctx));
     Ok(p)
 }
 

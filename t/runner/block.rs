@@ -116,8 +116,7 @@ fn lines_of(b: &[u8]) -> Vec<&[u8]> {
 /// Waits until `log` stops growing (quiet for a few ms), at most `max`.
 /// Test::Nginx sleeps a fixed 45 ms here; most of the time the log is
 /// complete when the response is, so waiting for quiet is much faster.
-fn settle(log: &Path, max: Duration) {
-    const QUIET: Duration = Duration::from_millis(6);
+fn settle(log: &Path, max: Duration, quiet: Duration) {
     let start = Instant::now();
     let size = || fs::metadata(log).map(|m| m.len()).unwrap_or(0);
     let mut last = size();
@@ -128,7 +127,7 @@ fn settle(log: &Path, max: Duration) {
         if now != last {
             last = now;
             since = Instant::now();
-        } else if since.elapsed() >= QUIET {
+        } else if since.elapsed() >= quiet {
             return;
         }
     }
@@ -385,6 +384,14 @@ impl Runner {
                 .ok_or_else(|| Failure::new("timeout", format!("bad --- timeout value \"{}\"", t.trim())))?,
             None => pre.timeout.unwrap_or(self.default_timeout),
         };
+        // Under valgrind everything is 10-50 times slower: a response that
+        // must come gets much longer; a client that must give up (--- abort)
+        // waits as long as Test::Nginx lets it (0.3 s more).
+        let timeout = match (&self.valgrind, e.abort) {
+            (None, _) => timeout,
+            (Some(_), false) => timeout * 4.0 + 10.0,
+            (Some(_), true) => timeout + 0.3,
+        };
         let wait = match ev.text("wait")? {
             Some(t) => parse::parse_time(&t),
             None => None,
@@ -429,14 +436,16 @@ impl Runner {
             .map_err(|err| Failure::new("nginx.conf", format!("cannot write: {}", err)))?;
 
         let nginx_env: BTreeMap<String, String> = fc.interp.env.clone();
-        let start_timeout = Duration::from_secs(5);
+        let start_timeout = Duration::from_secs(if self.valgrind.is_some() { 120 } else { 5 });
 
         if b.has("must_die") {
             let want = ev
                 .text("must_die")?
                 .map(|s| s.trim().to_string())
                 .filter(|s| !s.is_empty());
-            return self.must_die(ev, &e, want, &nginx_env, fc.port, start_timeout);
+            let r = self.must_die(ev, &e, want, &nginx_env, fc.port, start_timeout);
+            self.valgrind_check(ev, notes);
+            return r;
         }
 
         // --- requests (built before starting nginx: errors need no server);
@@ -445,7 +454,7 @@ impl Runner {
             self.build_requests(ev, pre.server_name.as_deref().unwrap_or("localhost"))?;
         let need_array = pipelined.is_some() || requests.len() > 1;
 
-        let mut ngx = match Nginx::start(&self.binary, root, fc.port, &nginx_env, start_timeout) {
+        let mut ngx = match Nginx::start(&self.nginx_cmd(), root, fc.port, &nginx_env, start_timeout) {
             Ok(Started::Running(n)) => n,
             Ok(Started::Exited(status, output)) => {
                 return Err(Failure::new(
@@ -532,7 +541,15 @@ impl Runner {
             }
             self.finish_mocks(ev, &mut mocks, rep);
             if e.checks_error_log() || e.shutdown_error_log.is_some() {
-                settle(&root.error_log(), self.settle);
+                let (max, quiet) = match self.valgrind {
+                    // a process under valgrind logs much later and slower
+                    Some(_) => (
+                        self.settle.max(Duration::from_secs(2)),
+                        Duration::from_millis(300),
+                    ),
+                    None => (self.settle, Duration::from_millis(6)),
+                };
+                settle(&root.error_log(), max, quiet);
             }
             if pre.check_accum_error_log {
                 log_pos = 0;
@@ -576,10 +593,15 @@ impl Runner {
         }
 
         ev.log_end = fs::metadata(root.error_log()).ok().map(|m| m.len());
-        let graceful = ngx.stop(Duration::from_secs(3));
+        let grace = Duration::from_secs(if self.valgrind.is_some() { 120 } else { 3 });
+        let graceful = ngx.stop(grace);
         if !graceful {
-            notes.push("nginx did not exit within 3s of SIGQUIT and was killed".into());
+            notes.push(format!(
+                "nginx did not exit within {}s of SIGQUIT and was killed",
+                grace.as_secs()
+            ));
         }
+        self.valgrind_check(ev, notes);
         if e.shutdown_error_log.is_some() || e.no_shutdown_error_log.is_some() {
             let log = read_from(&root.error_log(), &mut log_pos);
             ev.failures
@@ -643,6 +665,37 @@ impl Runner {
         }
     }
 
+    /// The nginx binary, or valgrind running it.
+    fn nginx_cmd(&self) -> Vec<String> {
+        match &self.valgrind {
+            None => vec![self.binary.display().to_string()],
+            Some(vg) => {
+                let (prog, args) = vg.wrap(&self.binary, &self.root.logs());
+                std::iter::once(prog.display().to_string()).chain(args).collect()
+            }
+        }
+    }
+
+    /// In valgrind mode, once nginx has exited: errors in our module fail
+    /// the block, the others become a note.
+    fn valgrind_check(&self, ev: &mut BlockEval, notes: &mut Vec<String>) {
+        let Some(vg) = &self.valgrind else { return };
+        let errors = vg.collect(&self.root.logs());
+        let (ours, other): (Vec<_>, Vec<_>) = errors.iter().partition(|e| vg.ours(e));
+        for e in &ours {
+            ev.failures.push(Failure::new("valgrind", e.render(25)));
+        }
+        if !other.is_empty() {
+            notes.push(format!(
+                "valgrind: {} error(s) outside our module, first: {}",
+                other.len(),
+                other[0].render(12).trim_end()
+            ));
+        }
+        self.vg_ours.set(self.vg_ours.get() + ours.len());
+        self.vg_other.set(self.vg_other.get() + other.len());
+    }
+
     fn must_die(
         &self,
         ev: &mut BlockEval,
@@ -652,7 +705,7 @@ impl Runner {
         port: u16,
         timeout: Duration,
     ) -> Result<(), Failure> {
-        match Nginx::start(&self.binary, &self.root, port, env, timeout) {
+        match Nginx::start(&self.nginx_cmd(), &self.root, port, env, timeout) {
             Ok(Started::Exited(status, output)) => {
                 if let Some(w) = want {
                     let code = status.code().map(|c| c.to_string()).unwrap_or_default();
@@ -673,7 +726,7 @@ impl Runner {
                 Ok(())
             }
             Ok(Started::Running(mut n)) => {
-                n.stop(Duration::from_secs(3));
+                n.stop(timeout);
                 Err(Failure::new(
                     "must_die",
                     "nginx started and listened instead of dying",

@@ -26,6 +26,10 @@
 //!                           (default 0.015 s, as in Test::Nginx), so that
 //!                           messages logged just after the response count
 //!   TEST_NGINX_VERBOSE=1    print requests and raw responses
+//!   TEST_NGINX_USE_VALGRIND nginx runs under valgrind (a number: memcheck
+//!                           with Test::Nginx's options and
+//!                           t/valgrind.suppress; else the options to use);
+//!                           errors in our module fail the block
 //!
 //! Each block gets a fresh nginx (conf, html and logs are recreated); its
 //! requests run repeat_each times on that instance.  Blocks run one at a
@@ -41,6 +45,7 @@ mod nginx;
 mod parse;
 mod regex;
 mod report;
+mod valgrind;
 
 use eval::{Interp, Value};
 use nginx::ServRoot;
@@ -71,6 +76,11 @@ struct Runner {
     version: (u32, u32, u32),
     openssl: Option<String>,
     warned: BTreeSet<String>,
+    /// Set in valgrind mode.
+    valgrind: Option<valgrind::Valgrind>,
+    /// Valgrind errors in our module, and elsewhere.
+    vg_ours: std::cell::Cell<usize>,
+    vg_other: std::cell::Cell<usize>,
     passed: usize,
     failed: usize,
     skipped: usize,
@@ -165,6 +175,10 @@ fn main() {
     let sleep: f64 = env_nonempty("TEST_NGINX_SLEEP")
         .and_then(|s| s.parse().ok())
         .unwrap_or(0.007);
+    let valgrind = env_nonempty("TEST_NGINX_USE_VALGRIND").map(|v| {
+        let lua = modules.first().filter(|_| module != "none").map(PathBuf::as_path);
+        valgrind::Valgrind::from_env(&v, lua, &manifest.join("t/valgrind.suppress"))
+    });
     let mut r = Runner {
         openssl: nginx::openssl_version(&binary),
         binary,
@@ -179,6 +193,9 @@ fn main() {
         repeat_override: env_nonempty("TEST_NGINX_REPEAT_EACH").and_then(|s| s.parse().ok()),
         version,
         warned: BTreeSet::new(),
+        valgrind,
+        vg_ours: Default::default(),
+        vg_other: Default::default(),
         passed: 0,
         failed: 0,
         skipped: 0,
@@ -193,6 +210,13 @@ fn main() {
         r.run_file(f, display);
     }
     r.root.remove_lock();
+    if r.valgrind.is_some() {
+        println!(
+            "# valgrind: {} error(s) in our module, {} elsewhere",
+            r.vg_ours.get(),
+            r.vg_other.get()
+        );
+    }
     let mut summary = format!("{} passed, {} failed", r.passed, r.failed);
     if r.skipped > 0 {
         summary.push_str(&format!(", {} skipped", r.skipped));

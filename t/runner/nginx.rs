@@ -354,8 +354,10 @@ pub enum Started {
 
 impl Nginx {
     /// Starts nginx and waits until its port listens (or it exits).
+    /// `cmd` is the nginx binary, or a wrapper (valgrind) and its arguments
+    /// ending with the binary.
     pub fn start(
-        binary: &Path,
+        cmd: &[String],
         root: &ServRoot,
         port: u16,
         env: &BTreeMap<String, String>,
@@ -366,7 +368,9 @@ impl Nginx {
         let err = out.try_clone().map_err(|e| e.to_string())?;
         let mut prefix = root.root.clone().into_os_string();
         prefix.push("/");
-        let child = Command::new(binary)
+        let (program, pre_args) = cmd.split_first().ok_or("no nginx command")?;
+        let child = Command::new(program)
+            .args(pre_args)
             .arg("-p")
             .arg(&prefix)
             .arg("-c")
@@ -378,7 +382,7 @@ impl Nginx {
             .stderr(Stdio::from(err))
             .process_group(0)
             .spawn()
-            .map_err(|e| format!("cannot run {}: {}", binary.display(), e))?;
+            .map_err(|e| format!("cannot run {}: {}", program, e))?;
         let pgid = child.id() as i32;
         CURRENT_PGID.store(pgid, Ordering::SeqCst);
         let mut ngx = Nginx {

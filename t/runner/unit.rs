@@ -10,6 +10,8 @@ mod http;
 mod parse;
 #[path = "regex.rs"]
 mod regex;
+#[path = "valgrind.rs"]
+mod valgrind;
 
 use eval::{Interp, Pattern, Value};
 use parse::{split_blocks, SectionSrc};
@@ -384,4 +386,87 @@ fn request_building() {
     assert_eq!(p[1].data, b"cd");
     assert!(http::build_request(&[pk("GET / HTTP/1.1 extra")], b"", false, "close", "x").is_err());
     assert_eq!(http::strip_request_comments(b"  # c1\n# c2\n  GET /"), b"GET /");
+}
+
+/// One valgrind XML `<frame>`.
+fn vg_frame(obj: &str, func: &str) -> String {
+    format!("<frame><ip>0x1</ip><obj>{obj}</obj><fn>{func}</fn></frame>")
+}
+
+#[test]
+fn valgrind_errors() {
+    let so = "/w/target/release/libngx_http_lua_module.so";
+    let ours = format!(
+        "<error><unique>0x1</unique><tid>1</tid><kind>InvalidRead</kind><what>Invalid read of size 8</what>\
+         <stack>{}{}{}</stack><auxwhat>Address 0x10 is 0 bytes after a block of size 16 alloc&apos;d</auxwhat>\
+         <stack>{}</stack><suppression><sname>x</sname><rawtext>\n<![CDATA[\n{{\n   x\n   Memcheck:Addr8\n}}\n]]>\n</rawtext></suppression></error>",
+        vg_frame("/usr/libexec/valgrind/vgpreload_memcheck-amd64-linux.so", "memcpy"),
+        vg_frame(so, "ngx_http_lua_module::api::x"),
+        vg_frame("/usr/sbin/nginx", "ngx_http_core_content_phase"),
+        vg_frame("/usr/libexec/valgrind/vgpreload_memcheck-amd64-linux.so", "malloc"),
+    );
+    let luajit = format!(
+        "<error><kind>UninitCondition</kind><what>Conditional jump or move depends on uninitialised value(s)</what>\
+         <stack>{}{}</stack></error>",
+        vg_frame("/usr/lib/x86_64-linux-gnu/libluajit-5.1.so.2.1.0", "lj_str_new"),
+        vg_frame(so, "ngx_http_lua_module::runtime::lua::push_bytes"),
+    );
+    let leak = format!(
+        "<error><kind>Leak_DefinitelyLost</kind><xwhat><text>24 bytes in 1 blocks are definitely lost &lt;here&gt;</text>\
+         <leakedbytes>24</leakedbytes></xwhat><stack>{}{}</stack></error>",
+        vg_frame("/usr/libexec/valgrind/vgpreload_memcheck-amd64-linux.so", "malloc"),
+        vg_frame("/usr/sbin/nginx", "ngx_alloc"),
+    );
+    // a file cut short in the middle of a fourth error
+    let xml = format!(
+        "<?xml version=\"1.0\"?>\n<valgrindoutput><pid>7</pid>{ours}\n{luajit}\n{leak}\n<error><kind>Leak"
+    );
+    let errs = valgrind::parse_xml(&xml);
+    assert_eq!(errs.len(), 3);
+    assert_eq!(errs[0].kind, "InvalidRead");
+    assert_eq!(errs[0].frames.len(), 3);
+    assert_eq!(errs[0].frames[1].func, "ngx_http_lua_module::api::x");
+    assert_eq!(errs[0].aux.len(), 1);
+    assert!(errs[0].aux[0].0.contains("alloc'd"));
+    assert!(errs[0].suppression.as_deref().unwrap().starts_with("{"));
+    assert_eq!(errs[2].what, "24 bytes in 1 blocks are definitely lost <here>");
+
+    let vg = valgrind::Valgrind::from_env(
+        "1",
+        Some(std::path::Path::new(so)),
+        std::path::Path::new("/nonexistent"),
+    );
+    // memcpy's frame (valgrind's preload) is skipped: the caller is ours
+    assert!(vg.ours(&errs[0]));
+    // LuaJIT's own read, even when called from our code, is LuaJIT's
+    assert!(!vg.ours(&errs[1]));
+    assert!(!vg.ours(&errs[2]));
+    // a leak is ours when we asked for the memory, through any library
+    let mut leak = errs[2].clone();
+    leak.frames.push(valgrind::Frame {
+        obj: so.into(),
+        ..Default::default()
+    });
+    assert!(vg.ours(&leak));
+    let r = errs[0].render(2);
+    assert!(r.starts_with("InvalidRead: Invalid read of size 8\n   at memcpy"));
+    assert!(r.contains("... 1 more frames"));
+    // with no module loaded nothing is ours
+    let none = valgrind::Valgrind::from_env("1", None, std::path::Path::new("/nonexistent"));
+    assert!(!none.ours(&errs[0]));
+    // options: a number means Test::Nginx's defaults, anything else is used as is
+    let (prog, args) = vg.wrap(
+        std::path::Path::new("/usr/sbin/nginx"),
+        std::path::Path::new("/r/logs"),
+    );
+    assert_eq!(prog, std::path::PathBuf::from("valgrind"));
+    assert!(args.contains(&"--leak-check=full".to_string()));
+    assert_eq!(args.last().unwrap(), "/usr/sbin/nginx");
+    let custom = valgrind::Valgrind::from_env(
+        "--tool=memcheck --track-origins=yes",
+        None,
+        std::path::Path::new("/x"),
+    );
+    let (_, args) = custom.wrap(std::path::Path::new("/n"), std::path::Path::new("/l"));
+    assert_eq!(&args[..2], ["--tool=memcheck", "--track-origins=yes"]);
 }
