@@ -29,6 +29,7 @@
 #   FUZZ_AUTOSKIP=N        after N crashes attributed to one function, add it
 #                          to logs/fuzz-skip.txt so other crashes can surface
 #                          (default 2; 0 = never)
+#   FUZZ_SWEEP_START       sweep mode: first target index (default 1)
 #   FUZZ_SKIP              file of entries to skip from the start: function
 #                          names as the trace prints them, "kind:NAME" for a
 #                          generated value kind or family (kind:tbl_raise),
@@ -191,6 +192,11 @@ check_log() {
 # nginx (the master) died: the init-time runs crashed it, or a worker took it down.
 master_died() {
     local iseed=$1 status=$2
+    if [ "$status" -lt 128 ]; then
+        echo "nginx exited with status $status (not a signal): $(tail -n 3 "$root/logs/stderr.log" | tr '\n' ' ')" >&2
+        echo "see $root/logs/stderr.log and error.log" >&2
+        exit 2
+    fi
     local tp
     tp=$(ls -t "$root"/logs/fuzz-trace.* 2>/dev/null | head -1)
     local last fn
@@ -215,8 +221,6 @@ master_died() {
     fi
 }
 
-hangs="$root/logs/hangs.txt"
-: > "$hangs"
 # A request timed out: if a worker is busy or blocked, keep its stack and
 # last calls, then kill it (the master starts another one).
 check_hang() {
@@ -242,6 +246,9 @@ check_hang() {
     log_pos=$(stat -c %s "$root/logs/error.log" 2>/dev/null || echo 0)
 }
 
+hangs="$root/logs/hangs.txt"
+: > "$hangs"
+
 # Sweep mode: resume after each crash at the next target.
 run_sweeps() {
     local class start body idx fn sig line
@@ -250,12 +257,15 @@ run_sweeps() {
     start_nginx 1 || { echo "nginx does not start" >&2; return 1; }
     log_pos=$(stat -c %s "$root/logs/error.log")
     for class in $sweep_classes; do
-        start=1
+        start=${FUZZ_SWEEP_START:-1}
         for _ in $(seq 1 2000); do
             local w
             w=$(pgrep -P "$ngx_pid" | head -1)
             body=$(curl -s --max-time 120 "http://127.0.0.1:$port/fuzz/sweep?class=$class&start=$start&budget=60&call_timeout=0.3")
             idx=$(sed -n 's/^next=\([0-9a-z]*\) of .*/\1/p' <<<"$body")
+            [ -n "$idx" ] || idx=$(tail -c +$((log_pos + 1)) "$root/logs/error.log" | tr -d '\000' |
+                sed -n "s/.*api_fuzz sweep: class=$class next=\([0-9a-z]*\) of .*/\1/p" | tail -1)
+            log_pos=$(stat -c %s "$root/logs/error.log")
             if [ "$idx" = done ]; then
                 echo "sweep $class: done ($(grep -o 'calls=[0-9]*' <<<"$body"))" >&2
                 break
@@ -267,10 +277,16 @@ run_sweeps() {
             sleep 0.5
             line=$(last_calls "$w" 1)
             idx=$(sed -n 's/.* sweep=\([0-9]*\) class=.*/\1/p' <<<"$line")
-            sig=$(tail -c +$((log_pos + 1)) "$root/logs/error.log" | tr -d '\000' | grep -a -o "worker process $w exited on signal [0-9]*" | grep -o '[0-9]*$' | head -1)
+            sig=$(tr -d '\000' < "$root/logs/error.log" | grep -a -o "worker process $w exited on signal [0-9]*" | grep -o '[0-9]*$' | head -1)
             log_pos=$(stat -c %s "$root/logs/error.log")
             if [ -z "$sig" ] && kill -0 "$w" 2>/dev/null; then
                 sig="none (hung, killed)"
+                {
+                    echo "HANG worker $w (state $(awk '{print $3}' "/proc/$w/stat")) in sweep $class"
+                    last_calls "$w" 3
+                    timeout 30 gdb -p "$w" -batch -ex "bt 25" 2>/dev/null | grep -E '^#' | sed 's/^/    /'
+                    echo
+                } >> "$hangs"
                 kill -KILL "$w"
                 sleep 0.5
                 log_pos=$(stat -c %s "$root/logs/error.log")
@@ -323,7 +339,10 @@ while [ "$(date +%s)" -lt "$end" ]; do
         [ "$(date +%s)" -lt "$end" ] || break
         s=$((s + 1))
         requests=$((requests + 1))
-        curl -s -o /dev/null --max-time $((budget * 2 + 10)) \
+        # every other request has a body (read_body, get_post_args, req socket)
+        body=()
+        [ $((s % 2)) -eq 0 ] && body=(--data-binary "a=1&b=%ZZ&c=$(head -c 3000 /dev/zero | tr '\0' x)")
+        curl -s -o /dev/null --max-time $((budget * 2 + 20)) "${body[@]}" \
             "http://127.0.0.1:$port/fuzz/$ph?seed=$s&calls=$calls&budget=$budget"
         rc=$?
         if [ $rc -ne 0 ]; then

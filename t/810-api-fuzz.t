@@ -106,6 +106,7 @@ __DATA__
 [
 "GET /fuzz/content?seed=21&calls=20000&budget=3",
 "GET /fuzz/sub?seed=22&calls=10000&budget=2",
+"POST /fuzz/content?seed=40&calls=10000&budget=2\na=1&b=%ZZ&c=" . ("x" x 3000),
 "GET /fuzz/server_rewrite?seed=23&calls=10000&budget=2",
 "GET /fuzz/rewrite?seed=24&calls=10000&budget=2",
 "GET /fuzz/access?seed=25&calls=10000&budget=2",
@@ -133,6 +134,7 @@ __DATA__
 qr/api_fuzz: phase=init_worker seed=12 calls=[1-9]/,
 qr/api_fuzz: phase=content seed=21 calls=[1-9]/,
 qr/api_fuzz: phase=content seed=22 calls=[1-9]/,
+qr/api_fuzz: phase=content seed=40 calls=[1-9]/,
 qr/api_fuzz: phase=server_rewrite seed=23 calls=[1-9]/,
 qr/api_fuzz: phase=rewrite seed=24 calls=[1-9]/,
 qr/api_fuzz: phase=access seed=25 calls=[1-9]/,
