@@ -35,6 +35,11 @@ if [ $# -eq 0 ]; then
     bash scripts/hup-load.sh
     vg_files=${VALGRIND_FILES:-000-sanity 001-sleep 010-uthread 302-tcp-clients}
     if [ "$vg_files" != none ]; then
+        if ! command -v valgrind >/dev/null 2>&1; then
+            sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+            $sudo_cmd apt-get update -qq
+            DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq valgrind >&2
+        fi
         # shellcheck disable=SC2086
         TEST_NGINX_USE_VALGRIND=1 cargo test --release --test t -- $vg_files
     fi
