@@ -35,20 +35,14 @@ local function with_function(global, fname, subj, regex, repl, opts)
 end
 
 -- Varargs, so that the C side still tells a missing argument from nil.
-local function re_sub(...)
-    local subj, regex, repl, opts = ...
-    if type(repl) == "function" then
-        return with_function(false, "sub", subj, regex, repl, opts)
+local function front(global, fname, c_fn)
+    return function(...)
+        local subj, regex, repl, opts = ...
+        if type(repl) == "function" then
+            return with_function(global, fname, subj, regex, repl, opts)
+        end
+        return c_fn(...)
     end
-    return c_sub(...)
 end
 
-local function re_gsub(...)
-    local subj, regex, repl, opts = ...
-    if type(repl) == "function" then
-        return with_function(true, "gsub", subj, regex, repl, opts)
-    end
-    return c_gsub(...)
-end
-
-return re_sub, re_gsub
+return front(false, "sub", c_sub), front(true, "gsub", c_gsub)
