@@ -202,3 +202,32 @@ created 201
 --- no_error_log
 [alert]
 [error]
+
+
+
+=== TEST 12: ngx.exit with an error status after the header went out ends the response as it stands
+--- config
+    location /rw {
+        rewrite_by_lua_block {
+            ngx.send_headers()
+            ngx.say("already sent")
+            ngx.exit(403)
+        }
+    }
+    location /c {
+        content_by_lua_block {
+            ngx.say("partial")
+            ngx.exit(404)
+        }
+    }
+--- request eval
+["GET /rw", "GET /c"]
+--- error_code eval
+[200, 200]
+--- response_body eval
+["already sent\n", "partial\n"]
+--- error_log eval
+[qr/attempt to set status 403 via ngx.exit after sending out the response status 200/,
+qr/attempt to set status 404 via ngx.exit after sending out the response status 200/]
+--- no_error_log
+[alert]

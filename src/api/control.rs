@@ -1,6 +1,6 @@
 //! ngx.exit, ngx.exec, ngx.redirect, ngx.get_phase.
 
-use nginx_sys::{ngx_list_push, ngx_pnalloc, ngx_str_t, NGX_LOG_ERR};
+use nginx_sys::{ngx_list_push, ngx_pnalloc, ngx_str_t, NGX_HTTP_OK, NGX_LOG_ERR};
 
 use crate::glue::cconv;
 use crate::glue::escape::{escape_args, escape_log, unsafe_uri_byte};
@@ -79,17 +79,19 @@ unsafe fn exit_impl(l: *mut lua_State) -> LuaRet {
         ctx.check_abortable()?;
     }
     let r = ctx.r;
-    if (*r).header_sent() != 0
-        && status >= 300
-        && ![444, 408, 499, 504].contains(&status)
-        && status != (*r).headers_out.status as isize
-    {
-        let msg = format!(
-            "attempt to set status {} via ngx.exit after sending out the response status {}",
-            status,
-            (*r).headers_out.status
-        );
-        nlog::error((*(*r).connection).log, NGX_LOG_ERR, msg.as_bytes());
+    let mut status = status;
+    if (*r).header_sent() != 0 && status >= 300 && ![444, 408, 499].contains(&status) {
+        // The status line is out: log the mismatch and end the response as
+        // it stands (200), as lua-nginx-module does.
+        if status != (*r).headers_out.status as isize {
+            let msg = format!(
+                "attempt to set status {} via ngx.exit after sending out the response status {}",
+                status,
+                (*r).headers_out.status
+            );
+            nlog::error((*(*r).connection).log, NGX_LOG_ERR, msg.as_bytes());
+        }
+        status = NGX_HTTP_OK as isize;
     }
     ctx.exit_code = Some(status);
     if p == Phase::HeaderFilter || p == Phase::Balancer {
