@@ -125,3 +125,24 @@ GET /t
 --- error_code: 500
 --- error_log eval
 qr/runtime error: content_by_lua\(\.\.\.file_name_for_the_chunk_name_rule\.conf:1\):2: where am I/
+
+
+
+=== TEST 6: ngx.log and print argument errors count from the message's first argument
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.say(select(2, pcall(ngx.log, ngx.ERR, {})))
+            ngx.say(select(2, pcall(ngx.log, ngx.ERR, "a", print)))
+            ngx.say(select(2, pcall(print, "a", "b", {})))
+            ngx.log(ngx.WARN, "null:", ngx.null, " done")
+        }
+    }
+--- request
+GET /t
+--- response_body
+bad argument #1 to 'log' (expected table to have __tostring metamethod)
+bad argument #2 to 'log' (string, number, boolean, or nil expected, got function)
+bad argument #3 to 'print' (expected table to have __tostring metamethod)
+--- error_log
+null:null done

@@ -53,25 +53,35 @@ unsafe fn message(l: *mut lua_State, first: c_int, fname: &str) -> Result<Vec<u8
                 b"false"
             }),
             ffi::LUA_TLIGHTUSERDATA if ffi::lua_touserdata(l, i).is_null() => out.extend_from_slice(b"null"),
-            _ => {
-                if crate::runtime::lua::has_metamethod(l, i, c"__tostring") {
-                    crate::runtime::lua::to_display(l, i)?;
-                    if ffi::lua_isstring(l, -1) == 0 {
-                        ffi::lua_pop(l, 1);
-                        return Err("'__tostring' must return a string".into());
-                    }
-                    out.extend_from_slice(to_bytes(l, -1).unwrap_or_default());
-                    ffi::lua_pop(l, 1);
-                } else {
+            // Other light userdata print nothing, as in lua-nginx-module.
+            ffi::LUA_TLIGHTUSERDATA => {}
+            // Arguments count from the message's first one (the level of
+            // ngx.log is not counted), as lua-nginx-module numbers them.
+            ffi::LUA_TTABLE => {
+                if !crate::runtime::lua::has_metamethod(l, i, c"__tostring") {
                     return Err(bad_arg(
-                        i,
+                        i - first + 1,
                         fname,
-                        &format!(
-                            "string, number, boolean, or nil expected, got {}",
-                            type_name(l, i)
-                        ),
+                        "expected table to have __tostring metamethod",
                     ));
                 }
+                crate::runtime::lua::to_display(l, i)?;
+                if ffi::lua_isstring(l, -1) == 0 {
+                    ffi::lua_pop(l, 1);
+                    return Err("'__tostring' must return a string".into());
+                }
+                out.extend_from_slice(to_bytes(l, -1).unwrap_or_default());
+                ffi::lua_pop(l, 1);
+            }
+            _ => {
+                return Err(bad_arg(
+                    i - first + 1,
+                    fname,
+                    &format!(
+                        "string, number, boolean, or nil expected, got {}",
+                        type_name(l, i)
+                    ),
+                ));
             }
         }
     }
