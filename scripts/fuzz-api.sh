@@ -192,6 +192,11 @@ check_log() {
 # nginx (the master) died: the init-time runs crashed it, or a worker took it down.
 master_died() {
     local iseed=$1 status=$2
+    if [ "$status" -eq 0 ]; then
+        # a fuzzed call made nginx quit (seen with the C module in init_worker)
+        echo "nginx exited with status 0 (init seed $iseed): restarting" | tee -a "$root/logs/requests.txt" >&2
+        return 0
+    fi
     if [ "$status" -lt 128 ]; then
         echo "nginx exited with status $status (not a signal): $(tail -n 3 "$root/logs/stderr.log" | tr '\n' ' ')" >&2
         echo "see $root/logs/stderr.log and error.log" >&2
@@ -232,11 +237,11 @@ check_hang() {
         # a worker of ours that still answers is not hung
         curl -s -o /dev/null --max-time 3 "http://127.0.0.1:$port/static.txt" && return 0
         {
-            echo "HANG worker $w (state $st, wchan $(cat /proc/$w/wchan 2>/dev/null)) during request $what (seed $seed_now)"
+            echo "HANG worker $w (state $st, wchan $(cat /proc/$w/wchan 2>/dev/null), $(grep VmRSS "/proc/$w/status" | tr -s ' ')) during request $what (seed $seed_now)"
             echo "  last calls of the worker:"
             last_calls "$w" 3
             echo "  stack:"
-            timeout 30 gdb -p "$w" -batch -ex "bt 25" 2>/dev/null | grep -E '^#' | sed 's/^/    /'
+            timeout 30 gdb -p "$w" -batch -ex "bt 80" 2>/dev/null | grep -E '^#' | sed 's/^/    /'
             echo
         } >> "$hangs"
         echo "hang: worker $w in $what seed $seed_now" >&2
@@ -284,7 +289,7 @@ run_sweeps() {
                 {
                     echo "HANG worker $w (state $(awk '{print $3}' "/proc/$w/stat")) in sweep $class"
                     last_calls "$w" 3
-                    timeout 30 gdb -p "$w" -batch -ex "bt 25" 2>/dev/null | grep -E '^#' | sed 's/^/    /'
+                    timeout 30 gdb -p "$w" -batch -ex "bt 80" 2>/dev/null | grep -E '^#' | sed 's/^/    /'
                     echo
                 } >> "$hangs"
                 kill -KILL "$w"

@@ -80,7 +80,10 @@ kill -KILL $pid 2>/dev/null
 wait $pid 2>/dev/null
 status=$?
 crash=$(grep -a -E 'exited on signal|panicked|fatal runtime error' "$root/logs/error.log" "$root/logs/stderr.log" | head -3)
-if [ $up = 0 ] || [ -n "$crash" ] || [ $status -gt 128 ]; then
+if [ $up = 1 ] && [ $status -le 128 ] && [ -n "$crash" ] && ! grep -q -E 'exited on signal|fatal runtime' <<<"$crash"; then
+    echo "PANICKED (caught, the worker survived; response: $(echo "$out" | head -c 100 | tr '\n' ' ')): $(grep -a -h -A1 panicked "$root/logs/error.log" | tr '\n' ' ' | cut -c1-200)"
+    rc=1
+elif [ $up = 0 ] || [ -n "$crash" ] || [ $status -gt 128 ]; then
     sig=$(grep -a -o 'exited on signal [0-9]*' <<<"$crash" | head -1 | grep -o '[0-9]*$')
     [ -z "$sig" ] && [ $status -gt 128 ] && sig=$((status - 128))
     how="worker"
