@@ -289,3 +289,25 @@ GET /t
 5000 nil
 --- no_error_log
 [error]
+
+
+
+=== TEST 11: HTTP/0.9 has no request headers: set_header and add_header do nothing there
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.req.set_header("X-Foo", "howdy")
+            require("ngx.req").add_header("X-Bar", "there")
+            ngx.req.clear_header("X-Foo")
+            local h = ngx.req.get_headers()
+            ngx.say("X-Foo: ", h["X-Foo"], ", X-Bar: ", h["X-Bar"])
+        }
+    }
+--- raw_request eval
+"GET /t\r\n"
+--- http09
+--- response_body
+X-Foo: nil, X-Bar: nil
+--- no_error_log
+[error]
+[alert]

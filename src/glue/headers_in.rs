@@ -182,6 +182,9 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 /// # Safety
 /// `r` must be a live request.
 pub unsafe fn set(r: *mut ngx_http_request_t, name: &[u8], values: &[Vec<u8>]) -> Option<()> {
+    if !has_header_list(r) {
+        return Some(());
+    }
     let pool = (*r).pool;
     let list: *mut ngx_list_t = &mut (*r).headers_in.headers;
     let mut named = list::find::<ngx_table_elt_t>(list, |h| key_is(h, name));
@@ -211,6 +214,9 @@ pub unsafe fn set(r: *mut ngx_http_request_t, name: &[u8], values: &[Vec<u8>]) -
 /// # Safety
 /// `r` must be a live request.
 pub unsafe fn add(r: *mut ngx_http_request_t, name: &[u8], values: &[Vec<u8>]) -> Option<()> {
+    if !has_header_list(r) {
+        return Some(());
+    }
     let pool = (*r).pool;
     let list: *mut ngx_list_t = &mut (*r).headers_in.headers;
     let mut values = values;
@@ -233,4 +239,10 @@ pub unsafe fn add(r: *mut ngx_http_request_t, name: &[u8], values: &[Vec<u8>]) -
         super::headers::fill(pool, h, name, v)?;
     }
     sync(r, name)
+}
+
+/// An HTTP/0.9 request has no header list (nginx never initialises it):
+/// setting or adding headers there does nothing, as in lua-nginx-module.
+unsafe fn has_header_list(r: *mut ngx_http_request_t) -> bool {
+    (*r).http_version >= nginx_sys::NGX_HTTP_VERSION_10 as nginx_sys::ngx_uint_t
 }
