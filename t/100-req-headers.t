@@ -311,3 +311,23 @@ X-Foo: nil, X-Bar: nil
 --- no_error_log
 [error]
 [alert]
+
+
+
+=== TEST 12: a request nginx refused (error_page 400 to Lua) has no header list: set_header does nothing
+--- config
+    error_page 400 = /err;
+    location = /err {
+        content_by_lua_block {
+            ngx.req.set_header("Foo", "bar")
+            ngx.req.set_header("Multi", {"a", "b"})
+            local h = ngx.req.get_headers()
+            ngx.say("ok ", h.Foo, " ", h.Multi)
+        }
+    }
+--- raw_request
+GeT / HTTP/1.1
+--- response_body
+ok nil nil
+--- no_error_log
+[alert]

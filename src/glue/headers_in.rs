@@ -241,8 +241,11 @@ pub unsafe fn add(r: *mut ngx_http_request_t, name: &[u8], values: &[Vec<u8>]) -
     sync(r, name)
 }
 
-/// An HTTP/0.9 request has no header list (nginx never initialises it):
-/// setting or adding headers there does nothing, as in lua-nginx-module.
+/// An HTTP/0.9 request, or one whose request line nginx refused (an
+/// `error_page 400` location), has no header list (nginx never initialised
+/// it): setting or adding headers there does nothing, as in
+/// lua-nginx-module.
 unsafe fn has_header_list(r: *mut ngx_http_request_t) -> bool {
     (*r).http_version >= nginx_sys::NGX_HTTP_VERSION_10 as nginx_sys::ngx_uint_t
+        && !(*r).headers_in.headers.last.is_null()
 }
