@@ -178,15 +178,21 @@ check_log() {
             echo
         } >> "$crashes"
         echo "crash: signal $sig in $what seed $seed_now: ${fn:-?}" >&2
-        if [ -n "$fn" ]; then
-            crash_count[$fn]=$(( ${crash_count[$fn]:-0} + 1 ))
-            if [ "$autoskip" -gt 0 ] && [ "${crash_count[$fn]}" -ge "$autoskip" ] &&
-                ! grep -qxF "$fn" "$root/logs/fuzz-skip.txt"; then
-                echo "$fn" >> "$root/logs/fuzz-skip.txt"
-                echo "autoskip: $fn" >&2
-            fi
-        fi
+        count_crash "$fn"
     done <<<"$(grep -a -E 'exited on signal|panicked|fatal runtime error' <<<"$new")"
+}
+
+# Counts a crash attributed to function $1; with FUZZ_AUTOSKIP, a function
+# that crashed often enough goes to the skip list.
+count_crash() {
+    local fn=$1
+    [ -n "$fn" ] || return 0
+    crash_count[$fn]=$(( ${crash_count[$fn]:-0} + 1 ))
+    if [ "$autoskip" -gt 0 ] && [ "${crash_count[$fn]}" -ge "$autoskip" ] &&
+        ! grep -qxF "$fn" "$root/logs/fuzz-skip.txt"; then
+        echo "$fn" >> "$root/logs/fuzz-skip.txt"
+        echo "autoskip: $fn" >&2
+    fi
 }
 
 # nginx (the master) died: the init-time runs crashed it, or a worker took it down.
@@ -216,14 +222,7 @@ master_died() {
         echo
     } >> "$crashes"
     echo "crash: nginx died (status $status): ${fn:-?}" >&2
-    if [ -n "$fn" ]; then
-        crash_count[$fn]=$(( ${crash_count[$fn]:-0} + 1 ))
-        if [ "$autoskip" -gt 0 ] && [ "${crash_count[$fn]}" -ge "$autoskip" ] &&
-            ! grep -qxF "$fn" "$root/logs/fuzz-skip.txt"; then
-            echo "$fn" >> "$root/logs/fuzz-skip.txt"
-            echo "autoskip: $fn" >&2
-        fi
-    fi
+    count_crash "$fn"
 }
 
 # A request timed out: if a worker is busy or blocked, keep its stack and
