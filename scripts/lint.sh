@@ -2,14 +2,14 @@
 # Structural checks that rustc and clippy cannot make.
 #
 # 1. No Lua error may be raised while a Rust frame is live (LuaJIT unwinds
-#    through it and the worker aborts). src/runtime/lua.rs exposes only the
+#    through it and the worker aborts). src/lua/mod.rs exposes only the
 #    non-raising Lua C API as `ffi`; the raising calls stay in that file. So
 #    no other file may reach mlua's raw API.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 status=0
-if hits=$(grep -rn --include='*.rs' -E 'mlua::ffi|mlua_sys' src | grep -v '^src/runtime/lua.rs:'); then
-    echo "lint: only src/runtime/lua.rs may use mlua's raw C API (use crate::runtime::lua::ffi):" >&2
+if hits=$(grep -rn --include='*.rs' -E 'mlua::ffi|mlua_sys' src | grep -v '^src/lua/mod.rs:'); then
+    echo "lint: only src/lua/mod.rs may use mlua's raw C API (use crate::lua::ffi):" >&2
     echo "$hits" >&2
     status=1
 fi

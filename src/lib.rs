@@ -5,6 +5,7 @@ mod api;
 mod conf;
 mod exports;
 mod glue;
+mod lua;
 mod module;
 mod phase;
 mod runtime;

@@ -14,10 +14,11 @@ use nginx_sys::{
 use ngx::core::Status;
 use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf, NgxHttpCoreModule};
 
+use crate::api;
 use crate::conf::directives::COMMANDS;
 use crate::conf::{LocConf, MainConf};
+use crate::lua::vm;
 use crate::phase;
-use crate::runtime::vm;
 
 pub struct Module;
 
@@ -96,7 +97,12 @@ unsafe extern "C" fn create_main_conf(cf: *mut ngx_conf_t) -> *mut c_void {
             if conf.is_null() {
                 return std::ptr::null_mut();
             }
-            match vm::Vm::new() {
+            // The VM knows nothing of the API: the module composes them.
+            let built = vm::Vm::new().and_then(|v| {
+                api::install(v.main())?;
+                Ok(v)
+            });
+            match built {
                 Ok(v) => (*conf).vm = Some(v),
                 Err(e) => {
                     ngx::ngx_conf_log_error!(

@@ -11,9 +11,9 @@ use nginx_sys::{
     NGX_PEER_FAILED, NGX_PEER_KEEPALIVE, NGX_PEER_NEXT,
 };
 
-use crate::lua_fns;
+use crate::lua::lua_fns;
+use crate::lua::{check_bytes, ffi, lua_State, push_bytes, set_fn, LuaRet};
 use crate::phase::balancer::{current, PeerData};
-use crate::runtime::lua::{check_bytes, ffi, lua_State, push_bytes, set_fn, LuaRet};
 use crate::runtime::phase;
 
 lua_fns! {
@@ -29,8 +29,8 @@ lua_fns! {
 /// # Safety
 /// `l` must be the main state, not running.
 pub unsafe fn install(l: *mut lua_State) {
-    crate::runtime::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"package");
-    crate::runtime::lua::get_raw(l, -1, c"loaded");
+    crate::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"package");
+    crate::lua::get_raw(l, -1, c"loaded");
     ffi::lua_createtable(l, 0, 6);
     set_fn(l, -1, c"set_current_peer", set_current_peer);
     set_fn(l, -1, c"set_more_tries", set_more_tries);
@@ -38,8 +38,8 @@ pub unsafe fn install(l: *mut lua_State) {
     set_fn(l, -1, c"set_timeouts", set_timeouts);
     set_fn(l, -1, c"recreate_request", recreate_request);
     push_bytes(l, b"0.1.0");
-    crate::runtime::lua::set_raw(l, -2, c"version");
-    crate::runtime::lua::set_raw(l, -2, c"ngx.balancer");
+    crate::lua::set_raw(l, -2, c"version");
+    crate::lua::set_raw(l, -2, c"ngx.balancer");
     ffi::lua_pop(l, 2);
 }
 
@@ -113,7 +113,7 @@ unsafe fn set_more_tries_impl(l: *mut lua_State) -> LuaRet {
         Ok(bp) => bp,
         Err(msg) => return fail(l, msg),
     };
-    let count = crate::runtime::lua::check_number(l, 1, "set_more_tries")?;
+    let count = crate::lua::check_number(l, 1, "set_more_tries")?;
     let mut count = if count > 0.0 { count as usize } else { 0 };
     let u = (*bp.r).upstream;
     let max = (*(*u).conf).next_upstream_tries;

@@ -1,6 +1,6 @@
 //! `ngx.OK`, `ngx.HTTP_*`, log levels and `ngx.null`.
 
-use crate::runtime::lua::{ffi, lua_State, set_int};
+use crate::lua::{ffi, lua_State, set_int};
 
 const CONSTANTS: &[(&std::ffi::CStr, i64)] = &[
     (c"OK", 0),
@@ -77,5 +77,5 @@ pub unsafe fn install(l: *mut lua_State) {
         set_int(l, -1, name, *v);
     }
     ffi::lua_pushlightuserdata(l, std::ptr::null_mut());
-    crate::runtime::lua::set_raw(l, -2, c"null");
+    crate::lua::set_raw(l, -2, c"null");
 }

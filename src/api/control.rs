@@ -6,9 +6,9 @@ use crate::glue::cconv;
 use crate::glue::escape::{escape_args, escape_log, unsafe_uri_byte};
 use crate::glue::log as nlog;
 use crate::glue::uri;
-use crate::lua_fns;
+use crate::lua::lua_fns;
+use crate::lua::{check_bytes, check_number, ffi, lua_State, push_bytes, set_fn, LuaRet};
 use crate::runtime::ctx::{self, RequestCtx};
-use crate::runtime::lua::{check_bytes, check_number, ffi, lua_State, push_bytes, set_fn, LuaRet};
 use crate::runtime::phase::{self, Phase, REQUEST_YIELDABLE};
 use crate::runtime::scheduler::yield_wait;
 
@@ -143,19 +143,19 @@ unsafe fn exec_impl(l: *mut lua_State) -> LuaRet {
 
 /// `ngx.encode_args` of a table argument, through the Lua-side helper.
 unsafe fn encode_args_table(l: *mut lua_State, idx: i32) -> Result<Vec<u8>, String> {
-    crate::runtime::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"ngx");
-    crate::runtime::lua::get_raw(l, -1, c"encode_args");
+    crate::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"ngx");
+    crate::lua::get_raw(l, -1, c"encode_args");
     if ffi::lua_isfunction(l, -1) == 0 {
         ffi::lua_pop(l, 2);
         return Err("ngx.encode_args is not available".into());
     }
     ffi::lua_pushvalue(l, idx);
     if ffi::lua_pcall(l, 1, 1, 0) != 0 {
-        let e = crate::runtime::vm::pop_message(l);
+        let e = crate::lua::vm::pop_message(l);
         ffi::lua_pop(l, 1);
         return Err(e);
     }
-    let v = crate::runtime::lua::to_bytes(l, -1).unwrap_or_default().to_vec();
+    let v = crate::lua::to_bytes(l, -1).unwrap_or_default().to_vec();
     ffi::lua_pop(l, 2);
     Ok(v)
 }

@@ -5,7 +5,7 @@
 
 use std::ffi::c_void;
 
-use crate::runtime::lua::{ffi, lua_State};
+use crate::lua::{ffi, lua_State};
 use crate::runtime::scheduler::YIELD_MARK;
 
 const WRAPPERS: &[u8] = br#"
@@ -78,11 +78,11 @@ end
 pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     let name = c"=coroutine_wrappers";
     if ffi::luaL_loadbuffer(l, WRAPPERS.as_ptr().cast(), WRAPPERS.len(), name.as_ptr()) != 0 {
-        return Err(crate::runtime::vm::pop_message(l));
+        return Err(crate::lua::vm::pop_message(l));
     }
     ffi::lua_pushlightuserdata(l, &YIELD_MARK as *const u8 as *mut c_void);
     if ffi::lua_pcall(l, 1, 0, 0) != 0 {
-        return Err(crate::runtime::vm::pop_message(l));
+        return Err(crate::lua::vm::pop_message(l));
     }
     Ok(())
 }

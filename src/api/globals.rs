@@ -2,7 +2,7 @@
 //! lua-nginx-module's warning (globals are shared by all requests of a
 //! worker).
 
-use crate::runtime::lua::lua_State;
+use crate::lua::lua_State;
 
 const GUARD: &[u8] = br#"
 local rawset, tostring, getmetatable, setmetatable = rawset, tostring, getmetatable, setmetatable

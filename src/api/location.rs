@@ -9,11 +9,11 @@ use std::rc::Rc;
 use nginx_sys::ngx_http_request_t;
 
 use crate::glue::subrequest::{self, method_name, Pairs, Spec};
-use crate::lua_fns;
+use crate::lua::lua_fns;
+use crate::lua::{bad_arg, ffi, lua_State, set_fn, to_bytes, type_name, LuaRet};
 use crate::module::loc_conf;
 use crate::runtime::capture::{self, Group};
 use crate::runtime::ctx::{self, RequestCtx};
-use crate::runtime::lua::{bad_arg, ffi, lua_State, set_fn, to_bytes, type_name, LuaRet};
 use crate::runtime::phase::{self, REQUEST_YIELDABLE};
 use crate::runtime::scheduler::yield_wait;
 
@@ -176,7 +176,7 @@ unsafe fn parse_spec_at(l: *mut lua_State, i: usize) -> Result<Spec, String> {
 /// Pushes option `name` of table `t` (its `__index` runs, as in
 /// lua-nginx-module) and returns its type.
 unsafe fn field(l: *mut lua_State, t: i32, name: &CStr) -> Result<i32, String> {
-    crate::runtime::lua::get_field(l, t, name)?;
+    crate::lua::get_field(l, t, name)?;
     Ok(ffi::lua_type(l, -1))
 }
 

@@ -5,9 +5,9 @@ use std::ffi::c_int;
 use nginx_sys::{ngx_log_t, NGX_LOG_NOTICE};
 
 use crate::glue::log as nlog;
-use crate::lua_fns;
+use crate::lua::lua_fns;
+use crate::lua::{bad_arg, check_number, ffi, lua_State, set_fn, to_bytes, type_name, LuaRet};
 use crate::runtime::ctx;
-use crate::runtime::lua::{bad_arg, check_number, ffi, lua_State, set_fn, to_bytes, type_name, LuaRet};
 
 lua_fns! {
     log => log_impl,
@@ -24,7 +24,7 @@ pub unsafe fn install(l: *mut lua_State) {
 /// `l` must be the main state.
 pub unsafe fn install_print(l: *mut lua_State) {
     ffi::lua_pushcfunction(l, print);
-    crate::runtime::lua::set_raw(l, ffi::LUA_GLOBALSINDEX, c"print");
+    crate::lua::set_raw(l, ffi::LUA_GLOBALSINDEX, c"print");
 }
 
 fn current_log() -> *mut ngx_log_t {
@@ -58,14 +58,14 @@ unsafe fn message(l: *mut lua_State, first: c_int, fname: &str) -> Result<Vec<u8
             // Arguments count from the message's first one (the level of
             // ngx.log is not counted), as lua-nginx-module numbers them.
             ffi::LUA_TTABLE => {
-                if !crate::runtime::lua::has_metamethod(l, i, c"__tostring") {
+                if !crate::lua::has_metamethod(l, i, c"__tostring") {
                     return Err(bad_arg(
                         i - first + 1,
                         fname,
                         "expected table to have __tostring metamethod",
                     ));
                 }
-                crate::runtime::lua::to_display(l, i)?;
+                crate::lua::to_display(l, i)?;
                 if ffi::lua_isstring(l, -1) == 0 {
                     ffi::lua_pop(l, 1);
                     return Err("'__tostring' must return a string".into());
@@ -119,11 +119,7 @@ unsafe fn log_impl(l: *mut lua_State) -> LuaRet {
     // luaL_checkint's conversion: the level is an int, so 2^32 + 4 is 4.
     let level = crate::glue::cconv::lua_int(check_number(l, 1, "log")?);
     if !(0..=8).contains(&level) {
-        return Err(crate::runtime::lua::bad_arg(
-            1,
-            "log",
-            &format!("bad log level: {level}"),
-        ));
+        return Err(crate::lua::bad_arg(1, "log", &format!("bad log level: {level}")));
     }
     write(l, level as u32, 2, "log")
 }

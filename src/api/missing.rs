@@ -2,7 +2,7 @@
 //! each raises a clear "not implemented" error instead of Lua's "attempt to
 //! call a nil value". Entries leave this list as their areas land.
 
-use crate::runtime::lua::lua_State;
+use crate::lua::lua_State;
 
 const STUBS: &[u8] = br#"
 local error = error

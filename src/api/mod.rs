@@ -31,14 +31,13 @@ pub mod timer;
 pub mod var;
 pub mod worker;
 
-use crate::runtime::lua::{ffi, lua_State};
+use crate::lua::{ffi, lua_State};
 
 /// Builds the `ngx` global and everything hung on it.
 ///
 /// # Safety
 /// `l` must be the VM's main state, not running.
 pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
-    crate::runtime::lua::install_protected_ops(l)?;
     ffi::lua_createtable(l, 0, 128);
     constants::install(l);
     output::install(l);
@@ -63,7 +62,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     socket_tcp::install(l)?;
     socket_udp::install(l);
     req_socket::install(l);
-    crate::runtime::lua::set_raw(l, ffi::LUA_GLOBALSINDEX, c"ngx");
+    crate::lua::set_raw(l, ffi::LUA_GLOBALSINDEX, c"ngx");
     log::install_print(l);
     coroutine::install(l)?;
     semaphore::install(l);
@@ -81,7 +80,7 @@ pub unsafe fn run_snippet(l: *mut lua_State, code: &[u8], name: &std::ffi::CStr)
     if ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), name.as_ptr()) != 0
         || ffi::lua_pcall(l, 0, 0, 0) != 0
     {
-        return Err(crate::runtime::vm::pop_message(l));
+        return Err(crate::lua::vm::pop_message(l));
     }
     Ok(())
 }

@@ -4,9 +4,9 @@
 use nginx_sys::NGX_LOG_ERR;
 
 use crate::glue::log as nlog;
-use crate::lua_fns;
+use crate::lua::lua_fns;
+use crate::lua::{bad_arg, check_number, ffi, lua_State, to_bytes, LuaRet};
 use crate::runtime::ctx;
-use crate::runtime::lua::{bad_arg, check_number, ffi, lua_State, to_bytes, LuaRet};
 use crate::runtime::phase;
 
 lua_fns! {
@@ -19,9 +19,9 @@ lua_fns! {
 pub unsafe fn install(l: *mut lua_State) {
     ffi::lua_createtable(l, 0, 2);
     ffi::lua_pushcfunction(l, ngx_index);
-    crate::runtime::lua::set_raw(l, -2, c"__index");
+    crate::lua::set_raw(l, -2, c"__index");
     ffi::lua_pushcfunction(l, ngx_newindex);
-    crate::runtime::lua::set_raw(l, -2, c"__newindex");
+    crate::lua::set_raw(l, -2, c"__newindex");
     ffi::lua_setmetatable(l, -2);
 }
 
@@ -112,8 +112,9 @@ unsafe fn newindex_impl(l: *mut lua_State) -> LuaRet {
             request_phase("")?;
             let c = ctx::request()?;
             if ffi::lua_type(l, 3) != ffi::LUA_TTABLE {
-                return Err("ctx should be a table while getting a ".to_string()
-                    + &crate::runtime::lua::type_name(l, 3));
+                return Err(
+                    "ctx should be a table while getting a ".to_string() + &crate::lua::type_name(l, 3)
+                );
             }
             if c.ctx_ref != ffi::LUA_NOREF {
                 ffi::luaL_unref(l, ffi::LUA_REGISTRYINDEX, c.ctx_ref);

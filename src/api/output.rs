@@ -2,9 +2,9 @@
 
 use std::ffi::c_int;
 
-use crate::lua_fns;
+use crate::lua::lua_fns;
+use crate::lua::{ffi, lua_State, push_cstr, raw_error, set_fn, to_bytes, type_name, LuaRet};
 use crate::runtime::ctx;
-use crate::runtime::lua::{ffi, lua_State, push_cstr, raw_error, set_fn, to_bytes, type_name, LuaRet};
 use crate::runtime::output;
 use crate::runtime::phase::{self, REQUEST_YIELDABLE};
 use crate::runtime::scheduler::yield_wait;

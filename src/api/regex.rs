@@ -7,11 +7,9 @@ use std::rc::Rc;
 
 use crate::glue::fake_request::ConfRef;
 use crate::glue::pcre2::{self, Mode, Regex};
-use crate::lua_fns;
+use crate::lua::lua_fns;
+use crate::lua::{bad_arg, check_bytes, ffi, lua_State, push_bytes, set_fn, to_bytes, type_name, LuaRet};
 use crate::module::{main_conf, main_conf_cycle};
-use crate::runtime::lua::{
-    bad_arg, check_bytes, ffi, lua_State, push_bytes, set_fn, to_bytes, type_name, LuaRet,
-};
 use crate::runtime::phase::{self, Phase};
 use crate::runtime::{ctx, regex_cache};
 
@@ -36,7 +34,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     set_fn(l, -1, c"find", re_find);
     set_fn(l, -1, c"gmatch", re_gmatch);
     super::regex_sub::install(l)?;
-    crate::runtime::lua::set_raw(l, -2, c"re");
+    crate::lua::set_raw(l, -2, c"re");
 
     ffi::lua_pushlightuserdata(l, gmatch_mt_key());
     ffi::lua_createtable(l, 0, 1);
@@ -44,15 +42,15 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     ffi::lua_rawset(l, ffi::LUA_REGISTRYINDEX);
 
     // require "ngx.re"
-    crate::runtime::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"package");
-    crate::runtime::lua::get_raw(l, -1, c"preload");
+    crate::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"package");
+    crate::lua::get_raw(l, -1, c"preload");
     ffi::lua_createtable(l, 0, 3);
     set_fn(l, -1, c"split", split);
     set_fn(l, -1, c"opt", opt);
     push_bytes(l, b"0.1.28");
-    crate::runtime::lua::set_raw(l, -2, c"version");
+    crate::lua::set_raw(l, -2, c"version");
     ffi::lua_pushcclosure(l, open_module, 1);
-    crate::runtime::lua::set_raw(l, -2, c"ngx.re");
+    crate::lua::set_raw(l, -2, c"ngx.re");
     ffi::lua_pop(l, 2);
     Ok(())
 }
@@ -185,7 +183,7 @@ unsafe fn ctx_start(l: *mut lua_State, idx: c_int, fname: &str) -> Result<Option
     match ffi::lua_type(l, idx) {
         ffi::LUA_TNONE | ffi::LUA_TNIL => Ok(None),
         ffi::LUA_TTABLE => {
-            crate::runtime::lua::get_field(l, idx, c"pos")?;
+            crate::lua::get_field(l, idx, c"pos")?;
             let pos = if ffi::lua_isnumber(l, -1) != 0 {
                 ffi::lua_tonumber(l, -1)
             } else {
@@ -203,7 +201,7 @@ unsafe fn ctx_start(l: *mut lua_State, idx: c_int, fname: &str) -> Result<Option
 
 unsafe fn set_ctx_pos(l: *mut lua_State, idx: c_int, pos: usize) -> Result<(), String> {
     ffi::lua_pushinteger(l, pos as ffi::lua_Integer);
-    crate::runtime::lua::set_field(l, idx, c"pos")
+    crate::lua::set_field(l, idx, c"pos")
 }
 
 /// Fills the table on top of the stack with the last match of `re`:
@@ -306,7 +304,7 @@ unsafe fn find_impl(l: *mut lua_State) -> LuaRet {
     let start = ctx_start(l, 4, "find")?;
     let nth = match ffi::lua_type(l, 5) {
         ffi::LUA_TNONE | ffi::LUA_TNIL => 0,
-        _ => crate::runtime::lua::check_number(l, 5, "find")?.max(0.0) as usize,
+        _ => crate::lua::check_number(l, 5, "find")?.max(0.0) as usize,
     };
     let (cache_max, limit) = settings();
     let re = match compile(pat, &o, cache_max) {
@@ -430,7 +428,7 @@ unsafe fn split_impl(l: *mut lua_State) -> LuaRet {
     let start = ctx_start(l, 4, "split")?;
     let max = match ffi::lua_type(l, 5) {
         ffi::LUA_TNONE | ffi::LUA_TNIL => 0,
-        _ => crate::runtime::lua::check_number(l, 5, "split")? as i64,
+        _ => crate::lua::check_number(l, 5, "split")? as i64,
     };
     match ffi::lua_type(l, 6) {
         ffi::LUA_TNONE | ffi::LUA_TNIL => ffi::lua_createtable(l, 4, 0),
@@ -504,7 +502,7 @@ unsafe fn opt_impl(l: *mut lua_State) -> LuaRet {
     if name != b"jit_stack_size" {
         return Err("unrecognized option name".into());
     }
-    let size = crate::runtime::lua::check_number(l, 2, "opt")?;
+    let size = crate::lua::check_number(l, 2, "opt")?;
     if regex_cache::len() > 0 {
         return Err(
             "changing jit stack size is not allowed when some regexs have already been compiled and cached"

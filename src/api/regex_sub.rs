@@ -4,8 +4,8 @@
 
 use super::regex::{compile, exec_error, next_start, parse_opts, push_captures, settings};
 use crate::glue::pcre2::Regex;
-use crate::lua_fns;
-use crate::runtime::lua::{
+use crate::lua::lua_fns;
+use crate::lua::{
     bad_arg, check_bytes, check_stack, ffi, lua_State, push_bytes, set_raw, to_bytes, type_name, LuaRet,
 };
 
@@ -23,13 +23,13 @@ lua_fns! {
 pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     let code = include_bytes!("lua/re_sub.lua");
     if ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), c"=ngx.re.sub".as_ptr()) != 0 {
-        return Err(crate::runtime::vm::pop_message(l));
+        return Err(crate::lua::vm::pop_message(l));
     }
     ffi::lua_pushcfunction(l, c_sub);
     ffi::lua_pushcfunction(l, c_gsub);
     ffi::lua_pushcfunction(l, c_matches);
     if ffi::lua_pcall(l, 3, 2, 0) != 0 {
-        return Err(crate::runtime::vm::pop_message(l));
+        return Err(crate::lua::vm::pop_message(l));
     }
     set_raw(l, -3, c"gsub");
     set_raw(l, -2, c"sub");

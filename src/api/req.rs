@@ -7,9 +7,9 @@ use std::ffi::c_int;
 use nginx_sys::{ngx_http_request_t, ngx_str_t};
 
 use crate::glue::headers::elts;
-use crate::lua_fns;
+use crate::lua::lua_fns;
+use crate::lua::{ffi, lua_State, push_bytes, set_fn, LuaRet};
 use crate::runtime::ctx;
-use crate::runtime::lua::{ffi, lua_State, push_bytes, set_fn, LuaRet};
 use crate::runtime::phase;
 
 lua_fns! {
@@ -26,12 +26,12 @@ lua_fns! {
 /// # Safety
 /// The `ngx` table must be on top of `l`.
 pub unsafe fn push_req_table(l: *mut lua_State) {
-    crate::runtime::lua::get_raw(l, -1, c"req");
+    crate::lua::get_raw(l, -1, c"req");
     if ffi::lua_istable(l, -1) == 0 {
         ffi::lua_pop(l, 1);
         ffi::lua_createtable(l, 0, 32);
         ffi::lua_pushvalue(l, -1);
-        crate::runtime::lua::set_raw(l, -3, c"req");
+        crate::lua::set_raw(l, -3, c"req");
     }
 }
 

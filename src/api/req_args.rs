@@ -6,9 +6,9 @@ use super::req::{push_req_table, request};
 use super::string::{encode_table, max_arg, push_args_into};
 use crate::glue::escape::{escape_args, escape_log, parse_args, unsafe_uri_byte};
 use crate::glue::headers::pool_str;
-use crate::lua_fns;
+use crate::lua::lua_fns;
+use crate::lua::{check_bytes, ffi, lua_State, push_bytes, set_fn, type_name, LuaRet};
 use crate::runtime::ctx;
-use crate::runtime::lua::{check_bytes, ffi, lua_State, push_bytes, set_fn, type_name, LuaRet};
 use crate::runtime::phase::{self, Phase};
 use crate::runtime::scheduler::yield_wait;
 

@@ -15,10 +15,10 @@ use super::req::{push_req_table, request};
 use crate::glue::buf::chain_from_bytes;
 use crate::glue::headers::pool_str;
 use crate::glue::headers_in;
-use crate::lua_fns;
+use crate::lua::lua_fns;
+use crate::lua::{check_bytes, check_number, ffi, lua_State, push_bytes, set_fn, LuaRet};
 use crate::runtime::body_wait;
 use crate::runtime::ctx::{self, RequestCtx};
-use crate::runtime::lua::{check_bytes, check_number, ffi, lua_State, push_bytes, set_fn, LuaRet};
 use crate::runtime::phase::{self, Phase, REQUEST_YIELDABLE};
 use crate::runtime::scheduler::yield_wait;
 

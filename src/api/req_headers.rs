@@ -7,8 +7,8 @@ use nginx_sys::ngx_table_elt_t;
 use super::req::{push_req_table, request};
 use crate::glue::escape::{escape_header_name, escape_header_value};
 use crate::glue::{headers, headers_in};
-use crate::lua_fns;
-use crate::runtime::lua::{check_bytes, ffi, lua_State, push_bytes, set_fn, to_bytes, type_name, LuaRet};
+use crate::lua::lua_fns;
+use crate::lua::{check_bytes, ffi, lua_State, push_bytes, set_fn, to_bytes, type_name, LuaRet};
 use crate::runtime::phase::{self, Phase};
 
 lua_fns! {
@@ -43,9 +43,9 @@ end }
     if ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), c"=ngx_lua_headers".as_ptr()) != 0
         || ffi::lua_pcall(l, 0, 1, 0) != 0
     {
-        return Err(crate::runtime::vm::pop_message(l));
+        return Err(crate::lua::vm::pop_message(l));
     }
-    crate::runtime::lua::set_raw(l, ffi::LUA_REGISTRYINDEX, MT_KEY);
+    crate::lua::set_raw(l, ffi::LUA_REGISTRYINDEX, MT_KEY);
     Ok(())
 }
 
@@ -86,7 +86,7 @@ pub unsafe fn push_header_table(l: *mut lua_State, items: &[(Vec<u8>, Vec<u8>)],
         }
     }
     if !raw {
-        crate::runtime::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, MT_KEY);
+        crate::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, MT_KEY);
         ffi::lua_setmetatable(l, -2);
     }
 }

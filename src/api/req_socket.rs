@@ -12,10 +12,10 @@ use super::socket_tcp::{
     new_object, receive_impl, receiveany_impl, receiveuntil_impl, send_impl, settimeout_impl,
     settimeouts_impl, sock_at,
 };
-use crate::lua_fns;
+use crate::lua::lua_fns;
+use crate::lua::{ffi, lua_State, set_fn, LuaRet};
 use crate::runtime::chunked::Chunked;
 use crate::runtime::ctx::{self, RequestCtx};
-use crate::runtime::lua::{ffi, lua_State, set_fn, LuaRet};
 use crate::runtime::phase::{self, REQUEST_YIELDABLE};
 use crate::runtime::tcp_sock::{push_vals, Downstream, Val};
 use crate::runtime::write_wait;
@@ -35,7 +35,7 @@ lua_fns! {
 /// # Safety
 /// The `ngx` table must be on top of `l` (the main state, not running).
 pub unsafe fn install(l: *mut lua_State) {
-    crate::runtime::lua::new_metatable(l, OBJ_MT);
+    crate::lua::new_metatable(l, OBJ_MT);
     ffi::lua_createtable(l, 0, 8);
     for (name, f) in [
         (c"receive", receive),
@@ -47,14 +47,14 @@ pub unsafe fn install(l: *mut lua_State) {
     ] {
         set_fn(l, -1, name, f);
     }
-    crate::runtime::lua::set_raw(l, -2, c"__index");
+    crate::lua::set_raw(l, -2, c"__index");
     ffi::lua_pop(l, 1);
-    crate::runtime::lua::get_raw(l, -1, c"req");
+    crate::lua::get_raw(l, -1, c"req");
     if ffi::lua_type(l, -1) != ffi::LUA_TTABLE {
         ffi::lua_pop(l, 1);
         ffi::lua_createtable(l, 0, 32);
         ffi::lua_pushvalue(l, -1);
-        crate::runtime::lua::set_raw(l, -3, c"req");
+        crate::lua::set_raw(l, -3, c"req");
     }
     set_fn(l, -1, c"socket", socket);
     ffi::lua_pop(l, 1);

@@ -8,9 +8,9 @@ use super::req_headers::{push_limited, values_arg};
 use crate::glue::escape::escape_header_name;
 use crate::glue::headers_out::{self, SetError};
 use crate::glue::log as nlog;
-use crate::lua_fns;
+use crate::lua::lua_fns;
+use crate::lua::{check_bytes, ffi, lua_State, push_bytes, set_fn, to_bytes, LuaRet};
 use crate::module::loc_conf;
-use crate::runtime::lua::{check_bytes, ffi, lua_State, push_bytes, set_fn, to_bytes, LuaRet};
 use crate::runtime::phase::{self, Phase};
 
 lua_fns! {
@@ -26,30 +26,30 @@ pub unsafe fn install(l: *mut lua_State) {
     ffi::lua_createtable(l, 0, 0);
     ffi::lua_createtable(l, 0, 2);
     ffi::lua_pushcfunction(l, header_index);
-    crate::runtime::lua::set_raw(l, -2, c"__index");
+    crate::lua::set_raw(l, -2, c"__index");
     ffi::lua_pushcfunction(l, header_newindex);
-    crate::runtime::lua::set_raw(l, -2, c"__newindex");
+    crate::lua::set_raw(l, -2, c"__newindex");
     ffi::lua_setmetatable(l, -2);
-    crate::runtime::lua::set_raw(l, -2, c"header");
+    crate::lua::set_raw(l, -2, c"header");
 
-    crate::runtime::lua::get_raw(l, -1, c"resp");
+    crate::lua::get_raw(l, -1, c"resp");
     if ffi::lua_istable(l, -1) == 0 {
         ffi::lua_pop(l, 1);
         ffi::lua_createtable(l, 0, 2);
         ffi::lua_pushvalue(l, -1);
-        crate::runtime::lua::set_raw(l, -3, c"resp");
+        crate::lua::set_raw(l, -3, c"resp");
     }
     set_fn(l, -1, c"get_headers", get_headers);
     ffi::lua_pop(l, 1);
 
     // require "ngx.resp"
-    crate::runtime::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"package");
-    crate::runtime::lua::get_raw(l, -1, c"loaded");
+    crate::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"package");
+    crate::lua::get_raw(l, -1, c"loaded");
     ffi::lua_createtable(l, 0, 2);
     set_fn(l, -1, c"add_header", add_header);
     push_bytes(l, b"0.1.2");
-    crate::runtime::lua::set_raw(l, -2, c"version");
-    crate::runtime::lua::set_raw(l, -2, c"ngx.resp");
+    crate::lua::set_raw(l, -2, c"version");
+    crate::lua::set_raw(l, -2, c"ngx.resp");
     ffi::lua_pop(l, 2);
 }
 

@@ -14,9 +14,9 @@ use super::req_headers::values_arg;
 use crate::glue::escape::escape_header_name;
 use crate::glue::headers_in;
 use crate::glue::log as nlog;
-use crate::lua_fns;
+use crate::lua::lua_fns;
+use crate::lua::{check_bytes, ffi, lua_State, set_fn, LuaRet};
 use crate::runtime::ctx;
-use crate::runtime::lua::{check_bytes, ffi, lua_State, set_fn, LuaRet};
 use crate::runtime::phase;
 
 lua_fns! {
@@ -41,7 +41,7 @@ lua_fns! {
 pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     let code = include_bytes!("lua/resty_core.lua");
     if ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), c"=resty.core".as_ptr()) != 0 {
-        return Err(crate::runtime::vm::pop_message(l));
+        return Err(crate::lua::vm::pop_message(l));
     }
     ffi::lua_createtable(l, 0, 10);
     set_fn(l, -1, c"get_request", get_request);
@@ -55,7 +55,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     set_fn(l, -1, c"raw_log", raw_log);
     set_fn(l, -1, c"regex_cache_empty", regex_cache_empty);
     if ffi::lua_pcall(l, 1, 0, 0) != 0 {
-        return Err(crate::runtime::vm::pop_message(l));
+        return Err(crate::lua::vm::pop_message(l));
     }
     Ok(())
 }

@@ -8,9 +8,9 @@ use std::mem::MaybeUninit;
 use std::rc::Rc;
 
 use crate::glue::cconv;
-use crate::lua_fns;
+use crate::lua::lua_fns;
+use crate::lua::{bad_arg, ffi, lua_State, push_bytes, push_cstr, set_fn, type_name, LuaRet};
 use crate::runtime::ctx;
-use crate::runtime::lua::{bad_arg, ffi, lua_State, push_bytes, push_cstr, set_fn, type_name, LuaRet};
 use crate::runtime::phase::{self, Phase, YIELDABLE};
 use crate::runtime::scheduler::yield_wait;
 use crate::runtime::semaphore::Semaphore;
@@ -42,21 +42,21 @@ pub unsafe fn install(l: *mut lua_State) {
     set_fn(l, -1, c"wait", wait);
     set_fn(l, -1, c"count", count);
     push_cstr(l, c"0.1.28");
-    crate::runtime::lua::set_raw(l, -2, c"version");
+    crate::lua::set_raw(l, -2, c"version");
 
     ffi::lua_pushlightuserdata(l, metatable_key());
     ffi::lua_createtable(l, 0, 3);
     ffi::lua_pushvalue(l, -3);
-    crate::runtime::lua::set_raw(l, -2, c"__index");
+    crate::lua::set_raw(l, -2, c"__index");
     set_fn(l, -1, c"__gc", gc);
     set_fn(l, -1, c"__tostring", tostring);
     ffi::lua_rawset(l, ffi::LUA_REGISTRYINDEX);
 
-    crate::runtime::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"package");
-    crate::runtime::lua::get_raw(l, -1, c"preload");
+    crate::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"package");
+    crate::lua::get_raw(l, -1, c"preload");
     ffi::lua_pushvalue(l, -3);
     ffi::lua_pushcclosure(l, open, 1);
-    crate::runtime::lua::set_raw(l, -2, c"ngx.semaphore");
+    crate::lua::set_raw(l, -2, c"ngx.semaphore");
     ffi::lua_pop(l, 3);
 }
 

@@ -10,8 +10,8 @@ use std::ffi::c_int;
 
 use crate::conf::shdict::Zone;
 use crate::glue::shdict_store::{Dict, Owned, StoreOp, Value};
-use crate::lua_fns;
-use crate::runtime::lua::{ffi, lua_State, push_bytes, push_cstr, set_fn, type_name, LuaRet};
+use crate::lua::lua_fns;
+use crate::lua::{ffi, lua_State, push_bytes, push_cstr, set_fn, type_name, LuaRet};
 
 /// Registry fields: the methods' metatable and the `ngx.shared` table.
 const MT: &std::ffi::CStr = c"ngx_lua_shdict_mt";
@@ -49,7 +49,7 @@ lua_fns! {
 pub unsafe fn install(l: *mut lua_State) {
     ffi::lua_createtable(l, 0, 4);
     ffi::lua_pushvalue(l, -1);
-    crate::runtime::lua::set_raw(l, ffi::LUA_REGISTRYINDEX, SHARED);
+    crate::lua::set_raw(l, ffi::LUA_REGISTRYINDEX, SHARED);
     push_cstr(l, c"shared");
     ffi::lua_insert(l, -2);
     ffi::lua_rawset(l, -3);
@@ -82,8 +82,8 @@ pub unsafe fn install(l: *mut lua_State) {
     for (name, f) in methods {
         set_fn(l, -1, name, f);
     }
-    crate::runtime::lua::set_raw(l, -2, c"__index");
-    crate::runtime::lua::set_raw(l, ffi::LUA_REGISTRYINDEX, MT);
+    crate::lua::set_raw(l, -2, c"__index");
+    crate::lua::set_raw(l, ffi::LUA_REGISTRYINDEX, MT);
 }
 
 /// Adds `ngx.shared[name]` for a zone declared by `lua_shared_dict`.
@@ -92,12 +92,12 @@ pub unsafe fn install(l: *mut lua_State) {
 /// `l` is the configuration's main state (not running); `zone` lives as
 /// long as that state (both belong to the cycle's main conf).
 pub unsafe fn register(l: *mut lua_State, name: &[u8], zone: *mut Zone) {
-    crate::runtime::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, SHARED);
+    crate::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, SHARED);
     push_bytes(l, name);
     ffi::lua_createtable(l, 1, 0);
     ffi::lua_pushlightuserdata(l, zone.cast());
     ffi::lua_rawseti(l, -2, 1);
-    crate::runtime::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, MT);
+    crate::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, MT);
     ffi::lua_setmetatable(l, -2);
     ffi::lua_rawset(l, -3);
     ffi::lua_pop(l, 1);
@@ -108,7 +108,7 @@ unsafe fn is_dict_table(l: *mut lua_State, idx: c_int) -> bool {
     if ffi::lua_getmetatable(l, idx) == 0 {
         return false;
     }
-    crate::runtime::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, MT);
+    crate::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, MT);
     let ours = ffi::lua_rawequal(l, -1, -2) != 0;
     ffi::lua_pop(l, 2);
     ours
@@ -524,7 +524,7 @@ unsafe fn count_arg(l: *mut lua_State, fname: &str, default: usize) -> Result<us
     if n == 1 {
         return Ok(default);
     }
-    let v = crate::runtime::lua::check_number(l, 2, fname)?;
+    let v = crate::lua::check_number(l, 2, fname)?;
     Ok(if v < 1.0 { 0 } else { v as usize })
 }
 

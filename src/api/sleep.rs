@@ -1,9 +1,9 @@
 //! ngx.sleep(seconds).
 
 use crate::glue::cconv;
-use crate::lua_fns;
+use crate::lua::lua_fns;
+use crate::lua::{check_number, ffi, lua_State, set_fn, LuaRet};
 use crate::runtime::ctx;
-use crate::runtime::lua::{check_number, ffi, lua_State, set_fn, LuaRet};
 use crate::runtime::phase::{self, YIELDABLE};
 use crate::runtime::scheduler::yield_wait;
 use crate::runtime::timer_wait;

@@ -9,9 +9,9 @@ use std::ffi::{c_int, CStr};
 use nginx_sys::ngx_msec_t;
 
 use super::output::append_value;
-use crate::lua_fns;
+use crate::lua::lua_fns;
+use crate::lua::{bad_arg, check_bytes, check_number, ffi, lua_State, set_fn, type_name, LuaRet};
 use crate::runtime::ctx::{self, RequestCtx};
-use crate::runtime::lua::{bad_arg, check_bytes, check_number, ffi, lua_State, set_fn, type_name, LuaRet};
 use crate::runtime::phase::{self, YIELDABLE};
 use crate::runtime::scheduler::yield_wait;
 use crate::runtime::tcp_sock::{push_vals, RecvKind, SockWait, Step, TcpSock, Val};
@@ -42,10 +42,10 @@ lua_fns! {
 /// The `ngx` table must be on top of `l` (the main state, not running).
 pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     crate::runtime::tcp_tls::install(l);
-    crate::runtime::lua::new_metatable(l, UD_MT);
+    crate::lua::new_metatable(l, UD_MT);
     set_fn(l, -1, c"__gc", gc);
     ffi::lua_pop(l, 1);
-    crate::runtime::lua::new_metatable(l, OBJ_MT);
+    crate::lua::new_metatable(l, OBJ_MT);
     ffi::lua_createtable(l, 0, 16);
     for (name, f) in [
         (c"connect", connect),
@@ -64,14 +64,14 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     ] {
         set_fn(l, -1, name, f);
     }
-    crate::runtime::lua::set_raw(l, -2, c"__index");
+    crate::lua::set_raw(l, -2, c"__index");
     ffi::lua_pop(l, 1);
 
     socket_table(l);
     ffi::lua_pushcfunction(l, tcp);
     ffi::lua_pushvalue(l, -1);
-    crate::runtime::lua::set_raw(l, -3, c"tcp");
-    crate::runtime::lua::set_raw(l, -2, c"stream");
+    crate::lua::set_raw(l, -3, c"tcp");
+    crate::lua::set_raw(l, -2, c"stream");
     // ngx.socket.connect(...): a new socket, connected, or nil and the error.
     let code = br#"
 local tcp = ...
@@ -91,13 +91,13 @@ end
         c"=ngx.socket.connect".as_ptr(),
     ) != 0
     {
-        return Err(crate::runtime::vm::pop_message(l));
+        return Err(crate::lua::vm::pop_message(l));
     }
     ffi::lua_pushcfunction(l, tcp);
     if ffi::lua_pcall(l, 1, 1, 0) != 0 {
-        return Err(crate::runtime::vm::pop_message(l));
+        return Err(crate::lua::vm::pop_message(l));
     }
-    crate::runtime::lua::set_raw(l, -2, c"connect");
+    crate::lua::set_raw(l, -2, c"connect");
     ffi::lua_pop(l, 1);
     Ok(())
 }
@@ -121,16 +121,16 @@ pub(crate) unsafe fn new_object(l: *mut lua_State, mt: &CStr, dgram: bool) {
     let mut s = Box::new(TcpSock::new());
     s.dgram = dgram;
     *ud = Box::into_raw(s);
-    crate::runtime::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, UD_MT);
+    crate::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, UD_MT);
     ffi::lua_setmetatable(l, -2);
     ffi::lua_rawseti(l, -2, 1);
-    crate::runtime::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, mt);
+    crate::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, mt);
     ffi::lua_setmetatable(l, -2);
 }
 
 unsafe fn gc_impl(l: *mut lua_State) -> LuaRet {
     // `__gc` can be fetched with getmetatable and called on anything.
-    let Some(ud) = crate::runtime::lua::udata_of(l, 1, UD_MT) else {
+    let Some(ud) = crate::lua::udata_of(l, 1, UD_MT) else {
         return Ok(0);
     };
     let ud = ud as *mut *mut TcpSock;
@@ -159,7 +159,7 @@ pub(crate) unsafe fn sock_at<'a>(
     // Another object type's table (a shared dict, a semaphore...) passed as
     // `self` holds no socket userdata of ours at [1].
     ffi::lua_rawgeti(l, idx, 1);
-    let ud = crate::runtime::lua::udata_of(l, -1, UD_MT);
+    let ud = crate::lua::udata_of(l, -1, UD_MT);
     ffi::lua_pop(l, 1);
     let ud = ud.map_or(std::ptr::null_mut(), |p| p as *mut *mut TcpSock);
     if ud.is_null() || (*ud).is_null() {
@@ -239,14 +239,14 @@ unsafe fn connect_impl(l: *mut lua_State) -> LuaRet {
     };
     let mut pool = None;
     if ffi::lua_type(l, opts) == ffi::LUA_TTABLE {
-        crate::runtime::lua::get_field(l, opts, c"pool")?;
+        crate::lua::get_field(l, opts, c"pool")?;
         match ffi::lua_type(l, -1) {
             ffi::LUA_TNIL => {}
             ffi::LUA_TSTRING | ffi::LUA_TNUMBER => pool = Some(check_bytes(l, -1, "connect")?.to_vec()),
             _ => return Err(format!("bad \"pool\" option type: {}", type_name(l, -1))),
         }
         ffi::lua_pop(l, 1);
-        crate::runtime::lua::get_field(l, opts, c"pool_size")?;
+        crate::lua::get_field(l, opts, c"pool_size")?;
         if ffi::lua_type(l, -1) != ffi::LUA_TNIL {
             let v = ffi::lua_tonumber(l, -1) as i64;
             if v <= 0 {
@@ -255,7 +255,7 @@ unsafe fn connect_impl(l: *mut lua_State) -> LuaRet {
             s.pool_size = Some(v as usize);
         }
         ffi::lua_pop(l, 1);
-        crate::runtime::lua::get_field(l, opts, c"backlog")?;
+        crate::lua::get_field(l, opts, c"backlog")?;
         if ffi::lua_type(l, -1) != ffi::LUA_TNIL {
             let v = ffi::lua_tonumber(l, -1) as i64;
             if v < 0 {
@@ -370,7 +370,7 @@ pub(crate) unsafe fn receiveuntil_impl(l: *mut lua_State) -> LuaRet {
     }
     let mut inclusive = false;
     if ffi::lua_type(l, 3) == ffi::LUA_TTABLE {
-        crate::runtime::lua::get_field(l, 3, c"inclusive")?;
+        crate::lua::get_field(l, 3, c"inclusive")?;
         match ffi::lua_type(l, -1) {
             ffi::LUA_TNIL => {}
             ffi::LUA_TBOOLEAN => inclusive = ffi::lua_toboolean(l, -1) != 0,
@@ -567,11 +567,11 @@ unsafe fn sslhandshake_impl(l: *mut lua_State) -> LuaRet {
 /// # Safety
 /// The `ngx` table must be on top of `l`.
 pub unsafe fn socket_table(l: *mut lua_State) {
-    crate::runtime::lua::get_raw(l, -1, c"socket");
+    crate::lua::get_raw(l, -1, c"socket");
     if ffi::lua_type(l, -1) != ffi::LUA_TTABLE {
         ffi::lua_pop(l, 1);
         ffi::lua_createtable(l, 0, 4);
         ffi::lua_pushvalue(l, -1);
-        crate::runtime::lua::set_raw(l, -3, c"socket");
+        crate::lua::set_raw(l, -3, c"socket");
     }
 }

@@ -7,8 +7,8 @@ use super::socket_tcp::{
     bind_impl, busy, close_impl, finish_step, method, new_object, send_impl, sock_at, socket_table,
 };
 use crate::glue::cconv;
-use crate::lua_fns;
-use crate::runtime::lua::{check_bytes, check_number, ffi, lua_State, set_fn, LuaRet};
+use crate::lua::lua_fns;
+use crate::lua::{check_bytes, check_number, ffi, lua_State, set_fn, LuaRet};
 use crate::runtime::phase::{self, YIELDABLE};
 use crate::runtime::tcp_sock::{push_vals, RecvKind, Val};
 
@@ -30,7 +30,7 @@ lua_fns! {
 /// # Safety
 /// The `ngx` table must be on top of `l` (the main state, not running).
 pub unsafe fn install(l: *mut lua_State) {
-    crate::runtime::lua::new_metatable(l, OBJ_MT);
+    crate::lua::new_metatable(l, OBJ_MT);
     ffi::lua_createtable(l, 0, 8);
     for (name, f) in [
         (c"setpeername", setpeername),
@@ -42,7 +42,7 @@ pub unsafe fn install(l: *mut lua_State) {
     ] {
         set_fn(l, -1, name, f);
     }
-    crate::runtime::lua::set_raw(l, -2, c"__index");
+    crate::lua::set_raw(l, -2, c"__index");
     ffi::lua_pop(l, 1);
     socket_table(l);
     set_fn(l, -1, c"udp", udp);

@@ -14,8 +14,8 @@ use nginx_sys::{
 };
 
 use crate::glue::escape;
-use crate::lua_fns;
-use crate::runtime::lua::{check_bytes, check_number, ffi, lua_State, push_bytes, set_fn, type_name, LuaRet};
+use crate::lua::lua_fns;
+use crate::lua::{check_bytes, check_number, ffi, lua_State, push_bytes, set_fn, type_name, LuaRet};
 
 extern "C" {
     fn MD5(d: *const u8, n: usize, md: *mut u8) -> *mut u8;
@@ -75,14 +75,14 @@ pub unsafe fn install(l: *mut lua_State) {
 /// # Safety
 /// `l` must be the main state, not running.
 pub unsafe fn install_base64_module(l: *mut lua_State) {
-    crate::runtime::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"package");
-    crate::runtime::lua::get_raw(l, -1, c"loaded");
+    crate::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"package");
+    crate::lua::get_raw(l, -1, c"loaded");
     ffi::lua_createtable(l, 0, 3);
     set_fn(l, -1, c"encode_base64url", encode_base64url);
     set_fn(l, -1, c"decode_base64url", decode_base64url);
     push_bytes(l, b"0.0.1");
-    crate::runtime::lua::set_raw(l, -2, c"version");
-    crate::runtime::lua::set_raw(l, -2, c"ngx.base64");
+    crate::lua::set_raw(l, -2, c"version");
+    crate::lua::set_raw(l, -2, c"ngx.base64");
     ffi::lua_pop(l, 2);
 }
 
@@ -144,7 +144,7 @@ unsafe fn encode_pair(l: *mut lua_State, key: &[u8], vidx: c_int, out: &mut Vec<
     match ffi::lua_type(l, vidx) {
         ffi::LUA_TSTRING | ffi::LUA_TNUMBER => {
             ffi::lua_pushvalue(l, vidx);
-            let v = crate::runtime::lua::to_bytes(l, -1).unwrap_or_default().to_vec();
+            let v = crate::lua::to_bytes(l, -1).unwrap_or_default().to_vec();
             ffi::lua_pop(l, 1);
             push(out, Some(&v));
         }
@@ -170,7 +170,7 @@ pub unsafe fn encode_table(l: *mut lua_State, idx: c_int) -> Result<Vec<u8>, Str
     ffi::lua_pushnil(l);
     while ffi::lua_next(l, idx) != 0 {
         let key = match ffi::lua_type(l, -2) {
-            ffi::LUA_TSTRING => crate::runtime::lua::to_bytes(l, -2).unwrap_or_default().to_vec(),
+            ffi::LUA_TSTRING => crate::lua::to_bytes(l, -2).unwrap_or_default().to_vec(),
             t => {
                 let name = std::ffi::CStr::from_ptr(ffi::lua_typename(l, t)).to_string_lossy();
                 ffi::lua_pop(l, 2);
@@ -396,7 +396,7 @@ unsafe fn string_only<'a>(l: *mut lua_State) -> Result<&'a [u8], String> {
     if ffi::lua_type(l, 1) != ffi::LUA_TSTRING {
         return Err("must provide a string".into());
     }
-    Ok(crate::runtime::lua::to_bytes(l, 1).unwrap_or_default())
+    Ok(crate::lua::to_bytes(l, 1).unwrap_or_default())
 }
 
 unsafe fn encode_base64url_impl(l: *mut lua_State) -> LuaRet {

@@ -1,8 +1,8 @@
 //! ngx.thread.spawn, ngx.thread.wait, ngx.thread.kill ("light threads").
 
-use crate::lua_fns;
+use crate::lua::lua_fns;
+use crate::lua::{bad_arg, ffi, lua_State, push_bytes, set_fn, type_name, LuaRet};
 use crate::runtime::ctx::{self, RequestCtx};
-use crate::runtime::lua::{bad_arg, ffi, lua_State, push_bytes, set_fn, type_name, LuaRet};
 use crate::runtime::phase::{self, YIELDABLE};
 use crate::runtime::scheduler::{self, yield_wait, JoinWait};
 
@@ -24,7 +24,7 @@ pub unsafe fn install(l: *mut lua_State) {
     // For coroutine.status (api/coroutine.rs): is this a dead, unwaited
     // light thread?
     set_fn(l, -1, c"_zombie", zombie);
-    crate::runtime::lua::set_raw(l, -2, c"thread");
+    crate::lua::set_raw(l, -2, c"thread");
     set_fn(l, -1, c"on_abort", on_abort);
 }
 

@@ -9,8 +9,8 @@ use nginx_sys::{
     ngx_time_update, ngx_tm_t, time_t, NGX_ERROR,
 };
 
-use crate::lua_fns;
-use crate::runtime::lua::{check_bytes, check_number, ffi, lua_State, push_bytes, set_fn, LuaRet};
+use crate::lua::lua_fns;
+use crate::lua::{check_bytes, check_number, ffi, lua_State, push_bytes, set_fn, LuaRet};
 
 lua_fns! {
     time => time_impl,

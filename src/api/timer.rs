@@ -4,11 +4,11 @@
 use crate::conf::MainConf;
 use crate::glue::cconv;
 use crate::glue::fake_request::ConfRef;
-use crate::lua_fns;
+use crate::lua::lua_fns;
+use crate::lua::{bad_arg, check_number, ffi, lua_State, push_bytes, set_fn, type_name, LuaRet};
 use crate::module::{main_conf, main_conf_cycle};
 use crate::phase::timer;
 use crate::runtime::ctx;
-use crate::runtime::lua::{bad_arg, check_number, ffi, lua_State, push_bytes, set_fn, type_name, LuaRet};
 use crate::runtime::phase::{self, Phase};
 
 lua_fns! {
@@ -26,7 +26,7 @@ pub unsafe fn install(l: *mut lua_State) {
     set_fn(l, -1, c"every", every);
     set_fn(l, -1, c"running_count", running_count);
     set_fn(l, -1, c"pending_count", pending_count);
-    crate::runtime::lua::set_raw(l, -2, c"timer");
+    crate::lua::set_raw(l, -2, c"timer");
 }
 
 unsafe fn at_impl(l: *mut lua_State) -> LuaRet {

@@ -7,9 +7,9 @@ use nginx_sys::{
 };
 use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule};
 
-use crate::lua_fns;
+use crate::lua::lua_fns;
+use crate::lua::{ffi, lua_State, push_bytes, to_bytes, type_name, LuaRet};
 use crate::runtime::ctx;
-use crate::runtime::lua::{ffi, lua_State, push_bytes, to_bytes, type_name, LuaRet};
 use crate::runtime::phase;
 
 lua_fns! {
@@ -23,11 +23,11 @@ pub unsafe fn install(l: *mut lua_State) {
     ffi::lua_createtable(l, 0, 0);
     ffi::lua_createtable(l, 0, 2);
     ffi::lua_pushcfunction(l, var_get);
-    crate::runtime::lua::set_raw(l, -2, c"__index");
+    crate::lua::set_raw(l, -2, c"__index");
     ffi::lua_pushcfunction(l, var_set);
-    crate::runtime::lua::set_raw(l, -2, c"__newindex");
+    crate::lua::set_raw(l, -2, c"__newindex");
     ffi::lua_setmetatable(l, -2);
-    crate::runtime::lua::set_raw(l, -2, c"var");
+    crate::lua::set_raw(l, -2, c"var");
 }
 
 fn request() -> Result<*mut ngx_http_request_t, String> {

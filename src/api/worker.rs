@@ -4,8 +4,8 @@ use nginx_sys::{
     ngx_cycle, ngx_exiting, ngx_process, ngx_quit, ngx_terminate, ngx_worker, NGX_PROCESS_WORKER,
 };
 
-use crate::lua_fns;
-use crate::runtime::lua::{ffi, lua_State, push_bytes, set_fn, set_str, LuaRet};
+use crate::lua::lua_fns;
+use crate::lua::{ffi, lua_State, push_bytes, set_fn, set_str, LuaRet};
 
 lua_fns! {
     pid => pid_impl,
@@ -26,20 +26,20 @@ pub unsafe fn install(l: *mut lua_State) {
     set_fn(l, -1, c"id", id);
     set_fn(l, -1, c"count", count);
     set_fn(l, -1, c"exiting", exiting);
-    crate::runtime::lua::set_raw(l, -2, c"worker");
+    crate::lua::set_raw(l, -2, c"worker");
 
     ffi::lua_createtable(l, 0, 6);
     set_str(l, -1, c"subsystem", b"http");
     ffi::lua_pushboolean(l, 1);
-    crate::runtime::lua::set_raw(l, -2, c"debug");
+    crate::lua::set_raw(l, -2, c"debug");
     ffi::lua_pushinteger(l, nginx_sys::nginx_version as _);
-    crate::runtime::lua::set_raw(l, -2, c"nginx_version");
+    crate::lua::set_raw(l, -2, c"nginx_version");
     // The lua-nginx-module release whose API this module implements.
     ffi::lua_pushinteger(l, 10026);
-    crate::runtime::lua::set_raw(l, -2, c"ngx_lua_version");
+    crate::lua::set_raw(l, -2, c"ngx_lua_version");
     set_fn(l, -1, c"prefix", prefix);
     set_fn(l, -1, c"nginx_configure", configure);
-    crate::runtime::lua::set_raw(l, -2, c"config");
+    crate::lua::set_raw(l, -2, c"config");
 }
 
 unsafe fn pid_impl(l: *mut lua_State) -> LuaRet {

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use nginx_sys::{ngx_conf_t, ngx_http_complex_value_t};
 
 use super::FuncRef;
-use crate::runtime::lua::ffi::LUA_NOREF;
+use crate::lua::ffi::LUA_NOREF;
 
 pub enum Source {
     /// Code written in nginx.conf, compiled at its first use, as

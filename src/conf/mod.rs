@@ -20,7 +20,7 @@ use std::ffi::{c_int, c_void};
 
 use ngx::http::{Merge, MergeConfigError};
 
-use crate::runtime::vm::Vm;
+use crate::lua::vm::Vm;
 
 pub use chunk::LuaCode;
 

@@ -17,7 +17,7 @@ use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
 use super::directives::cmd;
 use super::MainConf;
 use crate::glue::shdict_store::Dict;
-use crate::runtime::vm;
+use crate::lua::vm;
 
 pub const COMMANDS: [ngx_command_t; 1] = [cmd(
     c"lua_shared_dict",

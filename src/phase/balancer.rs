@@ -23,9 +23,10 @@ use super::{request_log, resolve};
 use crate::conf::balancer::find;
 use crate::conf::LuaCode;
 use crate::glue::log as nlog;
+use crate::lua::vm;
 use crate::runtime::ctx::RequestCtx;
 use crate::runtime::phase::Phase;
-use crate::runtime::{run_sync, vm};
+use crate::runtime::run_sync;
 
 /// Per-request peer data; nginx's round-robin functions get a pointer to it
 /// as their own data, so `rrp` must come first.

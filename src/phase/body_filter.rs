@@ -13,11 +13,12 @@ use super::{request_log, resolve};
 use crate::conf::LuaCode;
 use crate::glue::buf::{consume, in_memory};
 use crate::glue::log as nlog;
+use crate::lua::vm;
+use crate::lua::{ffi, lua_State, push_bytes, to_bytes};
 use crate::module::loc_conf;
 use crate::runtime::ctx::RequestCtx;
-use crate::runtime::lua::{ffi, lua_State, push_bytes, to_bytes};
 use crate::runtime::phase::Phase;
-use crate::runtime::{capture, run_sync, vm};
+use crate::runtime::{capture, run_sync};
 
 static mut NEXT: ngx_http_output_body_filter_pt = None;
 
@@ -226,7 +227,7 @@ fn tag() -> *mut c_void {
 
 /// Sets `ngx.arg` to `{data, eof}` (or back to nil).
 unsafe fn set_arg(l: *mut lua_State, arg: Option<(&[u8], bool)>) {
-    crate::runtime::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"ngx");
+    crate::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"ngx");
     match arg {
         Some((data, eof)) => {
             ffi::lua_createtable(l, 2, 0);
@@ -237,15 +238,15 @@ unsafe fn set_arg(l: *mut lua_State, arg: Option<(&[u8], bool)>) {
         }
         None => ffi::lua_pushnil(l),
     }
-    crate::runtime::lua::set_raw(l, -2, c"arg");
+    crate::lua::set_raw(l, -2, c"arg");
     ffi::lua_pop(l, 1);
 }
 
 /// What the code left in `ngx.arg`: the data (nil drops it), appended to
 /// `data`, and the eof flag.
 unsafe fn read_arg(l: *mut lua_State, data: &mut Vec<u8>) -> Result<bool, String> {
-    crate::runtime::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"ngx");
-    crate::runtime::lua::get_raw(l, -1, c"arg");
+    crate::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"ngx");
+    crate::lua::get_raw(l, -1, c"arg");
     if ffi::lua_type(l, -1) != ffi::LUA_TTABLE {
         ffi::lua_pop(l, 2);
         return Err("ngx.arg is not a table any more".into());
@@ -281,7 +282,7 @@ unsafe fn append_value(l: *mut lua_State, out: &mut Vec<u8>, depth: usize) -> Re
         }
         _ => Err(format!(
             "bad ngx.arg[1] value type: {} (string, number, table or nil expected)",
-            crate::runtime::lua::type_name(l, -1)
+            crate::lua::type_name(l, -1)
         )),
     }
 }

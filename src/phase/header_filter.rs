@@ -11,10 +11,11 @@ use nginx_sys::{
 use super::{request_log, resolve};
 use crate::conf::LuaCode;
 use crate::glue::log as nlog;
+use crate::lua::vm;
 use crate::module::{loc_conf, ngx_http_lua_module};
 use crate::runtime::ctx::RequestCtx;
 use crate::runtime::phase::Phase;
-use crate::runtime::{capture, run_sync, vm};
+use crate::runtime::{capture, run_sync};
 
 static mut NEXT: ngx_http_output_header_filter_pt = None;
 

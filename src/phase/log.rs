@@ -4,10 +4,11 @@ use nginx_sys::{ngx_http_request_t, ngx_int_t, NGX_ERROR, NGX_LOG_ERR, NGX_OK};
 
 use super::{request_log, resolve};
 use crate::glue::log as nlog;
+use crate::lua::vm;
 use crate::module::loc_conf;
 use crate::runtime::ctx::RequestCtx;
 use crate::runtime::phase::Phase;
-use crate::runtime::{run_sync, vm};
+use crate::runtime::run_sync;
 
 pub unsafe extern "C" fn handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     crate::glue::catch(NGX_ERROR as ngx_int_t, || {

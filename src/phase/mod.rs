@@ -25,10 +25,10 @@ use nginx_sys::{
 use crate::conf::chunk::{FilePath, Source};
 use crate::conf::LuaCode;
 use crate::glue::{complex, log as nlog};
+use crate::lua::vm::{self, LoadError};
 use crate::module::loc_conf;
 use crate::runtime::ctx::{Outcome, RequestCtx};
 use crate::runtime::phase::Phase;
-use crate::runtime::vm::{self, LoadError};
 
 /// The registry reference of the code's function, loading a file if needed.
 /// The bool says whether the caller must drop the reference after use.
@@ -68,7 +68,7 @@ pub fn inline_func(vm: &vm::Vm, code: &LuaCode) -> Result<i32, String> {
         return Err("not inline code".into());
     };
     let f = code.0.func.get();
-    if f != crate::runtime::lua::ffi::LUA_NOREF {
+    if f != crate::lua::ffi::LUA_NOREF {
         return Ok(f);
     }
     let f = vm

@@ -8,10 +8,11 @@ use nginx_sys::{
 use super::{request_log, resolve};
 use crate::conf::set_by_lua::SetCode;
 use crate::glue::{complex, log as nlog};
+use crate::lua::vm;
+use crate::lua::{ffi, push_bytes, to_bytes};
 use crate::runtime::ctx::RequestCtx;
-use crate::runtime::lua::{ffi, push_bytes, to_bytes};
 use crate::runtime::phase::Phase;
-use crate::runtime::{run_sync, vm};
+use crate::runtime::run_sync;
 
 /// A zero word: pointing the script at it ends the script.
 static EXIT_CODE: usize = 0;
@@ -87,7 +88,7 @@ unsafe fn value(r: *mut ngx_http_request_t, code: &SetCode) -> Result<Vec<u8>, S
 
 /// `ngx.arg` for the running set_by_lua code (nil outside it).
 unsafe fn set_args(l: *mut ffi::lua_State, args: Option<&[Vec<u8>]>) {
-    crate::runtime::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"ngx");
+    crate::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"ngx");
     match args {
         Some(a) => {
             ffi::lua_createtable(l, a.len() as i32, 0);
@@ -98,6 +99,6 @@ unsafe fn set_args(l: *mut ffi::lua_State, args: Option<&[Vec<u8>]>) {
         }
         None => ffi::lua_pushnil(l),
     }
-    crate::runtime::lua::set_raw(l, -2, c"arg");
+    crate::lua::set_raw(l, -2, c"arg");
     ffi::lua_pop(l, 1);
 }

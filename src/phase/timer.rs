@@ -12,10 +12,11 @@ use nginx_sys::{
 
 use crate::glue::fake_request::{self, ConfRef};
 use crate::glue::log as nlog;
+use crate::lua::vm;
+use crate::lua::{ffi, lua_State};
 use crate::runtime::ctx::{Outcome, RequestCtx};
-use crate::runtime::lua::{ffi, lua_State};
 use crate::runtime::phase::Phase;
-use crate::runtime::{scheduler, vm};
+use crate::runtime::scheduler;
 
 thread_local! {
     /// Armed timers, fired early (premature) when the worker shuts down.

@@ -4,8 +4,8 @@
 use nginx_sys::ngx_http_request_t;
 
 use super::ctx::RequestCtx;
-use super::lua::lua_State;
 use super::scheduler::{wake, Wait};
+use crate::lua::lua_State;
 
 /// Nothing to cancel: nginx only calls the post handler while the request
 /// lives, and the handler finds no waiter once the thread is gone.

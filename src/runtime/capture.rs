@@ -26,10 +26,10 @@ use nginx_sys::{
 };
 
 use super::ctx::RequestCtx;
-use super::lua::{ffi, lua_State, push_bytes};
 use super::scheduler::{wake, Wait};
 use crate::glue::buf::{consume, in_memory};
 use crate::glue::list;
+use crate::lua::{ffi, lua_State, push_bytes};
 
 /// One subrequest's response as Lua will see it.
 #[derive(Default)]
@@ -370,11 +370,11 @@ unsafe fn resume(r: *mut ngx_http_request_t) {
 unsafe fn push_response(l: *mut lua_State, resp: &Response) {
     ffi::lua_createtable(l, 0, 4);
     ffi::lua_pushinteger(l, resp.status as _);
-    crate::runtime::lua::set_raw(l, -2, c"status");
+    crate::lua::set_raw(l, -2, c"status");
     ffi::lua_pushboolean(l, resp.truncated as _);
-    crate::runtime::lua::set_raw(l, -2, c"truncated");
+    crate::lua::set_raw(l, -2, c"truncated");
     push_bytes(l, &resp.body);
-    crate::runtime::lua::set_raw(l, -2, c"body");
+    crate::lua::set_raw(l, -2, c"body");
     ffi::lua_createtable(l, 0, resp.headers.len() as i32);
     for (k, v) in &resp.headers {
         push_bytes(l, k);
@@ -403,5 +403,5 @@ unsafe fn push_response(l: *mut lua_State, resp: &Response) {
             }
         }
     }
-    crate::runtime::lua::set_raw(l, -2, c"header");
+    crate::lua::set_raw(l, -2, c"header");
 }

@@ -8,11 +8,11 @@ use std::ptr;
 
 use nginx_sys::{ngx_http_request_t, ngx_int_t, ngx_pool_cleanup_add, ngx_str_t};
 
-use super::lua::ffi;
 use super::phase::Phase;
 use super::scheduler::LuaThread;
-use super::vm;
 use crate::glue::buf::BufList;
+use crate::lua::ffi;
+use crate::lua::vm;
 use crate::module::module;
 
 /// How the Lua code of a phase ended.
@@ -46,11 +46,11 @@ pub struct RequestCtx {
     pub threads: Vec<LuaThread>,
     /// The scheduler thread being resumed now: waits register on it, and
     /// waking it carries the results down to any user coroutine inside.
-    pub running: *mut super::lua::lua_State,
+    pub running: *mut crate::lua::lua_State,
     /// The `ngx.on_abort` handler, a light thread not started yet.
     pub on_abort: Option<LuaThread>,
     /// The thread waiting in ngx.flush(true), if any.
-    pub write_waiter: *mut super::lua::lua_State,
+    pub write_waiter: *mut crate::lua::lua_State,
     /// Registry reference of the `ngx.ctx` table, created on first use.
     pub ctx_ref: c_int,
     pub exit_code: Option<ngx_int_t>,
@@ -72,7 +72,7 @@ pub struct RequestCtx {
     /// Set once the request pool cleanup ran: nothing may resume any more.
     pub gone: Cell<bool>,
     /// The thread waiting in ngx.req.read_body, if any.
-    pub body_waiter: *mut super::lua::lua_State,
+    pub body_waiter: *mut crate::lua::lua_State,
     /// The body being built by ngx.req.init_body/append_body, and the size
     /// above which finish_body puts it in a temporary file.
     pub body_builder: Option<(Vec<u8>, usize)>,
@@ -162,7 +162,7 @@ impl RequestCtx {
     /// Takes the wait off thread `co`. An event handler calls this before
     /// waking the thread: the thread may wait again, and the request may be
     /// freed by the time the wake returns.
-    pub fn take_wait(&mut self, co: *mut super::lua::lua_State) -> Option<Box<dyn super::scheduler::Wait>> {
+    pub fn take_wait(&mut self, co: *mut crate::lua::lua_State) -> Option<Box<dyn super::scheduler::Wait>> {
         self.threads
             .iter_mut()
             .find(|t| t.co == co)

@@ -1,12 +1,12 @@
-//! The Lua VM, the per-request context, the coroutine scheduler and the
-//! phase-permission checks.
+//! The per-request context, the coroutine scheduler, the phase-permission
+//! checks, waits, the output path and the engines (cosockets, captures,
+//! semaphores, regex cache).
 
 pub mod body_wait;
 pub mod capture;
 pub mod chunked;
 pub mod client_abort;
 pub mod ctx;
-pub mod lua;
 pub mod need_body;
 pub mod output;
 pub mod phase;
@@ -18,6 +18,4 @@ pub mod socket_pool;
 pub mod tcp_sock;
 pub mod tcp_tls;
 pub mod timer_wait;
-pub mod traceback;
-pub mod vm;
 pub mod write_wait;

@@ -2,9 +2,10 @@
 //! (waiting like `ngx.req.read_body()`) before the user's code starts.
 
 use super::ctx::{Outcome, RequestCtx};
-use super::lua::{ffi, lua_State};
 use super::phase::Phase;
-use super::{scheduler, vm};
+use super::scheduler;
+use crate::lua::vm;
+use crate::lua::{ffi, lua_State};
 use crate::module::loc_conf;
 
 /// Registry key of `function(f) return function(...) read_body() return f(...) end end`.
@@ -32,7 +33,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     if ffi::lua_pcall(l, 1, 1, 0) != 0 {
         return Err(vm::pop_message(l));
     }
-    crate::runtime::lua::set_raw(l, ffi::LUA_REGISTRYINDEX, WRAPPER_KEY);
+    crate::lua::set_raw(l, ffi::LUA_REGISTRYINDEX, WRAPPER_KEY);
     Ok(())
 }
 
@@ -57,7 +58,7 @@ pub fn start(ctx: &mut RequestCtx, func: i32, phase: Phase) -> Outcome {
     // SAFETY: the main state is idle between Lua runs; the stack is
     // balanced on every path.
     let wrapped = unsafe {
-        crate::runtime::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, WRAPPER_KEY);
+        crate::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, WRAPPER_KEY);
         ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, func as _);
         if ffi::lua_pcall(l, 1, 1, 0) != 0 {
             ffi::lua_pop(l, 1);

@@ -4,9 +4,9 @@
 use std::ffi::c_int;
 
 use super::ctx::{CurrentGuard, RequestCtx};
-use super::lua::lua_State;
 use super::phase::{Phase, PhaseGuard};
 use super::scheduler::call_sync;
+use crate::lua::lua_State;
 
 /// Calls `func` for a request; `nresults` values are left on the returned
 /// state for the caller to pop.

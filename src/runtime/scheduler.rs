@@ -19,10 +19,11 @@ use std::ffi::{c_int, c_void};
 use nginx_sys::{ngx_http_run_posted_requests, NGX_LOG_ERR};
 
 use super::ctx::{CurrentGuard, Outcome, RequestCtx};
-use super::lua::{self, ffi, lua_State, push_bytes, to_bytes, LuaRet};
 use super::phase::PhaseGuard;
-use super::{timer_wait, vm};
+use super::timer_wait;
 use crate::glue::log;
+use crate::lua::vm;
+use crate::lua::{self, ffi, lua_State, push_bytes, to_bytes, LuaRet};
 
 /// Something a thread waits on. Dropping it cancels the wait (deletes the
 /// timer, closes the socket...), which is how a finished request cancels
@@ -368,7 +369,7 @@ fn log_thread_error(ctx: &RequestCtx, co: *mut lua_State, msg: &str, entry: bool
         parent = p.parent;
     }
     // SAFETY: `co` is dead with its frames kept; its parents are live.
-    let tb = unsafe { super::traceback::format(&chain) };
+    let tb = unsafe { crate::lua::traceback::format(&chain) };
     let kind = if entry { "entry" } else { "user" };
     let text = format!("lua {kind} thread aborted: runtime error: {msg}\n{tb}");
     log::error(request_log(ctx), NGX_LOG_ERR, text.as_bytes());
@@ -415,10 +416,10 @@ pub unsafe fn call_sync(func: c_int, nargs_pushed: c_int, nresults: c_int) -> Re
     Ok(l)
 }
 
-crate::lua_fns! { traceback => traceback_impl }
+crate::lua::lua_fns! { traceback => traceback_impl }
 
 /// pcall message handler: appends the traceback, as lua-nginx-module logs.
-unsafe fn traceback_impl(l: *mut lua_State) -> super::lua::LuaRet {
+unsafe fn traceback_impl(l: *mut lua_State) -> crate::lua::LuaRet {
     // SAFETY: called by lua_pcall with the error value at index 1.
     unsafe {
         if ffi::lua_isstring(l, 1) == 0 {

@@ -21,9 +21,9 @@ use nginx_sys::{
 };
 
 use super::ctx::RequestCtx;
-use super::lua::{ffi, lua_State, push_cstr};
 use super::scheduler::{wake, Wait};
 use crate::glue::log::cycle_log;
+use crate::lua::{ffi, lua_State, push_cstr};
 
 pub struct Semaphore {
     resources: Cell<i64>,

@@ -17,9 +17,9 @@ use nginx_sys::{
     SSL_CTRL_SET_TLSEXT_HOSTNAME, SSL_SESSION,
 };
 
-use super::lua::{ffi, lua_State, to_bytes};
 use super::tcp_sock::{Step, TcpSock, Val};
 use crate::conf::socket::SocketConf;
+use crate::lua::{ffi, lua_State, to_bytes};
 
 /// What the caller of a pending handshake asked for.
 pub struct Handshake {
@@ -244,7 +244,7 @@ unsafe fn session_arg(l: *mut lua_State, idx: c_int) -> *mut SSL_SESSION {
     if ffi::lua_type(l, idx) != ffi::LUA_TUSERDATA || ffi::lua_getmetatable(l, idx) == 0 {
         return std::ptr::null_mut();
     }
-    crate::runtime::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, SESSION_MT);
+    crate::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, SESSION_MT);
     let same = ffi::lua_rawequal(l, -1, -2) != 0;
     ffi::lua_pop(l, 2);
     if !same {
@@ -324,13 +324,13 @@ unsafe extern "C" fn handshake_done(c: *mut ngx_connection_t) {
 pub unsafe fn push_session(l: *mut lua_State, sess: *mut SSL_SESSION) {
     let ud = ffi::lua_newuserdata(l, std::mem::size_of::<*mut SSL_SESSION>()) as *mut *mut SSL_SESSION;
     *ud = sess;
-    crate::runtime::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, SESSION_MT);
+    crate::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, SESSION_MT);
     ffi::lua_setmetatable(l, -2);
 }
 
-crate::lua_fns! { session_gc => session_gc_impl }
+crate::lua::lua_fns! { session_gc => session_gc_impl }
 
-unsafe fn session_gc_impl(l: *mut lua_State) -> super::lua::LuaRet {
+unsafe fn session_gc_impl(l: *mut lua_State) -> crate::lua::LuaRet {
     let ud = ffi::lua_touserdata(l, 1) as *mut *mut SSL_SESSION;
     if !ud.is_null() && !(*ud).is_null() {
         SSL_SESSION_free(*ud);
@@ -344,7 +344,7 @@ unsafe fn session_gc_impl(l: *mut lua_State) -> super::lua::LuaRet {
 /// # Safety
 /// `l` must be the main state, not running.
 pub unsafe fn install(l: *mut lua_State) {
-    crate::runtime::lua::new_metatable(l, SESSION_MT);
-    super::lua::set_fn(l, -1, c"__gc", session_gc);
+    crate::lua::new_metatable(l, SESSION_MT);
+    crate::lua::set_fn(l, -1, c"__gc", session_gc);
     ffi::lua_pop(l, 1);
 }

@@ -6,8 +6,8 @@ use std::mem::MaybeUninit;
 use nginx_sys::{ngx_add_timer, ngx_del_timer, ngx_event_t, ngx_msec_t};
 
 use super::ctx::RequestCtx;
-use super::lua::lua_State;
 use super::scheduler::{wake, Wait};
+use crate::lua::lua_State;
 
 pub struct TimerWait {
     ev: ngx_event_t,

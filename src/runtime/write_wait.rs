@@ -11,8 +11,8 @@ use nginx_sys::{
 use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule};
 
 use super::ctx::RequestCtx;
-use super::lua::{ffi, lua_State, push_cstr};
 use super::scheduler::{wake, Wait};
+use crate::lua::{ffi, lua_State, push_cstr};
 
 pub struct WriteWait {
     r: *mut ngx_http_request_t,

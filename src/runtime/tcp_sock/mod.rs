@@ -22,11 +22,11 @@ use nginx_sys::{
 use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule};
 
 use super::ctx::RequestCtx;
-use super::lua::{ffi, lua_State, push_bytes};
 use super::scheduler::{wake, Wait};
 use super::socket_pool;
 use crate::conf::socket::SocketConf;
 use crate::glue::{log, peer};
+use crate::lua::{ffi, lua_State, push_bytes};
 
 mod connect;
 mod downstream;

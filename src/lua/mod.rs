@@ -1,4 +1,5 @@
-//! Thin helpers over the raw Lua C API for the `ngx.*` functions.
+//! The Lua leaf: thin helpers over the raw Lua C API for the `ngx.*`
+//! functions, and the VM (`vm.rs`). Nothing here knows nginx or the API.
 //!
 //! API functions are plain `lua_CFunction`s: errors must reach Lua as strings
 //! with a `chunk:line:` prefix (what lua-nginx-module raises and what Lua code
@@ -13,6 +14,9 @@
 //! file ([`get_field`], [`set_field`], [`to_display`]), and the one raise
 //! happens in [`guard`] once the body's frame is gone. `scripts/lint.sh`
 //! fails when another file reaches `mlua::ffi` directly.
+
+pub mod traceback;
+pub mod vm;
 
 use std::ffi::{c_int, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -108,28 +112,28 @@ pub unsafe fn can_yield(l: *mut lua_State) -> bool {
 /// `rax` undefined for an `int`, rustc does leave garbage there, and
 /// LuaJIT (Debian's LuaJIT2 build) reads the whole register as the result
 /// count. With `isize` every bit is defined and `eax` is the same value.
-#[macro_export]
 macro_rules! lua_fns {
     ($($name:ident => $body:path),* $(,)?) => {
         $(
             #[allow(non_upper_case_globals)]
-            const $name: $crate::runtime::lua::ffi::lua_CFunction = {
-                unsafe extern "C-unwind" fn raw(l: *mut $crate::runtime::lua::lua_State) -> isize {
+            const $name: $crate::lua::ffi::lua_CFunction = {
+                unsafe extern "C-unwind" fn raw(l: *mut $crate::lua::lua_State) -> isize {
                     // SAFETY: called by Lua with its own running state.
-                    unsafe { $crate::runtime::lua::guard(l, $body) as isize }
+                    unsafe { $crate::lua::guard(l, $body) as isize }
                 }
                 // SAFETY: same calling convention; an isize return fills
                 // rax whole, of which C callers read eax.
                 unsafe {
                     ::std::mem::transmute::<
-                        unsafe extern "C-unwind" fn(*mut $crate::runtime::lua::lua_State) -> isize,
-                        $crate::runtime::lua::ffi::lua_CFunction,
+                        unsafe extern "C-unwind" fn(*mut $crate::lua::lua_State) -> isize,
+                        $crate::lua::ffi::lua_CFunction,
                     >(raw)
                 }
             };
         )*
     };
 }
+pub(crate) use lua_fns;
 
 /// Keeps the error value on top of `l` (popping it) for [`guard`] to raise
 /// unchanged; returns the body's `Err` for it.
@@ -201,7 +205,7 @@ pub unsafe fn install_protected_ops(l: *mut lua_State) -> Result<(), String> {
     ) != 0
         || ffi::lua_pcall(l, 0, 3, 0) != 0
     {
-        return Err(crate::runtime::vm::pop_message(l));
+        return Err(vm::pop_message(l));
     }
     for key in [&TOSTRING_KEY, &SET_KEY, &GET_KEY] {
         ffi::lua_pushlightuserdata(l, key_ptr(key));

@@ -5,7 +5,7 @@
 use std::ffi::{c_int, CStr};
 use std::fmt::Write;
 
-use super::lua::{ffi, lua_State};
+use super::{ffi, lua_State};
 
 /// Frames shown per coroutine before "...".
 const MAX_DEPTH: c_int = 22;

@@ -9,7 +9,7 @@ use std::ptr;
 
 use mlua::{Lua, LuaOptions, StdLib};
 
-use super::lua::{ffi, lua_State, push_bytes, to_bytes};
+use super::{ffi, lua_State, push_bytes, to_bytes};
 
 /// luaL_loadfile's status for a file it could not open or read.
 const LUA_ERRFILE: c_int = 6;
@@ -73,7 +73,7 @@ impl Vm {
             idle_threads_max: Cell::new(IDLE_THREADS_MAX),
         };
         // SAFETY: `main` is the freshly created state, not running.
-        unsafe { crate::api::install(main)? };
+        unsafe { super::install_protected_ops(main)? };
         Ok(vm)
     }
 
@@ -167,13 +167,13 @@ impl Vm {
         let l = self.main;
         // SAFETY: main state, balanced stack.
         unsafe {
-            crate::runtime::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"package");
-            crate::runtime::lua::get_raw(l, -1, field);
+            super::get_raw(l, ffi::LUA_GLOBALSINDEX, c"package");
+            super::get_raw(l, -1, field);
             let default = to_bytes(l, -1).unwrap_or_default().to_vec();
             ffi::lua_pop(l, 1);
             let v = expand_search_path(value, &default, prefix);
             push_bytes(l, &v);
-            crate::runtime::lua::set_raw(l, -2, field);
+            super::set_raw(l, -2, field);
             ffi::lua_pop(l, 1);
         }
     }
@@ -209,7 +209,7 @@ fn expand_search_path(value: &[u8], default: &[u8], prefix: &[u8]) -> Vec<u8> {
 pub unsafe fn pop_message(l: *mut lua_State) -> String {
     let msg = match to_bytes(l, -1) {
         Some(b) => String::from_utf8_lossy(b).into_owned(),
-        None => format!("(error object is a {} value)", super::lua::type_name(l, -1)),
+        None => format!("(error object is a {} value)", super::type_name(l, -1)),
     };
     ffi::lua_pop(l, 1);
     msg
