@@ -8,15 +8,15 @@ use nginx_sys::{
     ngx_array_push, ngx_conf_t, ngx_cycle_t, ngx_http_handler_pt, ngx_http_module_t,
     ngx_http_phases_NGX_HTTP_ACCESS_PHASE as ACCESS_PHASE, ngx_http_phases_NGX_HTTP_LOG_PHASE as LOG_PHASE,
     ngx_http_phases_NGX_HTTP_REWRITE_PHASE as REWRITE_PHASE,
-    ngx_http_phases_NGX_HTTP_SERVER_REWRITE_PHASE as SERVER_REWRITE_PHASE, ngx_http_request_t, ngx_int_t,
-    ngx_module_t, ngx_uint_t, NGX_ERROR, NGX_HTTP_MODULE, NGX_OK,
+    ngx_http_phases_NGX_HTTP_SERVER_REWRITE_PHASE as SERVER_REWRITE_PHASE, ngx_int_t, ngx_module_t,
+    ngx_uint_t, NGX_ERROR, NGX_HTTP_MODULE, NGX_OK,
 };
 use ngx::core::Status;
 use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf, NgxHttpCoreModule};
 
 use crate::api;
 use crate::conf::directives::COMMANDS;
-use crate::conf::{LocConf, MainConf};
+use crate::conf::{main_conf_cf, main_conf_cycle, LocConf, MainConf};
 use crate::lua::vm;
 use crate::phase;
 
@@ -49,44 +49,6 @@ unsafe impl HttpModuleMainConf for Module {
 
 unsafe impl HttpModuleLocationConf for Module {
     type LocationConf = LocConf;
-}
-
-/// The module's `ngx_module_t`.
-pub fn module() -> &'static ngx_module_t {
-    Module::module()
-}
-
-/// The location configuration of a request.
-///
-/// # Safety
-/// `r` must be a live request.
-pub unsafe fn loc_conf<'a>(r: *mut ngx_http_request_t) -> &'a LocConf {
-    Module::location_conf(&*r).expect("lua loc conf")
-}
-
-/// The main configuration of a request.
-///
-/// # Safety
-/// `r` must be a live request.
-pub unsafe fn main_conf<'a>(r: *mut ngx_http_request_t) -> &'a MainConf {
-    Module::main_conf(&*r).expect("lua main conf")
-}
-
-/// The main configuration while parsing the http block.
-///
-/// # Safety
-/// `cf` must be inside the http block.
-pub unsafe fn main_conf_cf<'a>(cf: *mut ngx_conf_t) -> &'a mut MainConf {
-    let ctx = &*((*cf).ctx as *const nginx_sys::ngx_http_conf_ctx_t);
-    Module::main_conf_mut(ctx).expect("lua main conf")
-}
-
-/// The main configuration of a cycle, if it has an http block.
-///
-/// # Safety
-/// `cycle` must be live.
-pub unsafe fn main_conf_cycle<'a>(cycle: *mut ngx_cycle_t) -> Option<&'a mut MainConf> {
-    Module::main_conf_mut(&*cycle)
 }
 
 unsafe extern "C" fn create_main_conf(cf: *mut ngx_conf_t) -> *mut c_void {

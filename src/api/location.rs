@@ -8,10 +8,10 @@ use std::rc::Rc;
 
 use nginx_sys::ngx_http_request_t;
 
+use crate::conf::loc_conf;
 use crate::glue::subrequest::{self, method_name, Pairs, Spec};
 use crate::lua::lua_fns;
 use crate::lua::{bad_arg, ffi, lua_State, set_fn, to_bytes, type_name, LuaRet};
-use crate::module::loc_conf;
 use crate::runtime::capture::{self, Group};
 use crate::runtime::ctx::{self, RequestCtx};
 use crate::runtime::phase::{self, REQUEST_YIELDABLE};

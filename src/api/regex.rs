@@ -5,11 +5,11 @@
 use std::ffi::{c_int, c_void};
 use std::rc::Rc;
 
+use crate::conf::{main_conf, main_conf_cycle};
 use crate::glue::fake_request::ConfRef;
 use crate::glue::pcre2::{self, Mode, Regex};
 use crate::lua::lua_fns;
 use crate::lua::{bad_arg, check_bytes, ffi, lua_State, push_bytes, set_fn, to_bytes, type_name, LuaRet};
-use crate::module::{main_conf, main_conf_cycle};
 use crate::runtime::phase::{self, Phase};
 use crate::runtime::{ctx, regex_cache};
 

@@ -5,12 +5,12 @@ use nginx_sys::{ngx_http_request_t, NGX_LOG_ERR};
 
 use super::req::request;
 use super::req_headers::{push_limited, values_arg};
+use crate::conf::loc_conf;
 use crate::glue::escape::escape_header_name;
 use crate::glue::headers_out::{self, SetError};
 use crate::glue::log as nlog;
 use crate::lua::lua_fns;
 use crate::lua::{check_bytes, ffi, lua_State, push_bytes, set_fn, to_bytes, LuaRet};
-use crate::module::loc_conf;
 use crate::runtime::phase::{self, Phase};
 
 lua_fns! {

@@ -43,7 +43,7 @@ unsafe fn on_abort_impl(l: *mut lua_State) -> LuaRet {
         push_bytes(l, msg);
         Ok(2)
     };
-    if !crate::module::loc_conf(ctx.r).check_client_abort() {
+    if !crate::conf::loc_conf(ctx.r).check_client_abort() {
         return fail(b"lua_check_client_abort is off");
     }
     if ctx.on_abort.is_some() {

@@ -2,11 +2,11 @@
 //! ngx.timer.pending_count.
 
 use crate::conf::MainConf;
+use crate::conf::{main_conf, main_conf_cycle};
 use crate::glue::cconv;
 use crate::glue::fake_request::ConfRef;
 use crate::lua::lua_fns;
 use crate::lua::{bad_arg, check_number, ffi, lua_State, push_bytes, set_fn, type_name, LuaRet};
-use crate::module::{main_conf, main_conf_cycle};
 use crate::phase::timer;
 use crate::runtime::ctx;
 use crate::runtime::phase::{self, Phase};

@@ -16,7 +16,7 @@ use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
 use super::chunk::{self, LuaCode};
 use super::directives::{cmd, file_path, L, T1};
 use super::{lua_block, MainConf};
-use crate::module::main_conf_cf;
+use crate::conf::main_conf_cf;
 
 pub const COMMANDS: [ngx_command_t; 2] = [
     cmd(

@@ -16,7 +16,7 @@ use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule};
 
 use super::chunk::{self, FilePath, LuaCode};
 use super::{args, lua_block, LocConf, MainConf};
-use crate::module::main_conf_cf;
+use crate::conf::main_conf_cf;
 
 /// Which code slot a `*_by_lua*` directive fills.
 #[derive(Clone, Copy)]

@@ -1,6 +1,7 @@
 //! Configuration: the module's main and location structures, their merge, and
 //! the directive setters.
 
+pub mod access;
 pub mod args;
 pub mod balancer;
 pub mod chunk;
@@ -22,6 +23,7 @@ use ngx::http::{Merge, MergeConfigError};
 
 use crate::lua::vm::Vm;
 
+pub use access::{loc_conf, main_conf, main_conf_cf, main_conf_cycle, module};
 pub use chunk::LuaCode;
 
 /// `http {}`-level configuration. It owns the Lua VM of the configuration

@@ -6,7 +6,6 @@
 //! initialised, as lua-nginx-module does.
 
 use std::ffi::{c_char, c_void};
-use std::ptr;
 
 use nginx_sys::{
     ngx_command_t, ngx_conf_t, ngx_int_t, ngx_parse_size, ngx_shared_memory_add, ngx_shm_zone_t, ngx_str_t,
@@ -79,7 +78,7 @@ unsafe fn set_inner(cf: *mut ngx_conf_t, lmcf: &mut MainConf) -> *mut c_char {
         );
         return conf_error(cf, &msg);
     }
-    let tag = ptr::addr_of_mut!(crate::module::ngx_http_lua_module) as *mut c_void;
+    let tag = crate::conf::module() as *const nginx_sys::ngx_module_t as *mut c_void;
     let shm_zone = ngx_shared_memory_add(cf, &mut name, size as usize, tag);
     if shm_zone.is_null() {
         // nginx has logged why (size conflict, other use of the name).

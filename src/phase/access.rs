@@ -6,7 +6,7 @@ use std::cell::Cell;
 use nginx_sys::{ngx_http_request_t, ngx_int_t, NGX_DECLINED, NGX_ERROR};
 
 use super::early;
-use crate::module::{loc_conf, main_conf};
+use crate::conf::{loc_conf, main_conf};
 use crate::runtime::ctx::{Outcome, PhaseRun, RequestCtx};
 use crate::runtime::phase::Phase;
 

@@ -84,7 +84,7 @@ unsafe extern "C" fn init_peer(
     crate::glue::catch(NGX_ERROR as ngx_int_t, || {
         // SAFETY: nginx calls peer.init with the request being proxied.
         unsafe {
-            let Some(code) = find(crate::module::main_conf(r), us) else {
+            let Some(code) = find(crate::conf::main_conf(r), us) else {
                 return NGX_ERROR as ngx_int_t;
             };
             let bp = ngx_pcalloc((*r).pool, std::mem::size_of::<PeerData>()) as *mut PeerData;

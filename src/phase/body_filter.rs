@@ -10,12 +10,12 @@ use nginx_sys::{
 };
 
 use super::{request_log, resolve};
+use crate::conf::loc_conf;
 use crate::conf::LuaCode;
 use crate::glue::buf::{consume, in_memory};
 use crate::glue::log as nlog;
 use crate::lua::vm;
 use crate::lua::{ffi, lua_State, push_bytes, to_bytes};
-use crate::module::loc_conf;
 use crate::runtime::ctx::RequestCtx;
 use crate::runtime::phase::Phase;
 use crate::runtime::{capture, run_sync};

@@ -3,7 +3,7 @@
 use nginx_sys::{ngx_http_request_t, ngx_int_t, NGX_DONE, NGX_ERROR, NGX_OK};
 
 use super::{error_rc, exec, exit_rc};
-use crate::module::loc_conf;
+use crate::conf::loc_conf;
 use crate::runtime::ctx::{Outcome, RequestCtx};
 use crate::runtime::output;
 use crate::runtime::phase::Phase;

@@ -10,9 +10,9 @@ use nginx_sys::{
 
 use super::{request_log, resolve};
 use crate::conf::LuaCode;
+use crate::conf::{loc_conf, module};
 use crate::glue::log as nlog;
 use crate::lua::vm;
-use crate::module::{loc_conf, ngx_http_lua_module};
 use crate::runtime::ctx::RequestCtx;
 use crate::runtime::phase::Phase;
 use crate::runtime::{capture, run_sync};
@@ -93,7 +93,7 @@ unsafe fn exit(r: *mut ngx_http_request_t, code: ngx_int_t) -> ngx_int_t {
     }
     if code >= NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t {
         IN_EXIT.with(|e| e.set(true));
-        let rc = ngx_http_filter_finalize_request(r, std::ptr::addr_of_mut!(ngx_http_lua_module), code);
+        let rc = ngx_http_filter_finalize_request(r, module() as *const _ as *mut _, code);
         IN_EXIT.with(|e| e.set(false));
         return rc;
     }

@@ -3,9 +3,9 @@
 use nginx_sys::{ngx_http_request_t, ngx_int_t, NGX_ERROR, NGX_LOG_ERR, NGX_OK};
 
 use super::{request_log, resolve};
+use crate::conf::loc_conf;
 use crate::glue::log as nlog;
 use crate::lua::vm;
-use crate::module::loc_conf;
 use crate::runtime::ctx::RequestCtx;
 use crate::runtime::phase::Phase;
 use crate::runtime::run_sync;
@@ -41,7 +41,7 @@ fn count_for_trim(every: usize) {
 }
 
 unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
-    count_for_trim(crate::module::main_conf(r).malloc_trim());
+    count_for_trim(crate::conf::main_conf(r).malloc_trim());
     let Some(code) = loc_conf(r).log.clone() else {
         return NGX_OK as ngx_int_t;
     };

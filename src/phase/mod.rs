@@ -23,10 +23,10 @@ use nginx_sys::{
 };
 
 use crate::conf::chunk::{FilePath, Source};
+use crate::conf::loc_conf;
 use crate::conf::LuaCode;
 use crate::glue::{complex, log as nlog};
 use crate::lua::vm::{self, LoadError};
-use crate::module::loc_conf;
 use crate::runtime::ctx::{Outcome, RequestCtx};
 use crate::runtime::phase::Phase;
 

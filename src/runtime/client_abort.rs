@@ -9,7 +9,7 @@ use nginx_sys::{
 
 use super::ctx::RequestCtx;
 use super::scheduler;
-use crate::module::loc_conf;
+use crate::conf::loc_conf;
 
 /// Watches the client connection while the request's Lua code runs.
 ///

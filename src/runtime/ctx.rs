@@ -10,10 +10,10 @@ use nginx_sys::{ngx_http_request_t, ngx_int_t, ngx_pool_cleanup_add, ngx_str_t};
 
 use super::phase::Phase;
 use super::scheduler::LuaThread;
+use crate::conf::module;
 use crate::glue::buf::BufList;
 use crate::lua::ffi;
 use crate::lua::vm;
-use crate::module::module;
 
 /// How the Lua code of a phase ended.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -4,9 +4,9 @@
 use super::ctx::{Outcome, RequestCtx};
 use super::phase::Phase;
 use super::scheduler;
+use crate::conf::loc_conf;
 use crate::lua::vm;
 use crate::lua::{ffi, lua_State};
-use crate::module::loc_conf;
 
 /// Registry key of `function(f) return function(...) read_body() return f(...) end end`.
 pub const WRAPPER_KEY: &std::ffi::CStr = c"ngx_lua_need_body_wrapper";

@@ -13,9 +13,9 @@ use nginx_sys::{
 };
 
 use super::ctx::RequestCtx;
+use crate::conf::loc_conf;
 use crate::conf::LocConf;
 use crate::glue::buf::chain_from_bytes;
-use crate::module::loc_conf;
 
 /// Tags the buffers of `ctx.out_bufs`: only these return to its free list.
 /// (Its value differs from the body filter's tag, so that the two statics

@@ -300,7 +300,7 @@ impl TcpSock {
         self.r = r;
         self.owner = Some(owner_id(r));
         self.cln = cln;
-        self.conf = &crate::module::loc_conf(r).socket;
+        self.conf = &crate::conf::loc_conf(r).socket;
         Ok(())
     }
 
