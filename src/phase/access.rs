@@ -28,11 +28,11 @@ pub unsafe extern "C" fn handler(r: *mut ngx_http_request_t) -> ngx_int_t {
             let Some(code) = loc_conf(r).access.clone() else {
                 return NGX_DECLINED as ngx_int_t;
             };
-            early::handle(r, &code, Phase::Access, state)
+            early::handle(r, &code, Phase::Access, state, finish_async)
         }
     })
 }
 
-pub fn finish_async(ctx: &mut RequestCtx, outcome: Outcome) {
+fn finish_async(ctx: &mut RequestCtx, outcome: Outcome) {
     early::finish_async(ctx, outcome, state)
 }

@@ -1,6 +1,6 @@
 //! content_by_lua*: the location's content handler.
 
-use nginx_sys::{ngx_http_request_t, ngx_int_t, NGX_DONE, NGX_ERROR, NGX_OK};
+use nginx_sys::{ngx_http_finalize_request, ngx_http_request_t, ngx_int_t, NGX_DONE, NGX_ERROR, NGX_OK};
 
 use super::{error_rc, exec, exit_rc};
 use crate::conf::loc_conf;
@@ -23,7 +23,7 @@ unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
         return NGX_ERROR as ngx_int_t;
     };
     crate::runtime::client_abort::watch(r);
-    match super::run(ctx, &code, Phase::Content) {
+    match super::run(ctx, &code, Phase::Content, finish_async) {
         Outcome::Wait => {
             // Held until the code ends; finish_async finalizes it then.
             // (nginx set the empty write handler before calling us; a wait
@@ -35,8 +35,16 @@ unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
     }
 }
 
+/// The code ended after waiting: finalize the request with the rc.
+fn finish_async(ctx: &mut RequestCtx, outcome: Outcome) {
+    let r = ctx.r;
+    let rc = finish(ctx, outcome);
+    // SAFETY: r is live: our count++ at the yield holds it.
+    unsafe { ngx_http_finalize_request(r, rc) };
+}
+
 /// The content handler's rc once the code ended.
-pub fn finish(ctx: &mut RequestCtx, outcome: Outcome) -> ngx_int_t {
+fn finish(ctx: &mut RequestCtx, outcome: Outcome) -> ngx_int_t {
     match outcome {
         Outcome::Done => {
             let rc = output::send_eof(ctx);

@@ -12,7 +12,7 @@ use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule};
 
 use super::{error_rc, exec, exit_rc};
 use crate::conf::LuaCode;
-use crate::runtime::ctx::{Outcome, PhaseRun, RequestCtx};
+use crate::runtime::ctx::{OnFinish, Outcome, PhaseRun, RequestCtx};
 use crate::runtime::phase::Phase;
 
 /// Moves the running handler to the end of its phase, once per worker, as
@@ -52,6 +52,7 @@ pub unsafe fn handle(
     code: &LuaCode,
     phase: Phase,
     state: fn(&mut RequestCtx) -> &mut PhaseRun,
+    on_finish: OnFinish,
 ) -> ngx_int_t {
     let Some(ctx) = RequestCtx::get_or_create(r) else {
         return NGX_ERROR as ngx_int_t;
@@ -69,7 +70,7 @@ pub unsafe fn handle(
     // again while the code waits.
     let phases_handler = (*r).write_event_handler.replace(ngx_http_request_empty_handler);
     crate::runtime::client_abort::watch(r);
-    match super::run(ctx, code, phase) {
+    match super::run(ctx, code, phase, on_finish) {
         Outcome::Wait => {
             *state(ctx) = PhaseRun::Running;
             (*(*r).main).set_count((*(*r).main).count() + 1);

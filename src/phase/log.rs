@@ -49,6 +49,7 @@ unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
         return NGX_ERROR as ngx_int_t;
     };
     ctx.phase = Phase::Log;
+    ctx.on_finish = None;
     let result = resolve(r, &code).map_err(String::from).and_then(|(func, owned)| {
         let res = run_sync::in_request(ctx, Phase::Log, func, 0, 0).map(|_| ());
         if owned {

@@ -17,9 +17,9 @@ pub mod set;
 pub mod timer;
 
 use nginx_sys::{
-    ngx_http_finalize_request, ngx_http_internal_redirect, ngx_http_named_location, ngx_http_request_t,
-    ngx_int_t, NGX_DONE, NGX_ERROR, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_NOT_FOUND, NGX_HTTP_NO_CONTENT,
-    NGX_HTTP_OK, NGX_HTTP_SPECIAL_RESPONSE, NGX_LOG_ERR, NGX_OK,
+    ngx_http_internal_redirect, ngx_http_named_location, ngx_http_request_t, ngx_int_t, NGX_DONE, NGX_ERROR,
+    NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_NOT_FOUND, NGX_HTTP_NO_CONTENT, NGX_HTTP_OK,
+    NGX_HTTP_SPECIAL_RESPONSE, NGX_LOG_ERR, NGX_OK,
 };
 
 use crate::conf::chunk::{FilePath, Source};
@@ -27,7 +27,7 @@ use crate::conf::loc_conf;
 use crate::conf::LuaCode;
 use crate::glue::{complex, log as nlog};
 use crate::lua::vm::{self, LoadError};
-use crate::runtime::ctx::{Outcome, RequestCtx};
+use crate::runtime::ctx::{OnFinish, Outcome, RequestCtx};
 use crate::runtime::phase::Phase;
 
 /// The registry reference of the code's function, loading a file if needed.
@@ -78,9 +78,11 @@ pub fn inline_func(vm: &vm::Vm, code: &LuaCode) -> Result<i32, String> {
     Ok(f)
 }
 
-/// Runs `code` as the entry thread of `phase` for the request of `ctx`.
-pub fn run(ctx: &mut RequestCtx, code: &LuaCode, phase: Phase) -> Outcome {
+/// Runs `code` as the entry thread of `phase` for the request of `ctx`;
+/// `on_finish` ends the phase if the code ends after waiting.
+pub fn run(ctx: &mut RequestCtx, code: &LuaCode, phase: Phase, on_finish: OnFinish) -> Outcome {
     ctx.phase = phase;
+    ctx.on_finish = Some(on_finish);
     let (func, owned) = match resolve(ctx.r, code) {
         Ok(f) => f,
         Err(e) => {
@@ -182,21 +184,4 @@ pub fn exec(ctx: &mut RequestCtx) -> ngx_int_t {
         }
     }
     NGX_DONE as ngx_int_t
-}
-
-/// Called by the scheduler when the code of a waiting phase has ended.
-pub fn finish_async(ctx: &mut RequestCtx, outcome: Outcome) {
-    let r = ctx.r;
-    match ctx.phase {
-        Phase::Content => {
-            let rc = content::finish(ctx, outcome);
-            // SAFETY: r is live: our count++ at the yield holds it.
-            unsafe { ngx_http_finalize_request(r, rc) };
-        }
-        Phase::ServerRewrite => server_rewrite::finish_async(ctx, outcome),
-        Phase::Rewrite => rewrite::finish_async(ctx, outcome),
-        Phase::Access => access::finish_async(ctx, outcome),
-        Phase::Timer => timer::finish(ctx),
-        _ => {}
-    }
 }

@@ -33,11 +33,11 @@ pub unsafe extern "C" fn handler(r: *mut ngx_http_request_t) -> ngx_int_t {
             let Some(code) = loc_conf(r).rewrite.clone() else {
                 return NGX_DECLINED as ngx_int_t;
             };
-            early::handle(r, &code, Phase::Rewrite, state)
+            early::handle(r, &code, Phase::Rewrite, state, finish_async)
         }
     })
 }
 
-pub fn finish_async(ctx: &mut RequestCtx, outcome: Outcome) {
+fn finish_async(ctx: &mut RequestCtx, outcome: Outcome) {
     early::finish_async(ctx, outcome, state)
 }

@@ -154,6 +154,7 @@ unsafe fn run(call: c_int, nargs: c_int, premature: bool, conf: ConfRef) {
         return;
     };
     ctx.phase = Phase::Timer;
+    ctx.on_finish = Some(|ctx, _| finish(ctx));
     RUNNING.with(|c| c.set(c.get() + 1));
     let outcome = scheduler::start_with(ctx, |co: *mut lua_State| {
         ffi::lua_rawgeti(co, ffi::LUA_REGISTRYINDEX, call as _);
@@ -172,7 +173,7 @@ unsafe fn run(call: c_int, nargs: c_int, premature: bool, conf: ConfRef) {
 }
 
 /// The callback's code has ended: free its fake request.
-pub fn finish(ctx: &mut RequestCtx) {
+fn finish(ctx: &mut RequestCtx) {
     RUNNING.with(|c| c.set(c.get() - 1));
     let r = ctx.r;
     // SAFETY: r is the fake request this ctx lives in; nothing uses either

@@ -39,10 +39,17 @@ pub enum PhaseRun {
     Finished(Outcome),
 }
 
+/// How the code of a phase is ended once it ended after waiting.
+pub type OnFinish = fn(&mut RequestCtx, Outcome);
+
 pub struct RequestCtx {
     pub r: *mut ngx_http_request_t,
     /// The phase whose Lua code is running or waiting.
     pub phase: Phase,
+    /// Set with `phase` by whoever started that code (lua-nginx-module's
+    /// `ctx->resume_handler`): the scheduler calls it when the code ends
+    /// after waiting, so it never needs to know the phases above it.
+    pub on_finish: Option<OnFinish>,
     pub threads: Vec<LuaThread>,
     /// The scheduler thread being resumed now: waits register on it, and
     /// waking it carries the results down to any user coroutine inside.
@@ -101,6 +108,7 @@ impl RequestCtx {
         RequestCtx {
             r,
             phase: Phase::None,
+            on_finish: None,
             threads: Vec::new(),
             running: ptr::null_mut(),
             write_waiter: ptr::null_mut(),

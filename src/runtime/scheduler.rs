@@ -387,7 +387,9 @@ pub unsafe fn wake(ctx: *mut RequestCtx, co: *mut lua_State, nargs: c_int) {
     let timer = (*ctx).phase == super::phase::Phase::Timer;
     let outcome = resume(&mut *ctx, co, nargs);
     if outcome != Outcome::Wait {
-        crate::phase::finish_async(&mut *ctx, outcome);
+        if let Some(on_finish) = (*ctx).on_finish {
+            on_finish(&mut *ctx, outcome);
+        }
     }
     if !timer {
         ngx_http_run_posted_requests(c);
