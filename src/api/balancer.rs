@@ -14,7 +14,7 @@ use nginx_sys::{
 use crate::lua::lua_fns;
 use crate::lua::{check_bytes, ffi, lua_State, push_bytes, set_fn, LuaRet};
 use crate::phase::balancer::{current, PeerData};
-use crate::runtime::phase;
+use crate::runtime::context;
 
 lua_fns! {
     set_current_peer => set_current_peer_impl,
@@ -47,12 +47,12 @@ pub unsafe fn install(l: *mut lua_State) {
 /// is a `(nil, msg)` result, `Err` a Lua error.
 fn peer_data() -> Result<Result<&'static mut PeerData, &'static str>, String> {
     let bp = current();
-    if !bp.is_null() && phase::current() == phase::Phase::Balancer {
+    if !bp.is_null() && context::current() == context::BALANCER {
         // SAFETY: set by the running get_peer for its request, which lives
         // until the code returns.
         return Ok(Ok(unsafe { &mut *bp }));
     }
-    if phase::current().is_request() {
+    if context::current().is(context::ANY_REQUEST) {
         Ok(Err("API disabled in the current context"))
     } else {
         Err("no request found".into())

@@ -8,8 +8,8 @@ use crate::glue::log as nlog;
 use crate::glue::uri;
 use crate::lua::lua_fns;
 use crate::lua::{check_bytes, check_number, ffi, lua_State, push_bytes, set_fn, LuaRet};
+use crate::runtime::context::{self, REQUEST_YIELDABLE};
 use crate::runtime::ctx::{self, RequestCtx};
-use crate::runtime::phase::{self, Phase, REQUEST_YIELDABLE};
 use crate::runtime::scheduler::yield_wait;
 
 lua_fns! {
@@ -29,7 +29,7 @@ pub unsafe fn install(l: *mut lua_State) {
 }
 
 unsafe fn get_phase_impl(l: *mut lua_State) -> LuaRet {
-    push_bytes(l, phase::current().name().as_bytes());
+    push_bytes(l, context::current().name().as_bytes());
     Ok(1)
 }
 
@@ -50,15 +50,15 @@ unsafe fn pool_str(ctx: &RequestCtx, b: &[u8]) -> Result<ngx_str_t, String> {
 }
 
 unsafe fn exit_impl(l: *mut lua_State) -> LuaRet {
-    let p = phase::check(&[
-        Phase::ServerRewrite,
-        Phase::Rewrite,
-        Phase::Access,
-        Phase::Content,
-        Phase::Timer,
-        Phase::HeaderFilter,
-        Phase::Balancer,
-    ])?;
+    let p = context::check(
+        context::SERVER_REWRITE
+            | context::REWRITE
+            | context::ACCESS
+            | context::CONTENT
+            | context::TIMER
+            | context::HEADER_FILTER
+            | context::BALANCER,
+    )?;
     if ffi::lua_gettop(l) != 1 {
         return Err("expecting one argument".into());
     }
@@ -69,7 +69,7 @@ unsafe fn exit_impl(l: *mut lua_State) -> LuaRet {
         return Err("bad argument to 'ngx.exit': does not accept NGX_AGAIN or NGX_DONE".into());
     }
     let ctx = ctx::request()?;
-    if p == Phase::Timer {
+    if p == context::TIMER {
         ctx.exit_code = Some(status);
         return yield_wait(l);
     }
@@ -94,7 +94,7 @@ unsafe fn exit_impl(l: *mut lua_State) -> LuaRet {
         status = NGX_HTTP_OK as isize;
     }
     ctx.exit_code = Some(status);
-    if p == Phase::HeaderFilter || p == Phase::Balancer {
+    if p == context::HEADER_FILTER || p == context::BALANCER {
         // Returns at once there (lua-nginx-module); the filter acts on it.
         return Ok(0);
     }
@@ -102,7 +102,7 @@ unsafe fn exit_impl(l: *mut lua_State) -> LuaRet {
 }
 
 unsafe fn exec_impl(l: *mut lua_State) -> LuaRet {
-    phase::check(REQUEST_YIELDABLE)?;
+    context::check(REQUEST_YIELDABLE)?;
     let n = ffi::lua_gettop(l);
     if !(1..=2).contains(&n) {
         return Err(format!("expecting one or two arguments, but got {n}"));
@@ -161,7 +161,7 @@ unsafe fn encode_args_table(l: *mut lua_State, idx: i32) -> Result<Vec<u8>, Stri
 }
 
 unsafe fn redirect_impl(l: *mut lua_State) -> LuaRet {
-    phase::check(REQUEST_YIELDABLE)?;
+    context::check(REQUEST_YIELDABLE)?;
     let n = ffi::lua_gettop(l);
     if !(1..=2).contains(&n) {
         return Err(format!("expecting one or two arguments, but got {n}"));

@@ -13,8 +13,8 @@ use crate::glue::subrequest::{self, method_name, Pairs, Spec};
 use crate::lua::lua_fns;
 use crate::lua::{bad_arg, ffi, lua_State, set_fn, to_bytes, type_name, LuaRet};
 use crate::runtime::capture::{self, Group};
+use crate::runtime::context::{self, REQUEST_YIELDABLE};
 use crate::runtime::ctx::{self, RequestCtx};
-use crate::runtime::phase::{self, REQUEST_YIELDABLE};
 use crate::runtime::scheduler::yield_wait;
 
 lua_fns! {
@@ -57,7 +57,7 @@ unsafe fn capture_impl(l: *mut lua_State) -> LuaRet {
 }
 
 unsafe fn capture_multi_impl(l: *mut lua_State) -> LuaRet {
-    phase::check(REQUEST_YIELDABLE)?;
+    context::check(REQUEST_YIELDABLE)?;
     let n = ffi::lua_gettop(l);
     if n != 1 {
         return Err(format!("only one argument is expected, but got {n}"));

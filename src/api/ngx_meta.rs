@@ -6,8 +6,8 @@ use nginx_sys::NGX_LOG_ERR;
 use crate::glue::log as nlog;
 use crate::lua::lua_fns;
 use crate::lua::{bad_arg, check_number, ffi, lua_State, to_bytes, LuaRet};
+use crate::runtime::context;
 use crate::runtime::ctx;
-use crate::runtime::phase;
 
 lua_fns! {
     ngx_index => index_impl,
@@ -35,24 +35,15 @@ unsafe fn string_key<'a>(l: *mut lua_State) -> &'a [u8] {
     }
 }
 
-fn request_phase(what: &str) -> Result<(), String> {
-    let p = phase::current();
-    if p.is_request() {
-        Ok(())
-    } else {
-        Err(format!(
-            "API disabled in the context of {}{}",
-            p.context_name(),
-            what
-        ))
-    }
+fn request_phase() -> Result<(), String> {
+    context::check(context::ANY_REQUEST).map(|_| ())
 }
 
 unsafe fn index_impl(l: *mut lua_State) -> LuaRet {
     let key = string_key(l);
     match key {
         b"status" => {
-            request_phase("")?;
+            request_phase()?;
             let r = ctx::request()?.r;
             let mut st = (*r).headers_out.status as i64;
             if st == 0 && (*r).header_sent() == 0 {
@@ -62,12 +53,12 @@ unsafe fn index_impl(l: *mut lua_State) -> LuaRet {
         }
         b"ctx" => push_ctx(l)?,
         b"headers_sent" => {
-            request_phase("")?;
+            request_phase()?;
             let r = ctx::request()?.r;
             ffi::lua_pushboolean(l, ((*r).header_sent() != 0) as _);
         }
         b"is_subrequest" => {
-            request_phase("")?;
+            request_phase()?;
             let r = ctx::request()?.r;
             ffi::lua_pushboolean(l, ((*r).main != r) as _);
         }
@@ -78,7 +69,7 @@ unsafe fn index_impl(l: *mut lua_State) -> LuaRet {
 
 /// ngx.ctx: one table per request, created on first use.
 unsafe fn push_ctx(l: *mut lua_State) -> Result<(), String> {
-    request_phase("")?;
+    request_phase()?;
     let c = ctx::request()?;
     if c.ctx_ref == ffi::LUA_NOREF {
         ffi::lua_createtable(l, 0, 4);
@@ -94,7 +85,7 @@ unsafe fn newindex_impl(l: *mut lua_State) -> LuaRet {
     let key = string_key(l);
     match key {
         b"status" => {
-            phase::check(phase::REQUEST_ALL)?;
+            context::check(context::REQUEST_ALL)?;
             let r = ctx::request()?.r;
             let status = check_number(l, 3, "status")? as i64;
             if (*r).header_sent() != 0 {
@@ -109,7 +100,7 @@ unsafe fn newindex_impl(l: *mut lua_State) -> LuaRet {
             (*r).headers_out.status_line = nginx_sys::ngx_str_t::empty();
         }
         b"ctx" => {
-            request_phase("")?;
+            request_phase()?;
             let c = ctx::request()?;
             if ffi::lua_type(l, 3) != ffi::LUA_TTABLE {
                 return Err(

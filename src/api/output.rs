@@ -4,9 +4,9 @@ use std::ffi::c_int;
 
 use crate::lua::lua_fns;
 use crate::lua::{ffi, lua_State, push_cstr, raw_error, set_fn, to_bytes, type_name, LuaRet};
+use crate::runtime::context::{self, REQUEST_YIELDABLE};
 use crate::runtime::ctx;
 use crate::runtime::output;
-use crate::runtime::phase::{self, REQUEST_YIELDABLE};
 use crate::runtime::scheduler::yield_wait;
 use crate::runtime::write_wait;
 
@@ -165,7 +165,7 @@ unsafe fn plain_parts<'a>(l: *mut lua_State, n: c_int, newline: bool) -> Option<
 }
 
 unsafe fn write_args(l: *mut lua_State, fname: &str, newline: bool) -> LuaRet {
-    phase::check(REQUEST_YIELDABLE)?;
+    context::check(REQUEST_YIELDABLE)?;
     let ctx = ctx::request()?;
     if let Some((parts, k)) = plain_parts(l, ffi::lua_gettop(l), newline) {
         return Ok(push_result(l, output::write_parts(ctx, &parts[..k], false)));
@@ -186,7 +186,7 @@ unsafe fn print_impl(l: *mut lua_State) -> LuaRet {
 }
 
 unsafe fn flush_impl(l: *mut lua_State) -> LuaRet {
-    phase::check(REQUEST_YIELDABLE)?;
+    context::check(REQUEST_YIELDABLE)?;
     let wait = ffi::lua_gettop(l) >= 1 && ffi::lua_toboolean(l, 1) != 0;
     let ctx = ctx::request()?;
     if let Err(e) = output::flush(ctx) {
@@ -205,7 +205,7 @@ unsafe fn flush_impl(l: *mut lua_State) -> LuaRet {
 }
 
 unsafe fn eof_impl(l: *mut lua_State) -> LuaRet {
-    phase::check(REQUEST_YIELDABLE)?;
+    context::check(REQUEST_YIELDABLE)?;
     if ffi::lua_gettop(l) != 0 {
         return Err("no argument is expected".into());
     }
@@ -220,7 +220,7 @@ unsafe fn eof_impl(l: *mut lua_State) -> LuaRet {
 }
 
 unsafe fn send_headers_impl(l: *mut lua_State) -> LuaRet {
-    phase::check(REQUEST_YIELDABLE)?;
+    context::check(REQUEST_YIELDABLE)?;
     let ctx = ctx::request()?;
     let rc = output::send_header_if_needed(ctx);
     let r = if rc == nginx_sys::NGX_ERROR as isize || rc > 0 {

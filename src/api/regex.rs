@@ -10,7 +10,7 @@ use crate::glue::fake_request::ConfRef;
 use crate::glue::pcre2::{self, Mode, Regex};
 use crate::lua::lua_fns;
 use crate::lua::{bad_arg, check_bytes, ffi, lua_State, push_bytes, set_fn, to_bytes, type_name, LuaRet};
-use crate::runtime::phase::{self, Phase};
+use crate::runtime::context;
 use crate::runtime::{ctx, regex_cache};
 
 lua_fns! {
@@ -122,7 +122,7 @@ pub unsafe fn parse_opts(l: *mut lua_State, idx: c_int, fname: &str) -> Result<O
 /// initial) cycle, so it gets the defaults.
 pub fn settings() -> (usize, usize) {
     const DEFAULTS: (usize, usize) = (1024, 0);
-    if phase::current() == Phase::Init {
+    if context::current() == context::INIT {
         return DEFAULTS;
     }
     // SAFETY: the request of the current context is live; ngx_cycle is.

@@ -9,8 +9,8 @@ use nginx_sys::{ngx_http_request_t, ngx_str_t};
 use crate::glue::headers::elts;
 use crate::lua::lua_fns;
 use crate::lua::{ffi, lua_State, push_bytes, set_fn, LuaRet};
+use crate::runtime::context;
 use crate::runtime::ctx;
-use crate::runtime::phase;
 
 lua_fns! {
     get_method => get_method_impl,
@@ -50,10 +50,7 @@ pub unsafe fn install(l: *mut lua_State) {
 
 /// The current request, in any phase that runs for one.
 pub fn request() -> Result<*mut ngx_http_request_t, String> {
-    let p = phase::current();
-    if !p.is_request() {
-        return Err(format!("API disabled in the context of {}", p.context_name()));
-    }
+    context::check(context::ANY_REQUEST)?;
     Ok(ctx::request()?.r)
 }
 

@@ -8,8 +8,8 @@ use crate::glue::escape::{escape_args, escape_log, parse_args, unsafe_uri_byte};
 use crate::glue::headers::pool_str;
 use crate::lua::lua_fns;
 use crate::lua::{check_bytes, ffi, lua_State, push_bytes, set_fn, type_name, LuaRet};
+use crate::runtime::context;
 use crate::runtime::ctx;
-use crate::runtime::phase::{self, Phase};
 use crate::runtime::scheduler::yield_wait;
 
 lua_fns! {
@@ -111,7 +111,7 @@ unsafe fn set_uri_impl(l: *mut lua_State) -> LuaRet {
     if !(1..=3).contains(&n) {
         return Err(format!("expecting 1, 2 or 3 arguments but seen {n}"));
     }
-    let p = phase::check(phase::REQUEST_NO_LOG)?;
+    context::check(context::REQUEST_NO_LOG)?;
     let r = request()?;
     let uri = check_bytes(l, 1, "set_uri")?.to_vec();
     if uri.is_empty() {
@@ -127,8 +127,8 @@ unsafe fn set_uri_impl(l: *mut lua_State) -> LuaRet {
             ));
         }
     }
-    if jump && p != Phase::Rewrite && p != Phase::ServerRewrite {
-        return Err(format!("API disabled in the context of {}", p.context_name()));
+    if jump {
+        context::check(context::REWRITE | context::SERVER_REWRITE)?;
     }
     if jump {
         crate::runtime::ctx::request()?.check_abortable()?;

@@ -18,8 +18,8 @@ use crate::glue::headers_in;
 use crate::lua::lua_fns;
 use crate::lua::{check_bytes, check_number, ffi, lua_State, push_bytes, set_fn, LuaRet};
 use crate::runtime::body_wait;
+use crate::runtime::context::{self, Context, REQUEST_YIELDABLE};
 use crate::runtime::ctx::{self, RequestCtx};
-use crate::runtime::phase::{self, Phase, REQUEST_YIELDABLE};
 use crate::runtime::scheduler::yield_wait;
 
 lua_fns! {
@@ -53,12 +53,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     Ok(())
 }
 
-const BODY_PHASES: &[Phase] = &[
-    Phase::ServerRewrite,
-    Phase::Rewrite,
-    Phase::Access,
-    Phase::Content,
-];
+const BODY_PHASES: Context = REQUEST_YIELDABLE;
 
 /// The in-memory part of a read body.
 ///
@@ -84,7 +79,7 @@ unsafe fn has_body(r: *mut ngx_http_request_t) -> bool {
 }
 
 unsafe fn read_body_impl(l: *mut lua_State) -> LuaRet {
-    phase::check(REQUEST_YIELDABLE)?;
+    context::check(REQUEST_YIELDABLE)?;
     if ffi::lua_gettop(l) != 0 {
         return Err("expecting 0 arguments".into());
     }
@@ -132,7 +127,7 @@ unsafe fn read_body_impl(l: *mut lua_State) -> LuaRet {
 }
 
 unsafe fn discard_body_impl(l: *mut lua_State) -> LuaRet {
-    phase::check(BODY_PHASES)?;
+    context::check(BODY_PHASES)?;
     let r = request()?;
     let rc = ngx_http_discard_request_body(r);
     if rc != 0 && rc != NGX_AGAIN as isize {
@@ -222,7 +217,7 @@ unsafe fn memory_chain(r: *mut ngx_http_request_t, data: &[u8]) -> Result<*mut n
 }
 
 unsafe fn set_body_data_impl(l: *mut lua_State) -> LuaRet {
-    phase::check(BODY_PHASES)?;
+    context::check(BODY_PHASES)?;
     if ffi::lua_gettop(l) != 1 {
         return Err("expecting 1 argument".into());
     }
@@ -251,7 +246,7 @@ unsafe fn file_chain(
 }
 
 unsafe fn set_body_file_impl(l: *mut lua_State) -> LuaRet {
-    phase::check(BODY_PHASES)?;
+    context::check(BODY_PHASES)?;
     let n = ffi::lua_gettop(l);
     if !(1..=2).contains(&n) {
         return Err(format!("expecting 1 or 2 arguments but seen {n}"));
@@ -303,7 +298,7 @@ unsafe fn set_body_file_impl(l: *mut lua_State) -> LuaRet {
 }
 
 unsafe fn init_body_impl(l: *mut lua_State) -> LuaRet {
-    phase::check(BODY_PHASES)?;
+    context::check(BODY_PHASES)?;
     let n = ffi::lua_gettop(l);
     if n > 1 {
         return Err(format!("expecting 0 or 1 argument but seen {n}"));
@@ -334,7 +329,7 @@ unsafe fn init_body_impl(l: *mut lua_State) -> LuaRet {
 }
 
 unsafe fn append_body_impl(l: *mut lua_State) -> LuaRet {
-    phase::check(BODY_PHASES)?;
+    context::check(BODY_PHASES)?;
     if ffi::lua_gettop(l) != 1 {
         return Err("expecting 1 argument".into());
     }
@@ -369,7 +364,7 @@ unsafe fn temp_file_body(r: *mut ngx_http_request_t, data: &[u8]) -> Result<*mut
 }
 
 unsafe fn finish_body_impl(l: *mut lua_State) -> LuaRet {
-    phase::check(BODY_PHASES)?;
+    context::check(BODY_PHASES)?;
     if ffi::lua_gettop(l) != 0 {
         return Err("expecting 0 arguments".into());
     }

@@ -9,7 +9,7 @@ use crate::glue::escape::{escape_header_name, escape_header_value};
 use crate::glue::{headers, headers_in};
 use crate::lua::lua_fns;
 use crate::lua::{check_bytes, ffi, lua_State, push_bytes, set_fn, to_bytes, type_name, LuaRet};
-use crate::runtime::phase::{self, Phase};
+use crate::runtime::context::{self, Context};
 
 lua_fns! {
     get_headers => get_headers_impl,
@@ -160,10 +160,10 @@ pub unsafe fn values_arg(l: *mut lua_State, idx: c_int, fname: &str) -> Result<V
     }
 }
 
-const SET_PHASES: &[Phase] = phase::REQUEST_NO_LOG;
+const SET_PHASES: Context = context::REQUEST_NO_LOG;
 
 unsafe fn change(l: *mut lua_State, fname: &str, values: Vec<Vec<u8>>) -> LuaRet {
-    phase::check(SET_PHASES)?;
+    context::check(SET_PHASES)?;
     let r = request()?;
     let name = escape_header_name(check_bytes(l, 1, fname)?);
     if name.is_empty() {

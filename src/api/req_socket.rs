@@ -15,8 +15,8 @@ use super::socket_tcp::{
 use crate::lua::lua_fns;
 use crate::lua::{ffi, lua_State, set_fn, LuaRet};
 use crate::runtime::chunked::Chunked;
+use crate::runtime::context::{self, REQUEST_YIELDABLE};
 use crate::runtime::ctx::{self, RequestCtx};
-use crate::runtime::phase::{self, REQUEST_YIELDABLE};
 use crate::runtime::tcp_sock::{push_vals, Downstream, Val};
 use crate::runtime::write_wait;
 
@@ -67,7 +67,7 @@ unsafe fn socket_impl(l: *mut lua_State) -> LuaRet {
     }
     let raw = ffi::lua_toboolean(l, 1) != 0;
     let ctx = ctx::request()?;
-    phase::check(REQUEST_YIELDABLE)?;
+    context::check(REQUEST_YIELDABLE)?;
     let r = ctx.r;
     if r != (*r).main {
         return Ok(push_vals(

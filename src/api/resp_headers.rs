@@ -11,7 +11,7 @@ use crate::glue::headers_out::{self, SetError};
 use crate::glue::log as nlog;
 use crate::lua::lua_fns;
 use crate::lua::{check_bytes, ffi, lua_State, push_bytes, set_fn, to_bytes, LuaRet};
-use crate::runtime::phase::{self, Phase};
+use crate::runtime::context::{self, Context};
 
 lua_fns! {
     header_index => header_index_impl,
@@ -88,12 +88,12 @@ unsafe fn header_index_impl(l: *mut lua_State) -> LuaRet {
     Ok(1)
 }
 
-const SET_PHASES: &[Phase] = phase::REQUEST_ALL;
+const SET_PHASES: Context = context::REQUEST_ALL;
 
 /// Sets or adds a response header from Lua; after the header is sent this
 /// only logs, as lua-nginx-module does.
 unsafe fn change(l: *mut lua_State, key: &[u8], vidx: i32, fname: &str, replace: bool) -> LuaRet {
-    phase::check(SET_PHASES)?;
+    context::check(SET_PHASES)?;
     let r = request()?;
     let values = values_arg(l, vidx, fname)?;
     if (*r).header_sent() != 0 {

@@ -16,8 +16,8 @@ use crate::glue::headers_in;
 use crate::glue::log as nlog;
 use crate::lua::lua_fns;
 use crate::lua::{check_bytes, ffi, lua_State, set_fn, LuaRet};
+use crate::runtime::context;
 use crate::runtime::ctx;
-use crate::runtime::phase;
 
 lua_fns! {
     get_request => get_request_impl,
@@ -92,7 +92,7 @@ unsafe fn monotonic_msec_impl(l: *mut lua_State) -> LuaRet {
 /// `require("ngx.req").add_header(name, value)`: adds request headers
 /// without removing those of that name (argument checks are in Lua).
 unsafe fn req_add_header_impl(l: *mut lua_State) -> LuaRet {
-    phase::check(phase::REQUEST_NO_LOG)?;
+    context::check(context::REQUEST_NO_LOG)?;
     let r = super::req::request()?;
     let name = escape_header_name(check_bytes(l, 1, "add_header")?);
     if name.is_empty() {

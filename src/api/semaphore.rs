@@ -10,8 +10,8 @@ use std::rc::Rc;
 use crate::glue::cconv;
 use crate::lua::lua_fns;
 use crate::lua::{bad_arg, ffi, lua_State, push_bytes, push_cstr, set_fn, type_name, LuaRet};
+use crate::runtime::context::{self, YIELDABLE};
 use crate::runtime::ctx;
-use crate::runtime::phase::{self, Phase, YIELDABLE};
 use crate::runtime::scheduler::yield_wait;
 use crate::runtime::semaphore::Semaphore;
 
@@ -108,8 +108,7 @@ unsafe fn count_impl(l: *mut lua_State) -> LuaRet {
 /// when it may not wait, `false, "timeout"` when the wait ran out.
 unsafe fn wait_impl(l: *mut lua_State) -> LuaRet {
     let sema = check_sema(l)?;
-    let p = phase::current();
-    if !p.is_request() && p != Phase::Timer {
+    if !context::current().is(context::ANY_REQUEST | context::TIMER) {
         return Err("no request found".into());
     }
     let Some(secs) = opt_number(l, 2, "wait")? else {
@@ -122,7 +121,7 @@ unsafe fn wait_impl(l: *mut lua_State) -> LuaRet {
     // and 2^31 ms or more become INT_MIN, whose timer is due at once, so
     // such a wait times out instead of hanging.
     let ms = cconv::int32(secs * 1000.0);
-    if let Err(e) = phase::check(YIELDABLE) {
+    if let Err(e) = context::check(YIELDABLE) {
         ffi::lua_pushnil(l);
         push_bytes(l, e.as_bytes());
         return Ok(2);

@@ -3,8 +3,8 @@
 use crate::glue::cconv;
 use crate::lua::lua_fns;
 use crate::lua::{check_number, ffi, lua_State, set_fn, LuaRet};
+use crate::runtime::context::{self, YIELDABLE};
 use crate::runtime::ctx;
-use crate::runtime::phase::{self, YIELDABLE};
 use crate::runtime::scheduler::yield_wait;
 use crate::runtime::timer_wait;
 
@@ -17,7 +17,7 @@ pub unsafe fn install(l: *mut lua_State) {
 }
 
 unsafe fn sleep_impl(l: *mut lua_State) -> LuaRet {
-    phase::check(YIELDABLE)?;
+    context::check(YIELDABLE)?;
     let n = ffi::lua_gettop(l);
     if n != 1 {
         return Err(format!("attempt to pass {n} arguments, but accepted 1"));

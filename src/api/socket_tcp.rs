@@ -11,8 +11,8 @@ use nginx_sys::ngx_msec_t;
 use super::output::append_value;
 use crate::lua::lua_fns;
 use crate::lua::{bad_arg, check_bytes, check_number, ffi, lua_State, set_fn, type_name, LuaRet};
+use crate::runtime::context::{self, YIELDABLE};
 use crate::runtime::ctx::{self, RequestCtx};
-use crate::runtime::phase::{self, YIELDABLE};
 use crate::runtime::scheduler::yield_wait;
 use crate::runtime::tcp_sock::{push_vals, RecvKind, SockWait, Step, TcpSock, Val};
 
@@ -103,7 +103,7 @@ end
 }
 
 unsafe fn tcp_impl(l: *mut lua_State) -> LuaRet {
-    phase::check(YIELDABLE)?;
+    context::check(YIELDABLE)?;
     if ffi::lua_gettop(l) != 0 {
         return Err("expecting zero arguments, but got ".to_string() + &ffi::lua_gettop(l).to_string());
     }
@@ -176,7 +176,7 @@ pub(crate) unsafe fn method<'a>(
     fname: &str,
 ) -> Result<(&'a mut RequestCtx, &'a mut TcpSock), String> {
     let ctx = ctx::request()?;
-    phase::check(YIELDABLE)?;
+    context::check(YIELDABLE)?;
     let s = sock_at(l, idx, fname)?;
     if s.owner
         .is_some_and(|o| o != crate::runtime::tcp_sock::owner_id(ctx.r))

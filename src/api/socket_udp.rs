@@ -9,7 +9,7 @@ use super::socket_tcp::{
 use crate::glue::cconv;
 use crate::lua::lua_fns;
 use crate::lua::{check_bytes, check_number, ffi, lua_State, set_fn, LuaRet};
-use crate::runtime::phase::{self, YIELDABLE};
+use crate::runtime::context::{self, YIELDABLE};
 use crate::runtime::tcp_sock::{push_vals, RecvKind, Val};
 
 const OBJ_MT: &CStr = c"ngx_lua_udp_socket";
@@ -66,7 +66,7 @@ unsafe fn udp_settimeout_impl(l: *mut lua_State) -> LuaRet {
 }
 
 unsafe fn udp_impl(l: *mut lua_State) -> LuaRet {
-    phase::check(YIELDABLE)?;
+    context::check(YIELDABLE)?;
     if ffi::lua_gettop(l) != 0 {
         return Err(format!(
             "expecting zero arguments, but got {}",

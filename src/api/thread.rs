@@ -2,8 +2,8 @@
 
 use crate::lua::lua_fns;
 use crate::lua::{bad_arg, ffi, lua_State, push_bytes, set_fn, type_name, LuaRet};
+use crate::runtime::context::{self, YIELDABLE};
 use crate::runtime::ctx::{self, RequestCtx};
-use crate::runtime::phase::{self, YIELDABLE};
 use crate::runtime::scheduler::{self, yield_wait, JoinWait};
 
 lua_fns! {
@@ -29,7 +29,7 @@ pub unsafe fn install(l: *mut lua_State) {
 }
 
 unsafe fn on_abort_impl(l: *mut lua_State) -> LuaRet {
-    phase::check(crate::runtime::phase::REQUEST_YIELDABLE)?;
+    context::check(crate::runtime::context::REQUEST_YIELDABLE)?;
     if ffi::lua_type(l, 1) != ffi::LUA_TFUNCTION {
         return Err(bad_arg(
             1,
@@ -62,7 +62,7 @@ fn phase_ended(ctx: &RequestCtx) -> bool {
 }
 
 unsafe fn spawn_impl(l: *mut lua_State) -> LuaRet {
-    phase::check(YIELDABLE)?;
+    context::check(YIELDABLE)?;
     let n = ffi::lua_gettop(l);
     if ffi::lua_type(l, 1) != ffi::LUA_TFUNCTION {
         let got = if n == 0 {
@@ -83,7 +83,7 @@ unsafe fn spawn_impl(l: *mut lua_State) -> LuaRet {
 }
 
 unsafe fn wait_impl(l: *mut lua_State) -> LuaRet {
-    phase::check(YIELDABLE)?;
+    context::check(YIELDABLE)?;
     let n = ffi::lua_gettop(l);
     if n == 0 {
         return Err("at least one coroutine should be specified".into());
@@ -121,7 +121,7 @@ unsafe fn wait_impl(l: *mut lua_State) -> LuaRet {
 }
 
 unsafe fn kill_impl(l: *mut lua_State) -> LuaRet {
-    phase::check(YIELDABLE)?;
+    context::check(YIELDABLE)?;
     let co = ffi::lua_tothread(l, 1);
     if co.is_null() {
         return Err(bad_arg(1, "kill", "lua thread expected"));

@@ -8,8 +8,8 @@ use crate::glue::fake_request::ConfRef;
 use crate::lua::lua_fns;
 use crate::lua::{bad_arg, check_number, ffi, lua_State, push_bytes, set_fn, type_name, LuaRet};
 use crate::phase::timer;
+use crate::runtime::context;
 use crate::runtime::ctx;
-use crate::runtime::phase::{self, Phase};
 
 lua_fns! {
     at => at_impl,
@@ -38,7 +38,7 @@ unsafe fn every_impl(l: *mut lua_State) -> LuaRet {
 }
 
 unsafe fn create(l: *mut lua_State, fname: &str, repeat: bool) -> LuaRet {
-    if phase::current() == Phase::Init {
+    if context::current() == context::INIT {
         return Err("API disabled in the context of init_by_lua*".into());
     }
     let n = ffi::lua_gettop(l);

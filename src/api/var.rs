@@ -9,8 +9,8 @@ use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule};
 
 use crate::lua::lua_fns;
 use crate::lua::{ffi, lua_State, push_bytes, to_bytes, type_name, LuaRet};
+use crate::runtime::context;
 use crate::runtime::ctx;
-use crate::runtime::phase;
 
 lua_fns! {
     var_get => get_impl,
@@ -31,10 +31,7 @@ pub unsafe fn install(l: *mut lua_State) {
 }
 
 fn request() -> Result<*mut ngx_http_request_t, String> {
-    let p = phase::current();
-    if !p.is_request() {
-        return Err(format!("API disabled in the context of {}", p.context_name()));
-    }
+    context::check(context::ANY_REQUEST)?;
     Ok(ctx::request()?.r)
 }
 

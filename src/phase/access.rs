@@ -7,8 +7,8 @@ use nginx_sys::{ngx_http_request_t, ngx_int_t, NGX_DECLINED, NGX_ERROR};
 
 use super::early;
 use crate::conf::{loc_conf, main_conf};
+use crate::runtime::context;
 use crate::runtime::ctx::{Outcome, PhaseRun, RequestCtx};
-use crate::runtime::phase::Phase;
 
 thread_local! {
     static POSTPONED: Cell<bool> = const { Cell::new(false) };
@@ -28,7 +28,7 @@ pub unsafe extern "C" fn handler(r: *mut ngx_http_request_t) -> ngx_int_t {
             let Some(code) = loc_conf(r).access.clone() else {
                 return NGX_DECLINED as ngx_int_t;
             };
-            early::handle(r, &code, Phase::Access, state, finish_async)
+            early::handle(r, &code, context::ACCESS, state, finish_async)
         }
     })
 }

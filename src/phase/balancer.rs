@@ -24,8 +24,8 @@ use crate::conf::balancer::find;
 use crate::conf::LuaCode;
 use crate::glue::log as nlog;
 use crate::lua::vm;
+use crate::runtime::context;
 use crate::runtime::ctx::RequestCtx;
-use crate::runtime::phase::Phase;
 use crate::runtime::run_sync;
 
 /// Per-request peer data; nginx's round-robin functions get a pointer to it
@@ -162,14 +162,14 @@ unsafe fn get_inner(pc: *mut ngx_peer_connection_t, bp: &mut PeerData) -> ngx_in
 unsafe fn run_code(r: *mut ngx_http_request_t, bp: &mut PeerData) -> Result<Option<ngx_int_t>, String> {
     let ctx = RequestCtx::get_or_create(r).ok_or("no memory")?;
     let (func, owned) = resolve(r, &*bp.code)?;
-    let saved_phase = ctx.phase;
-    ctx.phase = Phase::Balancer;
+    let saved_context = ctx.context;
+    ctx.context = context::BALANCER;
     let prev = CURRENT.with(|c| c.replace(bp));
     let outer = ctx.exit_code.take();
-    let res = run_sync::in_request(ctx, Phase::Balancer, func, 0, 0).map(|_| ());
+    let res = run_sync::in_request(ctx, context::BALANCER, func, 0, 0).map(|_| ());
     let exited = std::mem::replace(&mut ctx.exit_code, outer);
     CURRENT.with(|c| c.set(prev));
-    ctx.phase = saved_phase;
+    ctx.context = saved_context;
     if owned {
         if let Some(vm) = vm::current() {
             vm.unref(func);

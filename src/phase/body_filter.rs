@@ -16,8 +16,8 @@ use crate::glue::buf::{consume, in_memory};
 use crate::glue::log as nlog;
 use crate::lua::vm;
 use crate::lua::{ffi, lua_State, push_bytes, to_bytes};
+use crate::runtime::context;
 use crate::runtime::ctx::RequestCtx;
-use crate::runtime::phase::Phase;
 use crate::runtime::{capture, run_sync};
 
 static mut NEXT: ngx_http_output_body_filter_pt = None;
@@ -165,7 +165,7 @@ unsafe fn filter_chain(
     let (in_eof, in_flush) = (chain.eof, chain.flush);
     set_arg(l, Some((chain.data, in_eof)));
     buf.clear();
-    let res = run_sync::in_request(ctx, Phase::BodyFilter, func, 0, 0).and_then(|_| read_arg(l, &mut buf));
+    let res = run_sync::in_request(ctx, context::BODY_FILTER, func, 0, 0).and_then(|_| read_arg(l, &mut buf));
     set_arg(l, None);
     if owned {
         vm.unref(func);

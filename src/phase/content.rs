@@ -4,9 +4,9 @@ use nginx_sys::{ngx_http_finalize_request, ngx_http_request_t, ngx_int_t, NGX_DO
 
 use super::{error_rc, exec, exit_rc};
 use crate::conf::loc_conf;
+use crate::runtime::context;
 use crate::runtime::ctx::{Outcome, RequestCtx};
 use crate::runtime::output;
-use crate::runtime::phase::Phase;
 
 pub unsafe extern "C" fn handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     crate::glue::catch(NGX_ERROR as ngx_int_t, || {
@@ -23,7 +23,7 @@ unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
         return NGX_ERROR as ngx_int_t;
     };
     crate::runtime::client_abort::watch(r);
-    match super::run(ctx, &code, Phase::Content, finish_async) {
+    match super::run(ctx, &code, context::CONTENT, finish_async) {
         Outcome::Wait => {
             // Held until the code ends; finish_async finalizes it then.
             // (nginx set the empty write handler before calling us; a wait

@@ -12,8 +12,8 @@ use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule};
 
 use super::{error_rc, exec, exit_rc};
 use crate::conf::LuaCode;
+use crate::runtime::context::Context;
 use crate::runtime::ctx::{OnFinish, Outcome, PhaseRun, RequestCtx};
-use crate::runtime::phase::Phase;
 
 /// Moves the running handler to the end of its phase, once per worker, as
 /// lua-nginx-module does: so that `set` and other modules' rewrite/access
@@ -50,7 +50,7 @@ pub unsafe fn postpone(r: *mut ngx_http_request_t, done: &'static std::thread::L
 pub unsafe fn handle(
     r: *mut ngx_http_request_t,
     code: &LuaCode,
-    phase: Phase,
+    phase: Context,
     state: fn(&mut RequestCtx) -> &mut PhaseRun,
     on_finish: OnFinish,
 ) -> ngx_int_t {

@@ -13,8 +13,8 @@ use crate::conf::LuaCode;
 use crate::conf::{loc_conf, module};
 use crate::glue::log as nlog;
 use crate::lua::vm;
+use crate::runtime::context;
 use crate::runtime::ctx::RequestCtx;
-use crate::runtime::phase::Phase;
 use crate::runtime::{capture, run_sync};
 
 static mut NEXT: ngx_http_output_header_filter_pt = None;
@@ -69,7 +69,7 @@ unsafe fn run_code(r: *mut ngx_http_request_t, code: &LuaCode) -> Result<Option<
     // The filter may run inside other code's ngx.exit (content's eof):
     // keep that code's exit status apart from the filter's.
     let outer = ctx.exit_code.take();
-    let res = run_sync::in_request(ctx, Phase::HeaderFilter, func, 0, 0).map(|_| ());
+    let res = run_sync::in_request(ctx, context::HEADER_FILTER, func, 0, 0).map(|_| ());
     let exited = std::mem::replace(&mut ctx.exit_code, outer);
     if owned {
         if let Some(vm) = vm::current() {

@@ -8,7 +8,7 @@ use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
 
 use crate::conf::chunk::{FilePath, Source};
 use crate::conf::MainConf;
-use crate::runtime::phase::Phase;
+use crate::runtime::context;
 use crate::runtime::run_sync;
 
 /// Applies lua_package_path/cpath, then runs init_by_lua.
@@ -64,7 +64,7 @@ pub unsafe fn run_code(lmcf: &mut MainConf) -> Result<(), String> {
         Source::File(FilePath::Complex(_)) => Err("variables are not allowed in init_by_lua_file".into()),
     };
     let ran = with_cycle(lmcf.cycle, || {
-        func.and_then(|f| run_sync::outside_request(Phase::Init, f))
+        func.and_then(|f| run_sync::outside_request(context::INIT, f))
     });
     ran?;
     crate::api::globals::guard_writes(vm.main());

@@ -6,10 +6,10 @@ use nginx_sys::{ngx_cycle_t, ngx_int_t, ngx_process, NGX_LOG_ERR, NGX_OK, NGX_PR
 use crate::conf::chunk::{FilePath, Source};
 use crate::conf::{LuaCode, MainConf};
 use crate::glue::log as nlog;
-use crate::runtime::phase::Phase;
+use crate::runtime::context::{self, Context};
 use crate::runtime::run_sync;
 
-fn run_code(lmcf: &MainConf, code: &LuaCode, phase: Phase, what: &str) {
+fn run_code(lmcf: &MainConf, code: &LuaCode, phase: Context, what: &str) {
     let Some(vm) = lmcf.vm.as_ref() else { return };
     let func = match &code.0.source {
         Source::Inline { .. } => super::inline_func(vm, code),
@@ -36,7 +36,7 @@ pub unsafe fn run(_cycle: *mut ngx_cycle_t, lmcf: &MainConf) -> ngx_int_t {
     super::timer::install_shutdown_watcher();
     crate::conf::compat::apply_sa_restart(lmcf);
     if let Some(code) = &lmcf.init_worker {
-        run_code(lmcf, code, Phase::InitWorker, "init_worker_by_lua");
+        run_code(lmcf, code, context::INIT_WORKER, "init_worker_by_lua");
     }
     NGX_OK as ngx_int_t
 }
@@ -48,6 +48,6 @@ pub unsafe fn run_exit(lmcf: &MainConf) {
         return;
     }
     if let Some(code) = &lmcf.exit_worker {
-        run_code(lmcf, code, Phase::ExitWorker, "exit_worker_by_lua");
+        run_code(lmcf, code, context::EXIT_WORKER, "exit_worker_by_lua");
     }
 }

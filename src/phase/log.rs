@@ -6,8 +6,8 @@ use super::{request_log, resolve};
 use crate::conf::loc_conf;
 use crate::glue::log as nlog;
 use crate::lua::vm;
+use crate::runtime::context;
 use crate::runtime::ctx::RequestCtx;
-use crate::runtime::phase::Phase;
 use crate::runtime::run_sync;
 
 pub unsafe extern "C" fn handler(r: *mut ngx_http_request_t) -> ngx_int_t {
@@ -48,10 +48,10 @@ unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
     let Some(ctx) = RequestCtx::get_or_create(r) else {
         return NGX_ERROR as ngx_int_t;
     };
-    ctx.phase = Phase::Log;
+    ctx.context = context::LOG;
     ctx.on_finish = None;
     let result = resolve(r, &code).map_err(String::from).and_then(|(func, owned)| {
-        let res = run_sync::in_request(ctx, Phase::Log, func, 0, 0).map(|_| ());
+        let res = run_sync::in_request(ctx, context::LOG, func, 0, 0).map(|_| ());
         if owned {
             if let Some(vm) = vm::current() {
                 vm.unref(func);

@@ -27,8 +27,8 @@ use crate::conf::loc_conf;
 use crate::conf::LuaCode;
 use crate::glue::{complex, log as nlog};
 use crate::lua::vm::{self, LoadError};
+use crate::runtime::context::Context;
 use crate::runtime::ctx::{OnFinish, Outcome, RequestCtx};
-use crate::runtime::phase::Phase;
 
 /// The registry reference of the code's function, loading a file if needed.
 /// The bool says whether the caller must drop the reference after use.
@@ -80,8 +80,8 @@ pub fn inline_func(vm: &vm::Vm, code: &LuaCode) -> Result<i32, String> {
 
 /// Runs `code` as the entry thread of `phase` for the request of `ctx`;
 /// `on_finish` ends the phase if the code ends after waiting.
-pub fn run(ctx: &mut RequestCtx, code: &LuaCode, phase: Phase, on_finish: OnFinish) -> Outcome {
-    ctx.phase = phase;
+pub fn run(ctx: &mut RequestCtx, code: &LuaCode, phase: Context, on_finish: OnFinish) -> Outcome {
+    ctx.context = phase;
     ctx.on_finish = Some(on_finish);
     let (func, owned) = match resolve(ctx.r, code) {
         Ok(f) => f,

@@ -5,8 +5,8 @@ use nginx_sys::{ngx_http_request_t, ngx_int_t, NGX_DECLINED, NGX_ERROR};
 
 use super::early;
 use crate::conf::loc_conf;
+use crate::runtime::context;
 use crate::runtime::ctx::{Outcome, PhaseRun, RequestCtx};
-use crate::runtime::phase::Phase;
 
 fn state(ctx: &mut RequestCtx) -> &mut PhaseRun {
     &mut ctx.server_rewrite
@@ -24,7 +24,7 @@ pub unsafe extern "C" fn handler(r: *mut ngx_http_request_t) -> ngx_int_t {
             let Some(code) = loc_conf(r).server_rewrite.clone() else {
                 return NGX_DECLINED as ngx_int_t;
             };
-            early::handle(r, &code, Phase::ServerRewrite, state, finish_async)
+            early::handle(r, &code, context::SERVER_REWRITE, state, finish_async)
         }
     })
 }

@@ -10,8 +10,8 @@ use crate::conf::set_by_lua::SetCode;
 use crate::glue::{complex, log as nlog};
 use crate::lua::vm;
 use crate::lua::{ffi, push_bytes, to_bytes};
+use crate::runtime::context;
 use crate::runtime::ctx::RequestCtx;
-use crate::runtime::phase::Phase;
 use crate::runtime::run_sync;
 
 /// A zero word: pointing the script at it ends the script.
@@ -74,7 +74,7 @@ unsafe fn value(r: *mut ngx_http_request_t, code: &SetCode) -> Result<Vec<u8>, S
     let vm = vm::current().ok_or("no Lua VM")?;
     let l = vm.main();
     set_args(l, Some(&args));
-    let res = run_sync::in_request(ctx, Phase::Set, func, 0, 1).map(|l| {
+    let res = run_sync::in_request(ctx, context::SET, func, 0, 1).map(|l| {
         let v = to_bytes(l, -1).unwrap_or_default().to_vec();
         ffi::lua_pop(l, 1);
         v

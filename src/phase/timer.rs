@@ -14,8 +14,8 @@ use crate::glue::fake_request::{self, ConfRef};
 use crate::glue::log as nlog;
 use crate::lua::vm;
 use crate::lua::{ffi, lua_State};
+use crate::runtime::context;
 use crate::runtime::ctx::{Outcome, RequestCtx};
-use crate::runtime::phase::Phase;
 use crate::runtime::scheduler;
 
 thread_local! {
@@ -153,7 +153,7 @@ unsafe fn run(call: c_int, nargs: c_int, premature: bool, conf: ConfRef) {
         fake_request::destroy(r);
         return;
     };
-    ctx.phase = Phase::Timer;
+    ctx.context = context::TIMER;
     ctx.on_finish = Some(|ctx, _| finish(ctx));
     RUNNING.with(|c| c.set(c.get() + 1));
     let outcome = scheduler::start_with(ctx, |co: *mut lua_State| {

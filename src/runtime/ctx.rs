@@ -8,7 +8,7 @@ use std::ptr;
 
 use nginx_sys::{ngx_http_request_t, ngx_int_t, ngx_pool_cleanup_add, ngx_str_t};
 
-use super::phase::Phase;
+use super::context::{self, Context};
 use super::scheduler::LuaThread;
 use crate::conf::module;
 use crate::glue::buf::BufList;
@@ -44,9 +44,9 @@ pub type OnFinish = fn(&mut RequestCtx, Outcome);
 
 pub struct RequestCtx {
     pub r: *mut ngx_http_request_t,
-    /// The phase whose Lua code is running or waiting.
-    pub phase: Phase,
-    /// Set with `phase` by whoever started that code (lua-nginx-module's
+    /// The context (phase) whose Lua code is running or waiting.
+    pub context: Context,
+    /// Set with `context` by whoever started that code (lua-nginx-module's
     /// `ctx->resume_handler`): the scheduler calls it when the code ends
     /// after waiting, so it never needs to know the phases above it.
     pub on_finish: Option<OnFinish>,
@@ -107,7 +107,7 @@ impl RequestCtx {
     fn new(r: *mut ngx_http_request_t) -> RequestCtx {
         RequestCtx {
             r,
-            phase: Phase::None,
+            context: context::NONE,
             on_finish: None,
             threads: Vec::new(),
             running: ptr::null_mut(),

@@ -1,8 +1,8 @@
 //! `lua_need_request_body on`: the entry thread reads the client body
 //! (waiting like `ngx.req.read_body()`) before the user's code starts.
 
+use super::context::{self, Context};
 use super::ctx::{Outcome, RequestCtx};
-use super::phase::Phase;
 use super::scheduler;
 use crate::conf::loc_conf;
 use crate::lua::vm;
@@ -37,8 +37,8 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     Ok(())
 }
 
-fn needs_body(ctx: &RequestCtx, phase: Phase) -> bool {
-    if !matches!(phase, Phase::Rewrite | Phase::Access | Phase::Content) {
+fn needs_body(ctx: &RequestCtx, phase: Context) -> bool {
+    if !matches!(phase, context::REWRITE | context::ACCESS | context::CONTENT) {
         return false;
     }
     // SAFETY: ctx.r is the live request.
@@ -47,7 +47,7 @@ fn needs_body(ctx: &RequestCtx, phase: Phase) -> bool {
 
 /// Starts the entry thread with `func`, reading the body first if the
 /// location asks for it.
-pub fn start(ctx: &mut RequestCtx, func: i32, phase: Phase) -> Outcome {
+pub fn start(ctx: &mut RequestCtx, func: i32, phase: Context) -> Outcome {
     if !needs_body(ctx, phase) {
         return scheduler::start(ctx, func);
     }

@@ -3,8 +3,8 @@
 
 use std::ffi::c_int;
 
+use super::context::{Context, ContextGuard};
 use super::ctx::{CurrentGuard, RequestCtx};
-use super::phase::{Phase, PhaseGuard};
 use super::scheduler::call_sync;
 use crate::lua::lua_State;
 
@@ -15,13 +15,13 @@ use crate::lua::lua_State;
 /// The worker's VM must be set; `nargs` values are pushed on its main state.
 pub unsafe fn in_request(
     ctx: &mut RequestCtx,
-    phase: Phase,
+    phase: Context,
     func: c_int,
     nargs: c_int,
     nresults: c_int,
 ) -> Result<*mut lua_State, String> {
     let _c = CurrentGuard::enter(ctx);
-    let _p = PhaseGuard::enter(phase);
+    let _p = ContextGuard::enter(phase);
     call_sync(func, nargs, nresults)
 }
 
@@ -29,8 +29,8 @@ pub unsafe fn in_request(
 ///
 /// # Safety
 /// The VM must be set.
-pub unsafe fn outside_request(phase: Phase, func: c_int) -> Result<(), String> {
+pub unsafe fn outside_request(phase: Context, func: c_int) -> Result<(), String> {
     let _c = CurrentGuard::enter(std::ptr::null_mut());
-    let _p = PhaseGuard::enter(phase);
+    let _p = ContextGuard::enter(phase);
     call_sync(func, 0, 0).map(|_| ())
 }

@@ -18,8 +18,8 @@ use std::ffi::{c_int, c_void};
 
 use nginx_sys::{ngx_http_run_posted_requests, NGX_LOG_ERR};
 
+use super::context::ContextGuard;
 use super::ctx::{CurrentGuard, Outcome, RequestCtx};
-use super::phase::PhaseGuard;
 use super::timer_wait;
 use crate::glue::log;
 use crate::lua::vm;
@@ -224,7 +224,7 @@ pub fn resume(ctx: &mut RequestCtx, co: *mut lua_State, nargs: c_int) -> Outcome
     let ctx_ptr: *mut RequestCtx = ctx;
     let status = {
         let _c = CurrentGuard::enter(ctx_ptr);
-        let _p = PhaseGuard::enter(ctx.phase);
+        let _p = ContextGuard::enter(ctx.context);
         let prev = std::mem::replace(&mut ctx.running, co);
         ctx.depth += 1;
         // SAFETY: `co` is a suspended (or new) coroutine of the worker's VM.
@@ -384,7 +384,7 @@ pub unsafe fn wake(ctx: *mut RequestCtx, co: *mut lua_State, nargs: c_int) {
     let c = (*(*ctx).r).connection;
     // A timer's fake connection is freed with its request; it never has
     // posted subrequests to run.
-    let timer = (*ctx).phase == super::phase::Phase::Timer;
+    let timer = (*ctx).context == super::context::TIMER;
     let outcome = resume(&mut *ctx, co, nargs);
     if outcome != Outcome::Wait {
         if let Some(on_finish) = (*ctx).on_finish {

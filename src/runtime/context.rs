@@ -1,0 +1,153 @@
+//! Which kind of Lua code is running, as lua-nginx-module's context
+//! bitmask (`NGX_HTTP_LUA_CONTEXT_*`), and the one permission check of the
+//! API: `check(REWRITE | ACCESS | CONTENT)?`.
+
+use std::cell::Cell;
+use std::ops::BitOr;
+
+/// One context bit, or a set of them.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Context(u32);
+
+impl Context {
+    pub const fn or(self, other: Context) -> Context {
+        Context(self.0 | other.0)
+    }
+
+    /// Is this context one of `set`?
+    pub fn is(self, set: Context) -> bool {
+        self.0 & set.0 != 0
+    }
+
+    /// The name `ngx.get_phase()` returns.
+    pub fn name(self) -> &'static str {
+        match self {
+            INIT => "init",
+            INIT_WORKER => "init_worker",
+            SET => "set",
+            SERVER_REWRITE => "server_rewrite",
+            REWRITE => "rewrite",
+            ACCESS => "access",
+            CONTENT => "content",
+            LOG => "log",
+            HEADER_FILTER => "header_filter",
+            BODY_FILTER => "body_filter",
+            TIMER => "timer",
+            EXIT_WORKER => "exit_worker",
+            BALANCER => "balancer",
+            SSL_CERT => "ssl_cert",
+            SSL_SESS_STORE => "ssl_session_store",
+            SSL_SESS_FETCH => "ssl_session_fetch",
+            SSL_CLIENT_HELLO => "ssl_client_hello",
+            _ => "unknown",
+        }
+    }
+
+    /// The context name in lua-nginx-module's "API disabled" errors.
+    pub fn context_name(self) -> &'static str {
+        match self {
+            INIT => "init_by_lua*",
+            INIT_WORKER => "init_worker_by_lua*",
+            SET => "set_by_lua*",
+            SERVER_REWRITE => "server_rewrite_by_lua*",
+            REWRITE => "rewrite_by_lua*",
+            ACCESS => "access_by_lua*",
+            CONTENT => "content_by_lua*",
+            LOG => "log_by_lua*",
+            HEADER_FILTER => "header_filter_by_lua*",
+            BODY_FILTER => "body_filter_by_lua*",
+            TIMER => "ngx.timer",
+            EXIT_WORKER => "exit_worker_by_lua*",
+            BALANCER => "balancer_by_lua*",
+            SSL_CERT => "ssl_certificate_by_lua*",
+            SSL_SESS_STORE => "ssl_session_store_by_lua*",
+            SSL_SESS_FETCH => "ssl_session_fetch_by_lua*",
+            SSL_CLIENT_HELLO => "ssl_client_hello_by_lua*",
+            _ => "(unknown)",
+        }
+    }
+}
+
+impl BitOr for Context {
+    type Output = Context;
+    fn bitor(self, other: Context) -> Context {
+        self.or(other)
+    }
+}
+
+/// No Lua code of ours runs.
+pub const NONE: Context = Context(0);
+pub const SET: Context = Context(0x0001);
+pub const REWRITE: Context = Context(0x0002);
+pub const ACCESS: Context = Context(0x0004);
+pub const CONTENT: Context = Context(0x0008);
+pub const LOG: Context = Context(0x0010);
+pub const HEADER_FILTER: Context = Context(0x0020);
+pub const BODY_FILTER: Context = Context(0x0040);
+pub const TIMER: Context = Context(0x0080);
+pub const INIT_WORKER: Context = Context(0x0100);
+pub const BALANCER: Context = Context(0x0200);
+pub const SSL_CERT: Context = Context(0x0400);
+pub const SSL_SESS_STORE: Context = Context(0x0800);
+pub const SSL_SESS_FETCH: Context = Context(0x1000);
+pub const EXIT_WORKER: Context = Context(0x2000);
+pub const SSL_CLIENT_HELLO: Context = Context(0x4000);
+pub const SERVER_REWRITE: Context = Context(0x8000);
+/// init_by_lua*: lua-nginx-module has no bit for it (its code runs with no
+/// request ctx at all); ours sits above its 16 bits.
+pub const INIT: Context = Context(0x1_0000);
+
+/// Request phases that may wait.
+pub const REQUEST_YIELDABLE: Context = SERVER_REWRITE.or(REWRITE).or(ACCESS).or(CONTENT);
+/// Every context that may wait.
+pub const YIELDABLE: Context = REQUEST_YIELDABLE.or(TIMER);
+/// Request phases before the response body goes out (filters included).
+pub const REQUEST_NO_LOG: Context = SET
+    .or(SERVER_REWRITE)
+    .or(REWRITE)
+    .or(ACCESS)
+    .or(CONTENT)
+    .or(HEADER_FILTER)
+    .or(BODY_FILTER);
+/// Every request phase, log included.
+pub const REQUEST_ALL: Context = REQUEST_NO_LOG.or(LOG);
+/// Contexts that run on behalf of a client request (balancer included).
+pub const ANY_REQUEST: Context = REQUEST_ALL.or(BALANCER);
+
+thread_local! {
+    // The context of the code running now: which Lua code runs is a
+    // property of the call stack (a header filter runs inside content
+    // code's ngx.say), not of the VM or the cycle.
+    static CURRENT: Cell<Context> = const { Cell::new(NONE) };
+}
+
+pub fn current() -> Context {
+    CURRENT.with(|c| c.get())
+}
+
+/// Sets the running context until the guard drops (contexts nest: a header
+/// filter can run inside content code's ngx.say).
+pub struct ContextGuard(Context);
+
+impl ContextGuard {
+    pub fn enter(c: Context) -> ContextGuard {
+        ContextGuard(CURRENT.with(|cur| cur.replace(c)))
+    }
+}
+
+impl Drop for ContextGuard {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(self.0));
+    }
+}
+
+/// lua-nginx-module's error for an API call outside the contexts `allowed`;
+/// the running context when allowed.
+pub fn check(allowed: Context) -> Result<Context, String> {
+    let c = current();
+    if c.is(allowed) {
+        Ok(c)
+    } else {
+        Err(format!("API disabled in the context of {}", c.context_name()))
+    }
+}
