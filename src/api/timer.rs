@@ -7,9 +7,9 @@ use crate::glue::cconv;
 use crate::glue::fake_request::ConfRef;
 use crate::lua::lua_fns;
 use crate::lua::{bad_arg, check_number, ffi, lua_State, push_bytes, set_fn, type_name, LuaRet};
-use crate::phase::timer;
 use crate::runtime::context;
 use crate::runtime::ctx;
+use crate::runtime::timer;
 
 lua_fns! {
     at => at_impl,

@@ -33,7 +33,7 @@ pub unsafe fn run(_cycle: *mut ngx_cycle_t, lmcf: &MainConf) -> ngx_int_t {
     if ngx_process == NGX_PROCESS_HELPER as nginx_sys::ngx_uint_t {
         return NGX_OK as ngx_int_t;
     }
-    super::timer::install_shutdown_watcher();
+    crate::runtime::timer::install_shutdown_watcher();
     crate::conf::compat::apply_sa_restart(lmcf);
     if let Some(code) = &lmcf.init_worker {
         run_code(lmcf, code, context::INIT_WORKER, "init_worker_by_lua");

@@ -14,7 +14,6 @@ pub mod log;
 pub mod rewrite;
 pub mod server_rewrite;
 pub mod set;
-pub mod timer;
 
 use nginx_sys::{
     ngx_http_internal_redirect, ngx_http_named_location, ngx_http_request_t, ngx_int_t, NGX_DONE, NGX_ERROR,

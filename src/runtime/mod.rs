@@ -17,5 +17,6 @@ pub mod semaphore;
 pub mod socket_pool;
 pub mod tcp_sock;
 pub mod tcp_tls;
+pub mod timer;
 pub mod timer_wait;
 pub mod write_wait;

@@ -1,4 +1,5 @@
-//! Timer callbacks (`ngx.timer.at`, `ngx.timer.every`): each runs as the
+//! The timer engine: armed `ngx.timer.at` / `ngx.timer.every` callbacks,
+//! their counts, and the premature run at shutdown. Each callback runs as the
 //! entry thread of a fake request, so it can wait like request code.
 
 use std::cell::{Cell, RefCell};
@@ -10,13 +11,13 @@ use nginx_sys::{
     ngx_msec_t, ngx_quit, ngx_terminate, NGX_LOG_ALERT,
 };
 
+use super::context;
+use super::ctx::{Outcome, RequestCtx};
+use super::scheduler;
 use crate::glue::fake_request::{self, ConfRef};
 use crate::glue::log as nlog;
 use crate::lua::vm;
 use crate::lua::{ffi, lua_State};
-use crate::runtime::context;
-use crate::runtime::ctx::{Outcome, RequestCtx};
-use crate::runtime::scheduler;
 
 thread_local! {
     /// Armed timers, fired early (premature) when the worker shuts down.
