@@ -13,8 +13,9 @@ use nginx_sys::{
 
 use crate::lua::lua_fns;
 use crate::lua::{check_bytes, ffi, lua_State, push_bytes, set_fn, LuaRet};
-use crate::phase::balancer::{current, PeerData};
+use crate::runtime::balancer::PeerData;
 use crate::runtime::context;
+use crate::runtime::ctx;
 
 lua_fns! {
     set_current_peer => set_current_peer_impl,
@@ -46,7 +47,7 @@ pub unsafe fn install(l: *mut lua_State) {
 /// The running balancer's peer data, or why there is none: `Ok(Err(msg))`
 /// is a `(nil, msg)` result, `Err` a Lua error.
 fn peer_data() -> Result<Result<&'static mut PeerData, &'static str>, String> {
-    let bp = current();
+    let bp = ctx::current().map_or(std::ptr::null_mut(), |c| c.balancer_peer);
     if !bp.is_null() && context::current() == context::BALANCER {
         // SAFETY: set by the running get_peer for its request, which lives
         // until the code returns.

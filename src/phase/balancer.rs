@@ -7,59 +7,24 @@
 //! synchronously; when it called `ngx.balancer.set_current_peer`, that peer
 //! is used, else the round-robin choice.
 
-use std::cell::Cell;
 use std::ffi::c_void;
 
 use nginx_sys::{
     ngx_conf_t, ngx_http_request_t, ngx_http_upstream_free_round_robin_peer,
     ngx_http_upstream_get_round_robin_peer, ngx_http_upstream_init_round_robin,
-    ngx_http_upstream_init_round_robin_peer, ngx_http_upstream_rr_peer_data_t,
-    ngx_http_upstream_save_round_robin_peer_session, ngx_http_upstream_set_round_robin_peer_session,
-    ngx_http_upstream_srv_conf_t, ngx_int_t, ngx_pcalloc, ngx_peer_connection_t, ngx_str_t, ngx_uint_t,
-    sockaddr, socklen_t, NGX_BUSY, NGX_DECLINED, NGX_ERROR, NGX_LOG_ERR, NGX_OK,
+    ngx_http_upstream_init_round_robin_peer, ngx_http_upstream_save_round_robin_peer_session,
+    ngx_http_upstream_set_round_robin_peer_session, ngx_http_upstream_srv_conf_t, ngx_int_t, ngx_pcalloc,
+    ngx_peer_connection_t, ngx_uint_t, NGX_BUSY, NGX_DECLINED, NGX_ERROR, NGX_LOG_ERR, NGX_OK,
 };
 
 use super::{request_log, resolve};
 use crate::conf::balancer::find;
-use crate::conf::LuaCode;
 use crate::glue::log as nlog;
 use crate::lua::vm;
+use crate::runtime::balancer::PeerData;
 use crate::runtime::context;
 use crate::runtime::ctx::RequestCtx;
 use crate::runtime::run_sync;
-
-/// Per-request peer data; nginx's round-robin functions get a pointer to it
-/// as their own data, so `rrp` must come first.
-#[repr(C)]
-pub struct PeerData {
-    pub rrp: ngx_http_upstream_rr_peer_data_t,
-    /// The upstream's code, in the main conf (which outlives the request).
-    pub code: *const LuaCode,
-    pub r: *mut ngx_http_request_t,
-    /// Tries added by set_more_tries during the running selection.
-    pub more_tries: ngx_uint_t,
-    /// How many selections ran for this request.
-    pub total_tries: ngx_uint_t,
-    /// The peer chosen by set_current_peer (null: round robin).
-    pub sockaddr: *mut sockaddr,
-    pub socklen: socklen_t,
-    pub host: *mut ngx_str_t,
-    /// How the last chosen peer ended (NGX_PEER_FAILED, NGX_PEER_NEXT; 0 none).
-    pub last_state: ngx_uint_t,
-    /// set_timeouts copied the upstream conf for this request.
-    pub cloned_conf: bool,
-}
-
-thread_local! {
-    /// The peer data of the selection running now (balancer code cannot
-    /// yield, so there is at most one).
-    static CURRENT: Cell<*mut PeerData> = const { Cell::new(std::ptr::null_mut()) };
-}
-
-/// The peer data of the running balancer code, if any.
-pub fn current() -> *mut PeerData {
-    CURRENT.with(|c| c.get())
-}
 
 pub unsafe extern "C" fn init_upstream(
     cf: *mut ngx_conf_t,
@@ -164,11 +129,11 @@ unsafe fn run_code(r: *mut ngx_http_request_t, bp: &mut PeerData) -> Result<Opti
     let (func, owned) = resolve(r, &*bp.code)?;
     let saved_context = ctx.context;
     ctx.context = context::BALANCER;
-    let prev = CURRENT.with(|c| c.replace(bp));
+    let prev = std::mem::replace(&mut ctx.balancer_peer, bp);
     let outer = ctx.exit_code.take();
     let res = run_sync::in_request(ctx, context::BALANCER, func, 0, 0).map(|_| ());
     let exited = std::mem::replace(&mut ctx.exit_code, outer);
-    CURRENT.with(|c| c.set(prev));
+    ctx.balancer_peer = prev;
     ctx.context = saved_context;
     if owned {
         if let Some(vm) = vm::current() {

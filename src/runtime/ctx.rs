@@ -91,6 +91,9 @@ pub struct RequestCtx {
     pub filter_eof: bool,
     /// The `ngx.req.socket()` state, which the request's event handlers feed.
     pub req_sock: *mut super::tcp_sock::TcpSock,
+    /// The peer selection whose balancer_by_lua* code runs now (that code
+    /// cannot yield, so there is at most one).
+    pub balancer_peer: *mut super::balancer::PeerData,
 }
 
 impl RequestCtx {
@@ -132,6 +135,7 @@ impl RequestCtx {
             filter_bufs: BufList::default(),
             filter_eof: false,
             req_sock: ptr::null_mut(),
+            balancer_peer: ptr::null_mut(),
         }
     }
 

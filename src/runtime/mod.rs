@@ -2,6 +2,7 @@
 //! checks, waits, the output path and the engines (cosockets, captures,
 //! semaphores, regex cache).
 
+pub mod balancer;
 pub mod body_wait;
 pub mod capture;
 pub mod chunked;
