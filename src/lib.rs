@@ -3,6 +3,7 @@
 
 mod api;
 mod conf;
+mod directives;
 mod exports;
 mod glue;
 mod lua;

@@ -15,8 +15,8 @@ use ngx::core::Status;
 use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf, NgxHttpCoreModule};
 
 use crate::api;
-use crate::conf::directives::COMMANDS;
 use crate::conf::{main_conf_cf, main_conf_cycle, LocConf, MainConf};
+use crate::directives::COMMANDS;
 use crate::lua::vm;
 use crate::phase;
 

@@ -13,7 +13,7 @@
 pub mod chunked_impl;
 #[path = "../../src/glue/escape.rs"]
 pub mod escape_impl;
-#[path = "../../src/conf/lua_lexer.rs"]
+#[path = "../../src/directives/lua_lexer.rs"]
 pub mod lua_lexer;
 #[path = "../../src/glue/shdict_codec.rs"]
 pub mod shdict_codec_impl;

@@ -1,4 +1,4 @@
-//! The `*_by_lua_block` reader (src/conf/lua_lexer.rs).
+//! The `*_by_lua_block` reader (src/directives/lua_lexer.rs).
 //!
 //! Raw bytes: no panic; on success the code is exactly the bytes before the
 //! closing `}` and nothing after it was needed; on failure the whole input

@@ -1,19 +1,9 @@
-//! Configuration: the module's main and location structures, their merge, and
-//! the directive setters.
+//! Configuration data: the module's main and location structures, their
+//! merge, their accessors and the code they hold. The directives that fill
+//! them are in src/directives/.
 
 pub mod access;
-pub mod args;
-pub mod balancer;
-pub mod chunk;
-pub mod compat;
-pub mod directives;
-pub mod filter_by_lua;
-pub mod lua_block;
-pub mod lua_lexer;
-pub mod missing;
-pub mod need_body;
-pub mod regex;
-pub mod set_by_lua;
+pub mod code;
 pub mod shdict;
 pub mod socket;
 
@@ -24,7 +14,7 @@ use ngx::http::{Merge, MergeConfigError};
 use crate::lua::vm::Vm;
 
 pub use access::{loc_conf, main_conf, main_conf_cf, main_conf_cycle, module};
-pub use chunk::LuaCode;
+pub use code::{LuaCode, SetCode};
 
 /// `http {}`-level configuration. It owns the Lua VM of the configuration
 /// cycle, so a reload builds a new VM and the old one goes with its cycle.
@@ -63,6 +53,17 @@ pub struct MainConf {
 }
 
 impl MainConf {
+    /// The balancer code of an upstream block, if it has one.
+    pub fn balancer(&self, uscf: *const nginx_sys::ngx_http_upstream_srv_conf_t) -> Option<&LuaCode> {
+        self.balancers
+            .iter()
+            .find(|(u, _)| *u == uscf.cast())
+            .map(|(_, c)| c)
+    }
+    /// lua_sa_restart (default on).
+    pub fn sa_restart(&self) -> bool {
+        self.sa_restart.unwrap_or(true)
+    }
     pub fn malloc_trim(&self) -> usize {
         self.malloc_trim.unwrap_or(1000)
     }

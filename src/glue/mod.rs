@@ -15,6 +15,7 @@ pub mod pcre2;
 pub mod peer;
 pub mod shdict_codec;
 pub mod shdict_store;
+pub mod signals;
 pub mod subrequest;
 pub mod uri;
 

@@ -18,7 +18,6 @@ use nginx_sys::{
 };
 
 use super::{request_log, resolve};
-use crate::conf::balancer::find;
 use crate::glue::log as nlog;
 use crate::lua::vm;
 use crate::runtime::balancer::PeerData;
@@ -49,7 +48,7 @@ unsafe extern "C" fn init_peer(
     crate::glue::catch(NGX_ERROR as ngx_int_t, || {
         // SAFETY: nginx calls peer.init with the request being proxied.
         unsafe {
-            let Some(code) = find(crate::conf::main_conf(r), us) else {
+            let Some(code) = crate::conf::main_conf(r).balancer(us) else {
                 return NGX_ERROR as ngx_int_t;
             };
             let bp = ngx_pcalloc((*r).pool, std::mem::size_of::<PeerData>()) as *mut PeerData;

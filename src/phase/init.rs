@@ -6,7 +6,7 @@ use std::ffi::c_char;
 use nginx_sys::ngx_conf_t;
 use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
 
-use crate::conf::chunk::{FilePath, Source};
+use crate::conf::code::{FilePath, Source};
 use crate::conf::MainConf;
 use crate::runtime::context;
 use crate::runtime::run_sync;

@@ -3,7 +3,7 @@
 
 use nginx_sys::{ngx_cycle_t, ngx_int_t, ngx_process, NGX_LOG_ERR, NGX_OK, NGX_PROCESS_HELPER};
 
-use crate::conf::chunk::{FilePath, Source};
+use crate::conf::code::{FilePath, Source};
 use crate::conf::{LuaCode, MainConf};
 use crate::glue::log as nlog;
 use crate::runtime::context::{self, Context};
@@ -34,7 +34,9 @@ pub unsafe fn run(_cycle: *mut ngx_cycle_t, lmcf: &MainConf) -> ngx_int_t {
         return NGX_OK as ngx_int_t;
     }
     crate::runtime::timer::install_shutdown_watcher();
-    crate::conf::compat::apply_sa_restart(lmcf);
+    if lmcf.sa_restart() {
+        crate::glue::signals::set_sa_restart();
+    }
     if let Some(code) = &lmcf.init_worker {
         run_code(lmcf, code, context::INIT_WORKER, "init_worker_by_lua");
     }

@@ -21,7 +21,7 @@ use nginx_sys::{
     NGX_HTTP_SPECIAL_RESPONSE, NGX_LOG_ERR, NGX_OK,
 };
 
-use crate::conf::chunk::{FilePath, Source};
+use crate::conf::code::{FilePath, Source};
 use crate::conf::loc_conf;
 use crate::conf::LuaCode;
 use crate::glue::{complex, log as nlog};

@@ -6,7 +6,7 @@ use nginx_sys::{
 };
 
 use super::{request_log, resolve};
-use crate::conf::set_by_lua::SetCode;
+use crate::conf::SetCode;
 use crate::glue::{complex, log as nlog};
 use crate::lua::vm;
 use crate::lua::{ffi, push_bytes, to_bytes};

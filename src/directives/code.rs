@@ -1,0 +1,52 @@
+//! The one loader of every `*_by_lua`, `*_by_lua_block` and `*_by_lua_file`
+//! directive: its value becomes a [`LuaCode`].
+
+use nginx_sys::{ngx_command_t, ngx_conf_t, ngx_str_t};
+
+use super::args::{arg, arg_str, conf_error, ConfErr};
+use super::{chunk_name, lua_block};
+use crate::conf::code::FilePath;
+use crate::conf::LuaCode;
+
+/// The code of the directive being parsed, told apart by its name's suffix:
+/// `_file` takes the path in argument `i`, `_block` reads the block that
+/// follows, any other takes the inline code in argument `i`. Inline code is
+/// named after the directive without its suffix, at the directive's line.
+///
+/// # Safety
+/// `cf` and `cmd` as nginx passes them to a setter.
+pub unsafe fn load(cf: *mut ngx_conf_t, cmd: *mut ngx_command_t, i: usize) -> Result<LuaCode, ConfErr> {
+    let name = (*cmd).name.as_bytes();
+    if name.ends_with(b"_file") {
+        return match file_path(cf, arg_str(cf, i)) {
+            Ok(p) => Ok(LuaCode::file(p)),
+            Err(e) => Err(conf_error(cf, &e)),
+        };
+    }
+    let (block, base) = match name.strip_suffix(b"_block") {
+        Some(base) => (true, base),
+        None => (false, name),
+    };
+    // Named before a block is read: the line is the directive's.
+    let chunk_name = chunk_name::inline_name(cf, &String::from_utf8_lossy(base));
+    let src = if block {
+        lua_block::read(cf).map_err(|e| conf_error(cf, &e))?
+    } else {
+        arg(cf, i).to_vec()
+    };
+    Ok(LuaCode::inline(src, chunk_name))
+}
+
+/// A `*_by_lua_file` path: compiled as a complex value when it has
+/// variables, else made absolute against the prefix now.
+unsafe fn file_path(cf: *mut ngx_conf_t, value: ngx_str_t) -> Result<FilePath, String> {
+    let v = value.as_bytes();
+    if v.is_empty() {
+        return Err("invalid empty file path".into());
+    }
+    if v.contains(&b'$') {
+        let cv = crate::glue::complex::compile(cf, value).ok_or("failed to compile the file path")?;
+        return Ok(FilePath::Complex(cv));
+    }
+    Ok(FilePath::Fixed(crate::glue::complex::prefixed(cf, v)))
+}

@@ -1,0 +1,21 @@
+//! `lua_need_request_body on|off`: read the client body before the Lua code
+//! of the rewrite, access and content phases runs.
+
+use nginx_sys::ngx_command_t;
+
+use super::args::{flag, set_once};
+use super::{cmd, conf_setters, ANY_LOC, FLAG, LOC_CONF};
+use crate::conf::LocConf;
+
+conf_setters! {
+    fn set_need_body(cf, cmd, l: LocConf) {
+        set_once(&mut l.need_request_body, flag(cf, cmd)?)
+    }
+}
+
+pub const COMMANDS: [ngx_command_t; 1] = [cmd(
+    c"lua_need_request_body",
+    ANY_LOC | FLAG,
+    set_need_body,
+    LOC_CONF,
+)];

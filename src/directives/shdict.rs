@@ -1,0 +1,116 @@
+//! `lua_shared_dict <name> <size>`: declares an nginx shared memory zone
+//! holding an `ngx.shared.<name>` dictionary.
+//!
+//! nginx creates the zones after the whole configuration is parsed, so
+//! init_by_lua (which may use the dictionaries) runs once the last zone is
+//! initialised, as lua-nginx-module does.
+
+use std::ffi::c_void;
+
+use nginx_sys::{
+    ngx_command_t, ngx_int_t, ngx_parse_size, ngx_shared_memory_add, ngx_shm_zone_t, ngx_str_t, NGX_ERROR,
+    NGX_OK,
+};
+
+use super::args::{conf_error, ConfErr};
+use super::{cmd, conf_setters, HTTP, MAIN_CONF, TAKE2};
+use crate::conf::shdict::Zone;
+use crate::conf::MainConf;
+use crate::glue::shdict_store::Dict;
+use crate::lua::vm;
+
+pub const COMMANDS: [ngx_command_t; 1] = [cmd(c"lua_shared_dict", HTTP | TAKE2, set_shared_dict, MAIN_CONF)];
+
+/// nginx's smallest useful zone: its slab pool needs a few pages.
+const MIN_SIZE: isize = 8192;
+
+conf_setters! {
+    fn set_shared_dict(cf, _, lmcf: MainConf) {
+        let args = (*(*cf).args).as_slice::<ngx_str_t>();
+        let (mut name, mut size_arg) = (args[1], args[2]);
+        if name.len == 0 {
+            return Err(conf_error(cf, "invalid lua shared dict name \"\""));
+        }
+        let size = ngx_parse_size(&mut size_arg);
+        if size < MIN_SIZE {
+            let msg = format!(
+                "invalid lua shared dict size \"{}\"",
+                String::from_utf8_lossy(size_arg.as_bytes())
+            );
+            return Err(conf_error(cf, &msg));
+        }
+        let tag = crate::conf::module() as *const nginx_sys::ngx_module_t as *mut c_void;
+        let shm_zone = ngx_shared_memory_add(cf, &mut name, size as usize, tag);
+        if shm_zone.is_null() {
+            // nginx has logged why (size conflict, other use of the name).
+            return Err(ConfErr::Logged);
+        }
+        if !(*shm_zone).data.is_null() {
+            let prev = &*((*shm_zone).data as *const Zone);
+            let msg = format!(
+                "lua_shared_dict \"{}\" is already defined as \"{}\"",
+                String::from_utf8_lossy(name.as_bytes()),
+                String::from_utf8_lossy(&prev.name)
+            );
+            return Err(conf_error(cf, &msg));
+        }
+        let mut zone = Box::new(Zone {
+            name: name.as_bytes().to_vec(),
+            shm_zone,
+            dict: None,
+            main: lmcf,
+        });
+        let zp: *mut Zone = &mut *zone;
+        (*shm_zone).data = zp.cast();
+        (*shm_zone).init = Some(init_zone);
+        lmcf.shdicts.push(zone);
+        let Some(vm) = vm::current() else {
+            return Err(conf_error(cf, "no Lua VM"));
+        };
+        crate::api::shdict::register(vm.main(), name.as_bytes(), zp);
+        Ok(())
+    }
+}
+
+/// nginx's zone init: builds the store, or takes over the old cycle's store
+/// when a reload keeps the zone (same name, size and tag).
+unsafe extern "C" fn init_zone(shm_zone: *mut ngx_shm_zone_t, data: *mut c_void) -> ngx_int_t {
+    crate::glue::catch(NGX_ERROR as ngx_int_t, || {
+        // SAFETY: nginx calls this with our zone, whose data is our Zone, and
+        // `data` is the old cycle's Zone of the same zone (alive until the
+        // new cycle is up), or null.
+        unsafe { init_inner(shm_zone, data) }
+    })
+}
+
+unsafe fn init_inner(shm_zone: *mut ngx_shm_zone_t, data: *mut c_void) -> ngx_int_t {
+    let zone = &mut *((*shm_zone).data as *mut Zone);
+    let pool = (*shm_zone).shm.addr as *mut nginx_sys::ngx_slab_pool_t;
+    zone.dict = if let Some(old) = (data as *const Zone).as_ref().and_then(|z| z.dict) {
+        Some(old)
+    } else if (*shm_zone).shm.exists != 0 {
+        Some(Dict {
+            sh: (*pool).data.cast(),
+            pool,
+        })
+    } else {
+        Dict::create(pool, &zone.name)
+    };
+    if zone.dict.is_none() {
+        return NGX_ERROR as ngx_int_t;
+    }
+    let lmcf = &mut *zone.main;
+    lmcf.shdicts_ready += 1;
+    if lmcf.shdicts_ready == lmcf.shdicts.len() {
+        let log = (*shm_zone).shm.log;
+        if let Err(e) = crate::phase::init::run_code(lmcf) {
+            crate::glue::log::error(
+                log,
+                nginx_sys::NGX_LOG_EMERG,
+                format!("init_by_lua error: {e}").as_bytes(),
+            );
+            return NGX_ERROR as ngx_int_t;
+        }
+    }
+    NGX_OK as ngx_int_t
+}

@@ -1,0 +1,29 @@
+//! Directives of lua-nginx-module this module does not implement yet. They
+//! are known names, so `nginx -t` says clearly what is missing instead of
+//! "unknown directive".
+
+use super::args::{conf_error, ConfErr};
+use super::conf_setters;
+use crate::conf::LocConf;
+
+conf_setters! {
+    pub fn not_implemented(cf, cmd, _: LocConf) {
+        let name = String::from_utf8_lossy((*cmd).name.as_bytes()).into_owned();
+        let msg = format!("\"{name}\" is not implemented yet by this ngx_http_lua_module");
+        Err::<(), ConfErr>(conf_error(cf, &msg))
+    }
+}
+
+/// lua-nginx-module's directives that are still missing here.
+pub const NAMES: &[&std::ffi::CStr] = &[
+    c"ssl_client_hello_by_lua_block",
+    c"ssl_client_hello_by_lua_file",
+    c"ssl_certificate_by_lua_block",
+    c"ssl_certificate_by_lua_file",
+    c"ssl_session_fetch_by_lua_block",
+    c"ssl_session_fetch_by_lua_file",
+    c"ssl_session_store_by_lua_block",
+    c"ssl_session_store_by_lua_file",
+    c"lua_capture_error_log",
+    c"lua_worker_thread_vm_pool_size",
+];
