@@ -7,8 +7,7 @@ pub mod coroutine;
 pub mod globals;
 pub mod location;
 pub mod log;
-pub mod missing;
-pub mod ngx_meta;
+pub mod ngx_fields;
 pub mod output;
 pub mod regex;
 pub mod regex_sub;
@@ -28,6 +27,7 @@ pub mod string;
 pub mod thread;
 pub mod time;
 pub mod timer;
+pub mod unimplemented;
 pub mod var;
 pub mod worker;
 
@@ -57,7 +57,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     resp_headers::install(l);
     location::install(l);
     regex::install(l)?;
-    ngx_meta::install(l);
+    ngx_fields::install(l);
     shdict::install(l);
     socket_tcp::install(l)?;
     socket_udp::install(l);
@@ -68,7 +68,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     semaphore::install(l);
     string::install_base64_module(l);
     balancer::install(l);
-    missing::install(l)?;
+    unimplemented::install(l)?;
     resty_core::install(l)
 }
 

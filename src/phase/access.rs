@@ -5,7 +5,7 @@ use std::cell::Cell;
 
 use nginx_sys::{ngx_http_request_t, ngx_int_t, NGX_DECLINED, NGX_ERROR};
 
-use super::early;
+use super::before_content;
 use crate::conf::{loc_conf, main_conf};
 use crate::runtime::context;
 use crate::runtime::ctx::{Outcome, PhaseRun, RequestCtx};
@@ -22,17 +22,17 @@ pub unsafe extern "C" fn handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     crate::glue::catch(NGX_ERROR as ngx_int_t, || {
         // SAFETY: nginx calls phase handlers with a live request.
         unsafe {
-            if !main_conf(r).access_no_postpone && early::postpone(r, &POSTPONED) {
+            if !main_conf(r).access_no_postpone && before_content::postpone(r, &POSTPONED) {
                 return NGX_DECLINED as ngx_int_t;
             }
             let Some(code) = loc_conf(r).access.clone() else {
                 return NGX_DECLINED as ngx_int_t;
             };
-            early::handle(r, &code, context::ACCESS, state, finish_async)
+            before_content::handle(r, &code, context::ACCESS, state, finish_async)
         }
     })
 }
 
 fn finish_async(ctx: &mut RequestCtx, outcome: Outcome) {
-    early::finish_async(ctx, outcome, state)
+    before_content::finish_async(ctx, outcome, state)
 }

@@ -4,9 +4,9 @@
 
 pub mod access;
 pub mod balancer;
+mod before_content;
 pub mod body_filter;
 pub mod content;
-mod early;
 pub mod header_filter;
 pub mod init;
 pub mod init_worker;

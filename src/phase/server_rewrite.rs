@@ -3,7 +3,7 @@
 
 use nginx_sys::{ngx_http_request_t, ngx_int_t, NGX_DECLINED, NGX_ERROR};
 
-use super::early;
+use super::before_content;
 use crate::conf::loc_conf;
 use crate::runtime::context;
 use crate::runtime::ctx::{Outcome, PhaseRun, RequestCtx};
@@ -24,11 +24,11 @@ pub unsafe extern "C" fn handler(r: *mut ngx_http_request_t) -> ngx_int_t {
             let Some(code) = loc_conf(r).server_rewrite.clone() else {
                 return NGX_DECLINED as ngx_int_t;
             };
-            early::handle(r, &code, context::SERVER_REWRITE, state, finish_async)
+            before_content::handle(r, &code, context::SERVER_REWRITE, state, finish_async)
         }
     })
 }
 
 fn finish_async(ctx: &mut RequestCtx, outcome: Outcome) {
-    early::finish_async(ctx, outcome, state)
+    before_content::finish_async(ctx, outcome, state)
 }

@@ -17,7 +17,7 @@ local preload, loaded = package.preload, package.loaded
 local VERSION = "0.1.25"
 
 -- `t[name]` raises "<prefix>.<name> is not implemented yet ..." for each
--- name, as src/api/missing.rs's stubs do.
+-- name, as src/api/unimplemented.rs's stubs do.
 local function not_implemented(t, prefix, names)
     for _, name in ipairs(names) do
         local full = prefix .. "." .. name
@@ -35,7 +35,7 @@ local function version_only(name, key)
 end
 
 -- `require "ngx"` and `require "ndk"` give the globals, as in
--- lua-nginx-module (ndk.set_var itself is a stub of missing.rs).
+-- lua-nginx-module (ndk.set_var itself is a stub of unimplemented.rs).
 loaded.ngx = ngx
 loaded.ndk = ndk
 

@@ -1,5 +1,6 @@
-//! What rewrite_by_lua and access_by_lua share: running at the end of their
-//! phase, waiting without blocking, and re-entry once the code has ended.
+//! What the phases before content (server_rewrite_by_lua, rewrite_by_lua,
+//! access_by_lua) share: running at the end of their phase, waiting without
+//! blocking, and re-entry once the code has ended.
 
 use std::cell::Cell;
 
