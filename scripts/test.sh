@@ -18,6 +18,8 @@ export TEST_NGINX_LUA_MODULE="$so"
 if [ $# -eq 0 ]; then
     cargo fmt --check
     bash scripts/lint.sh
+    # no file may import from a higher layer (DESIGN.md)
+    bash scripts/layers.sh
     cargo clippy --release --all-targets -- -D warnings
     cargo test --release --test runner_unit
     # The runner against stock nginx features only, so a runner bug cannot
