@@ -7,6 +7,7 @@ pub mod code;
 pub mod shdict;
 pub mod socket;
 
+use std::cell::Cell;
 use std::ffi::{c_int, c_void};
 
 use ngx::http::{Merge, MergeConfigError};
@@ -28,6 +29,11 @@ pub struct MainConf {
     pub exit_worker: Option<LuaCode>,
     pub rewrite_no_postpone: bool,
     pub access_no_postpone: bool,
+    /// Our rewrite/access handler was moved to the end of its phase in this
+    /// cycle's phase engine (lua-nginx-module's
+    /// `postponed_to_rewrite_phase_end`): done once, by the first request.
+    pub rewrite_postponed: Cell<bool>,
+    pub access_postponed: Cell<bool>,
     /// Which phase handlers postconfiguration must install.
     pub uses_server_rewrite: bool,
     pub uses_rewrite: bool,

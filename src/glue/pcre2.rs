@@ -278,8 +278,10 @@ struct MatchState {
 }
 
 thread_local! {
-    // One match context per worker: it carries lua_regex_match_limit and
-    // the JIT stack of ngx.re.opt("jit_stack_size").
+    // One match context per process: it carries lua_regex_match_limit (set
+    // before each match from the configuration) and the JIT stack of
+    // ngx.re.opt("jit_stack_size"); PCRE2 scratch memory, no cycle's state
+    // (and this leaf cannot reach the VM).
     static MATCH: RefCell<MatchState> = const {
         RefCell::new(MatchState { mctx: ptr::null_mut(), jit_stack: ptr::null_mut() })
     };

@@ -2,6 +2,7 @@
 //! configuration (so init_by_lua runs in the master and workers inherit the
 //! state through fork), owned by the cycle's main conf.
 
+use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::ffi::{c_int, CStr, CString};
@@ -38,12 +39,20 @@ pub struct Vm {
     idle_threads: RefCell<Vec<(*mut lua_State, c_int)>>,
     /// lua_thread_cache_max_entries.
     idle_threads_max: Cell<usize>,
+    /// What the layers above keep for as long as this VM lives (timers,
+    /// socket pools, the regex cache...), one value per type: see
+    /// [`Vm::state`]. Declared after `_lua`, so it outlives the `__gc`
+    /// handlers that run when the Lua state closes.
+    states: RefCell<Vec<(TypeId, Box<dyn Any>)>>,
 }
 
 /// How many finished coroutines a worker keeps for reuse, by default.
 const IDLE_THREADS_MAX: usize = 1024;
 
 thread_local! {
+    // The VM of the cycle this process runs: a per-process pointer by
+    // nature (reset when a new cycle's configuration creates its VM), so it
+    // cannot live on a VM itself.
     static CURRENT: Cell<*const Vm> = const { Cell::new(ptr::null()) };
 }
 
@@ -59,6 +68,12 @@ pub fn set_current(vm: Option<&Vm>) {
     CURRENT.with(|c| c.set(vm.map_or(ptr::null(), |v| v as *const Vm)));
 }
 
+/// The state of type `T` on the VM of the running cycle (see
+/// [`Vm::state`]); None while no VM exists.
+pub fn current_state<T: Default + 'static>() -> Option<&'static T> {
+    current().map(|vm| vm.state::<T>())
+}
+
 impl Vm {
     pub fn new() -> Result<Vm, String> {
         // SAFETY: unsafe_new only lifts mlua's ban on C modules and `ffi`,
@@ -71,6 +86,7 @@ impl Vm {
             files: RefCell::new(HashMap::new()),
             idle_threads: RefCell::new(Vec::new()),
             idle_threads_max: Cell::new(IDLE_THREADS_MAX),
+            states: RefCell::new(Vec::new()),
         };
         // SAFETY: `main` is the freshly created state, not running.
         unsafe { super::install_protected_ops(main)? };
@@ -79,6 +95,34 @@ impl Vm {
 
     pub fn main(&self) -> *mut lua_State {
         self.main
+    }
+
+    /// The value of type `T` this VM keeps for the layers above, created
+    /// (with `T::default()`) on first use and dropped with the VM. `T`
+    /// changes through interior mutability (`Cell`, `RefCell`).
+    pub fn state<T: Default + 'static>(&self) -> &T {
+        let id = TypeId::of::<T>();
+        let found = self
+            .states
+            .borrow()
+            .iter()
+            .find(|(t, _)| *t == id)
+            .map(|(_, b)| &**b as *const dyn Any);
+        let p = match found {
+            Some(p) => p,
+            None => {
+                // Built outside the borrow: `T::default()` may use states.
+                let value: Box<dyn Any> = Box::new(T::default());
+                let p = &*value as *const dyn Any;
+                self.states.borrow_mut().push((id, value));
+                p
+            }
+        };
+        // SAFETY: a boxed state is never removed nor replaced while the VM
+        // lives (a growing Vec moves the Box, not the value it points to),
+        // so it outlives `&self`.
+        let any = unsafe { &*p };
+        any.downcast_ref::<T>().expect("state of its own type")
     }
 
     /// Compiles `code` and returns a registry reference to the function.

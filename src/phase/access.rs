@@ -1,18 +1,12 @@
 //! access_by_lua*: runs at the end of the access phase (unless
 //! access_by_lua_no_postpone is on).
 
-use std::cell::Cell;
-
 use nginx_sys::{ngx_http_request_t, ngx_int_t, NGX_DECLINED, NGX_ERROR};
 
 use super::before_content;
 use crate::conf::{loc_conf, main_conf};
 use crate::runtime::context;
 use crate::runtime::ctx::{Outcome, PhaseRun, RequestCtx};
-
-thread_local! {
-    static POSTPONED: Cell<bool> = const { Cell::new(false) };
-}
 
 fn state(ctx: &mut RequestCtx) -> &mut PhaseRun {
     &mut ctx.access
@@ -22,7 +16,8 @@ pub unsafe extern "C" fn handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     crate::glue::catch(NGX_ERROR as ngx_int_t, || {
         // SAFETY: nginx calls phase handlers with a live request.
         unsafe {
-            if !main_conf(r).access_no_postpone && before_content::postpone(r, &POSTPONED) {
+            let lmcf = main_conf(r);
+            if !lmcf.access_no_postpone && before_content::postpone(r, &lmcf.access_postponed) {
                 return NGX_DECLINED as ngx_int_t;
             }
             let Some(code) = loc_conf(r).access.clone() else {

@@ -23,8 +23,8 @@ use crate::runtime::ctx::{OnFinish, Outcome, PhaseRun, RequestCtx};
 ///
 /// # Safety
 /// `r` must be live and inside the phase engine.
-pub unsafe fn postpone(r: *mut ngx_http_request_t, done: &'static std::thread::LocalKey<Cell<bool>>) -> bool {
-    if done.with(|d| d.replace(true)) {
+pub unsafe fn postpone(r: *mut ngx_http_request_t, done: &Cell<bool>) -> bool {
+    if done.replace(true) {
         return false;
     }
     let Some(cmcf) = NgxHttpCoreModule::main_conf_mut(&*r) else {

@@ -86,7 +86,8 @@ struct ChainData<'a> {
 
 thread_local! {
     /// A buffer kept between calls for gathering chain data and the code's
-    /// result, so a streamed body costs no heap allocation per call.
+    /// result, so a streamed body costs no heap allocation per call: a
+    /// per-process scratch allocation, empty between calls.
     static SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
 }
 

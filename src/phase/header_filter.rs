@@ -81,7 +81,9 @@ unsafe fn run_code(r: *mut ngx_http_request_t, code: &LuaCode) -> Result<Option<
 
 thread_local! {
     /// Set while nginx sends the error page of a filter's ngx.exit: the
-    /// filter code does not run again for it.
+    /// filter code does not run again for it. A flag of the call in
+    /// progress (the error page may run in a redirected location, whose
+    /// request ctx is another), not state of the VM or the cycle.
     static IN_EXIT: Cell<bool> = const { Cell::new(false) };
 }
 

@@ -18,6 +18,8 @@ pub unsafe extern "C" fn handler(r: *mut ngx_http_request_t) -> ngx_int_t {
 }
 
 thread_local! {
+    // Requests since the last malloc_trim: a count about this process's
+    // heap, which outlives any cycle.
     static SINCE_TRIM: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 

@@ -1,18 +1,12 @@
 //! rewrite_by_lua*: runs at the end of the rewrite phase (unless
 //! rewrite_by_lua_no_postpone is on).
 
-use std::cell::Cell;
-
 use nginx_sys::{ngx_http_request_t, ngx_int_t, NGX_DECLINED, NGX_ERROR};
 
 use super::before_content;
 use crate::conf::{loc_conf, main_conf};
 use crate::runtime::context;
 use crate::runtime::ctx::{Outcome, PhaseRun, RequestCtx};
-
-thread_local! {
-    static POSTPONED: Cell<bool> = const { Cell::new(false) };
-}
 
 fn state(ctx: &mut RequestCtx) -> &mut PhaseRun {
     &mut ctx.rewrite
@@ -27,7 +21,8 @@ pub unsafe extern "C" fn handler(r: *mut ngx_http_request_t) -> ngx_int_t {
             if (*r).uri_changed() != 0 {
                 return NGX_DECLINED as ngx_int_t;
             }
-            if !main_conf(r).rewrite_no_postpone && before_content::postpone(r, &POSTPONED) {
+            let lmcf = main_conf(r);
+            if !lmcf.rewrite_no_postpone && before_content::postpone(r, &lmcf.rewrite_postponed) {
                 return NGX_DECLINED as ngx_int_t;
             }
             let Some(code) = loc_conf(r).rewrite.clone() else {

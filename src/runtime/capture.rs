@@ -29,6 +29,7 @@ use super::ctx::RequestCtx;
 use super::scheduler::{wake, Wait};
 use crate::glue::buf::{consume, in_memory};
 use crate::glue::list;
+use crate::lua::vm;
 use crate::lua::{ffi, lua_State, push_bytes};
 
 /// One subrequest's response as Lua will see it.
@@ -87,9 +88,16 @@ struct Slot {
     finished: Cell<bool>,
 }
 
-thread_local! {
-    /// Groups whose subrequests are all done, until their parent runs.
-    static READY: RefCell<Vec<Rc<Group>>> = const { RefCell::new(Vec::new()) };
+/// Groups whose subrequests are all done, until their parent runs (a VM's
+/// state).
+#[derive(Default)]
+struct Ready(RefCell<Vec<Rc<Group>>>);
+
+/// Runs `f` on the ready groups; None without a VM (no Lua code, no
+/// captures).
+fn with_ready<R>(f: impl FnOnce(&mut Vec<Rc<Group>>) -> R) -> Option<R> {
+    let ready = vm::current_state::<Ready>()?;
+    Some(f(&mut ready.0.borrow_mut()))
 }
 
 /// The post_subrequest record making subrequest `index` of `group` a capture.
@@ -253,7 +261,7 @@ unsafe fn finalize(r: *mut ngx_http_request_t, s: &Slot, rc: ngx_int_t) -> ngx_i
         g.release();
     }
     if g.pending.get() == 0 && g.waiter.get().is_some() {
-        READY.with(|q| q.borrow_mut().push(g.clone()));
+        with_ready(|q| q.push(g.clone()));
         (*g.pr).write_event_handler = Some(on_parent_posted);
     }
     out
@@ -302,11 +310,11 @@ impl Drop for CaptureWait {
         let g = &self.group;
         g.release();
         g.waiter.set(None);
-        let others = READY.with(|q| {
-            let mut q = q.borrow_mut();
+        let others = with_ready(|q| {
             q.retain(|x| !Rc::ptr_eq(x, g));
             q.iter().any(|x| x.pr == g.pr)
-        });
+        })
+        .unwrap_or(false);
         // SAFETY: the parent outlives its waits (dropped at the latest by its
         // pool cleanup, before its memory goes).
         unsafe {
@@ -339,11 +347,11 @@ unsafe extern "C" fn on_parent_posted(r: *mut ngx_http_request_t) {
 }
 
 unsafe fn resume(r: *mut ngx_http_request_t) {
-    let group = READY.with(|q| {
-        let mut q = q.borrow_mut();
+    let group = with_ready(|q| {
         let i = q.iter().position(|g| g.pr == r)?;
         Some(q.remove(i))
-    });
+    })
+    .flatten();
     (*r).write_event_handler = Some(ngx_http_request_empty_handler);
     let Some(group) = group else { return };
     let Some((ctx, co)) = group.waiter.get() else {
@@ -354,7 +362,7 @@ unsafe fn resume(r: *mut ngx_http_request_t) {
     drop(mine);
     // Several threads' captures may have completed before nginx ran this
     // handler once: come back for the next one after this wake.
-    if READY.with(|q| q.borrow().iter().any(|g| g.pr == r)) {
+    if with_ready(|q| q.iter().any(|g| g.pr == r)) == Some(true) {
         (*r).write_event_handler = Some(on_parent_posted);
         ngx_http_post_request(r, std::ptr::null_mut());
     }

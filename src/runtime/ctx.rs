@@ -218,6 +218,8 @@ unsafe extern "C" fn cleanup(data: *mut std::ffi::c_void) {
 }
 
 thread_local! {
+    // The request whose code runs now: a property of the call in progress
+    // (set around each resume, nested by CurrentGuard), not of the VM.
     static CURRENT: Cell<*mut RequestCtx> = const { Cell::new(ptr::null_mut()) };
 }
 

@@ -1,4 +1,4 @@
-//! The per-worker cache of regexes compiled with the `o` flag: least
+//! The cache of regexes compiled with the `o` flag: least
 //! recently used entries go first once `lua_regex_cache_max_entries` is
 //! reached.
 
@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 use crate::glue::pcre2::{self, Mode, Regex};
+use crate::lua::vm;
 
 struct Entry {
     mode: Mode,
@@ -65,24 +66,25 @@ impl Lru {
     }
 }
 
-thread_local! {
-    static CACHE: RefCell<Lru> = RefCell::new(Lru::default());
-}
+/// The cache of a VM (its state: it goes with its cycle).
+#[derive(Default)]
+struct Cache(RefCell<Lru>);
 
 /// The cached regex for `pattern` and `mode`, compiling and caching it on a
-/// miss. With `max == 0` nothing is cached.
+/// miss. With `max == 0` (or no VM) nothing is cached.
 pub fn get(pattern: &[u8], mode: Mode, max: usize) -> Result<Rc<Regex>, String> {
-    if let Some(re) = CACHE.with(|c| c.borrow_mut().hit(pattern, mode)) {
+    let cache = vm::current_state::<Cache>();
+    if let Some(re) = cache.and_then(|c| c.0.borrow_mut().hit(pattern, mode)) {
         return Ok(re);
     }
     let re = Rc::new(pcre2::compile(pattern, mode)?);
-    if max > 0 {
-        CACHE.with(|c| c.borrow_mut().insert(pattern, mode, re.clone(), max));
+    if let Some(c) = cache.filter(|_| max > 0) {
+        c.0.borrow_mut().insert(pattern, mode, re.clone(), max);
     }
     Ok(re)
 }
 
 /// How many regexes are cached.
 pub fn len() -> usize {
-    CACHE.with(|c| c.borrow().len)
+    vm::current_state::<Cache>().map_or(0, |c| c.0.borrow().len)
 }

@@ -1,4 +1,4 @@
-//! The per-worker keepalive pool of cosocket connections
+//! The keepalive pools of cosocket connections, per worker and VM
 //! (`setkeepalive`), keyed by "host:port", "unix:path" or the `pool` option.
 //!
 //! An idle connection belongs to the pool, not to any request: its log is
@@ -21,6 +21,7 @@ use nginx_sys::{
 
 use super::tcp_sock::TcpSock;
 use crate::glue::peer;
+use crate::lua::vm;
 
 struct Idle {
     conn: *mut ngx_connection_t,
@@ -52,8 +53,14 @@ pub enum Admit {
     Full,
 }
 
-thread_local! {
-    static POOLS: RefCell<HashMap<Vec<u8>, Bucket>> = RefCell::new(HashMap::new());
+/// The pools of a VM (its state: they go with their cycle).
+#[derive(Default)]
+struct Pools(RefCell<HashMap<Vec<u8>, Bucket>>);
+
+/// Runs `f` on the pools of the running cycle; None without a VM.
+fn with_pools<R>(f: impl FnOnce(&mut HashMap<Vec<u8>, Bucket>) -> R) -> Option<R> {
+    let pools = vm::current_state::<Pools>()?;
+    Some(f(&mut pools.0.borrow_mut()))
 }
 
 /// True once the worker is shutting down (reload, quit, stop): nothing is
@@ -68,7 +75,7 @@ pub fn worker_exiting() -> bool {
 /// A pooled connection for `key` (the most recently parked), with how often
 /// it was reused before. The caller installs its own handlers and log.
 pub fn take(key: &[u8]) -> Option<(*mut ngx_connection_t, u32, bool)> {
-    let item = POOLS.with(|p| p.borrow_mut().get_mut(key).and_then(|b| b.idle.pop_back()))?;
+    let item = with_pools(|p| p.get_mut(key).and_then(|b| b.idle.pop_back()))??;
     let c = item.conn;
     // SAFETY: the connection was parked by `put` and is still open (closed
     // ones leave the pool in `idle_event`).
@@ -86,8 +93,7 @@ pub fn take(key: &[u8]) -> Option<(*mut ngx_connection_t, u32, bool)> {
 /// options) makes the pool a limited one of `size`; a pool without limit
 /// always says Go without counting.
 pub fn admit(key: &[u8], size: usize, backlog: Option<usize>, sock: *mut TcpSock) -> Option<Admit> {
-    POOLS.with(|p| {
-        let mut p = p.borrow_mut();
+    with_pools(|p| {
         let b = p.entry(key.to_vec()).or_insert_with(|| Bucket {
             max: size.max(1),
             idle: VecDeque::new(),
@@ -112,27 +118,27 @@ pub fn admit(key: &[u8], size: usize, backlog: Option<usize>, sock: *mut TcpSock
         } else {
             Admit::Full
         })
-    })
+    })?
 }
 
 /// Takes a socket out of the backlog queue (its wait ended).
 pub fn dequeue(key: &[u8], sock: *mut TcpSock) {
-    POOLS.with(|p| {
-        if let Some(l) = p.borrow_mut().get_mut(key).and_then(|b| b.limit.as_mut()) {
+    with_pools(|p| {
+        if let Some(l) = p.get_mut(key).and_then(|b| b.limit.as_mut()) {
             l.queue.retain(|s| *s != sock);
         }
-    })
+    });
 }
 
 /// A counted connection of the pool closed: its slot goes to the first
 /// queued connect, if any.
 pub fn release(key: &[u8]) {
-    let next = POOLS.with(|p| {
-        let mut p = p.borrow_mut();
+    let next = with_pools(|p| {
         let l = p.get_mut(key).and_then(|b| b.limit.as_mut())?;
         l.open = l.open.saturating_sub(1);
         l.queue.pop_front()
-    });
+    })
+    .flatten();
     grant(next);
 }
 
@@ -160,8 +166,9 @@ pub unsafe fn put(
     // A worker that is shutting down closes instead (as lua-nginx-module
     // does): nginx closes idle connections once, when the shutdown starts,
     // so a connection parked later would keep the retired worker alive
-    // until its keepalive timeout.
-    if ngx_exiting != 0 || ngx_terminate != 0 {
+    // until its keepalive timeout. (Without a VM there is no pool either.)
+    let pools = vm::current_state::<Pools>();
+    if ngx_exiting != 0 || ngx_terminate != 0 || pools.is_none() {
         close_idle(&Idle {
             conn: c,
             reused,
@@ -199,8 +206,8 @@ pub unsafe fn put(
         ngx_add_timer((*c).read, timeout);
     }
     ngx_handle_read_event((*c).read, 0);
-    let (evicted, next) = POOLS.with(|p| {
-        let mut p = p.borrow_mut();
+    let (evicted, next) = pools.map_or((None, None), |p| {
+        let mut p = p.0.borrow_mut();
         let b = p.entry(key.to_vec()).or_insert_with(|| Bucket {
             max: size.max(1),
             idle: VecDeque::new(),
@@ -231,12 +238,11 @@ fn close_idle(item: &Idle) {
 }
 
 fn remove(key: &[u8], c: *mut ngx_connection_t) -> Option<Box<Idle>> {
-    POOLS.with(|p| {
-        let mut p = p.borrow_mut();
+    with_pools(|p| {
         let b = p.get_mut(key)?;
         let i = b.idle.iter().position(|it| it.conn == c)?;
         b.idle.remove(i)
-    })
+    })?
 }
 
 unsafe extern "C" fn idle_write(_ev: *mut ngx_event_t) {}

@@ -19,6 +19,7 @@ use nginx_sys::{
 
 use super::tcp_sock::{Step, TcpSock, Val};
 use crate::conf::socket::SocketConf;
+use crate::lua::vm;
 use crate::lua::{ffi, lua_State, to_bytes};
 
 /// What the caller of a pending handshake asked for.
@@ -31,10 +32,10 @@ pub struct Handshake {
 /// Registry name of the metatable of SSL session userdata.
 pub const SESSION_MT: &std::ffi::CStr = c"ngx_lua_ssl_session";
 
-thread_local! {
-    /// Client SSL contexts per location configuration, built on first use.
-    static CTXS: RefCell<HashMap<usize, SslCtx>> = RefCell::new(HashMap::new());
-}
+/// Client SSL contexts per location configuration, built on first use: a
+/// VM's state, so they go with the configuration they were built from.
+#[derive(Default)]
+struct Ctxs(RefCell<HashMap<usize, SslCtx>>);
 
 /// A client SSL context and the strings nginx may keep pointers to while it
 /// lives; dropping it (a failed setup, or the worker's exit) frees both.
@@ -92,11 +93,13 @@ fn protocol_bits(names: Option<&Vec<Vec<u8>>>) -> Result<usize, String> {
 
 /// The client SSL context for `conf`.
 unsafe fn ssl_ctx(key: *const SocketConf) -> Result<*mut ngx_ssl_t, String> {
-    if let Some(p) = CTXS.with(|m| {
-        m.borrow_mut()
-            .get_mut(&(key as usize))
-            .map(|c| &mut *c.ssl as *mut _)
-    }) {
+    let ctxs = vm::current_state::<Ctxs>().ok_or("no Lua VM")?;
+    if let Some(p) = ctxs
+        .0
+        .borrow_mut()
+        .get_mut(&(key as usize))
+        .map(|c| &mut *c.ssl as *mut _)
+    {
         return Ok(p);
     }
     let conf = key.as_ref().cloned().unwrap_or_default();
@@ -165,7 +168,7 @@ unsafe fn ssl_ctx(key: *const SocketConf) -> Result<*mut ngx_ssl_t, String> {
         }
     }
     let p: *mut ngx_ssl_t = &mut *ctx.ssl;
-    CTXS.with(|m| m.borrow_mut().insert(key as usize, ctx));
+    ctxs.0.borrow_mut().insert(key as usize, ctx);
     Ok(p)
 }
 

@@ -19,19 +19,30 @@ use crate::glue::log as nlog;
 use crate::lua::vm;
 use crate::lua::{ffi, lua_State};
 
-thread_local! {
+/// The timers of a VM (its state: they go with their cycle).
+#[derive(Default)]
+struct Timers {
     /// Armed timers, fired early (premature) when the worker shuts down.
-    static ARMED: RefCell<Vec<*mut Armed>> = const { RefCell::new(Vec::new()) };
-    static PENDING: Cell<usize> = const { Cell::new(0) };
-    static RUNNING: Cell<usize> = const { Cell::new(0) };
+    armed: RefCell<Vec<*mut Armed>>,
+    pending: Cell<usize>,
+    running: Cell<usize>,
+}
+
+/// The timers of the running cycle (timers exist only where a VM runs).
+fn timers() -> Option<&'static Timers> {
+    vm::current_state::<Timers>()
+}
+
+fn add(c: &Cell<usize>, n: isize) {
+    c.set(c.get().wrapping_add_signed(n));
 }
 
 pub fn pending_count() -> usize {
-    PENDING.with(|c| c.get())
+    timers().map_or(0, |t| t.pending.get())
 }
 
 pub fn running_count() -> usize {
-    RUNNING.with(|c| c.get())
+    timers().map_or(0, |t| t.running.get())
 }
 
 /// An armed timer: the callback and its arguments (a registry reference to
@@ -66,14 +77,18 @@ pub fn arm(delay: ngx_msec_t, call: c_int, nargs: c_int, every: bool, conf: Conf
         (*armed).ev.set_cancelable(1);
         ngx_add_timer(&mut (*armed).ev, delay);
     }
-    ARMED.with(|a| a.borrow_mut().push(armed));
-    PENDING.with(|c| c.set(c.get() + 1));
+    if let Some(t) = timers() {
+        t.armed.borrow_mut().push(armed);
+        add(&t.pending, 1);
+    }
 }
 
 unsafe extern "C" fn on_timer(ev: *mut ngx_event_t) {
     crate::glue::catch((), || {
         let armed = (*ev).data as *mut Armed;
-        ARMED.with(|a| a.borrow_mut().retain(|&p| p != armed));
+        if let Some(t) = timers() {
+            t.armed.borrow_mut().retain(|&p| p != armed);
+        }
         // SAFETY: data is the Armed leaked by arm(), now taken back once.
         unsafe { fire(Box::from_raw(armed)) }
     })
@@ -104,7 +119,7 @@ unsafe extern "C" fn on_shutdown(rev: *mut ngx_event_t) {
             let c = (*rev).data as *mut nginx_sys::ngx_connection_t;
             (*c).fd = -1;
             ngx_free_connection(c);
-            let armed: Vec<*mut Armed> = ARMED.with(|a| std::mem::take(&mut *a.borrow_mut()));
+            let armed: Vec<*mut Armed> = timers().map(|t| t.armed.take()).unwrap_or_default();
             for p in armed {
                 ngx_del_timer(&mut (*p).ev);
                 fire(Box::from_raw(p));
@@ -119,7 +134,9 @@ fn exiting() -> bool {
 }
 
 unsafe fn fire(armed: Box<Armed>) {
-    PENDING.with(|c| c.set(c.get() - 1));
+    if let Some(t) = timers() {
+        add(&t.pending, -1);
+    }
     let premature = exiting();
     let Some(vm) = vm::current() else { return };
     let l = vm.main();
@@ -156,7 +173,9 @@ unsafe fn run(call: c_int, nargs: c_int, premature: bool, conf: ConfRef) {
     };
     ctx.context = context::TIMER;
     ctx.on_finish = Some(|ctx, _| finish(ctx));
-    RUNNING.with(|c| c.set(c.get() + 1));
+    if let Some(t) = timers() {
+        add(&t.running, 1);
+    }
     let outcome = scheduler::start_with(ctx, |co: *mut lua_State| {
         ffi::lua_rawgeti(co, ffi::LUA_REGISTRYINDEX, call as _);
         let t = ffi::lua_gettop(co);
@@ -175,7 +194,9 @@ unsafe fn run(call: c_int, nargs: c_int, premature: bool, conf: ConfRef) {
 
 /// The callback's code has ended: free its fake request.
 fn finish(ctx: &mut RequestCtx) {
-    RUNNING.with(|c| c.set(c.get() - 1));
+    if let Some(t) = timers() {
+        add(&t.running, -1);
+    }
     let r = ctx.r;
     // SAFETY: r is the fake request this ctx lives in; nothing uses either
     // after this.
