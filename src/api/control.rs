@@ -2,6 +2,7 @@
 
 use nginx_sys::{ngx_list_push, ngx_pnalloc, ngx_str_t, NGX_HTTP_OK, NGX_LOG_ERR};
 
+use super::query_args;
 use crate::glue::cconv;
 use crate::glue::escape::{escape_args, escape_log, unsafe_uri_byte};
 use crate::glue::log as nlog;
@@ -121,7 +122,7 @@ unsafe fn exec_impl(l: *mut lua_State) -> LuaRet {
         let extra = match ffi::lua_type(l, 2) {
             ffi::LUA_TNIL => Vec::new(),
             ffi::LUA_TSTRING | ffi::LUA_TNUMBER => check_bytes(l, 2, "exec")?.to_vec(),
-            ffi::LUA_TTABLE => encode_args_table(l, 2)?,
+            ffi::LUA_TTABLE => query_args::encode(l, 2, &query_args::ENCODE_ARGS)?,
             _ => return Err("Bad args type".into()),
         };
         if !extra.is_empty() {
@@ -139,25 +140,6 @@ unsafe fn exec_impl(l: *mut lua_State) -> LuaRet {
     }
     ctx.exec = Some((path, pool_str(ctx, &args)?));
     yield_wait(l)
-}
-
-/// `ngx.encode_args` of a table argument, through the Lua-side helper.
-unsafe fn encode_args_table(l: *mut lua_State, idx: i32) -> Result<Vec<u8>, String> {
-    crate::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"ngx");
-    crate::lua::get_raw(l, -1, c"encode_args");
-    if ffi::lua_isfunction(l, -1) == 0 {
-        ffi::lua_pop(l, 2);
-        return Err("ngx.encode_args is not available".into());
-    }
-    ffi::lua_pushvalue(l, idx);
-    if ffi::lua_pcall(l, 1, 1, 0) != 0 {
-        let e = crate::lua::vm::pop_message(l);
-        ffi::lua_pop(l, 1);
-        return Err(e);
-    }
-    let v = crate::lua::to_bytes(l, -1).unwrap_or_default().to_vec();
-    ffi::lua_pop(l, 2);
-    Ok(v)
 }
 
 unsafe fn redirect_impl(l: *mut lua_State) -> LuaRet {

@@ -8,6 +8,7 @@ use std::rc::Rc;
 
 use nginx_sys::ngx_http_request_t;
 
+use super::query_args;
 use crate::conf::loc_conf;
 use crate::glue::subrequest::{self, method_name, Pairs, Spec};
 use crate::lua::lua_fns;
@@ -183,7 +184,9 @@ unsafe fn field(l: *mut lua_State, t: i32, name: &CStr) -> Result<i32, String> {
 unsafe fn parse_options(l: *mut lua_State, o: i32, spec: &mut Spec) -> Result<(), String> {
     match field(l, o, c"args")? {
         ffi::LUA_TNIL => {}
-        ffi::LUA_TTABLE => spec.extra_args = encode_args(l, ffi::lua_gettop(l))?,
+        ffi::LUA_TTABLE => {
+            spec.extra_args = query_args::encode(l, ffi::lua_gettop(l), &query_args::ARGS_OPTION)?
+        }
         ffi::LUA_TSTRING | ffi::LUA_TNUMBER => spec.extra_args = to_bytes(l, -1).unwrap_or_default().to_vec(),
         _ => return Err("Bad args option value".into()),
     }
@@ -252,74 +255,6 @@ unsafe fn read_vars(l: *mut lua_State, t: i32) -> Result<Pairs, String> {
         ffi::lua_pop(l, 1);
     }
     Ok(out)
-}
-
-/// The `args` option's table as a query string (kept private here; the
-/// public ngx.encode_args lives in its own area).
-unsafe fn encode_args(l: *mut lua_State, t: i32) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    let mut add = |k: &[u8], v: Option<&[u8]>| {
-        if !out.is_empty() {
-            out.push(b'&');
-        }
-        escape_into(&mut out, k);
-        if let Some(v) = v {
-            out.push(b'=');
-            escape_into(&mut out, v);
-        }
-    };
-    ffi::lua_pushnil(l);
-    while ffi::lua_next(l, t) != 0 {
-        if ffi::lua_type(l, -2) != ffi::LUA_TSTRING {
-            ffi::lua_pop(l, 2);
-            return Err("attempt to use a non-string key in the \"args\" option table".into());
-        }
-        let k = to_bytes(l, -2).unwrap_or_default().to_vec();
-        match ffi::lua_type(l, -1) {
-            ffi::LUA_TSTRING | ffi::LUA_TNUMBER => add(&k, Some(to_bytes(l, -1).unwrap_or_default())),
-            ffi::LUA_TBOOLEAN => {
-                if ffi::lua_toboolean(l, -1) != 0 {
-                    add(&k, None);
-                }
-            }
-            ffi::LUA_TTABLE => {
-                let n = ffi::lua_objlen(l, -1);
-                for j in 1..=n {
-                    ffi::lua_rawgeti(l, -1, j as ffi::lua_Integer);
-                    match ffi::lua_type(l, -1) {
-                        ffi::LUA_TSTRING | ffi::LUA_TNUMBER => {
-                            add(&k, Some(to_bytes(l, -1).unwrap_or_default()))
-                        }
-                        ffi::LUA_TBOOLEAN if ffi::lua_toboolean(l, -1) != 0 => add(&k, None),
-                        ffi::LUA_TBOOLEAN => {}
-                        _ => {
-                            ffi::lua_pop(l, 3);
-                            return Err("attempt to use an invalid value in the \"args\" option table".into());
-                        }
-                    }
-                    ffi::lua_pop(l, 1);
-                }
-            }
-            _ => {
-                ffi::lua_pop(l, 2);
-                return Err("attempt to use an invalid value in the \"args\" option table".into());
-            }
-        }
-        ffi::lua_pop(l, 1);
-    }
-    Ok(out)
-}
-
-/// Percent-encodes everything but unreserved characters, as URI components.
-fn escape_into(out: &mut Vec<u8>, s: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &c in s {
-        if c.is_ascii_alphanumeric() || b"-._~".contains(&c) {
-            out.push(c);
-        } else {
-            out.extend_from_slice(&[b'%', HEX[(c >> 4) as usize], HEX[(c & 15) as usize]]);
-        }
-    }
 }
 
 /// Issues subrequest `i` of `group` as `spec` describes it.

@@ -9,6 +9,7 @@ pub mod location;
 pub mod log;
 pub mod ngx_fields;
 pub mod output;
+pub mod query_args;
 pub mod regex;
 pub mod regex_sub;
 pub mod req;

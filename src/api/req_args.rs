@@ -2,8 +2,9 @@
 
 use std::ffi::c_int;
 
+use super::query_args;
 use super::req::{push_req_table, request};
-use super::string::{encode_table, max_arg, push_args_into};
+use super::string::{max_arg, push_args_into};
 use crate::glue::escape::{escape_args, escape_log, parse_args, unsafe_uri_byte};
 use crate::glue::headers::pool_str;
 use crate::lua::lua_fns;
@@ -93,7 +94,7 @@ unsafe fn set_uri_args_impl(l: *mut lua_State) -> LuaRet {
         // Escaped as lua-nginx-module does, so the query cannot split the
         // request line of a proxied request.
         ffi::LUA_TSTRING => escape_args(check_bytes(l, 1, "set_uri_args")?),
-        ffi::LUA_TTABLE => encode_table(l, 1)?,
+        ffi::LUA_TTABLE => query_args::encode(l, 1, &query_args::ENCODE_ARGS)?,
         _ => {
             return Err(format!(
                 "bad argument #1 to 'set_uri_args' (string, number, or table expected, but got {})",

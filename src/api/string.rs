@@ -13,6 +13,7 @@ use nginx_sys::{
     ngx_decode_base64, ngx_decode_base64url, ngx_encode_base64, ngx_encode_base64url, ngx_str_t,
 };
 
+use super::query_args;
 use crate::glue::escape;
 use crate::lua::lua_fns;
 use crate::lua::{check_bytes, check_number, ffi, lua_State, push_bytes, set_fn, type_name, LuaRet};
@@ -129,75 +130,6 @@ unsafe fn unescape_uri_impl(l: *mut lua_State) -> LuaRet {
     Ok(1)
 }
 
-/// Appends `key=value` (or a bare key) for one value of an args table.
-unsafe fn encode_pair(l: *mut lua_State, key: &[u8], vidx: c_int, out: &mut Vec<u8>) -> Result<(), String> {
-    let push = |out: &mut Vec<u8>, v: Option<&[u8]>| {
-        if !out.is_empty() {
-            out.push(b'&');
-        }
-        out.extend_from_slice(&escape::escape_uri(key, false));
-        if let Some(v) = v {
-            out.push(b'=');
-            out.extend_from_slice(&escape::escape_uri(v, false));
-        }
-    };
-    match ffi::lua_type(l, vidx) {
-        ffi::LUA_TSTRING | ffi::LUA_TNUMBER => {
-            ffi::lua_pushvalue(l, vidx);
-            let v = crate::lua::to_bytes(l, -1).unwrap_or_default().to_vec();
-            ffi::lua_pop(l, 1);
-            push(out, Some(&v));
-        }
-        ffi::LUA_TBOOLEAN => {
-            if ffi::lua_toboolean(l, vidx) != 0 {
-                push(out, None);
-            }
-        }
-        t => {
-            let name = std::ffi::CStr::from_ptr(ffi::lua_typename(l, t)).to_string_lossy();
-            return Err(format!("attempt to use {name} as query arg value"));
-        }
-    }
-    Ok(())
-}
-
-/// Encodes the table at `idx` as a query string (`ngx.encode_args`).
-///
-/// # Safety
-/// `l` must be a running state with a table at `idx` (positive).
-pub unsafe fn encode_table(l: *mut lua_State, idx: c_int) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    ffi::lua_pushnil(l);
-    while ffi::lua_next(l, idx) != 0 {
-        let key = match ffi::lua_type(l, -2) {
-            ffi::LUA_TSTRING => crate::lua::to_bytes(l, -2).unwrap_or_default().to_vec(),
-            t => {
-                let name = std::ffi::CStr::from_ptr(ffi::lua_typename(l, t)).to_string_lossy();
-                ffi::lua_pop(l, 2);
-                return Err(format!("attempt to use {name} as query arg key"));
-            }
-        };
-        let vidx = ffi::lua_gettop(l);
-        if ffi::lua_type(l, vidx) == ffi::LUA_TTABLE {
-            let len = ffi::lua_objlen(l, vidx);
-            for i in 1..=len {
-                ffi::lua_rawgeti(l, vidx, i as _);
-                let r = encode_pair(l, &key, ffi::lua_gettop(l), &mut out);
-                ffi::lua_pop(l, 1);
-                if let Err(e) = r {
-                    ffi::lua_pop(l, 2);
-                    return Err(e);
-                }
-            }
-        } else if let Err(e) = encode_pair(l, &key, vidx, &mut out) {
-            ffi::lua_pop(l, 2);
-            return Err(e);
-        }
-        ffi::lua_pop(l, 1);
-    }
-    Ok(out)
-}
-
 unsafe fn encode_args_impl(l: *mut lua_State) -> LuaRet {
     expect_args(l, 1, 1, "one")?;
     if ffi::lua_type(l, 1) != ffi::LUA_TTABLE {
@@ -206,7 +138,7 @@ unsafe fn encode_args_impl(l: *mut lua_State) -> LuaRet {
             type_name(l, 1)
         ));
     }
-    let s = encode_table(l, 1)?;
+    let s = query_args::encode(l, 1, &query_args::ENCODE_ARGS)?;
     push_bytes(l, &s);
     Ok(1)
 }

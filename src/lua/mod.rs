@@ -25,6 +25,8 @@ pub use mlua::ffi::lua_State;
 
 /// The non-raising part of the Lua C API.
 pub mod ffi {
+    // The whole non-raising API, whether used yet or not.
+    #[allow(unused_imports)]
     pub use mlua::ffi::{
         luaL_loadbuffer, luaL_loadfile, luaL_ref, luaL_traceback, luaL_unref, lua_CFunction, lua_Debug,
         lua_Integer, lua_State, lua_checkstack, lua_createtable, lua_getinfo, lua_getmetatable, lua_getstack,

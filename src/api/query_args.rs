@@ -1,0 +1,108 @@
+//! A Lua table of query arguments as a query string: the one encoder of
+//! `ngx.encode_args`, `ngx.req.set_uri_args`, `ngx.exec` and the `args`
+//! option of `ngx.location.capture` (lua-nginx-module's
+//! `ngx_http_lua_process_args_option`). `{a = 1, b = true, c = {"x", "y"}}`
+//! gives `a=1&b&c=x&c=y` (in table order), keys and values escaped as URI
+//! components; `false` leaves its key out.
+
+use std::ffi::{c_int, CStr};
+
+use crate::glue::escape::escape_uri;
+use crate::lua::{ffi, lua_State, to_bytes};
+
+/// The error texts of a caller, given the offending value's type name.
+pub struct Texts {
+    pub bad_key: fn(&str) -> String,
+    pub bad_value: fn(&str) -> String,
+}
+
+/// `ngx.encode_args`, `ngx.req.set_uri_args` and `ngx.exec`.
+pub const ENCODE_ARGS: Texts = Texts {
+    bad_key: |t| format!("attempt to use {t} as query arg key"),
+    bad_value: |t| format!("attempt to use {t} as query arg value"),
+};
+
+/// The `args` option of `ngx.location.capture*`.
+pub const ARGS_OPTION: Texts = Texts {
+    bad_key: |_| "attempt to use a non-string key in the \"args\" option table".into(),
+    bad_value: |_| "attempt to use an invalid value in the \"args\" option table".into(),
+};
+
+unsafe fn type_of(l: *mut lua_State, idx: c_int) -> String {
+    CStr::from_ptr(ffi::lua_typename(l, ffi::lua_type(l, idx)))
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Appends `key=value` (or a bare key) for one value of an args table.
+unsafe fn encode_pair(
+    l: *mut lua_State,
+    key: &[u8],
+    vidx: c_int,
+    out: &mut Vec<u8>,
+    texts: &Texts,
+) -> Result<(), String> {
+    let push = |out: &mut Vec<u8>, v: Option<&[u8]>| {
+        if !out.is_empty() {
+            out.push(b'&');
+        }
+        out.extend_from_slice(&escape_uri(key, false));
+        if let Some(v) = v {
+            out.push(b'=');
+            out.extend_from_slice(&escape_uri(v, false));
+        }
+    };
+    match ffi::lua_type(l, vidx) {
+        ffi::LUA_TSTRING | ffi::LUA_TNUMBER => {
+            ffi::lua_pushvalue(l, vidx);
+            let v = to_bytes(l, -1).unwrap_or_default().to_vec();
+            ffi::lua_pop(l, 1);
+            push(out, Some(&v));
+        }
+        ffi::LUA_TBOOLEAN => {
+            if ffi::lua_toboolean(l, vidx) != 0 {
+                push(out, None);
+            }
+        }
+        _ => return Err((texts.bad_value)(&type_of(l, vidx))),
+    }
+    Ok(())
+}
+
+/// Encodes the table at `idx` as a query string; a bad key or value fails
+/// with the caller's `texts`.
+///
+/// # Safety
+/// `l` must be a running state with a table at `idx` (positive).
+pub unsafe fn encode(l: *mut lua_State, idx: c_int, texts: &Texts) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    ffi::lua_pushnil(l);
+    while ffi::lua_next(l, idx) != 0 {
+        let key = match ffi::lua_type(l, -2) {
+            ffi::LUA_TSTRING => to_bytes(l, -2).unwrap_or_default().to_vec(),
+            _ => {
+                let e = (texts.bad_key)(&type_of(l, -2));
+                ffi::lua_pop(l, 2);
+                return Err(e);
+            }
+        };
+        let vidx = ffi::lua_gettop(l);
+        if ffi::lua_type(l, vidx) == ffi::LUA_TTABLE {
+            let len = ffi::lua_objlen(l, vidx);
+            for i in 1..=len {
+                ffi::lua_rawgeti(l, vidx, i as _);
+                let r = encode_pair(l, &key, ffi::lua_gettop(l), &mut out, texts);
+                ffi::lua_pop(l, 1);
+                if let Err(e) = r {
+                    ffi::lua_pop(l, 2);
+                    return Err(e);
+                }
+            }
+        } else if let Err(e) = encode_pair(l, &key, vidx, &mut out, texts) {
+            ffi::lua_pop(l, 2);
+            return Err(e);
+        }
+        ffi::lua_pop(l, 1);
+    }
+    Ok(out)
+}
