@@ -134,7 +134,7 @@ unsafe fn zone_arg<'a>(l: *mut lua_State) -> Result<(&'a Zone, Dict), String> {
     // the dictionaries' metatable; Lua code cannot make a light userdata
     // other than ngx.null (NULL, refused here) without the FFI.
     let zone = p.as_ref().ok_or(BAD_ZONE)?;
-    let dict = zone.dict.ok_or(BAD_ZONE)?;
+    let dict = zone.dict.clone().ok_or(BAD_ZONE)?;
     Ok((zone, dict))
 }
 

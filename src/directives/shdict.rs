@@ -85,16 +85,12 @@ unsafe extern "C" fn init_zone(shm_zone: *mut ngx_shm_zone_t, data: *mut c_void)
 
 unsafe fn init_inner(shm_zone: *mut ngx_shm_zone_t, data: *mut c_void) -> ngx_int_t {
     let zone = &mut *((*shm_zone).data as *mut Zone);
-    let pool = (*shm_zone).shm.addr as *mut nginx_sys::ngx_slab_pool_t;
-    zone.dict = if let Some(old) = (data as *const Zone).as_ref().and_then(|z| z.dict) {
+    zone.dict = if let Some(old) = (data as *const Zone).as_ref().and_then(|z| z.dict.clone()) {
         Some(old)
     } else if (*shm_zone).shm.exists != 0 {
-        Some(Dict {
-            sh: (*pool).data.cast(),
-            pool,
-        })
+        Dict::attach(&*shm_zone)
     } else {
-        Dict::create(pool, &zone.name)
+        Dict::create(&*shm_zone, &zone.name)
     };
     if zone.dict.is_none() {
         return NGX_ERROR as ngx_int_t;

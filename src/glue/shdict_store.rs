@@ -12,11 +12,17 @@ use std::mem::{offset_of, size_of};
 use std::ptr::{self, addr_of_mut};
 
 use nginx_sys::{
-    ngx_cached_time, ngx_pagesize, ngx_queue_t, ngx_rbtree_delete, ngx_rbtree_insert, ngx_rbtree_node_t,
-    ngx_rbtree_t, ngx_shmtx_lock, ngx_shmtx_unlock, ngx_slab_alloc_locked, ngx_slab_free_locked,
+    ngx_cached_time, ngx_pagesize, ngx_queue_empty, ngx_queue_init, ngx_queue_insert_after,
+    ngx_queue_insert_before, ngx_queue_remove, ngx_queue_t, ngx_rbtree_delete, ngx_rbtree_insert,
+    ngx_rbtree_node_t, ngx_rbtree_t, ngx_shm_zone_t, ngx_slab_alloc_locked, ngx_slab_free_locked,
     ngx_slab_pool_t,
 };
+use ngx::core::slab::LockedSlabPool;
+use ngx::core::SlabPool;
 
+// The crc32 nginx's `ngx_crc32_short` computes; any stable hash would do,
+// as only this module reads the tree.
+use super::escape::crc32;
 use super::shdict_codec::{decode, decode_num, encode, T_LIST, T_NUMBER};
 pub use super::shdict_codec::{Owned, Value};
 
@@ -60,58 +66,18 @@ pub struct StoreOp {
 }
 
 /// A zone's store, as seen from one process.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct Dict {
-    pub sh: *mut Shared,
-    pub pool: *mut ngx_slab_pool_t,
+    sh: *mut Shared,
+    pool: *mut ngx_slab_pool_t,
+    /// The same pool, for its mutex.
+    slab: SlabPool,
 }
 
 fn now_ms() -> u64 {
     // SAFETY: nginx keeps ngx_cached_time pointing at a valid time slot.
     let t = unsafe { *ngx_cached_time };
     t.sec as u64 * 1000 + t.msec as u64
-}
-
-/// The crc32 nginx's `ngx_crc32_short` computes; any stable hash would do,
-/// as only this module reads the tree.
-fn crc32(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in data {
-        crc ^= b as u32;
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xedb8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
-// nginx's ngx_queue_* are macros; these are their equivalents.
-unsafe fn q_init(q: *mut ngx_queue_t) {
-    (*q).prev = q;
-    (*q).next = q;
-}
-unsafe fn q_empty(h: *mut ngx_queue_t) -> bool {
-    (*h).prev == h
-}
-unsafe fn q_insert_head(h: *mut ngx_queue_t, x: *mut ngx_queue_t) {
-    (*x).next = (*h).next;
-    (*(*x).next).prev = x;
-    (*x).prev = h;
-    (*h).next = x;
-}
-unsafe fn q_insert_tail(h: *mut ngx_queue_t, x: *mut ngx_queue_t) {
-    (*x).prev = (*h).prev;
-    (*(*x).prev).next = x;
-    (*x).next = h;
-    (*h).prev = x;
-}
-unsafe fn q_remove(x: *mut ngx_queue_t) {
-    (*(*x).next).prev = (*x).prev;
-    (*(*x).prev).next = (*x).next;
 }
 
 unsafe fn node_of_lru(q: *mut ngx_queue_t) -> *mut Node {
@@ -177,25 +143,34 @@ unsafe extern "C" fn insert_value(
     (*node).color = 1;
 }
 
-/// The pool's mutex, held for as long as this lives.
+/// The store with the pool's mutex held, for as long as this lives.
 struct Locked {
     sh: *mut Shared,
     pool: *mut ngx_slab_pool_t,
-}
-
-impl Drop for Locked {
-    fn drop(&mut self) {
-        // SAFETY: we hold the mutex we locked in `Dict::lock`.
-        unsafe { ngx_shmtx_unlock(addr_of_mut!((*self.pool).mutex)) };
-    }
+    _mutex: LockedSlabPool,
 }
 
 impl Dict {
+    /// The store of a zone that exists already (nginx kept its memory).
+    ///
+    /// # Safety
+    /// `zone` must be initialised, holding a store built by `create`.
+    pub unsafe fn attach(zone: &ngx_shm_zone_t) -> Option<Dict> {
+        let pool = zone.shm.addr as *mut ngx_slab_pool_t;
+        Some(Dict {
+            sh: (*pool).data.cast(),
+            pool,
+            slab: SlabPool::from_shm_zone(zone)?,
+        })
+    }
+
     /// Builds an empty store in a freshly created zone.
     ///
     /// # Safety
-    /// `pool` must be the zone's initialised slab pool, used by nobody else yet.
-    pub unsafe fn create(pool: *mut ngx_slab_pool_t, zone_name: &[u8]) -> Option<Dict> {
+    /// `zone` must be initialised, its slab pool used by nobody else yet.
+    pub unsafe fn create(zone: &ngx_shm_zone_t, zone_name: &[u8]) -> Option<Dict> {
+        let slab = SlabPool::from_shm_zone(zone)?;
+        let pool = zone.shm.addr as *mut ngx_slab_pool_t;
         let sh = nginx_sys::ngx_slab_alloc(pool, size_of::<Shared>()) as *mut Shared;
         if sh.is_null() {
             return None;
@@ -206,7 +181,7 @@ impl Dict {
         (*sh).rbtree.root = sentinel;
         (*sh).rbtree.sentinel = sentinel;
         (*sh).rbtree.insert = Some(insert_value);
-        q_init(addr_of_mut!((*sh).lru));
+        ngx_queue_init(addr_of_mut!((*sh).lru));
         // nginx appends log_ctx to its "ngx_slab_alloc() failed" messages.
         let ctx = format!(
             " in lua_shared_dict zone \"{}\"\0",
@@ -220,15 +195,14 @@ impl Dict {
         (*pool).log_ctx = p;
         // A full zone is normal (LRU eviction follows), not worth a log line.
         (*pool).set_log_nomem(0);
-        Some(Dict { sh, pool })
+        Some(Dict { sh, pool, slab })
     }
 
     fn lock(&self) -> Locked {
-        // SAFETY: `pool` is the zone's slab pool, mapped in every process.
-        unsafe { ngx_shmtx_lock(addr_of_mut!((*self.pool).mutex)) };
         Locked {
             sh: self.sh,
             pool: self.pool,
+            _mutex: self.slab.lock(),
         }
     }
 
@@ -392,7 +366,7 @@ impl Dict {
                     (*n).value_len = 0;
                     (*n).user_flags = 0;
                     (*n).value_type = T_LIST;
-                    q_init(list_head(n));
+                    ngx_queue_init(list_head(n));
                     n
                 }
             };
@@ -411,9 +385,9 @@ impl Dict {
                 bytes.len(),
             );
             if left {
-                q_insert_head(list_head(n), addr_of_mut!((*e).queue));
+                ngx_queue_insert_after(list_head(n), addr_of_mut!((*e).queue));
             } else {
-                q_insert_tail(list_head(n), addr_of_mut!((*e).queue));
+                ngx_queue_insert_before(list_head(n), addr_of_mut!((*e).queue));
             }
             (*n).value_len += 1;
             Ok((*n).value_len)
@@ -433,7 +407,7 @@ impl Dict {
                 return Err("value not a list");
             }
             let h = list_head(n);
-            if q_empty(h) {
+            if ngx_queue_empty(h) {
                 return Ok(None);
             }
             let q = if left { (*h).next } else { (*h).prev };
@@ -444,7 +418,7 @@ impl Dict {
             );
             // A bad element is still removed, so the list cannot jam.
             let v = decode((*e).value_type, data);
-            q_remove(q);
+            ngx_queue_remove(q);
             ngx_slab_free_locked(g.pool, e.cast());
             (*n).value_len -= 1;
             if (*n).value_len == 0 {
@@ -603,8 +577,8 @@ impl Locked {
     }
 
     unsafe fn touch(&self, n: *mut Node) {
-        q_remove(addr_of_mut!((*n).queue));
-        q_insert_head(addr_of_mut!((*self.sh).lru), addr_of_mut!((*n).queue));
+        ngx_queue_remove(addr_of_mut!((*n).queue));
+        ngx_queue_insert_after(addr_of_mut!((*self.sh).lru), addr_of_mut!((*n).queue));
     }
 
     /// Writes value, type, flags and expiry (relative, in ms; 0 = never).
@@ -623,7 +597,7 @@ impl Locked {
         (*n).key_len = key.len() as u16;
         ptr::copy_nonoverlapping(key.as_ptr(), key_ptr(n), key.len());
         ngx_rbtree_insert(addr_of_mut!((*self.sh).rbtree), addr_of_mut!((*n).rb));
-        q_insert_head(addr_of_mut!((*self.sh).lru), addr_of_mut!((*n).queue));
+        ngx_queue_insert_after(addr_of_mut!((*self.sh).lru), addr_of_mut!((*n).queue));
     }
 
     /// A node with room for `extra` bytes after its header, evicting least
@@ -661,7 +635,7 @@ impl Locked {
         let h = addr_of_mut!((*self.sh).lru);
         let mut freed = 0;
         while n < 3 {
-            if q_empty(h) {
+            if ngx_queue_empty(h) {
                 break;
             }
             let node = node_of_lru((*h).prev);
@@ -684,7 +658,7 @@ impl Locked {
             ngx_slab_free_locked(self.pool, q.cast());
             q = next;
         }
-        q_init(h);
+        ngx_queue_init(h);
         (*n).value_len = 0;
     }
 
@@ -692,7 +666,7 @@ impl Locked {
         if (*n).value_type == T_LIST {
             self.free_list(n);
         }
-        q_remove(addr_of_mut!((*n).queue));
+        ngx_queue_remove(addr_of_mut!((*n).queue));
         ngx_rbtree_delete(addr_of_mut!((*self.sh).rbtree), addr_of_mut!((*n).rb));
         ngx_slab_free_locked(self.pool, n.cast());
     }
