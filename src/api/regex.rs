@@ -283,14 +283,17 @@ unsafe fn match_impl(l: *mut lua_State) -> LuaRet {
         Err(rc) => fail(l, 1, &exec_error(rc)),
         Ok(Some(_)) => {
             let (_, end) = re.group(0).unwrap_or_default();
-            if start.is_some() {
-                set_ctx_pos(l, 4, end + 1)?;
-            }
+            // The captures are read before `ctx.pos` is assigned: a
+            // `__newindex` on ctx may run this cached regex again and
+            // overwrite its match data.
             if res {
                 ffi::lua_pushvalue(l, 5);
                 fill_captures(l, &re, subj, o.dupnames);
             } else {
                 push_captures(l, &re, subj, o.dupnames);
+            }
+            if start.is_some() {
+                set_ctx_pos(l, 4, end + 1)?;
             }
             Ok(1)
         }
@@ -321,13 +324,15 @@ unsafe fn find_impl(l: *mut lua_State) -> LuaRet {
         Err(rc) => fail(l, 2, &exec_error(rc)),
         Ok(Some(_)) => {
             let (_, end) = re.group(0).unwrap_or_default();
+            // Read before `ctx.pos` is assigned (see match_impl).
+            let group = re.group(nth);
             if start.is_some() {
                 set_ctx_pos(l, 4, end + 1)?;
             }
             if nth > re.ncaptures {
                 return fail(l, 2, "nth out of bound");
             }
-            match re.group(nth) {
+            match group {
                 Some((s, e)) => {
                     ffi::lua_pushinteger(l, (s + 1) as ffi::lua_Integer);
                     ffi::lua_pushinteger(l, e as ffi::lua_Integer);

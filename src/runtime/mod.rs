@@ -7,6 +7,7 @@ pub mod chunked;
 pub mod client_abort;
 pub mod ctx;
 pub mod lua;
+pub mod lua_alloc;
 pub mod need_body;
 pub mod output;
 pub mod phase;
