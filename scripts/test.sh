@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run every test: build (installing what is missing), lints, the runner's
+# Run every test: build (installing what is missing), lints, the README's
+# compatibility table check, the runner's
 # unit tests, the fuzz targets (a few seconds each), the t/ suites against the
 # real nginx with our module, the soak, reloads under load, and a few t/
 # files under valgrind.
@@ -18,6 +19,9 @@ export TEST_NGINX_LUA_MODULE="$so"
 if [ $# -eq 0 ]; then
     cargo fmt --check
     bash scripts/lint.sh
+    # README's compatibility table against the directives and functions the
+    # built module has
+    python3 scripts/compat-table.py "$so"
     cargo clippy --release --all-targets -- -D warnings
     cargo test --release --test runner_unit
     # The runner against stock nginx features only, so a runner bug cannot
