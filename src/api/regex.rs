@@ -208,13 +208,18 @@ unsafe fn set_ctx_pos(l: *mut lua_State, idx: c_int, pos: usize) -> Result<(), S
 
 /// Fills the table on top of the stack with the last match of `re`:
 /// `[0]` whole match, `[n]` groups (false when unmatched), named groups
-/// (arrays of them with `D`).
+/// (arrays of the matched ones with `D`).
 pub unsafe fn fill_captures(l: *mut lua_State, re: &Regex, subj: &[u8], dupnames: bool) {
     for i in 0..=re.ncaptures {
         push_group(l, re, subj, i);
         ffi::lua_rawseti(l, -2, i as ffi::lua_Integer);
     }
     for (n, name) in &re.names {
+        // With `D`, unmatched groups are left out (lua-resty-core's rule):
+        // a name no group of which matched stays nil.
+        if dupnames && re.group(*n).is_none() {
+            continue;
+        }
         push_bytes(l, name);
         if dupnames {
             push_bytes(l, name);
