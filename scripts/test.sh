@@ -14,6 +14,13 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 so=$(bash scripts/build.sh | tail -n 1)
 export TEST_NGINX_LUA_MODULE="$so"
+# The runner evaluates the .t files' Perl with Test::Base (t/runner/blocks.pl,
+# which prints through the core JSON::PP); Debian's package brings both.
+if ! perl -MTest::Base -MJSON::PP -e1 >/dev/null 2>&1; then
+    sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq libtest-base-perl >&2
+fi
 # redis-server and memcached for the cosocket suites (stopped on exit)
 . "$root/scripts/services.sh"
 if [ $# -eq 0 ]; then
