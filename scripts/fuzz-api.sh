@@ -18,7 +18,8 @@
 # Reproduce one crash on a fresh nginx: t/fuzz/repro.sh ours|c PHASE 'LUA'
 #
 # Environment:
-#   FUZZ_MODULE=ours|c     module under test (default ours: target/release/...so);
+#   FUZZ_MODULE=ours|c|PATH  module under test (default ours: target/release/...so;
+#                          a path: that .so, e.g. a copy that later builds leave alone);
 #                          c = Debian's lua-nginx-module (with NDK), the control
 #   FUZZ_PORT              listen port (default: a free one)
 #   FUZZ_ROOT              server root (default /tmp/fuzz-api.<module>)
@@ -68,7 +69,8 @@ case "$module" in
     c)
         load="load_module /usr/lib/nginx/modules/ndk_http_module.so;
 load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;" ;;
-    *) echo "FUZZ_MODULE must be ours or c" >&2; exit 2 ;;
+    /*.so) so=$module; load="load_module $so;" ;;
+    *) echo "FUZZ_MODULE must be ours, c or the absolute path of a .so" >&2; exit 2 ;;
 esac
 
 root=${FUZZ_ROOT:-/tmp/fuzz-api.$module}

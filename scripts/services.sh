@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Backends for the cosocket suites (t/3xx-*.t): redis-server and memcached on
 # fixed local ports (the next free one if taken), installed with apt when
-# missing (as is lua-resty-lrucache, which t/106 loads). Source it: it starts
+# missing (as are lua-resty-lrucache, which t/106 loads, and the lua-nginx-*
+# libraries and lua-cjson of t/308). Source it: it starts
 # them and a DNS stub (scripts/dns_stub.py), exports TEST_NGINX_REDIS_PORT,
 # TEST_NGINX_MEMCACHED_PORT and TEST_NGINX_DNS_PORT, and stops them when the
 # sourcing shell exits.
@@ -17,6 +18,13 @@ services_install() {
     command -v python3 >/dev/null || missing+=(python3)
     # t/106-resty-core-modules.t runs Debian's unmodified lua-resty-lrucache
     [ -f /usr/share/lua/5.1/resty/lrucache.lua ] || missing+=(lua-resty-lrucache)
+    # t/308-debian-libs.t runs Debian's packaged OpenResty libraries as installed
+    local pkg
+    for pkg in redis memcached websocket dns string cookie; do
+        dpkg-query -W -f='${Status}' "lua-nginx-$pkg" 2>/dev/null | grep -q "install ok installed" ||
+            missing+=("lua-nginx-$pkg")
+    done
+    dpkg-query -W -f='${Status}' lua-cjson 2>/dev/null | grep -q "install ok installed" || missing+=(lua-cjson)
     [ ${#missing[@]} -eq 0 ] && return 0
     local sudo=
     [ "$(id -u)" -ne 0 ] && sudo=sudo

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run every test: build (installing what is missing), lints, the runner's
+# Run every test: build (installing what is missing), lints, the README's
+# compatibility table check, the runner's
 # unit tests, the fuzz targets (a few seconds each), the t/ suites against the
 # real nginx with our module, the soak, reloads under load, and a few t/
 # files under valgrind.
@@ -13,6 +14,13 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 so=$(bash scripts/build.sh | tail -n 1)
 export TEST_NGINX_LUA_MODULE="$so"
+# The runner evaluates the .t files' Perl with Test::Base (t/runner/blocks.pl,
+# which prints through the core JSON::PP); Debian's package brings both.
+if ! perl -MTest::Base -MJSON::PP -e1 >/dev/null 2>&1; then
+    sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq libtest-base-perl >&2
+fi
 # redis-server and memcached for the cosocket suites (stopped on exit)
 . "$root/scripts/services.sh"
 if [ $# -eq 0 ]; then
@@ -20,6 +28,9 @@ if [ $# -eq 0 ]; then
     bash scripts/lint.sh
     # no file may import from a higher layer (DESIGN.md)
     bash scripts/layers.sh
+    # README's compatibility table against the directives and functions the
+    # built module has
+    python3 scripts/compat-table.py "$so"
     cargo clippy --release --all-targets -- -D warnings
     cargo test --release --test runner_unit
     # The runner against stock nginx features only, so a runner bug cannot

@@ -2,6 +2,7 @@
 //! lua-nginx-module, as one nginx dynamic module. See DESIGN.md for the layers.
 
 mod api;
+mod c_api;
 mod conf;
 mod directives;
 mod exports;

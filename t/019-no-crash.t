@@ -295,3 +295,124 @@ GET /t
 --- error_code: 500
 --- error_log
 attempt to yield across C-call boundary
+
+
+
+=== TEST 11: a failing finalizer run while API code creates objects: the API call raises its error, the worker lives
+--- config
+    location /t {
+        content_by_lua_block {
+            local errs, oks, bad = 0, 0, 0
+            for round = 1, 5 do
+                pcall(function()
+                    for i = 1, 300 do
+                        local p = newproxy(true)
+                        getmetatable(p).__gc = function() error("finalizer failed") end
+                    end
+                end)
+                for i = 1, 200 do
+                    local ok, res = pcall(ngx.decode_args, "a=1&b=22")
+                    if ok then
+                        oks = oks + 1
+                        if res.b ~= "22" then bad = bad + 1 end
+                    elseif tostring(res):find("finalizer failed$") then
+                        errs = errs + 1
+                    else
+                        bad = bad + 1
+                    end
+                end
+            end
+            -- Run the finalizers that are left, one failure at a time.
+            for i = 1, 10000 do
+                if pcall(collectgarbage) then break end
+            end
+            ngx.say(errs > 0, " ", oks > 0, " ", bad)
+        }
+    }
+    location /after {
+        content_by_lua_block {
+            local m = ngx.re.match("abc", "(b)")
+            ngx.say(m[1], " ", ngx.escape_uri("a b"), " ", ngx.encode_args({x = "y"}))
+        }
+    }
+--- request eval
+["GET /t", "GET /after", "GET /after"]
+--- response_body eval
+["true true 0\n", "b a%20b x=y\n", "b a%20b x=y\n"]
+--- no_error_log
+[alert]
+[crit]
+
+
+
+=== TEST 12: finalizers still failing when a reload closes the old worker's Lua VM
+--- config
+    location /t {
+        content_by_lua_block {
+            -- Any allocation may now raise a finalizer's error, in Lua code
+            -- too: every closure exists before the first proxy, and each
+            -- step is retried under pcall.
+            local state = {}
+            local function make()
+                for i = 1, 1000000 do
+                    local p = newproxy(true)
+                    getmetatable(p).__gc = function() error("late finalizer") end
+                end
+            end
+            local function read_pid()
+                local f = assert(io.open(ngx.config.prefix() .. "logs/nginx.pid"))
+                state.cmd = "kill -HUP " .. f:read("*l")
+                f:close()
+            end
+            local function sleep() ngx.sleep(0.5) end
+            local function finish() ngx.say("stopped: ", state.stopped) end
+            -- Stop at the first failure: the collector is then in the
+            -- middle of running finalizers, and the rest fail at exit.
+            state.stopped = not pcall(make)
+            while not pcall(read_pid) do end
+            pcall(os.execute, state.cmd)
+            while not pcall(sleep) do end
+            while not pcall(finish) do end
+        }
+    }
+    location /after {
+        content_by_lua_block { ngx.say("new worker") }
+    }
+--- request eval
+["GET /t", "GET /after"]
+--- response_body eval
+["stopped: true\n", "new worker\n"]
+--- wait: 0.5
+--- no_error_log
+[alert]
+exited on signal
+
+
+
+=== TEST 13: a ctx table whose __newindex runs the same cached regex: match and find return the first match's captures
+--- config
+    location /t {
+        content_by_lua_block {
+            local subject = "b" .. string.rep("z", 40)
+            local function noisy()
+                return setmetatable({}, {__newindex = function(t, k, v)
+                    rawset(t, k, v)
+                    ngx.re.match(subject, "(a)?(b)(z*)", "o")
+                    ngx.re.find(subject, "(a)?(b)(z*)", "o")
+                end})
+            end
+            local ctx = noisy()
+            local m = ngx.re.match("xxab", "(a)?(b)(z*)", "o", ctx)
+            ngx.say(m[0], " ", m[1], " ", m[2], " [", m[3], "] pos=", ctx.pos)
+            ctx = noisy()
+            local from, to = ngx.re.find("xxab", "(a)?(b)(z*)", "o", ctx, 1)
+            ngx.say(from, " ", to, " pos=", ctx.pos)
+        }
+    }
+--- request
+GET /t
+--- response_body
+ab a b [] pos=5
+3 3 pos=5
+--- no_error_log
+[error]

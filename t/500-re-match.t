@@ -171,12 +171,14 @@ nilpcre_exec\(\) failed: -\d+
 
 
 
-=== TEST 7: duplicate names with D; named group unmatched is false
+=== TEST 7: duplicate names with D collect only the groups that matched; without D an unmatched named group is false
 --- config
     location /t {
         content_by_lua_block {
             local m = ngx.re.match("b", "(?<n>a)|(?<n>b)", "D")
-            ngx.say(#m.n, " ", tostring(m.n[1]), " ", m.n[2])
+            ngx.say(#m.n, " ", m.n[1], " ", tostring(m.n[2]))
+            m = ngx.re.match("c", "(?<n>a)|(?<n>b)|c", "D")
+            ngx.say(tostring(m.n), " ", m[0])
             local m2 = ngx.re.match("b", "(?<x>a)?b")
             ngx.say(tostring(m2.x))
             local m3 = ngx.re.match("b", "(?<n>a)|(?<n>b)")
@@ -186,7 +188,8 @@ nilpcre_exec\(\) failed: -\d+
 --- request
 GET /t
 --- response_body
-2 false b
+1 b nil
+nil c
 false
 nil
 --- no_error_log

@@ -36,7 +36,7 @@ abc0
 
 
 
-=== TEST 2: bad templates, compile errors, bad arguments
+=== TEST 2: bad templates (with lua-nginx-module's error log lines), compile errors, bad arguments
 --- config
     location /t {
         content_by_lua_block {
@@ -62,8 +62,11 @@ nilnilpcre2_compile\(\) failed: missing closing parenthesis in "\(b"
 .*bad argument #3 to 'gsub' \(string expected, got no value\)
 .*bad argument #3 to 'sub' \(string expected, got table\)
 \z
---- no_error_log
-[error]
+--- error_log
+attempt to use named capturing variable "x" (named captures not supported yet)
+the closing bracket in "1" variable is missing
+lua script: invalid capturing variable name found in "x$"
+attempt to use named capturing variable "nope" (named captures not supported yet)
 
 
 

@@ -27,7 +27,8 @@ pub unsafe fn install_print(l: *mut lua_State) {
     crate::lua::set_raw(l, ffi::LUA_GLOBALSINDEX, c"print");
 }
 
-fn current_log() -> *mut ngx_log_t {
+/// The running request's log, or the cycle's outside requests.
+pub(crate) fn current_log() -> *mut ngx_log_t {
     match ctx::current() {
         // SAFETY: the current request is live while its code runs.
         Some(c) => unsafe { (*(*c.r).connection).log },

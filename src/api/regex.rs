@@ -206,13 +206,18 @@ unsafe fn set_ctx_pos(l: *mut lua_State, idx: c_int, pos: usize) -> Result<(), S
 
 /// Fills the table on top of the stack with the last match of `re`:
 /// `[0]` whole match, `[n]` groups (false when unmatched), named groups
-/// (arrays of them with `D`).
+/// (arrays of the matched ones with `D`).
 pub unsafe fn fill_captures(l: *mut lua_State, re: &Regex, subj: &[u8], dupnames: bool) {
     for i in 0..=re.ncaptures {
         push_group(l, re, subj, i);
         ffi::lua_rawseti(l, -2, i as ffi::lua_Integer);
     }
     for (n, name) in &re.names {
+        // With `D`, unmatched groups are left out (lua-resty-core's rule):
+        // a name no group of which matched stays nil.
+        if dupnames && re.group(*n).is_none() {
+            continue;
+        }
         push_bytes(l, name);
         if dupnames {
             push_bytes(l, name);
@@ -281,14 +286,17 @@ unsafe fn match_impl(l: *mut lua_State) -> LuaRet {
         Err(rc) => fail(l, 1, &exec_error(rc)),
         Ok(Some(_)) => {
             let (_, end) = re.group(0).unwrap_or_default();
-            if start.is_some() {
-                set_ctx_pos(l, 4, end + 1)?;
-            }
+            // The captures are read before `ctx.pos` is assigned: a
+            // `__newindex` on ctx may run this cached regex again and
+            // overwrite its match data.
             if res {
                 ffi::lua_pushvalue(l, 5);
                 fill_captures(l, &re, subj, o.dupnames);
             } else {
                 push_captures(l, &re, subj, o.dupnames);
+            }
+            if start.is_some() {
+                set_ctx_pos(l, 4, end + 1)?;
             }
             Ok(1)
         }
@@ -319,13 +327,15 @@ unsafe fn find_impl(l: *mut lua_State) -> LuaRet {
         Err(rc) => fail(l, 2, &exec_error(rc)),
         Ok(Some(_)) => {
             let (_, end) = re.group(0).unwrap_or_default();
+            // Read before `ctx.pos` is assigned (see match_impl).
+            let group = re.group(nth);
             if start.is_some() {
                 set_ctx_pos(l, 4, end + 1)?;
             }
             if nth > re.ncaptures {
                 return fail(l, 2, "nth out of bound");
             }
-            match re.group(nth) {
+            match group {
                 Some((s, e)) => {
                     ffi::lua_pushinteger(l, (s + 1) as ffi::lua_Integer);
                     ffi::lua_pushinteger(l, e as ffi::lua_Integer);

@@ -49,9 +49,16 @@ enum Piece {
     Group(usize),
 }
 
-/// Parses a replacement template; `None` when it is malformed (a `$` not
-/// followed by `$`, digits or `{digits|name}`, or an unknown name).
-fn parse_template(t: &[u8], re: &Regex) -> Option<Vec<Piece>> {
+/// Parses a replacement template with lua-nginx-module's grammar: `$$`,
+/// `$N`, `${N}`, and (ours) `$name`/`${name}` for a named group of `re`.
+/// A malformed one gives the line lua-nginx-module logs for it.
+fn parse_template(t: &[u8], re: &Regex) -> Result<Vec<Piece>, String> {
+    let invalid = || {
+        format!(
+            "lua script: invalid capturing variable name found in \"{}\"",
+            String::from_utf8_lossy(t)
+        )
+    };
     let mut out = Vec::new();
     let mut lit = Vec::new();
     let mut i = 0;
@@ -62,32 +69,58 @@ fn parse_template(t: &[u8], re: &Regex) -> Option<Vec<Piece>> {
             continue;
         }
         i += 1;
-        let group = match *t.get(i)? {
-            b'$' => {
+        match t.get(i) {
+            None => return Err(invalid()),
+            Some(b'$') => {
                 lit.push(b'$');
                 i += 1;
                 continue;
             }
-            b'0'..=b'9' => {
-                let end = t[i..]
-                    .iter()
-                    .position(|c| !c.is_ascii_digit())
-                    .map_or(t.len(), |p| i + p);
-                let n = std::str::from_utf8(&t[i..end]).ok()?.parse().ok()?;
-                i = end;
-                n
+            _ => {}
+        }
+        let bracket = t[i] == b'{';
+        if bracket {
+            i += 1;
+            if i == t.len() {
+                return Err(invalid());
             }
-            b'{' => {
-                let close = i + t[i..].iter().position(|&c| c == b'}')?;
-                let name = &t[i + 1..close];
-                i = close + 1;
-                if !name.is_empty() && name.iter().all(u8::is_ascii_digit) {
-                    std::str::from_utf8(name).ok()?.parse().ok()?
-                } else {
-                    re.names.iter().find(|(_, n)| n == name)?.0
+        }
+        let numeric = t[i].is_ascii_digit();
+        let start = i;
+        while i < t.len()
+            && (t[i].is_ascii_digit() || !numeric && (t[i].is_ascii_alphanumeric() || t[i] == b'_'))
+        {
+            i += 1;
+        }
+        let name = &t[start..i];
+        if bracket {
+            if t.get(i) != Some(&b'}') {
+                return Err(format!(
+                    "the closing bracket in \"{}\" variable is missing",
+                    String::from_utf8_lossy(name)
+                ));
+            }
+            i += 1;
+        }
+        if name.is_empty() {
+            return Err(invalid());
+        }
+        let group = if numeric {
+            // Digits past any group number are just an empty group.
+            std::str::from_utf8(name)
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(usize::MAX)
+        } else {
+            match re.names.iter().find(|(_, n)| n == name) {
+                Some((n, _)) => *n,
+                None => {
+                    return Err(format!(
+                        "attempt to use named capturing variable \"{}\" (named captures not supported yet)",
+                        String::from_utf8_lossy(name)
+                    ))
                 }
             }
-            _ => return None,
         };
         if !lit.is_empty() {
             out.push(Piece::Lit(std::mem::take(&mut lit)));
@@ -97,7 +130,7 @@ fn parse_template(t: &[u8], re: &Regex) -> Option<Vec<Piece>> {
     if !lit.is_empty() {
         out.push(Piece::Lit(lit));
     }
-    Some(out)
+    Ok(out)
 }
 
 unsafe fn fail(l: *mut lua_State, err: &str) -> LuaRet {
@@ -158,8 +191,12 @@ unsafe fn substitute(l: *mut lua_State, global: bool, fname: &str) -> LuaRet {
         Ok(re) => re,
         Err(e) => return fail(l, &e),
     };
-    let Some(pieces) = parse_template(template, &re) else {
-        return fail(l, "failed to compile the replacement template");
+    let pieces = match parse_template(template, &re) {
+        Ok(p) => p,
+        Err(line) => {
+            crate::glue::log::error(super::log::current_log(), nginx_sys::NGX_LOG_ERR, line.as_bytes());
+            return fail(l, "failed to compile the replacement template");
+        }
     };
     let mut out = Vec::new();
     let mut copied = 0usize;

@@ -15,32 +15,100 @@
 //! happens in [`guard`] once the body's frame is gone. `scripts/lint.sh`
 //! fails when another file reaches `mlua::ffi` directly.
 
+pub mod alloc;
 pub mod traceback;
 pub mod vm;
 
 use std::ffi::{c_int, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use self::alloc as lua_alloc;
+
 pub use mlua::ffi::lua_State;
 
-/// The non-raising part of the Lua C API.
+/// The non-raising part of the Lua C API. The calls that create objects
+/// are the protected versions of `lua_alloc` under their usual names.
 pub mod ffi {
     // The whole non-raising API, whether used yet or not.
     #[allow(unused_imports)]
     pub use mlua::ffi::{
-        luaL_loadbuffer, luaL_loadfile, luaL_ref, luaL_traceback, luaL_unref, lua_CFunction, lua_Debug,
-        lua_Integer, lua_State, lua_checkstack, lua_createtable, lua_getinfo, lua_getmetatable, lua_getstack,
-        lua_gettop, lua_insert, lua_isfunction, lua_isnil, lua_isnoneornil, lua_isnumber, lua_isstring,
-        lua_istable, lua_newthread, lua_newuserdata, lua_next, lua_objlen, lua_pcall, lua_pop,
-        lua_pushboolean, lua_pushcclosure, lua_pushcfunction, lua_pushinteger, lua_pushlightuserdata,
-        lua_pushlstring, lua_pushnil, lua_pushnumber, lua_pushstring, lua_pushthread, lua_pushvalue,
-        lua_rawequal, lua_rawget, lua_rawgeti, lua_rawset, lua_rawseti, lua_remove, lua_replace, lua_resume,
-        lua_setmetatable, lua_settop, lua_status, lua_toboolean, lua_tointeger, lua_tolstring, lua_tonumber,
-        lua_topointer, lua_tostring, lua_tothread, lua_touserdata, lua_type, lua_typename, lua_upvalueindex,
-        lua_xmove, LUA_GLOBALSINDEX, LUA_NOREF, LUA_OK, LUA_REGISTRYINDEX, LUA_TBOOLEAN, LUA_TFUNCTION,
-        LUA_TLIGHTUSERDATA, LUA_TNIL, LUA_TNONE, LUA_TNUMBER, LUA_TSTRING, LUA_TTABLE, LUA_TUSERDATA,
-        LUA_YIELD,
+        luaL_ref, luaL_traceback, luaL_unref, lua_CFunction, lua_Debug, lua_Integer, lua_State,
+        lua_checkstack, lua_getinfo, lua_getmetatable, lua_getstack, lua_gettop, lua_insert, lua_isfunction,
+        lua_isnil, lua_isnoneornil, lua_isnumber, lua_isstring, lua_istable, lua_next, lua_objlen, lua_pcall,
+        lua_pop, lua_pushboolean, lua_pushinteger, lua_pushlightuserdata, lua_pushnil, lua_pushnumber,
+        lua_pushthread, lua_pushvalue, lua_rawequal, lua_rawget, lua_rawgeti, lua_rawset, lua_rawseti,
+        lua_remove, lua_replace, lua_resume, lua_setmetatable, lua_settop, lua_status, lua_toboolean,
+        lua_tointeger, lua_tonumber, lua_topointer, lua_tothread, lua_touserdata, lua_type, lua_typename,
+        lua_upvalueindex, lua_xmove, LUA_GLOBALSINDEX, LUA_NOREF, LUA_OK, LUA_REGISTRYINDEX, LUA_TBOOLEAN,
+        LUA_TFUNCTION, LUA_TLIGHTUSERDATA, LUA_TNIL, LUA_TNONE, LUA_TNUMBER, LUA_TSTRING, LUA_TTABLE,
+        LUA_TUSERDATA, LUA_YIELD,
     };
+    use std::ffi::{c_char, c_int, c_void};
+
+    use super::alloc;
+
+    /// # Safety
+    /// As `lua_createtable`.
+    pub unsafe fn lua_createtable(l: *mut lua_State, narr: c_int, nrec: c_int) {
+        alloc::create_table(l, narr, nrec)
+    }
+    /// # Safety
+    /// As `lua_newuserdata`.
+    pub unsafe fn lua_newuserdata(l: *mut lua_State, size: usize) -> *mut c_void {
+        alloc::new_userdata(l, size)
+    }
+    /// # Safety
+    /// As `lua_newthread`.
+    pub unsafe fn lua_newthread(l: *mut lua_State) -> *mut lua_State {
+        alloc::new_thread(l)
+    }
+    /// # Safety
+    /// As `lua_pushcclosure`.
+    pub unsafe fn lua_pushcclosure(l: *mut lua_State, f: lua_CFunction, n: c_int) {
+        alloc::push_closure(l, f, n)
+    }
+    /// # Safety
+    /// As `lua_pushcfunction`.
+    pub unsafe fn lua_pushcfunction(l: *mut lua_State, f: lua_CFunction) {
+        alloc::push_closure(l, f, 0)
+    }
+    /// # Safety
+    /// As `lua_pushlstring`.
+    pub unsafe fn lua_pushlstring(l: *mut lua_State, s: *const c_char, len: usize) {
+        alloc::push_lstring(l, s, len)
+    }
+    /// # Safety
+    /// As `lua_pushstring`.
+    pub unsafe fn lua_pushstring(l: *mut lua_State, s: *const c_char) {
+        alloc::push_string(l, s)
+    }
+    /// # Safety
+    /// As `lua_tolstring`.
+    pub unsafe fn lua_tolstring(l: *mut lua_State, idx: c_int, len: *mut usize) -> *const c_char {
+        alloc::to_lstring(l, idx, len)
+    }
+    /// # Safety
+    /// As `luaL_loadbuffer`.
+    #[allow(non_snake_case)]
+    pub unsafe fn luaL_loadbuffer(
+        l: *mut lua_State,
+        code: *const c_char,
+        len: usize,
+        name: *const c_char,
+    ) -> c_int {
+        alloc::load_buffer(l, code, len, name)
+    }
+    /// # Safety
+    /// As `luaL_loadfile`.
+    #[allow(non_snake_case)]
+    pub unsafe fn luaL_loadfile(l: *mut lua_State, path: *const c_char) -> c_int {
+        alloc::load_file(l, path)
+    }
+    /// # Safety
+    /// As `lua_tostring`.
+    pub unsafe fn lua_tostring(l: *mut lua_State, idx: c_int) -> *const c_char {
+        alloc::to_lstring(l, idx, std::ptr::null_mut())
+    }
 }
 
 /// The raising calls, for this file only.
@@ -75,7 +143,17 @@ static PROPAGATED_KEY: u8 = 0;
 /// # Safety
 /// `l` must be the running Lua state that called the C function.
 pub unsafe fn guard(l: *mut lua_State, body: unsafe fn(*mut lua_State) -> LuaRet) -> c_int {
-    let msg = match catch_unwind(AssertUnwindSafe(|| body(l))) {
+    lua_alloc::enter();
+    let result = catch_unwind(AssertUnwindSafe(|| body(l)));
+    if lua_alloc::leave(l) {
+        // A finalizer failed while the body created objects: its error is
+        // on top, and wins over the body's results (`yield_wait` dropped
+        // the wait of a body that would yield).
+        drop(result);
+        // SAFETY: as the raise at the end.
+        raising::lua_error(l);
+    }
+    let msg = match result {
         // SAFETY: the body's frame is gone; lua_yield may raise (no frame
         // of ours with a destructor is live), and `yield_wait` checked.
         Ok(Ok(YIELD)) => return raising::lua_yield(l, 1),
@@ -199,6 +277,7 @@ static TOSTRING_KEY: u8 = 0;
 /// # Safety
 /// `l` must be a main state, not running.
 pub unsafe fn install_protected_ops(l: *mut lua_State) -> Result<(), String> {
+    lua_alloc::install(l)?;
     if ffi::luaL_loadbuffer(
         l,
         PROTECTED_OPS.as_ptr().cast(),

@@ -78,7 +78,13 @@ impl Vm {
     pub fn new() -> Result<Vm, String> {
         // SAFETY: unsafe_new only lifts mlua's ban on C modules and `ffi`,
         // which Lua libraries written for OpenResty load.
-        let lua = unsafe { Lua::unsafe_new_with(StdLib::ALL, LuaOptions::new()) };
+        let created = unsafe { Lua::unsafe_new_with(StdLib::ALL, LuaOptions::new()) };
+        // The handle mlua returns runs a full collection when dropped,
+        // outside any protected call: a Lua `__gc` that fails there would
+        // abort the worker at exit. A clone skips that collection, and
+        // `lua_close` (when the last handle goes) runs finalizers protected.
+        let lua = created.clone();
+        drop(created);
         let main = lua.current_thread().state();
         let vm = Vm {
             _lua: lua,

@@ -75,6 +75,13 @@ pub static YIELD_MARK: u8 = 0;
 /// # Safety
 /// `l` must be the running coroutine that called the C function.
 pub unsafe fn yield_wait(l: *mut lua_State) -> LuaRet {
+    if crate::lua::alloc::pending() {
+        // The guard raises a finalizer's error instead of yielding.
+        if let Some(t) = super::ctx::current().and_then(|c| c.running_thread()) {
+            t.wait = None;
+        }
+        return Ok(0);
+    }
     if !lua::can_yield(l) {
         if let Some(t) = super::ctx::current().and_then(|c| c.running_thread()) {
             t.wait = None;
@@ -276,6 +283,8 @@ fn settle(ctx: &mut RequestCtx, idx: usize, status: Resumed) {
             }
         }
         Resumed::Failed(msg) => {
+            // A dead thread waits on nothing.
+            t.wait = None;
             let entry = t.is_entry;
             log_thread_error(ctx, co, &msg, entry);
             let t = &mut ctx.threads[idx];

@@ -1,9 +1,9 @@
 //! The assertions of a block, with Test::Nginx::Socket's semantics.
 
-use crate::eval::Value;
 use crate::http::Response;
-use crate::regex::Regex;
+use crate::pattern::Regex;
 use crate::report::{clip, escape, mismatch, quote, Failure};
+use crate::value::Value;
 
 /// Evaluated expectation sections of a block (after eval, filters and
 /// environment expansion).
@@ -86,7 +86,9 @@ fn indexed(v: &Value, at: &At, check: &str) -> Result<Value, Failure> {
     }
 }
 
-/// A plain string is a pattern compiled with `flags`; a qr// keeps its own.
+/// As Test::Nginx's `qr/$expected/flags`: a plain string is a pattern
+/// compiled with `flags`; a qr// keeps its own (Perl interpolates it as
+/// `(?^flags:...)`).
 pub fn to_regex(v: &Value, flags: &str) -> Result<Regex, String> {
     match v {
         Value::Regex(p) => Regex::new(&p.src, &p.flags),
@@ -127,8 +129,9 @@ fn with_port(v: Value, port: u16) -> Value {
 fn like(v: &Value, hay: &[u8], flags: &str, check: String, negate: bool, out: &mut Vec<Failure>) {
     match to_regex(v, flags) {
         Err(e) => out.push(Failure::new(check, e)),
-        Ok(re) => {
-            if re.is_match(hay) == negate {
+        Ok(re) => match re.is_match(hay) {
+            Err(e) => out.push(Failure::new(check, e)),
+            Ok(hit) if hit == negate => {
                 out.push(Failure::new(
                     check,
                     format!(
@@ -143,7 +146,8 @@ fn like(v: &Value, hay: &[u8], flags: &str, check: String, negate: bool, out: &m
                     ),
                 ));
             }
-        }
+            Ok(_) => {}
+        },
     }
 }
 
@@ -174,7 +178,7 @@ fn apply_body_filters(f: &Value, at: &At, body: Vec<u8>) -> Result<Vec<u8>, Stri
             _ => return Err("response_body_filters has no filters for this request".into()),
         },
         Value::Array(items) => items.iter().map(Value::to_string_lossy).collect(),
-        Value::Code(_) => return Err("response_body_filters with Perl subs are not supported".into()),
+        Value::Code => return Err("response_body_filters with Perl subs are not supported".into()),
         v => v
             .to_string_lossy()
             .split_whitespace()
@@ -392,13 +396,13 @@ enum Pat {
 }
 
 impl Pat {
-    fn find(&self, line: &[u8]) -> Option<(usize, usize)> {
+    fn find(&self, line: &[u8]) -> Result<Option<(usize, usize)>, String> {
         match self {
-            Pat::Sub(s) if s.is_empty() => Some((0, 0)),
-            Pat::Sub(s) => line
+            Pat::Sub(s) if s.is_empty() => Ok(Some((0, 0))),
+            Pat::Sub(s) => Ok(line
                 .windows(s.len())
                 .position(|w| w == &s[..])
-                .map(|p| (p, p + s.len())),
+                .map(|p| (p, p + s.len()))),
             Pat::Re(r) => r.find(line),
         }
     }
@@ -446,8 +450,21 @@ fn log_patterns(v: &Value, lines: &[&[u8]], should: bool, check: &str, log: &str
             return;
         }
     };
-    for p in &pats {
-        let hit = lines.iter().find(|l| p.find(l).is_some());
+    'pats: for p in &pats {
+        let mut hit = None;
+        for l in lines {
+            match p.find(l) {
+                Ok(None) => {}
+                Ok(Some(_)) => {
+                    hit = Some(l);
+                    break;
+                }
+                Err(e) => {
+                    out.push(Failure::new(check, e));
+                    continue 'pats;
+                }
+            }
+        }
         match (should, hit) {
             (true, None) => out.push(Failure::new(
                 check,
@@ -492,7 +509,7 @@ pub fn check_error_log(e: &Expect, lines: &[&[u8]], rep: usize, shutdown: bool) 
     }
     let assertion = Regex::new(br"\bAssertion .*? failed\b", "").expect("static regex");
     for l in lines {
-        if assertion.is_match(l) {
+        if assertion.is_match(l).unwrap_or(false) {
             out.push(Failure::new(
                 if shutdown {
                     "assertion (shutdown)".to_string()
@@ -535,7 +552,14 @@ fn grep_log(e: &Expect, g: &Value, lines: &[&[u8]], rep: usize, out: &mut Vec<Fa
     };
     let mut got = Vec::new();
     for l in lines {
-        if let Some((a, b)) = pat.find(l) {
+        let found = match pat.find(l) {
+            Ok(f) => f,
+            Err(err) => {
+                out.push(Failure::new(check, err));
+                return;
+            }
+        };
+        if let Some((a, b)) = found {
             let m = &l[a..b];
             if !m.contains(&b'\n') {
                 got.extend_from_slice(m);

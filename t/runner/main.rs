@@ -1,5 +1,8 @@
 //! Runs Test::Nginx-format `.t` files against the real nginx with our
-//! module loaded (Test::Nginx itself, being Perl, is not available here).
+//! module loaded.  Each file's Perl (the preamble, the blocks and their
+//! `eval` sections) is evaluated by real Perl with Test::Base
+//! (t/runner/blocks.pl, see perl.rs); this side starts nginx, sends the
+//! requests and checks, matching Perl patterns with PCRE2.
 //!
 //! Usage:
 //!   cargo test --test t                        every t/*.t, sorted
@@ -36,22 +39,27 @@
 //! time, in file order.  The last line of output is "N passed, M failed"
 //! (plus ", K skipped"); the exit status is non-zero on any failure.
 
+mod backends;
 mod block;
 mod check;
-mod eval;
+mod conf;
 mod http;
 mod mock;
 mod nginx;
-mod parse;
-mod regex;
+mod pattern;
+mod perl;
 mod report;
+mod requests;
+mod sections;
+mod skip;
+mod user_files;
 mod valgrind;
+mod value;
 
-use eval::{Interp, Value};
 use nginx::ServRoot;
-use parse::{Block, Preamble};
+use perl::{Block, Preamble};
 use report::Failure;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -90,7 +98,9 @@ struct Runner {
 struct FileCtx {
     display: String,
     preamble: Preamble,
-    interp: Interp,
+    /// %ENV after the file's Perl ran: nginx's environment and the values
+    /// of `$TEST_NGINX_*`.
+    env: BTreeMap<String, String>,
     port: u16,
 }
 
@@ -287,14 +297,6 @@ fn flush() {
 impl Runner {
     fn run_file(&mut self, path: &Path, display: String) {
         let started = Instant::now();
-        let content = match fs::read(path) {
-            Ok(c) => c,
-            Err(e) => {
-                println!("not ok - {}: cannot read: {}", display, e);
-                self.failed += 1;
-                return;
-            }
-        };
         let ports = match nginx::free_ports(6) {
             Ok(p) => p,
             Err(e) => {
@@ -306,97 +308,43 @@ impl Runner {
         let port = env_nonempty("TEST_NGINX_SERVER_PORT")
             .and_then(|p| p.parse().ok())
             .unwrap_or(ports[0]);
-        let html = self.root.html().display().to_string();
-        let servroot = self.root.root.display().to_string();
-
-        let mut interp = Interp {
-            env: env::vars().collect(),
-            ..Interp::default()
-        };
-        interp
-            .env
-            .insert("TEST_NGINX_SERVER_PORT".into(), port.to_string());
-        interp.env.insert("TEST_NGINX_HTML_DIR".into(), html.clone());
-        interp
-            .env
-            .insert("TEST_NGINX_SERVER_ROOT".into(), servroot.clone());
-        for (i, p) in ports[1..].iter().enumerate() {
-            interp
-                .env
-                .insert(format!("TEST_NGINX_RAND_PORT_{}", i + 1), p.to_string());
-        }
-        let s = |x: &str| Value::str(x);
-        for (k, v) in [
-            ("html_dir", s(&html)),
-            ("server_root", s(&servroot)),
-            ("server_port", s(&port.to_string())),
-            ("server_port_for_client", s(&port.to_string())),
-            ("server_addr", s("127.0.0.1")),
-            ("repeat_each", s("1")),
-            ("workers", s("1")),
-        ] {
-            interp.funcs.insert(k.into(), v);
-        }
-        for (k, v) in [
-            ("HtmlDir", s(&html)),
-            ("ServRoot", s(&servroot)),
-            ("ServerRoot", s(&servroot)),
-            ("ServerPort", s(&port.to_string())),
-            ("ServerPortForClient", s(&port.to_string())),
-            ("ServerAddr", s("127.0.0.1")),
-            ("ServerName", s("localhost")),
-            ("NginxBinary", s(&self.binary.display().to_string())),
-            ("LogDir", s(&self.root.logs().display().to_string())),
-            ("ErrLogFile", s(&self.root.error_log().display().to_string())),
-            ("AccLogFile", s(&self.root.access_log().display().to_string())),
-        ] {
-            interp.vars.insert(k.into(), v);
-        }
-
-        let tf = match parse::parse_file(&content, interp) {
+        let (a, b, c) = self.version;
+        let env = self.file_env(port, &ports[1..]);
+        let tf = match perl::load(path, &env, &format!("{}.{}.{}", a, b, c), &self.binary) {
             Ok(t) => t,
             Err(e) => {
-                println!("not ok - {}: cannot parse: {}", display, e);
+                println!("not ok - {}: cannot evaluate its Perl: {}", display, e);
                 self.failed += 1;
                 return;
             }
         };
+        for l in tf.output.lines() {
+            println!("# perl: {}: {}", display, l);
+        }
         for w in &tf.warnings {
             println!("# WARNING: {}: {}", display, w);
         }
         let mut fc = FileCtx {
             display,
             preamble: tf.preamble,
-            interp: tf.interp,
+            env: tf.env,
             port,
         };
         if let Some(n) = self.repeat_override {
             fc.preamble.repeat_each = n.max(1);
         }
-        if let Some(reason) = &fc.preamble.skip_all {
+        if let Some(reason) = &tf.skip_all {
             println!("skip - {} # {}", fc.display, reason);
-            self.skipped += tf.blocks.len().max(1);
+            self.skipped += tf.total_blocks.max(1);
             return;
         }
-        let (run, skipped) = parse::select_blocks(&tf.blocks);
-        if tf.blocks.iter().any(|b| b.has("ONLY")) {
-            println!(
-                "# WARNING: {}: a block has --- ONLY; the other blocks are not run",
-                fc.display
-            );
-        }
-        // in file order: (block, skipped by --- SKIP)
-        let mut plan: Vec<(&Block, bool)> = run
-            .into_iter()
-            .map(|b| (b, false))
-            .chain(skipped.into_iter().map(|b| (b, true)))
-            .filter(|(b, _)| self.block_selected(b))
-            .collect();
-        plan.sort_by_key(|(b, _)| b.index);
-        let run: Vec<&Block> = plan.iter().filter(|(_, s)| !s).map(|(b, _)| *b).collect();
+        // blocks.pl chose them as Test::Base does (ONLY, LAST) and flagged
+        // the --- SKIP ones; they come in file order
+        let plan: Vec<&Block> = tf.blocks.iter().filter(|b| self.block_selected(b)).collect();
+        let run = plan.iter().filter(|b| !b.skip).count();
         let mut prev_config: Option<Vec<u8>> = None;
-        for &(b, skip) in &plan {
-            if skip {
+        for &b in &plan {
+            if b.skip {
                 println!("skip - {} {} # SKIP", fc.display, b.title());
                 self.skipped += 1;
                 continue;
@@ -419,41 +367,7 @@ impl Runner {
                 }
                 Outcome::Fail(failures, notes, log_end) => {
                     self.failed += 1;
-                    let log = fs::read(self.root.error_log()).unwrap_or_default();
-                    let before_stop = &log[..log_end.map(|e| e as usize).unwrap_or(log.len()).min(log.len())];
-                    let mut notes = notes;
-                    if let Ok(se) = fs::read(self.root.stderr_log()) {
-                        let se = String::from_utf8_lossy(&se).trim().to_string();
-                        if !se.is_empty() && !failures.iter().any(|f| f.detail.contains(&se)) {
-                            notes.push(format!("nginx stderr:\n{}", report::tail(se.as_bytes(), 20)));
-                        }
-                    }
-                    let stem = Path::new(&fc.display)
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default();
-                    let saved = self
-                        .root
-                        .failed_dir()
-                        .join(format!("{}.{}.error.log", stem, b.index));
-                    if !log.is_empty()
-                        && fs::create_dir_all(self.root.failed_dir()).is_ok()
-                        && fs::write(&saved, &log).is_ok()
-                    {
-                        notes.push(format!("full error.log: {}", saved.display()));
-                    }
-                    notes.push(format!("took {} ms", ms));
-                    report::print_failure(
-                        &fc.display,
-                        b.line,
-                        b.title(),
-                        &failures,
-                        &notes,
-                        Some((
-                            "error.log before nginx was stopped (last 40 lines above debug level)".into(),
-                            report::log_tail(before_stop, 40),
-                        )),
-                    );
+                    self.report_failure(&fc, b, &failures, notes, log_end, ms);
                 }
             }
             flush();
@@ -461,10 +375,76 @@ impl Runner {
         println!(
             "# {}: {} block(s) in {:.2}s",
             fc.display,
-            run.len(),
+            run,
             started.elapsed().as_secs_f64()
         );
         flush();
+    }
+
+    /// The environment a file's Perl starts with: ours, and the
+    /// `TEST_NGINX_*` values Test::Nginx provides.
+    fn file_env(&self, port: u16, rand_ports: &[u16]) -> BTreeMap<String, String> {
+        let mut env: BTreeMap<String, String> = env::vars().collect();
+        env.insert("TEST_NGINX_SERVER_PORT".into(), port.to_string());
+        env.insert(
+            "TEST_NGINX_HTML_DIR".into(),
+            self.root.html().display().to_string(),
+        );
+        env.insert(
+            "TEST_NGINX_SERVER_ROOT".into(),
+            self.root.root.display().to_string(),
+        );
+        for (i, p) in rand_ports.iter().enumerate() {
+            env.insert(format!("TEST_NGINX_RAND_PORT_{}", i + 1), p.to_string());
+        }
+        env
+    }
+
+    /// A failed block's report: the failures, notes, nginx's stderr and
+    /// the end of error.log (all of it is kept in the failed/ directory).
+    fn report_failure(
+        &self,
+        fc: &FileCtx,
+        b: &Block,
+        failures: &[Failure],
+        mut notes: Vec<String>,
+        log_end: Option<u64>,
+        ms: u128,
+    ) {
+        let log = fs::read(self.root.error_log()).unwrap_or_default();
+        let before_stop = &log[..log_end.map(|e| e as usize).unwrap_or(log.len()).min(log.len())];
+        if let Ok(se) = fs::read(self.root.stderr_log()) {
+            let se = String::from_utf8_lossy(&se).trim().to_string();
+            if !se.is_empty() && !failures.iter().any(|f| f.detail.contains(&se)) {
+                notes.push(format!("nginx stderr:\n{}", report::tail(se.as_bytes(), 20)));
+            }
+        }
+        let stem = Path::new(&fc.display)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let saved = self
+            .root
+            .failed_dir()
+            .join(format!("{}.{}.error.log", stem, b.index));
+        if !log.is_empty()
+            && fs::create_dir_all(self.root.failed_dir()).is_ok()
+            && fs::write(&saved, &log).is_ok()
+        {
+            notes.push(format!("full error.log: {}", saved.display()));
+        }
+        notes.push(format!("took {} ms", ms));
+        report::print_failure(
+            &fc.display,
+            b.line,
+            b.title(),
+            failures,
+            &notes,
+            Some((
+                "error.log before nginx was stopped (last 40 lines above debug level)".into(),
+                report::log_tail(before_stop, 40),
+            )),
+        );
     }
 
     fn block_selected(&self, b: &Block) -> bool {

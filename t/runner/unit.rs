@@ -1,299 +1,367 @@
-//! Unit tests of the test runner's parsing layers (the regex engine has its
-//! own tests in regex.rs, compiled in here too).
+//! Unit tests of the test runner: the Perl side (t/runner/blocks.pl, run
+//! for real on small .t files), the value decoding, PCRE2 matching with
+//! Perl's flags, section conventions, HTTP and valgrind parsing.
 #![allow(dead_code)]
 
-#[path = "eval.rs"]
-mod eval;
 #[path = "http.rs"]
 mod http;
-#[path = "parse.rs"]
-mod parse;
-#[path = "regex.rs"]
-mod regex;
+#[path = "pattern.rs"]
+mod pattern;
+#[path = "perl.rs"]
+mod perl;
+#[path = "report.rs"]
+mod report;
+#[path = "sections.rs"]
+mod sections;
+#[path = "user_files.rs"]
+mod user_files;
 #[path = "valgrind.rs"]
 mod valgrind;
+#[path = "value.rs"]
+mod value;
 
-use eval::{Interp, Pattern, Value};
-use parse::{split_blocks, SectionSrc};
+use pattern::Regex;
+use std::collections::BTreeMap;
+use value::{Pattern, Value};
 
 fn s(x: &str) -> Value {
     Value::str(x)
 }
 
-fn interp() -> Interp {
-    let mut i = Interp::default();
-    i.env.insert("TEST_NGINX_SERVER_PORT".into(), "1984".into());
-    i.env.insert("HOME".into(), "/root".into());
-    i.vars.insert("HtmlDir".into(), s("/srv/html"));
-    i.funcs.insert("html_dir".into(), s("/srv/html"));
-    i
+fn qr(src: &str, flags: &str) -> Value {
+    Value::Regex(Pattern {
+        src: src.as_bytes().to_vec(),
+        flags: flags.into(),
+    })
 }
 
-fn ev(code: &str) -> Value {
-    interp().eval(code.as_bytes()).unwrap().first()
+/// Runs blocks.pl on `src` (written to a temporary .t file) with a small
+/// environment.
+fn load(name: &str, src: &str, env: &[(&str, &str)]) -> Result<perl::TestFile, String> {
+    let dir = std::env::temp_dir().join(format!("runner-unit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("{}.t", name));
+    std::fs::write(&file, src).unwrap();
+    let mut e: BTreeMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    e.insert("PATH".into(), std::env::var("PATH").unwrap_or_default());
+    e.insert("TEST_NGINX_SERVER_PORT".into(), "1984".into());
+    e.insert("TEST_NGINX_SERVER_ROOT".into(), "/srv/root".into());
+    let r = perl::load(&file, &e, "1.22.1", std::path::Path::new("/usr/sbin/nginx"));
+    let _ = std::fs::remove_file(&file);
+    r
 }
 
-fn text(b: &parse::Block, name: &str) -> String {
-    match &b.section(name).unwrap().src {
-        SectionSrc::Text(t) => String::from_utf8_lossy(t).into_owned(),
-        SectionSrc::Expr(_) => panic!("not text"),
-    }
+fn section<'a>(b: &'a perl::Block, name: &str) -> &'a Value {
+    b.section(name)
+        .unwrap_or_else(|| panic!("block {} has no --- {}: {:?}", b.name, name, b.sections))
 }
 
-fn value(b: &parse::Block, name: &str) -> Value {
-    parse::section_value(b.section(name).unwrap(), &mut interp()).unwrap()
-}
+/// A preamble in ordinary Perl, none of which the old Perl subset of the
+/// runner could evaluate: a sub, map, sprintf, heredocs, a hash, `||=` on
+/// %ENV, blocks() in plan, and strict.
+const ORDINARY: &str = r#"use Test::Nginx::Socket::Lua;
+use strict;
+use warnings;
 
-const FILE: &str = r#"use Test::Nginx::Socket::Lua;
-
-# a comment with run_tests() in it
 repeat_each(3);
-plan tests => repeat_each() * (blocks() * 3 + 2);
-log_level("warn");
-no_long_string();
-no_root_location();
-master_off();
+plan tests => repeat_each() * (blocks() * 2 + 1);
+our $Count = blocks();
+
+$ENV{TEST_NGINX_UNIT_UNSET} ||= 'from-preamble';
+$ENV{TEST_NGINX_UNIT_SET} ||= 'not-used';
+log_level('warn');
 workers(2);
-$ENV{TEST_NGINX_FOO} ||= 'foo-default';
-$ENV{TEST_NGINX_SERVER_PORT} ||= 1;
-our $HttpConfig = qq{
-    lua_package_path "$::HtmlDir/?.lua;;";
-};
+master_off();
+no_root_location();
+env_to_nginx('FOO', 'BAR=1');
+config_preamble("set \$x 1;");
+server_name('example.test');
+timeout(7);
+
+sub upstream_block {
+    my ($name, @ports) = @_;
+    return "upstream $name {\n"
+        . join('', map { sprintf("    server 127.0.0.1:%05d;\n", $_) } @ports)
+        . "}\n";
+}
+
+our $Upstreams = upstream_block('back', 80, 8080);
+our $Doc = <<"_EOC_";
+root $ENV{TEST_NGINX_UNIT_UNSET};
+port @{[ server_port() ]};
+_EOC_
+our $Raw = <<'_EOC_';
+no $interpolation here
+_EOC_
+my @fruits = qw(apple banana);
+our %Len = map { $_ => length } @fruits;
+
 add_block_preprocessor(sub {
     my $block = shift;
-    if (!defined $block->request) {
-        $block->set_value("request", "GET /t");
-    }
+    $block->set_value('request', 'GET /default') unless defined $block->request;
+    $block->set_value('undef_section', undef);
 });
+
 run_tests();
 
 __DATA__
 
-=== TEST 1: first
-description text
---- config
-    location /t {
-        echo hi;
-    }
---- request
-GET /t
---- response_body
-hi
-
---- error_code: 200
---- no_error_log
-[error]
+=== TEST 1: values from the preamble
+--- http_config eval: $::Upstreams
+--- config eval
+"location /doc { return 200 '$::Doc$::Raw'; }"
+--- response_body eval
+[main::upstream_block('x', 1), $::Len{banana}, $::Count]
+--- error_log eval
+[qr/a.b$/ms, "plain", qr/ x y /xi]
+--- more_headers eval: +{ 'X-A' => [1, 2] }
+--- raw_request eval: $ENV{TEST_NGINX_UNIT_SET}
 
 
 
-=== TEST 2: second
---- http_config eval: $::HttpConfig
---- response_body_like chomp
-^a.*b$
---- ONLY
+=== TEST 2: a failing eval
+--- request eval
+"GET /" . no_such_function()
+--- response_body: x
+
+
+
+=== TEST 3: skipped
 --- SKIP
+--- request: GET /s
+
+
+
+=== TEST 4: trim, -trim, chomp, skip_eval
+--- response_body
+
+
+  kept  
+ 
+
+--- error_log -trim
+raw
+
+--- no_error_log chomp
+one
+--- skip_eval: 1: 1 + 1 == 2
+
+
+
+=== TEST 5: last
+--- LAST
+--- request: GET /last
+
+
+
+=== TEST 6: after LAST
+--- request: GET /never
 "#;
 
 #[test]
-fn block_splitting() {
-    let data = FILE.split("__DATA__\n").nth(1).unwrap();
-    let blocks = split_blocks(data.as_bytes(), 10);
-    assert_eq!(blocks.len(), 2);
-    let b = &blocks[0];
-    assert_eq!(b.name, "TEST 1: first");
-    assert_eq!(b.index, 1);
-    assert_eq!(b.line, 11);
-    let names: Vec<&str> = b.sections.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(
-        names,
-        ["config", "request", "response_body", "error_code", "no_error_log"]
-    );
-    assert_eq!(text(b, "request"), "GET /t\n");
-    assert_eq!(text(b, "error_code"), "200");
-    assert_eq!(text(b, "response_body"), "hi\n\n");
-    assert_eq!(value(b, "response_body"), s("hi\n"));
-    assert_eq!(
-        value(b, "config"),
-        s("    location /t {\n        echo hi;\n    }\n")
-    );
-    let b2 = &blocks[1];
-    assert!(b2.has("ONLY") && b2.has("SKIP"));
-    assert_eq!(b2.section("http_config").unwrap().filters, ["eval"]);
-    assert_eq!(text(b2, "http_config"), "$::HttpConfig");
-    let (run, skipped) = parse::select_blocks(&blocks);
-    assert_eq!(run.len(), 1);
-    assert_eq!(run[0].index, 2);
-    assert!(skipped.is_empty());
-}
-
-#[test]
-fn select_skip_and_last() {
-    let data = "=== A\n--- SKIP\n=== B\n--- LAST\n=== C\n";
-    let blocks = split_blocks(data.as_bytes(), 1);
-    let (run, skipped) = parse::select_blocks(&blocks);
-    assert_eq!(run.iter().map(|b| b.name.as_str()).collect::<Vec<_>>(), ["B"]);
-    assert_eq!(skipped.len(), 1);
-}
-
-#[test]
-fn section_filters() {
-    let data = "=== T\n--- a chomp\nx\n--- b chop\nxyz\n--- c\n\n\n  lead\ntrail\n  \n\n--- d eval chomp\n\"q\\n\\n\"\n--- e -trim\nraw\n\n\n--- f eval\n\"a\" . \"b\"\n--- g: one line  \n--- h eval: [1, 2]\n";
-    let blocks = split_blocks(data.as_bytes(), 1);
-    let b = &blocks[0];
-    assert_eq!(value(b, "a"), s("x"));
-    assert_eq!(value(b, "b"), s("xyz"));
-    assert_eq!(value(b, "c"), s("  lead\ntrail\n"));
-    assert_eq!(value(b, "d"), s("q\n"));
-    assert_eq!(value(b, "e"), s("raw\n\n\n"));
-    assert_eq!(value(b, "f"), s("ab"));
-    assert_eq!(value(b, "g"), s("one line"));
-    assert_eq!(value(b, "h"), Value::Array(vec![s("1"), s("2")]));
-}
-
-#[test]
-fn norm_and_trim() {
-    assert_eq!(parse::norm_filter(b"a\r\nb\rc"), b"a\nb\nc");
-    assert_eq!(parse::trim_filter(b"\n \n\tx\n\n  \n"), b"\tx\n");
-    assert_eq!(parse::trim_filter(b"x"), b"x");
-    assert_eq!(parse::trim_filter(b""), b"");
-}
-
-#[test]
-fn eval_strings() {
-    assert_eq!(
-        ev(r#""a\tb\n\x41\x{263A}\0\101\$x\@y\"""#),
-        Value::Str(b"a\tb\nA\xe2\x98\xba\0A$x@y\"".to_vec())
-    );
-    assert_eq!(ev(r"'a\nb\'c\\d'"), s("a\\nb'c\\d"));
-    assert_eq!(ev(r#"q{a {b} c}"#), s("a {b} c"));
-    assert_eq!(ev(r#"qq/x$::HtmlDir/"#), s("x/srv/html"));
-    assert_eq!(
-        ev(r#""${HtmlDir}/a $ENV{TEST_NGINX_SERVER_PORT} $ENV{'HOME'}""#),
-        s("/srv/html/a 1984 /root")
-    );
-    assert_eq!(
-        ev(r#""port $TEST_NGINX_SERVER_PORT""#),
-        s("port $TEST_NGINX_SERVER_PORT")
-    );
-    assert_eq!(ev(r#""@{[ 'x' x 3 ]}!""#), s("xxx!"));
-    assert_eq!(ev("\"a\nb\""), s("a\nb"));
-    assert!(interp().eval(br#""$undefined_thing""#).is_err());
-}
-
-#[test]
-fn eval_operators() {
-    assert_eq!(ev(r#""a" . "b" . 'c'"#), s("abc"));
-    assert_eq!(ev(r#""ab" x 3"#), s("ababab"));
-    assert_eq!(ev(r#""-" x 2 . "+""#), s("--+"));
-    assert_eq!(ev(r#""a"x3"#), s("aaa"));
-    assert_eq!(ev("1024 * 2 + 1"), s("2049"));
-    assert_eq!(ev("(1 + 2) * 3"), s("9"));
-    assert_eq!(ev("0.5 + 0.25"), s("0.75"));
-    assert_eq!(ev(r#"join(",", "a", "b")"#), s("a,b"));
-    assert_eq!(ev(r#"join "", ("ab") x 2"#), s("abab"));
-    assert_eq!(ev(r#"length("abc")"#), s("3"));
-    assert_eq!(ev(r#"$ENV{NOPE} || "dflt""#), s("dflt"));
-    assert_eq!(ev(r#"defined $ENV{HOME} ? "y" : "n""#), s("y"));
-    assert_eq!(ev(r#"$^O eq 'linux'"#), s("1"));
-    assert_eq!(ev("my $x = 'v'; \"[$x]\""), s("[v]"));
-    assert_eq!(ev("chr(65) . uc 'b'"), s("AB"));
-    assert_eq!(ev(r#"sprintf("%03d-%s", 7, "x")"#), s("007-x"));
-    assert_eq!(ev("html_dir() . '/x'"), s("/srv/html/x"));
-}
-
-#[test]
-fn eval_heredoc() {
-    let v = ev("my $c = <<_EOC_;\nline $::HtmlDir\n_EOC_\n$c . 'end'");
-    assert_eq!(v, s("line /srv/html\nend"));
-    let v = ev("<<'EOF' . 'x'\nno $interp\nEOF\n");
-    assert_eq!(v, s("no $interp\nx"));
-    let v = ev("<<~EOT\n    a\n      b\n    EOT\n");
-    assert_eq!(v, s("a\n  b\n"));
-}
-
-#[test]
-fn eval_qr_and_arrays() {
-    let p = |src: &str, flags: &str| {
-        Value::Regex(Pattern {
-            src: src.as_bytes().to_vec(),
-            flags: flags.into(),
-        })
-    };
-    assert_eq!(ev(r"qr/a\d+$/"), p(r"a\d+$", ""));
-    assert_eq!(ev(r"qr{x/y}ms"), p("x/y", "ms"));
-    assert_eq!(ev(r"qr/$::HtmlDir|$|z/i"), p("/srv/html|$|z", "i"));
-    assert_eq!(ev(r"qr!a!"), p("a", ""));
-    assert_eq!(
-        ev(r#"["a", qr/b/, ["c", {value => "d", delay_before => 0.5}],]"#),
-        Value::Array(vec![
-            s("a"),
-            p("b", ""),
-            Value::Array(vec![
-                s("c"),
-                Value::Hash(vec![("value".into(), s("d")), ("delay_before".into(), s("0.5"))])
-            ]),
-        ])
-    );
-    assert_eq!(
-        ev(r#"[("x") x 2, qw(a b)]"#),
-        Value::Array(vec![s("x"), s("x"), s("a"), s("b")])
-    );
-    assert_eq!(ev("['a'] -> [0]"), s("a"));
-}
-
-#[test]
-fn eval_errors_are_reported() {
-    let mut i = interp();
-    for bad in [
-        "uri_escape('x')",
-        "foo->bar",
-        "\"unterminated",
-        "for (1) {}",
-        "\\&CORE::uc",
-    ] {
-        assert!(i.eval(bad.as_bytes()).is_err(), "{} should fail", bad);
-    }
-}
-
-#[test]
-fn preamble_directives() {
-    let f = parse::parse_file(FILE.as_bytes(), interp()).unwrap();
+fn perl_preamble_settings_and_env() {
+    let f = load("ordinary", ORDINARY, &[("TEST_NGINX_UNIT_SET", "from-env")]).unwrap();
     let p = &f.preamble;
     assert_eq!(p.repeat_each, 3);
     assert_eq!(p.log_level, "warn");
-    assert!(p.no_long_string && p.no_root_location && !p.master);
     assert_eq!(p.workers, 2);
-    assert_eq!(f.interp.env["TEST_NGINX_FOO"], "foo-default");
-    assert_eq!(f.interp.env["TEST_NGINX_SERVER_PORT"], "1984");
-    assert_eq!(
-        f.interp.vars["HttpConfig"],
-        s("\n    lua_package_path \"/srv/html/?.lua;;\";\n")
-    );
-    assert_eq!(p.defaults.len(), 1);
-    assert_eq!(p.defaults[0].name, "request");
-    assert_eq!(p.defaults[0].unless_defined, ["request"]);
+    assert!(!p.master && p.no_root_location && !p.no_long_string);
+    assert_eq!(p.env_to_nginx, ["FOO", "BAR=1"]);
+    assert_eq!(p.config_preamble, "set $x 1;");
+    assert_eq!(p.server_name.as_deref(), Some("example.test"));
+    assert_eq!(p.timeout, Some(7.0));
+    assert_eq!(f.skip_all, None);
+    assert_eq!(f.env["TEST_NGINX_UNIT_UNSET"], "from-preamble");
+    assert_eq!(f.env["TEST_NGINX_UNIT_SET"], "from-env");
     assert!(f.warnings.is_empty(), "{:?}", f.warnings);
-    let mut i = f.interp.clone();
-    let b2 = &f.blocks[1];
-    assert_eq!(
-        parse::section_value(b2.section("http_config").unwrap(), &mut i).unwrap(),
-        s("\n    lua_package_path \"/srv/html/?.lua;;\";\n")
-    );
-    assert_eq!(i.eval_tokens(&p.defaults[0].expr).unwrap(), s("GET /t"));
+    assert!(f.output.is_empty(), "{}", f.output);
 }
 
 #[test]
-fn preamble_tolerates_unknown_statements() {
-    let src = b"use strict;\nsub foo { 1 }\nsome_unknown_call(1);\nfor my $x (1..2) { }\nrepeat_each(2);\nplan skip_all => 'no redis';\n__DATA__\n=== T\n";
-    let f = parse::parse_file(src, interp()).unwrap();
-    assert_eq!(f.preamble.repeat_each, 2);
-    assert_eq!(f.preamble.skip_all.as_deref(), Some("no redis"));
-    assert_eq!(f.warnings.len(), 2, "{:?}", f.warnings);
+fn perl_blocks_chosen_as_test_base_does() {
+    let f = load("choice", ORDINARY, &[]).unwrap();
+    assert_eq!(f.total_blocks, 6);
+    let got: Vec<(usize, bool)> = f.blocks.iter().map(|b| (b.index, b.skip)).collect();
+    // SKIP reported, nothing after LAST
+    assert_eq!(got, [(1, false), (2, false), (3, true), (4, false), (5, false)]);
+    assert_eq!(f.blocks[0].name, "TEST 1: values from the preamble");
+    let line = ORDINARY
+        .lines()
+        .position(|l| l.starts_with("=== TEST 4"))
+        .unwrap()
+        + 1;
+    assert_eq!(f.blocks[3].line, line);
+}
+
+#[test]
+fn perl_eval_sections_see_the_preamble() {
+    let f = load("evals", ORDINARY, &[("TEST_NGINX_UNIT_SET", "from-env")]).unwrap();
+    let b = &f.blocks[0];
+    assert_eq!(b.error, None);
+    assert_eq!(
+        section(b, "http_config"),
+        &s("upstream back {\n    server 127.0.0.1:00080;\n    server 127.0.0.1:08080;\n}\n")
+    );
+    assert_eq!(
+        section(b, "config"),
+        &s("location /doc { return 200 'root from-preamble;\nport 1984;\nno $interpolation here\n'; }")
+    );
+    // a preamble sub called from an eval section; blocks() counted the
+    // blocks Test::Base runs (not the SKIP one, none after LAST)
+    assert_eq!(
+        section(b, "response_body"),
+        &Value::Array(vec![
+            s("upstream x {\n    server 127.0.0.1:00001;\n}\n"),
+            s("6"),
+            s("4")
+        ])
+    );
+    assert_eq!(
+        section(b, "error_log"),
+        &Value::Array(vec![qr("a.b$", "ms"), s("plain"), qr(" x y ", "ix")])
+    );
+    assert_eq!(
+        section(b, "more_headers"),
+        &Value::Hash(vec![("X-A".into(), Value::Array(vec![s("1"), s("2")]))])
+    );
+    assert_eq!(section(b, "raw_request"), &s("from-env"));
+    // set by the preprocessor; a section set to undef is absent
+    assert_eq!(section(b, "request"), &s("GET /default"));
+    assert!(!b.has("undef_section"));
+}
+
+#[test]
+fn perl_filters_and_skip_eval() {
+    let f = load("filters", ORDINARY, &[]).unwrap();
+    let b = &f.blocks[3];
+    assert_eq!(section(b, "response_body"), &s("  kept  \n"));
+    assert_eq!(section(b, "error_log"), &s("raw\n\n"));
+    assert_eq!(section(b, "no_error_log"), &s("one"));
+    assert_eq!(b.skip_eval, Some(true));
+    assert_eq!(f.blocks[4].skip_eval, None);
+}
+
+#[test]
+fn perl_eval_errors_fail_their_block() {
+    let f = load("errors", ORDINARY, &[]).unwrap();
+    let err = f.blocks[1].error.as_deref().unwrap();
     assert!(
-        f.warnings.iter().any(|w| w.contains("some_unknown_call")),
+        err.contains("--- request eval") && err.contains("no_such_function"),
+        "{}",
+        err
+    );
+    assert_eq!(f.blocks[0].error, None);
+}
+
+#[test]
+fn perl_skip_all_and_broken_preambles() {
+    let f = load(
+        "skip_all",
+        "use Test::Nginx::Socket;\nplan skip_all => 'no backend';\ndie 'not reached';\n__DATA__\n=== T\n--- request: GET /\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(f.skip_all.as_deref(), Some("no backend"));
+    assert!(f.blocks.is_empty());
+    assert_eq!(f.total_blocks, 1);
+
+    let e = load(
+        "broken",
+        "use Test::Nginx::Socket;\nnot_a_function(1);\n__DATA__\n",
+        &[],
+    )
+    .err()
+    .unwrap();
+    assert!(e.contains("not_a_function") && e.contains("line 2"), "{}", e);
+
+    let e = load("nodata", "use Test::Nginx::Socket;\n", &[]).err().unwrap();
+    assert!(e.contains("__DATA__"), "{}", e);
+}
+
+#[test]
+fn perl_only_block_and_output() {
+    let src = "use Test::Nginx::Socket;\nprint \"hello\\n\"; warn \"careful\\n\";\n__DATA__\n=== A\n--- request: GET /a\n=== B\n--- ONLY\n--- request: GET /b\n";
+    let f = load("only", src, &[]).unwrap();
+    assert_eq!(f.blocks.len(), 1);
+    assert_eq!(f.blocks[0].name, "B");
+    assert!(f.warnings.iter().any(|w| w.contains("ONLY")), "{:?}", f.warnings);
+    assert!(
+        f.warnings.iter().any(|w| w.contains("run_tests")),
         "{:?}",
         f.warnings
     );
+    // whatever the file prints stays out of the JSON
+    assert_eq!(f.output, "hello\ncareful");
+}
+
+#[test]
+fn value_decoding() {
+    let json = br#"{"env":{"K":"caf\u00e9"},"preamble":{},"warnings":[],"total_blocks":1,"skip_all":null,
+        "blocks":[{"index":1,"line":9,"name":"T","skip":false,"error":null,"skip_eval":null,"sections":[
+          {"name":"a","filters":"","value":"\u00ff\u0000x"},
+          {"name":"b","filters":"eval","value":[null,{"qr":"\u00e9+","flags":"i"},{"code":"CODE"},{"other":"SCALAR"}]}]}]}"#;
+    let f = perl::decode(json).unwrap();
+    assert_eq!(f.env["K"], "caf\u{fffd}");
+    let b = &f.blocks[0];
+    assert_eq!(b.section("a"), Some(&Value::Str(b"\xff\x00x".to_vec())));
+    assert_eq!(
+        b.section("b"),
+        Some(&Value::Array(vec![
+            Value::Undef,
+            Value::Regex(Pattern {
+                src: b"\xe9+".to_vec(),
+                flags: "i".into()
+            }),
+            Value::Code,
+            Value::Other("SCALAR".into()),
+        ]))
+    );
+    assert!(value::bytes_of("\u{263a}").is_err());
+    assert_eq!(qr("a.b", "ms").to_bytes(), b"(?^ms:a.b)");
+    assert_eq!(s("0.5s").to_num(), 0.5);
+    assert_eq!(s("x").to_num(), 0.0);
+}
+
+fn re(src: &str, flags: &str) -> Regex {
+    Regex::new(src.as_bytes(), flags).unwrap()
+}
+
+#[test]
+fn patterns_keep_perl_flags() {
+    assert!(!re("a.b", "").is_match(b"a\nb").unwrap());
+    assert!(re("a.b", "s").is_match(b"a\nb").unwrap());
+    assert!(!re("^b$", "").is_match(b"a\nb\nc").unwrap());
+    assert!(re("^b$", "m").is_match(b"a\nb\nc").unwrap());
+    assert!(re("ABC", "i").is_match(b"xabcx").unwrap());
+    assert!(!re("ABC", "").is_match(b"xabcx").unwrap());
+    assert!(re(" a b  # spaced out", "x").is_match(b"ab").unwrap());
+    // a qr// interpolated into another pattern keeps its flags
+    assert!(re("x(?^i:abc)", "").is_match(b"xABC").unwrap());
+    assert!(!re("X(?^i:abc)", "").is_match(b"xABC").unwrap());
+    // Perl's $ also matches before a final newline
+    assert!(re("b$", "").is_match(b"ab\n").unwrap());
+    assert!(re(r"\bAssertion .*? failed\b", "")
+        .is_match(b"x: Assertion `a' failed.")
+        .unwrap());
+    assert_eq!(re(r"\d+", "").find(b"ab123c").unwrap(), Some((2, 5)));
+    assert_eq!(re("z", "").find(b"abc").unwrap(), None);
+}
+
+#[test]
+fn patterns_match_bytes() {
+    let cafe = Regex::new(b"caf\xc3\xa9$", "").unwrap();
+    assert!(cafe.is_match("un café".as_bytes()).unwrap());
+    assert!(!cafe.is_match(b"un cafe").unwrap());
+    // quotemeta leaves a backslash before high bytes
+    assert!(Regex::new(b"a\\\xff", "").unwrap().is_match(b"xa\xff").unwrap());
+    assert!(Regex::new(b"[\x80-\xff]", "").unwrap().is_match(b"\x90").unwrap());
+    assert!(!Regex::new(b"[\x80-\xff]", "")
+        .unwrap()
+        .is_match(b"plain")
+        .unwrap());
+    assert!(Regex::new(b"(", "").is_err());
+    assert!(Regex::new(b"a", "e").is_err());
+    assert_eq!(re("a(b)", "").as_str(), "a(b)");
 }
 
 #[test]
@@ -304,26 +372,39 @@ fn env_expansion() {
         _ => None,
     };
     let mut missing = Vec::new();
-    let out = parse::expand_env(
+    let out = sections::expand_env(
         b"listen $TEST_NGINX_SERVER_PORT; ${TEST_NGINX_X}y $TEST_NGINX_XY $TEST_NGINX_NOPE $other",
         &lookup,
         &mut missing,
     );
     assert_eq!(out, b"listen 1984; xy $TEST_NGINX_XY $TEST_NGINX_NOPE $other");
     assert_eq!(missing, ["TEST_NGINX_XY", "TEST_NGINX_NOPE"]);
+    let v = sections::expand_value(
+        Value::Array(vec![s("$TEST_NGINX_X"), qr("a$TEST_NGINX_X", "i")]),
+        &lookup,
+        &mut missing,
+    );
+    assert_eq!(v, Value::Array(vec![s("x"), qr("ax", "i")]));
 }
 
 #[test]
 fn user_files_and_times() {
-    let f = parse::parse_user_files(b">>> a.txt\nhello\n>>> d/b.txt 199801171935.33\nx\ny\n");
+    let f = user_files::parse(b">>> a.txt\nhello\n>>> d/b.txt 199801171935.33\nx\ny\n");
     assert_eq!(f.len(), 2);
     assert_eq!(f[0], ("a.txt".to_string(), b"hello\n".to_vec(), None));
     assert_eq!(f[1].0, "d/b.txt");
     assert_eq!(f[1].1, b"x\ny\n");
     assert_eq!(f[1].2.as_deref(), Some("199801171935.33"));
-    assert_eq!(parse::parse_time("1.5"), Some(1.5));
-    assert_eq!(parse::parse_time("100ms"), Some(0.1));
-    assert_eq!(parse::parse_time("2s"), Some(2.0));
+    let t = user_files::touch_time("199801171935.33").unwrap();
+    assert_eq!(
+        t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(),
+        885065733
+    );
+    assert!(user_files::touch_time("1998").is_none());
+    assert_eq!(sections::parse_time("1.5"), Some(1.5));
+    assert_eq!(sections::parse_time("100ms"), Some(0.1));
+    assert_eq!(sections::parse_time("2s"), Some(2.0));
+    assert_eq!(sections::parse_time("soon"), None);
 }
 
 #[test]

@@ -66,9 +66,9 @@ x
 
 
 
-=== TEST 5: unsupported eval
+=== TEST 5: an eval that dies
 --- config
     location /t { return 200; }
 --- request eval
-use URI::Escape; "GET /t?" . uri_escape("a b")
+"GET /t?" . no_such_function("a b")
 --- response_body

@@ -1,0 +1,437 @@
+//! The Lua C-API calls that create objects, made safe to call from Rust.
+//!
+//! Every call that creates a Lua object (`lua_pushlstring`,
+//! `lua_createtable`, `lua_newuserdata`, `lua_pushcclosure`,
+//! `lua_newthread`, `lua_tolstring` on a number, and the loaders, which
+//! check the collector after their protected parse) lets LuaJIT's garbage
+//! collector take a step, and a step may run `__gc` finalizers
+//! written in Lua. LuaJIT re-raises a finalizer's error at that point. From
+//! a Rust frame the raise would reach `catch_unwind` and abort the worker.
+//!
+//! So, once Lua code could have set a finalizer of its own (it called
+//! `newproxy`, `debug.setmetatable` on a userdata, `ffi.gc` with a Lua
+//! function or `ffi.metatype` with a `__gc`: the wrappers installed with
+//! the creator note it), these calls run the creation in a small C
+//! function under `lua_pcall`. Before that the raw call is safe, and costs
+//! nothing more: the protected call costs some 600 instructions.
+//! A finalizer's error is kept (the first one per guarded call) and the
+//! creation is retried: the failing finalizer has left the GC's list, so
+//! the retry makes progress. The caller sees the object it asked for, and
+//! the guard raises the kept error once the body's frame is gone, which is
+//! where the C module's raise would have surfaced too. Outside any guard
+//! (a phase handler pushing arguments) nobody can receive the error, so it
+//! is logged.
+
+use std::cell::Cell;
+use std::ffi::{c_char, c_int, c_void};
+
+use mlua::ffi as raw;
+
+use super::lua_State;
+use crate::glue::log;
+
+/// What the protected creator makes; results are written back into it.
+enum Op {
+    String(*const c_char, usize),
+    Table(c_int, c_int),
+    Userdata(usize, *mut c_void),
+    Thread(*mut lua_State),
+    Closure(raw::lua_CFunction, c_int),
+    /// Converts the copy of a number passed as the argument.
+    ToString,
+    /// `luaL_loadbuffer(code, len, chunk name)`; the status is written back.
+    LoadBuffer(*const c_char, usize, *const c_char, c_int),
+    /// `luaL_loadfile(path)`; the status is written back.
+    LoadFile(*const c_char, c_int),
+}
+
+/// Registry key of the kept finalizer error.
+static PENDING_KEY: u8 = 0;
+
+/// Tries per creation before falling back to the raw call. Each failed try
+/// used up one finalizer (LuaJIT marks an object finalized before calling
+/// its `__gc`), so the loop ends when the queue does; the bound only stops
+/// finalizers that keep creating failing objects forever.
+const MAX_TRIES: u32 = 1 << 20;
+
+thread_local! {
+    /// Could a Lua finalizer exist in the worker's VM?
+    static ARMED: Cell<bool> = const { Cell::new(false) };
+    /// The creator's registry reference in the worker's VM (0: none).
+    static CREATOR_REF: Cell<c_int> = const { Cell::new(0) };
+    /// Depth of nested guarded bodies (finalizers may call the API).
+    static DEPTH: Cell<u32> = const { Cell::new(0) };
+    /// The guard depth whose body the kept error belongs to; 0: none.
+    static PENDING_AT: Cell<u32> = const { Cell::new(0) };
+}
+
+fn key(k: &'static u8) -> *mut c_void {
+    k as *const u8 as *mut c_void
+}
+
+/// The creator: argument 1 is the `Op`, the rest are closure upvalues.
+unsafe extern "C-unwind" fn create(l: *mut lua_State) -> isize {
+    // SAFETY: `run` passes a live `Op` as light userdata and the stack
+    // holds what the op consumes; nothing here can panic.
+    unsafe {
+        let op = raw::lua_touserdata(l, 1) as *mut Op;
+        match &mut *op {
+            Op::String(s, len) => {
+                raw::lua_pushlstring_(l, *s, *len);
+            }
+            Op::Table(a, h) => raw::lua_createtable(l, *a, *h),
+            Op::Userdata(size, out) => *out = raw::lua_newuserdata(l, *size),
+            Op::Thread(out) => *out = raw::lua_newthread(l),
+            Op::Closure(f, n) => raw::lua_pushcclosure(l, *f, *n),
+            Op::ToString => {
+                raw::lua_tolstring(l, 2, std::ptr::null_mut());
+                raw::lua_pushvalue(l, 2);
+            }
+            Op::LoadBuffer(code, len, name, status) => *status = raw::luaL_loadbuffer(l, *code, *len, *name),
+            Op::LoadFile(path, status) => *status = raw::luaL_loadfile(l, *path),
+        }
+    }
+    1
+}
+
+fn creator() -> raw::lua_CFunction {
+    // SAFETY: same ABI; the isize result fills rax whole (see lua_fns!).
+    unsafe {
+        std::mem::transmute::<unsafe extern "C-unwind" fn(*mut lua_State) -> isize, raw::lua_CFunction>(
+            create,
+        )
+    }
+}
+
+/// Wraps the ways Lua code sets finalizers so that the first use arms the
+/// protected creation. Called with the arming C function.
+const WRAPPERS: &[u8] = br#"
+local arm = ...
+local type, rawget, pcall, require = type, rawget, pcall, require
+local newproxy, setmetatable = newproxy, debug.setmetatable
+_G.newproxy = function(...)
+    arm()
+    local p = newproxy(...)
+    return p
+end
+debug.setmetatable = function(v, mt)
+    if type(v) == "userdata" then arm() end
+    local r = setmetatable(v, mt)
+    return r
+end
+local ok, ffi = pcall(require, "ffi")
+if ok then
+    local gc, metatype = ffi.gc, ffi.metatype
+    ffi.gc = function(cd, f)
+        if type(f) == "function" then arm() end
+        local r = gc(cd, f)
+        return r
+    end
+    ffi.metatype = function(ct, mt)
+        if type(mt) == "table" and rawget(mt, "__gc") ~= nil then arm() end
+        local r = metatype(ct, mt)
+        return r
+    end
+end
+"#;
+
+unsafe extern "C-unwind" fn arm(_l: *mut lua_State) -> isize {
+    ARMED.set(true);
+    0
+}
+
+/// Installs the creator and the finalizer wrappers into a new VM.
+///
+/// # Safety
+/// `l` must be a main state, not running.
+pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
+    // SAFETY: same ABI; the isize result fills rax whole (see lua_fns!).
+    let arm_fn = unsafe {
+        std::mem::transmute::<unsafe extern "C-unwind" fn(*mut lua_State) -> isize, raw::lua_CFunction>(arm)
+    };
+    // SAFETY: a valid main state; no finalizer of user code exists yet, and
+    // the wrappers run protected.
+    unsafe {
+        raw::lua_pushcclosure(l, creator(), 0);
+        CREATOR_REF.set(raw::luaL_ref(l, raw::LUA_REGISTRYINDEX));
+        if raw::luaL_loadbuffer(
+            l,
+            WRAPPERS.as_ptr().cast(),
+            WRAPPERS.len(),
+            c"=ngx_lua_gc".as_ptr(),
+        ) != 0
+        {
+            return Err(super::vm::pop_message(l));
+        }
+        raw::lua_pushcclosure(l, arm_fn, 0);
+        if raw::lua_pcall(l, 1, 0, 0) != 0 {
+            return Err(super::vm::pop_message(l));
+        }
+    }
+    Ok(())
+}
+
+/// Runs `op` protected; `nvals` values on top of the stack are its inputs
+/// (copied, so a retry has them). Leaves the result on top.
+unsafe fn run(l: *mut lua_State, op: &mut Op, nvals: c_int) -> bool {
+    // SAFETY: `l` is valid (callers' contract); only non-raising calls.
+    unsafe {
+        if !ARMED.get() || raw::lua_checkstack(l, nvals + 3) == 0 || !push_creator(l) {
+            return false;
+        }
+        // Stack: inputs, creator. Each try calls copies of both.
+        let func = raw::lua_gettop(l);
+        let inputs = func - nvals;
+        for _ in 0..MAX_TRIES {
+            raw::lua_pushvalue(l, func);
+            raw::lua_pushlightuserdata(l, (op as *mut Op).cast());
+            for i in 0..nvals {
+                raw::lua_pushvalue(l, inputs + i);
+            }
+            match raw::lua_pcall(l, nvals + 1, 1, 0) {
+                raw::LUA_OK => {
+                    raw::lua_replace(l, inputs);
+                    raw::lua_settop(l, inputs);
+                    return true;
+                }
+                raw::LUA_ERRMEM => {
+                    raw::lua_pop(l, 1);
+                    break;
+                }
+                _ => keep(l),
+            }
+        }
+        raw::lua_settop(l, func - 1);
+        false
+    }
+}
+
+/// Pushes the creator from the registry; false (nothing pushed) before
+/// `install` ran on this state.
+unsafe fn push_creator(l: *mut lua_State) -> bool {
+    let r = CREATOR_REF.get();
+    // SAFETY: a valid state; a registry read.
+    unsafe {
+        if r > 0 {
+            raw::lua_rawgeti(l, raw::LUA_REGISTRYINDEX, r as raw::lua_Integer);
+            let found = raw::lua_tocfunction(l, -1);
+            if found.is_some_and(|f| std::ptr::fn_addr_eq(f, creator())) {
+                return true;
+            }
+            raw::lua_pop(l, 1);
+        }
+    }
+    false
+}
+
+/// Keeps the error on top of `l` (popping it) for the running guard, or
+/// logs it when no guarded body is running.
+unsafe fn keep(l: *mut lua_State) {
+    let depth = DEPTH.get();
+    // SAFETY: the error value is on top of a valid state.
+    unsafe {
+        if depth == 0 {
+            let msg = super::to_bytes(l, -1).map(|b| String::from_utf8_lossy(b).into_owned());
+            raw::lua_pop(l, 1);
+            let text = format!(
+                "error in __gc metamethod: {}",
+                msg.as_deref().unwrap_or("(error object is not a string)")
+            );
+            log::error(log::cycle_log(), nginx_sys::NGX_LOG_ERR, text.as_bytes());
+            return;
+        }
+        if PENDING_AT.get() != 0 {
+            raw::lua_pop(l, 1);
+            return;
+        }
+        PENDING_AT.set(depth);
+        raw::lua_pushlightuserdata(l, key(&PENDING_KEY));
+        raw::lua_insert(l, -2);
+        raw::lua_rawset(l, raw::LUA_REGISTRYINDEX);
+    }
+}
+
+/// Is an error kept for the running guarded body?
+pub fn pending() -> bool {
+    let depth = DEPTH.get();
+    depth != 0 && PENDING_AT.get() == depth
+}
+
+/// Marks the start of a guarded body.
+pub fn enter() {
+    DEPTH.set(DEPTH.get() + 1);
+}
+
+/// Marks the end of a guarded body; pushes the finalizer error kept while
+/// it ran and returns true, if there is one.
+///
+/// # Safety
+/// `l` must be a valid state.
+pub unsafe fn leave(l: *mut lua_State) -> bool {
+    let depth = DEPTH.get();
+    DEPTH.set(depth.saturating_sub(1));
+    if depth == 0 || PENDING_AT.get() != depth {
+        return false;
+    }
+    PENDING_AT.set(0);
+    // SAFETY: a valid state; registry access with a light userdata key.
+    unsafe {
+        raw::lua_pushlightuserdata(l, key(&PENDING_KEY));
+        raw::lua_rawget(l, raw::LUA_REGISTRYINDEX);
+        raw::lua_pushlightuserdata(l, key(&PENDING_KEY));
+        raw::lua_pushnil(l);
+        raw::lua_rawset(l, raw::LUA_REGISTRYINDEX);
+    }
+    true
+}
+
+/// `lua_pushlstring`.
+///
+/// # Safety
+/// `l` must be a valid state; `s` must point to `len` readable bytes.
+pub unsafe fn push_lstring(l: *mut lua_State, s: *const c_char, len: usize) {
+    let mut op = Op::String(s, len);
+    // SAFETY: callers' contract.
+    unsafe {
+        if !run(l, &mut op, 0) {
+            raw::lua_pushlstring_(l, s, len);
+        }
+    }
+}
+
+/// `lua_pushstring` of a NUL-terminated string.
+///
+/// # Safety
+/// `l` must be a valid state; `s` a NUL-terminated string.
+pub unsafe fn push_string(l: *mut lua_State, s: *const c_char) {
+    // SAFETY: callers' contract.
+    unsafe {
+        if s.is_null() {
+            raw::lua_pushnil(l);
+        } else {
+            push_lstring(l, s, libc::strlen(s));
+        }
+    }
+}
+
+/// `lua_createtable`.
+///
+/// # Safety
+/// `l` must be a valid state.
+pub unsafe fn create_table(l: *mut lua_State, narr: c_int, nrec: c_int) {
+    let mut op = Op::Table(narr, nrec);
+    // SAFETY: callers' contract.
+    unsafe {
+        if !run(l, &mut op, 0) {
+            raw::lua_createtable(l, narr, nrec);
+        }
+    }
+}
+
+/// `lua_newuserdata`.
+///
+/// # Safety
+/// `l` must be a valid state.
+pub unsafe fn new_userdata(l: *mut lua_State, size: usize) -> *mut c_void {
+    let mut op = Op::Userdata(size, std::ptr::null_mut());
+    // SAFETY: callers' contract.
+    unsafe {
+        if !run(l, &mut op, 0) {
+            return raw::lua_newuserdata(l, size);
+        }
+    }
+    match op {
+        Op::Userdata(_, p) => p,
+        _ => std::ptr::null_mut(),
+    }
+}
+
+/// `lua_newthread`.
+///
+/// # Safety
+/// `l` must be a valid state.
+pub unsafe fn new_thread(l: *mut lua_State) -> *mut lua_State {
+    let mut op = Op::Thread(std::ptr::null_mut());
+    // SAFETY: callers' contract.
+    unsafe {
+        if !run(l, &mut op, 0) {
+            return raw::lua_newthread(l);
+        }
+    }
+    match op {
+        Op::Thread(t) => t,
+        _ => std::ptr::null_mut(),
+    }
+}
+
+/// `lua_pushcclosure`: pops `n` upvalues.
+///
+/// # Safety
+/// `l` must be a valid state with `n` values on top.
+pub unsafe fn push_closure(l: *mut lua_State, f: raw::lua_CFunction, n: c_int) {
+    let mut op = Op::Closure(f, n);
+    // SAFETY: callers' contract.
+    unsafe {
+        if !run(l, &mut op, n) {
+            raw::lua_pushcclosure(l, f, n);
+        }
+    }
+}
+
+/// `lua_tolstring`: converts a number at `idx` to a string in place first.
+///
+/// # Safety
+/// `l` must be a valid state and `idx` an acceptable index.
+pub unsafe fn to_lstring(l: *mut lua_State, idx: c_int, len: *mut usize) -> *const c_char {
+    // SAFETY: callers' contract.
+    unsafe {
+        if raw::lua_type(l, idx) == raw::LUA_TNUMBER {
+            let idx = super::abs_index(l, idx);
+            raw::lua_pushvalue(l, idx);
+            if run(l, &mut Op::ToString, 1) {
+                raw::lua_replace(l, idx);
+            } else {
+                raw::lua_pop(l, 1);
+            }
+            return raw::lua_tolstring(l, idx, len);
+        }
+        raw::lua_tolstring(l, idx, len)
+    }
+}
+
+/// `luaL_loadbuffer`: the status, and the function or the message on top.
+///
+/// # Safety
+/// `l` must be a valid state; `code` must point to `len` bytes and `name`
+/// to a NUL-terminated string.
+pub unsafe fn load_buffer(l: *mut lua_State, code: *const c_char, len: usize, name: *const c_char) -> c_int {
+    let mut op = Op::LoadBuffer(code, len, name, 0);
+    // SAFETY: callers' contract.
+    unsafe {
+        if !run(l, &mut op, 0) {
+            return raw::luaL_loadbuffer(l, code, len, name);
+        }
+    }
+    match op {
+        Op::LoadBuffer(.., status) => status,
+        _ => raw::LUA_ERRRUN,
+    }
+}
+
+/// `luaL_loadfile`: the status, and the function or the message on top.
+///
+/// # Safety
+/// `l` must be a valid state; `path` a NUL-terminated string.
+pub unsafe fn load_file(l: *mut lua_State, path: *const c_char) -> c_int {
+    let mut op = Op::LoadFile(path, 0);
+    // SAFETY: callers' contract.
+    unsafe {
+        if !run(l, &mut op, 0) {
+            return raw::luaL_loadfile(l, path);
+        }
+    }
+    match op {
+        Op::LoadFile(_, status) => status,
+        _ => raw::LUA_ERRRUN,
+    }
+}
