@@ -54,6 +54,11 @@ static PENDING_KEY: u8 = 0;
 /// finalizers that keep creating failing objects forever.
 const MAX_TRIES: u32 = 1 << 20;
 
+// Per process rather than on the Vm: read on every object creation, also
+// for a VM being built (Vm::new installs the API before that VM becomes
+// the current one). A reload's new VM re-sets CREATOR_REF in `install`
+// (push_creator checks it) and inherits ARMED, which only costs it the
+// protected path. DEPTH and PENDING_AT describe the calls in progress.
 thread_local! {
     /// Could a Lua finalizer exist in the worker's VM?
     static ARMED: Cell<bool> = const { Cell::new(false) };
