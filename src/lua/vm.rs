@@ -95,7 +95,10 @@ impl Vm {
             states: RefCell::new(Vec::new()),
         };
         // SAFETY: `main` is the freshly created state, not running.
-        unsafe { super::install_protected_ops(main)? };
+        unsafe {
+            super::alloc::install(main)?;
+            super::protected::install(main)?;
+        }
         Ok(vm)
     }
 
