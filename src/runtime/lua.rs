@@ -230,6 +230,26 @@ pub unsafe fn raw_error(l: *mut lua_State, msg: &str) -> String {
     propagate(l)
 }
 
+/// `msg` raised with the position of the Lua function `level` calls above
+/// the running C function, as lua-resty-core's `error(msg, level + 1)`
+/// places it (no position when that frame is a C function or absent).
+///
+/// # Safety
+/// `l` must be a valid state.
+pub unsafe fn error_at_level(l: *mut lua_State, level: c_int, msg: &str) -> String {
+    let mut ar: ffi::lua_Debug = std::mem::zeroed();
+    let mut text = String::new();
+    if ffi::lua_getstack(l, level, &mut ar) != 0
+        && ffi::lua_getinfo(l, c"Sl".as_ptr(), &mut ar) != 0
+        && ar.currentline > 0
+    {
+        let src = CStr::from_ptr(ar.short_src.as_ptr()).to_string_lossy();
+        text = format!("{src}:{}: ", ar.currentline);
+    }
+    text.push_str(msg);
+    raw_error(l, &text)
+}
+
 /// Forgets the error value [`propagate`] kept, for a caller that reports
 /// the failure its own way.
 ///
