@@ -281,3 +281,25 @@ log sees r a
 [qr/seen connection=close te=chunked/, qr/lua exceeding response header limit 101 > 100/]
 --- no_error_log
 [error]
+
+
+
+=== TEST 12: ngx.header["Last-Modified"] of a static file, before nginx writes the header line
+--- config
+    location /file.txt {
+        header_filter_by_lua_block {
+            local lm = ngx.header["Last-Modified"]
+            ngx.header["X-Age-Ok"] = lm and ngx.parse_http_time(lm) <= ngx.time() and "yes" or "no"
+        }
+    }
+--- user_files
+>>> file.txt
+content
+--- request
+GET /file.txt
+--- response_headers
+X-Age-Ok: yes
+--- response_body
+content
+--- no_error_log
+[error]

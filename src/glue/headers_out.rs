@@ -48,6 +48,17 @@ pub unsafe fn get(r: *mut ngx_http_request_t, name: &[u8]) -> Vec<Vec<u8>> {
             _ => Vec::new(),
         };
     }
+    // A static file's time is a field until nginx's header filter writes
+    // the header line (lua-resty-core reads it from there).
+    if name.eq_ignore_ascii_case(b"last-modified") {
+        if ho.last_modified_time < 0 {
+            return Vec::new();
+        }
+        let mut buf = [0u8; 40];
+        let end = nginx_sys::ngx_http_time(buf.as_mut_ptr(), ho.last_modified_time);
+        let len = end.offset_from(buf.as_ptr()) as usize;
+        return vec![buf[..len].to_vec()];
+    }
     elts(&mut ho.headers)
         .into_iter()
         .filter(|&h| (*h).hash != 0 && key_is(h, name))
