@@ -146,3 +146,36 @@ bad argument #2 to 'log' (string, number, boolean, or nil expected, got function
 bad argument #3 to 'print' (expected table to have __tostring metamethod)
 --- error_log
 null:null done
+
+
+
+=== TEST 7: code that runs to completion (log, header filter): a string error gets lua-nginx-module's traceback, any other value is "unknown reason"
+--- config
+    location /t {
+        content_by_lua_block { ngx.say("ok") }
+        log_by_lua_block {
+            local inner
+            local function outer()
+                inner()
+            end
+            function inner()
+                error("broken in log")
+            end
+            outer()
+        }
+    }
+    location /nil {
+        content_by_lua_block { ngx.say("ok") }
+        log_by_lua_block { error({}) }
+    }
+--- request eval
+["GET /t", "GET /nil"]
+--- response_body eval
+["ok\n", "ok\n"]
+--- error_log eval
+[qr/failed to run log_by_lua\*: log_by_lua\(nginx\.conf:\d+\):7: broken in log$/,
+qr/^\t\[C\]: in function 'error'$/,
+qr/^\tlog_by_lua\(nginx\.conf:\d+\):7: in function 'inner'$/,
+qr/^\tlog_by_lua\(nginx\.conf:\d+\):4: in function 'outer'$/,
+qr/^\tlog_by_lua\(nginx\.conf:\d+\):9: in main chunk while logging request/,
+"failed to run log_by_lua*: unknown reason while logging request"]

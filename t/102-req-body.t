@@ -401,3 +401,95 @@ abcde abcde
 --- raw_request_middle_delay: 0.05
 --- error_code: 413
 --- response_body_like: 413 Request Entity Too Large
+
+
+
+=== TEST 17: a body nobody read is discarded when the response ends, so the next pipelined request is intact
+--- config
+    location /noread {
+        content_by_lua_block {
+            ngx.say("not reading")
+        }
+    }
+    location /exit {
+        content_by_lua_block {
+            ngx.say("exiting")
+            ngx.exit(201)
+        }
+    }
+    location /echo {
+        content_by_lua_block {
+            ngx.req.read_body()
+            ngx.say("body: ", ngx.req.get_body_data())
+        }
+    }
+--- pipelined_requests eval
+["POST /noread\nfirst body", "POST /exit\nsecond body", "POST /echo\nthird body"]
+--- response_body eval
+["not reading\n", "exiting\n", "body: third body\n"]
+--- no_error_log
+[error]
+
+
+
+=== TEST 18: init_body needs a read body; init_body(0) keeps the new body in a temporary file
+--- config
+    location /unread {
+        content_by_lua_block {
+            ngx.say(pcall(ngx.req.init_body))
+        }
+    }
+    location /file {
+        content_by_lua_block {
+            ngx.req.read_body()
+            ngx.say(pcall(ngx.req.init_body, -1))
+            ngx.req.init_body(0)
+            ngx.req.append_body("he")
+            ngx.req.append_body("llo")
+            ngx.req.finish_body()
+            local f = ngx.req.get_body_file()
+            ngx.say(ngx.req.get_body_data(), " ", f ~= nil, " ", f and io.open(f):read("*a"))
+            ngx.say("length: ", ngx.var.http_content_length)
+        }
+    }
+--- request eval
+["GET /unread", "POST /file\nold"]
+--- response_body_like eval
+["^falserequest body not read yet\\n\\z",
+ "^falsebad size argument: -1\\nnil true hello\\nlength: 5\\n\\z"]
+--- error_log
+a client request body is buffered to a temporary file
+
+
+
+=== TEST 19: set_body_file with an empty file gives an empty body; replacing an auto-clean body file deletes it at once
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.req.read_body()
+            local root = ngx.var.realpath_root
+            ngx.req.set_body_file(root .. "/empty.txt")
+            ngx.say("empty: [", ngx.req.get_body_data(), "] ", ngx.req.get_body_file(), " ", ngx.var.http_content_length)
+            for _, name in ipairs({"first", "second"}) do
+                local f = assert(io.open(root .. "/" .. name .. ".txt", "w"))
+                f:write(name)
+                f:close()
+            end
+            ngx.req.set_body_file(root .. "/first.txt", true)
+            ngx.req.set_body_file(root .. "/second.txt", true)
+            ngx.say("first: ", io.open(root .. "/first.txt") ~= nil)
+            ngx.say("second: ", io.open(root .. "/second.txt") ~= nil)
+        }
+    }
+--- user_files
+>>> empty.txt
+--- request
+POST /t
+original
+--- response_body
+empty: [nil] nil 0
+first: false
+second: true
+--- no_error_log
+[error]
+[alert]

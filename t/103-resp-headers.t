@@ -248,3 +248,58 @@ X-A: a
 ra
 --- error_log
 log sees r a
+
+
+
+=== TEST 11: ngx.resp.get_headers includes nginx's own Connection and Transfer-Encoding, and counts them in the limit
+--- config
+    location /t {
+        content_by_lua_block { ngx.say("hi") }
+        body_filter_by_lua_block {
+            if ngx.arg[2] then
+                local h = ngx.resp.get_headers()
+                ngx.log(ngx.WARN, "seen connection=", h.connection, " te=", h["Transfer-Encoding"])
+            end
+        }
+    }
+    location /limit {
+        content_by_lua_block {
+            for i = 1, 100 do
+                ngx.header["X-N" .. i] = i
+            end
+            local h, err = ngx.resp.get_headers()
+            local n = 0
+            for _ in pairs(h) do n = n + 1 end
+            ngx.say(n, " ", err, " ", h.connection, " ", h["content-type"])
+        }
+    }
+--- request eval
+["GET /t", "GET /limit"]
+--- response_body eval
+["hi\n", "100 truncated close nil\n"]
+--- error_log eval
+[qr/seen connection=close te=chunked/, qr/lua exceeding response header limit 101 > 100/]
+--- no_error_log
+[error]
+
+
+
+=== TEST 12: ngx.header["Last-Modified"] of a static file, before nginx writes the header line
+--- config
+    location /file.txt {
+        header_filter_by_lua_block {
+            local lm = ngx.header["Last-Modified"]
+            ngx.header["X-Age-Ok"] = lm and ngx.parse_http_time(lm) <= ngx.time() and "yes" or "no"
+        }
+    }
+--- user_files
+>>> file.txt
+content
+--- request
+GET /file.txt
+--- response_headers
+X-Age-Ok: yes
+--- response_body
+content
+--- no_error_log
+[error]

@@ -6,7 +6,7 @@ run_tests();
 
 __DATA__
 
-=== TEST 1: escape_uri escapes all but unreserved bytes, unescape_uri reverses it
+=== TEST 1: escape_uri escapes all but unreserved bytes and !*'(), unescape_uri reverses it
 --- config
     location /t {
         content_by_lua_block {
@@ -20,7 +20,7 @@ __DATA__
 --- request
 GET /t
 --- response_body
-a%20b%26c%3Dd%2F%C3%A9~-._%21%2A%27%28%29
+a%20b%26c%3Dd%2F%C3%A9~-._!*'()
 /a%20b%3Fx%23y%25"'&=%01
 a b c/d%zz%4
 ||12
@@ -235,5 +235,44 @@ GET /t
 true
 32
 1
+--- no_error_log
+[error]
+
+
+
+
+=== TEST 10: escape_uri's types: whole URI, arguments, component, HTML, refresh, memcached; bad types raise
+--- config
+    location /t {
+        content_by_lua_block {
+            local s = "a b+c?d#e%f\"g'h<i>\1\200"
+            for kind = 0, 6 do
+                local out = ngx.escape_uri(s, kind)
+                -- raw 8-bit bytes shown as <HH>
+                ngx.say(kind, " ", (out:gsub("[\128-\255]", function(c)
+                    return ("<%02X>"):format(c:byte())
+                end)))
+            end
+            for _, bad in ipairs({-1, 7, 2.5e10, "1", true}) do
+                ngx.say(select(2, pcall(ngx.escape_uri, "x", bad)))
+            end
+        }
+    }
+--- request
+GET /t
+--- response_body_like eval
+qr{\A\Q0 a%20b+c%3Fd%23e%25f"g'h<i>%01%C8\E
+\Q1 a%20b%2Bc%3Fd%23e%25f"g'h<i>%01%C8\E
+\Q2 a%20b%2Bc%3Fd%23e%25f%22g'h%3Ci%3E%01%C8\E
+\Q3 a%20b+c?d%23e%25f%22g%27h<i>%01%C8\E
+\Q4 a%20b+c?d#e%f%22g%27h<i>%01%C8\E
+\Q5 a%20b+c?d#e%25f"g'h<i>%01<C8>\E
+\Q6 a%20b+c?d#e%25f"g'h<i>%01<C8>\E
+content_by_lua\(nginx\.conf:\d+\):11: "type" -1 out of range
+content_by_lua\(nginx\.conf:\d+\):11: "type" 7 out of range
+content_by_lua\(nginx\.conf:\d+\):11: "type" 25000000000 out of range
+content_by_lua\(nginx\.conf:\d+\):11: "type" is not a number
+content_by_lua\(nginx\.conf:\d+\):11: "type" is not a number
+\z}
 --- no_error_log
 [error]

@@ -247,3 +247,27 @@ GET /t
 say: nginx output filter error
 --- no_error_log
 [alert]
+
+
+
+=== TEST 13: ngx.ctx set in content is seen by the header filter; its table is released with the request (debug line)
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.ctx.seen = "from content"
+            ngx.say("ok")
+        }
+        header_filter_by_lua_block {
+            ngx.header["X-Ctx"] = ngx.ctx.seen
+        }
+    }
+--- request
+GET /t
+--- response_headers
+X-Ctx: from content
+--- response_body
+ok
+--- error_log eval
+qr/lua release ngx.ctx at ref \d+/
+--- no_error_log
+[error]

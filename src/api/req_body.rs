@@ -181,6 +181,35 @@ unsafe fn read_body_struct(r: *mut ngx_http_request_t) -> Result<*mut ngx_http_r
     Ok(rb)
 }
 
+/// Closes the body's current file now, deleting it if it was set to be
+/// cleaned (lua-nginx-module runs the file's pool cleanup at once when a
+/// body is replaced, rather than at the end of the request).
+unsafe fn release_body_file(r: *mut ngx_http_request_t, rb: *mut ngx_http_request_body_t) {
+    let tf = (*rb).temp_file;
+    if tf.is_null() || (*tf).file.fd == -1 {
+        return;
+    }
+    let fd = (*tf).file.fd;
+    let mut c = (*(*r).pool).cleanup;
+    while !c.is_null() {
+        let h = (*c).handler;
+        let ours = h.is_some_and(|f| {
+            std::ptr::fn_addr_eq(f, ngx_pool_cleanup_file as unsafe extern "C" fn(_))
+                || std::ptr::fn_addr_eq(f, ngx_pool_delete_file as unsafe extern "C" fn(_))
+        });
+        if ours && (*((*c).data as *mut ngx_pool_cleanup_file_t)).fd == fd {
+            if let Some(f) = h {
+                f((*c).data);
+            }
+            (*c).handler = None;
+            break;
+        }
+        c = (*c).next;
+    }
+    (*tf).file.fd = -1;
+    (*rb).temp_file = std::ptr::null_mut();
+}
+
 /// Makes `cl` the whole body and `len` its length for later modules.
 unsafe fn replace_body(
     r: *mut ngx_http_request_t,
@@ -255,6 +284,7 @@ unsafe fn set_body_file_impl(l: *mut lua_State) -> LuaRet {
     let path = check_bytes(l, 1, "set_body_file")?.to_vec();
     let clean = n == 2 && ffi::lua_toboolean(l, 2) != 0;
     let rb = read_body_struct(r)?;
+    release_body_file(r, rb);
     let mut cpath = path.clone();
     cpath.push(0);
     let name = pool_str((*r).pool, &cpath).ok_or("no memory")?;
@@ -275,6 +305,16 @@ unsafe fn set_body_file_impl(l: *mut lua_State) -> LuaRet {
     if libc::fstat(fd, &mut st) != 0 {
         libc::close(fd);
         return Err("failed to stat the body file".into());
+    }
+    if st.st_size == 0 {
+        // An empty file is an empty body without buffers (a zero-size file
+        // buffer would reach the output as nginx's "zero size buf" alert).
+        libc::close(fd);
+        if clean {
+            libc::unlink(cpath.as_ptr().cast());
+        }
+        replace_body(r, rb, std::ptr::null_mut(), std::ptr::null_mut(), 0)?;
+        return Ok(0);
     }
     (*tf).file.fd = fd;
     (*tf).file.name = nginx_sys::ngx_str_t {
@@ -305,25 +345,18 @@ unsafe fn init_body_impl(l: *mut lua_State) -> LuaRet {
     }
     let ctx = ctx::request()?;
     let r = ctx.r;
+    let rb = read_body_struct(r)?;
     let clcf = NgxHttpCoreModule::location_conf(&*r).ok_or("no core location conf")?;
     let mut limit = clcf.client_body_buffer_size;
-    if n == 1 && ffi::lua_isnil(l, 1) == 0 {
-        let v = check_number(l, 1, "init_body")?;
-        if v <= 0.0 {
+    if n == 1 {
+        // luaL_checkinteger: a number, truncated; 0 keeps the body in a file.
+        let v = check_number(l, 1, "init_body")? as i64;
+        if v < 0 {
             return Err(format!("bad size argument: {v}"));
         }
         limit = v as usize;
     }
-    if (*r).discard_body() != 0 {
-        return Err("request body already discarded asynchronously".into());
-    }
-    if (*r).request_body.is_null() {
-        let rb = ngx_pcalloc((*r).pool, size_of::<ngx_http_request_body_t>());
-        if rb.is_null() {
-            return Err("no memory".into());
-        }
-        (*r).request_body = rb.cast();
-    }
+    release_body_file(r, rb);
     ctx.body_builder = Some((Vec::new(), limit));
     Ok(0)
 }
@@ -354,6 +387,10 @@ unsafe fn temp_file_body(r: *mut ngx_http_request_t, data: &[u8]) -> Result<*mut
     (*tf).file.log = (*(*r).connection).log;
     (*tf).path = clcf.client_body_temp_path;
     (*tf).pool = (*r).pool;
+    (*tf).warn = c"a client request body is buffered to a temporary file"
+        .as_ptr()
+        .cast_mut();
+    (*tf).set_log_level((*r).request_body_file_log_level());
     (*tf).set_persistent(1);
     (*tf).set_clean(1);
     let cl = chain_from_bytes((*r).pool, data).ok_or("no memory")?;
@@ -374,7 +411,7 @@ unsafe fn finish_body_impl(l: *mut lua_State) -> LuaRet {
         return Err("request body not initialized by ngx.req.init_body()".into());
     };
     let rb = read_body_struct(r)?;
-    if data.len() > limit {
+    if data.len() > limit || limit == 0 {
         let tf = temp_file_body(r, &data)?;
         let cl = file_chain(r, tf, data.len())?;
         replace_body(r, rb, cl, tf, data.len())?;

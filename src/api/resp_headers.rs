@@ -135,5 +135,10 @@ unsafe fn get_headers_impl(l: *mut lua_State) -> LuaRet {
     let r = request()?;
     let max = super::string::max_arg(l, 1, "get_headers")?;
     let raw = ffi::lua_toboolean(l, 2) != 0;
-    Ok(push_limited(l, headers_out::all(r), max, raw))
+    let all = headers_out::all(r);
+    if max > 0 && all.len() > max {
+        let (n, log) = (all.len(), (*(*r).connection).log);
+        crate::glue::log::debug_http(log, || format!("lua exceeding response header limit {n} > {max}"));
+    }
+    Ok(push_limited(l, all, max, raw))
 }

@@ -109,17 +109,29 @@ unsafe fn bytes_or_empty<'a>(l: *mut lua_State, idx: c_int, fname: &str) -> Resu
 }
 
 unsafe fn escape_uri_impl(l: *mut lua_State) -> LuaRet {
-    let n = expect_args(l, 1, 2, "one or two")?;
+    expect_args(l, 1, 2, "one or two")?;
     let s = bytes_or_empty(l, 1, "escape_uri")?;
-    let kind = if n == 2 {
-        check_number(l, 2, "escape_uri")? as i64
-    } else {
-        2
+    // lua-resty-core's checks and texts (raised at its level 3); nil is the
+    // default type.
+    let kind = match ffi::lua_type(l, 2) {
+        ffi::LUA_TNONE | ffi::LUA_TNIL => 2,
+        ffi::LUA_TNUMBER => {
+            let v = ffi::lua_tonumber(l, 2);
+            if !(0.0..=6.0).contains(&v) {
+                // The number as Lua writes it (a converted copy).
+                ffi::lua_pushvalue(l, 2);
+                let text =
+                    String::from_utf8_lossy(crate::lua::to_bytes(l, -1).unwrap_or_default()).into_owned();
+                ffi::lua_pop(l, 1);
+                let msg = format!("\"type\" {text} out of range");
+                return Err(crate::lua::error_at_level(l, 2, &msg));
+            }
+            v as i64
+        }
+        _ => return Err(crate::lua::error_at_level(l, 2, "\"type\" is not a number")),
     };
-    if kind != 0 && kind != 2 {
-        return Err(format!("\"type\" {kind} out of range"));
-    }
-    push_bytes(l, &escape::escape_uri(s, kind == 0));
+    let out = escape::escape_uri_kind(s, kind).ok_or("bad escape type")?;
+    push_bytes(l, &out);
     Ok(1)
 }
 

@@ -3,15 +3,39 @@
 
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
-/// RFC 3986 unreserved bytes stay as they are in a URI component.
-fn unreserved(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~')
+/// What `ngx.escape_uri` leaves as it is in a URI component (its default
+/// type 2): RFC 3986's unreserved bytes and, as lua-nginx-module's table
+/// has it, `!`, `'`, `(`, `)` and `*`.
+fn component_safe(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'!' | b'\'' | b'(' | b')' | b'*')
+}
+
+/// Controls, space, DEL and 8-bit bytes: escaped by every type but 5 and 6.
+fn control_or_8bit(c: u8) -> bool {
+    c <= 0x20 || c >= 0x7f
 }
 
 /// What must be escaped in a whole URI (`ngx.escape_uri(s, 0)`, nginx's
 /// URI escaping): controls, space, 8-bit bytes, `#`, `%` and `?`.
 fn uri_reserved(c: u8) -> bool {
-    c <= 0x20 || c >= 0x7f || matches!(c, b'#' | b'%' | b'?')
+    control_or_8bit(c) || matches!(c, b'#' | b'%' | b'?')
+}
+
+/// The escaping of `ngx.escape_uri(s, kind)`, lua-nginx-module's types:
+/// 0 a whole URI, 1 query arguments, 2 a URI component, 3 HTML, 4 a
+/// refresh header, 5 and 6 memcached keys and mail auth. `None` for other
+/// kinds.
+pub fn escape_uri_kind(s: &[u8], kind: i64) -> Option<Vec<u8>> {
+    let must: fn(u8) -> bool = match kind {
+        0 => uri_reserved,
+        1 => |c| uri_reserved(c) || c == b'+',
+        2 => |c| !component_safe(c),
+        3 => |c| control_or_8bit(c) || matches!(c, b'"' | b'#' | b'%' | b'\''),
+        4 => |c| control_or_8bit(c) || matches!(c, b'"' | b'\''),
+        5 | 6 => |c| c <= 0x20 || c == b'%',
+        _ => return None,
+    };
+    Some(escape_with(s, must))
 }
 
 /// Header names: separators of RFC 7230 tokens, controls and 8-bit bytes.
@@ -57,13 +81,13 @@ fn escape_with(s: &[u8], must: impl Fn(u8) -> bool) -> Vec<u8> {
     out
 }
 
-/// `ngx.escape_uri`: type 2 (the default) escapes a URI component, type 0 a
-/// whole URI.
+/// `ngx.escape_uri` of type 2 (a URI component, the default), or of type 0
+/// (a whole URI) when `whole_uri`.
 pub fn escape_uri(s: &[u8], whole_uri: bool) -> Vec<u8> {
     if whole_uri {
         escape_with(s, uri_reserved)
     } else {
-        escape_with(s, |c| !unreserved(c))
+        escape_with(s, |c| !component_safe(c))
     }
 }
 

@@ -48,6 +48,17 @@ pub unsafe fn get(r: *mut ngx_http_request_t, name: &[u8]) -> Vec<Vec<u8>> {
             _ => Vec::new(),
         };
     }
+    // A static file's time is a field until nginx's header filter writes
+    // the header line (lua-resty-core reads it from there).
+    if name.eq_ignore_ascii_case(b"last-modified") {
+        if ho.last_modified_time < 0 {
+            return Vec::new();
+        }
+        let mut buf = [0u8; 40];
+        let end = nginx_sys::ngx_http_time(buf.as_mut_ptr(), ho.last_modified_time);
+        let len = end.offset_from(buf.as_ptr()) as usize;
+        return vec![buf[..len].to_vec()];
+    }
     elts(&mut ho.headers)
         .into_iter()
         .filter(|&h| (*h).hash != 0 && key_is(h, name))
@@ -63,14 +74,27 @@ pub unsafe fn get(r: *mut ngx_http_request_t, name: &[u8]) -> Vec<Vec<u8>> {
 pub unsafe fn all(r: *mut ngx_http_request_t) -> Vec<(Vec<u8>, Vec<u8>)> {
     let ho = &mut (*r).headers_out;
     let mut out = Vec::new();
+    // The headers nginx keeps in fields, under the lowercase names
+    // lua-nginx-module gives them, before the list.
     if ho.content_type.len > 0 {
-        out.push((b"Content-Type".to_vec(), ho.content_type.as_bytes().to_vec()));
+        out.push((b"content-type".to_vec(), ho.content_type.as_bytes().to_vec()));
     }
     if ho.content_length.is_null() && ho.content_length_n >= 0 {
         out.push((
-            b"Content-Length".to_vec(),
+            b"content-length".to_vec(),
             ho.content_length_n.to_string().into_bytes(),
         ));
+    }
+    let connection: &[u8] = if ho.status == nginx_sys::NGX_HTTP_SWITCHING_PROTOCOLS as usize {
+        b"upgrade"
+    } else if (*r).keepalive() != 0 {
+        b"keep-alive"
+    } else {
+        b"close"
+    };
+    out.push((b"connection".to_vec(), connection.to_vec()));
+    if (*r).chunked() != 0 {
+        out.push((b"transfer-encoding".to_vec(), b"chunked".to_vec()));
     }
     for h in elts(&mut ho.headers) {
         if (*h).hash != 0 {

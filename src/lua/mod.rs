@@ -34,16 +34,15 @@ pub mod ffi {
     // The whole non-raising API, whether used yet or not.
     #[allow(unused_imports)]
     pub use mlua::ffi::{
-        luaL_ref, luaL_traceback, luaL_unref, lua_CFunction, lua_Debug, lua_Integer, lua_State,
-        lua_checkstack, lua_getinfo, lua_getmetatable, lua_getstack, lua_gettop, lua_insert, lua_isfunction,
-        lua_isnil, lua_isnoneornil, lua_isnumber, lua_isstring, lua_istable, lua_next, lua_objlen, lua_pcall,
-        lua_pop, lua_pushboolean, lua_pushinteger, lua_pushlightuserdata, lua_pushnil, lua_pushnumber,
-        lua_pushthread, lua_pushvalue, lua_rawequal, lua_rawget, lua_rawgeti, lua_rawset, lua_rawseti,
-        lua_remove, lua_replace, lua_resume, lua_setmetatable, lua_settop, lua_status, lua_toboolean,
-        lua_tointeger, lua_tonumber, lua_topointer, lua_tothread, lua_touserdata, lua_type, lua_typename,
-        lua_upvalueindex, lua_xmove, LUA_GLOBALSINDEX, LUA_NOREF, LUA_OK, LUA_REGISTRYINDEX, LUA_TBOOLEAN,
-        LUA_TFUNCTION, LUA_TLIGHTUSERDATA, LUA_TNIL, LUA_TNONE, LUA_TNUMBER, LUA_TSTRING, LUA_TTABLE,
-        LUA_TUSERDATA, LUA_YIELD,
+        luaL_ref, luaL_unref, lua_CFunction, lua_Debug, lua_Integer, lua_State, lua_checkstack, lua_getinfo,
+        lua_getmetatable, lua_getstack, lua_gettop, lua_insert, lua_isfunction, lua_isnil, lua_isnoneornil,
+        lua_isnumber, lua_isstring, lua_istable, lua_next, lua_objlen, lua_pcall, lua_pop, lua_pushboolean,
+        lua_pushinteger, lua_pushlightuserdata, lua_pushnil, lua_pushnumber, lua_pushthread, lua_pushvalue,
+        lua_rawequal, lua_rawget, lua_rawgeti, lua_rawset, lua_rawseti, lua_remove, lua_replace, lua_resume,
+        lua_setmetatable, lua_settop, lua_status, lua_toboolean, lua_tointeger, lua_tonumber, lua_topointer,
+        lua_tothread, lua_touserdata, lua_type, lua_typename, lua_upvalueindex, lua_xmove, LUA_GLOBALSINDEX,
+        LUA_NOREF, LUA_OK, LUA_REGISTRYINDEX, LUA_TBOOLEAN, LUA_TFUNCTION, LUA_TLIGHTUSERDATA, LUA_TNIL,
+        LUA_TNONE, LUA_TNUMBER, LUA_TSTRING, LUA_TTABLE, LUA_TUSERDATA, LUA_YIELD,
     };
     use std::ffi::{c_char, c_int, c_void};
 
@@ -105,11 +104,6 @@ pub mod ffi {
     #[allow(non_snake_case)]
     pub unsafe fn luaL_loadfile(l: *mut lua_State, path: *const c_char) -> c_int {
         alloc::load_file(l, path)
-    }
-    /// # Safety
-    /// As `lua_tostring`.
-    pub unsafe fn lua_tostring(l: *mut lua_State, idx: c_int) -> *const c_char {
-        alloc::to_lstring(l, idx, std::ptr::null_mut())
     }
 }
 
@@ -239,14 +233,24 @@ pub unsafe fn raw_error(l: *mut lua_State, msg: &str) -> String {
     propagate(l)
 }
 
-/// Forgets the error value [`propagate`] kept, for a caller that reports
-/// the failure its own way.
+/// `msg` raised with the position of the Lua function `level` calls above
+/// the running C function, as lua-resty-core's `error(msg, level + 1)`
+/// places it (no position when that frame is a C function or absent).
 ///
 /// # Safety
 /// `l` must be a valid state.
-pub unsafe fn drop_propagated(l: *mut lua_State) {
-    take_registry(l, &PROPAGATED_KEY);
-    ffi::lua_pop(l, 1);
+pub unsafe fn error_at_level(l: *mut lua_State, level: c_int, msg: &str) -> String {
+    let mut ar: ffi::lua_Debug = std::mem::zeroed();
+    let mut text = String::new();
+    if ffi::lua_getstack(l, level, &mut ar) != 0
+        && ffi::lua_getinfo(l, c"Sl".as_ptr(), &mut ar) != 0
+        && ar.currentline > 0
+    {
+        let src = CStr::from_ptr(ar.short_src.as_ptr()).to_string_lossy();
+        text = format!("{src}:{}: ", ar.currentline);
+    }
+    text.push_str(msg);
+    raw_error(l, &text)
 }
 
 fn key_ptr(key: &'static u8) -> *mut c_void {

@@ -25,12 +25,28 @@ pub unsafe fn format(chain: &[*mut lua_State]) -> String {
     out
 }
 
+/// The traceback of the running state `l` from `level` up, without the
+/// coroutine sections: what lua-nginx-module appends to the errors of code
+/// that runs to completion (log, filters, set).
+///
+/// # Safety
+/// `l` must be a valid state.
+pub unsafe fn plain(l: *mut lua_State, level: c_int) -> String {
+    let mut out = String::from("stack traceback:");
+    frames_from(l, level, &mut out);
+    out
+}
+
 unsafe fn frames(co: *mut lua_State, out: &mut String) {
+    frames_from(co, 0, out)
+}
+
+unsafe fn frames_from(co: *mut lua_State, first: c_int, out: &mut String) {
     let mut ar: ffi::lua_Debug = std::mem::zeroed();
-    let mut level = 0;
+    let mut level = first;
     while ffi::lua_getstack(co, level, &mut ar) != 0 {
         level += 1;
-        if level > MAX_DEPTH {
+        if level - first > MAX_DEPTH {
             out.push_str("\n\t...");
             return;
         }

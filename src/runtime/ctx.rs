@@ -193,6 +193,10 @@ impl Drop for RequestCtx {
         self.threads.clear();
         self.on_abort = None;
         if self.ctx_ref != ffi::LUA_NOREF {
+            let r = self.ctx_ref;
+            crate::glue::log::debug_http(crate::glue::log::cycle_log(), || {
+                format!("lua release ngx.ctx at ref {r}")
+            });
             if let Some(vm) = vm::current() {
                 vm.unref(self.ctx_ref);
             }

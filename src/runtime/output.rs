@@ -132,6 +132,19 @@ pub fn send_eof(ctx: &mut RequestCtx) -> ngx_int_t {
     }
     ctx.eof_sent = true;
     let r = ctx.r;
+    // A body nobody read is discarded with the last buffer, as
+    // lua-nginx-module does: else a pipelined next request would be read
+    // from its bytes.
+    // SAFETY: r is live.
+    unsafe {
+        if (*r).header_only() == 0
+            && (*r).request_body.is_null()
+            && (*r).main == r
+            && nginx_sys::ngx_http_discard_request_body(r) != NGX_OK as ngx_int_t
+        {
+            return NGX_ERROR as ngx_int_t;
+        }
+    }
     if ctx.buffering {
         ctx.buffering = false;
         let body = std::mem::take(&mut ctx.buffered);

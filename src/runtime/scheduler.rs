@@ -422,6 +422,11 @@ pub unsafe fn call_sync(func: c_int, nargs_pushed: c_int, nresults: c_int) -> Re
     let rc = ffi::lua_pcall(l, nargs_pushed, nresults, base + 1);
     ffi::lua_remove(l, base + 1);
     if rc != 0 {
+        // lua-nginx-module logs only string (or number) errors.
+        if ffi::lua_isstring(l, -1) == 0 {
+            ffi::lua_pop(l, 1);
+            return Err("unknown reason".into());
+        }
         return Err(vm::pop_message(l));
     }
     Ok(l)
@@ -429,19 +434,21 @@ pub unsafe fn call_sync(func: c_int, nargs_pushed: c_int, nresults: c_int) -> Re
 
 crate::lua::lua_fns! { traceback => traceback_impl }
 
-/// pcall message handler: appends the traceback, as lua-nginx-module logs.
+/// pcall message handler: appends the traceback to a string error, as
+/// lua-nginx-module logs it (other values are kept as they are).
 unsafe fn traceback_impl(l: *mut lua_State) -> crate::lua::LuaRet {
     // SAFETY: called by lua_pcall with the error value at index 1.
     unsafe {
         if ffi::lua_isstring(l, 1) == 0 {
-            if lua::to_display(l, 1).is_err() {
-                lua::drop_propagated(l);
-                ffi::lua_pushstring(l, c"(error object is not a string)".as_ptr());
-            }
-            ffi::lua_replace(l, 1);
+            ffi::lua_settop(l, 1);
+            return Ok(1);
         }
-        let msg = ffi::lua_tostring(l, 1);
-        ffi::luaL_traceback(l, l, msg, 1);
+        // From level 1: the function that raised (level 0 is this handler).
+        let trace = crate::lua::traceback::plain(l, 1);
+        let mut text = lua::to_bytes(l, 1).unwrap_or_default().to_vec();
+        text.push(b'\n');
+        text.extend_from_slice(trace.as_bytes());
+        lua::push_bytes(l, &text);
     }
     Ok(1)
 }
