@@ -3,9 +3,11 @@
 //! - `unescape_uri` agrees with a reference decoder written independently,
 //!   and never grows its input;
 //! - `escape_uri` (component and whole-URI) emits only what its kind
-//!   allows, `%XX` in upper case, and `unescape_uri` takes it back to the
-//!   original (for a whole URI, `+` is not escaped, so it comes back as a
-//!   space, as `ngx.unescape_uri` documents);
+//!   allows (a component keeps RFC 3986's unreserved bytes and, as in
+//!   lua-nginx-module's table, `!'()*`), `%XX` in upper case, and
+//!   `unescape_uri` takes it back to the original (for a whole URI, `+` is
+//!   not escaped, so it comes back as a space, as `ngx.unescape_uri`
+//!   documents);
 //! - header name/value escaping leaves no byte that could split a header
 //!   (names: no separator, control or 8-bit byte);
 //! - `quote_sql` is a single-quoted literal that unquotes to the input;
@@ -118,7 +120,7 @@ pub fn run(data: &[u8]) {
     let plain = plain_bytes(&component);
     assert!(plain
         .iter()
-        .all(|&c| c.is_ascii_alphanumeric() || b"-._~".contains(&c)));
+        .all(|&c| c.is_ascii_alphanumeric() || b"-._~!'()*".contains(&c)));
     assert_eq!(unescape_uri(&component), data);
 
     let whole = escape_uri(data, true);
