@@ -22,7 +22,7 @@ pub unsafe extern "C" fn handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     crate::glue::catch(NGX_ERROR as ngx_int_t, || {
         // SAFETY: nginx calls phase handlers with a live request.
         unsafe {
-            if !main_conf(r).access_no_postpone && early::postpone(r, &POSTPONED) {
+            if !main_conf(r).access_no_postpone && early::postpone(r, &POSTPONED, 2) {
                 return NGX_DECLINED as ngx_int_t;
             }
             let Some(code) = loc_conf(r).access.clone() else {

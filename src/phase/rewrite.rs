@@ -27,7 +27,7 @@ pub unsafe extern "C" fn handler(r: *mut ngx_http_request_t) -> ngx_int_t {
             if (*r).uri_changed() != 0 {
                 return NGX_DECLINED as ngx_int_t;
             }
-            if !main_conf(r).rewrite_no_postpone && early::postpone(r, &POSTPONED) {
+            if !main_conf(r).rewrite_no_postpone && early::postpone(r, &POSTPONED, 1) {
                 return NGX_DECLINED as ngx_int_t;
             }
             let Some(code) = loc_conf(r).rewrite.clone() else {
