@@ -219,3 +219,25 @@ GET /t
 ok
 --- shutdown_error_log
 long timer premature: true exiting: true
+
+
+
+=== TEST 11: a timer's run is logged at debug level as lua-nginx-module does: expiry, then the close of its fake connection
+--- config
+    location /t {
+        content_by_lua_block {
+            assert(ngx.timer.at(0, function() ngx.log(ngx.WARN, "timer body ran") end))
+            ngx.say("armed")
+        }
+    }
+--- request
+GET /t
+--- response_body
+armed
+--- wait: 0.1
+--- error_log
+lua ngx.timer expired
+timer body ran
+http lua close fake http connection
+--- no_error_log
+[error]

@@ -69,6 +69,7 @@ pub fn arm(delay: ngx_msec_t, call: c_int, nargs: c_int, every: bool, conf: Conf
 }
 
 unsafe extern "C" fn on_timer(ev: *mut ngx_event_t) {
+    nlog::debug_http(nlog::cycle_log(), || "lua ngx.timer expired".to_string());
     crate::glue::catch((), || {
         let armed = (*ev).data as *mut Armed;
         ARMED.with(|a| a.borrow_mut().retain(|&p| p != armed));
