@@ -241,3 +241,27 @@ timer body ran
 http lua close fake http connection
 --- no_error_log
 [error]
+
+
+
+=== TEST 12: a timer that cannot run because lua_max_running_timers are busy is logged with where its function is defined
+--- http_config
+    lua_max_running_timers 1;
+--- config
+    location /t {
+        content_by_lua_block {
+            local function busy() ngx.sleep(0.1) end
+            assert(ngx.timer.at(0, busy))
+            assert(ngx.timer.at(0.01, function() ngx.log(ngx.WARN, "must not run") end))
+            ngx.say("armed")
+        }
+    }
+--- request
+GET /t
+--- response_body
+armed
+--- wait: 0.2
+--- error_log eval
+qr/\[alert\] .*? lua failed to run timer with function defined at =content_by_lua\(nginx\.conf:\d+\):4: 1 lua_max_running_timers are not enough/
+--- no_error_log
+must not run
