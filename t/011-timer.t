@@ -218,6 +218,8 @@ GET /t
 --- response_body
 ok
 --- shutdown_error_log
+lua abort pending timers
+lua ngx.timer expired
 long timer premature: true exiting: true
 
 
@@ -265,3 +267,30 @@ armed
 qr/\[alert\] .*? lua failed to run timer with function defined at =content_by_lua\(nginx\.conf:\d+\):4: 1 lua_max_running_timers are not enough/
 --- no_error_log
 must not run
+
+
+
+=== TEST 13: ngx.ctx in a timer is a table of that timer run, apart from the request's
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.ctx.who = "request"
+            local function tick(premature, n)
+                ngx.ctx.n = (ngx.ctx.n or 0) + n
+                ngx.log(ngx.WARN, "timer ctx: ", ngx.ctx.who, " ", ngx.ctx.n)
+            end
+            assert(ngx.timer.at(0, tick, 5))
+            assert(ngx.timer.at(0, tick, 7))
+            ngx.say(ngx.ctx.who)
+        }
+    }
+--- request
+GET /t
+--- response_body
+request
+--- wait: 0.1
+--- error_log
+timer ctx: nil 5
+timer ctx: nil 7
+--- no_error_log
+[error]

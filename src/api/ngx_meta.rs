@@ -7,7 +7,7 @@ use crate::glue::log as nlog;
 use crate::lua_fns;
 use crate::runtime::ctx;
 use crate::runtime::lua::{bad_arg, check_number, ffi, lua_State, to_bytes, LuaRet};
-use crate::runtime::phase;
+use crate::runtime::phase::{self, Phase};
 
 lua_fns! {
     ngx_index => index_impl,
@@ -76,9 +76,12 @@ unsafe fn index_impl(l: *mut lua_State) -> LuaRet {
     Ok(1)
 }
 
-/// ngx.ctx: one table per request, created on first use.
+/// ngx.ctx: one table per request (and per timer run, as in
+/// lua-nginx-module), created on first use.
 unsafe fn push_ctx(l: *mut lua_State) -> Result<(), String> {
-    request_phase("")?;
+    if phase::current() != Phase::Timer {
+        request_phase("")?;
+    }
     let c = ctx::request()?;
     if c.ctx_ref == ffi::LUA_NOREF {
         ffi::lua_createtable(l, 0, 4);

@@ -103,9 +103,11 @@ unsafe extern "C" fn on_shutdown(rev: *mut ngx_event_t) {
             let c = (*rev).data as *mut nginx_sys::ngx_connection_t;
             (*c).fd = -1;
             ngx_free_connection(c);
+            nlog::debug_http(nlog::cycle_log(), || "lua abort pending timers".to_string());
             let armed: Vec<*mut Armed> = ARMED.with(|a| std::mem::take(&mut *a.borrow_mut()));
             for p in armed {
                 ngx_del_timer(&mut (*p).ev);
+                nlog::debug_http(nlog::cycle_log(), || "lua ngx.timer expired".to_string());
                 fire(Box::from_raw(p));
             }
         }
