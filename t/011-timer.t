@@ -294,3 +294,24 @@ timer ctx: nil 5
 timer ctx: nil 7
 --- no_error_log
 [error]
+
+
+
+=== TEST 14: init_worker_by_lua code has an ngx.ctx table too
+--- http_config
+    init_worker_by_lua_block {
+        ngx.ctx.greeting = "hello from init_worker"
+        ngx.log(ngx.WARN, "init_worker ctx: ", ngx.ctx.greeting)
+    }
+--- config
+    location /t {
+        content_by_lua_block { ngx.say(ngx.ctx.greeting) }
+    }
+--- request
+GET /t
+--- response_body
+nil
+--- error_log
+init_worker ctx: hello from init_worker
+--- no_error_log
+[error]
