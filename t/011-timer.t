@@ -301,17 +301,15 @@ timer ctx: nil 7
 --- http_config
     init_worker_by_lua_block {
         ngx.ctx.greeting = "hello from init_worker"
-        ngx.log(ngx.WARN, "init_worker ctx: ", ngx.ctx.greeting)
+        INIT_WORKER_SAW = ngx.ctx.greeting
     }
 --- config
     location /t {
-        content_by_lua_block { ngx.say(ngx.ctx.greeting) }
+        content_by_lua_block { ngx.say(INIT_WORKER_SAW, " / request: ", ngx.ctx.greeting) }
     }
 --- request
 GET /t
 --- response_body
-nil
---- error_log
-init_worker ctx: hello from init_worker
+hello from init_worker / request: nil
 --- no_error_log
 [error]
