@@ -231,3 +231,31 @@ created 201
 qr/attempt to set status 404 via ngx.exit after sending out the response status 200/]
 --- no_error_log
 [alert]
+
+
+
+=== TEST 13: access code that ends grants access under "satisfy any"; ngx.exit(ngx.DECLINED) leaves the decision to the other modules
+--- config
+    location /granted {
+        satisfy any;
+        deny all;
+        access_by_lua_block { local x = 1 }
+        content_by_lua_block { ngx.say("in") }
+    }
+    location /declined {
+        satisfy any;
+        deny all;
+        access_by_lua_block { ngx.exit(ngx.DECLINED) }
+        content_by_lua_block { ngx.say("in") }
+    }
+    location /all {
+        deny all;
+        access_by_lua_block { local x = 1 }
+        content_by_lua_block { ngx.say("in") }
+    }
+--- request eval
+["GET /granted", "GET /declined", "GET /all"]
+--- error_code eval
+[200, 403, 403]
+--- response_body_like eval
+["^in\n\\z", "403 Forbidden", "403 Forbidden"]

@@ -270,3 +270,29 @@ GET /t
 entry failure
 --- no_error_log
 orphan ran
+
+
+
+=== TEST 12: coroutine.status of a light thread waiting on I/O or after a bare coroutine.yield is "running" (lua-nginx-module's view)
+--- config
+    location /t {
+        content_by_lua_block {
+            local sleeper = ngx.thread.spawn(function() ngx.sleep(0.05) return "slept" end)
+            ngx.say("sleeping thread: ", coroutine.status(sleeper))
+            local yielder = ngx.thread.spawn(function() coroutine.yield() return "yielded" end)
+            ngx.say("yielding thread: ", coroutine.status(yielder))
+            ngx.say(ngx.thread.wait(sleeper))
+            ngx.say(ngx.thread.wait(yielder))
+            ngx.say("after: ", coroutine.status(sleeper))
+        }
+    }
+--- request
+GET /t
+--- response_body
+sleeping thread: running
+yielding thread: running
+trueslept
+trueyielded
+after: dead
+--- no_error_log
+[error]

@@ -218,4 +218,98 @@ GET /t
 --- response_body
 ok
 --- shutdown_error_log
+lua abort pending timers
+lua ngx.timer expired
 long timer premature: true exiting: true
+
+
+
+=== TEST 11: a timer's run is logged at debug level as lua-nginx-module does: expiry, then the close of its fake connection
+--- config
+    location /t {
+        content_by_lua_block {
+            assert(ngx.timer.at(0, function() ngx.log(ngx.WARN, "timer body ran") end))
+            ngx.say("armed")
+        }
+    }
+--- request
+GET /t
+--- response_body
+armed
+--- wait: 0.1
+--- error_log
+lua ngx.timer expired
+timer body ran
+http lua close fake http connection
+--- no_error_log
+[error]
+
+
+
+=== TEST 12: a timer that cannot run because lua_max_running_timers are busy is logged with where its function is defined
+--- http_config
+    lua_max_running_timers 1;
+--- config
+    location /t {
+        content_by_lua_block {
+            local function busy() ngx.sleep(0.1) end
+            assert(ngx.timer.at(0, busy))
+            assert(ngx.timer.at(0.01, function() ngx.log(ngx.WARN, "must not run") end))
+            ngx.say("armed")
+        }
+    }
+--- request
+GET /t
+--- response_body
+armed
+--- wait: 0.2
+--- error_log eval
+qr/\[alert\] .*? lua failed to run timer with function defined at =content_by_lua\(nginx\.conf:\d+\):4: 1 lua_max_running_timers are not enough/
+--- no_error_log
+must not run
+
+
+
+=== TEST 13: ngx.ctx in a timer is a table of that timer run, apart from the request's
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.ctx.who = "request"
+            local function tick(premature, n)
+                ngx.ctx.n = (ngx.ctx.n or 0) + n
+                ngx.log(ngx.WARN, "timer ctx: ", ngx.ctx.who, " ", ngx.ctx.n)
+            end
+            assert(ngx.timer.at(0, tick, 5))
+            assert(ngx.timer.at(0, tick, 7))
+            ngx.say(ngx.ctx.who)
+        }
+    }
+--- request
+GET /t
+--- response_body
+request
+--- wait: 0.1
+--- error_log
+timer ctx: nil 5
+timer ctx: nil 7
+--- no_error_log
+[error]
+
+
+
+=== TEST 14: init_worker_by_lua code has an ngx.ctx table too
+--- http_config
+    init_worker_by_lua_block {
+        ngx.ctx.greeting = "hello from init_worker"
+        INIT_WORKER_SAW = ngx.ctx.greeting
+    }
+--- config
+    location /t {
+        content_by_lua_block { ngx.say(INIT_WORKER_SAW, " / request: ", ngx.ctx.greeting) }
+    }
+--- request
+GET /t
+--- response_body
+hello from init_worker / request: nil
+--- no_error_log
+[error]

@@ -569,6 +569,7 @@ X-Raw: 32
 --- http_config
     init_by_lua_block {
         INIT_TYPE = require("ngx.process").type()
+        INIT_AGENT = { require("ngx.process").enable_privileged_agent() }
     }
 --- config
     location /t {
@@ -579,8 +580,8 @@ X-Raw: 32
             f:close()
             ngx.say(INIT_TYPE, " ", process.type())
             ngx.say(process.get_master_pid() == master, " ", master ~= ngx.worker.pid())
-            local ok, err = pcall(process.enable_privileged_agent, 1)
-            ngx.say(ok, " ", err)
+            ngx.say(process.enable_privileged_agent(1))
+            ngx.say(INIT_AGENT[1], " ", INIT_AGENT[2])
         }
     }
 --- request
@@ -588,7 +589,8 @@ GET /t
 --- response_body
 master worker
 true true
-false ngx.process.enable_privileged_agent is not implemented yet by this ngx_http_lua_module
+nilAPI disabled in the current context
+nil missing privileged agent process patch in the nginx core
 --- no_error_log
 [error]
 

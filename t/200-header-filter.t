@@ -271,3 +271,29 @@ ok
 qr/lua release ngx.ctx at ref \d+/
 --- no_error_log
 [error]
+
+
+
+=== TEST 14: ngx.exit in the header filter with a non-error status, and through an error_page: the status replaces the response
+--- config
+    error_page 582 = /bar;
+    location /created {
+        content_by_lua_block { ngx.say("body that is dropped") }
+        header_filter_by_lua_block { return ngx.exit(201) }
+    }
+    location /t {
+        content_by_lua_block { ngx.say("first") }
+        header_filter_by_lua_block { return ngx.exit(582) }
+    }
+    location /bar {
+        content_by_lua_block { ngx.say("bar") }
+        header_filter_by_lua_block { return ngx.exit(302) }
+    }
+--- request eval
+["GET /created", "GET /t"]
+--- error_code eval
+[201, 302]
+--- response_body_like eval
+["^\\z", "302 Found"]
+--- no_error_log
+[error]

@@ -46,12 +46,9 @@ local function pass(co, ok, ...)
     return ok, ...
 end
 
-local zombie = ngx.thread._zombie
+local thread_status = ngx.thread._status
 function coroutine.status(co)
-    if zombie(co) then
-        return "zombie"
-    end
-    return co_status(co)
+    return thread_status(co) or co_status(co)
 end
 
 function coroutine.resume(co, ...)

@@ -67,9 +67,31 @@ unsafe fn index_impl(l: *mut lua_State) -> LuaRet {
     Ok(1)
 }
 
-/// ngx.ctx: one table per request, created on first use.
+/// Registry key of init_worker_by_lua's `ngx.ctx` table.
+static INIT_WORKER_CTX: u8 = 0;
+
+/// ngx.ctx: one table per request (and per timer run, as in
+/// lua-nginx-module), created on first use. init_worker_by_lua code has
+/// one too (lua-nginx-module runs it on a fake request); it is kept for
+/// the worker's life, a single small table.
 unsafe fn push_ctx(l: *mut lua_State) -> Result<(), String> {
-    request_phase()?;
+    match context::current() {
+        context::TIMER => {}
+        context::INIT_WORKER => {
+            let key = &INIT_WORKER_CTX as *const u8 as *mut std::ffi::c_void;
+            ffi::lua_pushlightuserdata(l, key);
+            ffi::lua_rawget(l, ffi::LUA_REGISTRYINDEX);
+            if ffi::lua_type(l, -1) != ffi::LUA_TTABLE {
+                ffi::lua_pop(l, 1);
+                ffi::lua_createtable(l, 0, 4);
+                ffi::lua_pushlightuserdata(l, key);
+                ffi::lua_pushvalue(l, -2);
+                ffi::lua_rawset(l, ffi::LUA_REGISTRYINDEX);
+            }
+            return Ok(());
+        }
+        _ => request_phase()?,
+    }
     let c = ctx::request()?;
     if c.ctx_ref == ffi::LUA_NOREF {
         ffi::lua_createtable(l, 0, 4);

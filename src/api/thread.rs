@@ -11,7 +11,7 @@ lua_fns! {
     spawn => spawn_impl,
     wait => wait_impl,
     kill => kill_impl,
-    zombie => zombie_impl,
+    status => status_impl,
 }
 
 /// # Safety
@@ -23,7 +23,7 @@ pub unsafe fn install(l: *mut lua_State) {
     set_fn(l, -1, c"kill", kill);
     // For coroutine.status (api/coroutine.rs): is this a dead, unwaited
     // light thread?
-    set_fn(l, -1, c"_zombie", zombie);
+    set_fn(l, -1, c"_status", status);
     crate::lua::set_raw(l, -2, c"thread");
     set_fn(l, -1, c"on_abort", on_abort);
 }
@@ -152,10 +152,21 @@ unsafe fn kill_impl(l: *mut lua_State) -> LuaRet {
     Ok(1)
 }
 
-unsafe fn zombie_impl(l: *mut lua_State) -> LuaRet {
+/// `coroutine.status` of a request thread as lua-nginx-module tracks it:
+/// "zombie" for a dead light thread not yet waited for, "running" for a
+/// live one that waits (on I/O, a timer, a thread, or after a bare
+/// `coroutine.yield`: lua-nginx-module does not count these as
+/// suspensions); nil for any other coroutine (Lua's own status applies).
+unsafe fn status_impl(l: *mut lua_State) -> LuaRet {
     let co = ffi::lua_tothread(l, 1);
-    let z = !co.is_null()
-        && ctx::current().is_some_and(|c| c.threads.iter().any(|t| t.co == co && t.done && !t.is_entry));
-    ffi::lua_pushboolean(l, z as _);
+    let thread = (!co.is_null())
+        .then(ctx::current)
+        .flatten()
+        .and_then(|c| c.threads.iter().find(|t| t.co == co));
+    match thread {
+        Some(t) if t.done && !t.is_entry => push_bytes(l, b"zombie"),
+        Some(t) if !t.done && t.wait.is_some() => push_bytes(l, b"running"),
+        _ => ffi::lua_pushnil(l),
+    }
     Ok(1)
 }

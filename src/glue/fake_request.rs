@@ -120,6 +120,9 @@ pub fn create(conf: ConfRef) -> Option<*mut ngx_http_request_t> {
 /// # Safety
 /// `r` must come from `create` and not be used afterwards.
 pub unsafe fn destroy(r: *mut ngx_http_request_t) {
+    super::log::debug_http(super::log::cycle_log(), || {
+        "http lua close fake http connection".to_string()
+    });
     let pool: *mut ngx_pool_t = (*r).pool;
     ngx_destroy_pool(pool);
 }

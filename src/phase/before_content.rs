@@ -13,17 +13,19 @@ use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule};
 
 use super::{error_rc, exec, exit_rc};
 use crate::conf::LuaCode;
-use crate::runtime::context::Context;
+use crate::runtime::context::{self, Context};
 use crate::runtime::ctx::{OnFinish, Outcome, PhaseRun, RequestCtx};
 
 /// Moves the running handler to the end of its phase, once per worker, as
 /// lua-nginx-module does: so that `set` and other modules' rewrite/access
 /// handlers of the location run before the Lua code. Returns true when the
-/// handler was moved and nginx must call the phase again.
+/// handler was moved and nginx must call the phase again. `tail` is how
+/// far before the handlers' `next` the phase's last handler is: 1, or 2 in
+/// the access phase, whose `next` also skips the post-access slot.
 ///
 /// # Safety
 /// `r` must be live and inside the phase engine.
-pub unsafe fn postpone(r: *mut ngx_http_request_t, done: &Cell<bool>) -> bool {
+pub unsafe fn postpone(r: *mut ngx_http_request_t, done: &Cell<bool>, tail: usize) -> bool {
     if done.replace(true) {
         return false;
     }
@@ -32,7 +34,7 @@ pub unsafe fn postpone(r: *mut ngx_http_request_t, done: &Cell<bool>) -> bool {
     };
     let ph: *mut ngx_http_phase_handler_t = cmcf.phase_engine.handlers;
     let cur = ph.add((*r).phase_handler as usize);
-    let last = ph.add((*cur).next - 1);
+    let last = ph.add((*cur).next - tail);
     if cur >= last {
         return false;
     }
@@ -61,7 +63,7 @@ pub unsafe fn handle(
     match *state(ctx) {
         PhaseRun::Finished(o) => {
             *state(ctx) = PhaseRun::NotStarted;
-            return finish(ctx, o);
+            return finish(ctx, o, phase);
         }
         // Woken by an unrelated event while the code waits.
         PhaseRun::Running => return NGX_DONE as ngx_int_t,
@@ -79,17 +81,17 @@ pub unsafe fn handle(
         }
         o => {
             (*r).write_event_handler = phases_handler;
-            finish(ctx, o)
+            finish(ctx, o, phase)
         }
     }
 }
 
 /// The phase handler's rc once the code ended.
-fn finish(ctx: &mut RequestCtx, outcome: Outcome) -> ngx_int_t {
+fn finish(ctx: &mut RequestCtx, outcome: Outcome, phase: Context) -> ngx_int_t {
     let r = ctx.r;
     match outcome {
-        Outcome::Done => go_on(ctx),
-        Outcome::Exit(code) if code == NGX_OK as ngx_int_t => go_on(ctx),
+        Outcome::Done => go_on(ctx, phase),
+        Outcome::Exit(code) if code == NGX_OK as ngx_int_t => go_on(ctx, phase),
         Outcome::Exit(code) => exit_rc(ctx, code, false),
         Outcome::Exec => {
             let rc = exec(ctx);
@@ -107,11 +109,17 @@ fn finish(ctx: &mut RequestCtx, outcome: Outcome) -> ngx_int_t {
 
 /// Code that ended without finishing the request lets the next phases run,
 /// unless it sent the response header: later phases could produce a second
-/// response, so lua-nginx-module ends the response there (200).
-fn go_on(ctx: &mut RequestCtx) -> ngx_int_t {
+/// response, so lua-nginx-module ends the response there (200). Access code
+/// that ended grants access (NGX_OK: with `satisfy any` no other access
+/// module needs to), rewrite code declines.
+fn go_on(ctx: &mut RequestCtx, phase: Context) -> ngx_int_t {
     // SAFETY: ctx.r is live.
     if unsafe { (*ctx.r).header_sent() } == 0 {
-        return NGX_DECLINED as ngx_int_t;
+        return if phase == context::ACCESS {
+            NGX_OK as ngx_int_t
+        } else {
+            NGX_DECLINED as ngx_int_t
+        };
     }
     let rc = crate::runtime::output::send_eof(ctx);
     if rc == NGX_ERROR as ngx_int_t || rc > NGX_OK as ngx_int_t {

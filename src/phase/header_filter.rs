@@ -1,11 +1,9 @@
 //! header_filter_by_lua*: our header filter, which also stops the headers
 //! of captured subrequests (ngx.location.capture) from going further.
 
-use std::cell::Cell;
-
 use nginx_sys::{
     ngx_http_filter_finalize_request, ngx_http_output_header_filter_pt, ngx_http_request_t, ngx_int_t,
-    NGX_ERROR, NGX_HTTP_SPECIAL_RESPONSE, NGX_LOG_ERR, NGX_OK,
+    NGX_AGAIN, NGX_DECLINED, NGX_ERROR, NGX_LOG_ERR, NGX_OK,
 };
 
 use super::{request_log, resolve};
@@ -42,7 +40,7 @@ unsafe fn run(r: *mut ngx_http_request_t) -> ngx_int_t {
         // files into memory.
         (*r).set_filter_need_in_memory(1);
     }
-    if let Some(code) = lcf.header_filter.clone().filter(|_| !IN_EXIT.with(|e| e.get())) {
+    if let Some(code) = lcf.header_filter.clone() {
         match run_code(r, &code) {
             Err(e) => {
                 let msg = format!("failed to run header_filter_by_lua*: {e}");
@@ -76,28 +74,35 @@ unsafe fn run_code(r: *mut ngx_http_request_t, code: &LuaCode) -> Result<Option<
             vm.unref(func);
         }
     }
-    res.map(|_| exited.filter(|&c| c != NGX_OK as ngx_int_t))
-}
-
-thread_local! {
-    /// Set while nginx sends the error page of a filter's ngx.exit: the
-    /// filter code does not run again for it. A flag of the call in
-    /// progress (the error page may run in a redirected location, whose
-    /// request ctx is another), not state of the VM or the cycle.
-    static IN_EXIT: Cell<bool> = const { Cell::new(false) };
+    res?;
+    // The filter runs again for the response its ngx.exit asked for, as in
+    // lua-nginx-module: then it goes on (a second, different exit too,
+    // which would otherwise replace responses without end).
+    Ok(match exited.filter(|&c| c != NGX_OK as ngx_int_t) {
+        Some(_) if ctx.header_filter_exit.is_some() => None,
+        Some(c) => {
+            ctx.header_filter_exit = Some(c);
+            Some(c)
+        }
+        None => None,
+    })
 }
 
 /// `ngx.exit(code)` in the header filter: an error status replaces the
 /// response with nginx's error page; closing codes abort it; others go on.
 unsafe fn exit(r: *mut ngx_http_request_t, code: ngx_int_t) -> ngx_int_t {
-    if code == NGX_ERROR as ngx_int_t || [408, 444, 499].contains(&code) {
+    if code == NGX_ERROR as ngx_int_t {
         return NGX_ERROR as ngx_int_t;
     }
-    if code >= NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t {
-        IN_EXIT.with(|e| e.set(true));
+    // Any other status replaces the response, as lua-nginx-module does: an
+    // error page for errors, an empty body with that status line for the
+    // rest (201, 444...); the response being sent stops here.
+    if code != NGX_OK as ngx_int_t {
         let rc = ngx_http_filter_finalize_request(r, module() as *const _ as *mut _, code);
-        IN_EXIT.with(|e| e.set(false));
-        return rc;
+        if rc == NGX_ERROR as ngx_int_t || rc == NGX_AGAIN as ngx_int_t {
+            return rc;
+        }
+        return NGX_DECLINED as ngx_int_t;
     }
     match NEXT {
         Some(next) if !capture::is_captured(r) => next(r),

@@ -22,7 +22,7 @@ pub unsafe extern "C" fn handler(r: *mut ngx_http_request_t) -> ngx_int_t {
                 return NGX_DECLINED as ngx_int_t;
             }
             let lmcf = main_conf(r);
-            if !lmcf.rewrite_no_postpone && before_content::postpone(r, &lmcf.rewrite_postponed) {
+            if !lmcf.rewrite_no_postpone && before_content::postpone(r, &lmcf.rewrite_postponed, 1) {
                 return NGX_DECLINED as ngx_int_t;
             }
             let Some(code) = loc_conf(r).rewrite.clone() else {

@@ -61,6 +61,9 @@ pub struct RequestCtx {
     /// Registry reference of the `ngx.ctx` table, created on first use.
     pub ctx_ref: c_int,
     pub exit_code: Option<ngx_int_t>,
+    /// The status the header filter's `ngx.exit` replaced the response
+    /// with: when the filter runs again for that response, it goes on.
+    pub header_filter_exit: Option<ngx_int_t>,
     /// Capture groups still waiting for subrequests: ngx.exit may not end
     /// the request then (lua-nginx-module's `no_abort`).
     pub captures_pending: u32,
@@ -118,6 +121,7 @@ impl RequestCtx {
             on_abort: None,
             ctx_ref: ffi::LUA_NOREF,
             exit_code: None,
+            header_filter_exit: None,
             captures_pending: 0,
             failed: false,
             depth: 0,

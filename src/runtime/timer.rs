@@ -84,6 +84,7 @@ pub fn arm(delay: ngx_msec_t, call: c_int, nargs: c_int, every: bool, conf: Conf
 }
 
 unsafe extern "C" fn on_timer(ev: *mut ngx_event_t) {
+    nlog::debug_http(nlog::cycle_log(), || "lua ngx.timer expired".to_string());
     crate::glue::catch((), || {
         let armed = (*ev).data as *mut Armed;
         if let Some(t) = timers() {
@@ -119,9 +120,11 @@ unsafe extern "C" fn on_shutdown(rev: *mut ngx_event_t) {
             let c = (*rev).data as *mut nginx_sys::ngx_connection_t;
             (*c).fd = -1;
             ngx_free_connection(c);
+            nlog::debug_http(nlog::cycle_log(), || "lua abort pending timers".to_string());
             let armed: Vec<*mut Armed> = timers().map(|t| t.armed.take()).unwrap_or_default();
             for p in armed {
                 ngx_del_timer(&mut (*p).ev);
+                nlog::debug_http(nlog::cycle_log(), || "lua ngx.timer expired".to_string());
                 fire(Box::from_raw(p));
             }
         }
@@ -153,7 +156,10 @@ unsafe fn fire(armed: Box<Armed>) {
     };
     drop(armed);
     if running_count() >= max_running {
-        let msg = format!("{max_running} lua_max_running_timers are not enough");
+        let msg = format!(
+            "lua failed to run timer with function defined at {}: {max_running} lua_max_running_timers are not enough",
+            defined_at(l, call)
+        );
         nlog::error(nlog::cycle_log(), NGX_LOG_ALERT, msg.as_bytes());
     } else {
         run(call, nargs, premature, conf);
@@ -201,4 +207,26 @@ fn finish(ctx: &mut RequestCtx) {
     // SAFETY: r is the fake request this ctx lives in; nothing uses either
     // after this.
     unsafe { fake_request::destroy(r) };
+}
+
+/// `source:line` of the callback stored first in the registry table `call`,
+/// as lua-nginx-module names a timer it could not run.
+unsafe fn defined_at(l: *mut lua_State, call: c_int) -> String {
+    ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, call as _);
+    ffi::lua_rawgeti(l, -1, 1);
+    let mut ar: ffi::lua_Debug = std::mem::zeroed();
+    let at = if ffi::lua_isfunction(l, -1) != 0 && ffi::lua_getinfo(l, c">S".as_ptr(), &mut ar) != 0 {
+        let src = if ar.source.is_null() {
+            "(unknown)".into()
+        } else {
+            std::ffi::CStr::from_ptr(ar.source).to_string_lossy()
+        };
+        format!("{src}:{}", ar.linedefined)
+    } else {
+        ffi::lua_pop(l, 1);
+        "(unknown):0".to_string()
+    };
+    // lua_getinfo(">") popped the function; the table is left.
+    ffi::lua_pop(l, 1);
+    at
 }

@@ -376,7 +376,19 @@ preload["ngx.process"] = function()
         get_master_pid = c.master_pid,
         signal_graceful_exit = c.graceful_exit,
     }
-    return not_implemented(process, "ngx.process", { "enable_privileged_agent" })
+    -- The privileged agent process needs OpenResty's nginx patch: on a
+    -- stock nginx lua-nginx-module answers as this does.
+    function process.enable_privileged_agent(connections)
+        if ngx.get_phase() ~= "init" then
+            return nil, "API disabled in the current context"
+        end
+        connections = connections or 512
+        if type(connections) ~= "number" or connections < 0 then
+            return nil, "bad 'connections' argument: number expected and greater than 0"
+        end
+        return nil, "missing privileged agent process patch in the nginx core"
+    end
+    return process
 end
 
 preload["ngx.errlog"] = function()
