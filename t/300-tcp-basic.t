@@ -25,7 +25,7 @@ __DATA__
             ngx.say("five: ", data)
             local data, err, partial = sock:receive(100)
             ngx.say("rest: ", data, " ", err, " [", partial, "]")
-            ngx.say("close: ", select(2, sock:close()))
+            ngx.say("close: ", sock:close())
         }
     }
 --- tcp_listen: $TEST_NGINX_RAND_PORT_1
@@ -42,7 +42,7 @@ line: first
 line2: second
 five: abcde
 rest: nil closed [fgh]
-close: closed
+close: 1
 --- no_error_log
 [error]
 
@@ -58,6 +58,7 @@ close: closed
             local data, err = sock:receive("*a")
             ngx.say(#data, " ", err, " ", data:sub(1, 3), " ", data:sub(-3))
             ngx.say(sock:receive())
+            ngx.say(sock:receive())
         }
     }
 --- tcp_listen: $TEST_NGINX_RAND_PORT_1
@@ -67,6 +68,7 @@ close: closed
 GET /t
 --- response_body
 20006 nil abc xyz
+nilclosed
 nilclosed
 --- error_log
 attempt to receive data on a closed socket

@@ -14,10 +14,12 @@ use crate::runtime::ctx::{self, RequestCtx};
 use crate::runtime::lua::{bad_arg, check_bytes, check_number, ffi, lua_State, set_fn, type_name, LuaRet};
 use crate::runtime::phase::{self, YIELDABLE};
 use crate::runtime::scheduler::yield_wait;
-use crate::runtime::tcp_sock::{push_vals, RecvKind, SockWait, Step, TcpSock, Val};
+use crate::runtime::tcp_sock::{push_vals, RecvKind, SockWait, Step, TcpSock, UntilPat, Val};
 
 const UD_MT: &CStr = c"ngx_lua_tcp_socket_ud";
 const OBJ_MT: &CStr = c"ngx_lua_tcp_socket";
+/// The matcher userdata of a `receiveuntil` iterator.
+const UNTIL_MT: &CStr = c"ngx_lua_tcp_socket_until";
 
 lua_fns! {
     tcp => tcp_impl,
@@ -36,6 +38,7 @@ lua_fns! {
     sslhandshake => sslhandshake_impl,
     bind => bind_impl,
     gc => gc_impl,
+    until_gc => until_gc_impl,
 }
 
 /// # Safety
@@ -44,6 +47,9 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     crate::runtime::tcp_tls::install(l);
     crate::runtime::lua::new_metatable(l, UD_MT);
     set_fn(l, -1, c"__gc", gc);
+    ffi::lua_pop(l, 1);
+    crate::runtime::lua::new_metatable(l, UNTIL_MT);
+    set_fn(l, -1, c"__gc", until_gc);
     ffi::lua_pop(l, 1);
     crate::runtime::lua::new_metatable(l, OBJ_MT);
     ffi::lua_createtable(l, 0, 16);
@@ -364,12 +370,15 @@ pub(crate) unsafe fn receiveuntil_impl(l: *mut lua_State) -> LuaRet {
             "expecting 2 or 3 arguments (including the object), but got {n}"
         ));
     }
-    let pat = check_bytes(l, 2, "receiveuntil")?;
-    if pat.is_empty() {
-        return Ok(push_vals(l, &Val::err("pattern is empty")));
-    }
     let mut inclusive = false;
-    if ffi::lua_type(l, 3) == ffi::LUA_TTABLE {
+    if n == 3 {
+        if ffi::lua_type(l, 3) != ffi::LUA_TTABLE {
+            return Err(bad_arg(
+                3,
+                "receiveuntil",
+                &format!("table expected, got {}", type_name(l, 3)),
+            ));
+        }
         crate::runtime::lua::get_field(l, 3, c"inclusive")?;
         match ffi::lua_type(l, -1) {
             ffi::LUA_TNIL => {}
@@ -383,28 +392,69 @@ pub(crate) unsafe fn receiveuntil_impl(l: *mut lua_State) -> LuaRet {
         }
         ffi::lua_pop(l, 1);
     }
+    let pat = check_bytes(l, 2, "receiveuntil")?;
+    if pat.is_empty() {
+        return Ok(push_vals(l, &Val::err("pattern is empty")));
+    }
+    let pat = Box::new(std::rc::Rc::new(UntilPat::new(pat.to_vec(), inclusive)));
     ffi::lua_pushvalue(l, 1);
-    ffi::lua_pushvalue(l, 2);
-    ffi::lua_pushboolean(l, inclusive as c_int);
-    ffi::lua_pushcclosure(l, until_iter, 3);
+    let ud = ffi::lua_newuserdata(l, std::mem::size_of::<*mut std::rc::Rc<UntilPat>>())
+        as *mut *mut std::rc::Rc<UntilPat>;
+    *ud = Box::into_raw(pat);
+    crate::runtime::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, UNTIL_MT);
+    ffi::lua_setmetatable(l, -2);
+    ffi::lua_pushcclosure(l, until_iter, 2);
     Ok(1)
 }
 
-unsafe fn until_iter_impl(l: *mut lua_State) -> LuaRet {
-    let (ctx, s) = method(l, ffi::lua_upvalueindex(1), "receiveuntil")?;
-    let pat = check_bytes(l, ffi::lua_upvalueindex(2), "receiveuntil")?.to_vec();
-    let inclusive = ffi::lua_toboolean(l, ffi::lua_upvalueindex(3)) != 0;
-    let size = match ffi::lua_type(l, 1) {
-        ffi::LUA_TNONE | ffi::LUA_TNIL => None,
-        _ => {
-            let v = check_number(l, 1, "iterator")?;
-            (v > 0.0).then_some(v as usize)
-        }
+unsafe fn until_gc_impl(l: *mut lua_State) -> LuaRet {
+    let Some(ud) = crate::runtime::lua::udata_of(l, 1, UNTIL_MT) else {
+        return Ok(0);
     };
+    let ud = ud as *mut *mut std::rc::Rc<UntilPat>;
+    if !(*ud).is_null() {
+        drop(Box::from_raw(*ud));
+        *ud = std::ptr::null_mut();
+    }
+    Ok(0)
+}
+
+/// The iterator `receiveuntil` returns: the data up to the next occurrence
+/// of the pattern, or (given a size) the stream between two occurrences in
+/// pieces of at most that size, each such run ended by `nil, nil, nil`.
+unsafe fn until_iter_impl(l: *mut lua_State) -> LuaRet {
+    let n = ffi::lua_gettop(l);
+    if n > 1 {
+        return Err(format!("expecting 0 or 1 arguments, but seen {n}"));
+    }
+    let size = if n == 1 {
+        let v = check_number(l, 1, "iterator")?;
+        crate::glue::cconv::int64(v).max(0) as usize
+    } else {
+        0
+    };
+    // A closed socket is reported before anything else, without a log line.
+    let s = sock_at(l, ffi::lua_upvalueindex(1), "receiveuntil")?;
+    if s.conn.is_null() || s.read_closed {
+        return Ok(push_vals(l, &Val::err("closed")));
+    }
+    let (ctx, s) = method(l, ffi::lua_upvalueindex(1), "receiveuntil")?;
+    let Some(ud) = crate::runtime::lua::udata_of(l, ffi::lua_upvalueindex(2), UNTIL_MT) else {
+        return Err("bad pattern".into());
+    };
+    let ud = ud as *mut *mut std::rc::Rc<UntilPat>;
+    if (*ud).is_null() {
+        return Err("bad pattern".into());
+    }
+    let pat = (**ud).clone();
     if let Some(n) = busy(l, s, true, false) {
         return Ok(n);
     }
-    let step = s.receive(RecvKind::Until { pat, inclusive, size });
+    if pat.state.get() < 0 {
+        pat.state.set(0);
+        return Ok(push_vals(l, &[Val::Nil, Val::Nil, Val::Nil]));
+    }
+    let step = s.receive(RecvKind::Until(pat, size));
     finish_step(l, ctx, s, step)
 }
 

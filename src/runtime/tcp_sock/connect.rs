@@ -158,6 +158,10 @@ impl TcpSock {
     pub(super) fn attach(&mut self, c: *mut ngx_connection_t) {
         self.conn = c;
         self.rbuf.clear();
+        self.out.clear();
+        self.eof = false;
+        self.read_closed = false;
+        self.write_closed = false;
         // SAFETY: c is a live connection now owned by this socket, which is
         // boxed (stable address) and detaches before it goes.
         unsafe {

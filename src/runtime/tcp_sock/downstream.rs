@@ -62,6 +62,20 @@ impl TcpSock {
         }
     }
 
+    /// The client closed the connection: for the request socket that is an
+    /// abort when lua_check_client_abort is on or body bytes are missing
+    /// (otherwise, as for any peer, the end of the data).
+    pub(super) fn downstream_aborted(&self) -> bool {
+        let Some(d) = self.downstream.as_ref() else {
+            return false;
+        };
+        // SAFETY: r is live while it owns the socket.
+        if !self.r.is_null() && unsafe { crate::module::loc_conf(self.r) }.check_client_abort() {
+            return true;
+        }
+        !d.raw && (d.rest.is_some_and(|n| n > 0) || d.chunked.as_ref().is_some_and(|c| !c.done()))
+    }
+
     /// Lets go of the client connection: only our timers go.
     pub(super) fn release_downstream(&mut self) {
         if !self.conn.is_null() {

@@ -31,6 +31,9 @@ use crate::glue::{log, peer};
 mod connect;
 mod downstream;
 mod io;
+mod until;
+
+pub use until::UntilPat;
 
 /// A Lua result value of a socket operation.
 pub enum Val {
@@ -78,11 +81,9 @@ pub enum RecvKind {
     Any(usize),
     /// One datagram of at most this size (UDP sockets).
     Datagram(usize),
-    Until {
-        pat: Vec<u8>,
-        inclusive: bool,
-        size: Option<usize>,
-    },
+    /// `receiveuntil`: the iterator's matcher, and the size asked for
+    /// (0: up to the pattern).
+    Until(std::rc::Rc<UntilPat>, usize),
 }
 
 /// The write side's operation (connecting counts as writing).
@@ -140,16 +141,27 @@ pub struct TcpSock {
     pub pool_size: Option<usize>,
     /// connect, send, read; None means the location's default.
     pub timeouts: [Option<ngx_msec_t>; 3],
+    /// Bytes received and not yet consumed by a receive.
     rbuf: Vec<u8>,
+    /// What the pending receive consumed so far: its result, or the partial
+    /// data it returns when it fails.
+    out: Vec<u8>,
+    /// Bytes the pending receive still wants (sized reads).
+    rest: usize,
+    /// The peer closed its side: reads end with what is buffered.
+    eof: bool,
+    /// A receive failed (not timed out): the read half is done with, the
+    /// connection stays open for sending until closed (lua-nginx-module's
+    /// finalize_read_part).
+    pub read_closed: bool,
+    /// A send failed or timed out: the write half is done with.
+    pub write_closed: bool,
     wbuf: Vec<u8>,
     wpos: usize,
     rop: Option<RecvKind>,
     wop: WOp,
     rwaiter: Option<Waiter>,
     wwaiter: Option<Waiter>,
-    /// One side failed the connection while the other side waits: that
-    /// side reports "closed" on its next event, then the connection goes.
-    broken: bool,
     pub reused: u32,
     rctx: *mut ngx_resolver_ctx_t,
     resolving_sync: bool,
@@ -200,13 +212,17 @@ impl TcpSock {
             pool_size: None,
             timeouts: [None; 3],
             rbuf: Vec::new(),
+            out: Vec::new(),
+            rest: 0,
+            eof: false,
+            read_closed: false,
+            write_closed: false,
             wbuf: Vec::new(),
             wpos: 0,
             rop: None,
             wop: WOp::Idle,
             rwaiter: None,
             wwaiter: None,
-            broken: false,
             reused: 0,
             rctx: std::ptr::null_mut(),
             resolving_sync: false,
@@ -243,10 +259,6 @@ impl TcpSock {
             _ => {}
         }
         (read && self.rop.is_some()).then_some("socket busy reading")
-    }
-
-    fn usable(&self) -> bool {
-        !self.conn.is_null() && !self.broken
     }
 
     fn conf(&self) -> &SocketConf {
@@ -333,6 +345,7 @@ impl TcpSock {
             Side::Read => {
                 self.rwaiter = None;
                 self.rop = None;
+                self.out.clear();
                 self.del_timer(false);
             }
             Side::Write => {
@@ -363,31 +376,6 @@ impl TcpSock {
         }
     }
 
-    /// An error on one side: close, unless the other side has a thread
-    /// waiting, which must hear about it first (see `broken`).
-    fn fail_conn(&mut self, failed: Side) {
-        let other_waits = match failed {
-            Side::Read => self.wop == WOp::Send && self.wwaiter.is_some(),
-            Side::Write => self.rop.is_some() && self.rwaiter.is_some(),
-        };
-        if !other_waits {
-            return self.close_conn();
-        }
-        self.broken = true;
-        // SAFETY: conn is live (not closed while broken).
-        unsafe {
-            let ev = if failed == Side::Read {
-                (*self.conn).write
-            } else {
-                (*self.conn).read
-            };
-            if (*ev).timer_set() != 0 {
-                ngx_del_timer(ev);
-            }
-            ngx_add_timer(ev, 1);
-        }
-    }
-
     pub fn abort(&mut self) {
         if self.wop == WOp::Queued {
             let me: *mut TcpSock = self;
@@ -402,7 +390,6 @@ impl TcpSock {
         self.wwaiter = None;
         self.rop = None;
         self.wop = WOp::Idle;
-        self.broken = false;
         if !self.rctx.is_null() {
             // SAFETY: rctx is the live resolution we started.
             unsafe { ngx_resolve_name_done(self.rctx) };
@@ -424,6 +411,7 @@ impl TcpSock {
         self.uncount();
         self.tls = None;
         self.rbuf.clear();
+        self.out.clear();
     }
 
     // ---- waiting ----
