@@ -311,9 +311,9 @@ nope.sock failed
 --- request
 GET /t
 --- response_body_like
-false.*bad argument #1 to 'connect' \(table expected, got nil\)
+false.*expecting 2, 3, or 4 arguments \(including the object\), but seen 1
 nilbad port number: 70000
-false.*bad argument #2 to 'receive' \(bad pattern argument\)
+truenilclosed
 nilclosed
 nilclosed
 table true

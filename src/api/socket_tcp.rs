@@ -184,12 +184,108 @@ pub(crate) unsafe fn method<'a>(
     let ctx = ctx::request()?;
     phase::check(YIELDABLE)?;
     let s = sock_at(l, idx, fname)?;
-    if s.owner
-        .is_some_and(|o| o != crate::runtime::tcp_sock::owner_id(ctx.r))
-    {
+    // A socket whose connection is gone reports "closed" to whoever uses
+    // it (its request's end closed it), as lua-nginx-module checks that
+    // before the request.
+    if !s.conn.is_null() && !owned_by(s, ctx) {
         return Err("bad request".into());
     }
     Ok((ctx, s))
+}
+
+fn owned_by(s: &TcpSock, ctx: &RequestCtx) -> bool {
+    // SAFETY: ctx.r is the live running request.
+    s.owner
+        .is_none_or(|o| o == unsafe { crate::runtime::tcp_sock::owner_id(ctx.r) })
+}
+
+/// luaL_argerror's text for argument `narg` of the running C function: in a
+/// method call (`sock:send(x)`) `self` is not counted; an unknown function
+/// name (a call through pcall) is '?'.
+pub(crate) unsafe fn argerror(l: *mut lua_State, narg: c_int, extra: &str) -> String {
+    let mut ar = std::mem::MaybeUninit::<ffi::lua_Debug>::zeroed().assume_init();
+    if ffi::lua_getstack(l, 0, &mut ar) == 0 {
+        return format!("bad argument #{narg} ({extra})");
+    }
+    ffi::lua_getinfo(l, c"n".as_ptr(), &mut ar);
+    let name = if ar.name.is_null() {
+        "?".to_string()
+    } else {
+        CStr::from_ptr(ar.name).to_string_lossy().into_owned()
+    };
+    let method = !ar.namewhat.is_null() && CStr::from_ptr(ar.namewhat).to_bytes() == b"method";
+    let mut narg = narg;
+    if method {
+        narg -= 1;
+        if narg == 0 {
+            return format!("calling '{name}' on bad self ({extra})");
+        }
+    }
+    format!("bad argument #{narg} to '{name}' ({extra})")
+}
+
+/// The bytes `send` writes for the value at `idx`: strings, numbers, nil
+/// and booleans as text, array tables (nested) of strings and numbers.
+unsafe fn send_data(l: *mut lua_State, idx: c_int, out: &mut Vec<u8>) -> Result<(), String> {
+    match ffi::lua_type(l, idx) {
+        ffi::LUA_TNIL => out.extend_from_slice(b"nil"),
+        ffi::LUA_TBOOLEAN => out.extend_from_slice(if ffi::lua_toboolean(l, idx) != 0 {
+            b"true"
+        } else {
+            b"false"
+        }),
+        ffi::LUA_TSTRING | ffi::LUA_TNUMBER => append_value(l, idx, 2, "send", out)?,
+        ffi::LUA_TTABLE => send_table(l, idx, out, 0)?,
+        _ => {
+            return Err(argerror(
+                l,
+                2,
+                &format!(
+                    "string, number, boolean, nil, or array table expected, got {}",
+                    type_name(l, idx)
+                ),
+            ))
+        }
+    }
+    Ok(())
+}
+
+unsafe fn send_table(l: *mut lua_State, idx: c_int, out: &mut Vec<u8>, depth: usize) -> Result<(), String> {
+    if depth >= 1000 || ffi::lua_checkstack(l, 3) == 0 {
+        return Err("stack overflow".into());
+    }
+    // Every key a positive integer; the largest is the length.
+    let mut max = 0usize;
+    ffi::lua_pushnil(l);
+    while ffi::lua_next(l, idx) != 0 {
+        ffi::lua_pop(l, 1);
+        let k = if ffi::lua_type(l, -1) == ffi::LUA_TNUMBER {
+            ffi::lua_tonumber(l, -1)
+        } else {
+            0.0
+        };
+        if k < 1.0 || k.fract() != 0.0 {
+            ffi::lua_pop(l, 1);
+            return Err(argerror(l, 2, "non-array table found"));
+        }
+        max = max.max(k as usize);
+    }
+    for i in 1..=max {
+        ffi::lua_rawgeti(l, idx, i as _);
+        let top = ffi::lua_gettop(l);
+        let r = match ffi::lua_type(l, top) {
+            ffi::LUA_TSTRING | ffi::LUA_TNUMBER => append_value(l, top, 2, "send", out),
+            ffi::LUA_TTABLE => send_table(l, top, out, depth + 1),
+            _ => Err(argerror(
+                l,
+                2,
+                &format!("bad data type {} found", type_name(l, top)),
+            )),
+        };
+        ffi::lua_pop(l, 1);
+        r?;
+    }
+    Ok(())
 }
 
 /// Returns the results of a finished step, or parks the running thread on
@@ -226,150 +322,185 @@ pub(crate) fn busy(l: *mut lua_State, s: &TcpSock, read: bool, write: bool) -> O
 }
 
 unsafe fn connect_impl(l: *mut lua_State) -> LuaRet {
-    let (ctx, s) = method(l, 1, "connect")?;
-    let n = ffi::lua_gettop(l);
+    let mut n = ffi::lua_gettop(l);
     if !(2..=4).contains(&n) {
         return Err(format!(
             "ngx.socket connect: expecting 2, 3, or 4 arguments (including the object), but seen {n}"
         ));
     }
+    let ctx = ctx::request()?;
+    phase::check(YIELDABLE)?;
+    let s = sock_at(l, 1, "connect")?;
     let host = check_bytes(l, 2, "connect")?.to_vec();
-    let (unix, port, opts) = if let Some(path) = host.strip_prefix(b"unix:") {
-        (Some(path.to_vec()), 0u16, 3)
-    } else {
-        let p = check_number(l, 3, "connect")? as i64;
-        if !(0..=65535).contains(&p) {
-            return Ok(push_vals(l, &Val::err(&format!("bad port number: {p}"))));
-        }
-        (None, p as u16, 4)
-    };
+    // The options table is the last argument, whichever it is.
     let mut pool = None;
-    if ffi::lua_type(l, opts) == ffi::LUA_TTABLE {
-        crate::runtime::lua::get_field(l, opts, c"pool")?;
+    if ffi::lua_type(l, n) == ffi::LUA_TTABLE {
+        let opts = n;
+        crate::runtime::lua::get_field(l, opts, c"pool_size")?;
         match ffi::lua_type(l, -1) {
             ffi::LUA_TNIL => {}
-            ffi::LUA_TSTRING | ffi::LUA_TNUMBER => pool = Some(check_bytes(l, -1, "connect")?.to_vec()),
-            _ => return Err(format!("bad \"pool\" option type: {}", type_name(l, -1))),
-        }
-        ffi::lua_pop(l, 1);
-        crate::runtime::lua::get_field(l, opts, c"pool_size")?;
-        if ffi::lua_type(l, -1) != ffi::LUA_TNIL {
-            let v = ffi::lua_tonumber(l, -1) as i64;
-            if v <= 0 {
-                return Err(format!("bad \"pool_size\" option value: {v}"));
+            _ if ffi::lua_isnumber(l, -1) != 0 => {
+                let v = ffi::lua_tointeger(l, -1) as i64;
+                if v <= 0 {
+                    return Err(argerror(l, opts, &format!("bad \"pool_size\" option value: {v}")));
+                }
+                s.pool_size = Some(v as usize);
             }
-            s.pool_size = Some(v as usize);
+            _ => {
+                let t = type_name(l, -1);
+                return Err(argerror(l, opts, &format!("bad \"pool_size\" option type: {t}")));
+            }
         }
         ffi::lua_pop(l, 1);
         crate::runtime::lua::get_field(l, opts, c"backlog")?;
-        if ffi::lua_type(l, -1) != ffi::LUA_TNIL {
-            let v = ffi::lua_tonumber(l, -1) as i64;
+        if ffi::lua_isnumber(l, -1) != 0 {
+            let v = ffi::lua_tointeger(l, -1) as i64;
             if v < 0 {
-                return Err(format!("bad \"backlog\" option value: {v}"));
+                return Err(argerror(l, opts, &format!("bad \"backlog\" option value: {v}")));
             }
             s.backlog = Some(v as usize);
         }
         ffi::lua_pop(l, 1);
-    } else if ffi::lua_type(l, opts) != ffi::LUA_TNONE && ffi::lua_type(l, opts) != ffi::LUA_TNIL {
-        return Err(bad_arg(
-            opts,
-            "connect",
-            &format!("table expected, got {}", type_name(l, opts)),
-        ));
+        crate::runtime::lua::get_field(l, opts, c"pool")?;
+        match ffi::lua_type(l, -1) {
+            ffi::LUA_TNIL => {}
+            ffi::LUA_TSTRING | ffi::LUA_TNUMBER => pool = Some(check_bytes(l, -1, "connect")?.to_vec()),
+            _ => {
+                let t = type_name(l, -1);
+                return Err(argerror(l, opts, &format!("bad \"pool\" option type: {t}")));
+            }
+        }
+        ffi::lua_pop(l, 1);
+        n -= 1;
+    }
+    let unix = host.len() >= 5 && host[..5].eq_ignore_ascii_case(b"unix:");
+    let port = if n >= 3 && ffi::lua_isnumber(l, 3) != 0 {
+        let p = ffi::lua_tointeger(l, 3) as i64;
+        if !(0..=65535).contains(&p) {
+            return Ok(push_vals(l, &Val::err(&format!("bad port number: {p}"))));
+        }
+        p as u16
+    } else if unix {
+        0
+    } else {
+        return Ok(push_vals(l, &Val::err("missing the port number")));
+    };
+    // A socket still tied to another live request is not ours to use; once
+    // that request ended (its cleanup closed the socket) any request may
+    // connect it again.
+    if !s.r.is_null() && !owned_by(s, ctx) {
+        return Err("bad request".into());
     }
     if let Some(n) = busy(l, s, true, true) {
         return Ok(n);
     }
     s.bind_request(ctx.r)?;
-    let step = match unix {
-        Some(path) => s.connect(&path, 0, true, pool),
-        None => s.connect(&host, port, false, pool),
+    let step = if unix {
+        s.connect(&host[5..], 0, true, pool)
+    } else {
+        s.connect(&host, port, false, pool)
     };
     finish_step(l, ctx, s, step)
 }
 
 pub(crate) unsafe fn send_impl(l: *mut lua_State) -> LuaRet {
-    let (ctx, s) = method(l, 1, "send")?;
     let n = ffi::lua_gettop(l);
     if n != 2 {
         return Err(format!(
             "expecting 2 arguments (including the object), but got {n}"
         ));
     }
-    let mut data = Vec::new();
-    append_value(l, 2, 1, "send", &mut data)?;
+    let (ctx, s) = method(l, 1, "send")?;
+    if let Some(v) = s.send_closed() {
+        return Ok(push_vals(l, &v));
+    }
     if let Some(n) = busy(l, s, false, true) {
         return Ok(n);
     }
+    let mut data = Vec::new();
+    send_data(l, 2, &mut data)?;
     let step = s.send(data);
     finish_step(l, ctx, s, step)
 }
 
 pub(crate) unsafe fn receive_impl(l: *mut lua_State) -> LuaRet {
-    let (ctx, s) = method(l, 1, "receive")?;
     let n = ffi::lua_gettop(l);
     if !(1..=2).contains(&n) {
         return Err(format!(
             "expecting 1 or 2 arguments (including the object), but got {n}"
         ));
     }
-    let kind = match ffi::lua_type(l, 2) {
-        ffi::LUA_TNONE | ffi::LUA_TNIL => RecvKind::Line,
-        ffi::LUA_TNUMBER => {
-            let v = ffi::lua_tonumber(l, 2);
-            if v < 0.0 {
-                return Err(bad_arg(2, "receive", "bad pattern argument"));
-            }
-            if v as usize == 0 {
-                return Ok(push_vals(l, &[Val::Str(Vec::new())]));
-            }
-            RecvKind::Size(v as usize)
-        }
-        ffi::LUA_TSTRING => match check_bytes(l, 2, "receive")? {
-            b"*l" => RecvKind::Line,
-            b"*a" => RecvKind::All,
-            p => match std::str::from_utf8(p).ok().and_then(|t| t.parse::<usize>().ok()) {
-                Some(0) => return Ok(push_vals(l, &[Val::Str(Vec::new())])),
-                Some(v) => RecvKind::Size(v),
-                None => return Err(bad_arg(2, "receive", "bad pattern argument")),
-            },
-        },
-        _ => return Err(bad_arg(2, "receive", "bad pattern argument")),
-    };
+    let (ctx, s) = method(l, 1, "receive")?;
+    if let Some(v) = s.recv_closed() {
+        return Ok(push_vals(l, &v));
+    }
     if let Some(n) = busy(l, s, true, false) {
         return Ok(n);
     }
+    let kind = if n == 1 {
+        RecvKind::Line
+    } else if ffi::lua_isnumber(l, 2) != 0 {
+        let v = ffi::lua_tointeger(l, 2) as i64;
+        if v < 0 {
+            return Err(argerror(l, 2, "bad pattern argument"));
+        }
+        if v == 0 {
+            return Ok(push_vals(l, &[Val::Str(Vec::new())]));
+        }
+        RecvKind::Size(v as usize)
+    } else if ffi::lua_type(l, 2) == ffi::LUA_TSTRING {
+        let p = check_bytes(l, 2, "receive")?;
+        match p {
+            b"*l" => RecvKind::Line,
+            b"*a" => RecvKind::All,
+            [b'*', _] => return Err(argerror(l, 2, "bad pattern argument")),
+            _ => {
+                let shown = String::from_utf8_lossy(p).into_owned();
+                return Err(argerror(l, 2, &format!("bad pattern argument: {shown}")));
+            }
+        }
+    } else {
+        return Err(argerror(l, 2, "bad pattern argument"));
+    };
     let step = s.receive(kind);
     finish_step(l, ctx, s, step)
 }
 
 pub(crate) unsafe fn receiveany_impl(l: *mut lua_State) -> LuaRet {
-    let (ctx, s) = method(l, 1, "receiveany")?;
-    if ffi::lua_gettop(l) != 2 {
+    let n = ffi::lua_gettop(l);
+    if n != 2 {
         return Err(format!(
-            "expecting 2 arguments (including the object), but got {}",
-            ffi::lua_gettop(l)
+            "expecting 2 arguments (including the object), but got {n}"
         ));
     }
-    let max = check_number(l, 2, "receiveany")?;
-    if max <= 0.0 {
-        return Err(bad_arg(2, "receiveany", "bad max argument"));
+    let (ctx, s) = method(l, 1, "receiveany")?;
+    if let Some(v) = s.recv_closed() {
+        return Ok(push_vals(l, &v));
     }
     if let Some(n) = busy(l, s, true, false) {
         return Ok(n);
+    }
+    if ffi::lua_isnumber(l, 2) == 0 {
+        return Err(argerror(l, 2, "bad max argument"));
+    }
+    let max = ffi::lua_tointeger(l, 2) as i64;
+    if max <= 0 {
+        return Err(argerror(l, 2, "bad max argument"));
     }
     let step = s.receive(RecvKind::Any(max as usize));
     finish_step(l, ctx, s, step)
 }
 
 pub(crate) unsafe fn receiveuntil_impl(l: *mut lua_State) -> LuaRet {
-    let (_ctx, _s) = method(l, 1, "receiveuntil")?;
     let n = ffi::lua_gettop(l);
     if !(2..=3).contains(&n) {
         return Err(format!(
             "expecting 2 or 3 arguments (including the object), but got {n}"
         ));
     }
+    // Only the iterator reads, and checks the socket's state then.
+    ctx::request()?;
+    sock_at(l, 1, "receiveuntil")?;
     let mut inclusive = false;
     if n == 3 {
         if ffi::lua_type(l, 3) != ffi::LUA_TTABLE {
@@ -535,7 +666,16 @@ unsafe fn setoption_impl(l: *mut lua_State) -> LuaRet {
 }
 
 pub(crate) unsafe fn close_impl(l: *mut lua_State) -> LuaRet {
+    if ffi::lua_gettop(l) != 1 {
+        return Err(format!(
+            "expecting 1 argument (including the object) but seen {}",
+            ffi::lua_gettop(l)
+        ));
+    }
     let (_ctx, s) = method(l, 1, "close")?;
+    if s.conn.is_null() || (s.read_closed && s.write_closed) {
+        return Ok(push_vals(l, &Val::err("closed")));
+    }
     if let Some(n) = busy(l, s, true, true) {
         return Ok(n);
     }
@@ -543,13 +683,13 @@ pub(crate) unsafe fn close_impl(l: *mut lua_State) -> LuaRet {
 }
 
 unsafe fn setkeepalive_impl(l: *mut lua_State) -> LuaRet {
-    let (_ctx, s) = method(l, 1, "setkeepalive")?;
     let n = ffi::lua_gettop(l);
     if !(1..=3).contains(&n) {
         return Err(format!(
             "expecting 1 to 3 arguments (including the object), but got {n}"
         ));
     }
+    let (_ctx, s) = method(l, 1, "setkeepalive")?;
     let timeout = match ffi::lua_type(l, 2) {
         ffi::LUA_TNONE | ffi::LUA_TNIL => None,
         _ => {
@@ -574,8 +714,14 @@ unsafe fn setkeepalive_impl(l: *mut lua_State) -> LuaRet {
 }
 
 unsafe fn getreusedtimes_impl(l: *mut lua_State) -> LuaRet {
-    let (_ctx, s) = method(l, 1, "getreusedtimes")?;
-    if s.conn.is_null() {
+    if ffi::lua_gettop(l) != 1 {
+        return Err(format!(
+            "expecting 1 argument (including the object), but got {}",
+            ffi::lua_gettop(l)
+        ));
+    }
+    let s = sock_at(l, 1, "getreusedtimes")?;
+    if s.conn.is_null() || (s.read_closed && s.write_closed) {
         return Ok(push_vals(l, &Val::err("closed")));
     }
     Ok(push_vals(l, &[Val::Int(s.reused as i64)]))

@@ -260,6 +260,20 @@ unsafe extern "C" fn idle_event(ev: *mut ngx_event_t) {
     })
 }
 
+/// True when nginx saw the peer close `c`, or the peer's FIN is next in
+/// the socket.
+///
+/// # Safety
+/// `c` must be a live connection.
+pub unsafe fn peer_closed(c: *mut ngx_connection_t) -> bool {
+    let rev = (*c).read;
+    if (*rev).eof() != 0 || (*rev).pending_eof() != 0 {
+        return true;
+    }
+    let mut b = [0u8; 1];
+    libc::recv((*c).fd, b.as_mut_ptr().cast(), 1, libc::MSG_PEEK) == 0
+}
+
 /// True when the peer closed the idle connection, failed it, or sent data
 /// nobody asked for: it cannot be reused.
 ///

@@ -9,6 +9,15 @@ impl TcpSock {
     /// `connect`: `host` is a name or IP literal with `port`, or a unix path
     /// when `unix` is set. Any previous connection is closed first.
     pub fn connect(&mut self, host: &[u8], port: u16, unix: bool, pool: Option<Vec<u8>>) -> Step {
+        if self.connected_before {
+            if !self.conn.is_null() {
+                self.debug(|| format!("lua {} socket reconnect without shutting down", self.kind_name()));
+            }
+            if !self.dgram {
+                self.debug(|| "lua reuse socket upstream ctx".into());
+            }
+        }
+        self.connected_before = true;
         self.close_conn();
         self.reused = 0;
         self.host = host.to_vec();
@@ -102,6 +111,9 @@ impl TcpSock {
     }
 
     pub(super) fn open_addr(&mut self) -> Step {
+        if !self.dgram {
+            self.debug(|| format!("lua tcp socket connect timeout: {}", self.timeout(0)));
+        }
         let host = self.host.clone();
         let port = self.port;
         if self.unix {
@@ -195,7 +207,9 @@ impl TcpSock {
             }
             let err = peer::connect_error(c);
             if err != 0 {
-                ngx_connection_error(c, err, c"connect() failed".as_ptr() as *mut _);
+                if self.conf().log_errors() {
+                    ngx_connection_error(c, err, c"connect() failed".as_ptr() as *mut _);
+                }
                 self.close_conn();
                 return self.finish(Side::Write, Val::err(&peer::errno_text(err)));
             }

@@ -17,16 +17,40 @@ impl TcpSock {
         if self.downstream.as_ref().is_some_and(|d| !d.raw) {
             return Step::Ready(Val::err("not supported by the request body socket"));
         }
-        if self.conn.is_null() || self.write_closed {
-            if self.downstream.is_none() {
-                self.log_err("attempt to send data on a closed socket");
-            }
-            return Step::Ready(Val::err("closed"));
+        if let Some(v) = self.send_closed() {
+            return Step::Ready(v);
+        }
+        self.debug(|| format!("lua tcp socket send timeout: {}", self.timeout(1)));
+        if !self.dgram {
+            self.set_nodelay();
         }
         self.wbuf = data;
         self.wpos = 0;
         self.wop = WOp::Send;
         self.send_more()
+    }
+
+    /// The results of a send on a socket whose write half is finalized
+    /// (logged as lua-nginx-module does), or None when it can send.
+    pub fn send_closed(&self) -> Option<Vec<Val>> {
+        if !self.conn.is_null() && !self.write_closed {
+            return None;
+        }
+        if self.downstream.is_none() {
+            self.log_closed("send");
+        }
+        Some(Val::err("closed"))
+    }
+
+    /// As `send_closed`, for receiving.
+    pub fn recv_closed(&self) -> Option<Vec<Val>> {
+        if !self.conn.is_null() && !self.read_closed {
+            return None;
+        }
+        if self.downstream.is_none() {
+            self.log_closed("receive");
+        }
+        Some(Val::err("closed"))
     }
 
     pub(super) fn send_more(&mut self) -> Step {
@@ -88,6 +112,38 @@ impl TcpSock {
         }
     }
 
+    /// `tcp_nodelay on` (the location's setting) applies to cosockets too,
+    /// set at the first send as nginx's upstream module does.
+    fn set_nodelay(&mut self) {
+        let c = self.conn;
+        if self.r.is_null() {
+            return;
+        }
+        // SAFETY: r is live (it owns the socket); c is our live connection.
+        unsafe {
+            let Some(clcf) = NgxHttpCoreModule::location_conf(&*self.r) else {
+                return;
+            };
+            if clcf.tcp_nodelay == 0
+                || (*c).tcp_nodelay() != nginx_sys::ngx_connection_tcp_nodelay_e_NGX_TCP_NODELAY_UNSET
+            {
+                return;
+            }
+            self.debug(|| "lua socket tcp_nodelay".into());
+            let on: libc::c_int = 1;
+            if libc::setsockopt(
+                (*c).fd,
+                libc::IPPROTO_TCP,
+                libc::TCP_NODELAY,
+                (&on as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            ) == 0
+            {
+                (*c).set_tcp_nodelay(nginx_sys::ngx_connection_tcp_nodelay_e_NGX_TCP_NODELAY_SET);
+            }
+        }
+    }
+
     /// A send failed or timed out: no more sending on this connection
     /// (lua-nginx-module's finalize_write_part); it stays open for reading.
     fn finalize_write(&mut self) {
@@ -108,13 +164,20 @@ impl TcpSock {
     // ---- receive ----
 
     pub fn receive(&mut self, kind: RecvKind) -> Step {
-        if self.conn.is_null() || self.read_closed {
-            if self.downstream.is_none() {
-                self.log_err("attempt to receive data on a closed socket");
-            }
-            return Step::Ready(Val::err("closed"));
+        if let Some(v) = self.recv_closed() {
+            return Step::Ready(v);
         }
         self.out.clear();
+        match &kind {
+            RecvKind::Datagram(_) => {}
+            RecvKind::Any(n) => {
+                self.debug(|| format!("lua tcp socket calling receiveany() method to read at most {n} bytes"))
+            }
+            _ => {}
+        }
+        if !self.dgram {
+            self.debug(|| format!("lua tcp socket read timeout: {}", self.timeout(2)));
+        }
         self.rest = match &kind {
             RecvKind::Size(n) | RecvKind::Any(n) | RecvKind::Until(_, n) => *n,
             _ => 0,
@@ -224,6 +287,7 @@ impl TcpSock {
                 }
             }
             RecvKind::Any(_) => {
+                self.debug(|| "lua tcp socket read any".into());
                 let take = avail.min(self.rest);
                 self.out.extend(self.rbuf.drain(..take));
                 Filt::Done
@@ -315,10 +379,14 @@ impl TcpSock {
     // ---- keepalive, close ----
 
     pub fn setkeepalive(&mut self, timeout: Option<ngx_msec_t>, size: Option<usize>) -> Vec<Val> {
-        if self.conn.is_null() {
-            return Val::err("closed");
-        }
-        if self.read_closed || self.write_closed {
+        // A connection the peer closed is "closed" (and stays with the
+        // socket until close() or the end of the request).
+        // SAFETY: conn is live when not null.
+        if self.conn.is_null()
+            || self.read_closed
+            || self.write_closed
+            || unsafe { socket_pool::peer_closed(self.conn) }
+        {
             return Val::err("closed");
         }
         if let Some(e) = self.busy_for(true, true) {
@@ -345,6 +413,10 @@ impl TcpSock {
             let conf = self.conf();
             let size = size.or(self.pool_size).unwrap_or(conf.pool_size());
             let timeout = timeout.unwrap_or(conf.keepalive_timeout());
+            self.debug(|| match timeout {
+                0 => "lua tcp socket keepalive timeout: unlimited".into(),
+                t => format!("lua tcp socket keepalive timeout: {t} ms"),
+            });
             let counted = std::mem::take(&mut self.counted);
             socket_pool::put(&self.pool_key, c, self.reused, counted, timeout, size);
         }

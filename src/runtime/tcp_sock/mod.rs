@@ -163,6 +163,9 @@ pub struct TcpSock {
     rwaiter: Option<Waiter>,
     wwaiter: Option<Waiter>,
     pub reused: u32,
+    /// connect() was called before on this object (lua-nginx-module then
+    /// reuses its upstream state, and says so in the debug log).
+    connected_before: bool,
     rctx: *mut ngx_resolver_ctx_t,
     resolving_sync: bool,
     resolved: Option<Result<peer::Addr, String>>,
@@ -224,6 +227,7 @@ impl TcpSock {
             rwaiter: None,
             wwaiter: None,
             reused: 0,
+            connected_before: false,
             rctx: std::ptr::null_mut(),
             resolving_sync: false,
             resolved: None,
@@ -276,22 +280,48 @@ impl TcpSock {
         })
     }
 
-    pub fn log_err(&self, msg: &str) {
-        if !self.conf().log_errors() {
-            return;
-        }
+    /// The log of the owning request (or of the request running now).
+    fn req_log(&self) -> *mut nginx_sys::ngx_log_t {
         let r = if self.r.is_null() {
             super::ctx::current().map_or(std::ptr::null_mut(), |c| c.r)
         } else {
             self.r
         };
         if r.is_null() {
-            return;
+            return std::ptr::null_mut();
         }
         // SAFETY: r is live while it owns the socket (cleared by the
         // cleanup), or it is the request running now.
-        let l = unsafe { (*(*r).connection).log };
-        log::error(l, NGX_LOG_ERR, msg.as_bytes());
+        unsafe { (*(*r).connection).log }
+    }
+
+    pub fn log_err(&self, msg: &str) {
+        if !self.conf().log_errors() {
+            return;
+        }
+        let l = self.req_log();
+        if !l.is_null() {
+            log::error(l, NGX_LOG_ERR, msg.as_bytes());
+        }
+    }
+
+    /// lua-nginx-module's error for using a finalized socket, with the state
+    /// it prints ("attempt to receive data on a closed socket: u:..., c:...,
+    /// ft:0 eof:1").
+    pub fn log_closed(&self, what: &str) {
+        self.log_err(&format!(
+            "attempt to {what} data on a closed socket: u:{:016X}, c:{:016X}, ft:0 eof:{}",
+            self as *const TcpSock as usize, self.conn as usize, self.eof as u8
+        ));
+    }
+
+    /// An http debug line in the request's log, as lua-nginx-module writes
+    /// them (tests and operators grep for these).
+    pub fn debug(&self, msg: impl FnOnce() -> String) {
+        let l = self.req_log();
+        if !l.is_null() {
+            log::debug_http(l, msg);
+        }
     }
 
     /// Ties the socket to request `r`: a pool cleanup closes it when the
