@@ -700,14 +700,15 @@ unsafe fn setkeepalive_impl(l: *mut lua_State) -> LuaRet {
             Some(v as ngx_msec_t)
         }
     };
+    // The size only matters when this creates the pool.
     let size = match ffi::lua_type(l, 3) {
         ffi::LUA_TNONE | ffi::LUA_TNIL => None,
         _ => {
             let v = check_number(l, 3, "setkeepalive")? as i64;
-            if v <= 0 {
-                return Err(format!("bad \"pool_size\" option value: {v}"));
+            if v <= 0 && !s.conn.is_null() && !crate::runtime::socket_pool::exists(&s.pool_key) {
+                return Err(argerror(l, n, &format!("bad \"pool_size\" option value: {v}")));
             }
-            Some(v as usize)
+            Some(v.max(1) as usize)
         }
     };
     Ok(push_vals(l, &s.setkeepalive(timeout, size)))

@@ -29,31 +29,43 @@ impl TcpSock {
         };
         self.pool_key = pool.unwrap_or_else(|| self.name.clone());
         self.unix = unix;
-        self.open()
+        self.open(false)
     }
 
-    /// Connects through the pool: an idle connection, or room (perhaps
-    /// after waiting in the backlog queue) to open a new one.
-    pub(super) fn open(&mut self) -> Step {
+    /// Connects through the pool of `pool_key`, if there is one (or the
+    /// connect options create it): an idle connection of it, or room
+    /// (perhaps after waiting in its backlog queue) to open a new one.
+    /// `resuming`: a queued connect whose turn came.
+    pub(super) fn open(&mut self, resuming: bool) -> Step {
         if !self.dgram {
-            if let Some((c, reused, counted)) = socket_pool::take(&self.pool_key) {
-                self.attach(c);
-                self.reused = reused + 1;
-                self.counted = counted;
-                return Step::Ready(vec![Val::Int(1)]);
-            }
-            let size = self.pool_size.unwrap_or(self.conf().pool_size());
-            let me: *mut TcpSock = self;
-            match socket_pool::admit(&self.pool_key, size, self.backlog, me) {
-                None => {}
-                Some(socket_pool::Admit::Go) => self.counted = true,
-                Some(socket_pool::Admit::Queued) => {
-                    self.wop = WOp::Queued;
-                    self.arm_queue_timer(self.timeout(0));
-                    return Step::Wait;
+            let log = self.req_log();
+            if !resuming {
+                self.pooled = socket_pool::exists(&self.pool_key);
+                if !self.pooled && (self.pool_size.is_some() || self.backlog.is_some()) {
+                    let size = self.pool_size.unwrap_or(self.conf().pool_size());
+                    socket_pool::create(&self.pool_key, size, self.backlog, log);
+                    self.pooled = true;
                 }
-                Some(socket_pool::Admit::Full) => {
-                    return Step::Ready(Val::err("too many waiting connect operations"))
+            }
+            if self.pooled {
+                if let Some((c, reused)) = socket_pool::take(&self.pool_key, log) {
+                    self.attach(c);
+                    self.reused = reused + 1;
+                    self.counted = true;
+                    return Step::Ready(vec![Val::Int(1)]);
+                }
+                let me: *mut TcpSock = self;
+                match socket_pool::admit(&self.pool_key, me, resuming, log) {
+                    socket_pool::Admit::Go => self.counted = true,
+                    socket_pool::Admit::Queued => {
+                        self.counted = true;
+                        self.wop = WOp::Queued;
+                        self.arm_queue_timer(self.timeout(0));
+                        return Step::Wait;
+                    }
+                    socket_pool::Admit::Full => {
+                        return Step::Ready(Val::err("too many waiting connect operations"))
+                    }
                 }
             }
         }
@@ -64,7 +76,7 @@ impl TcpSock {
         step
     }
 
-    /// Gives back this socket's slot in a limited pool.
+    /// Gives back this socket's count in its pool.
     pub(super) fn uncount(&mut self) {
         if self.counted {
             self.counted = false;
@@ -98,14 +110,21 @@ impl TcpSock {
     }
 
     pub(super) fn queue_timer(&mut self) {
+        let me: *mut TcpSock = self;
+        self.wop = WOp::Idle;
+        self.counted = false;
         if !self.granted {
-            let me: *mut TcpSock = self;
-            socket_pool::dequeue(&self.pool_key, me);
+            socket_pool::dequeue(&self.pool_key, me, false);
+            self.log_err(&format!(
+                "lua tcp socket queued connect timed out, when trying to connect to {}:{}",
+                String::from_utf8_lossy(&self.host),
+                self.port
+            ));
             return self.finish(Side::Write, Val::err("timeout"));
         }
         self.granted = false;
-        self.wop = WOp::Idle;
-        if let Step::Ready(v) = self.open() {
+        socket_pool::dequeue(&self.pool_key, me, true);
+        if let Step::Ready(v) = self.open(true) {
             self.finish(Side::Write, v);
         }
     }
@@ -121,6 +140,9 @@ impl TcpSock {
                 Some(a) => self.connect_addr(a),
                 None => Step::Ready(Val::err("bad unix path")),
             };
+        }
+        if host.is_empty() {
+            return Step::Ready(Val::err("failed to parse host name \"\": no host"));
         }
         let text = String::from_utf8_lossy(&host);
         let literal = text.trim_start_matches('[').trim_end_matches(']');

@@ -402,25 +402,25 @@ impl TcpSock {
             return vec![Val::Int(1)];
         }
         let c = self.conn;
-        // SAFETY: c is live; after put() the pool owns it.
-        unsafe {
-            if socket_pool::server_closed_or_talked(c) {
-                self.close_conn();
-                return Val::err("connection in dubious state");
-            }
-            self.conn = std::ptr::null_mut();
-            self.tls = None;
-            let conf = self.conf();
-            let size = size.or(self.pool_size).unwrap_or(conf.pool_size());
-            let timeout = timeout.unwrap_or(conf.keepalive_timeout());
-            self.debug(|| match timeout {
-                0 => "lua tcp socket keepalive timeout: unlimited".into(),
-                t => format!("lua tcp socket keepalive timeout: {t} ms"),
-            });
-            let counted = std::mem::take(&mut self.counted);
-            socket_pool::put(&self.pool_key, c, self.reused, counted, timeout, size);
+        let conf = self.conf();
+        let size = size.unwrap_or(conf.pool_size());
+        let timeout = timeout.unwrap_or(conf.keepalive_timeout());
+        let log = self.req_log();
+        if !socket_pool::exists(&self.pool_key) {
+            socket_pool::create(&self.pool_key, size, None, log);
         }
-        vec![Val::Int(1)]
+        self.debug(|| match timeout {
+            0 => "lua tcp socket keepalive timeout: unlimited".into(),
+            t => format!("lua tcp socket keepalive timeout: {t} ms"),
+        });
+        self.conn = std::ptr::null_mut();
+        self.tls = None;
+        let counted = std::mem::take(&mut self.counted);
+        // SAFETY: c is live and idle; put() takes it over.
+        match unsafe { socket_pool::put(&self.pool_key, c, self.reused, counted, timeout) } {
+            socket_pool::Put::Pooled => vec![Val::Int(1)],
+            socket_pool::Put::Dubious => Val::err("connection in dubious state"),
+        }
     }
 
     pub fn close(&mut self) -> Vec<Val> {

@@ -179,7 +179,10 @@ pub struct TcpSock {
     unix: bool,
     /// The `backlog` connect option: see socket_pool.
     pub backlog: Option<usize>,
-    /// The connection counts against its pool's open-connection limit.
+    /// Connected through a keepalive pool (one existed for the key, or the
+    /// connect options created it).
+    pooled: bool,
+    /// This socket holds one of its pool's connection counts.
     counted: bool,
     /// Timer of a connect waiting in the backlog queue (its timeout, or a
     /// zero delay once granted a slot).
@@ -237,6 +240,7 @@ impl TcpSock {
             downstream: None,
             unix: false,
             backlog: None,
+            pooled: false,
             counted: false,
             // SAFETY: an all-zero ngx_event_t is nginx's initial event state.
             queue_ev: unsafe { std::mem::MaybeUninit::zeroed().assume_init() },
@@ -281,7 +285,7 @@ impl TcpSock {
     }
 
     /// The log of the owning request (or of the request running now).
-    fn req_log(&self) -> *mut nginx_sys::ngx_log_t {
+    pub(super) fn req_log(&self) -> *mut nginx_sys::ngx_log_t {
         let r = if self.r.is_null() {
             super::ctx::current().map_or(std::ptr::null_mut(), |c| c.r)
         } else {
@@ -409,7 +413,9 @@ impl TcpSock {
     pub fn abort(&mut self) {
         if self.wop == WOp::Queued {
             let me: *mut TcpSock = self;
-            socket_pool::dequeue(&self.pool_key, me);
+            self.debug(|| format!("lua tcp socket abort queueing, u: {:016x}", me as usize));
+            self.counted = false;
+            socket_pool::dequeue(&self.pool_key, me, false);
         }
         if self.queue_ev.timer_set() != 0 {
             // SAFETY: the event is in nginx's timer tree; it leaves it now.
