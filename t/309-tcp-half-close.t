@@ -17,6 +17,7 @@ __DATA__
             ngx.say("receive: ", data, " ", err, " [", partial, "]")
             ngx.say("again: ", sock:receive(2))
             ngx.say("send: ", sock:send("sent after the FIN"))
+            ngx.sleep(0.05)  -- lets the peer read it before the request ends
             ngx.say("close: ", sock:close())
             ngx.say("close again: ", sock:close())
         }
@@ -159,5 +160,76 @@ GET /t
 6:  nil nil
 7: nil nil nil
 8: nil closed 7
+--- no_error_log
+[error]
+
+
+
+=== TEST 6: a send that times out ends the write half only: receiving still works, close() returns 1
+--- config
+    location /t {
+        content_by_lua_block {
+            local sock = ngx.socket.tcp()
+            sock:settimeouts(2000, 100, 2000)
+            assert(sock:connect("127.0.0.1", $TEST_NGINX_RAND_PORT_1))
+            assert(sock:setoption("sndbuf", 8192))
+            assert(sock:send("x"))
+            ngx.say("line: ", sock:receive())  -- the peer stops reading now
+            ngx.say("big: ", sock:send(string.rep("x", 16 * 1024 * 1024)))
+            ngx.say("small: ", sock:send("more"))
+            ngx.say("line: ", sock:receive())
+            ngx.say("close: ", sock:close())
+        }
+    }
+--- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_query_len: 1
+--- tcp_reply eval
+"got it\nstill here\n"
+--- tcp_no_close
+--- request
+GET /t
+--- response_body
+line: got it
+big: niltimeout
+small: nilclosed
+line: still here
+close: 1
+--- error_log
+lua tcp socket write timed out
+attempt to send data on a closed socket
+
+
+
+=== TEST 7: the read timeout counts from the last bytes received, not from the start of the read
+--- config
+    location /drip {
+        content_by_lua_block {
+            ngx.header["Content-Length"] = 6
+            for i = 1, 6 do
+                ngx.print(i)
+                ngx.flush(true)
+                ngx.sleep(0.06)
+            end
+        }
+    }
+    location /t {
+        content_by_lua_block {
+            local sock = ngx.socket.tcp()
+            sock:settimeout(200)
+            assert(sock:connect("127.0.0.1", $TEST_NGINX_SERVER_PORT))
+            assert(sock:send("GET /drip HTTP/1.0\r\nHost: x\r\n\r\n"))
+            local head = sock:receiveuntil("\r\n\r\n")
+            assert(head())
+            local t0 = ngx.now()
+            ngx.say(sock:receive("*a"))
+            ngx.update_time()
+            ngx.say(ngx.now() - t0 > 0.25)
+        }
+    }
+--- request
+GET /t
+--- response_body
+123456
+true
 --- no_error_log
 [error]

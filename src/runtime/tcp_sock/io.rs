@@ -371,6 +371,9 @@ impl TcpSock {
                 vec![Val::Nil, Val::Str(b"timeout".to_vec()), Val::Str(partial)],
             );
         }
+        // Re-armed from now if the read has to wait again (nginx leaves a
+        // timer alone when re-added within 300 ms of its old expiry).
+        self.del_timer(false);
         if let Step::Ready(v) = self.recv_more() {
             self.finish(Side::Read, v);
         }
