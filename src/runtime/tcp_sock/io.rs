@@ -36,9 +36,7 @@ impl TcpSock {
         if !self.conn.is_null() && !self.write_closed {
             return None;
         }
-        if self.downstream.is_none() {
-            self.log_closed("send");
-        }
+        self.log_closed("send");
         Some(Val::err("closed"))
     }
 
@@ -47,9 +45,7 @@ impl TcpSock {
         if !self.conn.is_null() && !self.read_closed {
             return None;
         }
-        if self.downstream.is_none() {
-            self.log_closed("receive");
-        }
+        self.log_closed("receive");
         Some(Val::err("closed"))
     }
 
@@ -225,6 +221,7 @@ impl TcpSock {
                 // SAFETY: recv initialised n bytes of the spare capacity.
                 unsafe { self.rbuf.set_len(old + n as usize) };
                 self.take_in(old, n as usize);
+                self.body_read_check();
                 continue;
             }
             if n == NGX_AGAIN as isize {
@@ -432,6 +429,7 @@ impl TcpSock {
         if self.conn.is_null() || (self.read_closed && self.write_closed) {
             return Val::err("closed");
         }
+        self.debug(|| "lua finalize socket".into());
         self.close_conn();
         vec![Val::Int(1)]
     }

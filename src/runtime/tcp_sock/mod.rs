@@ -200,6 +200,8 @@ pub struct Downstream {
     pub raw: bool,
     /// The chunked body was malformed: reads fail.
     pub bad: bool,
+    /// The request's keepalive, suspended until the body is all read.
+    pub keepalive: bool,
 }
 
 impl TcpSock {
@@ -352,6 +354,9 @@ impl TcpSock {
 
     /// Called when the Lua object is collected: nothing may point at us.
     pub fn release(&mut self) {
+        if !self.conn.is_null() {
+            self.debug(|| "lua finalize socket".into());
+        }
         self.abort();
         if self.downstream.is_some() && !self.cln.is_null() {
             // SAFETY: a non-null cln means the request is still alive.
