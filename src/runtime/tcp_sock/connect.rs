@@ -13,9 +13,7 @@ impl TcpSock {
             if !self.conn.is_null() {
                 self.debug(|| format!("lua {} socket reconnect without shutting down", self.kind_name()));
             }
-            if !self.dgram {
-                self.debug(|| "lua reuse socket upstream ctx".into());
-            }
+            self.debug(|| "lua reuse socket upstream ctx".into());
         }
         self.connected_before = true;
         self.close_conn();
@@ -175,6 +173,28 @@ impl TcpSock {
         };
         match res {
             peer::Connect::Done(c) => {
+                if self.dgram && self.unix {
+                    // A datagram unix socket needs a name of its own for
+                    // replies to reach it: the kernel picks an abstract one.
+                    self.debug(|| "datagram unix domain socket autobind".into());
+                    // SAFETY: c is the connection just opened; the address
+                    // is a bare family, as autobind wants.
+                    let rc = unsafe {
+                        let mut a: libc::sockaddr_un = std::mem::zeroed();
+                        a.sun_family = libc::AF_UNIX as libc::sa_family_t;
+                        libc::bind(
+                            (*c).fd,
+                            (&a as *const libc::sockaddr_un).cast(),
+                            std::mem::size_of::<libc::sa_family_t>() as libc::socklen_t,
+                        )
+                    };
+                    if rc != 0 {
+                        let err = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+                        // SAFETY: c is ours and not attached yet.
+                        unsafe { peer::close(c) };
+                        return Step::Ready(Val::err(&peer::errno_text(err)));
+                    }
+                }
                 self.attach(c);
                 Step::Ready(vec![Val::Int(1)])
             }

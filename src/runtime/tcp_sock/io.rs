@@ -171,8 +171,15 @@ impl TcpSock {
             }
             _ => {}
         }
-        if !self.dgram {
-            self.debug(|| format!("lua tcp socket read timeout: {}", self.timeout(2)));
+        self.debug(|| {
+            format!(
+                "lua {} socket read timeout: {}",
+                self.kind_name(),
+                self.timeout(2)
+            )
+        });
+        if let RecvKind::Datagram(n) = &kind {
+            self.debug(|| format!("lua udp socket receive buffer size: {n}"));
         }
         self.rest = match &kind {
             RecvKind::Size(n) | RecvKind::Any(n) | RecvKind::Until(_, n) => *n,

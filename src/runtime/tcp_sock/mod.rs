@@ -315,10 +315,15 @@ impl TcpSock {
     /// it prints ("attempt to receive data on a closed socket: u:..., c:...,
     /// ft:0 eof:1").
     pub fn log_closed(&self, what: &str) {
-        self.log_err(&format!(
-            "attempt to {what} data on a closed socket: u:{:016X}, c:{:016X}, ft:0 eof:{}",
-            self as *const TcpSock as usize, self.conn as usize, self.eof as u8
-        ));
+        let (u, c) = (self as *const TcpSock as usize, self.conn as usize);
+        self.log_err(&if self.dgram {
+            format!("attempt to {what} data on a closed socket: u:{u:016X}, c:{c:016X}")
+        } else {
+            format!(
+                "attempt to {what} data on a closed socket: u:{u:016X}, c:{c:016X}, ft:0 eof:{}",
+                self.eof as u8
+            )
+        });
     }
 
     /// An http debug line in the request's log, as lua-nginx-module writes
