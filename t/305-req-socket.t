@@ -276,3 +276,23 @@ function
 nil duplicate call
 --- no_error_log
 [error]
+
+
+
+=== TEST 12: no raw socket while nginx's body reader (in another thread) still waits for the body
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.thread.spawn(function() ngx.req.read_body() end)
+            local sock, err = ngx.req.socket(true)
+            ngx.log(ngx.WARN, "raw socket: ", sock, " ", err)
+            ngx.exit(444)
+        }
+    }
+--- raw_request eval
+"POST /t HTTP/1.0\r\nHost: x\r\nContent-Length: 5\r\n\r\nabc"
+--- ignore_response
+--- error_log
+raw socket: nil pending request body reading in some other thread
+--- no_error_log
+[error]

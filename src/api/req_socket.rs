@@ -173,7 +173,12 @@ unsafe fn test_expect(r: *mut ngx_http_request_t) -> bool {
 /// Marks the body as ours so nginx neither reads nor discards it.
 unsafe fn claim_body(r: *mut ngx_http_request_t, raw: bool) -> Option<&'static str> {
     if !(*r).request_body.is_null() {
-        return (!raw).then_some("request body already exists");
+        if !raw {
+            return Some("request body already exists");
+        }
+        // nginx's own reader (ngx.req.read_body in another thread) is busy.
+        return ((*(*r).request_body).rest > 0)
+            .then_some("pending request body reading in some other thread");
     }
     if (*r).discard_body() != 0 {
         return (!raw).then_some("request body discarded");

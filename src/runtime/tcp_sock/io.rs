@@ -405,6 +405,12 @@ impl TcpSock {
         if socket_pool::worker_exiting() {
             // A pooled connection would hold the exiting worker until its
             // idle timer fires: close it, as if pooled and expired at once.
+            self.debug(|| {
+                format!(
+                    "lua tcp socket set keepalive while process exiting, closing connection {:016x}",
+                    self.conn as usize
+                )
+            });
             self.close_conn();
             return vec![Val::Int(1)];
         }
