@@ -429,6 +429,9 @@ got fromrewrite
             ngx.say(sock:setoption("tcp-nodelay", true))
             ngx.say(sock:setoption("keepalive", 1))
             ngx.say(sock:setoption("bogus", 1))
+            ngx.say(sock:setoption("keepalive"))
+            ngx.say(sock:getoption("keepalive"), " ", sock:getoption("rcvbuf") > 0)
+            ngx.say(sock:getoption(nil))
             assert(sock:send("GET /addr HTTP/1.0\r\nHost: x\r\n\r\n"))
             assert(sock:receiveuntil("\r\n\r\n")())
             ngx.say(sock:receive())
@@ -439,11 +442,14 @@ got fromrewrite
 --- request
 GET /t
 --- response_body
-1
+true
 nilbad address
-1
-1
-nilunsupported option
+true
+true
+nilunsupported option bogus
+nilmissing the "value" argument
+1 true
+nilmissing the "option" argument
 from 127.0.0.2
 line two
 --- no_error_log

@@ -32,6 +32,7 @@ lua_fns! {
     settimeout => settimeout_impl,
     settimeouts => settimeouts_impl,
     setoption => setoption_impl,
+    getoption => getoption_impl,
     close => close_impl,
     setkeepalive => setkeepalive_impl,
     getreusedtimes => getreusedtimes_impl,
@@ -62,6 +63,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
         (c"settimeout", settimeout),
         (c"settimeouts", settimeouts),
         (c"setoption", setoption),
+        (c"getoption", getoption),
         (c"close", close),
         (c"setkeepalive", setkeepalive),
         (c"getreusedtimes", getreusedtimes),
@@ -633,20 +635,53 @@ pub(crate) unsafe fn settimeouts_impl(l: *mut lua_State) -> LuaRet {
     Ok(0)
 }
 
-unsafe fn setoption_impl(l: *mut lua_State) -> LuaRet {
-    let (_ctx, s) = method(l, 1, "setoption")?;
-    let opt = check_bytes(l, 2, "setoption")?.to_vec();
-    if s.conn.is_null() {
-        return Ok(push_vals(l, &Val::err("closed")));
-    }
-    let (level, name) = match opt.as_slice() {
+/// The socket level and name of a `setoption`/`getoption` option.
+fn sockopt(name: &[u8]) -> Option<(c_int, c_int)> {
+    Some(match name {
         b"keepalive" => (libc::SOL_SOCKET, libc::SO_KEEPALIVE),
         b"reuseaddr" => (libc::SOL_SOCKET, libc::SO_REUSEADDR),
         b"tcp-nodelay" => (libc::IPPROTO_TCP, libc::TCP_NODELAY),
         b"sndbuf" => (libc::SOL_SOCKET, libc::SO_SNDBUF),
         b"rcvbuf" => (libc::SOL_SOCKET, libc::SO_RCVBUF),
-        _ => return Ok(push_vals(l, &Val::err("unsupported option"))),
+        _ => return None,
+    })
+}
+
+/// The option name argument of `setoption`/`getoption`, or the results
+/// lua-resty-core's versions return for a missing or unknown one.
+unsafe fn option_arg(l: *mut lua_State) -> Result<(c_int, c_int), Vec<Val>> {
+    if ffi::lua_isnoneornil(l, 2) != 0 {
+        return Err(Val::err("missing the \"option\" argument"));
+    }
+    let name = crate::runtime::lua::to_bytes(l, 2).unwrap_or_default();
+    sockopt(name).ok_or_else(|| {
+        let shown = if ffi::lua_type(l, 2) == ffi::LUA_TSTRING {
+            String::from_utf8_lossy(name).into_owned()
+        } else {
+            type_name(l, 2)
+        };
+        Val::err(&format!("unsupported option {shown}"))
+    })
+}
+
+/// nginx's text for a system error (not lowercased, unlike the I/O errors).
+fn strerror(e: c_int) -> String {
+    let t = std::io::Error::from_raw_os_error(e).to_string();
+    t.split(" (os error").next().unwrap_or("error").to_string()
+}
+
+unsafe fn setoption_impl(l: *mut lua_State) -> LuaRet {
+    let s = sock_at(l, 1, "setoption")?;
+    let (level, name) = match option_arg(l) {
+        Ok(o) => o,
+        Err(v) => return Ok(push_vals(l, &v)),
     };
+    if ffi::lua_isnoneornil(l, 3) != 0 {
+        return Ok(push_vals(l, &Val::err("missing the \"value\" argument")));
+    }
+    if s.conn.is_null() {
+        return Ok(push_vals(l, &Val::err("closed")));
+    }
     let v: c_int = match ffi::lua_type(l, 3) {
         ffi::LUA_TBOOLEAN => ffi::lua_toboolean(l, 3),
         _ => check_number(l, 3, "setoption")? as c_int,
@@ -660,9 +695,35 @@ unsafe fn setoption_impl(l: *mut lua_State) -> LuaRet {
     );
     if rc == -1 {
         let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-        return Ok(push_vals(l, &Val::err(&crate::glue::peer::errno_text(e))));
+        return Ok(push_vals(l, &Val::err(&strerror(e))));
     }
-    Ok(push_vals(l, &[Val::Int(1)]))
+    ffi::lua_pushboolean(l, 1);
+    Ok(1)
+}
+
+unsafe fn getoption_impl(l: *mut lua_State) -> LuaRet {
+    let s = sock_at(l, 1, "getoption")?;
+    let (level, name) = match option_arg(l) {
+        Ok(o) => o,
+        Err(v) => return Ok(push_vals(l, &v)),
+    };
+    if s.conn.is_null() {
+        return Ok(push_vals(l, &Val::err("closed")));
+    }
+    let mut v: c_int = 0;
+    let mut len = std::mem::size_of::<c_int>() as libc::socklen_t;
+    let rc = libc::getsockopt(
+        (*s.conn).fd,
+        level,
+        name,
+        &mut v as *mut c_int as *mut libc::c_void,
+        &mut len,
+    );
+    if rc == -1 {
+        let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        return Ok(push_vals(l, &Val::err(&strerror(e))));
+    }
+    Ok(push_vals(l, &[Val::Int(v as i64)]))
 }
 
 pub(crate) unsafe fn close_impl(l: *mut lua_State) -> LuaRet {
@@ -729,6 +790,9 @@ unsafe fn getreusedtimes_impl(l: *mut lua_State) -> LuaRet {
 }
 
 pub(crate) unsafe fn bind_impl(l: *mut lua_State) -> LuaRet {
+    if ffi::lua_gettop(l) != 2 {
+        return Err(format!("expecting 2 arguments, but got {}", ffi::lua_gettop(l)));
+    }
     let (_ctx, s) = method(l, 1, "bind")?;
     let ip = check_bytes(l, 2, "bind")?.to_vec();
     let text = String::from_utf8_lossy(&ip).into_owned();
@@ -747,7 +811,9 @@ pub(crate) unsafe fn bind_impl(l: *mut lua_State) -> LuaRet {
         data: b.2.as_mut_ptr(),
     };
     s.local = Some(b);
-    Ok(push_vals(l, &[Val::Int(1)]))
+    s.debug(|| format!("lua tcp socket bind ip: {text}"));
+    ffi::lua_pushboolean(l, 1);
+    Ok(1)
 }
 
 unsafe fn sslhandshake_impl(l: *mut lua_State) -> LuaRet {
