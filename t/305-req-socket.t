@@ -296,3 +296,34 @@ nil duplicate call
 raw socket: nil pending request body reading in some other thread
 --- no_error_log
 [error]
+
+
+
+=== TEST 13: once the raw socket is taken, ngx.say, ngx.print, ngx.flush and ngx.eof refuse
+--- config
+    location /t {
+        content_by_lua_block {
+            local raw = assert(ngx.req.socket(true))
+            local out = {}
+            local calls = {
+                say = function() return ngx.say("x") end,
+                print = function() return ngx.print("x") end,
+                flush = function() return ngx.flush() end,
+                eof = function() return ngx.eof() end,
+            }
+            for _, f in ipairs({"say", "print", "flush", "eof"}) do
+                local ok, err = calls[f]()
+                out[#out + 1] = f .. ": " .. tostring(ok) .. " " .. tostring(err)
+            end
+            raw:send("HTTP/1.0 200 OK\r\n\r\n" .. table.concat(out, "\n") .. "\n")
+        }
+    }
+--- request
+GET /t
+--- response_body
+say: nil raw request socket acquired
+print: nil raw request socket acquired
+flush: nil raw request socket acquired
+eof: nil raw request socket acquired
+--- no_error_log
+[error]

@@ -147,6 +147,13 @@ unsafe fn socket_impl(l: *mut lua_State) -> LuaRet {
     Ok(1)
 }
 
+/// Whether the request's raw socket is taken: the Lua code writes the
+/// response itself, ngx.say/print/flush/eof refuse.
+pub(crate) fn raw_acquired(ctx: &RequestCtx) -> bool {
+    // SAFETY: req_sock is cleared when the socket object goes.
+    unsafe { ctx.req_sock.as_ref() }.is_some_and(|s| s.downstream.as_ref().is_some_and(|d| d.raw))
+}
+
 /// Answers "Expect: 100-continue" (HTTP/1.1) before the body is read, as
 /// nginx's own body readers do; false if that could not be sent.
 unsafe fn test_expect(r: *mut ngx_http_request_t) -> bool {
