@@ -45,7 +45,6 @@ lua_fns! {
 /// # Safety
 /// The `ngx` table must be on top of `l` (the main state, not running).
 pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
-    crate::runtime::tcp_tls::install(l);
     crate::runtime::lua::new_metatable(l, UD_MT);
     set_fn(l, -1, c"__gc", gc);
     ffi::lua_pop(l, 1);
@@ -67,11 +66,46 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
         (c"close", close),
         (c"setkeepalive", setkeepalive),
         (c"getreusedtimes", getreusedtimes),
-        (c"sslhandshake", sslhandshake),
         (c"bind", bind),
     ] {
         set_fn(l, -1, name, f);
     }
+    // sslhandshake returns its session as an FFI pointer (cdata) freed by
+    // the garbage collector, as lua-resty-core's does: a Lua wrapper makes
+    // the pointer (a C function cannot create cdata).
+    let code = br#"
+local raw, free = ...
+local ffi = require "ffi"
+local cast, gc, tonumber, type = ffi.cast, ffi.gc, tonumber, type
+local function release(p)
+    free(tonumber(cast("uintptr_t", p)))
+end
+local function results(sess, r1, ...)
+    local t = type(r1)
+    if t == "userdata" then
+        return gc(cast("void *", r1), release)
+    elseif t == "number" then
+        return sess
+    end
+    return r1, ...
+end
+return function(self, sess, ...)
+    local arg = sess
+    if type(sess) == "cdata" then
+        arg = tonumber(cast("uintptr_t", sess))
+    end
+    return results(sess, raw(self, arg, ...))
+end
+"#;
+    if ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), c"=sslhandshake".as_ptr()) != 0 {
+        return Err(crate::runtime::vm::pop_message(l));
+    }
+    ffi::lua_pushcfunction(l, sslhandshake);
+    crate::runtime::tcp_tls::push_session_free(l);
+    if ffi::lua_pcall(l, 2, 1, 0) != 0 {
+        return Err(crate::runtime::vm::pop_message(l));
+    }
+    crate::runtime::lua::set_raw(l, -2, c"sslhandshake");
     crate::runtime::lua::set_raw(l, -2, c"__index");
     ffi::lua_pop(l, 1);
 

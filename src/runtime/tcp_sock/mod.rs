@@ -43,6 +43,9 @@ pub enum Val {
     True,
     /// An SSL session reference, handed over to Lua.
     Session(*mut nginx_sys::SSL_SESSION),
+    /// The value the caller pushed on the stack just before (a result
+    /// echoed back from the arguments).
+    Arg,
 }
 
 impl Val {
@@ -63,6 +66,7 @@ pub unsafe fn push_vals(l: *mut lua_State, vals: &[Val]) -> i32 {
             Val::Str(s) => push_bytes(l, s),
             Val::True => ffi::lua_pushboolean(l, 1),
             Val::Session(p) => super::tcp_tls::push_session(l, *p),
+            Val::Arg => {}
         }
     }
     vals.len() as i32
