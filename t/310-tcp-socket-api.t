@@ -162,3 +162,28 @@ lua tcp socket calling receiveany() method to read at most 1 bytes
 lua tcp socket keepalive timeout: unlimited
 lua tcp socket keepalive timeout: 1234 ms
 lua reuse socket upstream ctx
+
+
+
+=== TEST 6: sslhandshake errors point at the caller's line
+--- config
+    location /t {
+        content_by_lua_block {
+            local sock = ngx.socket.tcp()
+            local ok, err = pcall(function()
+                local r = sock:sslhandshake(nil, nil, nil, nil, nil)
+                return r
+            end)
+            ngx.say(ok, " ", err)
+            ok, err = pcall(function()
+                local r = sock.sslhandshake({}, nil)
+                return r
+            end)
+            ngx.say(ok, " ", err)
+        }
+    }
+--- request
+GET /t
+--- response_body_like
+^false content_by_lua\(nginx\.conf:\d+\):\d+: ngx.socket sslhandshake: expecting 1 ~ 5 arguments \(including the object\), but seen 6
+false content_by_lua\(nginx\.conf:\d+\):\d+: bad socket

@@ -80,7 +80,14 @@ local cast, gc, tonumber, type = ffi.cast, ffi.gc, tonumber, type
 local function release(p)
     free(tonumber(cast("uintptr_t", p)))
 end
-local function results(sess, r1, ...)
+local function results(sess, ok, r1, ...)
+    if not ok then
+        -- raised where the method was called, not in this wrapper
+        if type(r1) == "string" then
+            r1 = r1:gsub("^sslhandshake:%d+: ", "")
+        end
+        error(r1, 2)
+    end
     local t = type(r1)
     if t == "userdata" then
         return gc(cast("void *", r1), release)
@@ -94,7 +101,7 @@ return function(self, sess, ...)
     if type(sess) == "cdata" then
         arg = tonumber(cast("uintptr_t", sess))
     end
-    return results(sess, raw(self, arg, ...))
+    return results(sess, pcall(raw, self, arg, ...))
 end
 "#;
     if ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), c"=sslhandshake".as_ptr()) != 0 {
