@@ -136,6 +136,7 @@ connect() failed
         content_by_lua_block {
             local sock = ngx.socket.tcp()
             sock:settimeouts(150, 250, 350)
+            ngx.say(sock:bind("127.0.0.1"))
             assert(sock:connect("127.0.0.1", $TEST_NGINX_SERVER_PORT))
             assert(sock:send("GET /back HTTP/1.0\r\n\r\n"))
             local data = sock:receiveany(1)
@@ -153,8 +154,10 @@ connect() failed
 --- request
 GET /t
 --- response_body
+true
 HTTP/1.1 200 OK
 --- error_log
+lua tcp socket bind ip: 127.0.0.1
 lua tcp socket connect timeout: 150
 lua tcp socket send timeout: 250
 lua tcp socket read timeout: 350
