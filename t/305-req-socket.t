@@ -327,3 +327,23 @@ flush: nil raw request socket acquired
 eof: nil raw request socket acquired
 --- no_error_log
 [error]
+
+
+
+=== TEST 14: no raw socket while output is held back for an HTTP/1.0 client
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.say("held")
+            local sock, err = ngx.req.socket(true)
+            ngx.log(ngx.WARN, "raw socket: ", sock, " ", err)
+        }
+    }
+--- raw_request eval
+"GET /t HTTP/1.0\r\nHost: x\r\n\r\n"
+--- response_body
+held
+--- error_log
+raw socket: nil http 1.0 buffering
+--- no_error_log
+[error]

@@ -100,6 +100,11 @@ unsafe fn socket_impl(l: *mut lua_State) -> LuaRet {
         if write_wait::pending(r) {
             return Ok(push_vals(l, &Val::err("pending data to write")));
         }
+        if ctx.buffering {
+            // Output held back for an HTTP/1.0 client (lua_http10_buffering)
+            // would be lost.
+            return Ok(push_vals(l, &Val::err("http 1.0 buffering")));
+        }
         if let Some(e) = claim_body(r, true) {
             return Ok(push_vals(l, &Val::err(e)));
         }
