@@ -41,8 +41,8 @@ capture: false no field args
 re.match: false no field pos
 re.find: false no field pos
 re.split: false no field pos
-socket.connect: false no field pool
-tcpsock:connect: false no field pool
+socket.connect: false no field pool_size
+tcpsock:connect: false no field pool_size
 receiveuntil: false no field inclusive
 --- no_error_log
 [error]
@@ -82,6 +82,7 @@ pos=4
             ngx.say(select(2, pcall(ngx.say, t)))
             ngx.say(select(2, pcall(ngx.print, {"a", t})))
             local sock = ngx.socket.tcp()
+            assert(sock:connect("127.0.0.1", $TEST_NGINX_SERVER_PORT))
             ngx.say(select(2, pcall(sock.send, sock, t)))
             local deep = {"x"}
             for i = 1, 300 do deep = {deep} end
@@ -133,9 +134,12 @@ logged: custom object
             local udp = ngx.socket.udp()
             local sema = require("ngx.semaphore").new()
             local dict = ngx.shared.d
+            -- each with a valid argument count, so that `self` is what fails
+            local args = { connect = {"127.0.0.1", 80}, bind = {"127.0.0.1"}, send = {"x"},
+                           settimeout = {1} }
             for _, m in ipairs({"connect", "bind", "close", "send", "receive", "setkeepalive",
                                 "getreusedtimes", "settimeout", "sslhandshake"}) do
-                local ok, err = pcall(sock[m], dict, "127.0.0.1", 80)
+                local ok, err = pcall(sock[m], dict, unpack(args[m] or {}))
                 ngx.say(m, "(dict): ", ok, " ", err)
             end
             ngx.say("udp send(dict): ", select(2, pcall(udp.send, dict, "x")))

@@ -25,7 +25,7 @@ __DATA__
             ngx.say("five: ", data)
             local data, err, partial = sock:receive(100)
             ngx.say("rest: ", data, " ", err, " [", partial, "]")
-            ngx.say("close: ", select(2, sock:close()))
+            ngx.say("close: ", sock:close())
         }
     }
 --- tcp_listen: $TEST_NGINX_RAND_PORT_1
@@ -42,7 +42,7 @@ line: first
 line2: second
 five: abcde
 rest: nil closed [fgh]
-close: closed
+close: 1
 --- no_error_log
 [error]
 
@@ -58,6 +58,7 @@ close: closed
             local data, err = sock:receive("*a")
             ngx.say(#data, " ", err, " ", data:sub(1, 3), " ", data:sub(-3))
             ngx.say(sock:receive())
+            ngx.say(sock:receive())
         }
     }
 --- tcp_listen: $TEST_NGINX_RAND_PORT_1
@@ -67,6 +68,7 @@ close: closed
 GET /t
 --- response_body
 20006 nil abc xyz
+nilclosed
 nilclosed
 --- error_log
 attempt to receive data on a closed socket
@@ -309,9 +311,9 @@ nope.sock failed
 --- request
 GET /t
 --- response_body_like
-false.*bad argument #1 to 'connect' \(table expected, got nil\)
+false.*expecting 2, 3, or 4 arguments \(including the object\), but seen 1
 nilbad port number: 70000
-false.*bad argument #2 to 'receive' \(bad pattern argument\)
+truenilclosed
 nilclosed
 nilclosed
 table true
@@ -427,6 +429,9 @@ got fromrewrite
             ngx.say(sock:setoption("tcp-nodelay", true))
             ngx.say(sock:setoption("keepalive", 1))
             ngx.say(sock:setoption("bogus", 1))
+            ngx.say(sock:setoption("keepalive"))
+            ngx.say(sock:getoption("keepalive"), " ", sock:getoption("rcvbuf") > 0)
+            ngx.say(sock:getoption(nil))
             assert(sock:send("GET /addr HTTP/1.0\r\nHost: x\r\n\r\n"))
             assert(sock:receiveuntil("\r\n\r\n")())
             ngx.say(sock:receive())
@@ -437,11 +442,14 @@ got fromrewrite
 --- request
 GET /t
 --- response_body
-1
+true
 nilbad address
-1
-1
-nilunsupported option
+true
+true
+nilunsupported option bogus
+nilmissing the "value" argument
+1 true
+nilmissing the "option" argument
 from 127.0.0.2
 line two
 --- no_error_log

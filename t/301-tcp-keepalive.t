@@ -83,7 +83,7 @@ nilunread data in buffer
 
 
 
-=== TEST 3: a pooled connection the server closed is dropped
+=== TEST 3: setkeepalive on a connection the server already closed says "closed" and pools nothing
 --- config
     location /back { return 200 "ok"; }
     location /t {
@@ -111,7 +111,7 @@ nilunread data in buffer
 --- request
 GET /t
 --- response_body
-keepalive: nil connection in dubious state
+keepalive: nil closed
 reused: 0
 HTTP/1.1 200 OK
 --- no_error_log
@@ -163,7 +163,7 @@ right away: 1 ok
 
 
 
-=== TEST 5: a socket never serves another request
+=== TEST 5: a socket kept past its request is closed there, and can connect again in another one
 --- config
     location /a {
         content_by_lua_block {
@@ -183,9 +183,9 @@ right away: 1 ok
 --- request eval
 ["GET /a", "GET /b"]
 --- response_body_like eval
-["saved", "false.*bad request\nfalse.*bad request"]
---- no_error_log
-[error]
+["saved", "truenilclosed\ntrue1"]
+--- error_log
+attempt to send data on a closed socket
 
 
 
@@ -359,3 +359,74 @@ refused: connection refused
 after close: 1
 --- error_log
 connect() failed (111: Connection refused)
+
+
+
+=== TEST 10: a pool's size is set when it is created and it goes away with its last connection
+--- config
+    location /back { return 200 "ok"; }
+    location /t {
+        content_by_lua_block {
+            local port = $TEST_NGINX_SERVER_PORT
+            local function open()
+                local s = ngx.socket.tcp()
+                assert(s:connect("127.0.0.1", port, { pool = "sized" }))
+                return s
+            end
+            -- the first setkeepalive creates the pool with room for one
+            local a, b = open(), open()
+            assert(a:setkeepalive(0, 1))
+            assert(b:setkeepalive(0, 5))   -- evicts a: the size stays 1
+            local c, d = open(), open()
+            ngx.say("first pool: ", c:getreusedtimes(), " ", d:getreusedtimes())
+            c:close()
+            d:close()                       -- the pool's last connection
+            -- a new pool for the same key, with room for two
+            local e, f = open(), open()
+            assert(e:setkeepalive(0, 2))
+            assert(f:setkeepalive(0, 2))
+            local g, h = open(), open()
+            ngx.say("second pool: ", g:getreusedtimes(), " ", h:getreusedtimes())
+            g:close()
+            h:close()
+        }
+    }
+--- request
+GET /t
+--- response_body
+first pool: 1 0
+second pool: 1 1
+--- error_log
+lua tcp socket keepalive create connection pool for key "sized"
+lua tcp socket keepalive: free connection pool for "sized"
+lua tcp socket get keepalive peer: using connection
+--- no_error_log
+[error]
+
+
+
+=== TEST 11: setkeepalive checks its pool size only when it creates the pool; an empty host name is refused
+--- config
+    location /t {
+        content_by_lua_block {
+            local port = $TEST_NGINX_SERVER_PORT
+            local pool = "checked-" .. ngx.var.request_id
+            local s = ngx.socket.tcp()
+            assert(s:connect("127.0.0.1", port, { pool = pool }))
+            local ok, err = pcall(s.setkeepalive, s, 0, 0)
+            ngx.say(ok, " ", err)
+            assert(s:setkeepalive(0, 3))
+            local t = ngx.socket.tcp()
+            assert(t:connect("127.0.0.1", port, { pool = pool }))
+            ngx.say(t:getreusedtimes(), " ", t:setkeepalive(0, 0))
+            ngx.say(t:connect("", port))
+        }
+    }
+--- request
+GET /t
+--- response_body
+false bad argument #3 to '?' (bad "pool_size" option value: 0)
+1 1
+nilfailed to parse host name "": no host
+--- no_error_log
+[error]

@@ -135,3 +135,34 @@ GET /t
 --- response_body
 1
 nilconnection refused
+
+
+
+=== TEST 7: a unix datagram socket gets a name of its own, so replies reach it
+--- config
+    location /t {
+        content_by_lua_block {
+            local udp = ngx.socket.udp()
+            udp:settimeout(1000)
+            assert(udp:setpeername("unix:$TEST_NGINX_SERVER_ROOT/logs/dgram.sock"))
+            assert(udp:setpeername("unix:$TEST_NGINX_SERVER_ROOT/logs/dgram.sock"))
+            assert(udp:send("ping"))
+            ngx.say(udp:receive(100))
+            udp:close()
+        }
+    }
+--- udp_listen: $TEST_NGINX_SERVER_ROOT/logs/dgram.sock
+--- udp_query: ping
+--- udp_reply: pong
+--- request
+GET /t
+--- response_body
+pong
+--- error_log
+datagram unix domain socket autobind
+lua udp socket read timeout: 1000
+lua udp socket receive buffer size: 100
+lua udp socket reconnect without shutting down
+lua reuse socket upstream ctx
+--- no_error_log
+[error]

@@ -43,7 +43,7 @@ __DATA__
 GET /t
 --- response_body
 secure . test.com
-userdata
+cdata
 secure r test.com
 --- no_error_log
 [error]
@@ -255,3 +255,75 @@ GET /t
 ["GET /t", "GET /min13"]
 --- response_body eval
 ["true\n", "nilhandshake failed\n"]
+
+
+
+=== TEST 8: the session is an FFI pointer freed by the collector; a second handshake hands back the session given
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1 ssl;
+        server_name test.com;
+        ssl_certificate $TEST_NGINX_SERVER_ROOT/../cert/test.crt;
+        ssl_certificate_key $TEST_NGINX_SERVER_ROOT/../cert/test.key;
+        location /s { return 200 "ok"; }
+    }
+--- config
+    lua_ssl_protocols TLSv1.2;
+    location /t {
+        content_by_lua_block {
+            local sock = ngx.socket.tcp()
+            sock:settimeout(2000)
+            assert(sock:connect("127.0.0.1", $TEST_NGINX_RAND_PORT_1))
+            local sess = assert(sock:sslhandshake(nil, "test.com"))
+            ngx.say(type(sess), " ", sock:sslhandshake(sess) == sess)
+            ngx.say(sock:sslhandshake(false))
+            sock:close()
+            sess = nil
+            collectgarbage()
+            collectgarbage()
+        }
+    }
+--- request
+GET /t
+--- response_body
+cdata true
+true
+--- error_log
+lua ssl server name: "test.com"
+lua ssl save session:
+lua ssl free session:
+--- no_error_log
+[error]
+
+
+
+=== TEST 9: TLSv1.3 is only offered when lua_ssl_protocols names it (lua-nginx-module's default stops at TLSv1.2)
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1 ssl;
+        server_name test.com;
+        ssl_certificate $TEST_NGINX_SERVER_ROOT/../cert/test.crt;
+        ssl_certificate_key $TEST_NGINX_SERVER_ROOT/../cert/test.key;
+        ssl_protocols TLSv1.3;
+        location /s { return 200 "ok"; }
+    }
+--- config
+    location /default {
+        content_by_lua_block {
+            local sock = ngx.socket.tcp()
+            assert(sock:connect("127.0.0.1", $TEST_NGINX_RAND_PORT_1))
+            ngx.say(sock:sslhandshake(false))
+        }
+    }
+    location /tls13 {
+        lua_ssl_protocols TLSv1.2 TLSv1.3;
+        content_by_lua_block {
+            local sock = ngx.socket.tcp()
+            assert(sock:connect("127.0.0.1", $TEST_NGINX_RAND_PORT_1))
+            ngx.say(sock:sslhandshake(false))
+        }
+    }
+--- request eval
+["GET /default", "GET /tls13"]
+--- response_body eval
+["nilhandshake failed\n", "true\n"]

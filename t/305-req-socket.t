@@ -30,9 +30,9 @@ first: hello
 until:  world
 rest: nil closed tail
 again: nilclosed
-nilduplicate call
---- no_error_log
-[error]
+nilrequest body already exists
+--- error_log
+attempt to receive data on a closed socket
 
 
 
@@ -193,3 +193,157 @@ hello
 nilrequest body already exists
 --- error_log
 header filter: API disabled in the context of header_filter_by_lua*
+
+
+
+=== TEST 9: a body read to its end keeps the connection alive: a pipelined request is served
+--- config
+    location /t {
+        content_by_lua_block {
+            local sock = assert(ngx.req.socket())
+            local got = {}
+            while true do
+                local data, err, partial = sock:receive(3)
+                if not data then
+                    got[#got + 1] = "(" .. err .. ":" .. partial .. ")"
+                    break
+                end
+                got[#got + 1] = data
+            end
+            ngx.say(table.concat(got, "|"))
+        }
+    }
+--- pipelined_requests eval
+["POST /t\nabcdefg", "POST /t\n12345"]
+--- response_body eval
+["abc|def|(closed:g)\n", "123|(closed:45)\n"]
+--- no_error_log
+[error]
+
+
+
+=== TEST 10: Expect: 100-continue is answered when the body socket is taken
+--- config
+    location /t {
+        content_by_lua_block {
+            local sock = assert(ngx.req.socket())
+            ngx.say(sock:receive(4))
+        }
+    }
+--- request
+POST /t
+body
+--- more_headers
+Expect: 100-continue
+--- error_code: 100
+--- response_body_like
+\bbody\b
+--- no_error_log
+[error]
+
+
+
+=== TEST 11: the body socket cannot send; a second body socket is refused; the raw socket waits for the body to be read
+--- config
+    location /t {
+        content_by_lua_block {
+            local out = {}
+            local function say(...)
+                local t = {}
+                for i = 1, select("#", ...) do t[i] = tostring(select(i, ...)) end
+                out[#out + 1] = table.concat(t, " ")
+            end
+            local sock = assert(ngx.req.socket())
+            say(type(sock.send), type(sock.receive))
+            say(ngx.req.socket())
+            say(ngx.req.socket(true))
+            say(sock:receive(4))
+            local raw = assert(ngx.req.socket(true))
+            say(type(raw.send))
+            say(ngx.req.socket(true))
+            raw:send("HTTP/1.0 200 OK\r\n\r\n" .. table.concat(out, "\n") .. "\n")
+        }
+    }
+--- request
+POST /t
+body
+--- response_body
+nil function
+nil request body already exists
+nil pending request body reading in some other thread
+body
+function
+nil duplicate call
+--- no_error_log
+[error]
+
+
+
+=== TEST 12: no raw socket while nginx's body reader (in another thread) still waits for the body
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.thread.spawn(function() ngx.req.read_body() end)
+            local sock, err = ngx.req.socket(true)
+            ngx.log(ngx.WARN, "raw socket: ", sock, " ", err)
+            ngx.exit(444)
+        }
+    }
+--- raw_request eval
+"POST /t HTTP/1.0\r\nHost: x\r\nContent-Length: 5\r\n\r\nabc"
+--- ignore_response
+--- error_log
+raw socket: nil pending request body reading in some other thread
+--- no_error_log
+[error]
+
+
+
+=== TEST 13: once the raw socket is taken, ngx.say, ngx.print, ngx.flush and ngx.eof refuse
+--- config
+    location /t {
+        content_by_lua_block {
+            local raw = assert(ngx.req.socket(true))
+            local out = {}
+            local calls = {
+                say = function() return ngx.say("x") end,
+                print = function() return ngx.print("x") end,
+                flush = function() return ngx.flush() end,
+                eof = function() return ngx.eof() end,
+            }
+            for _, f in ipairs({"say", "print", "flush", "eof"}) do
+                local ok, err = calls[f]()
+                out[#out + 1] = f .. ": " .. tostring(ok) .. " " .. tostring(err)
+            end
+            raw:send("HTTP/1.0 200 OK\r\n\r\n" .. table.concat(out, "\n") .. "\n")
+        }
+    }
+--- request
+GET /t
+--- response_body
+say: nil raw request socket acquired
+print: nil raw request socket acquired
+flush: nil raw request socket acquired
+eof: nil raw request socket acquired
+--- no_error_log
+[error]
+
+
+
+=== TEST 14: no raw socket while output is held back for an HTTP/1.0 client
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.say("held")
+            local sock, err = ngx.req.socket(true)
+            ngx.log(ngx.WARN, "raw socket: ", sock, " ", err)
+        }
+    }
+--- raw_request eval
+"GET /t HTTP/1.0\r\nHost: x\r\n\r\n"
+--- response_body
+held
+--- error_log
+raw socket: nil http 1.0 buffering
+--- no_error_log
+[error]

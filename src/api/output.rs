@@ -167,6 +167,9 @@ unsafe fn plain_parts<'a>(l: *mut lua_State, n: c_int, newline: bool) -> Option<
 unsafe fn write_args(l: *mut lua_State, fname: &str, newline: bool) -> LuaRet {
     context::check(REQUEST_YIELDABLE)?;
     let ctx = ctx::request()?;
+    if super::req_socket::raw_acquired(ctx) {
+        return Ok(push_result(l, Err(RAW_ACQUIRED)));
+    }
     if let Some((parts, k)) = plain_parts(l, ffi::lua_gettop(l), newline) {
         return Ok(push_result(l, output::write_parts(ctx, &parts[..k], false)));
     }
@@ -176,6 +179,9 @@ unsafe fn write_args(l: *mut lua_State, fname: &str, newline: bool) -> LuaRet {
     }
     Ok(push_result(l, output::write(ctx, &data, false)))
 }
+
+/// The error of the output functions once `ngx.req.socket(true)` is taken.
+const RAW_ACQUIRED: &str = "raw request socket acquired";
 
 unsafe fn say_impl(l: *mut lua_State) -> LuaRet {
     write_args(l, "say", true)
@@ -189,6 +195,9 @@ unsafe fn flush_impl(l: *mut lua_State) -> LuaRet {
     context::check(REQUEST_YIELDABLE)?;
     let wait = ffi::lua_gettop(l) >= 1 && ffi::lua_toboolean(l, 1) != 0;
     let ctx = ctx::request()?;
+    if super::req_socket::raw_acquired(ctx) {
+        return Ok(push_result(l, Err(RAW_ACQUIRED)));
+    }
     if let Err(e) = output::flush(ctx) {
         return Ok(push_result(l, Err(e)));
     }
@@ -210,6 +219,9 @@ unsafe fn eof_impl(l: *mut lua_State) -> LuaRet {
         return Err("no argument is expected".into());
     }
     let ctx = ctx::request()?;
+    if super::req_socket::raw_acquired(ctx) {
+        return Ok(push_result(l, Err(RAW_ACQUIRED)));
+    }
     let rc = output::send_eof(ctx);
     let r = if rc == nginx_sys::NGX_ERROR as isize {
         Err("nginx output filter error")

@@ -21,6 +21,8 @@ use crate::runtime::tcp_sock::{push_vals, Downstream, Val};
 use crate::runtime::write_wait;
 
 const OBJ_MT: &CStr = c"ngx_lua_req_socket";
+/// The raw request socket also sends.
+const RAW_MT: &CStr = c"ngx_lua_raw_req_socket";
 
 lua_fns! {
     socket => socket_impl,
@@ -35,20 +37,24 @@ lua_fns! {
 /// # Safety
 /// The `ngx` table must be on top of `l` (the main state, not running).
 pub unsafe fn install(l: *mut lua_State) {
-    crate::lua::new_metatable(l, OBJ_MT);
-    ffi::lua_createtable(l, 0, 8);
-    for (name, f) in [
-        (c"receive", receive),
-        (c"receiveuntil", receiveuntil),
-        (c"receiveany", receiveany),
-        (c"settimeout", settimeout),
-        (c"settimeouts", settimeouts),
-        (c"send", send),
-    ] {
-        set_fn(l, -1, name, f);
+    for (mt, raw) in [(OBJ_MT, false), (RAW_MT, true)] {
+        crate::lua::new_metatable(l, mt);
+        ffi::lua_createtable(l, 0, 8);
+        for (name, f) in [
+            (c"receive", receive),
+            (c"receiveuntil", receiveuntil),
+            (c"receiveany", receiveany),
+            (c"settimeout", settimeout),
+            (c"settimeouts", settimeouts),
+        ] {
+            set_fn(l, -1, name, f);
+        }
+        if raw {
+            set_fn(l, -1, c"send", send);
+        }
+        crate::lua::set_raw(l, -2, c"__index");
+        ffi::lua_pop(l, 1);
     }
-    crate::lua::set_raw(l, -2, c"__index");
-    ffi::lua_pop(l, 1);
     crate::lua::get_raw(l, -1, c"req");
     if ffi::lua_type(l, -1) != ffi::LUA_TTABLE {
         ffi::lua_pop(l, 1);
@@ -78,12 +84,26 @@ unsafe fn socket_impl(l: *mut lua_State) -> LuaRet {
     if !(*r).stream.is_null() {
         return Ok(push_vals(l, &Val::err("http v2 not supported yet")));
     }
-    if !ctx.req_sock.is_null() {
-        return Ok(push_vals(l, &Val::err("duplicate call")));
+    if let Some(prev) = ctx.req_sock.as_ref() {
+        let e = match (raw, prev.downstream.as_ref().is_some_and(|d| d.raw)) {
+            (false, _) => Some("request body already exists"),
+            (true, true) => Some("duplicate call"),
+            (true, false) if prev.body_pending() => Some("pending request body reading in some other thread"),
+            // The body was all read: the raw socket takes over.
+            (true, false) => None,
+        };
+        if let Some(e) = e {
+            return Ok(push_vals(l, &Val::err(e)));
+        }
     }
     let how = if raw {
         if write_wait::pending(r) {
             return Ok(push_vals(l, &Val::err("pending data to write")));
+        }
+        if ctx.buffering {
+            // Output held back for an HTTP/1.0 client (lua_http10_buffering)
+            // would be lost.
+            return Ok(push_vals(l, &Val::err("http 1.0 buffering")));
         }
         if let Some(e) = claim_body(r, true) {
             return Ok(push_vals(l, &Val::err(e)));
@@ -97,25 +117,32 @@ unsafe fn socket_impl(l: *mut lua_State) -> LuaRet {
             chunked: None,
             raw: true,
             bad: false,
+            keepalive: false,
         }
     } else {
         let chunked = (*r).headers_in.chunked() != 0;
         if !chunked && (*r).headers_in.content_length_n <= 0 {
             return Ok(push_vals(l, &Val::err("no body")));
         }
+        if !test_expect(r) {
+            return Ok(push_vals(l, &Val::err("test expect failed")));
+        }
         if let Some(e) = claim_body(r, false) {
             return Ok(push_vals(l, &Val::err(e)));
         }
-        // A partly read body cannot be skipped before a next request.
+        // A partly read body cannot be skipped before a next request: no
+        // keepalive until all of it is read.
+        let keepalive = (*r).keepalive() != 0;
         (*r).set_keepalive(0);
         Downstream {
             rest: (!chunked).then_some((*r).headers_in.content_length_n as u64),
             chunked: chunked.then(Chunked::default),
             raw: false,
             bad: false,
+            keepalive,
         }
     };
-    new_object(l, OBJ_MT, false);
+    new_object(l, if raw { RAW_MT } else { OBJ_MT }, false);
     let s = sock_at(l, -1, "socket")?;
     s.bind_request(r)?;
     s.attach_downstream(r, how);
@@ -125,10 +152,45 @@ unsafe fn socket_impl(l: *mut lua_State) -> LuaRet {
     Ok(1)
 }
 
+/// Whether the request's raw socket is taken: the Lua code writes the
+/// response itself, ngx.say/print/flush/eof refuse.
+pub(crate) fn raw_acquired(ctx: &RequestCtx) -> bool {
+    // SAFETY: req_sock is cleared when the socket object goes.
+    unsafe { ctx.req_sock.as_ref() }.is_some_and(|s| s.downstream.as_ref().is_some_and(|d| d.raw))
+}
+
+/// Answers "Expect: 100-continue" (HTTP/1.1) before the body is read, as
+/// nginx's own body readers do; false if that could not be sent.
+unsafe fn test_expect(r: *mut ngx_http_request_t) -> bool {
+    let expect = (*r).headers_in.expect;
+    if (*r).expect_tested() != 0
+        || expect.is_null()
+        || (*r).http_version < nginx_sys::NGX_HTTP_VERSION_11 as usize
+    {
+        return true;
+    }
+    (*r).set_expect_tested(1);
+    let v = (*expect).value;
+    if v.data.is_null() || !std::slice::from_raw_parts(v.data, v.len).eq_ignore_ascii_case(b"100-continue") {
+        return true;
+    }
+    let mut msg = *b"HTTP/1.1 100 Continue\r\n\r\n";
+    let c = (*r).connection;
+    let Some(send_fn) = (*c).send else {
+        return false;
+    };
+    send_fn(c, msg.as_mut_ptr(), msg.len()) == msg.len() as isize
+}
+
 /// Marks the body as ours so nginx neither reads nor discards it.
 unsafe fn claim_body(r: *mut ngx_http_request_t, raw: bool) -> Option<&'static str> {
     if !(*r).request_body.is_null() {
-        return (!raw).then_some("request body already exists");
+        if !raw {
+            return Some("request body already exists");
+        }
+        // nginx's own reader (ngx.req.read_body in another thread) is busy.
+        return ((*(*r).request_body).rest > 0)
+            .then_some("pending request body reading in some other thread");
     }
     if (*r).discard_body() != 0 {
         return (!raw).then_some("request body discarded");

@@ -14,10 +14,12 @@ use crate::lua::{bad_arg, check_bytes, check_number, ffi, lua_State, set_fn, typ
 use crate::runtime::context::{self, YIELDABLE};
 use crate::runtime::ctx::{self, RequestCtx};
 use crate::runtime::scheduler::yield_wait;
-use crate::runtime::tcp_sock::{push_vals, RecvKind, SockWait, Step, TcpSock, Val};
+use crate::runtime::tcp_sock::{push_vals, RecvKind, SockWait, Step, TcpSock, UntilPat, Val};
 
 const UD_MT: &CStr = c"ngx_lua_tcp_socket_ud";
 const OBJ_MT: &CStr = c"ngx_lua_tcp_socket";
+/// The matcher userdata of a `receiveuntil` iterator.
+const UNTIL_MT: &CStr = c"ngx_lua_tcp_socket_until";
 
 lua_fns! {
     tcp => tcp_impl,
@@ -30,20 +32,24 @@ lua_fns! {
     settimeout => settimeout_impl,
     settimeouts => settimeouts_impl,
     setoption => setoption_impl,
+    getoption => getoption_impl,
     close => close_impl,
     setkeepalive => setkeepalive_impl,
     getreusedtimes => getreusedtimes_impl,
     sslhandshake => sslhandshake_impl,
     bind => bind_impl,
     gc => gc_impl,
+    until_gc => until_gc_impl,
 }
 
 /// # Safety
 /// The `ngx` table must be on top of `l` (the main state, not running).
 pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
-    crate::runtime::tcp_tls::install(l);
     crate::lua::new_metatable(l, UD_MT);
     set_fn(l, -1, c"__gc", gc);
+    ffi::lua_pop(l, 1);
+    crate::lua::new_metatable(l, UNTIL_MT);
+    set_fn(l, -1, c"__gc", until_gc);
     ffi::lua_pop(l, 1);
     crate::lua::new_metatable(l, OBJ_MT);
     ffi::lua_createtable(l, 0, 16);
@@ -56,14 +62,57 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
         (c"settimeout", settimeout),
         (c"settimeouts", settimeouts),
         (c"setoption", setoption),
+        (c"getoption", getoption),
         (c"close", close),
         (c"setkeepalive", setkeepalive),
         (c"getreusedtimes", getreusedtimes),
-        (c"sslhandshake", sslhandshake),
         (c"bind", bind),
     ] {
         set_fn(l, -1, name, f);
     }
+    // sslhandshake returns its session as an FFI pointer (cdata) freed by
+    // the garbage collector, as lua-resty-core's does: a Lua wrapper makes
+    // the pointer (a C function cannot create cdata).
+    let code = br#"
+local raw, free = ...
+local ffi = require "ffi"
+local cast, gc, tonumber, type = ffi.cast, ffi.gc, tonumber, type
+local function release(p)
+    free(tonumber(cast("uintptr_t", p)))
+end
+local function results(sess, ok, r1, ...)
+    if not ok then
+        -- raised where the method was called, not in this wrapper
+        if type(r1) == "string" then
+            r1 = r1:gsub("^sslhandshake:%d+: ", "")
+        end
+        error(r1, 2)
+    end
+    local t = type(r1)
+    if t == "userdata" then
+        return gc(cast("void *", r1), release)
+    elseif t == "number" then
+        return sess
+    end
+    return r1, ...
+end
+return function(self, sess, ...)
+    local arg = sess
+    if type(sess) == "cdata" then
+        arg = tonumber(cast("uintptr_t", sess))
+    end
+    return results(sess, pcall(raw, self, arg, ...))
+end
+"#;
+    if ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), c"=sslhandshake".as_ptr()) != 0 {
+        return Err(crate::lua::vm::pop_message(l));
+    }
+    ffi::lua_pushcfunction(l, sslhandshake);
+    crate::runtime::tcp_tls::push_session_free(l);
+    if ffi::lua_pcall(l, 2, 1, 0) != 0 {
+        return Err(crate::lua::vm::pop_message(l));
+    }
+    crate::lua::set_raw(l, -2, c"sslhandshake");
     crate::lua::set_raw(l, -2, c"__index");
     ffi::lua_pop(l, 1);
 
@@ -178,12 +227,108 @@ pub(crate) unsafe fn method<'a>(
     let ctx = ctx::request()?;
     context::check(YIELDABLE)?;
     let s = sock_at(l, idx, fname)?;
-    if s.owner
-        .is_some_and(|o| o != crate::runtime::tcp_sock::owner_id(ctx.r))
-    {
+    // A socket whose connection is gone reports "closed" to whoever uses
+    // it (its request's end closed it), as lua-nginx-module checks that
+    // before the request.
+    if !s.conn.is_null() && !owned_by(s, ctx) {
         return Err("bad request".into());
     }
     Ok((ctx, s))
+}
+
+fn owned_by(s: &TcpSock, ctx: &RequestCtx) -> bool {
+    // SAFETY: ctx.r is the live running request.
+    s.owner
+        .is_none_or(|o| o == unsafe { crate::runtime::tcp_sock::owner_id(ctx.r) })
+}
+
+/// luaL_argerror's text for argument `narg` of the running C function: in a
+/// method call (`sock:send(x)`) `self` is not counted; an unknown function
+/// name (a call through pcall) is '?'.
+pub(crate) unsafe fn argerror(l: *mut lua_State, narg: c_int, extra: &str) -> String {
+    let mut ar = std::mem::MaybeUninit::<ffi::lua_Debug>::zeroed().assume_init();
+    if ffi::lua_getstack(l, 0, &mut ar) == 0 {
+        return format!("bad argument #{narg} ({extra})");
+    }
+    ffi::lua_getinfo(l, c"n".as_ptr(), &mut ar);
+    let name = if ar.name.is_null() {
+        "?".to_string()
+    } else {
+        CStr::from_ptr(ar.name).to_string_lossy().into_owned()
+    };
+    let method = !ar.namewhat.is_null() && CStr::from_ptr(ar.namewhat).to_bytes() == b"method";
+    let mut narg = narg;
+    if method {
+        narg -= 1;
+        if narg == 0 {
+            return format!("calling '{name}' on bad self ({extra})");
+        }
+    }
+    format!("bad argument #{narg} to '{name}' ({extra})")
+}
+
+/// The bytes `send` writes for the value at `idx`: strings, numbers, nil
+/// and booleans as text, array tables (nested) of strings and numbers.
+unsafe fn send_data(l: *mut lua_State, idx: c_int, out: &mut Vec<u8>) -> Result<(), String> {
+    match ffi::lua_type(l, idx) {
+        ffi::LUA_TNIL => out.extend_from_slice(b"nil"),
+        ffi::LUA_TBOOLEAN => out.extend_from_slice(if ffi::lua_toboolean(l, idx) != 0 {
+            b"true"
+        } else {
+            b"false"
+        }),
+        ffi::LUA_TSTRING | ffi::LUA_TNUMBER => append_value(l, idx, 2, "send", out)?,
+        ffi::LUA_TTABLE => send_table(l, idx, out, 0)?,
+        _ => {
+            return Err(argerror(
+                l,
+                2,
+                &format!(
+                    "string, number, boolean, nil, or array table expected, got {}",
+                    type_name(l, idx)
+                ),
+            ))
+        }
+    }
+    Ok(())
+}
+
+unsafe fn send_table(l: *mut lua_State, idx: c_int, out: &mut Vec<u8>, depth: usize) -> Result<(), String> {
+    if depth >= 1000 || ffi::lua_checkstack(l, 3) == 0 {
+        return Err("stack overflow".into());
+    }
+    // Every key a positive integer; the largest is the length.
+    let mut max = 0usize;
+    ffi::lua_pushnil(l);
+    while ffi::lua_next(l, idx) != 0 {
+        ffi::lua_pop(l, 1);
+        let k = if ffi::lua_type(l, -1) == ffi::LUA_TNUMBER {
+            ffi::lua_tonumber(l, -1)
+        } else {
+            0.0
+        };
+        if k < 1.0 || k.fract() != 0.0 {
+            ffi::lua_pop(l, 1);
+            return Err(argerror(l, 2, "non-array table found"));
+        }
+        max = max.max(k as usize);
+    }
+    for i in 1..=max {
+        ffi::lua_rawgeti(l, idx, i as _);
+        let top = ffi::lua_gettop(l);
+        let r = match ffi::lua_type(l, top) {
+            ffi::LUA_TSTRING | ffi::LUA_TNUMBER => append_value(l, top, 2, "send", out),
+            ffi::LUA_TTABLE => send_table(l, top, out, depth + 1),
+            _ => Err(argerror(
+                l,
+                2,
+                &format!("bad data type {} found", type_name(l, top)),
+            )),
+        };
+        ffi::lua_pop(l, 1);
+        r?;
+    }
+    Ok(())
 }
 
 /// Returns the results of a finished step, or parks the running thread on
@@ -220,156 +365,194 @@ pub(crate) fn busy(l: *mut lua_State, s: &TcpSock, read: bool, write: bool) -> O
 }
 
 unsafe fn connect_impl(l: *mut lua_State) -> LuaRet {
-    let (ctx, s) = method(l, 1, "connect")?;
-    let n = ffi::lua_gettop(l);
+    let mut n = ffi::lua_gettop(l);
     if !(2..=4).contains(&n) {
         return Err(format!(
             "ngx.socket connect: expecting 2, 3, or 4 arguments (including the object), but seen {n}"
         ));
     }
+    let ctx = ctx::request()?;
+    context::check(YIELDABLE)?;
+    let s = sock_at(l, 1, "connect")?;
     let host = check_bytes(l, 2, "connect")?.to_vec();
-    let (unix, port, opts) = if let Some(path) = host.strip_prefix(b"unix:") {
-        (Some(path.to_vec()), 0u16, 3)
-    } else {
-        let p = check_number(l, 3, "connect")? as i64;
-        if !(0..=65535).contains(&p) {
-            return Ok(push_vals(l, &Val::err(&format!("bad port number: {p}"))));
-        }
-        (None, p as u16, 4)
-    };
+    // The options table is the last argument, whichever it is.
     let mut pool = None;
-    if ffi::lua_type(l, opts) == ffi::LUA_TTABLE {
-        crate::lua::get_field(l, opts, c"pool")?;
+    if ffi::lua_type(l, n) == ffi::LUA_TTABLE {
+        let opts = n;
+        crate::lua::get_field(l, opts, c"pool_size")?;
         match ffi::lua_type(l, -1) {
             ffi::LUA_TNIL => {}
-            ffi::LUA_TSTRING | ffi::LUA_TNUMBER => pool = Some(check_bytes(l, -1, "connect")?.to_vec()),
-            _ => return Err(format!("bad \"pool\" option type: {}", type_name(l, -1))),
-        }
-        ffi::lua_pop(l, 1);
-        crate::lua::get_field(l, opts, c"pool_size")?;
-        if ffi::lua_type(l, -1) != ffi::LUA_TNIL {
-            let v = ffi::lua_tonumber(l, -1) as i64;
-            if v <= 0 {
-                return Err(format!("bad \"pool_size\" option value: {v}"));
+            _ if ffi::lua_isnumber(l, -1) != 0 => {
+                let v = ffi::lua_tointeger(l, -1) as i64;
+                if v <= 0 {
+                    return Err(argerror(l, opts, &format!("bad \"pool_size\" option value: {v}")));
+                }
+                s.pool_size = Some(v as usize);
             }
-            s.pool_size = Some(v as usize);
+            _ => {
+                let t = type_name(l, -1);
+                return Err(argerror(l, opts, &format!("bad \"pool_size\" option type: {t}")));
+            }
         }
         ffi::lua_pop(l, 1);
         crate::lua::get_field(l, opts, c"backlog")?;
-        if ffi::lua_type(l, -1) != ffi::LUA_TNIL {
-            let v = ffi::lua_tonumber(l, -1) as i64;
+        if ffi::lua_isnumber(l, -1) != 0 {
+            let v = ffi::lua_tointeger(l, -1) as i64;
             if v < 0 {
-                return Err(format!("bad \"backlog\" option value: {v}"));
+                return Err(argerror(l, opts, &format!("bad \"backlog\" option value: {v}")));
             }
             s.backlog = Some(v as usize);
         }
         ffi::lua_pop(l, 1);
-    } else if ffi::lua_type(l, opts) != ffi::LUA_TNONE && ffi::lua_type(l, opts) != ffi::LUA_TNIL {
-        return Err(bad_arg(
-            opts,
-            "connect",
-            &format!("table expected, got {}", type_name(l, opts)),
-        ));
+        crate::lua::get_field(l, opts, c"pool")?;
+        match ffi::lua_type(l, -1) {
+            ffi::LUA_TNIL => {}
+            ffi::LUA_TSTRING | ffi::LUA_TNUMBER => pool = Some(check_bytes(l, -1, "connect")?.to_vec()),
+            _ => {
+                let t = type_name(l, -1);
+                return Err(argerror(l, opts, &format!("bad \"pool\" option type: {t}")));
+            }
+        }
+        ffi::lua_pop(l, 1);
+        n -= 1;
+    }
+    let unix = host.len() >= 5 && host[..5].eq_ignore_ascii_case(b"unix:");
+    let port = if n >= 3 && ffi::lua_isnumber(l, 3) != 0 {
+        let p = ffi::lua_tointeger(l, 3) as i64;
+        if !(0..=65535).contains(&p) {
+            return Ok(push_vals(l, &Val::err(&format!("bad port number: {p}"))));
+        }
+        p as u16
+    } else if unix {
+        0
+    } else {
+        return Ok(push_vals(l, &Val::err("missing the port number")));
+    };
+    // A socket still tied to another live request is not ours to use; once
+    // that request ended (its cleanup closed the socket) any request may
+    // connect it again.
+    if !s.r.is_null() && !owned_by(s, ctx) {
+        return Err("bad request".into());
     }
     if let Some(n) = busy(l, s, true, true) {
         return Ok(n);
     }
     s.bind_request(ctx.r)?;
-    let step = match unix {
-        Some(path) => s.connect(&path, 0, true, pool),
-        None => s.connect(&host, port, false, pool),
+    let step = if unix {
+        s.connect(&host[5..], 0, true, pool)
+    } else {
+        s.connect(&host, port, false, pool)
     };
     finish_step(l, ctx, s, step)
 }
 
 pub(crate) unsafe fn send_impl(l: *mut lua_State) -> LuaRet {
-    let (ctx, s) = method(l, 1, "send")?;
     let n = ffi::lua_gettop(l);
     if n != 2 {
         return Err(format!(
             "expecting 2 arguments (including the object), but got {n}"
         ));
     }
-    let mut data = Vec::new();
-    append_value(l, 2, 1, "send", &mut data)?;
+    let (ctx, s) = method(l, 1, "send")?;
+    if let Some(v) = s.send_closed() {
+        return Ok(push_vals(l, &v));
+    }
     if let Some(n) = busy(l, s, false, true) {
         return Ok(n);
     }
+    let mut data = Vec::new();
+    send_data(l, 2, &mut data)?;
     let step = s.send(data);
     finish_step(l, ctx, s, step)
 }
 
 pub(crate) unsafe fn receive_impl(l: *mut lua_State) -> LuaRet {
-    let (ctx, s) = method(l, 1, "receive")?;
     let n = ffi::lua_gettop(l);
     if !(1..=2).contains(&n) {
         return Err(format!(
             "expecting 1 or 2 arguments (including the object), but got {n}"
         ));
     }
-    let kind = match ffi::lua_type(l, 2) {
-        ffi::LUA_TNONE | ffi::LUA_TNIL => RecvKind::Line,
-        ffi::LUA_TNUMBER => {
-            let v = ffi::lua_tonumber(l, 2);
-            if v < 0.0 {
-                return Err(bad_arg(2, "receive", "bad pattern argument"));
-            }
-            if v as usize == 0 {
-                return Ok(push_vals(l, &[Val::Str(Vec::new())]));
-            }
-            RecvKind::Size(v as usize)
-        }
-        ffi::LUA_TSTRING => match check_bytes(l, 2, "receive")? {
-            b"*l" => RecvKind::Line,
-            b"*a" => RecvKind::All,
-            p => match std::str::from_utf8(p).ok().and_then(|t| t.parse::<usize>().ok()) {
-                Some(0) => return Ok(push_vals(l, &[Val::Str(Vec::new())])),
-                Some(v) => RecvKind::Size(v),
-                None => return Err(bad_arg(2, "receive", "bad pattern argument")),
-            },
-        },
-        _ => return Err(bad_arg(2, "receive", "bad pattern argument")),
-    };
+    let (ctx, s) = method(l, 1, "receive")?;
+    if let Some(v) = s.recv_closed() {
+        return Ok(push_vals(l, &v));
+    }
     if let Some(n) = busy(l, s, true, false) {
         return Ok(n);
     }
+    let kind = if n == 1 {
+        RecvKind::Line
+    } else if ffi::lua_isnumber(l, 2) != 0 {
+        let v = ffi::lua_tointeger(l, 2) as i64;
+        if v < 0 {
+            return Err(argerror(l, 2, "bad pattern argument"));
+        }
+        if v == 0 {
+            return Ok(push_vals(l, &[Val::Str(Vec::new())]));
+        }
+        RecvKind::Size(v as usize)
+    } else if ffi::lua_type(l, 2) == ffi::LUA_TSTRING {
+        let p = check_bytes(l, 2, "receive")?;
+        match p {
+            b"*l" => RecvKind::Line,
+            b"*a" => RecvKind::All,
+            [b'*', _] => return Err(argerror(l, 2, "bad pattern argument")),
+            _ => {
+                let shown = String::from_utf8_lossy(p).into_owned();
+                return Err(argerror(l, 2, &format!("bad pattern argument: {shown}")));
+            }
+        }
+    } else {
+        return Err(argerror(l, 2, "bad pattern argument"));
+    };
     let step = s.receive(kind);
     finish_step(l, ctx, s, step)
 }
 
 pub(crate) unsafe fn receiveany_impl(l: *mut lua_State) -> LuaRet {
-    let (ctx, s) = method(l, 1, "receiveany")?;
-    if ffi::lua_gettop(l) != 2 {
+    let n = ffi::lua_gettop(l);
+    if n != 2 {
         return Err(format!(
-            "expecting 2 arguments (including the object), but got {}",
-            ffi::lua_gettop(l)
+            "expecting 2 arguments (including the object), but got {n}"
         ));
     }
-    let max = check_number(l, 2, "receiveany")?;
-    if max <= 0.0 {
-        return Err(bad_arg(2, "receiveany", "bad max argument"));
+    let (ctx, s) = method(l, 1, "receiveany")?;
+    if let Some(v) = s.recv_closed() {
+        return Ok(push_vals(l, &v));
     }
     if let Some(n) = busy(l, s, true, false) {
         return Ok(n);
+    }
+    if ffi::lua_isnumber(l, 2) == 0 {
+        return Err(argerror(l, 2, "bad max argument"));
+    }
+    let max = ffi::lua_tointeger(l, 2) as i64;
+    if max <= 0 {
+        return Err(argerror(l, 2, "bad max argument"));
     }
     let step = s.receive(RecvKind::Any(max as usize));
     finish_step(l, ctx, s, step)
 }
 
 pub(crate) unsafe fn receiveuntil_impl(l: *mut lua_State) -> LuaRet {
-    let (_ctx, _s) = method(l, 1, "receiveuntil")?;
     let n = ffi::lua_gettop(l);
     if !(2..=3).contains(&n) {
         return Err(format!(
             "expecting 2 or 3 arguments (including the object), but got {n}"
         ));
     }
-    let pat = check_bytes(l, 2, "receiveuntil")?;
-    if pat.is_empty() {
-        return Ok(push_vals(l, &Val::err("pattern is empty")));
-    }
+    // Only the iterator reads, and checks the socket's state then.
+    ctx::request()?;
+    sock_at(l, 1, "receiveuntil")?;
     let mut inclusive = false;
-    if ffi::lua_type(l, 3) == ffi::LUA_TTABLE {
+    if n == 3 {
+        if ffi::lua_type(l, 3) != ffi::LUA_TTABLE {
+            return Err(bad_arg(
+                3,
+                "receiveuntil",
+                &format!("table expected, got {}", type_name(l, 3)),
+            ));
+        }
         crate::lua::get_field(l, 3, c"inclusive")?;
         match ffi::lua_type(l, -1) {
             ffi::LUA_TNIL => {}
@@ -383,28 +566,69 @@ pub(crate) unsafe fn receiveuntil_impl(l: *mut lua_State) -> LuaRet {
         }
         ffi::lua_pop(l, 1);
     }
+    let pat = check_bytes(l, 2, "receiveuntil")?;
+    if pat.is_empty() {
+        return Ok(push_vals(l, &Val::err("pattern is empty")));
+    }
+    let pat = Box::new(std::rc::Rc::new(UntilPat::new(pat.to_vec(), inclusive)));
     ffi::lua_pushvalue(l, 1);
-    ffi::lua_pushvalue(l, 2);
-    ffi::lua_pushboolean(l, inclusive as c_int);
-    ffi::lua_pushcclosure(l, until_iter, 3);
+    let ud = ffi::lua_newuserdata(l, std::mem::size_of::<*mut std::rc::Rc<UntilPat>>())
+        as *mut *mut std::rc::Rc<UntilPat>;
+    *ud = Box::into_raw(pat);
+    crate::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, UNTIL_MT);
+    ffi::lua_setmetatable(l, -2);
+    ffi::lua_pushcclosure(l, until_iter, 2);
     Ok(1)
 }
 
-unsafe fn until_iter_impl(l: *mut lua_State) -> LuaRet {
-    let (ctx, s) = method(l, ffi::lua_upvalueindex(1), "receiveuntil")?;
-    let pat = check_bytes(l, ffi::lua_upvalueindex(2), "receiveuntil")?.to_vec();
-    let inclusive = ffi::lua_toboolean(l, ffi::lua_upvalueindex(3)) != 0;
-    let size = match ffi::lua_type(l, 1) {
-        ffi::LUA_TNONE | ffi::LUA_TNIL => None,
-        _ => {
-            let v = check_number(l, 1, "iterator")?;
-            (v > 0.0).then_some(v as usize)
-        }
+unsafe fn until_gc_impl(l: *mut lua_State) -> LuaRet {
+    let Some(ud) = crate::lua::udata_of(l, 1, UNTIL_MT) else {
+        return Ok(0);
     };
+    let ud = ud as *mut *mut std::rc::Rc<UntilPat>;
+    if !(*ud).is_null() {
+        drop(Box::from_raw(*ud));
+        *ud = std::ptr::null_mut();
+    }
+    Ok(0)
+}
+
+/// The iterator `receiveuntil` returns: the data up to the next occurrence
+/// of the pattern, or (given a size) the stream between two occurrences in
+/// pieces of at most that size, each such run ended by `nil, nil, nil`.
+unsafe fn until_iter_impl(l: *mut lua_State) -> LuaRet {
+    let n = ffi::lua_gettop(l);
+    if n > 1 {
+        return Err(format!("expecting 0 or 1 arguments, but seen {n}"));
+    }
+    let size = if n == 1 {
+        let v = check_number(l, 1, "iterator")?;
+        crate::glue::cconv::int64(v).max(0) as usize
+    } else {
+        0
+    };
+    // A closed socket is reported before anything else, without a log line.
+    let s = sock_at(l, ffi::lua_upvalueindex(1), "receiveuntil")?;
+    if s.conn.is_null() || s.read_closed {
+        return Ok(push_vals(l, &Val::err("closed")));
+    }
+    let (ctx, s) = method(l, ffi::lua_upvalueindex(1), "receiveuntil")?;
+    let Some(ud) = crate::lua::udata_of(l, ffi::lua_upvalueindex(2), UNTIL_MT) else {
+        return Err("bad pattern".into());
+    };
+    let ud = ud as *mut *mut std::rc::Rc<UntilPat>;
+    if (*ud).is_null() {
+        return Err("bad pattern".into());
+    }
+    let pat = (**ud).clone();
     if let Some(n) = busy(l, s, true, false) {
         return Ok(n);
     }
-    let step = s.receive(RecvKind::Until { pat, inclusive, size });
+    if pat.state.get() < 0 {
+        pat.state.set(0);
+        return Ok(push_vals(l, &[Val::Nil, Val::Nil, Val::Nil]));
+    }
+    let step = s.receive(RecvKind::Until(pat, size));
     finish_step(l, ctx, s, step)
 }
 
@@ -452,20 +676,53 @@ pub(crate) unsafe fn settimeouts_impl(l: *mut lua_State) -> LuaRet {
     Ok(0)
 }
 
-unsafe fn setoption_impl(l: *mut lua_State) -> LuaRet {
-    let (_ctx, s) = method(l, 1, "setoption")?;
-    let opt = check_bytes(l, 2, "setoption")?.to_vec();
-    if s.conn.is_null() {
-        return Ok(push_vals(l, &Val::err("closed")));
-    }
-    let (level, name) = match opt.as_slice() {
+/// The socket level and name of a `setoption`/`getoption` option.
+fn sockopt(name: &[u8]) -> Option<(c_int, c_int)> {
+    Some(match name {
         b"keepalive" => (libc::SOL_SOCKET, libc::SO_KEEPALIVE),
         b"reuseaddr" => (libc::SOL_SOCKET, libc::SO_REUSEADDR),
         b"tcp-nodelay" => (libc::IPPROTO_TCP, libc::TCP_NODELAY),
         b"sndbuf" => (libc::SOL_SOCKET, libc::SO_SNDBUF),
         b"rcvbuf" => (libc::SOL_SOCKET, libc::SO_RCVBUF),
-        _ => return Ok(push_vals(l, &Val::err("unsupported option"))),
+        _ => return None,
+    })
+}
+
+/// The option name argument of `setoption`/`getoption`, or the results
+/// lua-resty-core's versions return for a missing or unknown one.
+unsafe fn option_arg(l: *mut lua_State) -> Result<(c_int, c_int), Vec<Val>> {
+    if ffi::lua_isnoneornil(l, 2) != 0 {
+        return Err(Val::err("missing the \"option\" argument"));
+    }
+    let name = crate::lua::to_bytes(l, 2).unwrap_or_default();
+    sockopt(name).ok_or_else(|| {
+        let shown = if ffi::lua_type(l, 2) == ffi::LUA_TSTRING {
+            String::from_utf8_lossy(name).into_owned()
+        } else {
+            type_name(l, 2)
+        };
+        Val::err(&format!("unsupported option {shown}"))
+    })
+}
+
+/// nginx's text for a system error (not lowercased, unlike the I/O errors).
+fn strerror(e: c_int) -> String {
+    let t = std::io::Error::from_raw_os_error(e).to_string();
+    t.split(" (os error").next().unwrap_or("error").to_string()
+}
+
+unsafe fn setoption_impl(l: *mut lua_State) -> LuaRet {
+    let s = sock_at(l, 1, "setoption")?;
+    let (level, name) = match option_arg(l) {
+        Ok(o) => o,
+        Err(v) => return Ok(push_vals(l, &v)),
     };
+    if ffi::lua_isnoneornil(l, 3) != 0 {
+        return Ok(push_vals(l, &Val::err("missing the \"value\" argument")));
+    }
+    if s.conn.is_null() {
+        return Ok(push_vals(l, &Val::err("closed")));
+    }
     let v: c_int = match ffi::lua_type(l, 3) {
         ffi::LUA_TBOOLEAN => ffi::lua_toboolean(l, 3),
         _ => check_number(l, 3, "setoption")? as c_int,
@@ -479,13 +736,48 @@ unsafe fn setoption_impl(l: *mut lua_State) -> LuaRet {
     );
     if rc == -1 {
         let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-        return Ok(push_vals(l, &Val::err(&crate::glue::peer::errno_text(e))));
+        return Ok(push_vals(l, &Val::err(&strerror(e))));
     }
-    Ok(push_vals(l, &[Val::Int(1)]))
+    ffi::lua_pushboolean(l, 1);
+    Ok(1)
+}
+
+unsafe fn getoption_impl(l: *mut lua_State) -> LuaRet {
+    let s = sock_at(l, 1, "getoption")?;
+    let (level, name) = match option_arg(l) {
+        Ok(o) => o,
+        Err(v) => return Ok(push_vals(l, &v)),
+    };
+    if s.conn.is_null() {
+        return Ok(push_vals(l, &Val::err("closed")));
+    }
+    let mut v: c_int = 0;
+    let mut len = std::mem::size_of::<c_int>() as libc::socklen_t;
+    let rc = libc::getsockopt(
+        (*s.conn).fd,
+        level,
+        name,
+        &mut v as *mut c_int as *mut libc::c_void,
+        &mut len,
+    );
+    if rc == -1 {
+        let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        return Ok(push_vals(l, &Val::err(&strerror(e))));
+    }
+    Ok(push_vals(l, &[Val::Int(v as i64)]))
 }
 
 pub(crate) unsafe fn close_impl(l: *mut lua_State) -> LuaRet {
+    if ffi::lua_gettop(l) != 1 {
+        return Err(format!(
+            "expecting 1 argument (including the object) but seen {}",
+            ffi::lua_gettop(l)
+        ));
+    }
     let (_ctx, s) = method(l, 1, "close")?;
+    if s.conn.is_null() || (s.read_closed && s.write_closed) {
+        return Ok(push_vals(l, &Val::err("closed")));
+    }
     if let Some(n) = busy(l, s, true, true) {
         return Ok(n);
     }
@@ -493,13 +785,13 @@ pub(crate) unsafe fn close_impl(l: *mut lua_State) -> LuaRet {
 }
 
 unsafe fn setkeepalive_impl(l: *mut lua_State) -> LuaRet {
-    let (_ctx, s) = method(l, 1, "setkeepalive")?;
     let n = ffi::lua_gettop(l);
     if !(1..=3).contains(&n) {
         return Err(format!(
             "expecting 1 to 3 arguments (including the object), but got {n}"
         ));
     }
+    let (_ctx, s) = method(l, 1, "setkeepalive")?;
     let timeout = match ffi::lua_type(l, 2) {
         ffi::LUA_TNONE | ffi::LUA_TNIL => None,
         _ => {
@@ -510,28 +802,38 @@ unsafe fn setkeepalive_impl(l: *mut lua_State) -> LuaRet {
             Some(v as ngx_msec_t)
         }
     };
+    // The size only matters when this creates the pool.
     let size = match ffi::lua_type(l, 3) {
         ffi::LUA_TNONE | ffi::LUA_TNIL => None,
         _ => {
             let v = check_number(l, 3, "setkeepalive")? as i64;
-            if v <= 0 {
-                return Err(format!("bad \"pool_size\" option value: {v}"));
+            if v <= 0 && !s.conn.is_null() && !crate::runtime::socket_pool::exists(&s.pool_key) {
+                return Err(argerror(l, n, &format!("bad \"pool_size\" option value: {v}")));
             }
-            Some(v as usize)
+            Some(v.max(1) as usize)
         }
     };
     Ok(push_vals(l, &s.setkeepalive(timeout, size)))
 }
 
 unsafe fn getreusedtimes_impl(l: *mut lua_State) -> LuaRet {
-    let (_ctx, s) = method(l, 1, "getreusedtimes")?;
-    if s.conn.is_null() {
+    if ffi::lua_gettop(l) != 1 {
+        return Err(format!(
+            "expecting 1 argument (including the object), but got {}",
+            ffi::lua_gettop(l)
+        ));
+    }
+    let s = sock_at(l, 1, "getreusedtimes")?;
+    if s.conn.is_null() || (s.read_closed && s.write_closed) {
         return Ok(push_vals(l, &Val::err("closed")));
     }
     Ok(push_vals(l, &[Val::Int(s.reused as i64)]))
 }
 
 pub(crate) unsafe fn bind_impl(l: *mut lua_State) -> LuaRet {
+    if ffi::lua_gettop(l) != 2 {
+        return Err(format!("expecting 2 arguments, but got {}", ffi::lua_gettop(l)));
+    }
     let (_ctx, s) = method(l, 1, "bind")?;
     let ip = check_bytes(l, 2, "bind")?.to_vec();
     let text = String::from_utf8_lossy(&ip).into_owned();
@@ -550,7 +852,9 @@ pub(crate) unsafe fn bind_impl(l: *mut lua_State) -> LuaRet {
         data: b.2.as_mut_ptr(),
     };
     s.local = Some(b);
-    Ok(push_vals(l, &[Val::Int(1)]))
+    s.debug(|| format!("lua tcp socket bind ip: {text}"));
+    ffi::lua_pushboolean(l, 1);
+    Ok(1)
 }
 
 unsafe fn sslhandshake_impl(l: *mut lua_State) -> LuaRet {

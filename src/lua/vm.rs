@@ -68,6 +68,15 @@ pub fn set_current(vm: Option<&Vm>) {
     CURRENT.with(|c| c.set(vm.map_or(ptr::null(), |v| v as *const Vm)));
 }
 
+/// Runs `f` on the state `T` of the running cycle's VM (see [`Vm::state`]);
+/// without a VM, on a default value that is not kept.
+pub fn with_current_state<T: Default + 'static, R>(f: impl FnOnce(&T) -> R) -> R {
+    match current() {
+        Some(vm) => f(vm.state::<T>()),
+        None => f(&T::default()),
+    }
+}
+
 /// The state of type `T` on the VM of the running cycle (see
 /// [`Vm::state`]); None while no VM exists.
 pub fn current_state<T: Default + 'static>() -> Option<&'static T> {

@@ -1,51 +1,55 @@
-//! The keepalive pools of cosocket connections, per worker and VM
-//! (`setkeepalive`), keyed by "host:port", "unix:path" or the `pool` option.
+//! The per-worker keepalive pools of cosocket connections, keyed by
+//! "host:port", "unix:path" or the `pool` connect option, kept as
+//! lua-nginx-module keeps them.
+//!
+//! A pool comes into being at the first `setkeepalive` for its key (or at a
+//! connect given `pool_size` or `backlog`), with a fixed size: the most idle
+//! connections it holds. From then on it counts the connections tied to it:
+//! the idle ones, those of sockets that connected through it (in use,
+//! connecting, or waiting in its backlog queue). When that count drops to
+//! zero the pool goes away; a later one for the same key may have another
+//! size.
+//!
+//! A pool created with `backlog` also limits that count: connects beyond its
+//! size wait in its queue (up to `backlog` of them), and are resumed, in
+//! order, whenever a connection of the pool closes or comes back idle.
 //!
 //! An idle connection belongs to the pool, not to any request: its log is
 //! the cycle's, its read event watches for the server closing it (or sending
 //! anything unexpected), and its timer expires it after the keepalive
 //! timeout.
-//!
-//! A pool created by a connect with the `backlog` option also limits the
-//! connections it has open (in use or idle) to its size; further connects
-//! queue (up to `backlog`) and are granted a slot, in order, as connections
-//! of the pool close or come back idle.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 
 use nginx_sys::{
-    ngx_add_timer, ngx_connection_t, ngx_cycle, ngx_del_timer, ngx_event_t, ngx_exiting,
-    ngx_handle_read_event, ngx_msec_t, ngx_terminate,
+    ngx_add_timer, ngx_connection_t, ngx_cycle, ngx_del_timer, ngx_event_t, ngx_handle_read_event, ngx_log_t,
+    ngx_msec_t,
 };
 
 use super::tcp_sock::TcpSock;
-use crate::glue::peer;
+use crate::glue::{log, peer};
 use crate::lua::vm;
 
 struct Idle {
     conn: *mut ngx_connection_t,
     reused: u32,
     key: Vec<u8>,
-    /// Counted against the pool's open-connection limit.
-    counted: bool,
 }
 
-struct Bucket {
-    max: usize,
+struct Pool {
+    size: usize,
+    /// None: connects are never queued (lua-nginx-module's backlog -1).
+    backlog: Option<usize>,
+    /// Connections tied to the pool: idle, in use, being opened, queued.
+    connections: usize,
+    /// Oldest first; connects take the most recent.
     idle: VecDeque<Box<Idle>>,
-    limit: Option<Limit>,
-}
-
-struct Limit {
-    open: usize,
-    backlog: usize,
     queue: VecDeque<*mut TcpSock>,
 }
 
-/// Whether a connect of a limited pool may open a connection.
+/// Whether a connect through a pool may open a connection.
 pub enum Admit {
-    /// Yes (the connection now counts against the pool).
     Go,
     /// Not now: the socket waits in the backlog queue.
     Queued,
@@ -55,94 +59,167 @@ pub enum Admit {
 
 /// The pools of a VM (its state: they go with their cycle).
 #[derive(Default)]
-struct Pools(RefCell<HashMap<Vec<u8>, Bucket>>);
+struct Pools(RefCell<HashMap<Vec<u8>, Pool>>);
 
-/// Runs `f` on the pools of the running cycle; None without a VM.
-fn with_pools<R>(f: impl FnOnce(&mut HashMap<Vec<u8>, Bucket>) -> R) -> Option<R> {
-    let pools = vm::current_state::<Pools>()?;
-    Some(f(&mut pools.0.borrow_mut()))
+/// Runs `f` on the pools of the running cycle.
+fn with_pools<R>(f: impl FnOnce(&RefCell<HashMap<Vec<u8>, Pool>>) -> R) -> R {
+    vm::with_current_state(|p: &Pools| f(&p.0))
+}
+
+fn key_text(key: &[u8]) -> String {
+    String::from_utf8_lossy(key).into_owned()
 }
 
 /// True once the worker is shutting down (reload, quit, stop): nothing is
 /// pooled any more, since an idle connection's timer keeps nginx from
-/// ending the worker (idle connections already pooled are closed by nginx
-/// through their `close` flag, see `put`).
+/// ending the worker.
 pub fn worker_exiting() -> bool {
     // SAFETY: plain process-wide flags set by nginx's signal handling.
     unsafe { nginx_sys::ngx_exiting != 0 || nginx_sys::ngx_quit != 0 || nginx_sys::ngx_terminate != 0 }
 }
 
-/// A pooled connection for `key` (the most recently parked), with how often
-/// it was reused before. The caller installs its own handlers and log.
-pub fn take(key: &[u8]) -> Option<(*mut ngx_connection_t, u32, bool)> {
-    let item = with_pools(|p| p.get_mut(key).and_then(|b| b.idle.pop_back()))??;
+pub fn exists(key: &[u8]) -> bool {
+    with_pools(|p| p.borrow().contains_key(key))
+}
+
+/// Creates the pool of `key` (it must not exist).
+pub fn create(key: &[u8], size: usize, backlog: Option<usize>, log: *mut ngx_log_t) {
+    log::debug_http(log, || {
+        format!(
+            "lua tcp socket connection pool size: {size}, backlog: {}",
+            backlog.map_or(-1, |b| b as i64)
+        )
+    });
+    log::debug_http(log, || {
+        format!(
+            "lua tcp socket keepalive create connection pool for key \"{}\"",
+            key_text(key)
+        )
+    });
+    with_pools(|p| {
+        p.borrow_mut().insert(
+            key.to_vec(),
+            Pool {
+                size: size.max(1),
+                backlog,
+                connections: 0,
+                idle: VecDeque::new(),
+                queue: VecDeque::new(),
+            },
+        )
+    });
+}
+
+/// An idle connection of `key`'s pool (the most recently parked), with how
+/// often it was reused before. It still counts in the pool. The caller
+/// installs its own handlers and log.
+pub fn take(key: &[u8], log: *mut ngx_log_t) -> Option<(*mut ngx_connection_t, u32)> {
+    log::debug_http(log, || "lua tcp socket pool get keepalive peer".into());
+    let item = with_pools(|p| p.borrow_mut().get_mut(key).and_then(|b| b.idle.pop_back()))?;
     let c = item.conn;
     // SAFETY: the connection was parked by `put` and is still open (closed
     // ones leave the pool in `idle_event`).
     unsafe {
+        log::debug_http(log, || {
+            format!(
+                "lua tcp socket get keepalive peer: using connection {:016x}, fd:{}",
+                c as usize,
+                (*c).fd
+            )
+        });
         if (*(*c).read).timer_set() != 0 {
             ngx_del_timer((*c).read);
         }
         (*c).data = std::ptr::null_mut();
         (*c).set_idle(0);
     }
-    Some((c, item.reused, item.counted))
+    Some((c, item.reused))
 }
 
-/// Asks a pool for room to open a connection. `backlog` (from the connect
-/// options) makes the pool a limited one of `size`; a pool without limit
-/// always says Go without counting.
-pub fn admit(key: &[u8], size: usize, backlog: Option<usize>, sock: *mut TcpSock) -> Option<Admit> {
+/// Counts a connect through `key`'s pool. A pool with a backlog queues it
+/// beyond its size; `resuming` (a queued connect granted its turn) is never
+/// queued again.
+pub fn admit(key: &[u8], sock: *mut TcpSock, resuming: bool, log: *mut ngx_log_t) -> Admit {
     with_pools(|p| {
-        let b = p.entry(key.to_vec()).or_insert_with(|| Bucket {
-            max: size.max(1),
-            idle: VecDeque::new(),
-            limit: None,
-        });
-        if b.limit.is_none() {
-            let backlog = backlog?;
-            b.limit = Some(Limit {
-                open: 0,
-                backlog,
-                queue: VecDeque::new(),
+        let mut p = p.borrow_mut();
+        let Some(b) = p.get_mut(key) else {
+            return Admit::Go;
+        };
+        b.connections += 1;
+        let Some(backlog) = b.backlog.filter(|_| !resuming) else {
+            return Admit::Go;
+        };
+        if b.connections > b.size + backlog {
+            b.connections -= 1;
+            return Admit::Full;
+        }
+        if b.connections > b.size {
+            log::debug_http(log, || {
+                format!(
+                    "lua tcp socket queue connect operation for connection pool \"{}\", connections: {}",
+                    key_text(key),
+                    b.connections
+                )
             });
+            b.queue.push_back(sock);
+            return Admit::Queued;
         }
-        let max = b.max;
-        let l = b.limit.as_mut()?;
-        Some(if l.open < max {
-            l.open += 1;
-            Admit::Go
-        } else if l.queue.len() < l.backlog {
-            l.queue.push_back(sock);
-            Admit::Queued
-        } else {
-            Admit::Full
-        })
-    })?
-}
-
-/// Takes a socket out of the backlog queue (its wait ended).
-pub fn dequeue(key: &[u8], sock: *mut TcpSock) {
-    with_pools(|p| {
-        if let Some(l) = p.get_mut(key).and_then(|b| b.limit.as_mut()) {
-            l.queue.retain(|s| *s != sock);
-        }
-    });
-}
-
-/// A counted connection of the pool closed: its slot goes to the first
-/// queued connect, if any.
-pub fn release(key: &[u8]) {
-    let next = with_pools(|p| {
-        let l = p.get_mut(key).and_then(|b| b.limit.as_mut())?;
-        l.open = l.open.saturating_sub(1);
-        l.queue.pop_front()
+        Admit::Go
     })
-    .flatten();
-    grant(next);
 }
 
-fn grant(next: Option<*mut TcpSock>) {
+/// A queued connect stops waiting (timed out, aborted, or granted its turn
+/// and about to connect again): it leaves the queue and the count. Unless
+/// it was granted, the next one in the queue may go.
+pub fn dequeue(key: &[u8], sock: *mut TcpSock, granted: bool) {
+    let abort = with_pools(|p| {
+        let mut p = p.borrow_mut();
+        let b = p.get_mut(key)?;
+        b.queue.retain(|s| *s != sock);
+        b.connections = b.connections.saturating_sub(1);
+        Some(!granted)
+    });
+    if abort == Some(true) {
+        resume(key);
+    }
+}
+
+/// A connection counted in `key`'s pool closed (or a counted connect
+/// failed): the pool goes when nothing is left, else a queued connect may
+/// go.
+pub fn release(key: &[u8]) {
+    let empty = with_pools(|p| {
+        let mut p = p.borrow_mut();
+        let b = p.get_mut(key)?;
+        b.connections = b.connections.saturating_sub(1);
+        Some(b.connections == 0)
+    });
+    match empty {
+        Some(true) => free(key),
+        Some(false) => resume(key),
+        None => {}
+    }
+}
+
+fn free(key: &[u8]) {
+    log::debug_http(log::cycle_log(), || {
+        format!(
+            "lua tcp socket keepalive: free connection pool for \"{}\"",
+            key_text(key)
+        )
+    });
+    let pool = with_pools(|p| p.borrow_mut().remove(key));
+    if let Some(pool) = pool {
+        for item in pool.idle {
+            // SAFETY: idle connections are open and owned by the pool.
+            unsafe { peer::close(item.conn) };
+        }
+    }
+}
+
+/// Lets the first queued connect of `key`'s pool try again.
+fn resume(key: &[u8]) {
+    let next = with_pools(|p| p.borrow_mut().get_mut(key).and_then(|b| b.queue.pop_front()));
     if let Some(s) = next {
         // SAFETY: a queued socket stays alive while queued (its waiting
         // thread holds it; its cancellation dequeues it).
@@ -150,8 +227,17 @@ fn grant(next: Option<*mut TcpSock>) {
     }
 }
 
-/// Parks `c` under `key`; the oldest idle connection goes when the pool
-/// already holds `size` of them (the size is fixed by the first put).
+/// What became of a connection handed to `put`.
+pub enum Put {
+    Pooled,
+    /// The peer spoke or closed meanwhile: the connection was closed.
+    Dubious,
+}
+
+/// Parks `c` in the pool of `key` (which must exist); the oldest idle
+/// connection goes when the pool holds its size of them already.
+/// `counted`: the connection already counts in the pool (it was opened
+/// through it).
 ///
 /// # Safety
 /// `c` must be an open connection with no pending operation, handed over.
@@ -161,21 +247,25 @@ pub unsafe fn put(
     reused: u32,
     counted: bool,
     timeout: ngx_msec_t,
-    size: usize,
-) {
-    // A worker that is shutting down closes instead (as lua-nginx-module
-    // does): nginx closes idle connections once, when the shutdown starts,
-    // so a connection parked later would keep the retired worker alive
-    // until its keepalive timeout. (Without a VM there is no pool either.)
-    let pools = vm::current_state::<Pools>();
-    if ngx_exiting != 0 || ngx_terminate != 0 || pools.is_none() {
-        close_idle(&Idle {
-            conn: c,
-            reused,
-            key: key.to_vec(),
-            counted,
-        });
-        return;
+) -> Put {
+    let evicted = with_pools(|p| {
+        let mut p = p.borrow_mut();
+        let b = p.get_mut(key)?;
+        if b.idle.len() >= b.size {
+            let old = b.idle.pop_front();
+            if counted {
+                b.connections = b.connections.saturating_sub(1);
+            }
+            old
+        } else {
+            if !counted {
+                b.connections += 1;
+            }
+            None
+        }
+    });
+    if let Some(old) = evicted {
+        peer::close(old.conn);
     }
     let log = (*ngx_cycle).log;
     (*c).log = log;
@@ -192,57 +282,82 @@ pub unsafe fn put(
     if (*(*c).read).timer_set() != 0 {
         ngx_del_timer((*c).read);
     }
+    if timeout > 0 {
+        ngx_add_timer((*c).read, timeout);
+    }
     let mut item = Box::new(Idle {
         conn: c,
         reused,
         key: key.to_vec(),
-        counted,
     });
     (*c).data = (&mut *item as *mut Idle).cast();
     // A worker shutting down closes idle connections (through the read
     // handler, with `close` set) instead of waiting for their timers.
     (*c).set_idle(1);
-    if timeout > 0 {
-        ngx_add_timer((*c).read, timeout);
-    }
     ngx_handle_read_event((*c).read, 0);
-    let (evicted, next) = pools.map_or((None, None), |p| {
-        let mut p = p.0.borrow_mut();
-        let b = p.entry(key.to_vec()).or_insert_with(|| Bucket {
-            max: size.max(1),
-            idle: VecDeque::new(),
-            limit: None,
-        });
-        let old = if b.idle.len() >= b.max {
-            b.idle.pop_front()
-        } else {
-            None
-        };
-        b.idle.push_back(item);
-        // A queued connect can take this idle connection now.
-        let next = b.limit.as_mut().and_then(|l| l.queue.pop_front());
-        (old, next)
-    });
-    if let Some(old) = evicted {
-        close_idle(&old);
-    }
-    grant(next);
-}
-
-fn close_idle(item: &Idle) {
-    // SAFETY: the item left the pool; its connection is open and ours.
-    unsafe { peer::close(item.conn) };
-    if item.counted {
-        release(&item.key);
-    }
-}
-
-fn remove(key: &[u8], c: *mut ngx_connection_t) -> Option<Box<Idle>> {
     with_pools(|p| {
-        let b = p.get_mut(key)?;
+        if let Some(b) = p.borrow_mut().get_mut(key) {
+            b.idle.push_back(item);
+        }
+    });
+    // Anything already there (data, the peer's FIN) means the connection
+    // cannot be reused.
+    if (*(*c).read).ready() != 0 && check_idle(c) {
+        return Put::Dubious;
+    }
+    resume(key);
+    Put::Pooled
+}
+
+/// Closes a parked connection if it is no longer quiet; true if it did.
+///
+/// # Safety
+/// `c` must be a pooled connection.
+unsafe fn check_idle(c: *mut ngx_connection_t) -> bool {
+    let ev = (*c).read;
+    let timedout = (*ev).timedout() != 0;
+    if timedout {
+        log::debug_http((*ev).log, || "lua tcp socket keepalive max idle timeout".into());
+    } else if (*c).close() == 0 {
+        log::debug_http((*ev).log, || {
+            "lua tcp socket keepalive close handler check stale events".into()
+        });
+        let mut b = [0u8; 1];
+        let n = libc::recv((*c).fd, b.as_mut_ptr().cast(), 1, libc::MSG_PEEK);
+        if n == -1 && *libc::__errno_location() == libc::EAGAIN {
+            ngx_handle_read_event(ev, 0);
+            return false;
+        }
+    }
+    log::debug_http((*ev).log, || {
+        format!("lua tcp socket keepalive close handler: fd:{}", (*c).fd)
+    });
+    let idle = (*c).data as *mut Idle;
+    let key = (*idle).key.clone();
+    let item = with_pools(|p| {
+        let mut p = p.borrow_mut();
+        let b = p.get_mut(&key)?;
         let i = b.idle.iter().position(|it| it.conn == c)?;
         b.idle.remove(i)
-    })?
+    });
+    peer::close(c);
+    drop(item);
+    release(&key);
+    true
+}
+
+/// True when nginx saw the peer close `c`, or the peer's FIN is next in
+/// the socket.
+///
+/// # Safety
+/// `c` must be a live connection.
+pub unsafe fn peer_closed(c: *mut ngx_connection_t) -> bool {
+    let rev = (*c).read;
+    if (*rev).eof() != 0 || (*rev).pending_eof() != 0 {
+        return true;
+    }
+    let mut b = [0u8; 1];
+    libc::recv((*c).fd, b.as_mut_ptr().cast(), 1, libc::MSG_PEEK) == 0
 }
 
 unsafe extern "C" fn idle_write(_ev: *mut ngx_event_t) {}
@@ -253,35 +368,7 @@ unsafe extern "C" fn idle_event(ev: *mut ngx_event_t) {
         // data is its Idle entry (alive while the connection is pooled).
         unsafe {
             let c = (*ev).data as *mut ngx_connection_t;
-            let idle = (*c).data as *mut Idle;
-            if (*ev).timedout() == 0 && (*c).close() == 0 && !server_closed_or_talked(c) {
-                ngx_handle_read_event(ev, 0);
-                return;
-            }
-            let key = (*idle).key.clone();
-            if let Some(item) = remove(&key, c) {
-                close_idle(&item);
-            }
+            check_idle(c);
         }
     })
-}
-
-/// True when the peer closed the idle connection, failed it, or sent data
-/// nobody asked for: it cannot be reused.
-///
-/// # Safety
-/// `c` must be a live connection.
-pub unsafe fn server_closed_or_talked(c: *mut ngx_connection_t) -> bool {
-    let mut b = [0u8; 1];
-    let n = libc::recv((*c).fd, b.as_mut_ptr().cast(), 1, libc::MSG_PEEK);
-    if n == -1 {
-        let e = *libc::__errno_location();
-        return e != libc::EAGAIN && e != libc::EINTR;
-    }
-    if n > 0 && !(*c).ssl.is_null() {
-        // TLS records (such as TLS 1.3 session tickets) may wait unread in
-        // an idle connection; only the end of the stream condemns it.
-        return (*(*c).read).pending_eof() != 0;
-    }
-    true
 }

@@ -29,13 +29,24 @@ pub struct Handshake {
     want_session: bool,
 }
 
-/// Registry name of the metatable of SSL session userdata.
-pub const SESSION_MT: &std::ffi::CStr = c"ngx_lua_ssl_session";
+/// SSL sessions handed to Lua and not yet freed: Lua holds them as FFI
+/// pointers (cdata, as lua-resty-core returns them); a pointer given back is
+/// only used if it is one of these. A VM's state, like its Lua values.
+#[derive(Default)]
+struct Sessions(RefCell<std::collections::HashSet<usize>>);
 
 /// Client SSL contexts per location configuration, built on first use: a
 /// VM's state, so they go with the configuration they were built from.
 #[derive(Default)]
 struct Ctxs(RefCell<HashMap<usize, SslCtx>>);
+
+fn with_sessions<R>(f: impl FnOnce(&RefCell<std::collections::HashSet<usize>>) -> R) -> R {
+    vm::with_current_state(|s: &Sessions| f(&s.0))
+}
+
+fn with_ctxs<R>(f: impl FnOnce(&RefCell<HashMap<usize, SslCtx>>) -> R) -> R {
+    vm::with_current_state(|c: &Ctxs| f(&c.0))
+}
 
 /// A client SSL context and the strings nginx may keep pointers to while it
 /// lives; dropping it (a failed setup, or the worker's exit) frees both.
@@ -73,8 +84,10 @@ impl Drop for SslCtx {
 }
 
 fn protocol_bits(names: Option<&Vec<Vec<u8>>>) -> Result<usize, String> {
+    // lua-nginx-module's default: SSLv3 (never offered by a current
+    // OpenSSL), TLSv1, TLSv1.1, TLSv1.2.
     let Some(names) = names else {
-        return Ok((NGX_SSL_TLSv1_1 | NGX_SSL_TLSv1_2 | NGX_SSL_TLSv1_3) as usize);
+        return Ok((4 | NGX_SSL_TLSv1 | NGX_SSL_TLSv1_1 | NGX_SSL_TLSv1_2) as usize);
     };
     let mut bits = 0;
     for n in names {
@@ -93,13 +106,11 @@ fn protocol_bits(names: Option<&Vec<Vec<u8>>>) -> Result<usize, String> {
 
 /// The client SSL context for `conf`.
 unsafe fn ssl_ctx(key: *const SocketConf) -> Result<*mut ngx_ssl_t, String> {
-    let ctxs = vm::current_state::<Ctxs>().ok_or("no Lua VM")?;
-    if let Some(p) = ctxs
-        .0
-        .borrow_mut()
-        .get_mut(&(key as usize))
-        .map(|c| &mut *c.ssl as *mut _)
-    {
+    if let Some(p) = with_ctxs(|m| {
+        m.borrow_mut()
+            .get_mut(&(key as usize))
+            .map(|c| &mut *c.ssl as *mut _)
+    }) {
         return Ok(p);
     }
     let conf = key.as_ref().cloned().unwrap_or_default();
@@ -168,7 +179,7 @@ unsafe fn ssl_ctx(key: *const SocketConf) -> Result<*mut ngx_ssl_t, String> {
         }
     }
     let p: *mut ngx_ssl_t = &mut *ctx.ssl;
-    ctxs.0.borrow_mut().insert(key as usize, ctx);
+    with_ctxs(|m| m.borrow_mut().insert(key as usize, ctx));
     Ok(p)
 }
 
@@ -186,6 +197,12 @@ pub unsafe fn start(l: *mut lua_State, s: &mut TcpSock) -> Result<Step, String> 
     }
     let want_session = !(ffi::lua_type(l, 2) == ffi::LUA_TBOOLEAN && ffi::lua_toboolean(l, 2) == 0);
     let session = session_arg(l, 2);
+    if ffi::lua_gettop(l) > 5 {
+        return Err(format!(
+            "ngx.socket sslhandshake: expecting 1 ~ 5 arguments (including the object), but seen {}",
+            ffi::lua_gettop(l)
+        ));
+    }
     let name = match ffi::lua_type(l, 3) {
         ffi::LUA_TNONE | ffi::LUA_TNIL => None,
         ffi::LUA_TSTRING => Some(to_bytes(l, 3).unwrap_or_default().to_vec()),
@@ -202,6 +219,11 @@ pub unsafe fn start(l: *mut lua_State, s: &mut TcpSock) -> Result<Step, String> 
         want_session,
     };
     if !(*c).ssl.is_null() && (*(*c).ssl).handshaked() != 0 {
+        if !session.is_null() {
+            // Already done: the session given is the answer.
+            ffi::lua_pushvalue(l, 2);
+            return Ok(Step::Ready(vec![Val::Arg]));
+        }
         return Ok(Step::Ready(outcome(s, c, &hs)));
     }
     let ssl = ssl_ctx(s.conf_ptr())?;
@@ -215,6 +237,7 @@ pub unsafe fn start(l: *mut lua_State, s: &mut TcpSock) -> Result<Step, String> 
         return Ok(Step::Ready(Val::err("failed to create ssl connection")));
     }
     if let Some(n) = &hs.name {
+        s.debug(|| format!("lua ssl server name: \"{}\"", String::from_utf8_lossy(n)));
         let cname = CString::new(n.clone()).map_err(|_| "bad server name")?;
         let sslc = (*(*c).ssl).connection;
         if SSL_ctrl(
@@ -243,17 +266,18 @@ pub unsafe fn start(l: *mut lua_State, s: &mut TcpSock) -> Result<Step, String> 
     Ok(Step::Ready(outcome(s, c, &hs)))
 }
 
+/// The session argument: the address of a session we handed out (the
+/// Lua wrapper turns the cdata back into a number), else none.
 unsafe fn session_arg(l: *mut lua_State, idx: c_int) -> *mut SSL_SESSION {
-    if ffi::lua_type(l, idx) != ffi::LUA_TUSERDATA || ffi::lua_getmetatable(l, idx) == 0 {
+    if ffi::lua_type(l, idx) != ffi::LUA_TNUMBER {
         return std::ptr::null_mut();
     }
-    crate::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, SESSION_MT);
-    let same = ffi::lua_rawequal(l, -1, -2) != 0;
-    ffi::lua_pop(l, 2);
-    if !same {
-        return std::ptr::null_mut();
+    let p = ffi::lua_tonumber(l, idx) as usize;
+    if with_sessions(|m| m.borrow().contains(&p)) {
+        p as *mut SSL_SESSION
+    } else {
+        std::ptr::null_mut()
     }
-    *(ffi::lua_touserdata(l, idx) as *mut *mut SSL_SESSION)
 }
 
 /// The results of a finished handshake (checking the certificate as asked).
@@ -265,7 +289,6 @@ unsafe fn outcome(s: &mut TcpSock, c: *mut ngx_connection_t, hs: &Handshake) -> 
         }
     }
     if (*(*c).read).timedout() != 0 || (*(*c).write).timedout() != 0 {
-        s.log_err("lua ssl handshake timed out");
         s.close_now();
         return Val::err("timeout");
     }
@@ -299,6 +322,9 @@ unsafe fn outcome(s: &mut TcpSock, c: *mut ngx_connection_t, hs: &Handshake) -> 
     }
     if hs.want_session {
         let sess = ngx_ssl_get_session(c);
+        if !sess.is_null() {
+            s.debug(|| format!("lua ssl save session: {:016X}", sess as usize));
+        }
         return vec![if sess.is_null() {
             Val::Nil
         } else {
@@ -320,34 +346,35 @@ unsafe extern "C" fn handshake_done(c: *mut ngx_connection_t) {
     })
 }
 
-/// Pushes an SSL session as a userdata that frees it when collected.
+/// Pushes an SSL session (a reference we hand over) as a light userdata
+/// for the Lua wrapper, which makes it a garbage-collected FFI pointer.
 ///
 /// # Safety
-/// `l` must be valid; `sess` carries a reference we hand over.
+/// `l` must be valid with room for a value.
 pub unsafe fn push_session(l: *mut lua_State, sess: *mut SSL_SESSION) {
-    let ud = ffi::lua_newuserdata(l, std::mem::size_of::<*mut SSL_SESSION>()) as *mut *mut SSL_SESSION;
-    *ud = sess;
-    crate::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, SESSION_MT);
-    ffi::lua_setmetatable(l, -2);
+    with_sessions(|m| m.borrow_mut().insert(sess as usize));
+    ffi::lua_pushlightuserdata(l, sess.cast());
 }
 
-crate::lua::lua_fns! { session_gc => session_gc_impl }
+crate::lua::lua_fns! { session_free => session_free_impl }
 
-unsafe fn session_gc_impl(l: *mut lua_State) -> crate::lua::LuaRet {
-    let ud = ffi::lua_touserdata(l, 1) as *mut *mut SSL_SESSION;
-    if !ud.is_null() && !(*ud).is_null() {
-        SSL_SESSION_free(*ud);
-        *ud = std::ptr::null_mut();
+/// Frees a session handed out by `push_session` (the finalizer of its
+/// cdata), given its address.
+unsafe fn session_free_impl(l: *mut lua_State) -> crate::lua::LuaRet {
+    let p = ffi::lua_tonumber(l, 1) as usize;
+    if with_sessions(|m| m.borrow_mut().remove(&p)) {
+        crate::glue::log::debug_http(crate::glue::log::cycle_log(), || {
+            format!("lua ssl free session: {p:016X}")
+        });
+        SSL_SESSION_free(p as *mut SSL_SESSION);
     }
     Ok(0)
 }
 
-/// Creates the session metatable.
+/// Pushes the function that frees a session by address.
 ///
 /// # Safety
-/// `l` must be the main state, not running.
-pub unsafe fn install(l: *mut lua_State) {
-    crate::lua::new_metatable(l, SESSION_MT);
-    crate::lua::set_fn(l, -1, c"__gc", session_gc);
-    ffi::lua_pop(l, 1);
+/// `l` must be valid with room for a value.
+pub unsafe fn push_session_free(l: *mut lua_State) {
+    ffi::lua_pushcfunction(l, session_free);
 }

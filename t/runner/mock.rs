@@ -4,6 +4,7 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, UdpSocket};
+use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{UnixDatagram, UnixListener};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -193,6 +194,12 @@ impl Mock {
                         if let Some(p) = from.as_pathname() {
                             for r in &spec.replies {
                                 let _ = s.send_to(r, p);
+                            }
+                        } else if from.as_abstract_name().is_some() {
+                            // An autobound client (nginx's datagram unix
+                            // sockets) has an abstract name.
+                            for r in &spec.replies {
+                                let _ = s.send_to_addr(r, &from);
                             }
                         }
                         return;

@@ -9,6 +9,13 @@ impl TcpSock {
     /// `connect`: `host` is a name or IP literal with `port`, or a unix path
     /// when `unix` is set. Any previous connection is closed first.
     pub fn connect(&mut self, host: &[u8], port: u16, unix: bool, pool: Option<Vec<u8>>) -> Step {
+        if self.connected_before {
+            if !self.conn.is_null() {
+                self.debug(|| format!("lua {} socket reconnect without shutting down", self.kind_name()));
+            }
+            self.debug(|| "lua reuse socket upstream ctx".into());
+        }
+        self.connected_before = true;
         self.close_conn();
         self.reused = 0;
         self.host = host.to_vec();
@@ -20,31 +27,43 @@ impl TcpSock {
         };
         self.pool_key = pool.unwrap_or_else(|| self.name.clone());
         self.unix = unix;
-        self.open()
+        self.open(false)
     }
 
-    /// Connects through the pool: an idle connection, or room (perhaps
-    /// after waiting in the backlog queue) to open a new one.
-    pub(super) fn open(&mut self) -> Step {
+    /// Connects through the pool of `pool_key`, if there is one (or the
+    /// connect options create it): an idle connection of it, or room
+    /// (perhaps after waiting in its backlog queue) to open a new one.
+    /// `resuming`: a queued connect whose turn came.
+    pub(super) fn open(&mut self, resuming: bool) -> Step {
         if !self.dgram {
-            if let Some((c, reused, counted)) = socket_pool::take(&self.pool_key) {
-                self.attach(c);
-                self.reused = reused + 1;
-                self.counted = counted;
-                return Step::Ready(vec![Val::Int(1)]);
-            }
-            let size = self.pool_size.unwrap_or(self.conf().pool_size());
-            let me: *mut TcpSock = self;
-            match socket_pool::admit(&self.pool_key, size, self.backlog, me) {
-                None => {}
-                Some(socket_pool::Admit::Go) => self.counted = true,
-                Some(socket_pool::Admit::Queued) => {
-                    self.wop = WOp::Queued;
-                    self.arm_queue_timer(self.timeout(0));
-                    return Step::Wait;
+            let log = self.req_log();
+            if !resuming {
+                self.pooled = socket_pool::exists(&self.pool_key);
+                if !self.pooled && (self.pool_size.is_some() || self.backlog.is_some()) {
+                    let size = self.pool_size.unwrap_or(self.conf().pool_size());
+                    socket_pool::create(&self.pool_key, size, self.backlog, log);
+                    self.pooled = true;
                 }
-                Some(socket_pool::Admit::Full) => {
-                    return Step::Ready(Val::err("too many waiting connect operations"))
+            }
+            if self.pooled {
+                if let Some((c, reused)) = socket_pool::take(&self.pool_key, log) {
+                    self.attach(c);
+                    self.reused = reused + 1;
+                    self.counted = true;
+                    return Step::Ready(vec![Val::Int(1)]);
+                }
+                let me: *mut TcpSock = self;
+                match socket_pool::admit(&self.pool_key, me, resuming, log) {
+                    socket_pool::Admit::Go => self.counted = true,
+                    socket_pool::Admit::Queued => {
+                        self.counted = true;
+                        self.wop = WOp::Queued;
+                        self.arm_queue_timer(self.timeout(0));
+                        return Step::Wait;
+                    }
+                    socket_pool::Admit::Full => {
+                        return Step::Ready(Val::err("too many waiting connect operations"))
+                    }
                 }
             }
         }
@@ -55,7 +74,7 @@ impl TcpSock {
         step
     }
 
-    /// Gives back this socket's slot in a limited pool.
+    /// Gives back this socket's count in its pool.
     pub(super) fn uncount(&mut self) {
         if self.counted {
             self.counted = false;
@@ -89,19 +108,29 @@ impl TcpSock {
     }
 
     pub(super) fn queue_timer(&mut self) {
+        let me: *mut TcpSock = self;
+        self.wop = WOp::Idle;
+        self.counted = false;
         if !self.granted {
-            let me: *mut TcpSock = self;
-            socket_pool::dequeue(&self.pool_key, me);
+            socket_pool::dequeue(&self.pool_key, me, false);
+            self.log_err(&format!(
+                "lua tcp socket queued connect timed out, when trying to connect to {}:{}",
+                String::from_utf8_lossy(&self.host),
+                self.port
+            ));
             return self.finish(Side::Write, Val::err("timeout"));
         }
         self.granted = false;
-        self.wop = WOp::Idle;
-        if let Step::Ready(v) = self.open() {
+        socket_pool::dequeue(&self.pool_key, me, true);
+        if let Step::Ready(v) = self.open(true) {
             self.finish(Side::Write, v);
         }
     }
 
     pub(super) fn open_addr(&mut self) -> Step {
+        if !self.dgram {
+            self.debug(|| format!("lua tcp socket connect timeout: {}", self.timeout(0)));
+        }
         let host = self.host.clone();
         let port = self.port;
         if self.unix {
@@ -109,6 +138,9 @@ impl TcpSock {
                 Some(a) => self.connect_addr(a),
                 None => Step::Ready(Val::err("bad unix path")),
             };
+        }
+        if host.is_empty() {
+            return Step::Ready(Val::err("failed to parse host name \"\": no host"));
         }
         let text = String::from_utf8_lossy(&host);
         let literal = text.trim_start_matches('[').trim_end_matches(']');
@@ -141,6 +173,28 @@ impl TcpSock {
         };
         match res {
             peer::Connect::Done(c) => {
+                if self.dgram && self.unix {
+                    // A datagram unix socket needs a name of its own for
+                    // replies to reach it: the kernel picks an abstract one.
+                    self.debug(|| "datagram unix domain socket autobind".into());
+                    // SAFETY: c is the connection just opened; the address
+                    // is a bare family, as autobind wants.
+                    let rc = unsafe {
+                        let mut a: libc::sockaddr_un = std::mem::zeroed();
+                        a.sun_family = libc::AF_UNIX as libc::sa_family_t;
+                        libc::bind(
+                            (*c).fd,
+                            (&a as *const libc::sockaddr_un).cast(),
+                            std::mem::size_of::<libc::sa_family_t>() as libc::socklen_t,
+                        )
+                    };
+                    if rc != 0 {
+                        let err = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+                        // SAFETY: c is ours and not attached yet.
+                        unsafe { peer::close(c) };
+                        return Step::Ready(Val::err(&peer::errno_text(err)));
+                    }
+                }
                 self.attach(c);
                 Step::Ready(vec![Val::Int(1)])
             }
@@ -158,6 +212,10 @@ impl TcpSock {
     pub(super) fn attach(&mut self, c: *mut ngx_connection_t) {
         self.conn = c;
         self.rbuf.clear();
+        self.out.clear();
+        self.eof = false;
+        self.read_closed = false;
+        self.write_closed = false;
         // SAFETY: c is a live connection now owned by this socket, which is
         // boxed (stable address) and detaches before it goes.
         unsafe {
@@ -191,7 +249,9 @@ impl TcpSock {
             }
             let err = peer::connect_error(c);
             if err != 0 {
-                ngx_connection_error(c, err, c"connect() failed".as_ptr() as *mut _);
+                if self.conf().log_errors() {
+                    ngx_connection_error(c, err, c"connect() failed".as_ptr() as *mut _);
+                }
                 self.close_conn();
                 return self.finish(Side::Write, Val::err(&peer::errno_text(err)));
             }

@@ -24,6 +24,28 @@ impl TcpSock {
             // A malformed chunked body shows at the first receive.
             let _ = self.take_in(old, take);
         }
+        self.body_read_check();
+    }
+
+    /// A request body socket with body bytes still to read.
+    pub fn body_pending(&self) -> bool {
+        self.downstream.as_ref().is_some_and(|d| !d.raw && !d.bad)
+            && (self.read_limit() != Some(0) || !self.rbuf.is_empty())
+    }
+
+    /// Once the whole body is read the request may be kept alive again.
+    pub(super) fn body_read_check(&mut self) {
+        if self.read_limit() != Some(0) || self.downstream.as_ref().is_some_and(|d| d.bad) {
+            return;
+        }
+        let Some(d) = self.downstream.as_mut() else {
+            return;
+        };
+        // A chunked body's decoder may have read into what follows it.
+        if d.chunked.is_none() && std::mem::take(&mut d.keepalive) && !self.r.is_null() {
+            // SAFETY: r is live while it owns the socket.
+            unsafe { (*self.r).set_keepalive(1) };
+        }
     }
 
     /// Accounts for `n` raw bytes just appended to rbuf at `old`: counts
@@ -60,6 +82,20 @@ impl TcpSock {
             Some(_) => None,
             None => d.rest,
         }
+    }
+
+    /// The client closed the connection: for the request socket that is an
+    /// abort when lua_check_client_abort is on or body bytes are missing
+    /// (otherwise, as for any peer, the end of the data).
+    pub(super) fn downstream_aborted(&self) -> bool {
+        let Some(d) = self.downstream.as_ref() else {
+            return false;
+        };
+        // SAFETY: r is live while it owns the socket.
+        if !self.r.is_null() && unsafe { crate::conf::loc_conf(self.r) }.check_client_abort() {
+            return true;
+        }
+        !d.raw && (d.rest.is_some_and(|n| n > 0) || d.chunked.as_ref().is_some_and(|c| !c.done()))
     }
 
     /// Lets go of the client connection: only our timers go.

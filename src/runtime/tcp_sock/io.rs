@@ -2,6 +2,14 @@
 
 use super::*;
 
+/// What a receive pattern made of the buffered bytes.
+enum Filt {
+    Done,
+    Again,
+    /// Nothing buffered and the peer closed.
+    Closed,
+}
+
 impl TcpSock {
     // ---- send ----
 
@@ -9,16 +17,36 @@ impl TcpSock {
         if self.downstream.as_ref().is_some_and(|d| !d.raw) {
             return Step::Ready(Val::err("not supported by the request body socket"));
         }
-        if !self.usable() {
-            if self.downstream.is_none() {
-                self.log_err("attempt to send data on a closed socket");
-            }
-            return Step::Ready(Val::err("closed"));
+        if let Some(v) = self.send_closed() {
+            return Step::Ready(v);
+        }
+        self.debug(|| format!("lua tcp socket send timeout: {}", self.timeout(1)));
+        if !self.dgram {
+            self.set_nodelay();
         }
         self.wbuf = data;
         self.wpos = 0;
         self.wop = WOp::Send;
         self.send_more()
+    }
+
+    /// The results of a send on a socket whose write half is finalized
+    /// (logged as lua-nginx-module does), or None when it can send.
+    pub fn send_closed(&self) -> Option<Vec<Val>> {
+        if !self.conn.is_null() && !self.write_closed {
+            return None;
+        }
+        self.log_closed("send");
+        Some(Val::err("closed"))
+    }
+
+    /// As `send_closed`, for receiving.
+    pub fn recv_closed(&self) -> Option<Vec<Val>> {
+        if !self.conn.is_null() && !self.read_closed {
+            return None;
+        }
+        self.log_closed("receive");
+        Some(Val::err("closed"))
     }
 
     pub(super) fn send_more(&mut self) -> Step {
@@ -36,19 +64,18 @@ impl TcpSock {
             if n > 0 {
                 self.wpos += n as usize;
             } else if n == NGX_AGAIN as isize || n == 0 {
-                // SAFETY: c is live.
+                // SAFETY: c is live. The timeout runs from the last progress.
                 unsafe {
                     let wev = (*c).write;
+                    ngx_add_timer(wev, self.timeout(1));
                     ngx_handle_write_event(wev, self.conf().send_lowat());
-                    if (*wev).timer_set() == 0 {
-                        ngx_add_timer(wev, self.timeout(1));
-                    }
                 }
                 return Step::Wait;
             } else {
                 let err = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
                 self.wop = WOp::Idle;
-                self.fail_conn(Side::Write);
+                self.wbuf = Vec::new();
+                self.finalize_write();
                 return Step::Ready(Val::err(&peer::errno_text(err)));
             }
         }
@@ -69,15 +96,11 @@ impl TcpSock {
         let timedout = unsafe { (*ev).timedout() } != 0;
         // SAFETY: as above.
         unsafe { (*ev).set_timedout(0) };
-        if self.broken {
-            self.wop = WOp::Idle;
-            self.broken = false;
-            self.close_conn();
-            return self.finish(Side::Write, Val::err("closed"));
-        }
         if timedout {
             self.log_err(&format!("lua {} socket write timed out", self.kind_name()));
             self.wop = WOp::Idle;
+            self.wbuf = Vec::new();
+            self.finalize_write();
             return self.finish(Side::Write, Val::err("timeout"));
         }
         if let Step::Ready(v) = self.send_more() {
@@ -85,15 +108,83 @@ impl TcpSock {
         }
     }
 
+    /// `tcp_nodelay on` (the location's setting) applies to cosockets too,
+    /// set at the first send as nginx's upstream module does.
+    fn set_nodelay(&mut self) {
+        let c = self.conn;
+        if self.r.is_null() {
+            return;
+        }
+        // SAFETY: r is live (it owns the socket); c is our live connection.
+        unsafe {
+            let Some(clcf) = NgxHttpCoreModule::location_conf(&*self.r) else {
+                return;
+            };
+            if clcf.tcp_nodelay == 0
+                || (*c).tcp_nodelay() != nginx_sys::ngx_connection_tcp_nodelay_e_NGX_TCP_NODELAY_UNSET
+            {
+                return;
+            }
+            self.debug(|| "lua socket tcp_nodelay".into());
+            let on: libc::c_int = 1;
+            if libc::setsockopt(
+                (*c).fd,
+                libc::IPPROTO_TCP,
+                libc::TCP_NODELAY,
+                (&on as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            ) == 0
+            {
+                (*c).set_tcp_nodelay(nginx_sys::ngx_connection_tcp_nodelay_e_NGX_TCP_NODELAY_SET);
+            }
+        }
+    }
+
+    /// A send failed or timed out: no more sending on this connection
+    /// (lua-nginx-module's finalize_write_part); it stays open for reading.
+    fn finalize_write(&mut self) {
+        self.write_closed = true;
+        self.del_timer(true);
+    }
+
+    /// A receive failed: no more reading (lua-nginx-module's
+    /// finalize_read_part); buffered bytes are dropped, the connection stays
+    /// open for sending until closed.
+    fn finalize_read(&mut self) {
+        self.read_closed = true;
+        self.rbuf.clear();
+        self.out.clear();
+        self.del_timer(false);
+    }
+
     // ---- receive ----
 
     pub fn receive(&mut self, kind: RecvKind) -> Step {
-        if !self.usable() {
-            if self.downstream.is_none() {
-                self.log_err("attempt to receive data on a closed socket");
-            }
-            return Step::Ready(Val::err("closed"));
+        if let Some(v) = self.recv_closed() {
+            return Step::Ready(v);
         }
+        self.out.clear();
+        match &kind {
+            RecvKind::Datagram(_) => {}
+            RecvKind::Any(n) => {
+                self.debug(|| format!("lua tcp socket calling receiveany() method to read at most {n} bytes"))
+            }
+            _ => {}
+        }
+        self.debug(|| {
+            format!(
+                "lua {} socket read timeout: {}",
+                self.kind_name(),
+                self.timeout(2)
+            )
+        });
+        if let RecvKind::Datagram(n) = &kind {
+            self.debug(|| format!("lua udp socket receive buffer size: {n}"));
+        }
+        self.rest = match &kind {
+            RecvKind::Size(n) | RecvKind::Any(n) | RecvKind::Until(_, n) => *n,
+            _ => 0,
+        };
         self.rop = Some(kind);
         self.recv_more()
     }
@@ -107,64 +198,133 @@ impl TcpSock {
         }
         let size = self.conf().buffer_size();
         loop {
-            if let Some(v) = extract(&mut self.rbuf, &kind) {
-                return self.recv_done(v);
+            if !self.rbuf.is_empty() || self.eof {
+                match self.filter(&kind) {
+                    Filt::Done => return self.recv_ok(),
+                    Filt::Closed => return self.recv_fail("closed"),
+                    // Everything buffered was consumed: read more.
+                    Filt::Again => continue,
+                }
+            }
+            if self.downstream.as_ref().is_some_and(|d| d.bad) {
+                // What was decoded before the malformed chunk is consumed.
+                return self.recv_fail("bad chunked request body");
+            }
+            if self.read_limit() == Some(0) {
+                // The request body is all read.
+                self.eof = true;
+                continue;
             }
             let c = self.conn;
             let old = self.rbuf.len();
             let want = self.read_limit().map_or(size, |r| (r as usize).min(size));
             self.rbuf.reserve(want);
             // SAFETY: c is our live connection; the spare capacity is `want`.
-            let n = if want == 0 {
-                0
-            } else {
-                unsafe {
-                    let recv = (*c).recv.expect("recv");
-                    recv(c, self.rbuf.as_mut_ptr().add(old), want)
-                }
+            let n = unsafe {
+                let recv = (*c).recv.expect("recv");
+                recv(c, self.rbuf.as_mut_ptr().add(old), want)
             };
             if n > 0 {
                 // SAFETY: recv initialised n bytes of the spare capacity.
                 unsafe { self.rbuf.set_len(old + n as usize) };
                 self.take_in(old, n as usize);
+                self.body_read_check();
                 continue;
             }
             if n == NGX_AGAIN as isize {
-                // SAFETY: c is live.
+                // SAFETY: c is live. The timeout runs from the last progress.
                 unsafe {
                     let rev = (*c).read;
                     ngx_handle_read_event(rev, 0);
-                    if (*rev).timer_set() == 0 {
-                        ngx_add_timer(rev, self.timeout(2));
-                    }
+                    ngx_add_timer(rev, self.timeout(2));
                 }
                 return Step::Wait;
             }
-            let err = if n == 0 {
-                None
-            } else {
-                Some(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
-            };
-            let rest = std::mem::take(&mut self.rbuf);
-            let bad = self.downstream.as_ref().is_some_and(|d| d.bad);
-            let v = match (&kind, err) {
-                _ if bad => vec![
-                    Val::Nil,
-                    Val::Str(b"bad chunked request body".to_vec()),
-                    Val::Str(rest),
-                ],
-                (RecvKind::All, None) => vec![Val::Str(rest)],
-                (_, None) => vec![Val::Nil, Val::Str(b"closed".to_vec()), Val::Str(rest)],
-                (_, Some(e)) => vec![
-                    Val::Nil,
-                    Val::Str(peer::errno_text(e).into_bytes()),
-                    Val::Str(rest),
-                ],
-            };
-            self.rop = None;
-            self.fail_conn(Side::Read);
-            return self.recv_done(v);
+            if n == 0 {
+                if self.downstream_aborted() {
+                    return self.recv_fail("client aborted");
+                }
+                self.eof = true;
+                continue;
+            }
+            let err = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+            return self.recv_fail(&peer::errno_text(err));
         }
+    }
+
+    /// Moves what `kind` takes of the buffered bytes into `out` (nothing
+    /// buffered: the peer closed).
+    fn filter(&mut self, kind: &RecvKind) -> Filt {
+        let avail = self.rbuf.len();
+        match kind {
+            RecvKind::All => {
+                if avail == 0 {
+                    return Filt::Done;
+                }
+                self.out.append(&mut self.rbuf);
+                Filt::Again
+            }
+            _ if avail == 0 => Filt::Closed,
+            RecvKind::Line => {
+                for i in 0..avail {
+                    match self.rbuf[i] {
+                        b'\n' => {
+                            self.rbuf.drain(..=i);
+                            return Filt::Done;
+                        }
+                        // LuaSocket's line pattern drops every CR.
+                        b'\r' => {}
+                        b => self.out.push(b),
+                    }
+                }
+                self.rbuf.clear();
+                Filt::Again
+            }
+            RecvKind::Size(_) => {
+                let take = avail.min(self.rest);
+                self.out.extend(self.rbuf.drain(..take));
+                self.rest -= take;
+                if self.rest == 0 {
+                    Filt::Done
+                } else {
+                    Filt::Again
+                }
+            }
+            RecvKind::Any(_) => {
+                self.debug(|| "lua tcp socket read any".into());
+                let take = avail.min(self.rest);
+                self.out.extend(self.rbuf.drain(..take));
+                Filt::Done
+            }
+            RecvKind::Until(p, limit) => match p.scan(&self.rbuf, &mut self.out, *limit, &mut self.rest) {
+                until::Scan::Done(n) => {
+                    self.rbuf.drain(..n);
+                    Filt::Done
+                }
+                until::Scan::Again => {
+                    self.rbuf.clear();
+                    Filt::Again
+                }
+            },
+            RecvKind::Datagram(_) => Filt::Closed,
+        }
+    }
+
+    fn recv_ok(&mut self) -> Step {
+        let data = std::mem::take(&mut self.out);
+        self.recv_done(vec![Val::Str(data)])
+    }
+
+    /// A failed receive: nil, the error and the partial data; the read half
+    /// is finalized.
+    fn recv_fail(&mut self, msg: &str) -> Step {
+        let partial = std::mem::take(&mut self.out);
+        self.finalize_read();
+        self.recv_done(vec![
+            Val::Nil,
+            Val::Str(msg.as_bytes().to_vec()),
+            Val::Str(partial),
+        ])
     }
 
     pub(super) fn recv_datagram(&mut self, max: usize) -> Step {
@@ -196,14 +356,7 @@ impl TcpSock {
 
     pub(super) fn recv_done(&mut self, v: Vec<Val>) -> Step {
         self.rop = None;
-        if !self.conn.is_null() {
-            // SAFETY: conn is live.
-            unsafe {
-                if (*(*self.conn).read).timer_set() != 0 {
-                    ngx_del_timer((*self.conn).read);
-                }
-            }
-        }
+        self.del_timer(false);
         Step::Ready(v)
     }
 
@@ -212,25 +365,19 @@ impl TcpSock {
         let timedout = unsafe { (*ev).timedout() } != 0;
         // SAFETY: as above.
         unsafe { (*ev).set_timedout(0) };
-        if self.broken {
-            let rest = std::mem::take(&mut self.rbuf);
-            self.rop = None;
-            self.broken = false;
-            self.close_conn();
-            return self.finish(
-                Side::Read,
-                vec![Val::Nil, Val::Str(b"closed".to_vec()), Val::Str(rest)],
-            );
-        }
         if timedout {
+            // The read half stays usable: a later receive may still succeed.
             self.log_err(&format!("lua {} socket read timed out", self.kind_name()));
-            let rest = std::mem::take(&mut self.rbuf);
+            let partial = std::mem::take(&mut self.out);
             self.rop = None;
             return self.finish(
                 Side::Read,
-                vec![Val::Nil, Val::Str(b"timeout".to_vec()), Val::Str(rest)],
+                vec![Val::Nil, Val::Str(b"timeout".to_vec()), Val::Str(partial)],
             );
         }
+        // Re-armed from now if the read has to wait again (nginx leaves a
+        // timer alone when re-added within 300 ms of its old expiry).
+        self.del_timer(false);
         if let Step::Ready(v) = self.recv_more() {
             self.finish(Side::Read, v);
         }
@@ -239,14 +386,18 @@ impl TcpSock {
     // ---- keepalive, close ----
 
     pub fn setkeepalive(&mut self, timeout: Option<ngx_msec_t>, size: Option<usize>) -> Vec<Val> {
-        if self.conn.is_null() {
+        // A connection the peer closed is "closed" (and stays with the
+        // socket until close() or the end of the request).
+        // SAFETY: conn is live when not null.
+        if self.conn.is_null()
+            || self.read_closed
+            || self.write_closed
+            || unsafe { socket_pool::peer_closed(self.conn) }
+        {
             return Val::err("closed");
         }
         if let Some(e) = self.busy_for(true, true) {
             return Val::err(e);
-        }
-        if self.broken {
-            return Val::err("closed");
         }
         if !self.rbuf.is_empty() {
             return Val::err("unread data in buffer");
@@ -254,74 +405,45 @@ impl TcpSock {
         if socket_pool::worker_exiting() {
             // A pooled connection would hold the exiting worker until its
             // idle timer fires: close it, as if pooled and expired at once.
+            self.debug(|| {
+                format!(
+                    "lua tcp socket set keepalive while process exiting, closing connection {:016x}",
+                    self.conn as usize
+                )
+            });
             self.close_conn();
             return vec![Val::Int(1)];
         }
         let c = self.conn;
-        // SAFETY: c is live; after put() the pool owns it.
-        unsafe {
-            if socket_pool::server_closed_or_talked(c) {
-                self.close_conn();
-                return Val::err("connection in dubious state");
-            }
-            self.conn = std::ptr::null_mut();
-            self.tls = None;
-            let conf = self.conf();
-            let size = size.or(self.pool_size).unwrap_or(conf.pool_size());
-            let timeout = timeout.unwrap_or(conf.keepalive_timeout());
-            let counted = std::mem::take(&mut self.counted);
-            socket_pool::put(&self.pool_key, c, self.reused, counted, timeout, size);
+        let conf = self.conf();
+        let size = size.unwrap_or(conf.pool_size());
+        let timeout = timeout.unwrap_or(conf.keepalive_timeout());
+        let log = self.req_log();
+        if !socket_pool::exists(&self.pool_key) {
+            socket_pool::create(&self.pool_key, size, None, log);
         }
-        vec![Val::Int(1)]
+        self.debug(|| match timeout {
+            0 => "lua tcp socket keepalive timeout: unlimited".into(),
+            t => format!("lua tcp socket keepalive timeout: {t} ms"),
+        });
+        self.conn = std::ptr::null_mut();
+        self.tls = None;
+        let counted = std::mem::take(&mut self.counted);
+        // SAFETY: c is live and idle; put() takes it over.
+        match unsafe { socket_pool::put(&self.pool_key, c, self.reused, counted, timeout) } {
+            socket_pool::Put::Pooled => vec![Val::Int(1)],
+            socket_pool::Put::Dubious => Val::err("connection in dubious state"),
+        }
     }
 
     pub fn close(&mut self) -> Vec<Val> {
-        if self.conn.is_null() {
+        // With both halves finalized the connection is only released when
+        // the request ends, as in lua-nginx-module.
+        if self.conn.is_null() || (self.read_closed && self.write_closed) {
             return Val::err("closed");
         }
+        self.debug(|| "lua finalize socket".into());
         self.close_conn();
         vec![Val::Int(1)]
-    }
-}
-
-/// Takes the answer of `kind` from the front of `buf`, if it is there.
-fn extract(buf: &mut Vec<u8>, kind: &RecvKind) -> Option<Vec<Val>> {
-    match kind {
-        RecvKind::Line => {
-            let i = buf.iter().position(|&b| b == b'\n')?;
-            let mut line: Vec<u8> = buf.drain(..=i).collect();
-            line.pop();
-            line.retain(|&b| b != b'\r');
-            Some(vec![Val::Str(line)])
-        }
-        RecvKind::All | RecvKind::Datagram(_) => None,
-        RecvKind::Size(n) => (buf.len() >= *n).then(|| vec![Val::Str(buf.drain(..*n).collect())]),
-        RecvKind::Any(max) => {
-            (!buf.is_empty()).then(|| vec![Val::Str(buf.drain(..(*max).min(buf.len())).collect())])
-        }
-        RecvKind::Until { pat, inclusive, size } => until(buf, pat, *inclusive, *size),
-    }
-}
-
-fn until(buf: &mut Vec<u8>, pat: &[u8], inclusive: bool, size: Option<usize>) -> Option<Vec<Val>> {
-    let found = buf.windows(pat.len()).position(|w| w == pat);
-    match (found, size) {
-        (Some(i), None) => {
-            let mut data: Vec<u8> = buf.drain(..i + pat.len()).collect();
-            if !inclusive {
-                data.truncate(i);
-            }
-            Some(vec![Val::Str(data)])
-        }
-        (Some(0), Some(_)) => {
-            buf.drain(..pat.len());
-            Some(vec![Val::Nil])
-        }
-        (Some(i), Some(n)) => Some(vec![Val::Str(buf.drain(..i.min(n)).collect())]),
-        (None, Some(n)) => {
-            let safe = buf.len().saturating_sub(pat.len() - 1);
-            (safe >= n && n > 0).then(|| vec![Val::Str(buf.drain(..n).collect())])
-        }
-        (None, None) => None,
     }
 }

@@ -31,6 +31,9 @@ use crate::lua::{ffi, lua_State, push_bytes};
 mod connect;
 mod downstream;
 mod io;
+mod until;
+
+pub use until::UntilPat;
 
 /// A Lua result value of a socket operation.
 pub enum Val {
@@ -40,6 +43,9 @@ pub enum Val {
     True,
     /// An SSL session reference, handed over to Lua.
     Session(*mut nginx_sys::SSL_SESSION),
+    /// The value the caller pushed on the stack just before (a result
+    /// echoed back from the arguments).
+    Arg,
 }
 
 impl Val {
@@ -60,6 +66,7 @@ pub unsafe fn push_vals(l: *mut lua_State, vals: &[Val]) -> i32 {
             Val::Str(s) => push_bytes(l, s),
             Val::True => ffi::lua_pushboolean(l, 1),
             Val::Session(p) => super::tcp_tls::push_session(l, *p),
+            Val::Arg => {}
         }
     }
     vals.len() as i32
@@ -78,11 +85,9 @@ pub enum RecvKind {
     Any(usize),
     /// One datagram of at most this size (UDP sockets).
     Datagram(usize),
-    Until {
-        pat: Vec<u8>,
-        inclusive: bool,
-        size: Option<usize>,
-    },
+    /// `receiveuntil`: the iterator's matcher, and the size asked for
+    /// (0: up to the pattern).
+    Until(std::rc::Rc<UntilPat>, usize),
 }
 
 /// The write side's operation (connecting counts as writing).
@@ -140,17 +145,31 @@ pub struct TcpSock {
     pub pool_size: Option<usize>,
     /// connect, send, read; None means the location's default.
     pub timeouts: [Option<ngx_msec_t>; 3],
+    /// Bytes received and not yet consumed by a receive.
     rbuf: Vec<u8>,
+    /// What the pending receive consumed so far: its result, or the partial
+    /// data it returns when it fails.
+    out: Vec<u8>,
+    /// Bytes the pending receive still wants (sized reads).
+    rest: usize,
+    /// The peer closed its side: reads end with what is buffered.
+    eof: bool,
+    /// A receive failed (not timed out): the read half is done with, the
+    /// connection stays open for sending until closed (lua-nginx-module's
+    /// finalize_read_part).
+    pub read_closed: bool,
+    /// A send failed or timed out: the write half is done with.
+    pub write_closed: bool,
     wbuf: Vec<u8>,
     wpos: usize,
     rop: Option<RecvKind>,
     wop: WOp,
     rwaiter: Option<Waiter>,
     wwaiter: Option<Waiter>,
-    /// One side failed the connection while the other side waits: that
-    /// side reports "closed" on its next event, then the connection goes.
-    broken: bool,
     pub reused: u32,
+    /// connect() was called before on this object (lua-nginx-module then
+    /// reuses its upstream state, and says so in the debug log).
+    connected_before: bool,
     rctx: *mut ngx_resolver_ctx_t,
     resolving_sync: bool,
     resolved: Option<Result<peer::Addr, String>>,
@@ -164,7 +183,10 @@ pub struct TcpSock {
     unix: bool,
     /// The `backlog` connect option: see socket_pool.
     pub backlog: Option<usize>,
-    /// The connection counts against its pool's open-connection limit.
+    /// Connected through a keepalive pool (one existed for the key, or the
+    /// connect options created it).
+    pooled: bool,
+    /// This socket holds one of its pool's connection counts.
     counted: bool,
     /// Timer of a connect waiting in the backlog queue (its timeout, or a
     /// zero delay once granted a slot).
@@ -182,6 +204,8 @@ pub struct Downstream {
     pub raw: bool,
     /// The chunked body was malformed: reads fail.
     pub bad: bool,
+    /// The request's keepalive, suspended until the body is all read.
+    pub keepalive: bool,
 }
 
 impl TcpSock {
@@ -200,14 +224,19 @@ impl TcpSock {
             pool_size: None,
             timeouts: [None; 3],
             rbuf: Vec::new(),
+            out: Vec::new(),
+            rest: 0,
+            eof: false,
+            read_closed: false,
+            write_closed: false,
             wbuf: Vec::new(),
             wpos: 0,
             rop: None,
             wop: WOp::Idle,
             rwaiter: None,
             wwaiter: None,
-            broken: false,
             reused: 0,
+            connected_before: false,
             rctx: std::ptr::null_mut(),
             resolving_sync: false,
             resolved: None,
@@ -217,6 +246,7 @@ impl TcpSock {
             downstream: None,
             unix: false,
             backlog: None,
+            pooled: false,
             counted: false,
             // SAFETY: an all-zero ngx_event_t is nginx's initial event state.
             queue_ev: unsafe { std::mem::MaybeUninit::zeroed().assume_init() },
@@ -245,10 +275,6 @@ impl TcpSock {
         (read && self.rop.is_some()).then_some("socket busy reading")
     }
 
-    fn usable(&self) -> bool {
-        !self.conn.is_null() && !self.broken
-    }
-
     fn conf(&self) -> &SocketConf {
         // SAFETY: conf points into the location configuration, which lives
         // as long as the cycle (set at connect).
@@ -264,22 +290,53 @@ impl TcpSock {
         })
     }
 
-    pub fn log_err(&self, msg: &str) {
-        if !self.conf().log_errors() {
-            return;
-        }
+    /// The log of the owning request (or of the request running now).
+    pub(super) fn req_log(&self) -> *mut nginx_sys::ngx_log_t {
         let r = if self.r.is_null() {
             super::ctx::current().map_or(std::ptr::null_mut(), |c| c.r)
         } else {
             self.r
         };
         if r.is_null() {
-            return;
+            return std::ptr::null_mut();
         }
         // SAFETY: r is live while it owns the socket (cleared by the
         // cleanup), or it is the request running now.
-        let l = unsafe { (*(*r).connection).log };
-        log::error(l, NGX_LOG_ERR, msg.as_bytes());
+        unsafe { (*(*r).connection).log }
+    }
+
+    pub fn log_err(&self, msg: &str) {
+        if !self.conf().log_errors() {
+            return;
+        }
+        let l = self.req_log();
+        if !l.is_null() {
+            log::error(l, NGX_LOG_ERR, msg.as_bytes());
+        }
+    }
+
+    /// lua-nginx-module's error for using a finalized socket, with the state
+    /// it prints ("attempt to receive data on a closed socket: u:..., c:...,
+    /// ft:0 eof:1").
+    pub fn log_closed(&self, what: &str) {
+        let (u, c) = (self as *const TcpSock as usize, self.conn as usize);
+        self.log_err(&if self.dgram {
+            format!("attempt to {what} data on a closed socket: u:{u:016X}, c:{c:016X}")
+        } else {
+            format!(
+                "attempt to {what} data on a closed socket: u:{u:016X}, c:{c:016X}, ft:0 eof:{}",
+                self.eof as u8
+            )
+        });
+    }
+
+    /// An http debug line in the request's log, as lua-nginx-module writes
+    /// them (tests and operators grep for these).
+    pub fn debug(&self, msg: impl FnOnce() -> String) {
+        let l = self.req_log();
+        if !l.is_null() {
+            log::debug_http(l, msg);
+        }
     }
 
     /// Ties the socket to request `r`: a pool cleanup closes it when the
@@ -306,6 +363,9 @@ impl TcpSock {
 
     /// Called when the Lua object is collected: nothing may point at us.
     pub fn release(&mut self) {
+        if !self.conn.is_null() {
+            self.debug(|| "lua finalize socket".into());
+        }
         self.abort();
         if self.downstream.is_some() && !self.cln.is_null() {
             // SAFETY: a non-null cln means the request is still alive.
@@ -333,6 +393,7 @@ impl TcpSock {
             Side::Read => {
                 self.rwaiter = None;
                 self.rop = None;
+                self.out.clear();
                 self.del_timer(false);
             }
             Side::Write => {
@@ -363,35 +424,12 @@ impl TcpSock {
         }
     }
 
-    /// An error on one side: close, unless the other side has a thread
-    /// waiting, which must hear about it first (see `broken`).
-    fn fail_conn(&mut self, failed: Side) {
-        let other_waits = match failed {
-            Side::Read => self.wop == WOp::Send && self.wwaiter.is_some(),
-            Side::Write => self.rop.is_some() && self.rwaiter.is_some(),
-        };
-        if !other_waits {
-            return self.close_conn();
-        }
-        self.broken = true;
-        // SAFETY: conn is live (not closed while broken).
-        unsafe {
-            let ev = if failed == Side::Read {
-                (*self.conn).write
-            } else {
-                (*self.conn).read
-            };
-            if (*ev).timer_set() != 0 {
-                ngx_del_timer(ev);
-            }
-            ngx_add_timer(ev, 1);
-        }
-    }
-
     pub fn abort(&mut self) {
         if self.wop == WOp::Queued {
             let me: *mut TcpSock = self;
-            socket_pool::dequeue(&self.pool_key, me);
+            self.debug(|| format!("lua tcp socket abort queueing, u: {:016x}", me as usize));
+            self.counted = false;
+            socket_pool::dequeue(&self.pool_key, me, false);
         }
         if self.queue_ev.timer_set() != 0 {
             // SAFETY: the event is in nginx's timer tree; it leaves it now.
@@ -402,7 +440,6 @@ impl TcpSock {
         self.wwaiter = None;
         self.rop = None;
         self.wop = WOp::Idle;
-        self.broken = false;
         if !self.rctx.is_null() {
             // SAFETY: rctx is the live resolution we started.
             unsafe { ngx_resolve_name_done(self.rctx) };
@@ -424,6 +461,7 @@ impl TcpSock {
         self.uncount();
         self.tls = None;
         self.rbuf.clear();
+        self.out.clear();
     }
 
     // ---- waiting ----
