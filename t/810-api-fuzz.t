@@ -24,7 +24,7 @@ __DATA__
     lua_shared_dict fuzz_a 1m;
     lua_shared_dict fuzz_b 64k;
     lua_shared_dict fuzz_guard 64k;
-    lua_max_pending_timers 100;
+    lua_max_pending_timers 1024;
     lua_max_running_timers 32;
     lua_regex_match_limit 100000;
     lua_socket_log_errors off;
