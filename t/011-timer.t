@@ -54,15 +54,24 @@ timer 1 done
 
 
 
-=== TEST 3: request-only API is refused in a timer; the log line carries the timer context
+=== TEST 3: request-only API is refused in a timer (output APIs by context, request data as lua-nginx-module's fake request); the log line carries the timer context
 --- config
     location /t {
         content_by_lua_block {
             ngx.timer.at(0, function()
                 local ok, err = pcall(ngx.say, "x")
                 ngx.log(ngx.WARN, "say in timer: ", err)
-                ok, err = pcall(function() return ngx.var.uri end)
-                ngx.log(ngx.WARN, "var in timer: ", err)
+                for name, f in pairs({
+                    var = function() return ngx.var.uri end,
+                    status = function() return ngx.status end,
+                    get_headers = function() return ngx.req.get_headers() end,
+                    set_header = function() ngx.req.set_header("X", "y") end,
+                    get_body_data = function() return ngx.req.get_body_data() end,
+                    header = function() ngx.header.x = 1 end,
+                }) do
+                    ok, err = pcall(f)
+                    ngx.log(ngx.WARN, name, " in timer: ", err)
+                end
             end)
             ngx.say("ok")
         }
@@ -72,9 +81,14 @@ GET /t
 --- response_body
 ok
 --- wait: 0.1
---- error_log
-API disabled in the context of ngx.timer
-context: ngx.timer
+--- error_log eval
+[qr/say in timer: API disabled in the context of ngx\.timer, context: ngx\.timer/,
+qr/var in timer: .*API disabled in the current context/,
+qr/status in timer: .*API disabled in the current context/,
+qr/get_headers in timer: .*API disabled in the current context/,
+qr/set_header in timer: .*API disabled in the current context/,
+qr/get_body_data in timer: .*API disabled in the current context/,
+qr/header in timer: .*API disabled in the current context/]
 
 
 

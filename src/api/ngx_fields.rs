@@ -36,7 +36,7 @@ unsafe fn string_key<'a>(l: *mut lua_State) -> &'a [u8] {
 }
 
 fn request_phase() -> Result<(), String> {
-    context::check(context::ANY_REQUEST).map(|_| ())
+    context::check_request_data(context::ANY_REQUEST).map(|_| ())
 }
 
 unsafe fn index_impl(l: *mut lua_State) -> LuaRet {
@@ -107,7 +107,7 @@ unsafe fn newindex_impl(l: *mut lua_State) -> LuaRet {
     let key = string_key(l);
     match key {
         b"status" => {
-            context::check(context::REQUEST_ALL)?;
+            context::check_request_data(context::REQUEST_ALL)?;
             let r = ctx::request()?.r;
             let status = check_number(l, 3, "status")? as i64;
             if (*r).header_sent() != 0 {

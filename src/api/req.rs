@@ -50,7 +50,7 @@ pub unsafe fn install(l: *mut lua_State) {
 
 /// The current request, in any phase that runs for one.
 pub fn request() -> Result<*mut ngx_http_request_t, String> {
-    context::check(context::ANY_REQUEST)?;
+    context::check_request_data(context::ANY_REQUEST)?;
     Ok(ctx::request()?.r)
 }
 

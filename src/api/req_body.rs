@@ -127,7 +127,7 @@ unsafe fn read_body_impl(l: *mut lua_State) -> LuaRet {
 }
 
 unsafe fn discard_body_impl(l: *mut lua_State) -> LuaRet {
-    context::check(BODY_PHASES)?;
+    context::check_request_data(BODY_PHASES)?;
     let r = request()?;
     let rc = ngx_http_discard_request_body(r);
     if rc != 0 && rc != NGX_AGAIN as isize {
@@ -246,7 +246,7 @@ unsafe fn memory_chain(r: *mut ngx_http_request_t, data: &[u8]) -> Result<*mut n
 }
 
 unsafe fn set_body_data_impl(l: *mut lua_State) -> LuaRet {
-    context::check(BODY_PHASES)?;
+    context::check_request_data(BODY_PHASES)?;
     if ffi::lua_gettop(l) != 1 {
         return Err("expecting 1 argument".into());
     }
@@ -275,7 +275,7 @@ unsafe fn file_chain(
 }
 
 unsafe fn set_body_file_impl(l: *mut lua_State) -> LuaRet {
-    context::check(BODY_PHASES)?;
+    context::check_request_data(BODY_PHASES)?;
     let n = ffi::lua_gettop(l);
     if !(1..=2).contains(&n) {
         return Err(format!("expecting 1 or 2 arguments but seen {n}"));
@@ -338,7 +338,7 @@ unsafe fn set_body_file_impl(l: *mut lua_State) -> LuaRet {
 }
 
 unsafe fn init_body_impl(l: *mut lua_State) -> LuaRet {
-    context::check(BODY_PHASES)?;
+    context::check_request_data(BODY_PHASES)?;
     let n = ffi::lua_gettop(l);
     if n > 1 {
         return Err(format!("expecting 0 or 1 argument but seen {n}"));
@@ -362,7 +362,7 @@ unsafe fn init_body_impl(l: *mut lua_State) -> LuaRet {
 }
 
 unsafe fn append_body_impl(l: *mut lua_State) -> LuaRet {
-    context::check(BODY_PHASES)?;
+    context::check_request_data(BODY_PHASES)?;
     if ffi::lua_gettop(l) != 1 {
         return Err("expecting 1 argument".into());
     }
@@ -401,7 +401,7 @@ unsafe fn temp_file_body(r: *mut ngx_http_request_t, data: &[u8]) -> Result<*mut
 }
 
 unsafe fn finish_body_impl(l: *mut lua_State) -> LuaRet {
-    context::check(BODY_PHASES)?;
+    context::check_request_data(BODY_PHASES)?;
     if ffi::lua_gettop(l) != 0 {
         return Err("expecting 0 arguments".into());
     }

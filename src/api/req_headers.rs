@@ -163,7 +163,7 @@ pub unsafe fn values_arg(l: *mut lua_State, idx: c_int, fname: &str) -> Result<V
 const SET_PHASES: Context = context::REQUEST_NO_LOG;
 
 unsafe fn change(l: *mut lua_State, fname: &str, values: Vec<Vec<u8>>) -> LuaRet {
-    context::check(SET_PHASES)?;
+    context::check_request_data(SET_PHASES)?;
     let r = request()?;
     let name = escape_header_name(check_bytes(l, 1, fname)?);
     if name.is_empty() {

@@ -93,7 +93,7 @@ const SET_PHASES: Context = context::REQUEST_ALL;
 /// Sets or adds a response header from Lua; after the header is sent this
 /// only logs, as lua-nginx-module does.
 unsafe fn change(l: *mut lua_State, key: &[u8], vidx: i32, fname: &str, replace: bool) -> LuaRet {
-    context::check(SET_PHASES)?;
+    context::check_request_data(SET_PHASES)?;
     let r = request()?;
     let values = values_arg(l, vidx, fname)?;
     if (*r).header_sent() != 0 {

@@ -92,7 +92,7 @@ unsafe fn monotonic_msec_impl(l: *mut lua_State) -> LuaRet {
 /// `require("ngx.req").add_header(name, value)`: adds request headers
 /// without removing those of that name (argument checks are in Lua).
 unsafe fn req_add_header_impl(l: *mut lua_State) -> LuaRet {
-    context::check(context::REQUEST_NO_LOG)?;
+    context::check_request_data(context::REQUEST_NO_LOG)?;
     let r = super::req::request()?;
     let name = escape_header_name(check_bytes(l, 1, "add_header")?);
     if name.is_empty() {

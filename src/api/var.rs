@@ -31,7 +31,7 @@ pub unsafe fn install(l: *mut lua_State) {
 }
 
 fn request() -> Result<*mut ngx_http_request_t, String> {
-    context::check(context::ANY_REQUEST)?;
+    context::check_request_data(context::ANY_REQUEST)?;
     Ok(ctx::request()?.r)
 }
 

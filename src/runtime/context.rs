@@ -141,6 +141,16 @@ impl Drop for ContextGuard {
     }
 }
 
+/// `check` for the APIs that read or change the request itself (its
+/// variables, status, headers, URI, arguments, body): a timer runs on a
+/// fake request, where lua-nginx-module refuses them with its own text.
+pub fn check_request_data(allowed: Context) -> Result<Context, String> {
+    if current().is(TIMER) {
+        return Err("API disabled in the current context".to_string());
+    }
+    check(allowed)
+}
+
 /// lua-nginx-module's error for an API call outside the contexts `allowed`;
 /// the running context when allowed.
 pub fn check(allowed: Context) -> Result<Context, String> {
