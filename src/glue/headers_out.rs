@@ -54,10 +54,7 @@ pub unsafe fn get(r: *mut ngx_http_request_t, name: &[u8]) -> Vec<Vec<u8>> {
         if ho.last_modified_time < 0 {
             return Vec::new();
         }
-        let mut buf = [0u8; 40];
-        let end = nginx_sys::ngx_http_time(buf.as_mut_ptr(), ho.last_modified_time);
-        let len = end.offset_from(buf.as_ptr()) as usize;
-        return vec![buf[..len].to_vec()];
+        return vec![http_time(ho.last_modified_time)];
     }
     elts(&mut ho.headers)
         .into_iter()
@@ -217,4 +214,13 @@ unsafe fn set_content_type(r: *mut ngx_http_request_t, value: Option<&Vec<u8>>) 
         }
     }
     Ok(())
+}
+
+/// `t` as an HTTP date (nginx's own formatter), as in Last-Modified.
+pub fn http_time(t: nginx_sys::time_t) -> Vec<u8> {
+    let mut buf = [0u8; 40];
+    // SAFETY: ngx_http_time writes at most 29 bytes into `buf` and returns
+    // the end of what it wrote.
+    let len = unsafe { nginx_sys::ngx_http_time(buf.as_mut_ptr(), t).offset_from(buf.as_ptr()) } as usize;
+    buf[..len].to_vec()
 }

@@ -20,9 +20,9 @@ use std::rc::Rc;
 
 use nginx_sys::{
     ngx_chain_t, ngx_http_post_request, ngx_http_post_subrequest_t, ngx_http_request_empty_handler,
-    ngx_http_request_t, ngx_http_send_header, ngx_http_time, ngx_int_t, ngx_palloc, ngx_pool_cleanup_add,
-    ngx_table_elt_t, NGX_ERROR, NGX_HTTP_CREATED, NGX_HTTP_HEAD, NGX_HTTP_INTERNAL_SERVER_ERROR,
-    NGX_HTTP_NO_CONTENT, NGX_HTTP_OK, NGX_HTTP_SPECIAL_RESPONSE, NGX_OK,
+    ngx_http_request_t, ngx_http_send_header, ngx_int_t, ngx_palloc, ngx_pool_cleanup_add, ngx_table_elt_t,
+    NGX_ERROR, NGX_HTTP_CREATED, NGX_HTTP_HEAD, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_NO_CONTENT,
+    NGX_HTTP_OK, NGX_HTTP_SPECIAL_RESPONSE, NGX_OK,
 };
 
 use super::ctx::RequestCtx;
@@ -291,9 +291,10 @@ unsafe fn headers(r: *mut ngx_http_request_t) -> Vec<(Vec<u8>, Vec<u8>)> {
     }
     let fresh = [200, 206, 304, 204].contains(&(ho.status as i64));
     if ho.last_modified.is_null() && ho.last_modified_time != -1 && fresh {
-        let mut buf = [0u8; 29];
-        ngx_http_time(buf.as_mut_ptr(), ho.last_modified_time);
-        set(b"Last-Modified", buf.to_vec());
+        set(
+            b"Last-Modified",
+            crate::glue::headers_out::http_time(ho.last_modified_time),
+        );
     }
     out
 }
