@@ -2,18 +2,26 @@
 # Instructions per request, counted by valgrind's callgrind: unlike req/s,
 # the count does not depend on what else the machine is doing.
 #
-#   scripts/bench-instructions.sh [REQUESTS]    (default 1000)
+#   scripts/bench-instructions.sh [REQUESTS] [WORKLOAD...]   (default 2000, all)
 #
-# Same /usr/sbin/nginx, single process, hello world: our module, Debian's C
-# lua-nginx-module (libnginx-mod-http-lua, installed here for the comparison
-# only) and plain `return 200`. Each request is a new connection (curl), the
-# same for all three, so the difference to "plain" is the Lua module's cost.
+# Same /usr/sbin/nginx (master_process off, one process), the workloads of
+# scripts/bench/workloads.sh, for our module, Debian's C lua-nginx-module
+# (libnginx-mod-http-lua with its lua-resty-core, installed here for the
+# comparison only) and plain nginx where it has an equivalent. One
+# keep-alive client connection per workload: WARMUP requests (code caches,
+# JIT traces, pools, keepalive connections), then the counters are zeroed
+# and REQUESTS requests counted.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-n=${1:-1000}
+n=${1:-2000}
+shift || true
+warmup=${WARMUP:-500}
+# shellcheck source=bench/workloads.sh
+. "$root/scripts/bench/workloads.sh"
+[ $# -gt 0 ] && WORKLOADS=("$@")
 
 need=()
-for p in valgrind curl libnginx-mod-http-lua; do
+for p in valgrind python3 libnginx-mod-http-lua; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
 if ((${#need[@]})); then
@@ -21,62 +29,78 @@ if ((${#need[@]})); then
     $sudo_cmd apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}" >&2
 fi
-so=$(bash "$root/scripts/build.sh" | tail -n 1)
+so=${BENCH_SO:-$(bash "$root/scripts/build.sh" | tail -n 1)}
 
 dir=$(mktemp -d)
-trap 'pkill -f "callgrind.*$dir" 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$dir"' EXIT INT TERM
+vg=""
+trap '[ -n "$vg" ] && kill -9 "$vg" 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$dir"' EXIT INT TERM
 
-free_port() {  # a port nothing listens on
+free_port() {  # a port nothing listens on, below the ephemeral range
     local p
     while :; do
-        p=$((20000 + RANDOM % 12000))  # below the ephemeral range (32768-)
+        p=$((20000 + RANDOM % 12000))
         (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
     done
 }
 
-measure() {  # name, load_module lines, location body
-    local name=$1 load=$2 body=$3 port
-    port=$(free_port)
-    mkdir -p "$dir/$name/conf" "$dir/$name/logs"
-    cat > "$dir/$name/conf/nginx.conf" <<CONF
-$load
-daemon off; master_process off; worker_processes 1;
-error_log logs/error.log warn; pid logs/nginx.pid;
-events { worker_connections 256; }
-http {
-    access_log off;
-    client_body_temp_path $dir/$name/cb; proxy_temp_path $dir/$name/px; fastcgi_temp_path $dir/$name/fc;
-    uwsgi_temp_path $dir/$name/uw; scgi_temp_path $dir/$name/sc;
-    server { listen 127.0.0.1:$port; location /hello { $body } }
+stop() {  # a valgrind'ed nginx: TERM, then KILL if it lingers
+    kill "$1" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
 }
-CONF
-    valgrind --tool=callgrind --callgrind-out-file="$dir/$name.out" \
-        /usr/sbin/nginx -p "$dir/$name/" -c conf/nginx.conf -e logs/error.log >"$dir/$name.vg" 2>&1 &
-    local vg=$!
-    for _ in $(seq 300); do curl -s -o /dev/null "http://127.0.0.1:$port/hello" && break; sleep 0.1; done
-    [ "$(curl -s "http://127.0.0.1:$port/hello")" = "hello" ] || { echo "$name does not answer hello" >&2; exit 1; }
-    # Warm up (code caches, JIT, pools), then count only the measured requests.
-    seq 50 | xargs -I{} curl -s -o /dev/null "http://127.0.0.1:$port/hello"
-    callgrind_control -z "$vg" >/dev/null
-    seq "$n" | xargs -I{} curl -s -o /dev/null "http://127.0.0.1:$port/hello"
-    callgrind_control -d "$vg" >/dev/null
-    kill "$vg"; wait "$vg" 2>/dev/null || true
-    local f total
-    f=$(ls -t "$dir/$name.out".* | head -1)
-    total=$(callgrind_annotate "$f" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1; exit}')
-    echo $((total / n))
+
+declare -A result
+measure() {  # target, load_module lines
+    local target=$1 load=$2 port uport d w path out before any=""
+    for w in "${WORKLOADS[@]}"; do workload_exists "$target" "$w" && any=1; done
+    [ -n "$any" ] || return 0
+    port=$(free_port); uport=$(free_port)
+    d=$dir/$target
+    mkdir -p "$d/conf" "$d/logs"
+    workload_files "$d"
+    {
+        printf '%s\n' "$load"
+        echo "daemon off; master_process off; worker_processes 1;"
+        echo "error_log logs/error.log warn; pid logs/nginx.pid;"
+        echo "events { worker_connections 256; }"
+        echo "http {"
+        workload_conf "$target" "$d" "$port" "$uport"
+        echo "}"
+    } >"$d/conf/nginx.conf"
+    valgrind --tool=callgrind --callgrind-out-file="$d/cg.out" \
+        /usr/sbin/nginx -p "$d/" -c conf/nginx.conf -e logs/error.log >"$d/vg.log" 2>&1 &
+    vg=$!
+    for _ in $(seq 300); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+    for w in "${WORKLOADS[@]}"; do
+        workload_exists "$target" "$w" || continue
+        path=$(workload_path "$w")
+        python3 "$root/scripts/bench/client.py" "$port" "$path" "$warmup" >/dev/null
+        callgrind_control -z "$vg" >/dev/null 2>&1
+        python3 "$root/scripts/bench/client.py" "$port" "$path" "$n" >/dev/null
+        before=$(find "$d" -name 'cg.out.*' | wc -l)
+        callgrind_control -d "$vg" >/dev/null 2>&1
+        [ "$(find "$d" -name 'cg.out.*' | wc -l)" -gt "$before" ] || { echo "no callgrind dump for $target $w" >&2; exit 1; }
+        out=$(ls -t "$d"/cg.out.* | head -1)
+        result[$target/$w]=$(awk -v n="$n" '/^totals:/ { printf "%d", $2 / n }' "$out")
+    done
+    stop "$vg"; vg=""
+    if grep -E '\[(error|crit|alert|emerg)\]' "$d/logs/error.log"; then
+        echo "$target logged errors (above)" >&2; exit 1
+    fi
 }
 
 mods=/usr/lib/nginx/modules
-ours=$(measure ours "load_module $so;" 'content_by_lua_block { ngx.say("hello") }')
-c=$(measure c-module "load_module $mods/ndk_http_module.so; load_module $mods/ngx_http_lua_module.so;" \
-    'content_by_lua_block { ngx.say("hello") }')
-plain=$(measure plain "" 'return 200 "hello\n";')
+measure ours "load_module $so;"
+measure c-module "load_module $mods/ndk_http_module.so; load_module $mods/ngx_http_lua_module.so;"
+measure plain ""
 
-echo "instructions per request ($n requests, each on a new connection)"
-printf '%-10s %8s %16s\n' target total "above plain"
-printf '%-10s %8s %16s\n' ours "$ours" "$((ours - plain))"
-printf '%-10s %8s %16s\n' c-module "$c" "$((c - plain))"
-printf '%-10s %8s %16s\n' plain "$plain" 0
-awk -v o="$ours" -v c="$c" -v p="$plain" 'BEGIN {
-    printf "ours / c-module: total %.3f, Lua part %.3f\n", o / c, (o - p) / (c - p) }'
+echo "instructions per request ($n requests per workload after $warmup warm-up, one keep-alive connection)"
+printf '| %-8s | %10s | %10s | %10s | %10s | %12s |\n' workload ours c-module plain "ours / C" "ours / plain"
+printf '|%s|\n' "----------|-----------:|-----------:|-----------:|-----------:|-------------:"
+for w in "${WORKLOADS[@]}"; do
+    o=${result[ours/$w]} c=${result[c-module/$w]} p=${result[plain/$w]:-}
+    awk -v w="$w" -v o="$o" -v c="$c" -v p="$p" 'BEGIN {
+        printf "| %-8s | %10d | %10d | %10s | %10.2f | %12s |\n", w, o, c, (p == "" ? "-" : p), o / c,
+            (p == "" ? "-" : sprintf("%.2f", o / p)) }'
+done

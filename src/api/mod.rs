@@ -21,6 +21,7 @@ pub mod resp_headers;
 pub mod resty_core;
 pub mod semaphore;
 pub mod shdict;
+pub mod shdict_ffi;
 pub mod sleep;
 pub mod socket_tcp;
 pub mod socket_udp;
@@ -59,7 +60,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     location::install(l);
     regex::install(l)?;
     ngx_fields::install(l);
-    shdict::install(l);
+    shdict::install(l)?;
     socket_tcp::install(l)?;
     socket_udp::install(l);
     req_socket::install(l);

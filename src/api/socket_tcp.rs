@@ -14,7 +14,7 @@ use crate::lua::{bad_arg, check_bytes, check_number, ffi, lua_State, set_fn, typ
 use crate::runtime::context::{self, YIELDABLE};
 use crate::runtime::ctx::{self, RequestCtx};
 use crate::runtime::scheduler::yield_wait;
-use crate::runtime::tcp_sock::{push_vals, RecvKind, SockWait, Step, TcpSock, UntilPat, Val};
+use crate::runtime::tcp_sock::{push_vals, RecvKind, SockWait, Step, TcpSock, UntilPat, Val, Vals};
 
 const UD_MT: &CStr = c"ngx_lua_tcp_socket_ud";
 const OBJ_MT: &CStr = c"ngx_lua_tcp_socket";
@@ -690,7 +690,7 @@ fn sockopt(name: &[u8]) -> Option<(c_int, c_int)> {
 
 /// The option name argument of `setoption`/`getoption`, or the results
 /// lua-resty-core's versions return for a missing or unknown one.
-unsafe fn option_arg(l: *mut lua_State) -> Result<(c_int, c_int), Vec<Val>> {
+unsafe fn option_arg(l: *mut lua_State) -> Result<(c_int, c_int), Vals> {
     if ffi::lua_isnoneornil(l, 2) != 0 {
         return Err(Val::err("missing the \"option\" argument"));
     }

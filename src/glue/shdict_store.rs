@@ -14,8 +14,8 @@ use std::ptr::{self, addr_of_mut};
 use nginx_sys::{
     ngx_cached_time, ngx_pagesize, ngx_queue_empty, ngx_queue_init, ngx_queue_insert_after,
     ngx_queue_insert_before, ngx_queue_remove, ngx_queue_t, ngx_rbtree_delete, ngx_rbtree_insert,
-    ngx_rbtree_node_t, ngx_rbtree_t, ngx_shm_zone_t, ngx_slab_alloc_locked, ngx_slab_free_locked,
-    ngx_slab_pool_t,
+    ngx_rbtree_key_t, ngx_rbtree_node_t, ngx_rbtree_t, ngx_shm_zone_t, ngx_slab_alloc_locked,
+    ngx_slab_free_locked, ngx_slab_pool_t,
 };
 use ngx::core::slab::LockedSlabPool;
 use ngx::core::SlabPool;
@@ -34,28 +34,51 @@ pub struct Shared {
     lru: ngx_queue_t,
 }
 
-/// One item: the tree node, its place in the LRU queue, then the key bytes
+/// One item: nginx's tree node fields up to `color`, then ours from the
+/// byte where `ngx_rbtree_node_t` has its unused `data`, then the key bytes
 /// followed by the value bytes (or, for a list, an aligned list head).
+/// lua-nginx-module lays its items out the same way, so an item costs the
+/// same 68 bytes plus key and value here, and a zone sized for the C module
+/// holds as many items.
 #[repr(C)]
 struct Node {
-    rb: ngx_rbtree_node_t,
-    queue: ngx_queue_t,
-    /// Milliseconds since the epoch; 0 never expires.
-    expires: u64,
+    key: ngx_rbtree_key_t,
+    left: *mut ngx_rbtree_node_t,
+    right: *mut ngx_rbtree_node_t,
+    parent: *mut ngx_rbtree_node_t,
+    color: u8,
+    value_type: u8,
+    key_len: u16,
     /// Value bytes, or the number of elements of a list.
     value_len: u32,
+    /// Milliseconds since the epoch; 0 never expires.
+    expires: u64,
+    queue: ngx_queue_t,
     user_flags: u32,
-    key_len: u16,
-    value_type: u8,
 }
 
-/// One element of a list value; its bytes follow.
+/// Where an item's key starts (the end of its fields, before padding).
+const NODE_HEADER: usize = offset_of!(Node, user_flags) + size_of::<u32>();
+
+// nginx's tree code reads and writes an item as an ngx_rbtree_node_t.
+const _: () = {
+    assert!(offset_of!(Node, left) == offset_of!(ngx_rbtree_node_t, left));
+    assert!(offset_of!(Node, right) == offset_of!(ngx_rbtree_node_t, right));
+    assert!(offset_of!(Node, parent) == offset_of!(ngx_rbtree_node_t, parent));
+    assert!(offset_of!(Node, color) == offset_of!(ngx_rbtree_node_t, color));
+    assert!(offset_of!(Node, value_type) == offset_of!(ngx_rbtree_node_t, data));
+};
+
+/// One element of a list value; its bytes follow `value_type`.
 #[repr(C)]
 struct ListNode {
     queue: ngx_queue_t,
     value_len: u32,
     value_type: u8,
 }
+
+/// Where a list element's bytes start.
+const LIST_NODE_HEADER: usize = offset_of!(ListNode, value_type) + 1;
 
 /// What `set`, `add`, `replace` and their safe forms do.
 #[derive(Clone, Copy)]
@@ -85,7 +108,7 @@ unsafe fn node_of_lru(q: *mut ngx_queue_t) -> *mut Node {
 }
 
 unsafe fn key_ptr(n: *mut Node) -> *mut u8 {
-    n.cast::<u8>().add(size_of::<Node>())
+    n.cast::<u8>().add(NODE_HEADER)
 }
 
 unsafe fn key_of<'a>(n: *mut Node) -> &'a [u8] {
@@ -99,7 +122,7 @@ unsafe fn value_of<'a>(n: *mut Node) -> &'a [u8] {
 /// Where a list's head sits after the key, aligned for pointers.
 fn list_head_offset(key_len: usize) -> usize {
     let a = std::mem::align_of::<ngx_queue_t>();
-    (size_of::<Node>() + key_len).div_ceil(a) * a
+    (NODE_HEADER + key_len).div_ceil(a) * a
 }
 
 unsafe fn list_head(n: *mut Node) -> *mut ngx_queue_t {
@@ -214,6 +237,21 @@ impl Dict {
     }
 
     pub fn get(&self, key: &[u8], stale: bool) -> Result<Option<(Owned, u32, bool)>, &'static str> {
+        self.get_with(key, stale, |ty, bytes, flags, expired| {
+            Ok((decode(ty, bytes)?, flags, expired))
+        })?
+        .transpose()
+    }
+
+    /// Looks `key` up and hands its type tag, value bytes, user flags and
+    /// staleness to `f` while the zone is locked, so the caller can copy
+    /// the bytes where they are needed without an allocation of ours.
+    pub fn get_with<R>(
+        &self,
+        key: &[u8],
+        stale: bool,
+        f: impl FnOnce(u8, &[u8], u32, bool) -> R,
+    ) -> Result<Option<R>, &'static str> {
         let g = self.lock();
         // SAFETY: every access below is under the mutex held by `g`.
         unsafe {
@@ -228,11 +266,7 @@ impl Dict {
             if (*n).value_type == T_LIST {
                 return Err("value is a list");
             }
-            Ok(Some((
-                decode((*n).value_type, value_of(n))?,
-                (*n).user_flags,
-                expired,
-            )))
+            Ok(Some(f((*n).value_type, value_of(n), (*n).user_flags, expired)))
         }
     }
 
@@ -370,7 +404,7 @@ impl Dict {
                     n
                 }
             };
-            let e = ngx_slab_alloc_locked(g.pool, size_of::<ListNode>() + bytes.len()) as *mut ListNode;
+            let e = ngx_slab_alloc_locked(g.pool, LIST_NODE_HEADER + bytes.len()) as *mut ListNode;
             if e.is_null() {
                 if (*n).value_len == 0 {
                     g.remove(n);
@@ -379,11 +413,7 @@ impl Dict {
             }
             (*e).value_len = bytes.len() as u32;
             (*e).value_type = ty;
-            ptr::copy_nonoverlapping(
-                bytes.as_ptr(),
-                e.cast::<u8>().add(size_of::<ListNode>()),
-                bytes.len(),
-            );
+            ptr::copy_nonoverlapping(bytes.as_ptr(), e.cast::<u8>().add(LIST_NODE_HEADER), bytes.len());
             if left {
                 ngx_queue_insert_after(list_head(n), addr_of_mut!((*e).queue));
             } else {
@@ -412,10 +442,8 @@ impl Dict {
             }
             let q = if left { (*h).next } else { (*h).prev };
             let e: *mut ListNode = q.cast();
-            let data = std::slice::from_raw_parts(
-                e.cast::<u8>().add(size_of::<ListNode>()),
-                (*e).value_len as usize,
-            );
+            let data =
+                std::slice::from_raw_parts(e.cast::<u8>().add(LIST_NODE_HEADER), (*e).value_len as usize);
             // A bad element is still removed, so the list cannot jam.
             let v = decode((*e).value_type, data);
             ngx_queue_remove(q);
@@ -593,10 +621,10 @@ impl Locked {
 
     /// Sets the key of a freshly allocated node and links it in.
     unsafe fn link(&self, n: *mut Node, key: &[u8]) {
-        (*n).rb.key = crc32(key) as nginx_sys::ngx_rbtree_key_t;
+        (*n).key = crc32(key) as nginx_sys::ngx_rbtree_key_t;
         (*n).key_len = key.len() as u16;
         ptr::copy_nonoverlapping(key.as_ptr(), key_ptr(n), key.len());
-        ngx_rbtree_insert(addr_of_mut!((*self.sh).rbtree), addr_of_mut!((*n).rb));
+        ngx_rbtree_insert(addr_of_mut!((*self.sh).rbtree), n.cast::<ngx_rbtree_node_t>());
         ngx_queue_insert_after(addr_of_mut!((*self.sh).lru), addr_of_mut!((*n).queue));
     }
 
@@ -604,7 +632,7 @@ impl Locked {
     /// recently used items when `evict` and memory is short. Returns the node
     /// (null when out of memory) and whether live items were evicted.
     unsafe fn alloc_node(&self, extra: usize, evict: bool) -> (*mut Node, bool) {
-        let (p, forcible) = self.alloc_raw(size_of::<Node>() + extra, evict);
+        let (p, forcible) = self.alloc_raw(NODE_HEADER + extra, evict);
         (p.cast(), forcible)
     }
 
@@ -667,7 +695,7 @@ impl Locked {
             self.free_list(n);
         }
         ngx_queue_remove(addr_of_mut!((*n).queue));
-        ngx_rbtree_delete(addr_of_mut!((*self.sh).rbtree), addr_of_mut!((*n).rb));
+        ngx_rbtree_delete(addr_of_mut!((*self.sh).rbtree), n.cast::<ngx_rbtree_node_t>());
         ngx_slab_free_locked(self.pool, n.cast());
     }
 }

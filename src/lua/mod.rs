@@ -26,6 +26,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use self::alloc as lua_alloc;
 
 pub use mlua::ffi::lua_State;
+
+/// Creating and closing a state, which only `vm.rs` does.
+mod lifecycle {
+    pub use mlua::ffi::{luaL_newstate, luaL_openlibs, lua_close};
+}
 pub use protected::{get_field, set_field, to_display};
 
 /// The non-raising part of the Lua C API. The calls that create objects

@@ -8,8 +8,7 @@ use std::collections::HashMap;
 use std::ffi::{c_int, CStr, CString};
 use std::ptr;
 
-use mlua::{Lua, LuaOptions, StdLib};
-
+use super::lifecycle as raw;
 use super::{ffi, lua_State, push_bytes, to_bytes};
 
 /// luaL_loadfile's status for a file it could not open or read.
@@ -29,8 +28,7 @@ impl From<LoadError> for String {
 }
 
 pub struct Vm {
-    /// Keeps the state alive; the raw API below works on `main`.
-    _lua: Lua,
+    /// The state, closed when the Vm drops.
     main: *mut lua_State,
     /// `*_by_lua_file` chunks by resolved path (lua_code_cache on).
     files: RefCell<HashMap<Vec<u8>, c_int>>,
@@ -41,8 +39,8 @@ pub struct Vm {
     idle_threads_max: Cell<usize>,
     /// What the layers above keep for as long as this VM lives (timers,
     /// socket pools, the regex cache...), one value per type: see
-    /// [`Vm::state`]. Declared after `_lua`, so it outlives the `__gc`
-    /// handlers that run when the Lua state closes.
+    /// [`Vm::state`]. Dropped after `Drop::drop` has closed the state, so
+    /// it outlives the `__gc` handlers that run then.
     states: RefCell<Vec<(TypeId, Box<dyn Any>)>>,
 }
 
@@ -85,18 +83,19 @@ pub fn current_state<T: Default + 'static>() -> Option<&'static T> {
 
 impl Vm {
     pub fn new() -> Result<Vm, String> {
-        // SAFETY: unsafe_new only lifts mlua's ban on C modules and `ffi`,
-        // which Lua libraries written for OpenResty load.
-        let created = unsafe { Lua::unsafe_new_with(StdLib::ALL, LuaOptions::new()) };
-        // The handle mlua returns runs a full collection when dropped,
-        // outside any protected call: a Lua `__gc` that fails there would
-        // abort the worker at exit. A clone skips that collection, and
-        // `lua_close` (when the last handle goes) runs finalizers protected.
-        let lua = created.clone();
-        drop(created);
-        let main = lua.current_thread().state();
+        // LuaJIT's own allocator, as lua-nginx-module has it: it serves
+        // LuaJIT's many small objects faster than glibc's malloc, which
+        // mlua's `Lua` would route them through.
+        // SAFETY: plain constructor; a null result is handled.
+        let main = unsafe { raw::luaL_newstate() };
+        if main.is_null() {
+            return Err("failed to create the Lua VM: out of memory".into());
+        }
+        // The standard libraries as luaL_openlibs opens them for
+        // lua-nginx-module: `ffi` is loaded by `require`, not a global.
+        // SAFETY: `main` is the fresh state, nothing runs on it yet.
+        unsafe { raw::luaL_openlibs(main) };
         let vm = Vm {
-            _lua: lua,
             main,
             files: RefCell::new(HashMap::new()),
             idle_threads: RefCell::new(Vec::new()),
@@ -238,6 +237,14 @@ impl Vm {
             super::set_raw(l, -2, field);
             ffi::lua_pop(l, 1);
         }
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        // SAFETY: the state is no longer used (the Vm is its only owner);
+        // lua_close runs the remaining `__gc` finalizers protected.
+        unsafe { raw::lua_close(self.main) }
     }
 }
 

@@ -2,6 +2,7 @@
 //! OpenSSL layer (`ngx_ssl_*`): the client SSL context of a location is
 //! built on first use from its `lua_ssl_*` directives.
 
+use smallvec::smallvec;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::{c_int, c_void, CString};
@@ -17,7 +18,7 @@ use nginx_sys::{
     SSL_CTRL_SET_TLSEXT_HOSTNAME, SSL_SESSION,
 };
 
-use super::tcp_sock::{Step, TcpSock, Val};
+use super::tcp_sock::{Step, TcpSock, Val, Vals};
 use crate::conf::socket::SocketConf;
 use crate::lua::vm;
 use crate::lua::{ffi, lua_State, to_bytes};
@@ -222,7 +223,7 @@ pub unsafe fn start(l: *mut lua_State, s: &mut TcpSock) -> Result<Step, String> 
         if !session.is_null() {
             // Already done: the session given is the answer.
             ffi::lua_pushvalue(l, 2);
-            return Ok(Step::Ready(vec![Val::Arg]));
+            return Ok(Step::Ready(smallvec![Val::Arg]));
         }
         return Ok(Step::Ready(outcome(s, c, &hs)));
     }
@@ -281,7 +282,7 @@ unsafe fn session_arg(l: *mut lua_State, idx: c_int) -> *mut SSL_SESSION {
 }
 
 /// The results of a finished handshake (checking the certificate as asked).
-unsafe fn outcome(s: &mut TcpSock, c: *mut ngx_connection_t, hs: &Handshake) -> Vec<Val> {
+unsafe fn outcome(s: &mut TcpSock, c: *mut ngx_connection_t, hs: &Handshake) -> Vals {
     s.restore_handlers();
     for ev in [(*c).read, (*c).write] {
         if (*ev).timer_set() != 0 {
@@ -325,13 +326,13 @@ unsafe fn outcome(s: &mut TcpSock, c: *mut ngx_connection_t, hs: &Handshake) -> 
         if !sess.is_null() {
             s.debug(|| format!("lua ssl save session: {:016X}", sess as usize));
         }
-        return vec![if sess.is_null() {
+        return smallvec![if sess.is_null() {
             Val::Nil
         } else {
             Val::Session(sess)
         }];
     }
-    vec![Val::True]
+    smallvec![Val::True]
 }
 
 unsafe extern "C" fn handshake_done(c: *mut ngx_connection_t) {

@@ -2,6 +2,7 @@
 //! name resolution through nginx's resolver, and the connect itself.
 
 use super::*;
+use smallvec::smallvec;
 
 impl TcpSock {
     // ---- connect ----
@@ -50,7 +51,7 @@ impl TcpSock {
                     self.attach(c);
                     self.reused = reused + 1;
                     self.counted = true;
-                    return Step::Ready(vec![Val::Int(1)]);
+                    return Step::Ready(smallvec![Val::Int(1)]);
                 }
                 let me: *mut TcpSock = self;
                 match socket_pool::admit(&self.pool_key, me, resuming, log) {
@@ -196,7 +197,7 @@ impl TcpSock {
                     }
                 }
                 self.attach(c);
-                Step::Ready(vec![Val::Int(1)])
+                Step::Ready(smallvec![Val::Int(1)])
             }
             peer::Connect::InProgress(c) => {
                 self.attach(c);
@@ -259,7 +260,7 @@ impl TcpSock {
                 ngx_del_timer((*c).write);
             }
         }
-        self.finish(Side::Write, vec![Val::Int(1)]);
+        self.finish(Side::Write, smallvec![Val::Int(1)]);
     }
 
     // ---- resolver ----

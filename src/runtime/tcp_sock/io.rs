@@ -1,6 +1,7 @@
 //! Sending, the receive patterns, keepalive and close.
 
 use super::*;
+use smallvec::smallvec;
 
 /// What a receive pattern made of the buffered bytes.
 enum Filt {
@@ -32,7 +33,7 @@ impl TcpSock {
 
     /// The results of a send on a socket whose write half is finalized
     /// (logged as lua-nginx-module does), or None when it can send.
-    pub fn send_closed(&self) -> Option<Vec<Val>> {
+    pub fn send_closed(&self) -> Option<Vals> {
         if !self.conn.is_null() && !self.write_closed {
             return None;
         }
@@ -41,7 +42,7 @@ impl TcpSock {
     }
 
     /// As `send_closed`, for receiving.
-    pub fn recv_closed(&self) -> Option<Vec<Val>> {
+    pub fn recv_closed(&self) -> Option<Vals> {
         if !self.conn.is_null() && !self.read_closed {
             return None;
         }
@@ -88,7 +89,7 @@ impl TcpSock {
         self.wop = WOp::Idle;
         let n = if self.dgram { 1 } else { self.wbuf.len() };
         self.wbuf = Vec::new();
-        Step::Ready(vec![Val::Int(n as i64)])
+        Step::Ready(smallvec![Val::Int(n as i64)])
     }
 
     pub(super) fn writable(&mut self, ev: *mut ngx_event_t) {
@@ -266,19 +267,24 @@ impl TcpSock {
             }
             _ if avail == 0 => Filt::Closed,
             RecvKind::Line => {
-                for i in 0..avail {
-                    match self.rbuf[i] {
-                        b'\n' => {
-                            self.rbuf.drain(..=i);
-                            return Filt::Done;
-                        }
-                        // LuaSocket's line pattern drops every CR.
-                        b'\r' => {}
-                        b => self.out.push(b),
+                let nl = self.rbuf.iter().position(|&b| b == b'\n');
+                let line = &self.rbuf[..nl.unwrap_or(avail)];
+                // LuaSocket's line pattern drops every CR.
+                if line.contains(&b'\r') {
+                    self.out.extend(line.iter().filter(|&&b| b != b'\r'));
+                } else {
+                    self.out.extend_from_slice(line);
+                }
+                match nl {
+                    Some(i) => {
+                        self.rbuf.drain(..=i);
+                        Filt::Done
+                    }
+                    None => {
+                        self.rbuf.clear();
+                        Filt::Again
                     }
                 }
-                self.rbuf.clear();
-                Filt::Again
             }
             RecvKind::Size(_) => {
                 let take = avail.min(self.rest);
@@ -311,8 +317,11 @@ impl TcpSock {
     }
 
     fn recv_ok(&mut self) -> Step {
-        let data = std::mem::take(&mut self.out);
-        self.recv_done(vec![Val::Str(data)])
+        // A copy of exactly the result's size; `out` keeps its capacity for
+        // the next receive instead of growing again from nothing.
+        let data = self.out.clone();
+        self.out.clear();
+        self.recv_done(smallvec![Val::Str(data)])
     }
 
     /// A failed receive: nil, the error and the partial data; the read half
@@ -320,7 +329,7 @@ impl TcpSock {
     fn recv_fail(&mut self, msg: &str) -> Step {
         let partial = std::mem::take(&mut self.out);
         self.finalize_read();
-        self.recv_done(vec![
+        self.recv_done(smallvec![
             Val::Nil,
             Val::Str(msg.as_bytes().to_vec()),
             Val::Str(partial),
@@ -337,7 +346,7 @@ impl TcpSock {
         };
         if n >= 0 {
             buf.truncate(n as usize);
-            return self.recv_done(vec![Val::Str(buf)]);
+            return self.recv_done(smallvec![Val::Str(buf)]);
         }
         if n == NGX_AGAIN as isize {
             // SAFETY: c is live.
@@ -354,7 +363,7 @@ impl TcpSock {
         self.recv_done(Val::err(&peer::errno_text(err)))
     }
 
-    pub(super) fn recv_done(&mut self, v: Vec<Val>) -> Step {
+    pub(super) fn recv_done(&mut self, v: Vals) -> Step {
         self.rop = None;
         self.del_timer(false);
         Step::Ready(v)
@@ -372,7 +381,7 @@ impl TcpSock {
             self.rop = None;
             return self.finish(
                 Side::Read,
-                vec![Val::Nil, Val::Str(b"timeout".to_vec()), Val::Str(partial)],
+                smallvec![Val::Nil, Val::Str(b"timeout".to_vec()), Val::Str(partial)],
             );
         }
         // Re-armed from now if the read has to wait again (nginx leaves a
@@ -385,7 +394,7 @@ impl TcpSock {
 
     // ---- keepalive, close ----
 
-    pub fn setkeepalive(&mut self, timeout: Option<ngx_msec_t>, size: Option<usize>) -> Vec<Val> {
+    pub fn setkeepalive(&mut self, timeout: Option<ngx_msec_t>, size: Option<usize>) -> Vals {
         // A connection the peer closed is "closed" (and stays with the
         // socket until close() or the end of the request).
         // SAFETY: conn is live when not null.
@@ -412,7 +421,7 @@ impl TcpSock {
                 )
             });
             self.close_conn();
-            return vec![Val::Int(1)];
+            return smallvec![Val::Int(1)];
         }
         let c = self.conn;
         let conf = self.conf();
@@ -431,12 +440,12 @@ impl TcpSock {
         let counted = std::mem::take(&mut self.counted);
         // SAFETY: c is live and idle; put() takes it over.
         match unsafe { socket_pool::put(&self.pool_key, c, self.reused, counted, timeout) } {
-            socket_pool::Put::Pooled => vec![Val::Int(1)],
+            socket_pool::Put::Pooled => smallvec![Val::Int(1)],
             socket_pool::Put::Dubious => Val::err("connection in dubious state"),
         }
     }
 
-    pub fn close(&mut self) -> Vec<Val> {
+    pub fn close(&mut self) -> Vals {
         // With both halves finalized the connection is only released when
         // the request ends, as in lua-nginx-module.
         if self.conn.is_null() || (self.read_closed && self.write_closed) {
@@ -444,6 +453,6 @@ impl TcpSock {
         }
         self.debug(|| "lua finalize socket".into());
         self.close_conn();
-        vec![Val::Int(1)]
+        smallvec![Val::Int(1)]
     }
 }

@@ -11,6 +11,7 @@
 //! operation still pending (the request ended, the thread was killed)
 //! cancels it (a half-done connect closes the connection).
 
+use smallvec::smallvec;
 use std::ffi::c_void;
 
 use nginx_sys::{
@@ -36,6 +37,9 @@ mod until;
 pub use until::UntilPat;
 
 /// A Lua result value of a socket operation.
+/// A cosocket call's results: at most three values, kept inline.
+pub type Vals = smallvec::SmallVec<[Val; 3]>;
+
 pub enum Val {
     Nil,
     Int(i64),
@@ -49,8 +53,8 @@ pub enum Val {
 }
 
 impl Val {
-    pub fn err(msg: &str) -> Vec<Val> {
-        vec![Val::Nil, Val::Str(msg.as_bytes().to_vec())]
+    pub fn err(msg: &str) -> Vals {
+        smallvec![Val::Nil, Val::Str(msg.as_bytes().to_vec())]
     }
 }
 
@@ -73,7 +77,7 @@ pub unsafe fn push_vals(l: *mut lua_State, vals: &[Val]) -> i32 {
 }
 
 pub enum Step {
-    Ready(Vec<Val>),
+    Ready(Vals),
     Wait,
 }
 
@@ -511,7 +515,7 @@ impl TcpSock {
 
     /// Ends the pending operation of `side`: wakes its waiting thread with
     /// `vals`. The socket may be gone when this returns.
-    pub fn finish(&mut self, side: Side, vals: Vec<Val>) {
+    pub fn finish(&mut self, side: Side, vals: Vals) {
         let waiter = match side {
             Side::Read => {
                 self.rop = None;
