@@ -17,6 +17,9 @@ use crate::runtime::scheduler::yield_wait;
 use crate::runtime::tcp_sock::{push_vals, RecvKind, SockWait, Step, TcpSock, UntilPat, Val, Vals};
 
 const UD_MT: &CStr = c"ngx_lua_tcp_socket_ud";
+/// The same metatable under a light userdata key, for the check every
+/// method call makes (no string to intern).
+static UD_MT_KEY: u8 = 0;
 const OBJ_MT: &CStr = c"ngx_lua_tcp_socket";
 /// The matcher userdata of a `receiveuntil` iterator.
 const UNTIL_MT: &CStr = c"ngx_lua_tcp_socket_until";
@@ -47,6 +50,7 @@ lua_fns! {
 pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     crate::lua::new_metatable(l, UD_MT);
     set_fn(l, -1, c"__gc", gc);
+    crate::lua::set_registry(l, &UD_MT_KEY);
     ffi::lua_pop(l, 1);
     crate::lua::new_metatable(l, UNTIL_MT);
     set_fn(l, -1, c"__gc", until_gc);
@@ -170,7 +174,7 @@ pub(crate) unsafe fn new_object(l: *mut lua_State, mt: &CStr, dgram: bool) {
     let mut s = Box::new(TcpSock::new());
     s.dgram = dgram;
     *ud = Box::into_raw(s);
-    crate::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, UD_MT);
+    crate::lua::get_registry(l, &UD_MT_KEY);
     ffi::lua_setmetatable(l, -2);
     ffi::lua_rawseti(l, -2, 1);
     crate::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, mt);
@@ -179,7 +183,7 @@ pub(crate) unsafe fn new_object(l: *mut lua_State, mt: &CStr, dgram: bool) {
 
 unsafe fn gc_impl(l: *mut lua_State) -> LuaRet {
     // `__gc` can be fetched with getmetatable and called on anything.
-    let Some(ud) = crate::lua::udata_of(l, 1, UD_MT) else {
+    let Some(ud) = crate::lua::udata_with(l, 1, &UD_MT_KEY) else {
         return Ok(0);
     };
     let ud = ud as *mut *mut TcpSock;
@@ -208,7 +212,7 @@ pub(crate) unsafe fn sock_at<'a>(
     // Another object type's table (a shared dict, a semaphore...) passed as
     // `self` holds no socket userdata of ours at [1].
     ffi::lua_rawgeti(l, idx, 1);
-    let ud = crate::lua::udata_of(l, -1, UD_MT);
+    let ud = crate::lua::udata_with(l, -1, &UD_MT_KEY);
     ffi::lua_pop(l, 1);
     let ud = ud.map_or(std::ptr::null_mut(), |p| p as *mut *mut TcpSock);
     if ud.is_null() || (*ud).is_null() {

@@ -345,6 +345,42 @@ pub unsafe fn udata_of(l: *mut lua_State, idx: c_int, mt: &CStr) -> Option<*mut 
     ours.then(|| ffi::lua_touserdata(l, idx))
 }
 
+/// Pushes `registry[key]` for a light userdata key: the address of a
+/// static of the caller's. Unlike a string name, the key needs no string
+/// interning, which matters on paths that run at every method call.
+///
+/// # Safety
+/// `l` must be a valid state with room on its stack.
+pub unsafe fn get_registry(l: *mut lua_State, key: &'static u8) {
+    ffi::lua_pushlightuserdata(l, key as *const u8 as *mut c_void);
+    ffi::lua_rawget(l, ffi::LUA_REGISTRYINDEX);
+}
+
+/// `registry[key] = ` the value on top of the stack, which stays there.
+///
+/// # Safety
+/// `l` must be a valid state with a value on top and room on its stack.
+pub unsafe fn set_registry(l: *mut lua_State, key: &'static u8) {
+    ffi::lua_pushlightuserdata(l, key as *const u8 as *mut c_void);
+    ffi::lua_pushvalue(l, -2);
+    ffi::lua_rawset(l, ffi::LUA_REGISTRYINDEX);
+}
+
+/// [`udata_of`] for a metatable kept at `registry[key]` ([`set_registry`]).
+///
+/// # Safety
+/// `l` must be a valid state.
+pub unsafe fn udata_with(l: *mut lua_State, idx: c_int, key: &'static u8) -> Option<*mut c_void> {
+    let idx = abs_index(l, idx);
+    if ffi::lua_type(l, idx) != ffi::LUA_TUSERDATA || ffi::lua_getmetatable(l, idx) == 0 {
+        return None;
+    }
+    get_registry(l, key);
+    let ours = ffi::lua_rawequal(l, -1, -2) != 0;
+    ffi::lua_pop(l, 2);
+    ours.then(|| ffi::lua_touserdata(l, idx))
+}
+
 /// `luaL_newmetatable` without raising: pushes `registry[name]`, creating
 /// it as a new table when absent; true when created.
 ///

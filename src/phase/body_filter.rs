@@ -167,11 +167,19 @@ unsafe fn filter_chain(
     set_arg(l, Some((chain.data, in_eof)));
     buf.clear();
     let res = run_sync::in_request(ctx, context::BODY_FILTER, func, 0, 0).and_then(|_| read_arg(l, &mut buf));
+    // A result that is one Lua string is read where Lua keeps it: ngx.arg
+    // still holds it (and Lua strings do not move) until set_arg(None).
+    let out = res.and_then(|(end, single)| {
+        let data = match single {
+            Some(s) => s,
+            None => &buf[..],
+        };
+        pass_on(ctx, data, end, in_eof, in_flush)
+    });
     set_arg(l, None);
     if owned {
         vm.unref(func);
     }
-    let out = res.and_then(|end| pass_on(ctx, &buf, end, in_eof, in_flush));
     keep_scratch(buf);
     out
 }
@@ -243,9 +251,10 @@ unsafe fn set_arg(l: *mut lua_State, arg: Option<(&[u8], bool)>) {
     ffi::lua_pop(l, 1);
 }
 
-/// What the code left in `ngx.arg`: the data (nil drops it), appended to
-/// `data`, and the eof flag.
-unsafe fn read_arg(l: *mut lua_State, data: &mut Vec<u8>) -> Result<bool, String> {
+/// What the code left in `ngx.arg`: the eof flag, and the data (nil drops
+/// it): a string is returned as is, borrowed from the Lua string that
+/// `ngx.arg[1]` keeps alive; anything else is appended to `data`.
+unsafe fn read_arg<'a>(l: *mut lua_State, data: &mut Vec<u8>) -> Result<(bool, Option<&'a [u8]>), String> {
     crate::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"ngx");
     crate::lua::get_raw(l, -1, c"arg");
     if ffi::lua_type(l, -1) != ffi::LUA_TTABLE {
@@ -253,15 +262,15 @@ unsafe fn read_arg(l: *mut lua_State, data: &mut Vec<u8>) -> Result<bool, String
         return Err("ngx.arg is not a table any more".into());
     }
     ffi::lua_rawgeti(l, -1, 1);
-    let res = if ffi::lua_type(l, -1) == ffi::LUA_TNIL {
-        Ok(())
-    } else {
-        append_value(l, data, 0)
+    let res = match ffi::lua_type(l, -1) {
+        ffi::LUA_TNIL => Ok(None),
+        ffi::LUA_TSTRING => Ok(to_bytes(l, -1).map(|b| std::slice::from_raw_parts(b.as_ptr(), b.len()))),
+        _ => append_value(l, data, 0).map(|_| None),
     };
     ffi::lua_rawgeti(l, -2, 2);
     let eof = ffi::lua_toboolean(l, -1) != 0;
     ffi::lua_pop(l, 4);
-    res.map(|_| eof)
+    res.map(|single| (eof, single))
 }
 
 /// Appends the value on top of the stack: a string, a number, or an array
