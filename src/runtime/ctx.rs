@@ -6,7 +6,7 @@ use std::cell::Cell;
 use std::ffi::c_int;
 use std::ptr;
 
-use nginx_sys::{ngx_http_request_t, ngx_int_t, ngx_pool_cleanup_add, ngx_str_t};
+use nginx_sys::{ngx_http_request_t, ngx_int_t, ngx_palloc, ngx_pool_cleanup_add, ngx_str_t};
 
 use super::context::{self, Context};
 use super::scheduler::LuaThread;
@@ -50,7 +50,8 @@ pub struct RequestCtx {
     /// `ctx->resume_handler`): the scheduler calls it when the code ends
     /// after waiting, so it never needs to know the phases above it.
     pub on_finish: Option<OnFinish>,
-    pub threads: Vec<LuaThread>,
+    /// Usually just the entry thread: kept inline, no allocation.
+    pub threads: smallvec::SmallVec<[LuaThread; 1]>,
     /// The scheduler thread being resumed now: waits register on it, and
     /// waking it carries the results down to any user coroutine inside.
     pub running: *mut crate::lua::lua_State,
@@ -115,7 +116,7 @@ impl RequestCtx {
             r,
             context: context::NONE,
             on_finish: None,
-            threads: Vec::new(),
+            threads: smallvec::SmallVec::new(),
             running: ptr::null_mut(),
             write_waiter: ptr::null_mut(),
             on_abort: None,
@@ -155,7 +156,13 @@ impl RequestCtx {
         if cln.is_null() {
             return None;
         }
-        let ctx = Box::into_raw(Box::new(RequestCtx::new(r)));
+        // In the request's pool (no heap allocation per request); the
+        // cleanup drops it in place before the pool's memory goes.
+        let ctx = ngx_palloc((*r).pool, std::mem::size_of::<RequestCtx>()) as *mut RequestCtx;
+        if ctx.is_null() {
+            return None;
+        }
+        ctx.write(RequestCtx::new(r));
         (*cln).handler = Some(cleanup);
         (*cln).data = ctx.cast();
         *(*r).ctx.add(module().ctx_index) = ctx.cast();
@@ -211,8 +218,8 @@ impl Drop for RequestCtx {
 unsafe extern "C" fn cleanup(data: *mut std::ffi::c_void) {
     crate::glue::catch((), || {
         let ctx = data as *mut RequestCtx;
-        // SAFETY: `data` is the Box leaked in get_or_create; the pool runs
-        // this cleanup once, when the request is freed.
+        // SAFETY: `data` is the ctx get_or_create wrote into the pool; the
+        // pool runs this cleanup once, before it frees its memory.
         unsafe {
             let r = (*ctx).r;
             let slot = (*r).ctx.add(module().ctx_index);
@@ -220,10 +227,13 @@ unsafe extern "C" fn cleanup(data: *mut std::ffi::c_void) {
             if *slot == ctx.cast() {
                 *slot = ptr::null_mut();
             }
-            drop(Box::from_raw(ctx));
+            ptr::drop_in_place(ctx);
         }
     })
 }
+
+// ngx_palloc aligns to NGX_ALIGNMENT (the size of a long).
+const _: () = assert!(std::mem::align_of::<RequestCtx>() <= std::mem::size_of::<std::ffi::c_ulong>());
 
 thread_local! {
     // The request whose code runs now: a property of the call in progress
