@@ -180,3 +180,47 @@ unsafe fn set_ptr_array(
     }
     Some(())
 }
+
+/// A configuration context for nginx's `ngx_ssl_*` configuration helpers
+/// (`ngx_ssl_trusted_certificate`, `ngx_ssl_crl`, `ngx_ssl_certificate`)
+/// called at run time in a worker, where only the cycle, its pool and log
+/// are there. Since nginx 1.27.2 these go through the SSL object cache, which
+/// also reads `cf->cycle->old_cycle->conf_ctx`, and a running cycle's
+/// `old_cycle` is NULL: so `cf.cycle` is a copy of the cycle whose
+/// `old_cycle` is an empty cycle (no old cache to inherit from). The copy
+/// shares the cycle's configuration, pool and log, so the cache entries still
+/// land in the live cycle's cache. Harmless for the older versions.
+pub struct RuntimeConf {
+    pub cf: nginx_sys::ngx_conf_t,
+    _cycle: Box<nginx_sys::ngx_cycle_t>,
+    _old: Box<nginx_sys::ngx_cycle_t>,
+}
+
+impl RuntimeConf {
+    /// # Safety
+    /// `cycle` must be the live cycle; the result must not outlive it.
+    pub unsafe fn new(cycle: *mut nginx_sys::ngx_cycle_t) -> Box<RuntimeConf> {
+        use std::mem::MaybeUninit;
+        // SAFETY: all-zero is a valid ngx_cycle_t/ngx_conf_t (pointers NULL,
+        // counts 0), as nginx's own ngx_pcalloc'ed ones start out
+        let mut old: Box<nginx_sys::ngx_cycle_t> = Box::new(unsafe { MaybeUninit::zeroed().assume_init() });
+        // SAFETY: the caller passes the live cycle; a bitwise copy shares its
+        // pointers and is never freed through
+        let mut copy: Box<nginx_sys::ngx_cycle_t> = Box::new(unsafe { std::ptr::read(cycle) });
+        copy.old_cycle = &mut *old;
+        // SAFETY: as above
+        let mut cf: nginx_sys::ngx_conf_t = unsafe { MaybeUninit::zeroed().assume_init() };
+        cf.cycle = &mut *copy;
+        // SAFETY: the caller passes the live cycle
+        unsafe {
+            cf.pool = (*cycle).pool;
+            cf.temp_pool = (*cycle).pool;
+            cf.log = (*cycle).log;
+        }
+        Box::new(RuntimeConf {
+            cf,
+            _cycle: copy,
+            _old: old,
+        })
+    }
+}

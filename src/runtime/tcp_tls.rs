@@ -8,8 +8,8 @@ use std::ffi::{c_int, c_void, CString};
 use std::mem::MaybeUninit;
 
 use nginx_sys::{
-    ngx_add_timer, ngx_array_create, ngx_array_push, ngx_conf_t, ngx_connection_t, ngx_create_pool,
-    ngx_cycle, ngx_del_timer, ngx_keyval_t, ngx_ssl_certificate, ngx_ssl_check_host, ngx_ssl_ciphers,
+    ngx_add_timer, ngx_array_create, ngx_array_push, ngx_connection_t, ngx_create_pool, ngx_cycle,
+    ngx_del_timer, ngx_keyval_t, ngx_ssl_certificate, ngx_ssl_check_host, ngx_ssl_ciphers,
     ngx_ssl_cleanup_ctx, ngx_ssl_conf_commands, ngx_ssl_create, ngx_ssl_create_connection, ngx_ssl_crl,
     ngx_ssl_get_session, ngx_ssl_handshake, ngx_ssl_set_session, ngx_ssl_t, ngx_ssl_trusted_certificate,
     ngx_str_t, NGX_SSL_TLSv1, NGX_SSL_TLSv1_1, NGX_SSL_TLSv1_2, NGX_SSL_TLSv1_3, SSL_SESSION_free, SSL_ctrl,
@@ -128,14 +128,12 @@ unsafe fn ssl_ctx(key: *const SocketConf) -> Result<*mut ngx_ssl_t, String> {
     {
         return Err("failed to create the ssl context".into());
     }
-    // The ngx_ssl_* configuration helpers only use the cycle, pool and log.
-    let mut cf: ngx_conf_t = MaybeUninit::zeroed().assume_init();
-    cf.cycle = cycle;
-    cf.pool = (*cycle).pool;
-    cf.temp_pool = (*cycle).pool;
-    cf.log = (*cycle).log;
+    // The ngx_ssl_* configuration helpers only use the cycle, pool and log
+    // (glue::ngx_version says why the cycle is a copy).
+    let mut rc = crate::glue::ngx_version::RuntimeConf::new(cycle);
+    let cf = &mut rc.cf;
     let mut cs = ctx.c_string(conf.ssl_ciphers.clone().unwrap_or_else(|| b"DEFAULT".to_vec()));
-    if ngx_ssl_ciphers(&mut cf, &mut *ctx.ssl, &mut cs, 0) != 0 {
+    if ngx_ssl_ciphers(cf, &mut *ctx.ssl, &mut cs, 0) != 0 {
         return Err("failed to set the ssl ciphers".into());
     }
     if let Some(cert) = conf.ssl_certificate.clone() {
@@ -144,20 +142,20 @@ unsafe fn ssl_ctx(key: *const SocketConf) -> Result<*mut ngx_ssl_t, String> {
         };
         let mut cs = ctx.c_string(cert);
         let mut ks = ctx.c_string(key);
-        if ngx_ssl_certificate(&mut cf, &mut *ctx.ssl, &mut cs, &mut ks, std::ptr::null_mut()) != 0 {
+        if ngx_ssl_certificate(cf, &mut *ctx.ssl, &mut cs, &mut ks, std::ptr::null_mut()) != 0 {
             return Err("failed to load the client certificate".into());
         }
     }
     if let Some(path) = conf.ssl_trusted_certificate.clone() {
         let mut ps = ctx.c_string(path);
         let depth = conf.ssl_verify_depth() as isize;
-        if ngx_ssl_trusted_certificate(&mut cf, &mut *ctx.ssl, &mut ps, depth) != 0 {
+        if ngx_ssl_trusted_certificate(cf, &mut *ctx.ssl, &mut ps, depth) != 0 {
             return Err("failed to load the trusted certificates".into());
         }
     }
     if let Some(crl) = conf.ssl_crl.clone() {
         let mut cs = ctx.c_string(crl);
-        if ngx_ssl_crl(&mut cf, &mut *ctx.ssl, &mut cs) != 0 {
+        if ngx_ssl_crl(cf, &mut *ctx.ssl, &mut cs) != 0 {
             return Err("failed to load the certificate revocation list".into());
         }
     }
@@ -174,7 +172,7 @@ unsafe fn ssl_ctx(key: *const SocketConf) -> Result<*mut ngx_ssl_t, String> {
             (*kv).key = ctx.c_string(k.clone());
             (*kv).value = ctx.c_string(v.clone());
         }
-        if ngx_ssl_conf_commands(&mut cf, &mut *ctx.ssl, arr) != 0 {
+        if ngx_ssl_conf_commands(cf, &mut *ctx.ssl, arr) != 0 {
             return Err("failed to apply lua_ssl_conf_command".into());
         }
     }
