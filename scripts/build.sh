@@ -127,14 +127,6 @@ so="$target/release/libngx_http_lua_module.so"
 
 # The module signature is what nginx compares at load_module; check it here so a
 # mismatch fails loudly at build time instead of at nginx start.
-sig_of() { strings -a "$1" | grep -E '^[0-9]+,[0-9]+,[0-9]+,[01]{30,}$' | head -1 || true; }
-so_sig=$(sig_of "$so")
-nginx_sig=$(sig_of "$nginx")
-if [ -z "$so_sig" ] || [ "$so_sig" != "$nginx_sig" ]; then
-    echo "build.sh: module signature mismatch: $so cannot be loaded by $nginx" >&2
-    echo "  module: ${so_sig:-<none found>}" >&2
-    echo "  nginx:  ${nginx_sig:-<none found>}" >&2
-    exit 1
-fi
+bash scripts/module-signature.sh "$so" "$nginx" || { echo "build.sh: not usable with $nginx" >&2; exit 1; }
 
 echo "$so"

@@ -4,6 +4,8 @@
 # /etc/nginx/nginx.conf, then purge the package, leaving the machine as found.
 #
 #   scripts/package-test.sh      (root, or sudo)
+#   PACKAGE_TEST_REPACK=1 scripts/package-test.sh   restore the C module from
+#                                the repack even when a .deb could be had
 #
 # What it changes and puts back:
 # * If Debian's C module (libnginx-mod-http-lua) is installed, our package's
@@ -103,7 +105,9 @@ repack_installed() {
 c_deb=""
 if [ -n "$c_version" ]; then
     cached="/var/cache/apt/archives/${c_pkg}_${c_version/:/%3a}_$arch.deb"
-    if [ -f "$cached" ]; then
+    if [ "${PACKAGE_TEST_REPACK:-0}" = 1 ]; then
+        repack_installed "$c_pkg"
+    elif [ -f "$cached" ]; then
         cp "$cached" "$tmp/c-module.deb"
     elif ! (cd "$tmp" && timeout 60 apt-get download -q "$c_pkg=$c_version" >/dev/null 2>&1 &&
             mv "$tmp/${c_pkg}_"*.deb "$tmp/c-module.deb"); then
