@@ -29,18 +29,20 @@ pub struct Handshake {
     want_session: bool,
 }
 
-/// SSL sessions handed to Lua and not yet freed: Lua holds them as FFI
-/// pointers (cdata, as lua-resty-core returns them); a pointer given back is
-/// only used if it is one of these. A VM's state, like its Lua values.
+/// SSL sessions handed to Lua and not yet freed, with how many references
+/// Lua holds: each is an FFI pointer (cdata, as lua-resty-core returns them)
+/// owning one reference, and a resumed handshake hands out the same session
+/// again. A pointer given back is only used if it is one of these. A VM's
+/// state, like its Lua values.
 #[derive(Default)]
-struct Sessions(RefCell<std::collections::HashSet<usize>>);
+struct Sessions(RefCell<HashMap<usize, usize>>);
 
 /// Client SSL contexts per location configuration, built on first use: a
 /// VM's state, so they go with the configuration they were built from.
 #[derive(Default)]
 struct Ctxs(RefCell<HashMap<usize, SslCtx>>);
 
-fn with_sessions<R>(f: impl FnOnce(&RefCell<std::collections::HashSet<usize>>) -> R) -> R {
+fn with_sessions<R>(f: impl FnOnce(&RefCell<HashMap<usize, usize>>) -> R) -> R {
     vm::with_current_state(|s: &Sessions| f(&s.0))
 }
 
@@ -271,7 +273,7 @@ unsafe fn session_arg(l: *mut lua_State, idx: c_int) -> *mut SSL_SESSION {
         return std::ptr::null_mut();
     }
     let p = ffi::lua_tonumber(l, idx) as usize;
-    if with_sessions(|m| m.borrow().contains(&p)) {
+    if with_sessions(|m| m.borrow().contains_key(&p)) {
         p as *mut SSL_SESSION
     } else {
         std::ptr::null_mut()
@@ -350,17 +352,26 @@ unsafe extern "C" fn handshake_done(c: *mut ngx_connection_t) {
 /// # Safety
 /// `l` must be valid with room for a value.
 pub unsafe fn push_session(l: *mut lua_State, sess: *mut SSL_SESSION) {
-    with_sessions(|m| m.borrow_mut().insert(sess as usize));
+    with_sessions(|m| *m.borrow_mut().entry(sess as usize).or_insert(0) += 1);
     ffi::lua_pushlightuserdata(l, sess.cast());
 }
 
 crate::lua::lua_fns! { session_free => session_free_impl }
 
-/// Frees a session handed out by `push_session` (the finalizer of its
-/// cdata), given its address.
+/// Frees the reference of one session cdata handed out by `push_session`
+/// (its finalizer), given its address.
 unsafe fn session_free_impl(l: *mut lua_State) -> crate::lua::LuaRet {
     let p = ffi::lua_tonumber(l, 1) as usize;
-    if with_sessions(|m| m.borrow_mut().remove(&p)) {
+    let held = with_sessions(|m| {
+        let mut m = m.borrow_mut();
+        let n = m.get_mut(&p)?;
+        *n -= 1;
+        if *n == 0 {
+            m.remove(&p);
+        }
+        Some(())
+    });
+    if held.is_some() {
         crate::glue::log::debug_http(crate::glue::log::cycle_log(), || {
             format!("lua ssl free session: {p:016X}")
         });
