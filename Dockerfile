@@ -1,24 +1,25 @@
-# Builds ngx_http_lua_module.so for Debian bookworm's nginx and runs the demo.
-# A plain transcription of scripts/build.sh and scripts/demo.sh; CI does not
-# exercise it (no container engine on the CI machines).
+# Debian bookworm's nginx with this module installed as a Debian package,
+# serving nginx-conf/demo.conf on port 8080. It runs the project's own
+# scripts: scripts/package.sh (which runs scripts/build.sh: apt packages,
+# nginx sources configured as /usr/sbin/nginx -V says, cargo build, module
+# signature check) and installs the .deb with apt, as the README's Install
+# section says. CI does not build this image (no container engine on the CI
+# machines); scripts/package-test.sh runs the same steps on the CI machine.
 FROM debian:bookworm
 
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        nginx nginx-dev pkg-config clang libclang-dev libluajit2-5.1-dev libpcre2-dev \
-        libssl-dev zlib1g-dev make gcc binutils ca-certificates curl \
-    && rm -rf /var/lib/apt/lists/*
-
-RUN curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+        ca-certificates curl \
+    && curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
 ENV PATH=/root/.cargo/bin:$PATH
 
 WORKDIR /src
 COPY . .
-RUN bash scripts/build.sh \
-    && install -D -m 0644 target/release/libngx_http_lua_module.so \
-        /usr/lib/nginx/modules/ngx_http_lua_module.so
+RUN deb=$(bash scripts/package.sh | tail -n 1) \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y "$deb" \
+    && rm -rf /var/lib/apt/lists/*
 
 RUN mkdir -p /demo/conf /demo/logs /demo/temp \
-    && sed 's|__MODULE__|/usr/lib/nginx/modules/ngx_http_lua_module.so|; s|listen 127.0.0.1:8080|listen 8080|' \
+    && sed 's|__MODULE__|/usr/lib/nginx/modules/ngx_http_lua_rs_module.so|; s|listen 127.0.0.1:8080|listen 8080|' \
         nginx-conf/demo.conf > /demo/conf/nginx.conf
 
 EXPOSE 8080

@@ -18,21 +18,54 @@ fn main() {
         "cargo::rustc-check-cfg=cfg(ngx_os, values({}))",
         std::env::var("DEP_NGINX_OS_CHECK").unwrap_or("any()".to_string())
     );
-    // ngx.config.nginx_configure() returns the configure flags of the
-    // nginx this module is built for.
-    let flags = std::fs::read_to_string("/usr/share/nginx/src/conf_flags").unwrap_or_default();
-    let configure = flags
-        .split_once('(')
-        .and_then(|(_, rest)| rest.rsplit_once(')'))
-        .map(|(inner, _)| inner.trim().to_string())
+    // ngx.config.nginx_configure() returns the configure arguments of the
+    // nginx this module is built for: NGX_CONFIGURE of the source tree that
+    // nginx-sys was pointed at (scripts/build.sh configures it with the
+    // binary's own `nginx -V` arguments), whatever nginx version it is.
+    println!("cargo::rerun-if-env-changed=DEP_NGINX_BUILD_DIR");
+    let configure = std::env::var("DEP_NGINX_BUILD_DIR")
+        .ok()
+        .map(|dir| std::path::Path::new(&dir).join("ngx_auto_config.h"))
+        .and_then(|header| {
+            println!("cargo::rerun-if-changed={}", header.display());
+            std::fs::read_to_string(header).ok()
+        })
+        .and_then(|text| ngx_configure(&text))
         .unwrap_or_default();
-    println!("cargo::rerun-if-changed=/usr/share/nginx/src/conf_flags");
-    println!("cargo::rustc-env=NGX_LUA_CONFIGURE= {configure}");
+    println!("cargo::rustc-env=NGX_LUA_CONFIGURE={configure}");
+    // The nginx API differences between the versions we build for are
+    // handled in src/glue/ngx_version.rs, keyed on these cfgs.
+    println!("cargo::rustc-check-cfg=cfg(ngx_header_chains)");
+    println!("cargo::rerun-if-env-changed=DEP_NGINX_VERSION_NUMBER");
+    let version: u64 = std::env::var("DEP_NGINX_VERSION_NUMBER")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    if version >= 1_023_000 {
+        println!("cargo::rustc-cfg=ngx_header_chains");
+    }
     println!("cargo::rerun-if-env-changed=DEP_NGINX_OS");
     if let Ok(os) = std::env::var("DEP_NGINX_OS") {
         println!("cargo::rustc-cfg=ngx_os=\"{os}\"");
     }
     link_pcre2();
+}
+
+/// The C string of `#define NGX_CONFIGURE "..."` in ngx_auto_config.h,
+/// unescaped (configure writes `\\` and `\"` for backslashes and quotes).
+fn ngx_configure(header: &str) -> Option<String> {
+    let line = header.lines().find(|l| l.starts_with("#define NGX_CONFIGURE "))?;
+    let quoted = line["#define NGX_CONFIGURE ".len()..].trim();
+    let inner = quoted.strip_prefix('"')?.strip_suffix('"')?;
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.extend(chars.next()),
+            c => out.push(c),
+        }
+    }
+    Some(out)
 }
 
 /// ngx.re.* links the system libpcre2-8, the library nginx itself uses;

@@ -254,7 +254,12 @@ true
         content_by_lua_block {
             ngx.say(ngx.worker.pid() == tonumber(ngx.var.pid), " ", ngx.worker.id(), " ", ngx.worker.count(),
                     " ", ngx.worker.exiting())
-            ngx.say(ngx.config.subsystem, " ", ngx.config.nginx_version, " ", type(ngx.config.ngx_lua_version),
+            -- the number the module was compiled with, against the version
+            -- of the nginx binary that runs it ($nginx_version, "1.22.1")
+            local maj, min, pat = ngx.var.nginx_version:match("^(%d+)%.(%d+)%.(%d+)$")
+            local running = tonumber(maj) * 1000000 + tonumber(min) * 1000 + tonumber(pat)
+            ngx.say(ngx.config.subsystem, " ", ngx.config.nginx_version == running, " ",
+                    math.floor(ngx.config.nginx_version / 1000000) == 1, " ", type(ngx.config.ngx_lua_version),
                     " ", ngx.config.debug, " ", ngx.config.prefix() ~= "")
             ngx.say(ngx.config.nginx_configure():find("--with-http_ssl_module", 1, true) ~= nil)
         }
@@ -263,7 +268,7 @@ true
 GET /t
 --- response_body
 true 0 1 false
-http 1022001 number true true
+http true true number true true
 true
 --- no_error_log
 [error]

@@ -176,7 +176,11 @@ true 6
     location /t {
         content_by_lua_block {
             local marker = "a; b } { c"  -- unbalanced } { and ; stay as written
-            local p = io.popen("/usr/sbin/nginx -T -p " .. ngx.config.prefix() .. " -c conf/nginx.conf 2>&1")
+            -- the binary running this test (Debian's or another nginx)
+            local h = io.popen("readlink /proc/" .. ngx.worker.pid() .. "/exe")
+            local exe = h:read("*l")
+            h:close()
+            local p = io.popen(exe .. " -T -p " .. ngx.config.prefix() .. " -c conf/nginx.conf 2>&1")
             local out = p:read("*a")
             p:close()
             ngx.say(out:find('local marker = "a; b } { c"  -- unbalanced } { and ; stay as written', 1, true) ~= nil)

@@ -328,8 +328,10 @@ redirect: unsafe byte "0x7f" in redirect uri "http://x/\x7F"
                 for line in ngx.req.raw_header(true):gmatch("[^\r\n]+") do
                     if line:find("^X%-H") then lines[#lines + 1] = line end
                 end
+                -- $http_x_m: the first X-M before nginx 1.23, both joined since
+                local x_m = ngx.config.nginx_version >= 1023000 and "1, 2" or "1"
                 ngx.say("upstream: ", #lines, " ", lines[1], " ", lines[2], " ", lines[#lines], " ",
-                        ngx.var.http_user_agent, " ", ngx.var.http_x_same, " ", ngx.var.http_x_m)
+                        ngx.var.http_user_agent, " ", ngx.var.http_x_same, " ", ngx.var.http_x_m == x_m)
             }
         }
     }
@@ -360,7 +362,7 @@ redirect: unsafe byte "0x7f" in redirect uri "http://x/\x7F"
 --- request
 GET /t
 --- response_body
-upstream: 26 X-H2: v2 X-H402: v402 X-H10001: new lua 10000 1
+upstream: 26 X-H2: v2 X-H402: v402 X-H10001: new lua 10000 true
 --- error_log
 lua: 5001 nil v2 4 10000 lua 1,2
 --- no_error_log

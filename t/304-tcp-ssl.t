@@ -327,3 +327,54 @@ lua ssl free session:
 ["GET /default", "GET /tls13"]
 --- response_body eval
 ["nilhandshake failed\n", "true\n"]
+
+
+
+=== TEST 10: a resumed handshake hands out the same session again: each cdata frees its own reference
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1 ssl;
+        server_name test.com;
+        ssl_certificate $TEST_NGINX_SERVER_ROOT/../cert/test.crt;
+        ssl_certificate_key $TEST_NGINX_SERVER_ROOT/../cert/test.key;
+        ssl_session_cache shared:SSL:1m;
+        ssl_session_tickets off;
+        location /s { return 200 "reused=$ssl_session_reused"; }
+    }
+--- config
+    lua_ssl_protocols TLSv1.2;
+    location /t {
+        content_by_lua_block {
+            local function get(session)
+                local sock = ngx.socket.tcp()
+                sock:settimeout(2000)
+                assert(sock:connect("127.0.0.1", $TEST_NGINX_RAND_PORT_1))
+                local sess = assert(sock:sslhandshake(session, "test.com"))
+                assert(sock:send("GET /s HTTP/1.0\r\nHost: test.com\r\n\r\n"))
+                ngx.say((sock:receive("*a")):match("reused=.*$"))
+                sock:close()
+                return sess
+            end
+            local first = get(nil)
+            local second = get(first)
+            -- the same SSL_SESSION, handed out twice (two references)
+            ngx.say(first == second)
+            first, second = nil, nil
+            collectgarbage()
+            collectgarbage()
+        }
+    }
+--- request
+GET /t
+--- response_body
+reused=.
+reused=r
+true
+--- grep_error_log eval: qr/lua ssl (?:save|free) session/
+--- grep_error_log_out
+lua ssl save session
+lua ssl save session
+lua ssl free session
+lua ssl free session
+--- no_error_log
+[error]

@@ -183,6 +183,7 @@ unsafe fn redirect_impl(l: *mut lua_State) -> LuaRet {
     };
     (*h).value = value;
     (*h).lowcase_key = c"location".as_ptr() as *mut u8;
+    crate::glue::ngx_version::clear_next(h);
     // As lua-nginx-module: only a URI that does not start with "/" becomes
     // `headers_out.location`, so nginx leaves a relative one relative.
     if uri.first().is_some_and(|&c| c != b'/') {

@@ -1,12 +1,9 @@
-//! nginx header lists (`ngx_list_t` of `ngx_table_elt_t`) and the pointer
-//! arrays some headers are also kept in.
+//! nginx header lists (`ngx_list_t` of `ngx_table_elt_t`).
 
-use std::mem::size_of;
 use std::ptr;
 
 use nginx_sys::{
-    ngx_array_push, ngx_array_t, ngx_hash_key, ngx_list_push, ngx_list_t, ngx_palloc, ngx_pnalloc,
-    ngx_pool_t, ngx_str_t, ngx_table_elt_t,
+    ngx_hash_key, ngx_list_push, ngx_list_t, ngx_pnalloc, ngx_pool_t, ngx_str_t, ngx_table_elt_t,
 };
 
 /// Copies bytes into `pool`.
@@ -76,6 +73,7 @@ pub unsafe fn fill(pool: *mut ngx_pool_t, h: *mut ngx_table_elt_t, key: &[u8], v
     (*h).value = v;
     (*h).lowcase_key = low;
     (*h).hash = ngx_hash_key(low, key.len()).max(1);
+    super::ngx_version::clear_next(h);
     Some(())
 }
 
@@ -95,38 +93,4 @@ pub unsafe fn push(
     }
     fill(pool, h, key, value)?;
     Some(h)
-}
-
-/// Resets an array of `ngx_table_elt_t *` to hold `items`.
-///
-/// # Safety
-/// `pool` and `a` must be live; `a` is either zeroed or such an array.
-pub unsafe fn set_ptr_array(
-    pool: *mut ngx_pool_t,
-    a: *mut ngx_array_t,
-    items: &[*mut ngx_table_elt_t],
-) -> Option<()> {
-    if (*a).elts.is_null() {
-        if items.is_empty() {
-            return Some(());
-        }
-        let n = items.len().max(2);
-        let e = ngx_palloc(pool, n * size_of::<*mut ngx_table_elt_t>());
-        if e.is_null() {
-            return None;
-        }
-        (*a).elts = e;
-        (*a).nalloc = n;
-        (*a).size = size_of::<*mut ngx_table_elt_t>();
-        (*a).pool = pool;
-    }
-    (*a).nelts = 0;
-    for &h in items {
-        let slot = ngx_array_push(a) as *mut *mut ngx_table_elt_t;
-        if slot.is_null() {
-            return None;
-        }
-        *slot = h;
-    }
-    Some(())
 }

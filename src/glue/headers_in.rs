@@ -1,17 +1,16 @@
 //! Keeps nginx's dedicated request-header fields (`r->headers_in.host`,
-//! `.user_agent`, `.cookies`, `.content_length_n`, ...) in step with the
+//! `.user_agent`, Cookie, `.content_length_n`, ...) in step with the
 //! header list after Lua changed it, so `$http_*`, `$host`, `$content_length`
 //! and later modules (proxy_pass) see what the list says.
-
-use std::ptr;
 
 use nginx_sys::{
     ngx_atoof, ngx_http_headers_in_t, ngx_http_request_t, ngx_list_t, ngx_pool_t, ngx_str_t, ngx_table_elt_t,
     NGX_HTTP_CONNECTION_CLOSE, NGX_HTTP_CONNECTION_KEEP_ALIVE,
 };
 
-use super::headers::{key_is, pool_str, set_ptr_array};
+use super::headers::{key_is, pool_str};
 use super::list;
+use super::ngx_version::{set_field, set_in_multi, InMulti};
 
 /// The pointer field nginx keeps for a request header (first occurrence).
 fn field(h: &mut ngx_http_headers_in_t, low: &[u8]) -> Option<*mut *mut ngx_table_elt_t> {
@@ -49,8 +48,8 @@ fn field(h: &mut ngx_http_headers_in_t, low: &[u8]) -> Option<*mut *mut ngx_tabl
 }
 
 /// Re-derives what nginx keeps about header `changed` besides the list:
-/// its dedicated pointer field (the first header of that name) or pointer
-/// array (Cookie, X-Forwarded-For), and the values computed from it. The
+/// its dedicated pointer field or the Cookie and X-Forwarded-For fields
+/// (see glue::ngx_version), and the values computed from it. The
 /// other headers' elements did not move, so their fields stay as they are.
 ///
 /// # Safety
@@ -62,16 +61,13 @@ pub unsafe fn sync(r: *mut ngx_http_request_t, changed: &[u8]) -> Option<()> {
     let list: *mut ngx_list_t = &mut hi.headers;
     let named = || list::find::<ngx_table_elt_t>(list, |h| key_is(h, &low));
     let elt = |(part, i): list::Slot| ((*part).elts as *mut ngx_table_elt_t).add(i);
+    let all = || named().into_iter().map(elt).collect::<Vec<_>>();
     if let Some(f) = field(hi, &low) {
-        *f = named().first().map_or(ptr::null_mut(), |&s| elt(s));
-    } else if low == b"cookie" || low == b"x-forwarded-for" {
-        let all: Vec<_> = named().into_iter().map(elt).collect();
-        let a = if low == b"cookie" {
-            &mut hi.cookies
-        } else {
-            &mut hi.x_forwarded_for
-        };
-        set_ptr_array(pool, a, &all)?;
+        set_field(f, &all());
+    } else if low == b"cookie" {
+        set_in_multi(pool, hi, InMulti::Cookie, &all())?;
+    } else if low == b"x-forwarded-for" {
+        set_in_multi(pool, hi, InMulti::XForwardedFor, &all())?;
     }
     derive(pool, hi, &low)
 }

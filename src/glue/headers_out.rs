@@ -8,7 +8,8 @@ use nginx_sys::{
     ngx_atoof, ngx_http_headers_out_t, ngx_http_request_t, ngx_parse_http_time, ngx_table_elt_t, time_t,
 };
 
-use super::headers::{elts, key_is, pool_str, push, set_ptr_array};
+use super::headers::{elts, key_is, pool_str, push};
+use super::ngx_version::{set_field, set_out_multi, OutMulti};
 
 /// The pointer field nginx keeps for a response header.
 fn field(h: &mut ngx_http_headers_out_t, name: &[u8]) -> Option<*mut *mut ngx_table_elt_t> {
@@ -173,18 +174,18 @@ unsafe fn sync_field(
         .filter(|&h| (*h).hash != 0 && key_is(h, name))
         .collect();
     if name.eq_ignore_ascii_case(b"cache-control") {
-        return set_ptr_array(pool, &mut ho.cache_control, &live).ok_or(SetError::NoMemory);
+        return set_out_multi(pool, ho, OutMulti::CacheControl, &live).ok_or(SetError::NoMemory);
     }
     if name.eq_ignore_ascii_case(b"link") {
-        return set_ptr_array(pool, &mut ho.link, &live).ok_or(SetError::NoMemory);
+        return set_out_multi(pool, ho, OutMulti::Link, &live).ok_or(SetError::NoMemory);
     }
     let keep_dead = name.eq_ignore_ascii_case(b"server") || name.eq_ignore_ascii_case(b"date");
     if let Some(f) = field(ho, name) {
-        *f = match live.first() {
-            Some(&h) => h,
-            None if keep_dead => old,
-            None => ptr::null_mut(),
-        };
+        if live.is_empty() && keep_dead {
+            *f = old;
+        } else {
+            set_field(f, &live);
+        }
     }
     if name.eq_ignore_ascii_case(b"last-modified") {
         ho.last_modified_time = match live.first() {

@@ -11,6 +11,7 @@ pub mod headers_in;
 pub mod headers_out;
 pub mod list;
 pub mod log;
+pub mod ngx_version;
 pub mod pcre2;
 pub mod peer;
 pub mod shdict_codec;

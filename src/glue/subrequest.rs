@@ -208,12 +208,12 @@ unsafe fn set_content_length(
     let value = pool_str(r, len.to_string().as_bytes())?;
     let lower = pool_str(r, b"content-length")?;
     let key = pool_str(r, b"Content-Length")?;
-    let h = ngx_table_elt_t {
-        hash: nginx_sys::ngx_hash_key(lower.data, lower.len),
+    let h = super::ngx_version::table_elt(
+        nginx_sys::ngx_hash_key(lower.data, lower.len),
         key,
         value,
-        lowcase_key: lower.data,
-    };
+        lower.data,
+    );
     let p = list::push_header(&mut hi.headers, h);
     if p.is_null() {
         return Err("no memory".into());

@@ -9,8 +9,8 @@ use std::ffi::{c_int, c_void, CString};
 use std::mem::MaybeUninit;
 
 use nginx_sys::{
-    ngx_add_timer, ngx_array_create, ngx_array_push, ngx_conf_t, ngx_connection_t, ngx_create_pool,
-    ngx_cycle, ngx_del_timer, ngx_keyval_t, ngx_ssl_certificate, ngx_ssl_check_host, ngx_ssl_ciphers,
+    ngx_add_timer, ngx_array_create, ngx_array_push, ngx_connection_t, ngx_create_pool, ngx_cycle,
+    ngx_del_timer, ngx_keyval_t, ngx_ssl_certificate, ngx_ssl_check_host, ngx_ssl_ciphers,
     ngx_ssl_cleanup_ctx, ngx_ssl_conf_commands, ngx_ssl_create, ngx_ssl_create_connection, ngx_ssl_crl,
     ngx_ssl_get_session, ngx_ssl_handshake, ngx_ssl_set_session, ngx_ssl_t, ngx_ssl_trusted_certificate,
     ngx_str_t, NGX_SSL_TLSv1, NGX_SSL_TLSv1_1, NGX_SSL_TLSv1_2, NGX_SSL_TLSv1_3, SSL_SESSION_free, SSL_ctrl,
@@ -30,18 +30,20 @@ pub struct Handshake {
     want_session: bool,
 }
 
-/// SSL sessions handed to Lua and not yet freed: Lua holds them as FFI
-/// pointers (cdata, as lua-resty-core returns them); a pointer given back is
-/// only used if it is one of these. A VM's state, like its Lua values.
+/// SSL sessions handed to Lua and not yet freed, with how many references
+/// Lua holds: each is an FFI pointer (cdata, as lua-resty-core returns them)
+/// owning one reference, and a resumed handshake hands out the same session
+/// again. A pointer given back is only used if it is one of these. A VM's
+/// state, like its Lua values.
 #[derive(Default)]
-struct Sessions(RefCell<std::collections::HashSet<usize>>);
+struct Sessions(RefCell<HashMap<usize, usize>>);
 
 /// Client SSL contexts per location configuration, built on first use: a
 /// VM's state, so they go with the configuration they were built from.
 #[derive(Default)]
 struct Ctxs(RefCell<HashMap<usize, SslCtx>>);
 
-fn with_sessions<R>(f: impl FnOnce(&RefCell<std::collections::HashSet<usize>>) -> R) -> R {
+fn with_sessions<R>(f: impl FnOnce(&RefCell<HashMap<usize, usize>>) -> R) -> R {
     vm::with_current_state(|s: &Sessions| f(&s.0))
 }
 
@@ -129,14 +131,12 @@ unsafe fn ssl_ctx(key: *const SocketConf) -> Result<*mut ngx_ssl_t, String> {
     {
         return Err("failed to create the ssl context".into());
     }
-    // The ngx_ssl_* configuration helpers only use the cycle, pool and log.
-    let mut cf: ngx_conf_t = MaybeUninit::zeroed().assume_init();
-    cf.cycle = cycle;
-    cf.pool = (*cycle).pool;
-    cf.temp_pool = (*cycle).pool;
-    cf.log = (*cycle).log;
+    // The ngx_ssl_* configuration helpers only use the cycle, pool and log
+    // (glue::ngx_version says why the cycle is a copy).
+    let mut rc = crate::glue::ngx_version::RuntimeConf::new(cycle);
+    let cf = &mut rc.cf;
     let mut cs = ctx.c_string(conf.ssl_ciphers.clone().unwrap_or_else(|| b"DEFAULT".to_vec()));
-    if ngx_ssl_ciphers(&mut cf, &mut *ctx.ssl, &mut cs, 0) != 0 {
+    if ngx_ssl_ciphers(cf, &mut *ctx.ssl, &mut cs, 0) != 0 {
         return Err("failed to set the ssl ciphers".into());
     }
     if let Some(cert) = conf.ssl_certificate.clone() {
@@ -145,20 +145,20 @@ unsafe fn ssl_ctx(key: *const SocketConf) -> Result<*mut ngx_ssl_t, String> {
         };
         let mut cs = ctx.c_string(cert);
         let mut ks = ctx.c_string(key);
-        if ngx_ssl_certificate(&mut cf, &mut *ctx.ssl, &mut cs, &mut ks, std::ptr::null_mut()) != 0 {
+        if ngx_ssl_certificate(cf, &mut *ctx.ssl, &mut cs, &mut ks, std::ptr::null_mut()) != 0 {
             return Err("failed to load the client certificate".into());
         }
     }
     if let Some(path) = conf.ssl_trusted_certificate.clone() {
         let mut ps = ctx.c_string(path);
         let depth = conf.ssl_verify_depth() as isize;
-        if ngx_ssl_trusted_certificate(&mut cf, &mut *ctx.ssl, &mut ps, depth) != 0 {
+        if ngx_ssl_trusted_certificate(cf, &mut *ctx.ssl, &mut ps, depth) != 0 {
             return Err("failed to load the trusted certificates".into());
         }
     }
     if let Some(crl) = conf.ssl_crl.clone() {
         let mut cs = ctx.c_string(crl);
-        if ngx_ssl_crl(&mut cf, &mut *ctx.ssl, &mut cs) != 0 {
+        if ngx_ssl_crl(cf, &mut *ctx.ssl, &mut cs) != 0 {
             return Err("failed to load the certificate revocation list".into());
         }
     }
@@ -175,7 +175,7 @@ unsafe fn ssl_ctx(key: *const SocketConf) -> Result<*mut ngx_ssl_t, String> {
             (*kv).key = ctx.c_string(k.clone());
             (*kv).value = ctx.c_string(v.clone());
         }
-        if ngx_ssl_conf_commands(&mut cf, &mut *ctx.ssl, arr) != 0 {
+        if ngx_ssl_conf_commands(cf, &mut *ctx.ssl, arr) != 0 {
             return Err("failed to apply lua_ssl_conf_command".into());
         }
     }
@@ -274,7 +274,7 @@ unsafe fn session_arg(l: *mut lua_State, idx: c_int) -> *mut SSL_SESSION {
         return std::ptr::null_mut();
     }
     let p = ffi::lua_tonumber(l, idx) as usize;
-    if with_sessions(|m| m.borrow().contains(&p)) {
+    if with_sessions(|m| m.borrow().contains_key(&p)) {
         p as *mut SSL_SESSION
     } else {
         std::ptr::null_mut()
@@ -353,17 +353,26 @@ unsafe extern "C" fn handshake_done(c: *mut ngx_connection_t) {
 /// # Safety
 /// `l` must be valid with room for a value.
 pub unsafe fn push_session(l: *mut lua_State, sess: *mut SSL_SESSION) {
-    with_sessions(|m| m.borrow_mut().insert(sess as usize));
+    with_sessions(|m| *m.borrow_mut().entry(sess as usize).or_insert(0) += 1);
     ffi::lua_pushlightuserdata(l, sess.cast());
 }
 
 crate::lua::lua_fns! { session_free => session_free_impl }
 
-/// Frees a session handed out by `push_session` (the finalizer of its
-/// cdata), given its address.
+/// Frees the reference of one session cdata handed out by `push_session`
+/// (its finalizer), given its address.
 unsafe fn session_free_impl(l: *mut lua_State) -> crate::lua::LuaRet {
     let p = ffi::lua_tonumber(l, 1) as usize;
-    if with_sessions(|m| m.borrow_mut().remove(&p)) {
+    let held = with_sessions(|m| {
+        let mut m = m.borrow_mut();
+        let n = m.get_mut(&p)?;
+        *n -= 1;
+        if *n == 0 {
+            m.remove(&p);
+        }
+        Some(())
+    });
+    if held.is_some() {
         crate::glue::log::debug_http(crate::glue::log::cycle_log(), || {
             format!("lua ssl free session: {p:016X}")
         });
