@@ -230,7 +230,7 @@ unsafe fn replace_body(
     (*rb).rest = 0;
     (*r).headers_in.set_chunked(0);
     headers_in::set(r, b"Transfer-Encoding", &[]).ok_or("no memory")?;
-    headers_in::set(r, b"Content-Length", &[len.to_string().into_bytes()]).ok_or("no memory")?;
+    headers_in::set(r, b"Content-Length", &[len.to_string().into_bytes().into()]).ok_or("no memory")?;
     Ok(())
 }
 

@@ -1,5 +1,7 @@
 //! ngx.req.get_headers, set_header, clear_header.
 
+use std::borrow::Cow;
+
 use std::ffi::c_int;
 
 use nginx_sys::ngx_table_elt_t;
@@ -117,7 +119,6 @@ unsafe fn get_headers_impl(l: *mut lua_State) -> LuaRet {
     let max = super::string::max_arg(l, 1, "get_headers")?;
     let raw = ffi::lua_toboolean(l, 2) != 0;
     let all: Vec<_> = headers::elts(&mut (*r).headers_in.headers)
-        .into_iter()
         .map(|h| pair(h))
         .collect();
     Ok(push_limited(l, all, max, raw))
@@ -129,15 +130,20 @@ unsafe fn get_headers_impl(l: *mut lua_State) -> LuaRet {
 ///
 /// # Safety
 /// `l` must be a running state.
-pub unsafe fn values_arg(l: *mut lua_State, idx: c_int, fname: &str) -> Result<Vec<Vec<u8>>, String> {
+/// Header values from Lua, usually one, borrowed where they can be.
+pub type HeaderValues<'a> = smallvec::SmallVec<[Cow<'a, [u8]>; 1]>;
+
+pub unsafe fn values_arg<'a>(l: *mut lua_State, idx: c_int, fname: &str) -> Result<HeaderValues<'a>, String> {
     match ffi::lua_type(l, idx) {
-        ffi::LUA_TNIL | ffi::LUA_TNONE => Ok(Vec::new()),
-        ffi::LUA_TSTRING | ffi::LUA_TNUMBER => {
-            Ok(vec![escape_header_value(to_bytes(l, idx).unwrap_or_default())])
-        }
+        ffi::LUA_TNIL | ffi::LUA_TNONE => Ok(HeaderValues::new()),
+        // Borrowed from the argument's string (a number is converted in
+        // its stack slot), which stays while the function runs.
+        ffi::LUA_TSTRING | ffi::LUA_TNUMBER => Ok(smallvec::smallvec![escape_header_value(
+            to_bytes(l, idx).unwrap_or_default()
+        )]),
         ffi::LUA_TTABLE => {
             let n = ffi::lua_objlen(l, idx);
-            let mut out = Vec::with_capacity(n);
+            let mut out = HeaderValues::with_capacity(n);
             for i in 1..=n {
                 ffi::lua_rawgeti(l, idx, i as _);
                 let t = ffi::lua_type(l, -1);
@@ -148,7 +154,14 @@ pub unsafe fn values_arg(l: *mut lua_State, idx: c_int, fname: &str) -> Result<V
                         "bad argument #{idx} to '{fname}' (invalid header value type: {tn})"
                     ));
                 }
-                out.push(escape_header_value(to_bytes(l, -1).unwrap_or_default()));
+                // A string stays alive in the table; a number's string only
+                // lives in the stack slot popped below, so it is copied.
+                let v = escape_header_value(to_bytes(l, -1).unwrap_or_default());
+                out.push(if t == ffi::LUA_TSTRING {
+                    v
+                } else {
+                    Cow::Owned(v.into_owned())
+                });
                 ffi::lua_pop(l, 1);
             }
             Ok(out)
@@ -162,7 +175,7 @@ pub unsafe fn values_arg(l: *mut lua_State, idx: c_int, fname: &str) -> Result<V
 
 const SET_PHASES: Context = context::REQUEST_NO_LOG;
 
-unsafe fn change(l: *mut lua_State, fname: &str, values: Vec<Vec<u8>>) -> LuaRet {
+unsafe fn change(l: *mut lua_State, fname: &str, values: HeaderValues) -> LuaRet {
     context::check_request_data(SET_PHASES)?;
     let r = request()?;
     let name = escape_header_name(check_bytes(l, 1, fname)?);
@@ -187,5 +200,5 @@ unsafe fn clear_header_impl(l: *mut lua_State) -> LuaRet {
     if n != 1 {
         return Err(format!("expecting one argument, but seen {n}"));
     }
-    change(l, "clear_header", Vec::new())
+    change(l, "clear_header", HeaderValues::new())
 }

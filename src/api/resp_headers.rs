@@ -1,6 +1,8 @@
 //! ngx.header.NAME (read, write, delete), ngx.resp.get_headers and the
 //! `ngx.resp` module's add_header.
 
+use std::borrow::Cow;
+
 use nginx_sys::{ngx_http_request_t, NGX_LOG_ERR};
 
 use super::req::request;
@@ -56,14 +58,13 @@ pub unsafe fn install(l: *mut lua_State) {
 /// The header name a Lua key stands for: `_` becomes `-` unless
 /// lua_transform_underscores_in_response_headers is off; unsafe bytes are
 /// %-escaped so a name cannot inject a header.
-unsafe fn header_name(r: *mut ngx_http_request_t, key: &[u8]) -> Vec<u8> {
+unsafe fn header_name(r: *mut ngx_http_request_t, key: &[u8]) -> Cow<'_, [u8]> {
     let transform = loc_conf(r).transform_underscores.unwrap_or(true);
-    let name: Vec<u8> = if transform {
-        key.iter().map(|&c| if c == b'_' { b'-' } else { c }).collect()
-    } else {
-        key.to_vec()
-    };
-    escape_header_name(&name)
+    if transform && key.contains(&b'_') {
+        let name: Vec<u8> = key.iter().map(|&c| if c == b'_' { b'-' } else { c }).collect();
+        return Cow::Owned(escape_header_name(&name).into_owned());
+    }
+    escape_header_name(key)
 }
 
 unsafe fn header_index_impl(l: *mut lua_State) -> LuaRet {
@@ -116,19 +117,19 @@ unsafe fn change(l: *mut lua_State, key: &[u8], vidx: i32, fname: &str, replace:
 }
 
 unsafe fn header_newindex_impl(l: *mut lua_State) -> LuaRet {
-    let key = check_bytes(l, 2, "newindex")?.to_vec();
-    change(l, &key, 3, "newindex", true)
+    let key = check_bytes(l, 2, "newindex")?;
+    change(l, key, 3, "newindex", true)
 }
 
 unsafe fn add_header_impl(l: *mut lua_State) -> LuaRet {
     if ffi::lua_gettop(l) != 2 {
         return Err(format!("expecting 2 arguments, but got {}", ffi::lua_gettop(l)));
     }
-    let key = check_bytes(l, 1, "add_header")?.to_vec();
+    let key = check_bytes(l, 1, "add_header")?;
     if ffi::lua_isnil(l, 2) != 0 {
         return Err("invalid header value".into());
     }
-    change(l, &key, 2, "add_header", false)
+    change(l, key, 2, "add_header", false)
 }
 
 unsafe fn get_headers_impl(l: *mut lua_State) -> LuaRet {

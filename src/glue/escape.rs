@@ -1,6 +1,8 @@
 //! Byte-level encodings shared by the URI, args and header APIs: percent
 //! escaping as lua-nginx-module does it, and query-string parsing.
 
+use std::borrow::Cow;
+
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
 /// What `ngx.escape_uri` leaves as it is in a URI component (its default
@@ -91,12 +93,23 @@ pub fn escape_uri(s: &[u8], whole_uri: bool) -> Vec<u8> {
     }
 }
 
-pub fn escape_header_name(s: &[u8]) -> Vec<u8> {
-    escape_with(s, header_name_unsafe)
+/// A header name made safe: borrowed as it is when nothing needs escaping
+/// (the usual case, which then costs no allocation).
+pub fn escape_header_name(s: &[u8]) -> Cow<'_, [u8]> {
+    if s.iter().any(|&c| header_name_unsafe(c)) {
+        Cow::Owned(escape_with(s, header_name_unsafe))
+    } else {
+        Cow::Borrowed(s)
+    }
 }
 
-pub fn escape_header_value(s: &[u8]) -> Vec<u8> {
-    escape_with(s, header_value_unsafe)
+/// A header value made safe, borrowed when nothing needs escaping.
+pub fn escape_header_value(s: &[u8]) -> Cow<'_, [u8]> {
+    if s.iter().any(|&c| header_value_unsafe(c)) {
+        Cow::Owned(escape_with(s, header_value_unsafe))
+    } else {
+        Cow::Borrowed(s)
+    }
 }
 
 /// What lua-nginx-module escapes in a query string given as a Lua string

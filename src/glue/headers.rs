@@ -32,17 +32,24 @@ pub unsafe fn pool_str(pool: *mut ngx_pool_t, b: &[u8]) -> Option<ngx_str_t> {
 ///
 /// # Safety
 /// `list` must be a live, initialised list of `ngx_table_elt_t`.
-pub unsafe fn elts(list: *mut ngx_list_t) -> Vec<*mut ngx_table_elt_t> {
-    let mut out = Vec::new();
-    let mut part = &mut (*list).part as *mut nginx_sys::ngx_list_part_t;
-    while !part.is_null() {
-        let e = (*part).elts as *mut ngx_table_elt_t;
-        for i in 0..(*part).nelts {
-            out.push(e.add(i));
+pub unsafe fn elts(list: *mut ngx_list_t) -> impl Iterator<Item = *mut ngx_table_elt_t> {
+    // SAFETY: per the contract above, every part and its elements are live.
+    let mut part = unsafe { &mut (*list).part as *mut nginx_sys::ngx_list_part_t };
+    let mut i = 0;
+    std::iter::from_fn(move || loop {
+        if part.is_null() {
+            return None;
         }
-        part = (*part).next;
-    }
-    out
+        // SAFETY: `part` is a live part of the list.
+        unsafe {
+            if i < (*part).nelts {
+                i += 1;
+                return Some(((*part).elts as *mut ngx_table_elt_t).add(i - 1));
+            }
+            part = (*part).next;
+        }
+        i = 0;
+    })
 }
 
 /// Whether the element's key is `name` (ASCII case-insensitive).

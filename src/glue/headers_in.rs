@@ -3,6 +3,8 @@
 //! header list after Lua changed it, so `$http_*`, `$host`, `$content_length`
 //! and later modules (proxy_pass) see what the list says.
 
+use std::borrow::Cow;
+
 use nginx_sys::{
     ngx_atoof, ngx_http_headers_in_t, ngx_http_request_t, ngx_list_t, ngx_pool_t, ngx_str_t, ngx_table_elt_t,
     NGX_HTTP_CONNECTION_CLOSE, NGX_HTTP_CONNECTION_KEEP_ALIVE,
@@ -177,7 +179,7 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 ///
 /// # Safety
 /// `r` must be a live request.
-pub unsafe fn set(r: *mut ngx_http_request_t, name: &[u8], values: &[Vec<u8>]) -> Option<()> {
+pub unsafe fn set(r: *mut ngx_http_request_t, name: &[u8], values: &[Cow<[u8]>]) -> Option<()> {
     if !has_header_list(r) {
         return Some(());
     }
@@ -209,7 +211,7 @@ pub unsafe fn set(r: *mut ngx_http_request_t, name: &[u8], values: &[Vec<u8>]) -
 ///
 /// # Safety
 /// `r` must be a live request.
-pub unsafe fn add(r: *mut ngx_http_request_t, name: &[u8], values: &[Vec<u8>]) -> Option<()> {
+pub unsafe fn add(r: *mut ngx_http_request_t, name: &[u8], values: &[Cow<[u8]>]) -> Option<()> {
     if !has_header_list(r) {
         return Some(());
     }

@@ -2,7 +2,11 @@
 //! apart from it (Content-Type, Content-Length, Last-Modified, the pointer
 //! fields its header filter consults), kept consistent on every change.
 
+use std::borrow::Cow;
+
 use std::ptr;
+
+use smallvec::SmallVec;
 
 use nginx_sys::{
     ngx_atoof, ngx_http_headers_out_t, ngx_http_request_t, ngx_parse_http_time, ngx_table_elt_t, time_t,
@@ -58,7 +62,6 @@ pub unsafe fn get(r: *mut ngx_http_request_t, name: &[u8]) -> Vec<Vec<u8>> {
         return vec![http_time(ho.last_modified_time)];
     }
     elts(&mut ho.headers)
-        .into_iter()
         .filter(|&h| (*h).hash != 0 && key_is(h, name))
         .map(|h| (*h).value.as_bytes().to_vec())
         .collect()
@@ -115,11 +118,11 @@ pub enum SetError {
 pub unsafe fn set(
     r: *mut ngx_http_request_t,
     name: &[u8],
-    values: &[Vec<u8>],
+    values: &[Cow<[u8]>],
     replace: bool,
 ) -> Result<(), SetError> {
     if name.eq_ignore_ascii_case(b"content-type") {
-        return set_content_type(r, values.last());
+        return set_content_type(r, values.last().map(|v| &**v));
     }
     let pool = (*r).pool;
     let ho = &mut (*r).headers_out;
@@ -169,8 +172,7 @@ unsafe fn sync_field(
 ) -> Result<(), SetError> {
     let pool = (*r).pool;
     let ho = &mut (*r).headers_out;
-    let live: Vec<_> = elts(&mut ho.headers)
-        .into_iter()
+    let live: SmallVec<[*mut ngx_table_elt_t; 2]> = elts(&mut ho.headers)
         .filter(|&h| (*h).hash != 0 && key_is(h, name))
         .collect();
     if name.eq_ignore_ascii_case(b"cache-control") {
@@ -196,7 +198,7 @@ unsafe fn sync_field(
     Ok(())
 }
 
-unsafe fn set_content_type(r: *mut ngx_http_request_t, value: Option<&Vec<u8>>) -> Result<(), SetError> {
+unsafe fn set_content_type(r: *mut ngx_http_request_t, value: Option<&[u8]>) -> Result<(), SetError> {
     let ho = &mut (*r).headers_out;
     ho.charset.len = 0;
     ho.content_type_lowcase = ptr::null_mut();
