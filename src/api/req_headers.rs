@@ -56,16 +56,34 @@ end }
 ///
 /// # Safety
 /// `l` must be a running state.
-pub unsafe fn push_header_table(l: *mut lua_State, items: &[(Vec<u8>, Vec<u8>)], raw: bool) {
+pub unsafe fn push_header_table<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+    l: *mut lua_State,
+    items: &[(K, V)],
+    raw: bool,
+) {
     ffi::lua_createtable(l, 0, items.len() as c_int);
+    // Lower-cased keys are built here, on the stack for usual lengths.
+    let mut short = [0u8; 128];
+    let mut long: Vec<u8>;
     for (k, v) in items {
-        let key = if raw { k.clone() } else { k.to_ascii_lowercase() };
-        push_bytes(l, &key);
+        let (k, v) = (k.as_ref(), v.as_ref());
+        let key: &[u8] = if raw {
+            k
+        } else if k.len() <= short.len() {
+            let dst = &mut short[..k.len()];
+            dst.copy_from_slice(k);
+            dst.make_ascii_lowercase();
+            dst
+        } else {
+            long = k.to_ascii_lowercase();
+            &long
+        };
+        push_bytes(l, key);
         ffi::lua_rawget(l, -2);
         match ffi::lua_type(l, -1) {
             ffi::LUA_TNIL => {
                 ffi::lua_pop(l, 1);
-                push_bytes(l, &key);
+                push_bytes(l, key);
                 push_bytes(l, v);
                 ffi::lua_rawset(l, -3);
             }
@@ -81,7 +99,7 @@ pub unsafe fn push_header_table(l: *mut lua_State, items: &[(Vec<u8>, Vec<u8>)],
                 ffi::lua_rawseti(l, -2, 1);
                 push_bytes(l, v);
                 ffi::lua_rawseti(l, -2, 2);
-                push_bytes(l, &key);
+                push_bytes(l, key);
                 ffi::lua_insert(l, -2);
                 ffi::lua_rawset(l, -3);
             }
@@ -97,9 +115,14 @@ pub unsafe fn push_header_table(l: *mut lua_State, items: &[(Vec<u8>, Vec<u8>)],
 ///
 /// # Safety
 /// `l` must be a running state.
-pub unsafe fn push_limited(l: *mut lua_State, all: Vec<(Vec<u8>, Vec<u8>)>, max: usize, raw: bool) -> c_int {
+pub unsafe fn push_limited<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+    l: *mut lua_State,
+    all: &[(K, V)],
+    max: usize,
+    raw: bool,
+) -> c_int {
     let truncated = max > 0 && all.len() > max;
-    let items = if truncated { &all[..max] } else { &all[..] };
+    let items = if truncated { &all[..max] } else { all };
     push_header_table(l, items, raw);
     if truncated {
         push_bytes(l, b"truncated");
@@ -108,21 +131,26 @@ pub unsafe fn push_limited(l: *mut lua_State, all: Vec<(Vec<u8>, Vec<u8>)>, max:
     1
 }
 
+/// A header's key and value, borrowed from the request's pool.
+///
 /// # Safety
-/// `h` must be a live header element.
-pub unsafe fn pair(h: *const ngx_table_elt_t) -> (Vec<u8>, Vec<u8>) {
-    ((*h).key.as_bytes().to_vec(), (*h).value.as_bytes().to_vec())
+/// `h` must be a live header element; the slices live as long as it.
+pub unsafe fn pair<'a>(h: *const ngx_table_elt_t) -> (&'a [u8], &'a [u8]) {
+    ((*h).key.as_bytes(), (*h).value.as_bytes())
 }
 
 unsafe fn get_headers_impl(l: *mut lua_State) -> LuaRet {
     let r = request()?;
     let max = super::string::max_arg(l, 1, "get_headers")?;
     let raw = ffi::lua_toboolean(l, 2) != 0;
-    let all: Vec<_> = headers::elts(&mut (*r).headers_in.headers)
+    let all: smallvec::SmallVec<[(&[u8], &[u8]); 32]> = headers::elts(&mut (*r).headers_in.headers)
         .map(|h| pair(h))
         .collect();
-    Ok(push_limited(l, all, max, raw))
+    Ok(push_limited(l, &all, max, raw))
 }
+
+/// Header values from Lua, usually one, borrowed where they can be.
+pub type HeaderValues<'a> = smallvec::SmallVec<[Cow<'a, [u8]>; 1]>;
 
 /// Header values from Lua: nil or an empty table clear, a string or number
 /// is one value, a table of them several. Control bytes are %-escaped so a
@@ -130,9 +158,6 @@ unsafe fn get_headers_impl(l: *mut lua_State) -> LuaRet {
 ///
 /// # Safety
 /// `l` must be a running state.
-/// Header values from Lua, usually one, borrowed where they can be.
-pub type HeaderValues<'a> = smallvec::SmallVec<[Cow<'a, [u8]>; 1]>;
-
 pub unsafe fn values_arg<'a>(l: *mut lua_State, idx: c_int, fname: &str) -> Result<HeaderValues<'a>, String> {
     match ffi::lua_type(l, idx) {
         ffi::LUA_TNIL | ffi::LUA_TNONE => Ok(HeaderValues::new()),

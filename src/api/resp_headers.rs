@@ -141,5 +141,5 @@ unsafe fn get_headers_impl(l: *mut lua_State) -> LuaRet {
         let (n, log) = (all.len(), (*(*r).connection).log);
         crate::glue::log::debug_http(log, || format!("lua exceeding response header limit {n} > {max}"));
     }
-    Ok(push_limited(l, all, max, raw))
+    Ok(push_limited(l, &all, max, raw))
 }

@@ -43,8 +43,17 @@ unsafe fn get_impl(l: *mut lua_State) -> LuaRet {
     let Some(name) = to_bytes(l, 2) else {
         return Err("bad variable name".into());
     };
-    let mut low = name.to_vec();
-    let hash = ngx_hash_strlow(low.as_mut_ptr(), low.as_mut_ptr(), low.len());
+    // The lower-cased name: on the stack for the usual short names, so a
+    // read allocates nothing.
+    let mut short = [0u8; 64];
+    let mut long = Vec::new();
+    let low: &mut [u8] = if name.len() <= short.len() {
+        &mut short[..name.len()]
+    } else {
+        long.resize(name.len(), 0);
+        &mut long
+    };
+    let hash = ngx_hash_strlow(low.as_mut_ptr(), name.as_ptr() as *mut u8, name.len());
     let mut key = ngx_str_t {
         len: low.len(),
         data: low.as_mut_ptr(),
