@@ -3,8 +3,10 @@
 //! reached.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::rc::Rc;
+
+use rustc_hash::FxBuildHasher;
 
 use crate::glue::pcre2::{self, Mode, Regex};
 use crate::lua::vm;
@@ -15,13 +17,15 @@ struct Entry {
     tick: u64,
 }
 
+/// A hit only stamps its entry with the current tick; finding the least
+/// recently used entry scans them all, which only a full cache's miss
+/// does (and compiling the new regex costs far more than the scan).
 #[derive(Default)]
 struct Lru {
     /// Pattern -> its compiled forms (one per option set, usually one), so
-    /// a lookup needs no key allocation.
-    map: HashMap<Vec<u8>, Vec<Entry>>,
-    /// Last use -> (pattern, mode), oldest first.
-    order: BTreeMap<u64, (Vec<u8>, Mode)>,
+    /// a lookup needs no key allocation. Fx hashing: the keys are the
+    /// application's own patterns, and SipHash cost more than the match.
+    map: HashMap<Vec<u8>, Vec<Entry>, FxBuildHasher>,
     tick: u64,
     len: usize,
 }
@@ -31,16 +35,18 @@ impl Lru {
         self.tick += 1;
         let tick = self.tick;
         let entry = self.map.get_mut(pattern)?.iter_mut().find(|e| e.mode == mode)?;
-        let old = std::mem::replace(&mut entry.tick, tick);
-        let re = entry.re.clone();
-        if let Some(key) = self.order.remove(&old) {
-            self.order.insert(tick, key);
-        }
-        Some(re)
+        entry.tick = tick;
+        Some(entry.re.clone())
     }
 
     fn evict_oldest(&mut self) -> bool {
-        let Some((_, (pattern, mode))) = self.order.pop_first() else {
+        let oldest = self
+            .map
+            .iter()
+            .flat_map(|(p, list)| list.iter().map(move |e| (e.tick, p, e.mode)))
+            .min_by_key(|&(tick, _, _)| tick)
+            .map(|(_, p, mode)| (p.clone(), mode));
+        let Some((pattern, mode)) = oldest else {
             return false;
         };
         if let Some(list) = self.map.get_mut(&pattern) {
@@ -57,7 +63,6 @@ impl Lru {
         while self.len >= max && self.evict_oldest() {}
         self.tick += 1;
         let tick = self.tick;
-        self.order.insert(tick, (pattern.to_vec(), mode));
         self.map
             .entry(pattern.to_vec())
             .or_default()
