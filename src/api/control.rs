@@ -58,7 +58,8 @@ unsafe fn exit_impl(l: *mut lua_State) -> LuaRet {
             | context::CONTENT
             | context::TIMER
             | context::HEADER_FILTER
-            | context::BALANCER,
+            | context::BALANCER
+            | context::SSL_ANY,
     )?;
     if ffi::lua_gettop(l) != 1 {
         return Err("expecting one argument".into());
@@ -70,7 +71,10 @@ unsafe fn exit_impl(l: *mut lua_State) -> LuaRet {
         return Err("bad argument to 'ngx.exit': does not accept NGX_AGAIN or NGX_DONE".into());
     }
     let ctx = ctx::request()?;
-    if p == context::TIMER {
+    if p.is(context::SSL_ANY) {
+        nlog::debug_http((*(*ctx.r).connection).log, || format!("lua exit with code {status}"));
+    }
+    if p.is(context::ON_FAKE_REQUEST) {
         ctx.exit_code = Some(status);
         return yield_wait(l);
     }

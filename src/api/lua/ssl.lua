@@ -1,0 +1,210 @@
+-- ngx.ssl, ngx.ssl.session and ngx.ssl.clienthello: the Lua face of the
+-- TLS handshake API, over the ngx_http_lua_ffi_* functions this module
+-- exports (src/api/ssl*.rs), called through LuaJIT's FFI. Built on first
+-- `require` (package.preload).
+
+local preload = package.preload
+
+local function common()
+    local ffi = require "ffi"
+    local base = require "resty.core.base"
+    return ffi, base
+end
+
+preload["ngx.ssl"] = function()
+    local ffi, base = common()
+    local C = ffi.C
+    local ffi_str, ffi_gc = ffi.string, ffi.gc
+    local get_request = base.get_request
+    local errmsg = base.get_errmsg_ptr()
+    local error, tonumber = error, tonumber
+
+    ffi.cdef [[
+    int ngx_http_lua_ffi_ssl_set_der_certificate(ngx_http_request_t *r,
+        const char *data, size_t len, char **err);
+    int ngx_http_lua_ffi_ssl_clear_certs(ngx_http_request_t *r, char **err);
+    int ngx_http_lua_ffi_ssl_set_der_private_key(ngx_http_request_t *r,
+        const char *data, size_t len, char **err);
+    int ngx_http_lua_ffi_ssl_raw_server_addr(ngx_http_request_t *r, char **addr,
+        size_t *addrlen, int *addrtype, char **err);
+    int ngx_http_lua_ffi_ssl_server_port(ngx_http_request_t *r,
+        unsigned short *server_port, char **err);
+    int ngx_http_lua_ffi_ssl_server_name(ngx_http_request_t *r, char **name,
+        size_t *namelen, char **err);
+    int ngx_http_lua_ffi_ssl_raw_client_addr(ngx_http_request_t *r, char **addr,
+        size_t *addrlen, int *addrtype, char **err);
+    int ngx_http_lua_ffi_cert_pem_to_der(const unsigned char *pem,
+        size_t pem_len, unsigned char *der, char **err);
+    int ngx_http_lua_ffi_priv_key_pem_to_der(const unsigned char *pem,
+        size_t pem_len, const unsigned char *passphrase,
+        unsigned char *der, char **err);
+    int ngx_http_lua_ffi_ssl_get_tls1_version(ngx_http_request_t *r,
+        char **err);
+    void *ngx_http_lua_ffi_parse_pem_cert(const unsigned char *pem,
+        size_t pem_len, char **err);
+    void *ngx_http_lua_ffi_parse_pem_priv_key(const unsigned char *pem,
+        size_t pem_len, char **err);
+    int ngx_http_lua_ffi_set_cert(void *r, void *cdata, char **err);
+    int ngx_http_lua_ffi_set_priv_key(void *r, void *cdata, char **err);
+    void ngx_http_lua_ffi_free_cert(void *cdata);
+    void ngx_http_lua_ffi_free_priv_key(void *cdata);
+    int ngx_http_lua_ffi_ssl_verify_client(void *r,
+        void *cdata, int depth, char **err);
+    ]]
+
+    local M = { version = base.version }
+    local charpp = ffi.new("char*[1]")
+    local intp = ffi.new("int[1]")
+    local ushortp = ffi.new("unsigned short[1]")
+
+    local function req()
+        local r = get_request()
+        if not r then
+            error("no request found", 3)
+        end
+        return r
+    end
+
+    -- true, or nil and the C side's message.
+    local function ok_or_err(rc)
+        if rc == 0 then
+            return true
+        end
+        return nil, ffi_str(errmsg[0])
+    end
+
+    function M.clear_certs()
+        return ok_or_err(C.ngx_http_lua_ffi_ssl_clear_certs(req(), errmsg))
+    end
+
+    function M.set_der_cert(data)
+        return ok_or_err(C.ngx_http_lua_ffi_ssl_set_der_certificate(req(), data, #data, errmsg))
+    end
+
+    function M.set_der_priv_key(data)
+        return ok_or_err(C.ngx_http_lua_ffi_ssl_set_der_private_key(req(), data, #data, errmsg))
+    end
+
+    local addr_types = { [0] = "unix", [1] = "inet", [2] = "inet6" }
+
+    local function raw_addr(f)
+        local sizep = base.get_size_ptr()
+        local rc = f(req(), charpp, sizep, intp, errmsg)
+        if rc == 0 then
+            local typ = addr_types[intp[0]]
+            if not typ then
+                return nil, nil, "unknown address type: " .. intp[0]
+            end
+            return ffi_str(charpp[0], sizep[0]), typ
+        end
+        return nil, nil, ffi_str(errmsg[0])
+    end
+
+    function M.raw_server_addr()
+        return raw_addr(C.ngx_http_lua_ffi_ssl_raw_server_addr)
+    end
+
+    function M.raw_client_addr()
+        return raw_addr(C.ngx_http_lua_ffi_ssl_raw_client_addr)
+    end
+
+    function M.server_port()
+        local rc = C.ngx_http_lua_ffi_ssl_server_port(req(), ushortp, errmsg)
+        if rc == 0 then
+            return ushortp[0]
+        end
+        return nil, ffi_str(errmsg[0])
+    end
+
+    function M.server_name()
+        local sizep = base.get_size_ptr()
+        local rc = C.ngx_http_lua_ffi_ssl_server_name(req(), charpp, sizep, errmsg)
+        if rc == 0 then
+            return ffi_str(charpp[0], sizep[0])
+        end
+        if rc == base.FFI_DECLINED then
+            return nil
+        end
+        return nil, ffi_str(errmsg[0])
+    end
+
+    function M.cert_pem_to_der(pem)
+        local out = base.get_string_buf(#pem)
+        local n = C.ngx_http_lua_ffi_cert_pem_to_der(pem, #pem, out, errmsg)
+        if n > 0 then
+            return ffi_str(out, n)
+        end
+        return nil, ffi_str(errmsg[0])
+    end
+
+    function M.priv_key_pem_to_der(pem, passphrase)
+        local out = base.get_string_buf(#pem)
+        local n = C.ngx_http_lua_ffi_priv_key_pem_to_der(pem, #pem, passphrase, out, errmsg)
+        if n > 0 then
+            return ffi_str(out, n)
+        end
+        return nil, ffi_str(errmsg[0])
+    end
+
+    local function get_tls1_version()
+        local v = tonumber(C.ngx_http_lua_ffi_ssl_get_tls1_version(req(), errmsg))
+        if v >= 0 then
+            return v
+        end
+        return nil, ffi_str(errmsg[0])
+    end
+    M.get_tls1_version = get_tls1_version
+
+    function M.parse_pem_cert(pem)
+        local chain = C.ngx_http_lua_ffi_parse_pem_cert(pem, #pem, errmsg)
+        if chain ~= nil then
+            return ffi_gc(chain, C.ngx_http_lua_ffi_free_cert)
+        end
+        return nil, ffi_str(errmsg[0])
+    end
+
+    function M.parse_pem_priv_key(pem)
+        local key = C.ngx_http_lua_ffi_parse_pem_priv_key(pem, #pem, errmsg)
+        if key ~= nil then
+            return ffi_gc(key, C.ngx_http_lua_ffi_free_priv_key)
+        end
+        return nil, ffi_str(errmsg[0])
+    end
+
+    function M.set_cert(cert)
+        return ok_or_err(C.ngx_http_lua_ffi_set_cert(req(), cert, errmsg))
+    end
+
+    function M.set_priv_key(key)
+        return ok_or_err(C.ngx_http_lua_ffi_set_priv_key(req(), key, errmsg))
+    end
+
+    function M.verify_client(ca_certs, depth)
+        return ok_or_err(C.ngx_http_lua_ffi_ssl_verify_client(req(), ca_certs, depth or -1, errmsg))
+    end
+
+    M.SSL3_VERSION = 0x0300
+    M.TLS1_VERSION = 0x0301
+    M.TLS1_1_VERSION = 0x0302
+    M.TLS1_2_VERSION = 0x0303
+    M.TLS1_3_VERSION = 0x0304
+
+    local names = {
+        [0x0300] = "SSLv3", [0x0301] = "TLSv1", [0x0302] = "TLSv1.1",
+        [0x0303] = "TLSv1.2", [0x0304] = "TLSv1.3",
+    }
+
+    function M.get_tls1_version_str()
+        local v, err = get_tls1_version()
+        if not v then
+            return nil, err
+        end
+        local s = names[v]
+        if not s then
+            return nil, "unknown version"
+        end
+        return s
+    end
+
+    return M
+end
