@@ -25,6 +25,8 @@ pub mod sleep;
 pub mod socket_tcp;
 pub mod socket_udp;
 pub mod ssl;
+pub mod ssl_clienthello;
+pub mod ssl_session;
 pub mod ssl_verify;
 pub mod string;
 pub mod thread;

@@ -176,7 +176,14 @@ pub unsafe fn run(c: *mut ngx_connection_t, hs: &mut HsCtx, code: Option<LuaCode
         }
         if outcome != Outcome::Wait {
             let (debug, cb, code) = (names.debug, names.cb, hs.exit_code);
-            nlog::debug_http((*c).log, || format!("{debug}: handler return value: 0, {cb} exit code: {code}"));
+            // What lua-nginx-module's handler returned: the ngx.exit code,
+            // 500 for an error.
+            let rc = match outcome {
+                Outcome::Exit(code) => code,
+                Outcome::Error => 500,
+                _ => 0,
+            };
+            nlog::debug_http((*c).log, || format!("{debug}: handler return value: {rc}, {cb} exit code: {code}"));
             (*(*c).log).action = c"SSL handshaking".as_ptr() as *mut _;
         }
         outcome

@@ -192,11 +192,13 @@ pub unsafe fn fake_request(c: *mut ngx_connection_t) -> Option<*mut ngx_http_req
         (*fc).socklen = (*c).socklen;
         (*fc).local_sockaddr = (*c).local_sockaddr;
         (*fc).local_socklen = (*c).local_socklen;
+        // The connection's log (its file, or syslog writer, and level),
+        // with our context text.
         let log = (*fc).log;
+        *log = *(*c).log;
         (*log).handler = Some(log_context);
         (*log).data = fc.cast();
-        (*log).log_level = (*(*c).log).log_level;
-        (*log).file = (*(*c).log).file;
+        (*log).action = ptr::null_mut();
         Some(r)
     }
 }

@@ -208,3 +208,188 @@ preload["ngx.ssl"] = function()
 
     return M
 end
+
+preload["ngx.ssl.session"] = function()
+    local ffi, base = common()
+    local C = ffi.C
+    local ffi_str = ffi.string
+    local get_request = base.get_request
+    local errmsg = base.get_errmsg_ptr()
+    local error = error
+
+    ffi.cdef [[
+    int ngx_http_lua_ffi_ssl_set_serialized_session(ngx_http_request_t *r,
+        const unsigned char *buf, int len, char **err);
+    int ngx_http_lua_ffi_ssl_get_serialized_session(ngx_http_request_t *r,
+        char *buf, char **err);
+    int ngx_http_lua_ffi_ssl_get_session_id(ngx_http_request_t *r,
+        char *buf, char **err);
+    int ngx_http_lua_ffi_ssl_get_serialized_session_size(ngx_http_request_t *r,
+        char **err);
+    int ngx_http_lua_ffi_ssl_get_session_id_size(ngx_http_request_t *r,
+        char **err);
+    ]]
+
+    local M = { version = base.version }
+
+    local function req()
+        local r = get_request()
+        if not r then
+            error("no request found", 3)
+        end
+        return r
+    end
+
+    -- The bytes the C side writes after telling their size.
+    local function sized(size_fn, fill_fn, max)
+        local r = req()
+        local len = size_fn(r, errmsg)
+        if len < 0 then
+            return nil, ffi_str(errmsg[0])
+        end
+        if max and len > max then
+            return nil, "session too big to serialize"
+        end
+        local buf = base.get_string_buf(len)
+        if fill_fn(r, buf, errmsg) ~= 0 then
+            return nil, ffi_str(errmsg[0])
+        end
+        return ffi_str(buf, len)
+    end
+
+    function M.get_serialized_session()
+        return sized(C.ngx_http_lua_ffi_ssl_get_serialized_session_size,
+                     C.ngx_http_lua_ffi_ssl_get_serialized_session, 4096)
+    end
+
+    function M.get_session_id()
+        return sized(C.ngx_http_lua_ffi_ssl_get_session_id_size,
+                     C.ngx_http_lua_ffi_ssl_get_session_id)
+    end
+
+    function M.set_serialized_session(sess)
+        local rc = C.ngx_http_lua_ffi_ssl_set_serialized_session(req(), sess, #sess, errmsg)
+        if rc ~= 0 then
+            return nil, ffi_str(errmsg[0])
+        end
+        return true
+    end
+
+    return M
+end
+
+preload["ngx.ssl.clienthello"] = function()
+    local ffi, base = common()
+    local C = ffi.C
+    local ffi_str = ffi.string
+    local get_request = base.get_request
+    local errmsg = base.get_errmsg_ptr()
+    local error, ipairs, byte = error, ipairs, string.byte
+    local bor = require("bit").bor
+
+    ffi.cdef [[
+    int ngx_http_lua_ffi_ssl_get_client_hello_server_name(ngx_http_request_t *r,
+        const char **name, size_t *namelen, char **err);
+    int ngx_http_lua_ffi_ssl_get_client_hello_ext(ngx_http_request_t *r,
+        unsigned int type, const unsigned char **out, size_t *outlen,
+        char **err);
+    int ngx_http_lua_ffi_ssl_set_protocols(ngx_http_request_t *r,
+        int protocols, char **err);
+    ]]
+
+    local M = { version = base.version }
+    local ccharpp = ffi.new("const char*[1]")
+    local cucharpp = ffi.new("const unsigned char*[1]")
+
+    -- Only ssl_client_hello_by_lua* has a ClientHello to look at.
+    local function req()
+        local r = get_request()
+        if not r then
+            error("no request found", 3)
+        end
+        if ngx.get_phase() ~= "ssl_client_hello" then
+            error("API disabled in the current context", 3)
+        end
+        return r
+    end
+
+    function M.get_client_hello_server_name()
+        local sizep = base.get_size_ptr()
+        local rc = C.ngx_http_lua_ffi_ssl_get_client_hello_server_name(req(), ccharpp, sizep, errmsg)
+        if rc == 0 then
+            return ffi_str(ccharpp[0], sizep[0])
+        end
+        if rc == base.FFI_DECLINED then
+            return nil
+        end
+        return nil, ffi_str(errmsg[0])
+    end
+
+    local function ext(r, ext_type)
+        local sizep = base.get_size_ptr()
+        local rc = C.ngx_http_lua_ffi_ssl_get_client_hello_ext(r, ext_type, cucharpp, sizep, errmsg)
+        if rc == 0 then
+            return ffi_str(cucharpp[0], sizep[0])
+        end
+        if rc == base.FFI_DECLINED then
+            return nil
+        end
+        return nil, ffi_str(errmsg[0])
+    end
+
+    function M.get_client_hello_ext(ext_type)
+        return ext(req(), ext_type)
+    end
+
+    local version_names = {
+        [0x0002] = "SSLv2", [0x0300] = "SSLv3", [0x0301] = "TLSv1",
+        [0x0302] = "TLSv1.1", [0x0303] = "TLSv1.2", [0x0304] = "TLSv1.3",
+    }
+
+    -- The supported_versions extension (43): a length byte, then 2-byte
+    -- versions; listed from the last, as lua-resty-core lists them.
+    function M.get_supported_versions()
+        local body, err = ext(req(), 43)
+        if not body then
+            return nil, err
+        end
+        local n = #body
+        if n == 0 or byte(body, 1) ~= n - 1 then
+            return nil
+        end
+        local out = {}
+        local i = n - 1
+        while i >= 2 do
+            local hi, lo = byte(body, i, i + 1)
+            local name = version_names[hi * 256 + lo]
+            if name then
+                out[#out + 1] = name
+            end
+            i = i - 2
+        end
+        return out
+    end
+
+    local protocol_bits = {
+        SSLv2 = 0x0002, SSLv3 = 0x0004, TLSv1 = 0x0008,
+        ["TLSv1.1"] = 0x0010, ["TLSv1.2"] = 0x0020, ["TLSv1.3"] = 0x0040,
+    }
+
+    function M.set_protocols(protocols)
+        local r = req()
+        local bits = 0
+        for _, name in ipairs(protocols) do
+            local b = protocol_bits[name]
+            if not b then
+                return nil, "invalid protocols failed"
+            end
+            bits = bor(bits, b)
+        end
+        if C.ngx_http_lua_ffi_ssl_set_protocols(r, bits, errmsg) == 0 then
+            return true
+        end
+        return nil, ffi_str(errmsg[0])
+    end
+
+    return M
+end
