@@ -72,7 +72,15 @@ unsafe fn exit_impl(l: *mut lua_State) -> LuaRet {
     }
     let ctx = ctx::request()?;
     if p.is(context::SSL_ANY) {
-        nlog::debug_http((*(*ctx.r).connection).log, || format!("lua exit with code {status}"));
+        nlog::debug_http((*(*ctx.r).connection).log, || {
+            format!("lua exit with code {status}")
+        });
+    }
+    if p == context::SSL_SESS_STORE {
+        // That code runs as a plain call (it may not wait): ngx.exit only
+        // records the code there, as in lua-nginx-module.
+        ctx.exit_code = Some(status);
+        return Ok(0);
     }
     if p.is(context::ON_FAKE_REQUEST) {
         ctx.exit_code = Some(status);

@@ -10,11 +10,11 @@ use std::ptr;
 use nginx_sys::{
     d2i_PrivateKey_bio, d2i_X509_bio, i2d_PrivateKey, i2d_X509, ngx_connection_local_sockaddr,
     ngx_http_request_t, ngx_inet_get_port, ngx_ssl_certificate_index, BIO_ctrl, BIO_free, BIO_new_mem_buf,
-    ERR_clear_error, ERR_peek_last_error, EVP_PKEY_free, OPENSSL_sk_free, OPENSSL_sk_new_null, OPENSSL_sk_num,
-    OPENSSL_sk_pop_free, OPENSSL_sk_push, OPENSSL_sk_value, PEM_read_bio_PrivateKey, PEM_read_bio_X509,
-    PEM_read_bio_X509_AUX, SSL_certs_clear, SSL_ctrl, SSL_get_servername, SSL_set_ex_data, SSL_use_PrivateKey,
-    SSL_use_certificate, SSL_version, X509_free, BIO, EVP_PKEY, NGX_DECLINED, NGX_ERROR, NGX_OK, OPENSSL_STACK,
-    SSL, X509,
+    ERR_clear_error, ERR_peek_last_error, EVP_PKEY_free, OPENSSL_sk_free, OPENSSL_sk_new_null,
+    OPENSSL_sk_num, OPENSSL_sk_pop_free, OPENSSL_sk_push, OPENSSL_sk_value, PEM_read_bio_PrivateKey,
+    PEM_read_bio_X509, PEM_read_bio_X509_AUX, SSL_certs_clear, SSL_ctrl, SSL_get_servername, SSL_set_ex_data,
+    SSL_use_PrivateKey, SSL_use_certificate, SSL_version, X509_free, BIO, EVP_PKEY, NGX_DECLINED, NGX_ERROR,
+    NGX_OK, OPENSSL_STACK, SSL, X509,
 };
 
 type Err = *mut *const c_char;
@@ -85,7 +85,10 @@ fn pem_ended() -> bool {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_get_tls1_version(r: *mut ngx_http_request_t, err: Err) -> c_int {
+pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_get_tls1_version(
+    r: *mut ngx_http_request_t,
+    err: Err,
+) -> c_int {
     crate::glue::catch(ERROR, || {
         // SAFETY: r comes from get_request.
         unsafe {
@@ -259,7 +262,13 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_raw_server_addr(
             if c.is_null() || ngx_connection_local_sockaddr(c, ptr::null_mut(), 0) != NGX_OK as isize {
                 return 0;
             }
-            raw_addr((*c).local_sockaddr.cast(), (*c).local_socklen, addr, addrlen, addrtype);
+            raw_addr(
+                (*c).local_sockaddr.cast(),
+                (*c).local_socklen,
+                addr,
+                addrlen,
+                addrtype,
+            );
             OK
         }
     })
@@ -440,7 +449,11 @@ unsafe extern "C" fn free_x509(p: *mut c_void) {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn ngx_http_lua_ffi_parse_pem_cert(pem: *const u8, pem_len: usize, err: Err) -> *mut c_void {
+pub unsafe extern "C" fn ngx_http_lua_ffi_parse_pem_cert(
+    pem: *const u8,
+    pem_len: usize,
+    err: Err,
+) -> *mut c_void {
     crate::glue::catch(ptr::null_mut(), || {
         // SAFETY: pem has pem_len bytes; the stack and its certificates
         // are freed here on failure, else by ngx_http_lua_ffi_free_cert.
@@ -545,7 +558,11 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_free_priv_key(cdata: *mut c_void) {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn ngx_http_lua_ffi_set_cert(r: *mut ngx_http_request_t, cdata: *mut c_void, err: Err) -> c_int {
+pub unsafe extern "C" fn ngx_http_lua_ffi_set_cert(
+    r: *mut ngx_http_request_t,
+    cdata: *mut c_void,
+    err: Err,
+) -> c_int {
     crate::glue::catch(ERROR, || {
         // SAFETY: r comes from get_request; cdata is a parsed chain.
         unsafe {

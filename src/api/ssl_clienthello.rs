@@ -5,8 +5,8 @@
 use std::ffi::{c_char, c_int, c_uint};
 
 use nginx_sys::{
-    ngx_http_request_t, SSL_clear_options, SSL_client_hello_get0_ext, SSL_set_options, NGX_DECLINED,
-    NGX_SSL_SSLv3, NGX_SSL_TLSv1, NGX_SSL_TLSv1_1, NGX_SSL_TLSv1_2, NGX_SSL_TLSv1_3,
+    ngx_http_request_t, NGX_SSL_SSLv3, NGX_SSL_TLSv1, NGX_SSL_TLSv1_1, NGX_SSL_TLSv1_2, NGX_SSL_TLSv1_3,
+    SSL_clear_options, SSL_client_hello_get0_ext, SSL_set_options, NGX_DECLINED,
 };
 
 use super::ssl::{fail, ssl_of, ERROR, OK};

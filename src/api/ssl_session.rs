@@ -84,7 +84,10 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_get_serialized_session(
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_get_session_id_size(r: *mut ngx_http_request_t, err: Err) -> c_int {
+pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_get_session_id_size(
+    r: *mut ngx_http_request_t,
+    err: Err,
+) -> c_int {
     crate::glue::catch(ERROR, || {
         // SAFETY: r comes from get_request.
         unsafe {

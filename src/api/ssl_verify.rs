@@ -9,8 +9,8 @@ use std::ptr;
 use nginx_sys::{
     ngx_http_request_t, ngx_http_ssl_module, ngx_http_ssl_srv_conf_t, OPENSSL_sk_new_null, OPENSSL_sk_num,
     OPENSSL_sk_pop_free, OPENSSL_sk_push, OPENSSL_sk_value, SSL_ctrl, SSL_set_client_CA_list, SSL_set_verify,
-    SSL_set_verify_depth, X509_NAME_dup, X509_NAME_free, X509_STORE_add_cert, X509_STORE_free, X509_STORE_new,
-    X509_get_subject_name, OPENSSL_STACK, X509, X509_STORE_CTX,
+    SSL_set_verify_depth, X509_NAME_dup, X509_NAME_free, X509_STORE_add_cert, X509_STORE_free,
+    X509_STORE_new, X509_get_subject_name, OPENSSL_STACK, X509, X509_STORE_CTX,
 };
 
 use super::ssl::{fail, ssl_of, ERROR, OK};
@@ -53,7 +53,8 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_verify_client(
             };
             SSL_set_verify(ssl, SSL_VERIFY_PEER, Some(accept_any));
             let depth = if depth < 0 {
-                let sscf = *(*r).srv_conf.add(ngx_http_ssl_module.ctx_index) as *const ngx_http_ssl_srv_conf_t;
+                let sscf =
+                    *(*r).srv_conf.add(ngx_http_ssl_module.ctx_index) as *const ngx_http_ssl_srv_conf_t;
                 sscf.as_ref().map_or(1, |s| s.verify_depth as c_int)
             } else {
                 depth

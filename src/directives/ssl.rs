@@ -14,14 +14,44 @@ const SRV: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF;
 const HTTP: u32 = NGX_HTTP_MAIN_CONF;
 
 pub const COMMANDS: [ngx_command_t; 8] = [
-    cmd(c"ssl_client_hello_by_lua_block", SRV | BLOCK, set_client_hello, LOC_CONF),
-    cmd(c"ssl_client_hello_by_lua_file", SRV | TAKE1, set_client_hello, LOC_CONF),
+    cmd(
+        c"ssl_client_hello_by_lua_block",
+        SRV | BLOCK,
+        set_client_hello,
+        LOC_CONF,
+    ),
+    cmd(
+        c"ssl_client_hello_by_lua_file",
+        SRV | TAKE1,
+        set_client_hello,
+        LOC_CONF,
+    ),
     cmd(c"ssl_certificate_by_lua_block", SRV | BLOCK, set_cert, LOC_CONF),
     cmd(c"ssl_certificate_by_lua_file", SRV | TAKE1, set_cert, LOC_CONF),
-    cmd(c"ssl_session_store_by_lua_block", HTTP | BLOCK, set_store, LOC_CONF),
-    cmd(c"ssl_session_store_by_lua_file", HTTP | TAKE1, set_store, LOC_CONF),
-    cmd(c"ssl_session_fetch_by_lua_block", HTTP | BLOCK, set_fetch, LOC_CONF),
-    cmd(c"ssl_session_fetch_by_lua_file", HTTP | TAKE1, set_fetch, LOC_CONF),
+    cmd(
+        c"ssl_session_store_by_lua_block",
+        HTTP | BLOCK,
+        set_store,
+        LOC_CONF,
+    ),
+    cmd(
+        c"ssl_session_store_by_lua_file",
+        HTTP | TAKE1,
+        set_store,
+        LOC_CONF,
+    ),
+    cmd(
+        c"ssl_session_fetch_by_lua_block",
+        HTTP | BLOCK,
+        set_fetch,
+        LOC_CONF,
+    ),
+    cmd(
+        c"ssl_session_fetch_by_lua_file",
+        HTTP | TAKE1,
+        set_fetch,
+        LOC_CONF,
+    ),
 ];
 
 conf_setters! {

@@ -15,7 +15,4 @@ conf_setters! {
 }
 
 /// lua-nginx-module's directives that are still missing here.
-pub const NAMES: &[&std::ffi::CStr] = &[
-    c"lua_capture_error_log",
-    c"lua_worker_thread_vm_pool_size",
-];
+pub const NAMES: &[&std::ffi::CStr] = &[c"lua_capture_error_log", c"lua_worker_thread_vm_pool_size"];

@@ -7,9 +7,9 @@ use std::ffi::{c_int, c_void, CStr};
 
 use nginx_sys::{
     ngx_conf_t, ngx_connection_t, ngx_http_conf_ctx_t, ngx_http_core_srv_conf_t, ngx_http_ssl_module,
-    ngx_http_ssl_srv_conf_t, ngx_int_t, SSL_CTX_sess_set_get_cb, SSL_CTX_sess_set_new_cb, SSL_CTX_set_cert_cb,
-    SSL_CTX_set_client_hello_cb, SSL_get_ex_data, ngx_ssl_connection_index, NGX_ERROR, NGX_LOG_ALERT,
-    NGX_LOG_EMERG, NGX_LOG_ERR, NGX_OK, SSL,
+    ngx_http_ssl_srv_conf_t, ngx_int_t, ngx_ssl_connection_index, SSL_CTX_sess_set_get_cb,
+    SSL_CTX_sess_set_new_cb, SSL_CTX_set_cert_cb, SSL_CTX_set_client_hello_cb, SSL_get_ex_data, NGX_ERROR,
+    NGX_LOG_ALERT, NGX_LOG_EMERG, NGX_LOG_ERR, NGX_OK, SSL,
 };
 use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule};
 
@@ -102,7 +102,9 @@ unsafe fn server_name(c: *mut ngx_connection_t) -> String {
     // SAFETY: as in server_code.
     unsafe {
         let hc = (*c).data as *mut nginx_sys::ngx_http_connection_t;
-        let cscf = *(*(*hc).conf_ctx).srv_conf.add(nginx_sys::ngx_http_core_module.ctx_index)
+        let cscf = *(*(*hc).conf_ctx)
+            .srv_conf
+            .add(nginx_sys::ngx_http_core_module.ctx_index)
             as *const ngx_http_core_srv_conf_t;
         String::from_utf8_lossy((*cscf).server_name.as_bytes()).into_owned()
     }
@@ -168,7 +170,36 @@ pub unsafe fn run(c: *mut ngx_connection_t, hs: &mut HsCtx, code: Option<LuaCode
                 return Outcome::Error;
             }
         };
-        let outcome = ssl_hs::start(hs, r, names.context, func);
+        let outcome = if names.context == context::SSL_SESS_STORE {
+            let res = ssl_hs::run_plain(hs, r, names.context, func);
+            let rc = if let Err(e) = &res {
+                nlog::error(
+                    (*c).log,
+                    NGX_LOG_ERR,
+                    format!("failed to run session_store_by_lua*: {e}").as_bytes(),
+                );
+                -1
+            } else {
+                0
+            };
+            let (debug, cb, code) = (names.debug, names.cb, hs.exit_code);
+            nlog::debug_http((*c).log, || {
+                format!("{debug}: handler return value: {rc}, {cb} exit code: {code}")
+            });
+            (*(*c).log).action = c"SSL handshaking".as_ptr() as *mut _;
+            if owned {
+                if let Some(vm) = vm::current() {
+                    vm.unref(func);
+                }
+            }
+            return if res.is_ok() {
+                Outcome::Done
+            } else {
+                Outcome::Error
+            };
+        } else {
+            ssl_hs::start(hs, r, names.context, func)
+        };
         if owned {
             if let Some(vm) = vm::current() {
                 vm.unref(func);
@@ -183,7 +214,9 @@ pub unsafe fn run(c: *mut ngx_connection_t, hs: &mut HsCtx, code: Option<LuaCode
                 Outcome::Error => 500,
                 _ => 0,
             };
-            nlog::debug_http((*c).log, || format!("{debug}: handler return value: {rc}, {cb} exit code: {code}"));
+            nlog::debug_http((*c).log, || {
+                format!("{debug}: handler return value: {rc}, {cb} exit code: {code}")
+            });
             (*(*c).log).action = c"SSL handshaking".as_ptr() as *mut _;
         }
         outcome
@@ -192,15 +225,26 @@ pub unsafe fn run(c: *mut ngx_connection_t, hs: &mut HsCtx, code: Option<LuaCode
 
 /// The callbacks' common course: first call runs the code; later calls
 /// (OpenSSL retrying after a wait) report how it ended, or wait on.
-unsafe fn callback(ssl: *mut SSL, names: &Names, entered: fn(&mut HsCtx) -> &mut bool, pick: fn(&LocConf) -> &Option<LuaCode>) -> c_int {
+unsafe fn callback(
+    ssl: *mut SSL,
+    names: &Names,
+    entered: fn(&mut HsCtx) -> &mut bool,
+    pick: fn(&LocConf) -> &Option<LuaCode>,
+) -> c_int {
     // SAFETY: OpenSSL calls back with nginx's SSL object of a connection.
     unsafe {
         let c = connection_of(ssl);
         if c.is_null() {
             return 0;
         }
-        let what = if names.context == context::SSL_CERT { "ssl cert" } else { "ssl client hello" };
-        nlog::debug_http((*c).log, || format!("{what}: connection reusable: {}", (*c).reusable()));
+        let what = if names.context == context::SSL_CERT {
+            "ssl cert"
+        } else {
+            "ssl client hello"
+        };
+        nlog::debug_http((*c).log, || {
+            format!("{what}: connection reusable: {}", (*c).reusable())
+        });
         let Some(hs) = ssl_hs::get_or_create(c) else {
             return 0;
         };
@@ -233,7 +277,12 @@ unsafe extern "C" fn client_hello_cb(ssl: *mut SSL, al: *mut c_int, _arg: *mut c
     crate::glue::catch(0, || {
         // SAFETY: as in cert_cb.
         unsafe {
-            let rc = callback(ssl, &CLIENT_HELLO, |h| &mut h.entered_client_hello, |l| &l.ssl_client_hello);
+            let rc = callback(
+                ssl,
+                &CLIENT_HELLO,
+                |h| &mut h.entered_client_hello,
+                |l| &l.ssl_client_hello,
+            );
             if rc == 0 && !al.is_null() {
                 *al = nginx_sys::SSL_AD_INTERNAL_ERROR as c_int;
             }

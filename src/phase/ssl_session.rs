@@ -7,9 +7,7 @@
 
 use std::ffi::c_int;
 
-use nginx_sys::{
-    SSL_SESSION_get_id, SSL_version, NGX_LOG_CRIT, NGX_LOG_ERR, SSL, SSL_SESSION, TLS1_3_VERSION,
-};
+use nginx_sys::{SSL_SESSION_get_id, SSL_version, NGX_LOG_CRIT, SSL, SSL_SESSION, TLS1_3_VERSION};
 
 use super::ssl::{connection_of, Names};
 use crate::glue::log as nlog;
@@ -40,7 +38,9 @@ unsafe fn skipped(ssl: *mut SSL, c: *mut nginx_sys::ngx_connection_t, what: &str
     if v >= TLS1_3_VERSION as c_int {
         // SAFETY: c is ssl's live connection.
         let log = unsafe { (*c).log };
-        nlog::debug_http(log, || format!("{what}: skipped since TLS version >= 1.3 ({v:x})"));
+        nlog::debug_http(log, || {
+            format!("{what}: skipped since TLS version >= 1.3 ({v:x})")
+        });
         return true;
     }
     false
@@ -117,14 +117,8 @@ pub unsafe extern "C" fn store_cb(ssl: *mut SSL, sess: *mut SSL_SESSION) -> c_in
                 std::slice::from_raw_parts(id, n as usize).to_vec()
             };
             hs.new_session = sess;
-            hs.exit_code = 1;
             let code = server_code(c, false);
-            if super::ssl::run(c, hs, code, &STORE) == Outcome::Wait {
-                // Waiting APIs refuse this context; a leftover wait ends here.
-                nlog::error((*c).log, NGX_LOG_ERR, b"failed to run session_store_by_lua*: yielded");
-                ssl_hs::abandon(hs);
-                (*(*c).log).action = c"SSL handshaking".as_ptr() as *mut _;
-            }
+            super::ssl::run(c, hs, code, &STORE);
             hs.new_session = std::ptr::null_mut();
             // OpenSSL keeps ownership of the session.
             0

@@ -90,7 +90,9 @@ pub unsafe fn get_or_create(c: *mut ngx_connection_t) -> Option<&'static mut HsC
         let hs = Box::into_raw(Box::new(HsCtx {
             c,
             r: ptr::null_mut(),
-            exit_code: 1,
+            // Zeroed as lua-nginx-module's ctx: the phases that report a
+            // result set 1 when their code starts.
+            exit_code: 0,
             done: false,
             entered_client_hello: false,
             entered_cert: false,
@@ -243,6 +245,33 @@ pub unsafe fn start(hs: &mut HsCtx, r: *mut ngx_http_request_t, phase: Context, 
     outcome
 }
 
+/// Runs `func` to its end as a plain call on the fake request `r` (code
+/// that may not wait: ssl_session_store_by_lua*), then frees `r`.
+///
+/// # Safety
+/// `r` must come from `fake_request` for `hs.c`.
+pub unsafe fn run_plain(
+    hs: &mut HsCtx,
+    r: *mut ngx_http_request_t,
+    phase: Context,
+    func: c_int,
+) -> Result<(), String> {
+    let res = match RequestCtx::get_or_create(r) {
+        Some(ctx) => {
+            ctx.context = phase;
+            hs.r = r;
+            // SAFETY: the worker's VM is set while nginx runs handlers.
+            let res = unsafe { super::run_sync::in_request(ctx, phase, func, 0, 0) };
+            hs.r = ptr::null_mut();
+            res.map(|_| ())
+        }
+        None => Err("no memory".into()),
+    };
+    // SAFETY: the call ended; nothing refers to its fake request.
+    unsafe { fake_request::destroy(r) };
+    res
+}
+
 /// Abandons a run still waiting (a phase that may not wait); the fake
 /// request goes with its waits.
 pub fn abandon(hs: &mut HsCtx) {
@@ -283,7 +312,9 @@ fn finished_after_wait(ctx: &mut RequestCtx, outcome: Outcome) {
         hs.r = ptr::null_mut();
         fake_request::destroy(r);
         let c = hs.c;
-        crate::glue::log::debug_http((*c).log, || "lua ssl handshake code done after waiting".to_string());
+        crate::glue::log::debug_http((*c).log, || {
+            "lua ssl handshake code done after waiting".to_string()
+        });
         ngx_post_event((*c).write, ptr::addr_of_mut!(ngx_posted_events));
     }
 }
