@@ -61,10 +61,8 @@ pub unsafe fn install(cf: *mut ngx_conf_t) -> ngx_int_t {
             if lcf.ssl_cert.is_some() {
                 SSL_CTX_set_cert_cb(ssl_ctx, Some(cert_cb), std::ptr::null_mut());
             }
-            if lcf.ssl_sess_store.is_some() || lcf.ssl_sess_fetch.is_some() {
-                if !ssl_hs::init() {
-                    return NGX_ERROR as ngx_int_t;
-                }
+            if (lcf.ssl_sess_store.is_some() || lcf.ssl_sess_fetch.is_some()) && !ssl_hs::init() {
+                return NGX_ERROR as ngx_int_t;
             }
             if lcf.ssl_sess_store.is_some() {
                 SSL_CTX_sess_set_new_cb(ssl_ctx, Some(super::ssl_session::store_cb));
