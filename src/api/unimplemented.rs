@@ -28,8 +28,6 @@ stub(ngx, "ngx.", { "run_worker_thread" })
 -- lua-resty-core's modules we lack: each public function of the installed
 -- lua-resty-core 0.1.25 is a stub, and any other field raises too.
 local modules = {
-    ["ngx.ocsp"] = { "get_ocsp_responder_from_der_chain", "create_ocsp_request",
-                     "validate_ocsp_response", "set_ocsp_status_resp" },
     ["ngx.pipe"] = { "spawn" },
 }
 for name, fields in pairs(modules) do

@@ -393,3 +393,89 @@ preload["ngx.ssl.clienthello"] = function()
 
     return M
 end
+
+preload["ngx.ocsp"] = function()
+    local ffi, base = common()
+    local C = ffi.C
+    local ffi_str = ffi.string
+    local get_request = base.get_request
+    local errmsg = base.get_errmsg_ptr()
+    local error, tonumber = error, tonumber
+
+    ffi.cdef [[
+    int ngx_http_lua_ffi_ssl_get_ocsp_responder_from_der_chain(
+        const char *chain_data, size_t chain_len, char *out, size_t *out_size,
+        char **err);
+    int ngx_http_lua_ffi_ssl_create_ocsp_request(const char *chain_data,
+        size_t chain_len, unsigned char *out, size_t *out_size, char **err);
+    int ngx_http_lua_ffi_ssl_validate_ocsp_response(const unsigned char *resp,
+        size_t resp_len, const char *chain_data, size_t chain_len,
+        unsigned char *errbuf, size_t *errbuf_size);
+    int ngx_http_lua_ffi_ssl_set_ocsp_status_resp(ngx_http_request_t *r,
+        const unsigned char *resp, size_t resp_len, char **err);
+    ]]
+
+    local M = { version = base.version }
+
+    -- A scratch buffer of `maxlen` bytes (default: the shared one's size),
+    -- and the size pointer set to it.
+    local function out_buf(maxlen)
+        local size = maxlen or base.get_string_buf_size()
+        local sizep = base.get_size_ptr()
+        sizep[0] = size
+        return base.get_string_buf(size), sizep, size
+    end
+
+    function M.get_ocsp_responder_from_der_chain(certs, maxlen)
+        local buf, sizep = out_buf(maxlen)
+        local rc = C.ngx_http_lua_ffi_ssl_get_ocsp_responder_from_der_chain(certs, #certs, buf, sizep, errmsg)
+        if rc == base.FFI_DECLINED then
+            return nil
+        end
+        if rc == 0 then
+            return ffi_str(buf, sizep[0])
+        end
+        if rc == base.FFI_BUSY then
+            return ffi_str(buf, sizep[0]), "truncated"
+        end
+        return nil, ffi_str(errmsg[0])
+    end
+
+    function M.create_ocsp_request(certs, maxlen)
+        local buf, sizep, size = out_buf(maxlen)
+        local rc = C.ngx_http_lua_ffi_ssl_create_ocsp_request(certs, #certs, buf, sizep, errmsg)
+        if rc == 0 then
+            return ffi_str(buf, sizep[0])
+        end
+        if rc == base.FFI_BUSY then
+            return nil, ffi_str(errmsg[0]) .. ": " .. tonumber(sizep[0]) .. " > " .. size
+        end
+        return nil, ffi_str(errmsg[0])
+    end
+
+    function M.validate_ocsp_response(resp, chain, max_errmsg_len)
+        local buf, sizep = out_buf(max_errmsg_len)
+        local rc = C.ngx_http_lua_ffi_ssl_validate_ocsp_response(resp, #resp, chain, #chain, buf, sizep)
+        if rc == 0 then
+            return true
+        end
+        return nil, ffi_str(buf, sizep[0])
+    end
+
+    function M.set_ocsp_status_resp(ocsp_resp)
+        local r = get_request()
+        if not r then
+            error("no request found", 2)
+        end
+        local rc = C.ngx_http_lua_ffi_ssl_set_ocsp_status_resp(r, ocsp_resp, #ocsp_resp, errmsg)
+        if rc == base.FFI_DECLINED then
+            return true, "no status req"
+        end
+        if rc == 0 then
+            return true
+        end
+        return nil, ffi_str(errmsg[0])
+    end
+
+    return M
+end
