@@ -7,12 +7,13 @@ use std::ptr;
 
 use nginx_sys::{
     d2i_OCSP_RESPONSE, d2i_X509_bio, i2d_OCSP_REQUEST, ngx_http_request_t, BIO_ctrl, BIO_free,
-    BIO_new_mem_buf, CRYPTO_malloc, ERR_clear_error, OCSP_BASICRESP_free, OCSP_CERTID_free, OCSP_REQUEST_free,
-    OCSP_REQUEST_new, OCSP_RESPONSE_free, OCSP_basic_verify, OCSP_cert_status_str, OCSP_cert_to_id,
-    OCSP_check_validity, OCSP_request_add0_id, OCSP_resp_find_status, OCSP_response_get1_basic,
-    OCSP_response_status, OCSP_response_status_str, OPENSSL_sk_free, OPENSSL_sk_new_null, OPENSSL_sk_push,
-    OPENSSL_sk_value, SSL_CTX_callback_ctrl, SSL_ctrl, SSL_get_SSL_CTX, X509_check_issued, X509_email_free,
-    X509_free, X509_get1_ocsp, ASN1_GENERALIZEDTIME, BIO, NGX_BUSY, NGX_DECLINED, SSL, X509,
+    BIO_new_mem_buf, CRYPTO_malloc, ERR_clear_error, OCSP_BASICRESP_free, OCSP_CERTID_free,
+    OCSP_REQUEST_free, OCSP_REQUEST_new, OCSP_RESPONSE_free, OCSP_basic_verify, OCSP_cert_status_str,
+    OCSP_cert_to_id, OCSP_check_validity, OCSP_request_add0_id, OCSP_resp_find_status,
+    OCSP_response_get1_basic, OCSP_response_status, OCSP_response_status_str, OPENSSL_sk_free,
+    OPENSSL_sk_new_null, OPENSSL_sk_push, OPENSSL_sk_value, SSL_CTX_callback_ctrl, SSL_ctrl, SSL_get_SSL_CTX,
+    X509_check_issued, X509_email_free, X509_free, X509_get1_ocsp, ASN1_GENERALIZEDTIME, BIO, NGX_BUSY,
+    NGX_DECLINED, SSL, X509,
 };
 
 use super::ssl::{fail, ssl_of, ERROR, OK};
@@ -221,7 +222,12 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_validate_ocsp_response(
     })
 }
 
-unsafe fn validate(resp: *const u8, resp_len: usize, chain_data: *const c_char, chain_len: usize) -> Result<(), String> {
+unsafe fn validate(
+    resp: *const u8,
+    resp_len: usize,
+    chain_data: *const c_char,
+    chain_len: usize,
+) -> Result<(), String> {
     // SAFETY: the buffers have their stated sizes; every object made here
     // is freed before returning.
     unsafe {
@@ -249,7 +255,11 @@ unsafe fn validate(resp: *const u8, resp_len: usize, chain_data: *const c_char, 
     }
 }
 
-unsafe fn check_basic(basic: *mut nginx_sys::OCSP_BASICRESP, chain_data: *const c_char, chain_len: usize) -> Result<(), String> {
+unsafe fn check_basic(
+    basic: *mut nginx_sys::OCSP_BASICRESP,
+    chain_data: *const c_char,
+    chain_len: usize,
+) -> Result<(), String> {
     // SAFETY: basic is live; see validate.
     unsafe {
         let mut ch = Chain::leaf(chain_data, chain_len).map_err(|m| m.to_string_lossy().into_owned())?;
@@ -322,14 +332,22 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_set_ocsp_status_resp(
             SSL_CTX_callback_ctrl(
                 SSL_get_SSL_CTX(ssl),
                 SSL_CTRL_SET_TLSEXT_STATUS_REQ_CB,
-                Some(std::mem::transmute::<unsafe extern "C" fn(*mut SSL, *mut c_void) -> c_int, unsafe extern "C" fn()>(cb)),
+                Some(std::mem::transmute::<
+                    unsafe extern "C" fn(*mut SSL, *mut c_void) -> c_int,
+                    unsafe extern "C" fn(),
+                >(cb)),
             );
             let p = CRYPTO_malloc(resp_len.max(1), c"ssl_ocsp".as_ptr(), 0) as *mut u8;
             if p.is_null() {
                 return fail(err, c"OPENSSL_malloc() failed");
             }
             ptr::copy_nonoverlapping(resp, p, resp_len);
-            SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_STATUS_REQ_OCSP_RESP, resp_len as _, p.cast());
+            SSL_ctrl(
+                ssl,
+                SSL_CTRL_SET_TLSEXT_STATUS_REQ_OCSP_RESP,
+                resp_len as _,
+                p.cast(),
+            );
             OK
         }
     })
