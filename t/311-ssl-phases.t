@@ -447,3 +447,244 @@ nilPEM_read_bio_X509_AUX() failed
 771 772
 --- error_log
 timer: bad request
+
+
+
+=== TEST 13: verify_client asks the client for a certificate, checked against the given CA; the server address
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1 ssl;
+        ssl_certificate $TEST_NGINX_SERVER_ROOT/../cert/test.crt;
+        ssl_certificate_key $TEST_NGINX_SERVER_ROOT/../cert/test.key;
+        ssl_certificate_by_lua_block {
+            local ssl = require "ngx.ssl"
+            local f = assert(io.open("$TEST_NGINX_SERVER_ROOT/../cert/dyn.crt"))
+            local ca = assert(ssl.parse_pem_cert(f:read("*a")))
+            f:close()
+            assert(ssl.verify_client(ca, 1))
+            local addr, typ = ssl.raw_server_addr()
+            ngx.log(ngx.WARN, "server address: ", typ, " ", table.concat({addr:byte(1, -1)}, "."))
+        }
+        location /s { return 200 "client: $ssl_client_verify $ssl_client_s_dn"; }
+    }
+--- config
+    location = /t {
+        lua_ssl_certificate $TEST_NGINX_SERVER_ROOT/../cert/dyn.crt;
+        lua_ssl_certificate_key $TEST_NGINX_SERVER_ROOT/../cert/dyn.key;
+        content_by_lua_block {
+            local sock = ngx.socket.tcp()
+            sock:settimeout(3000)
+            assert(sock:connect("127.0.0.1", $TEST_NGINX_RAND_PORT_1))
+            assert(sock:sslhandshake(nil, "x.test", false))
+            assert(sock:send("GET /s HTTP/1.0\r\n\r\n"))
+            ngx.say((sock:receive("*a"):match("client: .*$")))
+            ngx.say(require("ngx.ssl").verify_client(nil))
+        }
+    }
+    location = /anonymous {
+        content_by_lua_block {
+            local sock = ngx.socket.tcp()
+            sock:settimeout(3000)
+            assert(sock:connect("127.0.0.1", $TEST_NGINX_RAND_PORT_1))
+            assert(sock:sslhandshake(nil, "x.test", false))
+            assert(sock:send("GET /s HTTP/1.0\r\n\r\n"))
+            ngx.say((sock:receive("*a"):match("client: .*$")))
+        }
+    }
+--- pipelined_requests eval
+["GET /t", "GET /anonymous"]
+--- response_body eval
+["client: SUCCESS CN=dyn.test\nnilAPI disabled in the current context\n", "client: NONE \n"]
+--- error_log
+server address: inet 127.0.0.1
+--- no_error_log
+[error]
+
+
+
+=== TEST 14: the _file forms of ssl_client_hello_by_lua, ssl_session_store_by_lua and ssl_session_fetch_by_lua
+--- user_files
+>>> hello.lua
+ngx.log(ngx.WARN, "hello file for ", require("ngx.ssl.clienthello").get_client_hello_server_name())
+>>> store.lua
+local s = require "ngx.ssl.session"
+ngx.shared.sess:set(s.get_session_id(), s.get_serialized_session())
+ngx.log(ngx.WARN, "store file")
+>>> fetch.lua
+local s = require "ngx.ssl.session"
+local data = ngx.shared.sess:get(s.get_session_id())
+ngx.log(ngx.WARN, "fetch file: ", data ~= nil)
+if data then assert(s.set_serialized_session(data)) end
+--- http_config
+    lua_shared_dict sess 1m;
+    ssl_session_store_by_lua_file html/store.lua;
+    ssl_session_fetch_by_lua_file html/fetch.lua;
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1 ssl;
+        ssl_certificate $TEST_NGINX_SERVER_ROOT/../cert/test.crt;
+        ssl_certificate_key $TEST_NGINX_SERVER_ROOT/../cert/test.key;
+        ssl_session_tickets off;
+        ssl_client_hello_by_lua_file html/hello.lua;
+        location /s { return 200 "reused:$ssl_session_reused"; }
+    }
+--- config
+    lua_ssl_protocols TLSv1.2;
+    location /t {
+        content_by_lua_block {
+            local session
+            for i = 1, 2 do
+                local sock = ngx.socket.tcp()
+                sock:settimeout(3000)
+                assert(sock:connect("127.0.0.1", $TEST_NGINX_RAND_PORT_1))
+                session = assert(sock:sslhandshake(session, "file.test", false))
+                assert(sock:send("GET /s HTTP/1.0\r\n\r\n"))
+                ngx.say((sock:receive("*a"):match("reused:.*$")))
+                sock:close()
+            end
+        }
+    }
+--- request
+GET /t
+--- response_body
+reused:.
+reused:r
+--- error_log eval
+[
+qr/\[lua\] hello.lua:1: hello file for file.test, context: ssl_client_hello_by_lua\*/,
+qr/\[lua\] store.lua:3: store file, context: ssl_session_store_by_lua\*/,
+qr/\[lua\] fetch.lua:3: fetch file: true, context: ssl_session_fetch_by_lua\*/,
+]
+--- no_error_log
+[error]
+
+
+
+=== TEST 15: TLS 1.3 skips the session hooks
+--- http_config
+    ssl_session_store_by_lua_block { ngx.log(ngx.WARN, "store ran") }
+    ssl_session_fetch_by_lua_block { ngx.log(ngx.WARN, "fetch ran") }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1 ssl;
+        ssl_protocols TLSv1.3;
+        ssl_certificate $TEST_NGINX_SERVER_ROOT/../cert/test.crt;
+        ssl_certificate_key $TEST_NGINX_SERVER_ROOT/../cert/test.key;
+        location /s { return 200 "proto:$ssl_protocol"; }
+    }
+--- config
+    lua_ssl_protocols TLSv1.3;
+    location /t {
+        content_by_lua_block {
+            local sock = ngx.socket.tcp()
+            sock:settimeout(3000)
+            assert(sock:connect("127.0.0.1", $TEST_NGINX_RAND_PORT_1))
+            assert(sock:sslhandshake(nil, "x.test", false))
+            assert(sock:send("GET /s HTTP/1.0\r\n\r\n"))
+            ngx.say((sock:receive("*a"):match("proto:.*$")))
+        }
+    }
+--- request
+GET /t
+--- response_body
+proto:TLSv1.3
+--- no_error_log
+store ran
+fetch ran
+[error]
+
+
+
+=== TEST 16: master's additions: DER parsing into cdata, handshake randoms, master key, keying material, SSL pointer
+--- http_config
+    lua_shared_dict certs 1m;
+    init_by_lua_block {
+        local ssl = require "ngx.ssl"
+        local function slurp(p)
+            local f = assert(io.open(p)) local s = f:read("*a") f:close() return s
+        end
+        ngx.shared.certs:set("cert", assert(ssl.cert_pem_to_der(slurp("$TEST_NGINX_SERVER_ROOT/../cert/dyn.crt"))))
+        ngx.shared.certs:set("key", assert(ssl.priv_key_pem_to_der(slurp("$TEST_NGINX_SERVER_ROOT/../cert/dyn.key"))))
+    }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1 ssl;
+        ssl_certificate $TEST_NGINX_SERVER_ROOT/../cert/test.crt;
+        ssl_certificate_key $TEST_NGINX_SERVER_ROOT/../cert/test.key;
+        ssl_certificate_by_lua_block {
+            local ssl = require "ngx.ssl"
+            local cert = assert(ssl.parse_der_cert(ngx.shared.certs:get("cert")))
+            local key = assert(ssl.parse_der_priv_key(ngx.shared.certs:get("key")))
+            assert(ssl.clear_certs())
+            assert(ssl.set_cert(cert))
+            assert(ssl.set_priv_key(key))
+            ngx.log(ngx.WARN, "client random: ", #ssl.get_client_random(), " of ", ssl.get_client_random(0),
+                    ", bad der: ", select(2, ssl.parse_der_cert("junk")), ", ", select(2, ssl.parse_der_priv_key("")))
+        }
+        location /s {
+            content_by_lua_block {
+                local ssl = require "ngx.ssl"
+                local a = assert(ssl.export_keying_material(32, "EXPERIMENTAL-ngx-lua"))
+                local b = assert(ssl.export_keying_material(32, "EXPERIMENTAL-ngx-lua", "ctx"))
+                ngx.say("ekm: ", #a, " ", a == ssl.export_keying_material(32, "EXPERIMENTAL-ngx-lua"), " ", a ~= b)
+                ngx.say("server random: ", #ssl.get_server_random(), ", master key: ", #ssl.get_session_master_key())
+                ngx.say("pointer: ", type(ssl.get_req_ssl_pointer()))
+            }
+        }
+    }
+--- config
+    lua_ssl_trusted_certificate $TEST_NGINX_SERVER_ROOT/../cert/dyn.crt;
+    lua_ssl_protocols TLSv1.2;
+    location /t {
+        content_by_lua_block {
+            local sock = ngx.socket.tcp()
+            sock:settimeout(3000)
+            assert(sock:connect("127.0.0.1", $TEST_NGINX_RAND_PORT_1))
+            assert(sock:sslhandshake(nil, "dyn.test", true))
+            assert(sock:send("GET /s HTTP/1.0\r\n\r\n"))
+            ngx.print((sock:receive("*a"):match("\r\n\r\n(.*)$")))
+            ngx.say("plain: ", select(2, require("ngx.ssl").get_client_random()))
+        }
+    }
+--- request
+GET /t
+--- response_body
+ekm: 32 true true
+server random: 32, master key: 48
+pointer: cdata
+plain: bad request
+--- error_log
+client random: 32 of 32, bad der: d2i_X509_bio() failed, invalid argument
+--- no_error_log
+[error]
+
+
+
+=== TEST 17: lua_ssl_key_log appends the secrets of cosocket handshakes (NSS key log lines)
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1 ssl;
+        ssl_certificate $TEST_NGINX_SERVER_ROOT/../cert/test.crt;
+        ssl_certificate_key $TEST_NGINX_SERVER_ROOT/../cert/test.key;
+    }
+--- config
+    location /t {
+        lua_ssl_protocols TLSv1.2;
+        lua_ssl_key_log logs/keys.log;
+        content_by_lua_block {
+            for i = 1, 2 do
+                local sock = ngx.socket.tcp()
+                assert(sock:connect("127.0.0.1", $TEST_NGINX_RAND_PORT_1))
+                assert(sock:sslhandshake(false, "x.test", false))
+                sock:close()
+            end
+            local f = assert(io.open("$TEST_NGINX_SERVER_ROOT/logs/keys.log"))
+            local n = 0
+            for line in f:lines() do
+                if line:match("^CLIENT_RANDOM %x+ %x+$") then n = n + 1 end
+            end
+            f:close()
+            ngx.say("client random lines: ", n)
+        }
+    }
+--- request
+GET /t
+--- response_body_like
+^client random lines: [24]$

@@ -26,6 +26,7 @@ pub mod socket_tcp;
 pub mod socket_udp;
 pub mod ssl;
 pub mod ssl_clienthello;
+pub mod ssl_keys;
 pub mod ssl_ocsp;
 pub mod ssl_session;
 pub mod ssl_verify;

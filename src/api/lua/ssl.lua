@@ -5,6 +5,23 @@
 
 local preload = package.preload
 
+-- Scratch buffers of these modules' own: resty.core.base's shared buffer
+-- can be resized by any code (set_string_buf_size), and a huge one would
+-- make every handshake allocate it.
+local SCRATCH = 4096
+local scratch
+
+local function buffer(n)
+    local ffi = require "ffi"
+    if n > SCRATCH then
+        return ffi.new("char[?]", n)
+    end
+    if not scratch then
+        scratch = ffi.new("char[?]", SCRATCH)
+    end
+    return scratch
+end
+
 local function common()
     local ffi = require "ffi"
     local base = require "resty.core.base"
@@ -50,6 +67,25 @@ preload["ngx.ssl"] = function()
     void ngx_http_lua_ffi_free_priv_key(void *cdata);
     int ngx_http_lua_ffi_ssl_verify_client(void *r,
         void *cdata, int depth, char **err);
+    void *ngx_http_lua_ffi_parse_der_cert(const char *data,
+        size_t len, char **err);
+    void *ngx_http_lua_ffi_parse_der_priv_key(const char *data, size_t len,
+        char **err);
+    void *ngx_http_lua_ffi_get_req_ssl_pointer(ngx_http_request_t *r);
+    int ngx_http_lua_ffi_ssl_client_random(ngx_http_request_t *r,
+        unsigned char *out, size_t *outlen, char **err);
+    int ngx_http_lua_ffi_ssl_server_random(ngx_http_request_t *r,
+        unsigned char *out, size_t *outlen, char **err);
+    int ngx_http_lua_ffi_ssl_session_master_key(ngx_http_request_t *r,
+        unsigned char *out, size_t *outlen, char **err);
+    int ngx_http_lua_ffi_ssl_export_keying_material(void *r,
+        unsigned char *out, size_t out_size,
+        const char *label, size_t llen,
+        const unsigned char *ctx, size_t ctxlen, int use_ctx, char **err);
+    int ngx_http_lua_ffi_ssl_export_keying_material_early(void *r,
+        unsigned char *out, size_t out_size,
+        const char *label, size_t llen,
+        const unsigned char *ctx, size_t ctxlen, char **err);
     ]]
 
     local M = { version = base.version }
@@ -129,7 +165,7 @@ preload["ngx.ssl"] = function()
     end
 
     function M.cert_pem_to_der(pem)
-        local out = base.get_string_buf(#pem)
+        local out = buffer(#pem)
         local n = C.ngx_http_lua_ffi_cert_pem_to_der(pem, #pem, out, errmsg)
         if n > 0 then
             return ffi_str(out, n)
@@ -138,7 +174,7 @@ preload["ngx.ssl"] = function()
     end
 
     function M.priv_key_pem_to_der(pem, passphrase)
-        local out = base.get_string_buf(#pem)
+        local out = buffer(#pem)
         local n = C.ngx_http_lua_ffi_priv_key_pem_to_der(pem, #pem, passphrase, out, errmsg)
         if n > 0 then
             return ffi_str(out, n)
@@ -181,6 +217,94 @@ preload["ngx.ssl"] = function()
 
     function M.verify_client(ca_certs, depth)
         return ok_or_err(C.ngx_http_lua_ffi_ssl_verify_client(req(), ca_certs, depth or -1, errmsg))
+    end
+
+    -- lua-nginx-module master's additions (newer lua-resty-core).
+
+    function M.parse_der_cert(der)
+        local chain = C.ngx_http_lua_ffi_parse_der_cert(der, #der, errmsg)
+        if chain ~= nil then
+            return ffi_gc(chain, C.ngx_http_lua_ffi_free_cert)
+        end
+        return nil, ffi_str(errmsg[0])
+    end
+
+    function M.parse_der_priv_key(der)
+        local key = C.ngx_http_lua_ffi_parse_der_priv_key(der, #der, errmsg)
+        if key ~= nil then
+            return ffi_gc(key, C.ngx_http_lua_ffi_free_priv_key)
+        end
+        return nil, ffi_str(errmsg[0])
+    end
+
+    function M.get_req_ssl_pointer()
+        local ssl = C.ngx_http_lua_ffi_get_req_ssl_pointer(req())
+        if ssl == nil then
+            return nil, "no ssl connection"
+        end
+        return ssl
+    end
+
+    -- Up to `outlen` bytes (the default when nil); 0 asks for the size.
+    -- These values are at most 48 bytes: a larger `outlen` allocates no
+    -- more than that.
+    local function handshake_bytes(f, outlen, default)
+        local r = req()
+        outlen = outlen or default
+        if type(outlen) ~= "number" or not (outlen >= 0) then
+            error("bad outlen", 3)
+        end
+        outlen = math.min(math.floor(outlen), 64)
+        local out = buffer(outlen)
+        local sizep = base.get_size_ptr()
+        sizep[0] = outlen
+        if f(r, out, sizep, errmsg) ~= 0 then
+            return nil, ffi_str(errmsg[0])
+        end
+        if outlen == 0 then
+            return tonumber(sizep[0])
+        end
+        return ffi_str(out, sizep[0])
+    end
+
+    function M.get_client_random(outlen)
+        return handshake_bytes(C.ngx_http_lua_ffi_ssl_client_random, outlen, 32)
+    end
+
+    function M.get_server_random(outlen)
+        return handshake_bytes(C.ngx_http_lua_ffi_ssl_server_random, outlen, 32)
+    end
+
+    function M.get_session_master_key(outlen)
+        return handshake_bytes(C.ngx_http_lua_ffi_ssl_session_master_key, outlen, 48)
+    end
+
+    function M.export_keying_material(length, label, context)
+        local r = req()
+        if type(length) ~= "number" or not (length >= 0 and length <= 1048576) then
+            return nil, "bad length"
+        end
+        local out = buffer(length)
+        local rc = C.ngx_http_lua_ffi_ssl_export_keying_material(r, out, length, label, #label,
+            context, context and #context or 0, context and 1 or 0, errmsg)
+        if rc == 0 then
+            return ffi_str(out, length)
+        end
+        return nil, ffi_str(errmsg[0])
+    end
+
+    function M.export_keying_material_early(length, label, context)
+        local r = req()
+        if type(length) ~= "number" or not (length >= 0 and length <= 1048576) then
+            return nil, "bad length"
+        end
+        local out = buffer(length)
+        local rc = C.ngx_http_lua_ffi_ssl_export_keying_material_early(r, out, length, label, #label,
+            context, context and #context or 0, errmsg)
+        if rc == 0 then
+            return ffi_str(out, length)
+        end
+        return nil, ffi_str(errmsg[0])
     end
 
     M.SSL3_VERSION = 0x0300
@@ -250,7 +374,7 @@ preload["ngx.ssl.session"] = function()
         if max and len > max then
             return nil, "session too big to serialize"
         end
-        local buf = base.get_string_buf(len)
+        local buf = buffer(len)
         if fill_fn(r, buf, errmsg) ~= 0 then
             return nil, ffi_str(errmsg[0])
         end
@@ -420,10 +544,16 @@ preload["ngx.ocsp"] = function()
     -- A scratch buffer of `maxlen` bytes (default: the shared one's size),
     -- and the size pointer set to it.
     local function out_buf(maxlen)
-        local size = maxlen or base.get_string_buf_size()
+        local size = maxlen or SCRATCH
+        if type(size) ~= "number" or not (size >= 0) then
+            error("bad buffer size", 3)
+        end
+        -- Responders, requests and messages are small: a larger limit
+        -- allocates no more than 1 MiB.
+        size = math.min(math.floor(size), 1048576)
         local sizep = base.get_size_ptr()
         sizep[0] = size
-        return base.get_string_buf(size), sizep, size
+        return buffer(size), sizep, size
     end
 
     function M.get_ocsp_responder_from_der_chain(certs, maxlen)
