@@ -626,6 +626,9 @@ fetch ran
                 ngx.say("ekm: ", #a, " ", a == ssl.export_keying_material(32, "EXPERIMENTAL-ngx-lua"), " ", a ~= b)
                 ngx.say("server random: ", #ssl.get_server_random(), ", master key: ", #ssl.get_session_master_key())
                 ngx.say("pointer: ", type(ssl.get_req_ssl_pointer()))
+                -- no early data on this connection
+                ngx.say("early: ", select(2, ssl.export_keying_material_early(16, "EXPERIMENTAL-ngx-lua")))
+                ngx.say("bad length: ", select(2, ssl.export_keying_material(-1, "x")))
             }
         }
     }
@@ -649,6 +652,8 @@ GET /t
 ekm: 32 true true
 server random: 32, master key: 48
 pointer: cdata
+early: SSL_export_keying_material_early() failed
+bad length: bad length
 plain: bad request
 --- error_log
 client random: 32 of 32, bad der: d2i_X509_bio() failed, invalid argument
@@ -688,3 +693,14 @@ client random: 32 of 32, bad der: d2i_X509_bio() failed, invalid argument
 GET /t
 --- response_body_like
 ^client random lines: [24]$
+
+
+
+=== TEST 18: lua-nginx-module master's upstream TLS hooks are known but not implemented yet
+--- config
+    location /t {
+        proxy_ssl_certificate_by_lua_block { print("x") }
+    }
+--- must_die
+--- error_log
+"proxy_ssl_certificate_by_lua_block" is not implemented yet by this ngx_http_lua_module
