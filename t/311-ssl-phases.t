@@ -704,3 +704,39 @@ GET /t
 --- must_die
 --- error_log
 "proxy_ssl_certificate_by_lua_block" is not implemented yet by this ngx_http_lua_module
+
+
+
+=== TEST 19: a global written in handshake code and in a timer gets the write warning, not in init_worker_by_lua
+--- http_config
+    init_worker_by_lua_block { quiet_global = 1 }
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1 ssl;
+        ssl_certificate $TEST_NGINX_SERVER_ROOT/../cert/test.crt;
+        ssl_certificate_key $TEST_NGINX_SERVER_ROOT/../cert/test.key;
+        ssl_certificate_by_lua_block { handshake_global = 1 }
+    }
+--- config
+    location /t {
+        content_by_lua_block {
+            local sock = ngx.socket.tcp()
+            assert(sock:connect("127.0.0.1", $TEST_NGINX_RAND_PORT_1))
+            ngx.say(type(sock:sslhandshake(nil, "x.test", false)))
+            ngx.timer.at(0, function() timer_global = 1 end)
+            ngx.sleep(0.05)
+            -- gone again, so that the next repetition creates them anew
+            rawset(_G, "handshake_global", nil)
+            rawset(_G, "timer_global", nil)
+        }
+    }
+--- request
+GET /t
+--- response_body
+cdata
+--- error_log eval
+[
+qr/\[warn\] .*writing a global Lua variable \('handshake_global'\)/,
+qr/\[warn\] .*writing a global Lua variable \('timer_global'\)/,
+]
+--- no_error_log
+quiet_global
