@@ -33,14 +33,31 @@ pub struct Handshake {
 /// pointers (cdata, as lua-resty-core returns them); a pointer given back is
 /// only used if it is one of these. A VM's state, like its Lua values.
 #[derive(Default)]
-struct Sessions(RefCell<std::collections::HashSet<usize>>);
+/// Counted: a resumed handshake hands out the session it was given again
+/// (one more reference, one more cdata), and each cdata frees its own.
+struct Sessions(RefCell<HashMap<usize, usize>>);
+
+impl Drop for Sessions {
+    /// The VM is going (worker exit, reload): references Lua still held are
+    /// freed here, since their finalizers, run by `lua_close`, may find no
+    /// current VM to look them up in.
+    fn drop(&mut self) {
+        for (p, n) in self.0.get_mut().drain() {
+            for _ in 0..n {
+                // SAFETY: each count is a session reference handed to Lua
+                // and not freed yet (a finalizer uncounts before freeing).
+                unsafe { SSL_SESSION_free(p as *mut SSL_SESSION) };
+            }
+        }
+    }
+}
 
 /// Client SSL contexts per location configuration, built on first use: a
 /// VM's state, so they go with the configuration they were built from.
 #[derive(Default)]
 struct Ctxs(RefCell<HashMap<usize, SslCtx>>);
 
-fn with_sessions<R>(f: impl FnOnce(&RefCell<std::collections::HashSet<usize>>) -> R) -> R {
+fn with_sessions<R>(f: impl FnOnce(&RefCell<HashMap<usize, usize>>) -> R) -> R {
     vm::with_current_state(|s: &Sessions| f(&s.0))
 }
 
@@ -338,7 +355,7 @@ unsafe fn session_arg(l: *mut lua_State, idx: c_int) -> *mut SSL_SESSION {
         return std::ptr::null_mut();
     }
     let p = ffi::lua_tonumber(l, idx) as usize;
-    if with_sessions(|m| m.borrow().contains(&p)) {
+    if with_sessions(|m| m.borrow().contains_key(&p)) {
         p as *mut SSL_SESSION
     } else {
         std::ptr::null_mut()
@@ -417,7 +434,7 @@ unsafe extern "C" fn handshake_done(c: *mut ngx_connection_t) {
 /// # Safety
 /// `l` must be valid with room for a value.
 pub unsafe fn push_session(l: *mut lua_State, sess: *mut SSL_SESSION) {
-    with_sessions(|m| m.borrow_mut().insert(sess as usize));
+    with_sessions(|m| *m.borrow_mut().entry(sess as usize).or_insert(0) += 1);
     ffi::lua_pushlightuserdata(l, sess.cast());
 }
 
@@ -427,7 +444,18 @@ crate::lua::lua_fns! { session_free => session_free_impl }
 /// cdata), given its address.
 unsafe fn session_free_impl(l: *mut lua_State) -> crate::lua::LuaRet {
     let p = ffi::lua_tonumber(l, 1) as usize;
-    if with_sessions(|m| m.borrow_mut().remove(&p)) {
+    let counted = with_sessions(|m| {
+        let mut m = m.borrow_mut();
+        match m.get_mut(&p) {
+            Some(n) if *n > 1 => {
+                *n -= 1;
+                true
+            }
+            Some(_) => m.remove(&p).is_some(),
+            None => false,
+        }
+    });
+    if counted {
         crate::glue::log::debug_http(crate::glue::log::cycle_log(), || {
             format!("lua ssl free session: {p:016X}")
         });
