@@ -101,6 +101,7 @@ unsafe fn install_phase_handlers(cf: *mut ngx_conf_t) -> ngx_int_t {
     // Always: captured subrequests end in our filters.
     phase::header_filter::install();
     phase::body_filter::install();
+    let ok = ok && phase::ssl::install(cf) == NGX_OK as ngx_int_t;
     if ok {
         Status::NGX_OK.into()
     } else {

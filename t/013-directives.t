@@ -386,9 +386,9 @@ GET /t
 --- config
     location /t {
         content_by_lua_block {
-            local ssl = require "ngx.ssl"
-            local ok, err = pcall(function() return ssl.server_name() end)
-            ngx.say(ok, " ", err:find("ngx.ssl.server_name is not implemented yet", 1, true) ~= nil)
+            local pipe = require "ngx.pipe"
+            local ok, err = pcall(function() return pipe.spawn("ls") end)
+            ngx.say(ok, " ", err:find("ngx.pipe.spawn is not implemented yet", 1, true) ~= nil)
             ok, err = pcall(function() return ndk.set_var.set_escape_uri end)
             ngx.say(ok, " ", err:find("ndk.set_var.set_escape_uri is not implemented yet", 1, true) ~= nil)
         }

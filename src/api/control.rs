@@ -58,7 +58,8 @@ unsafe fn exit_impl(l: *mut lua_State) -> LuaRet {
             | context::CONTENT
             | context::TIMER
             | context::HEADER_FILTER
-            | context::BALANCER,
+            | context::BALANCER
+            | context::SSL_ANY,
     )?;
     if ffi::lua_gettop(l) != 1 {
         return Err("expecting one argument".into());
@@ -70,7 +71,18 @@ unsafe fn exit_impl(l: *mut lua_State) -> LuaRet {
         return Err("bad argument to 'ngx.exit': does not accept NGX_AGAIN or NGX_DONE".into());
     }
     let ctx = ctx::request()?;
-    if p == context::TIMER {
+    if p.is(context::SSL_ANY) {
+        nlog::debug_http((*(*ctx.r).connection).log, || {
+            format!("lua exit with code {status}")
+        });
+    }
+    if p == context::SSL_SESS_STORE {
+        // That code runs as a plain call (it may not wait): ngx.exit only
+        // records the code there, as in lua-nginx-module.
+        ctx.exit_code = Some(status);
+        return Ok(0);
+    }
+    if p.is(context::ON_FAKE_REQUEST) {
         ctx.exit_code = Some(status);
         return yield_wait(l);
     }

@@ -95,7 +95,9 @@ unsafe fn source_prefix(l: *mut lua_State) -> Vec<u8> {
     let mut out = b"[lua] ".to_vec();
     if ffi::lua_getstack(l, 1, &mut ar) != 0 && ffi::lua_getinfo(l, c"Snl".as_ptr(), &mut ar) != 0 {
         let src = std::ffi::CStr::from_ptr(ar.short_src.as_ptr()).to_bytes();
-        out.extend_from_slice(src);
+        // The base name of a file path, as lua-nginx-module shows it.
+        let base = src.rsplit(|&b| b == b'/' || b == b'\\').next().unwrap_or(src);
+        out.extend_from_slice(base);
         out.extend_from_slice(format!(":{}: ", ar.currentline).as_bytes());
         if !ar.name.is_null() {
             out.extend_from_slice(std::ffi::CStr::from_ptr(ar.name).to_bytes());

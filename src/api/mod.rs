@@ -25,6 +25,12 @@ pub mod shdict_ffi;
 pub mod sleep;
 pub mod socket_tcp;
 pub mod socket_udp;
+pub mod ssl;
+pub mod ssl_clienthello;
+pub mod ssl_keys;
+pub mod ssl_ocsp;
+pub mod ssl_session;
+pub mod ssl_verify;
 pub mod string;
 pub mod thread;
 pub mod time;
@@ -71,7 +77,8 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     string::install_base64_module(l);
     balancer::install(l);
     unimplemented::install(l)?;
-    resty_core::install(l)
+    resty_core::install(l)?;
+    run_snippet(l, include_bytes!("lua/ssl.lua"), c"=ngx.ssl")
 }
 
 /// Runs a small Lua snippet of ours at VM creation.

@@ -76,7 +76,7 @@ static INIT_WORKER_CTX: u8 = 0;
 /// the worker's life, a single small table.
 unsafe fn push_ctx(l: *mut lua_State) -> Result<(), String> {
     match context::current() {
-        context::TIMER => {}
+        c if c.is(context::ON_FAKE_REQUEST) => {}
         context::INIT_WORKER => {
             let key = &INIT_WORKER_CTX as *const u8 as *mut std::ffi::c_void;
             ffi::lua_pushlightuserdata(l, key);

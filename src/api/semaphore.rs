@@ -108,7 +108,7 @@ unsafe fn count_impl(l: *mut lua_State) -> LuaRet {
 /// when it may not wait, `false, "timeout"` when the wait ran out.
 unsafe fn wait_impl(l: *mut lua_State) -> LuaRet {
     let sema = check_sema(l)?;
-    if !context::current().is(context::ANY_REQUEST | context::TIMER) {
+    if !context::current().is(context::ANY_REQUEST | context::ON_FAKE_REQUEST) {
         return Err("no request found".into());
     }
     let Some(secs) = opt_number(l, 2, "wait")? else {

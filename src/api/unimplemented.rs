@@ -25,29 +25,19 @@ local function sub(name)
     return t
 end
 stub(ngx, "ngx.", { "run_worker_thread" })
--- lua-resty-core's modules we lack: each public function of the installed
--- lua-resty-core 0.1.25 is a stub, and any other field raises too.
+-- lua-resty-core's modules we lack: each public function (of the installed
+-- lua-resty-core 0.1.25, or of its master for master-only modules) is a
+-- stub, and any other field raises too.
 local modules = {
-    ["ngx.ssl"] = { "clear_certs", "set_der_cert", "set_der_priv_key", "raw_server_addr",
-                    "server_port", "server_name", "raw_client_addr", "cert_pem_to_der",
-                    "priv_key_pem_to_der", "get_tls1_version", "parse_pem_cert",
-                    "parse_pem_priv_key", "set_cert", "set_priv_key", "verify_client",
-                    "get_tls1_version_str" },
-    ["ngx.ssl.session"] = { "get_serialized_session", "get_session_id", "set_serialized_session" },
-    ["ngx.ssl.clienthello"] = { "get_client_hello_server_name", "get_client_hello_ext",
-                                "get_supported_versions", "set_protocols" },
-    ["ngx.ocsp"] = { "get_ocsp_responder_from_der_chain", "create_ocsp_request",
-                     "validate_ocsp_response", "set_ocsp_status_resp" },
     ["ngx.pipe"] = { "spawn" },
+    -- lua-nginx-module master's upstream TLS hooks (proxy_ssl_*_by_lua*).
+    ["ngx.ssl.proxysslcert"] = { "clear_certs", "set_der_cert", "set_der_priv_key", "set_cert",
+                                 "set_priv_key" },
+    ["ngx.ssl.proxysslverify"] = { "set_verify_result", "get_verify_result", "get_verify_cert" },
 }
-local ssl_versions = { SSL3_VERSION = 0x0300, TLS1_VERSION = 0x0301, TLS1_1_VERSION = 0x0302,
-                       TLS1_2_VERSION = 0x0303, TLS1_3_VERSION = 0x0304 }
 for name, fields in pairs(modules) do
     package.preload[name] = function()
         local m = { version = "0.1.25" }
-        if name == "ngx.ssl" then
-            for k, v in pairs(ssl_versions) do m[k] = v end
-        end
         stub(m, name .. ".", fields)
         return setmetatable(m, { __index = function(_, field)
             error(name .. "." .. tostring(field) .. " is not implemented yet by this ngx_http_lua_module", 2)

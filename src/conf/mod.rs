@@ -110,6 +110,11 @@ pub struct LocConf {
     /// lua_capture_max_body_size: captured bodies past it are truncated (0: no limit).
     pub capture_max_body_size: Option<usize>,
     pub socket: socket::SocketConf,
+    /// The TLS handshake's code (server level, inherited from http).
+    pub ssl_client_hello: Option<LuaCode>,
+    pub ssl_cert: Option<LuaCode>,
+    pub ssl_sess_store: Option<LuaCode>,
+    pub ssl_sess_fetch: Option<LuaCode>,
 }
 
 fn inherit<T: Clone>(slot: &mut Option<T>, prev: &Option<T>) {
@@ -135,6 +140,10 @@ impl Merge for LocConf {
         inherit(&mut self.body_filter, &prev.body_filter);
         inherit(&mut self.capture_max_body_size, &prev.capture_max_body_size);
         self.socket.merge(&prev.socket);
+        inherit(&mut self.ssl_client_hello, &prev.ssl_client_hello);
+        inherit(&mut self.ssl_cert, &prev.ssl_cert);
+        inherit(&mut self.ssl_sess_store, &prev.ssl_sess_store);
+        inherit(&mut self.ssl_sess_fetch, &prev.ssl_sess_fetch);
         Ok(())
     }
 }

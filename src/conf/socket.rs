@@ -21,6 +21,9 @@ pub struct SocketConf {
     pub ssl_certificate_key: Option<Vec<u8>>,
     pub ssl_crl: Option<Vec<u8>>,
     pub ssl_conf_commands: Option<Vec<(Vec<u8>, Vec<u8>)>>,
+    /// lua_ssl_key_log: the file TLS secrets of cosocket handshakes are
+    /// appended to (NSS key log format).
+    pub ssl_key_log: Option<Vec<u8>>,
 }
 
 macro_rules! inherit_all {
@@ -46,6 +49,7 @@ impl SocketConf {
         ssl_certificate_key: None,
         ssl_crl: None,
         ssl_conf_commands: None,
+        ssl_key_log: None,
     };
 
     pub fn merge(&mut self, prev: &SocketConf) {
@@ -67,7 +71,8 @@ impl SocketConf {
             ssl_certificate,
             ssl_certificate_key,
             ssl_crl,
-            ssl_conf_commands
+            ssl_conf_commands,
+            ssl_key_log
         );
     }
     pub fn connect_timeout(&self) -> ngx_msec_t {

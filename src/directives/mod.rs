@@ -20,6 +20,7 @@ mod set_by_lua;
 mod settings;
 mod shdict;
 mod socket;
+mod ssl;
 mod unimplemented;
 mod vm_tuning;
 
@@ -114,6 +115,7 @@ const GROUPS: &[&[ngx_command_t]] = &[
     &by_lua::SERVER_REWRITE,
     &socket::COMMANDS,
     &balancer::COMMANDS,
+    &ssl::COMMANDS,
 ];
 
 const MISSING: usize = unimplemented::NAMES.len();

@@ -86,6 +86,11 @@ conf_setters! {
     fn set_certificate_key(cf, _, l: LocConf) {
         set_once(&mut l.socket.ssl_certificate_key, bytes(cf))
     }
+    /// Relative to nginx's prefix, as lua-nginx-module's master resolves it.
+    fn set_key_log(cf, _, l: LocConf) {
+        let path = crate::glue::complex::prefix_join((*(*cf).cycle).prefix.as_bytes(), &bytes(cf));
+        set_once(&mut l.socket.ssl_key_log, path)
+    }
     fn set_crl(cf, _, l: LocConf) {
         set_once(&mut l.socket.ssl_crl, bytes(cf))
     }
@@ -106,7 +111,7 @@ conf_setters! {
 
 const ANY: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
 
-pub const COMMANDS: [ngx_command_t; 16] = [
+pub const COMMANDS: [ngx_command_t; 17] = [
     cmd(
         c"lua_socket_connect_timeout",
         ANY | TAKE1,
@@ -153,4 +158,5 @@ pub const COMMANDS: [ngx_command_t; 16] = [
     ),
     cmd(c"lua_ssl_crl", ANY | TAKE1, set_crl, LOC_CONF),
     cmd(c"lua_ssl_conf_command", ANY | TAKE2, set_conf_command, LOC_CONF),
+    cmd(c"lua_ssl_key_log", ANY | TAKE1, set_key_log, LOC_CONF),
 ];

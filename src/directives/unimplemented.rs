@@ -16,14 +16,12 @@ conf_setters! {
 
 /// lua-nginx-module's directives that are still missing here.
 pub const NAMES: &[&std::ffi::CStr] = &[
-    c"ssl_client_hello_by_lua_block",
-    c"ssl_client_hello_by_lua_file",
-    c"ssl_certificate_by_lua_block",
-    c"ssl_certificate_by_lua_file",
-    c"ssl_session_fetch_by_lua_block",
-    c"ssl_session_fetch_by_lua_file",
-    c"ssl_session_store_by_lua_block",
-    c"ssl_session_store_by_lua_file",
     c"lua_capture_error_log",
     c"lua_worker_thread_vm_pool_size",
+    // lua-nginx-module master's upstream TLS hooks.
+    c"proxy_ssl_certificate_by_lua_block",
+    c"proxy_ssl_certificate_by_lua_file",
+    c"proxy_ssl_verify_by_lua_block",
+    c"proxy_ssl_verify_by_lua_file",
+    c"lua_upstream_skip_openssl_default_verify",
 ];

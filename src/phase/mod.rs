@@ -14,6 +14,8 @@ pub mod log;
 pub mod rewrite;
 pub mod server_rewrite;
 pub mod set;
+pub mod ssl;
+mod ssl_session;
 
 use nginx_sys::{
     ngx_http_internal_redirect, ngx_http_named_location, ngx_http_request_t, ngx_int_t, NGX_DONE, NGX_ERROR,

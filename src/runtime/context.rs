@@ -99,8 +99,14 @@ pub const INIT: Context = Context(0x1_0000);
 
 /// Request phases that may wait.
 pub const REQUEST_YIELDABLE: Context = SERVER_REWRITE.or(REWRITE).or(ACCESS).or(CONTENT);
+/// Handshake code that may wait (lua-nginx-module's yieldable TLS phases).
+pub const SSL_YIELDABLE: Context = SSL_CERT.or(SSL_CLIENT_HELLO).or(SSL_SESS_FETCH);
+/// Code of the TLS handshake.
+pub const SSL_ANY: Context = SSL_YIELDABLE.or(SSL_SESS_STORE);
 /// Every context that may wait.
-pub const YIELDABLE: Context = REQUEST_YIELDABLE.or(TIMER);
+pub const YIELDABLE: Context = REQUEST_YIELDABLE.or(TIMER).or(SSL_YIELDABLE);
+/// Code that runs on a fake request of ours (no client request behind it).
+pub const ON_FAKE_REQUEST: Context = TIMER.or(SSL_ANY);
 /// Request phases before the response body goes out (filters included).
 pub const REQUEST_NO_LOG: Context = SET
     .or(SERVER_REWRITE)

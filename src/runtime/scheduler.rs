@@ -391,9 +391,9 @@ fn log_thread_error(ctx: &RequestCtx, co: *mut lua_State, msg: &str, entry: bool
 /// `ctx` must be live and `co` one of its threads with `nargs` values pushed.
 pub unsafe fn wake(ctx: *mut RequestCtx, co: *mut lua_State, nargs: c_int) {
     let c = (*(*ctx).r).connection;
-    // A timer's fake connection is freed with its request; it never has
-    // posted subrequests to run.
-    let timer = (*ctx).context == super::context::TIMER;
+    // A fake connection (timer, TLS handshake code) is freed with its
+    // request; it never has posted subrequests to run.
+    let timer = (*ctx).context.is(super::context::ON_FAKE_REQUEST);
     let outcome = resume(&mut *ctx, co, nargs);
     if outcome != Outcome::Wait {
         if let Some(on_finish) = (*ctx).on_finish {

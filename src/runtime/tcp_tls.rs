@@ -38,6 +38,21 @@ pub struct Handshake {
 #[derive(Default)]
 struct Sessions(RefCell<HashMap<usize, usize>>);
 
+impl Drop for Sessions {
+    /// The VM is going (worker exit, reload): references Lua still held are
+    /// freed here, since their finalizers, run by `lua_close`, may find no
+    /// current VM to look them up in.
+    fn drop(&mut self) {
+        for (p, n) in self.0.get_mut().drain() {
+            for _ in 0..n {
+                // SAFETY: each count is a session reference handed to Lua
+                // and not freed yet (a finalizer uncounts before freeing).
+                unsafe { SSL_SESSION_free(p as *mut SSL_SESSION) };
+            }
+        }
+    }
+}
+
 /// Client SSL contexts per location configuration, built on first use: a
 /// VM's state, so they go with the configuration they were built from.
 #[derive(Default)]
@@ -56,6 +71,9 @@ fn with_ctxs<R>(f: impl FnOnce(&RefCell<HashMap<usize, SslCtx>>) -> R) -> R {
 struct SslCtx {
     ssl: Box<ngx_ssl_t>,
     strings: Vec<Vec<u8>>,
+    /// lua_ssl_key_log's file, which the SSL_CTX points at (ex_data):
+    /// dropped after the context (fields drop after `Drop::drop`).
+    key_log: Option<Box<std::fs::File>>,
 }
 
 impl SslCtx {
@@ -120,6 +138,7 @@ unsafe fn ssl_ctx(key: *const SocketConf) -> Result<*mut ngx_ssl_t, String> {
     let mut ctx = SslCtx {
         ssl: Box::new(MaybeUninit::zeroed().assume_init()),
         strings: Vec::new(),
+        key_log: None,
     };
     let cycle = ngx_cycle as *mut nginx_sys::ngx_cycle_t;
     ctx.ssl.log = (*cycle).log;
@@ -179,9 +198,70 @@ unsafe fn ssl_ctx(key: *const SocketConf) -> Result<*mut ngx_ssl_t, String> {
             return Err("failed to apply lua_ssl_conf_command".into());
         }
     }
+    if let Some(path) = conf.ssl_key_log.as_ref() {
+        set_key_log(&mut ctx, path)?;
+    }
     let p: *mut ngx_ssl_t = &mut *ctx.ssl;
     with_ctxs(|m| m.borrow_mut().insert(key as usize, ctx));
     Ok(p)
+}
+
+/// SSL_CTX ex_data slot of the key log file (taken once per process).
+static KEY_LOG_INDEX: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+fn key_log_index() -> c_int {
+    use std::sync::atomic::Ordering;
+    let i = KEY_LOG_INDEX.load(Ordering::Relaxed);
+    if i >= 0 {
+        return i;
+    }
+    // SAFETY: CRYPTO_EX_INDEX_SSL_CTX (1) with no callbacks: a plain slot.
+    let i = unsafe { nginx_sys::CRYPTO_get_ex_new_index(1, 0, std::ptr::null_mut(), None, None, None) };
+    KEY_LOG_INDEX.store(i, Ordering::Relaxed);
+    i
+}
+
+/// lua_ssl_key_log: appends each handshake's secrets to `path`.
+unsafe fn set_key_log(ctx: &mut SslCtx, path: &[u8]) -> Result<(), String> {
+    use std::os::unix::ffi::OsStrExt;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(std::ffi::OsStr::from_bytes(path))
+        .map_err(|e| {
+            format!(
+                "failed to open lua_ssl_key_log \"{}\": {e}",
+                String::from_utf8_lossy(path)
+            )
+        })?;
+    let file = Box::new(file);
+    let idx = key_log_index();
+    // SAFETY: the context is live; the file outlives it (SslCtx field).
+    unsafe {
+        let fp: *const std::fs::File = &*file;
+        if idx < 0 || nginx_sys::SSL_CTX_set_ex_data(ctx.ssl.ctx.cast(), idx, fp as *mut c_void) == 0 {
+            return Err("SSL_CTX_set_ex_data() failed".into());
+        }
+        nginx_sys::SSL_CTX_set_keylog_callback(ctx.ssl.ctx.cast(), Some(key_log_line));
+    }
+    ctx.key_log = Some(file);
+    Ok(())
+}
+
+unsafe extern "C" fn key_log_line(ssl: *const nginx_sys::SSL, line: *const std::ffi::c_char) {
+    crate::glue::catch((), || {
+        use std::io::Write;
+        // SAFETY: OpenSSL calls back with a live SSL whose SSL_CTX carries
+        // our file pointer (set_key_log) and a C string line.
+        unsafe {
+            let f = nginx_sys::SSL_CTX_get_ex_data(nginx_sys::SSL_get_SSL_CTX(ssl), key_log_index())
+                as *const std::fs::File;
+            let Some(mut f) = f.as_ref() else { return };
+            let mut l = std::ffi::CStr::from_ptr(line).to_bytes().to_vec();
+            l.push(b'\n');
+            let _ = f.write_all(&l);
+        }
+    })
 }
 
 /// Starts `sslhandshake(reused_session, server_name, ssl_verify,
@@ -363,16 +443,18 @@ crate::lua::lua_fns! { session_free => session_free_impl }
 /// (its finalizer), given its address.
 unsafe fn session_free_impl(l: *mut lua_State) -> crate::lua::LuaRet {
     let p = ffi::lua_tonumber(l, 1) as usize;
-    let held = with_sessions(|m| {
+    let counted = with_sessions(|m| {
         let mut m = m.borrow_mut();
-        let n = m.get_mut(&p)?;
-        *n -= 1;
-        if *n == 0 {
-            m.remove(&p);
+        match m.get_mut(&p) {
+            Some(n) if *n > 1 => {
+                *n -= 1;
+                true
+            }
+            Some(_) => m.remove(&p).is_some(),
+            None => false,
         }
-        Some(())
     });
-    if held.is_some() {
+    if counted {
         crate::glue::log::debug_http(crate::glue::log::cycle_log(), || {
             format!("lua ssl free session: {p:016X}")
         });

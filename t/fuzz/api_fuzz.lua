@@ -38,6 +38,9 @@ local ngx = ngx
 local ngx_log, NOTICE, ngx_now, ngx_update_time = ngx.log, ngx.NOTICE, ngx.now, ngx.update_time
 local ngx_sleep, thread_spawn, thread_kill, thread_wait = ngx.sleep, ngx.thread.spawn, ngx.thread.kill, ngx.thread.wait
 local get_phase = ngx.get_phase
+-- The report's pid and guard dict: fuzzed calls such as `ngx[k] = v` may
+-- replace ngx.worker or ngx.shared (as they may in lua-nginx-module).
+local worker_pid, shared = ngx.worker.pid, ngx.shared
 local has_ffi, ffi = pcall(require, "ffi")
 
 ----------------------------------------------------------------------------
@@ -1234,8 +1237,8 @@ end
 -- (kept in the fuzz_guard dict, which the fuzzer never touches).
 function M.report()
     M.wait_timers(10)
-    local guard = ngx.shared.fuzz_guard
-    local pid = ngx.worker.pid()
+    local guard = shared.fuzz_guard
+    local pid = worker_pid()
     local first = guard and guard:get("pid")
     local phases, total = {}, 0
     for phase, st in pairs(M.stats) do
@@ -1252,8 +1255,8 @@ end
 
 -- Remembers this worker's pid the first time a request-phase run starts.
 function M.guard_pid()
-    local guard = ngx.shared.fuzz_guard
-    if guard then guard:add("pid", ngx.worker.pid()) end
+    local guard = shared.fuzz_guard
+    if guard then guard:add("pid", worker_pid()) end
 end
 
 M.trace = true
