@@ -625,7 +625,7 @@ gracefully shutting down
 
 
 
-=== TEST 17: ngx.errlog: raw_log writes the message as given; the system filter level
+=== TEST 17: ngx.errlog: raw_log writes the message as given; the system filter level; no capture without lua_capture_error_log
 --- config
     location /t {
         content_by_lua_block {
@@ -638,8 +638,8 @@ gracefully shutting down
                 ngx.say(ok, " ", err)
             end
             for _, f in ipairs({ "get_logs", "set_filter_level" }) do
-                local ok, err = pcall(errlog[f], ngx.ERR)
-                ngx.say(ok, " ", err)
+                local ok, res, err = pcall(errlog[f], ngx.ERR)
+                ngx.say(ok, " ", res, " ", err)
             end
         }
     }
@@ -657,8 +657,8 @@ gracefully shutting down
 false bad log level
 false bad argument #1 to 'raw_log' (must be a number)
 false bad argument #2 to 'raw_log' (must be a string)
-false ngx.errlog.get_logs is not implemented yet by this ngx_http_lua_module
-false ngx.errlog.set_filter_level is not implemented yet by this ngx_http_lua_module
+true nil directive \"lua_capture_error_log\" is not set
+true nil directive \"lua_capture_error_log\" is not set
 ", "true\n"]
 --- error_log eval
 [qr/\[warn\] \d+#\d+: \*\d+ raw message without a source position, client: 127\.0\.0\.1/,

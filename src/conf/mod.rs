@@ -56,6 +56,8 @@ pub struct MainConf {
     /// The cycle being configured, for init_by_lua (which runs before
     /// nginx makes it `ngx_cycle`).
     pub cycle: *mut nginx_sys::ngx_cycle_t,
+    /// `lua_capture_error_log`'s ring buffer, in the cycle's pool.
+    pub capture_log: Option<std::ptr::NonNull<crate::glue::log_ring::LogRing>>,
 }
 
 impl MainConf {

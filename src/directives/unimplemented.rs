@@ -24,6 +24,5 @@ pub const NAMES: &[&std::ffi::CStr] = &[
     c"ssl_session_fetch_by_lua_file",
     c"ssl_session_store_by_lua_block",
     c"ssl_session_store_by_lua_file",
-    c"lua_capture_error_log",
     c"lua_worker_thread_vm_pool_size",
 ];
