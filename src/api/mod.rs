@@ -31,6 +31,7 @@ pub mod timer;
 pub mod unimplemented;
 pub mod var;
 pub mod worker;
+pub mod worker_thread;
 
 use crate::lua::{ffi, lua_State};
 
@@ -49,6 +50,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     timer::install(l);
     var::install(l);
     worker::install(l);
+    worker_thread::install(l);
     string::install(l);
     time::install(l);
     req::install(l);

@@ -24,7 +24,6 @@ local function sub(name)
     end
     return t
 end
-stub(ngx, "ngx.", { "run_worker_thread" })
 -- lua-resty-core's modules we lack: each public function of the installed
 -- lua-resty-core 0.1.25 is a stub, and any other field raises too.
 local modules = {

@@ -24,5 +24,4 @@ pub const NAMES: &[&std::ffi::CStr] = &[
     c"ssl_session_fetch_by_lua_file",
     c"ssl_session_store_by_lua_block",
     c"ssl_session_store_by_lua_file",
-    c"lua_worker_thread_vm_pool_size",
 ];

@@ -20,4 +20,5 @@ pub mod tcp_sock;
 pub mod tcp_tls;
 pub mod timer;
 pub mod timer_wait;
+pub mod worker_thread;
 pub mod write_wait;
