@@ -675,7 +675,7 @@ true nil directive \"lua_capture_error_log\" is not set
             for _, case in ipairs({ { "ngx.ssl", "set_der_cert" }, { "ngx.ssl", "no_such_field" },
                                     { "ngx.ssl.session", "get_session_id" },
                                     { "ngx.ssl.clienthello", "set_protocols" },
-                                    { "ngx.ocsp", "create_ocsp_request" }, { "ngx.pipe", "spawn" } }) do
+                                    { "ngx.ocsp", "create_ocsp_request" } }) do
                 local mod = require(case[1])
                 local ok, err = pcall(function() return mod[case[2]]() end)
                 ngx.say(ok, " ", err)
@@ -691,7 +691,6 @@ false .*ngx\.ssl\.no_such_field is not implemented yet by this ngx_http_lua_modu
 false .*ngx\.ssl\.session\.get_session_id is not implemented yet by this ngx_http_lua_module
 false .*ngx\.ssl\.clienthello\.set_protocols is not implemented yet by this ngx_http_lua_module
 false .*ngx\.ocsp\.create_ocsp_request is not implemented yet by this ngx_http_lua_module
-false .*ngx\.pipe\.spawn is not implemented yet by this ngx_http_lua_module
 \z
 --- no_error_log
 [error]

@@ -9,6 +9,7 @@ pub mod location;
 pub mod log;
 pub mod ngx_fields;
 pub mod output;
+pub mod pipe;
 pub mod query_args;
 pub mod regex;
 pub mod regex_sub;
@@ -69,6 +70,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     log::install_print(l);
     coroutine::install(l)?;
     semaphore::install(l);
+    pipe::install(l)?;
     string::install_base64_module(l);
     balancer::install(l);
     unimplemented::install(l)?;

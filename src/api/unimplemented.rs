@@ -37,7 +37,6 @@ local modules = {
                                 "get_supported_versions", "set_protocols" },
     ["ngx.ocsp"] = { "get_ocsp_responder_from_der_chain", "create_ocsp_request",
                      "validate_ocsp_response", "set_ocsp_status_resp" },
-    ["ngx.pipe"] = { "spawn" },
 }
 local ssl_versions = { SSL3_VERSION = 0x0300, TLS1_VERSION = 0x0301, TLS1_1_VERSION = 0x0302,
                        TLS1_2_VERSION = 0x0303, TLS1_3_VERSION = 0x0304 }

@@ -11,6 +11,8 @@ pub mod context;
 pub mod ctx;
 pub mod need_body;
 pub mod output;
+pub mod pipe;
+pub mod pipe_reap;
 pub mod regex_cache;
 pub mod run_sync;
 pub mod scheduler;
