@@ -76,6 +76,7 @@ struct Chan {
     waiter: Option<(*mut RequestCtx, *mut lua_State, Op)>,
     /// Set by a shutdown while a call waits: the error it gets.
     abort: Option<&'static str>,
+    stderr: bool,
 }
 
 pub struct Proc {
@@ -91,6 +92,9 @@ pub struct Proc {
     waiter: Option<(*mut RequestCtx, *mut lua_State)>,
     wait_ev: ngx_event_t,
     cleanup: *mut nginx_sys::ngx_pool_cleanup_t,
+    /// The request's end destroyed it already (lua-nginx-module then
+    /// forgets the process: its collection logs nothing more).
+    released: bool,
 }
 
 /// What a call that may wait gives back.
@@ -127,6 +131,12 @@ fn pipe() -> Result<[c_int; 2], String> {
         return Err(format!("pipe failed: {}", strerror(errno())));
     }
     Ok(fds)
+}
+
+/// A debug line; lua-nginx-module's name a process by its address (nginx's
+/// `%p`: upper-case hex).
+fn dbg(msg: impl FnOnce() -> String) {
+    nlog::debug_http(nlog::cycle_log(), msg);
 }
 
 fn errno() -> c_int {
@@ -171,8 +181,19 @@ pub unsafe fn spawn(s: Spawn, r: *mut nginx_sys::ngx_http_request_t) -> Result<B
             (*(*log).file).fd
         }
     };
+    // The child's error line, as nginx would format it; the child adds
+    // the errno part.
     let fail_line = format!(
-        "lua pipe child execvp() failed while executing {}\n",
+        "{} [error] {}#{}: lua pipe child {}() failed while executing {}",
+        // SAFETY: nginx's cached time string, updated by the event loop.
+        String::from_utf8_lossy(unsafe {
+            let t = ptr::addr_of!(nginx_sys::ngx_cached_err_log_time).read();
+            std::slice::from_raw_parts(t.data, t.len)
+        }),
+        // SAFETY: set once at process start.
+        unsafe { nginx_sys::ngx_pid },
+        unsafe { nginx_sys::ngx_pid },
+        if s.env.is_some() { "execvpe" } else { "execvp" },
         s.file.to_string_lossy()
     );
 
@@ -213,7 +234,7 @@ pub unsafe fn spawn(s: Spawn, r: *mut nginx_sys::ngx_http_request_t) -> Result<B
                 None => libc::execvp(s.file.as_ptr(), argv.as_ptr()),
             };
             if keep > 0 {
-                libc::write(keep as c_int, fail_line.as_ptr().cast(), fail_line.len());
+                write_exec_failure(keep as c_int, fail_line.as_bytes(), *libc::__errno_location());
             }
             libc::_exit(1);
         }
@@ -232,6 +253,7 @@ pub unsafe fn spawn(s: Spawn, r: *mut nginx_sys::ngx_http_request_t) -> Result<B
         // SAFETY: an all-zero event is nginx's initial event state.
         wait_ev: unsafe { MaybeUninit::zeroed().assume_init() },
         cleanup: ptr::null_mut(),
+        released: false,
     }));
     // SAFETY: `pp` is ours (a fresh box) until handed back below.
     unsafe {
@@ -243,7 +265,7 @@ pub unsafe fn spawn(s: Spawn, r: *mut nginx_sys::ngx_http_request_t) -> Result<B
             if fd < 0 {
                 continue;
             }
-            match new_chan(pp, fd) {
+            match new_chan(pp, fd, i == STDERR) {
                 Ok(ch) => (*pp).chans[i] = Some(ch),
                 Err(e) => {
                     close_all(&[fd]);
@@ -251,6 +273,15 @@ pub unsafe fn spawn(s: Spawn, r: *mut nginx_sys::ngx_http_request_t) -> Result<B
                     return Err(e);
                 }
             }
+        }
+        dbg(|| {
+            format!(
+                "lua pipe spawn process:{:X} pid:{pid} merge_stderr:{} buffer_size:{}",
+                pp as usize, s.merge_stderr as u8, s.buffer_size
+            )
+        });
+        if r.is_null() && super::context::current() == super::context::INIT_WORKER {
+            INIT_WORKER_PROCS.with(|v| v.borrow_mut().push(pp));
         }
         if !r.is_null() {
             let cln = nginx_sys::ngx_pool_cleanup_add((*r).pool, 0);
@@ -264,7 +295,38 @@ pub unsafe fn spawn(s: Spawn, r: *mut nginx_sys::ngx_http_request_t) -> Result<B
     }
 }
 
-unsafe fn new_chan(pp: *mut Proc, fd: c_int) -> Result<Box<Chan>, String> {
+/// `line (errno: text)\n` to `fd`, in the forked child: no allocation.
+unsafe fn write_exec_failure(fd: c_int, line: &[u8], e: c_int) {
+    let mut buf = [0u8; 1024];
+    let mut n = 0;
+    let mut put = |b: &[u8]| {
+        let k = b.len().min(buf.len() - n);
+        buf[n..n + k].copy_from_slice(&b[..k]);
+        n += k;
+    };
+    put(line);
+    put(b" (");
+    let mut digits = [0u8; 12];
+    let mut d = digits.len();
+    let mut v = e.unsigned_abs();
+    loop {
+        d -= 1;
+        digits[d] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    put(&digits[d..]);
+    put(b": ");
+    // SAFETY: strerror gives a static string for any value.
+    put(unsafe { std::ffi::CStr::from_ptr(libc::strerror(e)).to_bytes() });
+    put(b")\n");
+    // SAFETY: write(2) is async-signal-safe.
+    unsafe { libc::write(fd, buf.as_ptr().cast(), n) };
+}
+
+unsafe fn new_chan(pp: *mut Proc, fd: c_int, stderr: bool) -> Result<Box<Chan>, String> {
     // SAFETY: our fd; the connection is ours until closed.
     unsafe {
         let fl = libc::fcntl(fd, libc::F_GETFL);
@@ -284,6 +346,7 @@ unsafe fn new_chan(pp: *mut Proc, fd: c_int) -> Result<Box<Chan>, String> {
             errno: 0,
             waiter: None,
             abort: None,
+            stderr,
         });
         (*c).data = (&mut *ch as *mut Chan).cast();
         (*(*c).read).handler = Some(on_chan_event);
@@ -294,13 +357,30 @@ unsafe fn new_chan(pp: *mut Proc, fd: c_int) -> Result<Box<Chan>, String> {
     }
 }
 
+thread_local! {
+    // Per process: init_worker_by_lua runs once per worker process. What
+    // it spawned dies when it ends, as with lua-nginx-module's fake
+    // request there.
+    static INIT_WORKER_PROCS: std::cell::RefCell<Vec<*mut Proc>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// init_worker_by_lua ended: its children are killed, their pipes closed.
+pub fn end_init_worker() {
+    for p in INIT_WORKER_PROCS.with(|v| std::mem::take(&mut *v.borrow_mut())) {
+        // SAFETY: destroy removes a Proc from the list before freeing it.
+        unsafe { kill_and_close(p) };
+    }
+}
+
 unsafe extern "C" fn cleanup_handler(data: *mut c_void) {
     crate::glue::catch((), || {
         // SAFETY: destroy clears this cleanup before the Proc goes.
         unsafe {
             let p = data as *mut Proc;
             (*p).cleanup = ptr::null_mut();
+            dbg(|| format!("lua pipe destroy process:{:X} pid:{}", p as usize, (*p).pid));
             kill_and_close(p);
+            (*p).released = true;
         }
     })
 }
@@ -328,13 +408,12 @@ unsafe fn on_child_end(data: *mut c_void, how: Ended) {
 pub unsafe fn kill_and_close(p: *mut Proc) {
     // SAFETY: the caller's contract.
     unsafe {
-        if (*p).ended.is_none()
-            && !(*p).closed
-            && libc::kill((*p).pid, libc::SIGKILL) == -1
-            && errno() != libc::ESRCH
-        {
-            let msg = format!("lua pipe failed to kill process pid:{}", (*p).pid);
-            nlog::error(nlog::cycle_log(), nginx_sys::NGX_LOG_ERR, msg.as_bytes());
+        if (*p).ended.is_none() && !(*p).closed {
+            dbg(|| format!("lua pipe kill process:{:X} pid:{}", p as usize, (*p).pid));
+            if libc::kill((*p).pid, libc::SIGKILL) == -1 && errno() != libc::ESRCH {
+                let msg = format!("lua pipe failed to kill process pid:{}", (*p).pid);
+                nlog::error(nlog::cycle_log(), nginx_sys::NGX_LOG_ERR, msg.as_bytes());
+            }
         }
         finalize(p);
     }
@@ -347,6 +426,10 @@ pub unsafe fn kill_and_close(p: *mut Proc) {
 pub unsafe fn destroy(p: *mut Proc) {
     // SAFETY: the caller's contract.
     unsafe {
+        if !(*p).released {
+            dbg(|| format!("lua pipe destroy process:{:X} pid:{}", p as usize, (*p).pid));
+        }
+        INIT_WORKER_PROCS.with(|v| v.borrow_mut().retain(|&q| q != p));
         kill_and_close(p);
         pipe_reap::forget((*p).pid);
         if !(*p).cleanup.is_null() {
@@ -514,7 +597,19 @@ unsafe fn try_write(ch: &mut Chan) -> Option<WriteResult> {
             e => {
                 ch.buf.clear();
                 ch.sent = 0;
-                return Some(Err(strerror(e)));
+                dbg(|| {
+                    format!(
+                        "lua pipe write data error pipe:{:X} ({e}: {})",
+                        ch as *const Chan as usize,
+                        strerror(e)
+                    )
+                });
+                // lua-nginx-module: a reader gone is "closed".
+                return Some(Err(if e == libc::EPIPE {
+                    "closed".into()
+                } else {
+                    strerror(e)
+                }));
             }
         }
     }
@@ -557,6 +652,7 @@ pub unsafe fn read(
 ) -> Result<Step<ReadResult>, &'static str> {
     // SAFETY: the caller's contract.
     unsafe {
+        dbg(|| format!("lua pipe read process:{:X} pid:{}", p as usize, (*p).pid));
         let ch = &mut *chan_for(p, i, "pipe busy reading")?;
         if let Some(r) = try_read(ch, kind, (*p).chunk) {
             return Ok(Step::Done(r));
@@ -566,7 +662,15 @@ pub unsafe fn read(
         let t = (*p).timeouts[if i == STDERR { T_STDERR } else { T_STDOUT }];
         if t > 0 {
             ngx_add_timer(rev, t);
+            dbg(|| {
+                format!(
+                    "lua pipe add timer for reading: {t}(ms) proc:{:X} pid:{}",
+                    p as usize,
+                    (*p).pid
+                )
+            });
         }
+        dbg(|| format!("lua pipe read yielding process:{:X} pid:{}", p as usize, (*p).pid));
         ch.waiter = Some((ctx, co, Op::Read(kind)));
         Ok(Step::Wait(Box::new(ChanWait(ch))))
     }
@@ -584,6 +688,7 @@ pub unsafe fn write(
 ) -> Result<Step<WriteResult>, &'static str> {
     // SAFETY: the caller's contract.
     unsafe {
+        dbg(|| format!("lua pipe write process:{:X} pid:{}", p as usize, (*p).pid));
         let ch = &mut *chan_for(p, STDIN, "pipe busy writing")?;
         ch.buf.clear();
         ch.buf.extend_from_slice(data);
@@ -596,7 +701,21 @@ pub unsafe fn write(
         let t = (*p).timeouts[T_WRITE];
         if t > 0 {
             ngx_add_timer(wev, t);
+            dbg(|| {
+                format!(
+                    "lua pipe add timer for writing: {t}(ms) proc:{:X} pid:{}",
+                    p as usize,
+                    (*p).pid
+                )
+            });
         }
+        dbg(|| {
+            format!(
+                "lua pipe write yielding process:{:X} pid:{}",
+                p as usize,
+                (*p).pid
+            )
+        });
         ch.waiter = Some((ctx, co, Op::Write));
         Ok(Step::Wait(Box::new(ChanWait(ch))))
     }
@@ -613,6 +732,7 @@ pub unsafe fn wait(
 ) -> Result<Step<Ended>, &'static str> {
     // SAFETY: the caller's contract.
     unsafe {
+        dbg(|| format!("lua pipe wait process:{:X} pid:{}", p as usize, (*p).pid));
         if (*p).closed {
             return Err("exited");
         }
@@ -627,7 +747,15 @@ pub unsafe fn wait(
         let t = (*p).timeouts[T_WAIT];
         if t > 0 {
             ngx_add_timer(addr_of_mut!((*p).wait_ev), t);
+            dbg(|| {
+                format!(
+                    "lua pipe add timer for waiting: {t}(ms) process:{:X} pid:{}",
+                    p as usize,
+                    (*p).pid
+                )
+            });
         }
+        dbg(|| format!("lua pipe wait yielding process:{:X} pid:{}", p as usize, (*p).pid));
         Ok(Step::Wait(Box::new(ProcWait(p))))
     }
 }
@@ -704,7 +832,16 @@ impl Drop for ChanWait {
         // coroutine's hold on it.
         unsafe {
             let ch = &mut *self.0;
-            ch.waiter = None;
+            // Still set: dropped before its event finished it (the thread
+            // was killed or the request ended).
+            if let Some((_, _, op)) = ch.waiter.take() {
+                let what = match op {
+                    Op::Write => "write",
+                    Op::Read(_) if ch.stderr => "read stderr",
+                    Op::Read(_) => "read stdout",
+                };
+                dbg(|| format!("lua pipe proc {what} cleanup"));
+            }
             if !ch.c.is_null() {
                 for ev in [(*ch.c).read, (*ch.c).write] {
                     if (*ev).timer_set() != 0 {
@@ -732,7 +869,9 @@ impl Drop for ProcWait {
         // SAFETY: as ChanWait.
         unsafe {
             let p = self.0;
-            (*p).waiter = None;
+            if (*p).waiter.take().is_some() {
+                dbg(|| "lua pipe proc wait cleanup".to_string());
+            }
             let ev = addr_of_mut!((*p).wait_ev);
             if (*ev).timer_set() != 0 {
                 ngx_del_timer(ev);
@@ -754,6 +893,7 @@ unsafe extern "C" fn on_wait_event(ev: *mut ngx_event_t) {
             };
             let timedout = (*ev).timedout() != 0;
             (*ev).set_timedout(0);
+            (*p).waiter = None;
             drop((*ctx).take_wait(co));
             if ffi::lua_checkstack(co, 3) == 0 {
                 return;
@@ -821,6 +961,8 @@ unsafe extern "C" fn on_chan_event(ev: *mut ngx_event_t) {
             };
             // Detaching the wait deletes the timer and, after an abort,
             // closes the pipe.
+            let ch = &mut *((*c).data as *mut Chan);
+            ch.waiter = None;
             drop((*ctx).take_wait(co));
             if ffi::lua_checkstack(co, 3) == 0 {
                 return;

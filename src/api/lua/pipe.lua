@@ -1,6 +1,9 @@
 -- ngx.pipe: the Lua face of api/pipe.rs. Argument checks and their error
--- texts follow lua-resty-core's lib/ngx/pipe.lua; the waiting calls are
--- tail calls into the C functions, which suspend the Lua thread themselves.
+-- texts follow lua-resty-core's lib/ngx/pipe.lua (the readers return
+-- data, err, partial: three values). The C functions suspend
+-- the Lua thread themselves; they are not tail calls, so that an error they
+-- raise ("API disabled in the context of ...") has a position here, as
+-- lua-resty-core's have.
 local c = ...
 local error, type, tostring, tonumber, ipairs = error, type, tostring, tonumber, ipairs
 local str_find, concat = string.find, table.concat
@@ -10,6 +13,12 @@ local c_shutdown, c_kill, c_pid, c_set_timeouts, is_proc = c.shutdown, c.kill, c
 local MAX_TIMEOUT = 0xffffffff
 local DEFAULT_TIMEOUT = 10000
 local READ_ALL, READ_BYTES, READ_LINE, READ_ANY = 0, 1, 2, 3
+
+-- Passes its arguments on: `return ret(c_fn(...))` keeps the C call's
+-- results, however many, without making it a tail call.
+local function ret(...)
+    return ...
+end
 
 local function check_proc(proc)
     if not is_proc(proc) then
@@ -50,7 +59,8 @@ local function reader(from_stderr, kind)
                 end
                 return ""
             end
-            return c_read(proc, from_stderr, kind, len)
+            local data, err, partial = c_read(proc, from_stderr, kind, len)
+            return data, err, partial
         end
     elseif kind == READ_ANY then
         return function(proc, max)
@@ -61,12 +71,14 @@ local function reader(from_stderr, kind)
             if not max or max <= 0 then
                 error("bad max argument", 2)
             end
-            return c_read(proc, from_stderr, kind, max)
+            local data, err, partial = c_read(proc, from_stderr, kind, max)
+            return data, err, partial
         end
     end
     return function(proc)
         check_proc(proc)
-        return c_read(proc, from_stderr, kind, 0)
+        local data, err, partial = c_read(proc, from_stderr, kind, 0)
+        return data, err, partial
     end
 end
 
@@ -87,7 +99,7 @@ function methods.write(proc, data)
     elseif t ~= "string" then
         error("bad data arg: string, number, or table expected, got " .. t, 2)
     end
-    return c_write(proc, data)
+    return ret(c_write(proc, data))
 end
 
 local directions = { stdin = 0, stdout = 1, stderr = 2 }
@@ -103,7 +115,7 @@ end
 
 function methods.wait(proc)
     check_proc(proc)
-    return c_wait(proc)
+    return ret(c_wait(proc))
 end
 
 function methods.kill(proc, signal)
@@ -160,8 +172,13 @@ local function spawn(args, opts)
                           .. e .. "'", 2)
                 end
             end
-            if #env > 0 then
-                environ = env
+            -- up to the first hole, as ipairs goes
+            local list = {}
+            for i, e in ipairs(env) do
+                list[i] = e
+            end
+            if #list > 0 then
+                environ = list
             end
         end
         w = opts.write_timeout or w
