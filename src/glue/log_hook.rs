@@ -32,6 +32,11 @@ struct Hook {
     ring: *mut LogRing,
 }
 
+/// The thread that runs the event loop: only its lines are captured. nginx's
+/// thread pool threads log too (their debug lines); the ring is not shared
+/// with them.
+static LOOP_THREAD: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// Locations nest; a bound on the walk keeps a malformed tree from looping.
 const MAX_DEPTH: usize = 64;
 
@@ -42,6 +47,11 @@ const MAX_DEPTH: usize = 64;
 /// `cycle` must be the running cycle, its configuration complete;
 /// `ring` must live as long as the cycle's pool.
 pub unsafe fn install(cycle: *mut ngx_cycle_t, ring: *mut LogRing) {
+    // SAFETY: pthread_self has no preconditions.
+    LOOP_THREAD.store(
+        unsafe { libc::pthread_self() } as usize,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     // SAFETY: the cycle and every structure reached from it are live, and
     // nothing else runs in this worker while it starts.
     unsafe {
@@ -163,7 +173,8 @@ unsafe extern "C" fn writer(log: *mut ngx_log_t, level: ngx_uint_t, buf: *mut u8
         let h = (*log).wdata as *mut Hook;
         let line = std::slice::from_raw_parts(buf, len);
         let ring = &mut *(*h).ring;
-        if level <= ring.filter_level {
+        let on_loop = libc::pthread_self() as usize == LOOP_THREAD.load(std::sync::atomic::Ordering::Relaxed);
+        if on_loop && level <= ring.filter_level {
             let text = line.strip_suffix(b"\n").unwrap_or(line);
             ring.write(level, text, now());
         }

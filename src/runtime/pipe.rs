@@ -224,7 +224,15 @@ pub unsafe fn spawn(s: Spawn, r: *mut nginx_sys::ngx_http_request_t) -> Result<B
                 libc::syscall(libc::SYS_close_range, 3u32, keep - 1, 0u32);
             }
             let from = if keep >= 3 { keep + 1 } else { 3 };
-            libc::syscall(libc::SYS_close_range, from, u32::MAX, 0u32);
+            if libc::syscall(libc::SYS_close_range, from, u32::MAX, 0u32) == -1 {
+                // Kernels before 5.9: one by one, up to the limit.
+                let max = libc::sysconf(libc::_SC_OPEN_MAX).clamp(1024, 1 << 20) as c_int;
+                for fd in 3..max {
+                    if fd as libc::c_uint != keep {
+                        libc::close(fd);
+                    }
+                }
+            }
             if keep > 0 {
                 // Open until exec only: the program gets 0, 1 and 2 alone.
                 libc::fcntl(keep as c_int, libc::F_SETFD, libc::FD_CLOEXEC);
