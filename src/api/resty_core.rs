@@ -112,21 +112,31 @@ unsafe fn req_add_header_impl(l: *mut lua_State) -> LuaRet {
 /// single process of a configuration with a master is reported as the
 /// master, as lua-nginx-module does (init_by_lua runs there).
 unsafe fn process_type_impl(l: *mut lua_State) -> LuaRet {
-    let mut t = ngx_process;
-    if t == NGX_PROCESS_SINGLE as ngx_uint_t {
-        // A core module's slot holds its conf itself (ngx_get_conf).
-        let conf = (*ngx_cycle).conf_ctx;
-        let ccf = if conf.is_null() {
-            std::ptr::null()
-        } else {
-            *conf.add(ngx_core_module.index) as *const ngx_core_conf_t
-        };
-        if !ccf.is_null() && (*ccf).master != 0 {
-            t = NGX_PROCESS_MASTER as ngx_uint_t;
-        }
-    }
-    ffi::lua_pushinteger(l, t as _);
+    ffi::lua_pushinteger(l, current_process_type() as _);
     Ok(1)
+}
+
+/// nginx's process type, "master" for init_by_lua under a master (nginx
+/// still says "single" while it reads the configuration), as
+/// lua-nginx-module's `ngx_http_lua_ffi_get_process_type`.
+pub fn current_process_type() -> ngx_uint_t {
+    // SAFETY: nginx's globals, set before any module code runs; a core
+    // module's slot holds its conf itself (ngx_get_conf).
+    unsafe {
+        let mut t = ngx_process;
+        if t == NGX_PROCESS_SINGLE as ngx_uint_t {
+            let conf = (*ngx_cycle).conf_ctx;
+            let ccf = if conf.is_null() {
+                std::ptr::null()
+            } else {
+                *conf.add(ngx_core_module.index) as *const ngx_core_conf_t
+            };
+            if !ccf.is_null() && (*ccf).master != 0 {
+                t = NGX_PROCESS_MASTER as ngx_uint_t;
+            }
+        }
+        t
+    }
 }
 
 /// The master's pid: our own in the master or a single process, the

@@ -364,6 +364,17 @@ preload["ngx.req"] = function()
 end
 
 preload["ngx.process"] = function()
+    -- Through the FFI where the symbol is visible (nginx loads modules
+    -- with RTLD_GLOBAL), so that a loop calling type() stays compiled.
+    local get_type = c.process_type
+    local ffi = require "ffi"
+    pcall(ffi.cdef, "int ngx_http_lua_ffi_get_process_type(void);")
+    local ok, f = pcall(function()
+        return ffi.C.ngx_http_lua_ffi_get_process_type
+    end)
+    if ok then
+        get_type = f
+    end
     local names = {
         [0] = "single", [1] = "master", [2] = "signaller", [3] = "worker",
         [4] = "helper", [99] = "privileged agent",
@@ -371,7 +382,7 @@ preload["ngx.process"] = function()
     local process = {
         version = VERSION,
         type = function()
-            return names[c.process_type()]
+            return names[get_type()]
         end,
         get_master_pid = c.master_pid,
         signal_graceful_exit = c.graceful_exit,
