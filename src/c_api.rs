@@ -143,6 +143,13 @@ pub unsafe extern "C" fn ngx_http_lua_get_global_state(cf: *mut ngx_conf_t) -> *
     })
 }
 
+/// nginx's process type (`ngx.process.type()` calls it through the FFI, so
+/// that LuaJIT compiles the call).
+#[no_mangle]
+pub extern "C" fn ngx_http_lua_ffi_get_process_type() -> c_int {
+    crate::glue::catch(0, || crate::api::resty_core::current_process_type() as c_int)
+}
+
 /// The request whose Lua code runs now (a timer's fake request in timers),
 /// or null outside requests.
 #[no_mangle]

@@ -140,6 +140,9 @@ unsafe extern "C" fn init_process(cycle: *mut ngx_cycle_t) -> ngx_int_t {
                 return NGX_OK as ngx_int_t;
             };
             vm::set_current(lmcf.vm.as_ref());
+            if let Some(ring) = lmcf.capture_log {
+                crate::glue::log_hook::install(cycle, ring.as_ptr());
+            }
             phase::init_worker::run(cycle, lmcf)
         }
     })

@@ -240,12 +240,12 @@ qr/init_by_lua\(nginx\.conf:\d+\):1:/
 
 === TEST 7: unknown but known-missing directives say so
 --- http_config
-    lua_worker_thread_vm_pool_size 10;
+    ssl_session_fetch_by_lua_file x.lua;
 --- config
     location /t { return 200; }
 --- must_die
 --- error_log
-"lua_worker_thread_vm_pool_size" is not implemented yet by this ngx_http_lua_module
+"ssl_session_fetch_by_lua_file" is not implemented yet by this ngx_http_lua_module
 
 
 

@@ -9,6 +9,7 @@ pub mod location;
 pub mod log;
 pub mod ngx_fields;
 pub mod output;
+pub mod pipe;
 pub mod query_args;
 pub mod regex;
 pub mod regex_sub;
@@ -38,6 +39,7 @@ pub mod timer;
 pub mod unimplemented;
 pub mod var;
 pub mod worker;
+pub mod worker_thread;
 
 use crate::lua::{ffi, lua_State};
 
@@ -56,6 +58,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     timer::install(l);
     var::install(l);
     worker::install(l);
+    worker_thread::install(l);
     string::install(l);
     time::install(l);
     req::install(l);
@@ -74,6 +77,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     log::install_print(l);
     coroutine::install(l)?;
     semaphore::install(l);
+    pipe::install(l)?;
     string::install_base64_module(l);
     balancer::install(l);
     unimplemented::install(l)?;

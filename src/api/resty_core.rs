@@ -14,8 +14,9 @@ use super::req_headers::values_arg;
 use crate::glue::escape::escape_header_name;
 use crate::glue::headers_in;
 use crate::glue::log as nlog;
+use crate::glue::log_ring::LogRing;
 use crate::lua::lua_fns;
-use crate::lua::{check_bytes, ffi, lua_State, set_fn, LuaRet};
+use crate::lua::{check_bytes, ffi, lua_State, push_bytes, set_fn, LuaRet};
 use crate::runtime::context;
 use crate::runtime::ctx;
 
@@ -29,6 +30,8 @@ lua_fns! {
     graceful_exit => graceful_exit_impl,
     sys_filter_level => sys_filter_level_impl,
     raw_log => raw_log_impl,
+    errlog_set_filter => errlog_set_filter_impl,
+    errlog_get_msg => errlog_get_msg_impl,
     regex_cache_empty => regex_cache_empty_impl,
 }
 
@@ -43,7 +46,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     if ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), c"=resty.core".as_ptr()) != 0 {
         return Err(crate::lua::vm::pop_message(l));
     }
-    ffi::lua_createtable(l, 0, 10);
+    ffi::lua_createtable(l, 0, 12);
     set_fn(l, -1, c"get_request", get_request);
     set_fn(l, -1, c"has_ctx", has_ctx);
     set_fn(l, -1, c"monotonic_msec", monotonic_msec);
@@ -53,6 +56,8 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     set_fn(l, -1, c"graceful_exit", graceful_exit);
     set_fn(l, -1, c"sys_filter_level", sys_filter_level);
     set_fn(l, -1, c"raw_log", raw_log);
+    set_fn(l, -1, c"errlog_set_filter", errlog_set_filter);
+    set_fn(l, -1, c"errlog_get_msg", errlog_get_msg);
     set_fn(l, -1, c"regex_cache_empty", regex_cache_empty);
     if ffi::lua_pcall(l, 1, 0, 0) != 0 {
         return Err(crate::lua::vm::pop_message(l));
@@ -107,21 +112,31 @@ unsafe fn req_add_header_impl(l: *mut lua_State) -> LuaRet {
 /// single process of a configuration with a master is reported as the
 /// master, as lua-nginx-module does (init_by_lua runs there).
 unsafe fn process_type_impl(l: *mut lua_State) -> LuaRet {
-    let mut t = ngx_process;
-    if t == NGX_PROCESS_SINGLE as ngx_uint_t {
-        // A core module's slot holds its conf itself (ngx_get_conf).
-        let conf = (*ngx_cycle).conf_ctx;
-        let ccf = if conf.is_null() {
-            std::ptr::null()
-        } else {
-            *conf.add(ngx_core_module.index) as *const ngx_core_conf_t
-        };
-        if !ccf.is_null() && (*ccf).master != 0 {
-            t = NGX_PROCESS_MASTER as ngx_uint_t;
-        }
-    }
-    ffi::lua_pushinteger(l, t as _);
+    ffi::lua_pushinteger(l, current_process_type() as _);
     Ok(1)
+}
+
+/// nginx's process type, "master" for init_by_lua under a master (nginx
+/// still says "single" while it reads the configuration), as
+/// lua-nginx-module's `ngx_http_lua_ffi_get_process_type`.
+pub fn current_process_type() -> ngx_uint_t {
+    // SAFETY: nginx's globals, set before any module code runs; a core
+    // module's slot holds its conf itself (ngx_get_conf).
+    unsafe {
+        let mut t = ngx_process;
+        if t == NGX_PROCESS_SINGLE as ngx_uint_t {
+            let conf = (*ngx_cycle).conf_ctx;
+            let ccf = if conf.is_null() {
+                std::ptr::null()
+            } else {
+                *conf.add(ngx_core_module.index) as *const ngx_core_conf_t
+            };
+            if !ccf.is_null() && (*ccf).master != 0 {
+                t = NGX_PROCESS_MASTER as ngx_uint_t;
+            }
+        }
+        t
+    }
 }
 
 /// The master's pid: our own in the master or a single process, the
@@ -178,6 +193,56 @@ unsafe fn raw_log_impl(l: *mut lua_State) -> LuaRet {
     nlog::error(current_log(), level as u32, msg);
     ffi::lua_pushboolean(l, 1);
     Ok(1)
+}
+
+/// The running cycle's `lua_capture_error_log` buffer, or the error
+/// lua-nginx-module gives without the directive.
+unsafe fn capture_ring<'a>() -> Result<&'a mut LogRing, &'static str> {
+    match crate::conf::main_conf_cycle(ngx_cycle).and_then(|m| m.capture_log) {
+        // SAFETY: the ring lives in the cycle's pool; only this thread uses it.
+        Some(ring) => Ok(unsafe { &mut *ring.as_ptr() }),
+        None => Err("directive \"lua_capture_error_log\" is not set"),
+    }
+}
+
+/// `errlog.set_filter_level(level)`: true, or nil and the error.
+unsafe fn errlog_set_filter_impl(l: *mut lua_State) -> LuaRet {
+    let level = ffi::lua_tonumber(l, 1) as i64;
+    let err = match capture_ring() {
+        Ok(_) if !(NGX_LOG_STDERR as i64..=NGX_LOG_DEBUG as i64).contains(&level) => {
+            format!("bad log level: {level}")
+        }
+        Ok(ring) => {
+            ring.filter_level = level as usize;
+            ffi::lua_pushboolean(l, 1);
+            return Ok(1);
+        }
+        Err(e) => e.to_string(),
+    };
+    ffi::lua_pushnil(l);
+    push_bytes(l, err.as_bytes());
+    Ok(2)
+}
+
+/// The oldest captured line as level, time, text; nothing when none is
+/// left; false and the error without the directive.
+unsafe fn errlog_get_msg_impl(l: *mut lua_State) -> LuaRet {
+    match capture_ring() {
+        Ok(ring) => match ring.read() {
+            Some((level, time, text)) => {
+                ffi::lua_pushinteger(l, level as _);
+                ffi::lua_pushnumber(l, time);
+                push_bytes(l, text);
+                Ok(3)
+            }
+            None => Ok(0),
+        },
+        Err(e) => {
+            ffi::lua_pushboolean(l, 0);
+            push_bytes(l, e.as_bytes());
+            Ok(2)
+        }
+    }
 }
 
 /// Whether no `o` regex was cached in this worker yet.

@@ -24,12 +24,10 @@ local function sub(name)
     end
     return t
 end
-stub(ngx, "ngx.", { "run_worker_thread" })
 -- lua-resty-core's modules we lack: each public function (of the installed
 -- lua-resty-core 0.1.25, or of its master for master-only modules) is a
 -- stub, and any other field raises too.
 local modules = {
-    ["ngx.pipe"] = { "spawn" },
     -- lua-nginx-module master's upstream TLS hooks (proxy_ssl_*_by_lua*).
     ["ngx.ssl.proxysslcert"] = { "clear_certs", "set_der_cert", "set_der_priv_key", "set_cert",
                                  "set_priv_key" },

@@ -56,6 +56,9 @@ pub struct MainConf {
     /// The cycle being configured, for init_by_lua (which runs before
     /// nginx makes it `ngx_cycle`).
     pub cycle: *mut nginx_sys::ngx_cycle_t,
+    /// `lua_capture_error_log`'s ring buffer, in the cycle's pool.
+    pub capture_log: Option<std::ptr::NonNull<crate::glue::log_ring::LogRing>>,
+    pub worker_thread_vm_pool_size: Option<usize>,
 }
 
 impl MainConf {
@@ -85,6 +88,10 @@ impl MainConf {
     /// 0: PCRE2's default.
     pub fn regex_match_limit(&self) -> usize {
         self.regex_match_limit.unwrap_or(0)
+    }
+    /// How many VMs ngx.run_worker_thread may make per worker.
+    pub fn worker_thread_vm_pool_size(&self) -> usize {
+        self.worker_thread_vm_pool_size.unwrap_or(100)
     }
 }
 

@@ -9,6 +9,7 @@
 pub mod args;
 mod balancer;
 mod by_lua;
+mod capture_log;
 mod chunk_name;
 mod code;
 mod filter_by_lua;
@@ -116,6 +117,7 @@ const GROUPS: &[&[ngx_command_t]] = &[
     &socket::COMMANDS,
     &balancer::COMMANDS,
     &ssl::COMMANDS,
+    &capture_log::COMMANDS,
 ];
 
 const MISSING: usize = unimplemented::NAMES.len();

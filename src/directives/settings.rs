@@ -3,7 +3,8 @@
 //! `lua_use_default_type`, `lua_transform_underscores_in_response_headers`,
 //! `rewrite_by_lua_no_postpone`, `access_by_lua_no_postpone`,
 //! `lua_package_path`, `lua_package_cpath`, `lua_malloc_trim`,
-//! `lua_max_pending_timers` and `lua_max_running_timers`.
+//! `lua_max_pending_timers`, `lua_max_running_timers` and
+//! `lua_worker_thread_vm_pool_size`.
 
 use nginx_sys::ngx_command_t;
 
@@ -60,9 +61,12 @@ conf_setters! {
     fn set_max_running_timers(cf, _, m: MainConf) {
         set_once(&mut m.max_running_timers, count(cf)?)
     }
+    fn set_worker_thread_vm_pool_size(cf, _, m: MainConf) {
+        set_once(&mut m.worker_thread_vm_pool_size, count(cf)?)
+    }
 }
 
-pub const COMMANDS: [ngx_command_t; 12] = [
+pub const COMMANDS: [ngx_command_t; 13] = [
     cmd(c"lua_code_cache", ANY_LOC | FLAG, set_code_cache, LOC_CONF),
     cmd(
         c"lua_check_client_abort",
@@ -113,6 +117,12 @@ pub const COMMANDS: [ngx_command_t; 12] = [
         c"lua_max_running_timers",
         HTTP | TAKE1,
         set_max_running_timers,
+        MAIN_CONF,
+    ),
+    cmd(
+        c"lua_worker_thread_vm_pool_size",
+        HTTP | TAKE1,
+        set_worker_thread_vm_pool_size,
         MAIN_CONF,
     ),
 ];

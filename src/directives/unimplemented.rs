@@ -16,8 +16,6 @@ conf_setters! {
 
 /// lua-nginx-module's directives that are still missing here.
 pub const NAMES: &[&std::ffi::CStr] = &[
-    c"lua_capture_error_log",
-    c"lua_worker_thread_vm_pool_size",
     // lua-nginx-module master's upstream TLS hooks.
     c"proxy_ssl_certificate_by_lua_block",
     c"proxy_ssl_certificate_by_lua_file",

@@ -11,6 +11,8 @@ pub mod headers_in;
 pub mod headers_out;
 pub mod list;
 pub mod log;
+pub mod log_hook;
+pub mod log_ring;
 pub mod ngx_version;
 pub mod pcre2;
 pub mod peer;

@@ -19,6 +19,7 @@ pub mod alloc;
 mod protected;
 pub mod traceback;
 pub mod vm;
+pub mod xcopy;
 
 use std::ffi::{c_int, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -46,8 +47,8 @@ pub mod ffi {
         lua_rawequal, lua_rawget, lua_rawgeti, lua_rawset, lua_rawseti, lua_remove, lua_replace, lua_resume,
         lua_setmetatable, lua_settop, lua_status, lua_toboolean, lua_tointeger, lua_tonumber, lua_topointer,
         lua_tothread, lua_touserdata, lua_type, lua_typename, lua_upvalueindex, lua_xmove, LUA_GLOBALSINDEX,
-        LUA_NOREF, LUA_OK, LUA_REGISTRYINDEX, LUA_TBOOLEAN, LUA_TFUNCTION, LUA_TLIGHTUSERDATA, LUA_TNIL,
-        LUA_TNONE, LUA_TNUMBER, LUA_TSTRING, LUA_TTABLE, LUA_TUSERDATA, LUA_YIELD,
+        LUA_MULTRET, LUA_NOREF, LUA_OK, LUA_REGISTRYINDEX, LUA_TBOOLEAN, LUA_TFUNCTION, LUA_TLIGHTUSERDATA,
+        LUA_TNIL, LUA_TNONE, LUA_TNUMBER, LUA_TSTRING, LUA_TTABLE, LUA_TUSERDATA, LUA_YIELD,
     };
     use std::ffi::{c_char, c_int, c_void};
 
@@ -110,6 +111,33 @@ pub mod ffi {
     pub unsafe fn luaL_loadfile(l: *mut lua_State, path: *const c_char) -> c_int {
         alloc::load_file(l, path)
     }
+}
+
+/// A new bare Lua state with the standard libraries and nothing of ours:
+/// `ngx.run_worker_thread`'s VMs, which run on nginx's pool threads. Null
+/// when out of memory.
+///
+/// # Safety
+/// The state must be closed with [`close_state`], by one thread at a time.
+pub unsafe fn new_bare_state() -> *mut lua_State {
+    // SAFETY: a fresh state; opening the libraries raises only when out of
+    // memory, and nothing of Rust's is on this state yet.
+    unsafe {
+        let l = mlua::ffi::luaL_newstate();
+        if !l.is_null() {
+            mlua::ffi::luaL_openlibs(l);
+        }
+        l
+    }
+}
+
+/// Closes a state made by [`new_bare_state`].
+///
+/// # Safety
+/// `l` must come from [`new_bare_state`] and not be running.
+pub unsafe fn close_state(l: *mut lua_State) {
+    // SAFETY: the caller's contract; its finalizers run protected.
+    unsafe { mlua::ffi::lua_close(l) }
 }
 
 /// The raising calls, for this file only.

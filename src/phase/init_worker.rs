@@ -39,6 +39,7 @@ pub unsafe fn run(_cycle: *mut ngx_cycle_t, lmcf: &MainConf) -> ngx_int_t {
     }
     if let Some(code) = &lmcf.init_worker {
         run_code(lmcf, code, context::INIT_WORKER, "init_worker_by_lua");
+        crate::runtime::pipe::end_init_worker();
     }
     NGX_OK as ngx_int_t
 }

@@ -364,6 +364,17 @@ preload["ngx.req"] = function()
 end
 
 preload["ngx.process"] = function()
+    -- Through the FFI where the symbol is visible (nginx loads modules
+    -- with RTLD_GLOBAL), so that a loop calling type() stays compiled.
+    local get_type = c.process_type
+    local ffi = require "ffi"
+    pcall(ffi.cdef, "int ngx_http_lua_ffi_get_process_type(void);")
+    local ok, f = pcall(function()
+        return ffi.C.ngx_http_lua_ffi_get_process_type
+    end)
+    if ok then
+        get_type = f
+    end
     local names = {
         [0] = "single", [1] = "master", [2] = "signaller", [3] = "worker",
         [4] = "helper", [99] = "privileged agent",
@@ -371,7 +382,7 @@ preload["ngx.process"] = function()
     local process = {
         version = VERSION,
         type = function()
-            return names[c.process_type()]
+            return names[get_type()]
         end,
         get_master_pid = c.master_pid,
         signal_graceful_exit = c.graceful_exit,
@@ -408,6 +419,46 @@ preload["ngx.errlog"] = function()
             end
         end,
     }
-    -- Both need lua_capture_error_log, which is not implemented.
-    return not_implemented(errlog, "ngx.errlog", { "set_filter_level", "get_logs" })
+    local set_filter, get_msg = c.errlog_set_filter, c.errlog_get_msg
+    local new_tab = require "table.new"
+    function errlog.set_filter_level(level)
+        if not level then
+            return nil, [[missing "level" argument]]
+        end
+        if type(level) ~= "number" then
+            -- what the FFI call of lua-resty-core says
+            error("bad argument #1 to 'ngx_http_lua_ffi_errlog_set_filter_level' (cannot convert '"
+                  .. type(level) .. "' to 'int')", 2)
+        end
+        return set_filter(level)
+    end
+    -- Up to `max` (10) of the oldest captured lines, as level, time, text
+    -- triples in `logs` (or a new table), ended by a nil.
+    function errlog.get_logs(max, logs)
+        max = max or 10
+        if not logs then
+            logs = new_tab(max * 3 + 1, 0)
+        end
+        local count = 0
+        for i = 1, max do
+            local level, time, msg = get_msg()
+            if level == false then
+                return nil, time
+            end
+            if level == nil then
+                logs[count + 1] = nil
+                break
+            end
+            logs[count + 1] = level
+            logs[count + 2] = time
+            logs[count + 3] = msg
+            count = count + 3
+            if i == max then
+                logs[count + 1] = nil
+                break
+            end
+        end
+        return logs
+    end
+    return errlog
 end
