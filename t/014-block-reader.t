@@ -239,13 +239,14 @@ qr/init_by_lua\(nginx\.conf:\d+\):1:/
 
 
 === TEST 7: unknown but known-missing directives say so
---- http_config
-    ssl_session_fetch_by_lua_file x.lua;
 --- config
-    location /t { return 200; }
+    location /t {
+        proxy_ssl_verify_by_lua_file x.lua;
+        return 200;
+    }
 --- must_die
 --- error_log
-"ssl_session_fetch_by_lua_file" is not implemented yet by this ngx_http_lua_module
+"proxy_ssl_verify_by_lua_file" is not implemented yet by this ngx_http_lua_module
 
 
 
