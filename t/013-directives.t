@@ -259,7 +259,7 @@ true
             local maj, min, pat = ngx.var.nginx_version:match("^(%d+)%.(%d+)%.(%d+)$")
             local running = tonumber(maj) * 1000000 + tonumber(min) * 1000 + tonumber(pat)
             ngx.say(ngx.config.subsystem, " ", ngx.config.nginx_version == running, " ",
-                    math.floor(ngx.config.nginx_version / 1000000) == 1, " ", type(ngx.config.ngx_lua_version),
+                    math.floor(ngx.config.nginx_version / 1000000) == 1, " ", ngx.config.ngx_lua_version,
                     " ", ngx.config.debug, " ", ngx.config.prefix() ~= "")
             ngx.say(ngx.config.nginx_configure():find("--with-http_ssl_module", 1, true) ~= nil)
         }
@@ -268,7 +268,7 @@ true
 GET /t
 --- response_body
 true 0 1 false
-http true true number true true
+http true true 10023 true true
 true
 --- no_error_log
 [error]

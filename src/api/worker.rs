@@ -34,8 +34,10 @@ pub unsafe fn install(l: *mut lua_State) {
     crate::lua::set_raw(l, -2, c"debug");
     ffi::lua_pushinteger(l, nginx_sys::nginx_version as _);
     crate::lua::set_raw(l, -2, c"nginx_version");
-    // The lua-nginx-module release whose API this module implements.
-    ffi::lua_pushinteger(l, 10026);
+    // The lua-nginx-module release whose behaviour this module reproduces
+    // (Debian 12's 0.10.23): libraries compare against it, and lua-resty-core
+    // 0.1.25's own resty.core.base refuses any other number.
+    ffi::lua_pushinteger(l, 10023);
     crate::lua::set_raw(l, -2, c"ngx_lua_version");
     set_fn(l, -1, c"prefix", prefix);
     set_fn(l, -1, c"nginx_configure", configure);
