@@ -44,6 +44,12 @@ fn main() {
     if version >= 1_023_000 {
         println!("cargo::rustc-cfg=ngx_header_chains");
     }
+    // nginx 1.27 dropped ngx_ssl_certificate_index (the variables read the
+    // connection's certificate from OpenSSL itself).
+    println!("cargo::rustc-check-cfg=cfg(ngx_ssl_certificate_index)");
+    if version < 1_027_000 {
+        println!("cargo::rustc-cfg=ngx_ssl_certificate_index");
+    }
     println!("cargo::rerun-if-env-changed=DEP_NGINX_OS");
     if let Ok(os) = std::env::var("DEP_NGINX_OS") {
         println!("cargo::rustc-cfg=ngx_os=\"{os}\"");

@@ -9,12 +9,12 @@ use std::ptr;
 
 use nginx_sys::{
     d2i_PrivateKey_bio, d2i_X509_bio, i2d_PrivateKey, i2d_X509, ngx_connection_local_sockaddr,
-    ngx_http_request_t, ngx_inet_get_port, ngx_ssl_certificate_index, BIO_ctrl, BIO_free, BIO_new_mem_buf,
-    ERR_clear_error, ERR_peek_last_error, EVP_PKEY_free, OPENSSL_sk_free, OPENSSL_sk_new_null,
-    OPENSSL_sk_num, OPENSSL_sk_pop_free, OPENSSL_sk_push, OPENSSL_sk_value, PEM_read_bio_PrivateKey,
-    PEM_read_bio_X509, PEM_read_bio_X509_AUX, SSL_certs_clear, SSL_ctrl, SSL_get_servername, SSL_set_ex_data,
-    SSL_use_PrivateKey, SSL_use_certificate, SSL_version, X509_free, BIO, EVP_PKEY, NGX_DECLINED, NGX_ERROR,
-    NGX_OK, OPENSSL_STACK, SSL, X509,
+    ngx_http_request_t, ngx_inet_get_port, BIO_ctrl, BIO_free, BIO_new_mem_buf, ERR_clear_error,
+    ERR_peek_last_error, EVP_PKEY_free, OPENSSL_sk_free, OPENSSL_sk_new_null, OPENSSL_sk_num,
+    OPENSSL_sk_pop_free, OPENSSL_sk_push, OPENSSL_sk_value, PEM_read_bio_PrivateKey, PEM_read_bio_X509,
+    PEM_read_bio_X509_AUX, SSL_certs_clear, SSL_ctrl, SSL_get_servername, SSL_use_PrivateKey,
+    SSL_use_certificate, SSL_version, X509_free, BIO, EVP_PKEY, NGX_DECLINED, NGX_ERROR, NGX_OK,
+    OPENSSL_STACK, SSL, X509,
 };
 
 type Err = *mut *const c_char;
@@ -149,7 +149,7 @@ unsafe fn set_der_chain(ssl: *mut SSL, bio: *mut BIO, err: Err) -> c_int {
             return fail(err, c"SSL_use_certificate() failed");
         }
         // nginx's $ssl_server_* variables read the certificate here.
-        if SSL_set_ex_data(ssl, ngx_ssl_certificate_index, x509.cast()) == 0 {
+        if !crate::glue::ngx_version::note_server_certificate(ssl, x509) {
             X509_free(x509);
             return fail(err, c"SSL_set_ex_data() failed");
         }

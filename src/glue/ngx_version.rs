@@ -224,3 +224,24 @@ impl RuntimeConf {
         })
     }
 }
+
+/// Records the certificate `ssl_certificate_by_lua` set on a connection
+/// where nginx's `$ssl_server_*` variables look for it: an SSL ex_data slot
+/// before nginx 1.27, OpenSSL's own certificate (nothing to do) since.
+/// False when OpenSSL refused.
+///
+/// # Safety
+/// `ssl` and `x509` must be live OpenSSL objects.
+pub unsafe fn note_server_certificate(ssl: *mut nginx_sys::SSL, x509: *mut nginx_sys::X509) -> bool {
+    #[cfg(ngx_ssl_certificate_index)]
+    // SAFETY: per the contract above; the slot holds a borrowed pointer, as
+    // nginx's own code stores it.
+    return unsafe {
+        nginx_sys::SSL_set_ex_data(ssl, nginx_sys::ngx_ssl_certificate_index, x509.cast()) != 0
+    };
+    #[cfg(not(ngx_ssl_certificate_index))]
+    {
+        let _ = (ssl, x509);
+        true
+    }
+}
