@@ -4,6 +4,13 @@ use Test::Nginx::Socket::Lua;
 # test.com's; the clients trust only dyn.test's (t/cert/dyn.*), so a
 # handshake verifies only when ssl_certificate_by_lua* put dyn.test's
 # certificate in place.
+#
+# Waiting inside ssl_certificate_by_lua* needs an nginx that calls the
+# certificate callback again after it returned -1: OpenResty's
+# ssl_cert_cb_yield patch, which Debian's nginx 1.22 carries. nginx.org's
+# sources (the 1.28 built by scripts/nginx-1.28.sh) lack it: there the
+# handshake fails, as with the C module, so the blocks that wait are
+# skipped on it (the version is the only trait the runner can test).
 
 repeat_each(2);
 no_long_string();
@@ -93,6 +100,7 @@ leaving the static certificate
 
 
 === TEST 3: parsed cdata certificate and key, set after waiting (ngx.sleep, a cosocket) in the handshake
+--- skip_nginx: 3: > 1.22.1
 --- http_config
     server {
         listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1 ssl;
@@ -195,6 +203,7 @@ qr/\[info\] .*SSL_do_handshake\(\) failed .*cert cb error/,
 
 
 === TEST 5: a client that goes away while the handshake code waits: the code finishes, the handshake fails quietly
+--- skip_nginx: 3: > 1.22.1
 --- http_config
     server {
         listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1 ssl;
