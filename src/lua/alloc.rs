@@ -48,11 +48,19 @@ enum Op {
 /// Registry key of the kept finalizer error.
 static PENDING_KEY: u8 = 0;
 
-/// Tries per creation before falling back to the raw call. Each failed try
-/// used up one finalizer (LuaJIT marks an object finalized before calling
-/// its `__gc`), so the loop ends when the queue does; the bound only stops
-/// finalizers that keep creating failing objects forever.
-const MAX_TRIES: u32 = 1 << 20;
+/// Tries per creation while finalizers keep failing. Each failed try used
+/// up one finalizer (LuaJIT marks an object finalized before calling its
+/// `__gc`), so the loop usually ends when the queue does. Finalizers that
+/// keep creating failing objects would keep it going: after this many
+/// tries the object is created with the collector stopped (so no finalizer
+/// runs during that call, and none can raise), which bounds the work.
+const MAX_TRIES: u32 = 64;
+
+/// Finalizer errors logged per second at most when no guarded body can
+/// take them (the rest are counted and reported with the next line): a
+/// worker whose code keeps making failing finalizers must not spend its
+/// time writing the log.
+const LOG_PER_SECOND: u32 = 20;
 
 // Per process rather than on the Vm: read on every object creation, also
 // for a VM being built (Vm::new installs the API before that VM becomes
@@ -68,6 +76,11 @@ thread_local! {
     static DEPTH: Cell<u32> = const { Cell::new(0) };
     /// The guard depth whose body the kept error belongs to; 0: none.
     static PENDING_AT: Cell<u32> = const { Cell::new(0) };
+    /// The second of the last logged finalizer error, the lines logged in
+    /// it, and how many were not logged since.
+    static LOG_SECOND: Cell<i64> = const { Cell::new(0) };
+    static LOG_COUNT: Cell<u32> = const { Cell::new(0) };
+    static LOG_SUPPRESSED: Cell<u64> = const { Cell::new(0) };
 }
 
 fn key(k: &'static u8) -> *mut c_void {
@@ -201,10 +214,27 @@ unsafe fn run(l: *mut lua_State, op: &mut Op, nvals: c_int) -> bool {
                 }
                 raw::LUA_ERRMEM => {
                     raw::lua_pop(l, 1);
-                    break;
+                    raw::lua_settop(l, func - 1);
+                    return false;
                 }
                 _ => keep(l),
             }
+        }
+        // Still failing: once more with the collector stopped. Without a
+        // collection step no finalizer runs, so only a memory error can
+        // fail the call (then the caller's raw call reports it).
+        raw::lua_gc(l, raw::LUA_GCSTOP, 0);
+        raw::lua_pushvalue(l, func);
+        raw::lua_pushlightuserdata(l, (op as *mut Op).cast());
+        for i in 0..nvals {
+            raw::lua_pushvalue(l, inputs + i);
+        }
+        let rc = raw::lua_pcall(l, nvals + 1, 1, 0);
+        raw::lua_gc(l, raw::LUA_GCRESTART, 0);
+        if rc == raw::LUA_OK {
+            raw::lua_replace(l, inputs);
+            raw::lua_settop(l, inputs);
+            return true;
         }
         raw::lua_settop(l, func - 1);
         false
@@ -236,12 +266,20 @@ unsafe fn keep(l: *mut lua_State) {
     // SAFETY: the error value is on top of a valid state.
     unsafe {
         if depth == 0 {
+            if !log_allowed() {
+                raw::lua_pop(l, 1);
+                return;
+            }
             let msg = super::to_bytes(l, -1).map(|b| String::from_utf8_lossy(b).into_owned());
             raw::lua_pop(l, 1);
-            let text = format!(
+            let mut text = format!(
                 "error in __gc metamethod: {}",
                 msg.as_deref().unwrap_or("(error object is not a string)")
             );
+            let skipped = LOG_SUPPRESSED.replace(0);
+            if skipped > 0 {
+                text.push_str(&format!(" ({skipped} more not logged)"));
+            }
             log::error(log::cycle_log(), nginx_sys::NGX_LOG_ERR, text.as_bytes());
             return;
         }
@@ -254,6 +292,23 @@ unsafe fn keep(l: *mut lua_State) {
         raw::lua_insert(l, -2);
         raw::lua_rawset(l, raw::LUA_REGISTRYINDEX);
     }
+}
+
+/// Whether one more finalizer error may be logged this second; counts the
+/// ones that may not.
+fn log_allowed() -> bool {
+    // SAFETY: nginx keeps ngx_cached_time pointing at a valid time slot.
+    let now = unsafe { (*nginx_sys::ngx_cached_time).sec } as i64;
+    if LOG_SECOND.get() != now {
+        LOG_SECOND.set(now);
+        LOG_COUNT.set(0);
+    }
+    if LOG_COUNT.get() >= LOG_PER_SECOND {
+        LOG_SUPPRESSED.set(LOG_SUPPRESSED.get() + 1);
+        return false;
+    }
+    LOG_COUNT.set(LOG_COUNT.get() + 1);
+    true
 }
 
 /// Is an error kept for the running guarded body?
