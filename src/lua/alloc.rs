@@ -298,7 +298,7 @@ unsafe fn keep(l: *mut lua_State) {
 /// ones that may not.
 fn log_allowed() -> bool {
     // SAFETY: nginx keeps ngx_cached_time pointing at a valid time slot.
-    let now = unsafe { (*nginx_sys::ngx_cached_time).sec } as i64;
+    let now: i64 = unsafe { (*nginx_sys::ngx_cached_time).sec };
     if LOG_SECOND.get() != now {
         LOG_SECOND.set(now);
         LOG_COUNT.set(0);
