@@ -213,11 +213,13 @@ API disabled in the context of set_by_lua*
 
 
 
-=== TEST 11: ngx.var[n] reads regex captures; $args and $limit_rate are writable
+=== TEST 11: ngx.var[n] reads regex captures (n >= 1); $args and $limit_rate are writable
 --- config
     location ~ ^/cap/(\w+)/(\d+)$ {
         content_by_lua_block {
             ngx.say(ngx.var[1], " ", ngx.var[2], " ", ngx.var[3])
+            -- $0 and negative positions are not readable, as in lua-nginx-module
+            ngx.say(ngx.var[0], " ", ngx.var[-1], " ", ngx.var[-2^52])
             ngx.var.args = "x=1"
             ngx.var.limit_rate = 1000
             ngx.say(ngx.var.args, " ", ngx.var.arg_x, " ", ngx.var.limit_rate)
@@ -227,6 +229,7 @@ API disabled in the context of set_by_lua*
 GET /cap/abc/42
 --- response_body
 abc 42 nil
+nil nil nil
 x=1 1 1000
 --- no_error_log
 [error]

@@ -38,7 +38,7 @@ fn request() -> Result<*mut ngx_http_request_t, String> {
 unsafe fn get_impl(l: *mut lua_State) -> LuaRet {
     let r = request()?;
     if ffi::lua_type(l, 2) == ffi::LUA_TNUMBER {
-        return get_capture(l, r, ffi::lua_tointeger(l, 2) as usize);
+        return get_capture(l, r, ffi::lua_tointeger(l, 2) as i64);
     }
     let Some(name) = to_bytes(l, 2) else {
         return Err("bad variable name".into());
@@ -68,9 +68,18 @@ unsafe fn get_impl(l: *mut lua_State) -> LuaRet {
 }
 
 /// `ngx.var[n]`: the n-th capture of the location's last regex match.
-unsafe fn get_capture(l: *mut lua_State, r: *mut ngx_http_request_t, n: usize) -> LuaRet {
+unsafe fn get_capture(l: *mut lua_State, r: *mut ngx_http_request_t, n: i64) -> LuaRet {
     let caps = (*r).captures;
     let ncaps = (*r).ncaptures;
+    // $0 (the whole match) and negative positions are not readable here,
+    // as in lua-nginx-module.
+    let n = match usize::try_from(n) {
+        Ok(n) if n > 0 && n < usize::MAX / 4 => n,
+        _ => {
+            ffi::lua_pushnil(l);
+            return Ok(1);
+        }
+    };
     if caps.is_null() || (*r).captures_data.is_null() || n * 2 + 1 >= ncaps.max(1) {
         ffi::lua_pushnil(l);
         return Ok(1);
