@@ -179,3 +179,61 @@ qr/^\tlog_by_lua\(nginx\.conf:\d+\):7: in function 'inner'$/,
 qr/^\tlog_by_lua\(nginx\.conf:\d+\):4: in function 'outer'$/,
 qr/^\tlog_by_lua\(nginx\.conf:\d+\):9: in main chunk while logging request/,
 "failed to run log_by_lua*: unknown reason while logging request"]
+
+
+
+=== TEST 8: each phase handler and output filter logs its entry at debug level, only where code is configured for it
+--- log_level: debug
+--- config
+    location /rw {
+        rewrite_by_lua_block { ngx.ctx.x = 1 }
+        return 200 "rw\n";
+    }
+    location /plain {
+        return 200 "plain\n";
+    }
+--- request eval
+["GET /rw", "GET /plain"]
+--- response_body eval
+["rw\n", "plain\n"]
+--- error_log eval
+[
+qr/\[debug\] .*lua rewrite handler, uri:"\/rw" c:1/,
+qr/\[debug\] .*lua capture header filter, uri "\/rw"/,
+qr/\[debug\] .*lua capture body filter, uri "\/plain"/,
+]
+--- no_error_log
+lua access handler
+lua content handler
+lua log handler
+lua header filter for user lua code
+lua body filter for user lua code
+
+
+
+=== TEST 9: filters and the log phase log their entry for every request once such code exists anywhere
+--- log_level: debug
+--- config
+    location /f {
+        header_filter_by_lua_block { ngx.header["X-F"] = "1" }
+        body_filter_by_lua_block { }
+        log_by_lua_block { }
+        return 200 "f\n";
+    }
+    location /plain {
+        return 200 "plain\n";
+    }
+--- request eval
+["GET /f", "GET /plain"]
+--- response_body eval
+["f\n", "plain\n"]
+--- error_log eval
+[
+qr/lua header filter for user lua code, uri "\/f"/,
+qr/lua body filter for user lua code, uri "\/plain"/,
+qr/lua log handler, uri:"\/plain" c:0/,
+]
+--- no_error_log
+lua capture header filter
+lua rewrite handler
+lua content handler

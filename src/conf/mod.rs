@@ -39,6 +39,11 @@ pub struct MainConf {
     pub uses_rewrite: bool,
     pub uses_access: bool,
     pub uses_log: bool,
+    /// Some rewrite, access or content code may call ngx.location.capture:
+    /// our filters then also act as lua-nginx-module's capture filter.
+    pub uses_capture: bool,
+    /// header_filter_by_lua* or body_filter_by_lua* is configured.
+    pub uses_filters: bool,
     pub malloc_trim: Option<usize>,
     pub thread_cache_max: Option<usize>,
     pub sa_restart: Option<bool>,

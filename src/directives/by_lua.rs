@@ -23,16 +23,19 @@ conf_setters! {
     fn set_server_rewrite(cf, cmd, l: LocConf) {
         let code = code::load(cf, cmd, 1)?;
         main_conf_cf(cf).uses_server_rewrite = true;
+        main_conf_cf(cf).uses_capture = true;
         set_once(&mut l.server_rewrite, code)
     }
     fn set_rewrite(cf, cmd, l: LocConf) {
         let code = code::load(cf, cmd, 1)?;
         main_conf_cf(cf).uses_rewrite = true;
+        main_conf_cf(cf).uses_capture = true;
         set_once(&mut l.rewrite, code)
     }
     fn set_access(cf, cmd, l: LocConf) {
         let code = code::load(cf, cmd, 1)?;
         main_conf_cf(cf).uses_access = true;
+        main_conf_cf(cf).uses_capture = true;
         set_once(&mut l.access, code)
     }
     fn set_log(cf, cmd, l: LocConf) {
@@ -46,6 +49,7 @@ conf_setters! {
         let clcf = NgxHttpCoreModule::location_conf_mut(&*((*cf).ctx as *const ngx_http_conf_ctx_t))
             .expect("core loc conf");
         clcf.handler = Some(crate::phase::content::handler);
+        main_conf_cf(cf).uses_capture = true;
         set_once(&mut l.content, code)
     }
 }

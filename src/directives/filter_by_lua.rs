@@ -5,14 +5,18 @@ use nginx_sys::{ngx_command_t, ngx_parse_size};
 
 use super::args::{arg_str, set_once, ConfErr};
 use super::{cmd, code, conf_setters, ANY_LOC, BLOCK, LOC_CONF, TAKE1};
-use crate::conf::LocConf;
+use crate::conf::{main_conf_cf, LocConf};
 
 conf_setters! {
     fn set_header_filter(cf, cmd, l: LocConf) {
-        set_once(&mut l.header_filter, code::load(cf, cmd, 1)?)
+        let code = code::load(cf, cmd, 1)?;
+        main_conf_cf(cf).uses_filters = true;
+        set_once(&mut l.header_filter, code)
     }
     fn set_body_filter(cf, cmd, l: LocConf) {
-        set_once(&mut l.body_filter, code::load(cf, cmd, 1)?)
+        let code = code::load(cf, cmd, 1)?;
+        main_conf_cf(cf).uses_filters = true;
+        set_once(&mut l.body_filter, code)
     }
     fn set_max_body(cf, _, l: LocConf) {
         if l.capture_max_body_size.is_some() {

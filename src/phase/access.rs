@@ -16,6 +16,7 @@ pub unsafe extern "C" fn handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     crate::glue::catch(NGX_ERROR as ngx_int_t, || {
         // SAFETY: nginx calls phase handlers with a live request.
         unsafe {
+            super::debug_entry(r, "access");
             let lmcf = main_conf(r);
             if !lmcf.access_no_postpone && before_content::postpone(r, &lmcf.access_postponed, 2) {
                 return NGX_DECLINED as ngx_int_t;

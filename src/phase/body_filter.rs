@@ -49,6 +49,10 @@ unsafe fn next(r: *mut ngx_http_request_t, cl: *mut ngx_chain_t) -> ngx_int_t {
 }
 
 unsafe fn run(r: *mut ngx_http_request_t, input: *mut ngx_chain_t) -> ngx_int_t {
+    let lmcf = crate::conf::main_conf(r);
+    if lmcf.uses_filters {
+        super::debug_filter(r, "body filter for user lua code");
+    }
     let code = loc_conf(r).body_filter.clone();
     let (out, ctx) = match code {
         Some(code) if !input.is_null() => {
@@ -66,6 +70,9 @@ unsafe fn run(r: *mut ngx_http_request_t, input: *mut ngx_chain_t) -> ngx_int_t 
         }
         _ => (input, None),
     };
+    if lmcf.uses_capture {
+        super::debug_filter(r, "capture body filter");
+    }
     let rc = if capture::is_captured(r) {
         capture::body(r, out)
     } else {

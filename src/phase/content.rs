@@ -16,6 +16,7 @@ pub unsafe extern "C" fn handler(r: *mut ngx_http_request_t) -> ngx_int_t {
 }
 
 unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
+    super::debug_entry(r, "content");
     let Some(code) = loc_conf(r).content.clone() else {
         return nginx_sys::NGX_DECLINED as ngx_int_t;
     };

@@ -34,6 +34,10 @@ unsafe extern "C" fn filter(r: *mut ngx_http_request_t) -> ngx_int_t {
 }
 
 unsafe fn run(r: *mut ngx_http_request_t) -> ngx_int_t {
+    let lmcf = crate::conf::main_conf(r);
+    if lmcf.uses_filters {
+        super::debug_filter(r, "header filter for user lua code");
+    }
     let lcf = loc_conf(r);
     if lcf.body_filter.is_some() {
         // The body filter reads data as strings: let the copy filter read
@@ -50,6 +54,9 @@ unsafe fn run(r: *mut ngx_http_request_t) -> ngx_int_t {
             Ok(Some(code)) => return exit(r, code),
             Ok(None) => {}
         }
+    }
+    if lmcf.uses_capture {
+        super::debug_filter(r, "capture header filter");
     }
     if capture::is_captured(r) {
         return capture::header(r);

@@ -43,7 +43,13 @@ fn count_for_trim(every: usize) {
 }
 
 unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
-    count_for_trim(crate::conf::main_conf(r).malloc_trim());
+    let lmcf = crate::conf::main_conf(r);
+    count_for_trim(lmcf.malloc_trim());
+    // lua-nginx-module has a log handler only for log_by_lua* or an explicit
+    // lua_malloc_trim; we also have one for the default trim, silently.
+    if lmcf.uses_log || lmcf.malloc_trim.is_some_and(|n| n > 0) {
+        super::debug_entry(r, "log");
+    }
     let Some(code) = loc_conf(r).log.clone() else {
         return NGX_OK as ngx_int_t;
     };

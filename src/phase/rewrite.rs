@@ -21,6 +21,7 @@ pub unsafe extern "C" fn handler(r: *mut ngx_http_request_t) -> ngx_int_t {
             if (*r).uri_changed() != 0 {
                 return NGX_DECLINED as ngx_int_t;
             }
+            super::debug_entry(r, "rewrite");
             let lmcf = main_conf(r);
             if !lmcf.rewrite_no_postpone && before_content::postpone(r, &lmcf.rewrite_postponed, 1) {
                 return NGX_DECLINED as ngx_int_t;
