@@ -258,3 +258,52 @@ GET /t
 --- timeout: 10
 --- no_error_log
 [error]
+
+
+
+=== TEST 14: ngx.flush reports why it has nothing to do: before any output, after eof, and for a buffered HTTP/1.0 response
+--- config
+    location /t {
+        content_by_lua_block {
+            local ok, err = ngx.flush()
+            local before = tostring(ok) .. " " .. tostring(err)
+            ngx.say("before: ", before)
+            ok, err = ngx.flush()
+            ngx.say("after say: ", tostring(ok), " ", tostring(err))
+            ngx.eof()
+            ok, err = ngx.flush(true)
+            ngx.log(ngx.WARN, "after eof: ", tostring(ok), " ", tostring(err))
+        }
+    }
+    location /old {
+        content_by_lua_block {
+            ngx.say("one")
+            local ok, err = ngx.flush(true)
+            ngx.say("flush: ", tostring(ok), " ", tostring(err))
+        }
+    }
+--- request eval
+["GET /t", "GET /old HTTP/1.0"]
+--- response_body eval
+["before: nil nothing to flush\nafter say: 1 nil\n", "one\nflush: nil buffering\n"]
+--- error_log
+after eof: nil seen eof
+
+
+
+=== TEST 15: in a HEAD request ngx.say sends the header, then reports "header only"
+--- config
+    location /t {
+        content_by_lua_block {
+            local ok1, err1 = ngx.say("first")
+            local ok2, err2 = ngx.say("second")
+            local ok3, err3 = ngx.flush()
+            ngx.log(ngx.WARN, "say: ", tostring(ok1), " ", tostring(err1), ", ",
+                    tostring(ok2), " ", tostring(err2), ", flush: ", tostring(ok3), " ", tostring(err3))
+        }
+    }
+--- request
+HEAD /t
+--- response_body
+--- error_log
+say: 1 nil, nil header only, flush: nil header only

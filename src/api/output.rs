@@ -170,13 +170,18 @@ unsafe fn write_args(l: *mut lua_State, fname: &str, newline: bool) -> LuaRet {
     if super::req_socket::raw_acquired(ctx) {
         return Ok(push_result(l, Err(RAW_ACQUIRED)));
     }
+    if (*ctx.r).header_only() != 0 {
+        return Ok(push_result(l, Err("header only")));
+    }
     if let Some((parts, k)) = plain_parts(l, ffi::lua_gettop(l), newline) {
+        ctx.seen_body_data |= parts[..k].iter().any(|p| !p.is_empty());
         return Ok(push_result(l, output::write_parts(ctx, &parts[..k], false)));
     }
     let mut data = collect(l, fname)?;
     if newline {
         data.push(b'\n');
     }
+    ctx.seen_body_data |= !data.is_empty();
     Ok(push_result(l, output::write(ctx, &data, false)))
 }
 
@@ -198,10 +203,13 @@ unsafe fn flush_impl(l: *mut lua_State) -> LuaRet {
     if super::req_socket::raw_acquired(ctx) {
         return Ok(push_result(l, Err(RAW_ACQUIRED)));
     }
+    if let Some(e) = nothing_to_flush(ctx, wait) {
+        return Ok(push_result(l, Err(e)));
+    }
     if let Err(e) = output::flush(ctx) {
         return Ok(push_result(l, Err(e)));
     }
-    if !wait || ctx.buffering || !write_wait::pending(ctx.r) {
+    if !wait || !write_wait::pending(ctx.r) {
         return Ok(push_result(l, Ok(())));
     }
     let ctx_ptr: *mut ctx::RequestCtx = ctx;
@@ -211,6 +219,27 @@ unsafe fn flush_impl(l: *mut lua_State) -> LuaRet {
     let co = t.co;
     t.wait = Some(write_wait::arm(&mut *ctx_ptr, co));
     yield_wait(l)
+}
+
+/// Why ngx.flush has nothing to do, in lua-nginx-module's words.
+unsafe fn nothing_to_flush(ctx: &ctx::RequestCtx, wait: bool) -> Option<&'static str> {
+    let r = ctx.r;
+    if (*r).header_only() != 0 {
+        return Some("header only");
+    }
+    if ctx.eof_sent {
+        return Some("seen eof");
+    }
+    if ctx.buffering {
+        crate::glue::log::debug_http((*(*r).connection).log, || {
+            "lua http 1.0 buffering makes ngx.flush() a no-op".to_string()
+        });
+        return Some("buffering");
+    }
+    if (*r).header_sent() == 0 || (!ctx.seen_body_data && !wait) {
+        return Some("nothing to flush");
+    }
+    None
 }
 
 unsafe fn eof_impl(l: *mut lua_State) -> LuaRet {

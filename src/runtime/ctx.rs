@@ -80,6 +80,8 @@ pub struct RequestCtx {
     /// Output held back for an HTTP/1.0 client (lua_http10_buffering).
     pub buffered: Vec<u8>,
     pub buffering: bool,
+    /// ngx.say/print wrote body data (ngx.flush() has something to flush).
+    pub seen_body_data: bool,
     /// Set once the request pool cleanup ran: nothing may resume any more.
     pub gone: Cell<bool>,
     /// The thread waiting in ngx.req.read_body, if any.
@@ -133,6 +135,7 @@ impl RequestCtx {
             eof_sent: false,
             buffered: Vec::new(),
             buffering: false,
+            seen_body_data: false,
             gone: Cell::new(false),
             body_waiter: ptr::null_mut(),
             body_builder: None,

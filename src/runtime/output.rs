@@ -83,6 +83,11 @@ pub fn write_parts(ctx: &mut RequestCtx, parts: &[&[u8]], flush: bool) -> Result
         return Ok(());
     }
     if ctx.buffering {
+        // SAFETY: r is live.
+        let log = unsafe { (*(*r).connection).log };
+        crate::glue::log::debug_http(log, || {
+            "lua buffering output bufs for the HTTP 1.0 request".to_string()
+        });
         parts.iter().for_each(|p| ctx.buffered.extend_from_slice(p));
         return Ok(());
     }
