@@ -158,3 +158,82 @@ C stack overflow
 falsebad argument #1 to 'resume' (coroutine expected)
 --- no_error_log
 [error]
+
+
+
+=== TEST 7: resuming a coroutine that cannot be resumed names its status, and a dead wrapped coroutine answers instead of raising
+--- config
+    location /t {
+        content_by_lua_block {
+            local outer
+            local inner = coroutine.create(function()
+                ngx.say("inner: ", coroutine.resume(outer))
+            end)
+            outer = coroutine.create(function()
+                coroutine.resume(inner)
+            end)
+            coroutine.resume(outer)
+            ngx.say("dead: ", coroutine.resume(inner))
+            local w = coroutine.wrap(function() return "once" end)
+            ngx.say("first: ", w())
+            ngx.say("again: ", w())
+        }
+    }
+--- request
+GET /t
+--- response_body
+inner: falsecannot resume normal coroutine
+dead: falsecannot resume dead coroutine
+first: once
+again: falsecannot resume dead coroutine
+--- no_error_log
+[error]
+
+
+
+=== TEST 8: an error through nested coroutine.wrap calls shows every wrapped coroutine in the traceback, innermost first
+--- config
+    location /t {
+        content_by_lua_block {
+            local deepest = coroutine.wrap(function()
+                error("broken at the bottom")
+            end)
+            local middle = coroutine.wrap(function()
+                deepest()
+            end)
+            middle()
+            ngx.say("not reached")
+        }
+    }
+--- request
+GET /t
+--- error_code: 500
+--- error_log eval
+[
+qr/lua entry thread aborted: runtime error: content_by_lua\(nginx\.conf:\d+\):3: broken at the bottom$/,
+qr/^coroutine 0:$/,
+qr/^\tcontent_by_lua\(nginx\.conf:\d+\):3: in function <content_by_lua\(nginx\.conf:\d+\):2>$/,
+qr/^coroutine 1:$/,
+qr/^\t\[C\]: in function 'deepest'$/,
+qr/^coroutine 2:$/,
+qr/^\t\[C\]: in function 'middle'$/,
+]
+--- no_error_log
+coroutine_wrappers
+
+
+
+=== TEST 9: in the output filters coroutine.wrap keeps LuaJIT's behaviour: the error gains the caller's position
+--- config
+    location /t {
+        header_filter_by_lua_block {
+            local w = coroutine.wrap(function() error("filter trouble") end)
+            w()
+        }
+        return 200 "body\n";
+    }
+--- request
+GET /t
+--- ignore_response
+--- error_log eval
+qr/failed to run header_filter_by_lua\*: header_filter_by_lua\(nginx\.conf:\d+\):3: header_filter_by_lua\(nginx\.conf:\d+\):2: filter trouble/

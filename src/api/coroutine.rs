@@ -6,12 +6,21 @@
 use std::ffi::c_void;
 
 use crate::lua::{ffi, lua_State};
-use crate::runtime::scheduler::YIELD_MARK;
+use crate::runtime::scheduler::{WRAP_FAILURES, YIELD_MARK};
 
 const WRAPPERS: &[u8] = br#"
-local MARK = ...
+local MARK, failures = ...
 local co_create, co_yield, co_status = coroutine.create, coroutine.yield, coroutine.status
+local co_running = coroutine.running
 local select, error, unpack, type = select, error, unpack, type
+local get_phase = ngx.get_phase
+
+-- Where lua-nginx-module leaves LuaJIT's own coroutine functions in place:
+-- outside requests (init_by_lua) and in the output filters.
+local function std_context()
+    local phase = get_phase()
+    return phase == "init" or phase == "header_filter" or phase == "body_filter"
+end
 
 -- Each nested resume runs on the worker's C stack: past this depth a
 -- resume fails instead, where unbounded nesting (a function that resumes a
@@ -25,10 +34,20 @@ local function leave(...)
     return ...
 end
 
+local thread_status = ngx.thread._status
+local function status(co)
+    return thread_status(co) or co_status(co)
+end
+
 local function co_resume(co, ...)
     if type(co) ~= "thread" then
         -- level 3: the code that called coroutine.resume
         error("bad argument #1 to 'resume' (coroutine expected)", 3)
+    end
+    local st = status(co)
+    if st ~= "suspended" and not std_context() then
+        -- lua-nginx-module names the status ("normal", "running", "dead")
+        return false, "cannot resume " .. st .. " coroutine"
     end
     if nested >= MAX_NESTED then
         return false, "C stack overflow"
@@ -46,26 +65,43 @@ local function pass(co, ok, ...)
     return ok, ...
 end
 
-local thread_status = ngx.thread._status
-function coroutine.status(co)
-    return thread_status(co) or co_status(co)
-end
+coroutine.status = status
 
 function coroutine.resume(co, ...)
     return pass(co, co_resume(co, ...))
 end
 
-local function unwrap(ok, ...)
-    if not ok then
-        error((...), 0)
+-- A wrapped coroutine's error goes on in its caller. In a request the
+-- message stays as it is and the failed coroutines are noted for the
+-- traceback (innermost first); elsewhere LuaJIT's wrap adds the caller's
+-- position.
+local function unwrap(co, ok, ...)
+    if ok then
+        return ...
     end
-    return ...
+    local msg = ...
+    if std_context() then
+        error(msg, 2)
+    end
+    local inner = failures[co]
+    local chain = { co }
+    if inner and inner.msg == msg then
+        chain = inner.chain
+        chain[#chain + 1] = co
+    end
+    failures[co_running()] = { msg = msg, chain = chain }
+    error(msg, 0)
 end
 
 function coroutine.wrap(f)
     local co = co_create(f)
     return function(...)
-        return unwrap(pass(co, co_resume(co, ...)))
+        local st = status(co)
+        if st ~= "suspended" and not std_context() then
+            -- lua-nginx-module returns resume's refusal instead of raising
+            return false, "cannot resume " .. st .. " coroutine"
+        end
+        return unwrap(co, pass(co, co_resume(co, ...)))
     end
 end
 "#;
@@ -78,7 +114,15 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
         return Err(crate::lua::vm::pop_message(l));
     }
     ffi::lua_pushlightuserdata(l, &YIELD_MARK as *const u8 as *mut c_void);
-    if ffi::lua_pcall(l, 1, 0, 0) != 0 {
+    // Weak keys: a record goes with the coroutine that raised it.
+    ffi::lua_createtable(l, 0, 0);
+    ffi::lua_createtable(l, 0, 1);
+    ffi::lua_pushstring(l, c"__mode".as_ptr());
+    ffi::lua_pushstring(l, c"k".as_ptr());
+    ffi::lua_rawset(l, -3);
+    ffi::lua_setmetatable(l, -2);
+    crate::lua::set_registry(l, &WRAP_FAILURES);
+    if ffi::lua_pcall(l, 2, 0, 0) != 0 {
         return Err(crate::lua::vm::pop_message(l));
     }
     Ok(())

@@ -216,6 +216,12 @@ unsafe fn flush_impl(l: *mut lua_State) -> LuaRet {
     let Some(t) = (*ctx_ptr).running_thread() else {
         return Err("no request thread to suspend".into());
     };
+    let c = (*(*ctx_ptr).r).connection;
+    crate::glue::log::debug_http((*c).log, || {
+        // SAFETY: c is the live request's connection.
+        let (buffered, delayed) = unsafe { ((*c).buffered(), (*(*c).write).delayed()) };
+        format!("lua flush requires waiting: buffered {buffered:#x}, delayed:{delayed}")
+    });
     let co = t.co;
     t.wait = Some(write_wait::arm(&mut *ctx_ptr, co));
     yield_wait(l)

@@ -41,9 +41,16 @@ unsafe fn frames(co: *mut lua_State, out: &mut String) {
     frames_from(co, 0, out)
 }
 
+/// The chunk of our Lua versions of functions that lua-nginx-module has in
+/// C (coroutine.*): a traceback shows them as one C frame, as there.
+const BUILTIN_CHUNK: &str = "coroutine_wrappers";
+
 unsafe fn frames_from(co: *mut lua_State, first: c_int, out: &mut String) {
     let mut ar: ffi::lua_Debug = std::mem::zeroed();
     let mut level = first;
+    // C frames not written yet: they may belong to a builtin's run.
+    let mut held: Vec<String> = Vec::new();
+    let mut builtin: Option<String> = None;
     while ffi::lua_getstack(co, level, &mut ar) != 0 {
         level += 1;
         if level - first > MAX_DEPTH {
@@ -52,24 +59,59 @@ unsafe fn frames_from(co: *mut lua_State, first: c_int, out: &mut String) {
         }
         ffi::lua_getinfo(co, c"Snl".as_ptr(), &mut ar);
         let src = CStr::from_ptr(ar.short_src.as_ptr()).to_string_lossy();
-        let _ = write!(out, "\n\t{src}:");
-        if ar.currentline > 0 {
-            let _ = write!(out, "{}:", ar.currentline);
-        }
-        let named = !ar.namewhat.is_null() && *ar.namewhat != 0;
         let what = if ar.what.is_null() { 0 } else { *ar.what as u8 };
-        if named && !ar.name.is_null() {
-            let _ = write!(
-                out,
-                " in function '{}'",
-                CStr::from_ptr(ar.name).to_string_lossy()
-            );
-        } else if what == b'm' {
-            out.push_str(" in main chunk");
-        } else if what == b'C' || what == b't' {
-            out.push_str(" ?");
-        } else {
-            let _ = write!(out, " in function <{src}:{}>", ar.linedefined);
+        if src == BUILTIN_CHUNK {
+            builtin = Some(frame_name(&ar).unwrap_or_default());
+            held.clear();
+            continue;
         }
+        let mut line = String::new();
+        describe(&ar, &src, &mut line);
+        if what == b'C' && builtin.is_none() {
+            held.push(line);
+            continue;
+        }
+        if let Some(name) = builtin.take() {
+            let _ = write!(out, "\n\t[C]: in function '{name}'");
+            held.clear();
+        }
+        for h in held.drain(..) {
+            out.push_str(&h);
+        }
+        out.push_str(&line);
+    }
+    if let Some(name) = builtin {
+        let _ = write!(out, "\n\t[C]: in function '{name}'");
+    }
+    for h in held {
+        out.push_str(&h);
+    }
+}
+
+unsafe fn frame_name(ar: &ffi::lua_Debug) -> Option<String> {
+    let named = !ar.namewhat.is_null() && *ar.namewhat != 0 && !ar.name.is_null();
+    named.then(|| CStr::from_ptr(ar.name).to_string_lossy().into_owned())
+}
+
+/// One frame's line, in Lua 5.1's words.
+unsafe fn describe(ar: &ffi::lua_Debug, src: &str, out: &mut String) {
+    let _ = write!(out, "\n\t{src}:");
+    if ar.currentline > 0 {
+        let _ = write!(out, "{}:", ar.currentline);
+    }
+    let named = !ar.namewhat.is_null() && *ar.namewhat != 0;
+    let what = if ar.what.is_null() { 0 } else { *ar.what as u8 };
+    if named && !ar.name.is_null() {
+        let _ = write!(
+            out,
+            " in function '{}'",
+            CStr::from_ptr(ar.name).to_string_lossy()
+        );
+    } else if what == b'm' {
+        out.push_str(" in main chunk");
+    } else if what == b'C' || what == b't' {
+        out.push_str(" ?");
+    } else {
+        let _ = write!(out, " in function <{src}:{}>", ar.linedefined);
     }
 }

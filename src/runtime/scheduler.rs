@@ -67,6 +67,10 @@ impl Wait for JoinWait {}
 /// `coroutine.yield`.
 pub static YIELD_MARK: u8 = 0;
 
+/// Registry key of the coroutine.wrap failures table (api/coroutine.rs):
+/// raising thread -> { msg = error, chain = { failed coroutines } }.
+pub static WRAP_FAILURES: u8 = 0;
+
 /// Ends a waiting API function: `return yield_wait(l)` after arming the
 /// event. Where the coroutine cannot yield (C code such as `table.sort`
 /// called the Lua function that called us), the wait just armed is
@@ -365,9 +369,11 @@ fn control_outcome(ctx: &mut RequestCtx) -> Option<Outcome> {
 }
 
 fn log_thread_error(ctx: &RequestCtx, co: *mut lua_State, msg: &str, entry: bool) {
-    // The failed coroutine, then the parents still running, as
-    // lua-nginx-module shows them.
-    let mut chain = vec![co];
+    // The coroutines a coroutine.wrap error came from, the failed thread,
+    // then the parents still running, as lua-nginx-module shows them.
+    // SAFETY: `co` is a dead coroutine whose references are kept.
+    let mut chain = unsafe { wrapped_failures(co, msg) };
+    chain.push(co);
     let mut parent = ctx
         .threads
         .iter()
@@ -382,6 +388,57 @@ fn log_thread_error(ctx: &RequestCtx, co: *mut lua_State, msg: &str, entry: bool
     let kind = if entry { "entry" } else { "user" };
     let text = format!("lua {kind} thread aborted: runtime error: {msg}\n{tb}");
     log::error(request_log(ctx), NGX_LOG_ERR, text.as_bytes());
+}
+
+/// The wrapped coroutines whose error `co` died of, innermost first, if
+/// `co` raised `msg` from coroutine.wrap's caller side.
+///
+/// # Safety
+/// `co` must be a coroutine of the current VM, not collected.
+unsafe fn wrapped_failures(co: *mut lua_State, msg: &str) -> Vec<*mut lua_State> {
+    let mut out = Vec::new();
+    let Some(vm) = crate::lua::vm::current() else {
+        return out;
+    };
+    let l = vm.main();
+    if ffi::lua_checkstack(l, 4) == 0 || ffi::lua_checkstack(co, 1) == 0 {
+        return out;
+    }
+    let top = ffi::lua_gettop(l);
+    lua::get_registry(l, &WRAP_FAILURES);
+    if ffi::lua_type(l, -1) == ffi::LUA_TTABLE {
+        ffi::lua_pushthread(co);
+        ffi::lua_xmove(co, l, 1);
+        ffi::lua_rawget(l, -2);
+        if ffi::lua_type(l, -1) == ffi::LUA_TTABLE && field_is(l, c"msg", msg.as_bytes()) {
+            ffi::lua_pushstring(l, c"chain".as_ptr());
+            ffi::lua_rawget(l, -2);
+            if ffi::lua_type(l, -1) == ffi::LUA_TTABLE {
+                let mut i = 1;
+                loop {
+                    ffi::lua_rawgeti(l, -1, i);
+                    let t = ffi::lua_tothread(l, -1);
+                    ffi::lua_settop(l, -2);
+                    if t.is_null() {
+                        break;
+                    }
+                    out.push(t);
+                    i += 1;
+                }
+            }
+        }
+    }
+    ffi::lua_settop(l, top);
+    out
+}
+
+/// Is `t[name]` (t on top of `l`'s stack) the string `want`?
+unsafe fn field_is(l: *mut lua_State, name: &std::ffi::CStr, want: &[u8]) -> bool {
+    ffi::lua_pushstring(l, name.as_ptr());
+    ffi::lua_rawget(l, -2);
+    let same = lua::to_bytes(l, -1).is_some_and(|b| b == want);
+    ffi::lua_settop(l, -2);
+    same
 }
 
 /// Resumes a waiting thread from an nginx event handler and lets the phase
