@@ -160,7 +160,7 @@ GET /t
 1
 nilalready waited or killed
 nilalready terminated
-falsealready waited or killed
+nilalready waited or killed
 --- wait: 0.3
 --- no_error_log
 killed thread ran
@@ -294,5 +294,47 @@ yielding thread: running
 trueslept
 trueyielded
 after: dead
+--- no_error_log
+[error]
+
+
+
+=== TEST 13: a failed thread hands its waiter the error value as error() got it, then the error with its position
+--- config
+    location /t {
+        content_by_lua_block {
+            local t = ngx.thread.spawn(function()
+                ngx.sleep(0.001)
+                error("went wrong")
+            end)
+            local ok, raw, full = ngx.thread.wait(t)
+            ngx.say(tostring(ok), "|", raw, "|", full)
+        }
+    }
+--- request
+GET /t
+--- response_body_like chop
+^false\|went wrong\|content_by_lua\(nginx\.conf:\d+\):4: went wrong$
+--- error_log
+lua user thread aborted: runtime error:
+
+
+
+=== TEST 14: waiting on or killing a coroutine that never was a light thread
+--- config
+    location /t {
+        content_by_lua_block {
+            local co = coroutine.create(function() coroutine.yield() end)
+            coroutine.resume(co)
+            ngx.say("kill: ", ngx.thread.kill(co))
+            local ok, err = pcall(ngx.thread.wait, co)
+            ngx.say("wait: ", tostring(ok), " ", err)
+        }
+    }
+--- request
+GET /t
+--- response_body
+kill: nilnot user thread
+wait: false attempt to wait on a coroutine that is not a user thread
 --- no_error_log
 [error]

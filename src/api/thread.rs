@@ -82,6 +82,8 @@ unsafe fn spawn_impl(l: *mut lua_State) -> LuaRet {
     Ok(1)
 }
 
+const NOT_A_THREAD: &str = "attempt to wait on a coroutine that is not a user thread";
+
 unsafe fn wait_impl(l: *mut lua_State) -> LuaRet {
     context::check(YIELDABLE)?;
     let n = ffi::lua_gettop(l);
@@ -96,12 +98,15 @@ unsafe fn wait_impl(l: *mut lua_State) -> LuaRet {
             return Err(bad_arg(i, "wait", "lua thread expected"));
         }
         let Some(t) = ctx.threads.iter().find(|t| t.co == co) else {
-            ffi::lua_pushboolean(l, 0);
+            if !ctx.ended_threads.contains(&co) {
+                return Err(NOT_A_THREAD.into());
+            }
+            ffi::lua_pushnil(l);
             push_bytes(l, b"already waited or killed");
             return Ok(2);
         };
         if t.is_entry {
-            return Err("attempt to wait on a coroutine that is not a user thread".into());
+            return Err(NOT_A_THREAD.into());
         }
         if t.parent != l {
             return Err("only the parent coroutine can wait on the thread".into());
@@ -133,6 +138,9 @@ unsafe fn kill_impl(l: *mut lua_State) -> LuaRet {
         Ok(2)
     };
     let Some(i) = ctx.threads.iter().position(|t| t.co == co) else {
+        if !ctx.ended_threads.contains(&co) {
+            return fail(l, b"not user thread");
+        }
         return fail(l, b"already waited or killed");
     };
     let t = &ctx.threads[i];
@@ -145,6 +153,7 @@ unsafe fn kill_impl(l: *mut lua_State) -> LuaRet {
     let was_done = t.done;
     // Dropping the thread cancels whatever it waits on.
     drop(ctx.threads.remove(i));
+    ctx.ended_threads.push(co);
     if was_done {
         return fail(l, b"already terminated");
     }

@@ -52,6 +52,10 @@ pub struct RequestCtx {
     pub on_finish: Option<OnFinish>,
     /// Usually just the entry thread: kept inline, no allocation.
     pub threads: smallvec::SmallVec<[LuaThread; 1]>,
+    /// Light threads this request waited on or killed: ngx.thread.wait and
+    /// kill tell them ("already waited or killed") from coroutines that
+    /// never were threads.
+    pub ended_threads: smallvec::SmallVec<[*mut crate::lua::lua_State; 4]>,
     /// The scheduler thread being resumed now: waits register on it, and
     /// waking it carries the results down to any user coroutine inside.
     pub running: *mut crate::lua::lua_State,
@@ -119,6 +123,7 @@ impl RequestCtx {
             context: context::NONE,
             on_finish: None,
             threads: smallvec::SmallVec::new(),
+            ended_threads: smallvec::SmallVec::new(),
             running: ptr::null_mut(),
             write_waiter: ptr::null_mut(),
             on_abort: None,

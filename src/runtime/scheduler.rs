@@ -330,24 +330,24 @@ pub unsafe fn collect(ctx: &mut RequestCtx, dead: *mut lua_State, to: *mut lua_S
         return 0;
     };
     let t = ctx.threads.remove(i);
-    let n = match &t.error {
-        Some(e) => {
-            ffi::lua_pushboolean(to, 0);
-            push_bytes(to, e.as_bytes());
-            2
-        }
-        None => {
-            let nres = ffi::lua_gettop(dead);
-            if ffi::lua_checkstack(to, nres + 1) == 0 {
-                ffi::lua_pushboolean(to, 0);
-                push_bytes(to, b"stack overflow");
-                return 2;
-            }
-            ffi::lua_pushboolean(to, 1);
-            ffi::lua_xmove(dead, to, nres);
-            nres + 1
-        }
-    };
+    ctx.ended_threads.push(dead);
+    // What is left on the dead thread's stack goes to the waiter, as in
+    // lua-nginx-module: its results, or after an error the values of the
+    // frame that raised it (error()'s own arguments first: the message as
+    // given, without a position) and the error itself.
+    let nres = ffi::lua_gettop(dead);
+    if ffi::lua_checkstack(to, nres + 1) == 0 {
+        ffi::lua_pushboolean(to, 0);
+        push_bytes(to, b"stack overflow");
+        return 2;
+    }
+    ffi::lua_pushboolean(to, t.error.is_none() as c_int);
+    if t.error.is_some() && nres == 0 {
+        push_bytes(to, b"unknown reason");
+        return 2;
+    }
+    ffi::lua_xmove(dead, to, nres);
+    let n = nres + 1;
     drop(t);
     n
 }
