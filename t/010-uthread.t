@@ -338,3 +338,50 @@ kill: nilnot user thread
 wait: false attempt to wait on a coroutine that is not a user thread
 --- no_error_log
 [error]
+
+
+
+=== TEST 15: a spawner resumes after the threads already waiting for a turn: nested spawns finish outermost first
+--- config
+    location /t {
+        content_by_lua_block {
+            local out = {}
+            local function leaf() out[#out + 1] = "leaf runs" end
+            local function middle()
+                out[#out + 1] = "middle starts"
+                ngx.thread.spawn(leaf)
+                out[#out + 1] = "middle resumes"
+            end
+            out[#out + 1] = "entry starts"
+            ngx.thread.spawn(middle)
+            out[#out + 1] = "entry resumes"
+            ngx.sleep(0.001)
+            ngx.say(table.concat(out, ", "))
+        }
+    }
+--- request
+GET /t
+--- response_body
+entry starts, middle starts, leaf runs, entry resumes, middle resumes
+
+
+
+=== TEST 16: bare coroutine.yield in light threads takes turns with the entry thread in spawn order
+--- config
+    location /t {
+        content_by_lua_block {
+            local function worker(name)
+                for i = 1, 3 do
+                    ngx.print(name, i, " ")
+                    coroutine.yield()
+                end
+            end
+            ngx.thread.spawn(worker, "a")
+            ngx.thread.spawn(worker, "b")
+            ngx.print("entry ")
+        }
+    }
+--- request
+GET /t
+--- response_body chomp
+a1 b1 a2 entry b2 a3 b3 

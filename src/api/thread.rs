@@ -73,8 +73,16 @@ unsafe fn spawn_impl(l: *mut lua_State) -> LuaRet {
         return Err(bad_arg(1, "spawn", &format!("function expected, got {got}")));
     }
     let ctx = ctx::request()?;
-    let co = scheduler::spawn(ctx, l, n - 1)?;
+    // As in lua-nginx-module, the spawner resumes after the threads already
+    // waiting for a turn (and after the new one runs), unless it cannot
+    // yield here: then it just goes on.
+    let post = crate::lua::can_yield(l);
+    let co = scheduler::spawn(ctx, l, n - 1, post)?;
     if phase_ended(ctx) {
+        return yield_wait(l);
+    }
+    if post {
+        scheduler::wait_posted(ctx);
         return yield_wait(l);
     }
     ffi::lua_pushthread(co);

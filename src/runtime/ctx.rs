@@ -56,6 +56,12 @@ pub struct RequestCtx {
     /// kill tell them ("already waited or killed") from coroutines that
     /// never were threads.
     pub ended_threads: smallvec::SmallVec<[*mut crate::lua::lua_State; 4]>,
+    /// Threads that gave the others a turn, in the order they are resumed
+    /// (lua-nginx-module's posted threads), each with the light thread its
+    /// ngx.thread.spawn returns (null after a bare coroutine.yield).
+    pub posted: smallvec::SmallVec<[(*mut crate::lua::lua_State, *mut crate::lua::lua_State); 2]>,
+    /// The outermost resume is running the posted threads.
+    pub draining: bool,
     /// The scheduler thread being resumed now: waits register on it, and
     /// waking it carries the results down to any user coroutine inside.
     pub running: *mut crate::lua::lua_State,
@@ -124,6 +130,8 @@ impl RequestCtx {
             on_finish: None,
             threads: smallvec::SmallVec::new(),
             ended_threads: smallvec::SmallVec::new(),
+            posted: smallvec::SmallVec::new(),
+            draining: false,
             running: ptr::null_mut(),
             write_waiter: ptr::null_mut(),
             on_abort: None,
@@ -203,6 +211,7 @@ impl RequestCtx {
     /// Drops the Lua threads of the finished phase (their waits are cancelled).
     pub fn clear_threads(&mut self) {
         self.threads.clear();
+        self.posted.clear();
     }
 }
 

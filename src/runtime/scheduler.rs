@@ -46,6 +46,8 @@ pub struct LuaThread {
     pub waiting_on: Vec<*mut lua_State>,
     /// Returned normally: the coroutine can serve again.
     returned: bool,
+    /// Waiting for its turn in `RequestCtx::posted`.
+    posted: bool,
 }
 
 impl Drop for LuaThread {
@@ -83,12 +85,14 @@ pub unsafe fn yield_wait(l: *mut lua_State) -> LuaRet {
         // The guard raises a finalizer's error instead of yielding.
         if let Some(t) = super::ctx::current().and_then(|c| c.running_thread()) {
             t.wait = None;
+            t.posted = false;
         }
         return Ok(0);
     }
     if !lua::can_yield(l) {
         if let Some(t) = super::ctx::current().and_then(|c| c.running_thread()) {
             t.wait = None;
+            t.posted = false;
         }
         return Err(lua::raw_error(l, "attempt to yield across C-call boundary"));
     }
@@ -124,7 +128,60 @@ fn thread(co: *mut lua_State, co_ref: c_int, parent: *mut lua_State) -> LuaThrea
         error: None,
         waiting_on: Vec::new(),
         returned: false,
+        posted: false,
     }
+}
+
+/// Waiting for a turn among the request's threads: nothing to cancel.
+struct Posted;
+
+impl Wait for Posted {}
+
+/// Queues request thread `co` to be resumed after the threads queued
+/// before it, with `result` (a light thread, or null for nothing).
+pub fn post(ctx: &mut RequestCtx, co: *mut lua_State, result: *mut lua_State) {
+    ctx.posted.push((co, result));
+}
+
+/// Marks the running thread as waiting for its turn: it was posted (see
+/// [`post`]) and now yields.
+pub fn wait_posted(ctx: &mut RequestCtx) {
+    if let Some(t) = ctx.running_thread() {
+        t.posted = true;
+        t.wait = Some(Box::new(Posted));
+    }
+}
+
+/// Resumes the posted threads in order, each until it waits or ends; the
+/// ones they post in turn join the queue.
+fn drain_posted(ctx: &mut RequestCtx) {
+    ctx.draining = true;
+    while !ctx.posted.is_empty() {
+        if ctx.exit_code.is_some() || ctx.exec.is_some() || ctx.failed {
+            ctx.posted.clear();
+            break;
+        }
+        let (co, result) = ctx.posted.remove(0);
+        let Some(t) = ctx.threads.iter_mut().find(|t| t.co == co && t.posted && !t.done) else {
+            continue;
+        };
+        t.posted = false;
+        t.wait = None;
+        let mut nargs = 0;
+        if !result.is_null() {
+            // SAFETY: `result` is a light thread of ctx, anchored by its
+            // entry in ctx.threads; `co` is suspended with room checked.
+            unsafe {
+                if ffi::lua_checkstack(result, 1) != 0 && ffi::lua_checkstack(co, 1) != 0 {
+                    ffi::lua_pushthread(result);
+                    ffi::lua_xmove(result, co, 1);
+                    nargs = 1;
+                }
+            }
+        }
+        resume(ctx, co, nargs);
+    }
+    ctx.draining = false;
 }
 
 /// Starts the entry thread of the current phase with function `func`.
@@ -173,7 +230,8 @@ pub unsafe fn dormant(parent: *mut lua_State) -> Result<LuaThread, String> {
 
 /// `ngx.thread.spawn`: moves the function and its `nargs` arguments from the
 /// top of `parent`'s stack into a new light thread and runs it until it
-/// first waits or ends.
+/// first waits or ends. With `post_spawner`, the running request thread is
+/// queued first, to resume (with the new thread) after it.
 ///
 /// # Safety
 /// `parent` is the running coroutine of `ctx` with `nargs + 1` values on top.
@@ -181,10 +239,14 @@ pub unsafe fn spawn(
     ctx: &mut RequestCtx,
     parent: *mut lua_State,
     nargs: c_int,
+    post_spawner: bool,
 ) -> Result<*mut lua_State, String> {
     let (co, co_ref) = anchored_thread()?;
     ffi::lua_xmove(parent, co, nargs + 1);
     ctx.threads.push(thread(co, co_ref, parent));
+    if post_spawner {
+        post(ctx, ctx.running, co);
+    }
     resume(ctx, co, nargs);
     Ok(co)
 }
@@ -251,6 +313,9 @@ pub fn resume(ctx: &mut RequestCtx, co: *mut lua_State, nargs: c_int) -> Outcome
     if let Some(idx) = ctx.threads.iter().position(|t| t.co == co) {
         settle(ctx, idx, status);
     }
+    if ctx.depth == 0 && !ctx.draining && !ctx.posted.is_empty() {
+        drain_posted(ctx);
+    }
     if let Some(o) = control_outcome(ctx) {
         return o;
     }
@@ -270,10 +335,17 @@ fn settle(ctx: &mut RequestCtx, idx: usize, status: Resumed) {
     match status {
         Resumed::Yielded(true) => {}
         Resumed::Yielded(false) => {
-            // A bare coroutine.yield() in a request thread gives other
-            // requests a turn: resume it on the next event loop cycle.
+            // A bare coroutine.yield() in a request thread: after the
+            // request's other posted threads, as lua-nginx-module does; with
+            // none, other requests get a turn (the next event loop cycle).
             if ctx.exit_code.is_none() && ctx.exec.is_none() {
-                t.wait = Some(timer_wait::arm(ctx_ptr, co, 0));
+                if ctx.posted.is_empty() {
+                    t.wait = Some(timer_wait::arm(ctx_ptr, co, 0));
+                } else {
+                    t.posted = true;
+                    t.wait = Some(Box::new(Posted));
+                    post(ctx, co, std::ptr::null_mut());
+                }
             }
         }
         Resumed::Finished => {
