@@ -17,6 +17,7 @@ pub mod req;
 pub mod req_args;
 pub mod req_body;
 pub mod req_headers;
+pub mod req_raw_header;
 pub mod req_socket;
 pub mod resp_headers;
 pub mod resty_core;

@@ -6,7 +6,6 @@ use std::ffi::c_int;
 
 use nginx_sys::{ngx_http_request_t, ngx_str_t};
 
-use crate::glue::headers::elts;
 use crate::lua::lua_fns;
 use crate::lua::{ffi, lua_State, push_bytes, set_fn, LuaRet};
 use crate::runtime::context;
@@ -123,81 +122,11 @@ unsafe fn start_time_impl(l: *mut lua_State) -> LuaRet {
     Ok(1)
 }
 
-/// The request head as the client sent it when it is still contiguous in
-/// the connection's header buffer, else rebuilt from the request line and
-/// the header list.
+/// `ngx.req.raw_header(no_request_line?)`
 unsafe fn raw_header_impl(l: *mut lua_State) -> LuaRet {
     let r = request()?;
     let no_request_line = ffi::lua_gettop(l) >= 1 && ffi::lua_toboolean(l, 1) != 0;
-    if (*r).main != r {
-        return Err("raw_header is not supported in subrequests".into());
-    }
-    let mut out = raw_bytes(r).unwrap_or_else(|| rebuilt(r));
-    if no_request_line {
-        if let Some(i) = out.windows(2).position(|w| w == b"\r\n") {
-            out.drain(..i + 2);
-        } else if let Some(i) = out.iter().position(|&c| c == b'\n') {
-            out.drain(..i + 1);
-        }
-    }
-    push_bytes(l, &out);
+    let head = super::req_raw_header::read(r, no_request_line)?;
+    push_bytes(l, &head);
     Ok(1)
-}
-
-unsafe fn raw_bytes(r: *mut ngx_http_request_t) -> Option<Vec<u8>> {
-    let b = (*r).header_in;
-    let (start, end) = ((*r).request_start, (*r).header_end);
-    if b.is_null() || start.is_null() || end.is_null() {
-        return None;
-    }
-    if start < (*b).start || end > (*b).last || end < start {
-        return None;
-    }
-    let mut p = end;
-    // header_end marks the blank line; take its line ending too.
-    for _ in 0..2 {
-        if p < (*b).last && (*p == b'\r' || *p == b'\n') {
-            let c = *p;
-            p = p.add(1);
-            if c == b'\n' {
-                break;
-            }
-        }
-    }
-    let mut v = std::slice::from_raw_parts(start, p.offset_from(start) as usize).to_vec();
-    // nginx NUL-terminated each key (over the ':') and value (over the
-    // space, CR or LF after it) in place; put the client's bytes back.
-    for h in elts(&mut (*r).headers_in.headers) {
-        let key_end = (*h).key.data.add((*h).key.len);
-        let value_end = (*h).value.data.add((*h).value.len);
-        for (at, is_key) in [(key_end, true), (value_end, false)] {
-            if at < start || at >= p {
-                continue;
-            }
-            let i = at.offset_from(start) as usize;
-            if v[i] != 0 {
-                continue;
-            }
-            v[i] = match (is_key, v.get(i + 1)) {
-                (true, _) => b':',
-                (false, Some(b'\n')) => b'\r',
-                (false, Some(b'\r' | b' ' | b'\t')) => b' ',
-                (false, _) => b'\n',
-            };
-        }
-    }
-    Some(v)
-}
-
-unsafe fn rebuilt(r: *mut ngx_http_request_t) -> Vec<u8> {
-    let mut out = (*r).request_line.as_bytes().to_vec();
-    out.extend_from_slice(b"\r\n");
-    for h in elts(&mut (*r).headers_in.headers) {
-        out.extend_from_slice((*h).key.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice((*h).value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
-    out
 }
