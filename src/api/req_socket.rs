@@ -217,8 +217,10 @@ unsafe fn forward(r: *mut ngx_http_request_t, write: bool) {
         // req_sock is cleared when the socket object goes.
         unsafe {
             let Some(ctx) = RequestCtx::get(r) else { return };
-            if let Some(s) = ctx.req_sock.as_mut() {
-                s.downstream_event(write);
+            match ctx.req_sock.as_mut() {
+                Some(s) if write || s.reading() => s.downstream_event(write),
+                _ if !write => crate::runtime::client_abort::idle_readable(r),
+                _ => {}
             }
         }
     })

@@ -48,6 +48,18 @@ unsafe fn client_closed(r: *mut ngx_http_request_t) -> bool {
     closed
 }
 
+/// The client connection became readable while no Lua code reads it (the
+/// request socket has no receive pending): with lua_check_client_abort, see
+/// whether the client left.
+///
+/// # Safety
+/// `r` must be live.
+pub unsafe fn idle_readable(r: *mut ngx_http_request_t) {
+    if loc_conf(r).check_client_abort() && r == (*r).main {
+        readable(r);
+    }
+}
+
 unsafe fn readable(r: *mut ngx_http_request_t) {
     if (*(*r).connection).error() != 0 || !client_closed(r) {
         return;

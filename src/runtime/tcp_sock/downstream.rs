@@ -116,6 +116,11 @@ impl TcpSock {
     }
 
     /// A client connection event for the request socket.
+    /// A receive is pending on the client connection.
+    pub fn reading(&self) -> bool {
+        self.rop.is_some()
+    }
+
     pub fn downstream_event(&mut self, write: bool) {
         if self.conn.is_null() {
             return;
