@@ -237,3 +237,26 @@ GET /t
 --- ignore_response
 --- error_log eval
 qr/failed to run header_filter_by_lua\*: header_filter_by_lua\(nginx\.conf:\d+\):3: header_filter_by_lua\(nginx\.conf:\d+\):2: filter trouble/
+
+
+
+=== TEST 10: a light thread waiting inside a user coroutine it resumed is "normal", that coroutine "running"
+--- config
+    location /t {
+        content_by_lua_block {
+            local thread_co, inner
+            ngx.thread.spawn(function()
+                thread_co = coroutine.running()
+                inner = coroutine.create(function() ngx.sleep(0.02) end)
+                coroutine.resume(inner)
+            end)
+            ngx.say(coroutine.status(thread_co), " ", coroutine.status(inner))
+            ngx.sleep(0.05)
+            ngx.say(coroutine.status(inner))
+        }
+    }
+--- request
+GET /t
+--- response_body
+normal running
+dead

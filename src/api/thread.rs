@@ -176,14 +176,27 @@ unsafe fn kill_impl(l: *mut lua_State) -> LuaRet {
 /// suspensions); nil for any other coroutine (Lua's own status applies).
 unsafe fn status_impl(l: *mut lua_State) -> LuaRet {
     let co = ffi::lua_tothread(l, 1);
-    let thread = (!co.is_null())
-        .then(ctx::current)
-        .flatten()
-        .and_then(|c| c.threads.iter().find(|t| t.co == co));
-    match thread {
-        Some(t) if t.done && !t.is_entry => push_bytes(l, b"zombie"),
-        Some(t) if !t.done && t.wait.is_some() => push_bytes(l, b"running"),
-        _ => ffi::lua_pushnil(l),
+    let Some(ctx) = (!co.is_null()).then(ctx::current).flatten() else {
+        ffi::lua_pushnil(l);
+        return Ok(1);
+    };
+    let waiting = |t: &&scheduler::LuaThread| !t.done && t.wait.is_some();
+    let answer: Option<&[u8]> = match ctx.threads.iter().find(|t| t.co == co) {
+        Some(t) if t.done && !t.is_entry => Some(b"zombie"),
+        // Waiting inside a user coroutine it resumed: lua-nginx-module
+        // calls the thread "normal" and that coroutine "running".
+        Some(t) if waiting(&t) && !t.wait_co.is_null() && t.wait_co != co => Some(b"normal"),
+        Some(t) if waiting(&t) => Some(b"running"),
+        Some(_) => None,
+        None => ctx
+            .threads
+            .iter()
+            .any(|t| waiting(&t) && t.wait_co == co)
+            .then_some(b"running"),
+    };
+    match answer {
+        Some(s) => push_bytes(l, s),
+        None => ffi::lua_pushnil(l),
     }
     Ok(1)
 }

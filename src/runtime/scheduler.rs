@@ -48,6 +48,9 @@ pub struct LuaThread {
     returned: bool,
     /// Waiting for its turn in `RequestCtx::posted`.
     posted: bool,
+    /// The coroutine whose API call made the current wait: this thread, or
+    /// a user coroutine it resumed (the thread is then "normal").
+    pub wait_co: *mut lua_State,
 }
 
 impl Drop for LuaThread {
@@ -96,6 +99,9 @@ pub unsafe fn yield_wait(l: *mut lua_State) -> LuaRet {
         }
         return Err(lua::raw_error(l, "attempt to yield across C-call boundary"));
     }
+    if let Some(t) = super::ctx::current().and_then(|c| c.running_thread()) {
+        t.wait_co = l;
+    }
     ffi::lua_pushlightuserdata(l, &YIELD_MARK as *const u8 as *mut c_void);
     Ok(lua::YIELD)
 }
@@ -129,6 +135,7 @@ fn thread(co: *mut lua_State, co_ref: c_int, parent: *mut lua_State) -> LuaThrea
         waiting_on: Vec::new(),
         returned: false,
         posted: false,
+        wait_co: std::ptr::null_mut(),
     }
 }
 
