@@ -52,6 +52,7 @@ pub unsafe fn install(l: *mut lua_State) {
         if raw {
             set_fn(l, -1, c"send", send);
         }
+        super::socket_tls::install_req(l, -1);
         crate::lua::set_raw(l, -2, c"__index");
         ffi::lua_pop(l, 1);
     }

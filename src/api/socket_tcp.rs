@@ -39,7 +39,6 @@ lua_fns! {
     close => close_impl,
     setkeepalive => setkeepalive_impl,
     getreusedtimes => getreusedtimes_impl,
-    sslhandshake => sslhandshake_impl,
     bind => bind_impl,
     gc => gc_impl,
     until_gc => until_gc_impl,
@@ -74,49 +73,8 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     ] {
         set_fn(l, -1, name, f);
     }
-    // sslhandshake returns its session as an FFI pointer (cdata) freed by
-    // the garbage collector, as lua-resty-core's does: a Lua wrapper makes
-    // the pointer (a C function cannot create cdata).
-    let code = br#"
-local raw, free = ...
-local ffi = require "ffi"
-local cast, gc, tonumber, type = ffi.cast, ffi.gc, tonumber, type
-local function release(p)
-    free(tonumber(cast("uintptr_t", p)))
-end
-local function results(sess, ok, r1, ...)
-    if not ok then
-        -- raised where the method was called, not in this wrapper
-        if type(r1) == "string" then
-            r1 = r1:gsub("^sslhandshake:%d+: ", "")
-        end
-        error(r1, 2)
-    end
-    local t = type(r1)
-    if t == "userdata" then
-        return gc(cast("void *", r1), release)
-    elseif t == "number" then
-        return sess
-    end
-    return r1, ...
-end
-return function(self, sess, ...)
-    local arg = sess
-    if type(sess) == "cdata" then
-        arg = tonumber(cast("uintptr_t", sess))
-    end
-    return results(sess, pcall(raw, self, arg, ...))
-end
-"#;
-    if ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), c"=sslhandshake".as_ptr()) != 0 {
-        return Err(crate::lua::vm::pop_message(l));
-    }
-    ffi::lua_pushcfunction(l, sslhandshake);
-    crate::runtime::tcp_tls::push_session_free(l);
-    if ffi::lua_pcall(l, 2, 1, 0) != 0 {
-        return Err(crate::lua::vm::pop_message(l));
-    }
-    crate::lua::set_raw(l, -2, c"sslhandshake");
+    // sslhandshake and the methods that take or return OpenSSL objects
+    super::socket_tls::install(l, -1)?;
     crate::lua::set_raw(l, -2, c"__index");
     ffi::lua_pop(l, 1);
 
@@ -240,7 +198,7 @@ pub(crate) unsafe fn method<'a>(
     Ok((ctx, s))
 }
 
-fn owned_by(s: &TcpSock, ctx: &RequestCtx) -> bool {
+pub(crate) fn owned_by(s: &TcpSock, ctx: &RequestCtx) -> bool {
     // SAFETY: ctx.r is the live running request.
     s.owner
         .is_none_or(|o| o == unsafe { crate::runtime::tcp_sock::owner_id(ctx.r) })
@@ -859,15 +817,6 @@ pub(crate) unsafe fn bind_impl(l: *mut lua_State) -> LuaRet {
     s.debug(|| format!("lua tcp socket bind ip: {text}"));
     ffi::lua_pushboolean(l, 1);
     Ok(1)
-}
-
-unsafe fn sslhandshake_impl(l: *mut lua_State) -> LuaRet {
-    let (ctx, s) = method(l, 1, "sslhandshake")?;
-    if let Some(n) = busy(l, s, true, true) {
-        return Ok(n);
-    }
-    let step = crate::runtime::tcp_tls::start(l, s)?;
-    finish_step(l, ctx, s, step)
 }
 
 /// Pushes `ngx.socket` (created if absent); the `ngx` table is on top.

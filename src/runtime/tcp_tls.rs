@@ -19,6 +19,7 @@ use nginx_sys::{
 };
 
 use super::tcp_sock::{Step, TcpSock, Val, Vals};
+use super::tcp_tls_peer;
 use crate::conf::socket::SocketConf;
 use crate::lua::vm;
 use crate::lua::{ffi, lua_State, to_bytes};
@@ -265,11 +266,18 @@ unsafe extern "C" fn key_log_line(ssl: *const nginx_sys::SSL, line: *const std::
 }
 
 /// Starts `sslhandshake(reused_session, server_name, ssl_verify,
-/// send_status_req)` for the method call in `l`.
+/// send_status_req)` for the method call in `l`, presenting `cert` (a
+/// certificate chain) and `key` when `cert` is not null.
 ///
 /// # Safety
-/// `l` is the running state of the method call, with the socket at 1.
-pub unsafe fn start(l: *mut lua_State, s: &mut TcpSock) -> Result<Step, String> {
+/// `l` is the running state of the method call, with the socket at 1;
+/// `cert` and `key` are null or live objects of `ngx.ssl.parse_*`.
+pub unsafe fn start(
+    l: *mut lua_State,
+    s: &mut TcpSock,
+    cert: *mut c_void,
+    key: *mut c_void,
+) -> Result<Step, String> {
     let n = ffi::lua_gettop(l);
     if !(1..=5).contains(&n) {
         return Err(format!(
@@ -317,10 +325,21 @@ pub unsafe fn start(l: *mut lua_State, s: &mut TcpSock) -> Result<Step, String> 
     if ngx_ssl_create_connection(ssl, c, (NGX_SSL_BUFFER | NGX_SSL_CLIENT) as usize) != 0 {
         return Ok(Step::Ready(Val::err("failed to create ssl connection")));
     }
+    let sslc = (*(*c).ssl).connection;
+    if !session.is_null() {
+        if ngx_ssl_set_session(c, session) != 0 {
+            return Ok(Step::Ready(Val::err("ssl set session failed")));
+        }
+        s.debug(|| format!("lua ssl set session: {:016X}", session as usize));
+    }
+    if !cert.is_null() {
+        if let Err(e) = tcp_tls_peer::use_client_cert(sslc, cert, key) {
+            return Ok(Step::Ready(Val::err(e)));
+        }
+    }
     if let Some(n) = &hs.name {
         s.debug(|| format!("lua ssl server name: \"{}\"", String::from_utf8_lossy(n)));
         let cname = CString::new(n.clone()).map_err(|_| "bad server name")?;
-        let sslc = (*(*c).ssl).connection;
         if SSL_ctrl(
             sslc,
             SSL_CTRL_SET_TLSEXT_HOSTNAME as c_int,
@@ -331,8 +350,11 @@ pub unsafe fn start(l: *mut lua_State, s: &mut TcpSock) -> Result<Step, String> 
             return Ok(Step::Ready(Val::err("SSL_set_tlsext_host_name failed")));
         }
     }
-    if !session.is_null() && ngx_ssl_set_session(c, session) != 0 {
-        return Ok(Step::Ready(Val::err("failed to set ssl session")));
+    // The store serves this handshake only (lua-nginx-module forgets it).
+    if let Some(store) = s.trusted_store.take() {
+        if let Err(e) = tcp_tls_peer::use_store(sslc, &store) {
+            return Ok(Step::Ready(Val::err(e)));
+        }
     }
     let rc = ngx_ssl_handshake(c);
     if rc == NGX_AGAIN as isize {

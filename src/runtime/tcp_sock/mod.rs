@@ -179,6 +179,8 @@ pub struct TcpSock {
     resolved: Option<Result<peer::Addr, String>>,
     pub local: Option<Box<(peer::Addr, nginx_sys::ngx_addr_t, Vec<u8>)>>,
     pub tls: Option<Box<crate::runtime::tcp_tls::Handshake>>,
+    /// `settrustedstore`'s store, taken by the next handshake.
+    pub trusted_store: Option<crate::runtime::tcp_tls_peer::TrustedStore>,
     /// A UDP socket (ngx.socket.udp): connected datagrams, no pool.
     pub dgram: bool,
     /// The client connection of `ngx.req.socket()`: not ours to close; its
@@ -246,6 +248,7 @@ impl TcpSock {
             resolved: None,
             local: None,
             tls: None,
+            trusted_store: None,
             dgram: false,
             downstream: None,
             unix: false,
@@ -491,6 +494,12 @@ impl TcpSock {
     /// Marks a TLS handshake as the pending (write side) operation.
     pub fn set_handshaking(&mut self, on: bool) {
         self.wop = if on { WOp::Handshake } else { WOp::Idle };
+    }
+
+    /// connect() was called on this object at least once (lua-nginx-module
+    /// has no socket state before that).
+    pub fn was_connected(&self) -> bool {
+        self.connected_before
     }
 
     pub fn conf_ptr(&self) -> *const SocketConf {

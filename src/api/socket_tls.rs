@@ -1,0 +1,176 @@
+//! The TLS methods of `ngx.socket.tcp()` objects: `sslhandshake`,
+//! `setclientcert`, `settrustedstore`, `getsslpointer`, `getsslctx`,
+//! `getsslsession`, and `getfd` (also on `ngx.req.socket()` objects), with
+//! lua-nginx-module master's checks and texts. The methods that take or
+//! return cdata are Lua (`lua/socket_tls.lua`) over the functions here.
+
+use std::ffi::{c_int, c_void};
+
+use super::socket_tcp::{busy, finish_step, method, owned_by, sock_at};
+use crate::lua::lua_fns;
+use crate::lua::{ffi, lua_State, set_fn, LuaRet};
+use crate::runtime::ctx;
+use crate::runtime::tcp_sock::{push_vals, TcpSock, Val};
+use crate::runtime::tcp_tls_peer::{self as peer, TrustedStore};
+
+lua_fns! {
+    sslhandshake => sslhandshake_impl,
+    settrustedstore => settrustedstore_impl,
+    getsslpointer => getsslpointer_impl,
+    getsslctx => getsslctx_impl,
+    getsslsession => getsslsession_impl,
+    getfd => getfd_impl,
+}
+
+/// Sets the TLS methods of socket objects in the table at `idx`.
+///
+/// # Safety
+/// `l` must be the main state, not running; `idx` a table.
+pub unsafe fn install(l: *mut lua_State, idx: c_int) -> Result<(), String> {
+    let idx = crate::lua::abs_index(l, idx);
+    set_fn(l, idx, c"getfd", getfd);
+    let code = include_bytes!("lua/socket_tls.lua");
+    if ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), c"=socket_tls".as_ptr()) != 0 {
+        return Err(crate::lua::vm::pop_message(l));
+    }
+    ffi::lua_createtable(l, 0, 6);
+    set_fn(l, -1, c"sslhandshake", sslhandshake);
+    set_fn(l, -1, c"settrustedstore", settrustedstore);
+    set_fn(l, -1, c"getsslpointer", getsslpointer);
+    set_fn(l, -1, c"getsslctx", getsslctx);
+    set_fn(l, -1, c"getsslsession", getsslsession);
+    crate::runtime::tcp_tls::push_session_free(l);
+    if ffi::lua_pcall(l, 2, 1, 0) != 0 {
+        return Err(crate::lua::vm::pop_message(l));
+    }
+    // Copy the wrappers into the method table.
+    ffi::lua_pushnil(l);
+    while ffi::lua_next(l, -2) != 0 {
+        ffi::lua_pushvalue(l, -2);
+        ffi::lua_insert(l, -2);
+        ffi::lua_rawset(l, idx);
+    }
+    ffi::lua_pop(l, 1);
+    Ok(())
+}
+
+/// Sets `getfd` on request socket objects (the table at `idx`).
+///
+/// # Safety
+/// `l` must be valid; `idx` a table.
+pub unsafe fn install_req(l: *mut lua_State, idx: c_int) {
+    set_fn(l, idx, c"getfd", getfd);
+}
+
+/// An address the Lua side made of a cdata argument, else null.
+unsafe fn address(l: *mut lua_State, idx: c_int) -> *mut c_void {
+    if ffi::lua_type(l, idx) != ffi::LUA_TNUMBER {
+        return std::ptr::null_mut();
+    }
+    ffi::lua_tonumber(l, idx) as usize as *mut c_void
+}
+
+/// `raw(self, cert, pkey, reused_session, server_name, ssl_verify,
+/// send_status_req)`: the Lua wrapper adds the client certificate and key
+/// of `setclientcert` (addresses, or nil) after `self`.
+unsafe fn sslhandshake_impl(l: *mut lua_State) -> LuaRet {
+    let (mut cert, mut pkey) = (std::ptr::null_mut(), std::ptr::null_mut());
+    if ffi::lua_gettop(l) >= 3 {
+        cert = address(l, 2);
+        pkey = address(l, 3);
+        ffi::lua_remove(l, 2);
+        ffi::lua_remove(l, 2);
+    }
+    let (ctx, s) = method(l, 1, "sslhandshake")?;
+    if let Some(n) = busy(l, s, true, true) {
+        return Ok(n);
+    }
+    let step = crate::runtime::tcp_tls::start(l, s, cert, pkey)?;
+    finish_step(l, ctx, s, step)
+}
+
+/// The checks lua-resty-core makes before each `get*` method: an object,
+/// a request, and socket state (made by a first `connect`).
+unsafe fn peer_sock<'a>(l: *mut lua_State, fname: &str) -> Result<&'a mut TcpSock, String> {
+    if ffi::lua_toboolean(l, 1) == 0 {
+        // lua-resty-core's text for all of these methods
+        return Err("ngx.socket getfd: expecting the cosocket object, but seen none".into());
+    }
+    ctx::request()?;
+    let s = sock_at(l, 1, fname)?;
+    if !s.was_connected() && s.downstream.is_none() {
+        return Err("socket is never created nor connected".into());
+    }
+    Ok(s)
+}
+
+unsafe fn settrustedstore_impl(l: *mut lua_State) -> LuaRet {
+    let rctx = ctx::request()?;
+    let s = sock_at(l, 1, "settrustedstore")?;
+    if !s.was_connected() {
+        return Err("socket is never created nor connected".into());
+    }
+    if s.conn.is_null() || s.read_closed || s.write_closed {
+        return Ok(push_vals(l, &Val::err("closed")));
+    }
+    if !owned_by(s, rctx) {
+        return Ok(push_vals(l, &Val::err("bad request")));
+    }
+    let c = s.conn;
+    if !(*c).ssl.is_null() && (*(*c).ssl).handshaked() != 0 {
+        return Ok(push_vals(
+            l,
+            &Val::err("ssl handshake already done; trusted store cannot be changed on an established TLS connection"),
+        ));
+    }
+    let store = address(l, 2);
+    s.trusted_store = None;
+    if !store.is_null() {
+        // SAFETY of the call: the caller hands an X509_STORE, as
+        // lua-nginx-module requires (it cannot be checked).
+        match TrustedStore::new(store) {
+            Ok(t) => s.trusted_store = Some(t),
+            Err(e) => return Ok(push_vals(l, &Val::err(e))),
+        }
+    }
+    ffi::lua_pushboolean(l, 1);
+    Ok(1)
+}
+
+/// Pushes `p` (a light userdata the Lua side makes a `void *`) or the error.
+unsafe fn pointer_or_err<T>(l: *mut lua_State, p: Result<*mut T, &'static str>) -> c_int {
+    match p {
+        Ok(p) => {
+            ffi::lua_pushlightuserdata(l, p.cast());
+            1
+        }
+        Err(e) => push_vals(l, &Val::err(e)),
+    }
+}
+
+unsafe fn getsslpointer_impl(l: *mut lua_State) -> LuaRet {
+    let s = peer_sock(l, "getsslpointer")?;
+    Ok(pointer_or_err(l, peer::ssl_pointer(s)))
+}
+
+unsafe fn getsslctx_impl(l: *mut lua_State) -> LuaRet {
+    let s = peer_sock(l, "getsslctx")?;
+    Ok(pointer_or_err(l, peer::ssl_ctx(s)))
+}
+
+unsafe fn getsslsession_impl(l: *mut lua_State) -> LuaRet {
+    let s = peer_sock(l, "getsslsession")?;
+    Ok(match peer::ssl_session(s) {
+        // counted as a reference Lua holds (freed by its cdata's finalizer)
+        Ok(sess) => push_vals(l, &[Val::Session(sess)]),
+        Err(e) => push_vals(l, &Val::err(e)),
+    })
+}
+
+unsafe fn getfd_impl(l: *mut lua_State) -> LuaRet {
+    let s = peer_sock(l, "getfd")?;
+    Ok(match peer::fd(s) {
+        Ok(fd) => push_vals(l, &[Val::Int(fd as i64)]),
+        Err(e) => push_vals(l, &Val::err(e)),
+    })
+}
