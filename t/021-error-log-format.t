@@ -76,7 +76,7 @@ table: 0x
 --- request
 GET /t
 --- response_body_like
-^false content_by_lua\(nginx\.conf:\d+\):4: worker failed$
+^false worker failed$
 --- error_log eval
 [
 qr/lua user thread aborted: runtime error: content_by_lua\(nginx\.conf:\d+\):4: worker failed$/,
@@ -237,3 +237,45 @@ qr/lua log handler, uri:"\/plain" c:0/,
 lua capture header filter
 lua rewrite handler
 lua content handler
+
+
+
+=== TEST 10: init_worker_by_lua's lines carry a connection number and ", context: init_worker_by_lua*"; timers' carry ", context: ngx.timer"
+--- http_config
+    init_worker_by_lua_block {
+        ngx.log(ngx.WARN, "worker starting")
+        ngx.timer.at(0, function() ngx.log(ngx.WARN, "timer running") end)
+    }
+--- config
+    location /t {
+        return 200 "ok\n";
+    }
+--- request
+GET /t
+--- response_body
+ok
+--- error_log eval
+[
+qr/\[warn\] \d+#\d+: \*\d+ \[lua\] init_worker_by_lua\(nginx\.conf:\d+\):2: worker starting, context: init_worker_by_lua\*$/,
+qr/\[warn\] \d+#\d+: \*\d+ \[lua\] init_worker_by_lua\(nginx\.conf:\d+\):3: timer running, context: ngx\.timer$/,
+]
+
+
+
+=== TEST 11: a compile error in init_worker_by_lua is reported with the compiler's text only
+--- http_config
+    init_worker_by_lua_block {
+        local x = (1
+    }
+--- config
+    location /t {
+        return 200 "ok\n";
+    }
+--- request
+GET /t
+--- response_body
+ok
+--- error_log eval
+qr/\[error\] .*init_worker_by_lua error: init_worker_by_lua\(nginx\.conf:\d+\):3: '\)' expected \(to close '\(' at line 2\) near '<eof>', context: init_worker_by_lua\*$/
+--- no_error_log
+failed to load inlined Lua code

@@ -32,7 +32,7 @@ pub(crate) fn current_log() -> *mut ngx_log_t {
     match ctx::current() {
         // SAFETY: the current request is live while its code runs.
         Some(c) => unsafe { (*(*c.r).connection).log },
-        None => nlog::cycle_log(),
+        None => nlog::outside_request_log(),
     }
 }
 

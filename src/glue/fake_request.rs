@@ -48,14 +48,54 @@ impl ConfRef {
     }
 }
 
-/// Appends lua-nginx-module's ", context: ngx.timer" to log lines.
-unsafe extern "C" fn log_context(_log: *mut ngx_log_t, buf: *mut u8, len: usize) -> *mut u8 {
-    let s = b", context: ngx.timer";
+/// What lua-nginx-module appends to the log lines of code that runs with
+/// no client (`log.data` of [`context_log`]'s logs points at one).
+pub struct LogContext(pub &'static [u8]);
+
+pub static TIMER_CONTEXT: LogContext = LogContext(b", context: ngx.timer");
+pub static INIT_WORKER_CONTEXT: LogContext = LogContext(b", context: init_worker_by_lua*");
+
+/// Appends the log's [`LogContext`] to its lines.
+unsafe extern "C" fn log_context(log: *mut ngx_log_t, buf: *mut u8, len: usize) -> *mut u8 {
+    // SAFETY: context_log's logs carry a LogContext in `data`.
+    let s = unsafe { (*((*log).data as *const LogContext)).0 };
     let n = s.len().min(len);
     // SAFETY: nginx gives us `len` writable bytes at `buf`.
     unsafe {
         std::ptr::copy_nonoverlapping(s.as_ptr(), buf, n);
         buf.add(n)
+    }
+}
+
+/// A copy of the cycle's log in `pool` for a connection with no client:
+/// it numbers its lines with a new connection number ("*12") and ends them
+/// with `context`, as lua-nginx-module's fake connections do.
+///
+/// # Safety
+/// `pool` must be live; the log lives as long as it.
+pub unsafe fn context_log(pool: *mut ngx_pool_t, context: &'static LogContext) -> *mut ngx_log_t {
+    let log = ngx_pcalloc(pool, size_of::<ngx_log_t>()) as *mut ngx_log_t;
+    if log.is_null() {
+        return log;
+    }
+    *log = *(*ngx_cycle).log;
+    (*log).handler = Some(log_context);
+    (*log).data = context as *const LogContext as *mut std::ffi::c_void;
+    (*log).connection = next_connection_number();
+    log
+}
+
+/// nginx's connection counter, shared by the workers.
+fn next_connection_number() -> nginx_sys::ngx_atomic_uint_t {
+    // SAFETY: ngx_connection_counter points at nginx's counter (in shared
+    // memory once the workers run), only ever updated atomically.
+    unsafe {
+        let p = nginx_sys::ngx_connection_counter;
+        if p.is_null() {
+            return 0;
+        }
+        std::sync::atomic::AtomicUsize::from_ptr(p as *mut usize)
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst) as nginx_sys::ngx_atomic_uint_t
     }
 }
 
@@ -70,7 +110,7 @@ pub fn create(conf: ConfRef) -> Option<*mut ngx_http_request_t> {
             return None;
         }
         let alloc = |size: usize| ngx_pcalloc(pool, size);
-        let log = alloc(size_of::<ngx_log_t>()) as *mut ngx_log_t;
+        let log = context_log(pool, &TIMER_CONTEXT);
         let c = alloc(size_of::<ngx_connection_t>()) as *mut ngx_connection_t;
         let r = alloc(size_of::<ngx_http_request_t>()) as *mut ngx_http_request_t;
         let rev = alloc(size_of::<ngx_event_t>()) as *mut ngx_event_t;
@@ -91,11 +131,9 @@ pub fn create(conf: ConfRef) -> Option<*mut ngx_http_request_t> {
             ngx_destroy_pool(pool);
             return None;
         }
-        *log = *cycle_log;
-        (*log).handler = Some(log_context);
-        (*log).data = std::ptr::null_mut();
         (*pool).log = log;
         (*c).fd = -1;
+        (*c).number = (*log).connection;
         (*c).pool = pool;
         (*c).log = log;
         (*c).read = rev;

@@ -5,23 +5,32 @@ use nginx_sys::{ngx_cycle_t, ngx_int_t, ngx_process, NGX_LOG_ERR, NGX_OK, NGX_PR
 
 use crate::conf::code::{FilePath, Source};
 use crate::conf::{LuaCode, MainConf};
+use crate::glue::fake_request;
 use crate::glue::log as nlog;
 use crate::runtime::context::{self, Context};
 use crate::runtime::run_sync;
 
 fn run_code(lmcf: &MainConf, code: &LuaCode, phase: Context, what: &str) {
     let Some(vm) = lmcf.vm.as_ref() else { return };
-    let func = match &code.0.source {
-        Source::Inline { .. } => super::inline_func(vm, code),
-        Source::File(FilePath::Fixed(p)) => vm.load_file(p, true).map_err(String::from),
-        Source::File(FilePath::Complex(_)) => Err(format!("variables are not allowed in {what}_file")),
+    // lua-nginx-module reports "init_worker_by_lua error: <message>" (or
+    // "..._file error: "), with the compiler's or the error's own text.
+    let (func, label) = match &code.0.source {
+        Source::Inline { .. } => (super::compiled_inline(vm, code), what.to_string()),
+        Source::File(FilePath::Fixed(p)) => (
+            vm.load_file(p, true).map_err(String::from),
+            format!("{what}_file"),
+        ),
+        Source::File(FilePath::Complex(_)) => (
+            Err(format!("variables are not allowed in {what}_file")),
+            format!("{what}_file"),
+        ),
     };
     // SAFETY: the worker's VM is set by init_process before this runs.
     if let Err(e) = func.and_then(|f| unsafe { run_sync::outside_request(phase, f) }) {
         nlog::error(
-            std::ptr::null_mut(),
+            nlog::outside_request_log(),
             NGX_LOG_ERR,
-            format!("{what} error: {e}").as_bytes(),
+            format!("{label} error: {e}").as_bytes(),
         );
     }
 }
@@ -38,7 +47,13 @@ pub unsafe fn run(_cycle: *mut ngx_cycle_t, lmcf: &MainConf) -> ngx_int_t {
         crate::glue::signals::set_sa_restart();
     }
     if let Some(code) = &lmcf.init_worker {
-        run_code(lmcf, code, context::INIT_WORKER, "init_worker_by_lua");
+        // Its log lines carry a connection number and ", context:
+        // init_worker_by_lua*", as lua-nginx-module's fake connection's do.
+        let log = fake_request::context_log((*nginx_sys::ngx_cycle).pool, &fake_request::INIT_WORKER_CONTEXT);
+        let log = if log.is_null() { nlog::cycle_log() } else { log };
+        nlog::with_outside_log(log, || {
+            run_code(lmcf, code, context::INIT_WORKER, "init_worker_by_lua")
+        });
         crate::runtime::pipe::end_init_worker();
     }
     NGX_OK as ngx_int_t

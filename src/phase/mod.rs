@@ -65,6 +65,11 @@ pub fn resolve(r: *mut ngx_http_request_t, code: &LuaCode) -> Result<(i32, bool)
 
 /// The function of inline code, compiled at its first use and kept.
 pub fn inline_func(vm: &vm::Vm, code: &LuaCode) -> Result<i32, String> {
+    compiled_inline(vm, code).map_err(|e| format!("failed to load inlined Lua code: {e}"))
+}
+
+/// [`inline_func`] with the compiler's message as it is.
+pub fn compiled_inline(vm: &vm::Vm, code: &LuaCode) -> Result<i32, String> {
     let Source::Inline { code: src, name } = &code.0.source else {
         return Err("not inline code".into());
     };
@@ -72,9 +77,7 @@ pub fn inline_func(vm: &vm::Vm, code: &LuaCode) -> Result<i32, String> {
     if f != crate::lua::ffi::LUA_NOREF {
         return Ok(f);
     }
-    let f = vm
-        .compile(src, name)
-        .map_err(|e| format!("failed to load inlined Lua code: {e}"))?;
+    let f = vm.compile(src, name).map_err(|e| e.to_string())?;
     code.0.func.set(f);
     Ok(f)
 }
