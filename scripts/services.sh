@@ -25,6 +25,8 @@ services_install() {
             missing+=("lua-nginx-$pkg")
     done
     dpkg-query -W -f='${Status}' lua-cjson 2>/dev/null | grep -q "install ok installed" || missing+=(lua-cjson)
+    # t/108-ndk-set-var.t calls Debian's set-misc directives (it pulls in NDK)
+    [ -f /usr/lib/nginx/modules/ngx_http_set_misc_module.so ] || missing+=(libnginx-mod-http-set-misc)
     [ ${#missing[@]} -eq 0 ] && return 0
     local sudo=
     [ "$(id -u)" -ne 0 ] && sudo=sudo

@@ -7,6 +7,7 @@ pub mod coroutine;
 pub mod globals;
 pub mod location;
 pub mod log;
+pub mod ndk;
 pub mod ngx_fields;
 pub mod output;
 pub mod pipe;
@@ -83,6 +84,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     string::install_base64_module(l);
     balancer::install(l);
     unimplemented::install(l)?;
+    ndk::install(l)?;
     resty_core::install(l)?;
     run_snippet(l, include_bytes!("lua/ssl.lua"), c"=ngx.ssl")
 }

@@ -42,9 +42,6 @@ for name, fields in pairs(modules) do
         end })
     end
 end
-ndk = { set_var = setmetatable({}, { __index = function(_, directive)
-    error("ndk.set_var." .. tostring(directive) .. " is not implemented yet by this ngx_http_lua_module", 2)
-end }) }
 "#;
 
 /// # Safety

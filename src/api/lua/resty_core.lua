@@ -35,7 +35,7 @@ local function version_only(name, key)
 end
 
 -- `require "ngx"` and `require "ndk"` give the globals, as in
--- lua-nginx-module (ndk.set_var itself is a stub of unimplemented.rs).
+-- lua-nginx-module (ndk.set_var: lua/ndk.lua).
 loaded.ngx = ngx
 loaded.ndk = ndk
 
