@@ -306,6 +306,10 @@ key: nil invalid private key
             end
             ngx.say("pointer: ", select(2, ssl.get_upstream_ssl_pointer()))
             ngx.say("reused: ", select(2, ssl.ssl_session_reused("x")))
+            local ffi = require "ffi"
+            -- Not an SSL object of this request: refused, never handed to OpenSSL.
+            ngx.say("reused null: ", select(2, ssl.ssl_session_reused(ffi.cast("void *", 0))))
+            ngx.say("reused other: ", select(2, ssl.ssl_session_reused(ffi.new("char[64]"))))
             local pcert = require "ngx.ssl.proxysslcert"
             ngx.say("clear_certs: ", select(2, pcert.clear_certs()))
         }
@@ -318,6 +322,8 @@ set_verify_result: false .*API disabled in the current context
 get_verify_cert: false .*API disabled in the current context
 pointer: bad upstream
 reused: bad ssl
+reused null: bad ssl
+reused other: bad ssl
 clear_certs: bad request
 
 

@@ -9,8 +9,8 @@ use std::ptr;
 
 use nginx_sys::{
     d2i_PrivateKey_bio, ngx_http_request_t, BIO_free, ERR_clear_error, EVP_PKEY_free, SSL_certs_clear,
-    SSL_version, X509_STORE_CTX_get0_cert, X509_STORE_CTX_get_error, X509_STORE_CTX_set_error, X509_free,
-    X509_up_ref, SSL, X509, X509_STORE_CTX,
+    SSL_session_reused, SSL_version, X509_STORE_CTX_get0_cert, X509_STORE_CTX_get_error,
+    X509_STORE_CTX_set_error, X509_free, X509_up_ref, SSL, X509, X509_STORE_CTX,
 };
 
 use super::ssl::{fail, mem_bio_or_fail, set_chain, set_der_chain, set_pkey, ERROR, OK};
@@ -271,6 +271,34 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_get_upstream_ssl_pointer(
             };
             fail(err, msg);
             ptr::null_mut()
+        }
+    })
+}
+
+/// `ngx.ssl.ssl_session_reused(ssl)`: 1 or 0, or -1 unless `ssl` is the
+/// SSL object of the request's own connection or of its upstream's (the
+/// pointers `get_req_ssl_pointer` / `get_upstream_ssl_pointer` give).
+/// lua-resty-core calls OpenSSL's `SSL_session_reused` on any cdata, which
+/// a null or stale pointer crashes; ours only takes a live one.
+#[no_mangle]
+pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_session_reused(
+    r: *mut ngx_http_request_t,
+    ssl: *mut c_void,
+) -> c_int {
+    crate::glue::catch(ERROR, || {
+        // SAFETY: r comes from get_request; only a pointer equal to one of
+        // its live SSL objects is handed to OpenSSL.
+        unsafe {
+            if r.is_null() || ssl.is_null() {
+                return ERROR;
+            }
+            let own = super::ssl::ssl_of(r).ok();
+            let upstream = upstream_ssl(r).ok();
+            let ssl = ssl as *mut SSL;
+            if own != Some(ssl) && upstream != Some(ssl) {
+                return ERROR;
+            }
+            SSL_session_reused(ssl)
         }
     })
 }

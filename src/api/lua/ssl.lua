@@ -76,6 +76,7 @@ preload["ngx.ssl"] = function()
         void *client_certs, void *trusted_certs, int depth, char **err);
     void *ngx_http_lua_ffi_get_upstream_ssl_pointer(ngx_http_request_t *r,
         char **err);
+    int ngx_http_lua_ffi_ssl_session_reused(ngx_http_request_t *r, void *ssl);
     int ngx_http_lua_ffi_req_shared_ssl_ciphers(ngx_http_request_t *r,
         unsigned short *ciphers, unsigned short *nciphers,
         int filter_grease, char **err);
@@ -250,16 +251,18 @@ preload["ngx.ssl"] = function()
         return ssl
     end
 
-    -- The SSL pointer's type of master's declaration, unless code of the
-    -- process declared it already.
-    pcall(ffi.cdef, "typedef struct SSL SSL;")
-    pcall(ffi.cdef, "int SSL_session_reused(const SSL *ssl);")
-
+    -- Only the request's own SSL objects (see ssl_proxy.rs): a null or
+    -- stale pointer would crash OpenSSL's SSL_session_reused.
     function M.ssl_session_reused(ssl)
-        if not ssl or type(ssl) ~= "cdata" then
+        if not ssl or type(ssl) ~= "cdata" or ssl == nil then
             return nil, "bad ssl"
         end
-        return tonumber(C.SSL_session_reused(ssl)) == 1
+        local r = get_request()
+        local rc = r and C.ngx_http_lua_ffi_ssl_session_reused(r, ssl) or -1
+        if rc < 0 then
+            return nil, "bad ssl"
+        end
+        return rc == 1
     end
 
     do
