@@ -35,6 +35,28 @@ impl HttpModule for Module {
         })
     }
 
+    unsafe extern "C" fn merge_loc_conf(
+        cf: *mut ngx_conf_t,
+        prev: *mut c_void,
+        conf: *mut c_void,
+    ) -> *mut c_char {
+        crate::glue::catch(ngx::core::NGX_CONF_ERROR, || {
+            // SAFETY: nginx merges two LocConf of ours (create_loc_conf).
+            unsafe {
+                let (prev, conf) = (&*(prev as *const LocConf), &mut *(conf as *mut LocConf));
+                if ngx::http::Merge::merge(conf, prev).is_err() {
+                    return ngx::core::NGX_CONF_ERROR;
+                }
+                // As lua-nginx-module master: the upstream TLS hooks go
+                // into the proxy module's SSL_CTX of the merged location.
+                if phase::proxy_ssl::hook(cf, conf) != NGX_OK as ngx_int_t {
+                    return ngx::core::NGX_CONF_ERROR;
+                }
+                std::ptr::null_mut()
+            }
+        })
+    }
+
     unsafe extern "C" fn init_main_conf(cf: *mut ngx_conf_t, conf: *mut c_void) -> *mut c_char {
         crate::glue::catch(ngx::core::NGX_CONF_ERROR, || {
             // SAFETY: `conf` is our MainConf, created by create_main_conf.

@@ -238,15 +238,15 @@ qr/init_by_lua\(nginx\.conf:\d+\):1:/
 
 
 
-=== TEST 7: unknown but known-missing directives say so
+=== TEST 7: a location-level directive at the server level is refused as nginx refuses it
 --- config
+    proxy_ssl_verify_by_lua_file x.lua;
     location /t {
-        proxy_ssl_verify_by_lua_file x.lua;
         return 200;
     }
 --- must_die
 --- error_log
-"proxy_ssl_verify_by_lua_file" is not implemented yet by this ngx_http_lua_module
+"proxy_ssl_verify_by_lua_file" directive is not allowed here
 
 
 

@@ -705,14 +705,14 @@ GET /t
 
 
 
-=== TEST 18: lua-nginx-module master's upstream TLS hooks are known but not implemented yet
+=== TEST 18: lua-nginx-module master's upstream TLS hooks need an https proxy_pass (t/317 has the rest)
 --- config
     location /t {
         proxy_ssl_certificate_by_lua_block { print("x") }
     }
 --- must_die
 --- error_log
-"proxy_ssl_certificate_by_lua_block" is not implemented yet by this ngx_http_lua_module
+proxy_ssl_certificate_by_lua* should be used with proxy_pass https url
 
 
 

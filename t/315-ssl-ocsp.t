@@ -89,3 +89,51 @@ cdata
 nilbad request
 --- error_log
 staple: true no status req
+
+
+
+=== TEST 3: set_ocsp_status_resp staples the response for a client that asks (openssl s_client -status, run through ngx.pipe)
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1 ssl;
+        ssl_certificate $TEST_NGINX_SERVER_ROOT/../cert/test.crt;
+        ssl_certificate_key $TEST_NGINX_SERVER_ROOT/../cert/test.key;
+        ssl_certificate_by_lua_block {
+            local ssl = require "ngx.ssl"
+            local ocsp = require "ngx.ocsp"
+            local function slurp(name)
+                local f = assert(io.open("$TEST_NGINX_SERVER_ROOT/../cert/" .. name, "rb"))
+                local s = f:read("*a") f:close() return s
+            end
+            assert(ssl.clear_certs())
+            assert(ssl.set_der_cert(assert(ssl.cert_pem_to_der(slurp("ocsp-leaf.crt") .. slurp("ocsp-ca.crt")))))
+            assert(ssl.set_der_priv_key(assert(ssl.priv_key_pem_to_der(slurp("ocsp-leaf.key")))))
+            if ngx.shared.mode:get("staple") then
+                ngx.log(ngx.WARN, "staple: ", tostring(ocsp.set_ocsp_status_resp(slurp("ocsp-resp.der"))))
+            end
+        }
+    }
+    lua_shared_dict mode 1m;
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.shared.mode:set("staple", ngx.var.arg_staple == "1")
+            local proc = assert(require("ngx.pipe").spawn({"openssl", "s_client", "-connect",
+                "127.0.0.1:$TEST_NGINX_RAND_PORT_1", "-servername", "ocsp.test", "-status"},
+                {merge_stderr = true}))
+            proc:set_timeouts(5000, 5000, 5000, 10000)
+            assert(proc:shutdown("stdin"))
+            local out = proc:stdout_read_all() or ""
+            proc:wait()
+            ngx.say("response status: ", out:match("OCSP Response Status: (%a+)") or "none")
+            ngx.say("cert status: ", out:match("Cert Status: (%a+)") or "none")
+            ngx.say("no response: ", out:find("OCSP response: no response sent", 1, true) ~= nil)
+        }
+    }
+--- request eval
+["GET /t?staple=1", "GET /t?staple=0"]
+--- response_body eval
+["response status: successful\ncert status: good\nno response: false\n",
+ "response status: none\ncert status: none\nno response: true\n"]
+--- error_log
+staple: true

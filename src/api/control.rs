@@ -59,7 +59,8 @@ unsafe fn exit_impl(l: *mut lua_State) -> LuaRet {
             | context::TIMER
             | context::HEADER_FILTER
             | context::BALANCER
-            | context::SSL_ANY,
+            | context::SSL_ANY
+            | context::PROXY_SSL,
     )?;
     if ffi::lua_gettop(l) != 1 {
         return Err("expecting one argument".into());
@@ -71,14 +72,15 @@ unsafe fn exit_impl(l: *mut lua_State) -> LuaRet {
         return Err("bad argument to 'ngx.exit': does not accept NGX_AGAIN or NGX_DONE".into());
     }
     let ctx = ctx::request()?;
-    if p.is(context::SSL_ANY) {
+    if p.is(context::SSL_ANY.or(context::PROXY_SSL)) {
         nlog::debug_http((*(*ctx.r).connection).log, || {
             format!("lua exit with code {status}")
         });
     }
-    if p == context::SSL_SESS_STORE {
+    if p == context::SSL_SESS_STORE || p.is(context::PROXY_SSL) {
         // That code runs as a plain call (it may not wait): ngx.exit only
-        // records the code there, as in lua-nginx-module.
+        // records the code there (the proxy_ssl_* hooks' code too: it runs
+        // inside OpenSSL's callback, see phase/proxy_ssl.rs).
         ctx.exit_code = Some(status);
         return Ok(0);
     }

@@ -33,6 +33,7 @@ pub mod ssl;
 pub mod ssl_clienthello;
 pub mod ssl_keys;
 pub mod ssl_ocsp;
+pub mod ssl_proxy;
 pub mod ssl_session;
 pub mod ssl_verify;
 pub mod string;

@@ -55,6 +55,26 @@ pub(crate) unsafe fn conn_of(ssl: *mut SSL) -> *mut nginx_sys::ngx_connection_t 
     unsafe { nginx_sys::SSL_get_ex_data(ssl, nginx_sys::ngx_ssl_connection_index) as *mut _ }
 }
 
+/// Copies `src` into the caller's buffer `out` of `*out_size` bytes: OK
+/// with `*out_size` set to its length, or NGX_BUSY with the buffer filled
+/// when `src` is longer (lua-nginx-module's "truncated" answer).
+///
+/// # Safety
+/// `out` has `*out_size` writable bytes.
+pub(crate) unsafe fn copy_out(src: &[u8], out: *mut u8, out_size: *mut usize) -> c_int {
+    // SAFETY: per the contract.
+    unsafe {
+        let (len, rc) = if src.len() > *out_size {
+            (*out_size, nginx_sys::NGX_BUSY as c_int)
+        } else {
+            *out_size = src.len();
+            (src.len(), OK)
+        };
+        ptr::copy_nonoverlapping(src.as_ptr(), out, len);
+        rc
+    }
+}
+
 macro_rules! ssl_or_fail {
     ($r:expr, $err:expr) => {
         match ssl_of($r) {
@@ -64,10 +84,22 @@ macro_rules! ssl_or_fail {
     };
 }
 
-/// A read-only memory BIO over `len` bytes at `data`.
-unsafe fn mem_bio(data: *const c_void, len: usize) -> *mut BIO {
-    // SAFETY: the caller's buffer outlives the BIO (freed before return).
-    unsafe { BIO_new_mem_buf(data, len as c_int) }
+/// A read-only memory BIO over `len` bytes at `data`, or None with `err`
+/// set ("BIO_new_mem_buf() failed") and OpenSSL's errors cleared.
+///
+/// # Safety
+/// `data` has `len` bytes that outlive the BIO (the caller frees it).
+pub(crate) unsafe fn mem_bio_or_fail(data: *const c_void, len: usize, err: Err) -> Option<*mut BIO> {
+    // SAFETY: per the contract.
+    unsafe {
+        let bio = BIO_new_mem_buf(data, len as c_int);
+        if bio.is_null() {
+            ERR_clear_error();
+            fail(err, c"BIO_new_mem_buf() failed");
+            return None;
+        }
+        Some(bio)
+    }
 }
 
 const BIO_CTRL_EOF: c_int = 2;
@@ -121,12 +153,10 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_set_der_certificate(
         // SAFETY: r comes from get_request; data has len bytes.
         unsafe {
             let ssl = ssl_or_fail!(r, err);
-            let bio = mem_bio(data.cast(), len);
-            if bio.is_null() {
-                ERR_clear_error();
-                return fail(err, c"BIO_new_mem_buf() failed");
-            }
-            let rc = set_der_chain(ssl, bio, err);
+            let Some(bio) = mem_bio_or_fail(data.cast(), len, err) else {
+                return ERROR;
+            };
+            let rc = set_der_chain(ssl, bio, err, true);
             BIO_free(bio);
             if rc != OK {
                 ERR_clear_error();
@@ -136,8 +166,9 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_set_der_certificate(
     })
 }
 
-/// The leaf then the rest of a DER chain from `bio` into the handshake.
-unsafe fn set_der_chain(ssl: *mut SSL, bio: *mut BIO, err: Err) -> c_int {
+/// The leaf then the rest of a DER chain from `bio` into the handshake;
+/// `server`: the handshake's own certificate (noted for $ssl_server_*).
+pub(crate) unsafe fn set_der_chain(ssl: *mut SSL, bio: *mut BIO, err: Err, server: bool) -> c_int {
     // SAFETY: live SSL and BIO; each X509 is freed or handed over.
     unsafe {
         let x509 = d2i_X509_bio(bio, ptr::null_mut());
@@ -149,7 +180,7 @@ unsafe fn set_der_chain(ssl: *mut SSL, bio: *mut BIO, err: Err) -> c_int {
             return fail(err, c"SSL_use_certificate() failed");
         }
         // nginx's $ssl_server_* variables read the certificate here.
-        if !crate::glue::ngx_version::note_server_certificate(ssl, x509) {
+        if server && !crate::glue::ngx_version::note_server_certificate(ssl, x509) {
             X509_free(x509);
             return fail(err, c"SSL_set_ex_data() failed");
         }
@@ -180,24 +211,18 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_set_der_private_key(
         // SAFETY: r comes from get_request; data has len bytes.
         unsafe {
             let ssl = ssl_or_fail!(r, err);
-            let bio = mem_bio(data.cast(), len);
-            if bio.is_null() {
-                ERR_clear_error();
-                return fail(err, c"BIO_new_mem_buf() failed");
-            }
+            let Some(bio) = mem_bio_or_fail(data.cast(), len, err) else {
+                return ERROR;
+            };
             let pkey = d2i_PrivateKey_bio(bio, ptr::null_mut());
             BIO_free(bio);
             if pkey.is_null() {
                 ERR_clear_error();
                 return fail(err, c"d2i_PrivateKey_bio() failed");
             }
-            let ok = SSL_use_PrivateKey(ssl, pkey) != 0;
+            let rc = set_pkey(ssl, pkey.cast(), err);
             EVP_PKEY_free(pkey);
-            if !ok {
-                ERR_clear_error();
-                return fail(err, c"SSL_use_PrivateKey() failed");
-            }
-            OK
+            rc
         }
     })
 }
@@ -366,11 +391,9 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_cert_pem_to_der(
         // SAFETY: pem has pem_len bytes; der has room for at least as many
         // (DER is shorter than its PEM armour).
         unsafe {
-            let bio = mem_bio(pem.cast(), pem_len);
-            if bio.is_null() {
-                ERR_clear_error();
-                return fail(err, c"BIO_new_mem_buf() failed");
-            }
+            let Some(bio) = mem_bio_or_fail(pem.cast(), pem_len, err) else {
+                return ERROR;
+            };
             let x = PEM_read_bio_X509_AUX(bio, ptr::null_mut(), None, ptr::null_mut());
             if x.is_null() {
                 BIO_free(bio);
@@ -420,11 +443,9 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_priv_key_pem_to_der(
     crate::glue::catch(ERROR, || {
         // SAFETY: as in cert_pem_to_der; passphrase is null or a C string.
         unsafe {
-            let bio = mem_bio(pem.cast(), pem_len);
-            if bio.is_null() {
-                ERR_clear_error();
-                return fail(err, c"BIO_new_mem_buf() failed");
-            }
+            let Some(bio) = mem_bio_or_fail(pem.cast(), pem_len, err) else {
+                return ERROR;
+            };
             let pkey = PEM_read_bio_PrivateKey(bio, ptr::null_mut(), None, passphrase as *mut c_void);
             BIO_free(bio);
             if pkey.is_null() {
@@ -458,12 +479,9 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_parse_pem_cert(
         // SAFETY: pem has pem_len bytes; the stack and its certificates
         // are freed here on failure, else by ngx_http_lua_ffi_free_cert.
         unsafe {
-            let bio = mem_bio(pem.cast(), pem_len);
-            if bio.is_null() {
-                ERR_clear_error();
-                fail(err, c"BIO_new_mem_buf() failed");
+            let Some(bio) = mem_bio_or_fail(pem.cast(), pem_len, err) else {
                 return ptr::null_mut();
-            }
+            };
             let x = PEM_read_bio_X509_AUX(bio, ptr::null_mut(), None, ptr::null_mut());
             if x.is_null() {
                 BIO_free(bio);
@@ -529,12 +547,9 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_parse_pem_priv_key(
     crate::glue::catch(ptr::null_mut(), || {
         // SAFETY: pem has pem_len bytes; the key is freed by free_priv_key.
         unsafe {
-            let bio = mem_bio(pem.cast(), pem_len);
-            if bio.is_null() {
-                ERR_clear_error();
-                fail(err, c"BIO_new_mem_buf() failed");
+            let Some(bio) = mem_bio_or_fail(pem.cast(), pem_len, err) else {
                 return ptr::null_mut();
-            }
+            };
             let pkey = PEM_read_bio_PrivateKey(bio, ptr::null_mut(), None, ptr::null_mut());
             BIO_free(bio);
             if pkey.is_null() {
@@ -565,31 +580,54 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_set_cert(
 ) -> c_int {
     crate::glue::catch(ERROR, || {
         // SAFETY: r comes from get_request; cdata is a parsed chain.
-        unsafe {
-            let ssl = ssl_or_fail!(r, err);
-            let chain = cdata as *mut OPENSSL_STACK;
-            if chain.is_null() || OPENSSL_sk_num(chain) < 1 {
-                return fail(err, c"invalid certificate chain");
-            }
-            let leaf = OPENSSL_sk_value(chain, 0) as *mut X509;
-            if leaf.is_null() {
-                return fail(err, c"sk_X509_value() failed");
-            }
-            if SSL_use_certificate(ssl, leaf) == 0 {
-                ERR_clear_error();
-                return fail(err, c"SSL_use_certificate() failed");
-            }
-            for i in 1..OPENSSL_sk_num(chain) {
-                let x = OPENSSL_sk_value(chain, i);
-                // add1: the chain takes a reference of its own.
-                if x.is_null() || SSL_ctrl(ssl, SSL_CTRL_CHAIN_CERT, 1, x) == 0 {
-                    ERR_clear_error();
-                    return fail(err, c"SSL_add1_chain_cert() failed");
-                }
-            }
-            OK
-        }
+        unsafe { set_chain(ssl_or_fail!(r, err), cdata, err) }
     })
+}
+
+/// A parsed chain (`ngx_http_lua_ffi_parse_*_cert`) into the handshake.
+///
+/// # Safety
+/// `ssl` is live; `cdata` is null or a chain of ours.
+pub(crate) unsafe fn set_chain(ssl: *mut SSL, cdata: *mut c_void, err: Err) -> c_int {
+    // SAFETY: per the contract.
+    unsafe {
+        let chain = cdata as *mut OPENSSL_STACK;
+        if chain.is_null() || OPENSSL_sk_num(chain) < 1 {
+            return fail(err, c"invalid certificate chain");
+        }
+        let leaf = OPENSSL_sk_value(chain, 0) as *mut X509;
+        if leaf.is_null() {
+            return fail(err, c"sk_X509_value() failed");
+        }
+        if SSL_use_certificate(ssl, leaf) == 0 {
+            ERR_clear_error();
+            return fail(err, c"SSL_use_certificate() failed");
+        }
+        for i in 1..OPENSSL_sk_num(chain) {
+            let x = OPENSSL_sk_value(chain, i);
+            // add1: the chain takes a reference of its own.
+            if x.is_null() || SSL_ctrl(ssl, SSL_CTRL_CHAIN_CERT, 1, x) == 0 {
+                ERR_clear_error();
+                return fail(err, c"SSL_add1_chain_cert() failed");
+            }
+        }
+        OK
+    }
+}
+
+/// A private key into the handshake (which takes a reference of its own).
+///
+/// # Safety
+/// `ssl` is live; `pkey` a live EVP_PKEY.
+pub(crate) unsafe fn set_pkey(ssl: *mut SSL, pkey: *mut c_void, err: Err) -> c_int {
+    // SAFETY: per the contract.
+    unsafe {
+        if SSL_use_PrivateKey(ssl, pkey as *mut EVP_PKEY) == 0 {
+            ERR_clear_error();
+            return fail(err, c"SSL_use_PrivateKey() failed");
+        }
+        OK
+    }
 }
 
 #[no_mangle]
@@ -605,11 +643,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_set_priv_key(
             if cdata.is_null() {
                 return fail(err, c"invalid private key failed");
             }
-            if SSL_use_PrivateKey(ssl, cdata as *mut EVP_PKEY) == 0 {
-                ERR_clear_error();
-                return fail(err, c"SSL_use_PrivateKey() failed");
-            }
-            OK
+            set_pkey(ssl, cdata, err)
         }
     })
 }

@@ -7,13 +7,14 @@ use std::ffi::{c_char, c_int, c_void};
 use std::ptr;
 
 use nginx_sys::{
-    d2i_PrivateKey_bio, d2i_X509_bio, ngx_http_request_t, BIO_ctrl, BIO_free, BIO_new_mem_buf,
-    ERR_clear_error, OPENSSL_sk_new_null, OPENSSL_sk_pop_free, OPENSSL_sk_push, SSL_SESSION_get_master_key,
-    SSL_export_keying_material, SSL_export_keying_material_early, SSL_get_client_random,
-    SSL_get_server_random, SSL_get_session, X509_free, SSL,
+    d2i_PrivateKey_bio, d2i_X509_bio, ngx_http_request_t, BIO_ctrl, BIO_free, ERR_clear_error,
+    OPENSSL_sk_free, OPENSSL_sk_new_null, OPENSSL_sk_num, OPENSSL_sk_pop_free, OPENSSL_sk_push,
+    OPENSSL_sk_value, SSL_CIPHER_get_protocol_id, SSL_SESSION_get_master_key, SSL_export_keying_material,
+    SSL_export_keying_material_early, SSL_get1_supported_ciphers, SSL_get_client_ciphers,
+    SSL_get_client_random, SSL_get_server_random, SSL_get_session, X509_free, OPENSSL_STACK, SSL,
 };
 
-use super::ssl::{fail, ssl_of, ERROR, OK};
+use super::ssl::{fail, mem_bio_or_fail, ssl_of, ERROR, OK};
 
 type Err = *mut *const c_char;
 
@@ -167,12 +168,9 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_parse_der_cert(
                 fail(err, c"invalid argument");
                 return ptr::null_mut();
             }
-            let bio = BIO_new_mem_buf(data.cast(), len as c_int);
-            if bio.is_null() {
-                ERR_clear_error();
-                fail(err, c"BIO_new_mem_buf() failed");
+            let Some(bio) = mem_bio_or_fail(data.cast(), len, err) else {
                 return ptr::null_mut();
-            }
+            };
             let chain = OPENSSL_sk_new_null();
             if chain.is_null() {
                 BIO_free(bio);
@@ -219,12 +217,9 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_parse_der_priv_key(
                 fail(err, c"invalid argument");
                 return ptr::null_mut();
             }
-            let bio = BIO_new_mem_buf(data.cast(), len as c_int);
-            if bio.is_null() {
-                ERR_clear_error();
-                fail(err, c"BIO_new_mem_buf() failed");
+            let Some(bio) = mem_bio_or_fail(data.cast(), len, err) else {
                 return ptr::null_mut();
-            }
+            };
             let pkey = d2i_PrivateKey_bio(bio, ptr::null_mut());
             BIO_free(bio);
             if pkey.is_null() {
@@ -233,6 +228,61 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_parse_der_priv_key(
                 return ptr::null_mut();
             }
             pkey.cast()
+        }
+    })
+}
+
+/// RFC 8701's GREASE values (0x?A?A), as lua-nginx-module tells them.
+fn is_grease(cipher: u16) -> bool {
+    cipher & 0x0f0f == 0x0a0a
+}
+
+/// The ciphers both ends support, in the server's order: `*nciphers` is
+/// the room in `ciphers` on entry, the count on return.
+#[no_mangle]
+pub unsafe extern "C" fn ngx_http_lua_ffi_req_shared_ssl_ciphers(
+    r: *mut ngx_http_request_t,
+    ciphers: *mut u16,
+    nciphers: *mut u16,
+    filter_grease: c_int,
+    err: Err,
+) -> c_int {
+    crate::glue::catch(ERROR, || {
+        // SAFETY: r comes from get_request; ciphers has *nciphers slots;
+        // the supported list is ours to free, the client's is the SSL's.
+        unsafe {
+            let ssl = match ssl_of(r) {
+                Ok(s) => s,
+                Err(m) => return fail(err, m),
+            };
+            let sk = SSL_get1_supported_ciphers(ssl) as *mut OPENSSL_STACK;
+            let ck = SSL_get_client_ciphers(ssl) as *const OPENSSL_STACK;
+            let sn = if sk.is_null() { 0 } else { OPENSSL_sk_num(sk) };
+            let cn = if ck.is_null() { 0 } else { OPENSSL_sk_num(ck) };
+            if sn > *nciphers as c_int {
+                *nciphers = 0;
+                if !sk.is_null() {
+                    OPENSSL_sk_free(sk);
+                }
+                return fail(err, c"buffer too small");
+            }
+            let id = |st: *const OPENSSL_STACK, i| SSL_CIPHER_get_protocol_id(OPENSSL_sk_value(st, i).cast());
+            let mut n = 0u16;
+            for i in 0..sn {
+                let cipher = id(sk, i);
+                if filter_grease != 0 && is_grease(cipher) {
+                    continue;
+                }
+                if (0..cn).any(|j| id(ck, j) == cipher) {
+                    *ciphers.add(n as usize) = cipher;
+                    n += 1;
+                }
+            }
+            *nciphers = n;
+            if !sk.is_null() {
+                OPENSSL_sk_free(sk);
+            }
+            OK
         }
     })
 }

@@ -115,15 +115,11 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_get_ocsp_responder_from_der_chain(
                 X509_email_free(aia);
                 return NGX_DECLINED as c_int;
             }
-            let mut len = libc::strlen(s);
-            let mut rc = OK;
-            if len > *out_size {
-                len = *out_size;
-                rc = NGX_BUSY as c_int;
-            } else {
-                *out_size = len;
-            }
-            ptr::copy_nonoverlapping(s.cast::<u8>(), out, len);
+            let rc = super::ssl::copy_out(
+                std::slice::from_raw_parts(s.cast::<u8>(), libc::strlen(s)),
+                out,
+                out_size,
+            );
             X509_email_free(aia);
             if let Err(m) = ch.read_issuer() {
                 ERR_clear_error();

@@ -37,71 +37,120 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_verify_client(
     err: *mut *const c_char,
 ) -> c_int {
     crate::glue::catch(ERROR, || {
-        // SAFETY: r comes from get_request; ca_certs is null or a chain of
-        // ngx_http_lua_ffi_parse_pem_cert.
-        unsafe {
-            match RequestCtx::get(r) {
-                None => return fail(err, c"no request ctx found"),
-                Some(ctx) if !ctx.context.is(context::SSL_CERT) => {
-                    return fail(err, c"API disabled in the current context")
-                }
-                Some(_) => {}
+        // SAFETY: as in verify_client.
+        unsafe { verify_client(r, ca_certs, ptr::null_mut(), depth, err) }
+    })
+}
+
+/// lua-nginx-module master's `verify_client(client_certs, depth,
+/// trusted_certs)`: master changed `ngx_http_lua_ffi_ssl_verify_client` to
+/// take the trusted chain too, which lua-resty-core 0.1.25's declaration
+/// of it (kept above) does not; our Lua face calls this one.
+#[no_mangle]
+pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_verify_client_trusted(
+    r: *mut ngx_http_request_t,
+    client_certs: *mut c_void,
+    trusted_certs: *mut c_void,
+    depth: c_int,
+    err: *mut *const c_char,
+) -> c_int {
+    crate::glue::catch(ERROR, || {
+        // SAFETY: as in verify_client.
+        unsafe { verify_client(r, client_certs, trusted_certs, depth, err) }
+    })
+}
+
+/// Asks the client for a certificate; `client_certs` are trusted and named
+/// to the client as acceptable CAs, `trusted_certs` only trusted.
+///
+/// # Safety
+/// r comes from get_request; each chain is null or a chain of
+/// ngx_http_lua_ffi_parse_*_cert.
+unsafe fn verify_client(
+    r: *mut ngx_http_request_t,
+    client_certs: *mut c_void,
+    trusted_certs: *mut c_void,
+    depth: c_int,
+    err: *mut *const c_char,
+) -> c_int {
+    // SAFETY: per the contract.
+    unsafe {
+        match RequestCtx::get(r) {
+            None => return fail(err, c"no request ctx found"),
+            Some(ctx) if !ctx.context.is(context::SSL_CERT) => {
+                return fail(err, c"API disabled in the current context")
             }
-            let ssl = match ssl_of(r) {
-                Ok(s) => s,
-                Err(m) => return fail(err, m),
-            };
-            SSL_set_verify(ssl, SSL_VERIFY_PEER, Some(accept_any));
-            let depth = if depth < 0 {
-                let sscf =
-                    *(*r).srv_conf.add(ngx_http_ssl_module.ctx_index) as *const ngx_http_ssl_srv_conf_t;
-                sscf.as_ref().map_or(1, |s| s.verify_depth as c_int)
-            } else {
-                depth
-            };
-            SSL_set_verify_depth(ssl, depth);
-            let chain = ca_certs as *mut OPENSSL_STACK;
-            if chain.is_null() {
-                return OK;
-            }
-            let store = X509_STORE_new();
-            if store.is_null() {
-                return fail(err, c"X509_STORE_new() failed");
-            }
-            let names = OPENSSL_sk_new_null();
-            if names.is_null() {
+            Some(_) => {}
+        }
+        let ssl = match ssl_of(r) {
+            Ok(s) => s,
+            Err(m) => return fail(err, m),
+        };
+        SSL_set_verify(ssl, SSL_VERIFY_PEER, Some(accept_any));
+        let depth = if depth < 0 {
+            let sscf = *(*r).srv_conf.add(ngx_http_ssl_module.ctx_index) as *const ngx_http_ssl_srv_conf_t;
+            sscf.as_ref().map_or(1, |s| s.verify_depth as c_int)
+        } else {
+            depth
+        };
+        SSL_set_verify_depth(ssl, depth);
+        let client = client_certs as *mut OPENSSL_STACK;
+        let trusted = trusted_certs as *mut OPENSSL_STACK;
+        if client.is_null() && trusted.is_null() {
+            return OK;
+        }
+        let store = X509_STORE_new();
+        if store.is_null() {
+            return fail(err, c"X509_STORE_new() failed");
+        }
+        let names = if client.is_null() {
+            ptr::null_mut()
+        } else {
+            let n = OPENSSL_sk_new_null();
+            if n.is_null() {
                 X509_STORE_free(store);
                 return fail(err, c"sk_X509_NAME_new_null() failed");
             }
-            let failed = |msg| {
+            n
+        };
+        let failed = |msg| {
+            if !names.is_null() {
                 OPENSSL_sk_pop_free(names, Some(free_name));
-                X509_STORE_free(store);
-                fail(err, msg)
-            };
+            }
+            X509_STORE_free(store);
+            fail(err, msg)
+        };
+        for (chain, named) in [(client, true), (trusted, false)] {
+            if chain.is_null() {
+                continue;
+            }
             for i in 0..OPENSSL_sk_num(chain) {
                 let x = OPENSSL_sk_value(chain, i) as *mut X509;
                 if x.is_null() {
                     return failed(c"sk_X509_value() failed");
                 }
-                let subject = X509_NAME_dup(X509_get_subject_name(x));
-                if subject.is_null() {
-                    return failed(c"X509_get_subject_name() failed");
-                }
-                if OPENSSL_sk_push(names, subject.cast()) == 0 {
-                    X509_NAME_free(subject);
-                    return failed(c"sk_X509_NAME_push() failed");
+                if named {
+                    let subject = X509_NAME_dup(X509_get_subject_name(x));
+                    if subject.is_null() {
+                        return failed(c"X509_get_subject_name() failed");
+                    }
+                    if OPENSSL_sk_push(names, subject.cast()) == 0 {
+                        X509_NAME_free(subject);
+                        return failed(c"sk_X509_NAME_push() failed");
+                    }
                 }
                 if X509_STORE_add_cert(store, x) == 0 {
                     return failed(c"X509_STORE_add_cert() failed");
                 }
             }
-            // set0: the SSL object takes the store.
-            if SSL_ctrl(ssl, SSL_CTRL_SET_VERIFY_CERT_STORE, 0, store.cast()) == 0 {
-                return failed(c"SSL_set0_verify_cert_store() failed");
-            }
-            SSL_set_client_CA_list(ssl, names.cast());
-            let _ = ptr::null::<u8>();
-            OK
         }
-    })
+        // set0: the SSL object takes the store.
+        if SSL_ctrl(ssl, SSL_CTRL_SET_VERIFY_CERT_STORE, 0, store.cast()) == 0 {
+            return failed(c"SSL_set0_verify_cert_store() failed");
+        }
+        if !names.is_null() {
+            SSL_set_client_CA_list(ssl, names.cast());
+        }
+        OK
+    }
 }

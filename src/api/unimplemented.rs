@@ -28,10 +28,6 @@ end
 -- lua-resty-core 0.1.25, or of its master for master-only modules) is a
 -- stub, and any other field raises too.
 local modules = {
-    -- lua-nginx-module master's upstream TLS hooks (proxy_ssl_*_by_lua*).
-    ["ngx.ssl.proxysslcert"] = { "clear_certs", "set_der_cert", "set_der_priv_key", "set_cert",
-                                 "set_priv_key" },
-    ["ngx.ssl.proxysslverify"] = { "set_verify_result", "get_verify_result", "get_verify_cert" },
 }
 for name, fields in pairs(modules) do
     package.preload[name] = function()

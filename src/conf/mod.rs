@@ -127,6 +127,10 @@ pub struct LocConf {
     pub ssl_cert: Option<LuaCode>,
     pub ssl_sess_store: Option<LuaCode>,
     pub ssl_sess_fetch: Option<LuaCode>,
+    /// The upstream handshake's code (location level, as `proxy_pass`).
+    pub proxy_ssl_cert: Option<LuaCode>,
+    pub proxy_ssl_verify: Option<LuaCode>,
+    pub upstream_skip_openssl_default_verify: Flag,
 }
 
 fn inherit<T: Clone>(slot: &mut Option<T>, prev: &Option<T>) {
@@ -156,6 +160,12 @@ impl Merge for LocConf {
         inherit(&mut self.ssl_cert, &prev.ssl_cert);
         inherit(&mut self.ssl_sess_store, &prev.ssl_sess_store);
         inherit(&mut self.ssl_sess_fetch, &prev.ssl_sess_fetch);
+        inherit(&mut self.proxy_ssl_cert, &prev.proxy_ssl_cert);
+        inherit(&mut self.proxy_ssl_verify, &prev.proxy_ssl_verify);
+        inherit(
+            &mut self.upstream_skip_openssl_default_verify,
+            &prev.upstream_skip_openssl_default_verify,
+        );
         Ok(())
     }
 }
@@ -172,6 +182,9 @@ impl LocConf {
     }
     pub fn use_default_type(&self) -> bool {
         self.use_default_type.unwrap_or(true)
+    }
+    pub fn upstream_skip_openssl_default_verify(&self) -> bool {
+        self.upstream_skip_openssl_default_verify.unwrap_or(false)
     }
 }
 

@@ -15,11 +15,4 @@ conf_setters! {
 }
 
 /// lua-nginx-module's directives that are still missing here.
-pub const NAMES: &[&std::ffi::CStr] = &[
-    // lua-nginx-module master's upstream TLS hooks.
-    c"proxy_ssl_certificate_by_lua_block",
-    c"proxy_ssl_certificate_by_lua_file",
-    c"proxy_ssl_verify_by_lua_block",
-    c"proxy_ssl_verify_by_lua_file",
-    c"lua_upstream_skip_openssl_default_verify",
-];
+pub const NAMES: &[&std::ffi::CStr] = &[];

@@ -11,6 +11,7 @@ pub mod header_filter;
 pub mod init;
 pub mod init_worker;
 pub mod log;
+pub mod proxy_ssl;
 pub mod rewrite;
 pub mod server_rewrite;
 pub mod set;

@@ -39,6 +39,8 @@ impl Context {
             SSL_SESS_STORE => "ssl_session_store",
             SSL_SESS_FETCH => "ssl_session_fetch",
             SSL_CLIENT_HELLO => "ssl_client_hello",
+            PROXY_SSL_VERIFY => "proxy_ssl_verify",
+            PROXY_SSL_CERT => "proxy_ssl_cert",
             _ => "unknown",
         }
     }
@@ -63,6 +65,8 @@ impl Context {
             SSL_SESS_STORE => "ssl_session_store_by_lua*",
             SSL_SESS_FETCH => "ssl_session_fetch_by_lua*",
             SSL_CLIENT_HELLO => "ssl_client_hello_by_lua*",
+            PROXY_SSL_VERIFY => "proxy_ssl_verify_by_lua*",
+            PROXY_SSL_CERT => "proxy_ssl_certificate_by_lua*",
             _ => "(unknown)",
         }
     }
@@ -93,9 +97,14 @@ pub const SSL_SESS_FETCH: Context = Context(0x1000);
 pub const EXIT_WORKER: Context = Context(0x2000);
 pub const SSL_CLIENT_HELLO: Context = Context(0x4000);
 pub const SERVER_REWRITE: Context = Context(0x8000);
+/// lua-nginx-module master's upstream TLS hooks (proxy_ssl_*_by_lua*).
+pub const PROXY_SSL_VERIFY: Context = Context(0x1_0000);
+pub const PROXY_SSL_CERT: Context = Context(0x4_0000);
+/// Code of the upstream handshake (runs on the client request).
+pub const PROXY_SSL: Context = PROXY_SSL_VERIFY.or(PROXY_SSL_CERT);
 /// init_by_lua*: lua-nginx-module has no bit for it (its code runs with no
-/// request ctx at all); ours sits above its 16 bits.
-pub const INIT: Context = Context(0x1_0000);
+/// request ctx at all); ours sits above the bits it uses.
+pub const INIT: Context = Context(0x1000_0000);
 
 /// Request phases that may wait.
 pub const REQUEST_YIELDABLE: Context = SERVER_REWRITE.or(REWRITE).or(ACCESS).or(CONTENT);
@@ -118,7 +127,7 @@ pub const REQUEST_NO_LOG: Context = SET
 /// Every request phase, log included.
 pub const REQUEST_ALL: Context = REQUEST_NO_LOG.or(LOG);
 /// Contexts that run on behalf of a client request (balancer included).
-pub const ANY_REQUEST: Context = REQUEST_ALL.or(BALANCER);
+pub const ANY_REQUEST: Context = REQUEST_ALL.or(BALANCER).or(PROXY_SSL);
 
 thread_local! {
     // The context of the code running now: which Lua code runs is a

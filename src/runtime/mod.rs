@@ -13,6 +13,7 @@ pub mod need_body;
 pub mod output;
 pub mod pipe;
 pub mod pipe_reap;
+pub mod proxy_ssl;
 pub mod regex_cache;
 pub mod run_sync;
 pub mod scheduler;

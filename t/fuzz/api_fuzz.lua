@@ -467,7 +467,8 @@ local function walk(list, seen, tbl, name, depth, visited)
 end
 
 local MODULES = { "ngx.re", "ngx.semaphore", "ngx.base64", "ngx.resp", "ngx.balancer", "ngx.ssl",
-    "ngx.ssl.session", "ngx.ssl.clienthello", "ngx.ocsp", "ngx.errlog", "ngx.process", "ngx.pipe", "ngx.req",
+    "ngx.ssl.session", "ngx.ssl.clienthello", "ngx.ssl.proxysslcert", "ngx.ssl.proxysslverify", "ngx.ocsp",
+    "ngx.errlog", "ngx.process", "ngx.pipe", "ngx.req",
     "resty.core", "resty.core.base", "resty.core.regex", "resty.core.var", "resty.core.ctx", "resty.core.time",
     "resty.core.hash", "resty.core.uri", "resty.core.misc", "resty.core.request", "resty.core.response",
     "resty.core.exit", "resty.core.worker", "resty.core.phase", "resty.core.ndk", "resty.core.socket",

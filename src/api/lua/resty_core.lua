@@ -49,6 +49,7 @@ do
         ssl_cert = 0x0400, ssl_session_store = 0x0800,
         ssl_session_fetch = 0x1000, exit_worker = 0x2000,
         ssl_client_hello = 0x4000, server_rewrite = 0x8000,
+        proxy_ssl_verify = 0x10000, proxy_ssl_cert = 0x40000,
     }
     rawset(ngx, "get_raw_phase", function()
         local bit = bits[ngx.get_phase()]

@@ -72,6 +72,14 @@ preload["ngx.ssl"] = function()
     void *ngx_http_lua_ffi_parse_der_priv_key(const char *data, size_t len,
         char **err);
     void *ngx_http_lua_ffi_get_req_ssl_pointer(ngx_http_request_t *r);
+    int ngx_http_lua_ffi_ssl_verify_client_trusted(void *r,
+        void *client_certs, void *trusted_certs, int depth, char **err);
+    void *ngx_http_lua_ffi_get_upstream_ssl_pointer(ngx_http_request_t *r,
+        char **err);
+    int ngx_http_lua_ffi_ssl_session_reused(ngx_http_request_t *r, void *ssl);
+    int ngx_http_lua_ffi_req_shared_ssl_ciphers(ngx_http_request_t *r,
+        unsigned short *ciphers, unsigned short *nciphers,
+        int filter_grease, char **err);
     int ngx_http_lua_ffi_ssl_client_random(ngx_http_request_t *r,
         unsigned char *out, size_t *outlen, char **err);
     int ngx_http_lua_ffi_ssl_server_random(ngx_http_request_t *r,
@@ -105,6 +113,15 @@ preload["ngx.ssl"] = function()
     local function ok_or_err(rc)
         if rc == 0 then
             return true
+        end
+        return nil, ffi_str(errmsg[0])
+    end
+
+    -- A parsed certificate chain or key, freed with `free` by the GC; or
+    -- nil and the C side's message.
+    local function gc_or_err(p, free)
+        if p ~= nil then
+            return ffi_gc(p, free)
         end
         return nil, ffi_str(errmsg[0])
     end
@@ -192,19 +209,12 @@ preload["ngx.ssl"] = function()
     M.get_tls1_version = get_tls1_version
 
     function M.parse_pem_cert(pem)
-        local chain = C.ngx_http_lua_ffi_parse_pem_cert(pem, #pem, errmsg)
-        if chain ~= nil then
-            return ffi_gc(chain, C.ngx_http_lua_ffi_free_cert)
-        end
-        return nil, ffi_str(errmsg[0])
+        return gc_or_err(C.ngx_http_lua_ffi_parse_pem_cert(pem, #pem, errmsg), C.ngx_http_lua_ffi_free_cert)
     end
 
     function M.parse_pem_priv_key(pem)
-        local key = C.ngx_http_lua_ffi_parse_pem_priv_key(pem, #pem, errmsg)
-        if key ~= nil then
-            return ffi_gc(key, C.ngx_http_lua_ffi_free_priv_key)
-        end
-        return nil, ffi_str(errmsg[0])
+        return gc_or_err(C.ngx_http_lua_ffi_parse_pem_priv_key(pem, #pem, errmsg),
+            C.ngx_http_lua_ffi_free_priv_key)
     end
 
     function M.set_cert(cert)
@@ -215,26 +225,67 @@ preload["ngx.ssl"] = function()
         return ok_or_err(C.ngx_http_lua_ffi_set_priv_key(req(), key, errmsg))
     end
 
-    function M.verify_client(ca_certs, depth)
-        return ok_or_err(C.ngx_http_lua_ffi_ssl_verify_client(req(), ca_certs, depth or -1, errmsg))
+    -- master's third argument: certificates trusted for the client's
+    -- chain without being named to the client as acceptable CAs.
+    function M.verify_client(client_certs, depth, trusted_certs)
+        return ok_or_err(C.ngx_http_lua_ffi_ssl_verify_client_trusted(req(), client_certs, trusted_certs,
+            depth or -1, errmsg))
     end
 
     -- lua-nginx-module master's additions (newer lua-resty-core).
 
     function M.parse_der_cert(der)
-        local chain = C.ngx_http_lua_ffi_parse_der_cert(der, #der, errmsg)
-        if chain ~= nil then
-            return ffi_gc(chain, C.ngx_http_lua_ffi_free_cert)
-        end
-        return nil, ffi_str(errmsg[0])
+        return gc_or_err(C.ngx_http_lua_ffi_parse_der_cert(der, #der, errmsg), C.ngx_http_lua_ffi_free_cert)
     end
 
     function M.parse_der_priv_key(der)
-        local key = C.ngx_http_lua_ffi_parse_der_priv_key(der, #der, errmsg)
-        if key ~= nil then
-            return ffi_gc(key, C.ngx_http_lua_ffi_free_priv_key)
+        return gc_or_err(C.ngx_http_lua_ffi_parse_der_priv_key(der, #der, errmsg),
+            C.ngx_http_lua_ffi_free_priv_key)
+    end
+
+    function M.get_upstream_ssl_pointer()
+        local ssl = C.ngx_http_lua_ffi_get_upstream_ssl_pointer(req(), errmsg)
+        if ssl == nil then
+            return nil, ffi_str(errmsg[0])
         end
-        return nil, ffi_str(errmsg[0])
+        return ssl
+    end
+
+    -- Only the request's own SSL objects (see ssl_proxy.rs): a null or
+    -- stale pointer would crash OpenSSL's SSL_session_reused.
+    function M.ssl_session_reused(ssl)
+        if not ssl or type(ssl) ~= "cdata" or ssl == nil then
+            return nil, "bad ssl"
+        end
+        local r = get_request()
+        local rc = r and C.ngx_http_lua_ffi_ssl_session_reused(r, ssl) or -1
+        if rc < 0 then
+            return nil, "bad ssl"
+        end
+        return rc == 1
+    end
+
+    do
+        -- Room for 255 ciphers, as lua-resty-core's buffer.
+        local ciphers = ffi.new("unsigned short[?]", 256)
+
+        function M.get_req_shared_ssl_ciphers(filter_grease)
+            local r = req()
+            if filter_grease == nil then
+                filter_grease = true
+            end
+            ciphers[0] = 255
+            local rc = C.ngx_http_lua_ffi_req_shared_ssl_ciphers(r, ciphers + 1, ciphers,
+                filter_grease and 1 or 0, errmsg)
+            if rc ~= 0 then
+                return nil, ffi_str(errmsg[0])
+            end
+            local out = {}
+            for i = 1, ciphers[0] do
+                out[i] = tonumber(ciphers[i])
+            end
+            return out
+        end
     end
 
     function M.get_req_ssl_pointer()
@@ -328,6 +379,123 @@ preload["ngx.ssl"] = function()
             return nil, "unknown version"
         end
         return s
+    end
+
+    return M
+end
+
+-- lua-nginx-module master's upstream TLS hooks: the certificate the proxy
+-- presents (proxy_ssl_certificate_by_lua*) and the check of the upstream's
+-- (proxy_ssl_verify_by_lua*), over its ngx_http_lua_ffi_proxy_ssl_*.
+preload["ngx.ssl.proxysslcert"] = function()
+    local ffi, base = common()
+    local C = ffi.C
+    local ffi_str = ffi.string
+    local get_request = base.get_request
+    local errmsg = base.get_errmsg_ptr()
+    local error = error
+
+    ffi.cdef [[
+    int ngx_http_lua_ffi_proxy_ssl_clear_certs(ngx_http_request_t *r,
+        char **err);
+    int ngx_http_lua_ffi_proxy_ssl_set_der_certificate(ngx_http_request_t *r,
+        const char *data, size_t len, char **err);
+    int ngx_http_lua_ffi_proxy_ssl_set_der_private_key(ngx_http_request_t *r,
+        const char *data, size_t len, char **err);
+    int ngx_http_lua_ffi_proxy_ssl_set_cert(void *r, void *cdata, char **err);
+    int ngx_http_lua_ffi_proxy_ssl_set_priv_key(void *r, void *cdata,
+        char **err);
+    ]]
+
+    local M = { version = base.version }
+
+    local function call(f, ...)
+        local r = get_request()
+        if not r then
+            error("no request found", 3)
+        end
+        if f(r, ...) == 0 then
+            return true
+        end
+        return nil, ffi_str(errmsg[0])
+    end
+
+    function M.clear_certs()
+        return call(C.ngx_http_lua_ffi_proxy_ssl_clear_certs, errmsg)
+    end
+
+    function M.set_der_cert(data)
+        return call(C.ngx_http_lua_ffi_proxy_ssl_set_der_certificate, data, #data, errmsg)
+    end
+
+    function M.set_der_priv_key(data)
+        return call(C.ngx_http_lua_ffi_proxy_ssl_set_der_private_key, data, #data, errmsg)
+    end
+
+    function M.set_cert(cert)
+        return call(C.ngx_http_lua_ffi_proxy_ssl_set_cert, cert, errmsg)
+    end
+
+    function M.set_priv_key(priv_key)
+        return call(C.ngx_http_lua_ffi_proxy_ssl_set_priv_key, priv_key, errmsg)
+    end
+
+    return M
+end
+
+preload["ngx.ssl.proxysslverify"] = function()
+    local ffi, base = common()
+    local C = ffi.C
+    local ffi_str, ffi_gc = ffi.string, ffi.gc
+    local get_request = base.get_request
+    local errmsg = base.get_errmsg_ptr()
+    local error = error
+    local get_phase = ngx.get_phase
+
+    ffi.cdef [[
+    int ngx_http_lua_ffi_proxy_ssl_set_verify_result(ngx_http_request_t *r,
+        int verify_result, char **err);
+    int ngx_http_lua_ffi_proxy_ssl_get_verify_result(ngx_http_request_t *r,
+        char **err);
+    void *ngx_http_lua_ffi_proxy_ssl_get_verify_cert(ngx_http_request_t *r,
+        char **err);
+    void ngx_http_lua_ffi_proxy_ssl_free_verify_cert(void *cdata);
+    ]]
+
+    local M = { version = base.version }
+
+    local function req()
+        local r = get_request()
+        if not r then
+            error("no request found", 3)
+        end
+        if get_phase() ~= "proxy_ssl_verify" then
+            error("API disabled in the current context", 3)
+        end
+        return r
+    end
+
+    function M.set_verify_result(verify_result)
+        if C.ngx_http_lua_ffi_proxy_ssl_set_verify_result(req(), verify_result, errmsg) == 0 then
+            return true
+        end
+        return nil, ffi_str(errmsg[0])
+    end
+
+    function M.get_verify_result()
+        local rc = C.ngx_http_lua_ffi_proxy_ssl_get_verify_result(req(), errmsg)
+        if rc == -1 then
+            return nil, ffi_str(errmsg[0])
+        end
+        return rc
+    end
+
+    function M.get_verify_cert()
+        local cert = C.ngx_http_lua_ffi_proxy_ssl_get_verify_cert(req(), errmsg)
+        if cert ~= nil then
+            return ffi_gc(cert, C.ngx_http_lua_ffi_proxy_ssl_free_verify_cert)
+        end
+        return nil, ffi_str(errmsg[0])
     end
 
     return M
