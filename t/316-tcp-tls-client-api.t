@@ -184,9 +184,10 @@ $::MtlsServer . <<'_EOC_';
     init_worker_by_lua_block {
         local ffi = require "ffi"
         ffi.cdef [[
-            void *X509_STORE_new(void);
-            void X509_STORE_free(void *st);
-            int X509_STORE_add_cert(void *st, void *x);
+            typedef struct x509_store_st X509_STORE;
+            X509_STORE *X509_STORE_new(void);
+            void X509_STORE_free(X509_STORE *st);
+            int X509_STORE_add_cert(X509_STORE *st, void *x);
             void *BIO_new_mem_buf(const void *buf, int len);
             int BIO_free(void *b);
             void *PEM_read_bio_X509(void *bp, void *x, void *cb, void *u);
@@ -413,5 +414,33 @@ not given: reused=.
 ["GET /t", "POST /req\nhello"]
 --- response_body eval
 ["falsesocket is never created nor connected\nnumber true\ntrue\nfrom the fd\nnilclosed\n", "number true\n"]
+--- no_error_log
+[error]
+
+
+
+=== TEST 9: cdata that ngx.ssl did not make is refused, not handed to OpenSSL
+--- config
+    location /t {
+        content_by_lua_block {
+            local ffi = require "ffi"
+            local ssl = require "ngx.ssl"
+            local junk = ffi.new("char[?]", 8)
+            local sock = ngx.socket.tcp()
+            ngx.say(sock:setclientcert(junk, junk))
+            local f = assert(io.open(ngx.config.prefix() .. "../cert/mtls-client.crt"))
+            local pem = f:read("*a")
+            f:close()
+            local cert = assert(ssl.parse_pem_cert(pem))
+            ngx.say(sock:setclientcert(cert, cert))
+            ngx.say(sock:settrustedstore(junk))
+        }
+    }
+--- request
+GET /t
+--- response_body
+nilbad cert arg: not a certificate chain from parse_pem_cert or parse_der_cert
+nilbad pkey arg: not a private key from parse_pem_priv_key or parse_der_priv_key
+nilbad store arg: X509_STORE * expected, got ctype<char [?]>
 --- no_error_log
 [error]

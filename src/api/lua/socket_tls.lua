@@ -91,6 +91,15 @@ function m.setclientcert(self, cert, pkey)
     if type(pkey) ~= "cdata" then
         return nil, "bad pkey arg: cdata expected, got " .. type(pkey)
     end
+    -- only what ngx.ssl's parse_* functions made (see lua/ssl.lua): other
+    -- cdata would reach OpenSSL as a wild pointer
+    local parsed = debug.getregistry()["ngx_lua parsed ssl objects"]
+    if not parsed or parsed[cert] ~= "cert" then
+        return nil, "bad cert arg: not a certificate chain from parse_pem_cert or parse_der_cert"
+    end
+    if parsed[pkey] ~= "key" then
+        return nil, "bad pkey arg: not a private key from parse_pem_priv_key or parse_der_priv_key"
+    end
     rawset(self, CERT, cert)
     rawset(self, PKEY, pkey)
     return true
@@ -99,6 +108,11 @@ end
 function m.settrustedstore(self, store)
     if store ~= nil and type(store) ~= "cdata" then
         return nil, "bad store arg: cdata expected, got " .. type(store)
+    end
+    -- an X509_STORE pointer (lua-resty-openssl's store.ctx): other cdata
+    -- would reach OpenSSL as a wild pointer
+    if store ~= nil and tostring(ffi.typeof(store)) ~= "ctype<struct x509_store_st *>" then
+        return nil, "bad store arg: X509_STORE * expected, got " .. tostring(ffi.typeof(store))
     end
     local ok, err = checked(pcall(raw.settrustedstore, self, address(store)))
     if not ok then

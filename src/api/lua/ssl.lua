@@ -28,6 +28,23 @@ local function common()
     return ffi, base
 end
 
+-- Every certificate chain and key the parse_* functions made, by kind
+-- ("cert", "key"), weakly: the functions taking them (here and the
+-- cosocket's setclientcert) accept only these, since any other cdata would
+-- reach OpenSSL as a wild pointer and crash the worker.
+local parsed = debug.getregistry()["ngx_lua parsed ssl objects"]
+if not parsed then
+    parsed = setmetatable({}, { __mode = "k" })
+    debug.getregistry()["ngx_lua parsed ssl objects"] = parsed
+end
+
+local function is_parsed(v, kind)
+    return v ~= nil and parsed[v] == kind
+end
+
+local BAD_CERT = "bad cert arg: not a certificate chain from parse_pem_cert or parse_der_cert"
+local BAD_KEY = "bad pkey arg: not a private key from parse_pem_priv_key or parse_der_priv_key"
+
 preload["ngx.ssl"] = function()
     local ffi, base = common()
     local C = ffi.C
@@ -119,9 +136,11 @@ preload["ngx.ssl"] = function()
 
     -- A parsed certificate chain or key, freed with `free` by the GC; or
     -- nil and the C side's message.
-    local function gc_or_err(p, free)
+    local function gc_or_err(p, free, kind)
         if p ~= nil then
-            return ffi_gc(p, free)
+            local obj = ffi_gc(p, free)
+            parsed[obj] = kind
+            return obj
         end
         return nil, ffi_str(errmsg[0])
     end
@@ -209,25 +228,36 @@ preload["ngx.ssl"] = function()
     M.get_tls1_version = get_tls1_version
 
     function M.parse_pem_cert(pem)
-        return gc_or_err(C.ngx_http_lua_ffi_parse_pem_cert(pem, #pem, errmsg), C.ngx_http_lua_ffi_free_cert)
+        return gc_or_err(C.ngx_http_lua_ffi_parse_pem_cert(pem, #pem, errmsg), C.ngx_http_lua_ffi_free_cert, "cert")
     end
 
     function M.parse_pem_priv_key(pem)
         return gc_or_err(C.ngx_http_lua_ffi_parse_pem_priv_key(pem, #pem, errmsg),
-            C.ngx_http_lua_ffi_free_priv_key)
+            C.ngx_http_lua_ffi_free_priv_key, "key")
     end
 
     function M.set_cert(cert)
+        if cert ~= nil and not is_parsed(cert, "cert") then
+            return nil, BAD_CERT
+        end
         return ok_or_err(C.ngx_http_lua_ffi_set_cert(req(), cert, errmsg))
     end
 
     function M.set_priv_key(key)
+        if key ~= nil and not is_parsed(key, "key") then
+            return nil, BAD_KEY
+        end
         return ok_or_err(C.ngx_http_lua_ffi_set_priv_key(req(), key, errmsg))
     end
 
     -- master's third argument: certificates trusted for the client's
     -- chain without being named to the client as acceptable CAs.
     function M.verify_client(client_certs, depth, trusted_certs)
+        if (client_certs ~= nil and not is_parsed(client_certs, "cert"))
+            or (trusted_certs ~= nil and not is_parsed(trusted_certs, "cert"))
+        then
+            return nil, BAD_CERT
+        end
         return ok_or_err(C.ngx_http_lua_ffi_ssl_verify_client_trusted(req(), client_certs, trusted_certs,
             depth or -1, errmsg))
     end
@@ -235,12 +265,12 @@ preload["ngx.ssl"] = function()
     -- lua-nginx-module master's additions (newer lua-resty-core).
 
     function M.parse_der_cert(der)
-        return gc_or_err(C.ngx_http_lua_ffi_parse_der_cert(der, #der, errmsg), C.ngx_http_lua_ffi_free_cert)
+        return gc_or_err(C.ngx_http_lua_ffi_parse_der_cert(der, #der, errmsg), C.ngx_http_lua_ffi_free_cert, "cert")
     end
 
     function M.parse_der_priv_key(der)
         return gc_or_err(C.ngx_http_lua_ffi_parse_der_priv_key(der, #der, errmsg),
-            C.ngx_http_lua_ffi_free_priv_key)
+            C.ngx_http_lua_ffi_free_priv_key, "key")
     end
 
     function M.get_upstream_ssl_pointer()
@@ -433,10 +463,16 @@ preload["ngx.ssl.proxysslcert"] = function()
     end
 
     function M.set_cert(cert)
+        if cert ~= nil and not is_parsed(cert, "cert") then
+            return nil, BAD_CERT
+        end
         return call(C.ngx_http_lua_ffi_proxy_ssl_set_cert, cert, errmsg)
     end
 
     function M.set_priv_key(priv_key)
+        if priv_key ~= nil and not is_parsed(priv_key, "key") then
+            return nil, BAD_KEY
+        end
         return call(C.ngx_http_lua_ffi_proxy_ssl_set_priv_key, priv_key, errmsg)
     end
 
