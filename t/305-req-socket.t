@@ -130,45 +130,45 @@ done
 
 
 
-=== TEST 6: a chunked request body, arriving in pieces, with extensions and trailers
+=== TEST 6: a chunked body is refused to the body socket (its reader parses the framing); the raw socket reads it as sent
 --- config
     location /t {
         content_by_lua_block {
-            local sock = assert(ngx.req.socket())
+            local body_sock, err = ngx.req.socket()
+            local sock = assert(ngx.req.socket(true))
             sock:settimeout(2000)
-            local reader = sock:receiveuntil("|")
-            ngx.say("[", reader(), "]")
-            ngx.say("[", sock:receive("*a"), "]")
-            ngx.say(sock:receive())
+            local framing = sock:receiveuntil("0\r\n\r\n")
+            local data = framing()
+            sock:send("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n"
+                      .. tostring(body_sock) .. err .. "\n" .. (data:gsub("\r\n", "|")))
         }
     }
 --- raw_request eval
-["POST /t HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhel|l\r\n",
- "6;ext=1\r\n world\r\n",
- "0\r\nX-Trailer: y\r\n\r\n"]
+["POST /t HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n",
+ "6;ext=1\r\n world\r\n0\r\n\r\n"]
 --- raw_request_middle_delay: 0.05
---- response_body
-[hel]
-[l world]
-nilclosed
+--- response_body_like: ^nilchunked request bodies not supported yet\n5\|hello\|6;ext=1\| world\|$
 --- no_error_log
 [error]
 
 
 
-=== TEST 7: a malformed chunked request body
+=== TEST 7: ngx.req.socket in a subrequest raises
 --- config
-    location /t {
+    location /sub {
         content_by_lua_block {
-            local sock = assert(ngx.req.socket())
-            sock:settimeout(500)
-            ngx.say(sock:receive("*a"))
+            local ok, err = pcall(ngx.req.socket)
+            ngx.print(tostring(ok), " ", err)
         }
     }
---- raw_request eval
-"POST /t HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\nzz\r\n"
---- response_body
-nilbad chunked request bodyabc
+    location /t {
+        content_by_lua_block {
+            ngx.say(ngx.location.capture("/sub").body)
+        }
+    }
+--- request
+GET /t
+--- response_body_like: ^false .*attempt to read the request body in a subrequest$
 
 
 

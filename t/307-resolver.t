@@ -83,3 +83,35 @@ reused: 0
 reused: 1
 --- no_error_log
 [error]
+
+
+
+=== TEST 4: a timer created in init_worker_by_lua resolves with the http block's resolver and nginx's default resolver timeout
+--- http_config
+    resolver 127.0.0.1:$TEST_NGINX_DNS_PORT ipv6=off;
+    lua_shared_dict results 64k;
+    init_worker_by_lua_block {
+        ngx.timer.at(0, function()
+            local sock = ngx.socket.tcp()
+            local ok, err = sock:connect("nosuchhost.invalid", 80)
+            ngx.shared.results:set("connect", tostring(ok) .. " " .. err)
+        end)
+    }
+--- config
+    location /t {
+        content_by_lua_block {
+            for _ = 1, 100 do
+                local v = ngx.shared.results:get("connect")
+                if v then
+                    ngx.say(v)
+                    return
+                end
+                ngx.sleep(0.02)
+            end
+            ngx.say("no result")
+        }
+    }
+--- request
+GET /t
+--- response_body
+nil nosuchhost.invalid could not be resolved (3: Host not found)

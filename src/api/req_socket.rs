@@ -77,13 +77,18 @@ unsafe fn socket_impl(l: *mut lua_State) -> LuaRet {
     context::check(REQUEST_YIELDABLE)?;
     let r = ctx.r;
     if r != (*r).main {
-        return Ok(push_vals(
-            l,
-            &Val::err("nginx does not support streaming request body in subrequests"),
-        ));
+        return Err("attempt to read the request body in a subrequest".into());
     }
     if !(*r).stream.is_null() {
-        return Ok(push_vals(l, &Val::err("http v2 not supported yet")));
+        return Err("http v2 not supported yet".into());
+    }
+    // As lua-nginx-module: a body reader over the socket (lua-resty-http's)
+    // parses the chunked framing itself, so the socket must not.
+    if !raw && (*r).headers_in.chunked() != 0 {
+        return Ok(push_vals(
+            l,
+            &Val::err("chunked request bodies not supported yet"),
+        ));
     }
     if let Some(prev) = ctx.req_sock.as_ref() {
         let e = match (raw, prev.downstream.as_ref().is_some_and(|d| d.raw)) {
