@@ -10,7 +10,10 @@
 //! so a wait deep inside `coroutine.wrap` suspends the whole request.
 //!
 //! Resumes nest: spawning runs the new thread at once, and a thread that
-//! ends resumes the thread waiting on it. Only the outermost resume (depth 0)
+//! ends resumes the thread waiting on it. The spawner itself, and a thread
+//! doing a bare `coroutine.yield` while others wait for a turn, goes into
+//! the request's posted queue, which the outermost resume runs in order
+//! (lua-nginx-module's posted threads). Only the outermost resume (depth 0)
 //! drops the threads when ngx.exit/ngx.exec or an entry-thread error ends the
 //! phase, so no running coroutine loses its anchor.
 
