@@ -142,7 +142,7 @@ GET /t
 --- response_body_like chomp
 \A0\.1\.25 0\.1\.25
 true true table
-false .*ndk\.set_var\.set_unescape_uri is not implemented yet by this ngx_http_lua_module
+false .*ndk\.set_var: directive "set_unescape_uri" not found or does not use ndk_set_var_value
 \z
 --- no_error_log
 [error]
