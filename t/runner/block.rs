@@ -378,7 +378,7 @@ impl Runner {
     ) {
         let root = &self.root;
         ev.log_end = fs::metadata(root.error_log()).ok().map(|m| m.len());
-        let grace = Duration::from_secs(if self.valgrind.is_some() { 120 } else { 3 });
+        let grace = Duration::from_secs(if self.valgrind.is_some() { 120 } else { 10 });
         if !ngx.stop(grace) {
             notes.push(format!(
                 "nginx did not exit within {}s of SIGQUIT and was killed",

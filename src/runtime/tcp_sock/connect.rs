@@ -284,13 +284,7 @@ impl TcpSock {
             };
             (*rctx).handler = Some(on_resolved);
             (*rctx).data = (self as *mut TcpSock).cast();
-            // Code of init_worker_by_lua's timers runs with the http block's
-            // own (unmerged) core conf: nginx's default then applies.
-            (*rctx).timeout = if clcf.resolver_timeout == nginx_sys::ngx_msec_t::MAX {
-                30_000
-            } else {
-                clcf.resolver_timeout
-            };
+            (*rctx).timeout = clcf.resolver_timeout;
             self.rctx = rctx;
             self.resolved = None;
             self.resolving_sync = true;
