@@ -292,6 +292,9 @@ local function callbacks()
         local tgt = pick(S.targets)
         local a, ar = primitive()
         if CONNECTING[short(tgt.name)] or tgt.name == "ngx.req.set_uri" then a, ar = 1, "1" end
+        -- a timer callback that waits (a fuzzed ngx.sleep(2^31)...) would
+        -- keep an exiting worker alive, with the C module too: short waits
+        if MAY_YIELD[short(tgt.name)] then a, ar = 0.001, "0.001" end
         return function() return tgt.fn(a) end, string_format("function() return %s(%s) end", tgt.name, ar), "fn_api"
     end
 end
