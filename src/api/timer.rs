@@ -76,6 +76,13 @@ unsafe fn create(l: *mut lua_State, fname: &str, repeat: bool) -> LuaRet {
     if timer::pending_count() >= lmcf.max_pending_timers() {
         return fail(b"too many pending timers");
     }
+    // The callback lives in the VM of the code running now: a request's own
+    // VM (lua_code_cache off) is kept alive for the timer.
+    let own_vm = ctx::current().and_then(|c| c.vm.clone());
+    let in_cycle_vm = crate::lua::vm::current().is_some_and(crate::lua::vm::is_cycle);
+    if own_vm.is_none() && !in_cycle_vm {
+        return fail(b"no request VM");
+    }
     // {fn, arg1, ...} keeps the callback and its arguments alive.
     let nargs = n - 2;
     ffi::lua_createtable(l, nargs + 1, 0);
@@ -84,7 +91,7 @@ unsafe fn create(l: *mut lua_State, fname: &str, repeat: bool) -> LuaRet {
         ffi::lua_rawseti(l, -2, (i - 1) as _);
     }
     let call = ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX);
-    timer::arm(ms, call, nargs, repeat, conf, lmcf.max_running_timers());
+    timer::arm(ms, call, nargs, repeat, conf, lmcf.max_running_timers(), own_vm);
     ffi::lua_pushinteger(l, 1);
     Ok(1)
 }

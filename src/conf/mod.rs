@@ -22,6 +22,9 @@ pub use code::{LuaCode, SetCode};
 #[derive(Default)]
 pub struct MainConf {
     pub vm: Option<Vm>,
+    /// Builds the own VM of a request whose location has lua_code_cache
+    /// off, as the cycle's was built (set once the http block is parsed).
+    pub request_vm: Option<fn(&MainConf) -> Result<Vm, String>>,
     pub package_path: Option<Vec<u8>>,
     pub package_cpath: Option<Vec<u8>>,
     pub init: Option<LuaCode>,

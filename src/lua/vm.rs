@@ -32,6 +32,10 @@ pub struct Vm {
     main: *mut lua_State,
     /// `*_by_lua_file` chunks by resolved path (lua_code_cache on).
     files: RefCell<HashMap<Vec<u8>, c_int>>,
+    /// Inline chunks compiled in this VM, by the address of their code
+    /// (a request's own VM, lua_code_cache off: the cycle VM keeps them
+    /// on the code itself).
+    inline: RefCell<HashMap<usize, c_int>>,
     /// Coroutines that returned normally, with their registry references,
     /// kept for reuse: a request then costs no new coroutine.
     idle_threads: RefCell<Vec<(*mut lua_State, c_int)>>,
@@ -52,14 +56,49 @@ thread_local! {
     // nature (reset when a new cycle's configuration creates its VM), so it
     // cannot live on a VM itself.
     static CURRENT: Cell<*const Vm> = const { Cell::new(ptr::null()) };
+    // The VM of the request whose code runs now, when that request has its
+    // own (lua_code_cache off): a property of the call in progress, set by
+    // `Scope` around it.
+    static SCOPE: Cell<*const Vm> = const { Cell::new(ptr::null()) };
 }
 
-/// The VM of the running cycle (set at configuration and at worker start).
+/// The VM Lua code runs in now: the running request's own VM inside its
+/// `Scope`, else the cycle's.
 pub fn current() -> Option<&'static Vm> {
-    let p = CURRENT.with(|c| c.get());
-    // SAFETY: CURRENT points into the live main conf of the current cycle; it
-    // is reset whenever that conf is replaced.
+    let p = SCOPE.with(|c| c.get());
+    let p = if p.is_null() { CURRENT.with(|c| c.get()) } else { p };
+    // SAFETY: SCOPE points to a VM kept alive by whoever entered the scope
+    // for its duration; CURRENT points into the live main conf of the
+    // current cycle and is reset whenever that conf is replaced.
     unsafe { p.as_ref() }
+}
+
+/// The VM of the running cycle, whatever request runs.
+pub fn cycle() -> Option<&'static Vm> {
+    let p = CURRENT.with(|c| c.get());
+    // SAFETY: as in `current`.
+    unsafe { p.as_ref() }
+}
+
+/// Whether `vm` is the cycle's VM (not a request's own).
+pub fn is_cycle(vm: &Vm) -> bool {
+    ptr::eq(CURRENT.with(|c| c.get()), vm)
+}
+
+/// Makes a request's own VM (or, given None, the cycle's) the current one
+/// until dropped.
+pub struct Scope(*const Vm);
+
+impl Scope {
+    pub fn enter(vm: Option<&Vm>) -> Scope {
+        Scope(SCOPE.with(|c| c.replace(vm.map_or(ptr::null(), |v| v as *const Vm))))
+    }
+}
+
+impl Drop for Scope {
+    fn drop(&mut self) {
+        SCOPE.with(|c| c.set(self.0));
+    }
 }
 
 pub fn set_current(vm: Option<&Vm>) {
@@ -67,9 +106,11 @@ pub fn set_current(vm: Option<&Vm>) {
 }
 
 /// Runs `f` on the state `T` of the running cycle's VM (see [`Vm::state`]);
-/// without a VM, on a default value that is not kept.
+/// without a VM, on a default value that is not kept. The states are the
+/// worker's (timers, socket pools, caches): a request's own VM shares the
+/// cycle's.
 pub fn with_current_state<T: Default + 'static, R>(f: impl FnOnce(&T) -> R) -> R {
-    match current() {
+    match cycle() {
         Some(vm) => f(vm.state::<T>()),
         None => f(&T::default()),
     }
@@ -78,7 +119,7 @@ pub fn with_current_state<T: Default + 'static, R>(f: impl FnOnce(&T) -> R) -> R
 /// The state of type `T` on the VM of the running cycle (see
 /// [`Vm::state`]); None while no VM exists.
 pub fn current_state<T: Default + 'static>() -> Option<&'static T> {
-    current().map(|vm| vm.state::<T>())
+    cycle().map(|vm| vm.state::<T>())
 }
 
 impl Vm {
@@ -98,6 +139,7 @@ impl Vm {
         let vm = Vm {
             main,
             files: RefCell::new(HashMap::new()),
+            inline: RefCell::new(HashMap::new()),
             idle_threads: RefCell::new(Vec::new()),
             idle_threads_max: Cell::new(IDLE_THREADS_MAX),
             states: RefCell::new(Vec::new()),
@@ -152,6 +194,17 @@ impl Vm {
             }
             Ok(ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX))
         }
+    }
+
+    /// The function of inline code `code` (identified by its address),
+    /// compiled in this VM at its first use here.
+    pub fn compile_once(&self, key: usize, code: &[u8], name: &CStr) -> Result<c_int, String> {
+        if let Some(&f) = self.inline.borrow().get(&key) {
+            return Ok(f);
+        }
+        let f = self.compile(code, name)?;
+        self.inline.borrow_mut().insert(key, f);
+        Ok(f)
     }
 
     /// Loads a Lua file (by absolute path), from the cache when `cache` is on.

@@ -125,6 +125,7 @@ unsafe fn get_inner(pc: *mut ngx_peer_connection_t, bp: &mut PeerData) -> ngx_in
 /// status it passed to `ngx.exit`, if any.
 unsafe fn run_code(r: *mut ngx_http_request_t, bp: &mut PeerData) -> Result<Option<ngx_int_t>, String> {
     let ctx = RequestCtx::get_or_create(r).ok_or("no memory")?;
+    let _vm = ctx.enter_vm();
     let (func, owned) = resolve(r, &*bp.code)?;
     let saved_context = ctx.context;
     ctx.context = context::BALANCER;

@@ -60,6 +60,7 @@ pub unsafe fn handle(
     let Some(ctx) = RequestCtx::get_or_create(r) else {
         return NGX_ERROR as ngx_int_t;
     };
+    let _vm = ctx.enter_vm();
     match *state(ctx) {
         PhaseRun::Finished(o) => {
             *state(ctx) = PhaseRun::NotStarted;

@@ -59,6 +59,7 @@ unsafe fn run(r: *mut ngx_http_request_t, input: *mut ngx_chain_t) -> ngx_int_t 
             let Some(ctx) = RequestCtx::get_or_create(r) else {
                 return NGX_ERROR as ngx_int_t;
             };
+            let _vm = ctx.enter_vm();
             match filter_chain(ctx, &code, input) {
                 Ok(out) => (out, Some(ctx)),
                 Err(e) => {

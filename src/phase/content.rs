@@ -23,6 +23,7 @@ unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
     let Some(ctx) = RequestCtx::get_or_create(r) else {
         return NGX_ERROR as ngx_int_t;
     };
+    let _vm = ctx.enter_vm();
     crate::runtime::client_abort::watch(r);
     match super::run(ctx, &code, context::CONTENT, finish_async) {
         Outcome::Wait => {

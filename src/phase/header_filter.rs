@@ -70,6 +70,7 @@ unsafe fn run(r: *mut ngx_http_request_t) -> ngx_int_t {
 /// Runs the code; returns the status it passed to `ngx.exit`, if any.
 unsafe fn run_code(r: *mut ngx_http_request_t, code: &LuaCode) -> Result<Option<ngx_int_t>, String> {
     let ctx = RequestCtx::get_or_create(r).ok_or("no memory")?;
+    let _vm = ctx.enter_vm();
     let (func, owned) = resolve(r, code)?;
     // The filter may run inside other code's ngx.exit (content's eof):
     // keep that code's exit status apart from the filter's.

@@ -7,7 +7,9 @@ use nginx_sys::ngx_conf_t;
 use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
 
 use crate::conf::code::{FilePath, Source};
+use crate::conf::shdict::Zone;
 use crate::conf::MainConf;
+use crate::lua::vm::{Scope, Vm};
 use crate::runtime::context;
 use crate::runtime::run_sync;
 
@@ -16,6 +18,7 @@ use crate::runtime::run_sync;
 /// # Safety
 /// `cf` must be the configuration whose http block was just parsed.
 pub unsafe fn run(cf: *mut ngx_conf_t, lmcf: &mut MainConf) -> *mut c_char {
+    lmcf.request_vm = Some(request_vm);
     let Some(vm) = lmcf.vm.as_ref() else {
         return NGX_CONF_OK;
     };
@@ -69,6 +72,44 @@ pub unsafe fn run_code(lmcf: &mut MainConf) -> Result<(), String> {
     ran?;
     crate::api::globals::guard_writes(vm.main());
     Ok(())
+}
+
+/// The own VM of a request in a location with lua_code_cache off, built
+/// as the cycle's: the API, the search paths, the shared dicts, and
+/// init_by_lua, which lua-nginx-module runs in each such VM too.
+fn request_vm(lmcf: &MainConf) -> Result<Vm, String> {
+    let vm = Vm::new()?;
+    let l = vm.main();
+    // SAFETY: `l` is the new VM's main state, not running; each zone lives
+    // as long as the configuration that owns this main conf.
+    unsafe {
+        crate::api::install(l)?;
+        let prefix = (*nginx_sys::ngx_cycle).prefix.as_bytes();
+        if let Some(p) = &lmcf.package_path {
+            vm.set_search_path(c"path", p, prefix);
+        }
+        if let Some(p) = &lmcf.package_cpath {
+            vm.set_search_path(c"cpath", p, prefix);
+        }
+        for zone in &lmcf.shdicts {
+            let zp: *const Zone = &**zone;
+            crate::api::shdict::register(l, &zone.name, zp.cast_mut());
+        }
+    }
+    if let Some(code) = &lmcf.init {
+        let _s = Scope::enter(Some(&vm));
+        let func = match &code.0.source {
+            Source::Inline { .. } => super::inline_func(&vm, code),
+            Source::File(FilePath::Fixed(p)) => vm.load_file(p, true).map_err(String::from),
+            Source::File(FilePath::Complex(_)) => Err("variables are not allowed in init_by_lua_file".into()),
+        };
+        // SAFETY: the new VM is current (Scope) and not running.
+        func.and_then(|f| unsafe { run_sync::outside_request(context::INIT, f) })
+            .map_err(|e| format!("init_by_lua error: {e}"))?;
+    }
+    // SAFETY: as above.
+    unsafe { crate::api::globals::guard_writes(l) };
+    Ok(vm)
 }
 
 /// Runs `f` with `ngx_cycle` set to the cycle being configured, as

@@ -56,6 +56,7 @@ unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
     let Some(ctx) = RequestCtx::get_or_create(r) else {
         return NGX_ERROR as ngx_int_t;
     };
+    let _vm = ctx.enter_vm();
     ctx.context = context::LOG;
     ctx.on_finish = None;
     let result = resolve(r, &code).map_err(String::from).and_then(|(func, owned)| {

@@ -74,6 +74,12 @@ pub fn compiled_inline(vm: &vm::Vm, code: &LuaCode) -> Result<i32, String> {
     let Source::Inline { code: src, name } = &code.0.source else {
         return Err("not inline code".into());
     };
+    if !vm::is_cycle(vm) {
+        // A request's own VM (lua_code_cache off) compiles the code anew
+        // and keeps it until the request ends.
+        let key = std::rc::Rc::as_ptr(&code.0) as usize;
+        return vm.compile_once(key, src, name);
+    }
     let f = code.0.func.get();
     if f != crate::lua::ffi::LUA_NOREF {
         return Ok(f);

@@ -172,6 +172,7 @@ unsafe fn run_code(
     // SAFETY: r is a live request; the worker's VM is set.
     unsafe {
         let ctx = RequestCtx::get_or_create(r).ok_or("no memory")?;
+        let _vm = ctx.enter_vm();
         let (func, owned) = resolve(r, code)?;
         let saved_context = ctx.context;
         ctx.context = phase;

@@ -66,6 +66,7 @@ unsafe fn fail(e: *mut ngx_http_script_engine_t) {
 /// its first result as a string (nil gives "").
 unsafe fn value(r: *mut ngx_http_request_t, code: &SetCode) -> Result<Vec<u8>, String> {
     let ctx = RequestCtx::get_or_create(r).ok_or("no memory")?;
+    let _vm = ctx.enter_vm();
     let mut args = Vec::new();
     for &cv in (*code.args).iter() {
         args.push(complex::eval(r, cv).ok_or("failed to evaluate an argument")?);

@@ -110,6 +110,8 @@ pub struct RequestCtx {
     /// The peer selection whose balancer_by_lua* code runs now (that code
     /// cannot yield, so there is at most one).
     pub balancer_peer: *mut super::balancer::PeerData,
+    /// The request's own VM (lua_code_cache off), which its code runs in.
+    pub vm: Option<super::request_vm::VmRef>,
 }
 
 impl RequestCtx {
@@ -157,6 +159,7 @@ impl RequestCtx {
             filter_eof: false,
             req_sock: ptr::null_mut(),
             balancer_peer: ptr::null_mut(),
+            vm: None,
         }
     }
 
@@ -182,7 +185,25 @@ impl RequestCtx {
         (*cln).handler = Some(cleanup);
         (*cln).data = ctx.cast();
         *(*r).ctx.add(module().ctx_index) = ctx.cast();
-        Some(&mut *ctx)
+        let ctx = &mut *ctx;
+        // A fake request (timer, init_worker) runs in the VM of the code
+        // that made it.
+        if !crate::conf::loc_conf(r).code_cache() && (*(*r).connection).fd != -1 {
+            match own_vm(r) {
+                Ok(vm) => ctx.vm = Some(super::request_vm::VmRef::new(vm)),
+                Err(e) => {
+                    let msg = format!("failed to initialize Lua VM: {e}");
+                    crate::glue::log::error((*(*r).connection).log, nginx_sys::NGX_LOG_ERR, msg.as_bytes());
+                    return None;
+                }
+            }
+        }
+        Some(ctx)
+    }
+
+    /// Makes the request's VM current until the guard drops.
+    pub fn enter_vm(&self) -> vm::Scope {
+        vm::Scope::enter(self.vm.as_ref().map(|v| v.vm()))
     }
 
     /// # Safety
@@ -217,6 +238,9 @@ impl RequestCtx {
 
 impl Drop for RequestCtx {
     fn drop(&mut self) {
+        // The threads and ngx.ctx go back to the VM they live in (the
+        // request's own VM, if any, goes after this, with the fields).
+        let _vm = self.enter_vm();
         self.gone.set(true);
         self.threads.clear();
         self.on_abort = None;
@@ -247,6 +271,16 @@ unsafe extern "C" fn cleanup(data: *mut std::ffi::c_void) {
             ptr::drop_in_place(ctx);
         }
     })
+}
+
+/// A new VM for request `r`, built by the configuration's factory.
+///
+/// # Safety
+/// `r` must be a live request.
+unsafe fn own_vm(r: *mut ngx_http_request_t) -> Result<vm::Vm, String> {
+    let lmcf = crate::conf::main_conf(r);
+    let make = lmcf.request_vm.ok_or("no VM factory")?;
+    make(lmcf)
 }
 
 // ngx_palloc aligns to NGX_ALIGNMENT (the size of a long).

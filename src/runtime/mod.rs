@@ -15,6 +15,7 @@ pub mod pipe;
 pub mod pipe_reap;
 pub mod proxy_ssl;
 pub mod regex_cache;
+pub mod request_vm;
 pub mod run_sync;
 pub mod scheduler;
 pub mod semaphore;

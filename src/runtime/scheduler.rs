@@ -304,6 +304,8 @@ unsafe fn resume_raw(co: *mut lua_State, nargs: c_int) -> Resumed {
 /// Resumes thread `co` of `ctx` with `nargs` values already pushed on it and
 /// reports where the phase's code now stands.
 pub fn resume(ctx: &mut RequestCtx, co: *mut lua_State, nargs: c_int) -> Outcome {
+    // Threads that end here go back to the VM they run in.
+    let _vm = ctx.enter_vm();
     let ctx_ptr: *mut RequestCtx = ctx;
     let status = {
         let _c = CurrentGuard::enter(ctx_ptr);
@@ -533,10 +535,15 @@ pub unsafe fn wake(ctx: *mut RequestCtx, co: *mut lua_State, nargs: c_int) {
     // A fake connection (timer, TLS handshake code) is freed with its
     // request; it never has posted subrequests to run.
     let timer = (*ctx).context.is(super::context::ON_FAKE_REQUEST);
-    let outcome = resume(&mut *ctx, co, nargs);
-    if outcome != Outcome::Wait {
-        if let Some(on_finish) = (*ctx).on_finish {
-            on_finish(&mut *ctx, outcome);
+    {
+        // The scope may outlive the VM when on_finish frees the request;
+        // nothing asks for the current VM before it ends.
+        let _vm = (*ctx).enter_vm();
+        let outcome = resume(&mut *ctx, co, nargs);
+        if outcome != Outcome::Wait {
+            if let Some(on_finish) = (*ctx).on_finish {
+                on_finish(&mut *ctx, outcome);
+            }
         }
     }
     if !timer {

@@ -13,6 +13,7 @@ use nginx_sys::{
 
 use super::context;
 use super::ctx::{Outcome, RequestCtx};
+use super::request_vm::VmRef;
 use super::scheduler;
 use crate::glue::fake_request::{self, ConfRef};
 use crate::glue::log as nlog;
@@ -54,10 +55,20 @@ struct Armed {
     every: Option<ngx_msec_t>,
     conf: ConfRef,
     max_running: usize,
+    /// The request VM the callback lives in (None: the cycle's).
+    vm: Option<VmRef>,
 }
 
 /// Arms a timer for the `{fn, args...}` table at registry reference `call`.
-pub fn arm(delay: ngx_msec_t, call: c_int, nargs: c_int, every: bool, conf: ConfRef, max_running: usize) {
+pub fn arm(
+    delay: ngx_msec_t,
+    call: c_int,
+    nargs: c_int,
+    every: bool,
+    conf: ConfRef,
+    max_running: usize,
+    vm: Option<VmRef>,
+) {
     // SAFETY: an all-zero ngx_event_t is nginx's initial event state.
     let ev = unsafe { MaybeUninit::<ngx_event_t>::zeroed().assume_init() };
     let armed = Box::into_raw(Box::new(Armed {
@@ -67,6 +78,7 @@ pub fn arm(delay: ngx_msec_t, call: c_int, nargs: c_int, every: bool, conf: Conf
         every: every.then_some(delay),
         conf,
         max_running,
+        vm,
     }));
     // SAFETY: the Box is leaked until the event fires (on_timer takes it
     // back); cancelable, so a shutting down worker fires it at once.
@@ -141,6 +153,9 @@ unsafe fn fire(armed: Box<Armed>) {
         add(&t.pending, -1);
     }
     let premature = exiting();
+    let mut armed = armed;
+    let own_vm = armed.vm.take();
+    let _scope = vm::Scope::enter(own_vm.as_ref().map(|v| v.vm()));
     let Some(vm) = vm::current() else { return };
     let l = vm.main();
     let (call, nargs) = (armed.call, armed.nargs);
@@ -149,7 +164,7 @@ unsafe fn fire(armed: Box<Armed>) {
     // interval is kept whatever the callback takes; it owns the arguments.
     let owns_call = match armed.every {
         Some(interval) if !premature => {
-            arm(interval, call, nargs, true, conf, max_running);
+            arm(interval, call, nargs, true, conf, max_running, own_vm.clone());
             false
         }
         _ => true,
@@ -161,22 +176,43 @@ unsafe fn fire(armed: Box<Armed>) {
             defined_at(l, call)
         );
         nlog::error(nlog::cycle_log(), NGX_LOG_ALERT, msg.as_bytes());
-    } else {
-        run(call, nargs, premature, conf);
+        if owns_call {
+            ffi::luaL_unref(l, ffi::LUA_REGISTRYINDEX, call);
+        }
+        return;
     }
-    if owns_call {
-        ffi::luaL_unref(l, ffi::LUA_REGISTRYINDEX, call);
-    }
+    // The timer's share of a request VM passes to the callback's request,
+    // which may close the VM when it ends.
+    run(call, nargs, premature, conf, own_vm, owns_call);
 }
 
-unsafe fn run(call: c_int, nargs: c_int, premature: bool, conf: ConfRef) {
+unsafe fn run(
+    call: c_int,
+    nargs: c_int,
+    premature: bool,
+    conf: ConfRef,
+    own_vm: Option<VmRef>,
+    owns_call: bool,
+) {
+    let release = |l: *mut lua_State| {
+        if owns_call {
+            ffi::luaL_unref(l, ffi::LUA_REGISTRYINDEX, call);
+        }
+    };
     let Some(r) = fake_request::create(conf) else {
+        if let Some(vm) = vm::current() {
+            release(vm.main());
+        }
         return;
     };
     let Some(ctx) = RequestCtx::get_or_create(r) else {
+        if let Some(vm) = vm::current() {
+            release(vm.main());
+        }
         fake_request::destroy(r);
         return;
     };
+    ctx.vm = own_vm;
     ctx.context = context::TIMER;
     ctx.on_finish = Some(|ctx, _| finish(ctx));
     if let Some(t) = timers() {
@@ -191,6 +227,7 @@ unsafe fn run(call: c_int, nargs: c_int, premature: bool, conf: ConfRef) {
             ffi::lua_rawgeti(co, t, (i + 2) as _);
         }
         ffi::lua_remove(co, t);
+        release(co);
         nargs + 1
     });
     if outcome != Outcome::Wait {
