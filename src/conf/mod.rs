@@ -17,6 +17,9 @@ use crate::lua::vm::Vm;
 pub use access::{loc_conf, main_conf, main_conf_cf, main_conf_cycle, module};
 pub use code::{LuaCode, SetCode};
 
+/// Builds a request's own VM from the configuration.
+pub type VmFactory = fn(&MainConf) -> Result<Vm, String>;
+
 /// `http {}`-level configuration. It owns the Lua VM of the configuration
 /// cycle, so a reload builds a new VM and the old one goes with its cycle.
 #[derive(Default)]
@@ -24,7 +27,7 @@ pub struct MainConf {
     pub vm: Option<Vm>,
     /// Builds the own VM of a request whose location has lua_code_cache
     /// off, as the cycle's was built (set once the http block is parsed).
-    pub request_vm: Option<fn(&MainConf) -> Result<Vm, String>>,
+    pub request_vm: Option<VmFactory>,
     pub package_path: Option<Vec<u8>>,
     pub package_cpath: Option<Vec<u8>>,
     pub init: Option<LuaCode>,
