@@ -730,3 +730,32 @@ resty.lrucache: 1 nil 3 nil 1 x nil x 7
 resty.lrucache.pureffi: 1 nil 3 nil 1 x nil x 7
 --- no_error_log
 [error]
+
+
+
+=== TEST 20: resty.core is loaded before any code runs, in every VM
+--- http_config
+    init_by_lua_block {
+        boot_saw = package.loaded["resty.core"] ~= nil
+    }
+--- config
+    location /on {
+        content_by_lua_block {
+            local early = package.loaded["resty.core"]
+            ngx.say(boot_saw, " ", early == require("resty.core"),
+                    " ", package.loaded["resty.core.base"] ~= nil)
+        }
+    }
+    location /off {
+        lua_code_cache off;
+        content_by_lua_block {
+            local early = package.loaded["resty.core"]
+            ngx.say(early ~= nil and early == require("resty.core"))
+        }
+    }
+--- request eval
+["GET /on", "GET /off"]
+--- response_body eval
+["true true true\n", "true\n"]
+--- no_error_log
+[error]

@@ -463,3 +463,7 @@ preload["ngx.errlog"] = function()
     end
     return errlog
 end
+
+-- lua-nginx-module loads resty.core into every VM it creates: libraries
+-- find it (and its submodules) in package.loaded from the start.
+require("resty.core")
