@@ -385,3 +385,41 @@ entry starts, middle starts, leaf runs, entry resumes, middle resumes
 GET /t
 --- response_body chomp
 a1 b1 a2 entry b2 a3 b3 
+
+
+
+=== TEST 17: a thread waiting for a subrequest cannot be killed; a sleeping one can, and its timer goes
+--- config
+    location /slow {
+        content_by_lua_block {
+            ngx.sleep(0.05)
+            ngx.say("slow done")
+        }
+    }
+    location /t {
+        content_by_lua_block {
+            local got
+            local fetcher = ngx.thread.spawn(function()
+                got = ngx.location.capture("/slow").body
+            end)
+            local sleeper = ngx.thread.spawn(function()
+                ngx.sleep(10)
+                ngx.say("sleeper woke up")
+            end)
+            ngx.say("kill fetcher: ", select(2, ngx.thread.kill(fetcher)))
+            ngx.say("kill sleeper: ", ngx.thread.kill(sleeper))
+            ngx.thread.wait(fetcher)
+            ngx.print("fetcher got: ", got)
+        }
+    }
+--- request
+GET /t
+--- response_body
+kill fetcher: pending subrequests
+kill sleeper: 1
+fetcher got: slow done
+--- log_level: debug
+--- error_log
+lua clean up the timer for pending ngx.sleep
+--- no_error_log
+[error]

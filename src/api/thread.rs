@@ -158,6 +158,10 @@ unsafe fn kill_impl(l: *mut lua_State) -> LuaRet {
     if t.parent != l {
         return fail(l, b"killer not parent");
     }
+    // nginx has no way to cancel a subrequest in flight.
+    if t.wait.as_ref().is_some_and(|w| w.is_subrequest()) {
+        return fail(l, b"pending subrequests");
+    }
     let was_done = t.done;
     // Dropping the thread cancels whatever it waits on.
     drop(ctx.threads.remove(i));

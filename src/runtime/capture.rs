@@ -304,7 +304,11 @@ pub struct CaptureWait {
     group: Rc<Group>,
 }
 
-impl Wait for CaptureWait {}
+impl Wait for CaptureWait {
+    fn is_subrequest(&self) -> bool {
+        true
+    }
+}
 
 impl Drop for CaptureWait {
     fn drop(&mut self) {

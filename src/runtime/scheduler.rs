@@ -31,7 +31,13 @@ use crate::lua::{self, ffi, lua_State, push_bytes, to_bytes, LuaRet};
 /// Something a thread waits on. Dropping it cancels the wait (deletes the
 /// timer, closes the socket...), which is how a finished request cancels
 /// everything it still had pending.
-pub trait Wait {}
+pub trait Wait {
+    /// The wait is for subrequests, which cannot be cancelled: a thread
+    /// in it may not be killed.
+    fn is_subrequest(&self) -> bool {
+        false
+    }
+}
 
 pub struct LuaThread {
     pub co: *mut lua_State,

@@ -20,6 +20,9 @@ impl Wait for TimerWait {}
 impl Drop for TimerWait {
     fn drop(&mut self) {
         if self.ev.timer_set() != 0 {
+            crate::glue::log::debug_http(self.ev.log, || {
+                "lua clean up the timer for pending ngx.sleep".into()
+            });
             // SAFETY: the event is in nginx's timer tree; remove it before
             // its memory goes.
             unsafe { ngx_del_timer(&mut self.ev) };

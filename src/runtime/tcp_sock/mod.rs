@@ -448,6 +448,7 @@ impl TcpSock {
         self.rop = None;
         self.wop = WOp::Idle;
         if !self.rctx.is_null() {
+            self.debug(|| "lua tcp socket abort resolver".into());
             // SAFETY: rctx is the live resolution we started.
             unsafe { ngx_resolve_name_done(self.rctx) };
             self.rctx = std::ptr::null_mut();
