@@ -521,3 +521,27 @@ done
 timer woke: true nil
 --- no_error_log
 [error]
+
+
+
+=== TEST 14: a collected semaphore says so in the debug log
+--- config
+    location /t {
+        content_by_lua_block {
+            local semaphore = require "ngx.semaphore"
+            do
+                local sem = semaphore.new(1)
+                sem:post()
+            end
+            collectgarbage()
+            collectgarbage()
+            ngx.say("collected")
+        }
+    }
+--- request
+GET /t
+--- response_body
+collected
+--- log_level: debug
+--- error_log
+in lua gc, semaphore

@@ -153,6 +153,10 @@ unsafe fn wait_impl(l: *mut lua_State) -> LuaRet {
 }
 
 unsafe fn gc_impl(l: *mut lua_State) -> LuaRet {
+    let p = ffi::lua_topointer(l, 1) as usize;
+    crate::glue::log::debug_http(crate::glue::log::cycle_log(), || {
+        format!("in lua gc, semaphore {p:016X}")
+    });
     if let Some(slot) = slot_at(l, 1) {
         // SAFETY: the slot was written by new(); taking leaves None, so a
         // resurrected userdata is merely an invalid instance.
