@@ -327,3 +327,25 @@ GET /t
 hello from init_worker / request: nil
 --- no_error_log
 [error]
+
+
+
+=== TEST 15: exit_worker_by_lua may not create timers
+--- http_config
+    exit_worker_by_lua_block {
+        local ok, err = pcall(ngx.timer.at, 0, function() end)
+        ngx.log(ngx.WARN, "timer in exit_worker: ", ok, " ", err)
+        local ok2, err2 = pcall(ngx.timer.every, 1, function() end)
+        ngx.log(ngx.WARN, "every in exit_worker: ", ok2, " ", err2)
+    }
+--- config
+    location /t {
+        content_by_lua_block { ngx.say("ok") }
+    }
+--- request
+GET /t
+--- response_body
+ok
+--- shutdown_error_log
+timer in exit_worker: false API disabled in the context of exit_worker_by_lua*
+every in exit_worker: false API disabled in the context of exit_worker_by_lua*

@@ -38,8 +38,9 @@ unsafe fn every_impl(l: *mut lua_State) -> LuaRet {
 }
 
 unsafe fn create(l: *mut lua_State, fname: &str, repeat: bool) -> LuaRet {
-    if context::current() == context::INIT {
-        return Err("API disabled in the context of init_by_lua*".into());
+    let now = context::current();
+    if now == context::INIT || now == context::EXIT_WORKER {
+        return Err(format!("API disabled in the context of {}", now.context_name()));
     }
     let n = ffi::lua_gettop(l);
     // lua-nginx-module's `(ngx_msec_t) (secs * 1000)`: a negative, NaN or

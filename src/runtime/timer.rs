@@ -134,6 +134,14 @@ unsafe extern "C" fn on_shutdown(rev: *mut ngx_event_t) {
             ngx_free_connection(c);
             nlog::debug_http(nlog::cycle_log(), || "lua abort pending timers".to_string());
             let armed: Vec<*mut Armed> = timers().map(|t| t.armed.take()).unwrap_or_default();
+            if !armed.is_empty() {
+                nlog::debug_http(nlog::cycle_log(), || {
+                    format!(
+                        "lua found {} pending timers to be aborted prematurely",
+                        armed.len()
+                    )
+                });
+            }
             for p in armed {
                 ngx_del_timer(&mut (*p).ev);
                 nlog::debug_http(nlog::cycle_log(), || "lua ngx.timer expired".to_string());
