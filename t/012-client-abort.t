@@ -126,3 +126,38 @@ GET /t
 2001000 0
 --- no_error_log
 [error]
+
+
+
+=== TEST 6: an on_abort handler leaves the request's subrequests running; its ngx.exit cannot end them
+--- config
+    location /slow {
+        content_by_lua_block {
+            ngx.sleep(0.3)
+            ngx.print("slow body")
+        }
+    }
+    location /t {
+        lua_check_client_abort on;
+        rewrite_by_lua_block {
+            ngx.on_abort(function()
+                ngx.log(ngx.WARN, "client left")
+                ngx.exit(0)
+            end)
+            local res = ngx.location.capture("/slow")
+            ngx.log(ngx.WARN, "capture finished: ", res.status, " ", res.body)
+        }
+        content_by_lua_block { ngx.say("unreached by the client") }
+    }
+--- request
+GET /t
+--- abort
+--- timeout: 0.1
+--- ignore_response
+--- wait: 0.5
+--- error_log eval
+[
+"client left",
+qr/lua user thread aborted: runtime error: rewrite_by_lua\(nginx\.conf:\d+\):4: attempt to abort with pending subrequests/,
+"capture finished: 200 slow body",
+]

@@ -36,8 +36,9 @@ unsafe fn client_closed(r: *mut ngx_http_request_t) -> bool {
     let err = if n == -1 { nginx_sys::ngx_errno() } else { 0 };
     let closed = n == 0 || (n == -1 && err != NGX_EAGAIN as i32);
     if closed {
+        // Not yet `c->error`: with an on_abort handler the request goes on
+        // (its subrequests too), as in lua-nginx-module.
         (*(*c).read).set_eof(1);
-        (*c).set_error(1);
         crate::glue::log::error_errno(
             (*c).log,
             nginx_sys::NGX_LOG_INFO,
@@ -61,10 +62,15 @@ pub unsafe fn idle_readable(r: *mut ngx_http_request_t) {
 }
 
 unsafe fn readable(r: *mut ngx_http_request_t) {
-    if (*(*r).connection).error() != 0 || !client_closed(r) {
+    let c = (*r).connection;
+    // Seen already: the handler ran, or the request is ending.
+    if (*c).error() != 0 || (*(*c).read).eof() != 0 || !client_closed(r) {
         return;
     }
-    let Some(ctx) = RequestCtx::get(r) else { return };
+    let Some(ctx) = RequestCtx::get(r) else {
+        (*c).set_error(1);
+        return;
+    };
     match ctx.on_abort.take() {
         Some(t) => {
             let co = t.co;
@@ -73,6 +79,7 @@ unsafe fn readable(r: *mut ngx_http_request_t) {
             scheduler::wake(ctx_ptr, co, 0);
         }
         None => {
+            (*c).set_error(1);
             ctx.clear_threads();
             ngx_http_finalize_request(r, NGX_HTTP_CLIENT_CLOSED_REQUEST as ngx_int_t);
         }
