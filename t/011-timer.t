@@ -349,3 +349,32 @@ ok
 --- shutdown_error_log
 timer in exit_worker: false API disabled in the context of exit_worker_by_lua*
 every in exit_worker: false API disabled in the context of exit_worker_by_lua*
+
+
+
+=== TEST 16: at shutdown a premature callback may still add a timer due at once (it runs, not premature), not a later one
+(repeat_each: both requests' timers are pending at shutdown)
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.timer.at(100, function(premature)
+                local ok, err = ngx.timer.at(0, function(p)
+                    ngx.log(ngx.WARN, "zero-delay timer premature: ", p, " exiting: ", ngx.worker.exiting())
+                end)
+                ngx.log(ngx.WARN, "zero delay: ", ok, " ", err)
+                local ok2, err2 = ngx.timer.at(1, function() end)
+                ngx.log(ngx.WARN, "one second: ", ok2, " ", err2)
+            end)
+            ngx.say("ok")
+        }
+    }
+--- request
+GET /t
+--- response_body
+ok
+--- log_level: debug
+--- shutdown_error_log
+lua found 2 pending timers to be aborted prematurely
+zero delay: 1 nil
+one second: nil process exiting
+zero-delay timer premature: false exiting: true

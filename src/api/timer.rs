@@ -64,7 +64,9 @@ unsafe fn create(l: *mut lua_State, fname: &str, repeat: bool) -> LuaRet {
         push_bytes(l, msg);
         Ok(2)
     };
-    if nginx_sys::ngx_exiting != 0 {
+    // A worker that is exiting still runs timers due at once (their
+    // callbacks may finish the exit work), not later ones.
+    if nginx_sys::ngx_exiting != 0 && ms > 0 {
         return fail(b"process exiting");
     }
     let (conf, lmcf) = match ctx::current() {

@@ -81,12 +81,15 @@ pub fn arm(
         vm,
     }));
     // SAFETY: the Box is leaked until the event fires (on_timer takes it
-    // back); cancelable, so a shutting down worker fires it at once.
+    // back).
     unsafe {
         (*armed).ev.data = armed.cast::<c_void>();
         (*armed).ev.handler = Some(on_timer);
         (*armed).ev.log = nlog::cycle_log();
-        (*armed).ev.set_cancelable(1);
+        // Cancelable so nginx does not wait for it at exit (the shutdown
+        // watcher fires it early); one armed while exiting (a zero delay)
+        // is due at once and runs before the worker ends.
+        (*armed).ev.set_cancelable(!exiting() as u32);
         ngx_add_timer(&mut (*armed).ev, delay);
     }
     if let Some(t) = timers() {
@@ -103,7 +106,7 @@ unsafe extern "C" fn on_timer(ev: *mut ngx_event_t) {
             t.armed.borrow_mut().retain(|&p| p != armed);
         }
         // SAFETY: data is the Armed leaked by arm(), now taken back once.
-        unsafe { fire(Box::from_raw(armed)) }
+        unsafe { fire(Box::from_raw(armed), false) }
     })
 }
 
@@ -145,7 +148,7 @@ unsafe extern "C" fn on_shutdown(rev: *mut ngx_event_t) {
             for p in armed {
                 ngx_del_timer(&mut (*p).ev);
                 nlog::debug_http(nlog::cycle_log(), || "lua ngx.timer expired".to_string());
-                fire(Box::from_raw(p));
+                fire(Box::from_raw(p), true);
             }
         }
     })
@@ -156,11 +159,12 @@ fn exiting() -> bool {
     unsafe { ngx_exiting != 0 || ngx_quit != 0 || ngx_terminate != 0 }
 }
 
-unsafe fn fire(armed: Box<Armed>) {
+/// Runs an armed timer's callback; `premature` when the worker's shutdown
+/// fires it before its time (lua-nginx-module's premature flag).
+unsafe fn fire(armed: Box<Armed>, premature: bool) {
     if let Some(t) = timers() {
         add(&t.pending, -1);
     }
-    let premature = exiting();
     let mut armed = armed;
     let own_vm = armed.vm.take();
     let _scope = vm::Scope::enter(own_vm.as_ref().map(|v| v.vm()));
@@ -171,7 +175,7 @@ unsafe fn fire(armed: Box<Armed>) {
     // A repeating timer is re-armed before its callback runs, so the
     // interval is kept whatever the callback takes; it owns the arguments.
     let owns_call = match armed.every {
-        Some(interval) if !premature => {
+        Some(interval) if !premature && !exiting() => {
             arm(interval, call, nargs, true, conf, max_running, own_vm.clone());
             false
         }
