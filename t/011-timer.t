@@ -378,3 +378,31 @@ lua found 2 pending timers to be aborted prematurely
 zero delay: 1 nil
 one second: nil process exiting
 zero-delay timer premature: false exiting: true
+
+
+
+=== TEST 17: a timer's log lines name the client and server of the request that created it, through chained timers
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.timer.at(0, function()
+                ngx.log(ngx.WARN, "first level")
+                ngx.timer.at(0, function()
+                    ngx.log(ngx.WARN, "second level")
+                end)
+            end)
+            ngx.say("ok")
+        }
+    }
+--- request
+GET /t
+--- response_body
+ok
+--- wait: 0.1
+--- error_log eval
+[
+qr/first level, context: ngx\.timer, client: 127\.0\.0\.1, server: \S+:\d+$/,
+qr/second level, context: ngx\.timer, client: 127\.0\.0\.1, server: \S+:\d+$/,
+]
+--- no_error_log
+[error]

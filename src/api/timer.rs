@@ -94,7 +94,16 @@ unsafe fn create(l: *mut lua_State, fname: &str, repeat: bool) -> LuaRet {
         ffi::lua_rawseti(l, -2, (i - 1) as _);
     }
     let call = ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX);
-    timer::arm(ms, call, nargs, repeat, conf, lmcf.max_running_timers(), own_vm);
+    let origin = timer::Origin::of(ctx::current().map_or(std::ptr::null_mut(), |c| c.r));
+    let cb = timer::Callback {
+        call,
+        nargs,
+        conf,
+        max_running: lmcf.max_running_timers(),
+        vm: own_vm,
+        origin,
+    };
+    timer::arm(ms, repeat, cb);
     ffi::lua_pushinteger(l, 1);
     Ok(1)
 }

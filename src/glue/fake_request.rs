@@ -67,6 +67,65 @@ unsafe extern "C" fn log_context(log: *mut ngx_log_t, buf: *mut u8, len: usize) 
     }
 }
 
+/// Appends ", client: <addr>, server: <listening addr>" for connection `c`
+/// (the parts it has), as lua-nginx-module's fake connections log the
+/// client whose code created them.
+///
+/// # Safety
+/// `c` must be null or a live connection.
+pub unsafe fn client_server(c: *const ngx_connection_t, out: &mut Vec<u8>) {
+    let Some(c) = c.as_ref() else { return };
+    if c.addr_text.len > 0 {
+        out.extend_from_slice(b", client: ");
+        out.extend_from_slice(c.addr_text.as_bytes());
+    }
+    if let Some(ls) = c.listening.as_ref() {
+        if ls.addr_text.len > 0 {
+            out.extend_from_slice(b", server: ");
+            out.extend_from_slice(ls.addr_text.as_bytes());
+        }
+    }
+}
+
+/// The log handler of a timer's fake connection (`log.data`): its context,
+/// then the client and server of the request that created the timer.
+unsafe extern "C" fn log_timer(log: *mut ngx_log_t, buf: *mut u8, len: usize) -> *mut u8 {
+    let mut out = TIMER_CONTEXT.0.to_vec();
+    // SAFETY: `create` points the log's data at its connection, which lives
+    // in the same pool as the log.
+    unsafe { client_server((*log).data as *const ngx_connection_t, &mut out) };
+    let n = out.len().min(len);
+    // SAFETY: nginx gives us `len` writable bytes at `buf`.
+    unsafe {
+        std::ptr::copy_nonoverlapping(out.as_ptr(), buf, n);
+        buf.add(n)
+    }
+}
+
+/// Gives a timer's fake request the client and server of the request whose
+/// code created the timer, for its log lines.
+///
+/// # Safety
+/// `r` must come from `create`; `listening` must be null or outlive it.
+pub unsafe fn set_origin(
+    r: *mut ngx_http_request_t,
+    addr_text: &[u8],
+    listening: *mut nginx_sys::ngx_listening_t,
+) {
+    let c = (*r).connection;
+    if !addr_text.is_empty() {
+        let p = nginx_sys::ngx_pnalloc((*c).pool, addr_text.len()) as *mut u8;
+        if !p.is_null() {
+            std::ptr::copy_nonoverlapping(addr_text.as_ptr(), p, addr_text.len());
+            (*c).addr_text = nginx_sys::ngx_str_t {
+                len: addr_text.len(),
+                data: p,
+            };
+        }
+    }
+    (*c).listening = listening;
+}
+
 /// A copy of the cycle's log in `pool` for a connection with no client:
 /// it numbers its lines with a new connection number ("*12") and ends them
 /// with `context`, as lua-nginx-module's fake connections do.
@@ -131,6 +190,8 @@ pub fn create(conf: ConfRef) -> Option<*mut ngx_http_request_t> {
             ngx_destroy_pool(pool);
             return None;
         }
+        (*log).handler = Some(log_timer);
+        (*log).data = c.cast();
         (*pool).log = log;
         (*c).fd = -1;
         (*c).number = (*log).connection;

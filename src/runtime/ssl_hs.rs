@@ -154,17 +154,7 @@ unsafe extern "C" fn log_context(log: *mut ngx_log_t, buf: *mut u8, len: usize) 
             _ => "ssl_certificate_by_lua*",
         };
         out.extend_from_slice(name.as_bytes());
-        if !fc.is_null() {
-            if (*fc).addr_text.len > 0 {
-                out.extend_from_slice(b", client: ");
-                out.extend_from_slice((*fc).addr_text.as_bytes());
-            }
-            let ls = (*fc).listening;
-            if !ls.is_null() && (*ls).addr_text.len > 0 {
-                out.extend_from_slice(b", server: ");
-                out.extend_from_slice((*ls).addr_text.as_bytes());
-            }
-        }
+        crate::glue::fake_request::client_server(fc, &mut out);
         let n = out.len().min(len);
         ptr::copy_nonoverlapping(out.as_ptr(), buf, n);
         buf.add(n)

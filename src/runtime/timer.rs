@@ -46,39 +46,65 @@ pub fn running_count() -> usize {
     timers().map_or(0, |t| t.running.get())
 }
 
-/// An armed timer: the callback and its arguments (a registry reference to
-/// `{fn, arg1, ...}`), and the configuration of the code that created it.
-struct Armed {
-    ev: ngx_event_t,
-    call: c_int,
-    nargs: c_int,
-    every: Option<ngx_msec_t>,
-    conf: ConfRef,
-    max_running: usize,
+/// A timer's callback and what it runs with.
+#[derive(Clone)]
+pub struct Callback {
+    /// Registry reference to `{fn, arg1, ...}`.
+    pub call: c_int,
+    pub nargs: c_int,
+    /// The configuration of the code that created the timer.
+    pub conf: ConfRef,
+    pub max_running: usize,
     /// The request VM the callback lives in (None: the cycle's).
-    vm: Option<VmRef>,
+    pub vm: Option<VmRef>,
+    /// The client and listening socket of the request that created the
+    /// timer, for the callback's log lines.
+    pub origin: Origin,
 }
 
-/// Arms a timer for the `{fn, args...}` table at registry reference `call`.
-pub fn arm(
-    delay: ngx_msec_t,
-    call: c_int,
-    nargs: c_int,
-    every: bool,
-    conf: ConfRef,
-    max_running: usize,
-    vm: Option<VmRef>,
-) {
+/// An armed timer.
+struct Armed {
+    ev: ngx_event_t,
+    every: Option<ngx_msec_t>,
+    cb: Callback,
+}
+
+/// Who created a timer: the client address text and the listening socket
+/// of its connection (none outside requests).
+#[derive(Clone)]
+pub struct Origin {
+    pub addr_text: Vec<u8>,
+    pub listening: *mut nginx_sys::ngx_listening_t,
+}
+
+impl Origin {
+    /// The origin of code running for request `r` (a timer's own fake
+    /// request passes on its creator's).
+    ///
+    /// # Safety
+    /// `r` must be null or live.
+    pub unsafe fn of(r: *mut nginx_sys::ngx_http_request_t) -> Origin {
+        match r.as_ref().and_then(|r| r.connection.as_ref()) {
+            Some(c) => Origin {
+                addr_text: c.addr_text.as_bytes().to_vec(),
+                listening: c.listening,
+            },
+            None => Origin {
+                addr_text: Vec::new(),
+                listening: std::ptr::null_mut(),
+            },
+        }
+    }
+}
+
+/// Arms a timer for `cb`, due in `delay` ms (and then every `delay` ms).
+pub fn arm(delay: ngx_msec_t, every: bool, cb: Callback) {
     // SAFETY: an all-zero ngx_event_t is nginx's initial event state.
     let ev = unsafe { MaybeUninit::<ngx_event_t>::zeroed().assume_init() };
     let armed = Box::into_raw(Box::new(Armed {
         ev,
-        call,
-        nargs,
         every: every.then_some(delay),
-        conf,
-        max_running,
-        vm,
+        cb,
     }));
     // SAFETY: the Box is leaked until the event fires (on_timer takes it
     // back).
@@ -106,7 +132,7 @@ unsafe extern "C" fn on_timer(ev: *mut ngx_event_t) {
             t.armed.borrow_mut().retain(|&p| p != armed);
         }
         // SAFETY: data is the Armed leaked by arm(), now taken back once.
-        unsafe { fire(Box::from_raw(armed), false) }
+        unsafe { fire(*Box::from_raw(armed), false) }
     })
 }
 
@@ -148,7 +174,7 @@ unsafe extern "C" fn on_shutdown(rev: *mut ngx_event_t) {
             for p in armed {
                 ngx_del_timer(&mut (*p).ev);
                 nlog::debug_http(nlog::cycle_log(), || "lua ngx.timer expired".to_string());
-                fire(Box::from_raw(p), true);
+                fire(*Box::from_raw(p), true);
             }
         }
     })
@@ -161,51 +187,49 @@ fn exiting() -> bool {
 
 /// Runs an armed timer's callback; `premature` when the worker's shutdown
 /// fires it before its time (lua-nginx-module's premature flag).
-unsafe fn fire(armed: Box<Armed>, premature: bool) {
+unsafe fn fire(armed: Armed, premature: bool) {
     if let Some(t) = timers() {
         add(&t.pending, -1);
     }
-    let mut armed = armed;
-    let own_vm = armed.vm.take();
-    let _scope = vm::Scope::enter(own_vm.as_ref().map(|v| v.vm()));
+    let Armed { every, cb, .. } = armed;
+    let _scope = vm::Scope::enter(cb.vm.as_ref().map(|v| v.vm()));
     let Some(vm) = vm::current() else { return };
     let l = vm.main();
-    let (call, nargs) = (armed.call, armed.nargs);
-    let (conf, max_running) = (armed.conf, armed.max_running);
     // A repeating timer is re-armed before its callback runs, so the
     // interval is kept whatever the callback takes; it owns the arguments.
-    let owns_call = match armed.every {
+    let owns_call = match every {
         Some(interval) if !premature && !exiting() => {
-            arm(interval, call, nargs, true, conf, max_running, own_vm.clone());
+            arm(interval, true, cb.clone());
             false
         }
         _ => true,
     };
-    drop(armed);
-    if running_count() >= max_running {
+    if running_count() >= cb.max_running {
         let msg = format!(
-            "lua failed to run timer with function defined at {}: {max_running} lua_max_running_timers are not enough",
-            defined_at(l, call)
+            "lua failed to run timer with function defined at {}: {} lua_max_running_timers are not enough",
+            defined_at(l, cb.call),
+            cb.max_running
         );
         nlog::error(nlog::cycle_log(), NGX_LOG_ALERT, msg.as_bytes());
         if owns_call {
-            ffi::luaL_unref(l, ffi::LUA_REGISTRYINDEX, call);
+            ffi::luaL_unref(l, ffi::LUA_REGISTRYINDEX, cb.call);
         }
         return;
     }
     // The timer's share of a request VM passes to the callback's request,
     // which may close the VM when it ends.
-    run(call, nargs, premature, conf, own_vm, owns_call);
+    run(cb, premature, owns_call);
 }
 
-unsafe fn run(
-    call: c_int,
-    nargs: c_int,
-    premature: bool,
-    conf: ConfRef,
-    own_vm: Option<VmRef>,
-    owns_call: bool,
-) {
+unsafe fn run(cb: Callback, premature: bool, owns_call: bool) {
+    let Callback {
+        call,
+        nargs,
+        conf,
+        vm: own_vm,
+        origin,
+        ..
+    } = cb;
     let release = |l: *mut lua_State| {
         if owns_call {
             ffi::luaL_unref(l, ffi::LUA_REGISTRYINDEX, call);
@@ -224,6 +248,7 @@ unsafe fn run(
         fake_request::destroy(r);
         return;
     };
+    fake_request::set_origin(r, &origin.addr_text, origin.listening);
     ctx.vm = own_vm;
     ctx.context = context::TIMER;
     ctx.on_finish = Some(|ctx, _| finish(ctx));
