@@ -29,3 +29,23 @@ GET /t
 3 3 true
 --- no_error_log
 [error]
+
+
+
+=== TEST 2: cache manager and loader processes close their copy of the Lua VM
+--- http_config
+    proxy_cache_path /tmp/ngx-lua-rs-cache-test levels=1:2 keys_zone=lua_rs_test_cache:1m;
+--- config
+    location /t {
+        content_by_lua_block { ngx.say("worker keeps its VM") }
+    }
+--- request
+GET /t
+--- response_body
+worker keeps its VM
+--- wait: 0.2
+--- log_level: debug
+--- error_log eval
+qr/lua close the global Lua VM [0-9A-F]{16} in the cache helper process \d+/
+--- no_error_log
+[error]

@@ -307,6 +307,10 @@ impl Vm {
 
 impl Drop for Vm {
     fn drop(&mut self) {
+        let main = self.main as usize;
+        crate::glue::log::debug_http(crate::glue::log::cycle_log(), || {
+            format!("lua close the global Lua VM {main:016X}")
+        });
         // SAFETY: the state is no longer used (the Vm is its only owner);
         // lua_close runs the remaining `__gc` finalizers protected.
         unsafe { raw::lua_close(self.main) }

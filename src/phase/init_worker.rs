@@ -37,9 +37,18 @@ fn run_code(lmcf: &MainConf, code: &LuaCode, phase: Context, what: &str) {
 
 /// # Safety
 /// Called from init_process with the live cycle.
-pub unsafe fn run(_cycle: *mut ngx_cycle_t, lmcf: &MainConf) -> ngx_int_t {
-    // Cache manager and loader processes run no Lua.
+pub unsafe fn run(_cycle: *mut ngx_cycle_t, lmcf: &mut MainConf) -> ngx_int_t {
+    // Cache manager and loader processes run no Lua: their copy of the VM
+    // goes, as lua-nginx-module closes it there.
     if ngx_process == NGX_PROCESS_HELPER as nginx_sys::ngx_uint_t {
+        if let Some(vm) = lmcf.vm.take() {
+            crate::lua::vm::set_current(None);
+            let (main, pid) = (vm.main() as usize, nginx_sys::ngx_pid);
+            nlog::debug_http(nlog::cycle_log(), || {
+                format!("lua close the global Lua VM {main:016X} in the cache helper process {pid}")
+            });
+            drop(vm);
+        }
         return NGX_OK as ngx_int_t;
     }
     crate::runtime::timer::install_shutdown_watcher();

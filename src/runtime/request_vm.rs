@@ -40,11 +40,6 @@ impl Drop for VmRef {
         if count > 1 {
             return;
         }
-        // nginx's %p: 16 upper-case hex digits.
-        let main = rc.main() as usize;
-        nlog::debug_http(nlog::cycle_log(), || {
-            format!("lua close the global Lua VM {main:016X}")
-        });
         // The finalizers lua_close runs see this VM as the current one.
         let scope = Scope::enter(Some(&rc));
         drop(rc);
