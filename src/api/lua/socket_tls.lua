@@ -93,12 +93,9 @@ function m.setclientcert(self, cert, pkey)
     end
     -- only what ngx.ssl's parse_* functions made (see lua/ssl.lua): other
     -- cdata would reach OpenSSL as a wild pointer
-    local parsed = debug.getregistry()["ngx_lua parsed ssl objects"]
-    if not parsed or parsed[cert] ~= "cert" then
-        return nil, "bad cert arg: not a certificate chain from parse_pem_cert or parse_der_cert"
-    end
-    if parsed[pkey] ~= "key" then
-        return nil, "bad pkey arg: not a private key from parse_pem_priv_key or parse_der_priv_key"
+    local ok, err = debug.getregistry()["ngx_lua check parsed ssl cert and key"](cert, pkey)
+    if not ok then
+        return nil, err
     end
     rawset(self, CERT, cert)
     rawset(self, PKEY, pkey)

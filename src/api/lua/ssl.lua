@@ -45,6 +45,18 @@ end
 local BAD_CERT = "bad cert arg: not a certificate chain from parse_pem_cert or parse_der_cert"
 local BAD_KEY = "bad pkey arg: not a private key from parse_pem_priv_key or parse_der_priv_key"
 
+-- The cosocket's setclientcert (lua/socket_tls.lua) checks its arguments
+-- with this, so both refuse the same things with the same words.
+debug.getregistry()["ngx_lua check parsed ssl cert and key"] = function(cert, key)
+    if not is_parsed(cert, "cert") then
+        return nil, BAD_CERT
+    end
+    if not is_parsed(key, "key") then
+        return nil, BAD_KEY
+    end
+    return true
+end
+
 preload["ngx.ssl"] = function()
     local ffi, base = common()
     local C = ffi.C
