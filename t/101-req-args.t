@@ -243,3 +243,29 @@ bar nil truncated
 12 nil
 --- error_log
 lua hit query args limit 2
+
+
+
+=== TEST 11: a set_uri jump starts the request over with a fresh ngx.ctx, and the new location's rewrite code runs
+--- config
+    location /first {
+        rewrite_by_lua_block {
+            ngx.ctx.from = "first"
+            ngx.req.set_uri("/second", true)
+        }
+    }
+    location /second {
+        rewrite_by_lua_block {
+            ngx.ctx.seen_in_rewrite = tostring(ngx.ctx.from)
+        }
+        content_by_lua_block {
+            ngx.say("uri: ", ngx.var.uri, ", from: ", tostring(ngx.ctx.from),
+                    ", rewrite saw: ", ngx.ctx.seen_in_rewrite)
+        }
+    }
+--- request
+GET /first
+--- response_body
+uri: /second, from: nil, rewrite saw: nil
+--- no_error_log
+[error]

@@ -90,7 +90,14 @@ pub unsafe fn handle(
 /// The phase handler's rc once the code ended.
 fn finish(ctx: &mut RequestCtx, outcome: Outcome, phase: Context) -> ngx_int_t {
     let r = ctx.r;
+    // SAFETY: r is live.
+    let jumped = phase.is(context::REWRITE.or(context::SERVER_REWRITE)) && unsafe { (*r).uri_changed() } != 0;
     match outcome {
+        Outcome::Done | Outcome::Exit(0) if jumped => {
+            // ngx.req.set_uri(uri, true): nginx finds the location again.
+            ctx.restart();
+            NGX_DECLINED as ngx_int_t
+        }
         Outcome::Done => go_on(ctx, phase),
         Outcome::Exit(code) if code == NGX_OK as ngx_int_t => go_on(ctx, phase),
         Outcome::Exit(code) => exit_rc(ctx, code, false),

@@ -234,6 +234,37 @@ impl RequestCtx {
         self.threads.clear();
         self.posted.clear();
     }
+
+    /// `ngx.req.set_uri(uri, true)` ended the rewrite phase: the request
+    /// starts over in the location of its new URI with a fresh state
+    /// (`ngx.ctx` too), as lua-nginx-module initialises its ctx again.
+    pub fn restart(&mut self) {
+        let _vm = self.enter_vm();
+        self.clear_threads();
+        self.ended_threads.clear();
+        self.on_abort = None;
+        self.release_ngx_ctx();
+        self.exit_code = None;
+        self.failed = false;
+        self.server_rewrite = PhaseRun::NotStarted;
+        self.rewrite = PhaseRun::NotStarted;
+        self.access = PhaseRun::NotStarted;
+    }
+
+    /// Lets the `ngx.ctx` table go (the VM must be current).
+    fn release_ngx_ctx(&mut self) {
+        if self.ctx_ref == ffi::LUA_NOREF {
+            return;
+        }
+        let r = self.ctx_ref;
+        crate::glue::log::debug_http(crate::glue::log::cycle_log(), || {
+            format!("lua release ngx.ctx at ref {r}")
+        });
+        if let Some(vm) = vm::current() {
+            vm.unref(r);
+        }
+        self.ctx_ref = ffi::LUA_NOREF;
+    }
 }
 
 impl Drop for RequestCtx {
@@ -244,15 +275,7 @@ impl Drop for RequestCtx {
         self.gone.set(true);
         self.threads.clear();
         self.on_abort = None;
-        if self.ctx_ref != ffi::LUA_NOREF {
-            let r = self.ctx_ref;
-            crate::glue::log::debug_http(crate::glue::log::cycle_log(), || {
-                format!("lua release ngx.ctx at ref {r}")
-            });
-            if let Some(vm) = vm::current() {
-                vm.unref(self.ctx_ref);
-            }
-        }
+        self.release_ngx_ctx();
     }
 }
 
