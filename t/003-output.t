@@ -307,3 +307,33 @@ HEAD /t
 --- response_body
 --- error_log
 say: 1 nil, nil header only, flush: nil header only
+
+
+
+=== TEST 16: ngx.status 101 gets its status line
+--- config
+    location /switch {
+        content_by_lua_block {
+            ngx.status = 101
+            ngx.send_headers()
+        }
+    }
+--- request
+GET /switch
+--- raw_response_headers_like: ^HTTP/1.1 101 Switching Protocols\r\n
+--- error_code: 101
+--- no_error_log
+[error]
+
+
+
+=== TEST 17: an HTTP/0.9 request that set no status reads as 9
+--- config
+    location = /t {
+        content_by_lua_block { ngx.say("status = ", ngx.status) }
+    }
+--- raw_request eval
+"GET /t\r\n"
+--- http09
+--- response_body
+status = 9

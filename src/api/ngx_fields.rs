@@ -45,10 +45,17 @@ unsafe fn index_impl(l: *mut lua_State) -> LuaRet {
         b"status" => {
             request_phase()?;
             let r = ctx::request()?.r;
-            let mut st = (*r).headers_out.status as i64;
-            if st == 0 && (*r).header_sent() == 0 {
-                st = 0;
-            }
+            // As lua-nginx-module reads it: an error page's status first,
+            // and 9 for an HTTP/0.9 request that set none.
+            let st = if (*r).err_status != 0 {
+                (*r).err_status
+            } else if (*r).headers_out.status != 0 {
+                (*r).headers_out.status as _
+            } else if (*r).http_version == nginx_sys::NGX_HTTP_VERSION_9 as _ {
+                9
+            } else {
+                0
+            };
             ffi::lua_pushinteger(l, st as _);
         }
         b"ctx" => push_ctx(l)?,
@@ -103,6 +110,14 @@ unsafe fn push_ctx(l: *mut lua_State) -> Result<(), String> {
     Ok(())
 }
 
+/// An ngx_str_t over static bytes (nginx only reads a status line).
+fn ngx_string_static(s: &'static [u8]) -> nginx_sys::ngx_str_t {
+    nginx_sys::ngx_str_t {
+        len: s.len(),
+        data: s.as_ptr().cast_mut(),
+    }
+}
+
 unsafe fn newindex_impl(l: *mut lua_State) -> LuaRet {
     let key = string_key(l);
     match key {
@@ -119,7 +134,13 @@ unsafe fn newindex_impl(l: *mut lua_State) -> LuaRet {
                 return Err(format!("invalid HTTP status code {status}"));
             }
             (*r).headers_out.status = status as _;
-            (*r).headers_out.status_line = nginx_sys::ngx_str_t::empty();
+            (*r).err_status = 0;
+            // nginx has no status line of its own for 101.
+            (*r).headers_out.status_line = if status == 101 {
+                ngx_string_static(b"101 Switching Protocols")
+            } else {
+                nginx_sys::ngx_str_t::empty()
+            };
         }
         b"ctx" => {
             request_phase()?;
