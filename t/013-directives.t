@@ -22,17 +22,22 @@ malloc_trim(1) returned
 
 
 
-=== TEST 2: lua_malloc_trim 0 never trims
+=== TEST 2: lua_malloc_trim 0 never trims, and says so where a log handler runs
 --- http_config
     lua_malloc_trim 0;
 --- config
     location /t {
         content_by_lua_block { ngx.say("ok") }
+        log_by_lua_block { ngx.log(ngx.INFO, "log phase ran") }
     }
 --- request
 GET /t
 --- response_body
 ok
+--- log_level: debug
+--- error_log
+log phase ran
+malloc_trim() disabled
 --- no_error_log
 malloc_trim(1) returned
 

@@ -49,6 +49,9 @@ unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
     // lua_malloc_trim; we also have one for the default trim, silently.
     if lmcf.uses_log || lmcf.malloc_trim.is_some_and(|n| n > 0) {
         super::debug_entry(r, "log");
+        if lmcf.malloc_trim() == 0 {
+            nlog::debug_http(request_log(r), || "malloc_trim() disabled".into());
+        }
     }
     let Some(code) = loc_conf(r).log.clone() else {
         return NGX_OK as ngx_int_t;
