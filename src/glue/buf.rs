@@ -13,7 +13,8 @@ use nginx_sys::{
 /// # Safety
 /// `pool` must be a live pool.
 pub unsafe fn chain_from_bytes(pool: *mut ngx_pool_t, data: &[u8]) -> Option<*mut ngx_chain_t> {
-    chain_from_parts(pool, &[data])
+    // SAFETY: `pool` is live (caller's contract)
+    unsafe { chain_from_parts(pool, &[data]) }
 }
 
 /// A one-link chain holding a pool copy of `parts`, concatenated.
@@ -23,23 +24,32 @@ pub unsafe fn chain_from_bytes(pool: *mut ngx_pool_t, data: &[u8]) -> Option<*mu
 pub unsafe fn chain_from_parts(pool: *mut ngx_pool_t, parts: &[&[u8]]) -> Option<*mut ngx_chain_t> {
     let len: usize = parts.iter().map(|p| p.len()).sum();
     let b: *mut ngx_buf_t = if len == 0 {
-        ngx_pcalloc(pool, std::mem::size_of::<ngx_buf_t>()) as *mut ngx_buf_t
+        // SAFETY: `pool` is live (caller's contract)
+        (unsafe { ngx_pcalloc(pool, std::mem::size_of::<ngx_buf_t>()) }) as *mut ngx_buf_t
     } else {
-        ngx_create_temp_buf(pool, len)
+        // SAFETY: `pool` is live (caller's contract)
+        unsafe { ngx_create_temp_buf(pool, len) }
     };
     if b.is_null() {
         return None;
     }
     for p in parts {
-        std::ptr::copy_nonoverlapping(p.as_ptr(), (*b).last, p.len());
-        (*b).last = (*b).last.add(p.len());
+        // SAFETY: `b` has room for `len`, the sum of the parts, past `last`
+        unsafe {
+            std::ptr::copy_nonoverlapping(p.as_ptr(), (*b).last, p.len());
+            (*b).last = (*b).last.add(p.len());
+        }
     }
-    let cl = ngx_alloc_chain_link(pool);
+    // SAFETY: `pool` is live (caller's contract)
+    let cl = unsafe { ngx_alloc_chain_link(pool) };
     if cl.is_null() {
         return None;
     }
-    (*cl).buf = b;
-    (*cl).next = std::ptr::null_mut();
+    // SAFETY: `cl` and `b` were just allocated and checked non-null
+    unsafe {
+        (*cl).buf = b;
+        (*cl).next = std::ptr::null_mut();
+    }
     Some(cl)
 }
 
@@ -48,7 +58,8 @@ pub unsafe fn chain_from_parts(pool: *mut ngx_pool_t, parts: &[&[u8]]) -> Option
 /// # Safety
 /// `b` must be a live buffer.
 pub unsafe fn in_memory(b: *const ngx_buf_t) -> bool {
-    (*b).temporary() != 0 || (*b).memory() != 0 || (*b).mmap() != 0
+    // SAFETY: `b` is a live buffer (caller's contract)
+    (unsafe { (*b).temporary() }) != 0 || unsafe { (*b).memory() } != 0 || unsafe { (*b).mmap() } != 0
 }
 
 /// Marks the buffer's data as sent, so that its producer may reuse it.
@@ -56,8 +67,11 @@ pub unsafe fn in_memory(b: *const ngx_buf_t) -> bool {
 /// # Safety
 /// `b` must be a live buffer.
 pub unsafe fn consume(b: *mut ngx_buf_t) {
-    (*b).pos = (*b).last;
-    (*b).file_pos = (*b).file_last;
+    // SAFETY: `b` is a live buffer (caller's contract)
+    unsafe {
+        (*b).pos = (*b).last;
+        (*b).file_pos = (*b).file_last;
+    }
 }
 
 /// Bytes of data still to be sent from the buffer (nginx's `ngx_buf_size`).
@@ -65,10 +79,13 @@ pub unsafe fn consume(b: *mut ngx_buf_t) {
 /// # Safety
 /// `b` must be a live buffer.
 unsafe fn size(b: *const ngx_buf_t) -> i64 {
-    if in_memory(b) {
-        (*b).last.offset_from((*b).pos) as i64
+    // SAFETY: `b` is a live buffer (caller's contract)
+    if unsafe { in_memory(b) } {
+        // SAFETY: `b` is live and in memory: pos and last point into its memory
+        (unsafe { (*b).last.offset_from((*b).pos) }) as i64
     } else {
-        (*b).file_last - (*b).file_pos
+        // SAFETY: `b` is a live buffer (caller's contract)
+        (unsafe { (*b).file_last }) - unsafe { (*b).file_pos }
     }
 }
 
@@ -116,35 +133,51 @@ impl BufList {
         // Buffers sent since the last call come back first (nginx moves
         // them only when the producer passes more data; a wait for the
         // client, as in ngx.flush(true), would leave them busy).
-        if !self.busy.is_null() && size((*self.busy).buf) == 0 {
-            self.update(pool, ptr::null_mut(), tag);
+        // SAFETY: busy links are live: `update` put them there from this request's pool
+        if !self.busy.is_null() && unsafe { size((*self.busy).buf) } == 0 {
+            // SAFETY: `pool` is this list's request pool (caller's contract)
+            unsafe { self.update(pool, ptr::null_mut(), tag) };
         }
-        let Some(cl) = self.take_best(len) else {
-            return new_chain(pool, len, tag);
+        // SAFETY: the free list holds live links as `update` left it
+        let Some(cl) = (unsafe { self.take_best(len) }) else {
+            // SAFETY: `pool` is live (caller's contract)
+            return unsafe { new_chain(pool, len, tag) };
         };
-        let b = (*cl).buf;
-        let (mut start, mut end) = ((*b).start, (*b).end);
-        if capacity(b) < len {
+        // SAFETY: `cl` is a live link from the free list
+        let b = unsafe { (*cl).buf };
+        // SAFETY: `b` is the live buffer of that link
+        let (mut start, mut end) = (unsafe { (*b).start }, unsafe { (*b).end });
+        // SAFETY: `b` is the live buffer of that link
+        if unsafe { capacity(b) } < len {
             // Too small: its memory goes back (nginx frees only large
             // allocations; small ones stay in the pool) and the buffer
             // gets new memory of the size asked.
             if !start.is_null() {
-                ngx_pfree(pool, start.cast());
+                // SAFETY: `start` came from this pool (every buffer of this list did)
+                unsafe { ngx_pfree(pool, start.cast()) };
             }
-            start = ngx_palloc(pool, len) as *mut u8;
+            // SAFETY: `pool` is live (caller's contract)
+            start = unsafe { ngx_palloc(pool, len) } as *mut u8;
             if start.is_null() {
                 return None;
             }
-            end = start.add(len);
+            // SAFETY: `start` has `len` bytes; end is one past them
+            end = unsafe { start.add(len) };
         }
-        ptr::write_bytes(b, 0, 1);
-        (*b).start = start;
-        (*b).pos = start;
-        (*b).last = start;
-        (*b).end = end;
-        (*b).tag = tag;
-        (*b).set_temporary((len > 0) as _);
-        (*cl).next = ptr::null_mut();
+        // SAFETY: `b` is a live buffer not in flight any more (taken from `free`)
+        unsafe {
+            ptr::write_bytes(b, 0, 1);
+            (*b).start = start;
+            (*b).pos = start;
+            (*b).last = start;
+            (*b).end = end;
+            (*b).tag = tag;
+        }
+        // SAFETY: `b` and `cl` are the live link and buffer taken from `free`
+        unsafe {
+            (*b).set_temporary((len > 0) as _);
+            (*cl).next = ptr::null_mut();
+        }
         Some(cl)
     }
 
@@ -154,7 +187,8 @@ impl BufList {
     /// # Safety
     /// As for `get`; `out` must not be used by the caller afterwards.
     pub unsafe fn update(&mut self, pool: *mut ngx_pool_t, mut out: *mut ngx_chain_t, tag: ngx_buf_tag_t) {
-        ngx_chain_update_chains(pool, &mut self.free, &mut self.busy, &mut out, tag);
+        // SAFETY: `pool` is the list's request pool and every chain is live (caller's contract)
+        unsafe { ngx_chain_update_chains(pool, &mut self.free, &mut self.busy, &mut out, tag) };
     }
 
     /// Unlinks the smallest free buffer with room for `len` among the first
@@ -170,11 +204,13 @@ impl BufList {
         let mut best_cap = usize::MAX;
         let mut link: *mut *mut ngx_chain_t = &mut self.free;
         for _ in 0..FIT_SCAN {
-            let cl = *link;
+            // SAFETY: `link` points at `self.free` or at the `next` of a live free link
+            let cl = unsafe { *link };
             if cl.is_null() {
                 break;
             }
-            let cap = capacity((*cl).buf);
+            // SAFETY: `cl` is a live free link with a live buffer
+            let cap = unsafe { capacity((*cl).buf) };
             if cap >= len && cap < best_cap {
                 best = link;
                 best_cap = cap;
@@ -182,13 +218,18 @@ impl BufList {
                     break;
                 }
             }
-            link = &mut (*cl).next;
+            // SAFETY: `cl` is a live free link
+            link = unsafe { &mut (*cl).next };
         }
         if best.is_null() {
             best = &mut self.free;
         }
-        let cl = *best;
-        *best = (*cl).next;
+        // SAFETY: `best` points at `self.free` (non-null) or a live link's `next`, set above
+        let cl = unsafe { *best };
+        // SAFETY: `cl` is the live link at `*best`; unlinking it keeps the list well formed
+        unsafe {
+            *best = (*cl).next;
+        }
         Some(cl)
     }
 }
@@ -198,10 +239,12 @@ impl BufList {
 /// # Safety
 /// `b` must be a live buffer.
 unsafe fn capacity(b: *const ngx_buf_t) -> usize {
-    if (*b).start.is_null() {
+    // SAFETY: `b` is a live buffer (caller's contract)
+    if unsafe { (*b).start.is_null() } {
         0
     } else {
-        (*b).end.offset_from((*b).start) as usize
+        // SAFETY: `b` is a live buffer (caller's contract)
+        (unsafe { (*b).end.offset_from((*b).start) }) as usize
     }
 }
 
@@ -212,19 +255,28 @@ unsafe fn capacity(b: *const ngx_buf_t) -> usize {
 /// `pool` must be a live pool.
 unsafe fn new_chain(pool: *mut ngx_pool_t, len: usize, tag: ngx_buf_tag_t) -> Option<*mut ngx_chain_t> {
     let b: *mut ngx_buf_t = if len == 0 {
-        ngx_pcalloc(pool, std::mem::size_of::<ngx_buf_t>()) as *mut ngx_buf_t
+        // SAFETY: `pool` is live (caller's contract)
+        (unsafe { ngx_pcalloc(pool, std::mem::size_of::<ngx_buf_t>()) }) as *mut ngx_buf_t
     } else {
-        ngx_create_temp_buf(pool, len)
+        // SAFETY: `pool` is live (caller's contract)
+        unsafe { ngx_create_temp_buf(pool, len) }
     };
     if b.is_null() {
         return None;
     }
-    (*b).tag = tag;
-    let cl = ngx_alloc_chain_link(pool);
+    // SAFETY: `b` was just allocated and checked non-null
+    unsafe {
+        (*b).tag = tag;
+    }
+    // SAFETY: `pool` is live (caller's contract)
+    let cl = unsafe { ngx_alloc_chain_link(pool) };
     if cl.is_null() {
         return None;
     }
-    (*cl).buf = b;
-    (*cl).next = ptr::null_mut();
+    // SAFETY: `cl` and `b` were just allocated and checked non-null
+    unsafe {
+        (*cl).buf = b;
+        (*cl).next = ptr::null_mut();
+    }
     Some(cl)
 }

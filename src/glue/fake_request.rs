@@ -26,9 +26,12 @@ impl ConfRef {
     /// `r` must be live.
     pub unsafe fn of(r: *mut ngx_http_request_t) -> ConfRef {
         ConfRef {
-            main_conf: (*r).main_conf,
-            srv_conf: (*r).srv_conf,
-            loc_conf: (*r).loc_conf,
+            // SAFETY: `r` is a live request (caller's contract)
+            main_conf: unsafe { (*r).main_conf },
+            // SAFETY: `r` is a live request (caller's contract)
+            srv_conf: unsafe { (*r).srv_conf },
+            // SAFETY: `r` is a live request (caller's contract)
+            loc_conf: unsafe { (*r).loc_conf },
         }
     }
 
@@ -133,14 +136,18 @@ pub unsafe fn set_origin(
 /// # Safety
 /// `pool` must be live; the log lives as long as it.
 pub unsafe fn context_log(pool: *mut ngx_pool_t, context: &'static LogContext) -> *mut ngx_log_t {
-    let log = ngx_pcalloc(pool, size_of::<ngx_log_t>()) as *mut ngx_log_t;
+    // SAFETY: `pool` is live (caller's contract)
+    let log = unsafe { ngx_pcalloc(pool, size_of::<ngx_log_t>()) } as *mut ngx_log_t;
     if log.is_null() {
         return log;
     }
-    *log = *(*ngx_cycle).log;
-    (*log).handler = Some(log_context);
-    (*log).data = context as *const LogContext as *mut std::ffi::c_void;
-    (*log).connection = next_connection_number();
+    // SAFETY: `log` was just allocated and checked; the cycle's log is live
+    unsafe {
+        *log = *(*ngx_cycle).log;
+        (*log).handler = Some(log_context);
+        (*log).data = context as *const LogContext as *mut std::ffi::c_void;
+        (*log).connection = next_connection_number();
+    }
     log
 }
 
@@ -222,6 +229,8 @@ pub unsafe fn destroy(r: *mut ngx_http_request_t) {
     super::log::debug_http(super::log::cycle_log(), || {
         "http lua close fake http connection".to_string()
     });
-    let pool: *mut ngx_pool_t = (*r).pool;
-    ngx_destroy_pool(pool);
+    // SAFETY: `r` came from `create` and is still live (caller's contract)
+    let pool: *mut ngx_pool_t = unsafe { (*r).pool };
+    // SAFETY: the request lives in its own pool, destroyed once here
+    unsafe { ngx_destroy_pool(pool) };
 }

@@ -17,11 +17,13 @@ pub unsafe fn pool_str(pool: *mut ngx_pool_t, b: &[u8]) -> Option<ngx_str_t> {
             data: c"".as_ptr() as *mut u8,
         });
     }
-    let p = ngx_pnalloc(pool, b.len()) as *mut u8;
+    // SAFETY: `pool` is live (caller's contract)
+    let p = unsafe { ngx_pnalloc(pool, b.len()) } as *mut u8;
     if p.is_null() {
         return None;
     }
-    ptr::copy_nonoverlapping(b.as_ptr(), p, b.len());
+    // SAFETY: `p` has b.len() fresh bytes, apart from `b`
+    unsafe { ptr::copy_nonoverlapping(b.as_ptr(), p, b.len()) };
     Some(ngx_str_t {
         len: b.len(),
         data: p,
@@ -57,7 +59,8 @@ pub unsafe fn elts(list: *mut ngx_list_t) -> impl Iterator<Item = *mut ngx_table
 /// # Safety
 /// `h` must be a live element.
 pub unsafe fn key_is(h: *const ngx_table_elt_t, name: &[u8]) -> bool {
-    (*h).key.as_bytes().eq_ignore_ascii_case(name)
+    // SAFETY: `h` is a live element (caller's contract)
+    unsafe { (*h).key.as_bytes().eq_ignore_ascii_case(name) }
 }
 
 /// Fills a header element with pool copies of `key` and `value`, its
@@ -65,22 +68,31 @@ pub unsafe fn key_is(h: *const ngx_table_elt_t, name: &[u8]) -> bool {
 /// headers up by it).
 ///
 /// # Safety
-/// `pool` must be live.
+/// `pool` must be live and `h` valid for writes.
 pub unsafe fn fill(pool: *mut ngx_pool_t, h: *mut ngx_table_elt_t, key: &[u8], value: &[u8]) -> Option<()> {
-    let k = pool_str(pool, key)?;
-    let v = pool_str(pool, value)?;
-    let low = ngx_pnalloc(pool, key.len().max(1)) as *mut u8;
+    // SAFETY: `pool` is live (caller's contract)
+    let k = unsafe { pool_str(pool, key) }?;
+    // SAFETY: `pool` is live (caller's contract)
+    let v = unsafe { pool_str(pool, value) }?;
+    // SAFETY: `pool` is live (caller's contract)
+    let low = unsafe { ngx_pnalloc(pool, key.len().max(1)) } as *mut u8;
     if low.is_null() {
         return None;
     }
     for (i, c) in key.iter().enumerate() {
-        *low.add(i) = c.to_ascii_lowercase();
+        // SAFETY: `low` has key.len() bytes and i < key.len()
+        unsafe {
+            *low.add(i) = c.to_ascii_lowercase();
+        }
     }
-    (*h).key = k;
-    (*h).value = v;
-    (*h).lowcase_key = low;
-    (*h).hash = ngx_hash_key(low, key.len()).max(1);
-    super::ngx_version::clear_next(h);
+    // SAFETY: `h` is valid for writes (caller's contract); `low` holds key.len() bytes
+    unsafe {
+        (*h).key = k;
+        (*h).value = v;
+        (*h).lowcase_key = low;
+        (*h).hash = ngx_hash_key(low, key.len()).max(1);
+        super::ngx_version::clear_next(h);
+    }
     Some(())
 }
 
@@ -94,10 +106,12 @@ pub unsafe fn push(
     key: &[u8],
     value: &[u8],
 ) -> Option<*mut ngx_table_elt_t> {
-    let h = ngx_list_push(list) as *mut ngx_table_elt_t;
+    // SAFETY: `list` is a live header list (caller's contract)
+    let h = unsafe { ngx_list_push(list) } as *mut ngx_table_elt_t;
     if h.is_null() {
         return None;
     }
-    fill(pool, h, key, value)?;
+    // SAFETY: `pool` is live and `h` the element just pushed
+    (unsafe { fill(pool, h, key, value) })?;
     Some(h)
 }

@@ -57,21 +57,29 @@ fn field(h: &mut ngx_http_headers_in_t, low: &[u8]) -> Option<*mut *mut ngx_tabl
 /// # Safety
 /// `r` must be a live request whose header list was just changed.
 pub unsafe fn sync(r: *mut ngx_http_request_t, changed: &[u8]) -> Option<()> {
-    let pool = (*r).pool;
+    // SAFETY: `r` is a live request (caller's contract)
+    let pool = unsafe { (*r).pool };
     let low = changed.to_ascii_lowercase();
-    let hi = &mut (*r).headers_in;
+    // SAFETY: `r` is a live request (caller's contract); no other reference to its headers_in is held
+    let hi = unsafe { &mut (*r).headers_in };
     let list: *mut ngx_list_t = &mut hi.headers;
-    let named = || list::find::<ngx_table_elt_t>(list, |h| key_is(h, &low));
-    let elt = |(part, i): list::Slot| ((*part).elts as *mut ngx_table_elt_t).add(i);
+    // SAFETY: the header list of the live request, initialised by nginx
+    let named = || unsafe { list::find::<ngx_table_elt_t>(list, |h| key_is(h, &low)) };
+    // SAFETY: `find` gives slots of live parts of that list
+    let elt = |(part, i): list::Slot| unsafe { ((*part).elts as *mut ngx_table_elt_t).add(i) };
     let all = || named().into_iter().map(elt).collect::<Vec<_>>();
     if let Some(f) = field(hi, &low) {
-        set_field(f, &all());
+        // SAFETY: `f` is a field of the live headers_in; the elements are live
+        unsafe { set_field(f, &all()) };
     } else if low == b"cookie" {
-        set_in_multi(pool, hi, InMulti::Cookie, &all())?;
+        // SAFETY: `pool` is the request's pool; the elements are live
+        (unsafe { set_in_multi(pool, hi, InMulti::Cookie, &all()) })?;
     } else if low == b"x-forwarded-for" {
-        set_in_multi(pool, hi, InMulti::XForwardedFor, &all())?;
+        // SAFETY: `pool` is the request's pool; the elements are live
+        (unsafe { set_in_multi(pool, hi, InMulti::XForwardedFor, &all()) })?;
     }
-    derive(pool, hi, &low)
+    // SAFETY: `hi` is the live request's headers_in, its pointers live elements
+    unsafe { derive(pool, hi, &low) }
 }
 
 /// The values nginx computes from some headers when it reads them. Only
@@ -80,14 +88,19 @@ pub unsafe fn sync(r: *mut ngx_http_request_t, changed: &[u8]) -> Option<()> {
 unsafe fn derive(pool: *mut ngx_pool_t, hi: &mut ngx_http_headers_in_t, changed: &[u8]) -> Option<()> {
     match changed {
         b"content-length" => {
-            hi.content_length_n = match hi.content_length.as_ref() {
-                Some(h) => ngx_atoof(h.value.data, h.value.len),
+            // SAFETY: `hi` belongs to a live request: a non-null field points at a live element
+            hi.content_length_n = match unsafe { hi.content_length.as_ref() } {
+                // SAFETY: the element's value is `len` bytes of pool memory
+                Some(h) => unsafe { ngx_atoof(h.value.data, h.value.len) },
                 None => -1,
             };
         }
-        b"host" => hi.server = host_server(pool, hi)?,
-        b"connection" => set_connection_type(hi),
-        b"user-agent" => set_browser_flags(hi),
+        // SAFETY: `pool` is the request's pool; `hi`'s pointers are live (caller's duty)
+        b"host" => hi.server = unsafe { host_server(pool, hi) }?,
+        // SAFETY: `hi`'s pointers are live elements (caller's duty)
+        b"connection" => unsafe { set_connection_type(hi) },
+        // SAFETY: `hi`'s pointers are live elements (caller's duty)
+        b"user-agent" => unsafe { set_browser_flags(hi) },
         _ => {}
     }
     Some(())
@@ -95,7 +108,8 @@ unsafe fn derive(pool: *mut ngx_pool_t, hi: &mut ngx_http_headers_in_t, changed:
 
 /// `$host`: the Host value lower-cased, without port or trailing dot.
 unsafe fn host_server(pool: *mut ngx_pool_t, hi: &ngx_http_headers_in_t) -> Option<ngx_str_t> {
-    Some(match hi.host.as_ref() {
+    // SAFETY: `hi` belongs to a live request: a non-null `host` is a live element
+    Some(match unsafe { hi.host.as_ref() } {
         Some(h) => {
             let v = h.value.as_bytes();
             let host = match v.iter().rposition(|&c| c == b':') {
@@ -103,17 +117,16 @@ unsafe fn host_server(pool: *mut ngx_pool_t, hi: &ngx_http_headers_in_t) -> Opti
                 _ => v,
             };
             let host = host.strip_suffix(b".").unwrap_or(host).to_ascii_lowercase();
-            pool_str(pool, &host)?
+            // SAFETY: `pool` is the live request's pool (caller's duty)
+            (unsafe { pool_str(pool, &host) })?
         }
         None => ngx_str_t::empty(),
     })
 }
 
 unsafe fn set_connection_type(hi: &mut ngx_http_headers_in_t) {
-    let conn = hi
-        .connection
-        .as_ref()
-        .map(|h| h.value.as_bytes().to_ascii_lowercase());
+    // SAFETY: `hi` belongs to a live request: a non-null field is a live element
+    let conn = unsafe { hi.connection.as_ref() }.map(|h| h.value.as_bytes().to_ascii_lowercase());
     let ct = match conn {
         Some(v) if contains(&v, b"close") => NGX_HTTP_CONNECTION_CLOSE,
         Some(v) if contains(&v, b"keep-alive") => NGX_HTTP_CONNECTION_KEEP_ALIVE,
@@ -125,9 +138,8 @@ unsafe fn set_connection_type(hi: &mut ngx_http_headers_in_t) {
 /// The browser flags nginx derives from User-Agent (`$msie`,
 /// modern_browser/ancient_browser).
 unsafe fn set_browser_flags(hi: &mut ngx_http_headers_in_t) {
-    let ua = hi
-        .user_agent
-        .as_ref()
+    // SAFETY: `hi` belongs to a live request: a non-null field is a live element
+    let ua = unsafe { hi.user_agent.as_ref() }
         .map(|h| h.value.as_bytes())
         .unwrap_or_default();
     let find = |n: &[u8]| ua.windows(n.len()).position(|w| w == n);
@@ -180,28 +192,40 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 /// # Safety
 /// `r` must be a live request.
 pub unsafe fn set(r: *mut ngx_http_request_t, name: &[u8], values: &[Cow<[u8]>]) -> Option<()> {
-    if !has_header_list(r) {
+    // SAFETY: `r` is a live request (caller's contract)
+    if !unsafe { has_header_list(r) } {
         return Some(());
     }
-    let pool = (*r).pool;
-    let list: *mut ngx_list_t = &mut (*r).headers_in.headers;
-    let mut named = list::find::<ngx_table_elt_t>(list, |h| key_is(h, name));
+    // SAFETY: `r` is a live request (caller's contract)
+    let pool = unsafe { (*r).pool };
+    // SAFETY: `r` is a live request (caller's contract)
+    let list: *mut ngx_list_t = unsafe { &mut (*r).headers_in.headers };
+    // SAFETY: has_header_list checked that nginx initialised the list
+    let mut named = unsafe { list::find::<ngx_table_elt_t>(list, |h| key_is(h, name)) };
     let mut rest = values;
     if let (Some(&(part, i)), Some((v, more))) = (named.first(), values.split_first()) {
-        let h = ((*part).elts as *mut ngx_table_elt_t).add(i);
-        (*h).value = pool_str(pool, v)?;
+        // SAFETY: `find` gave a slot (part, i) of a live part with i < nelts
+        let h = unsafe { ((*part).elts as *mut ngx_table_elt_t).add(i) };
+        // SAFETY: `h` is a live element; `pool` the request's pool
+        unsafe {
+            (*h).value = pool_str(pool, v)?;
+        }
         named.remove(0);
         rest = more;
     }
-    list::remove(list, &named)?;
+    // SAFETY: `named` holds distinct live slots of this list
+    (unsafe { list::remove(list, &named) })?;
     for v in rest {
-        let h = list::push_room(list, 16) as *mut ngx_table_elt_t;
+        // SAFETY: the list is live and initialised
+        let h = unsafe { list::push_room(list, 16) } as *mut ngx_table_elt_t;
         if h.is_null() {
             return None;
         }
-        super::headers::fill(pool, h, name, v)?;
+        // SAFETY: `h` is a fresh element of the list; `pool` the request's pool
+        (unsafe { super::headers::fill(pool, h, name, v) })?;
     }
-    sync(r, name)
+    // SAFETY: `r` is live and its header list just changed
+    unsafe { sync(r, name) }
 }
 
 /// Adds request headers called `name` without removing the others, as
@@ -212,31 +236,45 @@ pub unsafe fn set(r: *mut ngx_http_request_t, name: &[u8], values: &[Cow<[u8]>])
 /// # Safety
 /// `r` must be a live request.
 pub unsafe fn add(r: *mut ngx_http_request_t, name: &[u8], values: &[Cow<[u8]>]) -> Option<()> {
-    if !has_header_list(r) {
+    // SAFETY: `r` is a live request (caller's contract)
+    if !unsafe { has_header_list(r) } {
         return Some(());
     }
-    let pool = (*r).pool;
-    let list: *mut ngx_list_t = &mut (*r).headers_in.headers;
+    // SAFETY: `r` is a live request (caller's contract)
+    let pool = unsafe { (*r).pool };
+    // SAFETY: `r` is a live request (caller's contract)
+    let list: *mut ngx_list_t = unsafe { &mut (*r).headers_in.headers };
     let mut values = values;
-    if field(&mut (*r).headers_in, &name.to_ascii_lowercase()).is_some() {
+    // SAFETY: `r` is a live request; the reference ends with this call
+    if field(unsafe { &mut (*r).headers_in }, &name.to_ascii_lowercase()).is_some() {
         let Some(last) = values.len().checked_sub(1) else {
             return Some(());
         };
         values = &values[last..];
-        if let Some(&(part, i)) = list::find::<ngx_table_elt_t>(list, |h| key_is(h, name)).first() {
-            let h = ((*part).elts as *mut ngx_table_elt_t).add(i);
-            (*h).value = pool_str(pool, &values[0])?;
-            return sync(r, name);
+        // SAFETY: has_header_list checked that nginx initialised the list
+        if let Some(&(part, i)) = unsafe { list::find::<ngx_table_elt_t>(list, |h| key_is(h, name)) }.first()
+        {
+            // SAFETY: `find` gave a slot (part, i) of a live part with i < nelts
+            let h = unsafe { ((*part).elts as *mut ngx_table_elt_t).add(i) };
+            // SAFETY: `h` is a live element; `pool` the request's pool
+            unsafe {
+                (*h).value = pool_str(pool, &values[0])?;
+            }
+            // SAFETY: `r` is live and its header list just changed
+            return unsafe { sync(r, name) };
         }
     }
     for v in values {
-        let h = list::push_room(list, 16) as *mut ngx_table_elt_t;
+        // SAFETY: the list is live and initialised
+        let h = unsafe { list::push_room(list, 16) } as *mut ngx_table_elt_t;
         if h.is_null() {
             return None;
         }
-        super::headers::fill(pool, h, name, v)?;
+        // SAFETY: `h` is a fresh element of the list; `pool` the request's pool
+        (unsafe { super::headers::fill(pool, h, name, v) })?;
     }
-    sync(r, name)
+    // SAFETY: `r` is live and its header list just changed
+    unsafe { sync(r, name) }
 }
 
 /// An HTTP/0.9 request, or one whose request line nginx refused (an
@@ -244,6 +282,8 @@ pub unsafe fn add(r: *mut ngx_http_request_t, name: &[u8], values: &[Cow<[u8]>])
 /// it): setting or adding headers there does nothing, as in
 /// lua-nginx-module.
 unsafe fn has_header_list(r: *mut ngx_http_request_t) -> bool {
-    (*r).http_version >= nginx_sys::NGX_HTTP_VERSION_10 as nginx_sys::ngx_uint_t
-        && !(*r).headers_in.headers.last.is_null()
+    // SAFETY: `r` is a live request (callers' duty)
+    (unsafe { (*r).http_version }) >= nginx_sys::NGX_HTTP_VERSION_10 as nginx_sys::ngx_uint_t
+        // SAFETY: `r` is a live request (callers' duty)
+        && !unsafe { (*r).headers_in.headers.last.is_null() }
 }

@@ -40,7 +40,8 @@ fn field(h: &mut ngx_http_headers_out_t, name: &[u8]) -> Option<*mut *mut ngx_ta
 /// # Safety
 /// `r` must be a live request.
 pub unsafe fn get(r: *mut ngx_http_request_t, name: &[u8]) -> Vec<Vec<u8>> {
-    let ho = &mut (*r).headers_out;
+    // SAFETY: `r` is a live request (caller's contract); no other reference to headers_out is held
+    let ho = unsafe { &mut (*r).headers_out };
     if name.eq_ignore_ascii_case(b"content-type") {
         return match ho.content_type.len {
             0 => Vec::new(),
@@ -61,9 +62,12 @@ pub unsafe fn get(r: *mut ngx_http_request_t, name: &[u8]) -> Vec<Vec<u8>> {
         }
         return vec![http_time(ho.last_modified_time)];
     }
-    elts(&mut ho.headers)
-        .filter(|&h| (*h).hash != 0 && key_is(h, name))
-        .map(|h| (*h).value.as_bytes().to_vec())
+    // SAFETY: the live request's header list, initialised by nginx
+    (unsafe { elts(&mut ho.headers) })
+        // SAFETY: `elts` yields live elements of that list
+        .filter(|&h| unsafe { (*h).hash } != 0 && unsafe { key_is(h, name) })
+        // SAFETY: `elts` yields live elements of that list
+        .map(|h| unsafe { (*h).value.as_bytes().to_vec() })
         .collect()
 }
 
@@ -73,7 +77,8 @@ pub unsafe fn get(r: *mut ngx_http_request_t, name: &[u8]) -> Vec<Vec<u8>> {
 /// # Safety
 /// `r` must be a live request.
 pub unsafe fn all(r: *mut ngx_http_request_t) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let ho = &mut (*r).headers_out;
+    // SAFETY: `r` is a live request (caller's contract); no other reference to headers_out is held
+    let ho = unsafe { &mut (*r).headers_out };
     let mut out = Vec::new();
     // The headers nginx keeps in fields, under the lowercase names
     // lua-nginx-module gives them, before the list.
@@ -88,18 +93,25 @@ pub unsafe fn all(r: *mut ngx_http_request_t) -> Vec<(Vec<u8>, Vec<u8>)> {
     }
     let connection: &[u8] = if ho.status == nginx_sys::NGX_HTTP_SWITCHING_PROTOCOLS as usize {
         b"upgrade"
-    } else if (*r).keepalive() != 0 {
+    // SAFETY: `r` is a live request; the bit field is read apart from headers_out
+    } else if unsafe { (*r).keepalive() } != 0 {
         b"keep-alive"
     } else {
         b"close"
     };
     out.push((b"connection".to_vec(), connection.to_vec()));
-    if (*r).chunked() != 0 {
+    // SAFETY: `r` is a live request; the bit field is read apart from headers_out
+    if unsafe { (*r).chunked() } != 0 {
         out.push((b"transfer-encoding".to_vec(), b"chunked".to_vec()));
     }
-    for h in elts(&mut ho.headers) {
-        if (*h).hash != 0 {
-            out.push(((*h).key.as_bytes().to_vec(), (*h).value.as_bytes().to_vec()));
+    // SAFETY: the live request's header list, initialised by nginx
+    for h in unsafe { elts(&mut ho.headers) } {
+        // SAFETY: `elts` yields live elements of that list
+        if unsafe { (*h).hash } != 0 {
+            // SAFETY: `elts` yields live elements of that list
+            out.push((unsafe { (*h).key.as_bytes().to_vec() }, unsafe {
+                (*h).value.as_bytes().to_vec()
+            }));
         }
     }
     out
@@ -122,10 +134,13 @@ pub unsafe fn set(
     replace: bool,
 ) -> Result<(), SetError> {
     if name.eq_ignore_ascii_case(b"content-type") {
-        return set_content_type(r, values.last().map(|v| &**v));
+        // SAFETY: `r` is a live request whose header is not sent (caller's contract)
+        return unsafe { set_content_type(r, values.last().map(|v| &**v)) };
     }
-    let pool = (*r).pool;
-    let ho = &mut (*r).headers_out;
+    // SAFETY: `r` is a live request (caller's contract)
+    let pool = unsafe { (*r).pool };
+    // SAFETY: `r` is a live request (caller's contract); no other reference to headers_out is held
+    let ho = unsafe { &mut (*r).headers_out };
     let mut values = values;
     let single = name.eq_ignore_ascii_case(b"content-length");
     if single && values.len() > 1 {
@@ -133,7 +148,8 @@ pub unsafe fn set(
     }
     let length = match (single, values.first()) {
         (true, Some(v)) => {
-            let n = ngx_atoof(v.as_ptr() as *mut u8, v.len());
+            // SAFETY: ngx_atoof only reads the v.len() bytes of `v`
+            let n = unsafe { ngx_atoof(v.as_ptr() as *mut u8, v.len()) };
             if n < 0 {
                 return Err(SetError::Invalid("invalid Content-Length header value"));
             }
@@ -144,9 +160,14 @@ pub unsafe fn set(
     let replacing = replace || single || values.is_empty();
     let mut old: *mut ngx_table_elt_t = ptr::null_mut();
     if replacing {
-        for h in elts(&mut ho.headers) {
-            if (*h).hash != 0 && key_is(h, name) {
-                (*h).hash = 0;
+        // SAFETY: the live request's header list, initialised by nginx
+        for h in unsafe { elts(&mut ho.headers) } {
+            // SAFETY: `elts` yields live elements of that list
+            if unsafe { (*h).hash } != 0 && unsafe { key_is(h, name) } {
+                // SAFETY: `h` is a live element; hash 0 marks it removed for nginx
+                unsafe {
+                    (*h).hash = 0;
+                }
                 if old.is_null() {
                     old = h;
                 }
@@ -154,12 +175,14 @@ pub unsafe fn set(
         }
     }
     for v in values {
-        push(pool, &mut ho.headers, name, v).ok_or(SetError::NoMemory)?;
+        // SAFETY: `pool` is the request's pool, the list its live header list
+        (unsafe { push(pool, &mut ho.headers, name, v) }).ok_or(SetError::NoMemory)?;
     }
     if single {
         ho.content_length_n = length;
     }
-    sync_field(r, name, old)
+    // SAFETY: `r` is live and `old` null or an element of its list
+    unsafe { sync_field(r, name, old) }
 }
 
 /// Points nginx's dedicated field for `name` at its first live element.
@@ -170,28 +193,39 @@ unsafe fn sync_field(
     name: &[u8],
     old: *mut ngx_table_elt_t,
 ) -> Result<(), SetError> {
-    let pool = (*r).pool;
-    let ho = &mut (*r).headers_out;
-    let live: SmallVec<[*mut ngx_table_elt_t; 2]> = elts(&mut ho.headers)
-        .filter(|&h| (*h).hash != 0 && key_is(h, name))
+    // SAFETY: `r` is a live request (set's contract)
+    let pool = unsafe { (*r).pool };
+    // SAFETY: `r` is a live request; no other reference to headers_out is held
+    let ho = unsafe { &mut (*r).headers_out };
+    // SAFETY: the live request's header list, initialised by nginx
+    let live: SmallVec<[*mut ngx_table_elt_t; 2]> = unsafe { elts(&mut ho.headers) }
+        // SAFETY: `elts` yields live elements of that list
+        .filter(|&h| unsafe { (*h).hash } != 0 && unsafe { key_is(h, name) })
         .collect();
     if name.eq_ignore_ascii_case(b"cache-control") {
-        return set_out_multi(pool, ho, OutMulti::CacheControl, &live).ok_or(SetError::NoMemory);
+        // SAFETY: `pool` is the request's pool; `live` holds live elements
+        return unsafe { set_out_multi(pool, ho, OutMulti::CacheControl, &live) }.ok_or(SetError::NoMemory);
     }
     if name.eq_ignore_ascii_case(b"link") {
-        return set_out_multi(pool, ho, OutMulti::Link, &live).ok_or(SetError::NoMemory);
+        // SAFETY: `pool` is the request's pool; `live` holds live elements
+        return unsafe { set_out_multi(pool, ho, OutMulti::Link, &live) }.ok_or(SetError::NoMemory);
     }
     let keep_dead = name.eq_ignore_ascii_case(b"server") || name.eq_ignore_ascii_case(b"date");
     if let Some(f) = field(ho, name) {
         if live.is_empty() && keep_dead {
-            *f = old;
+            // SAFETY: `f` is a field of the live headers_out; `old` null or one of its elements
+            unsafe {
+                *f = old;
+            }
         } else {
-            set_field(f, &live);
+            // SAFETY: `f` is a field of the live headers_out; `live` holds live elements
+            unsafe { set_field(f, &live) };
         }
     }
     if name.eq_ignore_ascii_case(b"last-modified") {
         ho.last_modified_time = match live.first() {
-            Some(&h) => ngx_parse_http_time((*h).value.data, (*h).value.len),
+            // SAFETY: `h` is a live element whose value is `len` bytes
+            Some(&h) => unsafe { ngx_parse_http_time((*h).value.data, (*h).value.len) },
             None => -1 as time_t,
         };
     }
@@ -199,13 +233,15 @@ unsafe fn sync_field(
 }
 
 unsafe fn set_content_type(r: *mut ngx_http_request_t, value: Option<&[u8]>) -> Result<(), SetError> {
-    let ho = &mut (*r).headers_out;
+    // SAFETY: `r` is a live request (set's contract); no other reference to headers_out is held
+    let ho = unsafe { &mut (*r).headers_out };
     ho.charset.len = 0;
     ho.content_type_lowcase = ptr::null_mut();
     ho.content_type_hash = 0;
     match value {
         Some(v) => {
-            ho.content_type = pool_str((*r).pool, v).ok_or(SetError::NoMemory)?;
+            // SAFETY: `r` is a live request; its pool lives as long as it
+            ho.content_type = unsafe { pool_str((*r).pool, v) }.ok_or(SetError::NoMemory)?;
             ho.content_type_len = v.iter().position(|&c| c == b';').unwrap_or(v.len());
             while ho.content_type_len > 0 && v[ho.content_type_len - 1] == b' ' {
                 ho.content_type_len -= 1;

@@ -8,13 +8,18 @@ use nginx_sys::{ngx_list_part_t, ngx_list_push, ngx_list_t, ngx_palloc, ngx_pool
 /// `list` must be a live, initialised list of `T`.
 pub unsafe fn elts<T>(list: *const ngx_list_t) -> Vec<*mut T> {
     let mut out = Vec::new();
-    let mut part: *const ngx_list_part_t = &(*list).part;
+    // SAFETY: `list` is live and initialised (caller's contract)
+    let mut part: *const ngx_list_part_t = unsafe { &(*list).part };
     while !part.is_null() {
-        let e = (*part).elts as *mut T;
-        for i in 0..(*part).nelts {
-            out.push(e.add(i));
+        // SAFETY: `part` is a live part of the list (the first, or a `next` of one)
+        let e = unsafe { (*part).elts } as *mut T;
+        // SAFETY: `part` is a live part of the list
+        for i in 0..unsafe { (*part).nelts } {
+            // SAFETY: i < nelts: within the part's element array
+            out.push(unsafe { e.add(i) });
         }
-        part = (*part).next;
+        // SAFETY: `part` is a live part of the list
+        part = unsafe { (*part).next };
     }
     out
 }
@@ -27,17 +32,24 @@ pub unsafe fn elts<T>(list: *const ngx_list_t) -> Vec<*mut T> {
 pub unsafe fn init_headers(pool: *mut ngx_pool_t, slot: *mut ngx_list_t) -> bool {
     let n = 20;
     let size = std::mem::size_of::<ngx_table_elt_t>();
-    let elts = ngx_palloc(pool, n * size);
+    // SAFETY: `pool` is live (caller's contract)
+    let elts = unsafe { ngx_palloc(pool, n * size) };
     if elts.is_null() {
         return false;
     }
-    (*slot).part.elts = elts;
-    (*slot).part.nelts = 0;
-    (*slot).part.next = std::ptr::null_mut();
-    (*slot).last = &mut (*slot).part;
-    (*slot).size = size;
-    (*slot).nalloc = n;
-    (*slot).pool = pool;
+    // SAFETY: `slot` is valid for writes (caller's contract); `elts` holds n elements
+    unsafe {
+        (*slot).part.elts = elts;
+        (*slot).part.nelts = 0;
+        (*slot).part.next = std::ptr::null_mut();
+        (*slot).last = &mut (*slot).part;
+        (*slot).size = size;
+        (*slot).nalloc = n;
+    }
+    // SAFETY: `slot` is valid for writes (caller's contract)
+    unsafe {
+        (*slot).pool = pool;
+    }
     true
 }
 
@@ -46,9 +58,11 @@ pub unsafe fn init_headers(pool: *mut ngx_pool_t, slot: *mut ngx_list_t) -> bool
 /// # Safety
 /// `list` must be a live header list.
 pub unsafe fn push_header(list: *mut ngx_list_t, h: ngx_table_elt_t) -> *mut ngx_table_elt_t {
-    let p = ngx_list_push(list) as *mut ngx_table_elt_t;
+    // SAFETY: `list` is a live header list (caller's contract)
+    let p = unsafe { ngx_list_push(list) } as *mut ngx_table_elt_t;
     if !p.is_null() {
-        std::ptr::write(p, h);
+        // SAFETY: `p` is the fresh, non-null element slot ngx_list_push returned
+        unsafe { std::ptr::write(p, h) };
     }
     p
 }
@@ -62,15 +76,20 @@ pub type Slot = (*mut ngx_list_part_t, usize);
 /// `list` must be a live, initialised list of `T`.
 pub unsafe fn find<T>(list: *mut ngx_list_t, mut keep: impl FnMut(*mut T) -> bool) -> Vec<Slot> {
     let mut out = Vec::new();
-    let mut part: *mut ngx_list_part_t = &mut (*list).part;
+    // SAFETY: `list` is live and initialised (caller's contract)
+    let mut part: *mut ngx_list_part_t = unsafe { &mut (*list).part };
     while !part.is_null() {
-        let e = (*part).elts as *mut T;
-        for i in 0..(*part).nelts {
-            if keep(e.add(i)) {
+        // SAFETY: `part` is a live part of the list (the first, or a `next` of one)
+        let e = unsafe { (*part).elts } as *mut T;
+        // SAFETY: `part` is a live part of the list
+        for i in 0..unsafe { (*part).nelts } {
+            // SAFETY: i < nelts: within the part's element array
+            if keep(unsafe { e.add(i) }) {
                 out.push((part, i));
             }
         }
-        part = (*part).next;
+        // SAFETY: `part` is a live part of the list
+        part = unsafe { (*part).next };
     }
     out
 }
@@ -87,74 +106,119 @@ pub unsafe fn find<T>(list: *mut ngx_list_t, mut keep: impl FnMut(*mut T) -> boo
 /// `list` must be a live list; `slots` must be distinct live slots of it.
 pub unsafe fn remove(list: *mut ngx_list_t, slots: &[Slot]) -> Option<()> {
     for &(part, i) in slots.iter().rev() {
-        remove_one(list, part, i)?;
+        // SAFETY: the slots are distinct live slots of the live `list` (caller's contract); removing from the back keeps the earlier ones valid
+        (unsafe { remove_one(list, part, i) })?;
     }
     Some(())
 }
 
 unsafe fn remove_one(list: *mut ngx_list_t, part: *mut ngx_list_part_t, i: usize) -> Option<()> {
-    let size = (*list).size;
-    let first: *mut ngx_list_part_t = &mut (*list).part;
-    let is_last = (*list).last == part;
-    if i > 0 && i + 1 < (*part).nelts {
+    // SAFETY: `list` is live (remove's contract)
+    let size = unsafe { (*list).size };
+    // SAFETY: `list` is live (remove's contract)
+    let first: *mut ngx_list_part_t = unsafe { &mut (*list).part };
+    // SAFETY: `list` is live (remove's contract)
+    let is_last = unsafe { (*list).last } == part;
+    // SAFETY: (part, i) is a live slot of the list (remove's contract)
+    if i > 0 && i + 1 < unsafe { (*part).nelts } {
         // In the middle: the elements after it become a part of their own.
-        let tail = ngx_palloc((*list).pool, std::mem::size_of::<ngx_list_part_t>()) as *mut ngx_list_part_t;
+        // SAFETY: the list's pool lives as long as the list
+        let tail = unsafe { ngx_palloc((*list).pool, std::mem::size_of::<ngx_list_part_t>()) }
+            as *mut ngx_list_part_t;
         if tail.is_null() {
             return None;
         }
-        (*tail).elts = ((*part).elts as *mut u8).add((i + 1) * size).cast();
-        (*tail).nelts = (*part).nelts - i - 1;
-        (*tail).next = (*part).next;
-        (*part).nelts = i;
-        (*part).next = tail;
+        // SAFETY: i + 1 < nelts, so the tail elements lie inside the part's array
+        unsafe {
+            (*tail).elts = ((*part).elts as *mut u8).add((i + 1) * size).cast();
+            (*tail).nelts = (*part).nelts - i - 1;
+            (*tail).next = (*part).next;
+            (*part).nelts = i;
+            (*part).next = tail;
+        }
         if is_last {
-            (*list).last = tail;
-            (*list).nalloc = (*tail).nelts;
+            // SAFETY: `list` is live and `tail` now its last part
+            unsafe {
+                (*list).last = tail;
+                (*list).nalloc = (*tail).nelts;
+            }
         }
         return Some(());
     }
     if i > 0 {
         // The last element of its part.
-        (*part).nelts -= 1;
+        // SAFETY: `part` is live and i = nelts - 1 > 0
+        unsafe {
+            (*part).nelts -= 1;
+        }
         if is_last {
-            (*list).nalloc -= 1;
+            // SAFETY: `list` is live
+            unsafe {
+                (*list).nalloc -= 1;
+            }
         }
         return Some(());
     }
     // The first element of its part.
-    if (*part).nelts > 1 {
-        (*part).elts = ((*part).elts as *mut u8).add(size).cast();
-        (*part).nelts -= 1;
+    // SAFETY: `part` is a live part of the list
+    if unsafe { (*part).nelts } > 1 {
+        // SAFETY: nelts > 1: the next element is inside the part's array
+        unsafe {
+            (*part).elts = ((*part).elts as *mut u8).add(size).cast();
+            (*part).nelts -= 1;
+        }
         if is_last {
-            (*list).nalloc -= 1;
+            // SAFETY: `list` is live
+            unsafe {
+                (*list).nalloc -= 1;
+            }
         }
         return Some(());
     }
     // Its part's only element: the part goes.
     if part == first {
-        let next = (*part).next;
+        // SAFETY: `part` is the list's first part, live
+        let next = unsafe { (*part).next };
         if next.is_null() {
-            (*part).nelts = 0;
+            // SAFETY: `part` is live
+            unsafe {
+                (*part).nelts = 0;
+            }
         } else {
-            *part = *next;
-            if (*list).last == next {
-                (*list).last = part;
-                (*list).nalloc = (*part).nelts;
+            // SAFETY: `next` is a live part; the first part takes its place (it is embedded in the list)
+            unsafe {
+                *part = *next;
+            }
+            // SAFETY: `list` is live
+            if unsafe { (*list).last } == next {
+                // SAFETY: `list` is live and `part` now holds the last part's contents
+                unsafe {
+                    (*list).last = part;
+                    (*list).nalloc = (*part).nelts;
+                }
             }
         }
         return Some(());
     }
     let mut prev = first;
-    while (*prev).next != part {
-        prev = (*prev).next;
+    // SAFETY: `prev` walks live parts from the first; a null ends the walk below
+    while unsafe { (*prev).next } != part {
+        // SAFETY: `prev` is a live part
+        prev = unsafe { (*prev).next };
         if prev.is_null() {
             return None;
         }
     }
-    (*prev).next = (*part).next;
+    // SAFETY: `prev` is the live part before `part`
+    unsafe {
+        (*prev).next = (*part).next;
+    }
     if is_last {
-        (*list).last = prev;
-        (*list).nalloc = (*prev).nelts;
+        // SAFETY: `list` is live and `prev` its new last part
+        unsafe {
+            (*list).last = prev;
+            (*list).nalloc = (*prev).nelts;
+        }
     }
     Some(())
 }
@@ -166,19 +230,28 @@ unsafe fn remove_one(list: *mut ngx_list_t, part: *mut ngx_list_part_t, i: usize
 /// # Safety
 /// `list` must be a live list.
 pub unsafe fn push_room(list: *mut ngx_list_t, min: usize) -> *mut std::ffi::c_void {
-    let last = (*list).last;
-    if (*last).nelts == (*list).nalloc && (*list).nalloc < min {
-        let part = ngx_palloc((*list).pool, std::mem::size_of::<ngx_list_part_t>()) as *mut ngx_list_part_t;
-        let elts = ngx_palloc((*list).pool, min * (*list).size);
+    // SAFETY: `list` is live (caller's contract)
+    let last = unsafe { (*list).last };
+    // SAFETY: `last` is the live last part of the list
+    if unsafe { (*last).nelts } == unsafe { (*list).nalloc } && unsafe { (*list).nalloc } < min {
+        // SAFETY: the list's pool lives as long as the list
+        let part = unsafe { ngx_palloc((*list).pool, std::mem::size_of::<ngx_list_part_t>()) }
+            as *mut ngx_list_part_t;
+        // SAFETY: the list's pool lives as long as the list
+        let elts = unsafe { ngx_palloc((*list).pool, min * (*list).size) };
         if part.is_null() || elts.is_null() {
             return std::ptr::null_mut();
         }
-        (*part).elts = elts;
-        (*part).nelts = 0;
-        (*part).next = std::ptr::null_mut();
-        (*last).next = part;
-        (*list).last = part;
-        (*list).nalloc = min;
+        // SAFETY: `part` and `elts` were allocated and checked; `last` is the live last part
+        unsafe {
+            (*part).elts = elts;
+            (*part).nelts = 0;
+            (*part).next = std::ptr::null_mut();
+            (*last).next = part;
+            (*list).last = part;
+            (*list).nalloc = min;
+        }
     }
-    ngx_list_push(list)
+    // SAFETY: `list` is live (caller's contract)
+    unsafe { ngx_list_push(list) }
 }

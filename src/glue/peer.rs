@@ -78,14 +78,22 @@ impl Addr {
     /// # Safety
     /// `sa` must point to `len` valid bytes.
     pub unsafe fn from_raw(sa: *const sockaddr, len: socklen_t, port: u16) -> Addr {
-        let mut storage: libc::sockaddr_storage = MaybeUninit::zeroed().assume_init();
+        // SAFETY: sockaddr_storage is plain C data; all-zero is valid
+        let mut storage: libc::sockaddr_storage = unsafe { MaybeUninit::zeroed().assume_init() };
         let n = (len as usize).min(size_of::<libc::sockaddr_storage>());
-        std::ptr::copy_nonoverlapping(sa as *const u8, &mut storage as *mut _ as *mut u8, n);
+        // SAFETY: `sa` has `len` valid bytes (caller's contract); n <= len and fits `storage`
+        unsafe { std::ptr::copy_nonoverlapping(sa as *const u8, &mut storage as *mut _ as *mut u8, n) };
         let family = storage.ss_family as c_int;
         if family == libc::AF_INET {
-            (*(&mut storage as *mut _ as *mut libc::sockaddr_in)).sin_port = port.to_be();
+            // SAFETY: the family says `storage` holds a sockaddr_in, which it is large and aligned enough for
+            unsafe {
+                (*(&mut storage as *mut _ as *mut libc::sockaddr_in)).sin_port = port.to_be();
+            }
         } else if family == libc::AF_INET6 {
-            (*(&mut storage as *mut _ as *mut libc::sockaddr_in6)).sin6_port = port.to_be();
+            // SAFETY: the family says `storage` holds a sockaddr_in6, which it is large and aligned enough for
+            unsafe {
+                (*(&mut storage as *mut _ as *mut libc::sockaddr_in6)).sin6_port = port.to_be();
+            }
         }
         Addr {
             storage,
@@ -117,7 +125,8 @@ pub unsafe fn connect(
     sock_type: c_int,
     local: *mut nginx_sys::ngx_addr_t,
 ) -> Connect {
-    let mut pc: ngx_peer_connection_t = MaybeUninit::zeroed().assume_init();
+    // SAFETY: ngx_peer_connection_t is plain C data; all-zero is nginx's initial state
+    let mut pc: ngx_peer_connection_t = unsafe { MaybeUninit::zeroed().assume_init() };
     pc.sockaddr = addr.as_ptr();
     pc.socklen = addr.len;
     pc.name = name;
@@ -127,17 +136,23 @@ pub unsafe fn connect(
     pc.tries = 1;
     pc.type_ = sock_type;
     pc.local = local;
-    *libc::__errno_location() = 0;
-    let rc = ngx_event_connect_peer(&mut pc);
+    // SAFETY: errno is this thread's; cleared so a failure's value is its own
+    unsafe {
+        *libc::__errno_location() = 0;
+    }
+    // SAFETY: `pc` is filled; `addr`, `name` and `log` outlive the connection (caller's contract)
+    let rc = unsafe { ngx_event_connect_peer(&mut pc) };
     if rc == NGX_OK as isize && !pc.connection.is_null() {
         return Connect::Done(pc.connection);
     }
     if rc == NGX_AGAIN as isize && !pc.connection.is_null() {
         return Connect::InProgress(pc.connection);
     }
-    let err = *libc::__errno_location();
+    // SAFETY: reads this thread's errno
+    let err = unsafe { *libc::__errno_location() };
     if !pc.connection.is_null() {
-        close(pc.connection);
+        // SAFETY: the connection ngx_event_connect_peer made is ours and live
+        unsafe { close(pc.connection) };
     }
     Connect::Failed(err)
 }
@@ -149,15 +164,19 @@ pub unsafe fn connect(
 pub unsafe fn connect_error(c: *mut ngx_connection_t) -> c_int {
     let mut err: c_int = 0;
     let mut len = size_of::<c_int>() as libc::socklen_t;
-    if libc::getsockopt(
-        (*c).fd,
-        libc::SOL_SOCKET,
-        libc::SO_ERROR,
-        &mut err as *mut c_int as *mut libc::c_void,
-        &mut len,
-    ) == -1
+    // SAFETY: `c` is a live connection (caller's contract); `err` and `len` are live locals of the sizes given
+    if unsafe {
+        libc::getsockopt(
+            (*c).fd,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            &mut err as *mut c_int as *mut libc::c_void,
+            &mut len,
+        )
+    } == -1
     {
-        err = *libc::__errno_location();
+        // SAFETY: reads this thread's errno
+        err = unsafe { *libc::__errno_location() };
     }
     err
 }
@@ -167,14 +186,21 @@ pub unsafe fn connect_error(c: *mut ngx_connection_t) -> c_int {
 /// # Safety
 /// `c` must be a live connection we own; it is gone afterwards.
 pub unsafe fn close(c: *mut ngx_connection_t) {
-    if !(*c).ssl.is_null() {
-        (*(*c).ssl).set_no_wait_shutdown(1);
-        ngx_ssl_shutdown(c);
+    // SAFETY: `c` is a live connection we own (caller's contract)
+    if !unsafe { (*c).ssl.is_null() } {
+        // SAFETY: `c` is live with a live TLS connection
+        unsafe {
+            (*(*c).ssl).set_no_wait_shutdown(1);
+            ngx_ssl_shutdown(c);
+        }
     }
-    let pool = (*c).pool;
-    ngx_close_connection(c);
+    // SAFETY: `c` is a live connection we own (caller's contract)
+    let pool = unsafe { (*c).pool };
+    // SAFETY: `c` is a live connection we own; it is not used after this
+    unsafe { ngx_close_connection(c) };
     if !pool.is_null() {
-        ngx_destroy_pool(pool);
+        // SAFETY: the connection's own pool, no longer used by it
+        unsafe { ngx_destroy_pool(pool) };
     }
 }
 

@@ -104,19 +104,23 @@ fn now_ms() -> u64 {
 }
 
 unsafe fn node_of_lru(q: *mut ngx_queue_t) -> *mut Node {
-    q.byte_sub(offset_of!(Node, queue)).cast()
+    // SAFETY: `q` is the `queue` field of a Node (callers pass LRU links only)
+    (unsafe { q.byte_sub(offset_of!(Node, queue)) }).cast()
 }
 
 unsafe fn key_ptr(n: *mut Node) -> *mut u8 {
-    n.cast::<u8>().add(NODE_HEADER)
+    // SAFETY: `n` is a Node whose allocation holds the key right after the header
+    unsafe { n.cast::<u8>().add(NODE_HEADER) }
 }
 
 unsafe fn key_of<'a>(n: *mut Node) -> &'a [u8] {
-    std::slice::from_raw_parts(key_ptr(n), (*n).key_len as usize)
+    // SAFETY: `n` is a live Node; its key_len key bytes follow the header
+    unsafe { std::slice::from_raw_parts(key_ptr(n), (*n).key_len as usize) }
 }
 
 unsafe fn value_of<'a>(n: *mut Node) -> &'a [u8] {
-    std::slice::from_raw_parts(key_ptr(n).add((*n).key_len as usize), (*n).value_len as usize)
+    // SAFETY: `n` is a live Node; value_len value bytes follow its key
+    unsafe { std::slice::from_raw_parts(key_ptr(n).add((*n).key_len as usize), (*n).value_len as usize) }
 }
 
 /// Where a list's head sits after the key, aligned for pointers.
@@ -126,7 +130,8 @@ fn list_head_offset(key_len: usize) -> usize {
 }
 
 unsafe fn list_head(n: *mut Node) -> *mut ngx_queue_t {
-    n.cast::<u8>().add(list_head_offset((*n).key_len as usize)).cast()
+    // SAFETY: `n` is a live list Node: its head sits at this aligned offset
+    (unsafe { n.cast::<u8>().add(list_head_offset((*n).key_len as usize)) }).cast()
 }
 
 /// Found, found but expired, or absent (lua-nginx-module's OK/DONE/DECLINED).
@@ -145,25 +150,37 @@ unsafe extern "C" fn insert_value(
     // SAFETY: nginx calls this with nodes of our tree, all of them `Node`s.
     let mut p;
     loop {
-        p = if (*node).key < (*temp).key {
-            addr_of_mut!((*temp).left)
-        } else if (*node).key > (*temp).key {
-            addr_of_mut!((*temp).right)
-        } else if key_of(node.cast()) < key_of(temp.cast()) {
-            addr_of_mut!((*temp).left)
+        // SAFETY: nginx calls this with nodes of our tree, all of them `Node`s
+        p = if unsafe { (*node).key } < unsafe { (*temp).key } {
+            // SAFETY: nginx calls this with nodes of our tree, all of them `Node`s
+            unsafe { addr_of_mut!((*temp).left) }
+        // SAFETY: nginx calls this with nodes of our tree, all of them `Node`s
+        } else if unsafe { (*node).key } > unsafe { (*temp).key } {
+            // SAFETY: nginx calls this with nodes of our tree, all of them `Node`s
+            unsafe { addr_of_mut!((*temp).right) }
+        // SAFETY: nginx calls this with nodes of our tree, all of them `Node`s
+        } else if unsafe { key_of(node.cast()) } < unsafe { key_of(temp.cast()) } {
+            // SAFETY: nginx calls this with nodes of our tree, all of them `Node`s
+            unsafe { addr_of_mut!((*temp).left) }
         } else {
-            addr_of_mut!((*temp).right)
+            // SAFETY: nginx calls this with nodes of our tree, all of them `Node`s
+            unsafe { addr_of_mut!((*temp).right) }
         };
-        if *p == sentinel {
+        // SAFETY: nginx calls this with nodes of our tree, all of them `Node`s
+        if unsafe { *p } == sentinel {
             break;
         }
-        temp = *p;
+        // SAFETY: nginx calls this with nodes of our tree, all of them `Node`s
+        temp = unsafe { *p };
     }
-    *p = node;
-    (*node).parent = temp;
-    (*node).left = sentinel;
-    (*node).right = sentinel;
-    (*node).color = 1;
+    // SAFETY: nginx calls this with nodes of our tree, all of them `Node`s
+    unsafe {
+        *p = node;
+        (*node).parent = temp;
+        (*node).left = sentinel;
+        (*node).right = sentinel;
+        (*node).color = 1;
+    }
 }
 
 /// The store with the pool's mutex held, for as long as this lives.
@@ -181,9 +198,11 @@ impl Dict {
     pub unsafe fn attach(zone: &ngx_shm_zone_t) -> Option<Dict> {
         let pool = zone.shm.addr as *mut ngx_slab_pool_t;
         Some(Dict {
-            sh: (*pool).data.cast(),
+            // SAFETY: `zone` holds a store built by `create` (caller's contract): its slab pool's data
+            sh: unsafe { (*pool).data.cast() },
             pool,
-            slab: SlabPool::from_shm_zone(zone)?,
+            // SAFETY: `zone` is initialised (caller's contract)
+            slab: unsafe { SlabPool::from_shm_zone(zone) }?,
         })
     }
 
@@ -192,32 +211,46 @@ impl Dict {
     /// # Safety
     /// `zone` must be initialised, its slab pool used by nobody else yet.
     pub unsafe fn create(zone: &ngx_shm_zone_t, zone_name: &[u8]) -> Option<Dict> {
-        let slab = SlabPool::from_shm_zone(zone)?;
+        // SAFETY: `zone` is initialised (caller's contract)
+        let slab = unsafe { SlabPool::from_shm_zone(zone) }?;
         let pool = zone.shm.addr as *mut ngx_slab_pool_t;
-        let sh = nginx_sys::ngx_slab_alloc(pool, size_of::<Shared>()) as *mut Shared;
+        // SAFETY: `pool` is the zone's slab pool, used by nobody else yet (caller's contract)
+        let sh = unsafe { nginx_sys::ngx_slab_alloc(pool, size_of::<Shared>()) } as *mut Shared;
         if sh.is_null() {
             return None;
         }
-        (*pool).data = sh.cast();
-        let sentinel = addr_of_mut!((*sh).sentinel);
-        (*sentinel).color = 0;
-        (*sh).rbtree.root = sentinel;
-        (*sh).rbtree.sentinel = sentinel;
-        (*sh).rbtree.insert = Some(insert_value);
-        ngx_queue_init(addr_of_mut!((*sh).lru));
+        // SAFETY: `pool` is the live slab pool, `sh` just allocated in it
+        unsafe {
+            (*pool).data = sh.cast();
+        }
+        // SAFETY: `sh` was just allocated and checked non-null
+        let sentinel = unsafe { addr_of_mut!((*sh).sentinel) };
+        // SAFETY: `sh` is ours alone yet; the tree and queue are set up before any use
+        unsafe {
+            (*sentinel).color = 0;
+            (*sh).rbtree.root = sentinel;
+            (*sh).rbtree.sentinel = sentinel;
+            (*sh).rbtree.insert = Some(insert_value);
+            ngx_queue_init(addr_of_mut!((*sh).lru));
+        }
         // nginx appends log_ctx to its "ngx_slab_alloc() failed" messages.
         let ctx = format!(
             " in lua_shared_dict zone \"{}\"\0",
             String::from_utf8_lossy(zone_name)
         );
-        let p = nginx_sys::ngx_slab_alloc(pool, ctx.len()) as *mut u8;
+        // SAFETY: `pool` is the zone's slab pool, used by nobody else yet (caller's contract)
+        let p = unsafe { nginx_sys::ngx_slab_alloc(pool, ctx.len()) } as *mut u8;
         if p.is_null() {
             return None;
         }
-        ptr::copy_nonoverlapping(ctx.as_ptr(), p, ctx.len());
-        (*pool).log_ctx = p;
+        // SAFETY: `p` has ctx.len() fresh bytes; `pool` is live
+        unsafe {
+            ptr::copy_nonoverlapping(ctx.as_ptr(), p, ctx.len());
+            (*pool).log_ctx = p;
+        }
         // A full zone is normal (LRU eviction follows), not worth a log line.
-        (*pool).set_log_nomem(0);
+        // SAFETY: `pool` is the zone's live slab pool
+        unsafe { (*pool).set_log_nomem(0) };
         Some(Dict { sh, pool, slab })
     }
 
@@ -569,11 +602,14 @@ impl Dict {
 impl Locked {
     /// Finds `key`, moving it to the front of the LRU queue.
     unsafe fn lookup(&self, key: &[u8]) -> Lookup {
-        let Some(n) = self.peek(key) else {
+        // SAFETY: the mutex is held while `self` lives; nodes of the tree are live Nodes
+        let Some(n) = (unsafe { self.peek(key) }) else {
             return Lookup::Absent;
         };
-        self.touch(n);
-        if (*n).expires != 0 && (*n).expires < now_ms() {
+        // SAFETY: the mutex is held while `self` lives; nodes of the tree are live Nodes
+        unsafe { self.touch(n) };
+        // SAFETY: the mutex is held while `self` lives; nodes of the tree are live Nodes
+        if unsafe { (*n).expires } != 0 && unsafe { (*n).expires } < now_ms() {
             Lookup::Expired(n)
         } else {
             Lookup::Live(n)
@@ -583,71 +619,95 @@ impl Locked {
     /// Finds `key` without touching the LRU queue or looking at expiry.
     unsafe fn peek(&self, key: &[u8]) -> Option<*mut Node> {
         let hash = crc32(key) as nginx_sys::ngx_rbtree_key_t;
-        let sentinel = (*self.sh).rbtree.sentinel;
-        let mut node = (*self.sh).rbtree.root;
+        // SAFETY: the mutex is held while `self` lives; nodes reached from the root are live tree nodes
+        let sentinel = unsafe { (*self.sh).rbtree.sentinel };
+        // SAFETY: the mutex is held while `self` lives; nodes reached from the root are live tree nodes
+        let mut node = unsafe { (*self.sh).rbtree.root };
         while node != sentinel {
-            if hash != (*node).key {
-                node = if hash < (*node).key {
-                    (*node).left
+            // SAFETY: the mutex is held while `self` lives; nodes reached from the root are live tree nodes
+            if hash != unsafe { (*node).key } {
+                // SAFETY: the mutex is held while `self` lives; nodes reached from the root are live tree nodes
+                node = if hash < unsafe { (*node).key } {
+                    // SAFETY: the mutex is held while `self` lives; nodes reached from the root are live tree nodes
+                    unsafe { (*node).left }
                 } else {
-                    (*node).right
+                    // SAFETY: the mutex is held while `self` lives; nodes reached from the root are live tree nodes
+                    unsafe { (*node).right }
                 };
                 continue;
             }
-            let k = key_of(node.cast());
+            // SAFETY: the mutex is held while `self` lives; nodes reached from the root are live tree nodes
+            let k = unsafe { key_of(node.cast()) };
             match key.cmp(k) {
                 std::cmp::Ordering::Equal => return Some(node.cast()),
-                std::cmp::Ordering::Less => node = (*node).left,
-                std::cmp::Ordering::Greater => node = (*node).right,
+                // SAFETY: the mutex is held while `self` lives; nodes reached from the root are live tree nodes
+                std::cmp::Ordering::Less => node = unsafe { (*node).left },
+                // SAFETY: the mutex is held while `self` lives; nodes reached from the root are live tree nodes
+                std::cmp::Ordering::Greater => node = unsafe { (*node).right },
             }
         }
         None
     }
 
     unsafe fn touch(&self, n: *mut Node) {
-        ngx_queue_remove(addr_of_mut!((*n).queue));
-        ngx_queue_insert_after(addr_of_mut!((*self.sh).lru), addr_of_mut!((*n).queue));
+        // SAFETY: the mutex is held while `self` lives; `n` is a live linked Node (callers' duty)
+        unsafe {
+            ngx_queue_remove(addr_of_mut!((*n).queue));
+            ngx_queue_insert_after(addr_of_mut!((*self.sh).lru), addr_of_mut!((*n).queue));
+        }
     }
 
     /// Writes value, type, flags and expiry (relative, in ms; 0 = never).
     unsafe fn fill(&self, n: *mut Node, ty: u8, bytes: &[u8], exptime_ms: u64, flags: u32) {
-        (*n).expires = if exptime_ms > 0 { now_ms() + exptime_ms } else { 0 };
-        (*n).user_flags = flags;
-        (*n).value_len = bytes.len() as u32;
-        (*n).value_type = ty;
-        let dst = key_ptr(n).add((*n).key_len as usize);
-        ptr::copy_nonoverlapping(bytes.as_ptr(), dst, bytes.len());
+        // SAFETY: the mutex is held; `n` is a live Node allocated with room for `bytes` after its key (callers' duty)
+        unsafe {
+            (*n).expires = if exptime_ms > 0 { now_ms() + exptime_ms } else { 0 };
+            (*n).user_flags = flags;
+            (*n).value_len = bytes.len() as u32;
+            (*n).value_type = ty;
+        }
+        // SAFETY: the mutex is held; `n` is a live Node allocated with room for `bytes` after its key (callers' duty)
+        let dst = unsafe { key_ptr(n).add((*n).key_len as usize) };
+        // SAFETY: the mutex is held; `n` is a live Node allocated with room for `bytes` after its key (callers' duty)
+        unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), dst, bytes.len()) };
     }
 
     /// Sets the key of a freshly allocated node and links it in.
     unsafe fn link(&self, n: *mut Node, key: &[u8]) {
-        (*n).key = crc32(key) as nginx_sys::ngx_rbtree_key_t;
-        (*n).key_len = key.len() as u16;
-        ptr::copy_nonoverlapping(key.as_ptr(), key_ptr(n), key.len());
-        ngx_rbtree_insert(addr_of_mut!((*self.sh).rbtree), n.cast::<ngx_rbtree_node_t>());
-        ngx_queue_insert_after(addr_of_mut!((*self.sh).lru), addr_of_mut!((*n).queue));
+        // SAFETY: the mutex is held; `n` is a fresh Node with room for `key` (callers' duty)
+        unsafe {
+            (*n).key = crc32(key) as nginx_sys::ngx_rbtree_key_t;
+            (*n).key_len = key.len() as u16;
+            ptr::copy_nonoverlapping(key.as_ptr(), key_ptr(n), key.len());
+            ngx_rbtree_insert(addr_of_mut!((*self.sh).rbtree), n.cast::<ngx_rbtree_node_t>());
+            ngx_queue_insert_after(addr_of_mut!((*self.sh).lru), addr_of_mut!((*n).queue));
+        }
     }
 
     /// A node with room for `extra` bytes after its header, evicting least
     /// recently used items when `evict` and memory is short. Returns the node
     /// (null when out of memory) and whether live items were evicted.
     unsafe fn alloc_node(&self, extra: usize, evict: bool) -> (*mut Node, bool) {
-        let (p, forcible) = self.alloc_raw(NODE_HEADER + extra, evict);
+        // SAFETY: the mutex is held while `self` lives
+        let (p, forcible) = unsafe { self.alloc_raw(NODE_HEADER + extra, evict) };
         (p.cast(), forcible)
     }
 
     unsafe fn alloc_raw(&self, size: usize, evict: bool) -> (*mut u8, bool) {
-        let p = ngx_slab_alloc_locked(self.pool, size) as *mut u8;
+        // SAFETY: the mutex is held while `self` lives; `pool` is the zone's slab pool
+        let p = unsafe { ngx_slab_alloc_locked(self.pool, size) } as *mut u8;
         if !p.is_null() || !evict {
             return (p, false);
         }
         let mut forcible = false;
         for _ in 0..30 {
-            if self.expire(0) == 0 {
+            // SAFETY: the mutex is held while `self` lives; `pool` is the zone's slab pool
+            if unsafe { self.expire(0) } == 0 {
                 break;
             }
             forcible = true;
-            let p = ngx_slab_alloc_locked(self.pool, size) as *mut u8;
+            // SAFETY: the mutex is held while `self` lives; `pool` is the zone's slab pool
+            let p = unsafe { ngx_slab_alloc_locked(self.pool, size) } as *mut u8;
             if !p.is_null() {
                 return (p, true);
             }
@@ -660,42 +720,59 @@ impl Locked {
     /// least recently used item whatever its expiry.
     unsafe fn expire(&self, mut n: u32) -> usize {
         let now = now_ms();
-        let h = addr_of_mut!((*self.sh).lru);
+        // SAFETY: the mutex is held while `self` lives; the LRU queue links live Nodes
+        let h = unsafe { addr_of_mut!((*self.sh).lru) };
         let mut freed = 0;
         while n < 3 {
-            if ngx_queue_empty(h) {
+            // SAFETY: the mutex is held while `self` lives; the LRU queue links live Nodes
+            if unsafe { ngx_queue_empty(h) } {
                 break;
             }
-            let node = node_of_lru((*h).prev);
+            // SAFETY: the mutex is held while `self` lives; the LRU queue links live Nodes
+            let node = unsafe { node_of_lru((*h).prev) };
             let first = n == 0;
             n += 1;
-            if !first && ((*node).expires == 0 || (*node).expires > now) {
+            // SAFETY: the mutex is held while `self` lives; the LRU queue links live Nodes
+            if !first && (unsafe { (*node).expires } == 0 || unsafe { (*node).expires } > now) {
                 break;
             }
-            self.remove(node);
+            // SAFETY: the mutex is held while `self` lives; the LRU queue links live Nodes
+            unsafe { self.remove(node) };
             freed += 1;
         }
         freed
     }
 
     unsafe fn free_list(&self, n: *mut Node) {
-        let h = list_head(n);
-        let mut q = (*h).next;
+        // SAFETY: the mutex is held; `n` is a live list Node whose items were slab-allocated (callers' duty)
+        let h = unsafe { list_head(n) };
+        // SAFETY: the mutex is held; `n` is a live list Node whose items were slab-allocated (callers' duty)
+        let mut q = unsafe { (*h).next };
         while q != h {
-            let next = (*q).next;
-            ngx_slab_free_locked(self.pool, q.cast());
+            // SAFETY: the mutex is held; `n` is a live list Node whose items were slab-allocated (callers' duty)
+            let next = unsafe { (*q).next };
+            // SAFETY: the mutex is held; `n` is a live list Node whose items were slab-allocated (callers' duty)
+            unsafe { ngx_slab_free_locked(self.pool, q.cast()) };
             q = next;
         }
-        ngx_queue_init(h);
-        (*n).value_len = 0;
+        // SAFETY: the mutex is held; `n` is a live list Node whose items were slab-allocated (callers' duty)
+        unsafe {
+            ngx_queue_init(h);
+            (*n).value_len = 0;
+        }
     }
 
     unsafe fn remove(&self, n: *mut Node) {
-        if (*n).value_type == T_LIST {
-            self.free_list(n);
+        // SAFETY: the mutex is held; `n` is a live linked Node (callers' duty), freed once here
+        if unsafe { (*n).value_type } == T_LIST {
+            // SAFETY: the mutex is held; `n` is a live linked Node (callers' duty), freed once here
+            unsafe { self.free_list(n) };
         }
-        ngx_queue_remove(addr_of_mut!((*n).queue));
-        ngx_rbtree_delete(addr_of_mut!((*self.sh).rbtree), n.cast::<ngx_rbtree_node_t>());
-        ngx_slab_free_locked(self.pool, n.cast());
+        // SAFETY: the mutex is held; `n` is a live linked Node (callers' duty), freed once here
+        unsafe {
+            ngx_queue_remove(addr_of_mut!((*n).queue));
+            ngx_rbtree_delete(addr_of_mut!((*self.sh).rbtree), n.cast::<ngx_rbtree_node_t>());
+            ngx_slab_free_locked(self.pool, n.cast());
+        }
     }
 }

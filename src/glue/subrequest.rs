@@ -55,11 +55,13 @@ unsafe fn pool_str(r: *mut ngx_http_request_t, b: &[u8]) -> Result<ngx_str_t, St
     if b.is_empty() {
         return Ok(ngx_str_t::empty());
     }
-    let p = ngx_pnalloc((*r).pool, b.len()) as *mut u8;
+    // SAFETY: `r` is a live request (callers' duty)
+    let p = unsafe { ngx_pnalloc((*r).pool, b.len()) } as *mut u8;
     if p.is_null() {
         return Err("no memory".into());
     }
-    std::ptr::copy_nonoverlapping(b.as_ptr(), p, b.len());
+    // SAFETY: `p` has b.len() fresh bytes, apart from `b`
+    unsafe { std::ptr::copy_nonoverlapping(b.as_ptr(), p, b.len()) };
     Ok(ngx_str_t {
         len: b.len(),
         data: p,
@@ -75,7 +77,8 @@ pub unsafe fn issue(
     ps: *mut ngx_http_post_subrequest_t,
     spec: &Spec,
 ) -> Result<*mut ngx_http_request_t, String> {
-    let Some((mut uri, args)) = super::uri::split_safe(r, &spec.uri, false) else {
+    // SAFETY: `r` is a live request (caller's contract)
+    let Some((mut uri, args)) = (unsafe { super::uri::split_safe(r, &spec.uri, false) }) else {
         // lua-nginx-module prints the uri as a C string: up to a NUL.
         let shown = spec.uri.split(|&c| c == 0).next().unwrap_or_default();
         return Err(format!(
@@ -93,66 +96,103 @@ pub unsafe fn issue(
     // Query strings from Lua strings get set_uri_args' escaping, so that no
     // byte of them can end the request line a proxied subrequest sends
     // (lua-nginx-module passes them raw); encoded tables are unchanged.
-    let mut args = pool_str(r, &escape_args(&all))?;
-    let c = (*r).connection;
-    let active = (*c).data;
+    // SAFETY: `r` is a live request (caller's contract)
+    let mut args = unsafe { pool_str(r, &escape_args(&all)) }?;
+    // SAFETY: `r` is a live request (caller's contract)
+    let c = unsafe { (*r).connection };
+    // SAFETY: a live request's connection is live
+    let active = unsafe { (*c).data };
     let mut sr: *mut ngx_http_request_t = std::ptr::null_mut();
-    let rc = ngx_http_subrequest(r, &mut uri, &mut args, &mut sr, ps, 0);
+    // SAFETY: `r` is live; `ps` lives as long as its pool (caller's contract)
+    let rc = unsafe { ngx_http_subrequest(r, &mut uri, &mut args, &mut sr, ps, 0) };
     if rc != NGX_OK as isize || sr.is_null() {
         return Err(format!("failed to issue subrequest: {rc}"));
     }
     // The output of our subrequests is captured before the postpone filter
     // (runtime/capture.rs): they take no place in the parent's output order.
-    (*c).data = active;
-    unlink_postponed(r, sr);
-    adjust(r, sr, spec)?;
+    // SAFETY: `c` is live, `sr` the subrequest nginx just made of `r`
+    unsafe {
+        (*c).data = active;
+        unlink_postponed(r, sr);
+    }
+    // SAFETY: `r` is live and `sr` its new subrequest
+    (unsafe { adjust(r, sr, spec) })?;
     Ok(sr)
 }
 
 unsafe fn unlink_postponed(r: *mut ngx_http_request_t, sr: *mut ngx_http_request_t) {
-    let mut p = &mut (*r).postponed as *mut *mut nginx_sys::ngx_http_postponed_request_t;
-    while !(*p).is_null() {
-        if (**p).request == sr {
-            *p = (**p).next;
+    // SAFETY: `r` is a live request (issue's contract)
+    let mut p = unsafe { &mut (*r).postponed } as *mut *mut nginx_sys::ngx_http_postponed_request_t;
+    // SAFETY: `p` points at `r.postponed` or the `next` of a live entry
+    while !unsafe { (*p).is_null() } {
+        // SAFETY: `*p` is a live, non-null postponed entry
+        if unsafe { (**p).request } == sr {
+            // SAFETY: `*p` is a live entry; unlinking keeps the list well formed
+            unsafe {
+                *p = (**p).next;
+            }
             return;
         }
-        p = &mut (**p).next;
+        // SAFETY: `*p` is a live, non-null postponed entry
+        p = unsafe { &mut (**p).next };
     }
 }
 
 /// Method, request body and variables of the new subrequest.
 unsafe fn adjust(r: *mut ngx_http_request_t, sr: *mut ngx_http_request_t, spec: &Spec) -> Result<(), String> {
     let name = method_name(spec.method).ok_or("bad method")?;
-    (*sr).method = spec.method as _;
-    (*sr).method_name = ngx_str_t {
-        len: name.len(),
-        data: name.as_ptr() as *mut u8,
-    };
+    // SAFETY: `sr` is the live subrequest nginx just made
+    unsafe {
+        (*sr).method = spec.method as _;
+    }
+    // SAFETY: `sr` is live; `name` is a static method name
+    unsafe {
+        (*sr).method_name = ngx_str_t {
+            len: name.len(),
+            data: name.as_ptr() as *mut u8,
+        };
+    }
     if let Some(body) = &spec.body {
-        (*sr).request_body = request_body(r, body)?;
-        set_content_length(r, sr, body.len())?;
+        // SAFETY: `sr` is live and `r` its live parent
+        unsafe {
+            (*sr).request_body = request_body(r, body)?;
+        }
+        // SAFETY: `r` and `sr` are the live parent and subrequest
+        (unsafe { set_content_length(r, sr, body.len()) })?;
     } else if !spec.forward_body
         && spec.method != NGX_HTTP_PUT as usize
         && spec.method != NGX_HTTP_POST as usize
-        && (*r).headers_in.content_length_n > 0
+        // SAFETY: `r` is a live request (issue's contract)
+        && unsafe { (*r).headers_in.content_length_n } > 0
     {
-        (*sr).request_body = std::ptr::null_mut();
-        set_content_length(r, sr, 0)?;
+        // SAFETY: `sr` is the live subrequest
+        unsafe {
+            (*sr).request_body = std::ptr::null_mut();
+        }
+        // SAFETY: `r` and `sr` are the live parent and subrequest
+        (unsafe { set_content_length(r, sr, 0) })?;
     }
     if !spec.share_vars {
-        let cmcf = NgxHttpCoreModule::main_conf(&*r).ok_or("no core conf")?;
+        // SAFETY: `r` is a live request; the borrow ends within this statement's use of the conf
+        let cmcf = NgxHttpCoreModule::main_conf(unsafe { &*r }).ok_or("no core conf")?;
         let size = cmcf.variables.nelts * std::mem::size_of::<ngx_http_variable_value_t>();
-        let v = ngx_pcalloc((*r).pool, size) as *mut ngx_http_variable_value_t;
+        // SAFETY: `r` is a live request
+        let v = unsafe { ngx_pcalloc((*r).pool, size) } as *mut ngx_http_variable_value_t;
         if v.is_null() {
             return Err("no memory".into());
         }
         if spec.copy_vars {
-            std::ptr::copy_nonoverlapping((*r).variables, v, cmcf.variables.nelts);
+            // SAFETY: both arrays have one slot per variable of the core main conf
+            unsafe { std::ptr::copy_nonoverlapping((*r).variables, v, cmcf.variables.nelts) };
         }
-        (*sr).variables = v;
+        // SAFETY: `sr` is live; `v` lives in the parent's pool, which outlives it
+        unsafe {
+            (*sr).variables = v;
+        }
     }
     for (k, val) in &spec.vars {
-        set_var(sr, k, val)?;
+        // SAFETY: `sr` is the live subrequest
+        (unsafe { set_var(sr, k, val) })?;
     }
     Ok(())
 }
@@ -161,25 +201,35 @@ unsafe fn request_body(
     r: *mut ngx_http_request_t,
     body: &[u8],
 ) -> Result<*mut ngx_http_request_body_t, String> {
-    let pool = (*r).pool;
-    let rb =
-        ngx_pcalloc(pool, std::mem::size_of::<ngx_http_request_body_t>()) as *mut ngx_http_request_body_t;
+    // SAFETY: `r` is a live request (adjust's caller's contract)
+    let pool = unsafe { (*r).pool };
+    // SAFETY: `pool` is the live request's pool
+    let rb = unsafe { ngx_pcalloc(pool, std::mem::size_of::<ngx_http_request_body_t>()) };
+    let rb = rb as *mut ngx_http_request_body_t;
     if rb.is_null() {
         return Err("no memory".into());
     }
     if !body.is_empty() {
-        let b = ngx_create_temp_buf(pool, body.len());
-        let cl = ngx_alloc_chain_link(pool);
+        // SAFETY: `pool` is the live request's pool
+        let b = unsafe { ngx_create_temp_buf(pool, body.len()) };
+        // SAFETY: `pool` is the live request's pool
+        let cl = unsafe { ngx_alloc_chain_link(pool) };
         if b.is_null() || cl.is_null() {
             return Err("no memory".into());
         }
-        std::ptr::copy_nonoverlapping(body.as_ptr(), (*b).last, body.len());
-        (*b).last = (*b).last.add(body.len());
-        (*b).set_last_buf(1);
-        (*cl).buf = b;
-        (*cl).next = std::ptr::null_mut();
-        (*rb).bufs = cl;
-        (*rb).buf = b;
+        // SAFETY: `b` has body.len() bytes of room; `b`, `cl`, `rb` were allocated and checked
+        unsafe {
+            std::ptr::copy_nonoverlapping(body.as_ptr(), (*b).last, body.len());
+            (*b).last = (*b).last.add(body.len());
+            (*b).set_last_buf(1);
+            (*cl).buf = b;
+            (*cl).next = std::ptr::null_mut();
+            (*rb).bufs = cl;
+        }
+        // SAFETY: `rb` and `b` were allocated and checked
+        unsafe {
+            (*rb).buf = b;
+        }
     }
     Ok(rb)
 }
@@ -191,30 +241,41 @@ unsafe fn set_content_length(
     sr: *mut ngx_http_request_t,
     len: usize,
 ) -> Result<(), String> {
-    let pool = (*r).pool;
-    let hi = &mut (*sr).headers_in;
-    if !list::init_headers(pool, &mut hi.headers) {
+    // SAFETY: `r` is a live request (issue's contract)
+    let pool = unsafe { (*r).pool };
+    // SAFETY: `sr` is the live subrequest; nothing else refers to its headers_in now
+    let hi = unsafe { &mut (*sr).headers_in };
+    // SAFETY: `pool` is the parent's live pool; the list slot is valid for writes
+    if !unsafe { list::init_headers(pool, &mut hi.headers) } {
         return Err("no memory".into());
     }
-    for h in list::elts::<ngx_table_elt_t>(&(*r).headers_in.headers) {
-        let k = (*h).key.as_bytes();
+    // SAFETY: the parent's header list is live and initialised
+    for h in unsafe { list::elts::<ngx_table_elt_t>(&(*r).headers_in.headers) } {
+        // SAFETY: `elts` yields live elements
+        let k = unsafe { (*h).key.as_bytes() };
         if k.eq_ignore_ascii_case(b"Content-Length") || k.eq_ignore_ascii_case(b"Transfer-Encoding") {
             continue;
         }
-        if list::push_header(&mut hi.headers, *h).is_null() {
+        // SAFETY: the subrequest's list was just initialised; `h` is a live element
+        if unsafe { list::push_header(&mut hi.headers, *h) }.is_null() {
             return Err("no memory".into());
         }
     }
-    let value = pool_str(r, len.to_string().as_bytes())?;
-    let lower = pool_str(r, b"content-length")?;
-    let key = pool_str(r, b"Content-Length")?;
+    // SAFETY: `r` is a live request
+    let value = unsafe { pool_str(r, len.to_string().as_bytes()) }?;
+    // SAFETY: `r` is a live request
+    let lower = unsafe { pool_str(r, b"content-length") }?;
+    // SAFETY: `r` is a live request
+    let key = unsafe { pool_str(r, b"Content-Length") }?;
     let h = super::ngx_version::table_elt(
-        nginx_sys::ngx_hash_key(lower.data, lower.len),
+        // SAFETY: `lower` is a pool string of `len` bytes
+        unsafe { nginx_sys::ngx_hash_key(lower.data, lower.len) },
         key,
         value,
         lower.data,
     );
-    let p = list::push_header(&mut hi.headers, h);
+    // SAFETY: the subrequest's list was just initialised
+    let p = unsafe { list::push_header(&mut hi.headers, h) };
     if p.is_null() {
         return Err("no memory".into());
     }
@@ -227,13 +288,17 @@ unsafe fn set_content_length(
 
 /// The `vars` option: sets a variable of the subrequest.
 unsafe fn set_var(sr: *mut ngx_http_request_t, name: &[u8], value: &[u8]) -> Result<(), String> {
-    let cmcf = NgxHttpCoreModule::main_conf_mut(&*sr).ok_or("no core conf")?;
-    let lname = ngx_palloc((*sr).pool, name.len().max(1)) as *mut u8;
+    // SAFETY: `sr` is the live subrequest (adjust's caller's contract)
+    let cmcf = NgxHttpCoreModule::main_conf_mut(unsafe { &*sr }).ok_or("no core conf")?;
+    // SAFETY: `sr` is the live subrequest
+    let lname = unsafe { ngx_palloc((*sr).pool, name.len().max(1)) } as *mut u8;
     if lname.is_null() {
         return Err("no memory".into());
     }
-    let key = ngx_hash_strlow(lname, name.as_ptr() as *mut u8, name.len());
-    let v = ngx_hash_find(&mut cmcf.variables_hash, key, lname, name.len())
+    // SAFETY: `lname` has name.len() bytes; ngx_hash_strlow only reads `name`
+    let key = unsafe { ngx_hash_strlow(lname, name.as_ptr() as *mut u8, name.len()) };
+    // SAFETY: the core conf's variables hash is built; `lname` holds the lower-cased name
+    let v = unsafe { ngx_hash_find(&mut cmcf.variables_hash, key, lname, name.len()) }
         as *mut nginx_sys::ngx_http_variable_t;
     let shown = String::from_utf8_lossy(name);
     if v.is_null() {
@@ -241,26 +306,38 @@ unsafe fn set_var(sr: *mut ngx_http_request_t, name: &[u8], value: &[u8]) -> Res
             "variable \"{shown}\" cannot be assigned a value (maybe you forgot to define it first?) "
         ));
     }
-    if (*v).flags & NGX_HTTP_VAR_CHANGEABLE as ngx_uint_t == 0 {
+    // SAFETY: `v` is a live variable definition found in the hash
+    if unsafe { (*v).flags } & NGX_HTTP_VAR_CHANGEABLE as ngx_uint_t == 0 {
         return Err(format!("variable \"{shown}\" not changeable"));
     }
-    let data = pool_str(sr, value)?;
-    let mut vv: ngx_http_variable_value_t = std::mem::zeroed();
+    // SAFETY: `sr` is the live subrequest
+    let data = unsafe { pool_str(sr, value) }?;
+    // SAFETY: the struct is plain C data; all-zero is valid
+    let mut vv: ngx_http_variable_value_t = unsafe { std::mem::zeroed() };
     vv.set_len(data.len as u32);
     vv.set_valid(1);
     vv.data = data.data;
-    if let Some(set) = (*v).set_handler {
-        let p = ngx_palloc((*sr).pool, std::mem::size_of::<ngx_http_variable_value_t>())
+    // SAFETY: `v` is a live variable definition found in the hash
+    if let Some(set) = unsafe { (*v).set_handler } {
+        // SAFETY: `sr` is the live subrequest
+        let p = unsafe { ngx_palloc((*sr).pool, std::mem::size_of::<ngx_http_variable_value_t>()) }
             as *mut ngx_http_variable_value_t;
         if p.is_null() {
             return Err("no memory".into());
         }
-        *p = vv;
-        set(sr, p, (*v).data);
+        // SAFETY: `p` was allocated and checked; the handler gets the live subrequest and its own data
+        unsafe {
+            *p = vv;
+            set(sr, p, (*v).data);
+        }
         return Ok(());
     }
-    if (*v).flags & NGX_HTTP_VAR_INDEXED as ngx_uint_t != 0 {
-        *(*sr).variables.add((*v).index) = vv;
+    // SAFETY: `v` is a live variable definition found in the hash
+    if unsafe { (*v).flags } & NGX_HTTP_VAR_INDEXED as ngx_uint_t != 0 {
+        // SAFETY: `sr`'s variables have a slot per indexed variable, `index` among them
+        unsafe {
+            *(*sr).variables.add((*v).index) = vv;
+        }
         return Ok(());
     }
     Err(format!(

@@ -24,11 +24,13 @@ pub unsafe fn split_safe(
     if uri.is_empty() {
         return None;
     }
-    let mut path = pool_str((*r).pool, uri)?;
+    // SAFETY: `r` is a live request (caller's contract)
+    let mut path = unsafe { pool_str((*r).pool, uri) }?;
     let mut args = ngx_str_t::empty();
     let mut flags: ngx_uint_t = if log { NGX_HTTP_LOG_UNSAFE as ngx_uint_t } else { 0 };
     // nginx may shorten `path` or replace it with a decoded pool copy;
     // `args` points into it.
-    let rc = ngx_http_parse_unsafe_uri(r, &mut path, &mut args, &mut flags);
+    // SAFETY: `r` is live; `path` is a pool copy nginx may shorten or replace
+    let rc = unsafe { ngx_http_parse_unsafe_uri(r, &mut path, &mut args, &mut flags) };
     (rc == NGX_OK as isize).then_some((path, args))
 }

@@ -15,6 +15,9 @@
 //! happens in [`guard`] once the body's frame is gone. `scripts/lint.sh`
 //! fails when another file reaches `mlua::ffi` directly.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod alloc;
 mod protected;
 pub mod traceback;
@@ -57,42 +60,50 @@ pub mod ffi {
     /// # Safety
     /// As `lua_createtable`.
     pub unsafe fn lua_createtable(l: *mut lua_State, narr: c_int, nrec: c_int) {
-        alloc::create_table(l, narr, nrec)
+        // SAFETY: the caller keeps lua_createtable's contract (see # Safety)
+        unsafe { alloc::create_table(l, narr, nrec) }
     }
     /// # Safety
     /// As `lua_newuserdata`.
     pub unsafe fn lua_newuserdata(l: *mut lua_State, size: usize) -> *mut c_void {
-        alloc::new_userdata(l, size)
+        // SAFETY: the caller keeps lua_newuserdata's contract (see # Safety)
+        unsafe { alloc::new_userdata(l, size) }
     }
     /// # Safety
     /// As `lua_newthread`.
     pub unsafe fn lua_newthread(l: *mut lua_State) -> *mut lua_State {
-        alloc::new_thread(l)
+        // SAFETY: the caller keeps lua_newthread's contract (see # Safety)
+        unsafe { alloc::new_thread(l) }
     }
     /// # Safety
     /// As `lua_pushcclosure`.
     pub unsafe fn lua_pushcclosure(l: *mut lua_State, f: lua_CFunction, n: c_int) {
-        alloc::push_closure(l, f, n)
+        // SAFETY: the caller keeps lua_pushcclosure's contract (see # Safety)
+        unsafe { alloc::push_closure(l, f, n) }
     }
     /// # Safety
     /// As `lua_pushcfunction`.
     pub unsafe fn lua_pushcfunction(l: *mut lua_State, f: lua_CFunction) {
-        alloc::push_closure(l, f, 0)
+        // SAFETY: the caller keeps lua_pushcfunction's contract (see # Safety)
+        unsafe { alloc::push_closure(l, f, 0) }
     }
     /// # Safety
     /// As `lua_pushlstring`.
     pub unsafe fn lua_pushlstring(l: *mut lua_State, s: *const c_char, len: usize) {
-        alloc::push_lstring(l, s, len)
+        // SAFETY: the caller keeps lua_pushlstring's contract (see # Safety)
+        unsafe { alloc::push_lstring(l, s, len) }
     }
     /// # Safety
     /// As `lua_pushstring`.
     pub unsafe fn lua_pushstring(l: *mut lua_State, s: *const c_char) {
-        alloc::push_string(l, s)
+        // SAFETY: the caller keeps lua_pushstring's contract (see # Safety)
+        unsafe { alloc::push_string(l, s) }
     }
     /// # Safety
     /// As `lua_tolstring`.
     pub unsafe fn lua_tolstring(l: *mut lua_State, idx: c_int, len: *mut usize) -> *const c_char {
-        alloc::to_lstring(l, idx, len)
+        // SAFETY: the caller keeps lua_tolstring's contract (see # Safety)
+        unsafe { alloc::to_lstring(l, idx, len) }
     }
     /// # Safety
     /// As `luaL_loadbuffer`.
@@ -103,13 +114,15 @@ pub mod ffi {
         len: usize,
         name: *const c_char,
     ) -> c_int {
-        alloc::load_buffer(l, code, len, name)
+        // SAFETY: the caller keeps luaL_loadbuffer's contract (see # Safety)
+        unsafe { alloc::load_buffer(l, code, len, name) }
     }
     /// # Safety
     /// As `luaL_loadfile`.
     #[allow(non_snake_case)]
     pub unsafe fn luaL_loadfile(l: *mut lua_State, path: *const c_char) -> c_int {
-        alloc::load_file(l, path)
+        // SAFETY: the caller keeps luaL_loadfile's contract (see # Safety)
+        unsafe { alloc::load_file(l, path) }
     }
 }
 
@@ -173,35 +186,42 @@ static PROPAGATED_KEY: u8 = 0;
 /// `l` must be the running Lua state that called the C function.
 pub unsafe fn guard(l: *mut lua_State, body: unsafe fn(*mut lua_State) -> LuaRet) -> c_int {
     lua_alloc::enter();
-    let result = catch_unwind(AssertUnwindSafe(|| body(l)));
-    if lua_alloc::leave(l) {
+    // SAFETY: `body` is an API body and `l` the running state Lua called us with
+    let result = catch_unwind(AssertUnwindSafe(|| unsafe { body(l) }));
+    // SAFETY: `l` is the running state; pairs with `enter` above
+    if unsafe { lua_alloc::leave(l) } {
         // A finalizer failed while the body created objects: its error is
         // on top, and wins over the body's results (`yield_wait` dropped
         // the wait of a body that would yield).
         drop(result);
         // SAFETY: as the raise at the end.
-        raising::lua_error(l);
+        unsafe { raising::lua_error(l) };
     }
     let msg = match result {
         // SAFETY: the body's frame is gone; lua_yield may raise (no frame
         // of ours with a destructor is live), and `yield_wait` checked.
-        Ok(Ok(YIELD)) => return raising::lua_yield(l, 1),
+        Ok(Ok(YIELD)) => return unsafe { raising::lua_yield(l, 1) },
         Ok(Ok(n)) => return n,
         Ok(Err(msg)) => msg,
         Err(_) => "internal error (Rust panic in ngx_http_lua_module)".to_string(),
     };
     if msg == PROPAGATED {
         drop(msg);
-        take_registry(l, &PROPAGATED_KEY);
+        // SAFETY: `l` is the running state; `propagate` stored the value under this key
+        unsafe { take_registry(l, &PROPAGATED_KEY) };
     } else {
-        raising::luaL_where(l, 1);
-        push_bytes(l, msg.as_bytes());
+        // SAFETY: `l` is the running state; luaL_where and pushes raise only on OOM
+        unsafe {
+            raising::luaL_where(l, 1);
+            push_bytes(l, msg.as_bytes());
+        }
         drop(msg);
-        raising::lua_concat(l, 2);
+        // SAFETY: `l` has the position and the message on top
+        unsafe { raising::lua_concat(l, 2) };
     }
     // SAFETY: no Rust value with a destructor is alive in this frame; the
     // error unwinds through "C-unwind" frames only.
-    raising::lua_error(l)
+    unsafe { raising::lua_error(l) }
 }
 
 /// Can the running coroutine `l` yield from the C function it is in? Not
@@ -211,7 +231,8 @@ pub unsafe fn guard(l: *mut lua_State, body: unsafe fn(*mut lua_State) -> LuaRet
 /// # Safety
 /// `l` must be a valid state.
 pub unsafe fn can_yield(l: *mut lua_State) -> bool {
-    lua_isyieldable(l) != 0
+    // SAFETY: `l` is a valid state (caller's contract); the call only reads it
+    (unsafe { lua_isyieldable(l) }) != 0
 }
 
 /// Declares the `lua_CFunction`s of API bodies.
@@ -250,9 +271,12 @@ pub(crate) use lua_fns;
 /// # Safety
 /// `l` must be a valid state with the error value on top.
 pub unsafe fn propagate(l: *mut lua_State) -> String {
-    ffi::lua_pushlightuserdata(l, key_ptr(&PROPAGATED_KEY));
-    ffi::lua_insert(l, -2);
-    ffi::lua_rawset(l, ffi::LUA_REGISTRYINDEX);
+    // SAFETY: `l` is valid with the error value on top (caller's contract); raw calls on the registry
+    unsafe {
+        ffi::lua_pushlightuserdata(l, key_ptr(&PROPAGATED_KEY));
+        ffi::lua_insert(l, -2);
+        ffi::lua_rawset(l, ffi::LUA_REGISTRYINDEX);
+    }
     PROPAGATED.to_string()
 }
 
@@ -262,8 +286,10 @@ pub unsafe fn propagate(l: *mut lua_State) -> String {
 /// # Safety
 /// `l` must be a valid state.
 pub unsafe fn raw_error(l: *mut lua_State, msg: &str) -> String {
-    push_bytes(l, msg.as_bytes());
-    propagate(l)
+    // SAFETY: `l` is a valid state (caller's contract)
+    unsafe { push_bytes(l, msg.as_bytes()) };
+    // SAFETY: the message was just pushed on top of `l`
+    unsafe { propagate(l) }
 }
 
 /// `msg` raised with the position of the Lua function `level` calls above
@@ -273,17 +299,22 @@ pub unsafe fn raw_error(l: *mut lua_State, msg: &str) -> String {
 /// # Safety
 /// `l` must be a valid state.
 pub unsafe fn error_at_level(l: *mut lua_State, level: c_int, msg: &str) -> String {
-    let mut ar: ffi::lua_Debug = std::mem::zeroed();
+    // SAFETY: lua_Debug is plain C data, all-zero is a valid value
+    let mut ar: ffi::lua_Debug = unsafe { std::mem::zeroed() };
     let mut text = String::new();
-    if ffi::lua_getstack(l, level, &mut ar) != 0
-        && ffi::lua_getinfo(l, c"Sl".as_ptr(), &mut ar) != 0
+    // SAFETY: `l` is valid (caller's contract) and `ar` is a live lua_Debug
+    if unsafe { ffi::lua_getstack(l, level, &mut ar) } != 0
+        // SAFETY: lua_getstack filled `ar` for a live frame of `l`
+        && unsafe { ffi::lua_getinfo(l, c"Sl".as_ptr(), &mut ar) } != 0
         && ar.currentline > 0
     {
-        let src = CStr::from_ptr(ar.short_src.as_ptr()).to_string_lossy();
+        // SAFETY: lua_getinfo filled short_src with a NUL-terminated string
+        let src = unsafe { CStr::from_ptr(ar.short_src.as_ptr()) }.to_string_lossy();
         text = format!("{src}:{}: ", ar.currentline);
     }
     text.push_str(msg);
-    raw_error(l, &text)
+    // SAFETY: `l` is a valid state (caller's contract)
+    unsafe { raw_error(l, &text) }
 }
 
 fn key_ptr(key: &'static u8) -> *mut c_void {
@@ -292,11 +323,14 @@ fn key_ptr(key: &'static u8) -> *mut c_void {
 
 /// Pushes registry[key] and clears that slot.
 unsafe fn take_registry(l: *mut lua_State, key: &'static u8) {
-    ffi::lua_pushlightuserdata(l, key_ptr(key));
-    ffi::lua_rawget(l, ffi::LUA_REGISTRYINDEX);
-    ffi::lua_pushlightuserdata(l, key_ptr(key));
-    ffi::lua_pushnil(l);
-    ffi::lua_rawset(l, ffi::LUA_REGISTRYINDEX);
+    // SAFETY: `l` is the running state; raw registry access cannot raise
+    unsafe {
+        ffi::lua_pushlightuserdata(l, key_ptr(key));
+        ffi::lua_rawget(l, ffi::LUA_REGISTRYINDEX);
+        ffi::lua_pushlightuserdata(l, key_ptr(key));
+        ffi::lua_pushnil(l);
+        ffi::lua_rawset(l, ffi::LUA_REGISTRYINDEX);
+    }
 }
 
 /// The absolute form of stack index `idx`.
@@ -307,7 +341,8 @@ pub unsafe fn abs_index(l: *mut lua_State, idx: c_int) -> c_int {
     if idx > 0 || idx <= ffi::LUA_REGISTRYINDEX {
         idx
     } else {
-        ffi::lua_gettop(l) + idx + 1
+        // SAFETY: `l` is a valid state (caller's contract)
+        (unsafe { ffi::lua_gettop(l) }) + idx + 1
     }
 }
 
@@ -316,7 +351,8 @@ pub unsafe fn abs_index(l: *mut lua_State, idx: c_int) -> c_int {
 /// # Safety
 /// `l` must be a valid state.
 pub unsafe fn check_stack(l: *mut lua_State, n: c_int) -> Result<(), String> {
-    if ffi::lua_checkstack(l, n) == 0 {
+    // SAFETY: `l` is a valid state (caller's contract)
+    if unsafe { ffi::lua_checkstack(l, n) } == 0 {
         return Err("stack overflow".into());
     }
     Ok(())
@@ -327,12 +363,16 @@ pub unsafe fn check_stack(l: *mut lua_State, n: c_int) -> Result<(), String> {
 /// # Safety
 /// `l` must be a valid state.
 pub unsafe fn has_metamethod(l: *mut lua_State, idx: c_int, event: &CStr) -> bool {
-    if ffi::lua_getmetatable(l, idx) == 0 {
+    // SAFETY: `l` is a valid state (caller's contract)
+    if unsafe { ffi::lua_getmetatable(l, idx) } == 0 {
         return false;
     }
-    get_raw(l, -1, event);
-    let found = ffi::lua_type(l, -1) != ffi::LUA_TNIL;
-    ffi::lua_pop(l, 2);
+    // SAFETY: lua_getmetatable pushed the metatable at -1
+    unsafe { get_raw(l, -1, event) };
+    // SAFETY: the field value is on top
+    let found = unsafe { ffi::lua_type(l, -1) } != ffi::LUA_TNIL;
+    // SAFETY: pops the field value and the metatable pushed above
+    unsafe { ffi::lua_pop(l, 2) };
     found
 }
 
@@ -341,10 +381,14 @@ pub unsafe fn has_metamethod(l: *mut lua_State, idx: c_int, event: &CStr) -> boo
 /// # Safety
 /// `l` must be a valid state with a table at `idx` and the value on top.
 pub unsafe fn set_raw(l: *mut lua_State, idx: c_int, name: &CStr) {
-    let idx = abs_index(l, idx);
-    ffi::lua_pushstring(l, name.as_ptr());
-    ffi::lua_insert(l, -2);
-    ffi::lua_rawset(l, idx);
+    // SAFETY: `l` is a valid state (caller's contract)
+    let idx = unsafe { abs_index(l, idx) };
+    // SAFETY: `idx` holds a table and the value is on top (caller's contract)
+    unsafe {
+        ffi::lua_pushstring(l, name.as_ptr());
+        ffi::lua_insert(l, -2);
+        ffi::lua_rawset(l, idx);
+    }
 }
 
 /// Pushes `t[name]`, raw: for tables of ours (the registry, `package`...).
@@ -352,9 +396,13 @@ pub unsafe fn set_raw(l: *mut lua_State, idx: c_int, name: &CStr) {
 /// # Safety
 /// `l` must be a valid state with a table at `idx`.
 pub unsafe fn get_raw(l: *mut lua_State, idx: c_int, name: &CStr) {
-    let idx = abs_index(l, idx);
-    ffi::lua_pushstring(l, name.as_ptr());
-    ffi::lua_rawget(l, idx);
+    // SAFETY: `l` is a valid state (caller's contract)
+    let idx = unsafe { abs_index(l, idx) };
+    // SAFETY: `idx` holds a table (caller's contract); rawget cannot raise
+    unsafe {
+        ffi::lua_pushstring(l, name.as_ptr());
+        ffi::lua_rawget(l, idx);
+    }
 }
 
 /// The full userdata at `idx` if its metatable is `registry[mt]`: how a
@@ -363,14 +411,21 @@ pub unsafe fn get_raw(l: *mut lua_State, idx: c_int, name: &CStr) {
 /// # Safety
 /// `l` must be a valid state.
 pub unsafe fn udata_of(l: *mut lua_State, idx: c_int, mt: &CStr) -> Option<*mut c_void> {
-    let idx = abs_index(l, idx);
-    if ffi::lua_type(l, idx) != ffi::LUA_TUSERDATA || ffi::lua_getmetatable(l, idx) == 0 {
+    // SAFETY: `l` is a valid state (caller's contract)
+    let idx = unsafe { abs_index(l, idx) };
+    // SAFETY: `l` is a valid state; both calls only read `idx`
+    if unsafe { ffi::lua_type(l, idx) } != ffi::LUA_TUSERDATA || unsafe { ffi::lua_getmetatable(l, idx) } == 0
+    {
         return None;
     }
-    get_raw(l, ffi::LUA_REGISTRYINDEX, mt);
-    let ours = ffi::lua_rawequal(l, -1, -2) != 0;
-    ffi::lua_pop(l, 2);
-    ours.then(|| ffi::lua_touserdata(l, idx))
+    // SAFETY: the registry is a table; rawget cannot raise
+    unsafe { get_raw(l, ffi::LUA_REGISTRYINDEX, mt) };
+    // SAFETY: the value's metatable and registry[mt] are the two top values
+    let ours = unsafe { ffi::lua_rawequal(l, -1, -2) } != 0;
+    // SAFETY: pops the two values pushed above
+    unsafe { ffi::lua_pop(l, 2) };
+    // SAFETY: `idx` was checked to hold a full userdata
+    ours.then(|| unsafe { ffi::lua_touserdata(l, idx) })
 }
 
 /// Pushes `registry[key]` for a light userdata key: the address of a
@@ -380,8 +435,11 @@ pub unsafe fn udata_of(l: *mut lua_State, idx: c_int, mt: &CStr) -> Option<*mut 
 /// # Safety
 /// `l` must be a valid state with room on its stack.
 pub unsafe fn get_registry(l: *mut lua_State, key: &'static u8) {
-    ffi::lua_pushlightuserdata(l, key as *const u8 as *mut c_void);
-    ffi::lua_rawget(l, ffi::LUA_REGISTRYINDEX);
+    // SAFETY: `l` is a valid state with room (caller's contract); raw registry access
+    unsafe {
+        ffi::lua_pushlightuserdata(l, key as *const u8 as *mut c_void);
+        ffi::lua_rawget(l, ffi::LUA_REGISTRYINDEX);
+    }
 }
 
 /// `registry[key] = ` the value on top of the stack, which stays there.
@@ -389,9 +447,12 @@ pub unsafe fn get_registry(l: *mut lua_State, key: &'static u8) {
 /// # Safety
 /// `l` must be a valid state with a value on top and room on its stack.
 pub unsafe fn set_registry(l: *mut lua_State, key: &'static u8) {
-    ffi::lua_pushlightuserdata(l, key as *const u8 as *mut c_void);
-    ffi::lua_pushvalue(l, -2);
-    ffi::lua_rawset(l, ffi::LUA_REGISTRYINDEX);
+    // SAFETY: `l` is valid with the value on top (caller's contract); raw registry access
+    unsafe {
+        ffi::lua_pushlightuserdata(l, key as *const u8 as *mut c_void);
+        ffi::lua_pushvalue(l, -2);
+        ffi::lua_rawset(l, ffi::LUA_REGISTRYINDEX);
+    }
 }
 
 /// [`udata_of`] for a metatable kept at `registry[key]` ([`set_registry`]).
@@ -399,14 +460,21 @@ pub unsafe fn set_registry(l: *mut lua_State, key: &'static u8) {
 /// # Safety
 /// `l` must be a valid state.
 pub unsafe fn udata_with(l: *mut lua_State, idx: c_int, key: &'static u8) -> Option<*mut c_void> {
-    let idx = abs_index(l, idx);
-    if ffi::lua_type(l, idx) != ffi::LUA_TUSERDATA || ffi::lua_getmetatable(l, idx) == 0 {
+    // SAFETY: `l` is a valid state (caller's contract)
+    let idx = unsafe { abs_index(l, idx) };
+    // SAFETY: `l` is a valid state; both calls only read `idx`
+    if unsafe { ffi::lua_type(l, idx) } != ffi::LUA_TUSERDATA || unsafe { ffi::lua_getmetatable(l, idx) } == 0
+    {
         return None;
     }
-    get_registry(l, key);
-    let ours = ffi::lua_rawequal(l, -1, -2) != 0;
-    ffi::lua_pop(l, 2);
-    ours.then(|| ffi::lua_touserdata(l, idx))
+    // SAFETY: `l` is a valid state (caller's contract)
+    unsafe { get_registry(l, key) };
+    // SAFETY: the value's metatable and registry[key] are the two top values
+    let ours = unsafe { ffi::lua_rawequal(l, -1, -2) } != 0;
+    // SAFETY: pops the two values pushed above
+    unsafe { ffi::lua_pop(l, 2) };
+    // SAFETY: `idx` was checked to hold a full userdata
+    ours.then(|| unsafe { ffi::lua_touserdata(l, idx) })
 }
 
 /// `luaL_newmetatable` without raising: pushes `registry[name]`, creating
@@ -415,27 +483,34 @@ pub unsafe fn udata_with(l: *mut lua_State, idx: c_int, key: &'static u8) -> Opt
 /// # Safety
 /// `l` must be a valid state.
 pub unsafe fn new_metatable(l: *mut lua_State, name: &CStr) -> bool {
-    get_raw(l, ffi::LUA_REGISTRYINDEX, name);
-    if ffi::lua_type(l, -1) != ffi::LUA_TNIL {
+    // SAFETY: `l` is a valid state (caller's contract)
+    unsafe { get_raw(l, ffi::LUA_REGISTRYINDEX, name) };
+    // SAFETY: registry[name] is on top
+    if unsafe { ffi::lua_type(l, -1) } != ffi::LUA_TNIL {
         return false;
     }
-    ffi::lua_pop(l, 1);
-    ffi::lua_createtable(l, 0, 4);
-    ffi::lua_pushvalue(l, -1);
-    set_raw(l, ffi::LUA_REGISTRYINDEX, name);
+    // SAFETY: `l` is valid; the nil on top is replaced by a new table stored raw
+    unsafe {
+        ffi::lua_pop(l, 1);
+        ffi::lua_createtable(l, 0, 4);
+        ffi::lua_pushvalue(l, -1);
+        set_raw(l, ffi::LUA_REGISTRYINDEX, name);
+    }
     true
 }
 
 /// # Safety
 /// `l` must be a valid Lua state with room on its stack.
 pub unsafe fn push_bytes(l: *mut lua_State, b: &[u8]) {
-    ffi::lua_pushlstring(l, b.as_ptr().cast(), b.len());
+    // SAFETY: `l` is a valid state (caller's contract); `b` is a live slice of b.len() bytes
+    unsafe { ffi::lua_pushlstring(l, b.as_ptr().cast(), b.len()) };
 }
 
 /// # Safety
 /// `l` must be a valid Lua state.
 pub unsafe fn push_cstr(l: *mut lua_State, s: &CStr) {
-    ffi::lua_pushstring(l, s.as_ptr());
+    // SAFETY: `l` is a valid state (caller's contract); `s` is NUL-terminated
+    unsafe { ffi::lua_pushstring(l, s.as_ptr()) };
 }
 
 /// Borrow the bytes of a string (or number, converted in place) at `idx`.
@@ -444,19 +519,23 @@ pub unsafe fn push_cstr(l: *mut lua_State, s: &CStr) {
 /// The returned slice lives as long as the value stays on the stack.
 pub unsafe fn to_bytes<'a>(l: *mut lua_State, idx: c_int) -> Option<&'a [u8]> {
     let mut len = 0usize;
-    let p = ffi::lua_tolstring(l, idx, &mut len);
+    // SAFETY: `l` is a valid state (caller's contract)
+    let p = unsafe { ffi::lua_tolstring(l, idx, &mut len) };
     if p.is_null() {
         None
     } else {
-        Some(std::slice::from_raw_parts(p.cast(), len))
+        // SAFETY: lua_tolstring gave `len` bytes at `p`, alive while the value stays on the stack
+        Some(unsafe { std::slice::from_raw_parts(p.cast(), len) })
     }
 }
 
 /// # Safety
 /// `l` must be a valid Lua state.
 pub unsafe fn type_name(l: *mut lua_State, idx: c_int) -> String {
-    let t = ffi::lua_type(l, idx);
-    CStr::from_ptr(ffi::lua_typename(l, t))
+    // SAFETY: `l` is a valid state (caller's contract)
+    let t = unsafe { ffi::lua_type(l, idx) };
+    // SAFETY: lua_typename returns a static NUL-terminated name
+    (unsafe { CStr::from_ptr(ffi::lua_typename(l, t)) })
         .to_string_lossy()
         .into_owned()
 }
@@ -471,13 +550,16 @@ pub fn bad_arg(n: c_int, fname: &str, extra: &str) -> String {
 /// # Safety
 /// The returned slice lives as long as the value stays on the stack.
 pub unsafe fn check_bytes<'a>(l: *mut lua_State, idx: c_int, fname: &str) -> Result<&'a [u8], String> {
-    match ffi::lua_type(l, idx) {
-        ffi::LUA_TSTRING | ffi::LUA_TNUMBER => Ok(to_bytes(l, idx).unwrap_or_default()),
+    // SAFETY: `l` is a valid state (caller's contract)
+    match unsafe { ffi::lua_type(l, idx) } {
+        // SAFETY: the value is a string or number; the slice lives as long as it stays on the stack (our contract)
+        ffi::LUA_TSTRING | ffi::LUA_TNUMBER => Ok(unsafe { to_bytes(l, idx) }.unwrap_or_default()),
         ffi::LUA_TNONE => Err(bad_arg(idx, fname, "string expected, got no value")),
         _ => Err(bad_arg(
             idx,
             fname,
-            &format!("string expected, got {}", type_name(l, idx)),
+            // SAFETY: `l` is a valid state (caller's contract)
+            &format!("string expected, got {}", unsafe { type_name(l, idx) }),
         )),
     }
 }
@@ -487,14 +569,18 @@ pub unsafe fn check_bytes<'a>(l: *mut lua_State, idx: c_int, fname: &str) -> Res
 /// # Safety
 /// `l` must be a valid Lua state.
 pub unsafe fn check_number(l: *mut lua_State, idx: c_int, fname: &str) -> Result<f64, String> {
-    let t = ffi::lua_type(l, idx);
-    if t == ffi::LUA_TNUMBER || (t == ffi::LUA_TSTRING && ffi::lua_isnumber(l, idx) != 0) {
-        return Ok(ffi::lua_tonumber(l, idx));
+    // SAFETY: `l` is a valid state (caller's contract)
+    let t = unsafe { ffi::lua_type(l, idx) };
+    // SAFETY: `l` is a valid state (caller's contract)
+    if t == ffi::LUA_TNUMBER || (t == ffi::LUA_TSTRING && unsafe { ffi::lua_isnumber(l, idx) } != 0) {
+        // SAFETY: `l` is a valid state (caller's contract)
+        return Ok(unsafe { ffi::lua_tonumber(l, idx) });
     }
     let got = if t == ffi::LUA_TNONE {
         "no value".to_string()
     } else {
-        type_name(l, idx)
+        // SAFETY: `l` is a valid state (caller's contract)
+        unsafe { type_name(l, idx) }
     };
     Err(bad_arg(idx, fname, &format!("number expected, got {got}")))
 }
@@ -502,20 +588,29 @@ pub unsafe fn check_number(l: *mut lua_State, idx: c_int, fname: &str) -> Result
 /// # Safety
 /// `l` must be a valid Lua state with a table at `idx`.
 pub unsafe fn set_fn(l: *mut lua_State, idx: c_int, name: &CStr, f: ffi::lua_CFunction) {
-    ffi::lua_pushcfunction(l, f);
-    set_raw(l, if idx < 0 { idx - 1 } else { idx }, name);
+    // SAFETY: `l` is valid with a table at `idx` (caller's contract); the push moves it one down
+    unsafe {
+        ffi::lua_pushcfunction(l, f);
+        set_raw(l, if idx < 0 { idx - 1 } else { idx }, name);
+    }
 }
 
 /// # Safety
 /// `l` must be a valid Lua state with a table at `idx`.
 pub unsafe fn set_int(l: *mut lua_State, idx: c_int, name: &CStr, v: i64) {
-    ffi::lua_pushinteger(l, v as ffi::lua_Integer);
-    set_raw(l, if idx < 0 { idx - 1 } else { idx }, name);
+    // SAFETY: `l` is valid with a table at `idx` (caller's contract); the push moves it one down
+    unsafe {
+        ffi::lua_pushinteger(l, v as ffi::lua_Integer);
+        set_raw(l, if idx < 0 { idx - 1 } else { idx }, name);
+    }
 }
 
 /// # Safety
 /// `l` must be a valid Lua state with a table at `idx`.
 pub unsafe fn set_str(l: *mut lua_State, idx: c_int, name: &CStr, v: &[u8]) {
-    push_bytes(l, v);
-    set_raw(l, if idx < 0 { idx - 1 } else { idx }, name);
+    // SAFETY: `l` is valid with a table at `idx` (caller's contract); the push moves it one down
+    unsafe {
+        push_bytes(l, v);
+        set_raw(l, if idx < 0 { idx - 1 } else { idx }, name);
+    }
 }

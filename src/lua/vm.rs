@@ -345,10 +345,13 @@ fn expand_search_path(value: &[u8], default: &[u8], prefix: &[u8]) -> Vec<u8> {
 /// # Safety
 /// `l` must have a value on top of its stack.
 pub unsafe fn pop_message(l: *mut lua_State) -> String {
-    let msg = match to_bytes(l, -1) {
+    // SAFETY: `l` has a value on top (caller's contract)
+    let msg = match unsafe { to_bytes(l, -1) } {
         Some(b) => String::from_utf8_lossy(b).into_owned(),
-        None => format!("(error object is a {} value)", super::type_name(l, -1)),
+        // SAFETY: `l` has a value on top (caller's contract)
+        None => format!("(error object is a {} value)", unsafe { super::type_name(l, -1) }),
     };
-    ffi::lua_pop(l, 1);
+    // SAFETY: pops that value
+    unsafe { ffi::lua_pop(l, 1) };
     msg
 }
