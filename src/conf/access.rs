@@ -51,7 +51,8 @@ pub fn module() -> &'static ngx_module_t {
 /// # Safety
 /// `r` must be a live request.
 pub unsafe fn loc_conf<'a>(r: *mut ngx_http_request_t) -> &'a LocConf {
-    Confs::location_conf(&*r).expect("lua loc conf")
+    // SAFETY: `r` is a live request (caller's contract)
+    Confs::location_conf(unsafe { &*r }).expect("lua loc conf")
 }
 
 /// The main configuration of a request.
@@ -59,7 +60,8 @@ pub unsafe fn loc_conf<'a>(r: *mut ngx_http_request_t) -> &'a LocConf {
 /// # Safety
 /// `r` must be a live request.
 pub unsafe fn main_conf<'a>(r: *mut ngx_http_request_t) -> &'a MainConf {
-    Confs::main_conf(&*r).expect("lua main conf")
+    // SAFETY: `r` is a live request (caller's contract)
+    Confs::main_conf(unsafe { &*r }).expect("lua main conf")
 }
 
 /// The main configuration while parsing the http block.
@@ -67,7 +69,8 @@ pub unsafe fn main_conf<'a>(r: *mut ngx_http_request_t) -> &'a MainConf {
 /// # Safety
 /// `cf` must be inside the http block.
 pub unsafe fn main_conf_cf<'a>(cf: *mut ngx_conf_t) -> &'a mut MainConf {
-    let ctx = &*((*cf).ctx as *const ngx_http_conf_ctx_t);
+    // SAFETY: `cf` is inside the http block (caller's contract): its ctx is an http conf ctx
+    let ctx = unsafe { &*((*cf).ctx as *const ngx_http_conf_ctx_t) };
     Confs::main_conf_mut(ctx).expect("lua main conf")
 }
 
@@ -76,5 +79,6 @@ pub unsafe fn main_conf_cf<'a>(cf: *mut ngx_conf_t) -> &'a mut MainConf {
 /// # Safety
 /// `cycle` must be live.
 pub unsafe fn main_conf_cycle<'a>(cycle: *mut ngx_cycle_t) -> Option<&'a mut MainConf> {
-    Confs::main_conf_mut(&*cycle)
+    // SAFETY: `cycle` is live (caller's contract)
+    Confs::main_conf_mut(unsafe { &*cycle })
 }

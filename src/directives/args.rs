@@ -43,7 +43,8 @@ pub unsafe fn conf_error(cf: *mut ngx_conf_t, msg: &str) -> ConfErr {
 /// # Safety
 /// `cf` must be the configuration being parsed, with at least `i + 1` tokens.
 pub unsafe fn arg_str(cf: *mut ngx_conf_t, i: usize) -> ngx_str_t {
-    (*(*cf).args).as_slice::<ngx_str_t>()[i]
+    // SAFETY: `cf` is being parsed with at least i + 1 tokens (caller's contract)
+    unsafe { (*(*cf).args).as_slice::<ngx_str_t>()[i] }
 }
 
 /// The bytes of the `i`-th token (0 is the directive's name).
@@ -51,7 +52,8 @@ pub unsafe fn arg_str(cf: *mut ngx_conf_t, i: usize) -> ngx_str_t {
 /// # Safety
 /// As [`arg_str`].
 pub unsafe fn arg<'a>(cf: *mut ngx_conf_t, i: usize) -> &'a [u8] {
-    (*(*cf).args).as_slice::<ngx_str_t>()[i].as_bytes()
+    // SAFETY: `cf` is being parsed with at least i + 1 tokens (caller's contract)
+    unsafe { (*(*cf).args).as_slice::<ngx_str_t>()[i].as_bytes() }
 }
 
 /// `on` or `off` (any case), or nginx's error for the directive.
@@ -59,7 +61,8 @@ pub unsafe fn arg<'a>(cf: *mut ngx_conf_t, i: usize) -> &'a [u8] {
 /// # Safety
 /// `cf` and `cmd` as nginx passes them to a setter.
 pub unsafe fn flag(cf: *mut ngx_conf_t, cmd: *mut ngx_command_t) -> Result<bool, ConfErr> {
-    let v = arg(cf, 1);
+    // SAFETY: a flag directive takes one argument, which nginx checked (caller's contract)
+    let v = unsafe { arg(cf, 1) };
     if v.eq_ignore_ascii_case(b"on") {
         return Ok(true);
     }
@@ -71,7 +74,8 @@ pub unsafe fn flag(cf: *mut ngx_conf_t, cmd: *mut ngx_command_t) -> Result<bool,
         cf,
         "invalid value \"{}\" in \"{}\" directive, it must be \"on\" or \"off\"",
         String::from_utf8_lossy(v),
-        String::from_utf8_lossy((*cmd).name.as_bytes())
+        // SAFETY: `cmd` is this directive's entry in our static command table
+        String::from_utf8_lossy(unsafe { (*cmd).name.as_bytes() })
     );
     Err(ConfErr::Logged)
 }
@@ -81,7 +85,8 @@ pub unsafe fn flag(cf: *mut ngx_conf_t, cmd: *mut ngx_command_t) -> Result<bool,
 /// # Safety
 /// `cf` as nginx passes it to a setter.
 pub unsafe fn count(cf: *mut ngx_conf_t) -> Result<usize, ConfErr> {
-    number(arg(cf, 1))
+    // SAFETY: a numeric directive takes one argument, which nginx checked (caller's contract)
+    number(unsafe { arg(cf, 1) })
 }
 
 /// `v` as a non-negative whole number, or nginx's "invalid number".

@@ -31,28 +31,36 @@ pub const COMMANDS: [ngx_command_t; 2] = [
 
 /// The upstream block being parsed.
 unsafe fn upstream_conf(cf: *mut ngx_conf_t) -> *mut ngx_http_upstream_srv_conf_t {
-    let ctx = &*((*cf).ctx as *const ngx_http_conf_ctx_t);
-    *ctx.srv_conf.add(ngx_http_upstream_module.ctx_index) as *mut ngx_http_upstream_srv_conf_t
+    // SAFETY: `cf` is parsing an upstream block: its ctx is an http conf ctx
+    let ctx = unsafe { &*((*cf).ctx as *const ngx_http_conf_ctx_t) };
+    // SAFETY: srv_conf has a slot per http module, the upstream module's among them
+    (unsafe { *ctx.srv_conf.add(ngx_http_upstream_module.ctx_index) }) as *mut ngx_http_upstream_srv_conf_t
 }
 
 conf_setters! {
     fn set_balancer(cf, cmd, _: LocConf) {
-        let uscf = upstream_conf(cf);
-        let m = main_conf_cf(cf);
+        // SAFETY: balancer_by_lua* is allowed only in upstream blocks (NGX_HTTP_UPS_CONF)
+        let uscf = unsafe { upstream_conf(cf) };
+        // SAFETY: `cf` is inside the http block
+        let m = unsafe { main_conf_cf(cf) };
         if m.balancer(uscf).is_some() {
             return Err(ConfErr::Says(c"is duplicate"));
         }
-        let code = code::load(cf, cmd, 1)?;
+        // SAFETY: nginx calls setters with the conf being parsed and this directive's entry
+        let code = unsafe { code::load(cf, cmd, 1) }?;
     m.balancers.push((uscf.cast(), code));
-    if (*uscf).peer.init_upstream.is_some() {
+    // SAFETY: `uscf` is the live conf of the upstream block being parsed
+    if unsafe { (*uscf).peer.init_upstream.is_some() } {
         ngx::ngx_conf_log_error!(nginx_sys::NGX_LOG_WARN, cf, "load balancing method redefined");
     }
-    (*uscf).peer.init_upstream = Some(crate::phase::balancer::init_upstream);
-    (*uscf).flags = (NGX_HTTP_UPSTREAM_CREATE
+    // SAFETY: `uscf` is the live conf of the upstream block being parsed
+    unsafe { (*uscf).peer.init_upstream = Some(crate::phase::balancer::init_upstream); }
+    // SAFETY: `uscf` is the live conf of the upstream block being parsed
+    unsafe { (*uscf).flags = (NGX_HTTP_UPSTREAM_CREATE
         | NGX_HTTP_UPSTREAM_WEIGHT
         | NGX_HTTP_UPSTREAM_MAX_FAILS
         | NGX_HTTP_UPSTREAM_FAIL_TIMEOUT
-        | NGX_HTTP_UPSTREAM_DOWN) as _;
+        | NGX_HTTP_UPSTREAM_DOWN) as _; }
     Ok(())
 }
 }

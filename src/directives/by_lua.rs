@@ -12,44 +12,61 @@ use crate::conf::{main_conf_cf, LocConf, MainConf};
 
 conf_setters! {
     fn set_init(cf, cmd, m: MainConf) {
-        set_once(&mut m.init, code::load(cf, cmd, 1)?)
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        set_once(&mut m.init, unsafe { code::load(cf, cmd, 1) }?)
     }
     fn set_init_worker(cf, cmd, m: MainConf) {
-        set_once(&mut m.init_worker, code::load(cf, cmd, 1)?)
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        set_once(&mut m.init_worker, unsafe { code::load(cf, cmd, 1) }?)
     }
     fn set_exit_worker(cf, cmd, m: MainConf) {
-        set_once(&mut m.exit_worker, code::load(cf, cmd, 1)?)
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        set_once(&mut m.exit_worker, unsafe { code::load(cf, cmd, 1) }?)
     }
     fn set_server_rewrite(cf, cmd, l: LocConf) {
-        let code = code::load(cf, cmd, 1)?;
-        main_conf_cf(cf).uses_server_rewrite = true;
-        main_conf_cf(cf).uses_capture = true;
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        let code = unsafe { code::load(cf, cmd, 1) }?;
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        (unsafe { main_conf_cf(cf) }).uses_server_rewrite = true;
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        (unsafe { main_conf_cf(cf) }).uses_capture = true;
         set_once(&mut l.server_rewrite, code)
     }
     fn set_rewrite(cf, cmd, l: LocConf) {
-        let code = code::load(cf, cmd, 1)?;
-        main_conf_cf(cf).uses_rewrite = true;
-        main_conf_cf(cf).uses_capture = true;
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        let code = unsafe { code::load(cf, cmd, 1) }?;
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        (unsafe { main_conf_cf(cf) }).uses_rewrite = true;
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        (unsafe { main_conf_cf(cf) }).uses_capture = true;
         set_once(&mut l.rewrite, code)
     }
     fn set_access(cf, cmd, l: LocConf) {
-        let code = code::load(cf, cmd, 1)?;
-        main_conf_cf(cf).uses_access = true;
-        main_conf_cf(cf).uses_capture = true;
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        let code = unsafe { code::load(cf, cmd, 1) }?;
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        (unsafe { main_conf_cf(cf) }).uses_access = true;
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        (unsafe { main_conf_cf(cf) }).uses_capture = true;
         set_once(&mut l.access, code)
     }
     fn set_log(cf, cmd, l: LocConf) {
-        let code = code::load(cf, cmd, 1)?;
-        main_conf_cf(cf).uses_log = true;
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        let code = unsafe { code::load(cf, cmd, 1) }?;
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        (unsafe { main_conf_cf(cf) }).uses_log = true;
         set_once(&mut l.log, code)
     }
     /// content_by_lua* becomes the location's content handler.
     fn set_content(cf, cmd, l: LocConf) {
-        let code = code::load(cf, cmd, 1)?;
-        let clcf = NgxHttpCoreModule::location_conf_mut(&*((*cf).ctx as *const ngx_http_conf_ctx_t))
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        let code = unsafe { code::load(cf, cmd, 1) }?;
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        let clcf = NgxHttpCoreModule::location_conf_mut(unsafe { &*((*cf).ctx as *const ngx_http_conf_ctx_t) })
             .expect("core loc conf");
         clcf.handler = Some(crate::phase::content::handler);
-        main_conf_cf(cf).uses_capture = true;
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        (unsafe { main_conf_cf(cf) }).uses_capture = true;
         set_once(&mut l.content, code)
     }
 }

@@ -28,22 +28,29 @@ conf_setters! {
         if lmcf.capture_log.is_some() {
             return Err(ConfErr::Says(c"is duplicate"));
         }
-        let mut value: ngx_str_t = (*(*cf).args).as_slice::<ngx_str_t>()[1];
+        // SAFETY: lua_capture_error_log takes one argument, which nginx checked
+        let mut value: ngx_str_t = unsafe { (*(*cf).args).as_slice::<ngx_str_t>()[1] };
         let shown = String::from_utf8_lossy(value.as_bytes()).into_owned();
         if value.len == 0 {
-            return Err(conf_error(cf, &format!("invalid capture error log size \"{shown}\"")));
+            // SAFETY: `cf` is the configuration being parsed
+            return Err(unsafe { conf_error(cf, &format!("invalid capture error log size \"{shown}\"")) });
         }
-        let size = ngx_parse_size(&mut value);
+        // SAFETY: `value` is a live ngx_str_t of the directive's argument
+        let size = unsafe { ngx_parse_size(&mut value) };
         if size < MIN_SIZE {
             let msg = format!("invalid capture error log size \"{shown}\", minimum size is {MIN_SIZE}");
-            return Err(conf_error(cf, &msg));
+            // SAFETY: `cf` is the configuration being parsed
+            return Err(unsafe { conf_error(cf, &msg) });
         }
-        let data = ngx_palloc((*cf).pool, size as usize) as *mut u8;
-        let ring = ngx_palloc((*cf).pool, size_of::<LogRing>()) as *mut LogRing;
+        // SAFETY: the conf pool lives as long as the cycle
+        let data = unsafe { ngx_palloc((*cf).pool, size as usize) } as *mut u8;
+        // SAFETY: the conf pool lives as long as the cycle
+        let ring = unsafe { ngx_palloc((*cf).pool, size_of::<LogRing>()) } as *mut LogRing;
         if data.is_null() || ring.is_null() {
             return Err(ConfErr::Logged);
         }
-        ring.write(LogRing::new(data, size as usize));
+        // SAFETY: `ring` is a fresh, non-null, aligned allocation for one LogRing
+        unsafe { ring.write(LogRing::new(data, size as usize)) };
         lmcf.capture_log = NonNull::new(ring);
         Ok(())
     }

@@ -16,11 +16,14 @@ use crate::conf::LuaCode;
 /// # Safety
 /// `cf` and `cmd` as nginx passes them to a setter.
 pub unsafe fn load(cf: *mut ngx_conf_t, cmd: *mut ngx_command_t, i: usize) -> Result<LuaCode, ConfErr> {
-    let name = (*cmd).name.as_bytes();
+    // SAFETY: `cmd` is the directive's entry in our static command table
+    let name = unsafe { (*cmd).name.as_bytes() };
     if name.ends_with(b"_file") {
-        return match file_path(cf, arg_str(cf, i)) {
+        // SAFETY: `cf` is being parsed and its command took argument `i` (caller's contract)
+        return match unsafe { file_path(cf, arg_str(cf, i)) } {
             Ok(p) => Ok(LuaCode::file(p)),
-            Err(e) => Err(conf_error(cf, &e)),
+            // SAFETY: `cf` is the configuration being parsed
+            Err(e) => Err(unsafe { conf_error(cf, &e) }),
         };
     }
     let (block, base) = match name.strip_suffix(b"_block") {
@@ -30,9 +33,11 @@ pub unsafe fn load(cf: *mut ngx_conf_t, cmd: *mut ngx_command_t, i: usize) -> Re
     // Named before a block is read: the line is the directive's.
     let chunk_name = chunk_name::inline_name(cf, &String::from_utf8_lossy(base));
     let src = if block {
-        lua_block::read(cf).map_err(|e| conf_error(cf, &e))?
+        // SAFETY: `cf` is the configuration being parsed
+        lua_block::read(cf).map_err(|e| unsafe { conf_error(cf, &e) })?
     } else {
-        arg(cf, i).to_vec()
+        // SAFETY: `cf` is being parsed and its command took argument `i` (caller's contract)
+        (unsafe { arg(cf, i) }).to_vec()
     };
     Ok(LuaCode::inline(src, chunk_name))
 }
@@ -45,8 +50,11 @@ unsafe fn file_path(cf: *mut ngx_conf_t, value: ngx_str_t) -> Result<FilePath, S
         return Err("invalid empty file path".into());
     }
     if v.contains(&b'$') {
-        let cv = crate::glue::complex::compile(cf, value).ok_or("failed to compile the file path")?;
+        // SAFETY: `cf` is the configuration being parsed (load's contract)
+        let cv =
+            unsafe { crate::glue::complex::compile(cf, value) }.ok_or("failed to compile the file path")?;
         return Ok(FilePath::Complex(cv));
     }
-    Ok(FilePath::Fixed(crate::glue::complex::prefixed(cf, v)))
+    // SAFETY: `cf` is the configuration being parsed (load's contract)
+    Ok(FilePath::Fixed(unsafe { crate::glue::complex::prefixed(cf, v) }))
 }

@@ -9,21 +9,27 @@ use crate::conf::{main_conf_cf, LocConf};
 
 conf_setters! {
     fn set_header_filter(cf, cmd, l: LocConf) {
-        let code = code::load(cf, cmd, 1)?;
-        main_conf_cf(cf).uses_filters = true;
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        let code = unsafe { code::load(cf, cmd, 1) }?;
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        (unsafe { main_conf_cf(cf) }).uses_filters = true;
         set_once(&mut l.header_filter, code)
     }
     fn set_body_filter(cf, cmd, l: LocConf) {
-        let code = code::load(cf, cmd, 1)?;
-        main_conf_cf(cf).uses_filters = true;
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        let code = unsafe { code::load(cf, cmd, 1) }?;
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        (unsafe { main_conf_cf(cf) }).uses_filters = true;
         set_once(&mut l.body_filter, code)
     }
     fn set_max_body(cf, _, l: LocConf) {
         if l.capture_max_body_size.is_some() {
             return Err(ConfErr::Says(c"is duplicate"));
         }
-        let mut v = arg_str(cf, 1);
-        let n = ngx_parse_size(&mut v);
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        let mut v = unsafe { arg_str(cf, 1) };
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        let n = unsafe { ngx_parse_size(&mut v) };
         if n < 0 {
             return Err(ConfErr::Says(c"invalid value"));
         }

@@ -9,7 +9,8 @@ use crate::conf::LocConf;
 
 conf_setters! {
     fn set_need_body(cf, cmd, l: LocConf) {
-        set_once(&mut l.need_request_body, flag(cf, cmd)?)
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        set_once(&mut l.need_request_body, unsafe { flag(cf, cmd) }?)
     }
 }
 

@@ -39,12 +39,15 @@ pub const COMMANDS: [ngx_command_t; 5] = [
 
 conf_setters! {
     fn set_cert(cf, cmd, l: LocConf) {
-        set_once(&mut l.proxy_ssl_cert, code::load(cf, cmd, 1)?)
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        set_once(&mut l.proxy_ssl_cert, unsafe { code::load(cf, cmd, 1) }?)
     }
     fn set_verify(cf, cmd, l: LocConf) {
-        set_once(&mut l.proxy_ssl_verify, code::load(cf, cmd, 1)?)
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        set_once(&mut l.proxy_ssl_verify, unsafe { code::load(cf, cmd, 1) }?)
     }
     fn set_skip_default_verify(cf, cmd, l: LocConf) {
-        set_once(&mut l.upstream_skip_openssl_default_verify, flag(cf, cmd)?)
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        set_once(&mut l.upstream_skip_openssl_default_verify, unsafe { flag(cf, cmd) }?)
     }
 }

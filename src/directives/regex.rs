@@ -8,10 +8,12 @@ use crate::conf::MainConf;
 
 conf_setters! {
     fn set_cache_max_entries(cf, _, m: MainConf) {
-        set_once(&mut m.regex_cache_max_entries, count(cf)?)
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        set_once(&mut m.regex_cache_max_entries, unsafe { count(cf) }?)
     }
     fn set_match_limit(cf, _, m: MainConf) {
-        set_once(&mut m.regex_match_limit, count(cf)?)
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        set_once(&mut m.regex_match_limit, unsafe { count(cf) }?)
     }
 }
 

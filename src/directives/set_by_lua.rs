@@ -51,7 +51,8 @@ pub const COMMANDS: [ngx_command_t; 3] = [
 
 conf_setters! {
     fn set_by_lua(cf, cmd, _: LocConf) {
-        set_inner(cf, cmd)
+        // SAFETY: nginx calls setters with the conf being parsed and this directive's entry
+        unsafe { set_inner(cf, cmd) }
     }
 }
 
@@ -59,94 +60,131 @@ conf_setters! {
 const FAILED: ConfErr = ConfErr::Logged;
 
 unsafe fn set_inner(cf: *mut nginx_sys::ngx_conf_t, cmd: *mut ngx_command_t) -> ConfResult {
-    let args = (*(*cf).args).as_slice::<ngx_str_t>().to_vec();
+    // SAFETY: `cf` is being parsed (set_by_lua's contract); its args array is live
+    let args = unsafe { (*(*cf).args).as_slice::<ngx_str_t>().to_vec() };
     let mut var = args[1];
     if var.as_bytes().first() != Some(&b'$') {
-        return Err(conf_error(
-            cf,
-            &format!(
-                "invalid variable name \"{}\"",
-                String::from_utf8_lossy(var.as_bytes())
-            ),
-        ));
+        // SAFETY: `cf` is the configuration being parsed
+        return Err(unsafe {
+            conf_error(
+                cf,
+                &format!(
+                    "invalid variable name \"{}\"",
+                    String::from_utf8_lossy(var.as_bytes())
+                ),
+            )
+        });
     }
     var.len -= 1;
-    var.data = var.data.add(1);
+    // SAFETY: `var` starts with '$', so one byte follows data
+    var.data = unsafe { var.data.add(1) };
 
-    let code = code::load(cf, cmd, 2)?;
-    let extra = if (*cmd).name.as_bytes().ends_with(b"_block") {
+    // SAFETY: `cf` and `cmd` come from nginx's call of the setter
+    let code = unsafe { code::load(cf, cmd, 2) }?;
+    // SAFETY: `cmd` is the directive's entry in our static command table
+    let extra = if unsafe { (*cmd).name.as_bytes().ends_with(b"_block") } {
         &args[2..2]
     } else {
         &args[3..]
     };
     let mut cvs = Vec::with_capacity(extra.len());
     for a in extra {
-        match crate::glue::complex::compile(cf, *a) {
+        // SAFETY: `cf` is the configuration being parsed
+        match unsafe { crate::glue::complex::compile(cf, *a) } {
             Some(cv) => cvs.push(cv),
             None => return Err(FAILED),
         }
     }
 
-    let v = ngx_http_add_variable(
-        cf,
-        &mut var,
-        (NGX_HTTP_VAR_CHANGEABLE | NGX_HTTP_VAR_WEAK) as ngx_uint_t,
-    );
+    // SAFETY: `cf` is the configuration being parsed; `var` a live name
+    let v = unsafe {
+        ngx_http_add_variable(
+            cf,
+            &mut var,
+            (NGX_HTTP_VAR_CHANGEABLE | NGX_HTTP_VAR_WEAK) as ngx_uint_t,
+        )
+    };
     if v.is_null() {
         return Err(FAILED);
     }
-    let index = ngx_http_get_variable_index(cf, &mut var);
+    // SAFETY: `cf` is the configuration being parsed; `var` a live name
+    let index = unsafe { ngx_http_get_variable_index(cf, &mut var) };
     if index < 0 {
         return Err(FAILED);
     }
-    if (*v).get_handler.is_none() {
-        (*v).get_handler = Some(not_found_var);
-        (*v).data = index as usize;
+    // SAFETY: `v` is the live, non-null variable nginx returned
+    if unsafe { (*v).get_handler.is_none() } {
+        // SAFETY: `v` is the live, non-null variable nginx returned
+        unsafe {
+            (*v).get_handler = Some(not_found_var);
+            (*v).data = index as usize;
+        }
     }
 
-    let ctx = &*((*cf).ctx as *const ngx_http_conf_ctx_t);
-    let rlcf = *ctx.loc_conf.add(ngx_http_rewrite_module.ctx_index) as *mut RewriteLocConf;
+    // SAFETY: a location-level directive: `cf`'s ctx is an http conf ctx
+    let ctx = unsafe { &*((*cf).ctx as *const ngx_http_conf_ctx_t) };
+    // SAFETY: loc_conf has a slot per http module, the rewrite module's among them
+    let rlcf = unsafe { *ctx.loc_conf.add(ngx_http_rewrite_module.ctx_index) } as *mut RewriteLocConf;
     // Owned by the configuration pool, which outlives every request.
-    let pool = ngx::core::Pool::from_ngx_pool((*cf).pool);
+    // SAFETY: the conf pool is live for the whole cycle
+    let pool = unsafe { ngx::core::Pool::from_ngx_pool((*cf).pool) };
     let lua = pool.allocate(code);
     let cv_args = pool.allocate(cvs);
     if lua.is_null() || cv_args.is_null() {
         return Err(FAILED);
     }
-    let sc = ngx_http_script_start_code((*cf).pool, &mut (*rlcf).codes, size_of::<SetCode>()) as *mut SetCode;
+    // SAFETY: the conf pool is live; `rlcf` is the rewrite module's live loc conf
+    let sc = unsafe { ngx_http_script_start_code((*cf).pool, &mut (*rlcf).codes, size_of::<SetCode>()) }
+        as *mut SetCode;
     if sc.is_null() {
         return Err(FAILED);
     }
-    *sc = SetCode {
-        code: Some(crate::phase::set::run),
-        lua,
-        args: cv_args,
-    };
+    // SAFETY: `sc` is non-null room for one SetCode in the rewrite codes
+    unsafe {
+        *sc = SetCode {
+            code: Some(crate::phase::set::run),
+            lua,
+            args: cv_args,
+        };
+    }
 
-    if let Some(set_handler) = (*v).set_handler {
-        let vh = ngx_http_script_start_code(
-            (*cf).pool,
-            &mut (*rlcf).codes,
-            size_of::<ngx_http_script_var_handler_code_t>(),
-        ) as *mut ngx_http_script_var_handler_code_t;
+    // SAFETY: `v` is the live, non-null variable nginx returned
+    if let Some(set_handler) = unsafe { (*v).set_handler } {
+        // SAFETY: the conf pool is live; `rlcf` is the rewrite module's live loc conf
+        let vh = unsafe {
+            ngx_http_script_start_code(
+                (*cf).pool,
+                &mut (*rlcf).codes,
+                size_of::<ngx_http_script_var_handler_code_t>(),
+            )
+        } as *mut ngx_http_script_var_handler_code_t;
         if vh.is_null() {
             return Err(FAILED);
         }
-        (*vh).code = Some(ngx_http_script_var_set_handler_code);
-        (*vh).handler = Some(set_handler) as ngx_http_set_variable_pt;
-        (*vh).data = (*v).data;
+        // SAFETY: `vh` is non-null room for one var handler code; `v` is live
+        unsafe {
+            (*vh).code = Some(ngx_http_script_var_set_handler_code);
+            (*vh).handler = Some(set_handler) as ngx_http_set_variable_pt;
+            (*vh).data = (*v).data;
+        }
         return Ok(());
     }
-    let vc = ngx_http_script_start_code(
-        (*cf).pool,
-        &mut (*rlcf).codes,
-        size_of::<ngx_http_script_var_code_t>(),
-    ) as *mut ngx_http_script_var_code_t;
+    // SAFETY: the conf pool is live; `rlcf` is the rewrite module's live loc conf
+    let vc = unsafe {
+        ngx_http_script_start_code(
+            (*cf).pool,
+            &mut (*rlcf).codes,
+            size_of::<ngx_http_script_var_code_t>(),
+        )
+    } as *mut ngx_http_script_var_code_t;
     if vc.is_null() {
         return Err(FAILED);
     }
-    (*vc).code = Some(ngx_http_script_set_var_code);
-    (*vc).index = index as usize;
+    // SAFETY: `vc` is non-null room for one var code
+    unsafe {
+        (*vc).code = Some(ngx_http_script_set_var_code);
+        (*vc).index = index as usize;
+    }
     Ok(())
 }
 

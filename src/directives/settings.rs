@@ -14,7 +14,8 @@ use crate::conf::{LocConf, MainConf};
 
 conf_setters! {
     fn set_code_cache(cf, cmd, l: LocConf) {
-        let on = flag(cf, cmd)?;
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        let on = unsafe { flag(cf, cmd) }?;
         set_once(&mut l.code_cache, on)?;
         if !on {
             ngx::ngx_conf_log_error!(
@@ -26,43 +27,55 @@ conf_setters! {
         Ok(())
     }
     fn set_check_client_abort(cf, cmd, l: LocConf) {
-        set_once(&mut l.check_client_abort, flag(cf, cmd)?)
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        set_once(&mut l.check_client_abort, unsafe { flag(cf, cmd) }?)
     }
     fn set_http10_buffering(cf, cmd, l: LocConf) {
-        set_once(&mut l.http10_buffering, flag(cf, cmd)?)
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        set_once(&mut l.http10_buffering, unsafe { flag(cf, cmd) }?)
     }
     fn set_use_default_type(cf, cmd, l: LocConf) {
-        set_once(&mut l.use_default_type, flag(cf, cmd)?)
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        set_once(&mut l.use_default_type, unsafe { flag(cf, cmd) }?)
     }
     fn set_transform_underscores(cf, cmd, l: LocConf) {
-        set_once(&mut l.transform_underscores, flag(cf, cmd)?)
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        set_once(&mut l.transform_underscores, unsafe { flag(cf, cmd) }?)
     }
     /// The `*_no_postpone` flags take their last value (no "is duplicate").
     fn set_rewrite_no_postpone(cf, cmd, m: MainConf) {
-        m.rewrite_no_postpone = flag(cf, cmd)?;
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        m.rewrite_no_postpone = unsafe { flag(cf, cmd) }?;
         Ok(())
     }
     fn set_access_no_postpone(cf, cmd, m: MainConf) {
-        m.access_no_postpone = flag(cf, cmd)?;
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        m.access_no_postpone = unsafe { flag(cf, cmd) }?;
         Ok(())
     }
     fn set_package_path(cf, _, m: MainConf) {
-        set_once(&mut m.package_path, arg(cf, 1).to_vec())
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        set_once(&mut m.package_path, unsafe { arg(cf, 1) }.to_vec())
     }
     fn set_package_cpath(cf, _, m: MainConf) {
-        set_once(&mut m.package_cpath, arg(cf, 1).to_vec())
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        set_once(&mut m.package_cpath, unsafe { arg(cf, 1) }.to_vec())
     }
     fn set_malloc_trim(cf, _, m: MainConf) {
-        set_once(&mut m.malloc_trim, count(cf)?)
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        set_once(&mut m.malloc_trim, unsafe { count(cf) }?)
     }
     fn set_max_pending_timers(cf, _, m: MainConf) {
-        set_once(&mut m.max_pending_timers, count(cf)?)
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        set_once(&mut m.max_pending_timers, unsafe { count(cf) }?)
     }
     fn set_max_running_timers(cf, _, m: MainConf) {
-        set_once(&mut m.max_running_timers, count(cf)?)
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        set_once(&mut m.max_running_timers, unsafe { count(cf) }?)
     }
     fn set_worker_thread_vm_pool_size(cf, _, m: MainConf) {
-        set_once(&mut m.worker_thread_vm_pool_size, count(cf)?)
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        set_once(&mut m.worker_thread_vm_pool_size, unsafe { count(cf) }?)
     }
 }
 

@@ -12,7 +12,8 @@ use crate::conf::LocConf;
 
 /// A time such as `60s` or `500ms`.
 unsafe fn time(cf: *mut ngx_conf_t) -> Result<ngx_msec_t, ConfErr> {
-    let t = ngx_parse_time(&mut arg_str(cf, 1), 0);
+    // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+    let t = unsafe { ngx_parse_time(&mut arg_str(cf, 1), 0) };
     if t == NGX_ERROR as isize {
         return Err(ConfErr::Says(c"invalid value"));
     }
@@ -21,7 +22,8 @@ unsafe fn time(cf: *mut ngx_conf_t) -> Result<ngx_msec_t, ConfErr> {
 
 /// A size such as `4k`.
 unsafe fn size(cf: *mut ngx_conf_t) -> Result<usize, ConfErr> {
-    let n = ngx_parse_size(&mut arg_str(cf, 1));
+    // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+    let n = unsafe { ngx_parse_size(&mut arg_str(cf, 1)) };
     if n == NGX_ERROR as isize {
         return Err(ConfErr::Says(c"invalid value"));
     }
@@ -30,41 +32,51 @@ unsafe fn size(cf: *mut ngx_conf_t) -> Result<usize, ConfErr> {
 
 /// The first argument as bytes.
 unsafe fn bytes(cf: *mut ngx_conf_t) -> Vec<u8> {
-    arg(cf, 1).to_vec()
+    // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+    (unsafe { arg(cf, 1) }).to_vec()
 }
 
 conf_setters! {
     fn set_connect_timeout(cf, _, l: LocConf) {
-        set_once(&mut l.socket.connect_timeout, time(cf)?)
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        set_once(&mut l.socket.connect_timeout, unsafe { time(cf) }?)
     }
     fn set_send_timeout(cf, _, l: LocConf) {
-        set_once(&mut l.socket.send_timeout, time(cf)?)
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        set_once(&mut l.socket.send_timeout, unsafe { time(cf) }?)
     }
     fn set_read_timeout(cf, _, l: LocConf) {
-        set_once(&mut l.socket.read_timeout, time(cf)?)
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        set_once(&mut l.socket.read_timeout, unsafe { time(cf) }?)
     }
     fn set_keepalive_timeout(cf, _, l: LocConf) {
-        set_once(&mut l.socket.keepalive_timeout, time(cf)?)
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        set_once(&mut l.socket.keepalive_timeout, unsafe { time(cf) }?)
     }
     fn set_buffer_size(cf, _, l: LocConf) {
-        set_once(&mut l.socket.buffer_size, size(cf)?)
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        set_once(&mut l.socket.buffer_size, unsafe { size(cf) }?)
     }
     fn set_send_lowat(cf, _, l: LocConf) {
-        set_once(&mut l.socket.send_lowat, size(cf)?)
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        set_once(&mut l.socket.send_lowat, unsafe { size(cf) }?)
     }
     fn set_pool_size(cf, _, l: LocConf) {
-        let n = number(arg(cf, 1))?;
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        let n = number(unsafe { arg(cf, 1) })?;
         if n == 0 {
             return Err(ConfErr::Says(c"must not be 0"));
         }
         set_once(&mut l.socket.pool_size, n)
     }
     fn set_verify_depth(cf, _, l: LocConf) {
-        set_once(&mut l.socket.ssl_verify_depth, number(arg(cf, 1))?)
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        set_once(&mut l.socket.ssl_verify_depth, number(unsafe { arg(cf, 1) })?)
     }
     /// Its own wording for a value other than on|off (not args::flag's).
     fn set_log_errors(cf, _, l: LocConf) {
-        let b = arg(cf, 1);
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        let b = unsafe { arg(cf, 1) };
         let on = if b.eq_ignore_ascii_case(b"on") {
             true
         } else if b.eq_ignore_ascii_case(b"off") {
@@ -75,27 +87,34 @@ conf_setters! {
         set_once(&mut l.socket.log_errors, on)
     }
     fn set_trusted_certificate(cf, _, l: LocConf) {
-        set_once(&mut l.socket.ssl_trusted_certificate, bytes(cf))
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        set_once(&mut l.socket.ssl_trusted_certificate, unsafe { bytes(cf) })
     }
     fn set_ciphers(cf, _, l: LocConf) {
-        set_once(&mut l.socket.ssl_ciphers, bytes(cf))
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        set_once(&mut l.socket.ssl_ciphers, unsafe { bytes(cf) })
     }
     fn set_certificate(cf, _, l: LocConf) {
-        set_once(&mut l.socket.ssl_certificate, bytes(cf))
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        set_once(&mut l.socket.ssl_certificate, unsafe { bytes(cf) })
     }
     fn set_certificate_key(cf, _, l: LocConf) {
-        set_once(&mut l.socket.ssl_certificate_key, bytes(cf))
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        set_once(&mut l.socket.ssl_certificate_key, unsafe { bytes(cf) })
     }
     /// Relative to nginx's prefix, as lua-nginx-module's master resolves it.
     fn set_key_log(cf, _, l: LocConf) {
-        let path = crate::glue::complex::prefix_join((*(*cf).cycle).prefix.as_bytes(), &bytes(cf));
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        let path = crate::glue::complex::prefix_join(unsafe { (*(*cf).cycle).prefix.as_bytes() }, &unsafe { bytes(cf) });
         set_once(&mut l.socket.ssl_key_log, path)
     }
     fn set_crl(cf, _, l: LocConf) {
-        set_once(&mut l.socket.ssl_crl, bytes(cf))
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        set_once(&mut l.socket.ssl_crl, unsafe { bytes(cf) })
     }
     fn set_protocols(cf, _, l: LocConf) {
-        let args = (*(*cf).args).as_slice::<nginx_sys::ngx_str_t>();
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        let args = unsafe { (*(*cf).args).as_slice::<nginx_sys::ngx_str_t>() };
         set_once(
             &mut l.socket.ssl_protocols,
             args[1..].iter().map(|a| a.as_bytes().to_vec()).collect(),
@@ -104,7 +123,8 @@ conf_setters! {
     /// Repeatable: every occurrence adds a command.
     fn set_conf_command(cf, _, l: LocConf) {
         let cmds = l.socket.ssl_conf_commands.get_or_insert_with(Vec::new);
-        cmds.push((arg(cf, 1).to_vec(), arg(cf, 2).to_vec()));
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        cmds.push((unsafe { arg(cf, 1) }.to_vec(), unsafe { arg(cf, 2) }.to_vec()));
         Ok(())
     }
 }

@@ -56,7 +56,8 @@ pub const COMMANDS: [ngx_command_t; 8] = [
 
 conf_setters! {
     fn set_client_hello(cf, cmd, l: LocConf) {
-        let mut code = code::load(cf, cmd, 1)?;
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        let mut code = unsafe { code::load(cf, cmd, 1) }?;
         // lua-nginx-module names this inline chunk without its place.
         if let crate::conf::code::Source::Inline { code: src, .. } = &code.0.source {
             code = LuaCode::inline(src.clone(), c"=ssl_client_hello_by_lua".into());
@@ -64,12 +65,15 @@ conf_setters! {
         set_once(&mut l.ssl_client_hello, code)
     }
     fn set_cert(cf, cmd, l: LocConf) {
-        set_once(&mut l.ssl_cert, code::load(cf, cmd, 1)?)
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        set_once(&mut l.ssl_cert, unsafe { code::load(cf, cmd, 1) }?)
     }
     fn set_store(cf, cmd, l: LocConf) {
-        set_once(&mut l.ssl_sess_store, code::load(cf, cmd, 1)?)
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        set_once(&mut l.ssl_sess_store, unsafe { code::load(cf, cmd, 1) }?)
     }
     fn set_fetch(cf, cmd, l: LocConf) {
-        set_once(&mut l.ssl_sess_fetch, code::load(cf, cmd, 1)?)
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        set_once(&mut l.ssl_sess_fetch, unsafe { code::load(cf, cmd, 1) }?)
     }
 }

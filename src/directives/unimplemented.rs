@@ -8,9 +8,11 @@ use crate::conf::LocConf;
 
 conf_setters! {
     pub fn not_implemented(cf, cmd, _: LocConf) {
-        let name = String::from_utf8_lossy((*cmd).name.as_bytes()).into_owned();
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        let name = String::from_utf8_lossy(unsafe { (*cmd).name.as_bytes() }).into_owned();
         let msg = format!("\"{name}\" is not implemented yet by this ngx_http_lua_module");
-        Err::<(), ConfErr>(conf_error(cf, &msg))
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        Err::<(), ConfErr>(unsafe { conf_error(cf, &msg) })
     }
 }
 

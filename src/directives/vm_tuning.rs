@@ -18,14 +18,16 @@ conf_setters! {
         Ok(())
     }
     fn thread_cache(cf, _, m: MainConf) {
-        let n = count(cf)?;
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        let n = unsafe { count(cf) }?;
         if let Some(vm) = m.vm.as_ref() {
             vm.set_idle_threads_max(n);
         }
         set_once(&mut m.thread_cache_max, n)
     }
     fn sa_restart(cf, cmd, m: MainConf) {
-        set_once(&mut m.sa_restart, flag(cf, cmd)?)
+        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
+        set_once(&mut m.sa_restart, unsafe { flag(cf, cmd) }?)
     }
 }
 
