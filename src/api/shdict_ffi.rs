@@ -9,6 +9,9 @@
 //! error. A zone pointer is the `[1]` of a dictionary table, which only
 //! `shdict::register` creates (the Lua side checks the table's metatable).
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::ffi::{c_char, c_int, c_long, c_void};
 use std::ptr;
 
@@ -364,8 +367,8 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_shdict_set_expire(
 /// `zone` as for `get`.
 #[no_mangle]
 pub unsafe extern "C" fn ngx_http_lua_ffi_shdict_capacity(zone: *mut c_void) -> usize {
-    // SAFETY: per the contract above.
     catch(0, || {
+        // SAFETY: `zone` is null or a Zone of ours (the contract above).
         unsafe { zone.cast::<Zone>().as_ref() }.map_or(0, |z| z.capacity())
     })
 }
