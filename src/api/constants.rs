@@ -1,5 +1,8 @@
 //! `ngx.OK`, `ngx.HTTP_*`, log levels and `ngx.null`.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use crate::lua::{ffi, lua_State, set_int};
 
 const CONSTANTS: &[(&std::ffi::CStr, i64)] = &[
@@ -74,8 +77,12 @@ const CONSTANTS: &[(&std::ffi::CStr, i64)] = &[
 /// The `ngx` table must be on top of `l`.
 pub unsafe fn install(l: *mut lua_State) {
     for (name, v) in CONSTANTS {
-        set_int(l, -1, name, *v);
+        // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+        unsafe { set_int(l, -1, name, *v) };
     }
-    ffi::lua_pushlightuserdata(l, std::ptr::null_mut());
-    crate::lua::set_raw(l, -2, c"null");
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe {
+        ffi::lua_pushlightuserdata(l, std::ptr::null_mut());
+        crate::lua::set_raw(l, -2, c"null");
+    }
 }

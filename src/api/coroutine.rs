@@ -3,6 +3,9 @@
 //! the results of the wait come back down into the same coroutine, while a
 //! plain `coroutine.yield` still returns to its resumer as in plain Lua.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::ffi::c_void;
 
 use crate::lua::{ffi, lua_State};
@@ -110,20 +113,29 @@ end
 /// `l` must be the main state, not running.
 pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     let name = c"=coroutine_wrappers";
-    if ffi::luaL_loadbuffer(l, WRAPPERS.as_ptr().cast(), WRAPPERS.len(), name.as_ptr()) != 0 {
-        return Err(crate::lua::vm::pop_message(l));
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    if unsafe { ffi::luaL_loadbuffer(l, WRAPPERS.as_ptr().cast(), WRAPPERS.len(), name.as_ptr()) } != 0 {
+        // SAFETY: the failed load left its message on top
+        return Err(unsafe { crate::lua::vm::pop_message(l) });
     }
-    ffi::lua_pushlightuserdata(l, &YIELD_MARK as *const u8 as *mut c_void);
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { ffi::lua_pushlightuserdata(l, &YIELD_MARK as *const u8 as *mut c_void) };
     // Weak keys: a record goes with the coroutine that raised it.
-    ffi::lua_createtable(l, 0, 0);
-    ffi::lua_createtable(l, 0, 1);
-    ffi::lua_pushstring(l, c"__mode".as_ptr());
-    ffi::lua_pushstring(l, c"k".as_ptr());
-    ffi::lua_rawset(l, -3);
-    ffi::lua_setmetatable(l, -2);
-    crate::lua::set_registry(l, &WRAP_FAILURES);
-    if ffi::lua_pcall(l, 2, 0, 0) != 0 {
-        return Err(crate::lua::vm::pop_message(l));
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe {
+        ffi::lua_createtable(l, 0, 0);
+        ffi::lua_createtable(l, 0, 1);
+        ffi::lua_pushstring(l, c"__mode".as_ptr());
+        ffi::lua_pushstring(l, c"k".as_ptr());
+        ffi::lua_rawset(l, -3);
+        ffi::lua_setmetatable(l, -2);
+    }
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { crate::lua::set_registry(l, &WRAP_FAILURES) };
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    if unsafe { ffi::lua_pcall(l, 2, 0, 0) } != 0 {
+        // SAFETY: the failed call left its message on top
+        return Err(unsafe { crate::lua::vm::pop_message(l) });
     }
     Ok(())
 }

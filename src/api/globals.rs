@@ -2,6 +2,9 @@
 //! and init_worker_by_lua gets lua-nginx-module's warning (globals are
 //! shared by all requests of a worker).
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use crate::lua::lua_State;
 
 const GUARD: &[u8] = br#"
@@ -29,5 +32,6 @@ end
 /// # Safety
 /// `l` must be the main state, not running.
 pub unsafe fn guard_writes(l: *mut lua_State) {
-    let _ = super::run_snippet(l, GUARD, c"=ngx_lua_global_guard");
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    let _ = unsafe { super::run_snippet(l, GUARD, c"=ngx_lua_global_guard") };
 }

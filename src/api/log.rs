@@ -1,5 +1,8 @@
 //! ngx.log(level, ...) and the global print(...) (level notice).
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::ffi::c_int;
 
 use nginx_sys::{ngx_log_t, NGX_LOG_NOTICE};
@@ -17,14 +20,18 @@ lua_fns! {
 /// # Safety
 /// The `ngx` table must be on top of `l`.
 pub unsafe fn install(l: *mut lua_State) {
-    set_fn(l, -1, c"log", log);
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { set_fn(l, -1, c"log", log) };
 }
 
 /// # Safety
 /// `l` must be the main state.
 pub unsafe fn install_print(l: *mut lua_State) {
-    ffi::lua_pushcfunction(l, print);
-    crate::lua::set_raw(l, ffi::LUA_GLOBALSINDEX, c"print");
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe {
+        ffi::lua_pushcfunction(l, print);
+        crate::lua::set_raw(l, ffi::LUA_GLOBALSINDEX, c"print");
+    }
 }
 
 /// The running request's log, or the cycle's outside requests.
@@ -38,41 +45,56 @@ pub(crate) fn current_log() -> *mut ngx_log_t {
 
 /// Concatenates the arguments from `first` on, as lua-nginx-module does.
 unsafe fn message(l: *mut lua_State, first: c_int, fname: &str) -> Result<Vec<u8>, String> {
-    let n = ffi::lua_gettop(l);
+    // SAFETY: `l` is the running state Lua called this API function with
+    let n = unsafe { ffi::lua_gettop(l) };
     let mut out = Vec::new();
     for i in first..=n {
-        match ffi::lua_type(l, i) {
+        // SAFETY: `l` is the running state Lua called this API function with
+        match unsafe { ffi::lua_type(l, i) } {
             ffi::LUA_TSTRING | ffi::LUA_TNUMBER => {
-                ffi::lua_pushvalue(l, i);
-                out.extend_from_slice(to_bytes(l, -1).unwrap_or_default());
-                ffi::lua_pop(l, 1);
+                // SAFETY: `l` is the running state Lua called this API function with
+                unsafe { ffi::lua_pushvalue(l, i) };
+                // SAFETY: `l` is the running state Lua called this API function with
+                out.extend_from_slice(unsafe { to_bytes(l, -1) }.unwrap_or_default());
+                // SAFETY: `l` is the running state Lua called this API function with
+                unsafe { ffi::lua_pop(l, 1) };
             }
             ffi::LUA_TNIL => out.extend_from_slice(b"nil"),
-            ffi::LUA_TBOOLEAN => out.extend_from_slice(if ffi::lua_toboolean(l, i) != 0 {
+            // SAFETY: `l` is the running state Lua called this API function with
+            ffi::LUA_TBOOLEAN => out.extend_from_slice(if unsafe { ffi::lua_toboolean(l, i) } != 0 {
                 b"true"
             } else {
                 b"false"
             }),
-            ffi::LUA_TLIGHTUSERDATA if ffi::lua_touserdata(l, i).is_null() => out.extend_from_slice(b"null"),
+            // SAFETY: `l` is the running state Lua called this API function with
+            ffi::LUA_TLIGHTUSERDATA if unsafe { ffi::lua_touserdata(l, i) }.is_null() => {
+                out.extend_from_slice(b"null")
+            }
             // Other light userdata print nothing, as in lua-nginx-module.
             ffi::LUA_TLIGHTUSERDATA => {}
             // Arguments count from the message's first one (the level of
             // ngx.log is not counted), as lua-nginx-module numbers them.
             ffi::LUA_TTABLE => {
-                if !crate::lua::has_metamethod(l, i, c"__tostring") {
+                // SAFETY: `l` is the running state Lua called this API function with
+                if !unsafe { crate::lua::has_metamethod(l, i, c"__tostring") } {
                     return Err(bad_arg(
                         i - first + 1,
                         fname,
                         "expected table to have __tostring metamethod",
                     ));
                 }
-                crate::lua::to_display(l, i)?;
-                if ffi::lua_isstring(l, -1) == 0 {
-                    ffi::lua_pop(l, 1);
+                // SAFETY: `l` is the running state Lua called this API function with
+                (unsafe { crate::lua::to_display(l, i) })?;
+                // SAFETY: `l` is the running state Lua called this API function with
+                if unsafe { ffi::lua_isstring(l, -1) } == 0 {
+                    // SAFETY: `l` is the running state Lua called this API function with
+                    unsafe { ffi::lua_pop(l, 1) };
                     return Err("'__tostring' must return a string".into());
                 }
-                out.extend_from_slice(to_bytes(l, -1).unwrap_or_default());
-                ffi::lua_pop(l, 1);
+                // SAFETY: `l` is the running state Lua called this API function with
+                out.extend_from_slice(unsafe { to_bytes(l, -1) }.unwrap_or_default());
+                // SAFETY: `l` is the running state Lua called this API function with
+                unsafe { ffi::lua_pop(l, 1) };
             }
             _ => {
                 return Err(bad_arg(
@@ -80,7 +102,8 @@ unsafe fn message(l: *mut lua_State, first: c_int, fname: &str) -> Result<Vec<u8
                     fname,
                     &format!(
                         "string, number, boolean, or nil expected, got {}",
-                        type_name(l, i)
+                        // SAFETY: `l` is the running state Lua called this API function with
+                        unsafe { type_name(l, i) }
                     ),
                 ));
             }
@@ -91,16 +114,23 @@ unsafe fn message(l: *mut lua_State, first: c_int, fname: &str) -> Result<Vec<u8
 
 /// `[lua] file:line: function(): ` as lua-nginx-module prefixes log lines.
 unsafe fn source_prefix(l: *mut lua_State) -> Vec<u8> {
-    let mut ar: ffi::lua_Debug = std::mem::zeroed();
+    // SAFETY: lua_Debug is plain C data, all-zero is a valid value
+    let mut ar: ffi::lua_Debug = unsafe { std::mem::zeroed() };
     let mut out = b"[lua] ".to_vec();
-    if ffi::lua_getstack(l, 1, &mut ar) != 0 && ffi::lua_getinfo(l, c"Snl".as_ptr(), &mut ar) != 0 {
-        let src = std::ffi::CStr::from_ptr(ar.short_src.as_ptr()).to_bytes();
+    // SAFETY: `l` is the running state (callers' duty); `ar` is a live lua_Debug
+    if unsafe { ffi::lua_getstack(l, 1, &mut ar) } != 0
+        // SAFETY: lua_getstack filled `ar` for a live frame of `l`
+        && unsafe { ffi::lua_getinfo(l, c"Snl".as_ptr(), &mut ar) } != 0
+    {
+        // SAFETY: lua_getinfo filled short_src with a NUL-terminated string
+        let src = unsafe { std::ffi::CStr::from_ptr(ar.short_src.as_ptr()) }.to_bytes();
         // The base name of a file path, as lua-nginx-module shows it.
         let base = src.rsplit(|&b| b == b'/' || b == b'\\').next().unwrap_or(src);
         out.extend_from_slice(base);
         out.extend_from_slice(format!(":{}: ", ar.currentline).as_bytes());
         if !ar.name.is_null() {
-            out.extend_from_slice(std::ffi::CStr::from_ptr(ar.name).to_bytes());
+            // SAFETY: lua_getinfo set `name` (checked non-null) to a NUL-terminated string
+            out.extend_from_slice(unsafe { std::ffi::CStr::from_ptr(ar.name) }.to_bytes());
             out.extend_from_slice(b"(): ");
         }
     }
@@ -112,21 +142,26 @@ unsafe fn write(l: *mut lua_State, level: u32, first: c_int, fname: &str) -> Lua
     if !nlog::enabled(target, level) {
         return Ok(0);
     }
-    let mut text = source_prefix(l);
-    text.extend_from_slice(&message(l, first, fname)?);
+    // SAFETY: `l` is the running state Lua called this API function with
+    let mut text = unsafe { source_prefix(l) };
+    // SAFETY: `l` is the running state Lua called this API function with
+    text.extend_from_slice(&unsafe { message(l, first, fname) }?);
     nlog::error(target, level, &text);
     Ok(0)
 }
 
 unsafe fn log_impl(l: *mut lua_State) -> LuaRet {
     // luaL_checkint's conversion: the level is an int, so 2^32 + 4 is 4.
-    let level = crate::glue::cconv::lua_int(check_number(l, 1, "log")?);
+    // SAFETY: `l` is the running state Lua called this API function with
+    let level = crate::glue::cconv::lua_int(unsafe { check_number(l, 1, "log") }?);
     if !(0..=8).contains(&level) {
         return Err(crate::lua::bad_arg(1, "log", &format!("bad log level: {level}")));
     }
-    write(l, level as u32, 2, "log")
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { write(l, level as u32, 2, "log") }
 }
 
 unsafe fn print_impl(l: *mut lua_State) -> LuaRet {
-    write(l, NGX_LOG_NOTICE, 1, "print")
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { write(l, NGX_LOG_NOTICE, 1, "print") }
 }

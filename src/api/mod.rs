@@ -52,42 +52,74 @@ use crate::lua::{ffi, lua_State};
 /// # Safety
 /// `l` must be the VM's main state, not running.
 pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
-    ffi::lua_createtable(l, 0, 128);
-    constants::install(l);
-    output::install(l);
-    control::install(l);
-    log::install(l);
-    sleep::install(l);
-    thread::install(l);
-    timer::install(l);
-    var::install(l);
-    worker::install(l);
-    worker_thread::install(l);
-    string::install(l);
-    time::install(l);
-    req::install(l);
-    req_headers::install(l)?;
-    req_args::install(l);
-    req_body::install(l)?;
-    resp_headers::install(l);
-    location::install(l);
-    regex::install(l)?;
-    ngx_fields::install(l);
-    shdict::install(l)?;
-    socket_tcp::install(l)?;
-    socket_udp::install(l);
-    req_socket::install(l);
-    crate::lua::set_raw(l, ffi::LUA_GLOBALSINDEX, c"ngx");
-    log::install_print(l);
-    coroutine::install(l)?;
-    semaphore::install(l);
-    pipe::install(l)?;
-    string::install_base64_module(l);
-    balancer::install(l);
-    unimplemented::install(l)?;
-    ndk::install(l)?;
-    resty_core::install(l)?;
-    run_snippet(l, include_bytes!("lua/ssl.lua"), c"=ngx.ssl")
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe {
+        ffi::lua_createtable(l, 0, 128);
+        constants::install(l);
+        output::install(l);
+        control::install(l);
+        log::install(l);
+        sleep::install(l);
+    }
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe {
+        thread::install(l);
+        timer::install(l);
+        var::install(l);
+        worker::install(l);
+        worker_thread::install(l);
+        string::install(l);
+    }
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe {
+        time::install(l);
+        req::install(l);
+    }
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    (unsafe { req_headers::install(l) })?;
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { req_args::install(l) };
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    (unsafe { req_body::install(l) })?;
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe {
+        resp_headers::install(l);
+        location::install(l);
+    }
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    (unsafe { regex::install(l) })?;
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { ngx_fields::install(l) };
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    (unsafe { shdict::install(l) })?;
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    (unsafe { socket_tcp::install(l) })?;
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe {
+        socket_udp::install(l);
+        req_socket::install(l);
+        crate::lua::set_raw(l, ffi::LUA_GLOBALSINDEX, c"ngx");
+        log::install_print(l);
+    }
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    (unsafe { coroutine::install(l) })?;
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { semaphore::install(l) };
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    (unsafe { pipe::install(l) })?;
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe {
+        string::install_base64_module(l);
+        balancer::install(l);
+    }
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    (unsafe { unimplemented::install(l) })?;
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    (unsafe { ndk::install(l) })?;
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    (unsafe { resty_core::install(l) })?;
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { run_snippet(l, include_bytes!("lua/ssl.lua"), c"=ngx.ssl") }
 }
 
 /// Runs a small Lua snippet of ours at VM creation.
@@ -95,10 +127,13 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
 /// # Safety
 /// `l` must be the main state, not running.
 pub unsafe fn run_snippet(l: *mut lua_State, code: &[u8], name: &std::ffi::CStr) -> Result<(), String> {
-    if ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), name.as_ptr()) != 0
-        || ffi::lua_pcall(l, 0, 0, 0) != 0
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    if unsafe { ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), name.as_ptr()) } != 0
+        // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+        || unsafe { ffi::lua_pcall(l, 0, 0, 0) } != 0
     {
-        return Err(crate::lua::vm::pop_message(l));
+        // SAFETY: the failed load or call left its message on top
+        return Err(unsafe { crate::lua::vm::pop_message(l) });
     }
     Ok(())
 }

@@ -6,6 +6,9 @@
 //! lua-resty-core's own `resty.core.ndk` also works); our Lua face is
 //! `lua/ndk.lua`.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::ffi::{c_int, c_void};
 
 use nginx_sys::{
@@ -54,20 +57,33 @@ unsafe fn lookup(name: &[u8]) -> *mut c_void {
     if setter.is_null() {
         return std::ptr::null_mut();
     }
-    let mut m = (*ngx_cycle).modules;
-    while !m.is_null() && !(*m).is_null() {
-        let module = *m;
-        m = m.add(1);
-        if (*module).type_ != NGX_HTTP_MODULE as nginx_sys::ngx_uint_t || (*module).commands.is_null() {
+    // SAFETY: ngx_cycle is live; its modules array ends with a null entry
+    let mut m = unsafe { (*ngx_cycle).modules };
+    // SAFETY: `m` walks the cycle's null-terminated modules array
+    while !m.is_null() && !unsafe { (*m).is_null() } {
+        // SAFETY: `m` walks the cycle's null-terminated modules array
+        let module = unsafe { *m };
+        // SAFETY: `*m` was not the terminator, so the next slot exists
+        m = unsafe { m.add(1) };
+        // SAFETY: `module` is a live module of the cycle
+        if unsafe { (*module).type_ } != NGX_HTTP_MODULE as nginx_sys::ngx_uint_t
+            // SAFETY: `module` is a live module of the cycle
+            || unsafe { (*module).commands.is_null() }
+        {
             continue;
         }
-        let mut cmd: *mut ngx_command_t = (*module).commands;
-        while (*cmd).name.len != 0 {
-            let c = &*cmd;
-            cmd = cmd.add(1);
+        // SAFETY: `module` is a live module of the cycle
+        let mut cmd: *mut ngx_command_t = unsafe { (*module).commands };
+        // SAFETY: `cmd` walks a module's command array, ended by an empty name
+        while unsafe { (*cmd).name.len } != 0 {
+            // SAFETY: `cmd` is a live command entry (not the terminator)
+            let c = unsafe { &*cmd };
+            // SAFETY: `cmd` was not the terminator, so the next entry exists
+            cmd = unsafe { cmd.add(1) };
             let is_set_var = c.set.is_some_and(|f| f as *mut c_void == setter);
             if is_set_var && !c.post.is_null() && c.name.as_bytes() == name {
-                return (*(c.post as *const NdkSetVar)).func;
+                // SAFETY: NDK's set_var commands keep an ndk_set_var_t in `post` (checked by name above)
+                return unsafe { (*(c.post as *const NdkSetVar)).func };
             }
         }
     }
@@ -143,5 +159,6 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_ndk_set_var_get(
 /// # Safety
 /// `l` must be the main state, not running.
 pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
-    super::run_snippet(l, include_bytes!("lua/ndk.lua"), c"=ndk")
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { super::run_snippet(l, include_bytes!("lua/ndk.lua"), c"=ndk") }
 }

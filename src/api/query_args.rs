@@ -5,6 +5,9 @@
 //! gives `a=1&b&c=x&c=y` (in table order), keys and values escaped as URI
 //! components; `false` leaves its key out.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::ffi::{c_int, CStr};
 
 use crate::glue::escape::escape_uri;
@@ -29,7 +32,8 @@ pub const ARGS_OPTION: Texts = Texts {
 };
 
 unsafe fn type_of(l: *mut lua_State, idx: c_int) -> String {
-    CStr::from_ptr(ffi::lua_typename(l, ffi::lua_type(l, idx)))
+    // SAFETY: `l` is the running state (callers' duty)
+    (unsafe { CStr::from_ptr(ffi::lua_typename(l, ffi::lua_type(l, idx))) })
         .to_string_lossy()
         .into_owned()
 }
@@ -52,19 +56,25 @@ unsafe fn encode_pair(
             out.extend_from_slice(&escape_uri(v, false));
         }
     };
-    match ffi::lua_type(l, vidx) {
+    // SAFETY: `l` is the running state (callers' duty)
+    match unsafe { ffi::lua_type(l, vidx) } {
         ffi::LUA_TSTRING | ffi::LUA_TNUMBER => {
-            ffi::lua_pushvalue(l, vidx);
-            let v = to_bytes(l, -1).unwrap_or_default().to_vec();
-            ffi::lua_pop(l, 1);
+            // SAFETY: `l` is the running state (callers' duty)
+            unsafe { ffi::lua_pushvalue(l, vidx) };
+            // SAFETY: `l` is the running state (callers' duty)
+            let v = unsafe { to_bytes(l, -1) }.unwrap_or_default().to_vec();
+            // SAFETY: `l` is the running state (callers' duty)
+            unsafe { ffi::lua_pop(l, 1) };
             push(out, Some(&v));
         }
         ffi::LUA_TBOOLEAN => {
-            if ffi::lua_toboolean(l, vidx) != 0 {
+            // SAFETY: `l` is the running state (callers' duty)
+            if unsafe { ffi::lua_toboolean(l, vidx) } != 0 {
                 push(out, None);
             }
         }
-        _ => return Err((texts.bad_value)(&type_of(l, vidx))),
+        // SAFETY: `l` is the running state (callers' duty)
+        _ => return Err((texts.bad_value)(&unsafe { type_of(l, vidx) })),
     }
     Ok(())
 }
@@ -76,33 +86,49 @@ unsafe fn encode_pair(
 /// `l` must be a running state with a table at `idx` (positive).
 pub unsafe fn encode(l: *mut lua_State, idx: c_int, texts: &Texts) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
-    ffi::lua_pushnil(l);
-    while ffi::lua_next(l, idx) != 0 {
-        let key = match ffi::lua_type(l, -2) {
-            ffi::LUA_TSTRING => to_bytes(l, -2).unwrap_or_default().to_vec(),
+    // SAFETY: `l` is the running state (callers' duty)
+    unsafe { ffi::lua_pushnil(l) };
+    // SAFETY: `l` is the running state (callers' duty)
+    while unsafe { ffi::lua_next(l, idx) } != 0 {
+        // SAFETY: `l` is the running state (callers' duty)
+        let key = match unsafe { ffi::lua_type(l, -2) } {
+            // SAFETY: `l` is the running state (callers' duty)
+            ffi::LUA_TSTRING => unsafe { to_bytes(l, -2) }.unwrap_or_default().to_vec(),
             _ => {
-                let e = (texts.bad_key)(&type_of(l, -2));
-                ffi::lua_pop(l, 2);
+                // SAFETY: `l` is the running state (callers' duty)
+                let e = (texts.bad_key)(&unsafe { type_of(l, -2) });
+                // SAFETY: `l` is the running state (callers' duty)
+                unsafe { ffi::lua_pop(l, 2) };
                 return Err(e);
             }
         };
-        let vidx = ffi::lua_gettop(l);
-        if ffi::lua_type(l, vidx) == ffi::LUA_TTABLE {
-            let len = ffi::lua_objlen(l, vidx);
+        // SAFETY: `l` is the running state (callers' duty)
+        let vidx = unsafe { ffi::lua_gettop(l) };
+        // SAFETY: `l` is the running state (callers' duty)
+        if unsafe { ffi::lua_type(l, vidx) } == ffi::LUA_TTABLE {
+            // SAFETY: `l` is the running state (callers' duty)
+            let len = unsafe { ffi::lua_objlen(l, vidx) };
             for i in 1..=len {
-                ffi::lua_rawgeti(l, vidx, i as _);
-                let r = encode_pair(l, &key, ffi::lua_gettop(l), &mut out, texts);
-                ffi::lua_pop(l, 1);
+                // SAFETY: `l` is the running state (callers' duty)
+                unsafe { ffi::lua_rawgeti(l, vidx, i as _) };
+                // SAFETY: `l` is the running state (callers' duty)
+                let r = unsafe { encode_pair(l, &key, ffi::lua_gettop(l), &mut out, texts) };
+                // SAFETY: `l` is the running state (callers' duty)
+                unsafe { ffi::lua_pop(l, 1) };
                 if let Err(e) = r {
-                    ffi::lua_pop(l, 2);
+                    // SAFETY: `l` is the running state (callers' duty)
+                    unsafe { ffi::lua_pop(l, 2) };
                     return Err(e);
                 }
             }
-        } else if let Err(e) = encode_pair(l, &key, vidx, &mut out, texts) {
-            ffi::lua_pop(l, 2);
+        // SAFETY: `l` is the running state (callers' duty)
+        } else if let Err(e) = unsafe { encode_pair(l, &key, vidx, &mut out, texts) } {
+            // SAFETY: `l` is the running state (callers' duty)
+            unsafe { ffi::lua_pop(l, 2) };
             return Err(e);
         }
-        ffi::lua_pop(l, 1);
+        // SAFETY: `l` is the running state (callers' duty)
+        unsafe { ffi::lua_pop(l, 1) };
     }
     Ok(out)
 }

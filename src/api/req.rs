@@ -2,6 +2,9 @@
 //! raw_header. The `ngx.req` table itself is created here; the headers,
 //! args and body areas add their functions to it.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::ffi::c_int;
 
 use nginx_sys::{ngx_http_request_t, ngx_str_t};
@@ -25,26 +28,37 @@ lua_fns! {
 /// # Safety
 /// The `ngx` table must be on top of `l`.
 pub unsafe fn push_req_table(l: *mut lua_State) {
-    crate::lua::get_raw(l, -1, c"req");
-    if ffi::lua_istable(l, -1) == 0 {
-        ffi::lua_pop(l, 1);
-        ffi::lua_createtable(l, 0, 32);
-        ffi::lua_pushvalue(l, -1);
-        crate::lua::set_raw(l, -3, c"req");
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { crate::lua::get_raw(l, -1, c"req") };
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    if unsafe { ffi::lua_istable(l, -1) } == 0 {
+        // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+        unsafe {
+            ffi::lua_pop(l, 1);
+            ffi::lua_createtable(l, 0, 32);
+            ffi::lua_pushvalue(l, -1);
+            crate::lua::set_raw(l, -3, c"req");
+        }
     }
 }
 
 /// # Safety
 /// The `ngx` table must be on top of `l`.
 pub unsafe fn install(l: *mut lua_State) {
-    push_req_table(l);
-    set_fn(l, -1, c"get_method", get_method);
-    set_fn(l, -1, c"set_method", set_method);
-    set_fn(l, -1, c"http_version", http_version);
-    set_fn(l, -1, c"is_internal", is_internal);
-    set_fn(l, -1, c"start_time", start_time);
-    set_fn(l, -1, c"raw_header", raw_header);
-    ffi::lua_pop(l, 1);
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe {
+        push_req_table(l);
+        set_fn(l, -1, c"get_method", get_method);
+        set_fn(l, -1, c"set_method", set_method);
+        set_fn(l, -1, c"http_version", http_version);
+        set_fn(l, -1, c"is_internal", is_internal);
+        set_fn(l, -1, c"start_time", start_time);
+    }
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe {
+        set_fn(l, -1, c"raw_header", raw_header);
+        ffi::lua_pop(l, 1);
+    }
 }
 
 /// The current request, in any phase that runs for one.
@@ -73,60 +87,82 @@ const METHODS: &[(usize, &str)] = &[
 
 unsafe fn get_method_impl(l: *mut lua_State) -> LuaRet {
     let r = request()?;
-    push_bytes(l, (*r).method_name.as_bytes());
+    // SAFETY: `l` is the running state Lua called this API function with; `r` is the live request of its context
+    unsafe { push_bytes(l, (*r).method_name.as_bytes()) };
     Ok(1)
 }
 
 unsafe fn set_method_impl(l: *mut lua_State) -> LuaRet {
-    if ffi::lua_gettop(l) != 1 {
+    // SAFETY: `l` is the running state Lua called this API function with
+    if unsafe { ffi::lua_gettop(l) } != 1 {
         return Err("expecting one argument".into());
     }
     let r = request()?;
-    if ffi::lua_type(l, 1) != ffi::LUA_TNUMBER {
+    // SAFETY: `l` is the running state Lua called this API function with
+    if unsafe { ffi::lua_type(l, 1) } != ffi::LUA_TNUMBER {
         return Err("bad method number".into());
     }
-    let m = ffi::lua_tonumber(l, 1) as i64;
+    // SAFETY: `l` is the running state Lua called this API function with
+    let m = unsafe { ffi::lua_tonumber(l, 1) } as i64;
     let Some(&(bit, name)) = METHODS.iter().find(|(b, _)| *b as i64 == m) else {
         return Err(format!("unsupported HTTP method: {m}"));
     };
-    (*r).method = bit as _;
-    (*r).method_name = ngx_str_t {
-        len: name.len(),
-        data: name.as_ptr() as *mut u8,
-    };
+    // SAFETY: `r` is the live request of the running context
+    unsafe {
+        (*r).method = bit as _;
+    }
+    // SAFETY: `r` is the live request of the running context
+    unsafe {
+        (*r).method_name = ngx_str_t {
+            len: name.len(),
+            data: name.as_ptr() as *mut u8,
+        };
+    }
     Ok(0)
 }
 
 unsafe fn http_version_impl(l: *mut lua_State) -> LuaRet {
     let r = request()?;
-    match (*r).http_version {
-        9 => ffi::lua_pushnumber(l, 0.9),
-        1000 => ffi::lua_pushnumber(l, 1.0),
-        1001 => ffi::lua_pushnumber(l, 1.1),
-        2000 => ffi::lua_pushnumber(l, 2.0),
-        3000 => ffi::lua_pushnumber(l, 3.0),
-        _ => ffi::lua_pushnil(l),
+    // SAFETY: `r` is the live request of the running context
+    match unsafe { (*r).http_version } {
+        // SAFETY: `l` is the running state Lua called this API function with
+        9 => unsafe { ffi::lua_pushnumber(l, 0.9) },
+        // SAFETY: `l` is the running state Lua called this API function with
+        1000 => unsafe { ffi::lua_pushnumber(l, 1.0) },
+        // SAFETY: `l` is the running state Lua called this API function with
+        1001 => unsafe { ffi::lua_pushnumber(l, 1.1) },
+        // SAFETY: `l` is the running state Lua called this API function with
+        2000 => unsafe { ffi::lua_pushnumber(l, 2.0) },
+        // SAFETY: `l` is the running state Lua called this API function with
+        3000 => unsafe { ffi::lua_pushnumber(l, 3.0) },
+        // SAFETY: `l` is the running state Lua called this API function with
+        _ => unsafe { ffi::lua_pushnil(l) },
     }
     Ok(1)
 }
 
 unsafe fn is_internal_impl(l: *mut lua_State) -> LuaRet {
     let r = request()?;
-    ffi::lua_pushboolean(l, (*r).internal() as c_int);
+    // SAFETY: `l` is the running state Lua called this API function with; `r` is the live request of its context
+    unsafe { ffi::lua_pushboolean(l, (*r).internal() as c_int) };
     Ok(1)
 }
 
 unsafe fn start_time_impl(l: *mut lua_State) -> LuaRet {
     let r = request()?;
-    ffi::lua_pushnumber(l, (*r).start_sec as f64 + (*r).start_msec as f64 / 1000.0);
+    // SAFETY: `l` is the running state Lua called this API function with; `r` is the live request of its context
+    unsafe { ffi::lua_pushnumber(l, (*r).start_sec as f64 + (*r).start_msec as f64 / 1000.0) };
     Ok(1)
 }
 
 /// `ngx.req.raw_header(no_request_line?)`
 unsafe fn raw_header_impl(l: *mut lua_State) -> LuaRet {
     let r = request()?;
-    let no_request_line = ffi::lua_gettop(l) >= 1 && ffi::lua_toboolean(l, 1) != 0;
-    let head = super::req_raw_header::read(r, no_request_line)?;
-    push_bytes(l, &head);
+    // SAFETY: `l` is the running state Lua called this API function with
+    let no_request_line = unsafe { ffi::lua_gettop(l) } >= 1 && unsafe { ffi::lua_toboolean(l, 1) } != 0;
+    // SAFETY: `r` is the live request of the running context
+    let head = unsafe { super::req_raw_header::read(r, no_request_line) }?;
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { push_bytes(l, &head) };
     Ok(1)
 }

@@ -3,6 +3,9 @@
 //! lua-nginx-module reads it: the header buffer, then the large header
 //! buffers nginx moved the rest into.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use nginx_sys::{ngx_buf_t, ngx_http_request_t};
 
 /// The head of `r`'s main request, line breaks as the client sent them,
@@ -11,54 +14,75 @@ use nginx_sys::{ngx_buf_t, ngx_http_request_t};
 /// # Safety
 /// `r` must be a live request (not a fake one).
 pub unsafe fn read(r: *mut ngx_http_request_t, no_request_line: bool) -> Result<Vec<u8>, String> {
-    let mr = (*r).main;
-    if !(*mr).stream.is_null() {
+    // SAFETY: `r` is a live request (caller's contract)
+    let mr = unsafe { (*r).main };
+    // SAFETY: a live request's main request is live
+    if !unsafe { (*mr).stream.is_null() } {
         return Err("http2 requests not supported yet".into());
     }
-    let line = (*mr).request_line;
+    // SAFETY: a live request's main request is live
+    let line = unsafe { (*mr).request_line };
     if line.len == 0 || line.data.is_null() {
         // an invalid request has no head to give
         return Ok(Vec::new());
     }
-    let break_len = if *line.data.add(line.len) == b'\r' { 2 } else { 1 };
+    // SAFETY: the line break after the request line is in the same buffer
+    let break_len = if unsafe { *line.data.add(line.len) } == b'\r' {
+        2
+    } else {
+        1
+    };
     // Where the copy starts: the request line, or just after it.
     let from = if no_request_line {
-        line.data.add(line.len + break_len)
+        // SAFETY: the line and its break lie in one buffer
+        unsafe { line.data.add(line.len + break_len) }
     } else {
         line.data
     };
-    let holds_line =
-        |b: *mut ngx_buf_t| line.data >= (*b).start && line.data.add(line.len + break_len) <= (*b).pos;
+    let holds_line = |b: *mut ngx_buf_t| {
+        // SAFETY: `b` is a live buffer of the connection; the pointers are
+        // only compared (the line and its break lie in one buffer)
+        unsafe { line.data >= (*b).start && line.data.add(line.len + break_len) <= (*b).pos }
+    };
 
     let mut out = Vec::new();
-    let cbuf = (*(*mr).connection).buffer;
+    // SAFETY: a live request's connection and its buffer are live
+    let cbuf = unsafe { (*(*mr).connection).buffer };
     let mut found = false;
     if !cbuf.is_null() && holds_line(cbuf) {
         found = true;
-        copy_from(&mut out, from, (*cbuf).pos);
-        if cbuf != (*mr).header_in {
+        // SAFETY: `from` and `pos` lie in the connection's buffer, from <= pos
+        unsafe { copy_from(&mut out, from, (*cbuf).pos) };
+        // SAFETY: the main request is live
+        if cbuf != unsafe { (*mr).header_in } {
             trim_partial_line(&mut out, 0);
         }
         restore_separators(&mut out, 0, false);
     }
-    for b in busy_oldest_first(mr) {
+    // SAFETY: `mr` is the live main request
+    for b in unsafe { busy_oldest_first(mr) } {
         if !found {
-            let overlaps = line.data < (*b).pos && line.data.add(line.len + break_len) > (*b).start;
+            // SAFETY: `b` is a live header buffer of the connection
+            let overlaps = line.data < unsafe { (*b).pos }
+                && unsafe { line.data.add(line.len + break_len) } > unsafe { (*b).start };
             if !overlaps {
                 continue;
             }
             found = true;
             let start = out.len();
-            copy_from(&mut out, from, (*b).pos);
+            // SAFETY: `from` and `pos` lie in this buffer
+            unsafe { copy_from(&mut out, from, (*b).pos) };
             trim_partial_line(&mut out, start);
             restore_separators(&mut out, start, true);
         } else {
             let start = out.len();
-            copy_from(&mut out, (*b).start, (*b).pos);
+            // SAFETY: `start` and `pos` bound the data of this live buffer
+            unsafe { copy_from(&mut out, (*b).start, (*b).pos) };
             trim_partial_line(&mut out, start);
             restore_separators(&mut out, start, true);
         }
-        if b == (*mr).header_in {
+        // SAFETY: the main request is live
+        if b == unsafe { (*mr).header_in } {
             break;
         }
     }
@@ -68,15 +92,20 @@ pub unsafe fn read(r: *mut ngx_http_request_t, no_request_line: bool) -> Result<
 
 /// The large header buffers, oldest first (nginx chains the newest first).
 unsafe fn busy_oldest_first(mr: *mut ngx_http_request_t) -> Vec<*mut ngx_buf_t> {
-    let hc = (*mr).http_connection;
+    // SAFETY: `mr` is the live main request (read's contract)
+    let hc = unsafe { (*mr).http_connection };
     let mut bufs = Vec::new();
-    if hc.is_null() || (*hc).nbusy <= 0 {
+    // SAFETY: `hc` is the request's live http connection
+    if hc.is_null() || unsafe { (*hc).nbusy } <= 0 {
         return bufs;
     }
-    let mut cl = (*hc).busy;
+    // SAFETY: `hc` is the request's live http connection
+    let mut cl = unsafe { (*hc).busy };
     while !cl.is_null() {
-        bufs.push((*cl).buf);
-        cl = (*cl).next;
+        // SAFETY: `cl` is a live link of the busy chain
+        bufs.push(unsafe { (*cl).buf });
+        // SAFETY: `cl` is a live link of the busy chain
+        cl = unsafe { (*cl).next };
     }
     bufs.reverse();
     bufs
@@ -84,7 +113,8 @@ unsafe fn busy_oldest_first(mr: *mut ngx_http_request_t) -> Vec<*mut ngx_buf_t> 
 
 unsafe fn copy_from(out: &mut Vec<u8>, from: *const u8, to: *const u8) {
     if to > from {
-        out.extend_from_slice(std::slice::from_raw_parts(from, to.offset_from(from) as usize));
+        // SAFETY: `from` and `to` bound live bytes of one buffer (callers' duty), to > from
+        out.extend_from_slice(unsafe { std::slice::from_raw_parts(from, to.offset_from(from) as usize) });
     }
 }
 

@@ -1,5 +1,8 @@
 //! ngx.sleep(seconds).
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use crate::glue::cconv;
 use crate::lua::lua_fns;
 use crate::lua::{check_number, ffi, lua_State, set_fn, LuaRet};
@@ -13,19 +16,22 @@ lua_fns! { sleep => sleep_impl }
 /// # Safety
 /// The `ngx` table must be on top of `l`.
 pub unsafe fn install(l: *mut lua_State) {
-    set_fn(l, -1, c"sleep", sleep);
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { set_fn(l, -1, c"sleep", sleep) };
 }
 
 unsafe fn sleep_impl(l: *mut lua_State) -> LuaRet {
     context::check(YIELDABLE)?;
-    let n = ffi::lua_gettop(l);
+    // SAFETY: `l` is the running state Lua called this API function with
+    let n = unsafe { ffi::lua_gettop(l) };
     if n != 1 {
         return Err(format!("attempt to pass {n} arguments, but accepted 1"));
     }
     // lua-nginx-module's `(ngx_int_t) (secs * 1000)`: NaN and infinities
     // become the most negative integer and are refused like -1; the
     // message shows the low 32 bits, as its "%d" does.
-    let delay = cconv::int64(check_number(l, 1, "sleep")? * 1000.0);
+    // SAFETY: `l` is the running state Lua called this API function with
+    let delay = cconv::int64(unsafe { check_number(l, 1, "sleep") }? * 1000.0);
     if delay < 0 {
         return Err(format!("invalid sleep duration \"{}\"", delay as i32));
     }
@@ -36,9 +42,11 @@ unsafe fn sleep_impl(l: *mut lua_State) -> LuaRet {
         return Err("no request thread to suspend".into());
     };
     let co = t.co;
-    crate::glue::log::debug_http((*(*(*ctx_ptr).r).connection).log, || {
+    // SAFETY: the request context's request and its connection are live while it runs
+    crate::glue::log::debug_http(unsafe { (*(*(*ctx_ptr).r).connection).log }, || {
         format!("lua ready to sleep for {ms} ms")
     });
     t.wait = Some(timer_wait::arm(ctx_ptr, co, ms));
-    yield_wait(l)
+    // SAFETY: `l` is the running state Lua called this API function with; the wait was stored on the running thread
+    unsafe { yield_wait(l) }
 }

@@ -1,6 +1,9 @@
 //! `ngx.socket.udp()`: connected datagram sockets on the same state machine
 //! as TCP (`runtime::tcp_sock` with `dgram` set).
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::ffi::CStr;
 
 use super::socket_tcp::{
@@ -30,8 +33,11 @@ lua_fns! {
 /// # Safety
 /// The `ngx` table must be on top of `l` (the main state, not running).
 pub unsafe fn install(l: *mut lua_State) {
-    crate::lua::new_metatable(l, OBJ_MT);
-    ffi::lua_createtable(l, 0, 8);
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe {
+        crate::lua::new_metatable(l, OBJ_MT);
+        ffi::lua_createtable(l, 0, 8);
+    }
     for (name, f) in [
         (c"setpeername", setpeername),
         (c"send", send),
@@ -40,80 +46,101 @@ pub unsafe fn install(l: *mut lua_State) {
         (c"close", close),
         (c"bind", bind),
     ] {
-        set_fn(l, -1, name, f);
+        // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+        unsafe { set_fn(l, -1, name, f) };
     }
-    crate::lua::set_raw(l, -2, c"__index");
-    ffi::lua_pop(l, 1);
-    socket_table(l);
-    set_fn(l, -1, c"udp", udp);
-    ffi::lua_pop(l, 1);
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe {
+        crate::lua::set_raw(l, -2, c"__index");
+        ffi::lua_pop(l, 1);
+        socket_table(l);
+        set_fn(l, -1, c"udp", udp);
+        ffi::lua_pop(l, 1);
+    }
 }
 
 /// lua-nginx-module's UDP `settimeout` has no range check, unlike TCP's:
 /// anything not positive (NaN, negative, a non-number) means the
 /// configured default.
 unsafe fn udp_settimeout_impl(l: *mut lua_State) -> LuaRet {
-    let s = sock_at(l, 1, "settimeout")?;
-    let n = ffi::lua_gettop(l);
+    // SAFETY: `l` is the running state Lua called this API function with
+    let s = unsafe { sock_at(l, 1, "settimeout") }?;
+    // SAFETY: `l` is the running state Lua called this API function with
+    let n = unsafe { ffi::lua_gettop(l) };
     if n != 2 {
         return Err(format!(
             "ngx.socket settimeout: expecting at least 2 arguments (including the object) but seen {n}"
         ));
     }
-    let v = cconv::int64(ffi::lua_tonumber(l, 2));
+    // SAFETY: `l` is the running state Lua called this API function with
+    let v = cconv::int64(unsafe { ffi::lua_tonumber(l, 2) });
     s.timeouts = [(v > 0).then_some(cconv::timer_delay(v) as nginx_sys::ngx_msec_t); 3];
     Ok(0)
 }
 
 unsafe fn udp_impl(l: *mut lua_State) -> LuaRet {
     context::check(YIELDABLE)?;
-    if ffi::lua_gettop(l) != 0 {
+    // SAFETY: `l` is the running state Lua called this API function with
+    if unsafe { ffi::lua_gettop(l) } != 0 {
         return Err(format!(
             "expecting zero arguments, but got {}",
-            ffi::lua_gettop(l)
+            // SAFETY: `l` is the running state Lua called this API function with
+            unsafe { ffi::lua_gettop(l) }
         ));
     }
-    new_object(l, OBJ_MT, true);
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { new_object(l, OBJ_MT, true) };
     Ok(1)
 }
 
 unsafe fn setpeername_impl(l: *mut lua_State) -> LuaRet {
-    let (ctx, s) = method(l, 1, "setpeername")?;
-    let n = ffi::lua_gettop(l);
+    // SAFETY: `l` is the running state Lua called this API function with
+    let (ctx, s) = unsafe { method(l, 1, "setpeername") }?;
+    // SAFETY: `l` is the running state Lua called this API function with
+    let n = unsafe { ffi::lua_gettop(l) };
     if !(2..=3).contains(&n) {
         return Err(format!(
             "ngx.socket.udp setpeername: expecting 2 or 3 arguments (including the object), but seen {n}"
         ));
     }
-    let host = check_bytes(l, 2, "setpeername")?.to_vec();
+    // SAFETY: `l` is the running state Lua called this API function with
+    let host = unsafe { check_bytes(l, 2, "setpeername") }?.to_vec();
     if let Some(n) = busy(l, s, true, true) {
         return Ok(n);
     }
-    s.bind_request(ctx.r)?;
+    // SAFETY: `ctx.r` is the live request of the running context
+    (unsafe { s.bind_request(ctx.r) })?;
     let step = if let Some(path) = host.strip_prefix(b"unix:") {
         s.connect(path, 0, true, None)
     } else {
-        let p = check_number(l, 3, "setpeername")? as i64;
+        // SAFETY: `l` is the running state Lua called this API function with
+        let p = unsafe { check_number(l, 3, "setpeername") }? as i64;
         if !(0..=65535).contains(&p) {
-            return Ok(push_vals(l, &Val::err(&format!("bad port number: {p}"))));
+            // SAFETY: `l` is the running state Lua called this API function with
+            return Ok(unsafe { push_vals(l, &Val::err(&format!("bad port number: {p}"))) });
         }
         s.connect(&host, p as u16, false, None)
     };
-    finish_step(l, ctx, s, step)
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { finish_step(l, ctx, s, step) }
 }
 
 unsafe fn receive_impl(l: *mut lua_State) -> LuaRet {
-    let (ctx, s) = method(l, 1, "receive")?;
-    let n = ffi::lua_gettop(l);
+    // SAFETY: `l` is the running state Lua called this API function with
+    let (ctx, s) = unsafe { method(l, 1, "receive") }?;
+    // SAFETY: `l` is the running state Lua called this API function with
+    let n = unsafe { ffi::lua_gettop(l) };
     if !(1..=2).contains(&n) {
         return Err(format!(
             "expecting 1 or 2 arguments (including the object), but seen {n}"
         ));
     }
-    let size = match ffi::lua_type(l, 2) {
+    // SAFETY: `l` is the running state Lua called this API function with
+    let size = match unsafe { ffi::lua_type(l, 2) } {
         ffi::LUA_TNONE | ffi::LUA_TNIL => MAX_DATAGRAM,
         _ => {
-            let v = check_number(l, 2, "receive")?;
+            // SAFETY: `l` is the running state Lua called this API function with
+            let v = unsafe { check_number(l, 2, "receive") }?;
             if v < 0.0 || v as usize > MAX_DATAGRAM {
                 return Err(format!("bad size argument: {v}"));
             }
@@ -124,5 +151,6 @@ unsafe fn receive_impl(l: *mut lua_State) -> LuaRet {
         return Ok(n);
     }
     let step = s.receive(RecvKind::Datagram(size));
-    finish_step(l, ctx, s, step)
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { finish_step(l, ctx, s, step) }
 }

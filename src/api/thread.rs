@@ -1,5 +1,8 @@
 //! ngx.thread.spawn, ngx.thread.wait, ngx.thread.kill ("light threads").
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use crate::lua::lua_fns;
 use crate::lua::{bad_arg, ffi, lua_State, push_bytes, set_fn, type_name, LuaRet};
 use crate::runtime::context::{self, YIELDABLE};
@@ -17,41 +20,56 @@ lua_fns! {
 /// # Safety
 /// The `ngx` table must be on top of `l`.
 pub unsafe fn install(l: *mut lua_State) {
-    ffi::lua_createtable(l, 0, 4);
-    set_fn(l, -1, c"spawn", spawn);
-    set_fn(l, -1, c"wait", wait);
-    set_fn(l, -1, c"kill", kill);
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe {
+        ffi::lua_createtable(l, 0, 4);
+        set_fn(l, -1, c"spawn", spawn);
+        set_fn(l, -1, c"wait", wait);
+        set_fn(l, -1, c"kill", kill);
+    }
     // For coroutine.status (api/coroutine.rs): is this a dead, unwaited
     // light thread?
-    set_fn(l, -1, c"_status", status);
-    crate::lua::set_raw(l, -2, c"thread");
-    set_fn(l, -1, c"on_abort", on_abort);
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe {
+        set_fn(l, -1, c"_status", status);
+        crate::lua::set_raw(l, -2, c"thread");
+        set_fn(l, -1, c"on_abort", on_abort);
+    }
 }
 
 unsafe fn on_abort_impl(l: *mut lua_State) -> LuaRet {
     context::check(crate::runtime::context::REQUEST_YIELDABLE)?;
-    if ffi::lua_type(l, 1) != ffi::LUA_TFUNCTION {
+    // SAFETY: `l` is the running state Lua called this API function with
+    if unsafe { ffi::lua_type(l, 1) } != ffi::LUA_TFUNCTION {
         return Err(bad_arg(
             1,
             "on_abort",
-            &format!("function expected, got {}", type_name(l, 1)),
+            // SAFETY: `l` is the running state Lua called this API function with
+            &format!("function expected, got {}", unsafe { type_name(l, 1) }),
         ));
     }
     let ctx = ctx::request()?;
     let fail = |msg: &[u8]| {
-        ffi::lua_pushnil(l);
-        push_bytes(l, msg);
+        // SAFETY: `l` is the running state Lua called this API function with
+        unsafe {
+            ffi::lua_pushnil(l);
+            push_bytes(l, msg);
+        }
         Ok(2)
     };
-    if !crate::conf::loc_conf(ctx.r).check_client_abort() {
+    // SAFETY: `ctx.r` is the live request of the running context
+    if !unsafe { crate::conf::loc_conf(ctx.r) }.check_client_abort() {
         return fail(b"lua_check_client_abort is off");
     }
     if ctx.on_abort.is_some() {
         return fail(b"duplicate call");
     }
-    ffi::lua_settop(l, 1);
-    ctx.on_abort = Some(scheduler::dormant(l)?);
-    ffi::lua_pushinteger(l, 1);
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { ffi::lua_settop(l, 1) };
+    // SAFETY: `l` is the running state Lua called this API function with
+    ctx.on_abort = Some(unsafe { scheduler::dormant(l) }?);
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { ffi::lua_pushinteger(l, 1) };
     Ok(1)
 }
 
@@ -63,12 +81,15 @@ fn phase_ended(ctx: &RequestCtx) -> bool {
 
 unsafe fn spawn_impl(l: *mut lua_State) -> LuaRet {
     context::check(YIELDABLE)?;
-    let n = ffi::lua_gettop(l);
-    if ffi::lua_type(l, 1) != ffi::LUA_TFUNCTION {
+    // SAFETY: `l` is the running state Lua called this API function with
+    let n = unsafe { ffi::lua_gettop(l) };
+    // SAFETY: `l` is the running state Lua called this API function with
+    if unsafe { ffi::lua_type(l, 1) } != ffi::LUA_TFUNCTION {
         let got = if n == 0 {
             "no value".to_string()
         } else {
-            type_name(l, 1)
+            // SAFETY: `l` is the running state Lua called this API function with
+            unsafe { type_name(l, 1) }
         };
         return Err(bad_arg(1, "spawn", &format!("function expected, got {got}")));
     }
@@ -76,17 +97,25 @@ unsafe fn spawn_impl(l: *mut lua_State) -> LuaRet {
     // As in lua-nginx-module, the spawner resumes after the threads already
     // waiting for a turn (and after the new one runs), unless it cannot
     // yield here: then it just goes on.
-    let post = crate::lua::can_yield(l);
-    let co = scheduler::spawn(ctx, l, n - 1, post)?;
+    // SAFETY: `l` is the running state Lua called this API function with
+    let post = unsafe { crate::lua::can_yield(l) };
+    // SAFETY: `l` is the running state Lua called this API function with
+    let co = unsafe { scheduler::spawn(ctx, l, n - 1, post) }?;
     if phase_ended(ctx) {
-        return yield_wait(l);
+        // SAFETY: `l` is the running state Lua called this API function with
+        return unsafe { yield_wait(l) };
     }
     if post {
         scheduler::wait_posted(ctx);
-        return yield_wait(l);
+        // SAFETY: `l` is the running state Lua called this API function with
+        return unsafe { yield_wait(l) };
     }
-    ffi::lua_pushthread(co);
-    ffi::lua_xmove(co, l, 1);
+    // SAFETY: `co` is the live thread `spawn` just made (the context holds
+    // a reference to it); `l` is the running state
+    unsafe {
+        ffi::lua_pushthread(co);
+        ffi::lua_xmove(co, l, 1);
+    }
     Ok(1)
 }
 
@@ -94,14 +123,16 @@ const NOT_A_THREAD: &str = "attempt to wait on a coroutine that is not a user th
 
 unsafe fn wait_impl(l: *mut lua_State) -> LuaRet {
     context::check(YIELDABLE)?;
-    let n = ffi::lua_gettop(l);
+    // SAFETY: `l` is the running state Lua called this API function with
+    let n = unsafe { ffi::lua_gettop(l) };
     if n == 0 {
         return Err("at least one coroutine should be specified".into());
     }
     let ctx = ctx::request()?;
     let mut targets = Vec::with_capacity(n as usize);
     for i in 1..=n {
-        let co = ffi::lua_tothread(l, i);
+        // SAFETY: `l` is the running state Lua called this API function with
+        let co = unsafe { ffi::lua_tothread(l, i) };
         if co.is_null() {
             return Err(bad_arg(i, "wait", "lua thread expected"));
         }
@@ -109,8 +140,11 @@ unsafe fn wait_impl(l: *mut lua_State) -> LuaRet {
             if !ctx.ended_threads.contains(&co) {
                 return Err(NOT_A_THREAD.into());
             }
-            ffi::lua_pushnil(l);
-            push_bytes(l, b"already waited or killed");
+            // SAFETY: `l` is the running state Lua called this API function with
+            unsafe {
+                ffi::lua_pushnil(l);
+                push_bytes(l, b"already waited or killed");
+            }
             return Ok(2);
         };
         if t.is_entry {
@@ -120,8 +154,10 @@ unsafe fn wait_impl(l: *mut lua_State) -> LuaRet {
             return Err("only the parent coroutine can wait on the thread".into());
         }
         if t.done {
-            ffi::lua_settop(l, 0);
-            return Ok(scheduler::collect(ctx, co, l));
+            // SAFETY: `l` is the running state Lua called this API function with
+            unsafe { ffi::lua_settop(l, 0) };
+            // SAFETY: `l` is the running state Lua called this API function with
+            return Ok(unsafe { scheduler::collect(ctx, co, l) });
         }
         targets.push(co);
     }
@@ -130,19 +166,24 @@ unsafe fn wait_impl(l: *mut lua_State) -> LuaRet {
     };
     me.waiting_on = targets;
     me.wait = Some(Box::new(JoinWait));
-    yield_wait(l)
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { yield_wait(l) }
 }
 
 unsafe fn kill_impl(l: *mut lua_State) -> LuaRet {
     context::check(YIELDABLE)?;
-    let co = ffi::lua_tothread(l, 1);
+    // SAFETY: `l` is the running state Lua called this API function with
+    let co = unsafe { ffi::lua_tothread(l, 1) };
     if co.is_null() {
         return Err(bad_arg(1, "kill", "lua thread expected"));
     }
     let ctx = ctx::request()?;
     let fail = |l: *mut lua_State, msg: &[u8]| {
-        ffi::lua_pushnil(l);
-        push_bytes(l, msg);
+        // SAFETY: `l` is the running state Lua called this API function with
+        unsafe {
+            ffi::lua_pushnil(l);
+            push_bytes(l, msg);
+        }
         Ok(2)
     };
     let Some(i) = ctx.threads.iter().position(|t| t.co == co) else {
@@ -169,7 +210,8 @@ unsafe fn kill_impl(l: *mut lua_State) -> LuaRet {
     if was_done {
         return fail(l, b"already terminated");
     }
-    ffi::lua_pushinteger(l, 1);
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { ffi::lua_pushinteger(l, 1) };
     Ok(1)
 }
 
@@ -179,9 +221,11 @@ unsafe fn kill_impl(l: *mut lua_State) -> LuaRet {
 /// `coroutine.yield`: lua-nginx-module does not count these as
 /// suspensions); nil for any other coroutine (Lua's own status applies).
 unsafe fn status_impl(l: *mut lua_State) -> LuaRet {
-    let co = ffi::lua_tothread(l, 1);
+    // SAFETY: `l` is the running state Lua called this API function with
+    let co = unsafe { ffi::lua_tothread(l, 1) };
     let Some(ctx) = (!co.is_null()).then(ctx::current).flatten() else {
-        ffi::lua_pushnil(l);
+        // SAFETY: `l` is the running state Lua called this API function with
+        unsafe { ffi::lua_pushnil(l) };
         return Ok(1);
     };
     let waiting = |t: &&scheduler::LuaThread| !t.done && t.wait.is_some();
@@ -199,8 +243,10 @@ unsafe fn status_impl(l: *mut lua_State) -> LuaRet {
             .then_some(b"running"),
     };
     match answer {
-        Some(s) => push_bytes(l, s),
-        None => ffi::lua_pushnil(l),
+        // SAFETY: `l` is the running state Lua called this API function with
+        Some(s) => unsafe { push_bytes(l, s) },
+        // SAFETY: `l` is the running state Lua called this API function with
+        None => unsafe { ffi::lua_pushnil(l) },
     }
     Ok(1)
 }

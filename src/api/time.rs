@@ -2,6 +2,9 @@
 //! cookie_time, parse_http_time: nginx's cached time and its own formatters,
 //! so the text matches what nginx writes byte for byte.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::mem::MaybeUninit;
 
 use nginx_sys::{
@@ -27,15 +30,21 @@ lua_fns! {
 /// # Safety
 /// The `ngx` table must be on top of `l`.
 pub unsafe fn install(l: *mut lua_State) {
-    set_fn(l, -1, c"time", time);
-    set_fn(l, -1, c"now", now);
-    set_fn(l, -1, c"update_time", update_time);
-    set_fn(l, -1, c"today", today);
-    set_fn(l, -1, c"localtime", localtime);
-    set_fn(l, -1, c"utctime", utctime);
-    set_fn(l, -1, c"http_time", http_time);
-    set_fn(l, -1, c"cookie_time", cookie_time);
-    set_fn(l, -1, c"parse_http_time", parse_http_time);
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe {
+        set_fn(l, -1, c"time", time);
+        set_fn(l, -1, c"now", now);
+        set_fn(l, -1, c"update_time", update_time);
+        set_fn(l, -1, c"today", today);
+        set_fn(l, -1, c"localtime", localtime);
+        set_fn(l, -1, c"utctime", utctime);
+    }
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe {
+        set_fn(l, -1, c"http_time", http_time);
+        set_fn(l, -1, c"cookie_time", cookie_time);
+        set_fn(l, -1, c"parse_http_time", parse_http_time);
+    }
 }
 
 fn cached() -> ngx_time_t {
@@ -45,18 +54,21 @@ fn cached() -> ngx_time_t {
 }
 
 unsafe fn time_impl(l: *mut lua_State) -> LuaRet {
-    ffi::lua_pushnumber(l, cached().sec as f64);
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { ffi::lua_pushnumber(l, cached().sec as f64) };
     Ok(1)
 }
 
 unsafe fn now_impl(l: *mut lua_State) -> LuaRet {
     let t = cached();
-    ffi::lua_pushnumber(l, t.sec as f64 + t.msec as f64 / 1000.0);
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { ffi::lua_pushnumber(l, t.sec as f64 + t.msec as f64 / 1000.0) };
     Ok(1)
 }
 
 unsafe fn update_time_impl(_l: *mut lua_State) -> LuaRet {
-    ngx_time_update();
+    // SAFETY: nginx's time cache is updated by this worker's thread only, this one
+    unsafe { ngx_time_update() };
     Ok(0)
 }
 
@@ -83,22 +95,26 @@ fn ymd_hms(tm: &ngx_tm_t) -> String {
 }
 
 unsafe fn today_impl(l: *mut lua_State) -> LuaRet {
-    push_bytes(l, ymd(&broken_down(local_sec())).as_bytes());
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { push_bytes(l, ymd(&broken_down(local_sec())).as_bytes()) };
     Ok(1)
 }
 
 unsafe fn localtime_impl(l: *mut lua_State) -> LuaRet {
-    push_bytes(l, ymd_hms(&broken_down(local_sec())).as_bytes());
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { push_bytes(l, ymd_hms(&broken_down(local_sec())).as_bytes()) };
     Ok(1)
 }
 
 unsafe fn utctime_impl(l: *mut lua_State) -> LuaRet {
-    push_bytes(l, ymd_hms(&broken_down(cached().sec)).as_bytes());
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { push_bytes(l, ymd_hms(&broken_down(cached().sec)).as_bytes()) };
     Ok(1)
 }
 
 unsafe fn one_arg(l: *mut lua_State) -> Result<(), String> {
-    if ffi::lua_gettop(l) != 1 {
+    // SAFETY: `l` is the running state Lua called this API function with
+    if unsafe { ffi::lua_gettop(l) } != 1 {
         return Err("expecting one argument".into());
     }
     Ok(())
@@ -109,31 +125,43 @@ unsafe fn format_with(
     fname: &str,
     f: unsafe extern "C" fn(*mut u8, time_t) -> *mut u8,
 ) -> LuaRet {
-    one_arg(l)?;
-    let sec = check_number(l, 1, fname)? as time_t;
+    // SAFETY: `l` is the running state Lua called this API function with
+    (unsafe { one_arg(l) })?;
+    // SAFETY: `l` is the running state Lua called this API function with
+    let sec = unsafe { check_number(l, 1, fname) }? as time_t;
     let mut buf = [0u8; 64];
-    let end = f(buf.as_mut_ptr(), sec);
-    let len = end.offset_from(buf.as_ptr()) as usize;
-    push_bytes(l, &buf[..len]);
+    // SAFETY: `buf` has room for the longest date these functions write
+    let end = unsafe { f(buf.as_mut_ptr(), sec) };
+    // SAFETY: `end` points into `buf`, past the text just written
+    let len = unsafe { end.offset_from(buf.as_ptr()) } as usize;
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { push_bytes(l, &buf[..len]) };
     Ok(1)
 }
 
 unsafe fn http_time_impl(l: *mut lua_State) -> LuaRet {
-    format_with(l, "http_time", ngx_http_time)
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { format_with(l, "http_time", ngx_http_time) }
 }
 
 unsafe fn cookie_time_impl(l: *mut lua_State) -> LuaRet {
-    format_with(l, "cookie_time", ngx_http_cookie_time)
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { format_with(l, "cookie_time", ngx_http_cookie_time) }
 }
 
 unsafe fn parse_http_time_impl(l: *mut lua_State) -> LuaRet {
-    one_arg(l)?;
-    let s = check_bytes(l, 1, "parse_http_time")?;
-    let t = ngx_parse_http_time(s.as_ptr() as *mut u8, s.len());
+    // SAFETY: `l` is the running state Lua called this API function with
+    (unsafe { one_arg(l) })?;
+    // SAFETY: `l` is the running state Lua called this API function with
+    let s = unsafe { check_bytes(l, 1, "parse_http_time") }?;
+    // SAFETY: `l` is the running state Lua called this API function with
+    let t = unsafe { ngx_parse_http_time(s.as_ptr() as *mut u8, s.len()) };
     if t == NGX_ERROR as time_t {
-        ffi::lua_pushnil(l);
+        // SAFETY: `l` is the running state Lua called this API function with
+        unsafe { ffi::lua_pushnil(l) };
     } else {
-        ffi::lua_pushnumber(l, t as f64);
+        // SAFETY: `l` is the running state Lua called this API function with
+        unsafe { ffi::lua_pushnumber(l, t as f64) };
     }
     Ok(1)
 }

@@ -1,6 +1,9 @@
 //! ngx.timer.at, ngx.timer.every, ngx.timer.running_count,
 //! ngx.timer.pending_count.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use crate::conf::MainConf;
 use crate::conf::{main_conf, main_conf_cycle};
 use crate::glue::cconv;
@@ -21,20 +24,25 @@ lua_fns! {
 /// # Safety
 /// The `ngx` table must be on top of `l`.
 pub unsafe fn install(l: *mut lua_State) {
-    ffi::lua_createtable(l, 0, 4);
-    set_fn(l, -1, c"at", at);
-    set_fn(l, -1, c"every", every);
-    set_fn(l, -1, c"running_count", running_count);
-    set_fn(l, -1, c"pending_count", pending_count);
-    crate::lua::set_raw(l, -2, c"timer");
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe {
+        ffi::lua_createtable(l, 0, 4);
+        set_fn(l, -1, c"at", at);
+        set_fn(l, -1, c"every", every);
+        set_fn(l, -1, c"running_count", running_count);
+        set_fn(l, -1, c"pending_count", pending_count);
+        crate::lua::set_raw(l, -2, c"timer");
+    }
 }
 
 unsafe fn at_impl(l: *mut lua_State) -> LuaRet {
-    create(l, "at", false)
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { create(l, "at", false) }
 }
 
 unsafe fn every_impl(l: *mut lua_State) -> LuaRet {
-    create(l, "every", true)
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { create(l, "every", true) }
 }
 
 unsafe fn create(l: *mut lua_State, fname: &str, repeat: bool) -> LuaRet {
@@ -42,36 +50,48 @@ unsafe fn create(l: *mut lua_State, fname: &str, repeat: bool) -> LuaRet {
     if now == context::INIT || now == context::EXIT_WORKER {
         return Err(format!("API disabled in the context of {}", now.context_name()));
     }
-    let n = ffi::lua_gettop(l);
+    // SAFETY: `l` is the running state Lua called this API function with
+    let n = unsafe { ffi::lua_gettop(l) };
     // lua-nginx-module's `(ngx_msec_t) (secs * 1000)`: a negative, NaN or
     // infinite delay wraps to a timer that is due, so the callback runs at
     // once (an infinite one becomes 0, refused by `every`).
-    let ms = cconv::msec(check_number(l, 1, fname)? * 1000.0);
+    // SAFETY: `l` is the running state Lua called this API function with
+    let ms = cconv::msec(unsafe { check_number(l, 1, fname) }? * 1000.0);
     if repeat && ms == 0 {
         return Err("delay cannot be zero".into());
     }
     let ms = cconv::timer_delay(ms as i64) as nginx_sys::ngx_msec_t;
-    if ffi::lua_type(l, 2) != ffi::LUA_TFUNCTION {
+    // SAFETY: `l` is the running state Lua called this API function with
+    if unsafe { ffi::lua_type(l, 2) } != ffi::LUA_TFUNCTION {
         let got = if n < 2 {
             "no value".to_string()
         } else {
-            type_name(l, 2)
+            // SAFETY: `l` is the running state Lua called this API function with
+            unsafe { type_name(l, 2) }
         };
         return Err(bad_arg(2, fname, &format!("function expected, got {got}")));
     }
     let fail = |msg: &[u8]| {
-        ffi::lua_pushnil(l);
-        push_bytes(l, msg);
+        // SAFETY: `l` is the running state Lua called this API function with
+        unsafe {
+            ffi::lua_pushnil(l);
+            push_bytes(l, msg);
+        }
         Ok(2)
     };
     // A worker that is exiting still runs timers due at once (their
     // callbacks may finish the exit work), not later ones.
-    if nginx_sys::ngx_exiting != 0 && ms > 0 {
+    // SAFETY: ngx_exiting is only written by nginx's own thread, this one
+    if unsafe { nginx_sys::ngx_exiting } != 0 && ms > 0 {
         return fail(b"process exiting");
     }
     let (conf, lmcf) = match ctx::current() {
-        Some(c) => (ConfRef::of(c.r), main_conf(c.r)),
-        None => match (ConfRef::http_block(), main_conf_cycle(nginx_sys::ngx_cycle)) {
+        // SAFETY: `c.r` is the live request of the current context
+        Some(c) => (unsafe { ConfRef::of(c.r) }, unsafe { main_conf(c.r) }),
+        // SAFETY: ngx_cycle is the live current cycle
+        None => match (ConfRef::http_block(), unsafe {
+            main_conf_cycle(nginx_sys::ngx_cycle)
+        }) {
             (Some(c), Some(m)) => (c, &*m as &MainConf),
             _ => return fail(b"no http configuration"),
         },
@@ -88,13 +108,19 @@ unsafe fn create(l: *mut lua_State, fname: &str, repeat: bool) -> LuaRet {
     }
     // {fn, arg1, ...} keeps the callback and its arguments alive.
     let nargs = n - 2;
-    ffi::lua_createtable(l, nargs + 1, 0);
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { ffi::lua_createtable(l, nargs + 1, 0) };
     for i in 2..=n {
-        ffi::lua_pushvalue(l, i);
-        ffi::lua_rawseti(l, -2, (i - 1) as _);
+        // SAFETY: `l` is the running state Lua called this API function with; the table is on top
+        unsafe {
+            ffi::lua_pushvalue(l, i);
+            ffi::lua_rawseti(l, -2, (i - 1) as _);
+        }
     }
-    let call = ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX);
-    let origin = timer::Origin::of(ctx::current().map_or(std::ptr::null_mut(), |c| c.r));
+    // SAFETY: `l` is the running state Lua called this API function with
+    let call = unsafe { ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX) };
+    // SAFETY: the current context's request, if any, is live while its code runs
+    let origin = unsafe { timer::Origin::of(ctx::current().map_or(std::ptr::null_mut(), |c| c.r)) };
     let cb = timer::Callback {
         call,
         nargs,
@@ -104,16 +130,19 @@ unsafe fn create(l: *mut lua_State, fname: &str, repeat: bool) -> LuaRet {
         origin,
     };
     timer::arm(ms, repeat, cb);
-    ffi::lua_pushinteger(l, 1);
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { ffi::lua_pushinteger(l, 1) };
     Ok(1)
 }
 
 unsafe fn running_count_impl(l: *mut lua_State) -> LuaRet {
-    ffi::lua_pushinteger(l, timer::running_count() as _);
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { ffi::lua_pushinteger(l, timer::running_count() as _) };
     Ok(1)
 }
 
 unsafe fn pending_count_impl(l: *mut lua_State) -> LuaRet {
-    ffi::lua_pushinteger(l, timer::pending_count() as _);
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { ffi::lua_pushinteger(l, timer::pending_count() as _) };
     Ok(1)
 }

@@ -2,6 +2,9 @@
 //! each raises a clear "not implemented" error instead of Lua's "attempt to
 //! call a nil value". Entries leave this list as their areas land.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use crate::lua::lua_State;
 
 const STUBS: &[u8] = br#"
@@ -43,5 +46,6 @@ end
 /// # Safety
 /// `l` must be the main state with the `ngx` global installed.
 pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
-    super::run_snippet(l, STUBS, c"=ngx_lua_not_implemented")
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { super::run_snippet(l, STUBS, c"=ngx_lua_not_implemented") }
 }
