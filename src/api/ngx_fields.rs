@@ -1,6 +1,9 @@
 //! The `ngx` table's own properties: ngx.status, ngx.ctx, ngx.headers_sent,
 //! ngx.is_subrequest.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use nginx_sys::NGX_LOG_ERR;
 
 use crate::glue::log as nlog;
@@ -17,19 +20,24 @@ lua_fns! {
 /// # Safety
 /// The `ngx` table must be on top of `l`.
 pub unsafe fn install(l: *mut lua_State) {
-    ffi::lua_createtable(l, 0, 2);
-    ffi::lua_pushcfunction(l, ngx_index);
-    crate::lua::set_raw(l, -2, c"__index");
-    ffi::lua_pushcfunction(l, ngx_newindex);
-    crate::lua::set_raw(l, -2, c"__newindex");
-    ffi::lua_setmetatable(l, -2);
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe {
+        ffi::lua_createtable(l, 0, 2);
+        ffi::lua_pushcfunction(l, ngx_index);
+        crate::lua::set_raw(l, -2, c"__index");
+        ffi::lua_pushcfunction(l, ngx_newindex);
+        crate::lua::set_raw(l, -2, c"__newindex");
+        ffi::lua_setmetatable(l, -2);
+    }
 }
 
 /// The key at 2 when it is a string (a number must stay a number: `ngx[1]`
 /// is not `ngx["1"]`).
 unsafe fn string_key<'a>(l: *mut lua_State) -> &'a [u8] {
-    if ffi::lua_type(l, 2) == ffi::LUA_TSTRING {
-        to_bytes(l, 2).unwrap_or_default()
+    // SAFETY: `l` is the running state (callers' duty)
+    if unsafe { ffi::lua_type(l, 2) } == ffi::LUA_TSTRING {
+        // SAFETY: `l` is the running state (callers' duty)
+        (unsafe { to_bytes(l, 2) }).unwrap_or_default()
     } else {
         b""
     }
@@ -40,36 +48,45 @@ fn request_phase() -> Result<(), String> {
 }
 
 unsafe fn index_impl(l: *mut lua_State) -> LuaRet {
-    let key = string_key(l);
+    // SAFETY: `l` is the running state Lua called this API function with
+    let key = unsafe { string_key(l) };
     match key {
         b"status" => {
             request_phase()?;
             let r = ctx::request()?.r;
             // As lua-nginx-module reads it: an error page's status first,
             // and 9 for an HTTP/0.9 request that set none.
-            let st = if (*r).err_status != 0 {
-                (*r).err_status
-            } else if (*r).headers_out.status != 0 {
-                (*r).headers_out.status as _
-            } else if (*r).http_version == nginx_sys::NGX_HTTP_VERSION_9 as _ {
+            // SAFETY: `r` is the live request of the running context
+            let (err, status, version) =
+                unsafe { ((*r).err_status, (*r).headers_out.status, (*r).http_version) };
+            let st = if err != 0 {
+                err
+            } else if status != 0 {
+                status as _
+            } else if version == nginx_sys::NGX_HTTP_VERSION_9 as _ {
                 9
             } else {
                 0
             };
-            ffi::lua_pushinteger(l, st as _);
+            // SAFETY: `l` is the running state Lua called this API function with
+            unsafe { ffi::lua_pushinteger(l, st as _) };
         }
-        b"ctx" => push_ctx(l)?,
+        // SAFETY: `l` is the running state Lua called this API function with
+        b"ctx" => unsafe { push_ctx(l) }?,
         b"headers_sent" => {
             request_phase()?;
             let r = ctx::request()?.r;
-            ffi::lua_pushboolean(l, ((*r).header_sent() != 0) as _);
+            // SAFETY: `l` is the running state and `r` the live request of its context
+            unsafe { ffi::lua_pushboolean(l, ((*r).header_sent() != 0) as _) };
         }
         b"is_subrequest" => {
             request_phase()?;
             let r = ctx::request()?.r;
-            ffi::lua_pushboolean(l, ((*r).main != r) as _);
+            // SAFETY: `l` is the running state and `r` the live request of its context
+            unsafe { ffi::lua_pushboolean(l, ((*r).main != r) as _) };
         }
-        _ => ffi::lua_pushnil(l),
+        // SAFETY: `l` is the running state Lua called this API function with
+        _ => unsafe { ffi::lua_pushnil(l) },
     }
     Ok(1)
 }
@@ -86,14 +103,21 @@ unsafe fn push_ctx(l: *mut lua_State) -> Result<(), String> {
         c if c.is(context::ON_FAKE_REQUEST) => {}
         context::INIT_WORKER => {
             let key = &INIT_WORKER_CTX as *const u8 as *mut std::ffi::c_void;
-            ffi::lua_pushlightuserdata(l, key);
-            ffi::lua_rawget(l, ffi::LUA_REGISTRYINDEX);
-            if ffi::lua_type(l, -1) != ffi::LUA_TTABLE {
-                ffi::lua_pop(l, 1);
-                ffi::lua_createtable(l, 0, 4);
+            // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+            unsafe {
                 ffi::lua_pushlightuserdata(l, key);
-                ffi::lua_pushvalue(l, -2);
-                ffi::lua_rawset(l, ffi::LUA_REGISTRYINDEX);
+                ffi::lua_rawget(l, ffi::LUA_REGISTRYINDEX);
+            }
+            // SAFETY: `l` is the running state (callers' duty)
+            if unsafe { ffi::lua_type(l, -1) } != ffi::LUA_TTABLE {
+                // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+                unsafe {
+                    ffi::lua_pop(l, 1);
+                    ffi::lua_createtable(l, 0, 4);
+                    ffi::lua_pushlightuserdata(l, key);
+                    ffi::lua_pushvalue(l, -2);
+                    ffi::lua_rawset(l, ffi::LUA_REGISTRYINDEX);
+                }
             }
             return Ok(());
         }
@@ -101,11 +125,16 @@ unsafe fn push_ctx(l: *mut lua_State) -> Result<(), String> {
     }
     let c = ctx::request()?;
     if c.ctx_ref == ffi::LUA_NOREF {
-        ffi::lua_createtable(l, 0, 4);
-        ffi::lua_pushvalue(l, -1);
-        c.ctx_ref = ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX);
+        // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+        unsafe {
+            ffi::lua_createtable(l, 0, 4);
+            ffi::lua_pushvalue(l, -1);
+        }
+        // SAFETY: `l` is the running state (callers' duty)
+        c.ctx_ref = unsafe { ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX) };
     } else {
-        ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, c.ctx_ref as _);
+        // SAFETY: `l` is the running state (callers' duty)
+        unsafe { ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, c.ctx_ref as _) };
     }
     Ok(())
 }
@@ -119,58 +148,78 @@ fn ngx_string_static(s: &'static [u8]) -> nginx_sys::ngx_str_t {
 }
 
 unsafe fn newindex_impl(l: *mut lua_State) -> LuaRet {
-    let key = string_key(l);
+    // SAFETY: `l` is the running state Lua called this API function with
+    let key = unsafe { string_key(l) };
     match key {
         b"status" => {
             context::check_request_data(context::REQUEST_ALL)?;
             let r = ctx::request()?.r;
-            let status = check_number(l, 3, "status")? as i64;
-            if (*r).header_sent() != 0 {
+            // SAFETY: `l` is the running state Lua called this API function with
+            let status = unsafe { check_number(l, 3, "status") }? as i64;
+            // SAFETY: `r` is the live request of the running context
+            if unsafe { (*r).header_sent() } != 0 {
                 let msg = "attempt to set ngx.status after sending out response headers".to_string();
-                nlog::error((*(*r).connection).log, NGX_LOG_ERR, msg.as_bytes());
+                // SAFETY: `r` is the live request of the running context
+                nlog::error(unsafe { (*(*r).connection).log }, NGX_LOG_ERR, msg.as_bytes());
                 return Ok(0);
             }
             if !(100..=999).contains(&status) {
                 return Err(format!("invalid HTTP status code {status}"));
             }
-            (*r).headers_out.status = status as _;
-            (*r).err_status = 0;
+            // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+            unsafe {
+                (*r).headers_out.status = status as _;
+                (*r).err_status = 0;
+            }
             // nginx has no status line of its own for 101.
-            (*r).headers_out.status_line = if status == 101 {
-                ngx_string_static(b"101 Switching Protocols")
-            } else {
-                nginx_sys::ngx_str_t::empty()
-            };
+            // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+            unsafe {
+                (*r).headers_out.status_line = if status == 101 {
+                    ngx_string_static(b"101 Switching Protocols")
+                } else {
+                    nginx_sys::ngx_str_t::empty()
+                };
+            }
         }
         b"ctx" => {
             request_phase()?;
             let c = ctx::request()?;
-            if ffi::lua_type(l, 3) != ffi::LUA_TTABLE {
-                return Err(
-                    "ctx should be a table while getting a ".to_string() + &crate::lua::type_name(l, 3)
-                );
+            // SAFETY: `l` is the running state Lua called this API function with
+            if unsafe { ffi::lua_type(l, 3) } != ffi::LUA_TTABLE {
+                // SAFETY: `l` is the running state Lua called this API function with
+                let got = unsafe { crate::lua::type_name(l, 3) };
+                return Err("ctx should be a table while getting a ".to_string() + &got);
             }
             if c.ctx_ref != ffi::LUA_NOREF {
-                ffi::luaL_unref(l, ffi::LUA_REGISTRYINDEX, c.ctx_ref);
+                // SAFETY: `l` is the running state Lua called this API function with
+                unsafe { ffi::luaL_unref(l, ffi::LUA_REGISTRYINDEX, c.ctx_ref) };
             }
-            ffi::lua_pushvalue(l, 3);
-            c.ctx_ref = ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX);
+            // SAFETY: `l` is the running state Lua called this API function with
+            unsafe { ffi::lua_pushvalue(l, 3) };
+            // SAFETY: `l` is the running state (callers' duty)
+            c.ctx_ref = unsafe { ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX) };
         }
         _ => {
             // lua_rawset would raise (nil or NaN key) or write through a
             // non-table: refuse as Lua itself does for `t[nil] = v`.
-            if ffi::lua_type(l, 1) != ffi::LUA_TTABLE {
+            // SAFETY: `l` is the running state Lua called this API function with
+            if unsafe { ffi::lua_type(l, 1) } != ffi::LUA_TTABLE {
                 return Err(bad_arg(1, "__newindex", "table expected"));
             }
-            match ffi::lua_type(l, 2) {
+            // SAFETY: `l` is the running state Lua called this API function with
+            match unsafe { ffi::lua_type(l, 2) } {
                 ffi::LUA_TNIL | ffi::LUA_TNONE => return Err("table index is nil".into()),
-                ffi::LUA_TNUMBER if ffi::lua_tonumber(l, 2).is_nan() => {
+                // SAFETY: `l` is the running state Lua called this API function with
+                ffi::LUA_TNUMBER if unsafe { ffi::lua_tonumber(l, 2) }.is_nan() => {
                     return Err("table index is NaN".into())
                 }
                 _ => {}
             }
-            ffi::lua_settop(l, 3);
-            ffi::lua_rawset(l, 1);
+            // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+            unsafe {
+                ffi::lua_settop(l, 3);
+                ffi::lua_rawset(l, 1);
+            }
         }
     }
     Ok(0)

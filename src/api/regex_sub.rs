@@ -2,6 +2,9 @@
 //! `${1}`, `${name}`, `$$`) or a function of the captures table, which
 //! `lua/re_sub.lua` calls from Lua so that it may wait.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use super::regex::{compile, exec_error, next_start, parse_opts, push_captures, settings};
 use crate::glue::pcre2::Regex;
 use crate::lua::lua_fns;
@@ -22,26 +25,38 @@ lua_fns! {
 /// `l` must be the main state, not running, with `ngx.re` on top.
 pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     let code = include_bytes!("lua/re_sub.lua");
-    if ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), c"=ngx.re.sub".as_ptr()) != 0 {
-        return Err(crate::lua::vm::pop_message(l));
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    if unsafe { ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), c"=ngx.re.sub".as_ptr()) } != 0 {
+        // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+        return Err(unsafe { crate::lua::vm::pop_message(l) });
     }
-    ffi::lua_pushcfunction(l, c_sub);
-    ffi::lua_pushcfunction(l, c_gsub);
-    ffi::lua_pushcfunction(l, c_matches);
-    if ffi::lua_pcall(l, 3, 2, 0) != 0 {
-        return Err(crate::lua::vm::pop_message(l));
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe {
+        ffi::lua_pushcfunction(l, c_sub);
+        ffi::lua_pushcfunction(l, c_gsub);
+        ffi::lua_pushcfunction(l, c_matches);
     }
-    set_raw(l, -3, c"gsub");
-    set_raw(l, -2, c"sub");
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    if unsafe { ffi::lua_pcall(l, 3, 2, 0) } != 0 {
+        // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+        return Err(unsafe { crate::lua::vm::pop_message(l) });
+    }
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe {
+        set_raw(l, -3, c"gsub");
+        set_raw(l, -2, c"sub");
+    }
     Ok(())
 }
 
 unsafe fn sub_impl(l: *mut lua_State) -> LuaRet {
-    substitute(l, false, "sub")
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { substitute(l, false, "sub") }
 }
 
 unsafe fn gsub_impl(l: *mut lua_State) -> LuaRet {
-    substitute(l, true, "gsub")
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { substitute(l, true, "gsub") }
 }
 
 enum Piece {
@@ -134,9 +149,12 @@ fn parse_template(t: &[u8], re: &Regex) -> Result<Vec<Piece>, String> {
 }
 
 unsafe fn fail(l: *mut lua_State, err: &str) -> LuaRet {
-    ffi::lua_pushnil(l);
-    ffi::lua_pushnil(l);
-    push_bytes(l, err.as_bytes());
+    // SAFETY: `l` is the running state (callers' duty)
+    unsafe {
+        ffi::lua_pushnil(l);
+        ffi::lua_pushnil(l);
+        push_bytes(l, err.as_bytes());
+    }
     Ok(3)
 }
 
@@ -172,30 +190,38 @@ fn for_each_match(
 
 /// `ngx.re.sub/gsub(subject, regex, template, options?)`: `new, n`.
 unsafe fn substitute(l: *mut lua_State, global: bool, fname: &str) -> LuaRet {
-    let subj = check_bytes(l, 1, fname)?;
-    let pat = check_bytes(l, 2, fname)?;
-    let template = match ffi::lua_type(l, 3) {
-        ffi::LUA_TSTRING | ffi::LUA_TNUMBER => to_bytes(l, 3).unwrap_or_default(),
+    // SAFETY: `l` is the running state (callers' duty)
+    let subj = unsafe { check_bytes(l, 1, fname) }?;
+    // SAFETY: `l` is the running state (callers' duty)
+    let pat = unsafe { check_bytes(l, 2, fname) }?;
+    // SAFETY: `l` is the running state (callers' duty)
+    let template = match unsafe { ffi::lua_type(l, 3) } {
+        // SAFETY: `l` is the running state (callers' duty)
+        ffi::LUA_TSTRING | ffi::LUA_TNUMBER => unsafe { to_bytes(l, 3) }.unwrap_or_default(),
         ffi::LUA_TNONE => return Err(bad_arg(3, fname, "string expected, got no value")),
         _ => {
             return Err(bad_arg(
                 3,
                 fname,
-                &format!("string expected, got {}", type_name(l, 3)),
-            ))
+                // SAFETY: `l` is the running state (callers' duty)
+                &format!("string expected, got {}", unsafe { type_name(l, 3) }),
+            ));
         }
     };
-    let o = parse_opts(l, 4, fname)?;
+    // SAFETY: `l` is the running state (callers' duty)
+    let o = unsafe { parse_opts(l, 4, fname) }?;
     let (cache_max, limit) = settings();
     let re = match compile(pat, &o, cache_max) {
         Ok(re) => re,
-        Err(e) => return fail(l, &e),
+        // SAFETY: `l` is the running state (callers' duty)
+        Err(e) => return unsafe { fail(l, &e) },
     };
     let pieces = match parse_template(template, &re) {
         Ok(p) => p,
         Err(line) => {
             crate::glue::log::error(super::log::current_log(), nginx_sys::NGX_LOG_ERR, line.as_bytes());
-            return fail(l, "failed to compile the replacement template");
+            // SAFETY: `l` is the running state (callers' duty)
+            return unsafe { fail(l, "failed to compile the replacement template") };
         }
     };
     let mut out = Vec::new();
@@ -216,15 +242,19 @@ unsafe fn substitute(l: *mut lua_State, global: bool, fname: &str) -> LuaRet {
     });
     let count = match count {
         Ok(n) => n,
-        Err(e) => return fail(l, &e),
+        // SAFETY: `l` is the running state (callers' duty)
+        Err(e) => return unsafe { fail(l, &e) },
     };
     if count == 0 {
-        ffi::lua_pushvalue(l, 1);
+        // SAFETY: `l` is the running state (callers' duty)
+        unsafe { ffi::lua_pushvalue(l, 1) };
     } else {
         out.extend_from_slice(&subj[copied..]);
-        push_bytes(l, &out);
+        // SAFETY: `l` is the running state (callers' duty)
+        unsafe { push_bytes(l, &out) };
     }
-    ffi::lua_pushinteger(l, count as ffi::lua_Integer);
+    // SAFETY: `l` is the running state (callers' duty)
+    unsafe { ffi::lua_pushinteger(l, count as ffi::lua_Integer) };
     Ok(2)
 }
 
@@ -233,48 +263,65 @@ unsafe fn substitute(l: *mut lua_State, global: bool, fname: &str) -> LuaRet {
 /// exclusive `to`), `nil, nil, err` on a regex failure, and `false, msg`
 /// for an argument error, which the Lua side raises at its caller.
 unsafe fn matches_impl(l: *mut lua_State) -> LuaRet {
-    let fname = if ffi::lua_toboolean(l, 4) != 0 {
+    // SAFETY: `l` is the running state Lua called this API function with
+    let fname = if unsafe { ffi::lua_toboolean(l, 4) } != 0 {
         "gsub"
     } else {
         "sub"
     };
-    match collect_matches(l, ffi::lua_toboolean(l, 4) != 0, fname) {
+    // SAFETY: `l` is the running state Lua called this API function with
+    match unsafe { collect_matches(l, ffi::lua_toboolean(l, 4) != 0, fname) } {
         Ok(n) => Ok(n),
         Err(msg) => {
-            ffi::lua_pushboolean(l, 0);
-            push_bytes(l, msg.as_bytes());
+            // SAFETY: `l` is the running state Lua called this API function with
+            unsafe {
+                ffi::lua_pushboolean(l, 0);
+                push_bytes(l, msg.as_bytes());
+            }
             Ok(2)
         }
     }
 }
 
 unsafe fn collect_matches(l: *mut lua_State, global: bool, fname: &str) -> LuaRet {
-    let subj = check_bytes(l, 1, fname)?;
-    let pat = check_bytes(l, 2, fname)?;
-    let o = parse_opts(l, 3, fname)?;
+    // SAFETY: `l` is the running state (callers' duty)
+    let subj = unsafe { check_bytes(l, 1, fname) }?;
+    // SAFETY: `l` is the running state (callers' duty)
+    let pat = unsafe { check_bytes(l, 2, fname) }?;
+    // SAFETY: `l` is the running state (callers' duty)
+    let o = unsafe { parse_opts(l, 3, fname) }?;
     let (cache_max, limit) = settings();
     let re = match compile(pat, &o, cache_max) {
         Ok(re) => re,
-        Err(e) => return fail(l, &e),
+        // SAFETY: `l` is the running state (callers' duty)
+        Err(e) => return unsafe { fail(l, &e) },
     };
-    check_stack(l, 4)?;
-    ffi::lua_createtable(l, 3, 0);
-    let t = ffi::lua_gettop(l);
+    // SAFETY: `l` is the running state (callers' duty)
+    (unsafe { check_stack(l, 4) })?;
+    // SAFETY: `l` is the running state (callers' duty)
+    unsafe { ffi::lua_createtable(l, 3, 0) };
+    // SAFETY: `l` is the running state (callers' duty)
+    let t = unsafe { ffi::lua_gettop(l) };
     let mut slot = 0;
     let count = for_each_match(&re, subj, global, limit, |s, e| {
-        ffi::lua_pushinteger(l, s as ffi::lua_Integer);
-        ffi::lua_rawseti(l, t, slot + 1);
-        ffi::lua_pushinteger(l, e as ffi::lua_Integer);
-        ffi::lua_rawseti(l, t, slot + 2);
-        push_captures(l, &re, subj, o.dupnames);
-        ffi::lua_rawseti(l, t, slot + 3);
+        // SAFETY: `l` is the running state (callers' duty)
+        unsafe {
+            ffi::lua_pushinteger(l, s as ffi::lua_Integer);
+            ffi::lua_rawseti(l, t, slot + 1);
+            ffi::lua_pushinteger(l, e as ffi::lua_Integer);
+            ffi::lua_rawseti(l, t, slot + 2);
+            push_captures(l, &re, subj, o.dupnames);
+            ffi::lua_rawseti(l, t, slot + 3);
+        }
         slot += 3;
     });
     match count {
         Ok(n) => {
-            ffi::lua_pushinteger(l, n as ffi::lua_Integer);
+            // SAFETY: `l` is the running state (callers' duty)
+            unsafe { ffi::lua_pushinteger(l, n as ffi::lua_Integer) };
             Ok(2)
         }
-        Err(e) => fail(l, &e),
+        // SAFETY: `l` is the running state (callers' duty)
+        Err(e) => unsafe { fail(l, &e) },
     }
 }

@@ -1,5 +1,8 @@
 //! ngx.req.get_uri_args, get_post_args, set_uri_args, set_uri.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::ffi::c_int;
 
 use super::query_args;
@@ -23,21 +26,27 @@ lua_fns! {
 /// # Safety
 /// The `ngx` table must be on top of `l`.
 pub unsafe fn install(l: *mut lua_State) {
-    push_req_table(l);
-    set_fn(l, -1, c"get_uri_args", get_uri_args);
-    set_fn(l, -1, c"get_post_args", get_post_args);
-    set_fn(l, -1, c"set_uri_args", set_uri_args);
-    set_fn(l, -1, c"set_uri", set_uri);
-    ffi::lua_pop(l, 1);
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe {
+        push_req_table(l);
+        set_fn(l, -1, c"get_uri_args", get_uri_args);
+        set_fn(l, -1, c"get_post_args", get_post_args);
+        set_fn(l, -1, c"set_uri_args", set_uri_args);
+        set_fn(l, -1, c"set_uri", set_uri);
+        ffi::lua_pop(l, 1);
+    }
 }
 
 /// Pushes the args table (the caller's table at argument 2, when given,
 /// emptied first), and "truncated" when `max` cut it short.
 unsafe fn push_parsed(l: *mut lua_State, s: &[u8], max: usize) -> c_int {
     let (args, truncated) = parse_args(s, max);
-    let reuse = (ffi::lua_type(l, 2) == ffi::LUA_TTABLE).then_some(2);
-    push_args_into(l, &args, reuse);
-    push_truncated(l, truncated, max)
+    // SAFETY: `l` is the running state (callers' duty)
+    let reuse = (unsafe { ffi::lua_type(l, 2) } == ffi::LUA_TTABLE).then_some(2);
+    // SAFETY: `l` is the running state (callers' duty)
+    unsafe { push_args_into(l, &args, reuse) };
+    // SAFETY: `l` is the running state (callers' duty)
+    unsafe { push_truncated(l, truncated, max) }
 }
 
 /// The "truncated" second result when `max` cut the args short, with
@@ -47,79 +56,109 @@ pub(super) unsafe fn push_truncated(l: *mut lua_State, truncated: bool, max: usi
         return 1;
     }
     crate::glue::log::debug_http(std::ptr::null_mut(), || format!("lua hit query args limit {max}"));
-    push_bytes(l, b"truncated");
+    // SAFETY: `l` is the running state (callers' duty)
+    unsafe { push_bytes(l, b"truncated") };
     2
 }
 
 unsafe fn get_uri_args_impl(l: *mut lua_State) -> LuaRet {
-    if ffi::lua_gettop(l) > 2 {
+    // SAFETY: `l` is the running state Lua called this API function with
+    if unsafe { ffi::lua_gettop(l) } > 2 {
         return Err("expecting 0, 1 or 2 arguments".into());
     }
     let r = request()?;
-    let max = max_arg(l, 1, "get_uri_args")?;
-    let args = (*r).args.as_bytes().to_vec();
-    Ok(push_parsed(l, &args, max))
+    // SAFETY: `l` is the running state Lua called this API function with
+    let max = unsafe { max_arg(l, 1, "get_uri_args") }?;
+    // SAFETY: `r` is the live request of the running context
+    let args = unsafe { (*r).args.as_bytes().to_vec() };
+    // SAFETY: `l` is the running state Lua called this API function with
+    Ok(unsafe { push_parsed(l, &args, max) })
 }
 
 unsafe fn get_post_args_impl(l: *mut lua_State) -> LuaRet {
-    if ffi::lua_gettop(l) > 2 {
+    // SAFETY: `l` is the running state Lua called this API function with
+    if unsafe { ffi::lua_gettop(l) } > 2 {
         return Err("expecting 0, 1 or 2 arguments".into());
     }
     let r = request()?;
-    let max = max_arg(l, 1, "get_post_args")?;
-    if (*r).discard_body() != 0 {
-        ffi::lua_createtable(l, 0, 0);
+    // SAFETY: `l` is the running state Lua called this API function with
+    let max = unsafe { max_arg(l, 1, "get_post_args") }?;
+    // SAFETY: `r` is the live request of the running context
+    if unsafe { (*r).discard_body() } != 0 {
+        // SAFETY: `l` is the running state Lua called this API function with
+        unsafe { ffi::lua_createtable(l, 0, 0) };
         return Ok(1);
     }
-    let rb = (*r).request_body;
+    // SAFETY: `r` is the live request of the running context
+    let rb = unsafe { (*r).request_body };
     if rb.is_null() {
         return Err("no request body found; maybe you should turn on lua_need_request_body?".into());
     }
-    if !(*rb).temp_file.is_null() {
-        ffi::lua_pushnil(l);
-        push_bytes(l, b"request body in temp file not supported");
+    // SAFETY: `rb` is the live, non-null body of the running request
+    if !unsafe { (*rb).temp_file.is_null() } {
+        // SAFETY: `l` is the running state Lua called this API function with
+        unsafe {
+            ffi::lua_pushnil(l);
+            push_bytes(l, b"request body in temp file not supported");
+        }
         return Ok(2);
     }
-    let body = super::req_body::memory_body(rb);
-    Ok(push_parsed(l, &body, max))
+    // SAFETY: `rb` is the live body of the running request, not in a file
+    let body = unsafe { super::req_body::memory_body(rb) };
+    // SAFETY: `l` is the running state Lua called this API function with
+    Ok(unsafe { push_parsed(l, &body, max) })
 }
 
 unsafe fn set_uri_args_impl(l: *mut lua_State) -> LuaRet {
-    if ffi::lua_gettop(l) != 1 {
-        return Err("expecting 1 argument but seen ".to_string() + &ffi::lua_gettop(l).to_string());
+    // SAFETY: `l` is the running state Lua called this API function with
+    if unsafe { ffi::lua_gettop(l) } != 1 {
+        // SAFETY: `l` is the running state Lua called this API function with
+        return Err("expecting 1 argument but seen ".to_string() + &unsafe { ffi::lua_gettop(l) }.to_string());
     }
     let r = request()?;
-    let args = match ffi::lua_type(l, 1) {
-        ffi::LUA_TNUMBER => check_bytes(l, 1, "set_uri_args")?.to_vec(),
+    // SAFETY: `l` is the running state Lua called this API function with
+    let args = match unsafe { ffi::lua_type(l, 1) } {
+        // SAFETY: `l` is the running state Lua called this API function with
+        ffi::LUA_TNUMBER => unsafe { check_bytes(l, 1, "set_uri_args") }?.to_vec(),
         // Escaped as lua-nginx-module does, so the query cannot split the
         // request line of a proxied request.
-        ffi::LUA_TSTRING => escape_args(check_bytes(l, 1, "set_uri_args")?),
-        ffi::LUA_TTABLE => query_args::encode(l, 1, &query_args::ENCODE_ARGS)?,
+        // SAFETY: `l` is the running state Lua called this API function with
+        ffi::LUA_TSTRING => escape_args(unsafe { check_bytes(l, 1, "set_uri_args") }?),
+        // SAFETY: `l` is the running state Lua called this API function with
+        ffi::LUA_TTABLE => unsafe { query_args::encode(l, 1, &query_args::ENCODE_ARGS) }?,
         _ => {
             return Err(format!(
                 "bad argument #1 to 'set_uri_args' (string, number, or table expected, but got {})",
-                type_name(l, 1)
-            ))
+                // SAFETY: `l` is the running state Lua called this API function with
+                unsafe { type_name(l, 1) }
+            ));
         }
     };
-    (*r).args = pool_str((*r).pool, &args).ok_or("no memory")?;
-    (*r).set_valid_unparsed_uri(0);
+    // SAFETY: `r` is the live request of the running context
+    unsafe {
+        (*r).args = pool_str((*r).pool, &args).ok_or("no memory")?;
+        (*r).set_valid_unparsed_uri(0);
+    }
     Ok(0)
 }
 
 unsafe fn set_uri_impl(l: *mut lua_State) -> LuaRet {
-    let n = ffi::lua_gettop(l);
+    // SAFETY: `l` is the running state Lua called this API function with
+    let n = unsafe { ffi::lua_gettop(l) };
     if !(1..=3).contains(&n) {
         return Err(format!("expecting 1, 2 or 3 arguments but seen {n}"));
     }
     context::check_request_data(context::REQUEST_NO_LOG)?;
     let r = request()?;
-    let uri = check_bytes(l, 1, "set_uri")?.to_vec();
+    // SAFETY: `l` is the running state Lua called this API function with
+    let uri = unsafe { check_bytes(l, 1, "set_uri") }?.to_vec();
     if uri.is_empty() {
         return Err("attempt to use zero-length uri".into());
     }
-    let jump = n >= 2 && ffi::lua_toboolean(l, 2) != 0;
-    let binary = n >= 3 && ffi::lua_toboolean(l, 3) != 0;
+    // SAFETY: `l` is the running state Lua called this API function with
+    let jump = n >= 2 && unsafe { ffi::lua_toboolean(l, 2) } != 0;
+    // SAFETY: `l` is the running state Lua called this API function with
+    let binary = n >= 3 && unsafe { ffi::lua_toboolean(l, 3) } != 0;
     if !binary {
         if let Some(c) = unsafe_uri_byte(&uri) {
             return Err(format!(
@@ -134,21 +173,32 @@ unsafe fn set_uri_impl(l: *mut lua_State) -> LuaRet {
     if jump {
         crate::runtime::ctx::request()?.check_abortable()?;
     }
-    (*r).uri = pool_str((*r).pool, &uri).ok_or("no memory")?;
+    // SAFETY: `r` is the live request of the running context
+    unsafe {
+        (*r).uri = pool_str((*r).pool, &uri).ok_or("no memory")?;
+    }
     // As lua-nginx-module: an internal URI, which proxy_pass escapes
     // (ngx_escape_uri) before it goes into the upstream request line, so
     // a "binary" URI cannot split it.
-    (*r).set_internal(1);
-    (*r).set_valid_unparsed_uri(0);
-    nginx_sys::ngx_http_set_exten(r);
+    // SAFETY: `l` is the running state and `r` the live request of its context
+    unsafe {
+        (*r).set_internal(1);
+        (*r).set_valid_unparsed_uri(0);
+        nginx_sys::ngx_http_set_exten(r);
+    }
     if !jump {
-        (*r).set_valid_location(0);
-        (*r).set_uri_changed(0);
+        // SAFETY: `r` is the live request of the running context
+        unsafe {
+            (*r).set_valid_location(0);
+            (*r).set_uri_changed(0);
+        }
         return Ok(0);
     }
     // Like `rewrite ... last`: nginx finds the location again once the
     // rewrite phase ends.
-    (*r).set_uri_changed(1);
+    // SAFETY: `r` is the live request of the running context
+    unsafe { (*r).set_uri_changed(1) };
     ctx::request()?.exit_code = Some(nginx_sys::NGX_OK as _);
-    yield_wait(l)
+    // SAFETY: `l` is the running state; the wait it yields for is stored on its thread
+    unsafe { yield_wait(l) }
 }

@@ -4,6 +4,9 @@
 //! Lua (`lua/resty_core.lua`); the few facts Lua cannot get by itself come
 //! from the small functions below, handed to that chunk at VM creation.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use nginx_sys::{
     ngx_core_conf_t, ngx_core_module, ngx_current_msec, ngx_cycle, ngx_log_t, ngx_parent, ngx_pid,
     ngx_process, ngx_quit, ngx_uint_t, NGX_LOG_DEBUG, NGX_LOG_DEBUG_ALL, NGX_LOG_STDERR, NGX_PROCESS_MASTER,
@@ -43,24 +46,35 @@ lua_fns! {
 /// globals installed.
 pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     let code = include_bytes!("lua/resty_core.lua");
-    if ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), c"=resty.core".as_ptr()) != 0 {
-        return Err(crate::lua::vm::pop_message(l));
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    if unsafe { ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), c"=resty.core".as_ptr()) } != 0 {
+        // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+        return Err(unsafe { crate::lua::vm::pop_message(l) });
     }
-    ffi::lua_createtable(l, 0, 12);
-    set_fn(l, -1, c"get_request", get_request);
-    set_fn(l, -1, c"has_ctx", has_ctx);
-    set_fn(l, -1, c"monotonic_msec", monotonic_msec);
-    set_fn(l, -1, c"req_add_header", req_add_header);
-    set_fn(l, -1, c"process_type", process_type);
-    set_fn(l, -1, c"master_pid", master_pid);
-    set_fn(l, -1, c"graceful_exit", graceful_exit);
-    set_fn(l, -1, c"sys_filter_level", sys_filter_level);
-    set_fn(l, -1, c"raw_log", raw_log);
-    set_fn(l, -1, c"errlog_set_filter", errlog_set_filter);
-    set_fn(l, -1, c"errlog_get_msg", errlog_get_msg);
-    set_fn(l, -1, c"regex_cache_empty", regex_cache_empty);
-    if ffi::lua_pcall(l, 1, 0, 0) != 0 {
-        return Err(crate::lua::vm::pop_message(l));
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe {
+        ffi::lua_createtable(l, 0, 12);
+        set_fn(l, -1, c"get_request", get_request);
+        set_fn(l, -1, c"has_ctx", has_ctx);
+        set_fn(l, -1, c"monotonic_msec", monotonic_msec);
+        set_fn(l, -1, c"req_add_header", req_add_header);
+        set_fn(l, -1, c"process_type", process_type);
+    }
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe {
+        set_fn(l, -1, c"master_pid", master_pid);
+        set_fn(l, -1, c"graceful_exit", graceful_exit);
+        set_fn(l, -1, c"sys_filter_level", sys_filter_level);
+        set_fn(l, -1, c"raw_log", raw_log);
+        set_fn(l, -1, c"errlog_set_filter", errlog_set_filter);
+        set_fn(l, -1, c"errlog_get_msg", errlog_get_msg);
+    }
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { set_fn(l, -1, c"regex_cache_empty", regex_cache_empty) };
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    if unsafe { ffi::lua_pcall(l, 1, 0, 0) } != 0 {
+        // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+        return Err(unsafe { crate::lua::vm::pop_message(l) });
     }
     Ok(())
 }
@@ -72,7 +86,8 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
 unsafe fn get_request_impl(l: *mut lua_State) -> LuaRet {
     match ctx::current() {
         Some(c) if !c.r.is_null() => {
-            ffi::lua_pushlightuserdata(l, c.r.cast());
+            // SAFETY: `l` is the running state Lua called this API function with
+            unsafe { ffi::lua_pushlightuserdata(l, c.r.cast()) };
             Ok(1)
         }
         _ => Ok(0),
@@ -83,14 +98,16 @@ unsafe fn get_request_impl(l: *mut lua_State) -> LuaRet {
 /// (`get_ctx_table(t)` adopts `t` only when it has not).
 unsafe fn has_ctx_impl(l: *mut lua_State) -> LuaRet {
     let c = ctx::request()?;
-    ffi::lua_pushboolean(l, (c.ctx_ref != ffi::LUA_NOREF) as _);
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { ffi::lua_pushboolean(l, (c.ctx_ref != ffi::LUA_NOREF) as _) };
     Ok(1)
 }
 
 /// nginx's cached monotonic clock in milliseconds (moved by
 /// `ngx.update_time()` and each event loop turn), as lua-nginx-module's.
 unsafe fn monotonic_msec_impl(l: *mut lua_State) -> LuaRet {
-    ffi::lua_pushnumber(l, ngx_current_msec as f64);
+    // SAFETY: nginx's process globals are only touched by this worker's one thread
+    unsafe { ffi::lua_pushnumber(l, ngx_current_msec as f64) };
     Ok(1)
 }
 
@@ -99,12 +116,15 @@ unsafe fn monotonic_msec_impl(l: *mut lua_State) -> LuaRet {
 unsafe fn req_add_header_impl(l: *mut lua_State) -> LuaRet {
     context::check_request_data(context::REQUEST_NO_LOG)?;
     let r = super::req::request()?;
-    let name = escape_header_name(check_bytes(l, 1, "add_header")?);
+    // SAFETY: `l` is the running state Lua called this API function with
+    let name = escape_header_name(unsafe { check_bytes(l, 1, "add_header") }?);
     if name.is_empty() {
         return Err("bad argument #1 to 'add_header' (empty header name)".into());
     }
-    let values = values_arg(l, 2, "add_header")?;
-    headers_in::add(r, &name, &values).ok_or("no memory")?;
+    // SAFETY: `l` is the running state Lua called this API function with
+    let values = unsafe { values_arg(l, 2, "add_header") }?;
+    // SAFETY: `r` is the live request of the running context
+    (unsafe { headers_in::add(r, &name, &values) }).ok_or("no memory")?;
     Ok(0)
 }
 
@@ -112,7 +132,8 @@ unsafe fn req_add_header_impl(l: *mut lua_State) -> LuaRet {
 /// single process of a configuration with a master is reported as the
 /// master, as lua-nginx-module does (init_by_lua runs there).
 unsafe fn process_type_impl(l: *mut lua_State) -> LuaRet {
-    ffi::lua_pushinteger(l, current_process_type() as _);
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { ffi::lua_pushinteger(l, current_process_type() as _) };
     Ok(1)
 }
 
@@ -142,14 +163,19 @@ pub fn current_process_type() -> ngx_uint_t {
 /// The master's pid: our own in the master or a single process, the
 /// parent nginx recorded at startup in a worker.
 unsafe fn master_pid_impl(l: *mut lua_State) -> LuaRet {
-    let pid = if ngx_process == NGX_PROCESS_SINGLE as ngx_uint_t
-        || ngx_process == NGX_PROCESS_MASTER as ngx_uint_t
+    // SAFETY: nginx's process globals are only touched by this worker's one thread
+    let pid = if unsafe { ngx_process } == NGX_PROCESS_SINGLE as ngx_uint_t
+        // SAFETY: nginx's process globals are only touched by this worker's one thread
+        || unsafe { ngx_process } == NGX_PROCESS_MASTER as ngx_uint_t
     {
-        ngx_pid
+        // SAFETY: nginx's process globals are only touched by this worker's one thread
+        unsafe { ngx_pid }
     } else {
-        ngx_parent
+        // SAFETY: nginx's process globals are only touched by this worker's one thread
+        unsafe { ngx_parent }
     };
-    ffi::lua_pushinteger(l, pid as _);
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { ffi::lua_pushinteger(l, pid as _) };
     Ok(1)
 }
 
@@ -157,7 +183,8 @@ unsafe fn master_pid_impl(l: *mut lua_State) -> LuaRet {
 /// once the running handler returns (a worker is then replaced by the
 /// master), as lua-nginx-module does.
 unsafe fn graceful_exit_impl(_l: *mut lua_State) -> LuaRet {
-    ngx_quit = 1;
+    // SAFETY: nginx's process globals are only touched by this worker's one thread
+    unsafe { ngx_quit = 1 };
     Ok(0)
 }
 
@@ -173,32 +200,39 @@ fn current_log() -> *mut ngx_log_t {
 
 /// `errlog.get_sys_filter_level()`: the level of the error log in effect.
 unsafe fn sys_filter_level_impl(l: *mut lua_State) -> LuaRet {
-    let mut level = (*current_log()).log_level;
+    // SAFETY: current_log gives the running request's or the cycle's live log
+    let mut level = unsafe { (*current_log()).log_level };
     if level == NGX_LOG_DEBUG_ALL as ngx_uint_t {
         level = NGX_LOG_DEBUG as ngx_uint_t;
     }
-    ffi::lua_pushinteger(l, level as _);
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { ffi::lua_pushinteger(l, level as _) };
     Ok(1)
 }
 
 /// `errlog.raw_log(level, msg)`: `msg` as it is, without the Lua source
 /// position `ngx.log` adds; false for a level out of range.
 unsafe fn raw_log_impl(l: *mut lua_State) -> LuaRet {
-    let level = ffi::lua_tonumber(l, 1);
+    // SAFETY: `l` is the running state Lua called this API function with
+    let level = unsafe { ffi::lua_tonumber(l, 1) };
     if !(NGX_LOG_STDERR as f64..=NGX_LOG_DEBUG as f64).contains(&level) {
-        ffi::lua_pushboolean(l, 0);
+        // SAFETY: `l` is the running state Lua called this API function with
+        unsafe { ffi::lua_pushboolean(l, 0) };
         return Ok(1);
     }
-    let msg = check_bytes(l, 2, "raw_log")?;
+    // SAFETY: `l` is the running state Lua called this API function with
+    let msg = unsafe { check_bytes(l, 2, "raw_log") }?;
     nlog::error(current_log(), level as u32, msg);
-    ffi::lua_pushboolean(l, 1);
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { ffi::lua_pushboolean(l, 1) };
     Ok(1)
 }
 
 /// The running cycle's `lua_capture_error_log` buffer, or the error
 /// lua-nginx-module gives without the directive.
 unsafe fn capture_ring<'a>() -> Result<&'a mut LogRing, &'static str> {
-    match crate::conf::main_conf_cycle(ngx_cycle).and_then(|m| m.capture_log) {
+    // SAFETY: ngx_cycle is the live current cycle
+    match unsafe { crate::conf::main_conf_cycle(ngx_cycle) }.and_then(|m| m.capture_log) {
         // SAFETY: the ring lives in the cycle's pool; only this thread uses it.
         Some(ring) => Ok(unsafe { &mut *ring.as_ptr() }),
         None => Err("directive \"lua_capture_error_log\" is not set"),
@@ -207,39 +241,52 @@ unsafe fn capture_ring<'a>() -> Result<&'a mut LogRing, &'static str> {
 
 /// `errlog.set_filter_level(level)`: true, or nil and the error.
 unsafe fn errlog_set_filter_impl(l: *mut lua_State) -> LuaRet {
-    let level = ffi::lua_tonumber(l, 1) as i64;
-    let err = match capture_ring() {
+    // SAFETY: `l` is the running state Lua called this API function with
+    let level = unsafe { ffi::lua_tonumber(l, 1) } as i64;
+    // SAFETY: runs in a worker, where ngx_cycle is the live cycle
+    let err = match unsafe { capture_ring() } {
         Ok(_) if !(NGX_LOG_STDERR as i64..=NGX_LOG_DEBUG as i64).contains(&level) => {
             format!("bad log level: {level}")
         }
         Ok(ring) => {
             ring.filter_level = level as usize;
-            ffi::lua_pushboolean(l, 1);
+            // SAFETY: `l` is the running state Lua called this API function with
+            unsafe { ffi::lua_pushboolean(l, 1) };
             return Ok(1);
         }
         Err(e) => e.to_string(),
     };
-    ffi::lua_pushnil(l);
-    push_bytes(l, err.as_bytes());
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe {
+        ffi::lua_pushnil(l);
+        push_bytes(l, err.as_bytes());
+    }
     Ok(2)
 }
 
 /// The oldest captured line as level, time, text; nothing when none is
 /// left; false and the error without the directive.
 unsafe fn errlog_get_msg_impl(l: *mut lua_State) -> LuaRet {
-    match capture_ring() {
+    // SAFETY: runs in a worker, where ngx_cycle is the live cycle
+    match unsafe { capture_ring() } {
         Ok(ring) => match ring.read() {
             Some((level, time, text)) => {
-                ffi::lua_pushinteger(l, level as _);
-                ffi::lua_pushnumber(l, time);
-                push_bytes(l, text);
+                // SAFETY: `l` is the running state Lua called this API function with
+                unsafe {
+                    ffi::lua_pushinteger(l, level as _);
+                    ffi::lua_pushnumber(l, time);
+                    push_bytes(l, text);
+                }
                 Ok(3)
             }
             None => Ok(0),
         },
         Err(e) => {
-            ffi::lua_pushboolean(l, 0);
-            push_bytes(l, e.as_bytes());
+            // SAFETY: `l` is the running state Lua called this API function with
+            unsafe {
+                ffi::lua_pushboolean(l, 0);
+                push_bytes(l, e.as_bytes());
+            }
             Ok(2)
         }
     }
@@ -247,6 +294,7 @@ unsafe fn errlog_get_msg_impl(l: *mut lua_State) -> LuaRet {
 
 /// Whether no `o` regex was cached in this worker yet.
 unsafe fn regex_cache_empty_impl(l: *mut lua_State) -> LuaRet {
-    ffi::lua_pushboolean(l, (crate::runtime::regex_cache::len() == 0) as _);
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { ffi::lua_pushboolean(l, (crate::runtime::regex_cache::len() == 0) as _) };
     Ok(1)
 }

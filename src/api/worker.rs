@@ -1,5 +1,8 @@
 //! ngx.worker.* and ngx.config.*.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use nginx_sys::{
     ngx_cycle, ngx_exiting, ngx_process, ngx_quit, ngx_terminate, ngx_worker, NGX_PROCESS_WORKER,
 };
@@ -20,93 +23,122 @@ lua_fns! {
 /// # Safety
 /// The `ngx` table must be on top of `l`.
 pub unsafe fn install(l: *mut lua_State) {
-    ffi::lua_createtable(l, 0, 4);
-    set_fn(l, -1, c"pid", pid);
-    set_fn(l, -1, c"pids", pids);
-    set_fn(l, -1, c"id", id);
-    set_fn(l, -1, c"count", count);
-    set_fn(l, -1, c"exiting", exiting);
-    crate::lua::set_raw(l, -2, c"worker");
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe {
+        ffi::lua_createtable(l, 0, 4);
+        set_fn(l, -1, c"pid", pid);
+        set_fn(l, -1, c"pids", pids);
+        set_fn(l, -1, c"id", id);
+        set_fn(l, -1, c"count", count);
+        set_fn(l, -1, c"exiting", exiting);
+    }
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { crate::lua::set_raw(l, -2, c"worker") };
 
-    ffi::lua_createtable(l, 0, 6);
-    set_str(l, -1, c"subsystem", b"http");
-    ffi::lua_pushboolean(l, 1);
-    crate::lua::set_raw(l, -2, c"debug");
-    ffi::lua_pushinteger(l, nginx_sys::nginx_version as _);
-    crate::lua::set_raw(l, -2, c"nginx_version");
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe {
+        ffi::lua_createtable(l, 0, 6);
+        set_str(l, -1, c"subsystem", b"http");
+        ffi::lua_pushboolean(l, 1);
+        crate::lua::set_raw(l, -2, c"debug");
+        ffi::lua_pushinteger(l, nginx_sys::nginx_version as _);
+        crate::lua::set_raw(l, -2, c"nginx_version");
+    }
     // The lua-nginx-module release whose behaviour this module reproduces
     // (Debian 12's 0.10.23): libraries compare against it, and lua-resty-core
     // 0.1.25's own resty.core.base refuses any other number.
-    ffi::lua_pushinteger(l, 10023);
-    crate::lua::set_raw(l, -2, c"ngx_lua_version");
-    set_fn(l, -1, c"prefix", prefix);
-    set_fn(l, -1, c"nginx_configure", configure);
-    crate::lua::set_raw(l, -2, c"config");
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe {
+        ffi::lua_pushinteger(l, 10023);
+        crate::lua::set_raw(l, -2, c"ngx_lua_version");
+        set_fn(l, -1, c"prefix", prefix);
+        set_fn(l, -1, c"nginx_configure", configure);
+        crate::lua::set_raw(l, -2, c"config");
+    }
 }
 
 unsafe fn pid_impl(l: *mut lua_State) -> LuaRet {
-    ffi::lua_pushinteger(l, libc::getpid() as _);
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { ffi::lua_pushinteger(l, libc::getpid() as _) };
     Ok(1)
 }
 
 /// All worker pids this worker knows: its own, the ones forked before it
 /// (inherited) and the later ones (sent by the master over the channels).
 unsafe fn pids_impl(l: *mut lua_State) -> LuaRet {
-    if ngx_process != NGX_PROCESS_WORKER as nginx_sys::ngx_uint_t && ngx_process != 0 {
+    // SAFETY: nginx's process globals are only touched by this worker's one thread
+    if unsafe { ngx_process } != NGX_PROCESS_WORKER as nginx_sys::ngx_uint_t && unsafe { ngx_process } != 0 {
         return Err("API disabled in the current context".into());
     }
-    let mut list = vec![nginx_sys::ngx_pid];
+    // SAFETY: nginx's process globals are only touched by this worker's one thread
+    let mut list = vec![unsafe { nginx_sys::ngx_pid }];
     // Slots announced over the channel do not move ngx_last_process: scan
     // them all. A closed channel means that process is gone.
-    let procs = &*std::ptr::addr_of!(nginx_sys::ngx_processes);
+    // SAFETY: nginx's process globals are only touched by this worker's one thread
+    let procs = unsafe { &*std::ptr::addr_of!(nginx_sys::ngx_processes) };
     for (i, p) in procs.iter().enumerate() {
         let open = p.channel[0] != -1;
-        if i as isize != nginx_sys::ngx_process_slot && p.pid > 0 && open && !list.contains(&p.pid) {
+        // SAFETY: nginx's process globals are only touched by this worker's one thread
+        if i as isize != unsafe { nginx_sys::ngx_process_slot } && p.pid > 0 && open && !list.contains(&p.pid)
+        {
             list.push(p.pid);
         }
     }
-    ffi::lua_createtable(l, list.len() as i32, 0);
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { ffi::lua_createtable(l, list.len() as i32, 0) };
     for (i, worker) in list.iter().enumerate() {
-        ffi::lua_pushinteger(l, *worker as _);
-        ffi::lua_rawseti(l, -2, (i + 1) as _);
+        // SAFETY: `l` is the running state Lua called this API function with
+        unsafe {
+            ffi::lua_pushinteger(l, *worker as _);
+            ffi::lua_rawseti(l, -2, (i + 1) as _);
+        }
     }
     Ok(1)
 }
 
 unsafe fn id_impl(l: *mut lua_State) -> LuaRet {
-    if ngx_process != NGX_PROCESS_WORKER as nginx_sys::ngx_uint_t && ngx_process != 0 {
-        ffi::lua_pushnil(l);
+    // SAFETY: nginx's process globals are only touched by this worker's one thread
+    if unsafe { ngx_process } != NGX_PROCESS_WORKER as nginx_sys::ngx_uint_t && unsafe { ngx_process } != 0 {
+        // SAFETY: `l` is the running state Lua called this API function with
+        unsafe { ffi::lua_pushnil(l) };
     } else {
-        ffi::lua_pushinteger(l, ngx_worker as _);
+        // SAFETY: nginx's process globals are only touched by this worker's one thread
+        unsafe { ffi::lua_pushinteger(l, ngx_worker as _) };
     }
     Ok(1)
 }
 
 unsafe fn count_impl(l: *mut lua_State) -> LuaRet {
     // A core module's slot holds its conf itself (ngx_get_conf).
-    let ccf =
-        *(*ngx_cycle).conf_ctx.add(nginx_sys::ngx_core_module.index) as *const nginx_sys::ngx_core_conf_t;
+    // SAFETY: ngx_cycle is the live current cycle; conf_ctx has a slot per core module
+    let slot = unsafe { *(*ngx_cycle).conf_ctx.add(nginx_sys::ngx_core_module.index) };
+    let ccf = slot as *const nginx_sys::ngx_core_conf_t;
     let n = if ccf.is_null() {
         1
     } else {
-        (*ccf).worker_processes.max(1)
+        // SAFETY: a non-null core conf slot holds the live ngx_core_conf_t
+        unsafe { (*ccf).worker_processes.max(1) }
     };
-    ffi::lua_pushinteger(l, n as _);
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { ffi::lua_pushinteger(l, n as _) };
     Ok(1)
 }
 
 unsafe fn exiting_impl(l: *mut lua_State) -> LuaRet {
-    ffi::lua_pushboolean(l, (ngx_exiting != 0 || ngx_quit != 0 || ngx_terminate != 0) as _);
+    // SAFETY: nginx's process globals are only touched by this worker's one thread
+    unsafe { ffi::lua_pushboolean(l, (ngx_exiting != 0 || ngx_quit != 0 || ngx_terminate != 0) as _) };
     Ok(1)
 }
 
 unsafe fn prefix_impl(l: *mut lua_State) -> LuaRet {
-    push_bytes(l, (*ngx_cycle).prefix.as_bytes());
+    // SAFETY: ngx_cycle is the live current cycle
+    unsafe { push_bytes(l, (*ngx_cycle).prefix.as_bytes()) };
     Ok(1)
 }
 
 unsafe fn configure_impl(l: *mut lua_State) -> LuaRet {
-    push_bytes(l, NGX_CONFIGURE.as_bytes());
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { push_bytes(l, NGX_CONFIGURE.as_bytes()) };
     Ok(1)
 }
 
