@@ -1,5 +1,8 @@
 //! ngx.say, ngx.print, ngx.flush, ngx.eof, ngx.send_headers.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::ffi::c_int;
 
 use crate::lua::lua_fns;
@@ -21,11 +24,16 @@ lua_fns! {
 /// # Safety
 /// The `ngx` table must be on top of `l`.
 pub unsafe fn install(l: *mut lua_State) {
-    set_fn(l, -1, c"say", say);
-    set_fn(l, -1, c"print", print);
-    set_fn(l, -1, c"flush", flush);
-    set_fn(l, -1, c"eof", eof);
-    set_fn(l, -1, c"send_headers", send_headers);
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { set_fn(l, -1, c"say", say) };
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { set_fn(l, -1, c"print", print) };
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { set_fn(l, -1, c"flush", flush) };
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { set_fn(l, -1, c"eof", eof) };
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { set_fn(l, -1, c"send_headers", send_headers) };
 }
 
 /// Appends the printable form of the value at `idx` to `out`, as ngx.print
@@ -40,7 +48,8 @@ pub unsafe fn append_value(
     fname: &str,
     out: &mut Vec<u8>,
 ) -> Result<(), String> {
-    append_nested(l, idx, arg, fname, out, 0)
+    // SAFETY: `l` is the running state (callers' duty)
+    unsafe { append_nested(l, idx, arg, fname, out, 0) }
 }
 
 /// Nesting deeper than this fails as the C module fails when the Lua
@@ -56,24 +65,39 @@ unsafe fn append_nested(
     out: &mut Vec<u8>,
     depth: usize,
 ) -> Result<(), String> {
-    match ffi::lua_type(l, idx) {
-        ffi::LUA_TSTRING => out.extend_from_slice(to_bytes(l, idx).unwrap_or_default()),
+    // SAFETY: `l` is the running state (callers' duty)
+    match unsafe { ffi::lua_type(l, idx) } {
+        // SAFETY: `l` is the running state (callers' duty)
+        ffi::LUA_TSTRING => out.extend_from_slice(unsafe { to_bytes(l, idx) }.unwrap_or_default()),
         ffi::LUA_TNUMBER => {
-            ffi::lua_pushvalue(l, idx);
-            out.extend_from_slice(to_bytes(l, -1).unwrap_or_default());
-            ffi::lua_pop(l, 1);
+            // SAFETY: `l` is the running state (callers' duty)
+            unsafe { ffi::lua_pushvalue(l, idx) };
+            // SAFETY: `l` is the running state (callers' duty)
+            out.extend_from_slice(unsafe { to_bytes(l, -1) }.unwrap_or_default());
+            // SAFETY: `l` is the running state (callers' duty)
+            unsafe { ffi::lua_pop(l, 1) };
         }
         ffi::LUA_TNIL => out.extend_from_slice(b"nil"),
         ffi::LUA_TBOOLEAN => {
-            out.extend_from_slice(if ffi::lua_toboolean(l, idx) != 0 { b"true" } else { b"false" })
+            // SAFETY: `l` is the running state (callers' duty)
+            out.extend_from_slice(if unsafe { ffi::lua_toboolean(l, idx) } != 0 {
+                b"true"
+            } else {
+                b"false"
+            })
         }
-        ffi::LUA_TLIGHTUSERDATA if ffi::lua_touserdata(l, idx).is_null() => out.extend_from_slice(b"null"),
-        ffi::LUA_TTABLE => append_table(l, idx, arg, fname, out, depth)?,
+        // SAFETY: `l` is the running state (callers' duty)
+        ffi::LUA_TLIGHTUSERDATA if unsafe { ffi::lua_touserdata(l, idx) }.is_null() => {
+            out.extend_from_slice(b"null")
+        }
+        // SAFETY: `l` is the running state (callers' duty)
+        ffi::LUA_TTABLE => unsafe { append_table(l, idx, arg, fname, out, depth) }?,
         _ => {
             return Err(format!(
                 "bad argument #{arg} to '{fname}' (string, number, boolean, nil, ngx.null, or array table expected, got {})",
-                type_name(l, idx)
-            ))
+                // SAFETY: `l` is the running state (callers' duty)
+                unsafe { type_name(l, idx) }
+            ));
         }
     }
     Ok(())
@@ -87,40 +111,54 @@ unsafe fn append_table(
     out: &mut Vec<u8>,
     depth: usize,
 ) -> Result<(), String> {
-    if depth >= MAX_DEPTH || ffi::lua_checkstack(l, 3) == 0 {
+    // SAFETY: `l` is the running state (callers' duty)
+    if depth >= MAX_DEPTH || unsafe { ffi::lua_checkstack(l, 3) } == 0 {
         // LuaJIT's own text, without a position, as the C module raises it.
-        return Err(raw_error(l, "stack overflow"));
+        // SAFETY: `l` is the running state (callers' duty)
+        return Err(unsafe { raw_error(l, "stack overflow") });
     }
-    let n = ffi::lua_objlen(l, idx);
+    // SAFETY: `l` is the running state (callers' duty)
+    let n = unsafe { ffi::lua_objlen(l, idx) };
     // Only array tables: every key must be an integer in 1..=n.
-    ffi::lua_pushnil(l);
-    while ffi::lua_next(l, idx) != 0 {
-        ffi::lua_pop(l, 1);
-        let is_index = ffi::lua_type(l, -1) == ffi::LUA_TNUMBER && {
-            let k = ffi::lua_tonumber(l, -1);
+    // SAFETY: `l` is the running state (callers' duty)
+    unsafe { ffi::lua_pushnil(l) };
+    // SAFETY: `l` is the running state (callers' duty)
+    while unsafe { ffi::lua_next(l, idx) } != 0 {
+        // SAFETY: `l` is the running state (callers' duty)
+        unsafe { ffi::lua_pop(l, 1) };
+        // SAFETY: `l` is the running state (callers' duty)
+        let is_index = unsafe { ffi::lua_type(l, -1) } == ffi::LUA_TNUMBER && {
+            // SAFETY: `l` is the running state (callers' duty)
+            let k = unsafe { ffi::lua_tonumber(l, -1) };
             k >= 1.0 && k <= n as f64 && k.fract() == 0.0
         };
         if !is_index {
-            ffi::lua_pop(l, 1);
+            // SAFETY: `l` is the running state (callers' duty)
+            unsafe { ffi::lua_pop(l, 1) };
             return Err(format!(
                 "bad argument #{arg} to '{fname}' (non-array table found)"
             ));
         }
     }
     for i in 1..=n {
-        ffi::lua_rawgeti(l, idx, i as _);
-        let r = append_nested(l, ffi::lua_gettop(l), arg, fname, out, depth + 1);
-        ffi::lua_pop(l, 1);
+        // SAFETY: `l` is the running state (callers' duty)
+        unsafe { ffi::lua_rawgeti(l, idx, i as _) };
+        // SAFETY: `l` is the running state (callers' duty)
+        let r = unsafe { append_nested(l, ffi::lua_gettop(l), arg, fname, out, depth + 1) };
+        // SAFETY: `l` is the running state (callers' duty)
+        unsafe { ffi::lua_pop(l, 1) };
         r?;
     }
     Ok(())
 }
 
 unsafe fn collect(l: *mut lua_State, fname: &str) -> Result<Vec<u8>, String> {
-    let n = ffi::lua_gettop(l);
+    // SAFETY: `l` is the running state (callers' duty)
+    let n = unsafe { ffi::lua_gettop(l) };
     let mut out = Vec::new();
     for i in 1..=n {
-        append_value(l, i, i, fname, &mut out)?;
+        // SAFETY: `l` is the running state (callers' duty)
+        (unsafe { append_value(l, i, i, fname, &mut out) })?;
     }
     Ok(out)
 }
@@ -129,12 +167,15 @@ unsafe fn collect(l: *mut lua_State, fname: &str) -> Result<Vec<u8>, String> {
 unsafe fn push_result(l: *mut lua_State, r: Result<(), &'static str>) -> c_int {
     match r {
         Ok(()) => {
-            ffi::lua_pushinteger(l, 1);
+            // SAFETY: `l` is the running state (callers' duty)
+            unsafe { ffi::lua_pushinteger(l, 1) };
             1
         }
         Err(e) => {
-            ffi::lua_pushnil(l);
-            push_cstr(l, &std::ffi::CString::new(e).unwrap_or_default());
+            // SAFETY: `l` is the running state (callers' duty)
+            unsafe { ffi::lua_pushnil(l) };
+            // SAFETY: `l` is the running state (callers' duty)
+            unsafe { push_cstr(l, &std::ffi::CString::new(e).unwrap_or_default()) };
             2
         }
     }
@@ -149,12 +190,14 @@ unsafe fn plain_parts<'a>(l: *mut lua_State, n: c_int, newline: bool) -> Option<
     }
     let mut parts: [&[u8]; 16] = [&[]; 16];
     for i in 1..=n {
-        let t = ffi::lua_type(l, i);
+        // SAFETY: `l` is the running state (callers' duty)
+        let t = unsafe { ffi::lua_type(l, i) };
         if t != ffi::LUA_TSTRING && t != ffi::LUA_TNUMBER {
             return None;
         }
         // Numbers become strings in place: these slots are our arguments.
-        parts[i as usize - 1] = to_bytes(l, i).unwrap_or_default();
+        // SAFETY: `l` is the running state (callers' duty)
+        parts[i as usize - 1] = unsafe { to_bytes(l, i) }.unwrap_or_default();
     }
     let mut k = n as usize;
     if newline {
@@ -168,81 +211,104 @@ unsafe fn write_args(l: *mut lua_State, fname: &str, newline: bool) -> LuaRet {
     context::check(REQUEST_YIELDABLE)?;
     let ctx = ctx::request()?;
     if super::req_socket::raw_acquired(ctx) {
-        return Ok(push_result(l, Err(RAW_ACQUIRED)));
+        // SAFETY: `l` is the running state (callers' duty)
+        return Ok(unsafe { push_result(l, Err(RAW_ACQUIRED)) });
     }
-    if (*ctx.r).header_only() != 0 {
-        return Ok(push_result(l, Err("header only")));
+    // SAFETY: `ctx.r` is the live request of the running context
+    if unsafe { (*ctx.r).header_only() } != 0 {
+        // SAFETY: `l` is the running state (callers' duty)
+        return Ok(unsafe { push_result(l, Err("header only")) });
     }
-    if let Some((parts, k)) = plain_parts(l, ffi::lua_gettop(l), newline) {
+    // SAFETY: `l` is the running state (callers' duty)
+    if let Some((parts, k)) = unsafe { plain_parts(l, ffi::lua_gettop(l), newline) } {
         ctx.seen_body_data |= parts[..k].iter().any(|p| !p.is_empty());
-        return Ok(push_result(l, output::write_parts(ctx, &parts[..k], false)));
+        // SAFETY: `l` is the running state (callers' duty)
+        return Ok(unsafe { push_result(l, output::write_parts(ctx, &parts[..k], false)) });
     }
-    let mut data = collect(l, fname)?;
+    // SAFETY: `l` is the running state (callers' duty)
+    let mut data = unsafe { collect(l, fname) }?;
     if newline {
         data.push(b'\n');
     }
     ctx.seen_body_data |= !data.is_empty();
-    Ok(push_result(l, output::write(ctx, &data, false)))
+    // SAFETY: `l` is the running state (callers' duty)
+    Ok(unsafe { push_result(l, output::write(ctx, &data, false)) })
 }
 
 /// The error of the output functions once `ngx.req.socket(true)` is taken.
 const RAW_ACQUIRED: &str = "raw request socket acquired";
 
 unsafe fn say_impl(l: *mut lua_State) -> LuaRet {
-    write_args(l, "say", true)
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { write_args(l, "say", true) }
 }
 
 unsafe fn print_impl(l: *mut lua_State) -> LuaRet {
-    write_args(l, "print", false)
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { write_args(l, "print", false) }
 }
 
 unsafe fn flush_impl(l: *mut lua_State) -> LuaRet {
     context::check(REQUEST_YIELDABLE)?;
-    let wait = ffi::lua_gettop(l) >= 1 && ffi::lua_toboolean(l, 1) != 0;
+    // SAFETY: `l` is the running state Lua called this API function with
+    let wait = unsafe { ffi::lua_gettop(l) } >= 1 && unsafe { ffi::lua_toboolean(l, 1) } != 0;
     let ctx = ctx::request()?;
     if super::req_socket::raw_acquired(ctx) {
-        return Ok(push_result(l, Err(RAW_ACQUIRED)));
+        // SAFETY: `l` is the running state Lua called this API function with
+        return Ok(unsafe { push_result(l, Err(RAW_ACQUIRED)) });
     }
-    if let Some(e) = nothing_to_flush(ctx, wait) {
-        return Ok(push_result(l, Err(e)));
+    // SAFETY: `ctx.r` is the live request of the running context
+    if let Some(e) = unsafe { nothing_to_flush(ctx, wait) } {
+        // SAFETY: `l` is the running state Lua called this API function with
+        return Ok(unsafe { push_result(l, Err(e)) });
     }
     if let Err(e) = output::flush(ctx) {
-        return Ok(push_result(l, Err(e)));
+        // SAFETY: `l` is the running state Lua called this API function with
+        return Ok(unsafe { push_result(l, Err(e)) });
     }
     if !wait || !write_wait::pending(ctx.r) {
-        return Ok(push_result(l, Ok(())));
+        // SAFETY: `l` is the running state Lua called this API function with
+        return Ok(unsafe { push_result(l, Ok(())) });
     }
     let ctx_ptr: *mut ctx::RequestCtx = ctx;
-    let Some(t) = (*ctx_ptr).running_thread() else {
+    // SAFETY: `ctx_ptr` is the live running context
+    let Some(t) = (unsafe { (*ctx_ptr).running_thread() }) else {
         return Err("no request thread to suspend".into());
     };
-    let c = (*(*ctx_ptr).r).connection;
-    crate::glue::log::debug_http((*c).log, || {
+    // SAFETY: `r` is the live request of the running context
+    let c = unsafe { (*(*ctx_ptr).r).connection };
+    // SAFETY: `c` is the live request's connection
+    crate::glue::log::debug_http(unsafe { (*c).log }, || {
         // SAFETY: c is the live request's connection.
         let (buffered, delayed) = unsafe { ((*c).buffered(), (*(*c).write).delayed()) };
         format!("lua flush requires waiting: buffered {buffered:#x}, delayed:{delayed}")
     });
     let co = t.co;
-    t.wait = Some(write_wait::arm(&mut *ctx_ptr, co));
-    yield_wait(l)
+    // SAFETY: `ctx_ptr` is the live running context
+    t.wait = Some(write_wait::arm(unsafe { &mut *ctx_ptr }, co));
+    // SAFETY: `l` is the running state; the wait it yields for is stored on its thread
+    unsafe { yield_wait(l) }
 }
 
 /// Why ngx.flush has nothing to do, in lua-nginx-module's words.
 unsafe fn nothing_to_flush(ctx: &ctx::RequestCtx, wait: bool) -> Option<&'static str> {
     let r = ctx.r;
-    if (*r).header_only() != 0 {
+    // SAFETY: `r` is a live request (callers' duty)
+    if unsafe { (*r).header_only() } != 0 {
         return Some("header only");
     }
     if ctx.eof_sent {
         return Some("seen eof");
     }
     if ctx.buffering {
-        crate::glue::log::debug_http((*(*r).connection).log, || {
+        // SAFETY: `r` is a live request (callers' duty)
+        crate::glue::log::debug_http(unsafe { (*(*r).connection).log }, || {
             "lua http 1.0 buffering makes ngx.flush() a no-op".to_string()
         });
         return Some("buffering");
     }
-    if (*r).header_sent() == 0 || (!ctx.seen_body_data && !wait) {
+    // SAFETY: `r` is a live request (callers' duty)
+    if unsafe { (*r).header_sent() } == 0 || (!ctx.seen_body_data && !wait) {
         return Some("nothing to flush");
     }
     None
@@ -250,12 +316,14 @@ unsafe fn nothing_to_flush(ctx: &ctx::RequestCtx, wait: bool) -> Option<&'static
 
 unsafe fn eof_impl(l: *mut lua_State) -> LuaRet {
     context::check(REQUEST_YIELDABLE)?;
-    if ffi::lua_gettop(l) != 0 {
+    // SAFETY: `l` is the running state Lua called this API function with
+    if unsafe { ffi::lua_gettop(l) } != 0 {
         return Err("no argument is expected".into());
     }
     let ctx = ctx::request()?;
     if super::req_socket::raw_acquired(ctx) {
-        return Ok(push_result(l, Err(RAW_ACQUIRED)));
+        // SAFETY: `l` is the running state Lua called this API function with
+        return Ok(unsafe { push_result(l, Err(RAW_ACQUIRED)) });
     }
     let rc = output::send_eof(ctx);
     let r = if rc == nginx_sys::NGX_ERROR as isize {
@@ -263,7 +331,8 @@ unsafe fn eof_impl(l: *mut lua_State) -> LuaRet {
     } else {
         Ok(())
     };
-    Ok(push_result(l, r))
+    // SAFETY: `r` is the live request of the running context
+    Ok(unsafe { push_result(l, r) })
 }
 
 unsafe fn send_headers_impl(l: *mut lua_State) -> LuaRet {
@@ -275,5 +344,6 @@ unsafe fn send_headers_impl(l: *mut lua_State) -> LuaRet {
     } else {
         Ok(())
     };
-    Ok(push_result(l, r))
+    // SAFETY: `r` is the live request of the running context
+    Ok(unsafe { push_result(l, r) })
 }

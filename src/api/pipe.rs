@@ -37,41 +37,59 @@ type Slot = *mut Proc;
 /// # Safety
 /// `l` must be the main state, not running.
 pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
-    new_metatable(l, MT);
-    set_fn(l, -1, c"__gc", gc);
-    ffi::lua_pop(l, 1);
+    // SAFETY: TODO
+    unsafe {
+        new_metatable(l, MT);
+        set_fn(l, -1, c"__gc", gc);
+        ffi::lua_pop(l, 1);
+    }
     let code = include_bytes!("lua/pipe.lua");
-    if ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), c"=ngx.pipe".as_ptr()) != 0 {
-        return Err(crate::lua::vm::pop_message(l));
+    // SAFETY: TODO
+    if unsafe { ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), c"=ngx.pipe".as_ptr()) } != 0 {
+        // SAFETY: TODO
+        return Err(unsafe { crate::lua::vm::pop_message(l) });
     }
-    ffi::lua_createtable(l, 0, 10);
-    set_fn(l, -1, c"spawn", spawn);
-    set_fn(l, -1, c"pid", pid);
-    set_fn(l, -1, c"set_timeouts", set_timeouts);
-    set_fn(l, -1, c"read", read);
-    set_fn(l, -1, c"write", write);
-    set_fn(l, -1, c"shutdown", shutdown);
-    set_fn(l, -1, c"wait", wait);
-    set_fn(l, -1, c"kill", kill);
-    set_fn(l, -1, c"is_proc", is_proc);
-    get_raw(l, ffi::LUA_REGISTRYINDEX, MT);
-    set_raw(l, -2, c"mt");
+    // SAFETY: TODO
+    unsafe {
+        ffi::lua_createtable(l, 0, 10);
+        set_fn(l, -1, c"spawn", spawn);
+        set_fn(l, -1, c"pid", pid);
+        set_fn(l, -1, c"set_timeouts", set_timeouts);
+        set_fn(l, -1, c"read", read);
+        set_fn(l, -1, c"write", write);
+    }
+    // SAFETY: TODO
+    unsafe {
+        set_fn(l, -1, c"shutdown", shutdown);
+        set_fn(l, -1, c"wait", wait);
+        set_fn(l, -1, c"kill", kill);
+        set_fn(l, -1, c"is_proc", is_proc);
+        get_raw(l, ffi::LUA_REGISTRYINDEX, MT);
+        set_raw(l, -2, c"mt");
+    }
     // The chunk returns the preload function.
-    if ffi::lua_pcall(l, 1, 1, 0) != 0 {
-        return Err(crate::lua::vm::pop_message(l));
+    // SAFETY: TODO
+    if unsafe { ffi::lua_pcall(l, 1, 1, 0) } != 0 {
+        // SAFETY: TODO
+        return Err(unsafe { crate::lua::vm::pop_message(l) });
     }
-    get_raw(l, ffi::LUA_GLOBALSINDEX, c"package");
-    get_raw(l, -1, c"preload");
-    ffi::lua_pushvalue(l, -3);
-    set_raw(l, -2, c"ngx.pipe");
-    ffi::lua_pop(l, 3);
+    // SAFETY: TODO
+    unsafe {
+        get_raw(l, ffi::LUA_GLOBALSINDEX, c"package");
+        get_raw(l, -1, c"preload");
+        ffi::lua_pushvalue(l, -3);
+        set_raw(l, -2, c"ngx.pipe");
+        ffi::lua_pop(l, 3);
+    }
     Ok(())
 }
 
 /// The live process of argument 1 (checked by the Lua face already).
 unsafe fn proc_arg(l: *mut lua_State) -> Result<*mut Proc, String> {
-    let ud = udata_of(l, 1, MT).ok_or("not a process instance")? as *mut Slot;
-    let p = *ud;
+    // SAFETY: TODO
+    let ud = unsafe { udata_of(l, 1, MT) }.ok_or("not a process instance")? as *mut Slot;
+    // SAFETY: TODO
+    let p = unsafe { *ud };
     if p.is_null() {
         return Err("not a process instance".into());
     }
@@ -79,86 +97,120 @@ unsafe fn proc_arg(l: *mut lua_State) -> Result<*mut Proc, String> {
 }
 
 unsafe fn is_proc_impl(l: *mut lua_State) -> LuaRet {
-    let ok = udata_of(l, 1, MT).is_some_and(|ud| !(*(ud as *mut Slot)).is_null());
-    ffi::lua_pushboolean(l, ok as c_int);
+    // SAFETY: TODO
+    let ok = unsafe { udata_of(l, 1, MT) }.is_some_and(|ud| !unsafe { (*(ud as *mut Slot)).is_null() });
+    // SAFETY: TODO
+    unsafe { ffi::lua_pushboolean(l, ok as c_int) };
     Ok(1)
 }
 
 unsafe fn cstring_at(l: *mut lua_State, t: c_int, i: c_int) -> Result<CString, String> {
-    ffi::lua_rawgeti(l, t, i as _);
-    let s = to_bytes(l, -1).unwrap_or_default().to_vec();
-    ffi::lua_pop(l, 1);
+    // SAFETY: TODO
+    unsafe { ffi::lua_rawgeti(l, t, i as _) };
+    // SAFETY: TODO
+    let s = unsafe { to_bytes(l, -1) }.unwrap_or_default().to_vec();
+    // SAFETY: TODO
+    unsafe { ffi::lua_pop(l, 1) };
     CString::new(s).map_err(|_| "argument contains a NUL byte".to_string())
 }
 
 /// spawn(argv, merge_stderr, buffer_size, environ|nil, t_write, t_stdout,
 /// t_stderr, t_wait): the object, or nil and the error.
 unsafe fn spawn_impl(l: *mut lua_State) -> LuaRet {
-    let nargs = ffi::lua_objlen(l, 1) as c_int;
+    // SAFETY: TODO
+    let nargs = unsafe { ffi::lua_objlen(l, 1) } as c_int;
     let mut argv = Vec::with_capacity(nargs as usize);
     for i in 1..=nargs {
-        argv.push(cstring_at(l, 1, i)?);
+        // SAFETY: TODO
+        argv.push(unsafe { cstring_at(l, 1, i) }?);
     }
-    let env = if ffi::lua_istable(l, 4) != 0 {
-        let n = ffi::lua_objlen(l, 4) as c_int;
+    // SAFETY: TODO
+    let env = if unsafe { ffi::lua_istable(l, 4) } != 0 {
+        // SAFETY: TODO
+        let n = unsafe { ffi::lua_objlen(l, 4) } as c_int;
         let mut v = Vec::with_capacity(n as usize);
         for i in 1..=n {
-            v.push(cstring_at(l, 4, i)?);
+            // SAFETY: TODO
+            v.push(unsafe { cstring_at(l, 4, i) }?);
         }
         Some(v)
     } else {
         None
     };
-    let t = |i: c_int| ffi::lua_tonumber(l, i) as nginx_sys::ngx_msec_t;
+    // SAFETY: TODO
+    let t = |i: c_int| unsafe { ffi::lua_tonumber(l, i) } as nginx_sys::ngx_msec_t;
     let s = Spawn {
         file: argv[0].clone(),
         argv,
         env,
-        merge_stderr: ffi::lua_toboolean(l, 2) != 0,
-        buffer_size: ffi::lua_tonumber(l, 3) as usize,
+        // SAFETY: TODO
+        merge_stderr: unsafe { ffi::lua_toboolean(l, 2) } != 0,
+        // SAFETY: TODO
+        buffer_size: unsafe { ffi::lua_tonumber(l, 3) } as usize,
         timeouts: [t(5), t(6), t(7), t(8)],
     };
     let r = ctx::current().map_or(std::ptr::null_mut(), |c| c.r);
-    match pipe::spawn(s, r) {
+    // SAFETY: TODO
+    match unsafe { pipe::spawn(s, r) } {
         Ok(p) => {
-            let ud = ffi::lua_newuserdata(l, size_of::<Slot>()) as *mut Slot;
-            ud.write(Box::into_raw(p));
-            get_raw(l, ffi::LUA_REGISTRYINDEX, MT);
-            ffi::lua_setmetatable(l, -2);
+            // SAFETY: TODO
+            let ud = unsafe { ffi::lua_newuserdata(l, size_of::<Slot>()) } as *mut Slot;
+            // SAFETY: TODO
+            unsafe {
+                ud.write(Box::into_raw(p));
+                get_raw(l, ffi::LUA_REGISTRYINDEX, MT);
+                ffi::lua_setmetatable(l, -2);
+            }
             Ok(1)
         }
         Err(e) => {
-            ffi::lua_pushnil(l);
-            push_bytes(l, e.as_bytes());
+            // SAFETY: TODO
+            unsafe {
+                ffi::lua_pushnil(l);
+                push_bytes(l, e.as_bytes());
+            }
             Ok(2)
         }
     }
 }
 
 unsafe fn gc_impl(l: *mut lua_State) -> LuaRet {
-    if let Some(ud) = udata_of(l, 1, MT) {
+    // SAFETY: TODO
+    if let Some(ud) = unsafe { udata_of(l, 1, MT) } {
         let slot = ud as *mut Slot;
-        let p = *slot;
-        *slot = std::ptr::null_mut();
+        // SAFETY: TODO
+        let p = unsafe { *slot };
+        // SAFETY: TODO
+        unsafe {
+            *slot = std::ptr::null_mut();
+        }
         if !p.is_null() {
-            pipe::destroy(p);
+            // SAFETY: TODO
+            unsafe { pipe::destroy(p) };
         }
     }
     Ok(0)
 }
 
 unsafe fn pid_impl(l: *mut lua_State) -> LuaRet {
-    let p = proc_arg(l)?;
-    ffi::lua_pushinteger(l, (*p).pid as _);
+    // SAFETY: TODO
+    let p = unsafe { proc_arg(l) }?;
+    // SAFETY: TODO
+    unsafe { ffi::lua_pushinteger(l, (*p).pid as _) };
     Ok(1)
 }
 
 /// set_timeouts(proc, write, stdout, stderr, wait): nil keeps a value.
 unsafe fn set_timeouts_impl(l: *mut lua_State) -> LuaRet {
-    let p = proc_arg(l)?;
+    // SAFETY: TODO
+    let p = unsafe { proc_arg(l) }?;
     for i in 0..4 {
-        if ffi::lua_type(l, 2 + i) == ffi::LUA_TNUMBER {
-            (*p).timeouts[i as usize] = ffi::lua_tonumber(l, 2 + i) as nginx_sys::ngx_msec_t;
+        // SAFETY: TODO
+        if unsafe { ffi::lua_type(l, 2 + i) } == ffi::LUA_TNUMBER {
+            // SAFETY: TODO
+            unsafe {
+                (*p).timeouts[i as usize] = ffi::lua_tonumber(l, 2 + i) as nginx_sys::ngx_msec_t;
+            }
         }
     }
     Ok(0)
@@ -174,8 +226,11 @@ unsafe fn waiter() -> Result<(*mut ctx::RequestCtx, *mut lua_State), String> {
 }
 
 unsafe fn fail(l: *mut lua_State, e: &str) -> LuaRet {
-    ffi::lua_pushnil(l);
-    push_bytes(l, e.as_bytes());
+    // SAFETY: TODO
+    unsafe {
+        ffi::lua_pushnil(l);
+        push_bytes(l, e.as_bytes());
+    }
     Ok(2)
 }
 
@@ -184,76 +239,109 @@ unsafe fn suspend(
     ctx: *mut ctx::RequestCtx,
     w: Box<dyn crate::runtime::scheduler::Wait>,
 ) -> LuaRet {
-    if let Some(t) = (*ctx).running_thread() {
+    // SAFETY: TODO
+    if let Some(t) = unsafe { (*ctx).running_thread() } {
         t.wait = Some(w);
     }
-    yield_wait(l)
+    // SAFETY: TODO
+    unsafe { yield_wait(l) }
 }
 
 /// read(proc, from_stderr, kind, n): kind 0 all, 1 bytes, 2 line, 3 any.
 unsafe fn read_impl(l: *mut lua_State) -> LuaRet {
-    let p = proc_arg(l)?;
-    let (ctx, co) = waiter()?;
-    let n = ffi::lua_tonumber(l, 4).max(0.0) as usize;
-    let kind = match ffi::lua_tointeger(l, 3) {
+    // SAFETY: TODO
+    let p = unsafe { proc_arg(l) }?;
+    // SAFETY: TODO
+    let (ctx, co) = unsafe { waiter() }?;
+    // SAFETY: TODO
+    let n = unsafe { ffi::lua_tonumber(l, 4) }.max(0.0) as usize;
+    // SAFETY: TODO
+    let kind = match unsafe { ffi::lua_tointeger(l, 3) } {
         0 => ReadKind::All,
         1 => ReadKind::Bytes(n),
         2 => ReadKind::Line,
         _ => ReadKind::Any(n),
     };
-    let i = if ffi::lua_toboolean(l, 2) != 0 {
+    // SAFETY: TODO
+    let i = if unsafe { ffi::lua_toboolean(l, 2) } != 0 {
         pipe::STDERR
     } else {
         pipe::STDOUT
     };
-    match pipe::read(p, i, kind, ctx, co) {
-        Err(e) => fail(l, e),
-        Ok(Step::Done(r)) => Ok(pipe::push_read(l, r)),
-        Ok(Step::Wait(w)) => suspend(l, ctx, w),
+    // SAFETY: TODO
+    match unsafe { pipe::read(p, i, kind, ctx, co) } {
+        // SAFETY: TODO
+        Err(e) => unsafe { fail(l, e) },
+        // SAFETY: TODO
+        Ok(Step::Done(r)) => Ok(unsafe { pipe::push_read(l, r) }),
+        // SAFETY: TODO
+        Ok(Step::Wait(w)) => unsafe { suspend(l, ctx, w) },
     }
 }
 
 unsafe fn write_impl(l: *mut lua_State) -> LuaRet {
-    let p = proc_arg(l)?;
-    let (ctx, co) = waiter()?;
-    let data = to_bytes(l, 2).unwrap_or_default();
-    match pipe::write(p, data, ctx, co) {
-        Err(e) => fail(l, e),
-        Ok(Step::Done(r)) => Ok(pipe::push_write(l, r)),
-        Ok(Step::Wait(w)) => suspend(l, ctx, w),
+    // SAFETY: TODO
+    let p = unsafe { proc_arg(l) }?;
+    // SAFETY: TODO
+    let (ctx, co) = unsafe { waiter() }?;
+    // SAFETY: TODO
+    let data = unsafe { to_bytes(l, 2) }.unwrap_or_default();
+    // SAFETY: TODO
+    match unsafe { pipe::write(p, data, ctx, co) } {
+        // SAFETY: TODO
+        Err(e) => unsafe { fail(l, e) },
+        // SAFETY: TODO
+        Ok(Step::Done(r)) => Ok(unsafe { pipe::push_write(l, r) }),
+        // SAFETY: TODO
+        Ok(Step::Wait(w)) => unsafe { suspend(l, ctx, w) },
     }
 }
 
 unsafe fn wait_impl(l: *mut lua_State) -> LuaRet {
-    let p = proc_arg(l)?;
-    let (ctx, co) = waiter()?;
-    match pipe::wait(p, ctx, co) {
-        Err(e) => fail(l, e),
-        Ok(Step::Done(how)) => Ok(pipe::push_ended(l, how)),
-        Ok(Step::Wait(w)) => suspend(l, ctx, w),
+    // SAFETY: TODO
+    let p = unsafe { proc_arg(l) }?;
+    // SAFETY: TODO
+    let (ctx, co) = unsafe { waiter() }?;
+    // SAFETY: TODO
+    match unsafe { pipe::wait(p, ctx, co) } {
+        // SAFETY: TODO
+        Err(e) => unsafe { fail(l, e) },
+        // SAFETY: TODO
+        Ok(Step::Done(how)) => Ok(unsafe { pipe::push_ended(l, how) }),
+        // SAFETY: TODO
+        Ok(Step::Wait(w)) => unsafe { suspend(l, ctx, w) },
     }
 }
 
 /// shutdown(proc, 0 stdin | 1 stdout | 2 stderr): true, or nil and err.
 unsafe fn shutdown_impl(l: *mut lua_State) -> LuaRet {
-    let p = proc_arg(l)?;
-    let i = (ffi::lua_tointeger(l, 2) as usize).min(2);
-    match pipe::shutdown(p, i) {
+    // SAFETY: TODO
+    let p = unsafe { proc_arg(l) }?;
+    // SAFETY: TODO
+    let i = (unsafe { ffi::lua_tointeger(l, 2) } as usize).min(2);
+    // SAFETY: TODO
+    match unsafe { pipe::shutdown(p, i) } {
         Ok(()) => {
-            ffi::lua_pushboolean(l, 1);
+            // SAFETY: TODO
+            unsafe { ffi::lua_pushboolean(l, 1) };
             Ok(1)
         }
-        Err(e) => fail(l, e),
+        // SAFETY: TODO
+        Err(e) => unsafe { fail(l, e) },
     }
 }
 
 unsafe fn kill_impl(l: *mut lua_State) -> LuaRet {
-    let p = proc_arg(l)?;
-    match pipe::kill(p, ffi::lua_tointeger(l, 2) as c_int) {
+    // SAFETY: TODO
+    let p = unsafe { proc_arg(l) }?;
+    // SAFETY: TODO
+    match unsafe { pipe::kill(p, ffi::lua_tointeger(l, 2) as c_int) } {
         Ok(()) => {
-            ffi::lua_pushboolean(l, 1);
+            // SAFETY: TODO
+            unsafe { ffi::lua_pushboolean(l, 1) };
             Ok(1)
         }
-        Err(e) => fail(l, &e),
+        // SAFETY: TODO
+        Err(e) => unsafe { fail(l, &e) },
     }
 }

@@ -29,29 +29,43 @@ static GMATCH_MT: u8 = 0;
 /// # Safety
 /// The `ngx` table must be on top of `l`, which is the main state.
 pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
-    ffi::lua_createtable(l, 0, 8);
-    set_fn(l, -1, c"match", re_match);
-    set_fn(l, -1, c"find", re_find);
-    set_fn(l, -1, c"gmatch", re_gmatch);
-    super::regex_sub::install(l)?;
-    crate::lua::set_raw(l, -2, c"re");
+    // SAFETY: TODO
+    unsafe {
+        ffi::lua_createtable(l, 0, 8);
+        set_fn(l, -1, c"match", re_match);
+        set_fn(l, -1, c"find", re_find);
+        set_fn(l, -1, c"gmatch", re_gmatch);
+    }
+    // SAFETY: TODO
+    (unsafe { super::regex_sub::install(l) })?;
+    // SAFETY: TODO
+    unsafe { crate::lua::set_raw(l, -2, c"re") };
 
-    ffi::lua_pushlightuserdata(l, gmatch_mt_key());
-    ffi::lua_createtable(l, 0, 1);
-    set_fn(l, -1, c"__gc", gmatch_gc);
-    ffi::lua_rawset(l, ffi::LUA_REGISTRYINDEX);
+    // SAFETY: TODO
+    unsafe {
+        ffi::lua_pushlightuserdata(l, gmatch_mt_key());
+        ffi::lua_createtable(l, 0, 1);
+        set_fn(l, -1, c"__gc", gmatch_gc);
+        ffi::lua_rawset(l, ffi::LUA_REGISTRYINDEX);
+    }
 
     // require "ngx.re"
-    crate::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"package");
-    crate::lua::get_raw(l, -1, c"preload");
-    ffi::lua_createtable(l, 0, 3);
-    set_fn(l, -1, c"split", split);
-    set_fn(l, -1, c"opt", opt);
-    push_bytes(l, b"0.1.28");
-    crate::lua::set_raw(l, -2, c"version");
-    ffi::lua_pushcclosure(l, open_module, 1);
-    crate::lua::set_raw(l, -2, c"ngx.re");
-    ffi::lua_pop(l, 2);
+    // SAFETY: TODO
+    unsafe {
+        crate::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"package");
+        crate::lua::get_raw(l, -1, c"preload");
+        ffi::lua_createtable(l, 0, 3);
+        set_fn(l, -1, c"split", split);
+        set_fn(l, -1, c"opt", opt);
+        push_bytes(l, b"0.1.28");
+    }
+    // SAFETY: TODO
+    unsafe {
+        crate::lua::set_raw(l, -2, c"version");
+        ffi::lua_pushcclosure(l, open_module, 1);
+        crate::lua::set_raw(l, -2, c"ngx.re");
+        ffi::lua_pop(l, 2);
+    }
     Ok(())
 }
 
@@ -60,7 +74,8 @@ fn gmatch_mt_key() -> *mut c_void {
 }
 
 unsafe fn open_module_impl(l: *mut lua_State) -> LuaRet {
-    ffi::lua_pushvalue(l, ffi::lua_upvalueindex(1));
+    // SAFETY: TODO
+    unsafe { ffi::lua_pushvalue(l, ffi::lua_upvalueindex(1)) };
     Ok(1)
 }
 
@@ -75,11 +90,14 @@ pub struct Opts {
 /// Parses lua-nginx-module's option letters at stack index `idx`.
 pub unsafe fn parse_opts(l: *mut lua_State, idx: c_int, fname: &str) -> Result<Opts, String> {
     let mut o = Opts::default();
-    let s = match ffi::lua_type(l, idx) {
+    // SAFETY: TODO
+    let s = match unsafe { ffi::lua_type(l, idx) } {
         ffi::LUA_TNONE | ffi::LUA_TNIL => return Ok(o),
-        ffi::LUA_TSTRING => to_bytes(l, idx).unwrap_or_default(),
+        // SAFETY: TODO
+        ffi::LUA_TSTRING => unsafe { to_bytes(l, idx) }.unwrap_or_default(),
         _ => {
-            let got = type_name(l, idx);
+            // SAFETY: TODO
+            let got = unsafe { type_name(l, idx) };
             return Err(bad_arg(idx, fname, &format!("string expected, got {got}")));
         }
     };
@@ -180,28 +198,36 @@ pub fn next_start(re: &Regex, subj: &[u8], start: usize, end: usize) -> Option<u
 
 /// The 0-based start offset from `ctx.pos` (1-based) of the table at `idx`.
 unsafe fn ctx_start(l: *mut lua_State, idx: c_int, fname: &str) -> Result<Option<usize>, String> {
-    match ffi::lua_type(l, idx) {
+    // SAFETY: TODO
+    match unsafe { ffi::lua_type(l, idx) } {
         ffi::LUA_TNONE | ffi::LUA_TNIL => Ok(None),
         ffi::LUA_TTABLE => {
-            crate::lua::get_field(l, idx, c"pos")?;
-            let pos = if ffi::lua_isnumber(l, -1) != 0 {
-                ffi::lua_tonumber(l, -1)
+            // SAFETY: TODO
+            (unsafe { crate::lua::get_field(l, idx, c"pos") })?;
+            // SAFETY: TODO
+            let pos = if unsafe { ffi::lua_isnumber(l, -1) } != 0 {
+                // SAFETY: TODO
+                unsafe { ffi::lua_tonumber(l, -1) }
             } else {
                 0.0
             };
-            ffi::lua_pop(l, 1);
+            // SAFETY: TODO
+            unsafe { ffi::lua_pop(l, 1) };
             Ok(Some(if pos <= 0.0 { 0 } else { pos as usize - 1 }))
         }
         _ => {
-            let got = type_name(l, idx);
+            // SAFETY: TODO
+            let got = unsafe { type_name(l, idx) };
             Err(bad_arg(idx, fname, &format!("table expected, got {got}")))
         }
     }
 }
 
 unsafe fn set_ctx_pos(l: *mut lua_State, idx: c_int, pos: usize) -> Result<(), String> {
-    ffi::lua_pushinteger(l, pos as ffi::lua_Integer);
-    crate::lua::set_field(l, idx, c"pos")
+    // SAFETY: TODO
+    unsafe { ffi::lua_pushinteger(l, pos as ffi::lua_Integer) };
+    // SAFETY: TODO
+    unsafe { crate::lua::set_field(l, idx, c"pos") }
 }
 
 /// Fills the table on top of the stack with the last match of `re`:
@@ -209,8 +235,11 @@ unsafe fn set_ctx_pos(l: *mut lua_State, idx: c_int, pos: usize) -> Result<(), S
 /// (arrays of the matched ones with `D`).
 pub unsafe fn fill_captures(l: *mut lua_State, re: &Regex, subj: &[u8], dupnames: bool) {
     for i in 0..=re.ncaptures {
-        push_group(l, re, subj, i);
-        ffi::lua_rawseti(l, -2, i as ffi::lua_Integer);
+        // SAFETY: TODO
+        unsafe {
+            push_group(l, re, subj, i);
+            ffi::lua_rawseti(l, -2, i as ffi::lua_Integer);
+        }
     }
     for (n, name) in &re.names {
         // With `D`, unmatched groups are left out (lua-resty-core's rule):
@@ -218,85 +247,119 @@ pub unsafe fn fill_captures(l: *mut lua_State, re: &Regex, subj: &[u8], dupnames
         if dupnames && re.group(*n).is_none() {
             continue;
         }
-        push_bytes(l, name);
+        // SAFETY: TODO
+        unsafe { push_bytes(l, name) };
         if dupnames {
-            push_bytes(l, name);
-            ffi::lua_rawget(l, -3);
-            if ffi::lua_type(l, -1) != ffi::LUA_TTABLE {
-                ffi::lua_pop(l, 1);
-                ffi::lua_createtable(l, 2, 0);
+            // SAFETY: TODO
+            unsafe {
+                push_bytes(l, name);
+                ffi::lua_rawget(l, -3);
             }
-            push_group(l, re, subj, *n);
-            ffi::lua_rawseti(l, -2, ffi::lua_objlen(l, -2) as ffi::lua_Integer + 1);
+            // SAFETY: TODO
+            if unsafe { ffi::lua_type(l, -1) } != ffi::LUA_TTABLE {
+                // SAFETY: TODO
+                unsafe {
+                    ffi::lua_pop(l, 1);
+                    ffi::lua_createtable(l, 2, 0);
+                }
+            }
+            // SAFETY: TODO
+            unsafe {
+                push_group(l, re, subj, *n);
+                ffi::lua_rawseti(l, -2, ffi::lua_objlen(l, -2) as ffi::lua_Integer + 1);
+            }
         } else {
-            push_group(l, re, subj, *n);
+            // SAFETY: TODO
+            unsafe { push_group(l, re, subj, *n) };
         }
-        ffi::lua_rawset(l, -3);
+        // SAFETY: TODO
+        unsafe { ffi::lua_rawset(l, -3) };
     }
 }
 
 unsafe fn push_group(l: *mut lua_State, re: &Regex, subj: &[u8], i: usize) {
     match re.group(i) {
-        Some((s, e)) => push_bytes(l, &subj[s..e]),
-        None => ffi::lua_pushboolean(l, 0),
+        // SAFETY: TODO
+        Some((s, e)) => unsafe { push_bytes(l, &subj[s..e]) },
+        // SAFETY: TODO
+        None => unsafe { ffi::lua_pushboolean(l, 0) },
     }
 }
 
 /// A new captures table for the last match.
 pub unsafe fn push_captures(l: *mut lua_State, re: &Regex, subj: &[u8], dupnames: bool) {
-    ffi::lua_createtable(l, re.ncaptures as c_int, re.names.len() as c_int);
-    fill_captures(l, re, subj, dupnames);
+    // SAFETY: TODO
+    unsafe {
+        ffi::lua_createtable(l, re.ncaptures as c_int, re.names.len() as c_int);
+        fill_captures(l, re, subj, dupnames);
+    }
 }
 
 unsafe fn fail(l: *mut lua_State, nils: c_int, err: &str) -> LuaRet {
     for _ in 0..nils {
-        ffi::lua_pushnil(l);
+        // SAFETY: TODO
+        unsafe { ffi::lua_pushnil(l) };
     }
-    push_bytes(l, err.as_bytes());
+    // SAFETY: TODO
+    unsafe { push_bytes(l, err.as_bytes()) };
     Ok(nils + 1)
 }
 
 /// `ngx.re.match(subject, regex, options?, ctx?, res_table?)`
 unsafe fn match_impl(l: *mut lua_State) -> LuaRet {
-    let subj = check_bytes(l, 1, "match")?;
-    let pat = check_bytes(l, 2, "match")?;
-    let o = parse_opts(l, 3, "match")?;
-    let start = ctx_start(l, 4, "match")?;
-    let res = match ffi::lua_type(l, 5) {
+    // SAFETY: TODO
+    let subj = unsafe { check_bytes(l, 1, "match") }?;
+    // SAFETY: TODO
+    let pat = unsafe { check_bytes(l, 2, "match") }?;
+    // SAFETY: TODO
+    let o = unsafe { parse_opts(l, 3, "match") }?;
+    // SAFETY: TODO
+    let start = unsafe { ctx_start(l, 4, "match") }?;
+    // SAFETY: TODO
+    let res = match unsafe { ffi::lua_type(l, 5) } {
         ffi::LUA_TNONE | ffi::LUA_TNIL => false,
         ffi::LUA_TTABLE => true,
         _ => {
             return Err(bad_arg(
                 5,
                 "match",
-                &format!("table expected, got {}", type_name(l, 5)),
-            ))
+                // SAFETY: TODO
+                &format!("table expected, got {}", unsafe { type_name(l, 5) }),
+            ));
         }
     };
     let (cache_max, limit) = settings();
     let re = match compile(pat, &o, cache_max) {
         Ok(re) => re,
-        Err(e) => return fail(l, 1, &e),
+        // SAFETY: TODO
+        Err(e) => return unsafe { fail(l, 1, &e) },
     };
     match re.exec(subj, start.unwrap_or(0), limit) {
         Ok(None) => {
-            ffi::lua_pushnil(l);
+            // SAFETY: TODO
+            unsafe { ffi::lua_pushnil(l) };
             Ok(1)
         }
-        Err(rc) => fail(l, 1, &exec_error(rc)),
+        // SAFETY: TODO
+        Err(rc) => unsafe { fail(l, 1, &exec_error(rc)) },
         Ok(Some(_)) => {
             let (_, end) = re.group(0).unwrap_or_default();
             // The captures are read before `ctx.pos` is assigned: a
             // `__newindex` on ctx may run this cached regex again and
             // overwrite its match data.
             if res {
-                ffi::lua_pushvalue(l, 5);
-                fill_captures(l, &re, subj, o.dupnames);
+                // SAFETY: TODO
+                unsafe {
+                    ffi::lua_pushvalue(l, 5);
+                    fill_captures(l, &re, subj, o.dupnames);
+                }
             } else {
-                push_captures(l, &re, subj, o.dupnames);
+                // SAFETY: TODO
+                unsafe { push_captures(l, &re, subj, o.dupnames) };
             }
             if start.is_some() {
-                set_ctx_pos(l, 4, end + 1)?;
+                // SAFETY: TODO
+                (unsafe { set_ctx_pos(l, 4, end + 1) })?;
             }
             Ok(1)
         }
@@ -306,43 +369,58 @@ unsafe fn match_impl(l: *mut lua_State) -> LuaRet {
 /// `ngx.re.find(subject, regex, options?, ctx?, nth?)`: `from, to` of the
 /// whole match or of group `nth`.
 unsafe fn find_impl(l: *mut lua_State) -> LuaRet {
-    let subj = check_bytes(l, 1, "find")?;
-    let pat = check_bytes(l, 2, "find")?;
-    let o = parse_opts(l, 3, "find")?;
-    let start = ctx_start(l, 4, "find")?;
-    let nth = match ffi::lua_type(l, 5) {
+    // SAFETY: TODO
+    let subj = unsafe { check_bytes(l, 1, "find") }?;
+    // SAFETY: TODO
+    let pat = unsafe { check_bytes(l, 2, "find") }?;
+    // SAFETY: TODO
+    let o = unsafe { parse_opts(l, 3, "find") }?;
+    // SAFETY: TODO
+    let start = unsafe { ctx_start(l, 4, "find") }?;
+    // SAFETY: TODO
+    let nth = match unsafe { ffi::lua_type(l, 5) } {
         ffi::LUA_TNONE | ffi::LUA_TNIL => 0,
-        _ => crate::lua::check_number(l, 5, "find")?.max(0.0) as usize,
+        // SAFETY: TODO
+        _ => unsafe { crate::lua::check_number(l, 5, "find") }?.max(0.0) as usize,
     };
     let (cache_max, limit) = settings();
     let re = match compile(pat, &o, cache_max) {
         Ok(re) => re,
-        Err(e) => return fail(l, 2, &e),
+        // SAFETY: TODO
+        Err(e) => return unsafe { fail(l, 2, &e) },
     };
     match re.exec(subj, start.unwrap_or(0), limit) {
         Ok(None) => {
-            ffi::lua_pushnil(l);
+            // SAFETY: TODO
+            unsafe { ffi::lua_pushnil(l) };
             Ok(1)
         }
-        Err(rc) => fail(l, 2, &exec_error(rc)),
+        // SAFETY: TODO
+        Err(rc) => unsafe { fail(l, 2, &exec_error(rc)) },
         Ok(Some(_)) => {
             let (_, end) = re.group(0).unwrap_or_default();
             // Read before `ctx.pos` is assigned (see match_impl).
             let group = re.group(nth);
             if start.is_some() {
-                set_ctx_pos(l, 4, end + 1)?;
+                // SAFETY: TODO
+                (unsafe { set_ctx_pos(l, 4, end + 1) })?;
             }
             if nth > re.ncaptures {
-                return fail(l, 2, "nth out of bound");
+                // SAFETY: TODO
+                return unsafe { fail(l, 2, "nth out of bound") };
             }
             match group {
                 Some((s, e)) => {
-                    ffi::lua_pushinteger(l, (s + 1) as ffi::lua_Integer);
-                    ffi::lua_pushinteger(l, e as ffi::lua_Integer);
+                    // SAFETY: TODO
+                    unsafe {
+                        ffi::lua_pushinteger(l, (s + 1) as ffi::lua_Integer);
+                        ffi::lua_pushinteger(l, e as ffi::lua_Integer);
+                    }
                     Ok(2)
                 }
                 None => {
-                    ffi::lua_pushnil(l);
+                    // SAFETY: TODO
+                    unsafe { ffi::lua_pushnil(l) };
                     Ok(1)
                 }
             }
@@ -363,49 +441,65 @@ type GmatchSlot = Option<Gmatch>;
 
 /// `ngx.re.gmatch(subject, regex, options?)`: an iterator over the matches.
 unsafe fn gmatch_impl(l: *mut lua_State) -> LuaRet {
-    check_bytes(l, 1, "gmatch")?;
-    let pat = check_bytes(l, 2, "gmatch")?;
-    let o = parse_opts(l, 3, "gmatch")?;
+    // SAFETY: TODO
+    (unsafe { check_bytes(l, 1, "gmatch") })?;
+    // SAFETY: TODO
+    let pat = unsafe { check_bytes(l, 2, "gmatch") }?;
+    // SAFETY: TODO
+    let o = unsafe { parse_opts(l, 3, "gmatch") }?;
     let (cache_max, _) = settings();
     let re = match compile(pat, &o, cache_max) {
         Ok(re) => re,
-        Err(e) => return fail(l, 1, &e),
+        // SAFETY: TODO
+        Err(e) => return unsafe { fail(l, 1, &e) },
     };
     // The subject as a string (a number argument is converted in place).
-    ffi::lua_pushvalue(l, 1);
-    let ud = ffi::lua_newuserdata(l, std::mem::size_of::<GmatchSlot>()) as *mut GmatchSlot;
+    // SAFETY: TODO
+    unsafe { ffi::lua_pushvalue(l, 1) };
+    // SAFETY: TODO
+    let ud = unsafe { ffi::lua_newuserdata(l, std::mem::size_of::<GmatchSlot>()) } as *mut GmatchSlot;
     // SAFETY: fresh userdata of the right size, aligned for pointers.
-    ud.write(Some(Gmatch {
-        re,
-        next: Some(0),
-        dupnames: o.dupnames,
-    }));
-    ffi::lua_pushlightuserdata(l, gmatch_mt_key());
-    ffi::lua_rawget(l, ffi::LUA_REGISTRYINDEX);
-    ffi::lua_setmetatable(l, -2);
-    ffi::lua_pushcclosure(l, gmatch_iter, 2);
+    unsafe {
+        ud.write(Some(Gmatch {
+            re,
+            next: Some(0),
+            dupnames: o.dupnames,
+        }))
+    };
+    // SAFETY: TODO
+    unsafe {
+        ffi::lua_pushlightuserdata(l, gmatch_mt_key());
+        ffi::lua_rawget(l, ffi::LUA_REGISTRYINDEX);
+        ffi::lua_setmetatable(l, -2);
+        ffi::lua_pushcclosure(l, gmatch_iter, 2);
+    }
     Ok(1)
 }
 
 unsafe fn gmatch_gc_impl(l: *mut lua_State) -> LuaRet {
-    let ud = ffi::lua_touserdata(l, 1) as *mut GmatchSlot;
+    // SAFETY: TODO
+    let ud = unsafe { ffi::lua_touserdata(l, 1) } as *mut GmatchSlot;
     if !ud.is_null() {
         // SAFETY: only our gmatch userdata carry this metatable.
-        (*ud).take();
+        unsafe { (*ud).take() };
     }
     Ok(0)
 }
 
 unsafe fn gmatch_iter_impl(l: *mut lua_State) -> LuaRet {
-    let subj = to_bytes(l, ffi::lua_upvalueindex(1)).unwrap_or_default();
-    let ud = ffi::lua_touserdata(l, ffi::lua_upvalueindex(2)) as *mut GmatchSlot;
+    // SAFETY: TODO
+    let subj = unsafe { to_bytes(l, ffi::lua_upvalueindex(1)) }.unwrap_or_default();
+    // SAFETY: TODO
+    let ud = unsafe { ffi::lua_touserdata(l, ffi::lua_upvalueindex(2)) } as *mut GmatchSlot;
     // SAFETY: the closure's own state userdata, alive as its upvalue.
-    let Some(g) = ud.as_mut().and_then(|s| s.as_mut()) else {
-        ffi::lua_pushnil(l);
+    let Some(g) = unsafe { ud.as_mut() }.and_then(|s| s.as_mut()) else {
+        // SAFETY: TODO
+        unsafe { ffi::lua_pushnil(l) };
         return Ok(1);
     };
     let Some(start) = g.next else {
-        ffi::lua_pushnil(l);
+        // SAFETY: TODO
+        unsafe { ffi::lua_pushnil(l) };
         return Ok(1);
     };
     let (_, limit) = settings();
@@ -413,18 +507,21 @@ unsafe fn gmatch_iter_impl(l: *mut lua_State) -> LuaRet {
     match re.exec(subj, start, limit) {
         Ok(None) => {
             g.next = None;
-            ffi::lua_pushnil(l);
+            // SAFETY: TODO
+            unsafe { ffi::lua_pushnil(l) };
             Ok(1)
         }
         Err(rc) => {
             g.next = None;
-            fail(l, 1, &exec_error(rc))
+            // SAFETY: TODO
+            unsafe { fail(l, 1, &exec_error(rc)) }
         }
         Ok(Some(_)) => {
             let (s, e) = re.group(0).unwrap_or_default();
             g.next = next_start(&re, subj, s, e);
             let dupnames = g.dupnames;
-            push_captures(l, &re, subj, dupnames);
+            // SAFETY: TODO
+            unsafe { push_captures(l, &re, subj, dupnames) };
             Ok(1)
         }
     }
@@ -432,29 +529,42 @@ unsafe fn gmatch_iter_impl(l: *mut lua_State) -> LuaRet {
 
 /// `require("ngx.re").split(subject, regex, options?, ctx?, max?, res?)`
 unsafe fn split_impl(l: *mut lua_State) -> LuaRet {
-    let subj = check_bytes(l, 1, "split")?;
-    let pat = check_bytes(l, 2, "split")?;
-    let o = parse_opts(l, 3, "split")?;
-    let start = ctx_start(l, 4, "split")?;
-    let max = match ffi::lua_type(l, 5) {
+    // SAFETY: TODO
+    let subj = unsafe { check_bytes(l, 1, "split") }?;
+    // SAFETY: TODO
+    let pat = unsafe { check_bytes(l, 2, "split") }?;
+    // SAFETY: TODO
+    let o = unsafe { parse_opts(l, 3, "split") }?;
+    // SAFETY: TODO
+    let start = unsafe { ctx_start(l, 4, "split") }?;
+    // SAFETY: TODO
+    let max = match unsafe { ffi::lua_type(l, 5) } {
         ffi::LUA_TNONE | ffi::LUA_TNIL => 0,
-        _ => crate::lua::check_number(l, 5, "split")? as i64,
+        // SAFETY: TODO
+        _ => unsafe { crate::lua::check_number(l, 5, "split") }? as i64,
     };
-    match ffi::lua_type(l, 6) {
-        ffi::LUA_TNONE | ffi::LUA_TNIL => ffi::lua_createtable(l, 4, 0),
-        ffi::LUA_TTABLE => ffi::lua_pushvalue(l, 6),
+    // SAFETY: TODO
+    match unsafe { ffi::lua_type(l, 6) } {
+        // SAFETY: TODO
+        ffi::LUA_TNONE | ffi::LUA_TNIL => unsafe { ffi::lua_createtable(l, 4, 0) },
+        // SAFETY: TODO
+        ffi::LUA_TTABLE => unsafe { ffi::lua_pushvalue(l, 6) },
         _ => return Err("res is not a table".into()),
     }
     let mut from = start.unwrap_or(0);
     if from >= subj.len() {
-        ffi::lua_pushnil(l);
-        ffi::lua_rawseti(l, -2, 1);
+        // SAFETY: TODO
+        unsafe {
+            ffi::lua_pushnil(l);
+            ffi::lua_rawseti(l, -2, 1);
+        }
         return Ok(1);
     }
     let (cache_max, limit) = settings();
     let re = match compile(pat, &o, cache_max) {
         Ok(re) => re,
-        Err(e) => return fail(l, 1, &e),
+        // SAFETY: TODO
+        Err(e) => return unsafe { fail(l, 1, &e) },
     };
     let mut n = 0;
     let mut fields = 1;
@@ -463,13 +573,15 @@ unsafe fn split_impl(l: *mut lua_State) -> LuaRet {
     while max <= 0 || fields < max {
         match re.exec(subj, search, limit) {
             Ok(None) => break,
-            Err(rc) => return fail(l, 1, &exec_error(rc)),
+            // SAFETY: TODO
+            Err(rc) => return unsafe { fail(l, 1, &exec_error(rc)) },
             Ok(Some(_)) => {}
         }
         let (s, e) = re.group(0).unwrap_or_default();
         let sep = if re.ncaptures > 0 { re.group(1) } else { None };
         if start.is_some() {
-            set_ctx_pos(l, 4, e + 1)?;
+            // SAFETY: TODO
+            (unsafe { set_ctx_pos(l, 4, e + 1) })?;
         }
         if e == s && s >= subj.len() {
             break;
@@ -484,12 +596,18 @@ unsafe fn split_impl(l: *mut lua_State) -> LuaRet {
             }
         }
         n += 1;
-        push_bytes(l, &subj[from..s]);
-        ffi::lua_rawseti(l, -2, n);
+        // SAFETY: TODO
+        unsafe {
+            push_bytes(l, &subj[from..s]);
+            ffi::lua_rawseti(l, -2, n);
+        }
         if let Some((cs, ce)) = sep {
             n += 1;
-            push_bytes(l, &subj[cs..ce]);
-            ffi::lua_rawseti(l, -2, n);
+            // SAFETY: TODO
+            unsafe {
+                push_bytes(l, &subj[cs..ce]);
+                ffi::lua_rawseti(l, -2, n);
+            }
         }
         fields += 1;
         from = e;
@@ -499,20 +617,25 @@ unsafe fn split_impl(l: *mut lua_State) -> LuaRet {
         }
     }
     n += 1;
-    push_bytes(l, &subj[from.min(subj.len())..]);
-    ffi::lua_rawseti(l, -2, n);
-    ffi::lua_pushnil(l);
-    ffi::lua_rawseti(l, -2, n + 1);
+    // SAFETY: TODO
+    unsafe {
+        push_bytes(l, &subj[from.min(subj.len())..]);
+        ffi::lua_rawseti(l, -2, n);
+        ffi::lua_pushnil(l);
+        ffi::lua_rawseti(l, -2, n + 1);
+    }
     Ok(1)
 }
 
 /// `require("ngx.re").opt("jit_stack_size", n)`
 unsafe fn opt_impl(l: *mut lua_State) -> LuaRet {
-    let name = check_bytes(l, 1, "opt")?;
+    // SAFETY: TODO
+    let name = unsafe { check_bytes(l, 1, "opt") }?;
     if name != b"jit_stack_size" {
         return Err("unrecognized option name".into());
     }
-    let size = crate::lua::check_number(l, 2, "opt")?;
+    // SAFETY: TODO
+    let size = unsafe { crate::lua::check_number(l, 2, "opt") }?;
     if regex_cache::len() > 0 {
         return Err(
             "changing jit stack size is not allowed when some regexs have already been compiled and cached"

@@ -37,19 +37,27 @@ lua_fns! {
 /// # Safety
 /// The `ngx` table must be on top of `l`.
 pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
-    ffi::lua_pushcfunction(l, read_body);
-    crate::runtime::need_body::install(l)?;
-    push_req_table(l);
-    set_fn(l, -1, c"read_body", read_body);
-    set_fn(l, -1, c"discard_body", discard_body);
-    set_fn(l, -1, c"get_body_data", get_body_data);
-    set_fn(l, -1, c"get_body_file", get_body_file);
-    set_fn(l, -1, c"set_body_data", set_body_data);
-    set_fn(l, -1, c"set_body_file", set_body_file);
-    set_fn(l, -1, c"init_body", init_body);
-    set_fn(l, -1, c"append_body", append_body);
-    set_fn(l, -1, c"finish_body", finish_body);
-    ffi::lua_pop(l, 1);
+    // SAFETY: TODO
+    unsafe { ffi::lua_pushcfunction(l, read_body) };
+    // SAFETY: TODO
+    (unsafe { crate::runtime::need_body::install(l) })?;
+    // SAFETY: TODO
+    unsafe {
+        push_req_table(l);
+        set_fn(l, -1, c"read_body", read_body);
+        set_fn(l, -1, c"discard_body", discard_body);
+        set_fn(l, -1, c"get_body_data", get_body_data);
+        set_fn(l, -1, c"get_body_file", get_body_file);
+        set_fn(l, -1, c"set_body_data", set_body_data);
+    }
+    // SAFETY: TODO
+    unsafe {
+        set_fn(l, -1, c"set_body_file", set_body_file);
+        set_fn(l, -1, c"init_body", init_body);
+        set_fn(l, -1, c"append_body", append_body);
+        set_fn(l, -1, c"finish_body", finish_body);
+        ffi::lua_pop(l, 1);
+    }
     Ok(())
 }
 
@@ -61,59 +69,84 @@ const BODY_PHASES: Context = REQUEST_YIELDABLE;
 /// `rb` must be a live request body.
 pub unsafe fn memory_body(rb: *mut ngx_http_request_body_t) -> Vec<u8> {
     let mut out = Vec::new();
-    let mut cl = (*rb).bufs;
+    // SAFETY: TODO
+    let mut cl = unsafe { (*rb).bufs };
     while !cl.is_null() {
-        let b = (*cl).buf;
-        if !b.is_null() && (*b).in_file() == 0 && !(*b).pos.is_null() && (*b).last > (*b).pos {
-            let n = (*b).last.offset_from((*b).pos) as usize;
-            out.extend_from_slice(std::slice::from_raw_parts((*b).pos, n));
+        // SAFETY: TODO
+        let b = unsafe { (*cl).buf };
+        // SAFETY: TODO
+        if !b.is_null()
+            && unsafe { (*b).in_file() } == 0
+            && !unsafe { (*b).pos.is_null() }
+            && unsafe { (*b).last } > unsafe { (*b).pos }
+        {
+            // SAFETY: TODO
+            let n = unsafe { (*b).last.offset_from((*b).pos) } as usize;
+            // SAFETY: TODO
+            out.extend_from_slice(unsafe { std::slice::from_raw_parts((*b).pos, n) });
         }
-        cl = (*cl).next;
+        // SAFETY: TODO
+        cl = unsafe { (*cl).next };
     }
     out
 }
 
 /// Whether the request has a body still to read.
 unsafe fn has_body(r: *mut ngx_http_request_t) -> bool {
-    (*r).headers_in.content_length_n > 0 || (*r).headers_in.chunked() != 0
+    // SAFETY: TODO
+    (unsafe { (*r).headers_in.content_length_n }) > 0 || unsafe { (*r).headers_in.chunked() } != 0
 }
 
 unsafe fn read_body_impl(l: *mut lua_State) -> LuaRet {
     context::check(REQUEST_YIELDABLE)?;
-    if ffi::lua_gettop(l) != 0 {
+    // SAFETY: TODO
+    if unsafe { ffi::lua_gettop(l) } != 0 {
         return Err("expecting 0 arguments".into());
     }
     let ctx = ctx::request()?;
     let r = ctx.r;
-    if !(*r).request_body.is_null() || (*r).discard_body() != 0 {
+    // SAFETY: TODO
+    if !unsafe { (*r).request_body.is_null() } || unsafe { (*r).discard_body() } != 0 {
         return Ok(0);
     }
-    if !has_body(r) {
-        let rb = ngx_pcalloc((*r).pool, size_of::<ngx_http_request_body_t>());
+    // SAFETY: TODO
+    if !unsafe { has_body(r) } {
+        // SAFETY: TODO
+        let rb = unsafe { ngx_pcalloc((*r).pool, size_of::<ngx_http_request_body_t>()) };
         if rb.is_null() {
             return Err("no memory".into());
         }
-        (*r).request_body = rb.cast();
+        // SAFETY: TODO
+        unsafe {
+            (*r).request_body = rb.cast();
+        }
         return Ok(0);
     }
-    (*r).set_request_body_in_single_buf(1);
-    (*r).set_request_body_in_persistent_file(1);
-    (*r).set_request_body_in_clean_file(1);
-    let rc = ngx_http_read_client_request_body(r, Some(body_wait::post_read));
+    // SAFETY: TODO
+    unsafe {
+        (*r).set_request_body_in_single_buf(1);
+        (*r).set_request_body_in_persistent_file(1);
+        (*r).set_request_body_in_clean_file(1);
+    }
+    // SAFETY: TODO
+    let rc = unsafe { ngx_http_read_client_request_body(r, Some(body_wait::post_read)) };
     if rc >= NGX_HTTP_SPECIAL_RESPONSE as isize || rc == NGX_ERROR as isize {
         // 413 for a body over client_max_body_size, 400 for bad chunks...
         ctx.exit_code = Some(rc);
-        return yield_wait(l);
+        // SAFETY: TODO
+        return unsafe { yield_wait(l) };
     }
     // Our own hold on the request (taken when the code waits) replaces the
     // one nginx took for reading.
-    (*(*r).main).set_count((*(*r).main).count() - 1);
+    // SAFETY: TODO
+    unsafe { (*(*r).main).set_count((*(*r).main).count() - 1) };
     if rc != NGX_AGAIN as isize {
         return Ok(0);
     }
     let ctx_ptr: *mut RequestCtx = ctx;
     let co = ctx.running;
-    let w = body_wait::arm(&mut *ctx_ptr, co);
+    // SAFETY: TODO
+    let w = body_wait::arm(unsafe { &mut *ctx_ptr }, co);
     match ctx.running_thread() {
         Some(t) => t.wait = Some(w),
         None => {
@@ -123,58 +156,74 @@ unsafe fn read_body_impl(l: *mut lua_State) -> LuaRet {
             return Err("no request thread to suspend".into());
         }
     }
-    yield_wait(l)
+    // SAFETY: TODO
+    unsafe { yield_wait(l) }
 }
 
 unsafe fn discard_body_impl(l: *mut lua_State) -> LuaRet {
     context::check_request_data(BODY_PHASES)?;
     let r = request()?;
-    let rc = ngx_http_discard_request_body(r);
+    // SAFETY: TODO
+    let rc = unsafe { ngx_http_discard_request_body(r) };
     if rc != 0 && rc != NGX_AGAIN as isize {
         let ctx = ctx::request()?;
         ctx.exit_code = Some(rc);
-        return yield_wait(l);
+        // SAFETY: TODO
+        return unsafe { yield_wait(l) };
     }
     Ok(0)
 }
 
 unsafe fn get_body_data_impl(l: *mut lua_State) -> LuaRet {
     let r = request()?;
-    let max = if ffi::lua_gettop(l) >= 1 && ffi::lua_isnil(l, 1) == 0 {
-        Some(check_number(l, 1, "get_body_data")?.max(0.0) as usize)
+    // SAFETY: TODO
+    let max = if unsafe { ffi::lua_gettop(l) } >= 1 && unsafe { ffi::lua_isnil(l, 1) } == 0 {
+        // SAFETY: TODO
+        Some(unsafe { check_number(l, 1, "get_body_data") }?.max(0.0) as usize)
     } else {
         None
     };
-    let rb = (*r).request_body;
-    if rb.is_null() || (*rb).bufs.is_null() || !(*rb).temp_file.is_null() {
-        ffi::lua_pushnil(l);
+    // SAFETY: TODO
+    let rb = unsafe { (*r).request_body };
+    // SAFETY: TODO
+    if rb.is_null() || unsafe { (*rb).bufs.is_null() } || !unsafe { (*rb).temp_file.is_null() } {
+        // SAFETY: TODO
+        unsafe { ffi::lua_pushnil(l) };
         return Ok(1);
     }
-    let mut data = memory_body(rb);
+    // SAFETY: TODO
+    let mut data = unsafe { memory_body(rb) };
     if let Some(m) = max {
         data.truncate(m);
     }
-    push_bytes(l, &data);
+    // SAFETY: TODO
+    unsafe { push_bytes(l, &data) };
     Ok(1)
 }
 
 unsafe fn get_body_file_impl(l: *mut lua_State) -> LuaRet {
     let r = request()?;
-    let rb = (*r).request_body;
-    if rb.is_null() || (*rb).temp_file.is_null() {
-        ffi::lua_pushnil(l);
+    // SAFETY: TODO
+    let rb = unsafe { (*r).request_body };
+    // SAFETY: TODO
+    if rb.is_null() || unsafe { (*rb).temp_file.is_null() } {
+        // SAFETY: TODO
+        unsafe { ffi::lua_pushnil(l) };
         return Ok(1);
     }
-    push_bytes(l, (*(*rb).temp_file).file.name.as_bytes());
+    // SAFETY: TODO
+    unsafe { push_bytes(l, (*(*rb).temp_file).file.name.as_bytes()) };
     Ok(1)
 }
 
 /// The request body, which must have been read (or initialised) first.
 unsafe fn read_body_struct(r: *mut ngx_http_request_t) -> Result<*mut ngx_http_request_body_t, String> {
-    if (*r).discard_body() != 0 {
+    // SAFETY: TODO
+    if unsafe { (*r).discard_body() } != 0 {
         return Err("request body already discarded asynchronously".into());
     }
-    let rb = (*r).request_body;
+    // SAFETY: TODO
+    let rb = unsafe { (*r).request_body };
     if rb.is_null() {
         return Err("request body not read yet".into());
     }
@@ -185,29 +234,43 @@ unsafe fn read_body_struct(r: *mut ngx_http_request_t) -> Result<*mut ngx_http_r
 /// cleaned (lua-nginx-module runs the file's pool cleanup at once when a
 /// body is replaced, rather than at the end of the request).
 unsafe fn release_body_file(r: *mut ngx_http_request_t, rb: *mut ngx_http_request_body_t) {
-    let tf = (*rb).temp_file;
-    if tf.is_null() || (*tf).file.fd == -1 {
+    // SAFETY: TODO
+    let tf = unsafe { (*rb).temp_file };
+    // SAFETY: TODO
+    if tf.is_null() || unsafe { (*tf).file.fd } == -1 {
         return;
     }
-    let fd = (*tf).file.fd;
-    let mut c = (*(*r).pool).cleanup;
+    // SAFETY: TODO
+    let fd = unsafe { (*tf).file.fd };
+    // SAFETY: TODO
+    let mut c = unsafe { (*(*r).pool).cleanup };
     while !c.is_null() {
-        let h = (*c).handler;
+        // SAFETY: TODO
+        let h = unsafe { (*c).handler };
         let ours = h.is_some_and(|f| {
             std::ptr::fn_addr_eq(f, ngx_pool_cleanup_file as unsafe extern "C" fn(_))
                 || std::ptr::fn_addr_eq(f, ngx_pool_delete_file as unsafe extern "C" fn(_))
         });
-        if ours && (*((*c).data as *mut ngx_pool_cleanup_file_t)).fd == fd {
+        // SAFETY: TODO
+        if ours && unsafe { (*((*c).data as *mut ngx_pool_cleanup_file_t)).fd } == fd {
             if let Some(f) = h {
-                f((*c).data);
+                // SAFETY: TODO
+                unsafe { f((*c).data) };
             }
-            (*c).handler = None;
+            // SAFETY: TODO
+            unsafe {
+                (*c).handler = None;
+            }
             break;
         }
-        c = (*c).next;
+        // SAFETY: TODO
+        c = unsafe { (*c).next };
     }
-    (*tf).file.fd = -1;
-    (*rb).temp_file = std::ptr::null_mut();
+    // SAFETY: TODO
+    unsafe {
+        (*tf).file.fd = -1;
+        (*rb).temp_file = std::ptr::null_mut();
+    }
 }
 
 /// Makes `cl` the whole body and `len` its length for later modules.
@@ -218,43 +281,66 @@ unsafe fn replace_body(
     tf: *mut ngx_temp_file_t,
     len: usize,
 ) -> Result<(), String> {
-    (*rb).bufs = cl;
+    // SAFETY: TODO
+    unsafe {
+        (*rb).bufs = cl;
+    }
     // With a temp file, upstreams reuse `rb->buf` as their copy buffer: it
     // must be a memory buffer or absent, never the file buffer itself.
-    (*rb).buf = if cl.is_null() || !tf.is_null() {
-        std::ptr::null_mut()
-    } else {
-        (*cl).buf
-    };
-    (*rb).temp_file = tf;
-    (*rb).rest = 0;
-    (*r).headers_in.set_chunked(0);
-    headers_in::set(r, b"Transfer-Encoding", &[]).ok_or("no memory")?;
-    headers_in::set(r, b"Content-Length", &[len.to_string().into_bytes().into()]).ok_or("no memory")?;
+    // SAFETY: TODO
+    unsafe {
+        (*rb).buf = if cl.is_null() || !tf.is_null() {
+            std::ptr::null_mut()
+        } else {
+            (*cl).buf
+        };
+    }
+    // SAFETY: TODO
+    unsafe {
+        (*rb).temp_file = tf;
+        (*rb).rest = 0;
+        (*r).headers_in.set_chunked(0);
+    }
+    // SAFETY: TODO
+    (unsafe { headers_in::set(r, b"Transfer-Encoding", &[]) }).ok_or("no memory")?;
+    // SAFETY: TODO
+    (unsafe { headers_in::set(r, b"Content-Length", &[len.to_string().into_bytes().into()]) })
+        .ok_or("no memory")?;
     Ok(())
 }
 
 unsafe fn memory_chain(r: *mut ngx_http_request_t, data: &[u8]) -> Result<*mut ngx_chain_t, String> {
-    let cl = chain_from_bytes((*r).pool, data).ok_or("no memory")?;
-    let b: *mut ngx_buf_t = (*cl).buf;
+    // SAFETY: TODO
+    let cl = unsafe { chain_from_bytes((*r).pool, data) }.ok_or("no memory")?;
+    // SAFETY: TODO
+    let b: *mut ngx_buf_t = unsafe { (*cl).buf };
     if data.is_empty() {
-        (*b).set_sync(1);
+        // SAFETY: TODO
+        unsafe { (*b).set_sync(1) };
     }
-    (*b).set_last_buf(1);
-    (*b).set_last_in_chain(1);
+    // SAFETY: TODO
+    unsafe {
+        (*b).set_last_buf(1);
+        (*b).set_last_in_chain(1);
+    }
     Ok(cl)
 }
 
 unsafe fn set_body_data_impl(l: *mut lua_State) -> LuaRet {
     context::check_request_data(BODY_PHASES)?;
-    if ffi::lua_gettop(l) != 1 {
+    // SAFETY: TODO
+    if unsafe { ffi::lua_gettop(l) } != 1 {
         return Err("expecting 1 argument".into());
     }
     let r = request()?;
-    let data = check_bytes(l, 1, "set_body_data")?;
-    let rb = read_body_struct(r)?;
-    let cl = memory_chain(r, data)?;
-    replace_body(r, rb, cl, std::ptr::null_mut(), data.len())?;
+    // SAFETY: TODO
+    let data = unsafe { check_bytes(l, 1, "set_body_data") }?;
+    // SAFETY: TODO
+    let rb = unsafe { read_body_struct(r) }?;
+    // SAFETY: TODO
+    let cl = unsafe { memory_chain(r, data) }?;
+    // SAFETY: TODO
+    (unsafe { replace_body(r, rb, cl, std::ptr::null_mut(), data.len()) })?;
     Ok(0)
 }
 
@@ -264,36 +350,50 @@ unsafe fn file_chain(
     tf: *mut ngx_temp_file_t,
     len: usize,
 ) -> Result<*mut ngx_chain_t, String> {
-    let cl = chain_from_bytes((*r).pool, b"").ok_or("no memory")?;
-    let b = (*cl).buf;
-    (*b).set_sync(0);
-    (*b).set_in_file(1);
-    (*b).file = &mut (*tf).file;
-    (*b).file_pos = 0;
-    (*b).file_last = len as _;
+    // SAFETY: TODO
+    let cl = unsafe { chain_from_bytes((*r).pool, b"") }.ok_or("no memory")?;
+    // SAFETY: TODO
+    let b = unsafe { (*cl).buf };
+    // SAFETY: TODO
+    unsafe {
+        (*b).set_sync(0);
+        (*b).set_in_file(1);
+        (*b).file = &mut (*tf).file;
+        (*b).file_pos = 0;
+        (*b).file_last = len as _;
+    }
     Ok(cl)
 }
 
 unsafe fn set_body_file_impl(l: *mut lua_State) -> LuaRet {
     context::check_request_data(BODY_PHASES)?;
-    let n = ffi::lua_gettop(l);
+    // SAFETY: TODO
+    let n = unsafe { ffi::lua_gettop(l) };
     if !(1..=2).contains(&n) {
         return Err(format!("expecting 1 or 2 arguments but seen {n}"));
     }
     let r = request()?;
-    let path = check_bytes(l, 1, "set_body_file")?.to_vec();
-    let clean = n == 2 && ffi::lua_toboolean(l, 2) != 0;
-    let rb = read_body_struct(r)?;
-    release_body_file(r, rb);
+    // SAFETY: TODO
+    let path = unsafe { check_bytes(l, 1, "set_body_file") }?.to_vec();
+    // SAFETY: TODO
+    let clean = n == 2 && unsafe { ffi::lua_toboolean(l, 2) } != 0;
+    // SAFETY: TODO
+    let rb = unsafe { read_body_struct(r) }?;
+    // SAFETY: TODO
+    unsafe { release_body_file(r, rb) };
     let mut cpath = path.clone();
     cpath.push(0);
-    let name = pool_str((*r).pool, &cpath).ok_or("no memory")?;
-    let tf = ngx_pcalloc((*r).pool, size_of::<ngx_temp_file_t>()) as *mut ngx_temp_file_t;
-    let cln = ngx_pool_cleanup_add((*r).pool, size_of::<ngx_pool_cleanup_file_t>());
+    // SAFETY: TODO
+    let name = unsafe { pool_str((*r).pool, &cpath) }.ok_or("no memory")?;
+    // SAFETY: TODO
+    let tf = unsafe { ngx_pcalloc((*r).pool, size_of::<ngx_temp_file_t>()) } as *mut ngx_temp_file_t;
+    // SAFETY: TODO
+    let cln = unsafe { ngx_pool_cleanup_add((*r).pool, size_of::<ngx_pool_cleanup_file_t>()) };
     if tf.is_null() || cln.is_null() {
         return Err("no memory".into());
     }
-    let fd = libc::open(cpath.as_ptr().cast(), libc::O_RDONLY);
+    // SAFETY: TODO
+    let fd = unsafe { libc::open(cpath.as_ptr().cast(), libc::O_RDONLY) };
     if fd < 0 {
         return Err(format!(
             "failed to open file {}: {}",
@@ -301,72 +401,103 @@ unsafe fn set_body_file_impl(l: *mut lua_State) -> LuaRet {
             std::io::Error::last_os_error()
         ));
     }
-    let mut st: libc::stat = std::mem::zeroed();
-    if libc::fstat(fd, &mut st) != 0 {
-        libc::close(fd);
+    // SAFETY: TODO
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: TODO
+    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+        // SAFETY: TODO
+        unsafe { libc::close(fd) };
         return Err("failed to stat the body file".into());
     }
     if st.st_size == 0 {
         // An empty file is an empty body without buffers (a zero-size file
         // buffer would reach the output as nginx's "zero size buf" alert).
-        libc::close(fd);
+        // SAFETY: TODO
+        unsafe { libc::close(fd) };
         if clean {
-            libc::unlink(cpath.as_ptr().cast());
+            // SAFETY: TODO
+            unsafe { libc::unlink(cpath.as_ptr().cast()) };
         }
-        replace_body(r, rb, std::ptr::null_mut(), std::ptr::null_mut(), 0)?;
+        // SAFETY: TODO
+        (unsafe { replace_body(r, rb, std::ptr::null_mut(), std::ptr::null_mut(), 0) })?;
         return Ok(0);
     }
-    (*tf).file.fd = fd;
-    (*tf).file.name = nginx_sys::ngx_str_t {
-        len: path.len(),
-        data: name.data,
-    };
-    (*tf).file.log = (*(*r).connection).log;
-    let cf = (*cln).data as *mut ngx_pool_cleanup_file_t;
-    (*cf).fd = fd;
-    (*cf).name = name.data;
-    (*cf).log = (*(*r).connection).log;
-    (*cln).handler = Some(if clean {
-        ngx_pool_delete_file
-    } else {
-        ngx_pool_cleanup_file
-    });
+    // SAFETY: TODO
+    unsafe {
+        (*tf).file.fd = fd;
+    }
+    // SAFETY: TODO
+    unsafe {
+        (*tf).file.name = nginx_sys::ngx_str_t {
+            len: path.len(),
+            data: name.data,
+        };
+    }
+    // SAFETY: TODO
+    unsafe {
+        (*tf).file.log = (*(*r).connection).log;
+    }
+    // SAFETY: TODO
+    let cf = unsafe { (*cln).data } as *mut ngx_pool_cleanup_file_t;
+    // SAFETY: TODO
+    unsafe {
+        (*cf).fd = fd;
+        (*cf).name = name.data;
+        (*cf).log = (*(*r).connection).log;
+    }
+    // SAFETY: TODO
+    unsafe {
+        (*cln).handler = Some(if clean {
+            ngx_pool_delete_file
+        } else {
+            ngx_pool_cleanup_file
+        });
+    }
     let len = st.st_size as usize;
-    let cl = file_chain(r, tf, len)?;
-    replace_body(r, rb, cl, tf, len)?;
+    // SAFETY: TODO
+    let cl = unsafe { file_chain(r, tf, len) }?;
+    // SAFETY: TODO
+    (unsafe { replace_body(r, rb, cl, tf, len) })?;
     Ok(0)
 }
 
 unsafe fn init_body_impl(l: *mut lua_State) -> LuaRet {
     context::check_request_data(BODY_PHASES)?;
-    let n = ffi::lua_gettop(l);
+    // SAFETY: TODO
+    let n = unsafe { ffi::lua_gettop(l) };
     if n > 1 {
         return Err(format!("expecting 0 or 1 argument but seen {n}"));
     }
     let ctx = ctx::request()?;
     let r = ctx.r;
-    let rb = read_body_struct(r)?;
-    let clcf = NgxHttpCoreModule::location_conf(&*r).ok_or("no core location conf")?;
+    // SAFETY: TODO
+    let rb = unsafe { read_body_struct(r) }?;
+    // SAFETY: TODO
+    let clcf = NgxHttpCoreModule::location_conf(unsafe { &*r }).ok_or("no core location conf")?;
     let mut limit = clcf.client_body_buffer_size;
     if n == 1 {
         // luaL_checkinteger: a number, truncated; 0 keeps the body in a file.
-        let v = check_number(l, 1, "init_body")? as i64;
+        // SAFETY: TODO
+        let v = unsafe { check_number(l, 1, "init_body") }? as i64;
         if v < 0 {
             return Err(format!("bad size argument: {v}"));
         }
         limit = v as usize;
     }
-    release_body_file(r, rb);
+    // SAFETY: TODO
+    unsafe { release_body_file(r, rb) };
     ctx.body_builder = Some((Vec::new(), limit));
     Ok(0)
 }
 
 unsafe fn append_body_impl(l: *mut lua_State) -> LuaRet {
     context::check_request_data(BODY_PHASES)?;
-    if ffi::lua_gettop(l) != 1 {
+    // SAFETY: TODO
+    if unsafe { ffi::lua_gettop(l) } != 1 {
         return Err("expecting 1 argument".into());
     }
-    let data = check_bytes(l, 1, "append_body")?;
+    // SAFETY: TODO
+    let data = unsafe { check_bytes(l, 1, "append_body") }?;
     let ctx = ctx::request()?;
     let Some((b, _)) = ctx.body_builder.as_mut() else {
         return Err("request body not initialized by ngx.req.init_body()".into());
@@ -378,23 +509,33 @@ unsafe fn append_body_impl(l: *mut lua_State) -> LuaRet {
 /// Writes `data` to a temporary file in client_body_temp_path, removed
 /// with the request.
 unsafe fn temp_file_body(r: *mut ngx_http_request_t, data: &[u8]) -> Result<*mut ngx_temp_file_t, String> {
-    let clcf = NgxHttpCoreModule::location_conf(&*r).ok_or("no core location conf")?;
-    let tf = ngx_pcalloc((*r).pool, size_of::<ngx_temp_file_t>()) as *mut ngx_temp_file_t;
+    // SAFETY: TODO
+    let clcf = NgxHttpCoreModule::location_conf(unsafe { &*r }).ok_or("no core location conf")?;
+    // SAFETY: TODO
+    let tf = unsafe { ngx_pcalloc((*r).pool, size_of::<ngx_temp_file_t>()) } as *mut ngx_temp_file_t;
     if tf.is_null() {
         return Err("no memory".into());
     }
-    (*tf).file.fd = -1;
-    (*tf).file.log = (*(*r).connection).log;
-    (*tf).path = clcf.client_body_temp_path;
-    (*tf).pool = (*r).pool;
-    (*tf).warn = c"a client request body is buffered to a temporary file"
-        .as_ptr()
-        .cast_mut();
-    (*tf).set_log_level((*r).request_body_file_log_level());
-    (*tf).set_persistent(1);
-    (*tf).set_clean(1);
-    let cl = chain_from_bytes((*r).pool, data).ok_or("no memory")?;
-    if ngx_write_chain_to_temp_file(tf, cl) == NGX_ERROR as isize {
+    // SAFETY: TODO
+    unsafe {
+        (*tf).file.fd = -1;
+        (*tf).file.log = (*(*r).connection).log;
+        (*tf).path = clcf.client_body_temp_path;
+        (*tf).pool = (*r).pool;
+        (*tf).warn = c"a client request body is buffered to a temporary file"
+            .as_ptr()
+            .cast_mut();
+        (*tf).set_log_level((*r).request_body_file_log_level());
+    }
+    // SAFETY: TODO
+    unsafe {
+        (*tf).set_persistent(1);
+        (*tf).set_clean(1);
+    }
+    // SAFETY: TODO
+    let cl = unsafe { chain_from_bytes((*r).pool, data) }.ok_or("no memory")?;
+    // SAFETY: TODO
+    if unsafe { ngx_write_chain_to_temp_file(tf, cl) } == NGX_ERROR as isize {
         return Err("failed to write the request body to a temporary file".into());
     }
     Ok(tf)
@@ -402,7 +543,8 @@ unsafe fn temp_file_body(r: *mut ngx_http_request_t, data: &[u8]) -> Result<*mut
 
 unsafe fn finish_body_impl(l: *mut lua_State) -> LuaRet {
     context::check_request_data(BODY_PHASES)?;
-    if ffi::lua_gettop(l) != 0 {
+    // SAFETY: TODO
+    if unsafe { ffi::lua_gettop(l) } != 0 {
         return Err("expecting 0 arguments".into());
     }
     let ctx = ctx::request()?;
@@ -410,14 +552,20 @@ unsafe fn finish_body_impl(l: *mut lua_State) -> LuaRet {
     let Some((data, limit)) = ctx.body_builder.take() else {
         return Err("request body not initialized by ngx.req.init_body()".into());
     };
-    let rb = read_body_struct(r)?;
+    // SAFETY: TODO
+    let rb = unsafe { read_body_struct(r) }?;
     if data.len() > limit || limit == 0 {
-        let tf = temp_file_body(r, &data)?;
-        let cl = file_chain(r, tf, data.len())?;
-        replace_body(r, rb, cl, tf, data.len())?;
+        // SAFETY: TODO
+        let tf = unsafe { temp_file_body(r, &data) }?;
+        // SAFETY: TODO
+        let cl = unsafe { file_chain(r, tf, data.len()) }?;
+        // SAFETY: TODO
+        (unsafe { replace_body(r, rb, cl, tf, data.len()) })?;
     } else {
-        let cl = memory_chain(r, &data)?;
-        replace_body(r, rb, cl, std::ptr::null_mut(), data.len())?;
+        // SAFETY: TODO
+        let cl = unsafe { memory_chain(r, &data) }?;
+        // SAFETY: TODO
+        (unsafe { replace_body(r, rb, cl, std::ptr::null_mut(), data.len()) })?;
     }
     Ok(0)
 }

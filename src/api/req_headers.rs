@@ -1,5 +1,8 @@
 //! ngx.req.get_headers, set_header, clear_header.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::borrow::Cow;
 
 use std::ffi::c_int;
@@ -24,12 +27,18 @@ const MT_KEY: &std::ffi::CStr = c"ngx_lua_headers_metatable";
 /// # Safety
 /// The `ngx` table must be on top of `l` (main state, not running).
 pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
-    push_req_table(l);
-    set_fn(l, -1, c"get_headers", get_headers);
-    set_fn(l, -1, c"set_header", set_header);
-    set_fn(l, -1, c"clear_header", clear_header);
-    ffi::lua_pop(l, 1);
-    install_metatable(l)
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { push_req_table(l) };
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { set_fn(l, -1, c"get_headers", get_headers) };
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { set_fn(l, -1, c"set_header", set_header) };
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { set_fn(l, -1, c"clear_header", clear_header) };
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { ffi::lua_pop(l, 1) };
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { install_metatable(l) }
 }
 
 /// The metatable of header tables: `h.User_Agent`, `h["USER-AGENT"]` find
@@ -42,12 +51,16 @@ return { __index = function(t, k)
     return rawget(t, (gsub(lower(k), "_", "-")))
 end }
 "#;
-    if ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), c"=ngx_lua_headers".as_ptr()) != 0
-        || ffi::lua_pcall(l, 0, 1, 0) != 0
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    if unsafe { ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), c"=ngx_lua_headers".as_ptr()) } != 0
+        // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+        || unsafe { ffi::lua_pcall(l, 0, 1, 0) } != 0
     {
-        return Err(crate::lua::vm::pop_message(l));
+        // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+        return Err(unsafe { crate::lua::vm::pop_message(l) });
     }
-    crate::lua::set_raw(l, ffi::LUA_REGISTRYINDEX, MT_KEY);
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { crate::lua::set_raw(l, ffi::LUA_REGISTRYINDEX, MT_KEY) };
     Ok(())
 }
 
@@ -61,7 +74,8 @@ pub unsafe fn push_header_table<K: AsRef<[u8]>, V: AsRef<[u8]>>(
     items: &[(K, V)],
     raw: bool,
 ) {
-    ffi::lua_createtable(l, 0, items.len() as c_int);
+    // SAFETY: `l` is the running state (callers' duty)
+    unsafe { ffi::lua_createtable(l, 0, items.len() as c_int) };
     // Lower-cased keys are built here, on the stack for usual lengths.
     let mut short = [0u8; 128];
     let mut long: Vec<u8>;
@@ -78,36 +92,57 @@ pub unsafe fn push_header_table<K: AsRef<[u8]>, V: AsRef<[u8]>>(
             long = k.to_ascii_lowercase();
             &long
         };
-        push_bytes(l, key);
-        ffi::lua_rawget(l, -2);
-        match ffi::lua_type(l, -1) {
+        // SAFETY: `l` is the running state (callers' duty)
+        unsafe { push_bytes(l, key) };
+        // SAFETY: `l` is the running state (callers' duty)
+        unsafe { ffi::lua_rawget(l, -2) };
+        // SAFETY: `l` is the running state (callers' duty)
+        match unsafe { ffi::lua_type(l, -1) } {
             ffi::LUA_TNIL => {
-                ffi::lua_pop(l, 1);
-                push_bytes(l, key);
-                push_bytes(l, v);
-                ffi::lua_rawset(l, -3);
+                // SAFETY: `l` is the running state (callers' duty)
+                unsafe { ffi::lua_pop(l, 1) };
+                // SAFETY: `l` is the running state (callers' duty)
+                unsafe { push_bytes(l, key) };
+                // SAFETY: `l` is the running state (callers' duty)
+                unsafe { push_bytes(l, v) };
+                // SAFETY: `l` is the running state (callers' duty)
+                unsafe { ffi::lua_rawset(l, -3) };
             }
             ffi::LUA_TTABLE => {
-                let n = ffi::lua_objlen(l, -1);
-                push_bytes(l, v);
-                ffi::lua_rawseti(l, -2, (n + 1) as _);
-                ffi::lua_pop(l, 1);
+                // SAFETY: `l` is the running state (callers' duty)
+                let n = unsafe { ffi::lua_objlen(l, -1) };
+                // SAFETY: `l` is the running state (callers' duty)
+                unsafe { push_bytes(l, v) };
+                // SAFETY: `l` is the running state (callers' duty)
+                unsafe { ffi::lua_rawseti(l, -2, (n + 1) as _) };
+                // SAFETY: `l` is the running state (callers' duty)
+                unsafe { ffi::lua_pop(l, 1) };
             }
             _ => {
-                ffi::lua_createtable(l, 4, 0);
-                ffi::lua_insert(l, -2);
-                ffi::lua_rawseti(l, -2, 1);
-                push_bytes(l, v);
-                ffi::lua_rawseti(l, -2, 2);
-                push_bytes(l, key);
-                ffi::lua_insert(l, -2);
-                ffi::lua_rawset(l, -3);
+                // SAFETY: `l` is the running state (callers' duty)
+                unsafe { ffi::lua_createtable(l, 4, 0) };
+                // SAFETY: `l` is the running state (callers' duty)
+                unsafe { ffi::lua_insert(l, -2) };
+                // SAFETY: `l` is the running state (callers' duty)
+                unsafe { ffi::lua_rawseti(l, -2, 1) };
+                // SAFETY: `l` is the running state (callers' duty)
+                unsafe { push_bytes(l, v) };
+                // SAFETY: `l` is the running state (callers' duty)
+                unsafe { ffi::lua_rawseti(l, -2, 2) };
+                // SAFETY: `l` is the running state (callers' duty)
+                unsafe { push_bytes(l, key) };
+                // SAFETY: `l` is the running state (callers' duty)
+                unsafe { ffi::lua_insert(l, -2) };
+                // SAFETY: `l` is the running state (callers' duty)
+                unsafe { ffi::lua_rawset(l, -3) };
             }
         }
     }
     if !raw {
-        crate::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, MT_KEY);
-        ffi::lua_setmetatable(l, -2);
+        // SAFETY: `l` is the running state (callers' duty)
+        unsafe { crate::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, MT_KEY) };
+        // SAFETY: `l` is the running state (callers' duty)
+        unsafe { ffi::lua_setmetatable(l, -2) };
     }
 }
 
@@ -123,9 +158,11 @@ pub unsafe fn push_limited<K: AsRef<[u8]>, V: AsRef<[u8]>>(
 ) -> c_int {
     let truncated = max > 0 && all.len() > max;
     let items = if truncated { &all[..max] } else { all };
-    push_header_table(l, items, raw);
+    // SAFETY: `l` is the running state (callers' duty)
+    unsafe { push_header_table(l, items, raw) };
     if truncated {
-        push_bytes(l, b"truncated");
+        // SAFETY: `l` is the running state (callers' duty)
+        unsafe { push_bytes(l, b"truncated") };
         return 2;
     }
     1
@@ -136,17 +173,24 @@ pub unsafe fn push_limited<K: AsRef<[u8]>, V: AsRef<[u8]>>(
 /// # Safety
 /// `h` must be a live header element; the slices live as long as it.
 pub unsafe fn pair<'a>(h: *const ngx_table_elt_t) -> (&'a [u8], &'a [u8]) {
-    ((*h).key.as_bytes(), (*h).value.as_bytes())
+    // SAFETY: `h` is a live header element (caller's contract)
+    (unsafe { (*h).key.as_bytes() }, unsafe { (*h).value.as_bytes() })
 }
 
 unsafe fn get_headers_impl(l: *mut lua_State) -> LuaRet {
     let r = request()?;
-    let max = super::string::max_arg(l, 1, "get_headers")?;
-    let raw = ffi::lua_toboolean(l, 2) != 0;
-    let all: smallvec::SmallVec<[(&[u8], &[u8]); 32]> = headers::elts(&mut (*r).headers_in.headers)
-        .map(|h| pair(h))
-        .collect();
-    Ok(push_limited(l, &all, max, raw))
+    // SAFETY: `l` is the running state Lua called this API function with
+    let max = unsafe { super::string::max_arg(l, 1, "get_headers") }?;
+    // SAFETY: `l` is the running state Lua called this API function with
+    let raw = unsafe { ffi::lua_toboolean(l, 2) } != 0;
+    // SAFETY: `r` is the live request of the running context
+    let all: smallvec::SmallVec<[(&[u8], &[u8]); 32]> =
+        unsafe { headers::elts(&mut (*r).headers_in.headers) }
+            // SAFETY: `elts` yields live elements of the request's header list
+            .map(|h| unsafe { pair(h) })
+            .collect();
+    // SAFETY: `l` is the running state Lua called this API function with
+    Ok(unsafe { push_limited(l, &all, max, raw) })
 }
 
 /// Header values from Lua, usually one, borrowed where they can be.
@@ -159,41 +203,51 @@ pub type HeaderValues<'a> = smallvec::SmallVec<[Cow<'a, [u8]>; 1]>;
 /// # Safety
 /// `l` must be a running state.
 pub unsafe fn values_arg<'a>(l: *mut lua_State, idx: c_int, fname: &str) -> Result<HeaderValues<'a>, String> {
-    match ffi::lua_type(l, idx) {
+    // SAFETY: `l` is the running state (callers' duty)
+    match unsafe { ffi::lua_type(l, idx) } {
         ffi::LUA_TNIL | ffi::LUA_TNONE => Ok(HeaderValues::new()),
         // Borrowed from the argument's string (a number is converted in
         // its stack slot), which stays while the function runs.
         ffi::LUA_TSTRING | ffi::LUA_TNUMBER => Ok(smallvec::smallvec![escape_header_value(
-            to_bytes(l, idx).unwrap_or_default()
+            // SAFETY: `l` is the running state (callers' duty)
+            (unsafe { to_bytes(l, idx) }).unwrap_or_default()
         )]),
         ffi::LUA_TTABLE => {
-            let n = ffi::lua_objlen(l, idx);
+            // SAFETY: `l` is the running state (callers' duty)
+            let n = unsafe { ffi::lua_objlen(l, idx) };
             let mut out = HeaderValues::with_capacity(n);
             for i in 1..=n {
-                ffi::lua_rawgeti(l, idx, i as _);
-                let t = ffi::lua_type(l, -1);
+                // SAFETY: `l` is the running state (callers' duty)
+                unsafe { ffi::lua_rawgeti(l, idx, i as _) };
+                // SAFETY: `l` is the running state (callers' duty)
+                let t = unsafe { ffi::lua_type(l, -1) };
                 if t != ffi::LUA_TSTRING && t != ffi::LUA_TNUMBER {
-                    let tn = type_name(l, -1);
-                    ffi::lua_pop(l, 1);
+                    // SAFETY: `l` is the running state (callers' duty)
+                    let tn = unsafe { type_name(l, -1) };
+                    // SAFETY: `l` is the running state (callers' duty)
+                    unsafe { ffi::lua_pop(l, 1) };
                     return Err(format!(
                         "bad argument #{idx} to '{fname}' (invalid header value type: {tn})"
                     ));
                 }
                 // A string stays alive in the table; a number's string only
                 // lives in the stack slot popped below, so it is copied.
-                let v = escape_header_value(to_bytes(l, -1).unwrap_or_default());
+                // SAFETY: `l` is the running state (callers' duty)
+                let v = escape_header_value(unsafe { to_bytes(l, -1) }.unwrap_or_default());
                 out.push(if t == ffi::LUA_TSTRING {
                     v
                 } else {
                     Cow::Owned(v.into_owned())
                 });
-                ffi::lua_pop(l, 1);
+                // SAFETY: `l` is the running state (callers' duty)
+                unsafe { ffi::lua_pop(l, 1) };
             }
             Ok(out)
         }
         _ => Err(format!(
             "bad argument #{idx} to '{fname}' (string, number, table or nil expected, got {})",
-            type_name(l, idx)
+            // SAFETY: `l` is the running state (callers' duty)
+            unsafe { type_name(l, idx) }
         )),
     }
 }
@@ -203,27 +257,34 @@ const SET_PHASES: Context = context::REQUEST_NO_LOG;
 unsafe fn change(l: *mut lua_State, fname: &str, values: HeaderValues) -> LuaRet {
     context::check_request_data(SET_PHASES)?;
     let r = request()?;
-    let name = escape_header_name(check_bytes(l, 1, fname)?);
+    // SAFETY: `l` is the running state (callers' duty)
+    let name = escape_header_name(unsafe { check_bytes(l, 1, fname) }?);
     if name.is_empty() {
         return Err(format!("bad argument #1 to '{fname}' (empty header name)"));
     }
-    headers_in::set(r, &name, &values).ok_or("no memory")?;
+    // SAFETY: `r` is a live request (callers' duty)
+    (unsafe { headers_in::set(r, &name, &values) }).ok_or("no memory")?;
     Ok(0)
 }
 
 unsafe fn set_header_impl(l: *mut lua_State) -> LuaRet {
-    let n = ffi::lua_gettop(l);
+    // SAFETY: `l` is the running state Lua called this API function with
+    let n = unsafe { ffi::lua_gettop(l) };
     if n != 2 {
         return Err(format!("expecting two arguments, but seen {n}"));
     }
-    let values = values_arg(l, 2, "set_header")?;
-    change(l, "set_header", values)
+    // SAFETY: `l` is the running state Lua called this API function with
+    let values = unsafe { values_arg(l, 2, "set_header") }?;
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { change(l, "set_header", values) }
 }
 
 unsafe fn clear_header_impl(l: *mut lua_State) -> LuaRet {
-    let n = ffi::lua_gettop(l);
+    // SAFETY: `l` is the running state Lua called this API function with
+    let n = unsafe { ffi::lua_gettop(l) };
     if n != 1 {
         return Err(format!("expecting one argument, but seen {n}"));
     }
-    change(l, "clear_header", HeaderValues::new())
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { change(l, "clear_header", HeaderValues::new()) }
 }

@@ -4,6 +4,9 @@
 //! Both are cosockets over the client connection (`TcpSock` in downstream
 //! mode); nginx's request event handlers forward its events to them.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::ffi::CStr;
 
 use nginx_sys::{ngx_http_request_body_t, ngx_http_request_t, ngx_pcalloc};
@@ -38,8 +41,10 @@ lua_fns! {
 /// The `ngx` table must be on top of `l` (the main state, not running).
 pub unsafe fn install(l: *mut lua_State) {
     for (mt, raw) in [(OBJ_MT, false), (RAW_MT, true)] {
-        crate::lua::new_metatable(l, mt);
-        ffi::lua_createtable(l, 0, 8);
+        // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+        unsafe { crate::lua::new_metatable(l, mt) };
+        // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+        unsafe { ffi::lua_createtable(l, 0, 8) };
         for (name, f) in [
             (c"receive", receive),
             (c"receiveuntil", receiveuntil),
@@ -47,50 +52,67 @@ pub unsafe fn install(l: *mut lua_State) {
             (c"settimeout", settimeout),
             (c"settimeouts", settimeouts),
         ] {
-            set_fn(l, -1, name, f);
+            // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+            unsafe { set_fn(l, -1, name, f) };
         }
         if raw {
-            set_fn(l, -1, c"send", send);
+            // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+            unsafe { set_fn(l, -1, c"send", send) };
         }
-        super::socket_tls::install_req(l, -1);
-        crate::lua::set_raw(l, -2, c"__index");
-        ffi::lua_pop(l, 1);
+        // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+        unsafe { super::socket_tls::install_req(l, -1) };
+        // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+        unsafe { crate::lua::set_raw(l, -2, c"__index") };
+        // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+        unsafe { ffi::lua_pop(l, 1) };
     }
-    crate::lua::get_raw(l, -1, c"req");
-    if ffi::lua_type(l, -1) != ffi::LUA_TTABLE {
-        ffi::lua_pop(l, 1);
-        ffi::lua_createtable(l, 0, 32);
-        ffi::lua_pushvalue(l, -1);
-        crate::lua::set_raw(l, -3, c"req");
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { crate::lua::get_raw(l, -1, c"req") };
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    if unsafe { ffi::lua_type(l, -1) } != ffi::LUA_TTABLE {
+        // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+        unsafe { ffi::lua_pop(l, 1) };
+        // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+        unsafe { ffi::lua_createtable(l, 0, 32) };
+        // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+        unsafe { ffi::lua_pushvalue(l, -1) };
+        // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+        unsafe { crate::lua::set_raw(l, -3, c"req") };
     }
-    set_fn(l, -1, c"socket", socket);
-    ffi::lua_pop(l, 1);
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { set_fn(l, -1, c"socket", socket) };
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { ffi::lua_pop(l, 1) };
 }
 
 unsafe fn socket_impl(l: *mut lua_State) -> LuaRet {
-    let n = ffi::lua_gettop(l);
+    // SAFETY: `l` is the running state Lua called this API function with
+    let n = unsafe { ffi::lua_gettop(l) };
     if n > 1 {
         return Err(format!("expecting zero or one arguments, but got {n}"));
     }
-    let raw = ffi::lua_toboolean(l, 1) != 0;
+    // SAFETY: `l` is the running state Lua called this API function with
+    let raw = unsafe { ffi::lua_toboolean(l, 1) } != 0;
     let ctx = ctx::request()?;
     context::check(REQUEST_YIELDABLE)?;
     let r = ctx.r;
-    if r != (*r).main {
+    // SAFETY: `r` is the live request of the running context
+    if r != unsafe { (*r).main } {
         return Err("attempt to read the request body in a subrequest".into());
     }
-    if !(*r).stream.is_null() {
+    // SAFETY: `r` is the live request of the running context
+    if !unsafe { (*r).stream.is_null() } {
         return Err("http v2 not supported yet".into());
     }
     // As lua-nginx-module: a body reader over the socket (lua-resty-http's)
     // parses the chunked framing itself, so the socket must not.
-    if !raw && (*r).headers_in.chunked() != 0 {
-        return Ok(push_vals(
-            l,
-            &Val::err("chunked request bodies not supported yet"),
-        ));
+    // SAFETY: `r` is the live request of the running context
+    if !raw && unsafe { (*r).headers_in.chunked() } != 0 {
+        // SAFETY: `l` is the running state Lua called this API function with
+        return Ok(unsafe { push_vals(l, &Val::err("chunked request bodies not supported yet")) });
     }
-    if let Some(prev) = ctx.req_sock.as_ref() {
+    // SAFETY: `ctx.r` is the live request of the running context
+    if let Some(prev) = unsafe { ctx.req_sock.as_ref() } {
         let e = match (raw, prev.downstream.as_ref().is_some_and(|d| d.raw)) {
             (false, _) => Some("request body already exists"),
             (true, true) => Some("duplicate call"),
@@ -99,25 +121,33 @@ unsafe fn socket_impl(l: *mut lua_State) -> LuaRet {
             (true, false) => None,
         };
         if let Some(e) = e {
-            return Ok(push_vals(l, &Val::err(e)));
+            // SAFETY: `l` is the running state Lua called this API function with
+            return Ok(unsafe { push_vals(l, &Val::err(e)) });
         }
     }
     let how = if raw {
         if write_wait::pending(r) {
-            return Ok(push_vals(l, &Val::err("pending data to write")));
+            // SAFETY: `l` is the running state Lua called this API function with
+            return Ok(unsafe { push_vals(l, &Val::err("pending data to write")) });
         }
         if ctx.buffering {
             // Output held back for an HTTP/1.0 client (lua_http10_buffering)
             // would be lost.
-            return Ok(push_vals(l, &Val::err("http 1.0 buffering")));
+            // SAFETY: `l` is the running state Lua called this API function with
+            return Ok(unsafe { push_vals(l, &Val::err("http 1.0 buffering")) });
         }
-        if let Some(e) = claim_body(r, true) {
-            return Ok(push_vals(l, &Val::err(e)));
+        // SAFETY: `r` is the live request of the running context
+        if let Some(e) = unsafe { claim_body(r, true) } {
+            // SAFETY: `l` is the running state Lua called this API function with
+            return Ok(unsafe { push_vals(l, &Val::err(e)) });
         }
-        (*r).set_keepalive(0);
-        (*r).set_lingering_close(1);
+        // SAFETY: `r` is the live request of the running context
+        unsafe { (*r).set_keepalive(0) };
+        // SAFETY: `r` is the live request of the running context
+        unsafe { (*r).set_lingering_close(1) };
         // From now on the Lua code writes the response itself.
-        (*r).set_header_sent(1);
+        // SAFETY: `r` is the live request of the running context
+        unsafe { (*r).set_header_sent(1) };
         Downstream {
             rest: None,
             chunked: None,
@@ -126,35 +156,55 @@ unsafe fn socket_impl(l: *mut lua_State) -> LuaRet {
             keepalive: false,
         }
     } else {
-        let chunked = (*r).headers_in.chunked() != 0;
-        if !chunked && (*r).headers_in.content_length_n <= 0 {
-            return Ok(push_vals(l, &Val::err("no body")));
+        // SAFETY: `r` is the live request of the running context
+        let chunked = unsafe { (*r).headers_in.chunked() } != 0;
+        // SAFETY: `r` is the live request of the running context
+        if !chunked && unsafe { (*r).headers_in.content_length_n } <= 0 {
+            // SAFETY: `l` is the running state Lua called this API function with
+            return Ok(unsafe { push_vals(l, &Val::err("no body")) });
         }
-        if !test_expect(r) {
-            return Ok(push_vals(l, &Val::err("test expect failed")));
+        // SAFETY: `r` is the live request of the running context
+        if !unsafe { test_expect(r) } {
+            // SAFETY: `l` is the running state Lua called this API function with
+            return Ok(unsafe { push_vals(l, &Val::err("test expect failed")) });
         }
-        if let Some(e) = claim_body(r, false) {
-            return Ok(push_vals(l, &Val::err(e)));
+        // SAFETY: `r` is the live request of the running context
+        if let Some(e) = unsafe { claim_body(r, false) } {
+            // SAFETY: `l` is the running state Lua called this API function with
+            return Ok(unsafe { push_vals(l, &Val::err(e)) });
         }
         // A partly read body cannot be skipped before a next request: no
         // keepalive until all of it is read.
-        let keepalive = (*r).keepalive() != 0;
-        (*r).set_keepalive(0);
+        // SAFETY: `r` is the live request of the running context
+        let keepalive = unsafe { (*r).keepalive() } != 0;
+        // SAFETY: `r` is the live request of the running context
+        unsafe { (*r).set_keepalive(0) };
         Downstream {
-            rest: (!chunked).then_some((*r).headers_in.content_length_n as u64),
+            // SAFETY: `r` is the live request of the running context
+            rest: (!chunked).then_some(unsafe { (*r).headers_in.content_length_n } as u64),
             chunked: chunked.then(Chunked::default),
             raw: false,
             bad: false,
             keepalive,
         }
     };
-    new_object(l, if raw { RAW_MT } else { OBJ_MT }, false);
-    let s = sock_at(l, -1, "socket")?;
-    s.bind_request(r)?;
-    s.attach_downstream(r, how);
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { new_object(l, if raw { RAW_MT } else { OBJ_MT }, false) };
+    // SAFETY: `l` is the running state Lua called this API function with
+    let s = unsafe { sock_at(l, -1, "socket") }?;
+    // SAFETY: `r` is the live request of the running context
+    (unsafe { s.bind_request(r) })?;
+    // SAFETY: `r` is the live request of the running context
+    unsafe { s.attach_downstream(r, how) };
     ctx.req_sock = s;
-    (*r).read_event_handler = Some(on_read);
-    (*r).write_event_handler = Some(on_write);
+    // SAFETY: `r` is the live request of the running context
+    unsafe {
+        (*r).read_event_handler = Some(on_read);
+    }
+    // SAFETY: `r` is the live request of the running context
+    unsafe {
+        (*r).write_event_handler = Some(on_write);
+    }
     Ok(1)
 }
 
@@ -168,53 +218,73 @@ pub(crate) fn raw_acquired(ctx: &RequestCtx) -> bool {
 /// Answers "Expect: 100-continue" (HTTP/1.1) before the body is read, as
 /// nginx's own body readers do; false if that could not be sent.
 unsafe fn test_expect(r: *mut ngx_http_request_t) -> bool {
-    let expect = (*r).headers_in.expect;
-    if (*r).expect_tested() != 0
+    // SAFETY: `r` is a live request (callers' duty)
+    let expect = unsafe { (*r).headers_in.expect };
+    // SAFETY: `r` is a live request (callers' duty)
+    if unsafe { (*r).expect_tested() } != 0
         || expect.is_null()
-        || (*r).http_version < nginx_sys::NGX_HTTP_VERSION_11 as usize
+        // SAFETY: `r` is a live request (callers' duty)
+        || unsafe { (*r).http_version } < nginx_sys::NGX_HTTP_VERSION_11 as usize
     {
         return true;
     }
-    (*r).set_expect_tested(1);
-    let v = (*expect).value;
-    if v.data.is_null() || !std::slice::from_raw_parts(v.data, v.len).eq_ignore_ascii_case(b"100-continue") {
+    // SAFETY: `r` is a live request (callers' duty)
+    unsafe { (*r).set_expect_tested(1) };
+    // SAFETY: a non-null Expect pointer is a live header element of the request
+    let v = unsafe { (*expect).value };
+    if v.data.is_null()
+        // SAFETY: the header value is `len` bytes of the request's pool (data checked non-null)
+        || !unsafe { std::slice::from_raw_parts(v.data, v.len) }.eq_ignore_ascii_case(b"100-continue")
+    {
         return true;
     }
     let mut msg = *b"HTTP/1.1 100 Continue\r\n\r\n";
-    let c = (*r).connection;
-    let Some(send_fn) = (*c).send else {
+    // SAFETY: `r` is a live request (callers' duty)
+    let c = unsafe { (*r).connection };
+    // SAFETY: a live request's connection is live
+    let Some(send_fn) = (unsafe { (*c).send }) else {
         return false;
     };
-    send_fn(c, msg.as_mut_ptr(), msg.len()) == msg.len() as isize
+    // SAFETY: `c` is the live connection; `msg` has msg.len() bytes
+    (unsafe { send_fn(c, msg.as_mut_ptr(), msg.len()) }) == msg.len() as isize
 }
 
 /// Marks the body as ours so nginx neither reads nor discards it.
 unsafe fn claim_body(r: *mut ngx_http_request_t, raw: bool) -> Option<&'static str> {
-    if !(*r).request_body.is_null() {
+    // SAFETY: `r` is a live request (callers' duty)
+    if !unsafe { (*r).request_body.is_null() } {
         if !raw {
             return Some("request body already exists");
         }
         // nginx's own reader (ngx.req.read_body in another thread) is busy.
-        return ((*(*r).request_body).rest > 0)
+        // SAFETY: `r` is a live request (callers' duty)
+        return (unsafe { (*(*r).request_body).rest } > 0)
             .then_some("pending request body reading in some other thread");
     }
-    if (*r).discard_body() != 0 {
+    // SAFETY: `r` is a live request (callers' duty)
+    if unsafe { (*r).discard_body() } != 0 {
         return (!raw).then_some("request body discarded");
     }
-    let rb = ngx_pcalloc((*r).pool, std::mem::size_of::<ngx_http_request_body_t>());
+    // SAFETY: `r` is a live request (callers' duty)
+    let rb = unsafe { ngx_pcalloc((*r).pool, std::mem::size_of::<ngx_http_request_body_t>()) };
     if rb.is_null() {
         return Some("no memory");
     }
-    (*r).request_body = rb.cast();
+    // SAFETY: `r` is a live request (callers' duty)
+    unsafe {
+        (*r).request_body = rb.cast();
+    }
     None
 }
 
 unsafe extern "C" fn on_read(r: *mut ngx_http_request_t) {
-    forward(r, false)
+    // SAFETY: `r` is a live request (callers' duty)
+    unsafe { forward(r, false) }
 }
 
 unsafe extern "C" fn on_write(r: *mut ngx_http_request_t) {
-    forward(r, true)
+    // SAFETY: `r` is a live request (callers' duty)
+    unsafe { forward(r, true) }
 }
 
 unsafe fn forward(r: *mut ngx_http_request_t, write: bool) {

@@ -47,15 +47,21 @@ lua_fns! {
 /// # Safety
 /// The `ngx` table must be on top of `l` (the main state, not running).
 pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
-    crate::lua::new_metatable(l, UD_MT);
-    set_fn(l, -1, c"__gc", gc);
-    crate::lua::set_registry(l, &UD_MT_KEY);
-    ffi::lua_pop(l, 1);
-    crate::lua::new_metatable(l, UNTIL_MT);
-    set_fn(l, -1, c"__gc", until_gc);
-    ffi::lua_pop(l, 1);
-    crate::lua::new_metatable(l, OBJ_MT);
-    ffi::lua_createtable(l, 0, 16);
+    // SAFETY: TODO
+    unsafe {
+        crate::lua::new_metatable(l, UD_MT);
+        set_fn(l, -1, c"__gc", gc);
+        crate::lua::set_registry(l, &UD_MT_KEY);
+        ffi::lua_pop(l, 1);
+        crate::lua::new_metatable(l, UNTIL_MT);
+        set_fn(l, -1, c"__gc", until_gc);
+    }
+    // SAFETY: TODO
+    unsafe {
+        ffi::lua_pop(l, 1);
+        crate::lua::new_metatable(l, OBJ_MT);
+        ffi::lua_createtable(l, 0, 16);
+    }
     for (name, f) in [
         (c"connect", connect),
         (c"send", send),
@@ -71,18 +77,26 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
         (c"getreusedtimes", getreusedtimes),
         (c"bind", bind),
     ] {
-        set_fn(l, -1, name, f);
+        // SAFETY: TODO
+        unsafe { set_fn(l, -1, name, f) };
     }
     // sslhandshake and the methods that take or return OpenSSL objects
-    super::socket_tls::install(l, -1)?;
-    crate::lua::set_raw(l, -2, c"__index");
-    ffi::lua_pop(l, 1);
+    // SAFETY: TODO
+    (unsafe { super::socket_tls::install(l, -1) })?;
+    // SAFETY: TODO
+    unsafe {
+        crate::lua::set_raw(l, -2, c"__index");
+        ffi::lua_pop(l, 1);
+    }
 
-    socket_table(l);
-    ffi::lua_pushcfunction(l, tcp);
-    ffi::lua_pushvalue(l, -1);
-    crate::lua::set_raw(l, -3, c"tcp");
-    crate::lua::set_raw(l, -2, c"stream");
+    // SAFETY: TODO
+    unsafe {
+        socket_table(l);
+        ffi::lua_pushcfunction(l, tcp);
+        ffi::lua_pushvalue(l, -1);
+        crate::lua::set_raw(l, -3, c"tcp");
+        crate::lua::set_raw(l, -2, c"stream");
+    }
     // ngx.socket.connect(...): a new socket, connected, or nil and the error.
     let code = br#"
 local tcp = ...
@@ -95,30 +109,45 @@ return function(...)
     return sock
 end
 "#;
-    if ffi::luaL_loadbuffer(
-        l,
-        code.as_ptr().cast(),
-        code.len(),
-        c"=ngx.socket.connect".as_ptr(),
-    ) != 0
+    // SAFETY: TODO
+    if unsafe {
+        ffi::luaL_loadbuffer(
+            l,
+            code.as_ptr().cast(),
+            code.len(),
+            c"=ngx.socket.connect".as_ptr(),
+        )
+    } != 0
     {
-        return Err(crate::lua::vm::pop_message(l));
+        // SAFETY: TODO
+        return Err(unsafe { crate::lua::vm::pop_message(l) });
     }
-    ffi::lua_pushcfunction(l, tcp);
-    if ffi::lua_pcall(l, 1, 1, 0) != 0 {
-        return Err(crate::lua::vm::pop_message(l));
+    // SAFETY: TODO
+    unsafe { ffi::lua_pushcfunction(l, tcp) };
+    // SAFETY: TODO
+    if unsafe { ffi::lua_pcall(l, 1, 1, 0) } != 0 {
+        // SAFETY: TODO
+        return Err(unsafe { crate::lua::vm::pop_message(l) });
     }
-    crate::lua::set_raw(l, -2, c"connect");
-    ffi::lua_pop(l, 1);
+    // SAFETY: TODO
+    unsafe {
+        crate::lua::set_raw(l, -2, c"connect");
+        ffi::lua_pop(l, 1);
+    }
     Ok(())
 }
 
 unsafe fn tcp_impl(l: *mut lua_State) -> LuaRet {
     context::check(YIELDABLE)?;
-    if ffi::lua_gettop(l) != 0 {
-        return Err("expecting zero arguments, but got ".to_string() + &ffi::lua_gettop(l).to_string());
+    // SAFETY: TODO
+    if unsafe { ffi::lua_gettop(l) } != 0 {
+        // SAFETY: TODO
+        return Err(
+            "expecting zero arguments, but got ".to_string() + &unsafe { ffi::lua_gettop(l) }.to_string()
+        );
     }
-    new_object(l, OBJ_MT, false);
+    // SAFETY: TODO
+    unsafe { new_object(l, OBJ_MT, false) };
     Ok(1)
 }
 
@@ -127,27 +156,38 @@ unsafe fn tcp_impl(l: *mut lua_State) -> LuaRet {
 /// # Safety
 /// `l` must be a valid state with room on its stack.
 pub(crate) unsafe fn new_object(l: *mut lua_State, mt: &CStr, dgram: bool) {
-    ffi::lua_createtable(l, 3, 1);
-    let ud = ffi::lua_newuserdata(l, std::mem::size_of::<*mut TcpSock>()) as *mut *mut TcpSock;
+    // SAFETY: TODO
+    unsafe { ffi::lua_createtable(l, 3, 1) };
+    // SAFETY: TODO
+    let ud = unsafe { ffi::lua_newuserdata(l, std::mem::size_of::<*mut TcpSock>()) } as *mut *mut TcpSock;
     let mut s = Box::new(TcpSock::new());
     s.dgram = dgram;
-    *ud = Box::into_raw(s);
-    crate::lua::get_registry(l, &UD_MT_KEY);
-    ffi::lua_setmetatable(l, -2);
-    ffi::lua_rawseti(l, -2, 1);
-    crate::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, mt);
-    ffi::lua_setmetatable(l, -2);
+    // SAFETY: TODO
+    unsafe {
+        *ud = Box::into_raw(s);
+        crate::lua::get_registry(l, &UD_MT_KEY);
+        ffi::lua_setmetatable(l, -2);
+        ffi::lua_rawseti(l, -2, 1);
+        crate::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, mt);
+        ffi::lua_setmetatable(l, -2);
+    }
 }
 
 unsafe fn gc_impl(l: *mut lua_State) -> LuaRet {
     // `__gc` can be fetched with getmetatable and called on anything.
-    let Some(ud) = crate::lua::udata_with(l, 1, &UD_MT_KEY) else {
+    // SAFETY: TODO
+    let Some(ud) = (unsafe { crate::lua::udata_with(l, 1, &UD_MT_KEY) }) else {
         return Ok(0);
     };
     let ud = ud as *mut *mut TcpSock;
-    if !(*ud).is_null() {
-        let mut s = Box::from_raw(*ud);
-        *ud = std::ptr::null_mut();
+    // SAFETY: TODO
+    if !unsafe { (*ud).is_null() } {
+        // SAFETY: TODO
+        let mut s = unsafe { Box::from_raw(*ud) };
+        // SAFETY: TODO
+        unsafe {
+            *ud = std::ptr::null_mut();
+        }
         s.release();
     }
     Ok(0)
@@ -159,24 +199,32 @@ pub(crate) unsafe fn sock_at<'a>(
     idx: c_int,
     fname: &str,
 ) -> Result<&'a mut TcpSock, String> {
-    if ffi::lua_type(l, idx) != ffi::LUA_TTABLE {
-        let got = if ffi::lua_type(l, idx) == ffi::LUA_TNONE {
+    // SAFETY: TODO
+    if unsafe { ffi::lua_type(l, idx) } != ffi::LUA_TTABLE {
+        // SAFETY: TODO
+        let got = if unsafe { ffi::lua_type(l, idx) } == ffi::LUA_TNONE {
             "no value".to_string()
         } else {
-            type_name(l, idx)
+            // SAFETY: TODO
+            unsafe { type_name(l, idx) }
         };
         return Err(bad_arg(1, fname, &format!("table expected, got {got}")));
     }
     // Another object type's table (a shared dict, a semaphore...) passed as
     // `self` holds no socket userdata of ours at [1].
-    ffi::lua_rawgeti(l, idx, 1);
-    let ud = crate::lua::udata_with(l, -1, &UD_MT_KEY);
-    ffi::lua_pop(l, 1);
+    // SAFETY: TODO
+    unsafe { ffi::lua_rawgeti(l, idx, 1) };
+    // SAFETY: TODO
+    let ud = unsafe { crate::lua::udata_with(l, -1, &UD_MT_KEY) };
+    // SAFETY: TODO
+    unsafe { ffi::lua_pop(l, 1) };
     let ud = ud.map_or(std::ptr::null_mut(), |p| p as *mut *mut TcpSock);
-    if ud.is_null() || (*ud).is_null() {
+    // SAFETY: TODO
+    if ud.is_null() || unsafe { (*ud).is_null() } {
         return Err("bad socket".into());
     }
-    Ok(&mut **ud)
+    // SAFETY: TODO
+    Ok(unsafe { &mut **ud })
 }
 
 /// The checks every method makes: the phase, the request, and that the
@@ -188,7 +236,8 @@ pub(crate) unsafe fn method<'a>(
 ) -> Result<(&'a mut RequestCtx, &'a mut TcpSock), String> {
     let ctx = ctx::request()?;
     context::check(YIELDABLE)?;
-    let s = sock_at(l, idx, fname)?;
+    // SAFETY: TODO
+    let s = unsafe { sock_at(l, idx, fname) }?;
     // A socket whose connection is gone reports "closed" to whoever uses
     // it (its request's end closed it), as lua-nginx-module checks that
     // before the request.
@@ -208,17 +257,24 @@ pub(crate) fn owned_by(s: &TcpSock, ctx: &RequestCtx) -> bool {
 /// method call (`sock:send(x)`) `self` is not counted; an unknown function
 /// name (a call through pcall) is '?'.
 pub(crate) unsafe fn argerror(l: *mut lua_State, narg: c_int, extra: &str) -> String {
-    let mut ar = std::mem::MaybeUninit::<ffi::lua_Debug>::zeroed().assume_init();
-    if ffi::lua_getstack(l, 0, &mut ar) == 0 {
+    // SAFETY: TODO
+    let mut ar = unsafe { std::mem::MaybeUninit::<ffi::lua_Debug>::zeroed().assume_init() };
+    // SAFETY: TODO
+    if unsafe { ffi::lua_getstack(l, 0, &mut ar) } == 0 {
         return format!("bad argument #{narg} ({extra})");
     }
-    ffi::lua_getinfo(l, c"n".as_ptr(), &mut ar);
+    // SAFETY: TODO
+    unsafe { ffi::lua_getinfo(l, c"n".as_ptr(), &mut ar) };
     let name = if ar.name.is_null() {
         "?".to_string()
     } else {
-        CStr::from_ptr(ar.name).to_string_lossy().into_owned()
+        // SAFETY: TODO
+        (unsafe { CStr::from_ptr(ar.name) })
+            .to_string_lossy()
+            .into_owned()
     };
-    let method = !ar.namewhat.is_null() && CStr::from_ptr(ar.namewhat).to_bytes() == b"method";
+    // SAFETY: TODO
+    let method = !ar.namewhat.is_null() && unsafe { CStr::from_ptr(ar.namewhat) }.to_bytes() == b"method";
     let mut narg = narg;
     if method {
         narg -= 1;
@@ -232,62 +288,80 @@ pub(crate) unsafe fn argerror(l: *mut lua_State, narg: c_int, extra: &str) -> St
 /// The bytes `send` writes for the value at `idx`: strings, numbers, nil
 /// and booleans as text, array tables (nested) of strings and numbers.
 unsafe fn send_data(l: *mut lua_State, idx: c_int, out: &mut Vec<u8>) -> Result<(), String> {
-    match ffi::lua_type(l, idx) {
+    // SAFETY: TODO
+    match unsafe { ffi::lua_type(l, idx) } {
         ffi::LUA_TNIL => out.extend_from_slice(b"nil"),
-        ffi::LUA_TBOOLEAN => out.extend_from_slice(if ffi::lua_toboolean(l, idx) != 0 {
+        // SAFETY: TODO
+        ffi::LUA_TBOOLEAN => out.extend_from_slice(if unsafe { ffi::lua_toboolean(l, idx) } != 0 {
             b"true"
         } else {
             b"false"
         }),
-        ffi::LUA_TSTRING | ffi::LUA_TNUMBER => append_value(l, idx, 2, "send", out)?,
-        ffi::LUA_TTABLE => send_table(l, idx, out, 0)?,
+        // SAFETY: TODO
+        ffi::LUA_TSTRING | ffi::LUA_TNUMBER => unsafe { append_value(l, idx, 2, "send", out) }?,
+        // SAFETY: TODO
+        ffi::LUA_TTABLE => unsafe { send_table(l, idx, out, 0) }?,
         _ => {
-            return Err(argerror(
-                l,
-                2,
-                &format!(
-                    "string, number, boolean, nil, or array table expected, got {}",
-                    type_name(l, idx)
-                ),
-            ))
+            // SAFETY: TODO
+            return Err(unsafe {
+                argerror(
+                    l,
+                    2,
+                    &format!(
+                        "string, number, boolean, nil, or array table expected, got {}",
+                        type_name(l, idx)
+                    ),
+                )
+            });
         }
     }
     Ok(())
 }
 
 unsafe fn send_table(l: *mut lua_State, idx: c_int, out: &mut Vec<u8>, depth: usize) -> Result<(), String> {
-    if depth >= 1000 || ffi::lua_checkstack(l, 3) == 0 {
+    // SAFETY: TODO
+    if depth >= 1000 || unsafe { ffi::lua_checkstack(l, 3) } == 0 {
         return Err("stack overflow".into());
     }
     // Every key a positive integer; the largest is the length.
     let mut max = 0usize;
-    ffi::lua_pushnil(l);
-    while ffi::lua_next(l, idx) != 0 {
-        ffi::lua_pop(l, 1);
-        let k = if ffi::lua_type(l, -1) == ffi::LUA_TNUMBER {
-            ffi::lua_tonumber(l, -1)
+    // SAFETY: TODO
+    unsafe { ffi::lua_pushnil(l) };
+    // SAFETY: TODO
+    while unsafe { ffi::lua_next(l, idx) } != 0 {
+        // SAFETY: TODO
+        unsafe { ffi::lua_pop(l, 1) };
+        // SAFETY: TODO
+        let k = if unsafe { ffi::lua_type(l, -1) } == ffi::LUA_TNUMBER {
+            // SAFETY: TODO
+            unsafe { ffi::lua_tonumber(l, -1) }
         } else {
             0.0
         };
         if k < 1.0 || k.fract() != 0.0 {
-            ffi::lua_pop(l, 1);
-            return Err(argerror(l, 2, "non-array table found"));
+            // SAFETY: TODO
+            unsafe { ffi::lua_pop(l, 1) };
+            // SAFETY: TODO
+            return Err(unsafe { argerror(l, 2, "non-array table found") });
         }
         max = max.max(k as usize);
     }
     for i in 1..=max {
-        ffi::lua_rawgeti(l, idx, i as _);
-        let top = ffi::lua_gettop(l);
-        let r = match ffi::lua_type(l, top) {
-            ffi::LUA_TSTRING | ffi::LUA_TNUMBER => append_value(l, top, 2, "send", out),
-            ffi::LUA_TTABLE => send_table(l, top, out, depth + 1),
-            _ => Err(argerror(
-                l,
-                2,
-                &format!("bad data type {} found", type_name(l, top)),
-            )),
+        // SAFETY: TODO
+        unsafe { ffi::lua_rawgeti(l, idx, i as _) };
+        // SAFETY: TODO
+        let top = unsafe { ffi::lua_gettop(l) };
+        // SAFETY: TODO
+        let r = match unsafe { ffi::lua_type(l, top) } {
+            // SAFETY: TODO
+            ffi::LUA_TSTRING | ffi::LUA_TNUMBER => unsafe { append_value(l, top, 2, "send", out) },
+            // SAFETY: TODO
+            ffi::LUA_TTABLE => unsafe { send_table(l, top, out, depth + 1) },
+            // SAFETY: TODO
+            _ => Err(unsafe { argerror(l, 2, &format!("bad data type {} found", type_name(l, top))) }),
         };
-        ffi::lua_pop(l, 1);
+        // SAFETY: TODO
+        unsafe { ffi::lua_pop(l, 1) };
         r?;
     }
     Ok(())
@@ -302,7 +376,8 @@ pub(crate) unsafe fn finish_step(
     step: Step,
 ) -> LuaRet {
     match step {
-        Step::Ready(v) => Ok(push_vals(l, &v)),
+        // SAFETY: TODO
+        Step::Ready(v) => Ok(unsafe { push_vals(l, &v) }),
         Step::Wait => {
             let ctx_ptr: *mut RequestCtx = ctx;
             let sp: *mut TcpSock = s;
@@ -313,7 +388,8 @@ pub(crate) unsafe fn finish_step(
             let side = s.unclaimed_side();
             t.wait = Some(Box::new(SockWait(sp, side)));
             s.set_waiter(side, ctx_ptr, t.co);
-            yield_wait(l)
+            // SAFETY: TODO
+            unsafe { yield_wait(l) }
         }
     }
 }
@@ -327,7 +403,8 @@ pub(crate) fn busy(l: *mut lua_State, s: &TcpSock, read: bool, write: bool) -> O
 }
 
 unsafe fn connect_impl(l: *mut lua_State) -> LuaRet {
-    let mut n = ffi::lua_gettop(l);
+    // SAFETY: TODO
+    let mut n = unsafe { ffi::lua_gettop(l) };
     if !(2..=4).contains(&n) {
         return Err(format!(
             "ngx.socket connect: expecting 2, 3, or 4 arguments (including the object), but seen {n}"
@@ -335,60 +412,90 @@ unsafe fn connect_impl(l: *mut lua_State) -> LuaRet {
     }
     let ctx = ctx::request()?;
     context::check(YIELDABLE)?;
-    let s = sock_at(l, 1, "connect")?;
-    let host = check_bytes(l, 2, "connect")?.to_vec();
+    // SAFETY: TODO
+    let s = unsafe { sock_at(l, 1, "connect") }?;
+    // SAFETY: TODO
+    let host = unsafe { check_bytes(l, 2, "connect") }?.to_vec();
     // The options table is the last argument, whichever it is.
     let mut pool = None;
-    if ffi::lua_type(l, n) == ffi::LUA_TTABLE {
+    // SAFETY: TODO
+    if unsafe { ffi::lua_type(l, n) } == ffi::LUA_TTABLE {
         let opts = n;
-        crate::lua::get_field(l, opts, c"pool_size")?;
-        match ffi::lua_type(l, -1) {
+        // SAFETY: TODO
+        (unsafe { crate::lua::get_field(l, opts, c"pool_size") })?;
+        // SAFETY: TODO
+        match unsafe { ffi::lua_type(l, -1) } {
             ffi::LUA_TNIL => {}
-            _ if ffi::lua_isnumber(l, -1) != 0 => {
-                let v = ffi::lua_tointeger(l, -1) as i64;
+            // SAFETY: TODO
+            _ if unsafe { ffi::lua_isnumber(l, -1) } != 0 => {
+                // SAFETY: TODO
+                let v = unsafe { ffi::lua_tointeger(l, -1) } as i64;
                 if v <= 0 {
-                    return Err(argerror(l, opts, &format!("bad \"pool_size\" option value: {v}")));
+                    // SAFETY: TODO
+                    return Err(unsafe {
+                        argerror(l, opts, &format!("bad \"pool_size\" option value: {v}"))
+                    });
                 }
                 s.pool_size = Some(v as usize);
             }
             _ => {
-                let t = type_name(l, -1);
-                return Err(argerror(l, opts, &format!("bad \"pool_size\" option type: {t}")));
+                // SAFETY: TODO
+                let t = unsafe { type_name(l, -1) };
+                // SAFETY: TODO
+                return Err(unsafe { argerror(l, opts, &format!("bad \"pool_size\" option type: {t}")) });
             }
         }
-        ffi::lua_pop(l, 1);
-        crate::lua::get_field(l, opts, c"backlog")?;
-        if ffi::lua_isnumber(l, -1) != 0 {
-            let v = ffi::lua_tointeger(l, -1) as i64;
+        // SAFETY: TODO
+        unsafe { ffi::lua_pop(l, 1) };
+        // SAFETY: TODO
+        (unsafe { crate::lua::get_field(l, opts, c"backlog") })?;
+        // SAFETY: TODO
+        if unsafe { ffi::lua_isnumber(l, -1) } != 0 {
+            // SAFETY: TODO
+            let v = unsafe { ffi::lua_tointeger(l, -1) } as i64;
             if v < 0 {
-                return Err(argerror(l, opts, &format!("bad \"backlog\" option value: {v}")));
+                // SAFETY: TODO
+                return Err(unsafe { argerror(l, opts, &format!("bad \"backlog\" option value: {v}")) });
             }
             s.backlog = Some(v as usize);
         }
-        ffi::lua_pop(l, 1);
-        crate::lua::get_field(l, opts, c"pool")?;
-        match ffi::lua_type(l, -1) {
+        // SAFETY: TODO
+        unsafe { ffi::lua_pop(l, 1) };
+        // SAFETY: TODO
+        (unsafe { crate::lua::get_field(l, opts, c"pool") })?;
+        // SAFETY: TODO
+        match unsafe { ffi::lua_type(l, -1) } {
             ffi::LUA_TNIL => {}
-            ffi::LUA_TSTRING | ffi::LUA_TNUMBER => pool = Some(check_bytes(l, -1, "connect")?.to_vec()),
+            // SAFETY: TODO
+            ffi::LUA_TSTRING | ffi::LUA_TNUMBER => {
+                pool = Some(unsafe { check_bytes(l, -1, "connect") }?.to_vec())
+            }
             _ => {
-                let t = type_name(l, -1);
-                return Err(argerror(l, opts, &format!("bad \"pool\" option type: {t}")));
+                // SAFETY: TODO
+                let t = unsafe { type_name(l, -1) };
+                // SAFETY: TODO
+                return Err(unsafe { argerror(l, opts, &format!("bad \"pool\" option type: {t}")) });
             }
         }
-        ffi::lua_pop(l, 1);
+        // SAFETY: TODO
+        unsafe { ffi::lua_pop(l, 1) };
         n -= 1;
     }
     let unix = host.len() >= 5 && host[..5].eq_ignore_ascii_case(b"unix:");
-    let port = if n >= 3 && ffi::lua_isnumber(l, 3) != 0 {
-        let p = ffi::lua_tointeger(l, 3) as i64;
+    // SAFETY: TODO
+    let port = if n >= 3 && unsafe { ffi::lua_isnumber(l, 3) } != 0 {
+        // SAFETY: TODO
+        let p = unsafe { ffi::lua_tointeger(l, 3) } as i64;
         if !(0..=65535).contains(&p) {
-            return Ok(push_vals(l, &Val::err(&format!("bad port number: {p}"))));
+            // SAFETY: TODO
+            return Ok(unsafe { push_vals(l, &Val::err(&format!("bad port number: {p}"))) });
         }
         p as u16
     } else if unix {
         0
     } else {
-        return Ok(push_vals(l, &Val::err("missing the port number")));
+        // SAFETY: TODO
+        return Ok(unsafe { push_vals(l, &Val::err("missing the port number")) });
     };
     // A socket still tied to another live request is not ours to use; once
     // that request ended (its cleanup closed the socket) any request may
@@ -399,105 +506,134 @@ unsafe fn connect_impl(l: *mut lua_State) -> LuaRet {
     if let Some(n) = busy(l, s, true, true) {
         return Ok(n);
     }
-    s.bind_request(ctx.r)?;
+    // SAFETY: TODO
+    (unsafe { s.bind_request(ctx.r) })?;
     let step = if unix {
         s.connect(&host[5..], 0, true, pool)
     } else {
         s.connect(&host, port, false, pool)
     };
-    finish_step(l, ctx, s, step)
+    // SAFETY: TODO
+    unsafe { finish_step(l, ctx, s, step) }
 }
 
 pub(crate) unsafe fn send_impl(l: *mut lua_State) -> LuaRet {
-    let n = ffi::lua_gettop(l);
+    // SAFETY: TODO
+    let n = unsafe { ffi::lua_gettop(l) };
     if n != 2 {
         return Err(format!(
             "expecting 2 arguments (including the object), but got {n}"
         ));
     }
-    let (ctx, s) = method(l, 1, "send")?;
+    // SAFETY: TODO
+    let (ctx, s) = unsafe { method(l, 1, "send") }?;
     if let Some(v) = s.send_closed() {
-        return Ok(push_vals(l, &v));
+        // SAFETY: TODO
+        return Ok(unsafe { push_vals(l, &v) });
     }
     if let Some(n) = busy(l, s, false, true) {
         return Ok(n);
     }
     let mut data = Vec::new();
-    send_data(l, 2, &mut data)?;
+    // SAFETY: TODO
+    (unsafe { send_data(l, 2, &mut data) })?;
     let step = s.send(data);
-    finish_step(l, ctx, s, step)
+    // SAFETY: TODO
+    unsafe { finish_step(l, ctx, s, step) }
 }
 
 pub(crate) unsafe fn receive_impl(l: *mut lua_State) -> LuaRet {
-    let n = ffi::lua_gettop(l);
+    // SAFETY: TODO
+    let n = unsafe { ffi::lua_gettop(l) };
     if !(1..=2).contains(&n) {
         return Err(format!(
             "expecting 1 or 2 arguments (including the object), but got {n}"
         ));
     }
-    let (ctx, s) = method(l, 1, "receive")?;
+    // SAFETY: TODO
+    let (ctx, s) = unsafe { method(l, 1, "receive") }?;
     if let Some(v) = s.recv_closed() {
-        return Ok(push_vals(l, &v));
+        // SAFETY: TODO
+        return Ok(unsafe { push_vals(l, &v) });
     }
     if let Some(n) = busy(l, s, true, false) {
         return Ok(n);
     }
     let kind = if n == 1 {
         RecvKind::Line
-    } else if ffi::lua_isnumber(l, 2) != 0 {
-        let v = ffi::lua_tointeger(l, 2) as i64;
+    // SAFETY: TODO
+    } else if unsafe { ffi::lua_isnumber(l, 2) } != 0 {
+        // SAFETY: TODO
+        let v = unsafe { ffi::lua_tointeger(l, 2) } as i64;
         if v < 0 {
-            return Err(argerror(l, 2, "bad pattern argument"));
+            // SAFETY: TODO
+            return Err(unsafe { argerror(l, 2, "bad pattern argument") });
         }
         if v == 0 {
-            return Ok(push_vals(l, &[Val::Str(Vec::new())]));
+            // SAFETY: TODO
+            return Ok(unsafe { push_vals(l, &[Val::Str(Vec::new())]) });
         }
         RecvKind::Size(v as usize)
-    } else if ffi::lua_type(l, 2) == ffi::LUA_TSTRING {
-        let p = check_bytes(l, 2, "receive")?;
+    // SAFETY: TODO
+    } else if unsafe { ffi::lua_type(l, 2) } == ffi::LUA_TSTRING {
+        // SAFETY: TODO
+        let p = unsafe { check_bytes(l, 2, "receive") }?;
         match p {
             b"*l" => RecvKind::Line,
             b"*a" => RecvKind::All,
-            [b'*', _] => return Err(argerror(l, 2, "bad pattern argument")),
+            // SAFETY: TODO
+            [b'*', _] => return Err(unsafe { argerror(l, 2, "bad pattern argument") }),
             _ => {
                 let shown = String::from_utf8_lossy(p).into_owned();
-                return Err(argerror(l, 2, &format!("bad pattern argument: {shown}")));
+                // SAFETY: TODO
+                return Err(unsafe { argerror(l, 2, &format!("bad pattern argument: {shown}")) });
             }
         }
     } else {
-        return Err(argerror(l, 2, "bad pattern argument"));
+        // SAFETY: TODO
+        return Err(unsafe { argerror(l, 2, "bad pattern argument") });
     };
     let step = s.receive(kind);
-    finish_step(l, ctx, s, step)
+    // SAFETY: TODO
+    unsafe { finish_step(l, ctx, s, step) }
 }
 
 pub(crate) unsafe fn receiveany_impl(l: *mut lua_State) -> LuaRet {
-    let n = ffi::lua_gettop(l);
+    // SAFETY: TODO
+    let n = unsafe { ffi::lua_gettop(l) };
     if n != 2 {
         return Err(format!(
             "expecting 2 arguments (including the object), but got {n}"
         ));
     }
-    let (ctx, s) = method(l, 1, "receiveany")?;
+    // SAFETY: TODO
+    let (ctx, s) = unsafe { method(l, 1, "receiveany") }?;
     if let Some(v) = s.recv_closed() {
-        return Ok(push_vals(l, &v));
+        // SAFETY: TODO
+        return Ok(unsafe { push_vals(l, &v) });
     }
     if let Some(n) = busy(l, s, true, false) {
         return Ok(n);
     }
-    if ffi::lua_isnumber(l, 2) == 0 {
-        return Err(argerror(l, 2, "bad max argument"));
+    // SAFETY: TODO
+    if unsafe { ffi::lua_isnumber(l, 2) } == 0 {
+        // SAFETY: TODO
+        return Err(unsafe { argerror(l, 2, "bad max argument") });
     }
-    let max = ffi::lua_tointeger(l, 2) as i64;
+    // SAFETY: TODO
+    let max = unsafe { ffi::lua_tointeger(l, 2) } as i64;
     if max <= 0 {
-        return Err(argerror(l, 2, "bad max argument"));
+        // SAFETY: TODO
+        return Err(unsafe { argerror(l, 2, "bad max argument") });
     }
     let step = s.receive(RecvKind::Any(max as usize));
-    finish_step(l, ctx, s, step)
+    // SAFETY: TODO
+    unsafe { finish_step(l, ctx, s, step) }
 }
 
 pub(crate) unsafe fn receiveuntil_impl(l: *mut lua_State) -> LuaRet {
-    let n = ffi::lua_gettop(l);
+    // SAFETY: TODO
+    let n = unsafe { ffi::lua_gettop(l) };
     if !(2..=3).contains(&n) {
         return Err(format!(
             "expecting 2 or 3 arguments (including the object), but got {n}"
@@ -505,52 +641,73 @@ pub(crate) unsafe fn receiveuntil_impl(l: *mut lua_State) -> LuaRet {
     }
     // Only the iterator reads, and checks the socket's state then.
     ctx::request()?;
-    sock_at(l, 1, "receiveuntil")?;
+    // SAFETY: TODO
+    (unsafe { sock_at(l, 1, "receiveuntil") })?;
     let mut inclusive = false;
     if n == 3 {
-        if ffi::lua_type(l, 3) != ffi::LUA_TTABLE {
+        // SAFETY: TODO
+        if unsafe { ffi::lua_type(l, 3) } != ffi::LUA_TTABLE {
             return Err(bad_arg(
                 3,
                 "receiveuntil",
-                &format!("table expected, got {}", type_name(l, 3)),
+                // SAFETY: TODO
+                &format!("table expected, got {}", unsafe { type_name(l, 3) }),
             ));
         }
-        crate::lua::get_field(l, 3, c"inclusive")?;
-        match ffi::lua_type(l, -1) {
+        // SAFETY: TODO
+        (unsafe { crate::lua::get_field(l, 3, c"inclusive") })?;
+        // SAFETY: TODO
+        match unsafe { ffi::lua_type(l, -1) } {
             ffi::LUA_TNIL => {}
-            ffi::LUA_TBOOLEAN => inclusive = ffi::lua_toboolean(l, -1) != 0,
+            // SAFETY: TODO
+            ffi::LUA_TBOOLEAN => inclusive = unsafe { ffi::lua_toboolean(l, -1) } != 0,
             _ => {
                 return Err(format!(
                     "bad \"inclusive\" option value type: {}",
-                    type_name(l, -1)
-                ))
+                    // SAFETY: TODO
+                    unsafe { type_name(l, -1) }
+                ));
             }
         }
-        ffi::lua_pop(l, 1);
+        // SAFETY: TODO
+        unsafe { ffi::lua_pop(l, 1) };
     }
-    let pat = check_bytes(l, 2, "receiveuntil")?;
+    // SAFETY: TODO
+    let pat = unsafe { check_bytes(l, 2, "receiveuntil") }?;
     if pat.is_empty() {
-        return Ok(push_vals(l, &Val::err("pattern is empty")));
+        // SAFETY: TODO
+        return Ok(unsafe { push_vals(l, &Val::err("pattern is empty")) });
     }
     let pat = Box::new(std::rc::Rc::new(UntilPat::new(pat.to_vec(), inclusive)));
-    ffi::lua_pushvalue(l, 1);
-    let ud = ffi::lua_newuserdata(l, std::mem::size_of::<*mut std::rc::Rc<UntilPat>>())
+    // SAFETY: TODO
+    unsafe { ffi::lua_pushvalue(l, 1) };
+    // SAFETY: TODO
+    let ud = unsafe { ffi::lua_newuserdata(l, std::mem::size_of::<*mut std::rc::Rc<UntilPat>>()) }
         as *mut *mut std::rc::Rc<UntilPat>;
-    *ud = Box::into_raw(pat);
-    crate::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, UNTIL_MT);
-    ffi::lua_setmetatable(l, -2);
-    ffi::lua_pushcclosure(l, until_iter, 2);
+    // SAFETY: TODO
+    unsafe {
+        *ud = Box::into_raw(pat);
+        crate::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, UNTIL_MT);
+        ffi::lua_setmetatable(l, -2);
+        ffi::lua_pushcclosure(l, until_iter, 2);
+    }
     Ok(1)
 }
 
 unsafe fn until_gc_impl(l: *mut lua_State) -> LuaRet {
-    let Some(ud) = crate::lua::udata_of(l, 1, UNTIL_MT) else {
+    // SAFETY: TODO
+    let Some(ud) = (unsafe { crate::lua::udata_of(l, 1, UNTIL_MT) }) else {
         return Ok(0);
     };
     let ud = ud as *mut *mut std::rc::Rc<UntilPat>;
-    if !(*ud).is_null() {
-        drop(Box::from_raw(*ud));
-        *ud = std::ptr::null_mut();
+    // SAFETY: TODO
+    if !unsafe { (*ud).is_null() } {
+        // SAFETY: TODO
+        drop(unsafe { Box::from_raw(*ud) });
+        // SAFETY: TODO
+        unsafe {
+            *ud = std::ptr::null_mut();
+        }
     }
     Ok(0)
 }
@@ -559,39 +716,49 @@ unsafe fn until_gc_impl(l: *mut lua_State) -> LuaRet {
 /// of the pattern, or (given a size) the stream between two occurrences in
 /// pieces of at most that size, each such run ended by `nil, nil, nil`.
 unsafe fn until_iter_impl(l: *mut lua_State) -> LuaRet {
-    let n = ffi::lua_gettop(l);
+    // SAFETY: TODO
+    let n = unsafe { ffi::lua_gettop(l) };
     if n > 1 {
         return Err(format!("expecting 0 or 1 arguments, but seen {n}"));
     }
     let size = if n == 1 {
-        let v = check_number(l, 1, "iterator")?;
+        // SAFETY: TODO
+        let v = unsafe { check_number(l, 1, "iterator") }?;
         crate::glue::cconv::int64(v).max(0) as usize
     } else {
         0
     };
     // A closed socket is reported before anything else, without a log line.
-    let s = sock_at(l, ffi::lua_upvalueindex(1), "receiveuntil")?;
+    // SAFETY: TODO
+    let s = unsafe { sock_at(l, ffi::lua_upvalueindex(1), "receiveuntil") }?;
     if s.conn.is_null() || s.read_closed {
-        return Ok(push_vals(l, &Val::err("closed")));
+        // SAFETY: TODO
+        return Ok(unsafe { push_vals(l, &Val::err("closed")) });
     }
-    let (ctx, s) = method(l, ffi::lua_upvalueindex(1), "receiveuntil")?;
-    let Some(ud) = crate::lua::udata_of(l, ffi::lua_upvalueindex(2), UNTIL_MT) else {
+    // SAFETY: TODO
+    let (ctx, s) = unsafe { method(l, ffi::lua_upvalueindex(1), "receiveuntil") }?;
+    // SAFETY: TODO
+    let Some(ud) = (unsafe { crate::lua::udata_of(l, ffi::lua_upvalueindex(2), UNTIL_MT) }) else {
         return Err("bad pattern".into());
     };
     let ud = ud as *mut *mut std::rc::Rc<UntilPat>;
-    if (*ud).is_null() {
+    // SAFETY: TODO
+    if unsafe { (*ud).is_null() } {
         return Err("bad pattern".into());
     }
-    let pat = (**ud).clone();
+    // SAFETY: TODO
+    let pat = unsafe { (**ud).clone() };
     if let Some(n) = busy(l, s, true, false) {
         return Ok(n);
     }
     if pat.state.get() < 0 {
         pat.state.set(0);
-        return Ok(push_vals(l, &[Val::Nil, Val::Nil, Val::Nil]));
+        // SAFETY: TODO
+        return Ok(unsafe { push_vals(l, &[Val::Nil, Val::Nil, Val::Nil]) });
     }
     let step = s.receive(RecvKind::Until(pat, size));
-    finish_step(l, ctx, s, step)
+    // SAFETY: TODO
+    unsafe { finish_step(l, ctx, s, step) }
 }
 
 pub(crate) unsafe fn timeout_arg(
@@ -599,12 +766,15 @@ pub(crate) unsafe fn timeout_arg(
     idx: c_int,
     _fname: &str,
 ) -> Result<Option<ngx_msec_t>, String> {
-    if ffi::lua_type(l, idx) == ffi::LUA_TNIL || ffi::lua_type(l, idx) == ffi::LUA_TNONE {
+    // SAFETY: TODO
+    if unsafe { ffi::lua_type(l, idx) } == ffi::LUA_TNIL || unsafe { ffi::lua_type(l, idx) } == ffi::LUA_TNONE
+    {
         return Ok(None);
     }
     // lua-nginx-module's `(ngx_int_t) lua_tonumber(L, n)`, refused outside
     // [0, 2^31): NaN and infinities too (a non-number is 0, the default).
-    let v = crate::glue::cconv::int64(ffi::lua_tonumber(l, idx));
+    // SAFETY: TODO
+    let v = crate::glue::cconv::int64(unsafe { ffi::lua_tonumber(l, idx) });
     if v >> 31 != 0 {
         return Err("bad timeout value".into());
     }
@@ -612,28 +782,36 @@ pub(crate) unsafe fn timeout_arg(
 }
 
 pub(crate) unsafe fn settimeout_impl(l: *mut lua_State) -> LuaRet {
-    let s = sock_at(l, 1, "settimeout")?;
-    if ffi::lua_gettop(l) != 2 {
+    // SAFETY: TODO
+    let s = unsafe { sock_at(l, 1, "settimeout") }?;
+    // SAFETY: TODO
+    if unsafe { ffi::lua_gettop(l) } != 2 {
         return Err(format!(
             "ngx.socket settimeout: expecting 2 arguments (including the object) but seen {}",
-            ffi::lua_gettop(l)
+            // SAFETY: TODO
+            unsafe { ffi::lua_gettop(l) }
         ));
     }
-    let t = timeout_arg(l, 2, "settimeout")?;
+    // SAFETY: TODO
+    let t = unsafe { timeout_arg(l, 2, "settimeout") }?;
     s.timeouts = [t; 3];
     Ok(0)
 }
 
 pub(crate) unsafe fn settimeouts_impl(l: *mut lua_State) -> LuaRet {
-    let s = sock_at(l, 1, "settimeouts")?;
-    if ffi::lua_gettop(l) != 4 {
+    // SAFETY: TODO
+    let s = unsafe { sock_at(l, 1, "settimeouts") }?;
+    // SAFETY: TODO
+    if unsafe { ffi::lua_gettop(l) } != 4 {
         return Err(format!(
             "ngx.socket settimeouts: expecting 4 arguments (including the object) but seen {}",
-            ffi::lua_gettop(l)
+            // SAFETY: TODO
+            unsafe { ffi::lua_gettop(l) }
         ));
     }
     for i in 0..3 {
-        s.timeouts[i] = timeout_arg(l, i as c_int + 2, "settimeouts")?;
+        // SAFETY: TODO
+        s.timeouts[i] = unsafe { timeout_arg(l, i as c_int + 2, "settimeouts") }?;
     }
     Ok(0)
 }
@@ -653,15 +831,19 @@ fn sockopt(name: &[u8]) -> Option<(c_int, c_int)> {
 /// The option name argument of `setoption`/`getoption`, or the results
 /// lua-resty-core's versions return for a missing or unknown one.
 unsafe fn option_arg(l: *mut lua_State) -> Result<(c_int, c_int), Vals> {
-    if ffi::lua_isnoneornil(l, 2) != 0 {
+    // SAFETY: TODO
+    if unsafe { ffi::lua_isnoneornil(l, 2) } != 0 {
         return Err(Val::err("missing the \"option\" argument"));
     }
-    let name = crate::lua::to_bytes(l, 2).unwrap_or_default();
+    // SAFETY: TODO
+    let name = unsafe { crate::lua::to_bytes(l, 2) }.unwrap_or_default();
     sockopt(name).ok_or_else(|| {
-        let shown = if ffi::lua_type(l, 2) == ffi::LUA_TSTRING {
+        // SAFETY: TODO
+        let shown = if unsafe { ffi::lua_type(l, 2) } == ffi::LUA_TSTRING {
             String::from_utf8_lossy(name).into_owned()
         } else {
-            type_name(l, 2)
+            // SAFETY: TODO
+            unsafe { type_name(l, 2) }
         };
         Val::err(&format!("unsupported option {shown}"))
     })
@@ -674,90 +856,122 @@ fn strerror(e: c_int) -> String {
 }
 
 unsafe fn setoption_impl(l: *mut lua_State) -> LuaRet {
-    let s = sock_at(l, 1, "setoption")?;
-    let (level, name) = match option_arg(l) {
+    // SAFETY: TODO
+    let s = unsafe { sock_at(l, 1, "setoption") }?;
+    // SAFETY: TODO
+    let (level, name) = match unsafe { option_arg(l) } {
         Ok(o) => o,
-        Err(v) => return Ok(push_vals(l, &v)),
+        // SAFETY: TODO
+        Err(v) => return Ok(unsafe { push_vals(l, &v) }),
     };
-    if ffi::lua_isnoneornil(l, 3) != 0 {
-        return Ok(push_vals(l, &Val::err("missing the \"value\" argument")));
+    // SAFETY: TODO
+    if unsafe { ffi::lua_isnoneornil(l, 3) } != 0 {
+        // SAFETY: TODO
+        return Ok(unsafe { push_vals(l, &Val::err("missing the \"value\" argument")) });
     }
     if s.conn.is_null() {
-        return Ok(push_vals(l, &Val::err("closed")));
+        // SAFETY: TODO
+        return Ok(unsafe { push_vals(l, &Val::err("closed")) });
     }
-    let v: c_int = match ffi::lua_type(l, 3) {
-        ffi::LUA_TBOOLEAN => ffi::lua_toboolean(l, 3),
-        _ => check_number(l, 3, "setoption")? as c_int,
+    // SAFETY: TODO
+    let v: c_int = match unsafe { ffi::lua_type(l, 3) } {
+        // SAFETY: TODO
+        ffi::LUA_TBOOLEAN => unsafe { ffi::lua_toboolean(l, 3) },
+        // SAFETY: TODO
+        _ => unsafe { check_number(l, 3, "setoption") }? as c_int,
     };
-    let rc = libc::setsockopt(
-        (*s.conn).fd,
-        level,
-        name,
-        &v as *const c_int as *const libc::c_void,
-        std::mem::size_of::<c_int>() as libc::socklen_t,
-    );
+    // SAFETY: TODO
+    let rc = unsafe {
+        libc::setsockopt(
+            (*s.conn).fd,
+            level,
+            name,
+            &v as *const c_int as *const libc::c_void,
+            std::mem::size_of::<c_int>() as libc::socklen_t,
+        )
+    };
     if rc == -1 {
         let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-        return Ok(push_vals(l, &Val::err(&strerror(e))));
+        // SAFETY: TODO
+        return Ok(unsafe { push_vals(l, &Val::err(&strerror(e))) });
     }
-    ffi::lua_pushboolean(l, 1);
+    // SAFETY: TODO
+    unsafe { ffi::lua_pushboolean(l, 1) };
     Ok(1)
 }
 
 unsafe fn getoption_impl(l: *mut lua_State) -> LuaRet {
-    let s = sock_at(l, 1, "getoption")?;
-    let (level, name) = match option_arg(l) {
+    // SAFETY: TODO
+    let s = unsafe { sock_at(l, 1, "getoption") }?;
+    // SAFETY: TODO
+    let (level, name) = match unsafe { option_arg(l) } {
         Ok(o) => o,
-        Err(v) => return Ok(push_vals(l, &v)),
+        // SAFETY: TODO
+        Err(v) => return Ok(unsafe { push_vals(l, &v) }),
     };
     if s.conn.is_null() {
-        return Ok(push_vals(l, &Val::err("closed")));
+        // SAFETY: TODO
+        return Ok(unsafe { push_vals(l, &Val::err("closed")) });
     }
     let mut v: c_int = 0;
     let mut len = std::mem::size_of::<c_int>() as libc::socklen_t;
-    let rc = libc::getsockopt(
-        (*s.conn).fd,
-        level,
-        name,
-        &mut v as *mut c_int as *mut libc::c_void,
-        &mut len,
-    );
+    // SAFETY: TODO
+    let rc = unsafe {
+        libc::getsockopt(
+            (*s.conn).fd,
+            level,
+            name,
+            &mut v as *mut c_int as *mut libc::c_void,
+            &mut len,
+        )
+    };
     if rc == -1 {
         let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-        return Ok(push_vals(l, &Val::err(&strerror(e))));
+        // SAFETY: TODO
+        return Ok(unsafe { push_vals(l, &Val::err(&strerror(e))) });
     }
-    Ok(push_vals(l, &[Val::Int(v as i64)]))
+    // SAFETY: TODO
+    Ok(unsafe { push_vals(l, &[Val::Int(v as i64)]) })
 }
 
 pub(crate) unsafe fn close_impl(l: *mut lua_State) -> LuaRet {
-    if ffi::lua_gettop(l) != 1 {
+    // SAFETY: TODO
+    if unsafe { ffi::lua_gettop(l) } != 1 {
         return Err(format!(
             "expecting 1 argument (including the object) but seen {}",
-            ffi::lua_gettop(l)
+            // SAFETY: TODO
+            unsafe { ffi::lua_gettop(l) }
         ));
     }
-    let (_ctx, s) = method(l, 1, "close")?;
+    // SAFETY: TODO
+    let (_ctx, s) = unsafe { method(l, 1, "close") }?;
     if s.conn.is_null() || (s.read_closed && s.write_closed) {
-        return Ok(push_vals(l, &Val::err("closed")));
+        // SAFETY: TODO
+        return Ok(unsafe { push_vals(l, &Val::err("closed")) });
     }
     if let Some(n) = busy(l, s, true, true) {
         return Ok(n);
     }
-    Ok(push_vals(l, &s.close()))
+    // SAFETY: TODO
+    Ok(unsafe { push_vals(l, &s.close()) })
 }
 
 unsafe fn setkeepalive_impl(l: *mut lua_State) -> LuaRet {
-    let n = ffi::lua_gettop(l);
+    // SAFETY: TODO
+    let n = unsafe { ffi::lua_gettop(l) };
     if !(1..=3).contains(&n) {
         return Err(format!(
             "expecting 1 to 3 arguments (including the object), but got {n}"
         ));
     }
-    let (_ctx, s) = method(l, 1, "setkeepalive")?;
-    let timeout = match ffi::lua_type(l, 2) {
+    // SAFETY: TODO
+    let (_ctx, s) = unsafe { method(l, 1, "setkeepalive") }?;
+    // SAFETY: TODO
+    let timeout = match unsafe { ffi::lua_type(l, 2) } {
         ffi::LUA_TNONE | ffi::LUA_TNIL => None,
         _ => {
-            let v = check_number(l, 2, "setkeepalive")?;
+            // SAFETY: TODO
+            let v = unsafe { check_number(l, 2, "setkeepalive") }?;
             if v < 0.0 {
                 return Err(format!("bad \"timeout\" argument: {v}"));
             }
@@ -765,46 +979,63 @@ unsafe fn setkeepalive_impl(l: *mut lua_State) -> LuaRet {
         }
     };
     // The size only matters when this creates the pool.
-    let size = match ffi::lua_type(l, 3) {
+    // SAFETY: TODO
+    let size = match unsafe { ffi::lua_type(l, 3) } {
         ffi::LUA_TNONE | ffi::LUA_TNIL => None,
         _ => {
-            let v = check_number(l, 3, "setkeepalive")? as i64;
+            // SAFETY: TODO
+            let v = unsafe { check_number(l, 3, "setkeepalive") }? as i64;
             if v <= 0 && !s.conn.is_null() && !crate::runtime::socket_pool::exists(&s.pool_key) {
-                return Err(argerror(l, n, &format!("bad \"pool_size\" option value: {v}")));
+                // SAFETY: TODO
+                return Err(unsafe { argerror(l, n, &format!("bad \"pool_size\" option value: {v}")) });
             }
             Some(v.max(1) as usize)
         }
     };
-    Ok(push_vals(l, &s.setkeepalive(timeout, size)))
+    // SAFETY: TODO
+    Ok(unsafe { push_vals(l, &s.setkeepalive(timeout, size)) })
 }
 
 unsafe fn getreusedtimes_impl(l: *mut lua_State) -> LuaRet {
-    if ffi::lua_gettop(l) != 1 {
+    // SAFETY: TODO
+    if unsafe { ffi::lua_gettop(l) } != 1 {
         return Err(format!(
             "expecting 1 argument (including the object), but got {}",
-            ffi::lua_gettop(l)
+            // SAFETY: TODO
+            unsafe { ffi::lua_gettop(l) }
         ));
     }
-    let s = sock_at(l, 1, "getreusedtimes")?;
+    // SAFETY: TODO
+    let s = unsafe { sock_at(l, 1, "getreusedtimes") }?;
     if s.conn.is_null() || (s.read_closed && s.write_closed) {
-        return Ok(push_vals(l, &Val::err("closed")));
+        // SAFETY: TODO
+        return Ok(unsafe { push_vals(l, &Val::err("closed")) });
     }
-    Ok(push_vals(l, &[Val::Int(s.reused as i64)]))
+    // SAFETY: TODO
+    Ok(unsafe { push_vals(l, &[Val::Int(s.reused as i64)]) })
 }
 
 pub(crate) unsafe fn bind_impl(l: *mut lua_State) -> LuaRet {
-    if ffi::lua_gettop(l) != 2 {
-        return Err(format!("expecting 2 arguments, but got {}", ffi::lua_gettop(l)));
+    // SAFETY: TODO
+    if unsafe { ffi::lua_gettop(l) } != 2 {
+        // SAFETY: TODO
+        return Err(format!("expecting 2 arguments, but got {}", unsafe {
+            ffi::lua_gettop(l)
+        }));
     }
-    let (_ctx, s) = method(l, 1, "bind")?;
-    let ip = check_bytes(l, 2, "bind")?.to_vec();
+    // SAFETY: TODO
+    let (_ctx, s) = unsafe { method(l, 1, "bind") }?;
+    // SAFETY: TODO
+    let ip = unsafe { check_bytes(l, 2, "bind") }?.to_vec();
     let text = String::from_utf8_lossy(&ip).into_owned();
     let Ok(addr) = text.parse::<std::net::IpAddr>() else {
-        return Ok(push_vals(l, &Val::err("bad address")));
+        // SAFETY: TODO
+        return Ok(unsafe { push_vals(l, &Val::err("bad address")) });
     };
     let mut b = Box::new((
         crate::glue::peer::Addr::ip(addr, 0),
-        std::mem::zeroed::<nginx_sys::ngx_addr_t>(),
+        // SAFETY: TODO
+        unsafe { std::mem::zeroed::<nginx_sys::ngx_addr_t>() },
         ip,
     ));
     b.1.sockaddr = b.0.as_ptr();
@@ -815,7 +1046,8 @@ pub(crate) unsafe fn bind_impl(l: *mut lua_State) -> LuaRet {
     };
     s.local = Some(b);
     s.debug(|| format!("lua tcp socket bind ip: {text}"));
-    ffi::lua_pushboolean(l, 1);
+    // SAFETY: TODO
+    unsafe { ffi::lua_pushboolean(l, 1) };
     Ok(1)
 }
 
@@ -824,11 +1056,16 @@ pub(crate) unsafe fn bind_impl(l: *mut lua_State) -> LuaRet {
 /// # Safety
 /// The `ngx` table must be on top of `l`.
 pub unsafe fn socket_table(l: *mut lua_State) {
-    crate::lua::get_raw(l, -1, c"socket");
-    if ffi::lua_type(l, -1) != ffi::LUA_TTABLE {
-        ffi::lua_pop(l, 1);
-        ffi::lua_createtable(l, 0, 4);
-        ffi::lua_pushvalue(l, -1);
-        crate::lua::set_raw(l, -3, c"socket");
+    // SAFETY: TODO
+    unsafe { crate::lua::get_raw(l, -1, c"socket") };
+    // SAFETY: TODO
+    if unsafe { ffi::lua_type(l, -1) } != ffi::LUA_TTABLE {
+        // SAFETY: TODO
+        unsafe {
+            ffi::lua_pop(l, 1);
+            ffi::lua_createtable(l, 0, 4);
+            ffi::lua_pushvalue(l, -1);
+            crate::lua::set_raw(l, -3, c"socket");
+        }
     }
 }

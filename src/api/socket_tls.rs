@@ -4,6 +4,9 @@
 //! lua-nginx-module master's checks and texts. The methods that take or
 //! return cdata are Lua (`lua/socket_tls.lua`) over the functions here.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::ffi::{c_int, c_void};
 
 use super::socket_tcp::{busy, finish_step, method, owned_by, sock_at};
@@ -27,30 +30,49 @@ lua_fns! {
 /// # Safety
 /// `l` must be the main state, not running; `idx` a table.
 pub unsafe fn install(l: *mut lua_State, idx: c_int) -> Result<(), String> {
-    let idx = crate::lua::abs_index(l, idx);
-    set_fn(l, idx, c"getfd", getfd);
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    let idx = unsafe { crate::lua::abs_index(l, idx) };
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { set_fn(l, idx, c"getfd", getfd) };
     let code = include_bytes!("lua/socket_tls.lua");
-    if ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), c"=socket_tls".as_ptr()) != 0 {
-        return Err(crate::lua::vm::pop_message(l));
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    if unsafe { ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), c"=socket_tls".as_ptr()) } != 0 {
+        // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+        return Err(unsafe { crate::lua::vm::pop_message(l) });
     }
-    ffi::lua_createtable(l, 0, 6);
-    set_fn(l, -1, c"sslhandshake", sslhandshake);
-    set_fn(l, -1, c"settrustedstore", settrustedstore);
-    set_fn(l, -1, c"getsslpointer", getsslpointer);
-    set_fn(l, -1, c"getsslctx", getsslctx);
-    set_fn(l, -1, c"getsslsession", getsslsession);
-    crate::runtime::tcp_tls::push_session_free(l);
-    if ffi::lua_pcall(l, 2, 1, 0) != 0 {
-        return Err(crate::lua::vm::pop_message(l));
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { ffi::lua_createtable(l, 0, 6) };
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { set_fn(l, -1, c"sslhandshake", sslhandshake) };
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { set_fn(l, -1, c"settrustedstore", settrustedstore) };
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { set_fn(l, -1, c"getsslpointer", getsslpointer) };
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { set_fn(l, -1, c"getsslctx", getsslctx) };
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { set_fn(l, -1, c"getsslsession", getsslsession) };
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { crate::runtime::tcp_tls::push_session_free(l) };
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    if unsafe { ffi::lua_pcall(l, 2, 1, 0) } != 0 {
+        // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+        return Err(unsafe { crate::lua::vm::pop_message(l) });
     }
     // Copy the wrappers into the method table.
-    ffi::lua_pushnil(l);
-    while ffi::lua_next(l, -2) != 0 {
-        ffi::lua_pushvalue(l, -2);
-        ffi::lua_insert(l, -2);
-        ffi::lua_rawset(l, idx);
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { ffi::lua_pushnil(l) };
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    while unsafe { ffi::lua_next(l, -2) } != 0 {
+        // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+        unsafe { ffi::lua_pushvalue(l, -2) };
+        // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+        unsafe { ffi::lua_insert(l, -2) };
+        // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+        unsafe { ffi::lua_rawset(l, idx) };
     }
-    ffi::lua_pop(l, 1);
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { ffi::lua_pop(l, 1) };
     Ok(())
 }
 
@@ -59,15 +81,18 @@ pub unsafe fn install(l: *mut lua_State, idx: c_int) -> Result<(), String> {
 /// # Safety
 /// `l` must be valid; `idx` a table.
 pub unsafe fn install_req(l: *mut lua_State, idx: c_int) {
-    set_fn(l, idx, c"getfd", getfd);
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { set_fn(l, idx, c"getfd", getfd) };
 }
 
 /// An address the Lua side made of a cdata argument, else null.
 unsafe fn address(l: *mut lua_State, idx: c_int) -> *mut c_void {
-    if ffi::lua_type(l, idx) != ffi::LUA_TNUMBER {
+    // SAFETY: `l` is the running state (callers' duty)
+    if unsafe { ffi::lua_type(l, idx) } != ffi::LUA_TNUMBER {
         return std::ptr::null_mut();
     }
-    ffi::lua_tonumber(l, idx) as usize as *mut c_void
+    // SAFETY: `l` is the running state (callers' duty)
+    (unsafe { ffi::lua_tonumber(l, idx) }) as usize as *mut c_void
 }
 
 /// `raw(self, cert, pkey, reused_session, server_name, ssl_verify,
@@ -75,29 +100,39 @@ unsafe fn address(l: *mut lua_State, idx: c_int) -> *mut c_void {
 /// of `setclientcert` (addresses, or nil) after `self`.
 unsafe fn sslhandshake_impl(l: *mut lua_State) -> LuaRet {
     let (mut cert, mut pkey) = (std::ptr::null_mut(), std::ptr::null_mut());
-    if ffi::lua_gettop(l) >= 3 {
-        cert = address(l, 2);
-        pkey = address(l, 3);
-        ffi::lua_remove(l, 2);
-        ffi::lua_remove(l, 2);
+    // SAFETY: `l` is the running state Lua called this API function with
+    if unsafe { ffi::lua_gettop(l) } >= 3 {
+        // SAFETY: `l` is the running state Lua called this API function with
+        cert = unsafe { address(l, 2) };
+        // SAFETY: `l` is the running state Lua called this API function with
+        pkey = unsafe { address(l, 3) };
+        // SAFETY: `l` is the running state Lua called this API function with
+        unsafe { ffi::lua_remove(l, 2) };
+        // SAFETY: `l` is the running state Lua called this API function with
+        unsafe { ffi::lua_remove(l, 2) };
     }
-    let (ctx, s) = method(l, 1, "sslhandshake")?;
+    // SAFETY: `l` is the running state Lua called this API function with
+    let (ctx, s) = unsafe { method(l, 1, "sslhandshake") }?;
     if let Some(n) = busy(l, s, true, true) {
         return Ok(n);
     }
-    let step = crate::runtime::tcp_tls::start(l, s, cert, pkey)?;
-    finish_step(l, ctx, s, step)
+    // SAFETY: `l` is the running state Lua called this API function with
+    let step = unsafe { crate::runtime::tcp_tls::start(l, s, cert, pkey) }?;
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { finish_step(l, ctx, s, step) }
 }
 
 /// The checks lua-resty-core makes before each `get*` method: an object,
 /// a request, and socket state (made by a first `connect`).
 unsafe fn peer_sock<'a>(l: *mut lua_State, fname: &str) -> Result<&'a mut TcpSock, String> {
-    if ffi::lua_toboolean(l, 1) == 0 {
+    // SAFETY: `l` is the running state (callers' duty)
+    if unsafe { ffi::lua_toboolean(l, 1) } == 0 {
         // lua-resty-core's text for all of these methods
         return Err("ngx.socket getfd: expecting the cosocket object, but seen none".into());
     }
     ctx::request()?;
-    let s = sock_at(l, 1, fname)?;
+    // SAFETY: `l` is the running state (callers' duty)
+    let s = unsafe { sock_at(l, 1, fname) }?;
     if !s.was_connected() && s.downstream.is_none() {
         return Err("socket is never created nor connected".into());
     }
@@ -106,34 +141,43 @@ unsafe fn peer_sock<'a>(l: *mut lua_State, fname: &str) -> Result<&'a mut TcpSoc
 
 unsafe fn settrustedstore_impl(l: *mut lua_State) -> LuaRet {
     let rctx = ctx::request()?;
-    let s = sock_at(l, 1, "settrustedstore")?;
+    // SAFETY: `l` is the running state Lua called this API function with
+    let s = unsafe { sock_at(l, 1, "settrustedstore") }?;
     if !s.was_connected() {
         return Err("socket is never created nor connected".into());
     }
     if s.conn.is_null() || s.read_closed || s.write_closed {
-        return Ok(push_vals(l, &Val::err("closed")));
+        // SAFETY: `l` is the running state Lua called this API function with
+        return Ok(unsafe { push_vals(l, &Val::err("closed")) });
     }
     if !owned_by(s, rctx) {
-        return Ok(push_vals(l, &Val::err("bad request")));
+        // SAFETY: `l` is the running state Lua called this API function with
+        return Ok(unsafe { push_vals(l, &Val::err("bad request")) });
     }
     let c = s.conn;
-    if !(*c).ssl.is_null() && (*(*c).ssl).handshaked() != 0 {
-        return Ok(push_vals(
+    // SAFETY: `c` is the socket's live connection (checked non-null, not closed)
+    if !unsafe { (*c).ssl.is_null() } && unsafe { (*(*c).ssl).handshaked() } != 0 {
+        // SAFETY: `l` is the running state Lua called this API function with
+        return Ok(unsafe {
+            push_vals(
             l,
             &Val::err("ssl handshake already done; trusted store cannot be changed on an established TLS connection"),
-        ));
+        )
+        });
     }
-    let store = address(l, 2);
+    // SAFETY: `l` is the running state Lua called this API function with
+    let store = unsafe { address(l, 2) };
     s.trusted_store = None;
     if !store.is_null() {
-        // SAFETY of the call: the caller hands an X509_STORE, as
-        // lua-nginx-module requires (it cannot be checked).
-        match TrustedStore::new(store) {
+        // SAFETY: the caller hands an X509_STORE, as lua-nginx-module requires (it cannot be checked)
+        match unsafe { TrustedStore::new(store) } {
             Ok(t) => s.trusted_store = Some(t),
-            Err(e) => return Ok(push_vals(l, &Val::err(e))),
+            // SAFETY: `l` is the running state Lua called this API function with
+            Err(e) => return Ok(unsafe { push_vals(l, &Val::err(e)) }),
         }
     }
-    ffi::lua_pushboolean(l, 1);
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { ffi::lua_pushboolean(l, 1) };
     Ok(1)
 }
 
@@ -141,36 +185,48 @@ unsafe fn settrustedstore_impl(l: *mut lua_State) -> LuaRet {
 unsafe fn pointer_or_err<T>(l: *mut lua_State, p: Result<*mut T, &'static str>) -> c_int {
     match p {
         Ok(p) => {
-            ffi::lua_pushlightuserdata(l, p.cast());
+            // SAFETY: `l` is the running state (callers' duty)
+            unsafe { ffi::lua_pushlightuserdata(l, p.cast()) };
             1
         }
-        Err(e) => push_vals(l, &Val::err(e)),
+        // SAFETY: `l` is the running state (callers' duty)
+        Err(e) => unsafe { push_vals(l, &Val::err(e)) },
     }
 }
 
 unsafe fn getsslpointer_impl(l: *mut lua_State) -> LuaRet {
-    let s = peer_sock(l, "getsslpointer")?;
-    Ok(pointer_or_err(l, peer::ssl_pointer(s)))
+    // SAFETY: `l` is the running state Lua called this API function with
+    let s = unsafe { peer_sock(l, "getsslpointer") }?;
+    // SAFETY: `l` is the running state Lua called this API function with
+    Ok(unsafe { pointer_or_err(l, peer::ssl_pointer(s)) })
 }
 
 unsafe fn getsslctx_impl(l: *mut lua_State) -> LuaRet {
-    let s = peer_sock(l, "getsslctx")?;
-    Ok(pointer_or_err(l, peer::ssl_ctx(s)))
+    // SAFETY: `l` is the running state Lua called this API function with
+    let s = unsafe { peer_sock(l, "getsslctx") }?;
+    // SAFETY: `l` is the running state Lua called this API function with
+    Ok(unsafe { pointer_or_err(l, peer::ssl_ctx(s)) })
 }
 
 unsafe fn getsslsession_impl(l: *mut lua_State) -> LuaRet {
-    let s = peer_sock(l, "getsslsession")?;
+    // SAFETY: `l` is the running state Lua called this API function with
+    let s = unsafe { peer_sock(l, "getsslsession") }?;
     Ok(match peer::ssl_session(s) {
         // counted as a reference Lua holds (freed by its cdata's finalizer)
-        Ok(sess) => push_vals(l, &[Val::Session(sess)]),
-        Err(e) => push_vals(l, &Val::err(e)),
+        // SAFETY: `l` is the running state Lua called this API function with
+        Ok(sess) => unsafe { push_vals(l, &[Val::Session(sess)]) },
+        // SAFETY: `l` is the running state Lua called this API function with
+        Err(e) => unsafe { push_vals(l, &Val::err(e)) },
     })
 }
 
 unsafe fn getfd_impl(l: *mut lua_State) -> LuaRet {
-    let s = peer_sock(l, "getfd")?;
+    // SAFETY: `l` is the running state Lua called this API function with
+    let s = unsafe { peer_sock(l, "getfd") }?;
     Ok(match peer::fd(s) {
-        Ok(fd) => push_vals(l, &[Val::Int(fd as i64)]),
-        Err(e) => push_vals(l, &Val::err(e)),
+        // SAFETY: `l` is the running state Lua called this API function with
+        Ok(fd) => unsafe { push_vals(l, &[Val::Int(fd as i64)]) },
+        // SAFETY: `l` is the running state Lua called this API function with
+        Err(e) => unsafe { push_vals(l, &Val::err(e)) },
     })
 }

@@ -55,20 +55,29 @@ lua_fns! {
 /// # Safety
 /// The `ngx` table must be on top of `l`.
 pub unsafe fn install(l: *mut lua_State) {
-    set_fn(l, -1, c"escape_uri", escape_uri);
-    set_fn(l, -1, c"unescape_uri", unescape_uri);
-    set_fn(l, -1, c"encode_args", encode_args);
-    set_fn(l, -1, c"decode_args", decode_args);
-    set_fn(l, -1, c"encode_base64", encode_base64);
-    set_fn(l, -1, c"decode_base64", decode_base64);
-    set_fn(l, -1, c"decode_base64mime", decode_base64mime);
-    set_fn(l, -1, c"md5", md5);
-    set_fn(l, -1, c"md5_bin", md5_bin);
-    set_fn(l, -1, c"sha1_bin", sha1_bin);
-    set_fn(l, -1, c"hmac_sha1", hmac_sha1);
-    set_fn(l, -1, c"crc32_short", crc32_short);
-    set_fn(l, -1, c"crc32_long", crc32_long);
-    set_fn(l, -1, c"quote_sql_str", quote_sql_str);
+    // SAFETY: TODO
+    unsafe {
+        set_fn(l, -1, c"escape_uri", escape_uri);
+        set_fn(l, -1, c"unescape_uri", unescape_uri);
+        set_fn(l, -1, c"encode_args", encode_args);
+        set_fn(l, -1, c"decode_args", decode_args);
+        set_fn(l, -1, c"encode_base64", encode_base64);
+        set_fn(l, -1, c"decode_base64", decode_base64);
+    }
+    // SAFETY: TODO
+    unsafe {
+        set_fn(l, -1, c"decode_base64mime", decode_base64mime);
+        set_fn(l, -1, c"md5", md5);
+        set_fn(l, -1, c"md5_bin", md5_bin);
+        set_fn(l, -1, c"sha1_bin", sha1_bin);
+        set_fn(l, -1, c"hmac_sha1", hmac_sha1);
+        set_fn(l, -1, c"crc32_short", crc32_short);
+    }
+    // SAFETY: TODO
+    unsafe {
+        set_fn(l, -1, c"crc32_long", crc32_long);
+        set_fn(l, -1, c"quote_sql_str", quote_sql_str);
+    }
 }
 
 /// `require "ngx.base64"`, registered in package.preload.
@@ -76,15 +85,21 @@ pub unsafe fn install(l: *mut lua_State) {
 /// # Safety
 /// `l` must be the main state, not running.
 pub unsafe fn install_base64_module(l: *mut lua_State) {
-    crate::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"package");
-    crate::lua::get_raw(l, -1, c"loaded");
-    ffi::lua_createtable(l, 0, 3);
-    set_fn(l, -1, c"encode_base64url", encode_base64url);
-    set_fn(l, -1, c"decode_base64url", decode_base64url);
-    push_bytes(l, b"0.0.1");
-    crate::lua::set_raw(l, -2, c"version");
-    crate::lua::set_raw(l, -2, c"ngx.base64");
-    ffi::lua_pop(l, 2);
+    // SAFETY: TODO
+    unsafe {
+        crate::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"package");
+        crate::lua::get_raw(l, -1, c"loaded");
+        ffi::lua_createtable(l, 0, 3);
+        set_fn(l, -1, c"encode_base64url", encode_base64url);
+        set_fn(l, -1, c"decode_base64url", decode_base64url);
+        push_bytes(l, b"0.0.1");
+    }
+    // SAFETY: TODO
+    unsafe {
+        crate::lua::set_raw(l, -2, c"version");
+        crate::lua::set_raw(l, -2, c"ngx.base64");
+        ffi::lua_pop(l, 2);
+    }
 }
 
 fn expect_args(l: *mut lua_State, min: c_int, max: c_int, what: &str) -> Result<c_int, String> {
@@ -101,57 +116,74 @@ fn expect_args(l: *mut lua_State, min: c_int, max: c_int, what: &str) -> Result<
 
 /// A string argument where nil stands for "" (lua-nginx-module's C API).
 unsafe fn bytes_or_empty<'a>(l: *mut lua_State, idx: c_int, fname: &str) -> Result<&'a [u8], String> {
-    if ffi::lua_isnil(l, idx) != 0 {
+    // SAFETY: TODO
+    if unsafe { ffi::lua_isnil(l, idx) } != 0 {
         Ok(b"")
     } else {
-        check_bytes(l, idx, fname)
+        // SAFETY: TODO
+        unsafe { check_bytes(l, idx, fname) }
     }
 }
 
 unsafe fn escape_uri_impl(l: *mut lua_State) -> LuaRet {
     expect_args(l, 1, 2, "one or two")?;
-    let s = bytes_or_empty(l, 1, "escape_uri")?;
+    // SAFETY: TODO
+    let s = unsafe { bytes_or_empty(l, 1, "escape_uri") }?;
     // lua-resty-core's checks and texts (raised at its level 3); nil is the
     // default type.
-    let kind = match ffi::lua_type(l, 2) {
+    // SAFETY: TODO
+    let kind = match unsafe { ffi::lua_type(l, 2) } {
         ffi::LUA_TNONE | ffi::LUA_TNIL => 2,
         ffi::LUA_TNUMBER => {
-            let v = ffi::lua_tonumber(l, 2);
+            // SAFETY: TODO
+            let v = unsafe { ffi::lua_tonumber(l, 2) };
             if !(0.0..=6.0).contains(&v) {
                 // The number as Lua writes it (a converted copy).
-                ffi::lua_pushvalue(l, 2);
+                // SAFETY: TODO
+                unsafe { ffi::lua_pushvalue(l, 2) };
                 let text =
-                    String::from_utf8_lossy(crate::lua::to_bytes(l, -1).unwrap_or_default()).into_owned();
-                ffi::lua_pop(l, 1);
+                    // SAFETY: TODO
+                    String::from_utf8_lossy(unsafe { crate::lua::to_bytes(l, -1) }.unwrap_or_default()).into_owned();
+                // SAFETY: TODO
+                unsafe { ffi::lua_pop(l, 1) };
                 let msg = format!("\"type\" {text} out of range");
-                return Err(crate::lua::error_at_level(l, 2, &msg));
+                // SAFETY: TODO
+                return Err(unsafe { crate::lua::error_at_level(l, 2, &msg) });
             }
             v as i64
         }
-        _ => return Err(crate::lua::error_at_level(l, 2, "\"type\" is not a number")),
+        // SAFETY: TODO
+        _ => return Err(unsafe { crate::lua::error_at_level(l, 2, "\"type\" is not a number") }),
     };
     let out = escape::escape_uri_kind(s, kind).ok_or("bad escape type")?;
-    push_bytes(l, &out);
+    // SAFETY: TODO
+    unsafe { push_bytes(l, &out) };
     Ok(1)
 }
 
 unsafe fn unescape_uri_impl(l: *mut lua_State) -> LuaRet {
     expect_args(l, 1, 1, "one")?;
-    let s = bytes_or_empty(l, 1, "unescape_uri")?;
-    push_bytes(l, &escape::unescape_uri(s));
+    // SAFETY: TODO
+    let s = unsafe { bytes_or_empty(l, 1, "unescape_uri") }?;
+    // SAFETY: TODO
+    unsafe { push_bytes(l, &escape::unescape_uri(s)) };
     Ok(1)
 }
 
 unsafe fn encode_args_impl(l: *mut lua_State) -> LuaRet {
     expect_args(l, 1, 1, "one")?;
-    if ffi::lua_type(l, 1) != ffi::LUA_TTABLE {
+    // SAFETY: TODO
+    if unsafe { ffi::lua_type(l, 1) } != ffi::LUA_TTABLE {
         return Err(format!(
             "bad argument #1 to 'encode_args' (table expected, got {})",
-            type_name(l, 1)
+            // SAFETY: TODO
+            unsafe { type_name(l, 1) }
         ));
     }
-    let s = query_args::encode(l, 1, &query_args::ENCODE_ARGS)?;
-    push_bytes(l, &s);
+    // SAFETY: TODO
+    let s = unsafe { query_args::encode(l, 1, &query_args::ENCODE_ARGS) }?;
+    // SAFETY: TODO
+    unsafe { push_bytes(l, &s) };
     Ok(1)
 }
 
@@ -161,8 +193,11 @@ unsafe fn encode_args_impl(l: *mut lua_State) -> LuaRet {
 /// # Safety
 /// `l` must be a running state.
 pub unsafe fn push_args_table(l: *mut lua_State, args: &[escape::Arg]) {
-    ffi::lua_createtable(l, 0, args.len() as c_int);
-    fill_args_table(l, args);
+    // SAFETY: TODO
+    unsafe {
+        ffi::lua_createtable(l, 0, args.len() as c_int);
+        fill_args_table(l, args);
+    }
 }
 
 /// Pushes the table at `reuse` emptied, or a new one, filled with `args`:
@@ -172,55 +207,83 @@ pub unsafe fn push_args_table(l: *mut lua_State, args: &[escape::Arg]) {
 /// `l` must be a valid state; `reuse`, when given, a table's index.
 pub unsafe fn push_args_into(l: *mut lua_State, args: &[escape::Arg], reuse: Option<c_int>) {
     let Some(t) = reuse else {
-        return push_args_table(l, args);
+        // SAFETY: TODO
+        return unsafe { push_args_table(l, args) };
     };
-    ffi::lua_pushvalue(l, t);
-    ffi::lua_pushnil(l);
-    while ffi::lua_next(l, -2) != 0 {
-        // Clearing a field that exists is allowed during the traversal.
-        ffi::lua_pop(l, 1);
-        ffi::lua_pushvalue(l, -1);
+    // SAFETY: TODO
+    unsafe {
+        ffi::lua_pushvalue(l, t);
         ffi::lua_pushnil(l);
-        ffi::lua_rawset(l, -4);
     }
-    fill_args_table(l, args);
+    // SAFETY: TODO
+    while unsafe { ffi::lua_next(l, -2) } != 0 {
+        // Clearing a field that exists is allowed during the traversal.
+        // SAFETY: TODO
+        unsafe {
+            ffi::lua_pop(l, 1);
+            ffi::lua_pushvalue(l, -1);
+            ffi::lua_pushnil(l);
+            ffi::lua_rawset(l, -4);
+        }
+    }
+    // SAFETY: TODO
+    unsafe { fill_args_table(l, args) };
 }
 
 /// Adds `args` to the table on top: a repeated key becomes an array.
 unsafe fn fill_args_table(l: *mut lua_State, args: &[escape::Arg]) {
     for (k, v) in args {
-        push_bytes(l, k);
-        ffi::lua_rawget(l, -2);
-        let prev = ffi::lua_type(l, -1);
-        ffi::lua_pop(l, 1);
-        push_bytes(l, k);
+        // SAFETY: TODO
+        unsafe {
+            push_bytes(l, k);
+            ffi::lua_rawget(l, -2);
+        }
+        // SAFETY: TODO
+        let prev = unsafe { ffi::lua_type(l, -1) };
+        // SAFETY: TODO
+        unsafe {
+            ffi::lua_pop(l, 1);
+            push_bytes(l, k);
+        }
         match prev {
-            ffi::LUA_TNIL => push_value(l, v),
+            // SAFETY: TODO
+            ffi::LUA_TNIL => unsafe { push_value(l, v) },
             ffi::LUA_TTABLE => {
-                ffi::lua_rawget(l, -2);
-                let n = ffi::lua_objlen(l, -1);
-                push_value(l, v);
-                ffi::lua_rawseti(l, -2, (n + 1) as _);
-                ffi::lua_pop(l, 1);
+                // SAFETY: TODO
+                unsafe { ffi::lua_rawget(l, -2) };
+                // SAFETY: TODO
+                let n = unsafe { ffi::lua_objlen(l, -1) };
+                // SAFETY: TODO
+                unsafe {
+                    push_value(l, v);
+                    ffi::lua_rawseti(l, -2, (n + 1) as _);
+                    ffi::lua_pop(l, 1);
+                }
                 continue;
             }
             _ => {
-                ffi::lua_createtable(l, 4, 0);
-                push_bytes(l, k);
-                ffi::lua_rawget(l, -4);
-                ffi::lua_rawseti(l, -2, 1);
-                push_value(l, v);
-                ffi::lua_rawseti(l, -2, 2);
+                // SAFETY: TODO
+                unsafe {
+                    ffi::lua_createtable(l, 4, 0);
+                    push_bytes(l, k);
+                    ffi::lua_rawget(l, -4);
+                    ffi::lua_rawseti(l, -2, 1);
+                    push_value(l, v);
+                    ffi::lua_rawseti(l, -2, 2);
+                }
             }
         }
-        ffi::lua_rawset(l, -3);
+        // SAFETY: TODO
+        unsafe { ffi::lua_rawset(l, -3) };
     }
 }
 
 unsafe fn push_value(l: *mut lua_State, v: &Option<Vec<u8>>) {
     match v {
-        Some(v) => push_bytes(l, v),
-        None => ffi::lua_pushboolean(l, 1),
+        // SAFETY: TODO
+        Some(v) => unsafe { push_bytes(l, v) },
+        // SAFETY: TODO
+        None => unsafe { ffi::lua_pushboolean(l, 1) },
     }
 }
 
@@ -230,20 +293,26 @@ unsafe fn push_value(l: *mut lua_State, v: &Option<Vec<u8>>) {
 /// # Safety
 /// `l` must be a running state.
 pub unsafe fn max_arg(l: *mut lua_State, idx: c_int, fname: &str) -> Result<usize, String> {
-    if ffi::lua_isnoneornil(l, idx) != 0 {
+    // SAFETY: TODO
+    if unsafe { ffi::lua_isnoneornil(l, idx) } != 0 {
         return Ok(100);
     }
-    let n = check_number(l, idx, fname)?;
+    // SAFETY: TODO
+    let n = unsafe { check_number(l, idx, fname) }?;
     Ok(if n <= 0.0 { 0 } else { n as usize })
 }
 
 unsafe fn decode_args_impl(l: *mut lua_State) -> LuaRet {
     expect_args(l, 1, 2, "one or two")?;
-    let s = check_bytes(l, 1, "decode_args")?;
-    let max = max_arg(l, 2, "decode_args")?;
+    // SAFETY: TODO
+    let s = unsafe { check_bytes(l, 1, "decode_args") }?;
+    // SAFETY: TODO
+    let max = unsafe { max_arg(l, 2, "decode_args") }?;
     let (args, truncated) = escape::parse_args(s, max);
-    push_args_table(l, &args);
-    Ok(super::req_args::push_truncated(l, truncated, max))
+    // SAFETY: TODO
+    unsafe { push_args_table(l, &args) };
+    // SAFETY: TODO
+    Ok(unsafe { super::req_args::push_truncated(l, truncated, max) })
 }
 
 fn nstr(b: &[u8]) -> ngx_str_t {
@@ -294,15 +363,19 @@ fn base64_decode(s: &[u8], url: bool) -> Option<Vec<u8>> {
 
 unsafe fn encode_base64_impl(l: *mut lua_State) -> LuaRet {
     let n = expect_args(l, 1, 2, "one or two")?;
-    let s = bytes_or_empty(l, 1, "encode_base64")?;
+    // SAFETY: TODO
+    let s = unsafe { bytes_or_empty(l, 1, "encode_base64") }?;
     let no_padding = if n == 2 {
-        if ffi::lua_type(l, 2) != ffi::LUA_TBOOLEAN {
+        // SAFETY: TODO
+        if unsafe { ffi::lua_type(l, 2) } != ffi::LUA_TBOOLEAN {
             return Err(format!(
                 "bad argument #2 to 'encode_base64' (boolean expected, got {})",
-                type_name(l, 2)
+                // SAFETY: TODO
+                unsafe { type_name(l, 2) }
             ));
         }
-        ffi::lua_toboolean(l, 2) != 0
+        // SAFETY: TODO
+        (unsafe { ffi::lua_toboolean(l, 2) }) != 0
     } else {
         false
     };
@@ -312,53 +385,69 @@ unsafe fn encode_base64_impl(l: *mut lua_State) -> LuaRet {
             out.pop();
         }
     }
-    push_bytes(l, &out);
+    // SAFETY: TODO
+    unsafe { push_bytes(l, &out) };
     Ok(1)
 }
 
 unsafe fn decode_base64_impl(l: *mut lua_State) -> LuaRet {
     expect_args(l, 1, 1, "one")?;
-    let s = check_bytes(l, 1, "decode_base64")?;
+    // SAFETY: TODO
+    let s = unsafe { check_bytes(l, 1, "decode_base64") }?;
     match base64_decode(s, false) {
-        Some(v) => push_bytes(l, &v),
-        None => ffi::lua_pushnil(l),
+        // SAFETY: TODO
+        Some(v) => unsafe { push_bytes(l, &v) },
+        // SAFETY: TODO
+        None => unsafe { ffi::lua_pushnil(l) },
     }
     Ok(1)
 }
 
 unsafe fn decode_base64mime_impl(l: *mut lua_State) -> LuaRet {
     expect_args(l, 1, 1, "one")?;
-    let s = check_bytes(l, 1, "decode_base64mime")?;
+    // SAFETY: TODO
+    let s = unsafe { check_bytes(l, 1, "decode_base64mime") }?;
     match base64_decode(&escape::base64_mime_filter(s), false) {
-        Some(v) => push_bytes(l, &v),
-        None => ffi::lua_pushnil(l),
+        // SAFETY: TODO
+        Some(v) => unsafe { push_bytes(l, &v) },
+        // SAFETY: TODO
+        None => unsafe { ffi::lua_pushnil(l) },
     }
     Ok(1)
 }
 
 unsafe fn string_only<'a>(l: *mut lua_State) -> Result<&'a [u8], String> {
-    if ffi::lua_type(l, 1) != ffi::LUA_TSTRING {
+    // SAFETY: TODO
+    if unsafe { ffi::lua_type(l, 1) } != ffi::LUA_TSTRING {
         return Err("must provide a string".into());
     }
-    Ok(crate::lua::to_bytes(l, 1).unwrap_or_default())
+    // SAFETY: TODO
+    Ok(unsafe { crate::lua::to_bytes(l, 1) }.unwrap_or_default())
 }
 
 unsafe fn encode_base64url_impl(l: *mut lua_State) -> LuaRet {
-    let s = string_only(l)?;
-    push_bytes(l, &base64_encode(s, true));
+    // SAFETY: TODO
+    let s = unsafe { string_only(l) }?;
+    // SAFETY: TODO
+    unsafe { push_bytes(l, &base64_encode(s, true)) };
     Ok(1)
 }
 
 unsafe fn decode_base64url_impl(l: *mut lua_State) -> LuaRet {
-    let s = string_only(l)?;
+    // SAFETY: TODO
+    let s = unsafe { string_only(l) }?;
     match base64_decode(s, true) {
         Some(v) => {
-            push_bytes(l, &v);
+            // SAFETY: TODO
+            unsafe { push_bytes(l, &v) };
             Ok(1)
         }
         None => {
-            ffi::lua_pushnil(l);
-            push_bytes(l, b"invalid input");
+            // SAFETY: TODO
+            unsafe {
+                ffi::lua_pushnil(l);
+                push_bytes(l, b"invalid input");
+            }
             Ok(2)
         }
     }
@@ -380,68 +469,88 @@ fn hex(b: &[u8]) -> Vec<u8> {
 
 unsafe fn md5_impl(l: *mut lua_State) -> LuaRet {
     expect_args(l, 1, 1, "one")?;
-    let s = bytes_or_empty(l, 1, "md5")?;
-    push_bytes(l, &hex(&md5_digest(s)));
+    // SAFETY: TODO
+    let s = unsafe { bytes_or_empty(l, 1, "md5") }?;
+    // SAFETY: TODO
+    unsafe { push_bytes(l, &hex(&md5_digest(s))) };
     Ok(1)
 }
 
 unsafe fn md5_bin_impl(l: *mut lua_State) -> LuaRet {
     expect_args(l, 1, 1, "one")?;
-    let s = bytes_or_empty(l, 1, "md5_bin")?;
-    push_bytes(l, &md5_digest(s));
+    // SAFETY: TODO
+    let s = unsafe { bytes_or_empty(l, 1, "md5_bin") }?;
+    // SAFETY: TODO
+    unsafe { push_bytes(l, &md5_digest(s)) };
     Ok(1)
 }
 
 unsafe fn sha1_bin_impl(l: *mut lua_State) -> LuaRet {
     expect_args(l, 1, 1, "one")?;
-    let s = bytes_or_empty(l, 1, "sha1_bin")?;
+    // SAFETY: TODO
+    let s = unsafe { bytes_or_empty(l, 1, "sha1_bin") }?;
     let mut md = [0u8; 20];
-    SHA1(s.as_ptr(), s.len(), md.as_mut_ptr());
-    push_bytes(l, &md);
+    // SAFETY: TODO
+    unsafe {
+        SHA1(s.as_ptr(), s.len(), md.as_mut_ptr());
+        push_bytes(l, &md);
+    }
     Ok(1)
 }
 
 unsafe fn hmac_sha1_impl(l: *mut lua_State) -> LuaRet {
     expect_args(l, 2, 2, "two")?;
-    let key = check_bytes(l, 1, "hmac_sha1")?;
-    let s = check_bytes(l, 2, "hmac_sha1")?;
+    // SAFETY: TODO
+    let key = unsafe { check_bytes(l, 1, "hmac_sha1") }?;
+    // SAFETY: TODO
+    let s = unsafe { check_bytes(l, 2, "hmac_sha1") }?;
     let key_len = c_int::try_from(key.len()).map_err(|_| "key too long".to_string())?;
     let mut md = [0u8; 64];
     let mut len = 0u32;
-    let out = HMAC(
-        EVP_sha1(),
-        key.as_ptr().cast(),
-        key_len,
-        s.as_ptr(),
-        s.len(),
-        md.as_mut_ptr(),
-        &mut len,
-    );
+    // SAFETY: TODO
+    let out = unsafe {
+        HMAC(
+            EVP_sha1(),
+            key.as_ptr().cast(),
+            key_len,
+            s.as_ptr(),
+            s.len(),
+            md.as_mut_ptr(),
+            &mut len,
+        )
+    };
     if out.is_null() {
         return Err("hmac_sha1 failed".into());
     }
-    push_bytes(l, &md[..len as usize]);
+    // SAFETY: TODO
+    unsafe { push_bytes(l, &md[..len as usize]) };
     Ok(1)
 }
 
 unsafe fn crc32_impl(l: *mut lua_State) -> LuaRet {
-    crc32_of(l, "crc32_short")
+    // SAFETY: TODO
+    unsafe { crc32_of(l, "crc32_short") }
 }
 
 unsafe fn crc32_long_impl(l: *mut lua_State) -> LuaRet {
-    crc32_of(l, "crc32_long")
+    // SAFETY: TODO
+    unsafe { crc32_of(l, "crc32_long") }
 }
 
 unsafe fn crc32_of(l: *mut lua_State, fname: &str) -> LuaRet {
     expect_args(l, 1, 1, "one")?;
-    let s = check_bytes(l, 1, fname)?;
-    ffi::lua_pushnumber(l, escape::crc32(s) as f64);
+    // SAFETY: TODO
+    let s = unsafe { check_bytes(l, 1, fname) }?;
+    // SAFETY: TODO
+    unsafe { ffi::lua_pushnumber(l, escape::crc32(s) as f64) };
     Ok(1)
 }
 
 unsafe fn quote_sql_str_impl(l: *mut lua_State) -> LuaRet {
     expect_args(l, 1, 1, "one")?;
-    let s = check_bytes(l, 1, "quote_sql_str")?;
-    push_bytes(l, &escape::quote_sql(s));
+    // SAFETY: TODO
+    let s = unsafe { check_bytes(l, 1, "quote_sql_str") }?;
+    // SAFETY: TODO
+    unsafe { push_bytes(l, &escape::quote_sql(s)) };
     Ok(1)
 }

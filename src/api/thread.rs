@@ -99,7 +99,7 @@ unsafe fn spawn_impl(l: *mut lua_State) -> LuaRet {
     // yield here: then it just goes on.
     // SAFETY: `l` is the running state Lua called this API function with
     let post = unsafe { crate::lua::can_yield(l) };
-    // SAFETY: `l` is the running state Lua called this API function with
+    // SAFETY: `l` is the running state of `ctx`'s request; its function and arguments are on top
     let co = unsafe { scheduler::spawn(ctx, l, n - 1, post) }?;
     if phase_ended(ctx) {
         // SAFETY: `l` is the running state Lua called this API function with
@@ -156,7 +156,7 @@ unsafe fn wait_impl(l: *mut lua_State) -> LuaRet {
         if t.done {
             // SAFETY: `l` is the running state Lua called this API function with
             unsafe { ffi::lua_settop(l, 0) };
-            // SAFETY: `l` is the running state Lua called this API function with
+            // SAFETY: `co` is a thread of `ctx` that ended; `l` is its parent, the running state
             return Ok(unsafe { scheduler::collect(ctx, co, l) });
         }
         targets.push(co);

@@ -154,7 +154,7 @@ unsafe fn parse_http_time_impl(l: *mut lua_State) -> LuaRet {
     (unsafe { one_arg(l) })?;
     // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { check_bytes(l, 1, "parse_http_time") }?;
-    // SAFETY: `l` is the running state Lua called this API function with
+    // SAFETY: ngx_parse_http_time only reads the s.len() bytes of `s`
     let t = unsafe { ngx_parse_http_time(s.as_ptr() as *mut u8, s.len()) };
     if t == NGX_ERROR as time_t {
         // SAFETY: `l` is the running state Lua called this API function with

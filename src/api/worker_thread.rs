@@ -12,6 +12,9 @@
 //! lua-nginx-module: the string functions, `ngx.re`, `ngx.config`,
 //! `ngx.shared`, the constants and `ngx.null`.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::ffi::c_int;
 
 use nginx_sys::{ngx_cycle, ngx_str_t, ngx_thread_pool_get};
@@ -31,20 +34,25 @@ lua_fns! { run_worker_thread => run_impl }
 /// # Safety
 /// The `ngx` table must be on top of `l`.
 pub unsafe fn install(l: *mut lua_State) {
-    set_fn(l, -1, c"run_worker_thread", run_worker_thread);
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { set_fn(l, -1, c"run_worker_thread", run_worker_thread) };
 }
 
 /// `false, msg`: how this function reports every failure.
 unsafe fn fail(l: *mut lua_State, msg: &str) -> LuaRet {
-    ffi::lua_pushboolean(l, 0);
-    push_bytes(l, msg.as_bytes());
+    // SAFETY: `l` is the running state (callers' duty)
+    unsafe { ffi::lua_pushboolean(l, 0) };
+    // SAFETY: `l` is the running state (callers' duty)
+    unsafe { push_bytes(l, msg.as_bytes()) };
     Ok(2)
 }
 
 /// A string argument (a number converts, as lua_tolstring does).
 unsafe fn string_arg<'a>(l: *mut lua_State, idx: c_int) -> Option<&'a [u8]> {
-    match ffi::lua_type(l, idx) {
-        ffi::LUA_TSTRING | ffi::LUA_TNUMBER => to_bytes(l, idx),
+    // SAFETY: `l` is the running state (callers' duty)
+    match unsafe { ffi::lua_type(l, idx) } {
+        // SAFETY: `l` is the running state (callers' duty)
+        ffi::LUA_TSTRING | ffi::LUA_TNUMBER => unsafe { to_bytes(l, idx) },
         _ => None,
     }
 }
@@ -52,38 +60,55 @@ unsafe fn string_arg<'a>(l: *mut lua_State, idx: c_int) -> Option<&'a [u8]> {
 unsafe fn run_impl(l: *mut lua_State) -> LuaRet {
     let ctx = ctx::request()?;
     context::check(YIELDABLE)?;
-    let n = ffi::lua_gettop(l);
+    // SAFETY: `l` is the running state Lua called this API function with
+    let n = unsafe { ffi::lua_gettop(l) };
     if n < 3 {
-        return fail(l, "expecting at least 3 arguments");
+        // SAFETY: `l` is the running state Lua called this API function with
+        return unsafe { fail(l, "expecting at least 3 arguments") };
     }
-    let Some(pool_name) = string_arg(l, 1) else {
-        return fail(l, "threadpool should be a string");
+    // SAFETY: `l` is the running state Lua called this API function with
+    let Some(pool_name) = (unsafe { string_arg(l, 1) }) else {
+        // SAFETY: `l` is the running state Lua called this API function with
+        return unsafe { fail(l, "threadpool should be a string") };
     };
     let mut name = ngx_str_t {
         len: pool_name.len(),
         data: pool_name.as_ptr() as *mut u8,
     };
-    let pool = ngx_thread_pool_get(ngx_cycle, &mut name);
+    // SAFETY: ngx_cycle is the live current cycle
+    let pool = unsafe { ngx_thread_pool_get(ngx_cycle, &mut name) };
     if pool.is_null() {
-        return fail(
-            l,
-            &format!("thread pool {} not found", String::from_utf8_lossy(pool_name)),
-        );
+        // SAFETY: `l` is the running state Lua called this API function with
+        return unsafe {
+            fail(
+                l,
+                &format!("thread pool {} not found", String::from_utf8_lossy(pool_name)),
+            )
+        };
     }
-    let Some(module) = string_arg(l, 2) else {
-        return fail(l, "module name should be a string");
+    // SAFETY: `l` is the running state Lua called this API function with
+    let Some(module) = (unsafe { string_arg(l, 2) }) else {
+        // SAFETY: `l` is the running state Lua called this API function with
+        return unsafe { fail(l, "module name should be a string") };
     };
-    let Some(func) = string_arg(l, 3) else {
-        return fail(l, "function name should be a string");
+    // SAFETY: `l` is the running state Lua called this API function with
+    let Some(func) = (unsafe { string_arg(l, 3) }) else {
+        // SAFETY: `l` is the running state Lua called this API function with
+        return unsafe { fail(l, "function name should be a string") };
     };
-    let max = main_conf(ctx.r).worker_thread_vm_pool_size();
-    let vm = match worker_thread::acquire(max, || build_vm(l, ctx.r)) {
+    // SAFETY: `ctx.r` is the live request of the running context
+    let max = unsafe { main_conf(ctx.r) }.worker_thread_vm_pool_size();
+    // SAFETY: `ctx.r` is the live request of the running context
+    let vm = match worker_thread::acquire(max, || unsafe { build_vm(l, ctx.r) }) {
         Ok(Some(vm)) => vm,
-        Ok(None) | Err(_) => return fail(l, "no available Lua vm"),
+        // SAFETY: `l` is the running state Lua called this API function with
+        Ok(None) | Err(_) => return unsafe { fail(l, "no available Lua vm") },
     };
-    if let Err(e) = prepare(l, vm, module, func, n) {
+    // SAFETY: `l` is the running state Lua called this API function with
+    if let Err(e) = unsafe { prepare(l, vm, module, func, n) } {
         worker_thread::release(vm);
-        return fail(l, &e);
+        // SAFETY: `l` is the running state Lua called this API function with
+        return unsafe { fail(l, &e) };
     }
     let ctx_ptr: *mut ctx::RequestCtx = ctx;
     let Some(t) = ctx.running_thread() else {
@@ -91,11 +116,14 @@ unsafe fn run_impl(l: *mut lua_State) -> LuaRet {
         return Err("no request thread to suspend".into());
     };
     let co = t.co;
-    match worker_thread::post(pool, vm, n - 3, ctx_ptr, co, (*ngx_cycle).log) {
+    // SAFETY: ngx_cycle is the live current cycle
+    match unsafe { worker_thread::post(pool, vm, n - 3, ctx_ptr, co, (*ngx_cycle).log) } {
         Ok(wait) => t.wait = Some(wait),
-        Err(e) => return fail(l, e),
+        // SAFETY: `l` is the running state Lua called this API function with
+        Err(e) => return unsafe { fail(l, e) },
     }
-    yield_wait(l)
+    // SAFETY: `l` is the running state; the wait it yields for is stored on its thread
+    unsafe { yield_wait(l) }
 }
 
 /// Leaves the function and the arguments (4..n of `l`) on `vm`'s stack.
@@ -106,29 +134,40 @@ unsafe fn prepare(
     func: &[u8],
     n: c_int,
 ) -> Result<(), String> {
-    if ffi::lua_checkstack(vm, n + 4) == 0 {
+    // SAFETY: `l` is the running state (callers' duty)
+    if unsafe { ffi::lua_checkstack(vm, n + 4) } == 0 {
         return Err("no memory".into());
     }
-    get_raw(vm, ffi::LUA_GLOBALSINDEX, c"require");
-    push_bytes(vm, module);
-    if ffi::lua_pcall(vm, 1, 1, 0) != 0 {
-        return Err(match to_bytes(vm, -1) {
+    // SAFETY: `l` is the running state (callers' duty)
+    unsafe { get_raw(vm, ffi::LUA_GLOBALSINDEX, c"require") };
+    // SAFETY: `l` is the running state (callers' duty)
+    unsafe { push_bytes(vm, module) };
+    // SAFETY: `l` is the running state (callers' duty)
+    if unsafe { ffi::lua_pcall(vm, 1, 1, 0) } != 0 {
+        // SAFETY: `l` is the running state (callers' duty)
+        return Err(match unsafe { to_bytes(vm, -1) } {
             Some(msg) => String::from_utf8_lossy(msg).into_owned(),
             None => "unknown error".into(),
         });
     }
-    if ffi::lua_istable(vm, -1) == 0 {
+    // SAFETY: `l` is the running state (callers' duty)
+    if unsafe { ffi::lua_istable(vm, -1) } == 0 {
         return Err("invalid lua module".into());
     }
-    push_bytes(vm, func);
-    ffi::lua_rawget(vm, -2);
-    if ffi::lua_isfunction(vm, -1) == 0 {
+    // SAFETY: `l` is the running state (callers' duty)
+    unsafe { push_bytes(vm, func) };
+    // SAFETY: `l` is the running state (callers' duty)
+    unsafe { ffi::lua_rawget(vm, -2) };
+    // SAFETY: `l` is the running state (callers' duty)
+    if unsafe { ffi::lua_isfunction(vm, -1) } == 0 {
         return Err("invalid function".into());
     }
     // Drop the module table: the stack is the function, then its arguments.
-    ffi::lua_remove(vm, -2);
+    // SAFETY: `l` is the running state (callers' duty)
+    unsafe { ffi::lua_remove(vm, -2) };
     for i in 4..=n {
-        xcopy::copy(l, vm, i, true, 1).map_err(|e| format!("{e} in the argument"))?;
+        // SAFETY: `l` is the running state (callers' duty)
+        (unsafe { xcopy::copy(l, vm, i, true, 1) }).map_err(|e| format!("{e} in the argument"))?;
     }
     Ok(())
 }
@@ -139,39 +178,60 @@ unsafe fn build_vm(
     main: *mut lua_State,
     r: *mut nginx_sys::ngx_http_request_t,
 ) -> Result<*mut lua_State, String> {
-    let vm = new_bare_state();
+    // SAFETY: a fresh state, closed by whoever takes it from the pool
+    let vm = unsafe { new_bare_state() };
     if vm.is_null() {
         return Err("no memory".into());
     }
-    get_raw(main, ffi::LUA_GLOBALSINDEX, c"package");
-    get_raw(vm, ffi::LUA_GLOBALSINDEX, c"package");
+    // SAFETY: `l` is the running state (callers' duty)
+    unsafe { get_raw(main, ffi::LUA_GLOBALSINDEX, c"package") };
+    // SAFETY: `l` is the running state (callers' duty)
+    unsafe { get_raw(vm, ffi::LUA_GLOBALSINDEX, c"package") };
     for field in [c"path", c"cpath"] {
-        get_raw(main, -1, field);
-        if ffi::lua_type(main, -1) == ffi::LUA_TSTRING {
-            push_bytes(vm, to_bytes(main, -1).unwrap_or_default());
-            set_raw(vm, -2, field);
+        // SAFETY: `l` is the running state (callers' duty)
+        unsafe { get_raw(main, -1, field) };
+        // SAFETY: `l` is the running state (callers' duty)
+        if unsafe { ffi::lua_type(main, -1) } == ffi::LUA_TSTRING {
+            // SAFETY: `l` is the running state (callers' duty)
+            unsafe { push_bytes(vm, to_bytes(main, -1).unwrap_or_default()) };
+            // SAFETY: `l` is the running state (callers' duty)
+            unsafe { set_raw(vm, -2, field) };
         }
-        ffi::lua_pop(main, 1);
+        // SAFETY: `l` is the running state (callers' duty)
+        unsafe { ffi::lua_pop(main, 1) };
     }
-    ffi::lua_pop(main, 1);
-    ffi::lua_pop(vm, 1);
+    // SAFETY: `l` is the running state (callers' duty)
+    unsafe { ffi::lua_pop(main, 1) };
+    // SAFETY: `l` is the running state (callers' duty)
+    unsafe { ffi::lua_pop(vm, 1) };
 
-    ffi::lua_createtable(vm, 0, 32);
-    super::constants::install(vm);
-    super::string::install(vm);
-    super::worker::install(vm);
-    if let Err(e) = super::regex::install(vm) {
-        crate::lua::close_state(vm);
+    // SAFETY: `l` is the running state (callers' duty)
+    unsafe { ffi::lua_createtable(vm, 0, 32) };
+    // SAFETY: `vm` is a fresh state of ours, not running
+    unsafe { super::constants::install(vm) };
+    // SAFETY: `vm` is a fresh state of ours, not running
+    unsafe { super::string::install(vm) };
+    // SAFETY: `vm` is a fresh state of ours, not running
+    unsafe { super::worker::install(vm) };
+    // SAFETY: `vm` is a fresh state of ours, not running
+    if let Err(e) = unsafe { super::regex::install(vm) } {
+        // SAFETY: `l` is the running state (callers' duty)
+        unsafe { crate::lua::close_state(vm) };
         return Err(e);
     }
-    if let Err(e) = super::shdict::install(vm) {
-        crate::lua::close_state(vm);
+    // SAFETY: `vm` is a fresh state of ours, not running
+    if let Err(e) = unsafe { super::shdict::install(vm) } {
+        // SAFETY: `l` is the running state (callers' duty)
+        unsafe { crate::lua::close_state(vm) };
         return Err(e);
     }
-    set_raw(vm, ffi::LUA_GLOBALSINDEX, c"ngx");
-    for zone in &main_conf(r).shdicts {
+    // SAFETY: `l` is the running state (callers' duty)
+    unsafe { set_raw(vm, ffi::LUA_GLOBALSINDEX, c"ngx") };
+    // SAFETY: `r` is a live request (callers' duty)
+    for zone in &unsafe { main_conf(r) }.shdicts {
         let z: *const crate::conf::shdict::Zone = &**zone;
-        super::shdict::register(vm, &zone.name, z as *mut _);
+        // SAFETY: `vm` is not running; the zone lives in the cycle's main conf, longer than the VM
+        unsafe { super::shdict::register(vm, &zone.name, z as *mut _) };
     }
     Ok(vm)
 }
