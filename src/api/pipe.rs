@@ -3,6 +3,9 @@
 //! functions below take checked values. A process object is a userdata
 //! holding the boxed `Proc`; its `__gc` kills a child still running.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::ffi::{c_int, CString};
 
 use crate::lua::lua_fns;
@@ -37,19 +40,19 @@ type Slot = *mut Proc;
 /// # Safety
 /// `l` must be the main state, not running.
 pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
-    // SAFETY: TODO
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     unsafe {
         new_metatable(l, MT);
         set_fn(l, -1, c"__gc", gc);
         ffi::lua_pop(l, 1);
     }
     let code = include_bytes!("lua/pipe.lua");
-    // SAFETY: TODO
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     if unsafe { ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), c"=ngx.pipe".as_ptr()) } != 0 {
-        // SAFETY: TODO
+        // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
         return Err(unsafe { crate::lua::vm::pop_message(l) });
     }
-    // SAFETY: TODO
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     unsafe {
         ffi::lua_createtable(l, 0, 10);
         set_fn(l, -1, c"spawn", spawn);
@@ -58,7 +61,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
         set_fn(l, -1, c"read", read);
         set_fn(l, -1, c"write", write);
     }
-    // SAFETY: TODO
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     unsafe {
         set_fn(l, -1, c"shutdown", shutdown);
         set_fn(l, -1, c"wait", wait);
@@ -68,12 +71,12 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
         set_raw(l, -2, c"mt");
     }
     // The chunk returns the preload function.
-    // SAFETY: TODO
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     if unsafe { ffi::lua_pcall(l, 1, 1, 0) } != 0 {
-        // SAFETY: TODO
+        // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
         return Err(unsafe { crate::lua::vm::pop_message(l) });
     }
-    // SAFETY: TODO
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     unsafe {
         get_raw(l, ffi::LUA_GLOBALSINDEX, c"package");
         get_raw(l, -1, c"preload");
@@ -86,9 +89,9 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
 
 /// The live process of argument 1 (checked by the Lua face already).
 unsafe fn proc_arg(l: *mut lua_State) -> Result<*mut Proc, String> {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state (callers' duty)
     let ud = unsafe { udata_of(l, 1, MT) }.ok_or("not a process instance")? as *mut Slot;
-    // SAFETY: TODO
+    // SAFETY: udata_of checked the userdata is one of ours: it holds a Slot
     let p = unsafe { *ud };
     if p.is_null() {
         return Err("not a process instance".into());
@@ -97,19 +100,19 @@ unsafe fn proc_arg(l: *mut lua_State) -> Result<*mut Proc, String> {
 }
 
 unsafe fn is_proc_impl(l: *mut lua_State) -> LuaRet {
-    // SAFETY: TODO
+    // SAFETY: udata_of checked the userdata is one of ours: it holds a Slot
     let ok = unsafe { udata_of(l, 1, MT) }.is_some_and(|ud| !unsafe { (*(ud as *mut Slot)).is_null() });
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     unsafe { ffi::lua_pushboolean(l, ok as c_int) };
     Ok(1)
 }
 
 unsafe fn cstring_at(l: *mut lua_State, t: c_int, i: c_int) -> Result<CString, String> {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state (callers' duty)
     unsafe { ffi::lua_rawgeti(l, t, i as _) };
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state (callers' duty)
     let s = unsafe { to_bytes(l, -1) }.unwrap_or_default().to_vec();
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state (callers' duty)
     unsafe { ffi::lua_pop(l, 1) };
     CString::new(s).map_err(|_| "argument contains a NUL byte".to_string())
 }
@@ -117,45 +120,45 @@ unsafe fn cstring_at(l: *mut lua_State, t: c_int, i: c_int) -> Result<CString, S
 /// spawn(argv, merge_stderr, buffer_size, environ|nil, t_write, t_stdout,
 /// t_stderr, t_wait): the object, or nil and the error.
 unsafe fn spawn_impl(l: *mut lua_State) -> LuaRet {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let nargs = unsafe { ffi::lua_objlen(l, 1) } as c_int;
     let mut argv = Vec::with_capacity(nargs as usize);
     for i in 1..=nargs {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         argv.push(unsafe { cstring_at(l, 1, i) }?);
     }
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let env = if unsafe { ffi::lua_istable(l, 4) } != 0 {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         let n = unsafe { ffi::lua_objlen(l, 4) } as c_int;
         let mut v = Vec::with_capacity(n as usize);
         for i in 1..=n {
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state Lua called this API function with
             v.push(unsafe { cstring_at(l, 4, i) }?);
         }
         Some(v)
     } else {
         None
     };
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let t = |i: c_int| unsafe { ffi::lua_tonumber(l, i) } as nginx_sys::ngx_msec_t;
     let s = Spawn {
         file: argv[0].clone(),
         argv,
         env,
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         merge_stderr: unsafe { ffi::lua_toboolean(l, 2) } != 0,
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         buffer_size: unsafe { ffi::lua_tonumber(l, 3) } as usize,
         timeouts: [t(5), t(6), t(7), t(8)],
     };
     let r = ctx::current().map_or(std::ptr::null_mut(), |c| c.r);
-    // SAFETY: TODO
+    // SAFETY: `r` is the live request of the running context
     match unsafe { pipe::spawn(s, r) } {
         Ok(p) => {
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state Lua called this API function with
             let ud = unsafe { ffi::lua_newuserdata(l, size_of::<Slot>()) } as *mut Slot;
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state Lua called this API function with
             unsafe {
                 ud.write(Box::into_raw(p));
                 get_raw(l, ffi::LUA_REGISTRYINDEX, MT);
@@ -164,7 +167,7 @@ unsafe fn spawn_impl(l: *mut lua_State) -> LuaRet {
             Ok(1)
         }
         Err(e) => {
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state Lua called this API function with
             unsafe {
                 ffi::lua_pushnil(l);
                 push_bytes(l, e.as_bytes());
@@ -175,17 +178,17 @@ unsafe fn spawn_impl(l: *mut lua_State) -> LuaRet {
 }
 
 unsafe fn gc_impl(l: *mut lua_State) -> LuaRet {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     if let Some(ud) = unsafe { udata_of(l, 1, MT) } {
         let slot = ud as *mut Slot;
-        // SAFETY: TODO
+        // SAFETY: udata_of checked the userdata is one of ours: it holds a Slot
         let p = unsafe { *slot };
-        // SAFETY: TODO
+        // SAFETY: the slot is ours; cleared so the Proc is freed once
         unsafe {
             *slot = std::ptr::null_mut();
         }
         if !p.is_null() {
-            // SAFETY: TODO
+            // SAFETY: `p` came from Box::into_raw of a spawned Proc; the slot no longer holds it
             unsafe { pipe::destroy(p) };
         }
     }
@@ -193,21 +196,21 @@ unsafe fn gc_impl(l: *mut lua_State) -> LuaRet {
 }
 
 unsafe fn pid_impl(l: *mut lua_State) -> LuaRet {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let p = unsafe { proc_arg(l) }?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state; proc_arg gave a live Proc
     unsafe { ffi::lua_pushinteger(l, (*p).pid as _) };
     Ok(1)
 }
 
 /// set_timeouts(proc, write, stdout, stderr, wait): nil keeps a value.
 unsafe fn set_timeouts_impl(l: *mut lua_State) -> LuaRet {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let p = unsafe { proc_arg(l) }?;
     for i in 0..4 {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         if unsafe { ffi::lua_type(l, 2 + i) } == ffi::LUA_TNUMBER {
-            // SAFETY: TODO
+            // SAFETY: proc_arg gave a live Proc; `l` is the running state
             unsafe {
                 (*p).timeouts[i as usize] = ffi::lua_tonumber(l, 2 + i) as nginx_sys::ngx_msec_t;
             }
@@ -217,7 +220,7 @@ unsafe fn set_timeouts_impl(l: *mut lua_State) -> LuaRet {
 }
 
 /// The running request thread, for a call that may wait.
-unsafe fn waiter() -> Result<(*mut ctx::RequestCtx, *mut lua_State), String> {
+fn waiter() -> Result<(*mut ctx::RequestCtx, *mut lua_State), String> {
     context::check(YIELDABLE)?;
     let ctx = ctx::request()?;
     let ctx_ptr: *mut ctx::RequestCtx = ctx;
@@ -226,7 +229,7 @@ unsafe fn waiter() -> Result<(*mut ctx::RequestCtx, *mut lua_State), String> {
 }
 
 unsafe fn fail(l: *mut lua_State, e: &str) -> LuaRet {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state (callers' duty)
     unsafe {
         ffi::lua_pushnil(l);
         push_bytes(l, e.as_bytes());
@@ -239,109 +242,106 @@ unsafe fn suspend(
     ctx: *mut ctx::RequestCtx,
     w: Box<dyn crate::runtime::scheduler::Wait>,
 ) -> LuaRet {
-    // SAFETY: TODO
+    // SAFETY: `ctx.r` is the live request of the running context
     if let Some(t) = unsafe { (*ctx).running_thread() } {
         t.wait = Some(w);
     }
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state; the wait it yields for is stored on its thread
     unsafe { yield_wait(l) }
 }
 
 /// read(proc, from_stderr, kind, n): kind 0 all, 1 bytes, 2 line, 3 any.
 unsafe fn read_impl(l: *mut lua_State) -> LuaRet {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let p = unsafe { proc_arg(l) }?;
-    // SAFETY: TODO
-    let (ctx, co) = unsafe { waiter() }?;
-    // SAFETY: TODO
+    let (ctx, co) = waiter()?;
+    // SAFETY: `l` is the running state Lua called this API function with
     let n = unsafe { ffi::lua_tonumber(l, 4) }.max(0.0) as usize;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let kind = match unsafe { ffi::lua_tointeger(l, 3) } {
         0 => ReadKind::All,
         1 => ReadKind::Bytes(n),
         2 => ReadKind::Line,
         _ => ReadKind::Any(n),
     };
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let i = if unsafe { ffi::lua_toboolean(l, 2) } != 0 {
         pipe::STDERR
     } else {
         pipe::STDOUT
     };
-    // SAFETY: TODO
+    // SAFETY: proc_arg gave a live Proc; `ctx`/`co` are the running request thread
     match unsafe { pipe::read(p, i, kind, ctx, co) } {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         Err(e) => unsafe { fail(l, e) },
-        // SAFETY: TODO
+        // SAFETY: `r` is the live request of the running context
         Ok(Step::Done(r)) => Ok(unsafe { pipe::push_read(l, r) }),
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         Ok(Step::Wait(w)) => unsafe { suspend(l, ctx, w) },
     }
 }
 
 unsafe fn write_impl(l: *mut lua_State) -> LuaRet {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let p = unsafe { proc_arg(l) }?;
-    // SAFETY: TODO
-    let (ctx, co) = unsafe { waiter() }?;
-    // SAFETY: TODO
+    let (ctx, co) = waiter()?;
+    // SAFETY: `l` is the running state Lua called this API function with
     let data = unsafe { to_bytes(l, 2) }.unwrap_or_default();
-    // SAFETY: TODO
+    // SAFETY: proc_arg gave a live Proc; `ctx`/`co` are the running request thread
     match unsafe { pipe::write(p, data, ctx, co) } {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         Err(e) => unsafe { fail(l, e) },
-        // SAFETY: TODO
+        // SAFETY: `r` is the live request of the running context
         Ok(Step::Done(r)) => Ok(unsafe { pipe::push_write(l, r) }),
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         Ok(Step::Wait(w)) => unsafe { suspend(l, ctx, w) },
     }
 }
 
 unsafe fn wait_impl(l: *mut lua_State) -> LuaRet {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let p = unsafe { proc_arg(l) }?;
-    // SAFETY: TODO
-    let (ctx, co) = unsafe { waiter() }?;
-    // SAFETY: TODO
+    let (ctx, co) = waiter()?;
+    // SAFETY: proc_arg gave a live Proc; `ctx`/`co` are the running request thread
     match unsafe { pipe::wait(p, ctx, co) } {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         Err(e) => unsafe { fail(l, e) },
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         Ok(Step::Done(how)) => Ok(unsafe { pipe::push_ended(l, how) }),
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         Ok(Step::Wait(w)) => unsafe { suspend(l, ctx, w) },
     }
 }
 
 /// shutdown(proc, 0 stdin | 1 stdout | 2 stderr): true, or nil and err.
 unsafe fn shutdown_impl(l: *mut lua_State) -> LuaRet {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let p = unsafe { proc_arg(l) }?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let i = (unsafe { ffi::lua_tointeger(l, 2) } as usize).min(2);
-    // SAFETY: TODO
+    // SAFETY: proc_arg gave a live Proc
     match unsafe { pipe::shutdown(p, i) } {
         Ok(()) => {
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state Lua called this API function with
             unsafe { ffi::lua_pushboolean(l, 1) };
             Ok(1)
         }
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         Err(e) => unsafe { fail(l, e) },
     }
 }
 
 unsafe fn kill_impl(l: *mut lua_State) -> LuaRet {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let p = unsafe { proc_arg(l) }?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     match unsafe { pipe::kill(p, ffi::lua_tointeger(l, 2) as c_int) } {
         Ok(()) => {
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state Lua called this API function with
             unsafe { ffi::lua_pushboolean(l, 1) };
             Ok(1)
         }
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         Err(e) => unsafe { fail(l, &e) },
     }
 }

@@ -2,6 +2,9 @@
 //! (split, opt); sub and gsub are in `regex_sub.rs`. The engine is PCRE2
 //! (`glue/pcre2.rs`); `o` regexes live in `runtime/regex_cache.rs`.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::ffi::{c_int, c_void};
 use std::rc::Rc;
 
@@ -29,19 +32,19 @@ static GMATCH_MT: u8 = 0;
 /// # Safety
 /// The `ngx` table must be on top of `l`, which is the main state.
 pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
-    // SAFETY: TODO
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     unsafe {
         ffi::lua_createtable(l, 0, 8);
         set_fn(l, -1, c"match", re_match);
         set_fn(l, -1, c"find", re_find);
         set_fn(l, -1, c"gmatch", re_gmatch);
     }
-    // SAFETY: TODO
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     (unsafe { super::regex_sub::install(l) })?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     unsafe { crate::lua::set_raw(l, -2, c"re") };
 
-    // SAFETY: TODO
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     unsafe {
         ffi::lua_pushlightuserdata(l, gmatch_mt_key());
         ffi::lua_createtable(l, 0, 1);
@@ -50,7 +53,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     }
 
     // require "ngx.re"
-    // SAFETY: TODO
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     unsafe {
         crate::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"package");
         crate::lua::get_raw(l, -1, c"preload");
@@ -59,7 +62,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
         set_fn(l, -1, c"opt", opt);
         push_bytes(l, b"0.1.28");
     }
-    // SAFETY: TODO
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     unsafe {
         crate::lua::set_raw(l, -2, c"version");
         ffi::lua_pushcclosure(l, open_module, 1);
@@ -74,7 +77,7 @@ fn gmatch_mt_key() -> *mut c_void {
 }
 
 unsafe fn open_module_impl(l: *mut lua_State) -> LuaRet {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     unsafe { ffi::lua_pushvalue(l, ffi::lua_upvalueindex(1)) };
     Ok(1)
 }
@@ -90,13 +93,13 @@ pub struct Opts {
 /// Parses lua-nginx-module's option letters at stack index `idx`.
 pub unsafe fn parse_opts(l: *mut lua_State, idx: c_int, fname: &str) -> Result<Opts, String> {
     let mut o = Opts::default();
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state (callers' duty)
     let s = match unsafe { ffi::lua_type(l, idx) } {
         ffi::LUA_TNONE | ffi::LUA_TNIL => return Ok(o),
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state (callers' duty)
         ffi::LUA_TSTRING => unsafe { to_bytes(l, idx) }.unwrap_or_default(),
         _ => {
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state (callers' duty)
             let got = unsafe { type_name(l, idx) };
             return Err(bad_arg(idx, fname, &format!("string expected, got {got}")));
         }
@@ -198,25 +201,25 @@ pub fn next_start(re: &Regex, subj: &[u8], start: usize, end: usize) -> Option<u
 
 /// The 0-based start offset from `ctx.pos` (1-based) of the table at `idx`.
 unsafe fn ctx_start(l: *mut lua_State, idx: c_int, fname: &str) -> Result<Option<usize>, String> {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state (callers' duty)
     match unsafe { ffi::lua_type(l, idx) } {
         ffi::LUA_TNONE | ffi::LUA_TNIL => Ok(None),
         ffi::LUA_TTABLE => {
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state (callers' duty)
             (unsafe { crate::lua::get_field(l, idx, c"pos") })?;
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state (callers' duty)
             let pos = if unsafe { ffi::lua_isnumber(l, -1) } != 0 {
-                // SAFETY: TODO
+                // SAFETY: `l` is the running state (callers' duty)
                 unsafe { ffi::lua_tonumber(l, -1) }
             } else {
                 0.0
             };
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state (callers' duty)
             unsafe { ffi::lua_pop(l, 1) };
             Ok(Some(if pos <= 0.0 { 0 } else { pos as usize - 1 }))
         }
         _ => {
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state (callers' duty)
             let got = unsafe { type_name(l, idx) };
             Err(bad_arg(idx, fname, &format!("table expected, got {got}")))
         }
@@ -224,9 +227,9 @@ unsafe fn ctx_start(l: *mut lua_State, idx: c_int, fname: &str) -> Result<Option
 }
 
 unsafe fn set_ctx_pos(l: *mut lua_State, idx: c_int, pos: usize) -> Result<(), String> {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state (callers' duty)
     unsafe { ffi::lua_pushinteger(l, pos as ffi::lua_Integer) };
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state (callers' duty)
     unsafe { crate::lua::set_field(l, idx, c"pos") }
 }
 
@@ -235,7 +238,7 @@ unsafe fn set_ctx_pos(l: *mut lua_State, idx: c_int, pos: usize) -> Result<(), S
 /// (arrays of the matched ones with `D`).
 pub unsafe fn fill_captures(l: *mut lua_State, re: &Regex, subj: &[u8], dupnames: bool) {
     for i in 0..=re.ncaptures {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state (callers' duty)
         unsafe {
             push_group(l, re, subj, i);
             ffi::lua_rawseti(l, -2, i as ffi::lua_Integer);
@@ -247,48 +250,48 @@ pub unsafe fn fill_captures(l: *mut lua_State, re: &Regex, subj: &[u8], dupnames
         if dupnames && re.group(*n).is_none() {
             continue;
         }
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state (callers' duty)
         unsafe { push_bytes(l, name) };
         if dupnames {
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state (callers' duty)
             unsafe {
                 push_bytes(l, name);
                 ffi::lua_rawget(l, -3);
             }
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state (callers' duty)
             if unsafe { ffi::lua_type(l, -1) } != ffi::LUA_TTABLE {
-                // SAFETY: TODO
+                // SAFETY: `l` is the running state (callers' duty)
                 unsafe {
                     ffi::lua_pop(l, 1);
                     ffi::lua_createtable(l, 2, 0);
                 }
             }
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state (callers' duty)
             unsafe {
                 push_group(l, re, subj, *n);
                 ffi::lua_rawseti(l, -2, ffi::lua_objlen(l, -2) as ffi::lua_Integer + 1);
             }
         } else {
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state (callers' duty)
             unsafe { push_group(l, re, subj, *n) };
         }
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state (callers' duty)
         unsafe { ffi::lua_rawset(l, -3) };
     }
 }
 
 unsafe fn push_group(l: *mut lua_State, re: &Regex, subj: &[u8], i: usize) {
     match re.group(i) {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state (callers' duty)
         Some((s, e)) => unsafe { push_bytes(l, &subj[s..e]) },
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state (callers' duty)
         None => unsafe { ffi::lua_pushboolean(l, 0) },
     }
 }
 
 /// A new captures table for the last match.
 pub unsafe fn push_captures(l: *mut lua_State, re: &Regex, subj: &[u8], dupnames: bool) {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state (callers' duty)
     unsafe {
         ffi::lua_createtable(l, re.ncaptures as c_int, re.names.len() as c_int);
         fill_captures(l, re, subj, dupnames);
@@ -297,25 +300,25 @@ pub unsafe fn push_captures(l: *mut lua_State, re: &Regex, subj: &[u8], dupnames
 
 unsafe fn fail(l: *mut lua_State, nils: c_int, err: &str) -> LuaRet {
     for _ in 0..nils {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state (callers' duty)
         unsafe { ffi::lua_pushnil(l) };
     }
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state (callers' duty)
     unsafe { push_bytes(l, err.as_bytes()) };
     Ok(nils + 1)
 }
 
 /// `ngx.re.match(subject, regex, options?, ctx?, res_table?)`
 unsafe fn match_impl(l: *mut lua_State) -> LuaRet {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let subj = unsafe { check_bytes(l, 1, "match") }?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let pat = unsafe { check_bytes(l, 2, "match") }?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let o = unsafe { parse_opts(l, 3, "match") }?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let start = unsafe { ctx_start(l, 4, "match") }?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let res = match unsafe { ffi::lua_type(l, 5) } {
         ffi::LUA_TNONE | ffi::LUA_TNIL => false,
         ffi::LUA_TTABLE => true,
@@ -323,7 +326,7 @@ unsafe fn match_impl(l: *mut lua_State) -> LuaRet {
             return Err(bad_arg(
                 5,
                 "match",
-                // SAFETY: TODO
+                // SAFETY: `l` is the running state Lua called this API function with
                 &format!("table expected, got {}", unsafe { type_name(l, 5) }),
             ));
         }
@@ -331,16 +334,16 @@ unsafe fn match_impl(l: *mut lua_State) -> LuaRet {
     let (cache_max, limit) = settings();
     let re = match compile(pat, &o, cache_max) {
         Ok(re) => re,
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         Err(e) => return unsafe { fail(l, 1, &e) },
     };
     match re.exec(subj, start.unwrap_or(0), limit) {
         Ok(None) => {
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state Lua called this API function with
             unsafe { ffi::lua_pushnil(l) };
             Ok(1)
         }
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         Err(rc) => unsafe { fail(l, 1, &exec_error(rc)) },
         Ok(Some(_)) => {
             let (_, end) = re.group(0).unwrap_or_default();
@@ -348,17 +351,17 @@ unsafe fn match_impl(l: *mut lua_State) -> LuaRet {
             // `__newindex` on ctx may run this cached regex again and
             // overwrite its match data.
             if res {
-                // SAFETY: TODO
+                // SAFETY: `l` is the running state Lua called this API function with
                 unsafe {
                     ffi::lua_pushvalue(l, 5);
                     fill_captures(l, &re, subj, o.dupnames);
                 }
             } else {
-                // SAFETY: TODO
+                // SAFETY: `l` is the running state Lua called this API function with
                 unsafe { push_captures(l, &re, subj, o.dupnames) };
             }
             if start.is_some() {
-                // SAFETY: TODO
+                // SAFETY: `l` is the running state Lua called this API function with
                 (unsafe { set_ctx_pos(l, 4, end + 1) })?;
             }
             Ok(1)
@@ -369,49 +372,49 @@ unsafe fn match_impl(l: *mut lua_State) -> LuaRet {
 /// `ngx.re.find(subject, regex, options?, ctx?, nth?)`: `from, to` of the
 /// whole match or of group `nth`.
 unsafe fn find_impl(l: *mut lua_State) -> LuaRet {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let subj = unsafe { check_bytes(l, 1, "find") }?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let pat = unsafe { check_bytes(l, 2, "find") }?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let o = unsafe { parse_opts(l, 3, "find") }?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let start = unsafe { ctx_start(l, 4, "find") }?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let nth = match unsafe { ffi::lua_type(l, 5) } {
         ffi::LUA_TNONE | ffi::LUA_TNIL => 0,
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         _ => unsafe { crate::lua::check_number(l, 5, "find") }?.max(0.0) as usize,
     };
     let (cache_max, limit) = settings();
     let re = match compile(pat, &o, cache_max) {
         Ok(re) => re,
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         Err(e) => return unsafe { fail(l, 2, &e) },
     };
     match re.exec(subj, start.unwrap_or(0), limit) {
         Ok(None) => {
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state Lua called this API function with
             unsafe { ffi::lua_pushnil(l) };
             Ok(1)
         }
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         Err(rc) => unsafe { fail(l, 2, &exec_error(rc)) },
         Ok(Some(_)) => {
             let (_, end) = re.group(0).unwrap_or_default();
             // Read before `ctx.pos` is assigned (see match_impl).
             let group = re.group(nth);
             if start.is_some() {
-                // SAFETY: TODO
+                // SAFETY: `l` is the running state Lua called this API function with
                 (unsafe { set_ctx_pos(l, 4, end + 1) })?;
             }
             if nth > re.ncaptures {
-                // SAFETY: TODO
+                // SAFETY: `l` is the running state Lua called this API function with
                 return unsafe { fail(l, 2, "nth out of bound") };
             }
             match group {
                 Some((s, e)) => {
-                    // SAFETY: TODO
+                    // SAFETY: `l` is the running state Lua called this API function with
                     unsafe {
                         ffi::lua_pushinteger(l, (s + 1) as ffi::lua_Integer);
                         ffi::lua_pushinteger(l, e as ffi::lua_Integer);
@@ -419,7 +422,7 @@ unsafe fn find_impl(l: *mut lua_State) -> LuaRet {
                     Ok(2)
                 }
                 None => {
-                    // SAFETY: TODO
+                    // SAFETY: `l` is the running state Lua called this API function with
                     unsafe { ffi::lua_pushnil(l) };
                     Ok(1)
                 }
@@ -441,22 +444,22 @@ type GmatchSlot = Option<Gmatch>;
 
 /// `ngx.re.gmatch(subject, regex, options?)`: an iterator over the matches.
 unsafe fn gmatch_impl(l: *mut lua_State) -> LuaRet {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     (unsafe { check_bytes(l, 1, "gmatch") })?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let pat = unsafe { check_bytes(l, 2, "gmatch") }?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let o = unsafe { parse_opts(l, 3, "gmatch") }?;
     let (cache_max, _) = settings();
     let re = match compile(pat, &o, cache_max) {
         Ok(re) => re,
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         Err(e) => return unsafe { fail(l, 1, &e) },
     };
     // The subject as a string (a number argument is converted in place).
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     unsafe { ffi::lua_pushvalue(l, 1) };
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let ud = unsafe { ffi::lua_newuserdata(l, std::mem::size_of::<GmatchSlot>()) } as *mut GmatchSlot;
     // SAFETY: fresh userdata of the right size, aligned for pointers.
     unsafe {
@@ -466,7 +469,7 @@ unsafe fn gmatch_impl(l: *mut lua_State) -> LuaRet {
             dupnames: o.dupnames,
         }))
     };
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     unsafe {
         ffi::lua_pushlightuserdata(l, gmatch_mt_key());
         ffi::lua_rawget(l, ffi::LUA_REGISTRYINDEX);
@@ -477,7 +480,7 @@ unsafe fn gmatch_impl(l: *mut lua_State) -> LuaRet {
 }
 
 unsafe fn gmatch_gc_impl(l: *mut lua_State) -> LuaRet {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let ud = unsafe { ffi::lua_touserdata(l, 1) } as *mut GmatchSlot;
     if !ud.is_null() {
         // SAFETY: only our gmatch userdata carry this metatable.
@@ -487,18 +490,18 @@ unsafe fn gmatch_gc_impl(l: *mut lua_State) -> LuaRet {
 }
 
 unsafe fn gmatch_iter_impl(l: *mut lua_State) -> LuaRet {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let subj = unsafe { to_bytes(l, ffi::lua_upvalueindex(1)) }.unwrap_or_default();
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let ud = unsafe { ffi::lua_touserdata(l, ffi::lua_upvalueindex(2)) } as *mut GmatchSlot;
     // SAFETY: the closure's own state userdata, alive as its upvalue.
     let Some(g) = unsafe { ud.as_mut() }.and_then(|s| s.as_mut()) else {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         unsafe { ffi::lua_pushnil(l) };
         return Ok(1);
     };
     let Some(start) = g.next else {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         unsafe { ffi::lua_pushnil(l) };
         return Ok(1);
     };
@@ -507,20 +510,20 @@ unsafe fn gmatch_iter_impl(l: *mut lua_State) -> LuaRet {
     match re.exec(subj, start, limit) {
         Ok(None) => {
             g.next = None;
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state Lua called this API function with
             unsafe { ffi::lua_pushnil(l) };
             Ok(1)
         }
         Err(rc) => {
             g.next = None;
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state Lua called this API function with
             unsafe { fail(l, 1, &exec_error(rc)) }
         }
         Ok(Some(_)) => {
             let (s, e) = re.group(0).unwrap_or_default();
             g.next = next_start(&re, subj, s, e);
             let dupnames = g.dupnames;
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state Lua called this API function with
             unsafe { push_captures(l, &re, subj, dupnames) };
             Ok(1)
         }
@@ -529,31 +532,31 @@ unsafe fn gmatch_iter_impl(l: *mut lua_State) -> LuaRet {
 
 /// `require("ngx.re").split(subject, regex, options?, ctx?, max?, res?)`
 unsafe fn split_impl(l: *mut lua_State) -> LuaRet {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let subj = unsafe { check_bytes(l, 1, "split") }?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let pat = unsafe { check_bytes(l, 2, "split") }?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let o = unsafe { parse_opts(l, 3, "split") }?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let start = unsafe { ctx_start(l, 4, "split") }?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let max = match unsafe { ffi::lua_type(l, 5) } {
         ffi::LUA_TNONE | ffi::LUA_TNIL => 0,
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         _ => unsafe { crate::lua::check_number(l, 5, "split") }? as i64,
     };
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     match unsafe { ffi::lua_type(l, 6) } {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         ffi::LUA_TNONE | ffi::LUA_TNIL => unsafe { ffi::lua_createtable(l, 4, 0) },
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         ffi::LUA_TTABLE => unsafe { ffi::lua_pushvalue(l, 6) },
         _ => return Err("res is not a table".into()),
     }
     let mut from = start.unwrap_or(0);
     if from >= subj.len() {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         unsafe {
             ffi::lua_pushnil(l);
             ffi::lua_rawseti(l, -2, 1);
@@ -563,7 +566,7 @@ unsafe fn split_impl(l: *mut lua_State) -> LuaRet {
     let (cache_max, limit) = settings();
     let re = match compile(pat, &o, cache_max) {
         Ok(re) => re,
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         Err(e) => return unsafe { fail(l, 1, &e) },
     };
     let mut n = 0;
@@ -573,14 +576,14 @@ unsafe fn split_impl(l: *mut lua_State) -> LuaRet {
     while max <= 0 || fields < max {
         match re.exec(subj, search, limit) {
             Ok(None) => break,
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state Lua called this API function with
             Err(rc) => return unsafe { fail(l, 1, &exec_error(rc)) },
             Ok(Some(_)) => {}
         }
         let (s, e) = re.group(0).unwrap_or_default();
         let sep = if re.ncaptures > 0 { re.group(1) } else { None };
         if start.is_some() {
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state Lua called this API function with
             (unsafe { set_ctx_pos(l, 4, e + 1) })?;
         }
         if e == s && s >= subj.len() {
@@ -596,14 +599,14 @@ unsafe fn split_impl(l: *mut lua_State) -> LuaRet {
             }
         }
         n += 1;
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         unsafe {
             push_bytes(l, &subj[from..s]);
             ffi::lua_rawseti(l, -2, n);
         }
         if let Some((cs, ce)) = sep {
             n += 1;
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state Lua called this API function with
             unsafe {
                 push_bytes(l, &subj[cs..ce]);
                 ffi::lua_rawseti(l, -2, n);
@@ -617,7 +620,7 @@ unsafe fn split_impl(l: *mut lua_State) -> LuaRet {
         }
     }
     n += 1;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     unsafe {
         push_bytes(l, &subj[from.min(subj.len())..]);
         ffi::lua_rawseti(l, -2, n);
@@ -629,12 +632,12 @@ unsafe fn split_impl(l: *mut lua_State) -> LuaRet {
 
 /// `require("ngx.re").opt("jit_stack_size", n)`
 unsafe fn opt_impl(l: *mut lua_State) -> LuaRet {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let name = unsafe { check_bytes(l, 1, "opt") }?;
     if name != b"jit_stack_size" {
         return Err("unrecognized option name".into());
     }
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let size = unsafe { crate::lua::check_number(l, 2, "opt") }?;
     if regex_cache::len() > 0 {
         return Err(

@@ -180,7 +180,7 @@ unsafe fn set_uri_impl(l: *mut lua_State) -> LuaRet {
     // As lua-nginx-module: an internal URI, which proxy_pass escapes
     // (ngx_escape_uri) before it goes into the upstream request line, so
     // a "binary" URI cannot split it.
-    // SAFETY: `l` is the running state and `r` the live request of its context
+    // SAFETY: `r` is the live request of the running context
     unsafe {
         (*r).set_internal(1);
         (*r).set_valid_unparsed_uri(0);

@@ -270,7 +270,7 @@ unsafe fn opt_number(l: *mut lua_State, idx: c_int, fname: &str) -> Result<Optio
 /// luaL_argerror's text: in a method call (`sema:wait(x)`) `self` is not
 /// counted.
 unsafe fn arg_error(l: *mut lua_State, idx: c_int, fname: &str, extra: &str) -> String {
-    // SAFETY: `l` is the running state (callers' duty)
+    // SAFETY: lua_Debug is plain C data, all-zero is a valid value
     let mut ar = unsafe { MaybeUninit::<ffi::lua_Debug>::zeroed().assume_init() };
     let mut n = idx;
     // SAFETY: `l` is the running state (callers' duty)

@@ -4,6 +4,9 @@
 //! As in lua-nginx-module a socket object is a table whose slot 1 holds the
 //! userdata owning the state; the methods live in the table's metatable.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::ffi::{c_int, CStr};
 
 use nginx_sys::ngx_msec_t;
@@ -47,7 +50,7 @@ lua_fns! {
 /// # Safety
 /// The `ngx` table must be on top of `l` (the main state, not running).
 pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
-    // SAFETY: TODO
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     unsafe {
         crate::lua::new_metatable(l, UD_MT);
         set_fn(l, -1, c"__gc", gc);
@@ -56,7 +59,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
         crate::lua::new_metatable(l, UNTIL_MT);
         set_fn(l, -1, c"__gc", until_gc);
     }
-    // SAFETY: TODO
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     unsafe {
         ffi::lua_pop(l, 1);
         crate::lua::new_metatable(l, OBJ_MT);
@@ -77,19 +80,19 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
         (c"getreusedtimes", getreusedtimes),
         (c"bind", bind),
     ] {
-        // SAFETY: TODO
+        // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
         unsafe { set_fn(l, -1, name, f) };
     }
     // sslhandshake and the methods that take or return OpenSSL objects
-    // SAFETY: TODO
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     (unsafe { super::socket_tls::install(l, -1) })?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     unsafe {
         crate::lua::set_raw(l, -2, c"__index");
         ffi::lua_pop(l, 1);
     }
 
-    // SAFETY: TODO
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     unsafe {
         socket_table(l);
         ffi::lua_pushcfunction(l, tcp);
@@ -109,7 +112,7 @@ return function(...)
     return sock
 end
 "#;
-    // SAFETY: TODO
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     if unsafe {
         ffi::luaL_loadbuffer(
             l,
@@ -119,17 +122,17 @@ end
         )
     } != 0
     {
-        // SAFETY: TODO
+        // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
         return Err(unsafe { crate::lua::vm::pop_message(l) });
     }
-    // SAFETY: TODO
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     unsafe { ffi::lua_pushcfunction(l, tcp) };
-    // SAFETY: TODO
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     if unsafe { ffi::lua_pcall(l, 1, 1, 0) } != 0 {
-        // SAFETY: TODO
+        // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
         return Err(unsafe { crate::lua::vm::pop_message(l) });
     }
-    // SAFETY: TODO
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     unsafe {
         crate::lua::set_raw(l, -2, c"connect");
         ffi::lua_pop(l, 1);
@@ -139,14 +142,14 @@ end
 
 unsafe fn tcp_impl(l: *mut lua_State) -> LuaRet {
     context::check(YIELDABLE)?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     if unsafe { ffi::lua_gettop(l) } != 0 {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         return Err(
             "expecting zero arguments, but got ".to_string() + &unsafe { ffi::lua_gettop(l) }.to_string()
         );
     }
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     unsafe { new_object(l, OBJ_MT, false) };
     Ok(1)
 }
@@ -156,13 +159,13 @@ unsafe fn tcp_impl(l: *mut lua_State) -> LuaRet {
 /// # Safety
 /// `l` must be a valid state with room on its stack.
 pub(crate) unsafe fn new_object(l: *mut lua_State, mt: &CStr, dgram: bool) {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state (callers' duty)
     unsafe { ffi::lua_createtable(l, 3, 1) };
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state (callers' duty)
     let ud = unsafe { ffi::lua_newuserdata(l, std::mem::size_of::<*mut TcpSock>()) } as *mut *mut TcpSock;
     let mut s = Box::new(TcpSock::new());
     s.dgram = dgram;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state (callers' duty)
     unsafe {
         *ud = Box::into_raw(s);
         crate::lua::get_registry(l, &UD_MT_KEY);
@@ -175,16 +178,16 @@ pub(crate) unsafe fn new_object(l: *mut lua_State, mt: &CStr, dgram: bool) {
 
 unsafe fn gc_impl(l: *mut lua_State) -> LuaRet {
     // `__gc` can be fetched with getmetatable and called on anything.
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let Some(ud) = (unsafe { crate::lua::udata_with(l, 1, &UD_MT_KEY) }) else {
         return Ok(0);
     };
     let ud = ud as *mut *mut TcpSock;
-    // SAFETY: TODO
+    // SAFETY: udata_of checked the userdata is a socket of ours: it holds one TcpSock pointer
     if !unsafe { (*ud).is_null() } {
-        // SAFETY: TODO
+        // SAFETY: a non-null slot holds the Box::into_raw of its TcpSock, taken once here
         let mut s = unsafe { Box::from_raw(*ud) };
-        // SAFETY: TODO
+        // SAFETY: the slot is ours; cleared so the socket is freed once
         unsafe {
             *ud = std::ptr::null_mut();
         }
@@ -199,31 +202,31 @@ pub(crate) unsafe fn sock_at<'a>(
     idx: c_int,
     fname: &str,
 ) -> Result<&'a mut TcpSock, String> {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state (callers' duty)
     if unsafe { ffi::lua_type(l, idx) } != ffi::LUA_TTABLE {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state (callers' duty)
         let got = if unsafe { ffi::lua_type(l, idx) } == ffi::LUA_TNONE {
             "no value".to_string()
         } else {
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state (callers' duty)
             unsafe { type_name(l, idx) }
         };
         return Err(bad_arg(1, fname, &format!("table expected, got {got}")));
     }
     // Another object type's table (a shared dict, a semaphore...) passed as
     // `self` holds no socket userdata of ours at [1].
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state (callers' duty)
     unsafe { ffi::lua_rawgeti(l, idx, 1) };
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state (callers' duty)
     let ud = unsafe { crate::lua::udata_with(l, -1, &UD_MT_KEY) };
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state (callers' duty)
     unsafe { ffi::lua_pop(l, 1) };
     let ud = ud.map_or(std::ptr::null_mut(), |p| p as *mut *mut TcpSock);
-    // SAFETY: TODO
+    // SAFETY: a non-null `ud` is a socket userdata of ours holding one TcpSock pointer
     if ud.is_null() || unsafe { (*ud).is_null() } {
         return Err("bad socket".into());
     }
-    // SAFETY: TODO
+    // SAFETY: a non-null slot points at its live boxed TcpSock
     Ok(unsafe { &mut **ud })
 }
 
@@ -236,7 +239,7 @@ pub(crate) unsafe fn method<'a>(
 ) -> Result<(&'a mut RequestCtx, &'a mut TcpSock), String> {
     let ctx = ctx::request()?;
     context::check(YIELDABLE)?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state (callers' duty)
     let s = unsafe { sock_at(l, idx, fname) }?;
     // A socket whose connection is gone reports "closed" to whoever uses
     // it (its request's end closed it), as lua-nginx-module checks that
@@ -257,23 +260,23 @@ pub(crate) fn owned_by(s: &TcpSock, ctx: &RequestCtx) -> bool {
 /// method call (`sock:send(x)`) `self` is not counted; an unknown function
 /// name (a call through pcall) is '?'.
 pub(crate) unsafe fn argerror(l: *mut lua_State, narg: c_int, extra: &str) -> String {
-    // SAFETY: TODO
+    // SAFETY: lua_Debug is plain C data, all-zero is a valid value
     let mut ar = unsafe { std::mem::MaybeUninit::<ffi::lua_Debug>::zeroed().assume_init() };
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state (callers' duty)
     if unsafe { ffi::lua_getstack(l, 0, &mut ar) } == 0 {
         return format!("bad argument #{narg} ({extra})");
     }
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state (callers' duty)
     unsafe { ffi::lua_getinfo(l, c"n".as_ptr(), &mut ar) };
     let name = if ar.name.is_null() {
         "?".to_string()
     } else {
-        // SAFETY: TODO
+        // SAFETY: lua_getinfo set a non-null `name` to a NUL-terminated string
         (unsafe { CStr::from_ptr(ar.name) })
             .to_string_lossy()
             .into_owned()
     };
-    // SAFETY: TODO
+    // SAFETY: lua_getinfo set a non-null `namewhat` to a NUL-terminated string
     let method = !ar.namewhat.is_null() && unsafe { CStr::from_ptr(ar.namewhat) }.to_bytes() == b"method";
     let mut narg = narg;
     if method {
@@ -288,21 +291,21 @@ pub(crate) unsafe fn argerror(l: *mut lua_State, narg: c_int, extra: &str) -> St
 /// The bytes `send` writes for the value at `idx`: strings, numbers, nil
 /// and booleans as text, array tables (nested) of strings and numbers.
 unsafe fn send_data(l: *mut lua_State, idx: c_int, out: &mut Vec<u8>) -> Result<(), String> {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state (callers' duty)
     match unsafe { ffi::lua_type(l, idx) } {
         ffi::LUA_TNIL => out.extend_from_slice(b"nil"),
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state (callers' duty)
         ffi::LUA_TBOOLEAN => out.extend_from_slice(if unsafe { ffi::lua_toboolean(l, idx) } != 0 {
             b"true"
         } else {
             b"false"
         }),
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state (callers' duty)
         ffi::LUA_TSTRING | ffi::LUA_TNUMBER => unsafe { append_value(l, idx, 2, "send", out) }?,
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state (callers' duty)
         ffi::LUA_TTABLE => unsafe { send_table(l, idx, out, 0) }?,
         _ => {
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state (callers' duty)
             return Err(unsafe {
                 argerror(
                     l,
@@ -319,48 +322,48 @@ unsafe fn send_data(l: *mut lua_State, idx: c_int, out: &mut Vec<u8>) -> Result<
 }
 
 unsafe fn send_table(l: *mut lua_State, idx: c_int, out: &mut Vec<u8>, depth: usize) -> Result<(), String> {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state (callers' duty)
     if depth >= 1000 || unsafe { ffi::lua_checkstack(l, 3) } == 0 {
         return Err("stack overflow".into());
     }
     // Every key a positive integer; the largest is the length.
     let mut max = 0usize;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state (callers' duty)
     unsafe { ffi::lua_pushnil(l) };
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state (callers' duty)
     while unsafe { ffi::lua_next(l, idx) } != 0 {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state (callers' duty)
         unsafe { ffi::lua_pop(l, 1) };
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state (callers' duty)
         let k = if unsafe { ffi::lua_type(l, -1) } == ffi::LUA_TNUMBER {
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state (callers' duty)
             unsafe { ffi::lua_tonumber(l, -1) }
         } else {
             0.0
         };
         if k < 1.0 || k.fract() != 0.0 {
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state (callers' duty)
             unsafe { ffi::lua_pop(l, 1) };
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state (callers' duty)
             return Err(unsafe { argerror(l, 2, "non-array table found") });
         }
         max = max.max(k as usize);
     }
     for i in 1..=max {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state (callers' duty)
         unsafe { ffi::lua_rawgeti(l, idx, i as _) };
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state (callers' duty)
         let top = unsafe { ffi::lua_gettop(l) };
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state (callers' duty)
         let r = match unsafe { ffi::lua_type(l, top) } {
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state (callers' duty)
             ffi::LUA_TSTRING | ffi::LUA_TNUMBER => unsafe { append_value(l, top, 2, "send", out) },
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state (callers' duty)
             ffi::LUA_TTABLE => unsafe { send_table(l, top, out, depth + 1) },
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state (callers' duty)
             _ => Err(unsafe { argerror(l, 2, &format!("bad data type {} found", type_name(l, top))) }),
         };
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state (callers' duty)
         unsafe { ffi::lua_pop(l, 1) };
         r?;
     }
@@ -376,7 +379,7 @@ pub(crate) unsafe fn finish_step(
     step: Step,
 ) -> LuaRet {
     match step {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state (callers' duty)
         Step::Ready(v) => Ok(unsafe { push_vals(l, &v) }),
         Step::Wait => {
             let ctx_ptr: *mut RequestCtx = ctx;
@@ -388,7 +391,7 @@ pub(crate) unsafe fn finish_step(
             let side = s.unclaimed_side();
             t.wait = Some(Box::new(SockWait(sp, side)));
             s.set_waiter(side, ctx_ptr, t.co);
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state; the wait it yields for is stored on its thread
             unsafe { yield_wait(l) }
         }
     }
@@ -403,7 +406,7 @@ pub(crate) fn busy(l: *mut lua_State, s: &TcpSock, read: bool, write: bool) -> O
 }
 
 unsafe fn connect_impl(l: *mut lua_State) -> LuaRet {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let mut n = unsafe { ffi::lua_gettop(l) };
     if !(2..=4).contains(&n) {
         return Err(format!(
@@ -412,26 +415,26 @@ unsafe fn connect_impl(l: *mut lua_State) -> LuaRet {
     }
     let ctx = ctx::request()?;
     context::check(YIELDABLE)?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { sock_at(l, 1, "connect") }?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let host = unsafe { check_bytes(l, 2, "connect") }?.to_vec();
     // The options table is the last argument, whichever it is.
     let mut pool = None;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     if unsafe { ffi::lua_type(l, n) } == ffi::LUA_TTABLE {
         let opts = n;
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         (unsafe { crate::lua::get_field(l, opts, c"pool_size") })?;
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         match unsafe { ffi::lua_type(l, -1) } {
             ffi::LUA_TNIL => {}
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state Lua called this API function with
             _ if unsafe { ffi::lua_isnumber(l, -1) } != 0 => {
-                // SAFETY: TODO
+                // SAFETY: `l` is the running state Lua called this API function with
                 let v = unsafe { ffi::lua_tointeger(l, -1) } as i64;
                 if v <= 0 {
-                    // SAFETY: TODO
+                    // SAFETY: `l` is the running state Lua called this API function with
                     return Err(unsafe {
                         argerror(l, opts, &format!("bad \"pool_size\" option value: {v}"))
                     });
@@ -439,62 +442,63 @@ unsafe fn connect_impl(l: *mut lua_State) -> LuaRet {
                 s.pool_size = Some(v as usize);
             }
             _ => {
-                // SAFETY: TODO
+                // SAFETY: `l` is the running state Lua called this API function with
                 let t = unsafe { type_name(l, -1) };
-                // SAFETY: TODO
+                // SAFETY: `l` is the running state Lua called this API function with
                 return Err(unsafe { argerror(l, opts, &format!("bad \"pool_size\" option type: {t}")) });
             }
         }
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         unsafe { ffi::lua_pop(l, 1) };
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         (unsafe { crate::lua::get_field(l, opts, c"backlog") })?;
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         if unsafe { ffi::lua_isnumber(l, -1) } != 0 {
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state Lua called this API function with
             let v = unsafe { ffi::lua_tointeger(l, -1) } as i64;
             if v < 0 {
-                // SAFETY: TODO
+                // SAFETY: `l` is the running state Lua called this API function with
                 return Err(unsafe { argerror(l, opts, &format!("bad \"backlog\" option value: {v}")) });
             }
             s.backlog = Some(v as usize);
         }
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         unsafe { ffi::lua_pop(l, 1) };
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         (unsafe { crate::lua::get_field(l, opts, c"pool") })?;
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         match unsafe { ffi::lua_type(l, -1) } {
             ffi::LUA_TNIL => {}
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state Lua called this API function with
             ffi::LUA_TSTRING | ffi::LUA_TNUMBER => {
+                // SAFETY: `l` is the running state Lua called this API function with
                 pool = Some(unsafe { check_bytes(l, -1, "connect") }?.to_vec())
             }
             _ => {
-                // SAFETY: TODO
+                // SAFETY: `l` is the running state Lua called this API function with
                 let t = unsafe { type_name(l, -1) };
-                // SAFETY: TODO
+                // SAFETY: `l` is the running state Lua called this API function with
                 return Err(unsafe { argerror(l, opts, &format!("bad \"pool\" option type: {t}")) });
             }
         }
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         unsafe { ffi::lua_pop(l, 1) };
         n -= 1;
     }
     let unix = host.len() >= 5 && host[..5].eq_ignore_ascii_case(b"unix:");
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let port = if n >= 3 && unsafe { ffi::lua_isnumber(l, 3) } != 0 {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         let p = unsafe { ffi::lua_tointeger(l, 3) } as i64;
         if !(0..=65535).contains(&p) {
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state Lua called this API function with
             return Ok(unsafe { push_vals(l, &Val::err(&format!("bad port number: {p}"))) });
         }
         p as u16
     } else if unix {
         0
     } else {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         return Ok(unsafe { push_vals(l, &Val::err("missing the port number")) });
     };
     // A socket still tied to another live request is not ours to use; once
@@ -506,54 +510,54 @@ unsafe fn connect_impl(l: *mut lua_State) -> LuaRet {
     if let Some(n) = busy(l, s, true, true) {
         return Ok(n);
     }
-    // SAFETY: TODO
+    // SAFETY: `ctx.r` is the live request of the running context
     (unsafe { s.bind_request(ctx.r) })?;
     let step = if unix {
         s.connect(&host[5..], 0, true, pool)
     } else {
         s.connect(&host, port, false, pool)
     };
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     unsafe { finish_step(l, ctx, s, step) }
 }
 
 pub(crate) unsafe fn send_impl(l: *mut lua_State) -> LuaRet {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let n = unsafe { ffi::lua_gettop(l) };
     if n != 2 {
         return Err(format!(
             "expecting 2 arguments (including the object), but got {n}"
         ));
     }
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let (ctx, s) = unsafe { method(l, 1, "send") }?;
     if let Some(v) = s.send_closed() {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         return Ok(unsafe { push_vals(l, &v) });
     }
     if let Some(n) = busy(l, s, false, true) {
         return Ok(n);
     }
     let mut data = Vec::new();
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     (unsafe { send_data(l, 2, &mut data) })?;
     let step = s.send(data);
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     unsafe { finish_step(l, ctx, s, step) }
 }
 
 pub(crate) unsafe fn receive_impl(l: *mut lua_State) -> LuaRet {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let n = unsafe { ffi::lua_gettop(l) };
     if !(1..=2).contains(&n) {
         return Err(format!(
             "expecting 1 or 2 arguments (including the object), but got {n}"
         ));
     }
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let (ctx, s) = unsafe { method(l, 1, "receive") }?;
     if let Some(v) = s.recv_closed() {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         return Ok(unsafe { push_vals(l, &v) });
     }
     if let Some(n) = busy(l, s, true, false) {
@@ -561,78 +565,78 @@ pub(crate) unsafe fn receive_impl(l: *mut lua_State) -> LuaRet {
     }
     let kind = if n == 1 {
         RecvKind::Line
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     } else if unsafe { ffi::lua_isnumber(l, 2) } != 0 {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         let v = unsafe { ffi::lua_tointeger(l, 2) } as i64;
         if v < 0 {
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state Lua called this API function with
             return Err(unsafe { argerror(l, 2, "bad pattern argument") });
         }
         if v == 0 {
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state Lua called this API function with
             return Ok(unsafe { push_vals(l, &[Val::Str(Vec::new())]) });
         }
         RecvKind::Size(v as usize)
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     } else if unsafe { ffi::lua_type(l, 2) } == ffi::LUA_TSTRING {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         let p = unsafe { check_bytes(l, 2, "receive") }?;
         match p {
             b"*l" => RecvKind::Line,
             b"*a" => RecvKind::All,
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state Lua called this API function with
             [b'*', _] => return Err(unsafe { argerror(l, 2, "bad pattern argument") }),
             _ => {
                 let shown = String::from_utf8_lossy(p).into_owned();
-                // SAFETY: TODO
+                // SAFETY: `l` is the running state Lua called this API function with
                 return Err(unsafe { argerror(l, 2, &format!("bad pattern argument: {shown}")) });
             }
         }
     } else {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         return Err(unsafe { argerror(l, 2, "bad pattern argument") });
     };
     let step = s.receive(kind);
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     unsafe { finish_step(l, ctx, s, step) }
 }
 
 pub(crate) unsafe fn receiveany_impl(l: *mut lua_State) -> LuaRet {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let n = unsafe { ffi::lua_gettop(l) };
     if n != 2 {
         return Err(format!(
             "expecting 2 arguments (including the object), but got {n}"
         ));
     }
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let (ctx, s) = unsafe { method(l, 1, "receiveany") }?;
     if let Some(v) = s.recv_closed() {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         return Ok(unsafe { push_vals(l, &v) });
     }
     if let Some(n) = busy(l, s, true, false) {
         return Ok(n);
     }
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     if unsafe { ffi::lua_isnumber(l, 2) } == 0 {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         return Err(unsafe { argerror(l, 2, "bad max argument") });
     }
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let max = unsafe { ffi::lua_tointeger(l, 2) } as i64;
     if max <= 0 {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         return Err(unsafe { argerror(l, 2, "bad max argument") });
     }
     let step = s.receive(RecvKind::Any(max as usize));
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     unsafe { finish_step(l, ctx, s, step) }
 }
 
 pub(crate) unsafe fn receiveuntil_impl(l: *mut lua_State) -> LuaRet {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let n = unsafe { ffi::lua_gettop(l) };
     if !(2..=3).contains(&n) {
         return Err(format!(
@@ -641,50 +645,50 @@ pub(crate) unsafe fn receiveuntil_impl(l: *mut lua_State) -> LuaRet {
     }
     // Only the iterator reads, and checks the socket's state then.
     ctx::request()?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     (unsafe { sock_at(l, 1, "receiveuntil") })?;
     let mut inclusive = false;
     if n == 3 {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         if unsafe { ffi::lua_type(l, 3) } != ffi::LUA_TTABLE {
             return Err(bad_arg(
                 3,
                 "receiveuntil",
-                // SAFETY: TODO
+                // SAFETY: `l` is the running state Lua called this API function with
                 &format!("table expected, got {}", unsafe { type_name(l, 3) }),
             ));
         }
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         (unsafe { crate::lua::get_field(l, 3, c"inclusive") })?;
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         match unsafe { ffi::lua_type(l, -1) } {
             ffi::LUA_TNIL => {}
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state Lua called this API function with
             ffi::LUA_TBOOLEAN => inclusive = unsafe { ffi::lua_toboolean(l, -1) } != 0,
             _ => {
                 return Err(format!(
                     "bad \"inclusive\" option value type: {}",
-                    // SAFETY: TODO
+                    // SAFETY: `l` is the running state Lua called this API function with
                     unsafe { type_name(l, -1) }
                 ));
             }
         }
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         unsafe { ffi::lua_pop(l, 1) };
     }
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let pat = unsafe { check_bytes(l, 2, "receiveuntil") }?;
     if pat.is_empty() {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         return Ok(unsafe { push_vals(l, &Val::err("pattern is empty")) });
     }
     let pat = Box::new(std::rc::Rc::new(UntilPat::new(pat.to_vec(), inclusive)));
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     unsafe { ffi::lua_pushvalue(l, 1) };
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let ud = unsafe { ffi::lua_newuserdata(l, std::mem::size_of::<*mut std::rc::Rc<UntilPat>>()) }
         as *mut *mut std::rc::Rc<UntilPat>;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     unsafe {
         *ud = Box::into_raw(pat);
         crate::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, UNTIL_MT);
@@ -695,16 +699,16 @@ pub(crate) unsafe fn receiveuntil_impl(l: *mut lua_State) -> LuaRet {
 }
 
 unsafe fn until_gc_impl(l: *mut lua_State) -> LuaRet {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let Some(ud) = (unsafe { crate::lua::udata_of(l, 1, UNTIL_MT) }) else {
         return Ok(0);
     };
     let ud = ud as *mut *mut std::rc::Rc<UntilPat>;
-    // SAFETY: TODO
+    // SAFETY: udata_of checked the userdata is an iterator of ours: it holds one pattern pointer
     if !unsafe { (*ud).is_null() } {
-        // SAFETY: TODO
+        // SAFETY: a non-null slot holds the Box::into_raw of its pattern, taken once here
         drop(unsafe { Box::from_raw(*ud) });
-        // SAFETY: TODO
+        // SAFETY: the slot is ours; cleared so the pattern is freed once
         unsafe {
             *ud = std::ptr::null_mut();
         }
@@ -716,48 +720,48 @@ unsafe fn until_gc_impl(l: *mut lua_State) -> LuaRet {
 /// of the pattern, or (given a size) the stream between two occurrences in
 /// pieces of at most that size, each such run ended by `nil, nil, nil`.
 unsafe fn until_iter_impl(l: *mut lua_State) -> LuaRet {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let n = unsafe { ffi::lua_gettop(l) };
     if n > 1 {
         return Err(format!("expecting 0 or 1 arguments, but seen {n}"));
     }
     let size = if n == 1 {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         let v = unsafe { check_number(l, 1, "iterator") }?;
         crate::glue::cconv::int64(v).max(0) as usize
     } else {
         0
     };
     // A closed socket is reported before anything else, without a log line.
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { sock_at(l, ffi::lua_upvalueindex(1), "receiveuntil") }?;
     if s.conn.is_null() || s.read_closed {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         return Ok(unsafe { push_vals(l, &Val::err("closed")) });
     }
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let (ctx, s) = unsafe { method(l, ffi::lua_upvalueindex(1), "receiveuntil") }?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let Some(ud) = (unsafe { crate::lua::udata_of(l, ffi::lua_upvalueindex(2), UNTIL_MT) }) else {
         return Err("bad pattern".into());
     };
     let ud = ud as *mut *mut std::rc::Rc<UntilPat>;
-    // SAFETY: TODO
+    // SAFETY: udata_of checked the userdata is an iterator of ours: it holds one pattern pointer
     if unsafe { (*ud).is_null() } {
         return Err("bad pattern".into());
     }
-    // SAFETY: TODO
+    // SAFETY: a non-null slot points at its live boxed pattern
     let pat = unsafe { (**ud).clone() };
     if let Some(n) = busy(l, s, true, false) {
         return Ok(n);
     }
     if pat.state.get() < 0 {
         pat.state.set(0);
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         return Ok(unsafe { push_vals(l, &[Val::Nil, Val::Nil, Val::Nil]) });
     }
     let step = s.receive(RecvKind::Until(pat, size));
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     unsafe { finish_step(l, ctx, s, step) }
 }
 
@@ -766,14 +770,14 @@ pub(crate) unsafe fn timeout_arg(
     idx: c_int,
     _fname: &str,
 ) -> Result<Option<ngx_msec_t>, String> {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state (callers' duty)
     if unsafe { ffi::lua_type(l, idx) } == ffi::LUA_TNIL || unsafe { ffi::lua_type(l, idx) } == ffi::LUA_TNONE
     {
         return Ok(None);
     }
     // lua-nginx-module's `(ngx_int_t) lua_tonumber(L, n)`, refused outside
     // [0, 2^31): NaN and infinities too (a non-number is 0, the default).
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state (callers' duty)
     let v = crate::glue::cconv::int64(unsafe { ffi::lua_tonumber(l, idx) });
     if v >> 31 != 0 {
         return Err("bad timeout value".into());
@@ -782,35 +786,35 @@ pub(crate) unsafe fn timeout_arg(
 }
 
 pub(crate) unsafe fn settimeout_impl(l: *mut lua_State) -> LuaRet {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { sock_at(l, 1, "settimeout") }?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     if unsafe { ffi::lua_gettop(l) } != 2 {
         return Err(format!(
             "ngx.socket settimeout: expecting 2 arguments (including the object) but seen {}",
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state Lua called this API function with
             unsafe { ffi::lua_gettop(l) }
         ));
     }
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let t = unsafe { timeout_arg(l, 2, "settimeout") }?;
     s.timeouts = [t; 3];
     Ok(0)
 }
 
 pub(crate) unsafe fn settimeouts_impl(l: *mut lua_State) -> LuaRet {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { sock_at(l, 1, "settimeouts") }?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     if unsafe { ffi::lua_gettop(l) } != 4 {
         return Err(format!(
             "ngx.socket settimeouts: expecting 4 arguments (including the object) but seen {}",
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state Lua called this API function with
             unsafe { ffi::lua_gettop(l) }
         ));
     }
     for i in 0..3 {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         s.timeouts[i] = unsafe { timeout_arg(l, i as c_int + 2, "settimeouts") }?;
     }
     Ok(0)
@@ -831,18 +835,18 @@ fn sockopt(name: &[u8]) -> Option<(c_int, c_int)> {
 /// The option name argument of `setoption`/`getoption`, or the results
 /// lua-resty-core's versions return for a missing or unknown one.
 unsafe fn option_arg(l: *mut lua_State) -> Result<(c_int, c_int), Vals> {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state (callers' duty)
     if unsafe { ffi::lua_isnoneornil(l, 2) } != 0 {
         return Err(Val::err("missing the \"option\" argument"));
     }
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state (callers' duty)
     let name = unsafe { crate::lua::to_bytes(l, 2) }.unwrap_or_default();
     sockopt(name).ok_or_else(|| {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state (callers' duty)
         let shown = if unsafe { ffi::lua_type(l, 2) } == ffi::LUA_TSTRING {
             String::from_utf8_lossy(name).into_owned()
         } else {
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state (callers' duty)
             unsafe { type_name(l, 2) }
         };
         Val::err(&format!("unsupported option {shown}"))
@@ -856,31 +860,31 @@ fn strerror(e: c_int) -> String {
 }
 
 unsafe fn setoption_impl(l: *mut lua_State) -> LuaRet {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { sock_at(l, 1, "setoption") }?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let (level, name) = match unsafe { option_arg(l) } {
         Ok(o) => o,
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         Err(v) => return Ok(unsafe { push_vals(l, &v) }),
     };
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     if unsafe { ffi::lua_isnoneornil(l, 3) } != 0 {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         return Ok(unsafe { push_vals(l, &Val::err("missing the \"value\" argument")) });
     }
     if s.conn.is_null() {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         return Ok(unsafe { push_vals(l, &Val::err("closed")) });
     }
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let v: c_int = match unsafe { ffi::lua_type(l, 3) } {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         ffi::LUA_TBOOLEAN => unsafe { ffi::lua_toboolean(l, 3) },
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         _ => unsafe { check_number(l, 3, "setoption") }? as c_int,
     };
-    // SAFETY: TODO
+    // SAFETY: the socket's connection is live (checked by the method's checks); `v` is a live c_int
     let rc = unsafe {
         libc::setsockopt(
             (*s.conn).fd,
@@ -892,30 +896,30 @@ unsafe fn setoption_impl(l: *mut lua_State) -> LuaRet {
     };
     if rc == -1 {
         let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         return Ok(unsafe { push_vals(l, &Val::err(&strerror(e))) });
     }
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     unsafe { ffi::lua_pushboolean(l, 1) };
     Ok(1)
 }
 
 unsafe fn getoption_impl(l: *mut lua_State) -> LuaRet {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { sock_at(l, 1, "getoption") }?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let (level, name) = match unsafe { option_arg(l) } {
         Ok(o) => o,
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         Err(v) => return Ok(unsafe { push_vals(l, &v) }),
     };
     if s.conn.is_null() {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         return Ok(unsafe { push_vals(l, &Val::err("closed")) });
     }
     let mut v: c_int = 0;
     let mut len = std::mem::size_of::<c_int>() as libc::socklen_t;
-    // SAFETY: TODO
+    // SAFETY: the socket's connection is live (checked by the method's checks); `v` and `len` are live
     let rc = unsafe {
         libc::getsockopt(
             (*s.conn).fd,
@@ -927,50 +931,50 @@ unsafe fn getoption_impl(l: *mut lua_State) -> LuaRet {
     };
     if rc == -1 {
         let e = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         return Ok(unsafe { push_vals(l, &Val::err(&strerror(e))) });
     }
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     Ok(unsafe { push_vals(l, &[Val::Int(v as i64)]) })
 }
 
 pub(crate) unsafe fn close_impl(l: *mut lua_State) -> LuaRet {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     if unsafe { ffi::lua_gettop(l) } != 1 {
         return Err(format!(
             "expecting 1 argument (including the object) but seen {}",
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state Lua called this API function with
             unsafe { ffi::lua_gettop(l) }
         ));
     }
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let (_ctx, s) = unsafe { method(l, 1, "close") }?;
     if s.conn.is_null() || (s.read_closed && s.write_closed) {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         return Ok(unsafe { push_vals(l, &Val::err("closed")) });
     }
     if let Some(n) = busy(l, s, true, true) {
         return Ok(n);
     }
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     Ok(unsafe { push_vals(l, &s.close()) })
 }
 
 unsafe fn setkeepalive_impl(l: *mut lua_State) -> LuaRet {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let n = unsafe { ffi::lua_gettop(l) };
     if !(1..=3).contains(&n) {
         return Err(format!(
             "expecting 1 to 3 arguments (including the object), but got {n}"
         ));
     }
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let (_ctx, s) = unsafe { method(l, 1, "setkeepalive") }?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let timeout = match unsafe { ffi::lua_type(l, 2) } {
         ffi::LUA_TNONE | ffi::LUA_TNIL => None,
         _ => {
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state Lua called this API function with
             let v = unsafe { check_number(l, 2, "setkeepalive") }?;
             if v < 0.0 {
                 return Err(format!("bad \"timeout\" argument: {v}"));
@@ -979,62 +983,62 @@ unsafe fn setkeepalive_impl(l: *mut lua_State) -> LuaRet {
         }
     };
     // The size only matters when this creates the pool.
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let size = match unsafe { ffi::lua_type(l, 3) } {
         ffi::LUA_TNONE | ffi::LUA_TNIL => None,
         _ => {
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state Lua called this API function with
             let v = unsafe { check_number(l, 3, "setkeepalive") }? as i64;
             if v <= 0 && !s.conn.is_null() && !crate::runtime::socket_pool::exists(&s.pool_key) {
-                // SAFETY: TODO
+                // SAFETY: `l` is the running state Lua called this API function with
                 return Err(unsafe { argerror(l, n, &format!("bad \"pool_size\" option value: {v}")) });
             }
             Some(v.max(1) as usize)
         }
     };
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     Ok(unsafe { push_vals(l, &s.setkeepalive(timeout, size)) })
 }
 
 unsafe fn getreusedtimes_impl(l: *mut lua_State) -> LuaRet {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     if unsafe { ffi::lua_gettop(l) } != 1 {
         return Err(format!(
             "expecting 1 argument (including the object), but got {}",
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state Lua called this API function with
             unsafe { ffi::lua_gettop(l) }
         ));
     }
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { sock_at(l, 1, "getreusedtimes") }?;
     if s.conn.is_null() || (s.read_closed && s.write_closed) {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         return Ok(unsafe { push_vals(l, &Val::err("closed")) });
     }
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     Ok(unsafe { push_vals(l, &[Val::Int(s.reused as i64)]) })
 }
 
 pub(crate) unsafe fn bind_impl(l: *mut lua_State) -> LuaRet {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     if unsafe { ffi::lua_gettop(l) } != 2 {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         return Err(format!("expecting 2 arguments, but got {}", unsafe {
             ffi::lua_gettop(l)
         }));
     }
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let (_ctx, s) = unsafe { method(l, 1, "bind") }?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let ip = unsafe { check_bytes(l, 2, "bind") }?.to_vec();
     let text = String::from_utf8_lossy(&ip).into_owned();
     let Ok(addr) = text.parse::<std::net::IpAddr>() else {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         return Ok(unsafe { push_vals(l, &Val::err("bad address")) });
     };
     let mut b = Box::new((
         crate::glue::peer::Addr::ip(addr, 0),
-        // SAFETY: TODO
+        // SAFETY: ngx_addr_t is plain C data; all-zero is valid
         unsafe { std::mem::zeroed::<nginx_sys::ngx_addr_t>() },
         ip,
     ));
@@ -1046,7 +1050,7 @@ pub(crate) unsafe fn bind_impl(l: *mut lua_State) -> LuaRet {
     };
     s.local = Some(b);
     s.debug(|| format!("lua tcp socket bind ip: {text}"));
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     unsafe { ffi::lua_pushboolean(l, 1) };
     Ok(1)
 }
@@ -1056,11 +1060,11 @@ pub(crate) unsafe fn bind_impl(l: *mut lua_State) -> LuaRet {
 /// # Safety
 /// The `ngx` table must be on top of `l`.
 pub unsafe fn socket_table(l: *mut lua_State) {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state (callers' duty)
     unsafe { crate::lua::get_raw(l, -1, c"socket") };
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state (callers' duty)
     if unsafe { ffi::lua_type(l, -1) } != ffi::LUA_TTABLE {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state (callers' duty)
         unsafe {
             ffi::lua_pop(l, 1);
             ffi::lua_createtable(l, 0, 4);

@@ -7,6 +7,9 @@
 //! digests are OpenSSL's libcrypto, which /usr/sbin/nginx already links: the
 //! symbols resolve at load time like nginx's own.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::ffi::c_int;
 
 use nginx_sys::{
@@ -55,7 +58,7 @@ lua_fns! {
 /// # Safety
 /// The `ngx` table must be on top of `l`.
 pub unsafe fn install(l: *mut lua_State) {
-    // SAFETY: TODO
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     unsafe {
         set_fn(l, -1, c"escape_uri", escape_uri);
         set_fn(l, -1, c"unescape_uri", unescape_uri);
@@ -64,7 +67,7 @@ pub unsafe fn install(l: *mut lua_State) {
         set_fn(l, -1, c"encode_base64", encode_base64);
         set_fn(l, -1, c"decode_base64", decode_base64);
     }
-    // SAFETY: TODO
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     unsafe {
         set_fn(l, -1, c"decode_base64mime", decode_base64mime);
         set_fn(l, -1, c"md5", md5);
@@ -73,7 +76,7 @@ pub unsafe fn install(l: *mut lua_State) {
         set_fn(l, -1, c"hmac_sha1", hmac_sha1);
         set_fn(l, -1, c"crc32_short", crc32_short);
     }
-    // SAFETY: TODO
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     unsafe {
         set_fn(l, -1, c"crc32_long", crc32_long);
         set_fn(l, -1, c"quote_sql_str", quote_sql_str);
@@ -85,7 +88,7 @@ pub unsafe fn install(l: *mut lua_State) {
 /// # Safety
 /// `l` must be the main state, not running.
 pub unsafe fn install_base64_module(l: *mut lua_State) {
-    // SAFETY: TODO
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     unsafe {
         crate::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"package");
         crate::lua::get_raw(l, -1, c"loaded");
@@ -94,7 +97,7 @@ pub unsafe fn install_base64_module(l: *mut lua_State) {
         set_fn(l, -1, c"decode_base64url", decode_base64url);
         push_bytes(l, b"0.0.1");
     }
-    // SAFETY: TODO
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     unsafe {
         crate::lua::set_raw(l, -2, c"version");
         crate::lua::set_raw(l, -2, c"ngx.base64");
@@ -116,73 +119,73 @@ fn expect_args(l: *mut lua_State, min: c_int, max: c_int, what: &str) -> Result<
 
 /// A string argument where nil stands for "" (lua-nginx-module's C API).
 unsafe fn bytes_or_empty<'a>(l: *mut lua_State, idx: c_int, fname: &str) -> Result<&'a [u8], String> {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state (callers' duty)
     if unsafe { ffi::lua_isnil(l, idx) } != 0 {
         Ok(b"")
     } else {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state (callers' duty)
         unsafe { check_bytes(l, idx, fname) }
     }
 }
 
 unsafe fn escape_uri_impl(l: *mut lua_State) -> LuaRet {
     expect_args(l, 1, 2, "one or two")?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { bytes_or_empty(l, 1, "escape_uri") }?;
     // lua-resty-core's checks and texts (raised at its level 3); nil is the
     // default type.
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let kind = match unsafe { ffi::lua_type(l, 2) } {
         ffi::LUA_TNONE | ffi::LUA_TNIL => 2,
         ffi::LUA_TNUMBER => {
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state Lua called this API function with
             let v = unsafe { ffi::lua_tonumber(l, 2) };
             if !(0.0..=6.0).contains(&v) {
                 // The number as Lua writes it (a converted copy).
-                // SAFETY: TODO
+                // SAFETY: `l` is the running state Lua called this API function with
                 unsafe { ffi::lua_pushvalue(l, 2) };
                 let text =
-                    // SAFETY: TODO
+                    // SAFETY: `l` is the running state Lua called this API function with
                     String::from_utf8_lossy(unsafe { crate::lua::to_bytes(l, -1) }.unwrap_or_default()).into_owned();
-                // SAFETY: TODO
+                // SAFETY: `l` is the running state Lua called this API function with
                 unsafe { ffi::lua_pop(l, 1) };
                 let msg = format!("\"type\" {text} out of range");
-                // SAFETY: TODO
+                // SAFETY: `l` is the running state Lua called this API function with
                 return Err(unsafe { crate::lua::error_at_level(l, 2, &msg) });
             }
             v as i64
         }
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         _ => return Err(unsafe { crate::lua::error_at_level(l, 2, "\"type\" is not a number") }),
     };
     let out = escape::escape_uri_kind(s, kind).ok_or("bad escape type")?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     unsafe { push_bytes(l, &out) };
     Ok(1)
 }
 
 unsafe fn unescape_uri_impl(l: *mut lua_State) -> LuaRet {
     expect_args(l, 1, 1, "one")?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { bytes_or_empty(l, 1, "unescape_uri") }?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     unsafe { push_bytes(l, &escape::unescape_uri(s)) };
     Ok(1)
 }
 
 unsafe fn encode_args_impl(l: *mut lua_State) -> LuaRet {
     expect_args(l, 1, 1, "one")?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     if unsafe { ffi::lua_type(l, 1) } != ffi::LUA_TTABLE {
         return Err(format!(
             "bad argument #1 to 'encode_args' (table expected, got {})",
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state Lua called this API function with
             unsafe { type_name(l, 1) }
         ));
     }
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { query_args::encode(l, 1, &query_args::ENCODE_ARGS) }?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     unsafe { push_bytes(l, &s) };
     Ok(1)
 }
@@ -193,7 +196,7 @@ unsafe fn encode_args_impl(l: *mut lua_State) -> LuaRet {
 /// # Safety
 /// `l` must be a running state.
 pub unsafe fn push_args_table(l: *mut lua_State, args: &[escape::Arg]) {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state (callers' duty)
     unsafe {
         ffi::lua_createtable(l, 0, args.len() as c_int);
         fill_args_table(l, args);
@@ -207,18 +210,18 @@ pub unsafe fn push_args_table(l: *mut lua_State, args: &[escape::Arg]) {
 /// `l` must be a valid state; `reuse`, when given, a table's index.
 pub unsafe fn push_args_into(l: *mut lua_State, args: &[escape::Arg], reuse: Option<c_int>) {
     let Some(t) = reuse else {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state (callers' duty)
         return unsafe { push_args_table(l, args) };
     };
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state (callers' duty)
     unsafe {
         ffi::lua_pushvalue(l, t);
         ffi::lua_pushnil(l);
     }
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state (callers' duty)
     while unsafe { ffi::lua_next(l, -2) } != 0 {
         // Clearing a field that exists is allowed during the traversal.
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state (callers' duty)
         unsafe {
             ffi::lua_pop(l, 1);
             ffi::lua_pushvalue(l, -1);
@@ -226,34 +229,34 @@ pub unsafe fn push_args_into(l: *mut lua_State, args: &[escape::Arg], reuse: Opt
             ffi::lua_rawset(l, -4);
         }
     }
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state (callers' duty)
     unsafe { fill_args_table(l, args) };
 }
 
 /// Adds `args` to the table on top: a repeated key becomes an array.
 unsafe fn fill_args_table(l: *mut lua_State, args: &[escape::Arg]) {
     for (k, v) in args {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state (callers' duty)
         unsafe {
             push_bytes(l, k);
             ffi::lua_rawget(l, -2);
         }
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state (callers' duty)
         let prev = unsafe { ffi::lua_type(l, -1) };
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state (callers' duty)
         unsafe {
             ffi::lua_pop(l, 1);
             push_bytes(l, k);
         }
         match prev {
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state (callers' duty)
             ffi::LUA_TNIL => unsafe { push_value(l, v) },
             ffi::LUA_TTABLE => {
-                // SAFETY: TODO
+                // SAFETY: `l` is the running state (callers' duty)
                 unsafe { ffi::lua_rawget(l, -2) };
-                // SAFETY: TODO
+                // SAFETY: `l` is the running state (callers' duty)
                 let n = unsafe { ffi::lua_objlen(l, -1) };
-                // SAFETY: TODO
+                // SAFETY: `l` is the running state (callers' duty)
                 unsafe {
                     push_value(l, v);
                     ffi::lua_rawseti(l, -2, (n + 1) as _);
@@ -262,7 +265,7 @@ unsafe fn fill_args_table(l: *mut lua_State, args: &[escape::Arg]) {
                 continue;
             }
             _ => {
-                // SAFETY: TODO
+                // SAFETY: `l` is the running state (callers' duty)
                 unsafe {
                     ffi::lua_createtable(l, 4, 0);
                     push_bytes(l, k);
@@ -273,16 +276,16 @@ unsafe fn fill_args_table(l: *mut lua_State, args: &[escape::Arg]) {
                 }
             }
         }
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state (callers' duty)
         unsafe { ffi::lua_rawset(l, -3) };
     }
 }
 
 unsafe fn push_value(l: *mut lua_State, v: &Option<Vec<u8>>) {
     match v {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state (callers' duty)
         Some(v) => unsafe { push_bytes(l, v) },
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state (callers' duty)
         None => unsafe { ffi::lua_pushboolean(l, 1) },
     }
 }
@@ -293,25 +296,25 @@ unsafe fn push_value(l: *mut lua_State, v: &Option<Vec<u8>>) {
 /// # Safety
 /// `l` must be a running state.
 pub unsafe fn max_arg(l: *mut lua_State, idx: c_int, fname: &str) -> Result<usize, String> {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state (callers' duty)
     if unsafe { ffi::lua_isnoneornil(l, idx) } != 0 {
         return Ok(100);
     }
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state (callers' duty)
     let n = unsafe { check_number(l, idx, fname) }?;
     Ok(if n <= 0.0 { 0 } else { n as usize })
 }
 
 unsafe fn decode_args_impl(l: *mut lua_State) -> LuaRet {
     expect_args(l, 1, 2, "one or two")?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { check_bytes(l, 1, "decode_args") }?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let max = unsafe { max_arg(l, 2, "decode_args") }?;
     let (args, truncated) = escape::parse_args(s, max);
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     unsafe { push_args_table(l, &args) };
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     Ok(unsafe { super::req_args::push_truncated(l, truncated, max) })
 }
 
@@ -363,18 +366,18 @@ fn base64_decode(s: &[u8], url: bool) -> Option<Vec<u8>> {
 
 unsafe fn encode_base64_impl(l: *mut lua_State) -> LuaRet {
     let n = expect_args(l, 1, 2, "one or two")?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { bytes_or_empty(l, 1, "encode_base64") }?;
     let no_padding = if n == 2 {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         if unsafe { ffi::lua_type(l, 2) } != ffi::LUA_TBOOLEAN {
             return Err(format!(
                 "bad argument #2 to 'encode_base64' (boolean expected, got {})",
-                // SAFETY: TODO
+                // SAFETY: `l` is the running state Lua called this API function with
                 unsafe { type_name(l, 2) }
             ));
         }
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         (unsafe { ffi::lua_toboolean(l, 2) }) != 0
     } else {
         false
@@ -385,19 +388,19 @@ unsafe fn encode_base64_impl(l: *mut lua_State) -> LuaRet {
             out.pop();
         }
     }
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     unsafe { push_bytes(l, &out) };
     Ok(1)
 }
 
 unsafe fn decode_base64_impl(l: *mut lua_State) -> LuaRet {
     expect_args(l, 1, 1, "one")?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { check_bytes(l, 1, "decode_base64") }?;
     match base64_decode(s, false) {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         Some(v) => unsafe { push_bytes(l, &v) },
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         None => unsafe { ffi::lua_pushnil(l) },
     }
     Ok(1)
@@ -405,45 +408,45 @@ unsafe fn decode_base64_impl(l: *mut lua_State) -> LuaRet {
 
 unsafe fn decode_base64mime_impl(l: *mut lua_State) -> LuaRet {
     expect_args(l, 1, 1, "one")?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { check_bytes(l, 1, "decode_base64mime") }?;
     match base64_decode(&escape::base64_mime_filter(s), false) {
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         Some(v) => unsafe { push_bytes(l, &v) },
-        // SAFETY: TODO
+        // SAFETY: `l` is the running state Lua called this API function with
         None => unsafe { ffi::lua_pushnil(l) },
     }
     Ok(1)
 }
 
 unsafe fn string_only<'a>(l: *mut lua_State) -> Result<&'a [u8], String> {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state (callers' duty)
     if unsafe { ffi::lua_type(l, 1) } != ffi::LUA_TSTRING {
         return Err("must provide a string".into());
     }
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state (callers' duty)
     Ok(unsafe { crate::lua::to_bytes(l, 1) }.unwrap_or_default())
 }
 
 unsafe fn encode_base64url_impl(l: *mut lua_State) -> LuaRet {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { string_only(l) }?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     unsafe { push_bytes(l, &base64_encode(s, true)) };
     Ok(1)
 }
 
 unsafe fn decode_base64url_impl(l: *mut lua_State) -> LuaRet {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { string_only(l) }?;
     match base64_decode(s, true) {
         Some(v) => {
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state Lua called this API function with
             unsafe { push_bytes(l, &v) };
             Ok(1)
         }
         None => {
-            // SAFETY: TODO
+            // SAFETY: `l` is the running state Lua called this API function with
             unsafe {
                 ffi::lua_pushnil(l);
                 push_bytes(l, b"invalid input");
@@ -469,28 +472,28 @@ fn hex(b: &[u8]) -> Vec<u8> {
 
 unsafe fn md5_impl(l: *mut lua_State) -> LuaRet {
     expect_args(l, 1, 1, "one")?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { bytes_or_empty(l, 1, "md5") }?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     unsafe { push_bytes(l, &hex(&md5_digest(s))) };
     Ok(1)
 }
 
 unsafe fn md5_bin_impl(l: *mut lua_State) -> LuaRet {
     expect_args(l, 1, 1, "one")?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { bytes_or_empty(l, 1, "md5_bin") }?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     unsafe { push_bytes(l, &md5_digest(s)) };
     Ok(1)
 }
 
 unsafe fn sha1_bin_impl(l: *mut lua_State) -> LuaRet {
     expect_args(l, 1, 1, "one")?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { bytes_or_empty(l, 1, "sha1_bin") }?;
     let mut md = [0u8; 20];
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     unsafe {
         SHA1(s.as_ptr(), s.len(), md.as_mut_ptr());
         push_bytes(l, &md);
@@ -500,14 +503,14 @@ unsafe fn sha1_bin_impl(l: *mut lua_State) -> LuaRet {
 
 unsafe fn hmac_sha1_impl(l: *mut lua_State) -> LuaRet {
     expect_args(l, 2, 2, "two")?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let key = unsafe { check_bytes(l, 1, "hmac_sha1") }?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { check_bytes(l, 2, "hmac_sha1") }?;
     let key_len = c_int::try_from(key.len()).map_err(|_| "key too long".to_string())?;
     let mut md = [0u8; 64];
     let mut len = 0u32;
-    // SAFETY: TODO
+    // SAFETY: `key` and `s` are live slices of the lengths given; `md` has room for any digest (64 bytes)
     let out = unsafe {
         HMAC(
             EVP_sha1(),
@@ -522,35 +525,35 @@ unsafe fn hmac_sha1_impl(l: *mut lua_State) -> LuaRet {
     if out.is_null() {
         return Err("hmac_sha1 failed".into());
     }
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     unsafe { push_bytes(l, &md[..len as usize]) };
     Ok(1)
 }
 
 unsafe fn crc32_impl(l: *mut lua_State) -> LuaRet {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     unsafe { crc32_of(l, "crc32_short") }
 }
 
 unsafe fn crc32_long_impl(l: *mut lua_State) -> LuaRet {
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     unsafe { crc32_of(l, "crc32_long") }
 }
 
 unsafe fn crc32_of(l: *mut lua_State, fname: &str) -> LuaRet {
     expect_args(l, 1, 1, "one")?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state (callers' duty)
     let s = unsafe { check_bytes(l, 1, fname) }?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state (callers' duty)
     unsafe { ffi::lua_pushnumber(l, escape::crc32(s) as f64) };
     Ok(1)
 }
 
 unsafe fn quote_sql_str_impl(l: *mut lua_State) -> LuaRet {
     expect_args(l, 1, 1, "one")?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { check_bytes(l, 1, "quote_sql_str") }?;
-    // SAFETY: TODO
+    // SAFETY: `l` is the running state Lua called this API function with
     unsafe { push_bytes(l, &escape::quote_sql(s)) };
     Ok(1)
 }

@@ -134,36 +134,36 @@ unsafe fn prepare(
     func: &[u8],
     n: c_int,
 ) -> Result<(), String> {
-    // SAFETY: `l` is the running state (callers' duty)
+    // SAFETY: `vm` is a pool VM held by this thread alone, not running
     if unsafe { ffi::lua_checkstack(vm, n + 4) } == 0 {
         return Err("no memory".into());
     }
-    // SAFETY: `l` is the running state (callers' duty)
+    // SAFETY: `vm` is a pool VM held by this thread alone, not running
     unsafe { get_raw(vm, ffi::LUA_GLOBALSINDEX, c"require") };
-    // SAFETY: `l` is the running state (callers' duty)
+    // SAFETY: `vm` is a pool VM held by this thread alone, not running
     unsafe { push_bytes(vm, module) };
-    // SAFETY: `l` is the running state (callers' duty)
+    // SAFETY: `vm` is a pool VM held by this thread alone, not running
     if unsafe { ffi::lua_pcall(vm, 1, 1, 0) } != 0 {
-        // SAFETY: `l` is the running state (callers' duty)
+        // SAFETY: `vm` is a pool VM held by this thread alone, not running
         return Err(match unsafe { to_bytes(vm, -1) } {
             Some(msg) => String::from_utf8_lossy(msg).into_owned(),
             None => "unknown error".into(),
         });
     }
-    // SAFETY: `l` is the running state (callers' duty)
+    // SAFETY: `vm` is a pool VM held by this thread alone, not running
     if unsafe { ffi::lua_istable(vm, -1) } == 0 {
         return Err("invalid lua module".into());
     }
-    // SAFETY: `l` is the running state (callers' duty)
+    // SAFETY: `vm` is a pool VM held by this thread alone, not running
     unsafe { push_bytes(vm, func) };
-    // SAFETY: `l` is the running state (callers' duty)
+    // SAFETY: `vm` is a pool VM held by this thread alone, not running
     unsafe { ffi::lua_rawget(vm, -2) };
-    // SAFETY: `l` is the running state (callers' duty)
+    // SAFETY: `vm` is a pool VM held by this thread alone, not running
     if unsafe { ffi::lua_isfunction(vm, -1) } == 0 {
         return Err("invalid function".into());
     }
     // Drop the module table: the stack is the function, then its arguments.
-    // SAFETY: `l` is the running state (callers' duty)
+    // SAFETY: `vm` is a pool VM held by this thread alone, not running
     unsafe { ffi::lua_remove(vm, -2) };
     for i in 4..=n {
         // SAFETY: `l` is the running state (callers' duty)
@@ -183,29 +183,29 @@ unsafe fn build_vm(
     if vm.is_null() {
         return Err("no memory".into());
     }
-    // SAFETY: `l` is the running state (callers' duty)
+    // SAFETY: `main` is the VM's live main state (caller's); only its own stack is touched
     unsafe { get_raw(main, ffi::LUA_GLOBALSINDEX, c"package") };
-    // SAFETY: `l` is the running state (callers' duty)
+    // SAFETY: `vm` is a pool VM held by this thread alone, not running
     unsafe { get_raw(vm, ffi::LUA_GLOBALSINDEX, c"package") };
     for field in [c"path", c"cpath"] {
-        // SAFETY: `l` is the running state (callers' duty)
+        // SAFETY: `main` is the VM's live main state (caller's); only its own stack is touched
         unsafe { get_raw(main, -1, field) };
-        // SAFETY: `l` is the running state (callers' duty)
+        // SAFETY: `main` is the VM's live main state (caller's); only its own stack is touched
         if unsafe { ffi::lua_type(main, -1) } == ffi::LUA_TSTRING {
-            // SAFETY: `l` is the running state (callers' duty)
+            // SAFETY: `main` is the VM's live main state, `vm` our fresh state
             unsafe { push_bytes(vm, to_bytes(main, -1).unwrap_or_default()) };
-            // SAFETY: `l` is the running state (callers' duty)
+            // SAFETY: `vm` is a pool VM held by this thread alone, not running
             unsafe { set_raw(vm, -2, field) };
         }
-        // SAFETY: `l` is the running state (callers' duty)
+        // SAFETY: `main` is the VM's live main state (caller's); only its own stack is touched
         unsafe { ffi::lua_pop(main, 1) };
     }
-    // SAFETY: `l` is the running state (callers' duty)
+    // SAFETY: `main` is the VM's live main state (caller's); only its own stack is touched
     unsafe { ffi::lua_pop(main, 1) };
-    // SAFETY: `l` is the running state (callers' duty)
+    // SAFETY: `vm` is a pool VM held by this thread alone, not running
     unsafe { ffi::lua_pop(vm, 1) };
 
-    // SAFETY: `l` is the running state (callers' duty)
+    // SAFETY: `vm` is a pool VM held by this thread alone, not running
     unsafe { ffi::lua_createtable(vm, 0, 32) };
     // SAFETY: `vm` is a fresh state of ours, not running
     unsafe { super::constants::install(vm) };
@@ -215,17 +215,17 @@ unsafe fn build_vm(
     unsafe { super::worker::install(vm) };
     // SAFETY: `vm` is a fresh state of ours, not running
     if let Err(e) = unsafe { super::regex::install(vm) } {
-        // SAFETY: `l` is the running state (callers' duty)
+        // SAFETY: `vm` is our fresh state, not running, dropped here
         unsafe { crate::lua::close_state(vm) };
         return Err(e);
     }
     // SAFETY: `vm` is a fresh state of ours, not running
     if let Err(e) = unsafe { super::shdict::install(vm) } {
-        // SAFETY: `l` is the running state (callers' duty)
+        // SAFETY: `vm` is our fresh state, not running, dropped here
         unsafe { crate::lua::close_state(vm) };
         return Err(e);
     }
-    // SAFETY: `l` is the running state (callers' duty)
+    // SAFETY: `vm` is a pool VM held by this thread alone, not running
     unsafe { set_raw(vm, ffi::LUA_GLOBALSINDEX, c"ngx") };
     // SAFETY: `r` is a live request (callers' duty)
     for zone in &unsafe { main_conf(r) }.shdicts {
