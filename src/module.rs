@@ -1,6 +1,9 @@
 //! The nginx module: its `ngx_module_t`, command table, configuration hooks
 //! and process hooks.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::ffi::{c_char, c_void};
 use std::ptr::{addr_of, addr_of_mut};
 
@@ -65,10 +68,12 @@ impl HttpModule for Module {
     }
 }
 
+// SAFETY: create_main_conf stores a MainConf in this module's main conf slot.
 unsafe impl HttpModuleMainConf for Module {
     type MainConf = MainConf;
 }
 
+// SAFETY: Module::create_loc_conf (HttpModule's, for LocConf) fills this module's location conf slot.
 unsafe impl HttpModuleLocationConf for Module {
     type LocationConf = LocConf;
 }
@@ -105,15 +110,22 @@ unsafe extern "C" fn create_main_conf(cf: *mut ngx_conf_t) -> *mut c_void {
 }
 
 unsafe fn install_phase_handlers(cf: *mut ngx_conf_t) -> ngx_int_t {
-    let lmcf = main_conf_cf(cf);
-    let cmcf = NgxHttpCoreModule::main_conf_mut(&*((*cf).ctx as *const nginx_sys::ngx_http_conf_ctx_t))
-        .expect("core main conf");
+    // SAFETY: `cf` is the http block's conf being post-configured (nginx's postconfiguration call)
+    let lmcf = unsafe { main_conf_cf(cf) };
+    // SAFETY: `cf`'s ctx is the http block's conf ctx during postconfiguration
+    let cmcf =
+        NgxHttpCoreModule::main_conf_mut(unsafe { &*((*cf).ctx as *const nginx_sys::ngx_http_conf_ctx_t) })
+            .expect("core main conf");
     let mut add = |ph: u32, h: ngx_http_handler_pt| -> bool {
-        let p = ngx_array_push(&mut cmcf.phases[ph as usize].handlers) as *mut ngx_http_handler_pt;
+        // SAFETY: the core main conf's phase arrays are live while configuring
+        let p = unsafe { ngx_array_push(&mut cmcf.phases[ph as usize].handlers) } as *mut ngx_http_handler_pt;
         if p.is_null() {
             return false;
         }
-        *p = h;
+        // SAFETY: `p` is the non-null slot ngx_array_push returned
+        unsafe {
+            *p = h;
+        }
         true
     };
     let ok = (!lmcf.uses_server_rewrite || add(SERVER_REWRITE_PHASE, Some(phase::server_rewrite::handler)))
@@ -121,9 +133,13 @@ unsafe fn install_phase_handlers(cf: *mut ngx_conf_t) -> ngx_int_t {
         && (!lmcf.uses_access || add(ACCESS_PHASE, Some(phase::access::handler)))
         && (!(lmcf.uses_log || lmcf.malloc_trim() > 0) || add(LOG_PHASE, Some(phase::log::handler)));
     // Always: captured subrequests end in our filters.
-    phase::header_filter::install();
-    phase::body_filter::install();
-    let ok = ok && phase::ssl::install(cf) == NGX_OK as ngx_int_t;
+    // SAFETY: runs once per configuration, before any request, on nginx's thread
+    unsafe {
+        phase::header_filter::install();
+        phase::body_filter::install();
+    }
+    // SAFETY: `cf` is the http block's conf being post-configured
+    let ok = ok && unsafe { phase::ssl::install(cf) } == NGX_OK as ngx_int_t;
     if ok {
         Status::NGX_OK.into()
     } else {

@@ -14,6 +14,9 @@
 //! with the request pool), so whichever goes first, nothing dangles: a wait
 //! dropped early (client abort, request end) only detaches the group.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
 use std::rc::Rc;
@@ -109,9 +112,11 @@ pub unsafe fn post_subrequest(
     group: &Rc<Group>,
     index: usize,
 ) -> Option<*mut ngx_http_post_subrequest_t> {
-    let ps = ngx_palloc((*r).pool, std::mem::size_of::<ngx_http_post_subrequest_t>())
+    // SAFETY: `r` is a live request (callers' duty)
+    let ps = unsafe { ngx_palloc((*r).pool, std::mem::size_of::<ngx_http_post_subrequest_t>()) }
         as *mut ngx_http_post_subrequest_t;
-    let cln = ngx_pool_cleanup_add((*r).pool, 0);
+    // SAFETY: `r` is a live request (callers' duty)
+    let cln = unsafe { ngx_pool_cleanup_add((*r).pool, 0) };
     if ps.is_null() || cln.is_null() {
         return None;
     }
@@ -120,10 +125,13 @@ pub unsafe fn post_subrequest(
         index,
         finished: Cell::new(false),
     }));
-    (*cln).handler = Some(free_slot);
-    (*cln).data = slot.cast();
-    (*ps).handler = Some(on_finalize);
-    (*ps).data = slot.cast();
+    // SAFETY: `ps` and `cln` were allocated in the live request's pool and checked non-null
+    unsafe {
+        (*cln).handler = Some(free_slot);
+        (*cln).data = slot.cast();
+        (*ps).handler = Some(on_finalize);
+        (*ps).data = slot.cast();
+    }
     Some(ps)
 }
 
@@ -136,16 +144,20 @@ unsafe extern "C" fn free_slot(data: *mut c_void) {
 }
 
 unsafe fn slot<'a>(r: *mut ngx_http_request_t) -> Option<&'a Slot> {
-    if (*r).main == r {
+    // SAFETY: `r` is a live request (callers' duty)
+    if unsafe { (*r).main } == r {
         return None;
     }
-    let ps = (*r).post_subrequest;
+    // SAFETY: `r` is a live request (callers' duty)
+    let ps = unsafe { (*r).post_subrequest };
     if ps.is_null()
-        || (*ps).handler.map(|f| f as *const () as usize) != Some(on_finalize as *const () as usize)
+        // SAFETY: a non-null post_subrequest of a live request is live
+        || unsafe { (*ps).handler.map(|f| f as *const () as usize) } != Some(on_finalize as *const () as usize)
     {
         return None;
     }
-    ((*ps).data as *const Slot).as_ref()
+    // SAFETY: a post_subrequest with our handler has a Slot of ours as data
+    unsafe { ((*ps).data as *const Slot).as_ref() }
 }
 
 /// Is `r` a subrequest whose response we capture?
@@ -153,7 +165,8 @@ unsafe fn slot<'a>(r: *mut ngx_http_request_t) -> Option<&'a Slot> {
 /// # Safety
 /// `r` must be live.
 pub unsafe fn is_captured(r: *mut ngx_http_request_t) -> bool {
-    slot(r).is_some()
+    // SAFETY: `r` is a live request (callers' duty)
+    (unsafe { slot(r) }).is_some()
 }
 
 /// The header filter's end for a captured subrequest: nothing goes out.
@@ -161,10 +174,15 @@ pub unsafe fn is_captured(r: *mut ngx_http_request_t) -> bool {
 /// # Safety
 /// `r` must be a live captured subrequest.
 pub unsafe fn header(r: *mut ngx_http_request_t) -> ngx_int_t {
-    (*r).set_filter_need_in_memory(1);
-    (*r).set_header_sent(1);
-    if (*r).method == NGX_HTTP_HEAD as _ {
-        (*r).set_header_only(1);
+    // SAFETY: `r` is a live request (callers' duty)
+    unsafe {
+        (*r).set_filter_need_in_memory(1);
+        (*r).set_header_sent(1);
+    }
+    // SAFETY: `r` is a live request (callers' duty)
+    if unsafe { (*r).method } == NGX_HTTP_HEAD as _ {
+        // SAFETY: `r` is a live request (callers' duty)
+        unsafe { (*r).set_header_only(1) };
     }
     NGX_OK as ngx_int_t
 }
@@ -174,28 +192,36 @@ pub unsafe fn header(r: *mut ngx_http_request_t) -> ngx_int_t {
 /// # Safety
 /// `r` must be a live captured subrequest; `cl` its chain.
 pub unsafe fn body(r: *mut ngx_http_request_t, mut cl: *mut ngx_chain_t) -> ngx_int_t {
-    let Some(s) = slot(r) else {
+    // SAFETY: `r` is a live request (callers' duty)
+    let Some(s) = (unsafe { slot(r) }) else {
         return NGX_ERROR as ngx_int_t;
     };
     let mut responses = s.group.responses.borrow_mut();
     let resp = &mut responses[s.index];
     let max = s.group.max_body;
     while !cl.is_null() {
-        let b = (*cl).buf;
-        if in_memory(b) && (*b).last > (*b).pos {
-            let mut n = (*b).last.offset_from((*b).pos) as usize;
+        // SAFETY: `cl` is a live link of the chain nginx gave the filter
+        let b = unsafe { (*cl).buf };
+        // SAFETY: `b` is the link's live buffer
+        if unsafe { in_memory(b) } && unsafe { (*b).last } > unsafe { (*b).pos } {
+            // SAFETY: `b` is in memory with pos < last
+            let mut n = unsafe { (*b).last.offset_from((*b).pos) } as usize;
             if max > 0 && resp.body.len() + n > max {
                 n = max - resp.body.len();
                 resp.over_limit = true;
             }
             resp.body
-                .extend_from_slice(std::slice::from_raw_parts((*b).pos, n));
+                // SAFETY: `b` holds `n` bytes from `pos`
+                .extend_from_slice(unsafe { std::slice::from_raw_parts((*b).pos, n) });
         }
-        if (*b).last_buf() != 0 || (*b).last_in_chain() != 0 {
+        // SAFETY: `b` is the link's live buffer
+        if unsafe { (*b).last_buf() } != 0 || unsafe { (*b).last_in_chain() } != 0 {
             resp.seen_last = true;
         }
-        consume(b);
-        cl = (*cl).next;
+        // SAFETY: `b` is the link's live buffer, whose data is taken
+        unsafe { consume(b) };
+        // SAFETY: `cl` is a live link of the chain
+        cl = unsafe { (*cl).next };
     }
     NGX_OK as ngx_int_t
 }
@@ -217,12 +243,17 @@ unsafe extern "C" fn on_finalize(r: *mut ngx_http_request_t, data: *mut c_void, 
 }
 
 unsafe fn finalize(r: *mut ngx_http_request_t, s: &Slot, rc: ngx_int_t) -> ngx_int_t {
-    let c = (*r).connection;
+    // SAFETY: `r` is a live request (callers' duty)
+    let c = unsafe { (*r).connection };
     if s.finished.replace(true) {
-        (*c).data = r.cast();
+        // SAFETY: `c` is the live connection of request `r`
+        unsafe {
+            (*c).data = r.cast();
+        }
         return NGX_OK as ngx_int_t;
     }
-    let mut status = (*r).headers_out.status as ngx_int_t;
+    // SAFETY: `r` is a live request (callers' duty)
+    let mut status = unsafe { (*r).headers_out.status } as ngx_int_t;
     if status == 0 {
         status = match rc {
             x if x == NGX_OK as ngx_int_t => NGX_HTTP_OK as ngx_int_t,
@@ -234,13 +265,17 @@ unsafe fn finalize(r: *mut ngx_http_request_t, s: &Slot, rc: ngx_int_t) -> ngx_i
     // An error status before any output: the response is that status alone.
     let mut error_page = false;
     if special(rc) {
-        if rc > NGX_OK as ngx_int_t && (*r).header_sent() == 0 {
+        // SAFETY: `r` is a live request (callers' duty)
+        if rc > NGX_OK as ngx_int_t && unsafe { (*r).header_sent() } == 0 {
             error_page = true;
-            (*r).err_status = rc as _;
-            (*r).set_expect_tested(1);
-            (*r).headers_out.content_type.len = 0;
-            (*r).headers_out.content_length_n = 0;
-            ngx_http_send_header(r);
+            // SAFETY: `r` is a live request (callers' duty)
+            unsafe {
+                (*r).err_status = rc as _;
+                (*r).set_expect_tested(1);
+                (*r).headers_out.content_type.len = 0;
+                (*r).headers_out.content_length_n = 0;
+                ngx_http_send_header(r);
+            }
         }
         // Keeps nginx from sending its error page, or from ending the main
         // request for an error in this one.
@@ -250,11 +285,17 @@ unsafe fn finalize(r: *mut ngx_http_request_t, s: &Slot, rc: ngx_int_t) -> ngx_i
         let mut responses = s.group.responses.borrow_mut();
         let resp = &mut responses[s.index];
         resp.status = if status >= 100 { status } else { 0 };
-        resp.headers = headers(r);
-        resp.truncated = resp.over_limit || !(resp.seen_last || error_page || (*r).header_only() != 0);
+        // SAFETY: `r` is a live request (callers' duty)
+        resp.headers = unsafe { headers(r) };
+        // SAFETY: `r` is a live request (callers' duty)
+        resp.truncated =
+            resp.over_limit || !(resp.seen_last || error_page || unsafe { (*r).header_only() } != 0);
     }
     // Let nginx complete the subrequest now and post its parent.
-    (*c).data = r.cast();
+    // SAFETY: `c` is the live connection of request `r`
+    unsafe {
+        (*c).data = r.cast();
+    }
     let g = &s.group;
     g.pending.set(g.pending.get() - 1);
     if g.pending.get() == 0 {
@@ -262,18 +303,27 @@ unsafe fn finalize(r: *mut ngx_http_request_t, s: &Slot, rc: ngx_int_t) -> ngx_i
     }
     if g.pending.get() == 0 && g.waiter.get().is_some() {
         with_ready(|q| q.push(g.clone()));
-        (*g.pr).write_event_handler = Some(on_parent_posted);
+        // SAFETY: `g.pr` is the live parent request, which waits for its captures
+        unsafe {
+            (*g.pr).write_event_handler = Some(on_parent_posted);
+        }
     }
     out
 }
 
 /// The response headers of `r`, including those nginx keeps out of the list.
 unsafe fn headers(r: *mut ngx_http_request_t) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let ho = &(*r).headers_out;
+    // SAFETY: `r` is a live request (callers' duty)
+    let ho = unsafe { &(*r).headers_out };
     let mut out: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-    for h in list::elts::<ngx_table_elt_t>(&ho.headers) {
-        if (*h).hash != 0 {
-            out.push(((*h).key.as_bytes().to_vec(), (*h).value.as_bytes().to_vec()));
+    // SAFETY: `ho.headers` is the live request's initialised header list
+    for h in unsafe { list::elts::<ngx_table_elt_t>(&ho.headers) } {
+        // SAFETY: `elts` yields live elements of the list
+        if unsafe { (*h).hash } != 0 {
+            // SAFETY: `elts` yields live elements of the list
+            out.push((unsafe { (*h).key.as_bytes().to_vec() }, unsafe {
+                (*h).value.as_bytes().to_vec()
+            }));
         }
     }
     let mut set = |k: &[u8], v: Vec<u8>| {
@@ -286,8 +336,10 @@ unsafe fn headers(r: *mut ngx_http_request_t) -> Vec<(Vec<u8>, Vec<u8>)> {
     if ho.content_length.is_null() && ho.content_length_n >= 0 {
         set(b"Content-Length", ho.content_length_n.to_string().into_bytes());
     }
-    if !ho.location.is_null() && (*ho.location).value.len > 0 {
-        set(b"Location", (*ho.location).value.as_bytes().to_vec());
+    // SAFETY: a non-null `location` is a live element of the response headers
+    if !ho.location.is_null() && unsafe { (*ho.location).value.len } > 0 {
+        // SAFETY: a non-null `location` is a live element of the response headers
+        set(b"Location", unsafe { (*ho.location).value.as_bytes().to_vec() });
     }
     let fresh = [200, 206, 304, 204].contains(&(ho.status as i64));
     if ho.last_modified.is_null() && ho.last_modified_time != -1 && fresh {
@@ -357,64 +409,94 @@ unsafe fn resume(r: *mut ngx_http_request_t) {
         Some(q.remove(i))
     })
     .flatten();
-    (*r).write_event_handler = Some(ngx_http_request_empty_handler);
+    // SAFETY: `r` is a live request (callers' duty)
+    unsafe {
+        (*r).write_event_handler = Some(ngx_http_request_empty_handler);
+    }
     let Some(group) = group else { return };
     let Some((ctx, co)) = group.waiter.get() else {
         return;
     };
-    let mine = (*ctx).take_wait(co);
+    // SAFETY: the waiter's context is alive while its request waits (the group holds it)
+    let mine = unsafe { (*ctx).take_wait(co) };
     // Before waking: the request may be gone when wake returns.
     drop(mine);
     // Several threads' captures may have completed before nginx ran this
     // handler once: come back for the next one after this wake.
     if with_ready(|q| q.iter().any(|g| g.pr == r)) == Some(true) {
-        (*r).write_event_handler = Some(on_parent_posted);
-        ngx_http_post_request(r, std::ptr::null_mut());
+        // SAFETY: `r` is a live request (callers' duty)
+        unsafe {
+            (*r).write_event_handler = Some(on_parent_posted);
+            ngx_http_post_request(r, std::ptr::null_mut());
+        }
     }
     let responses = std::mem::take(&mut *group.responses.borrow_mut());
     let n = responses.len();
     for resp in &responses {
-        push_response(co, resp);
+        // SAFETY: `co` is the waiting thread, alive while it waits
+        unsafe { push_response(co, resp) };
     }
     drop(responses);
-    wake(ctx, co, n as i32);
+    // SAFETY: `ctx` and `co` are the live waiting context and thread
+    unsafe { wake(ctx, co, n as i32) };
 }
 
 unsafe fn push_response(l: *mut lua_State, resp: &Response) {
-    ffi::lua_createtable(l, 0, 4);
-    ffi::lua_pushinteger(l, resp.status as _);
-    crate::lua::set_raw(l, -2, c"status");
-    ffi::lua_pushboolean(l, resp.truncated as _);
-    crate::lua::set_raw(l, -2, c"truncated");
-    push_bytes(l, &resp.body);
-    crate::lua::set_raw(l, -2, c"body");
-    ffi::lua_createtable(l, 0, resp.headers.len() as i32);
+    // SAFETY: `l` is the running state (callers' duty)
+    unsafe {
+        ffi::lua_createtable(l, 0, 4);
+        ffi::lua_pushinteger(l, resp.status as _);
+        crate::lua::set_raw(l, -2, c"status");
+        ffi::lua_pushboolean(l, resp.truncated as _);
+        crate::lua::set_raw(l, -2, c"truncated");
+        push_bytes(l, &resp.body);
+    }
+    // SAFETY: `l` is the running state (callers' duty)
+    unsafe {
+        crate::lua::set_raw(l, -2, c"body");
+        ffi::lua_createtable(l, 0, resp.headers.len() as i32);
+    }
     for (k, v) in &resp.headers {
-        push_bytes(l, k);
-        ffi::lua_pushvalue(l, -1);
-        ffi::lua_rawget(l, -3);
-        match ffi::lua_type(l, -1) {
+        // SAFETY: `l` is the running state (callers' duty)
+        unsafe {
+            push_bytes(l, k);
+            ffi::lua_pushvalue(l, -1);
+            ffi::lua_rawget(l, -3);
+        }
+        // SAFETY: `l` is the running state (callers' duty)
+        match unsafe { ffi::lua_type(l, -1) } {
             ffi::LUA_TNIL => {
-                ffi::lua_pop(l, 1);
-                push_bytes(l, v);
-                ffi::lua_rawset(l, -3);
+                // SAFETY: `l` is the running state (callers' duty)
+                unsafe {
+                    ffi::lua_pop(l, 1);
+                    push_bytes(l, v);
+                    ffi::lua_rawset(l, -3);
+                }
             }
             ffi::LUA_TTABLE => {
-                let len = ffi::lua_objlen(l, -1);
-                push_bytes(l, v);
-                ffi::lua_rawseti(l, -2, len as ffi::lua_Integer + 1);
-                ffi::lua_pop(l, 2);
+                // SAFETY: `l` is the running state (callers' duty)
+                let len = unsafe { ffi::lua_objlen(l, -1) };
+                // SAFETY: `l` is the running state (callers' duty)
+                unsafe {
+                    push_bytes(l, v);
+                    ffi::lua_rawseti(l, -2, len as ffi::lua_Integer + 1);
+                    ffi::lua_pop(l, 2);
+                }
             }
             _ => {
                 // A second value: the header becomes an array.
-                ffi::lua_createtable(l, 2, 0);
-                ffi::lua_insert(l, -2);
-                ffi::lua_rawseti(l, -2, 1);
-                push_bytes(l, v);
-                ffi::lua_rawseti(l, -2, 2);
-                ffi::lua_rawset(l, -3);
+                // SAFETY: `l` is the running state (callers' duty)
+                unsafe {
+                    ffi::lua_createtable(l, 2, 0);
+                    ffi::lua_insert(l, -2);
+                    ffi::lua_rawseti(l, -2, 1);
+                    push_bytes(l, v);
+                    ffi::lua_rawseti(l, -2, 2);
+                    ffi::lua_rawset(l, -3);
+                }
             }
         }
     }
-    crate::lua::set_raw(l, -2, c"header");
+    // SAFETY: `l` is the running state (callers' duty)
+    unsafe { crate::lua::set_raw(l, -2, c"header") };
 }

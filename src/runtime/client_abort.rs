@@ -3,6 +3,9 @@
 //! thread or, without one, ends the request with 499 (cancelling every
 //! pending wait).
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use nginx_sys::{
     ngx_http_finalize_request, ngx_http_request_t, ngx_int_t, NGX_EAGAIN, NGX_HTTP_CLIENT_CLOSED_REQUEST,
 };
@@ -16,8 +19,12 @@ use crate::conf::loc_conf;
 /// # Safety
 /// `r` must be live.
 pub unsafe fn watch(r: *mut ngx_http_request_t) {
-    if loc_conf(r).check_client_abort() && r == (*r).main {
-        (*r).read_event_handler = Some(on_readable);
+    // SAFETY: `r` is a live request (callers' duty)
+    if unsafe { loc_conf(r) }.check_client_abort() && r == unsafe { (*r).main } {
+        // SAFETY: `r` is a live request (callers' duty)
+        unsafe {
+            (*r).read_event_handler = Some(on_readable);
+        }
     }
 }
 
@@ -30,17 +37,21 @@ unsafe extern "C" fn on_readable(r: *mut ngx_http_request_t) {
 
 /// Peeks at the socket: a client that closed reads as end of file.
 unsafe fn client_closed(r: *mut ngx_http_request_t) -> bool {
-    let c = (*r).connection;
+    // SAFETY: `r` is a live request (callers' duty)
+    let c = unsafe { (*r).connection };
     let mut buf = [0u8; 1];
-    let n = libc::recv((*c).fd, buf.as_mut_ptr().cast(), 1, libc::MSG_PEEK);
+    // SAFETY: `c` is the live request's connection; `buf` has room for the 1 byte asked
+    let n = unsafe { libc::recv((*c).fd, buf.as_mut_ptr().cast(), 1, libc::MSG_PEEK) };
     let err = if n == -1 { nginx_sys::ngx_errno() } else { 0 };
     let closed = n == 0 || (n == -1 && err != NGX_EAGAIN as i32);
     if closed {
         // Not yet `c->error`: with an on_abort handler the request goes on
         // (its subrequests too), as in lua-nginx-module.
-        (*(*c).read).set_eof(1);
+        // SAFETY: `c` is the live request's connection and its read event
+        unsafe { (*(*c).read).set_eof(1) };
         crate::glue::log::error_errno(
-            (*c).log,
+            // SAFETY: `c` is the live request's connection
+            unsafe { (*c).log },
             nginx_sys::NGX_LOG_INFO,
             err,
             b"client prematurely closed connection",
@@ -56,19 +67,25 @@ unsafe fn client_closed(r: *mut ngx_http_request_t) -> bool {
 /// # Safety
 /// `r` must be live.
 pub unsafe fn idle_readable(r: *mut ngx_http_request_t) {
-    if loc_conf(r).check_client_abort() && r == (*r).main {
-        readable(r);
+    // SAFETY: `r` is a live request (callers' duty)
+    if unsafe { loc_conf(r) }.check_client_abort() && r == unsafe { (*r).main } {
+        // SAFETY: `r` is a live request (callers' duty)
+        unsafe { readable(r) };
     }
 }
 
 unsafe fn readable(r: *mut ngx_http_request_t) {
-    let c = (*r).connection;
+    // SAFETY: `r` is a live request (callers' duty)
+    let c = unsafe { (*r).connection };
     // Seen already: the handler ran, or the request is ending.
-    if (*c).error() != 0 || (*(*c).read).eof() != 0 || !client_closed(r) {
+    // SAFETY: `c` is the live request's connection; `r` is live (callers' duty)
+    if unsafe { (*c).error() } != 0 || unsafe { (*(*c).read).eof() } != 0 || !unsafe { client_closed(r) } {
         return;
     }
-    let Some(ctx) = RequestCtx::get(r) else {
-        (*c).set_error(1);
+    // SAFETY: `r` is a live request (callers' duty)
+    let Some(ctx) = (unsafe { RequestCtx::get(r) }) else {
+        // SAFETY: `c` is the live request's connection
+        unsafe { (*c).set_error(1) };
         return;
     };
     match ctx.on_abort.take() {
@@ -76,12 +93,15 @@ unsafe fn readable(r: *mut ngx_http_request_t) {
             let co = t.co;
             ctx.threads.push(t);
             let ctx_ptr: *mut RequestCtx = ctx;
-            scheduler::wake(ctx_ptr, co, 0);
+            // SAFETY: `ctx_ptr` is the live context and `co` its on_abort thread, just queued
+            unsafe { scheduler::wake(ctx_ptr, co, 0) };
         }
         None => {
-            (*c).set_error(1);
+            // SAFETY: `c` is the live request's connection
+            unsafe { (*c).set_error(1) };
             ctx.clear_threads();
-            ngx_http_finalize_request(r, NGX_HTTP_CLIENT_CLOSED_REQUEST as ngx_int_t);
+            // SAFETY: `r` is a live request (callers' duty)
+            unsafe { ngx_http_finalize_request(r, NGX_HTTP_CLIENT_CLOSED_REQUEST as ngx_int_t) };
         }
     }
 }

@@ -2,6 +2,9 @@
 //! stored as the module's request ctx, freed by a request pool cleanup (which
 //! also cancels every pending wait, so no event fires into freed memory).
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::cell::Cell;
 use std::ffi::c_int;
 use std::ptr;
@@ -168,32 +171,46 @@ impl RequestCtx {
     /// # Safety
     /// `r` must be a live request.
     pub unsafe fn get_or_create(r: *mut ngx_http_request_t) -> Option<&'static mut RequestCtx> {
-        if let Some(c) = Self::get(r) {
+        // SAFETY: `r` is a live request (callers' duty)
+        if let Some(c) = unsafe { Self::get(r) } {
             return Some(c);
         }
-        let cln = ngx_pool_cleanup_add((*r).pool, 0);
+        // SAFETY: `r` is a live request (callers' duty)
+        let cln = unsafe { ngx_pool_cleanup_add((*r).pool, 0) };
         if cln.is_null() {
             return None;
         }
         // In the request's pool (no heap allocation per request); the
         // cleanup drops it in place before the pool's memory goes.
-        let ctx = ngx_palloc((*r).pool, std::mem::size_of::<RequestCtx>()) as *mut RequestCtx;
+        // SAFETY: `r` is a live request (callers' duty)
+        let ctx = unsafe { ngx_palloc((*r).pool, std::mem::size_of::<RequestCtx>()) } as *mut RequestCtx;
         if ctx.is_null() {
             return None;
         }
-        ctx.write(RequestCtx::new(r));
-        (*cln).handler = Some(cleanup);
-        (*cln).data = ctx.cast();
-        *(*r).ctx.add(module().ctx_index) = ctx.cast();
-        let ctx = &mut *ctx;
+        // SAFETY: `r` is a live request (callers' duty)
+        unsafe {
+            ctx.write(RequestCtx::new(r));
+            (*cln).handler = Some(cleanup);
+            (*cln).data = ctx.cast();
+            *(*r).ctx.add(module().ctx_index) = ctx.cast();
+        }
+        // SAFETY: `ctx` was just written and is owned by the request's pool until its cleanup
+        let ctx = unsafe { &mut *ctx };
         // A fake request (timer, init_worker) runs in the VM of the code
         // that made it.
-        if !crate::conf::loc_conf(r).code_cache() && (*(*r).connection).fd != -1 {
-            match own_vm(r) {
+        // SAFETY: `r` is a live request (callers' duty)
+        if !unsafe { crate::conf::loc_conf(r) }.code_cache() && unsafe { (*(*r).connection).fd } != -1 {
+            // SAFETY: `r` is a live request (callers' duty)
+            match unsafe { own_vm(r) } {
                 Ok(vm) => ctx.vm = Some(super::request_vm::VmRef::new(vm)),
                 Err(e) => {
                     let msg = format!("failed to initialize Lua VM: {e}");
-                    crate::glue::log::error((*(*r).connection).log, nginx_sys::NGX_LOG_ERR, msg.as_bytes());
+                    // SAFETY: `r` is a live request (callers' duty)
+                    crate::glue::log::error(
+                        unsafe { (*(*r).connection).log },
+                        nginx_sys::NGX_LOG_ERR,
+                        msg.as_bytes(),
+                    );
                     return None;
                 }
             }
@@ -209,8 +226,10 @@ impl RequestCtx {
     /// # Safety
     /// `r` must be a live request.
     pub unsafe fn get(r: *mut ngx_http_request_t) -> Option<&'static mut RequestCtx> {
-        let p = *(*r).ctx.add(module().ctx_index) as *mut RequestCtx;
-        p.as_mut()
+        // SAFETY: `r` is a live request (callers' duty)
+        let p = unsafe { *(*r).ctx.add(module().ctx_index) } as *mut RequestCtx;
+        // SAFETY: the module's ctx slot holds null or the RequestCtx get_or_create stored, live until the pool cleanup
+        unsafe { p.as_mut() }
     }
 
     /// The scheduler thread running now.
@@ -301,7 +320,8 @@ unsafe extern "C" fn cleanup(data: *mut std::ffi::c_void) {
 /// # Safety
 /// `r` must be a live request.
 unsafe fn own_vm(r: *mut ngx_http_request_t) -> Result<vm::Vm, String> {
-    let lmcf = crate::conf::main_conf(r);
+    // SAFETY: `r` is a live request (callers' duty)
+    let lmcf = unsafe { crate::conf::main_conf(r) };
     let make = lmcf.request_vm.ok_or("no VM factory")?;
     make(lmcf)
 }

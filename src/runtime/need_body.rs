@@ -1,6 +1,9 @@
 //! `lua_need_request_body on`: the entry thread reads the client body
 //! (waiting like `ngx.req.read_body()`) before the user's code starts.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use super::context::{self, Context};
 use super::ctx::{Outcome, RequestCtx};
 use super::scheduler;
@@ -19,21 +22,30 @@ pub const WRAPPER_KEY: &std::ffi::CStr = c"ngx_lua_need_body_wrapper";
 pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     let code =
         b"local read_body = ...\nreturn function(f) return function(...) read_body() return f(...) end end";
-    if ffi::luaL_loadbuffer(
-        l,
-        code.as_ptr().cast(),
-        code.len(),
-        c"=lua_need_request_body".as_ptr(),
-    ) != 0
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    if unsafe {
+        ffi::luaL_loadbuffer(
+            l,
+            code.as_ptr().cast(),
+            code.len(),
+            c"=lua_need_request_body".as_ptr(),
+        )
+    } != 0
     {
-        ffi::lua_pop(l, 1);
-        return Err(vm::pop_message(l));
+        // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+        unsafe { ffi::lua_pop(l, 1) };
+        // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+        return Err(unsafe { vm::pop_message(l) });
     }
-    ffi::lua_insert(l, -2);
-    if ffi::lua_pcall(l, 1, 1, 0) != 0 {
-        return Err(vm::pop_message(l));
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { ffi::lua_insert(l, -2) };
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    if unsafe { ffi::lua_pcall(l, 1, 1, 0) } != 0 {
+        // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+        return Err(unsafe { vm::pop_message(l) });
     }
-    crate::lua::set_raw(l, ffi::LUA_REGISTRYINDEX, WRAPPER_KEY);
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { crate::lua::set_raw(l, ffi::LUA_REGISTRYINDEX, WRAPPER_KEY) };
     Ok(())
 }
 

@@ -5,6 +5,9 @@
 //! which come back for reuse once nginx has sent them: a streamed response
 //! holds the few buffers in flight at a time, whatever its length.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::ffi::c_void;
 
 use nginx_sys::{
@@ -119,10 +122,12 @@ pub fn write_parts(ctx: &mut RequestCtx, parts: &[&[u8]], flush: bool) -> Result
 /// `cl` must come from `ctx.out_bufs.get` and not be used afterwards.
 unsafe fn send(ctx: &mut RequestCtx, cl: *mut ngx_chain_t) -> Result<(), &'static str> {
     let r = ctx.r;
-    if ngx_http_output_filter(r, cl) == NGX_ERROR as ngx_int_t {
+    // SAFETY: `r` is a live request (callers' duty)
+    if unsafe { ngx_http_output_filter(r, cl) } == NGX_ERROR as ngx_int_t {
         return Err("nginx output filter error");
     }
-    ctx.out_bufs.update((*r).pool, cl, tag());
+    // SAFETY: `r` is a live request (callers' duty)
+    unsafe { ctx.out_bufs.update((*r).pool, cl, tag()) };
     Ok(())
 }
 

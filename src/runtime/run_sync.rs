@@ -1,6 +1,9 @@
 //! Running code that may not wait (set, log, filters, init), with the
 //! current request and phase set for the API's checks.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::ffi::c_int;
 
 use super::context::{Context, ContextGuard};
@@ -22,7 +25,8 @@ pub unsafe fn in_request(
 ) -> Result<*mut lua_State, String> {
     let _c = CurrentGuard::enter(ctx);
     let _p = ContextGuard::enter(phase);
-    call_sync(func, nargs, nresults)
+    // SAFETY: the worker's VM is set and `nargs` values are pushed (caller's contract)
+    unsafe { call_sync(func, nargs, nresults) }
 }
 
 /// Calls `func` outside any request (init, init_worker, exit_worker).
@@ -32,5 +36,6 @@ pub unsafe fn in_request(
 pub unsafe fn outside_request(phase: Context, func: c_int) -> Result<(), String> {
     let _c = CurrentGuard::enter(std::ptr::null_mut());
     let _p = ContextGuard::enter(phase);
-    call_sync(func, 0, 0).map(|_| ())
+    // SAFETY: the VM is set (caller's contract); no arguments are pushed
+    (unsafe { call_sync(func, 0, 0) }).map(|_| ())
 }

@@ -8,6 +8,9 @@
 //! the thread was killed) takes it off the queue, so no resource goes to a
 //! thread that is gone.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::cell::{Cell, RefCell, UnsafeCell};
 use std::collections::VecDeque;
 use std::ffi::c_void;
@@ -174,21 +177,27 @@ unsafe extern "C" fn on_wake(ev: *mut ngx_event_t) {
 
 unsafe fn wake_waiters(sema: *const Semaphore) {
     // Our own reference: the code we resume may drop the last Lua one.
-    Rc::increment_strong_count(sema);
-    let sema = Rc::from_raw(sema);
+    // SAFETY: `sema` comes from a live Rc (the event's semaphore is alive while its timer is armed)
+    unsafe { Rc::increment_strong_count(sema) };
+    // SAFETY: balances the increment above: this Rc owns that count
+    let sema = unsafe { Rc::from_raw(sema) };
     while let Some(w) = sema.grant_next() {
         // A queued waiter's thread and ctx are live: dropping either drops
         // the SemaWait, which takes it off the queue.
         let (ctx, co) = (w.ctx, w.co);
-        let Some(mine) = (*ctx).take_wait(co) else {
+        // SAFETY: a queued waiter's ctx is live (dropping it drops the wait, which leaves the queue)
+        let Some(mine) = (unsafe { (*ctx).take_wait(co) }) else {
             sema.resources.set(sema.resources.get() + 1);
             continue;
         };
         // Its timer goes; its queue entry is gone already.
         drop(mine);
-        ffi::lua_pushboolean(co, 1);
-        ffi::lua_pushnil(co);
-        wake(ctx, co, 2);
+        // SAFETY: `co` is the waiter's live thread, suspended on this wait
+        unsafe {
+            ffi::lua_pushboolean(co, 1);
+            ffi::lua_pushnil(co);
+            wake(ctx, co, 2);
+        }
     }
 }
 
@@ -202,18 +211,23 @@ unsafe extern "C" fn on_timeout(ev: *mut ngx_event_t) {
 
 unsafe fn timed_out(w: *mut SemaWait) {
     let (ctx, co) = {
-        let w = &*w;
+        // SAFETY: the timer's data is the SemaWait holding this event, still owned by its thread
+        let w = unsafe { &*w };
         w.sema.remove(&w.me);
         (w.me.ctx, w.me.co)
     };
     // Keep the wait (and the event being handled) until after the resume:
     // the request may be freed by then.
-    let mine = (*ctx).take_wait(co);
+    // SAFETY: the waiter's ctx is live while its wait (this event's owner) exists
+    let mine = unsafe { (*ctx).take_wait(co) };
     if mine.is_none() {
         return;
     }
-    ffi::lua_pushboolean(co, 0);
-    push_cstr(co, c"timeout");
-    wake(ctx, co, 2);
+    // SAFETY: `co` is a live Lua thread of ours (callers' duty)
+    unsafe {
+        ffi::lua_pushboolean(co, 0);
+        push_cstr(co, c"timeout");
+        wake(ctx, co, 2);
+    }
     drop(mine);
 }

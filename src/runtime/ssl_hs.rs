@@ -9,6 +9,9 @@
 //! and OpenSSL calls the callback again, which then reports how the code
 //! ended.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::ffi::{c_int, c_void};
 use std::ptr;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -213,7 +216,8 @@ pub fn exit_code(outcome: Outcome) -> c_int {
 /// # Safety
 /// `r` must come from `fake_request` for `hs.c`.
 pub unsafe fn start(hs: &mut HsCtx, r: *mut ngx_http_request_t, phase: Context, func: c_int) -> Outcome {
-    let Some(ctx) = RequestCtx::get_or_create(r) else {
+    // SAFETY: `r` is a live request (callers' duty)
+    let Some(ctx) = (unsafe { RequestCtx::get_or_create(r) }) else {
         // SAFETY: r is ours and unused.
         unsafe { fake_request::destroy(r) };
         hs.exit_code = 0;
@@ -246,7 +250,8 @@ pub unsafe fn run_plain(
     phase: Context,
     func: c_int,
 ) -> Result<(), String> {
-    let res = match RequestCtx::get_or_create(r) {
+    // SAFETY: `r` is a live request (callers' duty)
+    let res = match unsafe { RequestCtx::get_or_create(r) } {
         Some(ctx) => {
             ctx.context = phase;
             hs.r = r;

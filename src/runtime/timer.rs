@@ -2,6 +2,9 @@
 //! their counts, and the premature run at shutdown. Each callback runs as the
 //! entry thread of a fake request, so it can wait like request code.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::cell::{Cell, RefCell};
 use std::ffi::{c_int, c_void};
 use std::mem::MaybeUninit;
@@ -84,7 +87,8 @@ impl Origin {
     /// # Safety
     /// `r` must be null or live.
     pub unsafe fn of(r: *mut nginx_sys::ngx_http_request_t) -> Origin {
-        match r.as_ref().and_then(|r| r.connection.as_ref()) {
+        // SAFETY: `r` is null or live (caller's contract); a live request's connection is live
+        match unsafe { r.as_ref() }.and_then(|r| unsafe { r.connection.as_ref() }) {
             Some(c) => Origin {
                 addr_text: c.addr_text.as_bytes().to_vec(),
                 listening: c.listening,
@@ -127,7 +131,8 @@ pub fn arm(delay: ngx_msec_t, every: bool, cb: Callback) {
 unsafe extern "C" fn on_timer(ev: *mut ngx_event_t) {
     nlog::debug_http(nlog::cycle_log(), || "lua ngx.timer expired".to_string());
     crate::glue::catch((), || {
-        let armed = (*ev).data as *mut Armed;
+        // SAFETY: nginx passes our timer event, whose data is its boxed Armed
+        let armed = unsafe { (*ev).data } as *mut Armed;
         if let Some(t) = timers() {
             t.armed.borrow_mut().retain(|&p| p != armed);
         }
@@ -207,18 +212,21 @@ unsafe fn fire(armed: Armed, premature: bool) {
     if running_count() >= cb.max_running {
         let msg = format!(
             "lua failed to run timer with function defined at {}: {} lua_max_running_timers are not enough",
-            defined_at(l, cb.call),
+            // SAFETY: `l` is the current VM's main state, idle between events
+            unsafe { defined_at(l, cb.call) },
             cb.max_running
         );
         nlog::error(nlog::cycle_log(), NGX_LOG_ALERT, msg.as_bytes());
         if owns_call {
-            ffi::luaL_unref(l, ffi::LUA_REGISTRYINDEX, cb.call);
+            // SAFETY: `l` is the current VM's main state, idle between events
+            unsafe { ffi::luaL_unref(l, ffi::LUA_REGISTRYINDEX, cb.call) };
         }
         return;
     }
     // The timer's share of a request VM passes to the callback's request,
     // which may close the VM when it ends.
-    run(cb, premature, owns_call);
+    // SAFETY: the timer's VM is current; `cb.call` is its registry reference
+    unsafe { run(cb, premature, owns_call) };
 }
 
 unsafe fn run(cb: Callback, premature: bool, owns_call: bool) {
@@ -232,7 +240,8 @@ unsafe fn run(cb: Callback, premature: bool, owns_call: bool) {
     } = cb;
     let release = |l: *mut lua_State| {
         if owns_call {
-            ffi::luaL_unref(l, ffi::LUA_REGISTRYINDEX, call);
+            // SAFETY: `l` is the current VM's main state, idle between events
+            unsafe { ffi::luaL_unref(l, ffi::LUA_REGISTRYINDEX, call) };
         }
     };
     let Some(r) = fake_request::create(conf) else {
@@ -241,14 +250,17 @@ unsafe fn run(cb: Callback, premature: bool, owns_call: bool) {
         }
         return;
     };
-    let Some(ctx) = RequestCtx::get_or_create(r) else {
+    // SAFETY: `r` is a live request (callers' duty)
+    let Some(ctx) = (unsafe { RequestCtx::get_or_create(r) }) else {
         if let Some(vm) = vm::current() {
             release(vm.main());
         }
-        fake_request::destroy(r);
+        // SAFETY: `r` is a live request (callers' duty)
+        unsafe { fake_request::destroy(r) };
         return;
     };
-    fake_request::set_origin(r, &origin.addr_text, origin.listening);
+    // SAFETY: `r` came from fake_request::create; `origin.listening` is a cycle listening, which outlives it
+    unsafe { fake_request::set_origin(r, &origin.addr_text, origin.listening) };
     ctx.vm = own_vm;
     ctx.context = context::TIMER;
     ctx.on_finish = Some(|ctx, _| finish(ctx));
@@ -256,14 +268,21 @@ unsafe fn run(cb: Callback, premature: bool, owns_call: bool) {
         add(&t.running, 1);
     }
     let outcome = scheduler::start_with(ctx, |co: *mut lua_State| {
-        ffi::lua_rawgeti(co, ffi::LUA_REGISTRYINDEX, call as _);
-        let t = ffi::lua_gettop(co);
-        ffi::lua_rawgeti(co, t, 1);
-        ffi::lua_pushboolean(co, premature as _);
-        for i in 0..nargs {
-            ffi::lua_rawgeti(co, t, (i + 2) as _);
+        // SAFETY: `co` is the timer's new thread, being set up before its first resume
+        unsafe { ffi::lua_rawgeti(co, ffi::LUA_REGISTRYINDEX, call as _) };
+        // SAFETY: `co` is the timer's new thread, being set up before its first resume
+        let t = unsafe { ffi::lua_gettop(co) };
+        // SAFETY: `co` is the timer's new thread, being set up before its first resume
+        unsafe {
+            ffi::lua_rawgeti(co, t, 1);
+            ffi::lua_pushboolean(co, premature as _);
         }
-        ffi::lua_remove(co, t);
+        for i in 0..nargs {
+            // SAFETY: `co` is the timer's new thread, being set up before its first resume
+            unsafe { ffi::lua_rawgeti(co, t, (i + 2) as _) };
+        }
+        // SAFETY: `co` is the timer's new thread, being set up before its first resume
+        unsafe { ffi::lua_remove(co, t) };
         release(co);
         nargs + 1
     });
@@ -286,21 +305,31 @@ fn finish(ctx: &mut RequestCtx) {
 /// `source:line` of the callback stored first in the registry table `call`,
 /// as lua-nginx-module names a timer it could not run.
 unsafe fn defined_at(l: *mut lua_State, call: c_int) -> String {
-    ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, call as _);
-    ffi::lua_rawgeti(l, -1, 1);
-    let mut ar: ffi::lua_Debug = std::mem::zeroed();
-    let at = if ffi::lua_isfunction(l, -1) != 0 && ffi::lua_getinfo(l, c">S".as_ptr(), &mut ar) != 0 {
+    // SAFETY: `l` is the current VM's main state, idle between events
+    unsafe {
+        ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, call as _);
+        ffi::lua_rawgeti(l, -1, 1);
+    }
+    // SAFETY: lua_Debug is plain C data, all-zero is a valid value
+    let mut ar: ffi::lua_Debug = unsafe { std::mem::zeroed() };
+    // SAFETY: `l` is the current VM's main state, idle between events
+    let at = if unsafe { ffi::lua_isfunction(l, -1) } != 0
+        && unsafe { ffi::lua_getinfo(l, c">S".as_ptr(), &mut ar) } != 0
+    {
         let src = if ar.source.is_null() {
             "(unknown)".into()
         } else {
-            std::ffi::CStr::from_ptr(ar.source).to_string_lossy()
+            // SAFETY: lua_getinfo set a non-null `source` to a NUL-terminated string
+            (unsafe { std::ffi::CStr::from_ptr(ar.source) }).to_string_lossy()
         };
         format!("{src}:{}", ar.linedefined)
     } else {
-        ffi::lua_pop(l, 1);
+        // SAFETY: `l` is the current VM's main state, idle between events
+        unsafe { ffi::lua_pop(l, 1) };
         "(unknown):0".to_string()
     };
     // lua_getinfo(">") popped the function; the table is left.
-    ffi::lua_pop(l, 1);
+    // SAFETY: `l` is the current VM's main state, idle between events
+    unsafe { ffi::lua_pop(l, 1) };
     at
 }

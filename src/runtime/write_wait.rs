@@ -4,6 +4,9 @@
 //! socket is writable we push the pending output again, and resume the
 //! thread once nothing is buffered (or the send timeout hits).
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use nginx_sys::{
     ngx_add_timer, ngx_del_timer, ngx_handle_write_event, ngx_http_output_filter,
     ngx_http_request_empty_handler, ngx_http_request_t, NGX_ERROR, NGX_HTTP_LOWLEVEL_BUFFERED,
@@ -48,14 +51,21 @@ pub fn arm(ctx: &mut RequestCtx, co: *mut lua_State) -> Box<WriteWait> {
 }
 
 unsafe fn arm_event(r: *mut ngx_http_request_t) {
-    let c = (*r).connection;
-    let wev = (*c).write;
-    let clcf = NgxHttpCoreModule::location_conf(&*r).expect("core loc conf");
-    if (*wev).active() == 0 || (*wev).ready() != 0 {
-        ngx_handle_write_event(wev, clcf.send_lowat);
+    // SAFETY: `r` is a live request (callers' duty)
+    let c = unsafe { (*r).connection };
+    // SAFETY: a live request's connection is live
+    let wev = unsafe { (*c).write };
+    // SAFETY: `r` is a live request (callers' duty)
+    let clcf = NgxHttpCoreModule::location_conf(unsafe { &*r }).expect("core loc conf");
+    // SAFETY: `wev` is the live connection's write event
+    if unsafe { (*wev).active() } == 0 || unsafe { (*wev).ready() } != 0 {
+        // SAFETY: `wev` is the live connection's write event
+        unsafe { ngx_handle_write_event(wev, clcf.send_lowat) };
     }
-    if (*wev).timer_set() == 0 {
-        ngx_add_timer(wev, clcf.send_timeout);
+    // SAFETY: `wev` is the live connection's write event
+    if unsafe { (*wev).timer_set() } == 0 {
+        // SAFETY: `wev` is the live connection's write event
+        unsafe { ngx_add_timer(wev, clcf.send_timeout) };
     }
 }
 
@@ -67,19 +77,27 @@ unsafe extern "C" fn on_writable(r: *mut ngx_http_request_t) {
 }
 
 unsafe fn writable(r: *mut ngx_http_request_t) {
-    let Some(ctx) = RequestCtx::get(r) else { return };
+    // SAFETY: `r` is a live request (callers' duty)
+    let Some(ctx) = (unsafe { RequestCtx::get(r) }) else {
+        return;
+    };
     let co = ctx.write_waiter;
     if co.is_null() {
         return;
     }
-    let wev = (*(*r).connection).write;
-    let err: Option<&std::ffi::CStr> = if (*wev).timedout() != 0 {
-        (*wev).set_timedout(0);
+    // SAFETY: `r` is a live request (callers' duty)
+    let wev = unsafe { (*(*r).connection).write };
+    // SAFETY: `wev` is the live connection's write event
+    let err: Option<&std::ffi::CStr> = if unsafe { (*wev).timedout() } != 0 {
+        // SAFETY: `wev` is the live connection's write event
+        unsafe { (*wev).set_timedout(0) };
         Some(c"timeout")
-    } else if ngx_http_output_filter(r, std::ptr::null_mut()) == NGX_ERROR as isize {
+    // SAFETY: `r` is a live request (callers' duty)
+    } else if unsafe { ngx_http_output_filter(r, std::ptr::null_mut()) } == NGX_ERROR as isize {
         Some(c"nginx output filter error")
     } else if pending(r) {
-        arm_event(r);
+        // SAFETY: `r` is a live request (callers' duty)
+        unsafe { arm_event(r) };
         return;
     } else {
         None
@@ -87,8 +105,10 @@ unsafe fn writable(r: *mut ngx_http_request_t) {
     // Our send timeout goes; a limit_rate delay timer stays (the write
     // filter set it with `delayed`, and only its expiry clears `delayed`:
     // without it the rest of the response would never be sent).
-    if (*wev).timer_set() != 0 && (*wev).delayed() == 0 {
-        ngx_del_timer(wev);
+    // SAFETY: `wev` is the live connection's write event
+    if unsafe { (*wev).timer_set() } != 0 && unsafe { (*wev).delayed() } == 0 {
+        // SAFETY: `wev` is the live connection's write event, whose timer is set
+        unsafe { ngx_del_timer(wev) };
     }
     ctx.write_waiter = std::ptr::null_mut();
     let ctx_ptr: *mut RequestCtx = ctx;
@@ -96,14 +116,19 @@ unsafe fn writable(r: *mut ngx_http_request_t) {
     drop(mine);
     let n = match err {
         Some(e) => {
-            ffi::lua_pushnil(co);
-            push_cstr(co, e);
+            // SAFETY: `co` is the live thread waiting on this request
+            unsafe {
+                ffi::lua_pushnil(co);
+                push_cstr(co, e);
+            }
             2
         }
         None => {
-            ffi::lua_pushinteger(co, 1);
+            // SAFETY: `co` is the live thread waiting on this request
+            unsafe { ffi::lua_pushinteger(co, 1) };
             1
         }
     };
-    wake(ctx_ptr, co, n);
+    // SAFETY: `ctx_ptr` is the request's live context and `co` its waiting writer
+    unsafe { wake(ctx_ptr, co, n) };
 }
