@@ -8,6 +8,9 @@
 //! is killed (SIGKILL) when the object is collected or the request that
 //! spawned it ends, as in lua-nginx-module; it is reaped either way.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::ffi::{c_int, c_void, CString};
 use std::mem::MaybeUninit;
 use std::ptr::{self, addr_of_mut};
@@ -173,6 +176,7 @@ pub unsafe fn spawn(s: Spawn, r: *mut nginx_sys::ngx_http_request_t) -> Result<B
         v
     });
     // The error log keeps its fd in the child, for the exec failure line.
+    // SAFETY: the cycle's log is live; a non-null file of it too.
     let log_fd = unsafe {
         let log = nlog::cycle_log();
         if (*log).file.is_null() {
@@ -192,6 +196,7 @@ pub unsafe fn spawn(s: Spawn, r: *mut nginx_sys::ngx_http_request_t) -> Result<B
         }),
         // SAFETY: set once at process start.
         unsafe { nginx_sys::ngx_pid },
+        // SAFETY: set once at process start (the thread id of nginx's one thread).
         unsafe { nginx_sys::ngx_pid },
         if s.env.is_some() { "execvpe" } else { "execvp" },
         s.file.to_string_lossy()

@@ -17,6 +17,9 @@
 //! drops the threads when ngx.exit/ngx.exec or an entry-thread error ends the
 //! phase, so no running coroutine loses its anchor.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::ffi::{c_int, c_void};
 
 use nginx_sys::{ngx_http_run_posted_requests, NGX_LOG_ERR};
@@ -101,17 +104,20 @@ pub unsafe fn yield_wait(l: *mut lua_State) -> LuaRet {
         }
         return Ok(0);
     }
-    if !lua::can_yield(l) {
+    // SAFETY: `l` is the running state (callers' duty)
+    if !unsafe { lua::can_yield(l) } {
         if let Some(t) = super::ctx::current().and_then(|c| c.running_thread()) {
             t.wait = None;
             t.posted = false;
         }
-        return Err(lua::raw_error(l, "attempt to yield across C-call boundary"));
+        // SAFETY: `l` is the running state (callers' duty)
+        return Err(unsafe { lua::raw_error(l, "attempt to yield across C-call boundary") });
     }
     if let Some(t) = super::ctx::current().and_then(|c| c.running_thread()) {
         t.wait_co = l;
     }
-    ffi::lua_pushlightuserdata(l, &YIELD_MARK as *const u8 as *mut c_void);
+    // SAFETY: `l` is the running state (callers' duty)
+    unsafe { ffi::lua_pushlightuserdata(l, &YIELD_MARK as *const u8 as *mut c_void) };
     Ok(lua::YIELD)
 }
 
@@ -120,7 +126,8 @@ pub unsafe fn yield_wait(l: *mut lua_State) -> LuaRet {
 /// # Safety
 /// `l` must be a valid state.
 pub unsafe fn is_yield_mark(l: *mut lua_State, idx: c_int) -> bool {
-    std::ptr::eq(ffi::lua_touserdata(l, idx) as *const u8, &YIELD_MARK)
+    // SAFETY: `l` is the running state (callers' duty)
+    std::ptr::eq(unsafe { ffi::lua_touserdata(l, idx) } as *const u8, &YIELD_MARK)
 }
 
 /// A new coroutine, anchored in the registry, with nothing on its stack.
@@ -239,8 +246,10 @@ pub fn start_with(ctx: &mut RequestCtx, push: impl FnOnce(*mut lua_State) -> c_i
 /// # Safety
 /// `parent` is the running coroutine with the function on top.
 pub unsafe fn dormant(parent: *mut lua_State) -> Result<LuaThread, String> {
-    let (co, co_ref) = anchored_thread()?;
-    ffi::lua_xmove(parent, co, 1);
+    // SAFETY: `parent` runs in the worker's VM, which is set
+    let (co, co_ref) = unsafe { anchored_thread() }?;
+    // SAFETY: `parent` is a live Lua state (callers' duty)
+    unsafe { ffi::lua_xmove(parent, co, 1) };
     Ok(thread(co, co_ref, parent))
 }
 
@@ -257,8 +266,10 @@ pub unsafe fn spawn(
     nargs: c_int,
     post_spawner: bool,
 ) -> Result<*mut lua_State, String> {
-    let (co, co_ref) = anchored_thread()?;
-    ffi::lua_xmove(parent, co, nargs + 1);
+    // SAFETY: `parent` runs in the worker's VM, which is set
+    let (co, co_ref) = unsafe { anchored_thread() }?;
+    // SAFETY: `parent` is a live Lua state (callers' duty)
+    unsafe { ffi::lua_xmove(parent, co, nargs + 1) };
     ctx.threads.push(thread(co, co_ref, parent));
     if post_spawner {
         post(ctx, ctx.running, co);
@@ -288,17 +299,21 @@ enum Resumed {
 /// `co` must be a suspended (or new) coroutine of the worker's VM.
 unsafe fn resume_raw(co: *mut lua_State, nargs: c_int) -> Resumed {
     let mut nres = 0;
-    match ffi::lua_resume(co, std::ptr::null_mut(), nargs, &mut nres) {
+    // SAFETY: `co` is a live Lua thread of ours (callers' duty)
+    match unsafe { ffi::lua_resume(co, std::ptr::null_mut(), nargs, &mut nres) } {
         ffi::LUA_YIELD => {
-            let waiting = nres == 1 && is_yield_mark(co, -1);
-            ffi::lua_settop(co, 0);
+            // SAFETY: `co` is the live coroutine just resumed, with its one result on top
+            let waiting = nres == 1 && unsafe { is_yield_mark(co, -1) };
+            // SAFETY: `co` is a live Lua thread of ours (callers' duty)
+            unsafe { ffi::lua_settop(co, 0) };
             Resumed::Yielded(waiting)
         }
         ffi::LUA_OK => Resumed::Finished,
         _ => {
             // Only a string (or number) says what happened, as in
             // lua-nginx-module's log line.
-            let msg = match to_bytes(co, -1) {
+            // SAFETY: `co` is a live Lua thread of ours (callers' duty)
+            let msg = match unsafe { to_bytes(co, -1) } {
                 Some(b) => String::from_utf8_lossy(b).into_owned(),
                 None => "unknown reason".to_string(),
             };
@@ -425,18 +440,26 @@ pub unsafe fn collect(ctx: &mut RequestCtx, dead: *mut lua_State, to: *mut lua_S
     // lua-nginx-module: its results, or after an error the values of the
     // frame that raised it (error()'s own arguments first: the message as
     // given, without a position) and the error itself.
-    let nres = ffi::lua_gettop(dead);
-    if ffi::lua_checkstack(to, nres + 1) == 0 {
-        ffi::lua_pushboolean(to, 0);
-        push_bytes(to, b"stack overflow");
+    // SAFETY: `dead` is a live Lua state (callers' duty)
+    let nres = unsafe { ffi::lua_gettop(dead) };
+    // SAFETY: `to` is a live Lua state (callers' duty)
+    if unsafe { ffi::lua_checkstack(to, nres + 1) } == 0 {
+        // SAFETY: `to` is a live Lua state (callers' duty)
+        unsafe {
+            ffi::lua_pushboolean(to, 0);
+            push_bytes(to, b"stack overflow");
+        }
         return 2;
     }
-    ffi::lua_pushboolean(to, t.error.is_none() as c_int);
+    // SAFETY: `to` is a live Lua state (callers' duty)
+    unsafe { ffi::lua_pushboolean(to, t.error.is_none() as c_int) };
     if t.error.is_some() && nres == 0 {
-        push_bytes(to, b"unknown reason");
+        // SAFETY: `to` is a live Lua state (callers' duty)
+        unsafe { push_bytes(to, b"unknown reason") };
         return 2;
     }
-    ffi::lua_xmove(dead, to, nres);
+    // SAFETY: `dead` is a live Lua state (callers' duty)
+    unsafe { ffi::lua_xmove(dead, to, nres) };
     let n = nres + 1;
     drop(t);
     n
@@ -491,24 +514,42 @@ unsafe fn wrapped_failures(co: *mut lua_State, msg: &str) -> Vec<*mut lua_State>
         return out;
     };
     let l = vm.main();
-    if ffi::lua_checkstack(l, 4) == 0 || ffi::lua_checkstack(co, 1) == 0 {
+    // SAFETY: `l` is the running state (callers' duty)
+    if unsafe { ffi::lua_checkstack(l, 4) } == 0 || unsafe { ffi::lua_checkstack(co, 1) } == 0 {
         return out;
     }
-    let top = ffi::lua_gettop(l);
-    lua::get_registry(l, &WRAP_FAILURES);
-    if ffi::lua_type(l, -1) == ffi::LUA_TTABLE {
-        ffi::lua_pushthread(co);
-        ffi::lua_xmove(co, l, 1);
-        ffi::lua_rawget(l, -2);
-        if ffi::lua_type(l, -1) == ffi::LUA_TTABLE && field_is(l, c"msg", msg.as_bytes()) {
-            ffi::lua_pushstring(l, c"chain".as_ptr());
+    // SAFETY: `l` is the running state (callers' duty)
+    let top = unsafe { ffi::lua_gettop(l) };
+    // SAFETY: `l` is the running state (callers' duty)
+    unsafe { lua::get_registry(l, &WRAP_FAILURES) };
+    // SAFETY: `l` is the running state (callers' duty)
+    if unsafe { ffi::lua_type(l, -1) } == ffi::LUA_TTABLE {
+        // SAFETY: `co` is a live Lua thread of ours (callers' duty)
+        unsafe {
+            ffi::lua_pushthread(co);
+            ffi::lua_xmove(co, l, 1);
             ffi::lua_rawget(l, -2);
-            if ffi::lua_type(l, -1) == ffi::LUA_TTABLE {
+        }
+        // SAFETY: `l` is the running state (callers' duty)
+        if unsafe { ffi::lua_type(l, -1) } == ffi::LUA_TTABLE
+            // SAFETY: `l` is the running state (callers' duty)
+            && unsafe { field_is(l, c"msg", msg.as_bytes()) }
+        {
+            // SAFETY: `l` is the running state (callers' duty)
+            unsafe {
+                ffi::lua_pushstring(l, c"chain".as_ptr());
+                ffi::lua_rawget(l, -2);
+            }
+            // SAFETY: `l` is the running state (callers' duty)
+            if unsafe { ffi::lua_type(l, -1) } == ffi::LUA_TTABLE {
                 let mut i = 1;
                 loop {
-                    ffi::lua_rawgeti(l, -1, i);
-                    let t = ffi::lua_tothread(l, -1);
-                    ffi::lua_settop(l, -2);
+                    // SAFETY: `l` is the running state (callers' duty)
+                    unsafe { ffi::lua_rawgeti(l, -1, i) };
+                    // SAFETY: `l` is the running state (callers' duty)
+                    let t = unsafe { ffi::lua_tothread(l, -1) };
+                    // SAFETY: `l` is the running state (callers' duty)
+                    unsafe { ffi::lua_settop(l, -2) };
                     if t.is_null() {
                         break;
                     }
@@ -518,16 +559,22 @@ unsafe fn wrapped_failures(co: *mut lua_State, msg: &str) -> Vec<*mut lua_State>
             }
         }
     }
-    ffi::lua_settop(l, top);
+    // SAFETY: `l` is the running state (callers' duty)
+    unsafe { ffi::lua_settop(l, top) };
     out
 }
 
 /// Is `t[name]` (t on top of `l`'s stack) the string `want`?
 unsafe fn field_is(l: *mut lua_State, name: &std::ffi::CStr, want: &[u8]) -> bool {
-    ffi::lua_pushstring(l, name.as_ptr());
-    ffi::lua_rawget(l, -2);
-    let same = lua::to_bytes(l, -1).is_some_and(|b| b == want);
-    ffi::lua_settop(l, -2);
+    // SAFETY: `l` is the running state (callers' duty)
+    unsafe {
+        ffi::lua_pushstring(l, name.as_ptr());
+        ffi::lua_rawget(l, -2);
+    }
+    // SAFETY: `l` is the running state (callers' duty)
+    let same = unsafe { lua::to_bytes(l, -1) }.is_some_and(|b| b == want);
+    // SAFETY: `l` is the running state (callers' duty)
+    unsafe { ffi::lua_settop(l, -2) };
     same
 }
 
@@ -537,23 +584,30 @@ unsafe fn field_is(l: *mut lua_State, name: &std::ffi::CStr, want: &[u8]) -> boo
 /// # Safety
 /// `ctx` must be live and `co` one of its threads with `nargs` values pushed.
 pub unsafe fn wake(ctx: *mut RequestCtx, co: *mut lua_State, nargs: c_int) {
-    let c = (*(*ctx).r).connection;
+    // SAFETY: `ctx` and its request are live (caller's contract)
+    let c = unsafe { (*(*ctx).r).connection };
     // A fake connection (timer, TLS handshake code) is freed with its
     // request; it never has posted subrequests to run.
-    let timer = (*ctx).context.is(super::context::ON_FAKE_REQUEST);
+    // SAFETY: `ctx` is live (caller's contract)
+    let timer = unsafe { (*ctx).context.is(super::context::ON_FAKE_REQUEST) };
     {
         // The scope may outlive the VM when on_finish frees the request;
         // nothing asks for the current VM before it ends.
-        let _vm = (*ctx).enter_vm();
-        let outcome = resume(&mut *ctx, co, nargs);
+        // SAFETY: `ctx` is live (caller's contract)
+        let _vm = unsafe { (*ctx).enter_vm() };
+        // SAFETY: `ctx` is live (caller's contract) and no other reference to it is held here
+        let outcome = resume(unsafe { &mut *ctx }, co, nargs);
         if outcome != Outcome::Wait {
-            if let Some(on_finish) = (*ctx).on_finish {
-                on_finish(&mut *ctx, outcome);
+            // SAFETY: `ctx` is live: the thread's run did not finish the request
+            if let Some(on_finish) = unsafe { (*ctx).on_finish } {
+                // SAFETY: `ctx` is live until on_finish, which may free it and is its last use
+                on_finish(unsafe { &mut *ctx }, outcome);
             }
         }
     }
     if !timer {
-        ngx_http_run_posted_requests(c);
+        // SAFETY: a real request's connection outlives the request that `on_finish` may have freed
+        unsafe { ngx_http_run_posted_requests(c) };
     }
 }
 
@@ -565,21 +619,33 @@ pub unsafe fn wake(ctx: *mut RequestCtx, co: *mut lua_State, nargs: c_int) {
 pub unsafe fn call_sync(func: c_int, nargs_pushed: c_int, nresults: c_int) -> Result<*mut lua_State, String> {
     let vm = vm::current().ok_or("no Lua VM")?;
     let l = vm.main();
-    let base = ffi::lua_gettop(l) - nargs_pushed;
-    ffi::lua_pushcfunction(l, traceback);
-    ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, func as _);
+    // SAFETY: `l` is the running state (callers' duty)
+    let base = unsafe { ffi::lua_gettop(l) } - nargs_pushed;
+    // SAFETY: `l` is the running state (callers' duty)
+    unsafe {
+        ffi::lua_pushcfunction(l, traceback);
+        ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, func as _);
+    }
     // Move handler and function below the already pushed arguments.
-    ffi::lua_insert(l, base + 1);
-    ffi::lua_insert(l, base + 1);
-    let rc = ffi::lua_pcall(l, nargs_pushed, nresults, base + 1);
-    ffi::lua_remove(l, base + 1);
+    // SAFETY: `l` is the running state (callers' duty)
+    unsafe {
+        ffi::lua_insert(l, base + 1);
+        ffi::lua_insert(l, base + 1);
+    }
+    // SAFETY: `l` is the running state (callers' duty)
+    let rc = unsafe { ffi::lua_pcall(l, nargs_pushed, nresults, base + 1) };
+    // SAFETY: `l` is the running state (callers' duty)
+    unsafe { ffi::lua_remove(l, base + 1) };
     if rc != 0 {
         // lua-nginx-module logs only string (or number) errors.
-        if ffi::lua_isstring(l, -1) == 0 {
-            ffi::lua_pop(l, 1);
+        // SAFETY: `l` is the running state (callers' duty)
+        if unsafe { ffi::lua_isstring(l, -1) } == 0 {
+            // SAFETY: `l` is the running state (callers' duty)
+            unsafe { ffi::lua_pop(l, 1) };
             return Err("unknown reason".into());
         }
-        return Err(vm::pop_message(l));
+        // SAFETY: `l` is the running state (callers' duty)
+        return Err(unsafe { vm::pop_message(l) });
     }
     Ok(l)
 }

@@ -19,6 +19,9 @@
 //! anything unexpected), and its timer expires it after the keepalive
 //! timeout.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 
@@ -265,36 +268,59 @@ pub unsafe fn put(
         }
     });
     if let Some(old) = evicted {
-        peer::close(old.conn);
+        // SAFETY: the evicted idle connection is ours, taken out of the pool and closed once
+        unsafe { peer::close(old.conn) };
     }
-    let log = (*ngx_cycle).log;
-    (*c).log = log;
-    (*(*c).read).log = log;
-    (*(*c).write).log = log;
-    if !(*c).pool.is_null() {
-        (*(*c).pool).log = log;
+    // SAFETY: ngx_cycle is the live current cycle
+    let log = unsafe { (*ngx_cycle).log };
+    // SAFETY: `c` is a live connection of ours (callers' duty), with live events
+    unsafe {
+        (*c).log = log;
+        (*(*c).read).log = log;
+        (*(*c).write).log = log;
     }
-    (*(*c).read).handler = Some(idle_event);
-    (*(*c).write).handler = Some(idle_write);
-    if (*(*c).write).timer_set() != 0 {
-        ngx_del_timer((*c).write);
+    // SAFETY: `c` is a live connection of ours (callers' duty), with live events
+    if !unsafe { (*c).pool.is_null() } {
+        // SAFETY: `c` is a live connection of ours (callers' duty), with live events
+        unsafe {
+            (*(*c).pool).log = log;
+        }
     }
-    if (*(*c).read).timer_set() != 0 {
-        ngx_del_timer((*c).read);
+    // SAFETY: `c` is a live connection of ours (callers' duty), with live events
+    unsafe {
+        (*(*c).read).handler = Some(idle_event);
+        (*(*c).write).handler = Some(idle_write);
+    }
+    // SAFETY: `c` is a live connection of ours (callers' duty), with live events
+    if unsafe { (*(*c).write).timer_set() } != 0 {
+        // SAFETY: `c` is a live connection of ours (callers' duty), with live events
+        unsafe { ngx_del_timer((*c).write) };
+    }
+    // SAFETY: `c` is a live connection of ours (callers' duty), with live events
+    if unsafe { (*(*c).read).timer_set() } != 0 {
+        // SAFETY: `c` is a live connection of ours (callers' duty), with live events
+        unsafe { ngx_del_timer((*c).read) };
     }
     if timeout > 0 {
-        ngx_add_timer((*c).read, timeout);
+        // SAFETY: `c` is a live connection of ours (callers' duty), with live events
+        unsafe { ngx_add_timer((*c).read, timeout) };
     }
     let mut item = Box::new(Idle {
         conn: c,
         reused,
         key: key.to_vec(),
     });
-    (*c).data = (&mut *item as *mut Idle).cast();
+    // SAFETY: `c` is a live connection of ours (callers' duty), with live events
+    unsafe {
+        (*c).data = (&mut *item as *mut Idle).cast();
+    }
     // A worker shutting down closes idle connections (through the read
     // handler, with `close` set) instead of waiting for their timers.
-    (*c).set_idle(1);
-    ngx_handle_read_event((*c).read, 0);
+    // SAFETY: `c` is a live connection of ours (callers' duty), with live events
+    unsafe {
+        (*c).set_idle(1);
+        ngx_handle_read_event((*c).read, 0);
+    }
     with_pools(|p| {
         if let Some(b) = p.borrow_mut().get_mut(key) {
             b.idle.push_back(item);
@@ -302,7 +328,8 @@ pub unsafe fn put(
     });
     // Anything already there (data, the peer's FIN) means the connection
     // cannot be reused.
-    if (*(*c).read).ready() != 0 && check_idle(c) {
+    // SAFETY: `c` is a live connection of ours (callers' duty), with live events
+    if unsafe { (*(*c).read).ready() } != 0 && unsafe { check_idle(c) } {
         return Put::Dubious;
     }
     resume(key);
@@ -314,33 +341,50 @@ pub unsafe fn put(
 /// # Safety
 /// `c` must be a pooled connection.
 unsafe fn check_idle(c: *mut ngx_connection_t) -> bool {
-    let ev = (*c).read;
-    let timedout = (*ev).timedout() != 0;
+    // SAFETY: `c` is a live connection of ours (callers' duty), with live events
+    let ev = unsafe { (*c).read };
+    // SAFETY: `ev` is a live event of the connection
+    let timedout = unsafe { (*ev).timedout() } != 0;
     if timedout {
-        log::debug_http((*ev).log, || "lua tcp socket keepalive max idle timeout".into());
-    } else if (*c).close() == 0 {
-        log::debug_http((*ev).log, || {
+        // SAFETY: `ev` is a live event of the connection
+        log::debug_http(unsafe { (*ev).log }, || {
+            "lua tcp socket keepalive max idle timeout".into()
+        });
+    // SAFETY: `c` is a live connection of ours (callers' duty), with live events
+    } else if unsafe { (*c).close() } == 0 {
+        // SAFETY: `ev` is a live event of the connection
+        log::debug_http(unsafe { (*ev).log }, || {
             "lua tcp socket keepalive close handler check stale events".into()
         });
         let mut b = [0u8; 1];
-        let n = libc::recv((*c).fd, b.as_mut_ptr().cast(), 1, libc::MSG_PEEK);
-        if n == -1 && *libc::__errno_location() == libc::EAGAIN {
-            ngx_handle_read_event(ev, 0);
+        // SAFETY: `c` is a live connection of ours (callers' duty), with live events
+        let n = unsafe { libc::recv((*c).fd, b.as_mut_ptr().cast(), 1, libc::MSG_PEEK) };
+        // SAFETY: reads this thread's errno
+        if n == -1 && unsafe { *libc::__errno_location() } == libc::EAGAIN {
+            // SAFETY: `ev` is the idle connection's live read event
+            unsafe { ngx_handle_read_event(ev, 0) };
             return false;
         }
     }
-    log::debug_http((*ev).log, || {
-        format!("lua tcp socket keepalive close handler: fd:{}", (*c).fd)
+    // SAFETY: `ev` is a live event of the connection
+    log::debug_http(unsafe { (*ev).log }, || {
+        // SAFETY: `c` is a live connection of ours (callers' duty), with live events
+        format!("lua tcp socket keepalive close handler: fd:{}", unsafe {
+            (*c).fd
+        })
     });
-    let idle = (*c).data as *mut Idle;
-    let key = (*idle).key.clone();
+    // SAFETY: `c` is a live connection of ours (callers' duty), with live events
+    let idle = unsafe { (*c).data } as *mut Idle;
+    // SAFETY: an idle connection's data is its live Idle record
+    let key = unsafe { (*idle).key.clone() };
     let item = with_pools(|p| {
         let mut p = p.borrow_mut();
         let b = p.get_mut(&key)?;
         let i = b.idle.iter().position(|it| it.conn == c)?;
         b.idle.remove(i)
     });
-    peer::close(c);
+    // SAFETY: `c` is an idle connection of ours, just taken out of the pool
+    unsafe { peer::close(c) };
     drop(item);
     release(&key);
     true
@@ -352,12 +396,15 @@ unsafe fn check_idle(c: *mut ngx_connection_t) -> bool {
 /// # Safety
 /// `c` must be a live connection.
 pub unsafe fn peer_closed(c: *mut ngx_connection_t) -> bool {
-    let rev = (*c).read;
-    if (*rev).eof() != 0 || (*rev).pending_eof() != 0 {
+    // SAFETY: `c` is a live connection of ours (callers' duty), with live events
+    let rev = unsafe { (*c).read };
+    // SAFETY: `rev` is the live connection's read event
+    if unsafe { (*rev).eof() } != 0 || unsafe { (*rev).pending_eof() } != 0 {
         return true;
     }
     let mut b = [0u8; 1];
-    libc::recv((*c).fd, b.as_mut_ptr().cast(), 1, libc::MSG_PEEK) == 0
+    // SAFETY: `c` is a live connection of ours (callers' duty), with live events
+    (unsafe { libc::recv((*c).fd, b.as_mut_ptr().cast(), 1, libc::MSG_PEEK) }) == 0
 }
 
 unsafe extern "C" fn idle_write(_ev: *mut ngx_event_t) {}

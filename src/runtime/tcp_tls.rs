@@ -2,6 +2,9 @@
 //! OpenSSL layer (`ngx_ssl_*`): the client SSL context of a location is
 //! built on first use from its `lua_ssl_*` directives.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use smallvec::smallvec;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -135,28 +138,37 @@ unsafe fn ssl_ctx(key: *const SocketConf) -> Result<*mut ngx_ssl_t, String> {
     }) {
         return Ok(p);
     }
-    let conf = key.as_ref().cloned().unwrap_or_default();
+    // SAFETY: `key` is null or the live SocketConf of a location (callers' duty)
+    let conf = unsafe { key.as_ref() }.cloned().unwrap_or_default();
     let mut ctx = SslCtx {
-        ssl: Box::new(MaybeUninit::zeroed().assume_init()),
+        // SAFETY: ngx_ssl_t is plain C data; all-zero is nginx's initial state
+        ssl: Box::new(unsafe { MaybeUninit::zeroed().assume_init() }),
         strings: Vec::new(),
         key_log: None,
     };
-    let cycle = ngx_cycle as *mut nginx_sys::ngx_cycle_t;
-    ctx.ssl.log = (*cycle).log;
-    if ngx_ssl_create(
-        &mut *ctx.ssl,
-        protocol_bits(conf.ssl_protocols.as_ref())?,
-        std::ptr::null_mut(),
-    ) != 0
+    // SAFETY: ngx_cycle is the live current cycle
+    let cycle = unsafe { ngx_cycle } as *mut nginx_sys::ngx_cycle_t;
+    // SAFETY: ngx_cycle is the live current cycle
+    ctx.ssl.log = unsafe { (*cycle).log };
+    // SAFETY: `ctx.ssl` is a live, zeroed ngx_ssl_t of ours
+    if unsafe {
+        ngx_ssl_create(
+            &mut *ctx.ssl,
+            protocol_bits(conf.ssl_protocols.as_ref())?,
+            std::ptr::null_mut(),
+        )
+    } != 0
     {
         return Err("failed to create the ssl context".into());
     }
     // The ngx_ssl_* configuration helpers only use the cycle, pool and log
     // (glue::ngx_version says why the cycle is a copy).
-    let mut rc = crate::glue::ngx_version::RuntimeConf::new(cycle);
+    // SAFETY: `cycle` is the live current cycle
+    let mut rc = unsafe { crate::glue::ngx_version::RuntimeConf::new(cycle) };
     let cf = &mut rc.cf;
     let mut cs = ctx.c_string(conf.ssl_ciphers.clone().unwrap_or_else(|| b"DEFAULT".to_vec()));
-    if ngx_ssl_ciphers(cf, &mut *ctx.ssl, &mut cs, 0) != 0 {
+    // SAFETY: `cf` is the runtime conf over the live cycle; `ctx.ssl` was created above
+    if unsafe { ngx_ssl_ciphers(cf, &mut *ctx.ssl, &mut cs, 0) } != 0 {
         return Err("failed to set the ssl ciphers".into());
     }
     if let Some(cert) = conf.ssl_certificate.clone() {
@@ -165,42 +177,52 @@ unsafe fn ssl_ctx(key: *const SocketConf) -> Result<*mut ngx_ssl_t, String> {
         };
         let mut cs = ctx.c_string(cert);
         let mut ks = ctx.c_string(key);
-        if ngx_ssl_certificate(cf, &mut *ctx.ssl, &mut cs, &mut ks, std::ptr::null_mut()) != 0 {
+        // SAFETY: `cf` is the runtime conf over the live cycle; `ctx.ssl` was created above
+        if unsafe { ngx_ssl_certificate(cf, &mut *ctx.ssl, &mut cs, &mut ks, std::ptr::null_mut()) } != 0 {
             return Err("failed to load the client certificate".into());
         }
     }
     if let Some(path) = conf.ssl_trusted_certificate.clone() {
         let mut ps = ctx.c_string(path);
         let depth = conf.ssl_verify_depth() as isize;
-        if ngx_ssl_trusted_certificate(cf, &mut *ctx.ssl, &mut ps, depth) != 0 {
+        // SAFETY: `cf` is the runtime conf over the live cycle; `ctx.ssl` was created above
+        if unsafe { ngx_ssl_trusted_certificate(cf, &mut *ctx.ssl, &mut ps, depth) } != 0 {
             return Err("failed to load the trusted certificates".into());
         }
     }
     if let Some(crl) = conf.ssl_crl.clone() {
         let mut cs = ctx.c_string(crl);
-        if ngx_ssl_crl(cf, &mut *ctx.ssl, &mut cs) != 0 {
+        // SAFETY: `cf` is the runtime conf over the live cycle; `ctx.ssl` was created above
+        if unsafe { ngx_ssl_crl(cf, &mut *ctx.ssl, &mut cs) } != 0 {
             return Err("failed to load the certificate revocation list".into());
         }
     }
     if let Some(cmds) = conf.ssl_conf_commands.as_ref() {
-        let arr = ngx_array_create((*cycle).pool, cmds.len(), std::mem::size_of::<ngx_keyval_t>());
+        // SAFETY: the cycle's pool is live
+        let arr = unsafe { ngx_array_create((*cycle).pool, cmds.len(), std::mem::size_of::<ngx_keyval_t>()) };
         if arr.is_null() {
             return Err("no memory".into());
         }
         for (k, v) in cmds {
-            let kv = ngx_array_push(arr) as *mut ngx_keyval_t;
+            // SAFETY: `arr` is the live array just created
+            let kv = unsafe { ngx_array_push(arr) } as *mut ngx_keyval_t;
             if kv.is_null() {
                 return Err("no memory".into());
             }
-            (*kv).key = ctx.c_string(k.clone());
-            (*kv).value = ctx.c_string(v.clone());
+            // SAFETY: `kv` is the non-null slot ngx_array_push returned; the strings live in `ctx`
+            unsafe {
+                (*kv).key = ctx.c_string(k.clone());
+                (*kv).value = ctx.c_string(v.clone());
+            }
         }
-        if ngx_ssl_conf_commands(cf, &mut *ctx.ssl, arr) != 0 {
+        // SAFETY: `cf` is the runtime conf over the live cycle; `arr` holds the commands
+        if unsafe { ngx_ssl_conf_commands(cf, &mut *ctx.ssl, arr) } != 0 {
             return Err("failed to apply lua_ssl_conf_command".into());
         }
     }
     if let Some(path) = conf.ssl_key_log.as_ref() {
-        set_key_log(&mut ctx, path)?;
+        // SAFETY: `ctx.ssl` was created above
+        (unsafe { set_key_log(&mut ctx, path) })?;
     }
     let p: *mut ngx_ssl_t = &mut *ctx.ssl;
     with_ctxs(|m| m.borrow_mut().insert(key as usize, ctx));
@@ -278,26 +300,35 @@ pub unsafe fn start(
     cert: *mut c_void,
     key: *mut c_void,
 ) -> Result<Step, String> {
-    let n = ffi::lua_gettop(l);
+    // SAFETY: `l` is the running state (callers' duty)
+    let n = unsafe { ffi::lua_gettop(l) };
     if !(1..=5).contains(&n) {
         return Err(format!(
             "ngx.socket sslhandshake: expecting 1 ~ 5 arguments (including the object), but seen {n}"
         ));
     }
-    let want_session = !(ffi::lua_type(l, 2) == ffi::LUA_TBOOLEAN && ffi::lua_toboolean(l, 2) == 0);
-    let session = session_arg(l, 2);
-    if ffi::lua_gettop(l) > 5 {
+    // SAFETY: `l` is the running state (callers' duty)
+    let want_session =
+        !(unsafe { ffi::lua_type(l, 2) } == ffi::LUA_TBOOLEAN && unsafe { ffi::lua_toboolean(l, 2) } == 0);
+    // SAFETY: `l` is the running state (callers' duty)
+    let session = unsafe { session_arg(l, 2) };
+    // SAFETY: `l` is the running state (callers' duty)
+    if unsafe { ffi::lua_gettop(l) } > 5 {
         return Err(format!(
             "ngx.socket sslhandshake: expecting 1 ~ 5 arguments (including the object), but seen {}",
-            ffi::lua_gettop(l)
+            // SAFETY: `l` is the running state (callers' duty)
+            unsafe { ffi::lua_gettop(l) }
         ));
     }
-    let name = match ffi::lua_type(l, 3) {
+    // SAFETY: `l` is the running state (callers' duty)
+    let name = match unsafe { ffi::lua_type(l, 3) } {
         ffi::LUA_TNONE | ffi::LUA_TNIL => None,
-        ffi::LUA_TSTRING => Some(to_bytes(l, 3).unwrap_or_default().to_vec()),
+        // SAFETY: `l` is the running state (callers' duty)
+        ffi::LUA_TSTRING => Some(unsafe { to_bytes(l, 3) }.unwrap_or_default().to_vec()),
         _ => return Err("bad server name argument".into()),
     };
-    let verify = ffi::lua_toboolean(l, 4) != 0;
+    // SAFETY: `l` is the running state (callers' duty)
+    let verify = unsafe { ffi::lua_toboolean(l, 4) } != 0;
     let c = s.conn;
     if c.is_null() {
         return Ok(Step::Ready(Val::err("closed")));
@@ -307,75 +338,101 @@ pub unsafe fn start(
         verify,
         want_session,
     };
-    if !(*c).ssl.is_null() && (*(*c).ssl).handshaked() != 0 {
+    // SAFETY: `c` is a live connection of ours (callers' duty), with live events
+    if !unsafe { (*c).ssl.is_null() } && unsafe { (*(*c).ssl).handshaked() } != 0 {
         if !session.is_null() {
             // Already done: the session given is the answer.
-            ffi::lua_pushvalue(l, 2);
+            // SAFETY: `l` is the running state (callers' duty)
+            unsafe { ffi::lua_pushvalue(l, 2) };
             return Ok(Step::Ready(smallvec![Val::Arg]));
         }
-        return Ok(Step::Ready(outcome(s, c, &hs)));
+        // SAFETY: `c` is the socket's live connection, its handshake done
+        return Ok(Step::Ready(unsafe { outcome(s, c, &hs) }));
     }
-    let ssl = ssl_ctx(s.conf_ptr())?;
-    if (*c).pool.is_null() {
-        (*c).pool = ngx_create_pool(128, (*c).log);
-        if (*c).pool.is_null() {
+    // SAFETY: the socket's conf pointer is null or its location's live SocketConf
+    let ssl = unsafe { ssl_ctx(s.conf_ptr()) }?;
+    // SAFETY: `c` is a live connection of ours (callers' duty), with live events
+    if unsafe { (*c).pool.is_null() } {
+        // SAFETY: `c` is a live connection of ours (callers' duty), with live events
+        unsafe {
+            (*c).pool = ngx_create_pool(128, (*c).log);
+        }
+        // SAFETY: `c` is a live connection of ours (callers' duty), with live events
+        if unsafe { (*c).pool.is_null() } {
             return Ok(Step::Ready(Val::err("no memory")));
         }
     }
-    if ngx_ssl_create_connection(ssl, c, (NGX_SSL_BUFFER | NGX_SSL_CLIENT) as usize) != 0 {
+    // SAFETY: `ssl` is a live client context; `c` the socket's live connection
+    if unsafe { ngx_ssl_create_connection(ssl, c, (NGX_SSL_BUFFER | NGX_SSL_CLIENT) as usize) } != 0 {
         return Ok(Step::Ready(Val::err("failed to create ssl connection")));
     }
-    let sslc = (*(*c).ssl).connection;
+    // SAFETY: `c` is a live connection of ours (callers' duty), with live events
+    let sslc = unsafe { (*(*c).ssl).connection };
     if !session.is_null() {
-        if ngx_ssl_set_session(c, session) != 0 {
+        // SAFETY: `c` has a fresh TLS connection; `session` is a live SSL_SESSION the caller passed
+        if unsafe { ngx_ssl_set_session(c, session) } != 0 {
             return Ok(Step::Ready(Val::err("ssl set session failed")));
         }
         s.debug(|| format!("lua ssl set session: {:016X}", session as usize));
     }
     if !cert.is_null() {
-        if let Err(e) = tcp_tls_peer::use_client_cert(sslc, cert, key) {
+        // SAFETY: `sslc` is the connection's live SSL object
+        if let Err(e) = unsafe { tcp_tls_peer::use_client_cert(sslc, cert, key) } {
             return Ok(Step::Ready(Val::err(e)));
         }
     }
     if let Some(n) = &hs.name {
         s.debug(|| format!("lua ssl server name: \"{}\"", String::from_utf8_lossy(n)));
         let cname = CString::new(n.clone()).map_err(|_| "bad server name")?;
-        if SSL_ctrl(
-            sslc,
-            SSL_CTRL_SET_TLSEXT_HOSTNAME as c_int,
-            0,
-            cname.as_ptr() as *mut c_void,
-        ) == 0
+        // SAFETY: `sslc` is the live SSL object; `cname` is NUL-terminated and outlives the call
+        if unsafe {
+            SSL_ctrl(
+                sslc,
+                SSL_CTRL_SET_TLSEXT_HOSTNAME as c_int,
+                0,
+                cname.as_ptr() as *mut c_void,
+            )
+        } == 0
         {
             return Ok(Step::Ready(Val::err("SSL_set_tlsext_host_name failed")));
         }
     }
     // The store serves this handshake only (lua-nginx-module forgets it).
     if let Some(store) = s.trusted_store.take() {
-        if let Err(e) = tcp_tls_peer::use_store(sslc, &store) {
+        // SAFETY: `sslc` is the connection's live SSL object
+        if let Err(e) = unsafe { tcp_tls_peer::use_store(sslc, &store) } {
             return Ok(Step::Ready(Val::err(e)));
         }
     }
-    let rc = ngx_ssl_handshake(c);
+    // SAFETY: `c` is the live connection with its TLS connection set up
+    let rc = unsafe { ngx_ssl_handshake(c) };
     if rc == NGX_AGAIN as isize {
-        if (*(*c).read).timer_set() == 0 {
-            ngx_add_timer((*c).read, s.timeout(0));
+        // SAFETY: `c` is a live connection of ours (callers' duty), with live events
+        if unsafe { (*(*c).read).timer_set() } == 0 {
+            // SAFETY: `c` is a live connection of ours (callers' duty), with live events
+            unsafe { ngx_add_timer((*c).read, s.timeout(0)) };
         }
-        (*(*c).ssl).handler = Some(handshake_done);
+        // SAFETY: `c` is a live connection of ours (callers' duty), with live events
+        unsafe {
+            (*(*c).ssl).handler = Some(handshake_done);
+        }
         s.tls = Some(Box::new(hs));
         s.set_handshaking(true);
         return Ok(Step::Wait);
     }
-    Ok(Step::Ready(outcome(s, c, &hs)))
+    // SAFETY: `c` is the socket's live connection
+    Ok(Step::Ready(unsafe { outcome(s, c, &hs) }))
 }
 
 /// The session argument: the address of a session we handed out (the
 /// Lua wrapper turns the cdata back into a number), else none.
 unsafe fn session_arg(l: *mut lua_State, idx: c_int) -> *mut SSL_SESSION {
-    if ffi::lua_type(l, idx) != ffi::LUA_TNUMBER {
+    // SAFETY: `l` is the running state (callers' duty)
+    if unsafe { ffi::lua_type(l, idx) } != ffi::LUA_TNUMBER {
         return std::ptr::null_mut();
     }
-    let p = ffi::lua_tonumber(l, idx) as usize;
+    // SAFETY: `l` is the running state (callers' duty)
+    let p = unsafe { ffi::lua_tonumber(l, idx) } as usize;
     if with_sessions(|m| m.borrow().contains_key(&p)) {
         p as *mut SSL_SESSION
     } else {
@@ -386,23 +443,31 @@ unsafe fn session_arg(l: *mut lua_State, idx: c_int) -> *mut SSL_SESSION {
 /// The results of a finished handshake (checking the certificate as asked).
 unsafe fn outcome(s: &mut TcpSock, c: *mut ngx_connection_t, hs: &Handshake) -> Vals {
     s.restore_handlers();
-    for ev in [(*c).read, (*c).write] {
-        if (*ev).timer_set() != 0 {
-            ngx_del_timer(ev);
+    // SAFETY: `c` is a live connection of ours (callers' duty), with live events
+    for ev in [unsafe { (*c).read }, unsafe { (*c).write }] {
+        // SAFETY: `ev` is a live event of the connection
+        if unsafe { (*ev).timer_set() } != 0 {
+            // SAFETY: `ev` is the live connection's event, whose timer is set
+            unsafe { ngx_del_timer(ev) };
         }
     }
-    if (*(*c).read).timedout() != 0 || (*(*c).write).timedout() != 0 {
+    // SAFETY: `c` is a live connection of ours (callers' duty), with live events
+    if unsafe { (*(*c).read).timedout() } != 0 || unsafe { (*(*c).write).timedout() } != 0 {
         s.close_now();
         return Val::err("timeout");
     }
-    if (*c).ssl.is_null() || (*(*c).ssl).handshaked() == 0 {
+    // SAFETY: `c` is a live connection of ours (callers' duty), with live events
+    if unsafe { (*c).ssl.is_null() } || unsafe { (*(*c).ssl).handshaked() } == 0 {
         s.close_now();
         return Val::err("handshake failed");
     }
     if hs.verify {
-        let rc = SSL_get_verify_result((*(*c).ssl).connection);
+        // SAFETY: `c` is a live connection of ours (callers' duty), with live events
+        let rc = unsafe { SSL_get_verify_result((*(*c).ssl).connection) };
         if rc != 0 {
-            let why = std::ffi::CStr::from_ptr(X509_verify_cert_error_string(rc)).to_string_lossy();
+            // SAFETY: X509_verify_cert_error_string returns a static NUL-terminated string
+            let why =
+                unsafe { std::ffi::CStr::from_ptr(X509_verify_cert_error_string(rc)) }.to_string_lossy();
             s.log_err(&format!("lua ssl certificate verify error: ({rc}: {why})"));
             s.close_now();
             return Val::err(&format!("{rc}: {why}"));
@@ -413,7 +478,8 @@ unsafe fn outcome(s: &mut TcpSock, c: *mut ngx_connection_t, hs: &Handshake) -> 
                 len: name.len(),
                 data: name.as_mut_ptr(),
             };
-            if ngx_ssl_check_host(c, &mut ns) != 0 {
+            // SAFETY: `c` is the live connection, its handshake done
+            if unsafe { ngx_ssl_check_host(c, &mut ns) } != 0 {
                 s.log_err(&format!(
                     "lua ssl certificate does not match host \"{}\"",
                     String::from_utf8_lossy(n)
@@ -424,7 +490,8 @@ unsafe fn outcome(s: &mut TcpSock, c: *mut ngx_connection_t, hs: &Handshake) -> 
         }
     }
     if hs.want_session {
-        let sess = ngx_ssl_get_session(c);
+        // SAFETY: `c` is the live connection, its handshake done
+        let sess = unsafe { ngx_ssl_get_session(c) };
         if !sess.is_null() {
             s.debug(|| format!("lua ssl save session: {:016X}", sess as usize));
         }
@@ -456,7 +523,8 @@ unsafe extern "C" fn handshake_done(c: *mut ngx_connection_t) {
 /// `l` must be valid with room for a value.
 pub unsafe fn push_session(l: *mut lua_State, sess: *mut SSL_SESSION) {
     with_sessions(|m| *m.borrow_mut().entry(sess as usize).or_insert(0) += 1);
-    ffi::lua_pushlightuserdata(l, sess.cast());
+    // SAFETY: `l` is the running state (callers' duty)
+    unsafe { ffi::lua_pushlightuserdata(l, sess.cast()) };
 }
 
 crate::lua::lua_fns! { session_free => session_free_impl }
@@ -464,7 +532,8 @@ crate::lua::lua_fns! { session_free => session_free_impl }
 /// Frees the reference of one session cdata handed out by `push_session`
 /// (its finalizer), given its address.
 unsafe fn session_free_impl(l: *mut lua_State) -> crate::lua::LuaRet {
-    let p = ffi::lua_tonumber(l, 1) as usize;
+    // SAFETY: `l` is the running state Lua called this API function with
+    let p = unsafe { ffi::lua_tonumber(l, 1) } as usize;
     let counted = with_sessions(|m| {
         let mut m = m.borrow_mut();
         match m.get_mut(&p) {
@@ -480,7 +549,8 @@ unsafe fn session_free_impl(l: *mut lua_State) -> crate::lua::LuaRet {
         crate::glue::log::debug_http(crate::glue::log::cycle_log(), || {
             format!("lua ssl free session: {p:016X}")
         });
-        SSL_SESSION_free(p as *mut SSL_SESSION);
+        // SAFETY: the session was counted in our registry: we hold its reference, freed once here
+        unsafe { SSL_SESSION_free(p as *mut SSL_SESSION) };
     }
     Ok(0)
 }
@@ -490,5 +560,6 @@ unsafe fn session_free_impl(l: *mut lua_State) -> crate::lua::LuaRet {
 /// # Safety
 /// `l` must be valid with room for a value.
 pub unsafe fn push_session_free(l: *mut lua_State) {
-    ffi::lua_pushcfunction(l, session_free);
+    // SAFETY: `l` is the running state (callers' duty)
+    unsafe { ffi::lua_pushcfunction(l, session_free) };
 }

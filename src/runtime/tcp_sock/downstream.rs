@@ -1,6 +1,9 @@
 //! The request socket mode (`ngx.req.socket`): the client connection,
 //! its bytes already read past the header, and the body length limit.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use super::*;
 
 impl TcpSock {
@@ -10,17 +13,25 @@ impl TcpSock {
     /// # Safety
     /// `r` must be live and bound (see bind_request).
     pub unsafe fn attach_downstream(&mut self, r: *mut ngx_http_request_t, how: Downstream) {
-        self.conn = (*r).connection;
+        // SAFETY: `r` is a live request (callers' duty)
+        self.conn = unsafe { (*r).connection };
         let rest = how.rest;
         self.downstream = Some(how);
-        let b = (*r).header_in;
-        if !b.is_null() && (*b).pos < (*b).last {
-            let avail = (*b).last.offset_from((*b).pos) as u64;
+        // SAFETY: `r` is a live request (callers' duty)
+        let b = unsafe { (*r).header_in };
+        // SAFETY: `b` is a live buffer (callers' duty)
+        if !b.is_null() && unsafe { (*b).pos } < unsafe { (*b).last } {
+            // SAFETY: `b` is a live buffer (callers' duty)
+            let avail = unsafe { (*b).last.offset_from((*b).pos) } as u64;
             let take = rest.map_or(avail, |n| n.min(avail)) as usize;
             let old = self.rbuf.len();
             self.rbuf
-                .extend_from_slice(std::slice::from_raw_parts((*b).pos, take));
-            (*b).pos = (*b).pos.add(take);
+                // SAFETY: `b` is a live buffer (callers' duty)
+                .extend_from_slice(unsafe { std::slice::from_raw_parts((*b).pos, take) });
+            // SAFETY: `b` is a live buffer (callers' duty)
+            unsafe {
+                (*b).pos = (*b).pos.add(take);
+            }
             // A malformed chunked body shows at the first receive.
             let _ = self.take_in(old, take);
         }

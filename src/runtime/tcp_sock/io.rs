@@ -1,5 +1,8 @@
 //! Sending, the receive patterns, keepalive and close.
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use super::*;
 use smallvec::smallvec;
 
@@ -397,10 +400,10 @@ impl TcpSock {
     pub fn setkeepalive(&mut self, timeout: Option<ngx_msec_t>, size: Option<usize>) -> Vals {
         // A connection the peer closed is "closed" (and stays with the
         // socket until close() or the end of the request).
-        // SAFETY: conn is live when not null.
         if self.conn.is_null()
             || self.read_closed
             || self.write_closed
+            // SAFETY: conn is live when not null.
             || unsafe { socket_pool::peer_closed(self.conn) }
         {
             return Val::err("closed");

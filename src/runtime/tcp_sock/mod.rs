@@ -11,6 +11,9 @@
 //! operation still pending (the request ended, the thread was killed)
 //! cancels it (a half-done connect closes the connection).
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use smallvec::smallvec;
 use std::ffi::c_void;
 
@@ -65,11 +68,16 @@ impl Val {
 pub unsafe fn push_vals(l: *mut lua_State, vals: &[Val]) -> i32 {
     for v in vals {
         match v {
-            Val::Nil => ffi::lua_pushnil(l),
-            Val::Int(n) => ffi::lua_pushinteger(l, *n as ffi::lua_Integer),
-            Val::Str(s) => push_bytes(l, s),
-            Val::True => ffi::lua_pushboolean(l, 1),
-            Val::Session(p) => super::tcp_tls::push_session(l, *p),
+            // SAFETY: `l` is the running state (callers' duty)
+            Val::Nil => unsafe { ffi::lua_pushnil(l) },
+            // SAFETY: `l` is the running state (callers' duty)
+            Val::Int(n) => unsafe { ffi::lua_pushinteger(l, *n as ffi::lua_Integer) },
+            // SAFETY: `l` is the running state (callers' duty)
+            Val::Str(s) => unsafe { push_bytes(l, s) },
+            // SAFETY: `l` is the running state (callers' duty)
+            Val::True => unsafe { ffi::lua_pushboolean(l, 1) },
+            // SAFETY: `l` is the running state (callers' duty)
+            Val::Session(p) => unsafe { super::tcp_tls::push_session(l, *p) },
             Val::Arg => {}
         }
     }
@@ -126,9 +134,12 @@ pub type Owner = (usize, usize, i64, usize);
 pub unsafe fn owner_id(r: *mut ngx_http_request_t) -> Owner {
     (
         r as usize,
-        (*(*r).connection).number as usize,
-        (*r).start_sec,
-        (*r).start_msec,
+        // SAFETY: `r` is a live request (callers' duty)
+        (unsafe { (*(*r).connection).number }) as usize,
+        // SAFETY: `r` is a live request (callers' duty)
+        unsafe { (*r).start_sec },
+        // SAFETY: `r` is a live request (callers' duty)
+        unsafe { (*r).start_msec },
     )
 }
 
@@ -355,16 +366,22 @@ impl TcpSock {
         if self.r == r && !r.is_null() {
             return Ok(());
         }
-        let cln = ngx_pool_cleanup_add((*r).pool, 0);
+        // SAFETY: `r` is a live request (callers' duty)
+        let cln = unsafe { ngx_pool_cleanup_add((*r).pool, 0) };
         if cln.is_null() {
             return Err("no memory".into());
         }
-        (*cln).handler = Some(request_cleanup);
-        (*cln).data = (self as *mut TcpSock).cast();
+        // SAFETY: `cln` was added to the live request's pool; release() unhooks it before the socket is freed
+        unsafe {
+            (*cln).handler = Some(request_cleanup);
+            (*cln).data = (self as *mut TcpSock).cast();
+        }
         self.r = r;
-        self.owner = Some(owner_id(r));
+        // SAFETY: `r` is a live request (callers' duty)
+        self.owner = Some(unsafe { owner_id(r) });
         self.cln = cln;
-        self.conf = &crate::conf::loc_conf(r).socket;
+        // SAFETY: `r` is a live request (callers' duty)
+        self.conf = &unsafe { crate::conf::loc_conf(r) }.socket;
         Ok(())
     }
 
