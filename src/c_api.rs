@@ -2,9 +2,6 @@
 //! with its names and ABI for other nginx modules and for Lua code that
 //! declares them with `ffi.cdef`.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use std::ffi::{c_char, c_int, c_void};
 use std::ptr;
 

@@ -8,9 +8,6 @@
 //! filter, so that the copy filter reads files into memory before our body
 //! filters and the range, not-modified and slice filters see responses first.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use std::ffi::c_char;
 
 use ngx::ffi::ngx_module_t;

@@ -1,9 +1,6 @@
 //! The nginx module: its `ngx_module_t`, command table, configuration hooks
 //! and process hooks.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use std::ffi::{c_char, c_void};
 use std::ptr::{addr_of, addr_of_mut};
 

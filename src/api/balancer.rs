@@ -4,9 +4,6 @@
 //! balancer_by_lua* a request phase gets `nil, "API disabled in the current
 //! context"`, code without a request gets the error "no request found".
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use std::ffi::c_int;
 
 use nginx_sys::{

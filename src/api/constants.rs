@@ -1,8 +1,5 @@
 //! `ngx.OK`, `ngx.HTTP_*`, log levels and `ngx.null`.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use crate::lua::{ffi, lua_State, set_int};
 
 const CONSTANTS: &[(&std::ffi::CStr, i64)] = &[

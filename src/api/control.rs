@@ -1,8 +1,5 @@
 //! ngx.exit, ngx.exec, ngx.redirect, ngx.get_phase.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use nginx_sys::{ngx_list_push, ngx_pnalloc, ngx_str_t, NGX_HTTP_OK, NGX_LOG_ERR};
 
 use super::query_args;

@@ -3,9 +3,6 @@
 //! the results of the wait come back down into the same coroutine, while a
 //! plain `coroutine.yield` still returns to its resumer as in plain Lua.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use std::ffi::c_void;
 
 use crate::lua::{ffi, lua_State};

@@ -2,9 +2,6 @@
 //! and init_worker_by_lua gets lua-nginx-module's warning (globals are
 //! shared by all requests of a worker).
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use crate::lua::lua_State;
 
 const GUARD: &[u8] = br#"

@@ -2,9 +2,6 @@
 //! responses come back to Lua as tables (see runtime/capture.rs for how they
 //! are collected and how the calling thread waits).
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use std::ffi::CStr;
 
 use std::rc::Rc;

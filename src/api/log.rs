@@ -1,8 +1,5 @@
 //! ngx.log(level, ...) and the global print(...) (level notice).
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use std::ffi::c_int;
 
 use nginx_sys::{ngx_log_t, NGX_LOG_NOTICE};

@@ -6,9 +6,6 @@
 //! lua-resty-core's own `resty.core.ndk` also works); our Lua face is
 //! `lua/ndk.lua`.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use std::ffi::{c_int, c_void};
 
 use nginx_sys::{

@@ -1,9 +1,6 @@
 //! The `ngx` table's own properties: ngx.status, ngx.ctx, ngx.headers_sent,
 //! ngx.is_subrequest.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use nginx_sys::NGX_LOG_ERR;
 
 use crate::glue::log as nlog;

@@ -1,8 +1,5 @@
 //! ngx.say, ngx.print, ngx.flush, ngx.eof, ngx.send_headers.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use std::ffi::c_int;
 
 use crate::lua::lua_fns;

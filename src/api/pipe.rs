@@ -3,9 +3,6 @@
 //! functions below take checked values. A process object is a userdata
 //! holding the boxed `Proc`; its `__gc` kills a child still running.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use std::ffi::{c_int, CString};
 
 use crate::lua::lua_fns;

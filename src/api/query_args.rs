@@ -5,9 +5,6 @@
 //! gives `a=1&b&c=x&c=y` (in table order), keys and values escaped as URI
 //! components; `false` leaves its key out.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use std::ffi::{c_int, CStr};
 
 use crate::glue::escape::escape_uri;

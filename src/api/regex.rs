@@ -2,9 +2,6 @@
 //! (split, opt); sub and gsub are in `regex_sub.rs`. The engine is PCRE2
 //! (`glue/pcre2.rs`); `o` regexes live in `runtime/regex_cache.rs`.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use std::ffi::{c_int, c_void};
 use std::rc::Rc;
 

@@ -2,9 +2,6 @@
 //! `${1}`, `${name}`, `$$`) or a function of the captures table, which
 //! `lua/re_sub.lua` calls from Lua so that it may wait.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use super::regex::{compile, exec_error, next_start, parse_opts, push_captures, settings};
 use crate::glue::pcre2::Regex;
 use crate::lua::lua_fns;

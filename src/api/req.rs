@@ -2,9 +2,6 @@
 //! raw_header. The `ngx.req` table itself is created here; the headers,
 //! args and body areas add their functions to it.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use std::ffi::c_int;
 
 use nginx_sys::{ngx_http_request_t, ngx_str_t};

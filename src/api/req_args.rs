@@ -1,8 +1,5 @@
 //! ngx.req.get_uri_args, get_post_args, set_uri_args, set_uri.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use std::ffi::c_int;
 
 use super::query_args;

@@ -1,9 +1,6 @@
 //! ngx.req.read_body, discard_body, get_body_data, get_body_file,
 //! set_body_data, set_body_file, init_body, append_body, finish_body.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use std::mem::size_of;
 
 use nginx_sys::{

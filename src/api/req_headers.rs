@@ -1,8 +1,5 @@
 //! ngx.req.get_headers, set_header, clear_header.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use std::borrow::Cow;
 
 use std::ffi::c_int;

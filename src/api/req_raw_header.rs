@@ -3,9 +3,6 @@
 //! lua-nginx-module reads it: the header buffer, then the large header
 //! buffers nginx moved the rest into.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use nginx_sys::{ngx_buf_t, ngx_http_request_t};
 
 /// The head of `r`'s main request, line breaks as the client sent them,

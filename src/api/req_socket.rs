@@ -4,9 +4,6 @@
 //! Both are cosockets over the client connection (`TcpSock` in downstream
 //! mode); nginx's request event handlers forward its events to them.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use std::ffi::CStr;
 
 use nginx_sys::{ngx_http_request_body_t, ngx_http_request_t, ngx_pcalloc};

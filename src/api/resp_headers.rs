@@ -1,9 +1,6 @@
 //! ngx.header.NAME (read, write, delete), ngx.resp.get_headers and the
 //! `ngx.resp` module's add_header.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use std::borrow::Cow;
 
 use nginx_sys::{ngx_http_request_t, NGX_LOG_ERR};

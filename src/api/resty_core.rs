@@ -4,9 +4,6 @@
 //! Lua (`lua/resty_core.lua`); the few facts Lua cannot get by itself come
 //! from the small functions below, handed to that chunk at VM creation.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use nginx_sys::{
     ngx_core_conf_t, ngx_core_module, ngx_current_msec, ngx_cycle, ngx_log_t, ngx_parent, ngx_pid,
     ngx_process, ngx_quit, ngx_uint_t, NGX_LOG_DEBUG, NGX_LOG_DEBUG_ALL, NGX_LOG_STDERR, NGX_PROCESS_MASTER,

@@ -3,9 +3,6 @@
 //! `Rc<Semaphore>`; waiting threads hold their own reference, so a collected
 //! userdata never pulls the semaphore from under them.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use std::ffi::{c_int, c_void, CStr};
 use std::mem::MaybeUninit;
 use std::rc::Rc;

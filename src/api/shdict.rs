@@ -6,9 +6,6 @@
 //! and error texts are those of lua-nginx-module with lua-resty-core (which
 //! is what users get by default).
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use std::ffi::c_int;
 
 use crate::conf::shdict::Zone;

@@ -9,9 +9,6 @@
 //! error. A zone pointer is the `[1]` of a dictionary table, which only
 //! `shdict::register` creates (the Lua side checks the table's metatable).
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use std::ffi::{c_char, c_int, c_long, c_void};
 use std::ptr;
 

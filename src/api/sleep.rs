@@ -1,8 +1,5 @@
 //! ngx.sleep(seconds).
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use crate::glue::cconv;
 use crate::lua::lua_fns;
 use crate::lua::{check_number, ffi, lua_State, set_fn, LuaRet};

@@ -4,9 +4,6 @@
 //! As in lua-nginx-module a socket object is a table whose slot 1 holds the
 //! userdata owning the state; the methods live in the table's metatable.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use std::ffi::{c_int, CStr};
 
 use nginx_sys::ngx_msec_t;

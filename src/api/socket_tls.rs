@@ -4,9 +4,6 @@
 //! lua-nginx-module master's checks and texts. The methods that take or
 //! return cdata are Lua (`lua/socket_tls.lua`) over the functions here.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use std::ffi::{c_int, c_void};
 
 use super::socket_tcp::{busy, finish_step, method, owned_by, sock_at};

@@ -1,9 +1,6 @@
 //! `ngx.socket.udp()`: connected datagram sockets on the same state machine
 //! as TCP (`runtime::tcp_sock` with `dgram` set).
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use std::ffi::CStr;
 
 use super::socket_tcp::{

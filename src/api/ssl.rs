@@ -4,9 +4,6 @@
 //! and usable by code that declares them itself. None raises: each
 //! returns a code and points `err` at a static message.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::ptr;
 

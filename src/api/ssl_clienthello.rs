@@ -2,9 +2,6 @@
 //! signatures): the ClientHello's server name and raw extensions, and the
 //! protocols the handshake may pick, in ssl_client_hello_by_lua*.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use std::ffi::{c_char, c_int, c_uint};
 
 use nginx_sys::{

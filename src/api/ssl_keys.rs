@@ -3,9 +3,6 @@
 //! handshake randoms, the session master key, RFC 5705 keying material,
 //! and DER parsing into the cdata `set_cert` / `set_priv_key` take.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use std::ffi::{c_char, c_int, c_void};
 use std::ptr;
 

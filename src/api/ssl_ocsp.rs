@@ -2,9 +2,6 @@
 //! OCSP responder of a DER chain, an OCSP request for its leaf, checking a
 //! response against the chain, and stapling a response in the handshake.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::ptr;
 

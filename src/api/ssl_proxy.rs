@@ -4,9 +4,6 @@
 //! of the request (proxy_ssl_*_by_lua*), and `ngx.ssl`'s
 //! `ngx_http_lua_ffi_get_upstream_ssl_pointer`.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::ptr;
 

@@ -3,9 +3,6 @@
 //! ssl_session_store_by_lua*, and the session handed back to OpenSSL in
 //! ssl_session_fetch_by_lua*.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use std::ffi::{c_char, c_int};
 use std::ptr;
 

@@ -3,9 +3,6 @@
 //! As with nginx's `ssl_verify_client optional`, a failed verification does
 //! not end the handshake: `$ssl_client_verify` tells.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use std::ffi::{c_char, c_int, c_void};
 use std::ptr;
 

@@ -7,9 +7,6 @@
 //! digests are OpenSSL's libcrypto, which /usr/sbin/nginx already links: the
 //! symbols resolve at load time like nginx's own.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use std::ffi::c_int;
 
 use nginx_sys::{

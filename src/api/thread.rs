@@ -1,8 +1,5 @@
 //! ngx.thread.spawn, ngx.thread.wait, ngx.thread.kill ("light threads").
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use crate::lua::lua_fns;
 use crate::lua::{bad_arg, ffi, lua_State, push_bytes, set_fn, type_name, LuaRet};
 use crate::runtime::context::{self, YIELDABLE};

@@ -2,9 +2,6 @@
 //! cookie_time, parse_http_time: nginx's cached time and its own formatters,
 //! so the text matches what nginx writes byte for byte.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use std::mem::MaybeUninit;
 
 use nginx_sys::{

@@ -1,9 +1,6 @@
 //! ngx.timer.at, ngx.timer.every, ngx.timer.running_count,
 //! ngx.timer.pending_count.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use crate::conf::MainConf;
 use crate::conf::{main_conf, main_conf_cycle};
 use crate::glue::cconv;

@@ -2,9 +2,6 @@
 //! each raises a clear "not implemented" error instead of Lua's "attempt to
 //! call a nil value". Entries leave this list as their areas land.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use crate::lua::lua_State;
 
 const STUBS: &[u8] = br#"

@@ -1,9 +1,6 @@
 //! ngx.var: nginx variables by name (read and write) and regex captures
 //! by number.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use nginx_sys::{
     ngx_hash_find, ngx_hash_strlow, ngx_http_get_variable, ngx_http_request_t, ngx_http_variable_value_t,
     ngx_palloc, ngx_pnalloc, ngx_str_t, NGX_HTTP_VAR_CHANGEABLE, NGX_HTTP_VAR_INDEXED,

@@ -1,8 +1,5 @@
 //! ngx.worker.* and ngx.config.*.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use nginx_sys::{
     ngx_cycle, ngx_exiting, ngx_process, ngx_quit, ngx_terminate, ngx_worker, NGX_PROCESS_WORKER,
 };

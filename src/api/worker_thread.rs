@@ -12,9 +12,6 @@
 //! lua-nginx-module: the string functions, `ngx.re`, `ngx.config`,
 //! `ngx.shared`, the constants and `ngx.null`.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use std::ffi::c_int;
 
 use nginx_sys::{ngx_cycle, ngx_str_t, ngx_thread_pool_get};

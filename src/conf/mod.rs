@@ -2,9 +2,6 @@
 //! merge, their accessors and the code they hold. The directives that fill
 //! them are in src/directives/.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 pub mod access;
 pub mod code;
 pub mod shdict;

@@ -1,9 +1,6 @@
 //! Small safe wrappers over nginx structures that the `ngx` crate does not
 //! cover yet.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 pub mod buf;
 pub mod cconv;
 pub mod complex;

@@ -84,7 +84,8 @@ unsafe fn get_inner(pc: *mut ngx_peer_connection_t, bp: &mut PeerData) -> ngx_in
     bp.socklen = 0;
     bp.more_tries = 0;
     bp.total_tries += 1;
-    match run_code(r, bp) {
+    // SAFETY: `r` is a live request (callers' duty)
+    match unsafe { run_code(r, bp) } {
         Err(e) => {
             nlog::error(
                 request_log(r),
@@ -107,16 +108,23 @@ unsafe fn get_inner(pc: *mut ngx_peer_connection_t, bp: &mut PeerData) -> ngx_in
         Ok(_) => {}
     }
     if bp.sockaddr.is_null() {
-        return ngx_http_upstream_get_round_robin_peer(pc, (bp as *mut PeerData).cast());
+        // SAFETY: `pc` is the upstream's live peer connection; `bp` embeds the round-robin data first
+        return unsafe { ngx_http_upstream_get_round_robin_peer(pc, (bp as *mut PeerData).cast()) };
     }
-    (*pc).sockaddr = bp.sockaddr;
-    (*pc).socklen = bp.socklen;
-    (*pc).set_cached(0);
-    (*pc).connection = std::ptr::null_mut();
-    (*pc).name = bp.host;
-    (*bp.rrp.peers).set_single(0);
+    // SAFETY: `pc` is the upstream's live peer connection; `rrp.peers` is the live round-robin peer list
+    unsafe {
+        (*pc).sockaddr = bp.sockaddr;
+        (*pc).socklen = bp.socklen;
+        (*pc).set_cached(0);
+        (*pc).connection = std::ptr::null_mut();
+        (*pc).name = bp.host;
+        (*bp.rrp.peers).set_single(0);
+    }
     if bp.more_tries > 0 {
-        (*(*r).upstream).peer.tries += bp.more_tries;
+        // SAFETY: `r` is a live request (callers' duty)
+        unsafe {
+            (*(*r).upstream).peer.tries += bp.more_tries;
+        }
     }
     NGX_OK as ngx_int_t
 }
@@ -124,14 +132,17 @@ unsafe fn get_inner(pc: *mut ngx_peer_connection_t, bp: &mut PeerData) -> ngx_in
 /// Runs the upstream's code with `bp` as the current peer data; returns the
 /// status it passed to `ngx.exit`, if any.
 unsafe fn run_code(r: *mut ngx_http_request_t, bp: &mut PeerData) -> Result<Option<ngx_int_t>, String> {
-    let ctx = RequestCtx::get_or_create(r).ok_or("no memory")?;
+    // SAFETY: `r` is a live request (callers' duty)
+    let ctx = unsafe { RequestCtx::get_or_create(r) }.ok_or("no memory")?;
     let _vm = ctx.enter_vm();
-    let (func, owned) = resolve(r, &*bp.code)?;
+    // SAFETY: `bp.code` points at the upstream's LuaCode in the main conf, which outlives requests
+    let (func, owned) = resolve(r, unsafe { &*bp.code })?;
     let saved_context = ctx.context;
     ctx.context = context::BALANCER;
     let prev = std::mem::replace(&mut ctx.balancer_peer, bp);
     let outer = ctx.exit_code.take();
-    let res = run_sync::in_request(ctx, context::BALANCER, func, 0, 0).map(|_| ());
+    // SAFETY: the request's VM is current; `func` is the resolved balancer code
+    let res = unsafe { run_sync::in_request(ctx, context::BALANCER, func, 0, 0) }.map(|_| ());
     let exited = std::mem::replace(&mut ctx.exit_code, outer);
     ctx.balancer_peer = prev;
     ctx.context = saved_context;

@@ -29,20 +29,30 @@ pub unsafe fn postpone(r: *mut ngx_http_request_t, done: &Cell<bool>, tail: usiz
     if done.replace(true) {
         return false;
     }
-    let Some(cmcf) = NgxHttpCoreModule::main_conf_mut(&*r) else {
+    // SAFETY: `r` is a live request (caller's contract)
+    let Some(cmcf) = NgxHttpCoreModule::main_conf_mut(unsafe { &*r }) else {
         return false;
     };
     let ph: *mut ngx_http_phase_handler_t = cmcf.phase_engine.handlers;
-    let cur = ph.add((*r).phase_handler as usize);
-    let last = ph.add((*cur).next - tail);
+    // SAFETY: `r` is a live request (callers' duty)
+    let cur = unsafe { ph.add((*r).phase_handler as usize) };
+    // SAFETY: `cur.next` indexes the phase engine's handler array, `tail` entries before it
+    let last = unsafe { ph.add((*cur).next - tail) };
     if cur >= last {
         return false;
     }
-    let tmp = std::ptr::read(cur);
-    std::ptr::copy(cur.add(1), cur, last.offset_from(cur) as usize);
-    std::ptr::write(last, tmp);
+    // SAFETY: `cur` points into the live handler array
+    let tmp = unsafe { std::ptr::read(cur) };
+    // SAFETY: `cur` < `last`, both inside the live handler array
+    unsafe {
+        std::ptr::copy(cur.add(1), cur, last.offset_from(cur) as usize);
+        std::ptr::write(last, tmp);
+    }
     // Let nginx call the handler now in our place.
-    (*r).phase_handler -= 1;
+    // SAFETY: `r` is a live request (callers' duty)
+    unsafe {
+        (*r).phase_handler -= 1;
+    }
     true
 }
 
@@ -57,7 +67,8 @@ pub unsafe fn handle(
     state: fn(&mut RequestCtx) -> &mut PhaseRun,
     on_finish: OnFinish,
 ) -> ngx_int_t {
-    let Some(ctx) = RequestCtx::get_or_create(r) else {
+    // SAFETY: `r` is a live request (callers' duty)
+    let Some(ctx) = (unsafe { RequestCtx::get_or_create(r) }) else {
         return NGX_ERROR as ngx_int_t;
     };
     let _vm = ctx.enter_vm();
@@ -72,16 +83,22 @@ pub unsafe fn handle(
     }
     // Waits may install their own write handler; none must run the phases
     // again while the code waits.
-    let phases_handler = (*r).write_event_handler.replace(ngx_http_request_empty_handler);
-    crate::runtime::client_abort::watch(r);
+    // SAFETY: `r` is a live request (callers' duty)
+    let phases_handler = unsafe { (*r).write_event_handler.replace(ngx_http_request_empty_handler) };
+    // SAFETY: `r` is a live request (callers' duty)
+    unsafe { crate::runtime::client_abort::watch(r) };
     match super::run(ctx, code, phase, on_finish) {
         Outcome::Wait => {
             *state(ctx) = PhaseRun::Running;
-            (*(*r).main).set_count((*(*r).main).count() + 1);
+            // SAFETY: `r` is a live request (callers' duty)
+            unsafe { (*(*r).main).set_count((*(*r).main).count() + 1) };
             NGX_DONE as ngx_int_t
         }
         o => {
-            (*r).write_event_handler = phases_handler;
+            // SAFETY: `r` is a live request (callers' duty)
+            unsafe {
+                (*r).write_event_handler = phases_handler;
+            }
             finish(ctx, o, phase)
         }
     }

@@ -30,8 +30,10 @@ static TAG: u8 = 0;
 /// # Safety
 /// Only from postconfiguration.
 pub unsafe fn install() {
-    NEXT = nginx_sys::ngx_http_top_body_filter;
-    nginx_sys::ngx_http_top_body_filter = Some(filter);
+    // SAFETY: runs once from postconfiguration, on nginx's one thread, before any request
+    unsafe { NEXT = nginx_sys::ngx_http_top_body_filter };
+    // SAFETY: runs once from postconfiguration, on nginx's one thread, before any request
+    unsafe { nginx_sys::ngx_http_top_body_filter = Some(filter) };
 }
 
 unsafe extern "C" fn filter(r: *mut ngx_http_request_t, input: *mut ngx_chain_t) -> ngx_int_t {
@@ -42,25 +44,31 @@ unsafe extern "C" fn filter(r: *mut ngx_http_request_t, input: *mut ngx_chain_t)
 }
 
 unsafe fn next(r: *mut ngx_http_request_t, cl: *mut ngx_chain_t) -> ngx_int_t {
-    match NEXT {
-        Some(f) => f(r, cl),
+    // SAFETY: NEXT is written only at postconfiguration, before any request
+    match unsafe { NEXT } {
+        // SAFETY: `r` is a live request (callers' duty)
+        Some(f) => unsafe { f(r, cl) },
         None => NGX_ERROR as ngx_int_t,
     }
 }
 
 unsafe fn run(r: *mut ngx_http_request_t, input: *mut ngx_chain_t) -> ngx_int_t {
-    let lmcf = crate::conf::main_conf(r);
+    // SAFETY: `r` is a live request (callers' duty)
+    let lmcf = unsafe { crate::conf::main_conf(r) };
     if lmcf.uses_filters {
         super::debug_filter(r, "body filter for user lua code");
     }
-    let code = loc_conf(r).body_filter.clone();
+    // SAFETY: `r` is a live request (callers' duty)
+    let code = unsafe { loc_conf(r) }.body_filter.clone();
     let (out, ctx) = match code {
         Some(code) if !input.is_null() => {
-            let Some(ctx) = RequestCtx::get_or_create(r) else {
+            // SAFETY: `r` is a live request (callers' duty)
+            let Some(ctx) = (unsafe { RequestCtx::get_or_create(r) }) else {
                 return NGX_ERROR as ngx_int_t;
             };
             let _vm = ctx.enter_vm();
-            match filter_chain(ctx, &code, input) {
+            // SAFETY: `ctx` is the live request's context; `input` the chain nginx passed
+            match unsafe { filter_chain(ctx, &code, input) } {
                 Ok(out) => (out, Some(ctx)),
                 Err(e) => {
                     let msg = format!("failed to run body_filter_by_lua*: {e}");
@@ -74,13 +82,17 @@ unsafe fn run(r: *mut ngx_http_request_t, input: *mut ngx_chain_t) -> ngx_int_t 
     if lmcf.uses_capture {
         super::debug_filter(r, "capture body filter");
     }
-    let rc = if capture::is_captured(r) {
-        capture::body(r, out)
+    // SAFETY: `r` is a live request (callers' duty)
+    let rc = if unsafe { capture::is_captured(r) } {
+        // SAFETY: `r` is a live request (callers' duty)
+        unsafe { capture::body(r, out) }
     } else {
-        next(r, out)
+        // SAFETY: `r` is a live request (callers' duty)
+        unsafe { next(r, out) }
     };
     if let Some(ctx) = ctx {
-        ctx.filter_bufs.update((*r).pool, out, tag());
+        // SAFETY: `r` is a live request (callers' duty)
+        unsafe { ctx.filter_bufs.update((*r).pool, out, tag()) };
     }
     rc
 }
@@ -125,10 +137,14 @@ unsafe fn take_chain(mut cl: *mut ngx_chain_t, gather: &mut Vec<u8>) -> ChainDat
     };
     let mut pieces = 0;
     while !cl.is_null() {
-        let b = (*cl).buf;
-        if in_memory(b) && (*b).last > (*b).pos {
-            let n = (*b).last.offset_from((*b).pos) as usize;
-            let piece = std::slice::from_raw_parts((*b).pos, n);
+        // SAFETY: `cl` is a live link of the chain nginx passed
+        let b = unsafe { (*cl).buf };
+        // SAFETY: `b` is the live buffer of a link of the chain nginx passed
+        if unsafe { in_memory(b) } && unsafe { (*b).last } > unsafe { (*b).pos } {
+            // SAFETY: `b` is the live buffer of a link of the chain nginx passed
+            let n = unsafe { (*b).last.offset_from((*b).pos) } as usize;
+            // SAFETY: `b` is the live buffer of a link of the chain nginx passed
+            let piece = unsafe { std::slice::from_raw_parts((*b).pos, n) };
             pieces += 1;
             if pieces == 2 {
                 gather.extend_from_slice(d.data);
@@ -139,13 +155,18 @@ unsafe fn take_chain(mut cl: *mut ngx_chain_t, gather: &mut Vec<u8>) -> ChainDat
                 d.data = piece;
             }
         }
-        d.eof |= (*b).last_buf() != 0 || (*b).last_in_chain() != 0;
-        d.flush |= (*b).flush() != 0;
-        consume(b);
-        cl = (*cl).next;
+        // SAFETY: `b` is the live buffer of a link of the chain nginx passed
+        d.eof |= unsafe { (*b).last_buf() } != 0 || unsafe { (*b).last_in_chain() } != 0;
+        // SAFETY: `b` is the live buffer of a link of the chain nginx passed
+        d.flush |= unsafe { (*b).flush() } != 0;
+        // SAFETY: `b` is the live buffer of a link of the chain nginx passed
+        unsafe { consume(b) };
+        // SAFETY: `cl` is a live link of the chain nginx passed
+        cl = unsafe { (*cl).next };
     }
     if pieces >= 2 {
-        d.data = std::slice::from_raw_parts(gather.as_ptr(), gather.len());
+        // SAFETY: `gather` holds its len() bytes; the slice borrows it as ChainData's lifetime says
+        d.data = unsafe { std::slice::from_raw_parts(gather.as_ptr(), gather.len()) };
     }
     d
 }
@@ -161,8 +182,10 @@ unsafe fn filter_chain(
         // The code ended the body already: later data is dropped.
         let mut cl = input;
         while !cl.is_null() {
-            consume((*cl).buf);
-            cl = (*cl).next;
+            // SAFETY: `cl` is a live link of the chain nginx passed
+            unsafe { consume((*cl).buf) };
+            // SAFETY: `cl` is a live link of the chain nginx passed
+            cl = unsafe { (*cl).next };
         }
         return Ok(std::ptr::null_mut());
     }
@@ -170,11 +193,15 @@ unsafe fn filter_chain(
     let vm = vm::current().ok_or("no Lua VM")?;
     let l = vm.main();
     let mut buf = scratch();
-    let chain = take_chain(input, &mut buf);
+    // SAFETY: `input` is the live chain nginx passed to the filter
+    let chain = unsafe { take_chain(input, &mut buf) };
     let (in_eof, in_flush) = (chain.eof, chain.flush);
-    set_arg(l, Some((chain.data, in_eof)));
+    // SAFETY: `l` is the current VM's main state, which runs this phase's code
+    unsafe { set_arg(l, Some((chain.data, in_eof))) };
     buf.clear();
-    let res = run_sync::in_request(ctx, context::BODY_FILTER, func, 0, 0).and_then(|_| read_arg(l, &mut buf));
+    // SAFETY: the request's VM is current; `func` is the resolved filter code
+    let res = unsafe { run_sync::in_request(ctx, context::BODY_FILTER, func, 0, 0) }
+        .and_then(|_| unsafe { read_arg(l, &mut buf) });
     // A result that is one Lua string is read where Lua keeps it: ngx.arg
     // still holds it (and Lua strings do not move) until set_arg(None).
     let out = res.and_then(|(end, single)| {
@@ -182,9 +209,11 @@ unsafe fn filter_chain(
             Some(s) => s,
             None => &buf[..],
         };
-        pass_on(ctx, data, end, in_eof, in_flush)
+        // SAFETY: `ctx` is the live request's context
+        unsafe { pass_on(ctx, data, end, in_eof, in_flush) }
     });
-    set_arg(l, None);
+    // SAFETY: `l` is the current VM's main state, which runs this phase's code
+    unsafe { set_arg(l, None) };
     if owned {
         vm.unref(func);
     }
@@ -209,17 +238,23 @@ unsafe fn pass_on(
     if data.is_empty() && !eof && !in_flush {
         return Ok(std::ptr::null_mut());
     }
-    let cl = out_buf(ctx, data).ok_or("no memory")?;
-    let b = (*cl).buf;
+    // SAFETY: `ctx` is the live request's context
+    let cl = unsafe { out_buf(ctx, data) }.ok_or("no memory")?;
+    // SAFETY: out_buf gives a live link with a live buffer
+    let b = unsafe { (*cl).buf };
     if eof {
-        if (*r).main == r {
-            (*b).set_last_buf(1);
+        // SAFETY: `r` is a live request (callers' duty)
+        if unsafe { (*r).main } == r {
+            // SAFETY: `b` is the live buffer of our output link
+            unsafe { (*b).set_last_buf(1) };
         } else {
-            (*b).set_last_in_chain(1);
+            // SAFETY: `b` is the live buffer of our output link
+            unsafe { (*b).set_last_in_chain(1) };
         }
     }
     if in_flush {
-        (*b).set_flush(1);
+        // SAFETY: `b` is the live buffer of our output link
+        unsafe { (*b).set_flush(1) };
     }
     Ok(cl)
 }
@@ -227,13 +262,19 @@ unsafe fn pass_on(
 /// A one-link chain with `data`: a reused buffer of ours when one fits
 /// (an empty, flags-only one for no data).
 unsafe fn out_buf(ctx: &mut RequestCtx, data: &[u8]) -> Option<*mut ngx_chain_t> {
-    let pool = (*ctx.r).pool;
-    let cl = ctx.filter_bufs.get(pool, data.len(), tag())?;
-    let b = (*cl).buf;
+    // SAFETY: `ctx.r` is the live request of the running context
+    let pool = unsafe { (*ctx.r).pool };
+    // SAFETY: `pool` is the request's pool, from which every buffer of filter_bufs came
+    let cl = unsafe { ctx.filter_bufs.get(pool, data.len(), tag()) }?;
+    // SAFETY: BufList::get gives a live link with a live buffer
+    let b = unsafe { (*cl).buf };
     // (a flags-only buffer may have no memory at all: nothing to copy to)
     if !data.is_empty() {
-        std::ptr::copy_nonoverlapping(data.as_ptr(), (*b).last, data.len());
-        (*b).last = (*b).last.add(data.len());
+        // SAFETY: `b` is the live buffer of our output link
+        unsafe {
+            std::ptr::copy_nonoverlapping(data.as_ptr(), (*b).last, data.len());
+            (*b).last = (*b).last.add(data.len());
+        }
     }
     Some(cl)
 }
@@ -244,63 +285,92 @@ fn tag() -> *mut c_void {
 
 /// Sets `ngx.arg` to `{data, eof}` (or back to nil).
 unsafe fn set_arg(l: *mut lua_State, arg: Option<(&[u8], bool)>) {
-    crate::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"ngx");
+    // SAFETY: `l` is the current VM's main state, which runs this phase's code
+    unsafe { crate::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"ngx") };
     match arg {
         Some((data, eof)) => {
-            ffi::lua_createtable(l, 2, 0);
-            push_bytes(l, data);
-            ffi::lua_rawseti(l, -2, 1);
-            ffi::lua_pushboolean(l, eof as _);
-            ffi::lua_rawseti(l, -2, 2);
+            // SAFETY: `l` is the current VM's main state, which runs this phase's code
+            unsafe {
+                ffi::lua_createtable(l, 2, 0);
+                push_bytes(l, data);
+                ffi::lua_rawseti(l, -2, 1);
+                ffi::lua_pushboolean(l, eof as _);
+                ffi::lua_rawseti(l, -2, 2);
+            }
         }
-        None => ffi::lua_pushnil(l),
+        // SAFETY: `l` is the current VM's main state, which runs this phase's code
+        None => unsafe { ffi::lua_pushnil(l) },
     }
-    crate::lua::set_raw(l, -2, c"arg");
-    ffi::lua_pop(l, 1);
+    // SAFETY: `l` is the current VM's main state, which runs this phase's code
+    unsafe {
+        crate::lua::set_raw(l, -2, c"arg");
+        ffi::lua_pop(l, 1);
+    }
 }
 
 /// What the code left in `ngx.arg`: the eof flag, and the data (nil drops
 /// it): a string is returned as is, borrowed from the Lua string that
 /// `ngx.arg[1]` keeps alive; anything else is appended to `data`.
 unsafe fn read_arg<'a>(l: *mut lua_State, data: &mut Vec<u8>) -> Result<(bool, Option<&'a [u8]>), String> {
-    crate::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"ngx");
-    crate::lua::get_raw(l, -1, c"arg");
-    if ffi::lua_type(l, -1) != ffi::LUA_TTABLE {
-        ffi::lua_pop(l, 2);
+    // SAFETY: `l` is the current VM's main state, which runs this phase's code
+    unsafe {
+        crate::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"ngx");
+        crate::lua::get_raw(l, -1, c"arg");
+    }
+    // SAFETY: `l` is the current VM's main state, which runs this phase's code
+    if unsafe { ffi::lua_type(l, -1) } != ffi::LUA_TTABLE {
+        // SAFETY: `l` is the current VM's main state, which runs this phase's code
+        unsafe { ffi::lua_pop(l, 2) };
         return Err("ngx.arg is not a table any more".into());
     }
-    ffi::lua_rawgeti(l, -1, 1);
-    let res = match ffi::lua_type(l, -1) {
+    // SAFETY: `l` is the current VM's main state, which runs this phase's code
+    unsafe { ffi::lua_rawgeti(l, -1, 1) };
+    // SAFETY: `l` is the current VM's main state, which runs this phase's code
+    let res = match unsafe { ffi::lua_type(l, -1) } {
         ffi::LUA_TNIL => Ok(None),
-        ffi::LUA_TSTRING => Ok(to_bytes(l, -1).map(|b| std::slice::from_raw_parts(b.as_ptr(), b.len()))),
-        _ => append_value(l, data, 0).map(|_| None),
+        // SAFETY: `l` is the current VM's main state, which runs this phase's code
+        ffi::LUA_TSTRING => Ok(
+            unsafe { to_bytes(l, -1) }.map(|b| unsafe { std::slice::from_raw_parts(b.as_ptr(), b.len()) })
+        ),
+        // SAFETY: `l` is the current VM's main state, which runs this phase's code
+        _ => unsafe { append_value(l, data, 0) }.map(|_| None),
     };
-    ffi::lua_rawgeti(l, -2, 2);
-    let eof = ffi::lua_toboolean(l, -1) != 0;
-    ffi::lua_pop(l, 4);
+    // SAFETY: `l` is the current VM's main state, which runs this phase's code
+    unsafe { ffi::lua_rawgeti(l, -2, 2) };
+    // SAFETY: `l` is the current VM's main state, which runs this phase's code
+    let eof = unsafe { ffi::lua_toboolean(l, -1) } != 0;
+    // SAFETY: `l` is the current VM's main state, which runs this phase's code
+    unsafe { ffi::lua_pop(l, 4) };
     res.map(|single| (eof, single))
 }
 
 /// Appends the value on top of the stack: a string, a number, or an array
 /// of them (nested, as `ngx.print` takes them).
 unsafe fn append_value(l: *mut lua_State, out: &mut Vec<u8>, depth: usize) -> Result<(), String> {
-    match ffi::lua_type(l, -1) {
+    // SAFETY: `l` is the current VM's main state, which runs this phase's code
+    match unsafe { ffi::lua_type(l, -1) } {
         ffi::LUA_TSTRING | ffi::LUA_TNUMBER => {
-            out.extend_from_slice(to_bytes(l, -1).unwrap_or_default());
+            // SAFETY: `l` is the current VM's main state, which runs this phase's code
+            out.extend_from_slice(unsafe { to_bytes(l, -1) }.unwrap_or_default());
             Ok(())
         }
         ffi::LUA_TTABLE if depth < 32 => {
-            for i in 1..=ffi::lua_objlen(l, -1) {
-                ffi::lua_rawgeti(l, -1, i as ffi::lua_Integer);
-                let r = append_value(l, out, depth + 1);
-                ffi::lua_pop(l, 1);
+            // SAFETY: `l` is the current VM's main state, which runs this phase's code
+            for i in 1..=unsafe { ffi::lua_objlen(l, -1) } {
+                // SAFETY: `l` is the current VM's main state, which runs this phase's code
+                unsafe { ffi::lua_rawgeti(l, -1, i as ffi::lua_Integer) };
+                // SAFETY: `l` is the current VM's main state, which runs this phase's code
+                let r = unsafe { append_value(l, out, depth + 1) };
+                // SAFETY: `l` is the current VM's main state, which runs this phase's code
+                unsafe { ffi::lua_pop(l, 1) };
                 r?;
             }
             Ok(())
         }
         _ => Err(format!(
             "bad ngx.arg[1] value type: {} (string, number, table or nil expected)",
-            crate::lua::type_name(l, -1)
+            // SAFETY: `l` is the current VM's main state, which runs this phase's code
+            unsafe { crate::lua::type_name(l, -1) }
         )),
     }
 }

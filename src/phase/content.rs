@@ -17,20 +17,24 @@ pub unsafe extern "C" fn handler(r: *mut ngx_http_request_t) -> ngx_int_t {
 
 unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
     super::debug_entry(r, "content");
-    let Some(code) = loc_conf(r).content.clone() else {
+    // SAFETY: `r` is a live request (callers' duty)
+    let Some(code) = unsafe { loc_conf(r) }.content.clone() else {
         return nginx_sys::NGX_DECLINED as ngx_int_t;
     };
-    let Some(ctx) = RequestCtx::get_or_create(r) else {
+    // SAFETY: `r` is a live request (callers' duty)
+    let Some(ctx) = (unsafe { RequestCtx::get_or_create(r) }) else {
         return NGX_ERROR as ngx_int_t;
     };
     let _vm = ctx.enter_vm();
-    crate::runtime::client_abort::watch(r);
+    // SAFETY: `r` is a live request (callers' duty)
+    unsafe { crate::runtime::client_abort::watch(r) };
     match super::run(ctx, &code, context::CONTENT, finish_async) {
         Outcome::Wait => {
             // Held until the code ends; finish_async finalizes it then.
             // (nginx set the empty write handler before calling us; a wait
             // such as ngx.flush(true) may have installed its own.)
-            (*(*r).main).set_count((*(*r).main).count() + 1);
+            // SAFETY: `r` is a live request (callers' duty)
+            unsafe { (*(*r).main).set_count((*(*r).main).count() + 1) };
             NGX_DONE as ngx_int_t
         }
         o => finish(ctx, o),

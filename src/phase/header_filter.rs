@@ -22,8 +22,10 @@ static mut NEXT: ngx_http_output_header_filter_pt = None;
 /// # Safety
 /// Only from postconfiguration.
 pub unsafe fn install() {
-    NEXT = nginx_sys::ngx_http_top_header_filter;
-    nginx_sys::ngx_http_top_header_filter = Some(filter);
+    // SAFETY: runs once from postconfiguration, on nginx's one thread, before any request
+    unsafe { NEXT = nginx_sys::ngx_http_top_header_filter };
+    // SAFETY: runs once from postconfiguration, on nginx's one thread, before any request
+    unsafe { nginx_sys::ngx_http_top_header_filter = Some(filter) };
 }
 
 unsafe extern "C" fn filter(r: *mut ngx_http_request_t) -> ngx_int_t {
@@ -34,48 +36,59 @@ unsafe extern "C" fn filter(r: *mut ngx_http_request_t) -> ngx_int_t {
 }
 
 unsafe fn run(r: *mut ngx_http_request_t) -> ngx_int_t {
-    let lmcf = crate::conf::main_conf(r);
+    // SAFETY: `r` is a live request (callers' duty)
+    let lmcf = unsafe { crate::conf::main_conf(r) };
     if lmcf.uses_filters {
         super::debug_filter(r, "header filter for user lua code");
     }
-    let lcf = loc_conf(r);
+    // SAFETY: `r` is a live request (callers' duty)
+    let lcf = unsafe { loc_conf(r) };
     if lcf.body_filter.is_some() {
         // The body filter reads data as strings: let the copy filter read
         // files into memory.
-        (*r).set_filter_need_in_memory(1);
+        // SAFETY: `r` is a live request (callers' duty)
+        unsafe { (*r).set_filter_need_in_memory(1) };
     }
     if let Some(code) = lcf.header_filter.clone() {
-        match run_code(r, &code) {
+        // SAFETY: `r` is a live request (callers' duty)
+        match unsafe { run_code(r, &code) } {
             Err(e) => {
                 let msg = format!("failed to run header_filter_by_lua*: {e}");
                 nlog::error(request_log(r), NGX_LOG_ERR, msg.as_bytes());
                 return NGX_ERROR as ngx_int_t;
             }
-            Ok(Some(code)) => return exit(r, code),
+            // SAFETY: `r` is a live request (callers' duty)
+            Ok(Some(code)) => return unsafe { exit(r, code) },
             Ok(None) => {}
         }
     }
     if lmcf.uses_capture {
         super::debug_filter(r, "capture header filter");
     }
-    if capture::is_captured(r) {
-        return capture::header(r);
+    // SAFETY: `r` is a live request (callers' duty)
+    if unsafe { capture::is_captured(r) } {
+        // SAFETY: `r` is a live request (callers' duty)
+        return unsafe { capture::header(r) };
     }
-    match NEXT {
-        Some(next) => next(r),
+    // SAFETY: NEXT is written only at postconfiguration, before any request
+    match unsafe { NEXT } {
+        // SAFETY: `r` is a live request (callers' duty)
+        Some(next) => unsafe { next(r) },
         None => NGX_ERROR as ngx_int_t,
     }
 }
 
 /// Runs the code; returns the status it passed to `ngx.exit`, if any.
 unsafe fn run_code(r: *mut ngx_http_request_t, code: &LuaCode) -> Result<Option<ngx_int_t>, String> {
-    let ctx = RequestCtx::get_or_create(r).ok_or("no memory")?;
+    // SAFETY: `r` is a live request (callers' duty)
+    let ctx = unsafe { RequestCtx::get_or_create(r) }.ok_or("no memory")?;
     let _vm = ctx.enter_vm();
     let (func, owned) = resolve(r, code)?;
     // The filter may run inside other code's ngx.exit (content's eof):
     // keep that code's exit status apart from the filter's.
     let outer = ctx.exit_code.take();
-    let res = run_sync::in_request(ctx, context::HEADER_FILTER, func, 0, 0).map(|_| ());
+    // SAFETY: the request's VM is current; `func` is the resolved filter code
+    let res = unsafe { run_sync::in_request(ctx, context::HEADER_FILTER, func, 0, 0) }.map(|_| ());
     let exited = std::mem::replace(&mut ctx.exit_code, outer);
     if owned {
         if let Some(vm) = vm::current() {
@@ -106,15 +119,19 @@ unsafe fn exit(r: *mut ngx_http_request_t, code: ngx_int_t) -> ngx_int_t {
     // error page for errors, an empty body with that status line for the
     // rest (201, 444...); the response being sent stops here.
     if code != NGX_OK as ngx_int_t {
-        let rc = ngx_http_filter_finalize_request(r, module() as *const _ as *mut _, code);
+        // SAFETY: `r` is a live request (callers' duty)
+        let rc = unsafe { ngx_http_filter_finalize_request(r, module() as *const _ as *mut _, code) };
         if rc == NGX_ERROR as ngx_int_t || rc == NGX_AGAIN as ngx_int_t {
             return rc;
         }
         return NGX_DECLINED as ngx_int_t;
     }
-    match NEXT {
-        Some(next) if !capture::is_captured(r) => next(r),
-        Some(_) => capture::header(r),
+    // SAFETY: NEXT is written only at postconfiguration, before any request
+    match unsafe { NEXT } {
+        // SAFETY: `r` is a live request (callers' duty)
+        Some(next) if !unsafe { capture::is_captured(r) } => unsafe { next(r) },
+        // SAFETY: `r` is a live request (callers' duty)
+        Some(_) => unsafe { capture::header(r) },
         None => NGX_ERROR as ngx_int_t,
     }
 }

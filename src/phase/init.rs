@@ -22,8 +22,10 @@ pub unsafe fn run(cf: *mut ngx_conf_t, lmcf: &mut MainConf) -> *mut c_char {
     let Some(vm) = lmcf.vm.as_ref() else {
         return NGX_CONF_OK;
     };
-    lmcf.cycle = (*cf).cycle;
-    let prefix = (*(*cf).cycle).prefix.as_bytes().to_vec();
+    // SAFETY: `cf` is the configuration whose http block was just parsed (caller's contract)
+    lmcf.cycle = unsafe { (*cf).cycle };
+    // SAFETY: `cf` and its cycle are live (caller's contract)
+    let prefix = unsafe { (*(*cf).cycle).prefix.as_bytes().to_vec() };
     if let Some(p) = &lmcf.package_path {
         vm.set_search_path(c"path", p, &prefix);
     }
@@ -35,7 +37,8 @@ pub unsafe fn run(cf: *mut ngx_conf_t, lmcf: &mut MainConf) -> *mut c_char {
         // callback runs the code (conf/shdict.rs).
         return NGX_CONF_OK;
     }
-    match run_code(lmcf) {
+    // SAFETY: during configuration, with the VM of `lmcf` current
+    match unsafe { run_code(lmcf) } {
         Ok(()) => NGX_CONF_OK,
         Err(e) => {
             ngx::ngx_conf_log_error!(nginx_sys::NGX_LOG_EMERG, cf, "init_by_lua error: {}", e);
@@ -54,11 +57,13 @@ pub unsafe fn run_code(lmcf: &mut MainConf) -> Result<(), String> {
         return Ok(());
     };
     let Some(code) = lmcf.init.clone() else {
-        crate::api::globals::guard_writes(vm.main());
+        // SAFETY: `vm.main()` is the configuration's main state, not running
+        unsafe { crate::api::globals::guard_writes(vm.main()) };
         return Ok(());
     };
     // `nginx -s ...` parses the configuration only to find the pid file.
-    if nginx_sys::ngx_process == nginx_sys::NGX_PROCESS_SIGNALLER as nginx_sys::ngx_uint_t {
+    // SAFETY: nginx's process globals are only touched by this worker's one thread
+    if unsafe { nginx_sys::ngx_process } == nginx_sys::NGX_PROCESS_SIGNALLER as nginx_sys::ngx_uint_t {
         return Ok(());
     }
     let func = match &code.0.source {
@@ -66,11 +71,15 @@ pub unsafe fn run_code(lmcf: &mut MainConf) -> Result<(), String> {
         Source::File(FilePath::Fixed(p)) => vm.load_file(p, true).map_err(String::from),
         Source::File(FilePath::Complex(_)) => Err("variables are not allowed in init_by_lua_file".into()),
     };
-    let ran = with_cycle(lmcf.cycle, || {
-        func.and_then(|f| run_sync::outside_request(context::INIT, f))
-    });
+    // SAFETY: during configuration, with the VM of `lmcf` current; `lmcf.cycle` is live
+    let ran = unsafe {
+        with_cycle(lmcf.cycle, || {
+            func.and_then(|f| run_sync::outside_request(context::INIT, f))
+        })
+    };
     ran?;
-    crate::api::globals::guard_writes(vm.main());
+    // SAFETY: `vm.main()` is the configuration's main state, not running
+    unsafe { crate::api::globals::guard_writes(vm.main()) };
     Ok(())
 }
 
@@ -122,9 +131,12 @@ unsafe fn with_cycle<T>(cycle: *mut nginx_sys::ngx_cycle_t, f: impl FnOnce() -> 
     if cycle.is_null() {
         return f();
     }
-    let saved = nginx_sys::ngx_cycle;
-    nginx_sys::ngx_cycle = cycle;
+    // SAFETY: ngx_cycle is the live current cycle
+    let saved = unsafe { nginx_sys::ngx_cycle };
+    // SAFETY: ngx_cycle is the live current cycle
+    unsafe { nginx_sys::ngx_cycle = cycle };
     let out = f();
-    nginx_sys::ngx_cycle = saved;
+    // SAFETY: ngx_cycle is the live current cycle
+    unsafe { nginx_sys::ngx_cycle = saved };
     out
 }

@@ -40,10 +40,12 @@ fn run_code(lmcf: &MainConf, code: &LuaCode, phase: Context, what: &str) {
 pub unsafe fn run(_cycle: *mut ngx_cycle_t, lmcf: &mut MainConf) -> ngx_int_t {
     // Cache manager and loader processes run no Lua: their copy of the VM
     // goes, as lua-nginx-module closes it there.
-    if ngx_process == NGX_PROCESS_HELPER as nginx_sys::ngx_uint_t {
+    // SAFETY: nginx's process globals are only touched by this worker's one thread
+    if unsafe { ngx_process } == NGX_PROCESS_HELPER as nginx_sys::ngx_uint_t {
         if let Some(vm) = lmcf.vm.take() {
             crate::lua::vm::set_current(None);
-            let (main, pid) = (vm.main() as usize, nginx_sys::ngx_pid);
+            // SAFETY: set once at process start, read on nginx's one thread
+            let (main, pid) = (vm.main() as usize, unsafe { nginx_sys::ngx_pid });
             nlog::debug_http(nlog::cycle_log(), || {
                 format!("lua close the global Lua VM {main:016X} in the cache helper process {pid}")
             });
@@ -58,7 +60,10 @@ pub unsafe fn run(_cycle: *mut ngx_cycle_t, lmcf: &mut MainConf) -> ngx_int_t {
     if let Some(code) = &lmcf.init_worker {
         // Its log lines carry a connection number and ", context:
         // init_worker_by_lua*", as lua-nginx-module's fake connection's do.
-        let log = fake_request::context_log((*nginx_sys::ngx_cycle).pool, &fake_request::INIT_WORKER_CONTEXT);
+        // SAFETY: ngx_cycle is the live current cycle
+        let log = unsafe {
+            fake_request::context_log((*nginx_sys::ngx_cycle).pool, &fake_request::INIT_WORKER_CONTEXT)
+        };
         let log = if log.is_null() { nlog::cycle_log() } else { log };
         nlog::with_outside_log(log, || {
             run_code(lmcf, code, context::INIT_WORKER, "init_worker_by_lua")
@@ -71,7 +76,8 @@ pub unsafe fn run(_cycle: *mut ngx_cycle_t, lmcf: &mut MainConf) -> ngx_int_t {
 /// # Safety
 /// Called from exit_process.
 pub unsafe fn run_exit(lmcf: &MainConf) {
-    if ngx_process == NGX_PROCESS_HELPER as nginx_sys::ngx_uint_t {
+    // SAFETY: nginx's process globals are only touched by this worker's one thread
+    if unsafe { ngx_process } == NGX_PROCESS_HELPER as nginx_sys::ngx_uint_t {
         return;
     }
     if let Some(code) = &lmcf.exit_worker {

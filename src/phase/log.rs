@@ -43,7 +43,8 @@ fn count_for_trim(every: usize) {
 }
 
 unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
-    let lmcf = crate::conf::main_conf(r);
+    // SAFETY: `r` is a live request (callers' duty)
+    let lmcf = unsafe { crate::conf::main_conf(r) };
     count_for_trim(lmcf.malloc_trim());
     // lua-nginx-module has a log handler only for log_by_lua* or an explicit
     // lua_malloc_trim; we also have one for the default trim, silently.
@@ -53,17 +54,20 @@ unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
             nlog::debug_http(request_log(r), || "malloc_trim() disabled".into());
         }
     }
-    let Some(code) = loc_conf(r).log.clone() else {
+    // SAFETY: `r` is a live request (callers' duty)
+    let Some(code) = unsafe { loc_conf(r) }.log.clone() else {
         return NGX_OK as ngx_int_t;
     };
-    let Some(ctx) = RequestCtx::get_or_create(r) else {
+    // SAFETY: `r` is a live request (callers' duty)
+    let Some(ctx) = (unsafe { RequestCtx::get_or_create(r) }) else {
         return NGX_ERROR as ngx_int_t;
     };
     let _vm = ctx.enter_vm();
     ctx.context = context::LOG;
     ctx.on_finish = None;
     let result = resolve(r, &code).map_err(String::from).and_then(|(func, owned)| {
-        let res = run_sync::in_request(ctx, context::LOG, func, 0, 0).map(|_| ());
+        // SAFETY: the request's VM is current; `func` is the resolved log code
+        let res = unsafe { run_sync::in_request(ctx, context::LOG, func, 0, 0) }.map(|_| ());
         if owned {
             if let Some(vm) = vm::current() {
                 vm.unref(func);

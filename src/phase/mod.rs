@@ -136,7 +136,8 @@ pub fn debug_filter(r: *mut ngx_http_request_t, filter: &str) {
 }
 
 unsafe fn uri_text(r: *mut ngx_http_request_t) -> String {
-    String::from_utf8_lossy((*r).uri.as_bytes()).into_owned()
+    // SAFETY: `r` is a live request (callers' duty)
+    String::from_utf8_lossy(unsafe { (*r).uri.as_bytes() }).into_owned()
 }
 
 pub fn request_log(r: *mut ngx_http_request_t) -> *mut nginx_sys::ngx_log_t {

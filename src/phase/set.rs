@@ -26,25 +26,41 @@ pub unsafe extern "C" fn run(e: *mut ngx_http_script_engine_t) {
 }
 
 unsafe fn run_inner(e: *mut ngx_http_script_engine_t) {
-    let code = &*((*e).ip as *const SetCode);
-    (*e).ip = (*e).ip.add(std::mem::size_of::<SetCode>());
-    let r = (*e).request;
-    match value(r, code) {
+    // SAFETY: the engine's ip points at our SetCode, put in the codes by set_by_lua
+    let code = unsafe { &*((*e).ip as *const SetCode) };
+    // SAFETY: the SetCode is followed by the next instruction in the codes array
+    unsafe {
+        (*e).ip = (*e).ip.add(std::mem::size_of::<SetCode>());
+    }
+    // SAFETY: the engine runs for its live request
+    let r = unsafe { (*e).request };
+    // SAFETY: `r` is a live request (callers' duty)
+    match unsafe { value(r, code) } {
         Ok(v) => {
-            let sp = (*e).sp;
-            std::ptr::write_bytes(sp, 0, 1);
+            // SAFETY: the engine's value stack has room for the value this instruction pushes
+            let sp = unsafe { (*e).sp };
+            // SAFETY: `sp` is the engine's current, writable stack slot
+            unsafe { std::ptr::write_bytes(sp, 0, 1) };
             if !v.is_empty() {
-                let p = ngx_pnalloc((*r).pool, v.len()) as *mut u8;
+                // SAFETY: `r` is a live request (callers' duty)
+                let p = unsafe { ngx_pnalloc((*r).pool, v.len()) } as *mut u8;
                 if p.is_null() {
-                    fail(e);
+                    // SAFETY: `e` is the live script engine
+                    unsafe { fail(e) };
                     return;
                 }
-                std::ptr::copy_nonoverlapping(v.as_ptr(), p, v.len());
-                (*sp).data = p;
+                // SAFETY: `p` has v.len() fresh bytes; `sp` is the current stack slot
+                unsafe {
+                    std::ptr::copy_nonoverlapping(v.as_ptr(), p, v.len());
+                    (*sp).data = p;
+                }
             }
-            (*sp).set_len(v.len() as u32);
-            (*sp).set_valid(1);
-            (*e).sp = sp.add(1);
+            // SAFETY: `sp` is the current stack slot; the next one exists for the following code
+            unsafe {
+                (*sp).set_len(v.len() as u32);
+                (*sp).set_valid(1);
+                (*e).sp = sp.add(1);
+            }
         }
         Err(msg) => {
             nlog::error(
@@ -52,35 +68,48 @@ unsafe fn run_inner(e: *mut ngx_http_script_engine_t) {
                 NGX_LOG_ERR,
                 format!("failed to run set_by_lua*: {msg}").as_bytes(),
             );
-            fail(e);
+            // SAFETY: `e` is the live script engine
+            unsafe { fail(e) };
         }
     }
 }
 
 unsafe fn fail(e: *mut ngx_http_script_engine_t) {
-    (*e).status = NGX_HTTP_INTERNAL_SERVER_ERROR as _;
-    (*e).ip = &EXIT_CODE as *const usize as *mut u8;
+    // SAFETY: `e` is the live script engine; EXIT_CODE is a static exit instruction
+    unsafe {
+        (*e).status = NGX_HTTP_INTERNAL_SERVER_ERROR as _;
+        (*e).ip = &EXIT_CODE as *const usize as *mut u8;
+    }
 }
 
 /// Runs the code with `ngx.arg` set to the evaluated arguments and returns
 /// its first result as a string (nil gives "").
 unsafe fn value(r: *mut ngx_http_request_t, code: &SetCode) -> Result<Vec<u8>, String> {
-    let ctx = RequestCtx::get_or_create(r).ok_or("no memory")?;
+    // SAFETY: `r` is a live request (callers' duty)
+    let ctx = unsafe { RequestCtx::get_or_create(r) }.ok_or("no memory")?;
     let _vm = ctx.enter_vm();
     let mut args = Vec::new();
-    for &cv in (*code.args).iter() {
-        args.push(complex::eval(r, cv).ok_or("failed to evaluate an argument")?);
+    // SAFETY: `code.args` is the configuration's arguments, allocated in the conf pool
+    for &cv in unsafe { (*code.args).iter() } {
+        // SAFETY: `r` is a live request (callers' duty)
+        args.push(unsafe { complex::eval(r, cv) }.ok_or("failed to evaluate an argument")?);
     }
-    let (func, owned) = resolve(r, &*code.lua)?;
+    // SAFETY: `code.lua` is the configuration's LuaCode, in the conf pool
+    let (func, owned) = resolve(r, unsafe { &*code.lua })?;
     let vm = vm::current().ok_or("no Lua VM")?;
     let l = vm.main();
-    set_args(l, Some(&args));
-    let res = run_sync::in_request(ctx, context::SET, func, 0, 1).map(|l| {
-        let v = to_bytes(l, -1).unwrap_or_default().to_vec();
-        ffi::lua_pop(l, 1);
+    // SAFETY: `l` is the current VM's main state, which runs this phase's code
+    unsafe { set_args(l, Some(&args)) };
+    // SAFETY: the request's VM is current; `func` is the resolved code and its arguments are set
+    let res = unsafe { run_sync::in_request(ctx, context::SET, func, 0, 1) }.map(|l| {
+        // SAFETY: `l` is the current VM's main state, which runs this phase's code
+        let v = unsafe { to_bytes(l, -1) }.unwrap_or_default().to_vec();
+        // SAFETY: `l` is the current VM's main state, which runs this phase's code
+        unsafe { ffi::lua_pop(l, 1) };
         v
     });
-    set_args(l, None);
+    // SAFETY: `l` is the current VM's main state, which runs this phase's code
+    unsafe { set_args(l, None) };
     if owned {
         vm.unref(func);
     }
@@ -89,17 +118,26 @@ unsafe fn value(r: *mut ngx_http_request_t, code: &SetCode) -> Result<Vec<u8>, S
 
 /// `ngx.arg` for the running set_by_lua code (nil outside it).
 unsafe fn set_args(l: *mut ffi::lua_State, args: Option<&[Vec<u8>]>) {
-    crate::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"ngx");
+    // SAFETY: `l` is the current VM's main state, which runs this phase's code
+    unsafe { crate::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"ngx") };
     match args {
         Some(a) => {
-            ffi::lua_createtable(l, a.len() as i32, 0);
+            // SAFETY: `l` is the current VM's main state, which runs this phase's code
+            unsafe { ffi::lua_createtable(l, a.len() as i32, 0) };
             for (i, v) in a.iter().enumerate() {
-                push_bytes(l, v);
-                ffi::lua_rawseti(l, -2, i as ffi::lua_Integer + 1);
+                // SAFETY: `l` is the current VM's main state, which runs this phase's code
+                unsafe {
+                    push_bytes(l, v);
+                    ffi::lua_rawseti(l, -2, i as ffi::lua_Integer + 1);
+                }
             }
         }
-        None => ffi::lua_pushnil(l),
+        // SAFETY: `l` is the current VM's main state, which runs this phase's code
+        None => unsafe { ffi::lua_pushnil(l) },
     }
-    crate::lua::set_raw(l, -2, c"arg");
-    ffi::lua_pop(l, 1);
+    // SAFETY: `l` is the current VM's main state, which runs this phase's code
+    unsafe {
+        crate::lua::set_raw(l, -2, c"arg");
+        ffi::lua_pop(l, 1);
+    }
 }

@@ -14,9 +14,6 @@
 //! with the request pool), so whichever goes first, nothing dangles: a wait
 //! dropped early (client abort, request end) only detaches the group.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
 use std::rc::Rc;

@@ -3,9 +3,6 @@
 //! thread or, without one, ends the request with 499 (cancelling every
 //! pending wait).
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use nginx_sys::{
     ngx_http_finalize_request, ngx_http_request_t, ngx_int_t, NGX_EAGAIN, NGX_HTTP_CLIENT_CLOSED_REQUEST,
 };

@@ -2,9 +2,6 @@
 //! stored as the module's request ctx, freed by a request pool cleanup (which
 //! also cancels every pending wait, so no event fires into freed memory).
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use std::cell::Cell;
 use std::ffi::c_int;
 use std::ptr;

@@ -1,9 +1,6 @@
 //! `lua_need_request_body on`: the entry thread reads the client body
 //! (waiting like `ngx.req.read_body()`) before the user's code starts.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use super::context::{self, Context};
 use super::ctx::{Outcome, RequestCtx};
 use super::scheduler;

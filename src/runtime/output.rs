@@ -5,9 +5,6 @@
 //! which come back for reuse once nginx has sent them: a streamed response
 //! holds the few buffers in flight at a time, whatever its length.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use std::ffi::c_void;
 
 use nginx_sys::{

@@ -8,9 +8,6 @@
 //! is killed (SIGKILL) when the object is collected or the request that
 //! spawned it ends, as in lua-nginx-module; it is reaped either way.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use std::ffi::{c_int, c_void, CString};
 use std::mem::MaybeUninit;
 use std::ptr::{self, addr_of_mut};

@@ -1,9 +1,6 @@
 //! Running code that may not wait (set, log, filters, init), with the
 //! current request and phase set for the API's checks.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use std::ffi::c_int;
 
 use super::context::{Context, ContextGuard};

@@ -17,9 +17,6 @@
 //! drops the threads when ngx.exit/ngx.exec or an entry-thread error ends the
 //! phase, so no running coroutine loses its anchor.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use std::ffi::{c_int, c_void};
 
 use nginx_sys::{ngx_http_run_posted_requests, NGX_LOG_ERR};

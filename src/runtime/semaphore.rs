@@ -8,9 +8,6 @@
 //! the thread was killed) takes it off the queue, so no resource goes to a
 //! thread that is gone.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use std::cell::{Cell, RefCell, UnsafeCell};
 use std::collections::VecDeque;
 use std::ffi::c_void;

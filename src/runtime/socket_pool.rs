@@ -19,9 +19,6 @@
 //! anything unexpected), and its timer expires it after the keepalive
 //! timeout.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 

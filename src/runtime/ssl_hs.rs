@@ -9,9 +9,6 @@
 //! and OpenSSL calls the callback again, which then reports how the code
 //! ended.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use std::ffi::{c_int, c_void};
 use std::ptr;
 use std::sync::atomic::{AtomicI32, Ordering};

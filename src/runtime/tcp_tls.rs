@@ -2,9 +2,6 @@
 //! OpenSSL layer (`ngx_ssl_*`): the client SSL context of a location is
 //! built on first use from its `lua_ssl_*` directives.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use smallvec::smallvec;
 use std::cell::RefCell;
 use std::collections::HashMap;

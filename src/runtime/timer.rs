@@ -2,9 +2,6 @@
 //! their counts, and the premature run at shutdown. Each callback runs as the
 //! entry thread of a fake request, so it can wait like request code.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use std::cell::{Cell, RefCell};
 use std::ffi::{c_int, c_void};
 use std::mem::MaybeUninit;

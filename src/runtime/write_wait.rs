@@ -4,9 +4,6 @@
 //! socket is writable we push the pending output again, and resume the
 //! thread once nothing is buffered (or the send timeout hits).
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use nginx_sys::{
     ngx_add_timer, ngx_del_timer, ngx_handle_write_event, ngx_http_output_filter,
     ngx_http_request_empty_handler, ngx_http_request_t, NGX_ERROR, NGX_HTTP_LOWLEVEL_BUFFERED,

@@ -37,6 +37,8 @@ static CURRENT_PGID: AtomicI32 = AtomicI32::new(0);
 extern "C" fn on_signal(sig: i32) {
     let pg = CURRENT_PGID.load(Ordering::SeqCst);
     // only async-signal-safe calls here
+    // SAFETY: kill, waitpid and _exit are plain libc calls with valid
+    // arguments (a null status pointer is allowed).
     unsafe {
         if pg > 0 {
             kill(-pg, SIGKILL);
@@ -52,11 +54,14 @@ extern "C" fn on_signal(sig: i32) {
 /// and makes us the reaper of workers orphaned by a killed master (init in
 /// a container may never reap them).
 pub fn install_signal_handlers() {
+    // SAFETY: prctl with an int option and unused zero arguments.
     unsafe {
         prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     }
     let h = on_signal as extern "C" fn(i32) as usize;
     for s in [SIGINT, SIGTERM, SIGHUP] {
+        // SAFETY: `h` is an extern "C" fn(i32) that only makes
+        // async-signal-safe calls.
         unsafe {
             signal(s, h);
         }
@@ -64,14 +69,17 @@ pub fn install_signal_handlers() {
 }
 
 pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
     unsafe { geteuid() == 0 }
 }
 
 pub fn pid_alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks that `pid` exists.
     pid > 0 && unsafe { kill(pid, 0) } == 0 && !is_zombie(pid)
 }
 
 pub fn my_pid() -> i32 {
+    // SAFETY: getpid has no preconditions.
     unsafe { getpid() }
 }
 
@@ -115,6 +123,7 @@ fn reap_orphans(pgid: i32) {
     let me = my_pid();
     for (pid, ppid, zombie) in group(pgid) {
         if ppid == me && zombie {
+            // SAFETY: waitpid on our own child; a null status pointer is allowed.
             unsafe {
                 waitpid(pid, std::ptr::null_mut(), 0);
             }
@@ -335,6 +344,7 @@ impl Nginx {
         if self.pgid <= 0 {
             return;
         }
+        // SAFETY: kill only sends a signal; a stale pid or group is an error, not UB.
         unsafe {
             kill(-self.pgid, SIGKILL);
         }
@@ -342,6 +352,7 @@ impl Nginx {
         // gone (or zombies) so the port and files are free for the next block
         let deadline = Instant::now() + Duration::from_secs(2);
         while !group_members(self.pgid).is_empty() && Instant::now() < deadline {
+            // SAFETY: kill only sends a signal; a stale pid or group is an error, not UB.
             unsafe {
                 kill(-self.pgid, SIGKILL);
             }
@@ -356,6 +367,7 @@ impl Nginx {
         let mut graceful = true;
         if let Some(mut child) = self.child.take() {
             if child.try_wait().ok().flatten().is_none() {
+                // SAFETY: kill only sends a signal; a stale pid or group is an error, not UB.
                 unsafe {
                     kill(child.id() as i32, SIGQUIT);
                 }
@@ -366,6 +378,7 @@ impl Nginx {
                     }
                     if Instant::now() >= deadline {
                         graceful = false;
+                        // SAFETY: kill only sends a signal; a stale pid or group is an error, not UB.
                         unsafe {
                             kill(-self.pgid, SIGKILL);
                         }

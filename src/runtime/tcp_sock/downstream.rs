@@ -1,9 +1,6 @@
 //! The request socket mode (`ngx.req.socket`): the client connection,
 //! its bytes already read past the header, and the body length limit.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use super::*;
 
 impl TcpSock {

@@ -1,8 +1,5 @@
 //! Sending, the receive patterns, keepalive and close.
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use super::*;
 use smallvec::smallvec;
 

@@ -11,9 +11,6 @@
 //! operation still pending (the request ended, the thread was killed)
 //! cancels it (a half-done connect closes the connection).
 
-#![deny(unsafe_op_in_unsafe_fn)]
-#![deny(clippy::undocumented_unsafe_blocks)]
-
 use smallvec::smallvec;
 use std::ffi::c_void;
 
