@@ -77,12 +77,14 @@ unsafe extern "C" fn log_context(log: *mut ngx_log_t, buf: *mut u8, len: usize) 
 /// # Safety
 /// `c` must be null or a live connection.
 pub unsafe fn client_server(c: *const ngx_connection_t, out: &mut Vec<u8>) {
-    let Some(c) = c.as_ref() else { return };
+    // SAFETY: `c` is null or a live connection (caller's contract)
+    let Some(c) = (unsafe { c.as_ref() }) else { return };
     if c.addr_text.len > 0 {
         out.extend_from_slice(b", client: ");
         out.extend_from_slice(c.addr_text.as_bytes());
     }
-    if let Some(ls) = c.listening.as_ref() {
+    // SAFETY: a live connection's listening is null or live
+    if let Some(ls) = unsafe { c.listening.as_ref() } {
         if ls.addr_text.len > 0 {
             out.extend_from_slice(b", server: ");
             out.extend_from_slice(ls.addr_text.as_bytes());
@@ -115,18 +117,27 @@ pub unsafe fn set_origin(
     addr_text: &[u8],
     listening: *mut nginx_sys::ngx_listening_t,
 ) {
-    let c = (*r).connection;
+    // SAFETY: `r` came from `create` and is live (caller's contract)
+    let c = unsafe { (*r).connection };
     if !addr_text.is_empty() {
-        let p = nginx_sys::ngx_pnalloc((*c).pool, addr_text.len()) as *mut u8;
+        // SAFETY: a fake request's connection and its pool are live
+        let p = unsafe { nginx_sys::ngx_pnalloc((*c).pool, addr_text.len()) } as *mut u8;
         if !p.is_null() {
-            std::ptr::copy_nonoverlapping(addr_text.as_ptr(), p, addr_text.len());
-            (*c).addr_text = nginx_sys::ngx_str_t {
-                len: addr_text.len(),
-                data: p,
-            };
+            // SAFETY: `p` has addr_text.len() fresh bytes, apart from `addr_text`
+            unsafe { std::ptr::copy_nonoverlapping(addr_text.as_ptr(), p, addr_text.len()) };
+            // SAFETY: `c` is the fake request's live connection; `p` lives in its pool
+            unsafe {
+                (*c).addr_text = nginx_sys::ngx_str_t {
+                    len: addr_text.len(),
+                    data: p,
+                };
+            }
         }
     }
-    (*c).listening = listening;
+    // SAFETY: `c` is live; `listening` is null or outlives it (caller's contract)
+    unsafe {
+        (*c).listening = listening;
+    }
 }
 
 /// A copy of the cycle's log in `pool` for a connection with no client:
