@@ -286,3 +286,61 @@ POST /t
 hello
 --- response_body
 hello
+
+
+
+=== TEST 11: a long string left open fails the configuration, naming the bracket that would close it
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.say([==[never closed)
+        }
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*Lua code block missing the closing long bracket "\]==\]", the inlined Lua code may be too long in .*nginx\.conf:\d+/
+
+
+
+=== TEST 12: so does a long comment left open (the bracket shown without the dashes)
+--- config
+    location /t {
+        content_by_lua_block {
+            --[=[ a comment
+            ngx.say("x")
+        }
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*Lua code block missing the closing long bracket "\]=\]"/
+
+
+
+=== TEST 13: a long string must close within nginx's 4 KiB configuration buffer
+--- config eval
+"location /t {
+    content_by_lua_block {
+        local s = [[" . ("x" x 5000) . "]]
+        ngx.say(#s)
+    }
+}"
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*Lua code block missing the closing long bracket "\]\]", the inlined Lua code may be too long/
+
+
+
+=== TEST 14: a long string well within the buffer is fine, wherever the buffer is refilled
+--- config eval
+"location /t {
+    content_by_lua_block {
+        local a = [[" . ("a" x 1500) . "]]
+        local b = [=[" . ("b" x 1500) . "]=]
+        local c = --[==[ " . ("c" x 1500) . " ]==] [[" . ("d" x 1500) . "]]
+        ngx.say(#a, ' ', #b, ' ', #c)
+    }
+}"
+--- request
+GET /t
+--- response_body
+1500 1500 1500
