@@ -317,8 +317,7 @@ unsafe fn encode_base64_impl(l: *mut lua_State) -> LuaRet {
 }
 
 unsafe fn decode_base64_impl(l: *mut lua_State) -> LuaRet {
-    expect_args(l, 1, 1, "one")?;
-    let s = check_bytes(l, 1, "decode_base64")?;
+    let s = base64_input(l)?;
     match base64_decode(s, false) {
         Some(v) => push_bytes(l, &v),
         None => ffi::lua_pushnil(l),
@@ -327,13 +326,21 @@ unsafe fn decode_base64_impl(l: *mut lua_State) -> LuaRet {
 }
 
 unsafe fn decode_base64mime_impl(l: *mut lua_State) -> LuaRet {
-    expect_args(l, 1, 1, "one")?;
-    let s = check_bytes(l, 1, "decode_base64mime")?;
+    let s = base64_input(l)?;
     match base64_decode(&escape::base64_mime_filter(s), false) {
         Some(v) => push_bytes(l, &v),
         None => ffi::lua_pushnil(l),
     }
     Ok(1)
+}
+
+/// The argument of the base64 decoders: as lua-resty-core's, a string
+/// only (a number is not converted; extra arguments are ignored).
+unsafe fn base64_input<'a>(l: *mut lua_State) -> Result<&'a [u8], String> {
+    if ffi::lua_type(l, 1) != ffi::LUA_TSTRING {
+        return Err("string argument only".into());
+    }
+    Ok(crate::lua::to_bytes(l, 1).unwrap_or_default())
 }
 
 unsafe fn string_only<'a>(l: *mut lua_State) -> Result<&'a [u8], String> {
