@@ -146,6 +146,10 @@ unsafe fn get_headers_impl(l: *mut lua_State) -> LuaRet {
     let all: smallvec::SmallVec<[(&[u8], &[u8]); 32]> = headers::elts(&mut (*r).headers_in.headers)
         .map(|h| pair(h))
         .collect();
+    if max > 0 && all.len() > max {
+        let (n, log) = (all.len(), (*(*r).connection).log);
+        crate::glue::log::debug_http(log, || format!("lua exceeding request header limit {n} > {max}"));
+    }
     Ok(push_limited(l, &all, max, raw))
 }
 

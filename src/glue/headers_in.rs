@@ -71,7 +71,37 @@ pub unsafe fn sync(r: *mut ngx_http_request_t, changed: &[u8]) -> Option<()> {
     } else if low == b"x-forwarded-for" {
         set_in_multi(pool, hi, InMulti::XForwardedFor, &all())?;
     }
-    derive(pool, hi, &low)
+    derive(pool, hi, &low)?;
+    if low == b"host" {
+        forget_cached_var(r, b"host");
+    }
+    Some(())
+}
+
+/// Drops the value of variable `name` cached in the request (an indexed
+/// variable keeps its first value), as lua-nginx-module does for `$host`
+/// when Host changes: it is evaluated again on its next use.
+unsafe fn forget_cached_var(r: *mut ngx_http_request_t, name: &[u8]) {
+    use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule};
+    // SAFETY: r is live; its variables array has one slot per indexed
+    // variable of the core module's list.
+    unsafe {
+        let Some(cmcf) = NgxHttpCoreModule::main_conf(&*r) else {
+            return;
+        };
+        if (*r).variables.is_null() || cmcf.variables.elts.is_null() {
+            return;
+        }
+        let vars = std::slice::from_raw_parts(
+            cmcf.variables.elts as *const nginx_sys::ngx_http_variable_t,
+            cmcf.variables.nelts,
+        );
+        if let Some(i) = vars.iter().position(|v| v.name.as_bytes() == name) {
+            let v = &mut *(*r).variables.add(i);
+            v.set_valid(0);
+            v.set_not_found(0);
+        }
+    }
 }
 
 /// The values nginx computes from some headers when it reads them. Only
