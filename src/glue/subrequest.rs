@@ -4,13 +4,13 @@
 use nginx_sys::{
     ngx_alloc_chain_link, ngx_create_temp_buf, ngx_hash_find, ngx_hash_strlow, ngx_http_post_subrequest_t,
     ngx_http_request_body_t, ngx_http_request_t, ngx_http_subrequest, ngx_http_variable_value_t, ngx_palloc,
-    ngx_pcalloc, ngx_pnalloc, ngx_str_t, ngx_table_elt_t, ngx_uint_t, NGX_HTTP_POST, NGX_HTTP_PUT,
-    NGX_HTTP_VAR_CHANGEABLE, NGX_HTTP_VAR_INDEXED, NGX_OK,
+    ngx_pcalloc, ngx_pnalloc, ngx_str_t, ngx_uint_t, NGX_HTTP_POST, NGX_HTTP_PUT, NGX_HTTP_VAR_CHANGEABLE,
+    NGX_HTTP_VAR_INDEXED, NGX_OK,
 };
 use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule};
 
 use super::escape::escape_args;
-use super::list;
+use super::{headers_in, list};
 
 /// Name/value pairs (the `vars` option).
 pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
@@ -94,6 +94,15 @@ pub unsafe fn issue(
     // byte of them can end the request line a proxied subrequest sends
     // (lua-nginx-module passes them raw); encoded tables are unchanged.
     let mut args = pool_str(r, &escape_args(&all))?;
+    // nginx would refuse (and log) this too; lua-nginx-module checks first,
+    // with its own wording.
+    if (*r).subrequests() == 0 {
+        let mut msg = b"lua subrequests cycle while processing \"".to_vec();
+        msg.extend_from_slice(uri.as_bytes());
+        msg.push(b'"');
+        super::log::error((*(*r).connection).log, nginx_sys::NGX_LOG_ERR, &msg);
+        return Err("failed to issue subrequest: -1".into());
+    }
     let c = (*r).connection;
     let active = (*c).data;
     let mut sr: *mut ngx_http_request_t = std::ptr::null_mut();
@@ -138,6 +147,8 @@ unsafe fn adjust(r: *mut ngx_http_request_t, sr: *mut ngx_http_request_t, spec: 
     {
         (*sr).request_body = std::ptr::null_mut();
         set_content_length(r, sr, 0)?;
+    } else {
+        headers_in::copy_to_subrequest(r, sr, &[]).ok_or("no memory")?;
     }
     if !spec.share_vars {
         let cmcf = NgxHttpCoreModule::main_conf(&*r).ok_or("no core conf")?;
@@ -184,27 +195,15 @@ unsafe fn request_body(
     Ok(rb)
 }
 
-/// Gives the subrequest the parent's request headers with its own
-/// Content-Length.
+/// Gives the subrequest a copy of the parent's request headers with its
+/// own Content-Length.
 unsafe fn set_content_length(
     r: *mut ngx_http_request_t,
     sr: *mut ngx_http_request_t,
     len: usize,
 ) -> Result<(), String> {
-    let pool = (*r).pool;
+    headers_in::copy_to_subrequest(r, sr, &[b"Content-Length", b"Transfer-Encoding"]).ok_or("no memory")?;
     let hi = &mut (*sr).headers_in;
-    if !list::init_headers(pool, &mut hi.headers) {
-        return Err("no memory".into());
-    }
-    for h in list::elts::<ngx_table_elt_t>(&(*r).headers_in.headers) {
-        let k = (*h).key.as_bytes();
-        if k.eq_ignore_ascii_case(b"Content-Length") || k.eq_ignore_ascii_case(b"Transfer-Encoding") {
-            continue;
-        }
-        if list::push_header(&mut hi.headers, *h).is_null() {
-            return Err("no memory".into());
-        }
-    }
     let value = pool_str(r, len.to_string().as_bytes())?;
     let lower = pool_str(r, b"content-length")?;
     let key = pool_str(r, b"Content-Length")?;
