@@ -322,6 +322,26 @@ say: 1 nil, nil header only, flush: nil header only
 GET /switch
 --- raw_response_headers_like: ^HTTP/1.1 101 Switching Protocols\r\n
 --- error_code: 101
+
+
+
+=== TEST 16: a second ngx.eof gives nil and "seen eof"
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.say("body")
+            ngx.log(ngx.WARN, "first: ", tostring(ngx.eof()))
+            local ok, err = ngx.eof()
+            ngx.log(ngx.WARN, "second: ", tostring(ok), " ", err)
+        }
+    }
+--- request
+GET /t
+--- response_body
+body
+--- error_log
+first: 1
+second: nil seen eof
 --- no_error_log
 [error]
 
@@ -337,3 +357,41 @@ GET /switch
 --- http09
 --- response_body
 status = 9
+
+
+
+=== TEST 17: HEAD over HTTP/1.0: the first output sends the header at once, without a Content-Length, and ends the response
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.print("twelve bytes")
+            local ok, err = ngx.eof()
+            ngx.log(ngx.WARN, "eof after output: ", tostring(ok), " ", err)
+        }
+    }
+--- request
+HEAD /t HTTP/1.0
+--- response_headers
+!Content-Length
+Content-Type: text/plain
+--- response_body
+--- error_log
+eof after output: nil seen eof
+--- no_error_log
+[error]
+
+
+
+=== TEST 18: GET over HTTP/1.0 still buffers the body and sends its Content-Length
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.print("twelve bytes")
+        }
+    }
+--- request
+GET /t HTTP/1.0
+--- response_headers
+Content-Length: 12
+--- response_body chomp
+twelve bytes

@@ -257,6 +257,9 @@ unsafe fn eof_impl(l: *mut lua_State) -> LuaRet {
     if super::req_socket::raw_acquired(ctx) {
         return Ok(push_result(l, Err(RAW_ACQUIRED)));
     }
+    if ctx.eof_sent {
+        return Ok(push_result(l, Err("seen eof")));
+    }
     let rc = output::send_eof(ctx);
     let r = if rc == nginx_sys::NGX_ERROR as isize {
         Err("nginx output filter error")
