@@ -109,6 +109,11 @@ unsafe fn change(l: *mut lua_State, key: &[u8], vidx: i32, fname: &str, replace:
     if name.is_empty() {
         return Err("invalid header name".into());
     }
+    if name.eq_ignore_ascii_case(b"content-type") {
+        if let Ok(ctx) = crate::runtime::ctx::request() {
+            ctx.mime_set = true;
+        }
+    }
     match headers_out::set(r, &name, &values, replace) {
         Ok(()) => Ok(0),
         Err(SetError::NoMemory) => Err("no memory".into()),

@@ -188,6 +188,16 @@ unsafe fn sync_field(
         } else {
             set_field(f, &live);
         }
+        // A relative Location stays in the list only: through the field,
+        // nginx's header filter would make it absolute (lua-nginx-module
+        // leaves it relative).
+        if name.eq_ignore_ascii_case(b"location")
+            && live
+                .first()
+                .is_some_and(|&h| (*h).value.as_bytes().starts_with(b"/"))
+        {
+            *f = ptr::null_mut();
+        }
     }
     if name.eq_ignore_ascii_case(b"last-modified") {
         ho.last_modified_time = match live.first() {

@@ -92,6 +92,9 @@ pub struct RequestCtx {
     pub buffering: bool,
     /// ngx.say/print wrote body data (ngx.flush() has something to flush).
     pub seen_body_data: bool,
+    /// Lua set or cleared Content-Type: no default type is added to the
+    /// header Lua sends.
+    pub mime_set: bool,
     /// Set once the request pool cleanup ran: nothing may resume any more.
     pub gone: Cell<bool>,
     /// The thread waiting in ngx.req.read_body, if any.
@@ -151,6 +154,7 @@ impl RequestCtx {
             buffered: Vec::new(),
             buffering: false,
             seen_body_data: false,
+            mime_set: false,
             gone: Cell::new(false),
             body_waiter: ptr::null_mut(),
             body_builder: None,

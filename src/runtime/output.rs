@@ -45,6 +45,7 @@ pub fn send_header_if_needed(ctx: &mut RequestCtx) -> ngx_int_t {
         }
         let lcf: &LocConf = loc_conf(r);
         if lcf.use_default_type()
+            && !ctx.mime_set
             && (*r).headers_out.content_type.len == 0
             && ngx_http_set_content_type(r) != NGX_OK as ngx_int_t
         {
