@@ -8,8 +8,10 @@
 //! `ngx_conf_read_token` does (so blocks larger than the buffer work, line
 //! numbers stay right and `nginx -T` dumps the file intact). The lexer
 //! itself is in `lua_lexer.rs`, free of nginx so that it can be fuzzed.
-//! A long bracket must close within the buffer's size (4 KiB), as
-//! lua-nginx-module searches for its end only in the buffer.
+//! A long bracket must close within half the buffer's size (2 KiB):
+//! lua-nginx-module searches for its end only in what its buffer holds after
+//! it, which depends on where the block falls in the file but is about half
+//! the buffer or more.
 
 use nginx_sys::{ngx_conf_t, ngx_read_file};
 
@@ -76,13 +78,14 @@ impl Source for ConfReader {
 }
 
 /// Reads up to the `}` that closes the block and returns the code between.
-/// A long bracket must close within the size of nginx's conf buffer, the
-/// window lua-nginx-module searches for its closing bracket.
+/// A long bracket must close within half of nginx's conf buffer: what
+/// lua-nginx-module's buffer holds after an opening bracket (where it
+/// searches for the close) is about that or more, wherever the block is.
 pub fn read(cf: *mut ngx_conf_t) -> Result<Vec<u8>, String> {
     // SAFETY: cf->conf_file->buffer is valid while nginx parses the file.
     let window = unsafe {
         let b = &*(*(*cf).conf_file).buffer;
-        b.end.offset_from(b.start) as usize
+        b.end.offset_from(b.start) as usize / 2
     };
     lua_lexer::read_block(&mut ConfReader { cf }, window)
 }
