@@ -465,3 +465,38 @@ GET /t
 --- timeout: 10
 --- no_error_log
 [error]
+
+
+
+=== TEST 19: a body filter returning ngx.ERROR aborts the output (in a subrequest, the whole request goes); other return values do not
+--- config
+    location = /sub {
+        content_by_lua_block { ngx.say("sub body") }
+        body_filter_by_lua_block {
+            if ngx.arg[1] ~= "" then
+                return ngx.ERROR
+            end
+        }
+    }
+    location = /t {
+        content_by_lua_block {
+            local res = ngx.location.capture("/sub")
+            ngx.say("parent went on: ", res.status)
+        }
+    }
+    location = /ok {
+        content_by_lua_block {
+            ngx.say("kept")
+        }
+        body_filter_by_lua_block {
+            return 299
+        }
+    }
+--- pipelined_requests eval
+["GET /ok", "GET /t"]
+--- error_code eval
+[200, ""]
+--- response_body eval
+["kept\n", ""]
+--- no_error_log
+[error]

@@ -61,7 +61,8 @@ unsafe fn run(r: *mut ngx_http_request_t, input: *mut ngx_chain_t) -> ngx_int_t 
             };
             let _vm = ctx.enter_vm();
             match filter_chain(ctx, &code, input) {
-                Ok(out) => (out, Some(ctx)),
+                Ok(Some(out)) => (out, Some(ctx)),
+                Ok(None) => return NGX_ERROR as ngx_int_t,
                 Err(e) => {
                     let msg = format!("failed to run body_filter_by_lua*: {e}");
                     nlog::error(request_log(r), NGX_LOG_ERR, msg.as_bytes());
@@ -150,12 +151,22 @@ unsafe fn take_chain(mut cl: *mut ngx_chain_t, gather: &mut Vec<u8>) -> ChainDat
     d
 }
 
-/// Runs the code on one chain and returns the chain to pass on.
+/// Pops the code's return value: true when it is ngx.ERROR or an HTTP
+/// status of 300 or more, with which lua-nginx-module aborts the output
+/// (the filter returns NGX_ERROR, nothing logged).
+unsafe fn returned_error(st: *mut lua_State) -> bool {
+    let rc = ffi::lua_tointeger(st, -1);
+    ffi::lua_pop(st, 1);
+    rc == NGX_ERROR as i64 || rc >= nginx_sys::NGX_HTTP_SPECIAL_RESPONSE as i64
+}
+
+/// Runs the code on one chain and returns the chain to pass on, `None`
+/// when the code's return value aborts the output.
 unsafe fn filter_chain(
     ctx: &mut RequestCtx,
     code: &LuaCode,
     input: *mut ngx_chain_t,
-) -> Result<*mut ngx_chain_t, String> {
+) -> Result<Option<*mut ngx_chain_t>, String> {
     let r = ctx.r;
     if ctx.filter_eof {
         // The code ended the body already: later data is dropped.
@@ -164,7 +175,7 @@ unsafe fn filter_chain(
             consume((*cl).buf);
             cl = (*cl).next;
         }
-        return Ok(std::ptr::null_mut());
+        return Ok(Some(std::ptr::null_mut()));
     }
     let (func, owned) = resolve(r, code)?;
     let vm = vm::current().ok_or("no Lua VM")?;
@@ -174,15 +185,21 @@ unsafe fn filter_chain(
     let (in_eof, in_flush) = (chain.eof, chain.flush);
     set_arg(l, Some((chain.data, in_eof)));
     buf.clear();
-    let res = run_sync::in_request(ctx, context::BODY_FILTER, func, 0, 0).and_then(|_| read_arg(l, &mut buf));
+    let res = run_sync::in_request(ctx, context::BODY_FILTER, func, 0, 1).and_then(|st| {
+        let verdict = returned_error(st);
+        read_arg(l, &mut buf).map(|arg| (arg, verdict))
+    });
     // A result that is one Lua string is read where Lua keeps it: ngx.arg
     // still holds it (and Lua strings do not move) until set_arg(None).
-    let out = res.and_then(|(end, single)| {
+    let out = res.and_then(|((end, single), abort)| {
+        if abort {
+            return Ok(None);
+        }
         let data = match single {
             Some(s) => s,
             None => &buf[..],
         };
-        pass_on(ctx, data, end, in_eof, in_flush)
+        pass_on(ctx, data, end, in_eof, in_flush).map(Some)
     });
     set_arg(l, None);
     if owned {
