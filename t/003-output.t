@@ -395,3 +395,34 @@ GET /t HTTP/1.0
 Content-Length: 12
 --- response_body chomp
 twelve bytes
+
+
+
+=== TEST 19: a header filter that holds the header back (image_filter) gets it once: the body Lua prints goes through
+--- main_config
+load_module /usr/lib/nginx/modules/ngx_http_image_filter_module.so;
+--- config
+    location = /gif {
+        empty_gif;
+    }
+    location = /t {
+        image_filter rotate 90;
+        content_by_lua_block {
+            local res = ngx.location.capture("/gif")
+            ngx.header.content_type = res.header["Content-Type"]
+            ngx.log(ngx.WARN, "sent before: ", ngx.headers_sent)
+            ngx.print(res.body)
+            ngx.log(ngx.WARN, "sent after: ", ngx.headers_sent)
+        }
+    }
+--- request
+GET /t
+--- response_headers
+Content-Type: image/gif
+--- response_body_like: ^GIF8
+--- error_log
+sent before: false
+sent after: true
+--- skip_nginx: 4: > 1.22.1
+--- no_error_log
+[error]

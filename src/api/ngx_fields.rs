@@ -61,8 +61,7 @@ unsafe fn index_impl(l: *mut lua_State) -> LuaRet {
         b"ctx" => push_ctx(l)?,
         b"headers_sent" => {
             request_phase()?;
-            let r = ctx::request()?.r;
-            ffi::lua_pushboolean(l, ((*r).header_sent() != 0) as _);
+            ffi::lua_pushboolean(l, ctx::request()?.header_sent() as _);
         }
         b"is_subrequest" => {
             request_phase()?;

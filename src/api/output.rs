@@ -242,7 +242,7 @@ unsafe fn nothing_to_flush(ctx: &ctx::RequestCtx, wait: bool) -> Option<&'static
         });
         return Some("buffering");
     }
-    if (*r).header_sent() == 0 || (!ctx.seen_body_data && !wait) {
+    if !ctx.header_sent() || (!ctx.seen_body_data && !wait) {
         return Some("nothing to flush");
     }
     None

@@ -97,7 +97,8 @@ unsafe fn change(l: *mut lua_State, key: &[u8], vidx: i32, fname: &str, replace:
     context::check_request_data(SET_PHASES)?;
     let r = request()?;
     let values = values_arg(l, vidx, fname)?;
-    if (*r).header_sent() != 0 {
+    let lua_sent = crate::runtime::ctx::request().is_ok_and(|c| c.header_sent);
+    if (*r).header_sent() != 0 || lua_sent {
         nlog::error(
             (*(*r).connection).log,
             NGX_LOG_ERR,

@@ -37,7 +37,7 @@ pub fn send_header_if_needed(ctx: &mut RequestCtx) -> ngx_int_t {
     let r = ctx.r;
     // SAFETY: r is the live request of ctx.
     unsafe {
-        if (*r).header_sent() != 0 {
+        if ctx.header_sent() {
             return NGX_OK as ngx_int_t;
         }
         if (*r).headers_out.status == 0 {
@@ -60,7 +60,9 @@ pub fn send_header_if_needed(ctx: &mut RequestCtx) -> ngx_int_t {
             ctx.buffering = true;
             return NGX_OK as ngx_int_t;
         }
-        ngx_http_send_header(r)
+        let rc = ngx_http_send_header(r);
+        ctx.header_sent = true;
+        rc
     }
 }
 
@@ -156,7 +158,9 @@ fn end_header_only(ctx: &mut RequestCtx) -> ngx_int_t {
     ctx.buffering = false;
     ctx.buffered.clear();
     // SAFETY: r is live; send_header_if_needed held the header back.
-    unsafe { ngx_http_send_header(ctx.r) }
+    let rc = unsafe { ngx_http_send_header(ctx.r) };
+    ctx.header_sent = true;
+    rc
 }
 
 /// Ends the response body (headers first if none went).
@@ -195,6 +199,7 @@ pub fn send_eof(ctx: &mut RequestCtx) -> ngx_int_t {
         unsafe {
             (*r).headers_out.content_length_n = body.len() as _;
             let rc = ngx_http_send_header(r);
+            ctx.header_sent = true;
             if rc == NGX_ERROR as ngx_int_t || rc > NGX_OK as ngx_int_t || (*r).header_only() != 0 {
                 return rc;
             }
@@ -227,7 +232,7 @@ pub fn flush(ctx: &mut RequestCtx) -> Result<(), &'static str> {
     let r = ctx.r;
     // SAFETY: r is live.
     unsafe {
-        if (*r).header_sent() == 0 || ctx.eof_sent {
+        if !ctx.header_sent() || ctx.eof_sent {
             return Ok(());
         }
         // A flags-only buffer, reused like the data ones (nginx's
