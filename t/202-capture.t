@@ -729,3 +729,23 @@ GET /t
 --- error_log
 lua subrequests cycle while processing "/t"
 failed to issue subrequest: -1
+
+
+
+=== TEST 26: each subrequest is logged at debug level with its URI and arguments
+--- config
+    location = /sub {
+        content_by_lua_block { ngx.print(ngx.var.args) }
+    }
+    location = /t {
+        content_by_lua_block {
+            local res = ngx.location.capture("/sub?a=1", { args = { b = 2 } })
+            ngx.say(res.body)
+        }
+    }
+--- request
+GET /t
+--- response_body
+a=1&b=2
+--- error_log
+lua http subrequest "/sub?a=1&b=2"

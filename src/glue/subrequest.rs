@@ -104,6 +104,13 @@ pub unsafe fn issue(
         return Err("failed to issue subrequest: -1".into());
     }
     let c = (*r).connection;
+    super::log::debug_http((*c).log, || {
+        format!(
+            "lua http subrequest \"{}?{}\"",
+            String::from_utf8_lossy(uri.as_bytes()),
+            String::from_utf8_lossy(args.as_bytes())
+        )
+    });
     let active = (*c).data;
     let mut sr: *mut ngx_http_request_t = std::ptr::null_mut();
     let rc = ngx_http_subrequest(r, &mut uri, &mut args, &mut sr, ps, 0);
