@@ -209,8 +209,10 @@ unsafe fn filter_chain(
     out
 }
 
-/// The chain to pass on for the code's result `data` (and its eof flag
-/// `end`), given the flags of the chain it was called with.
+/// The chain to pass on for the code's result `data` and its eof flag
+/// `end` (the code may set it, or clear it as lua-nginx-module lets it:
+/// the body then does not end here), given the flags of the chain it was
+/// called with.
 unsafe fn pass_on(
     ctx: &mut RequestCtx,
     data: &[u8],
@@ -222,7 +224,7 @@ unsafe fn pass_on(
     if end && !in_eof {
         ctx.filter_eof = true;
     }
-    let eof = in_eof || end;
+    let eof = end;
     if data.is_empty() && !eof && !in_flush {
         return Ok(std::ptr::null_mut());
     }
@@ -259,6 +261,24 @@ fn tag() -> *mut c_void {
     &TAG as *const u8 as *mut c_void
 }
 
+/// Registry key of the metatable of `ngx.arg` tables.
+static ARG_MT: u8 = 0;
+
+crate::lua::lua_fns! {
+    arg_index => arg_index_impl,
+}
+
+/// `ngx.arg[1]` and `[2]` set to nil read back as lua-nginx-module's: the
+/// data of a cleared chain is "", its eof flag false.
+unsafe fn arg_index_impl(l: *mut lua_State) -> crate::lua::LuaRet {
+    match ffi::lua_tointeger(l, 2) {
+        1 => push_bytes(l, b""),
+        2 => ffi::lua_pushboolean(l, 0),
+        _ => ffi::lua_pushnil(l),
+    }
+    Ok(1)
+}
+
 /// Sets `ngx.arg` to `{data, eof}` (or back to nil).
 unsafe fn set_arg(l: *mut lua_State, arg: Option<(&[u8], bool)>) {
     crate::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"ngx");
@@ -269,6 +289,14 @@ unsafe fn set_arg(l: *mut lua_State, arg: Option<(&[u8], bool)>) {
             ffi::lua_rawseti(l, -2, 1);
             ffi::lua_pushboolean(l, eof as _);
             ffi::lua_rawseti(l, -2, 2);
+            crate::lua::get_registry(l, &ARG_MT);
+            if ffi::lua_type(l, -1) != ffi::LUA_TTABLE {
+                ffi::lua_pop(l, 1);
+                ffi::lua_createtable(l, 0, 1);
+                crate::lua::set_fn(l, -1, c"__index", arg_index);
+                crate::lua::set_registry(l, &ARG_MT);
+            }
+            ffi::lua_setmetatable(l, -2);
         }
         None => ffi::lua_pushnil(l),
     }
