@@ -97,19 +97,22 @@ failed to load external Lua file
 
 
 
-=== TEST 6: lua_package_path with ;; and $prefix
+=== TEST 6: lua_package_path with ;; and $prefix, ${prefix} (nginx's prefix, with its trailing slash)
 --- http_config
-    lua_package_path "$prefix/html/?.lua;;";
+    lua_package_path "$prefix/html/?.lua;${prefix}lib/?.lua;;";
 --- user_files
 >>> mymod.lua
 local _M = {}
 function _M.hello() return "hello from mymod" end
 return _M
+>>> ../lib/other.lua
+return { hello = function() return "hello from lib" end }
 --- config
     location /t {
         content_by_lua_block {
             local m = require "mymod"
             ngx.say(m.hello())
+            ngx.say(require("other").hello())
             ngx.say(package.path:find("/html/?.lua;", 1, true) ~= nil, " ", package.path:find(";;", 1, true) == nil)
         }
     }
@@ -117,6 +120,7 @@ return _M
 GET /t
 --- response_body
 hello from mymod
+hello from lib
 true true
 --- no_error_log
 [error]
