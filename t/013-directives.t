@@ -409,3 +409,23 @@ GET /t
 --- response_body
 nilbad request
 false true
+
+
+
+=== TEST 22: content_by_lua after an `if` block of its location also serves the requests the `if` matches
+--- config
+    location /t {
+        set $yes 1;
+        if ($yes) {
+            set $inside "if";
+        }
+        content_by_lua_block {
+            ngx.say("content by lua, ", ngx.var.inside)
+        }
+    }
+--- request
+GET /t
+--- response_body
+content by lua, if
+--- no_error_log
+[error]

@@ -151,7 +151,11 @@ impl Merge for LocConf {
         inherit(&mut self.rewrite, &prev.rewrite);
         inherit(&mut self.access, &prev.access);
         inherit(&mut self.log, &prev.log);
-        // content_by_lua is not inherited: it installs the location's handler.
+        // Inherited as lua-nginx-module inherits it: the handler is the
+        // location's (nginx keeps it for an `if` block inside, whose own
+        // configuration then needs the code); nested locations get no
+        // handler of ours, so their copy is never run.
+        inherit(&mut self.content, &prev.content);
         inherit(&mut self.code_cache, &prev.code_cache);
         inherit(&mut self.check_client_abort, &prev.check_client_abort);
         inherit(&mut self.http10_buffering, &prev.http10_buffering);
