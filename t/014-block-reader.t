@@ -227,14 +227,14 @@ unexpected end of file
 
 
 
-=== TEST 6: a Lua syntax error in init_by_lua fails too
+=== TEST 6: a Lua syntax error in init_by_lua fails too, logged at the error level with the compiler's message
 --- http_config
     init_by_lua_block { if then end }
 --- config
     location /t { return 200; }
 --- must_die
 --- error_log eval
-qr/init_by_lua\(nginx\.conf:\d+\):1:/
+qr/\[error\] .*init_by_lua error: init_by_lua\(nginx\.conf:\d+\):1: unexpected symbol near 'then'/
 
 
 
@@ -344,3 +344,18 @@ qr/\[emerg\] .*Lua code block missing the closing long bracket "\]\]", the inlin
 GET /t
 --- response_body
 1500 1500 1500
+
+
+
+=== TEST 15: init_by_lua_file errors name the directive and the file
+--- http_config
+    init_by_lua_file html/init.lua;
+--- config
+    location /t { return 200; }
+--- user_files
+>>> init.lua
+local x = 1
+error("init file fails")
+--- must_die
+--- error_log eval
+qr/\[error\] .*init_by_lua_file error: .*html\/init\.lua:2: init file fails/

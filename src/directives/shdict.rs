@@ -100,11 +100,7 @@ unsafe fn init_inner(shm_zone: *mut ngx_shm_zone_t, data: *mut c_void) -> ngx_in
     if lmcf.shdicts_ready == lmcf.shdicts.len() {
         let log = (*shm_zone).shm.log;
         if let Err(e) = crate::phase::init::run_code(lmcf) {
-            crate::glue::log::error(
-                log,
-                nginx_sys::NGX_LOG_EMERG,
-                format!("init_by_lua error: {e}").as_bytes(),
-            );
+            crate::glue::log::error(log, nginx_sys::NGX_LOG_ERR, e.as_bytes());
             return NGX_ERROR as ngx_int_t;
         }
     }
