@@ -48,8 +48,11 @@ pub struct MainConf {
     /// Some rewrite, access or content code may call ngx.location.capture:
     /// our filters then also act as lua-nginx-module's capture filter.
     pub uses_capture: bool,
-    /// header_filter_by_lua* or body_filter_by_lua* is configured.
-    pub uses_filters: bool,
+    /// header_filter_by_lua* is configured (lua-nginx-module's header
+    /// filter is then in the chain: its debug line is logged).
+    pub uses_header_filter: bool,
+    /// body_filter_by_lua* is configured (the same for the body filter).
+    pub uses_body_filter: bool,
     pub malloc_trim: Option<usize>,
     pub thread_cache_max: Option<usize>,
     pub sa_restart: Option<bool>,

@@ -10,12 +10,12 @@ use crate::conf::{main_conf_cf, LocConf};
 conf_setters! {
     fn set_header_filter(cf, cmd, l: LocConf) {
         let code = code::load(cf, cmd, 1)?;
-        main_conf_cf(cf).uses_filters = true;
+        main_conf_cf(cf).uses_header_filter = true;
         set_once(&mut l.header_filter, code)
     }
     fn set_body_filter(cf, cmd, l: LocConf) {
         let code = code::load(cf, cmd, 1)?;
-        main_conf_cf(cf).uses_filters = true;
+        main_conf_cf(cf).uses_body_filter = true;
         set_once(&mut l.body_filter, code)
     }
     fn set_max_body(cf, _, l: LocConf) {

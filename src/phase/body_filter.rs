@@ -50,7 +50,7 @@ unsafe fn next(r: *mut ngx_http_request_t, cl: *mut ngx_chain_t) -> ngx_int_t {
 
 unsafe fn run(r: *mut ngx_http_request_t, input: *mut ngx_chain_t) -> ngx_int_t {
     let lmcf = crate::conf::main_conf(r);
-    if lmcf.uses_filters {
+    if lmcf.uses_body_filter {
         super::debug_filter(r, "body filter for user lua code");
     }
     let code = loc_conf(r).body_filter.clone();

@@ -35,7 +35,7 @@ unsafe extern "C" fn filter(r: *mut ngx_http_request_t) -> ngx_int_t {
 
 unsafe fn run(r: *mut ngx_http_request_t) -> ngx_int_t {
     let lmcf = crate::conf::main_conf(r);
-    if lmcf.uses_filters {
+    if lmcf.uses_header_filter {
         super::debug_filter(r, "header filter for user lua code");
     }
     let lcf = loc_conf(r);
