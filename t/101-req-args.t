@@ -109,7 +109,7 @@ t: /other /other
 
 
 
-=== TEST 5: set_uri with jump
+=== TEST 5: set_uri with jump (logged at debug level)
 --- config
     location /jump {
         rewrite_by_lua_block {
@@ -124,6 +124,8 @@ t: /other /other
 GET /jump?a=1
 --- response_body
 target: /target a=1
+--- error_log
+lua set uri jump to "/target"
 --- no_error_log
 [error]
 

@@ -130,8 +130,9 @@ unsafe fn set_uri_impl(l: *mut lua_State) -> LuaRet {
     }
     if jump {
         context::check(context::REWRITE | context::SERVER_REWRITE)?;
-    }
-    if jump {
+        crate::glue::log::debug_http((*(*r).connection).log, || {
+            format!("lua set uri jump to \"{}\"", String::from_utf8_lossy(&uri))
+        });
         crate::runtime::ctx::request()?.check_abortable()?;
     }
     (*r).uri = pool_str((*r).pool, &uri).ok_or("no memory")?;
