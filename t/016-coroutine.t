@@ -295,3 +295,34 @@ true false
 dead true
 --- no_error_log
 [error]
+
+
+
+=== TEST 12: thread.exdata (and the global exdata its loading defines) gives the running request, in every coroutine of it and in the filters
+--- config
+    location /t {
+        content_by_lua_block {
+            local ffi = require "ffi"
+            local exdata = require "thread.exdata"
+            local function addr(p) return tonumber(ffi.cast("uintptr_t", p)) end
+            local main = addr(exdata())
+            ngx.ctx.main = main
+            local in_co = coroutine.wrap(function() return addr(exdata()) end)()
+            local t = ngx.thread.spawn(function() ngx.sleep(0) return addr(exdata()) end)
+            local _, in_thread = ngx.thread.wait(t)
+            ngx.say(main ~= 0, " ", in_co == main, " ", in_thread == main, " ", rawget(_G, "exdata") == exdata)
+        }
+        header_filter_by_lua_block {
+            local ffi = require "ffi"
+            local p = tonumber(ffi.cast("uintptr_t", require("thread.exdata")()))
+            ngx.header["X-Same"] = tostring(p == ngx.ctx.main)
+        }
+    }
+--- request
+GET /t
+--- response_headers
+X-Same: true
+--- response_body
+true true true true
+--- no_error_log
+[error]

@@ -10,6 +10,9 @@ use crate::runtime::scheduler::{WRAP_FAILURES, YIELD_MARK};
 
 const WRAPPERS: &[u8] = br#"
 local MARK, failures, thread_status = ...
+-- As lua-nginx-module: loading OpenResty LuaJIT's thread.exdata also
+-- defines the global `exdata` (the request of the running coroutine).
+pcall(require, "thread.exdata")
 local co_create, co_yield, co_status = coroutine.create, coroutine.yield, coroutine.status
 local co_wrap = coroutine.wrap
 local co_running = coroutine.running

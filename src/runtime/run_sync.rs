@@ -20,9 +20,21 @@ pub unsafe fn in_request(
     nargs: c_int,
     nresults: c_int,
 ) -> Result<*mut lua_State, String> {
+    let r = ctx.r;
     let _c = CurrentGuard::enter(ctx);
     let _p = ContextGuard::enter(phase);
-    call_sync(func, nargs, nresults)
+    // The code runs on the main state: it is the request's while it runs
+    // (thread.exdata, as lua-nginx-module sets it), as it was after.
+    let main = crate::lua::vm::current().map(|vm| vm.main());
+    let saved = main.map(|m| (m, crate::lua::exdata(m)));
+    if let Some(m) = main {
+        crate::lua::set_exdata(m, r.cast());
+    }
+    let res = call_sync(func, nargs, nresults);
+    if let Some((m, p)) = saved {
+        crate::lua::set_exdata(m, p);
+    }
+    res
 }
 
 /// Calls `func` outside any request (init, init_worker, exit_worker).

@@ -218,6 +218,8 @@ pub fn start_with(ctx: &mut RequestCtx, push: impl FnOnce(*mut lua_State) -> c_i
     // SAFETY: handlers run with the worker's VM set.
     match unsafe { anchored_thread() } {
         Ok((co, co_ref)) => {
+            // SAFETY: co is the fresh entry thread.
+            unsafe { lua::set_exdata(co, ctx.r.cast()) };
             let nargs = push(co);
             ctx.threads.push(thread(co, co_ref, std::ptr::null_mut()));
             resume(ctx, co, nargs)
@@ -240,6 +242,7 @@ pub fn start_with(ctx: &mut RequestCtx, push: impl FnOnce(*mut lua_State) -> c_i
 /// `parent` is the running coroutine with the function on top.
 pub unsafe fn dormant(parent: *mut lua_State) -> Result<LuaThread, String> {
     let (co, co_ref) = anchored_thread()?;
+    lua::set_exdata(co, lua::exdata(parent));
     ffi::lua_xmove(parent, co, 1);
     Ok(thread(co, co_ref, parent))
 }
@@ -258,6 +261,7 @@ pub unsafe fn spawn(
     post_spawner: bool,
 ) -> Result<*mut lua_State, String> {
     let (co, co_ref) = anchored_thread()?;
+    lua::set_exdata(co, ctx.r.cast());
     ffi::lua_xmove(parent, co, nargs + 1);
     ctx.threads.push(thread(co, co_ref, parent));
     if post_spawner {
