@@ -350,7 +350,7 @@ GET /t
 
 
 
-=== TEST 18: coroutines are reused across requests (lua_thread_cache_max_entries default)
+=== TEST 18: coroutines are reused across requests (lua_thread_cache_max_entries default), with lua-nginx-module's debug lines
 --- config
     location /t {
         content_by_lua_block {
@@ -367,6 +367,10 @@ GET /t
 ["GET /t?store=1", "GET /t"]
 --- response_body eval
 ["stored\n", "true\n"]
+--- grep_error_log eval: qr/lua caching unused lua thread|lua reusing cached lua thread/
+--- grep_error_log_out eval
+["lua caching unused lua thread\nlua reusing cached lua thread\nlua caching unused lua thread\n",
+ "lua reusing cached lua thread\nlua caching unused lua thread\nlua reusing cached lua thread\nlua caching unused lua thread\n"]
 
 
 
@@ -391,6 +395,8 @@ GET /t
 ["GET /t?store=1", "GET /t"]
 --- response_body eval
 ["stored\n", "false\n"]
+--- no_error_log
+lua caching unused lua thread
 
 
 
