@@ -317,3 +317,21 @@ lua header filter for user lua code, uri "/t"
 --- no_error_log
 lua body filter for user lua code
 [error]
+
+
+
+=== TEST 16: body_filter_by_lua alone logs both filters' debug lines (its header filter is installed too)
+--- config
+    location /t {
+        return 200 "plain\n";
+        body_filter_by_lua_block { }
+    }
+--- request
+GET /t
+--- response_body
+plain
+--- error_log
+lua header filter for user lua code, uri "/t"
+lua body filter for user lua code, uri "/t"
+--- no_error_log
+[error]

@@ -15,7 +15,10 @@ conf_setters! {
     }
     fn set_body_filter(cf, cmd, l: LocConf) {
         let code = code::load(cf, cmd, 1)?;
+        // lua-nginx-module installs its header filter for it too (the
+        // body filter needs the header's view of the response).
         main_conf_cf(cf).uses_body_filter = true;
+        main_conf_cf(cf).uses_header_filter = true;
         set_once(&mut l.body_filter, code)
     }
     fn set_max_body(cf, _, l: LocConf) {
