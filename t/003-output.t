@@ -426,3 +426,20 @@ sent after: true
 --- skip_nginx: 4: > 1.22.1
 --- no_error_log
 [error]
+
+
+
+=== TEST 20: a 304 sent from Lua gets no default Content-Type
+--- config
+    location /t {
+        default_type text/plain;
+        content_by_lua_block {
+            ngx.status = ngx.HTTP_NOT_MODIFIED
+        }
+    }
+--- request
+GET /t
+--- error_code: 304
+--- response_headers
+!Content-Type
+--- response_body

@@ -44,8 +44,10 @@ pub fn send_header_if_needed(ctx: &mut RequestCtx) -> ngx_int_t {
             (*r).headers_out.status = NGX_HTTP_OK as _;
         }
         let lcf: &LocConf = loc_conf(r);
+        // (a 304 gets no default type either, as in lua-nginx-module)
         if lcf.use_default_type()
             && !ctx.mime_set
+            && (*r).headers_out.status != nginx_sys::NGX_HTTP_NOT_MODIFIED as ngx_uint_t
             && (*r).headers_out.content_type.len == 0
             && ngx_http_set_content_type(r) != NGX_OK as ngx_int_t
         {
