@@ -325,7 +325,7 @@ GET /switch
 
 
 
-=== TEST 16: a second ngx.eof gives nil and "seen eof"
+=== TEST 17: a second ngx.eof gives nil and "seen eof"
 --- config
     location /t {
         content_by_lua_block {
@@ -347,7 +347,7 @@ second: nil seen eof
 
 
 
-=== TEST 17: an HTTP/0.9 request that set no status reads as 9
+=== TEST 18: an HTTP/0.9 request that set no status reads as 9
 --- config
     location = /t {
         content_by_lua_block { ngx.say("status = ", ngx.status) }
@@ -360,7 +360,7 @@ status = 9
 
 
 
-=== TEST 17: HEAD over HTTP/1.0: the first output sends the header at once, without a Content-Length, and ends the response
+=== TEST 19: HEAD over HTTP/1.0: the first output sends the header at once, without a Content-Length, and ends the response
 --- config
     location /t {
         content_by_lua_block {
@@ -382,7 +382,7 @@ eof after output: nil seen eof
 
 
 
-=== TEST 18: GET over HTTP/1.0 still buffers the body and sends its Content-Length
+=== TEST 20: GET over HTTP/1.0 still buffers the body and sends its Content-Length
 --- config
     location /t {
         content_by_lua_block {
@@ -398,7 +398,7 @@ twelve bytes
 
 
 
-=== TEST 19: a header filter that holds the header back (image_filter) gets it once: the body Lua prints goes through
+=== TEST 21: a header filter that holds the header back (image_filter) gets it once: the body Lua prints goes through
 --- main_config
 load_module /usr/lib/nginx/modules/ngx_http_image_filter_module.so;
 --- config
@@ -429,7 +429,7 @@ sent after: true
 
 
 
-=== TEST 20: a 304 sent from Lua gets no default Content-Type
+=== TEST 22: a 304 sent from Lua gets no default Content-Type
 --- config
     location /t {
         default_type text/plain;
