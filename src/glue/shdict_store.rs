@@ -107,6 +107,17 @@ unsafe fn node_of_lru(q: *mut ngx_queue_t) -> *mut Node {
     q.byte_sub(offset_of!(Node, queue)).cast()
 }
 
+/// `a == b`, byte by byte for short keys (shared dict keys mostly are).
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    if a.len() > 32 {
+        return a == b;
+    }
+    a.iter().zip(b).all(|(x, y)| x == y)
+}
+
 unsafe fn key_ptr(n: *mut Node) -> *mut u8 {
     n.cast::<u8>().add(NODE_HEADER)
 }
@@ -297,7 +308,7 @@ impl Dict {
             };
             if let Some(n) = old {
                 if ty != 0 && bytes.len() == (*n).value_len as usize && (*n).value_type != T_LIST {
-                    g.touch(n);
+                    // (lookup moved it to the front of the LRU queue)
                     g.fill(n, ty, bytes, exptime_ms, flags);
                     return Ok(false);
                 }
@@ -568,6 +579,7 @@ impl Dict {
 
 impl Locked {
     /// Finds `key`, moving it to the front of the LRU queue.
+    #[inline]
     unsafe fn lookup(&self, key: &[u8]) -> Lookup {
         let Some(n) = self.peek(key) else {
             return Lookup::Absent;
@@ -581,6 +593,7 @@ impl Locked {
     }
 
     /// Finds `key` without touching the LRU queue or looking at expiry.
+    #[inline]
     unsafe fn peek(&self, key: &[u8]) -> Option<*mut Node> {
         let hash = crc32(key) as nginx_sys::ngx_rbtree_key_t;
         let sentinel = (*self.sh).rbtree.sentinel;
@@ -595,6 +608,11 @@ impl Locked {
                 continue;
             }
             let k = key_of(node.cast());
+            // Equal hashes mostly mean the key itself: compared inline,
+            // without a call to memcmp for a few bytes.
+            if same_bytes(key, k) {
+                return Some(node.cast());
+            }
             match key.cmp(k) {
                 std::cmp::Ordering::Equal => return Some(node.cast()),
                 std::cmp::Ordering::Less => node = (*node).left,
@@ -604,6 +622,7 @@ impl Locked {
         None
     }
 
+    #[inline]
     unsafe fn touch(&self, n: *mut Node) {
         ngx_queue_remove(addr_of_mut!((*n).queue));
         ngx_queue_insert_after(addr_of_mut!((*self.sh).lru), addr_of_mut!((*n).queue));
@@ -658,6 +677,7 @@ impl Locked {
     /// lua-nginx-module's expiry sweep from the LRU tail: with `n == 1` it
     /// removes up to two expired items; with `n == 0` it first removes the
     /// least recently used item whatever its expiry.
+    #[inline]
     unsafe fn expire(&self, mut n: u32) -> usize {
         let now = now_ms();
         let h = addr_of_mut!((*self.sh).lru);
