@@ -271,3 +271,23 @@ GET /first
 uri: /second, from: nil, rewrite saw: nil
 --- no_error_log
 [error]
+
+
+
+=== TEST 12: log_by_lua may set the URI (without a jump)
+--- config
+    location /t {
+        content_by_lua_block { ngx.say("ok") }
+        log_by_lua_block {
+            ngx.req.set_uri("/rewritten-in-log")
+            ngx.log(ngx.WARN, "log sees uri ", ngx.var.uri)
+        }
+    }
+--- request
+GET /t
+--- response_body
+ok
+--- error_log
+log sees uri /rewritten-in-log
+--- no_error_log
+[error]

@@ -112,7 +112,9 @@ unsafe fn set_uri_impl(l: *mut lua_State) -> LuaRet {
     if !(1..=3).contains(&n) {
         return Err(format!("expecting 1, 2 or 3 arguments but seen {n}"));
     }
-    context::check_request_data(context::REQUEST_NO_LOG)?;
+    // Any request code may change the URI (log_by_lua too: the access log
+    // then shows it); only a jump needs the rewrite phase.
+    context::check_request_data(context::REQUEST_ALL)?;
     let r = request()?;
     let uri = check_bytes(l, 1, "set_uri")?.to_vec();
     if uri.is_empty() {
