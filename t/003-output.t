@@ -322,12 +322,32 @@ say: 1 nil, nil header only, flush: nil header only
 GET /switch
 --- raw_response_headers_like: ^HTTP/1.1 101 Switching Protocols\r\n
 --- error_code: 101
+
+
+
+=== TEST 17: a second ngx.eof gives nil and "seen eof"
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.say("body")
+            ngx.log(ngx.WARN, "first: ", tostring(ngx.eof()))
+            local ok, err = ngx.eof()
+            ngx.log(ngx.WARN, "second: ", tostring(ok), " ", err)
+        }
+    }
+--- request
+GET /t
+--- response_body
+body
+--- error_log
+first: 1
+second: nil seen eof
 --- no_error_log
 [error]
 
 
 
-=== TEST 17: an HTTP/0.9 request that set no status reads as 9
+=== TEST 18: an HTTP/0.9 request that set no status reads as 9
 --- config
     location = /t {
         content_by_lua_block { ngx.say("status = ", ngx.status) }
@@ -337,3 +357,89 @@ GET /switch
 --- http09
 --- response_body
 status = 9
+
+
+
+=== TEST 19: HEAD over HTTP/1.0: the first output sends the header at once, without a Content-Length, and ends the response
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.print("twelve bytes")
+            local ok, err = ngx.eof()
+            ngx.log(ngx.WARN, "eof after output: ", tostring(ok), " ", err)
+        }
+    }
+--- request
+HEAD /t HTTP/1.0
+--- response_headers
+!Content-Length
+Content-Type: text/plain
+--- response_body
+--- error_log
+eof after output: nil seen eof
+--- no_error_log
+[error]
+
+
+
+=== TEST 20: GET over HTTP/1.0 still buffers the body and sends its Content-Length
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.print("twelve bytes")
+        }
+    }
+--- request
+GET /t HTTP/1.0
+--- response_headers
+Content-Length: 12
+--- response_body chomp
+twelve bytes
+
+
+
+=== TEST 21: a header filter that holds the header back (image_filter) gets it once: the body Lua prints goes through
+--- main_config
+load_module /usr/lib/nginx/modules/ngx_http_image_filter_module.so;
+--- config
+    location = /gif {
+        empty_gif;
+    }
+    location = /t {
+        image_filter rotate 90;
+        content_by_lua_block {
+            local res = ngx.location.capture("/gif")
+            ngx.header.content_type = res.header["Content-Type"]
+            ngx.log(ngx.WARN, "sent before: ", ngx.headers_sent)
+            ngx.print(res.body)
+            ngx.log(ngx.WARN, "sent after: ", ngx.headers_sent)
+        }
+    }
+--- request
+GET /t
+--- response_headers
+Content-Type: image/gif
+--- response_body_like: ^GIF8
+--- error_log
+sent before: false
+sent after: true
+--- skip_nginx: 4: > 1.22.1
+--- no_error_log
+[error]
+
+
+
+=== TEST 22: a 304 sent from Lua gets no default Content-Type
+--- config
+    location /t {
+        default_type text/plain;
+        content_by_lua_block {
+            ngx.status = ngx.HTTP_NOT_MODIFIED
+        }
+    }
+--- request
+GET /t
+--- error_code: 304
+--- response_headers
+!Content-Type
+--- response_body

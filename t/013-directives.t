@@ -97,19 +97,22 @@ failed to load external Lua file
 
 
 
-=== TEST 6: lua_package_path with ;; and $prefix
+=== TEST 6: lua_package_path with ;; and $prefix, ${prefix} (nginx's prefix, with its trailing slash)
 --- http_config
-    lua_package_path "$prefix/html/?.lua;;";
+    lua_package_path "$prefix/html/?.lua;${prefix}lib/?.lua;;";
 --- user_files
 >>> mymod.lua
 local _M = {}
 function _M.hello() return "hello from mymod" end
 return _M
+>>> ../lib/other.lua
+return { hello = function() return "hello from lib" end }
 --- config
     location /t {
         content_by_lua_block {
             local m = require "mymod"
             ngx.say(m.hello())
+            ngx.say(require("other").hello())
             ngx.say(package.path:find("/html/?.lua;", 1, true) ~= nil, " ", package.path:find(";;", 1, true) == nil)
         }
     }
@@ -117,6 +120,7 @@ return _M
 GET /t
 --- response_body
 hello from mymod
+hello from lib
 true true
 --- no_error_log
 [error]
@@ -346,7 +350,7 @@ GET /t
 
 
 
-=== TEST 18: coroutines are reused across requests (lua_thread_cache_max_entries default)
+=== TEST 18: coroutines are reused across requests (lua_thread_cache_max_entries default), with lua-nginx-module's debug lines
 --- config
     location /t {
         content_by_lua_block {
@@ -363,6 +367,10 @@ GET /t
 ["GET /t?store=1", "GET /t"]
 --- response_body eval
 ["stored\n", "true\n"]
+--- grep_error_log eval: qr/lua caching unused lua thread|lua reusing cached lua thread/
+--- grep_error_log_out eval
+["lua caching unused lua thread\nlua reusing cached lua thread\nlua caching unused lua thread\n",
+ "lua reusing cached lua thread\nlua caching unused lua thread\nlua reusing cached lua thread\nlua caching unused lua thread\n"]
 
 
 
@@ -387,6 +395,8 @@ GET /t
 ["GET /t?store=1", "GET /t"]
 --- response_body eval
 ["stored\n", "false\n"]
+--- no_error_log
+lua caching unused lua thread
 
 
 
@@ -405,3 +415,23 @@ GET /t
 --- response_body
 nilbad request
 false true
+
+
+
+=== TEST 22: content_by_lua after an `if` block of its location also serves the requests the `if` matches
+--- config
+    location /t {
+        set $yes 1;
+        if ($yes) {
+            set $inside "if";
+        }
+        content_by_lua_block {
+            ngx.say("content by lua, ", ngx.var.inside)
+        }
+    }
+--- request
+GET /t
+--- response_body
+content by lua, if
+--- no_error_log
+[error]

@@ -227,14 +227,14 @@ unexpected end of file
 
 
 
-=== TEST 6: a Lua syntax error in init_by_lua fails too
+=== TEST 6: a Lua syntax error in init_by_lua fails too, logged at the error level with the compiler's message
 --- http_config
     init_by_lua_block { if then end }
 --- config
     location /t { return 200; }
 --- must_die
 --- error_log eval
-qr/init_by_lua\(nginx\.conf:\d+\):1:/
+qr/\[error\] .*init_by_lua error: init_by_lua\(nginx\.conf:\d+\):1: unexpected symbol near 'then'/
 
 
 
@@ -286,3 +286,76 @@ POST /t
 hello
 --- response_body
 hello
+
+
+
+=== TEST 11: a long string left open fails the configuration, naming the bracket that would close it
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.say([==[never closed)
+        }
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*Lua code block missing the closing long bracket "\]==\]", the inlined Lua code may be too long in .*nginx\.conf:\d+/
+
+
+
+=== TEST 12: so does a long comment left open (the bracket shown without the dashes)
+--- config
+    location /t {
+        content_by_lua_block {
+            --[=[ a comment
+            ngx.say("x")
+        }
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*Lua code block missing the closing long bracket "\]=\]"/
+
+
+
+=== TEST 13: a long string must close within half of nginx's 4 KiB configuration buffer
+--- config eval
+"location /t {
+    content_by_lua_block {
+        local s = [[" . ("x" x 2100) . "]]
+        ngx.say(#s)
+    }
+}"
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*Lua code block missing the closing long bracket "\]\]", the inlined Lua code may be too long/
+
+
+
+=== TEST 14: a long string well within the buffer is fine, wherever the buffer is refilled
+--- config eval
+"location /t {
+    content_by_lua_block {
+        local a = [[" . ("a" x 1500) . "]]
+        local b = [=[" . ("b" x 1500) . "]=]
+        local c = --[==[ " . ("c" x 1500) . " ]==] [[" . ("d" x 1500) . "]]
+        ngx.say(#a, ' ', #b, ' ', #c)
+    }
+}"
+--- request
+GET /t
+--- response_body
+1500 1500 1500
+
+
+
+=== TEST 15: init_by_lua_file errors name the directive and the file
+--- http_config
+    init_by_lua_file html/init.lua;
+--- config
+    location /t { return 200; }
+--- user_files
+>>> init.lua
+local x = 1
+error("init file fails")
+--- must_die
+--- error_log eval
+qr/\[error\] .*init_by_lua_file error: .*html\/init\.lua:2: init file fails/

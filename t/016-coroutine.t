@@ -260,3 +260,69 @@ GET /t
 --- response_body
 normal running
 dead
+
+
+
+=== TEST 11: the coroutine table has lua-nginx-module's shape: LuaJIT's functions as _name, ours also as __name, no isyieldable
+--- config
+    location /t {
+        content_by_lua_block {
+            local keys = {}
+            for k in pairs(coroutine) do keys[#keys + 1] = k end
+            table.sort(keys)
+            ngx.say(table.concat(keys, " "))
+            keys = {}
+            for k in pairs(ngx.thread) do keys[#keys + 1] = k end
+            table.sort(keys)
+            ngx.say(table.concat(keys, " "))
+            ngx.say(coroutine.__resume == coroutine.resume, " ", coroutine._resume == coroutine.resume)
+            -- the raw yield of lua-resty-core's modules returns to the resumer
+            local co = coroutine.create(function(a)
+                local b = coroutine._yield(a + 1)
+                return b * 2
+            end)
+            ngx.say(select(2, coroutine.resume(co, 1)), " ", select(2, coroutine.resume(co, 5)))
+            ngx.say(coroutine._status(co), " ", package.loaded.coroutine == coroutine)
+        }
+    }
+--- request
+GET /t
+--- response_body
+__create __resume __status __wrap __yield _create _resume _status _wrap _yield create resume running status wrap yield
+kill spawn wait
+true false
+2 10
+dead true
+--- no_error_log
+[error]
+
+
+
+=== TEST 12: thread.exdata (and the global exdata its loading defines) gives the running request, in every coroutine of it and in the filters
+--- config
+    location /t {
+        content_by_lua_block {
+            local ffi = require "ffi"
+            local exdata = require "thread.exdata"
+            local function addr(p) return tonumber(ffi.cast("uintptr_t", p)) end
+            local main = addr(exdata())
+            ngx.ctx.main = main
+            local in_co = coroutine.wrap(function() return addr(exdata()) end)()
+            local t = ngx.thread.spawn(function() ngx.sleep(0) return addr(exdata()) end)
+            local _, in_thread = ngx.thread.wait(t)
+            ngx.say(main ~= 0, " ", in_co == main, " ", in_thread == main, " ", rawget(_G, "exdata") == exdata)
+        }
+        header_filter_by_lua_block {
+            local ffi = require "ffi"
+            local p = tonumber(ffi.cast("uintptr_t", require("thread.exdata")()))
+            ngx.header["X-Same"] = tostring(p == ngx.ctx.main)
+        }
+    }
+--- request
+GET /t
+--- response_headers
+X-Same: true
+--- response_body
+true true true true
+--- no_error_log
+[error]

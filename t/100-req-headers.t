@@ -378,3 +378,51 @@ $h .= "Connection: close\n\n";
 $h
 --- no_error_log
 [error]
+
+
+
+=== TEST 15: a new Host is what $host gives next, even when $host was indexed and already read (no Host: the server name)
+--- config
+    location /t {
+        set $h $host;
+        content_by_lua_block {
+            ngx.say(ngx.var.host)
+            ngx.req.set_header("Host", "Other.Example.")
+            ngx.say(ngx.var.host, " ", ngx.var.h)
+            ngx.req.set_header("Host", "again")
+            ngx.say(ngx.var.host)
+            ngx.req.clear_header("Host")
+            ngx.say("[", ngx.var.host, "]")
+        }
+    }
+--- request
+GET /t
+--- response_body
+localhost
+other.example localhost
+again
+[localhost]
+--- no_error_log
+[error]
+
+
+
+=== TEST 16: get_headers(max) cut short logs the count at debug level
+--- config
+    location /t {
+        content_by_lua_block {
+            local h, err = ngx.req.get_headers(2)
+            local n = 0
+            for _ in pairs(h) do n = n + 1 end
+            ngx.say(n, " ", err)
+        }
+    }
+--- request
+GET /t
+--- more_headers
+X-A: 1
+X-B: 2
+--- response_body
+2 truncated
+--- error_log
+lua exceeding request header limit 4 > 2

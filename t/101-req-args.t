@@ -109,7 +109,7 @@ t: /other /other
 
 
 
-=== TEST 5: set_uri with jump
+=== TEST 5: set_uri with jump (logged at debug level)
 --- config
     location /jump {
         rewrite_by_lua_block {
@@ -124,6 +124,8 @@ t: /other /other
 GET /jump?a=1
 --- response_body
 target: /target a=1
+--- error_log
+lua set uri jump to "/target"
 --- no_error_log
 [error]
 
@@ -267,5 +269,25 @@ lua hit query args limit 2
 GET /first
 --- response_body
 uri: /second, from: nil, rewrite saw: nil
+--- no_error_log
+[error]
+
+
+
+=== TEST 12: log_by_lua may set the URI (without a jump)
+--- config
+    location /t {
+        content_by_lua_block { ngx.say("ok") }
+        log_by_lua_block {
+            ngx.req.set_uri("/rewritten-in-log")
+            ngx.log(ngx.WARN, "log sees uri ", ngx.var.uri)
+        }
+    }
+--- request
+GET /t
+--- response_body
+ok
+--- error_log
+log sees uri /rewritten-in-log
 --- no_error_log
 [error]

@@ -303,3 +303,47 @@ X-Age-Ok: yes
 content
 --- no_error_log
 [error]
+
+
+
+=== TEST 13: a relative Location set through ngx.header goes out as set; an absolute one too
+--- config
+    location = /rel {
+        content_by_lua_block {
+            ngx.header.location = "/somewhere/else?x=1"
+            ngx.exit(302)
+        }
+    }
+    location = /abs {
+        content_by_lua_block {
+            ngx.header["Location"] = "http://example.com/there"
+            ngx.exit(301)
+        }
+    }
+--- pipelined_requests eval
+["GET /rel", "GET /abs"]
+--- error_code eval
+[302, 301]
+--- response_headers eval
+["Location: /somewhere/else?x=1", "Location: http://example.com/there"]
+--- response_body_like eval
+["302 Found", "301 Moved Permanently"]
+
+
+
+=== TEST 14: Content-Type cleared from Lua: no default type is added to the header Lua sends
+--- config
+    location = /t {
+        default_type text/html;
+        content_by_lua_block {
+            ngx.header["Content-Type"] = "text/css"
+            ngx.header["Content-Type"] = nil
+            ngx.say("no type")
+        }
+    }
+--- request
+GET /t
+--- response_headers
+!Content-Type
+--- response_body
+no type

@@ -124,6 +124,11 @@ args: q=a%20b
             ngx.say(err)
             ok, err = pcall(ngx.decode_base64, nil)
             ngx.say(err)
+            -- the decoders take strings only, not numbers (lua-resty-core)
+            ok, err = pcall(ngx.decode_base64, 32)
+            ngx.say(err)
+            ok, err = pcall(ngx.decode_base64mime, 32)
+            ngx.say(err)
             ok, err = pcall(ngx.encode_base64)
             ngx.say(err)
         }
@@ -137,7 +142,9 @@ hello hello
 nil nil
 hello world
 bad argument #2 to 'encode_base64' (boolean expected, got number)
-bad argument #1 to 'decode_base64' (string expected, got nil)
+string argument only
+string argument only
+string argument only
 expecting one or two arguments
 --- no_error_log
 [error]

@@ -297,3 +297,41 @@ qr/lua release ngx.ctx at ref \d+/
 ["^\\z", "302 Found"]
 --- no_error_log
 [error]
+
+
+
+=== TEST 15: with only header_filter_by_lua configured, only the header filter's debug line is logged
+--- config
+    location /t {
+        return 200 "plain\n";
+        header_filter_by_lua_block { ngx.header["X-Seen"] = "yes" }
+    }
+--- request
+GET /t
+--- response_headers
+X-Seen: yes
+--- response_body
+plain
+--- error_log
+lua header filter for user lua code, uri "/t"
+--- no_error_log
+lua body filter for user lua code
+[error]
+
+
+
+=== TEST 16: body_filter_by_lua alone logs both filters' debug lines (its header filter is installed too)
+--- config
+    location /t {
+        return 200 "plain\n";
+        body_filter_by_lua_block { }
+    }
+--- request
+GET /t
+--- response_body
+plain
+--- error_log
+lua header filter for user lua code, uri "/t"
+lua body filter for user lua code, uri "/t"
+--- no_error_log
+[error]

@@ -465,3 +465,67 @@ GET /t
 --- timeout: 10
 --- no_error_log
 [error]
+
+
+
+=== TEST 19: a body filter returning ngx.ERROR aborts the output (in a subrequest, the whole request goes); other return values do not
+--- config
+    location = /sub {
+        content_by_lua_block { ngx.say("sub body") }
+        body_filter_by_lua_block {
+            if ngx.arg[1] ~= "" then
+                return ngx.ERROR
+            end
+        }
+    }
+    location = /t {
+        content_by_lua_block {
+            local res = ngx.location.capture("/sub")
+            ngx.say("parent went on: ", res.status)
+        }
+    }
+    location = /ok {
+        content_by_lua_block {
+            ngx.say("kept")
+        }
+        body_filter_by_lua_block {
+            return 299
+        }
+    }
+--- pipelined_requests eval
+["GET /ok", "GET /t"]
+--- error_code eval
+[200, ""]
+--- response_body eval
+["kept\n", ""]
+--- no_error_log
+[error]
+
+
+
+=== TEST 20: ngx.arg[1] and [2] set to nil read back as "" and false; clearing the eof flag leaves the body unended (a capture sees it truncated)
+--- config
+    location = /sub {
+        return 200 "sub body";
+        body_filter_by_lua_block {
+            local eof = ngx.arg[2]
+            ngx.arg[1] = nil
+            ngx.arg[2] = nil
+            ngx.log(ngx.WARN, "read back: [", ngx.arg[1], "] ", tostring(ngx.arg[2]), " (eof was ", tostring(eof), ")")
+            ngx.arg[1] = "replaced"
+        }
+    }
+    location = /t {
+        content_by_lua_block {
+            local res = ngx.location.capture("/sub")
+            ngx.say(res.body, " truncated: ", res.truncated)
+        }
+    }
+--- request
+GET /t
+--- response_body
+replaced truncated: true
+--- error_log
+read back: [] false (eof was true)
+--- no_error_log
+[error]

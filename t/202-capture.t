@@ -679,3 +679,73 @@ capture: slow done
 [qr/redirect: .*attempt to abort with pending subrequests/,
 qr/exec: .*attempt to abort with pending subrequests/,
 qr/set_uri jump: .*attempt to abort with pending subrequests/]
+
+
+
+=== TEST 24: a subrequest has request headers of its own: changing them leaves the parent's alone
+--- config
+    location = /sub {
+        rewrite_by_lua_block {
+            ngx.req.set_header("User-Agent", "changed")
+            ngx.req.set_header("X-Mine", "sub")
+            ngx.req.set_header("Cookie", "c=2")
+        }
+        content_by_lua_block {
+            ngx.say("sub: ", ngx.var.http_user_agent, " ", ngx.var.http_x_mine, " ", ngx.var.cookie_c)
+        }
+    }
+    location = /t {
+        content_by_lua_block {
+            local res = ngx.location.capture("/sub")
+            ngx.print(res.body)
+            local h = ngx.req.get_headers()
+            ngx.say("main: ", ngx.var.http_user_agent, " ", h["user-agent"], " ",
+                    tostring(h["x-mine"]), " ", ngx.var.cookie_c)
+        }
+    }
+--- request
+GET /t
+--- more_headers
+User-Agent: original
+Cookie: c=1
+--- response_body
+sub: changed sub 2
+main: original original nil 1
+--- no_error_log
+[error]
+
+
+
+=== TEST 25: a location that captures itself ends in lua-nginx-module's cycle error
+--- config
+    location = /t {
+        content_by_lua_block {
+            ngx.location.capture("/t")
+        }
+    }
+--- request
+GET /t
+--- ignore_response
+--- error_log
+lua subrequests cycle while processing "/t"
+failed to issue subrequest: -1
+
+
+
+=== TEST 26: each subrequest is logged at debug level with its URI and arguments
+--- config
+    location = /sub {
+        content_by_lua_block { ngx.print(ngx.var.args) }
+    }
+    location = /t {
+        content_by_lua_block {
+            local res = ngx.location.capture("/sub?a=1", { args = { b = 2 } })
+            ngx.say(res.body)
+        }
+    }
+--- request
+GET /t
+--- response_body
+a=1&b=2
+--- error_log
+lua http subrequest "/sub?a=1&b=2"

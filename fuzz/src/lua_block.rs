@@ -33,12 +33,25 @@ impl Source for Bytes<'_> {
 
 const EOF_BRACE: &str = "unexpected end of file, expecting \"}\"";
 const EOF_STRING: &str = "unexpected end of file, unterminated Lua string in the block";
-const EOF_LONG: &str = "unexpected end of file, unterminated Lua long bracket in the block";
+/// The start of the error for a long bracket left open (its close follows).
+const EOF_LONG: &str = "Lua code block missing the closing long bracket \"]";
+
+fn eof_long(level: usize) -> String {
+    format!(
+        "{EOF_LONG}{}]\", the inlined Lua code may be too long",
+        "=".repeat(level)
+    )
+}
 
 /// Reads a block from `data`: the result and how many bytes were consumed.
 pub fn read(data: &[u8]) -> (Result<Vec<u8>, String>, usize) {
+    read_within(data, usize::MAX)
+}
+
+/// The same, long brackets limited to `window` bytes.
+pub fn read_within(data: &[u8], window: usize) -> (Result<Vec<u8>, String>, usize) {
     let mut src = Bytes { data, pos: 0 };
-    let r = read_block(&mut src);
+    let r = read_block(&mut src, window);
     (r, src.pos)
 }
 
@@ -49,7 +62,7 @@ pub fn run(data: &[u8]) {
 
 fn raw(data: &[u8]) {
     let (r, pos) = read(data);
-    match r {
+    match &r {
         Ok(code) => {
             assert!(pos >= 1 && data[pos - 1] == b'}', "the block must end at a '}}'");
             assert_eq!(code, &data[..pos - 1], "the code is every byte before the '}}'");
@@ -62,10 +75,16 @@ fn raw(data: &[u8]) {
         Err(e) => {
             assert_eq!(pos, data.len(), "errors come only at the end of the input");
             assert!(
-                [EOF_BRACE, EOF_STRING, EOF_LONG].contains(&e.as_str()),
+                [EOF_BRACE, EOF_STRING].contains(&e.as_str()) || e.starts_with(EOF_LONG),
                 "unexpected error {e:?}"
             );
         }
+    }
+    // A small window changes nothing but long brackets that outgrow it.
+    let (small, _) = read_within(data, 16);
+    if small != r {
+        let e = small.expect_err("a window only adds errors");
+        assert!(e.starts_with(EOF_LONG), "unexpected error {e:?}");
     }
 }
 
@@ -158,28 +177,28 @@ fn generated(data: &[u8]) {
     lua_text(&mut g, 0, &mut text);
     let ending = g.below(5);
     let mut input = text.clone();
-    let want: Result<Vec<u8>, &str> = match ending {
-        0 => Err(EOF_BRACE),
+    let want: Result<Vec<u8>, String> = match ending {
+        0 => Err(EOF_BRACE.into()),
         1 => {
             input.push(b'{');
             for _ in 0..g.below(8) {
                 let c = g.pick(CODE);
                 input.push(c);
             }
-            Err(EOF_BRACE)
+            Err(EOF_BRACE.into())
         }
         2 => {
             let q = g.pick(b"\"'");
             input.push(q);
             input.extend(g.mixed(8, b"{}-[]").into_iter().filter(|&c| c != q && c != b'\\'));
-            Err(EOF_STRING)
+            Err(EOF_STRING.into())
         }
         3 => {
             let open = long_bracket(&mut g);
             // drop the close: `[==[` and the content, the close removed
             let level = open.iter().skip(1).take_while(|&&c| c == b'=').count();
             input.extend(&open[..open.len() - (level + 2)]);
-            Err(EOF_LONG)
+            Err(eof_long(level))
         }
         _ => {
             input.push(b'}');

@@ -9,8 +9,12 @@ use crate::lua::{ffi, lua_State};
 use crate::runtime::scheduler::{WRAP_FAILURES, YIELD_MARK};
 
 const WRAPPERS: &[u8] = br#"
-local MARK, failures = ...
+local MARK, failures, thread_status = ...
+-- As lua-nginx-module: loading OpenResty LuaJIT's thread.exdata also
+-- defines the global `exdata` (the request of the running coroutine).
+pcall(require, "thread.exdata")
 local co_create, co_yield, co_status = coroutine.create, coroutine.yield, coroutine.status
+local co_wrap = coroutine.wrap
 local co_running = coroutine.running
 local select, error, unpack, type = select, error, unpack, type
 local get_phase = ngx.get_phase
@@ -34,7 +38,6 @@ local function leave(...)
     return ...
 end
 
-local thread_status = ngx.thread._status
 local function status(co)
     return thread_status(co) or co_status(co)
 end
@@ -104,6 +107,18 @@ function coroutine.wrap(f)
         return unwrap(co, pass(co, co_resume(co, ...)))
     end
 end
+
+-- The table's shape is lua-nginx-module's: LuaJIT's own functions stay
+-- reachable as coroutine._create, ._yield, ... (lua-resty-core's modules
+-- yield with coroutine._yield), the request-aware ones also as
+-- coroutine.__create, ...; it has no isyieldable.
+local std = { create = co_create, wrap = co_wrap, resume = native_resume,
+              yield = co_yield, status = co_status }
+for _, k in ipairs({ "create", "wrap", "resume", "yield", "status" }) do
+    coroutine["_" .. k] = std[k]
+    coroutine["__" .. k] = coroutine[k]
+end
+coroutine.isyieldable = nil
 "#;
 
 /// # Safety
@@ -126,11 +141,11 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
         ffi::lua_pushstring(l, c"k".as_ptr());
         ffi::lua_rawset(l, -3);
         ffi::lua_setmetatable(l, -2);
+        crate::lua::set_registry(l, &WRAP_FAILURES);
+        super::thread::push_status_fn(l);
     }
-    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
-    unsafe { crate::lua::set_registry(l, &WRAP_FAILURES) };
-    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
-    if unsafe { ffi::lua_pcall(l, 2, 0, 0) } != 0 {
+    // SAFETY: the loaded chunk and its 3 arguments are on `l`, which is not running
+    if unsafe { ffi::lua_pcall(l, 3, 0, 0) } != 0 {
         // SAFETY: the failed call left its message on top
         return Err(unsafe { crate::lua::vm::pop_message(l) });
     }

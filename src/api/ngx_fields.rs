@@ -72,9 +72,9 @@ unsafe fn index_impl(l: *mut lua_State) -> LuaRet {
         b"ctx" => unsafe { push_ctx(l) }?,
         b"headers_sent" => {
             request_phase()?;
-            let r = ctx::request()?.r;
-            // SAFETY: `l` is the running state and `r` the live request of its context
-            unsafe { ffi::lua_pushboolean(l, ((*r).header_sent() != 0) as _) };
+            let sent = ctx::request()?.header_sent();
+            // SAFETY: `l` is the running state Lua called this API function with
+            unsafe { ffi::lua_pushboolean(l, sent as _) };
         }
         b"is_subrequest" => {
             request_phase()?;

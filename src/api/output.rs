@@ -304,8 +304,7 @@ unsafe fn nothing_to_flush(ctx: &ctx::RequestCtx, wait: bool) -> Option<&'static
         });
         return Some("buffering");
     }
-    // SAFETY: `r` is a live request (callers' duty)
-    if unsafe { (*r).header_sent() } == 0 || (!ctx.seen_body_data && !wait) {
+    if !ctx.header_sent() || (!ctx.seen_body_data && !wait) {
         return Some("nothing to flush");
     }
     None
@@ -321,6 +320,10 @@ unsafe fn eof_impl(l: *mut lua_State) -> LuaRet {
     if super::req_socket::raw_acquired(ctx) {
         // SAFETY: `l` is the running state Lua called this API function with
         return Ok(unsafe { push_result(l, Err(RAW_ACQUIRED)) });
+    }
+    if ctx.eof_sent {
+        // SAFETY: `l` is the running state Lua called this API function with
+        return Ok(unsafe { push_result(l, Err("seen eof")) });
     }
     let rc = output::send_eof(ctx);
     let r = if rc == nginx_sys::NGX_ERROR as isize {

@@ -145,7 +145,9 @@ unsafe fn set_uri_impl(l: *mut lua_State) -> LuaRet {
     if !(1..=3).contains(&n) {
         return Err(format!("expecting 1, 2 or 3 arguments but seen {n}"));
     }
-    context::check_request_data(context::REQUEST_NO_LOG)?;
+    // Any request code may change the URI (log_by_lua too: the access log
+    // then shows it); only a jump needs the rewrite phase.
+    context::check_request_data(context::REQUEST_ALL)?;
     let r = request()?;
     // SAFETY: `l` is the running state Lua called this API function with
     let uri = unsafe { check_bytes(l, 1, "set_uri") }?.to_vec();
@@ -166,8 +168,11 @@ unsafe fn set_uri_impl(l: *mut lua_State) -> LuaRet {
     }
     if jump {
         context::check(context::REWRITE | context::SERVER_REWRITE)?;
-    }
-    if jump {
+        // SAFETY: `r` is the live request of the running context
+        let log = unsafe { (*(*r).connection).log };
+        crate::glue::log::debug_http(log, || {
+            format!("lua set uri jump to \"{}\"", String::from_utf8_lossy(&uri))
+        });
         crate::runtime::ctx::request()?.check_abortable()?;
     }
     // SAFETY: `r` is the live request of the running context

@@ -178,14 +178,19 @@ unsafe fn get_headers_impl(l: *mut lua_State) -> LuaRet {
     let r = request()?;
     // SAFETY: `l` is the running state Lua called this API function with
     let max = unsafe { super::string::max_arg(l, 1, "get_headers") }?;
-    // SAFETY: `l` is the running state Lua called this API function with
+    // SAFETY: as above
     let raw = unsafe { ffi::lua_toboolean(l, 2) } != 0;
-    // SAFETY: `r` is the live request of the running context
+    // SAFETY: `r` is the live request of the running context; its header list is nginx's
     let all: smallvec::SmallVec<[(&[u8], &[u8]); 32]> =
         unsafe { headers::elts(&mut (*r).headers_in.headers) }
-            // SAFETY: `elts` yields live elements of the request's header list
+            // SAFETY: elts yields live elements of the request's header list
             .map(|h| unsafe { pair(h) })
             .collect();
+    if max > 0 && all.len() > max {
+        // SAFETY: `r` is the live request of the running context
+        let (n, log) = (all.len(), unsafe { (*(*r).connection).log });
+        crate::glue::log::debug_http(log, || format!("lua exceeding request header limit {n} > {max}"));
+    }
     // SAFETY: `l` is the running state Lua called this API function with
     Ok(unsafe { push_limited(l, &all, max, raw) })
 }

@@ -127,10 +127,11 @@ const SET_PHASES: Context = context::REQUEST_ALL;
 unsafe fn change(l: *mut lua_State, key: &[u8], vidx: i32, fname: &str, replace: bool) -> LuaRet {
     context::check_request_data(SET_PHASES)?;
     let r = request()?;
-    // SAFETY: `l` is the running state (callers' duty)
+    // SAFETY: `l` is the running state Lua called this API function with
     let values = unsafe { values_arg(l, vidx, fname) }?;
+    let lua_sent = crate::runtime::ctx::request().is_ok_and(|c| c.header_sent);
     // SAFETY: `r` is a live request (callers' duty)
-    if unsafe { (*r).header_sent() } != 0 {
+    if unsafe { (*r).header_sent() } != 0 || lua_sent {
         nlog::error(
             // SAFETY: `r` is a live request (callers' duty)
             unsafe { (*(*r).connection).log },
@@ -143,6 +144,11 @@ unsafe fn change(l: *mut lua_State, key: &[u8], vidx: i32, fname: &str, replace:
     let name = unsafe { header_name(r, key) };
     if name.is_empty() {
         return Err("invalid header name".into());
+    }
+    if name.eq_ignore_ascii_case(b"content-type") {
+        if let Ok(ctx) = crate::runtime::ctx::request() {
+            ctx.mime_set = true;
+        }
     }
     // SAFETY: `r` is a live request (callers' duty)
     match unsafe { headers_out::set(r, &name, &values, replace) } {

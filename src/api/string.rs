@@ -391,9 +391,8 @@ unsafe fn encode_base64_impl(l: *mut lua_State) -> LuaRet {
 }
 
 unsafe fn decode_base64_impl(l: *mut lua_State) -> LuaRet {
-    expect_args(l, 1, 1, "one")?;
     // SAFETY: `l` is the running state Lua called this API function with
-    let s = unsafe { check_bytes(l, 1, "decode_base64") }?;
+    let s = unsafe { base64_input(l) }?;
     match base64_decode(s, false) {
         // SAFETY: `l` is the running state Lua called this API function with
         Some(v) => unsafe { push_bytes(l, &v) },
@@ -404,9 +403,8 @@ unsafe fn decode_base64_impl(l: *mut lua_State) -> LuaRet {
 }
 
 unsafe fn decode_base64mime_impl(l: *mut lua_State) -> LuaRet {
-    expect_args(l, 1, 1, "one")?;
     // SAFETY: `l` is the running state Lua called this API function with
-    let s = unsafe { check_bytes(l, 1, "decode_base64mime") }?;
+    let s = unsafe { base64_input(l) }?;
     match base64_decode(&escape::base64_mime_filter(s), false) {
         // SAFETY: `l` is the running state Lua called this API function with
         Some(v) => unsafe { push_bytes(l, &v) },
@@ -414,6 +412,17 @@ unsafe fn decode_base64mime_impl(l: *mut lua_State) -> LuaRet {
         None => unsafe { ffi::lua_pushnil(l) },
     }
     Ok(1)
+}
+
+/// The argument of the base64 decoders: as lua-resty-core's, a string
+/// only (a number is not converted; extra arguments are ignored).
+unsafe fn base64_input<'a>(l: *mut lua_State) -> Result<&'a [u8], String> {
+    // SAFETY: `l` is the running state (callers' duty)
+    if unsafe { ffi::lua_type(l, 1) } != ffi::LUA_TSTRING {
+        return Err("string argument only".into());
+    }
+    // SAFETY: as above; argument 1 is a string
+    Ok(unsafe { crate::lua::to_bytes(l, 1) }.unwrap_or_default())
 }
 
 unsafe fn string_only<'a>(l: *mut lua_State) -> Result<&'a [u8], String> {

@@ -17,21 +17,25 @@ lua_fns! {
 /// # Safety
 /// The `ngx` table must be on top of `l`.
 pub unsafe fn install(l: *mut lua_State) {
-    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    // SAFETY: the `ngx` table is on top of `l` (caller's contract)
     unsafe {
-        ffi::lua_createtable(l, 0, 4);
+        ffi::lua_createtable(l, 0, 3);
         set_fn(l, -1, c"spawn", spawn);
         set_fn(l, -1, c"wait", wait);
         set_fn(l, -1, c"kill", kill);
-    }
-    // For coroutine.status (api/coroutine.rs): is this a dead, unwaited
-    // light thread?
-    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
-    unsafe {
-        set_fn(l, -1, c"_status", status);
         crate::lua::set_raw(l, -2, c"thread");
         set_fn(l, -1, c"on_abort", on_abort);
     }
+}
+
+/// Pushes the function coroutine.status asks first (api/coroutine.rs): the
+/// status of a light thread that is dead but not waited for, else nil.
+///
+/// # Safety
+/// `l` must have room for one value.
+pub(super) unsafe fn push_status_fn(l: *mut lua_State) {
+    // SAFETY: `l` has room for one value (caller's contract)
+    unsafe { ffi::lua_pushcfunction(l, status) };
 }
 
 unsafe fn on_abort_impl(l: *mut lua_State) -> LuaRet {

@@ -48,8 +48,11 @@ pub struct MainConf {
     /// Some rewrite, access or content code may call ngx.location.capture:
     /// our filters then also act as lua-nginx-module's capture filter.
     pub uses_capture: bool,
-    /// header_filter_by_lua* or body_filter_by_lua* is configured.
-    pub uses_filters: bool,
+    /// header_filter_by_lua* is configured (lua-nginx-module's header
+    /// filter is then in the chain: its debug line is logged).
+    pub uses_header_filter: bool,
+    /// body_filter_by_lua* is configured (the same for the body filter).
+    pub uses_body_filter: bool,
     pub malloc_trim: Option<usize>,
     pub thread_cache_max: Option<usize>,
     pub sa_restart: Option<bool>,
@@ -151,7 +154,11 @@ impl Merge for LocConf {
         inherit(&mut self.rewrite, &prev.rewrite);
         inherit(&mut self.access, &prev.access);
         inherit(&mut self.log, &prev.log);
-        // content_by_lua is not inherited: it installs the location's handler.
+        // Inherited as lua-nginx-module inherits it: the handler is the
+        // location's (nginx keeps it for an `if` block inside, whose own
+        // configuration then needs the code); nested locations get no
+        // handler of ours, so their copy is never run.
+        inherit(&mut self.content, &prev.content);
         inherit(&mut self.code_cache, &prev.code_cache);
         inherit(&mut self.check_client_abort, &prev.check_client_abort);
         inherit(&mut self.http10_buffering, &prev.http10_buffering);

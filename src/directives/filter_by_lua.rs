@@ -11,15 +11,19 @@ conf_setters! {
     fn set_header_filter(cf, cmd, l: LocConf) {
         // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
         let code = unsafe { code::load(cf, cmd, 1) }?;
-        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
-        (unsafe { main_conf_cf(cf) }).uses_filters = true;
+        // SAFETY: `cf` is the conf being parsed, inside the http block where our main conf exists
+        unsafe { main_conf_cf(cf) }.uses_header_filter = true;
         set_once(&mut l.header_filter, code)
     }
     fn set_body_filter(cf, cmd, l: LocConf) {
         // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
         let code = unsafe { code::load(cf, cmd, 1) }?;
-        // SAFETY: nginx calls setters with the conf being parsed and the arguments its command table checked
-        (unsafe { main_conf_cf(cf) }).uses_filters = true;
+        // lua-nginx-module installs its header filter for it too (the
+        // body filter needs the header's view of the response).
+        // SAFETY: `cf` is the conf being parsed, inside the http block where our main conf exists
+        let lmcf = unsafe { main_conf_cf(cf) };
+        lmcf.uses_body_filter = true;
+        lmcf.uses_header_filter = true;
         set_once(&mut l.body_filter, code)
     }
     fn set_max_body(cf, _, l: LocConf) {

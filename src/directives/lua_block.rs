@@ -8,6 +8,10 @@
 //! `ngx_conf_read_token` does (so blocks larger than the buffer work, line
 //! numbers stay right and `nginx -T` dumps the file intact). The lexer
 //! itself is in `lua_lexer.rs`, free of nginx so that it can be fuzzed.
+//! A long bracket must close within half the buffer's size (2 KiB):
+//! lua-nginx-module searches for its end only in what its buffer holds after
+//! it, which depends on where the block falls in the file but is about half
+//! the buffer or more.
 
 use nginx_sys::{ngx_conf_t, ngx_read_file};
 
@@ -63,9 +67,25 @@ impl Source for ConfReader {
             Ok(Some(*b.pos))
         }
     }
+
+    fn error_lines_back(&mut self, lines: usize) {
+        // SAFETY: as in peek(); only the line counter nginx reports changes.
+        unsafe {
+            let cf = &mut *(*self.cf).conf_file;
+            cf.line = cf.line.saturating_sub(lines);
+        }
+    }
 }
 
 /// Reads up to the `}` that closes the block and returns the code between.
+/// A long bracket must close within half of nginx's conf buffer: what
+/// lua-nginx-module's buffer holds after an opening bracket (where it
+/// searches for the close) is about that or more, wherever the block is.
 pub fn read(cf: *mut ngx_conf_t) -> Result<Vec<u8>, String> {
-    lua_lexer::read_block(&mut ConfReader { cf })
+    // SAFETY: cf->conf_file->buffer is valid while nginx parses the file.
+    let window = unsafe {
+        let b = &*(*(*cf).conf_file).buffer;
+        b.end.offset_from(b.start) as usize / 2
+    };
+    lua_lexer::read_block(&mut ConfReader { cf }, window)
 }

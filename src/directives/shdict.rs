@@ -117,15 +117,11 @@ unsafe fn init_inner(shm_zone: *mut ngx_shm_zone_t, data: *mut c_void) -> ngx_in
     let lmcf = unsafe { &mut *zone.main };
     lmcf.shdicts_ready += 1;
     if lmcf.shdicts_ready == lmcf.shdicts.len() {
-        // SAFETY: `shm_zone` is our live zone
+        // SAFETY: `shm_zone` is our live zone (init_zone's caller)
         let log = unsafe { (*shm_zone).shm.log };
-        // SAFETY: every zone is ready; the VM is not running anything yet
+        // SAFETY: every zone is ready: init_by_lua may use them all; the cycle is being initialised
         if let Err(e) = unsafe { crate::phase::init::run_code(lmcf) } {
-            crate::glue::log::error(
-                log,
-                nginx_sys::NGX_LOG_EMERG,
-                format!("init_by_lua error: {e}").as_bytes(),
-            );
+            crate::glue::log::error(log, nginx_sys::NGX_LOG_ERR, e.as_bytes());
             return NGX_ERROR as ngx_int_t;
         }
     }

@@ -248,25 +248,31 @@ pub fn quote_sql(s: &[u8]) -> Vec<u8> {
 
 /// CRC-32 (IEEE), the checksum nginx's `ngx_crc32_*` compute.
 pub fn crc32(s: &[u8]) -> u32 {
-    static TABLE: std::sync::OnceLock<[u32; 256]> = std::sync::OnceLock::new();
-    let t = TABLE.get_or_init(|| {
-        let mut t = [0u32; 256];
-        for (i, e) in t.iter_mut().enumerate() {
-            let mut c = i as u32;
-            for _ in 0..8 {
-                c = if c & 1 != 0 {
-                    0xedb8_8320 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
-            }
-            *e = c;
-        }
-        t
-    });
     let mut crc = 0xffff_ffffu32;
     for &b in s {
-        crc = t[((crc ^ b as u32) & 0xff) as usize] ^ (crc >> 8);
+        crc = CRC_TABLE[((crc ^ b as u32) & 0xff) as usize] ^ (crc >> 8);
     }
     crc ^ 0xffff_ffff
 }
+
+/// CRC-32's table, built at compile time: no initialisation check on every
+/// shared dict lookup.
+static CRC_TABLE: [u32; 256] = {
+    let mut t = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut k = 0;
+        while k < 8 {
+            c = if c & 1 != 0 {
+                0xedb8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+            k += 1;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+};

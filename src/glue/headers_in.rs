@@ -14,7 +14,40 @@ use super::headers::{key_is, pool_str};
 use super::list;
 use super::ngx_version::{set_field, set_in_multi, InMulti};
 
-/// The pointer field nginx keeps for a request header (first occurrence).
+/// The headers `field` knows, for clearing them all.
+const FIELD_NAMES: [&[u8]; 28] = [
+    b"host",
+    b"connection",
+    b"if-modified-since",
+    b"if-unmodified-since",
+    b"if-match",
+    b"if-none-match",
+    b"user-agent",
+    b"referer",
+    b"content-length",
+    b"content-range",
+    b"content-type",
+    b"range",
+    b"if-range",
+    b"transfer-encoding",
+    b"te",
+    b"expect",
+    b"upgrade",
+    b"accept-encoding",
+    b"via",
+    b"authorization",
+    b"keep-alive",
+    b"x-real-ip",
+    b"accept",
+    b"accept-language",
+    b"depth",
+    b"destination",
+    b"overwrite",
+    b"date",
+];
+
+/// The pointer field nginx keeps for a request header (first occurrence);
+/// one for each of FIELD_NAMES.
 fn field(h: &mut ngx_http_headers_in_t, low: &[u8]) -> Option<*mut *mut ngx_table_elt_t> {
     Some(match low {
         b"host" => &mut h.host,
@@ -78,8 +111,39 @@ pub unsafe fn sync(r: *mut ngx_http_request_t, changed: &[u8]) -> Option<()> {
         // SAFETY: `pool` is the request's pool; the elements are live
         (unsafe { set_in_multi(pool, hi, InMulti::XForwardedFor, &all()) })?;
     }
-    // SAFETY: `hi` is the live request's headers_in, its pointers live elements
-    unsafe { derive(pool, hi, &low) }
+    // SAFETY: `pool` is the live request's pool and `hi` its headers_in
+    unsafe { derive(pool, hi, &low) }?;
+    if low == b"host" {
+        // SAFETY: `r` is a live request (caller's contract)
+        unsafe { forget_cached_var(r, b"host") };
+    }
+    Some(())
+}
+
+/// Drops the value of variable `name` cached in the request (an indexed
+/// variable keeps its first value), as lua-nginx-module does for `$host`
+/// when Host changes: it is evaluated again on its next use.
+unsafe fn forget_cached_var(r: *mut ngx_http_request_t, name: &[u8]) {
+    use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule};
+    // SAFETY: r is live; its variables array has one slot per indexed
+    // variable of the core module's list.
+    unsafe {
+        let Some(cmcf) = NgxHttpCoreModule::main_conf(&*r) else {
+            return;
+        };
+        if (*r).variables.is_null() || cmcf.variables.elts.is_null() {
+            return;
+        }
+        let vars = std::slice::from_raw_parts(
+            cmcf.variables.elts as *const nginx_sys::ngx_http_variable_t,
+            cmcf.variables.nelts,
+        );
+        if let Some(i) = vars.iter().position(|v| v.name.as_bytes() == name) {
+            let v = &mut *(*r).variables.add(i);
+            v.set_valid(0);
+            v.set_not_found(0);
+        }
+    }
 }
 
 /// The values nginx computes from some headers when it reads them. Only
@@ -286,4 +350,75 @@ unsafe fn has_header_list(r: *mut ngx_http_request_t) -> bool {
     (unsafe { (*r).http_version }) >= nginx_sys::NGX_HTTP_VERSION_10 as nginx_sys::ngx_uint_t
         // SAFETY: `r` is a live request (callers' duty)
         && !unsafe { (*r).headers_in.headers.last.is_null() }
+}
+
+/// Gives subrequest `sr` a header list of its own: a copy of its parent's
+/// (`sr` starts with a struct copy sharing the parent's elements) without
+/// the headers named in `skip`, with nginx's dedicated fields pointing at
+/// the copies. lua-nginx-module copies the headers of every subrequest,
+/// so `ngx.req.set_header` in a subrequest leaves the parent's alone. The
+/// values nginx derived from the headers (`$host`, the content length) stay
+/// as the struct copy has them.
+///
+/// # Safety
+/// `sr` must be a fresh subrequest of the live request `r` (same pool).
+pub unsafe fn copy_to_subrequest(
+    r: *mut ngx_http_request_t,
+    sr: *mut ngx_http_request_t,
+    skip: &[&[u8]],
+) -> Option<()> {
+    // SAFETY: r, sr and their pool are live (the caller's contract).
+    unsafe {
+        if !has_header_list(r) {
+            return Some(());
+        }
+        let pool = (*r).pool;
+        let hi = &mut (*sr).headers_in;
+        if !list::init_headers(pool, &mut hi.headers) {
+            return None;
+        }
+        let mut names: Vec<Vec<u8>> = Vec::new();
+        for h in list::elts::<ngx_table_elt_t>(&(*r).headers_in.headers) {
+            if skip.iter().any(|s| key_is(h, s)) {
+                continue;
+            }
+            let copy = list::push_header(&mut hi.headers, *h);
+            if copy.is_null() {
+                return None;
+            }
+            super::ngx_version::clear_next(copy);
+            let low = (*h).key.as_bytes().to_ascii_lowercase();
+            if !names.contains(&low) {
+                names.push(low);
+            }
+        }
+        forget_fields(hi);
+        let list: *mut ngx_list_t = &mut hi.headers;
+        for low in &names {
+            let all: Vec<*mut ngx_table_elt_t> = list::elts::<ngx_table_elt_t>(list)
+                .into_iter()
+                .filter(|&h| key_is(h, low))
+                .collect();
+            if let Some(f) = field(hi, low) {
+                set_field(f, &all);
+            } else if low == b"cookie" {
+                set_in_multi(pool, hi, InMulti::Cookie, &all)?;
+            } else if low == b"x-forwarded-for" {
+                set_in_multi(pool, hi, InMulti::XForwardedFor, &all)?;
+            }
+        }
+    }
+    Some(())
+}
+
+/// Clears every dedicated header field of a struct copy, the multi-value
+/// ones included (their arrays are the parent's, not to be reused).
+fn forget_fields(hi: &mut ngx_http_headers_in_t) {
+    for n in FIELD_NAMES {
+        if let Some(f) = field(hi, n) {
+            // SAFETY: f points into hi.
+            unsafe { *f = std::ptr::null_mut() };
+        }
+    }
+    super::ngx_version::forget_in_multi(hi);
 }

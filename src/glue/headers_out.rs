@@ -221,6 +221,18 @@ unsafe fn sync_field(
             // SAFETY: `f` is a field of the live headers_out; `live` holds live elements
             unsafe { set_field(f, &live) };
         }
+        // A relative Location stays in the list only: through the field,
+        // nginx's header filter would make it absolute (lua-nginx-module
+        // leaves it relative).
+        if name.eq_ignore_ascii_case(b"location")
+            && live
+                .first()
+                // SAFETY: `live` holds live elements of the header list
+                .is_some_and(|&h| unsafe { (*h).value.as_bytes() }.starts_with(b"/"))
+        {
+            // SAFETY: `f` is a field of the live headers_out
+            unsafe { *f = ptr::null_mut() };
+        }
     }
     if name.eq_ignore_ascii_case(b"last-modified") {
         ho.last_modified_time = match live.first() {

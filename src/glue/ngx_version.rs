@@ -99,6 +99,26 @@ pub unsafe fn set_in_multi(
     }
 }
 
+/// Empties the request headers nginx keeps all of (Cookie,
+/// X-Forwarded-For) without touching what they pointed to: for a struct
+/// copy of another request's headers.
+pub fn forget_in_multi(hi: &mut ngx_http_headers_in_t) {
+    #[cfg(ngx_header_chains)]
+    {
+        hi.cookie = std::ptr::null_mut();
+        hi.x_forwarded_for = std::ptr::null_mut();
+    }
+    #[cfg(not(ngx_header_chains))]
+    {
+        // SAFETY: an all-zero ngx_array_t is the "not initialised" state
+        // set_ptr_array expects.
+        unsafe {
+            hi.cookies = std::mem::zeroed();
+            hi.x_forwarded_for = std::mem::zeroed();
+        }
+    }
+}
+
 /// Sets one of the response headers nginx keeps all of to `items`.
 ///
 /// # Safety

@@ -108,6 +108,17 @@ unsafe fn node_of_lru(q: *mut ngx_queue_t) -> *mut Node {
     (unsafe { q.byte_sub(offset_of!(Node, queue)) }).cast()
 }
 
+/// `a == b`, byte by byte for short keys (shared dict keys mostly are).
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    if a.len() > 32 {
+        return a == b;
+    }
+    a.iter().zip(b).all(|(x, y)| x == y)
+}
+
 unsafe fn key_ptr(n: *mut Node) -> *mut u8 {
     // SAFETY: `n` is a Node whose allocation holds the key right after the header
     unsafe { n.cast::<u8>().add(NODE_HEADER) }
@@ -330,7 +341,7 @@ impl Dict {
             };
             if let Some(n) = old {
                 if ty != 0 && bytes.len() == (*n).value_len as usize && (*n).value_type != T_LIST {
-                    g.touch(n);
+                    // (lookup moved it to the front of the LRU queue)
                     g.fill(n, ty, bytes, exptime_ms, flags);
                     return Ok(false);
                 }
@@ -601,6 +612,7 @@ impl Dict {
 
 impl Locked {
     /// Finds `key`, moving it to the front of the LRU queue.
+    #[inline]
     unsafe fn lookup(&self, key: &[u8]) -> Lookup {
         // SAFETY: the mutex is held while `self` lives; nodes of the tree are live Nodes
         let Some(n) = (unsafe { self.peek(key) }) else {
@@ -617,6 +629,7 @@ impl Locked {
     }
 
     /// Finds `key` without touching the LRU queue or looking at expiry.
+    #[inline]
     unsafe fn peek(&self, key: &[u8]) -> Option<*mut Node> {
         let hash = crc32(key) as nginx_sys::ngx_rbtree_key_t;
         // SAFETY: the mutex is held while `self` lives; nodes reached from the root are live tree nodes
@@ -636,8 +649,13 @@ impl Locked {
                 };
                 continue;
             }
-            // SAFETY: the mutex is held while `self` lives; nodes reached from the root are live tree nodes
+            // SAFETY: the mutex is held while `self` lives; `node` is a live tree node, a `Node`
             let k = unsafe { key_of(node.cast()) };
+            // Equal hashes mostly mean the key itself: compared inline,
+            // without a call to memcmp for a few bytes.
+            if same_bytes(key, k) {
+                return Some(node.cast());
+            }
             match key.cmp(k) {
                 std::cmp::Ordering::Equal => return Some(node.cast()),
                 // SAFETY: the mutex is held while `self` lives; nodes reached from the root are live tree nodes
@@ -649,6 +667,7 @@ impl Locked {
         None
     }
 
+    #[inline]
     unsafe fn touch(&self, n: *mut Node) {
         // SAFETY: the mutex is held while `self` lives; `n` is a live linked Node (callers' duty)
         unsafe {
@@ -718,6 +737,7 @@ impl Locked {
     /// lua-nginx-module's expiry sweep from the LRU tail: with `n == 1` it
     /// removes up to two expired items; with `n == 0` it first removes the
     /// least recently used item whatever its expiry.
+    #[inline]
     unsafe fn expire(&self, mut n: u32) -> usize {
         let now = now_ms();
         // SAFETY: the mutex is held while `self` lives; the LRU queue links live Nodes

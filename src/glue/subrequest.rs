@@ -4,13 +4,13 @@
 use nginx_sys::{
     ngx_alloc_chain_link, ngx_create_temp_buf, ngx_hash_find, ngx_hash_strlow, ngx_http_post_subrequest_t,
     ngx_http_request_body_t, ngx_http_request_t, ngx_http_subrequest, ngx_http_variable_value_t, ngx_palloc,
-    ngx_pcalloc, ngx_pnalloc, ngx_str_t, ngx_table_elt_t, ngx_uint_t, NGX_HTTP_POST, NGX_HTTP_PUT,
-    NGX_HTTP_VAR_CHANGEABLE, NGX_HTTP_VAR_INDEXED, NGX_OK,
+    ngx_pcalloc, ngx_pnalloc, ngx_str_t, ngx_uint_t, NGX_HTTP_POST, NGX_HTTP_PUT, NGX_HTTP_VAR_CHANGEABLE,
+    NGX_HTTP_VAR_INDEXED, NGX_OK,
 };
 use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule};
 
 use super::escape::escape_args;
-use super::list;
+use super::{headers_in, list};
 
 /// Name/value pairs (the `vars` option).
 pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
@@ -98,9 +98,28 @@ pub unsafe fn issue(
     // (lua-nginx-module passes them raw); encoded tables are unchanged.
     // SAFETY: `r` is a live request (caller's contract)
     let mut args = unsafe { pool_str(r, &escape_args(&all)) }?;
+    // nginx would refuse (and log) this too; lua-nginx-module checks first,
+    // with its own wording.
+    // SAFETY: `r` is a live request (caller's contract)
+    if unsafe { (*r).subrequests() } == 0 {
+        let mut msg = b"lua subrequests cycle while processing \"".to_vec();
+        msg.extend_from_slice(uri.as_bytes());
+        msg.push(b'"');
+        // SAFETY: `r` is a live request (caller's contract)
+        super::log::error(unsafe { (*(*r).connection).log }, nginx_sys::NGX_LOG_ERR, &msg);
+        return Err("failed to issue subrequest: -1".into());
+    }
     // SAFETY: `r` is a live request (caller's contract)
     let c = unsafe { (*r).connection };
-    // SAFETY: a live request's connection is live
+    // SAFETY: `c` is the live request's connection
+    super::log::debug_http(unsafe { (*c).log }, || {
+        format!(
+            "lua http subrequest \"{}?{}\"",
+            String::from_utf8_lossy(uri.as_bytes()),
+            String::from_utf8_lossy(args.as_bytes())
+        )
+    });
+    // SAFETY: `c` is the live request's connection
     let active = unsafe { (*c).data };
     let mut sr: *mut ngx_http_request_t = std::ptr::null_mut();
     // SAFETY: `r` is live; `ps` lives as long as its pool (caller's contract)
@@ -165,12 +184,13 @@ unsafe fn adjust(r: *mut ngx_http_request_t, sr: *mut ngx_http_request_t, spec: 
         // SAFETY: `r` is a live request (issue's contract)
         && unsafe { (*r).headers_in.content_length_n } > 0
     {
-        // SAFETY: `sr` is the live subrequest
-        unsafe {
-            (*sr).request_body = std::ptr::null_mut();
-        }
+        // SAFETY: `sr` is the live subrequest nginx just created
+        unsafe { (*sr).request_body = std::ptr::null_mut() };
         // SAFETY: `r` and `sr` are the live parent and subrequest
         (unsafe { set_content_length(r, sr, 0) })?;
+    } else {
+        // SAFETY: `r` and `sr` are the live parent and subrequest
+        unsafe { headers_in::copy_to_subrequest(r, sr, &[]) }.ok_or("no memory")?;
     }
     if !spec.share_vars {
         // SAFETY: `r` is a live request; the borrow ends within this statement's use of the conf
@@ -234,38 +254,23 @@ unsafe fn request_body(
     Ok(rb)
 }
 
-/// Gives the subrequest the parent's request headers with its own
-/// Content-Length.
+/// Gives the subrequest a copy of the parent's request headers with its
+/// own Content-Length.
 unsafe fn set_content_length(
     r: *mut ngx_http_request_t,
     sr: *mut ngx_http_request_t,
     len: usize,
 ) -> Result<(), String> {
-    // SAFETY: `r` is a live request (issue's contract)
-    let pool = unsafe { (*r).pool };
-    // SAFETY: `sr` is the live subrequest; nothing else refers to its headers_in now
+    // SAFETY: `r` and `sr` are the live parent and subrequest (caller's contract)
+    unsafe { headers_in::copy_to_subrequest(r, sr, &[b"Content-Length", b"Transfer-Encoding"]) }
+        .ok_or("no memory")?;
+    // SAFETY: `sr` is a live subrequest; no other reference to its headers_in is held
     let hi = unsafe { &mut (*sr).headers_in };
-    // SAFETY: `pool` is the parent's live pool; the list slot is valid for writes
-    if !unsafe { list::init_headers(pool, &mut hi.headers) } {
-        return Err("no memory".into());
-    }
-    // SAFETY: the parent's header list is live and initialised
-    for h in unsafe { list::elts::<ngx_table_elt_t>(&(*r).headers_in.headers) } {
-        // SAFETY: `elts` yields live elements
-        let k = unsafe { (*h).key.as_bytes() };
-        if k.eq_ignore_ascii_case(b"Content-Length") || k.eq_ignore_ascii_case(b"Transfer-Encoding") {
-            continue;
-        }
-        // SAFETY: the subrequest's list was just initialised; `h` is a live element
-        if unsafe { list::push_header(&mut hi.headers, *h) }.is_null() {
-            return Err("no memory".into());
-        }
-    }
-    // SAFETY: `r` is a live request
+    // SAFETY: `r` is a live request (caller's contract)
     let value = unsafe { pool_str(r, len.to_string().as_bytes()) }?;
-    // SAFETY: `r` is a live request
+    // SAFETY: as above
     let lower = unsafe { pool_str(r, b"content-length") }?;
-    // SAFETY: `r` is a live request
+    // SAFETY: as above
     let key = unsafe { pool_str(r, b"Content-Length") }?;
     let h = super::ngx_version::table_elt(
         // SAFETY: `lower` is a pool string of `len` bytes

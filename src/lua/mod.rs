@@ -159,6 +159,29 @@ unsafe extern "C-unwind" {
     /// LuaJIT 2.1 exports Lua 5.3's check: false where `lua_yield` would
     /// raise "attempt to yield across C-call boundary".
     fn lua_isyieldable(l: *mut lua_State) -> c_int;
+    /// OpenResty's LuaJIT2: the per-coroutine pointer `thread.exdata`
+    /// returns; new coroutines inherit their creator's.
+    fn lua_setexdata(l: *mut lua_State, exdata: *mut c_void);
+    fn lua_getexdata(l: *mut lua_State) -> *mut c_void;
+}
+
+/// Sets what `require("thread.exdata")()` returns in coroutine `l` (and the
+/// coroutines it creates): lua-nginx-module's current request.
+///
+/// # Safety
+/// `l` must be a valid state.
+pub unsafe fn set_exdata(l: *mut lua_State, p: *mut c_void) {
+    // SAFETY: `l` is a valid state (caller's contract)
+    unsafe { lua_setexdata(l, p) }
+}
+
+/// The pointer [`set_exdata`] set on `l`.
+///
+/// # Safety
+/// `l` must be a valid state.
+pub unsafe fn exdata(l: *mut lua_State) -> *mut c_void {
+    // SAFETY: `l` is a valid state (caller's contract)
+    unsafe { lua_getexdata(l) }
 }
 
 /// What an API function's body returns: the number of results it pushed,

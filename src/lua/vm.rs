@@ -288,7 +288,10 @@ impl Vm {
     }
 
     /// Sets `package.path` or `package.cpath` (`field`), where `;;` stands
-    /// for the default path and `$prefix` for nginx's prefix.
+    /// for the default path and `$prefix` or `${prefix}` for nginx's prefix
+    /// as nginx keeps it, with its trailing slash (as lua-nginx-module
+    /// substitutes it: `${prefix}html/?.lua` and `$prefix/html/?.lua` both
+    /// work).
     pub fn set_search_path(&self, field: &CStr, value: &[u8], prefix: &[u8]) {
         let l = self.main;
         // SAFETY: main state, balanced stack.
@@ -327,10 +330,10 @@ fn expand_search_path(value: &[u8], default: &[u8], prefix: &[u8]) -> Vec<u8> {
             out.push(b';');
             i += 2;
         } else if value[i..].starts_with(b"$prefix") {
-            out.extend_from_slice(prefix.strip_suffix(b"/").unwrap_or(prefix));
+            out.extend_from_slice(prefix);
             i += 7;
         } else if value[i..].starts_with(b"${prefix}") {
-            out.extend_from_slice(prefix.strip_suffix(b"/").unwrap_or(prefix));
+            out.extend_from_slice(prefix);
             i += 9;
         } else {
             out.push(value[i]);

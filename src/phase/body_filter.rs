@@ -55,7 +55,7 @@ unsafe fn next(r: *mut ngx_http_request_t, cl: *mut ngx_chain_t) -> ngx_int_t {
 unsafe fn run(r: *mut ngx_http_request_t, input: *mut ngx_chain_t) -> ngx_int_t {
     // SAFETY: `r` is a live request (callers' duty)
     let lmcf = unsafe { crate::conf::main_conf(r) };
-    if lmcf.uses_filters {
+    if lmcf.uses_body_filter {
         super::debug_filter(r, "body filter for user lua code");
     }
     // SAFETY: `r` is a live request (callers' duty)
@@ -67,9 +67,10 @@ unsafe fn run(r: *mut ngx_http_request_t, input: *mut ngx_chain_t) -> ngx_int_t 
                 return NGX_ERROR as ngx_int_t;
             };
             let _vm = ctx.enter_vm();
-            // SAFETY: `ctx` is the live request's context; `input` the chain nginx passed
+            // SAFETY: `ctx` is the live request's context, `input` the chain nginx passed
             match unsafe { filter_chain(ctx, &code, input) } {
-                Ok(out) => (out, Some(ctx)),
+                Ok(Some(out)) => (out, Some(ctx)),
+                Ok(None) => return NGX_ERROR as ngx_int_t,
                 Err(e) => {
                     let msg = format!("failed to run body_filter_by_lua*: {e}");
                     nlog::error(request_log(r), NGX_LOG_ERR, msg.as_bytes());
@@ -171,12 +172,24 @@ unsafe fn take_chain(mut cl: *mut ngx_chain_t, gather: &mut Vec<u8>) -> ChainDat
     d
 }
 
-/// Runs the code on one chain and returns the chain to pass on.
+/// Pops the code's return value: true when it is ngx.ERROR or an HTTP
+/// status of 300 or more, with which lua-nginx-module aborts the output
+/// (the filter returns NGX_ERROR, nothing logged).
+unsafe fn returned_error(st: *mut lua_State) -> bool {
+    // SAFETY: `st` is the thread that just ran the code, its return value on top (callers' duty)
+    let rc = unsafe { ffi::lua_tointeger(st, -1) };
+    // SAFETY: as above: the return value is there to pop
+    unsafe { ffi::lua_pop(st, 1) };
+    rc == NGX_ERROR as i64 || rc >= nginx_sys::NGX_HTTP_SPECIAL_RESPONSE as i64
+}
+
+/// Runs the code on one chain and returns the chain to pass on, `None`
+/// when the code's return value aborts the output.
 unsafe fn filter_chain(
     ctx: &mut RequestCtx,
     code: &LuaCode,
     input: *mut ngx_chain_t,
-) -> Result<*mut ngx_chain_t, String> {
+) -> Result<Option<*mut ngx_chain_t>, String> {
     let r = ctx.r;
     if ctx.filter_eof {
         // The code ended the body already: later data is dropped.
@@ -187,7 +200,7 @@ unsafe fn filter_chain(
             // SAFETY: `cl` is a live link of the chain nginx passed
             cl = unsafe { (*cl).next };
         }
-        return Ok(std::ptr::null_mut());
+        return Ok(Some(std::ptr::null_mut()));
     }
     let (func, owned) = resolve(r, code)?;
     let vm = vm::current().ok_or("no Lua VM")?;
@@ -200,17 +213,24 @@ unsafe fn filter_chain(
     unsafe { set_arg(l, Some((chain.data, in_eof))) };
     buf.clear();
     // SAFETY: the request's VM is current; `func` is the resolved filter code
-    let res = unsafe { run_sync::in_request(ctx, context::BODY_FILTER, func, 0, 0) }
-        .and_then(|_| unsafe { read_arg(l, &mut buf) });
+    let res = unsafe { run_sync::in_request(ctx, context::BODY_FILTER, func, 0, 1) }.and_then(|st| {
+        // SAFETY: `st` ran the code and holds its one return value
+        let verdict = unsafe { returned_error(st) };
+        // SAFETY: `l` is the current VM's main state, which runs this phase's code
+        unsafe { read_arg(l, &mut buf) }.map(|arg| (arg, verdict))
+    });
     // A result that is one Lua string is read where Lua keeps it: ngx.arg
     // still holds it (and Lua strings do not move) until set_arg(None).
-    let out = res.and_then(|(end, single)| {
+    let out = res.and_then(|((end, single), abort)| {
+        if abort {
+            return Ok(None);
+        }
         let data = match single {
             Some(s) => s,
             None => &buf[..],
         };
         // SAFETY: `ctx` is the live request's context
-        unsafe { pass_on(ctx, data, end, in_eof, in_flush) }
+        unsafe { pass_on(ctx, data, end, in_eof, in_flush) }.map(Some)
     });
     // SAFETY: `l` is the current VM's main state, which runs this phase's code
     unsafe { set_arg(l, None) };
@@ -221,8 +241,10 @@ unsafe fn filter_chain(
     out
 }
 
-/// The chain to pass on for the code's result `data` (and its eof flag
-/// `end`), given the flags of the chain it was called with.
+/// The chain to pass on for the code's result `data` and its eof flag
+/// `end` (the code may set it, or clear it as lua-nginx-module lets it:
+/// the body then does not end here), given the flags of the chain it was
+/// called with.
 unsafe fn pass_on(
     ctx: &mut RequestCtx,
     data: &[u8],
@@ -234,7 +256,7 @@ unsafe fn pass_on(
     if end && !in_eof {
         ctx.filter_eof = true;
     }
-    let eof = in_eof || end;
+    let eof = end;
     if data.is_empty() && !eof && !in_flush {
         return Ok(std::ptr::null_mut());
     }
@@ -283,21 +305,49 @@ fn tag() -> *mut c_void {
     &TAG as *const u8 as *mut c_void
 }
 
+/// Registry key of the metatable of `ngx.arg` tables.
+static ARG_MT: u8 = 0;
+
+crate::lua::lua_fns! {
+    arg_index => arg_index_impl,
+}
+
+/// `ngx.arg[1]` and `[2]` set to nil read back as lua-nginx-module's: the
+/// data of a cleared chain is "", its eof flag false.
+unsafe fn arg_index_impl(l: *mut lua_State) -> crate::lua::LuaRet {
+    // SAFETY: `l` is the state calling the __index metamethod, with its 2 arguments
+    unsafe {
+        match ffi::lua_tointeger(l, 2) {
+            1 => push_bytes(l, b""),
+            2 => ffi::lua_pushboolean(l, 0),
+            _ => ffi::lua_pushnil(l),
+        }
+    }
+    Ok(1)
+}
+
 /// Sets `ngx.arg` to `{data, eof}` (or back to nil).
 unsafe fn set_arg(l: *mut lua_State, arg: Option<(&[u8], bool)>) {
     // SAFETY: `l` is the current VM's main state, which runs this phase's code
     unsafe { crate::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"ngx") };
     match arg {
-        Some((data, eof)) => {
-            // SAFETY: `l` is the current VM's main state, which runs this phase's code
-            unsafe {
-                ffi::lua_createtable(l, 2, 0);
-                push_bytes(l, data);
-                ffi::lua_rawseti(l, -2, 1);
-                ffi::lua_pushboolean(l, eof as _);
-                ffi::lua_rawseti(l, -2, 2);
+        // SAFETY: `l` is the current VM's main state, which runs this phase's code;
+        // nothing here raises but allocation failure, as everywhere in the VM
+        Some((data, eof)) => unsafe {
+            ffi::lua_createtable(l, 2, 0);
+            push_bytes(l, data);
+            ffi::lua_rawseti(l, -2, 1);
+            ffi::lua_pushboolean(l, eof as _);
+            ffi::lua_rawseti(l, -2, 2);
+            crate::lua::get_registry(l, &ARG_MT);
+            if ffi::lua_type(l, -1) != ffi::LUA_TTABLE {
+                ffi::lua_pop(l, 1);
+                ffi::lua_createtable(l, 0, 1);
+                crate::lua::set_fn(l, -1, c"__index", arg_index);
+                crate::lua::set_registry(l, &ARG_MT);
             }
-        }
+            ffi::lua_setmetatable(l, -2);
+        },
         // SAFETY: `l` is the current VM's main state, which runs this phase's code
         None => unsafe { ffi::lua_pushnil(l) },
     }

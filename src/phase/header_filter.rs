@@ -38,7 +38,7 @@ unsafe extern "C" fn filter(r: *mut ngx_http_request_t) -> ngx_int_t {
 unsafe fn run(r: *mut ngx_http_request_t) -> ngx_int_t {
     // SAFETY: `r` is a live request (callers' duty)
     let lmcf = unsafe { crate::conf::main_conf(r) };
-    if lmcf.uses_filters {
+    if lmcf.uses_header_filter {
         super::debug_filter(r, "header filter for user lua code");
     }
     // SAFETY: `r` is a live request (callers' duty)

@@ -41,14 +41,18 @@ pub unsafe fn run(cf: *mut ngx_conf_t, lmcf: &mut MainConf) -> *mut c_char {
     match unsafe { run_code(lmcf) } {
         Ok(()) => NGX_CONF_OK,
         Err(e) => {
-            ngx::ngx_conf_log_error!(nginx_sys::NGX_LOG_EMERG, cf, "init_by_lua error: {}", e);
+            // SAFETY: `cf` is the live conf nginx passed to postconfiguration
+            crate::glue::log::error(unsafe { (*cf).log }, nginx_sys::NGX_LOG_ERR, e.as_bytes());
             NGX_CONF_ERROR
         }
     }
 }
 
 /// Runs init_by_lua, if configured, then guards `_G` against writes from
-/// request code (init_by_lua's own globals are intended).
+/// request code (init_by_lua's own globals are intended). The error is
+/// lua-nginx-module's whole message, "init_by_lua error: " or
+/// "init_by_lua_file error: " and Lua's (its compiler's, for a syntax
+/// error), which it logs at the error level before nginx gives up.
 ///
 /// # Safety
 /// Called during configuration, with the VM of `lmcf` current.
@@ -66,18 +70,19 @@ pub unsafe fn run_code(lmcf: &mut MainConf) -> Result<(), String> {
     if unsafe { nginx_sys::ngx_process } == nginx_sys::NGX_PROCESS_SIGNALLER as nginx_sys::ngx_uint_t {
         return Ok(());
     }
-    let func = match &code.0.source {
-        Source::Inline { .. } => super::inline_func(vm, &code),
-        Source::File(FilePath::Fixed(p)) => vm.load_file(p, true).map_err(String::from),
-        Source::File(FilePath::Complex(_)) => Err("variables are not allowed in init_by_lua_file".into()),
+    let (kind, func) = match &code.0.source {
+        Source::Inline { .. } => ("init_by_lua", super::compiled_inline(vm, &code)),
+        Source::File(FilePath::Fixed(p)) => ("init_by_lua_file", vm.load_file(p, true).map_err(String::from)),
+        Source::File(FilePath::Complex(_)) => (
+            "init_by_lua_file",
+            Err("variables are not allowed in init_by_lua_file".into()),
+        ),
     };
-    // SAFETY: during configuration, with the VM of `lmcf` current; `lmcf.cycle` is live
-    let ran = unsafe {
-        with_cycle(lmcf.cycle, || {
-            func.and_then(|f| run_sync::outside_request(context::INIT, f))
-        })
-    };
-    ran?;
+    // SAFETY: the VM of `lmcf` is current and not running (caller's contract)
+    let run = || func.and_then(|f| unsafe { run_sync::outside_request(context::INIT, f) });
+    // SAFETY: `lmcf.cycle` is the cycle being configured (caller's contract)
+    let ran = unsafe { with_cycle(lmcf.cycle, run) };
+    ran.map_err(|e| format!("{kind} error: {e}"))?;
     // SAFETY: `vm.main()` is the configuration's main state, not running
     unsafe { crate::api::globals::guard_writes(vm.main()) };
     Ok(())

@@ -92,6 +92,13 @@ pub struct RequestCtx {
     pub buffering: bool,
     /// ngx.say/print wrote body data (ngx.flush() has something to flush).
     pub seen_body_data: bool,
+    /// Lua set or cleared Content-Type: no default type is added to the
+    /// header Lua sends.
+    pub mime_set: bool,
+    /// Lua sent the header (ngx_http_send_header was called): a header
+    /// filter such as image_filter's may hold it back, leaving
+    /// `r->header_sent` unset, and it must not be sent twice.
+    pub header_sent: bool,
     /// Set once the request pool cleanup ran: nothing may resume any more.
     pub gone: Cell<bool>,
     /// The thread waiting in ngx.req.read_body, if any.
@@ -115,6 +122,12 @@ pub struct RequestCtx {
 }
 
 impl RequestCtx {
+    /// The header went out, or Lua sent it into the header filters.
+    pub fn header_sent(&self) -> bool {
+        // SAFETY: r is the live request of this context.
+        self.header_sent || unsafe { (*self.r).header_sent() } != 0
+    }
+
     /// ngx.exit, ngx.exec, ngx.redirect and a jumping set_uri may not end
     /// the request while a capture's subrequests are out
     /// (lua-nginx-module's `no_abort`).
@@ -151,6 +164,8 @@ impl RequestCtx {
             buffered: Vec::new(),
             buffering: false,
             seen_body_data: false,
+            mime_set: false,
+            header_sent: false,
             gone: Cell::new(false),
             body_waiter: ptr::null_mut(),
             body_builder: None,

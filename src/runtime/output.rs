@@ -9,7 +9,7 @@ use std::ffi::c_void;
 
 use nginx_sys::{
     ngx_chain_t, ngx_http_output_filter, ngx_http_request_t, ngx_http_send_header, ngx_http_send_special,
-    ngx_http_set_content_type, ngx_int_t, NGX_ERROR, NGX_HTTP_LAST, NGX_HTTP_OK, NGX_OK,
+    ngx_http_set_content_type, ngx_int_t, ngx_uint_t, NGX_ERROR, NGX_HTTP_LAST, NGX_HTTP_OK, NGX_OK,
 };
 
 use super::ctx::RequestCtx;
@@ -37,14 +37,17 @@ pub fn send_header_if_needed(ctx: &mut RequestCtx) -> ngx_int_t {
     let r = ctx.r;
     // SAFETY: r is the live request of ctx.
     unsafe {
-        if (*r).header_sent() != 0 {
+        if ctx.header_sent() {
             return NGX_OK as ngx_int_t;
         }
         if (*r).headers_out.status == 0 {
             (*r).headers_out.status = NGX_HTTP_OK as _;
         }
         let lcf: &LocConf = loc_conf(r);
+        // (a 304 gets no default type either, as in lua-nginx-module)
         if lcf.use_default_type()
+            && !ctx.mime_set
+            && (*r).headers_out.status != nginx_sys::NGX_HTTP_NOT_MODIFIED as ngx_uint_t
             && (*r).headers_out.content_type.len == 0
             && ngx_http_set_content_type(r) != NGX_OK as ngx_int_t
         {
@@ -59,7 +62,9 @@ pub fn send_header_if_needed(ctx: &mut RequestCtx) -> ngx_int_t {
             ctx.buffering = true;
             return NGX_OK as ngx_int_t;
         }
-        ngx_http_send_header(r)
+        let rc = ngx_http_send_header(r);
+        ctx.header_sent = true;
+        rc
     }
 }
 
@@ -73,14 +78,20 @@ pub fn write_parts(ctx: &mut RequestCtx, parts: &[&[u8]], flush: bool) -> Result
     if ctx.eof_sent {
         return Err("seen eof");
     }
+    let r = ctx.r;
+    mark_head(r);
     let rc = send_header_if_needed(ctx);
     if rc == NGX_ERROR as ngx_int_t || rc > NGX_OK as ngx_int_t {
         return Err("nginx output filter error");
     }
-    let r = ctx.r;
     // SAFETY: r is live.
     if unsafe { (*r).header_only() } != 0 {
-        return Ok(());
+        return match end_header_only(ctx) {
+            rc if rc == NGX_ERROR as ngx_int_t || rc > NGX_OK as ngx_int_t => {
+                Err("nginx output filter error")
+            }
+            _ => Ok(()),
+        };
     }
     if ctx.buffering {
         // SAFETY: r is live.
@@ -128,17 +139,50 @@ unsafe fn send(ctx: &mut RequestCtx, cl: *mut ngx_chain_t) -> Result<(), &'stati
     Ok(())
 }
 
+/// lua-nginx-module makes a HEAD request header-only as soon as Lua output
+/// starts (nginx itself would only when sending the header): HTTP/1.0
+/// buffering then holds no body and computes no Content-Length for it.
+fn mark_head(r: *mut ngx_http_request_t) {
+    // SAFETY: r is live.
+    unsafe {
+        if (*r).method == nginx_sys::NGX_HTTP_HEAD as ngx_uint_t && (*r).header_only() == 0 {
+            (*r).set_header_only(1);
+        }
+    }
+}
+
+/// The first output of a header-only response ends it: the header held by
+/// HTTP/1.0 buffering goes now, without a Content-Length, and later output
+/// sees eof, as in lua-nginx-module.
+fn end_header_only(ctx: &mut RequestCtx) -> ngx_int_t {
+    ctx.eof_sent = true;
+    if !ctx.buffering {
+        return NGX_OK as ngx_int_t;
+    }
+    ctx.buffering = false;
+    ctx.buffered.clear();
+    // SAFETY: r is live; send_header_if_needed held the header back.
+    let rc = unsafe { ngx_http_send_header(ctx.r) };
+    ctx.header_sent = true;
+    rc
+}
+
 /// Ends the response body (headers first if none went).
 pub fn send_eof(ctx: &mut RequestCtx) -> ngx_int_t {
     if ctx.eof_sent {
         return NGX_OK as ngx_int_t;
     }
+    mark_head(ctx.r);
     let rc = send_header_if_needed(ctx);
     if rc == NGX_ERROR as ngx_int_t || rc > NGX_OK as ngx_int_t {
         return rc;
     }
-    ctx.eof_sent = true;
     let r = ctx.r;
+    // SAFETY: r is live.
+    if unsafe { (*r).header_only() } != 0 {
+        return end_header_only(ctx);
+    }
+    ctx.eof_sent = true;
     // A body nobody read is discarded with the last buffer, as
     // lua-nginx-module does: else a pipelined next request would be read
     // from its bytes.
@@ -159,6 +203,7 @@ pub fn send_eof(ctx: &mut RequestCtx) -> ngx_int_t {
         unsafe {
             (*r).headers_out.content_length_n = body.len() as _;
             let rc = ngx_http_send_header(r);
+            ctx.header_sent = true;
             if rc == NGX_ERROR as ngx_int_t || rc > NGX_OK as ngx_int_t || (*r).header_only() != 0 {
                 return rc;
             }
@@ -191,7 +236,7 @@ pub fn flush(ctx: &mut RequestCtx) -> Result<(), &'static str> {
     let r = ctx.r;
     // SAFETY: r is live.
     unsafe {
-        if (*r).header_sent() == 0 || ctx.eof_sent {
+        if !ctx.header_sent() || ctx.eof_sent {
             return Ok(());
         }
         // A flags-only buffer, reused like the data ones (nginx's

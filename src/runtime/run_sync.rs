@@ -20,10 +20,25 @@ pub unsafe fn in_request(
     nargs: c_int,
     nresults: c_int,
 ) -> Result<*mut lua_State, String> {
+    let r = ctx.r;
     let _c = CurrentGuard::enter(ctx);
     let _p = ContextGuard::enter(phase);
-    // SAFETY: the worker's VM is set and `nargs` values are pushed (caller's contract)
-    unsafe { call_sync(func, nargs, nresults) }
+    // The code runs on the main state: it is the request's while it runs
+    // (thread.exdata, as lua-nginx-module sets it), as it was after.
+    let main = crate::lua::vm::current().map(|vm| vm.main());
+    // SAFETY: `m` is the current VM's main state
+    let saved = main.map(|m| (m, unsafe { crate::lua::exdata(m) }));
+    if let Some(m) = main {
+        // SAFETY: `m` is the current VM's main state
+        unsafe { crate::lua::set_exdata(m, r.cast()) };
+    }
+    // SAFETY: the VM is set and the `nargs` arguments pushed (caller's contract)
+    let res = unsafe { call_sync(func, nargs, nresults) };
+    if let Some((m, p)) = saved {
+        // SAFETY: `m` is the current VM's main state
+        unsafe { crate::lua::set_exdata(m, p) };
+    }
+    res
 }
 
 /// Calls `func` outside any request (init, init_worker, exit_worker).

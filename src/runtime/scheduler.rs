@@ -222,6 +222,8 @@ pub fn start_with(ctx: &mut RequestCtx, push: impl FnOnce(*mut lua_State) -> c_i
     // SAFETY: handlers run with the worker's VM set.
     match unsafe { anchored_thread() } {
         Ok((co, co_ref)) => {
+            // SAFETY: co is the fresh entry thread.
+            unsafe { lua::set_exdata(co, ctx.r.cast()) };
             let nargs = push(co);
             ctx.threads.push(thread(co, co_ref, std::ptr::null_mut()));
             resume(ctx, co, nargs)
@@ -243,10 +245,13 @@ pub fn start_with(ctx: &mut RequestCtx, push: impl FnOnce(*mut lua_State) -> c_i
 /// # Safety
 /// `parent` is the running coroutine with the function on top.
 pub unsafe fn dormant(parent: *mut lua_State) -> Result<LuaThread, String> {
-    // SAFETY: `parent` runs in the worker's VM, which is set
+    // SAFETY: a request's VM is current while its coroutine runs
     let (co, co_ref) = unsafe { anchored_thread() }?;
-    // SAFETY: `parent` is a live Lua state (callers' duty)
-    unsafe { ffi::lua_xmove(parent, co, 1) };
+    // SAFETY: `co` is the new thread of `parent`'s VM; `parent` is running with the function on top (caller's contract)
+    unsafe {
+        lua::set_exdata(co, lua::exdata(parent));
+        ffi::lua_xmove(parent, co, 1);
+    }
     Ok(thread(co, co_ref, parent))
 }
 
@@ -263,10 +268,13 @@ pub unsafe fn spawn(
     nargs: c_int,
     post_spawner: bool,
 ) -> Result<*mut lua_State, String> {
-    // SAFETY: `parent` runs in the worker's VM, which is set
+    // SAFETY: a request's VM is current while its coroutine runs
     let (co, co_ref) = unsafe { anchored_thread() }?;
-    // SAFETY: `parent` is a live Lua state (callers' duty)
-    unsafe { ffi::lua_xmove(parent, co, nargs + 1) };
+    // SAFETY: `co` is the new thread of `parent`'s VM; `parent` holds the function and `nargs` arguments (caller's contract)
+    unsafe {
+        lua::set_exdata(co, ctx.r.cast());
+        ffi::lua_xmove(parent, co, nargs + 1);
+    }
     ctx.threads.push(thread(co, co_ref, parent));
     if post_spawner {
         post(ctx, ctx.running, co);
