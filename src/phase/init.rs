@@ -8,7 +8,7 @@ use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};
 
 use crate::conf::code::{FilePath, Source};
 use crate::conf::shdict::Zone;
-use crate::conf::MainConf;
+use crate::conf::{LuaCode, MainConf};
 use crate::lua::vm::{Scope, Vm};
 use crate::runtime::context;
 use crate::runtime::run_sync;
@@ -26,12 +26,7 @@ pub unsafe fn run(cf: *mut ngx_conf_t, lmcf: &mut MainConf) -> *mut c_char {
     lmcf.cycle = unsafe { (*cf).cycle };
     // SAFETY: `cf` and its cycle are live (caller's contract)
     let prefix = unsafe { (*(*cf).cycle).prefix.as_bytes().to_vec() };
-    if let Some(p) = &lmcf.package_path {
-        vm.set_search_path(c"path", p, &prefix);
-    }
-    if let Some(p) = &lmcf.package_cpath {
-        vm.set_search_path(c"cpath", p, &prefix);
-    }
+    set_search_paths(vm, lmcf, &prefix);
     if !lmcf.shdicts.is_empty() {
         // The dictionaries' zones do not exist yet: the last zone's init
         // callback runs the code (conf/shdict.rs).
@@ -70,14 +65,7 @@ pub unsafe fn run_code(lmcf: &mut MainConf) -> Result<(), String> {
     if unsafe { nginx_sys::ngx_process } == nginx_sys::NGX_PROCESS_SIGNALLER as nginx_sys::ngx_uint_t {
         return Ok(());
     }
-    let (kind, func) = match &code.0.source {
-        Source::Inline { .. } => ("init_by_lua", super::compiled_inline(vm, &code)),
-        Source::File(FilePath::Fixed(p)) => ("init_by_lua_file", vm.load_file(p, true).map_err(String::from)),
-        Source::File(FilePath::Complex(_)) => (
-            "init_by_lua_file",
-            Err("variables are not allowed in init_by_lua_file".into()),
-        ),
-    };
+    let (kind, func) = init_chunk(vm, &code);
     // SAFETY: the VM of `lmcf` is current and not running (caller's contract)
     let run = || func.and_then(|f| unsafe { run_sync::outside_request(context::INIT, f) });
     // SAFETY: `lmcf.cycle` is the cycle being configured (caller's contract)
@@ -86,6 +74,32 @@ pub unsafe fn run_code(lmcf: &mut MainConf) -> Result<(), String> {
     // SAFETY: `vm.main()` is the configuration's main state, not running
     unsafe { crate::api::globals::guard_writes(vm.main()) };
     Ok(())
+}
+
+/// lua_package_path/cpath on `vm`'s `package`, with `prefix` for `$prefix`.
+fn set_search_paths(vm: &Vm, lmcf: &MainConf, prefix: &[u8]) {
+    if let Some(p) = &lmcf.package_path {
+        vm.set_search_path(c"path", p, prefix);
+    }
+    if let Some(p) = &lmcf.package_cpath {
+        vm.set_search_path(c"cpath", p, prefix);
+    }
+}
+
+/// init_by_lua's function in `vm`, with the directive name its errors
+/// start with.
+fn init_chunk(vm: &Vm, code: &LuaCode) -> (&'static str, Result<std::ffi::c_int, String>) {
+    match &code.0.source {
+        Source::Inline { .. } => ("init_by_lua", super::compiled_inline(vm, code)),
+        Source::File(FilePath::Fixed(p)) => (
+            "init_by_lua_file",
+            vm.load_file(p.as_slice(), true).map_err(String::from),
+        ),
+        Source::File(FilePath::Complex(_)) => (
+            "init_by_lua_file",
+            Err("variables are not allowed in init_by_lua_file".into()),
+        ),
+    }
 }
 
 /// The own VM of a request in a location with lua_code_cache off, built
@@ -98,13 +112,7 @@ fn request_vm(lmcf: &MainConf) -> Result<Vm, String> {
     // as long as the configuration that owns this main conf.
     unsafe {
         crate::api::install(l)?;
-        let prefix = (*nginx_sys::ngx_cycle).prefix.as_bytes();
-        if let Some(p) = &lmcf.package_path {
-            vm.set_search_path(c"path", p, prefix);
-        }
-        if let Some(p) = &lmcf.package_cpath {
-            vm.set_search_path(c"cpath", p, prefix);
-        }
+        set_search_paths(&vm, lmcf, (*nginx_sys::ngx_cycle).prefix.as_bytes());
         for zone in &lmcf.shdicts {
             let zp: *const Zone = &**zone;
             crate::api::shdict::register(l, &zone.name, zp.cast_mut());
@@ -112,14 +120,10 @@ fn request_vm(lmcf: &MainConf) -> Result<Vm, String> {
     }
     if let Some(code) = &lmcf.init {
         let _s = Scope::enter(Some(&vm));
-        let func = match &code.0.source {
-            Source::Inline { .. } => super::inline_func(&vm, code),
-            Source::File(FilePath::Fixed(p)) => vm.load_file(p, true).map_err(String::from),
-            Source::File(FilePath::Complex(_)) => Err("variables are not allowed in init_by_lua_file".into()),
-        };
+        let (kind, func) = init_chunk(&vm, code);
         // SAFETY: the new VM is current (Scope) and not running.
         func.and_then(|f| unsafe { run_sync::outside_request(context::INIT, f) })
-            .map_err(|e| format!("init_by_lua error: {e}"))?;
+            .map_err(|e| format!("{kind} error: {e}"))?;
     }
     // SAFETY: as above.
     unsafe { crate::api::globals::guard_writes(l) };
