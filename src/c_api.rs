@@ -6,8 +6,8 @@ use std::ffi::{c_char, c_int, c_void};
 use std::ptr;
 
 use nginx_sys::{
-    ngx_conf_t, ngx_http_request_t, ngx_int_t, ngx_shared_memory_add, ngx_shm_zone_t, ngx_str_t,
-    NGX_DECLINED, NGX_ERROR, NGX_OK,
+    NGX_DECLINED, NGX_ERROR, NGX_OK, ngx_conf_t, ngx_http_request_t, ngx_int_t, ngx_shared_memory_add,
+    ngx_shm_zone_t, ngx_str_t,
 };
 
 use crate::conf::shdict::Zone;
@@ -32,7 +32,7 @@ pub union ValueUnion {
 ///
 /// # Safety
 /// `name_data` must point to `name_len` readable bytes.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_find_zone(
     name_data: *const u8,
     name_len: usize,
@@ -63,7 +63,7 @@ pub unsafe extern "C" fn ngx_http_lua_find_zone(
 /// # Safety
 /// `zone` must come from `ngx_http_lua_find_zone`; `key_data` must point to
 /// `key_len` bytes; `value` must be writable, with `value.s` set for strings.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_shared_dict_get(
     zone: *mut ngx_shm_zone_t,
     key_data: *const u8,
@@ -134,7 +134,7 @@ unsafe fn fill(out: &mut LuaValue, v: Owned) -> ngx_int_t {
 ///
 /// # Safety
 /// `cf` must be inside the http block.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_get_global_state(cf: *mut ngx_conf_t) -> *mut lua_State {
     crate::glue::catch(ptr::null_mut(), || {
         // SAFETY: per the contract.
@@ -145,14 +145,14 @@ pub unsafe extern "C" fn ngx_http_lua_get_global_state(cf: *mut ngx_conf_t) -> *
 
 /// nginx's process type (`ngx.process.type()` calls it through the FFI, so
 /// that LuaJIT compiles the call).
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn ngx_http_lua_ffi_get_process_type() -> c_int {
     crate::glue::catch(0, || crate::api::resty_core::current_process_type() as c_int)
 }
 
 /// The request whose Lua code runs now (a timer's fake request in timers),
 /// or null outside requests.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn ngx_http_lua_get_request(_l: *mut lua_State) -> *mut ngx_http_request_t {
     crate::glue::catch(ptr::null_mut(), || {
         crate::runtime::ctx::current().map_or(ptr::null_mut(), |c| c.r)
@@ -163,7 +163,7 @@ pub extern "C" fn ngx_http_lua_get_request(_l: *mut lua_State) -> *mut ngx_http_
 ///
 /// # Safety
 /// `cf` must be inside the http block; `package` a NUL-terminated string.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_add_package_preload(
     cf: *mut ngx_conf_t,
     package: *const c_char,
@@ -203,7 +203,7 @@ pub unsafe extern "C" fn ngx_http_lua_add_package_preload(
 ///
 /// # Safety
 /// `cf` must be a configuration being parsed; `name` a valid string.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_shared_memory_add(
     cf: *mut ngx_conf_t,
     name: *mut ngx_str_t,

@@ -14,18 +14,18 @@ use ngx::ffi::ngx_module_t;
 
 use crate::module::ngx_http_lua_module;
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 #[allow(non_upper_case_globals)]
 pub static mut ngx_modules: [*const ngx_module_t; 2] =
     [std::ptr::addr_of!(ngx_http_lua_module), std::ptr::null()];
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 #[allow(non_upper_case_globals)]
 pub static mut ngx_module_names: [*const c_char; 2] = [c"ngx_http_lua_module".as_ptr(), std::ptr::null()];
 
 /// Read by nginx's `ngx_add_module`: our module goes before the first of the
 /// modules listed after its own name.
-#[no_mangle]
+#[unsafe(no_mangle)]
 #[allow(non_upper_case_globals)]
 pub static mut ngx_module_order: [*const c_char; 3] = [
     c"ngx_http_lua_module".as_ptr(),

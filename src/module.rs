@@ -5,17 +5,17 @@ use std::ffi::{c_char, c_void};
 use std::ptr::{addr_of, addr_of_mut};
 
 use nginx_sys::{
-    ngx_array_push, ngx_conf_t, ngx_cycle_t, ngx_http_handler_pt, ngx_http_module_t,
-    ngx_http_phases_NGX_HTTP_ACCESS_PHASE as ACCESS_PHASE, ngx_http_phases_NGX_HTTP_LOG_PHASE as LOG_PHASE,
-    ngx_http_phases_NGX_HTTP_REWRITE_PHASE as REWRITE_PHASE,
+    NGX_ERROR, NGX_HTTP_MODULE, NGX_OK, ngx_array_push, ngx_conf_t, ngx_cycle_t, ngx_http_handler_pt,
+    ngx_http_module_t, ngx_http_phases_NGX_HTTP_ACCESS_PHASE as ACCESS_PHASE,
+    ngx_http_phases_NGX_HTTP_LOG_PHASE as LOG_PHASE, ngx_http_phases_NGX_HTTP_REWRITE_PHASE as REWRITE_PHASE,
     ngx_http_phases_NGX_HTTP_SERVER_REWRITE_PHASE as SERVER_REWRITE_PHASE, ngx_int_t, ngx_module_t,
-    ngx_uint_t, NGX_ERROR, NGX_HTTP_MODULE, NGX_OK,
+    ngx_uint_t,
 };
 use ngx::core::Status;
 use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf, NgxHttpCoreModule};
 
 use crate::api;
-use crate::conf::{main_conf_cf, main_conf_cycle, LocConf, MainConf};
+use crate::conf::{LocConf, MainConf, main_conf_cf, main_conf_cycle};
 use crate::directives::COMMANDS;
 use crate::lua::vm;
 use crate::phase;
@@ -156,7 +156,7 @@ static NGX_HTTP_LUA_MODULE_CTX: ngx_http_module_t = ngx_http_module_t {
 };
 
 #[used]
-#[no_mangle]
+#[unsafe(no_mangle)]
 #[allow(non_upper_case_globals)]
 pub static mut ngx_http_lua_module: ngx_module_t = ngx_module_t {
     ctx: addr_of!(NGX_HTTP_LUA_MODULE_CTX) as *mut c_void,

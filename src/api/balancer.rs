@@ -7,12 +7,12 @@
 use std::ffi::c_int;
 
 use nginx_sys::{
-    ngx_http_upstream_conf_t, ngx_http_upstream_state_t, ngx_palloc, ngx_parse_url, ngx_url_t, NGX_OK,
-    NGX_PEER_FAILED, NGX_PEER_KEEPALIVE, NGX_PEER_NEXT,
+    NGX_OK, NGX_PEER_FAILED, NGX_PEER_KEEPALIVE, NGX_PEER_NEXT, ngx_http_upstream_conf_t,
+    ngx_http_upstream_state_t, ngx_palloc, ngx_parse_url, ngx_url_t,
 };
 
 use crate::lua::lua_fns;
-use crate::lua::{check_bytes, ffi, lua_State, push_bytes, set_fn, LuaRet};
+use crate::lua::{LuaRet, check_bytes, ffi, lua_State, push_bytes, set_fn};
 use crate::runtime::balancer::PeerData;
 use crate::runtime::context;
 use crate::runtime::ctx;

@@ -1,6 +1,6 @@
 //! ngx.exit, ngx.exec, ngx.redirect, ngx.get_phase.
 
-use nginx_sys::{ngx_list_push, ngx_pnalloc, ngx_str_t, NGX_HTTP_OK, NGX_LOG_ERR};
+use nginx_sys::{NGX_HTTP_OK, NGX_LOG_ERR, ngx_list_push, ngx_pnalloc, ngx_str_t};
 
 use super::query_args;
 use crate::glue::cconv;
@@ -8,7 +8,7 @@ use crate::glue::escape::{escape_args, escape_log, unsafe_uri_byte};
 use crate::glue::log as nlog;
 use crate::glue::uri;
 use crate::lua::lua_fns;
-use crate::lua::{check_bytes, check_number, ffi, lua_State, push_bytes, set_fn, LuaRet};
+use crate::lua::{LuaRet, check_bytes, check_number, ffi, lua_State, push_bytes, set_fn};
 use crate::runtime::context::{self, REQUEST_YIELDABLE};
 use crate::runtime::ctx::{self, RequestCtx};
 use crate::runtime::scheduler::yield_wait;

@@ -10,9 +10,9 @@ use nginx_sys::ngx_http_request_t;
 
 use super::query_args;
 use crate::conf::loc_conf;
-use crate::glue::subrequest::{self, method_name, Pairs, Spec};
+use crate::glue::subrequest::{self, Pairs, Spec, method_name};
 use crate::lua::lua_fns;
-use crate::lua::{bad_arg, ffi, lua_State, set_fn, to_bytes, type_name, LuaRet};
+use crate::lua::{LuaRet, bad_arg, ffi, lua_State, set_fn, to_bytes, type_name};
 use crate::runtime::capture::{self, Group};
 use crate::runtime::context::{self, REQUEST_YIELDABLE};
 use crate::runtime::ctx::{self, RequestCtx};

@@ -2,11 +2,11 @@
 
 use std::ffi::c_int;
 
-use nginx_sys::{ngx_log_t, NGX_LOG_NOTICE};
+use nginx_sys::{NGX_LOG_NOTICE, ngx_log_t};
 
 use crate::glue::log as nlog;
 use crate::lua::lua_fns;
-use crate::lua::{bad_arg, check_number, ffi, lua_State, set_fn, to_bytes, type_name, LuaRet};
+use crate::lua::{LuaRet, bad_arg, check_number, ffi, lua_State, set_fn, to_bytes, type_name};
 use crate::runtime::ctx;
 
 lua_fns! {

@@ -9,8 +9,8 @@
 use std::ffi::{c_int, c_void};
 
 use nginx_sys::{
-    ngx_command_t, ngx_cycle, ngx_http_request_t, ngx_http_variable_value_t, ngx_int_t, ngx_str_t, NGX_ERROR,
-    NGX_HTTP_MODULE, NGX_OK,
+    NGX_ERROR, NGX_HTTP_MODULE, NGX_OK, ngx_command_t, ngx_cycle, ngx_http_request_t,
+    ngx_http_variable_value_t, ngx_int_t, ngx_str_t,
 };
 
 use crate::lua::lua_State;
@@ -89,7 +89,7 @@ unsafe fn lookup(name: &[u8]) -> *mut c_void {
 
 /// # Safety
 /// `data` must hold `len` bytes and `func` be writable.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_ndk_lookup_directive(
     data: *const u8,
     len: usize,
@@ -116,7 +116,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_ndk_lookup_directive(
 /// # Safety
 /// `r` must be a live request, `func` from the lookup above, `arg` hold
 /// `len` bytes and `value` be writable.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_ndk_set_var_get(
     r: *mut ngx_http_request_t,
     func: *mut c_void,

@@ -5,7 +5,7 @@ use nginx_sys::NGX_LOG_ERR;
 
 use crate::glue::log as nlog;
 use crate::lua::lua_fns;
-use crate::lua::{bad_arg, check_number, ffi, lua_State, to_bytes, LuaRet};
+use crate::lua::{LuaRet, bad_arg, check_number, ffi, lua_State, to_bytes};
 use crate::runtime::context;
 use crate::runtime::ctx;
 
@@ -208,7 +208,7 @@ unsafe fn newindex_impl(l: *mut lua_State) -> LuaRet {
                 ffi::LUA_TNIL | ffi::LUA_TNONE => return Err("table index is nil".into()),
                 // SAFETY: `l` is the running state Lua called this API function with
                 ffi::LUA_TNUMBER if unsafe { ffi::lua_tonumber(l, 2) }.is_nan() => {
-                    return Err("table index is NaN".into())
+                    return Err("table index is NaN".into());
                 }
                 _ => {}
             }

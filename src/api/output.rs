@@ -3,7 +3,7 @@
 use std::ffi::c_int;
 
 use crate::lua::lua_fns;
-use crate::lua::{ffi, lua_State, push_cstr, raw_error, set_fn, to_bytes, type_name, LuaRet};
+use crate::lua::{LuaRet, ffi, lua_State, push_cstr, raw_error, set_fn, to_bytes, type_name};
 use crate::runtime::context::{self, REQUEST_YIELDABLE};
 use crate::runtime::ctx;
 use crate::runtime::output;

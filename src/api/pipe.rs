@@ -3,11 +3,11 @@
 //! functions below take checked values. A process object is a userdata
 //! holding the boxed `Proc`; its `__gc` kills a child still running.
 
-use std::ffi::{c_int, CString};
+use std::ffi::{CString, c_int};
 
 use crate::lua::lua_fns;
 use crate::lua::{
-    ffi, get_raw, lua_State, new_metatable, push_bytes, set_fn, set_raw, to_bytes, udata_of, LuaRet,
+    LuaRet, ffi, get_raw, lua_State, new_metatable, push_bytes, set_fn, set_raw, to_bytes, udata_of,
 };
 use crate::runtime::context::{self, YIELDABLE};
 use crate::runtime::ctx;

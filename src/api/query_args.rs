@@ -5,7 +5,7 @@
 //! gives `a=1&b&c=x&c=y` (in table order), keys and values escaped as URI
 //! components; `false` leaves its key out.
 
-use std::ffi::{c_int, CStr};
+use std::ffi::{CStr, c_int};
 
 use crate::glue::escape::escape_uri;
 use crate::lua::{ffi, lua_State, to_bytes};

@@ -9,7 +9,7 @@ use crate::conf::{main_conf, main_conf_cycle};
 use crate::glue::fake_request::ConfRef;
 use crate::glue::pcre2::{self, Mode, Regex};
 use crate::lua::lua_fns;
-use crate::lua::{bad_arg, check_bytes, ffi, lua_State, push_bytes, set_fn, to_bytes, type_name, LuaRet};
+use crate::lua::{LuaRet, bad_arg, check_bytes, ffi, lua_State, push_bytes, set_fn, to_bytes, type_name};
 use crate::runtime::context;
 use crate::runtime::{ctx, regex_cache};
 
@@ -128,7 +128,7 @@ pub unsafe fn parse_opts(l: *mut lua_State, idx: c_int, fname: &str) -> Result<O
                     "unknown flag \"{}\" (flags \"{}\")",
                     c as char,
                     String::from_utf8_lossy(s)
-                ))
+                ));
             }
         }
     }

@@ -6,7 +6,7 @@ use super::regex::{compile, exec_error, next_start, parse_opts, push_captures, s
 use crate::glue::pcre2::Regex;
 use crate::lua::lua_fns;
 use crate::lua::{
-    bad_arg, check_bytes, check_stack, ffi, lua_State, push_bytes, set_raw, to_bytes, type_name, LuaRet,
+    LuaRet, bad_arg, check_bytes, check_stack, ffi, lua_State, push_bytes, set_raw, to_bytes, type_name,
 };
 
 lua_fns! {
@@ -130,7 +130,7 @@ fn parse_template(t: &[u8], re: &Regex) -> Result<Vec<Piece>, String> {
                     return Err(format!(
                         "attempt to use named capturing variable \"{}\" (named captures not supported yet)",
                         String::from_utf8_lossy(name)
-                    ))
+                    ));
                 }
             }
         };

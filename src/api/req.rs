@@ -7,7 +7,7 @@ use std::ffi::c_int;
 use nginx_sys::{ngx_http_request_t, ngx_str_t};
 
 use crate::lua::lua_fns;
-use crate::lua::{ffi, lua_State, push_bytes, set_fn, LuaRet};
+use crate::lua::{LuaRet, ffi, lua_State, push_bytes, set_fn};
 use crate::runtime::context;
 use crate::runtime::ctx;
 

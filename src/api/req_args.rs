@@ -8,7 +8,7 @@ use super::string::{max_arg, push_args_into};
 use crate::glue::escape::{escape_args, escape_log, parse_args, unsafe_uri_byte};
 use crate::glue::headers::pool_str;
 use crate::lua::lua_fns;
-use crate::lua::{check_bytes, ffi, lua_State, push_bytes, set_fn, type_name, LuaRet};
+use crate::lua::{LuaRet, check_bytes, ffi, lua_State, push_bytes, set_fn, type_name};
 use crate::runtime::context;
 use crate::runtime::ctx;
 use crate::runtime::scheduler::yield_wait;
@@ -158,13 +158,11 @@ unsafe fn set_uri_impl(l: *mut lua_State) -> LuaRet {
     let jump = n >= 2 && unsafe { ffi::lua_toboolean(l, 2) } != 0;
     // SAFETY: `l` is the running state Lua called this API function with
     let binary = n >= 3 && unsafe { ffi::lua_toboolean(l, 3) } != 0;
-    if !binary {
-        if let Some(c) = unsafe_uri_byte(&uri) {
-            return Err(format!(
-                "unsafe byte \"0x{c:02x}\" in uri \"{}\" (maybe you want to set the 'binary' argument?)",
-                escape_log(&uri)
-            ));
-        }
+    if !binary && let Some(c) = unsafe_uri_byte(&uri) {
+        return Err(format!(
+            "unsafe byte \"0x{c:02x}\" in uri \"{}\" (maybe you want to set the 'binary' argument?)",
+            escape_log(&uri)
+        ));
     }
     if jump {
         context::check(context::REWRITE | context::SERVER_REWRITE)?;

@@ -4,10 +4,10 @@
 use std::mem::size_of;
 
 use nginx_sys::{
-    ngx_buf_t, ngx_chain_t, ngx_http_discard_request_body, ngx_http_read_client_request_body,
-    ngx_http_request_body_t, ngx_http_request_t, ngx_pcalloc, ngx_pool_cleanup_add, ngx_pool_cleanup_file,
-    ngx_pool_cleanup_file_t, ngx_pool_delete_file, ngx_temp_file_t, ngx_write_chain_to_temp_file, NGX_AGAIN,
-    NGX_ERROR, NGX_HTTP_SPECIAL_RESPONSE,
+    NGX_AGAIN, NGX_ERROR, NGX_HTTP_SPECIAL_RESPONSE, ngx_buf_t, ngx_chain_t, ngx_http_discard_request_body,
+    ngx_http_read_client_request_body, ngx_http_request_body_t, ngx_http_request_t, ngx_pcalloc,
+    ngx_pool_cleanup_add, ngx_pool_cleanup_file, ngx_pool_cleanup_file_t, ngx_pool_delete_file,
+    ngx_temp_file_t, ngx_write_chain_to_temp_file,
 };
 use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule};
 
@@ -16,7 +16,7 @@ use crate::glue::buf::chain_from_bytes;
 use crate::glue::headers::pool_str;
 use crate::glue::headers_in;
 use crate::lua::lua_fns;
-use crate::lua::{check_bytes, check_number, ffi, lua_State, push_bytes, set_fn, LuaRet};
+use crate::lua::{LuaRet, check_bytes, check_number, ffi, lua_State, push_bytes, set_fn};
 use crate::runtime::body_wait;
 use crate::runtime::context::{self, Context, REQUEST_YIELDABLE};
 use crate::runtime::ctx::{self, RequestCtx};

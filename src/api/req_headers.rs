@@ -10,7 +10,7 @@ use super::req::{push_req_table, request};
 use crate::glue::escape::{escape_header_name, escape_header_value};
 use crate::glue::{headers, headers_in};
 use crate::lua::lua_fns;
-use crate::lua::{check_bytes, ffi, lua_State, push_bytes, set_fn, to_bytes, type_name, LuaRet};
+use crate::lua::{LuaRet, check_bytes, ffi, lua_State, push_bytes, set_fn, to_bytes, type_name};
 use crate::runtime::context::{self, Context};
 
 lua_fns! {

@@ -13,11 +13,11 @@ use super::socket_tcp::{
     settimeouts_impl, sock_at,
 };
 use crate::lua::lua_fns;
-use crate::lua::{ffi, lua_State, set_fn, LuaRet};
+use crate::lua::{LuaRet, ffi, lua_State, set_fn};
 use crate::runtime::chunked::Chunked;
 use crate::runtime::context::{self, REQUEST_YIELDABLE};
 use crate::runtime::ctx::{self, RequestCtx};
-use crate::runtime::tcp_sock::{push_vals, Downstream, Val};
+use crate::runtime::tcp_sock::{Downstream, Val, push_vals};
 use crate::runtime::write_wait;
 
 const OBJ_MT: &CStr = c"ngx_lua_req_socket";

@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use nginx_sys::{ngx_http_request_t, NGX_LOG_ERR};
+use nginx_sys::{NGX_LOG_ERR, ngx_http_request_t};
 
 use super::req::request;
 use super::req_headers::{push_limited, values_arg};
@@ -12,7 +12,7 @@ use crate::glue::escape::escape_header_name;
 use crate::glue::headers_out::{self, SetError};
 use crate::glue::log as nlog;
 use crate::lua::lua_fns;
-use crate::lua::{check_bytes, ffi, lua_State, push_bytes, set_fn, to_bytes, LuaRet};
+use crate::lua::{LuaRet, check_bytes, ffi, lua_State, push_bytes, set_fn, to_bytes};
 use crate::runtime::context::{self, Context};
 
 lua_fns! {
@@ -145,10 +145,10 @@ unsafe fn change(l: *mut lua_State, key: &[u8], vidx: i32, fname: &str, replace:
     if name.is_empty() {
         return Err("invalid header name".into());
     }
-    if name.eq_ignore_ascii_case(b"content-type") {
-        if let Ok(ctx) = crate::runtime::ctx::request() {
-            ctx.mime_set = true;
-        }
+    if name.eq_ignore_ascii_case(b"content-type")
+        && let Ok(ctx) = crate::runtime::ctx::request()
+    {
+        ctx.mime_set = true;
     }
     // SAFETY: `r` is a live request (callers' duty)
     match unsafe { headers_out::set(r, &name, &values, replace) } {

@@ -5,9 +5,9 @@
 //! from the small functions below, handed to that chunk at VM creation.
 
 use nginx_sys::{
+    NGX_LOG_DEBUG, NGX_LOG_DEBUG_ALL, NGX_LOG_STDERR, NGX_PROCESS_MASTER, NGX_PROCESS_SINGLE,
     ngx_core_conf_t, ngx_core_module, ngx_current_msec, ngx_cycle, ngx_log_t, ngx_parent, ngx_pid,
-    ngx_process, ngx_quit, ngx_uint_t, NGX_LOG_DEBUG, NGX_LOG_DEBUG_ALL, NGX_LOG_STDERR, NGX_PROCESS_MASTER,
-    NGX_PROCESS_SINGLE,
+    ngx_process, ngx_quit, ngx_uint_t,
 };
 
 use super::req_headers::values_arg;
@@ -16,7 +16,7 @@ use crate::glue::headers_in;
 use crate::glue::log as nlog;
 use crate::glue::log_ring::LogRing;
 use crate::lua::lua_fns;
-use crate::lua::{check_bytes, ffi, lua_State, push_bytes, set_fn, LuaRet};
+use crate::lua::{LuaRet, check_bytes, ffi, lua_State, push_bytes, set_fn};
 use crate::runtime::context;
 use crate::runtime::ctx;
 

@@ -3,13 +3,13 @@
 //! `Rc<Semaphore>`; waiting threads hold their own reference, so a collected
 //! userdata never pulls the semaphore from under them.
 
-use std::ffi::{c_int, c_void, CStr};
+use std::ffi::{CStr, c_int, c_void};
 use std::mem::MaybeUninit;
 use std::rc::Rc;
 
 use crate::glue::cconv;
 use crate::lua::lua_fns;
-use crate::lua::{bad_arg, ffi, lua_State, push_bytes, push_cstr, set_fn, type_name, LuaRet};
+use crate::lua::{LuaRet, bad_arg, ffi, lua_State, push_bytes, push_cstr, set_fn, type_name};
 use crate::runtime::context::{self, YIELDABLE};
 use crate::runtime::ctx;
 use crate::runtime::scheduler::yield_wait;

@@ -11,7 +11,7 @@ use std::ffi::c_int;
 use crate::conf::shdict::Zone;
 use crate::glue::shdict_store::{Dict, Owned, Value};
 use crate::lua::lua_fns;
-use crate::lua::{ffi, lua_State, push_bytes, push_cstr, set_fn, type_name, LuaRet};
+use crate::lua::{LuaRet, ffi, lua_State, push_bytes, push_cstr, set_fn, type_name};
 
 /// Registry fields: the methods' metatable and the `ngx.shared` table.
 const MT: &std::ffi::CStr = c"ngx_lua_shdict_mt";

@@ -12,11 +12,11 @@
 use std::ffi::{c_char, c_int, c_long, c_void};
 use std::ptr;
 
-use nginx_sys::{ngx_shm_zone_t, NGX_DECLINED, NGX_ERROR, NGX_OK};
+use nginx_sys::{NGX_DECLINED, NGX_ERROR, NGX_OK, ngx_shm_zone_t};
 
 use crate::conf::shdict::Zone;
 use crate::glue::catch;
-use crate::glue::shdict_codec::{decode_num, T_BOOLEAN, T_NUMBER, T_STRING};
+use crate::glue::shdict_codec::{T_BOOLEAN, T_NUMBER, T_STRING, decode_num};
 use crate::glue::shdict_store::{Dict, StoreOp, Value};
 
 const OK: c_int = NGX_OK as c_int;
@@ -76,7 +76,7 @@ unsafe fn dict_and_key<'a>(
 
 /// The zone behind a dictionary's `[1]`. Ours is the Zone pointer itself;
 /// it is checked against the cycle's zones, as the argument comes from Lua.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub extern "C" fn ngx_http_lua_ffi_shdict_udata_to_zone(udata: *mut c_void) -> *mut c_void {
     catch(ptr::null_mut(), || {
         if udata.is_null() {
@@ -105,7 +105,7 @@ pub extern "C" fn ngx_http_lua_ffi_shdict_udata_to_zone(udata: *mut c_void) -> *
 /// The pointers are as lua-nginx-module's signature has them: `zone` from
 /// `udata_to_zone` (or a dictionary's `[1]`), the out-pointers writable,
 /// `*str_value_buf` holding `*str_value_len` writable bytes.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_shdict_get(
     zone: *mut c_void,
     key: *const u8,
@@ -184,7 +184,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_shdict_get(
 /// # Safety
 /// As lua-nginx-module's signature: `zone` as for `get`, `key` and
 /// `str_value_buf` readable for their lengths, the out-pointers writable.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_shdict_store(
     zone: *mut c_void,
     op: c_int,
@@ -238,11 +238,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_shdict_store(
                 Err((e, f)) => {
                     *forcible = f as c_int;
                     *errmsg = msg(e);
-                    if e == "no memory" {
-                        ERROR
-                    } else {
-                        DECLINED
-                    }
+                    if e == "no memory" { ERROR } else { DECLINED }
                 }
             }
         }
@@ -255,7 +251,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_shdict_store(
 /// # Safety
 /// As lua-nginx-module's signature: `zone` as for `get`, `key` readable
 /// for `key_len` bytes, the out-pointers writable.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_shdict_incr(
     zone: *mut c_void,
     key: *const u8,
@@ -289,11 +285,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_shdict_incr(
                 Err(e) => {
                     *forcible = 0;
                     *err = msg(e);
-                    if e == "not found" {
-                        DECLINED
-                    } else {
-                        ERROR
-                    }
+                    if e == "not found" { DECLINED } else { ERROR }
                 }
             }
         }
@@ -304,7 +296,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_shdict_incr(
 ///
 /// # Safety
 /// `zone` as for `get`.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_shdict_flush_all(zone: *mut c_void) -> c_int {
     catch(ERROR, || {
         // SAFETY: per the contract above.
@@ -322,7 +314,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_shdict_flush_all(zone: *mut c_void) ->
 ///
 /// # Safety
 /// `zone` as for `get`, `key` readable for `key_len` bytes.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_shdict_get_ttl(
     zone: *mut c_void,
     key: *const u8,
@@ -341,7 +333,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_shdict_get_ttl(
 ///
 /// # Safety
 /// `zone` as for `get`, `key` readable for `key_len` bytes.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_shdict_set_expire(
     zone: *mut c_void,
     key: *const u8,
@@ -362,7 +354,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_shdict_set_expire(
 ///
 /// # Safety
 /// `zone` as for `get`.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_shdict_capacity(zone: *mut c_void) -> usize {
     catch(0, || {
         // SAFETY: `zone` is null or a Zone of ours (the contract above).
@@ -374,7 +366,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_shdict_capacity(zone: *mut c_void) -> 
 ///
 /// # Safety
 /// `zone` as for `get`.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_shdict_free_space(zone: *mut c_void) -> usize {
     catch(0, || {
         // SAFETY: per the contract above.

@@ -2,7 +2,7 @@
 
 use crate::glue::cconv;
 use crate::lua::lua_fns;
-use crate::lua::{check_number, ffi, lua_State, set_fn, LuaRet};
+use crate::lua::{LuaRet, check_number, ffi, lua_State, set_fn};
 use crate::runtime::context::{self, YIELDABLE};
 use crate::runtime::ctx;
 use crate::runtime::scheduler::yield_wait;

@@ -4,17 +4,17 @@
 //! As in lua-nginx-module a socket object is a table whose slot 1 holds the
 //! userdata owning the state; the methods live in the table's metatable.
 
-use std::ffi::{c_int, CStr};
+use std::ffi::{CStr, c_int};
 
 use nginx_sys::ngx_msec_t;
 
 use super::output::append_value;
 use crate::lua::lua_fns;
-use crate::lua::{bad_arg, check_bytes, check_number, ffi, lua_State, set_fn, type_name, LuaRet};
+use crate::lua::{LuaRet, bad_arg, check_bytes, check_number, ffi, lua_State, set_fn, type_name};
 use crate::runtime::context::{self, YIELDABLE};
 use crate::runtime::ctx::{self, RequestCtx};
 use crate::runtime::scheduler::yield_wait;
-use crate::runtime::tcp_sock::{push_vals, RecvKind, SockWait, Step, TcpSock, UntilPat, Val, Vals};
+use crate::runtime::tcp_sock::{RecvKind, SockWait, Step, TcpSock, UntilPat, Val, Vals, push_vals};
 
 const UD_MT: &CStr = c"ngx_lua_tcp_socket_ud";
 /// The same metatable under a light userdata key, for the check every

@@ -8,9 +8,9 @@ use std::ffi::{c_int, c_void};
 
 use super::socket_tcp::{busy, finish_step, method, owned_by, sock_at};
 use crate::lua::lua_fns;
-use crate::lua::{ffi, lua_State, set_fn, LuaRet};
+use crate::lua::{LuaRet, ffi, lua_State, set_fn};
 use crate::runtime::ctx;
-use crate::runtime::tcp_sock::{push_vals, TcpSock, Val};
+use crate::runtime::tcp_sock::{TcpSock, Val, push_vals};
 use crate::runtime::tcp_tls_peer::{self as peer, TrustedStore};
 
 lua_fns! {
@@ -157,9 +157,11 @@ unsafe fn settrustedstore_impl(l: *mut lua_State) -> LuaRet {
         // SAFETY: `l` is the running state Lua called this API function with
         return Ok(unsafe {
             push_vals(
-            l,
-            &Val::err("ssl handshake already done; trusted store cannot be changed on an established TLS connection"),
-        )
+                l,
+                &Val::err(
+                    "ssl handshake already done; trusted store cannot be changed on an established TLS connection",
+                ),
+            )
         });
     }
     // SAFETY: `l` is the running state Lua called this API function with

@@ -8,9 +8,9 @@ use super::socket_tcp::{
 };
 use crate::glue::cconv;
 use crate::lua::lua_fns;
-use crate::lua::{check_bytes, check_number, ffi, lua_State, set_fn, LuaRet};
+use crate::lua::{LuaRet, check_bytes, check_number, ffi, lua_State, set_fn};
 use crate::runtime::context::{self, YIELDABLE};
-use crate::runtime::tcp_sock::{push_vals, RecvKind, Val};
+use crate::runtime::tcp_sock::{RecvKind, Val, push_vals};
 
 const OBJ_MT: &CStr = c"ngx_lua_udp_socket";
 

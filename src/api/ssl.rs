@@ -4,17 +4,16 @@
 //! and usable by code that declares them itself. None raises: each
 //! returns a code and points `err` at a static message.
 
-use std::ffi::{c_char, c_int, c_void, CStr};
+use std::ffi::{CStr, c_char, c_int, c_void};
 use std::ptr;
 
 use nginx_sys::{
-    d2i_PrivateKey_bio, d2i_X509_bio, i2d_PrivateKey, i2d_X509, ngx_connection_local_sockaddr,
-    ngx_http_request_t, ngx_inet_get_port, BIO_ctrl, BIO_free, BIO_new_mem_buf, ERR_clear_error,
-    ERR_peek_last_error, EVP_PKEY_free, OPENSSL_sk_free, OPENSSL_sk_new_null, OPENSSL_sk_num,
+    BIO, BIO_ctrl, BIO_free, BIO_new_mem_buf, ERR_clear_error, ERR_peek_last_error, EVP_PKEY, EVP_PKEY_free,
+    NGX_DECLINED, NGX_ERROR, NGX_OK, OPENSSL_STACK, OPENSSL_sk_free, OPENSSL_sk_new_null, OPENSSL_sk_num,
     OPENSSL_sk_pop_free, OPENSSL_sk_push, OPENSSL_sk_value, PEM_read_bio_PrivateKey, PEM_read_bio_X509,
-    PEM_read_bio_X509_AUX, SSL_certs_clear, SSL_ctrl, SSL_get_servername, SSL_use_PrivateKey,
-    SSL_use_certificate, SSL_version, X509_free, BIO, EVP_PKEY, NGX_DECLINED, NGX_ERROR, NGX_OK,
-    OPENSSL_STACK, SSL, X509,
+    PEM_read_bio_X509_AUX, SSL, SSL_certs_clear, SSL_ctrl, SSL_get_servername, SSL_use_PrivateKey,
+    SSL_use_certificate, SSL_version, X509, X509_free, d2i_PrivateKey_bio, d2i_X509_bio, i2d_PrivateKey,
+    i2d_X509, ngx_connection_local_sockaddr, ngx_http_request_t, ngx_inet_get_port,
 };
 
 type Err = *mut *const c_char;
@@ -116,7 +115,7 @@ fn pem_ended() -> bool {
     e & 0x8000_0000 == 0 && (e >> 23) & 0xff == ERR_LIB_PEM && e & 0x7f_ffff == PEM_R_NO_START_LINE
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_get_tls1_version(
     r: *mut ngx_http_request_t,
     err: Err,
@@ -130,7 +129,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_get_tls1_version(
     })
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_clear_certs(r: *mut ngx_http_request_t, err: Err) -> c_int {
     crate::glue::catch(ERROR, || {
         // SAFETY: r comes from get_request.
@@ -142,7 +141,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_clear_certs(r: *mut ngx_http_reque
     })
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_set_der_certificate(
     r: *mut ngx_http_request_t,
     data: *const c_char,
@@ -200,7 +199,7 @@ pub(crate) unsafe fn set_der_chain(ssl: *mut SSL, bio: *mut BIO, err: Err, serve
     }
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_set_der_private_key(
     r: *mut ngx_http_request_t,
     data: *const c_char,
@@ -271,7 +270,7 @@ unsafe fn raw_addr(
     }
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_raw_server_addr(
     r: *mut ngx_http_request_t,
     addr: *mut *const c_char,
@@ -299,7 +298,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_raw_server_addr(
     })
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_raw_client_addr(
     r: *mut ngx_http_request_t,
     addr: *mut *const c_char,
@@ -321,7 +320,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_raw_client_addr(
     })
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_server_port(
     r: *mut ngx_http_request_t,
     port: *mut u16,
@@ -344,7 +343,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_server_port(
     })
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_server_name(
     r: *mut ngx_http_request_t,
     name: *mut *const c_char,
@@ -380,7 +379,7 @@ unsafe fn rest_of_pem_chain(bio: *mut BIO, mut each: impl FnMut(*mut X509) -> bo
     }
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_cert_pem_to_der(
     pem: *const u8,
     pem_len: usize,
@@ -432,7 +431,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_cert_pem_to_der(
     })
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_priv_key_pem_to_der(
     pem: *const u8,
     pem_len: usize,
@@ -469,7 +468,7 @@ unsafe extern "C" fn free_x509(p: *mut c_void) {
     unsafe { X509_free(p.cast()) }
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_parse_pem_cert(
     pem: *const u8,
     pem_len: usize,
@@ -528,7 +527,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_parse_pem_cert(
     })
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_free_cert(cdata: *mut c_void) {
     crate::glue::catch((), || {
         if !cdata.is_null() {
@@ -538,7 +537,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_free_cert(cdata: *mut c_void) {
     })
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_parse_pem_priv_key(
     pem: *const u8,
     pem_len: usize,
@@ -562,7 +561,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_parse_pem_priv_key(
     })
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_free_priv_key(cdata: *mut c_void) {
     crate::glue::catch((), || {
         if !cdata.is_null() {
@@ -572,7 +571,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_free_priv_key(cdata: *mut c_void) {
     })
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_set_cert(
     r: *mut ngx_http_request_t,
     cdata: *mut c_void,
@@ -630,7 +629,7 @@ pub(crate) unsafe fn set_pkey(ssl: *mut SSL, pkey: *mut c_void, err: Err) -> c_i
     }
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_set_priv_key(
     r: *mut ngx_http_request_t,
     cdata: *mut c_void,
@@ -648,7 +647,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_set_priv_key(
     })
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_get_req_ssl_pointer(r: *mut ngx_http_request_t) -> *mut SSL {
     crate::glue::catch(ptr::null_mut(), || {
         // SAFETY: r comes from get_request.

@@ -5,11 +5,11 @@
 use std::ffi::{c_char, c_int, c_uint};
 
 use nginx_sys::{
-    ngx_http_request_t, NGX_SSL_SSLv3, NGX_SSL_TLSv1, NGX_SSL_TLSv1_1, NGX_SSL_TLSv1_2, NGX_SSL_TLSv1_3,
-    SSL_clear_options, SSL_client_hello_get0_ext, SSL_set_options, NGX_DECLINED,
+    NGX_DECLINED, NGX_SSL_SSLv3, NGX_SSL_TLSv1, NGX_SSL_TLSv1_1, NGX_SSL_TLSv1_2, NGX_SSL_TLSv1_3,
+    SSL_clear_options, SSL_client_hello_get0_ext, SSL_set_options, ngx_http_request_t,
 };
 
-use super::ssl::{fail, ssl_of, ERROR, OK};
+use super::ssl::{ERROR, OK, fail, ssl_of};
 
 type Err = *mut *const c_char;
 
@@ -23,7 +23,7 @@ const SSL_OP_NO_TLSV1_3: u64 = 1 << 29;
 const EXT_SERVER_NAME: c_uint = 0;
 const DECLINED: c_int = NGX_DECLINED as c_int;
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_get_client_hello_server_name(
     r: *mut ngx_http_request_t,
     name: *mut *const c_char,
@@ -76,7 +76,7 @@ fn host_name(ext: &[u8]) -> Option<(usize, usize)> {
     Some((5, len))
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_get_client_hello_ext(
     r: *mut ngx_http_request_t,
     ty: c_uint,
@@ -99,7 +99,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_get_client_hello_ext(
     })
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_set_protocols(
     r: *mut ngx_http_request_t,
     protocols: c_int,

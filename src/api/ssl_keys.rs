@@ -7,14 +7,14 @@ use std::ffi::{c_char, c_int, c_void};
 use std::ptr;
 
 use nginx_sys::{
-    d2i_PrivateKey_bio, d2i_X509_bio, ngx_http_request_t, BIO_ctrl, BIO_free, ERR_clear_error,
-    OPENSSL_sk_free, OPENSSL_sk_new_null, OPENSSL_sk_num, OPENSSL_sk_pop_free, OPENSSL_sk_push,
-    OPENSSL_sk_value, SSL_CIPHER_get_protocol_id, SSL_SESSION_get_master_key, SSL_export_keying_material,
-    SSL_export_keying_material_early, SSL_get1_supported_ciphers, SSL_get_client_ciphers,
-    SSL_get_client_random, SSL_get_server_random, SSL_get_session, X509_free, OPENSSL_STACK, SSL,
+    BIO_ctrl, BIO_free, ERR_clear_error, OPENSSL_STACK, OPENSSL_sk_free, OPENSSL_sk_new_null, OPENSSL_sk_num,
+    OPENSSL_sk_pop_free, OPENSSL_sk_push, OPENSSL_sk_value, SSL, SSL_CIPHER_get_protocol_id,
+    SSL_SESSION_get_master_key, SSL_export_keying_material, SSL_export_keying_material_early,
+    SSL_get_client_ciphers, SSL_get_client_random, SSL_get_server_random, SSL_get_session,
+    SSL_get1_supported_ciphers, X509_free, d2i_PrivateKey_bio, d2i_X509_bio, ngx_http_request_t,
 };
 
-use super::ssl::{fail, mem_bio_or_fail, ssl_of, ERROR, OK};
+use super::ssl::{ERROR, OK, fail, mem_bio_or_fail, ssl_of};
 
 type Err = *mut *const c_char;
 
@@ -60,7 +60,7 @@ unsafe fn master_key(ssl: *mut SSL, out: *mut u8, n: usize) -> usize {
     }
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_client_random(
     r: *mut ngx_http_request_t,
     out: *mut u8,
@@ -71,7 +71,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_client_random(
     crate::glue::catch(ERROR, || unsafe { copy_out(r, out, outlen, err, client_random) })
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_server_random(
     r: *mut ngx_http_request_t,
     out: *mut u8,
@@ -82,7 +82,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_server_random(
     crate::glue::catch(ERROR, || unsafe { copy_out(r, out, outlen, err, server_random) })
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_session_master_key(
     r: *mut ngx_http_request_t,
     out: *mut u8,
@@ -94,7 +94,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_session_master_key(
 }
 
 #[allow(clippy::too_many_arguments)]
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_export_keying_material(
     r: *mut ngx_http_request_t,
     out: *mut u8,
@@ -122,7 +122,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_export_keying_material(
     })
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_export_keying_material_early(
     r: *mut ngx_http_request_t,
     out: *mut u8,
@@ -154,7 +154,7 @@ unsafe extern "C" fn free_x509(p: *mut c_void) {
     unsafe { X509_free(p.cast()) }
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_parse_der_cert(
     data: *const c_char,
     len: usize,
@@ -204,7 +204,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_parse_der_cert(
     })
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_parse_der_priv_key(
     data: *const c_char,
     len: usize,
@@ -239,7 +239,7 @@ fn is_grease(cipher: u16) -> bool {
 
 /// The ciphers both ends support, in the server's order: `*nciphers` is
 /// the room in `ciphers` on entry, the count on return.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_req_shared_ssl_ciphers(
     r: *mut ngx_http_request_t,
     ciphers: *mut u16,

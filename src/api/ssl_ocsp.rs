@@ -2,21 +2,20 @@
 //! OCSP responder of a DER chain, an OCSP request for its leaf, checking a
 //! response against the chain, and stapling a response in the handshake.
 
-use std::ffi::{c_char, c_int, c_void, CStr};
+use std::ffi::{CStr, c_char, c_int, c_void};
 use std::ptr;
 
 use nginx_sys::{
-    d2i_OCSP_RESPONSE, d2i_X509_bio, i2d_OCSP_REQUEST, ngx_http_request_t, BIO_ctrl, BIO_free,
-    BIO_new_mem_buf, CRYPTO_malloc, ERR_clear_error, OCSP_BASICRESP_free, OCSP_CERTID_free,
-    OCSP_REQUEST_free, OCSP_REQUEST_new, OCSP_RESPONSE_free, OCSP_basic_verify, OCSP_cert_status_str,
-    OCSP_cert_to_id, OCSP_check_validity, OCSP_request_add0_id, OCSP_resp_find_status,
-    OCSP_response_get1_basic, OCSP_response_status, OCSP_response_status_str, OPENSSL_sk_free,
-    OPENSSL_sk_new_null, OPENSSL_sk_push, OPENSSL_sk_value, SSL_CTX_callback_ctrl, SSL_ctrl, SSL_get_SSL_CTX,
-    X509_check_issued, X509_email_free, X509_free, X509_get1_ocsp, ASN1_GENERALIZEDTIME, BIO, NGX_BUSY,
-    NGX_DECLINED, SSL, X509,
+    ASN1_GENERALIZEDTIME, BIO, BIO_ctrl, BIO_free, BIO_new_mem_buf, CRYPTO_malloc, ERR_clear_error, NGX_BUSY,
+    NGX_DECLINED, OCSP_BASICRESP_free, OCSP_CERTID_free, OCSP_REQUEST_free, OCSP_REQUEST_new,
+    OCSP_RESPONSE_free, OCSP_basic_verify, OCSP_cert_status_str, OCSP_cert_to_id, OCSP_check_validity,
+    OCSP_request_add0_id, OCSP_resp_find_status, OCSP_response_get1_basic, OCSP_response_status,
+    OCSP_response_status_str, OPENSSL_sk_free, OPENSSL_sk_new_null, OPENSSL_sk_push, OPENSSL_sk_value, SSL,
+    SSL_CTX_callback_ctrl, SSL_ctrl, SSL_get_SSL_CTX, X509, X509_check_issued, X509_email_free, X509_free,
+    X509_get1_ocsp, d2i_OCSP_RESPONSE, d2i_X509_bio, i2d_OCSP_REQUEST, ngx_http_request_t,
 };
 
-use super::ssl::{fail, ssl_of, ERROR, OK};
+use super::ssl::{ERROR, OK, fail, ssl_of};
 
 type Err = *mut *const c_char;
 
@@ -88,7 +87,7 @@ impl Chain {
     }
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_get_ocsp_responder_from_der_chain(
     chain_data: *const c_char,
     chain_len: usize,
@@ -134,7 +133,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_get_ocsp_responder_from_der_chain(
     })
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_create_ocsp_request(
     chain_data: *const c_char,
     chain_len: usize,
@@ -192,7 +191,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_create_ocsp_request(
     })
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_validate_ocsp_response(
     resp: *const u8,
     resp_len: usize,
@@ -305,7 +304,7 @@ unsafe extern "C" fn empty_status_cb(_ssl: *mut SSL, _arg: *mut c_void) -> c_int
     0 // SSL_TLSEXT_ERR_OK
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_set_ocsp_status_resp(
     r: *mut ngx_http_request_t,
     resp: *const u8,

@@ -4,16 +4,16 @@
 //! of the request (proxy_ssl_*_by_lua*), and `ngx.ssl`'s
 //! `ngx_http_lua_ffi_get_upstream_ssl_pointer`.
 
-use std::ffi::{c_char, c_int, c_void, CStr};
+use std::ffi::{CStr, c_char, c_int, c_void};
 use std::ptr;
 
 use nginx_sys::{
-    d2i_PrivateKey_bio, ngx_http_request_t, BIO_free, ERR_clear_error, EVP_PKEY_free, SSL_certs_clear,
-    SSL_session_reused, SSL_version, X509_STORE_CTX_get0_cert, X509_STORE_CTX_get_error,
-    X509_STORE_CTX_set_error, X509_free, X509_up_ref, SSL, X509, X509_STORE_CTX,
+    BIO_free, ERR_clear_error, EVP_PKEY_free, SSL, SSL_certs_clear, SSL_session_reused, SSL_version, X509,
+    X509_STORE_CTX, X509_STORE_CTX_get_error, X509_STORE_CTX_get0_cert, X509_STORE_CTX_set_error, X509_free,
+    X509_up_ref, d2i_PrivateKey_bio, ngx_http_request_t,
 };
 
-use super::ssl::{fail, mem_bio_or_fail, set_chain, set_der_chain, set_pkey, ERROR, OK};
+use super::ssl::{ERROR, OK, fail, mem_bio_or_fail, set_chain, set_der_chain, set_pkey};
 use crate::runtime::proxy_ssl;
 
 type Err = *mut *const c_char;
@@ -71,7 +71,7 @@ unsafe fn store_or(r: *mut ngx_http_request_t, err: Err) -> Option<*mut X509_STO
     store
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_proxy_ssl_get_tls1_version(
     r: *mut ngx_http_request_t,
     err: Err,
@@ -82,7 +82,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_proxy_ssl_get_tls1_version(
     })
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_proxy_ssl_clear_certs(
     r: *mut ngx_http_request_t,
     err: Err,
@@ -96,7 +96,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_proxy_ssl_clear_certs(
     })
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_proxy_ssl_set_der_certificate(
     r: *mut ngx_http_request_t,
     data: *const c_char,
@@ -121,7 +121,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_proxy_ssl_set_der_certificate(
     })
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_proxy_ssl_set_der_private_key(
     r: *mut ngx_http_request_t,
     data: *const c_char,
@@ -148,7 +148,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_proxy_ssl_set_der_private_key(
     })
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_proxy_ssl_set_cert(
     r: *mut ngx_http_request_t,
     cdata: *mut c_void,
@@ -160,7 +160,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_proxy_ssl_set_cert(
     })
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_proxy_ssl_set_priv_key(
     r: *mut ngx_http_request_t,
     cdata: *mut c_void,
@@ -180,7 +180,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_proxy_ssl_set_priv_key(
 
 /// OpenSSL takes the error of the check as the handshake's verify result
 /// (what nginx's `proxy_ssl_verify` looks at after the handshake).
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_proxy_ssl_set_verify_result(
     r: *mut ngx_http_request_t,
     verify_result: c_int,
@@ -199,7 +199,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_proxy_ssl_set_verify_result(
     })
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_proxy_ssl_get_verify_result(
     r: *mut ngx_http_request_t,
     err: Err,
@@ -215,7 +215,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_proxy_ssl_get_verify_result(
     })
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_proxy_ssl_get_verify_cert(
     r: *mut ngx_http_request_t,
     err: Err,
@@ -237,7 +237,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_proxy_ssl_get_verify_cert(
     })
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_proxy_ssl_free_verify_cert(cdata: *mut c_void) {
     crate::glue::catch((), || {
         if !cdata.is_null() {
@@ -247,7 +247,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_proxy_ssl_free_verify_cert(cdata: *mut
     })
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_get_upstream_ssl_pointer(
     r: *mut ngx_http_request_t,
     err: Err,
@@ -280,7 +280,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_get_upstream_ssl_pointer(
 /// pointers `get_req_ssl_pointer` / `get_upstream_ssl_pointer` give).
 /// lua-resty-core calls OpenSSL's `SSL_session_reused` on any cdata, which
 /// a null or stale pointer crashes; ours only takes a live one.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_session_reused(
     r: *mut ngx_http_request_t,
     ssl: *mut c_void,

@@ -6,9 +6,9 @@
 use std::ffi::{c_char, c_int};
 use std::ptr;
 
-use nginx_sys::{d2i_SSL_SESSION, i2d_SSL_SESSION, ngx_http_request_t, ERR_clear_error, SSL_SESSION_free};
+use nginx_sys::{ERR_clear_error, SSL_SESSION_free, d2i_SSL_SESSION, i2d_SSL_SESSION, ngx_http_request_t};
 
-use super::ssl::{fail, ssl_of, ERROR, OK};
+use super::ssl::{ERROR, OK, fail, ssl_of};
 use crate::runtime::ssl_hs::{self, HsCtx};
 
 type Err = *mut *const c_char;
@@ -31,7 +31,7 @@ fn session(hs: &HsCtx) -> *mut nginx_sys::SSL_SESSION {
     }
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_get_serialized_session_size(
     r: *mut ngx_http_request_t,
     err: Err,
@@ -56,7 +56,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_get_serialized_session_size(
     })
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_get_serialized_session(
     r: *mut ngx_http_request_t,
     buf: *mut u8,
@@ -83,7 +83,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_get_serialized_session(
     })
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_get_session_id_size(
     r: *mut ngx_http_request_t,
     err: Err,
@@ -100,7 +100,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_get_session_id_size(
     })
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_get_session_id(
     r: *mut ngx_http_request_t,
     buf: *mut u8,
@@ -126,7 +126,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_get_session_id(
     })
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_set_serialized_session(
     r: *mut ngx_http_request_t,
     data: *const u8,

@@ -7,13 +7,13 @@ use std::ffi::{c_char, c_int, c_void};
 use std::ptr;
 
 use nginx_sys::{
-    ngx_http_request_t, ngx_http_ssl_module, ngx_http_ssl_srv_conf_t, OPENSSL_sk_new_null, OPENSSL_sk_num,
-    OPENSSL_sk_pop_free, OPENSSL_sk_push, OPENSSL_sk_value, SSL_ctrl, SSL_set_client_CA_list, SSL_set_verify,
-    SSL_set_verify_depth, X509_NAME_dup, X509_NAME_free, X509_STORE_add_cert, X509_STORE_free,
-    X509_STORE_new, X509_get_subject_name, OPENSSL_STACK, X509, X509_STORE_CTX,
+    OPENSSL_STACK, OPENSSL_sk_new_null, OPENSSL_sk_num, OPENSSL_sk_pop_free, OPENSSL_sk_push,
+    OPENSSL_sk_value, SSL_ctrl, SSL_set_client_CA_list, SSL_set_verify, SSL_set_verify_depth, X509,
+    X509_NAME_dup, X509_NAME_free, X509_STORE_CTX, X509_STORE_add_cert, X509_STORE_free, X509_STORE_new,
+    X509_get_subject_name, ngx_http_request_t, ngx_http_ssl_module, ngx_http_ssl_srv_conf_t,
 };
 
-use super::ssl::{fail, ssl_of, ERROR, OK};
+use super::ssl::{ERROR, OK, fail, ssl_of};
 use crate::runtime::context;
 use crate::runtime::ctx::RequestCtx;
 
@@ -29,7 +29,7 @@ unsafe extern "C" fn free_name(p: *mut c_void) {
     unsafe { X509_NAME_free(p.cast()) }
 }
 
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_verify_client(
     r: *mut ngx_http_request_t,
     ca_certs: *mut c_void,
@@ -46,7 +46,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_verify_client(
 /// trusted_certs)`: master changed `ngx_http_lua_ffi_ssl_verify_client` to
 /// take the trusted chain too, which lua-resty-core 0.1.25's declaration
 /// of it (kept above) does not; our Lua face calls this one.
-#[no_mangle]
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_ffi_ssl_verify_client_trusted(
     r: *mut ngx_http_request_t,
     client_certs: *mut c_void,
@@ -78,7 +78,7 @@ unsafe fn verify_client(
         match RequestCtx::get(r) {
             None => return fail(err, c"no request ctx found"),
             Some(ctx) if !ctx.context.is(context::SSL_CERT) => {
-                return fail(err, c"API disabled in the current context")
+                return fail(err, c"API disabled in the current context");
             }
             Some(_) => {}
         }

@@ -16,9 +16,9 @@ use nginx_sys::{
 use super::query_args;
 use crate::glue::escape;
 use crate::lua::lua_fns;
-use crate::lua::{check_bytes, check_number, ffi, lua_State, push_bytes, set_fn, type_name, LuaRet};
+use crate::lua::{LuaRet, check_bytes, check_number, ffi, lua_State, push_bytes, set_fn, type_name};
 
-extern "C" {
+unsafe extern "C" {
     fn MD5(d: *const u8, n: usize, md: *mut u8) -> *mut u8;
     fn SHA1(d: *const u8, n: usize, md: *mut u8) -> *mut u8;
     fn EVP_sha1() -> *const std::ffi::c_void;

@@ -1,10 +1,10 @@
 //! ngx.thread.spawn, ngx.thread.wait, ngx.thread.kill ("light threads").
 
 use crate::lua::lua_fns;
-use crate::lua::{bad_arg, ffi, lua_State, push_bytes, set_fn, type_name, LuaRet};
+use crate::lua::{LuaRet, bad_arg, ffi, lua_State, push_bytes, set_fn, type_name};
 use crate::runtime::context::{self, YIELDABLE};
 use crate::runtime::ctx::{self, RequestCtx};
-use crate::runtime::scheduler::{self, yield_wait, JoinWait};
+use crate::runtime::scheduler::{self, JoinWait, yield_wait};
 
 lua_fns! {
     on_abort => on_abort_impl,

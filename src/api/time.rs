@@ -5,12 +5,12 @@
 use std::mem::MaybeUninit;
 
 use nginx_sys::{
-    ngx_cached_time, ngx_gmtime, ngx_http_cookie_time, ngx_http_time, ngx_parse_http_time, ngx_time_t,
-    ngx_time_update, ngx_tm_t, time_t, NGX_ERROR,
+    NGX_ERROR, ngx_cached_time, ngx_gmtime, ngx_http_cookie_time, ngx_http_time, ngx_parse_http_time,
+    ngx_time_t, ngx_time_update, ngx_tm_t, time_t,
 };
 
 use crate::lua::lua_fns;
-use crate::lua::{check_bytes, check_number, ffi, lua_State, push_bytes, set_fn, LuaRet};
+use crate::lua::{LuaRet, check_bytes, check_number, ffi, lua_State, push_bytes, set_fn};
 
 lua_fns! {
     time => time_impl,

@@ -6,7 +6,7 @@ use crate::conf::{main_conf, main_conf_cycle};
 use crate::glue::cconv;
 use crate::glue::fake_request::ConfRef;
 use crate::lua::lua_fns;
-use crate::lua::{bad_arg, check_number, ffi, lua_State, push_bytes, set_fn, type_name, LuaRet};
+use crate::lua::{LuaRet, bad_arg, check_number, ffi, lua_State, push_bytes, set_fn, type_name};
 use crate::runtime::context;
 use crate::runtime::ctx;
 use crate::runtime::timer;

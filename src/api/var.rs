@@ -2,13 +2,13 @@
 //! by number.
 
 use nginx_sys::{
-    ngx_hash_find, ngx_hash_strlow, ngx_http_get_variable, ngx_http_request_t, ngx_http_variable_value_t,
-    ngx_palloc, ngx_pnalloc, ngx_str_t, NGX_HTTP_VAR_CHANGEABLE, NGX_HTTP_VAR_INDEXED,
+    NGX_HTTP_VAR_CHANGEABLE, NGX_HTTP_VAR_INDEXED, ngx_hash_find, ngx_hash_strlow, ngx_http_get_variable,
+    ngx_http_request_t, ngx_http_variable_value_t, ngx_palloc, ngx_pnalloc, ngx_str_t,
 };
 use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule};
 
 use crate::lua::lua_fns;
-use crate::lua::{ffi, lua_State, push_bytes, to_bytes, type_name, LuaRet};
+use crate::lua::{LuaRet, ffi, lua_State, push_bytes, to_bytes, type_name};
 use crate::runtime::context;
 use crate::runtime::ctx;
 

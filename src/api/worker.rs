@@ -1,11 +1,11 @@
 //! ngx.worker.* and ngx.config.*.
 
 use nginx_sys::{
-    ngx_cycle, ngx_exiting, ngx_process, ngx_quit, ngx_terminate, ngx_worker, NGX_PROCESS_WORKER,
+    NGX_PROCESS_WORKER, ngx_cycle, ngx_exiting, ngx_process, ngx_quit, ngx_terminate, ngx_worker,
 };
 
 use crate::lua::lua_fns;
-use crate::lua::{ffi, lua_State, push_bytes, set_fn, set_str, LuaRet};
+use crate::lua::{LuaRet, ffi, lua_State, push_bytes, set_fn, set_str};
 
 lua_fns! {
     pid => pid_impl,

@@ -15,7 +15,7 @@ use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf};
 
 use super::{LocConf, MainConf};
 
-extern "C" {
+unsafe extern "C" {
     #[allow(non_upper_case_globals)]
     static ngx_http_lua_module: ngx_module_t;
 }

@@ -2,7 +2,7 @@
 //! count parser, the "is duplicate" rule and one way to fail, so every
 //! directive answers bad input the same way nginx's own slot setters do.
 
-use std::ffi::{c_char, CStr};
+use std::ffi::{CStr, c_char};
 
 use nginx_sys::{ngx_command_t, ngx_conf_t, ngx_str_t};
 use ngx::core::{NGX_CONF_ERROR, NGX_CONF_OK};

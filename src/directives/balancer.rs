@@ -5,14 +5,14 @@
 //! and the upstream's `init_upstream` becomes ours (phase/balancer.rs).
 
 use nginx_sys::{
-    ngx_command_t, ngx_conf_t, ngx_http_conf_ctx_t, ngx_http_upstream_module, ngx_http_upstream_srv_conf_t,
-    NGX_HTTP_UPSTREAM_CREATE, NGX_HTTP_UPSTREAM_DOWN, NGX_HTTP_UPSTREAM_FAIL_TIMEOUT,
-    NGX_HTTP_UPSTREAM_MAX_FAILS, NGX_HTTP_UPSTREAM_WEIGHT, NGX_HTTP_UPS_CONF,
+    NGX_HTTP_UPS_CONF, NGX_HTTP_UPSTREAM_CREATE, NGX_HTTP_UPSTREAM_DOWN, NGX_HTTP_UPSTREAM_FAIL_TIMEOUT,
+    NGX_HTTP_UPSTREAM_MAX_FAILS, NGX_HTTP_UPSTREAM_WEIGHT, ngx_command_t, ngx_conf_t, ngx_http_conf_ctx_t,
+    ngx_http_upstream_module, ngx_http_upstream_srv_conf_t,
 };
 
 use super::args::ConfErr;
-use super::{cmd, code, conf_setters, BLOCK, LOC_CONF, TAKE1};
-use crate::conf::{main_conf_cf, LocConf};
+use super::{BLOCK, LOC_CONF, TAKE1, cmd, code, conf_setters};
+use crate::conf::{LocConf, main_conf_cf};
 
 pub const COMMANDS: [ngx_command_t; 2] = [
     cmd(

@@ -3,12 +3,12 @@
 //! `content_by_lua*` and `log_by_lua*`: the code of each, and which phase
 //! handlers postconfiguration must install.
 
-use nginx_sys::{ngx_command_t, ngx_http_conf_ctx_t, NGX_HTTP_MAIN_CONF, NGX_HTTP_SRV_CONF};
+use nginx_sys::{NGX_HTTP_MAIN_CONF, NGX_HTTP_SRV_CONF, ngx_command_t, ngx_http_conf_ctx_t};
 use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule};
 
 use super::args::set_once;
-use super::{cmd, code, conf_setters, ANY_LOC, BLOCK, HTTP, LOC, LOC_CONF, MAIN_CONF, TAKE1};
-use crate::conf::{main_conf_cf, LocConf, MainConf};
+use super::{ANY_LOC, BLOCK, HTTP, LOC, LOC_CONF, MAIN_CONF, TAKE1, cmd, code, conf_setters};
+use crate::conf::{LocConf, MainConf, main_conf_cf};
 
 conf_setters! {
     fn set_init(cf, cmd, m: MainConf) {

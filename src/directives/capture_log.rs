@@ -7,8 +7,8 @@ use std::ptr::NonNull;
 
 use nginx_sys::{ngx_command_t, ngx_palloc, ngx_parse_size, ngx_str_t};
 
-use super::args::{conf_error, ConfErr};
-use super::{cmd, conf_setters, HTTP, MAIN_CONF, TAKE1};
+use super::args::{ConfErr, conf_error};
+use super::{HTTP, MAIN_CONF, TAKE1, cmd, conf_setters};
 use crate::conf::MainConf;
 use crate::glue::log_ring::LogRing;
 

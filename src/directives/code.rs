@@ -3,10 +3,10 @@
 
 use nginx_sys::{ngx_command_t, ngx_conf_t, ngx_str_t};
 
-use super::args::{arg, arg_str, conf_error, ConfErr};
+use super::args::{ConfErr, arg, arg_str, conf_error};
 use super::{chunk_name, lua_block};
-use crate::conf::code::FilePath;
 use crate::conf::LuaCode;
+use crate::conf::code::FilePath;
 
 /// The code of the directive being parsed, told apart by its name's suffix:
 /// `_file` takes the path in argument `i`, `_block` reads the block that

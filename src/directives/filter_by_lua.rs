@@ -3,9 +3,9 @@
 
 use nginx_sys::{ngx_command_t, ngx_parse_size};
 
-use super::args::{arg_str, set_once, ConfErr};
-use super::{cmd, code, conf_setters, ANY_LOC, BLOCK, LOC_CONF, TAKE1};
-use crate::conf::{main_conf_cf, LocConf};
+use super::args::{ConfErr, arg_str, set_once};
+use super::{ANY_LOC, BLOCK, LOC_CONF, TAKE1, cmd, code, conf_setters};
+use crate::conf::{LocConf, main_conf_cf};
 
 conf_setters! {
     fn set_header_filter(cf, cmd, l: LocConf) {

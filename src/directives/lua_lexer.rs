@@ -86,11 +86,7 @@ pub fn read_block<S: Source>(rd: &mut S, max_long: usize) -> Result<Vec<u8>, Str
                     state = State::Quoted(q);
                     continue;
                 }
-                if c == q {
-                    State::Code
-                } else {
-                    State::Quoted(q)
-                }
+                if c == q { State::Code } else { State::Quoted(q) }
             }
             State::LongBracket { level, open } => {
                 if out.len() - open >= max_long {

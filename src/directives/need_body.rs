@@ -4,7 +4,7 @@
 use nginx_sys::ngx_command_t;
 
 use super::args::{flag, set_once};
-use super::{cmd, conf_setters, ANY_LOC, FLAG, LOC_CONF};
+use super::{ANY_LOC, FLAG, LOC_CONF, cmd, conf_setters};
 use crate::conf::LocConf;
 
 conf_setters! {

@@ -6,7 +6,7 @@
 use nginx_sys::ngx_command_t;
 
 use super::args::{flag, set_once};
-use super::{cmd, code, conf_setters, BLOCK, FLAG, LOC, LOC_CONF, TAKE1};
+use super::{BLOCK, FLAG, LOC, LOC_CONF, TAKE1, cmd, code, conf_setters};
 use crate::conf::LocConf;
 
 pub const COMMANDS: [ngx_command_t; 5] = [

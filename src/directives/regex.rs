@@ -3,7 +3,7 @@
 use nginx_sys::ngx_command_t;
 
 use super::args::{count, set_once};
-use super::{cmd, conf_setters, HTTP, MAIN_CONF, TAKE1};
+use super::{HTTP, MAIN_CONF, TAKE1, cmd, conf_setters};
 use crate::conf::MainConf;
 
 conf_setters! {

@@ -9,18 +9,18 @@
 use std::mem::size_of;
 
 use nginx_sys::{
-    ngx_array_t, ngx_command_t, ngx_http_add_variable, ngx_http_conf_ctx_t, ngx_http_get_variable_index,
-    ngx_http_request_t, ngx_http_script_start_code, ngx_http_script_var_code_t,
-    ngx_http_script_var_handler_code_t, ngx_http_set_variable_pt, ngx_http_variable_value_t, ngx_int_t,
-    ngx_module_t, ngx_str_t, ngx_uint_t, NGX_CONF_BLOCK, NGX_HTTP_LIF_CONF, NGX_HTTP_LOC_CONF,
-    NGX_HTTP_SIF_CONF, NGX_HTTP_SRV_CONF, NGX_HTTP_VAR_CHANGEABLE, NGX_HTTP_VAR_WEAK, NGX_OK,
+    NGX_CONF_BLOCK, NGX_HTTP_LIF_CONF, NGX_HTTP_LOC_CONF, NGX_HTTP_SIF_CONF, NGX_HTTP_SRV_CONF,
+    NGX_HTTP_VAR_CHANGEABLE, NGX_HTTP_VAR_WEAK, NGX_OK, ngx_array_t, ngx_command_t, ngx_http_add_variable,
+    ngx_http_conf_ctx_t, ngx_http_get_variable_index, ngx_http_request_t, ngx_http_script_start_code,
+    ngx_http_script_var_code_t, ngx_http_script_var_handler_code_t, ngx_http_set_variable_pt,
+    ngx_http_variable_value_t, ngx_int_t, ngx_module_t, ngx_str_t, ngx_uint_t,
 };
 
-use super::args::{conf_error, ConfErr, ConfResult};
-use super::{cmd, code, conf_setters, LOC_CONF, TAKE1, TWO_OR_MORE};
+use super::args::{ConfErr, ConfResult, conf_error};
+use super::{LOC_CONF, TAKE1, TWO_OR_MORE, cmd, code, conf_setters};
 use crate::conf::{LocConf, SetCode};
 
-extern "C" {
+unsafe extern "C" {
     static mut ngx_http_rewrite_module: ngx_module_t;
     fn ngx_http_script_set_var_code(e: *mut nginx_sys::ngx_http_script_engine_t);
     fn ngx_http_script_var_set_handler_code(e: *mut nginx_sys::ngx_http_script_engine_t);

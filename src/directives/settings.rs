@@ -9,7 +9,7 @@
 use nginx_sys::ngx_command_t;
 
 use super::args::{arg, count, flag, set_once};
-use super::{cmd, conf_setters, ANY_LOC, FLAG, HTTP, LOC_CONF, MAIN_CONF, TAKE1};
+use super::{ANY_LOC, FLAG, HTTP, LOC_CONF, MAIN_CONF, TAKE1, cmd, conf_setters};
 use crate::conf::{LocConf, MainConf};
 
 conf_setters! {

@@ -8,14 +8,14 @@
 use std::ffi::c_void;
 
 use nginx_sys::{
-    ngx_command_t, ngx_int_t, ngx_parse_size, ngx_shared_memory_add, ngx_shm_zone_t, ngx_str_t, NGX_ERROR,
-    NGX_OK,
+    NGX_ERROR, NGX_OK, ngx_command_t, ngx_int_t, ngx_parse_size, ngx_shared_memory_add, ngx_shm_zone_t,
+    ngx_str_t,
 };
 
-use super::args::{conf_error, ConfErr};
-use super::{cmd, conf_setters, HTTP, MAIN_CONF, TAKE2};
-use crate::conf::shdict::Zone;
+use super::args::{ConfErr, conf_error};
+use super::{HTTP, MAIN_CONF, TAKE2, cmd, conf_setters};
 use crate::conf::MainConf;
+use crate::conf::shdict::Zone;
 use crate::glue::shdict_store::Dict;
 use crate::lua::vm;
 

@@ -2,12 +2,12 @@
 //! location.
 
 use nginx_sys::{
-    ngx_command_t, ngx_conf_t, ngx_msec_t, ngx_parse_size, ngx_parse_time, NGX_ERROR, NGX_HTTP_LOC_CONF,
-    NGX_HTTP_MAIN_CONF, NGX_HTTP_SRV_CONF,
+    NGX_ERROR, NGX_HTTP_LOC_CONF, NGX_HTTP_MAIN_CONF, NGX_HTTP_SRV_CONF, ngx_command_t, ngx_conf_t,
+    ngx_msec_t, ngx_parse_size, ngx_parse_time,
 };
 
-use super::args::{arg, arg_str, number, set_once, ConfErr};
-use super::{cmd, conf_setters, FLAG, LOC_CONF, ONE_OR_MORE, TAKE1, TAKE2};
+use super::args::{ConfErr, arg, arg_str, number, set_once};
+use super::{FLAG, LOC_CONF, ONE_OR_MORE, TAKE1, TAKE2, cmd, conf_setters};
 use crate::conf::LocConf;
 
 /// A time such as `60s` or `500ms`.

@@ -4,10 +4,10 @@
 //! default server's). Postconfiguration hooks them into each server's
 //! SSL_CTX (phase/ssl.rs).
 
-use nginx_sys::{ngx_command_t, NGX_HTTP_MAIN_CONF, NGX_HTTP_SRV_CONF};
+use nginx_sys::{NGX_HTTP_MAIN_CONF, NGX_HTTP_SRV_CONF, ngx_command_t};
 
 use super::args::set_once;
-use super::{cmd, code, conf_setters, BLOCK, LOC_CONF, TAKE1};
+use super::{BLOCK, LOC_CONF, TAKE1, cmd, code, conf_setters};
 use crate::conf::{LocConf, LuaCode};
 
 const SRV: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF;

@@ -2,7 +2,7 @@
 //! are known names, so `nginx -t` says clearly what is missing instead of
 //! "unknown directive".
 
-use super::args::{conf_error, ConfErr};
+use super::args::{ConfErr, conf_error};
 use super::conf_setters;
 use crate::conf::LocConf;
 

@@ -5,7 +5,7 @@
 use nginx_sys::ngx_command_t;
 
 use super::args::{count, flag, set_once};
-use super::{cmd, conf_setters, FLAG, HTTP, MAIN_CONF, TAKE1};
+use super::{FLAG, HTTP, MAIN_CONF, TAKE1, cmd, conf_setters};
 use crate::conf::MainConf;
 
 conf_setters! {

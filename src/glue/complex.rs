@@ -3,8 +3,8 @@
 use std::mem::MaybeUninit;
 
 use nginx_sys::{
-    ngx_conf_t, ngx_http_compile_complex_value, ngx_http_compile_complex_value_t, ngx_http_complex_value,
-    ngx_http_complex_value_t, ngx_http_request_t, ngx_palloc, ngx_str_t, NGX_OK,
+    NGX_OK, ngx_conf_t, ngx_http_compile_complex_value, ngx_http_compile_complex_value_t,
+    ngx_http_complex_value, ngx_http_complex_value_t, ngx_http_request_t, ngx_palloc, ngx_str_t,
 };
 
 /// Compiles `value` as a complex value in the configuration pool.

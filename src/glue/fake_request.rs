@@ -7,8 +7,8 @@
 use std::mem::size_of;
 
 use nginx_sys::{
-    ngx_connection_t, ngx_create_pool, ngx_cycle, ngx_destroy_pool, ngx_event_t, ngx_http_max_module,
-    ngx_http_request_t, ngx_log_t, ngx_pcalloc, ngx_pool_t, NGX_CYCLE_POOL_SIZE,
+    NGX_CYCLE_POOL_SIZE, ngx_connection_t, ngx_create_pool, ngx_cycle, ngx_destroy_pool, ngx_event_t,
+    ngx_http_max_module, ngx_http_request_t, ngx_log_t, ngx_pcalloc, ngx_pool_t,
 };
 
 /// The configuration a fake request runs with (its creator's).
@@ -84,11 +84,11 @@ pub unsafe fn client_server(c: *const ngx_connection_t, out: &mut Vec<u8>) {
         out.extend_from_slice(c.addr_text.as_bytes());
     }
     // SAFETY: a live connection's listening is null or live
-    if let Some(ls) = unsafe { c.listening.as_ref() } {
-        if ls.addr_text.len > 0 {
-            out.extend_from_slice(b", server: ");
-            out.extend_from_slice(ls.addr_text.as_bytes());
-        }
+    if let Some(ls) = unsafe { c.listening.as_ref() }
+        && ls.addr_text.len > 0
+    {
+        out.extend_from_slice(b", server: ");
+        out.extend_from_slice(ls.addr_text.as_bytes());
     }
 }
 

@@ -38,19 +38,21 @@ pub unsafe fn elts(list: *mut ngx_list_t) -> impl Iterator<Item = *mut ngx_table
     // SAFETY: per the contract above, every part and its elements are live.
     let mut part = unsafe { &mut (*list).part as *mut nginx_sys::ngx_list_part_t };
     let mut i = 0;
-    std::iter::from_fn(move || loop {
-        if part.is_null() {
-            return None;
-        }
-        // SAFETY: `part` is a live part of the list.
-        unsafe {
-            if i < (*part).nelts {
-                i += 1;
-                return Some(((*part).elts as *mut ngx_table_elt_t).add(i - 1));
+    std::iter::from_fn(move || {
+        loop {
+            if part.is_null() {
+                return None;
             }
-            part = (*part).next;
+            // SAFETY: `part` is a live part of the list.
+            unsafe {
+                if i < (*part).nelts {
+                    i += 1;
+                    return Some(((*part).elts as *mut ngx_table_elt_t).add(i - 1));
+                }
+                part = (*part).next;
+            }
+            i = 0;
         }
-        i = 0;
     })
 }
 

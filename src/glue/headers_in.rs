@@ -6,13 +6,13 @@
 use std::borrow::Cow;
 
 use nginx_sys::{
-    ngx_atoof, ngx_http_headers_in_t, ngx_http_request_t, ngx_list_t, ngx_pool_t, ngx_str_t, ngx_table_elt_t,
-    NGX_HTTP_CONNECTION_CLOSE, NGX_HTTP_CONNECTION_KEEP_ALIVE,
+    NGX_HTTP_CONNECTION_CLOSE, NGX_HTTP_CONNECTION_KEEP_ALIVE, ngx_atoof, ngx_http_headers_in_t,
+    ngx_http_request_t, ngx_list_t, ngx_pool_t, ngx_str_t, ngx_table_elt_t,
 };
 
 use super::headers::{key_is, pool_str};
 use super::list;
-use super::ngx_version::{set_field, set_in_multi, InMulti};
+use super::ngx_version::{InMulti, set_field, set_in_multi};
 
 /// The headers `field` knows, for clearing them all.
 const FIELD_NAMES: [&[u8]; 28] = [

@@ -13,7 +13,7 @@ use nginx_sys::{
 };
 
 use super::headers::{elts, key_is, pool_str, push};
-use super::ngx_version::{set_field, set_out_multi, OutMulti};
+use super::ngx_version::{OutMulti, set_field, set_out_multi};
 
 /// The pointer field nginx keeps for a response header.
 fn field(h: &mut ngx_http_headers_out_t, name: &[u8]) -> Option<*mut *mut ngx_table_elt_t> {

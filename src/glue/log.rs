@@ -20,11 +20,7 @@ thread_local! {
 /// [`with_outside_log`], or the cycle's.
 pub fn outside_request_log() -> *mut ngx_log_t {
     let log = OUTSIDE_LOG.with(|l| l.get());
-    if log.is_null() {
-        cycle_log()
-    } else {
-        log
-    }
+    if log.is_null() { cycle_log() } else { log }
 }
 
 /// Runs `f` with `log` as [`outside_request_log`].

@@ -22,7 +22,7 @@ pub mod signals;
 pub mod subrequest;
 pub mod uri;
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// Runs an nginx callback body; a panic is logged and turned into
 /// `on_panic` instead of unwinding into nginx.

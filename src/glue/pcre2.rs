@@ -40,7 +40,7 @@ type pcre2_match_context = c_void;
 type pcre2_jit_stack = c_void;
 
 #[link(name = "pcre2-8")]
-extern "C" {
+unsafe extern "C" {
     fn pcre2_compile_8(
         pattern: *const u8,
         len: usize,

@@ -2,12 +2,12 @@
 //! addresses, the connect itself, its completion test and the close.
 
 use std::ffi::c_int;
-use std::mem::{size_of, MaybeUninit};
+use std::mem::{MaybeUninit, size_of};
 use std::net::{IpAddr, SocketAddr};
 
 use nginx_sys::{
-    ngx_close_connection, ngx_connection_t, ngx_destroy_pool, ngx_event_connect_peer, ngx_event_get_peer,
-    ngx_log_t, ngx_peer_connection_t, ngx_ssl_shutdown, ngx_str_t, sockaddr, socklen_t, NGX_AGAIN, NGX_OK,
+    NGX_AGAIN, NGX_OK, ngx_close_connection, ngx_connection_t, ngx_destroy_pool, ngx_event_connect_peer,
+    ngx_event_get_peer, ngx_log_t, ngx_peer_connection_t, ngx_ssl_shutdown, ngx_str_t, sockaddr, socklen_t,
 };
 
 /// A socket address of any family, owned.

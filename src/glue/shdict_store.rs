@@ -17,14 +17,14 @@ use nginx_sys::{
     ngx_rbtree_key_t, ngx_rbtree_node_t, ngx_rbtree_t, ngx_shm_zone_t, ngx_slab_alloc_locked,
     ngx_slab_free_locked, ngx_slab_pool_t,
 };
-use ngx::core::slab::LockedSlabPool;
 use ngx::core::SlabPool;
+use ngx::core::slab::LockedSlabPool;
 
 // The crc32 nginx's `ngx_crc32_short` computes; any stable hash would do,
 // as only this module reads the tree.
 use super::escape::crc32;
-use super::shdict_codec::{decode, decode_num, encode, T_LIST, T_NUMBER};
 pub use super::shdict_codec::{Owned, Value};
+use super::shdict_codec::{T_LIST, T_NUMBER, decode, decode_num, encode};
 
 /// The zone's root, allocated once in the slab pool (`pool->data` points here).
 #[repr(C)]

@@ -11,7 +11,7 @@ struct NgxSignal {
     handler: *const c_void,
 }
 
-extern "C" {
+unsafe extern "C" {
     static signals: [NgxSignal; 0];
 }
 

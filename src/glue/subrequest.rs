@@ -2,10 +2,10 @@
 //! arguments, request body and variables.
 
 use nginx_sys::{
-    ngx_alloc_chain_link, ngx_create_temp_buf, ngx_hash_find, ngx_hash_strlow, ngx_http_post_subrequest_t,
-    ngx_http_request_body_t, ngx_http_request_t, ngx_http_subrequest, ngx_http_variable_value_t, ngx_palloc,
-    ngx_pcalloc, ngx_pnalloc, ngx_str_t, ngx_uint_t, NGX_HTTP_POST, NGX_HTTP_PUT, NGX_HTTP_VAR_CHANGEABLE,
-    NGX_HTTP_VAR_INDEXED, NGX_OK,
+    NGX_HTTP_POST, NGX_HTTP_PUT, NGX_HTTP_VAR_CHANGEABLE, NGX_HTTP_VAR_INDEXED, NGX_OK, ngx_alloc_chain_link,
+    ngx_create_temp_buf, ngx_hash_find, ngx_hash_strlow, ngx_http_post_subrequest_t, ngx_http_request_body_t,
+    ngx_http_request_t, ngx_http_subrequest, ngx_http_variable_value_t, ngx_palloc, ngx_pcalloc, ngx_pnalloc,
+    ngx_str_t, ngx_uint_t,
 };
 use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule};
 

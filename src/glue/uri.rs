@@ -3,7 +3,7 @@
 //! path segment (also when %-encoded), and the query split off.
 
 use nginx_sys::{
-    ngx_http_parse_unsafe_uri, ngx_http_request_t, ngx_str_t, ngx_uint_t, NGX_HTTP_LOG_UNSAFE, NGX_OK,
+    NGX_HTTP_LOG_UNSAFE, NGX_OK, ngx_http_parse_unsafe_uri, ngx_http_request_t, ngx_str_t, ngx_uint_t,
 };
 
 use super::headers::pool_str;

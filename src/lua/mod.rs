@@ -21,8 +21,8 @@ pub mod traceback;
 pub mod vm;
 pub mod xcopy;
 
-use std::ffi::{c_int, c_void, CStr};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ffi::{CStr, c_int, c_void};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use self::alloc as lua_alloc;
 
@@ -30,7 +30,7 @@ pub use mlua::ffi::lua_State;
 
 /// Creating and closing a state, which only `vm.rs` does.
 mod lifecycle {
-    pub use mlua::ffi::{luaL_newstate, luaL_openlibs, lua_close};
+    pub use mlua::ffi::{lua_close, luaL_newstate, luaL_openlibs};
 }
 pub use protected::{get_field, set_field, to_display};
 
@@ -40,15 +40,16 @@ pub mod ffi {
     // The whole non-raising API, whether used yet or not.
     #[allow(unused_imports)]
     pub use mlua::ffi::{
-        luaL_ref, luaL_unref, lua_CFunction, lua_Debug, lua_Integer, lua_State, lua_checkstack, lua_getinfo,
+        LUA_GLOBALSINDEX, LUA_MULTRET, LUA_NOREF, LUA_OK, LUA_REGISTRYINDEX, LUA_TBOOLEAN, LUA_TFUNCTION,
+        LUA_TLIGHTUSERDATA, LUA_TNIL, LUA_TNONE, LUA_TNUMBER, LUA_TSTRING, LUA_TTABLE, LUA_TUSERDATA,
+        LUA_YIELD, lua_CFunction, lua_Debug, lua_Integer, lua_State, lua_checkstack, lua_getinfo,
         lua_getmetatable, lua_getstack, lua_gettop, lua_insert, lua_isfunction, lua_isnil, lua_isnoneornil,
         lua_isnumber, lua_isstring, lua_istable, lua_next, lua_objlen, lua_pcall, lua_pop, lua_pushboolean,
         lua_pushinteger, lua_pushlightuserdata, lua_pushnil, lua_pushnumber, lua_pushthread, lua_pushvalue,
         lua_rawequal, lua_rawget, lua_rawgeti, lua_rawset, lua_rawseti, lua_remove, lua_replace, lua_resume,
         lua_setmetatable, lua_settop, lua_status, lua_toboolean, lua_tointeger, lua_tonumber, lua_topointer,
-        lua_tothread, lua_touserdata, lua_type, lua_typename, lua_upvalueindex, lua_xmove, LUA_GLOBALSINDEX,
-        LUA_MULTRET, LUA_NOREF, LUA_OK, LUA_REGISTRYINDEX, LUA_TBOOLEAN, LUA_TFUNCTION, LUA_TLIGHTUSERDATA,
-        LUA_TNIL, LUA_TNONE, LUA_TNUMBER, LUA_TSTRING, LUA_TTABLE, LUA_TUSERDATA, LUA_YIELD,
+        lua_tothread, lua_touserdata, lua_type, lua_typename, lua_upvalueindex, lua_xmove, luaL_ref,
+        luaL_unref,
     };
     use std::ffi::{c_char, c_int, c_void};
 
@@ -152,7 +153,7 @@ pub unsafe fn close_state(l: *mut lua_State) {
 
 /// The raising calls, for this file only.
 mod raising {
-    pub use mlua::ffi::{luaL_where, lua_concat, lua_error, lua_yield};
+    pub use mlua::ffi::{lua_concat, lua_error, lua_yield, luaL_where};
 }
 
 unsafe extern "C-unwind" {

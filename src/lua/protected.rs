@@ -6,7 +6,7 @@
 //!
 //! [`guard`]: super::guard
 
-use std::ffi::{c_int, CStr};
+use std::ffi::{CStr, c_int};
 
 use super::{abs_index, check_stack, ffi, key_ptr, lua_State, propagate, vm};
 

@@ -2,7 +2,7 @@
 //! its own format (Lua 5.1's wording, one section per coroutine, from the
 //! one that failed up through its living parents), not LuaJIT's.
 
-use std::ffi::{c_int, CStr};
+use std::ffi::{CStr, c_int};
 use std::fmt::Write;
 
 use super::{ffi, lua_State};

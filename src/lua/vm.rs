@@ -5,7 +5,7 @@
 use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::ffi::{c_int, CStr, CString};
+use std::ffi::{CStr, CString, c_int};
 use std::ptr;
 
 use super::lifecycle as raw;
@@ -209,10 +209,8 @@ impl Vm {
 
     /// Loads a Lua file (by absolute path), from the cache when `cache` is on.
     pub fn load_file(&self, path: &[u8], cache: bool) -> Result<c_int, LoadError> {
-        if cache {
-            if let Some(&f) = self.files.borrow().get(path) {
-                return Ok(f);
-            }
+        if cache && let Some(&f) = self.files.borrow().get(path) {
+            return Ok(f);
         }
         let cpath = CString::new(path).map_err(|_| LoadError {
             msg: "file path contains a NUL byte".into(),

@@ -1,7 +1,7 @@
 //! access_by_lua*: runs at the end of the access phase (unless
 //! access_by_lua_no_postpone is on).
 
-use nginx_sys::{ngx_http_request_t, ngx_int_t, NGX_DECLINED, NGX_ERROR};
+use nginx_sys::{NGX_DECLINED, NGX_ERROR, ngx_http_request_t, ngx_int_t};
 
 use super::before_content;
 use crate::conf::{loc_conf, main_conf};

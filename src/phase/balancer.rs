@@ -10,11 +10,11 @@
 use std::ffi::c_void;
 
 use nginx_sys::{
-    ngx_conf_t, ngx_http_request_t, ngx_http_upstream_free_round_robin_peer,
-    ngx_http_upstream_get_round_robin_peer, ngx_http_upstream_init_round_robin,
-    ngx_http_upstream_init_round_robin_peer, ngx_http_upstream_save_round_robin_peer_session,
-    ngx_http_upstream_set_round_robin_peer_session, ngx_http_upstream_srv_conf_t, ngx_int_t, ngx_pcalloc,
-    ngx_peer_connection_t, ngx_uint_t, NGX_BUSY, NGX_DECLINED, NGX_ERROR, NGX_LOG_ERR, NGX_OK,
+    NGX_BUSY, NGX_DECLINED, NGX_ERROR, NGX_LOG_ERR, NGX_OK, ngx_conf_t, ngx_http_request_t,
+    ngx_http_upstream_free_round_robin_peer, ngx_http_upstream_get_round_robin_peer,
+    ngx_http_upstream_init_round_robin, ngx_http_upstream_init_round_robin_peer,
+    ngx_http_upstream_save_round_robin_peer_session, ngx_http_upstream_set_round_robin_peer_session,
+    ngx_http_upstream_srv_conf_t, ngx_int_t, ngx_pcalloc, ngx_peer_connection_t, ngx_uint_t,
 };
 
 use super::{request_log, resolve};
@@ -146,10 +146,8 @@ unsafe fn run_code(r: *mut ngx_http_request_t, bp: &mut PeerData) -> Result<Opti
     let exited = std::mem::replace(&mut ctx.exit_code, outer);
     ctx.balancer_peer = prev;
     ctx.context = saved_context;
-    if owned {
-        if let Some(vm) = vm::current() {
-            vm.unref(func);
-        }
+    if owned && let Some(vm) = vm::current() {
+        vm.unref(func);
     }
     res.map(|_| exited)
 }

@@ -5,9 +5,9 @@
 use std::cell::Cell;
 
 use nginx_sys::{
-    ngx_http_core_run_phases, ngx_http_finalize_request, ngx_http_phase_handler_t,
-    ngx_http_request_empty_handler, ngx_http_request_t, ngx_int_t, NGX_DECLINED, NGX_DONE, NGX_ERROR,
-    NGX_HTTP_OK, NGX_OK,
+    NGX_DECLINED, NGX_DONE, NGX_ERROR, NGX_HTTP_OK, NGX_OK, ngx_http_core_run_phases,
+    ngx_http_finalize_request, ngx_http_phase_handler_t, ngx_http_request_empty_handler, ngx_http_request_t,
+    ngx_int_t,
 };
 use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule};
 

@@ -6,12 +6,12 @@ use std::cell::Cell;
 use std::ffi::c_void;
 
 use nginx_sys::{
-    ngx_chain_t, ngx_http_output_body_filter_pt, ngx_http_request_t, ngx_int_t, NGX_ERROR, NGX_LOG_ERR,
+    NGX_ERROR, NGX_LOG_ERR, ngx_chain_t, ngx_http_output_body_filter_pt, ngx_http_request_t, ngx_int_t,
 };
 
 use super::{request_log, resolve};
-use crate::conf::loc_conf;
 use crate::conf::LuaCode;
+use crate::conf::loc_conf;
 use crate::glue::buf::{consume, in_memory};
 use crate::glue::log as nlog;
 use crate::lua::vm;

@@ -1,6 +1,6 @@
 //! content_by_lua*: the location's content handler.
 
-use nginx_sys::{ngx_http_finalize_request, ngx_http_request_t, ngx_int_t, NGX_DONE, NGX_ERROR, NGX_OK};
+use nginx_sys::{NGX_DONE, NGX_ERROR, NGX_OK, ngx_http_finalize_request, ngx_http_request_t, ngx_int_t};
 
 use super::{error_rc, exec, exit_rc};
 use crate::conf::loc_conf;

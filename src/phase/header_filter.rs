@@ -2,8 +2,8 @@
 //! of captured subrequests (ngx.location.capture) from going further.
 
 use nginx_sys::{
-    ngx_http_filter_finalize_request, ngx_http_output_header_filter_pt, ngx_http_request_t, ngx_int_t,
-    NGX_AGAIN, NGX_DECLINED, NGX_ERROR, NGX_LOG_ERR, NGX_OK,
+    NGX_AGAIN, NGX_DECLINED, NGX_ERROR, NGX_LOG_ERR, NGX_OK, ngx_http_filter_finalize_request,
+    ngx_http_output_header_filter_pt, ngx_http_request_t, ngx_int_t,
 };
 
 use super::{request_log, resolve};
@@ -90,10 +90,8 @@ unsafe fn run_code(r: *mut ngx_http_request_t, code: &LuaCode) -> Result<Option<
     // SAFETY: the request's VM is current; `func` is the resolved filter code
     let res = unsafe { run_sync::in_request(ctx, context::HEADER_FILTER, func, 0, 0) }.map(|_| ());
     let exited = std::mem::replace(&mut ctx.exit_code, outer);
-    if owned {
-        if let Some(vm) = vm::current() {
-            vm.unref(func);
-        }
+    if owned && let Some(vm) = vm::current() {
+        vm.unref(func);
     }
     res?;
     // The filter runs again for the response its ngx.exit asked for, as in

@@ -1,7 +1,7 @@
 //! init_worker_by_lua* at each worker start and exit_worker_by_lua* at its
 //! exit.
 
-use nginx_sys::{ngx_cycle_t, ngx_int_t, ngx_process, NGX_LOG_ERR, NGX_OK, NGX_PROCESS_HELPER};
+use nginx_sys::{NGX_LOG_ERR, NGX_OK, NGX_PROCESS_HELPER, ngx_cycle_t, ngx_int_t, ngx_process};
 
 use crate::conf::code::{FilePath, Source};
 use crate::conf::{LuaCode, MainConf};

@@ -1,6 +1,6 @@
 //! log_by_lua*: runs in the log phase; its code may not wait.
 
-use nginx_sys::{ngx_http_request_t, ngx_int_t, NGX_ERROR, NGX_LOG_ERR, NGX_OK};
+use nginx_sys::{NGX_ERROR, NGX_LOG_ERR, NGX_OK, ngx_http_request_t, ngx_int_t};
 
 use super::{request_log, resolve};
 use crate::conf::loc_conf;
@@ -68,10 +68,8 @@ unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
     let result = resolve(r, &code).map_err(String::from).and_then(|(func, owned)| {
         // SAFETY: the request's VM is current; `func` is the resolved log code
         let res = unsafe { run_sync::in_request(ctx, context::LOG, func, 0, 0) }.map(|_| ());
-        if owned {
-            if let Some(vm) = vm::current() {
-                vm.unref(func);
-            }
+        if owned && let Some(vm) = vm::current() {
+            vm.unref(func);
         }
         res
     });

@@ -19,14 +19,14 @@ pub mod ssl;
 mod ssl_session;
 
 use nginx_sys::{
-    ngx_http_internal_redirect, ngx_http_named_location, ngx_http_request_t, ngx_int_t, NGX_DONE, NGX_ERROR,
-    NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_NOT_FOUND, NGX_HTTP_NO_CONTENT, NGX_HTTP_OK,
-    NGX_HTTP_SPECIAL_RESPONSE, NGX_LOG_ERR, NGX_OK,
+    NGX_DONE, NGX_ERROR, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_NO_CONTENT, NGX_HTTP_NOT_FOUND,
+    NGX_HTTP_OK, NGX_HTTP_SPECIAL_RESPONSE, NGX_LOG_ERR, NGX_OK, ngx_http_internal_redirect,
+    ngx_http_named_location, ngx_http_request_t, ngx_int_t,
 };
 
+use crate::conf::LuaCode;
 use crate::conf::code::{FilePath, Source};
 use crate::conf::loc_conf;
-use crate::conf::LuaCode;
 use crate::glue::{complex, log as nlog};
 use crate::lua::vm::{self, LoadError};
 use crate::runtime::context::Context;
@@ -107,10 +107,8 @@ pub fn run(ctx: &mut RequestCtx, code: &LuaCode, phase: Context, on_finish: OnFi
         }
     };
     let outcome = crate::runtime::need_body::start(ctx, func, phase);
-    if owned {
-        if let Some(vm) = vm::current() {
-            vm.unref(func);
-        }
+    if owned && let Some(vm) = vm::current() {
+        vm.unref(func);
     }
     outcome
 }

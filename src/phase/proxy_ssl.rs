@@ -13,13 +13,13 @@
 //! whose callback waited (lua-nginx-module needs its nginx patch for that),
 //! so the API that waits is disabled in these contexts.
 
-use std::ffi::{c_int, c_void, CStr};
+use std::ffi::{CStr, c_int, c_void};
 
 use nginx_sys::{
-    ngx_conf_t, ngx_http_conf_ctx_t, ngx_http_request_t, ngx_http_upstream_conf_t, ngx_int_t,
+    NGX_ERROR, NGX_HTTP_SPECIAL_RESPONSE, NGX_LOG_EMERG, NGX_LOG_ERR, NGX_OK, SSL, SSL_CTX,
     SSL_CTX_set_cert_cb, SSL_CTX_set_cert_verify_callback, SSL_get_ex_data_X509_STORE_CTX_idx,
-    X509_STORE_CTX_get_ex_data, X509_verify_cert, NGX_ERROR, NGX_HTTP_SPECIAL_RESPONSE, NGX_LOG_EMERG,
-    NGX_LOG_ERR, NGX_OK, SSL, SSL_CTX, X509_STORE_CTX,
+    X509_STORE_CTX, X509_STORE_CTX_get_ex_data, X509_verify_cert, ngx_conf_t, ngx_http_conf_ctx_t,
+    ngx_http_request_t, ngx_http_upstream_conf_t, ngx_int_t,
 };
 
 use super::{request_log, resolve};
@@ -180,10 +180,8 @@ unsafe fn run_code(
         let res = run_sync::in_request(ctx, phase, func, 0, 0).map(|_| ());
         let exited = std::mem::replace(&mut ctx.exit_code, outer);
         ctx.context = saved_context;
-        if owned {
-            if let Some(vm) = vm::current() {
-                vm.unref(func);
-            }
+        if owned && let Some(vm) = vm::current() {
+            vm.unref(func);
         }
         res.map(|_| exited)
     }

@@ -1,7 +1,7 @@
 //! server_rewrite_by_lua*: runs in the server rewrite phase, with the
 //! server block's configuration, before a location is chosen.
 
-use nginx_sys::{ngx_http_request_t, ngx_int_t, NGX_DECLINED, NGX_ERROR};
+use nginx_sys::{NGX_DECLINED, NGX_ERROR, ngx_http_request_t, ngx_int_t};
 
 use super::before_content;
 use crate::conf::loc_conf;

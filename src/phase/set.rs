@@ -2,7 +2,7 @@
 //! conf/set_by_lua.rs) and pushes the value the next instruction assigns.
 
 use nginx_sys::{
-    ngx_http_request_t, ngx_http_script_engine_t, ngx_pnalloc, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_LOG_ERR,
+    NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_LOG_ERR, ngx_http_request_t, ngx_http_script_engine_t, ngx_pnalloc,
 };
 
 use super::{request_log, resolve};

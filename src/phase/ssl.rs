@@ -3,13 +3,13 @@
 //! ssl_client_hello_by_lua* and ssl_certificate_by_lua* run from them. The
 //! session hooks are in ssl_session.rs.
 
-use std::ffi::{c_int, c_void, CStr};
+use std::ffi::{CStr, c_int, c_void};
 
 use nginx_sys::{
-    ngx_conf_t, ngx_connection_t, ngx_http_conf_ctx_t, ngx_http_core_srv_conf_t, ngx_http_ssl_module,
-    ngx_http_ssl_srv_conf_t, ngx_int_t, ngx_ssl_connection_index, SSL_CTX_sess_set_get_cb,
-    SSL_CTX_sess_set_new_cb, SSL_CTX_set_cert_cb, SSL_CTX_set_client_hello_cb, SSL_get_ex_data, NGX_ERROR,
-    NGX_LOG_ALERT, NGX_LOG_EMERG, NGX_LOG_ERR, NGX_OK, SSL,
+    NGX_ERROR, NGX_LOG_ALERT, NGX_LOG_EMERG, NGX_LOG_ERR, NGX_OK, SSL, SSL_CTX_sess_set_get_cb,
+    SSL_CTX_sess_set_new_cb, SSL_CTX_set_cert_cb, SSL_CTX_set_client_hello_cb, SSL_get_ex_data, ngx_conf_t,
+    ngx_connection_t, ngx_http_conf_ctx_t, ngx_http_core_srv_conf_t, ngx_http_ssl_module,
+    ngx_http_ssl_srv_conf_t, ngx_int_t, ngx_ssl_connection_index,
 };
 use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule};
 
@@ -185,10 +185,8 @@ pub unsafe fn run(c: *mut ngx_connection_t, hs: &mut HsCtx, code: Option<LuaCode
                 format!("{debug}: handler return value: {rc}, {cb} exit code: {code}")
             });
             (*(*c).log).action = c"SSL handshaking".as_ptr() as *mut _;
-            if owned {
-                if let Some(vm) = vm::current() {
-                    vm.unref(func);
-                }
+            if owned && let Some(vm) = vm::current() {
+                vm.unref(func);
             }
             return if res.is_ok() {
                 Outcome::Done
@@ -198,10 +196,8 @@ pub unsafe fn run(c: *mut ngx_connection_t, hs: &mut HsCtx, code: Option<LuaCode
         } else {
             ssl_hs::start(hs, r, names.context, func)
         };
-        if owned {
-            if let Some(vm) = vm::current() {
-                vm.unref(func);
-            }
+        if owned && let Some(vm) = vm::current() {
+            vm.unref(func);
         }
         if outcome != Outcome::Wait {
             let (debug, cb, code) = (names.debug, names.cb, hs.exit_code);

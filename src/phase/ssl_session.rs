@@ -7,9 +7,9 @@
 
 use std::ffi::c_int;
 
-use nginx_sys::{SSL_SESSION_get_id, SSL_version, NGX_LOG_CRIT, SSL, SSL_SESSION, TLS1_3_VERSION};
+use nginx_sys::{NGX_LOG_CRIT, SSL, SSL_SESSION, SSL_SESSION_get_id, SSL_version, TLS1_3_VERSION};
 
-use super::ssl::{connection_of, Names};
+use super::ssl::{Names, connection_of};
 use crate::glue::log as nlog;
 use crate::runtime::context;
 use crate::runtime::ctx::Outcome;

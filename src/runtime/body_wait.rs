@@ -4,7 +4,7 @@
 use nginx_sys::ngx_http_request_t;
 
 use super::ctx::RequestCtx;
-use super::scheduler::{wake, Wait};
+use super::scheduler::{Wait, wake};
 use crate::lua::lua_State;
 
 /// Nothing to cancel: nginx only calls the post handler while the request

@@ -19,14 +19,14 @@ use std::ffi::c_void;
 use std::rc::Rc;
 
 use nginx_sys::{
-    ngx_chain_t, ngx_http_post_request, ngx_http_post_subrequest_t, ngx_http_request_empty_handler,
-    ngx_http_request_t, ngx_http_send_header, ngx_int_t, ngx_palloc, ngx_pool_cleanup_add, ngx_table_elt_t,
     NGX_ERROR, NGX_HTTP_CREATED, NGX_HTTP_HEAD, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_NO_CONTENT,
-    NGX_HTTP_OK, NGX_HTTP_SPECIAL_RESPONSE, NGX_OK,
+    NGX_HTTP_OK, NGX_HTTP_SPECIAL_RESPONSE, NGX_OK, ngx_chain_t, ngx_http_post_request,
+    ngx_http_post_subrequest_t, ngx_http_request_empty_handler, ngx_http_request_t, ngx_http_send_header,
+    ngx_int_t, ngx_palloc, ngx_pool_cleanup_add, ngx_table_elt_t,
 };
 
 use super::ctx::RequestCtx;
-use super::scheduler::{wake, Wait};
+use super::scheduler::{Wait, wake};
 use crate::glue::buf::{consume, in_memory};
 use crate::glue::list;
 use crate::lua::vm;

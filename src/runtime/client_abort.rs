@@ -4,7 +4,7 @@
 //! pending wait).
 
 use nginx_sys::{
-    ngx_http_finalize_request, ngx_http_request_t, ngx_int_t, NGX_EAGAIN, NGX_HTTP_CLIENT_CLOSED_REQUEST,
+    NGX_EAGAIN, NGX_HTTP_CLIENT_CLOSED_REQUEST, ngx_http_finalize_request, ngx_http_request_t, ngx_int_t,
 };
 
 use super::ctx::RequestCtx;

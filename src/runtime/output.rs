@@ -8,13 +8,13 @@
 use std::ffi::c_void;
 
 use nginx_sys::{
-    ngx_chain_t, ngx_http_output_filter, ngx_http_request_t, ngx_http_send_header, ngx_http_send_special,
-    ngx_http_set_content_type, ngx_int_t, ngx_uint_t, NGX_ERROR, NGX_HTTP_LAST, NGX_HTTP_OK, NGX_OK,
+    NGX_ERROR, NGX_HTTP_LAST, NGX_HTTP_OK, NGX_OK, ngx_chain_t, ngx_http_output_filter, ngx_http_request_t,
+    ngx_http_send_header, ngx_http_send_special, ngx_http_set_content_type, ngx_int_t, ngx_uint_t,
 };
 
 use super::ctx::RequestCtx;
-use crate::conf::loc_conf;
 use crate::conf::LocConf;
+use crate::conf::loc_conf;
 use crate::glue::buf::chain_from_bytes;
 
 /// Tags the buffers of `ctx.out_bufs`: only these return to its free list.

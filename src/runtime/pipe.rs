@@ -8,7 +8,7 @@
 //! is killed (SIGKILL) when the object is collected or the request that
 //! spawned it ends, as in lua-nginx-module; it is reaped either way.
 
-use std::ffi::{c_int, c_void, CString};
+use std::ffi::{CString, c_int, c_void};
 use std::mem::MaybeUninit;
 use std::ptr::{self, addr_of_mut};
 
@@ -20,7 +20,7 @@ use nginx_sys::{
 
 use super::ctx::RequestCtx;
 use super::pipe_reap::{self, Ended};
-use super::scheduler::{wake, Wait};
+use super::scheduler::{Wait, wake};
 use crate::glue::log as nlog;
 use crate::lua::{ffi, lua_State, push_bytes};
 

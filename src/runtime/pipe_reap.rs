@@ -15,7 +15,7 @@ use std::cell::RefCell;
 use std::ffi::c_int;
 use std::ptr;
 
-use nginx_sys::{ngx_connection_t, ngx_event_t, ngx_get_connection, ngx_handle_read_event, NGX_LOG_NOTICE};
+use nginx_sys::{NGX_LOG_NOTICE, ngx_connection_t, ngx_event_t, ngx_get_connection, ngx_handle_read_event};
 
 use crate::glue::log as nlog;
 

@@ -19,14 +19,14 @@
 
 use std::ffi::{c_int, c_void};
 
-use nginx_sys::{ngx_http_run_posted_requests, NGX_LOG_ERR};
+use nginx_sys::{NGX_LOG_ERR, ngx_http_run_posted_requests};
 
 use super::context::ContextGuard;
 use super::ctx::{CurrentGuard, Outcome, RequestCtx};
 use super::timer_wait;
 use crate::glue::log;
 use crate::lua::vm;
-use crate::lua::{self, ffi, lua_State, push_bytes, to_bytes, LuaRet};
+use crate::lua::{self, LuaRet, ffi, lua_State, push_bytes, to_bytes};
 
 /// Something a thread waits on. Dropping it cancels the wait (deletes the
 /// timer, closes the socket...), which is how a finished request cancels

@@ -21,7 +21,7 @@ use nginx_sys::{
 };
 
 use super::ctx::RequestCtx;
-use super::scheduler::{wake, Wait};
+use super::scheduler::{Wait, wake};
 use crate::glue::log::cycle_log;
 use crate::lua::{ffi, lua_State, push_cstr};
 

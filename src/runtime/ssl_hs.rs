@@ -14,9 +14,9 @@ use std::ptr;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use nginx_sys::{
-    ngx_connection_t, ngx_http_connection_t, ngx_http_request_t, ngx_int_t, ngx_log_t, ngx_pool_cleanup_add,
-    ngx_post_event, ngx_posted_events, CRYPTO_get_ex_new_index, SSL_get_ex_data, SSL_set_ex_data, NGX_ERROR,
-    NGX_HTTP_SPECIAL_RESPONSE, SSL, SSL_SESSION,
+    CRYPTO_get_ex_new_index, NGX_ERROR, NGX_HTTP_SPECIAL_RESPONSE, SSL, SSL_SESSION, SSL_get_ex_data,
+    SSL_set_ex_data, ngx_connection_t, ngx_http_connection_t, ngx_http_request_t, ngx_int_t, ngx_log_t,
+    ngx_pool_cleanup_add, ngx_post_event, ngx_posted_events,
 };
 
 use super::context::Context;

@@ -5,17 +5,17 @@
 use smallvec::smallvec;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::ffi::{c_int, c_void, CString};
+use std::ffi::{CString, c_int, c_void};
 use std::mem::MaybeUninit;
 
 use nginx_sys::{
-    ngx_add_timer, ngx_array_create, ngx_array_push, ngx_connection_t, ngx_create_pool, ngx_cycle,
-    ngx_del_timer, ngx_keyval_t, ngx_ssl_certificate, ngx_ssl_check_host, ngx_ssl_ciphers,
-    ngx_ssl_cleanup_ctx, ngx_ssl_conf_commands, ngx_ssl_create, ngx_ssl_create_connection, ngx_ssl_crl,
-    ngx_ssl_get_session, ngx_ssl_handshake, ngx_ssl_set_session, ngx_ssl_t, ngx_ssl_trusted_certificate,
-    ngx_str_t, NGX_SSL_TLSv1, NGX_SSL_TLSv1_1, NGX_SSL_TLSv1_2, NGX_SSL_TLSv1_3, SSL_SESSION_free, SSL_ctrl,
-    SSL_get_verify_result, X509_verify_cert_error_string, NGX_AGAIN, NGX_SSL_BUFFER, NGX_SSL_CLIENT,
-    SSL_CTRL_SET_TLSEXT_HOSTNAME, SSL_SESSION,
+    NGX_AGAIN, NGX_SSL_BUFFER, NGX_SSL_CLIENT, NGX_SSL_TLSv1, NGX_SSL_TLSv1_1, NGX_SSL_TLSv1_2,
+    NGX_SSL_TLSv1_3, SSL_CTRL_SET_TLSEXT_HOSTNAME, SSL_SESSION, SSL_SESSION_free, SSL_ctrl,
+    SSL_get_verify_result, X509_verify_cert_error_string, ngx_add_timer, ngx_array_create, ngx_array_push,
+    ngx_connection_t, ngx_create_pool, ngx_cycle, ngx_del_timer, ngx_keyval_t, ngx_ssl_certificate,
+    ngx_ssl_check_host, ngx_ssl_ciphers, ngx_ssl_cleanup_ctx, ngx_ssl_conf_commands, ngx_ssl_create,
+    ngx_ssl_create_connection, ngx_ssl_crl, ngx_ssl_get_session, ngx_ssl_handshake, ngx_ssl_set_session,
+    ngx_ssl_t, ngx_ssl_trusted_certificate, ngx_str_t,
 };
 
 use super::tcp_sock::{Step, TcpSock, Val, Vals};

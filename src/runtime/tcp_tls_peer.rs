@@ -7,10 +7,10 @@
 use std::ffi::{c_int, c_void};
 
 use nginx_sys::{
-    ngx_ssl_get_session, ERR_clear_error, OPENSSL_sk_num, OPENSSL_sk_value, SSL_SESSION_free,
-    SSL_SESSION_is_resumable, SSL_ctrl, SSL_use_PrivateKey, SSL_use_certificate, X509_STORE_free,
-    X509_STORE_up_ref, EVP_PKEY, OPENSSL_STACK, SSL, SSL_CTRL_CHAIN_CERT, SSL_CTRL_SET_VERIFY_CERT_STORE,
-    SSL_CTX, SSL_SESSION, X509, X509_STORE,
+    ERR_clear_error, EVP_PKEY, OPENSSL_STACK, OPENSSL_sk_num, OPENSSL_sk_value, SSL, SSL_CTRL_CHAIN_CERT,
+    SSL_CTRL_SET_VERIFY_CERT_STORE, SSL_CTX, SSL_SESSION, SSL_SESSION_free, SSL_SESSION_is_resumable,
+    SSL_ctrl, SSL_use_PrivateKey, SSL_use_certificate, X509, X509_STORE, X509_STORE_free, X509_STORE_up_ref,
+    ngx_ssl_get_session,
 };
 
 use super::tcp_sock::TcpSock;

@@ -7,8 +7,8 @@ use std::ffi::{c_int, c_void};
 use std::mem::MaybeUninit;
 
 use nginx_sys::{
-    ngx_add_timer, ngx_del_timer, ngx_event_t, ngx_exiting, ngx_free_connection, ngx_get_connection,
-    ngx_msec_t, ngx_quit, ngx_terminate, NGX_LOG_ALERT,
+    NGX_LOG_ALERT, ngx_add_timer, ngx_del_timer, ngx_event_t, ngx_exiting, ngx_free_connection,
+    ngx_get_connection, ngx_msec_t, ngx_quit, ngx_terminate,
 };
 
 use super::context;

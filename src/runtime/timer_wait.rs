@@ -6,7 +6,7 @@ use std::mem::MaybeUninit;
 use nginx_sys::{ngx_add_timer, ngx_del_timer, ngx_event_t, ngx_msec_t};
 
 use super::ctx::RequestCtx;
-use super::scheduler::{wake, Wait};
+use super::scheduler::{Wait, wake};
 use crate::lua::lua_State;
 
 pub struct TimerWait {

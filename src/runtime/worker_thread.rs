@@ -14,10 +14,10 @@ use std::cell::{Cell, RefCell};
 use std::ffi::{c_int, c_void};
 use std::mem::MaybeUninit;
 
-use nginx_sys::{ngx_event_t, ngx_log_t, ngx_thread_pool_t, ngx_thread_task_post, ngx_thread_task_t, NGX_OK};
+use nginx_sys::{NGX_OK, ngx_event_t, ngx_log_t, ngx_thread_pool_t, ngx_thread_task_post, ngx_thread_task_t};
 
 use super::ctx::RequestCtx;
-use super::scheduler::{wake, Wait};
+use super::scheduler::{Wait, wake};
 use crate::lua::vm;
 use crate::lua::xcopy;
 use crate::lua::{close_state, ffi, lua_State, push_bytes, to_bytes};

@@ -5,13 +5,13 @@
 //! thread once nothing is buffered (or the send timeout hits).
 
 use nginx_sys::{
-    ngx_add_timer, ngx_del_timer, ngx_handle_write_event, ngx_http_output_filter,
-    ngx_http_request_empty_handler, ngx_http_request_t, NGX_ERROR, NGX_HTTP_LOWLEVEL_BUFFERED,
+    NGX_ERROR, NGX_HTTP_LOWLEVEL_BUFFERED, ngx_add_timer, ngx_del_timer, ngx_handle_write_event,
+    ngx_http_output_filter, ngx_http_request_empty_handler, ngx_http_request_t,
 };
 use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule};
 
 use super::ctx::RequestCtx;
-use super::scheduler::{wake, Wait};
+use super::scheduler::{Wait, wake};
 use crate::lua::{ffi, lua_State, push_cstr};
 
 pub struct WriteWait {

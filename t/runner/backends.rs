@@ -22,7 +22,7 @@ pub fn start(ev: &BlockEval) -> Result<Vec<(&'static str, Mock)>, Failure> {
                 return Err(Failure::new(
                     sec("reply"),
                     "Perl subs as replies are not supported",
-                ))
+                ));
             }
             Some(v) => vec![v.to_bytes()],
         };
@@ -81,13 +81,13 @@ pub fn finish(ev: &mut BlockEval, mocks: &mut Vec<(&'static str, Mock)>, rep: us
             }
             None => {}
         }
-        if let Some(len) = ev.text(&format!("{}_query_len", kind)) {
-            if len.trim().parse::<usize>().ok() != Some(got.len()) {
-                ev.failures.push(Failure::new(
-                    format!("{}_query_len (repetition {})", kind, rep + 1),
-                    format!("expected {} bytes, got {}", len.trim(), got.len()),
-                ));
-            }
+        if let Some(len) = ev.text(&format!("{}_query_len", kind))
+            && len.trim().parse::<usize>().ok() != Some(got.len())
+        {
+            ev.failures.push(Failure::new(
+                format!("{}_query_len (repetition {})", kind, rep + 1),
+                format!("expected {} bytes, got {}", len.trim(), got.len()),
+            ));
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::report::{self, Failure};
 use crate::requests::{self, Exchange, Req};
 use crate::sections::{BlockEval, IGNORED, KNOWN};
 use crate::value::Value;
-use crate::{backends, skip, user_files, FileCtx, Outcome, Runner};
+use crate::{FileCtx, Outcome, Runner, backends, skip, user_files};
 use std::fs;
 use std::net::{Shutdown, SocketAddr};
 use std::path::Path;

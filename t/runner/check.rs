@@ -2,7 +2,7 @@
 
 use crate::http::Response;
 use crate::pattern::Regex;
-use crate::report::{clip, escape, mismatch, quote, Failure};
+use crate::report::{Failure, clip, escape, mismatch, quote};
 use crate::value::Value;
 
 /// Evaluated expectation sections of a block (after eval, filters and

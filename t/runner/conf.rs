@@ -2,7 +2,7 @@
 //! `daemon off`), events, and http with one server on 127.0.0.1 that holds
 //! the block's --- config.
 
-use crate::nginx::{is_root, ServRoot};
+use crate::nginx::{ServRoot, is_root};
 use std::fmt::Write;
 use std::path::PathBuf;
 

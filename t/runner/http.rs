@@ -155,11 +155,11 @@ pub fn build_request(
             head_len + (orig - line_end).saturating_sub(content_trim).min(content.len())
         };
         let new_start = new_start.max(prev_new);
-        if k > 0 {
-            if let Some(last) = out.last_mut() {
-                let last: &mut Packet = last;
-                last.data = req[prev_new..new_start].to_vec();
-            }
+        if k > 0
+            && let Some(last) = out.last_mut()
+        {
+            let last: &mut Packet = last;
+            last.data = req[prev_new..new_start].to_vec();
         }
         out.push(Packet {
             data: Vec::new(),
@@ -408,7 +408,7 @@ pub fn dechunk(raw: &[u8]) -> Result<(Vec<u8>, Vec<u8>), String> {
                         "invalid chunked body: incomplete chunk size line \"{}\"",
                         String::from_utf8_lossy(&raw[pos..]).escape_debug()
                     )
-                })
+                });
             }
         };
         let line = String::from_utf8_lossy(&raw[pos..eol]).into_owned();

@@ -14,7 +14,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
-extern "C" {
+unsafe extern "C" {
     fn kill(pid: i32, sig: i32) -> i32;
     fn waitpid(pid: i32, status: *mut i32, options: i32) -> i32;
     fn prctl(option: i32, arg2: u64, arg3: u64, arg4: u64, arg5: u64) -> i32;
@@ -99,13 +99,13 @@ fn group(pgid: i32) -> Vec<(i32, i32, bool)> {
                 Ok(p) => p,
                 Err(_) => continue,
             };
-            if let Ok(stat) = fs::read_to_string(format!("/proc/{}/stat", pid)) {
-                if let Some((_, rest)) = stat.rsplit_once(')') {
-                    let f: Vec<&str> = rest.split_whitespace().collect();
-                    // fields after the command: state ppid pgrp ...
-                    if f.len() > 2 && f[2] == pgid.to_string() {
-                        out.push((pid, f[1].parse().unwrap_or(0), f[0] == "Z"));
-                    }
+            if let Ok(stat) = fs::read_to_string(format!("/proc/{}/stat", pid))
+                && let Some((_, rest)) = stat.rsplit_once(')')
+            {
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                // fields after the command: state ppid pgrp ...
+                if f.len() > 2 && f[2] == pgid.to_string() {
+                    out.push((pid, f[1].parse().unwrap_or(0), f[0] == "Z"));
                 }
             }
         }
@@ -166,10 +166,10 @@ fn remove_stale_fallbacks(root: &Path) {
     if let Ok(rd) = fs::read_dir(parent) {
         for e in rd.flatten() {
             let n = e.file_name().to_string_lossy().into_owned();
-            if let Some(pid) = n.strip_prefix(&prefix).and_then(|p| p.parse::<i32>().ok()) {
-                if !pid_alive(pid) {
-                    let _ = fs::remove_dir_all(e.path());
-                }
+            if let Some(pid) = n.strip_prefix(&prefix).and_then(|p| p.parse::<i32>().ok())
+                && !pid_alive(pid)
+            {
+                let _ = fs::remove_dir_all(e.path());
             }
         }
     }
@@ -365,28 +365,28 @@ impl Nginx {
     /// whole group.  Returns false when nginx had to be killed.
     pub fn stop(&mut self, grace: Duration) -> bool {
         let mut graceful = true;
-        if let Some(mut child) = self.child.take() {
-            if child.try_wait().ok().flatten().is_none() {
-                // SAFETY: kill only sends a signal; a stale pid or group is an error, not UB.
-                unsafe {
-                    kill(child.id() as i32, SIGQUIT);
+        if let Some(mut child) = self.child.take()
+            && child.try_wait().ok().flatten().is_none()
+        {
+            // SAFETY: kill only sends a signal; a stale pid or group is an error, not UB.
+            unsafe {
+                kill(child.id() as i32, SIGQUIT);
+            }
+            let deadline = Instant::now() + grace;
+            loop {
+                if child.try_wait().ok().flatten().is_some() {
+                    break;
                 }
-                let deadline = Instant::now() + grace;
-                loop {
-                    if child.try_wait().ok().flatten().is_some() {
-                        break;
+                if Instant::now() >= deadline {
+                    graceful = false;
+                    // SAFETY: kill only sends a signal; a stale pid or group is an error, not UB.
+                    unsafe {
+                        kill(-self.pgid, SIGKILL);
                     }
-                    if Instant::now() >= deadline {
-                        graceful = false;
-                        // SAFETY: kill only sends a signal; a stale pid or group is an error, not UB.
-                        unsafe {
-                            kill(-self.pgid, SIGKILL);
-                        }
-                        let _ = child.wait();
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(2));
+                    let _ = child.wait();
+                    break;
                 }
+                std::thread::sleep(Duration::from_millis(2));
             }
         }
         if !group_members(self.pgid).is_empty() {

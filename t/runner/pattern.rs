@@ -28,7 +28,7 @@ impl Regex {
                         "unsupported regex flag \"{}\" in /{}/",
                         other,
                         lossy(src)
-                    ))
+                    ));
                 }
             };
         }

@@ -2,7 +2,7 @@
 //! preamble, Test::Base's block parser and filters, the
 //! add_block_preprocessor subs) and reads the blocks it prints as JSON.
 
-use crate::value::{bytes_of, Value};
+use crate::value::{Value, bytes_of};
 use serde_json::Value as J;
 use std::collections::BTreeMap;
 use std::io::Read;

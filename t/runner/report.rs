@@ -270,12 +270,12 @@ pub fn print_failure(
             s.push_str(&format!("  #   {}\n", l));
         }
     }
-    if let Some((title, text)) = log {
-        if !text.is_empty() {
-            s.push_str(&format!("  # {}:\n", title));
-            s.push_str(&indent(&text, "  #   | "));
-            s.push('\n');
-        }
+    if let Some((title, text)) = log
+        && !text.is_empty()
+    {
+        s.push_str(&format!("  # {}:\n", title));
+        s.push_str(&indent(&text, "  #   | "));
+        s.push('\n');
     }
     println!("{}", s.trim_end());
 }

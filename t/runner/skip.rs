@@ -29,13 +29,13 @@ pub fn reason(ev: &BlockEval, nginx: [u32; 3], openssl: Option<&str>) -> Result<
     if let Some(s) = text("skip_openssl") {
         let (cond, reason) = condition(&s, "skip_openssl")?;
         let (op, v) = op_version(cond).ok_or(format!("invalid --- skip_openssl: {}", s))?;
-        if let Some(have) = openssl {
-            if version_cmp(&parse_version(have), &op, &v) {
-                return Ok(Some(or_default(
-                    reason,
-                    format!("OpenSSL version {}", cond.trim()),
-                )));
-            }
+        if let Some(have) = openssl
+            && version_cmp(&parse_version(have), &op, &v)
+        {
+            return Ok(Some(or_default(
+                reason,
+                format!("OpenSSL version {}", cond.trim()),
+            )));
         }
     }
     if ev.block.skip_eval == Some(true) {

@@ -340,9 +340,11 @@ fn patterns_keep_perl_flags() {
     assert!(!re("X(?^i:abc)", "").is_match(b"xABC").unwrap());
     // Perl's $ also matches before a final newline
     assert!(re("b$", "").is_match(b"ab\n").unwrap());
-    assert!(re(r"\bAssertion .*? failed\b", "")
-        .is_match(b"x: Assertion `a' failed.")
-        .unwrap());
+    assert!(
+        re(r"\bAssertion .*? failed\b", "")
+            .is_match(b"x: Assertion `a' failed.")
+            .unwrap()
+    );
     assert_eq!(re(r"\d+", "").find(b"ab123c").unwrap(), Some((2, 5)));
     assert_eq!(re("z", "").find(b"abc").unwrap(), None);
 }
@@ -355,10 +357,12 @@ fn patterns_match_bytes() {
     // quotemeta leaves a backslash before high bytes
     assert!(Regex::new(b"a\\\xff", "").unwrap().is_match(b"xa\xff").unwrap());
     assert!(Regex::new(b"[\x80-\xff]", "").unwrap().is_match(b"\x90").unwrap());
-    assert!(!Regex::new(b"[\x80-\xff]", "")
-        .unwrap()
-        .is_match(b"plain")
-        .unwrap());
+    assert!(
+        !Regex::new(b"[\x80-\xff]", "")
+            .unwrap()
+            .is_match(b"plain")
+            .unwrap()
+    );
     assert!(Regex::new(b"(", "").is_err());
     assert!(Regex::new(b"a", "e").is_err());
     assert_eq!(re("a(b)", "").as_str(), "a(b)");
@@ -481,10 +485,16 @@ fn valgrind_errors() {
         "<error><unique>0x1</unique><tid>1</tid><kind>InvalidRead</kind><what>Invalid read of size 8</what>\
          <stack>{}{}{}</stack><auxwhat>Address 0x10 is 0 bytes after a block of size 16 alloc&apos;d</auxwhat>\
          <stack>{}</stack><suppression><sname>x</sname><rawtext>\n<![CDATA[\n{{\n   x\n   Memcheck:Addr8\n}}\n]]>\n</rawtext></suppression></error>",
-        vg_frame("/usr/libexec/valgrind/vgpreload_memcheck-amd64-linux.so", "memcpy"),
+        vg_frame(
+            "/usr/libexec/valgrind/vgpreload_memcheck-amd64-linux.so",
+            "memcpy"
+        ),
         vg_frame(so, "ngx_http_lua_module::api::x"),
         vg_frame("/usr/sbin/nginx", "ngx_http_core_content_phase"),
-        vg_frame("/usr/libexec/valgrind/vgpreload_memcheck-amd64-linux.so", "malloc"),
+        vg_frame(
+            "/usr/libexec/valgrind/vgpreload_memcheck-amd64-linux.so",
+            "malloc"
+        ),
     );
     let luajit = format!(
         "<error><kind>UninitCondition</kind><what>Conditional jump or move depends on uninitialised value(s)</what>\
@@ -495,7 +505,10 @@ fn valgrind_errors() {
     let leak = format!(
         "<error><kind>Leak_DefinitelyLost</kind><xwhat><text>24 bytes in 1 blocks are definitely lost &lt;here&gt;</text>\
          <leakedbytes>24</leakedbytes></xwhat><stack>{}{}</stack></error>",
-        vg_frame("/usr/libexec/valgrind/vgpreload_memcheck-amd64-linux.so", "malloc"),
+        vg_frame(
+            "/usr/libexec/valgrind/vgpreload_memcheck-amd64-linux.so",
+            "malloc"
+        ),
         vg_frame("/usr/sbin/nginx", "ngx_alloc"),
     );
     // a file cut short in the middle of a fourth error

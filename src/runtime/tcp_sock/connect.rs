@@ -63,7 +63,7 @@ impl TcpSock {
                         return Step::Wait;
                     }
                     socket_pool::Admit::Full => {
-                        return Step::Ready(Val::err("too many waiting connect operations"))
+                        return Step::Ready(Val::err("too many waiting connect operations"));
                     }
                 }
             }

@@ -290,11 +290,7 @@ impl TcpSock {
                 let take = avail.min(self.rest);
                 self.out.extend(self.rbuf.drain(..take));
                 self.rest -= take;
-                if self.rest == 0 {
-                    Filt::Done
-                } else {
-                    Filt::Again
-                }
+                if self.rest == 0 { Filt::Done } else { Filt::Again }
             }
             RecvKind::Any(_) => {
                 self.debug(|| "lua tcp socket read any".into());

@@ -15,15 +15,15 @@ use smallvec::smallvec;
 use std::ffi::c_void;
 
 use nginx_sys::{
-    ngx_add_timer, ngx_connection_error, ngx_connection_t, ngx_del_timer, ngx_event_t, ngx_handle_read_event,
-    ngx_handle_write_event, ngx_http_request_t, ngx_msec_t, ngx_pool_cleanup_add, ngx_pool_cleanup_t,
-    ngx_resolve_name, ngx_resolve_name_done, ngx_resolve_start, ngx_resolver_ctx_t, ngx_resolver_strerror,
-    ngx_str_t, NGX_AGAIN, NGX_LOG_ERR, NGX_OK,
+    NGX_AGAIN, NGX_LOG_ERR, NGX_OK, ngx_add_timer, ngx_connection_error, ngx_connection_t, ngx_del_timer,
+    ngx_event_t, ngx_handle_read_event, ngx_handle_write_event, ngx_http_request_t, ngx_msec_t,
+    ngx_pool_cleanup_add, ngx_pool_cleanup_t, ngx_resolve_name, ngx_resolve_name_done, ngx_resolve_start,
+    ngx_resolver_ctx_t, ngx_resolver_strerror, ngx_str_t,
 };
 use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule};
 
 use super::ctx::RequestCtx;
-use super::scheduler::{wake, Wait};
+use super::scheduler::{Wait, wake};
 use super::socket_pool;
 use crate::conf::socket::SocketConf;
 use crate::glue::{log, peer};
@@ -270,11 +270,7 @@ impl TcpSock {
     }
 
     fn kind_name(&self) -> &'static str {
-        if self.dgram {
-            "udp"
-        } else {
-            "tcp"
-        }
+        if self.dgram { "udp" } else { "tcp" }
     }
 
     /// lua-nginx-module's "socket busy ..." error when an operation on the
@@ -282,7 +278,7 @@ impl TcpSock {
     pub fn busy_for(&self, read: bool, write: bool) -> Option<&'static str> {
         match self.wop {
             WOp::Queued | WOp::Resolve | WOp::Connect | WOp::Handshake => {
-                return Some("socket busy connecting")
+                return Some("socket busy connecting");
             }
             WOp::Send if write => return Some("socket busy writing"),
             _ => {}
@@ -390,10 +386,10 @@ impl TcpSock {
         self.abort();
         if self.downstream.is_some() && !self.cln.is_null() {
             // SAFETY: a non-null cln means the request is still alive.
-            if let Some(ctx) = unsafe { RequestCtx::get(self.r) } {
-                if std::ptr::eq(ctx.req_sock, self) {
-                    ctx.req_sock = std::ptr::null_mut();
-                }
+            if let Some(ctx) = unsafe { RequestCtx::get(self.r) }
+                && std::ptr::eq(ctx.req_sock, self)
+            {
+                ctx.req_sock = std::ptr::null_mut();
             }
         }
         if !self.cln.is_null() {
