@@ -12,8 +12,8 @@
 //! no limit they come back in order; with one, as the reference says.
 
 use crate::escape::unescape_model;
-use crate::escape_impl::{escape_uri, parse_args, Arg};
-use crate::gen::Gen;
+use crate::escape_impl::{Arg, escape_uri, parse_args};
+use crate::input_gen::Gen;
 
 fn model(s: &[u8], max: usize) -> (Vec<Arg>, bool) {
     let mut out = Vec::new();

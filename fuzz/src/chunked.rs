@@ -10,7 +10,7 @@
 //! terminating chunk and ignores what follows.
 
 use crate::chunked_impl::Chunked;
-use crate::gen::{pieces, Gen};
+use crate::input_gen::{Gen, pieces};
 
 /// Feeds `input` in pieces; stops at the first error like its callers do.
 fn decode(input: &[u8], cuts: &[usize]) -> (Vec<u8>, Result<(), ()>, bool) {
@@ -41,11 +41,7 @@ fn raw(data: &[u8]) {
 }
 
 fn eol(g: &mut Gen) -> &'static [u8] {
-    if g.below(4) == 0 {
-        b"\n"
-    } else {
-        b"\r\n"
-    }
+    if g.below(4) == 0 { b"\n" } else { b"\r\n" }
 }
 
 fn size_line(g: &mut Gen, size: usize, out: &mut Vec<u8>) {

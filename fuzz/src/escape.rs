@@ -27,14 +27,13 @@ pub fn unescape_model(s: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut rest = s;
     while let Some((&c, tail)) = rest.split_first() {
-        if c == b'%' {
-            if let [h, l, more @ ..] = tail {
-                if let (Some(h), Some(l)) = (hex(*h), hex(*l)) {
-                    out.push(h * 16 + l);
-                    rest = more;
-                    continue;
-                }
-            }
+        if c == b'%'
+            && let [h, l, more @ ..] = tail
+            && let (Some(h), Some(l)) = (hex(*h), hex(*l))
+        {
+            out.push(h * 16 + l);
+            rest = more;
+            continue;
         }
         out.push(if c == b'+' { b' ' } else { c });
         rest = tail;
@@ -118,23 +117,28 @@ pub fn run(data: &[u8]) {
 
     let component = escape_uri(data, false);
     let plain = plain_bytes(&component);
-    assert!(plain
-        .iter()
-        .all(|&c| c.is_ascii_alphanumeric() || b"-._~!'()*".contains(&c)));
+    assert!(
+        plain
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || b"-._~!'()*".contains(&c))
+    );
     assert_eq!(unescape_uri(&component), data);
 
     let whole = escape_uri(data, true);
-    assert!(plain_bytes(&whole)
-        .iter()
-        .all(|&c| c > 0x20 && c < 0x7f && !b"#?".contains(&c)));
+    assert!(
+        plain_bytes(&whole)
+            .iter()
+            .all(|&c| c > 0x20 && c < 0x7f && !b"#?".contains(&c))
+    );
     let back: Vec<u8> = data.iter().map(|&c| if c == b'+' { b' ' } else { c }).collect();
     assert_eq!(unescape_uri(&whole), back);
 
     // (`%` itself is not escaped in header names, as in lua-nginx-module)
     let name = escape_header_name(data);
-    assert!(name
-        .iter()
-        .all(|&c| c > 0x20 && c < 0x7f && !b"\"(),/:;<=>?@[\\]{}".contains(&c)));
+    assert!(
+        name.iter()
+            .all(|&c| c > 0x20 && c < 0x7f && !b"\"(),/:;<=>?@[\\]{}".contains(&c))
+    );
     let value = escape_header_value(data);
     assert!(!value.iter().any(|&c| c == b'\r' || c == b'\n' || c == 0));
 
@@ -142,8 +146,9 @@ pub fn run(data: &[u8]) {
     assert_eq!(crc32(data), bitwise_crc32(data));
 
     let b64 = base64_mime_filter(data);
-    assert!(b64
-        .iter()
-        .all(|&c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/'));
+    assert!(
+        b64.iter()
+            .all(|&c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/')
+    );
     assert!(b64.len() <= data.len());
 }

@@ -21,6 +21,6 @@ pub mod shdict_codec_impl;
 pub mod args;
 pub mod chunked;
 pub mod escape;
-pub mod gen;
+pub mod input_gen;
 pub mod lua_block;
 pub mod shdict_codec;

@@ -9,8 +9,8 @@
 //! quotes and brackets): followed by `}`, it is given back byte for byte;
 //! left open in a string, a long bracket or a brace, the matching error.
 
-use crate::gen::Gen;
-use crate::lua_lexer::{read_block, Source};
+use crate::input_gen::Gen;
+use crate::lua_lexer::{Source, read_block};
 
 /// A byte source over a slice, counting what was consumed.
 pub struct Bytes<'a> {

@@ -7,8 +7,8 @@
 //! Generated values: decode(encode(v)) is v (numbers bit for bit, NaN and
 //! -0 included); nil encodes to the tag 0 that means "delete".
 
-use crate::gen::Gen;
-use crate::shdict_codec_impl::{decode, decode_num, encode, Owned, Value, T_BOOLEAN, T_NUMBER, T_STRING};
+use crate::input_gen::Gen;
+use crate::shdict_codec_impl::{Owned, T_BOOLEAN, T_NUMBER, T_STRING, Value, decode, decode_num, encode};
 
 pub fn run(data: &[u8]) {
     if let Some((&ty, bytes)) = data.split_first() {
