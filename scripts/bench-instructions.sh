@@ -16,8 +16,10 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 n=${1:-2000}
 shift || true
 warmup=${WARMUP:-500}
+# BENCH_WORKLOADS_FILE replaces the workload set (same interface), for sets
+# kept outside the repository.
 # shellcheck source=bench/workloads.sh
-. "$root/scripts/bench/workloads.sh"
+. "${BENCH_WORKLOADS_FILE:-$root/scripts/bench/workloads.sh}"
 [ $# -gt 0 ] && WORKLOADS=("$@")
 
 need=()
