@@ -749,3 +749,29 @@ GET /t
 a=1&b=2
 --- error_log
 lua http subrequest "/sub?a=1&b=2"
+
+
+
+=== TEST 27: a captured static file reports the headers nginx keeps as numbers: Content-Length and Last-Modified
+--- user_files
+>>> page.txt
+twelve bytes
+--- config
+    location = /page.txt { root html; }
+    location = /t {
+        content_by_lua_block {
+            local res = ngx.location.capture("/page.txt")
+            local h = res.header
+            ngx.say(res.status, " ", h["Content-Length"], " ", #res.body)
+            ngx.say(ngx.re.find(h["Last-Modified"], [[^\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT$]], "jo") ~= nil)
+            ngx.say(ngx.parse_http_time(h["Last-Modified"]) <= ngx.time())
+            ngx.say(h["Content-Type"], " ", h["ETag"] ~= nil, " ", h["Accept-Ranges"])  -- no range filter in subrequests
+        }
+    }
+--- request
+GET /t
+--- response_body
+200 13 13
+true
+true
+text/plain true nil

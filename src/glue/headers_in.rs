@@ -46,40 +46,52 @@ const FIELD_NAMES: [&[u8]; 28] = [
     b"date",
 ];
 
+/// The pointer fields nginx keeps for request headers (first occurrence),
+/// in the order of FIELD_NAMES.
+fn fields(h: &mut ngx_http_headers_in_t) -> [*mut *mut ngx_table_elt_t; 28] {
+    [
+        &mut h.host,
+        &mut h.connection,
+        &mut h.if_modified_since,
+        &mut h.if_unmodified_since,
+        &mut h.if_match,
+        &mut h.if_none_match,
+        &mut h.user_agent,
+        &mut h.referer,
+        &mut h.content_length,
+        &mut h.content_range,
+        &mut h.content_type,
+        &mut h.range,
+        &mut h.if_range,
+        &mut h.transfer_encoding,
+        &mut h.te,
+        &mut h.expect,
+        &mut h.upgrade,
+        &mut h.accept_encoding,
+        &mut h.via,
+        &mut h.authorization,
+        &mut h.keep_alive,
+        &mut h.x_real_ip,
+        &mut h.accept,
+        &mut h.accept_language,
+        &mut h.depth,
+        &mut h.destination,
+        &mut h.overwrite,
+        &mut h.date,
+    ]
+}
+
+/// Which of FIELD_NAMES `name` is, in any case.
+fn field_index(name: &[u8]) -> Option<usize> {
+    FIELD_NAMES
+        .iter()
+        .position(|n| n.len() == name.len() && n.eq_ignore_ascii_case(name))
+}
+
 /// The pointer field nginx keeps for a request header (first occurrence);
 /// one for each of FIELD_NAMES.
-fn field(h: &mut ngx_http_headers_in_t, low: &[u8]) -> Option<*mut *mut ngx_table_elt_t> {
-    Some(match low {
-        b"host" => &mut h.host,
-        b"connection" => &mut h.connection,
-        b"if-modified-since" => &mut h.if_modified_since,
-        b"if-unmodified-since" => &mut h.if_unmodified_since,
-        b"if-match" => &mut h.if_match,
-        b"if-none-match" => &mut h.if_none_match,
-        b"user-agent" => &mut h.user_agent,
-        b"referer" => &mut h.referer,
-        b"content-length" => &mut h.content_length,
-        b"content-range" => &mut h.content_range,
-        b"content-type" => &mut h.content_type,
-        b"range" => &mut h.range,
-        b"if-range" => &mut h.if_range,
-        b"transfer-encoding" => &mut h.transfer_encoding,
-        b"te" => &mut h.te,
-        b"expect" => &mut h.expect,
-        b"upgrade" => &mut h.upgrade,
-        b"accept-encoding" => &mut h.accept_encoding,
-        b"via" => &mut h.via,
-        b"authorization" => &mut h.authorization,
-        b"keep-alive" => &mut h.keep_alive,
-        b"x-real-ip" => &mut h.x_real_ip,
-        b"accept" => &mut h.accept,
-        b"accept-language" => &mut h.accept_language,
-        b"depth" => &mut h.depth,
-        b"destination" => &mut h.destination,
-        b"overwrite" => &mut h.overwrite,
-        b"date" => &mut h.date,
-        _ => return None,
-    })
+fn field(h: &mut ngx_http_headers_in_t, name: &[u8]) -> Option<*mut *mut ngx_table_elt_t> {
+    Some(fields(h)[field_index(name)?])
 }
 
 /// Re-derives what nginx keeps about header `changed` besides the list:
@@ -377,7 +389,12 @@ pub unsafe fn copy_to_subrequest(
         if !list::init_headers(pool, &mut hi.headers) {
             return None;
         }
-        let mut names: Vec<Vec<u8>> = Vec::new();
+        // Which names the copies carry, by kind: a dedicated field (its
+        // index in FIELD_NAMES), Cookie, X-Forwarded-For; others need no
+        // field.
+        const COOKIE: usize = FIELD_NAMES.len();
+        const XFF: usize = COOKIE + 1;
+        let mut present = [false; XFF + 1];
         for h in list::elts::<ngx_table_elt_t>(&(*r).headers_in.headers) {
             if skip.iter().any(|s| key_is(h, s)) {
                 continue;
@@ -387,24 +404,31 @@ pub unsafe fn copy_to_subrequest(
                 return None;
             }
             super::ngx_version::clear_next(copy);
-            let low = (*h).key.as_bytes().to_ascii_lowercase();
-            if !names.contains(&low) {
-                names.push(low);
+            let key = (*h).key.as_bytes();
+            if let Some(i) = field_index(key) {
+                present[i] = true;
+            } else if key.eq_ignore_ascii_case(b"cookie") {
+                present[COOKIE] = true;
+            } else if key.eq_ignore_ascii_case(b"x-forwarded-for") {
+                present[XFF] = true;
             }
         }
         forget_fields(hi);
         let list: *mut ngx_list_t = &mut hi.headers;
-        for low in &names {
-            let all: Vec<*mut ngx_table_elt_t> = list::elts::<ngx_table_elt_t>(list)
+        for (kind, _) in present.iter().enumerate().filter(|(_, p)| **p) {
+            let name = match kind {
+                COOKIE => b"cookie".as_slice(),
+                XFF => b"x-forwarded-for".as_slice(),
+                i => FIELD_NAMES[i],
+            };
+            let all: smallvec::SmallVec<[*mut ngx_table_elt_t; 4]> = list::elts::<ngx_table_elt_t>(list)
                 .into_iter()
-                .filter(|&h| key_is(h, low))
+                .filter(|&h| key_is(h, name))
                 .collect();
-            if let Some(f) = field(hi, low) {
-                set_field(f, &all);
-            } else if low == b"cookie" {
-                set_in_multi(pool, hi, InMulti::Cookie, &all)?;
-            } else if low == b"x-forwarded-for" {
-                set_in_multi(pool, hi, InMulti::XForwardedFor, &all)?;
+            match kind {
+                COOKIE => set_in_multi(pool, hi, InMulti::Cookie, &all)?,
+                XFF => set_in_multi(pool, hi, InMulti::XForwardedFor, &all)?,
+                i => set_field(fields(hi)[i], &all),
             }
         }
     }
@@ -414,11 +438,9 @@ pub unsafe fn copy_to_subrequest(
 /// Clears every dedicated header field of a struct copy, the multi-value
 /// ones included (their arrays are the parent's, not to be reused).
 fn forget_fields(hi: &mut ngx_http_headers_in_t) {
-    for n in FIELD_NAMES {
-        if let Some(f) = field(hi, n) {
-            // SAFETY: f points into hi.
-            unsafe { *f = std::ptr::null_mut() };
-        }
+    for f in fields(hi) {
+        // SAFETY: f points into hi.
+        unsafe { *f = std::ptr::null_mut() };
     }
     super::ngx_version::forget_in_multi(hi);
 }

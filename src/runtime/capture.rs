@@ -22,12 +22,13 @@ use nginx_sys::{
     NGX_ERROR, NGX_HTTP_CREATED, NGX_HTTP_HEAD, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_NO_CONTENT,
     NGX_HTTP_OK, NGX_HTTP_SPECIAL_RESPONSE, NGX_OK, ngx_chain_t, ngx_http_post_request,
     ngx_http_post_subrequest_t, ngx_http_request_empty_handler, ngx_http_request_t, ngx_http_send_header,
-    ngx_int_t, ngx_palloc, ngx_pool_cleanup_add, ngx_table_elt_t,
+    ngx_int_t, ngx_palloc, ngx_pool_cleanup_add, ngx_str_t, ngx_table_elt_t,
 };
 
 use super::ctx::RequestCtx;
 use super::scheduler::{Wait, wake};
 use crate::glue::buf::{consume, in_memory};
+use crate::glue::headers::pool_str;
 use crate::glue::list;
 use crate::lua::vm;
 use crate::lua::{ffi, lua_State, push_bytes};
@@ -36,7 +37,9 @@ use crate::lua::{ffi, lua_State, push_bytes};
 #[derive(Default)]
 pub struct Response {
     pub status: ngx_int_t,
-    pub headers: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Names and values in the request's pool (a subrequest allocates
+    /// from its parent's), read when the parent resumes.
+    headers: Vec<(ngx_str_t, ngx_str_t)>,
     pub body: Vec<u8>,
     pub truncated: bool,
     seen_last: bool,
@@ -110,21 +113,32 @@ pub unsafe fn post_subrequest(
     index: usize,
 ) -> Option<*mut ngx_http_post_subrequest_t> {
     // SAFETY: `r` is a live request (callers' duty)
-    let ps = unsafe { ngx_palloc((*r).pool, std::mem::size_of::<ngx_http_post_subrequest_t>()) }
+    let pool = unsafe { (*r).pool };
+    // SAFETY: `pool` is live
+    let ps = unsafe { ngx_palloc(pool, std::mem::size_of::<ngx_http_post_subrequest_t>()) }
         as *mut ngx_http_post_subrequest_t;
-    // SAFETY: `r` is a live request (callers' duty)
-    let cln = unsafe { ngx_pool_cleanup_add((*r).pool, 0) };
+    // The slot lives in the pool; the cleanup drops its share of the group.
+    // SAFETY: `pool` is live
+    let slot = unsafe { ngx_palloc(pool, std::mem::size_of::<Slot>()) } as *mut Slot;
+    // SAFETY: `pool` is live
+    let cln = if slot.is_null() {
+        std::ptr::null_mut()
+    } else {
+        unsafe { ngx_pool_cleanup_add(pool, 0) }
+    };
     if ps.is_null() || cln.is_null() {
         return None;
     }
-    let slot = Box::into_raw(Box::new(Slot {
-        group: group.clone(),
-        index,
-        finished: Cell::new(false),
-    }));
-    // SAFETY: `ps` and `cln` were allocated in the live request's pool and checked non-null
+    // SAFETY: `slot` is fresh pool memory of Slot's size (ngx_palloc aligns
+    // to NGX_ALIGNMENT, a pointer's), and `ps`, `cln` were allocated in the
+    // live pool and checked non-null.
     unsafe {
-        (*cln).handler = Some(free_slot);
+        slot.write(Slot {
+            group: group.clone(),
+            index,
+            finished: Cell::new(false),
+        });
+        (*cln).handler = Some(drop_slot);
         (*cln).data = slot.cast();
         (*ps).handler = Some(on_finalize);
         (*ps).data = slot.cast();
@@ -132,11 +146,11 @@ pub unsafe fn post_subrequest(
     Some(ps)
 }
 
-unsafe extern "C" fn free_slot(data: *mut c_void) {
+unsafe extern "C" fn drop_slot(data: *mut c_void) {
     crate::glue::catch((), || {
-        // SAFETY: `data` is the Box leaked in post_subrequest; the pool runs
-        // this cleanup once.
-        unsafe { drop(Box::from_raw(data as *mut Slot)) };
+        // SAFETY: `data` is the Slot written in post_subrequest; the pool
+        // runs this cleanup once, before it frees the memory.
+        unsafe { std::ptr::drop_in_place(data as *mut Slot) };
     })
 }
 
@@ -196,6 +210,12 @@ pub unsafe fn body(r: *mut ngx_http_request_t, mut cl: *mut ngx_chain_t) -> ngx_
     let mut responses = s.group.responses.borrow_mut();
     let resp = &mut responses[s.index];
     let max = s.group.max_body;
+    if resp.body.capacity() == 0 {
+        // One allocation for a body of known length.
+        // SAFETY: `r` is a live request (callers' duty)
+        let len = usize::try_from(unsafe { (*r).headers_out.content_length_n }).unwrap_or(0);
+        resp.body.reserve_exact(if max > 0 { len.min(max) } else { len });
+    }
     while !cl.is_null() {
         // SAFETY: `cl` is a live link of the chain nginx gave the filter
         let b = unsafe { (*cl).buf };
@@ -308,44 +328,72 @@ unsafe fn finalize(r: *mut ngx_http_request_t, s: &Slot, rc: ngx_int_t) -> ngx_i
     out
 }
 
-/// The response headers of `r`, including those nginx keeps out of the list.
-unsafe fn headers(r: *mut ngx_http_request_t) -> Vec<(Vec<u8>, Vec<u8>)> {
+/// The response headers of `r`, including those nginx keeps out of the
+/// list; the values nginx only holds as numbers are written into its pool.
+unsafe fn headers(r: *mut ngx_http_request_t) -> Vec<(ngx_str_t, ngx_str_t)> {
     // SAFETY: `r` is a live request (callers' duty)
-    let ho = unsafe { &(*r).headers_out };
-    let mut out: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    let (ho, pool) = unsafe { (&(*r).headers_out, (*r).pool) };
     // SAFETY: `ho.headers` is the live request's initialised header list
-    for h in unsafe { list::elts::<ngx_table_elt_t>(&ho.headers) } {
+    let elts = unsafe { list::elts::<ngx_table_elt_t>(&ho.headers) };
+    let mut out: Vec<(ngx_str_t, ngx_str_t)> = Vec::with_capacity(elts.len() + 4);
+    for h in elts {
         // SAFETY: `elts` yields live elements of the list
         if unsafe { (*h).hash } != 0 {
-            // SAFETY: `elts` yields live elements of the list
-            out.push((unsafe { (*h).key.as_bytes().to_vec() }, unsafe {
-                (*h).value.as_bytes().to_vec()
-            }));
+            // SAFETY: as above
+            out.push(unsafe { ((*h).key, (*h).value) });
         }
     }
-    let mut set = |k: &[u8], v: Vec<u8>| {
-        out.retain(|(key, _)| !key.eq_ignore_ascii_case(k));
-        out.push((k.to_vec(), v));
+    let mut set = |k: &'static [u8], v: Option<ngx_str_t>| {
+        let Some(v) = v else { return };
+        out.retain(|(key, _)| !key.as_bytes().eq_ignore_ascii_case(k));
+        out.push((
+            ngx_str_t {
+                len: k.len(),
+                data: k.as_ptr().cast_mut(),
+            },
+            v,
+        ));
     };
     if ho.content_type.len > 0 {
-        set(b"Content-Type", ho.content_type.as_bytes().to_vec());
+        set(b"Content-Type", Some(ho.content_type));
     }
     if ho.content_length.is_null() && ho.content_length_n >= 0 {
-        set(b"Content-Length", ho.content_length_n.to_string().into_bytes());
+        let mut digits = [0u8; 20];
+        let n = decimal(ho.content_length_n as u64, &mut digits);
+        // SAFETY: `pool` is the live request's
+        set(b"Content-Length", unsafe { pool_str(pool, n) });
     }
     // SAFETY: a non-null `location` is a live element of the response headers
     if !ho.location.is_null() && unsafe { (*ho.location).value.len } > 0 {
-        // SAFETY: a non-null `location` is a live element of the response headers
-        set(b"Location", unsafe { (*ho.location).value.as_bytes().to_vec() });
+        // SAFETY: as above
+        set(b"Location", Some(unsafe { (*ho.location).value }));
     }
     let fresh = [200, 206, 304, 204].contains(&(ho.status as i64));
     if ho.last_modified.is_null() && ho.last_modified_time != -1 && fresh {
-        set(
-            b"Last-Modified",
-            crate::glue::headers_out::http_time(ho.last_modified_time),
-        );
+        // SAFETY: `pool` is the live request's; ngx_http_time writes the 29
+        // bytes of an HTTP date there.
+        set(b"Last-Modified", unsafe {
+            let p = nginx_sys::ngx_pnalloc(pool, 29) as *mut u8;
+            (!p.is_null()).then(|| ngx_str_t {
+                len: nginx_sys::ngx_http_time(p, ho.last_modified_time).offset_from(p) as usize,
+                data: p,
+            })
+        });
     }
     out
+}
+
+/// `n` in decimal, written at the end of `buf`.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
 }
 
 /// The wait of the thread that issued the subrequests.
@@ -454,6 +502,8 @@ unsafe fn push_response(l: *mut lua_State, resp: &Response) {
         ffi::lua_createtable(l, 0, resp.headers.len() as i32);
     }
     for (k, v) in &resp.headers {
+        // The strings are in the live parent's pool (Response::headers).
+        let (k, v) = (k.as_bytes(), v.as_bytes());
         // SAFETY: `l` is the running state (callers' duty)
         unsafe {
             push_bytes(l, k);
