@@ -120,10 +120,10 @@ pub unsafe fn post_subrequest(
     // The slot lives in the pool; the cleanup drops its share of the group.
     // SAFETY: `pool` is live
     let slot = unsafe { ngx_palloc(pool, std::mem::size_of::<Slot>()) } as *mut Slot;
-    // SAFETY: `pool` is live
     let cln = if slot.is_null() {
         std::ptr::null_mut()
     } else {
+        // SAFETY: `pool` is live
         unsafe { ngx_pool_cleanup_add(pool, 0) }
     };
     if ps.is_null() || cln.is_null() {
