@@ -396,7 +396,6 @@ pub unsafe fn copy_to_subrequest(
         let list: *mut ngx_list_t = &mut hi.headers;
         for low in &names {
             let all: Vec<*mut ngx_table_elt_t> = list::elts::<ngx_table_elt_t>(list)
-                .into_iter()
                 .filter(|&h| key_is(h, low))
                 .collect();
             if let Some(f) = field(hi, low) {
