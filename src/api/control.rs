@@ -81,10 +81,11 @@ unsafe fn exit_impl(l: *mut lua_State) -> LuaRet {
     }
     let ctx = ctx::request()?;
     if p.is(context::SSL_ANY.or(context::PROXY_SSL)) {
-        // SAFETY: `ctx.r` is the live request of the running context
-        nlog::debug_http(unsafe { (*(*ctx.r).connection).log }, || {
-            format!("lua exit with code {status}")
-        });
+        nlog::log_debug_http!(
+            // SAFETY: `ctx.r` is the live request of the running context
+            unsafe { (*(*ctx.r).connection).log },
+            "lua exit with code {status}"
+        );
     }
     if p == context::SSL_SESS_STORE || p.is(context::PROXY_SSL) {
         // That code runs as a plain call (it may not wait): ngx.exit only
@@ -111,14 +112,15 @@ unsafe fn exit_impl(l: *mut lua_State) -> LuaRet {
         // it stands (200), as lua-nginx-module does.
         // SAFETY: `r` is the live request of the running context
         if status != unsafe { (*r).headers_out.status } as isize {
-            let msg = format!(
+            nlog::log_error!(
+                // SAFETY: `r` is the live request of the running context
+                unsafe { (*(*r).connection).log },
+                NGX_LOG_ERR,
                 "attempt to set status {} via ngx.exit after sending out the response status {}",
                 status,
                 // SAFETY: `r` is the live request of the running context
                 unsafe { (*r).headers_out.status }
             );
-            // SAFETY: `r` is the live request of the running context
-            nlog::error(unsafe { (*(*r).connection).log }, NGX_LOG_ERR, msg.as_bytes());
         }
         status = NGX_HTTP_OK as isize;
     }

@@ -124,7 +124,8 @@ unsafe fn source_prefix(l: *mut lua_State) -> Vec<u8> {
         // The base name of a file path, as lua-nginx-module shows it.
         let base = src.rsplit(|&b| b == b'/' || b == b'\\').next().unwrap_or(src);
         out.extend_from_slice(base);
-        out.extend_from_slice(format!(":{}: ", ar.currentline).as_bytes());
+        // Into the Vec as it is: no String in between. Writing to a Vec cannot fail.
+        let _ = std::io::Write::write_fmt(&mut out, format_args!(":{}: ", ar.currentline));
         if !ar.name.is_null() {
             // SAFETY: lua_getinfo set `name` (checked non-null) to a NUL-terminated string
             out.extend_from_slice(unsafe { std::ffi::CStr::from_ptr(ar.name) }.to_bytes());

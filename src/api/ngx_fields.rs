@@ -155,9 +155,13 @@ unsafe fn newindex_impl(l: *mut lua_State) -> LuaRet {
             let status = unsafe { check_number(l, 3, "status") }? as i64;
             // SAFETY: `r` is the live request of the running context
             if unsafe { (*r).header_sent() } != 0 {
-                let msg = "attempt to set ngx.status after sending out response headers".to_string();
                 // SAFETY: `r` is the live request of the running context
-                nlog::error(unsafe { (*(*r).connection).log }, NGX_LOG_ERR, msg.as_bytes());
+                let log = unsafe { (*(*r).connection).log };
+                nlog::error(
+                    log,
+                    NGX_LOG_ERR,
+                    b"attempt to set ngx.status after sending out response headers",
+                );
                 return Ok(0);
             }
             if !(100..=999).contains(&status) {

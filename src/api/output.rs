@@ -275,11 +275,11 @@ unsafe fn flush_impl(l: *mut lua_State) -> LuaRet {
     // SAFETY: `r` is the live request of the running context
     let c = unsafe { (*(*ctx_ptr).r).connection };
     // SAFETY: `c` is the live request's connection
-    crate::glue::log::debug_http(unsafe { (*c).log }, || {
-        // SAFETY: c is the live request's connection.
-        let (buffered, delayed) = unsafe { ((*c).buffered(), (*(*c).write).delayed()) };
-        format!("lua flush requires waiting: buffered {buffered:#x}, delayed:{delayed}")
-    });
+    let (log, buffered, delayed) = unsafe { ((*c).log, (*c).buffered(), (*(*c).write).delayed()) };
+    crate::glue::log::log_debug_http!(
+        log,
+        "lua flush requires waiting: buffered {buffered:#x}, delayed:{delayed}"
+    );
     let co = t.co;
     // SAFETY: `ctx_ptr` is the live running context
     t.wait = Some(write_wait::arm(unsafe { &mut *ctx_ptr }, co));
@@ -298,10 +298,11 @@ unsafe fn nothing_to_flush(ctx: &ctx::RequestCtx, wait: bool) -> Option<&'static
         return Some("seen eof");
     }
     if ctx.buffering {
-        // SAFETY: `r` is a live request (callers' duty)
-        crate::glue::log::debug_http(unsafe { (*(*r).connection).log }, || {
-            "lua http 1.0 buffering makes ngx.flush() a no-op".to_string()
-        });
+        crate::glue::log::log_debug_http!(
+            // SAFETY: `r` is a live request (callers' duty)
+            unsafe { (*(*r).connection).log },
+            "lua http 1.0 buffering makes ngx.flush() a no-op"
+        );
         return Some("buffering");
     }
     if !ctx.header_sent() || (!ctx.seen_body_data && !wait) {

@@ -52,7 +52,7 @@ pub(super) unsafe fn push_truncated(l: *mut lua_State, truncated: bool, max: usi
     if !truncated {
         return 1;
     }
-    crate::glue::log::debug_http(std::ptr::null_mut(), || format!("lua hit query args limit {max}"));
+    crate::glue::log::log_debug_http!(std::ptr::null_mut(), "lua hit query args limit {max}");
     // SAFETY: `l` is the running state (callers' duty)
     unsafe { push_bytes(l, b"truncated") };
     2
@@ -168,9 +168,7 @@ unsafe fn set_uri_impl(l: *mut lua_State) -> LuaRet {
         context::check(context::REWRITE | context::SERVER_REWRITE)?;
         // SAFETY: `r` is the live request of the running context
         let log = unsafe { (*(*r).connection).log };
-        crate::glue::log::debug_http(log, || {
-            format!("lua set uri jump to \"{}\"", String::from_utf8_lossy(&uri))
-        });
+        crate::glue::log::log_debug_http!(log, "lua set uri jump to \"{}\"", crate::glue::log::Lossy(&uri));
         crate::runtime::ctx::request()?.check_abortable()?;
     }
     // SAFETY: `r` is the live request of the running context

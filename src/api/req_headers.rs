@@ -189,7 +189,7 @@ unsafe fn get_headers_impl(l: *mut lua_State) -> LuaRet {
     if max > 0 && all.len() > max {
         // SAFETY: `r` is the live request of the running context
         let (n, log) = (all.len(), unsafe { (*(*r).connection).log });
-        crate::glue::log::debug_http(log, || format!("lua exceeding request header limit {n} > {max}"));
+        crate::glue::log::log_debug_http!(log, "lua exceeding request header limit {n} > {max}");
     }
     // SAFETY: `l` is the running state Lua called this API function with
     Ok(unsafe { push_limited(l, &all, max, raw) })

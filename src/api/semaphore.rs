@@ -195,9 +195,7 @@ unsafe fn wait_impl(l: *mut lua_State) -> LuaRet {
 unsafe fn gc_impl(l: *mut lua_State) -> LuaRet {
     // SAFETY: `l` is the running state Lua called this API function with
     let p = unsafe { ffi::lua_topointer(l, 1) } as usize;
-    crate::glue::log::debug_http(crate::glue::log::cycle_log(), || {
-        format!("in lua gc, semaphore {p:016X}")
-    });
+    crate::glue::log::log_debug_http!(crate::glue::log::cycle_log(), "in lua gc, semaphore {p:016X}");
     // SAFETY: `l` is the running state Lua called this API function with
     if let Some(slot) = unsafe { slot_at(l, 1) } {
         // SAFETY: the slot was written by new(); taking leaves None, so a

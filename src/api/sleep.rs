@@ -39,10 +39,11 @@ unsafe fn sleep_impl(l: *mut lua_State) -> LuaRet {
         return Err("no request thread to suspend".into());
     };
     let co = t.co;
-    // SAFETY: the request context's request and its connection are live while it runs
-    crate::glue::log::debug_http(unsafe { (*(*(*ctx_ptr).r).connection).log }, || {
-        format!("lua ready to sleep for {ms} ms")
-    });
+    crate::glue::log::log_debug_http!(
+        // SAFETY: the request context's request and its connection are live while it runs
+        unsafe { (*(*(*ctx_ptr).r).connection).log },
+        "lua ready to sleep for {ms} ms"
+    );
     t.wait = Some(timer_wait::arm(ctx_ptr, co, ms));
     // SAFETY: `l` is the running state Lua called this API function with; the wait was stored on the running thread
     unsafe { yield_wait(l) }

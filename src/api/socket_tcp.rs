@@ -1046,7 +1046,7 @@ pub(crate) unsafe fn bind_impl(l: *mut lua_State) -> LuaRet {
         data: b.2.as_mut_ptr(),
     };
     s.local = Some(b);
-    s.debug(|| format!("lua tcp socket bind ip: {text}"));
+    s.debug(format_args!("lua tcp socket bind ip: {text}"));
     // SAFETY: `l` is the running state Lua called this API function with
     unsafe { ffi::lua_pushboolean(l, 1) };
     Ok(1)

@@ -237,9 +237,7 @@ pub fn create(conf: ConfRef) -> Option<*mut ngx_http_request_t> {
 /// # Safety
 /// `r` must come from `create` and not be used afterwards.
 pub unsafe fn destroy(r: *mut ngx_http_request_t) {
-    super::log::debug_http(super::log::cycle_log(), || {
-        "http lua close fake http connection".to_string()
-    });
+    super::log::log_debug_http!(super::log::cycle_log(), "http lua close fake http connection");
     // SAFETY: `r` came from `create` and is still live (caller's contract)
     let pool: *mut ngx_pool_t = unsafe { (*r).pool };
     // SAFETY: the request lives in its own pool, destroyed once here

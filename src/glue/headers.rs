@@ -30,30 +30,14 @@ pub unsafe fn pool_str(pool: *mut ngx_pool_t, b: &[u8]) -> Option<ngx_str_t> {
     })
 }
 
-/// Every element of a header list, in order.
+/// Every element of a header list, in order (see `list::Elts`).
 ///
 /// # Safety
-/// `list` must be a live, initialised list of `ngx_table_elt_t`.
-pub unsafe fn elts(list: *mut ngx_list_t) -> impl Iterator<Item = *mut ngx_table_elt_t> {
-    // SAFETY: per the contract above, every part and its elements are live.
-    let mut part = unsafe { &mut (*list).part as *mut nginx_sys::ngx_list_part_t };
-    let mut i = 0;
-    std::iter::from_fn(move || {
-        loop {
-            if part.is_null() {
-                return None;
-            }
-            // SAFETY: `part` is a live part of the list.
-            unsafe {
-                if i < (*part).nelts {
-                    i += 1;
-                    return Some(((*part).elts as *mut ngx_table_elt_t).add(i - 1));
-                }
-                part = (*part).next;
-            }
-            i = 0;
-        }
-    })
+/// As `list::elts`: a live, initialised list of `ngx_table_elt_t`, not
+/// changed while the iterator is used.
+pub unsafe fn elts(list: *mut ngx_list_t) -> super::list::Elts<ngx_table_elt_t> {
+    // SAFETY: the caller's contract is `list::elts`'s
+    unsafe { super::list::elts(list) }
 }
 
 /// Whether the element's key is `name` (ASCII case-insensitive).

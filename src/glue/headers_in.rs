@@ -422,7 +422,6 @@ pub unsafe fn copy_to_subrequest(
                 i => FIELD_NAMES[i],
             };
             let all: smallvec::SmallVec<[*mut ngx_table_elt_t; 4]> = list::elts::<ngx_table_elt_t>(list)
-                .into_iter()
                 .filter(|&h| key_is(h, name))
                 .collect();
             match kind {

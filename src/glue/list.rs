@@ -1,27 +1,53 @@
 //! nginx lists (`ngx_list_t`): header lists of requests.
 
+use std::marker::PhantomData;
+
 use nginx_sys::{ngx_list_part_t, ngx_list_push, ngx_list_t, ngx_palloc, ngx_pool_t, ngx_table_elt_t};
+
+/// The elements of a list, in order, as pointers: a walk over its parts
+/// in place, with nothing copied or allocated (request paths use it).
+/// Unlike ngx's `NgxListIterator`, which yields header key/value pairs, it
+/// gives the element itself, for any element type; callers that skip
+/// deleted headers (`hash == 0`) check that themselves.
+pub struct Elts<T> {
+    part: *const ngx_list_part_t,
+    i: usize,
+    _elt: PhantomData<*mut T>,
+}
 
 /// The elements of `list`, in order.
 ///
 /// # Safety
-/// `list` must be a live, initialised list of `T`.
-pub unsafe fn elts<T>(list: *const ngx_list_t) -> Vec<*mut T> {
-    let mut out = Vec::new();
-    // SAFETY: `list` is live and initialised (caller's contract)
-    let mut part: *const ngx_list_part_t = unsafe { &(*list).part };
-    while !part.is_null() {
-        // SAFETY: `part` is a live part of the list (the first, or a `next` of one)
-        let e = unsafe { (*part).elts } as *mut T;
-        // SAFETY: `part` is a live part of the list
-        for i in 0..unsafe { (*part).nelts } {
-            // SAFETY: i < nelts: within the part's element array
-            out.push(unsafe { e.add(i) });
-        }
-        // SAFETY: `part` is a live part of the list
-        part = unsafe { (*part).next };
+/// `list` must be a live, initialised list of `T`, and stay live, with no
+/// element added or removed, while the iterator is used.
+pub unsafe fn elts<T>(list: *const ngx_list_t) -> Elts<T> {
+    Elts {
+        // SAFETY: `list` is live and initialised (caller's contract)
+        part: unsafe { &raw const (*list).part },
+        i: 0,
+        _elt: PhantomData,
     }
-    out
+}
+
+impl<T> Iterator for Elts<T> {
+    type Item = *mut T;
+
+    fn next(&mut self) -> Option<*mut T> {
+        while !self.part.is_null() {
+            // SAFETY: `part` is a live part of the list (the first, or a
+            // `next` of one; `elts`' contract keeps them so)
+            let (e, nelts, next) =
+                unsafe { ((*self.part).elts as *mut T, (*self.part).nelts, (*self.part).next) };
+            if self.i < nelts {
+                self.i += 1;
+                // SAFETY: i - 1 < nelts: within the part's element array
+                return Some(unsafe { e.add(self.i - 1) });
+            }
+            self.part = next;
+            self.i = 0;
+        }
+        None
+    }
 }
 
 /// Makes `*slot` a fresh, empty header list (in place: the list points

@@ -35,10 +35,10 @@ pub fn catch<T>(on_panic: T, f: impl FnOnce() -> T) -> T {
                 .map(|s| s.to_string())
                 .or_else(|| e.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
-            log::error(
+            log::log_error!(
                 std::ptr::null_mut(),
                 log::NGX_LOG_ALERT,
-                format!("ngx_http_lua_module: internal error: {what}").as_bytes(),
+                "ngx_http_lua_module: internal error: {what}"
             );
             on_panic
         }

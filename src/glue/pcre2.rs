@@ -156,9 +156,11 @@ pub fn compile(pattern: &[u8], mode: Mode) -> Result<Regex, String> {
         // as in lua-nginx-module. (DFA matching never uses the JIT code.)
         // SAFETY: code is a valid compiled pattern.
         let jitted = mode.dfa || unsafe { pcre2_jit_compile_8(code, JIT_COMPLETE) } == 0;
-        super::log::debug_http(super::log::cycle_log(), || {
-            format!("pcre JIT compiling result: {}", jitted as u8)
-        });
+        super::log::log_debug_http!(
+            super::log::cycle_log(),
+            "pcre JIT compiling result: {}",
+            jitted as u8
+        );
     }
     // SAFETY: code is valid; the match data is freed with the Regex.
     let md = unsafe { pcre2_match_data_create_from_pattern_8(code, ptr::null_mut()) };

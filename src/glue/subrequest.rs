@@ -111,14 +111,13 @@ pub unsafe fn issue(
     }
     // SAFETY: `r` is a live request (caller's contract)
     let c = unsafe { (*r).connection };
-    // SAFETY: `c` is the live request's connection
-    super::log::debug_http(unsafe { (*c).log }, || {
-        format!(
-            "lua http subrequest \"{}?{}\"",
-            String::from_utf8_lossy(uri.as_bytes()),
-            String::from_utf8_lossy(args.as_bytes())
-        )
-    });
+    super::log::log_debug_http!(
+        // SAFETY: `c` is the live request's connection
+        unsafe { (*c).log },
+        "lua http subrequest \"{}?{}\"",
+        crate::glue::log::Lossy(uri.as_bytes()),
+        crate::glue::log::Lossy(args.as_bytes())
+    );
     // SAFETY: `c` is the live request's connection
     let active = unsafe { (*c).data };
     let mut sr: *mut ngx_http_request_t = std::ptr::null_mut();

@@ -270,17 +270,23 @@ unsafe fn keep(l: *mut lua_State) {
                 raw::lua_pop(l, 1);
                 return;
             }
-            let msg = super::to_bytes(l, -1).map(|b| String::from_utf8_lossy(b).into_owned());
-            raw::lua_pop(l, 1);
-            let mut text = format!(
-                "error in __gc metamethod: {}",
-                msg.as_deref().unwrap_or("(error object is not a string)")
-            );
+            // Logged before the pop: the bytes are the string's on the stack.
+            let msg = log::Lossy(super::to_bytes(l, -1).unwrap_or(b"(error object is not a string)"));
             let skipped = LOG_SUPPRESSED.replace(0);
             if skipped > 0 {
-                text.push_str(&format!(" ({skipped} more not logged)"));
+                log::log_error!(
+                    log::cycle_log(),
+                    nginx_sys::NGX_LOG_ERR,
+                    "error in __gc metamethod: {msg} ({skipped} more not logged)"
+                );
+            } else {
+                log::log_error!(
+                    log::cycle_log(),
+                    nginx_sys::NGX_LOG_ERR,
+                    "error in __gc metamethod: {msg}"
+                );
             }
-            log::error(log::cycle_log(), nginx_sys::NGX_LOG_ERR, text.as_bytes());
+            raw::lua_pop(l, 1);
             return;
         }
         if PENDING_AT.get() != 0 {

@@ -237,12 +237,12 @@ impl Vm {
     /// A coroutine anchored in the registry, with an empty stack.
     pub fn take_thread(&self) -> (*mut lua_State, c_int) {
         if let Some(t) = self.idle_threads.borrow_mut().pop() {
-            crate::glue::log::debug_http(crate::glue::log::cycle_log(), || {
-                format!(
-                    "lua reusing cached lua thread {:016X} (ref {})",
-                    t.0 as usize, t.1
-                )
-            });
+            crate::glue::log::log_debug_http!(
+                crate::glue::log::cycle_log(),
+                "lua reusing cached lua thread {:016X} (ref {})",
+                t.0 as usize,
+                t.1
+            );
             return t;
         }
         // SAFETY: main state, balanced stack (luaL_ref pops the thread).
@@ -266,12 +266,11 @@ impl Vm {
         if clean && idle.len() < self.idle_threads_max.get() {
             // SAFETY: as above.
             unsafe { ffi::lua_settop(co, 0) };
-            crate::glue::log::debug_http(crate::glue::log::cycle_log(), || {
-                format!(
-                    "lua caching unused lua thread {:016X} (ref {co_ref})",
-                    co as usize
-                )
-            });
+            crate::glue::log::log_debug_http!(
+                crate::glue::log::cycle_log(),
+                "lua caching unused lua thread {:016X} (ref {co_ref})",
+                co as usize
+            );
             idle.push((co, co_ref));
         } else {
             drop(idle);
@@ -309,9 +308,10 @@ impl Vm {
 impl Drop for Vm {
     fn drop(&mut self) {
         let main = self.main as usize;
-        crate::glue::log::debug_http(crate::glue::log::cycle_log(), || {
-            format!("lua close the global Lua VM {main:016X}")
-        });
+        crate::glue::log::log_debug_http!(
+            crate::glue::log::cycle_log(),
+            "lua close the global Lua VM {main:016X}"
+        );
         // SAFETY: the state is no longer used (the Vm is its only owner);
         // lua_close runs the remaining `__gc` finalizers protected.
         unsafe { raw::lua_close(self.main) }

@@ -87,11 +87,7 @@ unsafe fn get_inner(pc: *mut ngx_peer_connection_t, bp: &mut PeerData) -> ngx_in
     // SAFETY: `r` is a live request (callers' duty)
     match unsafe { run_code(r, bp) } {
         Err(e) => {
-            nlog::error(
-                request_log(r),
-                NGX_LOG_ERR,
-                format!("failed to run balancer_by_lua*: {e}").as_bytes(),
-            );
+            nlog::log_error!(request_log(r), NGX_LOG_ERR, "failed to run balancer_by_lua*: {e}");
             return NGX_ERROR as ngx_int_t;
         }
         // ngx.exit: NGX_ERROR, NGX_BUSY ("no live upstreams") and

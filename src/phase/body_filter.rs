@@ -72,8 +72,11 @@ unsafe fn run(r: *mut ngx_http_request_t, input: *mut ngx_chain_t) -> ngx_int_t 
                 Ok(Some(out)) => (out, Some(ctx)),
                 Ok(None) => return NGX_ERROR as ngx_int_t,
                 Err(e) => {
-                    let msg = format!("failed to run body_filter_by_lua*: {e}");
-                    nlog::error(request_log(r), NGX_LOG_ERR, msg.as_bytes());
+                    nlog::log_error!(
+                        request_log(r),
+                        NGX_LOG_ERR,
+                        "failed to run body_filter_by_lua*: {e}"
+                    );
                     return NGX_ERROR as ngx_int_t;
                 }
             }

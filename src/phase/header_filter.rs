@@ -53,8 +53,11 @@ unsafe fn run(r: *mut ngx_http_request_t) -> ngx_int_t {
         // SAFETY: `r` is a live request (callers' duty)
         match unsafe { run_code(r, &code) } {
             Err(e) => {
-                let msg = format!("failed to run header_filter_by_lua*: {e}");
-                nlog::error(request_log(r), NGX_LOG_ERR, msg.as_bytes());
+                nlog::log_error!(
+                    request_log(r),
+                    NGX_LOG_ERR,
+                    "failed to run header_filter_by_lua*: {e}"
+                );
                 return NGX_ERROR as ngx_int_t;
             }
             // SAFETY: `r` is a live request (callers' duty)

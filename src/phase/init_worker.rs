@@ -27,11 +27,7 @@ fn run_code(lmcf: &MainConf, code: &LuaCode, phase: Context, what: &str) {
     };
     // SAFETY: the worker's VM is set by init_process before this runs.
     if let Err(e) = func.and_then(|f| unsafe { run_sync::outside_request(phase, f) }) {
-        nlog::error(
-            nlog::outside_request_log(),
-            NGX_LOG_ERR,
-            format!("{label} error: {e}").as_bytes(),
-        );
+        nlog::log_error!(nlog::outside_request_log(), NGX_LOG_ERR, "{label} error: {e}");
     }
 }
 
@@ -46,9 +42,10 @@ pub unsafe fn run(_cycle: *mut ngx_cycle_t, lmcf: &mut MainConf) -> ngx_int_t {
             crate::lua::vm::set_current(None);
             // SAFETY: set once at process start, read on nginx's one thread
             let (main, pid) = (vm.main() as usize, unsafe { nginx_sys::ngx_pid });
-            nlog::debug_http(nlog::cycle_log(), || {
-                format!("lua close the global Lua VM {main:016X} in the cache helper process {pid}")
-            });
+            nlog::log_debug_http!(
+                nlog::cycle_log(),
+                "lua close the global Lua VM {main:016X} in the cache helper process {pid}"
+            );
             drop(vm);
         }
         return NGX_OK as ngx_int_t;

@@ -37,8 +37,11 @@ fn count_for_trim(every: usize) {
     if n >= every {
         // SAFETY: malloc_trim only releases free heap pages.
         let rc = unsafe { libc::malloc_trim(1) };
-        let msg = format!("malloc_trim(1) returned {rc}");
-        nlog::error(nlog::cycle_log(), nginx_sys::NGX_LOG_DEBUG, msg.as_bytes());
+        nlog::log_error!(
+            nlog::cycle_log(),
+            nginx_sys::NGX_LOG_DEBUG,
+            "malloc_trim(1) returned {rc}"
+        );
     }
 }
 
@@ -51,7 +54,7 @@ unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
     if lmcf.uses_log || lmcf.malloc_trim.is_some_and(|n| n > 0) {
         super::debug_entry(r, "log");
         if lmcf.malloc_trim() == 0 {
-            nlog::debug_http(request_log(r), || "malloc_trim() disabled".into());
+            nlog::log_debug_http!(request_log(r), "malloc_trim() disabled");
         }
     }
     // SAFETY: `r` is a live request (callers' duty)
@@ -74,11 +77,7 @@ unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
         res
     });
     if let Err(e) = result {
-        nlog::error(
-            request_log(r),
-            NGX_LOG_ERR,
-            format!("failed to run log_by_lua*: {e}").as_bytes(),
-        );
+        nlog::log_error!(request_log(r), NGX_LOG_ERR, "failed to run log_by_lua*: {e}");
     }
     NGX_OK as ngx_int_t
 }

@@ -116,26 +116,21 @@ pub fn run(ctx: &mut RequestCtx, code: &LuaCode, phase: Context, on_finish: OnFi
 /// lua-nginx-module's debug line on entering a phase handler
 /// (`lua rewrite handler, uri:"/t" c:1`): people grep debug logs for it.
 pub fn debug_entry(r: *mut ngx_http_request_t, handler: &str) {
-    nlog::debug_http(request_log(r), || {
-        // SAFETY: r is a live request; its main request outlives it.
-        let (uri, count) = unsafe { (uri_text(r), (*(*r).main).count()) };
-        format!("lua {handler} handler, uri:\"{uri}\" c:{count}")
-    });
+    // SAFETY: r is a live request; its main request outlives it.
+    let (uri, count) = unsafe { ((*r).uri.as_bytes(), (*(*r).main).count()) };
+    nlog::log_debug_http!(
+        request_log(r),
+        "lua {handler} handler, uri:\"{}\" c:{count}",
+        nlog::Lossy(uri)
+    );
 }
 
 /// lua-nginx-module's debug line on entering one of its output filters
 /// (`lua capture header filter, uri "/t"`).
 pub fn debug_filter(r: *mut ngx_http_request_t, filter: &str) {
-    nlog::debug_http(request_log(r), || {
-        // SAFETY: r is a live request.
-        let uri = unsafe { uri_text(r) };
-        format!("lua {filter}, uri \"{uri}\"")
-    });
-}
-
-unsafe fn uri_text(r: *mut ngx_http_request_t) -> String {
-    // SAFETY: `r` is a live request (callers' duty)
-    String::from_utf8_lossy(unsafe { (*r).uri.as_bytes() }).into_owned()
+    // SAFETY: r is a live request.
+    let uri = unsafe { (*r).uri.as_bytes() };
+    nlog::log_debug_http!(request_log(r), "lua {filter}, uri \"{}\"", nlog::Lossy(uri));
 }
 
 pub fn request_log(r: *mut ngx_http_request_t) -> *mut nginx_sys::ngx_log_t {

@@ -67,8 +67,11 @@ pub unsafe fn hook(cf: *mut ngx_conf_t, conf: &LocConf) -> ngx_int_t {
     unsafe {
         let ssl_ctx = proxy_ssl_ctx(cf);
         let need = |what: &str| {
-            let msg = format!("{what} should be used with proxy_pass https url");
-            nlog::error((*cf).log, NGX_LOG_EMERG, msg.as_bytes());
+            nlog::log_error!(
+                (*cf).log,
+                NGX_LOG_EMERG,
+                "{what} should be used with proxy_pass https url"
+            );
             NGX_ERROR as ngx_int_t
         };
         if conf.proxy_ssl_cert.is_some() {
@@ -141,8 +144,11 @@ unsafe fn run(r: *mut ngx_http_request_t, code: &LuaCode, names: &Names) -> c_in
         let res = run_code(r, code, names.context);
         let (rc, exit_code) = match &res {
             Err(e) => {
-                let msg = format!("lua entry thread aborted: runtime error: {e}");
-                nlog::error(request_log(r), NGX_LOG_ERR, msg.as_bytes());
+                nlog::log_error!(
+                    request_log(r),
+                    NGX_LOG_ERR,
+                    "lua entry thread aborted: runtime error: {e}"
+                );
                 (NGX_ERROR as ngx_int_t, 0)
             }
             Ok(Some(code)) => {
@@ -152,9 +158,10 @@ unsafe fn run(r: *mut ngx_http_request_t, code: &LuaCode, names: &Names) -> c_in
             Ok(None) => (NGX_OK as ngx_int_t, 1),
         };
         let (directive, cb) = (names.directive, names.cb);
-        nlog::debug_http(log, || {
-            format!("{directive}: handler return value: {rc}, {cb} exit code: {exit_code}")
-        });
+        nlog::log_debug_http!(
+            log,
+            "{directive}: handler return value: {rc}, {cb} exit code: {exit_code}"
+        );
         if !c.is_null() {
             (*(*c).log).action = c"proxy pass SSL handshaking".as_ptr() as *mut _;
         }
@@ -217,9 +224,7 @@ unsafe extern "C" fn verify_cb(store: *mut X509_STORE_CTX, _arg: *mut c_void) ->
             };
             if !lcf.upstream_skip_openssl_default_verify() {
                 let c = super::ssl::connection_of(ssl);
-                nlog::debug_http((*c).log, || {
-                    "proxy_ssl_verify_by_lua: openssl default verify".to_string()
-                });
+                nlog::log_debug_http!((*c).log, "proxy_ssl_verify_by_lua: openssl default verify");
                 // As lua-nginx-module: a chain OpenSSL rejects fails
                 // without running the code.
                 if X509_verify_cert(store) == 0 {

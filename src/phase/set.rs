@@ -63,11 +63,7 @@ unsafe fn run_inner(e: *mut ngx_http_script_engine_t) {
             }
         }
         Err(msg) => {
-            nlog::error(
-                request_log(r),
-                NGX_LOG_ERR,
-                format!("failed to run set_by_lua*: {msg}").as_bytes(),
-            );
+            nlog::log_error!(request_log(r), NGX_LOG_ERR, "failed to run set_by_lua*: {msg}");
             // SAFETY: `e` is the live script engine
             unsafe { fail(e) };
         }

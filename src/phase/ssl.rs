@@ -96,15 +96,15 @@ unsafe fn server_code(c: *mut ngx_connection_t, pick: fn(&LocConf) -> &Option<Lu
 }
 
 /// The server's name, for the alert about a server without code.
-unsafe fn server_name(c: *mut ngx_connection_t) -> String {
-    // SAFETY: as in server_code.
+unsafe fn server_name<'a>(c: *mut ngx_connection_t) -> nlog::Lossy<'a> {
+    // SAFETY: as in server_code; the server's conf lives as long as the cycle.
     unsafe {
         let hc = (*c).data as *mut nginx_sys::ngx_http_connection_t;
         let cscf = *(*(*hc).conf_ctx)
             .srv_conf
             .add(nginx_sys::ngx_http_core_module.ctx_index)
             as *const ngx_http_core_srv_conf_t;
-        String::from_utf8_lossy((*cscf).server_name.as_bytes()).into_owned()
+        nlog::Lossy((*cscf).server_name.as_bytes())
     }
 }
 
@@ -145,8 +145,12 @@ pub unsafe fn run(c: *mut ngx_connection_t, hs: &mut HsCtx, code: Option<LuaCode
     // SAFETY: per the contract.
     unsafe {
         let Some(code) = code else {
-            let msg = format!("no {} defined in server {}", names.directive, server_name(c));
-            nlog::error((*c).log, NGX_LOG_ALERT, msg.as_bytes());
+            let (directive, server) = (names.directive, server_name(c));
+            nlog::log_error!(
+                (*c).log,
+                NGX_LOG_ALERT,
+                "no {directive} defined in server {server}"
+            );
             hs.exit_code = 0;
             hs.done = true;
             return Outcome::Error;
@@ -171,19 +175,16 @@ pub unsafe fn run(c: *mut ngx_connection_t, hs: &mut HsCtx, code: Option<LuaCode
         let outcome = if names.context == context::SSL_SESS_STORE {
             let res = ssl_hs::run_plain(hs, r, names.context, func);
             let rc = if let Err(e) = &res {
-                nlog::error(
-                    (*c).log,
-                    NGX_LOG_ERR,
-                    format!("failed to run session_store_by_lua*: {e}").as_bytes(),
-                );
+                nlog::log_error!((*c).log, NGX_LOG_ERR, "failed to run session_store_by_lua*: {e}");
                 -1
             } else {
                 0
             };
             let (debug, cb, code) = (names.debug, names.cb, hs.exit_code);
-            nlog::debug_http((*c).log, || {
-                format!("{debug}: handler return value: {rc}, {cb} exit code: {code}")
-            });
+            nlog::log_debug_http!(
+                (*c).log,
+                "{debug}: handler return value: {rc}, {cb} exit code: {code}"
+            );
             (*(*c).log).action = c"SSL handshaking".as_ptr() as *mut _;
             if owned && let Some(vm) = vm::current() {
                 vm.unref(func);
@@ -208,9 +209,10 @@ pub unsafe fn run(c: *mut ngx_connection_t, hs: &mut HsCtx, code: Option<LuaCode
                 Outcome::Error => 500,
                 _ => 0,
             };
-            nlog::debug_http((*c).log, || {
-                format!("{debug}: handler return value: {rc}, {cb} exit code: {code}")
-            });
+            nlog::log_debug_http!(
+                (*c).log,
+                "{debug}: handler return value: {rc}, {cb} exit code: {code}"
+            );
             (*(*c).log).action = c"SSL handshaking".as_ptr() as *mut _;
         }
         outcome
@@ -236,16 +238,14 @@ unsafe fn callback(
         } else {
             "ssl client hello"
         };
-        nlog::debug_http((*c).log, || {
-            format!("{what}: connection reusable: {}", (*c).reusable())
-        });
+        nlog::log_debug_http!((*c).log, "{what}: connection reusable: {}", (*c).reusable());
         let Some(hs) = ssl_hs::get_or_create(c) else {
             return 0;
         };
         if *entered(hs) {
             if hs.done {
                 let (debug, cb, code) = (names.debug, names.cb, hs.exit_code);
-                nlog::debug_http((*c).log, || format!("{debug}: {cb} exit code: {code}"));
+                nlog::log_debug_http!((*c).log, "{debug}: {cb} exit code: {code}");
                 (*(*c).log).action = c"SSL handshaking".as_ptr() as *mut _;
                 return hs.exit_code;
             }

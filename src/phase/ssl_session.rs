@@ -38,9 +38,7 @@ unsafe fn skipped(ssl: *mut SSL, c: *mut nginx_sys::ngx_connection_t, what: &str
     if v >= TLS1_3_VERSION as c_int {
         // SAFETY: c is ssl's live connection.
         let log = unsafe { (*c).log };
-        nlog::debug_http(log, || {
-            format!("{what}: skipped since TLS version >= 1.3 ({v:x})")
-        });
+        nlog::log_debug_http!(log, "{what}: skipped since TLS version >= 1.3 ({v:x})");
         return true;
     }
     false
@@ -61,9 +59,11 @@ pub unsafe extern "C" fn fetch_cb(
             if c.is_null() || skipped(ssl, c, "ssl_session_fetch_by_lua*") {
                 return std::ptr::null_mut();
             }
-            nlog::debug_http((*c).log, || {
-                format!("ssl session fetch: connection reusable: {}", (*c).reusable())
-            });
+            nlog::log_debug_http!(
+                (*c).log,
+                "ssl session fetch: connection reusable: {}",
+                (*c).reusable()
+            );
             let Some(hs) = ssl_hs::get_or_create(c) else {
                 return std::ptr::null_mut();
             };
@@ -103,9 +103,11 @@ pub unsafe extern "C" fn store_cb(ssl: *mut SSL, sess: *mut SSL_SESSION) -> c_in
             if c.is_null() || skipped(ssl, c, "ssl_session_store_by_lua*") {
                 return 0;
             }
-            nlog::debug_http((*c).log, || {
-                format!("ssl session store: connection reusable: {}", (*c).reusable())
-            });
+            nlog::log_debug_http!(
+                (*c).log,
+                "ssl session store: connection reusable: {}",
+                (*c).reusable()
+            );
             let Some(hs) = ssl_hs::get_or_create(c) else {
                 return 0;
             };

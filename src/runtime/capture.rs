@@ -335,7 +335,11 @@ unsafe fn headers(r: *mut ngx_http_request_t) -> Vec<(ngx_str_t, ngx_str_t)> {
     let (ho, pool) = unsafe { (&(*r).headers_out, (*r).pool) };
     // SAFETY: `ho.headers` is the live request's initialised header list
     let elts = unsafe { list::elts::<ngx_table_elt_t>(&ho.headers) };
-    let mut out: Vec<(ngx_str_t, ngx_str_t)> = Vec::with_capacity(elts.len() + 4);
+    // One allocation: the list's elements (counted by a walk, which costs
+    // less than a reallocation) and the four headers added below.
+    // SAFETY: as above
+    let n = unsafe { list::elts::<ngx_table_elt_t>(&ho.headers) }.count();
+    let mut out: Vec<(ngx_str_t, ngx_str_t)> = Vec::with_capacity(n + 4);
     for h in elts {
         // SAFETY: `elts` yields live elements of the list
         if unsafe { (*h).hash } != 0 {

@@ -46,12 +46,13 @@ unsafe fn client_closed(r: *mut ngx_http_request_t) -> bool {
         // (its subrequests too), as in lua-nginx-module.
         // SAFETY: `c` is the live request's connection and its read event
         unsafe { (*(*c).read).set_eof(1) };
-        crate::glue::log::error_errno(
-            // SAFETY: `c` is the live request's connection
-            unsafe { (*c).log },
+        // SAFETY: `c` is the live request's connection
+        let log = unsafe { (*c).log };
+        crate::glue::log::log_error_errno!(
+            log,
             nginx_sys::NGX_LOG_INFO,
             err,
-            b"client prematurely closed connection",
+            "client prematurely closed connection"
         );
     }
     closed

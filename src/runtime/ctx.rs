@@ -216,12 +216,11 @@ impl RequestCtx {
             match unsafe { own_vm(r) } {
                 Ok(vm) => ctx.vm = Some(super::request_vm::VmRef::new(vm)),
                 Err(e) => {
-                    let msg = format!("failed to initialize Lua VM: {e}");
-                    // SAFETY: `r` is a live request (callers' duty)
-                    crate::glue::log::error(
+                    crate::glue::log::log_error!(
+                        // SAFETY: `r` is a live request (callers' duty)
                         unsafe { (*(*r).connection).log },
                         nginx_sys::NGX_LOG_ERR,
-                        msg.as_bytes(),
+                        "failed to initialize Lua VM: {e}"
                     );
                     return None;
                 }
@@ -288,9 +287,7 @@ impl RequestCtx {
             return;
         }
         let r = self.ctx_ref;
-        crate::glue::log::debug_http(crate::glue::log::cycle_log(), || {
-            format!("lua release ngx.ctx at ref {r}")
-        });
+        crate::glue::log::log_debug_http!(crate::glue::log::cycle_log(), "lua release ngx.ctx at ref {r}");
         if let Some(vm) = vm::current() {
             vm.unref(r);
         }

@@ -96,9 +96,7 @@ pub fn write_parts(ctx: &mut RequestCtx, parts: &[&[u8]], flush: bool) -> Result
     if ctx.buffering {
         // SAFETY: r is live.
         let log = unsafe { (*(*r).connection).log };
-        crate::glue::log::debug_http(log, || {
-            "lua buffering output bufs for the HTTP 1.0 request".to_string()
-        });
+        crate::glue::log::log_debug_http!(log, "lua buffering output bufs for the HTTP 1.0 request");
         parts.iter().for_each(|p| ctx.buffered.extend_from_slice(p));
         return Ok(());
     }

@@ -133,12 +133,6 @@ fn pipe() -> Result<[c_int; 2], String> {
     Ok(fds)
 }
 
-/// A debug line; lua-nginx-module's name a process by its address (nginx's
-/// `%p`: upper-case hex).
-fn dbg(msg: impl FnOnce() -> String) {
-    nlog::debug_http(nlog::cycle_log(), msg);
-}
-
 fn errno() -> c_int {
     std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
@@ -284,12 +278,15 @@ pub unsafe fn spawn(s: Spawn, r: *mut nginx_sys::ngx_http_request_t) -> Result<B
                 }
             }
         }
-        dbg(|| {
-            format!(
-                "lua pipe spawn process:{:X} pid:{pid} merge_stderr:{} buffer_size:{}",
-                pp as usize, s.merge_stderr as u8, s.buffer_size
-            )
-        });
+        // The debug lines name a process by its address, as lua-nginx-module's
+        // do (nginx's `%p`: upper-case hex).
+        nlog::log_debug_http!(
+            nlog::cycle_log(),
+            "lua pipe spawn process:{:X} pid:{pid} merge_stderr:{} buffer_size:{}",
+            pp as usize,
+            s.merge_stderr as u8,
+            s.buffer_size
+        );
         if r.is_null() && super::context::current() == super::context::INIT_WORKER {
             INIT_WORKER_PROCS.with(|v| v.borrow_mut().push(pp));
         }
@@ -388,7 +385,12 @@ unsafe extern "C" fn cleanup_handler(data: *mut c_void) {
         unsafe {
             let p = data as *mut Proc;
             (*p).cleanup = ptr::null_mut();
-            dbg(|| format!("lua pipe destroy process:{:X} pid:{}", p as usize, (*p).pid));
+            nlog::log_debug_http!(
+                nlog::cycle_log(),
+                "lua pipe destroy process:{:X} pid:{}",
+                p as usize,
+                (*p).pid
+            );
             kill_and_close(p);
             (*p).released = true;
         }
@@ -419,10 +421,19 @@ pub unsafe fn kill_and_close(p: *mut Proc) {
     // SAFETY: the caller's contract.
     unsafe {
         if (*p).ended.is_none() && !(*p).closed {
-            dbg(|| format!("lua pipe kill process:{:X} pid:{}", p as usize, (*p).pid));
+            nlog::log_debug_http!(
+                nlog::cycle_log(),
+                "lua pipe kill process:{:X} pid:{}",
+                p as usize,
+                (*p).pid
+            );
             if libc::kill((*p).pid, libc::SIGKILL) == -1 && errno() != libc::ESRCH {
-                let msg = format!("lua pipe failed to kill process pid:{}", (*p).pid);
-                nlog::error(nlog::cycle_log(), nginx_sys::NGX_LOG_ERR, msg.as_bytes());
+                nlog::log_error!(
+                    nlog::cycle_log(),
+                    nginx_sys::NGX_LOG_ERR,
+                    "lua pipe failed to kill process pid:{}",
+                    (*p).pid
+                );
             }
         }
         finalize(p);
@@ -437,7 +448,12 @@ pub unsafe fn destroy(p: *mut Proc) {
     // SAFETY: the caller's contract.
     unsafe {
         if !(*p).released {
-            dbg(|| format!("lua pipe destroy process:{:X} pid:{}", p as usize, (*p).pid));
+            nlog::log_debug_http!(
+                nlog::cycle_log(),
+                "lua pipe destroy process:{:X} pid:{}",
+                p as usize,
+                (*p).pid
+            );
         }
         INIT_WORKER_PROCS.with(|v| v.borrow_mut().retain(|&q| q != p));
         kill_and_close(p);
@@ -607,13 +623,12 @@ unsafe fn try_write(ch: &mut Chan) -> Option<WriteResult> {
             e => {
                 ch.buf.clear();
                 ch.sent = 0;
-                dbg(|| {
-                    format!(
-                        "lua pipe write data error pipe:{:X} ({e}: {})",
-                        ch as *const Chan as usize,
-                        strerror(e)
-                    )
-                });
+                nlog::log_debug_http!(
+                    nlog::cycle_log(),
+                    "lua pipe write data error pipe:{:X} ({e}: {})",
+                    ch as *const Chan as usize,
+                    strerror(e)
+                );
                 // lua-nginx-module: a reader gone is "closed".
                 return Some(Err(if e == libc::EPIPE {
                     "closed".into()
@@ -662,7 +677,12 @@ pub unsafe fn read(
 ) -> Result<Step<ReadResult>, &'static str> {
     // SAFETY: the caller's contract.
     unsafe {
-        dbg(|| format!("lua pipe read process:{:X} pid:{}", p as usize, (*p).pid));
+        nlog::log_debug_http!(
+            nlog::cycle_log(),
+            "lua pipe read process:{:X} pid:{}",
+            p as usize,
+            (*p).pid
+        );
         let ch = &mut *chan_for(p, i, "pipe busy reading")?;
         if let Some(r) = try_read(ch, kind, (*p).chunk) {
             return Ok(Step::Done(r));
@@ -672,15 +692,19 @@ pub unsafe fn read(
         let t = (*p).timeouts[if i == STDERR { T_STDERR } else { T_STDOUT }];
         if t > 0 {
             ngx_add_timer(rev, t);
-            dbg(|| {
-                format!(
-                    "lua pipe add timer for reading: {t}(ms) proc:{:X} pid:{}",
-                    p as usize,
-                    (*p).pid
-                )
-            });
+            nlog::log_debug_http!(
+                nlog::cycle_log(),
+                "lua pipe add timer for reading: {t}(ms) proc:{:X} pid:{}",
+                p as usize,
+                (*p).pid
+            );
         }
-        dbg(|| format!("lua pipe read yielding process:{:X} pid:{}", p as usize, (*p).pid));
+        nlog::log_debug_http!(
+            nlog::cycle_log(),
+            "lua pipe read yielding process:{:X} pid:{}",
+            p as usize,
+            (*p).pid
+        );
         ch.waiter = Some((ctx, co, Op::Read(kind)));
         Ok(Step::Wait(Box::new(ChanWait(ch))))
     }
@@ -698,7 +722,12 @@ pub unsafe fn write(
 ) -> Result<Step<WriteResult>, &'static str> {
     // SAFETY: the caller's contract.
     unsafe {
-        dbg(|| format!("lua pipe write process:{:X} pid:{}", p as usize, (*p).pid));
+        nlog::log_debug_http!(
+            nlog::cycle_log(),
+            "lua pipe write process:{:X} pid:{}",
+            p as usize,
+            (*p).pid
+        );
         let ch = &mut *chan_for(p, STDIN, "pipe busy writing")?;
         ch.buf.clear();
         ch.buf.extend_from_slice(data);
@@ -711,21 +740,19 @@ pub unsafe fn write(
         let t = (*p).timeouts[T_WRITE];
         if t > 0 {
             ngx_add_timer(wev, t);
-            dbg(|| {
-                format!(
-                    "lua pipe add timer for writing: {t}(ms) proc:{:X} pid:{}",
-                    p as usize,
-                    (*p).pid
-                )
-            });
-        }
-        dbg(|| {
-            format!(
-                "lua pipe write yielding process:{:X} pid:{}",
+            nlog::log_debug_http!(
+                nlog::cycle_log(),
+                "lua pipe add timer for writing: {t}(ms) proc:{:X} pid:{}",
                 p as usize,
                 (*p).pid
-            )
-        });
+            );
+        }
+        nlog::log_debug_http!(
+            nlog::cycle_log(),
+            "lua pipe write yielding process:{:X} pid:{}",
+            p as usize,
+            (*p).pid
+        );
         ch.waiter = Some((ctx, co, Op::Write));
         Ok(Step::Wait(Box::new(ChanWait(ch))))
     }
@@ -742,7 +769,12 @@ pub unsafe fn wait(
 ) -> Result<Step<Ended>, &'static str> {
     // SAFETY: the caller's contract.
     unsafe {
-        dbg(|| format!("lua pipe wait process:{:X} pid:{}", p as usize, (*p).pid));
+        nlog::log_debug_http!(
+            nlog::cycle_log(),
+            "lua pipe wait process:{:X} pid:{}",
+            p as usize,
+            (*p).pid
+        );
         if (*p).closed {
             return Err("exited");
         }
@@ -757,15 +789,19 @@ pub unsafe fn wait(
         let t = (*p).timeouts[T_WAIT];
         if t > 0 {
             ngx_add_timer(addr_of_mut!((*p).wait_ev), t);
-            dbg(|| {
-                format!(
-                    "lua pipe add timer for waiting: {t}(ms) process:{:X} pid:{}",
-                    p as usize,
-                    (*p).pid
-                )
-            });
+            nlog::log_debug_http!(
+                nlog::cycle_log(),
+                "lua pipe add timer for waiting: {t}(ms) process:{:X} pid:{}",
+                p as usize,
+                (*p).pid
+            );
         }
-        dbg(|| format!("lua pipe wait yielding process:{:X} pid:{}", p as usize, (*p).pid));
+        nlog::log_debug_http!(
+            nlog::cycle_log(),
+            "lua pipe wait yielding process:{:X} pid:{}",
+            p as usize,
+            (*p).pid
+        );
         Ok(Step::Wait(Box::new(ProcWait(p))))
     }
 }
@@ -850,7 +886,7 @@ impl Drop for ChanWait {
                     Op::Read(_) if ch.stderr => "read stderr",
                     Op::Read(_) => "read stdout",
                 };
-                dbg(|| format!("lua pipe proc {what} cleanup"));
+                nlog::log_debug_http!(nlog::cycle_log(), "lua pipe proc {what} cleanup");
             }
             if !ch.c.is_null() {
                 for ev in [(*ch.c).read, (*ch.c).write] {
@@ -880,7 +916,7 @@ impl Drop for ProcWait {
         unsafe {
             let p = self.0;
             if (*p).waiter.take().is_some() {
-                dbg(|| "lua pipe proc wait cleanup".to_string());
+                nlog::log_debug_http!(nlog::cycle_log(), "lua pipe proc wait cleanup");
             }
             let ev = addr_of_mut!((*p).wait_ev);
             if (*ev).timer_set() != 0 {

@@ -139,8 +139,12 @@ fn reap() {
         out
     });
     for (pid, data, on_end, status) in ended {
-        let msg = format!("signal {} (SIGCHLD) received from {pid}", libc::SIGCHLD);
-        nlog::error(nlog::cycle_log(), NGX_LOG_NOTICE, msg.as_bytes());
+        nlog::log_error!(
+            nlog::cycle_log(),
+            NGX_LOG_NOTICE,
+            "signal {} (SIGCHLD) received from {pid}",
+            libc::SIGCHLD
+        );
         let how = if libc::WIFSIGNALED(status) {
             (2, libc::WTERMSIG(status))
         } else if libc::WIFEXITED(status) {

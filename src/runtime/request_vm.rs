@@ -32,9 +32,10 @@ impl Clone for VmRef {
 impl Drop for VmRef {
     fn drop(&mut self) {
         let count = Rc::strong_count(&self.0);
-        nlog::debug_http(nlog::cycle_log(), || {
-            format!("lua decrementing the reference count for Lua VM: {count}")
-        });
+        nlog::log_debug_http!(
+            nlog::cycle_log(),
+            "lua decrementing the reference count for Lua VM: {count}"
+        );
         // SAFETY: taken once, here; the field is not used after.
         let rc = unsafe { ManuallyDrop::take(&mut self.0) };
         if count > 1 {

@@ -229,11 +229,7 @@ pub fn start_with(ctx: &mut RequestCtx, push: impl FnOnce(*mut lua_State) -> c_i
             resume(ctx, co, nargs)
         }
         Err(e) => {
-            log::error(
-                request_log(ctx),
-                NGX_LOG_ERR,
-                format!("failed to run Lua code: {e}").as_bytes(),
-            );
+            log::log_error!(request_log(ctx), NGX_LOG_ERR, "failed to run Lua code: {e}");
             Outcome::Error
         }
     }
@@ -504,8 +500,11 @@ fn log_thread_error(ctx: &RequestCtx, co: *mut lua_State, msg: &str, entry: bool
     // SAFETY: `co` is dead with its frames kept; its parents are live.
     let tb = unsafe { crate::lua::traceback::format(&chain) };
     let kind = if entry { "entry" } else { "user" };
-    let text = format!("lua {kind} thread aborted: runtime error: {msg}\n{tb}");
-    log::error(request_log(ctx), NGX_LOG_ERR, text.as_bytes());
+    log::log_error!(
+        request_log(ctx),
+        NGX_LOG_ERR,
+        "lua {kind} thread aborted: runtime error: {msg}\n{tb}"
+    );
 }
 
 /// The wrapped coroutines whose error `co` died of, innermost first, if

@@ -84,18 +84,16 @@ pub fn exists(key: &[u8]) -> bool {
 
 /// Creates the pool of `key` (it must not exist).
 pub fn create(key: &[u8], size: usize, backlog: Option<usize>, log: *mut ngx_log_t) {
-    log::debug_http(log, || {
-        format!(
-            "lua tcp socket connection pool size: {size}, backlog: {}",
-            backlog.map_or(-1, |b| b as i64)
-        )
-    });
-    log::debug_http(log, || {
-        format!(
-            "lua tcp socket keepalive create connection pool for key \"{}\"",
-            key_text(key)
-        )
-    });
+    log::log_debug_http!(
+        log,
+        "lua tcp socket connection pool size: {size}, backlog: {}",
+        backlog.map_or(-1, |b| b as i64)
+    );
+    log::log_debug_http!(
+        log,
+        "lua tcp socket keepalive create connection pool for key \"{}\"",
+        key_text(key)
+    );
     with_pools(|p| {
         p.borrow_mut().insert(
             key.to_vec(),
@@ -114,19 +112,18 @@ pub fn create(key: &[u8], size: usize, backlog: Option<usize>, log: *mut ngx_log
 /// often it was reused before. It still counts in the pool. The caller
 /// installs its own handlers and log.
 pub fn take(key: &[u8], log: *mut ngx_log_t) -> Option<(*mut ngx_connection_t, u32)> {
-    log::debug_http(log, || "lua tcp socket pool get keepalive peer".into());
+    log::log_debug_http!(log, "lua tcp socket pool get keepalive peer");
     let item = with_pools(|p| p.borrow_mut().get_mut(key).and_then(|b| b.idle.pop_back()))?;
     let c = item.conn;
     // SAFETY: the connection was parked by `put` and is still open (closed
     // ones leave the pool in `idle_event`).
     unsafe {
-        log::debug_http(log, || {
-            format!(
-                "lua tcp socket get keepalive peer: using connection {:016x}, fd:{}",
-                c as usize,
-                (*c).fd
-            )
-        });
+        log::log_debug_http!(
+            log,
+            "lua tcp socket get keepalive peer: using connection {:016x}, fd:{}",
+            c as usize,
+            (*c).fd
+        );
         if (*(*c).read).timer_set() != 0 {
             ngx_del_timer((*c).read);
         }
@@ -154,13 +151,12 @@ pub fn admit(key: &[u8], sock: *mut TcpSock, resuming: bool, log: *mut ngx_log_t
             return Admit::Full;
         }
         if b.connections > b.size {
-            log::debug_http(log, || {
-                format!(
-                    "lua tcp socket queue connect operation for connection pool \"{}\", connections: {}",
-                    key_text(key),
-                    b.connections
-                )
-            });
+            log::log_debug_http!(
+                log,
+                "lua tcp socket queue connect operation for connection pool \"{}\", connections: {}",
+                key_text(key),
+                b.connections
+            );
             b.queue.push_back(sock);
             return Admit::Queued;
         }
@@ -202,12 +198,11 @@ pub fn release(key: &[u8]) {
 }
 
 fn free(key: &[u8]) {
-    log::debug_http(log::cycle_log(), || {
-        format!(
-            "lua tcp socket keepalive: free connection pool for \"{}\"",
-            key_text(key)
-        )
-    });
+    log::log_debug_http!(
+        log::cycle_log(),
+        "lua tcp socket keepalive: free connection pool for \"{}\"",
+        key_text(key)
+    );
     let pool = with_pools(|p| p.borrow_mut().remove(key));
     if let Some(pool) = pool {
         for item in pool.idle {
@@ -344,15 +339,14 @@ unsafe fn check_idle(c: *mut ngx_connection_t) -> bool {
     let timedout = unsafe { (*ev).timedout() } != 0;
     if timedout {
         // SAFETY: `ev` is a live event of the connection
-        log::debug_http(unsafe { (*ev).log }, || {
-            "lua tcp socket keepalive max idle timeout".into()
-        });
+        log::log_debug_http!(unsafe { (*ev).log }, "lua tcp socket keepalive max idle timeout");
     // SAFETY: `c` is a live connection of ours (callers' duty), with live events
     } else if unsafe { (*c).close() } == 0 {
-        // SAFETY: `ev` is a live event of the connection
-        log::debug_http(unsafe { (*ev).log }, || {
-            "lua tcp socket keepalive close handler check stale events".into()
-        });
+        log::log_debug_http!(
+            // SAFETY: `ev` is a live event of the connection
+            unsafe { (*ev).log },
+            "lua tcp socket keepalive close handler check stale events"
+        );
         let mut b = [0u8; 1];
         // SAFETY: `c` is a live connection of ours (callers' duty), with live events
         let n = unsafe { libc::recv((*c).fd, b.as_mut_ptr().cast(), 1, libc::MSG_PEEK) };
@@ -363,13 +357,9 @@ unsafe fn check_idle(c: *mut ngx_connection_t) -> bool {
             return false;
         }
     }
-    // SAFETY: `ev` is a live event of the connection
-    log::debug_http(unsafe { (*ev).log }, || {
-        // SAFETY: `c` is a live connection of ours (callers' duty), with live events
-        format!("lua tcp socket keepalive close handler: fd:{}", unsafe {
-            (*c).fd
-        })
-    });
+    // SAFETY: `ev` and `c` are a live connection of ours and its event (callers' duty)
+    let (log, fd) = unsafe { ((*ev).log, (*c).fd) };
+    log::log_debug_http!(log, "lua tcp socket keepalive close handler: fd:{fd}");
     // SAFETY: `c` is a live connection of ours (callers' duty), with live events
     let idle = unsafe { (*c).data } as *mut Idle;
     // SAFETY: an idle connection's data is its live Idle record

@@ -120,7 +120,7 @@ unsafe extern "C" fn connection_closed(data: *mut c_void) {
         unsafe {
             let hs = Box::from_raw(data as *mut HsCtx);
             if !hs.r.is_null() {
-                crate::glue::log::debug_http((*hs.c).log, || "lua ssl handshake code aborted".to_string());
+                crate::glue::log::log_debug_http!((*hs.c).log, "lua ssl handshake code aborted");
                 (*(*hs.r).connection).ssl = ptr::null_mut();
                 fake_request::destroy(hs.r);
             }
@@ -304,9 +304,7 @@ fn finished_after_wait(ctx: &mut RequestCtx, outcome: Outcome) {
         hs.r = ptr::null_mut();
         fake_request::destroy(r);
         let c = hs.c;
-        crate::glue::log::debug_http((*c).log, || {
-            "lua ssl handshake code done after waiting".to_string()
-        });
+        crate::glue::log::log_debug_http!((*c).log, "lua ssl handshake code done after waiting");
         ngx_post_event((*c).write, ptr::addr_of_mut!(ngx_posted_events));
     }
 }

@@ -370,7 +370,7 @@ pub unsafe fn start(
         if unsafe { ngx_ssl_set_session(c, session) } != 0 {
             return Ok(Step::Ready(Val::err("ssl set session failed")));
         }
-        s.debug(|| format!("lua ssl set session: {:016X}", session as usize));
+        s.debug(format_args!("lua ssl set session: {:016X}", session as usize));
     }
     if !cert.is_null() {
         // SAFETY: `sslc` is the connection's live SSL object
@@ -379,7 +379,10 @@ pub unsafe fn start(
         }
     }
     if let Some(n) = &hs.name {
-        s.debug(|| format!("lua ssl server name: \"{}\"", String::from_utf8_lossy(n)));
+        s.debug(format_args!(
+            "lua ssl server name: \"{}\"",
+            crate::glue::log::Lossy(n)
+        ));
         let cname = CString::new(n.clone()).map_err(|_| "bad server name")?;
         // SAFETY: `sslc` is the live SSL object; `cname` is NUL-terminated and outlives the call
         if unsafe {
@@ -465,7 +468,7 @@ unsafe fn outcome(s: &mut TcpSock, c: *mut ngx_connection_t, hs: &Handshake) -> 
             // SAFETY: X509_verify_cert_error_string returns a static NUL-terminated string
             let why =
                 unsafe { std::ffi::CStr::from_ptr(X509_verify_cert_error_string(rc)) }.to_string_lossy();
-            s.log_err(&format!("lua ssl certificate verify error: ({rc}: {why})"));
+            s.log_err(format_args!("lua ssl certificate verify error: ({rc}: {why})"));
             s.close_now();
             return Val::err(&format!("{rc}: {why}"));
         }
@@ -477,9 +480,9 @@ unsafe fn outcome(s: &mut TcpSock, c: *mut ngx_connection_t, hs: &Handshake) -> 
             };
             // SAFETY: `c` is the live connection, its handshake done
             if unsafe { ngx_ssl_check_host(c, &mut ns) } != 0 {
-                s.log_err(&format!(
+                s.log_err(format_args!(
                     "lua ssl certificate does not match host \"{}\"",
-                    String::from_utf8_lossy(n)
+                    crate::glue::log::Lossy(n)
                 ));
                 s.close_now();
                 return Val::err("certificate host mismatch");
@@ -490,7 +493,7 @@ unsafe fn outcome(s: &mut TcpSock, c: *mut ngx_connection_t, hs: &Handshake) -> 
         // SAFETY: `c` is the live connection, its handshake done
         let sess = unsafe { ngx_ssl_get_session(c) };
         if !sess.is_null() {
-            s.debug(|| format!("lua ssl save session: {:016X}", sess as usize));
+            s.debug(format_args!("lua ssl save session: {:016X}", sess as usize));
         }
         return smallvec![if sess.is_null() {
             Val::Nil
@@ -543,9 +546,7 @@ unsafe fn session_free_impl(l: *mut lua_State) -> crate::lua::LuaRet {
         }
     });
     if counted {
-        crate::glue::log::debug_http(crate::glue::log::cycle_log(), || {
-            format!("lua ssl free session: {p:016X}")
-        });
+        crate::glue::log::log_debug_http!(crate::glue::log::cycle_log(), "lua ssl free session: {p:016X}");
         // SAFETY: the session was counted in our registry: we hold its reference, freed once here
         unsafe { SSL_SESSION_free(p as *mut SSL_SESSION) };
     }

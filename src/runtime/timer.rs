@@ -126,7 +126,7 @@ pub fn arm(delay: ngx_msec_t, every: bool, cb: Callback) {
 }
 
 unsafe extern "C" fn on_timer(ev: *mut ngx_event_t) {
-    nlog::debug_http(nlog::cycle_log(), || "lua ngx.timer expired".to_string());
+    nlog::log_debug_http!(nlog::cycle_log(), "lua ngx.timer expired");
     crate::glue::catch((), || {
         // SAFETY: nginx passes our timer event, whose data is its boxed Armed
         let armed = unsafe { (*ev).data } as *mut Armed;
@@ -163,19 +163,18 @@ unsafe extern "C" fn on_shutdown(rev: *mut ngx_event_t) {
             let c = (*rev).data as *mut nginx_sys::ngx_connection_t;
             (*c).fd = -1;
             ngx_free_connection(c);
-            nlog::debug_http(nlog::cycle_log(), || "lua abort pending timers".to_string());
+            nlog::log_debug_http!(nlog::cycle_log(), "lua abort pending timers");
             let armed: Vec<*mut Armed> = timers().map(|t| t.armed.take()).unwrap_or_default();
             if !armed.is_empty() {
-                nlog::debug_http(nlog::cycle_log(), || {
-                    format!(
-                        "lua found {} pending timers to be aborted prematurely",
-                        armed.len()
-                    )
-                });
+                nlog::log_debug_http!(
+                    nlog::cycle_log(),
+                    "lua found {} pending timers to be aborted prematurely",
+                    armed.len()
+                );
             }
             for p in armed {
                 ngx_del_timer(&mut (*p).ev);
-                nlog::debug_http(nlog::cycle_log(), || "lua ngx.timer expired".to_string());
+                nlog::log_debug_http!(nlog::cycle_log(), "lua ngx.timer expired");
                 fire(*Box::from_raw(p), true);
             }
         }
@@ -207,13 +206,14 @@ unsafe fn fire(armed: Armed, premature: bool) {
         _ => true,
     };
     if running_count() >= cb.max_running {
-        let msg = format!(
+        nlog::log_error!(
+            nlog::cycle_log(),
+            NGX_LOG_ALERT,
             "lua failed to run timer with function defined at {}: {} lua_max_running_timers are not enough",
             // SAFETY: `l` is the current VM's main state, idle between events
             unsafe { defined_at(l, cb.call) },
             cb.max_running
         );
-        nlog::error(nlog::cycle_log(), NGX_LOG_ALERT, msg.as_bytes());
         if owns_call {
             // SAFETY: `l` is the current VM's main state, idle between events
             unsafe { ffi::luaL_unref(l, ffi::LUA_REGISTRYINDEX, cb.call) };

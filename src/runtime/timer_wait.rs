@@ -20,9 +20,7 @@ impl Wait for TimerWait {}
 impl Drop for TimerWait {
     fn drop(&mut self) {
         if self.ev.timer_set() != 0 {
-            crate::glue::log::debug_http(self.ev.log, || {
-                "lua clean up the timer for pending ngx.sleep".into()
-            });
+            crate::glue::log::log_debug_http!(self.ev.log, "lua clean up the timer for pending ngx.sleep");
             // SAFETY: the event is in nginx's timer tree; remove it before
             // its memory goes.
             unsafe { ngx_del_timer(&mut self.ev) };
@@ -55,13 +53,12 @@ unsafe extern "C" fn on_timer(ev: *mut ngx_event_t) {
             let w = (*ev).data as *mut TimerWait;
             let (ctx, co) = ((*w).ctx, (*w).co);
             let r = (*ctx).r;
-            crate::glue::log::debug_http((*ev).log, || {
-                format!(
-                    "lua sleep timer expired: \"{}?{}\"",
-                    String::from_utf8_lossy((*r).uri.as_bytes()),
-                    String::from_utf8_lossy((*r).args.as_bytes())
-                )
-            });
+            crate::glue::log::log_debug_http!(
+                (*ev).log,
+                "lua sleep timer expired: \"{}?{}\"",
+                crate::glue::log::Lossy((*r).uri.as_bytes()),
+                crate::glue::log::Lossy((*r).args.as_bytes())
+            );
             // Detach the wait before resuming: the thread may wait again,
             // and the request may be freed by the time wake() returns.
             let mine = (*ctx).take_wait(co);

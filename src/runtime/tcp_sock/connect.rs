@@ -12,9 +12,12 @@ impl TcpSock {
     pub fn connect(&mut self, host: &[u8], port: u16, unix: bool, pool: Option<Vec<u8>>) -> Step {
         if self.connected_before {
             if !self.conn.is_null() {
-                self.debug(|| format!("lua {} socket reconnect without shutting down", self.kind_name()));
+                self.debug(format_args!(
+                    "lua {} socket reconnect without shutting down",
+                    self.kind_name()
+                ));
             }
-            self.debug(|| "lua reuse socket upstream ctx".into());
+            self.debug(format_args!("lua reuse socket upstream ctx"));
         }
         self.connected_before = true;
         self.close_conn();
@@ -114,9 +117,9 @@ impl TcpSock {
         self.counted = false;
         if !self.granted {
             socket_pool::dequeue(&self.pool_key, me, false);
-            self.log_err(&format!(
+            self.log_err(format_args!(
                 "lua tcp socket queued connect timed out, when trying to connect to {}:{}",
-                String::from_utf8_lossy(&self.host),
+                crate::glue::log::Lossy(&self.host),
                 self.port
             ));
             return self.finish(Side::Write, Val::err("timeout"));
@@ -130,7 +133,10 @@ impl TcpSock {
 
     pub(super) fn open_addr(&mut self) -> Step {
         if !self.dgram {
-            self.debug(|| format!("lua tcp socket connect timeout: {}", self.timeout(0)));
+            self.debug(format_args!(
+                "lua tcp socket connect timeout: {}",
+                self.timeout(0)
+            ));
         }
         let host = self.host.clone();
         let port = self.port;
@@ -177,7 +183,7 @@ impl TcpSock {
                 if self.dgram && self.unix {
                     // A datagram unix socket needs a name of its own for
                     // replies to reach it: the kernel picks an abstract one.
-                    self.debug(|| "datagram unix domain socket autobind".into());
+                    self.debug(format_args!("datagram unix domain socket autobind"));
                     // SAFETY: c is the connection just opened; the address
                     // is a bare family, as autobind wants.
                     let rc = unsafe {
@@ -240,10 +246,10 @@ impl TcpSock {
         // SAFETY: the event belongs to our live connection.
         unsafe {
             if (*ev).timedout() != 0 {
-                self.log_err(&format!(
+                self.log_err(format_args!(
                     "lua {} socket connect timed out, when connecting to {}",
                     self.kind_name(),
-                    String::from_utf8_lossy(&self.name)
+                    crate::glue::log::Lossy(&self.name)
                 ));
                 self.close_conn();
                 return self.finish(Side::Write, Val::err("timeout"));
@@ -313,7 +319,7 @@ impl TcpSock {
                 let why = std::ffi::CStr::from_ptr(ngx_resolver_strerror(st)).to_string_lossy();
                 Err(format!(
                     "{} could not be resolved ({}: {})",
-                    String::from_utf8_lossy(&self.host),
+                    crate::glue::log::Lossy(&self.host),
                     st,
                     why
                 ))

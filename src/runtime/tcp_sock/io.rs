@@ -21,7 +21,7 @@ impl TcpSock {
         if let Some(v) = self.send_closed() {
             return Step::Ready(v);
         }
-        self.debug(|| format!("lua tcp socket send timeout: {}", self.timeout(1)));
+        self.debug(format_args!("lua tcp socket send timeout: {}", self.timeout(1)));
         if !self.dgram {
             self.set_nodelay();
         }
@@ -98,7 +98,7 @@ impl TcpSock {
         // SAFETY: as above.
         unsafe { (*ev).set_timedout(0) };
         if timedout {
-            self.log_err(&format!("lua {} socket write timed out", self.kind_name()));
+            self.log_err(format_args!("lua {} socket write timed out", self.kind_name()));
             self.wop = WOp::Idle;
             self.wbuf = Vec::new();
             self.finalize_write();
@@ -126,7 +126,7 @@ impl TcpSock {
             {
                 return;
             }
-            self.debug(|| "lua socket tcp_nodelay".into());
+            self.debug(format_args!("lua socket tcp_nodelay"));
             let on: libc::c_int = 1;
             if libc::setsockopt(
                 (*c).fd,
@@ -167,20 +167,18 @@ impl TcpSock {
         self.out.clear();
         match &kind {
             RecvKind::Datagram(_) => {}
-            RecvKind::Any(n) => {
-                self.debug(|| format!("lua tcp socket calling receiveany() method to read at most {n} bytes"))
-            }
+            RecvKind::Any(n) => self.debug(format_args!(
+                "lua tcp socket calling receiveany() method to read at most {n} bytes"
+            )),
             _ => {}
         }
-        self.debug(|| {
-            format!(
-                "lua {} socket read timeout: {}",
-                self.kind_name(),
-                self.timeout(2)
-            )
-        });
+        self.debug(format_args!(
+            "lua {} socket read timeout: {}",
+            self.kind_name(),
+            self.timeout(2)
+        ));
         if let RecvKind::Datagram(n) = &kind {
-            self.debug(|| format!("lua udp socket receive buffer size: {n}"));
+            self.debug(format_args!("lua udp socket receive buffer size: {n}"));
         }
         self.rest = match &kind {
             RecvKind::Size(n) | RecvKind::Any(n) | RecvKind::Until(_, n) => *n,
@@ -293,7 +291,7 @@ impl TcpSock {
                 if self.rest == 0 { Filt::Done } else { Filt::Again }
             }
             RecvKind::Any(_) => {
-                self.debug(|| "lua tcp socket read any".into());
+                self.debug(format_args!("lua tcp socket read any"));
                 let take = avail.min(self.rest);
                 self.out.extend(self.rbuf.drain(..take));
                 Filt::Done
@@ -372,7 +370,7 @@ impl TcpSock {
         unsafe { (*ev).set_timedout(0) };
         if timedout {
             // The read half stays usable: a later receive may still succeed.
-            self.log_err(&format!("lua {} socket read timed out", self.kind_name()));
+            self.log_err(format_args!("lua {} socket read timed out", self.kind_name()));
             let partial = std::mem::take(&mut self.out);
             self.rop = None;
             return self.finish(
@@ -410,12 +408,10 @@ impl TcpSock {
         if socket_pool::worker_exiting() {
             // A pooled connection would hold the exiting worker until its
             // idle timer fires: close it, as if pooled and expired at once.
-            self.debug(|| {
-                format!(
-                    "lua tcp socket set keepalive while process exiting, closing connection {:016x}",
-                    self.conn as usize
-                )
-            });
+            self.debug(format_args!(
+                "lua tcp socket set keepalive while process exiting, closing connection {:016x}",
+                self.conn as usize
+            ));
             self.close_conn();
             return smallvec![Val::Int(1)];
         }
@@ -427,10 +423,10 @@ impl TcpSock {
         if !socket_pool::exists(&self.pool_key) {
             socket_pool::create(&self.pool_key, size, None, log);
         }
-        self.debug(|| match timeout {
-            0 => "lua tcp socket keepalive timeout: unlimited".into(),
-            t => format!("lua tcp socket keepalive timeout: {t} ms"),
-        });
+        match timeout {
+            0 => self.debug(format_args!("lua tcp socket keepalive timeout: unlimited")),
+            t => self.debug(format_args!("lua tcp socket keepalive timeout: {t} ms")),
+        }
         self.conn = std::ptr::null_mut();
         self.tls = None;
         let counted = std::mem::take(&mut self.counted);
@@ -447,7 +443,7 @@ impl TcpSock {
         if self.conn.is_null() || (self.read_closed && self.write_closed) {
             return Val::err("closed");
         }
-        self.debug(|| "lua finalize socket".into());
+        self.debug(format_args!("lua finalize socket"));
         self.close_conn();
         smallvec![Val::Int(1)]
     }

@@ -316,13 +316,15 @@ impl TcpSock {
         unsafe { (*(*r).connection).log }
     }
 
-    pub fn log_err(&self, msg: &str) {
+    /// An error line in the request's log, unless lua_socket_log_errors
+    /// is off; formatted only when the log takes it.
+    pub fn log_err(&self, args: std::fmt::Arguments<'_>) {
         if !self.conf().log_errors() {
             return;
         }
         let l = self.req_log();
         if !l.is_null() {
-            log::error(l, NGX_LOG_ERR, msg.as_bytes());
+            log::log_error!(l, NGX_LOG_ERR, "{args}");
         }
     }
 
@@ -331,22 +333,25 @@ impl TcpSock {
     /// ft:0 eof:1").
     pub fn log_closed(&self, what: &str) {
         let (u, c) = (self as *const TcpSock as usize, self.conn as usize);
-        self.log_err(&if self.dgram {
-            format!("attempt to {what} data on a closed socket: u:{u:016X}, c:{c:016X}")
+        if self.dgram {
+            self.log_err(format_args!(
+                "attempt to {what} data on a closed socket: u:{u:016X}, c:{c:016X}"
+            ));
         } else {
-            format!(
+            self.log_err(format_args!(
                 "attempt to {what} data on a closed socket: u:{u:016X}, c:{c:016X}, ft:0 eof:{}",
                 self.eof as u8
-            )
-        });
+            ));
+        }
     }
 
     /// An http debug line in the request's log, as lua-nginx-module writes
-    /// them (tests and operators grep for these).
-    pub fn debug(&self, msg: impl FnOnce() -> String) {
+    /// them (tests and operators grep for these); formatted only when the
+    /// log takes it.
+    pub fn debug(&self, args: std::fmt::Arguments<'_>) {
         let l = self.req_log();
         if !l.is_null() {
-            log::debug_http(l, msg);
+            log::log_debug_http!(l, "{args}");
         }
     }
 
@@ -381,7 +386,7 @@ impl TcpSock {
     /// Called when the Lua object is collected: nothing may point at us.
     pub fn release(&mut self) {
         if !self.conn.is_null() {
-            self.debug(|| "lua finalize socket".into());
+            self.debug(format_args!("lua finalize socket"));
         }
         self.abort();
         if self.downstream.is_some() && !self.cln.is_null() {
@@ -444,7 +449,10 @@ impl TcpSock {
     pub fn abort(&mut self) {
         if self.wop == WOp::Queued {
             let me: *mut TcpSock = self;
-            self.debug(|| format!("lua tcp socket abort queueing, u: {:016x}", me as usize));
+            self.debug(format_args!(
+                "lua tcp socket abort queueing, u: {:016x}",
+                me as usize
+            ));
             self.counted = false;
             socket_pool::dequeue(&self.pool_key, me, false);
         }
@@ -458,7 +466,7 @@ impl TcpSock {
         self.rop = None;
         self.wop = WOp::Idle;
         if !self.rctx.is_null() {
-            self.debug(|| "lua tcp socket abort resolver".into());
+            self.debug(format_args!("lua tcp socket abort resolver"));
             // SAFETY: rctx is the live resolution we started.
             unsafe { ngx_resolve_name_done(self.rctx) };
             self.rctx = std::ptr::null_mut();
