@@ -5,9 +5,9 @@ use std::ffi::{c_char, c_void};
 use std::ptr::{addr_of, addr_of_mut};
 
 use nginx_sys::{
-    NGX_ERROR, NGX_HTTP_MODULE, NGX_OK, ngx_array_push, ngx_conf_t, ngx_cycle_t, ngx_http_handler_pt,
-    ngx_http_module_t, ngx_http_phases_NGX_HTTP_ACCESS_PHASE as ACCESS_PHASE,
-    ngx_http_phases_NGX_HTTP_LOG_PHASE as LOG_PHASE, ngx_http_phases_NGX_HTTP_REWRITE_PHASE as REWRITE_PHASE,
+    NGX_HTTP_MODULE, ngx_array_push, ngx_conf_t, ngx_cycle_t, ngx_http_handler_pt, ngx_http_module_t,
+    ngx_http_phases_NGX_HTTP_ACCESS_PHASE as ACCESS_PHASE, ngx_http_phases_NGX_HTTP_LOG_PHASE as LOG_PHASE,
+    ngx_http_phases_NGX_HTTP_REWRITE_PHASE as REWRITE_PHASE,
     ngx_http_phases_NGX_HTTP_SERVER_REWRITE_PHASE as SERVER_REWRITE_PHASE, ngx_int_t, ngx_module_t,
     ngx_uint_t,
 };
@@ -29,10 +29,11 @@ impl HttpModule for Module {
     }
 
     unsafe extern "C" fn postconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
-        crate::glue::catch(NGX_ERROR as ngx_int_t, || {
+        crate::glue::catch(Status::NGX_ERROR, || {
             // SAFETY: called by nginx with the http block's configuration.
             unsafe { install_phase_handlers(cf) }
         })
+        .into()
     }
 
     unsafe extern "C" fn merge_loc_conf(
@@ -49,7 +50,7 @@ impl HttpModule for Module {
                 }
                 // As lua-nginx-module master: the upstream TLS hooks go
                 // into the proxy module's SSL_CTX of the merged location.
-                if phase::proxy_ssl::hook(cf, conf) != NGX_OK as ngx_int_t {
+                if Status(phase::proxy_ssl::hook(cf, conf)) != Status::NGX_OK {
                     return ngx::core::NGX_CONF_ERROR;
                 }
                 std::ptr::null_mut()
@@ -106,7 +107,7 @@ unsafe extern "C" fn create_main_conf(cf: *mut ngx_conf_t) -> *mut c_void {
     })
 }
 
-unsafe fn install_phase_handlers(cf: *mut ngx_conf_t) -> ngx_int_t {
+unsafe fn install_phase_handlers(cf: *mut ngx_conf_t) -> Status {
     // SAFETY: `cf` is the http block's conf being post-configured (nginx's postconfiguration call)
     let lmcf = unsafe { main_conf_cf(cf) };
     // SAFETY: `cf`'s ctx is the http block's conf ctx during postconfiguration
@@ -136,12 +137,8 @@ unsafe fn install_phase_handlers(cf: *mut ngx_conf_t) -> ngx_int_t {
         phase::body_filter::install();
     }
     // SAFETY: `cf` is the http block's conf being post-configured
-    let ok = ok && unsafe { phase::ssl::install(cf) } == NGX_OK as ngx_int_t;
-    if ok {
-        Status::NGX_OK.into()
-    } else {
-        NGX_ERROR as ngx_int_t
-    }
+    let ok = ok && Status(unsafe { phase::ssl::install(cf) }) == Status::NGX_OK;
+    if ok { Status::NGX_OK } else { Status::NGX_ERROR }
 }
 
 static NGX_HTTP_LUA_MODULE_CTX: ngx_http_module_t = ngx_http_module_t {
@@ -168,11 +165,11 @@ pub static mut ngx_http_lua_module: ngx_module_t = ngx_module_t {
 };
 
 unsafe extern "C" fn init_process(cycle: *mut ngx_cycle_t) -> ngx_int_t {
-    crate::glue::catch(NGX_ERROR as ngx_int_t, || {
+    crate::glue::catch(Status::NGX_ERROR.into(), || {
         // SAFETY: called by nginx in each new worker with the live cycle.
         unsafe {
             let Some(lmcf) = main_conf_cycle(cycle) else {
-                return NGX_OK as ngx_int_t;
+                return Status::NGX_OK.into();
             };
             vm::set_current(lmcf.vm.as_ref());
             if let Some(ring) = lmcf.capture_log {

@@ -7,6 +7,7 @@ use std::ffi::CStr;
 use std::rc::Rc;
 
 use nginx_sys::ngx_http_request_t;
+use ngx::http::Request;
 
 use super::query_args;
 use crate::conf::loc_conf;
@@ -119,10 +120,11 @@ unsafe fn capture_multi_impl(l: *mut lua_State) -> LuaRet {
             return Err(e);
         }
     }
-    let ctx_ptr: *mut RequestCtx = ctx;
-    let t = ctx.running_thread().ok_or("no request thread to suspend")?;
-    let co = t.co;
-    t.wait = Some(capture::arm(ctx_ptr, co, group));
+    let co = ctx.running_thread().ok_or("no request thread to suspend")?.co;
+    // Armed before it is stored: no borrow of the thread is live while
+    // arm() takes the whole ctx.
+    let wait = capture::arm(ctx, co, group);
+    ctx.running_thread().ok_or("no request thread to suspend")?.wait = Some(wait);
     // SAFETY: `l` is the running state; the wait it yields for is stored on its thread
     unsafe { yield_wait(l) }
 }
@@ -360,7 +362,8 @@ unsafe fn issue(
     let sr = unsafe { subrequest::issue(r, ps, spec) }?;
     if let Some(ctx_ref) = spec.ctx_ref.take() {
         // SAFETY: `sr` is the live subrequest just issued
-        let sctx = unsafe { RequestCtx::get_or_create(sr) }.ok_or("no memory")?;
+        let sctx =
+            RequestCtx::get_or_create(unsafe { Request::from_ngx_http_request(sr) }).ok_or("no memory")?;
         sctx.ctx_ref = ctx_ref;
     }
     Ok(())

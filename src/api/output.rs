@@ -263,26 +263,28 @@ unsafe fn flush_impl(l: *mut lua_State) -> LuaRet {
         // SAFETY: `l` is the running state Lua called this API function with
         return Ok(unsafe { push_result(l, Err(e)) });
     }
-    if !wait || !write_wait::pending(ctx.r) {
+    if !wait || !write_wait::pending(ctx) {
         // SAFETY: `l` is the running state Lua called this API function with
         return Ok(unsafe { push_result(l, Ok(())) });
     }
-    let ctx_ptr: *mut ctx::RequestCtx = ctx;
-    // SAFETY: `ctx_ptr` is the live running context
-    let Some(t) = (unsafe { (*ctx_ptr).running_thread() }) else {
+    let Some(co) = ctx.running_thread().map(|t| t.co) else {
         return Err("no request thread to suspend".into());
     };
-    // SAFETY: `r` is the live request of the running context
-    let c = unsafe { (*(*ctx_ptr).r).connection };
-    // SAFETY: `c` is the live request's connection
-    let (log, buffered, delayed) = unsafe { ((*c).log, (*c).buffered(), (*(*c).write).delayed()) };
+    // SAFETY: ctx.r is live (RequestCtx's invariant)
+    let c = unsafe { (*ctx.r).connection };
+    // SAFETY: c is the live request's connection.
+    let (buffered, delayed) = unsafe { ((*c).buffered(), (*(*c).write).delayed()) };
     crate::glue::log::log_debug_http!(
-        log,
+        ctx.log(),
         "lua flush requires waiting: buffered {buffered:#x}, delayed:{delayed}"
     );
-    let co = t.co;
-    // SAFETY: `ctx_ptr` is the live running context
-    t.wait = Some(write_wait::arm(unsafe { &mut *ctx_ptr }, co));
+    // Armed before it is stored: the thread's borrow ends before arm()
+    // takes the whole ctx, and starts again after.
+    let wait = write_wait::arm(ctx, co);
+    let Some(t) = ctx.running_thread() else {
+        return Err("no request thread to suspend".into());
+    };
+    t.wait = Some(wait);
     // SAFETY: `l` is the running state; the wait it yields for is stored on its thread
     unsafe { yield_wait(l) }
 }

@@ -7,6 +7,7 @@
 use std::ffi::CStr;
 
 use nginx_sys::{ngx_http_request_body_t, ngx_http_request_t, ngx_pcalloc};
+use ngx::http::Request;
 
 use super::socket_tcp::{
     new_object, receive_impl, receiveany_impl, receiveuntil_impl, send_impl, settimeout_impl,
@@ -123,7 +124,7 @@ unsafe fn socket_impl(l: *mut lua_State) -> LuaRet {
         }
     }
     let how = if raw {
-        if write_wait::pending(r) {
+        if write_wait::pending(ctx) {
             // SAFETY: `l` is the running state Lua called this API function with
             return Ok(unsafe { push_vals(l, &Val::err("pending data to write")) });
         }
@@ -189,6 +190,8 @@ unsafe fn socket_impl(l: *mut lua_State) -> LuaRet {
     unsafe { new_object(l, if raw { RAW_MT } else { OBJ_MT }, false) };
     // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { sock_at(l, -1, "socket") }?;
+    // SAFETY: the live socket of the Lua object just checked; the only reference to it in this call
+    let s = unsafe { &mut *s };
     // SAFETY: `r` is the live request of the running context
     (unsafe { s.bind_request(r) })?;
     // SAFETY: `r` is the live request of the running context
@@ -289,7 +292,9 @@ unsafe fn forward(r: *mut ngx_http_request_t, write: bool) {
         // SAFETY: nginx calls the request's handlers with the live request;
         // req_sock is cleared when the socket object goes.
         unsafe {
-            let Some(ctx) = RequestCtx::get(r) else { return };
+            let Some(ctx) = RequestCtx::get(Request::from_ngx_http_request(r)) else {
+                return;
+            };
             match ctx.req_sock.as_mut() {
                 Some(s) if write || s.reading() => s.downstream_event(write),
                 _ if !write => crate::runtime::client_abort::idle_readable(r),

@@ -34,17 +34,17 @@ unsafe fn sleep_impl(l: *mut lua_State) -> LuaRet {
     }
     let ctx = ctx::request()?;
     let ms = cconv::timer_delay(delay) as nginx_sys::ngx_msec_t;
-    let ctx_ptr: *mut ctx::RequestCtx = ctx;
+    let Some(co) = ctx.running_thread().map(|t| t.co) else {
+        return Err("no request thread to suspend".into());
+    };
+    crate::glue::log::log_debug_http!(ctx.log(), "lua ready to sleep for {ms} ms");
+    // Armed before it is stored: no borrow of the thread is live while
+    // arm() takes the whole ctx.
+    let wait = timer_wait::arm(ctx, co, ms);
     let Some(t) = ctx.running_thread() else {
         return Err("no request thread to suspend".into());
     };
-    let co = t.co;
-    crate::glue::log::log_debug_http!(
-        // SAFETY: the request context's request and its connection are live while it runs
-        unsafe { (*(*(*ctx_ptr).r).connection).log },
-        "lua ready to sleep for {ms} ms"
-    );
-    t.wait = Some(timer_wait::arm(ctx_ptr, co, ms));
+    t.wait = Some(wait);
     // SAFETY: `l` is the running state Lua called this API function with; the wait was stored on the running thread
     unsafe { yield_wait(l) }
 }

@@ -193,12 +193,13 @@ unsafe fn gc_impl(l: *mut lua_State) -> LuaRet {
     Ok(0)
 }
 
-/// The socket state of the object at `idx`.
-pub(crate) unsafe fn sock_at<'a>(
-    l: *mut lua_State,
-    idx: c_int,
-    fname: &str,
-) -> Result<&'a mut TcpSock, String> {
+/// The socket state of the object at `idx`: never null. A raw pointer, not
+/// a reference: the socket lives as long as its Lua object, which no Rust
+/// lifetime describes; each caller borrows it for its own call only.
+///
+/// # Safety
+/// `l` must be the running state of an API call.
+pub(crate) unsafe fn sock_at(l: *mut lua_State, idx: c_int, fname: &str) -> Result<*mut TcpSock, String> {
     // SAFETY: `l` is the running state (callers' duty)
     if unsafe { ffi::lua_type(l, idx) } != ffi::LUA_TTABLE {
         // SAFETY: `l` is the running state (callers' duty)
@@ -223,28 +224,35 @@ pub(crate) unsafe fn sock_at<'a>(
     if ud.is_null() || unsafe { (*ud).is_null() } {
         return Err("bad socket".into());
     }
-    // SAFETY: a non-null slot points at its live boxed TcpSock
-    Ok(unsafe { &mut **ud })
+    // SAFETY: `ud` is a socket userdata of ours (checked above)
+    Ok(unsafe { *ud })
 }
 
 /// The checks every method makes: the phase, the request, and that the
-/// socket is not another request's.
+/// socket is not another request's. The socket is a raw pointer, as from
+/// [`sock_at`].
+///
+/// # Safety
+/// `l` must be the running state of an API call.
 pub(crate) unsafe fn method<'a>(
     l: *mut lua_State,
     idx: c_int,
     fname: &str,
-) -> Result<(&'a mut RequestCtx, &'a mut TcpSock), String> {
+) -> Result<(&'a mut RequestCtx, *mut TcpSock), String> {
     let ctx = ctx::request()?;
     context::check(YIELDABLE)?;
     // SAFETY: `l` is the running state (callers' duty)
-    let s = unsafe { sock_at(l, idx, fname) }?;
+    let sp = unsafe { sock_at(l, idx, fname) }?;
+    // SAFETY: sock_at returns the live socket of a Lua object; this
+    // reference ends here.
+    let s = unsafe { &*sp };
     // A socket whose connection is gone reports "closed" to whoever uses
     // it (its request's end closed it), as lua-nginx-module checks that
     // before the request.
     if !s.conn.is_null() && !owned_by(s, ctx) {
         return Err("bad request".into());
     }
-    Ok((ctx, s))
+    Ok((ctx, sp))
 }
 
 pub(crate) fn owned_by(s: &TcpSock, ctx: &RequestCtx) -> bool {
@@ -396,8 +404,11 @@ pub(crate) unsafe fn finish_step(
 
 /// Pushes lua-nginx-module's "socket busy ..." results when an operation on
 /// the read and/or write side cannot start now.
-pub(crate) fn busy(l: *mut lua_State, s: &TcpSock, read: bool, write: bool) -> Option<c_int> {
-    // SAFETY: l is the running state.
+///
+/// # Safety
+/// `l` must be the running state of an API call, with room for 2 values.
+pub(crate) unsafe fn busy(l: *mut lua_State, s: &TcpSock, read: bool, write: bool) -> Option<c_int> {
+    // SAFETY: l is the running state (caller's contract).
     s.busy_for(read, write)
         .map(|e| unsafe { push_vals(l, &Val::err(e)) })
 }
@@ -414,6 +425,8 @@ unsafe fn connect_impl(l: *mut lua_State) -> LuaRet {
     context::check(YIELDABLE)?;
     // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { sock_at(l, 1, "connect") }?;
+    // SAFETY: the live socket of the Lua object just checked; the only reference to it in this call
+    let s = unsafe { &mut *s };
     // SAFETY: `l` is the running state Lua called this API function with
     let host = unsafe { check_bytes(l, 2, "connect") }?.to_vec();
     // The options table is the last argument, whichever it is.
@@ -504,7 +517,8 @@ unsafe fn connect_impl(l: *mut lua_State) -> LuaRet {
     if !s.r.is_null() && !owned_by(s, ctx) {
         return Err("bad request".into());
     }
-    if let Some(n) = busy(l, s, true, true) {
+    // SAFETY: `l` is the running state Lua called this API function with
+    if let Some(n) = unsafe { busy(l, s, true, true) } {
         return Ok(n);
     }
     // SAFETY: `ctx.r` is the live request of the running context
@@ -528,11 +542,14 @@ pub(crate) unsafe fn send_impl(l: *mut lua_State) -> LuaRet {
     }
     // SAFETY: `l` is the running state Lua called this API function with
     let (ctx, s) = unsafe { method(l, 1, "send") }?;
+    // SAFETY: the live socket of the Lua object just checked; the only reference to it in this call
+    let s = unsafe { &mut *s };
     if let Some(v) = s.send_closed() {
         // SAFETY: `l` is the running state Lua called this API function with
         return Ok(unsafe { push_vals(l, &v) });
     }
-    if let Some(n) = busy(l, s, false, true) {
+    // SAFETY: `l` is the running state Lua called this API function with
+    if let Some(n) = unsafe { busy(l, s, false, true) } {
         return Ok(n);
     }
     let mut data = Vec::new();
@@ -553,11 +570,14 @@ pub(crate) unsafe fn receive_impl(l: *mut lua_State) -> LuaRet {
     }
     // SAFETY: `l` is the running state Lua called this API function with
     let (ctx, s) = unsafe { method(l, 1, "receive") }?;
+    // SAFETY: the live socket of the Lua object just checked; the only reference to it in this call
+    let s = unsafe { &mut *s };
     if let Some(v) = s.recv_closed() {
         // SAFETY: `l` is the running state Lua called this API function with
         return Ok(unsafe { push_vals(l, &v) });
     }
-    if let Some(n) = busy(l, s, true, false) {
+    // SAFETY: `l` is the running state Lua called this API function with
+    if let Some(n) = unsafe { busy(l, s, true, false) } {
         return Ok(n);
     }
     let kind = if n == 1 {
@@ -609,11 +629,14 @@ pub(crate) unsafe fn receiveany_impl(l: *mut lua_State) -> LuaRet {
     }
     // SAFETY: `l` is the running state Lua called this API function with
     let (ctx, s) = unsafe { method(l, 1, "receiveany") }?;
+    // SAFETY: the live socket of the Lua object just checked; the only reference to it in this call
+    let s = unsafe { &mut *s };
     if let Some(v) = s.recv_closed() {
         // SAFETY: `l` is the running state Lua called this API function with
         return Ok(unsafe { push_vals(l, &v) });
     }
-    if let Some(n) = busy(l, s, true, false) {
+    // SAFETY: `l` is the running state Lua called this API function with
+    if let Some(n) = unsafe { busy(l, s, true, false) } {
         return Ok(n);
     }
     // SAFETY: `l` is the running state Lua called this API function with
@@ -732,12 +755,16 @@ unsafe fn until_iter_impl(l: *mut lua_State) -> LuaRet {
     // A closed socket is reported before anything else, without a log line.
     // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { sock_at(l, ffi::lua_upvalueindex(1), "receiveuntil") }?;
+    // SAFETY: the live socket of the Lua object just checked; the only reference to it in this call
+    let s = unsafe { &mut *s };
     if s.conn.is_null() || s.read_closed {
         // SAFETY: `l` is the running state Lua called this API function with
         return Ok(unsafe { push_vals(l, &Val::err("closed")) });
     }
     // SAFETY: `l` is the running state Lua called this API function with
     let (ctx, s) = unsafe { method(l, ffi::lua_upvalueindex(1), "receiveuntil") }?;
+    // SAFETY: the live socket of the Lua object just checked; the only reference to it in this call
+    let s = unsafe { &mut *s };
     // SAFETY: `l` is the running state Lua called this API function with
     let Some(ud) = (unsafe { crate::lua::udata_of(l, ffi::lua_upvalueindex(2), UNTIL_MT) }) else {
         return Err("bad pattern".into());
@@ -749,7 +776,8 @@ unsafe fn until_iter_impl(l: *mut lua_State) -> LuaRet {
     }
     // SAFETY: a non-null slot points at its live boxed pattern
     let pat = unsafe { (**ud).clone() };
-    if let Some(n) = busy(l, s, true, false) {
+    // SAFETY: `l` is the running state Lua called this API function with
+    if let Some(n) = unsafe { busy(l, s, true, false) } {
         return Ok(n);
     }
     if pat.state.get() < 0 {
@@ -785,6 +813,8 @@ pub(crate) unsafe fn timeout_arg(
 pub(crate) unsafe fn settimeout_impl(l: *mut lua_State) -> LuaRet {
     // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { sock_at(l, 1, "settimeout") }?;
+    // SAFETY: the live socket of the Lua object just checked; the only reference to it in this call
+    let s = unsafe { &mut *s };
     // SAFETY: `l` is the running state Lua called this API function with
     if unsafe { ffi::lua_gettop(l) } != 2 {
         return Err(format!(
@@ -802,6 +832,8 @@ pub(crate) unsafe fn settimeout_impl(l: *mut lua_State) -> LuaRet {
 pub(crate) unsafe fn settimeouts_impl(l: *mut lua_State) -> LuaRet {
     // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { sock_at(l, 1, "settimeouts") }?;
+    // SAFETY: the live socket of the Lua object just checked; the only reference to it in this call
+    let s = unsafe { &mut *s };
     // SAFETY: `l` is the running state Lua called this API function with
     if unsafe { ffi::lua_gettop(l) } != 4 {
         return Err(format!(
@@ -859,6 +891,8 @@ fn strerror(e: c_int) -> String {
 unsafe fn setoption_impl(l: *mut lua_State) -> LuaRet {
     // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { sock_at(l, 1, "setoption") }?;
+    // SAFETY: the live socket of the Lua object just checked; the only reference to it in this call
+    let s = unsafe { &mut *s };
     // SAFETY: `l` is the running state Lua called this API function with
     let (level, name) = match unsafe { option_arg(l) } {
         Ok(o) => o,
@@ -904,6 +938,8 @@ unsafe fn setoption_impl(l: *mut lua_State) -> LuaRet {
 unsafe fn getoption_impl(l: *mut lua_State) -> LuaRet {
     // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { sock_at(l, 1, "getoption") }?;
+    // SAFETY: the live socket of the Lua object just checked; the only reference to it in this call
+    let s = unsafe { &mut *s };
     // SAFETY: `l` is the running state Lua called this API function with
     let (level, name) = match unsafe { option_arg(l) } {
         Ok(o) => o,
@@ -946,11 +982,14 @@ pub(crate) unsafe fn close_impl(l: *mut lua_State) -> LuaRet {
     }
     // SAFETY: `l` is the running state Lua called this API function with
     let (_ctx, s) = unsafe { method(l, 1, "close") }?;
+    // SAFETY: the live socket of the Lua object just checked; the only reference to it in this call
+    let s = unsafe { &mut *s };
     if s.conn.is_null() || (s.read_closed && s.write_closed) {
         // SAFETY: `l` is the running state Lua called this API function with
         return Ok(unsafe { push_vals(l, &Val::err("closed")) });
     }
-    if let Some(n) = busy(l, s, true, true) {
+    // SAFETY: `l` is the running state Lua called this API function with
+    if let Some(n) = unsafe { busy(l, s, true, true) } {
         return Ok(n);
     }
     // SAFETY: `l` is the running state Lua called this API function with
@@ -967,6 +1006,8 @@ unsafe fn setkeepalive_impl(l: *mut lua_State) -> LuaRet {
     }
     // SAFETY: `l` is the running state Lua called this API function with
     let (_ctx, s) = unsafe { method(l, 1, "setkeepalive") }?;
+    // SAFETY: the live socket of the Lua object just checked; the only reference to it in this call
+    let s = unsafe { &mut *s };
     // SAFETY: `l` is the running state Lua called this API function with
     let timeout = match unsafe { ffi::lua_type(l, 2) } {
         ffi::LUA_TNONE | ffi::LUA_TNIL => None,
@@ -1008,6 +1049,8 @@ unsafe fn getreusedtimes_impl(l: *mut lua_State) -> LuaRet {
     }
     // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { sock_at(l, 1, "getreusedtimes") }?;
+    // SAFETY: the live socket of the Lua object just checked; the only reference to it in this call
+    let s = unsafe { &mut *s };
     if s.conn.is_null() || (s.read_closed && s.write_closed) {
         // SAFETY: `l` is the running state Lua called this API function with
         return Ok(unsafe { push_vals(l, &Val::err("closed")) });
@@ -1026,6 +1069,8 @@ pub(crate) unsafe fn bind_impl(l: *mut lua_State) -> LuaRet {
     }
     // SAFETY: `l` is the running state Lua called this API function with
     let (_ctx, s) = unsafe { method(l, 1, "bind") }?;
+    // SAFETY: the live socket of the Lua object just checked; the only reference to it in this call
+    let s = unsafe { &mut *s };
     // SAFETY: `l` is the running state Lua called this API function with
     let ip = unsafe { check_bytes(l, 2, "bind") }?.to_vec();
     let text = String::from_utf8_lossy(&ip).into_owned();

@@ -110,7 +110,10 @@ unsafe fn sslhandshake_impl(l: *mut lua_State) -> LuaRet {
     }
     // SAFETY: `l` is the running state Lua called this API function with
     let (ctx, s) = unsafe { method(l, 1, "sslhandshake") }?;
-    if let Some(n) = busy(l, s, true, true) {
+    // SAFETY: the live socket of the Lua object just checked; the only reference to it in this call
+    let s = unsafe { &mut *s };
+    // SAFETY: `l` is the running state Lua called this API function with
+    if let Some(n) = unsafe { busy(l, s, true, true) } {
         return Ok(n);
     }
     // SAFETY: `l` is the running state Lua called this API function with
@@ -130,6 +133,8 @@ unsafe fn peer_sock<'a>(l: *mut lua_State, fname: &str) -> Result<&'a mut TcpSoc
     ctx::request()?;
     // SAFETY: `l` is the running state (callers' duty)
     let s = unsafe { sock_at(l, 1, fname) }?;
+    // SAFETY: the live socket of the Lua object just checked; the only reference to it in this call
+    let s = unsafe { &mut *s };
     if !s.was_connected() && s.downstream.is_none() {
         return Err("socket is never created nor connected".into());
     }
@@ -140,6 +145,8 @@ unsafe fn settrustedstore_impl(l: *mut lua_State) -> LuaRet {
     let rctx = ctx::request()?;
     // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { sock_at(l, 1, "settrustedstore") }?;
+    // SAFETY: the live socket of the Lua object just checked; the only reference to it in this call
+    let s = unsafe { &mut *s };
     if !s.was_connected() {
         return Err("socket is never created nor connected".into());
     }

@@ -62,6 +62,8 @@ pub unsafe fn install(l: *mut lua_State) {
 unsafe fn udp_settimeout_impl(l: *mut lua_State) -> LuaRet {
     // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { sock_at(l, 1, "settimeout") }?;
+    // SAFETY: the live socket of the Lua object just checked; the only reference to it in this call
+    let s = unsafe { &mut *s };
     // SAFETY: `l` is the running state Lua called this API function with
     let n = unsafe { ffi::lua_gettop(l) };
     if n != 2 {
@@ -93,6 +95,8 @@ unsafe fn udp_impl(l: *mut lua_State) -> LuaRet {
 unsafe fn setpeername_impl(l: *mut lua_State) -> LuaRet {
     // SAFETY: `l` is the running state Lua called this API function with
     let (ctx, s) = unsafe { method(l, 1, "setpeername") }?;
+    // SAFETY: the live socket of the Lua object just checked; the only reference to it in this call
+    let s = unsafe { &mut *s };
     // SAFETY: `l` is the running state Lua called this API function with
     let n = unsafe { ffi::lua_gettop(l) };
     if !(2..=3).contains(&n) {
@@ -102,7 +106,8 @@ unsafe fn setpeername_impl(l: *mut lua_State) -> LuaRet {
     }
     // SAFETY: `l` is the running state Lua called this API function with
     let host = unsafe { check_bytes(l, 2, "setpeername") }?.to_vec();
-    if let Some(n) = busy(l, s, true, true) {
+    // SAFETY: `l` is the running state Lua called this API function with
+    if let Some(n) = unsafe { busy(l, s, true, true) } {
         return Ok(n);
     }
     // SAFETY: `ctx.r` is the live request of the running context
@@ -125,6 +130,8 @@ unsafe fn setpeername_impl(l: *mut lua_State) -> LuaRet {
 unsafe fn receive_impl(l: *mut lua_State) -> LuaRet {
     // SAFETY: `l` is the running state Lua called this API function with
     let (ctx, s) = unsafe { method(l, 1, "receive") }?;
+    // SAFETY: the live socket of the Lua object just checked; the only reference to it in this call
+    let s = unsafe { &mut *s };
     // SAFETY: `l` is the running state Lua called this API function with
     let n = unsafe { ffi::lua_gettop(l) };
     if !(1..=2).contains(&n) {
@@ -144,7 +151,8 @@ unsafe fn receive_impl(l: *mut lua_State) -> LuaRet {
             v as usize
         }
     };
-    if let Some(n) = busy(l, s, true, false) {
+    // SAFETY: `l` is the running state Lua called this API function with
+    if let Some(n) = unsafe { busy(l, s, true, false) } {
         return Ok(n);
     }
     let step = s.receive(RecvKind::Datagram(size));

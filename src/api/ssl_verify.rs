@@ -12,6 +12,7 @@ use nginx_sys::{
     X509_NAME_dup, X509_NAME_free, X509_STORE_CTX, X509_STORE_add_cert, X509_STORE_free, X509_STORE_new,
     X509_get_subject_name, ngx_http_request_t, ngx_http_ssl_module, ngx_http_ssl_srv_conf_t,
 };
+use ngx::http::Request;
 
 use super::ssl::{ERROR, OK, fail, ssl_of};
 use crate::runtime::context;
@@ -75,7 +76,7 @@ unsafe fn verify_client(
 ) -> c_int {
     // SAFETY: per the contract.
     unsafe {
-        match RequestCtx::get(r) {
+        match RequestCtx::get(Request::from_ngx_http_request(r)) {
             None => return fail(err, c"no request ctx found"),
             Some(ctx) if !ctx.context.is(context::SSL_CERT) => {
                 return fail(err, c"API disabled in the current context");

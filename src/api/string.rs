@@ -102,8 +102,13 @@ pub unsafe fn install_base64_module(l: *mut lua_State) {
     }
 }
 
-fn expect_args(l: *mut lua_State, min: c_int, max: c_int, what: &str) -> Result<c_int, String> {
-    // SAFETY: l is the running state of the API call.
+/// The number of arguments, or lua-nginx-module's error when it is not
+/// within `min..=max`.
+///
+/// # Safety
+/// `l` must be the running state of an API call.
+unsafe fn expect_args(l: *mut lua_State, min: c_int, max: c_int, what: &str) -> Result<c_int, String> {
+    // SAFETY: l is the running state of the API call (caller's contract).
     let n = unsafe { ffi::lua_gettop(l) };
     if n < min || n > max {
         return Err(format!(
@@ -126,7 +131,8 @@ unsafe fn bytes_or_empty<'a>(l: *mut lua_State, idx: c_int, fname: &str) -> Resu
 }
 
 unsafe fn escape_uri_impl(l: *mut lua_State) -> LuaRet {
-    expect_args(l, 1, 2, "one or two")?;
+    // SAFETY: `l` is the running state Lua called this API function with
+    (unsafe { expect_args(l, 1, 2, "one or two") })?;
     // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { bytes_or_empty(l, 1, "escape_uri") }?;
     // lua-resty-core's checks and texts (raised at its level 3); nil is the
@@ -162,7 +168,8 @@ unsafe fn escape_uri_impl(l: *mut lua_State) -> LuaRet {
 }
 
 unsafe fn unescape_uri_impl(l: *mut lua_State) -> LuaRet {
-    expect_args(l, 1, 1, "one")?;
+    // SAFETY: `l` is the running state Lua called this API function with
+    (unsafe { expect_args(l, 1, 1, "one") })?;
     // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { bytes_or_empty(l, 1, "unescape_uri") }?;
     // SAFETY: `l` is the running state Lua called this API function with
@@ -171,7 +178,8 @@ unsafe fn unescape_uri_impl(l: *mut lua_State) -> LuaRet {
 }
 
 unsafe fn encode_args_impl(l: *mut lua_State) -> LuaRet {
-    expect_args(l, 1, 1, "one")?;
+    // SAFETY: `l` is the running state Lua called this API function with
+    (unsafe { expect_args(l, 1, 1, "one") })?;
     // SAFETY: `l` is the running state Lua called this API function with
     if unsafe { ffi::lua_type(l, 1) } != ffi::LUA_TTABLE {
         return Err(format!(
@@ -303,7 +311,8 @@ pub unsafe fn max_arg(l: *mut lua_State, idx: c_int, fname: &str) -> Result<usiz
 }
 
 unsafe fn decode_args_impl(l: *mut lua_State) -> LuaRet {
-    expect_args(l, 1, 2, "one or two")?;
+    // SAFETY: `l` is the running state Lua called this API function with
+    (unsafe { expect_args(l, 1, 2, "one or two") })?;
     // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { check_bytes(l, 1, "decode_args") }?;
     // SAFETY: `l` is the running state Lua called this API function with
@@ -362,7 +371,8 @@ fn base64_decode(s: &[u8], url: bool) -> Option<Vec<u8>> {
 }
 
 unsafe fn encode_base64_impl(l: *mut lua_State) -> LuaRet {
-    let n = expect_args(l, 1, 2, "one or two")?;
+    // SAFETY: `l` is the running state Lua called this API function with
+    let n = (unsafe { expect_args(l, 1, 2, "one or two") })?;
     // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { bytes_or_empty(l, 1, "encode_base64") }?;
     let no_padding = if n == 2 {
@@ -477,7 +487,8 @@ fn hex(b: &[u8]) -> Vec<u8> {
 }
 
 unsafe fn md5_impl(l: *mut lua_State) -> LuaRet {
-    expect_args(l, 1, 1, "one")?;
+    // SAFETY: `l` is the running state Lua called this API function with
+    (unsafe { expect_args(l, 1, 1, "one") })?;
     // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { bytes_or_empty(l, 1, "md5") }?;
     // SAFETY: `l` is the running state Lua called this API function with
@@ -486,7 +497,8 @@ unsafe fn md5_impl(l: *mut lua_State) -> LuaRet {
 }
 
 unsafe fn md5_bin_impl(l: *mut lua_State) -> LuaRet {
-    expect_args(l, 1, 1, "one")?;
+    // SAFETY: `l` is the running state Lua called this API function with
+    (unsafe { expect_args(l, 1, 1, "one") })?;
     // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { bytes_or_empty(l, 1, "md5_bin") }?;
     // SAFETY: `l` is the running state Lua called this API function with
@@ -495,7 +507,8 @@ unsafe fn md5_bin_impl(l: *mut lua_State) -> LuaRet {
 }
 
 unsafe fn sha1_bin_impl(l: *mut lua_State) -> LuaRet {
-    expect_args(l, 1, 1, "one")?;
+    // SAFETY: `l` is the running state Lua called this API function with
+    (unsafe { expect_args(l, 1, 1, "one") })?;
     // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { bytes_or_empty(l, 1, "sha1_bin") }?;
     let mut md = [0u8; 20];
@@ -508,7 +521,8 @@ unsafe fn sha1_bin_impl(l: *mut lua_State) -> LuaRet {
 }
 
 unsafe fn hmac_sha1_impl(l: *mut lua_State) -> LuaRet {
-    expect_args(l, 2, 2, "two")?;
+    // SAFETY: `l` is the running state Lua called this API function with
+    (unsafe { expect_args(l, 2, 2, "two") })?;
     // SAFETY: `l` is the running state Lua called this API function with
     let key = unsafe { check_bytes(l, 1, "hmac_sha1") }?;
     // SAFETY: `l` is the running state Lua called this API function with
@@ -547,7 +561,8 @@ unsafe fn crc32_long_impl(l: *mut lua_State) -> LuaRet {
 }
 
 unsafe fn crc32_of(l: *mut lua_State, fname: &str) -> LuaRet {
-    expect_args(l, 1, 1, "one")?;
+    // SAFETY: `l` is the running state (callers' duty)
+    (unsafe { expect_args(l, 1, 1, "one") })?;
     // SAFETY: `l` is the running state (callers' duty)
     let s = unsafe { check_bytes(l, 1, fname) }?;
     // SAFETY: `l` is the running state (callers' duty)
@@ -556,7 +571,8 @@ unsafe fn crc32_of(l: *mut lua_State, fname: &str) -> LuaRet {
 }
 
 unsafe fn quote_sql_str_impl(l: *mut lua_State) -> LuaRet {
-    expect_args(l, 1, 1, "one")?;
+    // SAFETY: `l` is the running state Lua called this API function with
+    (unsafe { expect_args(l, 1, 1, "one") })?;
     // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { check_bytes(l, 1, "quote_sql_str") }?;
     // SAFETY: `l` is the running state Lua called this API function with

@@ -103,19 +103,26 @@ unsafe fn run_impl(l: *mut lua_State) -> LuaRet {
     };
     // SAFETY: `l` is the running state Lua called this API function with
     if let Err(e) = unsafe { prepare(l, vm, module, func, n) } {
-        worker_thread::release(vm);
+        // SAFETY: `vm` came from acquire and runs nothing
+        unsafe { worker_thread::release(vm) };
         // SAFETY: `l` is the running state Lua called this API function with
         return unsafe { fail(l, &e) };
     }
-    let ctx_ptr: *mut ctx::RequestCtx = ctx;
-    let Some(t) = ctx.running_thread() else {
-        worker_thread::release(vm);
+    let Some(co) = ctx.running_thread().map(|t| t.co) else {
+        // SAFETY: `vm` came from acquire and runs nothing
+        unsafe { worker_thread::release(vm) };
         return Err("no request thread to suspend".into());
     };
-    let co = t.co;
+    let ctx_ptr: *mut ctx::RequestCtx = ctx;
     // SAFETY: ngx_cycle is the live current cycle
     match unsafe { worker_thread::post(pool, vm, n - 3, ctx_ptr, co, (*ngx_cycle).log) } {
-        Ok(wait) => t.wait = Some(wait),
+        // (stored once the raw ctx pointer was handed over: no borrow of the
+        // thread is live meanwhile)
+        Ok(wait) => {
+            if let Some(t) = ctx.running_thread() {
+                t.wait = Some(wait);
+            }
+        }
         // SAFETY: `l` is the running state Lua called this API function with
         Err(e) => return unsafe { fail(l, e) },
     }

@@ -11,7 +11,7 @@
 use std::ptr::addr_of;
 
 use nginx_sys::{ngx_conf_t, ngx_cycle_t, ngx_http_conf_ctx_t, ngx_http_request_t, ngx_module_t};
-use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf};
+use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf, Request};
 
 use super::{LocConf, MainConf};
 
@@ -62,6 +62,17 @@ pub unsafe fn loc_conf<'a>(r: *mut ngx_http_request_t) -> &'a LocConf {
 pub unsafe fn main_conf<'a>(r: *mut ngx_http_request_t) -> &'a MainConf {
     // SAFETY: `r` is a live request (caller's contract)
     Confs::main_conf(unsafe { &*r }).expect("lua main conf")
+}
+
+/// [`loc_conf`] of ngx-rust's request handle, which carries the request's
+/// validity (no caller contract).
+pub fn req_loc_conf(req: &Request) -> &LocConf {
+    Confs::location_conf(req).expect("lua loc conf")
+}
+
+/// [`main_conf`] of ngx-rust's request handle.
+pub fn req_main_conf(req: &Request) -> &MainConf {
+    Confs::main_conf(req).expect("lua main conf")
 }
 
 /// The main configuration while parsing the http block.

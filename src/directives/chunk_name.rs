@@ -9,9 +9,13 @@ use nginx_sys::ngx_conf_t;
 /// to nginx's conf prefix for the files below it, else the whole path; a
 /// long one keeps its end after `...`, so the name fits LuaJIT's chunk
 /// name display.
-pub fn inline_name(cf: *mut ngx_conf_t, directive: &str) -> CString {
+///
+/// # Safety
+/// `cf` must be the configuration being parsed, inside a directive's setter
+/// (its `conf_file` and `cycle` are then live).
+pub unsafe fn inline_name(cf: *mut ngx_conf_t, directive: &str) -> CString {
     // SAFETY: cf->conf_file is the file being parsed when a directive is
-    // set, and cf->cycle the cycle being configured.
+    // set, and cf->cycle the cycle being configured (caller's contract).
     let (file, line, conf_prefix) = unsafe {
         let f = &*(*cf).conf_file;
         (

@@ -31,10 +31,11 @@ pub unsafe fn load(cf: *mut ngx_conf_t, cmd: *mut ngx_command_t, i: usize) -> Re
         None => (false, name),
     };
     // Named before a block is read: the line is the directive's.
-    let chunk_name = chunk_name::inline_name(cf, &String::from_utf8_lossy(base));
+    // SAFETY: `cf` is the configuration being parsed, in this setter (caller's contract)
+    let chunk_name = unsafe { chunk_name::inline_name(cf, &String::from_utf8_lossy(base)) };
     let src = if block {
-        // SAFETY: `cf` is the configuration being parsed
-        lua_block::read(cf).map_err(|e| unsafe { conf_error(cf, &e) })?
+        // SAFETY: `cf` is the configuration being parsed, in this setter (caller's contract)
+        unsafe { lua_block::read(cf) }.map_err(|e| unsafe { conf_error(cf, &e) })?
     } else {
         // SAFETY: `cf` is being parsed and its command took argument `i` (caller's contract)
         (unsafe { arg(cf, i) }).to_vec()

@@ -81,8 +81,13 @@ impl Source for ConfReader {
 /// A long bracket must close within half of nginx's conf buffer: what
 /// lua-nginx-module's buffer holds after an opening bracket (where it
 /// searches for the close) is about that or more, wherever the block is.
-pub fn read(cf: *mut ngx_conf_t) -> Result<Vec<u8>, String> {
-    // SAFETY: cf->conf_file->buffer is valid while nginx parses the file.
+///
+/// # Safety
+/// `cf` must be the configuration being parsed, inside a directive's setter:
+/// the reader moves through its `conf_file` buffer and refills it.
+pub unsafe fn read(cf: *mut ngx_conf_t) -> Result<Vec<u8>, String> {
+    // SAFETY: cf->conf_file->buffer is valid while nginx parses the file
+    // (caller's contract).
     let window = unsafe {
         let b = &*(*(*cf).conf_file).buffer;
         b.end.offset_from(b.start) as usize / 2

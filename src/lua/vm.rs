@@ -259,9 +259,13 @@ impl Vm {
     /// Gives back a coroutine from `take_thread`. Only one that returned
     /// normally may be reused (its status is then 0 and nothing is left on
     /// its stack); any other is released.
-    pub fn give_thread(&self, co: *mut lua_State, co_ref: c_int, finished: bool) {
+    ///
+    /// # Safety
+    /// `co` must be a coroutine of this VM from `take_thread` (anchored by
+    /// `co_ref`) that is not running.
+    pub unsafe fn give_thread(&self, co: *mut lua_State, co_ref: c_int, finished: bool) {
         let mut idle = self.idle_threads.borrow_mut();
-        // SAFETY: `co` is a coroutine of this VM that is not running.
+        // SAFETY: `co` is a coroutine of this VM that is not running (caller's contract).
         let clean = finished && unsafe { ffi::lua_status(co) == 0 };
         if clean && idle.len() < self.idle_threads_max.get() {
             // SAFETY: as above.

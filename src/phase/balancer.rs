@@ -10,14 +10,16 @@
 use std::ffi::c_void;
 
 use nginx_sys::{
-    NGX_BUSY, NGX_DECLINED, NGX_ERROR, NGX_LOG_ERR, NGX_OK, ngx_conf_t, ngx_http_request_t,
-    ngx_http_upstream_free_round_robin_peer, ngx_http_upstream_get_round_robin_peer,
-    ngx_http_upstream_init_round_robin, ngx_http_upstream_init_round_robin_peer,
-    ngx_http_upstream_save_round_robin_peer_session, ngx_http_upstream_set_round_robin_peer_session,
-    ngx_http_upstream_srv_conf_t, ngx_int_t, ngx_pcalloc, ngx_peer_connection_t, ngx_uint_t,
+    NGX_LOG_ERR, ngx_conf_t, ngx_http_request_t, ngx_http_upstream_free_round_robin_peer,
+    ngx_http_upstream_get_round_robin_peer, ngx_http_upstream_init_round_robin,
+    ngx_http_upstream_init_round_robin_peer, ngx_http_upstream_save_round_robin_peer_session,
+    ngx_http_upstream_set_round_robin_peer_session, ngx_http_upstream_srv_conf_t, ngx_int_t, ngx_pcalloc,
+    ngx_peer_connection_t, ngx_uint_t,
 };
+use ngx::core::Status;
+use ngx::http::Request;
 
-use super::{request_log, resolve};
+use super::resolve;
 use crate::glue::log as nlog;
 use crate::lua::vm;
 use crate::runtime::balancer::PeerData;
@@ -29,14 +31,14 @@ pub unsafe extern "C" fn init_upstream(
     cf: *mut ngx_conf_t,
     us: *mut ngx_http_upstream_srv_conf_t,
 ) -> ngx_int_t {
-    crate::glue::catch(NGX_ERROR as ngx_int_t, || {
+    crate::glue::catch(Status::NGX_ERROR.into(), || {
         // SAFETY: nginx calls init_upstream with a parsed upstream block.
         unsafe {
-            if ngx_http_upstream_init_round_robin(cf, us) != NGX_OK as ngx_int_t {
-                return NGX_ERROR as ngx_int_t;
+            if ngx_http_upstream_init_round_robin(cf, us) != Status::NGX_OK.0 {
+                return Status::NGX_ERROR.into();
             }
             (*us).peer.init = Some(init_peer);
-            NGX_OK as ngx_int_t
+            Status::NGX_OK.into()
         }
     })
 }
@@ -45,20 +47,20 @@ unsafe extern "C" fn init_peer(
     r: *mut ngx_http_request_t,
     us: *mut ngx_http_upstream_srv_conf_t,
 ) -> ngx_int_t {
-    crate::glue::catch(NGX_ERROR as ngx_int_t, || {
+    crate::glue::catch(Status::NGX_ERROR.into(), || {
         // SAFETY: nginx calls peer.init with the request being proxied.
         unsafe {
             let Some(code) = crate::conf::main_conf(r).balancer(us) else {
-                return NGX_ERROR as ngx_int_t;
+                return Status::NGX_ERROR.into();
             };
             let bp = ngx_pcalloc((*r).pool, std::mem::size_of::<PeerData>()) as *mut PeerData;
             if bp.is_null() {
-                return NGX_ERROR as ngx_int_t;
+                return Status::NGX_ERROR.into();
             }
             let u = (*r).upstream;
             (*u).peer.data = bp.cast();
-            if ngx_http_upstream_init_round_robin_peer(r, us) != NGX_OK as ngx_int_t {
-                return NGX_ERROR as ngx_int_t;
+            if ngx_http_upstream_init_round_robin_peer(r, us) != Status::NGX_OK.0 {
+                return Status::NGX_ERROR.into();
             }
             (*u).peer.get = Some(get_peer);
             (*u).peer.free = Some(free_peer);
@@ -66,13 +68,13 @@ unsafe extern "C" fn init_peer(
             (*u).peer.save_session = Some(save_session);
             (*bp).code = code;
             (*bp).r = r;
-            NGX_OK as ngx_int_t
+            Status::NGX_OK.into()
         }
     })
 }
 
 unsafe extern "C" fn get_peer(pc: *mut ngx_peer_connection_t, data: *mut c_void) -> ngx_int_t {
-    crate::glue::catch(NGX_ERROR as ngx_int_t, || {
+    crate::glue::catch(Status::NGX_ERROR.into(), || {
         // SAFETY: `data` is our PeerData (init_peer), `pc` the upstream's peer.
         unsafe { get_inner(pc, &mut *(data as *mut PeerData)) }
     })
@@ -87,18 +89,20 @@ unsafe fn get_inner(pc: *mut ngx_peer_connection_t, bp: &mut PeerData) -> ngx_in
     // SAFETY: `r` is a live request (callers' duty)
     match unsafe { run_code(r, bp) } {
         Err(e) => {
-            nlog::log_error!(request_log(r), NGX_LOG_ERR, "failed to run balancer_by_lua*: {e}");
-            return NGX_ERROR as ngx_int_t;
+            // SAFETY: `r` is a live request (callers' duty)
+            let log = unsafe { (*(*r).connection).log };
+            nlog::log_error!(log, NGX_LOG_ERR, "failed to run balancer_by_lua*: {e}");
+            return Status::NGX_ERROR.into();
         }
         // ngx.exit: NGX_ERROR, NGX_BUSY ("no live upstreams") and
         // NGX_DECLINED (try the next peer) go to nginx as they are; a
         // status fails the attempt (a stock nginx cannot take a status here).
-        Ok(Some(rc)) if rc != NGX_OK as ngx_int_t => {
-            let passed = [NGX_ERROR, NGX_BUSY, NGX_DECLINED].map(|c| c as ngx_int_t);
+        Ok(Some(rc)) if rc != Status::NGX_OK.0 => {
+            let passed = [Status::NGX_ERROR.0, Status::NGX_BUSY.0, Status::NGX_DECLINED.0];
             return if passed.contains(&rc) {
                 rc
             } else {
-                NGX_ERROR as ngx_int_t
+                Status::NGX_ERROR.into()
             };
         }
         Ok(_) => {}
@@ -122,17 +126,18 @@ unsafe fn get_inner(pc: *mut ngx_peer_connection_t, bp: &mut PeerData) -> ngx_in
             (*(*r).upstream).peer.tries += bp.more_tries;
         }
     }
-    NGX_OK as ngx_int_t
+    Status::NGX_OK.into()
 }
 
 /// Runs the upstream's code with `bp` as the current peer data; returns the
 /// status it passed to `ngx.exit`, if any.
 unsafe fn run_code(r: *mut ngx_http_request_t, bp: &mut PeerData) -> Result<Option<ngx_int_t>, String> {
     // SAFETY: `r` is a live request (callers' duty)
-    let ctx = unsafe { RequestCtx::get_or_create(r) }.ok_or("no memory")?;
+    let ctx = RequestCtx::get_or_create(unsafe { Request::from_ngx_http_request(r) }).ok_or("no memory")?;
     let _vm = ctx.enter_vm();
-    // SAFETY: `bp.code` points at the upstream's LuaCode in the main conf, which outlives requests
-    let (func, owned) = resolve(r, unsafe { &*bp.code })?;
+    // SAFETY: `r` is a live request (callers' duty); `bp.code` points at the
+    // upstream's LuaCode in the main conf, which outlives requests
+    let (func, owned) = unsafe { resolve(r, &*bp.code) }?;
     let saved_context = ctx.context;
     ctx.context = context::BALANCER;
     let prev = std::mem::replace(&mut ctx.balancer_peer, bp);
@@ -166,14 +171,14 @@ unsafe extern "C" fn free_peer(pc: *mut ngx_peer_connection_t, data: *mut c_void
 }
 
 unsafe extern "C" fn set_session(pc: *mut ngx_peer_connection_t, data: *mut c_void) -> ngx_int_t {
-    crate::glue::catch(NGX_ERROR as ngx_int_t, || {
+    crate::glue::catch(Status::NGX_ERROR.into(), || {
         // SAFETY: `data` is our PeerData; round robin's session functions
         // need its current peer, which only a round-robin choice has.
         unsafe {
             if (*(data as *mut PeerData)).sockaddr.is_null() {
                 ngx_http_upstream_set_round_robin_peer_session(pc, data)
             } else {
-                NGX_OK as ngx_int_t
+                Status::NGX_OK.into()
             }
         }
     })

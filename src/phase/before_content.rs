@@ -5,11 +5,11 @@
 use std::cell::Cell;
 
 use nginx_sys::{
-    NGX_DECLINED, NGX_DONE, NGX_ERROR, NGX_HTTP_OK, NGX_OK, ngx_http_core_run_phases,
-    ngx_http_finalize_request, ngx_http_phase_handler_t, ngx_http_request_empty_handler, ngx_http_request_t,
-    ngx_int_t,
+    NGX_HTTP_OK, ngx_http_core_run_phases, ngx_http_finalize_request, ngx_http_phase_handler_t,
+    ngx_http_request_empty_handler, ngx_http_request_t, ngx_int_t,
 };
-use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule};
+use ngx::core::Status;
+use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule, Request};
 
 use super::{error_rc, exec, exit_rc};
 use crate::conf::LuaCode;
@@ -57,20 +57,17 @@ pub unsafe fn postpone(r: *mut ngx_http_request_t, done: &Cell<bool>, tail: usiz
 }
 
 /// Runs (or re-enters) the code of an early phase.
-///
-/// # Safety
-/// `r` must be live.
-pub unsafe fn handle(
-    r: *mut ngx_http_request_t,
+pub fn handle(
+    req: &mut Request,
     code: &LuaCode,
     phase: Context,
     state: fn(&mut RequestCtx) -> &mut PhaseRun,
     on_finish: OnFinish,
-) -> ngx_int_t {
-    // SAFETY: `r` is a live request (callers' duty)
-    let Some(ctx) = (unsafe { RequestCtx::get_or_create(r) }) else {
-        return NGX_ERROR as ngx_int_t;
+) -> Status {
+    let Some(ctx) = RequestCtx::get_or_create(req) else {
+        return Status::NGX_ERROR;
     };
+    let r = ctx.r;
     let _vm = ctx.enter_vm();
     match *state(ctx) {
         PhaseRun::Finished(o) => {
@@ -78,24 +75,24 @@ pub unsafe fn handle(
             return finish(ctx, o, phase);
         }
         // Woken by an unrelated event while the code waits.
-        PhaseRun::Running => return NGX_DONE as ngx_int_t,
+        PhaseRun::Running => return Status::NGX_DONE,
         PhaseRun::NotStarted => {}
     }
     // Waits may install their own write handler; none must run the phases
     // again while the code waits.
-    // SAFETY: `r` is a live request (callers' duty)
+    // SAFETY: ctx.r is live (RequestCtx's invariant).
     let phases_handler = unsafe { (*r).write_event_handler.replace(ngx_http_request_empty_handler) };
-    // SAFETY: `r` is a live request (callers' duty)
+    // SAFETY: ctx.r is live (RequestCtx's invariant).
     unsafe { crate::runtime::client_abort::watch(r) };
     match super::run(ctx, code, phase, on_finish) {
         Outcome::Wait => {
             *state(ctx) = PhaseRun::Running;
-            // SAFETY: `r` is a live request (callers' duty)
+            // SAFETY: ctx.r is live (RequestCtx's invariant); its main request outlives it.
             unsafe { (*(*r).main).set_count((*(*r).main).count() + 1) };
-            NGX_DONE as ngx_int_t
+            Status::NGX_DONE
         }
         o => {
-            // SAFETY: `r` is a live request (callers' duty)
+            // SAFETY: ctx.r is live (RequestCtx's invariant).
             unsafe {
                 (*r).write_event_handler = phases_handler;
             }
@@ -105,30 +102,30 @@ pub unsafe fn handle(
 }
 
 /// The phase handler's rc once the code ended.
-fn finish(ctx: &mut RequestCtx, outcome: Outcome, phase: Context) -> ngx_int_t {
+fn finish(ctx: &mut RequestCtx, outcome: Outcome, phase: Context) -> Status {
     let r = ctx.r;
-    // SAFETY: r is live.
+    // SAFETY: ctx.r is live (RequestCtx's invariant).
     let jumped = phase.is(context::REWRITE.or(context::SERVER_REWRITE)) && unsafe { (*r).uri_changed() } != 0;
     match outcome {
         Outcome::Done | Outcome::Exit(0) if jumped => {
             // ngx.req.set_uri(uri, true): nginx finds the location again.
             ctx.restart();
-            NGX_DECLINED as ngx_int_t
+            Status::NGX_DECLINED
         }
         Outcome::Done => go_on(ctx, phase),
-        Outcome::Exit(code) if code == NGX_OK as ngx_int_t => go_on(ctx, phase),
-        Outcome::Exit(code) => exit_rc(ctx, code, false),
+        Outcome::Exit(code) if code == Status::NGX_OK.0 => go_on(ctx, phase),
+        Outcome::Exit(code) => Status(exit_rc(ctx, code, false)),
         Outcome::Exec => {
             let rc = exec(ctx);
-            if rc == NGX_DONE as ngx_int_t {
+            if rc == Status::NGX_DONE.0 {
                 // Balances the count taken by the internal redirect: the
                 // rewrite/access checkers do not finalize on NGX_DONE.
                 // SAFETY: r is still held by that count.
-                unsafe { ngx_http_finalize_request(r, NGX_DONE as ngx_int_t) };
+                unsafe { ngx_http_finalize_request(r, Status::NGX_DONE.into()) };
             }
-            rc
+            Status(rc)
         }
-        Outcome::Error | Outcome::Wait => error_rc(r),
+        Outcome::Error | Outcome::Wait => Status(error_rc(ctx)),
     }
 }
 
@@ -137,20 +134,20 @@ fn finish(ctx: &mut RequestCtx, outcome: Outcome, phase: Context) -> ngx_int_t {
 /// response, so lua-nginx-module ends the response there (200). Access code
 /// that ended grants access (NGX_OK: with `satisfy any` no other access
 /// module needs to), rewrite code declines.
-fn go_on(ctx: &mut RequestCtx, phase: Context) -> ngx_int_t {
-    // SAFETY: ctx.r is live.
+fn go_on(ctx: &mut RequestCtx, phase: Context) -> Status {
+    // SAFETY: ctx.r is live (RequestCtx's invariant).
     if unsafe { (*ctx.r).header_sent() } == 0 {
         return if phase == context::ACCESS {
-            NGX_OK as ngx_int_t
+            Status::NGX_OK
         } else {
-            NGX_DECLINED as ngx_int_t
+            Status::NGX_DECLINED
         };
     }
     let rc = crate::runtime::output::send_eof(ctx);
-    if rc == NGX_ERROR as ngx_int_t || rc > NGX_OK as ngx_int_t {
-        return rc;
+    if rc == Status::NGX_ERROR.0 || rc > Status::NGX_OK.0 {
+        return Status(rc);
     }
-    NGX_HTTP_OK as ngx_int_t
+    Status(NGX_HTTP_OK as ngx_int_t)
 }
 
 /// The code ended after waiting: record how, release our hold on the
@@ -161,7 +158,7 @@ pub fn finish_async(ctx: &mut RequestCtx, outcome: Outcome, state: fn(&mut Reque
     // SAFETY: r is live, held by the count taken when the code first waited.
     unsafe {
         (*r).write_event_handler = Some(ngx_http_core_run_phases);
-        ngx_http_finalize_request(r, NGX_DONE as ngx_int_t);
+        ngx_http_finalize_request(r, Status::NGX_DONE.into());
         ngx_http_core_run_phases(r);
     }
 }

@@ -5,13 +5,13 @@
 use std::cell::Cell;
 use std::ffi::c_void;
 
-use nginx_sys::{
-    NGX_ERROR, NGX_LOG_ERR, ngx_chain_t, ngx_http_output_body_filter_pt, ngx_http_request_t, ngx_int_t,
-};
+use nginx_sys::{NGX_LOG_ERR, ngx_chain_t, ngx_http_output_body_filter_pt, ngx_http_request_t, ngx_int_t};
+use ngx::core::Status;
+use ngx::http::Request;
 
-use super::{request_log, resolve};
+use super::resolve;
 use crate::conf::LuaCode;
-use crate::conf::loc_conf;
+use crate::conf::{req_loc_conf, req_main_conf};
 use crate::glue::buf::{consume, in_memory};
 use crate::glue::log as nlog;
 use crate::lua::vm;
@@ -37,7 +37,7 @@ pub unsafe fn install() {
 }
 
 unsafe extern "C" fn filter(r: *mut ngx_http_request_t, input: *mut ngx_chain_t) -> ngx_int_t {
-    crate::glue::catch(NGX_ERROR as ngx_int_t, || {
+    crate::glue::catch(Status::NGX_ERROR.into(), || {
         // SAFETY: nginx calls body filters with a live request and its chain.
         unsafe { run(r, input) }
     })
@@ -48,43 +48,41 @@ unsafe fn next(r: *mut ngx_http_request_t, cl: *mut ngx_chain_t) -> ngx_int_t {
     match unsafe { NEXT } {
         // SAFETY: `r` is a live request (callers' duty)
         Some(f) => unsafe { f(r, cl) },
-        None => NGX_ERROR as ngx_int_t,
+        None => Status::NGX_ERROR.into(),
     }
 }
 
+/// # Safety
+/// `r` must be a live request and `input` its chain.
 unsafe fn run(r: *mut ngx_http_request_t, input: *mut ngx_chain_t) -> ngx_int_t {
     // SAFETY: `r` is a live request (callers' duty)
-    let lmcf = unsafe { crate::conf::main_conf(r) };
+    let req: &Request = unsafe { Request::from_ngx_http_request(r) };
+    let lmcf = req_main_conf(req);
     if lmcf.uses_body_filter {
-        super::debug_filter(r, "body filter for user lua code");
+        super::debug_filter(req, "body filter for user lua code");
     }
-    // SAFETY: `r` is a live request (callers' duty)
-    let code = unsafe { loc_conf(r) }.body_filter.clone();
+    let code = req_loc_conf(req).body_filter.clone();
     let (out, ctx) = match code {
         Some(code) if !input.is_null() => {
             // SAFETY: `r` is a live request (callers' duty)
-            let Some(ctx) = (unsafe { RequestCtx::get_or_create(r) }) else {
-                return NGX_ERROR as ngx_int_t;
+            let Some(ctx) = RequestCtx::get_or_create(unsafe { Request::from_ngx_http_request(r) }) else {
+                return Status::NGX_ERROR.into();
             };
             let _vm = ctx.enter_vm();
             // SAFETY: `ctx` is the live request's context, `input` the chain nginx passed
             match unsafe { filter_chain(ctx, &code, input) } {
                 Ok(Some(out)) => (out, Some(ctx)),
-                Ok(None) => return NGX_ERROR as ngx_int_t,
+                Ok(None) => return Status::NGX_ERROR.into(),
                 Err(e) => {
-                    nlog::log_error!(
-                        request_log(r),
-                        NGX_LOG_ERR,
-                        "failed to run body_filter_by_lua*: {e}"
-                    );
-                    return NGX_ERROR as ngx_int_t;
+                    nlog::log_error!(ctx.log(), NGX_LOG_ERR, "failed to run body_filter_by_lua*: {e}");
+                    return Status::NGX_ERROR.into();
                 }
             }
         }
         _ => (input, None),
     };
     if lmcf.uses_capture {
-        super::debug_filter(r, "capture body filter");
+        super::debug_filter(req, "capture body filter");
     }
     // SAFETY: `r` is a live request (callers' duty)
     let rc = if unsafe { capture::is_captured(r) } {
@@ -183,7 +181,7 @@ unsafe fn returned_error(st: *mut lua_State) -> bool {
     let rc = unsafe { ffi::lua_tointeger(st, -1) };
     // SAFETY: as above: the return value is there to pop
     unsafe { ffi::lua_pop(st, 1) };
-    rc == NGX_ERROR as i64 || rc >= nginx_sys::NGX_HTTP_SPECIAL_RESPONSE as i64
+    rc == Status::NGX_ERROR.0 as i64 || rc >= nginx_sys::NGX_HTTP_SPECIAL_RESPONSE as i64
 }
 
 /// Runs the code on one chain and returns the chain to pass on, `None`
@@ -205,7 +203,8 @@ unsafe fn filter_chain(
         }
         return Ok(Some(std::ptr::null_mut()));
     }
-    let (func, owned) = resolve(r, code)?;
+    // SAFETY: ctx.r is live (RequestCtx's invariant).
+    let (func, owned) = unsafe { resolve(r, code) }?;
     let vm = vm::current().ok_or("no Lua VM")?;
     let l = vm.main();
     let mut buf = scratch();

@@ -1,41 +1,41 @@
 //! content_by_lua*: the location's content handler.
 
-use nginx_sys::{NGX_DONE, NGX_ERROR, NGX_OK, ngx_http_finalize_request, ngx_http_request_t, ngx_int_t};
+use nginx_sys::{ngx_http_finalize_request, ngx_http_request_t, ngx_int_t};
+use ngx::core::Status;
+use ngx::http::Request;
 
 use super::{error_rc, exec, exit_rc};
-use crate::conf::loc_conf;
+use crate::conf::req_loc_conf;
 use crate::runtime::context;
 use crate::runtime::ctx::{Outcome, RequestCtx};
 use crate::runtime::output;
 
 pub unsafe extern "C" fn handler(r: *mut ngx_http_request_t) -> ngx_int_t {
-    crate::glue::catch(NGX_ERROR as ngx_int_t, || {
-        // SAFETY: nginx calls the content handler with a live request.
-        unsafe { handle(r) }
-    })
+    // SAFETY: nginx calls the content handler with a live request.
+    let req = unsafe { Request::from_ngx_http_request(r) };
+    crate::glue::catch(Status::NGX_ERROR, || handle(req)).into()
 }
 
-unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
-    super::debug_entry(r, "content");
-    // SAFETY: `r` is a live request (callers' duty)
-    let Some(code) = unsafe { loc_conf(r) }.content.clone() else {
-        return nginx_sys::NGX_DECLINED as ngx_int_t;
+fn handle(req: &mut Request) -> Status {
+    super::debug_entry(req, "content");
+    let Some(code) = req_loc_conf(req).content.clone() else {
+        return Status::NGX_DECLINED;
     };
-    // SAFETY: `r` is a live request (callers' duty)
-    let Some(ctx) = (unsafe { RequestCtx::get_or_create(r) }) else {
-        return NGX_ERROR as ngx_int_t;
+    let Some(ctx) = RequestCtx::get_or_create(req) else {
+        return Status::NGX_ERROR;
     };
+    let r = ctx.r;
     let _vm = ctx.enter_vm();
-    // SAFETY: `r` is a live request (callers' duty)
+    // SAFETY: ctx.r is live (RequestCtx's invariant).
     unsafe { crate::runtime::client_abort::watch(r) };
     match super::run(ctx, &code, context::CONTENT, finish_async) {
         Outcome::Wait => {
             // Held until the code ends; finish_async finalizes it then.
             // (nginx set the empty write handler before calling us; a wait
             // such as ngx.flush(true) may have installed its own.)
-            // SAFETY: `r` is a live request (callers' duty)
+            // SAFETY: r is live (the ctx's invariant); its main request outlives it.
             unsafe { (*(*r).main).set_count((*(*r).main).count() + 1) };
-            NGX_DONE as ngx_int_t
+            Status::NGX_DONE
         }
         o => finish(ctx, o),
     }
@@ -46,22 +46,22 @@ fn finish_async(ctx: &mut RequestCtx, outcome: Outcome) {
     let r = ctx.r;
     let rc = finish(ctx, outcome);
     // SAFETY: r is live: our count++ at the yield holds it.
-    unsafe { ngx_http_finalize_request(r, rc) };
+    unsafe { ngx_http_finalize_request(r, rc.into()) };
 }
 
 /// The content handler's rc once the code ended.
-fn finish(ctx: &mut RequestCtx, outcome: Outcome) -> ngx_int_t {
+fn finish(ctx: &mut RequestCtx, outcome: Outcome) -> Status {
     match outcome {
         Outcome::Done => {
-            let rc = output::send_eof(ctx);
-            if rc == NGX_ERROR as ngx_int_t {
+            let rc = Status(output::send_eof(ctx));
+            if rc == Status::NGX_ERROR {
                 rc
             } else {
-                NGX_OK as ngx_int_t
+                Status::NGX_OK
             }
         }
-        Outcome::Exit(code) => exit_rc(ctx, code, true),
-        Outcome::Exec => exec(ctx),
-        Outcome::Error | Outcome::Wait => error_rc(ctx.r),
+        Outcome::Exit(code) => Status(exit_rc(ctx, code, true)),
+        Outcome::Exec => Status(exec(ctx)),
+        Outcome::Error | Outcome::Wait => Status(error_rc(ctx)),
     }
 }

@@ -2,13 +2,16 @@
 //! of captured subrequests (ngx.location.capture) from going further.
 
 use nginx_sys::{
-    NGX_AGAIN, NGX_DECLINED, NGX_ERROR, NGX_LOG_ERR, NGX_OK, ngx_http_filter_finalize_request,
-    ngx_http_output_header_filter_pt, ngx_http_request_t, ngx_int_t,
+    NGX_LOG_ERR, ngx_http_filter_finalize_request, ngx_http_output_header_filter_pt, ngx_http_request_t,
+    ngx_int_t,
 };
 
-use super::{request_log, resolve};
+use ngx::core::Status;
+use ngx::http::Request;
+
+use super::resolve;
 use crate::conf::LuaCode;
-use crate::conf::{loc_conf, module};
+use crate::conf::{module, req_loc_conf, req_main_conf};
 use crate::glue::log as nlog;
 use crate::lua::vm;
 use crate::runtime::context;
@@ -29,20 +32,22 @@ pub unsafe fn install() {
 }
 
 unsafe extern "C" fn filter(r: *mut ngx_http_request_t) -> ngx_int_t {
-    crate::glue::catch(NGX_ERROR as ngx_int_t, || {
+    crate::glue::catch(Status::NGX_ERROR.into(), || {
         // SAFETY: nginx calls header filters with a live request.
         unsafe { run(r) }
     })
 }
 
+/// # Safety
+/// `r` must be a live request.
 unsafe fn run(r: *mut ngx_http_request_t) -> ngx_int_t {
     // SAFETY: `r` is a live request (callers' duty)
-    let lmcf = unsafe { crate::conf::main_conf(r) };
+    let req: &Request = unsafe { Request::from_ngx_http_request(r) };
+    let lmcf = req_main_conf(req);
     if lmcf.uses_header_filter {
-        super::debug_filter(r, "header filter for user lua code");
+        super::debug_filter(req, "header filter for user lua code");
     }
-    // SAFETY: `r` is a live request (callers' duty)
-    let lcf = unsafe { loc_conf(r) };
+    let lcf = req_loc_conf(req);
     if lcf.body_filter.is_some() {
         // The body filter reads data as strings: let the copy filter read
         // files into memory.
@@ -53,12 +58,8 @@ unsafe fn run(r: *mut ngx_http_request_t) -> ngx_int_t {
         // SAFETY: `r` is a live request (callers' duty)
         match unsafe { run_code(r, &code) } {
             Err(e) => {
-                nlog::log_error!(
-                    request_log(r),
-                    NGX_LOG_ERR,
-                    "failed to run header_filter_by_lua*: {e}"
-                );
-                return NGX_ERROR as ngx_int_t;
+                nlog::log_error!(req.log(), NGX_LOG_ERR, "failed to run header_filter_by_lua*: {e}");
+                return Status::NGX_ERROR.into();
             }
             // SAFETY: `r` is a live request (callers' duty)
             Ok(Some(code)) => return unsafe { exit(r, code) },
@@ -66,7 +67,7 @@ unsafe fn run(r: *mut ngx_http_request_t) -> ngx_int_t {
         }
     }
     if lmcf.uses_capture {
-        super::debug_filter(r, "capture header filter");
+        super::debug_filter(req, "capture header filter");
     }
     // SAFETY: `r` is a live request (callers' duty)
     if unsafe { capture::is_captured(r) } {
@@ -77,16 +78,17 @@ unsafe fn run(r: *mut ngx_http_request_t) -> ngx_int_t {
     match unsafe { NEXT } {
         // SAFETY: `r` is a live request (callers' duty)
         Some(next) => unsafe { next(r) },
-        None => NGX_ERROR as ngx_int_t,
+        None => Status::NGX_ERROR.into(),
     }
 }
 
 /// Runs the code; returns the status it passed to `ngx.exit`, if any.
 unsafe fn run_code(r: *mut ngx_http_request_t, code: &LuaCode) -> Result<Option<ngx_int_t>, String> {
     // SAFETY: `r` is a live request (callers' duty)
-    let ctx = unsafe { RequestCtx::get_or_create(r) }.ok_or("no memory")?;
+    let ctx = RequestCtx::get_or_create(unsafe { Request::from_ngx_http_request(r) }).ok_or("no memory")?;
     let _vm = ctx.enter_vm();
-    let (func, owned) = resolve(r, code)?;
+    // SAFETY: `r` is a live request (callers' duty)
+    let (func, owned) = unsafe { resolve(r, code) }?;
     // The filter may run inside other code's ngx.exit (content's eof):
     // keep that code's exit status apart from the filter's.
     let outer = ctx.exit_code.take();
@@ -100,7 +102,7 @@ unsafe fn run_code(r: *mut ngx_http_request_t, code: &LuaCode) -> Result<Option<
     // The filter runs again for the response its ngx.exit asked for, as in
     // lua-nginx-module: then it goes on (a second, different exit too,
     // which would otherwise replace responses without end).
-    Ok(match exited.filter(|&c| c != NGX_OK as ngx_int_t) {
+    Ok(match exited.filter(|&c| c != Status::NGX_OK.0) {
         Some(_) if ctx.header_filter_exit.is_some() => None,
         Some(c) => {
             ctx.header_filter_exit = Some(c);
@@ -113,19 +115,19 @@ unsafe fn run_code(r: *mut ngx_http_request_t, code: &LuaCode) -> Result<Option<
 /// `ngx.exit(code)` in the header filter: an error status replaces the
 /// response with nginx's error page; closing codes abort it; others go on.
 unsafe fn exit(r: *mut ngx_http_request_t, code: ngx_int_t) -> ngx_int_t {
-    if code == NGX_ERROR as ngx_int_t {
-        return NGX_ERROR as ngx_int_t;
+    if code == Status::NGX_ERROR.0 {
+        return Status::NGX_ERROR.into();
     }
     // Any other status replaces the response, as lua-nginx-module does: an
     // error page for errors, an empty body with that status line for the
     // rest (201, 444...); the response being sent stops here.
-    if code != NGX_OK as ngx_int_t {
+    if code != Status::NGX_OK.0 {
         // SAFETY: `r` is a live request (callers' duty)
         let rc = unsafe { ngx_http_filter_finalize_request(r, module() as *const _ as *mut _, code) };
-        if rc == NGX_ERROR as ngx_int_t || rc == NGX_AGAIN as ngx_int_t {
+        if rc == Status::NGX_ERROR.0 || rc == Status::NGX_AGAIN.0 {
             return rc;
         }
-        return NGX_DECLINED as ngx_int_t;
+        return Status::NGX_DECLINED.into();
     }
     // SAFETY: NEXT is written only at postconfiguration, before any request
     match unsafe { NEXT } {
@@ -133,6 +135,6 @@ unsafe fn exit(r: *mut ngx_http_request_t, code: ngx_int_t) -> ngx_int_t {
         Some(next) if !unsafe { capture::is_captured(r) } => unsafe { next(r) },
         // SAFETY: `r` is a live request (callers' duty)
         Some(_) => unsafe { capture::header(r) },
-        None => NGX_ERROR as ngx_int_t,
+        None => Status::NGX_ERROR.into(),
     }
 }

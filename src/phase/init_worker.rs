@@ -1,7 +1,8 @@
 //! init_worker_by_lua* at each worker start and exit_worker_by_lua* at its
 //! exit.
 
-use nginx_sys::{NGX_LOG_ERR, NGX_OK, NGX_PROCESS_HELPER, ngx_cycle_t, ngx_int_t, ngx_process};
+use nginx_sys::{NGX_LOG_ERR, NGX_PROCESS_HELPER, ngx_cycle_t, ngx_int_t, ngx_process};
+use ngx::core::Status;
 
 use crate::conf::code::{FilePath, Source};
 use crate::conf::{LuaCode, MainConf};
@@ -48,7 +49,7 @@ pub unsafe fn run(_cycle: *mut ngx_cycle_t, lmcf: &mut MainConf) -> ngx_int_t {
             );
             drop(vm);
         }
-        return NGX_OK as ngx_int_t;
+        return Status::NGX_OK.into();
     }
     crate::runtime::timer::install_shutdown_watcher();
     if lmcf.sa_restart() {
@@ -67,7 +68,7 @@ pub unsafe fn run(_cycle: *mut ngx_cycle_t, lmcf: &mut MainConf) -> ngx_int_t {
         });
         crate::runtime::pipe::end_init_worker();
     }
-    NGX_OK as ngx_int_t
+    Status::NGX_OK.into()
 }
 
 /// # Safety

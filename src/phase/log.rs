@@ -1,9 +1,11 @@
 //! log_by_lua*: runs in the log phase; its code may not wait.
 
-use nginx_sys::{NGX_ERROR, NGX_LOG_ERR, NGX_OK, ngx_http_request_t, ngx_int_t};
+use nginx_sys::{NGX_LOG_ERR, ngx_http_request_t, ngx_int_t};
+use ngx::core::Status;
+use ngx::http::Request;
 
-use super::{request_log, resolve};
-use crate::conf::loc_conf;
+use super::resolve;
+use crate::conf::{req_loc_conf, req_main_conf};
 use crate::glue::log as nlog;
 use crate::lua::vm;
 use crate::runtime::context;
@@ -11,10 +13,9 @@ use crate::runtime::ctx::RequestCtx;
 use crate::runtime::run_sync;
 
 pub unsafe extern "C" fn handler(r: *mut ngx_http_request_t) -> ngx_int_t {
-    crate::glue::catch(NGX_ERROR as ngx_int_t, || {
-        // SAFETY: nginx calls log handlers with a live request.
-        unsafe { handle(r) }
-    })
+    // SAFETY: nginx calls log handlers with a live request.
+    let req = unsafe { Request::from_ngx_http_request(r) };
+    crate::glue::catch(Status::NGX_ERROR, || handle(req)).into()
 }
 
 thread_local! {
@@ -45,39 +46,39 @@ fn count_for_trim(every: usize) {
     }
 }
 
-unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
-    // SAFETY: `r` is a live request (callers' duty)
-    let lmcf = unsafe { crate::conf::main_conf(r) };
+fn handle(req: &mut Request) -> Status {
+    let lmcf = req_main_conf(req);
     count_for_trim(lmcf.malloc_trim());
     // lua-nginx-module has a log handler only for log_by_lua* or an explicit
     // lua_malloc_trim; we also have one for the default trim, silently.
     if lmcf.uses_log || lmcf.malloc_trim.is_some_and(|n| n > 0) {
-        super::debug_entry(r, "log");
+        super::debug_entry(req, "log");
         if lmcf.malloc_trim() == 0 {
-            nlog::log_debug_http!(request_log(r), "malloc_trim() disabled");
+            nlog::log_debug_http!(req.log(), "malloc_trim() disabled");
         }
     }
-    // SAFETY: `r` is a live request (callers' duty)
-    let Some(code) = unsafe { loc_conf(r) }.log.clone() else {
-        return NGX_OK as ngx_int_t;
+    let Some(code) = req_loc_conf(req).log.clone() else {
+        return Status::NGX_OK;
     };
-    // SAFETY: `r` is a live request (callers' duty)
-    let Some(ctx) = (unsafe { RequestCtx::get_or_create(r) }) else {
-        return NGX_ERROR as ngx_int_t;
+    let Some(ctx) = RequestCtx::get_or_create(req) else {
+        return Status::NGX_ERROR;
     };
     let _vm = ctx.enter_vm();
     ctx.context = context::LOG;
     ctx.on_finish = None;
-    let result = resolve(r, &code).map_err(String::from).and_then(|(func, owned)| {
-        // SAFETY: the request's VM is current; `func` is the resolved log code
-        let res = unsafe { run_sync::in_request(ctx, context::LOG, func, 0, 0) }.map(|_| ());
-        if owned && let Some(vm) = vm::current() {
-            vm.unref(func);
-        }
-        res
-    });
+    // SAFETY: ctx.r is live (RequestCtx's invariant).
+    let result = unsafe { resolve(ctx.r, &code) }
+        .map_err(String::from)
+        .and_then(|(func, owned)| {
+            // SAFETY: the request's VM is current; `func` is the resolved log code
+            let res = unsafe { run_sync::in_request(ctx, context::LOG, func, 0, 0) }.map(|_| ());
+            if owned && let Some(vm) = vm::current() {
+                vm.unref(func);
+            }
+            res
+        });
     if let Err(e) = result {
-        nlog::log_error!(request_log(r), NGX_LOG_ERR, "failed to run log_by_lua*: {e}");
+        nlog::log_error!(ctx.log(), NGX_LOG_ERR, "failed to run log_by_lua*: {e}");
     }
-    NGX_OK as ngx_int_t
+    Status::NGX_OK
 }

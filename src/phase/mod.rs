@@ -19,10 +19,12 @@ pub mod ssl;
 mod ssl_session;
 
 use nginx_sys::{
-    NGX_DONE, NGX_ERROR, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_NO_CONTENT, NGX_HTTP_NOT_FOUND,
-    NGX_HTTP_OK, NGX_HTTP_SPECIAL_RESPONSE, NGX_LOG_ERR, NGX_OK, ngx_http_internal_redirect,
-    ngx_http_named_location, ngx_http_request_t, ngx_int_t,
+    NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_NO_CONTENT, NGX_HTTP_NOT_FOUND, NGX_HTTP_OK,
+    NGX_HTTP_SPECIAL_RESPONSE, NGX_LOG_ERR, ngx_http_internal_redirect, ngx_http_named_location,
+    ngx_http_request_t, ngx_int_t,
 };
+use ngx::core::Status;
+use ngx::http::Request;
 
 use crate::conf::LuaCode;
 use crate::conf::code::{FilePath, Source};
@@ -34,7 +36,11 @@ use crate::runtime::ctx::{OnFinish, Outcome, RequestCtx};
 
 /// The registry reference of the code's function, loading a file if needed.
 /// The bool says whether the caller must drop the reference after use.
-pub fn resolve(r: *mut ngx_http_request_t, code: &LuaCode) -> Result<(i32, bool), LoadError> {
+///
+/// # Safety
+/// `r` must be a live request (a file path may be a complex value evaluated
+/// for it).
+pub unsafe fn resolve(r: *mut ngx_http_request_t, code: &LuaCode) -> Result<(i32, bool), LoadError> {
     let failed = |msg: String| LoadError {
         msg,
         unreadable: false,
@@ -43,14 +49,15 @@ pub fn resolve(r: *mut ngx_http_request_t, code: &LuaCode) -> Result<(i32, bool)
     let path = match &code.0.source {
         Source::Inline { .. } => return inline_func(vm, code).map(|f| (f, false)).map_err(failed),
         Source::File(FilePath::Fixed(p)) => p.clone(),
-        // SAFETY: r is live and cv was compiled for its configuration.
+        // SAFETY: r is live (caller's contract) and cv was compiled for its
+        // configuration.
         Source::File(FilePath::Complex(cv)) => unsafe {
             let v =
                 complex::eval(r, *cv).ok_or_else(|| failed("failed to evaluate the Lua file path".into()))?;
             complex::prefix_join((*nginx_sys::ngx_cycle).prefix.as_bytes(), &v)
         },
     };
-    // SAFETY: r is live.
+    // SAFETY: r is live (caller's contract).
     let cache = unsafe { loc_conf(r) }.code_cache();
     vm.load_file(&path, cache)
         .map(|f| (f, !cache))
@@ -94,10 +101,11 @@ pub fn compiled_inline(vm: &vm::Vm, code: &LuaCode) -> Result<i32, String> {
 pub fn run(ctx: &mut RequestCtx, code: &LuaCode, phase: Context, on_finish: OnFinish) -> Outcome {
     ctx.context = phase;
     ctx.on_finish = Some(on_finish);
-    let (func, owned) = match resolve(ctx.r, code) {
+    // SAFETY: ctx.r is live (RequestCtx's invariant).
+    let (func, owned) = match unsafe { resolve(ctx.r, code) } {
         Ok(f) => f,
         Err(e) => {
-            nlog::error(request_log(ctx.r), NGX_LOG_ERR, e.msg.as_bytes());
+            nlog::error(ctx.log(), NGX_LOG_ERR, e.msg.as_bytes());
             // A file that cannot be read is "not found", as in lua-nginx-module.
             return if e.unreadable {
                 Outcome::Exit(NGX_HTTP_NOT_FOUND as ngx_int_t)
@@ -115,27 +123,24 @@ pub fn run(ctx: &mut RequestCtx, code: &LuaCode, phase: Context, on_finish: OnFi
 
 /// lua-nginx-module's debug line on entering a phase handler
 /// (`lua rewrite handler, uri:"/t" c:1`): people grep debug logs for it.
-pub fn debug_entry(r: *mut ngx_http_request_t, handler: &str) {
-    // SAFETY: r is a live request; its main request outlives it.
-    let (uri, count) = unsafe { ((*r).uri.as_bytes(), (*(*r).main).count()) };
+pub fn debug_entry(req: &Request, handler: &str) {
+    // SAFETY: a live request's main request outlives it.
+    let count = unsafe { (*req.as_ref().main).count() };
     nlog::log_debug_http!(
-        request_log(r),
+        req.log(),
         "lua {handler} handler, uri:\"{}\" c:{count}",
-        nlog::Lossy(uri)
+        nlog::Lossy(req.as_ref().uri.as_bytes())
     );
 }
 
 /// lua-nginx-module's debug line on entering one of its output filters
 /// (`lua capture header filter, uri "/t"`).
-pub fn debug_filter(r: *mut ngx_http_request_t, filter: &str) {
-    // SAFETY: r is a live request.
-    let uri = unsafe { (*r).uri.as_bytes() };
-    nlog::log_debug_http!(request_log(r), "lua {filter}, uri \"{}\"", nlog::Lossy(uri));
-}
-
-pub fn request_log(r: *mut ngx_http_request_t) -> *mut nginx_sys::ngx_log_t {
-    // SAFETY: r is a live request.
-    unsafe { (*(*r).connection).log }
+pub fn debug_filter(req: &Request, filter: &str) {
+    nlog::log_debug_http!(
+        req.log(),
+        "lua {filter}, uri \"{}\"",
+        nlog::Lossy(req.as_ref().uri.as_bytes())
+    );
 }
 
 /// The rc of a phase whose code called `ngx.exit(code)`, as lua-nginx-module
@@ -144,7 +149,7 @@ pub fn request_log(r: *mut ngx_http_request_t) -> *mut nginx_sys::ngx_log_t {
 /// longer become a status line and the phase just ends.
 pub fn exit_rc(ctx: &mut RequestCtx, code: ngx_int_t, in_content: bool) -> ngx_int_t {
     let r = ctx.r;
-    let ends_connection = [NGX_ERROR as ngx_int_t, 408, 499, 444].contains(&code);
+    let ends_connection = [Status::NGX_ERROR.0, 408, 499, 444].contains(&code);
     // SAFETY: r is live.
     unsafe {
         if (*r).header_sent() == 0 && (*r).headers_out.status == 0 && code >= NGX_HTTP_OK as ngx_int_t {
@@ -152,7 +157,7 @@ pub fn exit_rc(ctx: &mut RequestCtx, code: ngx_int_t, in_content: bool) -> ngx_i
         }
         if ctx.buffering && (*r).headers_out.status != 0 && !ends_connection {
             let rc = crate::runtime::output::send_eof(ctx);
-            if rc == NGX_ERROR as ngx_int_t || rc >= NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t {
+            if rc == Status::NGX_ERROR.0 || rc >= NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t {
                 return rc;
             }
             return if code >= NGX_HTTP_OK as ngx_int_t {
@@ -165,17 +170,17 @@ pub fn exit_rc(ctx: &mut RequestCtx, code: ngx_int_t, in_content: bool) -> ngx_i
     let success = code >= NGX_HTTP_OK as ngx_int_t
         && code < NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t
         && code != NGX_HTTP_NO_CONTENT as ngx_int_t;
-    if (code == NGX_OK as ngx_int_t && in_content) || success {
+    if (code == Status::NGX_OK.0 && in_content) || success {
         let rc = crate::runtime::output::send_eof(ctx);
-        if rc == NGX_ERROR as ngx_int_t || rc >= NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t {
+        if rc == Status::NGX_ERROR.0 || rc >= NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t {
             return rc;
         }
     }
     // SAFETY: r is live.
     let header_sent = unsafe { (*r).header_sent() } != 0;
-    if header_sent && code > NGX_OK as ngx_int_t && !ends_connection {
+    if header_sent && code > Status::NGX_OK.0 && !ends_connection {
         return if in_content {
-            NGX_OK as ngx_int_t
+            Status::NGX_OK.into()
         } else {
             NGX_HTTP_OK as ngx_int_t
         };
@@ -185,10 +190,10 @@ pub fn exit_rc(ctx: &mut RequestCtx, code: ngx_int_t, in_content: bool) -> ngx_i
 
 /// The rc for an aborted entry thread: 500, or a closed connection when the
 /// response has started.
-pub fn error_rc(r: *mut ngx_http_request_t) -> ngx_int_t {
-    // SAFETY: r is live.
-    if unsafe { (*r).header_sent() } != 0 {
-        NGX_ERROR as ngx_int_t
+pub fn error_rc(ctx: &RequestCtx) -> ngx_int_t {
+    // SAFETY: ctx.r is live (RequestCtx's invariant).
+    if unsafe { (*ctx.r).header_sent() } != 0 {
+        Status::NGX_ERROR.into()
     } else {
         NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t
     }
@@ -199,18 +204,18 @@ pub fn error_rc(r: *mut ngx_http_request_t) -> ngx_int_t {
 pub fn exec(ctx: &mut RequestCtx) -> ngx_int_t {
     let r = ctx.r;
     let Some((mut uri, mut args)) = ctx.exec.take() else {
-        return NGX_ERROR as ngx_int_t;
+        return Status::NGX_ERROR.into();
     };
     // SAFETY: r is live; uri and args are in its pool.
     unsafe {
         if uri.as_bytes().first() == Some(&b'@') {
             ngx_http_named_location(r, &mut uri);
-            return NGX_DONE as ngx_int_t;
+            return Status::NGX_DONE.into();
         }
         let rc = ngx_http_internal_redirect(r, &mut uri, &mut args);
-        if rc == NGX_ERROR as ngx_int_t || rc >= NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t {
+        if rc == Status::NGX_ERROR.0 || rc >= NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t {
             return rc;
         }
     }
-    NGX_DONE as ngx_int_t
+    Status::NGX_DONE.into()
 }

@@ -16,13 +16,15 @@
 use std::ffi::{CStr, c_int, c_void};
 
 use nginx_sys::{
-    NGX_ERROR, NGX_HTTP_SPECIAL_RESPONSE, NGX_LOG_EMERG, NGX_LOG_ERR, NGX_OK, SSL, SSL_CTX,
-    SSL_CTX_set_cert_cb, SSL_CTX_set_cert_verify_callback, SSL_get_ex_data_X509_STORE_CTX_idx,
-    X509_STORE_CTX, X509_STORE_CTX_get_ex_data, X509_verify_cert, ngx_conf_t, ngx_http_conf_ctx_t,
-    ngx_http_request_t, ngx_http_upstream_conf_t, ngx_int_t,
+    NGX_HTTP_SPECIAL_RESPONSE, NGX_LOG_EMERG, NGX_LOG_ERR, SSL, SSL_CTX, SSL_CTX_set_cert_cb,
+    SSL_CTX_set_cert_verify_callback, SSL_get_ex_data_X509_STORE_CTX_idx, X509_STORE_CTX,
+    X509_STORE_CTX_get_ex_data, X509_verify_cert, ngx_conf_t, ngx_http_conf_ctx_t, ngx_http_request_t,
+    ngx_http_upstream_conf_t, ngx_int_t,
 };
+use ngx::core::Status;
+use ngx::http::Request;
 
-use super::{request_log, resolve};
+use super::resolve;
 use crate::conf::{LocConf, LuaCode};
 use crate::glue::log as nlog;
 use crate::lua::vm;
@@ -61,7 +63,7 @@ unsafe fn proxy_ssl_ctx(cf: *mut ngx_conf_t) -> *mut SSL_CTX {
 /// ours: it comes first in the module list).
 pub unsafe fn hook(cf: *mut ngx_conf_t, conf: &LocConf) -> ngx_int_t {
     if conf.proxy_ssl_cert.is_none() && conf.proxy_ssl_verify.is_none() {
-        return NGX_OK as ngx_int_t;
+        return Status::NGX_OK.into();
     }
     // SAFETY: per the contract.
     unsafe {
@@ -72,7 +74,7 @@ pub unsafe fn hook(cf: *mut ngx_conf_t, conf: &LocConf) -> ngx_int_t {
                 NGX_LOG_EMERG,
                 "{what} should be used with proxy_pass https url"
             );
-            NGX_ERROR as ngx_int_t
+            Status::NGX_ERROR.into()
         };
         if conf.proxy_ssl_cert.is_some() {
             if ssl_ctx.is_null() {
@@ -86,7 +88,7 @@ pub unsafe fn hook(cf: *mut ngx_conf_t, conf: &LocConf) -> ngx_int_t {
             }
             SSL_CTX_set_cert_verify_callback(ssl_ctx, Some(verify_cb), std::ptr::null_mut());
         }
-        NGX_OK as ngx_int_t
+        Status::NGX_OK.into()
     }
 }
 
@@ -137,7 +139,8 @@ unsafe fn run(r: *mut ngx_http_request_t, code: &LuaCode, names: &Names) -> c_in
     // SAFETY: r is the live request of the upstream connection.
     unsafe {
         let c = (*(*r).upstream).peer.connection;
-        let log = if c.is_null() { request_log(r) } else { (*c).log };
+        let request_log = (*(*r).connection).log;
+        let log = if c.is_null() { request_log } else { (*c).log };
         if !c.is_null() {
             (*(*c).log).action = names.action.as_ptr() as *mut _;
         }
@@ -145,17 +148,17 @@ unsafe fn run(r: *mut ngx_http_request_t, code: &LuaCode, names: &Names) -> c_in
         let (rc, exit_code) = match &res {
             Err(e) => {
                 nlog::log_error!(
-                    request_log(r),
+                    request_log,
                     NGX_LOG_ERR,
                     "lua entry thread aborted: runtime error: {e}"
                 );
-                (NGX_ERROR as ngx_int_t, 0)
+                (Status::NGX_ERROR.0, 0)
             }
             Ok(Some(code)) => {
-                let fail = *code == NGX_ERROR as ngx_int_t || *code >= NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t;
+                let fail = *code == Status::NGX_ERROR.0 || *code >= NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t;
                 (*code, (!fail) as c_int)
             }
-            Ok(None) => (NGX_OK as ngx_int_t, 1),
+            Ok(None) => (Status::NGX_OK.0, 1),
         };
         let (directive, cb) = (names.directive, names.cb);
         nlog::log_debug_http!(
@@ -178,7 +181,7 @@ unsafe fn run_code(
 ) -> Result<Option<ngx_int_t>, String> {
     // SAFETY: r is a live request; the worker's VM is set.
     unsafe {
-        let ctx = RequestCtx::get_or_create(r).ok_or("no memory")?;
+        let ctx = RequestCtx::get_or_create(Request::from_ngx_http_request(r)).ok_or("no memory")?;
         let _vm = ctx.enter_vm();
         let (func, owned) = resolve(r, code)?;
         let saved_context = ctx.context;

@@ -5,7 +5,9 @@ use nginx_sys::{
     NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_LOG_ERR, ngx_http_request_t, ngx_http_script_engine_t, ngx_pnalloc,
 };
 
-use super::{request_log, resolve};
+use ngx::http::Request;
+
+use super::resolve;
 use crate::conf::SetCode;
 use crate::glue::{complex, log as nlog};
 use crate::lua::vm;
@@ -63,7 +65,9 @@ unsafe fn run_inner(e: *mut ngx_http_script_engine_t) {
             }
         }
         Err(msg) => {
-            nlog::log_error!(request_log(r), NGX_LOG_ERR, "failed to run set_by_lua*: {msg}");
+            // SAFETY: the engine's request is live.
+            let log = unsafe { (*(*r).connection).log };
+            nlog::log_error!(log, NGX_LOG_ERR, "failed to run set_by_lua*: {msg}");
             // SAFETY: `e` is the live script engine
             unsafe { fail(e) };
         }
@@ -82,7 +86,7 @@ unsafe fn fail(e: *mut ngx_http_script_engine_t) {
 /// its first result as a string (nil gives "").
 unsafe fn value(r: *mut ngx_http_request_t, code: &SetCode) -> Result<Vec<u8>, String> {
     // SAFETY: `r` is a live request (callers' duty)
-    let ctx = unsafe { RequestCtx::get_or_create(r) }.ok_or("no memory")?;
+    let ctx = RequestCtx::get_or_create(unsafe { Request::from_ngx_http_request(r) }).ok_or("no memory")?;
     let _vm = ctx.enter_vm();
     let mut args = Vec::new();
     // SAFETY: `code.args` is the configuration's arguments, allocated in the conf pool
@@ -90,8 +94,9 @@ unsafe fn value(r: *mut ngx_http_request_t, code: &SetCode) -> Result<Vec<u8>, S
         // SAFETY: `r` is a live request (callers' duty)
         args.push(unsafe { complex::eval(r, cv) }.ok_or("failed to evaluate an argument")?);
     }
-    // SAFETY: `code.lua` is the configuration's LuaCode, in the conf pool
-    let (func, owned) = resolve(r, unsafe { &*code.lua })?;
+    // SAFETY: `r` is a live request (callers' duty); `code.lua` is the
+    // configuration's LuaCode, in the conf pool
+    let (func, owned) = unsafe { resolve(r, &*code.lua) }?;
     let vm = vm::current().ok_or("no Lua VM")?;
     let l = vm.main();
     // SAFETY: `l` is the current VM's main state, which runs this phase's code

@@ -6,11 +6,12 @@
 use std::ffi::{CStr, c_int, c_void};
 
 use nginx_sys::{
-    NGX_ERROR, NGX_LOG_ALERT, NGX_LOG_EMERG, NGX_LOG_ERR, NGX_OK, SSL, SSL_CTX_sess_set_get_cb,
-    SSL_CTX_sess_set_new_cb, SSL_CTX_set_cert_cb, SSL_CTX_set_client_hello_cb, SSL_get_ex_data, ngx_conf_t,
-    ngx_connection_t, ngx_http_conf_ctx_t, ngx_http_core_srv_conf_t, ngx_http_ssl_module,
-    ngx_http_ssl_srv_conf_t, ngx_int_t, ngx_ssl_connection_index,
+    NGX_LOG_ALERT, NGX_LOG_EMERG, NGX_LOG_ERR, SSL, SSL_CTX_sess_set_get_cb, SSL_CTX_sess_set_new_cb,
+    SSL_CTX_set_cert_cb, SSL_CTX_set_client_hello_cb, SSL_get_ex_data, ngx_conf_t, ngx_connection_t,
+    ngx_http_conf_ctx_t, ngx_http_core_srv_conf_t, ngx_http_ssl_module, ngx_http_ssl_srv_conf_t, ngx_int_t,
+    ngx_ssl_connection_index,
 };
+use ngx::core::Status;
 use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule};
 
 use super::resolve;
@@ -46,10 +47,10 @@ pub unsafe fn install(cf: *mut ngx_conf_t) -> ngx_int_t {
             if lcf.ssl_client_hello.is_some() || lcf.ssl_cert.is_some() {
                 if ssl_ctx.is_null() {
                     ngx::ngx_conf_log_error!(NGX_LOG_EMERG, cf, "no ssl configured for the server");
-                    return NGX_ERROR as ngx_int_t;
+                    return Status::NGX_ERROR.into();
                 }
                 if !ssl_hs::init() {
-                    return NGX_ERROR as ngx_int_t;
+                    return Status::NGX_ERROR.into();
                 }
             }
             if ssl_ctx.is_null() {
@@ -62,7 +63,7 @@ pub unsafe fn install(cf: *mut ngx_conf_t) -> ngx_int_t {
                 SSL_CTX_set_cert_cb(ssl_ctx, Some(cert_cb), std::ptr::null_mut());
             }
             if (lcf.ssl_sess_store.is_some() || lcf.ssl_sess_fetch.is_some()) && !ssl_hs::init() {
-                return NGX_ERROR as ngx_int_t;
+                return Status::NGX_ERROR.into();
             }
             if lcf.ssl_sess_store.is_some() {
                 SSL_CTX_sess_set_new_cb(ssl_ctx, Some(super::ssl_session::store_cb));
@@ -71,7 +72,7 @@ pub unsafe fn install(cf: *mut ngx_conf_t) -> ngx_int_t {
                 SSL_CTX_sess_set_get_cb(ssl_ctx, Some(super::ssl_session::fetch_cb));
             }
         }
-        NGX_OK as ngx_int_t
+        Status::NGX_OK.into()
     }
 }
 

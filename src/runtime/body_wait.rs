@@ -2,6 +2,7 @@
 //! handler, which resumes the thread that asked for it.
 
 use nginx_sys::ngx_http_request_t;
+use ngx::http::Request;
 
 use super::ctx::RequestCtx;
 use super::scheduler::{Wait, wake};
@@ -24,7 +25,9 @@ pub unsafe extern "C" fn post_read(r: *mut ngx_http_request_t) {
     crate::glue::catch((), || {
         // SAFETY: nginx calls the post handler with the live request.
         unsafe {
-            let Some(ctx) = RequestCtx::get(r) else { return };
+            let Some(ctx) = RequestCtx::get(Request::from_ngx_http_request(r)) else {
+                return;
+            };
             let co = std::mem::replace(&mut ctx.body_waiter, std::ptr::null_mut());
             if co.is_null() {
                 // Read at once: read_body returns without waiting.

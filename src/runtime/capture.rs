@@ -434,13 +434,13 @@ impl Drop for CaptureWait {
     }
 }
 
-/// Makes `co` of `ctx` wait for the subrequests of `group`.
-pub fn arm(ctx: *mut RequestCtx, co: *mut lua_State, group: Rc<Group>) -> Box<CaptureWait> {
-    group.waiter.set(Some((ctx, co)));
+/// Makes `co` of `ctx` wait for the subrequests of `group` (which keeps
+/// `ctx` as a raw pointer until the wait drops).
+pub fn arm(ctx: &mut RequestCtx, co: *mut lua_State, group: Rc<Group>) -> Box<CaptureWait> {
+    group.waiter.set(Some((ctx as *mut RequestCtx, co)));
     if group.pending.get() > 0 {
         group.counted.set(true);
-        // SAFETY: the caller's ctx is live.
-        unsafe { (*ctx).captures_pending += 1 };
+        ctx.captures_pending += 1;
     }
     Box::new(CaptureWait { group })
 }

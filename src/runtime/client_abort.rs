@@ -6,6 +6,7 @@
 use nginx_sys::{
     NGX_EAGAIN, NGX_HTTP_CLIENT_CLOSED_REQUEST, ngx_http_finalize_request, ngx_http_request_t, ngx_int_t,
 };
+use ngx::http::Request;
 
 use super::ctx::RequestCtx;
 use super::scheduler;
@@ -81,7 +82,7 @@ unsafe fn readable(r: *mut ngx_http_request_t) {
         return;
     }
     // SAFETY: `r` is a live request (callers' duty)
-    let Some(ctx) = (unsafe { RequestCtx::get(r) }) else {
+    let Some(ctx) = RequestCtx::get(unsafe { Request::from_ngx_http_request(r) }) else {
         // SAFETY: `c` is the live request's connection
         unsafe { (*c).set_error(1) };
         return;

@@ -6,7 +6,8 @@ use std::cell::Cell;
 use std::ffi::c_int;
 use std::ptr;
 
-use nginx_sys::{ngx_http_request_t, ngx_int_t, ngx_palloc, ngx_pool_cleanup_add, ngx_str_t};
+use nginx_sys::{ngx_http_request_t, ngx_int_t, ngx_log_t, ngx_palloc, ngx_pool_cleanup_add, ngx_str_t};
+use ngx::http::Request;
 
 use super::context::{self, Context};
 use super::scheduler::LuaThread;
@@ -42,6 +43,14 @@ pub enum PhaseRun {
 /// How the code of a phase is ended once it ended after waiting.
 pub type OnFinish = fn(&mut RequestCtx, Outcome);
 
+/// The module's state of one request.
+///
+/// Invariant: `r` is the live request this ctx belongs to. It is set once,
+/// when `get_or_create` makes the ctx, and never reassigned; the ctx is
+/// allocated in `r`'s pool and dropped by that pool's cleanup, so it never
+/// outlives `r`: whoever holds a `&RequestCtx` may dereference `r` (and
+/// `r->connection`) without a contract of its own. Functions that take the
+/// ctx instead of a raw request pointer rely on this and stay safe.
 pub struct RequestCtx {
     pub r: *mut ngx_http_request_t,
     /// The context (phase) whose Lua code is running or waiting.
@@ -122,9 +131,15 @@ pub struct RequestCtx {
 }
 
 impl RequestCtx {
+    /// The log of the request's connection.
+    pub fn log(&self) -> *mut ngx_log_t {
+        // SAFETY: r is the live request of this ctx (the type's invariant).
+        unsafe { (*(*self.r).connection).log }
+    }
+
     /// The header went out, or Lua sent it into the header filters.
     pub fn header_sent(&self) -> bool {
-        // SAFETY: r is the live request of this context.
+        // SAFETY: r is the live request of this ctx (the type's invariant).
         self.header_sent || unsafe { (*self.r).header_sent() } != 0
     }
 
@@ -178,47 +193,53 @@ impl RequestCtx {
         }
     }
 
-    /// The request's ctx, created (with its pool cleanup) if absent.
-    ///
-    /// # Safety
-    /// `r` must be a live request.
-    pub unsafe fn get_or_create(r: *mut ngx_http_request_t) -> Option<&'static mut RequestCtx> {
-        // SAFETY: `r` is a live request (callers' duty)
-        if let Some(c) = unsafe { Self::get(r) } {
-            return Some(c);
+    /// The request's ctx, created (with its pool cleanup) if absent. The
+    /// reference lives as long as the borrow of `req`: the ctx lives as long
+    /// as the request, and no second `&mut` to it can be taken through
+    /// `req` meanwhile.
+    pub fn get_or_create(req: &mut Request) -> Option<&mut RequestCtx> {
+        let r: *mut ngx_http_request_t = req.as_mut();
+        // SAFETY: `req` proves `r` live.
+        let found = unsafe { slot(r) };
+        if !found.is_null() {
+            // SAFETY: the slot holds the RequestCtx stored below, live until
+            // the pool cleanup; `req`'s borrow keeps this the only reference.
+            return Some(unsafe { &mut *found });
         }
-        // SAFETY: `r` is a live request (callers' duty)
+        // SAFETY: `req` proves `r` live.
         let cln = unsafe { ngx_pool_cleanup_add((*r).pool, 0) };
         if cln.is_null() {
             return None;
         }
         // In the request's pool (no heap allocation per request); the
         // cleanup drops it in place before the pool's memory goes.
-        // SAFETY: `r` is a live request (callers' duty)
+        // SAFETY: `req` proves `r` live.
         let ctx = unsafe { ngx_palloc((*r).pool, std::mem::size_of::<RequestCtx>()) } as *mut RequestCtx;
         if ctx.is_null() {
             return None;
         }
-        // SAFETY: `r` is a live request (callers' duty)
+        // SAFETY: `ctx` is fresh pool memory of RequestCtx's size and
+        // alignment (see the assert below); `cln` is the cleanup just added;
+        // `req` proves `r` live.
         unsafe {
             ctx.write(RequestCtx::new(r));
             (*cln).handler = Some(cleanup);
             (*cln).data = ctx.cast();
             *(*r).ctx.add(module().ctx_index) = ctx.cast();
         }
-        // SAFETY: `ctx` was just written and is owned by the request's pool until its cleanup
+        // SAFETY: `ctx` was just written and is owned by the request's pool
+        // until its cleanup; `req`'s borrow bounds the reference.
         let ctx = unsafe { &mut *ctx };
         // A fake request (timer, init_worker) runs in the VM of the code
         // that made it.
-        // SAFETY: `r` is a live request (callers' duty)
+        // SAFETY: `req` proves `r` live.
         if !unsafe { crate::conf::loc_conf(r) }.code_cache() && unsafe { (*(*r).connection).fd } != -1 {
-            // SAFETY: `r` is a live request (callers' duty)
+            // SAFETY: `req` proves `r` live.
             match unsafe { own_vm(r) } {
                 Ok(vm) => ctx.vm = Some(super::request_vm::VmRef::new(vm)),
                 Err(e) => {
                     crate::glue::log::log_error!(
-                        // SAFETY: `r` is a live request (callers' duty)
-                        unsafe { (*(*r).connection).log },
+                        ctx.log(),
                         nginx_sys::NGX_LOG_ERR,
                         "failed to initialize Lua VM: {e}"
                     );
@@ -234,12 +255,13 @@ impl RequestCtx {
         vm::Scope::enter(self.vm.as_ref().map(|v| v.vm()))
     }
 
-    /// # Safety
-    /// `r` must be a live request.
-    pub unsafe fn get(r: *mut ngx_http_request_t) -> Option<&'static mut RequestCtx> {
-        // SAFETY: `r` is a live request (callers' duty)
-        let p = unsafe { *(*r).ctx.add(module().ctx_index) } as *mut RequestCtx;
-        // SAFETY: the module's ctx slot holds null or the RequestCtx get_or_create stored, live until the pool cleanup
+    /// The request's ctx, if it has one; borrowed as long as `req` is (see
+    /// [`RequestCtx::get_or_create`]).
+    pub fn get(req: &mut Request) -> Option<&mut RequestCtx> {
+        // SAFETY: `req` proves the request live.
+        let p = unsafe { slot(req.as_mut()) };
+        // SAFETY: the slot holds null or the RequestCtx get_or_create stored,
+        // live until the pool cleanup; `req`'s borrow bounds the reference.
         unsafe { p.as_mut() }
     }
 
@@ -324,6 +346,15 @@ unsafe extern "C" fn cleanup(data: *mut std::ffi::c_void) {
     })
 }
 
+/// What the module's ctx slot of request `r` holds: null or our ctx.
+///
+/// # Safety
+/// `r` must be a live request.
+unsafe fn slot(r: *mut ngx_http_request_t) -> *mut RequestCtx {
+    // SAFETY: `r` is a live request (callers' duty)
+    unsafe { *(*r).ctx.add(module().ctx_index) as *mut RequestCtx }
+}
+
 /// A new VM for request `r`, built by the configuration's factory.
 ///
 /// # Safety
@@ -355,7 +386,12 @@ pub fn current<'a>() -> Option<&'a mut RequestCtx> {
 pub struct CurrentGuard(*mut RequestCtx);
 
 impl CurrentGuard {
-    pub fn enter(ctx: *mut RequestCtx) -> CurrentGuard {
+    /// # Safety
+    /// `ctx` must be null, or a live ctx that stays live until the guard
+    /// drops, derived from the caller's own reference: the code run under
+    /// the guard reaches it through [`current`], and the caller must not use
+    /// its reference again before that code has returned.
+    pub unsafe fn enter(ctx: *mut RequestCtx) -> CurrentGuard {
         CurrentGuard(CURRENT.with(|c| c.replace(ctx)))
     }
 }

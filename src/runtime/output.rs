@@ -26,9 +26,8 @@ fn tag() -> *mut c_void {
     &TAG as *const u8 as *mut c_void
 }
 
-fn version_1_0_or_older(r: *mut ngx_http_request_t) -> bool {
-    // SAFETY: r is live.
-    unsafe { (*r).http_version < nginx_sys::NGX_HTTP_VERSION_11 as _ }
+fn version_1_0_or_older(r: &ngx_http_request_t) -> bool {
+    r.http_version < nginx_sys::NGX_HTTP_VERSION_11 as _
 }
 
 /// Sends the response header unless it went already (status 200 and the
@@ -54,7 +53,7 @@ pub fn send_header_if_needed(ctx: &mut RequestCtx) -> ngx_int_t {
             return NGX_ERROR as ngx_int_t;
         }
         if lcf.http10_buffering()
-            && version_1_0_or_older(r)
+            && version_1_0_or_older(&*r)
             && (*r).headers_out.content_length_n < 0
             && (*r).headers_out.content_length.is_null()
         {
@@ -79,7 +78,7 @@ pub fn write_parts(ctx: &mut RequestCtx, parts: &[&[u8]], flush: bool) -> Result
         return Err("seen eof");
     }
     let r = ctx.r;
-    mark_head(r);
+    mark_head(ctx);
     let rc = send_header_if_needed(ctx);
     if rc == NGX_ERROR as ngx_int_t || rc > NGX_OK as ngx_int_t {
         return Err("nginx output filter error");
@@ -140,8 +139,9 @@ unsafe fn send(ctx: &mut RequestCtx, cl: *mut ngx_chain_t) -> Result<(), &'stati
 /// lua-nginx-module makes a HEAD request header-only as soon as Lua output
 /// starts (nginx itself would only when sending the header): HTTP/1.0
 /// buffering then holds no body and computes no Content-Length for it.
-fn mark_head(r: *mut ngx_http_request_t) {
-    // SAFETY: r is live.
+fn mark_head(ctx: &RequestCtx) {
+    let r = ctx.r;
+    // SAFETY: ctx.r is live (RequestCtx's invariant).
     unsafe {
         if (*r).method == nginx_sys::NGX_HTTP_HEAD as ngx_uint_t && (*r).header_only() == 0 {
             (*r).set_header_only(1);
@@ -170,7 +170,7 @@ pub fn send_eof(ctx: &mut RequestCtx) -> ngx_int_t {
     if ctx.eof_sent {
         return NGX_OK as ngx_int_t;
     }
-    mark_head(ctx.r);
+    mark_head(ctx);
     let rc = send_header_if_needed(ctx);
     if rc == NGX_ERROR as ngx_int_t || rc > NGX_OK as ngx_int_t {
         return rc;

@@ -21,7 +21,8 @@ pub unsafe fn in_request(
     nresults: c_int,
 ) -> Result<*mut lua_State, String> {
     let r = ctx.r;
-    let _c = CurrentGuard::enter(ctx);
+    // SAFETY: `ctx` is the caller's live ctx, not used here while the code runs
+    let _c = unsafe { CurrentGuard::enter(ctx) };
     let _p = ContextGuard::enter(phase);
     // The code runs on the main state: it is the request's while it runs
     // (thread.exdata, as lua-nginx-module sets it), as it was after.
@@ -46,7 +47,8 @@ pub unsafe fn in_request(
 /// # Safety
 /// The VM must be set.
 pub unsafe fn outside_request(phase: Context, func: c_int) -> Result<(), String> {
-    let _c = CurrentGuard::enter(std::ptr::null_mut());
+    // SAFETY: no request
+    let _c = unsafe { CurrentGuard::enter(std::ptr::null_mut()) };
     let _p = ContextGuard::enter(phase);
     // SAFETY: the VM is set (caller's contract); no arguments are pushed
     (unsafe { call_sync(func, 0, 0) }).map(|_| ())

@@ -66,7 +66,9 @@ impl Drop for LuaThread {
     fn drop(&mut self) {
         self.wait = None;
         if let Some(vm) = vm::current() {
-            vm.give_thread(self.co, self.co_ref, self.returned);
+            // SAFETY: `co` came from this VM's take_thread, anchored by
+            // `co_ref`; a dropped thread record's coroutine is not running.
+            unsafe { vm.give_thread(self.co, self.co_ref, self.returned) };
         }
     }
 }
@@ -199,7 +201,8 @@ fn drain_posted(ctx: &mut RequestCtx) {
                 }
             }
         }
-        resume(ctx, co, nargs);
+        // SAFETY: `co` is a posted (suspended) thread of ctx, `nargs` values pushed
+        unsafe { resume(ctx, co, nargs) };
     }
     ctx.draining = false;
 }
@@ -226,10 +229,11 @@ pub fn start_with(ctx: &mut RequestCtx, push: impl FnOnce(*mut lua_State) -> c_i
             unsafe { lua::set_exdata(co, ctx.r.cast()) };
             let nargs = push(co);
             ctx.threads.push(thread(co, co_ref, std::ptr::null_mut()));
-            resume(ctx, co, nargs)
+            // SAFETY: `co` is the new entry thread, with what `push` pushed
+            unsafe { resume(ctx, co, nargs) }
         }
         Err(e) => {
-            log::log_error!(request_log(ctx), NGX_LOG_ERR, "failed to run Lua code: {e}");
+            log::log_error!(ctx.log(), NGX_LOG_ERR, "failed to run Lua code: {e}");
             Outcome::Error
         }
     }
@@ -275,13 +279,9 @@ pub unsafe fn spawn(
     if post_spawner {
         post(ctx, ctx.running, co);
     }
-    resume(ctx, co, nargs);
+    // SAFETY: `co` is the new light thread, with its `nargs` arguments
+    unsafe { resume(ctx, co, nargs) };
     Ok(co)
-}
-
-fn request_log(ctx: &RequestCtx) -> *mut nginx_sys::ngx_log_t {
-    // SAFETY: ctx.r is the live request owning ctx.
-    unsafe { (*(*ctx.r).connection).log }
 }
 
 /// How one resume of a thread ended.
@@ -325,12 +325,18 @@ unsafe fn resume_raw(co: *mut lua_State, nargs: c_int) -> Resumed {
 
 /// Resumes thread `co` of `ctx` with `nargs` values already pushed on it and
 /// reports where the phase's code now stands.
-pub fn resume(ctx: &mut RequestCtx, co: *mut lua_State, nargs: c_int) -> Outcome {
+///
+/// # Safety
+/// `co` must be a new or suspended coroutine of `ctx` (in its VM) with
+/// `nargs` values pushed on it.
+pub unsafe fn resume(ctx: &mut RequestCtx, co: *mut lua_State, nargs: c_int) -> Outcome {
     // Threads that end here go back to the VM they run in.
     let _vm = ctx.enter_vm();
     let ctx_ptr: *mut RequestCtx = ctx;
     let status = {
-        let _c = CurrentGuard::enter(ctx_ptr);
+        // SAFETY: `ctx_ptr` is derived from `ctx`, which is not used while
+        // the thread runs
+        let _c = unsafe { CurrentGuard::enter(ctx_ptr) };
         let _p = ContextGuard::enter(ctx.context);
         let prev = std::mem::replace(&mut ctx.running, co);
         ctx.depth += 1;
@@ -363,7 +369,6 @@ pub fn resume(ctx: &mut RequestCtx, co: *mut lua_State, nargs: c_int) -> Outcome
 /// Records how a resume of thread `idx` ended, and hands a dead light
 /// thread's results to a thread waiting on it.
 fn settle(ctx: &mut RequestCtx, idx: usize, status: Resumed) {
-    let ctx_ptr: *mut RequestCtx = ctx;
     let t = &mut ctx.threads[idx];
     let co = t.co;
     match status {
@@ -374,7 +379,9 @@ fn settle(ctx: &mut RequestCtx, idx: usize, status: Resumed) {
             // none, other requests get a turn (the next event loop cycle).
             if ctx.exit_code.is_none() && ctx.exec.is_none() {
                 if ctx.posted.is_empty() {
-                    t.wait = Some(timer_wait::arm(ctx_ptr, co, 0));
+                    // (arm takes the whole ctx: `t` is not used meanwhile)
+                    let wait = timer_wait::arm(ctx, co, 0);
+                    ctx.threads[idx].wait = Some(wait);
                 } else {
                     t.posted = true;
                     t.wait = Some(Box::new(Posted));
@@ -389,28 +396,34 @@ fn settle(ctx: &mut RequestCtx, idx: usize, status: Resumed) {
                 // SAFETY: the entry thread's results are not used.
                 unsafe { ffi::lua_settop(co, 0) };
             } else {
-                notify_waiter(ctx, co);
+                // SAFETY: `co` is the light thread that just returned
+                unsafe { notify_waiter(ctx, co) };
             }
         }
         Resumed::Failed(msg) => {
             // A dead thread waits on nothing.
             t.wait = None;
             let entry = t.is_entry;
-            log_thread_error(ctx, co, &msg, entry);
+            // SAFETY: `co` is the thread that just died, its frames kept
+            unsafe { log_thread_error(ctx, co, &msg, entry) };
             let t = &mut ctx.threads[idx];
             t.done = true;
             if entry {
                 ctx.failed = true;
             } else {
                 t.error = Some(msg);
-                notify_waiter(ctx, co);
+                // SAFETY: `co` is the light thread that just died
+                unsafe { notify_waiter(ctx, co) };
             }
         }
     }
 }
 
 /// Resumes the thread waiting on the dead light thread `dead`, if any.
-fn notify_waiter(ctx: &mut RequestCtx, dead: *mut lua_State) {
+///
+/// # Safety
+/// `dead` must be a light thread of `ctx` that has just ended.
+unsafe fn notify_waiter(ctx: &mut RequestCtx, dead: *mut lua_State) {
     let Some(w) = ctx
         .threads
         .iter()
@@ -421,9 +434,11 @@ fn notify_waiter(ctx: &mut RequestCtx, dead: *mut lua_State) {
     let waiter = ctx.threads[w].co;
     ctx.threads[w].waiting_on.clear();
     ctx.threads[w].wait = None;
-    // SAFETY: `waiter` is suspended in ngx.thread.wait; results go on it.
+    // SAFETY: `dead` is a dead light thread of ctx (caller's contract);
+    // `waiter` is suspended in ngx.thread.wait; results go on it.
     let n = unsafe { collect(ctx, dead, waiter) };
-    resume(ctx, waiter, n);
+    // SAFETY: `waiter` is suspended in ngx.thread.wait, its `n` results pushed
+    unsafe { resume(ctx, waiter, n) };
 }
 
 /// Moves the outcome of dead light thread `dead` onto `to` (`true, ...` or
@@ -482,10 +497,14 @@ fn control_outcome(ctx: &mut RequestCtx) -> Option<Outcome> {
     Some(o)
 }
 
-fn log_thread_error(ctx: &RequestCtx, co: *mut lua_State, msg: &str, entry: bool) {
+/// Logs the runtime error of thread `co` with its traceback.
+///
+/// # Safety
+/// `co` must be a thread of `ctx` that died of that error, its frames kept.
+unsafe fn log_thread_error(ctx: &RequestCtx, co: *mut lua_State, msg: &str, entry: bool) {
     // The coroutines a coroutine.wrap error came from, the failed thread,
     // then the parents still running, as lua-nginx-module shows them.
-    // SAFETY: `co` is a dead coroutine whose references are kept.
+    // SAFETY: `co` is a dead coroutine whose references are kept (caller's contract).
     let mut chain = unsafe { wrapped_failures(co, msg) };
     chain.push(co);
     let mut parent = ctx
@@ -501,7 +520,7 @@ fn log_thread_error(ctx: &RequestCtx, co: *mut lua_State, msg: &str, entry: bool
     let tb = unsafe { crate::lua::traceback::format(&chain) };
     let kind = if entry { "entry" } else { "user" };
     log::log_error!(
-        request_log(ctx),
+        ctx.log(),
         NGX_LOG_ERR,
         "lua {kind} thread aborted: runtime error: {msg}\n{tb}"
     );
@@ -599,8 +618,9 @@ pub unsafe fn wake(ctx: *mut RequestCtx, co: *mut lua_State, nargs: c_int) {
         // nothing asks for the current VM before it ends.
         // SAFETY: `ctx` is live (caller's contract)
         let _vm = unsafe { (*ctx).enter_vm() };
-        // SAFETY: `ctx` is live (caller's contract) and no other reference to it is held here
-        let outcome = resume(unsafe { &mut *ctx }, co, nargs);
+        // SAFETY: `ctx` is live and `co` its thread with `nargs` values
+        // pushed (caller's contract); no other reference to it is held here
+        let outcome = unsafe { resume(&mut *ctx, co, nargs) };
         if outcome != Outcome::Wait {
             // SAFETY: `ctx` is live: the thread's run did not finish the request
             if let Some(on_finish) = unsafe { (*ctx).on_finish } {

@@ -18,6 +18,7 @@ use nginx_sys::{
     SSL_set_ex_data, ngx_connection_t, ngx_http_connection_t, ngx_http_request_t, ngx_int_t, ngx_log_t,
     ngx_pool_cleanup_add, ngx_post_event, ngx_posted_events,
 };
+use ngx::http::Request;
 
 use super::context::Context;
 use super::ctx::{Outcome, RequestCtx};
@@ -149,7 +150,7 @@ unsafe extern "C" fn log_context(log: *mut ngx_log_t, buf: *mut u8, len: usize) 
         } else {
             (*fc).data as *mut ngx_http_request_t
         };
-        let name = match RequestCtx::get(r) {
+        let name = match RequestCtx::get(Request::from_ngx_http_request(r)) {
             Some(ctx) if !r.is_null() => ctx.context.context_name(),
             _ => "ssl_certificate_by_lua*",
         };
@@ -214,7 +215,7 @@ pub fn exit_code(outcome: Outcome) -> c_int {
 /// `r` must come from `fake_request` for `hs.c`.
 pub unsafe fn start(hs: &mut HsCtx, r: *mut ngx_http_request_t, phase: Context, func: c_int) -> Outcome {
     // SAFETY: `r` is a live request (callers' duty)
-    let Some(ctx) = (unsafe { RequestCtx::get_or_create(r) }) else {
+    let Some(ctx) = RequestCtx::get_or_create(unsafe { Request::from_ngx_http_request(r) }) else {
         // SAFETY: r is ours and unused.
         unsafe { fake_request::destroy(r) };
         hs.exit_code = 0;
@@ -248,7 +249,7 @@ pub unsafe fn run_plain(
     func: c_int,
 ) -> Result<(), String> {
     // SAFETY: `r` is a live request (callers' duty)
-    let res = match unsafe { RequestCtx::get_or_create(r) } {
+    let res = match RequestCtx::get_or_create(unsafe { Request::from_ngx_http_request(r) }) {
         Some(ctx) => {
             ctx.context = phase;
             hs.r = r;

@@ -10,6 +10,7 @@ use nginx_sys::{
     NGX_LOG_ALERT, ngx_add_timer, ngx_del_timer, ngx_event_t, ngx_exiting, ngx_free_connection,
     ngx_get_connection, ngx_msec_t, ngx_quit, ngx_terminate,
 };
+use ngx::http::Request;
 
 use super::context;
 use super::ctx::{Outcome, RequestCtx};
@@ -248,7 +249,7 @@ unsafe fn run(cb: Callback, premature: bool, owns_call: bool) {
         return;
     };
     // SAFETY: `r` is a live request (callers' duty)
-    let Some(ctx) = (unsafe { RequestCtx::get_or_create(r) }) else {
+    let Some(ctx) = RequestCtx::get_or_create(unsafe { Request::from_ngx_http_request(r) }) else {
         if let Some(vm) = vm::current() {
             release(vm.main());
         }

@@ -28,16 +28,19 @@ impl Drop for TimerWait {
     }
 }
 
-/// Arms a timer that resumes `co` of `ctx` after `ms` milliseconds.
-pub fn arm(ctx: *mut RequestCtx, co: *mut lua_State, ms: ngx_msec_t) -> Box<TimerWait> {
+/// Arms a timer that resumes `co` of `ctx` after `ms` milliseconds. The
+/// wait keeps `ctx` as a raw pointer: it is dropped (deleting the timer)
+/// before the ctx goes.
+pub fn arm(ctx: &mut RequestCtx, co: *mut lua_State, ms: ngx_msec_t) -> Box<TimerWait> {
     // SAFETY: an all-zero ngx_event_t is nginx's initial event state.
     let ev = unsafe { MaybeUninit::<ngx_event_t>::zeroed().assume_init() };
+    let log = ctx.log();
     let mut w = Box::new(TimerWait { ev, ctx, co });
     let data: *mut TimerWait = &mut *w;
     w.ev.data = data.cast::<c_void>();
     w.ev.handler = Some(on_timer);
-    // SAFETY: ctx is live; its request's connection log outlives the wait.
-    w.ev.log = unsafe { (*(*(*ctx).r).connection).log };
+    // The request's connection log outlives the wait.
+    w.ev.log = log;
     // SAFETY: the event lives in the Box, which the thread's `wait` keeps
     // until the event fired or was deleted in Drop.
     unsafe { ngx_add_timer(&mut w.ev, ms) };

@@ -59,8 +59,11 @@ pub fn acquire(
 }
 
 /// Puts a VM back, its stack emptied.
-pub fn release(l: *mut lua_State) {
-    // SAFETY: a VM of the pool that no thread runs now.
+///
+/// # Safety
+/// `l` must be a VM from [`acquire`] that no thread runs now.
+pub unsafe fn release(l: *mut lua_State) {
+    // SAFETY: a VM of the pool that no thread runs now (caller's contract).
     unsafe { ffi::lua_settop(l, 0) };
     match vm::current_state::<VmPool>() {
         Some(pool) => pool.idle.borrow_mut().push(l),

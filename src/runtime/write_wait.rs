@@ -8,7 +8,7 @@ use nginx_sys::{
     NGX_ERROR, NGX_HTTP_LOWLEVEL_BUFFERED, ngx_add_timer, ngx_del_timer, ngx_handle_write_event,
     ngx_http_output_filter, ngx_http_request_empty_handler, ngx_http_request_t,
 };
-use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule};
+use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule, Request};
 
 use super::ctx::RequestCtx;
 use super::scheduler::{Wait, wake};
@@ -29,9 +29,11 @@ impl Drop for WriteWait {
     }
 }
 
-/// True when output is still held below the filters (in the socket path).
-pub fn pending(r: *mut ngx_http_request_t) -> bool {
-    // SAFETY: r is live.
+/// True when output of `ctx`'s request is still held below the filters
+/// (in the socket path).
+pub fn pending(ctx: &RequestCtx) -> bool {
+    let r = ctx.r;
+    // SAFETY: ctx.r and its connection are live (RequestCtx's invariant).
     unsafe { (*(*r).connection).buffered() & NGX_HTTP_LOWLEVEL_BUFFERED != 0 || !(*r).out.is_null() }
 }
 
@@ -75,7 +77,7 @@ unsafe extern "C" fn on_writable(r: *mut ngx_http_request_t) {
 
 unsafe fn writable(r: *mut ngx_http_request_t) {
     // SAFETY: `r` is a live request (callers' duty)
-    let Some(ctx) = (unsafe { RequestCtx::get(r) }) else {
+    let Some(ctx) = RequestCtx::get(unsafe { Request::from_ngx_http_request(r) }) else {
         return;
     };
     let co = ctx.write_waiter;
@@ -92,7 +94,7 @@ unsafe fn writable(r: *mut ngx_http_request_t) {
     // SAFETY: `r` is a live request (callers' duty)
     } else if unsafe { ngx_http_output_filter(r, std::ptr::null_mut()) } == NGX_ERROR as isize {
         Some(c"nginx output filter error")
-    } else if pending(r) {
+    } else if pending(ctx) {
         // SAFETY: `r` is a live request (callers' duty)
         unsafe { arm_event(r) };
         return;

@@ -51,7 +51,8 @@ impl TcpSock {
             }
             if self.pooled {
                 if let Some((c, reused)) = socket_pool::take(&self.pool_key, log) {
-                    self.attach(c);
+                    // SAFETY: the pool hands out an open connection, ours now
+                    unsafe { self.attach(c) };
                     self.reused = reused + 1;
                     self.counted = true;
                     return Step::Ready(smallvec![Val::Int(1)]);
@@ -202,11 +203,13 @@ impl TcpSock {
                         return Step::Ready(Val::err(&peer::errno_text(err)));
                     }
                 }
-                self.attach(c);
+                // SAFETY: the connection just opened for us
+                unsafe { self.attach(c) };
                 Step::Ready(smallvec![Val::Int(1)])
             }
             peer::Connect::InProgress(c) => {
-                self.attach(c);
+                // SAFETY: the connection nginx just opened for us
+                unsafe { self.attach(c) };
                 self.wop = WOp::Connect;
                 // SAFETY: c is our live connection.
                 unsafe { ngx_add_timer((*c).write, self.timeout(0)) };
@@ -216,15 +219,20 @@ impl TcpSock {
         }
     }
 
-    pub(super) fn attach(&mut self, c: *mut ngx_connection_t) {
+    /// Makes `c` this socket's connection, with our handlers and log.
+    ///
+    /// # Safety
+    /// `c` must be a live connection that nothing else owns now.
+    pub(super) unsafe fn attach(&mut self, c: *mut ngx_connection_t) {
         self.conn = c;
         self.rbuf.clear();
         self.out.clear();
         self.eof = false;
         self.read_closed = false;
         self.write_closed = false;
-        // SAFETY: c is a live connection now owned by this socket, which is
-        // boxed (stable address) and detaches before it goes.
+        // SAFETY: c is a live connection now owned by this socket (caller's
+        // contract), which is boxed (stable address) and detaches before it
+        // goes; r is live while not null (the request cleanup clears it).
         unsafe {
             (*c).data = (self as *mut TcpSock).cast::<c_void>();
             (*(*c).read).handler = Some(on_read);
@@ -241,9 +249,13 @@ impl TcpSock {
         }
     }
 
-    pub(super) fn connect_ready(&mut self, ev: *mut ngx_event_t) {
+    /// The connect being waited for completed, failed or timed out.
+    ///
+    /// # Safety
+    /// `ev` must be an event (read or write) of this socket's live connection.
+    pub(super) unsafe fn connect_ready(&mut self, ev: *mut ngx_event_t) {
         let c = self.conn;
-        // SAFETY: the event belongs to our live connection.
+        // SAFETY: the event belongs to our live connection (caller's contract).
         unsafe {
             if (*ev).timedout() != 0 {
                 self.log_err(format_args!(
@@ -311,8 +323,13 @@ impl TcpSock {
         }
     }
 
-    pub(super) fn resolved(&mut self, rctx: *mut ngx_resolver_ctx_t) {
-        // SAFETY: nginx calls the handler with our live context.
+    /// The resolver answered.
+    ///
+    /// # Safety
+    /// `rctx` must be this socket's live resolver context (`self.rctx`),
+    /// which this ends with ngx_resolve_name_done.
+    pub(super) unsafe fn resolved(&mut self, rctx: *mut ngx_resolver_ctx_t) {
+        // SAFETY: nginx calls the handler with our live context (caller's contract).
         let res = unsafe {
             let st = (*rctx).state;
             let r = if st != 0 {

@@ -141,6 +141,7 @@ impl TcpSock {
                 (*self.conn).read
             }
         };
-        self.on_event(ev, write);
+        // SAFETY: `ev` is the client connection's event of that side.
+        unsafe { self.on_event(ev, write) };
     }
 }

@@ -92,8 +92,12 @@ impl TcpSock {
         Step::Ready(smallvec![Val::Int(n as i64)])
     }
 
-    pub(super) fn writable(&mut self, ev: *mut ngx_event_t) {
-        // SAFETY: the event belongs to our live connection.
+    /// The connection can take more of the pending send (or it timed out).
+    ///
+    /// # Safety
+    /// `ev` must be the write event of this socket's live connection.
+    pub(super) unsafe fn writable(&mut self, ev: *mut ngx_event_t) {
+        // SAFETY: the event belongs to our live connection (caller's contract).
         let timedout = unsafe { (*ev).timedout() } != 0;
         // SAFETY: as above.
         unsafe { (*ev).set_timedout(0) };
@@ -363,8 +367,12 @@ impl TcpSock {
         Step::Ready(v)
     }
 
-    pub(super) fn readable(&mut self, ev: *mut ngx_event_t) {
-        // SAFETY: the event belongs to our live connection.
+    /// The connection has data for the pending receive (or it timed out).
+    ///
+    /// # Safety
+    /// `ev` must be the read event of this socket's live connection.
+    pub(super) unsafe fn readable(&mut self, ev: *mut ngx_event_t) {
+        // SAFETY: the event belongs to our live connection (caller's contract).
         let timedout = unsafe { (*ev).timedout() } != 0;
         // SAFETY: as above.
         unsafe { (*ev).set_timedout(0) };

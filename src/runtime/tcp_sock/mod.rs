@@ -20,7 +20,7 @@ use nginx_sys::{
     ngx_pool_cleanup_add, ngx_pool_cleanup_t, ngx_resolve_name, ngx_resolve_name_done, ngx_resolve_start,
     ngx_resolver_ctx_t, ngx_resolver_strerror, ngx_str_t,
 };
-use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule};
+use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule, Request};
 
 use super::ctx::RequestCtx;
 use super::scheduler::{Wait, wake};
@@ -391,7 +391,7 @@ impl TcpSock {
         self.abort();
         if self.downstream.is_some() && !self.cln.is_null() {
             // SAFETY: a non-null cln means the request is still alive.
-            if let Some(ctx) = unsafe { RequestCtx::get(self.r) }
+            if let Some(ctx) = RequestCtx::get(unsafe { Request::from_ngx_http_request(self.r) })
                 && std::ptr::eq(ctx.req_sock, self)
             {
                 ctx.req_sock = std::ptr::null_mut();
@@ -567,13 +567,21 @@ impl TcpSock {
         }
     }
 
-    fn on_event(&mut self, ev: *mut ngx_event_t, write: bool) {
+    /// Dispatches an event of the connection to the pending operation.
+    ///
+    /// # Safety
+    /// `ev` must be the read (`write` false) or write event of this socket's
+    /// live connection.
+    unsafe fn on_event(&mut self, ev: *mut ngx_event_t, write: bool) {
         if self.wop == WOp::Connect {
-            self.connect_ready(ev)
+            // SAFETY: `ev` is an event of our connection (caller's contract).
+            unsafe { self.connect_ready(ev) }
         } else if write && self.wop == WOp::Send {
-            self.writable(ev)
+            // SAFETY: `ev` is our connection's write event (caller's contract).
+            unsafe { self.writable(ev) }
         } else if !write && self.rop.is_some() {
-            self.readable(ev)
+            // SAFETY: `ev` is our connection's read event (caller's contract).
+            unsafe { self.readable(ev) }
         }
     }
 }
