@@ -50,6 +50,10 @@ pub enum Val {
     /// The value the caller pushed on the stack just before (a result
     /// echoed back from the arguments).
     Arg,
+    /// A received string left in the socket's `out` buffer (`received()`),
+    /// for an FFI caller that copies it at once; only while `inline_out` is
+    /// set (pushed as nil should it ever reach Lua otherwise).
+    Out,
 }
 
 impl Val {
@@ -76,6 +80,8 @@ pub unsafe fn push_vals(l: *mut lua_State, vals: &[Val]) -> i32 {
             // SAFETY: `l` is the running state (callers' duty)
             Val::Session(p) => unsafe { super::tcp_tls::push_session(l, *p) },
             Val::Arg => {}
+            // SAFETY: `l` is the running state (callers' duty)
+            Val::Out => unsafe { ffi::lua_pushnil(l) },
         }
     }
     vals.len() as i32
@@ -206,6 +212,10 @@ pub struct TcpSock {
     /// zero delay once granted a slot).
     queue_ev: ngx_event_t,
     granted: bool,
+    /// A receive that completes at once leaves its result in `out` and says
+    /// `Val::Out` (set by the FFI fast path around its call): no copy into
+    /// a `Vec` of its own, the caller copies it into a Lua string.
+    pub inline_out: bool,
 }
 
 /// How a request socket reads the client connection.
@@ -266,6 +276,7 @@ impl TcpSock {
             // SAFETY: an all-zero ngx_event_t is nginx's initial event state.
             queue_ev: unsafe { std::mem::MaybeUninit::zeroed().assume_init() },
             granted: false,
+            inline_out: false,
         }
     }
 
@@ -491,6 +502,17 @@ impl TcpSock {
         } else {
             Side::Write
         }
+    }
+
+    /// An operation started and waits with nobody parked on it yet (what
+    /// `unclaimed_side` then names).
+    pub fn has_unclaimed(&self) -> bool {
+        (self.rop.is_some() && self.rwaiter.is_none()) || (self.wop != WOp::Idle && self.wwaiter.is_none())
+    }
+
+    /// The result a receive left in `out` (`Val::Out`).
+    pub fn received(&self) -> &[u8] {
+        &self.out
     }
 
     /// Records who waits on the pending operation of `side`.
