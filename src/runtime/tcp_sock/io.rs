@@ -197,6 +197,9 @@ impl TcpSock {
             return Step::Ready(v);
         }
         self.out.clear();
+        if self.out.capacity() == 0 {
+            self.out = spare_buf();
+        }
         match &kind {
             RecvKind::Datagram(_) => {}
             RecvKind::Any(n) => {
@@ -251,6 +254,9 @@ impl TcpSock {
             let c = self.conn;
             let old = self.rbuf.len();
             let want = self.read_limit().map_or(size, |r| (r as usize).min(size));
+            if self.rbuf.capacity() == 0 {
+                self.rbuf = spare_buf();
+            }
             self.rbuf.reserve(want);
             // SAFETY: c is our live connection; the spare capacity is `want`.
             let n = unsafe {

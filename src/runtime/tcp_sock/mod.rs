@@ -410,6 +410,8 @@ impl TcpSock {
             self.cln = std::ptr::null_mut();
         }
         self.r = std::ptr::null_mut();
+        give_back(std::mem::take(&mut self.rbuf));
+        give_back(std::mem::take(&mut self.out));
     }
 
     /// Cancels whatever is pending and closes the connection.
@@ -596,6 +598,37 @@ impl Default for TcpSock {
     fn default() -> Self {
         Self::new()
     }
+}
+
+thread_local! {
+    /// Buffers of collected sockets for the next ones: code that makes a
+    /// socket per request would otherwise allocate and free its read
+    /// buffer (the location's `lua_socket_buffer_size`) every time.
+    static SPARE: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// How many spare buffers are kept, and the largest kept (a socket that
+/// read a big body gives its memory back).
+const SPARE_COUNT: usize = 8;
+const SPARE_MAX: usize = 64 * 1024;
+
+/// Keeps `buf`'s memory for a later socket.
+fn give_back(mut buf: Vec<u8>) {
+    if buf.capacity() == 0 || buf.capacity() > SPARE_MAX {
+        return;
+    }
+    buf.clear();
+    SPARE.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.len() < SPARE_COUNT {
+            s.push(buf);
+        }
+    });
+}
+
+/// An empty buffer, with the memory of a collected socket's if any.
+pub(super) fn spare_buf() -> Vec<u8> {
+    SPARE.with(|s| s.borrow_mut().pop()).unwrap_or_default()
 }
 
 /// The wait a thread holds while its socket operation is pending.
