@@ -69,7 +69,10 @@ impl Drop for LuaThread {
     fn drop(&mut self) {
         self.wait = None;
         if let Some(vm) = vm::current() {
-            vm.give_thread(self.co, self.co_ref, self.returned);
+            // Only entry threads are reused, as lua-nginx-module does: the
+            // handle ngx.thread.spawn returned may outlive its light thread,
+            // and must not come to name another request's thread.
+            vm.give_thread(self.co, self.co_ref, self.returned && self.is_entry);
         }
     }
 }
