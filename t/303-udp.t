@@ -166,3 +166,86 @@ lua udp socket reconnect without shutting down
 lua reuse socket upstream ctx
 --- no_error_log
 [error]
+
+
+
+=== TEST 8: a light thread killed while it waits in udp receive: its wait and timer are gone, it is dead to coroutine.resume, a datagram arriving later waits for the next receive, and the worker still exits at once
+--- http_config
+    exit_worker_by_lua_block { ngx.log(ngx.NOTICE, "worker exits cleanly") }
+--- config
+    location /t {
+        content_by_lua_block {
+            local udp = ngx.socket.udp()
+            -- a timer left behind would hold the exiting worker for a minute
+            udp:settimeout(60000)
+            assert(udp:setpeername("127.0.0.1", $TEST_NGINX_RAND_PORT_1))
+            local th = ngx.thread.spawn(function()
+                local data, err = udp:receive()
+                ngx.log(ngx.ERR, "the killed thread resumed: ", data, " ", err)
+            end)
+            ngx.sleep(0.01)
+            ngx.say("kill: ", ngx.thread.kill(th))
+            ngx.say("kill again: ", select(2, ngx.thread.kill(th)))
+            ngx.say("status: ", coroutine.status(th))
+            ngx.say("resume: ", coroutine.resume(th))
+            -- the reply comes while nobody receives: its read event must
+            -- wake no one
+            assert(udp:send("q"))
+            ngx.sleep(0.05)
+            udp:settimeout(1000)
+            ngx.say("next receive: ", udp:receive())
+            udp:close()
+        }
+    }
+--- udp_listen: $TEST_NGINX_RAND_PORT_1
+--- udp_query: q
+--- udp_reply: pong
+--- request
+GET /t
+--- response_body
+kill: 1
+kill again: already waited or killed
+status: dead
+resume: falsecannot resume dead coroutine
+next receive: pong
+--- no_error_log
+the killed thread resumed
+[alert]
+--- shutdown_error_log
+worker exits cleanly
+
+
+
+=== TEST 9: a timer cannot resume a request's thread waiting in udp receive: the thread gets its own reply and the request ends
+--- config
+    location /t {
+        content_by_lua_block {
+            local udp = ngx.socket.udp()
+            udp:settimeout(2000)
+            assert(udp:setpeername("127.0.0.1", $TEST_NGINX_RAND_PORT_1))
+            assert(udp:send("q"))
+            local th = ngx.thread.spawn(function()
+                return udp:receive()
+            end)
+            local ok, err = ngx.timer.at(0, function()
+                local st = coroutine.status(th)
+                local ok, err = coroutine.resume(th)
+                ngx.log(ngx.WARN, "timer sees ", st, "; resume: ", ok, " ", err)
+            end)
+            ngx.say("timer: ", ok, " ", err)
+            ngx.say("wait: ", ngx.thread.wait(th))
+        }
+    }
+--- udp_listen: $TEST_NGINX_RAND_PORT_1
+--- udp_query: q
+--- udp_reply: pong
+--- udp_reply_delay: 0.2
+--- request
+GET /t
+--- response_body
+timer: 1 nil
+wait: truepong
+--- error_log
+timer sees running; resume: false cannot resume running coroutine
+--- no_error_log
+[alert]

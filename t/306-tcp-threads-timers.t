@@ -163,3 +163,78 @@ waiting
 --- no_error_log
 should not get here
 [alert]
+
+
+
+=== TEST 6: a light thread killed in tcp receive: dead to coroutine.resume, its read timer gone, a reply arriving later is read by the next receive, and the worker exits at once
+--- http_config
+    exit_worker_by_lua_block { ngx.log(ngx.NOTICE, "worker exits cleanly") }
+--- config
+    location /t {
+        content_by_lua_block {
+            local sock = ngx.socket.tcp()
+            -- a timer left behind would hold the exiting worker for a minute
+            sock:settimeout(60000)
+            assert(sock:connect("127.0.0.1", $TEST_NGINX_REDIS_PORT))
+            local th = ngx.thread.spawn(function()
+                local line, err = sock:receive()
+                ngx.log(ngx.ERR, "the killed thread resumed: ", line, " ", err)
+            end)
+            ngx.sleep(0.01)
+            ngx.say("kill: ", ngx.thread.kill(th))
+            ngx.say("status: ", coroutine.status(th))
+            ngx.say("resume: ", coroutine.resume(th))
+            -- the reply comes while nobody receives: its read event must
+            -- wake no one
+            assert(sock:send("PING\r\n"))
+            ngx.sleep(0.05)
+            sock:settimeout(1000)
+            ngx.say("next receive: ", sock:receive())
+            assert(sock:setkeepalive())
+        }
+    }
+--- request eval
+["GET /t", "GET /t"]
+--- response_body eval
+["kill: 1\nstatus: dead\nresume: falsecannot resume dead coroutine\nnext receive: +PONG\n",
+ "kill: 1\nstatus: dead\nresume: falsecannot resume dead coroutine\nnext receive: +PONG\n"]
+--- no_error_log
+the killed thread resumed
+[alert]
+--- shutdown_error_log
+worker exits cleanly
+
+
+
+=== TEST 7: a timer cannot resume a request's thread waiting in tcp receive: the thread gets its own reply and the request ends
+--- config
+    location /t {
+        content_by_lua_block {
+            local sock = ngx.socket.tcp()
+            sock:settimeout(2000)
+            assert(sock:connect("127.0.0.1", $TEST_NGINX_REDIS_PORT))
+            local th = ngx.thread.spawn(function()
+                return sock:receive()
+            end)
+            local ok, err = ngx.timer.at(0, function()
+                local st = coroutine.status(th)
+                local ok, err = coroutine.resume(th)
+                ngx.log(ngx.WARN, "timer sees ", st, "; resume: ", ok, " ", err)
+            end)
+            ngx.say("timer: ", ok, " ", err)
+            ngx.sleep(0.05)
+            -- only now the reply can come
+            assert(sock:send("PING\r\n"))
+            ngx.say("wait: ", ngx.thread.wait(th))
+            sock:close()
+        }
+    }
+--- request
+GET /t
+--- response_body
+timer: 1 nil
+wait: true+PONG
+--- error_log
+timer sees running; resume: false cannot resume running coroutine
+--- no_error_log
+[alert]

@@ -190,3 +190,58 @@ GET /t
 --- response_body_like
 ^false content_by_lua\(nginx\.conf:\d+\):\d+: ngx.socket sslhandshake: expecting 1 ~ 5 arguments \(including the object\), but seen 6
 false content_by_lua\(nginx\.conf:\d+\):\d+: bad socket
+
+
+
+=== TEST 7: receive and send when the data and the peer's close are already there (the FFI fast paths, no waiting)
+--- config
+    location /two {
+        content_by_lua_block { ngx.print("one\r\ntwo") }
+    }
+    location /t {
+        content_by_lua_block {
+            local sock = ngx.socket.tcp()
+            sock:settimeout(2000)
+            assert(sock:connect("127.0.0.1", $TEST_NGINX_RAND_PORT_1))
+            ngx.say("sent: ", sock:send("ping\r\n"))
+            ngx.say("sent empty: ", sock:send(""))
+            ngx.sleep(0.2)
+            ngx.say("line: ", sock:receive())
+            ngx.say("line with CRs: [", sock:receive("*l"), "]")
+            ngx.say("size: ", sock:receive(3.9))
+            local data, err, partial = sock:receive(100)
+            ngx.say("rest: ", data, " ", err, " [", partial, "]")
+            ngx.say("again: ", sock:receive("*a"))
+            sock:close()
+
+            sock = ngx.socket.tcp()
+            assert(sock:connect("127.0.0.1", $TEST_NGINX_SERVER_PORT))
+            assert(sock:send("GET /two HTTP/1.0\r\nHost: x\r\n\r\n"))
+            ngx.sleep(0.2)
+            repeat local l = assert(sock:receive()) until l == ""
+            local all = sock:receive("*a")
+            ngx.say("all: [", (all:gsub("\r", "<CR>")), "]")
+            ngx.say("all again: [", sock:receive("*a"), "]")
+            sock:close()
+        }
+    }
+--- tcp_listen: $TEST_NGINX_RAND_PORT_1
+--- tcp_query eval
+"ping\r\n"
+--- tcp_reply eval
+"first\r\nsec\rond\r\nabcdefgh"
+--- request
+GET /t
+--- response_body
+sent: 6
+sent empty: 0
+line: first
+line with CRs: [second]
+size: abc
+rest: nil closed [defgh]
+again: nilclosed
+all: [one<CR>
+two]
+all again: []
+--- error_log
+attempt to receive data on a closed socket

@@ -26,6 +26,7 @@ pub mod semaphore;
 pub mod shdict;
 pub mod shdict_ffi;
 pub mod sleep;
+pub mod socket_ffi;
 pub mod socket_tcp;
 pub mod socket_tls;
 pub mod socket_udp;

@@ -42,6 +42,7 @@ lua_fns! {
     bind => bind_impl,
     gc => gc_impl,
     until_gc => until_gc_impl,
+    wait => wait_impl,
 }
 
 /// # Safety
@@ -83,6 +84,28 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     // sslhandshake and the methods that take or return OpenSSL objects
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     (unsafe { super::socket_tls::install(l, -1) })?;
+    // receive and send get Lua fast paths over the FFI (socket_ffi.rs),
+    // given the methods table, the userdata's metatable and `wait`.
+    let code = include_bytes!("lua/socket.lua");
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract);
+    // the buffer outlives the call
+    let rc = unsafe { ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), c"=ngx.socket".as_ptr()) };
+    if rc != 0 {
+        // SAFETY: the load left its message on top of `l`'s stack
+        return Err(unsafe { crate::lua::vm::pop_message(l) });
+    }
+    // SAFETY: `l` is the VM's main state being set up (caller's contract); the
+    // chunk, the methods table below it and the metatable are on its stack
+    let rc = unsafe {
+        ffi::lua_pushvalue(l, -2);
+        crate::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, UD_MT);
+        ffi::lua_pushcfunction(l, wait);
+        ffi::lua_pcall(l, 3, 0, 0)
+    };
+    if rc != 0 {
+        // SAFETY: the failed call left its message on top of `l`'s stack
+        return Err(unsafe { crate::lua::vm::pop_message(l) });
+    }
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     unsafe {
         crate::lua::set_raw(l, -2, c"__index");
@@ -400,6 +423,21 @@ pub(crate) unsafe fn finish_step(
             unsafe { yield_wait(l) }
         }
     }
+}
+
+/// Parks the running thread on the operation that a fast path of
+/// `lua/socket.lua` started and that waits (socket_ffi.rs said so), and
+/// yields: the operation's results come back as this call's.
+unsafe fn wait_impl(l: *mut lua_State) -> LuaRet {
+    // SAFETY: `l` is the running state Lua called this API function with
+    let (ctx, s) = unsafe { method(l, 1, "wait") }?;
+    // SAFETY: the live socket of the Lua object just checked; the only reference to it in this call
+    let s = unsafe { &mut *s };
+    if !s.has_unclaimed() {
+        return Err("no pending socket operation".into());
+    }
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { finish_step(l, ctx, s, Step::Wait) }
 }
 
 /// Pushes lua-nginx-module's "socket busy ..." results when an operation on

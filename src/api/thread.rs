@@ -220,7 +220,14 @@ unsafe fn kill_impl(l: *mut lua_State) -> LuaRet {
 /// "zombie" for a dead light thread not yet waited for, "running" for a
 /// live one that waits (on I/O, a timer, a thread, or after a bare
 /// `coroutine.yield`: lua-nginx-module does not count these as
-/// suspensions); nil for any other coroutine (Lua's own status applies).
+/// suspensions), "dead" for one killed or waited for; nil for any other
+/// coroutine (Lua's own status applies).
+///
+/// A coroutine of another request or timer (its `thread.exdata` says
+/// which) that is suspended is "running" too: it may be waiting there, as
+/// lua-nginx-module, which finds such a thread's own state, reports it.
+/// Resumed here, it would run in the wrong request, and when its own wait
+/// ended the event would resume a coroutine no longer where it waited.
 unsafe fn status_impl(l: *mut lua_State) -> LuaRet {
     // SAFETY: `l` is the running state Lua called this API function with
     let co = unsafe { ffi::lua_tothread(l, 1) };
@@ -237,11 +244,15 @@ unsafe fn status_impl(l: *mut lua_State) -> LuaRet {
         Some(t) if waiting(&t) && !t.wait_co.is_null() && t.wait_co != co => Some(b"normal"),
         Some(t) if waiting(&t) => Some(b"running"),
         Some(_) => None,
-        None => ctx
-            .threads
-            .iter()
-            .any(|t| waiting(&t) && t.wait_co == co)
-            .then_some(b"running"),
+        None if ctx.threads.iter().any(|t| waiting(&t) && t.wait_co == co) => Some(b"running"),
+        // Killed (still suspended where it waited) or waited for.
+        None if ctx.ended_threads.contains(&co) => Some(b"dead"),
+        None => {
+            // SAFETY: `co` is a live coroutine (its value is at index 1)
+            let (owner, st) = unsafe { (crate::lua::exdata(co), ffi::lua_status(co)) };
+            let foreign = !owner.is_null() && owner != ctx.r.cast();
+            (foreign && st == ffi::LUA_YIELD).then_some(b"running")
+        }
     };
     match answer {
         // SAFETY: `l` is the running state Lua called this API function with

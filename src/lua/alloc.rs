@@ -76,6 +76,9 @@ thread_local! {
     static DEPTH: Cell<u32> = const { Cell::new(0) };
     /// The guard depth whose body the kept error belongs to; 0: none.
     static PENDING_AT: Cell<u32> = const { Cell::new(0) };
+    /// `run` gave up and stopped the collector for the raw call that
+    /// follows it; `restart` starts it again.
+    static STOPPED: Cell<bool> = const { Cell::new(false) };
     /// The second of the last logged finalizer error, the lines logged in
     /// it, and how many were not logged since.
     static LOG_SECOND: Cell<i64> = const { Cell::new(0) };
@@ -194,8 +197,11 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
 unsafe fn run(l: *mut lua_State, op: &mut Op, nvals: c_int) -> bool {
     // SAFETY: `l` is valid (callers' contract); only non-raising calls.
     unsafe {
-        if !ARMED.get() || raw::lua_checkstack(l, nvals + 3) == 0 || !push_creator(l) {
+        if !ARMED.get() {
             return false;
+        }
+        if raw::lua_checkstack(l, nvals + 3) == 0 || !push_creator(l) {
+            return stop(l);
         }
         // Stack: inputs, creator. Each try calls copies of both.
         let func = raw::lua_gettop(l);
@@ -230,14 +236,42 @@ unsafe fn run(l: *mut lua_State, op: &mut Op, nvals: c_int) -> bool {
             raw::lua_pushvalue(l, inputs + i);
         }
         let rc = raw::lua_pcall(l, nvals + 1, 1, 0);
-        raw::lua_gc(l, raw::LUA_GCRESTART, 0);
         if rc == raw::LUA_OK {
+            raw::lua_gc(l, raw::LUA_GCRESTART, 0);
             raw::lua_replace(l, inputs);
             raw::lua_settop(l, inputs);
             return true;
         }
+        // Not a finalizer (none runs now): the call itself failed, as when
+        // the Lua stack is at its limit and no C function can be called
+        // (deep error handler recursion). The raw call needs no call frame;
+        // with the collector still stopped no finalizer can raise in it.
         raw::lua_settop(l, func - 1);
+        STOPPED.set(true);
         false
+    }
+}
+
+/// The raw call after a failed `run` must not let a finalizer raise into
+/// the Rust frame: the collector is stopped until `restart`.
+///
+/// # Safety
+/// `l` must be a valid state.
+unsafe fn stop(l: *mut lua_State) -> bool {
+    // SAFETY: `l` is valid (caller's contract); lua_gc does not raise
+    unsafe { raw::lua_gc(l, raw::LUA_GCSTOP, 0) };
+    STOPPED.set(true);
+    false
+}
+
+/// Starts the collector again after the raw call `run` left it stopped for.
+///
+/// # Safety
+/// `l` must be a valid state.
+unsafe fn restart(l: *mut lua_State) {
+    if STOPPED.replace(false) {
+        // SAFETY: `l` is valid (caller's contract); lua_gc does not raise
+        unsafe { raw::lua_gc(l, raw::LUA_GCRESTART, 0) };
     }
 }
 
@@ -361,6 +395,7 @@ pub unsafe fn push_lstring(l: *mut lua_State, s: *const c_char, len: usize) {
     unsafe {
         if !run(l, &mut op, 0) {
             raw::lua_pushlstring_(l, s, len);
+            restart(l);
         }
     }
 }
@@ -390,6 +425,7 @@ pub unsafe fn create_table(l: *mut lua_State, narr: c_int, nrec: c_int) {
     unsafe {
         if !run(l, &mut op, 0) {
             raw::lua_createtable(l, narr, nrec);
+            restart(l);
         }
     }
 }
@@ -403,7 +439,9 @@ pub unsafe fn new_userdata(l: *mut lua_State, size: usize) -> *mut c_void {
     // SAFETY: callers' contract.
     unsafe {
         if !run(l, &mut op, 0) {
-            return raw::lua_newuserdata(l, size);
+            let p = raw::lua_newuserdata(l, size);
+            restart(l);
+            return p;
         }
     }
     match op {
@@ -421,7 +459,9 @@ pub unsafe fn new_thread(l: *mut lua_State) -> *mut lua_State {
     // SAFETY: callers' contract.
     unsafe {
         if !run(l, &mut op, 0) {
-            return raw::lua_newthread(l);
+            let co = raw::lua_newthread(l);
+            restart(l);
+            return co;
         }
     }
     match op {
@@ -440,6 +480,7 @@ pub unsafe fn push_closure(l: *mut lua_State, f: raw::lua_CFunction, n: c_int) {
     unsafe {
         if !run(l, &mut op, n) {
             raw::lua_pushcclosure(l, f, n);
+            restart(l);
         }
     }
 }
@@ -459,7 +500,9 @@ pub unsafe fn to_lstring(l: *mut lua_State, idx: c_int, len: *mut usize) -> *con
             } else {
                 raw::lua_pop(l, 1);
             }
-            return raw::lua_tolstring(l, idx, len);
+            let p = raw::lua_tolstring(l, idx, len);
+            restart(l);
+            return p;
         }
         raw::lua_tolstring(l, idx, len)
     }
@@ -475,7 +518,9 @@ pub unsafe fn load_buffer(l: *mut lua_State, code: *const c_char, len: usize, na
     // SAFETY: callers' contract.
     unsafe {
         if !run(l, &mut op, 0) {
-            return raw::luaL_loadbuffer(l, code, len, name);
+            let rc = raw::luaL_loadbuffer(l, code, len, name);
+            restart(l);
+            return rc;
         }
     }
     match op {
@@ -493,7 +538,9 @@ pub unsafe fn load_file(l: *mut lua_State, path: *const c_char) -> c_int {
     // SAFETY: callers' contract.
     unsafe {
         if !run(l, &mut op, 0) {
-            return raw::luaL_loadfile(l, path);
+            let rc = raw::luaL_loadfile(l, path);
+            restart(l);
+            return rc;
         }
     }
     match op {

@@ -60,15 +60,21 @@ pub struct LuaThread {
     /// The coroutine whose API call made the current wait: this thread, or
     /// a user coroutine it resumed (the thread is then "normal").
     pub wait_co: *mut lua_State,
+    /// Resumed at least once: from then on only a suspended coroutine may
+    /// be resumed (a fresh one has status 0 too).
+    started: bool,
 }
 
 impl Drop for LuaThread {
     fn drop(&mut self) {
         self.wait = None;
         if let Some(vm) = vm::current() {
+            // Only entry threads are reused, as lua-nginx-module does: the
+            // handle ngx.thread.spawn returned may outlive its light thread,
+            // and must not come to name another request's thread.
             // SAFETY: `co` came from this VM's take_thread, anchored by
             // `co_ref`; a dropped thread record's coroutine is not running.
-            unsafe { vm.give_thread(self.co, self.co_ref, self.returned) };
+            unsafe { vm.give_thread(self.co, self.co_ref, self.returned && self.is_entry) };
         }
     }
 }
@@ -151,6 +157,7 @@ fn thread(co: *mut lua_State, co_ref: c_int, parent: *mut lua_State) -> LuaThrea
         returned: false,
         posted: false,
         wait_co: std::ptr::null_mut(),
+        started: false,
     }
 }
 
@@ -332,6 +339,19 @@ unsafe fn resume_raw(co: *mut lua_State, nargs: c_int) -> Resumed {
 pub unsafe fn resume(ctx: &mut RequestCtx, co: *mut lua_State, nargs: c_int) -> Outcome {
     // Threads that end here go back to the VM they run in.
     let _vm = ctx.enter_vm();
+    // Only a new or suspended coroutine can be resumed: one that returned
+    // keeps its results on its stack, and lua_resume would call them. No
+    // event may wake such a thread, but should one try, the thread fails
+    // instead of running whatever its stack holds.
+    let resumable = match ctx.threads.iter_mut().find(|t| t.co == co) {
+        // SAFETY: `co` is a coroutine of the worker's VM (callers' duty)
+        Some(t) if t.started => (unsafe { ffi::lua_status(co) }) == ffi::LUA_YIELD,
+        Some(t) => {
+            t.started = true;
+            true
+        }
+        None => true,
+    };
     let ctx_ptr: *mut RequestCtx = ctx;
     let status = {
         // SAFETY: `ctx_ptr` is derived from `ctx`, which is not used while
@@ -340,8 +360,12 @@ pub unsafe fn resume(ctx: &mut RequestCtx, co: *mut lua_State, nargs: c_int) -> 
         let _p = ContextGuard::enter(ctx.context);
         let prev = std::mem::replace(&mut ctx.running, co);
         ctx.depth += 1;
-        // SAFETY: `co` is a suspended (or new) coroutine of the worker's VM.
-        let st = unsafe { resume_raw(co, nargs) };
+        let st = if resumable {
+            // SAFETY: `co` is a suspended (or new) coroutine of the worker's VM.
+            unsafe { resume_raw(co, nargs) }
+        } else {
+            Resumed::Failed("cannot resume non-suspended coroutine".into())
+        };
         // SAFETY: ctx is still alive: nothing frees a request while its Lua
         // code runs (finalization happens after the outermost resume).
         unsafe {

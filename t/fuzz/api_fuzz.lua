@@ -1017,13 +1017,19 @@ local function loop_supervised(deadline, step)
             ngx_sleep(0.02)
             ngx_update_time()
             if not done and ngx_now() - progress.at > S.call_timeout and progress.calls == S.calls - 1 then
-                local killed = pcall(thread_kill, th)
-                if killed then
+                -- ngx.thread.kill reports a refusal in its results (nil and
+                -- "pending subrequests", ...), not by raising: only a thread
+                -- that really went counts, else the next round would run a
+                -- second body beside the one still waiting.
+                local ok, killed, why = pcall(thread_kill, th)
+                if ok and killed == 1 then
                     S.hangs = S.hangs + 1
                     S.hang_names = S.hang_names or {}
                     S.hang_names[S.last] = (S.hang_names[S.last] or 0) + 1
                     break
                 end
+                -- it ended on its own (a call ended the thread): next round
+                if ok and (why == "already terminated" or why == "already waited or killed") then break end
             end
             if ngx_now() > deadline + 5 then break end -- a call that cannot be killed
         end

@@ -15,20 +15,50 @@ impl TcpSock {
     // ---- send ----
 
     pub fn send(&mut self, data: Vec<u8>) -> Step {
+        if let Some(v) = self.send_start() {
+            return Step::Ready(v);
+        }
+        self.wbuf = data;
+        self.wpos = 0;
+        self.send_more()
+    }
+
+    /// `send` of bytes borrowed for this call only (a Lua string, from the
+    /// FFI fast path): written straight from `data`; only what the
+    /// connection does not take at once makes it copy the data and wait.
+    pub fn send_slice(&mut self, data: &[u8]) -> Step {
+        if let Some(v) = self.send_start() {
+            return Step::Ready(v);
+        }
+        // SAFETY: conn is live (send_start checked it).
+        let (n, last, err) = unsafe { write_some(self.conn, data) };
+        if n == data.len() {
+            return self.sent(n);
+        }
+        if last == NGX_AGAIN as isize || last == 0 {
+            // All of it, as the count returned is the whole send's.
+            self.wbuf.clear();
+            self.wbuf.extend_from_slice(data);
+            self.wpos = n;
+            return self.send_more();
+        }
+        self.send_failed(err)
+    }
+
+    /// What every send does first; the results when it cannot start.
+    fn send_start(&mut self) -> Option<Vals> {
         if self.downstream.as_ref().is_some_and(|d| !d.raw) {
-            return Step::Ready(Val::err("not supported by the request body socket"));
+            return Some(Val::err("not supported by the request body socket"));
         }
         if let Some(v) = self.send_closed() {
-            return Step::Ready(v);
+            return Some(v);
         }
         self.debug(format_args!("lua tcp socket send timeout: {}", self.timeout(1)));
         if !self.dgram {
             self.set_nodelay();
         }
-        self.wbuf = data;
-        self.wpos = 0;
         self.wop = WOp::Send;
-        self.send_more()
+        None
     }
 
     /// The results of a send on a socket whose write half is finalized
@@ -52,44 +82,46 @@ impl TcpSock {
 
     pub(super) fn send_more(&mut self) -> Step {
         let c = self.conn;
-        while self.wpos < self.wbuf.len() {
-            // SAFETY: c is our live connection; the buffer outlives the call.
-            let n = unsafe {
-                let send = (*c).send.expect("send");
-                send(
-                    c,
-                    self.wbuf.as_mut_ptr().add(self.wpos),
-                    self.wbuf.len() - self.wpos,
-                )
-            };
-            if n > 0 {
-                self.wpos += n as usize;
-            } else if n == NGX_AGAIN as isize || n == 0 {
-                // SAFETY: c is live. The timeout runs from the last progress.
-                unsafe {
-                    let wev = (*c).write;
-                    ngx_add_timer(wev, self.timeout(1));
-                    ngx_handle_write_event(wev, self.conf().send_lowat());
-                }
-                return Step::Wait;
-            } else {
-                let err = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-                self.wop = WOp::Idle;
-                self.wbuf = Vec::new();
-                self.finalize_write();
-                return Step::Ready(Val::err(&peer::errno_text(err)));
-            }
+        // SAFETY: c is our live connection.
+        let (n, last, err) = unsafe { write_some(c, &self.wbuf[self.wpos..]) };
+        self.wpos += n;
+        if self.wpos == self.wbuf.len() {
+            let total = self.wbuf.len();
+            self.wbuf = Vec::new();
+            return self.sent(total);
         }
-        // SAFETY: c is live.
+        if last == NGX_AGAIN as isize || last == 0 {
+            // SAFETY: c is live. The timeout runs from the last progress.
+            unsafe {
+                let wev = (*c).write;
+                ngx_add_timer(wev, self.timeout(1));
+                ngx_handle_write_event(wev, self.conf().send_lowat());
+            }
+            return Step::Wait;
+        }
+        self.wbuf = Vec::new();
+        self.send_failed(err)
+    }
+
+    /// A send wrote all its `n` bytes.
+    fn sent(&mut self, n: usize) -> Step {
+        // SAFETY: conn is live.
         unsafe {
-            if (*(*c).write).timer_set() != 0 {
-                ngx_del_timer((*c).write);
+            let wev = (*self.conn).write;
+            if (*wev).timer_set() != 0 {
+                ngx_del_timer(wev);
             }
         }
         self.wop = WOp::Idle;
-        let n = if self.dgram { 1 } else { self.wbuf.len() };
-        self.wbuf = Vec::new();
+        let n = if self.dgram { 1 } else { n };
         Step::Ready(smallvec![Val::Int(n as i64)])
+    }
+
+    /// A send failed with errno `err`: the write half is finalized.
+    fn send_failed(&mut self, err: i32) -> Step {
+        self.wop = WOp::Idle;
+        self.finalize_write();
+        Step::Ready(Val::err(&peer::errno_text(err)))
     }
 
     /// The connection can take more of the pending send (or it timed out).
@@ -169,6 +201,9 @@ impl TcpSock {
             return Step::Ready(v);
         }
         self.out.clear();
+        if self.out.capacity() == 0 {
+            self.out = spare_buf();
+        }
         match &kind {
             RecvKind::Datagram(_) => {}
             RecvKind::Any(n) => self.debug(format_args!(
@@ -221,6 +256,9 @@ impl TcpSock {
             let c = self.conn;
             let old = self.rbuf.len();
             let want = self.read_limit().map_or(size, |r| (r as usize).min(size));
+            if self.rbuf.capacity() == 0 {
+                self.rbuf = spare_buf();
+            }
             self.rbuf.reserve(want);
             // SAFETY: c is our live connection; the spare capacity is `want`.
             let n = unsafe {
@@ -269,13 +307,15 @@ impl TcpSock {
             }
             _ if avail == 0 => Filt::Closed,
             RecvKind::Line => {
-                let nl = self.rbuf.iter().position(|&b| b == b'\n');
+                let nl = find_byte(&self.rbuf, b'\n');
                 let line = &self.rbuf[..nl.unwrap_or(avail)];
-                // LuaSocket's line pattern drops every CR.
-                if line.contains(&b'\r') {
-                    self.out.extend(line.iter().filter(|&&b| b != b'\r'));
+                // LuaSocket's line pattern drops every CR. Mostly there is
+                // one, ending the line: the rest goes in one copy.
+                let body = line.strip_suffix(b"\r").unwrap_or(line);
+                if find_byte(body, b'\r').is_some() {
+                    self.out.extend(body.iter().filter(|&&b| b != b'\r'));
                 } else {
-                    self.out.extend_from_slice(line);
+                    self.out.extend_from_slice(body);
                 }
                 match nl {
                     Some(i) => {
@@ -315,6 +355,10 @@ impl TcpSock {
     }
 
     fn recv_ok(&mut self) -> Step {
+        if self.inline_out {
+            // The FFI caller copies `out` before anything else touches it.
+            return self.recv_done(smallvec![Val::Out]);
+        }
         // A copy of exactly the result's size; `out` keeps its capacity for
         // the next receive instead of growing again from nothing.
         let data = self.out.clone();
@@ -455,4 +499,42 @@ impl TcpSock {
         self.close_conn();
         smallvec![Val::Int(1)]
     }
+}
+
+/// Writes `data` on `c` until all of it is written or the connection
+/// stops taking it: the bytes written, the last return of nginx's `send`
+/// (positive when all went) and the errno after a failure (read at once,
+/// before anything else can change it).
+///
+/// # Safety
+/// `c` must be a live connection.
+unsafe fn write_some(c: *mut ngx_connection_t, data: &[u8]) -> (usize, isize, i32) {
+    let mut pos = 0;
+    let mut last = 1;
+    while pos < data.len() {
+        // SAFETY: c is live (the caller's contract); nginx's send only
+        // reads the `data.len() - pos` bytes it is given.
+        last = unsafe {
+            let send = (*c).send.expect("send");
+            send(c, data.as_ptr().add(pos).cast_mut(), data.len() - pos)
+        };
+        if last <= 0 {
+            let err = if last == NGX_AGAIN as isize || last == 0 {
+                0
+            } else {
+                std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+            };
+            return (pos, last, err);
+        }
+        pos += last as usize;
+    }
+    (pos, last, 0)
+}
+
+/// The first `b` in `hay` (libc's vectorised memchr: lines are searched
+/// byte by byte otherwise).
+fn find_byte(hay: &[u8], b: u8) -> Option<usize> {
+    // SAFETY: memchr reads at most `hay.len()` bytes from its start.
+    let p = unsafe { libc::memchr(hay.as_ptr().cast(), b as libc::c_int, hay.len()) };
+    (!p.is_null()).then(|| p as usize - hay.as_ptr() as usize)
 }

@@ -50,6 +50,10 @@ pub enum Val {
     /// The value the caller pushed on the stack just before (a result
     /// echoed back from the arguments).
     Arg,
+    /// A received string left in the socket's `out` buffer (`received()`),
+    /// for an FFI caller that copies it at once; only while `inline_out` is
+    /// set (pushed as nil should it ever reach Lua otherwise).
+    Out,
 }
 
 impl Val {
@@ -76,6 +80,8 @@ pub unsafe fn push_vals(l: *mut lua_State, vals: &[Val]) -> i32 {
             // SAFETY: `l` is the running state (callers' duty)
             Val::Session(p) => unsafe { super::tcp_tls::push_session(l, *p) },
             Val::Arg => {}
+            // SAFETY: `l` is the running state (callers' duty)
+            Val::Out => unsafe { ffi::lua_pushnil(l) },
         }
     }
     vals.len() as i32
@@ -206,6 +212,10 @@ pub struct TcpSock {
     /// zero delay once granted a slot).
     queue_ev: ngx_event_t,
     granted: bool,
+    /// A receive that completes at once leaves its result in `out` and says
+    /// `Val::Out` (set by the FFI fast path around its call): no copy into
+    /// a `Vec` of its own, the caller copies it into a Lua string.
+    pub inline_out: bool,
 }
 
 /// How a request socket reads the client connection.
@@ -266,6 +276,7 @@ impl TcpSock {
             // SAFETY: an all-zero ngx_event_t is nginx's initial event state.
             queue_ev: unsafe { std::mem::MaybeUninit::zeroed().assume_init() },
             granted: false,
+            inline_out: false,
         }
     }
 
@@ -404,6 +415,8 @@ impl TcpSock {
             self.cln = std::ptr::null_mut();
         }
         self.r = std::ptr::null_mut();
+        give_back(std::mem::take(&mut self.rbuf));
+        give_back(std::mem::take(&mut self.out));
     }
 
     /// Cancels whatever is pending and closes the connection.
@@ -501,6 +514,17 @@ impl TcpSock {
         }
     }
 
+    /// An operation started and waits with nobody parked on it yet (what
+    /// `unclaimed_side` then names).
+    pub fn has_unclaimed(&self) -> bool {
+        (self.rop.is_some() && self.rwaiter.is_none()) || (self.wop != WOp::Idle && self.wwaiter.is_none())
+    }
+
+    /// The result a receive left in `out` (`Val::Out`).
+    pub fn received(&self) -> &[u8] {
+        &self.out
+    }
+
     /// Records who waits on the pending operation of `side`.
     pub fn set_waiter(&mut self, side: Side, ctx: *mut RequestCtx, co: *mut lua_State) {
         let w = Some((ctx, co));
@@ -590,6 +614,37 @@ impl Default for TcpSock {
     fn default() -> Self {
         Self::new()
     }
+}
+
+thread_local! {
+    /// Buffers of collected sockets for the next ones: code that makes a
+    /// socket per request would otherwise allocate and free its read
+    /// buffer (the location's `lua_socket_buffer_size`) every time.
+    static SPARE: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// How many spare buffers are kept, and the largest kept (a socket that
+/// read a big body gives its memory back).
+const SPARE_COUNT: usize = 8;
+const SPARE_MAX: usize = 64 * 1024;
+
+/// Keeps `buf`'s memory for a later socket.
+fn give_back(mut buf: Vec<u8>) {
+    if buf.capacity() == 0 || buf.capacity() > SPARE_MAX {
+        return;
+    }
+    buf.clear();
+    SPARE.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.len() < SPARE_COUNT {
+            s.push(buf);
+        }
+    });
+}
+
+/// An empty buffer, with the memory of a collected socket's if any.
+pub(super) fn spare_buf() -> Vec<u8> {
+    SPARE.with(|s| s.borrow_mut().pop()).unwrap_or_default()
 }
 
 /// The wait a thread holds while its socket operation is pending.
