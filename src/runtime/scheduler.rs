@@ -354,14 +354,22 @@ pub fn resume(ctx: &mut RequestCtx, co: *mut lua_State, nargs: c_int) -> Outcome
     if ctx.depth == 0 && !ctx.draining && !ctx.posted.is_empty() {
         drain_posted(ctx);
     }
-    if let Some(o) = control_outcome(ctx) {
-        return o;
+    let outcome = match control_outcome(ctx) {
+        Some(o) => o,
+        None if ctx.threads.iter().all(|t| t.done) => Outcome::Done,
+        None => Outcome::Wait,
+    };
+    // The code stops running: a write it made goes now, unless the content
+    // phase ends here, whose eof takes it along (runtime/output.rs).
+    if ctx.depth == 0
+        && !ctx.draining
+        && !ctx.held_out.is_null()
+        && !(outcome == Outcome::Done && ctx.context == super::context::CONTENT)
+    {
+        // (a failure shows again at the next output of the request)
+        let _ = super::output::send_held(ctx);
     }
-    if ctx.threads.iter().all(|t| t.done) {
-        Outcome::Done
-    } else {
-        Outcome::Wait
-    }
+    outcome
 }
 
 /// Records how a resume of thread `idx` ended, and hands a dead light
