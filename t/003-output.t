@@ -484,3 +484,22 @@ GET /t HTTP/1.0
 hello
 --- no_error_log
 [error]
+
+
+
+=== TEST 25: ngx.exit(444) after ngx.say: the data written went out before the connection closed
+--- config
+    postpone_output 0;
+    lua_http10_buffering off;
+    location /t {
+        content_by_lua_block {
+            ngx.say("hello")
+            ngx.exit(444)
+        }
+    }
+--- request
+GET /t HTTP/1.0
+--- response_body
+hello
+--- no_error_log
+[error]

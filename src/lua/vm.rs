@@ -304,7 +304,11 @@ impl Vm {
         let clean = finished && unsafe { ffi::lua_status(co) == 0 };
         if clean && idle.len() < self.idle_threads_max.get() {
             // SAFETY: as above.
-            unsafe { ffi::lua_settop(co, 0) };
+            unsafe {
+                if ffi::lua_gettop(co) != 0 {
+                    ffi::lua_settop(co, 0);
+                }
+            }
             crate::glue::log::debug_http(crate::glue::log::cycle_log(), || {
                 format!(
                     "lua caching unused lua thread {:016X} (ref {co_ref})",

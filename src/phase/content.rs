@@ -18,7 +18,8 @@ pub unsafe extern "C" fn handler(r: *mut ngx_http_request_t) -> ngx_int_t {
 unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
     super::debug_entry(r, "content");
     // SAFETY: `r` is a live request (callers' duty)
-    let Some(code) = unsafe { loc_conf(r) }.content.clone() else {
+    // (borrowed: the location's configuration outlives its requests)
+    let Some(code) = &unsafe { loc_conf(r) }.content else {
         return nginx_sys::NGX_DECLINED as ngx_int_t;
     };
     // SAFETY: `r` is a live request (callers' duty)
@@ -28,7 +29,7 @@ unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
     let _vm = ctx.enter_vm();
     // SAFETY: `r` is a live request (callers' duty)
     unsafe { crate::runtime::client_abort::watch(r) };
-    match super::run(ctx, &code, context::CONTENT, finish_async) {
+    match super::run(ctx, code, context::CONTENT, finish_async) {
         Outcome::Wait => {
             // Held until the code ends; finish_async finalizes it then.
             // (nginx set the empty write handler before calling us; a wait

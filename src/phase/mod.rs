@@ -150,6 +150,15 @@ pub fn request_log(r: *mut ngx_http_request_t) -> *mut nginx_sys::ngx_log_t {
 pub fn exit_rc(ctx: &mut RequestCtx, code: ngx_int_t, in_content: bool) -> ngx_int_t {
     let r = ctx.r;
     let ends_connection = [NGX_ERROR as ngx_int_t, 408, 499, 444].contains(&code);
+    let success = code >= NGX_HTTP_OK as ngx_int_t
+        && code < NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t
+        && code != NGX_HTTP_NO_CONTENT as ngx_int_t;
+    let ends_body = (code == NGX_OK as ngx_int_t && in_content) || success;
+    if !ends_body {
+        // A write content code held back (runtime/output.rs) goes now: no
+        // eof will take it along. (A failure shows in what follows.)
+        let _ = crate::runtime::output::send_held(ctx);
+    }
     // SAFETY: r is live.
     unsafe {
         if (*r).header_sent() == 0 && (*r).headers_out.status == 0 && code >= NGX_HTTP_OK as ngx_int_t {
@@ -167,10 +176,7 @@ pub fn exit_rc(ctx: &mut RequestCtx, code: ngx_int_t, in_content: bool) -> ngx_i
             };
         }
     }
-    let success = code >= NGX_HTTP_OK as ngx_int_t
-        && code < NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t
-        && code != NGX_HTTP_NO_CONTENT as ngx_int_t;
-    if (code == NGX_OK as ngx_int_t && in_content) || success {
+    if ends_body {
         let rc = crate::runtime::output::send_eof(ctx);
         if rc == NGX_ERROR as ngx_int_t || rc >= NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t {
             return rc;

@@ -360,12 +360,11 @@ pub fn resume(ctx: &mut RequestCtx, co: *mut lua_State, nargs: c_int) -> Outcome
         None => Outcome::Wait,
     };
     // The code stops running: a write it made goes now, unless the content
-    // phase ends here, whose eof takes it along (runtime/output.rs).
-    if ctx.depth == 0
-        && !ctx.draining
-        && !ctx.held_out.is_null()
-        && !(outcome == Outcome::Done && ctx.context == super::context::CONTENT)
-    {
+    // phase ends here (returned or ngx.exit), whose eof takes it along
+    // (runtime/output.rs; phase::exit_rc passes it on when no eof follows).
+    let content_ends =
+        matches!(outcome, Outcome::Done | Outcome::Exit(_)) && ctx.context == super::context::CONTENT;
+    if ctx.depth == 0 && !ctx.draining && !ctx.held_out.is_null() && !content_ends {
         // (a failure shows again at the next output of the request)
         let _ = super::output::send_held(ctx);
     }
@@ -399,7 +398,11 @@ fn settle(ctx: &mut RequestCtx, idx: usize, status: Resumed) {
             t.returned = true;
             if t.is_entry {
                 // SAFETY: the entry thread's results are not used.
-                unsafe { ffi::lua_settop(co, 0) };
+                unsafe {
+                    if ffi::lua_gettop(co) != 0 {
+                        ffi::lua_settop(co, 0);
+                    }
+                }
             } else {
                 notify_waiter(ctx, co);
             }
