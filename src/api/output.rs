@@ -4,7 +4,7 @@ use std::ffi::c_int;
 use std::mem::MaybeUninit;
 
 use crate::lua::lua_fns;
-use crate::lua::{LuaRet, ffi, lua_State, push_cstr, raw_error, set_fn, to_bytes, type_name};
+use crate::lua::{LuaRet, ffi, lua_State, push_cstr, raw_error, set_fn, string_bytes, to_bytes, type_name};
 use crate::runtime::context::{self, REQUEST_YIELDABLE};
 use crate::runtime::ctx;
 use crate::runtime::output;
@@ -198,9 +198,14 @@ unsafe fn plain_parts<'a, 's>(
         if t != ffi::LUA_TSTRING && t != ffi::LUA_TNUMBER {
             return None;
         }
-        // Numbers become strings in place: these slots are our arguments.
-        // SAFETY: `l` is the running state (callers' duty)
-        parts[i as usize - 1].write(unsafe { to_bytes(l, i) }.unwrap_or_default());
+        parts[i as usize - 1].write(if t == ffi::LUA_TSTRING {
+            // SAFETY: `l` is the running state (callers' duty), a string at `i`
+            unsafe { string_bytes(l, i) }
+        } else {
+            // Numbers become strings in place: these slots are our arguments.
+            // SAFETY: `l` is the running state (callers' duty)
+            unsafe { to_bytes(l, i) }.unwrap_or_default()
+        });
     }
     let mut k = n as usize;
     if newline {

@@ -58,6 +58,7 @@ pub fn enabled(log: *mut ngx_log_t, level: u32) -> bool {
 
 /// Whether `log` writes http debug lines (`error_log ... debug` in an
 /// nginx built with --with-debug, as Debian's is).
+#[inline]
 pub fn debug_http_enabled(log: *mut ngx_log_t) -> bool {
     let log = if log.is_null() { cycle_log() } else { log };
     // SAFETY: `log` is a live nginx log.
@@ -65,11 +66,18 @@ pub fn debug_http_enabled(log: *mut ngx_log_t) -> bool {
 }
 
 /// Logs an http debug line, as ngx_log_debug does; `msg` is only built
-/// when the line will be written.
+/// when the line will be written. The level check is inlined where this is
+/// called (the request path makes several), the writing is not.
+#[inline]
 pub fn debug_http(log: *mut ngx_log_t, msg: impl FnOnce() -> String) {
-    if !debug_http_enabled(log) {
-        return;
+    if debug_http_enabled(log) {
+        write_debug_http(log, msg);
     }
+}
+
+#[cold]
+#[inline(never)]
+fn write_debug_http(log: *mut ngx_log_t, msg: impl FnOnce() -> String) {
     let log = if log.is_null() { cycle_log() } else { log };
     // SAFETY: `log` is a live nginx log; ngx_log_error_core copies the text.
     unsafe { ngx::log::log_error(nginx_sys::NGX_LOG_DEBUG as ngx_uint_t, log, 0, msg().as_bytes()) };

@@ -1,5 +1,7 @@
 //! log_by_lua*: runs in the log phase; its code may not wait.
 
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
 use nginx_sys::{NGX_ERROR, NGX_LOG_ERR, NGX_OK, ngx_http_request_t, ngx_int_t};
 
 use super::{request_log, resolve};
@@ -17,11 +19,11 @@ pub unsafe extern "C" fn handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     })
 }
 
-thread_local! {
-    // Requests since the last malloc_trim: a count about this process's
-    // heap, which outlives any cycle.
-    static SINCE_TRIM: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
+/// Requests since the last malloc_trim: a count about this process's heap,
+/// which outlives any cycle. Only the event loop's thread runs log phases;
+/// a static, not a thread-local (whose every access is a call in a shared
+/// library), and a plain load and store, not a read-modify-write.
+static SINCE_TRIM: AtomicUsize = AtomicUsize::new(0);
 
 /// lua_malloc_trim: give freed heap memory back to the system every N
 /// requests (Lua's garbage collector frees much, glibc keeps it otherwise).
@@ -29,11 +31,8 @@ fn count_for_trim(every: usize) {
     if every == 0 {
         return;
     }
-    let n = SINCE_TRIM.with(|c| {
-        let n = c.get() + 1;
-        c.set(if n >= every { 0 } else { n });
-        n
-    });
+    let n = SINCE_TRIM.load(Relaxed) + 1;
+    SINCE_TRIM.store(if n >= every { 0 } else { n }, Relaxed);
     if n >= every {
         // SAFETY: malloc_trim only releases free heap pages.
         let rc = unsafe { libc::malloc_trim(1) };
@@ -55,7 +54,8 @@ unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
         }
     }
     // SAFETY: `r` is a live request (callers' duty)
-    let Some(code) = unsafe { loc_conf(r) }.log.clone() else {
+    // (borrowed: the location's configuration outlives its requests)
+    let Some(code) = &unsafe { loc_conf(r) }.log else {
         return NGX_OK as ngx_int_t;
     };
     // SAFETY: `r` is a live request (callers' duty)
@@ -65,7 +65,7 @@ unsafe fn handle(r: *mut ngx_http_request_t) -> ngx_int_t {
     let _vm = ctx.enter_vm();
     ctx.context = context::LOG;
     ctx.on_finish = None;
-    let result = resolve(r, &code).map_err(String::from).and_then(|(func, owned)| {
+    let result = resolve(r, code).map_err(String::from).and_then(|(func, owned)| {
         // SAFETY: the request's VM is current; `func` is the resolved log code
         let res = unsafe { run_sync::in_request(ctx, context::LOG, func, 0, 0) }.map(|_| ());
         if owned && let Some(vm) = vm::current() {

@@ -65,11 +65,15 @@ pub fn resolve(r: *mut ngx_http_request_t, code: &LuaCode) -> Result<(i32, bool)
 }
 
 /// The function of inline code, compiled at its first use and kept.
+#[inline]
 pub fn inline_func(vm: &vm::Vm, code: &LuaCode) -> Result<i32, String> {
     compiled_inline(vm, code).map_err(|e| format!("failed to load inlined Lua code: {e}"))
 }
 
-/// [`inline_func`] with the compiler's message as it is.
+/// [`inline_func`] with the compiler's message as it is. (Inlined: the
+/// request path gets here through `resolve`, which reads the same
+/// thread-local VM pointers.)
+#[inline]
 pub fn compiled_inline(vm: &vm::Vm, code: &LuaCode) -> Result<i32, String> {
     let Source::Inline { code: src, name } = &code.0.source else {
         return Err("not inline code".into());

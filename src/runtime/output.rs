@@ -140,6 +140,7 @@ pub fn write_parts(ctx: &mut RequestCtx, parts: &[&[u8]], flush: bool) -> Result
 }
 
 /// Passes on the write held back (see the module's doc), if any.
+#[inline]
 pub fn send_held(ctx: &mut RequestCtx) -> Result<(), &'static str> {
     let cl = std::mem::replace(&mut ctx.held_out, std::ptr::null_mut());
     if cl.is_null() {
