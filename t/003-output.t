@@ -443,3 +443,63 @@ GET /t
 --- response_headers
 !Content-Type
 --- response_body
+
+
+
+=== TEST 23: a variable read after ngx.say sees the data gone out ($body_bytes_sent)
+--- config
+    postpone_output 0;
+    location /t {
+        content_by_lua_block {
+            ngx.say("hello")
+            ngx.say(tonumber(ngx.var.body_bytes_sent) > 0)
+        }
+    }
+--- request
+GET /t
+--- response_body
+hello
+true
+--- no_error_log
+[error]
+
+
+
+=== TEST 24: the data of ngx.say goes out when the code waits, before it ends
+--- config
+    postpone_output 0;
+    lua_http10_buffering off;
+    location /t {
+        content_by_lua_block {
+            ngx.say("hello")
+            ngx.sleep(2)
+            ngx.say("too late")
+        }
+    }
+--- request
+GET /t HTTP/1.0
+--- abort
+--- timeout: 0.5
+--- response_body
+hello
+--- no_error_log
+[error]
+
+
+
+=== TEST 25: ngx.exit(444) after ngx.say: the data written went out before the connection closed
+--- config
+    postpone_output 0;
+    lua_http10_buffering off;
+    location /t {
+        content_by_lua_block {
+            ngx.say("hello")
+            ngx.exit(444)
+        }
+    }
+--- request
+GET /t HTTP/1.0
+--- response_body
+hello
+--- no_error_log
+[error]

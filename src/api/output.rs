@@ -1,9 +1,10 @@
 //! ngx.say, ngx.print, ngx.flush, ngx.eof, ngx.send_headers.
 
 use std::ffi::c_int;
+use std::mem::MaybeUninit;
 
 use crate::lua::lua_fns;
-use crate::lua::{LuaRet, ffi, lua_State, push_cstr, raw_error, set_fn, to_bytes, type_name};
+use crate::lua::{LuaRet, ffi, lua_State, push_cstr, raw_error, set_fn, string_bytes, to_bytes, type_name};
 use crate::runtime::context::{self, REQUEST_YIELDABLE};
 use crate::runtime::ctx;
 use crate::runtime::output;
@@ -181,27 +182,38 @@ unsafe fn push_result(l: *mut lua_State, r: Result<(), &'static str>) -> c_int {
 /// The arguments as byte slices when all are strings or numbers (the
 /// common case), borrowed from the Lua stack: no copy before the one into
 /// the output buffer.
-unsafe fn plain_parts<'a>(l: *mut lua_State, n: c_int, newline: bool) -> Option<([&'a [u8]; 16], usize)> {
+unsafe fn plain_parts<'a, 's>(
+    l: *mut lua_State,
+    n: c_int,
+    newline: bool,
+    parts: &'s mut [MaybeUninit<&'a [u8]>; 16],
+) -> Option<&'s [&'a [u8]]> {
     if n >= 16 {
         return None;
     }
-    let mut parts: [&[u8]; 16] = [&[]; 16];
+    // (slots filled as they are used: a say of one string touches two)
     for i in 1..=n {
         // SAFETY: `l` is the running state (callers' duty)
         let t = unsafe { ffi::lua_type(l, i) };
         if t != ffi::LUA_TSTRING && t != ffi::LUA_TNUMBER {
             return None;
         }
-        // Numbers become strings in place: these slots are our arguments.
-        // SAFETY: `l` is the running state (callers' duty)
-        parts[i as usize - 1] = unsafe { to_bytes(l, i) }.unwrap_or_default();
+        parts[i as usize - 1].write(if t == ffi::LUA_TSTRING {
+            // SAFETY: `l` is the running state (callers' duty), a string at `i`
+            unsafe { string_bytes(l, i) }
+        } else {
+            // Numbers become strings in place: these slots are our arguments.
+            // SAFETY: `l` is the running state (callers' duty)
+            unsafe { to_bytes(l, i) }.unwrap_or_default()
+        });
     }
     let mut k = n as usize;
     if newline {
-        parts[k] = b"\n";
+        parts[k].write(b"\n");
         k += 1;
     }
-    Some((parts, k))
+    // SAFETY: the first k slots were written above; MaybeUninit<T> has T's layout
+    Some(unsafe { std::slice::from_raw_parts(parts.as_ptr().cast::<&[u8]>(), k) })
 }
 
 unsafe fn write_args(l: *mut lua_State, fname: &str, newline: bool) -> LuaRet {
@@ -217,10 +229,12 @@ unsafe fn write_args(l: *mut lua_State, fname: &str, newline: bool) -> LuaRet {
         return Ok(unsafe { push_result(l, Err("header only")) });
     }
     // SAFETY: `l` is the running state (callers' duty)
-    if let Some((parts, k)) = unsafe { plain_parts(l, ffi::lua_gettop(l), newline) } {
-        ctx.seen_body_data |= parts[..k].iter().any(|p| !p.is_empty());
+    let mut slots = [const { MaybeUninit::uninit() }; 16];
+    // SAFETY: `l` is the running state (callers' duty)
+    if let Some(parts) = unsafe { plain_parts(l, ffi::lua_gettop(l), newline, &mut slots) } {
+        ctx.seen_body_data |= parts.iter().any(|p| !p.is_empty());
         // SAFETY: `l` is the running state (callers' duty)
-        return Ok(unsafe { push_result(l, output::write_parts(ctx, &parts[..k], false)) });
+        return Ok(unsafe { push_result(l, output::write_parts(ctx, parts, false)) });
     }
     // SAFETY: `l` is the running state (callers' duty)
     let mut data = unsafe { collect(l, fname) }?;

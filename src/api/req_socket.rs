@@ -124,6 +124,12 @@ unsafe fn socket_impl(l: *mut lua_State) -> LuaRet {
         }
     }
     let how = if raw {
+        // A write the Lua code made just before goes out before the code
+        // writes to the connection itself.
+        if crate::runtime::output::send_held(ctx).is_err() {
+            // SAFETY: `l` is the running state Lua called this API function with
+            return Ok(unsafe { push_vals(l, &Val::err("nginx output filter error")) });
+        }
         if write_wait::pending(ctx) {
             // SAFETY: `l` is the running state Lua called this API function with
             return Ok(unsafe { push_vals(l, &Val::err("pending data to write")) });

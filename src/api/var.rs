@@ -44,7 +44,14 @@ fn request() -> Result<*mut ngx_http_request_t, String> {
 }
 
 unsafe fn get_impl(l: *mut lua_State) -> LuaRet {
-    let r = request()?;
+    context::check_request_data(context::ANY_REQUEST)?;
+    let ctx = ctx::request()?;
+    // Some variables ($body_bytes_sent...) read what went out: a write the
+    // code made just before (held back, see runtime/output.rs) goes first.
+    if !ctx.held_out.is_null() {
+        let _ = crate::runtime::output::send_held(ctx);
+    }
+    let r = ctx.r;
     // SAFETY: `l` is the running state Lua called this API function with
     if unsafe { ffi::lua_type(l, 2) } == ffi::LUA_TNUMBER {
         // SAFETY: `l` is the running state Lua called this API function with

@@ -32,6 +32,7 @@ pub fn with_outside_log<R>(log: *mut ngx_log_t, f: impl FnOnce() -> R) -> R {
 }
 
 /// `log`, or the cycle's log for a null one.
+#[inline]
 pub fn or_cycle(log: *mut ngx_log_t) -> *mut ngx_log_t {
     if log.is_null() { cycle_log() } else { log }
 }
@@ -47,6 +48,8 @@ pub fn error(log: *mut ngx_log_t, level: u32, msg: &[u8]) {
 }
 
 /// Whether `level` would be written by `log`; lets callers skip formatting.
+/// Inlined: the request path checks levels several times per request.
+#[inline]
 pub fn enabled(log: *mut ngx_log_t, level: u32) -> bool {
     let log = or_cycle(log);
     // SAFETY: `log` is a live nginx log.
@@ -55,6 +58,7 @@ pub fn enabled(log: *mut ngx_log_t, level: u32) -> bool {
 
 /// Whether `log` writes http debug lines (`error_log ... debug` in an
 /// nginx built with --with-debug, as Debian's is).
+#[inline]
 pub fn debug_http_enabled(log: *mut ngx_log_t) -> bool {
     let log = or_cycle(log);
     // SAFETY: `log` is a live nginx log.
@@ -72,6 +76,7 @@ pub fn debug_http_enabled(log: *mut ngx_log_t) -> bool {
 /// shortest line prefix, so it never cuts text nginx would have kept
 /// (nginx truncates the whole line at NGX_MAX_ERROR_STR).
 #[doc(hidden)]
+#[cold]
 #[inline(never)]
 pub fn write_args(log: *mut ngx_log_t, level: u32, err: i32, args: std::fmt::Arguments<'_>) {
     let mut buf = [const { std::mem::MaybeUninit::<u8>::uninit() }; ngx::log::LOG_BUFFER_SIZE];

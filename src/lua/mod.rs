@@ -550,6 +550,21 @@ pub unsafe fn to_bytes<'a>(l: *mut lua_State, idx: c_int) -> Option<&'a [u8]> {
     }
 }
 
+/// Borrow the bytes of the string at `idx`, whose type the caller has just
+/// checked: no second type check (a string is not converted, so nothing
+/// can allocate or raise).
+///
+/// # Safety
+/// `l` must be a valid state holding a string (`LUA_TSTRING`) at `idx`;
+/// the slice lives as long as the value stays on the stack.
+pub unsafe fn string_bytes<'a>(l: *mut lua_State, idx: c_int) -> &'a [u8] {
+    let mut len = 0usize;
+    // SAFETY: a string at `idx` (caller's contract): lua_tolstring returns its bytes as they are
+    let p = unsafe { mlua::ffi::lua_tolstring(l, idx, &mut len) };
+    // SAFETY: lua_tolstring gave `len` bytes at `p`, alive while the value stays on the stack
+    unsafe { std::slice::from_raw_parts(p.cast(), len) }
+}
+
 /// # Safety
 /// `l` must be a valid Lua state.
 pub unsafe fn type_name(l: *mut lua_State, idx: c_int) -> String {

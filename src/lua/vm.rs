@@ -7,6 +7,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::ffi::{CStr, CString, c_int};
 use std::ptr;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use super::lifecycle as raw;
 use super::{ffi, lua_State, push_bytes, to_bytes};
@@ -62,10 +63,23 @@ thread_local! {
     static SCOPE: Cell<*const Vm> = const { Cell::new(ptr::null()) };
 }
 
+/// How many scopes that made a request's own VM current are open on the
+/// event loop's thread. While none is, SCOPE is null there, and the scopes
+/// of requests that run in the cycle's VM (every request with
+/// lua_code_cache on) need not touch it: thread-local accesses cost a call
+/// in a shared library, and the request path makes several. A process-wide
+/// count, so another thread (a worker thread's VM) only sees a value that
+/// sends it to the thread-local, never a wrong VM.
+static OWN_SCOPES: AtomicUsize = AtomicUsize::new(0);
+
 /// The VM Lua code runs in now: the running request's own VM inside its
 /// `Scope`, else the cycle's.
 pub fn current() -> Option<&'static Vm> {
-    let p = SCOPE.with(|c| c.get());
+    let p = if OWN_SCOPES.load(Relaxed) == 0 {
+        ptr::null()
+    } else {
+        SCOPE.with(|c| c.get())
+    };
     let p = if p.is_null() { CURRENT.with(|c| c.get()) } else { p };
     // SAFETY: SCOPE points to a VM kept alive by whoever entered the scope
     // for its duration; CURRENT points into the live main conf of the
@@ -87,17 +101,42 @@ pub fn is_cycle(vm: &Vm) -> bool {
 
 /// Makes a request's own VM (or, given None, the cycle's) the current one
 /// until dropped.
-pub struct Scope(*const Vm);
+pub struct Scope(ScopeKind);
+
+enum ScopeKind {
+    /// SCOPE was null and stays so: nothing to restore.
+    Untouched,
+    /// SCOPE was set to null; its previous value.
+    Cleared(*const Vm),
+    /// SCOPE was set to a request's VM (counted in OWN_SCOPES); its
+    /// previous value.
+    Own(*const Vm),
+}
 
 impl Scope {
     pub fn enter(vm: Option<&Vm>) -> Scope {
-        Scope(SCOPE.with(|c| c.replace(vm.map_or(ptr::null(), |v| v as *const Vm))))
+        Scope(match vm {
+            // No own VM is current anywhere: SCOPE is null already.
+            None if OWN_SCOPES.load(Relaxed) == 0 => ScopeKind::Untouched,
+            None => ScopeKind::Cleared(SCOPE.with(|c| c.replace(ptr::null()))),
+            Some(v) => {
+                OWN_SCOPES.fetch_add(1, Relaxed);
+                ScopeKind::Own(SCOPE.with(|c| c.replace(v as *const Vm)))
+            }
+        })
     }
 }
 
 impl Drop for Scope {
     fn drop(&mut self) {
-        SCOPE.with(|c| c.set(self.0));
+        match self.0 {
+            ScopeKind::Untouched => {}
+            ScopeKind::Cleared(prev) => SCOPE.with(|c| c.set(prev)),
+            ScopeKind::Own(prev) => {
+                SCOPE.with(|c| c.set(prev));
+                OWN_SCOPES.fetch_sub(1, Relaxed);
+            }
+        }
     }
 }
 
@@ -269,7 +308,11 @@ impl Vm {
         let clean = finished && unsafe { ffi::lua_status(co) == 0 };
         if clean && idle.len() < self.idle_threads_max.get() {
             // SAFETY: as above.
-            unsafe { ffi::lua_settop(co, 0) };
+            unsafe {
+                if ffi::lua_gettop(co) != 0 {
+                    ffi::lua_settop(co, 0);
+                }
+            }
             crate::glue::log::log_debug_http!(
                 crate::glue::log::cycle_log(),
                 "lua caching unused lua thread {:016X} (ref {co_ref})",

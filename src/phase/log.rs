@@ -3,6 +3,7 @@
 use nginx_sys::{NGX_LOG_ERR, ngx_http_request_t, ngx_int_t};
 use ngx::core::Status;
 use ngx::http::Request;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use super::resolve;
 use crate::conf::{req_loc_conf, req_main_conf};
@@ -18,11 +19,11 @@ pub unsafe extern "C" fn handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     crate::glue::catch(Status::NGX_ERROR, || handle(req)).into()
 }
 
-thread_local! {
-    // Requests since the last malloc_trim: a count about this process's
-    // heap, which outlives any cycle.
-    static SINCE_TRIM: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
+/// Requests since the last malloc_trim: a count about this process's heap,
+/// which outlives any cycle. Only the event loop's thread runs log phases;
+/// a static, not a thread-local (whose every access is a call in a shared
+/// library), and a plain load and store, not a read-modify-write.
+static SINCE_TRIM: AtomicUsize = AtomicUsize::new(0);
 
 /// lua_malloc_trim: give freed heap memory back to the system every N
 /// requests (Lua's garbage collector frees much, glibc keeps it otherwise).
@@ -30,11 +31,8 @@ fn count_for_trim(every: usize) {
     if every == 0 {
         return;
     }
-    let n = SINCE_TRIM.with(|c| {
-        let n = c.get() + 1;
-        c.set(if n >= every { 0 } else { n });
-        n
-    });
+    let n = SINCE_TRIM.load(Relaxed) + 1;
+    SINCE_TRIM.store(if n >= every { 0 } else { n }, Relaxed);
     if n >= every {
         // SAFETY: malloc_trim only releases free heap pages.
         let rc = unsafe { libc::malloc_trim(1) };

@@ -72,11 +72,15 @@ pub unsafe fn resolve(r: *mut ngx_http_request_t, code: &LuaCode) -> Result<(i32
 }
 
 /// The function of inline code, compiled at its first use and kept.
+#[inline]
 pub fn inline_func(vm: &vm::Vm, code: &LuaCode) -> Result<i32, String> {
     compiled_inline(vm, code).map_err(|e| format!("failed to load inlined Lua code: {e}"))
 }
 
-/// [`inline_func`] with the compiler's message as it is.
+/// [`inline_func`] with the compiler's message as it is. (Inlined: the
+/// request path gets here through `resolve`, which reads the same
+/// thread-local VM pointers.)
+#[inline]
 pub fn compiled_inline(vm: &vm::Vm, code: &LuaCode) -> Result<i32, String> {
     let Source::Inline { code: src, name } = &code.0.source else {
         return Err("not inline code".into());
@@ -150,6 +154,15 @@ pub fn debug_filter(req: &Request, filter: &str) {
 pub fn exit_rc(ctx: &mut RequestCtx, code: ngx_int_t, in_content: bool) -> ngx_int_t {
     let r = ctx.r;
     let ends_connection = [Status::NGX_ERROR.0, 408, 499, 444].contains(&code);
+    let success = code >= NGX_HTTP_OK as ngx_int_t
+        && code < NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t
+        && code != NGX_HTTP_NO_CONTENT as ngx_int_t;
+    let ends_body = (code == Status::NGX_OK.0 && in_content) || success;
+    if !ends_body {
+        // A write content code held back (runtime/output.rs) goes now: no
+        // eof will take it along. (A failure shows in what follows.)
+        let _ = crate::runtime::output::send_held(ctx);
+    }
     // SAFETY: r is live.
     unsafe {
         if (*r).header_sent() == 0 && (*r).headers_out.status == 0 && code >= NGX_HTTP_OK as ngx_int_t {
@@ -167,10 +180,7 @@ pub fn exit_rc(ctx: &mut RequestCtx, code: ngx_int_t, in_content: bool) -> ngx_i
             };
         }
     }
-    let success = code >= NGX_HTTP_OK as ngx_int_t
-        && code < NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t
-        && code != NGX_HTTP_NO_CONTENT as ngx_int_t;
-    if (code == Status::NGX_OK.0 && in_content) || success {
+    if ends_body {
         let rc = crate::runtime::output::send_eof(ctx);
         if rc == Status::NGX_ERROR.0 || rc >= NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t {
             return rc;

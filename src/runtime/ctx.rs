@@ -117,6 +117,9 @@ pub struct RequestCtx {
     pub body_builder: Option<(Vec<u8>, usize)>,
     /// The output buffers of ngx.say/print/flush, reused once sent.
     pub out_bufs: BufList,
+    /// The latest write of the running Lua code, not passed on yet (see
+    /// runtime/output.rs); null when none.
+    pub held_out: *mut nginx_sys::ngx_chain_t,
     /// body_filter_by_lua: its reusable output buffers, and whether it ended
     /// the body (`ngx.arg[2] = true`), after which data is discarded.
     pub filter_bufs: BufList,
@@ -185,6 +188,7 @@ impl RequestCtx {
             body_waiter: ptr::null_mut(),
             body_builder: None,
             out_bufs: BufList::default(),
+            held_out: ptr::null_mut(),
             filter_bufs: BufList::default(),
             filter_eof: false,
             req_sock: ptr::null_mut(),

@@ -4,6 +4,16 @@
 //! Body data is copied into the request's output buffers (`ctx.out_bufs`),
 //! which come back for reuse once nginx has sent them: a streamed response
 //! holds the few buffers in flight at a time, whatever its length.
+//!
+//! The latest write is held back while the Lua code keeps running
+//! (`ctx.held_out`): the next write, `ngx.flush` or the end of the body
+//! passes it on, and so does the scheduler whenever the code stops without
+//! ending the content phase. Content code whose last write comes just
+//! before it ends (the common case) then sends data and eof through the
+//! body filters once, not twice. nginx's write filter holds small writes
+//! back anyway (postpone_output), so what the client gets is the same;
+//! only where Lua reads the body chain (body_filter_by_lua*) would the
+//! split show, and there nothing is held.
 
 use std::ffi::c_void;
 
@@ -115,9 +125,26 @@ pub fn write_parts(ctx: &mut RequestCtx, parts: &[&[u8]], flush: bool) -> Result
         }
         if flush {
             (*b).set_flush(1);
+        } else if loc_conf(r).body_filter.is_none() {
+            // The previous write goes first; this one waits for what follows.
+            send_held(ctx)?;
+            ctx.held_out = cl;
+            return Ok(());
         }
+        send_held(ctx)?;
         send(ctx, cl)
     }
+}
+
+/// Passes on the write held back (see the module's doc), if any.
+#[inline]
+pub fn send_held(ctx: &mut RequestCtx) -> Result<(), &'static str> {
+    let cl = std::mem::replace(&mut ctx.held_out, std::ptr::null_mut());
+    if cl.is_null() {
+        return Ok(());
+    }
+    // SAFETY: a held link comes from `ctx.out_bufs.get` and was not sent.
+    unsafe { send(ctx, cl) }
 }
 
 /// Passes `cl` (from `ctx.out_bufs`) to the output filters, then takes back
@@ -222,7 +249,23 @@ pub fn send_eof(ctx: &mut RequestCtx) -> ngx_int_t {
         if (*r).header_only() != 0 {
             return NGX_OK as ngx_int_t;
         }
-        ngx_http_send_special(r, NGX_HTTP_LAST as _)
+        let cl = std::mem::replace(&mut ctx.held_out, std::ptr::null_mut());
+        if cl.is_null() {
+            return ngx_http_send_special(r, NGX_HTTP_LAST as _);
+        }
+        // The held write carries the end of the body, flagged as
+        // ngx_http_send_special flags its empty buffer.
+        let b = (*cl).buf;
+        if (*r).main == r && (*r).post_action() == 0 {
+            (*b).set_last_buf(1);
+        } else {
+            (*b).set_last_in_chain(1);
+        }
+        let rc = ngx_http_output_filter(r, cl);
+        if rc != NGX_ERROR as ngx_int_t {
+            ctx.out_bufs.update((*r).pool, cl, tag());
+        }
+        rc
     }
 }
 
@@ -236,6 +279,12 @@ pub fn flush(ctx: &mut RequestCtx) -> Result<(), &'static str> {
     unsafe {
         if !ctx.header_sent() || ctx.eof_sent {
             return Ok(());
+        }
+        let held = std::mem::replace(&mut ctx.held_out, std::ptr::null_mut());
+        if !held.is_null() {
+            // The held write carries the flush.
+            (*(*held).buf).set_flush(1);
+            return send(ctx, held);
         }
         // A flags-only buffer, reused like the data ones (nginx's
         // send_special would take new pool memory on every call).

@@ -380,14 +380,21 @@ pub unsafe fn resume(ctx: &mut RequestCtx, co: *mut lua_State, nargs: c_int) -> 
     if ctx.depth == 0 && !ctx.draining && !ctx.posted.is_empty() {
         drain_posted(ctx);
     }
-    if let Some(o) = control_outcome(ctx) {
-        return o;
+    let outcome = match control_outcome(ctx) {
+        Some(o) => o,
+        None if ctx.threads.iter().all(|t| t.done) => Outcome::Done,
+        None => Outcome::Wait,
+    };
+    // The code stops running: a write it made goes now, unless the content
+    // phase ends here (returned or ngx.exit), whose eof takes it along
+    // (runtime/output.rs; phase::exit_rc passes it on when no eof follows).
+    let content_ends =
+        matches!(outcome, Outcome::Done | Outcome::Exit(_)) && ctx.context == super::context::CONTENT;
+    if ctx.depth == 0 && !ctx.draining && !ctx.held_out.is_null() && !content_ends {
+        // (a failure shows again at the next output of the request)
+        let _ = super::output::send_held(ctx);
     }
-    if ctx.threads.iter().all(|t| t.done) {
-        Outcome::Done
-    } else {
-        Outcome::Wait
-    }
+    outcome
 }
 
 /// Records how a resume of thread `idx` ended, and hands a dead light
@@ -418,7 +425,11 @@ fn settle(ctx: &mut RequestCtx, idx: usize, status: Resumed) {
             t.returned = true;
             if t.is_entry {
                 // SAFETY: the entry thread's results are not used.
-                unsafe { ffi::lua_settop(co, 0) };
+                unsafe {
+                    if ffi::lua_gettop(co) != 0 {
+                        ffi::lua_settop(co, 0);
+                    }
+                }
             } else {
                 // SAFETY: `co` is the light thread that just returned
                 unsafe { notify_waiter(ctx, co) };
