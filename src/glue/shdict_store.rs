@@ -290,6 +290,8 @@ impl Dict {
     /// Looks `key` up and hands its type tag, value bytes, user flags and
     /// staleness to `f` while the zone is locked, so the caller can copy
     /// the bytes where they are needed without an allocation of ours.
+    /// Inlined into its one caller, the FFI get (a call per dictionary read).
+    #[inline]
     pub fn get_with<R>(
         &self,
         key: &[u8],
@@ -315,6 +317,8 @@ impl Dict {
     }
 
     /// set/add/replace. Ok(forcible) or Err((message, forcible)).
+    /// Inlined into its one caller, the FFI store.
+    #[inline]
     pub fn store(
         &self,
         op: StoreOp,
