@@ -268,6 +268,7 @@ unsafe fn stop(l: *mut lua_State) -> bool {
 ///
 /// # Safety
 /// `l` must be a valid state.
+#[inline]
 unsafe fn restart(l: *mut lua_State) {
     if STOPPED.replace(false) {
         // SAFETY: `l` is valid (caller's contract); lua_gc does not raise
@@ -357,7 +358,9 @@ pub fn pending() -> bool {
     depth != 0 && PENDING_AT.get() == depth
 }
 
-/// Marks the start of a guarded body.
+/// Marks the start of a guarded body. Inlined, as `leave`: every API call
+/// passes both.
+#[inline]
 pub fn enter() {
     DEPTH.set(DEPTH.get() + 1);
 }
@@ -367,12 +370,23 @@ pub fn enter() {
 ///
 /// # Safety
 /// `l` must be a valid state.
+#[inline]
 pub unsafe fn leave(l: *mut lua_State) -> bool {
     let depth = DEPTH.get();
     DEPTH.set(depth.saturating_sub(1));
     if depth == 0 || PENDING_AT.get() != depth {
         return false;
     }
+    // SAFETY: `l` is valid (caller's contract)
+    unsafe { push_pending(l) }
+}
+
+/// `leave`'s rare part: a finalizer error was kept while the body ran.
+///
+/// # Safety
+/// `l` must be a valid state.
+#[cold]
+unsafe fn push_pending(l: *mut lua_State) -> bool {
     PENDING_AT.set(0);
     // SAFETY: a valid state; registry access with a light userdata key.
     unsafe {

@@ -73,7 +73,9 @@ thread_local! {
 static OWN_SCOPES: AtomicUsize = AtomicUsize::new(0);
 
 /// The VM Lua code runs in now: the running request's own VM inside its
-/// `Scope`, else the cycle's.
+/// `Scope`, else the cycle's. Inlined (as `cycle`): the request path asks
+/// many times per request, and a call costs more than the read.
+#[inline]
 pub fn current() -> Option<&'static Vm> {
     let p = if OWN_SCOPES.load(Relaxed) == 0 {
         ptr::null()
@@ -88,6 +90,7 @@ pub fn current() -> Option<&'static Vm> {
 }
 
 /// The VM of the running cycle, whatever request runs.
+#[inline]
 pub fn cycle() -> Option<&'static Vm> {
     let p = CURRENT.with(|c| c.get());
     // SAFETY: as in `current`.
@@ -95,6 +98,7 @@ pub fn cycle() -> Option<&'static Vm> {
 }
 
 /// Whether `vm` is the cycle's VM (not a request's own).
+#[inline]
 pub fn is_cycle(vm: &Vm) -> bool {
     ptr::eq(CURRENT.with(|c| c.get()), vm)
 }
