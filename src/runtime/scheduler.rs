@@ -144,7 +144,7 @@ unsafe fn anchored_thread() -> Result<(*mut lua_State, c_int), String> {
     Ok(vm.take_thread())
 }
 
-fn thread(co: *mut lua_State, co_ref: c_int, parent: *mut lua_State) -> LuaThread {
+fn thread(co: *mut lua_State, co_ref: c_int, parent: *mut lua_State, started: bool) -> LuaThread {
     LuaThread {
         co,
         co_ref,
@@ -157,7 +157,7 @@ fn thread(co: *mut lua_State, co_ref: c_int, parent: *mut lua_State) -> LuaThrea
         returned: false,
         posted: false,
         wait_co: std::ptr::null_mut(),
-        started: false,
+        started,
     }
 }
 
@@ -235,9 +235,9 @@ pub fn start_with(ctx: &mut RequestCtx, push: impl FnOnce(*mut lua_State) -> c_i
             // SAFETY: co is the fresh entry thread.
             unsafe { lua::set_exdata(co, ctx.r.cast()) };
             let nargs = push(co);
-            ctx.threads.push(thread(co, co_ref, std::ptr::null_mut()));
+            ctx.threads.push(thread(co, co_ref, std::ptr::null_mut(), true));
             // SAFETY: `co` is the new entry thread, with what `push` pushed
-            unsafe { resume(ctx, co, nargs) }
+            unsafe { resume_checked(ctx, co, nargs, true) }
         }
         Err(e) => {
             log::log_error!(ctx.log(), NGX_LOG_ERR, "failed to run Lua code: {e}");
@@ -259,7 +259,7 @@ pub unsafe fn dormant(parent: *mut lua_State) -> Result<LuaThread, String> {
         lua::set_exdata(co, lua::exdata(parent));
         ffi::lua_xmove(parent, co, 1);
     }
-    Ok(thread(co, co_ref, parent))
+    Ok(thread(co, co_ref, parent, false))
 }
 
 /// `ngx.thread.spawn`: moves the function and its `nargs` arguments from the
@@ -282,12 +282,12 @@ pub unsafe fn spawn(
         lua::set_exdata(co, ctx.r.cast());
         ffi::lua_xmove(parent, co, nargs + 1);
     }
-    ctx.threads.push(thread(co, co_ref, parent));
+    ctx.threads.push(thread(co, co_ref, parent, true));
     if post_spawner {
         post(ctx, ctx.running, co);
     }
     // SAFETY: `co` is the new light thread, with its `nargs` arguments
-    unsafe { resume(ctx, co, nargs) };
+    unsafe { resume_checked(ctx, co, nargs, true) };
     Ok(co)
 }
 
@@ -337,8 +337,6 @@ unsafe fn resume_raw(co: *mut lua_State, nargs: c_int) -> Resumed {
 /// `co` must be a new or suspended coroutine of `ctx` (in its VM) with
 /// `nargs` values pushed on it.
 pub unsafe fn resume(ctx: &mut RequestCtx, co: *mut lua_State, nargs: c_int) -> Outcome {
-    // Threads that end here go back to the VM they run in.
-    let _vm = ctx.enter_vm();
     // Only a new or suspended coroutine can be resumed: one that returned
     // keeps its results on its stack, and lua_resume would call them. No
     // event may wake such a thread, but should one try, the thread fails
@@ -352,6 +350,18 @@ pub unsafe fn resume(ctx: &mut RequestCtx, co: *mut lua_State, nargs: c_int) -> 
         }
         None => true,
     };
+    // SAFETY: callers' contract
+    unsafe { resume_checked(ctx, co, nargs, resumable) }
+}
+
+/// `resume` once it is known whether `co` may run: a thread created
+/// started (the entry thread, a light thread) skips the search.
+///
+/// # Safety
+/// As `resume`; with `resumable`, `co` is new or suspended.
+unsafe fn resume_checked(ctx: &mut RequestCtx, co: *mut lua_State, nargs: c_int, resumable: bool) -> Outcome {
+    // Threads that end here go back to the VM they run in.
+    let _vm = ctx.enter_vm();
     let ctx_ptr: *mut RequestCtx = ctx;
     let status = {
         // SAFETY: `ctx_ptr` is derived from `ctx`, which is not used while
