@@ -230,7 +230,7 @@ echo "$table"
 
 if ((markdown)); then
     marker='<!-- scripts/bench.sh --markdown writes from here to the end -->'
-    head=$(sed "/^$marker\$/,\$d" docs/bench.md 2>/dev/null || true)
+    head=$(awk -v m="$marker" '$0 == m { exit } { print }' docs/bench.md 2>/dev/null || true)
     {
         [ -n "$head" ] && printf '%s\n\n' "$head"
         echo "$marker"
