@@ -37,13 +37,8 @@ dir=$(mktemp -d)
 vg=""
 trap '[ -n "$vg" ] && kill -9 "$vg" 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$dir"' EXIT INT TERM
 
-free_port() {  # a port nothing listens on, below the ephemeral range
-    local p
-    while :; do
-        p=$((20000 + RANDOM % 12000))
-        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-    done
-}
+# shellcheck source=lib/free-port.sh
+. "$root/scripts/lib/free-port.sh"
 
 stop() {  # a valgrind'ed nginx: TERM, then KILL if it lingers
     kill "$1" 2>/dev/null || true

@@ -71,13 +71,8 @@ declare -A load=(
 )
 declare -A port uport
 
-free_port() {  # a port nothing listens on, below the ephemeral range
-    local p
-    while :; do
-        p=$((20000 + RANDOM % 12000))
-        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-    done
-}
+# shellcheck source=lib/free-port.sh
+. "$root/scripts/lib/free-port.sh"
 
 master_pid() { cat "$tmp/$1/nginx.pid" 2>/dev/null || true; }
 

@@ -53,13 +53,8 @@ if [ -z "${TEST_NGINX_REDIS_PORT:-}" ] || ! (exec 3<>"/dev/tcp/127.0.0.1/$TEST_N
 fi
 redis=$TEST_NGINX_REDIS_PORT
 
-free_port() {  # a port nothing listens on, below the ephemeral range
-    local p
-    while :; do
-        p=$((20000 + RANDOM % 12000))
-        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-    done
-}
+# shellcheck source=lib/free-port.sh
+. "$root/scripts/lib/free-port.sh"
 port=$(free_port)
 mkdir -p "$dir/conf" "$dir/logs"
 user=""

@@ -32,13 +32,8 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-free_port() {  # a port nothing listens on, below the ephemeral range
-    local p
-    while :; do
-        p=$((20000 + RANDOM % 12000))
-        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-    done
-}
+# shellcheck source=lib/free-port.sh
+. "$root/scripts/lib/free-port.sh"
 status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 requests() { awk '/requests in/ {print $1}' <<<"$1"; }
 check() {  # wrk output
