@@ -322,7 +322,7 @@ pub unsafe fn add(r: *mut ngx_http_request_t, name: &[u8], values: &[Cow<[u8]>])
     let list: *mut ngx_list_t = unsafe { &mut (*r).headers_in.headers };
     let mut values = values;
     // SAFETY: `r` is a live request; the reference ends with this call
-    if field(unsafe { &mut (*r).headers_in }, &name.to_ascii_lowercase()).is_some() {
+    if field(unsafe { &mut (*r).headers_in }, name).is_some() {
         let Some(last) = values.len().checked_sub(1) else {
             return Some(());
         };
