@@ -503,3 +503,28 @@ GET /t HTTP/1.0
 hello
 --- no_error_log
 [error]
+
+
+
+=== TEST 26: a flush with nothing to flush, while limit_rate holds the output back, sends no byte twice
+The second ngx.flush() of each pair has no data to carry: its flags-only
+buffer waits in the write filter with the data before it, and must not be
+taken for a sent buffer and refilled with the next write.
+--- config
+    location /t {
+        limit_rate 200k;
+        content_by_lua_block {
+            for i = 1, 4 do
+                ngx.print(string.rep(string.char(96 + i), 10000))
+                ngx.flush()
+                ngx.flush()
+            end
+        }
+    }
+--- request
+GET /t
+--- response_body eval
+CORE::join "", map { chr(96 + $_) x 10000 } 1 .. 4
+--- timeout: 10
+--- no_error_log
+[error]

@@ -529,3 +529,38 @@ replaced truncated: true
 read back: [] false (eof was true)
 --- no_error_log
 [error]
+
+
+
+=== TEST 21: results passed on without a copy stay intact while in flight
+The filter's large results go to nginx as the Lua strings themselves.
+limit_rate keeps all eight chains in flight (more than a request lends at
+once, so later ones are copied), and each call collects garbage and
+allocates strings of the same size: a string released before nginx sent
+it would have its bytes reused.
+--- config
+    location /t {
+        limit_rate 200k;
+        content_by_lua_block {
+            for i = 1, 8 do
+                ngx.print(string.rep(string.char(96 + i), 10000))
+                ngx.flush()
+            end
+        }
+        body_filter_by_lua_block {
+            local s = ngx.arg[1]
+            if s ~= "" then
+                ngx.arg[1] = string.upper(s)
+            end
+            collectgarbage()
+            local junk = {}
+            for i = 1, 8 do junk[i] = string.rep("z", 9999) .. i end
+        }
+    }
+--- request
+GET /t
+--- response_body eval
+CORE::join "", map { uc(chr(96 + $_)) x 10000 } 1 .. 8
+--- timeout: 10
+--- no_error_log
+[error]

@@ -103,6 +103,8 @@ const FIT_SCAN: usize = 16;
 pub struct BufList {
     free: *mut ngx_chain_t,
     busy: *mut ngx_chain_t,
+    /// The flush-only buffer [`BufList::special`] hands out again.
+    flush: *mut ngx_buf_t,
 }
 
 impl Default for BufList {
@@ -110,16 +112,16 @@ impl Default for BufList {
         BufList {
             free: ptr::null_mut(),
             busy: ptr::null_mut(),
+            flush: ptr::null_mut(),
         }
     }
 }
 
 impl BufList {
     /// A one-link chain whose buffer, tagged `tag`, has room for `len`
-    /// bytes (empty, with `pos == last == start`). A zero `len` gives a
-    /// buffer without the `temporary` flag: with only `flush`/`last_buf`
-    /// set later it is a special (flags only) buffer for nginx. Reuses a
-    /// sent buffer when one is large enough; allocates only when none is.
+    /// bytes (empty, with `pos == last == start`); `len` is not zero:
+    /// flags-only buffers come from [`BufList::special`]. Reuses a sent
+    /// buffer when one is large enough; allocates only when none is.
     ///
     /// # Safety
     /// `pool` must be the live pool of the request the list belongs to,
@@ -176,6 +178,58 @@ impl BufList {
         // SAFETY: `b` and `cl` are the live link and buffer taken from `free`
         unsafe {
             (*b).set_temporary((len > 0) as _);
+            (*cl).next = ptr::null_mut();
+        }
+        Some(cl)
+    }
+
+    /// A one-link chain with a flags-only buffer (no data): `flush`, or
+    /// the end of the body (`last_buf`, or `last_in_chain` for a
+    /// subrequest). Such a buffer never joins the data buffers: its size is
+    /// zero, so nginx's reuse rule would call it sent at once, while the
+    /// write filter may still hold it (limit_rate, a slow client), and a
+    /// data buffer reusing its struct would be sent there too. A flush-only
+    /// buffer is one struct handed out again and again: a held link to it
+    /// still reads flush, which is harmless. An end is new memory, once.
+    ///
+    /// # Safety
+    /// `pool` must be the live pool of the request the list belongs to.
+    pub unsafe fn special(
+        &mut self,
+        pool: *mut ngx_pool_t,
+        flush: bool,
+        last_buf: bool,
+        last_in_chain: bool,
+    ) -> Option<*mut ngx_chain_t> {
+        let only_flush = !last_buf && !last_in_chain;
+        let b = if only_flush && !self.flush.is_null() {
+            self.flush
+        } else {
+            // SAFETY: `pool` is live (caller's contract)
+            let b: *mut ngx_buf_t = unsafe { ngx_pcalloc(pool, std::mem::size_of::<ngx_buf_t>()) }.cast();
+            if b.is_null() {
+                return None;
+            }
+            // SAFETY: `b` was just allocated, zeroed: no memory, no tag (the
+            // filters' reuse lists drop untagged buffers instead of keeping them)
+            unsafe {
+                (*b).set_flush(flush as _);
+                (*b).set_last_buf(last_buf as _);
+                (*b).set_last_in_chain(last_in_chain as _);
+            }
+            if only_flush {
+                self.flush = b;
+            }
+            b
+        };
+        // SAFETY: `pool` is live (caller's contract)
+        let cl = unsafe { ngx_alloc_chain_link(pool) };
+        if cl.is_null() {
+            return None;
+        }
+        // SAFETY: `cl` was just allocated; `b` is a live buffer of this pool
+        unsafe {
+            (*cl).buf = b;
             (*cl).next = ptr::null_mut();
         }
         Some(cl)

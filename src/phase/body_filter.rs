@@ -5,7 +5,9 @@
 use std::cell::Cell;
 use std::ffi::c_void;
 
-use nginx_sys::{NGX_LOG_ERR, ngx_chain_t, ngx_http_output_body_filter_pt, ngx_http_request_t, ngx_int_t};
+use nginx_sys::{
+    NGX_LOG_ERR, ngx_buf_t, ngx_chain_t, ngx_http_output_body_filter_pt, ngx_http_request_t, ngx_int_t,
+};
 use ngx::core::Status;
 use ngx::http::Request;
 
@@ -18,6 +20,7 @@ use crate::lua::vm;
 use crate::lua::{ffi, lua_State, push_bytes, to_bytes};
 use crate::runtime::context;
 use crate::runtime::ctx::RequestCtx;
+use crate::runtime::lent_out::LEND_MIN;
 use crate::runtime::{capture, run_sync};
 
 static mut NEXT: ngx_http_output_body_filter_pt = None;
@@ -227,12 +230,13 @@ unsafe fn filter_chain(
         if abort {
             return Ok(None);
         }
-        let data = match single {
-            Some(s) => s,
-            None => &buf[..],
+        let (data, lent) = match single {
+            // SAFETY: `l` is the current VM's main state; ngx.arg[1] holds `s`
+            Some(s) => (s, unsafe { lend(ctx, l, s) }),
+            None => (&buf[..], None),
         };
         // SAFETY: `ctx` is the live request's context
-        unsafe { pass_on(ctx, data, end, in_eof, in_flush) }.map(Some)
+        unsafe { pass_on(ctx, data, lent, end, in_eof, in_flush) }.map(Some)
     });
     // SAFETY: `l` is the current VM's main state, which runs this phase's code
     unsafe { set_arg(l, None) };
@@ -250,6 +254,7 @@ unsafe fn filter_chain(
 unsafe fn pass_on(
     ctx: &mut RequestCtx,
     data: &[u8],
+    lent: Option<*mut ngx_buf_t>,
     end: bool,
     in_eof: bool,
     in_flush: bool,
@@ -262,13 +267,24 @@ unsafe fn pass_on(
     if data.is_empty() && !eof && !in_flush {
         return Ok(std::ptr::null_mut());
     }
-    // SAFETY: `ctx` is the live request's context
-    let cl = unsafe { out_buf(ctx, data) }.ok_or("no memory")?;
+    // SAFETY: `r` is a live request (callers' duty)
+    let main = unsafe { (*r).main } == r;
+    let cl = match lent {
+        // SAFETY: `ctx.r` is the live request of the running context
+        Some(b) => unsafe { link(ctx.r, b) },
+        // SAFETY: `r` is the live request whose pool the list uses
+        None if data.is_empty() => unsafe {
+            ctx.filter_bufs
+                .special((*r).pool, in_flush, eof && main, eof && !main)
+        },
+        // SAFETY: `ctx` is the live request's context
+        None => unsafe { out_buf(ctx, data) },
+    }
+    .ok_or("no memory")?;
     // SAFETY: out_buf gives a live link with a live buffer
     let b = unsafe { (*cl).buf };
     if eof {
-        // SAFETY: `r` is a live request (callers' duty)
-        if unsafe { (*r).main } == r {
+        if main {
             // SAFETY: `b` is the live buffer of our output link
             unsafe { (*b).set_last_buf(1) };
         } else {
@@ -283,8 +299,64 @@ unsafe fn pass_on(
     Ok(cl)
 }
 
-/// A one-link chain with `data`: a reused buffer of ours when one fits
-/// (an empty, flags-only one for no data).
+/// A buffer over `data`, the bytes of the string ngx.arg[1] holds, lent
+/// to nginx without a copy (runtime/lent_out.rs); `None` when small, or no
+/// slot is free: the caller copies.
+///
+/// # Safety
+/// `l` must be the VM state running the filter, its ngx.arg[1] the string
+/// whose bytes `data` borrows.
+unsafe fn lend(ctx: &mut RequestCtx, l: *mut lua_State, data: &[u8]) -> Option<*mut ngx_buf_t> {
+    if data.len() < LEND_MIN {
+        return None;
+    }
+    // SAFETY: `l` is the filter's VM state; raw lookups of tables set_arg made
+    unsafe {
+        crate::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"ngx");
+        crate::lua::get_raw(l, -1, c"arg");
+        ffi::lua_rawgeti(l, -1, 1);
+        ffi::lua_replace(l, -3);
+        ffi::lua_pop(l, 1);
+    }
+    // SAFETY: `l` is the filter's VM state with the value on top
+    let same = unsafe { ffi::lua_type(l, -1) } == ffi::LUA_TSTRING
+        // SAFETY: a string is on top: no conversion
+        && unsafe { ffi::lua_tolstring(l, -1, std::ptr::null_mut()) } as *const u8 == data.as_ptr();
+    // SAFETY: `ctx.r` is the live request of the running context
+    let pool = unsafe { (*ctx.r).pool };
+    let lent = if same {
+        // SAFETY: the string on top is ngx.arg[1], from this request's VM
+        unsafe { ctx.filter_lent.lend(l, pool) }
+    } else {
+        None
+    };
+    if lent.is_none() {
+        // SAFETY: the value pushed above is still on top
+        unsafe { ffi::lua_pop(l, 1) };
+    }
+    lent
+}
+
+/// A new one-link chain holding buffer `b`.
+///
+/// # Safety
+/// `r` must be a live request.
+unsafe fn link(r: *mut ngx_http_request_t, b: *mut ngx_buf_t) -> Option<*mut ngx_chain_t> {
+    // SAFETY: `r` is a live request (caller's contract)
+    let cl = unsafe { nginx_sys::ngx_alloc_chain_link((*r).pool) };
+    if cl.is_null() {
+        return None;
+    }
+    // SAFETY: `cl` was just allocated
+    unsafe {
+        (*cl).buf = b;
+        (*cl).next = std::ptr::null_mut();
+    }
+    Some(cl)
+}
+
+/// A one-link chain with `data` (not empty): a reused buffer of ours when
+/// one fits.
 unsafe fn out_buf(ctx: &mut RequestCtx, data: &[u8]) -> Option<*mut ngx_chain_t> {
     // SAFETY: `ctx.r` is the live request of the running context
     let pool = unsafe { (*ctx.r).pool };
@@ -292,13 +364,10 @@ unsafe fn out_buf(ctx: &mut RequestCtx, data: &[u8]) -> Option<*mut ngx_chain_t>
     let cl = unsafe { ctx.filter_bufs.get(pool, data.len(), tag()) }?;
     // SAFETY: BufList::get gives a live link with a live buffer
     let b = unsafe { (*cl).buf };
-    // (a flags-only buffer may have no memory at all: nothing to copy to)
-    if !data.is_empty() {
-        // SAFETY: `b` is the live buffer of our output link
-        unsafe {
-            std::ptr::copy_nonoverlapping(data.as_ptr(), (*b).last, data.len());
-            (*b).last = (*b).last.add(data.len());
-        }
+    // SAFETY: `b` is the live buffer of our output link, with room for `data`
+    unsafe {
+        std::ptr::copy_nonoverlapping(data.as_ptr(), (*b).last, data.len());
+        (*b).last = (*b).last.add(data.len());
     }
     Some(cl)
 }

@@ -124,6 +124,8 @@ pub struct RequestCtx {
     /// the body (`ngx.arg[2] = true`), after which data is discarded.
     pub filter_bufs: BufList,
     pub filter_eof: bool,
+    /// body_filter_by_lua: the Lua strings passed on without a copy.
+    pub filter_lent: super::lent_out::LentBufs,
     /// The `ngx.req.socket()` state, which the request's event handlers feed.
     pub req_sock: *mut super::tcp_sock::TcpSock,
     /// The peer selection whose balancer_by_lua* code runs now (that code
@@ -190,6 +192,7 @@ impl RequestCtx {
             out_bufs: BufList::default(),
             held_out: ptr::null_mut(),
             filter_bufs: BufList::default(),
+            filter_lent: Default::default(),
             filter_eof: false,
             req_sock: ptr::null_mut(),
             balancer_peer: ptr::null_mut(),
@@ -330,6 +333,12 @@ impl Drop for RequestCtx {
         self.threads.clear();
         self.on_abort = None;
         self.release_ngx_ctx();
+        if self.filter_lent.any()
+            && let Some(vm) = vm::current()
+        {
+            // SAFETY: the strings were lent from this request's VM, entered above
+            unsafe { self.filter_lent.release_all(vm.main()) };
+        }
     }
 }
 

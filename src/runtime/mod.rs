@@ -9,6 +9,7 @@ pub mod chunked;
 pub mod client_abort;
 pub mod context;
 pub mod ctx;
+pub mod lent_out;
 pub mod need_body;
 pub mod output;
 pub mod pipe;

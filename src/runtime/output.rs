@@ -116,9 +116,14 @@ pub fn write_parts(ctx: &mut RequestCtx, parts: &[&[u8]], flush: bool) -> Result
     // SAFETY: r is live; out_bufs hands out buffers of its pool with room
     // for len bytes.
     unsafe {
-        let cl = ctx.out_bufs.get((*r).pool, len, tag()).ok_or("no memory")?;
+        let cl = if len == 0 {
+            ctx.out_bufs.special((*r).pool, flush, false, false)
+        } else {
+            ctx.out_bufs.get((*r).pool, len, tag())
+        }
+        .ok_or("no memory")?;
         let b = (*cl).buf;
-        // (a flags-only buffer may have no memory at all: nothing to copy to)
+        // (a flags-only buffer has no memory: the parts are all empty)
         for p in parts.iter().filter(|p| !p.is_empty()) {
             std::ptr::copy_nonoverlapping(p.as_ptr(), (*b).last, p.len());
             (*b).last = (*b).last.add(p.len());
@@ -286,10 +291,12 @@ pub fn flush(ctx: &mut RequestCtx) -> Result<(), &'static str> {
             (*(*held).buf).set_flush(1);
             return send(ctx, held);
         }
-        // A flags-only buffer, reused like the data ones (nginx's
+        // A flags-only buffer, the same one each time (nginx's
         // send_special would take new pool memory on every call).
-        let cl = ctx.out_bufs.get((*r).pool, 0, tag()).ok_or("no memory")?;
-        (*(*cl).buf).set_flush(1);
+        let cl = ctx
+            .out_bufs
+            .special((*r).pool, true, false, false)
+            .ok_or("no memory")?;
         send(ctx, cl)
     }
 }
