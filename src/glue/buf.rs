@@ -40,17 +40,8 @@ pub unsafe fn chain_from_parts(pool: *mut ngx_pool_t, parts: &[&[u8]]) -> Option
             (*b).last = (*b).last.add(p.len());
         }
     }
-    // SAFETY: `pool` is live (caller's contract)
-    let cl = unsafe { ngx_alloc_chain_link(pool) };
-    if cl.is_null() {
-        return None;
-    }
-    // SAFETY: `cl` and `b` were just allocated and checked non-null
-    unsafe {
-        (*cl).buf = b;
-        (*cl).next = std::ptr::null_mut();
-    }
-    Some(cl)
+    // SAFETY: `pool` is live (caller's contract); `b` was just allocated
+    unsafe { link(pool, b) }
 }
 
 /// Does the buffer hold its data in memory (not only in a file)?
@@ -222,17 +213,8 @@ impl BufList {
             }
             b
         };
-        // SAFETY: `pool` is live (caller's contract)
-        let cl = unsafe { ngx_alloc_chain_link(pool) };
-        if cl.is_null() {
-            return None;
-        }
-        // SAFETY: `cl` was just allocated; `b` is a live buffer of this pool
-        unsafe {
-            (*cl).buf = b;
-            (*cl).next = ptr::null_mut();
-        }
-        Some(cl)
+        // SAFETY: `pool` is live (caller's contract); `b` is a live buffer of this pool
+        unsafe { link(pool, b) }
     }
 
     /// After `out` (a chain from `get`, or null) went to the filters: moves
@@ -322,12 +304,21 @@ unsafe fn new_chain(pool: *mut ngx_pool_t, len: usize, tag: ngx_buf_tag_t) -> Op
     unsafe {
         (*b).tag = tag;
     }
+    // SAFETY: `pool` is live (caller's contract); `b` was just allocated
+    unsafe { link(pool, b) }
+}
+
+/// A new one-link chain (from `pool`) holding buffer `b`.
+///
+/// # Safety
+/// `pool` must be a live pool and `b` a live buffer.
+pub unsafe fn link(pool: *mut ngx_pool_t, b: *mut ngx_buf_t) -> Option<*mut ngx_chain_t> {
     // SAFETY: `pool` is live (caller's contract)
     let cl = unsafe { ngx_alloc_chain_link(pool) };
     if cl.is_null() {
         return None;
     }
-    // SAFETY: `cl` and `b` were just allocated and checked non-null
+    // SAFETY: `cl` was just allocated and checked non-null
     unsafe {
         (*cl).buf = b;
         (*cl).next = ptr::null_mut();

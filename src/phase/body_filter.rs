@@ -14,7 +14,7 @@ use ngx::http::Request;
 use super::resolve;
 use crate::conf::LuaCode;
 use crate::conf::{req_loc_conf, req_main_conf};
-use crate::glue::buf::{consume, in_memory};
+use crate::glue::buf::{consume, in_memory, link};
 use crate::glue::log as nlog;
 use crate::lua::vm;
 use crate::lua::{ffi, lua_State, push_bytes, to_bytes};
@@ -270,8 +270,8 @@ unsafe fn pass_on(
     // SAFETY: `r` is a live request (callers' duty)
     let main = unsafe { (*r).main } == r;
     let cl = match lent {
-        // SAFETY: `ctx.r` is the live request of the running context
-        Some(b) => unsafe { link(ctx.r, b) },
+        // SAFETY: `r` is the live request of the running context; `b` a live buffer
+        Some(b) => unsafe { link((*r).pool, b) },
         // SAFETY: `r` is the live request whose pool the list uses
         None if data.is_empty() => unsafe {
             ctx.filter_bufs
@@ -335,24 +335,6 @@ unsafe fn lend(ctx: &mut RequestCtx, l: *mut lua_State, data: &[u8]) -> Option<*
         unsafe { ffi::lua_pop(l, 1) };
     }
     lent
-}
-
-/// A new one-link chain holding buffer `b`.
-///
-/// # Safety
-/// `r` must be a live request.
-unsafe fn link(r: *mut ngx_http_request_t, b: *mut ngx_buf_t) -> Option<*mut ngx_chain_t> {
-    // SAFETY: `r` is a live request (caller's contract)
-    let cl = unsafe { nginx_sys::ngx_alloc_chain_link((*r).pool) };
-    if cl.is_null() {
-        return None;
-    }
-    // SAFETY: `cl` was just allocated
-    unsafe {
-        (*cl).buf = b;
-        (*cl).next = std::ptr::null_mut();
-    }
-    Some(cl)
 }
 
 /// A one-link chain with `data` (not empty): a reused buffer of ours when
