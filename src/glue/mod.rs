@@ -17,6 +17,7 @@ pub mod ngx_version;
 pub mod pcre2;
 pub mod peer;
 pub mod shdict_codec;
+pub mod shdict_key;
 pub mod shdict_store;
 pub mod signals;
 pub mod subrequest;
