@@ -19,6 +19,7 @@ pub mod peer;
 pub mod shdict_codec;
 pub mod shdict_key;
 pub mod shdict_store;
+pub mod shmtx;
 pub mod signals;
 pub mod subrequest;
 pub mod uri;

@@ -17,14 +17,13 @@ use nginx_sys::{
     ngx_rbtree_key_t, ngx_rbtree_node_t, ngx_rbtree_t, ngx_shm_zone_t, ngx_slab_alloc_locked,
     ngx_slab_free_locked, ngx_slab_pool_t,
 };
-use ngx::core::SlabPool;
-use ngx::core::slab::LockedSlabPool;
 
 // Only this module reads the tree, so its hash is ours (lua-nginx-module
 // uses crc32): one that reads the key a word at a time.
 pub use super::shdict_codec::{Owned, Value};
 use super::shdict_codec::{T_LIST, T_NUMBER, decode, decode_num, encode};
 use super::shdict_key;
+use super::shmtx;
 
 /// The zone's root, allocated once in the slab pool (`pool->data` points here).
 #[repr(C)]
@@ -93,8 +92,6 @@ pub struct StoreOp {
 pub struct Dict {
     sh: *mut Shared,
     pool: *mut ngx_slab_pool_t,
-    /// The same pool, for its mutex.
-    slab: SlabPool,
 }
 
 fn now_ms() -> u64 {
@@ -203,7 +200,7 @@ unsafe extern "C" fn insert_value(
 struct Locked {
     sh: *mut Shared,
     pool: *mut ngx_slab_pool_t,
-    _mutex: LockedSlabPool,
+    _mutex: shmtx::Held,
 }
 
 impl Dict {
@@ -213,12 +210,13 @@ impl Dict {
     /// `zone` must be initialised, holding a store built by `create`.
     pub unsafe fn attach(zone: &ngx_shm_zone_t) -> Option<Dict> {
         let pool = zone.shm.addr as *mut ngx_slab_pool_t;
+        if pool.is_null() {
+            return None;
+        }
         Some(Dict {
             // SAFETY: `zone` holds a store built by `create` (caller's contract): its slab pool's data
             sh: unsafe { (*pool).data.cast() },
             pool,
-            // SAFETY: `zone` is initialised (caller's contract)
-            slab: unsafe { SlabPool::from_shm_zone(zone) }?,
         })
     }
 
@@ -227,9 +225,10 @@ impl Dict {
     /// # Safety
     /// `zone` must be initialised, its slab pool used by nobody else yet.
     pub unsafe fn create(zone: &ngx_shm_zone_t, zone_name: &[u8]) -> Option<Dict> {
-        // SAFETY: `zone` is initialised (caller's contract)
-        let slab = unsafe { SlabPool::from_shm_zone(zone) }?;
         let pool = zone.shm.addr as *mut ngx_slab_pool_t;
+        if pool.is_null() {
+            return None;
+        }
         // SAFETY: `pool` is the zone's slab pool, used by nobody else yet (caller's contract)
         let sh = unsafe { nginx_sys::ngx_slab_alloc(pool, size_of::<Shared>()) } as *mut Shared;
         if sh.is_null() {
@@ -267,14 +266,16 @@ impl Dict {
         // A full zone is normal (LRU eviction follows), not worth a log line.
         // SAFETY: `pool` is the zone's live slab pool
         unsafe { (*pool).set_log_nomem(0) };
-        Some(Dict { sh, pool, slab })
+        Some(Dict { sh, pool })
     }
 
     fn lock(&self) -> Locked {
         Locked {
             sh: self.sh,
             pool: self.pool,
-            _mutex: self.slab.lock(),
+            // SAFETY: the pool's mutex, created with the zone; no
+            // operation of the store takes it twice
+            _mutex: unsafe { shmtx::lock(addr_of_mut!((*self.pool).mutex)) },
         }
     }
 
