@@ -17,6 +17,8 @@ pub mod escape_impl;
 pub mod lua_lexer;
 #[path = "../../src/glue/shdict_codec.rs"]
 pub mod shdict_codec_impl;
+#[path = "../../src/glue/shdict_key.rs"]
+pub mod shdict_key_impl;
 
 pub mod args;
 pub mod chunked;

@@ -6,9 +6,14 @@
 //!
 //! Generated values: decode(encode(v)) is v (numbers bit for bit, NaN and
 //! -0 included); nil encodes to the tag 0 that means "delete".
+//!
+//! Keys (src/glue/shdict_key.rs): the word-wise `eq` agrees with `==` on
+//! generated pairs (equal, one byte changed, any two), and equal keys hash
+//! alike wherever they sit in memory.
 
 use crate::input_gen::Gen;
 use crate::shdict_codec_impl::{Owned, T_BOOLEAN, T_NUMBER, T_STRING, Value, decode, decode_num, encode};
+use crate::shdict_key_impl as key;
 
 pub fn run(data: &[u8]) {
     if let Some((&ty, bytes)) = data.split_first() {
@@ -50,6 +55,27 @@ pub fn run(data: &[u8]) {
             (Value::Num(a), Ok(Owned::Num(b))) => assert_eq!(a.to_bits(), b.to_bits()),
             (Value::Str(a), Ok(Owned::Str(b))) => assert_eq!(a, &b[..]),
             (v, d) => panic!("{v:?} came back as {d:?}"),
+        }
+    }
+    keys(data);
+}
+
+fn keys(data: &[u8]) {
+    let mut g = Gen::new(data);
+    while !g.is_empty() {
+        let a = g.bytes(80);
+        let b = g.bytes(80);
+        assert_eq!(key::eq(&a, &b), a == b, "{a:?} {b:?}");
+        // The same bytes at another address (another alignment).
+        let mut moved = vec![0u8; a.len() + 1];
+        moved[1..].copy_from_slice(&a);
+        assert!(key::eq(&a, &moved[1..]));
+        assert_eq!(key::hash(&a), key::hash(&moved[1..]));
+        if !a.is_empty() {
+            let mut c = a.clone();
+            let i = g.below(a.len());
+            c[i] ^= 1 << g.below(8);
+            assert!(!key::eq(&a, &c), "{a:?} {c:?}");
         }
     }
 }

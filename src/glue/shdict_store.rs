@@ -1,7 +1,7 @@
 //! The store behind `ngx.shared.DICT`, kept in an nginx shared memory zone.
 //!
 //! As in lua-nginx-module: a red-black tree (nginx's own `ngx_rbtree`)
-//! keyed by the crc32 of the key, ties broken by the key bytes, and an LRU
+//! keyed by a hash of the key, ties broken by the key bytes, and an LRU
 //! queue of all items, most recently used first. Every structure lives in the
 //! zone's slab pool and is guarded by the pool's mutex, so every worker (and
 //! the master, for init_by_lua) sees the same data. nginx maps a zone at the
@@ -17,14 +17,13 @@ use nginx_sys::{
     ngx_rbtree_key_t, ngx_rbtree_node_t, ngx_rbtree_t, ngx_shm_zone_t, ngx_slab_alloc_locked,
     ngx_slab_free_locked, ngx_slab_pool_t,
 };
-use ngx::core::SlabPool;
-use ngx::core::slab::LockedSlabPool;
 
-// The crc32 nginx's `ngx_crc32_short` computes; any stable hash would do,
-// as only this module reads the tree.
-use super::escape::crc32;
+// Only this module reads the tree, so its hash is ours (lua-nginx-module
+// uses crc32): one that reads the key a word at a time.
 pub use super::shdict_codec::{Owned, Value};
 use super::shdict_codec::{T_LIST, T_NUMBER, decode, decode_num, encode};
+use super::shdict_key;
+use super::shmtx;
 
 /// The zone's root, allocated once in the slab pool (`pool->data` points here).
 #[repr(C)]
@@ -93,8 +92,6 @@ pub struct StoreOp {
 pub struct Dict {
     sh: *mut Shared,
     pool: *mut ngx_slab_pool_t,
-    /// The same pool, for its mutex.
-    slab: SlabPool,
 }
 
 fn now_ms() -> u64 {
@@ -108,15 +105,20 @@ unsafe fn node_of_lru(q: *mut ngx_queue_t) -> *mut Node {
     (unsafe { q.byte_sub(offset_of!(Node, queue)) }).cast()
 }
 
-/// `a == b`, byte by byte for short keys (shared dict keys mostly are).
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
+/// Copies `src` to `dst`: a number's 8 bytes (the usual value) as one
+/// word, not through a call to memcpy.
+///
+/// # Safety
+/// `dst` has room for `src.len()` bytes.
+#[inline(always)]
+unsafe fn copy_bytes(src: &[u8], dst: *mut u8) {
+    if let Ok(w) = <[u8; 8]>::try_from(src) {
+        // SAFETY: `dst` has room for the 8 bytes (caller's contract)
+        unsafe { dst.cast::<[u8; 8]>().write_unaligned(w) };
+    } else {
+        // SAFETY: `dst` has room for `src` (caller's contract)
+        unsafe { ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) };
     }
-    if a.len() > 32 {
-        return a == b;
-    }
-    a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 unsafe fn key_ptr(n: *mut Node) -> *mut u8 {
@@ -198,7 +200,7 @@ unsafe extern "C" fn insert_value(
 struct Locked {
     sh: *mut Shared,
     pool: *mut ngx_slab_pool_t,
-    _mutex: LockedSlabPool,
+    _mutex: shmtx::Held,
 }
 
 impl Dict {
@@ -208,12 +210,13 @@ impl Dict {
     /// `zone` must be initialised, holding a store built by `create`.
     pub unsafe fn attach(zone: &ngx_shm_zone_t) -> Option<Dict> {
         let pool = zone.shm.addr as *mut ngx_slab_pool_t;
+        if pool.is_null() {
+            return None;
+        }
         Some(Dict {
             // SAFETY: `zone` holds a store built by `create` (caller's contract): its slab pool's data
             sh: unsafe { (*pool).data.cast() },
             pool,
-            // SAFETY: `zone` is initialised (caller's contract)
-            slab: unsafe { SlabPool::from_shm_zone(zone) }?,
         })
     }
 
@@ -222,9 +225,10 @@ impl Dict {
     /// # Safety
     /// `zone` must be initialised, its slab pool used by nobody else yet.
     pub unsafe fn create(zone: &ngx_shm_zone_t, zone_name: &[u8]) -> Option<Dict> {
-        // SAFETY: `zone` is initialised (caller's contract)
-        let slab = unsafe { SlabPool::from_shm_zone(zone) }?;
         let pool = zone.shm.addr as *mut ngx_slab_pool_t;
+        if pool.is_null() {
+            return None;
+        }
         // SAFETY: `pool` is the zone's slab pool, used by nobody else yet (caller's contract)
         let sh = unsafe { nginx_sys::ngx_slab_alloc(pool, size_of::<Shared>()) } as *mut Shared;
         if sh.is_null() {
@@ -262,14 +266,16 @@ impl Dict {
         // A full zone is normal (LRU eviction follows), not worth a log line.
         // SAFETY: `pool` is the zone's live slab pool
         unsafe { (*pool).set_log_nomem(0) };
-        Some(Dict { sh, pool, slab })
+        Some(Dict { sh, pool })
     }
 
     fn lock(&self) -> Locked {
         Locked {
             sh: self.sh,
             pool: self.pool,
-            _mutex: self.slab.lock(),
+            // SAFETY: the pool's mutex, created with the zone; no
+            // operation of the store takes it twice
+            _mutex: unsafe { shmtx::lock(addr_of_mut!((*self.pool).mutex)) },
         }
     }
 
@@ -614,9 +620,76 @@ impl Dict {
     }
 }
 
+/// The general tree walk from `node` down (any key length, ties of the
+/// hash ordered by the key bytes, as `insert_value` orders them).
+///
+/// # Safety
+/// The zone's mutex is held; `node` is `sentinel` or a node of the tree.
+#[inline(never)]
+unsafe fn walk(
+    mut node: *mut ngx_rbtree_node_t,
+    sentinel: *mut ngx_rbtree_node_t,
+    key: &[u8],
+    hash: u64,
+) -> Option<*mut Node> {
+    let hash = hash as nginx_sys::ngx_rbtree_key_t;
+    while node != sentinel {
+        // SAFETY: the mutex is held; nodes reached from a tree node are live tree nodes
+        let nk = unsafe { (*node).key };
+        let less = if hash != nk {
+            hash < nk
+        } else {
+            // SAFETY: the mutex is held; `node` is a live tree node, a `Node`
+            let k = unsafe { key_of(node.cast()) };
+            match key.cmp(k) {
+                std::cmp::Ordering::Equal => return Some(node.cast()),
+                o => o == std::cmp::Ordering::Less,
+            }
+        };
+        // SAFETY: the mutex is held; nodes reached from a tree node are live tree nodes
+        node = unsafe { if less { (*node).left } else { (*node).right } };
+    }
+    None
+}
+
+/// The walk for a key of up to 16 bytes (`shdict_key::Short`), the usual
+/// case: a leaf function (no call, so no register to save) that compares
+/// words. Returns the node found, null when absent, or, tagged with its
+/// low bit (nodes are aligned), a node of the same hash but another key,
+/// where `walk` goes on by the key bytes.
+///
+/// # Safety
+/// The zone's mutex is held; `node` is `sentinel` or a node of the tree;
+/// `key` is at most 16 bytes.
+#[inline(never)]
+unsafe fn find_short(
+    mut node: *mut ngx_rbtree_node_t,
+    sentinel: *mut ngx_rbtree_node_t,
+    key: &[u8],
+) -> *mut ngx_rbtree_node_t {
+    let Some(k) = shdict_key::Short::new(key) else {
+        return ptr::null_mut();
+    };
+    let hash = k.hash as nginx_sys::ngx_rbtree_key_t;
+    while node != sentinel {
+        // SAFETY: the mutex is held; nodes reached from a tree node are live tree nodes
+        let nk = unsafe { (*node).key };
+        if hash == nk {
+            // SAFETY: the mutex is held; `node` is a live tree node, a `Node`
+            if shdict_key::is_short(unsafe { key_of(node.cast()) }, k.len, k.words) {
+                return node;
+            }
+            return node.map_addr(|a| a | 1);
+        }
+        // SAFETY: the mutex is held; nodes reached from a tree node are live tree nodes
+        node = unsafe { if hash < nk { (*node).left } else { (*node).right } };
+    }
+    ptr::null_mut()
+}
+
 impl Locked {
     /// Finds `key`, moving it to the front of the LRU queue.
-    #[inline]
+    #[inline(always)]
     unsafe fn lookup(&self, key: &[u8]) -> Lookup {
         // SAFETY: the mutex is held while `self` lives; nodes of the tree are live Nodes
         let Some(n) = (unsafe { self.peek(key) }) else {
@@ -633,42 +706,21 @@ impl Locked {
     }
 
     /// Finds `key` without touching the LRU queue or looking at expiry.
-    #[inline]
+    #[inline(always)]
     unsafe fn peek(&self, key: &[u8]) -> Option<*mut Node> {
-        let hash = crc32(key) as nginx_sys::ngx_rbtree_key_t;
-        // SAFETY: the mutex is held while `self` lives; nodes reached from the root are live tree nodes
-        let sentinel = unsafe { (*self.sh).rbtree.sentinel };
-        // SAFETY: the mutex is held while `self` lives; nodes reached from the root are live tree nodes
-        let mut node = unsafe { (*self.sh).rbtree.root };
-        while node != sentinel {
-            // SAFETY: the mutex is held while `self` lives; nodes reached from the root are live tree nodes
-            if hash != unsafe { (*node).key } {
-                // SAFETY: the mutex is held while `self` lives; nodes reached from the root are live tree nodes
-                node = if hash < unsafe { (*node).key } {
-                    // SAFETY: the mutex is held while `self` lives; nodes reached from the root are live tree nodes
-                    unsafe { (*node).left }
-                } else {
-                    // SAFETY: the mutex is held while `self` lives; nodes reached from the root are live tree nodes
-                    unsafe { (*node).right }
-                };
-                continue;
-            }
-            // SAFETY: the mutex is held while `self` lives; `node` is a live tree node, a `Node`
-            let k = unsafe { key_of(node.cast()) };
-            // Equal hashes mostly mean the key itself: compared inline,
-            // without a call to memcmp for a few bytes.
-            if same_bytes(key, k) {
-                return Some(node.cast());
-            }
-            match key.cmp(k) {
-                std::cmp::Ordering::Equal => return Some(node.cast()),
-                // SAFETY: the mutex is held while `self` lives; nodes reached from the root are live tree nodes
-                std::cmp::Ordering::Less => node = unsafe { (*node).left },
-                // SAFETY: the mutex is held while `self` lives; nodes reached from the root are live tree nodes
-                std::cmp::Ordering::Greater => node = unsafe { (*node).right },
-            }
+        // SAFETY: the mutex is held while `self` lives
+        let (root, sentinel) = unsafe { ((*self.sh).rbtree.root, (*self.sh).rbtree.sentinel) };
+        if key.len() > 16 {
+            // SAFETY: the mutex is held; `root` is the tree's root
+            return unsafe { walk(root, sentinel, key, shdict_key::hash_long(key)) };
         }
-        None
+        // SAFETY: the mutex is held; `root` is the tree's root; the key is short
+        let n = unsafe { find_short(root, sentinel, key) };
+        if n.addr() & 1 == 0 {
+            return (!n.is_null()).then_some(n.cast());
+        }
+        // SAFETY: the mutex is held; `n` untagged is a node of the tree
+        unsafe { walk(n.map_addr(|a| a & !1), sentinel, key, shdict_key::hash(key)) }
     }
 
     #[inline]
@@ -692,14 +744,14 @@ impl Locked {
         // SAFETY: the mutex is held; `n` is a live Node allocated with room for `bytes` after its key (callers' duty)
         let dst = unsafe { key_ptr(n).add((*n).key_len as usize) };
         // SAFETY: the mutex is held; `n` is a live Node allocated with room for `bytes` after its key (callers' duty)
-        unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), dst, bytes.len()) };
+        unsafe { copy_bytes(bytes, dst) };
     }
 
     /// Sets the key of a freshly allocated node and links it in.
     unsafe fn link(&self, n: *mut Node, key: &[u8]) {
         // SAFETY: the mutex is held; `n` is a fresh Node with room for `key` (callers' duty)
         unsafe {
-            (*n).key = crc32(key) as nginx_sys::ngx_rbtree_key_t;
+            (*n).key = shdict_key::hash(key) as nginx_sys::ngx_rbtree_key_t;
             (*n).key_len = key.len() as u16;
             ptr::copy_nonoverlapping(key.as_ptr(), key_ptr(n), key.len());
             ngx_rbtree_insert(addr_of_mut!((*self.sh).rbtree), n.cast::<ngx_rbtree_node_t>());
