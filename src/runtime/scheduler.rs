@@ -37,6 +37,16 @@ pub trait Wait {
     fn is_subrequest(&self) -> bool {
         false
     }
+
+    /// The wait is `ngx.thread.wait` (see [`JoinWait`]).
+    fn is_join(&self) -> bool {
+        false
+    }
+
+    /// The wait is a timer's (runtime/timer_wait.rs).
+    fn is_timer(&self) -> bool {
+        false
+    }
 }
 
 pub struct LuaThread {
@@ -49,10 +59,12 @@ pub struct LuaThread {
     pub done: bool,
     /// The coroutine that spawned this light thread (null for the entry).
     pub parent: *mut lua_State,
-    /// The error of a light thread that failed.
-    pub error: Option<String>,
-    /// Light threads this thread waits on in `ngx.thread.wait`.
-    pub waiting_on: Vec<*mut lua_State>,
+    /// Died of an error: its stack holds what `collect` hands the waiter.
+    pub failed: bool,
+    /// Its parent waits on it in `ngx.thread.wait` (only the parent may);
+    /// set for each thread a wait names, cleared for all of the parent's
+    /// threads when it starts another wait.
+    pub awaited: bool,
     /// Returned normally: the coroutine can serve again.
     returned: bool,
     /// Waiting for its turn in `RequestCtx::posted`.
@@ -63,6 +75,16 @@ pub struct LuaThread {
     /// Resumed at least once: from then on only a suspended coroutine may
     /// be resumed (a fresh one has status 0 too).
     started: bool,
+    /// The event of its timer waits (runtime/timer_wait.rs).
+    pub timer: timer_wait::Slot,
+}
+
+impl LuaThread {
+    /// Drops the thread's wait and deletes its timer if one is pending.
+    pub fn drop_wait(&mut self) {
+        self.wait = None;
+        self.timer.disarm();
+    }
 }
 
 impl Drop for LuaThread {
@@ -80,10 +102,14 @@ impl Drop for LuaThread {
 }
 
 /// Waiting in `ngx.thread.wait`: nothing to cancel, the scheduler resumes
-/// the waiter when one of its threads ends.
+/// the waiter when one of its threads (marked `awaited`) ends.
 pub struct JoinWait;
 
-impl Wait for JoinWait {}
+impl Wait for JoinWait {
+    fn is_join(&self) -> bool {
+        true
+    }
+}
 
 /// The value a waiting API function yields, telling it apart from a user
 /// `coroutine.yield`.
@@ -104,7 +130,7 @@ pub unsafe fn yield_wait(l: *mut lua_State) -> LuaRet {
     if crate::lua::alloc::pending() {
         // The guard raises a finalizer's error instead of yielding.
         if let Some(t) = super::ctx::current().and_then(|c| c.running_thread()) {
-            t.wait = None;
+            t.drop_wait();
             t.posted = false;
         }
         return Ok(0);
@@ -112,7 +138,7 @@ pub unsafe fn yield_wait(l: *mut lua_State) -> LuaRet {
     // SAFETY: `l` is the running state (callers' duty)
     if !unsafe { lua::can_yield(l) } {
         if let Some(t) = super::ctx::current().and_then(|c| c.running_thread()) {
-            t.wait = None;
+            t.drop_wait();
             t.posted = false;
         }
         // SAFETY: `l` is the running state (callers' duty)
@@ -152,12 +178,13 @@ fn thread(co: *mut lua_State, co_ref: c_int, parent: *mut lua_State, started: bo
         is_entry: parent.is_null(),
         done: false,
         parent,
-        error: None,
-        waiting_on: Vec::new(),
+        failed: false,
+        awaited: false,
         returned: false,
         posted: false,
         wait_co: std::ptr::null_mut(),
         started,
+        timer: timer_wait::Slot::new(),
     }
 }
 
@@ -282,7 +309,7 @@ pub unsafe fn spawn(
         lua::set_exdata(co, ctx.r.cast());
         ffi::lua_xmove(parent, co, nargs + 1);
     }
-    ctx.threads.push(thread(co, co_ref, parent, true));
+    super::thread_buf::push(ctx, thread(co, co_ref, parent, true));
     if post_spawner {
         post(ctx, ctx.running, co);
     }
@@ -395,6 +422,9 @@ unsafe fn resume_checked(ctx: &mut RequestCtx, co: *mut lua_State, nargs: c_int,
         None if ctx.threads.iter().all(|t| t.done) => Outcome::Done,
         None => Outcome::Wait,
     };
+    if ctx.depth == 0 && outcome != Outcome::Wait {
+        super::thread_buf::reclaim(ctx);
+    }
     // The code stops running: a write it made goes now, unless the content
     // phase ends here (returned or ngx.exit), whose eof takes it along
     // (runtime/output.rs; phase::exit_rc passes it on when no eof follows).
@@ -420,9 +450,9 @@ fn settle(ctx: &mut RequestCtx, idx: usize, status: Resumed) {
             // none, other requests get a turn (the next event loop cycle).
             if ctx.exit_code.is_none() && ctx.exec.is_none() {
                 if ctx.posted.is_empty() {
-                    // (arm takes the whole ctx: `t` is not used meanwhile)
-                    let wait = timer_wait::arm(ctx, co, 0);
-                    ctx.threads[idx].wait = Some(wait);
+                    let ctx_ptr: *mut RequestCtx = ctx;
+                    let log = ctx.log();
+                    timer_wait::arm(&mut ctx.threads[idx], ctx_ptr, log, 0);
                 } else {
                     t.posted = true;
                     t.wait = Some(Box::new(Posted));
@@ -441,13 +471,13 @@ fn settle(ctx: &mut RequestCtx, idx: usize, status: Resumed) {
                     }
                 }
             } else {
-                // SAFETY: `co` is the light thread that just returned
-                unsafe { notify_waiter(ctx, co) };
+                // SAFETY: thread `idx` is the light thread that just returned
+                unsafe { notify_waiter(ctx, idx) };
             }
         }
         Resumed::Failed(msg) => {
             // A dead thread waits on nothing.
-            t.wait = None;
+            t.drop_wait();
             let entry = t.is_entry;
             // SAFETY: `co` is the thread that just died, its frames kept
             unsafe { log_thread_error(ctx, co, &msg, entry) };
@@ -456,32 +486,39 @@ fn settle(ctx: &mut RequestCtx, idx: usize, status: Resumed) {
             if entry {
                 ctx.failed = true;
             } else {
-                t.error = Some(msg);
-                // SAFETY: `co` is the light thread that just died
-                unsafe { notify_waiter(ctx, co) };
+                t.failed = true;
+                // SAFETY: thread `idx` is the light thread that just died
+                unsafe { notify_waiter(ctx, idx) };
             }
         }
     }
 }
 
-/// Resumes the thread waiting on the dead light thread `dead`, if any.
+/// Resumes the thread whose `ngx.thread.wait` waits on dead light thread
+/// `idx`, if any.
 ///
 /// # Safety
-/// `dead` must be a light thread of `ctx` that has just ended.
-unsafe fn notify_waiter(ctx: &mut RequestCtx, dead: *mut lua_State) {
-    let Some(w) = ctx
+/// Thread `idx` of `ctx` must be a light thread that has just ended.
+unsafe fn notify_waiter(ctx: &mut RequestCtx, idx: usize) {
+    let t = &ctx.threads[idx];
+    if !t.awaited {
+        return;
+    }
+    let (dead, parent) = (t.co, t.parent);
+    // The parent may be a user coroutine inside a request thread: the
+    // thread holds the wait, made by the parent (`wait_co`).
+    let Some(waiter) = ctx
         .threads
-        .iter()
-        .position(|t| !t.done && t.waiting_on.contains(&dead))
+        .iter_mut()
+        .find(|t| t.wait_co == parent && !t.done && t.wait.as_ref().is_some_and(|w| w.is_join()))
     else {
         return;
     };
-    let waiter = ctx.threads[w].co;
-    ctx.threads[w].waiting_on.clear();
-    ctx.threads[w].wait = None;
-    // SAFETY: `dead` is a dead light thread of ctx (caller's contract);
-    // `waiter` is suspended in ngx.thread.wait; results go on it.
-    let n = unsafe { collect(ctx, dead, waiter) };
+    waiter.wait = None;
+    let waiter = waiter.co;
+    // SAFETY: thread `idx` is a dead light thread of ctx (caller's
+    // contract); `waiter` is suspended in ngx.thread.wait; results go on it.
+    let n = unsafe { collect_at(ctx, idx, dead, waiter) };
     // SAFETY: `waiter` is suspended in ngx.thread.wait, its `n` results pushed
     unsafe { resume(ctx, waiter, n) };
 }
@@ -495,6 +532,15 @@ pub unsafe fn collect(ctx: &mut RequestCtx, dead: *mut lua_State, to: *mut lua_S
     let Some(i) = ctx.threads.iter().position(|t| t.co == dead) else {
         return 0;
     };
+    // SAFETY: callers' contract, `i` being `dead`'s index
+    unsafe { collect_at(ctx, i, dead, to) }
+}
+
+/// `collect` of thread `i`, `dead`.
+///
+/// # Safety
+/// As `collect`; thread `i` of ctx is `dead`.
+unsafe fn collect_at(ctx: &mut RequestCtx, i: usize, dead: *mut lua_State, to: *mut lua_State) -> c_int {
     let t = ctx.threads.remove(i);
     ctx.ended_threads.push(dead);
     // What is left on the dead thread's stack goes to the waiter, as in
@@ -513,8 +559,8 @@ pub unsafe fn collect(ctx: &mut RequestCtx, dead: *mut lua_State, to: *mut lua_S
         return 2;
     }
     // SAFETY: `to` is a live Lua state (callers' duty)
-    unsafe { ffi::lua_pushboolean(to, t.error.is_none() as c_int) };
-    if t.error.is_some() && nres == 0 {
+    unsafe { ffi::lua_pushboolean(to, !t.failed as c_int) };
+    if t.failed && nres == 0 {
         // SAFETY: `to` is a live Lua state (callers' duty)
         unsafe { push_bytes(to, b"unknown reason") };
         return 2;
