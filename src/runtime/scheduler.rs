@@ -235,8 +235,9 @@ fn drain_posted(ctx: &mut RequestCtx) {
                 }
             }
         }
-        // SAFETY: `co` is a posted (suspended) thread of ctx, `nargs` values pushed
-        unsafe { resume(ctx, co, nargs) };
+        // SAFETY: `co` is a posted (suspended) thread of ctx, `nargs` values
+        // pushed; drain_posted runs inside a resume of ctx.
+        unsafe { resume_nested(ctx, co, nargs) };
     }
     ctx.draining = false;
 }
@@ -295,7 +296,8 @@ pub unsafe fn dormant(parent: *mut lua_State) -> Result<LuaThread, String> {
 /// queued first, to resume (with the new thread) after it.
 ///
 /// # Safety
-/// `parent` is the running coroutine of `ctx` with `nargs + 1` values on top.
+/// `parent` is the running coroutine of `ctx` (so inside a resume of ctx)
+/// with `nargs + 1` values on top.
 pub unsafe fn spawn(
     ctx: &mut RequestCtx,
     parent: *mut lua_State,
@@ -313,8 +315,9 @@ pub unsafe fn spawn(
     if post_spawner {
         post(ctx, ctx.running, co);
     }
-    // SAFETY: `co` is the new light thread, with its `nargs` arguments
-    unsafe { resume_checked(ctx, co, nargs, true) };
+    // SAFETY: `co` is the new light thread, with its `nargs` arguments;
+    // the spawner's Lua code runs inside a resume of ctx.
+    unsafe { run(ctx, co, nargs, true) };
     Ok(co)
 }
 
@@ -364,37 +367,67 @@ unsafe fn resume_raw(co: *mut lua_State, nargs: c_int) -> Resumed {
 /// `co` must be a new or suspended coroutine of `ctx` (in its VM) with
 /// `nargs` values pushed on it.
 pub unsafe fn resume(ctx: &mut RequestCtx, co: *mut lua_State, nargs: c_int) -> Outcome {
-    // Only a new or suspended coroutine can be resumed: one that returned
-    // keeps its results on its stack, and lua_resume would call them. No
-    // event may wake such a thread, but should one try, the thread fails
-    // instead of running whatever its stack holds.
-    let resumable = match ctx.threads.iter_mut().find(|t| t.co == co) {
-        // SAFETY: `co` is a coroutine of the worker's VM (callers' duty)
+    let resumable = may_resume(ctx, co);
+    // SAFETY: callers' contract
+    unsafe { resume_checked(ctx, co, nargs, resumable) }
+}
+
+/// `resume` for the scheduler's own code while it runs `ctx`'s threads
+/// (the request, its context and VM are current already).
+///
+/// # Safety
+/// As `resume`, inside [`resume_checked`]'s scope for `ctx`.
+unsafe fn resume_nested(ctx: &mut RequestCtx, co: *mut lua_State, nargs: c_int) -> Outcome {
+    let resumable = may_resume(ctx, co);
+    // SAFETY: callers' contract
+    unsafe { run(ctx, co, nargs, resumable) }
+}
+
+/// Only a new or suspended coroutine can be resumed: one that returned
+/// keeps its results on its stack, and lua_resume would call them. No
+/// event may wake such a thread, but should one try, the thread fails
+/// instead of running whatever its stack holds.
+fn may_resume(ctx: &mut RequestCtx, co: *mut lua_State) -> bool {
+    match ctx.threads.iter_mut().find(|t| t.co == co) {
+        // SAFETY: `co` is a thread of ctx, a coroutine of the worker's VM
         Some(t) if t.started => (unsafe { ffi::lua_status(co) }) == ffi::LUA_YIELD,
         Some(t) => {
             t.started = true;
             true
         }
         None => true,
-    };
-    // SAFETY: callers' contract
-    unsafe { resume_checked(ctx, co, nargs, resumable) }
+    }
 }
 
 /// `resume` once it is known whether `co` may run: a thread created
-/// started (the entry thread, a light thread) skips the search.
+/// started (the entry thread, a light thread) skips the search. Makes the
+/// request, its context and its VM current for the whole run, including
+/// the threads the scheduler resumes in turn (posted ones, waiters,
+/// spawned ones), which then need not set them again.
 ///
 /// # Safety
 /// As `resume`; with `resumable`, `co` is new or suspended.
 unsafe fn resume_checked(ctx: &mut RequestCtx, co: *mut lua_State, nargs: c_int, resumable: bool) -> Outcome {
     // Threads that end here go back to the VM they run in.
     let _vm = ctx.enter_vm();
+    let _p = ContextGuard::enter(ctx.context);
+    let ctx_ptr: *mut RequestCtx = ctx;
+    // SAFETY: `ctx_ptr` is derived from `ctx`, which is not used again
+    // here: `run` gets it back through `ctx_ptr` and leaves it alone while
+    // Lua code runs.
+    let _c = unsafe { CurrentGuard::enter(ctx_ptr) };
+    // SAFETY: callers' contract; `ctx_ptr` is the live ctx
+    unsafe { run(&mut *ctx_ptr, co, nargs, resumable) }
+}
+
+/// Runs `co` until it waits or ends, then settles what that means for the
+/// other threads and the phase.
+///
+/// # Safety
+/// As `resume_checked`, inside its scope for `ctx`.
+unsafe fn run(ctx: &mut RequestCtx, co: *mut lua_State, nargs: c_int, resumable: bool) -> Outcome {
     let ctx_ptr: *mut RequestCtx = ctx;
     let status = {
-        // SAFETY: `ctx_ptr` is derived from `ctx`, which is not used while
-        // the thread runs
-        let _c = unsafe { CurrentGuard::enter(ctx_ptr) };
-        let _p = ContextGuard::enter(ctx.context);
         let prev = std::mem::replace(&mut ctx.running, co);
         ctx.depth += 1;
         let st = if resumable {
@@ -519,8 +552,9 @@ unsafe fn notify_waiter(ctx: &mut RequestCtx, idx: usize) {
     // SAFETY: thread `idx` is a dead light thread of ctx (caller's
     // contract); `waiter` is suspended in ngx.thread.wait; results go on it.
     let n = unsafe { collect_at(ctx, idx, dead, waiter) };
-    // SAFETY: `waiter` is suspended in ngx.thread.wait, its `n` results pushed
-    unsafe { resume(ctx, waiter, n) };
+    // SAFETY: `waiter` is suspended in ngx.thread.wait, its `n` results
+    // pushed; settling runs inside a resume of ctx.
+    unsafe { resume_nested(ctx, waiter, n) };
 }
 
 /// Moves the outcome of dead light thread `dead` onto `to` (`true, ...` or
