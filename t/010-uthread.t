@@ -495,3 +495,27 @@ sum: 5000
 truelate
 --- no_error_log
 [error]
+
+
+
+=== TEST 20: a thread that waits 70,000 times (more than a coroutine's stack holds) leaves nothing behind on its stack
+--- config
+    location /t {
+        content_by_lua_block {
+            local t = ngx.thread.spawn(function()
+                for i = 1, 35000 do
+                    ngx.sleep(0)
+                    coroutine.yield()
+                end
+                return select("#", 1, 2, 3)
+            end)
+            for i = 1, 100 do ngx.sleep(0) end
+            ngx.say(ngx.thread.wait(t))
+        }
+    }
+--- request
+GET /t
+--- response_body
+true3
+--- no_error_log
+[error]

@@ -342,8 +342,10 @@ unsafe fn resume_raw(co: *mut lua_State, nargs: c_int) -> Resumed {
         ffi::LUA_YIELD => {
             // SAFETY: `co` is the live coroutine just resumed, with its one result on top
             let waiting = nres == 1 && unsafe { is_yield_mark(co, -1) };
-            // SAFETY: `co` is a live Lua thread of ours (callers' duty)
-            unsafe { ffi::lua_settop(co, 0) };
+            // What it yielded may stay: LuaJIT resumes a yielded coroutine
+            // like a return from the function that yielded, with the top
+            // `nargs` values as its results, and drops that function's
+            // slots (the yielded values among them).
             Resumed::Yielded(waiting)
         }
         ffi::LUA_OK => Resumed::Finished,
