@@ -5,7 +5,7 @@ use crate::lua::lua_fns;
 use crate::lua::{LuaRet, check_number, ffi, lua_State, set_fn};
 use crate::runtime::context::{self, YIELDABLE};
 use crate::runtime::ctx::{self, RequestCtx};
-use crate::runtime::scheduler::yield_wait;
+use crate::runtime::scheduler::yield_thread;
 use crate::runtime::timer_wait;
 
 lua_fns! { sleep => sleep_impl }
@@ -41,6 +41,6 @@ unsafe fn sleep_impl(l: *mut lua_State) -> LuaRet {
     };
     crate::glue::log::log_debug_http!(log, "lua ready to sleep for {ms} ms");
     timer_wait::arm(t, ctx_ptr, log, ms);
-    // SAFETY: `l` is the running state Lua called this API function with; the wait was stored on the running thread
-    unsafe { yield_wait(l) }
+    // SAFETY: `l` is the running state Lua called this API function with; the wait was stored on `t`, the running thread
+    unsafe { yield_thread(Some(t), l) }
 }

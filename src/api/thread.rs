@@ -107,9 +107,9 @@ unsafe fn spawn_impl(l: *mut lua_State) -> LuaRet {
         return unsafe { yield_wait(l) };
     }
     if post {
-        scheduler::wait_posted(ctx);
-        // SAFETY: `l` is the running state Lua called this API function with
-        return unsafe { yield_wait(l) };
+        let t = scheduler::wait_posted(ctx);
+        // SAFETY: `l` is the running state Lua called this API function with; `t` the running thread
+        return unsafe { scheduler::yield_thread(t, l) };
     }
     // SAFETY: `co` is the live thread `spawn` just made (the context holds
     // a reference to it); `l` is the running state
@@ -180,8 +180,8 @@ unsafe fn wait_impl(l: *mut lua_State) -> LuaRet {
         return Err("no request thread to suspend".into());
     };
     me.wait = Some(Box::new(JoinWait));
-    // SAFETY: `l` is the running state Lua called this API function with
-    unsafe { yield_wait(l) }
+    // SAFETY: `l` is the running state Lua called this API function with; `me` the running thread
+    unsafe { scheduler::yield_thread(Some(me), l) }
 }
 
 unsafe fn kill_impl(l: *mut lua_State) -> LuaRet {

@@ -127,9 +127,20 @@ pub static WRAP_FAILURES: u8 = 0;
 /// # Safety
 /// `l` must be the running coroutine that called the C function.
 pub unsafe fn yield_wait(l: *mut lua_State) -> LuaRet {
+    let t = super::ctx::current().and_then(|c| c.running_thread());
+    // SAFETY: callers' contract
+    unsafe { yield_thread(t, l) }
+}
+
+/// `yield_wait` for an API function that holds the running thread `t`
+/// (where the wait is stored) already.
+///
+/// # Safety
+/// As `yield_wait`; `t` is the running request thread.
+pub unsafe fn yield_thread(t: Option<&mut LuaThread>, l: *mut lua_State) -> LuaRet {
     if crate::lua::alloc::pending() {
         // The guard raises a finalizer's error instead of yielding.
-        if let Some(t) = super::ctx::current().and_then(|c| c.running_thread()) {
+        if let Some(t) = t {
             t.drop_wait();
             t.posted = false;
         }
@@ -137,14 +148,14 @@ pub unsafe fn yield_wait(l: *mut lua_State) -> LuaRet {
     }
     // SAFETY: `l` is the running state (callers' duty)
     if !unsafe { lua::can_yield(l) } {
-        if let Some(t) = super::ctx::current().and_then(|c| c.running_thread()) {
+        if let Some(t) = t {
             t.drop_wait();
             t.posted = false;
         }
         // SAFETY: `l` is the running state (callers' duty)
         return Err(unsafe { lua::raw_error(l, "attempt to yield across C-call boundary") });
     }
-    if let Some(t) = super::ctx::current().and_then(|c| c.running_thread()) {
+    if let Some(t) = t {
         t.wait_co = l;
     }
     // SAFETY: `l` is the running state (callers' duty)
@@ -201,11 +212,11 @@ pub fn post(ctx: &mut RequestCtx, co: *mut lua_State, result: *mut lua_State) {
 
 /// Marks the running thread as waiting for its turn: it was posted (see
 /// [`post`]) and now yields.
-pub fn wait_posted(ctx: &mut RequestCtx) {
-    if let Some(t) = ctx.running_thread() {
-        t.posted = true;
-        t.wait = Some(Box::new(Posted));
-    }
+pub fn wait_posted(ctx: &mut RequestCtx) -> Option<&mut LuaThread> {
+    let t = ctx.running_thread()?;
+    t.posted = true;
+    t.wait = Some(Box::new(Posted));
+    Some(t)
 }
 
 /// Resumes the posted threads in order, each until it waits or ends; the
@@ -409,6 +420,7 @@ fn may_resume(ctx: &mut RequestCtx, co: *mut lua_State) -> bool {
 ///
 /// # Safety
 /// As `resume`; with `resumable`, `co` is new or suspended.
+#[inline(always)]
 unsafe fn resume_checked(ctx: &mut RequestCtx, co: *mut lua_State, nargs: c_int, resumable: bool) -> Outcome {
     // Threads that end here go back to the VM they run in.
     let _vm = ctx.enter_vm();
