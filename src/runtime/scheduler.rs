@@ -246,9 +246,10 @@ fn drain_posted(ctx: &mut RequestCtx) {
                 }
             }
         }
-        // SAFETY: `co` is a posted (suspended) thread of ctx, `nargs` values
-        // pushed; drain_posted runs inside a resume of ctx.
-        unsafe { resume_nested(ctx, co, nargs) };
+        // SAFETY: `co` is a posted thread of ctx, `nargs` values pushed;
+        // drain_posted runs inside a resume of ctx. A posted thread is
+        // suspended: it yields after it is marked posted, or is unmarked.
+        unsafe { run(ctx, co, nargs, true) };
     }
     ctx.draining = false;
 }
@@ -383,17 +384,6 @@ pub unsafe fn resume(ctx: &mut RequestCtx, co: *mut lua_State, nargs: c_int) -> 
     let resumable = may_resume(ctx, co);
     // SAFETY: callers' contract
     unsafe { resume_checked(ctx, co, nargs, resumable) }
-}
-
-/// `resume` for the scheduler's own code while it runs `ctx`'s threads
-/// (the request, its context and VM are current already).
-///
-/// # Safety
-/// As `resume`, inside [`resume_checked`]'s scope for `ctx`.
-unsafe fn resume_nested(ctx: &mut RequestCtx, co: *mut lua_State, nargs: c_int) -> Outcome {
-    let resumable = may_resume(ctx, co);
-    // SAFETY: callers' contract
-    unsafe { run(ctx, co, nargs, resumable) }
 }
 
 /// Only a new or suspended coroutine can be resumed: one that returned
@@ -566,9 +556,10 @@ unsafe fn notify_waiter(ctx: &mut RequestCtx, idx: usize) {
     // SAFETY: thread `idx` is a dead light thread of ctx (caller's
     // contract); `waiter` is suspended in ngx.thread.wait; results go on it.
     let n = unsafe { collect_at(ctx, idx, dead, waiter) };
-    // SAFETY: `waiter` is suspended in ngx.thread.wait, its `n` results
-    // pushed; settling runs inside a resume of ctx.
-    unsafe { resume_nested(ctx, waiter, n) };
+    // SAFETY: `waiter` is suspended in ngx.thread.wait (it holds the
+    // JoinWait only once it yielded there), its `n` results pushed;
+    // settling runs inside a resume of ctx.
+    unsafe { run(ctx, waiter, n, true) };
 }
 
 /// Moves the outcome of dead light thread `dead` onto `to` (`true, ...` or
@@ -746,6 +737,25 @@ unsafe fn field_is(l: *mut lua_State, name: &std::ffi::CStr, want: &[u8]) -> boo
 /// # Safety
 /// `ctx` must be live and `co` one of its threads with `nargs` values pushed.
 pub unsafe fn wake(ctx: *mut RequestCtx, co: *mut lua_State, nargs: c_int) {
+    // SAFETY: callers' contract
+    unsafe { wake_as(ctx, co, nargs, false) }
+}
+
+/// `wake` from a handler that found `co` still holding the wait it made
+/// when it yielded: it is suspended there, and need not be checked.
+///
+/// # Safety
+/// As `wake`, with `co` suspended.
+pub unsafe fn wake_suspended(ctx: *mut RequestCtx, co: *mut lua_State, nargs: c_int) {
+    // SAFETY: callers' contract
+    unsafe { wake_as(ctx, co, nargs, true) }
+}
+
+/// `wake`, `suspended` when the caller knows `co` is.
+///
+/// # Safety
+/// As `wake`.
+unsafe fn wake_as(ctx: *mut RequestCtx, co: *mut lua_State, nargs: c_int, suspended: bool) {
     // SAFETY: `ctx` and its request are live (caller's contract)
     let c = unsafe { (*(*ctx).r).connection };
     // A fake connection (timer, TLS handshake code) is freed with its
@@ -759,7 +769,13 @@ pub unsafe fn wake(ctx: *mut RequestCtx, co: *mut lua_State, nargs: c_int) {
         let _vm = unsafe { (*ctx).enter_vm() };
         // SAFETY: `ctx` is live and `co` its thread with `nargs` values
         // pushed (caller's contract); no other reference to it is held here
-        let outcome = unsafe { resume(&mut *ctx, co, nargs) };
+        let outcome = if suspended {
+            // SAFETY: as above; `co` is suspended (caller's contract)
+            unsafe { resume_checked(&mut *ctx, co, nargs, true) }
+        } else {
+            // SAFETY: as above
+            unsafe { resume(&mut *ctx, co, nargs) }
+        };
         if outcome != Outcome::Wait {
             // SAFETY: `ctx` is live: the thread's run did not finish the request
             if let Some(on_finish) = unsafe { (*ctx).on_finish } {

@@ -20,7 +20,7 @@ use std::ptr;
 use nginx_sys::{ngx_add_timer, ngx_del_timer, ngx_event_t, ngx_log_t, ngx_msec_t};
 
 use super::ctx::RequestCtx;
-use super::scheduler::{LuaThread, Wait, wake};
+use super::scheduler::{LuaThread, Wait, wake_suspended};
 use crate::lua::lua_State;
 
 /// The event of a sleeping thread and whom it wakes.
@@ -173,7 +173,9 @@ unsafe extern "C" fn on_timer(ev: *mut ngx_event_t) {
             // Off before resuming: the thread may wait again, and the
             // request may be freed by the time wake() returns.
             t.wait = None;
-            wake(ctx, co, 0);
+            // It yielded with the marker (a thread that could not yield
+            // dropped it), so it is suspended.
+            wake_suspended(ctx, co, 0);
         }
     })
 }
