@@ -339,8 +339,10 @@ enum Resumed {
     Yielded(bool),
     /// Returned; its results are on its stack.
     Finished,
-    /// Died with the error message (its stack is kept for the traceback).
-    Failed(String),
+    /// Died of the error on top of its stack (kept for the traceback).
+    Failed,
+    /// Not resumed: it was not suspended.
+    Refused,
 }
 
 /// Resumes `co` with the `nargs` values on top of its stack.
@@ -361,16 +363,7 @@ unsafe fn resume_raw(co: *mut lua_State, nargs: c_int) -> Resumed {
             Resumed::Yielded(waiting)
         }
         ffi::LUA_OK => Resumed::Finished,
-        _ => {
-            // Only a string (or number) says what happened, as in
-            // lua-nginx-module's log line.
-            // SAFETY: `co` is a live Lua thread of ours (callers' duty)
-            let msg = match unsafe { to_bytes(co, -1) } {
-                Some(b) => String::from_utf8_lossy(b).into_owned(),
-                None => "unknown reason".to_string(),
-            };
-            Resumed::Failed(msg)
-        }
+        _ => Resumed::Failed,
     }
 }
 
@@ -438,7 +431,7 @@ unsafe fn run(ctx: &mut RequestCtx, co: *mut lua_State, nargs: c_int, resumable:
             // SAFETY: `co` is a suspended (or new) coroutine of the worker's VM.
             unsafe { resume_raw(co, nargs) }
         } else {
-            Resumed::Failed("cannot resume non-suspended coroutine".into())
+            Resumed::Refused
         };
         // SAFETY: ctx is still alive: nothing frees a request while its Lua
         // code runs (finalization happens after the outermost resume).
@@ -512,22 +505,42 @@ fn settle(ctx: &mut RequestCtx, idx: usize, status: Resumed) {
                 unsafe { notify_waiter(ctx, idx) };
             }
         }
-        Resumed::Failed(msg) => {
-            // A dead thread waits on nothing.
-            t.drop_wait();
-            let entry = t.is_entry;
-            // SAFETY: `co` is the thread that just died, its frames kept
-            unsafe { log_thread_error(ctx, co, &msg, entry) };
-            let t = &mut ctx.threads[idx];
-            t.done = true;
-            if entry {
-                ctx.failed = true;
-            } else {
-                t.failed = true;
-                // SAFETY: thread `idx` is the light thread that just died
-                unsafe { notify_waiter(ctx, idx) };
-            }
+        Resumed::Failed => settle_failure(ctx, idx, false),
+        Resumed::Refused => settle_failure(ctx, idx, true),
+    }
+}
+
+/// `settle` of a thread that died (or was `refused` a resume): kept out
+/// of the resume path, which it would only slow down.
+#[cold]
+#[inline(never)]
+fn settle_failure(ctx: &mut RequestCtx, idx: usize, refused: bool) {
+    let t = &mut ctx.threads[idx];
+    let co = t.co;
+    // A dead thread waits on nothing.
+    t.drop_wait();
+    let entry = t.is_entry;
+    let msg = if refused {
+        "cannot resume non-suspended coroutine".to_string()
+    } else {
+        // Only a string (or number) says what happened, as in
+        // lua-nginx-module's log line.
+        // SAFETY: `co` just died of the error on top of its stack
+        match unsafe { to_bytes(co, -1) } {
+            Some(b) => String::from_utf8_lossy(b).into_owned(),
+            None => "unknown reason".to_string(),
         }
+    };
+    // SAFETY: `co` is the thread that just died, its frames kept
+    unsafe { log_thread_error(ctx, co, &msg, entry) };
+    let t = &mut ctx.threads[idx];
+    t.done = true;
+    if entry {
+        ctx.failed = true;
+    } else {
+        t.failed = true;
+        // SAFETY: thread `idx` is the light thread that just died
+        unsafe { notify_waiter(ctx, idx) };
     }
 }
 
