@@ -423,3 +423,99 @@ fetcher got: slow done
 lua clean up the timer for pending ngx.sleep
 --- no_error_log
 [error]
+
+
+
+=== TEST 18: a thread named by an earlier wait that ended with another one does not wake its parent later
+--- config
+    location /t {
+        content_by_lua_block {
+            local function work(name, delay)
+                ngx.sleep(delay)
+                return name
+            end
+            local a = ngx.thread.spawn(work, "a", 0.01)
+            local b = ngx.thread.spawn(work, "b", 0.05)
+            local _, first = ngx.thread.wait(a, b)
+            ngx.say("first: ", first)
+            ngx.update_time()
+            local t0 = ngx.now()
+            -- b ends during this sleep: the sleep still lasts its time
+            ngx.sleep(0.15)
+            ngx.update_time()
+            ngx.say("slept: ", ngx.now() - t0 >= 0.14)
+            ngx.say("b: ", coroutine.status(b))
+            ngx.say(ngx.thread.wait(b))
+        }
+    }
+--- request
+GET /t
+--- response_body
+first: a
+slept: true
+b: zombie
+trueb
+--- no_error_log
+[error]
+
+
+
+=== TEST 19: a hundred sleeping threads, one killed while it sleeps, one spawned after it; each gets its own results
+--- config
+    location /t {
+        content_by_lua_block {
+            local ts = {}
+            for i = 1, 100 do
+                ts[i] = ngx.thread.spawn(function(n)
+                    for _ = 1, 3 do ngx.sleep(0.001 * (n % 3)) end
+                    return n
+                end, i)
+            end
+            ngx.say("kill: ", ngx.thread.kill(ts[50]))
+            local late = ngx.thread.spawn(function()
+                ngx.sleep(0.01)
+                return "late"
+            end)
+            local sum = 0
+            for i = 1, 100 do
+                if i ~= 50 then
+                    local ok, n = ngx.thread.wait(ts[i])
+                    if ok and n == i then sum = sum + n end
+                end
+            end
+            ngx.say("sum: ", sum)
+            ngx.say(ngx.thread.wait(late))
+        }
+    }
+--- request
+GET /t
+--- response_body
+kill: 1
+sum: 5000
+truelate
+--- no_error_log
+[error]
+
+
+
+=== TEST 20: a thread that waits 70,000 times (more than a coroutine's stack holds) leaves nothing behind on its stack
+--- config
+    location /t {
+        content_by_lua_block {
+            local t = ngx.thread.spawn(function()
+                for i = 1, 35000 do
+                    ngx.sleep(0)
+                    coroutine.yield()
+                end
+                return select("#", 1, 2, 3)
+            end)
+            for i = 1, 100 do ngx.sleep(0) end
+            ngx.say(ngx.thread.wait(t))
+        }
+    }
+--- request
+GET /t
+--- response_body
+true3
+--- no_error_log
+[error]

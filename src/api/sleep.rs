@@ -4,8 +4,8 @@ use crate::glue::cconv;
 use crate::lua::lua_fns;
 use crate::lua::{LuaRet, check_number, ffi, lua_State, set_fn};
 use crate::runtime::context::{self, YIELDABLE};
-use crate::runtime::ctx;
-use crate::runtime::scheduler::yield_wait;
+use crate::runtime::ctx::{self, RequestCtx};
+use crate::runtime::scheduler::yield_thread;
 use crate::runtime::timer_wait;
 
 lua_fns! { sleep => sleep_impl }
@@ -34,17 +34,13 @@ unsafe fn sleep_impl(l: *mut lua_State) -> LuaRet {
     }
     let ctx = ctx::request()?;
     let ms = cconv::timer_delay(delay) as nginx_sys::ngx_msec_t;
-    let Some(co) = ctx.running_thread().map(|t| t.co) else {
-        return Err("no request thread to suspend".into());
-    };
-    crate::glue::log::log_debug_http!(ctx.log(), "lua ready to sleep for {ms} ms");
-    // Armed before it is stored: no borrow of the thread is live while
-    // arm() takes the whole ctx.
-    let wait = timer_wait::arm(ctx, co, ms);
+    let log = ctx.log();
+    let ctx_ptr: *mut RequestCtx = ctx;
     let Some(t) = ctx.running_thread() else {
         return Err("no request thread to suspend".into());
     };
-    t.wait = Some(wait);
-    // SAFETY: `l` is the running state Lua called this API function with; the wait was stored on the running thread
-    unsafe { yield_wait(l) }
+    crate::glue::log::log_debug_http!(log, "lua ready to sleep for {ms} ms");
+    timer_wait::arm(t, ctx_ptr, log, ms);
+    // SAFETY: `l` is the running state Lua called this API function with; the wait was stored on `t`, the running thread
+    unsafe { yield_thread(Some(t), l) }
 }

@@ -107,9 +107,9 @@ unsafe fn spawn_impl(l: *mut lua_State) -> LuaRet {
         return unsafe { yield_wait(l) };
     }
     if post {
-        scheduler::wait_posted(ctx);
-        // SAFETY: `l` is the running state Lua called this API function with
-        return unsafe { yield_wait(l) };
+        let t = scheduler::wait_posted(ctx);
+        // SAFETY: `l` is the running state Lua called this API function with; `t` the running thread
+        return unsafe { scheduler::yield_thread(t, l) };
     }
     // SAFETY: `co` is the live thread `spawn` just made (the context holds
     // a reference to it); `l` is the running state
@@ -130,14 +130,24 @@ unsafe fn wait_impl(l: *mut lua_State) -> LuaRet {
         return Err("at least one coroutine should be specified".into());
     }
     let ctx = ctx::request()?;
-    let mut targets = Vec::with_capacity(n as usize);
+    // The threads this wait names are marked `awaited` (the scheduler
+    // resumes `l` when one of them ends); the marks of an earlier wait go
+    // first, and all go if this one returns at once.
+    let unmark = |ctx: &mut RequestCtx| {
+        for t in ctx.threads.iter_mut().filter(|t| t.parent == l) {
+            t.awaited = false;
+        }
+    };
+    unmark(ctx);
     for i in 1..=n {
         // SAFETY: `l` is the running state Lua called this API function with
         let co = unsafe { ffi::lua_tothread(l, i) };
         if co.is_null() {
+            unmark(ctx);
             return Err(bad_arg(i, "wait", "lua thread expected"));
         }
-        let Some(t) = ctx.threads.iter().find(|t| t.co == co) else {
+        let Some(t) = ctx.threads.iter_mut().find(|t| t.co == co) else {
+            unmark(ctx);
             if !ctx.ended_threads.contains(&co) {
                 return Err(NOT_A_THREAD.into());
             }
@@ -149,26 +159,29 @@ unsafe fn wait_impl(l: *mut lua_State) -> LuaRet {
             return Ok(2);
         };
         if t.is_entry {
+            unmark(ctx);
             return Err(NOT_A_THREAD.into());
         }
         if t.parent != l {
+            unmark(ctx);
             return Err("only the parent coroutine can wait on the thread".into());
         }
         if t.done {
+            unmark(ctx);
             // SAFETY: `l` is the running state Lua called this API function with
             unsafe { ffi::lua_settop(l, 0) };
             // SAFETY: `co` is a thread of `ctx` that ended; `l` is its parent, the running state
             return Ok(unsafe { scheduler::collect(ctx, co, l) });
         }
-        targets.push(co);
+        t.awaited = true;
     }
     let Some(me) = ctx.running_thread() else {
+        unmark(ctx);
         return Err("no request thread to suspend".into());
     };
-    me.waiting_on = targets;
     me.wait = Some(Box::new(JoinWait));
-    // SAFETY: `l` is the running state Lua called this API function with
-    unsafe { yield_wait(l) }
+    // SAFETY: `l` is the running state Lua called this API function with; `me` the running thread
+    unsafe { scheduler::yield_thread(Some(me), l) }
 }
 
 unsafe fn kill_impl(l: *mut lua_State) -> LuaRet {

@@ -25,6 +25,7 @@ pub mod ssl_hs;
 pub mod tcp_sock;
 pub mod tcp_tls;
 pub mod tcp_tls_peer;
+pub mod thread_buf;
 pub mod timer;
 pub mod timer_wait;
 pub mod worker_thread;

@@ -37,6 +37,16 @@ pub trait Wait {
     fn is_subrequest(&self) -> bool {
         false
     }
+
+    /// The wait is `ngx.thread.wait` (see [`JoinWait`]).
+    fn is_join(&self) -> bool {
+        false
+    }
+
+    /// The wait is a timer's (runtime/timer_wait.rs).
+    fn is_timer(&self) -> bool {
+        false
+    }
 }
 
 pub struct LuaThread {
@@ -49,10 +59,12 @@ pub struct LuaThread {
     pub done: bool,
     /// The coroutine that spawned this light thread (null for the entry).
     pub parent: *mut lua_State,
-    /// The error of a light thread that failed.
-    pub error: Option<String>,
-    /// Light threads this thread waits on in `ngx.thread.wait`.
-    pub waiting_on: Vec<*mut lua_State>,
+    /// Died of an error: its stack holds what `collect` hands the waiter.
+    pub failed: bool,
+    /// Its parent waits on it in `ngx.thread.wait` (only the parent may);
+    /// set for each thread a wait names, cleared for all of the parent's
+    /// threads when it starts another wait.
+    pub awaited: bool,
     /// Returned normally: the coroutine can serve again.
     returned: bool,
     /// Waiting for its turn in `RequestCtx::posted`.
@@ -63,6 +75,16 @@ pub struct LuaThread {
     /// Resumed at least once: from then on only a suspended coroutine may
     /// be resumed (a fresh one has status 0 too).
     started: bool,
+    /// The event of its timer waits (runtime/timer_wait.rs).
+    pub timer: timer_wait::Slot,
+}
+
+impl LuaThread {
+    /// Drops the thread's wait and deletes its timer if one is pending.
+    pub fn drop_wait(&mut self) {
+        self.wait = None;
+        self.timer.disarm();
+    }
 }
 
 impl Drop for LuaThread {
@@ -80,10 +102,14 @@ impl Drop for LuaThread {
 }
 
 /// Waiting in `ngx.thread.wait`: nothing to cancel, the scheduler resumes
-/// the waiter when one of its threads ends.
+/// the waiter when one of its threads (marked `awaited`) ends.
 pub struct JoinWait;
 
-impl Wait for JoinWait {}
+impl Wait for JoinWait {
+    fn is_join(&self) -> bool {
+        true
+    }
+}
 
 /// The value a waiting API function yields, telling it apart from a user
 /// `coroutine.yield`.
@@ -101,24 +127,35 @@ pub static WRAP_FAILURES: u8 = 0;
 /// # Safety
 /// `l` must be the running coroutine that called the C function.
 pub unsafe fn yield_wait(l: *mut lua_State) -> LuaRet {
+    let t = super::ctx::current().and_then(|c| c.running_thread());
+    // SAFETY: callers' contract
+    unsafe { yield_thread(t, l) }
+}
+
+/// `yield_wait` for an API function that holds the running thread `t`
+/// (where the wait is stored) already.
+///
+/// # Safety
+/// As `yield_wait`; `t` is the running request thread.
+pub unsafe fn yield_thread(t: Option<&mut LuaThread>, l: *mut lua_State) -> LuaRet {
     if crate::lua::alloc::pending() {
         // The guard raises a finalizer's error instead of yielding.
-        if let Some(t) = super::ctx::current().and_then(|c| c.running_thread()) {
-            t.wait = None;
+        if let Some(t) = t {
+            t.drop_wait();
             t.posted = false;
         }
         return Ok(0);
     }
     // SAFETY: `l` is the running state (callers' duty)
     if !unsafe { lua::can_yield(l) } {
-        if let Some(t) = super::ctx::current().and_then(|c| c.running_thread()) {
-            t.wait = None;
+        if let Some(t) = t {
+            t.drop_wait();
             t.posted = false;
         }
         // SAFETY: `l` is the running state (callers' duty)
         return Err(unsafe { lua::raw_error(l, "attempt to yield across C-call boundary") });
     }
-    if let Some(t) = super::ctx::current().and_then(|c| c.running_thread()) {
+    if let Some(t) = t {
         t.wait_co = l;
     }
     // SAFETY: `l` is the running state (callers' duty)
@@ -152,12 +189,13 @@ fn thread(co: *mut lua_State, co_ref: c_int, parent: *mut lua_State, started: bo
         is_entry: parent.is_null(),
         done: false,
         parent,
-        error: None,
-        waiting_on: Vec::new(),
+        failed: false,
+        awaited: false,
         returned: false,
         posted: false,
         wait_co: std::ptr::null_mut(),
         started,
+        timer: timer_wait::Slot::new(),
     }
 }
 
@@ -174,11 +212,11 @@ pub fn post(ctx: &mut RequestCtx, co: *mut lua_State, result: *mut lua_State) {
 
 /// Marks the running thread as waiting for its turn: it was posted (see
 /// [`post`]) and now yields.
-pub fn wait_posted(ctx: &mut RequestCtx) {
-    if let Some(t) = ctx.running_thread() {
-        t.posted = true;
-        t.wait = Some(Box::new(Posted));
-    }
+pub fn wait_posted(ctx: &mut RequestCtx) -> Option<&mut LuaThread> {
+    let t = ctx.running_thread()?;
+    t.posted = true;
+    t.wait = Some(Box::new(Posted));
+    Some(t)
 }
 
 /// Resumes the posted threads in order, each until it waits or ends; the
@@ -208,8 +246,10 @@ fn drain_posted(ctx: &mut RequestCtx) {
                 }
             }
         }
-        // SAFETY: `co` is a posted (suspended) thread of ctx, `nargs` values pushed
-        unsafe { resume(ctx, co, nargs) };
+        // SAFETY: `co` is a posted thread of ctx, `nargs` values pushed;
+        // drain_posted runs inside a resume of ctx. A posted thread is
+        // suspended: it yields after it is marked posted, or is unmarked.
+        unsafe { run(ctx, co, nargs, true) };
     }
     ctx.draining = false;
 }
@@ -268,7 +308,8 @@ pub unsafe fn dormant(parent: *mut lua_State) -> Result<LuaThread, String> {
 /// queued first, to resume (with the new thread) after it.
 ///
 /// # Safety
-/// `parent` is the running coroutine of `ctx` with `nargs + 1` values on top.
+/// `parent` is the running coroutine of `ctx` (so inside a resume of ctx)
+/// with `nargs + 1` values on top.
 pub unsafe fn spawn(
     ctx: &mut RequestCtx,
     parent: *mut lua_State,
@@ -282,12 +323,13 @@ pub unsafe fn spawn(
         lua::set_exdata(co, ctx.r.cast());
         ffi::lua_xmove(parent, co, nargs + 1);
     }
-    ctx.threads.push(thread(co, co_ref, parent, true));
+    super::thread_buf::push(ctx, thread(co, co_ref, parent, true));
     if post_spawner {
         post(ctx, ctx.running, co);
     }
-    // SAFETY: `co` is the new light thread, with its `nargs` arguments
-    unsafe { resume_checked(ctx, co, nargs, true) };
+    // SAFETY: `co` is the new light thread, with its `nargs` arguments;
+    // the spawner's Lua code runs inside a resume of ctx.
+    unsafe { run(ctx, co, nargs, true) };
     Ok(co)
 }
 
@@ -297,8 +339,10 @@ enum Resumed {
     Yielded(bool),
     /// Returned; its results are on its stack.
     Finished,
-    /// Died with the error message (its stack is kept for the traceback).
-    Failed(String),
+    /// Died of the error on top of its stack (kept for the traceback).
+    Failed,
+    /// Not resumed: it was not suspended.
+    Refused,
 }
 
 /// Resumes `co` with the `nargs` values on top of its stack.
@@ -312,21 +356,14 @@ unsafe fn resume_raw(co: *mut lua_State, nargs: c_int) -> Resumed {
         ffi::LUA_YIELD => {
             // SAFETY: `co` is the live coroutine just resumed, with its one result on top
             let waiting = nres == 1 && unsafe { is_yield_mark(co, -1) };
-            // SAFETY: `co` is a live Lua thread of ours (callers' duty)
-            unsafe { ffi::lua_settop(co, 0) };
+            // What it yielded may stay: LuaJIT resumes a yielded coroutine
+            // like a return from the function that yielded, with the top
+            // `nargs` values as its results, and drops that function's
+            // slots (the yielded values among them).
             Resumed::Yielded(waiting)
         }
         ffi::LUA_OK => Resumed::Finished,
-        _ => {
-            // Only a string (or number) says what happened, as in
-            // lua-nginx-module's log line.
-            // SAFETY: `co` is a live Lua thread of ours (callers' duty)
-            let msg = match unsafe { to_bytes(co, -1) } {
-                Some(b) => String::from_utf8_lossy(b).into_owned(),
-                None => "unknown reason".to_string(),
-            };
-            Resumed::Failed(msg)
-        }
+        _ => Resumed::Failed,
     }
 }
 
@@ -337,44 +374,64 @@ unsafe fn resume_raw(co: *mut lua_State, nargs: c_int) -> Resumed {
 /// `co` must be a new or suspended coroutine of `ctx` (in its VM) with
 /// `nargs` values pushed on it.
 pub unsafe fn resume(ctx: &mut RequestCtx, co: *mut lua_State, nargs: c_int) -> Outcome {
-    // Only a new or suspended coroutine can be resumed: one that returned
-    // keeps its results on its stack, and lua_resume would call them. No
-    // event may wake such a thread, but should one try, the thread fails
-    // instead of running whatever its stack holds.
-    let resumable = match ctx.threads.iter_mut().find(|t| t.co == co) {
-        // SAFETY: `co` is a coroutine of the worker's VM (callers' duty)
+    let resumable = may_resume(ctx, co);
+    // SAFETY: callers' contract
+    unsafe { resume_checked(ctx, co, nargs, resumable) }
+}
+
+/// Only a new or suspended coroutine can be resumed: one that returned
+/// keeps its results on its stack, and lua_resume would call them. No
+/// event may wake such a thread, but should one try, the thread fails
+/// instead of running whatever its stack holds.
+fn may_resume(ctx: &mut RequestCtx, co: *mut lua_State) -> bool {
+    match ctx.threads.iter_mut().find(|t| t.co == co) {
+        // SAFETY: `co` is a thread of ctx, a coroutine of the worker's VM
         Some(t) if t.started => (unsafe { ffi::lua_status(co) }) == ffi::LUA_YIELD,
         Some(t) => {
             t.started = true;
             true
         }
         None => true,
-    };
-    // SAFETY: callers' contract
-    unsafe { resume_checked(ctx, co, nargs, resumable) }
+    }
 }
 
 /// `resume` once it is known whether `co` may run: a thread created
-/// started (the entry thread, a light thread) skips the search.
+/// started (the entry thread, a light thread) skips the search. Makes the
+/// request, its context and its VM current for the whole run, including
+/// the threads the scheduler resumes in turn (posted ones, waiters,
+/// spawned ones), which then need not set them again.
 ///
 /// # Safety
 /// As `resume`; with `resumable`, `co` is new or suspended.
+#[inline(always)]
 unsafe fn resume_checked(ctx: &mut RequestCtx, co: *mut lua_State, nargs: c_int, resumable: bool) -> Outcome {
     // Threads that end here go back to the VM they run in.
     let _vm = ctx.enter_vm();
+    let _p = ContextGuard::enter(ctx.context);
+    let ctx_ptr: *mut RequestCtx = ctx;
+    // SAFETY: `ctx_ptr` is derived from `ctx`, which is not used again
+    // here: `run` gets it back through `ctx_ptr` and leaves it alone while
+    // Lua code runs.
+    let _c = unsafe { CurrentGuard::enter(ctx_ptr) };
+    // SAFETY: callers' contract; `ctx_ptr` is the live ctx
+    unsafe { run(&mut *ctx_ptr, co, nargs, resumable) }
+}
+
+/// Runs `co` until it waits or ends, then settles what that means for the
+/// other threads and the phase.
+///
+/// # Safety
+/// As `resume_checked`, inside its scope for `ctx`.
+unsafe fn run(ctx: &mut RequestCtx, co: *mut lua_State, nargs: c_int, resumable: bool) -> Outcome {
     let ctx_ptr: *mut RequestCtx = ctx;
     let status = {
-        // SAFETY: `ctx_ptr` is derived from `ctx`, which is not used while
-        // the thread runs
-        let _c = unsafe { CurrentGuard::enter(ctx_ptr) };
-        let _p = ContextGuard::enter(ctx.context);
         let prev = std::mem::replace(&mut ctx.running, co);
         ctx.depth += 1;
         let st = if resumable {
             // SAFETY: `co` is a suspended (or new) coroutine of the worker's VM.
             unsafe { resume_raw(co, nargs) }
         } else {
-            Resumed::Failed("cannot resume non-suspended coroutine".into())
+            Resumed::Refused
         };
         // SAFETY: ctx is still alive: nothing frees a request while its Lua
         // code runs (finalization happens after the outermost resume).
@@ -395,6 +452,9 @@ unsafe fn resume_checked(ctx: &mut RequestCtx, co: *mut lua_State, nargs: c_int,
         None if ctx.threads.iter().all(|t| t.done) => Outcome::Done,
         None => Outcome::Wait,
     };
+    if ctx.depth == 0 && outcome != Outcome::Wait {
+        super::thread_buf::reclaim(ctx);
+    }
     // The code stops running: a write it made goes now, unless the content
     // phase ends here (returned or ngx.exit), whose eof takes it along
     // (runtime/output.rs; phase::exit_rc passes it on when no eof follows).
@@ -420,9 +480,9 @@ fn settle(ctx: &mut RequestCtx, idx: usize, status: Resumed) {
             // none, other requests get a turn (the next event loop cycle).
             if ctx.exit_code.is_none() && ctx.exec.is_none() {
                 if ctx.posted.is_empty() {
-                    // (arm takes the whole ctx: `t` is not used meanwhile)
-                    let wait = timer_wait::arm(ctx, co, 0);
-                    ctx.threads[idx].wait = Some(wait);
+                    let ctx_ptr: *mut RequestCtx = ctx;
+                    let log = ctx.log();
+                    timer_wait::arm(&mut ctx.threads[idx], ctx_ptr, log, 0);
                 } else {
                     t.posted = true;
                     t.wait = Some(Box::new(Posted));
@@ -441,49 +501,78 @@ fn settle(ctx: &mut RequestCtx, idx: usize, status: Resumed) {
                     }
                 }
             } else {
-                // SAFETY: `co` is the light thread that just returned
-                unsafe { notify_waiter(ctx, co) };
+                // SAFETY: thread `idx` is the light thread that just returned
+                unsafe { notify_waiter(ctx, idx) };
             }
         }
-        Resumed::Failed(msg) => {
-            // A dead thread waits on nothing.
-            t.wait = None;
-            let entry = t.is_entry;
-            // SAFETY: `co` is the thread that just died, its frames kept
-            unsafe { log_thread_error(ctx, co, &msg, entry) };
-            let t = &mut ctx.threads[idx];
-            t.done = true;
-            if entry {
-                ctx.failed = true;
-            } else {
-                t.error = Some(msg);
-                // SAFETY: `co` is the light thread that just died
-                unsafe { notify_waiter(ctx, co) };
-            }
-        }
+        Resumed::Failed => settle_failure(ctx, idx, false),
+        Resumed::Refused => settle_failure(ctx, idx, true),
     }
 }
 
-/// Resumes the thread waiting on the dead light thread `dead`, if any.
+/// `settle` of a thread that died (or was `refused` a resume): kept out
+/// of the resume path, which it would only slow down.
+#[cold]
+#[inline(never)]
+fn settle_failure(ctx: &mut RequestCtx, idx: usize, refused: bool) {
+    let t = &mut ctx.threads[idx];
+    let co = t.co;
+    // A dead thread waits on nothing.
+    t.drop_wait();
+    let entry = t.is_entry;
+    let msg = if refused {
+        "cannot resume non-suspended coroutine".to_string()
+    } else {
+        // Only a string (or number) says what happened, as in
+        // lua-nginx-module's log line.
+        // SAFETY: `co` just died of the error on top of its stack
+        match unsafe { to_bytes(co, -1) } {
+            Some(b) => String::from_utf8_lossy(b).into_owned(),
+            None => "unknown reason".to_string(),
+        }
+    };
+    // SAFETY: `co` is the thread that just died, its frames kept
+    unsafe { log_thread_error(ctx, co, &msg, entry) };
+    let t = &mut ctx.threads[idx];
+    t.done = true;
+    if entry {
+        ctx.failed = true;
+    } else {
+        t.failed = true;
+        // SAFETY: thread `idx` is the light thread that just died
+        unsafe { notify_waiter(ctx, idx) };
+    }
+}
+
+/// Resumes the thread whose `ngx.thread.wait` waits on dead light thread
+/// `idx`, if any.
 ///
 /// # Safety
-/// `dead` must be a light thread of `ctx` that has just ended.
-unsafe fn notify_waiter(ctx: &mut RequestCtx, dead: *mut lua_State) {
-    let Some(w) = ctx
+/// Thread `idx` of `ctx` must be a light thread that has just ended.
+unsafe fn notify_waiter(ctx: &mut RequestCtx, idx: usize) {
+    let t = &ctx.threads[idx];
+    if !t.awaited {
+        return;
+    }
+    let (dead, parent) = (t.co, t.parent);
+    // The parent may be a user coroutine inside a request thread: the
+    // thread holds the wait, made by the parent (`wait_co`).
+    let Some(waiter) = ctx
         .threads
-        .iter()
-        .position(|t| !t.done && t.waiting_on.contains(&dead))
+        .iter_mut()
+        .find(|t| t.wait_co == parent && !t.done && t.wait.as_ref().is_some_and(|w| w.is_join()))
     else {
         return;
     };
-    let waiter = ctx.threads[w].co;
-    ctx.threads[w].waiting_on.clear();
-    ctx.threads[w].wait = None;
-    // SAFETY: `dead` is a dead light thread of ctx (caller's contract);
-    // `waiter` is suspended in ngx.thread.wait; results go on it.
-    let n = unsafe { collect(ctx, dead, waiter) };
-    // SAFETY: `waiter` is suspended in ngx.thread.wait, its `n` results pushed
-    unsafe { resume(ctx, waiter, n) };
+    waiter.wait = None;
+    let waiter = waiter.co;
+    // SAFETY: thread `idx` is a dead light thread of ctx (caller's
+    // contract); `waiter` is suspended in ngx.thread.wait; results go on it.
+    let n = unsafe { collect_at(ctx, idx, dead, waiter) };
+    // SAFETY: `waiter` is suspended in ngx.thread.wait (it holds the
+    // JoinWait only once it yielded there), its `n` results pushed;
+    // settling runs inside a resume of ctx.
+    unsafe { run(ctx, waiter, n, true) };
 }
 
 /// Moves the outcome of dead light thread `dead` onto `to` (`true, ...` or
@@ -495,6 +584,15 @@ pub unsafe fn collect(ctx: &mut RequestCtx, dead: *mut lua_State, to: *mut lua_S
     let Some(i) = ctx.threads.iter().position(|t| t.co == dead) else {
         return 0;
     };
+    // SAFETY: callers' contract, `i` being `dead`'s index
+    unsafe { collect_at(ctx, i, dead, to) }
+}
+
+/// `collect` of thread `i`, `dead`.
+///
+/// # Safety
+/// As `collect`; thread `i` of ctx is `dead`.
+unsafe fn collect_at(ctx: &mut RequestCtx, i: usize, dead: *mut lua_State, to: *mut lua_State) -> c_int {
     let t = ctx.threads.remove(i);
     ctx.ended_threads.push(dead);
     // What is left on the dead thread's stack goes to the waiter, as in
@@ -513,8 +611,8 @@ pub unsafe fn collect(ctx: &mut RequestCtx, dead: *mut lua_State, to: *mut lua_S
         return 2;
     }
     // SAFETY: `to` is a live Lua state (callers' duty)
-    unsafe { ffi::lua_pushboolean(to, t.error.is_none() as c_int) };
-    if t.error.is_some() && nres == 0 {
+    unsafe { ffi::lua_pushboolean(to, !t.failed as c_int) };
+    if t.failed && nres == 0 {
         // SAFETY: `to` is a live Lua state (callers' duty)
         unsafe { push_bytes(to, b"unknown reason") };
         return 2;
@@ -652,6 +750,25 @@ unsafe fn field_is(l: *mut lua_State, name: &std::ffi::CStr, want: &[u8]) -> boo
 /// # Safety
 /// `ctx` must be live and `co` one of its threads with `nargs` values pushed.
 pub unsafe fn wake(ctx: *mut RequestCtx, co: *mut lua_State, nargs: c_int) {
+    // SAFETY: callers' contract
+    unsafe { wake_as(ctx, co, nargs, false) }
+}
+
+/// `wake` from a handler that found `co` still holding the wait it made
+/// when it yielded: it is suspended there, and need not be checked.
+///
+/// # Safety
+/// As `wake`, with `co` suspended.
+pub unsafe fn wake_suspended(ctx: *mut RequestCtx, co: *mut lua_State, nargs: c_int) {
+    // SAFETY: callers' contract
+    unsafe { wake_as(ctx, co, nargs, true) }
+}
+
+/// `wake`, `suspended` when the caller knows `co` is.
+///
+/// # Safety
+/// As `wake`.
+unsafe fn wake_as(ctx: *mut RequestCtx, co: *mut lua_State, nargs: c_int, suspended: bool) {
     // SAFETY: `ctx` and its request are live (caller's contract)
     let c = unsafe { (*(*ctx).r).connection };
     // A fake connection (timer, TLS handshake code) is freed with its
@@ -665,7 +782,13 @@ pub unsafe fn wake(ctx: *mut RequestCtx, co: *mut lua_State, nargs: c_int) {
         let _vm = unsafe { (*ctx).enter_vm() };
         // SAFETY: `ctx` is live and `co` its thread with `nargs` values
         // pushed (caller's contract); no other reference to it is held here
-        let outcome = unsafe { resume(&mut *ctx, co, nargs) };
+        let outcome = if suspended {
+            // SAFETY: as above; `co` is suspended (caller's contract)
+            unsafe { resume_checked(&mut *ctx, co, nargs, true) }
+        } else {
+            // SAFETY: as above
+            unsafe { resume(&mut *ctx, co, nargs) }
+        };
         if outcome != Outcome::Wait {
             // SAFETY: `ctx` is live: the thread's run did not finish the request
             if let Some(on_finish) = unsafe { (*ctx).on_finish } {
