@@ -380,3 +380,34 @@ true3true
 --- must_die
 --- error_log
 "lua_worker_thread_vm_pool_size" directive invalid number
+
+
+
+=== TEST 11: a worker VM sees no VM of the event loop's: the regexes the main VM cached do not stop ngx.re.opt there
+--- user_files
+>>> reopt.lua
+local _M = {}
+function _M.opt(size)
+    require("ngx.re").opt("jit_stack_size", size)
+    return "set"
+end
+return _M
+--- config
+    location /t {
+        content_by_lua_block {
+            local m = ngx.re.match("ab12", [[\d+]], "jo")
+            ngx.say("main matched ", m[0])
+            ngx.say("main: ", pcall(require("ngx.re").opt, "jit_stack_size", 128 * 1024))
+            for _ = 1, 3 do
+                ngx.say("worker: ", ngx.run_worker_thread("tp", "reopt", "opt", 128 * 1024))
+            end
+        }
+    }
+--- request
+GET /t
+--- response_body_like
+^main matched 12
+main: false.*changing jit stack size is not allowed when some regexs have already been compiled and cached
+worker: trueset
+worker: trueset
+worker: trueset

@@ -10,7 +10,8 @@ pub fn cycle_log() -> *mut ngx_log_t {
     unsafe { (*ngx_cycle).log }
 }
 
-thread_local! {
+// Per thread, without a thread-local access on the event loop's.
+super::loop_local::loop_local! {
     // The log of Lua code that runs outside requests now, when it has one
     // of its own (init_worker_by_lua's): a per-process "now" by nature.
     static OUTSIDE_LOG: std::cell::Cell<*mut ngx_log_t> = const { std::cell::Cell::new(std::ptr::null_mut()) };
@@ -19,15 +20,15 @@ thread_local! {
 /// The log for Lua code running outside any request: the one set by
 /// [`with_outside_log`], or the cycle's.
 pub fn outside_request_log() -> *mut ngx_log_t {
-    let log = OUTSIDE_LOG.with(|l| l.get());
+    let log = OUTSIDE_LOG.get();
     if log.is_null() { cycle_log() } else { log }
 }
 
 /// Runs `f` with `log` as [`outside_request_log`].
 pub fn with_outside_log<R>(log: *mut ngx_log_t, f: impl FnOnce() -> R) -> R {
-    let prev = OUTSIDE_LOG.with(|l| l.replace(log));
+    let prev = OUTSIDE_LOG.replace(log);
     let r = f();
-    OUTSIDE_LOG.with(|l| l.set(prev));
+    OUTSIDE_LOG.set(prev);
     r
 }
 

@@ -13,6 +13,7 @@ pub mod list;
 pub mod log;
 pub mod log_hook;
 pub mod log_ring;
+pub mod loop_local;
 pub mod ngx_version;
 pub mod pcre2;
 pub mod peer;

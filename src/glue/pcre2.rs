@@ -282,7 +282,9 @@ struct MatchState {
     jit_stack: *mut pcre2_jit_stack,
 }
 
-thread_local! {
+// Per thread (ngx.run_worker_thread's VMs match on pool threads), without
+// a thread-local access on the event loop's.
+super::loop_local::loop_local! {
     // One match context per process: it carries lua_regex_match_limit (set
     // before each match from the configuration) and the JIT stack of
     // ngx.re.opt("jit_stack_size"); PCRE2 scratch memory, no cycle's state

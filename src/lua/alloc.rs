@@ -29,6 +29,7 @@ use mlua::ffi as raw;
 
 use super::lua_State;
 use crate::glue::log;
+use crate::glue::loop_local::loop_local;
 
 /// What the protected creator makes; results are written back into it.
 enum Op {
@@ -66,24 +67,40 @@ const LOG_PER_SECOND: u32 = 20;
 // for a VM being built (Vm::new installs the API before that VM becomes
 // the current one). A reload's new VM re-sets CREATOR_REF in `install`
 // (push_creator checks it) and inherits ARMED, which only costs it the
-// protected path. DEPTH and PENDING_AT describe the calls in progress.
-thread_local! {
+// protected path. GUARDS describes the calls in progress.
+// Per thread (ngx.run_worker_thread's VMs run API code on pool threads),
+// without a thread-local access on the event loop's (see loop_local).
+loop_local! {
     /// Could a Lua finalizer exist in the worker's VM?
     static ARMED: Cell<bool> = const { Cell::new(false) };
     /// The creator's registry reference in the worker's VM (0: none).
     static CREATOR_REF: Cell<c_int> = const { Cell::new(0) };
-    /// Depth of nested guarded bodies (finalizers may call the API).
-    static DEPTH: Cell<u32> = const { Cell::new(0) };
-    /// The guard depth whose body the kept error belongs to; 0: none.
-    static PENDING_AT: Cell<u32> = const { Cell::new(0) };
-    /// `run` gave up and stopped the collector for the raw call that
-    /// follows it; `restart` starts it again.
-    static STOPPED: Cell<bool> = const { Cell::new(false) };
+    /// The guarded bodies running: one value, as every guard reads both.
+    static GUARDS: Guards = const { Guards { depth: Cell::new(0), pending_at: Cell::new(0) } };
     /// The second of the last logged finalizer error, the lines logged in
     /// it, and how many were not logged since.
     static LOG_SECOND: Cell<i64> = const { Cell::new(0) };
     static LOG_COUNT: Cell<u32> = const { Cell::new(0) };
     static LOG_SUPPRESSED: Cell<u64> = const { Cell::new(0) };
+}
+
+struct Guards {
+    /// Depth of nested guarded bodies (finalizers may call the API).
+    depth: Cell<u32>,
+    /// The guard depth whose body the kept error belongs to; 0: none.
+    pending_at: Cell<u32>,
+}
+
+/// What `run` leaves to its caller.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ran {
+    /// The object is on top.
+    Created,
+    /// The caller makes the object with the raw call.
+    Raw,
+    /// As `Raw`, with the collector stopped so that no finalizer can raise
+    /// in that call: `restart` starts it again.
+    RawStopped,
 }
 
 fn key(k: &'static u8) -> *mut c_void {
@@ -193,13 +210,24 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
 }
 
 /// Runs `op` protected; `nvals` values on top of the stack are its inputs
-/// (copied, so a retry has them). Leaves the result on top.
-unsafe fn run(l: *mut lua_State, op: &mut Op, nvals: c_int) -> bool {
+/// (copied, so a retry has them). Leaves the result on top when it says
+/// `Created`.
+#[inline]
+unsafe fn run(l: *mut lua_State, op: &mut Op, nvals: c_int) -> Ran {
+    if !ARMED.get() {
+        return Ran::Raw;
+    }
+    // SAFETY: callers' contract.
+    unsafe { run_armed(l, op, nvals) }
+}
+
+/// `run` once a finalizer of Lua code may exist.
+///
+/// # Safety
+/// As `run`.
+unsafe fn run_armed(l: *mut lua_State, op: &mut Op, nvals: c_int) -> Ran {
     // SAFETY: `l` is valid (callers' contract); only non-raising calls.
     unsafe {
-        if !ARMED.get() {
-            return false;
-        }
         if raw::lua_checkstack(l, nvals + 3) == 0 || !push_creator(l) {
             return stop(l);
         }
@@ -216,12 +244,12 @@ unsafe fn run(l: *mut lua_State, op: &mut Op, nvals: c_int) -> bool {
                 raw::LUA_OK => {
                     raw::lua_replace(l, inputs);
                     raw::lua_settop(l, inputs);
-                    return true;
+                    return Ran::Created;
                 }
                 raw::LUA_ERRMEM => {
                     raw::lua_pop(l, 1);
                     raw::lua_settop(l, func - 1);
-                    return false;
+                    return Ran::Raw;
                 }
                 _ => keep(l),
             }
@@ -240,15 +268,14 @@ unsafe fn run(l: *mut lua_State, op: &mut Op, nvals: c_int) -> bool {
             raw::lua_gc(l, raw::LUA_GCRESTART, 0);
             raw::lua_replace(l, inputs);
             raw::lua_settop(l, inputs);
-            return true;
+            return Ran::Created;
         }
         // Not a finalizer (none runs now): the call itself failed, as when
         // the Lua stack is at its limit and no C function can be called
         // (deep error handler recursion). The raw call needs no call frame;
         // with the collector still stopped no finalizer can raise in it.
         raw::lua_settop(l, func - 1);
-        STOPPED.set(true);
-        false
+        Ran::RawStopped
     }
 }
 
@@ -257,11 +284,10 @@ unsafe fn run(l: *mut lua_State, op: &mut Op, nvals: c_int) -> bool {
 ///
 /// # Safety
 /// `l` must be a valid state.
-unsafe fn stop(l: *mut lua_State) -> bool {
+unsafe fn stop(l: *mut lua_State) -> Ran {
     // SAFETY: `l` is valid (caller's contract); lua_gc does not raise
     unsafe { raw::lua_gc(l, raw::LUA_GCSTOP, 0) };
-    STOPPED.set(true);
-    false
+    Ran::RawStopped
 }
 
 /// Starts the collector again after the raw call `run` left it stopped for.
@@ -269,8 +295,8 @@ unsafe fn stop(l: *mut lua_State) -> bool {
 /// # Safety
 /// `l` must be a valid state.
 #[inline]
-unsafe fn restart(l: *mut lua_State) {
-    if STOPPED.replace(false) {
+unsafe fn restart(l: *mut lua_State, ran: Ran) {
+    if ran == Ran::RawStopped {
         // SAFETY: `l` is valid (caller's contract); lua_gc does not raise
         unsafe { raw::lua_gc(l, raw::LUA_GCRESTART, 0) };
     }
@@ -297,7 +323,7 @@ unsafe fn push_creator(l: *mut lua_State) -> bool {
 /// Keeps the error on top of `l` (popping it) for the running guard, or
 /// logs it when no guarded body is running.
 unsafe fn keep(l: *mut lua_State) {
-    let depth = DEPTH.get();
+    let (depth, pending_at) = GUARDS.with(|g| (g.depth.get(), g.pending_at.get()));
     // SAFETY: the error value is on top of a valid state.
     unsafe {
         if depth == 0 {
@@ -324,11 +350,11 @@ unsafe fn keep(l: *mut lua_State) {
             raw::lua_pop(l, 1);
             return;
         }
-        if PENDING_AT.get() != 0 {
+        if pending_at != 0 {
             raw::lua_pop(l, 1);
             return;
         }
-        PENDING_AT.set(depth);
+        GUARDS.with(|g| g.pending_at.set(depth));
         raw::lua_pushlightuserdata(l, key(&PENDING_KEY));
         raw::lua_insert(l, -2);
         raw::lua_rawset(l, raw::LUA_REGISTRYINDEX);
@@ -354,15 +380,17 @@ fn log_allowed() -> bool {
 
 /// Is an error kept for the running guarded body?
 pub fn pending() -> bool {
-    let depth = DEPTH.get();
-    depth != 0 && PENDING_AT.get() == depth
+    GUARDS.with(|g| {
+        let depth = g.depth.get();
+        depth != 0 && g.pending_at.get() == depth
+    })
 }
 
 /// Marks the start of a guarded body. Inlined, as `leave`: every API call
 /// passes both.
 #[inline]
 pub fn enter() {
-    DEPTH.set(DEPTH.get() + 1);
+    GUARDS.with(|g| g.depth.set(g.depth.get() + 1));
 }
 
 /// Marks the end of a guarded body; pushes the finalizer error kept while
@@ -372,9 +400,12 @@ pub fn enter() {
 /// `l` must be a valid state.
 #[inline]
 pub unsafe fn leave(l: *mut lua_State) -> bool {
-    let depth = DEPTH.get();
-    DEPTH.set(depth.saturating_sub(1));
-    if depth == 0 || PENDING_AT.get() != depth {
+    let kept = GUARDS.with(|g| {
+        let depth = g.depth.get();
+        g.depth.set(depth.saturating_sub(1));
+        depth != 0 && g.pending_at.get() == depth
+    });
+    if !kept {
         return false;
     }
     // SAFETY: `l` is valid (caller's contract)
@@ -387,7 +418,7 @@ pub unsafe fn leave(l: *mut lua_State) -> bool {
 /// `l` must be a valid state.
 #[cold]
 unsafe fn push_pending(l: *mut lua_State) -> bool {
-    PENDING_AT.set(0);
+    GUARDS.with(|g| g.pending_at.set(0));
     // SAFETY: a valid state; registry access with a light userdata key.
     unsafe {
         raw::lua_pushlightuserdata(l, key(&PENDING_KEY));
@@ -407,9 +438,10 @@ pub unsafe fn push_lstring(l: *mut lua_State, s: *const c_char, len: usize) {
     let mut op = Op::String(s, len);
     // SAFETY: callers' contract.
     unsafe {
-        if !run(l, &mut op, 0) {
+        let ran = run(l, &mut op, 0);
+        if ran != Ran::Created {
             raw::lua_pushlstring_(l, s, len);
-            restart(l);
+            restart(l, ran);
         }
     }
 }
@@ -437,9 +469,10 @@ pub unsafe fn create_table(l: *mut lua_State, narr: c_int, nrec: c_int) {
     let mut op = Op::Table(narr, nrec);
     // SAFETY: callers' contract.
     unsafe {
-        if !run(l, &mut op, 0) {
+        let ran = run(l, &mut op, 0);
+        if ran != Ran::Created {
             raw::lua_createtable(l, narr, nrec);
-            restart(l);
+            restart(l, ran);
         }
     }
 }
@@ -452,9 +485,10 @@ pub unsafe fn new_userdata(l: *mut lua_State, size: usize) -> *mut c_void {
     let mut op = Op::Userdata(size, std::ptr::null_mut());
     // SAFETY: callers' contract.
     unsafe {
-        if !run(l, &mut op, 0) {
+        let ran = run(l, &mut op, 0);
+        if ran != Ran::Created {
             let p = raw::lua_newuserdata(l, size);
-            restart(l);
+            restart(l, ran);
             return p;
         }
     }
@@ -472,9 +506,10 @@ pub unsafe fn new_thread(l: *mut lua_State) -> *mut lua_State {
     let mut op = Op::Thread(std::ptr::null_mut());
     // SAFETY: callers' contract.
     unsafe {
-        if !run(l, &mut op, 0) {
+        let ran = run(l, &mut op, 0);
+        if ran != Ran::Created {
             let co = raw::lua_newthread(l);
-            restart(l);
+            restart(l, ran);
             return co;
         }
     }
@@ -492,9 +527,10 @@ pub unsafe fn push_closure(l: *mut lua_State, f: raw::lua_CFunction, n: c_int) {
     let mut op = Op::Closure(f, n);
     // SAFETY: callers' contract.
     unsafe {
-        if !run(l, &mut op, n) {
+        let ran = run(l, &mut op, n);
+        if ran != Ran::Created {
             raw::lua_pushcclosure(l, f, n);
-            restart(l);
+            restart(l, ran);
         }
     }
 }
@@ -509,13 +545,14 @@ pub unsafe fn to_lstring(l: *mut lua_State, idx: c_int, len: *mut usize) -> *con
         if raw::lua_type(l, idx) == raw::LUA_TNUMBER {
             let idx = super::abs_index(l, idx);
             raw::lua_pushvalue(l, idx);
-            if run(l, &mut Op::ToString, 1) {
+            let ran = run(l, &mut Op::ToString, 1);
+            if ran == Ran::Created {
                 raw::lua_replace(l, idx);
             } else {
                 raw::lua_pop(l, 1);
             }
             let p = raw::lua_tolstring(l, idx, len);
-            restart(l);
+            restart(l, ran);
             return p;
         }
         raw::lua_tolstring(l, idx, len)
@@ -531,9 +568,10 @@ pub unsafe fn load_buffer(l: *mut lua_State, code: *const c_char, len: usize, na
     let mut op = Op::LoadBuffer(code, len, name, 0);
     // SAFETY: callers' contract.
     unsafe {
-        if !run(l, &mut op, 0) {
+        let ran = run(l, &mut op, 0);
+        if ran != Ran::Created {
             let rc = raw::luaL_loadbuffer(l, code, len, name);
-            restart(l);
+            restart(l, ran);
             return rc;
         }
     }
@@ -551,9 +589,10 @@ pub unsafe fn load_file(l: *mut lua_State, path: *const c_char) -> c_int {
     let mut op = Op::LoadFile(path, 0);
     // SAFETY: callers' contract.
     unsafe {
-        if !run(l, &mut op, 0) {
+        let ran = run(l, &mut op, 0);
+        if ran != Ran::Created {
             let rc = raw::luaL_loadfile(l, path);
-            restart(l);
+            restart(l, ran);
             return rc;
         }
     }

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use super::lifecycle as raw;
 use super::{ffi, lua_State, push_bytes, to_bytes};
+use crate::glue::loop_local::loop_local;
 
 /// luaL_loadfile's status for a file it could not open or read.
 const LUA_ERRFILE: c_int = 6;
@@ -52,7 +53,9 @@ pub struct Vm {
 /// How many finished coroutines a worker keeps for reuse, by default.
 const IDLE_THREADS_MAX: usize = 1024;
 
-thread_local! {
+// Per thread, without a thread-local access on the event loop's (see
+// loop_local): a pool thread of ngx.run_worker_thread sees no VM.
+loop_local! {
     // The VM of the cycle this process runs: a per-process pointer by
     // nature (reset when a new cycle's configuration creates its VM), so it
     // cannot live on a VM itself.
@@ -80,9 +83,9 @@ pub fn current() -> Option<&'static Vm> {
     let p = if OWN_SCOPES.load(Relaxed) == 0 {
         ptr::null()
     } else {
-        SCOPE.with(|c| c.get())
+        SCOPE.get()
     };
-    let p = if p.is_null() { CURRENT.with(|c| c.get()) } else { p };
+    let p = if p.is_null() { CURRENT.get() } else { p };
     // SAFETY: SCOPE points to a VM kept alive by whoever entered the scope
     // for its duration; CURRENT points into the live main conf of the
     // current cycle and is reset whenever that conf is replaced.
@@ -92,7 +95,7 @@ pub fn current() -> Option<&'static Vm> {
 /// The VM of the running cycle, whatever request runs.
 #[inline]
 pub fn cycle() -> Option<&'static Vm> {
-    let p = CURRENT.with(|c| c.get());
+    let p = CURRENT.get();
     // SAFETY: as in `current`.
     unsafe { p.as_ref() }
 }
@@ -100,7 +103,7 @@ pub fn cycle() -> Option<&'static Vm> {
 /// Whether `vm` is the cycle's VM (not a request's own).
 #[inline]
 pub fn is_cycle(vm: &Vm) -> bool {
-    ptr::eq(CURRENT.with(|c| c.get()), vm)
+    ptr::eq(CURRENT.get(), vm)
 }
 
 /// Makes a request's own VM (or, given None, the cycle's) the current one
@@ -122,10 +125,10 @@ impl Scope {
         Scope(match vm {
             // No own VM is current anywhere: SCOPE is null already.
             None if OWN_SCOPES.load(Relaxed) == 0 => ScopeKind::Untouched,
-            None => ScopeKind::Cleared(SCOPE.with(|c| c.replace(ptr::null()))),
+            None => ScopeKind::Cleared(SCOPE.replace(ptr::null())),
             Some(v) => {
                 OWN_SCOPES.fetch_add(1, Relaxed);
-                ScopeKind::Own(SCOPE.with(|c| c.replace(v as *const Vm)))
+                ScopeKind::Own(SCOPE.replace(v as *const Vm))
             }
         })
     }
@@ -135,9 +138,9 @@ impl Drop for Scope {
     fn drop(&mut self) {
         match self.0 {
             ScopeKind::Untouched => {}
-            ScopeKind::Cleared(prev) => SCOPE.with(|c| c.set(prev)),
+            ScopeKind::Cleared(prev) => SCOPE.set(prev),
             ScopeKind::Own(prev) => {
-                SCOPE.with(|c| c.set(prev));
+                SCOPE.set(prev);
                 OWN_SCOPES.fetch_sub(1, Relaxed);
             }
         }
@@ -145,7 +148,7 @@ impl Drop for Scope {
 }
 
 pub fn set_current(vm: Option<&Vm>) {
-    CURRENT.with(|c| c.set(vm.map_or(ptr::null(), |v| v as *const Vm)));
+    CURRENT.set(vm.map_or(ptr::null(), |v| v as *const Vm));
 }
 
 /// Runs `f` on the state `T` of the running cycle's VM (see [`Vm::state`]);

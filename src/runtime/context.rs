@@ -5,6 +5,8 @@
 use std::cell::Cell;
 use std::ops::BitOr;
 
+use crate::glue::loop_local::loop_local;
+
 /// One context bit, or a set of them.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Context(u32);
@@ -129,7 +131,9 @@ pub const REQUEST_ALL: Context = REQUEST_NO_LOG.or(LOG);
 /// Contexts that run on behalf of a client request (balancer included).
 pub const ANY_REQUEST: Context = REQUEST_ALL.or(BALANCER).or(PROXY_SSL);
 
-thread_local! {
+// Per thread, without a thread-local access on the event loop's (see
+// loop_local): a pool thread of ngx.run_worker_thread runs in NONE.
+loop_local! {
     // The context of the code running now: which Lua code runs is a
     // property of the call stack (a header filter runs inside content
     // code's ngx.say), not of the VM or the cycle.
@@ -137,7 +141,7 @@ thread_local! {
 }
 
 pub fn current() -> Context {
-    CURRENT.with(|c| c.get())
+    CURRENT.get()
 }
 
 /// Sets the running context until the guard drops (contexts nest: a header
@@ -146,13 +150,13 @@ pub struct ContextGuard(Context);
 
 impl ContextGuard {
     pub fn enter(c: Context) -> ContextGuard {
-        ContextGuard(CURRENT.with(|cur| cur.replace(c)))
+        ContextGuard(CURRENT.replace(c))
     }
 }
 
 impl Drop for ContextGuard {
     fn drop(&mut self) {
-        CURRENT.with(|c| c.set(self.0));
+        CURRENT.set(self.0);
     }
 }
 
@@ -160,19 +164,28 @@ impl Drop for ContextGuard {
 /// variables, status, headers, URI, arguments, body): a timer runs on a
 /// fake request, where lua-nginx-module refuses them with its own text.
 pub fn check_request_data(allowed: Context) -> Result<Context, String> {
-    if current().is(TIMER) {
+    let c = current();
+    if c.is(TIMER) {
         return Err("API disabled in the current context".to_string());
     }
-    check(allowed)
+    check_in(c, allowed)
 }
 
 /// lua-nginx-module's error for an API call outside the contexts `allowed`;
 /// the running context when allowed.
 pub fn check(allowed: Context) -> Result<Context, String> {
-    let c = current();
-    if c.is(allowed) {
-        Ok(c)
-    } else {
-        Err(format!("API disabled in the context of {}", c.context_name()))
-    }
+    check_in(current(), allowed)
+}
+
+/// `check` for the running context `c`.
+#[inline]
+fn check_in(c: Context, allowed: Context) -> Result<Context, String> {
+    if c.is(allowed) { Ok(c) } else { Err(disabled(c)) }
+}
+
+/// `check`'s error, out of line: only the refusal formats a message.
+#[cold]
+#[inline(never)]
+fn disabled(c: Context) -> String {
+    format!("API disabled in the context of {}", c.context_name())
 }

@@ -13,6 +13,7 @@ use super::context::{self, Context};
 use super::scheduler::LuaThread;
 use crate::conf::module;
 use crate::glue::buf::BufList;
+use crate::glue::loop_local::loop_local;
 use crate::lua::ffi;
 use crate::lua::vm;
 
@@ -382,7 +383,9 @@ unsafe fn own_vm(r: *mut ngx_http_request_t) -> Result<vm::Vm, String> {
 // ngx_palloc aligns to NGX_ALIGNMENT (the size of a long).
 const _: () = assert!(std::mem::align_of::<RequestCtx>() <= std::mem::size_of::<std::ffi::c_ulong>());
 
-thread_local! {
+// Per thread, without a thread-local access on the event loop's (see
+// loop_local): a pool thread of ngx.run_worker_thread sees no request.
+loop_local! {
     // The request whose code runs now: a property of the call in progress
     // (set around each resume, nested by CurrentGuard), not of the VM.
     static CURRENT: Cell<*mut RequestCtx> = const { Cell::new(ptr::null_mut()) };
@@ -392,7 +395,7 @@ thread_local! {
 pub fn current<'a>() -> Option<&'a mut RequestCtx> {
     // SAFETY: CURRENT is set only while the pointed ctx is alive and its
     // Lua code runs (see CurrentGuard).
-    CURRENT.with(|c| unsafe { c.get().as_mut() })
+    unsafe { CURRENT.get().as_mut() }
 }
 
 /// Makes `ctx` the current request while Lua code runs for it.
@@ -405,13 +408,13 @@ impl CurrentGuard {
     /// the guard reaches it through [`current`], and the caller must not use
     /// its reference again before that code has returned.
     pub unsafe fn enter(ctx: *mut RequestCtx) -> CurrentGuard {
-        CurrentGuard(CURRENT.with(|c| c.replace(ctx)))
+        CurrentGuard(CURRENT.replace(ctx))
     }
 }
 
 impl Drop for CurrentGuard {
     fn drop(&mut self) {
-        CURRENT.with(|c| c.set(self.0));
+        CURRENT.set(self.0);
     }
 }
 
