@@ -109,7 +109,7 @@ struct ChainData<'a> {
     flush: bool,
 }
 
-thread_local! {
+crate::glue::loop_local::loop_local! {
     /// A buffer kept between calls for gathering chain data and the code's
     /// result, so a streamed body costs no heap allocation per call: a
     /// per-process scratch allocation, empty between calls.

@@ -19,7 +19,7 @@ const CAPACITY: usize = 8;
 /// A buffer grown larger than this is freed, not kept.
 const KEEP_MAX: usize = 64;
 
-thread_local! {
+crate::glue::loop_local::loop_local! {
     // Per-process scratch memory: an empty buffer (pointer, capacity) for
     // the next request that spills, null when none is kept. Not a state of
     // a VM: plain memory, for the requests of whatever VM.

@@ -36,7 +36,7 @@ struct Event {
 /// threads that sleep at once in ordinary traffic.
 const SPARE_MAX: u32 = 64;
 
-thread_local! {
+crate::glue::loop_local::loop_local! {
     // Per-process scratch memory: the spare events (a list through `next`)
     // and their count. Not a state of a VM: plain memory, serving the
     // threads of whatever VM.
