@@ -183,7 +183,7 @@ pub(crate) unsafe fn new_object(l: *mut lua_State, mt: &CStr, dgram: bool) {
     unsafe { ffi::lua_createtable(l, 3, 1) };
     // SAFETY: `l` is the running state (callers' duty)
     let ud = unsafe { ffi::lua_newuserdata(l, std::mem::size_of::<*mut TcpSock>()) } as *mut *mut TcpSock;
-    let mut s = Box::new(TcpSock::new());
+    let mut s = crate::runtime::tcp_sock::new_sock();
     s.dgram = dgram;
     // SAFETY: `l` is the running state (callers' duty)
     unsafe {
@@ -212,6 +212,7 @@ unsafe fn gc_impl(l: *mut lua_State) -> LuaRet {
             *ud = std::ptr::null_mut();
         }
         s.release();
+        crate::runtime::tcp_sock::recycle(s);
     }
     Ok(0)
 }
@@ -408,7 +409,7 @@ pub(crate) unsafe fn finish_step(
 ) -> LuaRet {
     match step {
         // SAFETY: `l` is the running state (callers' duty)
-        Step::Ready(v) => Ok(unsafe { push_vals(l, &v) }),
+        Step::Ready(v) => Ok(unsafe { s.push(l, &v) }),
         Step::Wait => {
             let ctx_ptr: *mut RequestCtx = ctx;
             let sp: *mut TcpSock = s;
@@ -466,7 +467,7 @@ unsafe fn connect_impl(l: *mut lua_State) -> LuaRet {
     // SAFETY: the live socket of the Lua object just checked; the only reference to it in this call
     let s = unsafe { &mut *s };
     // SAFETY: `l` is the running state Lua called this API function with
-    let host = unsafe { check_bytes(l, 2, "connect") }?.to_vec();
+    let host = unsafe { check_bytes(l, 2, "connect") }?;
     // The options table is the last argument, whichever it is.
     let mut pool = None;
     // SAFETY: `l` is the running state Lua called this API function with
@@ -561,10 +562,11 @@ unsafe fn connect_impl(l: *mut lua_State) -> LuaRet {
     }
     // SAFETY: `ctx.r` is the live request of the running context
     (unsafe { s.bind_request(ctx.r) })?;
+    let pool = pool.as_deref();
     let step = if unix {
         s.connect(&host[5..], 0, true, pool)
     } else {
-        s.connect(&host, port, false, pool)
+        s.connect(host, port, false, pool)
     };
     // SAFETY: `l` is the running state Lua called this API function with
     unsafe { finish_step(l, ctx, s, step) }

@@ -33,20 +33,29 @@ use super::tcp_sock::TcpSock;
 use crate::glue::{log, peer};
 use crate::lua::vm;
 
+/// An idle connection, with the buffers of the socket that parked it: the
+/// next socket to take it reads into them (no buffer allocated per
+/// request by code that makes a socket per request).
 struct Idle {
     conn: *mut ngx_connection_t,
     reused: u32,
-    key: Vec<u8>,
+    bufs: Bufs,
 }
 
+/// A socket's read buffer and result buffer, kept for reuse.
+pub type Bufs = (Vec<u8>, Vec<u8>);
+
+/// Boxed in the map: an idle connection's `data` points at its pool (which
+/// outlives it: a pool goes only when its last connection closed).
 struct Pool {
+    key: Vec<u8>,
     size: usize,
     /// None: connects are never queued (lua-nginx-module's backlog -1).
     backlog: Option<usize>,
     /// Connections tied to the pool: idle, in use, being opened, queued.
     connections: usize,
     /// Oldest first; connects take the most recent.
-    idle: VecDeque<Box<Idle>>,
+    idle: VecDeque<Idle>,
     queue: VecDeque<*mut TcpSock>,
 }
 
@@ -63,10 +72,10 @@ pub enum Admit {
 /// every connect and setkeepalive looks its pool up (SipHash was a tenth
 /// of their cost).
 #[derive(Default)]
-struct Pools(RefCell<FxHashMap<Vec<u8>, Pool>>);
+struct Pools(RefCell<FxHashMap<Vec<u8>, Box<Pool>>>);
 
 /// Runs `f` on the pools of the running cycle.
-fn with_pools<R>(f: impl FnOnce(&RefCell<FxHashMap<Vec<u8>, Pool>>) -> R) -> R {
+fn with_pools<R>(f: impl FnOnce(&RefCell<FxHashMap<Vec<u8>, Box<Pool>>>) -> R) -> R {
     vm::with_current_state(|p: &Pools| f(&p.0))
 }
 
@@ -101,21 +110,22 @@ pub fn create(key: &[u8], size: usize, backlog: Option<usize>, log: *mut ngx_log
     with_pools(|p| {
         p.borrow_mut().insert(
             key.to_vec(),
-            Pool {
+            Box::new(Pool {
+                key: key.to_vec(),
                 size: size.max(1),
                 backlog,
                 connections: 0,
                 idle: VecDeque::new(),
                 queue: VecDeque::new(),
-            },
+            }),
         )
     });
 }
 
 /// An idle connection of `key`'s pool (the most recently parked), with how
-/// often it was reused before. It still counts in the pool. The caller
-/// installs its own handlers and log.
-pub fn take(key: &[u8], log: *mut ngx_log_t) -> Option<(*mut ngx_connection_t, u32)> {
+/// often it was reused before and the buffers parked with it. It still
+/// counts in the pool. The caller installs its own handlers and log.
+pub fn take(key: &[u8], log: *mut ngx_log_t) -> Option<(*mut ngx_connection_t, u32, Bufs)> {
     log::log_debug_http!(log, "lua tcp socket pool get keepalive peer");
     let item = with_pools(|p| p.borrow_mut().get_mut(key).and_then(|b| b.idle.pop_back()))?;
     let c = item.conn;
@@ -134,7 +144,7 @@ pub fn take(key: &[u8], log: *mut ngx_log_t) -> Option<(*mut ngx_connection_t, u
         (*c).data = std::ptr::null_mut();
         (*c).set_idle(0);
     }
-    Some((c, item.reused))
+    Some((c, item.reused, item.bufs))
 }
 
 /// Counts a connect through `key`'s pool. A pool with a backlog queues it
@@ -236,7 +246,7 @@ pub enum Put {
 /// Parks `c` in the pool of `key` (which must exist); the oldest idle
 /// connection goes when the pool holds its size of them already.
 /// `counted`: the connection already counts in the pool (it was opened
-/// through it).
+/// through it). `bufs` (emptied) stay with the connection.
 ///
 /// # Safety
 /// `c` must be an open connection with no pending operation, handed over.
@@ -246,6 +256,7 @@ pub unsafe fn put(
     reused: u32,
     counted: bool,
     timeout: ngx_msec_t,
+    bufs: Bufs,
 ) -> Put {
     let evicted = with_pools(|p| {
         let mut p = p.borrow_mut();
@@ -301,15 +312,6 @@ pub unsafe fn put(
         // SAFETY: `c` is a live connection of ours (callers' duty), with live events
         unsafe { ngx_add_timer((*c).read, timeout) };
     }
-    let mut item = Box::new(Idle {
-        conn: c,
-        reused,
-        key: key.to_vec(),
-    });
-    // SAFETY: `c` is a live connection of ours (callers' duty), with live events
-    unsafe {
-        (*c).data = (&mut *item as *mut Idle).cast();
-    }
     // A worker shutting down closes idle connections (through the read
     // handler, with `close` set) instead of waiting for their timers.
     // SAFETY: `c` is a live connection of ours (callers' duty), with live events
@@ -319,7 +321,14 @@ pub unsafe fn put(
     }
     with_pools(|p| {
         if let Some(b) = p.borrow_mut().get_mut(key) {
-            b.idle.push_back(item);
+            // The idle connection's data is its pool (boxed: it stays put).
+            // SAFETY: `c` is a live connection of ours (callers' duty)
+            unsafe { (*c).data = (&mut **b as *mut Pool).cast() };
+            b.idle.push_back(Idle {
+                conn: c,
+                reused,
+                bufs,
+            });
         }
     });
     // Anything already there (data, the peer's FIN) means the connection
@@ -365,9 +374,9 @@ unsafe fn check_idle(c: *mut ngx_connection_t) -> bool {
     let (log, fd) = unsafe { ((*ev).log, (*c).fd) };
     log::log_debug_http!(log, "lua tcp socket keepalive close handler: fd:{fd}");
     // SAFETY: `c` is a live connection of ours (callers' duty), with live events
-    let idle = unsafe { (*c).data } as *mut Idle;
-    // SAFETY: an idle connection's data is its live Idle record
-    let key = unsafe { (*idle).key.clone() };
+    let pool = unsafe { (*c).data } as *mut Pool;
+    // SAFETY: an idle connection's data is its live pool (see `put`)
+    let key = unsafe { (*pool).key.clone() };
     let item = with_pools(|p| {
         let mut p = p.borrow_mut();
         let b = p.get_mut(&key)?;
@@ -403,7 +412,7 @@ unsafe extern "C" fn idle_write(_ev: *mut ngx_event_t) {}
 unsafe extern "C" fn idle_event(ev: *mut ngx_event_t) {
     crate::glue::catch((), || {
         // SAFETY: nginx calls the read handler of a parked connection, whose
-        // data is its Idle entry (alive while the connection is pooled).
+        // data is its pool (alive while the connection is pooled).
         unsafe {
             let c = (*ev).data as *mut ngx_connection_t;
             check_idle(c);

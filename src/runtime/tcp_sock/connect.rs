@@ -9,7 +9,7 @@ impl TcpSock {
 
     /// `connect`: `host` is a name or IP literal with `port`, or a unix path
     /// when `unix` is set. Any previous connection is closed first.
-    pub fn connect(&mut self, host: &[u8], port: u16, unix: bool, pool: Option<Vec<u8>>) -> Step {
+    pub fn connect(&mut self, host: &[u8], port: u16, unix: bool, pool: Option<&[u8]>) -> Step {
         if self.connected_before {
             if !self.conn.is_null() {
                 self.debug(format_args!(
@@ -22,14 +22,27 @@ impl TcpSock {
         self.connected_before = true;
         self.close_conn();
         self.reused = 0;
-        self.host = host.to_vec();
+        // Written into the buffers the socket (or the collected one whose
+        // memory it is) already has: no allocation per connect.
+        self.host.clear();
+        self.host.extend_from_slice(host);
         self.port = port;
-        self.name = if unix {
-            [b"unix:", host].concat()
+        self.name.clear();
+        if unix {
+            self.name.extend_from_slice(b"unix:");
+            self.name.extend_from_slice(host);
         } else {
-            format!("{}:{}", String::from_utf8_lossy(host), port).into_bytes()
-        };
-        self.pool_key = pool.unwrap_or_else(|| self.name.clone());
+            match std::str::from_utf8(host) {
+                Ok(_) => self.name.extend_from_slice(host),
+                Err(_) => self
+                    .name
+                    .extend_from_slice(String::from_utf8_lossy(host).as_bytes()),
+            }
+            self.name.push(b':');
+            push_decimal(&mut self.name, port);
+        }
+        self.pool_key.clear();
+        self.pool_key.extend_from_slice(pool.unwrap_or(&self.name));
         self.unix = unix;
         self.open(false)
     }
@@ -50,7 +63,8 @@ impl TcpSock {
                 }
             }
             if self.pooled {
-                if let Some((c, reused)) = socket_pool::take(&self.pool_key, log) {
+                if let Some((c, reused, bufs)) = socket_pool::take(&self.pool_key, log) {
+                    self.adopt_bufs(bufs);
                     // SAFETY: the pool hands out an open connection, ours now
                     unsafe { self.attach(c) };
                     self.reused = reused + 1;
@@ -77,6 +91,18 @@ impl TcpSock {
             self.uncount();
         }
         step
+    }
+
+    /// Takes the buffers parked with a pooled connection, giving back the
+    /// socket's own (empty) ones if it has any.
+    fn adopt_bufs(&mut self, (rbuf, out): socket_pool::Bufs) {
+        for (mine, theirs) in [(&mut self.rbuf, rbuf), (&mut self.out, out)] {
+            if theirs.capacity() > mine.capacity() {
+                give_back(std::mem::replace(mine, theirs));
+            } else {
+                give_back(theirs);
+            }
+        }
     }
 
     /// Gives back this socket's count in its pool.
@@ -368,6 +394,22 @@ impl TcpSock {
             self.finish(Side::Write, v);
         }
     }
+}
+
+/// Appends `n` in decimal.
+fn push_decimal(out: &mut Vec<u8>, n: u16) {
+    let mut digits = [0u8; 5];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
 }
 
 unsafe extern "C" fn on_queue_timer(ev: *mut ngx_event_t) {

@@ -355,15 +355,9 @@ impl TcpSock {
     }
 
     fn recv_ok(&mut self) -> Step {
-        if self.inline_out {
-            // The FFI caller copies `out` before anything else touches it.
-            return self.recv_done(smallvec![Val::Out]);
-        }
-        // A copy of exactly the result's size; `out` keeps its capacity for
-        // the next receive instead of growing again from nothing.
-        let data = self.out.clone();
-        self.out.clear();
-        self.recv_done(smallvec![Val::Str(data)])
+        // Whoever takes the results pushes or copies `out` before anything
+        // else touches it; `out` keeps its capacity for the next receive.
+        self.recv_done(smallvec![Val::Out])
     }
 
     /// A failed receive: nil, the error and the partial data; the read half
@@ -482,8 +476,11 @@ impl TcpSock {
         self.conn = std::ptr::null_mut();
         self.tls = None;
         let counted = std::mem::take(&mut self.counted);
+        // The buffers go with the connection, for the socket that takes it.
+        self.out.clear();
+        let bufs = (std::mem::take(&mut self.rbuf), std::mem::take(&mut self.out));
         // SAFETY: c is live and idle; put() takes it over.
-        match unsafe { socket_pool::put(&self.pool_key, c, self.reused, counted, timeout) } {
+        match unsafe { socket_pool::put(&self.pool_key, c, self.reused, counted, timeout, bufs) } {
             socket_pool::Put::Pooled => smallvec![Val::Int(1)],
             socket_pool::Put::Dubious => Val::err("connection in dubious state"),
         }

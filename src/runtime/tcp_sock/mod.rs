@@ -32,8 +32,11 @@ use crate::lua::{ffi, lua_State, push_bytes};
 mod connect;
 mod downstream;
 mod io;
+mod spare;
 mod until;
 
+use spare::{give_back, spare_buf};
+pub use spare::{new_sock, recycle};
 pub use until::UntilPat;
 
 /// A Lua result value of a socket operation.
@@ -50,9 +53,9 @@ pub enum Val {
     /// The value the caller pushed on the stack just before (a result
     /// echoed back from the arguments).
     Arg,
-    /// A received string left in the socket's `out` buffer (`received()`),
-    /// for an FFI caller that copies it at once; only while `inline_out` is
-    /// set (pushed as nil should it ever reach Lua otherwise).
+    /// A received string left in the socket's `out` buffer (`received()`):
+    /// pushed (`TcpSock::push`) or copied by the FFI caller at once, before
+    /// the socket's next operation; no copy into a `Vec` of its own.
     Out,
 }
 
@@ -212,10 +215,9 @@ pub struct TcpSock {
     /// zero delay once granted a slot).
     queue_ev: ngx_event_t,
     granted: bool,
-    /// A receive that completes at once leaves its result in `out` and says
-    /// `Val::Out` (set by the FFI fast path around its call): no copy into
-    /// a `Vec` of its own, the caller copies it into a Lua string.
-    pub inline_out: bool,
+    /// The results of the last FFI call that failed, kept until the Lua
+    /// side copied them (it does so before anything else runs).
+    pub ffi_last: Vals,
 }
 
 /// How a request socket reads the client connection.
@@ -276,8 +278,39 @@ impl TcpSock {
             // SAFETY: an all-zero ngx_event_t is nginx's initial event state.
             queue_ev: unsafe { std::mem::MaybeUninit::zeroed().assume_init() },
             granted: false,
-            inline_out: false,
+            ffi_last: Vals::new(),
         }
+    }
+
+    /// Back to a new socket's state, keeping the memory of the name
+    /// buffers (see `spare::recycle`). The socket must be released.
+    pub(super) fn reset(&mut self) {
+        let mut bufs = [
+            std::mem::take(&mut self.name),
+            std::mem::take(&mut self.host),
+            std::mem::take(&mut self.pool_key),
+        ];
+        *self = TcpSock::new();
+        for b in &mut bufs {
+            b.clear();
+        }
+        let [name, host, pool_key] = bufs;
+        (self.name, self.host, self.pool_key) = (name, host, pool_key);
+    }
+
+    /// Pushes `vals` on `l` (`Val::Out` from this socket's `out`),
+    /// returning how many.
+    ///
+    /// # Safety
+    /// `l` must be a valid state with room for the values.
+    pub unsafe fn push(&self, l: *mut lua_State, vals: &[Val]) -> i32 {
+        if let [Val::Out] = vals {
+            // SAFETY: `l` is a valid state with room (callers' duty)
+            unsafe { push_bytes(l, &self.out) };
+            return 1;
+        }
+        // SAFETY: as above
+        unsafe { push_vals(l, vals) }
     }
 
     fn kind_name(&self) -> &'static str {
@@ -586,7 +619,7 @@ impl TcpSock {
         unsafe {
             let mine = (*ctx).take_wait(co);
             drop(mine);
-            let n = push_vals(co, &vals);
+            let n = self.push(co, &vals);
             wake(ctx, co, n);
         }
     }
@@ -614,37 +647,6 @@ impl Default for TcpSock {
     fn default() -> Self {
         Self::new()
     }
-}
-
-thread_local! {
-    /// Buffers of collected sockets for the next ones: code that makes a
-    /// socket per request would otherwise allocate and free its read
-    /// buffer (the location's `lua_socket_buffer_size`) every time.
-    static SPARE: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// How many spare buffers are kept, and the largest kept (a socket that
-/// read a big body gives its memory back).
-const SPARE_COUNT: usize = 8;
-const SPARE_MAX: usize = 64 * 1024;
-
-/// Keeps `buf`'s memory for a later socket.
-fn give_back(mut buf: Vec<u8>) {
-    if buf.capacity() == 0 || buf.capacity() > SPARE_MAX {
-        return;
-    }
-    buf.clear();
-    SPARE.with(|s| {
-        let mut s = s.borrow_mut();
-        if s.len() < SPARE_COUNT {
-            s.push(buf);
-        }
-    });
-}
-
-/// An empty buffer, with the memory of a collected socket's if any.
-pub(super) fn spare_buf() -> Vec<u8> {
-    SPARE.with(|s| s.borrow_mut().pop()).unwrap_or_default()
 }
 
 /// The wait a thread holds while its socket operation is pending.
