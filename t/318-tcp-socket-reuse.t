@@ -120,3 +120,52 @@ GET /t
 --- no_error_log
 socket read timed out
 [crit]
+
+
+
+=== TEST 3: a big body's buffers are not parked with the pooled connection
+--- config
+    location /big.bin { root html; }
+    location /t {
+        content_by_lua_block {
+            local ffi = require "ffi"
+            ffi.cdef "int malloc_trim(size_t pad);"
+            local size = 40 * 1024 * 1024
+            local f = assert(io.open(ngx.config.prefix() .. "html/big.bin", "w"))
+            assert(f:write(string.rep("b", size)))
+            f:close()
+            local function rss()
+                collectgarbage()
+                collectgarbage()
+                -- freed heap memory back to the system, so that RSS
+                -- shows what is still allocated
+                ffi.C.malloc_trim(0)
+                local st = assert(io.open("/proc/self/status")):read("*a")
+                return tonumber(st:match("VmRSS:%s*(%d+)")) * 1024
+            end
+            local before = rss()
+            local s = ngx.socket.tcp()
+            assert(s:connect("127.0.0.1", $TEST_NGINX_SERVER_PORT, { pool = "big" }))
+            assert(s:send("GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n"))
+            local len
+            while true do
+                local l = assert(s:receive())
+                if l == "" then break end
+                len = len or tonumber(l:match("^[Cc]ontent%-[Ll]ength: (%d+)"))
+            end
+            local body = assert(s:receive(len))
+            ngx.say("body: ", #body)
+            body = nil
+            ngx.say("pooled: ", s:setkeepalive())
+            local grown = rss() - before
+            ngx.say(grown < size / 4 and "freed" or "still held: " .. grown)
+        }
+    }
+--- request
+GET /t
+--- response_body
+body: 41943040
+pooled: 1
+freed
+--- no_error_log
+[crit]

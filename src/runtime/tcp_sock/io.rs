@@ -477,8 +477,10 @@ impl TcpSock {
         self.tls = None;
         let counted = std::mem::take(&mut self.counted);
         // The buffers go with the connection, for the socket that takes it.
-        self.out.clear();
-        let bufs = (std::mem::take(&mut self.rbuf), std::mem::take(&mut self.out));
+        let bufs = (
+            parkable(std::mem::take(&mut self.rbuf)),
+            parkable(std::mem::take(&mut self.out)),
+        );
         // SAFETY: c is live and idle; put() takes it over.
         match unsafe { socket_pool::put(&self.pool_key, c, self.reused, counted, timeout, bufs) } {
             socket_pool::Put::Pooled => smallvec![Val::Int(1)],

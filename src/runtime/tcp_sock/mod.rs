@@ -35,7 +35,7 @@ mod io;
 mod spare;
 mod until;
 
-use spare::{give_back, spare_buf};
+use spare::{give_back, parkable, spare_buf};
 pub use spare::{new_sock, recycle};
 pub use until::UntilPat;
 

@@ -41,6 +41,17 @@ pub(super) fn give_back(mut buf: Vec<u8>) {
     });
 }
 
+/// `buf` emptied, to park with a pooled connection, unless it grew past
+/// what is kept (a connection idle in a pool would hold a big body's
+/// memory for as long as it idles).
+pub(super) fn parkable(mut buf: Vec<u8>) -> Vec<u8> {
+    if buf.capacity() > BUF_MAX {
+        return Vec::new();
+    }
+    buf.clear();
+    buf
+}
+
 /// An empty buffer, with the memory of a collected socket's if any.
 pub(super) fn spare_buf() -> Vec<u8> {
     vm::with_current_state(|s: &Spare| s.bufs.borrow_mut().pop()).unwrap_or_default()
