@@ -169,3 +169,41 @@ pooled: 1
 freed
 --- no_error_log
 [crit]
+
+
+
+=== TEST 4: receives of every kind take their bytes in order across many small reads
+--- config
+    location /data { return 200 "one\r\ntwo\nthree-0123456789--END--rest"; }
+    location /t {
+        lua_socket_buffer_size 7;
+        content_by_lua_block {
+            local s = ngx.socket.tcp()
+            assert(s:connect("127.0.0.1", $TEST_NGINX_SERVER_PORT))
+            assert(s:send("GET /data HTTP/1.0\r\nHost: x\r\n\r\n"))
+            ngx.say("status: ", s:receive())
+            repeat
+                local l = assert(s:receive())
+            until l == ""
+            ngx.say("line: ", s:receive())
+            ngx.say("line: ", s:receive("*l"))
+            ngx.say("size: ", s:receive(6))
+            ngx.say("until: ", s:receiveuntil("--END--")())
+            ngx.say("size: ", s:receive(2))
+            ngx.say("all: ", s:receive("*a"))
+            ngx.say("after: ", s:receive())
+        }
+    }
+--- request
+GET /t
+--- response_body
+status: HTTP/1.1 200 OK
+line: one
+line: two
+size: three-
+until: 0123456789
+size: re
+all: st
+after: nilclosed
+--- no_error_log
+[crit]

@@ -430,10 +430,25 @@ pub(crate) unsafe fn finish_step(
 /// `lua/socket.lua` started and that waits (socket_ffi.rs said so), and
 /// yields: the operation's results come back as this call's.
 unsafe fn wait_impl(l: *mut lua_State) -> LuaRet {
+    let ctx = ctx::request()?;
+    context::check(YIELDABLE)?;
+    // Only lua/socket.lua has this function: it passes the socket userdata
+    // that it checked and that the fast path just used (no second check of
+    // its metatable, half the cost of this call).
     // SAFETY: `l` is the running state Lua called this API function with
-    let (ctx, s) = unsafe { method(l, 1, "wait") }?;
-    // SAFETY: the live socket of the Lua object just checked; the only reference to it in this call
-    let s = unsafe { &mut *s };
+    if unsafe { ffi::lua_type(l, 1) } != ffi::LUA_TUSERDATA {
+        return Err("bad socket".into());
+    }
+    // SAFETY: a socket userdata's payload is its socket pointer (null once
+    // collected)
+    let s = unsafe { *(ffi::lua_touserdata(l, 1) as *mut *mut TcpSock) };
+    // SAFETY: the live socket of that userdata; the only reference to it in this call
+    let Some(s) = (unsafe { s.as_mut() }) else {
+        return Err("bad socket".into());
+    };
+    if !s.conn.is_null() && !owned_by(s, ctx) {
+        return Err("bad request".into());
+    }
     if !s.has_unclaimed() {
         return Err("no pending socket operation".into());
     }

@@ -10,7 +10,9 @@
 --
 -- Called once at VM creation with the methods table of ngx.socket.tcp
 -- objects, the metatable of the socket userdata at [1], and the C function
--- that parks the running thread on an operation that started waiting.
+-- that parks the running thread on an operation that started waiting (given
+-- the socket userdata the fast path used: it trusts it, so that function
+-- must stay a local of this chunk).
 
 local methods, ud_mt, wait = ...
 
@@ -89,7 +91,7 @@ function methods.receive(self, ...)
         if kind then
             local rc = ffi_receive(ud, kind, size, buf, len, err, err_len)
             if rc == FFI_AGAIN then
-                return wait(self)
+                return wait(ud)
             end
             if rc ~= FFI_DECLINED then
                 return results(rc)
@@ -110,7 +112,7 @@ function methods.send(self, ...)
                 return tonumber(len[0])
             end
             if rc == FFI_AGAIN then
-                return wait(self)
+                return wait(ud)
             end
             if rc == FFI_ERROR then
                 return nil, ffi_str(err[0], err_len[0])

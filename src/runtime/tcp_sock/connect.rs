@@ -44,38 +44,45 @@ impl TcpSock {
         self.pool_key.clear();
         self.pool_key.extend_from_slice(pool.unwrap_or(&self.name));
         self.unix = unix;
-        self.open(false)
+        self.open(None)
     }
 
     /// Connects through the pool of `pool_key`, if there is one (or the
     /// connect options create it): an idle connection of it, or room
     /// (perhaps after waiting in its backlog queue) to open a new one.
-    /// `resuming`: a queued connect whose turn came.
-    pub(super) fn open(&mut self, resuming: bool) -> Step {
+    /// `resumed`: the pool of a queued connect whose turn came (it left the
+    /// pool's count just before, which keeps the pool).
+    pub(super) fn open(&mut self, resumed: Option<socket_pool::PoolRef>) -> Step {
         if !self.dgram {
             let log = self.req_log();
-            if !resuming {
-                self.pooled = socket_pool::exists(&self.pool_key);
-                if !self.pooled && (self.pool_size.is_some() || self.backlog.is_some()) {
-                    let size = self.pool_size.unwrap_or(self.conf().pool_size());
-                    socket_pool::create(&self.pool_key, size, self.backlog, log);
-                    self.pooled = true;
-                }
-            }
-            if self.pooled {
-                if let Some((c, reused, bufs)) = socket_pool::take(&self.pool_key, log) {
+            let pool = match resumed {
+                Some(pool) => Some(pool),
+                None => match socket_pool::find(&self.pool_key) {
+                    Some(pool) => Some(pool),
+                    None if self.pool_size.is_some() || self.backlog.is_some() => {
+                        let size = self.pool_size.unwrap_or(self.conf().pool_size());
+                        Some(socket_pool::create(&self.pool_key, size, self.backlog, log))
+                    }
+                    None => None,
+                },
+            };
+            if let Some(pool) = pool {
+                // SAFETY: the pool was just found or created, or is the one
+                // a granted connect left an instant ago (see `resumed`).
+                if let Some((c, reused, bufs)) = unsafe { socket_pool::take(pool, log) } {
                     self.adopt_bufs(bufs);
                     // SAFETY: the pool hands out an open connection, ours now
                     unsafe { self.attach(c) };
                     self.reused = reused + 1;
-                    self.counted = true;
+                    self.pool = Some(pool);
                     return Step::Ready(smallvec![Val::Int(1)]);
                 }
                 let me: *mut TcpSock = self;
-                match socket_pool::admit(&self.pool_key, me, resuming, log) {
-                    socket_pool::Admit::Go => self.counted = true,
+                // SAFETY: as for `take`
+                match unsafe { socket_pool::admit(pool, me, resumed.is_some(), log) } {
+                    socket_pool::Admit::Go => self.pool = Some(pool),
                     socket_pool::Admit::Queued => {
-                        self.counted = true;
+                        self.pool = Some(pool);
                         self.wop = WOp::Queued;
                         self.arm_queue_timer(self.timeout(0));
                         return Step::Wait;
@@ -107,9 +114,9 @@ impl TcpSock {
 
     /// Gives back this socket's count in its pool.
     pub(super) fn uncount(&mut self) {
-        if self.counted {
-            self.counted = false;
-            socket_pool::release(&self.pool_key);
+        if let Some(pool) = self.pool.take() {
+            // SAFETY: the pool exists while this socket counts in it
+            unsafe { socket_pool::release(pool) };
         }
     }
 
@@ -141,9 +148,12 @@ impl TcpSock {
     pub(super) fn queue_timer(&mut self) {
         let me: *mut TcpSock = self;
         self.wop = WOp::Idle;
-        self.counted = false;
+        let pool = self.pool.take();
         if !self.granted {
-            socket_pool::dequeue(&self.pool_key, me, false);
+            if let Some(pool) = pool {
+                // SAFETY: the pool exists while this socket counts in it
+                unsafe { socket_pool::dequeue(pool, me, false) };
+            }
             self.log_err(format_args!(
                 "lua tcp socket queued connect timed out, when trying to connect to {}:{}",
                 crate::glue::log::Lossy(&self.host),
@@ -152,8 +162,12 @@ impl TcpSock {
             return self.finish(Side::Write, Val::err("timeout"));
         }
         self.granted = false;
-        socket_pool::dequeue(&self.pool_key, me, true);
-        if let Step::Ready(v) = self.open(true) {
+        if let Some(pool) = pool {
+            // SAFETY: the pool exists while this socket counts in it; it
+            // stays after a granted dequeue (see `open`).
+            unsafe { socket_pool::dequeue(pool, me, true) };
+        }
+        if let Step::Ready(v) = self.open(pool) {
             self.finish(Side::Write, v);
         }
     }
@@ -251,7 +265,7 @@ impl TcpSock {
     /// `c` must be a live connection that nothing else owns now.
     pub(super) unsafe fn attach(&mut self, c: *mut ngx_connection_t) {
         self.conn = c;
-        self.rbuf.clear();
+        self.clear_rbuf();
         self.out.clear();
         self.eof = false;
         self.read_closed = false;

@@ -166,8 +166,14 @@ pub struct TcpSock {
     pub pool_size: Option<usize>,
     /// connect, send, read; None means the location's default.
     pub timeouts: [Option<ngx_msec_t>; 3],
-    /// Bytes received and not yet consumed by a receive.
+    /// Bytes received; those from `rpos` on are not consumed yet.
     rbuf: Vec<u8>,
+    /// What receives consumed of `rbuf`: taken from the front without
+    /// moving the rest (a line at a time would move the rest per line);
+    /// the buffer is compacted before the next read into it. Below
+    /// `rbuf.len()`, or both are 0 (so `rbuf.is_empty()` says that nothing
+    /// is left unread).
+    rpos: usize,
     /// What the pending receive consumed so far: its result, or the partial
     /// data it returns when it fails.
     out: Vec<u8>,
@@ -206,11 +212,10 @@ pub struct TcpSock {
     unix: bool,
     /// The `backlog` connect option: see socket_pool.
     pub backlog: Option<usize>,
-    /// Connected through a keepalive pool (one existed for the key, or the
-    /// connect options created it).
-    pooled: bool,
-    /// This socket holds one of its pool's connection counts.
-    counted: bool,
+    /// The pool this socket holds one of the connection counts of (it
+    /// connected through it, or waits in its backlog queue): the pool
+    /// exists while the socket counts in it.
+    pool: Option<socket_pool::PoolRef>,
     /// Timer of a connect waiting in the backlog queue (its timeout, or a
     /// zero delay once granted a slot).
     queue_ev: ngx_event_t,
@@ -250,6 +255,7 @@ impl TcpSock {
             pool_size: None,
             timeouts: [None; 3],
             rbuf: Vec::new(),
+            rpos: 0,
             out: Vec::new(),
             rest: 0,
             eof: false,
@@ -273,8 +279,7 @@ impl TcpSock {
             downstream: None,
             unix: false,
             backlog: None,
-            pooled: false,
-            counted: false,
+            pool: None,
             // SAFETY: an all-zero ngx_event_t is nginx's initial event state.
             queue_ev: unsafe { std::mem::MaybeUninit::zeroed().assume_init() },
             granted: false,
@@ -311,6 +316,29 @@ impl TcpSock {
         }
         // SAFETY: as above
         unsafe { push_vals(l, vals) }
+    }
+
+    /// Consumes the first `n` unread bytes of `rbuf`.
+    fn consume(&mut self, n: usize) {
+        self.rpos += n;
+        if self.rpos >= self.rbuf.len() {
+            self.clear_rbuf();
+        }
+    }
+
+    /// Drops whatever `rbuf` holds.
+    fn clear_rbuf(&mut self) {
+        self.rbuf.clear();
+        self.rpos = 0;
+    }
+
+    /// Moves the unread bytes of `rbuf` to its front, before more are read
+    /// in after them.
+    fn compact(&mut self) {
+        if self.rpos > 0 {
+            self.rbuf.drain(..self.rpos);
+            self.rpos = 0;
+        }
     }
 
     fn kind_name(&self) -> &'static str {
@@ -448,6 +476,7 @@ impl TcpSock {
             self.cln = std::ptr::null_mut();
         }
         self.r = std::ptr::null_mut();
+        self.rpos = 0;
         give_back(std::mem::take(&mut self.rbuf));
         give_back(std::mem::take(&mut self.out));
     }
@@ -499,8 +528,10 @@ impl TcpSock {
                 "lua tcp socket abort queueing, u: {:016x}",
                 me as usize
             ));
-            self.counted = false;
-            socket_pool::dequeue(&self.pool_key, me, false);
+            if let Some(pool) = self.pool.take() {
+                // SAFETY: the pool exists while this socket counts in it
+                unsafe { socket_pool::dequeue(pool, me, false) };
+            }
         }
         if self.queue_ev.timer_set() != 0 {
             // SAFETY: the event is in nginx's timer tree; it leaves it now.
@@ -532,7 +563,7 @@ impl TcpSock {
         }
         self.uncount();
         self.tls = None;
-        self.rbuf.clear();
+        self.clear_rbuf();
         self.out.clear();
     }
 
