@@ -21,6 +21,9 @@ const UD_MT: &CStr = c"ngx_lua_tcp_socket_ud";
 /// method call makes (no string to intern).
 static UD_MT_KEY: u8 = 0;
 const OBJ_MT: &CStr = c"ngx_lua_tcp_socket";
+/// The same under a light userdata key, for `tcp()` (a registry lookup by
+/// name interns the name's string every time).
+static OBJ_MT_KEY: u8 = 0;
 /// The matcher userdata of a `receiveuntil` iterator.
 const UNTIL_MT: &CStr = c"ngx_lua_tcp_socket_until";
 
@@ -61,6 +64,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     unsafe {
         ffi::lua_pop(l, 1);
         crate::lua::new_metatable(l, OBJ_MT);
+        crate::lua::set_registry(l, &OBJ_MT_KEY);
         ffi::lua_createtable(l, 0, 16);
     }
     for (name, f) in [
@@ -170,7 +174,11 @@ unsafe fn tcp_impl(l: *mut lua_State) -> LuaRet {
         );
     }
     // SAFETY: `l` is the running state Lua called this API function with
-    unsafe { new_object(l, OBJ_MT, false) };
+    unsafe {
+        new_bare(l, false);
+        crate::lua::get_registry(l, &OBJ_MT_KEY);
+        ffi::lua_setmetatable(l, -2);
+    }
     Ok(1)
 }
 
@@ -179,6 +187,20 @@ unsafe fn tcp_impl(l: *mut lua_State) -> LuaRet {
 /// # Safety
 /// `l` must be a valid state with room on its stack.
 pub(crate) unsafe fn new_object(l: *mut lua_State, mt: &CStr, dgram: bool) {
+    // SAFETY: `l` is a valid state with room (callers' duty)
+    unsafe {
+        new_bare(l, dgram);
+        crate::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, mt);
+        ffi::lua_setmetatable(l, -2);
+    }
+}
+
+/// Pushes a new socket object with no methods yet: its table holding the
+/// socket userdata at [1].
+///
+/// # Safety
+/// `l` must be a valid state with room on its stack.
+unsafe fn new_bare(l: *mut lua_State, dgram: bool) {
     // SAFETY: `l` is the running state (callers' duty)
     unsafe { ffi::lua_createtable(l, 3, 1) };
     // SAFETY: `l` is the running state (callers' duty)
@@ -191,8 +213,6 @@ pub(crate) unsafe fn new_object(l: *mut lua_State, mt: &CStr, dgram: bool) {
         crate::lua::get_registry(l, &UD_MT_KEY);
         ffi::lua_setmetatable(l, -2);
         ffi::lua_rawseti(l, -2, 1);
-        crate::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, mt);
-        ffi::lua_setmetatable(l, -2);
     }
 }
 
