@@ -204,20 +204,22 @@ impl TcpSock {
         if self.out.capacity() == 0 {
             self.out = spare_buf();
         }
-        match &kind {
-            RecvKind::Datagram(_) => {}
-            RecvKind::Any(n) => self.debug(format_args!(
-                "lua tcp socket calling receiveany() method to read at most {n} bytes"
-            )),
-            _ => {}
-        }
-        self.debug(format_args!(
-            "lua {} socket read timeout: {}",
-            self.kind_name(),
-            self.timeout(2)
-        ));
-        if let RecvKind::Datagram(n) = &kind {
-            self.debug(format_args!("lua udp socket receive buffer size: {n}"));
+        // Checked once: a receive per line is common, and the lines' values
+        // (the timeout) would be worked out for nothing.
+        if self.debug_on() {
+            if let RecvKind::Any(n) = &kind {
+                self.debug(format_args!(
+                    "lua tcp socket calling receiveany() method to read at most {n} bytes"
+                ));
+            }
+            self.debug(format_args!(
+                "lua {} socket read timeout: {}",
+                self.kind_name(),
+                self.timeout(2)
+            ));
+            if let RecvKind::Datagram(n) = &kind {
+                self.debug(format_args!("lua udp socket receive buffer size: {n}"));
+            }
         }
         self.rest = match &kind {
             RecvKind::Size(n) | RecvKind::Any(n) | RecvKind::Until(_, n) => *n,

@@ -427,6 +427,13 @@ impl TcpSock {
         }
     }
 
+    /// Whether `debug` writes anything (to skip working out what it
+    /// would say).
+    pub(super) fn debug_on(&self) -> bool {
+        let l = self.req_log();
+        !l.is_null() && log::debug_http_enabled(l)
+    }
+
     /// Ties the socket to request `r`: a pool cleanup closes it when the
     /// request goes away.
     ///
