@@ -13,7 +13,6 @@
 //! side then calls the classic method, which raises or logs as
 //! lua-nginx-module does. A declined call changed nothing.
 
-use std::cell::RefCell;
 use std::ffi::{c_int, c_void};
 
 use crate::glue::catch;
@@ -31,12 +30,6 @@ const FFI_AGAIN: c_int = -2;
 const FFI_ERROR_PARTIAL: c_int = -3;
 /// Not the fast path's case: call the classic method.
 const FFI_DECLINED: c_int = -5;
-
-thread_local! {
-    /// The results of the last call that returned an error, kept alive
-    /// until the Lua side copied them (it does so before any other call).
-    static LAST: RefCell<Vals> = RefCell::new(Vals::new());
-}
 
 /// The socket of a socket object's `[1]` userdata, when the running
 /// request may use it now. The Lua side passed only a userdata whose
@@ -66,7 +59,7 @@ unsafe fn usable<'a>(ud: *mut c_void) -> Option<&'a mut TcpSock> {
 /// # Safety
 /// The out-pointers are writable.
 unsafe fn results(
-    s: &TcpSock,
+    s: &mut TcpSock,
     vals: Vals,
     buf: *mut *const u8,
     len: *mut usize,
@@ -94,22 +87,22 @@ unsafe fn results(
         // Not a shape the fast paths produce; never reached.
         _ => return FFI_DECLINED,
     };
-    LAST.with(|last| {
-        let mut last = last.borrow_mut();
-        *last = vals;
-        // SAFETY: the caller's out-pointers; LAST keeps the bytes until the
-        // next error.
-        unsafe {
-            if let Val::Str(e) = &last[1] {
-                *err = e.as_ptr();
-                *err_len = e.len();
-            }
-            if let Some(Val::Str(p)) = last.get(2) {
-                *buf = p.as_ptr();
-                *len = p.len();
-            }
+    // Kept in the socket until the Lua side copied them (before anything
+    // else runs).
+    s.ffi_last = vals;
+    let last = &s.ffi_last;
+    // SAFETY: the caller's out-pointers; the socket keeps the bytes until
+    // its next failed FFI call.
+    unsafe {
+        if let Val::Str(e) = &last[1] {
+            *err = e.as_ptr();
+            *err_len = e.len();
         }
-    });
+        if let Some(Val::Str(p)) = last.get(2) {
+            *buf = p.as_ptr();
+            *len = p.len();
+        }
+    }
     rc
 }
 
@@ -142,10 +135,7 @@ pub unsafe extern "C" fn ngx_http_lua_rs_ffi_socket_tcp_receive(
             2 => RecvKind::All,
             _ => return FFI_DECLINED,
         };
-        s.inline_out = true;
-        let step = s.receive(kind);
-        s.inline_out = false;
-        match step {
+        match s.receive(kind) {
             Step::Wait => FFI_AGAIN,
             // SAFETY: the caller's out-pointers.
             Step::Ready(v) => unsafe { results(s, v, buf, len, err, err_len) },
@@ -186,5 +176,36 @@ pub unsafe extern "C" fn ngx_http_lua_rs_ffi_socket_tcp_send(
                 unsafe { results(s, v, &mut buf, len, err, err_len) }
             }
         }
+    })
+}
+
+/// `sock:setkeepalive(timeout?, size?)`: `timeout` a number >= 0 or
+/// negative for none, `size` a number >= 1 or negative for none (the Lua
+/// side checked them; anything else is the classic method's). On success
+/// `*len` is 1.
+///
+/// # Safety
+/// `ud` as in `usable`; the out-pointers are writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ngx_http_lua_rs_ffi_socket_tcp_setkeepalive(
+    ud: *mut c_void,
+    timeout: f64,
+    size: f64,
+    len: *mut usize,
+    err: *mut *const u8,
+    err_len: *mut usize,
+) -> c_int {
+    catch(FFI_DECLINED, || {
+        // SAFETY: per the contract above.
+        let Some(s) = (unsafe { usable(ud) }) else {
+            return FFI_DECLINED;
+        };
+        // As the classic method converts them.
+        let timeout = (timeout >= 0.0).then_some(timeout as nginx_sys::ngx_msec_t);
+        let size = (size >= 1.0).then_some((size as i64).max(1) as usize);
+        let vals = s.setkeepalive(timeout, size);
+        let mut buf = std::ptr::null();
+        // SAFETY: the caller's out-pointers; `buf` is ours (no partial data).
+        unsafe { results(s, vals, &mut buf, len, err, err_len) }
     })
 }

@@ -21,6 +21,9 @@ const UD_MT: &CStr = c"ngx_lua_tcp_socket_ud";
 /// method call makes (no string to intern).
 static UD_MT_KEY: u8 = 0;
 const OBJ_MT: &CStr = c"ngx_lua_tcp_socket";
+/// The same under a light userdata key, for `tcp()` (a registry lookup by
+/// name interns the name's string every time).
+static OBJ_MT_KEY: u8 = 0;
 /// The matcher userdata of a `receiveuntil` iterator.
 const UNTIL_MT: &CStr = c"ngx_lua_tcp_socket_until";
 
@@ -61,6 +64,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     unsafe {
         ffi::lua_pop(l, 1);
         crate::lua::new_metatable(l, OBJ_MT);
+        crate::lua::set_registry(l, &OBJ_MT_KEY);
         ffi::lua_createtable(l, 0, 16);
     }
     for (name, f) in [
@@ -170,7 +174,11 @@ unsafe fn tcp_impl(l: *mut lua_State) -> LuaRet {
         );
     }
     // SAFETY: `l` is the running state Lua called this API function with
-    unsafe { new_object(l, OBJ_MT, false) };
+    unsafe {
+        new_bare(l, false);
+        crate::lua::get_registry(l, &OBJ_MT_KEY);
+        ffi::lua_setmetatable(l, -2);
+    }
     Ok(1)
 }
 
@@ -179,11 +187,25 @@ unsafe fn tcp_impl(l: *mut lua_State) -> LuaRet {
 /// # Safety
 /// `l` must be a valid state with room on its stack.
 pub(crate) unsafe fn new_object(l: *mut lua_State, mt: &CStr, dgram: bool) {
+    // SAFETY: `l` is a valid state with room (callers' duty)
+    unsafe {
+        new_bare(l, dgram);
+        crate::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, mt);
+        ffi::lua_setmetatable(l, -2);
+    }
+}
+
+/// Pushes a new socket object with no methods yet: its table holding the
+/// socket userdata at [1].
+///
+/// # Safety
+/// `l` must be a valid state with room on its stack.
+unsafe fn new_bare(l: *mut lua_State, dgram: bool) {
     // SAFETY: `l` is the running state (callers' duty)
     unsafe { ffi::lua_createtable(l, 3, 1) };
     // SAFETY: `l` is the running state (callers' duty)
     let ud = unsafe { ffi::lua_newuserdata(l, std::mem::size_of::<*mut TcpSock>()) } as *mut *mut TcpSock;
-    let mut s = Box::new(TcpSock::new());
+    let mut s = crate::runtime::tcp_sock::new_sock();
     s.dgram = dgram;
     // SAFETY: `l` is the running state (callers' duty)
     unsafe {
@@ -191,8 +213,6 @@ pub(crate) unsafe fn new_object(l: *mut lua_State, mt: &CStr, dgram: bool) {
         crate::lua::get_registry(l, &UD_MT_KEY);
         ffi::lua_setmetatable(l, -2);
         ffi::lua_rawseti(l, -2, 1);
-        crate::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, mt);
-        ffi::lua_setmetatable(l, -2);
     }
 }
 
@@ -212,6 +232,7 @@ unsafe fn gc_impl(l: *mut lua_State) -> LuaRet {
             *ud = std::ptr::null_mut();
         }
         s.release();
+        crate::runtime::tcp_sock::recycle(s);
     }
     Ok(0)
 }
@@ -408,7 +429,7 @@ pub(crate) unsafe fn finish_step(
 ) -> LuaRet {
     match step {
         // SAFETY: `l` is the running state (callers' duty)
-        Step::Ready(v) => Ok(unsafe { push_vals(l, &v) }),
+        Step::Ready(v) => Ok(unsafe { s.push(l, &v) }),
         Step::Wait => {
             let ctx_ptr: *mut RequestCtx = ctx;
             let sp: *mut TcpSock = s;
@@ -429,10 +450,25 @@ pub(crate) unsafe fn finish_step(
 /// `lua/socket.lua` started and that waits (socket_ffi.rs said so), and
 /// yields: the operation's results come back as this call's.
 unsafe fn wait_impl(l: *mut lua_State) -> LuaRet {
+    let ctx = ctx::request()?;
+    context::check(YIELDABLE)?;
+    // Only lua/socket.lua has this function: it passes the socket userdata
+    // that it checked and that the fast path just used (no second check of
+    // its metatable, half the cost of this call).
     // SAFETY: `l` is the running state Lua called this API function with
-    let (ctx, s) = unsafe { method(l, 1, "wait") }?;
-    // SAFETY: the live socket of the Lua object just checked; the only reference to it in this call
-    let s = unsafe { &mut *s };
+    if unsafe { ffi::lua_type(l, 1) } != ffi::LUA_TUSERDATA {
+        return Err("bad socket".into());
+    }
+    // SAFETY: a socket userdata's payload is its socket pointer (null once
+    // collected)
+    let s = unsafe { *(ffi::lua_touserdata(l, 1) as *mut *mut TcpSock) };
+    // SAFETY: the live socket of that userdata; the only reference to it in this call
+    let Some(s) = (unsafe { s.as_mut() }) else {
+        return Err("bad socket".into());
+    };
+    if !s.conn.is_null() && !owned_by(s, ctx) {
+        return Err("bad request".into());
+    }
     if !s.has_unclaimed() {
         return Err("no pending socket operation".into());
     }
@@ -466,7 +502,7 @@ unsafe fn connect_impl(l: *mut lua_State) -> LuaRet {
     // SAFETY: the live socket of the Lua object just checked; the only reference to it in this call
     let s = unsafe { &mut *s };
     // SAFETY: `l` is the running state Lua called this API function with
-    let host = unsafe { check_bytes(l, 2, "connect") }?.to_vec();
+    let host = unsafe { check_bytes(l, 2, "connect") }?;
     // The options table is the last argument, whichever it is.
     let mut pool = None;
     // SAFETY: `l` is the running state Lua called this API function with
@@ -561,10 +597,11 @@ unsafe fn connect_impl(l: *mut lua_State) -> LuaRet {
     }
     // SAFETY: `ctx.r` is the live request of the running context
     (unsafe { s.bind_request(ctx.r) })?;
+    let pool = pool.as_deref();
     let step = if unix {
         s.connect(&host[5..], 0, true, pool)
     } else {
-        s.connect(&host, port, false, pool)
+        s.connect(host, port, false, pool)
     };
     // SAFETY: `l` is the running state Lua called this API function with
     unsafe { finish_step(l, ctx, s, step) }

@@ -1,13 +1,18 @@
--- The hot cosocket methods (receive, send) in Lua over the FFI functions of
--- api/socket_ffi.rs, so that LuaJIT keeps the loops of HTTP and redis
--- clients compiled instead of leaving the trace for a C function on every
--- call. The plain case runs here; anything else (a wrong phase, a closed or
+-- The hot cosocket methods (receive, send, setkeepalive) in Lua over the
+-- FFI functions of api/socket_ffi.rs, so that LuaJIT keeps the loops of
+-- HTTP and redis clients compiled instead of leaving the trace for a C
+-- function on every call. (connect and settimeout stay classic C methods:
+-- they are mostly called outside compiled code, where an FFI call costs
+-- more than a C function's, and their vararg wrappers would never be
+-- compiled on their own.) The plain case runs here; anything else (a wrong phase, a closed or
 -- busy socket, other argument types) goes to the classic method, by a tail
 -- call so that its error messages name the caller's call as before.
 --
 -- Called once at VM creation with the methods table of ngx.socket.tcp
 -- objects, the metatable of the socket userdata at [1], and the C function
--- that parks the running thread on an operation that started waiting.
+-- that parks the running thread on an operation that started waiting (given
+-- the socket userdata the fast path used: it trusts it, so that function
+-- must stay a local of this chunk).
 
 local methods, ud_mt, wait = ...
 
@@ -24,11 +29,15 @@ int ngx_http_lua_rs_ffi_socket_tcp_receive(void *ud, int kind, size_t size,
 int ngx_http_lua_rs_ffi_socket_tcp_send(void *ud, const unsigned char *data,
     size_t data_len, size_t *len, const unsigned char **err,
     size_t *err_len);
+int ngx_http_lua_rs_ffi_socket_tcp_setkeepalive(void *ud, double timeout,
+    double size, size_t *len, const unsigned char **err, size_t *err_len);
 ]]
 
 local ffi_receive = C.ngx_http_lua_rs_ffi_socket_tcp_receive
 local ffi_send = C.ngx_http_lua_rs_ffi_socket_tcp_send
+local ffi_setkeepalive = C.ngx_http_lua_rs_ffi_socket_tcp_setkeepalive
 local classic_receive, classic_send = methods.receive, methods.send
+local classic_setkeepalive = methods.setkeepalive
 
 local FFI_OK, FFI_ERROR, FFI_AGAIN, FFI_DECLINED = 0, -1, -2, -5
 
@@ -82,7 +91,7 @@ function methods.receive(self, ...)
         if kind then
             local rc = ffi_receive(ud, kind, size, buf, len, err, err_len)
             if rc == FFI_AGAIN then
-                return wait(self)
+                return wait(ud)
             end
             if rc ~= FFI_DECLINED then
                 return results(rc)
@@ -103,7 +112,7 @@ function methods.send(self, ...)
                 return tonumber(len[0])
             end
             if rc == FFI_AGAIN then
-                return wait(self)
+                return wait(ud)
             end
             if rc == FFI_ERROR then
                 return nil, ffi_str(err[0], err_len[0])
@@ -111,4 +120,34 @@ function methods.send(self, ...)
         end
     end
     return classic_send(self, ...)
+end
+
+function methods.setkeepalive(self, ...)
+    local n = select("#", ...)
+    local ud = socket_ud(self)
+    if ud and n <= 2 then
+        -- nil, or numbers the classic method takes as they are (NaN and
+        -- out of range ones are its own).
+        local timeout, size = ...
+        if timeout == nil then
+            timeout = -1
+        elseif type(timeout) ~= "number" or not (timeout >= 0) then
+            timeout = nil
+        end
+        if size == nil then
+            size = -1
+        elseif type(size) ~= "number" or not (size >= 1) then
+            size = nil
+        end
+        if timeout and size then
+            local rc = ffi_setkeepalive(ud, timeout, size, len, err, err_len)
+            if rc == FFI_OK then
+                return 1
+            end
+            if rc == FFI_ERROR then
+                return nil, ffi_str(err[0], err_len[0])
+            end
+        end
+    end
+    return classic_setkeepalive(self, ...)
 end

@@ -9,7 +9,7 @@ impl TcpSock {
 
     /// `connect`: `host` is a name or IP literal with `port`, or a unix path
     /// when `unix` is set. Any previous connection is closed first.
-    pub fn connect(&mut self, host: &[u8], port: u16, unix: bool, pool: Option<Vec<u8>>) -> Step {
+    pub fn connect(&mut self, host: &[u8], port: u16, unix: bool, pool: Option<&[u8]>) -> Step {
         if self.connected_before {
             if !self.conn.is_null() {
                 self.debug(format_args!(
@@ -22,46 +22,67 @@ impl TcpSock {
         self.connected_before = true;
         self.close_conn();
         self.reused = 0;
-        self.host = host.to_vec();
+        // Written into the buffers the socket (or the collected one whose
+        // memory it is) already has: no allocation per connect.
+        self.host.clear();
+        self.host.extend_from_slice(host);
         self.port = port;
-        self.name = if unix {
-            [b"unix:", host].concat()
+        self.name.clear();
+        if unix {
+            self.name.extend_from_slice(b"unix:");
+            self.name.extend_from_slice(host);
         } else {
-            format!("{}:{}", String::from_utf8_lossy(host), port).into_bytes()
-        };
-        self.pool_key = pool.unwrap_or_else(|| self.name.clone());
+            match std::str::from_utf8(host) {
+                Ok(_) => self.name.extend_from_slice(host),
+                Err(_) => self
+                    .name
+                    .extend_from_slice(String::from_utf8_lossy(host).as_bytes()),
+            }
+            self.name.push(b':');
+            push_decimal(&mut self.name, port);
+        }
+        self.pool_key.clear();
+        self.pool_key.extend_from_slice(pool.unwrap_or(&self.name));
         self.unix = unix;
-        self.open(false)
+        self.open(None)
     }
 
     /// Connects through the pool of `pool_key`, if there is one (or the
     /// connect options create it): an idle connection of it, or room
     /// (perhaps after waiting in its backlog queue) to open a new one.
-    /// `resuming`: a queued connect whose turn came.
-    pub(super) fn open(&mut self, resuming: bool) -> Step {
+    /// `resumed`: the pool of a queued connect whose turn came (it left the
+    /// pool's count just before, which keeps the pool).
+    pub(super) fn open(&mut self, resumed: Option<socket_pool::PoolRef>) -> Step {
         if !self.dgram {
             let log = self.req_log();
-            if !resuming {
-                self.pooled = socket_pool::exists(&self.pool_key);
-                if !self.pooled && (self.pool_size.is_some() || self.backlog.is_some()) {
-                    let size = self.pool_size.unwrap_or(self.conf().pool_size());
-                    socket_pool::create(&self.pool_key, size, self.backlog, log);
-                    self.pooled = true;
-                }
-            }
-            if self.pooled {
-                if let Some((c, reused)) = socket_pool::take(&self.pool_key, log) {
+            let pool = match resumed {
+                Some(pool) => Some(pool),
+                None => match socket_pool::find(&self.pool_key) {
+                    Some(pool) => Some(pool),
+                    None if self.pool_size.is_some() || self.backlog.is_some() => {
+                        let size = self.pool_size.unwrap_or(self.conf().pool_size());
+                        Some(socket_pool::create(&self.pool_key, size, self.backlog, log))
+                    }
+                    None => None,
+                },
+            };
+            if let Some(pool) = pool {
+                // SAFETY: the pool was just found or created, or is the one
+                // a granted connect left an instant ago (see `resumed`).
+                if let Some((c, reused, bufs)) = unsafe { socket_pool::take(pool, log) } {
+                    self.adopt_bufs(bufs);
                     // SAFETY: the pool hands out an open connection, ours now
                     unsafe { self.attach(c) };
                     self.reused = reused + 1;
-                    self.counted = true;
+                    self.pool = Some(pool);
                     return Step::Ready(smallvec![Val::Int(1)]);
                 }
                 let me: *mut TcpSock = self;
-                match socket_pool::admit(&self.pool_key, me, resuming, log) {
-                    socket_pool::Admit::Go => self.counted = true,
+                // SAFETY: as for `take`
+                match unsafe { socket_pool::admit(pool, me, resumed.is_some(), log) } {
+                    socket_pool::Admit::Go => self.pool = Some(pool),
                     socket_pool::Admit::Queued => {
-                        self.counted = true;
+                        self.pool = Some(pool);
                         self.wop = WOp::Queued;
                         self.arm_queue_timer(self.timeout(0));
                         return Step::Wait;
@@ -79,11 +100,23 @@ impl TcpSock {
         step
     }
 
+    /// Takes the buffers parked with a pooled connection, giving back the
+    /// socket's own (empty) ones if it has any.
+    fn adopt_bufs(&mut self, (rbuf, out): socket_pool::Bufs) {
+        for (mine, theirs) in [(&mut self.rbuf, rbuf), (&mut self.out, out)] {
+            if theirs.capacity() > mine.capacity() {
+                give_back(std::mem::replace(mine, theirs));
+            } else {
+                give_back(theirs);
+            }
+        }
+    }
+
     /// Gives back this socket's count in its pool.
     pub(super) fn uncount(&mut self) {
-        if self.counted {
-            self.counted = false;
-            socket_pool::release(&self.pool_key);
+        if let Some(pool) = self.pool.take() {
+            // SAFETY: the pool exists while this socket counts in it
+            unsafe { socket_pool::release(pool) };
         }
     }
 
@@ -115,9 +148,12 @@ impl TcpSock {
     pub(super) fn queue_timer(&mut self) {
         let me: *mut TcpSock = self;
         self.wop = WOp::Idle;
-        self.counted = false;
+        let pool = self.pool.take();
         if !self.granted {
-            socket_pool::dequeue(&self.pool_key, me, false);
+            if let Some(pool) = pool {
+                // SAFETY: the pool exists while this socket counts in it
+                unsafe { socket_pool::dequeue(pool, me, false) };
+            }
             self.log_err(format_args!(
                 "lua tcp socket queued connect timed out, when trying to connect to {}:{}",
                 crate::glue::log::Lossy(&self.host),
@@ -126,8 +162,12 @@ impl TcpSock {
             return self.finish(Side::Write, Val::err("timeout"));
         }
         self.granted = false;
-        socket_pool::dequeue(&self.pool_key, me, true);
-        if let Step::Ready(v) = self.open(true) {
+        if let Some(pool) = pool {
+            // SAFETY: the pool exists while this socket counts in it; it
+            // stays after a granted dequeue (see `open`).
+            unsafe { socket_pool::dequeue(pool, me, true) };
+        }
+        if let Step::Ready(v) = self.open(pool) {
             self.finish(Side::Write, v);
         }
     }
@@ -225,7 +265,7 @@ impl TcpSock {
     /// `c` must be a live connection that nothing else owns now.
     pub(super) unsafe fn attach(&mut self, c: *mut ngx_connection_t) {
         self.conn = c;
-        self.rbuf.clear();
+        self.clear_rbuf();
         self.out.clear();
         self.eof = false;
         self.read_closed = false;
@@ -368,6 +408,22 @@ impl TcpSock {
             self.finish(Side::Write, v);
         }
     }
+}
+
+/// Appends `n` in decimal.
+fn push_decimal(out: &mut Vec<u8>, n: u16) {
+    let mut digits = [0u8; 5];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
 }
 
 unsafe extern "C" fn on_queue_timer(ev: *mut ngx_event_t) {

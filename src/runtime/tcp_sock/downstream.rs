@@ -21,6 +21,7 @@ impl TcpSock {
             // SAFETY: `b` is a live buffer (callers' duty)
             let avail = unsafe { (*b).last.offset_from((*b).pos) } as u64;
             let take = rest.map_or(avail, |n| n.min(avail)) as usize;
+            self.compact();
             let old = self.rbuf.len();
             self.rbuf
                 // SAFETY: `b` is a live buffer (callers' duty)
@@ -120,7 +121,7 @@ impl TcpSock {
             }
         }
         self.conn = std::ptr::null_mut();
-        self.rbuf.clear();
+        self.clear_rbuf();
     }
 
     /// A client connection event for the request socket.

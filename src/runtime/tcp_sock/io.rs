@@ -189,7 +189,7 @@ impl TcpSock {
     /// open for sending until closed.
     fn finalize_read(&mut self) {
         self.read_closed = true;
-        self.rbuf.clear();
+        self.clear_rbuf();
         self.out.clear();
         self.del_timer(false);
     }
@@ -204,20 +204,22 @@ impl TcpSock {
         if self.out.capacity() == 0 {
             self.out = spare_buf();
         }
-        match &kind {
-            RecvKind::Datagram(_) => {}
-            RecvKind::Any(n) => self.debug(format_args!(
-                "lua tcp socket calling receiveany() method to read at most {n} bytes"
-            )),
-            _ => {}
-        }
-        self.debug(format_args!(
-            "lua {} socket read timeout: {}",
-            self.kind_name(),
-            self.timeout(2)
-        ));
-        if let RecvKind::Datagram(n) = &kind {
-            self.debug(format_args!("lua udp socket receive buffer size: {n}"));
+        // Checked once: a receive per line is common, and the lines' values
+        // (the timeout) would be worked out for nothing.
+        if self.debug_on() {
+            if let RecvKind::Any(n) = &kind {
+                self.debug(format_args!(
+                    "lua tcp socket calling receiveany() method to read at most {n} bytes"
+                ));
+            }
+            self.debug(format_args!(
+                "lua {} socket read timeout: {}",
+                self.kind_name(),
+                self.timeout(2)
+            ));
+            if let RecvKind::Datagram(n) = &kind {
+                self.debug(format_args!("lua udp socket receive buffer size: {n}"));
+            }
         }
         self.rest = match &kind {
             RecvKind::Size(n) | RecvKind::Any(n) | RecvKind::Until(_, n) => *n,
@@ -254,6 +256,7 @@ impl TcpSock {
                 continue;
             }
             let c = self.conn;
+            self.compact();
             let old = self.rbuf.len();
             let want = self.read_limit().map_or(size, |r| (r as usize).min(size));
             if self.rbuf.capacity() == 0 {
@@ -296,19 +299,21 @@ impl TcpSock {
     /// Moves what `kind` takes of the buffered bytes into `out` (nothing
     /// buffered: the peer closed).
     fn filter(&mut self, kind: &RecvKind) -> Filt {
-        let avail = self.rbuf.len();
+        let unread = &self.rbuf[self.rpos..];
+        let avail = unread.len();
         match kind {
             RecvKind::All => {
                 if avail == 0 {
                     return Filt::Done;
                 }
-                self.out.append(&mut self.rbuf);
+                self.out.extend_from_slice(unread);
+                self.clear_rbuf();
                 Filt::Again
             }
             _ if avail == 0 => Filt::Closed,
             RecvKind::Line => {
-                let nl = find_byte(&self.rbuf, b'\n');
-                let line = &self.rbuf[..nl.unwrap_or(avail)];
+                let nl = find_byte(unread, b'\n');
+                let line = &unread[..nl.unwrap_or(avail)];
                 // LuaSocket's line pattern drops every CR. Mostly there is
                 // one, ending the line: the rest goes in one copy.
                 let body = line.strip_suffix(b"\r").unwrap_or(line);
@@ -319,34 +324,36 @@ impl TcpSock {
                 }
                 match nl {
                     Some(i) => {
-                        self.rbuf.drain(..=i);
+                        self.consume(i + 1);
                         Filt::Done
                     }
                     None => {
-                        self.rbuf.clear();
+                        self.clear_rbuf();
                         Filt::Again
                     }
                 }
             }
             RecvKind::Size(_) => {
                 let take = avail.min(self.rest);
-                self.out.extend(self.rbuf.drain(..take));
+                self.out.extend_from_slice(&unread[..take]);
+                self.consume(take);
                 self.rest -= take;
                 if self.rest == 0 { Filt::Done } else { Filt::Again }
             }
             RecvKind::Any(_) => {
-                self.debug(format_args!("lua tcp socket read any"));
                 let take = avail.min(self.rest);
-                self.out.extend(self.rbuf.drain(..take));
+                self.out.extend_from_slice(&unread[..take]);
+                self.consume(take);
+                self.debug(format_args!("lua tcp socket read any"));
                 Filt::Done
             }
-            RecvKind::Until(p, limit) => match p.scan(&self.rbuf, &mut self.out, *limit, &mut self.rest) {
+            RecvKind::Until(p, limit) => match p.scan(unread, &mut self.out, *limit, &mut self.rest) {
                 until::Scan::Done(n) => {
-                    self.rbuf.drain(..n);
+                    self.consume(n);
                     Filt::Done
                 }
                 until::Scan::Again => {
-                    self.rbuf.clear();
+                    self.clear_rbuf();
                     Filt::Again
                 }
             },
@@ -355,15 +362,9 @@ impl TcpSock {
     }
 
     fn recv_ok(&mut self) -> Step {
-        if self.inline_out {
-            // The FFI caller copies `out` before anything else touches it.
-            return self.recv_done(smallvec![Val::Out]);
-        }
-        // A copy of exactly the result's size; `out` keeps its capacity for
-        // the next receive instead of growing again from nothing.
-        let data = self.out.clone();
-        self.out.clear();
-        self.recv_done(smallvec![Val::Str(data)])
+        // Whoever takes the results pushes or copies `out` before anything
+        // else touches it; `out` keeps its capacity for the next receive.
+        self.recv_done(smallvec![Val::Out])
     }
 
     /// A failed receive: nil, the error and the partial data; the read half
@@ -472,18 +473,27 @@ impl TcpSock {
         let size = size.unwrap_or(conf.pool_size());
         let timeout = timeout.unwrap_or(conf.keepalive_timeout());
         let log = self.req_log();
-        if !socket_pool::exists(&self.pool_key) {
-            socket_pool::create(&self.pool_key, size, None, log);
-        }
+        // The pool this socket counts in (its count goes to the idle
+        // connection), else the key's, made if need be.
+        let counted = self.pool.take();
+        let pool = match counted.or_else(|| socket_pool::find(&self.pool_key)) {
+            Some(pool) => pool,
+            None => socket_pool::create(&self.pool_key, size, None, log),
+        };
         match timeout {
             0 => self.debug(format_args!("lua tcp socket keepalive timeout: unlimited")),
             t => self.debug(format_args!("lua tcp socket keepalive timeout: {t} ms")),
         }
         self.conn = std::ptr::null_mut();
         self.tls = None;
-        let counted = std::mem::take(&mut self.counted);
-        // SAFETY: c is live and idle; put() takes it over.
-        match unsafe { socket_pool::put(&self.pool_key, c, self.reused, counted, timeout) } {
+        // The buffers go with the connection, for the socket that takes it.
+        let bufs = (
+            parkable(std::mem::take(&mut self.rbuf)),
+            parkable(std::mem::take(&mut self.out)),
+        );
+        // SAFETY: c is live and idle; put() takes it over. The pool exists:
+        // this socket counted in it until now, or it was just found or made.
+        match unsafe { socket_pool::put(pool, c, self.reused, counted.is_some(), timeout, bufs) } {
             socket_pool::Put::Pooled => smallvec![Val::Int(1)],
             socket_pool::Put::Dubious => Val::err("connection in dubious state"),
         }

@@ -32,8 +32,11 @@ use crate::lua::{ffi, lua_State, push_bytes};
 mod connect;
 mod downstream;
 mod io;
+mod spare;
 mod until;
 
+use spare::{give_back, parkable, spare_buf};
+pub use spare::{new_sock, recycle};
 pub use until::UntilPat;
 
 /// A Lua result value of a socket operation.
@@ -50,9 +53,9 @@ pub enum Val {
     /// The value the caller pushed on the stack just before (a result
     /// echoed back from the arguments).
     Arg,
-    /// A received string left in the socket's `out` buffer (`received()`),
-    /// for an FFI caller that copies it at once; only while `inline_out` is
-    /// set (pushed as nil should it ever reach Lua otherwise).
+    /// A received string left in the socket's `out` buffer (`received()`):
+    /// pushed (`TcpSock::push`) or copied by the FFI caller at once, before
+    /// the socket's next operation; no copy into a `Vec` of its own.
     Out,
 }
 
@@ -163,8 +166,14 @@ pub struct TcpSock {
     pub pool_size: Option<usize>,
     /// connect, send, read; None means the location's default.
     pub timeouts: [Option<ngx_msec_t>; 3],
-    /// Bytes received and not yet consumed by a receive.
+    /// Bytes received; those from `rpos` on are not consumed yet.
     rbuf: Vec<u8>,
+    /// What receives consumed of `rbuf`: taken from the front without
+    /// moving the rest (a line at a time would move the rest per line);
+    /// the buffer is compacted before the next read into it. Below
+    /// `rbuf.len()`, or both are 0 (so `rbuf.is_empty()` says that nothing
+    /// is left unread).
+    rpos: usize,
     /// What the pending receive consumed so far: its result, or the partial
     /// data it returns when it fails.
     out: Vec<u8>,
@@ -203,19 +212,17 @@ pub struct TcpSock {
     unix: bool,
     /// The `backlog` connect option: see socket_pool.
     pub backlog: Option<usize>,
-    /// Connected through a keepalive pool (one existed for the key, or the
-    /// connect options created it).
-    pooled: bool,
-    /// This socket holds one of its pool's connection counts.
-    counted: bool,
+    /// The pool this socket holds one of the connection counts of (it
+    /// connected through it, or waits in its backlog queue): the pool
+    /// exists while the socket counts in it.
+    pool: Option<socket_pool::PoolRef>,
     /// Timer of a connect waiting in the backlog queue (its timeout, or a
     /// zero delay once granted a slot).
     queue_ev: ngx_event_t,
     granted: bool,
-    /// A receive that completes at once leaves its result in `out` and says
-    /// `Val::Out` (set by the FFI fast path around its call): no copy into
-    /// a `Vec` of its own, the caller copies it into a Lua string.
-    pub inline_out: bool,
+    /// The results of the last FFI call that failed, kept until the Lua
+    /// side copied them (it does so before anything else runs).
+    pub ffi_last: Vals,
 }
 
 /// How a request socket reads the client connection.
@@ -248,6 +255,7 @@ impl TcpSock {
             pool_size: None,
             timeouts: [None; 3],
             rbuf: Vec::new(),
+            rpos: 0,
             out: Vec::new(),
             rest: 0,
             eof: false,
@@ -271,12 +279,65 @@ impl TcpSock {
             downstream: None,
             unix: false,
             backlog: None,
-            pooled: false,
-            counted: false,
+            pool: None,
             // SAFETY: an all-zero ngx_event_t is nginx's initial event state.
             queue_ev: unsafe { std::mem::MaybeUninit::zeroed().assume_init() },
             granted: false,
-            inline_out: false,
+            ffi_last: Vals::new(),
+        }
+    }
+
+    /// Back to a new socket's state, keeping the memory of the name
+    /// buffers (see `spare::recycle`). The socket must be released.
+    pub(super) fn reset(&mut self) {
+        let mut bufs = [
+            std::mem::take(&mut self.name),
+            std::mem::take(&mut self.host),
+            std::mem::take(&mut self.pool_key),
+        ];
+        *self = TcpSock::new();
+        for b in &mut bufs {
+            b.clear();
+        }
+        let [name, host, pool_key] = bufs;
+        (self.name, self.host, self.pool_key) = (name, host, pool_key);
+    }
+
+    /// Pushes `vals` on `l` (`Val::Out` from this socket's `out`),
+    /// returning how many.
+    ///
+    /// # Safety
+    /// `l` must be a valid state with room for the values.
+    pub unsafe fn push(&self, l: *mut lua_State, vals: &[Val]) -> i32 {
+        if let [Val::Out] = vals {
+            // SAFETY: `l` is a valid state with room (callers' duty)
+            unsafe { push_bytes(l, &self.out) };
+            return 1;
+        }
+        // SAFETY: as above
+        unsafe { push_vals(l, vals) }
+    }
+
+    /// Consumes the first `n` unread bytes of `rbuf`.
+    fn consume(&mut self, n: usize) {
+        self.rpos += n;
+        if self.rpos >= self.rbuf.len() {
+            self.clear_rbuf();
+        }
+    }
+
+    /// Drops whatever `rbuf` holds.
+    fn clear_rbuf(&mut self) {
+        self.rbuf.clear();
+        self.rpos = 0;
+    }
+
+    /// Moves the unread bytes of `rbuf` to its front, before more are read
+    /// in after them.
+    fn compact(&mut self) {
+        if self.rpos > 0 {
+            self.rbuf.drain(..self.rpos);
+            self.rpos = 0;
         }
     }
 
@@ -366,6 +427,13 @@ impl TcpSock {
         }
     }
 
+    /// Whether `debug` writes anything (to skip working out what it
+    /// would say).
+    pub(super) fn debug_on(&self) -> bool {
+        let l = self.req_log();
+        !l.is_null() && log::debug_http_enabled(l)
+    }
+
     /// Ties the socket to request `r`: a pool cleanup closes it when the
     /// request goes away.
     ///
@@ -415,6 +483,7 @@ impl TcpSock {
             self.cln = std::ptr::null_mut();
         }
         self.r = std::ptr::null_mut();
+        self.rpos = 0;
         give_back(std::mem::take(&mut self.rbuf));
         give_back(std::mem::take(&mut self.out));
     }
@@ -466,8 +535,10 @@ impl TcpSock {
                 "lua tcp socket abort queueing, u: {:016x}",
                 me as usize
             ));
-            self.counted = false;
-            socket_pool::dequeue(&self.pool_key, me, false);
+            if let Some(pool) = self.pool.take() {
+                // SAFETY: the pool exists while this socket counts in it
+                unsafe { socket_pool::dequeue(pool, me, false) };
+            }
         }
         if self.queue_ev.timer_set() != 0 {
             // SAFETY: the event is in nginx's timer tree; it leaves it now.
@@ -499,7 +570,7 @@ impl TcpSock {
         }
         self.uncount();
         self.tls = None;
-        self.rbuf.clear();
+        self.clear_rbuf();
         self.out.clear();
     }
 
@@ -586,7 +657,7 @@ impl TcpSock {
         unsafe {
             let mine = (*ctx).take_wait(co);
             drop(mine);
-            let n = push_vals(co, &vals);
+            let n = self.push(co, &vals);
             wake(ctx, co, n);
         }
     }
@@ -614,37 +685,6 @@ impl Default for TcpSock {
     fn default() -> Self {
         Self::new()
     }
-}
-
-thread_local! {
-    /// Buffers of collected sockets for the next ones: code that makes a
-    /// socket per request would otherwise allocate and free its read
-    /// buffer (the location's `lua_socket_buffer_size`) every time.
-    static SPARE: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// How many spare buffers are kept, and the largest kept (a socket that
-/// read a big body gives its memory back).
-const SPARE_COUNT: usize = 8;
-const SPARE_MAX: usize = 64 * 1024;
-
-/// Keeps `buf`'s memory for a later socket.
-fn give_back(mut buf: Vec<u8>) {
-    if buf.capacity() == 0 || buf.capacity() > SPARE_MAX {
-        return;
-    }
-    buf.clear();
-    SPARE.with(|s| {
-        let mut s = s.borrow_mut();
-        if s.len() < SPARE_COUNT {
-            s.push(buf);
-        }
-    });
-}
-
-/// An empty buffer, with the memory of a collected socket's if any.
-pub(super) fn spare_buf() -> Vec<u8> {
-    SPARE.with(|s| s.borrow_mut().pop()).unwrap_or_default()
 }
 
 /// The wait a thread holds while its socket operation is pending.
