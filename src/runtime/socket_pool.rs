@@ -459,7 +459,7 @@ unsafe fn check_idle(c: *mut ngx_connection_t) -> bool {
 }
 
 /// True when nginx saw the peer close `c`, or the peer's FIN is next in
-/// the socket.
+/// a socket nginx saw ready.
 ///
 /// # Safety
 /// `c` must be a live connection.
@@ -469,6 +469,14 @@ pub unsafe fn peer_closed(c: *mut ngx_connection_t) -> bool {
     // SAFETY: `rev` is the live connection's read event
     if unsafe { (*rev).eof() } != 0 || unsafe { (*rev).pending_eof() } != 0 {
         return true;
+    }
+    // Not ready: the last read emptied the socket and epoll has reported
+    // nothing since, so the peek would find nothing either (as
+    // lua-nginx-module, which peeks only a ready connection): the common
+    // case, without a syscall per setkeepalive.
+    // SAFETY: `rev` is the live connection's read event
+    if unsafe { (*rev).ready() } == 0 {
+        return false;
     }
     let mut b = [0u8; 1];
     // SAFETY: `c` is a live connection of ours (callers' duty), with live events
