@@ -3,6 +3,10 @@
 -- with lua-nginx-module. Templates are expanded in Rust in one call.
 local c_sub, c_gsub, c_matches = ...
 local type, error, concat, sub = type, error, table.concat, string.sub
+local ok, new_tab = pcall(require, "table.new")
+if not ok then
+    new_tab = function() return {} end
+end
 
 -- Tail-called from re_sub/re_gsub, so error level 2 is the user's code.
 local function with_function(global, fname, subj, regex, repl, opts)
@@ -18,7 +22,8 @@ local function with_function(global, fname, subj, regex, repl, opts)
     if n == 0 then
         return subj, 0
     end
-    local out, copied = {}, 0
+    -- (`out` is indexed by a count: `#out` is a search on every append)
+    local out, k, copied = new_tab(2 * n + 1, 0), 0, 0
     for i = 1, n * 3, 3 do
         local from, to = found[i], found[i + 1]
         local r = repl(found[i + 2])
@@ -26,11 +31,12 @@ local function with_function(global, fname, subj, regex, repl, opts)
         if t ~= "string" and t ~= "number" then
             error("attempt to use a " .. t .. " value as the replacement of '" .. fname .. "'", 2)
         end
-        out[#out + 1] = sub(subj, copied + 1, from)
-        out[#out + 1] = r
+        out[k + 1] = sub(subj, copied + 1, from)
+        out[k + 2] = r
+        k = k + 2
         copied = to
     end
-    out[#out + 1] = sub(subj, copied + 1)
+    out[k + 1] = sub(subj, copied + 1)
     return concat(out), n
 end
 
