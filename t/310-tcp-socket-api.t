@@ -245,3 +245,37 @@ two]
 all again: []
 --- error_log
 attempt to receive data on a closed socket
+
+
+
+=== TEST 8: an array of strings and numbers is sent as the one string it makes; other tables as before
+--- config
+    location /t {
+        content_by_lua_block {
+            local sock = ngx.socket.tcp()
+            assert(sock:connect("127.0.0.1", $TEST_NGINX_SERVER_PORT))
+            local req = { "GET /echo HTTP/1.0\r\nHost: x\r\nX-N: ", 42, " ", 0.5, " ", 1e15, " ", -3, "", "\r\n\r\n" }
+            local n = #table.concat(req)
+            ngx.say("sent ", sock:send(req), " of ", n)
+            ngx.say(sock:receive("*a"):match("\r\n\r\n(.*)$"))
+            sock:close()
+            sock = ngx.socket.tcp()
+            assert(sock:connect("127.0.0.1", $TEST_NGINX_SERVER_PORT))
+            ngx.say("sent ", sock:send({ "GET /echo HTTP/1.0\r\nX-N: ", { "nes", { "ted" } }, "\r\n\r\n" }))
+            ngx.say(sock:receive("*a"):match("\r\n\r\n(.*)$"))
+            ngx.say(pcall(sock.send, sock, { "a", x = "b" }))
+        }
+    }
+    location /echo {
+        content_by_lua_block { ngx.print(ngx.var.http_x_n) }
+    }
+--- request
+GET /t
+--- response_body
+sent 53 of 53
+42 0.5 1e+15 -3
+sent 35
+nested
+falsebad argument #2 to '?' (non-array table found)
+--- no_error_log
+[error]

@@ -19,6 +19,8 @@ local methods, ud_mt, wait = ...
 local ffi = require "ffi"
 local C = ffi.C
 local ffi_new, ffi_str = ffi.new, ffi.string
+local concat, pcall = table.concat, pcall
+local has_nkeys, nkeys = pcall(require, "table.nkeys")
 local type, rawget, getmetatable, select, tonumber =
       type, rawget, getmetatable, select, tonumber
 
@@ -106,6 +108,17 @@ function methods.send(self, ...)
     local ud = socket_ud(self)
     if ud and n == 1 then
         local data = ...
+        -- An array of strings and numbers (as lua-resty-redis sends) goes
+        -- as one string. Only an array: as many keys as its length (other
+        -- keys, or holes, are the classic method's errors), and concat
+        -- fails on anything but strings and numbers (nested tables are
+        -- flattened, other values refused, by the classic method).
+        if type(data) == "table" and has_nkeys and nkeys(data) == #data then
+            local ok, s = pcall(concat, data)
+            if ok then
+                data = s
+            end
+        end
         if type(data) == "string" then
             local rc = ffi_send(ud, data, #data, len, err, err_len)
             if rc == FFI_OK then
