@@ -54,6 +54,22 @@ unsafe fn usable<'a>(ud: *mut c_void) -> Option<&'a mut TcpSock> {
     Some(s)
 }
 
+/// Runs an FFI entry point's body on the socket of `ud`, behind the catch
+/// every entry point needs: `FFI_DECLINED` (the classic method then runs)
+/// when the socket is not usable here or the body panicked.
+///
+/// # Safety
+/// As for [`usable`].
+unsafe fn on_socket(ud: *mut c_void, body: impl FnOnce(&mut TcpSock) -> c_int) -> c_int {
+    catch(FFI_DECLINED, || {
+        // SAFETY: the caller's contract
+        match unsafe { usable(ud) } {
+            Some(s) => body(s),
+            None => FFI_DECLINED,
+        }
+    })
+}
+
 /// Hands the results of a finished step to the out-pointers.
 ///
 /// # Safety
@@ -121,11 +137,7 @@ pub unsafe extern "C" fn ngx_http_lua_rs_ffi_socket_tcp_receive(
     err: *mut *const u8,
     err_len: *mut usize,
 ) -> c_int {
-    catch(FFI_DECLINED, || {
-        // SAFETY: per the contract above.
-        let Some(s) = (unsafe { usable(ud) }) else {
-            return FFI_DECLINED;
-        };
+    let body = |s: &mut TcpSock| {
         if s.read_closed || s.busy_for(true, false).is_some() {
             return FFI_DECLINED;
         }
@@ -140,7 +152,9 @@ pub unsafe extern "C" fn ngx_http_lua_rs_ffi_socket_tcp_receive(
             // SAFETY: the caller's out-pointers.
             Step::Ready(v) => unsafe { results(s, v, buf, len, err, err_len) },
         }
-    })
+    };
+    // SAFETY: per the contract above.
+    unsafe { on_socket(ud, body) }
 }
 
 /// `sock:send(data)` of a string: on success `*len` is the bytes sent.
@@ -157,11 +171,7 @@ pub unsafe extern "C" fn ngx_http_lua_rs_ffi_socket_tcp_send(
     err: *mut *const u8,
     err_len: *mut usize,
 ) -> c_int {
-    catch(FFI_DECLINED, || {
-        // SAFETY: per the contract above.
-        let Some(s) = (unsafe { usable(ud) }) else {
-            return FFI_DECLINED;
-        };
+    let body = |s: &mut TcpSock| {
         if s.write_closed || s.busy_for(false, true).is_some() || data.is_null() {
             return FFI_DECLINED;
         }
@@ -176,7 +186,9 @@ pub unsafe extern "C" fn ngx_http_lua_rs_ffi_socket_tcp_send(
                 unsafe { results(s, v, &mut buf, len, err, err_len) }
             }
         }
-    })
+    };
+    // SAFETY: per the contract above.
+    unsafe { on_socket(ud, body) }
 }
 
 /// `sock:setkeepalive(timeout?, size?)`: `timeout` a number >= 0 or
@@ -195,11 +207,7 @@ pub unsafe extern "C" fn ngx_http_lua_rs_ffi_socket_tcp_setkeepalive(
     err: *mut *const u8,
     err_len: *mut usize,
 ) -> c_int {
-    catch(FFI_DECLINED, || {
-        // SAFETY: per the contract above.
-        let Some(s) = (unsafe { usable(ud) }) else {
-            return FFI_DECLINED;
-        };
+    let body = |s: &mut TcpSock| {
         // As the classic method converts them.
         let timeout = (timeout >= 0.0).then_some(timeout as nginx_sys::ngx_msec_t);
         let size = (size >= 1.0).then_some((size as i64).max(1) as usize);
@@ -207,5 +215,7 @@ pub unsafe extern "C" fn ngx_http_lua_rs_ffi_socket_tcp_setkeepalive(
         let mut buf = std::ptr::null();
         // SAFETY: the caller's out-pointers; `buf` is ours (no partial data).
         unsafe { results(s, vals, &mut buf, len, err, err_len) }
-    })
+    };
+    // SAFETY: per the contract above.
+    unsafe { on_socket(ud, body) }
 }
