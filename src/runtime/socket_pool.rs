@@ -458,29 +458,18 @@ unsafe fn check_idle(c: *mut ngx_connection_t) -> bool {
     true
 }
 
-/// True when nginx saw the peer close `c`, or the peer's FIN is next in
-/// a socket nginx saw ready.
+/// True when nginx saw the peer close `c`.
 ///
 /// # Safety
 /// `c` must be a live connection.
 pub unsafe fn peer_closed(c: *mut ngx_connection_t) -> bool {
     // SAFETY: `c` is a live connection of ours (callers' duty), with live events
     let rev = unsafe { (*c).read };
+    // A ready connection with anything in it (data, a FIN epoll has not
+    // reported yet) is `put`'s to refuse ("connection in dubious state"),
+    // as lua-nginx-module does: no peek here.
     // SAFETY: `rev` is the live connection's read event
-    if unsafe { (*rev).eof() } != 0 || unsafe { (*rev).pending_eof() } != 0 {
-        return true;
-    }
-    // Not ready: the last read emptied the socket and epoll has reported
-    // nothing since, so the peek would find nothing either (as
-    // lua-nginx-module, which peeks only a ready connection): the common
-    // case, without a syscall per setkeepalive.
-    // SAFETY: `rev` is the live connection's read event
-    if unsafe { (*rev).ready() } == 0 {
-        return false;
-    }
-    let mut b = [0u8; 1];
-    // SAFETY: `c` is a live connection of ours (callers' duty), with live events
-    (unsafe { libc::recv((*c).fd, b.as_mut_ptr().cast(), 1, libc::MSG_PEEK) }) == 0
+    unsafe { (*rev).eof() != 0 || (*rev).pending_eof() != 0 }
 }
 
 unsafe extern "C" fn idle_write(_ev: *mut ngx_event_t) {}
