@@ -171,7 +171,7 @@ GET /t
 
 
 
-=== TEST 7: md5, md5_bin, sha1_bin, hmac_sha1 match known digests
+=== TEST 7: md5, md5_bin, sha1_bin, hmac_sha1 match known digests (one block and several)
 --- config
     location /t {
         content_by_lua_block {
@@ -180,6 +180,8 @@ GET /t
             ngx.say(ngx.md5(nil), " ", ngx.md5(""))
             ngx.say(hex(ngx.md5_bin("hello")))
             ngx.say(hex(ngx.sha1_bin("hello")))
+            local long = string.rep("abc", 50)
+            ngx.say(ngx.md5(long), " ", hex(ngx.sha1_bin(long)))
             ngx.say(hex(ngx.hmac_sha1("key", "The quick brown fox jumps over the lazy dog")))
             ngx.say(pcall(ngx.md5))
             ngx.say(pcall(ngx.hmac_sha1, "k"))
@@ -192,6 +194,7 @@ GET /t
 d41d8cd98f00b204e9800998ecf8427e d41d8cd98f00b204e9800998ecf8427e
 5d41402abc4b2a76b9719d911017c592
 aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d
+278d86d27fdb35a382e68a3194dffd06 84006ce0c85d22dd020fe7052ef1a9bc3c381dde
 de7c9b85b8b78aa6bc8a7a36f70a90701c9db4d9
 falseexpecting one argument
 falseexpecting two arguments

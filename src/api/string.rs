@@ -3,9 +3,10 @@
 //! hmac_sha1, crc32_short, crc32_long, quote_sql_str, and the `ngx.base64`
 //! module.
 //!
-//! Base64 is nginx's own (`ngx_encode_base64*`, `ngx_decode_base64*`); the
-//! digests are OpenSSL's libcrypto, which /usr/sbin/nginx already links: the
-//! symbols resolve at load time like nginx's own.
+//! Base64, MD5 and SHA-1 are nginx's own (`ngx_encode_base64*`,
+//! `ngx_decode_base64*`, glue::digest); `hmac_sha1` is OpenSSL's libcrypto,
+//! which /usr/sbin/nginx already links: the symbols resolve at load time like
+//! nginx's own.
 
 use std::ffi::c_int;
 
@@ -14,13 +15,11 @@ use nginx_sys::{
 };
 
 use super::query_args;
-use crate::glue::escape;
+use crate::glue::{digest, escape};
 use crate::lua::lua_fns;
 use crate::lua::{LuaRet, check_bytes, check_number, ffi, lua_State, push_bytes, set_fn, type_name};
 
 unsafe extern "C" {
-    fn MD5(d: *const u8, n: usize, md: *mut u8) -> *mut u8;
-    fn SHA1(d: *const u8, n: usize, md: *mut u8) -> *mut u8;
     fn EVP_sha1() -> *const std::ffi::c_void;
     fn HMAC(
         evp: *const std::ffi::c_void,
@@ -472,27 +471,13 @@ unsafe fn decode_base64url_impl(l: *mut lua_State) -> LuaRet {
     }
 }
 
-fn md5_digest(s: &[u8]) -> [u8; 16] {
-    let mut md = [0u8; 16];
-    // SAFETY: MD5 writes 16 bytes to md and reads n bytes of s.
-    unsafe { MD5(s.as_ptr(), s.len(), md.as_mut_ptr()) };
-    md
-}
-
-fn hex(b: &[u8]) -> Vec<u8> {
-    const H: &[u8; 16] = b"0123456789abcdef";
-    b.iter()
-        .flat_map(|&c| [H[(c >> 4) as usize], H[(c & 15) as usize]])
-        .collect()
-}
-
 unsafe fn md5_impl(l: *mut lua_State) -> LuaRet {
     // SAFETY: `l` is the running state Lua called this API function with
     (unsafe { expect_args(l, 1, 1, "one") })?;
     // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { bytes_or_empty(l, 1, "md5") }?;
     // SAFETY: `l` is the running state Lua called this API function with
-    unsafe { push_bytes(l, &hex(&md5_digest(s))) };
+    unsafe { push_bytes(l, &digest::hex16(&digest::md5(s))) };
     Ok(1)
 }
 
@@ -502,7 +487,7 @@ unsafe fn md5_bin_impl(l: *mut lua_State) -> LuaRet {
     // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { bytes_or_empty(l, 1, "md5_bin") }?;
     // SAFETY: `l` is the running state Lua called this API function with
-    unsafe { push_bytes(l, &md5_digest(s)) };
+    unsafe { push_bytes(l, &digest::md5(s)) };
     Ok(1)
 }
 
@@ -511,12 +496,8 @@ unsafe fn sha1_bin_impl(l: *mut lua_State) -> LuaRet {
     (unsafe { expect_args(l, 1, 1, "one") })?;
     // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { bytes_or_empty(l, 1, "sha1_bin") }?;
-    let mut md = [0u8; 20];
     // SAFETY: `l` is the running state Lua called this API function with
-    unsafe {
-        SHA1(s.as_ptr(), s.len(), md.as_mut_ptr());
-        push_bytes(l, &md);
-    }
+    unsafe { push_bytes(l, &digest::sha1(s)) };
     Ok(1)
 }
 

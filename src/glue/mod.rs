@@ -4,6 +4,7 @@
 pub mod buf;
 pub mod cconv;
 pub mod complex;
+pub mod digest;
 pub mod escape;
 pub mod fake_request;
 pub mod headers;
