@@ -477,6 +477,9 @@ pub unsafe fn set_registry(l: *mut lua_State, key: &'static u8) {
 }
 
 /// [`udata_of`] for a metatable kept at `registry[key]` ([`set_registry`]).
+/// The metatable found is noted on the current VM (vm::Vm::note_ud_mt):
+/// later checks compare addresses instead of fetching `registry[key]`,
+/// which costs half of this check on every socket method call.
 ///
 /// # Safety
 /// `l` must be a valid state.
@@ -488,12 +491,29 @@ pub unsafe fn udata_with(l: *mut lua_State, idx: c_int, key: &'static u8) -> Opt
     {
         return None;
     }
-    // SAFETY: `l` is a valid state (caller's contract)
-    unsafe { get_registry(l, key) };
-    // SAFETY: the value's metatable and registry[key] are the two top values
-    let ours = unsafe { ffi::lua_rawequal(l, -1, -2) } != 0;
-    // SAFETY: pops the two values pushed above
-    unsafe { ffi::lua_pop(l, 2) };
+    // SAFETY: the value's metatable is on top
+    let mt = unsafe { ffi::lua_topointer(l, -1) };
+    let vm = vm::current();
+    // Both the noted metatable and this one are alive (the first anchored
+    // in the current VM's registry, the second on this stack): equal
+    // addresses are the same table.
+    let ours = if vm.is_some_and(|vm| vm.is_ud_mt(key, mt)) {
+        true
+    } else {
+        // SAFETY: `l` is a valid state with the metatable on top
+        unsafe { get_registry(l, key) };
+        // SAFETY: the value's metatable and registry[key] are the two top values
+        let same = unsafe { ffi::lua_rawequal(l, -1, -2) } != 0;
+        if let (true, Some(vm)) = (same, vm) {
+            // SAFETY: `l` is a valid state (caller's contract)
+            unsafe { vm.note_ud_mt(l, key, mt) };
+        }
+        // SAFETY: pops registry[key]
+        unsafe { ffi::lua_pop(l, 1) };
+        same
+    };
+    // SAFETY: pops the metatable
+    unsafe { ffi::lua_pop(l, 1) };
     // SAFETY: `idx` was checked to hold a full userdata
     ours.then(|| unsafe { ffi::lua_touserdata(l, idx) })
 }

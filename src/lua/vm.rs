@@ -5,7 +5,7 @@
 use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::ffi::{CStr, CString, c_int};
+use std::ffi::{CStr, CString, c_int, c_void};
 use std::ptr;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
@@ -48,7 +48,18 @@ pub struct Vm {
     /// [`Vm::state`]. Dropped after `Drop::drop` has closed the state, so
     /// it outlives the `__gc` handlers that run then.
     states: RefCell<Vec<(TypeId, Box<dyn Any>)>>,
+    /// The state's registry table: tells whether a coroutine is this VM's.
+    registry: *const c_void,
+    /// Userdata metatables met by lua::udata_with, as (registry key,
+    /// metatable) addresses: a method's type check compares its object's
+    /// metatable with these instead of fetching `registry[key]`. Each
+    /// metatable is anchored in this VM's registry, so an address here
+    /// names that table for as long as the cache exists.
+    ud_mts: [Cell<(usize, usize)>; UD_MTS],
 }
+
+/// Userdata types whose metatables `Vm::ud_mts` keeps.
+const UD_MTS: usize = 4;
 
 /// How many finished coroutines a worker keeps for reuse, by default.
 const IDLE_THREADS_MAX: usize = 1024;
@@ -189,6 +200,9 @@ impl Vm {
             idle_threads: RefCell::new(Vec::new()),
             idle_threads_max: Cell::new(IDLE_THREADS_MAX),
             states: RefCell::new(Vec::new()),
+            // SAFETY: `main` is the fresh state; the registry is always there
+            registry: unsafe { ffi::lua_topointer(main, ffi::LUA_REGISTRYINDEX) },
+            ud_mts: Default::default(),
         };
         // SAFETY: `main` is the freshly created state, not running.
         unsafe {
@@ -200,6 +214,31 @@ impl Vm {
 
     pub fn main(&self) -> *mut lua_State {
         self.main
+    }
+
+    /// Whether `mt` is the metatable kept at `registry[key]` of this VM, as
+    /// noted by [`Vm::note_ud_mt`] (false when not noted).
+    #[inline]
+    pub fn is_ud_mt(&self, key: &'static u8, mt: *const c_void) -> bool {
+        let k = key as *const u8 as usize;
+        self.ud_mts.iter().any(|c| c.get() == (k, mt as usize))
+    }
+
+    /// Notes `mt`, just found at `registry[key]` of the VM that `l` runs
+    /// in, when that VM is this one (a metatable of another VM may be
+    /// freed while this one lives).
+    ///
+    /// # Safety
+    /// `l` must be a valid state.
+    pub unsafe fn note_ud_mt(&self, l: *mut lua_State, key: &'static u8, mt: *const c_void) {
+        // SAFETY: `l` is a valid state (caller's contract)
+        if unsafe { ffi::lua_topointer(l, ffi::LUA_REGISTRYINDEX) } != self.registry {
+            return;
+        }
+        let k = key as *const u8 as usize;
+        if let Some(free) = self.ud_mts.iter().find(|c| c.get().0 == 0 || c.get().0 == k) {
+            free.set((k, mt as usize));
+        }
     }
 
     /// The value of type `T` this VM keeps for the layers above, created
