@@ -134,6 +134,9 @@ logged: custom object
             local udp = ngx.socket.udp()
             local sema = require("ngx.semaphore").new()
             local dict = ngx.shared.d
+            -- a check that passes first: the VM then knows the socket
+            -- metatable (lua::udata_with) when the foreign objects come
+            sock:settimeout(1000)
             -- each with a valid argument count, so that `self` is what fails
             local args = { connect = {"127.0.0.1", 80}, bind = {"127.0.0.1"}, send = {"x"},
                            settimeout = {1} }
