@@ -124,7 +124,7 @@ unsafe fn capture_multi_impl(l: *mut lua_State) -> LuaRet {
     // Armed before it is stored: no borrow of the thread is live while
     // arm() takes the whole ctx.
     let wait = capture::arm(ctx, co, group);
-    ctx.running_thread().ok_or("no request thread to suspend")?.wait = Some(wait);
+    ctx.running_thread().ok_or("no request thread to suspend")?.wait = Some(wait.into());
     // SAFETY: `l` is the running state; the wait it yields for is stored on its thread
     unsafe { yield_wait(l) }
 }

@@ -298,7 +298,7 @@ unsafe fn flush_impl(l: *mut lua_State) -> LuaRet {
     let Some(t) = ctx.running_thread() else {
         return Err("no request thread to suspend".into());
     };
-    t.wait = Some(wait);
+    t.wait = Some(wait.into());
     // SAFETY: `l` is the running state; the wait it yields for is stored on its thread
     unsafe { yield_wait(l) }
 }

@@ -241,7 +241,7 @@ unsafe fn suspend(
 ) -> LuaRet {
     // SAFETY: `ctx.r` is the live request of the running context
     if let Some(t) = unsafe { (*ctx).running_thread() } {
-        t.wait = Some(w);
+        t.wait = Some(w.into());
     }
     // SAFETY: `l` is the running state; the wait it yields for is stored on its thread
     unsafe { yield_wait(l) }

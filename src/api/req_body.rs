@@ -144,7 +144,7 @@ unsafe fn read_body_impl(l: *mut lua_State) -> LuaRet {
     // SAFETY: `ctx_ptr` is the live running context; no other reference to it is used across the call
     let w = body_wait::arm(unsafe { &mut *ctx_ptr }, co);
     match ctx.running_thread() {
-        Some(t) => t.wait = Some(w),
+        Some(t) => t.wait = Some(w.into()),
         None => {
             // Not reachable from request code; keep nginx's reader from
             // resuming nothing.

@@ -182,11 +182,14 @@ unsafe fn wait_impl(l: *mut lua_State) -> LuaRet {
     let co = t.co;
     // `(ngx_msec_t) wait_ms`: a negative int sign-extends into the past,
     // a timer due at once.
-    t.wait = Some(sema.enqueue(
-        ctx_ptr,
-        co,
-        cconv::timer_delay(ms as i64) as nginx_sys::ngx_msec_t,
-    ));
+    t.wait = Some(
+        sema.enqueue(
+            ctx_ptr,
+            co,
+            cconv::timer_delay(ms as i64) as nginx_sys::ngx_msec_t,
+        )
+        .into(),
+    );
     drop(sema);
     // SAFETY: `l` is the running state; the wait it yields for is stored on its thread
     unsafe { yield_wait(l) }

@@ -438,7 +438,7 @@ pub(crate) unsafe fn finish_step(
                 return Err("no request thread to suspend".into());
             };
             let side = s.unclaimed_side();
-            t.wait = Some(Box::new(SockWait(sp, side)));
+            t.wait = Some(crate::runtime::scheduler::Pending::Sock(SockWait(sp, side)));
             s.set_waiter(side, ctx_ptr, t.co);
             // SAFETY: `l` is the running state; the wait it yields for is stored on its thread
             unsafe { yield_wait(l) }

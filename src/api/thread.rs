@@ -179,7 +179,7 @@ unsafe fn wait_impl(l: *mut lua_State) -> LuaRet {
         unmark(ctx);
         return Err("no request thread to suspend".into());
     };
-    me.wait = Some(Box::new(JoinWait));
+    me.wait = Some(scheduler::Pending::of(JoinWait));
     // SAFETY: `l` is the running state Lua called this API function with; `me` the running thread
     unsafe { scheduler::yield_thread(Some(me), l) }
 }

@@ -120,7 +120,7 @@ unsafe fn run_impl(l: *mut lua_State) -> LuaRet {
         // thread is live meanwhile)
         Ok(wait) => {
             if let Some(t) = ctx.running_thread() {
-                t.wait = Some(wait);
+                t.wait = Some(wait.into());
             }
         }
         // SAFETY: `l` is the running state Lua called this API function with

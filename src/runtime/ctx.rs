@@ -282,7 +282,7 @@ impl RequestCtx {
     /// Takes the wait off thread `co`. An event handler calls this before
     /// waking the thread: the thread may wait again, and the request may be
     /// freed by the time the wake returns.
-    pub fn take_wait(&mut self, co: *mut crate::lua::lua_State) -> Option<Box<dyn super::scheduler::Wait>> {
+    pub fn take_wait(&mut self, co: *mut crate::lua::lua_State) -> Option<super::scheduler::Pending> {
         self.threads
             .iter_mut()
             .find(|t| t.co == co)

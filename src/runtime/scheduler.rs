@@ -23,6 +23,7 @@ use nginx_sys::{NGX_LOG_ERR, ngx_http_run_posted_requests};
 
 use super::context::ContextGuard;
 use super::ctx::{CurrentGuard, Outcome, RequestCtx};
+use super::tcp_sock::SockWait;
 use super::timer_wait;
 use crate::glue::log;
 use crate::lua::vm;
@@ -49,10 +50,46 @@ pub trait Wait {
     }
 }
 
+/// A thread's wait. A cosocket operation, the wait of every client loop,
+/// is kept inline: a socket call that blocks allocates nothing.
+pub enum Pending {
+    Sock(SockWait),
+    Boxed(Box<dyn Wait>),
+}
+
+impl Pending {
+    pub fn of(w: impl Wait + 'static) -> Pending {
+        Pending::Boxed(Box::new(w))
+    }
+}
+
+impl From<Box<dyn Wait>> for Pending {
+    fn from(w: Box<dyn Wait>) -> Pending {
+        Pending::Boxed(w)
+    }
+}
+
+impl<T: Wait + 'static> From<Box<T>> for Pending {
+    fn from(w: Box<T>) -> Pending {
+        Pending::Boxed(w)
+    }
+}
+
+impl std::ops::Deref for Pending {
+    type Target = dyn Wait;
+
+    fn deref(&self) -> &(dyn Wait + 'static) {
+        match self {
+            Pending::Sock(w) => w,
+            Pending::Boxed(w) => &**w,
+        }
+    }
+}
+
 pub struct LuaThread {
     pub co: *mut lua_State,
     co_ref: c_int,
-    pub wait: Option<Box<dyn Wait>>,
+    pub wait: Option<Pending>,
     pub is_entry: bool,
     /// Returned, failed or killed. A dead light thread keeps its results on
     /// its stack until `ngx.thread.wait` collects them (a "zombie").
@@ -215,7 +252,7 @@ pub fn post(ctx: &mut RequestCtx, co: *mut lua_State, result: *mut lua_State) {
 pub fn wait_posted(ctx: &mut RequestCtx) -> Option<&mut LuaThread> {
     let t = ctx.running_thread()?;
     t.posted = true;
-    t.wait = Some(Box::new(Posted));
+    t.wait = Some(Pending::of(Posted));
     Some(t)
 }
 
@@ -485,7 +522,7 @@ fn settle(ctx: &mut RequestCtx, idx: usize, status: Resumed) {
                     timer_wait::arm(&mut ctx.threads[idx], ctx_ptr, log, 0);
                 } else {
                     t.posted = true;
-                    t.wait = Some(Box::new(Posted));
+                    t.wait = Some(Pending::of(Posted));
                     post(ctx, co, std::ptr::null_mut());
                 }
             }

@@ -150,7 +150,7 @@ pub fn arm(t: &mut LuaThread, ctx: *mut RequestCtx, log: *mut ngx_log_t, ms: ngx
         (*e).co = t.co;
         ngx_add_timer(&mut (*e).ev, ms);
     }
-    t.wait = Some(Box::new(TimerWait));
+    t.wait = Some(super::scheduler::Pending::of(TimerWait));
 }
 
 unsafe extern "C" fn on_timer(ev: *mut ngx_event_t) {
