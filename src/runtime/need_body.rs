@@ -56,6 +56,7 @@ fn needs_body(ctx: &RequestCtx, phase: Context) -> bool {
 
 /// Starts the entry thread with `func`, reading the body first if the
 /// location asks for it.
+#[inline]
 pub fn start(ctx: &mut RequestCtx, func: i32, phase: Context) -> Outcome {
     if !needs_body(ctx, phase) {
         return scheduler::start(ctx, func);
