@@ -207,3 +207,50 @@ all: st
 after: nilclosed
 --- no_error_log
 [crit]
+
+
+
+=== TEST 5: lines and sizes taken straight from a buffer holding the whole response stay intact; CRs inside a line are dropped
+--- config
+    location /data {
+        return 200 "a\r\nb\rc\r\n\r\nbare\nx\r\r\n0123456789tail--END--rest";
+    }
+    location /t {
+        content_by_lua_block {
+            local s = ngx.socket.tcp()
+            assert(s:connect("127.0.0.1", $TEST_NGINX_SERVER_PORT))
+            assert(s:send("GET /data HTTP/1.0\r\nHost: x\r\n\r\n"))
+            assert(s:receive())
+            repeat
+                local l = assert(s:receive())
+            until l == ""
+            -- every result kept: later receives must not change earlier strings
+            local got = {}
+            for _ = 1, 5 do
+                got[#got + 1] = assert(s:receive())
+            end
+            got[#got + 1] = assert(s:receive(4))
+            got[#got + 1] = assert(s:receive(6))
+            got[#got + 1] = assert(s:receiveuntil("--END--")())
+            got[#got + 1] = assert(s:receive("*a"))
+            for i, v in ipairs(got) do
+                ngx.say(i, ": [", v, "] ", #v)
+            end
+            ngx.say("after: ", s:receive(1))
+        }
+    }
+--- request
+GET /t
+--- response_body
+1: [a] 1
+2: [bc] 2
+3: [] 0
+4: [bare] 4
+5: [x] 1
+6: [0123] 4
+7: [456789] 6
+8: [tail] 4
+9: [rest] 4
+after: nilclosed
+--- no_error_log
+[crit]

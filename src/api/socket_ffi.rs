@@ -147,6 +147,15 @@ pub unsafe extern "C" fn ngx_http_lua_rs_ffi_socket_tcp_receive(
             2 => RecvKind::All,
             _ => return FFI_DECLINED,
         };
+        if let Some((data, n)) = s.take_buffered(&kind) {
+            // SAFETY: the caller's out-pointers; the bytes stay in the read
+            // buffer until the socket's next operation.
+            unsafe {
+                *buf = data;
+                *len = n;
+            }
+            return FFI_OK;
+        }
         match s.receive(kind) {
             Step::Wait => FFI_AGAIN,
             // SAFETY: the caller's out-pointers.

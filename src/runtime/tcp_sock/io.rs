@@ -229,6 +229,40 @@ impl TcpSock {
         self.recv_more()
     }
 
+    /// A line or a size that the read buffer already holds, taken without
+    /// the general receive (the common case of the FFI receive: a client
+    /// loop reading the lines of a response it has whole). The bytes stay
+    /// as they are until the socket's next operation. None wherever the
+    /// general receive has more to do: not all there, a CR inside the
+    /// line, a closed socket, a request socket, debug logging.
+    pub fn take_buffered(&mut self, kind: &RecvKind) -> Option<(*const u8, usize)> {
+        if self.conn.is_null() || self.read_closed || self.rop.is_some() || self.downstream.is_some() {
+            return None;
+        }
+        let unread = &self.rbuf[self.rpos..];
+        let (data, used) = match kind {
+            RecvKind::Line => {
+                let nl = find_byte(unread, b'\n')?;
+                let line = &unread[..nl];
+                let body = line.strip_suffix(b"\r").unwrap_or(line);
+                if find_byte(body, b'\r').is_some() {
+                    return None;
+                }
+                (body, nl + 1)
+            }
+            RecvKind::Size(n) if unread.len() >= *n => (&unread[..*n], *n),
+            _ => return None,
+        };
+        if self.debug_on() {
+            return None;
+        }
+        let taken = (data.as_ptr(), data.len());
+        // Consuming only moves the read position (or empties the buffer,
+        // keeping its memory): the bytes taken stay in place.
+        self.consume(used);
+        Some(taken)
+    }
+
     pub(super) fn recv_more(&mut self) -> Step {
         let Some(kind) = self.rop.clone() else {
             return Step::Ready(Val::err("closed"));
