@@ -119,7 +119,11 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     unsafe {
         socket_table(l);
-        ffi::lua_pushcfunction(l, tcp);
+        // The two metatables a new object gets, as upvalues: no registry
+        // lookup per call.
+        crate::lua::get_registry(l, &UD_MT_KEY);
+        crate::lua::get_registry(l, &OBJ_MT_KEY);
+        crate::lua::ffi::lua_pushcclosure(l, tcp, 2);
         ffi::lua_pushvalue(l, -1);
         crate::lua::set_raw(l, -3, c"tcp");
         crate::lua::set_raw(l, -2, c"stream");
@@ -149,8 +153,9 @@ end
         // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
         return Err(unsafe { crate::lua::vm::pop_message(l) });
     }
-    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
-    unsafe { ffi::lua_pushcfunction(l, tcp) };
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's
+    // contract); the socket table is below the chunk
+    unsafe { crate::lua::get_raw(l, -2, c"tcp") };
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     if unsafe { ffi::lua_pcall(l, 1, 1, 0) } != 0 {
         // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
@@ -175,8 +180,9 @@ unsafe fn tcp_impl(l: *mut lua_State) -> LuaRet {
     }
     // SAFETY: `l` is the running state Lua called this API function with
     unsafe {
+        ffi::lua_pushvalue(l, ffi::lua_upvalueindex(1));
         new_bare(l, false);
-        crate::lua::get_registry(l, &OBJ_MT_KEY);
+        ffi::lua_pushvalue(l, ffi::lua_upvalueindex(2));
         ffi::lua_setmetatable(l, -2);
     }
     Ok(1)
@@ -189,17 +195,20 @@ unsafe fn tcp_impl(l: *mut lua_State) -> LuaRet {
 pub(crate) unsafe fn new_object(l: *mut lua_State, mt: &CStr, dgram: bool) {
     // SAFETY: `l` is a valid state with room (callers' duty)
     unsafe {
+        crate::lua::get_registry(l, &UD_MT_KEY);
         new_bare(l, dgram);
         crate::lua::get_raw(l, ffi::LUA_REGISTRYINDEX, mt);
         ffi::lua_setmetatable(l, -2);
     }
 }
 
-/// Pushes a new socket object with no methods yet: its table holding the
-/// socket userdata at [1].
+/// Replaces the socket userdata metatable on top of the stack with a new
+/// socket object with no methods yet: its table holding the socket
+/// userdata at [1].
 ///
 /// # Safety
-/// `l` must be a valid state with room on its stack.
+/// `l` must be a valid state with room on its stack and the userdata
+/// metatable on top.
 unsafe fn new_bare(l: *mut lua_State, dgram: bool) {
     // SAFETY: `l` is the running state (callers' duty)
     unsafe { ffi::lua_createtable(l, 3, 1) };
@@ -207,12 +216,14 @@ unsafe fn new_bare(l: *mut lua_State, dgram: bool) {
     let ud = unsafe { ffi::lua_newuserdata(l, std::mem::size_of::<*mut TcpSock>()) } as *mut *mut TcpSock;
     let mut s = crate::runtime::tcp_sock::new_sock();
     s.dgram = dgram;
-    // SAFETY: `l` is the running state (callers' duty)
+    // SAFETY: `l` is the running state (callers' duty): the metatable,
+    // the table and the userdata are its three top values
     unsafe {
         *ud = Box::into_raw(s);
-        crate::lua::get_registry(l, &UD_MT_KEY);
+        ffi::lua_pushvalue(l, -3);
         ffi::lua_setmetatable(l, -2);
         ffi::lua_rawseti(l, -2, 1);
+        ffi::lua_replace(l, -2);
     }
 }
 

@@ -608,8 +608,10 @@ pub fn bad_arg(n: c_int, fname: &str, extra: &str) -> String {
 pub unsafe fn check_bytes<'a>(l: *mut lua_State, idx: c_int, fname: &str) -> Result<&'a [u8], String> {
     // SAFETY: `l` is a valid state (caller's contract)
     match unsafe { ffi::lua_type(l, idx) } {
-        // SAFETY: the value is a string or number; the slice lives as long as it stays on the stack (our contract)
-        ffi::LUA_TSTRING | ffi::LUA_TNUMBER => Ok(unsafe { to_bytes(l, idx) }.unwrap_or_default()),
+        // SAFETY: a string, just checked; the slice lives as long as it stays on the stack (our contract)
+        ffi::LUA_TSTRING => Ok(unsafe { string_bytes(l, idx) }),
+        // SAFETY: a number, converted in place; the slice lives as long as it stays on the stack (our contract)
+        ffi::LUA_TNUMBER => Ok(unsafe { to_bytes(l, idx) }.unwrap_or_default()),
         ffi::LUA_TNONE => Err(bad_arg(idx, fname, "string expected, got no value")),
         _ => Err(bad_arg(
             idx,
