@@ -210,8 +210,10 @@ pub(crate) unsafe fn new_object(l: *mut lua_State, mt: &CStr, dgram: bool) {
 /// `l` must be a valid state with room on its stack and the userdata
 /// metatable on top.
 unsafe fn new_bare(l: *mut lua_State, dgram: bool) {
+    // Only [1] is used: an array part that LuaJIT allocates with the table
+    // itself, and no hash part.
     // SAFETY: `l` is the running state (callers' duty)
-    unsafe { ffi::lua_createtable(l, 3, 1) };
+    unsafe { ffi::lua_createtable(l, 1, 0) };
     // SAFETY: `l` is the running state (callers' duty)
     let ud = unsafe { ffi::lua_newuserdata(l, std::mem::size_of::<*mut TcpSock>()) } as *mut *mut TcpSock;
     let mut s = crate::runtime::tcp_sock::new_sock();
