@@ -2,7 +2,7 @@
 //! configuration (so init_by_lua runs in the master and workers inherit the
 //! state through fork), owned by the cycle's main conf.
 
-use std::any::{Any, TypeId};
+use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::ffi::{CStr, CString, c_int, c_void};
@@ -44,10 +44,11 @@ pub struct Vm {
     /// lua_thread_cache_max_entries.
     idle_threads_max: Cell<usize>,
     /// What the layers above keep for as long as this VM lives (timers,
-    /// socket pools, the regex cache...), one value per type: see
-    /// [`Vm::state`]. Dropped after `Drop::drop` has closed the state, so
-    /// it outlives the `__gc` handlers that run then.
-    states: RefCell<Vec<(TypeId, Box<dyn Any>)>>,
+    /// socket pools, the regex cache...), one value per type, at the slot
+    /// of its type ([`VmState`]): see [`Vm::state`]. Dropped after
+    /// `Drop::drop` has closed the state, so it outlives the `__gc` handlers
+    /// that run then.
+    states: RefCell<Vec<Option<Box<dyn Any>>>>,
     /// The state's registry table: tells whether a coroutine is this VM's.
     registry: *const c_void,
     /// Userdata metatables met by lua::udata_with, as (registry key,
@@ -162,11 +163,49 @@ pub fn set_current(vm: Option<&Vm>) {
     CURRENT.set(vm.map_or(ptr::null(), |v| v as *const Vm));
 }
 
+/// A value the layers above keep per VM ([`Vm::state`]), declared with
+/// [`vm_state!`]: each such type has a slot of its own, the same in every
+/// VM, so that finding it is an index, not a search.
+pub trait VmState: Default + 'static {
+    fn slot() -> usize;
+}
+
+/// Slots given out so far.
+static SLOTS: AtomicUsize = AtomicUsize::new(0);
+
+/// The slot kept in `s`, given out on first use. A race between threads
+/// wastes a slot number, nothing more.
+pub fn slot_of(s: &AtomicUsize) -> usize {
+    let n = s.load(Relaxed);
+    if n != usize::MAX {
+        return n;
+    }
+    let new = SLOTS.fetch_add(1, Relaxed);
+    match s.compare_exchange(usize::MAX, new, Relaxed, Relaxed) {
+        Ok(_) => new,
+        Err(taken) => taken,
+    }
+}
+
+/// Declares a type kept per VM (see [`VmState`]).
+macro_rules! vm_state {
+    ($t:ty) => {
+        impl $crate::lua::vm::VmState for $t {
+            #[inline]
+            fn slot() -> usize {
+                static SLOT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(usize::MAX);
+                $crate::lua::vm::slot_of(&SLOT)
+            }
+        }
+    };
+}
+pub(crate) use vm_state;
+
 /// Runs `f` on the state `T` of the running cycle's VM (see [`Vm::state`]);
 /// without a VM, on a default value that is not kept. The states are the
 /// worker's (timers, socket pools, caches): a request's own VM shares the
 /// cycle's.
-pub fn with_current_state<T: Default + 'static, R>(f: impl FnOnce(&T) -> R) -> R {
+pub fn with_current_state<T: VmState, R>(f: impl FnOnce(&T) -> R) -> R {
     match cycle() {
         Some(vm) => f(vm.state::<T>()),
         None => f(&T::default()),
@@ -175,7 +214,7 @@ pub fn with_current_state<T: Default + 'static, R>(f: impl FnOnce(&T) -> R) -> R
 
 /// The state of type `T` on the VM of the running cycle (see
 /// [`Vm::state`]); None while no VM exists.
-pub fn current_state<T: Default + 'static>() -> Option<&'static T> {
+pub fn current_state<T: VmState>() -> Option<&'static T> {
     cycle().map(|vm| vm.state::<T>())
 }
 
@@ -244,29 +283,33 @@ impl Vm {
     /// The value of type `T` this VM keeps for the layers above, created
     /// (with `T::default()`) on first use and dropped with the VM. `T`
     /// changes through interior mutability (`Cell`, `RefCell`).
-    pub fn state<T: Default + 'static>(&self) -> &T {
-        let id = TypeId::of::<T>();
+    pub fn state<T: VmState>(&self) -> &T {
+        let slot = T::slot();
         let found = self
             .states
             .borrow()
-            .iter()
-            .find(|(t, _)| *t == id)
-            .map(|(_, b)| &**b as *const dyn Any);
+            .get(slot)
+            .and_then(|s| s.as_deref())
+            .map(|b| b as *const dyn Any);
         let p = match found {
             Some(p) => p,
             None => {
                 // Built outside the borrow: `T::default()` may use states.
                 let value: Box<dyn Any> = Box::new(T::default());
                 let p = &*value as *const dyn Any;
-                self.states.borrow_mut().push((id, value));
+                let mut states = self.states.borrow_mut();
+                if states.len() <= slot {
+                    states.resize_with(slot + 1, || None);
+                }
+                states[slot] = Some(value);
                 p
             }
         };
-        // SAFETY: a boxed state is never removed nor replaced while the VM
-        // lives (a growing Vec moves the Box, not the value it points to),
-        // so it outlives `&self`.
-        let any = unsafe { &*p };
-        any.downcast_ref::<T>().expect("state of its own type")
+        // SAFETY: slot `T::slot()` is T's alone (vm_state!) and holds a
+        // boxed `T`, never removed nor replaced while the VM lives (a
+        // growing Vec moves the Box, not the value it points to), so it
+        // outlives `&self`.
+        unsafe { &*(p as *const T) }
     }
 
     /// Compiles `code` and returns a registry reference to the function.

@@ -95,6 +95,7 @@ struct Slot {
 /// state).
 #[derive(Default)]
 struct Ready(RefCell<Vec<Rc<Group>>>);
+crate::lua::vm::vm_state!(Ready);
 
 /// Runs `f` on the ready groups; None without a VM (no Lua code, no
 /// captures).

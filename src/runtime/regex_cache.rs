@@ -74,6 +74,7 @@ impl Lru {
 /// The cache of a VM (its state: it goes with its cycle).
 #[derive(Default)]
 struct Cache(RefCell<Lru>);
+crate::lua::vm::vm_state!(Cache);
 
 /// The cached regex for `pattern` and `mode`, compiling and caching it on a
 /// miss. With `max == 0` (or no VM) nothing is cached.

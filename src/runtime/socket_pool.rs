@@ -107,6 +107,7 @@ impl Drop for Owned {
 /// every connect looks its pool up (SipHash was a tenth of its cost).
 #[derive(Default)]
 struct Pools(RefCell<FxHashMap<Vec<u8>, Owned>>);
+crate::lua::vm::vm_state!(Pools);
 
 /// Runs `f` on the pools of the running cycle.
 fn with_pools<R>(f: impl FnOnce(&RefCell<FxHashMap<Vec<u8>, Owned>>) -> R) -> R {

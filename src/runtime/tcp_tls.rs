@@ -38,6 +38,7 @@ pub struct Handshake {
 /// state, like its Lua values.
 #[derive(Default)]
 struct Sessions(RefCell<HashMap<usize, usize>>);
+crate::lua::vm::vm_state!(Sessions);
 
 impl Drop for Sessions {
     /// The VM is going (worker exit, reload): references Lua still held are
@@ -58,6 +59,7 @@ impl Drop for Sessions {
 /// VM's state, so they go with the configuration they were built from.
 #[derive(Default)]
 struct Ctxs(RefCell<HashMap<usize, SslCtx>>);
+crate::lua::vm::vm_state!(Ctxs);
 
 fn with_sessions<R>(f: impl FnOnce(&RefCell<HashMap<usize, usize>>) -> R) -> R {
     vm::with_current_state(|s: &Sessions| f(&s.0))

@@ -29,6 +29,7 @@ struct Timers {
     pending: Cell<usize>,
     running: Cell<usize>,
 }
+crate::lua::vm::vm_state!(Timers);
 
 /// The timers of the running cycle (timers exist only where a VM runs).
 fn timers() -> Option<&'static Timers> {

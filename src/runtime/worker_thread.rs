@@ -30,6 +30,7 @@ pub struct VmPool {
     idle: RefCell<Vec<*mut lua_State>>,
     made: Cell<usize>,
 }
+crate::lua::vm::vm_state!(VmPool);
 
 impl Drop for VmPool {
     fn drop(&mut self) {

@@ -235,6 +235,7 @@ impl TcpSock {
     /// as they are until the socket's next operation. None wherever the
     /// general receive has more to do: not all there, a CR inside the
     /// line, a closed socket, a request socket, debug logging.
+    #[inline]
     pub fn take_buffered(&mut self, kind: &RecvKind) -> Option<(*const u8, usize)> {
         if self.conn.is_null() || self.read_closed || self.rop.is_some() || self.downstream.is_some() {
             return None;

@@ -26,6 +26,7 @@ struct Spare {
     #[allow(clippy::vec_box)]
     socks: RefCell<Vec<Box<TcpSock>>>,
 }
+crate::lua::vm::vm_state!(Spare);
 
 /// Keeps `buf`'s memory for a later socket.
 pub(super) fn give_back(mut buf: Vec<u8>) {
