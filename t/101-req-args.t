@@ -291,3 +291,33 @@ ok
 log sees uri /rewritten-in-log
 --- no_error_log
 [error]
+
+
+
+=== TEST 13: get_uri_args: escaped keys, malformed escapes kept, and the request's own args left as they were
+--- config
+    location /t {
+        content_by_lua_block {
+            local args = ngx.req.get_uri_args()
+            local keys = {}
+            for k in pairs(args) do keys[#keys + 1] = k end
+            table.sort(keys)
+            for _, k in ipairs(keys) do
+                ngx.say("[", k, "]=[", tostring(args[k]), "]")
+            end
+            -- the pairs were unescaped in a copy
+            ngx.say(ngx.var.args)
+            ngx.say(ngx.req.get_uri_args()["x y"])
+        }
+    }
+--- request
+GET /t?%61%62=%7a%zz&k%4=%&x+y=1+2&e=%4
+--- response_body
+[ab]=[z%zz]
+[e]=[%4]
+[k%4]=[%]
+[x y]=[1 2]
+%61%62=%7a%zz&k%4=%&x+y=1+2&e=%4
+1 2
+--- no_error_log
+[error]

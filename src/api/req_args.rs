@@ -2,10 +2,12 @@
 
 use std::ffi::c_int;
 
+use nginx_sys::ngx_http_request_t;
+
 use super::query_args;
 use super::req::{push_req_table, request};
-use super::string::{max_arg, push_args_into};
-use crate::glue::escape::{escape_args, escape_log, parse_args, unsafe_uri_byte};
+use super::string::{add_arg, begin_args_table, max_arg};
+use crate::glue::escape::{arg_count_hint, escape_args, escape_log, for_each_arg, unsafe_uri_byte};
 use crate::glue::headers::pool_str;
 use crate::lua::lua_fns;
 use crate::lua::{LuaRet, check_bytes, ffi, lua_State, push_bytes, set_fn, type_name};
@@ -36,14 +38,21 @@ pub unsafe fn install(l: *mut lua_State) {
 
 /// Pushes the args table (the caller's table at argument 2, when given,
 /// emptied first), and "truncated" when `max` cut it short.
-unsafe fn push_parsed(l: *mut lua_State, s: &[u8], max: usize) -> c_int {
-    let (args, truncated) = parse_args(s, max);
+unsafe fn push_parsed(l: *mut lua_State, r: *mut ngx_http_request_t, s: &[u8], max: usize) -> LuaRet {
+    // A copy in the request pool, unescaped in place pair by pair (as
+    // lua-nginx-module does): no heap allocation per call.
+    // SAFETY: `r` is the live request of the running context (callers' duty)
+    let copy = unsafe { pool_str((*r).pool, s) }.ok_or("no memory")?;
+    // SAFETY: pool_str gave `copy.len` bytes of our own at `copy.data`
+    let buf = unsafe { std::slice::from_raw_parts_mut(copy.data, copy.len) };
     // SAFETY: `l` is the running state (callers' duty)
     let reuse = (unsafe { ffi::lua_type(l, 2) } == ffi::LUA_TTABLE).then_some(2);
     // SAFETY: `l` is the running state (callers' duty)
-    unsafe { push_args_into(l, &args, reuse) };
+    unsafe { begin_args_table(l, reuse, arg_count_hint(s, max)) };
+    // SAFETY: `l` is the running state with the args table on top
+    let truncated = for_each_arg(buf, max, |k, v| unsafe { add_arg(l, k, v) });
     // SAFETY: `l` is the running state (callers' duty)
-    unsafe { push_truncated(l, truncated, max) }
+    Ok(unsafe { push_truncated(l, truncated, max) })
 }
 
 /// The "truncated" second result when `max` cut the args short, with
@@ -67,9 +76,9 @@ unsafe fn get_uri_args_impl(l: *mut lua_State) -> LuaRet {
     // SAFETY: `l` is the running state Lua called this API function with
     let max = unsafe { max_arg(l, 1, "get_uri_args") }?;
     // SAFETY: `r` is the live request of the running context
-    let args = unsafe { (*r).args.as_bytes().to_vec() };
+    let args = unsafe { (*r).args.as_bytes() };
     // SAFETY: `l` is the running state Lua called this API function with
-    Ok(unsafe { push_parsed(l, &args, max) })
+    unsafe { push_parsed(l, r, args, max) }
 }
 
 unsafe fn get_post_args_impl(l: *mut lua_State) -> LuaRet {
@@ -103,7 +112,7 @@ unsafe fn get_post_args_impl(l: *mut lua_State) -> LuaRet {
     // SAFETY: `rb` is the live body of the running request, not in a file
     let body = unsafe { super::req_body::memory_body(rb) };
     // SAFETY: `l` is the running state Lua called this API function with
-    Ok(unsafe { push_parsed(l, &body, max) })
+    unsafe { push_parsed(l, r, &body, max) }
 }
 
 unsafe fn set_uri_args_impl(l: *mut lua_State) -> LuaRet {

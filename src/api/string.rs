@@ -194,28 +194,16 @@ unsafe fn encode_args_impl(l: *mut lua_State) -> LuaRet {
     Ok(1)
 }
 
-/// Pushes a table of decoded args: repeated keys become arrays, bare keys
-/// `true`.
-///
-/// # Safety
-/// `l` must be a running state.
-pub unsafe fn push_args_table(l: *mut lua_State, args: &[escape::Arg]) {
-    // SAFETY: `l` is the running state (callers' duty)
-    unsafe {
-        ffi::lua_createtable(l, 0, args.len() as c_int);
-        fill_args_table(l, args);
-    }
-}
-
-/// Pushes the table at `reuse` emptied, or a new one, filled with `args`:
-/// `get_uri_args(max, tab)` and `get_post_args(max, tab)` reuse `tab`.
+/// Pushes the table at `reuse` emptied, or a new one sized for `hint`
+/// pairs, for [`add_arg`]: `get_uri_args(max, tab)` and
+/// `get_post_args(max, tab)` reuse `tab`.
 ///
 /// # Safety
 /// `l` must be a valid state; `reuse`, when given, a table's index.
-pub unsafe fn push_args_into(l: *mut lua_State, args: &[escape::Arg], reuse: Option<c_int>) {
+pub unsafe fn begin_args_table(l: *mut lua_State, reuse: Option<c_int>, hint: usize) {
     let Some(t) = reuse else {
         // SAFETY: `l` is the running state (callers' duty)
-        return unsafe { push_args_table(l, args) };
+        return unsafe { ffi::lua_createtable(l, 0, hint.min(c_int::MAX as usize) as c_int) };
     };
     // SAFETY: `l` is the running state (callers' duty)
     unsafe {
@@ -233,59 +221,59 @@ pub unsafe fn push_args_into(l: *mut lua_State, args: &[escape::Arg], reuse: Opt
             ffi::lua_rawset(l, -4);
         }
     }
+}
+
+/// Adds a pair to the args table on top: a repeated key becomes an array;
+/// a bare key's value is `true`.
+///
+/// # Safety
+/// `l` must be a valid state with the args table on top.
+pub unsafe fn add_arg(l: *mut lua_State, k: &[u8], v: Option<&[u8]>) {
     // SAFETY: `l` is the running state (callers' duty)
-    unsafe { fill_args_table(l, args) };
-}
-
-/// Adds `args` to the table on top: a repeated key becomes an array.
-unsafe fn fill_args_table(l: *mut lua_State, args: &[escape::Arg]) {
-    for (k, v) in args {
-        // SAFETY: `l` is the running state (callers' duty)
-        unsafe {
-            push_bytes(l, k);
-            ffi::lua_rawget(l, -2);
-        }
-        // SAFETY: `l` is the running state (callers' duty)
-        let prev = unsafe { ffi::lua_type(l, -1) };
-        // SAFETY: `l` is the running state (callers' duty)
-        unsafe {
-            ffi::lua_pop(l, 1);
-            push_bytes(l, k);
-        }
-        match prev {
-            // SAFETY: `l` is the running state (callers' duty)
-            ffi::LUA_TNIL => unsafe { push_value(l, v) },
-            ffi::LUA_TTABLE => {
-                // SAFETY: `l` is the running state (callers' duty)
-                unsafe { ffi::lua_rawget(l, -2) };
-                // SAFETY: `l` is the running state (callers' duty)
-                let n = unsafe { ffi::lua_objlen(l, -1) };
-                // SAFETY: `l` is the running state (callers' duty)
-                unsafe {
-                    push_value(l, v);
-                    ffi::lua_rawseti(l, -2, (n + 1) as _);
-                    ffi::lua_pop(l, 1);
-                }
-                continue;
-            }
-            _ => {
-                // SAFETY: `l` is the running state (callers' duty)
-                unsafe {
-                    ffi::lua_createtable(l, 4, 0);
-                    push_bytes(l, k);
-                    ffi::lua_rawget(l, -4);
-                    ffi::lua_rawseti(l, -2, 1);
-                    push_value(l, v);
-                    ffi::lua_rawseti(l, -2, 2);
-                }
-            }
-        }
-        // SAFETY: `l` is the running state (callers' duty)
-        unsafe { ffi::lua_rawset(l, -3) };
+    unsafe {
+        push_bytes(l, k);
+        ffi::lua_rawget(l, -2);
     }
+    // SAFETY: `l` is the running state (callers' duty)
+    let prev = unsafe { ffi::lua_type(l, -1) };
+    // SAFETY: `l` is the running state (callers' duty)
+    unsafe {
+        ffi::lua_pop(l, 1);
+        push_bytes(l, k);
+    }
+    match prev {
+        // SAFETY: `l` is the running state (callers' duty)
+        ffi::LUA_TNIL => unsafe { push_value(l, v) },
+        ffi::LUA_TTABLE => {
+            // SAFETY: `l` is the running state (callers' duty)
+            unsafe { ffi::lua_rawget(l, -2) };
+            // SAFETY: `l` is the running state (callers' duty)
+            let n = unsafe { ffi::lua_objlen(l, -1) };
+            // SAFETY: `l` is the running state (callers' duty)
+            unsafe {
+                push_value(l, v);
+                ffi::lua_rawseti(l, -2, (n + 1) as _);
+                ffi::lua_pop(l, 1);
+            }
+            return;
+        }
+        _ => {
+            // SAFETY: `l` is the running state (callers' duty)
+            unsafe {
+                ffi::lua_createtable(l, 4, 0);
+                push_bytes(l, k);
+                ffi::lua_rawget(l, -4);
+                ffi::lua_rawseti(l, -2, 1);
+                push_value(l, v);
+                ffi::lua_rawseti(l, -2, 2);
+            }
+        }
+    }
+    // SAFETY: `l` is the running state (callers' duty)
+    unsafe { ffi::lua_rawset(l, -3) };
 }
 
-unsafe fn push_value(l: *mut lua_State, v: &Option<Vec<u8>>) {
+unsafe fn push_value(l: *mut lua_State, v: Option<&[u8]>) {
     match v {
         // SAFETY: `l` is the running state (callers' duty)
         Some(v) => unsafe { push_bytes(l, v) },
@@ -316,9 +304,12 @@ unsafe fn decode_args_impl(l: *mut lua_State) -> LuaRet {
     let s = unsafe { check_bytes(l, 1, "decode_args") }?;
     // SAFETY: `l` is the running state Lua called this API function with
     let max = unsafe { max_arg(l, 2, "decode_args") }?;
-    let (args, truncated) = escape::parse_args(s, max);
+    // The pairs are unescaped in place, in a copy (the Lua string stays).
+    let mut buf = s.to_vec();
     // SAFETY: `l` is the running state Lua called this API function with
-    unsafe { push_args_table(l, &args) };
+    unsafe { begin_args_table(l, None, escape::arg_count_hint(s, max)) };
+    // SAFETY: `l` is the running state with the args table on top
+    let truncated = escape::for_each_arg(&mut buf, max, |k, v| unsafe { add_arg(l, k, v) });
     // SAFETY: `l` is the running state Lua called this API function with
     Ok(unsafe { super::req_args::push_truncated(l, truncated, max) })
 }

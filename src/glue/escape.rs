@@ -157,61 +157,83 @@ fn hex_val(c: u8) -> Option<u8> {
 /// `ngx.unescape_uri`: `%XX` decoded, `+` becomes a space, malformed escapes
 /// are kept as they are.
 pub fn unescape_uri(s: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while i < s.len() {
-        match s[i] {
-            b'%' if i + 2 < s.len() => {
-                if let (Some(h), Some(l)) = (hex_val(s[i + 1]), hex_val(s[i + 2])) {
-                    out.push(h << 4 | l);
-                    i += 3;
-                    continue;
-                }
-                out.push(b'%');
-            }
-            b'+' => out.push(b' '),
-            c => out.push(c),
-        }
-        i += 1;
-    }
+    let mut out = s.to_vec();
+    let n = unescape_in_place(&mut out);
+    out.truncate(n);
     out
 }
 
-/// One decoded `key[=value]` pair of a query string; `None` is a bare key.
-pub type Arg = (Vec<u8>, Option<Vec<u8>>);
+/// [`unescape_uri`] over the bytes of `s` themselves (the result is never
+/// longer than its source); the result's length.
+pub fn unescape_in_place(s: &mut [u8]) -> usize {
+    let mut i = 0;
+    let mut o = 0;
+    while i < s.len() {
+        let c = match s[i] {
+            b'%' if i + 2 < s.len() => match (hex_val(s[i + 1]), hex_val(s[i + 2])) {
+                (Some(h), Some(l)) => {
+                    i += 2;
+                    h << 4 | l
+                }
+                _ => b'%',
+            },
+            b'+' => b' ',
+            c => c,
+        };
+        s[o] = c;
+        o += 1;
+        i += 1;
+    }
+    o
+}
 
 /// Splits a query string as lua-nginx-module does: pairs separated by `&`,
-/// keys and values unescaped, empty keys dropped. Stops after `max` pairs
-/// (0: no limit); the bool says whether pairs were left out.
-pub fn parse_args(s: &[u8], max: usize) -> (Vec<Arg>, bool) {
+/// keys and values unescaped (in place, in `s`), empty keys dropped; `f`
+/// gets each pair, `None` for a bare key's value. Stops after `max` pairs
+/// (0: no limit); the result says whether pairs were left out.
+pub fn for_each_arg(s: &mut [u8], max: usize, mut f: impl FnMut(&[u8], Option<&[u8]>)) -> bool {
     // lua-nginx-module's counting: every piece that a '&' ends counts
     // toward `max`, even one with an empty key (which is not stored), and
     // reaching `max` there reports "truncated" even if nothing follows.
-    let mut out = Vec::new();
     let mut count = 0;
     let mut rest = s;
     loop {
-        let (piece, more) = match rest.iter().position(|&c| c == b'&') {
-            Some(i) => (&rest[..i], Some(&rest[i + 1..])),
-            None => (rest, None),
+        let cur = std::mem::take(&mut rest);
+        let (piece, more) = match cur.iter().position(|&c| c == b'&') {
+            Some(i) => {
+                let (piece, more) = cur.split_at_mut(i);
+                (piece, Some(&mut more[1..]))
+            }
+            None => (cur, None),
         };
         let (k, v) = match piece.iter().position(|&c| c == b'=') {
-            Some(i) => (&piece[..i], Some(unescape_uri(&piece[i + 1..]))),
+            Some(i) => {
+                let (k, v) = piece.split_at_mut(i);
+                let v = &mut v[1..];
+                let n = unescape_in_place(v);
+                (k, Some(&v[..n]))
+            }
             None => (piece, None),
         };
-        let key = unescape_uri(k);
-        if !key.is_empty() {
-            out.push((key, v));
+        let n = unescape_in_place(k);
+        if n > 0 {
+            f(&k[..n], v);
         }
         let Some(more) = more else {
-            return (out, false);
+            return false;
         };
         count += 1;
         if max > 0 && count == max {
-            return (out, true);
+            return true;
         }
         rest = more;
     }
+}
+
+/// How many pairs [`for_each_arg`] could give for `s` at most: a table size.
+pub fn arg_count_hint(s: &[u8], max: usize) -> usize {
+    let n = s.iter().filter(|&&c| c == b'&').count() + 1;
+    if max > 0 { n.min(max) } else { n }
 }
 
 /// MIME base64 input for `decode_base64mime`: everything outside the

@@ -17,7 +17,11 @@ use super::ngx_version::{OutMulti, set_field, set_out_multi};
 
 /// The pointer field nginx keeps for a response header.
 fn field(h: &mut ngx_http_headers_out_t, name: &[u8]) -> Option<*mut *mut ngx_table_elt_t> {
-    let low = name.to_ascii_lowercase();
+    // Lower-cased on the stack: no name below is longer than 16 bytes.
+    let mut buf = [0u8; 16];
+    let low = buf.get_mut(..name.len())?;
+    low.copy_from_slice(name);
+    low.make_ascii_lowercase();
     Some(match &low[..] {
         b"server" => &mut h.server,
         b"date" => &mut h.date,
