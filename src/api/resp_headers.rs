@@ -3,6 +3,8 @@
 
 use std::borrow::Cow;
 
+use smallvec::SmallVec;
+
 use nginx_sys::{NGX_LOG_ERR, ngx_http_request_t};
 
 use super::req::request;
@@ -78,14 +80,21 @@ pub unsafe fn install(l: *mut lua_State) {
 /// The header name a Lua key stands for: `_` becomes `-` unless
 /// lua_transform_underscores_in_response_headers is off; unsafe bytes are
 /// %-escaped so a name cannot inject a header.
-unsafe fn header_name(r: *mut ngx_http_request_t, key: &[u8]) -> Cow<'_, [u8]> {
+unsafe fn header_name(r: *mut ngx_http_request_t, key: &[u8]) -> SmallVec<[u8; 64]> {
     // SAFETY: `r` is a live request (callers' duty)
     let transform = unsafe { loc_conf(r) }.transform_underscores.unwrap_or(true);
-    if transform && key.contains(&b'_') {
-        let name: Vec<u8> = key.iter().map(|&c| if c == b'_' { b'-' } else { c }).collect();
-        return Cow::Owned(escape_header_name(&name).into_owned());
+    // On the stack, `content_length` and the like included: escaping never
+    // makes nor removes a `_`, so the two steps commute.
+    let mut name: SmallVec<[u8; 64]> = match escape_header_name(key) {
+        Cow::Borrowed(b) => SmallVec::from_slice(b),
+        Cow::Owned(v) => SmallVec::from_vec(v),
+    };
+    if transform {
+        for c in name.iter_mut().filter(|c| **c == b'_') {
+            *c = b'-';
+        }
     }
-    escape_header_name(key)
+    name
 }
 
 unsafe fn header_index_impl(l: *mut lua_State) -> LuaRet {
