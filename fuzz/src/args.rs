@@ -1,4 +1,4 @@
-//! Query-string and form decoding (`parse_args` in src/glue/escape.rs:
+//! Query-string and form decoding (`for_each_arg` in src/glue/escape.rs:
 //! `ngx.req.get_uri_args`, `get_post_args`, `ngx.decode_args`).
 //!
 //! Raw bytes, with any limit: no panic, and the same pairs and "truncated"
@@ -12,8 +12,22 @@
 //! no limit they come back in order; with one, as the reference says.
 
 use crate::escape::unescape_model;
-use crate::escape_impl::{Arg, escape_uri, parse_args};
+use crate::escape_impl::{escape_uri, for_each_arg};
 use crate::input_gen::Gen;
+
+/// One decoded pair; `None` is a bare key's value.
+type Arg = (Vec<u8>, Option<Vec<u8>>);
+
+/// The pairs `for_each_arg` gives for `s` (unescaped in place in a copy,
+/// as the module does), and whether the limit cut them short.
+fn parse_args(s: &[u8], max: usize) -> (Vec<Arg>, bool) {
+    let mut buf = s.to_vec();
+    let mut out = Vec::new();
+    let truncated = for_each_arg(&mut buf, max, |k, v| {
+        out.push((k.to_vec(), v.map(<[u8]>::to_vec)))
+    });
+    (out, truncated)
+}
 
 fn model(s: &[u8], max: usize) -> (Vec<Arg>, bool) {
     let mut out = Vec::new();
