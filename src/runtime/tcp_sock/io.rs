@@ -242,15 +242,10 @@ impl TcpSock {
         }
         let unread = &self.rbuf[self.rpos..];
         let (data, used) = match kind {
-            RecvKind::Line => {
-                let nl = find_byte(unread, b'\n')?;
-                let line = &unread[..nl];
-                let body = line.strip_suffix(b"\r").unwrap_or(line);
-                if find_byte(body, b'\r').is_some() {
-                    return None;
-                }
-                (body, nl + 1)
-            }
+            RecvKind::Line => match line_of(unread) {
+                (body, false, Some(nl)) => (body, nl + 1),
+                _ => return None,
+            },
             RecvKind::Size(n) if unread.len() >= *n => (&unread[..*n], *n),
             _ => return None,
         };
@@ -347,12 +342,10 @@ impl TcpSock {
             }
             _ if avail == 0 => Filt::Closed,
             RecvKind::Line => {
-                let nl = find_byte(unread, b'\n');
-                let line = &unread[..nl.unwrap_or(avail)];
                 // LuaSocket's line pattern drops every CR. Mostly there is
                 // one, ending the line: the rest goes in one copy.
-                let body = line.strip_suffix(b"\r").unwrap_or(line);
-                if find_byte(body, b'\r').is_some() {
+                let (body, cr_inside, nl) = line_of(unread);
+                if cr_inside {
                     self.out.extend(body.iter().filter(|&&b| b != b'\r'));
                 } else {
                     self.out.extend_from_slice(body);
@@ -578,6 +571,17 @@ unsafe fn write_some(c: *mut ngx_connection_t, data: &[u8]) -> (usize, isize, i3
 
 /// The first `b` in `hay` (libc's vectorised memchr: lines are searched
 /// byte by byte otherwise).
+/// The line that `unread` starts with (up to its LF, or all of it when
+/// there is none yet) without the CR that ends it, whether another CR is
+/// left inside it, and where its LF is.
+#[inline]
+fn line_of(unread: &[u8]) -> (&[u8], bool, Option<usize>) {
+    let nl = find_byte(unread, b'\n');
+    let line = &unread[..nl.unwrap_or(unread.len())];
+    let body = line.strip_suffix(b"\r").unwrap_or(line);
+    (body, find_byte(body, b'\r').is_some(), nl)
+}
+
 fn find_byte(hay: &[u8], b: u8) -> Option<usize> {
     // SAFETY: memchr reads at most `hay.len()` bytes from its start.
     let p = unsafe { libc::memchr(hay.as_ptr().cast(), b as libc::c_int, hay.len()) };
