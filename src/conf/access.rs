@@ -55,6 +55,17 @@ pub unsafe fn loc_conf<'a>(r: *mut ngx_http_request_t) -> &'a LocConf {
     Confs::location_conf(unsafe { &*r }).expect("lua loc conf")
 }
 
+/// [`loc_conf`] where a missing configuration must not panic: for code
+/// outside [`crate::glue::catch`].
+///
+/// # Safety
+/// `r` must be a live request.
+#[inline]
+pub unsafe fn try_loc_conf<'a>(r: *mut ngx_http_request_t) -> Option<&'a LocConf> {
+    // SAFETY: `r` is a live request (caller's contract)
+    Confs::location_conf(unsafe { &*r })
+}
+
 /// The main configuration of a request.
 ///
 /// # Safety

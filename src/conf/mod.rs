@@ -14,7 +14,9 @@ use ngx::http::{Merge, MergeConfigError};
 
 use crate::lua::vm::Vm;
 
-pub use access::{loc_conf, main_conf, main_conf_cf, main_conf_cycle, module, req_loc_conf, req_main_conf};
+pub use access::{
+    loc_conf, main_conf, main_conf_cf, main_conf_cycle, module, req_loc_conf, req_main_conf, try_loc_conf,
+};
 pub use code::{LuaCode, SetCode};
 
 /// Builds a request's own VM from the configuration.

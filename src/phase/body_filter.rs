@@ -40,6 +40,11 @@ pub unsafe fn install() {
 }
 
 unsafe extern "C" fn filter(r: *mut ngx_http_request_t, input: *mut ngx_chain_t) -> ngx_int_t {
+    // SAFETY: nginx calls body filters with a live request.
+    if unsafe { super::filters_idle(r) } {
+        // SAFETY: as above, with its chain
+        return unsafe { next(r, input) };
+    }
     crate::glue::catch(Status::NGX_ERROR.into(), || {
         // SAFETY: nginx calls body filters with a live request and its chain.
         unsafe { run(r, input) }

@@ -32,6 +32,11 @@ pub unsafe fn install() {
 }
 
 unsafe extern "C" fn filter(r: *mut ngx_http_request_t) -> ngx_int_t {
+    // SAFETY: nginx calls header filters with a live request.
+    if unsafe { super::filters_idle(r) } {
+        // SAFETY: as above
+        return unsafe { next(r) };
+    }
     crate::glue::catch(Status::NGX_ERROR.into(), || {
         // SAFETY: nginx calls header filters with a live request.
         unsafe { run(r) }
@@ -74,6 +79,13 @@ unsafe fn run(r: *mut ngx_http_request_t) -> ngx_int_t {
         // SAFETY: `r` is a live request (callers' duty)
         return unsafe { capture::header(r) };
     }
+    // SAFETY: `r` is a live request (callers' duty)
+    unsafe { next(r) }
+}
+
+/// # Safety
+/// `r` must be a live request.
+unsafe fn next(r: *mut ngx_http_request_t) -> ngx_int_t {
     // SAFETY: NEXT is written only at postconfiguration, before any request
     match unsafe { NEXT } {
         // SAFETY: `r` is a live request (callers' duty)

@@ -139,6 +139,28 @@ pub fn debug_entry(req: &Request, handler: &str) {
 
 /// lua-nginx-module's debug line on entering one of its output filters
 /// (`lua capture header filter, uri "/t"`).
+/// Whether our header and body filters have nothing to do for `r`: its
+/// location runs no Lua filter, it is no captured subrequest, and no debug
+/// line is due. Checked before anything else, as most responses pass
+/// straight through (it reads only fields, so it cannot panic outside the
+/// filters' `catch`).
+///
+/// # Safety
+/// `r` must be a live request.
+#[inline]
+pub unsafe fn filters_idle(r: *mut ngx_http_request_t) -> bool {
+    // SAFETY: `r` is a live request (callers' duty)
+    let Some(lcf) = (unsafe { crate::conf::try_loc_conf(r) }) else {
+        return false;
+    };
+    lcf.header_filter.is_none()
+        && lcf.body_filter.is_none()
+        // SAFETY: `r` is a live request (callers' duty)
+        && !unsafe { crate::runtime::capture::is_captured(r) }
+        // SAFETY: `r` is a live request, its connection too
+        && !nlog::debug_http_enabled(unsafe { (*(*r).connection).log })
+}
+
 pub fn debug_filter(req: &Request, filter: &str) {
     nlog::log_debug_http!(
         req.log(),
