@@ -259,3 +259,27 @@ qr/attempt to set status 404 via ngx.exit after sending out the response status 
 [200, 403, 403]
 --- response_body_like eval
 ["^in\n\\z", "403 Forbidden", "403 Forbidden"]
+
+
+
+=== TEST 14: content code that ends with ngx.exit(ngx.DECLINED) ends the request with nothing sent; after a wait, nginx goes on to the next content handler
+--- config
+    location /now {
+        content_by_lua_block { ngx.exit(ngx.DECLINED) }
+    }
+    location /later {
+        content_by_lua_block {
+            ngx.sleep(0.001)
+            ngx.exit(ngx.DECLINED)
+        }
+    }
+--- request eval
+["GET /now", "GET /later"]
+--- error_code eval
+["", 404]
+--- response_body_like eval
+["^\\z", "404 Not Found"]
+--- error_log eval
+qr/open\(\) ".*later" failed/
+--- no_error_log
+[alert]

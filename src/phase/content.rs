@@ -37,11 +37,13 @@ fn handle(req: &mut Request) -> Status {
             unsafe { (*(*r).main).set_count((*(*r).main).count() + 1) };
             Status::NGX_DONE
         }
-        o => finish(ctx, o),
+        o => direct_rc(finish(ctx, o)),
     }
 }
 
-/// The code ended after waiting: finalize the request with the rc.
+/// The code ended after waiting: finalize the request with the rc (an
+/// `ngx.exit(ngx.DECLINED)` included: nginx then goes on to the location's
+/// next content handler, as with lua-nginx-module).
 fn finish_async(ctx: &mut RequestCtx, outcome: Outcome) {
     let r = ctx.r;
     let rc = finish(ctx, outcome);
@@ -63,5 +65,18 @@ fn finish(ctx: &mut RequestCtx, outcome: Outcome) -> Status {
         Outcome::Exit(code) => Status(exit_rc(ctx, code, true)),
         Outcome::Exec => Status(exec(ctx)),
         Outcome::Error | Outcome::Wait => Status(error_rc(ctx)),
+    }
+}
+
+/// The rc the content handler returns to nginx when the code ended without
+/// waiting: lua-nginx-module's content handler turns the negative codes
+/// nginx has no use for here (`ngx.exit(ngx.DECLINED)`, NGX_BUSY,
+/// NGX_ABORT) into NGX_OK, so the request ends with whatever was sent.
+fn direct_rc(rc: Status) -> Status {
+    let passes = [Status::NGX_ERROR, Status::NGX_AGAIN, Status::NGX_DONE];
+    if rc.0 < 0 && !passes.contains(&rc) {
+        Status::NGX_OK
+    } else {
+        rc
     }
 }
