@@ -161,3 +161,55 @@ GET /t
 qr/lua user thread aborted: runtime error: rewrite_by_lua\(nginx\.conf:\d+\):4: attempt to abort with pending subrequests/,
 "capture finished: 200 slow body",
 ]
+
+
+
+=== TEST 7: a write nginx sends at once (postpone_output 1) after the client left returns the write's error
+--- config
+    location /t {
+        postpone_output 1;
+        content_by_lua_block {
+            ngx.sleep(0.2)
+            local ok, err = ngx.say("hello")
+            if not ok then
+                ngx.log(ngx.WARN, "say failed: ", err)
+                return
+            end
+            ngx.log(ngx.WARN, "say succeeded")
+        }
+    }
+--- request
+GET /t
+--- abort
+--- timeout: 0.1
+--- ignore_response
+--- wait: 0.3
+--- error_log
+say failed: nginx output filter error
+--- no_error_log
+say succeeded
+[error]
+[alert]
+
+
+
+=== TEST 8: a small write nginx keeps back (postpone_output) after the client left succeeds, as nothing is written yet
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.sleep(0.2)
+            local ok, err = ngx.say("hello")
+            ngx.log(ngx.WARN, "say returned ", ok, " ", err)
+        }
+    }
+--- request
+GET /t
+--- abort
+--- timeout: 0.1
+--- ignore_response
+--- wait: 0.3
+--- error_log
+say returned 1 nil
+--- no_error_log
+[error]
+[alert]

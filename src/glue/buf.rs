@@ -80,6 +80,22 @@ unsafe fn size(b: *const ngx_buf_t) -> i64 {
     }
 }
 
+/// Bytes of data still to be sent from all buffers of chain `cl`.
+///
+/// # Safety
+/// `cl` must be null or a live chain of live buffers.
+pub unsafe fn chain_size(mut cl: *const ngx_chain_t) -> i64 {
+    let mut n = 0;
+    while !cl.is_null() {
+        // SAFETY: a live chain's links and buffers are live (caller's contract)
+        unsafe {
+            n += size((*cl).buf);
+            cl = (*cl).next;
+        }
+    }
+    n
+}
+
 /// How many free buffers `BufList::get` looks at for the best fit: the list
 /// stays short in practice (it holds what was in flight at once), the bound
 /// keeps a call O(1) when it is not.

@@ -10,10 +10,11 @@
 //! passes it on, and so does the scheduler whenever the code stops without
 //! ending the content phase. Content code whose last write comes just
 //! before it ends (the common case) then sends data and eof through the
-//! body filters once, not twice. nginx's write filter holds small writes
-//! back anyway (postpone_output), so what the client gets is the same;
-//! only where Lua reads the body chain (body_filter_by_lua*) would the
-//! split show, and there nothing is held.
+//! body filters once, not twice. Only a write that nginx's write filter
+//! would keep back anyway (postpone_output) is held, so what the client
+//! gets, and what the write returns, is the same; only where Lua reads the
+//! body chain (body_filter_by_lua*) would the split show, and there nothing
+//! is held.
 
 use std::ffi::c_void;
 
@@ -22,10 +23,12 @@ use nginx_sys::{
     ngx_http_send_header, ngx_http_send_special, ngx_http_set_content_type, ngx_int_t, ngx_uint_t,
 };
 
+use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule};
+
 use super::ctx::RequestCtx;
 use crate::conf::LocConf;
 use crate::conf::loc_conf;
-use crate::glue::buf::chain_from_bytes;
+use crate::glue::buf::{chain_from_bytes, chain_size};
 
 /// Tags the buffers of `ctx.out_bufs`: only these return to its free list.
 /// (Its value differs from the body filter's tag, so that the two statics
@@ -131,14 +134,41 @@ pub fn write_parts(ctx: &mut RequestCtx, parts: &[&[u8]], flush: bool) -> Result
         if flush {
             (*b).set_flush(1);
         } else if loc_conf(r).body_filter.is_none() {
-            // The previous write goes first; this one waits for what follows.
+            // The previous write goes first; this one waits for what follows
+            // if nginx would keep it back anyway.
             send_held(ctx)?;
-            ctx.held_out = cl;
-            return Ok(());
+            if postponed_anyway(r, len) {
+                ctx.held_out = cl;
+                return Ok(());
+            }
         }
         send_held(ctx)?;
         send(ctx, cl)
     }
+}
+
+/// Whether nginx's write filter would keep `len` more bytes of body back
+/// too (postpone_output), so that holding them changes nothing the client
+/// or the Lua code sees. A write nginx passes to the socket at once may fail
+/// at once, and ngx.say must then return that error (as in
+/// lua-nginx-module); so must a write on a connection already known broken.
+///
+/// # Safety
+/// `r` must be a live request.
+unsafe fn postponed_anyway(r: *mut ngx_http_request_t, len: usize) -> bool {
+    // A chunk's size line and CRLF, at most.
+    const CHUNK_FRAMING: usize = 32;
+    // SAFETY: `r` is live (callers' duty), and so is its connection.
+    if unsafe { (*(*r).connection).error() } != 0 {
+        return false;
+    }
+    // SAFETY: `r` is live (callers' duty)
+    let Some(clcf) = NgxHttpCoreModule::location_conf(unsafe { &*r }) else {
+        return false;
+    };
+    // SAFETY: `r` is live (callers' duty): its out chain is nginx's, live
+    let pending = unsafe { chain_size((*r).out) } as usize;
+    pending + len + CHUNK_FRAMING < clcf.postpone_output
 }
 
 /// Passes on the write held back (see the module's doc), if any.
