@@ -9,7 +9,7 @@
 use std::ffi::c_int;
 
 use crate::conf::shdict::Zone;
-use crate::glue::shdict_store::{Dict, Owned, Value};
+use crate::glue::shdict_store::{Dict, NO_MEMORY_FOR_ITEM, Owned, Value};
 use crate::lua::lua_fns;
 use crate::lua::{LuaRet, ffi, lua_State, push_bytes, push_cstr, set_fn, type_name};
 
@@ -276,6 +276,8 @@ unsafe fn push_common(l: *mut lua_State, left: bool) -> LuaRet {
             }
             Ok(2)
         }
+        // SAFETY: `l` is the running state
+        Err(NO_MEMORY_FOR_ITEM) => unsafe { nil_err(l, "no memory") },
         // SAFETY: `l` is the running state
         Err(e) => unsafe { nil_err(l, e) },
     }

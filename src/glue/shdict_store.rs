@@ -87,6 +87,11 @@ pub struct StoreOp {
     pub safe: bool,
 }
 
+/// The error of a push whose list exists (or was just made) but whose new
+/// item found no room: lua-nginx-module returns `nil, "no memory"` for it,
+/// and `false, "no memory"` when the list itself found none.
+pub const NO_MEMORY_FOR_ITEM: &str = "no memory for the list item";
+
 /// A zone's store, as seen from one process.
 #[derive(Clone)]
 pub struct Dict {
@@ -420,7 +425,9 @@ impl Dict {
         }
     }
 
-    /// lpush/rpush: Ok(new length) or Err(message).
+    /// lpush/rpush: Ok(new length) or Err(message): "no memory" when the
+    /// list itself could not be made, [`NO_MEMORY_FOR_ITEM`] when its new
+    /// item could not.
     pub fn push(&self, key: &[u8], left: bool, value: Value) -> Result<u32, &'static str> {
         let mut scratch = [0u8; 8];
         let (ty, bytes) = encode(&value, &mut scratch);
@@ -463,7 +470,7 @@ impl Dict {
                 if (*n).value_len == 0 {
                     g.remove(n);
                 }
-                return Err("no memory");
+                return Err(NO_MEMORY_FOR_ITEM);
             }
             (*e).value_len = bytes.len() as u32;
             (*e).value_type = ty;
