@@ -41,8 +41,9 @@ pub unsafe fn install(l: *mut lua_State) {
     for (mt, raw) in [(OBJ_MT, false), (RAW_MT, true)] {
         // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
         unsafe { crate::lua::new_metatable(l, mt) };
+        // Methods in the metatable, its own __index (see socket_tcp.rs).
         // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
-        unsafe { ffi::lua_createtable(l, 0, 8) };
+        unsafe { ffi::lua_pushvalue(l, -1) };
         for (name, f) in [
             (c"receive", receive),
             (c"receiveuntil", receiveuntil),

@@ -65,7 +65,10 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
         ffi::lua_pop(l, 1);
         crate::lua::new_metatable(l, OBJ_MT);
         crate::lua::set_registry(l, &OBJ_MT_KEY);
-        ffi::lua_createtable(l, 0, 16);
+        // The methods go into the metatable itself, its own __index, as in
+        // lua-nginx-module: code that wraps a method through
+        // getmetatable(sock) finds it there.
+        ffi::lua_pushvalue(l, -1);
     }
     for (name, f) in [
         (c"connect", connect),

@@ -33,7 +33,8 @@ pub unsafe fn install(l: *mut lua_State) {
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     unsafe {
         crate::lua::new_metatable(l, OBJ_MT);
-        ffi::lua_createtable(l, 0, 8);
+        // Methods in the metatable, its own __index (see socket_tcp.rs).
+        ffi::lua_pushvalue(l, -1);
     }
     for (name, f) in [
         (c"setpeername", setpeername),
