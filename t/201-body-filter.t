@@ -564,3 +564,33 @@ CORE::join "", map { uc(chr(96 + $_)) x 10000 } 1 .. 8
 --- timeout: 10
 --- no_error_log
 [error]
+
+
+
+=== TEST 22: ngx.arg is one table for the VM's life: a reference taken at init works in body filters; set_by_lua* sees only its own arguments; elsewhere reading it is refused
+--- http_config
+    init_by_lua_block { saved_arg = ngx.arg }
+--- config
+    location /filtered {
+        content_by_lua_block {
+            ngx.say(type(ngx.arg), " ", rawequal(ngx.arg, saved_arg), " ", type(getmetatable(ngx.arg)))
+            local ok, err = pcall(function() return ngx.arg[1] end)
+            ngx.say(ok, " ", err)
+        }
+        body_filter_by_lua_block {
+            if saved_arg[1] ~= "" then
+                saved_arg[1] = string.upper(saved_arg[1])
+            end
+        }
+    }
+    location /set {
+        set_by_lua $two 'return ngx.arg[1] .. "+" .. ngx.arg[2]' a b;
+        set_by_lua $one 'return ngx.arg[1] .. "+" .. tostring(ngx.arg[2])' c;
+        return 200 "$two $one\n";
+    }
+--- request eval
+["GET /filtered", "GET /set"]
+--- response_body_like eval
+["^TABLE TRUE TABLE\nFALSE .*API DISABLED IN THE CURRENT CONTEXT\n\\z", "^a\\+b c\\+nil\n\\z"]
+--- no_error_log
+[error]

@@ -1,5 +1,6 @@
 //! The `ngx.*` table, one file per area.
 
+pub mod arg;
 pub mod balancer;
 pub mod constants;
 pub mod control;
@@ -56,6 +57,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     unsafe {
         ffi::lua_createtable(l, 0, 128);
+        arg::install(l);
         constants::install(l);
         output::install(l);
         control::install(l);

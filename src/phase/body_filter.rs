@@ -367,56 +367,21 @@ fn tag() -> *mut c_void {
     &TAG as *const u8 as *mut c_void
 }
 
-/// Registry key of the metatable of `ngx.arg` tables.
-static ARG_MT: u8 = 0;
-
-crate::lua::lua_fns! {
-    arg_index => arg_index_impl,
-}
-
-/// `ngx.arg[1]` and `[2]` set to nil read back as lua-nginx-module's: the
-/// data of a cleared chain is "", its eof flag false.
-unsafe fn arg_index_impl(l: *mut lua_State) -> crate::lua::LuaRet {
-    // SAFETY: `l` is the state calling the __index metamethod, with its 2 arguments
-    unsafe {
-        match ffi::lua_tointeger(l, 2) {
-            1 => push_bytes(l, b""),
-            2 => ffi::lua_pushboolean(l, 0),
-            _ => ffi::lua_pushnil(l),
-        }
-    }
-    Ok(1)
-}
-
-/// Sets `ngx.arg` to `{data, eof}` (or back to nil).
+/// Fills `ngx.arg` with the chain's data and eof flag, or empties it.
 unsafe fn set_arg(l: *mut lua_State, arg: Option<(&[u8], bool)>) {
-    // SAFETY: `l` is the current VM's main state, which runs this phase's code
-    unsafe { crate::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"ngx") };
     match arg {
         // SAFETY: `l` is the current VM's main state, which runs this phase's code;
         // nothing here raises but allocation failure, as everywhere in the VM
         Some((data, eof)) => unsafe {
-            ffi::lua_createtable(l, 2, 0);
+            crate::api::arg::push(l);
             push_bytes(l, data);
             ffi::lua_rawseti(l, -2, 1);
             ffi::lua_pushboolean(l, eof as _);
             ffi::lua_rawseti(l, -2, 2);
-            crate::lua::get_registry(l, &ARG_MT);
-            if ffi::lua_type(l, -1) != ffi::LUA_TTABLE {
-                ffi::lua_pop(l, 1);
-                ffi::lua_createtable(l, 0, 1);
-                crate::lua::set_fn(l, -1, c"__index", arg_index);
-                crate::lua::set_registry(l, &ARG_MT);
-            }
-            ffi::lua_setmetatable(l, -2);
+            ffi::lua_pop(l, 1);
         },
-        // SAFETY: `l` is the current VM's main state, which runs this phase's code
-        None => unsafe { ffi::lua_pushnil(l) },
-    }
-    // SAFETY: `l` is the current VM's main state, which runs this phase's code
-    unsafe {
-        crate::lua::set_raw(l, -2, c"arg");
-        ffi::lua_pop(l, 1);
+        // SAFETY: as above
+        None => unsafe { crate::api::arg::clear(l, 2) },
     }
 }
 

@@ -100,7 +100,7 @@ unsafe fn value(r: *mut ngx_http_request_t, code: &SetCode) -> Result<Vec<u8>, S
     let vm = vm::current().ok_or("no Lua VM")?;
     let l = vm.main();
     // SAFETY: `l` is the current VM's main state, which runs this phase's code
-    unsafe { set_args(l, Some(&args)) };
+    unsafe { set_args(l, &args) };
     // SAFETY: the request's VM is current; `func` is the resolved code and its arguments are set
     let res = unsafe { run_sync::in_request(ctx, context::SET, func, 0, 1) }.map(|l| {
         // SAFETY: `l` is the current VM's main state, which runs this phase's code
@@ -110,35 +110,24 @@ unsafe fn value(r: *mut ngx_http_request_t, code: &SetCode) -> Result<Vec<u8>, S
         v
     });
     // SAFETY: `l` is the current VM's main state, which runs this phase's code
-    unsafe { set_args(l, None) };
+    unsafe { crate::api::arg::clear(l, args.len()) };
     if owned {
         vm.unref(func);
     }
     res
 }
 
-/// `ngx.arg` for the running set_by_lua code (nil outside it).
-unsafe fn set_args(l: *mut ffi::lua_State, args: Option<&[Vec<u8>]>) {
+/// Fills `ngx.arg` with the arguments of the running set_by_lua code.
+unsafe fn set_args(l: *mut ffi::lua_State, args: &[Vec<u8>]) {
     // SAFETY: `l` is the current VM's main state, which runs this phase's code
-    unsafe { crate::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"ngx") };
-    match args {
-        Some(a) => {
-            // SAFETY: `l` is the current VM's main state, which runs this phase's code
-            unsafe { ffi::lua_createtable(l, a.len() as i32, 0) };
-            for (i, v) in a.iter().enumerate() {
-                // SAFETY: `l` is the current VM's main state, which runs this phase's code
-                unsafe {
-                    push_bytes(l, v);
-                    ffi::lua_rawseti(l, -2, i as ffi::lua_Integer + 1);
-                }
-            }
-        }
+    unsafe { crate::api::arg::push(l) };
+    for (i, v) in args.iter().enumerate() {
         // SAFETY: `l` is the current VM's main state, which runs this phase's code
-        None => unsafe { ffi::lua_pushnil(l) },
+        unsafe {
+            push_bytes(l, v);
+            ffi::lua_rawseti(l, -2, i as ffi::lua_Integer + 1);
+        }
     }
     // SAFETY: `l` is the current VM's main state, which runs this phase's code
-    unsafe {
-        crate::lua::set_raw(l, -2, c"arg");
-        ffi::lua_pop(l, 1);
-    }
+    unsafe { ffi::lua_pop(l, 1) };
 }
