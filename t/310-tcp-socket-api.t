@@ -279,3 +279,32 @@ nested
 falsebad argument #2 to '?' (non-array table found)
 --- no_error_log
 [error]
+
+
+
+=== TEST 9: socket methods live in the object's metatable, its own __index: a method wrapped there is the one called
+--- config
+    location /t {
+        content_by_lua_block {
+            local tcp = ngx.socket.tcp()
+            local mt = getmetatable(tcp)
+            ngx.say(mt.__index == mt, " ", mt.connect == tcp.connect, " ", type(mt.settimeout))
+            local udp_mt = getmetatable(ngx.socket.udp())
+            ngx.say(udp_mt.__index == udp_mt, " ", type(udp_mt.setpeername))
+            local orig = mt.settimeout
+            mt.settimeout = function(self, ms)
+                ngx.say("wrapped settimeout ", ms)
+                return orig(self, ms)
+            end
+            ngx.socket.tcp():settimeout(123)
+            mt.settimeout = orig
+        }
+    }
+--- request
+GET /t
+--- response_body
+true true function
+true function
+wrapped settimeout 123
+--- no_error_log
+[error]
