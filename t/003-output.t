@@ -528,3 +528,32 @@ CORE::join "", map { chr(96 + $_) x 10000 } 1 .. 4
 --- timeout: 10
 --- no_error_log
 [error]
+
+
+
+=== TEST 27: ngx.flush(true) waiting behind limit_rate when the client leaves returns nil, "client aborted"
+--- config
+    location /t {
+        limit_rate 2;
+        content_by_lua_block {
+            ngx.say("hello, lua")
+            local ok, err = ngx.flush(true)
+            if not ok then
+                ngx.log(ngx.WARN, "failed to flush: ", err)
+                return
+            end
+            ngx.log(ngx.WARN, "flushed")
+        }
+    }
+--- request
+GET /t
+--- abort
+--- timeout: 0.2
+--- ignore_response
+--- wait: 2.5
+--- error_log eval
+[qr/writev\(\) failed .*Broken pipe/, "failed to flush: client aborted"]
+--- no_error_log
+flushed
+[error]
+[alert]

@@ -93,7 +93,14 @@ unsafe fn writable(r: *mut ngx_http_request_t) {
         Some(c"timeout")
     // SAFETY: `r` is a live request (callers' duty)
     } else if unsafe { ngx_http_output_filter(r, std::ptr::null_mut()) } == NGX_ERROR as isize {
-        Some(c"nginx output filter error")
+        // A failed write marks the connection broken: the client went
+        // away (lua-nginx-module's text for it).
+        // SAFETY: `r` is a live request (callers' duty), its connection too
+        if unsafe { (*(*r).connection).error() } != 0 {
+            Some(c"client aborted")
+        } else {
+            Some(c"nginx output filter error")
+        }
     } else if pending(ctx) {
         // SAFETY: `r` is a live request (callers' duty)
         unsafe { arm_event(r) };
