@@ -162,12 +162,15 @@ unsafe fn postponed_anyway(r: *mut ngx_http_request_t, len: usize) -> bool {
     if unsafe { (*(*r).connection).error() } != 0 {
         return false;
     }
-    // SAFETY: `r` is live (callers' duty)
-    let Some(clcf) = NgxHttpCoreModule::location_conf(unsafe { &*r }) else {
+    // A subrequest's output reaches the write filter as its main request's.
+    // SAFETY: `r` is live (callers' duty), its main request too
+    let main = unsafe { (*r).main };
+    // SAFETY: as above
+    let Some(clcf) = NgxHttpCoreModule::location_conf(unsafe { &*main }) else {
         return false;
     };
-    // SAFETY: `r` is live (callers' duty): its out chain is nginx's, live
-    let pending = unsafe { chain_size((*r).out) } as usize;
+    // SAFETY: as above: its out chain is nginx's, live
+    let pending = unsafe { chain_size((*main).out) } as usize;
     pending + len + CHUNK_FRAMING < clcf.postpone_output
 }
 
