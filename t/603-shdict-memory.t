@@ -171,3 +171,32 @@ safe_set: falseno memoryfalse
 set: trueniltrue
 --- no_error_log
 [error]
+
+
+
+=== TEST 6: a full dict: a push whose item finds no room returns nil, "no memory"; one whose new list finds none returns false, "no memory"
+--- http_config
+    lua_shared_dict small 64k;
+--- config
+    location = /t {
+        content_by_lua_block {
+            local d = ngx.shared.small
+            d:flush_all()
+            d:flush_expired()
+            local len, err, n = nil, nil, 0
+            repeat
+                len, err = d:lpush("items", "bar")
+                n = n + 1
+            until not len or n > 100000
+            ngx.say("item: ", tostring(len), " ", err, ", list kept: ", d:llen("items") == n - 1)
+            local ok, err2 = d:lpush(string.rep("k", 1500), "x")
+            ngx.say("list: ", tostring(ok), " ", err2)
+        }
+    }
+--- request
+GET /t
+--- response_body
+item: nil no memory, list kept: true
+list: false no memory
+--- no_error_log
+[error]
