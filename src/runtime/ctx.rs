@@ -6,7 +6,7 @@ use std::cell::Cell;
 use std::ffi::c_int;
 use std::ptr;
 
-use nginx_sys::{ngx_http_request_t, ngx_int_t, ngx_log_t, ngx_palloc, ngx_pool_cleanup_add, ngx_str_t};
+use nginx_sys::{ngx_http_request_t, ngx_int_t, ngx_log_t, ngx_palloc, ngx_pool_cleanup_t, ngx_str_t};
 use ngx::http::Request;
 
 use super::context::{self, Context};
@@ -159,6 +159,7 @@ impl RequestCtx {
         Ok(())
     }
 
+    #[inline(always)]
     fn new(r: *mut ngx_http_request_t) -> RequestCtx {
         RequestCtx {
             r,
@@ -214,27 +215,29 @@ impl RequestCtx {
             // the pool cleanup; `req`'s borrow keeps this the only reference.
             return Some(unsafe { &mut *found });
         }
+        // In the request's pool (no heap allocation per request), with the
+        // pool cleanup that drops it in place before the pool's memory goes
+        // (one allocation for both; linked as ngx_pool_cleanup_add links).
         // SAFETY: `req` proves `r` live.
-        let cln = unsafe { ngx_pool_cleanup_add((*r).pool, 0) };
-        if cln.is_null() {
+        let block = unsafe { ngx_palloc((*r).pool, std::mem::size_of::<CtxBlock>()) } as *mut CtxBlock;
+        if block.is_null() {
             return None;
         }
-        // In the request's pool (no heap allocation per request); the
-        // cleanup drops it in place before the pool's memory goes.
-        // SAFETY: `req` proves `r` live.
-        let ctx = unsafe { ngx_palloc((*r).pool, std::mem::size_of::<RequestCtx>()) } as *mut RequestCtx;
-        if ctx.is_null() {
-            return None;
-        }
-        // SAFETY: `ctx` is fresh pool memory of RequestCtx's size and
-        // alignment (see the assert below); `cln` is the cleanup just added;
-        // `req` proves `r` live.
-        unsafe {
+        // SAFETY: `block` is fresh pool memory of CtxBlock's size and
+        // alignment (see the assert below); `req` proves `r` live.
+        let ctx = unsafe {
+            let ctx = ptr::addr_of_mut!((*block).ctx);
             ctx.write(RequestCtx::new(r));
-            (*cln).handler = Some(cleanup);
-            (*cln).data = ctx.cast();
+            let cln = ptr::addr_of_mut!((*block).cleanup);
+            cln.write(ngx_pool_cleanup_t {
+                handler: Some(cleanup),
+                data: ctx.cast(),
+                next: (*(*r).pool).cleanup,
+            });
+            (*(*r).pool).cleanup = cln;
             *(*r).ctx.add(module().ctx_index) = ctx.cast();
-        }
+            ctx
+        };
         // SAFETY: `ctx` was just written and is owned by the request's pool
         // until its cleanup; `req`'s borrow bounds the reference.
         let ctx = unsafe { &mut *ctx };
@@ -380,8 +383,15 @@ unsafe fn own_vm(r: *mut ngx_http_request_t) -> Result<vm::Vm, String> {
     make(lmcf)
 }
 
+/// A request's ctx and the pool cleanup that drops it, allocated together.
+#[repr(C)]
+struct CtxBlock {
+    cleanup: ngx_pool_cleanup_t,
+    ctx: RequestCtx,
+}
+
 // ngx_palloc aligns to NGX_ALIGNMENT (the size of a long).
-const _: () = assert!(std::mem::align_of::<RequestCtx>() <= std::mem::size_of::<std::ffi::c_ulong>());
+const _: () = assert!(std::mem::align_of::<CtxBlock>() <= std::mem::size_of::<std::ffi::c_ulong>());
 
 // Per thread, without a thread-local access on the event loop's (see
 // loop_local): a pool thread of ngx.run_worker_thread sees no request.
