@@ -1,8 +1,6 @@
 //! ngx.worker.* and ngx.config.*.
 
-use nginx_sys::{
-    NGX_PROCESS_WORKER, ngx_cycle, ngx_exiting, ngx_process, ngx_quit, ngx_terminate, ngx_worker,
-};
+use nginx_sys::{NGX_PROCESS_WORKER, ngx_cycle, ngx_process, ngx_worker};
 
 use crate::lua::lua_fns;
 use crate::lua::{LuaRet, ffi, lua_State, push_bytes, set_fn, set_str};
@@ -122,8 +120,8 @@ unsafe fn count_impl(l: *mut lua_State) -> LuaRet {
 }
 
 unsafe fn exiting_impl(l: *mut lua_State) -> LuaRet {
-    // SAFETY: nginx's process globals are only touched by this worker's one thread
-    unsafe { ffi::lua_pushboolean(l, (ngx_exiting != 0 || ngx_quit != 0 || ngx_terminate != 0) as _) };
+    // SAFETY: `l` is the running state Lua called this API function with
+    unsafe { ffi::lua_pushboolean(l, crate::glue::signals::worker_exiting() as _) };
     Ok(1)
 }
 

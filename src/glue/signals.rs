@@ -1,4 +1,5 @@
-//! nginx's signal dispositions in a worker.
+//! nginx's signal dispositions in a worker, and the flags its signal
+//! handling sets.
 
 use std::ffi::{c_char, c_void};
 
@@ -34,4 +35,12 @@ pub fn set_sa_restart() {
             sig = sig.add(1);
         }
     }
+}
+
+/// True once the worker is shutting down (reload, quit, stop): the flags
+/// nginx's signal handling sets.
+pub fn worker_exiting() -> bool {
+    // SAFETY: plain process-wide flags, written by nginx on the worker's one
+    // thread (signal handlers only set ngx_quit/ngx_terminate).
+    unsafe { nginx_sys::ngx_exiting != 0 || nginx_sys::ngx_quit != 0 || nginx_sys::ngx_terminate != 0 }
 }

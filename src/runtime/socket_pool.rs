@@ -118,14 +118,6 @@ fn key_text(key: &[u8]) -> String {
     String::from_utf8_lossy(key).into_owned()
 }
 
-/// True once the worker is shutting down (reload, quit, stop): nothing is
-/// pooled any more, since an idle connection's timer keeps nginx from
-/// ending the worker.
-pub fn worker_exiting() -> bool {
-    // SAFETY: plain process-wide flags set by nginx's signal handling.
-    unsafe { nginx_sys::ngx_exiting != 0 || nginx_sys::ngx_quit != 0 || nginx_sys::ngx_terminate != 0 }
-}
-
 pub fn exists(key: &[u8]) -> bool {
     with_pools(|p| p.borrow().contains_key(key))
 }

@@ -7,8 +7,8 @@ use std::ffi::{c_int, c_void};
 use std::mem::MaybeUninit;
 
 use nginx_sys::{
-    NGX_LOG_ALERT, ngx_add_timer, ngx_del_timer, ngx_event_t, ngx_exiting, ngx_free_connection,
-    ngx_get_connection, ngx_msec_t, ngx_quit, ngx_terminate,
+    NGX_LOG_ALERT, ngx_add_timer, ngx_del_timer, ngx_event_t, ngx_free_connection, ngx_get_connection,
+    ngx_msec_t,
 };
 use ngx::http::Request;
 
@@ -118,7 +118,9 @@ pub fn arm(delay: ngx_msec_t, every: bool, cb: Callback) {
         // Cancelable so nginx does not wait for it at exit (the shutdown
         // watcher fires it early); one armed while exiting (a zero delay)
         // is due at once and runs before the worker ends.
-        (*armed).ev.set_cancelable(!exiting() as u32);
+        (*armed)
+            .ev
+            .set_cancelable(!crate::glue::signals::worker_exiting() as u32);
         ngx_add_timer(&mut (*armed).ev, delay);
     }
     if let Some(t) = timers() {
@@ -183,11 +185,6 @@ unsafe extern "C" fn on_shutdown(rev: *mut ngx_event_t) {
     })
 }
 
-fn exiting() -> bool {
-    // SAFETY: plain process-wide flags set by nginx's signal handling.
-    unsafe { ngx_exiting != 0 || ngx_quit != 0 || ngx_terminate != 0 }
-}
-
 /// Runs an armed timer's callback; `premature` when the worker's shutdown
 /// fires it before its time (lua-nginx-module's premature flag).
 unsafe fn fire(armed: Armed, premature: bool) {
@@ -201,7 +198,7 @@ unsafe fn fire(armed: Armed, premature: bool) {
     // A repeating timer is re-armed before its callback runs, so the
     // interval is kept whatever the callback takes; it owns the arguments.
     let owns_call = match every {
-        Some(interval) if !premature && !exiting() => {
+        Some(interval) if !premature && !crate::glue::signals::worker_exiting() => {
             arm(interval, true, cb.clone());
             false
         }

@@ -486,7 +486,7 @@ impl TcpSock {
         if !self.rbuf.is_empty() {
             return Val::err("unread data in buffer");
         }
-        if socket_pool::worker_exiting() {
+        if crate::glue::signals::worker_exiting() {
             // A pooled connection would hold the exiting worker until its
             // idle timer fires: close it, as if pooled and expired at once.
             self.debug(format_args!(
