@@ -46,20 +46,27 @@ true
             ngx.say(err)
             ok, err = pcall(ngx.encode_args, "x")
             ngx.say(err)
+            ok, err = pcall(function() local r = ngx.encode_args("x"); return r end)
+            ngx.say(err)
+            local decode = ngx.decode_args
+            ok, err = pcall(function() local r = decode(nil); return r end)
+            ngx.say(err)
         }
     }
 --- request
 GET /t
---- response_body
-a=x%20y
+--- response_body_like
+^a=x%20y
 b
-[]
+\[\]
 d=1&d=z&d
 k%26%3D=3.5
-[]
+\[\]
 true 0
 attempt to use function as query arg value
-bad argument #1 to 'encode_args' (table expected, got string)
+bad argument #1 to '\?' \(table expected, got string\)
+content_by_lua\(nginx.conf:\d+\):\d+: bad argument #1 to 'encode_args' \(table expected, got string\)
+content_by_lua\(nginx.conf:\d+\):\d+: bad argument #1 to 'decode' \(string expected, got nil\)
 --- no_error_log
 [error]
 

@@ -17,7 +17,9 @@ use nginx_sys::{
 use super::query_args;
 use crate::glue::{digest, escape};
 use crate::lua::lua_fns;
-use crate::lua::{LuaRet, check_bytes, check_number, ffi, lua_State, push_bytes, set_fn, type_name};
+use crate::lua::{
+    LuaRet, arg_error, check_bytes, check_number, ffi, lua_State, push_bytes, set_fn, type_name,
+};
 
 unsafe extern "C" {
     fn EVP_sha1() -> *const std::ffi::c_void;
@@ -181,10 +183,10 @@ unsafe fn encode_args_impl(l: *mut lua_State) -> LuaRet {
     (unsafe { expect_args(l, 1, 1, "one") })?;
     // SAFETY: `l` is the running state Lua called this API function with
     if unsafe { ffi::lua_type(l, 1) } != ffi::LUA_TTABLE {
-        return Err(format!(
-            "bad argument #1 to 'encode_args' (table expected, got {})",
+        return Err(arg_error(
+            1,
             // SAFETY: `l` is the running state Lua called this API function with
-            unsafe { type_name(l, 1) }
+            &format!("table expected, got {}", unsafe { type_name(l, 1) }),
         ));
     }
     // SAFETY: `l` is the running state Lua called this API function with
@@ -300,6 +302,15 @@ pub unsafe fn max_arg(l: *mut lua_State, idx: c_int, fname: &str) -> Result<usiz
 unsafe fn decode_args_impl(l: *mut lua_State) -> LuaRet {
     // SAFETY: `l` is the running state Lua called this API function with
     (unsafe { expect_args(l, 1, 2, "one or two") })?;
+    // SAFETY: `l` is the running state Lua called this API function with
+    let t = unsafe { ffi::lua_type(l, 1) };
+    if !matches!(t, ffi::LUA_TSTRING | ffi::LUA_TNUMBER) {
+        return Err(arg_error(
+            1,
+            // SAFETY: `l` is the running state Lua called this API function with
+            &format!("string expected, got {}", unsafe { type_name(l, 1) }),
+        ));
+    }
     // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { check_bytes(l, 1, "decode_args") }?;
     // SAFETY: `l` is the running state Lua called this API function with

@@ -153,7 +153,7 @@ pub unsafe fn close_state(l: *mut lua_State) {
 
 /// The raising calls, for this file only.
 mod raising {
-    pub use mlua::ffi::{lua_concat, lua_error, lua_yield, luaL_where};
+    pub use mlua::ffi::{lua_concat, lua_error, lua_yield, luaL_argerror, luaL_where};
 }
 
 unsafe extern "C-unwind" {
@@ -198,6 +198,18 @@ pub const YIELD: c_int = -1;
 /// raised as it is (a metamethod's error, not one of ours).
 const PROPAGATED: &str = "\0lua error value";
 
+/// The start of an error made by [`arg_error`].
+const ARG_ERROR: &str = "\0bad argument\0";
+
+/// A bad argument `n`, reported as luaL_argerror reports it: named after
+/// the call site (`'?'` when pcall calls the function, the local name it
+/// was called by, one less for a method call), as lua-nginx-module's C
+/// functions that check with luaL_check* name themselves. [`guard`] makes
+/// the message.
+pub fn arg_error(n: c_int, extra: &str) -> String {
+    format!("{ARG_ERROR}{n}\0{extra}")
+}
+
 /// Registry key of the error value [`propagate`] keeps.
 static PROPAGATED_KEY: u8 = 0;
 
@@ -230,6 +242,17 @@ pub unsafe fn guard(l: *mut lua_State, body: unsafe fn(*mut lua_State) -> LuaRet
         drop(msg);
         // SAFETY: `l` is the running state; `propagate` stored the value under this key
         unsafe { take_registry(l, &PROPAGATED_KEY) };
+    } else if let Some((n, extra)) = msg.strip_prefix(ARG_ERROR).and_then(|m| m.split_once('\0')) {
+        let n = n.parse().unwrap_or(1);
+        // The text goes onto the stack (a Lua string ends in a NUL) before
+        // `msg` is dropped; luaL_argerror copies it into its message.
+        // SAFETY: `l` is the running state; the push raises only on OOM
+        unsafe { push_bytes(l, extra.as_bytes()) };
+        drop(msg);
+        // SAFETY: the string just pushed is on top; no Rust value with a
+        // destructor is alive in this frame; luaL_argerror raises (its
+        // return value is never produced).
+        return unsafe { raising::luaL_argerror(l, n, ffi::lua_tolstring(l, -1, std::ptr::null_mut())) };
     } else {
         // SAFETY: `l` is the running state; luaL_where and pushes raise only on OOM
         unsafe {
