@@ -18,7 +18,7 @@ use super::query_args;
 use crate::glue::{digest, escape};
 use crate::lua::lua_fns;
 use crate::lua::{
-    LuaRet, arg_error, check_bytes, check_number, ffi, lua_State, push_bytes, set_fn, type_name,
+    LuaRet, arg_error, check_bytes, check_number, ffi, lua_State, push_bytes, set_fn, to_bytes, type_name,
 };
 
 unsafe extern "C" {
@@ -311,8 +311,9 @@ unsafe fn decode_args_impl(l: *mut lua_State) -> LuaRet {
             &format!("string expected, got {}", unsafe { type_name(l, 1) }),
         ));
     }
-    // SAFETY: `l` is the running state Lua called this API function with
-    let s = unsafe { check_bytes(l, 1, "decode_args") }?;
+    // SAFETY: a string or a number, checked above: lua_tolstring gives its
+    // bytes, alive while the argument stays on the stack
+    let s = unsafe { to_bytes(l, 1) }.unwrap_or_default();
     // SAFETY: `l` is the running state Lua called this API function with
     let max = unsafe { max_arg(l, 2, "decode_args") }?;
     // The pairs are unescaped in place, in a copy (the Lua string stays).

@@ -137,8 +137,6 @@ pub fn debug_entry(req: &Request, handler: &str) {
     );
 }
 
-/// lua-nginx-module's debug line on entering one of its output filters
-/// (`lua capture header filter, uri "/t"`).
 /// Whether our header and body filters have nothing to do for `r`: its
 /// location runs no Lua filter, it is no captured subrequest, and no debug
 /// line is due. Checked before anything else, as most responses pass
@@ -161,6 +159,8 @@ pub unsafe fn filters_idle(r: *mut ngx_http_request_t) -> bool {
         && !nlog::debug_http_enabled(unsafe { (*(*r).connection).log })
 }
 
+/// lua-nginx-module's debug line on entering one of its output filters
+/// (`lua capture header filter, uri "/t"`).
 pub fn debug_filter(req: &Request, filter: &str) {
     nlog::log_debug_http!(
         req.log(),

@@ -133,16 +133,14 @@ pub fn write_parts(ctx: &mut RequestCtx, parts: &[&[u8]], flush: bool) -> Result
         }
         if flush {
             (*b).set_flush(1);
-        } else if loc_conf(r).body_filter.is_none() {
-            // The previous write goes first; this one waits for what follows
-            // if nginx would keep it back anyway.
-            send_held(ctx)?;
-            if postponed_anyway(r, len) {
-                ctx.held_out = cl;
-                return Ok(());
-            }
         }
+        // The previous write goes first; this one waits for what follows
+        // if nginx would keep it back anyway.
         send_held(ctx)?;
+        if !flush && loc_conf(r).body_filter.is_none() && postponed_anyway(r, len) {
+            ctx.held_out = cl;
+            return Ok(());
+        }
         send(ctx, cl)
     }
 }

@@ -569,8 +569,6 @@ unsafe fn write_some(c: *mut ngx_connection_t, data: &[u8]) -> (usize, isize, i3
     (pos, last, 0)
 }
 
-/// The first `b` in `hay` (libc's vectorised memchr: lines are searched
-/// byte by byte otherwise).
 /// The line that `unread` starts with (up to its LF, or all of it when
 /// there is none yet) without the CR that ends it, whether another CR is
 /// left inside it, and where its LF is.
@@ -582,6 +580,8 @@ fn line_of(unread: &[u8]) -> (&[u8], bool, Option<usize>) {
     (body, find_byte(body, b'\r').is_some(), nl)
 }
 
+/// The first `b` in `hay` (libc's vectorised memchr: lines are searched
+/// byte by byte otherwise).
 fn find_byte(hay: &[u8], b: u8) -> Option<usize> {
     // SAFETY: memchr reads at most `hay.len()` bytes from its start.
     let p = unsafe { libc::memchr(hay.as_ptr().cast(), b as libc::c_int, hay.len()) };
