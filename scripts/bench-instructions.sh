@@ -7,7 +7,8 @@
 # Same /usr/sbin/nginx (master_process off, one process), the workloads of
 # scripts/bench/workloads.sh, for our module, Debian's C lua-nginx-module
 # (libnginx-mod-http-lua with its lua-resty-core, installed here for the
-# comparison only) and plain nginx where it has an equivalent. One
+# comparison only) and plain nginx where it has an equivalent (`return`,
+# and the echo module's content handler for hello). One
 # keep-alive client connection per workload: WARMUP requests (code caches,
 # JIT traces, pools, keepalive connections), then the counters are zeroed
 # and REQUESTS requests counted.
@@ -21,9 +22,10 @@ warmup=${WARMUP:-500}
 # shellcheck source=bench/workloads.sh
 . "${BENCH_WORKLOADS_FILE:-$root/scripts/bench/workloads.sh}"
 [ $# -gt 0 ] && WORKLOADS=("$@")
+[ -n "${REFERENCES+set}" ] || REFERENCES=(plain)
 
 need=()
-for p in valgrind python3 libnginx-mod-http-lua; do
+for p in valgrind python3 libnginx-mod-http-lua libnginx-mod-http-echo; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
 if ((${#need[@]})); then
@@ -90,14 +92,24 @@ measure() {  # target, load_module lines
 mods=/usr/lib/nginx/modules
 measure ours "load_module $so;"
 measure c-module "load_module $mods/ndk_http_module.so; load_module $mods/ngx_http_lua_module.so;"
-measure plain ""
+declare -A ref_load=([plain]="" [echo]="load_module $mods/ngx_http_echo_module.so;")
+for t in "${REFERENCES[@]}"; do measure "$t" "${ref_load[$t]}"; done
 
 echo "instructions per request ($n requests per workload after $warmup warm-up, one keep-alive connection)"
-printf '| %-8s | %10s | %10s | %10s | %10s | %12s |\n' workload ours c-module plain "ours / C" "ours / plain"
-printf '|%s|\n' "----------|-----------:|-----------:|-----------:|-----------:|-------------:"
+# One column per target, then ours against each of the others.
+head="| workload | ours | c-module" rule="|---|---:|---:"
+for t in "${REFERENCES[@]}"; do head+=" | $t"; rule+="|---:"; done
+head+=" | ours / C" rule+="|---:"
+for t in "${REFERENCES[@]}"; do head+=" | ours / $t"; rule+="|---:"; done
+echo "$head |"
+echo "$rule|"
 for w in "${WORKLOADS[@]}"; do
-    o=${result[ours/$w]} c=${result[c-module/$w]} p=${result[plain/$w]:-}
-    awk -v w="$w" -v o="$o" -v c="$c" -v p="$p" 'BEGIN {
-        printf "| %-8s | %10d | %10d | %10s | %10.2f | %12s |\n", w, o, c, (p == "" ? "-" : p), o / c,
-            (p == "" ? "-" : sprintf("%.2f", o / p)) }'
+    o=${result[ours/$w]} c=${result[c-module/$w]}
+    row="| $w | $o | $c" ratios=$(awk -v o="$o" -v c="$c" 'BEGIN { printf " | %.2f", o / c }')
+    for t in "${REFERENCES[@]}"; do
+        p=${result[$t/$w]:-}
+        row+=" | ${p:--}"
+        ratios+=$( [ -n "$p" ] && awk -v o="$o" -v p="$p" 'BEGIN { printf " | %.2f", o / p }' || echo " | -")
+    done
+    echo "$row$ratios |"
 done

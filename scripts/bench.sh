@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Throughput: our module vs Debian's C lua-nginx-module vs plain nginx, on the
+# Throughput: our module vs Debian's C lua-nginx-module vs plain nginx (and
+# nginx's echo module, a content handler, for hello), on the
 # workloads of scripts/bench/workloads.sh, all on the same /usr/sbin/nginx.
 #
 #   scripts/bench.sh [--markdown] [WORKLOAD...]     (default: every workload)
@@ -33,6 +34,7 @@ done
 # shellcheck source=bench/workloads.sh
 . "${BENCH_WORKLOADS_FILE:-$root/scripts/bench/workloads.sh}"
 ((${#selected[@]})) && WORKLOADS=("${selected[@]}")
+[ -n "${REFERENCES+set}" ] || REFERENCES=(plain)
 
 nginx_bin=/usr/sbin/nginx
 modules_dir=/usr/lib/nginx/modules
@@ -40,7 +42,7 @@ modules_dir=/usr/lib/nginx/modules
 # wrk and the C module are only needed here, not for building or testing
 # ours, so this script installs them rather than build.sh.
 missing=()
-for p in wrk curl libnginx-mod-http-lua; do
+for p in wrk curl libnginx-mod-http-lua libnginx-mod-http-echo; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ((${#missing[@]})); then
@@ -63,11 +65,12 @@ ours_so=${BENCH_SO:-$(bash scripts/build.sh | tail -n1)}
 
 tmp=$(mktemp -d -t ngx-lua-bench.XXXXXX)
 chmod 755 "$tmp"  # workers run as nobody and serve files from here
-targets=(ours c-module plain)
+targets=(ours c-module "${REFERENCES[@]}")
 declare -A load=(
     [ours]="load_module $ours_so;"
     [c-module]="load_module $modules_dir/ndk_http_module.so; load_module $modules_dir/ngx_http_lua_module.so;"
     [plain]=""
+    [echo]="load_module $modules_dir/ngx_http_echo_module.so;"
 )
 declare -A port uport
 
@@ -209,16 +212,22 @@ table=$(
         done
     done
     echo
-    echo "| workload | ours / C req/s | ours / C req/CPU-s | ours / plain req/s |"
-    echo "|---|---:|---:|---:|"
+    head="| workload | ours / C req/s | ours / C req/CPU-s" rule="|---|---:|---:"
+    for t in "${REFERENCES[@]}"; do head+=" | ours / $t req/s"; rule+="|---:"; done
+    echo "$head |"
+    echo "$rule|"
     for w in "${WORKLOADS[@]}"; do
         read -r o _ _ <<<"$(stats "${rps[ours/$w]}")"
         read -r oc _ _ <<<"$(stats "${cpu[ours/$w]}")"
         read -r cm _ _ <<<"$(stats "${rps[c-module/$w]}")"
         read -r cc _ _ <<<"$(stats "${cpu[c-module/$w]}")"
-        p=""
-        workload_exists plain "$w" && read -r p _ _ <<<"$(stats "${rps[plain/$w]}")"
-        echo "| $w | $(ratio "$o" "$cm") | $(ratio "$oc" "$cc") | $(ratio "$o" "$p") |"
+        row="| $w | $(ratio "$o" "$cm") | $(ratio "$oc" "$cc")"
+        for t in "${REFERENCES[@]}"; do
+            p=""
+            workload_exists "$t" "$w" && read -r p _ _ <<<"$(stats "${rps[$t/$w]}")"
+            row+=" | $(ratio "$o" "$p")"
+        done
+        echo "$row |"
     done
 )
 echo "$table"

@@ -1,11 +1,13 @@
 # Workloads shared by scripts/bench.sh and scripts/bench-instructions.sh:
-# sourced, it defines WORKLOADS and `workload_conf TARGET DIR PORT UPORT`,
-# which prints the `http {}` body of nginx.conf for a target (ours,
-# c-module: the same Lua code; plain: nginx's own equivalent where one
-# exists). Each workload is a location named after it; the client checks
-# that every answer is a 200 whose body ends with "ok" or is the file.
+# sourced, it defines WORKLOADS, REFERENCES and `workload_conf TARGET DIR
+# PORT UPORT`, which prints the `http {}` body of nginx.conf for a target
+# (ours, c-module: the same Lua code; plain, echo: nginx's own equivalent
+# where one exists). Each workload is a location named after it; the client
+# checks that every answer is a 200 whose body ends with "ok" or is the file.
 #
-#   hello    ngx.say("hello")                                (plain: return 200)
+#   hello    ngx.say("hello")                                (plain: return 200;
+#            echo: the echo module's `echo hello`, a content handler whose
+#            response is chunked as ngx.say's is)
 #   mix      ngx.var x5, get_headers, get_uri_args, ngx.ctx set in rewrite and
 #            read in content, 3 ngx.header sets, ngx.re.match "jo", ngx.md5,
 #            ngx.now, a 200-byte say
@@ -17,6 +19,9 @@
 #   threads  two light threads, each ngx.sleep(0), waited for
 
 WORKLOADS=(hello mix shdict proxy filter threads)
+# The targets without Lua that the scripts measure besides ours and the C
+# module (a workload set without this line gets plain only).
+REFERENCES=(plain echo)
 
 workload_files() {  # DIR: the static files the workloads serve
     mkdir -p "$1/html"
@@ -36,12 +41,14 @@ workload_conf() {
         location / { root $dir/html; }
     }
 CONF
-    if [ "$target" = plain ]; then
+    if [ "$target" = plain ] || [ "$target" = echo ]; then
+        local hello='return 200 "hello\n";'
+        [ "$target" = echo ] && hello='echo hello;'
         cat <<CONF
     server {
         listen 127.0.0.1:$port;
         root $dir/html;
-        location /hello { return 200 "hello\\n"; }
+        location /hello { $hello }
         location /proxy {
             proxy_http_version 1.1; proxy_set_header Connection "";
             proxy_pass http://backend/ok.txt;
@@ -133,6 +140,9 @@ workload_path() {
 
 # Whether TARGET has workload W (plain nginx has no Lua equivalents).
 workload_exists() {
-    [ "$1" != plain ] && return 0
-    case "$2" in hello | proxy | filter) return 0 ;; *) return 1 ;; esac
+    case "$1" in
+        plain) case "$2" in hello | proxy | filter) return 0 ;; *) return 1 ;; esac ;;
+        echo) [ "$2" = hello ] ;;
+        *) return 0 ;;
+    esac
 }
