@@ -347,3 +347,60 @@ held
 raw socket: nil http 1.0 buffering
 --- no_error_log
 [error]
+
+
+
+=== TEST 15: with lua_check_client_abort, a receive that ends the body of a client already gone fails with "client aborted" (no later event would tell)
+(/t waits first, so that the FIN has come with the request, before the
+body is read from what nginx read past the header)
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.sleep(0.05)
+            ngx.exec("/body")
+        }
+    }
+    location /body {
+        lua_check_client_abort on;
+        content_by_lua_block {
+            local sock = assert(ngx.req.socket())
+            local data, err, partial = sock:receive("*a")
+            ngx.log(ngx.WARN, "receive: ", data, " ", err, " [", partial, "]")
+        }
+    }
+--- raw_request eval
+"POST /t HTTP/1.0\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+--- shutdown
+--- ignore_response
+--- error_log
+client prematurely closed connection
+receive: nil client aborted [hello]
+--- no_error_log
+[error]
+
+
+
+=== TEST 16: without lua_check_client_abort the same receive gets the body
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.sleep(0.05)
+            ngx.exec("/body")
+        }
+    }
+    location /body {
+        content_by_lua_block {
+            local sock = assert(ngx.req.socket())
+            local data, err, partial = sock:receive("*a")
+            ngx.log(ngx.WARN, "receive: ", data, " ", err, " [", partial, "]")
+        }
+    }
+--- raw_request eval
+"POST /t HTTP/1.0\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+--- shutdown
+--- ignore_response
+--- error_log
+receive: hello nil [nil]
+--- no_error_log
+[error]
+client prematurely closed connection

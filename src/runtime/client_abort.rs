@@ -34,7 +34,10 @@ unsafe extern "C" fn on_readable(r: *mut ngx_http_request_t) {
 }
 
 /// Peeks at the socket: a client that closed reads as end of file.
-unsafe fn client_closed(r: *mut ngx_http_request_t) -> bool {
+///
+/// # Safety
+/// `r` must be live.
+pub unsafe fn client_closed(r: *mut ngx_http_request_t) -> bool {
     // SAFETY: `r` is a live request (callers' duty)
     let c = unsafe { (*r).connection };
     let mut buf = [0u8; 1];

@@ -107,6 +107,22 @@ impl TcpSock {
         !d.raw && (d.rest.is_some_and(|n| n > 0) || d.chunked.as_ref().is_some_and(|c| !c.done()))
     }
 
+    /// A receive that leaves the request body all read, with
+    /// lua_check_client_abort on, looks at the client connection at once, as
+    /// lua-nginx-module does: a client whose FIN came with the body's last
+    /// bytes was reported by epoll already, and no later read event would
+    /// tell the abort check. True (logged) when the client left.
+    pub(super) fn body_done_client_gone(&self) -> bool {
+        if self.downstream.as_ref().is_none_or(|d| d.raw) || self.r.is_null() {
+            return false;
+        }
+        if self.rpos < self.rbuf.len() || self.read_limit() != Some(0) {
+            return false;
+        }
+        // SAFETY: r is live while it owns the socket.
+        unsafe { crate::conf::loc_conf(self.r).check_client_abort() && client_abort::client_closed(self.r) }
+    }
+
     /// Lets go of the client connection: only our timers go.
     pub(super) fn release_downstream(&mut self) {
         if !self.conn.is_null() {

@@ -270,6 +270,7 @@ impl TcpSock {
         loop {
             if !self.rbuf.is_empty() || self.eof {
                 match self.filter(&kind) {
+                    Filt::Done if self.body_done_client_gone() => return self.recv_fail("client aborted"),
                     Filt::Done => return self.recv_ok(),
                     Filt::Closed => return self.recv_fail("closed"),
                     // Everything buffered was consumed: read more.

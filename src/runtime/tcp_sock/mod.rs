@@ -22,6 +22,7 @@ use nginx_sys::{
 };
 use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule, Request};
 
+use super::client_abort;
 use super::ctx::RequestCtx;
 use super::scheduler::{Wait, wake};
 use super::socket_pool;
