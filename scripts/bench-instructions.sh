@@ -22,7 +22,7 @@ warmup=${WARMUP:-500}
 # shellcheck source=bench/workloads.sh
 . "${BENCH_WORKLOADS_FILE:-$root/scripts/bench/workloads.sh}"
 [ $# -gt 0 ] && WORKLOADS=("$@")
-[ -n "${REFERENCES+set}" ] || REFERENCES=(plain)
+declare -p REFERENCES >/dev/null 2>&1 || REFERENCES=(plain)
 
 need=()
 for p in valgrind python3 libnginx-mod-http-lua libnginx-mod-http-echo; do

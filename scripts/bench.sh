@@ -34,7 +34,7 @@ done
 # shellcheck source=bench/workloads.sh
 . "${BENCH_WORKLOADS_FILE:-$root/scripts/bench/workloads.sh}"
 ((${#selected[@]})) && WORKLOADS=("${selected[@]}")
-[ -n "${REFERENCES+set}" ] || REFERENCES=(plain)
+declare -p REFERENCES >/dev/null 2>&1 || REFERENCES=(plain)
 
 nginx_bin=/usr/sbin/nginx
 modules_dir=/usr/lib/nginx/modules
@@ -65,7 +65,11 @@ ours_so=${BENCH_SO:-$(bash scripts/build.sh | tail -n1)}
 
 tmp=$(mktemp -d -t ngx-lua-bench.XXXXXX)
 chmod 755 "$tmp"  # workers run as nobody and serve files from here
-targets=(ours c-module "${REFERENCES[@]}")
+# Only the targets that have one of the selected workloads are started.
+targets=()
+for t in ours c-module "${REFERENCES[@]}"; do
+    for w in "${WORKLOADS[@]}"; do workload_exists "$t" "$w" && { targets+=("$t"); break; }; done
+done
 declare -A load=(
     [ours]="load_module $ours_so;"
     [c-module]="load_module $modules_dir/ndk_http_module.so; load_module $modules_dir/ngx_http_lua_module.so;"
