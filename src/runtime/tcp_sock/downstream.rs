@@ -113,10 +113,8 @@ impl TcpSock {
     /// bytes was reported by epoll already, and no later read event would
     /// tell the abort check. True (logged) when the client left.
     pub(super) fn body_done_client_gone(&self) -> bool {
-        if self.downstream.as_ref().is_none_or(|d| d.raw) || self.r.is_null() {
-            return false;
-        }
-        if self.rpos < self.rbuf.len() || self.read_limit() != Some(0) {
+        let body_stream = self.downstream.as_ref().is_some_and(|d| !d.raw && !d.bad);
+        if !body_stream || self.body_pending() || self.r.is_null() {
             return false;
         }
         // SAFETY: r is live while it owns the socket.
