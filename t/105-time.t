@@ -78,8 +78,8 @@ Sun, 27-Jul-2042 13:14:15 GMT
 1290079655
 1290079655
 nil
-falsebad argument #1 to 'http_time' (number expected, got string)
-falseexpecting one argument
+falsenumber argument only
+falsenumber argument only
 true
 --- no_error_log
 [error]

@@ -187,3 +187,104 @@ send: compiled
 headers 401
 --- no_error_log
 [error]
+
+
+
+=== TEST 3: the time functions stay compiled
+--- http_config eval: $::HttpConfig
+--- config
+    location = /t {
+        content_by_lua_block {
+            local n = 0
+            ngx.say(check_traces("now, time", function()
+                for i = 1, 400 do n = n + ngx.now() - ngx.time() end
+            end))
+            ngx.say(check_traces("today, localtime, utctime", function()
+                for i = 1, 400 do n = n + #ngx.today() + #ngx.localtime() + #ngx.utctime() end
+            end))
+            ngx.say(check_traces("update_time", function()
+                for i = 1, 400 do ngx.update_time() end
+            end))
+            ngx.say(check_traces("http_time, cookie_time, parse_http_time", function()
+                for i = 1, 400 do
+                    local t = 1290079655 + i
+                    n = n + #ngx.cookie_time(t) + ngx.parse_http_time(ngx.http_time(t)) - t
+                end
+            end))
+            ngx.say(ngx.http_time(1290079655), " ", ngx.cookie_time(1290079655))
+            ngx.say(ngx.parse_http_time("Thu, 18 Nov 2010 11:27:35 GMT"), " ", ngx.parse_http_time("x"))
+            ngx.say(ngx.today() == ngx.localtime():sub(1, 10), " ", #ngx.utctime())
+        }
+    }
+--- request
+GET /t
+--- response_body
+now, time: compiled
+today, localtime, utctime: compiled
+update_time: compiled
+http_time, cookie_time, parse_http_time: compiled
+Thu, 18 Nov 2010 11:27:35 GMT Thu, 18-Nov-10 11:27:35 GMT
+1290079655 nil
+true 19
+--- no_error_log
+[error]
+
+
+
+=== TEST 4: hashes, base64 and URI escaping stay compiled
+--- http_config eval: $::HttpConfig
+--- config
+    location = /t {
+        content_by_lua_block {
+            local n = 0
+            ngx.say(check_traces("md5, md5_bin, sha1_bin", function()
+                for i = 1, 400 do
+                    local s = "k" .. i
+                    n = n + #ngx.md5(s) + #ngx.md5_bin(s) + #ngx.sha1_bin(s)
+                end
+            end))
+            ngx.say(check_traces("crc32_short, crc32_long", function()
+                for i = 1, 400 do n = n + ngx.crc32_short("k" .. i) - ngx.crc32_long("k" .. i) end
+            end))
+            ngx.say(check_traces("encode_base64, decode_base64", function()
+                for i = 1, 400 do
+                    n = n + #ngx.decode_base64(ngx.encode_base64("value " .. i, i % 2 == 0))
+                end
+            end))
+            ngx.say(check_traces("escape_uri, unescape_uri", function()
+                for i = 1, 400 do
+                    n = n + #ngx.unescape_uri(ngx.escape_uri("a b/" .. i, i % 3))
+                end
+            end))
+            ngx.say(check_traces("nil, numbers and booleans as strings", function()
+                for i = 1, 400 do
+                    n = n + #ngx.md5(nil) + #ngx.md5_bin(i) + #ngx.encode_base64(true)
+                        + #ngx.escape_uri(i) + #ngx.unescape_uri(false)
+                end
+            end))
+            ngx.say(ngx.md5("hello"), " ", ngx.md5(12), " ", ngx.md5("12"))
+            ngx.say(ngx.encode_base64("hello"), " ", ngx.encode_base64("hello", true), " ",
+                    ngx.decode_base64("aGVsbG8="), " ", ngx.decode_base64("!!"))
+            ngx.say(ngx.escape_uri("a b&c"), " ", ngx.escape_uri("a b&c", 0), " ",
+                    ngx.unescape_uri("a%20b+c%zz"))
+            ngx.say(ngx.crc32_short("hello"), " ", ngx.crc32_long("hello"))
+            local long = string.rep("\1", 5000)
+            ngx.say(#ngx.escape_uri(long), " ", #ngx.encode_base64(long), " ",
+                    ngx.decode_base64(ngx.encode_base64(long)) == long)
+        }
+    }
+--- request
+GET /t
+--- response_body
+md5, md5_bin, sha1_bin: compiled
+crc32_short, crc32_long: compiled
+encode_base64, decode_base64: compiled
+escape_uri, unescape_uri: compiled
+nil, numbers and booleans as strings: compiled
+5d41402abc4b2a76b9719d911017c592 c20ad4d76fe97759aa27a0c99bff6710 c20ad4d76fe97759aa27a0c99bff6710
+aGVsbG8= aGVsbG8 hello nil
+a%20b%26c a%20b&c a b c%zz
+907060870 907060870
+15000 6668 true
+--- no_error_log
+[error]

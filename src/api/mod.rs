@@ -39,8 +39,10 @@ pub mod ssl_proxy;
 pub mod ssl_session;
 pub mod ssl_verify;
 pub mod string;
+pub mod string_ffi;
 pub mod thread;
 pub mod time;
+pub mod time_ffi;
 pub mod timer;
 pub mod unimplemented;
 pub mod var;
@@ -122,7 +124,12 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     (unsafe { resty_core::install(l) })?;
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
-    unsafe { run_snippet(l, include_bytes!("lua/ssl.lua"), c"=ngx.ssl") }
+    (unsafe { run_snippet(l, include_bytes!("lua/ssl.lua"), c"=ngx.ssl") })?;
+    // The hot functions that need no request, over the FFI.
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    (unsafe { run_snippet(l, include_bytes!("lua/time.lua"), c"=ngx.time") })?;
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { run_snippet(l, include_bytes!("lua/string.lua"), c"=ngx.string") }
 }
 
 /// Runs a small Lua snippet of ours at VM creation.

@@ -2,12 +2,9 @@
 //! cookie_time, parse_http_time: nginx's cached time and its own formatters,
 //! so the text matches what nginx writes byte for byte.
 
-use std::mem::MaybeUninit;
+use nginx_sys::{NGX_ERROR, ngx_http_cookie_time, ngx_http_time, ngx_parse_http_time, time_t};
 
-use nginx_sys::{
-    NGX_ERROR, ngx_cached_time, ngx_gmtime, ngx_http_cookie_time, ngx_http_time, ngx_parse_http_time,
-    ngx_time_t, ngx_time_update, ngx_tm_t, time_t,
-};
+use super::time_ffi;
 
 use crate::lua::lua_fns;
 use crate::lua::{LuaRet, check_bytes, check_number, ffi, lua_State, push_bytes, set_fn};
@@ -44,69 +41,48 @@ pub unsafe fn install(l: *mut lua_State) {
     }
 }
 
-fn cached() -> ngx_time_t {
-    // SAFETY: nginx keeps ngx_cached_time pointing at a valid slot; the
-    // worker is single-threaded.
-    unsafe { *ngx_cached_time }
-}
-
 unsafe fn time_impl(l: *mut lua_State) -> LuaRet {
     // SAFETY: `l` is the running state Lua called this API function with
-    unsafe { ffi::lua_pushnumber(l, cached().sec as f64) };
+    unsafe { ffi::lua_pushnumber(l, time_ffi::ngx_http_lua_ffi_time() as f64) };
     Ok(1)
 }
 
 unsafe fn now_impl(l: *mut lua_State) -> LuaRet {
-    let t = cached();
     // SAFETY: `l` is the running state Lua called this API function with
-    unsafe { ffi::lua_pushnumber(l, t.sec as f64 + t.msec as f64 / 1000.0) };
+    unsafe { ffi::lua_pushnumber(l, time_ffi::ngx_http_lua_ffi_now()) };
     Ok(1)
 }
 
 unsafe fn update_time_impl(_l: *mut lua_State) -> LuaRet {
-    // SAFETY: nginx's time cache is updated by this worker's thread only, this one
-    unsafe { ngx_time_update() };
+    time_ffi::ngx_http_lua_ffi_update_time();
     Ok(0)
 }
 
-fn broken_down(sec: time_t) -> ngx_tm_t {
-    let mut tm = MaybeUninit::<ngx_tm_t>::zeroed();
-    // SAFETY: ngx_gmtime fills the struct (month 1-12, full year).
+/// Pushes what `write` puts in a `LEN`-byte buffer on the stack.
+unsafe fn push_written<const LEN: usize>(l: *mut lua_State, write: unsafe extern "C" fn(*mut u8)) -> LuaRet {
+    let mut buf = [0u8; LEN];
+    // SAFETY: `buf` has the LEN bytes `write` fills; `l` is the running
+    // state Lua called this API function with (caller's contract)
     unsafe {
-        ngx_gmtime(sec, tm.as_mut_ptr());
-        tm.assume_init()
+        write(buf.as_mut_ptr());
+        push_bytes(l, &buf);
     }
-}
-
-fn local_sec() -> time_t {
-    let t = cached();
-    t.sec + t.gmtoff as time_t * 60
-}
-
-fn ymd(tm: &ngx_tm_t) -> String {
-    format!("{:04}-{:02}-{:02}", tm.tm_year, tm.tm_mon, tm.tm_mday)
-}
-
-fn ymd_hms(tm: &ngx_tm_t) -> String {
-    format!("{} {:02}:{:02}:{:02}", ymd(tm), tm.tm_hour, tm.tm_min, tm.tm_sec)
+    Ok(1)
 }
 
 unsafe fn today_impl(l: *mut lua_State) -> LuaRet {
     // SAFETY: `l` is the running state Lua called this API function with
-    unsafe { push_bytes(l, ymd(&broken_down(local_sec())).as_bytes()) };
-    Ok(1)
+    unsafe { push_written::<10>(l, time_ffi::ngx_http_lua_ffi_today) }
 }
 
 unsafe fn localtime_impl(l: *mut lua_State) -> LuaRet {
     // SAFETY: `l` is the running state Lua called this API function with
-    unsafe { push_bytes(l, ymd_hms(&broken_down(local_sec())).as_bytes()) };
-    Ok(1)
+    unsafe { push_written::<19>(l, time_ffi::ngx_http_lua_ffi_localtime) }
 }
 
 unsafe fn utctime_impl(l: *mut lua_State) -> LuaRet {
     // SAFETY: `l` is the running state Lua called this API function with
-    unsafe { push_bytes(l, ymd_hms(&broken_down(cached().sec)).as_bytes()) };
-    Ok(1)
+    unsafe { push_written::<19>(l, time_ffi::ngx_http_lua_ffi_utctime) }
 }
 
 unsafe fn one_arg(l: *mut lua_State) -> Result<(), String> {

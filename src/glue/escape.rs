@@ -23,12 +23,12 @@ fn uri_reserved(c: u8) -> bool {
     control_or_8bit(c) || matches!(c, b'#' | b'%' | b'?')
 }
 
-/// The escaping of `ngx.escape_uri(s, kind)`, lua-nginx-module's types:
-/// 0 a whole URI, 1 query arguments, 2 a URI component, 3 HTML, 4 a
+/// Which bytes `ngx.escape_uri(s, kind)` escapes, for lua-nginx-module's
+/// types: 0 a whole URI, 1 query arguments, 2 a URI component, 3 HTML, 4 a
 /// refresh header, 5 and 6 memcached keys and mail auth. `None` for other
 /// kinds.
-pub fn escape_uri_kind(s: &[u8], kind: i64) -> Option<Vec<u8>> {
-    let must: fn(u8) -> bool = match kind {
+pub fn escape_kind(kind: i64) -> Option<fn(u8) -> bool> {
+    Some(match kind {
         0 => uri_reserved,
         1 => |c| uri_reserved(c) || c == b'+',
         2 => |c| !component_safe(c),
@@ -36,8 +36,32 @@ pub fn escape_uri_kind(s: &[u8], kind: i64) -> Option<Vec<u8>> {
         4 => |c| control_or_8bit(c) || matches!(c, b'"' | b'\''),
         5 | 6 => |c| c <= 0x20 || c == b'%',
         _ => return None,
-    };
-    Some(escape_with(s, must))
+    })
+}
+
+/// The escaping of `ngx.escape_uri(s, kind)` ([`escape_kind`]).
+pub fn escape_uri_kind(s: &[u8], kind: i64) -> Option<Vec<u8>> {
+    Some(escape_with(s, escape_kind(kind)?))
+}
+
+/// The length of `s` escaped where `must` says so.
+pub fn escaped_len(s: &[u8], must: fn(u8) -> bool) -> usize {
+    s.len() + 2 * s.iter().filter(|&&c| must(c)).count()
+}
+
+/// `s` escaped where `must` says so, written at the start of `dst`, which
+/// has room for [`escaped_len`] bytes.
+pub fn escape_into(s: &[u8], must: fn(u8) -> bool, dst: &mut [u8]) {
+    let mut o = 0;
+    for &c in s {
+        if must(c) {
+            dst[o..o + 3].copy_from_slice(&[b'%', HEX[(c >> 4) as usize], HEX[(c & 15) as usize]]);
+            o += 3;
+        } else {
+            dst[o] = c;
+            o += 1;
+        }
+    }
 }
 
 /// Header names: separators of RFC 7230 tokens, controls and 8-bit bytes.

@@ -1,0 +1,102 @@
+-- ngx.now, time, today, localtime, utctime, update_time, http_time,
+-- cookie_time and parse_http_time in Lua over the FFI functions of
+-- api/time_ffi.rs, so that LuaJIT keeps loops that read the time compiled
+-- instead of leaving the trace for a C function on every call. Arguments
+-- and errors are lua-resty-core's (which is what users of lua-nginx-module
+-- get, lua-resty-core being loaded by default).
+--
+-- Run once at VM creation, after the ngx table is in place.
+
+local ffi = require "ffi"
+local C = ffi.C
+local ffi_new, ffi_str = ffi.new, ffi.string
+local type, tonumber, pcall, error = type, tonumber, pcall, error
+local ngx = ngx
+
+-- Declared only when nobody did already: Lua code written for
+-- lua-nginx-module may declare the same functions.
+local function declare(name, decl)
+    if not pcall(function() return C[name] end) then
+        ffi.cdef(decl)
+    end
+end
+
+declare("ngx_http_lua_ffi_now", "double ngx_http_lua_ffi_now(void);")
+declare("ngx_http_lua_ffi_time", "long ngx_http_lua_ffi_time(void);")
+declare("ngx_http_lua_ffi_update_time", "void ngx_http_lua_ffi_update_time(void);")
+declare("ngx_http_lua_ffi_today", "void ngx_http_lua_ffi_today(unsigned char *buf);")
+declare("ngx_http_lua_ffi_localtime", "void ngx_http_lua_ffi_localtime(unsigned char *buf);")
+declare("ngx_http_lua_ffi_utctime", "void ngx_http_lua_ffi_utctime(unsigned char *buf);")
+declare("ngx_http_lua_ffi_cookie_time",
+        "int ngx_http_lua_ffi_cookie_time(unsigned char *buf, long t);")
+declare("ngx_http_lua_ffi_http_time", "void ngx_http_lua_ffi_http_time(unsigned char *buf, long t);")
+declare("ngx_http_lua_ffi_parse_http_time", [[
+void ngx_http_lua_ffi_parse_http_time(const unsigned char *str, size_t len,
+    long *time);]])
+
+local now, time, update_time = C.ngx_http_lua_ffi_now, C.ngx_http_lua_ffi_time,
+                               C.ngx_http_lua_ffi_update_time
+local today, localtime, utctime = C.ngx_http_lua_ffi_today, C.ngx_http_lua_ffi_localtime,
+                                  C.ngx_http_lua_ffi_utctime
+local cookie_time, http_time, parse_http_time = C.ngx_http_lua_ffi_cookie_time,
+                                                C.ngx_http_lua_ffi_http_time,
+                                                C.ngx_http_lua_ffi_parse_http_time
+
+-- Room for the longest text these functions write (a cookie date); the
+-- calls never overlap, none of them yields.
+local buf = ffi_new("unsigned char[64]")
+local secs = ffi_new("long[1]")
+
+function ngx.now()
+    return tonumber(now())
+end
+
+function ngx.time()
+    return tonumber(time())
+end
+
+function ngx.update_time()
+    update_time()
+end
+
+function ngx.today()
+    today(buf)
+    return ffi_str(buf, 10)
+end
+
+function ngx.localtime()
+    localtime(buf)
+    return ffi_str(buf, 19)
+end
+
+function ngx.utctime()
+    utctime(buf)
+    return ffi_str(buf, 19)
+end
+
+function ngx.http_time(sec)
+    if type(sec) ~= "number" then
+        error("number argument only", 2)
+    end
+    http_time(buf, sec)
+    return ffi_str(buf, 29)
+end
+
+function ngx.cookie_time(sec)
+    if type(sec) ~= "number" then
+        error("number argument only", 2)
+    end
+    return ffi_str(buf, cookie_time(buf, sec))
+end
+
+function ngx.parse_http_time(s)
+    if type(s) ~= "string" then
+        error("string argument only", 2)
+    end
+    parse_http_time(s, #s, secs)
+    local t = secs[0]
+    if t == -1 then
+        return nil
+    end
+    return tonumber(t)
+end
