@@ -759,3 +759,35 @@ resty.lrucache.pureffi: 1 nil 3 nil 1 x nil x 7
 ["true true true\n", "true\n"]
 --- no_error_log
 [error]
+
+
+
+=== TEST 21: os.getenv in init_by_lua sees the values of env directives; a request puts the plain os.getenv back
+--- main_config
+env FOO106=hello;
+env EMPTY106=;
+env TEST_NGINX_BAR106=goodbye;
+--- http_config
+    init_by_lua_block {
+        package.loaded.init_getenv = os.getenv
+        package.loaded.seen = {
+            os.getenv("FOO106"), os.getenv("EMPTY106"), os.getenv("TEST_NGINX_BAR106"),
+            tostring(os.getenv("UNSET106")), os.getenv("PATH") ~= nil,
+        }
+    }
+--- config
+    location /t {
+        content_by_lua_block {
+            ngx.say(table.concat(package.loaded.seen, " ", 1, 4), " ", tostring(package.loaded.seen[5]))
+            ngx.say(os.getenv("FOO106"), " [", os.getenv("EMPTY106"), "] ", os.getenv("TEST_NGINX_BAR106"))
+            ngx.say(os.getenv == package.loaded.init_getenv)
+        }
+    }
+--- request
+GET /t
+--- response_body
+hello  goodbye nil true
+hello [] goodbye
+false
+--- no_error_log
+[error]

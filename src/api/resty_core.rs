@@ -33,6 +33,7 @@ lua_fns! {
     errlog_set_filter => errlog_set_filter_impl,
     errlog_get_msg => errlog_get_msg_impl,
     regex_cache_empty => regex_cache_empty_impl,
+    conf_env => conf_env_impl,
 }
 
 /// Runs `lua/resty_core.lua` with a table of the helpers above: it fills
@@ -67,7 +68,10 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
         set_fn(l, -1, c"errlog_get_msg", errlog_get_msg);
     }
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
-    unsafe { set_fn(l, -1, c"regex_cache_empty", regex_cache_empty) };
+    unsafe {
+        set_fn(l, -1, c"regex_cache_empty", regex_cache_empty);
+        set_fn(l, -1, c"conf_env", conf_env);
+    }
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     if unsafe { ffi::lua_pcall(l, 1, 0, 0) } != 0 {
         // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
@@ -98,6 +102,49 @@ unsafe fn has_ctx_impl(l: *mut lua_State) -> LuaRet {
     // SAFETY: `l` is the running state Lua called this API function with
     unsafe { ffi::lua_pushboolean(l, (c.ctx_ref != ffi::LUA_NOREF) as _) };
     Ok(1)
+}
+
+/// The value an `env NAME=value;` directive gives `name` (nothing for a
+/// name it does not set): what `os.getenv` reads in init_by_lua, before
+/// nginx has put those values in the environment of its workers.
+unsafe fn conf_env_impl(l: *mut lua_State) -> LuaRet {
+    // SAFETY: `l` is the running state Lua called this API function with
+    let name = unsafe { check_bytes(l, 1, "getenv") }?;
+    // SAFETY: ngx_cycle is the cycle being configured in init_by_lua (set
+    // by phase::init) or the running one; a core module's slot holds its
+    // conf itself (ngx_get_conf), whose `env` is an array of ngx_str_t
+    // that lives as long as the cycle.
+    let vars: &[nginx_sys::ngx_str_t] = unsafe {
+        let conf = (*ngx_cycle).conf_ctx;
+        let ccf = if conf.is_null() {
+            std::ptr::null()
+        } else {
+            *conf.add(ngx_core_module.index) as *const ngx_core_conf_t
+        };
+        if ccf.is_null() || (*ccf).env.nelts == 0 {
+            return Ok(0);
+        }
+        std::slice::from_raw_parts((*ccf).env.elts as *const nginx_sys::ngx_str_t, (*ccf).env.nelts)
+    };
+    // nginx keeps `env NAME=value;` as the directive's NUL-terminated
+    // argument with the length of NAME alone: the value follows the '='.
+    for var in vars {
+        if var.as_bytes() != name {
+            continue;
+        }
+        // SAFETY: a configuration token is NUL-terminated, so the byte
+        // after NAME exists; after a '=' comes the value and its NUL.
+        let value = unsafe {
+            if *var.data.add(var.len) != b'=' {
+                return Ok(0);
+            }
+            std::ffi::CStr::from_ptr(var.data.add(var.len + 1).cast())
+        };
+        // SAFETY: `l` is the running state Lua called this API function with
+        unsafe { push_bytes(l, value.to_bytes()) };
+        return Ok(1);
+    }
+    Ok(0)
 }
 
 /// nginx's cached monotonic clock in milliseconds (moved by

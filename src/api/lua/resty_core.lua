@@ -34,6 +34,27 @@ local function version_only(name, key)
     end
 end
 
+-- os.getenv in init_by_lua sees the values of `env NAME=value;`
+-- directives, which nginx puts in the environment of its workers only, as
+-- lua-resty-core's does; its first call for a request puts the plain
+-- os.getenv back.
+do
+    local getenv, conf_env, get_request = os.getenv, c.conf_env, c.get_request
+    os.getenv = function(name)
+        if get_request() then
+            os.getenv = getenv
+            return getenv(name)
+        end
+        if type(name) == "string" then
+            local v = conf_env(name)
+            if v ~= nil then
+                return v
+            end
+        end
+        return getenv(name)
+    end
+end
+
 -- `require "ngx"` and `require "ndk"` give the globals, as in
 -- lua-nginx-module (ndk.set_var: lua/ndk.lua).
 loaded.ngx = ngx
