@@ -177,21 +177,32 @@ a%0D%0AX-Injected: 1 nil v
 --- config
     location /t {
         content_by_lua_block {
+            -- lua-resty-core's arguments: a missing value clears, other
+            -- values and names go through tostring
+            ngx.req.set_header("A", "1")
             ngx.say(pcall(ngx.req.set_header, "A"))
+            ngx.say(ngx.var.http_a)
             ngx.say(pcall(ngx.req.set_header, nil, "x"))
-            ngx.say(pcall(ngx.req.set_header, "A", print))
+            ngx.say(pcall(ngx.req.set_header, "B", true))
+            ngx.say(ngx.var.http_b)
+            local t = {1, "two"}
+            ngx.req.set_header(3, t)
+            ngx.say(table.concat(ngx.req.get_headers()["3"], ","), " ", type(t[1]))
             ngx.say(pcall(ngx.req.clear_header))
-            ngx.say(pcall(ngx.req.get_headers, "x"))
+            ngx.say(pcall(ngx.req.get_headers, {}))
         }
     }
 --- request
 GET /t
 --- response_body
-falseexpecting two arguments, but seen 1
-falsebad argument #1 to 'set_header' (string expected, got nil)
-falsebad argument #2 to 'set_header' (string, number, table or nil expected, got function)
-falseexpecting one argument, but seen 0
-falsebad argument #1 to 'get_headers' (number expected, got string)
+true
+nil
+falsebad 'name' argument: string expected, got nil
+true
+true
+1,two string
+true
+falsebad argument #1 to 'get_headers' (number expected, got table)
 --- no_error_log
 [error]
 
@@ -426,3 +437,32 @@ X-B: 2
 2 truncated
 --- error_log
 lua exceeding request header limit 4 > 2
+
+
+
+=== TEST 17: numbers as header names, found by number in get_headers; an empty name adds nothing and raises nothing
+--- config
+    location /t {
+        content_by_lua_block {
+            local req = require "ngx.req"
+            req.add_header(123, 456)
+            req.add_header(123, 789)
+            ngx.say("123: ", table.concat(ngx.req.get_headers()[123], ", "))
+            local n = 0
+            for _ in pairs(ngx.req.get_headers()) do n = n + 1 end
+            ngx.say(pcall(req.add_header, "", "bar"))
+            ngx.say(pcall(ngx.req.set_header, "", "bar"))
+            local m = 0
+            for _ in pairs(ngx.req.get_headers()) do m = m + 1 end
+            ngx.say(n == m, " ", ngx.req.get_headers()[""])
+        }
+    }
+--- request
+GET /t
+--- response_body
+123: 456, 789
+true
+true
+true nil
+--- no_error_log
+[error]

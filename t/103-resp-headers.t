@@ -215,7 +215,11 @@ GET /t
             ngx.header.X_Add = "first"
             resp.add_header("X-Add", "second")
             resp.add_header("X-Add", {"third", 4})
-            ngx.say(table.concat(ngx.header.x_add, ","))
+            -- lua-resty-core's arguments: an empty table adds nothing, a
+            -- nil value is an error, a name goes through tostring
+            resp.add_header("X-Add", {})
+            resp.add_header(42, "n")
+            ngx.say(table.concat(ngx.header.x_add, ","), " ", ngx.header["42"])
             ngx.say(pcall(resp.add_header, "X-Add"))
         }
     }
@@ -224,8 +228,8 @@ GET /t
 --- raw_response_headers_like chomp
 X-Add: first\r\nX-Add: second\r\nX-Add: third\r\nX-Add: 4\r\n
 --- response_body
-first,second,third,4
-falseexpecting 2 arguments, but got 1
+first,second,third,4 n
+falseinvalid header value
 --- no_error_log
 [error]
 

@@ -39,12 +39,17 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
 }
 
 /// The metatable of header tables: `h.User_Agent`, `h["USER-AGENT"]` find
-/// the lower-cased key.
+/// the lower-cased key; a number finds the header it names (`h[123]`).
 unsafe fn install_metatable(l: *mut lua_State) -> Result<(), String> {
     let code = br#"
 local lower, gsub, rawget, type = string.lower, string.gsub, rawget, type
+local tostring = tostring
 return { __index = function(t, k)
-    if type(k) ~= "string" then return nil end
+    if type(k) == "number" then
+        k = tostring(k)
+    elseif type(k) ~= "string" then
+        return nil
+    end
     return rawget(t, (gsub(lower(k), "_", "-")))
 end }
 "#;
@@ -261,8 +266,10 @@ unsafe fn change(l: *mut lua_State, fname: &str, values: HeaderValues) -> LuaRet
     let r = request()?;
     // SAFETY: `l` is the running state (callers' duty)
     let name = escape_header_name(unsafe { check_bytes(l, 1, fname) }?);
+    // lua-nginx-module takes an empty name without complaint; we add
+    // nothing rather than a header line without a name.
     if name.is_empty() {
-        return Err(format!("bad argument #1 to '{fname}' (empty header name)"));
+        return Ok(0);
     }
     // SAFETY: `r` is a live request (callers' duty)
     (unsafe { headers_in::set(r, &name, &values) }).ok_or("no memory")?;

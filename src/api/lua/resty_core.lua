@@ -375,6 +375,64 @@ preload["resty.core.regex"] = function()
     })
 end
 
+-- ngx.req.set_header and clear_header take their arguments as
+-- lua-resty-core's do (it redefines them for users of lua-nginx-module): a
+-- missing value clears the header, names and values that are not strings
+-- go through tostring (in a table of values too, which it updates).
+do
+    local req = ngx.req
+    local set, clear = req.set_header, req.clear_header
+    local function as_values(value)
+        local t = type(value)
+        if t == "table" then
+            for i = 1, #value do
+                local v = value[i]
+                if type(v) ~= "string" then
+                    value[i] = tostring(v)
+                end
+            end
+        elseif t ~= "string" and value ~= nil then
+            return tostring(value)
+        end
+        return value
+    end
+    req.set_header = function(name, value)
+        if name == nil then
+            error("bad 'name' argument: string expected, got nil", 2)
+        end
+        local ok, err = pcall(set, tostring(name), as_values(value))
+        if not ok then
+            error(err, 2)
+        end
+    end
+    req.clear_header = function(name)
+        local ok, err = pcall(clear, tostring(name))
+        if not ok then
+            error(err, 2)
+        end
+    end
+end
+
+-- ngx.resp's add_header takes its arguments as lua-resty-core's does: a
+-- nil value is an error, an empty table adds nothing, the name goes
+-- through tostring.
+do
+    local resp = package.loaded["ngx.resp"]
+    local add = resp.add_header
+    resp.add_header = function(key, value)
+        if value == nil then
+            error("invalid header value", 2)
+        end
+        if type(value) == "table" and #value == 0 then
+            return
+        end
+        local ok, err = pcall(add, tostring(key), value)
+        if not ok then
+            error(err, 2)
+        end
+    end
+end
+
 preload["ngx.req"] = function()
     local set_req_header = require("resty.core.request").set_req_header
     return {
