@@ -749,3 +749,60 @@ qr/\[warn\] .*writing a global Lua variable \('timer_global'\)/,
 ]
 --- no_error_log
 quiet_global
+
+
+
+=== TEST 20: ngx.ctx of the handshake code (client hello, certificate) is one table per connection; each request on it reads through to it, and what a request sets stays its own
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1 ssl;
+        ssl_certificate $TEST_NGINX_SERVER_ROOT/../cert/test.crt;
+        ssl_certificate_key $TEST_NGINX_SERVER_ROOT/../cert/test.key;
+        ssl_client_hello_by_lua_block {
+            ngx.ctx.tenant = "hello"
+            ngx.ctx.count = 0
+        }
+        ssl_certificate_by_lua_block {
+            ngx.ctx.tenant = ngx.ctx.tenant .. "+cert"
+            ngx.ctx.shared = { hits = 0 }
+        }
+        location /in {
+            content_by_lua_block {
+                ngx.ctx.count = ngx.ctx.count + 1
+                ngx.ctx.shared.hits = ngx.ctx.shared.hits + 1
+                ngx.say(ngx.ctx.tenant, " ", ngx.ctx.count, " ", ngx.ctx.shared.hits,
+                        " ", rawget(ngx.ctx, "tenant"))
+            }
+        }
+    }
+--- config
+    location /t {
+        content_by_lua_block {
+            local sock = ngx.socket.tcp()
+            assert(sock:connect("127.0.0.1", $TEST_NGINX_RAND_PORT_1))
+            assert(sock:sslhandshake(nil, "ctx.test", false))
+            for i = 1, 2 do
+                assert(sock:send("GET /in HTTP/1.1\r\nHost: ctx.test\r\n\r\n"))
+                local body
+                repeat
+                    local line = assert(sock:receive())
+                    if line:find("^%x+$") and line ~= "0" then
+                        body = assert(sock:receive(tonumber(line, 16)))
+                        assert(sock:receive())
+                    end
+                until line == "0"
+                assert(sock:receive())
+                ngx.print(body)
+            end
+            sock:close()
+            ngx.say(ngx.ctx.tenant)
+        }
+    }
+--- request
+GET /t
+--- response_body
+hello+cert 1 1 nil
+hello+cert 1 2 nil
+nil
+--- no_error_log
+[error]

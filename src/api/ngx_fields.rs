@@ -122,9 +122,11 @@ unsafe fn push_ctx(l: *mut lua_State) -> Result<(), String> {
     }
     let c = ctx::request()?;
     if c.ctx_ref == ffi::LUA_NOREF {
-        // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+        let main = crate::lua::vm::current().map_or(l, |v| v.main());
+        // SAFETY: `l` is the running state (callers' duty); `c.r` is the
+        // live request of the running context
         unsafe {
-            ffi::lua_createtable(l, 0, 4);
+            crate::runtime::ssl_ctx::push_new(l, main, c.r, context::current());
             ffi::lua_pushvalue(l, -1);
         }
         // SAFETY: `l` is the running state (callers' duty)
@@ -183,7 +185,10 @@ unsafe fn newindex_impl(l: *mut lua_State) -> LuaRet {
             }
         }
         b"ctx" => {
-            request_phase()?;
+            // Timers and handshake code have a ctx of their own too.
+            if !context::current().is(context::ON_FAKE_REQUEST) {
+                request_phase()?;
+            }
             let c = ctx::request()?;
             // SAFETY: `l` is the running state Lua called this API function with
             if unsafe { ffi::lua_type(l, 3) } != ffi::LUA_TTABLE {
@@ -195,8 +200,13 @@ unsafe fn newindex_impl(l: *mut lua_State) -> LuaRet {
                 // SAFETY: `l` is the running state Lua called this API function with
                 unsafe { ffi::luaL_unref(l, ffi::LUA_REGISTRYINDEX, c.ctx_ref) };
             }
-            // SAFETY: `l` is the running state Lua called this API function with
-            unsafe { ffi::lua_pushvalue(l, 3) };
+            let main = crate::lua::vm::current().map_or(l, |v| v.main());
+            // SAFETY: `l` is the running state Lua called this API function
+            // with; `c.r` is the live request of the running context
+            unsafe {
+                ffi::lua_pushvalue(l, 3);
+                crate::runtime::ssl_ctx::replace(l, main, c.r, context::current());
+            }
             // SAFETY: `l` is the running state (callers' duty)
             c.ctx_ref = unsafe { ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX) };
         }

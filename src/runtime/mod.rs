@@ -21,6 +21,7 @@ pub mod run_sync;
 pub mod scheduler;
 pub mod semaphore;
 pub mod socket_pool;
+pub mod ssl_ctx;
 pub mod ssl_hs;
 pub mod tcp_sock;
 pub mod tcp_tls;

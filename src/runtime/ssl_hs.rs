@@ -43,6 +43,10 @@ pub struct HsCtx {
     pub session: *mut SSL_SESSION,
     /// ssl_session_store_by_lua*: the new session (borrowed during the run).
     pub new_session: *mut SSL_SESSION,
+    /// The handshake code's `ngx.ctx` (runtime/ssl_ctx.rs): a registry
+    /// reference in the main state `ctx_vm`, or LUA_NOREF.
+    pub ctx_ref: c_int,
+    pub ctx_vm: *mut crate::lua::lua_State,
 }
 
 static EX_INDEX: AtomicI32 = AtomicI32::new(-1);
@@ -101,6 +105,8 @@ pub unsafe fn get_or_create(c: *mut ngx_connection_t) -> Option<&'static mut HsC
             session_id: Vec::new(),
             session: ptr::null_mut(),
             new_session: ptr::null_mut(),
+            ctx_ref: crate::lua::ffi::LUA_NOREF,
+            ctx_vm: ptr::null_mut(),
         }));
         if SSL_set_ex_data(ssl, ex_index(), hs.cast()) == 0 {
             drop(Box::from_raw(hs));
@@ -128,6 +134,7 @@ unsafe extern "C" fn connection_closed(data: *mut c_void) {
             if !hs.session.is_null() {
                 nginx_sys::SSL_SESSION_free(hs.session);
             }
+            super::ssl_ctx::release(&hs);
         }
     })
 }
