@@ -19,7 +19,12 @@ __DATA__
             end
             show(ngx_re.split("a,b,c,d", ","))
             show(ngx_re.split("a,b;c", "([,;])"))
+            -- no max: the empty fields at the end go (lua-resty-core)
             show(ngx_re.split("a,,b,", ","))
+            show(ngx_re.split("a,b,cd,,,", ","))
+            show(ngx_re.split(",,", ","))
+            show(ngx_re.split("a,b,,", ",", nil, nil, 10))
+            show(ngx_re.split("a;,b", "([,;])"))
             show(ngx_re.split("abcd", ""))
             show(ngx_re.split(",a", ","))
             show(ngx_re.split("", ","))
@@ -33,7 +38,11 @@ GET /t
 --- response_body
 4 [a][b][c][d]
 5 [a][,][b][;][c]
-4 [a][][b][]
+3 [a][][b]
+3 [a][b][cd]
+0 
+4 [a][b][][]
+5 [a][;][][,][b]
 4 [a][b][c][d]
 2 [][a]
 0 

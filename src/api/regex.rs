@@ -616,15 +616,51 @@ unsafe fn split_impl(l: *mut lua_State) -> LuaRet {
             _ => break,
         }
     }
-    n += 1;
+    if max <= 0 && from >= subj.len() {
+        // The subject ended with a separator and no max was given: the
+        // empty fields at the end go (lua-resty-core's split, as Perl's).
+        // SAFETY: `l` is the running state Lua called this API function with
+        unsafe { drop_trailing_empty(l, &mut n) };
+    } else {
+        n += 1;
+        // SAFETY: `l` is the running state Lua called this API function with
+        unsafe {
+            push_bytes(l, &subj[from.min(subj.len())..]);
+            ffi::lua_rawseti(l, -2, n);
+        }
+    }
     // SAFETY: `l` is the running state Lua called this API function with
     unsafe {
-        push_bytes(l, &subj[from.min(subj.len())..]);
-        ffi::lua_rawseti(l, -2, n);
         ffi::lua_pushnil(l);
         ffi::lua_rawseti(l, -2, n + 1);
     }
     Ok(1)
+}
+
+/// Clears the empty strings at the end of the first `n` entries of the
+/// table on top of `l`, and lowers `n` to what is left.
+///
+/// # Safety
+/// `l` is a running state with the result table on top.
+unsafe fn drop_trailing_empty(l: *mut lua_State, n: &mut i64) {
+    while *n > 0 {
+        // SAFETY: the table is on top of `l` (caller's contract)
+        let empty = unsafe {
+            ffi::lua_rawgeti(l, -1, *n);
+            let empty = ffi::lua_objlen(l, -1) == 0;
+            ffi::lua_pop(l, 1);
+            empty
+        };
+        if !empty {
+            break;
+        }
+        // SAFETY: as above
+        unsafe {
+            ffi::lua_pushnil(l);
+            ffi::lua_rawseti(l, -2, *n);
+        }
+        *n -= 1;
+    }
 }
 
 /// `require("ngx.re").opt("jit_stack_size", n)`
