@@ -205,10 +205,6 @@ headers 401
             ngx.say(check_traces("update_time", function()
                 for i = 1, 400 do ngx.update_time() end
             end))
-            local rtime = require "resty.core.time"
-            ngx.say(check_traces("monotonic_msec, monotonic_time", function()
-                for i = 1, 400 do n = n + rtime.monotonic_msec() - rtime.monotonic_time() * 1000 end
-            end))
             ngx.say(check_traces("http_time, cookie_time, parse_http_time", function()
                 for i = 1, 400 do
                     local t = 1290079655 + i
@@ -226,7 +222,6 @@ GET /t
 now, time: compiled
 today, localtime, utctime: compiled
 update_time: compiled
-monotonic_msec, monotonic_time: compiled
 http_time, cookie_time, parse_http_time: compiled
 Thu, 18 Nov 2010 11:27:35 GMT Thu, 18-Nov-10 11:27:35 GMT
 1290079655 nil
@@ -291,114 +286,5 @@ aGVsbG8= aGVsbG8 hello nil
 a%20b%26c a%20b&c a b c%zz
 907060870 907060870
 15000 6668 true
---- no_error_log
-[error]
-
-
-
-=== TEST 5: ngx.re.match and ngx.re.find (plain case) stay compiled; the rest still answers through the classic functions
---- http_config eval: $::HttpConfig
---- config
-    location = /t {
-        content_by_lua_block {
-            local lines = { "Content-Type: text/html", "X-Empty:", "Server: test", "no colon here" }
-            local n = 0
-            ngx.say(check_traces("match, cached", function()
-                for i = 1, 400 do
-                    local m = ngx.re.match(lines[i % 4 + 1], [[^([\w-]+):\s*(.*)$]], "jo")
-                    if m then n = n + #m[1] + #m[2] end
-                end
-            end))
-            ngx.say(check_traces("match, unmatched group, not cached", function()
-                for i = 1, 400 do
-                    local m = ngx.re.match("hello!", "(hello)(, .+)?(!)")
-                    if m[2] == false then n = n + 1 end
-                end
-            end))
-            ngx.say(check_traces("find", function()
-                for i = 1, 400 do
-                    local from, to = ngx.re.find(lines[i % 4 + 1], ":", "jo")
-                    if from then n = n + to - from + 1 end
-                end
-            end))
-            ngx.say(check_traces("gmatch", function()
-                for i = 1, 300 do
-                    for m in ngx.re.gmatch("a=1, b=2, c=3", [[(\w)=(\d)]], "jo") do
-                        n = n + #m[1] + #m[2]
-                    end
-                end
-            end))
-            -- the FFI iterator ("o") and the classic one agree, empty
-            -- matches (stepping by a character, UTF-8 aware) included
-            local function all(subj, re, opts)
-                local t = {}
-                for m in ngx.re.gmatch(subj, re, opts) do t[#t + 1] = "[" .. m[0] .. "]" end
-                return table.concat(t)
-            end
-            ngx.say(all("ab12", [[\d*]], "jo"), " ", all("ab12", [[\d*]], "j"))
-            ngx.say(all("\195\169a", "", "jou") == all("\195\169a", "", "ju"), " ", #all("\195\169a", "", "jou"))
-            ngx.say(type(ngx.re.gmatch("a", "a", "jo")), " ", type(ngx.re.gmatch("a", "a")))
-            local m = ngx.re.match("hello!", "(hello)(, .+)?(!)", "jo")
-            ngx.say(m[0], " ", m[1], " ", tostring(m[2]), " ", m[3], " ", #m)
-            local from, to = ngx.re.find("abcabc", "b(c)", "jo")
-            ngx.say(from, " ", to, " ", ngx.re.match("abc", "x", "jo"))
-            -- named groups, ctx, nth and errors: the classic functions
-            m = ngx.re.match("k=v", [[(?<key>\w+)=(?<val>\w+)]], "jo")
-            ngx.say(m.key, " ", m.val, " ", m[2])
-            local ctx = { pos = 2 }
-            from, to = ngx.re.find("abcabc", "b", "jo", ctx)
-            ngx.say(from, " ", to, " ", ctx.pos)
-            ngx.say(ngx.re.find("abcabc", "b(c)", "jo", nil, 1))
-            ngx.say(ngx.re.match("abc", "(", "jo"))
-            ngx.say(pcall(ngx.re.match, "abc", "b", "Z"))
-            ngx.say(n)
-        }
-    }
---- request
-GET /t
---- response_body
-match, cached: compiled
-match, unmatched group, not cached: compiled
-find: compiled
-gmatch: compiled
-[][][12][] [][][12][]
-true 6
-table function
-hello! hello false ! 3
-2 3 nil
-k v v
-2 2 3
-33
-nilpcre2_compile() failed: missing closing parenthesis in "("
-falseunknown flag "Z" (flags "Z")
-6300
---- no_error_log
-[error]
-
-
-
-=== TEST 6: ngx.worker.pid, id, count and exiting stay compiled
---- http_config eval: $::HttpConfig
---- config
-    location = /t {
-        content_by_lua_block {
-            local n = 0
-            ngx.say(check_traces("worker", function()
-                for i = 1, 400 do
-                    n = n + ngx.worker.pid() + (ngx.worker.id() or 0) + ngx.worker.count()
-                    if ngx.worker.exiting() then n = -1 end
-                end
-            end))
-            local w = ngx.worker
-            ngx.say(w.pid() == tonumber(ngx.var.pid), " ", w.id(), " ", w.count(), " ", w.exiting())
-            ngx.say(n == 400 * (w.pid() + w.id() + w.count()))
-        }
-    }
---- request
-GET /t
---- response_body
-worker: compiled
-true 0 1 false
-true
 --- no_error_log
 [error]

@@ -14,7 +14,6 @@ pub mod output;
 pub mod pipe;
 pub mod query_args;
 pub mod regex;
-pub mod regex_ffi;
 pub mod regex_sub;
 pub mod req;
 pub mod req_args;
@@ -48,7 +47,6 @@ pub mod timer;
 pub mod unimplemented;
 pub mod var;
 pub mod worker;
-pub mod worker_ffi;
 pub mod worker_thread;
 
 use crate::lua::{ffi, lua_State};
@@ -131,11 +129,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     (unsafe { run_snippet(l, include_bytes!("lua/time.lua"), c"=ngx.time") })?;
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
-    (unsafe { run_snippet(l, include_bytes!("lua/string.lua"), c"=ngx.string") })?;
-    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
-    (unsafe { run_snippet(l, include_bytes!("lua/regex.lua"), c"=ngx.re") })?;
-    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
-    unsafe { run_snippet(l, include_bytes!("lua/worker.lua"), c"=ngx.worker") }
+    unsafe { run_snippet(l, include_bytes!("lua/string.lua"), c"=ngx.string") }
 }
 
 /// Runs a small Lua snippet of ours at VM creation.

@@ -88,23 +88,22 @@ local function str(s)
     return tostring(s)
 end
 
--- The `size`-byte digest `f` writes for `s`.
-local function digest(f, s, size)
-    s = str(s)
-    f(s, #s, shared_buf)
-    return ffi_str(shared_buf, size)
-end
-
 function ngx.md5(s)
-    return digest(md5, s, 32)
+    s = str(s)
+    md5(s, #s, shared_buf)
+    return ffi_str(shared_buf, 32)
 end
 
 function ngx.md5_bin(s)
-    return digest(md5_bin, s, 16)
+    s = str(s)
+    md5_bin(s, #s, shared_buf)
+    return ffi_str(shared_buf, 16)
 end
 
 function ngx.sha1_bin(s)
-    return digest(sha1_bin, s, 20)
+    s = str(s)
+    sha1_bin(s, #s, shared_buf)
+    return ffi_str(shared_buf, 20)
 end
 
 function ngx.crc32_short(s)
