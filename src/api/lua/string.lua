@@ -88,22 +88,23 @@ local function str(s)
     return tostring(s)
 end
 
-function ngx.md5(s)
+-- The `size`-byte digest `f` writes for `s`.
+local function digest(f, s, size)
     s = str(s)
-    md5(s, #s, shared_buf)
-    return ffi_str(shared_buf, 32)
+    f(s, #s, shared_buf)
+    return ffi_str(shared_buf, size)
+end
+
+function ngx.md5(s)
+    return digest(md5, s, 32)
 end
 
 function ngx.md5_bin(s)
-    s = str(s)
-    md5_bin(s, #s, shared_buf)
-    return ffi_str(shared_buf, 16)
+    return digest(md5_bin, s, 16)
 end
 
 function ngx.sha1_bin(s)
-    s = str(s)
-    sha1_bin(s, #s, shared_buf)
-    return ffi_str(shared_buf, 20)
+    return digest(sha1_bin, s, 20)
 end
 
 function ngx.crc32_short(s)
