@@ -8,12 +8,13 @@
 //! written in Lua. LuaJIT re-raises a finalizer's error at that point. From
 //! a Rust frame the raise would reach `catch_unwind` and abort the worker.
 //!
-//! So, once Lua code could have set a finalizer of its own (it called
-//! `newproxy`, `debug.setmetatable` on a userdata, `ffi.gc` with a Lua
-//! function or `ffi.metatype` with a `__gc`: the wrappers installed with
-//! the creator note it), these calls run the creation in a small C
-//! function under `lua_pcall`. Before that the raw call is safe, and costs
-//! nothing more: the protected call costs some 600 instructions.
+//! Finalizers set in the usual ways run protected and only log their
+//! errors (`finalizers.lua`, which says why and which ways). For the rest
+//! (a `__gc` stored with `rawset`, say), once Lua code could have set a
+//! finalizer of its own (it called `newproxy` or `debug.setmetatable` on a
+//! userdata: the wrappers note it), these calls run the creation in a
+//! small C function under `lua_pcall`. Before that the raw call is safe,
+//! and costs nothing more: the protected call costs some 600 instructions.
 //! A finalizer's error is kept (the first one per guarded call) and the
 //! creation is retried: the failing finalizer has left the GC's list, so
 //! the retry makes progress. The caller sees the object it asked for, and
@@ -133,49 +134,35 @@ unsafe extern "C-unwind" fn create(l: *mut lua_State) -> isize {
 }
 
 fn creator() -> raw::lua_CFunction {
-    // SAFETY: same ABI; the isize result fills rax whole (see lua_fns!).
-    unsafe {
-        std::mem::transmute::<unsafe extern "C-unwind" fn(*mut lua_State) -> isize, raw::lua_CFunction>(
-            create,
-        )
-    }
+    c_function(create)
 }
 
-/// Wraps the ways Lua code sets finalizers so that the first use arms the
-/// protected creation. Called with the arming C function.
-const WRAPPERS: &[u8] = br#"
-local arm = ...
-local type, rawget, pcall, require = type, rawget, pcall, require
-local newproxy, setmetatable = newproxy, debug.setmetatable
-_G.newproxy = function(...)
-    arm()
-    local p = newproxy(...)
-    return p
-end
-debug.setmetatable = function(v, mt)
-    if type(v) == "userdata" then arm() end
-    local r = setmetatable(v, mt)
-    return r
-end
-local ok, ffi = pcall(require, "ffi")
-if ok then
-    local gc, metatype = ffi.gc, ffi.metatype
-    ffi.gc = function(cd, f)
-        if type(f) == "function" then arm() end
-        local r = gc(cd, f)
-        return r
-    end
-    ffi.metatype = function(ct, mt)
-        if type(mt) == "table" and rawget(mt, "__gc") ~= nil then arm() end
-        local r = metatype(ct, mt)
-        return r
-    end
-end
-"#;
+/// Wraps the ways Lua code sets finalizers (see the file): they run
+/// protected, and the first use arms the protected creation. Called with
+/// the arming and the reporting C functions.
+const WRAPPERS: &[u8] = include_bytes!("finalizers.lua");
 
 unsafe extern "C-unwind" fn arm(_l: *mut lua_State) -> isize {
     ARMED.set(true);
     0
+}
+
+/// Logs the error of a protected finalizer: argument 1, a string or nil.
+unsafe extern "C-unwind" fn report(l: *mut lua_State) -> isize {
+    // SAFETY: Lua calls this with its state; `log_error` pops what it reads.
+    unsafe {
+        raw::lua_settop(l, 1);
+        log_error(l);
+    }
+    0
+}
+
+/// Casts one of the C functions here to the type Lua takes.
+fn c_function(f: unsafe extern "C-unwind" fn(*mut lua_State) -> isize) -> raw::lua_CFunction {
+    // SAFETY: same ABI; the isize result fills rax whole (see lua_fns!).
+    unsafe {
+        std::mem::transmute::<unsafe extern "C-unwind" fn(*mut lua_State) -> isize, raw::lua_CFunction>(f)
+    }
 }
 
 /// Installs the creator and the finalizer wrappers into a new VM.
@@ -183,10 +170,6 @@ unsafe extern "C-unwind" fn arm(_l: *mut lua_State) -> isize {
 /// # Safety
 /// `l` must be a main state, not running.
 pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
-    // SAFETY: same ABI; the isize result fills rax whole (see lua_fns!).
-    let arm_fn = unsafe {
-        std::mem::transmute::<unsafe extern "C-unwind" fn(*mut lua_State) -> isize, raw::lua_CFunction>(arm)
-    };
     // SAFETY: a valid main state; no finalizer of user code exists yet, and
     // the wrappers run protected.
     unsafe {
@@ -201,8 +184,9 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
         {
             return Err(super::vm::pop_message(l));
         }
-        raw::lua_pushcclosure(l, arm_fn, 0);
-        if raw::lua_pcall(l, 1, 0, 0) != 0 {
+        raw::lua_pushcclosure(l, c_function(arm), 0);
+        raw::lua_pushcclosure(l, c_function(report), 0);
+        if raw::lua_pcall(l, 2, 0, 0) != 0 {
             return Err(super::vm::pop_message(l));
         }
     }
@@ -327,27 +311,7 @@ unsafe fn keep(l: *mut lua_State) {
     // SAFETY: the error value is on top of a valid state.
     unsafe {
         if depth == 0 {
-            if !log_allowed() {
-                raw::lua_pop(l, 1);
-                return;
-            }
-            // Logged before the pop: the bytes are the string's on the stack.
-            let msg = log::Lossy(super::to_bytes(l, -1).unwrap_or(b"(error object is not a string)"));
-            let skipped = LOG_SUPPRESSED.replace(0);
-            if skipped > 0 {
-                log::log_error!(
-                    log::cycle_log(),
-                    nginx_sys::NGX_LOG_ERR,
-                    "error in __gc metamethod: {msg} ({skipped} more not logged)"
-                );
-            } else {
-                log::log_error!(
-                    log::cycle_log(),
-                    nginx_sys::NGX_LOG_ERR,
-                    "error in __gc metamethod: {msg}"
-                );
-            }
-            raw::lua_pop(l, 1);
+            log_error(l);
             return;
         }
         if pending_at != 0 {
@@ -358,6 +322,38 @@ unsafe fn keep(l: *mut lua_State) {
         raw::lua_pushlightuserdata(l, key(&PENDING_KEY));
         raw::lua_insert(l, -2);
         raw::lua_rawset(l, raw::LUA_REGISTRYINDEX);
+    }
+}
+
+/// Logs the finalizer error on top of `l` (a string, or not) and pops it,
+/// unless too many were logged this second.
+///
+/// # Safety
+/// `l` must be a valid state with the error on top.
+unsafe fn log_error(l: *mut lua_State) {
+    // SAFETY: the error value is on top of a valid state.
+    unsafe {
+        if !log_allowed() {
+            raw::lua_pop(l, 1);
+            return;
+        }
+        // Logged before the pop: the bytes are the string's on the stack.
+        let msg = log::Lossy(super::to_bytes(l, -1).unwrap_or(b"(error object is not a string)"));
+        let skipped = LOG_SUPPRESSED.replace(0);
+        if skipped > 0 {
+            log::log_error!(
+                log::cycle_log(),
+                nginx_sys::NGX_LOG_ERR,
+                "error in __gc metamethod: {msg} ({skipped} more not logged)"
+            );
+        } else {
+            log::log_error!(
+                log::cycle_log(),
+                nginx_sys::NGX_LOG_ERR,
+                "error in __gc metamethod: {msg}"
+            );
+        }
+        raw::lua_pop(l, 1);
     }
 }
 
