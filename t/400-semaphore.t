@@ -19,6 +19,8 @@ __DATA__
             ngx.say("post(): ", s:post(), " ", s:count())
             ngx.say("wait: ", s:wait(0), " ", s:count())
             ngx.say("string: ", semaphore.new("2"):count())
+            -- lua-resty-core's `tonumber(n) or 0`: the module itself as n
+            ngx.say("method call: ", semaphore:new(2):count(), " ", semaphore.new({}):count())
             local e = semaphore.new(0)
             local ok, err = e:wait(0)
             ngx.say("empty: ", ok, " ", err, " ", e:count())
@@ -35,6 +37,7 @@ post: true 5
 post(): true 6
 wait: true 5
 string: 2
+method call: 0 0
 empty: nil timeout 0
 same module: true
 type: userdata true
@@ -319,7 +322,7 @@ set: nil API disabled in the context of set_by_lua* 4
                 ngx.say(ok, " ", (tostring(err):gsub("^content_by_lua%(nginx%.conf:%d+%):%d+: ", "")))
             end
             try(semaphore.new, -1)
-            try(semaphore.new, {})
+            try(function() return semaphore.new({}):count() end)
             try(function() local ok = s:wait() return ok end)
             try(function() local ok = s:wait("soon") return ok end)
             try(function() local ok = s:wait(-1) return ok end)
@@ -336,7 +339,7 @@ set: nil API disabled in the context of set_by_lua* 4
 GET /t
 --- response_body
 false no negative number
-false bad argument #1 to 'new' (number expected, got table)
+true 0
 false bad argument #1 to 'wait' (number expected, got nil)
 false bad argument #1 to 'wait' (number expected, got string)
 false no negative number
@@ -545,3 +548,33 @@ collected
 --- log_level: debug
 --- error_log
 in lua gc, semaphore
+
+
+
+=== TEST 15: a semaphore whose last reference goes (collected) while a thread waits on it still wakes that thread
+--- config
+    location = /t {
+        content_by_lua_block {
+            local semaphore = require "ngx.semaphore"
+            local holder = {}
+            assert(ngx.timer.at(0.001, function()
+                holder.sema:post()
+                holder.sema = nil
+                collectgarbage()
+                collectgarbage()
+            end))
+            holder.sema = semaphore.new(0)
+            local ok, err = holder.sema:wait(2)
+            ngx.say(ok, " ", err)
+            collectgarbage()
+            ngx.say("done")
+        }
+    }
+--- request
+GET /t
+--- response_body
+true nil
+done
+--- no_error_log
+[error]
+[crit]

@@ -92,8 +92,11 @@ unsafe fn open_impl(l: *mut lua_State) -> LuaRet {
 
 /// `semaphore.new(n?)`
 unsafe fn new_impl(l: *mut lua_State) -> LuaRet {
+    // lua-resty-core's `tonumber(n) or 0`: anything but a number (or a
+    // numeric string) is 0, so that `semaphore:new(n)` (the module as
+    // first argument) makes an empty semaphore as it does there.
     // SAFETY: `l` is the running state Lua called this API function with
-    let n = unsafe { opt_number(l, 1, "new") }?.unwrap_or(0.0);
+    let n = unsafe { ffi::lua_tonumber(l, 1) };
     if n < 0.0 {
         return Err("no negative number".into());
     }
