@@ -255,7 +255,7 @@ GET /t
 
 
 
-=== TEST 10: the ngx.balancer functions outside balancer_by_lua*
+=== TEST 10: the ngx.balancer functions outside balancer_by_lua*: no upstream, or (a proxied request's log phase) the wrong phase
 --- config
     location /t {
         content_by_lua_block {
@@ -266,13 +266,26 @@ GET /t
             ngx.say(b.set_timeouts(1, 1, 1))
         }
     }
---- request
-GET /t
---- response_body
-nilAPI disabled in the current context
-nilAPI disabled in the current context
-nilnilAPI disabled in the current context
-falseAPI disabled in the current context
+    location /up {
+        return 200 "up\n";
+    }
+    location /proxied {
+        proxy_pass http://127.0.0.1:$server_port/up;
+        log_by_lua_block {
+            local b = require "ngx.balancer"
+            ngx.log(ngx.WARN, "in log: ", select(2, b.set_more_tries(1)))
+        }
+    }
+--- request eval
+["GET /t", "GET /proxied"]
+--- response_body eval
+["nilno upstream found
+nilno upstream found
+nilnilno upstream found
+falseno upstream found
+", "up\n"]
+--- error_log
+in log: API disabled in the current context
 --- no_error_log
 [error]
 

@@ -66,6 +66,12 @@ fn peer_data() -> Result<Result<&'static mut PeerData, &'static str>, String> {
         return Ok(Ok(unsafe { &mut *bp }));
     }
     if context::current().is(context::ANY_REQUEST) {
+        // lua-nginx-module looks for the upstream before the phase.
+        let r = ctx::current().map_or(std::ptr::null_mut(), |c| c.r);
+        // SAFETY: a non-null `r` is the live request of the running context
+        if r.is_null() || unsafe { (*r).upstream }.is_null() {
+            return Ok(Err("no upstream found"));
+        }
         Ok(Err("API disabled in the current context"))
     } else {
         Err("no request found".into())
