@@ -288,3 +288,63 @@ a%20b%26c a%20b&c a b c%zz
 15000 6668 true
 --- no_error_log
 [error]
+
+
+
+=== TEST 5: ngx.re.match and ngx.re.find (plain case) stay compiled; the rest still answers through the classic functions
+--- http_config eval: $::HttpConfig
+--- config
+    location = /t {
+        content_by_lua_block {
+            local lines = { "Content-Type: text/html", "X-Empty:", "Server: test", "no colon here" }
+            local n = 0
+            ngx.say(check_traces("match, cached", function()
+                for i = 1, 400 do
+                    local m = ngx.re.match(lines[i % 4 + 1], [[^([\w-]+):\s*(.*)$]], "jo")
+                    if m then n = n + #m[1] + #m[2] end
+                end
+            end))
+            ngx.say(check_traces("match, unmatched group, not cached", function()
+                for i = 1, 400 do
+                    local m = ngx.re.match("hello!", "(hello)(, .+)?(!)")
+                    if m[2] == false then n = n + 1 end
+                end
+            end))
+            ngx.say(check_traces("find", function()
+                for i = 1, 400 do
+                    local from, to = ngx.re.find(lines[i % 4 + 1], ":", "jo")
+                    if from then n = n + to - from + 1 end
+                end
+            end))
+            local m = ngx.re.match("hello!", "(hello)(, .+)?(!)", "jo")
+            ngx.say(m[0], " ", m[1], " ", tostring(m[2]), " ", m[3], " ", #m)
+            local from, to = ngx.re.find("abcabc", "b(c)", "jo")
+            ngx.say(from, " ", to, " ", ngx.re.match("abc", "x", "jo"))
+            -- named groups, ctx, nth and errors: the classic functions
+            m = ngx.re.match("k=v", [[(?<key>\w+)=(?<val>\w+)]], "jo")
+            ngx.say(m.key, " ", m.val, " ", m[2])
+            local ctx = { pos = 2 }
+            from, to = ngx.re.find("abcabc", "b", "jo", ctx)
+            ngx.say(from, " ", to, " ", ctx.pos)
+            ngx.say(ngx.re.find("abcabc", "b(c)", "jo", nil, 1))
+            ngx.say(ngx.re.match("abc", "(", "jo"))
+            ngx.say(pcall(ngx.re.match, "abc", "b", "Z"))
+            ngx.say(n)
+        }
+    }
+--- request
+GET /t
+--- response_body
+match, cached: compiled
+match, unmatched group, not cached: compiled
+find: compiled
+hello! hello false ! 3
+2 3 nil
+k v v
+2 2 3
+33
+nilpcre2_compile() failed: missing closing parenthesis in "("
+falseunknown flag "Z" (flags "Z")
+4500
+--- no_error_log
+[error]

@@ -14,6 +14,7 @@ pub mod output;
 pub mod pipe;
 pub mod query_args;
 pub mod regex;
+pub mod regex_ffi;
 pub mod regex_sub;
 pub mod req;
 pub mod req_args;
@@ -129,7 +130,9 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     (unsafe { run_snippet(l, include_bytes!("lua/time.lua"), c"=ngx.time") })?;
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
-    unsafe { run_snippet(l, include_bytes!("lua/string.lua"), c"=ngx.string") }
+    (unsafe { run_snippet(l, include_bytes!("lua/string.lua"), c"=ngx.string") })?;
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { run_snippet(l, include_bytes!("lua/regex.lua"), c"=ngx.re") }
 }
 
 /// Runs a small Lua snippet of ours at VM creation.

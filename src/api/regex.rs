@@ -89,18 +89,22 @@ pub struct Opts {
 
 /// Parses lua-nginx-module's option letters at stack index `idx`.
 pub unsafe fn parse_opts(l: *mut lua_State, idx: c_int, fname: &str) -> Result<Opts, String> {
-    let mut o = Opts::default();
     // SAFETY: `l` is the running state (callers' duty)
-    let s = match unsafe { ffi::lua_type(l, idx) } {
-        ffi::LUA_TNONE | ffi::LUA_TNIL => return Ok(o),
+    match unsafe { ffi::lua_type(l, idx) } {
+        ffi::LUA_TNONE | ffi::LUA_TNIL => Ok(Opts::default()),
         // SAFETY: `l` is the running state (callers' duty)
-        ffi::LUA_TSTRING => unsafe { to_bytes(l, idx) }.unwrap_or_default(),
+        ffi::LUA_TSTRING => opts_from(unsafe { to_bytes(l, idx) }.unwrap_or_default()),
         _ => {
             // SAFETY: `l` is the running state (callers' duty)
             let got = unsafe { type_name(l, idx) };
-            return Err(bad_arg(idx, fname, &format!("string expected, got {got}")));
+            Err(bad_arg(idx, fname, &format!("string expected, got {got}")))
         }
-    };
+    }
+}
+
+/// lua-nginx-module's option letters `s`.
+pub fn opts_from(s: &[u8]) -> Result<Opts, String> {
+    let mut o = Opts::default();
     for &c in s {
         match c {
             b'a' => o.mode.options |= pcre2::ANCHORED,

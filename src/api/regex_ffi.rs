@@ -1,0 +1,89 @@
+//! The plain case of `ngx.re.match` and `ngx.re.find` as a C function for
+//! LuaJIT's FFI: our Lua wrappers (`lua/regex.lua`) call it from compiled
+//! traces and build the captures table in Lua, instead of leaving the
+//! trace for a C function on every call (HTTP clients, routers and
+//! template code run these in loops). lua-nginx-module's own FFI for
+//! regexes hands compiled regex objects to Lua; ours keeps them in the
+//! regex cache, so the name is ours.
+//!
+//! It never raises and covers only a match that succeeds or finds
+//! nothing; anything else (a bad pattern or option, a match error, named
+//! groups, the DFA mode, more groups than the caller's vector holds) is
+//! declined, and the Lua side calls the classic function, which gives the
+//! result or error lua-nginx-module gives.
+
+use std::ffi::c_int;
+
+use nginx_sys::NGX_DECLINED;
+
+use super::regex::{compile, opts_from, settings};
+use crate::glue::catch;
+
+const DECLINED: c_int = NGX_DECLINED as c_int;
+
+/// The slice of `len` bytes at `p` (which may be null when `len` is 0).
+///
+/// # Safety
+/// `p` is readable for `len` bytes while the slice is used.
+unsafe fn bytes<'a>(p: *const u8, len: usize) -> &'a [u8] {
+    if len == 0 {
+        return &[];
+    }
+    // SAFETY: the caller's contract
+    unsafe { std::slice::from_raw_parts(p, len) }
+}
+
+/// Runs `pat` with the option letters `opts` on `subj` from byte `start`:
+/// the number of groups plus one, their offsets in `ovec` (start and end
+/// of each, -1 and -1 for a group that did not take part), 0 for no
+/// match, DECLINED for anything else.
+///
+/// # Safety
+/// `pat`, `opts` and `subj` are readable for their lengths; `ovec` is
+/// writable for `2 * ovec_pairs` ints.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ngx_http_lua_rs_ffi_re_exec(
+    pat: *const u8,
+    pat_len: usize,
+    opts: *const u8,
+    opts_len: usize,
+    subj: *const u8,
+    subj_len: usize,
+    start: usize,
+    ovec: *mut c_int,
+    ovec_pairs: c_int,
+) -> c_int {
+    // SAFETY: the caller's contract
+    let (pat, opts, subj) = unsafe { (bytes(pat, pat_len), bytes(opts, opts_len), bytes(subj, subj_len)) };
+    catch(DECLINED, || {
+        let Ok(o) = opts_from(opts) else {
+            return DECLINED;
+        };
+        // Offsets are C ints.
+        if o.mode.dfa || o.dupnames || subj.len() > c_int::MAX as usize {
+            return DECLINED;
+        }
+        let (cache_max, limit) = settings();
+        let Ok(re) = compile(pat, &o, cache_max) else {
+            return DECLINED;
+        };
+        let groups = re.ncaptures + 1;
+        if !re.names.is_empty() || groups > ovec_pairs.max(0) as usize {
+            return DECLINED;
+        }
+        match re.exec(subj, start, limit) {
+            Ok(None) => 0,
+            Err(_) => DECLINED,
+            Ok(Some(_)) => {
+                // SAFETY: the caller gives `ovec_pairs` pairs, at least `groups`
+                let out = unsafe { std::slice::from_raw_parts_mut(ovec, 2 * groups) };
+                for (i, pair) in out.chunks_exact_mut(2).enumerate() {
+                    let (s, e) = re.group(i).map_or((-1, -1), |(s, e)| (s as c_int, e as c_int));
+                    pair[0] = s;
+                    pair[1] = e;
+                }
+                groups as c_int
+            }
+        }
+    })
+}
