@@ -316,6 +316,23 @@ a%20b%26c a%20b&c a b c%zz
                     if from then n = n + to - from + 1 end
                 end
             end))
+            ngx.say(check_traces("gmatch", function()
+                for i = 1, 300 do
+                    for m in ngx.re.gmatch("a=1, b=2, c=3", [[(\w)=(\d)]], "jo") do
+                        n = n + #m[1] + #m[2]
+                    end
+                end
+            end))
+            -- the FFI iterator ("o") and the classic one agree, empty
+            -- matches (stepping by a character, UTF-8 aware) included
+            local function all(subj, re, opts)
+                local t = {}
+                for m in ngx.re.gmatch(subj, re, opts) do t[#t + 1] = "[" .. m[0] .. "]" end
+                return table.concat(t)
+            end
+            ngx.say(all("ab12", [[\d*]], "jo"), " ", all("ab12", [[\d*]], "j"))
+            ngx.say(all("\195\169a", "", "jou") == all("\195\169a", "", "ju"), " ", #all("\195\169a", "", "jou"))
+            ngx.say(type(ngx.re.gmatch("a", "a", "jo")), " ", type(ngx.re.gmatch("a", "a")))
             local m = ngx.re.match("hello!", "(hello)(, .+)?(!)", "jo")
             ngx.say(m[0], " ", m[1], " ", tostring(m[2]), " ", m[3], " ", #m)
             local from, to = ngx.re.find("abcabc", "b(c)", "jo")
@@ -338,6 +355,10 @@ GET /t
 match, cached: compiled
 match, unmatched group, not cached: compiled
 find: compiled
+gmatch: compiled
+[][][12][] [][][12][]
+true 6
+table function
 hello! hello false ! 3
 2 3 nil
 k v v
@@ -345,6 +366,6 @@ k v v
 33
 nilpcre2_compile() failed: missing closing parenthesis in "("
 falseunknown flag "Z" (flags "Z")
-4500
+6300
 --- no_error_log
 [error]

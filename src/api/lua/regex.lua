@@ -1,9 +1,10 @@
--- ngx.re.match and ngx.re.find in Lua over the FFI function of
+-- ngx.re.match, ngx.re.find and ngx.re.gmatch in Lua over the FFI function of
 -- api/regex_ffi.rs, so that loops that match (HTTP clients reading header
 -- lines, routers, templates) stay in compiled traces instead of leaving
 -- the trace for a C function on every call; the captures table is built
 -- here. The plain case (string subject and pattern, options as a string,
--- no ctx, res table or nth) runs here; anything else, and whatever the
+-- no ctx, res table or nth; gmatch with a cached "o" regex) runs here;
+-- anything else, and whatever the
 -- FFI function declines (errors, named groups, the DFA mode), goes to the
 -- classic C function by a tail call, whose results and messages stay as
 -- they were.
@@ -14,7 +15,8 @@ local ffi = require "ffi"
 local new_tab = require "table.new"
 local C = ffi.C
 local ffi_new = ffi.new
-local type, pcall, sub = type, pcall, string.sub
+local type, pcall, sub, byte, find = type, pcall, string.sub, string.byte, string.find
+local band, setmetatable = bit.band, setmetatable
 local re = ngx.re
 
 if not pcall(function() return C.ngx_http_lua_rs_ffi_re_exec end) then
@@ -30,7 +32,22 @@ local exec = C.ngx_http_lua_rs_ffi_re_exec
 local OVEC_PAIRS = 32
 local ovec = ffi_new("int[?]", OVEC_PAIRS * 2)
 
-local classic_match, classic_find = re.match, re.find
+local classic_match, classic_find, classic_gmatch = re.match, re.find, re.gmatch
+
+-- The captures table of a match of `n` groups (whole match included):
+-- [0] the whole match, [i] group i or false when it did not take part.
+local function captures(subj, n)
+    local m = new_tab(n, 0)
+    for i = 0, n - 1 do
+        local from = ovec[2 * i]
+        if from < 0 then
+            m[i] = false
+        else
+            m[i] = sub(subj, from + 1, ovec[2 * i + 1])
+        end
+    end
+    return m
+end
 
 function re.match(subj, regex, opts, ctx, res)
     if ctx == nil and res == nil and type(subj) == "string" and type(regex) == "string" then
@@ -43,18 +60,7 @@ function re.match(subj, regex, opts, ctx, res)
                 return nil
             end
             if n > 0 then
-                -- [0] the whole match, [i] group i or false when it did
-                -- not take part.
-                local m = new_tab(n, 0)
-                for i = 0, n - 1 do
-                    local from = ovec[2 * i]
-                    if from < 0 then
-                        m[i] = false
-                    else
-                        m[i] = sub(subj, from + 1, ovec[2 * i + 1])
-                    end
-                end
-                return m
+                return captures(subj, n)
             end
         end
     end
@@ -79,4 +85,57 @@ function re.find(subj, regex, opts, ctx, nth)
         end
     end
     return classic_find(subj, regex, opts, ctx, nth)
+end
+
+-- gmatch over a cached regex ("o": the FFI function compiles it once); a
+-- pattern the FFI function declines is found out before the first match.
+-- The iterator is a callable table, as lua-resty-core's, not a closure:
+-- making a closure is something LuaJIT's compiler does not do.
+local function iterate(it)
+    if it.done then
+        return nil
+    end
+    local subj, regex, opts, len, pos = it.subj, it.regex, it.opts, it.len, it.pos
+    local n = exec(regex, #regex, opts, #opts, subj, len, pos, ovec, OVEC_PAIRS)
+    if n == 0 then
+        it.done = true
+        return nil
+    end
+    if n < 0 then
+        -- A match error: the classic function's (nil, message).
+        it.done = true
+        return classic_match(subj, regex, opts, { pos = pos + 1 })
+    end
+    local from, to = ovec[0], ovec[1]
+    local m = captures(subj, n)
+    -- Past an empty match by one character, so that the search moves.
+    if to > from then
+        it.pos = to
+    elseif to >= len then
+        it.done = true
+    else
+        pos = to + 1
+        if it.utf then
+            while pos < len and band(byte(subj, pos + 1), 0xC0) == 0x80 do
+                pos = pos + 1
+            end
+        end
+        it.pos = pos
+    end
+    return m
+end
+
+local iterator_mt = { __call = iterate }
+
+function re.gmatch(subj, regex, opts)
+    if type(subj) ~= "string" or type(regex) ~= "string" or type(opts) ~= "string"
+       or not find(opts, "o", 1, true)
+       or exec(regex, #regex, opts, #opts, subj, #subj, #subj + 1, ovec, OVEC_PAIRS) ~= 0
+    then
+        return classic_gmatch(subj, regex, opts)
+    end
+    return setmetatable({
+        subj = subj, regex = regex, opts = opts, len = #subj, pos = 0,
+        done = false, utf = find(opts, "u", 1, true) ~= nil or find(opts, "U", 1, true) ~= nil,
+    }, iterator_mt)
 end
