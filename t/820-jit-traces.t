@@ -369,3 +369,31 @@ falseunknown flag "Z" (flags "Z")
 6300
 --- no_error_log
 [error]
+
+
+
+=== TEST 6: ngx.worker.pid, id, count and exiting stay compiled
+--- http_config eval: $::HttpConfig
+--- config
+    location = /t {
+        content_by_lua_block {
+            local n = 0
+            ngx.say(check_traces("worker", function()
+                for i = 1, 400 do
+                    n = n + ngx.worker.pid() + (ngx.worker.id() or 0) + ngx.worker.count()
+                    if ngx.worker.exiting() then n = -1 end
+                end
+            end))
+            local w = ngx.worker
+            ngx.say(w.pid() == tonumber(ngx.var.pid), " ", w.id(), " ", w.count(), " ", w.exiting())
+            ngx.say(n == 400 * (w.pid() + w.id() + w.count()))
+        }
+    }
+--- request
+GET /t
+--- response_body
+worker: compiled
+true 0 1 false
+true
+--- no_error_log
+[error]

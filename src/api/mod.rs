@@ -48,6 +48,7 @@ pub mod timer;
 pub mod unimplemented;
 pub mod var;
 pub mod worker;
+pub mod worker_ffi;
 pub mod worker_thread;
 
 use crate::lua::{ffi, lua_State};
@@ -132,7 +133,9 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     (unsafe { run_snippet(l, include_bytes!("lua/string.lua"), c"=ngx.string") })?;
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
-    unsafe { run_snippet(l, include_bytes!("lua/regex.lua"), c"=ngx.re") }
+    (unsafe { run_snippet(l, include_bytes!("lua/regex.lua"), c"=ngx.re") })?;
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe { run_snippet(l, include_bytes!("lua/worker.lua"), c"=ngx.worker") }
 }
 
 /// Runs a small Lua snippet of ours at VM creation.

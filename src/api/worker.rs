@@ -1,7 +1,8 @@
 //! ngx.worker.* and ngx.config.*.
 
-use nginx_sys::{NGX_PROCESS_WORKER, ngx_cycle, ngx_process, ngx_worker};
+use nginx_sys::{NGX_PROCESS_WORKER, ngx_cycle, ngx_process};
 
+use super::worker_ffi;
 use crate::lua::lua_fns;
 use crate::lua::{LuaRet, ffi, lua_State, push_bytes, set_fn, set_str};
 
@@ -54,7 +55,7 @@ pub unsafe fn install(l: *mut lua_State) {
 
 unsafe fn pid_impl(l: *mut lua_State) -> LuaRet {
     // SAFETY: `l` is the running state Lua called this API function with
-    unsafe { ffi::lua_pushinteger(l, libc::getpid() as _) };
+    unsafe { ffi::lua_pushinteger(l, worker_ffi::ngx_http_lua_ffi_worker_pid() as _) };
     Ok(1)
 }
 
@@ -92,36 +93,24 @@ unsafe fn pids_impl(l: *mut lua_State) -> LuaRet {
 }
 
 unsafe fn id_impl(l: *mut lua_State) -> LuaRet {
-    // SAFETY: nginx's process globals are only touched by this worker's one thread
-    if unsafe { ngx_process } != NGX_PROCESS_WORKER as nginx_sys::ngx_uint_t && unsafe { ngx_process } != 0 {
+    match worker_ffi::ngx_http_lua_ffi_worker_id() {
         // SAFETY: `l` is the running state Lua called this API function with
-        unsafe { ffi::lua_pushnil(l) };
-    } else {
-        // SAFETY: nginx's process globals are only touched by this worker's one thread
-        unsafe { ffi::lua_pushinteger(l, ngx_worker as _) };
+        n if n < 0 => unsafe { ffi::lua_pushnil(l) },
+        // SAFETY: `l` is the running state Lua called this API function with
+        n => unsafe { ffi::lua_pushinteger(l, n as _) },
     }
     Ok(1)
 }
 
 unsafe fn count_impl(l: *mut lua_State) -> LuaRet {
-    // A core module's slot holds its conf itself (ngx_get_conf).
-    // SAFETY: ngx_cycle is the live current cycle; conf_ctx has a slot per core module
-    let slot = unsafe { *(*ngx_cycle).conf_ctx.add(nginx_sys::ngx_core_module.index) };
-    let ccf = slot as *const nginx_sys::ngx_core_conf_t;
-    let n = if ccf.is_null() {
-        1
-    } else {
-        // SAFETY: a non-null core conf slot holds the live ngx_core_conf_t
-        unsafe { (*ccf).worker_processes.max(1) }
-    };
     // SAFETY: `l` is the running state Lua called this API function with
-    unsafe { ffi::lua_pushinteger(l, n as _) };
+    unsafe { ffi::lua_pushinteger(l, worker_ffi::ngx_http_lua_ffi_worker_count() as _) };
     Ok(1)
 }
 
 unsafe fn exiting_impl(l: *mut lua_State) -> LuaRet {
     // SAFETY: `l` is the running state Lua called this API function with
-    unsafe { ffi::lua_pushboolean(l, crate::glue::signals::worker_exiting() as _) };
+    unsafe { ffi::lua_pushboolean(l, worker_ffi::ngx_http_lua_ffi_worker_exiting()) };
     Ok(1)
 }
 
