@@ -205,6 +205,10 @@ headers 401
             ngx.say(check_traces("update_time", function()
                 for i = 1, 400 do ngx.update_time() end
             end))
+            local rtime = require "resty.core.time"
+            ngx.say(check_traces("monotonic_msec, monotonic_time", function()
+                for i = 1, 400 do n = n + rtime.monotonic_msec() - rtime.monotonic_time() * 1000 end
+            end))
             ngx.say(check_traces("http_time, cookie_time, parse_http_time", function()
                 for i = 1, 400 do
                     local t = 1290079655 + i
@@ -222,6 +226,7 @@ GET /t
 now, time: compiled
 today, localtime, utctime: compiled
 update_time: compiled
+monotonic_msec, monotonic_time: compiled
 http_time, cookie_time, parse_http_time: compiled
 Thu, 18 Nov 2010 11:27:35 GMT Thu, 18-Nov-10 11:27:35 GMT
 1290079655 nil

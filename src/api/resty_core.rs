@@ -6,8 +6,8 @@
 
 use nginx_sys::{
     NGX_LOG_DEBUG, NGX_LOG_DEBUG_ALL, NGX_LOG_STDERR, NGX_PROCESS_MASTER, NGX_PROCESS_SINGLE,
-    ngx_core_conf_t, ngx_core_module, ngx_current_msec, ngx_cycle, ngx_log_t, ngx_parent, ngx_pid,
-    ngx_process, ngx_quit, ngx_uint_t,
+    ngx_core_conf_t, ngx_core_module, ngx_cycle, ngx_log_t, ngx_parent, ngx_pid, ngx_process, ngx_quit,
+    ngx_uint_t,
 };
 
 use super::req_headers::values_arg;
@@ -23,7 +23,6 @@ use crate::runtime::ctx;
 lua_fns! {
     get_request => get_request_impl,
     has_ctx => has_ctx_impl,
-    monotonic_msec => monotonic_msec_impl,
     req_add_header => req_add_header_impl,
     process_type => process_type_impl,
     master_pid => master_pid_impl,
@@ -54,7 +53,6 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
         ffi::lua_createtable(l, 0, 12);
         set_fn(l, -1, c"get_request", get_request);
         set_fn(l, -1, c"has_ctx", has_ctx);
-        set_fn(l, -1, c"monotonic_msec", monotonic_msec);
         set_fn(l, -1, c"req_add_header", req_add_header);
         set_fn(l, -1, c"process_type", process_type);
     }
@@ -145,14 +143,6 @@ unsafe fn conf_env_impl(l: *mut lua_State) -> LuaRet {
         return Ok(1);
     }
     Ok(0)
-}
-
-/// nginx's cached monotonic clock in milliseconds (moved by
-/// `ngx.update_time()` and each event loop turn), as lua-nginx-module's.
-unsafe fn monotonic_msec_impl(l: *mut lua_State) -> LuaRet {
-    // SAFETY: nginx's process globals are only touched by this worker's one thread
-    unsafe { ffi::lua_pushnumber(l, ngx_current_msec as f64) };
-    Ok(1)
 }
 
 /// `require("ngx.req").add_header(name, value)`: adds request headers

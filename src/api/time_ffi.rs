@@ -1,5 +1,6 @@
 //! `ngx.now`, `time`, `today`, `localtime`, `utctime`, `update_time`,
-//! `http_time`, `cookie_time` and `parse_http_time` as C functions for
+//! `http_time`, `cookie_time`, `parse_http_time` and lua-resty-core's
+//! `monotonic_msec` as C functions for
 //! LuaJIT's FFI, with the names and signatures of lua-nginx-module's
 //! `ngx_http_lua_ffi_*` time functions: our Lua wrappers (`lua/time.lua`)
 //! call them from compiled traces, and Lua code written against
@@ -74,6 +75,16 @@ pub extern "C" fn ngx_http_lua_ffi_now() -> f64 {
 #[unsafe(no_mangle)]
 pub extern "C" fn ngx_http_lua_ffi_time() -> c_long {
     cached().sec as c_long
+}
+
+/// nginx's cached monotonic clock in milliseconds (moved by
+/// `ngx.update_time()` and each event loop turn): lua-resty-core's
+/// `resty.core.time.monotonic_msec`.
+#[unsafe(no_mangle)]
+pub extern "C" fn ngx_http_lua_ffi_monotonic_msec() -> c_long {
+    // SAFETY: nginx's clock globals are only written by the event loop's
+    // thread, the one Lua code runs on
+    unsafe { nginx_sys::ngx_current_msec as c_long }
 }
 
 #[unsafe(no_mangle)]

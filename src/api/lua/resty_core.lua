@@ -203,13 +203,22 @@ for _, name in ipairs({ "var", "shdict", "hash", "uri", "exit", "base64", "phase
 end
 version_only("resty.core.worker", "_VERSION")
 
+-- Over the FFI function of api/time_ffi.rs, so that loops reading the
+-- clock stay compiled.
 preload["resty.core.time"] = function()
-    local monotonic_msec = c.monotonic_msec
+    local ffi = require "ffi"
+    local C = ffi.C
+    if not pcall(function() return C.ngx_http_lua_ffi_monotonic_msec end) then
+        ffi.cdef "long ngx_http_lua_ffi_monotonic_msec(void);"
+    end
+    local msec, tonumber = C.ngx_http_lua_ffi_monotonic_msec, tonumber
     return {
         version = VERSION,
-        monotonic_msec = monotonic_msec,
+        monotonic_msec = function()
+            return tonumber(msec())
+        end,
         monotonic_time = function()
-            return monotonic_msec() / 1000
+            return tonumber(msec()) / 1000
         end,
     }
 end
