@@ -49,39 +49,46 @@ local function captures(subj, n)
     return m
 end
 
+-- The FFI function on a plain call from the start of `subj`: the number
+-- of groups matched (0: no match), or nil when the arguments are not the
+-- plain kind or the function declined.
+local function run(subj, regex, opts)
+    if type(subj) ~= "string" or type(regex) ~= "string" then
+        return nil
+    end
+    if opts == nil then
+        opts = ""
+    elseif type(opts) ~= "string" then
+        return nil
+    end
+    local n = exec(regex, #regex, opts, #opts, subj, #subj, 0, ovec, OVEC_PAIRS)
+    if n >= 0 then
+        return n
+    end
+    return nil
+end
+
 function re.match(subj, regex, opts, ctx, res)
-    if ctx == nil and res == nil and type(subj) == "string" and type(regex) == "string" then
-        if opts == nil then
-            opts = ""
+    if ctx == nil and res == nil then
+        local n = run(subj, regex, opts)
+        if n == 0 then
+            return nil
         end
-        if type(opts) == "string" then
-            local n = exec(regex, #regex, opts, #opts, subj, #subj, 0, ovec, OVEC_PAIRS)
-            if n == 0 then
-                return nil
-            end
-            if n > 0 then
-                return captures(subj, n)
-            end
+        if n then
+            return captures(subj, n)
         end
     end
     return classic_match(subj, regex, opts, ctx, res)
 end
 
 function re.find(subj, regex, opts, ctx, nth)
-    if ctx == nil and (nth == nil or nth == 0) and type(subj) == "string"
-       and type(regex) == "string"
-    then
-        if opts == nil then
-            opts = ""
+    if ctx == nil and (nth == nil or nth == 0) then
+        local n = run(subj, regex, opts)
+        if n == 0 then
+            return nil
         end
-        if type(opts) == "string" then
-            local n = exec(regex, #regex, opts, #opts, subj, #subj, 0, ovec, OVEC_PAIRS)
-            if n == 0 then
-                return nil
-            end
-            if n > 0 then
-                return ovec[0] + 1, ovec[1]
-            end
+        if n then
+            return ovec[0] + 1, ovec[1]
         end
     end
     return classic_find(subj, regex, opts, ctx, nth)
