@@ -423,6 +423,10 @@ got fromrewrite
     location /t {
         content_by_lua_block {
             local sock = ngx.socket.tcp()
+            for _, m in ipairs({ "getoption", "setoption" }) do
+                local ok, err = pcall(sock[m], sock, "sndbuf", 1)
+                ngx.say(m, " before connect: ", ok, " ", err:match("socket is never created nor connected$"))
+            end
             ngx.say(sock:bind("127.0.0.2"))
             ngx.say(sock:bind("not an ip"))
             assert(sock:connect("127.0.0.1", $TEST_NGINX_SERVER_PORT))
@@ -437,11 +441,14 @@ got fromrewrite
             ngx.say(sock:receive())
             ngx.say(sock:receive())
             sock:close()
+            ngx.say(sock:getoption("sndbuf"))
         }
     }
 --- request
 GET /t
 --- response_body
+getoption before connect: false socket is never created nor connected
+setoption before connect: false socket is never created nor connected
 true
 nilbad address
 true
@@ -452,6 +459,7 @@ nilmissing the "value" argument
 nilmissing the "option" argument
 from 127.0.0.2
 line two
+nilclosed
 --- no_error_log
 [error]
 

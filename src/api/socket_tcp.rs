@@ -973,6 +973,15 @@ unsafe fn option_arg(l: *mut lua_State) -> Result<(c_int, c_int), Vals> {
     })
 }
 
+/// lua-resty-core's `setoption`/`getoption` find no socket state before
+/// the first `connect` (lua-nginx-module makes it there) and raise.
+fn never_connected(s: &TcpSock) -> Result<(), String> {
+    if !s.was_connected() && s.downstream.is_none() {
+        return Err("socket is never created nor connected".into());
+    }
+    Ok(())
+}
+
 /// nginx's text for a system error (not lowercased, unlike the I/O errors).
 fn strerror(e: c_int) -> String {
     let t = std::io::Error::from_raw_os_error(e).to_string();
@@ -984,6 +993,7 @@ unsafe fn setoption_impl(l: *mut lua_State) -> LuaRet {
     let s = unsafe { sock_at(l, 1, "setoption") }?;
     // SAFETY: the live socket of the Lua object just checked; the only reference to it in this call
     let s = unsafe { &mut *s };
+    never_connected(s)?;
     // SAFETY: `l` is the running state Lua called this API function with
     let (level, name) = match unsafe { option_arg(l) } {
         Ok(o) => o,
@@ -1031,6 +1041,7 @@ unsafe fn getoption_impl(l: *mut lua_State) -> LuaRet {
     let s = unsafe { sock_at(l, 1, "getoption") }?;
     // SAFETY: the live socket of the Lua object just checked; the only reference to it in this call
     let s = unsafe { &mut *s };
+    never_connected(s)?;
     // SAFETY: `l` is the running state Lua called this API function with
     let (level, name) = match unsafe { option_arg(l) } {
         Ok(o) => o,
