@@ -19,7 +19,7 @@
 -- as safe as before for our API (their errors are raised as LuaJIT does).
 
 local arm, report = ...
-local type, rawget, rawset, pcall, pairs, require = type, rawget, rawset, pcall, pairs, require
+local type, rawget, rawset, pcall, next, require = type, rawget, rawset, pcall, next, require
 local setmetatable, getmetatable = setmetatable, getmetatable
 local newproxy, debug_setmetatable = newproxy, debug.setmetatable
 
@@ -89,10 +89,10 @@ if ok then
         if type(mt) == "table" and type(rawget(mt, "__gc")) == "function" then
             -- A copy: the caller's table keeps its own function.
             local copy = {}
-            for k, v in pairs(mt) do
+            for k, v in next, mt do
                 copy[k] = v
             end
-            copy.__gc = protect(mt.__gc)
+            copy.__gc = protect(rawget(mt, "__gc"))
             mt = copy
         end
         local r = metatype(ct, mt)
