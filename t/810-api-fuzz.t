@@ -28,6 +28,9 @@ __DATA__
     lua_max_running_timers 32;
     lua_regex_match_limit 100000;
     lua_socket_log_errors off;
+    # The fuzzer may set $limit_rate to a few bytes a second: the response
+    # would then trickle for hours, each piece within the read timeout.
+    limit_rate_after 1024m;
     init_by_lua_block {
         require("api_fuzz").run_phase("init", { seed = 11, calls = 3000, budget = 0.5 })
     }

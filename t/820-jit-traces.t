@@ -402,3 +402,48 @@ true 0 1 false
 true
 --- no_error_log
 [error]
+
+
+
+=== TEST 7: ngx.re.split without a ctx stays compiled, with and without a max, a res table and a captured separator; with a ctx it still answers through the classic function
+--- http_config eval: $::HttpConfig
+--- config
+    location = /t {
+        content_by_lua_block {
+            local split = require("ngx.re").split
+            local total, res = 0, {}
+            ngx.say(check_traces("split", function()
+                for i = 1, 300 do
+                    local a = split("a,b,,c,,", ",")
+                    local b = split("k1=v1;k2=v2;k3", "([;=])", "jo", nil, 3)
+                    split("x y  z", " +", nil, nil, nil, res)
+                    total = total + #a + #b + #res
+                end
+            end))
+            ngx.say(total)
+            local a = split("a,b,,c,,", ",")
+            ngx.say(#a, " ", table.concat(a, "|"))
+            local b = split("k1=v1;k2=v2;k3", "([;=])", "jo", nil, 3)
+            ngx.say(#b, " ", table.concat(b, "|"))
+            ngx.say(#res, " ", table.concat(res, "|"))
+            local ctx = { pos = 3 }
+            local c = split("a,b,c", ",", nil, ctx)
+            ngx.say(#c, " ", table.concat(c, "|"), " pos=", ctx.pos)
+            ngx.say(#split("", "(", "jo"), " ", select(2, split("x", "(", "jo")))
+            local big = split(string.rep("x,", 200), ",")
+            ngx.say(#big, " ", big[1], big[200], " ", tostring(big[201]))
+        }
+    }
+--- request
+GET /t
+--- response_body
+split: compiled
+3600
+4 a|b||c
+5 k1|=|v1|;|k2=v2;k3
+3 x|y|z
+2 b|c pos=5
+0 pcre2_compile() failed: missing closing parenthesis in "("
+200 xx nil
+--- no_error_log
+[error]

@@ -15,6 +15,7 @@ pub mod pipe;
 pub mod query_args;
 pub mod regex;
 pub mod regex_ffi;
+pub mod regex_split;
 pub mod regex_sub;
 pub mod req;
 pub mod req_args;

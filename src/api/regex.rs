@@ -19,7 +19,6 @@ lua_fns! {
     re_gmatch => gmatch_impl,
     gmatch_iter => gmatch_iter_impl,
     gmatch_gc => gmatch_gc_impl,
-    split => split_impl,
     opt => opt_impl,
     open_module => open_module_impl,
 }
@@ -55,7 +54,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
         crate::lua::get_raw(l, ffi::LUA_GLOBALSINDEX, c"package");
         crate::lua::get_raw(l, -1, c"preload");
         ffi::lua_createtable(l, 0, 3);
-        set_fn(l, -1, c"split", split);
+        super::regex_split::install(l);
         set_fn(l, -1, c"opt", opt);
         push_bytes(l, b"0.1.28");
     }
@@ -201,7 +200,7 @@ pub fn next_start(re: &Regex, subj: &[u8], start: usize, end: usize) -> Option<u
 }
 
 /// The 0-based start offset from `ctx.pos` (1-based) of the table at `idx`.
-unsafe fn ctx_start(l: *mut lua_State, idx: c_int, fname: &str) -> Result<Option<usize>, String> {
+pub(super) unsafe fn ctx_start(l: *mut lua_State, idx: c_int, fname: &str) -> Result<Option<usize>, String> {
     // SAFETY: `l` is the running state (callers' duty)
     match unsafe { ffi::lua_type(l, idx) } {
         ffi::LUA_TNONE | ffi::LUA_TNIL => Ok(None),
@@ -227,7 +226,7 @@ unsafe fn ctx_start(l: *mut lua_State, idx: c_int, fname: &str) -> Result<Option
     }
 }
 
-unsafe fn set_ctx_pos(l: *mut lua_State, idx: c_int, pos: usize) -> Result<(), String> {
+pub(super) unsafe fn set_ctx_pos(l: *mut lua_State, idx: c_int, pos: usize) -> Result<(), String> {
     // SAFETY: `l` is the running state (callers' duty)
     unsafe { ffi::lua_pushinteger(l, pos as ffi::lua_Integer) };
     // SAFETY: `l` is the running state (callers' duty)
@@ -299,7 +298,7 @@ pub unsafe fn push_captures(l: *mut lua_State, re: &Regex, subj: &[u8], dupnames
     }
 }
 
-unsafe fn fail(l: *mut lua_State, nils: c_int, err: &str) -> LuaRet {
+pub(super) unsafe fn fail(l: *mut lua_State, nils: c_int, err: &str) -> LuaRet {
     for _ in 0..nils {
         // SAFETY: `l` is the running state (callers' duty)
         unsafe { ffi::lua_pushnil(l) };
@@ -528,142 +527,6 @@ unsafe fn gmatch_iter_impl(l: *mut lua_State) -> LuaRet {
             unsafe { push_captures(l, &re, subj, dupnames) };
             Ok(1)
         }
-    }
-}
-
-/// `require("ngx.re").split(subject, regex, options?, ctx?, max?, res?)`
-unsafe fn split_impl(l: *mut lua_State) -> LuaRet {
-    // SAFETY: `l` is the running state Lua called this API function with
-    let subj = unsafe { check_bytes(l, 1, "split") }?;
-    // SAFETY: `l` is the running state Lua called this API function with
-    let pat = unsafe { check_bytes(l, 2, "split") }?;
-    // SAFETY: `l` is the running state Lua called this API function with
-    let o = unsafe { parse_opts(l, 3, "split") }?;
-    // SAFETY: `l` is the running state Lua called this API function with
-    let start = unsafe { ctx_start(l, 4, "split") }?;
-    // SAFETY: `l` is the running state Lua called this API function with
-    let max = match unsafe { ffi::lua_type(l, 5) } {
-        ffi::LUA_TNONE | ffi::LUA_TNIL => 0,
-        // SAFETY: `l` is the running state Lua called this API function with
-        _ => unsafe { crate::lua::check_number(l, 5, "split") }? as i64,
-    };
-    // SAFETY: `l` is the running state Lua called this API function with
-    match unsafe { ffi::lua_type(l, 6) } {
-        // SAFETY: `l` is the running state Lua called this API function with
-        ffi::LUA_TNONE | ffi::LUA_TNIL => unsafe { ffi::lua_createtable(l, 4, 0) },
-        // SAFETY: `l` is the running state Lua called this API function with
-        ffi::LUA_TTABLE => unsafe { ffi::lua_pushvalue(l, 6) },
-        _ => return Err("res is not a table".into()),
-    }
-    let mut from = start.unwrap_or(0);
-    if from >= subj.len() {
-        // SAFETY: `l` is the running state Lua called this API function with
-        unsafe {
-            ffi::lua_pushnil(l);
-            ffi::lua_rawseti(l, -2, 1);
-        }
-        return Ok(1);
-    }
-    let (cache_max, limit) = settings();
-    let re = match compile(pat, &o, cache_max) {
-        Ok(re) => re,
-        // SAFETY: `l` is the running state Lua called this API function with
-        Err(e) => return unsafe { fail(l, 1, &e) },
-    };
-    let mut n = 0;
-    let mut fields = 1;
-    let mut search = from;
-    // An empty match right at the start of a field does not end it.
-    while max <= 0 || fields < max {
-        match re.exec(subj, search, limit) {
-            Ok(None) => break,
-            // SAFETY: `l` is the running state Lua called this API function with
-            Err(rc) => return unsafe { fail(l, 1, &exec_error(rc)) },
-            Ok(Some(_)) => {}
-        }
-        let (s, e) = re.group(0).unwrap_or_default();
-        let sep = if re.ncaptures > 0 { re.group(1) } else { None };
-        if start.is_some() {
-            // SAFETY: `l` is the running state Lua called this API function with
-            (unsafe { set_ctx_pos(l, 4, e + 1) })?;
-        }
-        if e == s && s >= subj.len() {
-            break;
-        }
-        if e == s && s == from {
-            match next_start(&re, subj, s, e) {
-                Some(next) if next < subj.len() => {
-                    search = next;
-                    continue;
-                }
-                _ => break,
-            }
-        }
-        n += 1;
-        // SAFETY: `l` is the running state Lua called this API function with
-        unsafe {
-            push_bytes(l, &subj[from..s]);
-            ffi::lua_rawseti(l, -2, n);
-        }
-        if let Some((cs, ce)) = sep {
-            n += 1;
-            // SAFETY: `l` is the running state Lua called this API function with
-            unsafe {
-                push_bytes(l, &subj[cs..ce]);
-                ffi::lua_rawseti(l, -2, n);
-            }
-        }
-        fields += 1;
-        from = e;
-        match next_start(&re, subj, s, e) {
-            Some(next) if e < subj.len() => search = next,
-            _ => break,
-        }
-    }
-    if max <= 0 && from >= subj.len() {
-        // The subject ended with a separator and no max was given: the
-        // empty fields at the end go (lua-resty-core's split, as Perl's).
-        // SAFETY: `l` is the running state Lua called this API function with
-        unsafe { drop_trailing_empty(l, &mut n) };
-    } else {
-        n += 1;
-        // SAFETY: `l` is the running state Lua called this API function with
-        unsafe {
-            push_bytes(l, &subj[from.min(subj.len())..]);
-            ffi::lua_rawseti(l, -2, n);
-        }
-    }
-    // SAFETY: `l` is the running state Lua called this API function with
-    unsafe {
-        ffi::lua_pushnil(l);
-        ffi::lua_rawseti(l, -2, n + 1);
-    }
-    Ok(1)
-}
-
-/// Clears the empty strings at the end of the first `n` entries of the
-/// table on top of `l`, and lowers `n` to what is left.
-///
-/// # Safety
-/// `l` is a running state with the result table on top.
-unsafe fn drop_trailing_empty(l: *mut lua_State, n: &mut i64) {
-    while *n > 0 {
-        // SAFETY: the table is on top of `l` (caller's contract)
-        let empty = unsafe {
-            ffi::lua_rawgeti(l, -1, *n);
-            let empty = ffi::lua_objlen(l, -1) == 0;
-            ffi::lua_pop(l, 1);
-            empty
-        };
-        if !empty {
-            break;
-        }
-        // SAFETY: as above
-        unsafe {
-            ffi::lua_pushnil(l);
-            ffi::lua_rawseti(l, -2, *n);
-        }
-        *n -= 1;
     }
 }
 

@@ -6,7 +6,10 @@
 //! regexes hands compiled regex objects to Lua; ours keeps them in the
 //! regex cache, so the name is ours.
 //!
-//! It never raises and covers only a match that succeeds or finds
+//! The same for `ngx.re.split` without a ctx table: the offsets of the
+//! fields, the strings being made in Lua.
+//!
+//! They never raise and cover only a match that succeeds or finds
 //! nothing; anything else (a bad pattern or option, a match error, named
 //! groups, the DFA mode, more groups than the caller's vector holds) is
 //! declined, and the Lua side calls the classic function, which gives the
@@ -17,6 +20,7 @@ use std::ffi::c_int;
 use nginx_sys::NGX_DECLINED;
 
 use super::regex::{compile, opts_from, settings};
+use super::regex_split::walk;
 use crate::glue::catch;
 
 const DECLINED: c_int = NGX_DECLINED as c_int;
@@ -84,6 +88,63 @@ pub unsafe extern "C" fn ngx_http_lua_rs_ffi_re_exec(
                 }
                 groups as c_int
             }
+        }
+    })
+}
+
+/// `require("ngx.re").split` without a ctx table, as the walk of
+/// `regex_split.rs` does it: writes the start and end offsets of each
+/// field into `out` (room for `out_pairs` fields) and returns the number
+/// of fields; a number above `out_pairs` asks for a call with that much
+/// room. An empty subject has no fields (and its pattern is not looked
+/// at, as in the classic function). DECLINED as above.
+///
+/// # Safety
+/// `pat`, `opts` and `subj` are readable for their lengths; `out` is
+/// writable for `2 * out_pairs` ints.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ngx_http_lua_rs_ffi_re_split(
+    pat: *const u8,
+    pat_len: usize,
+    opts: *const u8,
+    opts_len: usize,
+    subj: *const u8,
+    subj_len: usize,
+    max: i64,
+    out: *mut c_int,
+    out_pairs: c_int,
+) -> c_int {
+    // SAFETY: the caller's contract
+    let (pat, opts, subj) = unsafe { (bytes(pat, pat_len), bytes(opts, opts_len), bytes(subj, subj_len)) };
+    let room = out_pairs.max(0) as usize;
+    // SAFETY: the caller gives `out_pairs` pairs
+    let out = unsafe { std::slice::from_raw_parts_mut(out, 2 * room) };
+    catch(DECLINED, || {
+        if subj.is_empty() {
+            return 0;
+        }
+        let Ok(o) = opts_from(opts) else {
+            return DECLINED;
+        };
+        // Offsets are C ints.
+        if o.mode.dfa || o.dupnames || subj.len() > c_int::MAX as usize {
+            return DECLINED;
+        }
+        let (cache_max, limit) = settings();
+        let Ok(re) = compile(pat, &o, cache_max) else {
+            return DECLINED;
+        };
+        let mut n = 0usize;
+        let field = |s: usize, e: usize| {
+            if n < room {
+                out[2 * n] = s as c_int;
+                out[2 * n + 1] = e as c_int;
+            }
+            n += 1;
+        };
+        match walk(&re, subj, 0, max, limit, |_| Ok(()), field) {
+            Ok(()) => n.min(c_int::MAX as usize) as c_int,
+            Err(_) => DECLINED,
         }
     })
 }

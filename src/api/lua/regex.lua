@@ -1,9 +1,10 @@
--- ngx.re.match, ngx.re.find and ngx.re.gmatch in Lua over the FFI function of
--- api/regex_ffi.rs, so that loops that match (HTTP clients reading header
+-- ngx.re.match, ngx.re.find, ngx.re.gmatch and require("ngx.re").split in
+-- Lua over the FFI functions of api/regex_ffi.rs, so that loops that match (HTTP clients reading header
 -- lines, routers, templates) stay in compiled traces instead of leaving
 -- the trace for a C function on every call; the captures table is built
 -- here. The plain case (string subject and pattern, options as a string,
--- no ctx, res table or nth; gmatch with a cached "o" regex) runs here;
+-- no ctx, res table or nth; gmatch with a cached "o" regex; split without
+-- a ctx) runs here;
 -- anything else, and whatever the
 -- FFI function declines (errors, named groups, the DFA mode), goes to the
 -- classic C function by a tail call, whose results and messages stay as
@@ -25,7 +26,13 @@ int ngx_http_lua_rs_ffi_re_exec(const unsigned char *pat, size_t pat_len,
     const unsigned char *opts, size_t opts_len, const unsigned char *subj,
     size_t subj_len, size_t start, int *ovec, int ovec_pairs);]]
 end
-local exec = C.ngx_http_lua_rs_ffi_re_exec
+if not pcall(function() return C.ngx_http_lua_rs_ffi_re_split end) then
+    ffi.cdef [[
+int ngx_http_lua_rs_ffi_re_split(const unsigned char *pat, size_t pat_len,
+    const unsigned char *opts, size_t opts_len, const unsigned char *subj,
+    size_t subj_len, int64_t max, int *out, int out_pairs);]]
+end
+local exec, split = C.ngx_http_lua_rs_ffi_re_exec, C.ngx_http_lua_rs_ffi_re_split
 
 -- Room for the whole match and 31 groups; a pattern with more goes to the
 -- classic function. Calls never overlap: none of them yields.
@@ -145,4 +152,40 @@ function re.gmatch(subj, regex, opts)
         subj = subj, regex = regex, opts = opts, len = #subj, pos = 0,
         done = false, utf = find(opts, "u", 1, true) ~= nil or find(opts, "U", 1, true) ~= nil,
     }, iterator_mt)
+end
+
+-- split without a ctx table: the FFI function gives the fields' offsets
+-- (one compile per call, as the classic function), the strings are made
+-- here. Assignments to `res` are plain ones, as lua-resty-core's.
+local ngx_re = require "ngx.re"
+local classic_split = ngx_re.split
+local SPLIT_ROOM = 64
+local split_buf = ffi_new("int[?]", SPLIT_ROOM * 2)
+
+function ngx_re.split(subj, regex, opts, ctx, max, res)
+    if ctx == nil and type(subj) == "string" and type(regex) == "string"
+       and (opts == nil or type(opts) == "string")
+       and (max == nil or (type(max) == "number" and max > -2147483648 and max < 2147483648))
+       and (res == nil or type(res) == "table")
+    then
+        local o, m = opts or "", max or 0
+        local buf, room = split_buf, SPLIT_ROOM
+        local n = split(regex, #regex, o, #o, subj, #subj, m, buf, room)
+        if n > room then
+            room = n
+            buf = ffi_new("int[?]", room * 2)
+            n = split(regex, #regex, o, #o, subj, #subj, m, buf, room)
+        end
+        if n >= 0 and n <= room then
+            if res == nil then
+                res = new_tab(n, 0)
+            end
+            for i = 0, n - 1 do
+                res[i + 1] = sub(subj, buf[2 * i] + 1, buf[2 * i + 1])
+            end
+            res[n + 1] = nil
+            return res
+        end
+    end
+    return classic_split(subj, regex, opts, ctx, max, res)
 end
