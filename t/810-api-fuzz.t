@@ -102,7 +102,13 @@ __DATA__
             ngx.say("timer run ended: ", fuzz.wait_timers((tonumber(args.budget) or 1) + 10))
         }
     }
-    location = /fuzz/balancer { proxy_pass http://fuzz_balancer/echo; }
+    # Each try runs the fuzzer (a second of the worker's time) and the
+    # fuzzer may ask for more tries and tiny timeouts: without a bound the
+    # retries keep the worker from every other request.
+    location = /fuzz/balancer {
+        proxy_next_upstream_tries 3;
+        proxy_pass http://fuzz_balancer/echo;
+    }
     location = /fuzz/terminal { content_by_lua_block { require("api_fuzz").run_terminal() } }
     location = /report { content_by_lua_block { require("api_fuzz").report() } }
 --- request eval

@@ -16,12 +16,14 @@
 //! result or error lua-nginx-module gives.
 
 use std::ffi::c_int;
+use std::rc::Rc;
 
 use nginx_sys::NGX_DECLINED;
 
 use super::regex::{compile, opts_from, settings};
 use super::regex_split::walk;
 use crate::glue::catch;
+use crate::glue::pcre2::Regex;
 
 const DECLINED: c_int = NGX_DECLINED as c_int;
 
@@ -35,6 +37,19 @@ unsafe fn bytes<'a>(p: *const u8, len: usize) -> &'a [u8] {
     }
     // SAFETY: the caller's contract
     unsafe { std::slice::from_raw_parts(p, len) }
+}
+
+/// The regex of `pat` with the option letters `opts` and the match limit,
+/// or None for a call to decline: a bad option or pattern, the DFA mode,
+/// duplicate names, a subject too long for C int offsets.
+fn regex_for(pat: &[u8], opts: &[u8], subj: &[u8]) -> Option<(Rc<Regex>, usize)> {
+    let o = opts_from(opts).ok()?;
+    if o.mode.dfa || o.dupnames || subj.len() > c_int::MAX as usize {
+        return None;
+    }
+    let (cache_max, limit) = settings();
+    let re = compile(pat, &o, cache_max).ok()?;
+    Some((re, limit))
 }
 
 /// Runs `pat` with the option letters `opts` on `subj` from byte `start`:
@@ -60,15 +75,7 @@ pub unsafe extern "C" fn ngx_http_lua_rs_ffi_re_exec(
     // SAFETY: the caller's contract
     let (pat, opts, subj) = unsafe { (bytes(pat, pat_len), bytes(opts, opts_len), bytes(subj, subj_len)) };
     catch(DECLINED, || {
-        let Ok(o) = opts_from(opts) else {
-            return DECLINED;
-        };
-        // Offsets are C ints.
-        if o.mode.dfa || o.dupnames || subj.len() > c_int::MAX as usize {
-            return DECLINED;
-        }
-        let (cache_max, limit) = settings();
-        let Ok(re) = compile(pat, &o, cache_max) else {
+        let Some((re, limit)) = regex_for(pat, opts, subj) else {
             return DECLINED;
         };
         let groups = re.ncaptures + 1;
@@ -117,21 +124,17 @@ pub unsafe extern "C" fn ngx_http_lua_rs_ffi_re_split(
     // SAFETY: the caller's contract
     let (pat, opts, subj) = unsafe { (bytes(pat, pat_len), bytes(opts, opts_len), bytes(subj, subj_len)) };
     let room = out_pairs.max(0) as usize;
-    // SAFETY: the caller gives `out_pairs` pairs
-    let out = unsafe { std::slice::from_raw_parts_mut(out, 2 * room) };
+    let out: &mut [c_int] = if room == 0 {
+        &mut []
+    } else {
+        // SAFETY: the caller gives `out_pairs` pairs
+        unsafe { std::slice::from_raw_parts_mut(out, 2 * room) }
+    };
     catch(DECLINED, || {
         if subj.is_empty() {
             return 0;
         }
-        let Ok(o) = opts_from(opts) else {
-            return DECLINED;
-        };
-        // Offsets are C ints.
-        if o.mode.dfa || o.dupnames || subj.len() > c_int::MAX as usize {
-            return DECLINED;
-        }
-        let (cache_max, limit) = settings();
-        let Ok(re) = compile(pat, &o, cache_max) else {
+        let Some((re, limit)) = regex_for(pat, opts, subj) else {
             return DECLINED;
         };
         let mut n = 0usize;
