@@ -973,9 +973,10 @@ unsafe fn option_arg(l: *mut lua_State) -> Result<(c_int, c_int), Vals> {
     })
 }
 
-/// lua-resty-core's `setoption`/`getoption` find no socket state before
-/// the first `connect` (lua-nginx-module makes it there) and raise.
-fn never_connected(s: &TcpSock) -> Result<(), String> {
+/// lua-resty-core's socket methods find no socket state before the first
+/// `connect` (lua-nginx-module makes it there) and raise; a request socket
+/// has its state from the start.
+pub(crate) fn never_connected(s: &TcpSock) -> Result<(), String> {
     if !s.was_connected() && s.downstream.is_none() {
         return Err("socket is never created nor connected".into());
     }

@@ -6,7 +6,7 @@
 
 use std::ffi::{c_int, c_void};
 
-use super::socket_tcp::{busy, finish_step, method, owned_by, sock_at};
+use super::socket_tcp::{busy, finish_step, method, never_connected, owned_by, sock_at};
 use crate::lua::lua_fns;
 use crate::lua::{LuaRet, ffi, lua_State, set_fn};
 use crate::runtime::ctx;
@@ -135,9 +135,7 @@ unsafe fn peer_sock<'a>(l: *mut lua_State, fname: &str) -> Result<&'a mut TcpSoc
     let s = unsafe { sock_at(l, 1, fname) }?;
     // SAFETY: the live socket of the Lua object just checked; the only reference to it in this call
     let s = unsafe { &mut *s };
-    if !s.was_connected() && s.downstream.is_none() {
-        return Err("socket is never created nor connected".into());
-    }
+    never_connected(s)?;
     Ok(s)
 }
 
