@@ -447,3 +447,122 @@ split: compiled
 200 xx nil
 --- no_error_log
 [error]
+
+
+
+=== TEST 8: ngx.var reads (names, regex captures) and writes stay compiled; errors, long values and other types still answer through the classic functions
+--- http_config eval: $::HttpConfig
+--- config
+    location ~ ^/(t)$ {
+        set $slot "";
+        content_by_lua_block {
+            local n = 0
+            ngx.say(check_traces("get by name", function()
+                for i = 1, 400 do
+                    n = n + #ngx.var.uri + #ngx.var.request_method + #(ngx.var.arg_q or "")
+                    if ngx.var.no_such_var == nil then n = n + 1 end
+                end
+            end))
+            ngx.say(check_traces("get capture", function()
+                for i = 1, 400 do n = n + #ngx.var[1] + (ngx.var[2] and 1000 or 0) end
+            end))
+            ngx.say(check_traces("set", function()
+                for i = 1, 400 do
+                    ngx.var.slot = "v" .. i
+                    n = n + #ngx.var.slot
+                    ngx.var.slot = i
+                    ngx.var.slot = nil
+                end
+            end))
+            ngx.say(n)
+            ngx.var.slot = 12.5
+            ngx.say(ngx.var.slot, " ", ngx.var.URI, " ", tostring(ngx.var[0]), " ", tostring(ngx.var[-1]))
+            local long = string.rep("z", 5000)
+            ngx.var.slot = long
+            ngx.say(#ngx.var.slot, " ", ngx.var.slot == long)
+            -- errors name the caller's line, as lua-resty-core's do
+            local function try(f)
+                local ok, err = pcall(f)
+                return tostring(ok) .. " " .. (tostring(err):gsub("^content_by_lua%(nginx%.conf:%d+%)", "chunk"))
+            end
+            ngx.say(try(function() ngx.var.uri = "x" end))
+            ngx.var.slot = true
+            ngx.say(ngx.var.slot, " ", try(function() ngx.var.slot = {} end), " ", ngx.var.slot:sub(1, 6))
+            ngx.say(try(function() return ngx.var[true] end))
+            ngx.say(try(function() ngx.var.nonexistent = "x" end))
+        }
+    }
+--- request
+GET /t?q=abc
+--- response_body
+get by name: compiled
+get capture: compiled
+set: compiled
+5492
+12.5 /t nil nil
+5000 true
+false chunk:31: variable "uri" not changeable
+true true nil table:
+false chunk:34: bad variable name
+false chunk:35: variable "nonexistent" not found for writing; maybe it is a built-in variable that is not changeable or you forgot to use "set $nonexistent '';" in the config file to define it first
+--- no_error_log
+[error]
+
+
+
+=== TEST 9: the FFI faces compile as traces of their own when handler code without loops calls them (the usual request handler), instead of failing to record on every call
+--- http_config eval
+$::HttpConfig . q{
+    init_worker_by_lua_block {
+        -- Every trace that starts at the entry of a function of one of
+        -- our faces (chunks named "=ngx.*") and aborts, by where it
+        -- started and why. (A loop inside a face that runs a few rounds
+        -- per call makes traces of its own that may not loop back: that
+        -- is the compiler's business, not a face's.)
+        local jutil = require "jit.util"
+        local vmdef = require "jit.vmdef"
+        local started = {}
+        face_aborts = {}
+        jit.attach(function(what, tr, func, pc, otr, oex)
+            if what == "start" then
+                local fi = jutil.funcinfo(func, pc)
+                local src = fi.source or ""
+                local entry = fi.currentline == fi.linedefined
+                started[tr] = entry and src:sub(1, 5) == "=ngx." and (src .. ":" .. fi.currentline) or nil
+            elseif what == "abort" and started[tr] then
+                local msg = vmdef.traceerr[otr] or tostring(otr)
+                face_aborts[#face_aborts + 1] = started[tr] .. ": " .. msg:format(tostring(oex))
+            end
+        end, "trace")
+    }
+}
+--- config
+    location ~ ^/hit/(\w+)$ {
+        content_by_lua_block {
+            local s = ngx.var.uri .. ngx.var[1] .. ngx.var.request_method
+            ngx.var.args = "a=1"
+            s = s .. ngx.md5(s) .. ngx.md5_bin(s) .. ngx.sha1_bin(s) .. ngx.encode_base64(s)
+                .. ngx.escape_uri(s) .. ngx.unescape_uri(s) .. ngx.today() .. ngx.localtime()
+                .. ngx.http_time(ngx.time()) .. ngx.now() .. ngx.crc32_short(s)
+            local m = ngx.re.match(s, [[(\w+)]], "jo")
+            local from = ngx.re.find(s, "GET", "jo")
+            ngx.print(#s > 0 and m[1] and from and "" or "bad")
+        }
+    }
+    location = /t {
+        content_by_lua_block {
+            for i = 1, 300 do
+                local res = ngx.location.capture("/hit/x" .. i % 7)
+                if res.status ~= 200 or res.body ~= "" then
+                    ngx.say("bad response ", res.status, " ", res.body)
+                end
+            end
+            ngx.say(#face_aborts == 0 and "no abort" or table.concat(face_aborts, "\n"))
+        }
+    }
+--- request
+GET /t
+--- response_body
+no abort
+--- no_error_log
+[error]

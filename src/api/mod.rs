@@ -5,6 +5,7 @@ pub mod balancer;
 pub mod constants;
 pub mod control;
 pub mod coroutine;
+pub mod ffi_scratch;
 pub mod globals;
 pub mod location;
 pub mod log;
@@ -48,6 +49,7 @@ pub mod time_ffi;
 pub mod timer;
 pub mod unimplemented;
 pub mod var;
+pub mod var_ffi;
 pub mod worker;
 pub mod worker_ffi;
 pub mod worker_thread;
@@ -135,6 +137,9 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     (unsafe { run_snippet(l, include_bytes!("lua/string.lua"), c"=ngx.string") })?;
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     (unsafe { run_snippet(l, include_bytes!("lua/regex.lua"), c"=ngx.re") })?;
+    // The hot functions of a request, over the FFI.
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    (unsafe { var::install_ffi_face(l) })?;
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     unsafe { run_snippet(l, include_bytes!("lua/worker.lua"), c"=ngx.worker") }
 }

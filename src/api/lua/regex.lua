@@ -41,16 +41,33 @@ local ovec = ffi_new("int[?]", OVEC_PAIRS * 2)
 
 local classic_match, classic_find, classic_gmatch = re.match, re.find, re.gmatch
 
+-- Group `i` of the last match into `m`: its text, or false when it did
+-- not take part.
+local function capture(subj, m, i)
+    local from = ovec[2 * i]
+    if from < 0 then
+        m[i] = false
+    else
+        m[i] = sub(subj, from + 1, ovec[2 * i + 1])
+    end
+end
+
 -- The captures table of a match of `n` groups (whole match included):
--- [0] the whole match, [i] group i or false when it did not take part.
+-- [0] the whole match, [i] group i. Up to three groups go without a loop:
+-- a loop of a round or two per call makes LuaJIT abort the trace of a
+-- handler that calls re.match once ("inner loop in root trace"), and
+-- after a few aborts it blacklists the loop, and with it every trace
+-- through this function.
 local function captures(subj, n)
     local m = new_tab(n, 0)
-    for i = 0, n - 1 do
-        local from = ovec[2 * i]
-        if from < 0 then
-            m[i] = false
-        else
-            m[i] = sub(subj, from + 1, ovec[2 * i + 1])
+    capture(subj, m, 0)
+    if n > 1 then
+        capture(subj, m, 1)
+        if n > 2 then
+            capture(subj, m, 2)
+            for i = 3, n - 1 do
+                capture(subj, m, i)
+            end
         end
     end
     return m

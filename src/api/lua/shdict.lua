@@ -272,7 +272,8 @@ function methods.incr(self, key, value, init, init_ttl)
         return nil, ffi_str(errmsg[0])
     end
     if not init then
-        return tonumber(num_value[0])
+        local v = tonumber(num_value[0])
+        return v
     end
     return tonumber(num_value[0]), nil, forcible[0] == 1
 end
@@ -311,9 +312,11 @@ function methods.flush_all(self)
 end
 
 function methods.capacity(self)
-    return tonumber(C.ngx_http_lua_ffi_shdict_capacity(check_zone(self)))
+    local v = tonumber(C.ngx_http_lua_ffi_shdict_capacity(check_zone(self)))
+    return v
 end
 
 function methods.free_space(self)
-    return tonumber(C.ngx_http_lua_ffi_shdict_free_space(check_zone(self)))
+    local v = tonumber(C.ngx_http_lua_ffi_shdict_free_space(check_zone(self)))
+    return v
 end

@@ -65,7 +65,8 @@ end
 -- The results of a receive that neither waits nor declined.
 local function results(rc)
     if rc == FFI_OK then
-        return ffi_str(buf[0], len[0])
+        local v = ffi_str(buf[0], len[0])
+        return v
     end
     if rc == FFI_ERROR then
         return nil, ffi_str(err[0], err_len[0])
@@ -122,7 +123,8 @@ function methods.send(self, ...)
         if type(data) == "string" then
             local rc = ffi_send(ud, data, #data, len, err, err_len)
             if rc == FFI_OK then
-                return tonumber(len[0])
+                local v = tonumber(len[0])
+                return v
             end
             if rc == FFI_AGAIN then
                 return wait(ud)

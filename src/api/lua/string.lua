@@ -85,14 +85,16 @@ local function str(s)
     if not s then
         return ""
     end
-    return tostring(s)
+    local v = tostring(s)
+    return v
 end
 
 -- The `size`-byte digest `f` writes for `s`.
 local function digest(f, s, size)
     s = str(s)
     f(s, #s, shared_buf)
-    return ffi_str(shared_buf, size)
+    local v = ffi_str(shared_buf, size)
+    return v
 end
 
 function ngx.md5(s)
@@ -109,12 +111,14 @@ end
 
 function ngx.crc32_short(s)
     s = str(s)
-    return tonumber(crc32_short(s, #s))
+    local v = tonumber(crc32_short(s, #s))
+    return v
 end
 
 function ngx.crc32_long(s)
     s = str(s)
-    return tonumber(crc32_long(s, #s))
+    local v = tonumber(crc32_long(s, #s))
+    return v
 end
 
 function ngx.encode_base64(s, no_padding)
@@ -124,7 +128,8 @@ function ngx.encode_base64(s, no_padding)
     end
     local slen = #s
     local dst = buffer(floor((slen + 2) / 3) * 4)
-    return ffi_str(dst, encode_base64(s, slen, dst, no_padding and 1 or 0))
+    local v = ffi_str(dst, encode_base64(s, slen, dst, no_padding and 1 or 0))
+    return v
 end
 
 function ngx.decode_base64(s)
@@ -136,7 +141,8 @@ function ngx.decode_base64(s)
     if decode_base64(s, slen, dst, dlen) == 0 then
         return nil
     end
-    return ffi_str(dst, dlen[0])
+    local v = ffi_str(dst, dlen[0])
+    return v
 end
 
 -- The type errors name the caller's caller (level 3), as lua-resty-core's
@@ -157,12 +163,14 @@ function ngx.escape_uri(s, kind)
     end
     local dst = buffer(len)
     escape_uri(s, slen, dst, kind)
-    return ffi_str(dst, len)
+    local v = ffi_str(dst, len)
+    return v
 end
 
 function ngx.unescape_uri(s)
     s = str(s)
     local slen = #s
     local dst = buffer(slen)
-    return ffi_str(dst, unescape_uri(s, slen, dst))
+    local v = ffi_str(dst, unescape_uri(s, slen, dst))
+    return v
 end

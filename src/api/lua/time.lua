@@ -48,11 +48,13 @@ local buf = ffi_new("unsigned char[64]")
 local secs = ffi_new("long[1]")
 
 function ngx.now()
-    return tonumber(now())
+    local v = tonumber(now())
+    return v
 end
 
 function ngx.time()
-    return tonumber(time())
+    local v = tonumber(time())
+    return v
 end
 
 function ngx.update_time()
@@ -61,17 +63,20 @@ end
 
 function ngx.today()
     today(buf)
-    return ffi_str(buf, 10)
+    local v = ffi_str(buf, 10)
+    return v
 end
 
 function ngx.localtime()
     localtime(buf)
-    return ffi_str(buf, 19)
+    local v = ffi_str(buf, 19)
+    return v
 end
 
 function ngx.utctime()
     utctime(buf)
-    return ffi_str(buf, 19)
+    local v = ffi_str(buf, 19)
+    return v
 end
 
 function ngx.http_time(sec)
@@ -79,14 +84,16 @@ function ngx.http_time(sec)
         error("number argument only", 2)
     end
     http_time(buf, sec)
-    return ffi_str(buf, 29)
+    local v = ffi_str(buf, 29)
+    return v
 end
 
 function ngx.cookie_time(sec)
     if type(sec) ~= "number" then
         error("number argument only", 2)
     end
-    return ffi_str(buf, cookie_time(buf, sec))
+    local v = ffi_str(buf, cookie_time(buf, sec))
+    return v
 end
 
 function ngx.parse_http_time(s)
@@ -98,5 +105,6 @@ function ngx.parse_http_time(s)
     if t == -1 then
         return nil
     end
-    return tonumber(t)
+    local v = tonumber(t)
+    return v
 end
