@@ -566,3 +566,74 @@ GET /t
 no abort
 --- no_error_log
 [error]
+
+
+
+=== TEST 10: ngx.status, ngx.ctx (read and replace), ngx.headers_sent and ngx.is_subrequest stay compiled; the table a loop put in ngx.ctx is the one later phases see; errors still raise
+--- http_config eval: $::HttpConfig
+--- config
+    location = /sub {
+        content_by_lua_block {
+            local n = 0
+            for i = 1, 100 do if ngx.is_subrequest then n = n + 1 end end
+            ngx.print(n)
+        }
+    }
+    location = /t {
+        rewrite_by_lua_block {
+            ngx.ctx.seen = "rewrite"
+            local res = check_traces("ctx replace", function()
+                for i = 1, 400 do ngx.ctx = { round = i, seen = ngx.ctx.seen } end
+            end)
+            ngx.ctx.res = res
+        }
+        content_by_lua_block {
+            local n = 0
+            -- Nothing is sent before the loops: a status set after the
+            -- header went out is only logged.
+            local out = { ngx.ctx.res }
+            out[#out + 1] = check_traces("ctx read", function()
+                for i = 1, 400 do n = n + ngx.ctx.round end
+            end)
+            out[#out + 1] = check_traces("status", function()
+                for i = 1, 400 do
+                    ngx.status = 200 + i % 3
+                    n = n + ngx.status
+                end
+            end)
+            out[#out + 1] = check_traces("headers_sent, is_subrequest", function()
+                for i = 1, 400 do
+                    if not ngx.headers_sent and not ngx.is_subrequest then n = n + 1 end
+                end
+            end)
+            out[#out + 1] = table.concat({ n, ngx.ctx.seen, ngx.ctx.round, ngx.location.capture("/sub").body }, " ")
+            ngx.status = 201
+            ngx.say(table.concat(out, "\n"))
+            ngx.say(ngx.headers_sent, " ", ngx.status)
+            ngx.status = 404
+            local ok, err = pcall(function() ngx.ctx = 1 end)
+            ngx.say(ngx.status, " ", ok, " ", (err:gsub("^content_by_lua%(nginx%.conf:%d+%):%d+:", "caller:")))
+            ngx.say(pcall(function() ngx.status = 1000 end))
+        }
+        log_by_lua_block {
+            ngx.log(ngx.WARN, "log phase ctx: ", ngx.ctx.seen, " ", ngx.ctx.round, " status ", ngx.status)
+        }
+    }
+--- request
+GET /t
+--- response_body
+ctx replace: compiled
+ctx read: compiled
+status: compiled
+headers_sent, is_subrequest: compiled
+240800 rewrite 400 100
+true 201
+201 false caller: ctx should be a table while getting a number
+true
+--- error_code: 201
+--- error_log
+attempt to set ngx.status after sending out response headers
+log phase ctx: rewrite 400 status 201
+--- no_error_log
+[alert]
+entry thread aborted

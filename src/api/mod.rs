@@ -11,6 +11,7 @@ pub mod location;
 pub mod log;
 pub mod ndk;
 pub mod ngx_fields;
+pub mod ngx_fields_ffi;
 pub mod output;
 pub mod pipe;
 pub mod query_args;
@@ -140,6 +141,8 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     // The hot functions of a request, over the FFI.
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     (unsafe { var::install_ffi_face(l) })?;
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    (unsafe { ngx_fields::install_ffi_face(l) })?;
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     unsafe { run_snippet(l, include_bytes!("lua/worker.lua"), c"=ngx.worker") }
 }

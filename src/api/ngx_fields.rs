@@ -28,6 +28,27 @@ pub unsafe fn install(l: *mut lua_State) {
     }
 }
 
+/// Runs the Lua face (`lua/ngx_fields.lua`), which replaces both
+/// metamethods of `ngx` and keeps the classic functions as its fallback.
+///
+/// # Safety
+/// `l` must be the main state, not running, with the `ngx` global set.
+pub unsafe fn install_ffi_face(l: *mut lua_State) -> Result<(), String> {
+    let code = include_bytes!("lua/ngx_fields.lua");
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe {
+        if ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), c"=ngx.fields".as_ptr()) != 0 {
+            return Err(crate::lua::vm::pop_message(l));
+        }
+        ffi::lua_pushcfunction(l, ngx_index);
+        ffi::lua_pushcfunction(l, ngx_newindex);
+        if ffi::lua_pcall(l, 2, 0, 0) != 0 {
+            return Err(crate::lua::vm::pop_message(l));
+        }
+    }
+    Ok(())
+}
+
 /// The key at 2 when it is a string (a number must stay a number: `ngx[1]`
 /// is not `ngx["1"]`).
 unsafe fn string_key<'a>(l: *mut lua_State) -> &'a [u8] {
@@ -51,22 +72,9 @@ unsafe fn index_impl(l: *mut lua_State) -> LuaRet {
         b"status" => {
             request_phase()?;
             let r = ctx::request()?.r;
-            // As lua-nginx-module reads it: an error page's status first,
-            // and 9 for an HTTP/0.9 request that set none.
-            // SAFETY: `r` is the live request of the running context
-            let (err, status, version) =
-                unsafe { ((*r).err_status, (*r).headers_out.status, (*r).http_version) };
-            let st = if err != 0 {
-                err
-            } else if status != 0 {
-                status as _
-            } else if version == nginx_sys::NGX_HTTP_VERSION_9 as _ {
-                9
-            } else {
-                0
-            };
-            // SAFETY: `l` is the running state Lua called this API function with
-            unsafe { ffi::lua_pushinteger(l, st as _) };
+            // SAFETY: `r` is the live request of the running context; `l`
+            // is the running state Lua called this API function with
+            unsafe { ffi::lua_pushinteger(l, status_of(r) as _) };
         }
         // SAFETY: `l` is the running state Lua called this API function with
         b"ctx" => unsafe { push_ctx(l) }?,
@@ -86,6 +94,76 @@ unsafe fn index_impl(l: *mut lua_State) -> LuaRet {
         _ => unsafe { ffi::lua_pushnil(l) },
     }
     Ok(1)
+}
+
+/// `ngx.status` as lua-nginx-module reads it: an error page's status
+/// first, and 9 for an HTTP/0.9 request that set none.
+///
+/// # Safety
+/// `r` is a live request.
+pub(crate) unsafe fn status_of(r: *mut nginx_sys::ngx_http_request_t) -> i32 {
+    // SAFETY: `r` is a live request (caller's contract)
+    let (err, status, version) = unsafe { ((*r).err_status, (*r).headers_out.status, (*r).http_version) };
+    if err != 0 {
+        err as i32
+    } else if status != 0 {
+        status as i32
+    } else if version == nginx_sys::NGX_HTTP_VERSION_9 as _ {
+        9
+    } else {
+        0
+    }
+}
+
+/// `ngx.status = status`; after the header is sent this only logs, as
+/// lua-nginx-module does.
+///
+/// # Safety
+/// `r` is a live request.
+pub(crate) unsafe fn set_status(r: *mut nginx_sys::ngx_http_request_t, status: i64) -> Result<(), String> {
+    // SAFETY: `r` is a live request (caller's contract)
+    if unsafe { (*r).header_sent() } != 0 {
+        // SAFETY: `r` is a live request (caller's contract)
+        let log = unsafe { (*(*r).connection).log };
+        nlog::error(
+            log,
+            NGX_LOG_ERR,
+            b"attempt to set ngx.status after sending out response headers",
+        );
+        return Ok(());
+    }
+    if !(100..=999).contains(&status) {
+        return Err(format!("invalid HTTP status code {status}"));
+    }
+    // nginx has no status line of its own for 101.
+    // SAFETY: `r` is a live request (caller's contract)
+    unsafe {
+        (*r).headers_out.status = status as _;
+        (*r).err_status = 0;
+        (*r).headers_out.status_line = if status == 101 {
+            ngx_string_static(b"101 Switching Protocols")
+        } else {
+            nginx_sys::ngx_str_t::empty()
+        };
+    }
+    Ok(())
+}
+
+/// The registry reference of the running request's `ngx.ctx` table, when
+/// it has one and the running code may use it: what the FFI face reads
+/// the table through. `for_set`: the face will put a new table in that
+/// slot, which handshake code may not do (its table is the connection's
+/// too: see runtime/ssl_ctx.rs).
+pub(crate) fn ctx_ref(for_set: bool) -> Option<i32> {
+    let c = context::current();
+    if c == context::INIT_WORKER
+        || (!c.is(context::ON_FAKE_REQUEST) && request_phase().is_err())
+        || (for_set && c.is(context::SSL_ANY))
+    {
+        return None;
+    }
+    let r = ctx::current()?.ctx_ref;
+    (r > 0).then_some(r)
 }
 
 /// Registry key of init_worker_by_lua's `ngx.ctx` table.
@@ -156,33 +234,7 @@ unsafe fn newindex_impl(l: *mut lua_State) -> LuaRet {
             // SAFETY: `l` is the running state Lua called this API function with
             let status = unsafe { check_number(l, 3, "status") }? as i64;
             // SAFETY: `r` is the live request of the running context
-            if unsafe { (*r).header_sent() } != 0 {
-                // SAFETY: `r` is the live request of the running context
-                let log = unsafe { (*(*r).connection).log };
-                nlog::error(
-                    log,
-                    NGX_LOG_ERR,
-                    b"attempt to set ngx.status after sending out response headers",
-                );
-                return Ok(0);
-            }
-            if !(100..=999).contains(&status) {
-                return Err(format!("invalid HTTP status code {status}"));
-            }
-            // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
-            unsafe {
-                (*r).headers_out.status = status as _;
-                (*r).err_status = 0;
-            }
-            // nginx has no status line of its own for 101.
-            // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
-            unsafe {
-                (*r).headers_out.status_line = if status == 101 {
-                    ngx_string_static(b"101 Switching Protocols")
-                } else {
-                    nginx_sys::ngx_str_t::empty()
-                };
-            }
+            unsafe { set_status(r, status) }?;
         }
         b"ctx" => {
             // Timers and handshake code have a ctx of their own too.

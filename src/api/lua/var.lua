@@ -8,8 +8,9 @@
 -- compiling; those stay exported for code written against that ABI.
 --
 -- Whatever the fast path does not take (errors, values too long for the
--- buffer, names of other types, no request running) goes to
--- the classic C functions: they raise lua-nginx-module's texts.
+-- buffer, names of other types, no request running) goes to the classic
+-- C functions: they raise lua-nginx-module's texts. They are tail-called,
+-- so that their errors name the caller's line.
 --
 -- Run once at VM creation with the classic __index and __newindex.
 

@@ -1,0 +1,87 @@
+-- ngx.status, ngx.ctx, ngx.headers_sent and ngx.is_subrequest in Lua over the FFI
+-- functions of api/ngx_fields_ffi.rs, so that code using them in loops
+-- stays in compiled traces. The request's ctx table lives in the registry
+-- (its reference comes from the FFI function), so a read is a table
+-- lookup, and `ngx.ctx = t` puts t in that slot. Everything else, and
+-- every error, goes to the classic __index/__newindex, which raise
+-- lua-nginx-module's texts; so do the first use of ngx.ctx in a request
+-- (it makes the slot) and handshake code's writes (its table is the
+-- connection's too).
+--
+-- Run once at VM creation with the classic __index and __newindex.
+
+local classic_index, classic_newindex = ...
+
+local ffi = require "ffi"
+local C = ffi.C
+local type, pcall = type, pcall
+local registry = debug.getregistry()
+
+for name, decl in pairs({
+    ngx_http_lua_rs_get_status = "int ngx_http_lua_rs_get_status(void);",
+    ngx_http_lua_rs_set_status = "int ngx_http_lua_rs_set_status(int status);",
+    ngx_http_lua_rs_ctx_ref = "int ngx_http_lua_rs_ctx_ref(int for_set);",
+    ngx_http_lua_rs_headers_sent = "int ngx_http_lua_rs_headers_sent(void);",
+    ngx_http_lua_rs_is_subrequest = "int ngx_http_lua_rs_is_subrequest(void);",
+}) do
+    -- Declared only when nobody did already.
+    if not pcall(function() return C[name] end) then
+        ffi.cdef(decl)
+    end
+end
+
+local get_status, set_status, ctx_ref = C.ngx_http_lua_rs_get_status, C.ngx_http_lua_rs_set_status,
+                                         C.ngx_http_lua_rs_ctx_ref
+local headers_sent, is_subrequest = C.ngx_http_lua_rs_headers_sent, C.ngx_http_lua_rs_is_subrequest
+
+-- A fast path returns from the face itself, not by a tail call: a trace
+-- that starts at a face's entry must end at its own return (see var.lua).
+-- The classic functions are tail-called: their errors then name the
+-- caller's line, as when they were the metamethods themselves.
+local function index(t, k)
+    if k == "ctx" then
+        local ref = ctx_ref(0)
+        if ref > 0 then
+            local ctx = registry[ref]
+            return ctx
+        end
+    elseif k == "status" then
+        local st = get_status()
+        if st >= 0 then
+            return st
+        end
+    elseif k == "headers_sent" then
+        local sent = headers_sent()
+        if sent >= 0 then
+            return sent == 1
+        end
+    elseif k == "is_subrequest" then
+        local sub = is_subrequest()
+        if sub >= 0 then
+            return sub == 1
+        end
+    end
+    return classic_index(t, k)
+end
+
+local function newindex(t, k, v)
+    if k == "status" then
+        -- Whole numbers in range only: the classic function reads other
+        -- values (and raises) as it always did.
+        if type(v) == "number" and v >= 100 and v <= 999 and v % 1 == 0 and set_status(v) == 0 then
+            return
+        end
+    elseif k == "ctx" and type(v) == "table" then
+        -- The request's table is replaced in its registry slot.
+        local ref = ctx_ref(1)
+        if ref > 0 then
+            registry[ref] = v
+            return
+        end
+    end
+    return classic_newindex(t, k, v)
+end
+
+local mt = getmetatable(ngx)
+mt.__index = index
+mt.__newindex = newindex

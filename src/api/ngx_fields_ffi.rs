@@ -1,0 +1,135 @@
+//! `ngx.status`, `ngx.ctx`, `ngx.headers_sent` and `ngx.is_subrequest` for
+//! LuaJIT's FFI. Our Lua face
+//! (`lua/ngx_fields.lua`) calls the `ngx_http_lua_rs_*` functions (no
+//! request pointer: they act on the running request, see
+//! `ffi_scratch.rs` for why our faces take this narrower ABI);
+//! lua-nginx-module's `ngx_http_lua_ffi_get_resp_status` and
+//! `ngx_http_lua_ffi_set_resp_status` are exported with its signatures for
+//! code written against that ABI. None raises: a negative code sends the
+//! face to the classic function, which raises lua-nginx-module's text.
+
+use std::ffi::c_int;
+
+use nginx_sys::ngx_http_request_t;
+
+use super::ngx_fields::{ctx_ref, set_status, status_of};
+use crate::glue::catch;
+use crate::runtime::context;
+use crate::runtime::ctx;
+
+const OK: c_int = 0;
+const DECLINED: c_int = -5;
+const FALLBACK: c_int = -1;
+/// lua-nginx-module's NGX_HTTP_LUA_FFI_BAD_CONTEXT.
+const BAD_CONTEXT: c_int = -101;
+
+/// The running request, when the running code may use it in `allowed`.
+fn running(allowed: context::Context) -> Option<*mut ngx_http_request_t> {
+    context::check_request_data(allowed).ok()?;
+    let r = ctx::current()?.r;
+    (!r.is_null()).then_some(r)
+}
+
+/// `ngx.status`, or FALLBACK.
+#[unsafe(no_mangle)]
+pub extern "C" fn ngx_http_lua_rs_get_status() -> c_int {
+    catch(FALLBACK, || match running(context::ANY_REQUEST) {
+        // SAFETY: `r` is the running request
+        Some(r) => unsafe { status_of(r) },
+        None => FALLBACK,
+    })
+}
+
+/// `ngx.status = status`: OK, or FALLBACK (the classic function raises).
+#[unsafe(no_mangle)]
+pub extern "C" fn ngx_http_lua_rs_set_status(status: c_int) -> c_int {
+    catch(FALLBACK, || {
+        let Some(r) = running(context::REQUEST_ALL) else {
+            return FALLBACK;
+        };
+        // SAFETY: `r` is the running request
+        match unsafe { set_status(r, status as i64) } {
+            Ok(()) => OK,
+            Err(_) => FALLBACK,
+        }
+    })
+}
+
+/// The registry reference of the running request's `ngx.ctx` table, or
+/// FALLBACK when it has none yet (the classic function makes it) or may
+/// not use one here. With `for_set`, the face replaces the table in that
+/// slot (`ngx.ctx = t`), which is refused in handshake code.
+#[unsafe(no_mangle)]
+pub extern "C" fn ngx_http_lua_rs_ctx_ref(for_set: c_int) -> c_int {
+    catch(FALLBACK, || ctx_ref(for_set != 0).unwrap_or(FALLBACK))
+}
+
+/// `ngx.headers_sent`: 0 or 1, or FALLBACK.
+#[unsafe(no_mangle)]
+pub extern "C" fn ngx_http_lua_rs_headers_sent() -> c_int {
+    catch(FALLBACK, || {
+        if context::check_request_data(context::ANY_REQUEST).is_err() {
+            return FALLBACK;
+        }
+        ctx::current().map_or(FALLBACK, |c| c.header_sent() as c_int)
+    })
+}
+
+/// `ngx.is_subrequest`: 0 or 1, or FALLBACK.
+#[unsafe(no_mangle)]
+pub extern "C" fn ngx_http_lua_rs_is_subrequest() -> c_int {
+    catch(FALLBACK, || match running(context::ANY_REQUEST) {
+        // SAFETY: `r` is the running request
+        Some(r) => (unsafe { (*r).main } != r) as c_int,
+        None => FALLBACK,
+    })
+}
+
+/// The running request, when `r` is it and its code may read its data.
+fn is_running(r: *mut ngx_http_request_t, allowed: context::Context) -> bool {
+    !r.is_null() && running(allowed) == Some(r)
+}
+
+/// lua-nginx-module's ABI: the status, or BAD_CONTEXT.
+///
+/// # Safety
+/// `r` is null or a request pointer lua-resty-core's get_request gave.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ngx_http_lua_ffi_get_resp_status(r: *mut ngx_http_request_t) -> c_int {
+    catch(BAD_CONTEXT, || {
+        if !is_running(r, context::ANY_REQUEST) {
+            return BAD_CONTEXT;
+        }
+        // SAFETY: `r` is the running request
+        unsafe { status_of(r) }
+    })
+}
+
+/// lua-nginx-module's ABI: OK, DECLINED after the header was sent (logged),
+/// BAD_CONTEXT, or FALLBACK (NGX_ERROR) for a status outside 100-999,
+/// which is left as it was.
+///
+/// # Safety
+/// As `ngx_http_lua_ffi_get_resp_status`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ngx_http_lua_ffi_set_resp_status(
+    r: *mut ngx_http_request_t,
+    status: c_int,
+) -> c_int {
+    catch(BAD_CONTEXT, || {
+        if !is_running(r, context::REQUEST_ALL) {
+            return BAD_CONTEXT;
+        }
+        // SAFETY: `r` is the running request
+        if unsafe { (*r).header_sent() } != 0 {
+            // SAFETY: as above; set_status only logs then
+            let _ = unsafe { set_status(r, status as i64) };
+            return DECLINED;
+        }
+        // SAFETY: `r` is the running request
+        match unsafe { set_status(r, status as i64) } {
+            Ok(()) => OK,
+            Err(_) => FALLBACK,
+        }
+    })
+}
