@@ -637,3 +637,55 @@ log phase ctx: rewrite 400 status 201
 --- no_error_log
 [alert]
 entry thread aborted
+
+
+
+=== TEST 11: ngx.header reads and writes of one value stay compiled; tables, several values and removal answer as before
+--- http_config eval: $::HttpConfig
+--- config
+    location = /t {
+        content_by_lua_block {
+            local n = 0
+            local out = {}
+            out[#out + 1] = check_traces("set", function()
+                for i = 1, 400 do
+                    ngx.header["X-Round"] = "r" .. i
+                    ngx.header.x_count = i
+                    ngx.header["Content-Type"] = "text/x-" .. i % 2
+                end
+            end)
+            out[#out + 1] = check_traces("get", function()
+                for i = 1, 400 do
+                    n = n + #ngx.header["X-Round"] + #ngx.header.x_count + #ngx.header.content_type
+                    if ngx.header["X-Missing"] == nil then n = n + 1 end
+                end
+            end)
+            out[#out + 1] = check_traces("remove", function()
+                for i = 1, 400 do
+                    ngx.header["X-Gone"] = "v"
+                    ngx.header["X-Gone"] = nil
+                end
+            end)
+            ngx.header["X-Multi"] = { "a", "b" }
+            ngx.header["X-Long"] = string.rep("l", 5000)
+            local multi = ngx.header["X-Multi"]
+            out[#out + 1] = table.concat({ n, type(multi), #multi, multi[2], #ngx.header["X-Long"],
+                                           tostring(ngx.header["X-Gone"]) }, " ")
+            ngx.say(table.concat(out, "\n"))
+        }
+    }
+--- request
+GET /t
+--- response_body
+set: compiled
+get: compiled
+remove: compiled
+6400 table 2 b 5000 nil
+--- response_headers
+X-Round: r400
+X-Count: 400
+Content-Type: text/x-0
+X-Multi: a, b
+X-Gone:
+--- no_error_log
+[error]

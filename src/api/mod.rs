@@ -26,6 +26,7 @@ pub mod req_headers;
 pub mod req_raw_header;
 pub mod req_socket;
 pub mod resp_headers;
+pub mod resp_headers_ffi;
 pub mod resty_core;
 pub mod semaphore;
 pub mod shdict;
@@ -144,7 +145,36 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     (unsafe { ngx_fields::install_ffi_face(l) })?;
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    (unsafe { resp_headers::install_ffi_face(l) })?;
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     unsafe { run_snippet(l, include_bytes!("lua/worker.lua"), c"=ngx.worker") }
+}
+
+/// Runs the Lua face of an API area at VM creation: `code` gets the
+/// area's classic C functions (`classic`, in order) as its arguments, to
+/// fall back on.
+///
+/// # Safety
+/// `l` must be the main state, not running, with the `ngx` global set.
+pub unsafe fn run_face(
+    l: *mut lua_State,
+    code: &[u8],
+    name: &std::ffi::CStr,
+    classic: &[ffi::lua_CFunction],
+) -> Result<(), String> {
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    unsafe {
+        if ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), name.as_ptr()) != 0 {
+            return Err(crate::lua::vm::pop_message(l));
+        }
+        for &f in classic {
+            ffi::lua_pushcfunction(l, f);
+        }
+        if ffi::lua_pcall(l, classic.len() as _, 0, 0) != 0 {
+            return Err(crate::lua::vm::pop_message(l));
+        }
+    }
+    Ok(())
 }
 
 /// Runs a small Lua snippet of ours at VM creation.

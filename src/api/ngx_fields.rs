@@ -34,19 +34,15 @@ pub unsafe fn install(l: *mut lua_State) {
 /// # Safety
 /// `l` must be the main state, not running, with the `ngx` global set.
 pub unsafe fn install_ffi_face(l: *mut lua_State) -> Result<(), String> {
-    let code = include_bytes!("lua/ngx_fields.lua");
-    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    // SAFETY: the caller's contract
     unsafe {
-        if ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), c"=ngx.fields".as_ptr()) != 0 {
-            return Err(crate::lua::vm::pop_message(l));
-        }
-        ffi::lua_pushcfunction(l, ngx_index);
-        ffi::lua_pushcfunction(l, ngx_newindex);
-        if ffi::lua_pcall(l, 2, 0, 0) != 0 {
-            return Err(crate::lua::vm::pop_message(l));
-        }
+        super::run_face(
+            l,
+            include_bytes!("lua/ngx_fields.lua"),
+            c"=ngx.fields",
+            &[ngx_index, ngx_newindex],
+        )
     }
-    Ok(())
 }
 
 /// The key at 2 when it is a string (a number must stay a number: `ngx[1]`

@@ -77,10 +77,28 @@ pub unsafe fn install(l: *mut lua_State) {
     }
 }
 
+/// Runs the Lua face (`lua/resp_headers.lua`), which replaces both
+/// metamethods of `ngx.header` and keeps the classic functions as its
+/// fallback.
+///
+/// # Safety
+/// `l` must be the main state, not running, with the `ngx` global set.
+pub unsafe fn install_ffi_face(l: *mut lua_State) -> Result<(), String> {
+    // SAFETY: the caller's contract
+    unsafe {
+        super::run_face(
+            l,
+            include_bytes!("lua/resp_headers.lua"),
+            c"=ngx.header",
+            &[header_index, header_newindex],
+        )
+    }
+}
+
 /// The header name a Lua key stands for: `_` becomes `-` unless
 /// lua_transform_underscores_in_response_headers is off; unsafe bytes are
 /// %-escaped so a name cannot inject a header.
-unsafe fn header_name(r: *mut ngx_http_request_t, key: &[u8]) -> SmallVec<[u8; 64]> {
+pub(crate) unsafe fn header_name(r: *mut ngx_http_request_t, key: &[u8]) -> SmallVec<[u8; 64]> {
     // SAFETY: `r` is a live request (callers' duty)
     let transform = unsafe { loc_conf(r) }.transform_underscores.unwrap_or(true);
     // On the stack, `content_length` and the like included: escaping never
@@ -129,7 +147,7 @@ unsafe fn header_index_impl(l: *mut lua_State) -> LuaRet {
     Ok(1)
 }
 
-const SET_PHASES: Context = context::REQUEST_ALL;
+pub(crate) const SET_PHASES: Context = context::REQUEST_ALL;
 
 /// Sets or adds a response header from Lua; after the header is sent this
 /// only logs, as lua-nginx-module does.
@@ -138,18 +156,36 @@ unsafe fn change(l: *mut lua_State, key: &[u8], vidx: i32, fname: &str, replace:
     let r = request()?;
     // SAFETY: `l` is the running state Lua called this API function with
     let values = unsafe { values_arg(l, vidx, fname) }?;
+    // SAFETY: `r` is the live request of the running context
+    unsafe { apply(r, key, &values, replace) }?;
+    Ok(0)
+}
+
+/// Sets (`replace`) or adds response header `key` (a Lua key: see
+/// `header_name`) to `values`, already escaped; after the header is sent
+/// this only logs, as lua-nginx-module does.
+///
+/// # Safety
+/// `r` is the live request of the running context, whose code may set
+/// response headers.
+pub(crate) unsafe fn apply(
+    r: *mut ngx_http_request_t,
+    key: &[u8],
+    values: &[Cow<[u8]>],
+    replace: bool,
+) -> Result<(), String> {
     let lua_sent = crate::runtime::ctx::request().is_ok_and(|c| c.header_sent);
-    // SAFETY: `r` is a live request (callers' duty)
+    // SAFETY: `r` is a live request (caller's contract)
     if unsafe { (*r).header_sent() } != 0 || lua_sent {
         nlog::error(
-            // SAFETY: `r` is a live request (callers' duty)
+            // SAFETY: `r` is a live request (caller's contract)
             unsafe { (*(*r).connection).log },
             NGX_LOG_ERR,
             b"attempt to set ngx.header.HEADER after sending out response headers",
         );
-        return Ok(0);
+        return Ok(());
     }
-    // SAFETY: `r` is a live request (callers' duty)
+    // SAFETY: `r` is a live request (caller's contract)
     let name = unsafe { header_name(r, key) };
     if name.is_empty() {
         return Err("invalid header name".into());
@@ -159,9 +195,9 @@ unsafe fn change(l: *mut lua_State, key: &[u8], vidx: i32, fname: &str, replace:
     {
         ctx.mime_set = true;
     }
-    // SAFETY: `r` is a live request (callers' duty)
-    match unsafe { headers_out::set(r, &name, &values, replace) } {
-        Ok(()) => Ok(0),
+    // SAFETY: `r` is a live request (caller's contract)
+    match unsafe { headers_out::set(r, &name, values, replace) } {
+        Ok(()) => Ok(()),
         Err(SetError::NoMemory) => Err("no memory".into()),
         Err(SetError::Invalid(m)) => Err(m.into()),
     }

@@ -41,19 +41,8 @@ pub unsafe fn install(l: *mut lua_State) {
 /// # Safety
 /// `l` must be the main state, not running, with the `ngx` global set.
 pub unsafe fn install_ffi_face(l: *mut lua_State) -> Result<(), String> {
-    let code = include_bytes!("lua/var.lua");
-    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
-    unsafe {
-        if ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), c"=ngx.var".as_ptr()) != 0 {
-            return Err(crate::lua::vm::pop_message(l));
-        }
-        ffi::lua_pushcfunction(l, var_get);
-        ffi::lua_pushcfunction(l, var_set);
-        if ffi::lua_pcall(l, 2, 0, 0) != 0 {
-            return Err(crate::lua::vm::pop_message(l));
-        }
-    }
-    Ok(())
+    // SAFETY: the caller's contract
+    unsafe { super::run_face(l, include_bytes!("lua/var.lua"), c"=ngx.var", &[var_get, var_set]) }
 }
 
 /// Some variables ($body_bytes_sent...) read what went out: a write the

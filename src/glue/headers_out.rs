@@ -44,35 +44,48 @@ fn field(h: &mut ngx_http_headers_out_t, name: &[u8]) -> Option<*mut *mut ngx_ta
 /// # Safety
 /// `r` must be a live request.
 pub unsafe fn get(r: *mut ngx_http_request_t, name: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    // SAFETY: the caller's contract
+    unsafe { for_each_value(r, name, |v| out.push(v.to_vec())) };
+    out
+}
+
+/// Calls `f` with each live value of response header `name`, in order,
+/// copying nothing but a computed Content-Length or Last-Modified.
+///
+/// # Safety
+/// `r` must be a live request.
+pub unsafe fn for_each_value(r: *mut ngx_http_request_t, name: &[u8], mut f: impl FnMut(&[u8])) {
     // SAFETY: `r` is a live request (caller's contract); no other reference to headers_out is held
     let ho = unsafe { &mut (*r).headers_out };
     if name.eq_ignore_ascii_case(b"content-type") {
-        return match ho.content_type.len {
-            0 => Vec::new(),
-            _ => vec![ho.content_type.as_bytes().to_vec()],
-        };
+        if ho.content_type.len > 0 {
+            f(ho.content_type.as_bytes());
+        }
+        return;
     }
     if name.eq_ignore_ascii_case(b"content-length") && ho.content_length.is_null() {
-        return match ho.content_length_n {
-            n if n >= 0 => vec![n.to_string().into_bytes()],
-            _ => Vec::new(),
-        };
+        if ho.content_length_n >= 0 {
+            f(ho.content_length_n.to_string().as_bytes());
+        }
+        return;
     }
     // A static file's time is a field until nginx's header filter writes
     // the header line (lua-resty-core reads it from there).
     if name.eq_ignore_ascii_case(b"last-modified") {
-        if ho.last_modified_time < 0 {
-            return Vec::new();
+        if ho.last_modified_time >= 0 {
+            f(&http_time(ho.last_modified_time));
         }
-        return vec![http_time(ho.last_modified_time)];
+        return;
     }
     // SAFETY: the live request's header list, initialised by nginx
-    (unsafe { elts(&mut ho.headers) })
+    for h in unsafe { elts(&mut ho.headers) } {
         // SAFETY: `elts` yields live elements of that list
-        .filter(|&h| unsafe { (*h).hash } != 0 && unsafe { key_is(h, name) })
-        // SAFETY: `elts` yields live elements of that list
-        .map(|h| unsafe { (*h).value.as_bytes().to_vec() })
-        .collect()
+        if unsafe { (*h).hash } != 0 && unsafe { key_is(h, name) } {
+            // SAFETY: as above
+            f(unsafe { (*h).value.as_bytes() });
+        }
+    }
 }
 
 /// Every live response header as (key, value), Content-Type and a

@@ -1,0 +1,96 @@
+//! `ngx.header.NAME` reads and writes of one string value for LuaJIT's
+//! FFI: our Lua face (`lua/resp_headers.lua`) calls these on the running
+//! request (see `ffi_scratch.rs` for why our faces take this narrower ABI
+//! than lua-nginx-module's `ngx_http_lua_ffi_set_resp_header`). Tables of
+//! values, several values read back, and every error go to the classic
+//! functions (a negative code), which raise lua-nginx-module's texts.
+
+use std::borrow::Cow;
+use std::ffi::c_int;
+
+use super::ffi_scratch;
+use super::resp_headers::{SET_PHASES, apply, header_name};
+use crate::glue::catch;
+use crate::glue::escape::escape_header_value;
+use crate::glue::headers_out;
+use crate::runtime::context;
+use crate::runtime::ctx;
+
+const OK: c_int = 0;
+const FALLBACK: c_int = -1;
+const NOT_FOUND: c_int = -5;
+
+/// The running request, when its code may use it in `allowed`.
+fn running(allowed: context::Context) -> Option<*mut nginx_sys::ngx_http_request_t> {
+    context::check_request_data(allowed).ok()?;
+    ctx::current().map(|c| c.r).filter(|r| !r.is_null())
+}
+
+/// `ngx.header[key]`: the length of its one value (copied into the scratch
+/// buffer), NOT_FOUND, or FALLBACK (several values, or an error).
+///
+/// # Safety
+/// `key` points to `key_len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ngx_http_lua_rs_get_resp_header(key: *const u8, key_len: usize) -> c_int {
+    catch(FALLBACK, || {
+        let Some(r) = running(context::ANY_REQUEST) else {
+            return FALLBACK;
+        };
+        // SAFETY: `key` has `key_len` bytes (caller's contract)
+        let key = unsafe { std::slice::from_raw_parts(key, key_len) };
+        // SAFETY: `r` is the running request
+        let name = unsafe { header_name(r, key) };
+        let (mut n, mut len) = (0, FALLBACK);
+        // SAFETY: `r` is the running request
+        unsafe {
+            headers_out::for_each_value(r, &name, |v| {
+                n += 1;
+                if n == 1 {
+                    len = ffi_scratch::put(v).map_or(FALLBACK, |l| l as c_int);
+                }
+            })
+        };
+        match n {
+            0 => NOT_FOUND,
+            1 => len,
+            _ => FALLBACK,
+        }
+    })
+}
+
+/// `ngx.header[key] = value` (`value` null: nil, which removes it): OK or
+/// FALLBACK.
+///
+/// # Safety
+/// `key` points to `key_len` bytes; `value` is null or has `value_len`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ngx_http_lua_rs_set_resp_header(
+    key: *const u8,
+    key_len: usize,
+    value: *const u8,
+    value_len: usize,
+) -> c_int {
+    catch(FALLBACK, || {
+        let Some(r) = running(SET_PHASES) else {
+            return FALLBACK;
+        };
+        // SAFETY: `key` has `key_len` bytes (caller's contract)
+        let key = unsafe { std::slice::from_raw_parts(key, key_len) };
+        let one: [Cow<[u8]>; 1];
+        let values: &[Cow<[u8]>] = if value.is_null() {
+            &[]
+        } else {
+            // SAFETY: `value` has `value_len` bytes (caller's contract)
+            one = [escape_header_value(unsafe {
+                std::slice::from_raw_parts(value, value_len)
+            })];
+            &one
+        };
+        // SAFETY: `r` is the running request, in a phase that may set headers
+        match unsafe { apply(r, key, values, true) } {
+            Ok(()) => OK,
+            Err(_) => FALLBACK,
+        }
+    })
+}
