@@ -689,3 +689,51 @@ X-Multi: a, b
 X-Gone:
 --- no_error_log
 [error]
+
+
+
+=== TEST 12: ngx.req.get_method, set_method, http_version, is_internal and start_time stay compiled; bad arguments still raise
+--- http_config eval: $::HttpConfig
+--- config
+    location = /t {
+        content_by_lua_block {
+            local n = 0
+            local out = {}
+            out[#out + 1] = check_traces("get_method, http_version, is_internal, start_time", function()
+                for i = 1, 400 do
+                    n = n + #ngx.req.get_method() + ngx.req.http_version()
+                    if not ngx.req.is_internal() and ngx.req.start_time() > 0 then n = n + 1 end
+                end
+            end)
+            out[#out + 1] = check_traces("set_method", function()
+                for i = 1, 400 do
+                    ngx.req.set_method(i % 2 == 0 and ngx.HTTP_PUT or ngx.HTTP_POST)
+                end
+            end)
+            out[#out + 1] = n .. " " .. ngx.req.get_method()
+            local function try(...)
+                local ok, err = pcall(ngx.req.set_method, ...)
+                return tostring(ok) .. " " .. tostring(err)
+            end
+            out[#out + 1] = try()
+            out[#out + 1] = try(ngx.HTTP_GET, 1)
+            out[#out + 1] = try("GET")
+            out[#out + 1] = try(3)
+            ngx.req.set_method(ngx.HTTP_DELETE)
+            out[#out + 1] = ngx.req.get_method()
+            ngx.say(table.concat(out, "\n"))
+        }
+    }
+--- request
+GET /t
+--- response_body
+get_method, http_version, is_internal, start_time: compiled
+set_method: compiled
+2040 PUT
+false bad method number
+true nil
+false bad method number
+false unsupported HTTP method: 3
+DELETE
+--- no_error_log
+[error]

@@ -22,6 +22,7 @@ pub mod regex_sub;
 pub mod req;
 pub mod req_args;
 pub mod req_body;
+pub mod req_ffi;
 pub mod req_headers;
 pub mod req_raw_header;
 pub mod req_socket;
@@ -146,6 +147,8 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     (unsafe { ngx_fields::install_ffi_face(l) })?;
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     (unsafe { resp_headers::install_ffi_face(l) })?;
+    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    (unsafe { req::install_ffi_face(l) })?;
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     unsafe { run_snippet(l, include_bytes!("lua/worker.lua"), c"=ngx.worker") }
 }

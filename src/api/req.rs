@@ -13,7 +13,7 @@ use crate::runtime::ctx;
 
 lua_fns! {
     get_method => get_method_impl,
-    set_method => set_method_impl,
+    set_method_fn => set_method_impl,
     http_version => http_version_impl,
     is_internal => is_internal_impl,
     start_time => start_time_impl,
@@ -46,7 +46,7 @@ pub unsafe fn install(l: *mut lua_State) {
     unsafe {
         push_req_table(l);
         set_fn(l, -1, c"get_method", get_method);
-        set_fn(l, -1, c"set_method", set_method);
+        set_fn(l, -1, c"set_method", set_method_fn);
         set_fn(l, -1, c"http_version", http_version);
         set_fn(l, -1, c"is_internal", is_internal);
         set_fn(l, -1, c"start_time", start_time);
@@ -59,6 +59,16 @@ pub unsafe fn install(l: *mut lua_State) {
 }
 
 /// The current request, in any phase that runs for one.
+/// Runs the Lua face (`lua/req.lua`) over the functions it replaces.
+///
+/// # Safety
+/// `l` must be the main state, not running, with the `ngx` global set.
+pub unsafe fn install_ffi_face(l: *mut lua_State) -> Result<(), String> {
+    let classic = [get_method, set_method_fn, http_version, is_internal, start_time];
+    // SAFETY: the caller's contract
+    unsafe { super::run_face(l, include_bytes!("lua/req.lua"), c"=ngx.req", &classic) }
+}
+
 pub fn request() -> Result<*mut ngx_http_request_t, String> {
     context::check_request_data(context::ANY_REQUEST)?;
     Ok(ctx::request()?.r)
@@ -101,21 +111,28 @@ unsafe fn set_method_impl(l: *mut lua_State) -> LuaRet {
     }
     // SAFETY: `l` is the running state Lua called this API function with
     let m = unsafe { ffi::lua_tonumber(l, 1) } as i64;
+    // SAFETY: `r` is the live request of the running context
+    unsafe { set_method(r, m) }?;
+    Ok(0)
+}
+
+/// Gives request `r` method `m` (one of the `ngx.HTTP_*` method numbers).
+///
+/// # Safety
+/// `r` is a live request.
+pub(crate) unsafe fn set_method(r: *mut ngx_http_request_t, m: i64) -> Result<(), String> {
     let Some(&(bit, name)) = METHODS.iter().find(|(b, _)| *b as i64 == m) else {
         return Err(format!("unsupported HTTP method: {m}"));
     };
-    // SAFETY: `r` is the live request of the running context
+    // SAFETY: `r` is a live request (caller's contract); the name is static
     unsafe {
         (*r).method = bit as _;
-    }
-    // SAFETY: `r` is the live request of the running context
-    unsafe {
         (*r).method_name = ngx_str_t {
             len: name.len(),
             data: name.as_ptr() as *mut u8,
         };
     }
-    Ok(0)
+    Ok(())
 }
 
 unsafe fn http_version_impl(l: *mut lua_State) -> LuaRet {
