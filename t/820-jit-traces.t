@@ -737,3 +737,40 @@ false unsupported HTTP method: 3
 DELETE
 --- no_error_log
 [error]
+
+
+
+=== TEST 13: ngx.req.set_header and clear_header of one value stay compiled; tables of values still work
+--- http_config eval: $::HttpConfig
+--- config
+    location = /t {
+        content_by_lua_block {
+            local out = {}
+            out[#out + 1] = check_traces("set_header, clear_header", function()
+                for i = 1, 400 do
+                    ngx.req.set_header("X-Round", "r" .. i)
+                    ngx.req.set_header("X-Number", i)
+                    ngx.req.set_header("X-Gone", "v")
+                    ngx.req.clear_header("X-Gone")
+                    ngx.req.set_header("X-Also-Gone", "v")
+                    ngx.req.set_header("X-Also-Gone", nil)
+                end
+            end)
+            ngx.req.set_header("X-Multi", { "a", 2 })
+            local h = ngx.req.get_headers()
+            out[#out + 1] = table.concat({ h["x-round"], h["x-number"], tostring(h["x-gone"]),
+                                           tostring(h["x-also-gone"]), table.concat(h["x-multi"], ",") }, " ")
+            out[#out + 1] = ngx.var.http_x_round
+            ngx.say(table.concat(out, "\n"))
+        }
+    }
+--- request
+GET /t
+--- more_headers
+X-Gone: original
+--- response_body
+set_header, clear_header: compiled
+r400 400 nil nil a,2
+r400
+--- no_error_log
+[error]

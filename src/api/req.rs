@@ -64,7 +64,16 @@ pub unsafe fn install(l: *mut lua_State) {
 /// # Safety
 /// `l` must be the main state, not running, with the `ngx` global set.
 pub unsafe fn install_ffi_face(l: *mut lua_State) -> Result<(), String> {
-    let classic = [get_method, set_method_fn, http_version, is_internal, start_time];
+    let [set_header, clear_header] = super::req_headers::CLASSIC_SETTERS;
+    let classic = [
+        get_method,
+        set_method_fn,
+        http_version,
+        is_internal,
+        start_time,
+        set_header,
+        clear_header,
+    ];
     // SAFETY: the caller's contract
     unsafe { super::run_face(l, include_bytes!("lua/req.lua"), c"=ngx.req", &classic) }
 }

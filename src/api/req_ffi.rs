@@ -1,4 +1,5 @@
-//! `ngx.req.get_method`, `set_method`, `http_version`, `is_internal` and `start_time`
+//! `ngx.req.get_method`, `set_method`, `http_version`, `is_internal`,
+//! `start_time`, `set_header` and `clear_header`
 //! for LuaJIT's FFI: our Lua face (`lua/req.lua`) calls these on the
 //! running request (see `ffi_scratch.rs` for why our faces take this
 //! narrower ABI). A negative result sends the face to the classic
@@ -8,8 +9,11 @@ use std::ffi::c_int;
 
 use nginx_sys::ngx_http_request_t;
 
-use super::ffi_scratch;
+use std::borrow::Cow;
+
+use super::{ffi_scratch, req_headers};
 use crate::glue::catch;
+use crate::glue::escape::escape_header_value;
 use crate::runtime::context;
 use crate::runtime::ctx;
 
@@ -43,6 +47,45 @@ pub extern "C" fn ngx_http_lua_rs_req_set_method(m: c_int) -> c_int {
         };
         // SAFETY: `r` is the running request
         match unsafe { super::req::set_method(r, m as i64) } {
+            Ok(()) => 0,
+            Err(_) => FALLBACK,
+        }
+    })
+}
+
+/// `ngx.req.set_header(key, value)` (`value` null: clear it): 0, or
+/// FALLBACK.
+///
+/// # Safety
+/// `key` points to `key_len` bytes; `value` is null or has `value_len`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ngx_http_lua_rs_req_set_header(
+    key: *const u8,
+    key_len: usize,
+    value: *const u8,
+    value_len: usize,
+) -> c_int {
+    catch(FALLBACK, || {
+        if context::check_request_data(req_headers::SET_PHASES).is_err() {
+            return FALLBACK;
+        }
+        let Some(r) = running() else {
+            return FALLBACK;
+        };
+        // SAFETY: `key` has `key_len` bytes (caller's contract)
+        let key = unsafe { std::slice::from_raw_parts(key, key_len) };
+        let one: [Cow<[u8]>; 1];
+        let values: &[Cow<[u8]>] = if value.is_null() {
+            &[]
+        } else {
+            // SAFETY: `value` has `value_len` bytes (caller's contract)
+            one = [escape_header_value(unsafe {
+                std::slice::from_raw_parts(value, value_len)
+            })];
+            &one
+        };
+        // SAFETY: `r` is the running request, in a phase that may set headers
+        match unsafe { req_headers::set_in(r, key, values) } {
             Ok(()) => 0,
             Err(_) => FALLBACK,
         }

@@ -21,6 +21,9 @@ lua_fns! {
 
 const MT_KEY: &std::ffi::CStr = c"ngx_lua_headers_metatable";
 
+/// The classic set_header and clear_header, for the Lua face (`lua/req.lua`).
+pub(crate) const CLASSIC_SETTERS: [ffi::lua_CFunction; 2] = [set_header, clear_header];
+
 /// # Safety
 /// The `ngx` table must be on top of `l` (main state, not running).
 pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
@@ -259,21 +262,37 @@ pub unsafe fn values_arg<'a>(l: *mut lua_State, idx: c_int, fname: &str) -> Resu
     }
 }
 
-const SET_PHASES: Context = context::REQUEST_NO_LOG;
+pub(crate) const SET_PHASES: Context = context::REQUEST_NO_LOG;
 
 unsafe fn change(l: *mut lua_State, fname: &str, values: HeaderValues) -> LuaRet {
     context::check_request_data(SET_PHASES)?;
     let r = request()?;
     // SAFETY: `l` is the running state (callers' duty)
-    let name = escape_header_name(unsafe { check_bytes(l, 1, fname) }?);
+    let key = unsafe { check_bytes(l, 1, fname) }?;
+    // SAFETY: `r` is the live request of the running context
+    unsafe { set_in(r, key, &values) }?;
+    Ok(0)
+}
+
+/// Sets request header `key` (escaped here) to `values` (already escaped;
+/// none removes it).
+///
+/// # Safety
+/// `r` is the live request of the running context.
+pub(crate) unsafe fn set_in(
+    r: *mut nginx_sys::ngx_http_request_t,
+    key: &[u8],
+    values: &[Cow<[u8]>],
+) -> Result<(), String> {
+    let name = escape_header_name(key);
     // lua-nginx-module takes an empty name without complaint; we add
     // nothing rather than a header line without a name.
     if name.is_empty() {
-        return Ok(0);
+        return Ok(());
     }
-    // SAFETY: `r` is a live request (callers' duty)
-    (unsafe { headers_in::set(r, &name, &values) }).ok_or("no memory")?;
-    Ok(0)
+    // SAFETY: `r` is a live request (caller's contract)
+    (unsafe { headers_in::set(r, &name, values) }).ok_or("no memory")?;
+    Ok(())
 }
 
 unsafe fn set_header_impl(l: *mut lua_State) -> LuaRet {

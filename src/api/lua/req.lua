@@ -1,4 +1,5 @@
--- ngx.req.get_method, set_method, http_version, is_internal and start_time in Lua over
+-- ngx.req.get_method, set_method, http_version, is_internal, start_time,
+-- set_header and clear_header (of one value) in Lua over
 -- the FFI functions of api/req_ffi.rs. A negative result (no request, a
 -- phase without one) goes to the classic function, tail-called so that
 -- its error names the caller's line; a fast path returns from the face
@@ -7,18 +8,22 @@
 --
 -- Run once at VM creation with the classic functions.
 
-local classic_get_method, classic_set_method, classic_http_version, classic_is_internal, classic_start_time = ...
+local classic_get_method, classic_set_method, classic_http_version, classic_is_internal, classic_start_time,
+      classic_set_header, classic_clear_header = ...
 
 local ffi = require "ffi"
 local C = ffi.C
 local ffi_str = ffi.string
-local pcall, type = pcall, type
+local pcall, type, tostring, error = pcall, type, tostring, error
 local req = ngx.req
 
 for name, decl in pairs({
     ngx_http_lua_rs_scratch = "unsigned char *ngx_http_lua_rs_scratch(void);",
     ngx_http_lua_rs_req_get_method = "int ngx_http_lua_rs_req_get_method(void);",
     ngx_http_lua_rs_req_set_method = "int ngx_http_lua_rs_req_set_method(int m);",
+    ngx_http_lua_rs_req_set_header = [[
+int ngx_http_lua_rs_req_set_header(const char *key, size_t key_len, const char *value,
+    size_t value_len);]],
     ngx_http_lua_rs_req_http_version = "int ngx_http_lua_rs_req_http_version(void);",
     ngx_http_lua_rs_req_is_internal = "int ngx_http_lua_rs_req_is_internal(void);",
     ngx_http_lua_rs_req_start_time = "double ngx_http_lua_rs_req_start_time(void);",
@@ -30,7 +35,7 @@ for name, decl in pairs({
 end
 
 local get_method, set_method = C.ngx_http_lua_rs_req_get_method, C.ngx_http_lua_rs_req_set_method
-local http_version = C.ngx_http_lua_rs_req_http_version
+local http_version, set_header = C.ngx_http_lua_rs_req_http_version, C.ngx_http_lua_rs_req_set_header
 local is_internal, start_time = C.ngx_http_lua_rs_req_is_internal, C.ngx_http_lua_rs_req_start_time
 local buf = C.ngx_http_lua_rs_scratch()
 
@@ -78,4 +83,57 @@ function req.start_time()
         return t
     end
     return classic_start_time()
+end
+
+-- set_header and clear_header take their arguments as lua-resty-core's do
+-- (it redefines them for users of lua-nginx-module): a missing value
+-- clears the header, names and values that are not strings go through
+-- tostring (in a table of values too, which it updates). One value, or
+-- none, goes over the FFI; a table of values, and errors, go to the
+-- classic functions.
+local function as_values(value)
+    for i = 1, #value do
+        local v = value[i]
+        if type(v) ~= "string" then
+            value[i] = tostring(v)
+        end
+    end
+    return value
+end
+
+function req.set_header(name, value)
+    if name == nil then
+        error("bad 'name' argument: string expected, got nil", 2)
+    end
+    if type(name) ~= "string" then
+        name = tostring(name)
+    end
+    local t = type(value)
+    if t == "table" then
+        value = as_values(value)
+    else
+        if t ~= "string" and value ~= nil then
+            value = tostring(value)
+        end
+        if set_header(name, #name, value, value and #value or 0) == 0 then
+            return
+        end
+    end
+    local ok, err = pcall(classic_set_header, name, value)
+    if not ok then
+        error(err, 2)
+    end
+end
+
+function req.clear_header(name)
+    if type(name) ~= "string" then
+        name = tostring(name)
+    end
+    if set_header(name, #name, nil, 0) == 0 then
+        return
+    end
+    local ok, err = pcall(classic_clear_header, name)
+    if not ok then
+        error(err, 2)
+    end
 end
