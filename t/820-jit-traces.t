@@ -546,7 +546,9 @@ $::HttpConfig . q{
                 .. ngx.http_time(ngx.time()) .. ngx.now() .. ngx.crc32_short(s)
             local m = ngx.re.match(s, [[(\w+)]], "jo")
             local from = ngx.re.find(s, "GET", "jo")
-            ngx.print(#s > 0 and m[1] and from and "" or "bad")
+            local subbed, n = ngx.re.gsub(s, "[aeiou]", "<$0>", "jo")
+            local one = ngx.re.sub(s, [[(\w)(\w)]], "$2$1", "jo")
+            ngx.print(#s > 0 and m[1] and from and n > 0 and #subbed > #s and #one == #s and "" or "bad")
         }
     }
     location = /t {
@@ -774,3 +776,50 @@ r400 400 nil nil a,2
 r400
 --- no_error_log
 [error]
+
+
+
+=== TEST 14: ngx.re.sub and gsub with a template stay compiled; functions, errors and long results answer as before
+--- http_config eval: $::HttpConfig
+--- config
+    location = /t {
+        content_by_lua_block {
+            local n = 0
+            local out = {}
+            local words = { "hello world", "foo bar baz", "no-match-here", "" }
+            out[#out + 1] = check_traces("sub, gsub", function()
+                for i = 1, 400 do
+                    local w = words[i % 4 + 1]
+                    local a, c1 = ngx.re.sub(w, [[(\w+) (\w+)]], "$2 $1", "jo")
+                    local b, c2 = ngx.re.gsub(w, "o", "0")
+                    n = n + #a + c1 + #b + c2
+                end
+            end)
+            out[#out + 1] = n
+            out[#out + 1] = table.concat({ ngx.re.gsub("a.b.c", [[\.]], "$$") }, " ")
+            out[#out + 1] = table.concat({ ngx.re.sub("abc", "(?<x>b)", "[${1}]") }, " ")
+            out[#out + 1] = table.concat({ ngx.re.gsub("abc", "[ac]", function(m) return m[0]:upper() end) }, " ")
+            local long, cnt = ngx.re.gsub(string.rep("x", 3000), "x", "yy", "jo")
+            out[#out + 1] = #long .. " " .. cnt
+            local r, c, err = ngx.re.sub("abc", "(", "x")
+            out[#out + 1] = tostring(r) .. " " .. tostring(c) .. " " .. err
+            r, c, err = ngx.re.sub("abc", "b", "$", "jo")
+            out[#out + 1] = tostring(r) .. " " .. tostring(c) .. " " .. err
+            out[#out + 1] = table.concat({ ngx.re.gsub("aaa", "a", "b", "jod") }, " ")
+            ngx.say(table.concat(out, "\n"))
+        }
+    }
+--- request
+GET /t
+--- response_body
+sub, gsub: compiled
+7700
+a$b$c 2
+a[b]c 1
+AbC 2
+6000 3000
+nil nil pcre2_compile() failed: missing closing parenthesis in "("
+nil nil failed to compile the replacement template
+bbb 3
+--- error_log
+lua script: invalid capturing variable name found in "$"

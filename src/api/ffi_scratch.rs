@@ -40,3 +40,43 @@ pub fn put(value: &[u8]) -> Option<usize> {
     });
     Some(value.len())
 }
+
+/// Appends parts to the buffer, as long as they fit.
+pub struct Writer {
+    len: usize,
+    overflow: bool,
+}
+
+impl Writer {
+    pub fn new() -> Writer {
+        Writer {
+            len: 0,
+            overflow: false,
+        }
+    }
+
+    pub fn push(&mut self, part: &[u8]) {
+        if self.overflow || part.len() > LEN - self.len {
+            self.overflow = true;
+            return;
+        }
+        let at = self.len;
+        SCRATCH.with(|b| {
+            // SAFETY: at + part.len() <= LEN (checked above); nothing else
+            // holds a reference into the buffer.
+            unsafe { std::ptr::copy_nonoverlapping(part.as_ptr(), b.get().cast::<u8>().add(at), part.len()) };
+        });
+        self.len += part.len();
+    }
+
+    /// The length written, or None when a part did not fit.
+    pub fn finish(self) -> Option<usize> {
+        (!self.overflow).then_some(self.len)
+    }
+}
+
+impl Default for Writer {
+    fn default() -> Writer {
+        Writer::new()
+    }
+}

@@ -7,7 +7,8 @@
 //! regex cache, so the name is ours.
 //!
 //! The same for `ngx.re.split` without a ctx table: the offsets of the
-//! fields, the strings being made in Lua.
+//! fields, the strings being made in Lua; and for `ngx.re.sub`/`gsub` with
+//! a template: the result in the scratch buffer (`ffi_scratch.rs`).
 //!
 //! They never raise and cover only a match that succeeds or finds
 //! nothing; anything else (a bad pattern or option, a match error, named
@@ -20,9 +21,14 @@ use std::rc::Rc;
 
 use nginx_sys::NGX_DECLINED;
 
+use std::cell::Cell;
+
+use super::ffi_scratch;
 use super::regex::{compile, opts_from, settings};
 use super::regex_split::walk;
+use super::regex_sub::{parse_template, substitute_into};
 use crate::glue::catch;
+use crate::glue::loop_local::loop_local;
 use crate::glue::pcre2::Regex;
 
 const DECLINED: c_int = NGX_DECLINED as c_int;
@@ -150,4 +156,69 @@ pub unsafe extern "C" fn ngx_http_lua_rs_ffi_re_split(
             Err(_) => DECLINED,
         }
     })
+}
+
+/// `ngx_http_lua_rs_ffi_re_sub`'s answer for a subject without a match.
+const NO_MATCH: c_int = -2;
+
+loop_local! {
+    /// The number of matches of the last `ngx_http_lua_rs_ffi_re_sub`.
+    static SUB_COUNT: Cell<c_int> = Cell::new(0);
+}
+
+/// `ngx.re.sub` (`global` 0) or `gsub` with template `tmpl`: the result's
+/// length, its bytes in the scratch buffer and the number of matches from
+/// `ngx_http_lua_rs_ffi_re_sub_count`; NO_MATCH (the subject is the
+/// result); DECLINED as above, and for a template with an error (the
+/// classic function logs it) or a result longer than the scratch buffer.
+///
+/// # Safety
+/// `pat`, `opts`, `subj` and `tmpl` are readable for their lengths.
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn ngx_http_lua_rs_ffi_re_sub(
+    pat: *const u8,
+    pat_len: usize,
+    opts: *const u8,
+    opts_len: usize,
+    subj: *const u8,
+    subj_len: usize,
+    tmpl: *const u8,
+    tmpl_len: usize,
+    global: c_int,
+) -> c_int {
+    // SAFETY: the caller's contract
+    let (pat, opts, subj, tmpl) = unsafe {
+        (
+            bytes(pat, pat_len),
+            bytes(opts, opts_len),
+            bytes(subj, subj_len),
+            bytes(tmpl, tmpl_len),
+        )
+    };
+    catch(DECLINED, || {
+        let Some((re, limit)) = regex_for(pat, opts, subj) else {
+            return DECLINED;
+        };
+        let Ok(pieces) = parse_template(tmpl, &re) else {
+            return DECLINED;
+        };
+        let mut out = ffi_scratch::Writer::new();
+        let count = match substitute_into(&re, subj, &pieces, global != 0, limit, |b| out.push(b)) {
+            Ok(0) => return NO_MATCH,
+            Ok(n) => n,
+            Err(_) => return DECLINED,
+        };
+        let Some(len) = out.finish().filter(|&l| l <= c_int::MAX as usize) else {
+            return DECLINED;
+        };
+        SUB_COUNT.set(count.min(c_int::MAX as usize) as c_int);
+        len as c_int
+    })
+}
+
+/// The number of matches the last `ngx_http_lua_rs_ffi_re_sub` replaced.
+#[unsafe(no_mangle)]
+pub extern "C" fn ngx_http_lua_rs_ffi_re_sub_count() -> c_int {
+    SUB_COUNT.get()
 }

@@ -56,36 +56,46 @@ unsafe fn gsub_impl(l: *mut lua_State) -> LuaRet {
     unsafe { substitute(l, true, "gsub") }
 }
 
-enum Piece {
-    Lit(Vec<u8>),
+/// A part of a parsed template: text (borrowed from the template, `$$`
+/// being a static "$"), or a group's capture.
+pub(crate) enum Piece<'t> {
+    Lit(&'t [u8]),
     Group(usize),
 }
+
+/// A parsed template: on the stack for the usual handful of parts, so
+/// that a substitution allocates nothing but its result.
+pub(crate) type Pieces<'t> = smallvec::SmallVec<[Piece<'t>; 8]>;
 
 /// Parses a replacement template with lua-nginx-module's grammar: `$$`,
 /// `$N`, `${N}`, and (ours) `$name`/`${name}` for a named group of `re`.
 /// A malformed one gives the line lua-nginx-module logs for it.
-fn parse_template(t: &[u8], re: &Regex) -> Result<Vec<Piece>, String> {
+pub(crate) fn parse_template<'t>(t: &'t [u8], re: &Regex) -> Result<Pieces<'t>, String> {
     let invalid = || {
         format!(
             "lua script: invalid capturing variable name found in \"{}\"",
             String::from_utf8_lossy(t)
         )
     };
-    let mut out = Vec::new();
-    let mut lit = Vec::new();
+    let mut out = Pieces::new();
+    // The literal text since the last group: t[lit..i].
+    let mut lit = 0;
     let mut i = 0;
     while i < t.len() {
         if t[i] != b'$' {
-            lit.push(t[i]);
             i += 1;
             continue;
+        }
+        if lit < i {
+            out.push(Piece::Lit(&t[lit..i]));
         }
         i += 1;
         match t.get(i) {
             None => return Err(invalid()),
             Some(b'$') => {
-                lit.push(b'$');
+                out.push(Piece::Lit(b"$"));
                 i += 1;
+                lit = i;
                 continue;
             }
             _ => {}
@@ -134,15 +144,45 @@ fn parse_template(t: &[u8], re: &Regex) -> Result<Vec<Piece>, String> {
                 }
             }
         };
-        if !lit.is_empty() {
-            out.push(Piece::Lit(std::mem::take(&mut lit)));
-        }
         out.push(Piece::Group(group));
+        lit = i;
     }
-    if !lit.is_empty() {
-        out.push(Piece::Lit(lit));
+    if lit < t.len() {
+        out.push(Piece::Lit(&t[lit..]));
     }
     Ok(out)
+}
+
+/// Substitutes `pieces` for the first match of `re` in `subj` (every match
+/// when `global`), handing the result to `out` in parts: the count of
+/// matches (with nothing handed over for none).
+pub(crate) fn substitute_into(
+    re: &Regex,
+    subj: &[u8],
+    pieces: &[Piece],
+    global: bool,
+    limit: usize,
+    mut out: impl FnMut(&[u8]),
+) -> Result<usize, String> {
+    let mut copied = 0usize;
+    let count = for_each_match(re, subj, global, limit, |s, e| {
+        out(&subj[copied..s]);
+        for p in pieces {
+            match p {
+                Piece::Lit(b) => out(b),
+                Piece::Group(n) => {
+                    if let Some((a, b)) = re.group(*n) {
+                        out(&subj[a..b]);
+                    }
+                }
+            }
+        }
+        copied = e;
+    })?;
+    if count > 0 {
+        out(&subj[copied..]);
+    }
+    Ok(count)
 }
 
 unsafe fn fail(l: *mut lua_State, err: &str) -> LuaRet {
@@ -222,22 +262,7 @@ unsafe fn substitute(l: *mut lua_State, global: bool, fname: &str) -> LuaRet {
         }
     };
     let mut out = Vec::new();
-    let mut copied = 0usize;
-    let count = for_each_match(&re, subj, global, limit, |s, e| {
-        out.extend_from_slice(&subj[copied..s]);
-        for p in &pieces {
-            match p {
-                Piece::Lit(b) => out.extend_from_slice(b),
-                Piece::Group(n) => {
-                    if let Some((a, b)) = re.group(*n) {
-                        out.extend_from_slice(&subj[a..b]);
-                    }
-                }
-            }
-        }
-        copied = e;
-    });
-    let count = match count {
+    let count = match substitute_into(&re, subj, &pieces, global, limit, |b| out.extend_from_slice(b)) {
         Ok(n) => n,
         // SAFETY: `l` is the running state (callers' duty)
         Err(e) => return unsafe { fail(l, &e) },
@@ -246,7 +271,6 @@ unsafe fn substitute(l: *mut lua_State, global: bool, fname: &str) -> LuaRet {
         // SAFETY: `l` is the running state (callers' duty)
         unsafe { ffi::lua_pushvalue(l, 1) };
     } else {
-        out.extend_from_slice(&subj[copied..]);
         // SAFETY: `l` is the running state (callers' duty)
         unsafe { push_bytes(l, &out) };
     }

@@ -1,8 +1,30 @@
 -- ngx.re.sub and ngx.re.gsub. A function replacement is called from Lua,
 -- not from a C function, so it may wait (ngx.sleep, cosockets) as it may
--- with lua-nginx-module. Templates are expanded in Rust in one call.
+-- with lua-nginx-module. Templates are expanded in Rust in one call: over
+-- the FFI (api/regex_ffi.rs, the result in the scratch buffer) for string
+-- arguments, so that loops stay in compiled traces; the classic function
+-- answers the rest (errors, results over 4 KB, the DFA mode).
 local c_sub, c_gsub, c_matches = ...
-local type, error, concat, sub = type, error, table.concat, string.sub
+local type, error, concat, sub, pcall = type, error, table.concat, string.sub, pcall
+
+local ffi = require "ffi"
+local C = ffi.C
+local ffi_str = ffi.string
+for name, decl in pairs({
+    ngx_http_lua_rs_scratch = "unsigned char *ngx_http_lua_rs_scratch(void);",
+    ngx_http_lua_rs_ffi_re_sub = [[
+int ngx_http_lua_rs_ffi_re_sub(const char *pat, size_t pat_len, const char *opts,
+    size_t opts_len, const char *subj, size_t subj_len, const char *tmpl, size_t tmpl_len,
+    int global);]],
+    ngx_http_lua_rs_ffi_re_sub_count = "int ngx_http_lua_rs_ffi_re_sub_count(void);",
+}) do
+    -- Declared only when nobody did already.
+    if not pcall(function() return C[name] end) then
+        ffi.cdef(decl)
+    end
+end
+local re_sub, sub_count = C.ngx_http_lua_rs_ffi_re_sub, C.ngx_http_lua_rs_ffi_re_sub_count
+local buf = C.ngx_http_lua_rs_scratch()
 local ok, new_tab = pcall(require, "table.new")
 if not ok then
     new_tab = function() return {} end
@@ -40,12 +62,32 @@ local function with_function(global, fname, subj, regex, repl, opts)
     return concat(out), n
 end
 
--- Varargs, so that the C side still tells a missing argument from nil.
+-- Varargs, so that the C side still tells a missing argument from nil. A
+-- result over the FFI returns from here, not by a tail call: a trace that
+-- starts at this function's entry ends at its own return (see var.lua).
 local function front(global, fname, c_fn)
+    local g = global and 1 or 0
     return function(...)
         local subj, regex, repl, opts = ...
-        if type(repl) == "function" then
+        local tr = type(repl)
+        if tr == "function" then
             return with_function(global, fname, subj, regex, repl, opts)
+        end
+        if tr == "string" and type(subj) == "string" and type(regex) == "string" then
+            if opts == nil then
+                opts = ""
+            end
+            if type(opts) == "string" then
+                local n = re_sub(regex, #regex, opts, #opts, subj, #subj, repl, #repl, g)
+                if n >= 0 then
+                    local s = ffi_str(buf, n)
+                    local count = sub_count()
+                    return s, count
+                end
+                if n == -2 then
+                    return subj, 0
+                end
+            end
         end
         return c_fn(...)
     end
