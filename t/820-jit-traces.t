@@ -823,3 +823,62 @@ nil nil failed to compile the replacement template
 bbb 3
 --- error_log
 lua script: invalid capturing variable name found in "$"
+
+
+
+=== TEST 15: ngx.req.get_headers and get_uri_args stay compiled, with their tables as before: repeated keys, raw names, the lookup metatable, arguments without a value, limits
+--- http_config eval: $::HttpConfig
+--- config
+    location = /t {
+        content_by_lua_block {
+            local n = 0
+            local out = {}
+            out[#out + 1] = check_traces("get_headers", function()
+                for i = 1, 400 do
+                    local h = ngx.req.get_headers()
+                    n = n + #h["x-twice"] + #h.X_One + #h["Host"]
+                end
+            end)
+            out[#out + 1] = check_traces("get_uri_args", function()
+                for i = 1, 400 do
+                    local a = ngx.req.get_uri_args()
+                    n = n + #a.a + #a.b + (a.flag == true and 1 or 0)
+                end
+            end)
+            out[#out + 1] = n
+            local h = ngx.req.get_headers(nil, true)
+            out[#out + 1] = table.concat({ tostring(h["X-One"]), tostring(h["x-one"]), tostring(getmetatable(h)) }, " ")
+            local h2, tr = ngx.req.get_headers(2)
+            local k = {}
+            for name in pairs(h2) do k[#k + 1] = name end
+            table.sort(k)
+            out[#out + 1] = table.concat(k, ",") .. " " .. tostring(tr)
+            local a, atr = ngx.req.get_uri_args(2)
+            out[#out + 1] = table.concat(a.a, ",") .. " " .. tostring(a.b) .. " " .. tostring(atr)
+            local all = ngx.req.get_uri_args(0)
+            out[#out + 1] = table.concat({ all.a[1], all.a[2], all.b, tostring(all.flag), all["sp ace"] }, " ")
+            local into = { stale = 1 }
+            ngx.req.get_uri_args(nil, into)
+            out[#out + 1] = tostring(into.stale) .. " " .. into.b
+            out[#out + 1] = tostring(select(2, pcall(ngx.req.get_headers, "x")))
+            ngx.say(table.concat(out, "\n"))
+        }
+    }
+--- request
+GET /t?a=1&a=22&b=x%20y&flag&sp%20ace=v&=empty
+--- more_headers
+X-Twice: one
+X-Twice: two
+X-One: 1
+--- response_body
+get_headers: compiled
+get_uri_args: compiled
+7200
+1 nil nil
+connection,host truncated
+1,22 nil truncated
+1 22 x y true v
+nil x y
+bad argument #1 to 'get_headers' (number expected, got string)
+--- no_error_log
+[error]

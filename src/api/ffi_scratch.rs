@@ -17,8 +17,12 @@ use crate::glue::loop_local::loop_local;
 /// Values longer than this go through the classic C functions instead.
 pub const LEN: usize = 4096;
 
+/// The buffer's bytes, aligned for the pairs written at its start.
+#[repr(C, align(16))]
+struct Aligned([u8; LEN]);
+
 loop_local! {
-    static SCRATCH: UnsafeCell<[u8; LEN]> = UnsafeCell::new([0; LEN]);
+    static SCRATCH: UnsafeCell<Aligned> = UnsafeCell::new(Aligned([0; LEN]));
 }
 
 /// The running thread's buffer (the event loop's, for every VM the
@@ -78,5 +82,86 @@ impl Writer {
 impl Default for Writer {
     fn default() -> Writer {
         Writer::new()
+    }
+}
+
+/// A key and value for a table our faces build in Lua: `value` null stands
+/// for Lua's true (a query argument without '='). Lua declares it as
+/// `ngx_http_lua_rs_pair_t`.
+#[repr(C)]
+pub struct Pair {
+    key: *const u8,
+    key_len: usize,
+    value: *const u8,
+    value_len: usize,
+}
+
+/// Fills the buffer with pairs from its start and, from its end, the
+/// bytes of keys that need a copy (lower-cased header names).
+pub struct PairWriter {
+    n: usize,
+    tail: usize,
+}
+
+impl PairWriter {
+    pub fn new() -> PairWriter {
+        PairWriter { n: 0, tail: LEN }
+    }
+
+    /// Adds a pair whose key and value live at least until the face has
+    /// read them (in the request's memory); false when it does not fit.
+    pub fn push(&mut self, key: &[u8], value: Option<&[u8]>) -> bool {
+        let size = std::mem::size_of::<Pair>();
+        if (self.n + 1) * size > self.tail {
+            return false;
+        }
+        let pair = Pair {
+            key: key.as_ptr(),
+            key_len: key.len(),
+            value: value.map_or(std::ptr::null(), <[u8]>::as_ptr),
+            value_len: value.map_or(0, <[u8]>::len),
+        };
+        let at = self.n * size;
+        SCRATCH.with(|b| {
+            // SAFETY: at + size <= tail <= LEN (checked above); the buffer
+            // is 16-aligned and `at` a multiple of the size of Pair, whose
+            // alignment divides it.
+            unsafe { std::ptr::write(b.get().cast::<u8>().add(at).cast::<Pair>(), pair) };
+        });
+        self.n += 1;
+        true
+    }
+
+    /// Adds a pair whose key is `key` lower-cased, copied into the buffer.
+    pub fn push_lowered(&mut self, key: &[u8], value: Option<&[u8]>) -> bool {
+        let size = std::mem::size_of::<Pair>();
+        if key.len() > self.tail || (self.n + 1) * size > self.tail - key.len() {
+            return false;
+        }
+        self.tail -= key.len();
+        let at = self.tail;
+        let copy = SCRATCH.with(|b| {
+            // SAFETY: [at, at + key.len()) lies in the buffer, past every
+            // pair (checked above); nothing else refers to those bytes.
+            unsafe {
+                let dst = b.get().cast::<u8>().add(at);
+                std::ptr::copy_nonoverlapping(key.as_ptr(), dst, key.len());
+                let copy = std::slice::from_raw_parts_mut(dst, key.len());
+                copy.make_ascii_lowercase();
+                &*copy
+            }
+        });
+        self.push(copy, value)
+    }
+
+    /// The number of pairs added.
+    pub fn count(&self) -> usize {
+        self.n
+    }
+}
+
+impl Default for PairWriter {
+    fn default() -> PairWriter {
+        PairWriter::new()
     }
 }

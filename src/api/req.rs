@@ -58,13 +58,12 @@ pub unsafe fn install(l: *mut lua_State) {
     }
 }
 
-/// The current request, in any phase that runs for one.
 /// Runs the Lua face (`lua/req.lua`) over the functions it replaces.
 ///
 /// # Safety
 /// `l` must be the main state, not running, with the `ngx` global set.
 pub unsafe fn install_ffi_face(l: *mut lua_State) -> Result<(), String> {
-    let [set_header, clear_header] = super::req_headers::CLASSIC_SETTERS;
+    let [set_header, clear_header, get_headers] = super::req_headers::CLASSIC;
     let classic = [
         get_method,
         set_method_fn,
@@ -73,11 +72,14 @@ pub unsafe fn install_ffi_face(l: *mut lua_State) -> Result<(), String> {
         start_time,
         set_header,
         clear_header,
+        get_headers,
+        super::req_args::CLASSIC_GET_URI_ARGS,
     ];
     // SAFETY: the caller's contract
     unsafe { super::run_face(l, include_bytes!("lua/req.lua"), c"=ngx.req", &classic) }
 }
 
+/// The current request, in any phase that runs for one.
 pub fn request() -> Result<*mut ngx_http_request_t, String> {
     context::check_request_data(context::ANY_REQUEST)?;
     Ok(ctx::request()?.r)

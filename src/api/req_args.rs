@@ -22,6 +22,9 @@ lua_fns! {
     set_uri => set_uri_impl,
 }
 
+/// The classic get_uri_args, for the Lua face (`lua/req.lua`).
+pub(crate) const CLASSIC_GET_URI_ARGS: ffi::lua_CFunction = get_uri_args;
+
 /// # Safety
 /// The `ngx` table must be on top of `l`.
 pub unsafe fn install(l: *mut lua_State) {

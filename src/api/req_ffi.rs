@@ -1,19 +1,18 @@
 //! `ngx.req.get_method`, `set_method`, `http_version`, `is_internal`,
-//! `start_time`, `set_header` and `clear_header`
-//! for LuaJIT's FFI: our Lua face (`lua/req.lua`) calls these on the
+//! `start_time`, `set_header`, `clear_header`, `get_headers` and
+//! `get_uri_args` for LuaJIT's FFI: our Lua face (`lua/req.lua`) calls these on the
 //! running request (see `ffi_scratch.rs` for why our faces take this
 //! narrower ABI). A negative result sends the face to the classic
 //! function, which raises lua-nginx-module's text.
 
+use std::borrow::Cow;
 use std::ffi::c_int;
 
 use nginx_sys::ngx_http_request_t;
 
-use std::borrow::Cow;
-
 use super::{ffi_scratch, req_headers};
-use crate::glue::catch;
-use crate::glue::escape::escape_header_value;
+use crate::glue::escape::{self, escape_header_value};
+use crate::glue::{catch, headers};
 use crate::runtime::context;
 use crate::runtime::ctx;
 
@@ -89,6 +88,101 @@ pub unsafe extern "C" fn ngx_http_lua_rs_req_set_header(
             Ok(()) => 0,
             Err(_) => FALLBACK,
         }
+    })
+}
+
+/// The key a header table is read with for `key`: lower-cased, '_' as '-',
+/// in the scratch buffer; its length, or FALLBACK when it does not fit.
+///
+/// # Safety
+/// `key` points to `len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ngx_http_lua_rs_header_key(key: *const u8, len: usize) -> c_int {
+    // SAFETY: `key` has `len` bytes (caller's contract)
+    let key = unsafe { std::slice::from_raw_parts(key, len) };
+    let mut out = ffi_scratch::Writer::new();
+    for c in key {
+        out.push(&[match c.to_ascii_lowercase() {
+            b'_' => b'-',
+            c => c,
+        }]);
+    }
+    out.finish().map_or(FALLBACK, |n| n as c_int)
+}
+
+/// Returned with the number of pairs when `max` cut them short.
+const TRUNCATED: c_int = 0x10000;
+
+/// `ngx.req.get_headers(max, raw)`: the request's headers as pairs in the
+/// scratch buffer (names lower-cased unless `raw`; `max` 0: all), their
+/// number (plus TRUNCATED when `max` cut them short), or FALLBACK.
+#[unsafe(no_mangle)]
+pub extern "C" fn ngx_http_lua_rs_req_get_headers(max: c_int, raw: c_int) -> c_int {
+    catch(FALLBACK, || {
+        let Some(r) = running() else {
+            return FALLBACK;
+        };
+        let max = max.max(0) as usize;
+        let mut out = ffi_scratch::PairWriter::new();
+        let mut total = 0;
+        // SAFETY: `r` is the running request; its header list is nginx's
+        for h in unsafe { headers::elts(&mut (*r).headers_in.headers) } {
+            total += 1;
+            if max > 0 && total > max {
+                continue;
+            }
+            // SAFETY: elts yields live elements of the request's header list
+            let (k, v) = unsafe { req_headers::pair(h) };
+            let fits = if raw != 0 || !k.iter().any(u8::is_ascii_uppercase) {
+                out.push(k, Some(v))
+            } else {
+                out.push_lowered(k, Some(v))
+            };
+            if !fits {
+                return FALLBACK;
+            }
+        }
+        if max > 0 && total > max {
+            // SAFETY: `r` is the running request
+            let log = unsafe { (*(*r).connection).log };
+            crate::glue::log::log_debug_http!(log, "lua exceeding request header limit {total} > {max}");
+            return out.count() as c_int | TRUNCATED;
+        }
+        out.count() as c_int
+    })
+}
+
+/// `ngx.req.get_uri_args(max)`: the query's arguments as pairs in the
+/// scratch buffer (unescaped in a copy in the request's pool; a null value
+/// for an argument without '='), their number (plus TRUNCATED), or
+/// FALLBACK.
+#[unsafe(no_mangle)]
+pub extern "C" fn ngx_http_lua_rs_req_get_uri_args(max: c_int) -> c_int {
+    catch(FALLBACK, || {
+        let Some(r) = running() else {
+            return FALLBACK;
+        };
+        // SAFETY: `r` is the running request
+        let Some(copy) = (unsafe { headers::pool_str((*r).pool, (*r).args.as_bytes()) }) else {
+            return FALLBACK;
+        };
+        if copy.len == 0 {
+            return 0;
+        }
+        // SAFETY: pool_str gave `copy.len` bytes of our own at `copy.data`,
+        // which live as long as the request
+        let buf = unsafe { std::slice::from_raw_parts_mut(copy.data, copy.len) };
+        let mut out = ffi_scratch::PairWriter::new();
+        let mut fits = true;
+        let truncated = escape::for_each_arg(buf, max.max(0) as usize, |k, v| fits &= out.push(k, v));
+        if !fits {
+            return FALLBACK;
+        }
+        if truncated {
+            crate::glue::log::log_debug_http!(std::ptr::null_mut(), "lua hit query args limit {max}");
+            return out.count() as c_int | TRUNCATED;
+        }
+        out.count() as c_int
     })
 }
 

@@ -21,8 +21,9 @@ lua_fns! {
 
 const MT_KEY: &std::ffi::CStr = c"ngx_lua_headers_metatable";
 
-/// The classic set_header and clear_header, for the Lua face (`lua/req.lua`).
-pub(crate) const CLASSIC_SETTERS: [ffi::lua_CFunction; 2] = [set_header, clear_header];
+/// The classic set_header, clear_header and get_headers, for the Lua face
+/// (`lua/req.lua`).
+pub(crate) const CLASSIC: [ffi::lua_CFunction; 3] = [set_header, clear_header, get_headers];
 
 /// # Safety
 /// The `ngx` table must be on top of `l` (main state, not running).
@@ -43,17 +44,34 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
 
 /// The metatable of header tables: `h.User_Agent`, `h["USER-AGENT"]` find
 /// the lower-cased key; a number finds the header it names (`h[123]`).
+/// The key is made by an FFI function (req_ffi.rs), so that loops reading
+/// headers stay compiled (LuaJIT does not compile string.gsub).
 unsafe fn install_metatable(l: *mut lua_State) -> Result<(), String> {
     let code = br#"
-local lower, gsub, rawget, type = string.lower, string.gsub, rawget, type
-local tostring = tostring
+local lower, gsub, rawget, type, tostring, pcall = string.lower, string.gsub, rawget, type, tostring, pcall
+local ffi = require "ffi"
+local C, ffi_str = ffi.C, ffi.string
+for name, decl in pairs({
+    ngx_http_lua_rs_scratch = "unsigned char *ngx_http_lua_rs_scratch(void);",
+    ngx_http_lua_rs_header_key = "int ngx_http_lua_rs_header_key(const char *key, size_t len);",
+}) do
+    if not pcall(function() return C[name] end) then
+        ffi.cdef(decl)
+    end
+end
+local header_key, buf = C.ngx_http_lua_rs_header_key, C.ngx_http_lua_rs_scratch()
 return { __index = function(t, k)
     if type(k) == "number" then
         k = tostring(k)
     elseif type(k) ~= "string" then
         return nil
     end
-    return rawget(t, (gsub(lower(k), "_", "-")))
+    local n = header_key(k, #k)
+    if n < 0 then
+        return rawget(t, (gsub(lower(k), "_", "-")))
+    end
+    local v = rawget(t, ffi_str(buf, n))
+    return v
 end }
 "#;
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)

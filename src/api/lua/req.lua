@@ -1,5 +1,6 @@
 -- ngx.req.get_method, set_method, http_version, is_internal, start_time,
--- set_header and clear_header (of one value) in Lua over
+-- set_header and clear_header (of one value), get_headers and get_uri_args
+-- in Lua over
 -- the FFI functions of api/req_ffi.rs. A negative result (no request, a
 -- phase without one) goes to the classic function, tail-called so that
 -- its error names the caller's line; a fast path returns from the face
@@ -9,12 +10,12 @@
 -- Run once at VM creation with the classic functions.
 
 local classic_get_method, classic_set_method, classic_http_version, classic_is_internal, classic_start_time,
-      classic_set_header, classic_clear_header = ...
+      classic_set_header, classic_clear_header, classic_get_headers, classic_get_uri_args = ...
 
 local ffi = require "ffi"
 local C = ffi.C
 local ffi_str = ffi.string
-local pcall, type, tostring, error = pcall, type, tostring, error
+local pcall, type, tostring, error, select = pcall, type, tostring, error, select
 local req = ngx.req
 
 for name, decl in pairs({
@@ -24,6 +25,8 @@ for name, decl in pairs({
     ngx_http_lua_rs_req_set_header = [[
 int ngx_http_lua_rs_req_set_header(const char *key, size_t key_len, const char *value,
     size_t value_len);]],
+    ngx_http_lua_rs_req_get_headers = "int ngx_http_lua_rs_req_get_headers(int max, int raw);",
+    ngx_http_lua_rs_req_get_uri_args = "int ngx_http_lua_rs_req_get_uri_args(int max);",
     ngx_http_lua_rs_req_http_version = "int ngx_http_lua_rs_req_http_version(void);",
     ngx_http_lua_rs_req_is_internal = "int ngx_http_lua_rs_req_is_internal(void);",
     ngx_http_lua_rs_req_start_time = "double ngx_http_lua_rs_req_start_time(void);",
@@ -37,7 +40,21 @@ end
 local get_method, set_method = C.ngx_http_lua_rs_req_get_method, C.ngx_http_lua_rs_req_set_method
 local http_version, set_header = C.ngx_http_lua_rs_req_http_version, C.ngx_http_lua_rs_req_set_header
 local is_internal, start_time = C.ngx_http_lua_rs_req_is_internal, C.ngx_http_lua_rs_req_start_time
+local get_headers, get_uri_args = C.ngx_http_lua_rs_req_get_headers, C.ngx_http_lua_rs_req_get_uri_args
 local buf = C.ngx_http_lua_rs_scratch()
+
+if not pcall(ffi.typeof, "ngx_http_lua_rs_pair_t") then
+    ffi.cdef [[
+typedef struct {
+    const char *key; size_t key_len; const char *value; size_t value_len;
+} ngx_http_lua_rs_pair_t;]]
+end
+-- The pairs get_headers and get_uri_args write (api/ffi_scratch.rs).
+local pairs_in = ffi.cast("const ngx_http_lua_rs_pair_t *", buf)
+local TRUNCATED = 0x10000
+local new_tab = require "table.new"
+local setmetatable, floor = setmetatable, math.floor
+local headers_mt = debug.getregistry().ngx_lua_headers_metatable
 
 -- nginx's version numbers as lua-nginx-module gives them; others are nil.
 local versions = { [9] = 0.9, [1000] = 1.0, [1001] = 1.1, [2000] = 2.0, [3000] = 3.0 }
@@ -136,4 +153,86 @@ function req.clear_header(name)
     if not ok then
         error(err, 2)
     end
+end
+
+-- The table of the `n` pairs in the scratch buffer: a repeated key gets
+-- an array of its values, in order; a pair without a value is true.
+local function pairs_table(n)
+    local t = new_tab(0, n)
+    for i = 0, n - 1 do
+        local p = pairs_in[i]
+        local k = ffi_str(p.key, p.key_len)
+        local v = true
+        if p.value ~= nil then
+            v = ffi_str(p.value, p.value_len)
+        end
+        local old = t[k]
+        if old == nil then
+            t[k] = v
+        elseif type(old) == "table" then
+            old[#old + 1] = v
+        else
+            t[k] = { old, v }
+        end
+    end
+    return t
+end
+
+-- The classic functions' reading of `max`: nil is 100, 0 or less is no
+-- limit; nil when it is not a number the FFI can take.
+local function limit(max)
+    if max == nil then
+        return 100
+    end
+    if type(max) ~= "number" or max >= 2147483648 then
+        return nil
+    end
+    if max <= 0 then
+        return 0
+    end
+    return floor(max)
+end
+
+function req.get_headers(max, raw)
+    local m = limit(max)
+    if m then
+        local n = get_headers(m, raw and 1 or 0)
+        if n >= 0 then
+            local truncated = n >= TRUNCATED
+            if truncated then
+                n = n - TRUNCATED
+            end
+            local t = pairs_table(n)
+            if not raw then
+                setmetatable(t, headers_mt)
+            end
+            if truncated then
+                return t, "truncated"
+            end
+            return t
+        end
+    end
+    return classic_get_headers(max, raw)
+end
+
+-- The classic function takes the table to fill as a second argument and
+-- counts its arguments: those calls go to it.
+function req.get_uri_args(...)
+    local max, tab = ...
+    local m = tab == nil and select("#", ...) <= 2 and limit(max)
+    if m then
+        local n = get_uri_args(m)
+        if n >= 0 then
+            local truncated = n >= TRUNCATED
+            if truncated then
+                n = n - TRUNCATED
+            end
+            local t = pairs_table(n)
+            if truncated then
+                return t, "truncated"
+            end
+            return t
+        end
+    end
+    return classic_get_uri_args(...)
 end
