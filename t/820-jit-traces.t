@@ -517,21 +517,28 @@ $::HttpConfig . q{
         -- Every trace that starts at the entry of a function of one of
         -- our faces (chunks named "=ngx.*") and aborts, by where it
         -- started and why. (A loop inside a face that runs a few rounds
-        -- per call makes traces of its own that may not loop back: that
-        -- is the compiler's business, not a face's.)
+        -- per call makes traces of its own that may not loop back, and
+        -- until it has one, a trace through it stops there: that is the
+        -- compiler's business, not a face's.)
         local jutil = require "jit.util"
         local vmdef = require "jit.vmdef"
-        local started = {}
-        face_aborts = {}
+        local started, chunk = {}, {}
+        face_aborts, face_compiled = {}, {}
         jit.attach(function(what, tr, func, pc, otr, oex)
             if what == "start" then
                 local fi = jutil.funcinfo(func, pc)
                 local src = fi.source or ""
                 local entry = fi.currentline == fi.linedefined
-                started[tr] = entry and src:sub(1, 5) == "=ngx." and (src .. ":" .. fi.currentline) or nil
+                local ours = entry and src:sub(1, 5) == "=ngx."
+                started[tr] = ours and (src .. ":" .. fi.currentline) or nil
+                chunk[tr] = ours and src or nil
             elseif what == "abort" and started[tr] then
                 local msg = vmdef.traceerr[otr] or tostring(otr)
-                face_aborts[#face_aborts + 1] = started[tr] .. ": " .. msg:format(tostring(oex))
+                if msg ~= "inner loop in root trace" then
+                    face_aborts[#face_aborts + 1] = started[tr] .. ": " .. msg:format(tostring(oex))
+                end
+            elseif what == "stop" and chunk[tr] then
+                face_compiled[chunk[tr]] = true
             end
         end, "trace")
     }
@@ -546,6 +553,12 @@ $::HttpConfig . q{
                 .. ngx.http_time(ngx.time()) .. ngx.now() .. ngx.crc32_short(s)
             local m = ngx.re.match(s, [[(\w+)]], "jo")
             local from = ngx.re.find(s, "GET", "jo")
+            local args, hdrs = ngx.req.get_uri_args(), ngx.req.get_headers()
+            ngx.req.set_header("X-Seen", ngx.req.get_method())
+            ngx.header["X-Hit"] = args.n or "none"
+            ngx.status = 200
+            ngx.ctx.hit = hdrs.host
+            s = s .. ngx.ctx.hit .. ngx.status .. ngx.header["X-Hit"]
             local subbed, n = ngx.re.gsub(s, "[aeiou]", "<$0>", "jo")
             local one = ngx.re.sub(s, [[(\w)(\w)]], "$2$1", "jo")
             ngx.print(#s > 0 and m[1] and from and n > 0 and #subbed > #s and #one == #s and "" or "bad")
@@ -553,19 +566,25 @@ $::HttpConfig . q{
     }
     location = /t {
         content_by_lua_block {
-            for i = 1, 300 do
-                local res = ngx.location.capture("/hit/x" .. i % 7)
+            for i = 1, 1000 do
+                local res = ngx.location.capture("/hit/x" .. i % 7, { args = { n = i } })
                 if res.status ~= 200 or res.body ~= "" then
                     ngx.say("bad response ", res.status, " ", res.body)
                 end
             end
             ngx.say(#face_aborts == 0 and "no abort" or table.concat(face_aborts, "\n"))
+            -- and the faces the handler calls did compile
+            local names = {}
+            for name in pairs(face_compiled) do names[#names + 1] = name end
+            table.sort(names)
+            ngx.say(table.concat(names, " "))
         }
     }
 --- request
 GET /t
 --- response_body
 no abort
+=ngx.fields =ngx.header =ngx.re =ngx.re.sub =ngx.req =ngx.string =ngx.time =ngx.var
 --- no_error_log
 [error]
 

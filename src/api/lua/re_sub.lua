@@ -5,7 +5,7 @@
 -- arguments, so that loops stay in compiled traces; the classic function
 -- answers the rest (errors, results over 4 KB, the DFA mode).
 local c_sub, c_gsub, c_matches = ...
-local type, error, concat, sub, pcall = type, error, table.concat, string.sub, pcall
+local type, error, concat, sub, pcall, select = type, error, table.concat, string.sub, pcall, select
 
 local ffi = require "ffi"
 local C = ffi.C
@@ -62,9 +62,29 @@ local function with_function(global, fname, subj, regex, repl, opts)
     return concat(out), n
 end
 
--- Varargs, so that the C side still tells a missing argument from nil. A
--- result over the FFI returns from here, not by a tail call: a trace that
--- starts at this function's entry ends at its own return (see var.lua).
+-- A template over the FFI. A fixed-argument function, tail-called from the
+-- vararg front: LuaJIT starts no trace in a function with varargs, and
+-- this one compiles as a trace of its own even when its caller is not
+-- compiled. Its result returns from here, not by a tail call: a trace that
+-- starts at a function's entry ends at its own return (see var.lua).
+local function templated(c_fn, g, subj, regex, repl, opts)
+    local o = opts
+    if o == nil then
+        o = ""
+    end
+    local n = re_sub(regex, #regex, o, #o, subj, #subj, repl, #repl, g)
+    if n >= 0 then
+        local s = ffi_str(buf, n)
+        local count = sub_count()
+        return s, count
+    end
+    if n == -2 then
+        return subj, 0
+    end
+    return c_fn(subj, regex, repl, opts)
+end
+
+-- Varargs, so that the C side still tells a missing argument from nil.
 local function front(global, fname, c_fn)
     local g = global and 1 or 0
     return function(...)
@@ -73,21 +93,9 @@ local function front(global, fname, c_fn)
         if tr == "function" then
             return with_function(global, fname, subj, regex, repl, opts)
         end
-        if tr == "string" and type(subj) == "string" and type(regex) == "string" then
-            if opts == nil then
-                opts = ""
-            end
-            if type(opts) == "string" then
-                local n = re_sub(regex, #regex, opts, #opts, subj, #subj, repl, #repl, g)
-                if n >= 0 then
-                    local s = ffi_str(buf, n)
-                    local count = sub_count()
-                    return s, count
-                end
-                if n == -2 then
-                    return subj, 0
-                end
-            end
+        if tr == "string" and type(subj) == "string" and type(regex) == "string"
+            and (opts == nil or type(opts) == "string") and select("#", ...) <= 4 then
+            return templated(c_fn, g, subj, regex, repl, opts)
         end
         return c_fn(...)
     end

@@ -215,24 +215,32 @@ function req.get_headers(max, raw)
     return classic_get_headers(max, raw)
 end
 
+-- The fixed-argument part of get_uri_args: LuaJIT starts no trace in a
+-- function with varargs, and this one, tail-called, compiles as a trace of
+-- its own even when the caller is not compiled.
+local function uri_args(m, max)
+    local n = get_uri_args(m)
+    if n < 0 then
+        return classic_get_uri_args(max)
+    end
+    local truncated = n >= TRUNCATED
+    if truncated then
+        n = n - TRUNCATED
+    end
+    local t = pairs_table(n)
+    if truncated then
+        return t, "truncated"
+    end
+    return t
+end
+
 -- The classic function takes the table to fill as a second argument and
 -- counts its arguments: those calls go to it.
 function req.get_uri_args(...)
     local max, tab = ...
     local m = tab == nil and select("#", ...) <= 2 and limit(max)
     if m then
-        local n = get_uri_args(m)
-        if n >= 0 then
-            local truncated = n >= TRUNCATED
-            if truncated then
-                n = n - TRUNCATED
-            end
-            local t = pairs_table(n)
-            if truncated then
-                return t, "truncated"
-            end
-            return t
-        end
+        return uri_args(m, max)
     end
     return classic_get_uri_args(...)
 end
