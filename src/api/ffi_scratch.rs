@@ -25,8 +25,10 @@ loop_local! {
     static SCRATCH: UnsafeCell<Aligned> = UnsafeCell::new(Aligned([0; LEN]));
 }
 
-/// The running thread's buffer (the event loop's, for every VM the
-/// workers run requests in).
+/// The running thread's buffer: the event loop's for the VMs requests run
+/// in, which a face may fetch once; a pool thread's own for a VM of
+/// `ngx.run_worker_thread`, which runs on whichever pool thread takes it,
+/// so a face loaded there (ngx.re.sub's) fetches it on every call.
 #[unsafe(no_mangle)]
 pub extern "C" fn ngx_http_lua_rs_scratch() -> *mut u8 {
     SCRATCH.with(|b| b.get().cast())

@@ -23,8 +23,8 @@ int ngx_http_lua_rs_ffi_re_sub(const char *pat, size_t pat_len, const char *opts
         ffi.cdef(decl)
     end
 end
-local re_sub, sub_count = C.ngx_http_lua_rs_ffi_re_sub, C.ngx_http_lua_rs_ffi_re_sub_count
-local buf = C.ngx_http_lua_rs_scratch()
+local re_sub, sub_count, scratch = C.ngx_http_lua_rs_ffi_re_sub, C.ngx_http_lua_rs_ffi_re_sub_count,
+                                   C.ngx_http_lua_rs_scratch
 local ok, new_tab = pcall(require, "table.new")
 if not ok then
     new_tab = function() return {} end
@@ -74,7 +74,10 @@ local function templated(c_fn, g, subj, regex, repl, opts)
     end
     local n = re_sub(regex, #regex, o, #o, subj, #subj, repl, #repl, g)
     if n >= 0 then
-        local s = ffi_str(buf, n)
+        -- The running thread's buffer, asked for on every call: this code
+        -- also runs in the VMs of ngx.run_worker_thread, which move
+        -- between pool threads (see api/ffi_scratch.rs).
+        local s = ffi_str(scratch(), n)
         local count = sub_count()
         return s, count
     end
