@@ -57,6 +57,8 @@ pub mod worker;
 pub mod worker_ffi;
 pub mod worker_thread;
 
+use std::ffi::c_int;
+
 use crate::lua::{ffi, lua_State};
 
 /// Builds the `ngx` global and everything hung on it.
@@ -153,45 +155,84 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     unsafe { run_snippet(l, include_bytes!("lua/worker.lua"), c"=ngx.worker") }
 }
 
-/// Runs the Lua face of an API area at VM creation: `code` gets the
-/// area's classic C functions (`classic`, in order) as its arguments, to
-/// fall back on.
+/// Registry key of the `declare` helper (`lua/ffi_declare.lua`) of a VM.
+static DECLARE: u8 = 0;
+
+/// Pushes `l`'s VM's `declare` helper, made on first use (the worker
+/// thread VMs load faces too).
 ///
 /// # Safety
-/// `l` must be the main state, not running, with the `ngx` global set.
+/// `l` must be a state of ours, not running, with room for two values.
+pub unsafe fn push_declare(l: *mut lua_State) -> Result<(), String> {
+    let key = &DECLARE as *const u8 as *mut std::ffi::c_void;
+    // SAFETY: `l` is not running (caller's contract); raw registry access
+    unsafe {
+        ffi::lua_pushlightuserdata(l, key);
+        ffi::lua_rawget(l, ffi::LUA_REGISTRYINDEX);
+        if ffi::lua_type(l, -1) == ffi::LUA_TFUNCTION {
+            return Ok(());
+        }
+        ffi::lua_pop(l, 1);
+    }
+    let code = include_bytes!("lua/ffi_declare.lua");
+    // SAFETY: as above; the chunk is ours and returns one function
+    unsafe {
+        if ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), c"=ngx.ffi_declare".as_ptr()) != 0
+            || ffi::lua_pcall(l, 0, 1, 0) != 0
+        {
+            return Err(crate::lua::vm::pop_message(l));
+        }
+        ffi::lua_pushlightuserdata(l, key);
+        ffi::lua_pushvalue(l, -2);
+        ffi::lua_rawset(l, ffi::LUA_REGISTRYINDEX);
+    }
+    Ok(())
+}
+
+/// Runs a Lua face of ours at VM creation, leaving its `nresults` results
+/// on `l`: `code` gets the `declare` helper, then `classic` (the area's
+/// classic C functions, to fall back on), then the `extra` values on top
+/// of `l`, which it consumes.
+///
+/// # Safety
+/// `l` must be the main state (or a worker thread VM being built), not
+/// running, with `extra` values on top.
 pub unsafe fn run_face(
     l: *mut lua_State,
     code: &[u8],
     name: &std::ffi::CStr,
     classic: &[ffi::lua_CFunction],
+    extra: c_int,
+    nresults: c_int,
 ) -> Result<(), String> {
-    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
+    // SAFETY: `l` is a state of ours being set up, not running (caller's contract)
     unsafe {
         if ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), name.as_ptr()) != 0 {
             return Err(crate::lua::vm::pop_message(l));
         }
+        ffi::lua_insert(l, -1 - extra);
+        if let Err(e) = push_declare(l) {
+            ffi::lua_pop(l, 1 + extra);
+            return Err(e);
+        }
+        ffi::lua_insert(l, -1 - extra);
         for &f in classic {
             ffi::lua_pushcfunction(l, f);
+            ffi::lua_insert(l, -1 - extra);
         }
-        if ffi::lua_pcall(l, classic.len() as _, 0, 0) != 0 {
+        if ffi::lua_pcall(l, 1 + classic.len() as c_int + extra, nresults, 0) != 0 {
             return Err(crate::lua::vm::pop_message(l));
         }
     }
     Ok(())
 }
 
-/// Runs a small Lua snippet of ours at VM creation.
+/// Runs a small Lua snippet of ours at VM creation (a face with no classic
+/// functions to fall back on).
 ///
 /// # Safety
 /// `l` must be the main state, not running.
 pub unsafe fn run_snippet(l: *mut lua_State, code: &[u8], name: &std::ffi::CStr) -> Result<(), String> {
-    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
-    if unsafe { ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), name.as_ptr()) } != 0
-        // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
-        || unsafe { ffi::lua_pcall(l, 0, 0, 0) } != 0
-    {
-        // SAFETY: the failed load or call left its message on top
-        return Err(unsafe { crate::lua::vm::pop_message(l) });
-    }
-    Ok(())
+    // SAFETY: the caller's contract
+    unsafe { run_face(l, code, name, &[], 0, 0) }
 }

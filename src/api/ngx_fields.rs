@@ -41,6 +41,8 @@ pub unsafe fn install_ffi_face(l: *mut lua_State) -> Result<(), String> {
             include_bytes!("lua/ngx_fields.lua"),
             c"=ngx.fields",
             &[ngx_index, ngx_newindex],
+            0,
+            0,
         )
     }
 }

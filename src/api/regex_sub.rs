@@ -21,23 +21,18 @@ lua_fns! {
 /// # Safety
 /// `l` must be the main state, not running, with `ngx.re` on top.
 pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
-    let code = include_bytes!("lua/re_sub.lua");
-    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
-    if unsafe { ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), c"=ngx.re.sub".as_ptr()) } != 0 {
-        // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
-        return Err(unsafe { crate::lua::vm::pop_message(l) });
-    }
+    let classic = [c_sub, c_gsub, c_matches];
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     unsafe {
-        ffi::lua_pushcfunction(l, c_sub);
-        ffi::lua_pushcfunction(l, c_gsub);
-        ffi::lua_pushcfunction(l, c_matches);
-    }
-    // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
-    if unsafe { ffi::lua_pcall(l, 3, 2, 0) } != 0 {
-        // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
-        return Err(unsafe { crate::lua::vm::pop_message(l) });
-    }
+        super::run_face(
+            l,
+            include_bytes!("lua/re_sub.lua"),
+            c"=ngx.re.sub",
+            &classic,
+            0,
+            2,
+        )
+    }?;
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     unsafe {
         set_raw(l, -3, c"gsub");

@@ -76,7 +76,7 @@ pub unsafe fn install_ffi_face(l: *mut lua_State) -> Result<(), String> {
         super::req_args::CLASSIC_GET_URI_ARGS,
     ];
     // SAFETY: the caller's contract
-    unsafe { super::run_face(l, include_bytes!("lua/req.lua"), c"=ngx.req", &classic) }
+    unsafe { super::run_face(l, include_bytes!("lua/req.lua"), c"=ngx.req", &classic, 0, 0) }
 }
 
 /// The current request, in any phase that runs for one.

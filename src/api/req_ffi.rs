@@ -5,13 +5,12 @@
 //! narrower ABI). A negative result sends the face to the classic
 //! function, which raises lua-nginx-module's text.
 
-use std::borrow::Cow;
 use std::ffi::c_int;
 
 use nginx_sys::ngx_http_request_t;
 
 use super::{ffi_scratch, req_headers};
-use crate::glue::escape::{self, escape_header_value};
+use crate::glue::escape;
 use crate::glue::{catch, headers};
 use crate::runtime::context;
 use crate::runtime::ctx;
@@ -73,18 +72,10 @@ pub unsafe extern "C" fn ngx_http_lua_rs_req_set_header(
         };
         // SAFETY: `key` has `key_len` bytes (caller's contract)
         let key = unsafe { std::slice::from_raw_parts(key, key_len) };
-        let one: [Cow<[u8]>; 1];
-        let values: &[Cow<[u8]>] = if value.is_null() {
-            &[]
-        } else {
-            // SAFETY: `value` has `value_len` bytes (caller's contract)
-            one = [escape_header_value(unsafe {
-                std::slice::from_raw_parts(value, value_len)
-            })];
-            &one
-        };
+        // SAFETY: `value` is null or has `value_len` bytes (caller's contract)
+        let values = unsafe { req_headers::ffi_values(value, value_len) };
         // SAFETY: `r` is the running request, in a phase that may set headers
-        match unsafe { req_headers::set_in(r, key, values) } {
+        match unsafe { req_headers::set_in(r, key, &values) } {
             Ok(()) => 0,
             Err(_) => FALLBACK,
         }

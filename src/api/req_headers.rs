@@ -48,17 +48,14 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
 /// headers stay compiled (LuaJIT does not compile string.gsub).
 unsafe fn install_metatable(l: *mut lua_State) -> Result<(), String> {
     let code = br#"
-local lower, gsub, rawget, type, tostring, pcall = string.lower, string.gsub, rawget, type, tostring, pcall
+local declare = ...
+local lower, gsub, rawget, type, tostring = string.lower, string.gsub, rawget, type, tostring
 local ffi = require "ffi"
 local C, ffi_str = ffi.C, ffi.string
-for name, decl in pairs({
+declare({
     ngx_http_lua_rs_scratch = "unsigned char *ngx_http_lua_rs_scratch(void);",
     ngx_http_lua_rs_header_key = "int ngx_http_lua_rs_header_key(const char *key, size_t len);",
-}) do
-    if not pcall(function() return C[name] end) then
-        ffi.cdef(decl)
-    end
-end
+})
 local header_key, buf = C.ngx_http_lua_rs_header_key, C.ngx_http_lua_rs_scratch()
 return { __index = function(t, k)
     if type(k) == "number" then
@@ -75,13 +72,7 @@ return { __index = function(t, k)
 end }
 "#;
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
-    if unsafe { ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), c"=ngx_lua_headers".as_ptr()) } != 0
-        // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
-        || unsafe { ffi::lua_pcall(l, 0, 1, 0) } != 0
-    {
-        // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
-        return Err(unsafe { crate::lua::vm::pop_message(l) });
-    }
+    unsafe { super::run_face(l, code, c"=ngx_lua_headers", &[], 0, 1) }?;
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     unsafe { crate::lua::set_raw(l, ffi::LUA_REGISTRYINDEX, MT_KEY) };
     Ok(())
@@ -223,6 +214,21 @@ unsafe fn get_headers_impl(l: *mut lua_State) -> LuaRet {
 
 /// Header values from Lua, usually one, borrowed where they can be.
 pub type HeaderValues<'a> = smallvec::SmallVec<[Cow<'a, [u8]>; 1]>;
+
+/// The values an FFI face passes for a header: none for a null `value`
+/// (Lua's nil), else the one value, escaped as `values_arg` escapes it.
+///
+/// # Safety
+/// `value` is null or points to `len` bytes that outlive the result.
+pub unsafe fn ffi_values<'a>(value: *const u8, len: usize) -> HeaderValues<'a> {
+    if value.is_null() {
+        return HeaderValues::new();
+    }
+    // SAFETY: `value` has `len` bytes (caller's contract)
+    smallvec::smallvec![escape_header_value(unsafe {
+        std::slice::from_raw_parts(value, len)
+    })]
+}
 
 /// Header values from Lua: nil or an empty table clear, a string or number
 /// is one value, a table of them several. Control bytes are %-escaped so a

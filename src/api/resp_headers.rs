@@ -91,6 +91,8 @@ pub unsafe fn install_ffi_face(l: *mut lua_State) -> Result<(), String> {
             include_bytes!("lua/resp_headers.lua"),
             c"=ngx.header",
             &[header_index, header_newindex],
+            0,
+            0,
         )
     }
 }

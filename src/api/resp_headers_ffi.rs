@@ -5,13 +5,11 @@
 //! values, several values read back, and every error go to the classic
 //! functions (a negative code), which raise lua-nginx-module's texts.
 
-use std::borrow::Cow;
 use std::ffi::c_int;
 
 use super::ffi_scratch;
 use super::resp_headers::{SET_PHASES, apply, header_name};
 use crate::glue::catch;
-use crate::glue::escape::escape_header_value;
 use crate::glue::headers_out;
 use crate::runtime::context;
 use crate::runtime::ctx;
@@ -77,18 +75,10 @@ pub unsafe extern "C" fn ngx_http_lua_rs_set_resp_header(
         };
         // SAFETY: `key` has `key_len` bytes (caller's contract)
         let key = unsafe { std::slice::from_raw_parts(key, key_len) };
-        let one: [Cow<[u8]>; 1];
-        let values: &[Cow<[u8]>] = if value.is_null() {
-            &[]
-        } else {
-            // SAFETY: `value` has `value_len` bytes (caller's contract)
-            one = [escape_header_value(unsafe {
-                std::slice::from_raw_parts(value, value_len)
-            })];
-            &one
-        };
+        // SAFETY: `value` is null or has `value_len` bytes (caller's contract)
+        let values = unsafe { super::req_headers::ffi_values(value, value_len) };
         // SAFETY: `r` is the running request, in a phase that may set headers
-        match unsafe { apply(r, key, values, true) } {
+        match unsafe { apply(r, key, &values, true) } {
             Ok(()) => OK,
             Err(_) => FALLBACK,
         }

@@ -69,19 +69,8 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     }
     // The hot methods are Lua over the FFI (shdict_ffi.rs), given the
     // metatable to fill.
-    let code = include_bytes!("lua/shdict.lua");
-    // SAFETY: `l` is the main state being set up; `code` is a static chunk
-    if unsafe { ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), c"=ngx.shared".as_ptr()) } != 0 {
-        // SAFETY: the failed load left its message on top
-        return Err(unsafe { crate::lua::vm::pop_message(l) });
-    }
-    // SAFETY: the loaded chunk and its argument are the two top values
-    unsafe { ffi::lua_insert(l, -2) };
-    // SAFETY: the chunk sits under its one argument; pcall catches its errors
-    if unsafe { ffi::lua_pcall(l, 1, 0, 0) } != 0 {
-        // SAFETY: the failed call left its message on top
-        return Err(unsafe { crate::lua::vm::pop_message(l) });
-    }
+    // SAFETY: `l` is the main state being set up, the metatable on top
+    unsafe { super::run_face(l, include_bytes!("lua/shdict.lua"), c"=ngx.shared", &[], 1, 0) }?;
     Ok(())
 }
 

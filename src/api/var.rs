@@ -42,7 +42,16 @@ pub unsafe fn install(l: *mut lua_State) {
 /// `l` must be the main state, not running, with the `ngx` global set.
 pub unsafe fn install_ffi_face(l: *mut lua_State) -> Result<(), String> {
     // SAFETY: the caller's contract
-    unsafe { super::run_face(l, include_bytes!("lua/var.lua"), c"=ngx.var", &[var_get, var_set]) }
+    unsafe {
+        super::run_face(
+            l,
+            include_bytes!("lua/var.lua"),
+            c"=ngx.var",
+            &[var_get, var_set],
+            0,
+            0,
+        )
+    }
 }
 
 /// Some variables ($body_bytes_sent...) read what went out: a write the

@@ -10,25 +10,20 @@
 --
 -- Run once at VM creation with the classic __index and __newindex.
 
-local classic_index, classic_newindex = ...
+local declare, classic_index, classic_newindex = ...
 
 local ffi = require "ffi"
 local C = ffi.C
-local type, pcall = type, pcall
+local type = type
 local registry = debug.getregistry()
 
-for name, decl in pairs({
+declare({
     ngx_http_lua_rs_get_status = "int ngx_http_lua_rs_get_status(void);",
     ngx_http_lua_rs_set_status = "int ngx_http_lua_rs_set_status(int status);",
     ngx_http_lua_rs_ctx_ref = "int ngx_http_lua_rs_ctx_ref(int for_set);",
     ngx_http_lua_rs_headers_sent = "int ngx_http_lua_rs_headers_sent(void);",
     ngx_http_lua_rs_is_subrequest = "int ngx_http_lua_rs_is_subrequest(void);",
-}) do
-    -- Declared only when nobody did already.
-    if not pcall(function() return C[name] end) then
-        ffi.cdef(decl)
-    end
-end
+})
 
 local get_status, set_status, ctx_ref = C.ngx_http_lua_rs_get_status, C.ngx_http_lua_rs_set_status,
                                          C.ngx_http_lua_rs_ctx_ref

@@ -4,25 +4,20 @@
 -- the FFI (api/regex_ffi.rs, the result in the scratch buffer) for string
 -- arguments, so that loops stay in compiled traces; the classic function
 -- answers the rest (errors, results over 4 KB, the DFA mode).
-local c_sub, c_gsub, c_matches = ...
+local declare, c_sub, c_gsub, c_matches = ...
 local type, error, concat, sub, pcall, select = type, error, table.concat, string.sub, pcall, select
 
 local ffi = require "ffi"
 local C = ffi.C
 local ffi_str = ffi.string
-for name, decl in pairs({
+declare({
     ngx_http_lua_rs_scratch = "unsigned char *ngx_http_lua_rs_scratch(void);",
     ngx_http_lua_rs_ffi_re_sub = [[
 int ngx_http_lua_rs_ffi_re_sub(const char *pat, size_t pat_len, const char *opts,
     size_t opts_len, const char *subj, size_t subj_len, const char *tmpl, size_t tmpl_len,
     int global);]],
     ngx_http_lua_rs_ffi_re_sub_count = "int ngx_http_lua_rs_ffi_re_sub_count(void);",
-}) do
-    -- Declared only when nobody did already.
-    if not pcall(function() return C[name] end) then
-        ffi.cdef(decl)
-    end
-end
+})
 local re_sub, sub_count, scratch = C.ngx_http_lua_rs_ffi_re_sub, C.ngx_http_lua_rs_ffi_re_sub_count,
                                    C.ngx_http_lua_rs_scratch
 local ok, new_tab = pcall(require, "table.new")

@@ -12,26 +12,26 @@
 --
 -- Run once at VM creation, after the ngx table is in place.
 
+local declare = ...
+
 local ffi = require "ffi"
 local new_tab = require "table.new"
 local C = ffi.C
 local ffi_new = ffi.new
-local type, pcall, sub, byte, find = type, pcall, string.sub, string.byte, string.find
+local type, sub, byte, find = type, string.sub, string.byte, string.find
 local band, setmetatable = bit.band, setmetatable
 local re = ngx.re
 
-if not pcall(function() return C.ngx_http_lua_rs_ffi_re_exec end) then
-    ffi.cdef [[
+declare({
+    ngx_http_lua_rs_ffi_re_exec = [[
 int ngx_http_lua_rs_ffi_re_exec(const unsigned char *pat, size_t pat_len,
     const unsigned char *opts, size_t opts_len, const unsigned char *subj,
-    size_t subj_len, size_t start, int *ovec, int ovec_pairs);]]
-end
-if not pcall(function() return C.ngx_http_lua_rs_ffi_re_split end) then
-    ffi.cdef [[
+    size_t subj_len, size_t start, int *ovec, int ovec_pairs);]],
+    ngx_http_lua_rs_ffi_re_split = [[
 int ngx_http_lua_rs_ffi_re_split(const unsigned char *pat, size_t pat_len,
     const unsigned char *opts, size_t opts_len, const unsigned char *subj,
-    size_t subj_len, int64_t max, int *out, int out_pairs);]]
-end
+    size_t subj_len, int64_t max, int *out, int out_pairs);]],
+})
 local exec, split = C.ngx_http_lua_rs_ffi_re_exec, C.ngx_http_lua_rs_ffi_re_split
 
 -- Room for the whole match and 31 groups; a pattern with more goes to the

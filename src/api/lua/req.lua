@@ -9,7 +9,7 @@
 --
 -- Run once at VM creation with the classic functions.
 
-local classic_get_method, classic_set_method, classic_http_version, classic_is_internal, classic_start_time,
+local declare, classic_get_method, classic_set_method, classic_http_version, classic_is_internal, classic_start_time,
       classic_set_header, classic_clear_header, classic_get_headers, classic_get_uri_args = ...
 
 local ffi = require "ffi"
@@ -18,7 +18,7 @@ local ffi_str = ffi.string
 local pcall, type, tostring, error, select = pcall, type, tostring, error, select
 local req = ngx.req
 
-for name, decl in pairs({
+declare({
     ngx_http_lua_rs_scratch = "unsigned char *ngx_http_lua_rs_scratch(void);",
     ngx_http_lua_rs_req_get_method = "int ngx_http_lua_rs_req_get_method(void);",
     ngx_http_lua_rs_req_set_method = "int ngx_http_lua_rs_req_set_method(int m);",
@@ -30,12 +30,7 @@ int ngx_http_lua_rs_req_set_header(const char *key, size_t key_len, const char *
     ngx_http_lua_rs_req_http_version = "int ngx_http_lua_rs_req_http_version(void);",
     ngx_http_lua_rs_req_is_internal = "int ngx_http_lua_rs_req_is_internal(void);",
     ngx_http_lua_rs_req_start_time = "double ngx_http_lua_rs_req_start_time(void);",
-}) do
-    -- Declared only when nobody did already.
-    if not pcall(function() return C[name] end) then
-        ffi.cdef(decl)
-    end
-end
+})
 
 local get_method, set_method = C.ngx_http_lua_rs_req_get_method, C.ngx_http_lua_rs_req_set_method
 local http_version, set_header = C.ngx_http_lua_rs_req_http_version, C.ngx_http_lua_rs_req_set_header

@@ -9,25 +9,20 @@
 --
 -- Run once at VM creation with the classic __index and __newindex.
 
-local classic_index, classic_newindex = ...
+local declare, classic_index, classic_newindex = ...
 
 local ffi = require "ffi"
 local C = ffi.C
 local ffi_str = ffi.string
-local type, tostring, pcall = type, tostring, pcall
+local type, tostring = type, tostring
 
-for name, decl in pairs({
+declare({
     ngx_http_lua_rs_scratch = "unsigned char *ngx_http_lua_rs_scratch(void);",
     ngx_http_lua_rs_get_resp_header = "int ngx_http_lua_rs_get_resp_header(const char *key, size_t key_len);",
     ngx_http_lua_rs_set_resp_header = [[
 int ngx_http_lua_rs_set_resp_header(const char *key, size_t key_len, const char *value,
     size_t value_len);]],
-}) do
-    -- Declared only when nobody did already.
-    if not pcall(function() return C[name] end) then
-        ffi.cdef(decl)
-    end
-end
+})
 
 local get_header, set_header = C.ngx_http_lua_rs_get_resp_header, C.ngx_http_lua_rs_set_resp_header
 local buf = C.ngx_http_lua_rs_scratch()

@@ -6,22 +6,14 @@
 --
 -- Called once at VM creation with the dictionaries' metatable.
 
-local mt = ...
+local declare, mt = ...
 local methods = mt.__index
 
 local ffi = require "ffi"
 local C = ffi.C
 local ffi_new, ffi_str = ffi.new, ffi.string
-local type, tostring, tonumber, error, getmetatable, rawget, pcall =
-      type, tostring, tonumber, error, getmetatable, rawget, pcall
-
--- Declared under our own names' signatures only when nobody did already:
--- Lua code written for lua-nginx-module may declare the same functions.
-local function declare(name, decl)
-    if not pcall(function() return C[name] end) then
-        ffi.cdef(decl)
-    end
-end
+local type, tostring, tonumber, error, getmetatable, rawget =
+      type, tostring, tonumber, error, getmetatable, rawget
 
 declare("ngx_http_lua_ffi_shdict_get", [[
 int ngx_http_lua_ffi_shdict_get(void *zone, const unsigned char *key,

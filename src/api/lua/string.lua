@@ -9,20 +9,14 @@
 --
 -- Run once at VM creation, after the ngx table is in place.
 
+local declare = ...
+
 local ffi = require "ffi"
 local C = ffi.C
 local ffi_new, ffi_str = ffi.new, ffi.string
-local type, tostring, tonumber, pcall, error = type, tostring, tonumber, pcall, error
+local type, tostring, tonumber, error = type, tostring, tonumber, error
 local floor = math.floor
 local ngx = ngx
-
--- Declared only when nobody did already: Lua code written for
--- lua-nginx-module may declare the same functions.
-local function declare(name, decl)
-    if not pcall(function() return C[name] end) then
-        ffi.cdef(decl)
-    end
-end
 
 declare("ngx_http_lua_ffi_md5_bin", [[
 void ngx_http_lua_ffi_md5_bin(const unsigned char *src, size_t len,

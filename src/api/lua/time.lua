@@ -7,19 +7,13 @@
 --
 -- Run once at VM creation, after the ngx table is in place.
 
+local declare = ...
+
 local ffi = require "ffi"
 local C = ffi.C
 local ffi_new, ffi_str = ffi.new, ffi.string
-local type, tonumber, pcall, error = type, tonumber, pcall, error
+local type, tonumber, error = type, tonumber, error
 local ngx = ngx
-
--- Declared only when nobody did already: Lua code written for
--- lua-nginx-module may declare the same functions.
-local function declare(name, decl)
-    if not pcall(function() return C[name] end) then
-        ffi.cdef(decl)
-    end
-end
 
 declare("ngx_http_lua_ffi_now", "double ngx_http_lua_ffi_now(void);")
 declare("ngx_http_lua_ffi_time", "long ngx_http_lua_ffi_time(void);")

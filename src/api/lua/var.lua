@@ -14,19 +14,17 @@
 --
 -- Run once at VM creation with the classic __index and __newindex.
 
-local classic_get, classic_set = ...
+local declare, classic_get, classic_set = ...
 
 local ffi = require "ffi"
 local C = ffi.C
 local ffi_str = ffi.string
 local type, tostring, pcall = type, tostring, pcall
 
--- Declared only when nobody did already: Lua code written for
--- lua-nginx-module may declare the same functions.
 if not pcall(ffi.typeof, "ngx_http_request_t") then
     ffi.cdef "typedef struct ngx_http_request_s ngx_http_request_t;"
 end
-for name, decl in pairs({
+declare({
     ngx_http_lua_ffi_var_get = [[
 int ngx_http_lua_ffi_var_get(ngx_http_request_t *r, const char *name_data,
     size_t name_len, char *lowcase_buf, int capture_id, char **value,
@@ -42,11 +40,7 @@ int ngx_http_lua_ffi_var_set(ngx_http_request_t *r,
     ngx_http_lua_rs_var_set = [[
 int ngx_http_lua_rs_var_set(const char *name, size_t name_len, const char *value,
     size_t value_len);]],
-}) do
-    if not pcall(function() return C[name] end) then
-        ffi.cdef(decl)
-    end
-end
+})
 
 local var_get, var_capture, var_set = C.ngx_http_lua_rs_var_get, C.ngx_http_lua_rs_var_capture,
                                       C.ngx_http_lua_rs_var_set

@@ -4,23 +4,18 @@
 --
 -- Run once at VM creation, after the ngx table is in place.
 
+local declare = ...
+
 local ffi = require "ffi"
 local C = ffi.C
-local pcall = pcall
 local worker = ngx.worker
 
-for name, decl in pairs({
+declare({
     ngx_http_lua_ffi_worker_pid = "int ngx_http_lua_ffi_worker_pid(void);",
     ngx_http_lua_ffi_worker_id = "int ngx_http_lua_ffi_worker_id(void);",
     ngx_http_lua_ffi_worker_count = "int ngx_http_lua_ffi_worker_count(void);",
     ngx_http_lua_ffi_worker_exiting = "int ngx_http_lua_ffi_worker_exiting(void);",
-}) do
-    -- Declared only when nobody did already: Lua code written for
-    -- lua-nginx-module may declare the same functions.
-    if not pcall(function() return C[name] end) then
-        ffi.cdef(decl)
-    end
-end
+})
 
 local pid, id, count, exiting = C.ngx_http_lua_ffi_worker_pid, C.ngx_http_lua_ffi_worker_id,
                                 C.ngx_http_lua_ffi_worker_count,
