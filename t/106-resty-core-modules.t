@@ -791,3 +791,84 @@ hello [] goodbye
 false
 --- no_error_log
 [error]
+
+
+
+=== TEST 22: lua-nginx-module's request FFI functions, declared as lua-resty-core declares them, act on the running request and refuse any other pointer
+--- config
+    location ~ ^/(t)$ {
+        set $slot "";
+        content_by_lua_block {
+            local ffi = require "ffi"
+            local base = require "resty.core.base"
+            local C = ffi.C
+            pcall(ffi.cdef, [[
+    int ngx_http_lua_ffi_var_get(ngx_http_request_t *r, const char *name_data, size_t name_len,
+        char *lowcase_buf, int capture_id, char **value, size_t *value_len, char **err);
+    int ngx_http_lua_ffi_var_set(ngx_http_request_t *r, const unsigned char *name_data,
+        size_t name_len, unsigned char *lowcase_buf, const unsigned char *value,
+        size_t value_len, unsigned char *errbuf, size_t *errlen);
+    int ngx_http_lua_ffi_get_resp_status(ngx_http_request_t *r);
+    int ngx_http_lua_ffi_set_resp_status(ngx_http_request_t *r, int r);
+    int ngx_http_lua_ffi_is_subrequest(ngx_http_request_t *r);
+    int ngx_http_lua_ffi_headers_sent(ngx_http_request_t *r);
+    int ngx_http_lua_ffi_req_get_method(ngx_http_request_t *r);
+    int ngx_http_lua_ffi_req_get_method_name(ngx_http_request_t *r, unsigned char **name, size_t *len);
+    int ngx_http_lua_ffi_req_set_method(ngx_http_request_t *r, int method);
+    double ngx_http_lua_ffi_req_start_time(ngx_http_request_t *r);
+    int ngx_http_lua_ffi_req_is_internal(ngx_http_request_t *r);
+            ]])
+            local out = {}
+            local function say(...)
+                local t = { ... }
+                for i = 1, select("#", ...) do t[i] = tostring(t[i]) end
+                out[#out + 1] = table.concat(t)
+            end
+            local r = base.get_request()
+            local value, len = ffi.new("char *[1]"), ffi.new("size_t[1]")
+            local err, low = ffi.new("char *[1]"), ffi.new("char[64]")
+            local rc = C.ngx_http_lua_ffi_var_get(r, "URI", 3, low, 0, value, len, err)
+            say("var_get ", rc, " ", ffi.string(value[0], len[0]))
+            rc = C.ngx_http_lua_ffi_var_get(r, nil, 0, nil, 1, value, len, err)
+            say("capture ", rc, " ", ffi.string(value[0], len[0]))
+            say("missing ", C.ngx_http_lua_ffi_var_get(r, "nope", 4, low, 0, value, len, err))
+            local errbuf, errlen = ffi.new("unsigned char[128]"), ffi.new("size_t[1]", 128)
+            say("var_set ", C.ngx_http_lua_ffi_var_set(r, "slot", 4, low, "v1", 2, errbuf, errlen), " ", ngx.var.slot)
+            rc = C.ngx_http_lua_ffi_var_set(r, "uri", 3, low, "x", 1, errbuf, errlen)
+            say("read-only ", rc, " ", ffi.string(errbuf, errlen[0]))
+            say("status ", C.ngx_http_lua_ffi_set_resp_status(r, 201), " ", C.ngx_http_lua_ffi_get_resp_status(r))
+            say("subrequest ", C.ngx_http_lua_ffi_is_subrequest(r), " sent ", C.ngx_http_lua_ffi_headers_sent(r))
+            local name = ffi.new("unsigned char *[1]")
+            rc = C.ngx_http_lua_ffi_req_get_method_name(r, name, len)
+            say("method ", C.ngx_http_lua_ffi_req_get_method(r), " ", rc, " ", ffi.string(name[0], len[0]))
+            say("set_method ", C.ngx_http_lua_ffi_req_set_method(r, 16), " ", ngx.req.get_method(),
+                    " ", C.ngx_http_lua_ffi_req_set_method(r, 3), " ", C.ngx_http_lua_ffi_req_set_method(r, 2))
+            say("start ", math.abs(C.ngx_http_lua_ffi_req_start_time(r) - ngx.req.start_time()) < 0.001,
+                    " internal ", C.ngx_http_lua_ffi_req_is_internal(r))
+            -- a pointer that is not the running request is never followed
+            local other = ffi.cast("void *", 4096)
+            rc = C.ngx_http_lua_ffi_var_get(other, "uri", 3, low, 0, value, len, err)
+            say("other ", rc, " ", ffi.string(err[0]), " ", C.ngx_http_lua_ffi_get_resp_status(other),
+                    " ", C.ngx_http_lua_ffi_req_get_method(other), " ", C.ngx_http_lua_ffi_req_start_time(other))
+            ngx.print(table.concat(out, "\n"), "\n")
+            ngx.say("sent ", C.ngx_http_lua_ffi_headers_sent(r))
+        }
+    }
+--- request
+GET /t
+--- response_body
+var_get 0 /t
+capture 0 t
+missing -5
+var_set 0 v1
+read-only -1 variable "uri" not changeable
+status 0 201
+subrequest 0 sent 0
+method 2 0 GET
+set_method 0 PUT -5 0
+start true internal 0
+other -1 no request found -101 -101 -1
+sent 1
+--- error_code: 201
+--- no_error_log
+[error]

@@ -3,9 +3,9 @@
 //! (`lua/ngx_fields.lua`) calls the `ngx_http_lua_rs_*` functions (no
 //! request pointer: they act on the running request, see
 //! `ffi_scratch.rs` for why our faces take this narrower ABI);
-//! lua-nginx-module's `ngx_http_lua_ffi_get_resp_status` and
-//! `ngx_http_lua_ffi_set_resp_status` are exported with its signatures for
-//! code written against that ABI. None raises: a negative code sends the
+//! lua-nginx-module's `ngx_http_lua_ffi_get_resp_status`,
+//! `_set_resp_status`, `_is_subrequest` and `_headers_sent` are exported
+//! with its signatures for code written against that ABI. None raises: a negative code sends the
 //! face to the classic function, which raises lua-nginx-module's text.
 
 use std::ffi::c_int;
@@ -15,7 +15,7 @@ use nginx_sys::ngx_http_request_t;
 use super::ngx_fields::{ctx_ref, set_status, status_of};
 use crate::glue::catch;
 use crate::runtime::context;
-use crate::runtime::ctx;
+use crate::runtime::ctx::{self, is_running, running_request};
 
 const OK: c_int = 0;
 const DECLINED: c_int = -5;
@@ -23,17 +23,10 @@ const FALLBACK: c_int = -1;
 /// lua-nginx-module's NGX_HTTP_LUA_FFI_BAD_CONTEXT.
 const BAD_CONTEXT: c_int = -101;
 
-/// The running request, when the running code may use it in `allowed`.
-fn running(allowed: context::Context) -> Option<*mut ngx_http_request_t> {
-    context::check_request_data(allowed).ok()?;
-    let r = ctx::current()?.r;
-    (!r.is_null()).then_some(r)
-}
-
 /// `ngx.status`, or FALLBACK.
 #[unsafe(no_mangle)]
 pub extern "C" fn ngx_http_lua_rs_get_status() -> c_int {
-    catch(FALLBACK, || match running(context::ANY_REQUEST) {
+    catch(FALLBACK, || match running_request(context::ANY_REQUEST) {
         // SAFETY: `r` is the running request
         Some(r) => unsafe { status_of(r) },
         None => FALLBACK,
@@ -44,7 +37,7 @@ pub extern "C" fn ngx_http_lua_rs_get_status() -> c_int {
 #[unsafe(no_mangle)]
 pub extern "C" fn ngx_http_lua_rs_set_status(status: c_int) -> c_int {
     catch(FALLBACK, || {
-        let Some(r) = running(context::REQUEST_ALL) else {
+        let Some(r) = running_request(context::REQUEST_ALL) else {
             return FALLBACK;
         };
         // SAFETY: `r` is the running request
@@ -78,16 +71,11 @@ pub extern "C" fn ngx_http_lua_rs_headers_sent() -> c_int {
 /// `ngx.is_subrequest`: 0 or 1, or FALLBACK.
 #[unsafe(no_mangle)]
 pub extern "C" fn ngx_http_lua_rs_is_subrequest() -> c_int {
-    catch(FALLBACK, || match running(context::ANY_REQUEST) {
+    catch(FALLBACK, || match running_request(context::ANY_REQUEST) {
         // SAFETY: `r` is the running request
         Some(r) => (unsafe { (*r).main } != r) as c_int,
         None => FALLBACK,
     })
-}
-
-/// The running request, when `r` is it and its code may read its data.
-fn is_running(r: *mut ngx_http_request_t, allowed: context::Context) -> bool {
-    !r.is_null() && running(allowed) == Some(r)
 }
 
 /// lua-nginx-module's ABI: the status, or BAD_CONTEXT.
@@ -131,5 +119,35 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_set_resp_status(
             Ok(()) => OK,
             Err(_) => FALLBACK,
         }
+    })
+}
+
+/// lua-nginx-module's ABI: 1 for a subrequest, 0 if not, or BAD_CONTEXT.
+///
+/// # Safety
+/// As `ngx_http_lua_ffi_get_resp_status`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ngx_http_lua_ffi_is_subrequest(r: *mut ngx_http_request_t) -> c_int {
+    catch(BAD_CONTEXT, || {
+        if !is_running(r, context::ANY_REQUEST) {
+            return BAD_CONTEXT;
+        }
+        // SAFETY: `r` is the running request
+        (unsafe { (*r).main } != r) as c_int
+    })
+}
+
+/// lua-nginx-module's ABI: 1 once the response header is sent, 0 before,
+/// or BAD_CONTEXT.
+///
+/// # Safety
+/// As `ngx_http_lua_ffi_get_resp_status`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ngx_http_lua_ffi_headers_sent(r: *mut ngx_http_request_t) -> c_int {
+    catch(BAD_CONTEXT, || {
+        if !is_running(r, context::ANY_REQUEST) {
+            return BAD_CONTEXT;
+        }
+        ctx::current().map_or(BAD_CONTEXT, |c| c.header_sent() as c_int)
     })
 }

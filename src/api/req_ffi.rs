@@ -3,7 +3,10 @@
 //! `get_uri_args` for LuaJIT's FFI: our Lua face (`lua/req.lua`) calls these on the
 //! running request (see `ffi_scratch.rs` for why our faces take this
 //! narrower ABI). A negative result sends the face to the classic
-//! function, which raises lua-nginx-module's text.
+//! function, which raises lua-nginx-module's text. lua-nginx-module's
+//! `ngx_http_lua_ffi_req_get_method`, `_get_method_name`, `_set_method`,
+//! `_start_time` and `_is_internal` are exported with its signatures for
+//! code written against that ABI.
 
 use std::ffi::c_int;
 
@@ -19,9 +22,11 @@ const FALLBACK: c_int = -1;
 
 /// The running request, when its code may read its data.
 fn running() -> Option<*mut ngx_http_request_t> {
-    context::check_request_data(context::ANY_REQUEST).ok()?;
-    ctx::current().map(|c| c.r).filter(|r| !r.is_null())
+    ctx::running_request(context::ANY_REQUEST)
 }
+
+/// lua-nginx-module's NGX_HTTP_LUA_FFI_BAD_CONTEXT.
+const BAD_CONTEXT: c_int = -101;
 
 /// The method name's length (its bytes in the scratch buffer), or FALLBACK.
 #[unsafe(no_mangle)]
@@ -210,5 +215,95 @@ pub extern "C" fn ngx_http_lua_rs_req_start_time() -> f64 {
         };
         // SAFETY: `r` is the running request
         unsafe { (*r).start_sec as f64 + (*r).start_msec as f64 / 1000.0 }
+    })
+}
+
+/// lua-nginx-module's ABI: the method's NGX_HTTP_* bit, or BAD_CONTEXT.
+///
+/// # Safety
+/// `r` is null or a request pointer lua-resty-core's get_request gave.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ngx_http_lua_ffi_req_get_method(r: *mut ngx_http_request_t) -> c_int {
+    catch(BAD_CONTEXT, || {
+        if !ctx::is_running(r, context::ANY_REQUEST) {
+            return BAD_CONTEXT;
+        }
+        // SAFETY: `r` is the running request
+        unsafe { (*r).method as c_int }
+    })
+}
+
+/// lua-nginx-module's ABI: the method's name (pointing into the request),
+/// 0, or BAD_CONTEXT.
+///
+/// # Safety
+/// As `ngx_http_lua_ffi_req_get_method`; `name` and `len` are writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ngx_http_lua_ffi_req_get_method_name(
+    r: *mut ngx_http_request_t,
+    name: *mut *const u8,
+    len: *mut usize,
+) -> c_int {
+    catch(BAD_CONTEXT, || {
+        if !ctx::is_running(r, context::ANY_REQUEST) {
+            return BAD_CONTEXT;
+        }
+        // SAFETY: `r` is the running request; the out-pointers are the caller's
+        unsafe {
+            *name = (*r).method_name.data;
+            *len = (*r).method_name.len;
+        }
+        0
+    })
+}
+
+/// lua-nginx-module's ABI: 0, DECLINED (-5) for a method it does not know,
+/// or BAD_CONTEXT.
+///
+/// # Safety
+/// As `ngx_http_lua_ffi_req_get_method`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ngx_http_lua_ffi_req_set_method(r: *mut ngx_http_request_t, method: c_int) -> c_int {
+    catch(BAD_CONTEXT, || {
+        if !ctx::is_running(r, context::ANY_REQUEST) {
+            return BAD_CONTEXT;
+        }
+        // SAFETY: `r` is the running request
+        match unsafe { super::req::set_method(r, method as i64) } {
+            Ok(()) => 0,
+            Err(_) => -5,
+        }
+    })
+}
+
+/// lua-nginx-module's ABI: the request's start in seconds (-1 for a
+/// pointer that is not the running request's).
+///
+/// # Safety
+/// As `ngx_http_lua_ffi_req_get_method`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ngx_http_lua_ffi_req_start_time(r: *mut ngx_http_request_t) -> f64 {
+    catch(-1.0, || {
+        if !ctx::is_running(r, context::ANY_REQUEST) {
+            return -1.0;
+        }
+        // SAFETY: `r` is the running request
+        unsafe { (*r).start_sec as f64 + (*r).start_msec as f64 / 1000.0 }
+    })
+}
+
+/// lua-nginx-module's ABI: 1 for an internal request, 0 if not, or
+/// BAD_CONTEXT.
+///
+/// # Safety
+/// As `ngx_http_lua_ffi_req_get_method`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ngx_http_lua_ffi_req_is_internal(r: *mut ngx_http_request_t) -> c_int {
+    catch(BAD_CONTEXT, || {
+        if !ctx::is_running(r, context::ANY_REQUEST) {
+            return BAD_CONTEXT;
+        }
+        // SAFETY: `r` is the running request
+        unsafe { (*r).internal() as c_int }
     })
 }

@@ -18,12 +18,6 @@ const OK: c_int = 0;
 const FALLBACK: c_int = -1;
 const NOT_FOUND: c_int = -5;
 
-/// The running request, when its code may use it in `allowed`.
-fn running(allowed: context::Context) -> Option<*mut nginx_sys::ngx_http_request_t> {
-    context::check_request_data(allowed).ok()?;
-    ctx::current().map(|c| c.r).filter(|r| !r.is_null())
-}
-
 /// `ngx.header[key]`: the length of its one value (copied into the scratch
 /// buffer), NOT_FOUND, or FALLBACK (several values, or an error).
 ///
@@ -32,7 +26,7 @@ fn running(allowed: context::Context) -> Option<*mut nginx_sys::ngx_http_request
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_rs_get_resp_header(key: *const u8, key_len: usize) -> c_int {
     catch(FALLBACK, || {
-        let Some(r) = running(context::ANY_REQUEST) else {
+        let Some(r) = ctx::running_request(context::ANY_REQUEST) else {
             return FALLBACK;
         };
         // SAFETY: `key` has `key_len` bytes (caller's contract)
@@ -70,7 +64,7 @@ pub unsafe extern "C" fn ngx_http_lua_rs_set_resp_header(
     value_len: usize,
 ) -> c_int {
     catch(FALLBACK, || {
-        let Some(r) = running(SET_PHASES) else {
+        let Some(r) = ctx::running_request(SET_PHASES) else {
             return FALLBACK;
         };
         // SAFETY: `key` has `key_len` bytes (caller's contract)

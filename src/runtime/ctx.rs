@@ -432,3 +432,19 @@ impl Drop for CurrentGuard {
 pub fn request<'a>() -> Result<&'a mut RequestCtx, String> {
     current().ok_or_else(|| "no request found".to_string())
 }
+
+/// The running request, when the running code may read its data in a
+/// context of `allowed`: what the FFI functions act on.
+pub fn running_request(allowed: Context) -> Option<*mut ngx_http_request_t> {
+    context::check_request_data(allowed).ok()?;
+    let r = current()?.r;
+    (!r.is_null()).then_some(r)
+}
+
+/// Whether `r`, a request pointer Lua code handed to an FFI function of
+/// lua-nginx-module's ABI, is the running request and its code may read
+/// its data in `allowed`: a pointer carried over from another request (a
+/// coroutine of another request) is refused, never followed.
+pub fn is_running(r: *mut ngx_http_request_t, allowed: Context) -> bool {
+    !r.is_null() && running_request(allowed) == Some(r)
+}
