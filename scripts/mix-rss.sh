@@ -10,7 +10,8 @@
 # until REQUESTS requests answered or MAX_SECONDS spent. Prints, per module,
 # the worker's VmRSS after the warm-up and after the last round, its VmHWM
 # (peak) and the requests done; fails on a non-2xx answer, a socket error
-# or an error in the error log.
+# or an error in the error log. PMAP_DIR=DIR keeps each worker's `pmap -x`
+# at the end in DIR/<module>.pmap, to see which mappings hold the memory.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 total=${1:-1000000}
@@ -73,6 +74,7 @@ run() {  # target, load_module lines
     awk -v t="$target" -v n="$done" -v a="$before" -v b="$(status_kb "$worker" VmRSS)" \
         -v h="$(status_kb "$worker" VmHWM)" -v s=$((SECONDS - start)) \
         'BEGIN { printf "| %s | %d | %.1f MB | %.1f MB | %.1f MB | %d |\n", t, n, a / 1000, b / 1000, h / 1000, s }'
+    [ -z "${PMAP_DIR:-}" ] || pmap -x "$worker" >"$PMAP_DIR/$target.pmap"
     if grep -E '\[(error|crit|alert|emerg)\]' "$d/logs/error.log"; then
         echo "mix-rss: $target logged errors (above)" >&2
         exit 1
