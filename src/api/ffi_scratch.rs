@@ -1,4 +1,5 @@
-//! The buffer our own Lua faces read request data from.
+//! What our own Lua faces and their FFI functions share: the codes those
+//! functions return and the buffer the faces read request data from.
 //!
 //! A call through LuaJIT's FFI is cheap in a compiled trace but not in the
 //! interpreter, where request handlers without loops run: there every
@@ -11,8 +12,21 @@
 //! reads them through a pointer it fetched once.
 
 use std::cell::UnsafeCell;
+use std::ffi::c_int;
 
 use crate::glue::loop_local::loop_local;
+
+/// Our faces' codes besides a length: "ask the classic function" (an error
+/// to raise, a value too long for the buffer, no request running), and
+/// not found (Lua's nil).
+pub const FALLBACK: c_int = -1;
+pub const NOT_FOUND: c_int = -5;
+
+/// lua-nginx-module's codes, for the functions of its ABI we export.
+pub const FFI_OK: c_int = 0;
+pub const FFI_ERROR: c_int = -1;
+pub const FFI_DECLINED: c_int = -5;
+pub const FFI_BAD_CONTEXT: c_int = -101;
 
 /// Values longer than this go through the classic C functions instead.
 pub const LEN: usize = 4096;
@@ -36,15 +50,33 @@ pub extern "C" fn ngx_http_lua_rs_scratch() -> *mut u8 {
 
 /// Copies `value` into the buffer: its length, or None when it does not fit.
 pub fn put(value: &[u8]) -> Option<usize> {
+    put_mapped(value, |c| c)
+}
+
+/// Copies `value` into the buffer, each byte through `map`: its length, or
+/// None when it does not fit.
+pub fn put_mapped(value: &[u8], map: impl Fn(u8) -> u8) -> Option<usize> {
     if value.len() > LEN {
         return None;
     }
     SCRATCH.with(|b| {
         // SAFETY: the buffer has LEN >= value.len() bytes; nothing else
         // holds a reference into it (the faces read it only between calls).
-        unsafe { std::ptr::copy_nonoverlapping(value.as_ptr(), b.get().cast::<u8>(), value.len()) };
+        let dst = unsafe { std::slice::from_raw_parts_mut(b.get().cast::<u8>(), value.len()) };
+        for (d, &c) in dst.iter_mut().zip(value) {
+            *d = map(c);
+        }
     });
     Some(value.len())
+}
+
+/// The answer of a read for a face: the value's length (its bytes in the
+/// buffer), NOT_FOUND for none, FALLBACK for a value that does not fit.
+pub fn answer(found: Option<&[u8]>) -> c_int {
+    match found {
+        None => NOT_FOUND,
+        Some(v) => put(v).map_or(FALLBACK, |n| n as c_int),
+    }
 }
 
 /// Appends parts to the buffer, as long as they fit.

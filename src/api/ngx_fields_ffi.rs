@@ -1,27 +1,22 @@
 //! `ngx.status`, `ngx.ctx`, `ngx.headers_sent` and `ngx.is_subrequest` for
-//! LuaJIT's FFI. Our Lua face
-//! (`lua/ngx_fields.lua`) calls the `ngx_http_lua_rs_*` functions (no
-//! request pointer: they act on the running request, see
-//! `ffi_scratch.rs` for why our faces take this narrower ABI);
-//! lua-nginx-module's `ngx_http_lua_ffi_get_resp_status`,
+//! LuaJIT's FFI. Our Lua face (`lua/ngx_fields.lua`) calls the
+//! `ngx_http_lua_rs_*` functions (no request pointer: they act on the
+//! running request, see `ffi_scratch.rs` for why our faces take this
+//! narrower ABI); lua-nginx-module's `ngx_http_lua_ffi_get_resp_status`,
 //! `_set_resp_status`, `_is_subrequest` and `_headers_sent` are exported
-//! with its signatures for code written against that ABI. None raises: a negative code sends the
-//! face to the classic function, which raises lua-nginx-module's text.
+//! with its signatures for code written against that ABI. None raises: a
+//! negative code sends the face to the classic function, which raises
+//! lua-nginx-module's text.
 
 use std::ffi::c_int;
 
 use nginx_sys::ngx_http_request_t;
 
+use super::ffi_scratch::{FALLBACK, FFI_BAD_CONTEXT as BAD_CONTEXT, FFI_DECLINED as DECLINED, FFI_OK as OK};
 use super::ngx_fields::{ctx_ref, set_status, status_of};
 use crate::glue::catch;
 use crate::runtime::context;
 use crate::runtime::ctx::{self, is_running, running_request};
-
-const OK: c_int = 0;
-const DECLINED: c_int = -5;
-const FALLBACK: c_int = -1;
-/// lua-nginx-module's NGX_HTTP_LUA_FFI_BAD_CONTEXT.
-const BAD_CONTEXT: c_int = -101;
 
 /// `ngx.status`, or FALLBACK.
 #[unsafe(no_mangle)]
@@ -61,10 +56,7 @@ pub extern "C" fn ngx_http_lua_rs_ctx_ref(for_set: c_int) -> c_int {
 #[unsafe(no_mangle)]
 pub extern "C" fn ngx_http_lua_rs_headers_sent() -> c_int {
     catch(FALLBACK, || {
-        if context::check_request_data(context::ANY_REQUEST).is_err() {
-            return FALLBACK;
-        }
-        ctx::current().map_or(FALLBACK, |c| c.header_sent() as c_int)
+        ctx::running(context::ANY_REQUEST).map_or(FALLBACK, |c| c.header_sent() as c_int)
     })
 }
 

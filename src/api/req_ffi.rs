@@ -12,21 +12,17 @@ use std::ffi::c_int;
 
 use nginx_sys::ngx_http_request_t;
 
-use super::{ffi_scratch, req_headers};
+use super::ffi_scratch::{self, FALLBACK, FFI_BAD_CONTEXT as BAD_CONTEXT, FFI_DECLINED};
+use super::req_headers;
 use crate::glue::escape;
 use crate::glue::{catch, headers};
 use crate::runtime::context;
 use crate::runtime::ctx;
 
-const FALLBACK: c_int = -1;
-
 /// The running request, when its code may read its data.
 fn running() -> Option<*mut ngx_http_request_t> {
     ctx::running_request(context::ANY_REQUEST)
 }
-
-/// lua-nginx-module's NGX_HTTP_LUA_FFI_BAD_CONTEXT.
-const BAD_CONTEXT: c_int = -101;
 
 /// The method name's length (its bytes in the scratch buffer), or FALLBACK.
 #[unsafe(no_mangle)]
@@ -36,8 +32,7 @@ pub extern "C" fn ngx_http_lua_rs_req_get_method() -> c_int {
             return FALLBACK;
         };
         // SAFETY: `r` is the running request
-        let name = unsafe { (*r).method_name.as_bytes() };
-        ffi_scratch::put(name).map_or(FALLBACK, |n| n as c_int)
+        ffi_scratch::answer(Some(unsafe { (*r).method_name.as_bytes() }))
     })
 }
 
@@ -96,14 +91,11 @@ pub unsafe extern "C" fn ngx_http_lua_rs_req_set_header(
 pub unsafe extern "C" fn ngx_http_lua_rs_header_key(key: *const u8, len: usize) -> c_int {
     // SAFETY: `key` has `len` bytes (caller's contract)
     let key = unsafe { std::slice::from_raw_parts(key, len) };
-    let mut out = ffi_scratch::Writer::new();
-    for c in key {
-        out.push(&[match c.to_ascii_lowercase() {
-            b'_' => b'-',
-            c => c,
-        }]);
-    }
-    out.finish().map_or(FALLBACK, |n| n as c_int)
+    let lookup = |c: u8| match c.to_ascii_lowercase() {
+        b'_' => b'-',
+        c => c,
+    };
+    ffi_scratch::put_mapped(key, lookup).map_or(FALLBACK, |n| n as c_int)
 }
 
 /// Returned with the number of pairs when `max` cut them short.
@@ -271,7 +263,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_req_set_method(r: *mut ngx_http_reques
         // SAFETY: `r` is the running request
         match unsafe { super::req::set_method(r, method as i64) } {
             Ok(()) => 0,
-            Err(_) => -5,
+            Err(_) => FFI_DECLINED,
         }
     })
 }

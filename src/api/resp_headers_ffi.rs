@@ -7,16 +7,12 @@
 
 use std::ffi::c_int;
 
-use super::ffi_scratch;
+use super::ffi_scratch::{FALLBACK, FFI_OK as OK, NOT_FOUND, answer};
 use super::resp_headers::{SET_PHASES, apply, header_name};
 use crate::glue::catch;
 use crate::glue::headers_out;
 use crate::runtime::context;
 use crate::runtime::ctx;
-
-const OK: c_int = 0;
-const FALLBACK: c_int = -1;
-const NOT_FOUND: c_int = -5;
 
 /// `ngx.header[key]`: the length of its one value (copied into the scratch
 /// buffer), NOT_FOUND, or FALLBACK (several values, or an error).
@@ -33,21 +29,17 @@ pub unsafe extern "C" fn ngx_http_lua_rs_get_resp_header(key: *const u8, key_len
         let key = unsafe { std::slice::from_raw_parts(key, key_len) };
         // SAFETY: `r` is the running request
         let name = unsafe { header_name(r, key) };
-        let (mut n, mut len) = (0, FALLBACK);
+        let (mut n, mut first) = (0, NOT_FOUND);
         // SAFETY: `r` is the running request
         unsafe {
             headers_out::for_each_value(r, &name, |v| {
                 n += 1;
                 if n == 1 {
-                    len = ffi_scratch::put(v).map_or(FALLBACK, |l| l as c_int);
+                    first = answer(Some(v));
                 }
             })
         };
-        match n {
-            0 => NOT_FOUND,
-            1 => len,
-            _ => FALLBACK,
-        }
+        if n > 1 { FALLBACK } else { first }
     })
 }
 

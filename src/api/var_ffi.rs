@@ -1,23 +1,21 @@
-//! `ngx.var` reads and writes as C functions for LuaJIT's FFI, with the
-//! names and signatures of lua-nginx-module's `ngx_http_lua_ffi_var_get`
-//! and `ngx_http_lua_ffi_var_set`: our Lua face (`lua/var.lua`) calls them
-//! from compiled traces, and Lua code written against lua-nginx-module's
-//! ABI (lua-resty-core's `resty.core.var`) runs on them unchanged. Neither
-//! raises nor allocates on success: a value read points into the request's
-//! pool, a name is lower-cased into the caller's buffer.
+//! `ngx.var` reads and writes as C functions for LuaJIT's FFI: the
+//! `ngx_http_lua_rs_var_*` functions our Lua face (`lua/var.lua`) calls
+//! (see `ffi_scratch.rs` for their narrower ABI), and lua-nginx-module's
+//! `ngx_http_lua_ffi_var_get` and `_var_set` with its signatures, for Lua
+//! code written against that ABI. None raises nor allocates on success: a
+//! name is lower-cased on the stack or into the caller's buffer, a value
+//! read is copied into the scratch buffer or pointed to in the request's
+//! pool.
 
 use std::ffi::{CStr, c_char, c_int};
 
 use nginx_sys::ngx_http_request_t;
 
-use super::{ffi_scratch, var};
+use super::ffi_scratch::{FALLBACK, FFI_DECLINED as DECLINED, FFI_ERROR as ERROR, FFI_OK as OK, answer};
+use super::var;
 use crate::glue::catch;
 use crate::runtime::context;
 use crate::runtime::ctx::{self, RequestCtx};
-
-const OK: c_int = 0;
-const ERROR: c_int = -1;
-const DECLINED: c_int = -5;
 
 /// The running request's context when `r` is that request and the running
 /// code may read its data; otherwise lua-nginx-module's text for why not.
@@ -134,26 +132,6 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_var_set(
     })
 }
 
-/// Our face's codes besides a length: not found (nil), and "ask the
-/// classic function" (an error to raise, a value too long for the
-/// scratch buffer, no request running).
-const NOT_FOUND: c_int = -5;
-const FALLBACK: c_int = -1;
-
-/// The running request when the running code may read its data.
-fn request_data<'a>() -> Option<&'a mut RequestCtx> {
-    let ctx = ctx::current()?;
-    context::check_request_data(context::ANY_REQUEST).ok()?;
-    Some(ctx)
-}
-
-fn answer(found: Option<&[u8]>) -> c_int {
-    match found {
-        None => NOT_FOUND,
-        Some(v) => ffi_scratch::put(v).map_or(FALLBACK, |n| n as c_int),
-    }
-}
-
 /// `ngx.var[name]` for our face: the value's length (its bytes in the
 /// scratch buffer), NOT_FOUND or FALLBACK.
 ///
@@ -162,7 +140,7 @@ fn answer(found: Option<&[u8]>) -> c_int {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ngx_http_lua_rs_var_get(name: *const u8, len: usize) -> c_int {
     catch(FALLBACK, || {
-        let Some(ctx) = request_data() else {
+        let Some(ctx) = ctx::running(context::ANY_REQUEST) else {
             return FALLBACK;
         };
         var::send_held(ctx);
@@ -178,7 +156,7 @@ pub unsafe extern "C" fn ngx_http_lua_rs_var_get(name: *const u8, len: usize) ->
 #[unsafe(no_mangle)]
 pub extern "C" fn ngx_http_lua_rs_var_capture(n: c_int) -> c_int {
     catch(FALLBACK, || {
-        let Some(ctx) = request_data() else {
+        let Some(ctx) = ctx::running(context::ANY_REQUEST) else {
             return FALLBACK;
         };
         var::send_held(ctx);
@@ -200,7 +178,7 @@ pub unsafe extern "C" fn ngx_http_lua_rs_var_set(
     value_len: usize,
 ) -> c_int {
     catch(FALLBACK, || {
-        let Some(ctx) = request_data() else {
+        let Some(ctx) = ctx::running(context::ANY_REQUEST) else {
             return FALLBACK;
         };
         let r = ctx.r;

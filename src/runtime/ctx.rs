@@ -433,12 +433,16 @@ pub fn request<'a>() -> Result<&'a mut RequestCtx, String> {
     current().ok_or_else(|| "no request found".to_string())
 }
 
-/// The running request, when the running code may read its data in a
-/// context of `allowed`: what the FFI functions act on.
-pub fn running_request(allowed: Context) -> Option<*mut ngx_http_request_t> {
+/// The running request's context, when the running code may read its data
+/// in a context of `allowed`: what the FFI functions act on.
+pub fn running<'a>(allowed: Context) -> Option<&'a mut RequestCtx> {
     context::check_request_data(allowed).ok()?;
-    let r = current()?.r;
-    (!r.is_null()).then_some(r)
+    current()
+}
+
+/// [`running`]'s request.
+pub fn running_request(allowed: Context) -> Option<*mut ngx_http_request_t> {
+    running(allowed).map(|c| c.r).filter(|r| !r.is_null())
 }
 
 /// Whether `r`, a request pointer Lua code handed to an FFI function of
