@@ -150,9 +150,15 @@ function req.clear_header(name)
     end
 end
 
--- The table of the `n` pairs in the scratch buffer: a repeated key gets
--- an array of its values, in order; a pair without a value is true.
-local function pairs_table(n)
+-- The table of the pairs get_headers or get_uri_args put in the scratch
+-- buffer, from its answer `n` (their number, plus TRUNCATED when `max` cut
+-- them short, which adds "truncated" as a second result): a repeated key
+-- gets an array of its values, in order; a pair without a value is true.
+local function pairs_table(n, mt)
+    local truncated = n >= TRUNCATED
+    if truncated then
+        n = n - TRUNCATED
+    end
     local t = new_tab(0, n)
     for i = 0, n - 1 do
         local p = pairs_in[i]
@@ -169,6 +175,12 @@ local function pairs_table(n)
         else
             t[k] = { old, v }
         end
+    end
+    if mt then
+        setmetatable(t, mt)
+    end
+    if truncated then
+        return t, "truncated"
     end
     return t
 end
@@ -193,18 +205,7 @@ function req.get_headers(max, raw)
     if m then
         local n = get_headers(m, raw and 1 or 0)
         if n >= 0 then
-            local truncated = n >= TRUNCATED
-            if truncated then
-                n = n - TRUNCATED
-            end
-            local t = pairs_table(n)
-            if not raw then
-                setmetatable(t, headers_mt)
-            end
-            if truncated then
-                return t, "truncated"
-            end
-            return t
+            return pairs_table(n, not raw and headers_mt or nil)
         end
     end
     return classic_get_headers(max, raw)
@@ -218,15 +219,7 @@ local function uri_args(m, max)
     if n < 0 then
         return classic_get_uri_args(max)
     end
-    local truncated = n >= TRUNCATED
-    if truncated then
-        n = n - TRUNCATED
-    end
-    local t = pairs_table(n)
-    if truncated then
-        return t, "truncated"
-    end
-    return t
+    return pairs_table(n)
 end
 
 -- The classic function takes the table to fill as a second argument and

@@ -43,19 +43,11 @@ end
 
 local function newindex(t, k, v)
     if type(k) == "string" then
-        local tv = type(v)
-        if tv == "number" then
+        if type(v) == "number" then
             v = tostring(v)
-            tv = "string"
         end
-        if tv == "string" then
-            if set_header(k, #k, v, #v) == 0 then
-                return
-            end
-        elseif v == nil then
-            if set_header(k, #k, nil, 0) == 0 then
-                return
-            end
+        if (v == nil or type(v) == "string") and set_header(k, #k, v, v and #v or 0) == 0 then
+            return
         end
     end
     return classic_newindex(t, k, v)

@@ -19,21 +19,9 @@ local declare, classic_get, classic_set = ...
 local ffi = require "ffi"
 local C = ffi.C
 local ffi_str = ffi.string
-local type, tostring, pcall = type, tostring, pcall
+local type, tostring = type, tostring
 
-if not pcall(ffi.typeof, "ngx_http_request_t") then
-    ffi.cdef "typedef struct ngx_http_request_s ngx_http_request_t;"
-end
 declare({
-    ngx_http_lua_ffi_var_get = [[
-int ngx_http_lua_ffi_var_get(ngx_http_request_t *r, const char *name_data,
-    size_t name_len, char *lowcase_buf, int capture_id, char **value,
-    size_t *value_len, char **err);]],
-    ngx_http_lua_ffi_var_set = [[
-int ngx_http_lua_ffi_var_set(ngx_http_request_t *r,
-    const unsigned char *name_data, size_t name_len,
-    unsigned char *lowcase_buf, const unsigned char *value, size_t value_len,
-    unsigned char *errbuf, size_t *errlen);]],
     ngx_http_lua_rs_scratch = "unsigned char *ngx_http_lua_rs_scratch(void);",
     ngx_http_lua_rs_var_get = "int ngx_http_lua_rs_var_get(const char *name, size_t len);",
     ngx_http_lua_rs_var_capture = "int ngx_http_lua_rs_var_capture(int n);",
