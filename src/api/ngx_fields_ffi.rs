@@ -12,7 +12,9 @@ use std::ffi::c_int;
 
 use nginx_sys::ngx_http_request_t;
 
-use super::ffi_scratch::{FALLBACK, FFI_BAD_CONTEXT as BAD_CONTEXT, FFI_DECLINED as DECLINED, FFI_OK as OK};
+use super::ffi_scratch::{
+    FALLBACK, FFI_BAD_CONTEXT as BAD_CONTEXT, FFI_DECLINED as DECLINED, FFI_ERROR as ERROR, FFI_OK as OK,
+};
 use super::ngx_fields::{ctx_ref, set_status, status_of};
 use crate::glue::catch;
 use crate::runtime::context;
@@ -86,7 +88,7 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_get_resp_status(r: *mut ngx_http_reque
 }
 
 /// lua-nginx-module's ABI: OK, DECLINED after the header was sent (logged),
-/// BAD_CONTEXT, or FALLBACK (NGX_ERROR) for a status outside 100-999,
+/// BAD_CONTEXT, or ERROR for a status outside 100-999,
 /// which is left as it was.
 ///
 /// # Safety
@@ -101,15 +103,12 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_set_resp_status(
             return BAD_CONTEXT;
         }
         // SAFETY: `r` is the running request
-        if unsafe { (*r).header_sent() } != 0 {
-            // SAFETY: as above; set_status only logs then
-            let _ = unsafe { set_status(r, status as i64) };
-            return DECLINED;
-        }
-        // SAFETY: `r` is the running request
+        let sent = unsafe { (*r).header_sent() } != 0;
+        // SAFETY: as above (once the header went out it only logs)
         match unsafe { set_status(r, status as i64) } {
+            Ok(()) if sent => DECLINED,
             Ok(()) => OK,
-            Err(_) => FALLBACK,
+            Err(_) => ERROR,
         }
     })
 }
