@@ -17,7 +17,7 @@ use crate::lua::{LuaRet, bad_arg, ffi, lua_State, set_fn, to_bytes, type_name};
 use crate::runtime::capture::{self, Group};
 use crate::runtime::context::{self, REQUEST_YIELDABLE};
 use crate::runtime::ctx::{self, RequestCtx};
-use crate::runtime::scheduler::yield_wait;
+use crate::runtime::scheduler::{Pending, yield_wait};
 
 lua_fns! {
     capture => capture_impl,
@@ -96,7 +96,7 @@ unsafe fn capture_multi_impl(l: *mut lua_State) -> LuaRet {
         return Err("at least one subrequest should be specified".into());
     }
     let ctx = ctx::request()?;
-    let mut specs = Vec::with_capacity(count);
+    let mut specs: smallvec::SmallVec<[Spec; 1]> = smallvec::SmallVec::with_capacity(count);
     for i in 0..count {
         // SAFETY: `l` is the running state Lua called this API function with
         match unsafe { parse_spec(l, i) } {
@@ -124,7 +124,7 @@ unsafe fn capture_multi_impl(l: *mut lua_State) -> LuaRet {
     // Armed before it is stored: no borrow of the thread is live while
     // arm() takes the whole ctx.
     let wait = capture::arm(ctx, co, group);
-    ctx.running_thread().ok_or("no request thread to suspend")?.wait = Some(wait.into());
+    ctx.running_thread().ok_or("no request thread to suspend")?.wait = Some(Pending::Capture(wait));
     // SAFETY: `l` is the running state; the wait it yields for is stored on its thread
     unsafe { yield_wait(l) }
 }
@@ -175,9 +175,9 @@ unsafe fn parse_spec_at(l: *mut lua_State, i: usize) -> Result<Spec, String> {
     // SAFETY: `l` is the running state (callers' duty)
     unsafe { ffi::lua_rawgeti(l, q, 1) };
     // SAFETY: `l` is the running state (callers' duty)
-    let uri = match unsafe { ffi::lua_type(l, -1) } {
+    let uri: smallvec::SmallVec<[u8; 128]> = match unsafe { ffi::lua_type(l, -1) } {
         // SAFETY: `l` is the running state (callers' duty)
-        ffi::LUA_TSTRING | ffi::LUA_TNUMBER => unsafe { to_bytes(l, -1) }.unwrap_or_default().to_vec(),
+        ffi::LUA_TSTRING | ffi::LUA_TNUMBER => unsafe { to_bytes(l, -1) }.unwrap_or_default().into(),
         _ => {
             return Err(bad_arg(
                 1,

@@ -389,12 +389,12 @@ pub unsafe fn copy_to_subrequest(
         if !list::init_headers(pool, &mut hi.headers) {
             return None;
         }
-        // Which names the copies carry, by kind: a dedicated field (its
-        // index in FIELD_NAMES), Cookie, X-Forwarded-For; others need no
-        // field.
+        // The copies that some field points at, with their kind: a
+        // dedicated field (its index in FIELD_NAMES), Cookie,
+        // X-Forwarded-For. Found while copying, so the list is walked once.
         const COOKIE: usize = FIELD_NAMES.len();
         const XFF: usize = COOKIE + 1;
-        let mut present = [false; XFF + 1];
+        let mut kept: smallvec::SmallVec<[(usize, *mut ngx_table_elt_t); 16]> = smallvec::SmallVec::new();
         for h in list::elts::<ngx_table_elt_t>(&(*r).headers_in.headers) {
             if skip.iter().any(|s| key_is(h, s)) {
                 continue;
@@ -404,30 +404,40 @@ pub unsafe fn copy_to_subrequest(
                 return None;
             }
             super::ngx_version::clear_next(copy);
+            // nginx's parser and ours (headers::fill) set the lower-cased
+            // name: compared as bytes, it costs a fraction of a
+            // case-insensitive match against every name.
             let key = (*h).key.as_bytes();
-            if let Some(i) = field_index(key) {
-                present[i] = true;
-            } else if key.eq_ignore_ascii_case(b"cookie") {
-                present[COOKIE] = true;
-            } else if key.eq_ignore_ascii_case(b"x-forwarded-for") {
-                present[XFF] = true;
-            }
+            let low = if (*h).lowcase_key.is_null() {
+                &key.to_ascii_lowercase()[..]
+            } else {
+                std::slice::from_raw_parts((*h).lowcase_key, key.len())
+            };
+            let kind = match FIELD_NAMES.iter().position(|n| *n == low) {
+                Some(i) => i,
+                None if low == b"cookie" => COOKIE,
+                None if low == b"x-forwarded-for" => XFF,
+                None => continue,
+            };
+            kept.push((kind, copy));
         }
         forget_fields(hi);
-        let list: *mut ngx_list_t = &mut hi.headers;
-        for (kind, _) in present.iter().enumerate().filter(|(_, p)| **p) {
-            let name = match kind {
-                COOKIE => b"cookie".as_slice(),
-                XFF => b"x-forwarded-for".as_slice(),
-                i => FIELD_NAMES[i],
-            };
-            let all: smallvec::SmallVec<[*mut ngx_table_elt_t; 4]> = list::elts::<ngx_table_elt_t>(list)
-                .filter(|&h| key_is(h, name))
+        let fields = fields(hi);
+        let mut done = [false; XFF + 1];
+        for (at, &(kind, _)) in kept.iter().enumerate() {
+            if std::mem::replace(&mut done[kind], true) {
+                continue;
+            }
+            // Those of this kind, in list order (from its first on).
+            let all: smallvec::SmallVec<[*mut ngx_table_elt_t; 4]> = kept[at..]
+                .iter()
+                .filter(|(k, _)| *k == kind)
+                .map(|&(_, h)| h)
                 .collect();
             match kind {
                 COOKIE => set_in_multi(pool, hi, InMulti::Cookie, &all)?,
                 XFF => set_in_multi(pool, hi, InMulti::XForwardedFor, &all)?,
-                i => set_field(fields(hi)[i], &all),
+                i => set_field(fields[i], &all),
             }
         }
     }

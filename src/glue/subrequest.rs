@@ -17,7 +17,8 @@ pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// One subrequest as the Lua code asked for it.
 pub struct Spec {
-    pub uri: Vec<u8>,
+    /// Inline up to a usual length: a capture allocates nothing for it.
+    pub uri: smallvec::SmallVec<[u8; 128]>,
     pub extra_args: Vec<u8>,
     pub method: usize,
     pub body: Option<Vec<u8>>,

@@ -22,8 +22,10 @@ use nginx_sys::{
     NGX_ERROR, NGX_HTTP_CREATED, NGX_HTTP_HEAD, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_NO_CONTENT,
     NGX_HTTP_OK, NGX_HTTP_SPECIAL_RESPONSE, NGX_OK, ngx_chain_t, ngx_http_post_request,
     ngx_http_post_subrequest_t, ngx_http_request_empty_handler, ngx_http_request_t, ngx_http_send_header,
-    ngx_int_t, ngx_palloc, ngx_pool_cleanup_add, ngx_str_t, ngx_table_elt_t,
+    ngx_int_t, ngx_palloc, ngx_pfree, ngx_pnalloc, ngx_pool_cleanup_add, ngx_pool_t, ngx_str_t,
+    ngx_table_elt_t,
 };
+use smallvec::SmallVec;
 
 use super::ctx::RequestCtx;
 use super::scheduler::{Wait, wake};
@@ -39,17 +41,101 @@ pub struct Response {
     pub status: ngx_int_t,
     /// Names and values in the request's pool (a subrequest allocates
     /// from its parent's), read when the parent resumes.
-    headers: Vec<(ngx_str_t, ngx_str_t)>,
-    pub body: Vec<u8>,
+    headers: SmallVec<[(ngx_str_t, ngx_str_t); 8]>,
+    body: PoolBody,
     pub truncated: bool,
     seen_last: bool,
     over_limit: bool,
 }
 
+/// A captured body, kept in the request pool as lua-nginx-module keeps it:
+/// one block when the length is known. A block nginx allocated on its own
+/// (a large one) goes back as soon as it is replaced or pushed to Lua.
+struct PoolBody {
+    data: *mut u8,
+    len: usize,
+    cap: usize,
+}
+
+impl Default for PoolBody {
+    fn default() -> PoolBody {
+        PoolBody {
+            data: std::ptr::null_mut(),
+            len: 0,
+            cap: 0,
+        }
+    }
+}
+
+impl PoolBody {
+    fn as_slice(&self) -> &[u8] {
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: `data` holds `len` bytes written by `extend`
+        unsafe { std::slice::from_raw_parts(self.data, self.len) }
+    }
+
+    /// Room for `more` bytes; None without memory.
+    ///
+    /// # Safety
+    /// `pool` must be the live pool of every earlier call.
+    unsafe fn reserve(&mut self, pool: *mut ngx_pool_t, more: usize) -> Option<()> {
+        let need = self.len.checked_add(more)?;
+        if need <= self.cap {
+            return Some(());
+        }
+        let cap = need.max(self.cap.saturating_mul(2));
+        // SAFETY: `pool` is live (caller's contract)
+        let data = unsafe { ngx_pnalloc(pool, cap) } as *mut u8;
+        if data.is_null() {
+            return None;
+        }
+        if self.len > 0 {
+            // SAFETY: the old block holds `len` bytes; the new one has room
+            // for `cap` >= len, and the two are distinct allocations.
+            unsafe { std::ptr::copy_nonoverlapping(self.data, data, self.len) };
+        }
+        if !self.data.is_null() {
+            // SAFETY: the old block was allocated from `pool`, which is live
+            unsafe { ngx_pfree(pool, self.data.cast()) };
+        }
+        self.data = data;
+        self.cap = cap;
+        Some(())
+    }
+
+    /// # Safety
+    /// As for `reserve`.
+    unsafe fn extend(&mut self, pool: *mut ngx_pool_t, bytes: &[u8]) -> Option<()> {
+        // SAFETY: the caller's contract
+        unsafe { self.reserve(pool, bytes.len()) }?;
+        if !bytes.is_empty() {
+            // SAFETY: `reserve` made room for bytes.len() more after `len`
+            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.data.add(self.len), bytes.len()) };
+        }
+        self.len += bytes.len();
+        Some(())
+    }
+
+    /// Gives a large block back to the pool at once (ngx_pfree ignores the
+    /// others, which go with the pool).
+    ///
+    /// # Safety
+    /// As for `reserve`.
+    unsafe fn free(&mut self, pool: *mut ngx_pool_t) {
+        if !self.data.is_null() {
+            // SAFETY: `data` was allocated from `pool`, which is live
+            unsafe { ngx_pfree(pool, self.data.cast()) };
+        }
+        *self = PoolBody::default();
+    }
+}
+
 pub struct Group {
     /// The request that issued the subrequests.
     pr: *mut ngx_http_request_t,
-    responses: RefCell<Vec<Response>>,
+    responses: RefCell<SmallVec<[Response; 1]>>,
     pending: Cell<usize>,
     /// The thread to resume; None once its wait was dropped.
     waiter: Cell<Option<(*mut RequestCtx, *mut lua_State)>>,
@@ -211,11 +297,16 @@ pub unsafe fn body(r: *mut ngx_http_request_t, mut cl: *mut ngx_chain_t) -> ngx_
     let mut responses = s.group.responses.borrow_mut();
     let resp = &mut responses[s.index];
     let max = s.group.max_body;
-    if resp.body.capacity() == 0 {
+    // SAFETY: `r` is a live request (callers' duty)
+    let pool = unsafe { (*r).pool };
+    if resp.body.cap == 0 {
         // One allocation for a body of known length.
         // SAFETY: `r` is a live request (callers' duty)
         let len = usize::try_from(unsafe { (*r).headers_out.content_length_n }).unwrap_or(0);
-        resp.body.reserve_exact(if max > 0 { len.min(max) } else { len });
+        // SAFETY: `pool` is the live request's, the parent's
+        if unsafe { resp.body.reserve(pool, if max > 0 { len.min(max) } else { len }) }.is_none() {
+            return NGX_ERROR as ngx_int_t;
+        }
     }
     while !cl.is_null() {
         // SAFETY: `cl` is a live link of the chain nginx gave the filter
@@ -224,13 +315,16 @@ pub unsafe fn body(r: *mut ngx_http_request_t, mut cl: *mut ngx_chain_t) -> ngx_
         if unsafe { in_memory(b) } && unsafe { (*b).last } > unsafe { (*b).pos } {
             // SAFETY: `b` is in memory with pos < last
             let mut n = unsafe { (*b).last.offset_from((*b).pos) } as usize;
-            if max > 0 && resp.body.len() + n > max {
-                n = max - resp.body.len();
+            if max > 0 && resp.body.len + n > max {
+                n = max - resp.body.len;
                 resp.over_limit = true;
             }
-            resp.body
-                // SAFETY: `b` holds `n` bytes from `pos`
-                .extend_from_slice(unsafe { std::slice::from_raw_parts((*b).pos, n) });
+            // SAFETY: `b` holds `n` bytes from `pos`
+            let bytes = unsafe { std::slice::from_raw_parts((*b).pos, n) };
+            // SAFETY: `pool` is the live request's, the parent's
+            if unsafe { resp.body.extend(pool, bytes) }.is_none() {
+                return NGX_ERROR as ngx_int_t;
+            }
         }
         // SAFETY: `b` is the link's live buffer
         if unsafe { (*b).last_buf() } != 0 || unsafe { (*b).last_in_chain() } != 0 {
@@ -331,16 +425,12 @@ unsafe fn finalize(r: *mut ngx_http_request_t, s: &Slot, rc: ngx_int_t) -> ngx_i
 
 /// The response headers of `r`, including those nginx keeps out of the
 /// list; the values nginx only holds as numbers are written into its pool.
-unsafe fn headers(r: *mut ngx_http_request_t) -> Vec<(ngx_str_t, ngx_str_t)> {
+unsafe fn headers(r: *mut ngx_http_request_t) -> SmallVec<[(ngx_str_t, ngx_str_t); 8]> {
     // SAFETY: `r` is a live request (callers' duty)
     let (ho, pool) = unsafe { (&(*r).headers_out, (*r).pool) };
     // SAFETY: `ho.headers` is the live request's initialised header list
     let elts = unsafe { list::elts::<ngx_table_elt_t>(&ho.headers) };
-    // One allocation: the list's elements (counted by a walk, which costs
-    // less than a reallocation) and the four headers added below.
-    // SAFETY: as above
-    let n = unsafe { list::elts::<ngx_table_elt_t>(&ho.headers) }.count();
-    let mut out: Vec<(ngx_str_t, ngx_str_t)> = Vec::with_capacity(n + 4);
+    let mut out: SmallVec<[(ngx_str_t, ngx_str_t); 8]> = SmallVec::new();
     for h in elts {
         // SAFETY: `elts` yields live elements of the list
         if unsafe { (*h).hash } != 0 {
@@ -401,7 +491,8 @@ fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
     }
 }
 
-/// The wait of the thread that issued the subrequests.
+/// The wait of the thread that issued the subrequests (kept inline in its
+/// thread, scheduler::Pending).
 pub struct CaptureWait {
     group: Rc<Group>,
 }
@@ -437,13 +528,13 @@ impl Drop for CaptureWait {
 
 /// Makes `co` of `ctx` wait for the subrequests of `group` (which keeps
 /// `ctx` as a raw pointer until the wait drops).
-pub fn arm(ctx: &mut RequestCtx, co: *mut lua_State, group: Rc<Group>) -> Box<CaptureWait> {
+pub fn arm(ctx: &mut RequestCtx, co: *mut lua_State, group: Rc<Group>) -> CaptureWait {
     group.waiter.set(Some((ctx as *mut RequestCtx, co)));
     if group.pending.get() > 0 {
         group.counted.set(true);
         ctx.captures_pending += 1;
     }
-    Box::new(CaptureWait { group })
+    CaptureWait { group }
 }
 
 unsafe extern "C" fn on_parent_posted(r: *mut ngx_http_request_t) {
@@ -480,11 +571,13 @@ unsafe fn resume(r: *mut ngx_http_request_t) {
             ngx_http_post_request(r, std::ptr::null_mut());
         }
     }
-    let responses = std::mem::take(&mut *group.responses.borrow_mut());
+    let mut responses = std::mem::take(&mut *group.responses.borrow_mut());
     let n = responses.len();
-    for resp in &responses {
+    for resp in &mut responses {
         // SAFETY: `co` is the waiting thread, alive while it waits
         unsafe { push_response(co, resp) };
+        // SAFETY: the body is in the live request's pool
+        unsafe { resp.body.free((*r).pool) };
     }
     drop(responses);
     // SAFETY: `ctx` and `co` are the live waiting context and thread
@@ -499,7 +592,7 @@ unsafe fn push_response(l: *mut lua_State, resp: &Response) {
         crate::lua::set_raw(l, -2, c"status");
         ffi::lua_pushboolean(l, resp.truncated as _);
         crate::lua::set_raw(l, -2, c"truncated");
-        push_bytes(l, &resp.body);
+        push_bytes(l, resp.body.as_slice());
     }
     // SAFETY: `l` is the running state (callers' duty)
     unsafe {

@@ -51,9 +51,11 @@ pub trait Wait {
 }
 
 /// A thread's wait. A cosocket operation, the wait of every client loop,
-/// is kept inline: a socket call that blocks allocates nothing.
+/// and a capture are kept inline: a socket call that blocks and a
+/// subrequest allocate nothing for it.
 pub enum Pending {
     Sock(SockWait),
+    Capture(super::capture::CaptureWait),
     Boxed(Box<dyn Wait>),
 }
 
@@ -81,6 +83,7 @@ impl std::ops::Deref for Pending {
     fn deref(&self) -> &(dyn Wait + 'static) {
         match self {
             Pending::Sock(w) => w,
+            Pending::Capture(w) => w,
             Pending::Boxed(w) => &**w,
         }
     }
