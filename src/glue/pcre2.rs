@@ -68,6 +68,15 @@ unsafe extern "C" {
         md: *mut pcre2_match_data,
         mcontext: *mut pcre2_match_context,
     ) -> c_int;
+    fn pcre2_jit_match_8(
+        code: *const pcre2_code,
+        subject: *const u8,
+        len: usize,
+        start: usize,
+        options: u32,
+        md: *mut pcre2_match_data,
+        mcontext: *mut pcre2_match_context,
+    ) -> c_int;
     fn pcre2_dfa_match_8(
         code: *const pcre2_code,
         subject: *const u8,
@@ -106,6 +115,11 @@ pub struct Regex {
     pub ncaptures: usize,
     /// (group number, name), in PCRE2's name table order.
     pub names: Vec<(usize, Vec<u8>)>,
+    /// Matches go straight to the JIT code (`pcre2_jit_match`): the
+    /// pattern was JIT-compiled and the subject needs no UTF check, which
+    /// is all `pcre2_match` would do on top (about 120 instructions a
+    /// match).
+    jit_direct: bool,
 }
 
 impl Drop for Regex {
@@ -151,11 +165,13 @@ pub fn compile(pattern: &[u8], mode: Mode) -> Result<Regex, String> {
     if code.is_null() {
         return Err(compile_error(errcode, erroff, pattern));
     }
+    let mut jit_direct = false;
     if mode.jit {
         // A pattern the JIT cannot handle still runs in the interpreter,
         // as in lua-nginx-module. (DFA matching never uses the JIT code.)
         // SAFETY: code is a valid compiled pattern.
         let jitted = mode.dfa || unsafe { pcre2_jit_compile_8(code, JIT_COMPLETE) } == 0;
+        jit_direct = jitted && !mode.dfa && (mode.options & UTF == 0 || mode.no_utf_check);
         super::log::log_debug_http!(
             super::log::cycle_log(),
             "pcre JIT compiling result: {}",
@@ -175,6 +191,7 @@ pub fn compile(pattern: &[u8], mode: Mode) -> Result<Regex, String> {
         mode,
         ncaptures: 0,
         names: Vec::new(),
+        jit_direct,
     };
     if !mode.dfa {
         re.ncaptures = re.info_u32(INFO_CAPTURECOUNT) as usize;
@@ -238,6 +255,16 @@ impl Regex {
                         mctx,
                         ws.as_mut_ptr(),
                         ws.len(),
+                    )
+                } else if self.jit_direct {
+                    pcre2_jit_match_8(
+                        self.code,
+                        subject.as_ptr(),
+                        subject.len(),
+                        start,
+                        opts,
+                        self.md,
+                        mctx,
                     )
                 } else {
                     pcre2_match_8(
