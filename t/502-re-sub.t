@@ -59,7 +59,7 @@ nilnilfailed to compile the replacement template
 nilnilfailed to compile the replacement template
 nilnilfailed to compile the replacement template
 nilnilpcre2_compile\(\) failed: missing closing parenthesis in "\(b"
-.*bad argument #3 to 'gsub' \(string expected, got no value\)
+.*bad argument #3 to 'gsub' \(string expected, got nil\)
 .*bad argument #3 to 'sub' \(string expected, got table\)
 \z
 --- error_log

@@ -5,7 +5,7 @@
 -- arguments, so that loops stay in compiled traces; the classic function
 -- answers the rest (errors, results over 4 KB, the DFA mode).
 local declare, c_sub, c_gsub, c_matches = ...
-local type, error, concat, sub, pcall, select = type, error, table.concat, string.sub, pcall, select
+local type, error, concat, sub, pcall = type, error, table.concat, string.sub, pcall
 
 local ffi = require "ffi"
 local C = ffi.C
@@ -82,20 +82,23 @@ local function templated(c_fn, g, subj, regex, repl, opts)
     return c_fn(subj, regex, repl, opts)
 end
 
--- Varargs, so that the C side still tells a missing argument from nil.
+-- Fixed arguments: LuaJIT compiles no function with varargs, and a
+-- handler that calls sub once runs this front in the interpreter. A
+-- missing argument therefore reaches the classic function as nil ("got
+-- nil" where it would say "got no value"); extra ones are ignored, as
+-- lua-resty-core ignores them.
 local function front(global, fname, c_fn)
     local g = global and 1 or 0
-    return function(...)
-        local subj, regex, repl, opts = ...
+    return function(subj, regex, repl, opts)
         local tr = type(repl)
         if tr == "function" then
             return with_function(global, fname, subj, regex, repl, opts)
         end
         if tr == "string" and type(subj) == "string" and type(regex) == "string"
-            and (opts == nil or type(opts) == "string") and select("#", ...) <= 4 then
+            and (opts == nil or type(opts) == "string") then
             return templated(c_fn, g, subj, regex, repl, opts)
         end
-        return c_fn(...)
+        return c_fn(subj, regex, repl, opts)
     end
 end
 
