@@ -9,7 +9,10 @@
 # then wrk rounds of ROUND seconds (default 10, 2 threads, 50 connections)
 # until REQUESTS requests answered or MAX_SECONDS spent. Prints, per module,
 # the worker's VmRSS after the warm-up and after the last round, its VmHWM
-# (peak) and the requests done; fails on a non-2xx answer, a socket error
+# (peak), its anonymous memory at the end (`Anonymous:` of
+# /proc/PID/smaps_rollup: heap, Lua VM, pools; RSS also counts the pages of
+# the binaries and libraries the worker runs, which the page cache holds
+# once for every process) and the requests done; fails on a non-2xx answer, a socket error
 # or an error in the error log. PMAP_DIR=DIR keeps each worker's `pmap -x`
 # at the end in DIR/<module>.pmap, to see which mappings hold the memory.
 set -euo pipefail
@@ -36,6 +39,7 @@ trap cleanup EXIT INT TERM
 # shellcheck source=lib/free-port.sh
 . "$root/scripts/lib/free-port.sh"
 status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
+anon_kb() { awk '$1 == "Anonymous:" {print $2}' "/proc/$1/smaps_rollup"; }
 requests() { awk '/requests in/ {print $1}' <<<"$1"; }
 check() {  # wrk output
     if grep -qE "Non-2xx|Socket errors" <<<"$1"; then
@@ -72,8 +76,8 @@ run() {  # target, load_module lines
         done=$((done + $(requests "$out")))
     done
     awk -v t="$target" -v n="$done" -v a="$before" -v b="$(status_kb "$worker" VmRSS)" \
-        -v h="$(status_kb "$worker" VmHWM)" -v s=$((SECONDS - start)) \
-        'BEGIN { printf "| %s | %d | %.1f MB | %.1f MB | %.1f MB | %d |\n", t, n, a / 1000, b / 1000, h / 1000, s }'
+        -v h="$(status_kb "$worker" VmHWM)" -v p="$(anon_kb "$worker")" -v s=$((SECONDS - start)) \
+        'BEGIN { printf "| %s | %d | %.1f MB | %.1f MB | %.1f MB | %.1f MB | %d |\n", t, n, a / 1000, b / 1000, h / 1000, p / 1000, s }'
     [ -z "${PMAP_DIR:-}" ] || pmap -x "$worker" >"$PMAP_DIR/$target.pmap"
     if grep -E '\[(error|crit|alert|emerg)\]' "$d/logs/error.log"; then
         echo "mix-rss: $target logged errors (above)" >&2
@@ -84,7 +88,7 @@ run() {  # target, load_module lines
     pidfile=""
 }
 
-echo "| module | requests | RSS after warm-up | RSS at the end | peak RSS | seconds |"
-echo "|---|---:|---:|---:|---:|---:|"
+echo "| module | requests | RSS after warm-up | RSS at the end | peak RSS | anonymous at the end | seconds |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
 run ours "load_module $so;"
 run c-module "load_module $mods/ndk_http_module.so; load_module $mods/ngx_http_lua_module.so;"
