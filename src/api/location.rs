@@ -6,11 +6,12 @@ use std::ffi::CStr;
 
 use std::rc::Rc;
 
-use nginx_sys::ngx_http_request_t;
+use nginx_sys::{ngx_http_request_t, ngx_pool_t};
 use ngx::http::Request;
 
 use super::query_args;
 use crate::conf::loc_conf;
+use crate::glue::headers::pool_str;
 use crate::glue::subrequest::{self, Pairs, Spec, method_name};
 use crate::lua::lua_fns;
 use crate::lua::{LuaRet, bad_arg, ffi, lua_State, set_fn, to_bytes, type_name};
@@ -96,10 +97,13 @@ unsafe fn capture_multi_impl(l: *mut lua_State) -> LuaRet {
         return Err("at least one subrequest should be specified".into());
     }
     let ctx = ctx::request()?;
+    let r = ctx.r;
+    // SAFETY: `r` is the live request of the running context
+    let pool = unsafe { (*r).pool };
     let mut specs: smallvec::SmallVec<[Spec; 1]> = smallvec::SmallVec::with_capacity(count);
     for i in 0..count {
         // SAFETY: `l` is the running state Lua called this API function with
-        match unsafe { parse_spec(l, i) } {
+        match unsafe { parse_spec(l, pool, i) } {
             Ok(s) => specs.push(s),
             Err(e) => {
                 // SAFETY: `l` is the running state Lua called this API function with
@@ -108,7 +112,6 @@ unsafe fn capture_multi_impl(l: *mut lua_State) -> LuaRet {
             }
         }
     }
-    let r = ctx.r;
     // SAFETY: `r` is the live request of the running context
     let max_body = unsafe { loc_conf(r) }.capture_max_body_size.unwrap_or(0);
     let group = Group::new(r, count, max_body);
@@ -140,17 +143,17 @@ unsafe fn release_refs(l: *mut lua_State, specs: &[Spec]) {
 
 /// Reads query `i` (0-based, as lua-nginx-module numbers them in errors)
 /// of the table at index 1.
-unsafe fn parse_spec(l: *mut lua_State, i: usize) -> Result<Spec, String> {
+unsafe fn parse_spec(l: *mut lua_State, pool: *mut ngx_pool_t, i: usize) -> Result<Spec, String> {
     // SAFETY: `l` is the running state (callers' duty)
     let top = unsafe { ffi::lua_gettop(l) };
     // SAFETY: `l` is the running state (callers' duty)
-    let res = unsafe { parse_spec_at(l, i) };
+    let res = unsafe { parse_spec_at(l, pool, i) };
     // SAFETY: `l` is the running state (callers' duty)
     unsafe { ffi::lua_settop(l, top) };
     res
 }
 
-unsafe fn parse_spec_at(l: *mut lua_State, i: usize) -> Result<Spec, String> {
+unsafe fn parse_spec_at(l: *mut lua_State, pool: *mut ngx_pool_t, i: usize) -> Result<Spec, String> {
     // SAFETY: `l` is the running state (callers' duty)
     unsafe { ffi::lua_rawgeti(l, 1, i as ffi::lua_Integer + 1) };
     // SAFETY: `l` is the running state (callers' duty)
@@ -175,9 +178,13 @@ unsafe fn parse_spec_at(l: *mut lua_State, i: usize) -> Result<Spec, String> {
     // SAFETY: `l` is the running state (callers' duty)
     unsafe { ffi::lua_rawgeti(l, q, 1) };
     // SAFETY: `l` is the running state (callers' duty)
-    let uri: smallvec::SmallVec<[u8; 128]> = match unsafe { ffi::lua_type(l, -1) } {
-        // SAFETY: `l` is the running state (callers' duty)
-        ffi::LUA_TSTRING | ffi::LUA_TNUMBER => unsafe { to_bytes(l, -1) }.unwrap_or_default().into(),
+    let uri = match unsafe { ffi::lua_type(l, -1) } {
+        ffi::LUA_TSTRING | ffi::LUA_TNUMBER => {
+            // SAFETY: `l` is the running state (callers' duty)
+            let b = unsafe { to_bytes(l, -1) }.unwrap_or_default();
+            // SAFETY: `pool` is the live request's (callers' duty)
+            unsafe { pool_str(pool, b) }.ok_or("no memory")?
+        }
         _ => {
             return Err(bad_arg(
                 1,
@@ -187,10 +194,10 @@ unsafe fn parse_spec_at(l: *mut lua_State, i: usize) -> Result<Spec, String> {
             ));
         }
     };
-    if uri.first() == Some(&b'@') {
+    if uri.as_bytes().first() == Some(&b'@') {
         return Err(format!(
             "named locations are not supported by subrequests: \"{}\"",
-            String::from_utf8_lossy(&uri)
+            String::from_utf8_lossy(uri.as_bytes())
         ));
     }
     let mut spec = Spec {

@@ -17,8 +17,8 @@ pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// One subrequest as the Lua code asked for it.
 pub struct Spec {
-    /// Inline up to a usual length: a capture allocates nothing for it.
-    pub uri: smallvec::SmallVec<[u8; 128]>,
+    /// In the request's pool.
+    pub uri: ngx_str_t,
     pub extra_args: Vec<u8>,
     pub method: usize,
     pub body: Option<Vec<u8>>,
@@ -79,9 +79,9 @@ pub unsafe fn issue(
     spec: &Spec,
 ) -> Result<*mut ngx_http_request_t, String> {
     // SAFETY: `r` is a live request (caller's contract)
-    let Some((mut uri, args)) = (unsafe { super::uri::split_safe(r, &spec.uri, false) }) else {
+    let Some((mut uri, args)) = (unsafe { super::uri::split_safe(r, spec.uri.as_bytes(), false) }) else {
         // lua-nginx-module prints the uri as a C string: up to a NUL.
-        let shown = spec.uri.split(|&c| c == 0).next().unwrap_or_default();
+        let shown = spec.uri.as_bytes().split(|&c| c == 0).next().unwrap_or_default();
         return Err(format!(
             "unsafe uri in argument #1: {}",
             String::from_utf8_lossy(shown)

@@ -16,6 +16,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
+use std::ptr::NonNull;
 use std::rc::Rc;
 
 use nginx_sys::{
@@ -39,9 +40,10 @@ use crate::lua::{ffi, lua_State, push_bytes};
 #[derive(Default)]
 pub struct Response {
     pub status: ngx_int_t,
-    /// Names and values in the request's pool (a subrequest allocates
-    /// from its parent's), read when the parent resumes.
-    headers: SmallVec<[(ngx_str_t, ngx_str_t); 8]>,
+    /// The finished subrequest, whose response headers are read when the
+    /// parent resumes, as lua-nginx-module reads them: it lives in the
+    /// parent's pool, as does all it points to.
+    sr: Option<NonNull<ngx_http_request_t>>,
     body: PoolBody,
     pub truncated: bool,
     seen_last: bool,
@@ -397,8 +399,7 @@ unsafe fn finalize(r: *mut ngx_http_request_t, s: &Slot, rc: ngx_int_t) -> ngx_i
         let mut responses = s.group.responses.borrow_mut();
         let resp = &mut responses[s.index];
         resp.status = if status >= 100 { status } else { 0 };
-        // SAFETY: `r` is a live request (callers' duty)
-        resp.headers = unsafe { headers(r) };
+        resp.sr = NonNull::new(r);
         // SAFETY: `r` is a live request (callers' duty)
         resp.truncated =
             resp.over_limit || !(resp.seen_last || error_page || unsafe { (*r).header_only() } != 0);
@@ -571,20 +572,26 @@ unsafe fn resume(r: *mut ngx_http_request_t) {
             ngx_http_post_request(r, std::ptr::null_mut());
         }
     }
-    let mut responses = std::mem::take(&mut *group.responses.borrow_mut());
-    let n = responses.len();
-    for resp in &mut responses {
-        // SAFETY: `co` is the waiting thread, alive while it waits
-        unsafe { push_response(co, resp) };
-        // SAFETY: the body is in the live request's pool
-        unsafe { resp.body.free((*r).pool) };
-    }
-    drop(responses);
+    let n = {
+        let mut responses = group.responses.borrow_mut();
+        for resp in responses.iter_mut() {
+            // SAFETY: `co` is the waiting thread, alive while it waits
+            unsafe { push_response(co, resp) };
+            // SAFETY: the body is in the live request's pool
+            unsafe { resp.body.free((*r).pool) };
+        }
+        responses.len()
+    };
     // SAFETY: `ctx` and `co` are the live waiting context and thread
     unsafe { wake(ctx, co, n as i32) };
 }
 
 unsafe fn push_response(l: *mut lua_State, resp: &Response) {
+    // SAFETY: a finished subrequest lives as long as its parent's pool
+    let headers = resp
+        .sr
+        .map(|sr| unsafe { headers(sr.as_ptr()) })
+        .unwrap_or_default();
     // SAFETY: `l` is the running state (callers' duty)
     unsafe {
         ffi::lua_createtable(l, 0, 4);
@@ -597,9 +604,9 @@ unsafe fn push_response(l: *mut lua_State, resp: &Response) {
     // SAFETY: `l` is the running state (callers' duty)
     unsafe {
         crate::lua::set_raw(l, -2, c"body");
-        ffi::lua_createtable(l, 0, resp.headers.len() as i32);
+        ffi::lua_createtable(l, 0, headers.len() as i32);
     }
-    for (k, v) in &resp.headers {
+    for (k, v) in &headers {
         // The strings are in the live parent's pool (Response::headers).
         let (k, v) = (k.as_bytes(), v.as_bytes());
         // SAFETY: `l` is the running state (callers' duty)
