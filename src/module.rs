@@ -188,5 +188,6 @@ unsafe extern "C" fn exit_process(cycle: *mut ngx_cycle_t) {
                 phase::init_worker::run_exit(lmcf);
             }
         }
+        crate::glue::pcre2::release_match_state();
     })
 }

@@ -92,6 +92,7 @@ unsafe extern "C" {
     fn pcre2_set_match_limit_8(mcontext: *mut pcre2_match_context, limit: u32) -> c_int;
     fn pcre2_jit_stack_create_8(start: usize, max: usize, gcontext: *mut c_void) -> *mut pcre2_jit_stack;
     fn pcre2_jit_stack_free_8(stack: *mut pcre2_jit_stack);
+    fn pcre2_match_context_free_8(mcontext: *mut pcre2_match_context);
     fn pcre2_jit_stack_assign_8(mcontext: *mut pcre2_match_context, cb: *mut c_void, data: *mut c_void);
 }
 
@@ -340,6 +341,36 @@ fn with_match_context<R>(limit: usize, f: impl FnOnce(*mut pcre2_match_context) 
         unsafe { pcre2_set_match_limit_8(mctx, limit) };
     }
     f(mctx)
+}
+
+/// Frees this thread's match context and JIT stack, as the process exits
+/// (called from exit_process, once no Lua code runs any more; a pool
+/// thread's go with its thread-local).
+pub fn release_match_state() {
+    MATCH.with(|m| m.borrow_mut().release());
+}
+
+impl MatchState {
+    fn release(&mut self) {
+        // SAFETY: both were created by this module for this thread and are
+        // nulled here, so nothing uses or frees them again.
+        unsafe {
+            if !self.mctx.is_null() {
+                pcre2_match_context_free_8(self.mctx);
+            }
+            if !self.jit_stack.is_null() {
+                pcre2_jit_stack_free_8(self.jit_stack);
+            }
+        }
+        self.mctx = ptr::null_mut();
+        self.jit_stack = ptr::null_mut();
+    }
+}
+
+impl Drop for MatchState {
+    fn drop(&mut self) {
+        self.release();
+    }
 }
 
 /// Gives JIT matches a stack of up to `size` bytes.
