@@ -156,6 +156,10 @@ true ccfalse
             ngx.say(#m[2])
             ngx.say(ngx.re.match("h\255llo", "l", "u"))
             ngx.say(ngx.re.match("日本語", "\\x{672C}", "U")[0])
+            -- JIT-compiled: the subject is still checked unless U says not to
+            ngx.say(ngx.re.match("h\255llo", "l", "ju"))
+            ngx.say(ngx.re.match("日本語", "\\x{672C}", "jU")[0])
+            ngx.say(ngx.re.match("héllo", "^(.)(.)", "ju")[2])
         }
     }
 --- request
@@ -165,6 +169,9 @@ GET /t
 1
 nilpcre_exec\(\) failed: -\d+
 本
+nilpcre_exec\(\) failed: -\d+
+本
+é
 \z
 --- no_error_log
 [error]
