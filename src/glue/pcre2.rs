@@ -257,18 +257,14 @@ impl Regex {
                         ws.as_mut_ptr(),
                         ws.len(),
                     )
-                } else if self.jit_direct {
-                    pcre2_jit_match_8(
-                        self.code,
-                        subject.as_ptr(),
-                        subject.len(),
-                        start,
-                        opts,
-                        self.md,
-                        mctx,
-                    )
                 } else {
-                    pcre2_match_8(
+                    // The two take the same arguments.
+                    let run = if self.jit_direct {
+                        pcre2_jit_match_8
+                    } else {
+                        pcre2_match_8
+                    };
+                    run(
                         self.code,
                         subject.as_ptr(),
                         subject.len(),
