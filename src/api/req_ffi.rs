@@ -121,10 +121,14 @@ pub extern "C" fn ngx_http_lua_rs_req_get_headers(max: c_int, raw: c_int) -> c_i
             }
             // SAFETY: elts yields live elements of the request's header list
             let (k, v) = unsafe { req_headers::pair(h) };
-            let fits = if raw != 0 || !k.iter().any(u8::is_ascii_uppercase) {
-                out.push(k, Some(v))
-            } else {
-                out.push_lowered(k, Some(v))
+            // The lower-cased name nginx keeps beside the name, as
+            // lua-nginx-module hands it out; a copy lower-cased here only
+            // where a module left it unset.
+            // SAFETY: as above
+            let fits = match (raw, unsafe { headers::lowcase_key(h) }) {
+                (0, Some(low)) => out.push(low, Some(v)),
+                (0, None) => out.push_lowered(k, Some(v)),
+                _ => out.push(k, Some(v)),
             };
             if !fits {
                 return FALLBACK;

@@ -49,6 +49,18 @@ pub unsafe fn key_is(h: *const ngx_table_elt_t, name: &[u8]) -> bool {
     unsafe { (*h).key.as_bytes().eq_ignore_ascii_case(name) }
 }
 
+/// The element's lower-cased name, as nginx's request parser and `fill`
+/// keep it beside the name; None where a module left it unset.
+///
+/// # Safety
+/// `h` must be a live element.
+pub unsafe fn lowcase_key<'a>(h: *const ngx_table_elt_t) -> Option<&'a [u8]> {
+    // SAFETY: `h` is a live element (caller's contract)
+    let (p, len) = unsafe { ((*h).lowcase_key, (*h).key.len) };
+    // SAFETY: a set lowcase_key holds the name's key.len bytes
+    (!p.is_null()).then(|| unsafe { std::slice::from_raw_parts(p, len) })
+}
+
 /// Fills a header element with pool copies of `key` and `value`, its
 /// lower-cased key and nginx's hash of that key (modules such as proxy look
 /// headers up by it).

@@ -407,11 +407,9 @@ pub unsafe fn copy_to_subrequest(
             // nginx's parser and ours (headers::fill) set the lower-cased
             // name: compared as bytes, it costs a fraction of a
             // case-insensitive match against every name.
-            let key = (*h).key.as_bytes();
-            let low = if (*h).lowcase_key.is_null() {
-                &key.to_ascii_lowercase()[..]
-            } else {
-                std::slice::from_raw_parts((*h).lowcase_key, key.len())
+            let low = match super::headers::lowcase_key(h) {
+                Some(low) => low,
+                None => &(*h).key.as_bytes().to_ascii_lowercase()[..],
             };
             let kind = match FIELD_NAMES.iter().position(|n| *n == low) {
                 Some(i) => i,
