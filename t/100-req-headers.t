@@ -466,3 +466,26 @@ true
 true nil
 --- no_error_log
 [error]
+
+
+
+=== TEST 18: get_method names every ngx.HTTP_* method, twice each (the face keeps the usual names once made), and an unusual method as sent
+--- config
+    location = /t {
+        content_by_lua_block {
+            local out = { ngx.req.get_method() }
+            for _, m in ipairs({ "GET", "HEAD", "POST", "PUT", "DELETE", "MKCOL", "COPY", "MOVE", "OPTIONS",
+                                 "PROPFIND", "PROPPATCH", "LOCK", "UNLOCK", "PATCH", "TRACE" }) do
+                ngx.req.set_method(ngx["HTTP_" .. m])
+                local a, b = ngx.req.get_method(), ngx.req.get_method()
+                out[#out + 1] = (a == m and b == m) and m or ("wrong: " .. a .. " " .. b)
+            end
+            ngx.say(table.concat(out, " "))
+        }
+    }
+--- request
+FOO_BAR /t
+--- response_body
+FOO_BAR GET HEAD POST PUT DELETE MKCOL COPY MOVE OPTIONS PROPFIND PROPPATCH LOCK UNLOCK PATCH TRACE
+--- no_error_log
+[error]
