@@ -17,7 +17,7 @@ pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// One subrequest as the Lua code asked for it.
 pub struct Spec {
-    /// In the request's pool.
+    /// A copy in the request's pool, for this subrequest alone.
     pub uri: ngx_str_t,
     pub extra_args: Vec<u8>,
     pub method: usize,
@@ -79,7 +79,7 @@ pub unsafe fn issue(
     spec: &Spec,
 ) -> Result<*mut ngx_http_request_t, String> {
     // SAFETY: `r` is a live request (caller's contract)
-    let Some((mut uri, args)) = (unsafe { super::uri::split_safe(r, spec.uri.as_bytes(), false) }) else {
+    let Some((mut uri, args)) = (unsafe { super::uri::split_safe_copy(r, spec.uri, false) }) else {
         // lua-nginx-module prints the uri as a C string: up to a NUL.
         let shown = spec.uri.as_bytes().split(|&c| c == 0).next().unwrap_or_default();
         return Err(format!(

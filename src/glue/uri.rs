@@ -25,7 +25,24 @@ pub unsafe fn split_safe(
         return None;
     }
     // SAFETY: `r` is a live request (caller's contract)
-    let mut path = unsafe { pool_str((*r).pool, uri) }?;
+    let path = unsafe { pool_str((*r).pool, uri) }?;
+    // SAFETY: `r` is live; `path` is a fresh pool copy
+    unsafe { split_safe_copy(r, path, log) }
+}
+
+/// `split_safe` of a URI already copied into the request pool for this
+/// call alone (nginx may shorten it; its bytes stay as they are).
+///
+/// # Safety
+/// `r` must be a live request and `path` such a copy.
+pub unsafe fn split_safe_copy(
+    r: *mut ngx_http_request_t,
+    mut path: ngx_str_t,
+    log: bool,
+) -> Option<(ngx_str_t, ngx_str_t)> {
+    if path.len == 0 {
+        return None;
+    }
     let mut args = ngx_str_t::empty();
     let mut flags: ngx_uint_t = if log { NGX_HTTP_LOG_UNSAFE as ngx_uint_t } else { 0 };
     // nginx may shorten `path` or replace it with a decoded pool copy;

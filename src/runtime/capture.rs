@@ -93,17 +93,15 @@ impl PoolBody {
         if data.is_null() {
             return None;
         }
-        if self.len > 0 {
+        let len = self.len;
+        let old = std::mem::replace(self, PoolBody { data, len, cap });
+        if len > 0 {
             // SAFETY: the old block holds `len` bytes; the new one has room
             // for `cap` >= len, and the two are distinct allocations.
-            unsafe { std::ptr::copy_nonoverlapping(self.data, data, self.len) };
+            unsafe { std::ptr::copy_nonoverlapping(old.data, data, len) };
         }
-        if !self.data.is_null() {
-            // SAFETY: the old block was allocated from `pool`, which is live
-            unsafe { ngx_pfree(pool, self.data.cast()) };
-        }
-        self.data = data;
-        self.cap = cap;
+        // SAFETY: the old block is from `pool`, which is live
+        unsafe { old.give_back(pool) };
         Some(())
     }
 
@@ -126,11 +124,17 @@ impl PoolBody {
     /// # Safety
     /// As for `reserve`.
     unsafe fn free(&mut self, pool: *mut ngx_pool_t) {
+        // SAFETY: the caller's contract
+        unsafe { std::mem::take(self).give_back(pool) };
+    }
+
+    /// # Safety
+    /// As for `reserve`.
+    unsafe fn give_back(self, pool: *mut ngx_pool_t) {
         if !self.data.is_null() {
             // SAFETY: `data` was allocated from `pool`, which is live
             unsafe { ngx_pfree(pool, self.data.cast()) };
         }
-        *self = PoolBody::default();
     }
 }
 
