@@ -55,6 +55,22 @@ fn main() {
         println!("cargo::rustc-cfg=ngx_os=\"{os}\"");
     }
     link_pcre2();
+    order_hot_code();
+}
+
+/// The functions the workers run go first in .text, listed by
+/// src/link/hot_code.ld (scripts/hot-code.sh writes it; why: the "Code
+/// layout" section of docs/internals.md). The script is written for GNU ld,
+/// the default linker here; a build that picks another linker through
+/// RUSTFLAGS links without it.
+fn order_hot_code() {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/link/hot_code.ld");
+    println!("cargo::rerun-if-changed={}", script.display());
+    println!("cargo::rerun-if-env-changed=CARGO_ENCODED_RUSTFLAGS");
+    let flags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
+    if script.exists() && !flags.contains("fuse-ld") && !flags.contains("linker=") {
+        println!("cargo::rustc-cdylib-link-arg=-Wl,-T,{}", script.display());
+    }
 }
 
 /// The C string of `#define NGX_CONFIGURE "..."` in ngx_auto_config.h,

@@ -36,6 +36,9 @@ if [ $# -eq 0 ]; then
     # README's compatibility table against the directives and functions the
     # built module has
     python3 scripts/compat-table.py "$so"
+    # the functions the workers run sit together at the start of .text
+    # (src/link/hot_code.ld): applied, and not gone stale
+    python3 scripts/hot-code.py check "$so" src/link/hot_code.ld
     cargo clippy --release --all-targets -- -D warnings
     cargo test --release --test runner_unit
     # The runner against stock nginx features only, so a runner bug cannot
