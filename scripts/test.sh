@@ -72,6 +72,7 @@ PY
                 exit 1
             fi
             rm -f "$bad_so"
+            python3 scripts/hot-code.py check "$so128" src/link/hot_code.ld
             if [ $# -eq 0 ]; then
                 # clippy on the code that only nginx >= 1.23 compiles
                 # (src/glue/ngx_version.rs); build.sh names the target dir
