@@ -58,6 +58,7 @@ for set in workloads one-off; do
         fi
         rm -f "$d/cg.$master"
     )
+    compgen -G "$dir/$set/cg.*" >/dev/null || { echo "hot-code: no callgrind output of the worker ($set)" >&2; exit 1; }
     outputs+=("$dir/$set"/cg.*)
 done
 python3 "$root/scripts/hot-code.py" write "$so" "$root/src/link/hot_code.ld" "${outputs[@]}"
