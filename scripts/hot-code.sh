@@ -6,10 +6,11 @@
 #
 # Runs the workloads of scripts/bench/workloads.sh and of
 # scripts/bench/one-off.sh on /usr/sbin/nginx with our module under
-# callgrind (master process on, one worker, so that what only the master
-# runs, reading the configuration, is left out), then lists every function
-# of our .so that the worker ran: VM creation, init_worker and the request
-# paths. Rebuild afterwards; scripts/test.sh checks the built .so against
+# callgrind (master process on, one worker), then lists every function of
+# our .so that the worker ran after the fork (not what only the master
+# runs: reading the configuration, creating the Lua VM): init_worker and
+# the request paths (requests from scripts/bench/client.py, then from wrk if it is
+# installed). Rebuild afterwards; scripts/test.sh checks the built .so against
 # the list (scripts/hot-code.py check) and fails once renames have made
 # most of it stale.
 set -euo pipefail
@@ -49,6 +50,11 @@ for set in workloads one-off; do
         for _ in $(seq 300); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
         for w in "${WORKLOADS[@]}"; do
             python3 "$root/scripts/bench/client.py" "$port" "$(workload_path "$w")" "$n" >/dev/null
+            # wrk's requests differ from the client's (headers, pipelining
+            # of connections) and take a few more functions
+            if command -v wrk >/dev/null; then
+                wrk -t1 -c4 -d2 "http://127.0.0.1:$port$(workload_path "$w")" >/dev/null
+            fi
         done
         kill "$master"
         wait "$master" || true
@@ -56,9 +62,11 @@ for set in workloads one-off; do
         if grep -E '\[(error|crit|alert|emerg)\]' "$d/logs/error.log"; then
             echo "hot-code: $set logged errors (above)" >&2; exit 1
         fi
-        rm -f "$d/cg.$master"
+        worker=$(find "$d" -name 'cg.*' ! -name "cg.$master" | head -n 1)
+        [ -n "$worker" ] || { echo "hot-code: no callgrind output of the worker ($set)" >&2; exit 1; }
+        mv "$d/cg.$master" "$d/master.out"
+        mv "$worker" "$d/worker.out"
     )
-    compgen -G "$dir/$set/cg.*" >/dev/null || { echo "hot-code: no callgrind output of the worker ($set)" >&2; exit 1; }
-    outputs+=("$dir/$set"/cg.*)
+    outputs+=("$dir/$set/master.out" "$dir/$set/worker.out")
 done
 python3 "$root/scripts/hot-code.py" write "$so" "$root/src/link/hot_code.ld" "${outputs[@]}"

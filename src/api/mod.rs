@@ -59,6 +59,7 @@ pub mod worker_thread;
 
 use std::ffi::c_int;
 
+use crate::lua::lua_source;
 use crate::lua::{ffi, lua_State};
 
 /// Builds the `ngx` global and everything hung on it.
@@ -134,14 +135,14 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     (unsafe { resty_core::install(l) })?;
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
-    (unsafe { run_snippet(l, include_bytes!("lua/ssl.lua"), c"=ngx.ssl") })?;
+    (unsafe { run_snippet(l, lua_source!("lua/ssl.lua"), c"=ngx.ssl") })?;
     // The hot functions that need no request, over the FFI.
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
-    (unsafe { run_snippet(l, include_bytes!("lua/time.lua"), c"=ngx.time") })?;
+    (unsafe { run_snippet(l, lua_source!("lua/time.lua"), c"=ngx.time") })?;
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
-    (unsafe { run_snippet(l, include_bytes!("lua/string.lua"), c"=ngx.string") })?;
+    (unsafe { run_snippet(l, lua_source!("lua/string.lua"), c"=ngx.string") })?;
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
-    (unsafe { run_snippet(l, include_bytes!("lua/regex.lua"), c"=ngx.re") })?;
+    (unsafe { run_snippet(l, lua_source!("lua/regex.lua"), c"=ngx.re") })?;
     // The hot functions of a request, over the FFI.
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     (unsafe { var::install_ffi_face(l) })?;
@@ -152,7 +153,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     (unsafe { req::install_ffi_face(l) })?;
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
-    unsafe { run_snippet(l, include_bytes!("lua/worker.lua"), c"=ngx.worker") }
+    unsafe { run_snippet(l, lua_source!("lua/worker.lua"), c"=ngx.worker") }
 }
 
 /// Registry key of the `declare` helper (`lua/ffi_declare.lua`) of a VM.
@@ -174,7 +175,7 @@ pub unsafe fn push_declare(l: *mut lua_State) -> Result<(), String> {
         }
         ffi::lua_pop(l, 1);
     }
-    let code = include_bytes!("lua/ffi_declare.lua");
+    let code = lua_source!("lua/ffi_declare.lua");
     // SAFETY: as above; the chunk is ours and returns one function
     unsafe {
         if ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), c"=ngx.ffi_declare".as_ptr()) != 0

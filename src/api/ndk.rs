@@ -14,6 +14,7 @@ use nginx_sys::{
 };
 
 use crate::lua::lua_State;
+use crate::lua::lua_source;
 
 /// NDK's description of a set-var directive (`ndk_set_var_t`).
 #[repr(C)]
@@ -157,5 +158,5 @@ pub unsafe extern "C" fn ngx_http_lua_ffi_ndk_set_var_get(
 /// `l` must be the main state, not running.
 pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
-    unsafe { super::run_snippet(l, include_bytes!("lua/ndk.lua"), c"=ndk") }
+    unsafe { super::run_snippet(l, lua_source!("lua/ndk.lua"), c"=ndk") }
 }

@@ -5,6 +5,7 @@ use nginx_sys::NGX_LOG_ERR;
 
 use crate::glue::log as nlog;
 use crate::lua::lua_fns;
+use crate::lua::lua_source;
 use crate::lua::{LuaRet, bad_arg, check_number, ffi, lua_State, to_bytes};
 use crate::runtime::context;
 use crate::runtime::ctx;
@@ -38,7 +39,7 @@ pub unsafe fn install_ffi_face(l: *mut lua_State) -> Result<(), String> {
     unsafe {
         super::run_face(
             l,
-            include_bytes!("lua/ngx_fields.lua"),
+            lua_source!("lua/ngx_fields.lua"),
             c"=ngx.fields",
             &[ngx_index, ngx_newindex],
             0,

@@ -6,6 +6,7 @@
 use std::ffi::{CString, c_int};
 
 use crate::lua::lua_fns;
+use crate::lua::lua_source;
 use crate::lua::{
     LuaRet, ffi, get_raw, lua_State, new_metatable, push_bytes, set_fn, set_raw, to_bytes, udata_of,
 };
@@ -43,7 +44,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
         set_fn(l, -1, c"__gc", gc);
         ffi::lua_pop(l, 1);
     }
-    let code = include_bytes!("lua/pipe.lua");
+    let code = lua_source!("lua/pipe.lua");
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     if unsafe { ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), c"=ngx.pipe".as_ptr()) } != 0 {
         // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)

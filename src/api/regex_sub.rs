@@ -5,6 +5,7 @@
 use super::regex::{compile, exec_error, next_start, parse_opts, push_captures, settings};
 use crate::glue::pcre2::Regex;
 use crate::lua::lua_fns;
+use crate::lua::lua_source;
 use crate::lua::{
     LuaRet, bad_arg, check_bytes, check_stack, ffi, lua_State, push_bytes, set_raw, to_bytes, type_name,
 };
@@ -23,16 +24,7 @@ lua_fns! {
 pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     let classic = [c_sub, c_gsub, c_matches];
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
-    unsafe {
-        super::run_face(
-            l,
-            include_bytes!("lua/re_sub.lua"),
-            c"=ngx.re.sub",
-            &classic,
-            0,
-            2,
-        )
-    }?;
+    unsafe { super::run_face(l, lua_source!("lua/re_sub.lua"), c"=ngx.re.sub", &classic, 0, 2) }?;
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     unsafe {
         set_raw(l, -3, c"gsub");

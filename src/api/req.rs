@@ -7,6 +7,7 @@ use std::ffi::c_int;
 use nginx_sys::{ngx_http_request_t, ngx_str_t};
 
 use crate::lua::lua_fns;
+use crate::lua::lua_source;
 use crate::lua::{LuaRet, ffi, lua_State, push_bytes, set_fn};
 use crate::runtime::context;
 use crate::runtime::ctx;
@@ -76,7 +77,7 @@ pub unsafe fn install_ffi_face(l: *mut lua_State) -> Result<(), String> {
         super::req_args::CLASSIC_GET_URI_ARGS,
     ];
     // SAFETY: the caller's contract
-    unsafe { super::run_face(l, include_bytes!("lua/req.lua"), c"=ngx.req", &classic, 0, 0) }
+    unsafe { super::run_face(l, lua_source!("lua/req.lua"), c"=ngx.req", &classic, 0, 0) }
 }
 
 /// The current request, in any phase that runs for one.

@@ -14,6 +14,7 @@ use crate::glue::escape::escape_header_name;
 use crate::glue::headers_out::{self, SetError};
 use crate::glue::log as nlog;
 use crate::lua::lua_fns;
+use crate::lua::lua_source;
 use crate::lua::{LuaRet, check_bytes, ffi, lua_State, push_bytes, set_fn, to_bytes};
 use crate::runtime::context::{self, Context};
 
@@ -88,7 +89,7 @@ pub unsafe fn install_ffi_face(l: *mut lua_State) -> Result<(), String> {
     unsafe {
         super::run_face(
             l,
-            include_bytes!("lua/resp_headers.lua"),
+            lua_source!("lua/resp_headers.lua"),
             c"=ngx.header",
             &[header_index, header_newindex],
             0,

@@ -16,6 +16,7 @@ use crate::glue::headers_in;
 use crate::glue::log as nlog;
 use crate::glue::log_ring::LogRing;
 use crate::lua::lua_fns;
+use crate::lua::lua_source;
 use crate::lua::{LuaRet, check_bytes, ffi, lua_State, push_bytes, set_fn};
 use crate::runtime::context;
 use crate::runtime::ctx;
@@ -42,7 +43,7 @@ lua_fns! {
 /// `l` must be the main state, not running, with the `ngx` and `ndk`
 /// globals installed.
 pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
-    let code = include_bytes!("lua/resty_core.lua");
+    let code = lua_source!("lua/resty_core.lua");
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     if unsafe { ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), c"=resty.core".as_ptr()) } != 0 {
         // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)

@@ -11,6 +11,7 @@ use std::ffi::c_int;
 use crate::conf::shdict::Zone;
 use crate::glue::shdict_store::{Dict, NO_MEMORY_FOR_ITEM, Owned, Value};
 use crate::lua::lua_fns;
+use crate::lua::lua_source;
 use crate::lua::{LuaRet, ffi, lua_State, push_bytes, push_cstr, set_fn, type_name};
 
 /// Registry fields: the methods' metatable and the `ngx.shared` table.
@@ -70,7 +71,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     // The hot methods are Lua over the FFI (shdict_ffi.rs), given the
     // metatable to fill.
     // SAFETY: `l` is the main state being set up, the metatable on top
-    unsafe { super::run_face(l, include_bytes!("lua/shdict.lua"), c"=ngx.shared", &[], 1, 0) }?;
+    unsafe { super::run_face(l, lua_source!("lua/shdict.lua"), c"=ngx.shared", &[], 1, 0) }?;
     Ok(())
 }
 

@@ -10,6 +10,7 @@ use nginx_sys::ngx_msec_t;
 
 use super::output::append_value;
 use crate::lua::lua_fns;
+use crate::lua::lua_source;
 use crate::lua::{LuaRet, bad_arg, check_bytes, check_number, ffi, lua_State, set_fn, type_name};
 use crate::runtime::context::{self, YIELDABLE};
 use crate::runtime::ctx::{self, RequestCtx};
@@ -93,7 +94,7 @@ pub unsafe fn install(l: *mut lua_State) -> Result<(), String> {
     (unsafe { super::socket_tls::install(l, -1) })?;
     // receive and send get Lua fast paths over the FFI (socket_ffi.rs),
     // given the methods table, the userdata's metatable and `wait`.
-    let code = include_bytes!("lua/socket.lua");
+    let code = lua_source!("lua/socket.lua");
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract);
     // the buffer outlives the call
     let rc = unsafe { ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), c"=ngx.socket".as_ptr()) };

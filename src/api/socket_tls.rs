@@ -8,6 +8,7 @@ use std::ffi::{c_int, c_void};
 
 use super::socket_tcp::{busy, finish_step, method, never_connected, owned_by, sock_at};
 use crate::lua::lua_fns;
+use crate::lua::lua_source;
 use crate::lua::{LuaRet, ffi, lua_State, set_fn};
 use crate::runtime::ctx;
 use crate::runtime::tcp_sock::{TcpSock, Val, push_vals};
@@ -31,7 +32,7 @@ pub unsafe fn install(l: *mut lua_State, idx: c_int) -> Result<(), String> {
     let idx = unsafe { crate::lua::abs_index(l, idx) };
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     unsafe { set_fn(l, idx, c"getfd", getfd) };
-    let code = include_bytes!("lua/socket_tls.lua");
+    let code = lua_source!("lua/socket_tls.lua");
     // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)
     if unsafe { ffi::luaL_loadbuffer(l, code.as_ptr().cast(), code.len(), c"=socket_tls".as_ptr()) } != 0 {
         // SAFETY: `l` is the VM's main state being set up, not running (caller's contract)

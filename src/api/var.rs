@@ -10,6 +10,7 @@ use nginx_sys::{
 use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule};
 
 use crate::lua::lua_fns;
+use crate::lua::lua_source;
 use crate::lua::{LuaRet, ffi, lua_State, push_bytes, to_bytes, type_name};
 use crate::runtime::context;
 use crate::runtime::ctx::{self, RequestCtx};
@@ -45,7 +46,7 @@ pub unsafe fn install_ffi_face(l: *mut lua_State) -> Result<(), String> {
     unsafe {
         super::run_face(
             l,
-            include_bytes!("lua/var.lua"),
+            lua_source!("lua/var.lua"),
             c"=ngx.var",
             &[var_get, var_set],
             0,

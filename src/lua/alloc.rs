@@ -29,6 +29,7 @@ use std::ffi::{c_char, c_int, c_void};
 use mlua::ffi as raw;
 
 use super::lua_State;
+use super::lua_source;
 use crate::glue::log;
 use crate::glue::loop_local::loop_local;
 
@@ -140,7 +141,7 @@ fn creator() -> raw::lua_CFunction {
 /// Wraps the ways Lua code sets finalizers (see the file): they run
 /// protected, and the first use arms the protected creation. Called with
 /// the arming and the reporting C functions.
-const WRAPPERS: &[u8] = include_bytes!("finalizers.lua");
+const WRAPPERS: &[u8] = lua_source!("finalizers.lua");
 
 unsafe extern "C-unwind" fn arm(_l: *mut lua_State) -> isize {
     ARMED.set(true);

@@ -309,6 +309,21 @@ macro_rules! lua_fns {
 }
 pub(crate) use lua_fns;
 
+/// The bytes of one of our Lua files (a path relative to the invoking
+/// file, as `include_bytes!`), kept together in the .so's `.lua_source`
+/// section: VM creation reads them, which nginx does in the master, so a
+/// worker's 64 KB blocks of constants stay clear of them (see "Code layout"
+/// in docs/internals.md).
+macro_rules! lua_source {
+    ($path:literal) => {{
+        // SAFETY: a section of ours that holds only these read-only bytes.
+        #[unsafe(link_section = ".lua_source")]
+        static SOURCE: [u8; include_bytes!($path).len()] = *include_bytes!($path);
+        &SOURCE as &[u8]
+    }};
+}
+pub(crate) use lua_source;
+
 /// Keeps the error value on top of `l` (popping it) for [`guard`] to raise
 /// unchanged; returns the body's `Err` for it.
 ///
