@@ -21,7 +21,7 @@ the number of an LTO-promoted local.
 MIN_MATCHED of its patterns name a function of the .so (functions were
 renamed or removed since the list was made; run scripts/hot-code.sh), or
 when the functions it names are not the first ones of .text (the linker
-ignored it).
+ignored it), or when the faces' Lua source is not in its own section.
 """
 import bisect
 import fnmatch
@@ -133,8 +133,14 @@ def check(so, ld):
             f"hot-code: {len(others)} other functions among the {len(hot)} listed ones "
             f"in {so}: the linker did not apply {ld}"
         )
+    # lua::lua_source! keeps the faces' Lua source in a section of its own
+    sections = subprocess.run(["readelf", "-SW", so], capture_output=True, text=True, check=True).stdout
+    lua = re.search(r"\s\.lua_source\s+PROGBITS\s+\S+\s+\S+\s+([0-9a-f]+)", sections)
+    if not lua or int(lua.group(1), 16) < 64 * 1024:
+        sys.exit(f"hot-code: {so} has no .lua_source section holding the faces' Lua source")
     print(f"hot-code: {len(matched)} of {len(patterns)} listed functions, together in "
-          f"{(end - first) // 1024} KB at the start of .text")
+          f"{(end - first) // 1024} KB at the start of .text; {int(lua.group(1), 16) // 1024} KB "
+          f"of Lua source in .lua_source")
 
 
 if __name__ == "__main__":
