@@ -220,9 +220,13 @@ key: nil invalid private key
                 typedef struct x509_st X509;
                 void *X509_get_subject_name(const X509 *x);
                 char *X509_NAME_oneline(void *name, char *buf, int size);
+                void CRYPTO_free(void *ptr, const char *file, int line);
             ]]
             local cert = assert(verify.get_verify_cert())
-            local name = ffi.string(ffi.C.X509_NAME_oneline(ffi.C.X509_get_subject_name(cert), nil, 0))
+            -- OpenSSL allocates the line; freeing it is the caller's job
+            local line = ffi.C.X509_NAME_oneline(ffi.C.X509_get_subject_name(cert), nil, 0)
+            local name = ffi.string(line)
+            ffi.C.CRYPTO_free(line, nil, 0)
             ngx.log(ngx.WARN, "phase: ", ngx.get_phase(), ", result: ", verify.get_verify_result(),
                     ", subject: ", name)
             if ngx.var.arg_reject then
