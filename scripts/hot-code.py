@@ -13,9 +13,10 @@ master and its worker. A forked worker's counts start from its master's
 at the fork, so an instruction the worker ran itself is one it counts
 more often than the master: reading the configuration, done before the
 fork, is left out. It finds the function of each such address of our .so
-in its symbol table and writes one input-section pattern per function. A pattern drops what changes from build to build and not with
-the code: the hash of a legacy Rust symbol, the crate hash of a v0 one,
-the number of an LTO-promoted local.
+in its symbol table and writes one input-section pattern per function. A
+pattern drops what changes from build to build and not with the code: the
+hash of a legacy Rust symbol, the crate hash of a v0 one, the number of an
+LTO-promoted local.
 
 `check` fails when the script no longer does its job: when fewer than
 MIN_MATCHED of its patterns name a function of the .so (functions were
