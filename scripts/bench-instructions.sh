@@ -41,6 +41,8 @@ trap '[ -n "$vg" ] && kill -9 "$vg" 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$
 
 # shellcheck source=lib/free-port.sh
 . "$root/scripts/lib/free-port.sh"
+# shellcheck source=lib/nginx-conf.sh
+. "$root/scripts/lib/nginx-conf.sh"
 
 stop() {  # a valgrind'ed nginx: TERM, then KILL if it lingers
     kill "$1" 2>/dev/null || true
@@ -58,15 +60,7 @@ measure() {  # target, load_module lines
     d=$dir/$target
     mkdir -p "$d/conf" "$d/logs"
     workload_files "$d"
-    {
-        printf '%s\n' "$load"
-        echo "daemon off; master_process off; worker_processes 1;"
-        echo "error_log logs/error.log warn; pid logs/nginx.pid;"
-        echo "events { worker_connections 256; }"
-        echo "http {"
-        workload_conf "$target" "$d" "$port" "$uport"
-        echo "}"
-    } >"$d/conf/nginx.conf"
+    workload_nginx_conf "$load" off "$target" "$d" "$port" "$uport" >"$d/conf/nginx.conf"
     valgrind --tool=callgrind --callgrind-out-file="$d/cg.out" \
         /usr/sbin/nginx -p "$d/" -c conf/nginx.conf -e logs/error.log >"$d/vg.log" 2>&1 &
     vg=$!

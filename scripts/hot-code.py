@@ -116,8 +116,12 @@ def write(so, ld, outputs):
 def check(so, ld):
     patterns = re.findall(r"^\s*\*\(\.text\.(\S+) ", open(ld).read(), re.M)
     syms = functions(so)
-    hot = [s for s in syms if any(fnmatch.fnmatchcase(s[2], p) for p in patterns)]
-    matched = {p for p in patterns if any(fnmatch.fnmatchcase(s[2], p) for s in hot)}
+    hot, matched = [], set()
+    for sym in syms:
+        names = {p for p in patterns if fnmatch.fnmatchcase(sym[2], p)}
+        if names:
+            hot.append(sym)
+            matched |= names
     share = len(matched) / max(len(patterns), 1)
     if share < MIN_MATCHED:
         sys.exit(

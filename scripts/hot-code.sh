@@ -23,6 +23,8 @@ chmod 755 "$dir"
 trap 'rm -rf "$dir"' EXIT INT TERM
 # shellcheck source=lib/free-port.sh
 . "$root/scripts/lib/free-port.sh"
+# shellcheck source=lib/nginx-conf.sh
+. "$root/scripts/lib/nginx-conf.sh"
 
 outputs=()
 for set in workloads one-off; do
@@ -33,15 +35,7 @@ for set in workloads one-off; do
         mkdir -p "$d/conf" "$d/logs"
         chmod 777 "$d"  # the worker, running as nobody, writes its callgrind output here
         workload_files "$d"
-        {
-            echo "load_module $so;"
-            echo "daemon off; master_process on; worker_processes 1;"
-            echo "error_log logs/error.log warn; pid logs/nginx.pid;"
-            echo "events { worker_connections 256; }"
-            echo "http {"
-            workload_conf ours "$d" "$port" "$uport"
-            echo "}"
-        } >"$d/conf/nginx.conf"
+        workload_nginx_conf "load_module $so;" on ours "$d" "$port" "$uport" >"$d/conf/nginx.conf"
         valgrind --tool=callgrind --dump-instr=yes --compress-pos=no --compress-strings=no \
             --callgrind-out-file="$d/cg.%p" \
             /usr/sbin/nginx -p "$d/" -c conf/nginx.conf -e logs/error.log >"$d/vg.log" 2>&1 &
