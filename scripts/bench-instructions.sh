@@ -8,7 +8,7 @@
 # scripts/bench/workloads.sh, for our module, Debian's C lua-nginx-module
 # (libnginx-mod-http-lua with its lua-resty-core, installed here for the
 # comparison only) and plain nginx where it has an equivalent (`return`,
-# and the echo module's content handler for hello). One
+# and the content handlers of the echo module and of empty_gif for hello). One
 # keep-alive client connection per workload: WARMUP requests (code caches,
 # JIT traces, pools, keepalive connections), then the counters are zeroed
 # and REQUESTS requests counted.
@@ -86,7 +86,7 @@ measure() {  # target, load_module lines
 mods=/usr/lib/nginx/modules
 measure ours "load_module $so;"
 measure c-module "load_module $mods/ndk_http_module.so; load_module $mods/ngx_http_lua_module.so;"
-declare -A ref_load=([plain]="" [echo]="load_module $mods/ngx_http_echo_module.so;")
+declare -A ref_load=([plain]="" [echo]="load_module $mods/ngx_http_echo_module.so;" [gif]="")
 for t in "${REFERENCES[@]}"; do measure "$t" "${ref_load[$t]}"; done
 
 echo "instructions per request ($n requests per workload after $warmup warm-up, one keep-alive connection)"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Throughput: our module vs Debian's C lua-nginx-module vs plain nginx (and
-# nginx's echo module, a content handler, for hello), on the
-# workloads of scripts/bench/workloads.sh, all on the same /usr/sbin/nginx.
+# Throughput: our module vs Debian's C lua-nginx-module vs plain nginx (and,
+# for hello, two content handlers without Lua: the echo module's and
+# empty_gif), on the workloads of scripts/bench/workloads.sh, all on the
+# same /usr/sbin/nginx.
 #
 #   scripts/bench.sh [--markdown] [WORKLOAD...]     (default: every workload)
 #
@@ -75,6 +76,7 @@ declare -A load=(
     [c-module]="load_module $modules_dir/ndk_http_module.so; load_module $modules_dir/ngx_http_lua_module.so;"
     [plain]=""
     [echo]="load_module $modules_dir/ngx_http_echo_module.so;"
+    [gif]=""
 )
 declare -A port uport
 
@@ -136,7 +138,8 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 check_answer() {  # target workload
     local url body
     url="http://127.0.0.1:${port[$1]}$(workload_path "$2")"
-    body=$(curl -s --max-time 5 -w '\n%{http_code}' "$url" || true)
+    # (tr: empty_gif's body has NUL bytes, which bash would warn about)
+    body=$( (curl -s --max-time 5 -w '\n%{http_code}' "$url" || true) | tr -d '\000')
     case "$(tail -n1 <<<"$body")" in 2??) ;; *)
         echo "bench.sh: $1 $2 answered: $(tail -n3 <<<"$body")" >&2; exit 1 ;;
     esac

@@ -7,7 +7,9 @@
 #
 #   hello    ngx.say("hello")                                (plain: return 200;
 #            echo: the echo module's `echo hello`, a content handler whose
-#            response is chunked as ngx.say's is)
+#            response is chunked as ngx.say's is; gif: nginx's empty_gif,
+#            the least a content handler does: a fixed body from memory
+#            with a Content-Length)
 #   mix      ngx.var x5, get_headers, get_uri_args, ngx.ctx set in rewrite and
 #            read in content, 3 ngx.header sets, ngx.re.match "jo", ngx.md5,
 #            ngx.now, a 200-byte say
@@ -21,7 +23,7 @@
 WORKLOADS=(hello mix shdict proxy filter threads)
 # The targets without Lua that the scripts measure besides ours and the C
 # module (a workload set without this line gets plain only).
-REFERENCES=(plain echo)
+REFERENCES=(plain echo gif)
 
 workload_files() {  # DIR: the static files the workloads serve
     mkdir -p "$1/html"
@@ -41,9 +43,10 @@ workload_conf() {
         location / { root $dir/html; }
     }
 CONF
-    if [ "$target" = plain ] || [ "$target" = echo ]; then
+    if [ "$target" = plain ] || [ "$target" = echo ] || [ "$target" = gif ]; then
         local hello='return 200 "hello\n";'
         [ "$target" = echo ] && hello='echo hello;'
+        [ "$target" = gif ] && hello='empty_gif;'
         cat <<CONF
     server {
         listen 127.0.0.1:$port;
@@ -142,7 +145,7 @@ workload_path() {
 workload_exists() {
     case "$1" in
         plain) case "$2" in hello | proxy | filter) return 0 ;; *) return 1 ;; esac ;;
-        echo) [ "$2" = hello ] ;;
+        echo | gif) [ "$2" = hello ] ;;
         *) return 0 ;;
     esac
 }
