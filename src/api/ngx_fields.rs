@@ -148,12 +148,21 @@ pub(crate) unsafe fn set_status(r: *mut nginx_sys::ngx_http_request_t, status: i
     Ok(())
 }
 
-/// The registry reference of the running request's `ngx.ctx` table, when
-/// it has one and the running code may use it: what the FFI face reads
-/// the table through. `for_set`: the face will put a new table in that
-/// slot, which handshake code may not do (its table is the connection's
-/// too: see runtime/ssl_ctx.rs).
-pub(crate) fn ctx_ref(for_set: bool) -> Option<i32> {
+/// What the FFI face of `ngx.ctx` may do in the running code.
+pub(crate) enum CtxSlot {
+    /// Read the table at this registry reference (or, for a set, put the
+    /// new table there).
+    Table(i32),
+    /// Make the request's first table, a plain empty one, and hand its
+    /// reference to [`adopt_ctx`]: what the classic function would do.
+    Make,
+}
+
+/// The running request's `ngx.ctx` table as the FFI face may use it: None
+/// when the classic function must answer (no request here, a first use
+/// that needs more than an empty table, a set in handshake code, whose
+/// table is the connection's too: see runtime/ssl_ctx.rs).
+pub(crate) fn ctx_slot(for_set: bool) -> Option<CtxSlot> {
     let c = context::current();
     if c == context::INIT_WORKER
         || (!c.is(context::ON_FAKE_REQUEST) && request_phase().is_err())
@@ -161,8 +170,31 @@ pub(crate) fn ctx_ref(for_set: bool) -> Option<i32> {
     {
         return None;
     }
-    let r = ctx::current()?.ctx_ref;
-    (r > 0).then_some(r)
+    let rc = ctx::current()?;
+    if rc.ctx_ref > 0 {
+        return Some(CtxSlot::Table(rc.ctx_ref));
+    }
+    let main = crate::lua::vm::current()?.main();
+    // SAFETY: `rc.r` is the live request of the running context; `main`
+    // is the main state of the VM running it.
+    let plain = rc.ctx_ref == ffi::LUA_NOREF && unsafe { crate::runtime::ssl_ctx::makes_plain(rc.r, main, c) };
+    (plain && !for_set).then_some(CtxSlot::Make)
+}
+
+/// Takes the registry reference `r` of the table the face made after
+/// [`ctx_slot`] answered `Make` as the running request's `ngx.ctx`; false
+/// (the face releases it) when that answer no longer holds.
+pub(crate) fn adopt_ctx(r: i32) -> bool {
+    if r <= 0 || !matches!(ctx_slot(false), Some(CtxSlot::Make)) {
+        return false;
+    }
+    match ctx::current() {
+        Some(rc) => {
+            rc.ctx_ref = r;
+            true
+        }
+        None => false,
+    }
 }
 
 /// Registry key of init_worker_by_lua's `ngx.ctx` table.

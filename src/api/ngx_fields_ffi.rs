@@ -15,7 +15,7 @@ use nginx_sys::ngx_http_request_t;
 use super::ffi_scratch::{
     FALLBACK, FFI_BAD_CONTEXT as BAD_CONTEXT, FFI_DECLINED as DECLINED, FFI_ERROR as ERROR, FFI_OK as OK,
 };
-use super::ngx_fields::{ctx_ref, set_status, status_of};
+use super::ngx_fields::{CtxSlot, adopt_ctx, ctx_slot, set_status, status_of};
 use crate::glue::catch;
 use crate::runtime::context;
 use crate::runtime::ctx::{self, is_running, running_request};
@@ -45,13 +45,26 @@ pub extern "C" fn ngx_http_lua_rs_set_status(status: c_int) -> c_int {
     })
 }
 
-/// The registry reference of the running request's `ngx.ctx` table, or
-/// FALLBACK when it has none yet (the classic function makes it) or may
-/// not use one here. With `for_set`, the face replaces the table in that
-/// slot (`ngx.ctx = t`), which is refused in handshake code.
+/// The registry reference of the running request's `ngx.ctx` table; 0
+/// when it has none yet and the face may make it (a plain empty table,
+/// whose reference goes to `ngx_http_lua_rs_ctx_adopt`); FALLBACK when the
+/// classic function must answer. With `for_set`, the face replaces the
+/// table in that slot (`ngx.ctx = t`), which is refused in handshake code.
 #[unsafe(no_mangle)]
 pub extern "C" fn ngx_http_lua_rs_ctx_ref(for_set: c_int) -> c_int {
-    catch(FALLBACK, || ctx_ref(for_set != 0).unwrap_or(FALLBACK))
+    catch(FALLBACK, || match ctx_slot(for_set != 0) {
+        Some(CtxSlot::Table(r)) => r,
+        Some(CtxSlot::Make) => 0,
+        None => FALLBACK,
+    })
+}
+
+/// `r`, the registry reference of the table the face made after
+/// `ngx_http_lua_rs_ctx_ref` answered 0, becomes the request's `ngx.ctx`:
+/// OK, or FALLBACK (the face releases `r` and asks the classic function).
+#[unsafe(no_mangle)]
+pub extern "C" fn ngx_http_lua_rs_ctx_adopt(r: c_int) -> c_int {
+    catch(FALLBACK, || if adopt_ctx(r) { OK } else { FALLBACK })
 }
 
 /// `ngx.headers_sent`: 0 or 1, or FALLBACK.

@@ -28,6 +28,20 @@ unsafe fn handshake_state(r: *mut ngx_http_request_t) -> Option<&'static mut HsC
     }
 }
 
+/// Whether [`push_new`] would push a plain empty table for `r`: then the
+/// FFI face of `ngx.ctx` may make the table itself (api/lua/ngx_fields.lua).
+///
+/// # Safety
+/// As for [`push_new`].
+pub unsafe fn makes_plain(r: *mut ngx_http_request_t, main: *mut lua_State, context: Context) -> bool {
+    // SAFETY: per the contract.
+    match unsafe { handshake_state(r) } {
+        None => true,
+        Some(_) if context.is(context::SSL_ANY) => false,
+        Some(hs) => hs.ctx_ref == ffi::LUA_NOREF || hs.ctx_vm != main,
+    }
+}
+
 /// Pushes a new `ngx.ctx` table for `r`, running in `context` on the VM
 /// whose main state is `main`: in handshake code the connection's table
 /// (made on first use, its own `__index` so that it can serve as a

@@ -2,11 +2,12 @@
 -- functions of api/ngx_fields_ffi.rs, so that code using them in loops
 -- stays in compiled traces. The request's ctx table lives in the registry
 -- (its reference comes from the FFI function), so a read is a table
--- lookup, and `ngx.ctx = t` puts t in that slot. Everything else, and
--- every error, goes to the classic __index/__newindex, which raise
--- lua-nginx-module's texts; so do the first use of ngx.ctx in a request
--- (it makes the slot) and handshake code's writes (its table is the
--- connection's too).
+-- lookup, and `ngx.ctx = t` puts t in that slot. The first use in a
+-- request makes the table here too when a plain empty one is what it gets
+-- (not in handshake code, nor on a connection whose handshake code made a
+-- table to read through to). Everything else, and every error, goes to
+-- the classic __index/__newindex, which raise lua-nginx-module's texts; so
+-- do handshake code's writes (its table is the connection's too).
 --
 -- Run once at VM creation with the classic __index and __newindex.
 
@@ -21,6 +22,7 @@ declare({
     ngx_http_lua_rs_get_status = "int ngx_http_lua_rs_get_status(void);",
     ngx_http_lua_rs_set_status = "int ngx_http_lua_rs_set_status(int status);",
     ngx_http_lua_rs_ctx_ref = "int ngx_http_lua_rs_ctx_ref(int for_set);",
+    ngx_http_lua_rs_ctx_adopt = "int ngx_http_lua_rs_ctx_adopt(int ref);",
     ngx_http_lua_rs_headers_sent = "int ngx_http_lua_rs_headers_sent(void);",
     ngx_http_lua_rs_is_subrequest = "int ngx_http_lua_rs_is_subrequest(void);",
 })
@@ -28,6 +30,38 @@ declare({
 local get_status, set_status, ctx_ref = C.ngx_http_lua_rs_get_status, C.ngx_http_lua_rs_set_status,
                                          C.ngx_http_lua_rs_ctx_ref
 local headers_sent, is_subrequest = C.ngx_http_lua_rs_headers_sent, C.ngx_http_lua_rs_is_subrequest
+local ctx_adopt = C.ngx_http_lua_rs_ctx_adopt
+local new_tab = require "table.new"
+
+-- luaL_ref and luaL_unref on the registry, in Lua: the same free list
+-- (slot 0) and the same numbers, so that the C side's luaL_unref at the
+-- request's end and every other reference of the VM stay in step.
+local function registry_ref(v)
+    local ref = registry[0]
+    if ref ~= nil and ref ~= 0 then
+        registry[0] = registry[ref]
+    else
+        ref = #registry + 1
+    end
+    registry[ref] = v
+    return ref
+end
+
+local function registry_unref(ref)
+    registry[ref] = registry[0]
+    registry[0] = ref
+end
+
+-- The request's first ngx.ctx, as the classic function makes it.
+local function new_ctx()
+    local ctx = new_tab(0, 4)
+    local ref = registry_ref(ctx)
+    if ctx_adopt(ref) == 0 then
+        return ctx
+    end
+    registry_unref(ref)
+    return nil
+end
 
 -- A fast path returns from the face itself, not by a tail call: a trace
 -- that starts at a face's entry must end at its own return (see var.lua).
@@ -39,6 +73,12 @@ local function index(t, k)
         if ref > 0 then
             local ctx = registry[ref]
             return ctx
+        end
+        if ref == 0 then
+            local ctx = new_ctx()
+            if ctx then
+                return ctx
+            end
         end
     elseif k == "status" then
         local st = get_status()
