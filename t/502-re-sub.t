@@ -166,3 +166,43 @@ GET /t
 zz
 --- no_error_log
 [error]
+
+
+
+=== TEST 7: templates put parts of every length together byte for byte (text around the match, literals, captures, $$), as string.gsub does
+--- config
+    location /t {
+        content_by_lua_block {
+            local bad = 0
+            for n = 0, 40 do
+                for m = 0, 20 do
+                    -- a subject with n bytes before and after a match, and a
+                    -- template literal of m bytes around the captures
+                    local pre, post = ("abcdefghij"):rep(5):sub(1, n), ("KLMNOPQRST"):rep(5):sub(1, n)
+                    local lit = ("0123456789"):rep(3):sub(1, m)
+                    local word = ("wxyz"):rep(10):sub(1, m + 1)
+                    local subj = pre .. "<" .. word .. "=" .. lit .. ">" .. post
+                    local tmpl = lit .. "[$2|$1]$$" .. lit
+                    local got, count = ngx.re.sub(subj, [[<(\w+)=(\d*)>]], tmpl, "jo")
+                    local want = string.gsub(subj, "<(%w+)=(%d*)>", function(a, b)
+                        return lit .. "[" .. b .. "|" .. a .. "]$" .. lit
+                    end)
+                    local gall, gcount = ngx.re.gsub(subj .. subj, [[<(\w+)=(\d*)>]], tmpl, "jo")
+                    local gwant = string.gsub(subj .. subj, "<(%w+)=(%d*)>", function(a, b)
+                        return lit .. "[" .. b .. "|" .. a .. "]$" .. lit
+                    end)
+                    if got ~= want or count ~= 1 or gall ~= gwant or gcount ~= 2 then
+                        bad = bad + 1
+                        if bad == 1 then ngx.say(n, " ", m, ": ", got, " ~= ", want) end
+                    end
+                end
+            end
+            ngx.say("mismatches: ", bad)
+        }
+    }
+--- request
+GET /t
+--- response_body
+mismatches: 0
+--- no_error_log
+[error]

@@ -165,3 +165,32 @@ GET /t
 InIt 7 Set 3
 --- no_error_log
 [error]
+
+
+
+=== TEST 8: a cached regex is found again by its pattern and its options both: the same pattern with other options, in any order, is another regex
+--- http_config
+    lua_regex_cache_max_entries 2;
+--- config
+    location /t {
+        content_by_lua_block {
+            local out = {}
+            local calls = {
+                { "ABC", "abc", "jo" }, { "ABC", "abc", "jo" }, { "ABC", "abc", "ijo" },
+                { "ABC", "abc", "ijo" }, { "ABC", "abc", "jo" }, { "a\nb", "^b", "jo" },
+                { "a\nb", "^b", "mjo" }, { "a\nb", "^b", "jo" }, { "ABC", "abc", "ijo" },
+                { "abc", "abc", "jo" },
+            }
+            for _, c in ipairs(calls) do
+                local m = ngx.re.match(c[1], c[2], c[3])
+                out[#out + 1] = m and m[0] or "-"
+            end
+            ngx.say(table.concat(out, " "))
+        }
+    }
+--- request
+GET /t
+--- response_body
+- - ABC ABC - - b - ABC abc
+--- no_error_log
+[error]

@@ -28,15 +28,35 @@ struct Lru {
     map: HashMap<Vec<u8>, Vec<Entry>, FxBuildHasher>,
     tick: u64,
     len: usize,
+    /// The entry used last (found or inserted), with its pattern in
+    /// `last_pattern`: the same regex again, as a handler that runs one
+    /// regex per request asks, is found without hashing. It is the most
+    /// recently used entry already, so such a hit changes no tick.
+    last: Option<(Mode, Rc<Regex>)>,
+    last_pattern: Vec<u8>,
 }
 
 impl Lru {
     fn hit(&mut self, pattern: &[u8], mode: Mode) -> Option<Rc<Regex>> {
+        if let Some((m, re)) = &self.last
+            && *m == mode
+            && self.last_pattern == pattern
+        {
+            return Some(re.clone());
+        }
         self.tick += 1;
         let tick = self.tick;
         let entry = self.map.get_mut(pattern)?.iter_mut().find(|e| e.mode == mode)?;
         entry.tick = tick;
-        Some(entry.re.clone())
+        let re = entry.re.clone();
+        self.remember(pattern, mode, &re);
+        Some(re)
+    }
+
+    fn remember(&mut self, pattern: &[u8], mode: Mode, re: &Rc<Regex>) {
+        self.last_pattern.clear();
+        self.last_pattern.extend_from_slice(pattern);
+        self.last = Some((mode, re.clone()));
     }
 
     fn evict_oldest(&mut self) -> bool {
@@ -63,6 +83,7 @@ impl Lru {
         while self.len >= max && self.evict_oldest() {}
         self.tick += 1;
         let tick = self.tick;
+        self.remember(pattern, mode, &re);
         self.map
             .entry(pattern.to_vec())
             .or_default()
