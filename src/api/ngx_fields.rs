@@ -177,7 +177,8 @@ pub(crate) fn ctx_slot(for_set: bool) -> Option<CtxSlot> {
     let main = crate::lua::vm::current()?.main();
     // SAFETY: `rc.r` is the live request of the running context; `main`
     // is the main state of the VM running it.
-    let plain = rc.ctx_ref == ffi::LUA_NOREF && unsafe { crate::runtime::ssl_ctx::makes_plain(rc.r, main, c) };
+    let plain =
+        rc.ctx_ref == ffi::LUA_NOREF && unsafe { crate::runtime::ssl_ctx::makes_plain(rc.r, main, c) };
     (plain && !for_set).then_some(CtxSlot::Make)
 }
 

@@ -117,7 +117,9 @@ pub(crate) fn parse_template<'t>(t: &'t [u8], re: &Regex) -> Result<Pieces<'t>, 
         let group = if numeric {
             // Digits past any group number are just an empty group.
             name.iter()
-                .try_fold(0usize, |n, &d| n.checked_mul(10)?.checked_add((d - b'0') as usize))
+                .try_fold(0usize, |n, &d| {
+                    n.checked_mul(10)?.checked_add((d - b'0') as usize)
+                })
                 .unwrap_or(usize::MAX)
         } else {
             match re.names.iter().find(|(_, n)| n == name) {
