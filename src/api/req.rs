@@ -104,6 +104,15 @@ const METHODS: &[(usize, &str)] = &[
     (0x8000, "TRACE"),
 ];
 
+/// `method`'s number (nginx's method bit, as `ngx.HTTP_*`) when `name` is
+/// that method's own name.
+pub(crate) fn method_number(method: usize, name: &[u8]) -> Option<usize> {
+    METHODS
+        .iter()
+        .find(|&&(bit, n)| bit == method && n.as_bytes() == name)
+        .map(|&(bit, _)| bit)
+}
+
 unsafe fn get_method_impl(l: *mut lua_State) -> LuaRet {
     let r = request()?;
     // SAFETY: `l` is the running state Lua called this API function with; `r` is the live request of its context

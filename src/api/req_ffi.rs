@@ -24,7 +24,13 @@ fn running() -> Option<*mut ngx_http_request_t> {
     ctx::running_request(context::ANY_REQUEST)
 }
 
-/// The method name's length (its bytes in the scratch buffer), or FALLBACK.
+/// What `ngx_http_lua_rs_req_get_method` adds to a method's `ngx.HTTP_*`
+/// number when the request's method name is that method's own: the face
+/// answers with its constant string instead of making one from a copy.
+pub const KNOWN_METHOD: c_int = 0x10000;
+
+/// KNOWN_METHOD plus the method's number, else the method name's length
+/// (its bytes in the scratch buffer), or FALLBACK.
 #[unsafe(no_mangle)]
 pub extern "C" fn ngx_http_lua_rs_req_get_method() -> c_int {
     catch(FALLBACK, || {
@@ -32,7 +38,11 @@ pub extern "C" fn ngx_http_lua_rs_req_get_method() -> c_int {
             return FALLBACK;
         };
         // SAFETY: `r` is the running request
-        ffi_scratch::answer(Some(unsafe { (*r).method_name.as_bytes() }))
+        let (method, name) = unsafe { ((*r).method, (*r).method_name.as_bytes()) };
+        match super::req::method_number(method, name) {
+            Some(n) => KNOWN_METHOD | n as c_int,
+            None => ffi_scratch::answer(Some(name)),
+        }
     })
 }
 

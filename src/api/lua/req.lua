@@ -54,8 +54,22 @@ local headers_mt = debug.getregistry().ngx_lua_headers_metatable
 -- nginx's version numbers as lua-nginx-module gives them; others are nil.
 local versions = { [9] = 0.9, [1000] = 1.0, [1001] = 1.1, [2000] = 2.0, [3000] = 3.0 }
 
+-- get_method's answer for a method whose name is its own: KNOWN_METHOD
+-- (api/req_ffi.rs) plus its ngx.HTTP_* number, for which the name is one
+-- of these constants rather than a string made anew from the buffer.
+local KNOWN_METHOD = 0x10000
+local method_names = {}
+for _, name in ipairs({ "GET", "HEAD", "POST", "PUT", "DELETE", "MKCOL", "COPY", "MOVE", "OPTIONS",
+                        "PROPFIND", "PROPPATCH", "LOCK", "UNLOCK", "PATCH", "TRACE" }) do
+    method_names[KNOWN_METHOD + ngx["HTTP_" .. name]] = name
+end
+
 function req.get_method()
     local n = get_method()
+    if n >= KNOWN_METHOD then
+        local m = method_names[n]
+        return m
+    end
     if n >= 0 then
         local m = ffi_str(buf, n)
         return m
