@@ -489,3 +489,30 @@ FOO_BAR /t
 FOO_BAR GET HEAD POST PUT DELETE MKCOL COPY MOVE OPTIONS PROPFIND PROPPATCH LOCK UNLOCK PATCH TRACE
 --- no_error_log
 [error]
+
+
+
+=== TEST 19: set_header in any case keeps nginx's own fields for the headers it knows in step, replaced or new (the variables that read them, not the list)
+--- config
+    location = /t {
+        content_by_lua_block {
+            ngx.req.set_header("hOsT", "Changed.Example")
+            ngx.req.set_header("USER-AGENT", "ua2")
+            ngx.req.set_header("referer", "http://r2/")
+            ngx.req.set_header("ViA", "1.1 v2")
+            ngx.req.set_header("CONTENT-length", "0")
+            ngx.req.set_header("Content-TYPE", "text/x-two")
+            ngx.say(ngx.var.http_host, " ", ngx.var.host, " ", ngx.var.http_user_agent, " ",
+                    ngx.var.http_referer, " ", ngx.var.http_via, " ", ngx.var.content_length, " ",
+                    ngx.var.content_type)
+        }
+    }
+--- request
+GET /t
+--- more_headers
+User-Agent: ua1
+Content-Type: text/x-one
+--- response_body
+Changed.Example changed.example ua2 http://r2/ 1.1 v2 0 text/x-two
+--- no_error_log
+[error]

@@ -81,8 +81,29 @@ fn fields(h: &mut ngx_http_headers_in_t) -> [*mut *mut ngx_table_elt_t; 28] {
     ]
 }
 
+/// A bit for a header name of length `len` starting with `first` (`| 0x20`
+/// makes a letter lower case and leaves equal bytes equal).
+const fn filter_bit(len: usize, first: u8) -> u64 {
+    1 << ((len * 7 + (first | 0x20) as usize) & 63)
+}
+
+/// The bits of FIELD_NAMES: most headers Lua sets are none of them, and
+/// most of those are ruled out here, without comparing names.
+const FIELD_FILTER: u64 = {
+    let (mut m, mut i) = (0, 0);
+    while i < FIELD_NAMES.len() {
+        m |= filter_bit(FIELD_NAMES[i].len(), FIELD_NAMES[i][0]);
+        i += 1;
+    }
+    m
+};
+
 /// Which of FIELD_NAMES `name` is, in any case.
 fn field_index(name: &[u8]) -> Option<usize> {
+    let &first = name.first()?;
+    if FIELD_FILTER & filter_bit(name.len(), first) == 0 {
+        return None;
+    }
     FIELD_NAMES
         .iter()
         .position(|n| n.len() == name.len() && n.eq_ignore_ascii_case(name))
@@ -91,7 +112,8 @@ fn field_index(name: &[u8]) -> Option<usize> {
 /// The pointer field nginx keeps for a request header (first occurrence);
 /// one for each of FIELD_NAMES.
 fn field(h: &mut ngx_http_headers_in_t, name: &[u8]) -> Option<*mut *mut ngx_table_elt_t> {
-    Some(fields(h)[field_index(name)?])
+    let i = field_index(name)?;
+    Some(fields(h)[i])
 }
 
 /// Re-derives what nginx keeps about header `changed` besides the list:
@@ -104,16 +126,23 @@ fn field(h: &mut ngx_http_headers_in_t, name: &[u8]) -> Option<*mut *mut ngx_tab
 pub unsafe fn sync(r: *mut ngx_http_request_t, changed: &[u8]) -> Option<()> {
     // SAFETY: `r` is a live request (caller's contract)
     let pool = unsafe { (*r).pool };
-    let low = changed.to_ascii_lowercase();
+    let mut lowered = smallvec::SmallVec::<[u8; 64]>::from_slice(changed);
+    lowered.make_ascii_lowercase();
+    let low: &[u8] = &lowered;
     // SAFETY: `r` is a live request (caller's contract); no other reference to its headers_in is held
     let hi = unsafe { &mut (*r).headers_in };
     let list: *mut ngx_list_t = &mut hi.headers;
     // SAFETY: the header list of the live request, initialised by nginx
-    let named = || unsafe { list::find::<ngx_table_elt_t>(list, |h| key_is(h, &low)) };
+    let named = || unsafe { list::find::<ngx_table_elt_t>(list, |h| key_is(h, low)) };
     // SAFETY: `find` gives slots of live parts of that list
     let elt = |(part, i): list::Slot| unsafe { ((*part).elts as *mut ngx_table_elt_t).add(i) };
-    let all = || named().into_iter().map(elt).collect::<Vec<_>>();
-    if let Some(f) = field(hi, &low) {
+    let all = || {
+        named()
+            .into_iter()
+            .map(elt)
+            .collect::<smallvec::SmallVec<[_; 4]>>()
+    };
+    if let Some(f) = field(hi, low) {
         // SAFETY: `f` is a field of the live headers_in; the elements are live
         unsafe { set_field(f, &all()) };
     } else if low == b"cookie" {
@@ -124,7 +153,7 @@ pub unsafe fn sync(r: *mut ngx_http_request_t, changed: &[u8]) -> Option<()> {
         (unsafe { set_in_multi(pool, hi, InMulti::XForwardedFor, &all()) })?;
     }
     // SAFETY: `pool` is the live request's pool and `hi` its headers_in
-    unsafe { derive(pool, hi, &low) }?;
+    unsafe { derive(pool, hi, low) }?;
     if low == b"host" {
         // SAFETY: `r` is a live request (caller's contract)
         unsafe { forget_cached_var(r, b"host") };

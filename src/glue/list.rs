@@ -96,12 +96,15 @@ pub unsafe fn push_header(list: *mut ngx_list_t, h: ngx_table_elt_t) -> *mut ngx
 /// Where an element sits in a list: its part and its index there.
 pub type Slot = (*mut ngx_list_part_t, usize);
 
+/// Slots found by [`find`]: on the stack for the few a header name has.
+pub type Slots = smallvec::SmallVec<[Slot; 4]>;
+
 /// Every element of `list` for which `keep` is true, as slots, in order.
 ///
 /// # Safety
 /// `list` must be a live, initialised list of `T`.
-pub unsafe fn find<T>(list: *mut ngx_list_t, mut keep: impl FnMut(*mut T) -> bool) -> Vec<Slot> {
-    let mut out = Vec::new();
+pub unsafe fn find<T>(list: *mut ngx_list_t, mut keep: impl FnMut(*mut T) -> bool) -> Slots {
+    let mut out = Slots::new();
     // SAFETY: `list` is live and initialised (caller's contract)
     let mut part: *mut ngx_list_part_t = unsafe { &mut (*list).part };
     while !part.is_null() {
