@@ -351,3 +351,48 @@ GET /t
 !Content-Type
 --- response_body
 no type
+
+
+
+=== TEST 15: the headers nginx keeps fields for, set in any case: one Server line (nginx adds none of its own), the Content-Length given, a relative Location as set
+--- config
+    location = /t {
+        content_by_lua_block {
+            ngx.header["sERVER"] = "mine"
+            ngx.header["cONTENT-lENGTH"] = 6
+            ngx.header["LOCATION"] = "/elsewhere"
+            ngx.header["X-Plain"] = "p"
+            ngx.print("hello\n")
+        }
+    }
+--- request
+GET /t
+--- raw_response_headers_like chomp
+\AHTTP/1.1 200 OK\r\n(?:(?!(?i:server):)[^\r\n]*\r\n)*sERVER: mine\r\n(?:(?!(?i:server):)[^\r\n]*\r\n)*\z
+--- response_headers
+Content-Length: 6
+Location: /elsewhere
+X-Plain: p
+--- response_body
+hello
+--- no_error_log
+[error]
+
+
+
+=== TEST 16: Last-Modified set in any case is the time nginx's not-modified check compares: a matching If-Modified-Since gets a 304
+--- config
+    location = /t {
+        content_by_lua_block {
+            ngx.header["lAST-mODIFIED"] = ngx.http_time(1290079655)
+            ngx.say("full body")
+        }
+    }
+--- request
+GET /t
+--- more_headers
+If-Modified-Since: Thu, 18 Nov 2010 11:27:35 GMT
+--- error_code: 304
+--- response_body
+--- no_error_log
+[error]

@@ -6,6 +6,30 @@ use nginx_sys::{
     ngx_hash_key, ngx_list_push, ngx_list_t, ngx_pnalloc, ngx_pool_t, ngx_str_t, ngx_table_elt_t,
 };
 
+/// A filter over a set of header names by length and first letter
+/// (`name_filter`): most names Lua code sets are none of the few nginx
+/// keeps more about, and `may_be` rules them out without comparing names.
+const fn name_bit(len: usize, first: u8) -> u64 {
+    // `| 0x20` makes a letter lower case and leaves equal bytes equal.
+    1 << ((len * 7 + (first | 0x20) as usize) & 63)
+}
+
+/// The filter of `names` (lower case), for [`may_be`].
+pub const fn name_filter(names: &[&[u8]]) -> u64 {
+    let (mut m, mut i) = (0, 0);
+    while i < names.len() {
+        m |= name_bit(names[i].len(), names[i][0]);
+        i += 1;
+    }
+    m
+}
+
+/// False when `name`, in any case, is none of the names of `filter`.
+#[inline]
+pub fn may_be(filter: u64, name: &[u8]) -> bool {
+    name.first().is_some_and(|&c| filter & name_bit(name.len(), c) != 0)
+}
+
 /// Copies bytes into `pool`.
 ///
 /// # Safety

@@ -10,7 +10,7 @@ use nginx_sys::{
     ngx_http_request_t, ngx_list_t, ngx_pool_t, ngx_str_t, ngx_table_elt_t,
 };
 
-use super::headers::{key_is, pool_str};
+use super::headers::{key_is, may_be, name_filter, pool_str};
 use super::list;
 use super::ngx_version::{InMulti, set_field, set_in_multi};
 
@@ -81,27 +81,12 @@ fn fields(h: &mut ngx_http_headers_in_t) -> [*mut *mut ngx_table_elt_t; 28] {
     ]
 }
 
-/// A bit for a header name of length `len` starting with `first` (`| 0x20`
-/// makes a letter lower case and leaves equal bytes equal).
-const fn filter_bit(len: usize, first: u8) -> u64 {
-    1 << ((len * 7 + (first | 0x20) as usize) & 63)
-}
-
-/// The bits of FIELD_NAMES: most headers Lua sets are none of them, and
-/// most of those are ruled out here, without comparing names.
-const FIELD_FILTER: u64 = {
-    let (mut m, mut i) = (0, 0);
-    while i < FIELD_NAMES.len() {
-        m |= filter_bit(FIELD_NAMES[i].len(), FIELD_NAMES[i][0]);
-        i += 1;
-    }
-    m
-};
+/// FIELD_NAMES' filter: most names are ruled out without the scan.
+const FIELD_FILTER: u64 = name_filter(&FIELD_NAMES);
 
 /// Which of FIELD_NAMES `name` is, in any case.
 fn field_index(name: &[u8]) -> Option<usize> {
-    let &first = name.first()?;
-    if FIELD_FILTER & filter_bit(name.len(), first) == 0 {
+    if !may_be(FIELD_FILTER, name) {
         return None;
     }
     FIELD_NAMES

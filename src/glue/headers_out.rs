@@ -12,8 +12,33 @@ use nginx_sys::{
     ngx_atoof, ngx_http_headers_out_t, ngx_http_request_t, ngx_parse_http_time, ngx_table_elt_t, time_t,
 };
 
-use super::headers::{elts, key_is, pool_str, push};
+use super::headers::{elts, key_is, may_be, name_filter, pool_str, push};
 use super::ngx_version::{OutMulti, set_field, set_out_multi};
+
+/// The response headers nginx keeps more about than their list entries
+/// (what `set` and `sync_field` compare names with): a pointer field, the
+/// content type or length, the chains of Cache-Control and Link, the time
+/// of Last-Modified.
+const SPECIAL: [&[u8]; 15] = [
+    b"content-type",
+    b"content-length",
+    b"cache-control",
+    b"link",
+    b"server",
+    b"date",
+    b"location",
+    b"last-modified",
+    b"content-encoding",
+    b"refresh",
+    b"content-range",
+    b"accept-ranges",
+    b"www-authenticate",
+    b"expires",
+    b"etag",
+];
+
+/// SPECIAL's filter: most names set are ruled out without comparisons.
+const SPECIAL_FILTER: u64 = name_filter(&SPECIAL);
 
 /// The pointer field nginx keeps for a response header.
 fn field(h: &mut ngx_http_headers_out_t, name: &[u8]) -> Option<*mut *mut ngx_table_elt_t> {
@@ -150,7 +175,8 @@ pub unsafe fn set(
     values: &[Cow<[u8]>],
     replace: bool,
 ) -> Result<(), SetError> {
-    if name.eq_ignore_ascii_case(b"content-type") {
+    let special = may_be(SPECIAL_FILTER, name);
+    if special && name.eq_ignore_ascii_case(b"content-type") {
         // SAFETY: `r` is a live request whose header is not sent (caller's contract)
         return unsafe { set_content_type(r, values.last().map(|v| &**v)) };
     }
@@ -159,7 +185,7 @@ pub unsafe fn set(
     // SAFETY: `r` is a live request (caller's contract); no other reference to headers_out is held
     let ho = unsafe { &mut (*r).headers_out };
     let mut values = values;
-    let single = name.eq_ignore_ascii_case(b"content-length");
+    let single = special && name.eq_ignore_ascii_case(b"content-length");
     if single && values.len() > 1 {
         values = &values[values.len() - 1..];
     }
@@ -197,6 +223,9 @@ pub unsafe fn set(
     }
     if single {
         ho.content_length_n = length;
+    }
+    if !special {
+        return Ok(());
     }
     // SAFETY: `r` is live and `old` null or an element of its list
     unsafe { sync_field(r, name, old) }
