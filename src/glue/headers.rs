@@ -27,7 +27,8 @@ pub const fn name_filter(names: &[&[u8]]) -> u64 {
 /// False when `name`, in any case, is none of the names of `filter`.
 #[inline]
 pub fn may_be(filter: u64, name: &[u8]) -> bool {
-    name.first().is_some_and(|&c| filter & name_bit(name.len(), c) != 0)
+    name.first()
+        .is_some_and(|&c| filter & name_bit(name.len(), c) != 0)
 }
 
 /// Copies bytes into `pool`.
