@@ -95,7 +95,7 @@ if [ $# -eq 0 ]; then
     # reloads under load: retired workers must not wait for pooled cosockets
     bash scripts/reload-pool.sh
     bash scripts/hup-load.sh
-    vg_files=${VALGRIND_FILES:-000-sanity 001-sleep 010-uthread 023-code-cache-off 302-tcp-clients 202-capture 500-re-match}
+    vg_files=${VALGRIND_FILES:-000-sanity 001-sleep 010-uthread 023-code-cache-off 302-tcp-clients 202-capture 500-re-match 505-re-conf 024-ngx-ctx}
     if [ "$vg_files" != none ]; then
         if ! command -v valgrind >/dev/null 2>&1; then
             sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"

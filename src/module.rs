@@ -161,6 +161,7 @@ pub static mut ngx_http_lua_module: ngx_module_t = ngx_module_t {
     type_: NGX_HTTP_MODULE as ngx_uint_t,
     init_process: Some(init_process),
     exit_process: Some(exit_process),
+    exit_master: Some(exit_master),
     ..ngx_module_t::default()
 };
 
@@ -178,6 +179,14 @@ unsafe extern "C" fn init_process(cycle: *mut ngx_cycle_t) -> ngx_int_t {
             phase::init_worker::run(cycle, lmcf)
         }
     })
+}
+
+/// The master's match state (regexes run by init_by_lua): nginx unloads
+/// this module as the master exits, and the static that points at it goes
+/// with it. (A single process gets here after exit_process; releasing
+/// twice is harmless.)
+unsafe extern "C" fn exit_master(_cycle: *mut ngx_cycle_t) {
+    crate::glue::catch((), crate::glue::pcre2::release_match_state)
 }
 
 unsafe extern "C" fn exit_process(cycle: *mut ngx_cycle_t) {
