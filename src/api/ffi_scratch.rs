@@ -132,24 +132,30 @@ unsafe fn copy_small(src: &[u8], dst: *mut u8) {
                 *dst.add(n / 2) = *s.add(n / 2);
                 *dst.add(n - 1) = *s.add(n - 1);
             }
-            4..=7 => {
-                let (a, b) = (
-                    s.cast::<u32>().read_unaligned(),
-                    s.add(n - 4).cast::<u32>().read_unaligned(),
-                );
-                dst.cast::<u32>().write_unaligned(a);
-                dst.add(n - 4).cast::<u32>().write_unaligned(b);
-            }
-            8..=16 => {
-                let (a, b) = (
-                    s.cast::<u64>().read_unaligned(),
-                    s.add(n - 8).cast::<u64>().read_unaligned(),
-                );
-                dst.cast::<u64>().write_unaligned(a);
-                dst.add(n - 8).cast::<u64>().write_unaligned(b);
-            }
+            4..=7 => copy_ends::<u32>(s, dst, n),
+            8..=16 => copy_ends::<u64>(s, dst, n),
             _ => std::ptr::copy_nonoverlapping(s, dst, n),
         }
+    }
+}
+
+/// Copies `n` bytes from `s` to `dst` as two words of type `W`, the first
+/// and the last, which overlap when `n` is under two words.
+///
+/// # Safety
+/// `size_of::<W>() <= n`; `s` is readable and `dst` writable for `n` bytes.
+#[inline(always)]
+unsafe fn copy_ends<W: Copy>(s: *const u8, dst: *mut u8, n: usize) {
+    let w = std::mem::size_of::<W>();
+    // SAFETY: both words lie within the first `n` bytes (the caller's
+    // contract); unaligned reads and writes are allowed.
+    unsafe {
+        let (a, b) = (
+            s.cast::<W>().read_unaligned(),
+            s.add(n - w).cast::<W>().read_unaligned(),
+        );
+        dst.cast::<W>().write_unaligned(a);
+        dst.add(n - w).cast::<W>().write_unaligned(b);
     }
 }
 

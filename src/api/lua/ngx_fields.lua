@@ -33,19 +33,11 @@ local headers_sent, is_subrequest = C.ngx_http_lua_rs_headers_sent, C.ngx_http_l
 local ctx_adopt = C.ngx_http_lua_rs_ctx_adopt
 local new_tab = require "table.new"
 
--- luaL_ref and luaL_unref on the registry, in Lua: the same free list
--- (slot 0) and the same numbers, so that the C side's luaL_unref at the
--- request's end and every other reference of the VM stay in step.
-local function registry_ref(v)
-    local ref = registry[0]
-    if ref ~= nil and ref ~= 0 then
-        registry[0] = registry[ref]
-    else
-        ref = #registry + 1
-    end
-    registry[ref] = v
-    return ref
-end
+-- luaL_ref and luaL_unref on the registry, in Lua: lua-resty-core's
+-- ref_in_table keeps luaL_ref's free list (slot 0) and numbers, so that the
+-- C side's luaL_unref at the request's end and every other reference of
+-- the VM stay in step.
+local ref_in_table = require("resty.core.base").ref_in_table
 
 local function registry_unref(ref)
     registry[ref] = registry[0]
@@ -55,7 +47,7 @@ end
 -- The request's first ngx.ctx, as the classic function makes it.
 local function new_ctx()
     local ctx = new_tab(0, 4)
-    local ref = registry_ref(ctx)
+    local ref = ref_in_table(registry, ctx)
     if ctx_adopt(ref) == 0 then
         return ctx
     end
