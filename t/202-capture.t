@@ -775,3 +775,34 @@ GET /t
 true
 true
 text/plain true nil
+
+
+
+=== TEST 28: a capture whose variables cannot be set logs why, is undone (it never runs), and raises lua-nginx-module's error; the request goes on, and an aborted one still ends
+--- config
+    location = /other {
+        content_by_lua_block { ngx.say("other ran, dog = ", ngx.var.dog) }
+    }
+    location = /t {
+        content_by_lua_block {
+            local ok, err = pcall(ngx.location.capture, "/other", { vars = { dog = "hello" } })
+            ngx.say(ok, " ", err)
+            local res = ngx.location.capture("/other")
+            ngx.print(res.status, " ", res.body)
+        }
+    }
+    location = /abort {
+        content_by_lua_block {
+            ngx.location.capture("/other", { vars = { dog = "hello" } })
+        }
+    }
+--- pipelined_requests eval
+["GET /t", "GET /abort"]
+--- response_body_like eval
+["\\Afalse failed to adjust the subrequest: -1\n200 other ran, dog = nil\n\\z", "500 Internal Server Error"]
+--- error_code eval
+[200, 500]
+--- error_log
+variable "dog" cannot be assigned a value (maybe you forgot to define it first?)
+lua entry thread aborted: runtime error: content_by_lua(nginx.conf:
+failed to adjust the subrequest: -1

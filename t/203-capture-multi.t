@@ -157,3 +157,38 @@ the query argument 1 is not a table, but a string
 .*only one argument is expected, but got 2
 --- no_error_log
 [error]
+
+
+
+=== TEST 6: when one subrequest of capture_multi cannot be made, the ones made before it are undone too: none runs, the error can be caught, and an aborted request still ends (lua-nginx-module leaves them to run and the connection open)
+--- config
+    location = /other {
+        content_by_lua_block {
+            ngx.shared.seen:incr("runs", 1, 0)
+            ngx.say("other ran")
+        }
+    }
+    location = /t {
+        content_by_lua_block {
+            ngx.shared.seen:set("runs", 0)
+            local ok, err = pcall(ngx.location.capture_multi, { { "/other" }, { "/other", { vars = { dog = "x" } } } })
+            ngx.say(ok, " ", err)
+            local a, b = ngx.location.capture_multi({ { "/other" }, { "/other" } })
+            ngx.say(a.body, b.body, "runs: ", ngx.shared.seen:get("runs"))
+        }
+    }
+    location = /abort {
+        content_by_lua_block {
+            ngx.location.capture_multi({ { "/other" }, { "/other", { vars = { dog = "x" } } } })
+        }
+    }
+--- http_config
+    lua_shared_dict seen 1m;
+--- pipelined_requests eval
+["GET /t", "GET /abort"]
+--- response_body_like eval
+["\\Afalse failed to adjust the subrequest: -1\nother ran\nother ran\nruns: 2\n\\z", "500 Internal Server Error"]
+--- error_code eval
+[200, 500]
+--- error_log
+variable "dog" cannot be assigned a value (maybe you forgot to define it first?)

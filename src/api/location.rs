@@ -115,12 +115,23 @@ unsafe fn capture_multi_impl(l: *mut lua_State) -> LuaRet {
     // SAFETY: `r` is the live request of the running context
     let max_body = unsafe { loc_conf(r) }.capture_max_body_size.unwrap_or(0);
     let group = Group::new(r, count, max_body);
+    let mut issued: smallvec::SmallVec<[*mut ngx_http_request_t; 1]> = smallvec::SmallVec::new();
     for (i, spec) in specs.iter_mut().enumerate() {
         // SAFETY: `r` is the live request of the running context
-        if let Err(e) = unsafe { issue(r, &group, i, spec) } {
-            // SAFETY: `l` is the running state Lua called this API function with
-            unsafe { release_refs(l, &specs) };
-            return Err(e);
+        match unsafe { issue(r, &group, i, spec) } {
+            Ok(sr) => issued.push(sr),
+            Err(e) => {
+                // The ones issued before it would run and wake a parent
+                // whose code has ended (lua-nginx-module leaves them, and
+                // the connection open): none of them has run yet.
+                for &sr in &issued {
+                    // SAFETY: `sr` was issued by this call and not run
+                    unsafe { subrequest::cancel(sr) };
+                }
+                // SAFETY: `l` is the running state Lua called this API function with
+                unsafe { release_refs(l, &specs) };
+                return Err(e);
+            }
         }
     }
     let co = ctx.running_thread().ok_or("no request thread to suspend")?.co;
@@ -362,16 +373,20 @@ unsafe fn issue(
     group: &Rc<Group>,
     i: usize,
     spec: &mut Spec,
-) -> Result<(), String> {
+) -> Result<*mut ngx_http_request_t, String> {
     // SAFETY: `r` is a live request (callers' duty)
     let ps = unsafe { capture::post_subrequest(r, group, i) }.ok_or("no memory")?;
     // SAFETY: `r` is a live request (callers' duty)
     let sr = unsafe { subrequest::issue(r, ps, spec) }?;
     if let Some(ctx_ref) = spec.ctx_ref.take() {
         // SAFETY: `sr` is the live subrequest just issued
-        let sctx =
-            RequestCtx::get_or_create(unsafe { Request::from_ngx_http_request(sr) }).ok_or("no memory")?;
+        let Some(sctx) = RequestCtx::get_or_create(unsafe { Request::from_ngx_http_request(sr) }) else {
+            spec.ctx_ref = Some(ctx_ref);
+            // SAFETY: `sr` was just issued and has not run
+            unsafe { subrequest::cancel(sr) };
+            return Err("no memory".into());
+        };
         sctx.ctx_ref = ctx_ref;
     }
-    Ok(())
+    Ok(sr)
 }

@@ -135,8 +135,40 @@ pub unsafe fn issue(
         unlink_postponed(r, sr);
     }
     // SAFETY: `r` is live and `sr` its new subrequest
-    (unsafe { adjust(r, sr, spec) })?;
+    if let Err(why) = unsafe { adjust(r, sr, spec) } {
+        // As lua-nginx-module: the reason in the log, the subrequest
+        // undone (nginx would otherwise run it and wake a parent whose
+        // code has ended, leaving the connection open), a general error.
+        // SAFETY: `c` is the live request's connection
+        super::log::error(unsafe { (*c).log }, nginx_sys::NGX_LOG_ERR, why.as_bytes());
+        // SAFETY: `sr` was just made and posted; nothing has run it
+        unsafe { cancel(sr) };
+        return Err("failed to adjust the subrequest: -1".into());
+    }
     Ok(sr)
+}
+
+/// Undoes `ngx_http_subrequest` for `sr`, which nothing has run yet: its
+/// entry in the main request's posted requests and the reference to the
+/// main request it took.
+///
+/// # Safety
+/// `sr` is a subrequest `ngx_http_subrequest` just made, of a live request.
+pub unsafe fn cancel(sr: *mut ngx_http_request_t) {
+    // SAFETY: `sr` and its main request are live (the contract); the
+    // posted list is the main request's, of live entries.
+    unsafe {
+        let main = (*sr).main;
+        let mut p = &mut (*main).posted_requests as *mut *mut nginx_sys::ngx_http_posted_request_t;
+        while !(*p).is_null() {
+            if (**p).request == sr {
+                *p = (**p).next;
+                break;
+            }
+            p = &mut (**p).next;
+        }
+        (*main).set_count((*main).count() - 1);
+    }
 }
 
 unsafe fn unlink_postponed(r: *mut ngx_http_request_t, sr: *mut ngx_http_request_t) {
