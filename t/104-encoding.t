@@ -293,3 +293,37 @@ content_by_lua\(nginx\.conf:\d+\):11: "type" is not a number
 \z}
 --- no_error_log
 [error]
+
+
+
+=== TEST 11: quote_sql_str, encode_args and decode_args build their results in a buffer reused across calls: long results (past what the buffer keeps), then short ones, twice, each intact
+--- config
+    location = /t {
+        content_by_lua_block {
+            local big = string.rep("a'b", 40000)
+            local out = {}
+            for round = 1, 2 do
+                local q = ngx.quote_sql_str(big)
+                out[#out + 1] = #q .. " " .. q:sub(1, 7) .. " " .. q:sub(-4)
+                local e = ngx.encode_args({ k = big })
+                out[#out + 1] = #e .. " " .. e:sub(1, 10)
+                local d = ngx.decode_args("k=" .. e:sub(3))
+                out[#out + 1] = tostring(d.k == big)
+                out[#out + 1] = ngx.quote_sql_str("x\n") .. " " .. ngx.encode_args({ a = 1 }) .. " " .. ngx.decode_args("b=2").b
+            end
+            ngx.say(table.concat(out, "\n"))
+        }
+    }
+--- request
+GET /t
+--- response_body
+160002 'a\'ba\ \'b'
+120002 k=a'ba'ba'
+true
+'x\n' a=1 2
+160002 'a\'ba\ \'b'
+120002 k=a'ba'ba'
+true
+'x\n' a=1 2
+--- no_error_log
+[error]

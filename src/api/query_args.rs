@@ -7,7 +7,7 @@
 
 use std::ffi::{CStr, c_int};
 
-use crate::glue::escape::escape_uri;
+use crate::glue::escape::escape_uri_append;
 use crate::lua::{ffi, lua_State, to_bytes};
 
 /// The error texts of a caller, given the offending value's type name.
@@ -47,22 +47,23 @@ unsafe fn encode_pair(
         if !out.is_empty() {
             out.push(b'&');
         }
-        out.extend_from_slice(&escape_uri(key, false));
+        escape_uri_append(key, false, out);
         if let Some(v) = v {
             out.push(b'=');
-            out.extend_from_slice(&escape_uri(v, false));
+            escape_uri_append(v, false, out);
         }
     };
     // SAFETY: `l` is the running state (callers' duty)
     match unsafe { ffi::lua_type(l, vidx) } {
         ffi::LUA_TSTRING | ffi::LUA_TNUMBER => {
+            // A copy, so that a number is converted there and not in the
+            // table being traversed; its bytes live until it is popped.
             // SAFETY: `l` is the running state (callers' duty)
             unsafe { ffi::lua_pushvalue(l, vidx) };
             // SAFETY: `l` is the running state (callers' duty)
-            let v = unsafe { to_bytes(l, -1) }.unwrap_or_default().to_vec();
+            push(out, Some(unsafe { to_bytes(l, -1) }.unwrap_or_default()));
             // SAFETY: `l` is the running state (callers' duty)
             unsafe { ffi::lua_pop(l, 1) };
-            push(out, Some(&v));
         }
         ffi::LUA_TBOOLEAN => {
             // SAFETY: `l` is the running state (callers' duty)
@@ -83,14 +84,30 @@ unsafe fn encode_pair(
 /// `l` must be a running state with a table at `idx` (positive).
 pub unsafe fn encode(l: *mut lua_State, idx: c_int, texts: &Texts) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
+    // SAFETY: the caller's contract
+    unsafe { encode_into(l, idx, texts, &mut out) }?;
+    Ok(out)
+}
+
+/// [`encode`] appended to `out`.
+///
+/// # Safety
+/// As for [`encode`].
+pub unsafe fn encode_into(
+    l: *mut lua_State,
+    idx: c_int,
+    texts: &Texts,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
     // SAFETY: `l` is the running state (callers' duty)
     unsafe { ffi::lua_pushnil(l) };
     // SAFETY: `l` is the running state (callers' duty)
     while unsafe { ffi::lua_next(l, idx) } != 0 {
         // SAFETY: `l` is the running state (callers' duty)
+        // The key's bytes live while it is on the stack, until lua_next.
         let key = match unsafe { ffi::lua_type(l, -2) } {
             // SAFETY: `l` is the running state (callers' duty)
-            ffi::LUA_TSTRING => unsafe { to_bytes(l, -2) }.unwrap_or_default().to_vec(),
+            ffi::LUA_TSTRING => unsafe { to_bytes(l, -2) }.unwrap_or_default(),
             _ => {
                 // SAFETY: `l` is the running state (callers' duty)
                 let e = (texts.bad_key)(&unsafe { type_of(l, -2) });
@@ -109,7 +126,7 @@ pub unsafe fn encode(l: *mut lua_State, idx: c_int, texts: &Texts) -> Result<Vec
                 // SAFETY: `l` is the running state (callers' duty)
                 unsafe { ffi::lua_rawgeti(l, vidx, i as _) };
                 // SAFETY: `l` is the running state (callers' duty)
-                let r = unsafe { encode_pair(l, &key, ffi::lua_gettop(l), &mut out, texts) };
+                let r = unsafe { encode_pair(l, key, ffi::lua_gettop(l), out, texts) };
                 // SAFETY: `l` is the running state (callers' duty)
                 unsafe { ffi::lua_pop(l, 1) };
                 if let Err(e) = r {
@@ -119,7 +136,7 @@ pub unsafe fn encode(l: *mut lua_State, idx: c_int, texts: &Texts) -> Result<Vec
                 }
             }
         // SAFETY: `l` is the running state (callers' duty)
-        } else if let Err(e) = unsafe { encode_pair(l, &key, vidx, &mut out, texts) } {
+        } else if let Err(e) = unsafe { encode_pair(l, key, vidx, out, texts) } {
             // SAFETY: `l` is the running state (callers' duty)
             unsafe { ffi::lua_pop(l, 2) };
             return Err(e);
@@ -127,5 +144,5 @@ pub unsafe fn encode(l: *mut lua_State, idx: c_int, texts: &Texts) -> Result<Vec
         // SAFETY: `l` is the running state (callers' duty)
         unsafe { ffi::lua_pop(l, 1) };
     }
-    Ok(out)
+    Ok(())
 }

@@ -15,6 +15,7 @@ use nginx_sys::{
 };
 
 use super::query_args;
+use crate::glue::scratch_vec::with_scratch_vec;
 use crate::glue::{digest, escape};
 use crate::lua::lua_fns;
 use crate::lua::{
@@ -189,11 +190,13 @@ unsafe fn encode_args_impl(l: *mut lua_State) -> LuaRet {
             &format!("table expected, got {}", unsafe { type_name(l, 1) }),
         ));
     }
-    // SAFETY: `l` is the running state Lua called this API function with
-    let s = unsafe { query_args::encode(l, 1, &query_args::ENCODE_ARGS) }?;
-    // SAFETY: `l` is the running state Lua called this API function with
-    unsafe { push_bytes(l, &s) };
-    Ok(1)
+    with_scratch_vec(|out| {
+        // SAFETY: `l` is the running state Lua called this API function with
+        unsafe { query_args::encode_into(l, 1, &query_args::ENCODE_ARGS, out) }?;
+        // SAFETY: `l` is the running state Lua called this API function with
+        unsafe { push_bytes(l, out) };
+        Ok(1)
+    })
 }
 
 /// Pushes the table at `reuse` emptied, or a new one sized for `hint`
@@ -316,12 +319,14 @@ unsafe fn decode_args_impl(l: *mut lua_State) -> LuaRet {
     let s = unsafe { to_bytes(l, 1) }.unwrap_or_default();
     // SAFETY: `l` is the running state Lua called this API function with
     let max = unsafe { max_arg(l, 2, "decode_args") }?;
-    // The pairs are unescaped in place, in a copy (the Lua string stays).
-    let mut buf = s.to_vec();
     // SAFETY: `l` is the running state Lua called this API function with
     unsafe { begin_args_table(l, None, escape::arg_count_hint(s, max)) };
-    // SAFETY: `l` is the running state with the args table on top
-    let truncated = escape::for_each_arg(&mut buf, max, |k, v| unsafe { add_arg(l, k, v) });
+    // The pairs are unescaped in place, in a copy (the Lua string stays).
+    let truncated = with_scratch_vec(|buf| {
+        buf.extend_from_slice(s);
+        // SAFETY: `l` is the running state with the args table on top
+        escape::for_each_arg(buf, max, |k, v| unsafe { add_arg(l, k, v) })
+    });
     // SAFETY: `l` is the running state Lua called this API function with
     Ok(unsafe { super::req_args::push_truncated(l, truncated, max) })
 }
@@ -559,7 +564,10 @@ unsafe fn quote_sql_str_impl(l: *mut lua_State) -> LuaRet {
     (unsafe { expect_args(l, 1, 1, "one") })?;
     // SAFETY: `l` is the running state Lua called this API function with
     let s = unsafe { check_bytes(l, 1, "quote_sql_str") }?;
-    // SAFETY: `l` is the running state Lua called this API function with
-    unsafe { push_bytes(l, &escape::quote_sql(s)) };
+    with_scratch_vec(|out| {
+        escape::quote_sql_append(s, out);
+        // SAFETY: `l` is the running state Lua called this API function with
+        unsafe { push_bytes(l, out) };
+    });
     Ok(1)
 }

@@ -97,6 +97,13 @@ fn header_value_unsafe(c: u8) -> bool {
 
 fn escape_with(s: &[u8], must: impl Fn(u8) -> bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(s.len());
+    escape_append(s, must, &mut out);
+    out
+}
+
+/// `s` escaped where `must` says so, appended to `out`.
+fn escape_append(s: &[u8], must: impl Fn(u8) -> bool, out: &mut Vec<u8>) {
+    out.reserve(s.len());
     for &c in s {
         if must(c) {
             out.extend_from_slice(&[b'%', HEX[(c >> 4) as usize], HEX[(c & 15) as usize]]);
@@ -104,16 +111,24 @@ fn escape_with(s: &[u8], must: impl Fn(u8) -> bool) -> Vec<u8> {
             out.push(c);
         }
     }
-    out
 }
 
 /// `ngx.escape_uri` of type 2 (a URI component, the default), or of type 0
 /// (a whole URI) when `whole_uri`.
+// The module appends (`escape_uri_append`); the fuzz targets check this.
+#[allow(dead_code)]
 pub fn escape_uri(s: &[u8], whole_uri: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    escape_uri_append(s, whole_uri, &mut out);
+    out
+}
+
+/// [`escape_uri`] appended to `out`.
+pub fn escape_uri_append(s: &[u8], whole_uri: bool, out: &mut Vec<u8>) {
     if whole_uri {
-        escape_with(s, uri_reserved)
+        escape_append(s, uri_reserved, out)
     } else {
-        escape_with(s, |c| !component_safe(c))
+        escape_append(s, |c| !component_safe(c), out)
     }
 }
 
@@ -271,8 +286,17 @@ pub fn base64_mime_filter(s: &[u8]) -> Vec<u8> {
 }
 
 /// `ngx.quote_sql_str`: a single-quoted MySQL string literal.
+// The module appends (`quote_sql_append`); the fuzz targets check this.
+#[allow(dead_code)]
 pub fn quote_sql(s: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(s.len() + 2);
+    let mut out = Vec::new();
+    quote_sql_append(s, &mut out);
+    out
+}
+
+/// [`quote_sql`] appended to `out`.
+pub fn quote_sql_append(s: &[u8], out: &mut Vec<u8>) {
+    out.reserve(s.len() + 2);
     out.push(b'\'');
     for &c in s {
         match c {
@@ -289,7 +313,6 @@ pub fn quote_sql(s: &[u8]) -> Vec<u8> {
         }
     }
     out.push(b'\'');
-    out
 }
 
 /// CRC-32 (IEEE), the checksum nginx's `ngx_crc32_*` compute.

@@ -18,6 +18,7 @@ pub mod loop_local;
 pub mod ngx_version;
 pub mod pcre2;
 pub mod peer;
+pub mod scratch_vec;
 pub mod shdict_codec;
 pub mod shdict_key;
 pub mod shdict_store;
