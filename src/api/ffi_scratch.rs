@@ -113,6 +113,12 @@ impl Writer {
     }
 }
 
+impl Default for Writer {
+    fn default() -> Writer {
+        Writer::new()
+    }
+}
+
 /// Copies `src` to `dst`. A template's parts are mostly a few bytes, for
 /// which a call to memcpy costs several times the copy: up to 16 bytes
 /// are copied as two overlapping words (or bytes), as memcpy itself does.

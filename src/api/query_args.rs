@@ -103,8 +103,8 @@ pub unsafe fn encode_into(
     unsafe { ffi::lua_pushnil(l) };
     // SAFETY: `l` is the running state (callers' duty)
     while unsafe { ffi::lua_next(l, idx) } != 0 {
-        // SAFETY: `l` is the running state (callers' duty)
         // The key's bytes live while it is on the stack, until lua_next.
+        // SAFETY: `l` is the running state (callers' duty)
         let key = match unsafe { ffi::lua_type(l, -2) } {
             // SAFETY: `l` is the running state (callers' duty)
             ffi::LUA_TSTRING => unsafe { to_bytes(l, -2) }.unwrap_or_default(),

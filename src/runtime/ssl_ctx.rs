@@ -28,18 +28,38 @@ unsafe fn handshake_state(r: *mut ngx_http_request_t) -> Option<&'static mut HsC
     }
 }
 
+/// The table a request's first `ngx.ctx` is: see [`push_new`].
+enum NewCtx {
+    /// In handshake code: the connection's own table.
+    Connection(&'static mut HsCtx),
+    /// A table that reads through to the connection's (at this reference).
+    ReadThrough(std::ffi::c_int),
+    /// An empty table.
+    Plain,
+}
+
+/// Which table [`push_new`] makes for `r`, running in `context` on the VM
+/// whose main state is `main`.
+///
+/// # Safety
+/// `r` is the live request of the running context.
+unsafe fn new_ctx(r: *mut ngx_http_request_t, main: *mut lua_State, context: Context) -> NewCtx {
+    // SAFETY: per the contract.
+    match unsafe { handshake_state(r) } {
+        Some(hs) if context.is(context::SSL_ANY) => NewCtx::Connection(hs),
+        Some(hs) if hs.ctx_ref != ffi::LUA_NOREF && hs.ctx_vm == main => NewCtx::ReadThrough(hs.ctx_ref),
+        _ => NewCtx::Plain,
+    }
+}
+
 /// Whether [`push_new`] would push a plain empty table for `r`: then the
 /// FFI face of `ngx.ctx` may make the table itself (api/lua/ngx_fields.lua).
 ///
 /// # Safety
-/// As for [`push_new`].
+/// `r` is the live request of the running context.
 pub unsafe fn makes_plain(r: *mut ngx_http_request_t, main: *mut lua_State, context: Context) -> bool {
     // SAFETY: per the contract.
-    match unsafe { handshake_state(r) } {
-        None => true,
-        Some(_) if context.is(context::SSL_ANY) => false,
-        Some(hs) => hs.ctx_ref == ffi::LUA_NOREF || hs.ctx_vm != main,
-    }
+    matches!(unsafe { new_ctx(r, main, context) }, NewCtx::Plain)
 }
 
 /// Pushes a new `ngx.ctx` table for `r`, running in `context` on the VM
@@ -58,11 +78,11 @@ pub unsafe fn push_new(
     context: Context,
 ) {
     // SAFETY: per the contract.
-    let hs = unsafe { handshake_state(r) };
+    let kind = unsafe { new_ctx(r, main, context) };
     // SAFETY: `l` is the running state with room for two values (contract).
     unsafe {
-        match hs {
-            Some(hs) if context.is(context::SSL_ANY) => {
+        match kind {
+            NewCtx::Connection(hs) => {
                 if hs.ctx_ref == ffi::LUA_NOREF || hs.ctx_vm != main {
                     release(hs);
                     ffi::lua_createtable(l, 0, 4);
@@ -75,12 +95,12 @@ pub unsafe fn push_new(
                     ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, hs.ctx_ref as _);
                 }
             }
-            Some(hs) if hs.ctx_ref != ffi::LUA_NOREF && hs.ctx_vm == main => {
+            NewCtx::ReadThrough(conn_ref) => {
                 ffi::lua_createtable(l, 0, 4);
-                ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, hs.ctx_ref as _);
+                ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, conn_ref as _);
                 ffi::lua_setmetatable(l, -2);
             }
-            _ => ffi::lua_createtable(l, 0, 4),
+            NewCtx::Plain => ffi::lua_createtable(l, 0, 4),
         }
     }
 }
